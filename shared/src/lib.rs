@@ -1,0 +1,14 @@
+//! Portico's shared core: the configuration model (the wire shapes the admin API stores), the
+//! compiled, immutable [`Snapshot`] the data plane reads, the router, limits and stats types.
+//!
+//! Architecture invariant: this crate does no I/O, has no async and starts no threads. It is the
+//! contract between the control plane (`admin`, which compiles and publishes snapshots) and the
+//! data plane (`dataplane`, which only reads them).
+
+pub mod limits;
+pub mod model;
+pub mod router;
+pub mod snapshot;
+pub mod stats;
+
+pub use snapshot::Snapshot;

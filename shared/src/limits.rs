@@ -1,0 +1,85 @@
+//! Every bound Portico enforces, in one place, as named constants.
+//!
+//! Runtime-configurable limits (see `dataplane::config::Limits`) take these as their defaults; the
+//! compile-time checks below keep the defaults consistent with each other (TigerStyle: "put a limit
+//! on everything").
+
+/// Initial size of a downstream connection's read buffer. Small on purpose: an idle keep-alive
+/// connection holds exactly this much, and 10,000 of them must fit in well under 80 MiB.
+pub const READ_BUF_BYTES: usize = 4 * 1024;
+
+/// Default bound on a request head (request line plus headers). Past it: 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Default bound on the number of request headers. Past it: 431.
+pub const MAX_HEADER_COUNT: usize = 100;
+
+/// Hard ceiling for the configurable header count: the parser's header array lives on the stack.
+pub const MAX_HEADER_COUNT_CEILING: usize = 256;
+
+/// Default bound on a request body, as Amazon API Gateway's 10 MB payload limit. Past it: 413.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// Bound on an upstream response body. Past it the exchange fails (502): API Gateway's 10 MB limit.
+pub const MAX_UPSTREAM_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// Bound on an upstream response head.
+pub const MAX_UPSTREAM_HEADER_BYTES: usize = 64 * 1024;
+
+/// Bound on the number of upstream response headers.
+pub const MAX_UPSTREAM_HEADER_COUNT: usize = 128;
+
+/// Default time a downstream client has to send a complete request head (slowloris guard), ms.
+pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+
+/// Default time a downstream client has to send the rest of a body once the head arrived, ms.
+pub const BODY_READ_TIMEOUT_MS: u64 = 30_000;
+
+/// Default idle keep-alive timeout for downstream connections, ms.
+pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+
+/// Default drain time on SIGTERM/SIGINT before in-flight requests are abandoned, ms.
+pub const DRAIN_TIMEOUT_MS: u64 = 10_000;
+
+/// Integration timeout bounds and default (`timeoutInMillis`), as AWS: 50 ms to 30 s.
+pub const INTEGRATION_TIMEOUT_MIN_MS: u32 = 50;
+pub const INTEGRATION_TIMEOUT_MAX_MS: u32 = 30_000;
+pub const INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 30_000;
+
+/// Bound on establishing an upstream TCP connection, ms (also bounded by the integration timeout).
+pub const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 5_000;
+
+/// Idle upstream connections kept per upstream address per worker.
+pub const UPSTREAM_IDLE_PER_HOST: usize = 256;
+
+/// An idle upstream connection older than this is closed instead of reused, ms.
+pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
+
+/// Path segments a route key or a request path may have.
+pub const MAX_PATH_SEGMENTS: usize = 64;
+
+/// Path parameters one route may capture.
+pub const MAX_PATH_PARAMS: usize = 16;
+
+/// Routes one API may have (AWS's default quota is 300; Portico allows far more).
+pub const MAX_ROUTES_PER_API: usize = 100_000;
+
+/// Bound on the request path plus query string, bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Largest chunk-size line accepted in a chunked body (hex digits plus extensions), bytes.
+pub const MAX_CHUNK_LINE_BYTES: usize = 1024;
+
+/// How often a worker publishes its latency histograms for the admin side to merge, ms.
+pub const STATS_PUBLISH_INTERVAL_MS: u64 = 1_000;
+
+/// Histogram range: 1 µs to 60 s, 2 significant digits (1% precision, ~20 KiB per histogram).
+pub const HISTOGRAM_MAX_US: u64 = 60_000_000;
+pub const HISTOGRAM_SIGFIG: u8 = 2;
+
+const _: () = assert!(MAX_HEADER_BYTES >= READ_BUF_BYTES);
+const _: () = assert!(MAX_HEADER_COUNT <= MAX_HEADER_COUNT_CEILING);
+const _: () = assert!(MAX_PATH_PARAMS <= MAX_PATH_SEGMENTS);
+const _: () = assert!(INTEGRATION_TIMEOUT_MIN_MS <= INTEGRATION_TIMEOUT_DEFAULT_MS);
+const _: () = assert!(INTEGRATION_TIMEOUT_DEFAULT_MS <= INTEGRATION_TIMEOUT_MAX_MS);
+const _: () = assert!(MAX_URI_BYTES <= MAX_HEADER_BYTES);

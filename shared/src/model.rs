@@ -1,0 +1,113 @@
+//! The configuration model: APIs, routes, integrations and stages, in the field names and shapes of
+//! Amazon API Gateway's `apigatewayv2` control plane (lowerCamelCase JSON), so that a configuration
+//! file, the admin API's store and the AWS CLI all speak of the same things.
+//!
+//! This is the *input* to [`crate::snapshot::compile`]; nothing here is read on the request path.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole gateway configuration: what `portico serve --config FILE` loads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// The APIs the gateway serves.
+    #[serde(default)]
+    pub apis: Vec<Api>,
+}
+
+/// Which of API Gateway's three API types an API is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ProtocolType {
+    /// HTTP API (`apigatewayv2`, protocolType HTTP).
+    #[default]
+    Http,
+    /// REST API (`apigateway` v1). Its data plane semantics land with the REST API issue.
+    Rest,
+    /// WebSocket API. Lands with the WebSocket issue.
+    Websocket,
+}
+
+/// One API: routes, the integrations they target, and the stages that serve them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Api {
+    /// The API's id: the first label of its host name `{apiId}.{domain}`.
+    pub api_id: String,
+    /// A human name; not used for routing.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub protocol_type: ProtocolType,
+    /// Refuse the generated `{apiId}.{domain}` host name (custom domains only).
+    #[serde(default)]
+    pub disable_execute_api_endpoint: bool,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub integrations: Vec<Integration>,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+}
+
+/// A route: `METHOD /path` (or `$default`) and the integration it targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Route {
+    /// Stable id; per-core state (stats) is keyed by it, so it survives reloads.
+    #[serde(default)]
+    pub route_id: String,
+    /// `GET /pets/{id}`, `ANY /{proxy+}` or `$default`.
+    pub route_key: String,
+    /// `integrations/{integrationId}`, as AWS writes it. A route without one answers 500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// The kinds of integration. Only `HTTP_PROXY` is served so far; the others are refused at
+/// compile time with a clear message until their issue lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IntegrationType {
+    HttpProxy,
+    Http,
+    AwsProxy,
+    Aws,
+    Mock,
+}
+
+/// What a route calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Integration {
+    pub integration_id: String,
+    pub integration_type: IntegrationType,
+    /// `ANY` (or absent) forwards the downstream method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_method: Option<String>,
+    /// `http://host:port/path/{param}/{proxy}`, `${stageVariables.name}` allowed.
+    pub integration_uri: String,
+    /// 50 to 30,000 ms; 30,000 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_millis: Option<u32>,
+    /// `1.0` for HTTP_PROXY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format_version: Option<String>,
+}
+
+/// A stage: a name (`$default` has no path prefix) and its variables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Stage {
+    pub stage_name: String,
+    #[serde(default)]
+    pub stage_variables: BTreeMap<String, String>,
+}
+
+/// The name of the stage that is served without a path prefix.
+pub const DEFAULT_STAGE: &str = "$default";
+
+/// The route key that catches what no other route matches.
+pub const DEFAULT_ROUTE: &str = "$default";

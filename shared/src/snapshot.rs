@@ -1,0 +1,572 @@
+//! The compiled, immutable configuration the data plane reads.
+//!
+//! # Architecture
+//! 1. The control plane calls [`compile`] with the configuration model; it validates everything,
+//!    reports *every* problem, resolves upstream host names and builds one [`Router`] per stage.
+//! 2. The result is published through an `ArcSwap<Snapshot>`; workers read it without locking.
+//!
+//! Invariants: a snapshot is never mutated after [`compile`] returns; a failed compile publishes
+//! nothing. Per-core state is keyed by stable ids ([`Route::stats_key`], upstream socket address),
+//! never by indexes into a snapshot, so it survives a swap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher as _};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::limits::{
+    INTEGRATION_TIMEOUT_DEFAULT_MS, INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS, MAX_ROUTES_PER_API,
+};
+use crate::model::{self, IntegrationType, ProtocolType, DEFAULT_STAGE};
+use crate::router::{Router, RouterBuilder};
+
+type Hasher = foldhash::fast::FixedState;
+
+/// Everything the data plane needs to answer requests, compiled.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases with every publish; workers notice a new snapshot by it.
+    pub generation: u64,
+    apis: HashMap<Box<str>, Api, Hasher>,
+}
+
+/// One API, compiled.
+#[derive(Debug)]
+pub struct Api {
+    pub id: Box<str>,
+    pub protocol: ProtocolType,
+    pub disable_execute_api_endpoint: bool,
+    /// Named stages, selected by the first path segment.
+    stages: HashMap<Box<str>, Stage, Hasher>,
+    /// The `$default` stage, served without a path prefix.
+    default_stage: Option<Stage>,
+}
+
+/// One stage of an API: its router and route table.
+#[derive(Debug)]
+pub struct Stage {
+    pub name: Box<str>,
+    pub router: Router,
+    pub routes: Vec<Route>,
+    pub variables: BTreeMap<String, String>,
+}
+
+/// One route as the data plane needs it.
+#[derive(Debug)]
+pub struct Route {
+    pub route_key: Box<str>,
+    /// Stable across snapshots: a hash of (api id, stage name, route key). Stats are keyed by it.
+    pub stats_key: u64,
+    /// `None`: the route has no target; answered 500 as AWS does.
+    pub integration: Option<Arc<Integration>>,
+}
+
+/// A compiled integration.
+#[derive(Debug)]
+pub enum Integration {
+    HttpProxy(HttpProxy),
+}
+
+/// `HTTP_PROXY` (payload format 1.0): forward the request to an HTTP upstream.
+#[derive(Debug)]
+pub struct HttpProxy {
+    pub integration_id: Box<str>,
+    /// `None` forwards the downstream method (`ANY`).
+    pub method: Option<Method>,
+    /// Resolved when the snapshot was compiled: no DNS on the request path.
+    pub upstream: SocketAddr,
+    /// The `Host` header sent upstream (`host` or `host:port`).
+    pub host_header: Box<str>,
+    /// The upstream path, stage variables already substituted.
+    pub path: Vec<PathPart>,
+    /// Query string fixed in the integration URI (without `?`), merged before the downstream one.
+    pub query: Box<str>,
+    /// The URI's path has no `{param}`: a greedy or `$default` match appends the request path.
+    pub append_request_path: bool,
+    pub timeout_ms: u32,
+}
+
+/// A piece of an upstream path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPart {
+    Literal(Box<str>),
+    /// `{name}` or `{name+}`: replaced by the captured parameter's raw value.
+    Param(Box<str>),
+}
+
+/// One problem found while compiling; compile reports all of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// Where: `apis[abc].routes[GET /x]`.
+    pub path: String,
+    pub message: String,
+}
+
+/// A stage to compile: the routes and integrations of the deployment it serves.
+#[derive(Debug, Clone)]
+pub struct StageInput<'a> {
+    pub stage: &'a model::Stage,
+    pub routes: &'a [model::Route],
+    pub integrations: &'a [model::Integration],
+}
+
+/// An API to compile.
+#[derive(Debug, Clone)]
+pub struct ApiInput<'a> {
+    pub api_id: &'a str,
+    pub protocol: ProtocolType,
+    pub disable_execute_api_endpoint: bool,
+    pub stages: Vec<StageInput<'a>>,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// A snapshot that serves nothing (every request: 404).
+    pub fn empty(generation: u64) -> Snapshot {
+        Snapshot { generation, apis: HashMap::default() }
+    }
+
+    pub fn api(&self, id: &str) -> Option<&Api> {
+        self.apis.get(id)
+    }
+
+    pub fn apis(&self) -> impl Iterator<Item = &Api> {
+        self.apis.values()
+    }
+}
+
+// === impl Api ===
+
+impl Api {
+    /// Stage selection as HTTP APIs do it: a named stage by the first path segment, else the
+    /// `$default` stage. Returns the stage and the path with the stage prefix removed.
+    pub fn select_stage<'s, 'p>(&'s self, path: &'p str) -> Option<(&'s Stage, &'p str)> {
+        if !self.stages.is_empty() {
+            let rest = path.strip_prefix('/').unwrap_or(path);
+            let (first, tail) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            };
+            if let Some(stage) = self.stages.get(first) {
+                return Some((stage, if tail.is_empty() { "/" } else { tail }));
+            }
+        }
+        self.default_stage.as_ref().map(|s| (s, path))
+    }
+
+    pub fn stages(&self) -> impl Iterator<Item = &Stage> {
+        self.stages.values().chain(self.default_stage.iter())
+    }
+}
+
+/// The stable stats key of a route.
+pub fn stats_key(api_id: &str, stage: &str, route_key: &str) -> u64 {
+    let mut h = Hasher::with_seed(0x706f_7274_6963_6f00).build_hasher();
+    (api_id, stage, route_key).hash(&mut h);
+    h.finish()
+}
+
+/// Compiles a whole configuration file's model (every stage serves the API's routes).
+pub fn compile_config(config: &model::Config, generation: u64) -> Result<Snapshot, Vec<ConfigError>> {
+    let inputs: Vec<ApiInput<'_>> = config
+        .apis
+        .iter()
+        .map(|api| ApiInput {
+            api_id: &api.api_id,
+            protocol: api.protocol_type,
+            disable_execute_api_endpoint: api.disable_execute_api_endpoint,
+            stages: api
+                .stages
+                .iter()
+                .map(|stage| StageInput { stage, routes: &api.routes, integrations: &api.integrations })
+                .collect(),
+        })
+        .collect();
+    compile(&inputs, generation)
+}
+
+/// Validates and compiles APIs into a snapshot, reporting every problem found.
+pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut out: HashMap<Box<str>, Api, Hasher> = HashMap::default();
+    for api in apis {
+        let at = format!("apis[{}]", api.api_id);
+        if !valid_api_id(api.api_id) {
+            errors.push(err(&at, "apiId must be 1 to 63 lowercase letters and digits"));
+            continue;
+        }
+        if out.contains_key(api.api_id) {
+            errors.push(err(&at, "apiId is defined twice"));
+            continue;
+        }
+        if api.protocol != ProtocolType::Http {
+            errors.push(err(&at, "only protocolType HTTP is served so far (REST and WEBSOCKET APIs are not implemented yet)"));
+            continue;
+        }
+        let mut compiled = Api {
+            id: api.api_id.into(),
+            protocol: api.protocol,
+            disable_execute_api_endpoint: api.disable_execute_api_endpoint,
+            stages: HashMap::default(),
+            default_stage: None,
+        };
+        for input in &api.stages {
+            let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
+            let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors) else { continue };
+            if &*stage.name == DEFAULT_STAGE {
+                if compiled.default_stage.is_some() {
+                    errors.push(err(&stage_at, "stage is defined twice"));
+                }
+                compiled.default_stage = Some(stage);
+            } else if compiled.stages.insert(stage.name.clone(), stage).is_some() {
+                errors.push(err(&stage_at, "stage is defined twice"));
+            }
+        }
+        out.insert(compiled.id.clone(), compiled);
+    }
+    if errors.is_empty() {
+        Ok(Snapshot { generation, apis: out })
+    } else {
+        Err(errors)
+    }
+}
+
+fn compile_stage(api_id: &str, input: &StageInput<'_>, at: &str, errors: &mut Vec<ConfigError>) -> Option<Stage> {
+    let before = errors.len();
+    let name = input.stage.stage_name.as_str();
+    if name != DEFAULT_STAGE
+        && (name.is_empty()
+            || name.len() > 128
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        errors.push(err(at, "stageName must be '$default' or 1 to 128 letters, digits, '-' or '_'"));
+    }
+    for (k, v) in &input.stage.stage_variables {
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            errors.push(err(at, &format!("stage variable name '{k}' must be letters, digits or '_'")));
+        }
+        if v.len() > 2048 {
+            errors.push(err(at, &format!("stage variable '{k}' is longer than 2048 characters")));
+        }
+    }
+    if input.routes.len() > MAX_ROUTES_PER_API {
+        errors.push(err(at, &format!("more than {MAX_ROUTES_PER_API} routes")));
+        return None;
+    }
+    let mut integrations: HashMap<&str, Arc<Integration>> = HashMap::new();
+    for i in input.integrations {
+        let iat = format!("{at}.integrations[{}]", i.integration_id);
+        if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors) {
+            if integrations.insert(i.integration_id.as_str(), Arc::new(c)).is_some() {
+                errors.push(err(&iat, "integrationId is defined twice"));
+            }
+        }
+    }
+    let mut builder = RouterBuilder::new();
+    let mut routes = Vec::with_capacity(input.routes.len());
+    for r in input.routes {
+        let rat = format!("{at}.routes[{}]", r.route_key);
+        let integration = match r.target.as_deref() {
+            None => None,
+            Some(t) => match t.strip_prefix("integrations/") {
+                Some(id) => match integrations.get(id) {
+                    Some(i) => Some(Arc::clone(i)),
+                    None => {
+                        if !input.integrations.iter().any(|i| i.integration_id == id) {
+                            errors.push(err(&rat, &format!("target names unknown integration '{id}'")));
+                        }
+                        None
+                    }
+                },
+                None => {
+                    errors.push(err(&rat, "target must be 'integrations/{integrationId}'"));
+                    None
+                }
+            },
+        };
+        if let Err(e) = builder.insert(&r.route_key, routes.len() as u32) {
+            errors.push(err(&rat, &e.to_string()));
+            continue;
+        }
+        routes.push(Route {
+            route_key: r.route_key.as_str().into(),
+            stats_key: stats_key(api_id, name, &r.route_key),
+            integration,
+        });
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(Stage {
+        name: name.into(),
+        router: builder.build(),
+        routes,
+        variables: input.stage.stage_variables.clone(),
+    })
+}
+
+fn compile_integration(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Integration> {
+    match i.integration_type {
+        IntegrationType::HttpProxy => {}
+        other => {
+            errors.push(err(at, &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY")));
+            return None;
+        }
+    }
+    let timeout_ms = i.timeout_in_millis.unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if !(INTEGRATION_TIMEOUT_MIN_MS..=INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+    }
+    if let Some(v) = i.payload_format_version.as_deref() {
+        if v != "1.0" {
+            errors.push(err(at, "payloadFormatVersion must be 1.0 for HTTP_PROXY integrations"));
+        }
+    }
+    let method = match i.integration_method.as_deref() {
+        None | Some("ANY") => None,
+        Some(m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS")) => Method::from_bytes(m.as_bytes()).ok(),
+        Some(m) => {
+            errors.push(err(at, &format!("integrationMethod '{m}' is not a valid HTTP method")));
+            None
+        }
+    };
+    let uri = match substitute_stage_variables(&i.integration_uri, vars) {
+        Ok(u) => u,
+        Err(e) => {
+            errors.push(err(at, &e));
+            return None;
+        }
+    };
+    let parsed = match parse_http_uri(&uri) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(err(at, &format!("integrationUri '{uri}': {e}")));
+            return None;
+        }
+    };
+    let upstream = match (parsed.host.as_str(), parsed.port).to_socket_addrs() {
+        Ok(mut addrs) => match addrs.next() {
+            Some(a) => a,
+            None => {
+                errors.push(err(at, &format!("integrationUri host '{}' did not resolve", parsed.host)));
+                return None;
+            }
+        },
+        Err(e) => {
+            errors.push(err(at, &format!("integrationUri host '{}' did not resolve: {e}", parsed.host)));
+            return None;
+        }
+    };
+    let path = parse_path_template(&parsed.path);
+    let append_request_path = !path.iter().any(|p| matches!(p, PathPart::Param(_)));
+    Some(Integration::HttpProxy(HttpProxy {
+        integration_id: i.integration_id.as_str().into(),
+        method,
+        upstream,
+        host_header: parsed.host_header.into(),
+        path,
+        query: parsed.query.into(),
+        append_request_path,
+        timeout_ms,
+    }))
+}
+
+fn substitute_stage_variables(uri: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    const OPEN: &str = "${stageVariables.";
+    let mut out = String::with_capacity(uri.len());
+    let mut rest = uri;
+    while let Some(i) = rest.find(OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + OPEN.len()..];
+        let end = after.find('}').ok_or_else(|| format!("integrationUri '{uri}' has an unterminated '${{stageVariables.'"))?;
+        let name = &after[..end];
+        let value = vars.get(name).ok_or_else(|| format!("integrationUri names stage variable '{name}', which the stage does not define"))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+struct HttpUri {
+    host: String,
+    port: u16,
+    host_header: String,
+    path: String,
+    query: String,
+}
+
+fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
+    let rest = if let Some(r) = uri.strip_prefix("http://") {
+        r
+    } else if uri.starts_with("https://") {
+        return Err("https upstreams are not supported yet (TLS lands with the TLS issue); use http://");
+    } else {
+        return Err("must be an absolute http:// URL");
+    };
+    if rest.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err("must not contain whitespace or control characters");
+    }
+    let rest = rest.split('#').next().unwrap_or_default();
+    let (authority, path_query) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => match rest.find('?') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        },
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err("must name a host (and no user info)");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']').ok_or("has an unterminated IPv6 address")?;
+        let port = match &v6[end + 1..] {
+            "" => 80,
+            p => p.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or("has an invalid port")?,
+        };
+        (v6[..end].to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| "has an invalid port")?),
+            None => (authority.to_string(), 80),
+        }
+    };
+    if host.is_empty() || port == 0 {
+        return Err("must name a host and a port above 0");
+    }
+    let (path, query) = match path_query.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (path_query, ""),
+    };
+    Ok(HttpUri {
+        host,
+        port,
+        host_header: authority.to_string(),
+        path: if path.is_empty() { String::new() } else { path.to_string() },
+        query: query.to_string(),
+    })
+}
+
+fn parse_path_template(path: &str) -> Vec<PathPart> {
+    let mut parts = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        let name = &rest[open + 1..open + close];
+        let name = name.strip_suffix('+').unwrap_or(name);
+        if name.is_empty() || name.contains('{') {
+            break;
+        }
+        if open > 0 {
+            parts.push(PathPart::Literal(rest[..open].into()));
+        }
+        parts.push(PathPart::Param(name.into()));
+        rest = &rest[open + close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(PathPart::Literal(rest.into()));
+    }
+    parts
+}
+
+fn valid_api_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 63 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+fn err(path: &str, message: &str) -> ConfigError {
+    ConfigError { path: path.to_string(), message: message.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Config, Integration as I, Route as R, Stage as S};
+
+    fn config(uri: &str, routes: &[&str], stages: &[&str]) -> Config {
+        Config {
+            apis: vec![model::Api {
+                api_id: "abc123".into(),
+                name: String::new(),
+                protocol_type: ProtocolType::Http,
+                disable_execute_api_endpoint: false,
+                routes: routes
+                    .iter()
+                    .map(|k| R { route_id: String::new(), route_key: k.to_string(), target: Some("integrations/i1".into()) })
+                    .collect(),
+                integrations: vec![I {
+                    integration_id: "i1".into(),
+                    integration_type: IntegrationType::HttpProxy,
+                    integration_method: None,
+                    integration_uri: uri.into(),
+                    timeout_in_millis: None,
+                    payload_format_version: None,
+                }],
+                stages: stages
+                    .iter()
+                    .map(|s| S {
+                        stage_name: s.to_string(),
+                        stage_variables: [("up".to_string(), "127.0.0.1:9".to_string())].into(),
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn stage_selection() {
+        let s = compile_config(&config("http://127.0.0.1:9", &["GET /a"], &["$default", "prod"]), 1).unwrap();
+        let api = s.api("abc123").unwrap();
+        assert_eq!(api.select_stage("/prod/a").map(|(s, p)| (&*s.name, p)), Some(("prod", "/a")));
+        assert_eq!(api.select_stage("/prod").map(|(s, p)| (&*s.name, p)), Some(("prod", "/")));
+        assert_eq!(api.select_stage("/a").map(|(s, p)| (&*s.name, p)), Some(("$default", "/a")));
+        let s = compile_config(&config("http://127.0.0.1:9", &["GET /a"], &["prod"]), 1).unwrap();
+        assert!(s.api("abc123").unwrap().select_stage("/a").is_none());
+    }
+
+    #[test]
+    fn uri_templates() {
+        let s = compile_config(&config("http://${stageVariables.up}/base/{id}?x=1", &["GET /a/{id}"], &["$default"]), 1).unwrap();
+        let stage = s.api("abc123").unwrap().select_stage("/").unwrap().0;
+        let Some(i) = &stage.routes[0].integration else { panic!() };
+        let Integration::HttpProxy(p) = &**i;
+        assert_eq!(p.upstream, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(&*p.host_header, "127.0.0.1:9");
+        assert_eq!(p.path, vec![PathPart::Literal("/base/".into()), PathPart::Param("id".into())]);
+        assert_eq!(&*p.query, "x=1");
+        assert!(!p.append_request_path);
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut c = config("ftp://x", &["GET /a", "GET /a", "BAD"], &["$default", "bad stage"]);
+        c.apis[0].integrations[0].timeout_in_millis = Some(10);
+        c.apis[0].routes.push(R { route_id: String::new(), route_key: "GET /b".into(), target: Some("integrations/nope".into()) });
+        let errors = compile_config(&c, 1).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let all = text.join("\n");
+        assert!(all.contains("timeoutInMillis"), "{all}");
+        assert!(all.contains("absolute http://"), "{all}");
+        assert!(all.contains("defined twice"), "{all}");
+        assert!(all.contains("'BAD'"), "{all}");
+        assert!(all.contains("unknown integration 'nope'"), "{all}");
+        assert!(all.contains("stageName"), "{all}");
+    }
+
+    #[test]
+    fn stats_keys_are_stable() {
+        assert_eq!(stats_key("a", "b", "GET /"), stats_key("a", "b", "GET /"));
+        assert_ne!(stats_key("a", "b", "GET /"), stats_key("a", "c", "GET /"));
+    }
+}

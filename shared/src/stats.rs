@@ -1,0 +1,249 @@
+//! Latency histograms and status counts per API, stage and route.
+//!
+//! # Architecture
+//! 1. Each worker records into its own [`RouteStats`] (no sharing, no atomics on the request path).
+//! 2. Every [`crate::limits::STATS_PUBLISH_INTERVAL_MS`] a worker publishes an immutable
+//!    [`WorkerStats`] (copy-on-write: only routes that changed are cloned) into its slot of a
+//!    [`StatsBoard`], an `ArcSwap` per worker.
+//! 3. A reader (the admin side) loads every slot and [`merge`]s them; it never stops a worker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::limits::{HISTOGRAM_MAX_US, HISTOGRAM_SIGFIG};
+
+/// What a worker knows about one route.
+#[derive(Debug, Clone)]
+pub struct RouteStats {
+    pub api_id: Arc<str>,
+    pub stage: Arc<str>,
+    pub route_key: Arc<str>,
+    /// Downstream-observed latency: request head parsed → response written, µs.
+    pub total_us: Histogram<u64>,
+    /// Time spent in the integration (upstream exchange), µs.
+    pub integration_us: Histogram<u64>,
+    pub status_2xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    /// 1xx and 3xx.
+    pub status_other: u64,
+}
+
+/// Counters that belong to no route (parse errors, unknown hosts, no route matched).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayCounters {
+    pub connections_accepted: u64,
+    pub requests: u64,
+    pub bad_requests: u64,
+    pub not_found: u64,
+    pub upstream_errors: u64,
+    pub upstream_timeouts: u64,
+}
+
+/// One worker's published stats.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    pub worker: usize,
+    pub routes: HashMap<u64, Arc<RouteStats>>,
+    pub counters: GatewayCounters,
+}
+
+/// One slot per worker, written by that worker only.
+#[derive(Debug)]
+pub struct StatsBoard {
+    slots: Vec<arc_swap::ArcSwap<WorkerStats>>,
+}
+
+/// Merged view over every worker, ready to serialize.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsReport {
+    pub counters: GatewayCounters,
+    pub routes: Vec<RouteReport>,
+}
+
+/// One route's merged figures.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteReport {
+    pub api_id: String,
+    pub stage: String,
+    pub route_key: String,
+    pub count: u64,
+    pub status_2xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub latency_us: Percentiles,
+    pub integration_latency_us: Percentiles,
+}
+
+/// Percentiles of one histogram, µs.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+// === impl RouteStats ===
+
+impl RouteStats {
+    pub fn new(api_id: Arc<str>, stage: Arc<str>, route_key: Arc<str>) -> RouteStats {
+        RouteStats {
+            api_id,
+            stage,
+            route_key,
+            total_us: new_histogram(),
+            integration_us: new_histogram(),
+            status_2xx: 0,
+            status_4xx: 0,
+            status_5xx: 0,
+            status_other: 0,
+        }
+    }
+
+    /// Records one request. Values beyond the histogram's range are clamped, never dropped.
+    pub fn record(&mut self, status: u16, total_us: u64, integration_us: Option<u64>) {
+        self.total_us.saturating_record(total_us.max(1));
+        if let Some(i) = integration_us {
+            self.integration_us.saturating_record(i.max(1));
+        }
+        match status {
+            200..=299 => self.status_2xx += 1,
+            400..=499 => self.status_4xx += 1,
+            500..=599 => self.status_5xx += 1,
+            _ => self.status_other += 1,
+        }
+    }
+
+    fn add(&mut self, other: &RouteStats) {
+        // Same bounds on both sides: `add` cannot fail.
+        let _ = self.total_us.add(&other.total_us);
+        let _ = self.integration_us.add(&other.integration_us);
+        self.status_2xx += other.status_2xx;
+        self.status_4xx += other.status_4xx;
+        self.status_5xx += other.status_5xx;
+        self.status_other += other.status_other;
+    }
+}
+
+/// A histogram with Portico's bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGFIG).expect("constant bounds are valid")
+}
+
+// === impl GatewayCounters ===
+
+impl GatewayCounters {
+    fn add(&mut self, o: &GatewayCounters) {
+        self.connections_accepted += o.connections_accepted;
+        self.requests += o.requests;
+        self.bad_requests += o.bad_requests;
+        self.not_found += o.not_found;
+        self.upstream_errors += o.upstream_errors;
+        self.upstream_timeouts += o.upstream_timeouts;
+    }
+}
+
+// === impl StatsBoard ===
+
+impl StatsBoard {
+    pub fn new(workers: usize) -> StatsBoard {
+        StatsBoard { slots: (0..workers).map(|_| arc_swap::ArcSwap::default()).collect() }
+    }
+
+    /// Called by worker `worker` only.
+    pub fn publish(&self, worker: usize, stats: Arc<WorkerStats>) {
+        self.slots[worker].store(stats);
+    }
+
+    /// Merges every worker's latest stats. Never waits on a worker.
+    pub fn report(&self) -> StatsReport {
+        let all: Vec<Arc<WorkerStats>> = self.slots.iter().map(|s| s.load_full()).collect();
+        merge(&all)
+    }
+}
+
+/// Merges per-worker stats into one report, routes sorted by (api, stage, route key).
+pub fn merge(workers: &[Arc<WorkerStats>]) -> StatsReport {
+    let mut counters = GatewayCounters::default();
+    let mut routes: HashMap<u64, RouteStats> = HashMap::new();
+    for w in workers {
+        counters.add(&w.counters);
+        for (key, r) in &w.routes {
+            match routes.get_mut(key) {
+                Some(acc) => acc.add(r),
+                None => {
+                    routes.insert(*key, (**r).clone());
+                }
+            }
+        }
+    }
+    let mut out: Vec<RouteReport> = routes
+        .into_values()
+        .map(|r| RouteReport {
+            api_id: r.api_id.to_string(),
+            stage: r.stage.to_string(),
+            route_key: r.route_key.to_string(),
+            count: r.total_us.len(),
+            status_2xx: r.status_2xx,
+            status_4xx: r.status_4xx,
+            status_5xx: r.status_5xx,
+            latency_us: percentiles(&r.total_us),
+            integration_latency_us: percentiles(&r.integration_us),
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.api_id, &a.stage, &a.route_key).cmp(&(&b.api_id, &b.stage, &b.route_key)));
+    StatsReport { counters, routes: out }
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    Percentiles {
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+        mean: h.mean(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_workers() {
+        let mut a = RouteStats::new("a".into(), "s".into(), "GET /".into());
+        a.record(200, 100, Some(50));
+        a.record(503, 1_000, None);
+        let mut b = a.clone();
+        b.record(404, 10, None);
+        let w = |i, r: &RouteStats| {
+            Arc::new(WorkerStats {
+                worker: i,
+                routes: [(7u64, Arc::new(r.clone()))].into(),
+                counters: GatewayCounters { requests: 3, ..Default::default() },
+            })
+        };
+        let board = StatsBoard::new(2);
+        board.publish(0, w(0, &a));
+        board.publish(1, w(1, &b));
+        let report = board.report();
+        assert_eq!(report.counters.requests, 6);
+        assert_eq!(report.routes.len(), 1);
+        let r = &report.routes[0];
+        assert_eq!((r.count, r.status_2xx, r.status_4xx, r.status_5xx), (5, 2, 1, 2));
+        assert!(r.latency_us.max >= 1_000 && r.latency_us.max < 1_010, "{:?}", r.latency_us);
+    }
+}
