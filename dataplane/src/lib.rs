@@ -1,1 +1,29 @@
-//! dp
+//! Portico's data plane: thread-per-core monoio workers that accept downstream HTTP/1.1
+//! connections, run each request through the pipeline and call upstreams.
+//!
+//! ```text
+//! accept (worker.rs) → read + parse (conn.rs, http1/) → pipeline::handle
+//!   [resolve (route.rs) → invoke (integration.rs, upstream.rs)] → write (conn.rs) → observe
+//! ```
+//!
+//! Architecture invariants:
+//! - Workers never lock, never block and never wait on the admin side: configuration arrives as
+//!   an immutable [`portico_shared::Snapshot`] behind an `ArcSwap`.
+//! - Per-core state (upstream pools, stats) is keyed by stable ids and survives snapshot swaps.
+//! - The stage order exists only in [`pipeline`].
+
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod http1;
+pub mod integration;
+pub mod observe;
+pub mod pipeline;
+pub mod request_id;
+pub mod route;
+pub mod shutdown;
+pub mod upstream;
+pub mod worker;
+
+pub use config::DataPlaneConfig;
+pub use worker::{spawn_workers, Driver, WorkerSet};

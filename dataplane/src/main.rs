@@ -1,1 +1,166 @@
-fn main() {}
+//! `portico`: boot. Arguments → snapshot cell → admin thread → N pinned workers → wait for a
+//! signal → drain → exit 0.
+//!
+//! Architecture invariant: this is the only file that names `portico_admin`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use portico_dataplane::config::{DataPlaneConfig, Limits};
+use portico_dataplane::worker::{bind_listeners, spawn_workers, Driver, DriverChoice};
+use portico_shared::limits;
+use portico_shared::model::Config;
+use portico_shared::snapshot::compile_config;
+use portico_shared::stats::StatsBoard;
+
+/// Portico: a self-hosted API gateway with Amazon API Gateway's model.
+#[derive(Debug, Parser)]
+#[command(name = "portico", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway: data plane workers plus the admin API, in one process.
+    Serve(Serve),
+}
+
+#[derive(Debug, clap::Args)]
+struct Serve {
+    /// Data plane listener (downstream HTTP/1.1).
+    #[arg(long, env = "PORTICO_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Admin API listener.
+    #[arg(long, env = "PORTICO_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    admin_listen: SocketAddr,
+    /// Configuration file (JSON: {"apis": [...]}, apigatewayv2 field names). Without it the
+    /// gateway starts with no APIs; publish them through the admin API.
+    #[arg(long, env = "PORTICO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data plane workers, one per core, each pinned. Default: the machine's cores.
+    #[arg(long, env = "PORTICO_WORKERS")]
+    workers: Option<usize>,
+    /// API host names are {apiId}.{domain}.
+    #[arg(long, env = "PORTICO_DOMAIN", default_value = "execute-api.localhost")]
+    domain: String,
+    /// I/O driver: io_uring where available (auto), or force one.
+    #[arg(long, env = "PORTICO_DRIVER", value_enum, default_value_t = DriverArg::Auto)]
+    driver: DriverArg,
+    /// Largest request head (request line and headers), bytes; past it: 431.
+    #[arg(long, env = "PORTICO_MAX_HEADER_BYTES", default_value_t = limits::MAX_HEADER_BYTES)]
+    max_header_bytes: usize,
+    /// Most request headers; past it: 431.
+    #[arg(long, env = "PORTICO_MAX_HEADER_COUNT", default_value_t = limits::MAX_HEADER_COUNT)]
+    max_header_count: usize,
+    /// Largest request body, bytes; past it: 413.
+    #[arg(long, env = "PORTICO_MAX_BODY_BYTES", default_value_t = limits::MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Time a client has to send a request head, ms (slowloris guard).
+    #[arg(long, env = "PORTICO_HEADER_READ_TIMEOUT_MS", default_value_t = limits::HEADER_READ_TIMEOUT_MS)]
+    header_read_timeout_ms: u64,
+    /// Time a client has to send a request body, ms.
+    #[arg(long, env = "PORTICO_BODY_READ_TIMEOUT_MS", default_value_t = limits::BODY_READ_TIMEOUT_MS)]
+    body_read_timeout_ms: u64,
+    /// Idle keep-alive connections are closed after this, ms.
+    #[arg(long, env = "PORTICO_IDLE_TIMEOUT_MS", default_value_t = limits::IDLE_TIMEOUT_MS)]
+    idle_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish, ms.
+    #[arg(long, env = "PORTICO_DRAIN_TIMEOUT_MS", default_value_t = limits::DRAIN_TIMEOUT_MS)]
+    drain_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DriverArg {
+    Auto,
+    IoUring,
+    Legacy,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: Serve) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=limits::MAX_HEADER_COUNT_CEILING).contains(&args.max_header_count),
+        "--max-header-count must be 1 to {}",
+        limits::MAX_HEADER_COUNT_CEILING
+    );
+    anyhow::ensure!(args.max_header_bytes >= 256, "--max-header-bytes must be at least 256");
+    let config: Config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    let snapshot = compile_config(&config, 1).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid configuration:\n  {}", list.join("\n  "))
+    })?;
+    let cell = Arc::new(ArcSwap::from_pointee(snapshot));
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let board = Arc::new(StatsBoard::new(workers));
+
+    let admin_state = portico_admin::AdminState::new(cell.clone(), board.clone(), config);
+    let (admin_addr, _admin) = portico_admin::spawn(args.admin_listen, admin_state)
+        .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
+
+    let cfg = Arc::new(DataPlaneConfig {
+        domain: args.domain.to_ascii_lowercase(),
+        limits: Limits {
+            max_header_bytes: args.max_header_bytes,
+            max_header_count: args.max_header_count,
+            max_body_bytes: args.max_body_bytes,
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+            idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+        },
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+    });
+    let listeners =
+        bind_listeners(args.listen, workers).with_context(|| format!("binding the data plane listener {}", args.listen))?;
+    let listen_addr = listeners[0].local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .context("installing signal handlers")?;
+    let choice = match args.driver {
+        DriverArg::Auto => DriverChoice::Auto,
+        DriverArg::IoUring => DriverChoice::IoUring,
+        DriverArg::Legacy => DriverChoice::Legacy,
+    };
+    let set = spawn_workers(listeners, cell, board, cfg, stop.clone(), choice).context("starting workers")?;
+    let driver = match set.driver {
+        Driver::IoUring => "io_uring",
+        Driver::Legacy => "legacy",
+    };
+    tracing::info!(listen = %listen_addr, admin = %admin_addr, workers, driver, "portico started");
+    println!("portico ready: listen={listen_addr} admin={admin_addr} workers={workers} driver={driver}");
+
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(signal = sig, "stopping: draining in-flight requests");
+    }
+    stop.store(true, Ordering::Release);
+    set.join();
+    tracing::info!("stopped");
+    Ok(())
+}

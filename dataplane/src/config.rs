@@ -1,0 +1,53 @@
+//! Runtime settings of the data plane: listener, domain and limits, from the command line.
+
+use std::time::Duration;
+
+use portico_shared::limits;
+
+/// Limits enforced on downstream connections. Defaults are [`portico_shared::limits`].
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub max_header_count: usize,
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Everything a worker needs besides the snapshot.
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// API host names are `{apiId}.{domain}`.
+    pub domain: String,
+    pub limits: Limits,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
+    pub drain_timeout: Duration,
+}
+
+// === impl Limits ===
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_header_bytes: limits::MAX_HEADER_BYTES,
+            max_header_count: limits::MAX_HEADER_COUNT,
+            max_body_bytes: limits::MAX_BODY_BYTES,
+            header_read_timeout: Duration::from_millis(limits::HEADER_READ_TIMEOUT_MS),
+            body_read_timeout: Duration::from_millis(limits::BODY_READ_TIMEOUT_MS),
+            idle_timeout: Duration::from_millis(limits::IDLE_TIMEOUT_MS),
+        }
+    }
+}
+
+// === impl DataPlaneConfig ===
+
+impl Default for DataPlaneConfig {
+    fn default() -> DataPlaneConfig {
+        DataPlaneConfig {
+            domain: "execute-api.localhost".into(),
+            limits: Limits::default(),
+            drain_timeout: Duration::from_millis(limits::DRAIN_TIMEOUT_MS),
+        }
+    }
+}

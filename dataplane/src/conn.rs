@@ -1,0 +1,220 @@
+//! One downstream connection: read a head → [`pipeline::handle`] → write → keep-alive.
+//!
+//! # Architecture
+//! 1. Heads are read into the connection's buffer under the header-read timeout (slowloris) or,
+//!    between requests, the idle timeout; pipelined requests already in the buffer are served
+//!    without another read.
+//! 2. Parse errors are answered (400/413/431/417) and, where framing is in doubt, the
+//!    connection is closed: nothing of such a request reaches the pipeline.
+//! 3. The buffer holds the head and a content-length body; its spans stay valid while the
+//!    pipeline runs, because the buffer is only grown, never shifted, during a request.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::buf::Slice;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+
+use portico_shared::limits::READ_BUF_BYTES;
+
+use crate::error::GatewayError;
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::parse::HeaderSpans;
+use crate::http1::{parse_request, BodyKind, RequestHead, Version};
+use crate::integration::{self, ConnectionHeader};
+use crate::pipeline::{self, Outcome};
+use crate::upstream::read_more;
+use crate::worker::Worker;
+
+/// The downstream side of one connection, as the pipeline may use it.
+#[derive(Debug)]
+pub struct Downstream {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Read buffer: the current request's head starts at 0.
+    pub buf: Vec<u8>,
+    pub headers: HeaderSpans,
+}
+
+/// Where a request body ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLoc {
+    /// `buf[start..end]`.
+    InBuf(usize, usize),
+    /// De-chunked into the body buffer the caller passed.
+    Decoded,
+}
+
+/// Serves one connection until it closes.
+pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+    let mut d = Downstream { stream, peer, buf: Vec::with_capacity(READ_BUF_BYTES), headers: Vec::new() };
+    let mut first = true;
+    loop {
+        let head = match d.read_head(&w, first).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                let mut out = w.take_buf();
+                integration::write_error(&e, w.ids.next(), ConnectionHeader::Close, false, &mut out);
+                let (_, out) = d.stream.write_all(out).await;
+                w.give_buf(out);
+                let mut stats = w.stats.borrow_mut();
+                stats.counters.bad_requests += 1;
+                stats.mark();
+                return;
+            }
+        };
+        first = false;
+        w.in_flight.set(w.in_flight.get() + 1);
+        let mut out = w.take_buf();
+        let mut call = w.take_call();
+        let mut body = w.take_buf();
+        let snapshot = w.snapshot();
+        let outcome = pipeline::handle(&w, &snapshot, &mut d, &head, &mut out, &mut call, &mut body).await;
+        let written = d.write(&mut out, &mut call, &outcome).await;
+        pipeline::observe(&w, &outcome, written.is_ok());
+        w.give_buf(out);
+        w.give_call(call);
+        w.give_buf(body);
+        w.in_flight.set(w.in_flight.get() - 1);
+        let Some(consumed) = outcome.consumed else { return };
+        if written.is_err() || !outcome.keep_alive || w.shutdown.is_fired() {
+            return;
+        }
+        d.buf.drain(..consumed);
+        if d.buf.is_empty() && d.buf.capacity() > 4 * READ_BUF_BYTES {
+            // A large request grew the buffer: give the memory back while idle.
+            d.buf = Vec::with_capacity(READ_BUF_BYTES);
+        }
+    }
+}
+
+// === impl Downstream ===
+
+impl Downstream {
+    /// Reads until a full head is buffered. `Ok(None)`: the connection ended (EOF, timeout).
+    async fn read_head(&mut self, w: &Worker, first: bool) -> Result<Option<RequestHead>, GatewayError> {
+        let limits = &w.cfg.limits;
+        let mut deadline: Option<Instant> = first.then(|| Instant::now() + limits.header_read_timeout);
+        loop {
+            if !self.buf.is_empty() {
+                let parsed = parse_request(&self.buf, limits.max_header_bytes, limits.max_header_count, &mut self.headers)?;
+                if let Some(head) = parsed {
+                    return Ok(Some(head));
+                }
+                deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+            }
+            let wait = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => limits.idle_timeout,
+            };
+            let want = (limits.max_header_bytes - self.buf.len().min(limits.max_header_bytes)).max(1);
+            match monoio::time::timeout(wait, read_more(&mut self.stream, &mut self.buf, want.min(READ_BUF_BYTES))).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(None),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Reads the body of `head` (sending `100 Continue` first when asked). Returns where it is
+    /// and how many buffer bytes the request used.
+    pub async fn read_body(
+        &mut self,
+        w: &Worker,
+        head: &RequestHead,
+        decoded: &mut Vec<u8>,
+    ) -> Result<(BodyLoc, usize), GatewayError> {
+        let limits = &w.cfg.limits;
+        let start = head.head_len;
+        let deadline = Instant::now() + limits.body_read_timeout;
+        match head.body {
+            BodyKind::None => Ok((BodyLoc::InBuf(start, start), start)),
+            BodyKind::Length(n) => {
+                if n > limits.max_body_bytes as u64 {
+                    return Err(GatewayError::BodyTooLarge);
+                }
+                let end = start + n as usize;
+                if self.buf.len() < end {
+                    self.continue_if_expected(head).await?;
+                    self.buf.reserve_exact(end - self.buf.len());
+                }
+                while self.buf.len() < end {
+                    let missing = end - self.buf.len();
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match monoio::time::timeout(wait, read_more(&mut self.stream, &mut self.buf, missing)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(GatewayError::BadRequest(crate::http1::ParseError::Malformed("body truncated"))),
+                        Ok(Ok(_)) => {}
+                    }
+                }
+                Ok((BodyLoc::InBuf(start, end), end))
+            }
+            BodyKind::Chunked => {
+                let mut decoder = ChunkedDecoder::new(limits.max_body_bytes);
+                let mut pos = start;
+                let mut asked = false;
+                loop {
+                    let used = decoder.decode(&self.buf[pos..], decoded).map_err(|e| match e {
+                        crate::http1::body::ChunkError::TooLarge => GatewayError::BodyTooLarge,
+                        _ => GatewayError::BadRequest(crate::http1::ParseError::Malformed("invalid chunked body")),
+                    })?;
+                    pos += used;
+                    if decoder.is_done() {
+                        return Ok((BodyLoc::Decoded, pos));
+                    }
+                    if !asked {
+                        self.continue_if_expected(head).await?;
+                        asked = true;
+                    }
+                    // Decoded bytes are no longer needed in the read buffer.
+                    self.buf.truncate(pos);
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match monoio::time::timeout(wait, read_more(&mut self.stream, &mut self.buf, 16 * 1024)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(GatewayError::BadRequest(crate::http1::ParseError::Malformed("body truncated"))),
+                        Ok(Ok(_)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn continue_if_expected(&mut self, head: &RequestHead) -> Result<(), GatewayError> {
+        if head.expect_continue && head.version == Version::Http11 {
+            let (res, _) = self.stream.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]).await;
+            res.map_err(|_| GatewayError::BadRequest(crate::http1::ParseError::Malformed("client went away")))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the response: `out`, then a large upstream body from `call` if there is one.
+    async fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        call: &mut crate::upstream::UpstreamCall,
+        outcome: &Outcome<'_>,
+    ) -> std::io::Result<()> {
+        let owned = std::mem::take(out);
+        let (res, owned) = self.stream.write_all(owned).await;
+        *out = owned;
+        res?;
+        if let Some(tail) = outcome.tail {
+            let (vec, (s, e)) = match tail {
+                pipeline::Tail::Resp(s, e) => (std::mem::take(&mut call.resp), (s, e)),
+                pipeline::Tail::Dechunked => {
+                    let v = std::mem::take(&mut call.dechunked);
+                    let len = v.len();
+                    (v, (0, len))
+                }
+            };
+            let (res, slice) = self.stream.write_all(Slice::new(vec, s, e)).await;
+            let vec = slice.into_inner();
+            match tail {
+                pipeline::Tail::Resp(..) => call.resp = vec,
+                pipeline::Tail::Dechunked => call.dechunked = vec,
+            }
+            res?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,279 @@
+//! Request head parsing with strict framing: every ambiguity that could let two parties disagree
+//! on where a request ends is an error (answered 400, connection closed, nothing forwarded).
+//!
+//! # Architecture
+//! 1. httparse parses the head (it rejects invalid tokens, versions, obs-fold, whitespace before
+//!    the colon and control characters in values).
+//! 2. A byte scan rejects what httparse tolerates: bare CR, bare LF (LF-only line endings) and NUL.
+//! 3. Framing headers are checked: one Content-Length of plain digits, Transfer-Encoding exactly
+//!    `chunked` and never with Content-Length, exactly one Host on HTTP/1.1.
+//!
+//! A partial head is `Ok(None)`, not an error.
+
+use http::Method;
+
+use portico_shared::limits::MAX_HEADER_COUNT_CEILING;
+
+/// A byte range in the connection's buffer.
+pub type Span = (u32, u32);
+
+/// HTTP version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// How the request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A parsed request head, as offsets into the buffer it was parsed from.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    pub method: Method,
+    pub version: Version,
+    /// Path without the query string.
+    pub path: Span,
+    /// Query string without the `?`; empty span when absent.
+    pub query: Span,
+    /// Bytes of the head, up to and including the blank line.
+    pub head_len: usize,
+    pub body: BodyKind,
+    /// Whether the connection stays open after this exchange (version default and `Connection`).
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    pub host: Option<Span>,
+    /// `x-apigw-api-id`, which selects an API whatever the Host.
+    pub api_id: Option<Span>,
+    /// Header names listed in `Connection` (hop-by-hop, never forwarded).
+    pub connection_tokens: [Span; 8],
+    pub connection_token_count: usize,
+}
+
+/// Why a request head was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
+    #[error("request header fields too large")]
+    HeadersTooLarge,
+    #[error("unsupported expectation")]
+    Expectation,
+}
+
+/// Headers as (name, value) spans, reused across requests on one connection.
+pub type HeaderSpans = Vec<(Span, Span)>;
+
+/// Parses a request head from `buf`. `Ok(None)`: incomplete, read more (unless `buf` is already
+/// `max_header_bytes` long, which is [`ParseError::HeadersTooLarge`]).
+pub fn parse_request(
+    buf: &[u8],
+    max_header_bytes: usize,
+    max_header_count: usize,
+    headers_out: &mut HeaderSpans,
+) -> Result<Option<RequestHead>, ParseError> {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADER_COUNT_CEILING];
+    let limit = max_header_count.min(MAX_HEADER_COUNT_CEILING);
+    let mut req = httparse::Request::new(&mut storage[..limit]);
+    let window = &buf[..buf.len().min(max_header_bytes)];
+    let head_len = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if window.len() >= max_header_bytes {
+                return Err(ParseError::HeadersTooLarge);
+            }
+            // Catch bare LF / NUL early so a client cannot make us wait on garbage.
+            check_head_bytes(window, false)?;
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadersTooLarge),
+        Err(e) => return Err(ParseError::Malformed(httparse_reason(e))),
+    };
+    check_head_bytes(&buf[..head_len], true)?;
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| -> Span {
+        let start = s.as_ptr() as usize - base;
+        (start as u32, (start + s.len()) as u32)
+    };
+    let method_str = req.method.ok_or(ParseError::Malformed("method"))?;
+    let method = Method::from_bytes(method_str.as_bytes()).map_err(|_| ParseError::Malformed("method"))?;
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(ParseError::Malformed("version")),
+    };
+    let target = req.path.ok_or(ParseError::Malformed("request target"))?;
+    if !target.starts_with('/') {
+        // Only origin-form: absolute-form and '*' are for proxies and OPTIONS-to-server.
+        return Err(ParseError::Malformed("request target must start with '/'"));
+    }
+    let target_span = span(target.as_bytes());
+    let (path, query) = match target.find('?') {
+        Some(q) => (
+            (target_span.0, target_span.0 + q as u32),
+            (target_span.0 + q as u32 + 1, target_span.1),
+        ),
+        None => (target_span, (target_span.1, target_span.1)),
+    };
+
+    let mut head = RequestHead {
+        method,
+        version,
+        path,
+        query,
+        head_len,
+        body: BodyKind::None,
+        keep_alive: version == Version::Http11,
+        expect_continue: false,
+        host: None,
+        api_id: None,
+        connection_tokens: [(0, 0); 8],
+        connection_token_count: 0,
+    };
+    headers_out.clear();
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut host_count = 0;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        let value = h.value;
+        headers_out.push((span(name), span(value)));
+        if name.eq_ignore_ascii_case(b"content-length") {
+            if content_length.is_some() {
+                return Err(ParseError::Malformed("duplicate Content-Length"));
+            }
+            content_length = Some(parse_content_length(value)?);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            if chunked {
+                return Err(ParseError::Malformed("duplicate Transfer-Encoding"));
+            }
+            if !trim(value).eq_ignore_ascii_case(b"chunked") {
+                return Err(ParseError::Malformed("Transfer-Encoding must be exactly 'chunked'"));
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case(b"host") {
+            host_count += 1;
+            head.host = Some(span(trim(value)));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = trim(token);
+                if token.is_empty() {
+                    continue;
+                }
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive_token = true;
+                } else if head.connection_token_count < head.connection_tokens.len() {
+                    head.connection_tokens[head.connection_token_count] = span(token);
+                    head.connection_token_count += 1;
+                } else {
+                    return Err(ParseError::Malformed("too many Connection options"));
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            if version == Version::Http11 {
+                if trim(value).eq_ignore_ascii_case(b"100-continue") {
+                    head.expect_continue = true;
+                } else {
+                    return Err(ParseError::Expectation);
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"x-apigw-api-id") {
+            head.api_id = Some(span(trim(value)));
+        }
+    }
+    if host_count > 1 {
+        return Err(ParseError::Malformed("duplicate Host"));
+    }
+    if host_count == 0 && version == Version::Http11 {
+        return Err(ParseError::Malformed("missing Host"));
+    }
+    head.body = match (content_length, chunked) {
+        (Some(_), true) => return Err(ParseError::Malformed("Content-Length with Transfer-Encoding")),
+        (None, true) if version == Version::Http10 => {
+            return Err(ParseError::Malformed("Transfer-Encoding on HTTP/1.0"))
+        }
+        (None, true) => BodyKind::Chunked,
+        (Some(0), false) | (None, false) => BodyKind::None,
+        (Some(n), false) => BodyKind::Length(n),
+    };
+    head.keep_alive = match version {
+        Version::Http11 => !close,
+        Version::Http10 => keep_alive_token && !close,
+    };
+    Ok(Some(head))
+}
+
+/// Rejects bare CR, bare LF and NUL. `complete`: `head` ends with the blank line.
+fn check_head_bytes(head: &[u8], complete: bool) -> Result<(), ParseError> {
+    if memchr::memchr(0, head).is_some() {
+        return Err(ParseError::Malformed("NUL in head"));
+    }
+    for i in memchr::memchr2_iter(b'\r', b'\n', head) {
+        match head[i] {
+            b'\r' => match head.get(i + 1) {
+                Some(b'\n') => {}
+                None if !complete => {}
+                _ => return Err(ParseError::Malformed("bare CR in head")),
+            },
+            _ => {
+                if i == 0 || head[i - 1] != b'\r' {
+                    return Err(ParseError::Malformed("bare LF in head"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
+    let v = trim(value);
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(ParseError::Malformed("invalid Content-Length"));
+    }
+    let mut n: u64 = 0;
+    for &d in v {
+        n = n * 10 + u64::from(d - b'0');
+    }
+    Ok(n)
+}
+
+/// Trims optional whitespace (SP / HTAB) on both ends.
+pub fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+fn httparse_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid version",
+    }
+}
+
+/// The bytes of a span.
+#[inline]
+pub fn bytes(buf: &[u8], s: Span) -> &[u8] {
+    &buf[s.0 as usize..s.1 as usize]
+}
+
+#[cfg(test)]
+mod tests;

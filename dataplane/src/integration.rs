@@ -1,0 +1,237 @@
+//! Pipeline stage `invoke`: call the route's integration. Enum dispatch, one arm per kind.
+//!
+//! `HTTP_PROXY` (payload format 1.0): the downstream request is forwarded with its method (or
+//! the integration's), the path built from the integration URI (parameters substituted, or the
+//! request path appended for greedy and `$default` matches), the query string, the headers less
+//! hop-by-hop ones, `X-Forwarded-For/Proto/Port`, and the body re-framed with Content-Length.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::Method;
+
+use portico_shared::snapshot::{HttpProxy, Integration, PathPart};
+
+use crate::error::GatewayError;
+use crate::http1::parse::{bytes, HeaderSpans, Span};
+use crate::http1::write::{self, is_hop_by_hop};
+use crate::http1::RequestHead;
+use crate::request_id::RequestId;
+use crate::route::Resolved;
+use crate::upstream::{UpstreamCall, UpstreamResponse};
+use crate::worker::Worker;
+
+/// The downstream request as the integration sees it.
+#[derive(Debug)]
+pub struct DownstreamRequest<'a> {
+    pub head: &'a RequestHead,
+    /// The connection's read buffer; the head's spans index into it.
+    pub buf: &'a [u8],
+    pub headers: &'a HeaderSpans,
+    pub body: &'a [u8],
+    pub peer: SocketAddr,
+    pub local_port: u16,
+}
+
+/// Calls the integration; on success the response is in `call`.
+pub async fn invoke(
+    w: &Worker,
+    integration: &Integration,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    call: &mut UpstreamCall,
+) -> Result<UpstreamResponse, GatewayError> {
+    match integration {
+        Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call).await,
+    }
+}
+
+async fn http_proxy(
+    w: &Worker,
+    p: &HttpProxy,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    call: &mut UpstreamCall,
+) -> Result<UpstreamResponse, GatewayError> {
+    call.clear();
+    let method = p.method.as_ref().unwrap_or(&req.head.method);
+    build_request(p, method, resolved, req, &mut call.req);
+    let head_only = *method == Method::HEAD;
+    let idempotent = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE);
+    let exchange = call.exchange(&w.pool, p.upstream, head_only, idempotent);
+    match monoio::time::timeout(Duration::from_millis(u64::from(p.timeout_ms)), exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(GatewayError::UpstreamTimeout { timeout_ms: p.timeout_ms }),
+    }
+}
+
+/// Serializes the upstream request into `out`.
+pub fn build_request(
+    p: &HttpProxy,
+    method: &Method,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    let route_path = resolved.route_path(req.buf);
+    let path_start = out.len();
+    for part in &p.path {
+        match part {
+            PathPart::Literal(s) => out.extend_from_slice(s.as_bytes()),
+            PathPart::Param(name) => {
+                if let Some(v) = resolved.matched.params.get(route_path, name) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+        }
+    }
+    if p.append_request_path && resolved.matched.catch_all {
+        if out.last() == Some(&b'/') && out.len() > path_start {
+            out.pop();
+        }
+        out.extend_from_slice(route_path.as_bytes());
+    }
+    if out.len() == path_start {
+        out.push(b'/');
+    }
+    let query = bytes(req.buf, req.head.query);
+    if !p.query.is_empty() || !query.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(p.query.as_bytes());
+        if !p.query.is_empty() && !query.is_empty() {
+            out.push(b'&');
+        }
+        out.extend_from_slice(query);
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write::header(out, b"host", p.host_header.as_bytes());
+    let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
+    let mut forwarded_for: Option<Span> = None;
+    for &(name, value) in req.headers {
+        let n = bytes(req.buf, name);
+        if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
+            continue;
+        }
+        if n.eq_ignore_ascii_case(b"x-forwarded-for") {
+            // Several X-Forwarded-For lines are folded into one, client last.
+            if forwarded_for.is_none() {
+                forwarded_for = Some(value);
+                out.extend_from_slice(b"x-forwarded-for: ");
+            } else {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(bytes(req.buf, value));
+            continue;
+        }
+        write::header(out, n, bytes(req.buf, value));
+    }
+    // Close the folded X-Forwarded-For with the peer's address.
+    if forwarded_for.is_some() {
+        out.extend_from_slice(b", ");
+    } else {
+        out.extend_from_slice(b"x-forwarded-for: ");
+    }
+    let _ = write!(out, "{}", req.peer.ip());
+    out.extend_from_slice(b"\r\n");
+    write::header(out, b"x-forwarded-proto", b"http");
+    write::header_u64(out, b"x-forwarded-port", u64::from(req.local_port));
+    let has_framing = !matches!(req.head.body, crate::http1::BodyKind::None);
+    if !req.body.is_empty() || has_framing || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        write::header_u64(out, b"content-length", req.body.len() as u64);
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(req.body);
+}
+
+/// Request headers the gateway replaces or never forwards.
+fn skip_request_header(name: &[u8]) -> bool {
+    is_hop_by_hop(name)
+        || name.eq_ignore_ascii_case(b"host")
+        || name.eq_ignore_ascii_case(b"content-length")
+        || name.eq_ignore_ascii_case(b"expect")
+        || name.eq_ignore_ascii_case(b"x-forwarded-proto")
+        || name.eq_ignore_ascii_case(b"x-forwarded-port")
+}
+
+fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {
+    tokens.iter().any(|t| bytes(buf, *t).eq_ignore_ascii_case(name))
+}
+
+/// Bodies up to this size are copied behind the head so the response leaves in one write.
+pub const INLINE_BODY_BYTES: usize = 64 * 1024;
+
+/// Writes the downstream response head (and the body, when small) for an upstream response.
+/// Returns whether the body still has to be written from `call` (see [`UpstreamCall::body`]).
+pub fn write_response(
+    call: &UpstreamCall,
+    r: &UpstreamResponse,
+    request_id: RequestId,
+    connection: ConnectionHeader,
+    out: &mut Vec<u8>,
+) -> bool {
+    let reason = bytes(&call.resp, r.reason);
+    write::status_line(out, r.status, if reason.is_empty() { write::reason(r.status) } else { reason });
+    let no_body = matches!(r.body, crate::upstream::ResponseBody::None);
+    for &(name, value) in &call.headers {
+        let n = bytes(&call.resp, name);
+        if is_hop_by_hop(n) || is_named_in(&call.resp, r.connection_tokens(), n) {
+            continue;
+        }
+        // Re-framed below; a no-body response keeps the upstream's length (HEAD, 304).
+        if n.eq_ignore_ascii_case(b"content-length") && !(no_body && r.status != 204) {
+            continue;
+        }
+        write::header(out, n, bytes(&call.resp, value));
+    }
+    write::header(out, b"apigw-requestid", request_id.as_bytes());
+    connection.write(out);
+    let body = call.body(r);
+    if !no_body {
+        write::header_u64(out, b"content-length", body.len() as u64);
+    }
+    out.extend_from_slice(b"\r\n");
+    if body.len() <= INLINE_BODY_BYTES {
+        out.extend_from_slice(body);
+        false
+    } else {
+        true
+    }
+}
+
+/// Writes a gateway-generated JSON error response.
+pub fn write_error(e: &GatewayError, request_id: RequestId, connection: ConnectionHeader, head_only: bool, out: &mut Vec<u8>) {
+    let status = e.status();
+    write::status_line(out, status, write::reason(status));
+    write::header(out, b"content-type", b"application/json");
+    let body = e.body();
+    write::header_u64(out, b"content-length", body.len() as u64);
+    write::header(out, b"apigw-requestid", request_id.as_bytes());
+    connection.write(out);
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+/// The `Connection` header a response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionHeader {
+    /// HTTP/1.1 keep-alive: no header needed.
+    Default,
+    /// HTTP/1.0 client that asked for keep-alive.
+    KeepAlive,
+    Close,
+}
+
+impl ConnectionHeader {
+    fn write(self, out: &mut Vec<u8>) {
+        match self {
+            ConnectionHeader::Default => {}
+            ConnectionHeader::KeepAlive => write::header(out, b"connection", b"keep-alive"),
+            ConnectionHeader::Close => write::header(out, b"connection", b"close"),
+        }
+    }
+}

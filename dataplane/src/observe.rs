@@ -1,0 +1,76 @@
+//! Pipeline stage `observe`: per-worker latency histograms and status counts per route, and
+//! their periodic publication to the [`StatsBoard`] the admin side merges.
+//!
+//! Recording touches only this worker's memory; publishing clones only the routes that changed
+//! since the last publication (copy-on-write through `Arc`).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use portico_shared::snapshot::{Api, Route, Stage};
+use portico_shared::stats::{GatewayCounters, RouteStats, StatsBoard, WorkerStats};
+
+/// Stats keys are already well-mixed hashes: use them as they are.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// One worker's stats, owned by the worker.
+#[derive(Debug, Default)]
+pub struct LocalStats {
+    routes: KeyMap<Arc<RouteStats>>,
+    dirty: bool,
+    pub counters: GatewayCounters,
+}
+
+// === impl LocalStats ===
+
+impl LocalStats {
+    /// Records a request that matched a route.
+    pub fn record_route(
+        &mut self,
+        api: &Api,
+        stage: &Stage,
+        route: &Route,
+        status: u16,
+        total_us: u64,
+        integration_us: Option<u64>,
+    ) {
+        let entry = self.routes.entry(route.stats_key).or_insert_with(|| {
+            Arc::new(RouteStats::new(api.id.as_ref().into(), stage.name.as_ref().into(), route.route_key.as_ref().into()))
+        });
+        // Unique unless the last publication still shares it: then this clones once.
+        Arc::make_mut(entry).record(status, total_us, integration_us);
+        self.dirty = true;
+    }
+
+    pub fn mark(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Publishes to `board` if anything changed since the last call.
+    pub fn publish(&mut self, worker: usize, board: &StatsBoard) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        let routes = self.routes.iter().map(|(k, v)| (*k, Arc::clone(v))).collect();
+        board.publish(worker, Arc::new(WorkerStats { worker, routes, counters: self.counters }));
+    }
+}

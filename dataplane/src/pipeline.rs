@@ -1,0 +1,160 @@
+//! The request pipeline, written down once:
+//!
+//! ```text
+//! resolve (route.rs) → read body (conn.rs) → invoke (integration.rs) → respond → observe
+//! ```
+//!
+//! Later stages (authorize, throttle, cache) slot in here, in this order, and nowhere else.
+//! Stages take explicit inputs and return `Result<_, GatewayError>`; only the body read and
+//! `integration::invoke` await.
+
+use std::time::Instant;
+
+use portico_shared::snapshot::{Api, Route, Stage};
+use portico_shared::Snapshot;
+
+use crate::conn::{BodyLoc, Downstream};
+use crate::error::GatewayError;
+use crate::http1::{RequestHead, Version};
+use crate::integration::{self, ConnectionHeader, DownstreamRequest};
+use crate::route;
+use crate::upstream::{ResponseBody, UpstreamCall};
+use crate::worker::Worker;
+
+/// A large upstream body still to be written after the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    Resp(usize, usize),
+    Dechunked,
+}
+
+/// What the connection needs to know once a request is handled.
+#[derive(Debug)]
+pub struct Outcome<'s> {
+    pub status: u16,
+    pub keep_alive: bool,
+    /// Bytes of the connection buffer this request used; `None` when the request's framing is
+    /// unknown (its body was not read), which closes the connection.
+    pub consumed: Option<usize>,
+    pub tail: Option<Tail>,
+    started: Instant,
+    integration_us: Option<u64>,
+    /// What to record the request under, when a route matched.
+    route: Option<(&'s Api, &'s Stage, &'s Route)>,
+    error: Option<GatewayError>,
+}
+
+/// Handles one request whose head is parsed; writes the response head (and small body) into
+/// `out`.
+pub async fn handle<'s>(
+    w: &Worker,
+    snapshot: &'s Snapshot,
+    d: &mut Downstream,
+    head: &RequestHead,
+    out: &mut Vec<u8>,
+    call: &mut UpstreamCall,
+    body: &mut Vec<u8>,
+) -> Outcome<'s> {
+    let started = Instant::now();
+    let request_id = w.ids.next();
+    let mut outcome = Outcome {
+        status: 0,
+        keep_alive: head.keep_alive && !w.shutdown.is_fired(),
+        consumed: None,
+        tail: None,
+        started,
+        integration_us: None,
+        route: None,
+        error: None,
+    };
+    let connection = |keep_alive: bool| match (keep_alive, head.version) {
+        (false, _) => ConnectionHeader::Close,
+        (true, Version::Http10) => ConnectionHeader::KeepAlive,
+        (true, Version::Http11) => ConnectionHeader::Default,
+    };
+
+    let result = async {
+        let resolved = route::resolve(snapshot, &w.cfg.domain, head, &d.buf)?;
+        outcome.route = Some((resolved.api, resolved.stage, resolved.route));
+        let integration = resolved.route.integration.as_deref().ok_or(GatewayError::NoIntegration)?;
+        let (loc, consumed) = d.read_body(w, head, body).await?;
+        outcome.consumed = Some(consumed);
+        let req = DownstreamRequest {
+            head,
+            buf: &d.buf,
+            headers: &d.headers,
+            body: match loc {
+                BodyLoc::InBuf(s, e) => &d.buf[s..e],
+                BodyLoc::Decoded => body,
+            },
+            peer: d.peer,
+            local_port: w.local_port,
+        };
+        let integration_started = Instant::now();
+        let r = integration::invoke(w, integration, &resolved, &req, call).await;
+        outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
+        r
+    }
+    .await;
+
+    match result {
+        Ok(response) => {
+            outcome.status = response.status;
+            let large = integration::write_response(call, &response, request_id, connection(outcome.keep_alive), out);
+            if large {
+                outcome.tail = Some(match response.body {
+                    ResponseBody::InResp(s, e) => Tail::Resp(s, e),
+                    ResponseBody::Dechunked => Tail::Dechunked,
+                    ResponseBody::None => unreachable!("a large body exists"),
+                });
+            }
+        }
+        Err(e) => {
+            if outcome.consumed.is_none() {
+                outcome.consumed = skip_unread_body(head, d.buf.len());
+            }
+            if e.closes_connection() || outcome.consumed.is_none() {
+                outcome.keep_alive = false;
+            }
+            outcome.status = e.status();
+            let head_only = head.method == http::Method::HEAD;
+            integration::write_error(&e, request_id, connection(outcome.keep_alive), head_only, out);
+            outcome.error = Some(e);
+        }
+    }
+    outcome
+}
+
+/// A request refused before its body was read keeps the connection only if the whole body is
+/// already buffered (so the next request's start is known).
+fn skip_unread_body(head: &RequestHead, buffered: usize) -> Option<usize> {
+    match head.body {
+        crate::http1::BodyKind::None => Some(head.head_len),
+        crate::http1::BodyKind::Length(n) => {
+            let end = head.head_len as u64 + n;
+            (end <= buffered as u64).then_some(end as usize)
+        }
+        crate::http1::BodyKind::Chunked => None,
+    }
+}
+
+/// Records the request's latency and status (always runs, like pingora's `logging` phase).
+pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
+    let total_us = o.started.elapsed().as_micros() as u64;
+    let mut stats = w.stats.borrow_mut();
+    stats.counters.requests += 1;
+    match o.error {
+        Some(GatewayError::NotFound) => stats.counters.not_found += 1,
+        Some(GatewayError::UpstreamTimeout { .. }) => stats.counters.upstream_timeouts += 1,
+        Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => stats.counters.upstream_errors += 1,
+        Some(GatewayError::BadRequest(_) | GatewayError::BodyTooLarge) => stats.counters.bad_requests += 1,
+        _ => {}
+    }
+    if !written {
+        tracing::debug!(worker = w.id, "downstream went away before the response was written");
+    }
+    match o.route {
+        Some((api, stage, route)) => stats.record_route(api, stage, route, o.status, total_us, o.integration_us),
+        None => stats.mark(),
+    }
+}

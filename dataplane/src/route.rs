@@ -1,0 +1,116 @@
+//! Pipeline stage `resolve`: Host (or `x-apigw-api-id`) → API → stage → route.
+//!
+//! Synchronous, allocation-free and runtime-free: it reads the snapshot and the request head.
+
+use portico_shared::router::Match;
+use portico_shared::snapshot::{Api, Route, Stage};
+use portico_shared::Snapshot;
+
+use crate::error::GatewayError;
+use crate::http1::parse::bytes;
+use crate::http1::RequestHead;
+
+/// What `resolve` found. Borrows the snapshot only, so the connection buffer stays free to
+/// read the body into.
+#[derive(Debug)]
+pub struct Resolved<'s> {
+    pub api: &'s Api,
+    pub stage: &'s Stage,
+    pub route: &'s Route,
+    pub matched: Match<'s>,
+    /// Where the request path without the stage prefix starts in the buffer (it ends where
+    /// the path ends); parameter spans index into that route path.
+    route_path_start: u32,
+    path_end: u32,
+}
+
+// === impl Resolved ===
+
+impl Resolved<'_> {
+    /// The request path with the stage prefix removed (`/` for a bare stage name).
+    pub fn route_path<'b>(&self, buf: &'b [u8]) -> &'b str {
+        if self.route_path_start == self.path_end {
+            return "/";
+        }
+        std::str::from_utf8(&buf[self.route_path_start as usize..self.path_end as usize]).unwrap_or("/")
+    }
+}
+
+/// Selects the API, stage and route for a request.
+pub fn resolve<'s>(
+    snapshot: &'s Snapshot,
+    domain: &str,
+    head: &RequestHead,
+    buf: &[u8],
+) -> Result<Resolved<'s>, GatewayError> {
+    let api = select_api(snapshot, domain, head, buf)?;
+    // httparse guarantees the request target is visible ASCII.
+    let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
+    let (stage, route_path) = api.select_stage(path).ok_or(GatewayError::NotFound)?;
+    let matched = stage.router.resolve(&head.method, route_path).ok_or(GatewayError::NotFound)?;
+    let route = &stage.routes[matched.route as usize];
+    let within = route_path.as_ptr() as usize >= path.as_ptr() as usize
+        && (route_path.as_ptr() as usize) < path.as_ptr() as usize + path.len();
+    let route_path_start =
+        if within { head.path.0 + (route_path.as_ptr() as usize - path.as_ptr() as usize) as u32 } else { head.path.1 };
+    Ok(Resolved { api, stage, route, matched, route_path_start, path_end: head.path.1 })
+}
+
+fn select_api<'s>(
+    snapshot: &'s Snapshot,
+    domain: &str,
+    head: &RequestHead,
+    buf: &[u8],
+) -> Result<&'s Api, GatewayError> {
+    if let Some(host) = head.host {
+        if let Some(id) = api_id_from_host(bytes(buf, host), domain) {
+            if let Some(api) = std::str::from_utf8(id).ok().and_then(|id| snapshot.api(id)) {
+                if api.disable_execute_api_endpoint {
+                    return Err(GatewayError::EndpointDisabled);
+                }
+                return Ok(api);
+            }
+        }
+    }
+    if let Some(id) = head.api_id {
+        if let Some(api) = std::str::from_utf8(bytes(buf, id)).ok().and_then(|id| snapshot.api(id)) {
+            return Ok(api);
+        }
+    }
+    Err(GatewayError::NotFound)
+}
+
+/// `{apiId}.{domain}[:port]` → `apiId` (case-insensitive domain match).
+pub fn api_id_from_host<'h>(host: &'h [u8], domain: &str) -> Option<&'h [u8]> {
+    let host = match host.iter().rposition(|&b| b == b':') {
+        Some(i) if host[i + 1..].iter().all(u8::is_ascii_digit) && !host.starts_with(b"[") => &host[..i],
+        _ => host,
+    };
+    let dot = host.iter().position(|&b| b == b'.')?;
+    let (id, rest) = (&host[..dot], &host[dot + 1..]);
+    let rest = rest.strip_suffix(b".").unwrap_or(rest);
+    (!id.is_empty() && rest.eq_ignore_ascii_case(domain.as_bytes())).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_forms() {
+        let d = "execute-api.localhost";
+        let cases: &[(&[u8], Option<&[u8]>)] = &[
+            (b"abc.execute-api.localhost", Some(b"abc")),
+            (b"abc.execute-api.localhost:8080", Some(b"abc")),
+            (b"abc.EXECUTE-API.localhost.", Some(b"abc")),
+            (b"abc.other.localhost", None),
+            (b".execute-api.localhost", None),
+            (b"execute-api.localhost", None),
+            (b"abc.execute-api.localhost:x", None),
+            (b"127.0.0.1:8080", None),
+        ];
+        for (host, want) in cases {
+            assert_eq!(api_id_from_host(host, d), *want, "{:?}", String::from_utf8_lossy(host));
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Upstream HTTP/1.1 exchanges over a per-core keep-alive connection pool.
+//!
+//! # Architecture
+//! 1. [`Pool`] keeps idle connections per upstream address, per worker (no sharing, no locks);
+//!    the most recently used connection is reused first and connections idle past
+//!    [`UPSTREAM_IDLE_TIMEOUT_MS`] are closed instead.
+//! 2. [`UpstreamCall::exchange`] writes a prepared request, reads and frames the response
+//!    (content-length, chunked, close-delimited, no-body), and returns the connection to the
+//!    pool when it is clean. A reused connection that fails before any response byte is retried
+//!    once on a fresh connection for idempotent methods (the upstream closed it while idle).
+//!
+//! Invariant: the caller bounds the whole exchange with the integration timeout; a connection
+//! whose exchange was abandoned is dropped, never pooled.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use monoio::buf::SliceMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use portico_shared::limits::{
+    MAX_UPSTREAM_BODY_BYTES, MAX_UPSTREAM_HEADER_BYTES, MAX_UPSTREAM_HEADER_COUNT, UPSTREAM_CONNECT_TIMEOUT_MS,
+    UPSTREAM_IDLE_PER_HOST, UPSTREAM_IDLE_TIMEOUT_MS,
+};
+
+use crate::error::GatewayError;
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::parse::{trim, Span};
+
+/// Idle upstream connections of one worker.
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+/// The buffers of one upstream exchange, reused across requests through the worker's buffer pool.
+#[derive(Debug, Default)]
+pub struct UpstreamCall {
+    /// The serialized request (head and body).
+    pub req: Vec<u8>,
+    /// The response as read: head, then (unless chunked) the body.
+    pub resp: Vec<u8>,
+    /// The de-chunked body of a chunked response.
+    pub dechunked: Vec<u8>,
+    /// Response header spans into `resp`.
+    pub headers: Vec<(Span, Span)>,
+}
+
+/// A framed upstream response; spans index into [`UpstreamCall::resp`].
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub reason: Span,
+    pub head_len: usize,
+    pub body: ResponseBody,
+    /// Names listed in the response's `Connection` header (hop-by-hop).
+    pub connection_tokens: [Span; 8],
+    pub connection_token_count: usize,
+    /// The upstream answered HTTP/1.0 (keep-alive only on request).
+    pub http10: bool,
+}
+
+/// Where a response body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// No body by rule (HEAD, 1xx, 204, 304).
+    None,
+    /// `resp[start..end]`.
+    InResp(usize, usize),
+    /// In [`UpstreamCall::dechunked`].
+    Dechunked,
+}
+
+enum Failure {
+    /// Nothing of a response arrived on a reused connection: may be retried.
+    Stale,
+    Fatal(GatewayError),
+}
+
+// === impl Pool ===
+
+impl Pool {
+    fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(&addr)?;
+        let max_age = Duration::from_millis(UPSTREAM_IDLE_TIMEOUT_MS);
+        while let Some(c) = list.pop() {
+            if c.since.elapsed() < max_age {
+                return Some(c.stream);
+            }
+        }
+        None
+    }
+
+    fn put(&self, addr: SocketAddr, stream: TcpStream) {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(addr).or_default();
+        if list.len() >= UPSTREAM_IDLE_PER_HOST {
+            // Drop the oldest: it is the likeliest to have been closed by the upstream.
+            list.remove(0);
+        }
+        list.push(Idle { stream, since: Instant::now() });
+    }
+
+    /// Idle connections held, for tests and stats.
+    pub fn idle_count(&self) -> usize {
+        self.idle.borrow().values().map(Vec::len).sum()
+    }
+}
+
+// === impl UpstreamCall ===
+
+impl UpstreamCall {
+    pub fn clear(&mut self) {
+        self.req.clear();
+        self.resp.clear();
+        self.dechunked.clear();
+        self.headers.clear();
+    }
+
+    /// Sends `self.req` to `addr` and reads the response. `head_only`: the request was HEAD.
+    pub async fn exchange(
+        &mut self,
+        pool: &Pool,
+        addr: SocketAddr,
+        head_only: bool,
+        idempotent: bool,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        for attempt in 0..2 {
+            let (mut stream, reused) = match pool.take(addr) {
+                Some(s) => (s, true),
+                None => (connect(addr).await?, false),
+            };
+            match self.attempt(&mut stream, reused, head_only).await {
+                Ok((resp, reusable)) => {
+                    if reusable {
+                        pool.put(addr, stream);
+                    }
+                    return Ok(resp);
+                }
+                Err(Failure::Stale) if idempotent && attempt == 0 => continue,
+                Err(Failure::Stale) => return Err(GatewayError::UpstreamConnect("connection closed before a response")),
+                Err(Failure::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(GatewayError::UpstreamConnect("connection closed before a response"))
+    }
+
+    async fn attempt(
+        &mut self,
+        stream: &mut TcpStream,
+        reused: bool,
+        head_only: bool,
+    ) -> Result<(UpstreamResponse, bool), Failure> {
+        self.resp.clear();
+        self.dechunked.clear();
+        let req = std::mem::take(&mut self.req);
+        let (res, req) = stream.write_all(req).await;
+        self.req = req;
+        if res.is_err() {
+            return Err(if reused { Failure::Stale } else { Failure::Fatal(GatewayError::UpstreamConnect("write failed")) });
+        }
+        // Head.
+        let mut response = loop {
+            match self.parse_head()? {
+                Some(r) if (100..200).contains(&r.status) && r.status != 101 => {
+                    // Interim response: drop it and read the final one.
+                    self.resp.drain(..r.head_len);
+                    continue;
+                }
+                Some(r) => break r,
+                None => {}
+            }
+            if self.resp.len() >= MAX_UPSTREAM_HEADER_BYTES {
+                return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response head too large")));
+            }
+            let n = read_more(stream, &mut self.resp, 4096).await;
+            match n {
+                Ok(0) | Err(_) if self.resp.is_empty() && reused => return Err(Failure::Stale),
+                Ok(0) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection closed before a response"))),
+                Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                Ok(_) => {}
+            }
+        };
+        let framing = self.framing(&response, head_only)?;
+        let head_len = response.head_len;
+        let mut reusable = framing.keep_alive;
+        match framing.kind {
+            Framing::None => {
+                response.body = ResponseBody::None;
+                reusable &= self.resp.len() == head_len;
+            }
+            Framing::Length(n) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                if n > MAX_UPSTREAM_BODY_BYTES {
+                    return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response body too large")));
+                }
+                let want = head_len + n;
+                while self.resp.len() < want {
+                    let missing = want - self.resp.len();
+                    match read_more(stream, &mut self.resp, missing).await {
+                        Ok(0) => return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response body truncated"))),
+                        Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                        Ok(_) => {}
+                    }
+                }
+                reusable &= self.resp.len() == want;
+                response.body = ResponseBody::InResp(head_len, want);
+            }
+            Framing::Chunked => {
+                let mut decoder = ChunkedDecoder::new(MAX_UPSTREAM_BODY_BYTES);
+                let mut pos = head_len;
+                loop {
+                    let used = decoder
+                        .decode(&self.resp[pos..], &mut self.dechunked)
+                        .map_err(|_| Failure::Fatal(GatewayError::UpstreamProtocol("invalid chunked body")))?;
+                    pos += used;
+                    if decoder.is_done() {
+                        break;
+                    }
+                    // Keep only the undecoded tail so a long body does not pile up twice.
+                    self.resp.truncate(pos);
+                    match read_more(stream, &mut self.resp, 16 * 1024).await {
+                        Ok(0) => return Err(Failure::Fatal(GatewayError::UpstreamProtocol("chunked body truncated"))),
+                        Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                        Ok(_) => {}
+                    }
+                }
+                reusable &= pos == self.resp.len();
+                response.body = ResponseBody::Dechunked;
+            }
+            Framing::Close => {
+                loop {
+                    if self.resp.len() - head_len > MAX_UPSTREAM_BODY_BYTES {
+                        return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response body too large")));
+                    }
+                    match read_more(stream, &mut self.resp, 16 * 1024).await {
+                        Ok(0) => break,
+                        Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                        Ok(_) => {}
+                    }
+                }
+                reusable = false;
+                response.body = ResponseBody::InResp(head_len, self.resp.len());
+            }
+        }
+        Ok((response, reusable))
+    }
+
+    fn parse_head(&mut self) -> Result<Option<UpstreamResponse>, Failure> {
+        let mut storage = [httparse::EMPTY_HEADER; MAX_UPSTREAM_HEADER_COUNT];
+        let mut r = httparse::Response::new(&mut storage);
+        let head_len = match r.parse(&self.resp) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamProtocol("invalid response head"))),
+        };
+        let base = self.resp.as_ptr() as usize;
+        let span = |s: &[u8]| -> Span {
+            let start = s.as_ptr() as usize - base;
+            (start as u32, (start + s.len()) as u32)
+        };
+        let status = r.code.ok_or(Failure::Fatal(GatewayError::UpstreamProtocol("no status")))?;
+        let reason = span(r.reason.unwrap_or("").as_bytes());
+        self.headers.clear();
+        let mut out = UpstreamResponse {
+            status,
+            reason,
+            head_len,
+            body: ResponseBody::None,
+            connection_tokens: [(0, 0); 8],
+            connection_token_count: 0,
+            http10: r.version == Some(0),
+        };
+        for h in r.headers.iter() {
+            let (name, value) = (span(h.name.as_bytes()), span(h.value));
+            self.headers.push((name, value));
+            if h.name.eq_ignore_ascii_case("connection") {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = trim(token);
+                    if !token.is_empty() && out.connection_token_count < out.connection_tokens.len() {
+                        out.connection_tokens[out.connection_token_count] = span(token);
+                        out.connection_token_count += 1;
+                    }
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn framing(&self, r: &UpstreamResponse, head_only: bool) -> Result<Frame, Failure> {
+        let http10 = r.http10;
+        let mut close = false;
+        let mut keep_alive_token = false;
+        let mut length: Option<u64> = None;
+        let mut chunked = false;
+        let mut te = false;
+        for &(name, value) in &self.headers {
+            let name = span_bytes(&self.resp, name);
+            let value = trim(span_bytes(&self.resp, value));
+            if name.eq_ignore_ascii_case(b"content-length") {
+                let n = parse_decimal(value)
+                    .ok_or(Failure::Fatal(GatewayError::UpstreamProtocol("invalid Content-Length")))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(Failure::Fatal(GatewayError::UpstreamProtocol("conflicting Content-Length")));
+                }
+                length = Some(n);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                te = true;
+                let last = value.rsplit(|&b| b == b',').next().map(trim).unwrap_or_default();
+                chunked = last.eq_ignore_ascii_case(b"chunked");
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for token in value.split(|&b| b == b',') {
+                    let token = trim(token);
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+        }
+        let keep_alive = if http10 { keep_alive_token && !close } else { !close };
+        let no_body = head_only || r.status == 204 || r.status == 304 || (100..200).contains(&r.status);
+        let kind = if no_body {
+            Framing::None
+        } else if te && length.is_some() {
+            return Err(Failure::Fatal(GatewayError::UpstreamProtocol("Content-Length with Transfer-Encoding")));
+        } else if te {
+            if chunked {
+                Framing::Chunked
+            } else {
+                Framing::Close
+            }
+        } else if let Some(n) = length {
+            Framing::Length(n)
+        } else {
+            Framing::Close
+        };
+        Ok(Frame { kind, keep_alive })
+    }
+
+    /// The response body bytes.
+    pub fn body(&self, r: &UpstreamResponse) -> &[u8] {
+        match r.body {
+            ResponseBody::None => &[],
+            ResponseBody::InResp(s, e) => &self.resp[s..e],
+            ResponseBody::Dechunked => &self.dechunked,
+        }
+    }
+}
+
+impl UpstreamResponse {
+    /// Names listed in the response's `Connection` header.
+    pub fn connection_tokens(&self) -> &[Span] {
+        &self.connection_tokens[..self.connection_token_count]
+    }
+}
+
+struct Frame {
+    kind: Framing,
+    keep_alive: bool,
+}
+
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    Close,
+}
+
+async fn connect(addr: SocketAddr) -> Result<TcpStream, GatewayError> {
+    let connect = TcpStream::connect_addr(addr);
+    match monoio::time::timeout(Duration::from_millis(UPSTREAM_CONNECT_TIMEOUT_MS), connect).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(_)) => Err(GatewayError::UpstreamConnect("connect failed")),
+        Err(_) => Err(GatewayError::UpstreamConnect("connect timed out")),
+    }
+}
+
+/// Reads once into `buf`'s spare capacity, growing it by at least `want` (bounded) first.
+pub async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+    let spare = buf.capacity() - buf.len();
+    if spare < want.min(64 * 1024) {
+        buf.reserve(want.clamp(4096, 1024 * 1024));
+    }
+    let owned = std::mem::take(buf);
+    let (len, cap) = (owned.len(), owned.capacity());
+    let (res, slice) = stream.read(SliceMut::new(owned, len, cap)).await;
+    *buf = slice.into_inner();
+    res
+}
+
+fn span_bytes(buf: &[u8], s: Span) -> &[u8] {
+    &buf[s.0 as usize..s.1 as usize]
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}

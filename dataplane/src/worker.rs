@@ -1,0 +1,291 @@
+//! One monoio runtime per core, each pinned to its core with its own `SO_REUSEPORT` listener.
+//!
+//! # Architecture
+//! 1. [`spawn_workers`] starts N threads; each builds a runtime (io_uring, or the epoll
+//!    ("legacy") fallback where io_uring is unavailable), reports which, and runs [`run`].
+//! 2. [`run`] accepts connections and spawns [`crate::conn::serve`] for each, publishes stats
+//!    every second, and watches the process-wide stop flag.
+//! 3. On stop: accepting ends, in-flight requests get up to the drain timeout, then the runtime
+//!    is dropped, which closes every remaining (idle) connection.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::{ArcSwap, Cache};
+use monoio::net::TcpListener;
+
+use portico_shared::limits::STATS_PUBLISH_INTERVAL_MS;
+use portico_shared::stats::StatsBoard;
+use portico_shared::Snapshot;
+
+use crate::config::DataPlaneConfig;
+use crate::observe::LocalStats;
+use crate::request_id::RequestIds;
+use crate::shutdown::Shutdown;
+use crate::upstream::{Pool, UpstreamCall};
+
+/// Which I/O driver a worker runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    IoUring,
+    Legacy,
+}
+
+/// Which driver to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriverChoice {
+    /// io_uring where the kernel allows it, else epoll.
+    #[default]
+    Auto,
+    IoUring,
+    Legacy,
+}
+
+/// Per-core state. Lives on one thread; tasks share it through `Rc`.
+#[derive(Debug)]
+pub struct Worker {
+    pub id: usize,
+    pub cfg: Arc<DataPlaneConfig>,
+    /// Port of the downstream listener, for `X-Forwarded-Port`.
+    pub local_port: u16,
+    /// Reads the published snapshot with one atomic load when nothing changed.
+    cache: RefCell<Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>>,
+    /// The snapshot in use, shared with this worker's tasks without atomics.
+    current: RefCell<Rc<Arc<Snapshot>>>,
+    pub ids: RequestIds,
+    pub pool: Pool,
+    pub stats: RefCell<LocalStats>,
+    /// Requests between head parsed and response written.
+    pub in_flight: Cell<usize>,
+    pub shutdown: Shutdown,
+    /// Free per-request buffers: no allocation per request in steady state.
+    calls: RefCell<Vec<UpstreamCall>>,
+    bufs: RefCell<Vec<Vec<u8>>>,
+}
+
+/// The running workers.
+#[derive(Debug)]
+pub struct WorkerSet {
+    handles: Vec<std::thread::JoinHandle<()>>,
+    pub driver: Driver,
+}
+
+/// Largest buffer kept for reuse; bigger ones are freed after their request.
+const REUSE_MAX_BYTES: usize = 256 * 1024;
+/// Buffers kept per worker.
+const REUSE_MAX_COUNT: usize = 1024;
+
+// === impl Worker ===
+
+impl Worker {
+    /// The current snapshot. One atomic load when unchanged; no lock.
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        let mut cache = self.cache.borrow_mut();
+        let latest = cache.load();
+        let mut current = self.current.borrow_mut();
+        if !Arc::ptr_eq(latest, &current) {
+            *current = Rc::new(Arc::clone(latest));
+        }
+        Rc::clone(&current)
+    }
+
+    pub fn take_call(&self) -> UpstreamCall {
+        self.calls.borrow_mut().pop().unwrap_or_default()
+    }
+
+    pub fn give_call(&self, mut call: UpstreamCall) {
+        if call.req.capacity() > REUSE_MAX_BYTES
+            || call.resp.capacity() > REUSE_MAX_BYTES
+            || call.dechunked.capacity() > REUSE_MAX_BYTES
+        {
+            return;
+        }
+        let mut calls = self.calls.borrow_mut();
+        if calls.len() < REUSE_MAX_COUNT {
+            call.clear();
+            calls.push(call);
+        }
+    }
+
+    pub fn take_buf(&self) -> Vec<u8> {
+        self.bufs.borrow_mut().pop().unwrap_or_default()
+    }
+
+    pub fn give_buf(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > REUSE_MAX_BYTES || buf.capacity() == 0 {
+            return;
+        }
+        let mut bufs = self.bufs.borrow_mut();
+        if bufs.len() < REUSE_MAX_COUNT {
+            buf.clear();
+            bufs.push(buf);
+        }
+    }
+}
+
+/// Starts one worker per listener. Returns once every worker runs (or one failed to start).
+pub fn spawn_workers(
+    listeners: Vec<std::net::TcpListener>,
+    cell: Arc<ArcSwap<Snapshot>>,
+    board: Arc<StatsBoard>,
+    cfg: Arc<DataPlaneConfig>,
+    stop: Arc<AtomicBool>,
+    driver: DriverChoice,
+) -> std::io::Result<WorkerSet> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let epoch_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<Driver>>();
+    let mut handles = Vec::new();
+    let count = listeners.len();
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let (cell, board, cfg, stop, ready) = (cell.clone(), board.clone(), cfg.clone(), stop.clone(), ready_tx.clone());
+        let handle = std::thread::Builder::new().name(format!("portico-worker-{id}")).spawn(move || {
+            if let Err(e) = monoio::utils::bind_to_cpu_set([id % cores]) {
+                tracing::warn!(worker = id, error = %e, "could not pin worker to its core");
+            }
+            let local_port = listener.local_addr().map_or(0, |a| a.port());
+            let worker = Rc::new(Worker {
+                id,
+                cfg,
+                local_port,
+                cache: RefCell::new(Cache::new(cell.clone())),
+                current: RefCell::new(Rc::new(cell.load_full())),
+                ids: RequestIds::new(id, epoch_s),
+                pool: Pool::default(),
+                stats: RefCell::new(LocalStats::default()),
+                in_flight: Cell::new(0),
+                shutdown: Shutdown::default(),
+                calls: RefCell::new(Vec::new()),
+                bufs: RefCell::new(Vec::new()),
+            });
+            let started = build_and_run(driver, &ready, || run(worker.clone(), listener, board.clone(), stop.clone()));
+            if let Err(e) = started {
+                let _ = ready.send(Err(e));
+            }
+        })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    let mut driver_seen = Driver::IoUring;
+    for _ in 0..count {
+        match ready_rx.recv() {
+            Ok(Ok(d)) => driver_seen = d,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(std::io::Error::other("a worker exited during start-up")),
+        }
+    }
+    Ok(WorkerSet { handles, driver: driver_seen })
+}
+
+fn build_and_run<F, Fut>(choice: DriverChoice, ready: &mpsc::Sender<std::io::Result<Driver>>, run: F) -> std::io::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>>,
+{
+    const ENTRIES: u32 = 4096;
+    let use_uring = match choice {
+        DriverChoice::Legacy => false,
+        DriverChoice::IoUring => true,
+        DriverChoice::Auto => monoio::utils::detect_uring(),
+    };
+    if use_uring {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().enable_timer().with_entries(ENTRIES).build()?;
+        let _ = ready.send(Ok(Driver::IoUring));
+        rt.block_on(run())
+    } else {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build()?;
+        let _ = ready.send(Ok(Driver::Legacy));
+        rt.block_on(run())
+    }
+}
+
+/// A worker's main loop.
+async fn run(
+    w: Rc<Worker>,
+    listener: std::net::TcpListener,
+    board: Arc<StatsBoard>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    monoio::spawn(watch_stop(w.clone(), stop));
+    monoio::spawn(publish_stats(w.clone(), board.clone()));
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = w.shutdown.fired() => None,
+        };
+        match accepted {
+            None => break,
+            Some(Ok((stream, peer))) => {
+                let _ = stream.set_nodelay(true);
+                w.stats.borrow_mut().counters.connections_accepted += 1;
+                monoio::spawn(crate::conn::serve(w.clone(), stream, peer));
+            }
+            Some(Err(e)) => {
+                // Out of descriptors or a transient accept error: back off briefly.
+                tracing::warn!(worker = w.id, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+    let deadline = Instant::now() + w.cfg.drain_timeout;
+    while w.in_flight.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if w.in_flight.get() > 0 {
+        tracing::warn!(worker = w.id, in_flight = w.in_flight.get(), "drain timeout: abandoning requests");
+    }
+    w.stats.borrow_mut().publish(w.id, &board);
+    Ok(())
+}
+
+/// Turns the process-wide stop flag (set by the signal thread) into this worker's local signal.
+async fn watch_stop(w: Rc<Worker>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Acquire) {
+        monoio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.shutdown.fire();
+}
+
+async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
+    loop {
+        monoio::time::sleep(Duration::from_millis(STATS_PUBLISH_INTERVAL_MS)).await;
+        w.stats.borrow_mut().publish(w.id, &board);
+    }
+}
+
+// === impl WorkerSet ===
+
+impl WorkerSet {
+    /// Waits for every worker to finish draining.
+    pub fn join(self) {
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Binds `n` listeners on `addr` with `SO_REUSEPORT` (port 0 resolves once, then all share it).
+pub fn bind_listeners(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::with_capacity(n);
+    let mut addr = addr;
+    for _ in 0..n {
+        let domain = if addr.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
+        let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        s.set_reuse_port(true)?;
+        s.set_reuse_address(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(4096)?;
+        let l: std::net::TcpListener = s.into();
+        addr = l.local_addr()?;
+        out.push(l);
+    }
+    Ok(out)
+}

@@ -1,0 +1,177 @@
+//! Limits: head size, header count, body size, and the timeouts that stop slow or idle clients
+//! from holding connections.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use portico_tests::*;
+
+#[test]
+fn head_larger_than_max_header_bytes_is_431() {
+    let (up, gw) = echo_setup(&["--max-header-bytes", "2048"]);
+    let host = gw.host(API);
+
+    let fits = gw.call(&Request::get("/small").host(&host).header("X-Pad", &"a".repeat(1024)));
+    assert_eq!(fits.status, 200, "a 1 KiB header under a 2 KiB limit: {fits}");
+
+    let mut c = gw.client();
+    let r = c.request(&Request::get("/big").host(&host).header("X-Pad", &"a".repeat(4096)));
+    assert_eq!(r.status, 431, "{r}");
+    assert!(c.is_closed_within(Duration::from_secs(3)), "connection kept open after 431");
+
+    // Many small headers adding up to more than the limit.
+    let mut req = Request::get("/many-small").host(&host);
+    for i in 0..40 {
+        req = req.header(&format!("X-H{i}"), &"b".repeat(60));
+    }
+    let r = gw.call(&req);
+    assert_eq!(r.status, 431, "{r}");
+
+    // A request line longer than the limit.
+    let r = gw.call(&Request::get(&format!("/{}", "p".repeat(4096))).host(&host));
+    assert!(r.status == 431 || r.status == 414, "long request line: want 431 or 414, got:\n{r}");
+
+    // A head that never ends is cut off at the limit rather than buffered forever.
+    let mut c = gw.client();
+    let mut bytes = format!("GET /endless HTTP/1.1\r\nHost: {host}\r\n").into_bytes();
+    bytes.extend(std::iter::repeat_n(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaa\r\n".iter().copied(), 200).flatten());
+    let _ = c.try_send(&bytes);
+    let r = c.try_read_response();
+    assert!(matches!(&r, Ok(r) if r.status == 431), "endless head: want 431, got {r:?}");
+
+    assert_eq!(up.request_count(), 1, "only the request that fits reaches the upstream");
+}
+
+#[test]
+fn more_headers_than_max_header_count_is_431() {
+    let (up, gw) = echo_setup(&["--max-header-count", "10"]);
+    let host = gw.host(API);
+    let with_headers = |n: usize| {
+        // Host counts as one header.
+        let mut req = Request::get(&format!("/h{n}")).host(&host);
+        for i in 1..n {
+            req = req.header(&format!("X-H{i}"), "v");
+        }
+        req
+    };
+    let r = gw.call(&with_headers(10));
+    assert_eq!(r.status, 200, "exactly --max-header-count headers are allowed: {r}");
+    let mut c = gw.client();
+    let r = c.request(&with_headers(11));
+    assert_eq!(r.status, 431, "{r}");
+    assert!(c.is_closed_within(Duration::from_secs(3)), "connection kept open after 431");
+    let r = gw.call(&with_headers(300));
+    assert_eq!(r.status, 431, "{r}");
+    assert_eq!(up.request_count(), 1);
+}
+
+#[test]
+fn body_larger_than_max_body_bytes_is_413() {
+    let (up, gw) = echo_setup(&["--max-body-bytes", "1000"]);
+    let host = gw.host(API);
+
+    let r = gw.call(&Request::post("/fits", vec![b'a'; 1000]).host(&host));
+    assert_eq!(r.status, 200, "a body of exactly --max-body-bytes is allowed: {r}");
+    let r = gw.call(&Request::new("PUT", "/fits-chunked").host(&host).chunked(vec![vec![b'a'; 500], vec![b'b'; 500]]));
+    assert_eq!(r.status, 200, "a chunked body of exactly --max-body-bytes is allowed: {r}");
+
+    // Declared too large: refused from the head alone, before the body is sent.
+    let mut c = gw.client();
+    c.send(format!("POST /declared HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1001\r\n\r\n").as_bytes());
+    let r = c.read_response();
+    assert_eq!(r.status, 413, "{r}");
+
+    // Declared too large, body sent along.
+    let r = gw.call(&Request::post("/declared-sent", vec![b'a'; 5000]).host(&host));
+    assert_eq!(r.status, 413, "{r}");
+
+    // Chunked, found too large only while reading.
+    let chunks: Vec<Vec<u8>> = (0..10).map(|_| vec![b'c'; 300]).collect();
+    let mut c = gw.client();
+    let _ = c.try_send(&Request::post("/chunked", Vec::new()).host(&host).chunked(chunks).to_bytes());
+    let r = c.try_read_response();
+    assert!(matches!(&r, Ok(r) if r.status == 413), "chunked over the limit: want 413, got {r:?}");
+
+    // Chunked where one chunk header alone declares too much.
+    let mut c = gw.client();
+    let _ = c.try_send(format!("POST /bigchunk HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\nfffff\r\n").as_bytes());
+    let r = c.try_read_response();
+    assert!(matches!(&r, Ok(r) if r.status == 413), "one chunk over the limit: want 413, got {r:?}");
+
+    thread::sleep(Duration::from_millis(200));
+    let paths: Vec<String> = up.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/fits", "/fits-chunked"], "nothing over the limit reaches the upstream");
+}
+
+#[test]
+fn slowloris_head_is_cut_off_after_header_read_timeout() {
+    let (up, gw) = echo_setup(&["--header-read-timeout-ms", "500"]);
+    let host = gw.host(API);
+
+    // Partial head, then silence.
+    let started = Instant::now();
+    let mut c = gw.client();
+    c.send(format!("GET /slow HTTP/1.1\r\nHost: {host}\r\nX-A: ").as_bytes());
+    let closed = c.read_until_closed(Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(closed.is_closed(), "a stalled partial head kept the connection open for 5 s");
+    assert!(took >= Duration::from_millis(400), "closed after {took:?}, before the 500 ms timeout");
+    assert!(took < Duration::from_secs(3), "closed after {took:?}, long after the 500 ms timeout");
+    if !closed.bytes().is_empty() {
+        let text = String::from_utf8_lossy(closed.bytes()).into_owned();
+        assert!(text.starts_with("HTTP/1.1 408"), "only a 408 may be sent before closing: {text:?}");
+    }
+
+    // A trickle: one byte every 100 ms never completes the head. The timeout covers the whole
+    // head, not each read.
+    let started = Instant::now();
+    let mut c = gw.client();
+    let head = format!("GET /trickle HTTP/1.1\r\nHost: {host}\r\nX-Long: {}\r\n\r\n", "z".repeat(100));
+    let mut closed_after = None;
+    for b in head.as_bytes() {
+        if c.try_send(&[*b]).is_err() || c.is_closed_within(Duration::from_millis(100)) {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let took = closed_after.unwrap_or_else(|| panic!("a 1-byte-per-100-ms trickle kept the connection open for {:?}", started.elapsed()));
+    assert!(took < Duration::from_secs(3), "trickle closed only after {took:?}");
+
+    // A connection that never sends anything is closed too.
+    let started = Instant::now();
+    let mut c = gw.client();
+    assert!(c.is_closed_within(Duration::from_secs(5)), "a silent connection stayed open");
+    assert!(started.elapsed() < Duration::from_secs(3), "silent connection closed after {:?}", started.elapsed());
+
+    assert_eq!(up.request_count(), 0);
+    assert_eq!(gw.get(API, "/fine").status, 200, "normal requests still work");
+}
+
+#[test]
+fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
+    let (_up, gw) = echo_setup(&["--idle-timeout-ms", "500"]);
+    let mut c = gw.client();
+    assert_eq!(c.request(&Request::get("/1").host(&gw.host(API))).status, 200);
+    // Activity resets the clock: three requests 300 ms apart outlive one idle timeout.
+    for i in 0..3 {
+        thread::sleep(Duration::from_millis(300));
+        let r = c.try_request(&Request::get(&format!("/again/{i}")).host(&gw.host(API)));
+        assert!(matches!(&r, Ok(r) if r.status == 200), "request {i} 300 ms after the last: {r:?}");
+    }
+    let started = Instant::now();
+    let closed = c.read_until_closed(Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(closed.is_closed(), "an idle keep-alive connection stayed open for 5 s");
+    assert!(took >= Duration::from_millis(400), "closed after {took:?}, before the 500 ms idle timeout");
+    assert!(took < Duration::from_secs(3), "closed after {took:?}, long after the 500 ms idle timeout");
+    assert!(closed.bytes().is_empty(), "bytes sent on idle close: {:?}", preview(closed.bytes()));
+}
+
+#[test]
+fn many_idle_connections_do_not_block_new_ones() {
+    let (_up, gw) = echo_setup(&[]);
+    let idle: Vec<Client> = (0..200).map(|_| gw.client()).collect();
+    let r = gw.get(API, "/still-serving");
+    assert_eq!(r.status, 200, "{r}");
+    drop(idle);
+}
