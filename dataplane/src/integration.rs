@@ -6,7 +6,7 @@
 //! hop-by-hop ones, `X-Forwarded-For/Proto/Port`, and the body re-framed with Content-Length.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::Method;
@@ -134,7 +134,7 @@ pub fn build_request(
     } else {
         out.extend_from_slice(b"x-forwarded-for: ");
     }
-    let _ = write!(out, "{}", req.peer.ip());
+    write_ip(out, req.peer.ip());
     out.extend_from_slice(b"\r\n");
     write::header(out, b"x-forwarded-proto", b"http");
     write::header_u64(out, b"x-forwarded-port", u64::from(req.local_port));
@@ -144,6 +144,23 @@ pub fn build_request(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(req.body);
+}
+
+/// Writes an IP address; IPv4 without the formatting machinery (it is on every request).
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(*o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Request headers the gateway replaces or never forwards.

@@ -33,7 +33,7 @@ use crate::http1::parse::{trim, Span};
 /// Idle upstream connections of one worker.
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
+    idle: RefCell<HashMap<SocketAddr, Vec<Idle>, foldhash::fast::FixedState>>,
 }
 
 #[derive(Debug)]
@@ -136,7 +136,9 @@ impl UpstreamCall {
         idempotent: bool,
     ) -> Result<UpstreamResponse, GatewayError> {
         for attempt in 0..2 {
-            let (mut stream, reused) = match pool.take(addr) {
+            // A retry always uses a fresh connection: the other idle ones may be as stale.
+            let pooled = if attempt == 0 { pool.take(addr) } else { None };
+            let (mut stream, reused) = match pooled {
                 Some(s) => (s, true),
                 None => (connect(addr).await?, false),
             };
@@ -257,9 +259,9 @@ impl UpstreamCall {
     }
 
     fn parse_head(&mut self) -> Result<Option<UpstreamResponse>, Failure> {
-        let mut storage = [httparse::EMPTY_HEADER; MAX_UPSTREAM_HEADER_COUNT];
-        let mut r = httparse::Response::new(&mut storage);
-        let head_len = match r.parse(&self.resp) {
+        let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_UPSTREAM_HEADER_COUNT];
+        let mut r = httparse::Response::new(&mut []);
+        let head_len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut r, &self.resp, &mut storage) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamProtocol("invalid response head"))),

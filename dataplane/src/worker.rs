@@ -194,7 +194,22 @@ where
         DriverChoice::Auto => monoio::utils::detect_uring(),
     };
     if use_uring {
-        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().enable_timer().with_entries(ENTRIES).build()?;
+        // COOP_TASKRUN: completions are delivered when this thread next enters the kernel instead
+        // of by interrupting it (one issuer per ring, so nothing waits for that). Kernels
+        // without it (before 5.19) get a plain ring.
+        let tuned = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .with_entries(ENTRIES)
+            .uring_builder({
+                let mut b = io_uring::IoUring::builder();
+                b.setup_coop_taskrun().setup_single_issuer().setup_defer_taskrun();
+                b
+            })
+            .build();
+        let mut rt = match tuned {
+            Ok(rt) => rt,
+            Err(_) => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().enable_timer().with_entries(ENTRIES).build()?,
+        };
         let _ = ready.send(Ok(Driver::IoUring));
         rt.block_on(run())
     } else {

@@ -134,14 +134,18 @@ impl Request {
     }
 
     fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     /// The bytes on the wire. Adds `Content-Length` (or `Transfer-Encoding: chunked`) unless
     /// the test set a framing header itself.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(format!("{} {} {}\r\n", self.method, self.target, self.version).as_bytes());
+        out.extend_from_slice(
+            format!("{} {} {}\r\n", self.method, self.target, self.version).as_bytes(),
+        );
         for (n, v) in &self.headers {
             out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
         }
@@ -163,7 +167,9 @@ impl Request {
                 let wants_length = !self.body.is_empty()
                     || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
                 if wants_length && !framed {
-                    out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+                    out.extend_from_slice(
+                        format!("Content-Length: {}\r\n", self.body.len()).as_bytes(),
+                    );
                 }
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(&self.body);
@@ -178,12 +184,19 @@ impl Request {
 impl Response {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of header `name`, in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn text(&self) -> String {
@@ -192,7 +205,8 @@ impl Response {
 
     /// The body as JSON; panics with the response if it is not.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}):\n{self}"))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}):\n{self}"))
     }
 
     /// The `apigw-requestid` header; panics if absent or empty.
@@ -233,10 +247,20 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReadError::Closed { partial } => {
-                write!(f, "connection closed after {} bytes: {:?}", partial.len(), preview(partial))
+                write!(
+                    f,
+                    "connection closed after {} bytes: {:?}",
+                    partial.len(),
+                    preview(partial)
+                )
             }
             ReadError::Io { error, partial } => {
-                write!(f, "read failed ({error}) after {} bytes: {:?}", partial.len(), preview(partial))
+                write!(
+                    f,
+                    "read failed ({error}) after {} bytes: {:?}",
+                    partial.len(),
+                    preview(partial)
+                )
             }
             ReadError::Malformed(m) => write!(f, "malformed response: {m}"),
         }
@@ -278,7 +302,10 @@ impl Client {
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        Ok(Client { stream, buf: Vec::new() })
+        Ok(Client {
+            stream,
+            buf: Vec::new(),
+        })
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -286,16 +313,21 @@ impl Client {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.stream.local_addr().expect("a connected socket has a local address")
+        self.stream
+            .local_addr()
+            .expect("a connected socket has a local address")
     }
 
     /// Sets the timeout of each read (not of a whole response).
     pub fn set_read_timeout(&self, timeout: Duration) {
-        self.stream.set_read_timeout(Some(timeout)).expect("a non-zero timeout is valid");
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("a non-zero timeout is valid");
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.try_send(bytes).unwrap_or_else(|e| panic!("write {} bytes: {e}", bytes.len()));
+        self.try_send(bytes)
+            .unwrap_or_else(|e| panic!("write {} bytes: {e}", bytes.len()));
     }
 
     pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -317,7 +349,11 @@ impl Client {
 
     /// Like [`Client::request`], without panicking.
     pub fn try_request(&mut self, req: &Request) -> Result<Response, ReadError> {
-        self.try_send(&req.to_bytes()).map_err(|error| ReadError::Io { error, partial: Vec::new() })?;
+        self.try_send(&req.to_bytes())
+            .map_err(|error| ReadError::Io {
+                error,
+                partial: Vec::new(),
+            })?;
         self.try_read_response_to(&req.method)
     }
 
@@ -328,7 +364,8 @@ impl Client {
 
     /// Reads one response to a `method` request; panics on failure.
     pub fn read_response_to(&mut self, method: &str) -> Response {
-        self.try_read_response_to(method).unwrap_or_else(|e| panic!("reading the response to {method}: {e}"))
+        self.try_read_response_to(method)
+            .unwrap_or_else(|e| panic!("reading the response to {method}: {e}"))
     }
 
     pub fn try_read_response(&mut self) -> Result<Response, ReadError> {
@@ -343,7 +380,9 @@ impl Client {
                 break i + 4;
             }
             if self.buf.len() > MAX_RESPONSE_HEAD_BYTES {
-                return Err(ReadError::Malformed(format!("head over {MAX_RESPONSE_HEAD_BYTES} bytes")));
+                return Err(ReadError::Malformed(format!(
+                    "head over {MAX_RESPONSE_HEAD_BYTES} bytes"
+                )));
             }
             self.fill()?;
         };
@@ -387,7 +426,9 @@ impl Client {
         let te = response.header_all("transfer-encoding").join(",");
         if !te.is_empty() {
             if !te.trim().eq_ignore_ascii_case("chunked") {
-                return Err(ReadError::Malformed(format!("response transfer-encoding {te:?}")));
+                return Err(ReadError::Malformed(format!(
+                    "response transfer-encoding {te:?}"
+                )));
             }
             response.chunked = true;
             response.body = self.read_chunked()?;
@@ -396,7 +437,9 @@ impl Client {
                 .parse()
                 .map_err(|_| ReadError::Malformed(format!("response content-length {cl:?}")))?;
             if len > MAX_RESPONSE_BODY_BYTES {
-                return Err(ReadError::Malformed(format!("response content-length {len} too large")));
+                return Err(ReadError::Malformed(format!(
+                    "response content-length {len} too large"
+                )));
             }
             while self.buf.len() < len {
                 self.fill()?;
@@ -411,7 +454,9 @@ impl Client {
                     Err(e) => return Err(e),
                 }
                 if self.buf.len() > MAX_RESPONSE_BODY_BYTES {
-                    return Err(ReadError::Malformed("close-delimited body too large".into()));
+                    return Err(ReadError::Malformed(
+                        "close-delimited body too large".into(),
+                    ));
                 }
             }
             response.body = std::mem::take(&mut self.buf);
@@ -438,7 +483,9 @@ impl Client {
                 self.fill()?;
             }
             if &self.buf[size..size + 2] != b"\r\n" {
-                return Err(ReadError::Malformed("chunk data not followed by CRLF".into()));
+                return Err(ReadError::Malformed(
+                    "chunk data not followed by CRLF".into(),
+                ));
             }
             body.extend(self.buf.drain(..size));
             self.buf.drain(..2);
@@ -463,12 +510,17 @@ impl Client {
     fn fill(&mut self) -> Result<usize, ReadError> {
         let mut chunk = [0u8; 64 * 1024];
         match self.stream.read(&mut chunk) {
-            Ok(0) => Err(ReadError::Closed { partial: std::mem::take(&mut self.buf) }),
+            Ok(0) => Err(ReadError::Closed {
+                partial: std::mem::take(&mut self.buf),
+            }),
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);
                 Ok(n)
             }
-            Err(error) => Err(ReadError::Io { error, partial: std::mem::take(&mut self.buf) }),
+            Err(error) => Err(ReadError::Io {
+                error,
+                partial: std::mem::take(&mut self.buf),
+            }),
         }
     }
 
@@ -487,7 +539,11 @@ impl Client {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Closed::Eof(received),
                 Ok(n) => received.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Closed::Reset(received),
             }

@@ -56,7 +56,10 @@ pub struct TempDir {
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let path = std::env::temp_dir().join(format!(
             "portico-tests-{prefix}-{}-{}-{nanos}",
             std::process::id(),
@@ -95,7 +98,11 @@ pub fn portico_bin() -> PathBuf {
             *BUILD_ERROR.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         }
     });
-    if let Some(e) = BUILD_ERROR.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    if let Some(e) = BUILD_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
         panic!("{} is missing and building it failed: {e}", bin.display());
     }
     bin
@@ -154,6 +161,12 @@ impl Gateway {
         if !extra.contains(&"--workers") {
             args.extend(["--workers".into(), DEFAULT_WORKERS.into()]);
         }
+        if let Ok(driver) = std::env::var("PORTICO_TEST_DRIVER") {
+            // Run the whole suite under one I/O driver (`io-uring` or `legacy`).
+            if !extra.contains(&"--driver") {
+                args.extend(["--driver".into(), driver]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let domain = extra
             .iter()
@@ -161,9 +174,20 @@ impl Gateway {
             .and_then(|i| extra.get(i + 1))
             .map_or(DEFAULT_DOMAIN.to_string(), |d| d.to_string());
 
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        // Every option comes from `args`: an inherited PORTICO_* variable must not change them.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PORTICO_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
             .args(&args)
-            .env("RUST_LOG", std::env::var("PORTICO_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env("NO_COLOR", "1")
+            .env(
+                "RUST_LOG",
+                std::env::var("PORTICO_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
@@ -175,17 +199,19 @@ impl Gateway {
         // then drains stdout until EOF so the gateway never blocks on a full pipe.
         let stdout = child.stdout.take().expect("stdout was piped");
         let (tx, rx) = mpsc::channel::<String>();
-        thread::Builder::new().name(format!("portico-{pid}-stdout")).spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            for line in lines.by_ref() {
-                let Ok(line) = line else { return };
-                if line.starts_with("portico ready:") {
-                    let _ = tx.send(line);
-                    break;
+        thread::Builder::new()
+            .name(format!("portico-{pid}-stdout"))
+            .spawn(move || {
+                let mut lines = BufReader::new(stdout).lines();
+                for line in lines.by_ref() {
+                    let Ok(line) = line else { return };
+                    if line.starts_with("portico ready:") {
+                        let _ = tx.send(line);
+                        break;
+                    }
                 }
-            }
-            for _ in lines {}
-        })?;
+                for _ in lines {}
+            })?;
 
         let mut gw = Gateway {
             child: Some(child),
@@ -208,7 +234,8 @@ impl Gateway {
                 );
             }
         };
-        let ready = parse_ready_line(&line).ok_or_else(|| anyhow::anyhow!("bad ready line {line:?}"))?;
+        let ready =
+            parse_ready_line(&line).ok_or_else(|| anyhow::anyhow!("bad ready line {line:?}"))?;
         gw.addr = ready.0;
         gw.admin = ready.1;
         gw.workers = ready.2;
@@ -281,14 +308,21 @@ impl Gateway {
 
     /// Polls the stats (workers publish about once a second) until `pred` holds; panics with
     /// the last stats after `timeout`.
-    pub fn wait_for_stats(&self, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_for_stats(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
             let stats = self.stats();
             if pred(&stats) {
                 return stats;
             }
-            assert!(Instant::now() < deadline, "stats did not reach the expected state within {timeout:?}: {stats:#}");
+            assert!(
+                Instant::now() < deadline,
+                "stats did not reach the expected state within {timeout:?}: {stats:#}"
+            );
             thread::sleep(Duration::from_millis(100));
         }
     }
@@ -311,7 +345,11 @@ impl Gateway {
             .args([format!("-{signal}"), self.pid.to_string()])
             .status()
             .expect("run kill(1)");
-        assert!(status.success(), "kill -{signal} {} failed: {status}", self.pid);
+        assert!(
+            status.success(),
+            "kill -{signal} {} failed: {status}",
+            self.pid
+        );
     }
 
     /// Waits up to `timeout` for the process to exit; `None` if it is still running.
@@ -357,8 +395,14 @@ impl Drop for Gateway {
         if thread::panicking() {
             let log = self.stderr();
             let tail_start = log.len().saturating_sub(8 * 1024);
-            let tail_start = (tail_start..log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(log.len());
-            eprintln!("--- portico {} stderr (last 8 KiB) ---\n{}\n--- end ---", self.pid, &log[tail_start..]);
+            let tail_start = (tail_start..log.len())
+                .find(|i| log.is_char_boundary(*i))
+                .unwrap_or(log.len());
+            eprintln!(
+                "--- portico {} stderr (last 8 KiB) ---\n{}\n--- end ---",
+                self.pid,
+                &log[tail_start..]
+            );
         }
     }
 }

@@ -52,7 +52,12 @@ pub fn stage(name: &str) -> Value {
 }
 
 /// An API with the given routes, integrations and stages.
-pub fn api(api_id: &str, routes: Vec<Value>, integrations: Vec<Value>, stages: Vec<Value>) -> Value {
+pub fn api(
+    api_id: &str,
+    routes: Vec<Value>,
+    integrations: Vec<Value>,
+    stages: Vec<Value>,
+) -> Value {
     json!({"apiId": api_id, "protocolType": "HTTP", "routes": routes, "integrations": integrations,
            "stages": stages})
 }
@@ -64,7 +69,12 @@ pub fn config(apis: Vec<Value>) -> String {
 
 /// The simplest useful config: API [`API`], stage `$default`, route `$default` → `uri`.
 pub fn proxy_config(uri: &str) -> String {
-    config(vec![api(API, vec![route("$default", "i1")], vec![integration("i1", uri)], vec![stage("$default")])])
+    config(vec![api(
+        API,
+        vec![route("$default", "i1")],
+        vec![integration("i1", uri)],
+        vec![stage("$default")],
+    )])
 }
 
 /// Like [`proxy_config`] with the integration's `timeoutInMillis`.
@@ -91,7 +101,10 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         if let Some(v) = f() {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "not within {timeout:?}: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {timeout:?}: {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -104,6 +117,9 @@ pub fn assert_gateway_error(r: &Response, status: u16, message: &str) {
     let body = r.json();
     assert_eq!(body, json!({ "message": message }), "body; response:\n{r}");
     let ct = r.header("content-type").unwrap_or_default();
-    assert!(ct.starts_with("application/json"), "content-type {ct:?}; response:\n{r}");
+    assert!(
+        ct.starts_with("application/json"),
+        "content-type {ct:?}; response:\n{r}"
+    );
     r.request_id();
 }

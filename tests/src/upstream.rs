@@ -32,9 +32,16 @@ pub enum Behaviour {
     /// 200 with the request body as the response body.
     EchoBody,
     /// A fixed response, framed with `Content-Length` (headers added verbatim).
-    Fixed { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Fixed {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// 200 with the body sent chunked, one chunk per entry.
-    Chunked { headers: Vec<(String, String)>, chunks: Vec<Vec<u8>> },
+    Chunked {
+        headers: Vec<(String, String)>,
+        chunks: Vec<Vec<u8>>,
+    },
     /// 200 with `len` bytes of [`pattern`].
     Large { len: usize },
     /// Sleeps, then behaves as the inner behaviour.
@@ -90,7 +97,11 @@ struct State {
 impl Behaviour {
     /// A fixed response with no extra headers.
     pub fn fixed(status: u16, body: impl Into<Vec<u8>>) -> Behaviour {
-        Behaviour::Fixed { status, headers: Vec::new(), body: body.into() }
+        Behaviour::Fixed {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
     }
 
     /// Sleeps `delay`, then behaves as `then`.
@@ -104,11 +115,18 @@ impl Behaviour {
 impl Recorded {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn has_header(&self, name: &str) -> bool {
@@ -125,8 +143,11 @@ impl Recorded {
 impl MockUpstream {
     /// Binds 127.0.0.1:0 and serves on background threads.
     pub fn start(behaviour: Behaviour) -> MockUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a mock upstream on 127.0.0.1:0");
-        let addr = listener.local_addr().expect("a bound listener has an address");
+        let listener =
+            TcpListener::bind("127.0.0.1:0").expect("bind a mock upstream on 127.0.0.1:0");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let state = Arc::new(State {
             behaviour: Mutex::new(behaviour),
             requests: Mutex::new(Vec::new()),
@@ -200,7 +221,11 @@ impl MockUpstream {
     /// The only request received; panics unless exactly one arrived.
     pub fn single_request(&self) -> Recorded {
         let seen = self.requests();
-        assert_eq!(seen.len(), 1, "mock upstream expected exactly one request, got {seen:#?}");
+        assert_eq!(
+            seen.len(),
+            1,
+            "mock upstream expected exactly one request, got {seen:#?}"
+        );
         seen.into_iter().next().expect("length checked above")
     }
 }
@@ -242,13 +267,14 @@ fn serve(mut stream: TcpStream, state: &State, connection: usize) -> io::Result<
         if state.stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let behaviour = lock(&state.behaviour).clone();
-        if let Behaviour::Reset = behaviour {
+        if let Behaviour::Reset = *lock(&state.behaviour) {
             return reset(stream);
         }
         let Some(req) = read_request(&mut stream, &mut buf, connection)? else {
             return Ok(());
         };
+        // Read the behaviour only now: a pooled connection may have waited across a change.
+        let behaviour = lock(&state.behaviour).clone();
         lock(&state.requests).push(req.clone());
         let close = !respond(&mut stream, &req, &behaviour)?;
         let client_close = req
@@ -280,14 +306,30 @@ fn respond(stream: &mut TcpStream, req: &Recorded, behaviour: &Behaviour) -> io:
     match behaviour {
         Behaviour::Echo => {
             let body = echo_json(req).to_string().into_bytes();
-            write_fixed(stream, 200, &[("Content-Type", "application/json")], &body, head_only)?;
+            write_fixed(
+                stream,
+                200,
+                &[("Content-Type", "application/json")],
+                &body,
+                head_only,
+            )?;
         }
         Behaviour::EchoBody => {
-            let ct = req.header("content-type").unwrap_or("application/octet-stream").to_string();
+            let ct = req
+                .header("content-type")
+                .unwrap_or("application/octet-stream")
+                .to_string();
             write_fixed(stream, 200, &[("Content-Type", &ct)], &req.body, head_only)?;
         }
-        Behaviour::Fixed { status, headers, body } => {
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        Behaviour::Fixed {
+            status,
+            headers,
+            body,
+        } => {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
             write_fixed(stream, *status, &headers, body, head_only)?;
         }
         Behaviour::Chunked { headers, chunks } => {
@@ -308,7 +350,13 @@ fn respond(stream: &mut TcpStream, req: &Recorded, behaviour: &Behaviour) -> io:
             }
         }
         Behaviour::Large { len } => {
-            write_fixed(stream, 200, &[("Content-Type", "application/octet-stream")], &pattern(*len), head_only)?;
+            write_fixed(
+                stream,
+                200,
+                &[("Content-Type", "application/octet-stream")],
+                &pattern(*len),
+                head_only,
+            )?;
         }
         Behaviour::Delay(delay, then) => {
             thread::sleep(*delay);
@@ -349,7 +397,11 @@ fn write_fixed(
 
 /// Reads one request from `stream` (leftover bytes stay in `buf`). `None`: the peer closed
 /// cleanly between requests.
-fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, connection: usize) -> io::Result<Option<Recorded>> {
+fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    connection: usize,
+) -> io::Result<Option<Recorded>> {
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
             break i + 4;
@@ -358,7 +410,11 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, connection: usize) ->
             return Err(invalid("request head too large"));
         }
         if fill(stream, buf)? == 0 {
-            return if buf.is_empty() { Ok(None) } else { Err(invalid("closed mid-head")) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(invalid("closed mid-head"))
+            };
         }
     };
     let raw_head: Vec<u8> = buf.drain(..head_end).collect();
@@ -375,7 +431,9 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, connection: usize) ->
     };
     let mut headers = Vec::new();
     for line in lines {
-        let (n, v) = line.split_once(':').ok_or_else(|| invalid("header line without a colon"))?;
+        let (n, v) = line
+            .split_once(':')
+            .ok_or_else(|| invalid("header line without a colon"))?;
         headers.push((n.to_string(), v.trim().to_string()));
     }
     let mut req = Recorded {
@@ -416,7 +474,12 @@ fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Vec<u8>
     let mut body = Vec::new();
     loop {
         let line = read_line(stream, buf)?;
-        let size_text = line.split(';').next().unwrap_or_default().trim().to_string();
+        let size_text = line
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let size = usize::from_str_radix(&size_text, 16).map_err(|_| invalid("bad chunk size"))?;
         if body.len() + size > MAX_BODY_BYTES {
             return Err(invalid("body too large"));
@@ -467,7 +530,10 @@ fn invalid(what: &str) -> io::Error {
 pub fn echo_json(req: &Recorded) -> serde_json::Value {
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (n, v) in &req.headers {
-        headers.entry(n.to_ascii_lowercase()).or_default().push(v.clone());
+        headers
+            .entry(n.to_ascii_lowercase())
+            .or_default()
+            .push(v.clone());
     }
     serde_json::json!({
         "method": req.method,
@@ -482,12 +548,16 @@ pub fn echo_json(req: &Recorded) -> serde_json::Value {
 
 /// A deterministic, position-dependent body: a misplaced or dropped chunk changes it.
 pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ ((i / 251) % 256) as u8).collect()
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ ((i / 251) % 256) as u8)
+        .collect()
 }
 
 /// FNV-1a, to compare large bodies in messages without printing them.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn reason(status: u16) -> &'static str {

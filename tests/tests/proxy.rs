@@ -10,7 +10,11 @@ use serde_json::json;
 fn ready_line_reports_listeners_and_driver() {
     let (_up, gw) = echo_setup(&["--workers", "2"]);
     assert_eq!(gw.workers(), 2);
-    assert!(matches!(gw.driver(), "io_uring" | "legacy"), "driver {:?}", gw.driver());
+    assert!(
+        matches!(gw.driver(), "io_uring" | "legacy"),
+        "driver {:?}",
+        gw.driver()
+    );
     assert_ne!(gw.addr(), gw.admin_addr());
     assert_eq!(gw.addr().ip().to_string(), "127.0.0.1");
     assert_eq!(gw.admin_addr().ip().to_string(), "127.0.0.1");
@@ -25,13 +29,45 @@ fn api_is_selected_by_host_or_api_id_header() {
     let unknown = format!("nope99.execute-api.localhost:{port}");
     let cases: Vec<(&str, Request, u16)> = vec![
         ("host with port", Request::get("/a").host(&with_port), 200),
-        ("host without port", Request::get("/a").host(&without_port), 200),
-        ("api id header, any host", Request::get("/a").host("localhost").header("x-apigw-api-id", API), 200),
-        ("unknown api id in host", Request::get("/a").host(&unknown), 404),
-        ("unknown api id in header", Request::get("/a").host("localhost").header("x-apigw-api-id", "nope99"), 404),
-        ("other domain", Request::get("/a").host(&format!("{API}.example.com:{port}")), 404),
-        ("bare domain", Request::get("/a").host(&format!("execute-api.localhost:{port}")), 404),
-        ("ip literal host", Request::get("/a").host(&format!("127.0.0.1:{port}")), 404),
+        (
+            "host without port",
+            Request::get("/a").host(&without_port),
+            200,
+        ),
+        (
+            "api id header, any host",
+            Request::get("/a")
+                .host("localhost")
+                .header("x-apigw-api-id", API),
+            200,
+        ),
+        (
+            "unknown api id in host",
+            Request::get("/a").host(&unknown),
+            404,
+        ),
+        (
+            "unknown api id in header",
+            Request::get("/a")
+                .host("localhost")
+                .header("x-apigw-api-id", "nope99"),
+            404,
+        ),
+        (
+            "other domain",
+            Request::get("/a").host(&format!("{API}.example.com:{port}")),
+            404,
+        ),
+        (
+            "bare domain",
+            Request::get("/a").host(&format!("execute-api.localhost:{port}")),
+            404,
+        ),
+        (
+            "ip literal host",
+            Request::get("/a").host(&format!("127.0.0.1:{port}")),
+            404,
+        ),
     ];
     let mut failures = Vec::new();
     let mut ok = 0;
@@ -44,14 +80,20 @@ fn api_is_selected_by_host_or_api_id_header() {
         if *want == 200 {
             ok += 1;
         } else if r.json() != json!({"message": "Not Found"}) {
-            failures.push(format!("{name}: want {{\"message\":\"Not Found\"}}, got:\n{r}"));
+            failures.push(format!(
+                "{name}: want {{\"message\":\"Not Found\"}}, got:\n{r}"
+            ));
         }
         if r.header("apigw-requestid").is_none_or(str::is_empty) {
             failures.push(format!("{name}: no apigw-requestid:\n{r}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert_eq!(up.request_count(), ok, "only the matched requests reach the upstream");
+    assert_eq!(
+        up.request_count(),
+        ok,
+        "only the matched requests reach the upstream"
+    );
 }
 
 #[test]
@@ -60,7 +102,8 @@ fn domain_flag_changes_the_served_domain() {
     let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--domain", "api.test"]);
     assert_eq!(gw.host(API), format!("{API}.api.test:{}", gw.port()));
     assert_eq!(gw.get(API, "/x").status, 200);
-    let r = gw.call(&Request::get("/x").host(&format!("{API}.execute-api.localhost:{}", gw.port())));
+    let r =
+        gw.call(&Request::get("/x").host(&format!("{API}.execute-api.localhost:{}", gw.port())));
     assert_gateway_error(&r, 404, "Not Found");
 }
 
@@ -94,10 +137,18 @@ fn route_priority_follows_http_api_rules() {
     let b = api(
         "def456",
         vec![route("GET /pets/{id}", "p"), route("$default", "d")],
-        vec![integration("p", &up.url("/b/{id}")), integration("d", &up.url("/bdefault"))],
+        vec![
+            integration("p", &up.url("/b/{id}")),
+            integration("d", &up.url("/bdefault")),
+        ],
         vec![stage("$default")],
     );
-    let c = api("ghi789", vec![route("GET /only", "o")], vec![integration("o", &up.url("/only"))], vec![stage("$default")]);
+    let c = api(
+        "ghi789",
+        vec![route("GET /only", "o")],
+        vec![integration("o", &up.url("/only"))],
+        vec![stage("$default")],
+    );
     let gw = Gateway::spawn(&config(vec![a, b, c]), &[]);
 
     // (api, method, request target, upstream path, upstream query)
@@ -108,13 +159,20 @@ fn route_priority_follows_http_api_rules() {
         (API, "GET", "/pets/a%20b", "/param/a%20b", ""),
         (API, "POST", "/pets/cat", "/anyparam/cat", ""),
         (API, "DELETE", "/pets/dog", "/anyparam/dog", ""),
+        (API, "PURGE", "/pets/cat", "/anyparam/cat", ""),
         (API, "GET", "/pets/cat/toys", "/greedy/pets/cat/toys", ""),
         (API, "PUT", "/a/b/c?q=1", "/greedy/a/b/c", "q=1"),
         (API, "GET", "/files/a/b.txt", "/filesup/files/a/b.txt", ""),
         (API, "GET", "/", "/root", ""),
         ("def456", "GET", "/pets/7", "/b/7", ""),
         ("def456", "POST", "/pets/7", "/bdefault/pets/7", ""),
-        ("def456", "GET", "/other/thing?x=1", "/bdefault/other/thing", "x=1"),
+        (
+            "def456",
+            "GET",
+            "/other/thing?x=1",
+            "/bdefault/other/thing",
+            "x=1",
+        ),
         ("ghi789", "GET", "/only", "/only", ""),
     ];
     let mut failures = Vec::new();
@@ -137,20 +195,26 @@ fn route_priority_follows_http_api_rules() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     up.clear();
-    for (api_id, method, target) in [("ghi789", "GET", "/nothing"), ("ghi789", "POST", "/only"), ("ghi789", "GET", "/")] {
+    for (api_id, method, target) in [
+        ("ghi789", "GET", "/nothing"),
+        ("ghi789", "POST", "/only"),
+        ("ghi789", "GET", "/"),
+    ] {
         let r = gw.call(&Request::new(method, target).host(&gw.host(api_id)));
         assert_gateway_error(&r, 404, "Not Found");
     }
-    assert_eq!(up.request_count(), 0, "unmatched requests must not reach the upstream");
+    assert_eq!(
+        up.request_count(),
+        0,
+        "unmatched requests must not reach the upstream"
+    );
 }
 
 #[test]
 fn stage_is_selected_by_first_path_segment() {
     let default_up = MockUpstream::start(Behaviour::Echo);
     let prod_up = MockUpstream::start(Behaviour::Echo);
-    let routes = || {
-        vec![route("GET /pets/{id}", "pets"), route("$default", "any")]
-    };
+    let routes = || vec![route("GET /pets/{id}", "pets"), route("$default", "any")];
     let integrations = || {
         vec![
             integration("pets", "http://${stageVariables.up}/pets/{id}"),
@@ -190,7 +254,11 @@ fn stage_is_selected_by_first_path_segment() {
         default_up.clear();
         prod_up.clear();
         let r = gw.call(&Request::get(target).host(&gw.host(api_id)));
-        let (hit, miss) = if which == "prod" { (&prod_up, &default_up) } else { (&default_up, &prod_up) };
+        let (hit, miss) = if which == "prod" {
+            (&prod_up, &default_up)
+        } else {
+            (&default_up, &prod_up)
+        };
         let seen: Vec<String> = hit.requests().iter().map(|s| s.target.clone()).collect();
         if r.status != 200 || seen != [want] || miss.request_count() != 0 {
             failures.push(format!(
@@ -229,23 +297,48 @@ fn request_is_forwarded_with_method_path_query_headers_and_body() {
     assert_eq!(seen.query, "a=1&b=two%20x&a=3");
     assert_eq!(seen.version, "HTTP/1.1");
     assert_eq!(seen.body, body);
-    assert_eq!(seen.header("content-length"), Some(body.len().to_string().as_str()), "{}", seen.raw_head_text());
+    assert_eq!(
+        seen.header("content-length"),
+        Some(body.len().to_string().as_str()),
+        "{}",
+        seen.raw_head_text()
+    );
     assert!(!seen.chunked, "forwarded with Content-Length, not chunked");
     assert_eq!(seen.header("content-type"), Some("application/json"));
     assert_eq!(seen.header("x-custom"), Some("value with spaces"));
-    let multi: Vec<&str> = seen.header_all("x-multi").iter().flat_map(|v| v.split(',')).map(str::trim).collect();
-    assert_eq!(multi, ["one", "two"], "repeated headers keep their values and order");
+    let multi: Vec<&str> = seen
+        .header_all("x-multi")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        multi,
+        ["one", "two"],
+        "repeated headers keep their values and order"
+    );
     assert_eq!(seen.header("user-agent"), Some("portico-tests"));
-    assert_eq!(seen.header_all("host"), [up.authority().as_str()], "Host is the integration URI's authority");
+    assert_eq!(
+        seen.header_all("host"),
+        [up.authority().as_str()],
+        "Host is the integration URI's authority"
+    );
     assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(seen.header("x-forwarded-port"), Some(gw.port().to_string().as_str()));
+    assert_eq!(
+        seen.header("x-forwarded-port"),
+        Some(gw.port().to_string().as_str())
+    );
 }
 
 #[test]
 fn x_forwarded_for_appends_the_client_address() {
     let (up, gw) = echo_setup(&[]);
-    let r = gw.call(&Request::get("/xff").host(&gw.host(API)).header("X-Forwarded-For", "203.0.113.7"));
+    let r = gw.call(
+        &Request::get("/xff")
+            .host(&gw.host(API))
+            .header("X-Forwarded-For", "203.0.113.7"),
+    );
     assert_eq!(r.status, 200, "{r}");
     let seen = up.single_request();
     let xff = seen.header_all("x-forwarded-for").join(", ");
@@ -256,23 +349,38 @@ fn x_forwarded_for_appends_the_client_address() {
 fn hop_by_hop_request_headers_are_not_forwarded() {
     let (up, gw) = echo_setup(&[]);
     // (name, extra request headers, headers that must not reach the upstream)
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    type Headers = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(&str, Headers, Vec<&str>)> = vec![
         (
             "connection-named headers",
-            vec![("Connection", "keep-alive, X-Drop-Me"), ("X-Drop-Me", "1"), ("Keep-Alive", "timeout=5")],
+            vec![
+                ("Connection", "keep-alive, X-Drop-Me"),
+                ("X-Drop-Me", "1"),
+                ("Keep-Alive", "timeout=5"),
+            ],
             vec!["x-drop-me", "keep-alive"],
         ),
         (
             "te, trailer, proxy-connection",
-            vec![("TE", "trailers"), ("Trailer", "X-Trailer"), ("Proxy-Connection", "keep-alive")],
+            vec![
+                ("TE", "trailers"),
+                ("Trailer", "X-Trailer"),
+                ("Proxy-Connection", "keep-alive"),
+            ],
             vec!["te", "trailer", "proxy-connection"],
         ),
-        ("upgrade", vec![("Connection", "Upgrade"), ("Upgrade", "websocket")], vec!["upgrade"]),
+        (
+            "upgrade",
+            vec![("Connection", "Upgrade"), ("Upgrade", "websocket")],
+            vec!["upgrade"],
+        ),
     ];
     let mut failures = Vec::new();
     for (name, headers, dropped) in cases {
         up.clear();
-        let mut req = Request::get("/hop").host(&gw.host(API)).header("X-Keep", "yes");
+        let mut req = Request::get("/hop")
+            .host(&gw.host(API))
+            .header("X-Keep", "yes");
         for (n, v) in &headers {
             req = req.header(n, v);
         }
@@ -284,18 +392,30 @@ fn hop_by_hop_request_headers_are_not_forwarded() {
         let seen = up.single_request();
         for h in &dropped {
             if seen.has_header(h) {
-                failures.push(format!("{name}: {h} was forwarded:\n{}", seen.raw_head_text()));
+                failures.push(format!(
+                    "{name}: {h} was forwarded:\n{}",
+                    seen.raw_head_text()
+                ));
             }
         }
         if seen.header("x-keep") != Some("yes") {
-            failures.push(format!("{name}: end-to-end header X-Keep was dropped:\n{}", seen.raw_head_text()));
+            failures.push(format!(
+                "{name}: end-to-end header X-Keep was dropped:\n{}",
+                seen.raw_head_text()
+            ));
         }
         let conn = seen.header_all("connection").join(",").to_ascii_lowercase();
         if conn.contains("x-drop-me") || conn.contains("upgrade") {
-            failures.push(format!("{name}: downstream Connection tokens forwarded:\n{}", seen.raw_head_text()));
+            failures.push(format!(
+                "{name}: downstream Connection tokens forwarded:\n{}",
+                seen.raw_head_text()
+            ));
         }
         if seen.has_header("transfer-encoding") {
-            failures.push(format!("{name}: transfer-encoding forwarded:\n{}", seen.raw_head_text()));
+            failures.push(format!(
+                "{name}: transfer-encoding forwarded:\n{}",
+                seen.raw_head_text()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -304,14 +424,36 @@ fn hop_by_hop_request_headers_are_not_forwarded() {
 #[test]
 fn chunked_request_body_is_forwarded_with_content_length() {
     let (up, gw) = echo_setup(&[]);
-    let chunks: Vec<Vec<u8>> = vec![b"hello ".to_vec(), b"chunked ".to_vec(), vec![b'x'; 5000], b"world".to_vec()];
+    let chunks: Vec<Vec<u8>> = vec![
+        b"hello ".to_vec(),
+        b"chunked ".to_vec(),
+        vec![b'x'; 5000],
+        b"world".to_vec(),
+    ];
     let whole: Vec<u8> = chunks.concat();
-    let r = gw.call(&Request::new("PUT", "/upload").host(&gw.host(API)).chunked(chunks));
+    let r = gw.call(
+        &Request::new("PUT", "/upload")
+            .host(&gw.host(API))
+            .chunked(chunks),
+    );
     assert_eq!(r.status, 200, "{r}");
     let seen = up.single_request();
-    assert!(!seen.chunked, "upstream got a chunked body:\n{}", seen.raw_head_text());
-    assert!(!seen.has_header("transfer-encoding"), "{}", seen.raw_head_text());
-    assert_eq!(seen.header("content-length"), Some(whole.len().to_string().as_str()), "{}", seen.raw_head_text());
+    assert!(
+        !seen.chunked,
+        "upstream got a chunked body:\n{}",
+        seen.raw_head_text()
+    );
+    assert!(
+        !seen.has_header("transfer-encoding"),
+        "{}",
+        seen.raw_head_text()
+    );
+    assert_eq!(
+        seen.header("content-length"),
+        Some(whole.len().to_string().as_str()),
+        "{}",
+        seen.raw_head_text()
+    );
     assert_eq!(seen.body, whole);
 }
 
@@ -319,14 +461,22 @@ fn chunked_request_body_is_forwarded_with_content_length() {
 fn chunked_request_with_extensions_and_trailers_is_forwarded() {
     let (up, gw) = echo_setup(&[]);
     let mut c = gw.client();
-    let head = format!("POST /t HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n", gw.host(API));
+    let head = format!(
+        "POST /t HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        gw.host(API)
+    );
     c.send(head.as_bytes());
     c.send(b"3;name=value\r\nabc\r\n4;flag\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n");
     let r = c.read_response();
     assert_eq!(r.status, 200, "{r}");
     let seen = up.single_request();
     assert_eq!(seen.body, b"abcdefg");
-    assert_eq!(seen.header("content-length"), Some("7"), "{}", seen.raw_head_text());
+    assert_eq!(
+        seen.header("content-length"),
+        Some("7"),
+        "{}",
+        seen.raw_head_text()
+    );
 }
 
 #[test]
@@ -350,12 +500,26 @@ fn response_status_headers_and_body_come_back() {
     assert_eq!(r.body, b"created!");
     assert_eq!(r.header("x-up"), Some("yes"));
     assert_eq!(r.header("content-type"), Some("text/plain"));
-    assert_eq!(r.header("content-length"), Some("8"), "the gateway frames with Content-Length:\n{r}");
+    assert_eq!(
+        r.header("content-length"),
+        Some("8"),
+        "the gateway frames with Content-Length:\n{r}"
+    );
     assert!(!r.chunked, "{r}");
     let cookies: Vec<&str> = r.header_all("set-cookie");
-    assert_eq!(cookies, ["a=1", "b=2"], "Set-Cookie lines must stay separate:\n{r}");
-    assert!(r.header("keep-alive").is_none(), "hop-by-hop Keep-Alive forwarded:\n{r}");
-    assert!(r.header("x-hop-resp").is_none(), "Connection-named header forwarded:\n{r}");
+    assert_eq!(
+        cookies,
+        ["a=1", "b=2"],
+        "Set-Cookie lines must stay separate:\n{r}"
+    );
+    assert!(
+        r.header("keep-alive").is_none(),
+        "hop-by-hop Keep-Alive forwarded:\n{r}"
+    );
+    assert!(
+        r.header("x-hop-resp").is_none(),
+        "Connection-named header forwarded:\n{r}"
+    );
     r.request_id();
 }
 
@@ -364,10 +528,24 @@ fn upstream_status_codes_pass_through() {
     let up = MockUpstream::start(Behaviour::Echo);
     let gw = Gateway::spawn(&proxy_config(&up.url("")), &[]);
     let mut c = gw.client();
-    for status in [200u16, 202, 204, 301, 304, 400, 404, 418, 429, 500, 502, 503, 504] {
-        let body = if status == 204 || status == 304 { Vec::new() } else { format!("status {status}").into_bytes() };
-        let headers = if status == 301 { vec![("Location".into(), "/elsewhere".into())] } else { Vec::new() };
-        up.set_behaviour(Behaviour::Fixed { status, headers, body: body.clone() });
+    for status in [
+        200u16, 202, 204, 301, 304, 400, 404, 418, 429, 500, 502, 503, 504,
+    ] {
+        let body = if status == 204 || status == 304 {
+            Vec::new()
+        } else {
+            format!("status {status}").into_bytes()
+        };
+        let headers = if status == 301 {
+            vec![("Location".into(), "/elsewhere".into())]
+        } else {
+            Vec::new()
+        };
+        up.set_behaviour(Behaviour::Fixed {
+            status,
+            headers,
+            body: body.clone(),
+        });
         // One keep-alive connection: a wrong body length would desynchronize the next response.
         let r = c.request(&Request::get("/s").host(&gw.host(API)));
         assert_eq!(r.status, status, "{r}");
@@ -386,7 +564,11 @@ fn request_ids_are_present_and_unique() {
     let mut c = gw.client();
     for i in 0..30 {
         // Mix proxied and gateway-generated (404) responses.
-        let host = if i % 3 == 0 { "nope99.execute-api.localhost".to_string() } else { gw.host(API) };
+        let host = if i % 3 == 0 {
+            "nope99.execute-api.localhost".to_string()
+        } else {
+            gw.host(API)
+        };
         let r = c.request(&Request::get("/id").host(&host));
         let id = r.request_id().to_string();
         assert!(ids.insert(id.clone()), "duplicate apigw-requestid {id}");
@@ -402,14 +584,21 @@ fn no_route_is_404_and_route_without_target_is_500() {
     let up = MockUpstream::start(Behaviour::Echo);
     let a = api(
         API,
-        vec![route("GET /ok", "i1"), json!({"routeKey": "GET /untargeted"})],
+        vec![
+            route("GET /ok", "i1"),
+            json!({"routeKey": "GET /untargeted"}),
+        ],
         vec![integration("i1", &up.url(""))],
         vec![stage("$default")],
     );
     let gw = Gateway::spawn(&config(vec![a]), &[]);
     assert_eq!(gw.get(API, "/ok").status, 200);
     assert_gateway_error(&gw.get(API, "/missing"), 404, "Not Found");
-    assert_gateway_error(&gw.call(&Request::new("POST", "/ok").host(&gw.host(API))), 404, "Not Found");
+    assert_gateway_error(
+        &gw.call(&Request::new("POST", "/ok").host(&gw.host(API))),
+        404,
+        "Not Found",
+    );
     assert_gateway_error(&gw.get(API, "/untargeted"), 500, "Internal Server Error");
     assert_eq!(up.request_count(), 1, "only GET /ok reaches the upstream");
 }
@@ -429,4 +618,36 @@ fn integration_uri_with_query_and_path_params() {
     let seen = up.single_request();
     assert_eq!(seen.path, "/api/99/by/ann");
     assert_eq!(seen.query, "full=true");
+}
+
+#[test]
+fn host_matching_ignores_case() {
+    // Host names are case-insensitive (RFC 9110 section 4.2.3); API ids are lowercase.
+    let (_up, gw) = echo_setup(&[]);
+    let host = format!(
+        "{}.EXECUTE-API.localhost:{}",
+        API.to_ascii_uppercase(),
+        gw.port()
+    );
+    let r = gw.call(&Request::get("/case").host(&host));
+    assert_eq!(r.status, 200, "Host {host}:\n{r}");
+}
+
+#[test]
+fn request_ids_differ_across_gateway_processes() {
+    // Request ids identify a request in logs across a fleet and across restarts; two gateways
+    // started in the same second must not hand out the same ids.
+    let (_up_a, a) = echo_setup(&["--workers", "1"]);
+    let (_up_b, b) = echo_setup(&["--workers", "1"]);
+    let ids_a: HashSet<String> = (0..5)
+        .map(|_| a.get(API, "/id").request_id().to_string())
+        .collect();
+    let ids_b: HashSet<String> = (0..5)
+        .map(|_| b.get(API, "/id").request_id().to_string())
+        .collect();
+    let shared: Vec<&String> = ids_a.intersection(&ids_b).collect();
+    assert!(
+        shared.is_empty(),
+        "two gateway processes issued the same apigw-requestid(s): {shared:?}"
+    );
 }

@@ -1,1 +1,293 @@
-fn main() {}
+//! Load benchmark: Portico beside nginx and haproxy, in one run, on this machine.
+//!
+//! Starts (on 127.0.0.1 only) the peers' upstream and proxies from `../shared/bench/` and Portico
+//! (one worker) in front of the same upstream, with the pinning the peers' README prescribes:
+//! each proxy on core 0, the load generator and the upstream on core 1. Then, in alternating
+//! rounds so that drift hits every target alike:
+//! 1. throughput: `wrk` with keep-alive connections, requests/s and p50/p99/p99.9;
+//! 2. latency at a fixed rate: `oha -q RATE` (if installed), p50/p99/p99.9.
+//!
+//! Prints a table per round, the medians, and Portico's ratios to each peer.
+//!
+//! usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] [--path /small]
+//! needs: nginx, haproxy, wrk (apt-get install -y nginx haproxy wrk), taskset; oha optional
+//! (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+struct Args {
+    seconds: u32,
+    connections: u32,
+    rounds: u32,
+    rate: u32,
+    path: String,
+}
+
+struct Target {
+    name: &'static str,
+    url: String,
+    host: Option<String>,
+}
+
+#[derive(Default, Clone)]
+struct Figures {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bench = root.join("../shared/bench");
+    let portico = std::env::var_os("PORTICO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release/portico"));
+    for tool in ["nginx", "haproxy", "wrk", "taskset"] {
+        if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output()?.stdout.is_empty() {
+            bail!("missing {tool}: apt-get install -y nginx haproxy wrk util-linux");
+        }
+    }
+    if !portico.exists() {
+        bail!("{} missing: cargo build --release -p portico-dataplane", portico.display());
+    }
+    let have_oha = !Command::new("sh").arg("-c").arg("command -v oha").output()?.stdout.is_empty();
+    let work = std::env::temp_dir().join(format!("portico-loadbench-{}", std::process::id()));
+    std::fs::create_dir_all(work.join("cache"))?;
+    std::fs::create_dir_all(work.join("logs"))?;
+    let mut guard = Processes { children: Vec::new(), pidfiles: Vec::new(), work: work.clone() };
+
+    // Peers, exactly as ../shared/bench/run-peers.sh starts them.
+    for (conf, cpu, pid) in [("nginx.conf", "1", "nginx-up.pid"), ("nginx-proxy.conf", "0", "nginx-proxy.pid")] {
+        let text = std::fs::read_to_string(bench.join(conf))?.replace("@WORK@", work.to_str().context("utf-8 temp dir")?);
+        let path = work.join(conf);
+        std::fs::write(&path, text)?;
+        let status = Command::new("taskset")
+            .args(["-c", cpu, "nginx", "-c"])
+            .arg(&path)
+            .arg("-p")
+            .arg(&work)
+            .arg("-g")
+            .arg(format!("pid {};", work.join(pid).display()))
+            .arg("-e")
+            .arg(work.join("logs/error.log"))
+            .status()?;
+        if !status.success() {
+            bail!("nginx failed to start with {conf}");
+        }
+        guard.pidfiles.push(work.join(pid));
+    }
+    let status = Command::new("taskset")
+        .args(["-c", "0", "haproxy", "-D", "-f"])
+        .arg(bench.join("haproxy.cfg"))
+        .arg("-p")
+        .arg(work.join("haproxy.pid"))
+        .status()?;
+    if !status.success() {
+        bail!("haproxy failed to start");
+    }
+    guard.pidfiles.push(work.join("haproxy.pid"));
+
+    // Portico: one worker on core 0, the same upstream.
+    let config = r#"{"apis":[{"apiId":"bench","routes":[{"routeKey":"$default","target":"integrations/up"}],
+        "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:18080"}],
+        "stages":[{"stageName":"$default"}]}]}"#;
+    std::fs::write(work.join("portico.json"), config)?;
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&portico)
+        .args(["serve", "--workers", "1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--config"])
+        .arg(work.join("portico.json"))
+        .env("PORTICO_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("portico stdout")?;
+    guard.children.push(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let listen = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .with_context(|| format!("no ready line from portico: {line:?}"))?
+        .to_string();
+    println!("# {}", line.trim());
+    std::thread::sleep(Duration::from_millis(500));
+
+    let targets = [
+        Target { name: "direct", url: format!("http://127.0.0.1:18080{}", args.path), host: None },
+        Target { name: "nginx", url: format!("http://127.0.0.1:18081{}", args.path), host: None },
+        Target { name: "haproxy", url: format!("http://127.0.0.1:18084{}", args.path), host: None },
+        Target {
+            name: "portico",
+            url: format!("http://{listen}{}", args.path),
+            host: Some("bench.execute-api.localhost".into()),
+        },
+    ];
+    println!(
+        "# {} rounds; wrk -t1 -c{} -d{}s per target per round; oha -q {} -c{} -z {}s{}",
+        args.rounds,
+        args.connections,
+        args.seconds,
+        args.rate,
+        args.connections,
+        args.seconds,
+        if have_oha { "" } else { " (oha not installed: fixed-rate runs skipped)" }
+    );
+    let mut thr: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
+    let mut fixed: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
+    for round in 1..=args.rounds {
+        println!("\n## round {round}\n{:<10} {:>12} {:>10} {:>10} {:>10}", "target", "req/s", "p50", "p99", "p99.9");
+        for t in &targets {
+            let f = wrk(t, &args)?;
+            println!("{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us", t.name, f.rps, f.p50_us, f.p99_us, f.p999_us);
+            thr.entry(t.name).or_default().push(f);
+        }
+        if have_oha {
+            println!("fixed rate {} req/s:", args.rate);
+            for t in targets.iter().filter(|t| t.name != "direct") {
+                let f = oha(t, &args)?;
+                println!("{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us", t.name, f.rps, f.p50_us, f.p99_us, f.p999_us);
+                fixed.entry(t.name).or_default().push(f);
+            }
+        }
+    }
+    println!("\n## medians (throughput, wrk)");
+    report(&thr, |f| f.rps, true);
+    if have_oha {
+        println!("\n## medians (latency at {} req/s, oha)", args.rate);
+        report(&fixed, |f| f.p99_us, false);
+    }
+    Ok(())
+}
+
+fn report(all: &BTreeMap<&str, Vec<Figures>>, key: fn(&Figures) -> f64, higher_is_better: bool) {
+    let med = |name: &str| -> Option<Figures> {
+        let mut v = all.get(name)?.clone();
+        v.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        v.get(v.len() / 2).cloned()
+    };
+    for name in ["direct", "nginx", "haproxy", "portico"] {
+        if let Some(f) = med(name) {
+            println!("{:<10} {:>12.0} req/s  p50 {:>7.0}us  p99 {:>7.0}us  p99.9 {:>7.0}us", name, f.rps, f.p50_us, f.p99_us, f.p999_us);
+        }
+    }
+    let Some(p) = med("portico") else { return };
+    for peer in ["nginx", "haproxy"] {
+        if let Some(f) = med(peer) {
+            if higher_is_better {
+                println!("portico/{peer} throughput ratio: {:.2}", p.rps / f.rps);
+            } else {
+                println!("portico/{peer} p99 ratio: {:.2} (below 1 is better)", p.p99_us / f.p99_us);
+            }
+        }
+    }
+}
+
+fn wrk(t: &Target, a: &Args) -> Result<Figures> {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "wrk", "-t1", "--latency"])
+        .arg(format!("-c{}", a.connections))
+        .arg(format!("-d{}s", a.seconds));
+    if let Some(h) = &t.host {
+        cmd.arg("-H").arg(format!("Host: {h}"));
+    }
+    let out = cmd.arg(&t.url).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = Figures::default();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["Requests/sec:", v] => f.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => f.p50_us = duration_us(v),
+            ["99%", v] => f.p99_us = duration_us(v),
+            _ => {}
+        }
+        if line.contains("Non-2xx") {
+            eprintln!("warning: {}: {}", t.name, line.trim());
+        }
+    }
+    if f.rps == 0.0 {
+        bail!("wrk against {} printed no figures:\n{text}", t.name);
+    }
+    Ok(f)
+}
+
+fn oha(t: &Target, a: &Args) -> Result<Figures> {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "oha", "--no-tui", "--json", "--latency-correction"])
+        .args(["-q", &a.rate.to_string(), "-c", &a.connections.to_string(), "-z", &format!("{}s", a.seconds)]);
+    if let Some(h) = &t.host {
+        cmd.arg("-H").arg(format!("Host: {h}"));
+    }
+    let out = cmd.arg(&t.url).output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("oha output for {}: {}", t.name, String::from_utf8_lossy(&out.stderr)))?;
+    let pct = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(0.0) * 1e6;
+    Ok(Figures {
+        rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        p50_us: pct("p50"),
+        p99_us: pct("p99"),
+        p999_us: pct("p99.9"),
+    })
+}
+
+fn duration_us(v: &str) -> f64 {
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().unwrap_or(0.0);
+    match unit {
+        "us" => n,
+        "ms" => n * 1e3,
+        "s" => n * 1e6,
+        _ => n,
+    }
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = Args { seconds: 5, connections: 64, rounds: 3, rate: 20_000, path: "/small".into() };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--seconds" => a.seconds = val()?.parse()?,
+            "--connections" => a.connections = val()?.parse()?,
+            "--rounds" => a.rounds = val()?.parse()?,
+            "--rate" => a.rate = val()?.parse()?,
+            "--path" => a.path = val()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(a)
+}
+
+/// Stops everything this run started, whatever happens.
+struct Processes {
+    children: Vec<Child>,
+    pidfiles: Vec<PathBuf>,
+    work: PathBuf,
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for p in &self.pidfiles {
+            if let Ok(pid) = std::fs::read_to_string(p) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(Path::new(&self.work));
+    }
+}
