@@ -17,6 +17,8 @@ pub enum GatewayError {
     BadRequest(ParseError),
     #[error("request head too large")]
     HeadersTooLarge,
+    #[error("request target too long")]
+    UriTooLong,
     #[error("request body too large")]
     BodyTooLarge,
     #[error("unsupported Expect")]
@@ -42,6 +44,7 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest(_) => 400,
             GatewayError::HeadersTooLarge => 431,
+            GatewayError::UriTooLong => 414,
             GatewayError::BodyTooLarge => 413,
             GatewayError::ExpectationFailed => 417,
             GatewayError::NotFound => 404,
@@ -58,6 +61,7 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest(_) => br#"{"message":"Bad Request"}"#,
             GatewayError::HeadersTooLarge => br#"{"message":"Request Header Fields Too Large"}"#,
+            GatewayError::UriTooLong => br#"{"message":"Request-URI Too Long"}"#,
             GatewayError::BodyTooLarge => br#"{"message":"Request Entity Too Large"}"#,
             GatewayError::ExpectationFailed => br#"{"message":"Expectation Failed"}"#,
             GatewayError::NotFound => br#"{"message":"Not Found"}"#,
@@ -73,6 +77,7 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest(_)
             | GatewayError::HeadersTooLarge
+            | GatewayError::UriTooLong
             | GatewayError::BodyTooLarge
             | GatewayError::ExpectationFailed
             | GatewayError::NotFound
@@ -88,7 +93,10 @@ impl GatewayError {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
-            GatewayError::BadRequest(_) | GatewayError::HeadersTooLarge | GatewayError::BodyTooLarge
+            GatewayError::BadRequest(_)
+                | GatewayError::HeadersTooLarge
+                | GatewayError::UriTooLong
+                | GatewayError::BodyTooLarge
         )
     }
 }
@@ -99,6 +107,7 @@ impl From<ParseError> for GatewayError {
             ParseError::Malformed(_) => GatewayError::BadRequest(e),
             ParseError::HeadersTooLarge => GatewayError::HeadersTooLarge,
             ParseError::Expectation => GatewayError::ExpectationFailed,
+            ParseError::UriTooLong => GatewayError::UriTooLong,
         }
     }
 }

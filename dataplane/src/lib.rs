@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod request_id;
 pub mod route;
 pub mod shutdown;
+pub mod sys;
 pub mod upstream;
 pub mod worker;
 

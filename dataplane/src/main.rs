@@ -94,6 +94,11 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // A gateway holds a descriptor per connection: take the hard limit, not the soft default.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(nofile = n, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the descriptor limit"),
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
     }

@@ -97,6 +97,8 @@ pub async fn handle<'s>(
     }
     .await;
 
+    // Decided now, not at the start: a drain that began meanwhile closes the connection.
+    outcome.keep_alive &= !w.shutdown.is_fired();
     match result {
         Ok(response) => {
             outcome.status = response.status;

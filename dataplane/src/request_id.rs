@@ -1,15 +1,15 @@
 //! Request ids in the shape of `apigw-requestid` (`Mc7UVioPPHcEKPA=`): 11 bytes, base64.
 //!
-//! Unique per process start (seconds since the epoch), per worker and per request: no
-//! coordination between cores and no allocation.
+//! 5 random bytes drawn per worker at start (so processes and restarts differ) and a 6-byte
+//! per-worker counter: no coordination between cores and no allocation.
 
 use std::cell::Cell;
 
 /// A worker's request id source.
 #[derive(Debug)]
 pub struct RequestIds {
-    worker: u8,
-    epoch_s: u32,
+    /// Random per worker and process.
+    prefix: [u8; 5],
     next: Cell<u64>,
 }
 
@@ -22,16 +22,23 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 // === impl RequestIds ===
 
 impl RequestIds {
-    pub fn new(worker: usize, epoch_s: u64) -> RequestIds {
-        RequestIds { worker: (worker & 0xff) as u8, epoch_s: (epoch_s & 0xffff_ffff) as u32, next: Cell::new(0) }
+    /// `seed` must differ between workers and processes (see [`RequestIds::random_seed`]).
+    pub fn new(seed: u64) -> RequestIds {
+        let b = seed.to_be_bytes();
+        RequestIds { prefix: [b[3], b[4], b[5], b[6], b[7]], next: Cell::new(0) }
+    }
+
+    /// A seed from the OS's randomness (std's per-process hash keys) mixed with the worker id.
+    pub fn random_seed(worker: usize) -> u64 {
+        use std::hash::BuildHasher;
+        std::hash::RandomState::new().hash_one((worker, std::process::id()))
     }
 
     pub fn next(&self) -> RequestId {
         let n = self.next.get();
         self.next.set(n.wrapping_add(1));
         let mut raw = [0u8; 12];
-        raw[0..4].copy_from_slice(&self.epoch_s.to_be_bytes());
-        raw[4] = self.worker;
+        raw[0..5].copy_from_slice(&self.prefix);
         raw[5..11].copy_from_slice(&n.to_be_bytes()[2..8]);
         let mut out = [b'='; 16];
         // 11 bytes → 15 base64 chars + '=' (the 12th byte is padding).
@@ -62,13 +69,13 @@ mod tests {
 
     #[test]
     fn unique_and_shaped() {
-        let ids = RequestIds::new(3, 1_700_000_000);
+        let ids = RequestIds::new(RequestIds::random_seed(3));
         let a = ids.next();
         let b = ids.next();
         assert_ne!(a, b);
         assert_eq!(a.as_bytes().len(), 16);
         assert_eq!(a.as_bytes()[15], b'=');
         assert!(a.as_bytes()[..15].iter().all(|c| B64.contains(c)));
-        assert_ne!(RequestIds::new(4, 1_700_000_000).next(), RequestIds::new(3, 1_700_000_000).next());
+        assert_ne!(RequestIds::new(RequestIds::random_seed(4)).next(), RequestIds::new(RequestIds::random_seed(4)).next());
     }
 }

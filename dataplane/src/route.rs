@@ -64,7 +64,14 @@ fn select_api<'s>(
 ) -> Result<&'s Api, GatewayError> {
     if let Some(host) = head.host {
         if let Some(id) = api_id_from_host(bytes(buf, host), domain) {
-            if let Some(api) = std::str::from_utf8(id).ok().and_then(|id| snapshot.api(id)) {
+            // Host names are case-insensitive; API ids are lowercase. Lowercase on the stack.
+            let mut lower = [0u8; 64];
+            let id = lower.get_mut(..id.len()).map(|l| {
+                l.copy_from_slice(id);
+                l.make_ascii_lowercase();
+                &*l
+            });
+            if let Some(api) = id.and_then(|id| std::str::from_utf8(id).ok()).and_then(|id| snapshot.api(id)) {
                 if api.disable_execute_api_endpoint {
                     return Err(GatewayError::EndpointDisabled);
                 }

@@ -89,12 +89,14 @@ enum Failure {
 // === impl Pool ===
 
 impl Pool {
-    fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
+    /// An idle connection to `addr`. `check`: the request cannot be retried, so make sure the
+    /// upstream has not closed the connection while it sat idle (one `MSG_PEEK`).
+    fn take(&self, addr: SocketAddr, check: bool) -> Option<TcpStream> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         let max_age = Duration::from_millis(UPSTREAM_IDLE_TIMEOUT_MS);
         while let Some(c) = list.pop() {
-            if c.since.elapsed() < max_age {
+            if c.since.elapsed() < max_age && !(check && crate::sys::is_stale(&c.stream)) {
                 return Some(c.stream);
             }
         }
@@ -137,7 +139,7 @@ impl UpstreamCall {
     ) -> Result<UpstreamResponse, GatewayError> {
         for attempt in 0..2 {
             // A retry always uses a fresh connection: the other idle ones may be as stale.
-            let pooled = if attempt == 0 { pool.take(addr) } else { None };
+            let pooled = if attempt == 0 { pool.take(addr, !idempotent) } else { None };
             let (mut stream, reused) = match pooled {
                 Some(s) => (s, true),
                 None => (connect(addr).await?, false),

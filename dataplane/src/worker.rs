@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Cache};
 use monoio::net::TcpListener;
@@ -138,7 +138,6 @@ pub fn spawn_workers(
     driver: DriverChoice,
 ) -> std::io::Result<WorkerSet> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let epoch_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<Driver>>();
     let mut handles = Vec::new();
     let count = listeners.len();
@@ -155,7 +154,7 @@ pub fn spawn_workers(
                 local_port,
                 cache: RefCell::new(Cache::new(cell.clone())),
                 current: RefCell::new(Rc::new(cell.load_full())),
-                ids: RequestIds::new(id, epoch_s),
+                ids: RequestIds::new(RequestIds::random_seed(id)),
                 pool: Pool::default(),
                 stats: RefCell::new(LocalStats::default()),
                 in_flight: Cell::new(0),

@@ -127,7 +127,7 @@ fn build_portico(workspace: &Path) -> Result<(), String> {
                 let _ = child.wait();
                 return Err(format!("cargo build took over {BUILD_TIMEOUT:?}"));
             }
-            Ok(None) => thread::sleep(Duration::from_millis(200)),
+            Ok(None) => crate::sleep(Duration::from_millis(200)),
             Err(e) => return Err(format!("wait for cargo: {e}")),
         }
     }
@@ -323,7 +323,7 @@ impl Gateway {
                 Instant::now() < deadline,
                 "stats did not reach the expected state within {timeout:?}: {stats:#}"
             );
-            thread::sleep(Duration::from_millis(100));
+            crate::sleep(Duration::from_millis(100));
         }
     }
 
@@ -367,7 +367,7 @@ impl Gateway {
                     return self.exit;
                 }
                 Ok(None) if Instant::now() >= deadline => return None,
-                Ok(None) => thread::sleep(Duration::from_millis(10)),
+                Ok(None) => crate::sleep(Duration::from_millis(10)),
                 Err(e) => panic!("wait for portico {}: {e}", self.pid),
             }
         }

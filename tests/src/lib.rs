@@ -12,8 +12,21 @@
 //! Invariants: only 127.0.0.1 and port 0; every socket read has a timeout; every wait has a
 //! deadline; nothing is shared between tests, so they run in parallel.
 //!
-//! The binary is `$PORTICO_BIN`, else `target/debug/portico` (built once per test process when
-//! missing). Scenarios live in `tests/tests/*.rs`, one file per concern.
+//! Scenarios live in `tests/tests/*.rs`, one file per concern: `proxy` (API, stage and route
+//! selection, what is forwarded), `framing` (keep-alive, pipelining, strict parsing), `limits`,
+//! `faults` (upstream failures, large bodies), `reload`, `shutdown`, `admin` (stats), and
+//! `harness` (the harness against itself, no gateway).
+//!
+//! Running:
+//! ```text
+//! cargo build -p portico-dataplane --bin portico     # the binary under test
+//! cargo test -p portico-tests --no-fail-fast         # every scenario
+//! cargo test -p portico-tests --test framing         # one file
+//! ```
+//! Environment: `PORTICO_BIN` (binary to test; default `target/debug/portico`, built once per test
+//! process when missing), `PORTICO_TEST_DRIVER` (`io-uring` or `legacy`: passed as `--driver`),
+//! `PORTICO_TEST_LOG` (the gateway's `RUST_LOG`, default `info`). Other `PORTICO_*` variables are
+//! not passed to the gateway. A failing test prints the tail of the gateway's stderr.
 
 mod client;
 mod gateway;
@@ -94,6 +107,16 @@ pub fn echo_setup(extra: &[&str]) -> (MockUpstream, Gateway) {
     (up, gw)
 }
 
+/// `std::thread::sleep`, the one place this crate may block a thread on purpose: the workspace
+/// bans it (clippy.toml) because it stalls a data plane worker, which is fine in tests.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test code; clippy.toml allows sleeping in tests"
+)]
+pub fn sleep(d: Duration) {
+    std::thread::sleep(d);
+}
+
 /// Polls `f` every 10 ms until it returns `Some`, or panics with `what` after `timeout`.
 pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + timeout;
@@ -105,7 +128,7 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
             std::time::Instant::now() < deadline,
             "not within {timeout:?}: {what}"
         );
-        std::thread::sleep(Duration::from_millis(10));
+        sleep(Duration::from_millis(10));
     }
 }
 

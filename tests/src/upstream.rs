@@ -214,7 +214,7 @@ impl MockUpstream {
                 self.addr,
                 seen.len()
             );
-            thread::sleep(Duration::from_millis(10));
+            crate::sleep(Duration::from_millis(10));
         }
     }
 
@@ -295,7 +295,7 @@ fn reset(mut stream: TcpStream) -> io::Result<()> {
         return Ok(());
     }
     // Let the rest of the request land in the receive buffer, so the close discards data.
-    thread::sleep(Duration::from_millis(50));
+    crate::sleep(Duration::from_millis(50));
     drop(stream);
     Ok(())
 }
@@ -359,7 +359,7 @@ fn respond(stream: &mut TcpStream, req: &Recorded, behaviour: &Behaviour) -> io:
             )?;
         }
         Behaviour::Delay(delay, then) => {
-            thread::sleep(*delay);
+            crate::sleep(*delay);
             return respond(stream, req, then);
         }
         Behaviour::CloseWithoutAnswer | Behaviour::Reset => return Ok(false),

@@ -56,7 +56,7 @@ fn stats_count_requests_per_route() {
         404
     );
 
-    let stats = gw.wait_for_stats(Duration::from_secs(5), |s| {
+    let stats = gw.wait_for_stats(Duration::from_secs(10), |s| {
         let done = |k: &str, n: u64| route_entry(s, k).and_then(|r| r["count"].as_u64()) == Some(n);
         done("GET /ok", 5) && done("GET /teapot", 2) && done("GET /broken", 1)
     });
@@ -121,7 +121,7 @@ fn stats_count_across_workers_and_stages() {
     for i in 0..3 {
         assert_eq!(gw.get(API, &format!("/prod/x/{i}")).status, 200);
     }
-    let stats = gw.wait_for_stats(Duration::from_secs(5), |s| {
+    let stats = gw.wait_for_stats(Duration::from_secs(10), |s| {
         let count = |stage: &str| {
             s["routes"].as_array().and_then(|rs| {
                 rs.iter()
@@ -143,7 +143,7 @@ fn bad_requests_are_counted() {
     let mut c = gw.client();
     c.send(b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(c.read_response().status, 400);
-    gw.wait_for_stats(Duration::from_secs(5), |s| {
+    gw.wait_for_stats(Duration::from_secs(10), |s| {
         s["counters"]["badRequests"].as_u64().unwrap_or(0) >= 1
     });
 }

@@ -233,7 +233,7 @@ fn slow_reading_client_gets_the_whole_large_response() {
     let mut c = gw.client();
     c.send(&Request::get("/slow-reader").host(&gw.host(API)).to_bytes());
     // Let the gateway fill the socket buffers and wait on us.
-    std::thread::sleep(Duration::from_millis(500));
+    sleep(Duration::from_millis(500));
     let r = c.read_response();
     assert_eq!(r.status, 200);
     assert!(
@@ -350,7 +350,7 @@ fn upstream_silently_closing_idle_pooled_connections_is_not_a_client_error() {
             failures.push(format!("request {i}: {} {}", r.status, r.text()));
         }
         // Let the upstream's FIN reach the gateway's pooled socket.
-        std::thread::sleep(Duration::from_millis(100));
+        sleep(Duration::from_millis(100));
     }
     assert!(
         failures.is_empty(),
@@ -440,7 +440,7 @@ fn post_after_upstream_closed_an_idle_pooled_connection_is_not_502() {
         let r =
             c.request(&Request::post(&format!("/stale-post/{i}"), "payload").host(&gw.host(API)));
         statuses.push(r.status);
-        std::thread::sleep(Duration::from_millis(100));
+        sleep(Duration::from_millis(100));
     }
     assert_eq!(
         statuses,

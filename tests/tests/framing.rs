@@ -1,7 +1,6 @@
 //! HTTP/1.1 framing: keep-alive, pipelining, `Connection: close`, HTTP/1.0, HEAD, `Expect`, and
 //! the strict parsing that keeps requests from being smuggled past the gateway.
 
-use std::thread;
 use std::time::Duration;
 
 use portico_tests::*;
@@ -80,7 +79,7 @@ fn pipelined_requests_split_across_writes() {
     // Dribble it out in odd-sized pieces so that heads and bodies straddle reads.
     for piece in bytes.chunks(7) {
         c.send(piece);
-        thread::sleep(Duration::from_millis(2));
+        sleep(Duration::from_millis(2));
     }
     assert_eq!(c.read_response().json()["path"], "/s/1");
     assert_eq!(c.read_response().json()["path"], "/s/2");
@@ -126,7 +125,7 @@ fn requests_pipelined_after_connection_close_are_ignored() {
     assert_eq!(c.read_response().json()["path"], "/first");
     let closed = c.read_until_closed(CLOSE_WITHIN);
     assert!(closed.is_closed(), "connection not closed");
-    thread::sleep(Duration::from_millis(100));
+    sleep(Duration::from_millis(100));
     let paths: Vec<String> = up.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(
         paths,
@@ -328,7 +327,6 @@ const BAD_REQUESTS: &[Bad] = &[
     Bad { name: "missing Host on HTTP/1.1", raw: "GET / HTTP/1.1\r\nx-apigw-api-id: abc123\r\n\r\n", allowed: B400 },
     Bad { name: "duplicate Host", raw: "GET / HTTP/1.1\r\nHost: {host}\r\nHost: {host}\r\n\r\n", allowed: B400 },
     Bad { name: "duplicate Host, different", raw: "GET / HTTP/1.1\r\nHost: {host}\r\nHost: evil.example\r\n\r\n", allowed: B400 },
-    Bad { name: "Host with comma list (RFC 9112 3.2: invalid Host is 400)", raw: "GET / HTTP/1.1\r\nHost: {host}, evil.example\r\n\r\n", allowed: B400 },
     // Request line.
     Bad { name: "invalid method G@T", raw: "G@T / HTTP/1.1\r\nHost: {host}\r\n\r\n", allowed: B400 },
     Bad { name: "invalid method with space", raw: "GE T / HTTP/1.1\r\nHost: {host}\r\n\r\n", allowed: B400 },
@@ -414,7 +412,7 @@ fn malformed_requests_are_refused_closed_and_never_forwarded() {
         }
     }
     // Give a wrongly forwarded request time to arrive.
-    thread::sleep(Duration::from_millis(300));
+    sleep(Duration::from_millis(300));
     for r in up.requests() {
         failures.push(format!(
             "forwarded to the upstream: {:?}",
@@ -470,7 +468,7 @@ fn bad_request_after_good_ones_on_the_same_connection() {
         c.read_until_closed(CLOSE_WITHIN).is_closed(),
         "connection must close after a framing error"
     );
-    thread::sleep(Duration::from_millis(100));
+    sleep(Duration::from_millis(100));
     let paths: Vec<String> = up.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/ok1", "/ok2"]);
 }
@@ -497,7 +495,7 @@ fn client_closing_mid_body_forwards_nothing() {
         .as_bytes(),
     );
     drop(c);
-    thread::sleep(Duration::from_millis(300));
+    sleep(Duration::from_millis(300));
     assert_eq!(
         up.request_count(),
         0,
@@ -588,4 +586,31 @@ fn expect_100_continue_is_not_sent_to_http10_clients() {
     let r = c.read_response();
     assert_eq!(r.status, 200, "{r}");
     assert_eq!(up.single_request().body, b"hello");
+}
+
+#[test]
+fn invalid_host_value_is_400() {
+    // RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request) status code to any
+    // HTTP/1.1 request message that lacks a Host header field and to any request message that
+    // contains more than one Host header field line or a Host header field with an invalid field
+    // value." Kept apart from the smuggling table: a lenient answer here is not a smuggling risk.
+    let (up, gw) = echo_setup(&[]);
+    let host = gw.host(API);
+    let mut failures = Vec::new();
+    for bad in [
+        format!("{host}, evil.example"),
+        format!("{host} evil.example"),
+        format!("{host}/path"),
+    ] {
+        let r = gw.call(&Request::get("/h").host(&bad));
+        if r.status != 400 {
+            failures.push(format!("Host: {bad}: want 400, got {}", r.status));
+        }
+    }
+    assert_eq!(
+        up.request_count(),
+        0,
+        "a request with an invalid Host was forwarded"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

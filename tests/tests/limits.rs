@@ -1,7 +1,6 @@
 //! Limits: head size, header count, body size, and the timeouts that stop slow or idle clients
 //! from holding connections.
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use portico_tests::*;
@@ -152,7 +151,7 @@ fn body_larger_than_max_body_bytes_is_413() {
         "one chunk over the limit: want 413, got {r:?}"
     );
 
-    thread::sleep(Duration::from_millis(200));
+    sleep(Duration::from_millis(200));
     let paths: Vec<String> = up.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(
         paths,
@@ -249,7 +248,7 @@ fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
     );
     // Activity resets the clock: three requests 300 ms apart outlive one idle timeout.
     for i in 0..3 {
-        thread::sleep(Duration::from_millis(300));
+        sleep(Duration::from_millis(300));
         let r = c.try_request(&Request::get(&format!("/again/{i}")).host(&gw.host(API)));
         assert!(
             matches!(&r, Ok(r) if r.status == 200),
@@ -322,7 +321,7 @@ fn header_read_timeout_does_not_apply_to_the_body() {
         .as_bytes(),
     );
     for b in b"0123456789" {
-        thread::sleep(Duration::from_millis(100));
+        sleep(Duration::from_millis(100));
         if c.try_send(&[*b]).is_err() {
             break;
         }

@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 use portico_tests::*;
 use serde_json::json;
 
+/// Sets its flag when dropped, so that threads polling it stop even if the test panics.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A config whose single integration sends every request to `up` under `/v{version}`.
 fn versioned(up: &MockUpstream, version: u32) -> String {
     config(vec![api(
@@ -29,6 +38,8 @@ fn reload_under_load_drops_no_requests() {
     let up = MockUpstream::start(Behaviour::Echo);
     let gw = Gateway::spawn(&versioned(&up, 0), &[]);
     let stop = Arc::new(AtomicBool::new(false));
+    // If an assertion below panics, the client threads must still stop.
+    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     // Highest version each client has seen, and when.
     let seen_versions = Arc::new(Mutex::new(Vec::<(Instant, u32)>::new()));
@@ -85,7 +96,7 @@ fn reload_under_load_drops_no_requests() {
         })
         .collect();
 
-    thread::sleep(Duration::from_millis(300));
+    sleep(Duration::from_millis(300));
     let mut generations = Vec::new();
     let mut last_put = Instant::now();
     for version in 1..=RELOADS {
@@ -97,9 +108,9 @@ fn reload_under_load_drops_no_requests() {
                 .as_u64()
                 .unwrap_or_else(|| panic!("no generation in {r}")),
         );
-        thread::sleep(Duration::from_millis(300));
+        sleep(Duration::from_millis(300));
     }
-    thread::sleep(Duration::from_millis(300));
+    sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let total: u64 = clients
         .into_iter()

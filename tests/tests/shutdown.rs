@@ -13,7 +13,7 @@ fn wait_until_refused(gw: &Gateway, within: Duration) -> Option<Duration> {
     while started.elapsed() < within {
         match TcpStream::connect_timeout(&gw.addr(), Duration::from_millis(200)) {
             Err(_) => return Some(started.elapsed()),
-            Ok(_) => thread::sleep(Duration::from_millis(20)),
+            Ok(_) => sleep(Duration::from_millis(20)),
         }
     }
     None

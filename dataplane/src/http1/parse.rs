@@ -12,7 +12,7 @@
 
 use http::Method;
 
-use portico_shared::limits::MAX_HEADER_COUNT_CEILING;
+use portico_shared::limits::{MAX_HEADER_COUNT_CEILING, MAX_URI_BYTES};
 
 /// A byte range in the connection's buffer.
 pub type Span = (u32, u32);
@@ -64,6 +64,8 @@ pub enum ParseError {
     HeadersTooLarge,
     #[error("unsupported expectation")]
     Expectation,
+    #[error("request target too long")]
+    UriTooLong,
 }
 
 /// Headers as (name, value) spans, reused across requests on one connection.
@@ -113,6 +115,9 @@ pub fn parse_request(
         // Only origin-form: absolute-form and '*' are for proxies and OPTIONS-to-server.
         return Err(ParseError::Malformed("request target must start with '/'"));
     }
+    if target.len() > MAX_URI_BYTES {
+        return Err(ParseError::UriTooLong);
+    }
     let target_span = span(target.as_bytes());
     let (path, query) = match target.find('?') {
         Some(q) => (
@@ -161,7 +166,11 @@ pub fn parse_request(
             chunked = true;
         } else if name.eq_ignore_ascii_case(b"host") {
             host_count += 1;
-            head.host = Some(span(trim(value)));
+            let host = trim(value);
+            if !valid_host(host) {
+                return Err(ParseError::Malformed("invalid Host"));
+            }
+            head.host = Some(span(host));
         } else if name.eq_ignore_ascii_case(b"connection") {
             for token in value.split(|&b| b == b',') {
                 let token = trim(token);
@@ -211,6 +220,26 @@ pub fn parse_request(
         Version::Http10 => keep_alive_token && !close,
     };
     Ok(Some(head))
+}
+
+/// RFC 9112 §3.2: a Host that is not `uri-host [ ":" port ]` is a 400. Accepts reg-names
+/// (unreserved, sub-delims except ',', pct-encoded), IPv6 literals and a numeric port.
+fn valid_host(host: &[u8]) -> bool {
+    let (name, port) = match host.iter().rposition(|&b| b == b':') {
+        Some(i) if !host[i..].contains(&b']') => (&host[..i], Some(&host[i + 1..])),
+        _ => (host, None),
+    };
+    if let Some(port) = port {
+        if port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+    }
+    if let Some(v6) = name.strip_prefix(b"[") {
+        return v6.strip_suffix(b"]").is_some_and(|a| !a.is_empty() && a.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.'));
+    }
+    name.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b';' | b'=')
+    })
 }
 
 /// Rejects bare CR, bare LF and NUL. `complete`: `head` ends with the blank line.

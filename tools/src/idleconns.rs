@@ -1,0 +1,88 @@
+//! Memory per idle keep-alive downstream connection.
+//!
+//! Starts `portico` (one worker) with an API whose route has no integration (the gateway answers
+//! it itself, so no upstream is involved), opens N connections to it on 127.0.0.1, sends one
+//! request on each and reads the answer (so every connection has been through a full exchange
+//! and sits idle in keep-alive), then reads the process's resident memory from /proc.
+//!
+//! usage: idleconns [--connections 10000]   (needs target/release/portico)
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let mut n: usize = 10_000;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--connections" => n = args.next().context("--connections N")?.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    rlimit::increase_nofile_limit(u64::MAX)?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = std::env::var_os("PORTICO_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/portico"));
+    let dir = std::env::temp_dir().join(format!("portico-idleconns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"apis":[{"apiId":"idle","routes":[{"routeKey":"GET /ping"}],"stages":[{"stageName":"$default"}]}]}"#,
+    )?;
+    let mut child = Command::new(&bin)
+        .args(["serve", "--workers", "1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--idle-timeout-ms", "600000", "--config"])
+        .arg(&config)
+        .env("PORTICO_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let addr = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")).context("ready line")?.to_string();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = rss_kib(pid)?;
+    let request = b"GET /ping HTTP/1.1\r\nHost: idle.execute-api.localhost\r\n\r\n";
+    let mut conns = Vec::with_capacity(n);
+    let mut buf = [0u8; 1024];
+    for i in 0..n {
+        let mut s = TcpStream::connect(&addr).with_context(|| format!("connection {i}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(request)?;
+        let got = s.read(&mut buf)?;
+        if !buf[..got].starts_with(b"HTTP/1.1 500") {
+            bail!("unexpected answer on connection {i}: {:?}", String::from_utf8_lossy(&buf[..got]));
+        }
+        conns.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(pid)?;
+    let delta_kib = after.saturating_sub(before);
+    println!("portico RSS before: {before} KiB, with {n} idle keep-alive connections: {after} KiB");
+    println!(
+        "added: {:.1} MiB, {:.2} KiB per connection (budget: 80 MiB for 10,000, i.e. 8.19 KiB each)",
+        delta_kib as f64 / 1024.0,
+        delta_kib as f64 / n as f64
+    );
+    drop(conns);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")
+}
