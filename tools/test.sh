@@ -5,3 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet -p portico-dataplane --bin portico
 cargo test --workspace --quiet
+# The end-to-end suite once more on monoio's epoll ("legacy") driver, for machines without io_uring.
+PORTICO_TEST_DRIVER=legacy cargo test --quiet -p portico-tests

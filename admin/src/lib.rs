@@ -65,7 +65,12 @@ impl AdminState {
     pub fn new(cell: SnapshotCell, stats: Arc<StatsBoard>, config: Config) -> AdminState {
         let generation = cell.load().generation;
         AdminState {
-            inner: Arc::new(Inner { cell, stats, config: Mutex::new(config), generation: AtomicU64::new(generation) }),
+            inner: Arc::new(Inner {
+                cell,
+                stats,
+                config: Mutex::new(config),
+                generation: AtomicU64::new(generation),
+            }),
         }
     }
 
@@ -94,36 +99,50 @@ pub fn app(state: AdminState) -> Router {
 
 /// Binds `addr` and serves the admin API on a new thread with a current-thread tokio runtime.
 /// Returns the bound address once listening.
-pub fn spawn(addr: SocketAddr, state: AdminState) -> std::io::Result<(SocketAddr, std::thread::JoinHandle<()>)> {
+pub fn spawn(
+    addr: SocketAddr,
+    state: AdminState,
+) -> std::io::Result<(SocketAddr, std::thread::JoinHandle<()>)> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let handle = std::thread::Builder::new().name("portico-admin".into()).spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                tracing::error!(error = %e, "admin runtime failed to start");
-                return;
-            }
-        };
-        rt.block_on(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => l,
+    let handle = std::thread::Builder::new()
+        .name("portico-admin".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
                 Err(e) => {
-                    tracing::error!(error = %e, "admin listener failed");
+                    tracing::error!(error = %e, "admin runtime failed to start");
                     return;
                 }
             };
-            if let Err(e) = axum::serve(listener, app(state)).await {
-                tracing::error!(error = %e, "admin server stopped");
-            }
-        });
-    })?;
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "admin listener failed");
+                        return;
+                    }
+                };
+                if let Err(e) = axum::serve(listener, app(state)).await {
+                    tracing::error!(error = %e, "admin server stopped");
+                }
+            });
+        })?;
     Ok((local, handle))
 }
 
 async fn get_config(State(s): State<AdminState>) -> Json<Config> {
-    Json(s.inner.config.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    Json(
+        s.inner
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+    )
 }
 
 async fn put_config(
@@ -136,7 +155,11 @@ async fn put_config(
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|errors| {
             let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            ApiError::BadRequest(format!("{} validation error(s): {}", list.len(), list.join("; ")))
+            ApiError::BadRequest(format!(
+                "{} validation error(s): {}",
+                list.len(),
+                list.join("; ")
+            ))
         })?;
     Ok(Json(serde_json::json!({ "generation": generation })))
 }
@@ -154,11 +177,16 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "NotFoundException", m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "admin internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException", "Internal server error".into())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerErrorException",
+                    "Internal server error".into(),
+                )
             }
         };
         let mut r = (status, Json(serde_json::json!({ "message": message }))).into_response();
-        r.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+        r.headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
         r
     }
 }
@@ -179,7 +207,12 @@ mod tests {
         )
     }
 
-    async fn call(s: &AdminState, method: &str, uri: &str, body: &str) -> (StatusCode, Option<String>, String) {
+    async fn call(
+        s: &AdminState,
+        method: &str,
+        uri: &str,
+        body: &str,
+    ) -> (StatusCode, Option<String>, String) {
         let req = Request::builder()
             .method(method)
             .uri(uri)
@@ -188,7 +221,10 @@ mod tests {
             .unwrap();
         let r = app(s.clone()).oneshot(req).await.unwrap();
         let status = r.status();
-        let kind = r.headers().get("x-amzn-ErrorType").map(|v| v.to_str().unwrap().to_string());
+        let kind = r
+            .headers()
+            .get("x-amzn-ErrorType")
+            .map(|v| v.to_str().unwrap().to_string());
         let body = r.into_body().collect().await.unwrap().to_bytes();
         (status, kind, String::from_utf8_lossy(&body).into())
     }
@@ -209,7 +245,11 @@ mod tests {
         assert_eq!(st, StatusCode::BAD_REQUEST);
         assert_eq!(kind.as_deref(), Some("BadRequestException"));
         assert!(body.contains("2 validation error(s)"), "{body}");
-        assert_eq!(s.inner.cell.load().generation, 1, "a failed publish changes nothing");
+        assert_eq!(
+            s.inner.cell.load().generation,
+            1,
+            "a failed publish changes nothing"
+        );
 
         for junk in ["{", r#"{"apis": 3}"#, r#"{"bogus": []}"#, ""] {
             let (st, kind, body) = call(&s, "PUT", "/portico/config", junk).await;
@@ -218,7 +258,10 @@ mod tests {
             assert!(body.starts_with("{\"message\":"), "{body}");
         }
         let (st, kind, _) = call(&s, "GET", "/nope", "").await;
-        assert_eq!((st, kind.as_deref()), (StatusCode::NOT_FOUND, Some("NotFoundException")));
+        assert_eq!(
+            (st, kind.as_deref()),
+            (StatusCode::NOT_FOUND, Some("NotFoundException"))
+        );
         let (st, _, body) = call(&s, "GET", "/portico/stats", "").await;
         assert_eq!(st, StatusCode::OK);
         assert!(body.contains("\"routes\":[]"), "{body}");

@@ -85,7 +85,12 @@ fn parse(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(head.head_len as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
-                parse_request(black_box(input), MAX_HEADER_BYTES, MAX_HEADER_COUNT, &mut headers)
+                parse_request(
+                    black_box(input),
+                    MAX_HEADER_BYTES,
+                    MAX_HEADER_COUNT,
+                    &mut headers,
+                )
             })
         });
     }
@@ -144,11 +149,17 @@ fn table(count: usize) -> Table {
     let mut b = RouterBuilder::new();
     for (i, key) in keys.iter().enumerate() {
         let index = u32::try_from(i).expect("tables are far below u32::MAX routes");
-        b.insert(key, index).expect("generated route keys are valid and distinct");
+        b.insert(key, index)
+            .expect("generated route keys are valid and distinct");
     }
     let router = b.build();
     assert_eq!(router.len(), count);
-    Table { router, keys, deep, greedy }
+    Table {
+        router,
+        keys,
+        deep,
+        greedy,
+    }
 }
 
 fn route(c: &mut Criterion) {
@@ -158,7 +169,12 @@ fn route(c: &mut Criterion) {
         let (deep, greedy) = (t.deep, t.greedy);
         // (lookup kind, method, path, expected route key)
         let lookups = [
-            ("static", Method::GET, format!("/v1/res{deep}"), format!("GET /v1/res{deep}")),
+            (
+                "static",
+                Method::GET,
+                format!("/v1/res{deep}"),
+                format!("GET /v1/res{deep}"),
+            ),
             (
                 "param",
                 Method::GET,
@@ -181,10 +197,20 @@ fn route(c: &mut Criterion) {
             ),
         ];
         for (kind, method, path, expect) in &lookups {
-            let m = t.router.resolve(method, path).expect("every lookup resolves");
-            assert_eq!(&t.keys[m.route as usize], expect, "{kind} {path} in {count} routes");
+            let m = t
+                .router
+                .resolve(method, path)
+                .expect("every lookup resolves");
+            assert_eq!(
+                &t.keys[m.route as usize], expect,
+                "{kind} {path} in {count} routes"
+            );
             group.bench_with_input(BenchmarkId::new(*kind, count), path, |b, path| {
-                b.iter(|| t.router.resolve(black_box(method), black_box(path)).map(|m| m.route))
+                b.iter(|| {
+                    t.router
+                        .resolve(black_box(method), black_box(path))
+                        .map(|m| m.route)
+                })
             });
         }
     }

@@ -49,7 +49,12 @@ pub enum BodyLoc {
 
 /// Serves one connection until it closes.
 pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
-    let mut d = Downstream { stream, peer, buf: Vec::with_capacity(READ_BUF_BYTES), headers: Vec::new() };
+    let mut d = Downstream {
+        stream,
+        peer,
+        buf: Vec::with_capacity(READ_BUF_BYTES),
+        headers: Vec::new(),
+    };
     let mut first = true;
     loop {
         let head = match d.read_head(&w, first).await {
@@ -57,7 +62,13 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
             Ok(None) => return,
             Err(e) => {
                 let mut out = w.take_buf();
-                integration::write_error(&e, w.ids.next(), ConnectionHeader::Close, false, &mut out);
+                integration::write_error(
+                    &e,
+                    w.ids.next(),
+                    ConnectionHeader::Close,
+                    false,
+                    &mut out,
+                );
                 let (_, out) = d.stream.write_all(out).await;
                 w.give_buf(out);
                 let mut stats = w.stats.borrow_mut();
@@ -72,14 +83,17 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         let mut call = w.take_call();
         let mut body = w.take_buf();
         let snapshot = w.snapshot();
-        let outcome = pipeline::handle(&w, &snapshot, &mut d, &head, &mut out, &mut call, &mut body).await;
+        let outcome =
+            pipeline::handle(&w, &snapshot, &mut d, &head, &mut out, &mut call, &mut body).await;
         let written = d.write(&mut out, &mut call, &outcome).await;
         pipeline::observe(&w, &outcome, written.is_ok());
         w.give_buf(out);
         w.give_call(call);
         w.give_buf(body);
         w.in_flight.set(w.in_flight.get() - 1);
-        let Some(consumed) = outcome.consumed else { return };
+        let Some(consumed) = outcome.consumed else {
+            return;
+        };
         if written.is_err() || !outcome.keep_alive || w.shutdown.is_fired() {
             return;
         }
@@ -95,12 +109,22 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
 
 impl Downstream {
     /// Reads until a full head is buffered. `Ok(None)`: the connection ended (EOF, timeout).
-    async fn read_head(&mut self, w: &Worker, first: bool) -> Result<Option<RequestHead>, GatewayError> {
+    async fn read_head(
+        &mut self,
+        w: &Worker,
+        first: bool,
+    ) -> Result<Option<RequestHead>, GatewayError> {
         let limits = &w.cfg.limits;
-        let mut deadline: Option<Instant> = first.then(|| Instant::now() + limits.header_read_timeout);
+        let mut deadline: Option<Instant> =
+            first.then(|| Instant::now() + limits.header_read_timeout);
         loop {
             if !self.buf.is_empty() {
-                let parsed = parse_request(&self.buf, limits.max_header_bytes, limits.max_header_count, &mut self.headers)?;
+                let parsed = parse_request(
+                    &self.buf,
+                    limits.max_header_bytes,
+                    limits.max_header_count,
+                    &mut self.headers,
+                )?;
                 if let Some(head) = parsed {
                     return Ok(Some(head));
                 }
@@ -110,8 +134,14 @@ impl Downstream {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => limits.idle_timeout,
             };
-            let want = (limits.max_header_bytes - self.buf.len().min(limits.max_header_bytes)).max(1);
-            match monoio::time::timeout(wait, read_more(&mut self.stream, &mut self.buf, want.min(READ_BUF_BYTES))).await {
+            let want =
+                (limits.max_header_bytes - self.buf.len().min(limits.max_header_bytes)).max(1);
+            match monoio::time::timeout(
+                wait,
+                read_more(&mut self.stream, &mut self.buf, want.min(READ_BUF_BYTES)),
+            )
+            .await
+            {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(None),
                 Ok(Ok(_)) => {}
             }
@@ -143,8 +173,17 @@ impl Downstream {
                 while self.buf.len() < end {
                     let missing = end - self.buf.len();
                     let wait = deadline.saturating_duration_since(Instant::now());
-                    match monoio::time::timeout(wait, read_more(&mut self.stream, &mut self.buf, missing)).await {
-                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(GatewayError::BadRequest(crate::http1::ParseError::Malformed("body truncated"))),
+                    match monoio::time::timeout(
+                        wait,
+                        read_more(&mut self.stream, &mut self.buf, missing),
+                    )
+                    .await
+                    {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                            return Err(GatewayError::BadRequest(
+                                crate::http1::ParseError::Malformed("body truncated"),
+                            ))
+                        }
                         Ok(Ok(_)) => {}
                     }
                 }
@@ -155,10 +194,14 @@ impl Downstream {
                 let mut pos = start;
                 let mut asked = false;
                 loop {
-                    let used = decoder.decode(&self.buf[pos..], decoded).map_err(|e| match e {
-                        crate::http1::body::ChunkError::TooLarge => GatewayError::BodyTooLarge,
-                        _ => GatewayError::BadRequest(crate::http1::ParseError::Malformed("invalid chunked body")),
-                    })?;
+                    let used = decoder
+                        .decode(&self.buf[pos..], decoded)
+                        .map_err(|e| match e {
+                            crate::http1::body::ChunkError::TooLarge => GatewayError::BodyTooLarge,
+                            _ => GatewayError::BadRequest(crate::http1::ParseError::Malformed(
+                                "invalid chunked body",
+                            )),
+                        })?;
                     pos += used;
                     if decoder.is_done() {
                         return Ok((BodyLoc::Decoded, pos));
@@ -170,8 +213,17 @@ impl Downstream {
                     // Decoded bytes are no longer needed in the read buffer.
                     self.buf.truncate(pos);
                     let wait = deadline.saturating_duration_since(Instant::now());
-                    match monoio::time::timeout(wait, read_more(&mut self.stream, &mut self.buf, 16 * 1024)).await {
-                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(GatewayError::BadRequest(crate::http1::ParseError::Malformed("body truncated"))),
+                    match monoio::time::timeout(
+                        wait,
+                        read_more(&mut self.stream, &mut self.buf, 16 * 1024),
+                    )
+                    .await
+                    {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                            return Err(GatewayError::BadRequest(
+                                crate::http1::ParseError::Malformed("body truncated"),
+                            ))
+                        }
                         Ok(Ok(_)) => {}
                     }
                 }
@@ -181,8 +233,13 @@ impl Downstream {
 
     async fn continue_if_expected(&mut self, head: &RequestHead) -> Result<(), GatewayError> {
         if head.expect_continue && head.version == Version::Http11 {
-            let (res, _) = self.stream.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]).await;
-            res.map_err(|_| GatewayError::BadRequest(crate::http1::ParseError::Malformed("client went away")))?;
+            let (res, _) = self
+                .stream
+                .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+                .await;
+            res.map_err(|_| {
+                GatewayError::BadRequest(crate::http1::ParseError::Malformed("client went away"))
+            })?;
         }
         Ok(())
     }

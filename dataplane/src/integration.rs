@@ -58,11 +58,16 @@ async fn http_proxy(
     let method = p.method.as_ref().unwrap_or(&req.head.method);
     build_request(p, method, resolved, req, &mut call.req);
     let head_only = *method == Method::HEAD;
-    let idempotent = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE);
+    let idempotent = matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    );
     let exchange = call.exchange(&w.pool, p.upstream, head_only, idempotent);
     match monoio::time::timeout(Duration::from_millis(u64::from(p.timeout_ms)), exchange).await {
         Ok(r) => r,
-        Err(_) => Err(GatewayError::UpstreamTimeout { timeout_ms: p.timeout_ms }),
+        Err(_) => Err(GatewayError::UpstreamTimeout {
+            timeout_ms: p.timeout_ms,
+        }),
     }
 }
 
@@ -139,7 +144,10 @@ pub fn build_request(
     write::header(out, b"x-forwarded-proto", b"http");
     write::header_u64(out, b"x-forwarded-port", u64::from(req.local_port));
     let has_framing = !matches!(req.head.body, crate::http1::BodyKind::None);
-    if !req.body.is_empty() || has_framing || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+    if !req.body.is_empty()
+        || has_framing
+        || matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+    {
         write::header_u64(out, b"content-length", req.body.len() as u64);
     }
     out.extend_from_slice(b"\r\n");
@@ -174,7 +182,9 @@ fn skip_request_header(name: &[u8]) -> bool {
 }
 
 fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {
-    tokens.iter().any(|t| bytes(buf, *t).eq_ignore_ascii_case(name))
+    tokens
+        .iter()
+        .any(|t| bytes(buf, *t).eq_ignore_ascii_case(name))
 }
 
 /// Bodies up to this size are copied behind the head so the response leaves in one write.
@@ -190,7 +200,15 @@ pub fn write_response(
     out: &mut Vec<u8>,
 ) -> bool {
     let reason = bytes(&call.resp, r.reason);
-    write::status_line(out, r.status, if reason.is_empty() { write::reason(r.status) } else { reason });
+    write::status_line(
+        out,
+        r.status,
+        if reason.is_empty() {
+            write::reason(r.status)
+        } else {
+            reason
+        },
+    );
     let no_body = matches!(r.body, crate::upstream::ResponseBody::None);
     for &(name, value) in &call.headers {
         let n = bytes(&call.resp, name);
@@ -219,7 +237,13 @@ pub fn write_response(
 }
 
 /// Writes a gateway-generated JSON error response.
-pub fn write_error(e: &GatewayError, request_id: RequestId, connection: ConnectionHeader, head_only: bool, out: &mut Vec<u8>) {
+pub fn write_error(
+    e: &GatewayError,
+    request_id: RequestId,
+    connection: ConnectionHeader,
+    head_only: bool,
+    out: &mut Vec<u8>,
+) {
     let status = e.status();
     write::status_line(out, status, write::reason(status));
     write::header(out, b"content-type", b"application/json");

@@ -110,10 +110,14 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         "--max-header-count must be 1 to {}",
         limits::MAX_HEADER_COUNT_CEILING
     );
-    anyhow::ensure!(args.max_header_bytes >= 256, "--max-header-bytes must be at least 256");
+    anyhow::ensure!(
+        args.max_header_bytes >= 256,
+        "--max-header-bytes must be at least 256"
+    );
     let config: Config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => Config::default(),
@@ -123,7 +127,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         anyhow::anyhow!("invalid configuration:\n  {}", list.join("\n  "))
     })?;
     let cell = Arc::new(ArcSwap::from_pointee(snapshot));
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let board = Arc::new(StatsBoard::new(workers));
 
     let admin_state = portico_admin::AdminState::new(cell.clone(), board.clone(), config);
@@ -142,24 +149,30 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
     });
-    let listeners =
-        bind_listeners(args.listen, workers).with_context(|| format!("binding the data plane listener {}", args.listen))?;
+    let listeners = bind_listeners(args.listen, workers)
+        .with_context(|| format!("binding the data plane listener {}", args.listen))?;
     let listen_addr = listeners[0].local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-        .context("installing signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("installing signal handlers")?;
     let choice = match args.driver {
         DriverArg::Auto => DriverChoice::Auto,
         DriverArg::IoUring => DriverChoice::IoUring,
         DriverArg::Legacy => DriverChoice::Legacy,
     };
-    let set = spawn_workers(listeners, cell, board, cfg, stop.clone(), choice).context("starting workers")?;
+    let set = spawn_workers(listeners, cell, board, cfg, stop.clone(), choice)
+        .context("starting workers")?;
     let driver = match set.driver {
         Driver::IoUring => "io_uring",
         Driver::Legacy => "legacy",
     };
     tracing::info!(listen = %listen_addr, admin = %admin_addr, workers, driver, "portico started");
-    println!("portico ready: listen={listen_addr} admin={admin_addr} workers={workers} driver={driver}");
+    println!(
+        "portico ready: listen={listen_addr} admin={admin_addr} workers={workers} driver={driver}"
+    );
 
     if let Some(sig) = signals.forever().next() {
         tracing::info!(signal = sig, "stopping: draining in-flight requests");

@@ -53,7 +53,11 @@ impl LocalStats {
         integration_us: Option<u64>,
     ) {
         let entry = self.routes.entry(route.stats_key).or_insert_with(|| {
-            Arc::new(RouteStats::new(api.id.as_ref().into(), stage.name.as_ref().into(), route.route_key.as_ref().into()))
+            Arc::new(RouteStats::new(
+                api.id.as_ref().into(),
+                stage.name.as_ref().into(),
+                route.route_key.as_ref().into(),
+            ))
         });
         // Unique unless the last publication still shares it: then this clones once.
         Arc::make_mut(entry).record(status, total_us, integration_us);
@@ -70,7 +74,18 @@ impl LocalStats {
             return;
         }
         self.dirty = false;
-        let routes = self.routes.iter().map(|(k, v)| (*k, Arc::clone(v))).collect();
-        board.publish(worker, Arc::new(WorkerStats { worker, routes, counters: self.counters }));
+        let routes = self
+            .routes
+            .iter()
+            .map(|(k, v)| (*k, Arc::clone(v)))
+            .collect();
+        board.publish(
+            worker,
+            Arc::new(WorkerStats {
+                worker,
+                routes,
+                counters: self.counters,
+            }),
+        );
     }
 }

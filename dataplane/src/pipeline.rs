@@ -76,7 +76,11 @@ pub async fn handle<'s>(
     let result = async {
         let resolved = route::resolve(snapshot, &w.cfg.domain, head, &d.buf)?;
         outcome.route = Some((resolved.api, resolved.stage, resolved.route));
-        let integration = resolved.route.integration.as_deref().ok_or(GatewayError::NoIntegration)?;
+        let integration = resolved
+            .route
+            .integration
+            .as_deref()
+            .ok_or(GatewayError::NoIntegration)?;
         let (loc, consumed) = d.read_body(w, head, body).await?;
         outcome.consumed = Some(consumed);
         let req = DownstreamRequest {
@@ -102,7 +106,13 @@ pub async fn handle<'s>(
     match result {
         Ok(response) => {
             outcome.status = response.status;
-            let large = integration::write_response(call, &response, request_id, connection(outcome.keep_alive), out);
+            let large = integration::write_response(
+                call,
+                &response,
+                request_id,
+                connection(outcome.keep_alive),
+                out,
+            );
             if large {
                 outcome.tail = Some(match response.body {
                     ResponseBody::InResp(s, e) => Tail::Resp(s, e),
@@ -120,7 +130,13 @@ pub async fn handle<'s>(
             }
             outcome.status = e.status();
             let head_only = head.method == http::Method::HEAD;
-            integration::write_error(&e, request_id, connection(outcome.keep_alive), head_only, out);
+            integration::write_error(
+                &e,
+                request_id,
+                connection(outcome.keep_alive),
+                head_only,
+                out,
+            );
             outcome.error = Some(e);
         }
     }
@@ -148,15 +164,24 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
     match o.error {
         Some(GatewayError::NotFound) => stats.counters.not_found += 1,
         Some(GatewayError::UpstreamTimeout { .. }) => stats.counters.upstream_timeouts += 1,
-        Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => stats.counters.upstream_errors += 1,
-        Some(GatewayError::BadRequest(_) | GatewayError::BodyTooLarge) => stats.counters.bad_requests += 1,
+        Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => {
+            stats.counters.upstream_errors += 1
+        }
+        Some(GatewayError::BadRequest(_) | GatewayError::BodyTooLarge) => {
+            stats.counters.bad_requests += 1
+        }
         _ => {}
     }
     if !written {
-        tracing::debug!(worker = w.id, "downstream went away before the response was written");
+        tracing::debug!(
+            worker = w.id,
+            "downstream went away before the response was written"
+        );
     }
     match o.route {
-        Some((api, stage, route)) => stats.record_route(api, stage, route, o.status, total_us, o.integration_us),
+        Some((api, stage, route)) => {
+            stats.record_route(api, stage, route, o.status, total_us, o.integration_us)
+        }
         None => stats.mark(),
     }
 }

@@ -25,7 +25,10 @@ impl RequestIds {
     /// `seed` must differ between workers and processes (see [`RequestIds::random_seed`]).
     pub fn new(seed: u64) -> RequestIds {
         let b = seed.to_be_bytes();
-        RequestIds { prefix: [b[3], b[4], b[5], b[6], b[7]], next: Cell::new(0) }
+        RequestIds {
+            prefix: [b[3], b[4], b[5], b[6], b[7]],
+            next: Cell::new(0),
+        }
     }
 
     /// A seed from the OS's randomness (std's per-process hash keys) mixed with the worker id.
@@ -76,6 +79,9 @@ mod tests {
         assert_eq!(a.as_bytes().len(), 16);
         assert_eq!(a.as_bytes()[15], b'=');
         assert!(a.as_bytes()[..15].iter().all(|c| B64.contains(c)));
-        assert_ne!(RequestIds::new(RequestIds::random_seed(4)).next(), RequestIds::new(RequestIds::random_seed(4)).next());
+        assert_ne!(
+            RequestIds::new(RequestIds::random_seed(4)).next(),
+            RequestIds::new(RequestIds::random_seed(4)).next()
+        );
     }
 }

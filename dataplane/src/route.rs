@@ -32,7 +32,8 @@ impl Resolved<'_> {
         if self.route_path_start == self.path_end {
             return "/";
         }
-        std::str::from_utf8(&buf[self.route_path_start as usize..self.path_end as usize]).unwrap_or("/")
+        std::str::from_utf8(&buf[self.route_path_start as usize..self.path_end as usize])
+            .unwrap_or("/")
     }
 }
 
@@ -47,13 +48,26 @@ pub fn resolve<'s>(
     // httparse guarantees the request target is visible ASCII.
     let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
     let (stage, route_path) = api.select_stage(path).ok_or(GatewayError::NotFound)?;
-    let matched = stage.router.resolve(&head.method, route_path).ok_or(GatewayError::NotFound)?;
+    let matched = stage
+        .router
+        .resolve(&head.method, route_path)
+        .ok_or(GatewayError::NotFound)?;
     let route = &stage.routes[matched.route as usize];
     let within = route_path.as_ptr() as usize >= path.as_ptr() as usize
         && (route_path.as_ptr() as usize) < path.as_ptr() as usize + path.len();
-    let route_path_start =
-        if within { head.path.0 + (route_path.as_ptr() as usize - path.as_ptr() as usize) as u32 } else { head.path.1 };
-    Ok(Resolved { api, stage, route, matched, route_path_start, path_end: head.path.1 })
+    let route_path_start = if within {
+        head.path.0 + (route_path.as_ptr() as usize - path.as_ptr() as usize) as u32
+    } else {
+        head.path.1
+    };
+    Ok(Resolved {
+        api,
+        stage,
+        route,
+        matched,
+        route_path_start,
+        path_end: head.path.1,
+    })
 }
 
 fn select_api<'s>(
@@ -71,7 +85,10 @@ fn select_api<'s>(
                 l.make_ascii_lowercase();
                 &*l
             });
-            if let Some(api) = id.and_then(|id| std::str::from_utf8(id).ok()).and_then(|id| snapshot.api(id)) {
+            if let Some(api) = id
+                .and_then(|id| std::str::from_utf8(id).ok())
+                .and_then(|id| snapshot.api(id))
+            {
                 if api.disable_execute_api_endpoint {
                     return Err(GatewayError::EndpointDisabled);
                 }
@@ -80,7 +97,10 @@ fn select_api<'s>(
         }
     }
     if let Some(id) = head.api_id {
-        if let Some(api) = std::str::from_utf8(bytes(buf, id)).ok().and_then(|id| snapshot.api(id)) {
+        if let Some(api) = std::str::from_utf8(bytes(buf, id))
+            .ok()
+            .and_then(|id| snapshot.api(id))
+        {
             return Ok(api);
         }
     }
@@ -90,7 +110,9 @@ fn select_api<'s>(
 /// `{apiId}.{domain}[:port]` → `apiId` (case-insensitive domain match).
 pub fn api_id_from_host<'h>(host: &'h [u8], domain: &str) -> Option<&'h [u8]> {
     let host = match host.iter().rposition(|&b| b == b':') {
-        Some(i) if host[i + 1..].iter().all(u8::is_ascii_digit) && !host.starts_with(b"[") => &host[..i],
+        Some(i) if host[i + 1..].iter().all(u8::is_ascii_digit) && !host.starts_with(b"[") => {
+            &host[..i]
+        }
         _ => host,
     };
     let dot = host.iter().position(|&b| b == b'.')?;
@@ -117,7 +139,12 @@ mod tests {
             (b"127.0.0.1:8080", None),
         ];
         for (host, want) in cases {
-            assert_eq!(api_id_from_host(host, d), *want, "{:?}", String::from_utf8_lossy(host));
+            assert_eq!(
+                api_id_from_host(host, d),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(host)
+            );
         }
     }
 }

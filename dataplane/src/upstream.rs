@@ -22,8 +22,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use portico_shared::limits::{
-    MAX_UPSTREAM_BODY_BYTES, MAX_UPSTREAM_HEADER_BYTES, MAX_UPSTREAM_HEADER_COUNT, UPSTREAM_CONNECT_TIMEOUT_MS,
-    UPSTREAM_IDLE_PER_HOST, UPSTREAM_IDLE_TIMEOUT_MS,
+    MAX_UPSTREAM_BODY_BYTES, MAX_UPSTREAM_HEADER_BYTES, MAX_UPSTREAM_HEADER_COUNT,
+    UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_IDLE_PER_HOST, UPSTREAM_IDLE_TIMEOUT_MS,
 };
 
 use crate::error::GatewayError;
@@ -110,7 +110,10 @@ impl Pool {
             // Drop the oldest: it is the likeliest to have been closed by the upstream.
             list.remove(0);
         }
-        list.push(Idle { stream, since: Instant::now() });
+        list.push(Idle {
+            stream,
+            since: Instant::now(),
+        });
     }
 
     /// Idle connections held, for tests and stats.
@@ -139,7 +142,11 @@ impl UpstreamCall {
     ) -> Result<UpstreamResponse, GatewayError> {
         for attempt in 0..2 {
             // A retry always uses a fresh connection: the other idle ones may be as stale.
-            let pooled = if attempt == 0 { pool.take(addr, !idempotent) } else { None };
+            let pooled = if attempt == 0 {
+                pool.take(addr, !idempotent)
+            } else {
+                None
+            };
             let (mut stream, reused) = match pooled {
                 Some(s) => (s, true),
                 None => (connect(addr).await?, false),
@@ -152,11 +159,17 @@ impl UpstreamCall {
                     return Ok(resp);
                 }
                 Err(Failure::Stale) if idempotent && attempt == 0 => continue,
-                Err(Failure::Stale) => return Err(GatewayError::UpstreamConnect("connection closed before a response")),
+                Err(Failure::Stale) => {
+                    return Err(GatewayError::UpstreamConnect(
+                        "connection closed before a response",
+                    ))
+                }
                 Err(Failure::Fatal(e)) => return Err(e),
             }
         }
-        Err(GatewayError::UpstreamConnect("connection closed before a response"))
+        Err(GatewayError::UpstreamConnect(
+            "connection closed before a response",
+        ))
     }
 
     async fn attempt(
@@ -171,7 +184,11 @@ impl UpstreamCall {
         let (res, req) = stream.write_all(req).await;
         self.req = req;
         if res.is_err() {
-            return Err(if reused { Failure::Stale } else { Failure::Fatal(GatewayError::UpstreamConnect("write failed")) });
+            return Err(if reused {
+                Failure::Stale
+            } else {
+                Failure::Fatal(GatewayError::UpstreamConnect("write failed"))
+            });
         }
         // Head.
         let mut response = loop {
@@ -185,13 +202,23 @@ impl UpstreamCall {
                 None => {}
             }
             if self.resp.len() >= MAX_UPSTREAM_HEADER_BYTES {
-                return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response head too large")));
+                return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                    "response head too large",
+                )));
             }
             let n = read_more(stream, &mut self.resp, 4096).await;
             match n {
                 Ok(0) | Err(_) if self.resp.is_empty() && reused => return Err(Failure::Stale),
-                Ok(0) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection closed before a response"))),
-                Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                Ok(0) => {
+                    return Err(Failure::Fatal(GatewayError::UpstreamConnect(
+                        "connection closed before a response",
+                    )))
+                }
+                Err(_) => {
+                    return Err(Failure::Fatal(GatewayError::UpstreamConnect(
+                        "connection reset",
+                    )))
+                }
                 Ok(_) => {}
             }
         };
@@ -206,14 +233,24 @@ impl UpstreamCall {
             Framing::Length(n) => {
                 let n = usize::try_from(n).unwrap_or(usize::MAX);
                 if n > MAX_UPSTREAM_BODY_BYTES {
-                    return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response body too large")));
+                    return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                        "response body too large",
+                    )));
                 }
                 let want = head_len + n;
                 while self.resp.len() < want {
                     let missing = want - self.resp.len();
                     match read_more(stream, &mut self.resp, missing).await {
-                        Ok(0) => return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response body truncated"))),
-                        Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                        Ok(0) => {
+                            return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                                "response body truncated",
+                            )))
+                        }
+                        Err(_) => {
+                            return Err(Failure::Fatal(GatewayError::UpstreamConnect(
+                                "connection reset",
+                            )))
+                        }
                         Ok(_) => {}
                     }
                 }
@@ -226,7 +263,9 @@ impl UpstreamCall {
                 loop {
                     let used = decoder
                         .decode(&self.resp[pos..], &mut self.dechunked)
-                        .map_err(|_| Failure::Fatal(GatewayError::UpstreamProtocol("invalid chunked body")))?;
+                        .map_err(|_| {
+                            Failure::Fatal(GatewayError::UpstreamProtocol("invalid chunked body"))
+                        })?;
                     pos += used;
                     if decoder.is_done() {
                         break;
@@ -234,8 +273,16 @@ impl UpstreamCall {
                     // Keep only the undecoded tail so a long body does not pile up twice.
                     self.resp.truncate(pos);
                     match read_more(stream, &mut self.resp, 16 * 1024).await {
-                        Ok(0) => return Err(Failure::Fatal(GatewayError::UpstreamProtocol("chunked body truncated"))),
-                        Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                        Ok(0) => {
+                            return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                                "chunked body truncated",
+                            )))
+                        }
+                        Err(_) => {
+                            return Err(Failure::Fatal(GatewayError::UpstreamConnect(
+                                "connection reset",
+                            )))
+                        }
                         Ok(_) => {}
                     }
                 }
@@ -245,11 +292,17 @@ impl UpstreamCall {
             Framing::Close => {
                 loop {
                     if self.resp.len() - head_len > MAX_UPSTREAM_BODY_BYTES {
-                        return Err(Failure::Fatal(GatewayError::UpstreamProtocol("response body too large")));
+                        return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                            "response body too large",
+                        )));
                     }
                     match read_more(stream, &mut self.resp, 16 * 1024).await {
                         Ok(0) => break,
-                        Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamConnect("connection reset"))),
+                        Err(_) => {
+                            return Err(Failure::Fatal(GatewayError::UpstreamConnect(
+                                "connection reset",
+                            )))
+                        }
                         Ok(_) => {}
                     }
                 }
@@ -261,19 +314,30 @@ impl UpstreamCall {
     }
 
     fn parse_head(&mut self) -> Result<Option<UpstreamResponse>, Failure> {
-        let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_UPSTREAM_HEADER_COUNT];
+        let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
+            MAX_UPSTREAM_HEADER_COUNT];
         let mut r = httparse::Response::new(&mut []);
-        let head_len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut r, &self.resp, &mut storage) {
+        let head_len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut r,
+            &self.resp,
+            &mut storage,
+        ) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(Failure::Fatal(GatewayError::UpstreamProtocol("invalid response head"))),
+            Err(_) => {
+                return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                    "invalid response head",
+                )))
+            }
         };
         let base = self.resp.as_ptr() as usize;
         let span = |s: &[u8]| -> Span {
             let start = s.as_ptr() as usize - base;
             (start as u32, (start + s.len()) as u32)
         };
-        let status = r.code.ok_or(Failure::Fatal(GatewayError::UpstreamProtocol("no status")))?;
+        let status = r
+            .code
+            .ok_or(Failure::Fatal(GatewayError::UpstreamProtocol("no status")))?;
         let reason = span(r.reason.unwrap_or("").as_bytes());
         self.headers.clear();
         let mut out = UpstreamResponse {
@@ -291,7 +355,8 @@ impl UpstreamCall {
             if h.name.eq_ignore_ascii_case("connection") {
                 for token in h.value.split(|&b| b == b',') {
                     let token = trim(token);
-                    if !token.is_empty() && out.connection_token_count < out.connection_tokens.len() {
+                    if !token.is_empty() && out.connection_token_count < out.connection_tokens.len()
+                    {
                         out.connection_tokens[out.connection_token_count] = span(token);
                         out.connection_token_count += 1;
                     }
@@ -312,15 +377,22 @@ impl UpstreamCall {
             let name = span_bytes(&self.resp, name);
             let value = trim(span_bytes(&self.resp, value));
             if name.eq_ignore_ascii_case(b"content-length") {
-                let n = parse_decimal(value)
-                    .ok_or(Failure::Fatal(GatewayError::UpstreamProtocol("invalid Content-Length")))?;
+                let n = parse_decimal(value).ok_or(Failure::Fatal(
+                    GatewayError::UpstreamProtocol("invalid Content-Length"),
+                ))?;
                 if length.is_some_and(|l| l != n) {
-                    return Err(Failure::Fatal(GatewayError::UpstreamProtocol("conflicting Content-Length")));
+                    return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                        "conflicting Content-Length",
+                    )));
                 }
                 length = Some(n);
             } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 te = true;
-                let last = value.rsplit(|&b| b == b',').next().map(trim).unwrap_or_default();
+                let last = value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .map(trim)
+                    .unwrap_or_default();
                 chunked = last.eq_ignore_ascii_case(b"chunked");
             } else if name.eq_ignore_ascii_case(b"connection") {
                 for token in value.split(|&b| b == b',') {
@@ -330,12 +402,19 @@ impl UpstreamCall {
                 }
             }
         }
-        let keep_alive = if http10 { keep_alive_token && !close } else { !close };
-        let no_body = head_only || r.status == 204 || r.status == 304 || (100..200).contains(&r.status);
+        let keep_alive = if http10 {
+            keep_alive_token && !close
+        } else {
+            !close
+        };
+        let no_body =
+            head_only || r.status == 204 || r.status == 304 || (100..200).contains(&r.status);
         let kind = if no_body {
             Framing::None
         } else if te && length.is_some() {
-            return Err(Failure::Fatal(GatewayError::UpstreamProtocol("Content-Length with Transfer-Encoding")));
+            return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                "Content-Length with Transfer-Encoding",
+            )));
         } else if te {
             if chunked {
                 Framing::Chunked
@@ -392,7 +471,11 @@ async fn connect(addr: SocketAddr) -> Result<TcpStream, GatewayError> {
 }
 
 /// Reads once into `buf`'s spare capacity, growing it by at least `want` (bounded) first.
-pub async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+pub async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    want: usize,
+) -> std::io::Result<usize> {
     let spare = buf.capacity() - buf.len();
     if spare < want.min(64 * 1024) {
         buf.reserve(want.clamp(4096, 1024 * 1024));

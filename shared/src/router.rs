@@ -103,7 +103,10 @@ pub struct RouterBuilder {
 pub enum RouteKey {
     Default,
     /// `None` method = `ANY`.
-    Path { method: Option<Method>, path: String },
+    Path {
+        method: Option<Method>,
+        path: String,
+    },
 }
 
 // === impl RouteKey ===
@@ -114,16 +117,22 @@ impl RouteKey {
         if key == DEFAULT_ROUTE {
             return Ok(RouteKey::Default);
         }
-        let (method, path) = key.split_once(' ').ok_or_else(|| RouteKeyError::Syntax(key.into()))?;
+        let (method, path) = key
+            .split_once(' ')
+            .ok_or_else(|| RouteKeyError::Syntax(key.into()))?;
         let method = match method {
             "ANY" => None,
-            "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" => {
-                Some(Method::from_bytes(method.as_bytes()).map_err(|_| RouteKeyError::Method(key.into()))?)
-            }
+            "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" => Some(
+                Method::from_bytes(method.as_bytes())
+                    .map_err(|_| RouteKeyError::Method(key.into()))?,
+            ),
             _ => return Err(RouteKeyError::Method(key.into())),
         };
         check_path(path).map_err(|why| RouteKeyError::Path(key.into(), why))?;
-        Ok(RouteKey::Path { method, path: path.into() })
+        Ok(RouteKey::Path {
+            method,
+            path: path.into(),
+        })
     }
 }
 
@@ -134,10 +143,17 @@ fn check_path(path: &str) -> Result<(), &'static str> {
     if path.len() > 1 && path.ends_with('/') {
         return Err("it must not end with '/'");
     }
-    if path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#') {
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#')
+    {
         return Err("it contains whitespace, control characters, '?' or '#'");
     }
-    let segments: Vec<&str> = if path == "/" { Vec::new() } else { path[1..].split('/').collect() };
+    let segments: Vec<&str> = if path == "/" {
+        Vec::new()
+    } else {
+        path[1..].split('/').collect()
+    };
     if segments.len() > MAX_PATH_SEGMENTS {
         return Err("it has too many segments");
     }
@@ -158,7 +174,11 @@ fn check_path(path: &str) -> Result<(), &'static str> {
             Some(n) => (n, true),
             None => (inner, false),
         };
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        {
             return Err("a parameter name must be letters, digits, '_', '-' or '.'");
         }
         if greedy && i + 1 != segments.len() {
@@ -176,7 +196,11 @@ fn check_path(path: &str) -> Result<(), &'static str> {
 
 impl RouterBuilder {
     pub fn new() -> RouterBuilder {
-        RouterBuilder { nodes: vec![Node::default()], default_route: None, len: 0 }
+        RouterBuilder {
+            nodes: vec![Node::default()],
+            default_route: None,
+            len: 0,
+        }
     }
 
     /// Adds a route; `route` is the caller's index for it.
@@ -193,7 +217,11 @@ impl RouterBuilder {
             RouteKey::Path { method, path } => (method, path),
         };
         let mut node = 0usize;
-        let segments: Vec<&str> = if path == "/" { Vec::new() } else { path[1..].split('/').collect() };
+        let segments: Vec<&str> = if path == "/" {
+            Vec::new()
+        } else {
+            path[1..].split('/').collect()
+        };
         let mut target: Option<&mut Methods> = None;
         let count = segments.len();
         for (i, seg) in segments.into_iter().enumerate() {
@@ -203,7 +231,11 @@ impl RouterBuilder {
                     let slot = &mut self.nodes[node].greedy;
                     match slot {
                         Some((existing, _)) if **existing != *name => {
-                            return Err(RouteKeyError::ParamConflict(key.into(), name.into(), existing.to_string()));
+                            return Err(RouteKeyError::ParamConflict(
+                                key.into(),
+                                name.into(),
+                                existing.to_string(),
+                            ));
                         }
                         Some(_) => {}
                         None => *slot = Some((name.into(), Methods::default())),
@@ -215,7 +247,11 @@ impl RouterBuilder {
                 match &self.nodes[node].param {
                     Some((existing, child)) => {
                         if **existing != *inner {
-                            return Err(RouteKeyError::ParamConflict(key.into(), inner.into(), existing.to_string()));
+                            return Err(RouteKeyError::ParamConflict(
+                                key.into(),
+                                inner.into(),
+                                existing.to_string(),
+                            ));
                         }
                         node = *child as usize;
                     }
@@ -260,7 +296,11 @@ impl RouterBuilder {
     }
 
     pub fn build(self) -> Router {
-        Router { nodes: self.nodes, default_route: self.default_route, len: self.len }
+        Router {
+            nodes: self.nodes,
+            default_route: self.default_route,
+            len: self.len,
+        }
     }
 }
 
@@ -302,13 +342,21 @@ impl Router {
         }
         let mut params = Params::new();
         if let Some((route, catch_all)) = self.walk(0, path, &segs[..n], method, &mut params) {
-            return Some(Match { route, params, catch_all });
+            return Some(Match {
+                route,
+                params,
+                catch_all,
+            });
         }
         self.default_match()
     }
 
     fn default_match(&self) -> Option<Match<'_>> {
-        self.default_route.map(|route| Match { route, params: Params::new(), catch_all: true })
+        self.default_route.map(|route| Match {
+            route,
+            params: Params::new(),
+            catch_all: true,
+        })
     }
 
     fn walk<'r>(
@@ -355,14 +403,21 @@ impl Router {
 }
 
 fn memchr_slash(bytes: &[u8], from: usize) -> usize {
-    bytes[from..].iter().position(|&b| b == b'/').map_or(bytes.len(), |p| from + p)
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'/')
+        .map_or(bytes.len(), |p| from + p)
 }
 
 // === impl Methods ===
 
 impl Methods {
     fn select(&self, method: &Method) -> Option<RouteIndex> {
-        self.exact.iter().find(|(m, _)| m == method).map(|(_, r)| *r).or(self.any)
+        self.exact
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, r)| *r)
+            .or(self.any)
     }
 }
 
@@ -370,7 +425,13 @@ impl Methods {
 
 impl<'r> Params<'r> {
     fn new() -> Params<'r> {
-        Params { items: [Param { name: "", value: (0, 0) }; MAX_PATH_PARAMS], len: 0 }
+        Params {
+            items: [Param {
+                name: "",
+                value: (0, 0),
+            }; MAX_PATH_PARAMS],
+            len: 0,
+        }
     }
 
     fn push(&mut self, name: &'r str, value: (u32, u32)) -> bool {
@@ -388,7 +449,9 @@ impl<'r> Params<'r> {
 
     /// The raw value of parameter `name` within `path`.
     pub fn get<'p>(&self, path: &'p str, name: &str) -> Option<&'p str> {
-        self.iter().find(|p| p.name == name).map(|p| &path[p.value.0 as usize..p.value.1 as usize])
+        self.iter()
+            .find(|p| p.name == name)
+            .map(|p| &path[p.value.0 as usize..p.value.1 as usize])
     }
 
     pub fn len(&self) -> usize {

@@ -10,14 +10,15 @@
 //! never by indexes into a snapshot, so it survives a swap.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher as _};
+use std::hash::BuildHasher;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use http::Method;
 
 use crate::limits::{
-    INTEGRATION_TIMEOUT_DEFAULT_MS, INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS, MAX_ROUTES_PER_API,
+    INTEGRATION_TIMEOUT_DEFAULT_MS, INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS,
+    MAX_ROUTES_PER_API,
 };
 use crate::model::{self, IntegrationType, ProtocolType, DEFAULT_STAGE};
 use crate::router::{Router, RouterBuilder};
@@ -127,7 +128,10 @@ pub struct ApiInput<'a> {
 impl Snapshot {
     /// A snapshot that serves nothing (every request: 404).
     pub fn empty(generation: u64) -> Snapshot {
-        Snapshot { generation, apis: HashMap::default() }
+        Snapshot {
+            generation,
+            apis: HashMap::default(),
+        }
     }
 
     pub fn api(&self, id: &str) -> Option<&Api> {
@@ -165,13 +169,14 @@ impl Api {
 
 /// The stable stats key of a route.
 pub fn stats_key(api_id: &str, stage: &str, route_key: &str) -> u64 {
-    let mut h = Hasher::with_seed(0x706f_7274_6963_6f00).build_hasher();
-    (api_id, stage, route_key).hash(&mut h);
-    h.finish()
+    Hasher::with_seed(0x706f_7274_6963_6f00).hash_one((api_id, stage, route_key))
 }
 
 /// Compiles a whole configuration file's model (every stage serves the API's routes).
-pub fn compile_config(config: &model::Config, generation: u64) -> Result<Snapshot, Vec<ConfigError>> {
+pub fn compile_config(
+    config: &model::Config,
+    generation: u64,
+) -> Result<Snapshot, Vec<ConfigError>> {
     let inputs: Vec<ApiInput<'_>> = config
         .apis
         .iter()
@@ -182,7 +187,11 @@ pub fn compile_config(config: &model::Config, generation: u64) -> Result<Snapsho
             stages: api
                 .stages
                 .iter()
-                .map(|stage| StageInput { stage, routes: &api.routes, integrations: &api.integrations })
+                .map(|stage| StageInput {
+                    stage,
+                    routes: &api.routes,
+                    integrations: &api.integrations,
+                })
                 .collect(),
         })
         .collect();
@@ -196,7 +205,10 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
     for api in apis {
         let at = format!("apis[{}]", api.api_id);
         if !valid_api_id(api.api_id) {
-            errors.push(err(&at, "apiId must be 1 to 63 lowercase letters and digits"));
+            errors.push(err(
+                &at,
+                "apiId must be 1 to 63 lowercase letters and digits",
+            ));
             continue;
         }
         if out.contains_key(api.api_id) {
@@ -216,7 +228,9 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
         };
         for input in &api.stages {
             let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
-            let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors) else { continue };
+            let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors) else {
+                continue;
+            };
             if &*stage.name == DEFAULT_STAGE {
                 if compiled.default_stage.is_some() {
                     errors.push(err(&stage_at, "stage is defined twice"));
@@ -229,28 +243,47 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
         out.insert(compiled.id.clone(), compiled);
     }
     if errors.is_empty() {
-        Ok(Snapshot { generation, apis: out })
+        Ok(Snapshot {
+            generation,
+            apis: out,
+        })
     } else {
         Err(errors)
     }
 }
 
-fn compile_stage(api_id: &str, input: &StageInput<'_>, at: &str, errors: &mut Vec<ConfigError>) -> Option<Stage> {
+fn compile_stage(
+    api_id: &str,
+    input: &StageInput<'_>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Stage> {
     let before = errors.len();
     let name = input.stage.stage_name.as_str();
     if name != DEFAULT_STAGE
         && (name.is_empty()
             || name.len() > 128
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     {
-        errors.push(err(at, "stageName must be '$default' or 1 to 128 letters, digits, '-' or '_'"));
+        errors.push(err(
+            at,
+            "stageName must be '$default' or 1 to 128 letters, digits, '-' or '_'",
+        ));
     }
     for (k, v) in &input.stage.stage_variables {
         if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            errors.push(err(at, &format!("stage variable name '{k}' must be letters, digits or '_'")));
+            errors.push(err(
+                at,
+                &format!("stage variable name '{k}' must be letters, digits or '_'"),
+            ));
         }
         if v.len() > 2048 {
-            errors.push(err(at, &format!("stage variable '{k}' is longer than 2048 characters")));
+            errors.push(err(
+                at,
+                &format!("stage variable '{k}' is longer than 2048 characters"),
+            ));
         }
     }
     if input.routes.len() > MAX_ROUTES_PER_API {
@@ -261,7 +294,10 @@ fn compile_stage(api_id: &str, input: &StageInput<'_>, at: &str, errors: &mut Ve
     for i in input.integrations {
         let iat = format!("{at}.integrations[{}]", i.integration_id);
         if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors) {
-            if integrations.insert(i.integration_id.as_str(), Arc::new(c)).is_some() {
+            if integrations
+                .insert(i.integration_id.as_str(), Arc::new(c))
+                .is_some()
+            {
                 errors.push(err(&iat, "integrationId is defined twice"));
             }
         }
@@ -277,7 +313,10 @@ fn compile_stage(api_id: &str, input: &StageInput<'_>, at: &str, errors: &mut Ve
                     Some(i) => Some(Arc::clone(i)),
                     None => {
                         if !input.integrations.iter().any(|i| i.integration_id == id) {
-                            errors.push(err(&rat, &format!("target names unknown integration '{id}'")));
+                            errors.push(err(
+                                &rat,
+                                &format!("target names unknown integration '{id}'"),
+                            ));
                         }
                         None
                     }
@@ -318,11 +357,16 @@ fn compile_integration(
     match i.integration_type {
         IntegrationType::HttpProxy => {}
         other => {
-            errors.push(err(at, &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY")));
+            errors.push(err(
+                at,
+                &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY"),
+            ));
             return None;
         }
     }
-    let timeout_ms = i.timeout_in_millis.unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
+    let timeout_ms = i
+        .timeout_in_millis
+        .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
     if !(INTEGRATION_TIMEOUT_MIN_MS..=INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
         errors.push(err(
             at,
@@ -331,14 +375,22 @@ fn compile_integration(
     }
     if let Some(v) = i.payload_format_version.as_deref() {
         if v != "1.0" {
-            errors.push(err(at, "payloadFormatVersion must be 1.0 for HTTP_PROXY integrations"));
+            errors.push(err(
+                at,
+                "payloadFormatVersion must be 1.0 for HTTP_PROXY integrations",
+            ));
         }
     }
     let method = match i.integration_method.as_deref() {
         None | Some("ANY") => None,
-        Some(m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS")) => Method::from_bytes(m.as_bytes()).ok(),
+        Some(m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS")) => {
+            Method::from_bytes(m.as_bytes()).ok()
+        }
         Some(m) => {
-            errors.push(err(at, &format!("integrationMethod '{m}' is not a valid HTTP method")));
+            errors.push(err(
+                at,
+                &format!("integrationMethod '{m}' is not a valid HTTP method"),
+            ));
             None
         }
     };
@@ -360,12 +412,18 @@ fn compile_integration(
         Ok(mut addrs) => match addrs.next() {
             Some(a) => a,
             None => {
-                errors.push(err(at, &format!("integrationUri host '{}' did not resolve", parsed.host)));
+                errors.push(err(
+                    at,
+                    &format!("integrationUri host '{}' did not resolve", parsed.host),
+                ));
                 return None;
             }
         },
         Err(e) => {
-            errors.push(err(at, &format!("integrationUri host '{}' did not resolve: {e}", parsed.host)));
+            errors.push(err(
+                at,
+                &format!("integrationUri host '{}' did not resolve: {e}", parsed.host),
+            ));
             return None;
         }
     };
@@ -383,16 +441,23 @@ fn compile_integration(
     }))
 }
 
-fn substitute_stage_variables(uri: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+fn substitute_stage_variables(
+    uri: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, String> {
     const OPEN: &str = "${stageVariables.";
     let mut out = String::with_capacity(uri.len());
     let mut rest = uri;
     while let Some(i) = rest.find(OPEN) {
         out.push_str(&rest[..i]);
         let after = &rest[i + OPEN.len()..];
-        let end = after.find('}').ok_or_else(|| format!("integrationUri '{uri}' has an unterminated '${{stageVariables.'"))?;
+        let end = after.find('}').ok_or_else(|| {
+            format!("integrationUri '{uri}' has an unterminated '${{stageVariables.'")
+        })?;
         let name = &after[..end];
-        let value = vars.get(name).ok_or_else(|| format!("integrationUri names stage variable '{name}', which the stage does not define"))?;
+        let value = vars.get(name).ok_or_else(|| {
+            format!("integrationUri names stage variable '{name}', which the stage does not define")
+        })?;
         out.push_str(value);
         rest = &after[end + 1..];
     }
@@ -412,11 +477,16 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
     let rest = if let Some(r) = uri.strip_prefix("http://") {
         r
     } else if uri.starts_with("https://") {
-        return Err("https upstreams are not supported yet (TLS lands with the TLS issue); use http://");
+        return Err(
+            "https upstreams are not supported yet (TLS lands with the TLS issue); use http://",
+        );
     } else {
         return Err("must be an absolute http:// URL");
     };
-    if rest.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if rest
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Err("must not contain whitespace or control characters");
     }
     let rest = rest.split('#').next().unwrap_or_default();
@@ -434,12 +504,18 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
         let end = v6.find(']').ok_or("has an unterminated IPv6 address")?;
         let port = match &v6[end + 1..] {
             "" => 80,
-            p => p.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or("has an invalid port")?,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .ok_or("has an invalid port")?,
         };
         (v6[..end].to_string(), port)
     } else {
         match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| "has an invalid port")?),
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse::<u16>().map_err(|_| "has an invalid port")?,
+            ),
             None => (authority.to_string(), 80),
         }
     };
@@ -454,7 +530,11 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
         host,
         port,
         host_header: authority.to_string(),
-        path: if path.is_empty() { String::new() } else { path.to_string() },
+        path: if path.is_empty() {
+            String::new()
+        } else {
+            path.to_string()
+        },
         query: query.to_string(),
     })
 }
@@ -463,7 +543,9 @@ fn parse_path_template(path: &str) -> Vec<PathPart> {
     let mut parts = Vec::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else { break };
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
         let name = &rest[open + 1..open + close];
         let name = name.strip_suffix('+').unwrap_or(name);
         if name.is_empty() || name.contains('{') {
@@ -482,11 +564,18 @@ fn parse_path_template(path: &str) -> Vec<PathPart> {
 }
 
 fn valid_api_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 63 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    !id.is_empty()
+        && id.len() <= 63
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 fn err(path: &str, message: &str) -> ConfigError {
-    ConfigError { path: path.to_string(), message: message.to_string() }
+    ConfigError {
+        path: path.to_string(),
+        message: message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -503,7 +592,11 @@ mod tests {
                 disable_execute_api_endpoint: false,
                 routes: routes
                     .iter()
-                    .map(|k| R { route_id: String::new(), route_key: k.to_string(), target: Some("integrations/i1".into()) })
+                    .map(|k| R {
+                        route_id: String::new(),
+                        route_key: k.to_string(),
+                        target: Some("integrations/i1".into()),
+                    })
                     .collect(),
                 integrations: vec![I {
                     integration_id: "i1".into(),
@@ -526,33 +619,70 @@ mod tests {
 
     #[test]
     fn stage_selection() {
-        let s = compile_config(&config("http://127.0.0.1:9", &["GET /a"], &["$default", "prod"]), 1).unwrap();
+        let s = compile_config(
+            &config("http://127.0.0.1:9", &["GET /a"], &["$default", "prod"]),
+            1,
+        )
+        .unwrap();
         let api = s.api("abc123").unwrap();
-        assert_eq!(api.select_stage("/prod/a").map(|(s, p)| (&*s.name, p)), Some(("prod", "/a")));
-        assert_eq!(api.select_stage("/prod").map(|(s, p)| (&*s.name, p)), Some(("prod", "/")));
-        assert_eq!(api.select_stage("/a").map(|(s, p)| (&*s.name, p)), Some(("$default", "/a")));
+        assert_eq!(
+            api.select_stage("/prod/a").map(|(s, p)| (&*s.name, p)),
+            Some(("prod", "/a"))
+        );
+        assert_eq!(
+            api.select_stage("/prod").map(|(s, p)| (&*s.name, p)),
+            Some(("prod", "/"))
+        );
+        assert_eq!(
+            api.select_stage("/a").map(|(s, p)| (&*s.name, p)),
+            Some(("$default", "/a"))
+        );
         let s = compile_config(&config("http://127.0.0.1:9", &["GET /a"], &["prod"]), 1).unwrap();
         assert!(s.api("abc123").unwrap().select_stage("/a").is_none());
     }
 
     #[test]
     fn uri_templates() {
-        let s = compile_config(&config("http://${stageVariables.up}/base/{id}?x=1", &["GET /a/{id}"], &["$default"]), 1).unwrap();
+        let s = compile_config(
+            &config(
+                "http://${stageVariables.up}/base/{id}?x=1",
+                &["GET /a/{id}"],
+                &["$default"],
+            ),
+            1,
+        )
+        .unwrap();
         let stage = s.api("abc123").unwrap().select_stage("/").unwrap().0;
-        let Some(i) = &stage.routes[0].integration else { panic!() };
+        let Some(i) = &stage.routes[0].integration else {
+            panic!()
+        };
         let Integration::HttpProxy(p) = &**i;
         assert_eq!(p.upstream, "127.0.0.1:9".parse().unwrap());
         assert_eq!(&*p.host_header, "127.0.0.1:9");
-        assert_eq!(p.path, vec![PathPart::Literal("/base/".into()), PathPart::Param("id".into())]);
+        assert_eq!(
+            p.path,
+            vec![
+                PathPart::Literal("/base/".into()),
+                PathPart::Param("id".into())
+            ]
+        );
         assert_eq!(&*p.query, "x=1");
         assert!(!p.append_request_path);
     }
 
     #[test]
     fn every_problem_is_reported() {
-        let mut c = config("ftp://x", &["GET /a", "GET /a", "BAD"], &["$default", "bad stage"]);
+        let mut c = config(
+            "ftp://x",
+            &["GET /a", "GET /a", "BAD"],
+            &["$default", "bad stage"],
+        );
         c.apis[0].integrations[0].timeout_in_millis = Some(10);
-        c.apis[0].routes.push(R { route_id: String::new(), route_key: "GET /b".into(), target: Some("integrations/nope".into()) });
+        c.apis[0].routes.push(R {
+            route_id: String::new(),
+            route_key: "GET /b".into(),
+            target: Some("integrations/nope".into()),
+        });
         let errors = compile_config(&c, 1).unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let all = text.join("\n");

@@ -136,7 +136,8 @@ impl RouteStats {
 
 /// A histogram with Portico's bounds.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGFIG).expect("constant bounds are valid")
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGFIG)
+        .expect("constant bounds are valid")
 }
 
 // === impl GatewayCounters ===
@@ -156,7 +157,9 @@ impl GatewayCounters {
 
 impl StatsBoard {
     pub fn new(workers: usize) -> StatsBoard {
-        StatsBoard { slots: (0..workers).map(|_| arc_swap::ArcSwap::default()).collect() }
+        StatsBoard {
+            slots: (0..workers).map(|_| arc_swap::ArcSwap::default()).collect(),
+        }
     }
 
     /// Called by worker `worker` only.
@@ -200,8 +203,13 @@ pub fn merge(workers: &[Arc<WorkerStats>]) -> StatsReport {
             integration_latency_us: percentiles(&r.integration_us),
         })
         .collect();
-    out.sort_by(|a, b| (&a.api_id, &a.stage, &a.route_key).cmp(&(&b.api_id, &b.stage, &b.route_key)));
-    StatsReport { counters, routes: out }
+    out.sort_by(|a, b| {
+        (&a.api_id, &a.stage, &a.route_key).cmp(&(&b.api_id, &b.stage, &b.route_key))
+    });
+    StatsReport {
+        counters,
+        routes: out,
+    }
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
@@ -233,7 +241,10 @@ mod tests {
             Arc::new(WorkerStats {
                 worker: i,
                 routes: [(7u64, Arc::new(r.clone()))].into(),
-                counters: GatewayCounters { requests: 3, ..Default::default() },
+                counters: GatewayCounters {
+                    requests: 3,
+                    ..Default::default()
+                },
             })
         };
         let board = StatsBoard::new(2);
@@ -243,7 +254,14 @@ mod tests {
         assert_eq!(report.counters.requests, 6);
         assert_eq!(report.routes.len(), 1);
         let r = &report.routes[0];
-        assert_eq!((r.count, r.status_2xx, r.status_4xx, r.status_5xx), (5, 2, 1, 2));
-        assert!(r.latency_us.max >= 1_000 && r.latency_us.max < 1_010, "{:?}", r.latency_us);
+        assert_eq!(
+            (r.count, r.status_2xx, r.status_4xx, r.status_5xx),
+            (5, 2, 1, 2)
+        );
+        assert!(
+            r.latency_us.max >= 1_000 && r.latency_us.max < 1_010,
+            "{:?}",
+            r.latency_us
+        );
     }
 }

@@ -26,7 +26,9 @@ fn main() -> Result<()> {
     }
     rlimit::increase_nofile_limit(u64::MAX)?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = std::env::var_os("PORTICO_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/portico"));
+    let bin = std::env::var_os("PORTICO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release/portico"));
     let dir = std::env::temp_dir().join(format!("portico-idleconns-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("config.json");
@@ -35,7 +37,15 @@ fn main() -> Result<()> {
         r#"{"apis":[{"apiId":"idle","routes":[{"routeKey":"GET /ping"}],"stages":[{"stageName":"$default"}]}]}"#,
     )?;
     let mut child = Command::new(&bin)
-        .args(["serve", "--workers", "1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--workers",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .args(["--idle-timeout-ms", "600000", "--config"])
         .arg(&config)
         .env("PORTICO_LOG", "warn")
@@ -44,7 +54,11 @@ fn main() -> Result<()> {
         .with_context(|| format!("starting {}", bin.display()))?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")).context("ready line")?.to_string();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .context("ready line")?
+        .to_string();
     let pid = child.id();
     std::thread::sleep(Duration::from_millis(300));
     let before = rss_kib(pid)?;
@@ -57,7 +71,10 @@ fn main() -> Result<()> {
         s.write_all(request)?;
         let got = s.read(&mut buf)?;
         if !buf[..got].starts_with(b"HTTP/1.1 500") {
-            bail!("unexpected answer on connection {i}: {:?}", String::from_utf8_lossy(&buf[..got]));
+            bail!(
+                "unexpected answer on connection {i}: {:?}",
+                String::from_utf8_lossy(&buf[..got])
+            );
         }
         conns.push(s);
     }

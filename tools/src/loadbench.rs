@@ -51,22 +51,44 @@ fn main() -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/release/portico"));
     for tool in ["nginx", "haproxy", "wrk", "taskset"] {
-        if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output()?.stdout.is_empty() {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()?
+            .stdout
+            .is_empty()
+        {
             bail!("missing {tool}: apt-get install -y nginx haproxy wrk util-linux");
         }
     }
     if !portico.exists() {
-        bail!("{} missing: cargo build --release -p portico-dataplane", portico.display());
+        bail!(
+            "{} missing: cargo build --release -p portico-dataplane",
+            portico.display()
+        );
     }
-    let have_oha = !Command::new("sh").arg("-c").arg("command -v oha").output()?.stdout.is_empty();
+    let have_oha = !Command::new("sh")
+        .arg("-c")
+        .arg("command -v oha")
+        .output()?
+        .stdout
+        .is_empty();
     let work = std::env::temp_dir().join(format!("portico-loadbench-{}", std::process::id()));
     std::fs::create_dir_all(work.join("cache"))?;
     std::fs::create_dir_all(work.join("logs"))?;
-    let mut guard = Processes { children: Vec::new(), pidfiles: Vec::new(), work: work.clone() };
+    let mut guard = Processes {
+        children: Vec::new(),
+        pidfiles: Vec::new(),
+        work: work.clone(),
+    };
 
     // Peers, exactly as ../shared/bench/run-peers.sh starts them.
-    for (conf, cpu, pid) in [("nginx.conf", "1", "nginx-up.pid"), ("nginx-proxy.conf", "0", "nginx-proxy.pid")] {
-        let text = std::fs::read_to_string(bench.join(conf))?.replace("@WORK@", work.to_str().context("utf-8 temp dir")?);
+    for (conf, cpu, pid) in [
+        ("nginx.conf", "1", "nginx-up.pid"),
+        ("nginx-proxy.conf", "0", "nginx-proxy.pid"),
+    ] {
+        let text = std::fs::read_to_string(bench.join(conf))?
+            .replace("@WORK@", work.to_str().context("utf-8 temp dir")?);
         let path = work.join(conf);
         std::fs::write(&path, text)?;
         let status = Command::new("taskset")
@@ -103,7 +125,16 @@ fn main() -> Result<()> {
     let mut child = Command::new("taskset")
         .args(["-c", "0"])
         .arg(&portico)
-        .args(["serve", "--workers", "1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--config"])
+        .args([
+            "serve",
+            "--workers",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(work.join("portico.json"))
         .env("PORTICO_LOG", "warn")
         .stdout(Stdio::piped())
@@ -121,9 +152,21 @@ fn main() -> Result<()> {
     std::thread::sleep(Duration::from_millis(500));
 
     let targets = [
-        Target { name: "direct", url: format!("http://127.0.0.1:18080{}", args.path), host: None },
-        Target { name: "nginx", url: format!("http://127.0.0.1:18081{}", args.path), host: None },
-        Target { name: "haproxy", url: format!("http://127.0.0.1:18084{}", args.path), host: None },
+        Target {
+            name: "direct",
+            url: format!("http://127.0.0.1:18080{}", args.path),
+            host: None,
+        },
+        Target {
+            name: "nginx",
+            url: format!("http://127.0.0.1:18081{}", args.path),
+            host: None,
+        },
+        Target {
+            name: "haproxy",
+            url: format!("http://127.0.0.1:18084{}", args.path),
+            host: None,
+        },
         Target {
             name: "portico",
             url: format!("http://{listen}{}", args.path),
@@ -138,22 +181,35 @@ fn main() -> Result<()> {
         args.rate,
         args.connections,
         args.seconds,
-        if have_oha { "" } else { " (oha not installed: fixed-rate runs skipped)" }
+        if have_oha {
+            ""
+        } else {
+            " (oha not installed: fixed-rate runs skipped)"
+        }
     );
     let mut thr: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
     let mut fixed: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
     for round in 1..=args.rounds {
-        println!("\n## round {round}\n{:<10} {:>12} {:>10} {:>10} {:>10}", "target", "req/s", "p50", "p99", "p99.9");
+        println!(
+            "\n## round {round}\n{:<10} {:>12} {:>10} {:>10} {:>10}",
+            "target", "req/s", "p50", "p99", "p99.9"
+        );
         for t in &targets {
             let f = wrk(t, &args)?;
-            println!("{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us", t.name, f.rps, f.p50_us, f.p99_us, f.p999_us);
+            println!(
+                "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us",
+                t.name, f.rps, f.p50_us, f.p99_us, f.p999_us
+            );
             thr.entry(t.name).or_default().push(f);
         }
         if have_oha {
             println!("fixed rate {} req/s:", args.rate);
             for t in targets.iter().filter(|t| t.name != "direct") {
                 let f = oha(t, &args)?;
-                println!("{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us", t.name, f.rps, f.p50_us, f.p99_us, f.p999_us);
+                println!(
+                    "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us",
+                    t.name, f.rps, f.p50_us, f.p99_us, f.p999_us
+                );
                 fixed.entry(t.name).or_default().push(f);
             }
         }
@@ -175,7 +231,10 @@ fn report(all: &BTreeMap<&str, Vec<Figures>>, key: fn(&Figures) -> f64, higher_i
     };
     for name in ["direct", "nginx", "haproxy", "portico"] {
         if let Some(f) = med(name) {
-            println!("{:<10} {:>12.0} req/s  p50 {:>7.0}us  p99 {:>7.0}us  p99.9 {:>7.0}us", name, f.rps, f.p50_us, f.p99_us, f.p999_us);
+            println!(
+                "{:<10} {:>12.0} req/s  p50 {:>7.0}us  p99 {:>7.0}us  p99.9 {:>7.0}us",
+                name, f.rps, f.p50_us, f.p99_us, f.p999_us
+            );
         }
     }
     let Some(p) = med("portico") else { return };
@@ -184,7 +243,10 @@ fn report(all: &BTreeMap<&str, Vec<Figures>>, key: fn(&Figures) -> f64, higher_i
             if higher_is_better {
                 println!("portico/{peer} throughput ratio: {:.2}", p.rps / f.rps);
             } else {
-                println!("portico/{peer} p99 ratio: {:.2} (below 1 is better)", p.p99_us / f.p99_us);
+                println!(
+                    "portico/{peer} p99 ratio: {:.2} (below 1 is better)",
+                    p.p99_us / f.p99_us
+                );
             }
         }
     }
@@ -221,14 +283,33 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
 
 fn oha(t: &Target, a: &Args) -> Result<Figures> {
     let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "1", "oha", "--no-tui", "--json", "--latency-correction"])
-        .args(["-q", &a.rate.to_string(), "-c", &a.connections.to_string(), "-z", &format!("{}s", a.seconds)]);
+    cmd.args([
+        "-c",
+        "1",
+        "oha",
+        "--no-tui",
+        "--json",
+        "--latency-correction",
+    ])
+    .args([
+        "-q",
+        &a.rate.to_string(),
+        "-c",
+        &a.connections.to_string(),
+        "-z",
+        &format!("{}s", a.seconds),
+    ]);
     if let Some(h) = &t.host {
         cmd.arg("-H").arg(format!("Host: {h}"));
     }
     let out = cmd.arg(&t.url).output()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("oha output for {}: {}", t.name, String::from_utf8_lossy(&out.stderr)))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "oha output for {}: {}",
+            t.name,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
     let pct = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(0.0) * 1e6;
     Ok(Figures {
         rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
@@ -250,7 +331,13 @@ fn duration_us(v: &str) -> f64 {
 }
 
 fn parse_args() -> Result<Args> {
-    let mut a = Args { seconds: 5, connections: 64, rounds: 3, rate: 20_000, path: "/small".into() };
+    let mut a = Args {
+        seconds: 5,
+        connections: 64,
+        rounds: 3,
+        rate: 20_000,
+        path: "/small".into(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().with_context(|| format!("{flag} needs a value"));

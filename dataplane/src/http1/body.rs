@@ -55,7 +55,13 @@ pub struct ChunkedDecoder {
 
 impl ChunkedDecoder {
     pub fn new(max_body: usize) -> ChunkedDecoder {
-        ChunkedDecoder { state: State::Size, size: 0, digits: 0, line_len: 0, max_body }
+        ChunkedDecoder {
+            state: State::Size,
+            size: 0,
+            digits: 0,
+            line_len: 0,
+            max_body,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -111,7 +117,8 @@ impl ChunkedDecoder {
                     }
                 }
                 State::Data => {
-                    let take = (input.len() - i).min(usize::try_from(self.size).unwrap_or(usize::MAX));
+                    let take =
+                        (input.len() - i).min(usize::try_from(self.size).unwrap_or(usize::MAX));
                     out.extend_from_slice(&input[i..i + take]);
                     self.size -= take as u64;
                     i += take;
@@ -197,7 +204,11 @@ mod tests {
         let mut whole = ChunkedDecoder::new(max);
         let mut out = Vec::new();
         let used = whole.decode(input, &mut out)?;
-        assert!(whole.is_done(), "incomplete: {:?}", String::from_utf8_lossy(input));
+        assert!(
+            whole.is_done(),
+            "incomplete: {:?}",
+            String::from_utf8_lossy(input)
+        );
         for cut in 0..=input.len() {
             let mut d = ChunkedDecoder::new(max);
             let mut o = Vec::new();
@@ -212,7 +223,8 @@ mod tests {
 
     #[test]
     fn valid_bodies() {
-        let (out, used) = decode_split(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\nNEXT", 100).unwrap();
+        let (out, used) =
+            decode_split(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\nNEXT", 100).unwrap();
         assert_eq!(out, b"hello world");
         assert_eq!(used, 32);
         let (out, _) = decode_split(b"A\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", 100).unwrap();
@@ -242,8 +254,14 @@ mod tests {
             assert!(r.is_err(), "{:?} accepted", String::from_utf8_lossy(bad));
         }
         let mut d = ChunkedDecoder::new(4);
-        assert_eq!(d.decode(b"5\r\nhello\r\n", &mut Vec::new()), Err(ChunkError::TooLarge));
+        assert_eq!(
+            d.decode(b"5\r\nhello\r\n", &mut Vec::new()),
+            Err(ChunkError::TooLarge)
+        );
         let long = format!("1;{}\r\n", "a".repeat(MAX_CHUNK_LINE_BYTES + 1));
-        assert_eq!(ChunkedDecoder::new(4).decode(long.as_bytes(), &mut Vec::new()), Err(ChunkError::Size));
+        assert_eq!(
+            ChunkedDecoder::new(4).decode(long.as_bytes(), &mut Vec::new()),
+            Err(ChunkError::Size)
+        );
     }
 }

@@ -80,7 +80,8 @@ pub fn parse_request(
     headers_out: &mut HeaderSpans,
 ) -> Result<Option<RequestHead>, ParseError> {
     // Uninitialized header storage: no 8 KiB memset per request.
-    let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADER_COUNT_CEILING];
+    let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
+        MAX_HEADER_COUNT_CEILING];
     let limit = max_header_count.min(MAX_HEADER_COUNT_CEILING);
     let mut req = httparse::Request::new(&mut []);
     let window = &buf[..buf.len().min(max_header_bytes)];
@@ -104,7 +105,8 @@ pub fn parse_request(
         (start as u32, (start + s.len()) as u32)
     };
     let method_str = req.method.ok_or(ParseError::Malformed("method"))?;
-    let method = Method::from_bytes(method_str.as_bytes()).map_err(|_| ParseError::Malformed("method"))?;
+    let method =
+        Method::from_bytes(method_str.as_bytes()).map_err(|_| ParseError::Malformed("method"))?;
     let version = match req.version {
         Some(0) => Version::Http10,
         Some(1) => Version::Http11,
@@ -161,7 +163,9 @@ pub fn parse_request(
                 return Err(ParseError::Malformed("duplicate Transfer-Encoding"));
             }
             if !trim(value).eq_ignore_ascii_case(b"chunked") {
-                return Err(ParseError::Malformed("Transfer-Encoding must be exactly 'chunked'"));
+                return Err(ParseError::Malformed(
+                    "Transfer-Encoding must be exactly 'chunked'",
+                ));
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case(b"host") {
@@ -207,7 +211,11 @@ pub fn parse_request(
         return Err(ParseError::Malformed("missing Host"));
     }
     head.body = match (content_length, chunked) {
-        (Some(_), true) => return Err(ParseError::Malformed("Content-Length with Transfer-Encoding")),
+        (Some(_), true) => {
+            return Err(ParseError::Malformed(
+                "Content-Length with Transfer-Encoding",
+            ))
+        }
         (None, true) if version == Version::Http10 => {
             return Err(ParseError::Malformed("Transfer-Encoding on HTTP/1.0"))
         }
@@ -235,10 +243,31 @@ fn valid_host(host: &[u8]) -> bool {
         }
     }
     if let Some(v6) = name.strip_prefix(b"[") {
-        return v6.strip_suffix(b"]").is_some_and(|a| !a.is_empty() && a.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.'));
+        return v6.strip_suffix(b"]").is_some_and(|a| {
+            !a.is_empty()
+                && a.iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        });
     }
     name.iter().all(|&b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b';' | b'=')
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b';'
+                    | b'='
+            )
     })
 }
 

@@ -17,11 +17,17 @@ fn check(keys: &[&str], method: &str, path: &str, expect: Option<&str>, params: 
         (None, None) => {}
         (Some(g), Some(e)) => {
             assert_eq!(keys[g.route as usize], e, "{method} {path}");
-            let got: Vec<(&str, &str)> =
-                g.params.iter().map(|p| (p.name, &path[Params::range(p)])).collect();
+            let got: Vec<(&str, &str)> = g
+                .params
+                .iter()
+                .map(|p| (p.name, &path[Params::range(p)]))
+                .collect();
             assert_eq!(got, params, "{method} {path}");
         }
-        (g, e) => panic!("{method} {path}: got {:?}, expected {e:?}", g.map(|g| keys[g.route as usize])),
+        (g, e) => panic!(
+            "{method} {path}: got {:?}, expected {e:?}",
+            g.map(|g| keys[g.route as usize])
+        ),
     }
 }
 
@@ -36,11 +42,35 @@ const DOCS: &[&str] = &[
 #[test]
 fn aws_priority_example() {
     check(DOCS, "GET", "/pets/dog/1", Some("GET /pets/dog/1"), &[]);
-    check(DOCS, "GET", "/pets/dog/2", Some("GET /pets/dog/{id}"), &[("id", "2")]);
-    check(DOCS, "GET", "/pets/cat/2", Some("GET /pets/{proxy+}"), &[("proxy", "cat/2")]);
-    check(DOCS, "POST", "/pets/dog/1", Some("ANY /{proxy+}"), &[("proxy", "pets/dog/1")]);
+    check(
+        DOCS,
+        "GET",
+        "/pets/dog/2",
+        Some("GET /pets/dog/{id}"),
+        &[("id", "2")],
+    );
+    check(
+        DOCS,
+        "GET",
+        "/pets/cat/2",
+        Some("GET /pets/{proxy+}"),
+        &[("proxy", "cat/2")],
+    );
+    check(
+        DOCS,
+        "POST",
+        "/pets/dog/1",
+        Some("ANY /{proxy+}"),
+        &[("proxy", "pets/dog/1")],
+    );
     check(DOCS, "GET", "/", Some("$default"), &[]);
-    check(DOCS, "GET", "/pets", Some("ANY /{proxy+}"), &[("proxy", "pets")]);
+    check(
+        DOCS,
+        "GET",
+        "/pets",
+        Some("ANY /{proxy+}"),
+        &[("proxy", "pets")],
+    );
 }
 
 #[test]
@@ -72,9 +102,27 @@ fn no_route_without_default() {
 fn root_and_params() {
     let keys = &["GET /", "GET /{a}/{b}", "GET /{a}/x/{c+}"];
     check(keys, "GET", "/", Some("GET /"), &[]);
-    check(keys, "GET", "/1/2", Some("GET /{a}/{b}"), &[("a", "1"), ("b", "2")]);
-    check(keys, "GET", "/1/x/y/z", Some("GET /{a}/x/{c+}"), &[("a", "1"), ("c", "y/z")]);
-    check(keys, "GET", "/1/x", Some("GET /{a}/{b}"), &[("a", "1"), ("b", "x")]);
+    check(
+        keys,
+        "GET",
+        "/1/2",
+        Some("GET /{a}/{b}"),
+        &[("a", "1"), ("b", "2")],
+    );
+    check(
+        keys,
+        "GET",
+        "/1/x/y/z",
+        Some("GET /{a}/x/{c+}"),
+        &[("a", "1"), ("c", "y/z")],
+    );
+    check(
+        keys,
+        "GET",
+        "/1/x",
+        Some("GET /{a}/{b}"),
+        &[("a", "1"), ("b", "x")],
+    );
     // A parameter never matches an empty segment; a greedy parameter never matches nothing.
     check(keys, "GET", "//2", None, &[]);
     check(keys, "GET", "/1/x/", None, &[]);
@@ -85,7 +133,13 @@ fn greedy_at_root_needs_a_path() {
     let keys = &["ANY /{proxy+}"];
     check(keys, "GET", "/", None, &[]);
     check(keys, "GET", "/a", Some("ANY /{proxy+}"), &[("proxy", "a")]);
-    check(keys, "GET", "/a/", Some("ANY /{proxy+}"), &[("proxy", "a/")]);
+    check(
+        keys,
+        "GET",
+        "/a/",
+        Some("ANY /{proxy+}"),
+        &[("proxy", "a/")],
+    );
 }
 
 #[test]
@@ -99,7 +153,13 @@ fn catch_all_flag() {
 #[test]
 fn too_deep_falls_to_default() {
     let deep = "/a".repeat(MAX_PATH_SEGMENTS + 1);
-    check(&["ANY /{proxy+}", "$default"], "GET", &deep, Some("$default"), &[]);
+    check(
+        &["ANY /{proxy+}", "$default"],
+        "GET",
+        &deep,
+        Some("$default"),
+        &[],
+    );
     check(&["ANY /{proxy+}"], "GET", &deep, None, &[]);
 }
 
@@ -123,16 +183,24 @@ fn bad_route_keys() {
     }
     let mut b = RouterBuilder::new();
     b.insert("GET /a", 0).unwrap();
-    assert_eq!(b.insert("GET /a", 1), Err(RouteKeyError::Duplicate("GET /a".into())));
+    assert_eq!(
+        b.insert("GET /a", 1),
+        Err(RouteKeyError::Duplicate("GET /a".into()))
+    );
     b.insert("GET /{x}", 2).unwrap();
-    assert!(matches!(b.insert("GET /{y}/z", 3), Err(RouteKeyError::ParamConflict(..))));
+    assert!(matches!(
+        b.insert("GET /{y}/z", 3),
+        Err(RouteKeyError::ParamConflict(..))
+    ));
     b.insert("$default", 4).unwrap();
     assert!(b.insert("$default", 5).is_err());
 }
 
 #[test]
 fn ten_thousand_routes() {
-    let keys: Vec<String> = (0..10_000).map(|i| format!("GET /svc{}/items/{{id}}/v{}", i % 100, i)).collect();
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| format!("GET /svc{}/items/{{id}}/v{}", i % 100, i))
+        .collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let r = router(&refs);
     assert_eq!(r.len(), 10_000);

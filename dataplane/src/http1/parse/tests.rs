@@ -13,7 +13,11 @@ fn parse_split(input: &[u8]) -> Result<Option<RequestHead>, ParseError> {
     let whole = parse(input);
     if let Ok(Some(head)) = &whole {
         for cut in 0..head.head_len {
-            assert!(matches!(parse(&input[..cut]), Ok(None)), "prefix {cut} of {:?}", String::from_utf8_lossy(input));
+            assert!(
+                matches!(parse(&input[..cut]), Ok(None)),
+                "prefix {cut} of {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
     whole
@@ -23,12 +27,17 @@ fn parse_split(input: &[u8]) -> Result<Option<RequestHead>, ParseError> {
 fn simple_get() {
     let raw = b"GET /pets/1?x=1&y=2 HTTP/1.1\r\nHost: abc.execute-api.localhost:8080\r\nAccept: */*\r\n\r\nEXTRA";
     let mut hs = Vec::new();
-    let h = parse_request(raw, MAX_BYTES, MAX_COUNT, &mut hs).unwrap().unwrap();
+    let h = parse_request(raw, MAX_BYTES, MAX_COUNT, &mut hs)
+        .unwrap()
+        .unwrap();
     assert_eq!(h.method, Method::GET);
     assert_eq!(h.version, Version::Http11);
     assert_eq!(bytes(raw, h.path), b"/pets/1");
     assert_eq!(bytes(raw, h.query), b"x=1&y=2");
-    assert_eq!(bytes(raw, h.host.unwrap()), b"abc.execute-api.localhost:8080");
+    assert_eq!(
+        bytes(raw, h.host.unwrap()),
+        b"abc.execute-api.localhost:8080"
+    );
     assert_eq!(h.head_len, raw.len() - 5);
     assert_eq!(h.body, BodyKind::None);
     assert!(h.keep_alive);
@@ -39,20 +48,59 @@ fn simple_get() {
 #[test]
 fn framing_and_connection() {
     let cases: &[(&[u8], BodyKind, bool)] = &[
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", BodyKind::Length(5), true),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", BodyKind::None, true),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", BodyKind::Chunked, true),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \r\n\r\n", BodyKind::Chunked, true),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", BodyKind::None, false),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n", BodyKind::None, false),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+            BodyKind::Length(5),
+            true,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+            BodyKind::None,
+            true,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            BodyKind::Chunked,
+            true,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \r\n\r\n",
+            BodyKind::Chunked,
+            true,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            BodyKind::None,
+            false,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n",
+            BodyKind::None,
+            false,
+        ),
         (b"GET / HTTP/1.0\r\n\r\n", BodyKind::None, false),
-        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", BodyKind::None, true),
-        (b"GET / HTTP/1.0\r\nHost: a\r\nContent-Length: 3\r\n\r\n", BodyKind::Length(3), false),
+        (
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            BodyKind::None,
+            true,
+        ),
+        (
+            b"GET / HTTP/1.0\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+            BodyKind::Length(3),
+            false,
+        ),
     ];
     for (raw, body, keep_alive) in cases {
-        let h = parse_split(raw).unwrap().unwrap_or_else(|| panic!("{:?}", String::from_utf8_lossy(raw)));
+        let h = parse_split(raw)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{:?}", String::from_utf8_lossy(raw)));
         assert_eq!(h.body, *body, "{:?}", String::from_utf8_lossy(raw));
-        assert_eq!(h.keep_alive, *keep_alive, "{:?}", String::from_utf8_lossy(raw));
+        assert_eq!(
+            h.keep_alive,
+            *keep_alive,
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
     }
 }
 
@@ -61,9 +109,15 @@ fn connection_tokens_and_expect() {
     let raw = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: X-Secret, keep-alive, x-other\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
     let h = parse(raw).unwrap().unwrap();
     assert!(h.expect_continue);
-    let tokens: Vec<&[u8]> = h.connection_tokens[..h.connection_token_count].iter().map(|s| bytes(raw, *s)).collect();
+    let tokens: Vec<&[u8]> = h.connection_tokens[..h.connection_token_count]
+        .iter()
+        .map(|s| bytes(raw, *s))
+        .collect();
     assert_eq!(tokens, vec![&b"X-Secret"[..], b"x-other"]);
-    assert_eq!(parse(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n").unwrap_err(), ParseError::Expectation);
+    assert_eq!(
+        parse(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n").unwrap_err(),
+        ParseError::Expectation
+    );
 }
 
 #[test]
