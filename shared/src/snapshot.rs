@@ -30,7 +30,8 @@ type Hasher = foldhash::fast::FixedState;
 pub struct Snapshot {
     /// Increases with every publish; workers notice a new snapshot by it.
     pub generation: u64,
-    apis: HashMap<Box<str>, Api, Hasher>,
+    /// Compiled APIs, shared between snapshots: a change recompiles only the API it touches.
+    apis: HashMap<Box<str>, Arc<Api>, Hasher>,
 }
 
 /// One API, compiled.
@@ -135,11 +136,30 @@ impl Snapshot {
     }
 
     pub fn api(&self, id: &str) -> Option<&Api> {
-        self.apis.get(id)
+        self.apis.get(id).map(|a| &**a)
     }
 
-    pub fn apis(&self) -> impl Iterator<Item = &Api> {
+    pub fn apis(&self) -> impl Iterator<Item = &Arc<Api>> {
         self.apis.values()
+    }
+
+    /// A snapshot of already compiled APIs.
+    pub fn from_apis(generation: u64, apis: impl IntoIterator<Item = Arc<Api>>) -> Snapshot {
+        Snapshot { generation, apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect() }
+    }
+
+    /// This snapshot with `api` added or replaced; every other API is shared, not copied.
+    pub fn with_api(&self, generation: u64, api: Arc<Api>) -> Snapshot {
+        let mut apis = self.apis.clone();
+        apis.insert(api.id.clone(), api);
+        Snapshot { generation, apis }
+    }
+
+    /// This snapshot without the API `id`.
+    pub fn without_api(&self, generation: u64, id: &str) -> Snapshot {
+        let mut apis = self.apis.clone();
+        apis.remove(id);
+        Snapshot { generation, apis }
     }
 }
 
@@ -201,52 +221,64 @@ pub fn compile_config(
 /// Validates and compiles APIs into a snapshot, reporting every problem found.
 pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let mut out: HashMap<Box<str>, Api, Hasher> = HashMap::default();
+    let mut out: HashMap<Box<str>, Arc<Api>, Hasher> = HashMap::default();
     for api in apis {
-        let at = format!("apis[{}]", api.api_id);
-        if !valid_api_id(api.api_id) {
-            errors.push(err(
-                &at,
-                "apiId must be 1 to 63 lowercase letters and digits",
-            ));
-            continue;
-        }
         if out.contains_key(api.api_id) {
-            errors.push(err(&at, "apiId is defined twice"));
+            errors.push(err(&format!("apis[{}]", api.api_id), "apiId is defined twice"));
             continue;
         }
-        if api.protocol != ProtocolType::Http {
-            errors.push(err(&at, "only protocolType HTTP is served so far (REST and WEBSOCKET APIs are not implemented yet)"));
-            continue;
-        }
-        let mut compiled = Api {
-            id: api.api_id.into(),
-            protocol: api.protocol,
-            disable_execute_api_endpoint: api.disable_execute_api_endpoint,
-            stages: HashMap::default(),
-            default_stage: None,
-        };
-        for input in &api.stages {
-            let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
-            let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors) else {
-                continue;
-            };
-            if &*stage.name == DEFAULT_STAGE {
-                if compiled.default_stage.is_some() {
-                    errors.push(err(&stage_at, "stage is defined twice"));
-                }
-                compiled.default_stage = Some(stage);
-            } else if compiled.stages.insert(stage.name.clone(), stage).is_some() {
-                errors.push(err(&stage_at, "stage is defined twice"));
+        match compile_api(api) {
+            Ok(compiled) => {
+                out.insert(compiled.id.clone(), Arc::new(compiled));
             }
+            Err(mut e) => errors.append(&mut e),
         }
-        out.insert(compiled.id.clone(), compiled);
     }
     if errors.is_empty() {
-        Ok(Snapshot {
-            generation,
-            apis: out,
-        })
+        Ok(Snapshot { generation, apis: out })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Validates and compiles one API, reporting every problem found.
+pub fn compile_api(api: &ApiInput<'_>) -> Result<Api, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let at = format!("apis[{}]", api.api_id);
+    if !valid_api_id(api.api_id) {
+        errors.push(err(&at, "apiId must be 1 to 63 lowercase letters and digits"));
+        return Err(errors);
+    }
+    if api.protocol != ProtocolType::Http {
+        errors.push(err(
+            &at,
+            "only protocolType HTTP is served so far (REST and WEBSOCKET APIs are not implemented yet)",
+        ));
+        return Err(errors);
+    }
+    let mut compiled = Api {
+        id: api.api_id.into(),
+        protocol: api.protocol,
+        disable_execute_api_endpoint: api.disable_execute_api_endpoint,
+        stages: HashMap::default(),
+        default_stage: None,
+    };
+    for input in &api.stages {
+        let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
+        let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors) else {
+            continue;
+        };
+        if &*stage.name == DEFAULT_STAGE {
+            if compiled.default_stage.is_some() {
+                errors.push(err(&stage_at, "stage is defined twice"));
+            }
+            compiled.default_stage = Some(stage);
+        } else if compiled.stages.insert(stage.name.clone(), stage).is_some() {
+            errors.push(err(&stage_at, "stage is defined twice"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(compiled)
     } else {
         Err(errors)
     }
