@@ -6,6 +6,8 @@
 //!    [`WorkerStats`] (copy-on-write: only routes that changed are cloned) into its slot of a
 //!    [`StatsBoard`], an `ArcSwap` per worker.
 //! 3. A reader (the admin side) loads every slot and [`merge`]s them; it never stops a worker.
+//!    [`merge_full`] keeps the merged histograms for exporters that need every bucket (Prometheus);
+//!    [`merge`] reduces them to the percentiles of the JSON report.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +59,17 @@ pub struct WorkerStats {
 pub struct StatsBoard {
     slots: Vec<arc_swap::ArcSwap<WorkerStats>>,
 }
+
+/// Merged view over every worker with the full histograms, routes sorted by
+/// (api, stage, route key). What the Prometheus exporter renders buckets from.
+#[derive(Debug, Clone, Default)]
+pub struct MergedStats {
+    pub counters: GatewayCounters,
+    pub routes: Vec<MergedRoute>,
+}
+
+/// One route summed over every worker: its names, status counts and both histograms.
+pub type MergedRoute = RouteStats;
 
 /// Merged view over every worker, ready to serialize.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -169,13 +182,50 @@ impl StatsBoard {
 
     /// Merges every worker's latest stats. Never waits on a worker.
     pub fn report(&self) -> StatsReport {
+        self.merged().report()
+    }
+
+    /// Merges every worker's latest stats, keeping the histograms. Never waits on a worker.
+    pub fn merged(&self) -> MergedStats {
         let all: Vec<Arc<WorkerStats>> = self.slots.iter().map(|s| s.load_full()).collect();
-        merge(&all)
+        merge_full(&all)
+    }
+}
+
+// === impl MergedStats ===
+
+impl MergedStats {
+    /// Reduces the histograms to percentiles: the JSON report.
+    pub fn report(&self) -> StatsReport {
+        StatsReport {
+            counters: self.counters,
+            routes: self
+                .routes
+                .iter()
+                .map(|r| RouteReport {
+                    api_id: r.api_id.to_string(),
+                    stage: r.stage.to_string(),
+                    route_key: r.route_key.to_string(),
+                    count: r.total_us.len(),
+                    status_2xx: r.status_2xx,
+                    status_4xx: r.status_4xx,
+                    status_5xx: r.status_5xx,
+                    latency_us: percentiles(&r.total_us),
+                    integration_latency_us: percentiles(&r.integration_us),
+                })
+                .collect(),
+        }
     }
 }
 
 /// Merges per-worker stats into one report, routes sorted by (api, stage, route key).
 pub fn merge(workers: &[Arc<WorkerStats>]) -> StatsReport {
+    merge_full(workers).report()
+}
+
+/// Merges per-worker stats keeping the histograms, routes sorted by (api, stage, route key).
+/// Routes are matched across workers by their stats key, as in [`merge`].
+pub fn merge_full(workers: &[Arc<WorkerStats>]) -> MergedStats {
     let mut counters = GatewayCounters::default();
     let mut routes: HashMap<u64, RouteStats> = HashMap::new();
     for w in workers {
@@ -189,27 +239,11 @@ pub fn merge(workers: &[Arc<WorkerStats>]) -> StatsReport {
             }
         }
     }
-    let mut out: Vec<RouteReport> = routes
-        .into_values()
-        .map(|r| RouteReport {
-            api_id: r.api_id.to_string(),
-            stage: r.stage.to_string(),
-            route_key: r.route_key.to_string(),
-            count: r.total_us.len(),
-            status_2xx: r.status_2xx,
-            status_4xx: r.status_4xx,
-            status_5xx: r.status_5xx,
-            latency_us: percentiles(&r.total_us),
-            integration_latency_us: percentiles(&r.integration_us),
-        })
-        .collect();
-    out.sort_by(|a, b| {
+    let mut routes: Vec<MergedRoute> = routes.into_values().collect();
+    routes.sort_by(|a, b| {
         (&a.api_id, &a.stage, &a.route_key).cmp(&(&b.api_id, &b.stage, &b.route_key))
     });
-    StatsReport {
-        counters,
-        routes: out,
-    }
+    MergedStats { counters, routes }
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
@@ -263,5 +297,53 @@ mod tests {
             "{:?}",
             r.latency_us
         );
+
+        // The full merge keeps the histograms and agrees with the report.
+        let merged = board.merged();
+        assert_eq!(merged.counters, report.counters);
+        assert_eq!(merged.routes.len(), 1);
+        let m = &merged.routes[0];
+        assert_eq!((&*m.api_id, &*m.stage, &*m.route_key), ("a", "s", "GET /"));
+        assert_eq!((m.total_us.len(), m.integration_us.len()), (5, 2));
+        assert_eq!((m.status_2xx, m.status_4xx, m.status_5xx), (2, 1, 2));
+        assert_eq!(merged.report(), report);
+    }
+
+    #[test]
+    fn merge_full_sorts_and_keeps_routes_apart() {
+        let route = |api: &str, key: &str, n: u64| {
+            let mut r = RouteStats::new(api.into(), "$default".into(), key.into());
+            for i in 0..n {
+                r.record(200, 10 * (i + 1), Some(5));
+            }
+            Arc::new(r)
+        };
+        let w0 = Arc::new(WorkerStats {
+            worker: 0,
+            routes: [
+                (1u64, route("b", "GET /x", 2)),
+                (2, route("a", "GET /y", 1)),
+            ]
+            .into(),
+            counters: GatewayCounters::default(),
+        });
+        let w1 = Arc::new(WorkerStats {
+            worker: 1,
+            routes: [(1u64, route("b", "GET /x", 3))].into(),
+            counters: GatewayCounters {
+                not_found: 4,
+                ..Default::default()
+            },
+        });
+        let merged = merge_full(&[w0, w1]);
+        assert_eq!(merged.counters.not_found, 4);
+        let names: Vec<(&str, u64)> = merged
+            .routes
+            .iter()
+            .map(|r| (&*r.api_id, r.total_us.len()))
+            .collect();
+        assert_eq!(names, [("a", 1), ("b", 5)]);
+        assert_eq!(merged.routes[1].total_us.max(), 30);
+        assert!(merge_full(&[]).routes.is_empty());
     }
 }
