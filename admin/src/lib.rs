@@ -29,6 +29,7 @@ use portico_shared::snapshot::{compile_config, ConfigError};
 use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
+pub mod metrics;
 pub mod sigv4;
 
 /// The atomically swapped snapshot the data plane reads.

@@ -1,0 +1,362 @@
+//! Metrics endpoints: Prometheus text exposition (format 0.0.4) and the JSON latency report.
+//!
+//! # Architecture
+//! 1. A scrape merges every worker's latest stats ([`StatsBoard::merged`]); it never stops or
+//!    waits on a worker. The merge and the rendering run on tokio's blocking pool so a large
+//!    route table does not stall the admin runtime's other requests.
+//! 2. The busiest `max_series` routes keep their own labels; the rest are summed into one series
+//!    labelled `__other__` (api, stage and route), so the number of series is bounded whatever
+//!    the number of routes. `portico_metrics_series_dropped` says how many routes were folded.
+//! 3. Histogram buckets are fixed (100 µs to 30 s) and derived from the HDR histograms: each
+//!    recorded value counts at the lowest value it stands for, so a value on a bound is inside it.
+//!    `_sum` is the histogram's own estimate (values at the middle of their 1 % wide bins).
+//!
+//! Invariant: rendering is a pure function of the merged stats; no state is kept between scrapes.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hdrhistogram::Histogram;
+use portico_shared::stats::{GatewayCounters, MergedRoute, StatsBoard, StatsReport};
+
+/// Routes that keep their own series in a scrape; the rest are summed into `__other__`.
+/// Each route costs 4 counter series and 2 × 20 histogram series.
+pub const MAX_ROUTE_SERIES: usize = 500;
+
+/// The Prometheus text format's content type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Label value of the series that sums the routes past the cardinality cap.
+pub const OTHER: &str = "__other__";
+
+/// Histogram bucket upper bounds in µs, with their `le` label in seconds.
+const BUCKETS: [(u64, &str); 17] = [
+    (100, "0.0001"),
+    (250, "0.00025"),
+    (500, "0.0005"),
+    (1_000, "0.001"),
+    (2_500, "0.0025"),
+    (5_000, "0.005"),
+    (10_000, "0.01"),
+    (25_000, "0.025"),
+    (50_000, "0.05"),
+    (100_000, "0.1"),
+    (250_000, "0.25"),
+    (500_000, "0.5"),
+    (1_000_000, "1"),
+    (2_500_000, "2.5"),
+    (5_000_000, "5"),
+    (10_000_000, "10"),
+    (30_000_000, "30"),
+];
+
+const _: () = {
+    let mut i = 1;
+    while i < BUCKETS.len() {
+        assert!(BUCKETS[i - 1].0 < BUCKETS[i].0, "bucket bounds ascend");
+        i += 1;
+    }
+    assert!(BUCKETS[BUCKETS.len() - 1].0 <= portico_shared::limits::HISTOGRAM_MAX_US);
+};
+
+/// One series' worth of figures: a route's, or the sum of the routes past the cap.
+#[derive(Debug, Clone, Default)]
+struct Series {
+    status_2xx: u64,
+    status_4xx: u64,
+    status_5xx: u64,
+    status_other: u64,
+    total: Buckets,
+    integration: Buckets,
+}
+
+/// A histogram reduced to the fixed buckets: counts per bucket (not yet cumulative; the last
+/// slot is above the highest bound), the total count and the estimated sum.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    per_bucket: [u64; BUCKETS.len() + 1],
+    count: u64,
+    sum_us: u64,
+}
+
+// === impl Buckets ===
+
+impl Buckets {
+    fn from_histogram(h: &Histogram<u64>) -> Buckets {
+        let mut b = Buckets::default();
+        for v in h.iter_recorded() {
+            let bin = v.value_iterated_to();
+            let n = v.count_at_value();
+            let lowest = h.lowest_equivalent(bin);
+            let slot = BUCKETS
+                .iter()
+                .position(|&(le_us, _)| lowest <= le_us)
+                .unwrap_or(BUCKETS.len());
+            b.per_bucket[slot] += n;
+            b.count += n;
+            b.sum_us = b
+                .sum_us
+                .saturating_add(h.median_equivalent(bin).saturating_mul(n));
+        }
+        b
+    }
+
+    fn add(&mut self, o: &Buckets) {
+        for (a, b) in self.per_bucket.iter_mut().zip(o.per_bucket) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.sum_us = self.sum_us.saturating_add(o.sum_us);
+    }
+}
+
+// === impl Series ===
+
+impl Series {
+    fn from_route(r: &MergedRoute) -> Series {
+        Series {
+            status_2xx: r.status_2xx,
+            status_4xx: r.status_4xx,
+            status_5xx: r.status_5xx,
+            status_other: r.status_other,
+            total: Buckets::from_histogram(&r.total_us),
+            integration: Buckets::from_histogram(&r.integration_us),
+        }
+    }
+
+    fn add(&mut self, o: &Series) {
+        self.status_2xx += o.status_2xx;
+        self.status_4xx += o.status_4xx;
+        self.status_5xx += o.status_5xx;
+        self.status_other += o.status_other;
+        self.total.add(&o.total);
+        self.integration.add(&o.integration);
+    }
+}
+
+// === rendering ===
+
+/// Renders every worker's merged stats in the Prometheus text format 0.0.4, with at most
+/// `max_series` routes labelled individually (the busiest; ties by name) and the rest summed into
+/// `api="__other__",stage="__other__",route="__other__"`.
+pub fn render_prometheus(board: &StatsBoard, max_series: usize) -> String {
+    let merged = board.merged();
+    render(&merged.counters, &merged.routes, max_series)
+}
+
+fn render(counters: &GatewayCounters, routes: &[MergedRoute], max_series: usize) -> String {
+    // Keep the busiest routes; `routes` is sorted by name, and the sort is stable, so ties keep
+    // name order and a scrape is deterministic.
+    let mut order: Vec<usize> = (0..routes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(routes[i].total_us.len()));
+    let mut kept: Vec<usize> = order.iter().copied().take(max_series).collect();
+    kept.sort_unstable();
+    let dropped = routes.len() - kept.len();
+
+    let mut series: Vec<(String, Series)> = kept
+        .iter()
+        .map(|&i| {
+            let r = &routes[i];
+            (
+                labels(&r.api_id, &r.stage, &r.route_key),
+                Series::from_route(r),
+            )
+        })
+        .collect();
+    if dropped > 0 {
+        let mut other = Series::default();
+        for &i in order.iter().skip(max_series) {
+            other.add(&Series::from_route(&routes[i]));
+        }
+        series.push((labels(OTHER, OTHER, OTHER), other));
+    }
+
+    let mut out = String::with_capacity(1024 + series.len() * 4096);
+    family(
+        &mut out,
+        "portico_requests_total",
+        "counter",
+        "Requests answered per API, stage, route and status class.",
+    );
+    for (l, s) in &series {
+        for (class, n) in [
+            ("2xx", s.status_2xx),
+            ("4xx", s.status_4xx),
+            ("5xx", s.status_5xx),
+            ("other", s.status_other),
+        ] {
+            let _ = writeln!(
+                out,
+                "portico_requests_total{{{l},status_class=\"{class}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "portico_request_duration_seconds",
+        "histogram",
+        "Downstream-observed latency: request head parsed to response written.",
+    );
+    for (l, s) in &series {
+        histogram(&mut out, "portico_request_duration_seconds", l, &s.total);
+    }
+    family(
+        &mut out,
+        "portico_integration_duration_seconds",
+        "histogram",
+        "Time spent in the integration (the upstream exchange).",
+    );
+    for (l, s) in &series {
+        histogram(
+            &mut out,
+            "portico_integration_duration_seconds",
+            l,
+            &s.integration,
+        );
+    }
+    for (name, help, value) in [
+        (
+            "portico_downstream_requests_total",
+            "Requests the data plane parsed, routed or not.",
+            counters.requests,
+        ),
+        (
+            "portico_connections_accepted_total",
+            "Downstream connections accepted.",
+            counters.connections_accepted,
+        ),
+        (
+            "portico_bad_requests_total",
+            "Requests rejected as malformed.",
+            counters.bad_requests,
+        ),
+        (
+            "portico_not_found_total",
+            "Requests no route matched.",
+            counters.not_found,
+        ),
+        (
+            "portico_upstream_errors_total",
+            "Integration exchanges that failed.",
+            counters.upstream_errors,
+        ),
+        (
+            "portico_upstream_timeouts_total",
+            "Integration exchanges that timed out.",
+            counters.upstream_timeouts,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    family(
+        &mut out,
+        "portico_metrics_series_dropped",
+        "gauge",
+        "Routes summed into route=\"__other__\" by the label cardinality cap.",
+    );
+    let _ = writeln!(out, "portico_metrics_series_dropped {dropped}");
+    out
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    // HELP text escapes only `\` and newlines; ours has neither.
+    debug_assert!(!help.contains(['\\', '\n']));
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, b: &Buckets) {
+    let mut cumulative = 0;
+    for (&(_, le), n) in BUCKETS.iter().zip(b.per_bucket) {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", b.count);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", seconds(b.sum_us));
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", b.count);
+}
+
+/// µs as decimal seconds, exactly: `1234567` → `1.234567`.
+fn seconds(us: u64) -> String {
+    let frac = us % 1_000_000;
+    if frac == 0 {
+        return (us / 1_000_000).to_string();
+    }
+    let s = format!("{}.{frac:06}", us / 1_000_000);
+    s.trim_end_matches('0').to_string()
+}
+
+/// `api="...",stage="...",route="..."` with each value escaped.
+fn labels(api: &str, stage: &str, route: &str) -> String {
+    let mut s = String::with_capacity(api.len() + stage.len() + route.len() + 24);
+    for (i, (k, v)) in [("api", api), ("stage", stage), ("route", route)]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(k);
+        s.push_str("=\"");
+        escape_label_value(&mut s, v);
+        s.push('"');
+    }
+    s
+}
+
+/// The text format's label value escapes: `\` → `\\`, `"` → `\"`, newline → `\n`.
+fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+// === axum ===
+
+/// `GET /metrics`: the Prometheus text exposition, capped at [`MAX_ROUTE_SERIES`] routes.
+pub async fn prometheus(State(board): State<Arc<StatsBoard>>) -> impl IntoResponse {
+    match tokio::task::spawn_blocking(move || render_prometheus(&board, MAX_ROUTE_SERIES)).await {
+        Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics rendering failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The JSON report: per route p50, p90, p99, p99.9, max and mean latency (µs), plus counters.
+pub async fn json(State(board): State<Arc<StatsBoard>>) -> Response {
+    match tokio::task::spawn_blocking(move || board.report()).await {
+        Ok(report) => Json::<StatsReport>(report).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "stats merge failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `GET /metrics` (Prometheus) and `GET /portico/metrics` (JSON), ready to merge into an app of
+/// any state type.
+pub fn router<S>(board: Arc<StatsBoard>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/metrics", get(prometheus))
+        .route("/portico/metrics", get(json))
+        .with_state(board)
+}
+
+#[cfg(test)]
+mod tests;
