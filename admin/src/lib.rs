@@ -1,42 +1,63 @@
 //! Portico's admin REST API: an axum app on its own thread with its own tokio runtime.
 //!
 //! # Architecture
-//! 1. Handlers validate input and call [`AdminState::publish`], which compiles a
-//!    [`portico_shared::Snapshot`] and swaps it into the [`SnapshotCell`] the workers read.
-//! 2. A failed validation never touches the cell; errors are answered in AWS's shape
-//!    (`{"message": ...}` with `x-amzn-ErrorType`).
-//! 3. Stats are read from the [`StatsBoard`] without stopping a worker.
+//! 1. [`app`] routes Amazon API Gateway's `apigatewayv2` control plane for HTTP APIs under
+//!    `/v2/` (`v2.rs`, thin handlers) and Portico's own endpoints under `/portico/`
+//!    (`portico.rs`).
+//! 2. Handlers validate and call a [`Catalog`] operation (`ops.rs`, `import.rs`). The catalog
+//!    sits behind one async lock and runs each operation on a blocking thread: validate →
+//!    auto-deploy → compile the one API that changed → commit to the [`Store`] → publish
+//!    `current.with_api(...)` into the [`SnapshotCell`] the workers read. A 2xx means committed
+//!    and published.
+//! 3. Errors are answered in AWS's shape (`{"message": ...}` with `x-amzn-ErrorType`), see
+//!    [`ApiError`]; a failed validation or compile touches neither the store nor the cell.
+//! 4. Stats are read from the [`StatsBoard`] without stopping a worker.
 //!
-//! Invariant: tokio lives only in this crate; nothing here runs on a data plane worker's thread.
-//!
-//! Endpoints so far (Portico's own, under `/portico/`; the `apigatewayv2` control plane lands
-//! with its issue): `GET /portico/config`, `PUT /portico/config`, `GET /portico/stats`,
-//! `GET /ping`.
+//! Invariants: tokio lives only in this crate; nothing here runs on a data plane worker's thread;
+//! publishes happen one at a time, in the order their changes were committed.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
 use portico_shared::model::Config;
-use portico_shared::snapshot::{compile_config, ConfigError};
 use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
+mod catalog;
+mod error;
+mod ids;
+mod import;
 pub mod metrics;
+mod ops;
+mod portico;
+mod records;
 pub mod sigv4;
+pub mod store;
+mod v2;
+
+use catalog::Catalog;
+pub use error::ApiError;
+pub use import::ImportMode;
+pub use store::{MemoryStore, SqliteStore, Store};
 
 /// The atomically swapped snapshot the data plane reads.
 pub type SnapshotCell = Arc<ArcSwap<Snapshot>>;
 
-/// Largest admin request body.
-const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest admin request body: `PUT /portico/config` carries whole configurations.
+pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest `/v2/` request body (one resource).
+pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
+
+/// Where the data plane serves APIs, for `apiEndpoint` (`http://{apiId}.{domain}:{port}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub domain: String,
+    pub port: u16,
+}
 
 /// Shared state of the admin API.
 #[derive(Debug, Clone)]
@@ -46,56 +67,93 @@ pub struct AdminState {
 
 #[derive(Debug)]
 struct Inner {
-    cell: SnapshotCell,
+    /// Every API, mirrored in the store. An async lock: operations hold it across the blocking
+    /// task that commits and publishes, and readers wait without blocking the runtime.
+    catalog: Arc<tokio::sync::Mutex<Catalog>>,
     stats: Arc<StatsBoard>,
-    /// The configuration the current snapshot was compiled from. A mutex is fine here: the admin
-    /// side is not the hot path, and publishes must be serialized anyway.
-    config: Mutex<Config>,
-    generation: AtomicU64,
-}
-
-/// An admin API error, answered as AWS answers: status, `x-amzn-ErrorType`, `{"message": ...}`.
-#[derive(Debug)]
-pub enum ApiError {
-    BadRequest(String),
-    NotFound(String),
-    Internal(String),
+    endpoint: Endpoint,
 }
 
 // === impl AdminState ===
 
 impl AdminState {
-    pub fn new(cell: SnapshotCell, stats: Arc<StatsBoard>, config: Config) -> AdminState {
-        let generation = cell.load().generation;
-        AdminState {
+    /// Loads `store` and publishes everything it holds into `cell`. Blocking: call it before the
+    /// admin runtime starts (or from `spawn_blocking`).
+    pub fn open(
+        store: Arc<dyn Store>,
+        cell: SnapshotCell,
+        stats: Arc<StatsBoard>,
+        endpoint: Endpoint,
+    ) -> Result<AdminState, ApiError> {
+        let catalog = Catalog::load(store, cell)?;
+        Ok(AdminState {
             inner: Arc::new(Inner {
-                cell,
+                catalog: Arc::new(tokio::sync::Mutex::new(catalog)),
                 stats,
-                config: Mutex::new(config),
-                generation: AtomicU64::new(generation),
+                endpoint,
             }),
-        }
+        })
     }
 
-    /// Validates, compiles and publishes `config`. On error nothing is published.
-    pub fn publish(&self, config: Config) -> Result<u64, Vec<ConfigError>> {
-        let mut current = self.inner.config.lock().unwrap_or_else(|p| p.into_inner());
-        let generation = self.inner.generation.load(Ordering::Relaxed) + 1;
-        let snapshot = compile_config(&config, generation)?;
-        self.inner.cell.store(Arc::new(snapshot));
-        self.inner.generation.store(generation, Ordering::Relaxed);
-        *current = config;
-        Ok(generation)
+    /// Imports a configuration document (`--config FILE`): each API in it replaces the stored
+    /// API with the same id. Blocking; call it outside the admin runtime.
+    pub fn import_blocking(&self, config: &Config, mode: ImportMode) -> Result<u64, ApiError> {
+        self.inner.catalog.blocking_lock().import(config, mode)
+    }
+
+    /// The last published generation. Blocking; call it outside the admin runtime.
+    pub fn generation_blocking(&self) -> u64 {
+        self.inner.catalog.blocking_lock().generation()
+    }
+
+    pub fn stats(&self) -> &StatsBoard {
+        &self.inner.stats
+    }
+
+    /// Runs a change on a blocking thread with the catalog held: one at a time, in arrival order
+    /// (tokio's mutex is fair).
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Catalog) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let mut guard = Arc::clone(&self.inner.catalog).lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut guard))
+            .await
+            .map_err(|e| ApiError::Internal(format!("admin task failed: {e}")))?
+    }
+
+    /// Reads the catalog (waits for a change in progress).
+    pub(crate) async fn read<T>(
+        &self,
+        f: impl FnOnce(&Catalog) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let guard = self.inner.catalog.lock().await;
+        f(&guard)
+    }
+
+    /// Fills in `apiEndpoint`.
+    pub(crate) fn endpoint_fn(
+        &self,
+    ) -> impl Fn(records::ApiRecord) -> records::ApiRecord + Send + 'static {
+        let e = self.inner.endpoint.clone();
+        move |mut a| {
+            a.api_endpoint = Some(format!("http://{}.{}:{}", a.api_id, e.domain, e.port));
+            a
+        }
     }
 }
 
-/// The admin app.
+/// The admin app. Cross-cutting layers (request authentication, metrics) wrap it here, one line
+/// each: `.layer(...)` below the routes, `.route("/metrics", ...)` beside them.
 pub fn app(state: AdminState) -> Router {
     Router::new()
-        .route("/ping", get(|| async { "pong" }))
-        .route("/portico/config", get(get_config).put(put_config))
-        .route("/portico/stats", get(get_stats))
+        .route("/ping", axum::routing::get(|| async { "pong" }))
+        .merge(portico::router())
+        .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest("Method not allowed on this admin path".into())
+        })
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
         .with_state(state)
 }
@@ -138,135 +196,5 @@ pub fn spawn(
     Ok((local, handle))
 }
 
-async fn get_config(State(s): State<AdminState>) -> Json<Config> {
-    Json(
-        s.inner
-            .config
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone(),
-    )
-}
-
-async fn put_config(
-    State(s): State<AdminState>,
-    body: Result<Json<Config>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(config) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let generation = tokio::task::spawn_blocking(move || s.publish(config))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|errors| {
-            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            ApiError::BadRequest(format!(
-                "{} validation error(s): {}",
-                list.len(),
-                list.join("; ")
-            ))
-        })?;
-    Ok(Json(serde_json::json!({ "generation": generation })))
-}
-
-async fn get_stats(State(s): State<AdminState>) -> Response {
-    Json(s.inner.stats.report()).into_response()
-}
-
-// === impl ApiError ===
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, kind, message) = match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "BadRequestException", m),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "NotFoundException", m),
-            ApiError::Internal(m) => {
-                tracing::error!(error = %m, "admin internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerErrorException",
-                    "Internal server error".into(),
-                )
-            }
-        };
-        let mut r = (status, Json(serde_json::json!({ "message": message }))).into_response();
-        r.headers_mut()
-            .insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
-        r
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::Request;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-
-    fn state() -> AdminState {
-        AdminState::new(
-            Arc::new(ArcSwap::from_pointee(Snapshot::empty(0))),
-            Arc::new(StatsBoard::new(1)),
-            Config::default(),
-        )
-    }
-
-    async fn call(
-        s: &AdminState,
-        method: &str,
-        uri: &str,
-        body: &str,
-    ) -> (StatusCode, Option<String>, String) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let r = app(s.clone()).oneshot(req).await.unwrap();
-        let status = r.status();
-        let kind = r
-            .headers()
-            .get("x-amzn-ErrorType")
-            .map(|v| v.to_str().unwrap().to_string());
-        let body = r.into_body().collect().await.unwrap().to_bytes();
-        (status, kind, String::from_utf8_lossy(&body).into())
-    }
-
-    #[tokio::test]
-    async fn publish_and_reject() {
-        let s = state();
-        let good = r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"$default","target":"integrations/i"}],
-            "integrations":[{"integrationId":"i","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:9"}],
-            "stages":[{"stageName":"$default"}]}]}"#;
-        let (st, _, body) = call(&s, "PUT", "/portico/config", good).await;
-        assert_eq!(st, StatusCode::OK, "{body}");
-        assert_eq!(s.inner.cell.load().generation, 1);
-        assert!(s.inner.cell.load().api("abc").is_some());
-
-        let bad = r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"GET x"}],"stages":[{"stageName":"bad name"}]}]}"#;
-        let (st, kind, body) = call(&s, "PUT", "/portico/config", bad).await;
-        assert_eq!(st, StatusCode::BAD_REQUEST);
-        assert_eq!(kind.as_deref(), Some("BadRequestException"));
-        assert!(body.contains("2 validation error(s)"), "{body}");
-        assert_eq!(
-            s.inner.cell.load().generation,
-            1,
-            "a failed publish changes nothing"
-        );
-
-        for junk in ["{", r#"{"apis": 3}"#, r#"{"bogus": []}"#, ""] {
-            let (st, kind, body) = call(&s, "PUT", "/portico/config", junk).await;
-            assert_eq!(st, StatusCode::BAD_REQUEST, "{junk}: {body}");
-            assert_eq!(kind.as_deref(), Some("BadRequestException"));
-            assert!(body.starts_with("{\"message\":"), "{body}");
-        }
-        let (st, kind, _) = call(&s, "GET", "/nope", "").await;
-        assert_eq!(
-            (st, kind.as_deref()),
-            (StatusCode::NOT_FOUND, Some("NotFoundException"))
-        );
-        let (st, _, body) = call(&s, "GET", "/portico/stats", "").await;
-        assert_eq!(st, StatusCode::OK);
-        assert!(body.contains("\"routes\":[]"), "{body}");
-    }
-}
+mod tests;

@@ -1,0 +1,625 @@
+//! The catalog: every API the admin side knows, in memory, mirrored in the [`Store`], and the
+//! one place that publishes snapshots to the data plane.
+//!
+//! # Architecture
+//! 1. An operation takes a [`Draft`] of one API (a cheap copy: route and integration tables are
+//!    shared `Arc`s, deployments are immutable `Arc`s) and changes it; every change is also
+//!    recorded as a store [`Change`].
+//! 2. [`Catalog::apply`] finishes the draft: routes or integrations changed → every `autoDeploy`
+//!    stage gets a new deployment; then, if what a stage serves changed, the API is compiled with
+//!    [`compile_api`]. A compile error answers 400 and leaves everything untouched.
+//! 3. The changes are committed to the store in one transaction (durable when it returns), the
+//!    draft replaces the API in memory, and only then is the new snapshot published:
+//!    `cell.store(current.with_api(generation + 1, api))`. Other APIs are shared, not recompiled.
+//!
+//! Invariants: the catalog sits behind one lock, so operations (and publishes) run one at a
+//! time; a failed validation, compile or commit changes neither memory, the store nor the cell;
+//! the cell only ever holds compiled output.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use portico_shared::model;
+use portico_shared::snapshot::{self, compile_api, ConfigError, StageInput};
+use portico_shared::Snapshot;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::ids;
+use crate::records::{
+    ApiRecord, DeploymentContent, DeploymentRecord, IntegrationRecord, RouteRecord, StageRecord,
+};
+use crate::store::{Change, Kind, Row, Store};
+use crate::SnapshotCell;
+
+/// Everything the admin side knows.
+#[derive(Debug)]
+pub(crate) struct Catalog {
+    /// By apiId, in id order (so `GetApis` pages are stable).
+    apis: BTreeMap<String, Arc<ApiState>>,
+    /// The source of truth; every change is committed here before it is published.
+    store: Arc<dyn Store>,
+    /// What the data plane reads.
+    cell: SnapshotCell,
+    /// The last published generation; the next publish uses one more.
+    generation: u64,
+}
+
+/// One API and everything under it.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiState {
+    pub(crate) api: ApiRecord,
+    /// By routeId. Shared between drafts until one changes it (`Arc::make_mut`).
+    pub(crate) routes: Arc<BTreeMap<String, RouteRecord>>,
+    /// By integrationId.
+    pub(crate) integrations: Arc<BTreeMap<String, IntegrationRecord>>,
+    /// By stageName.
+    pub(crate) stages: BTreeMap<String, StageRecord>,
+    /// By deploymentId. Immutable once created.
+    pub(crate) deployments: BTreeMap<String, Arc<Deployment>>,
+}
+
+/// A deployment: its record and the frozen routes and integrations it serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Deployment {
+    pub(crate) record: DeploymentRecord,
+    pub(crate) content: DeploymentContent,
+}
+
+/// A change in progress to one API.
+#[derive(Debug)]
+pub(crate) struct Draft {
+    pub(crate) state: ApiState,
+    /// What to commit, in order.
+    changes: Vec<Change>,
+    /// Routes or integrations changed: `autoDeploy` stages need a new deployment.
+    content_changed: bool,
+    /// What some stage serves may have changed: compile and publish.
+    republish: bool,
+    /// The timestamp of this change.
+    pub(crate) now: String,
+}
+
+// === impl Catalog ===
+
+impl Catalog {
+    /// Loads everything from `store` and publishes it as one snapshot. An API that no longer
+    /// compiles (say, an upstream host that stopped resolving) is kept but not served; the error
+    /// is logged.
+    pub(crate) fn load(store: Arc<dyn Store>, cell: SnapshotCell) -> Result<Catalog, ApiError> {
+        let rows = store
+            .load()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
+        let mut children: Vec<Row> = Vec::new();
+        for row in rows {
+            if row.kind == Kind::Api {
+                let api: ApiRecord = parse_doc(&row)?;
+                apis.insert(row.api_id.clone(), ApiState::new(api));
+            } else {
+                children.push(row);
+            }
+        }
+        for row in children {
+            let Some(state) = apis.get_mut(&row.api_id) else {
+                tracing::warn!(api_id = %row.api_id, kind = row.kind.as_str(), id = %row.id,
+                    "stored document belongs to no API; ignored");
+                continue;
+            };
+            match row.kind {
+                Kind::Api => {}
+                Kind::Route => {
+                    let r: RouteRecord = parse_doc(&row)?;
+                    Arc::make_mut(&mut state.routes).insert(row.id.clone(), r);
+                }
+                Kind::Integration => {
+                    let i: IntegrationRecord = parse_doc(&row)?;
+                    Arc::make_mut(&mut state.integrations).insert(row.id.clone(), i);
+                }
+                Kind::Stage => {
+                    let s: StageRecord = parse_doc(&row)?;
+                    state.stages.insert(row.id.clone(), s);
+                }
+                Kind::Deployment => {
+                    let d: Deployment = parse_doc(&row)?;
+                    state.deployments.insert(row.id.clone(), Arc::new(d));
+                }
+            }
+        }
+        let mut compiled = Vec::new();
+        for (id, state) in &apis {
+            match compile(state) {
+                Ok(api) => compiled.push(Arc::new(api)),
+                Err(errors) => {
+                    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    tracing::error!(api_id = %id, errors = %list.join("; "),
+                        "stored API does not compile; not served until it is changed");
+                }
+            }
+        }
+        let generation = cell.load().generation + 1;
+        cell.store(Arc::new(Snapshot::from_apis(generation, compiled)));
+        Ok(Catalog {
+            apis: apis.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+            store,
+            cell,
+            generation,
+        })
+    }
+
+    pub(crate) fn apis(&self) -> &BTreeMap<String, Arc<ApiState>> {
+        &self.apis
+    }
+
+    /// The API `api_id`, or 404.
+    pub(crate) fn api(&self, api_id: &str) -> Result<&Arc<ApiState>, ApiError> {
+        self.apis.get(api_id).ok_or_else(|| not_found_api(api_id))
+    }
+
+    /// The last published generation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A draft of the existing API `api_id`, or 404.
+    pub(crate) fn draft(&self, api_id: &str) -> Result<Draft, ApiError> {
+        Ok(Draft::new(ApiState::clone(self.api(api_id)?)))
+    }
+
+    /// A new API id no API has.
+    pub(crate) fn new_api_id(&self) -> String {
+        loop {
+            let id = ids::generate(ids::API_ID_LEN);
+            if !self.apis.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Finishes `draft` (auto-deploys, compiles), commits it and publishes it. On error nothing
+    /// changed.
+    pub(crate) fn apply(&mut self, draft: Draft) -> Result<Arc<ApiState>, ApiError> {
+        let (state, changes, republish) = draft.finish();
+        let compiled = if republish {
+            Some(compile(&state).map_err(compile_error)?)
+        } else {
+            None
+        };
+        self.store
+            .commit(&changes)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let state = Arc::new(state);
+        self.apis
+            .insert(state.api.api_id.clone(), Arc::clone(&state));
+        if let Some(api) = compiled {
+            self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
+        }
+        Ok(state)
+    }
+
+    /// Deletes the API `api_id` and everything under it.
+    pub(crate) fn delete_api(&mut self, api_id: &str) -> Result<(), ApiError> {
+        self.api(api_id)?;
+        self.store
+            .commit(&[Change::DeleteApi {
+                api_id: api_id.to_string(),
+            }])
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.apis.remove(api_id);
+        self.publish(|current, generation| current.without_api(generation, api_id));
+        Ok(())
+    }
+
+    /// Replaces APIs wholesale (a declarative import): each of `states` replaces the API with
+    /// the same id; with `replace_all`, every other API is deleted too. All of them are compiled
+    /// before anything is committed; errors from every API are reported together.
+    pub(crate) fn replace(
+        &mut self,
+        states: Vec<ApiState>,
+        replace_all: bool,
+    ) -> Result<u64, ApiError> {
+        let mut errors = Vec::new();
+        let mut compiled = Vec::with_capacity(states.len());
+        for state in &states {
+            match compile(state) {
+                Ok(api) => compiled.push(Arc::new(api)),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(compile_error(errors));
+        }
+        let mut changes = Vec::new();
+        if replace_all {
+            changes.push(Change::DeleteAll);
+        }
+        for state in &states {
+            if !replace_all {
+                changes.push(Change::DeleteApi {
+                    api_id: state.api.api_id.clone(),
+                });
+            }
+            changes.extend(state.rows().into_iter().map(Change::Put));
+        }
+        self.store
+            .commit(&changes)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if replace_all {
+            self.apis.clear();
+        }
+        for state in states {
+            self.apis.insert(state.api.api_id.clone(), Arc::new(state));
+        }
+        if replace_all {
+            self.publish(|_, generation| Snapshot::from_apis(generation, compiled));
+        } else {
+            // Later entries win: the imported APIs replace those with the same id.
+            self.publish(|current, generation| {
+                Snapshot::from_apis(generation, current.apis().cloned().chain(compiled))
+            });
+        }
+        Ok(self.generation)
+    }
+
+    /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).
+    fn publish(&mut self, next: impl FnOnce(&Snapshot, u64) -> Snapshot) {
+        let generation = self.generation + 1;
+        let current = self.cell.load_full();
+        let snapshot = next(&current, generation);
+        debug_assert_eq!(snapshot.generation, generation);
+        self.cell.store(Arc::new(snapshot));
+        self.generation = generation;
+    }
+}
+
+// === impl ApiState ===
+
+impl ApiState {
+    pub(crate) fn new(api: ApiRecord) -> ApiState {
+        ApiState {
+            api,
+            routes: Arc::default(),
+            integrations: Arc::default(),
+            stages: BTreeMap::new(),
+            deployments: BTreeMap::new(),
+        }
+    }
+
+    /// Every document of this API, as store rows.
+    pub(crate) fn rows(&self) -> Vec<Row> {
+        let id = &self.api.api_id;
+        let mut rows = vec![row(id, Kind::Api, id, &self.api)];
+        rows.extend(self.routes.iter().map(|(k, v)| row(id, Kind::Route, k, v)));
+        rows.extend(
+            self.integrations
+                .iter()
+                .map(|(k, v)| row(id, Kind::Integration, k, v)),
+        );
+        rows.extend(self.stages.iter().map(|(k, v)| row(id, Kind::Stage, k, v)));
+        rows.extend(
+            self.deployments
+                .iter()
+                .map(|(k, v)| row(id, Kind::Deployment, k, &**v)),
+        );
+        rows
+    }
+
+    /// The route `route_id`, or 404.
+    pub(crate) fn route(&self, route_id: &str) -> Result<&RouteRecord, ApiError> {
+        self.routes.get(route_id).ok_or_else(|| {
+            ApiError::NotFound(format!("Invalid Route identifier specified {route_id}"))
+        })
+    }
+
+    /// The integration `integration_id`, or 404.
+    pub(crate) fn integration(&self, integration_id: &str) -> Result<&IntegrationRecord, ApiError> {
+        self.integrations.get(integration_id).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Invalid Integration identifier specified {integration_id}"
+            ))
+        })
+    }
+
+    /// The stage `stage_name`, or 404.
+    pub(crate) fn stage(&self, stage_name: &str) -> Result<&StageRecord, ApiError> {
+        self.stages.get(stage_name).ok_or_else(|| {
+            ApiError::NotFound(format!("Invalid stage identifier specified {stage_name}"))
+        })
+    }
+
+    /// The deployment `deployment_id`, or 404.
+    pub(crate) fn deployment(&self, deployment_id: &str) -> Result<&Arc<Deployment>, ApiError> {
+        self.deployments.get(deployment_id).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Invalid Deployment identifier specified {deployment_id}"
+            ))
+        })
+    }
+
+    /// A new child id (route, integration or deployment) unused in this API.
+    pub(crate) fn new_child_id(&self) -> String {
+        loop {
+            let id = ids::generate(ids::CHILD_ID_LEN);
+            if !self.routes.contains_key(&id)
+                && !self.integrations.contains_key(&id)
+                && !self.deployments.contains_key(&id)
+            {
+                return id;
+            }
+        }
+    }
+
+    /// The stages that serve something: those whose deployment exists.
+    pub(crate) fn served_stages(&self) -> impl Iterator<Item = (&StageRecord, &Arc<Deployment>)> {
+        self.stages.values().filter_map(|s| {
+            s.deployment_id
+                .as_ref()
+                .and_then(|d| self.deployments.get(d))
+                .map(|d| (s, d))
+        })
+    }
+}
+
+// === impl Draft ===
+
+impl Draft {
+    pub(crate) fn new(state: ApiState) -> Draft {
+        Draft {
+            state,
+            changes: Vec::new(),
+            content_changed: false,
+            republish: false,
+            now: ids::now_iso8601(),
+        }
+    }
+
+    /// Records the API record as changed. `served`: the change affects what is served.
+    pub(crate) fn put_api(&mut self, served: bool) {
+        let id = self.state.api.api_id.clone();
+        self.changes
+            .push(Change::Put(row(&id, Kind::Api, &id, &self.state.api)));
+        self.republish |= served;
+    }
+
+    pub(crate) fn put_route(&mut self, r: RouteRecord) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::Route,
+            &r.route_id,
+            &r,
+        )));
+        Arc::make_mut(&mut self.state.routes).insert(r.route_id.clone(), r);
+        self.content_changed = true;
+    }
+
+    pub(crate) fn remove_route(&mut self, route_id: &str) {
+        self.changes.push(self.delete(Kind::Route, route_id));
+        Arc::make_mut(&mut self.state.routes).remove(route_id);
+        self.content_changed = true;
+    }
+
+    pub(crate) fn put_integration(&mut self, i: IntegrationRecord) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::Integration,
+            &i.integration_id,
+            &i,
+        )));
+        Arc::make_mut(&mut self.state.integrations).insert(i.integration_id.clone(), i);
+        self.content_changed = true;
+    }
+
+    pub(crate) fn remove_integration(&mut self, integration_id: &str) {
+        self.changes
+            .push(self.delete(Kind::Integration, integration_id));
+        Arc::make_mut(&mut self.state.integrations).remove(integration_id);
+        self.content_changed = true;
+    }
+
+    /// Stores a stage; what it serves may change, so the API is recompiled.
+    pub(crate) fn put_stage(&mut self, s: StageRecord) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::Stage,
+            &s.stage_name,
+            &s,
+        )));
+        self.state.stages.insert(s.stage_name.clone(), s);
+        self.republish = true;
+    }
+
+    pub(crate) fn remove_stage(&mut self, stage_name: &str) {
+        self.changes.push(self.delete(Kind::Stage, stage_name));
+        self.state.stages.remove(stage_name);
+        self.republish = true;
+    }
+
+    pub(crate) fn put_deployment_record(
+        &mut self,
+        record: DeploymentRecord,
+    ) -> Result<(), ApiError> {
+        let d = self.state.deployment(&record.deployment_id)?;
+        let d = Arc::new(Deployment {
+            record,
+            content: d.content.clone(),
+        });
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::Deployment,
+            &d.record.deployment_id,
+            &*d,
+        )));
+        self.state
+            .deployments
+            .insert(d.record.deployment_id.clone(), d);
+        Ok(())
+    }
+
+    pub(crate) fn remove_deployment(&mut self, deployment_id: &str) {
+        self.changes
+            .push(self.delete(Kind::Deployment, deployment_id));
+        self.state.deployments.remove(deployment_id);
+    }
+
+    /// Freezes the current routes and integrations into a new deployment; returns its id.
+    pub(crate) fn deploy(&mut self, auto_deployed: bool, description: Option<String>) -> String {
+        let id = self.state.new_child_id();
+        let d = Deployment {
+            record: DeploymentRecord {
+                auto_deployed,
+                created_date: self.now.clone(),
+                deployment_id: id.clone(),
+                deployment_status: "DEPLOYED".into(),
+                description,
+            },
+            content: DeploymentContent {
+                routes: self
+                    .state
+                    .routes
+                    .values()
+                    .map(RouteRecord::to_model)
+                    .collect(),
+                integrations: self
+                    .state
+                    .integrations
+                    .values()
+                    .map(IntegrationRecord::to_model)
+                    .collect(),
+            },
+        };
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::Deployment,
+            &id,
+            &d,
+        )));
+        self.state.deployments.insert(id.clone(), Arc::new(d));
+        id
+    }
+
+    /// Points stage `stage_name` at `deployment_id`, dropping the auto-deployment it replaces if
+    /// nothing else uses it (auto-deploy would otherwise keep one full copy of the API per
+    /// change).
+    pub(crate) fn point_stage(&mut self, stage_name: &str, deployment_id: &str) {
+        let Some(mut stage) = self.state.stages.get(stage_name).cloned() else {
+            return;
+        };
+        let old = stage.deployment_id.replace(deployment_id.to_string());
+        stage.last_deployment_status_message = Some(format!(
+            "Successfully deployed stage with deployment ID '{deployment_id}'"
+        ));
+        stage.last_updated_date = self.now.clone();
+        self.put_stage(stage);
+        if let Some(old) = old {
+            self.prune(&old);
+        }
+    }
+
+    /// Removes `deployment_id` if it was auto-deployed and no stage points at it.
+    fn prune(&mut self, deployment_id: &str) {
+        let auto = self
+            .state
+            .deployments
+            .get(deployment_id)
+            .is_some_and(|d| d.record.auto_deployed);
+        let used = self
+            .state
+            .stages
+            .values()
+            .any(|s| s.deployment_id.as_deref() == Some(deployment_id));
+        if auto && !used {
+            self.remove_deployment(deployment_id);
+        }
+    }
+
+    fn delete(&self, kind: Kind, id: &str) -> Change {
+        Change::Delete {
+            api_id: self.state.api.api_id.clone(),
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    /// Auto-deploys if routes or integrations changed; returns the state, the changes to commit
+    /// and whether to recompile.
+    fn finish(mut self) -> (ApiState, Vec<Change>, bool) {
+        if self.content_changed {
+            let auto: Vec<String> = self
+                .state
+                .stages
+                .values()
+                .filter(|s| s.auto_deploy)
+                .map(|s| s.stage_name.clone())
+                .collect();
+            if !auto.is_empty() {
+                let id = self.deploy(true, None);
+                for stage in auto {
+                    self.point_stage(&stage, &id);
+                }
+            }
+        }
+        (self.state, self.changes, self.republish)
+    }
+}
+
+/// Compiles what `state`'s stages serve: each stage with a deployment, with its own variables.
+pub(crate) fn compile(state: &ApiState) -> Result<snapshot::Api, Vec<ConfigError>> {
+    let served: Vec<(model::Stage, &Arc<Deployment>)> = state
+        .served_stages()
+        .map(|(s, d)| {
+            (
+                model::Stage {
+                    stage_name: s.stage_name.clone(),
+                    stage_variables: s.stage_variables.clone(),
+                },
+                d,
+            )
+        })
+        .collect();
+    let input = snapshot::ApiInput {
+        api_id: &state.api.api_id,
+        protocol: model::ProtocolType::Http,
+        disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
+        stages: served
+            .iter()
+            .map(|(stage, d)| StageInput {
+                stage,
+                routes: &d.content.routes,
+                integrations: &d.content.integrations,
+            })
+            .collect(),
+    };
+    compile_api(&input)
+}
+
+/// A compile failure as the caller sees it: 400 listing every problem.
+pub(crate) fn compile_error(errors: Vec<ConfigError>) -> ApiError {
+    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    ApiError::invalid(&list)
+}
+
+pub(crate) fn not_found_api(api_id: &str) -> ApiError {
+    ApiError::NotFound(format!("Invalid API identifier specified {api_id}"))
+}
+
+fn row(api_id: &str, kind: Kind, id: &str, doc: &impl Serialize) -> Row {
+    Row {
+        api_id: api_id.to_string(),
+        kind,
+        id: id.to_string(),
+        // Records are structs of strings, numbers, booleans and string-keyed maps.
+        doc: serde_json::to_string(doc).expect("records serialize: string keys only"),
+    }
+}
+
+fn parse_doc<T: for<'de> Deserialize<'de>>(row: &Row) -> Result<T, ApiError> {
+    serde_json::from_str(&row.doc).map_err(|e| {
+        ApiError::Internal(format!(
+            "stored {} {}/{} is corrupt: {e}",
+            row.kind.as_str(),
+            row.api_id,
+            row.id
+        ))
+    })
+}

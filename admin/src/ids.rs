@@ -1,0 +1,121 @@
+//! Identifiers and timestamps in AWS's shapes.
+//!
+//! AWS gives an HTTP API a 10-character id and its routes, integrations and deployments 7
+//! characters, all lowercase letters and digits. Ids only need to be unique within their scope
+//! (the caller checks and draws again), not unpredictable, so a seeded xorshift is enough.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Length of an API id.
+pub(crate) const API_ID_LEN: usize = 10;
+
+/// Length of a route, integration or deployment id.
+pub(crate) const CHILD_ID_LEN: usize = 7;
+
+/// Longest id the admin API accepts in a path or a document (an imported `apiId` may be up to
+/// 63 characters: the first label of a host name).
+pub(crate) const MAX_ID_LEN: usize = 63;
+
+const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A new random id of `len` lowercase letters and digits.
+pub(crate) fn generate(len: usize) -> String {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        x = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+    }
+    let mut out = String::with_capacity(len);
+    for _ in 0..len {
+        // xorshift64*
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        out.push(ALPHABET[(r >> 32) as usize % ALPHABET.len()] as char);
+    }
+    STATE.store(x, Ordering::Relaxed);
+    out
+}
+
+/// Whether `id` can name an API: 1 to 63 lowercase letters and digits (a host name label).
+pub(crate) fn valid_api_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Whether `id` can name a route, integration or deployment: 1 to 63 letters, digits, `-`, `_`.
+pub(crate) fn valid_child_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Now, as ISO-8601 UTC with seconds (`2024-05-01T12:34:56Z`): the `apigatewayv2` timestamp
+/// format.
+pub(crate) fn now_iso8601() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    iso8601(secs)
+}
+
+/// Seconds since the epoch as ISO-8601 UTC.
+pub(crate) fn iso8601(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_714_566_896), "2024-05-01T12:34:56Z");
+    }
+
+    #[test]
+    fn ids() {
+        let a = generate(API_ID_LEN);
+        let b = generate(API_ID_LEN);
+        assert_ne!(a, b);
+        assert!(valid_api_id(&a), "{a}");
+        assert_eq!(generate(CHILD_ID_LEN).len(), 7);
+        assert!(!valid_api_id("ABC"));
+        assert!(valid_child_id("backend-1"));
+        assert!(!valid_child_id("a/b"));
+    }
+}

@@ -1,0 +1,890 @@
+//! The `apigatewayv2` operations for HTTP APIs: validate the input (every problem at once), change
+//! a [`Draft`], hand it to [`Catalog::apply`].
+//!
+//! Error order, as AWS: an unknown API, route, integration, stage or deployment in the path is a
+//! 404 first; then every problem with the body is reported in one 400; then a body that names a
+//! resource that does not exist is a 404; then a duplicate route key or stage name, or a
+//! resource still in use, is a 409.
+
+use std::collections::BTreeMap;
+
+use portico_shared::model::DEFAULT_STAGE;
+use portico_shared::router::RouterBuilder;
+
+use crate::catalog::{ApiState, Catalog, Draft};
+use crate::error::ApiError;
+use crate::records::{
+    check_http_uri, check_integration_method, check_len, check_route_key, check_route_settings,
+    check_stage_name, check_stage_variables, check_tags, check_timeout, target_integration,
+    ApiInput, ApiRecord, DeploymentInput, DeploymentRecord, IntegrationInput, IntegrationRecord,
+    RouteInput, RouteRecord, RouteSettings, StageInput, StageRecord, API_KEY_SELECTION_EXPRESSION,
+    ROUTE_SELECTION_EXPRESSION,
+};
+
+/// Longest description, as AWS.
+const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+// === APIs ===
+
+impl Catalog {
+    /// `CreateApi`, including quick create (`target`, `routeKey`): an `HTTP_PROXY` integration,
+    /// a route to it and an auto-deploying `$default` stage.
+    pub(crate) fn create_api(&mut self, input: ApiInput) -> Result<ApiRecord, ApiError> {
+        let mut problems = Vec::new();
+        match input.name.as_deref() {
+            None => problems.push("name is required".to_string()),
+            Some(n) => check_len(&mut problems, "name", Some(n), 1, 128),
+        }
+        match input.protocol_type.as_deref() {
+            None => problems.push("protocolType is required".to_string()),
+            Some("HTTP") => {}
+            Some("WEBSOCKET") => problems.push(
+                "protocolType WEBSOCKET is not supported yet: Portico serves HTTP APIs".into(),
+            ),
+            Some(other) => problems.push(format!(
+                "Invalid protocolType '{other}': use HTTP or WEBSOCKET"
+            )),
+        }
+        check_api_members(&mut problems, &input);
+        if input.route_key.is_some() && input.target.is_none() {
+            problems.push("routeKey is only used with target (quick create)".into());
+        }
+        if let Some(key) = &input.route_key {
+            check_route_key(&mut problems, key);
+        }
+        if let Some(target) = &input.target {
+            check_quick_target(&mut problems, target);
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        let now = crate::ids::now_iso8601();
+        let record = ApiRecord {
+            api_id: self.new_api_id(),
+            api_endpoint: None,
+            api_gateway_managed: false,
+            api_key_selection_expression: input
+                .api_key_selection_expression
+                .unwrap_or_else(|| API_KEY_SELECTION_EXPRESSION.into()),
+            cors_configuration: input.cors_configuration,
+            created_date: now,
+            description: input.description,
+            disable_execute_api_endpoint: input.disable_execute_api_endpoint.unwrap_or(false),
+            disable_schema_validation: input.disable_schema_validation,
+            ip_address_type: input.ip_address_type,
+            name: input.name.unwrap_or_default(),
+            protocol_type: "HTTP".into(),
+            route_selection_expression: ROUTE_SELECTION_EXPRESSION.into(),
+            tags: input.tags.unwrap_or_default(),
+            version: input.version,
+        };
+        let mut d = Draft::new(ApiState::new(record));
+        d.put_api(true);
+        if let Some(target) = input.target {
+            let integration_id = d.state.new_child_id();
+            d.put_integration(IntegrationRecord {
+                api_gateway_managed: true,
+                connection_type: "INTERNET".into(),
+                credentials_arn: input.credentials_arn,
+                description: None,
+                integration_id: integration_id.clone(),
+                integration_method: "ANY".into(),
+                integration_type: "HTTP_PROXY".into(),
+                integration_uri: target,
+                payload_format_version: "1.0".into(),
+                timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
+            });
+            let route_id = d.state.new_child_id();
+            d.put_route(RouteRecord {
+                api_gateway_managed: true,
+                target: Some(format!("integrations/{integration_id}")),
+                ..route_record(
+                    route_id,
+                    input.route_key.unwrap_or_else(|| "$default".into()),
+                )
+            });
+            let now = d.now.clone();
+            d.put_stage(StageRecord {
+                api_gateway_managed: true,
+                auto_deploy: true,
+                ..stage_record(DEFAULT_STAGE.into(), now)
+            });
+        }
+        Ok(self.apply(d)?.api.clone())
+    }
+
+    /// `UpdateApi`. `target` and `routeKey` change quick create's integration and route.
+    pub(crate) fn update_api(
+        &mut self,
+        api_id: &str,
+        input: ApiInput,
+    ) -> Result<ApiRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut problems = Vec::new();
+        check_len(&mut problems, "name", input.name.as_deref(), 1, 128);
+        if input.protocol_type.is_some() {
+            problems.push("protocolType cannot be changed".into());
+        }
+        if input.tags.is_some() {
+            problems.push("tags are changed with TagResource, not UpdateApi".into());
+        }
+        check_api_members(&mut problems, &input);
+        if let Some(key) = &input.route_key {
+            check_route_key(&mut problems, key);
+        }
+        if let Some(target) = &input.target {
+            check_quick_target(&mut problems, target);
+        }
+        let managed_route = d
+            .state
+            .routes
+            .values()
+            .find(|r| r.api_gateway_managed)
+            .cloned();
+        let managed_integration = d
+            .state
+            .integrations
+            .values()
+            .find(|i| i.api_gateway_managed)
+            .cloned();
+        if (input.route_key.is_some() && managed_route.is_none())
+            || (input.target.is_some() && managed_integration.is_none())
+        {
+            problems.push(
+                "routeKey and target can only be updated on an API made with quick create".into(),
+            );
+        }
+        if let (Some(key), Some(route)) = (&input.route_key, &managed_route) {
+            if d.state
+                .routes
+                .values()
+                .any(|r| &r.route_key == key && r.route_id != route.route_id)
+            {
+                if !problems.is_empty() {
+                    return Err(ApiError::invalid(&problems));
+                }
+                return Err(ApiError::Conflict(format!(
+                    "Route with key {key} already exists for this API"
+                )));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        let a = &mut d.state.api;
+        let served = input
+            .disable_execute_api_endpoint
+            .is_some_and(|v| v != a.disable_execute_api_endpoint);
+        set(&mut a.name, input.name);
+        set_opt(&mut a.description, input.description);
+        set_opt(&mut a.version, input.version);
+        set_opt(&mut a.cors_configuration, input.cors_configuration);
+        set_opt(&mut a.ip_address_type, input.ip_address_type);
+        set_opt(
+            &mut a.disable_schema_validation,
+            input.disable_schema_validation,
+        );
+        set(
+            &mut a.disable_execute_api_endpoint,
+            input.disable_execute_api_endpoint,
+        );
+        set(
+            &mut a.api_key_selection_expression,
+            input.api_key_selection_expression,
+        );
+        d.put_api(served);
+        if let (Some(key), Some(mut route)) = (input.route_key, managed_route) {
+            route.route_key = key;
+            d.put_route(route);
+        }
+        if let (Some(target), Some(mut integration)) = (input.target, managed_integration) {
+            integration.integration_uri = target;
+            d.put_integration(integration);
+        }
+        Ok(self.apply(d)?.api.clone())
+    }
+}
+
+fn check_api_members(problems: &mut Vec<String>, input: &ApiInput) {
+    check_len(
+        problems,
+        "description",
+        input.description.as_deref(),
+        0,
+        MAX_DESCRIPTION_CHARS,
+    );
+    check_len(problems, "version", input.version.as_deref(), 1, 64);
+    if let Some(e) = input.route_selection_expression.as_deref() {
+        if e != ROUTE_SELECTION_EXPRESSION {
+            problems.push(format!(
+                "routeSelectionExpression of an HTTP API must be '{ROUTE_SELECTION_EXPRESSION}'"
+            ));
+        }
+    }
+    if let Some(e) = input.api_key_selection_expression.as_deref() {
+        if e != API_KEY_SELECTION_EXPRESSION && e != "$context.authorizer.usageIdentifierKey" {
+            problems.push(format!(
+                "Invalid apiKeySelectionExpression '{e}': use {API_KEY_SELECTION_EXPRESSION} or $context.authorizer.usageIdentifierKey"
+            ));
+        }
+    }
+    if let Some(t) = input.ip_address_type.as_deref() {
+        if t != "ipv4" && t != "dualstack" {
+            problems.push(format!(
+                "Invalid ipAddressType '{t}': use ipv4 or dualstack"
+            ));
+        }
+    }
+    check_tags(problems, input.tags.as_ref());
+}
+
+fn check_quick_target(problems: &mut Vec<String>, target: &str) {
+    if target.starts_with("arn:") {
+        problems
+            .push("Lambda targets are not supported yet: quick create needs an http:// URL".into());
+    } else {
+        check_http_uri(problems, target);
+    }
+}
+
+// === routes ===
+
+impl Catalog {
+    /// `CreateRoute`.
+    pub(crate) fn create_route(
+        &mut self,
+        api_id: &str,
+        input: RouteInput,
+    ) -> Result<RouteRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let route_id = d.state.new_child_id();
+        let Some(key) = input.route_key.clone() else {
+            let mut problems = vec!["routeKey is required".to_string()];
+            check_route_members(&mut problems, &d.state, &input);
+            return Err(ApiError::invalid(&problems));
+        };
+        let route = merge_route(&d.state, route_record(route_id, key), input)?;
+        d.put_route(route.clone());
+        self.apply(d)?;
+        Ok(route)
+    }
+
+    /// `UpdateRoute`.
+    pub(crate) fn update_route(
+        &mut self,
+        api_id: &str,
+        route_id: &str,
+        input: RouteInput,
+    ) -> Result<RouteRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let current = d.state.route(route_id)?.clone();
+        let route = merge_route(&d.state, current, input)?;
+        d.put_route(route.clone());
+        self.apply(d)?;
+        Ok(route)
+    }
+
+    /// `DeleteRoute`.
+    pub(crate) fn delete_route(&mut self, api_id: &str, route_id: &str) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        d.state.route(route_id)?;
+        d.remove_route(route_id);
+        self.apply(d).map(drop)
+    }
+}
+
+fn route_record(route_id: String, route_key: String) -> RouteRecord {
+    RouteRecord {
+        api_gateway_managed: false,
+        api_key_required: false,
+        authorization_scopes: None,
+        authorization_type: "NONE".into(),
+        model_selection_expression: None,
+        operation_name: None,
+        request_models: None,
+        request_parameters: None,
+        route_id,
+        route_key,
+        route_response_selection_expression: None,
+        target: None,
+    }
+}
+
+fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &RouteInput) -> bool {
+    if let Some(key) = &input.route_key {
+        check_route_key(problems, key);
+    }
+    match input.authorization_type.as_deref() {
+        None | Some("NONE") => {}
+        Some(t @ ("AWS_IAM" | "CUSTOM" | "JWT")) => problems.push(format!(
+            "authorizationType {t} is not supported yet: use NONE"
+        )),
+        Some(t) => problems.push(format!(
+            "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"
+        )),
+    }
+    if input.authorizer_id.is_some() {
+        problems.push("authorizerId is not supported yet: authorizers are not implemented".into());
+    }
+    if input
+        .authorization_scopes
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        problems.push("authorizationScopes are only used with JWT authorization".into());
+    }
+    if input.api_key_required == Some(true) {
+        problems.push("apiKeyRequired is supported only for WebSocket APIs".into());
+    }
+    check_len(
+        problems,
+        "operationName",
+        input.operation_name.as_deref(),
+        1,
+        64,
+    );
+    let mut unknown_target = false;
+    if let Some(target) = &input.target {
+        if let Some(id) = target_integration(problems, target) {
+            unknown_target = !state.integrations.contains_key(id);
+        }
+    }
+    unknown_target
+}
+
+/// Applies `input` to `route`, checking the result against the API's other routes.
+fn merge_route(
+    state: &ApiState,
+    mut route: RouteRecord,
+    input: RouteInput,
+) -> Result<RouteRecord, ApiError> {
+    let mut problems = Vec::new();
+    let unknown_target = check_route_members(&mut problems, state, &input);
+    if !problems.is_empty() {
+        if unknown_target {
+            problems.push(format!(
+                "Invalid target {}: the integration does not exist",
+                input.target.as_deref().unwrap_or_default()
+            ));
+        }
+        return Err(ApiError::invalid(&problems));
+    }
+    if unknown_target {
+        return Err(ApiError::NotFound(format!(
+            "Invalid target {}: the integration does not exist",
+            input.target.as_deref().unwrap_or_default()
+        )));
+    }
+    set(&mut route.route_key, input.route_key);
+    set_opt(&mut route.target, input.target);
+    set(&mut route.authorization_type, input.authorization_type);
+    set(&mut route.api_key_required, input.api_key_required);
+    set_opt(&mut route.authorization_scopes, input.authorization_scopes);
+    set_opt(
+        &mut route.model_selection_expression,
+        input.model_selection_expression,
+    );
+    set_opt(&mut route.operation_name, input.operation_name);
+    set_opt(&mut route.request_models, input.request_models);
+    set_opt(&mut route.request_parameters, input.request_parameters);
+    set_opt(
+        &mut route.route_response_selection_expression,
+        input.route_response_selection_expression,
+    );
+    if state
+        .routes
+        .values()
+        .any(|r| r.route_key == route.route_key && r.route_id != route.route_id)
+    {
+        return Err(ApiError::Conflict(format!(
+            "Route with key {} already exists for this API",
+            route.route_key
+        )));
+    }
+    // The router refuses what a stage could not serve (two names for one parameter position).
+    let mut builder = RouterBuilder::new();
+    let others = state
+        .routes
+        .values()
+        .filter(|r| r.route_id != route.route_id);
+    for (index, r) in (0u32..).zip(others.chain(std::iter::once(&route))) {
+        if let Err(e) = builder.insert(&r.route_key, index) {
+            if r.route_id == route.route_id {
+                return Err(ApiError::BadRequest(format!("Invalid routeKey: {e}")));
+            }
+        }
+    }
+    Ok(route)
+}
+
+// === integrations ===
+
+impl Catalog {
+    /// `CreateIntegration` (`HTTP_PROXY` only, for now).
+    pub(crate) fn create_integration(
+        &mut self,
+        api_id: &str,
+        input: IntegrationInput,
+    ) -> Result<IntegrationRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut problems = Vec::new();
+        if input.integration_type.is_none() {
+            problems.push("integrationType is required".to_string());
+        }
+        if input.integration_type.as_deref() == Some("HTTP_PROXY")
+            && input.integration_uri.is_none()
+        {
+            problems.push("integrationUri is required for HTTP_PROXY integrations".into());
+        }
+        let record = IntegrationRecord {
+            api_gateway_managed: false,
+            connection_type: "INTERNET".into(),
+            credentials_arn: None,
+            description: None,
+            integration_id: d.state.new_child_id(),
+            integration_method: "ANY".into(),
+            integration_type: "HTTP_PROXY".into(),
+            integration_uri: String::new(),
+            payload_format_version: "1.0".into(),
+            timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
+        };
+        let record = merge_integration(record, input, problems)?;
+        d.put_integration(record.clone());
+        self.apply(d)?;
+        Ok(record)
+    }
+
+    /// `UpdateIntegration`.
+    pub(crate) fn update_integration(
+        &mut self,
+        api_id: &str,
+        integration_id: &str,
+        input: IntegrationInput,
+    ) -> Result<IntegrationRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let current = d.state.integration(integration_id)?.clone();
+        let record = merge_integration(current, input, Vec::new())?;
+        d.put_integration(record.clone());
+        self.apply(d)?;
+        Ok(record)
+    }
+
+    /// `DeleteIntegration`: refused (409) while a route targets it.
+    pub(crate) fn delete_integration(
+        &mut self,
+        api_id: &str,
+        integration_id: &str,
+    ) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        d.state.integration(integration_id)?;
+        let target = format!("integrations/{integration_id}");
+        let users: Vec<&str> = d
+            .state
+            .routes
+            .values()
+            .filter(|r| r.target.as_deref() == Some(target.as_str()))
+            .map(|r| r.route_key.as_str())
+            .collect();
+        if !users.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "Integration {integration_id} is the target of route(s) {}: change or delete them first",
+                users.join(", ")
+            )));
+        }
+        d.remove_integration(integration_id);
+        self.apply(d).map(drop)
+    }
+}
+
+fn merge_integration(
+    mut record: IntegrationRecord,
+    input: IntegrationInput,
+    mut problems: Vec<String>,
+) -> Result<IntegrationRecord, ApiError> {
+    match input.integration_type.as_deref() {
+        None | Some("HTTP_PROXY") => {}
+        Some(t @ ("AWS" | "AWS_PROXY" | "HTTP" | "MOCK")) => problems.push(format!(
+            "integrationType {t} is not supported yet: Portico serves HTTP_PROXY integrations only"
+        )),
+        Some(t) => problems.push(format!(
+            "Invalid integrationType '{t}': use AWS, AWS_PROXY, HTTP, HTTP_PROXY or MOCK"
+        )),
+    }
+    if let Some(uri) = &input.integration_uri {
+        check_http_uri(&mut problems, uri);
+    }
+    if let Some(m) = &input.integration_method {
+        check_integration_method(&mut problems, m);
+    }
+    if let Some(v) = &input.payload_format_version {
+        if v != "1.0" {
+            problems.push(format!(
+                "Invalid payloadFormatVersion '{v}': HTTP_PROXY integrations use 1.0"
+            ));
+        }
+    }
+    if let Some(ms) = input.timeout_in_millis {
+        check_timeout(&mut problems, ms);
+    }
+    match input.connection_type.as_deref() {
+        None | Some("INTERNET") => {}
+        Some("VPC_LINK") => problems.push("connectionType VPC_LINK is not supported".into()),
+        Some(t) => problems.push(format!(
+            "Invalid connectionType '{t}': use INTERNET or VPC_LINK"
+        )),
+    }
+    if input.connection_id.is_some() {
+        problems.push("connectionId is only used with VPC_LINK, which is not supported".into());
+    }
+    if input.integration_subtype.is_some() {
+        problems.push("integrationSubtype is only used with AWS_PROXY integrations".into());
+    }
+    for (member, present) in [
+        (
+            "contentHandlingStrategy",
+            input.content_handling_strategy.is_some(),
+        ),
+        ("passthroughBehavior", input.passthrough_behavior.is_some()),
+        ("requestTemplates", input.request_templates.is_some()),
+        (
+            "templateSelectionExpression",
+            input.template_selection_expression.is_some(),
+        ),
+    ] {
+        if present {
+            problems.push(format!("{member} is supported only for WebSocket APIs"));
+        }
+    }
+    for (member, present) in [
+        ("requestParameters", input.request_parameters.is_some()),
+        ("responseParameters", input.response_parameters.is_some()),
+    ] {
+        if present {
+            problems.push(format!("{member} (parameter mapping) is not supported yet"));
+        }
+    }
+    if input.tls_config.is_some() {
+        problems.push(
+            "tlsConfig is only used with https upstreams, which are not supported yet".into(),
+        );
+    }
+    check_len(
+        &mut problems,
+        "description",
+        input.description.as_deref(),
+        0,
+        MAX_DESCRIPTION_CHARS,
+    );
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(&problems));
+    }
+    set(&mut record.integration_uri, input.integration_uri);
+    set(&mut record.integration_method, input.integration_method);
+    set(
+        &mut record.payload_format_version,
+        input.payload_format_version,
+    );
+    // Checked above: 50..=30,000 fits in u32.
+    set(
+        &mut record.timeout_in_millis,
+        input
+            .timeout_in_millis
+            .and_then(|ms| u32::try_from(ms).ok()),
+    );
+    set_opt(&mut record.credentials_arn, input.credentials_arn);
+    set_opt(&mut record.description, input.description);
+    Ok(record)
+}
+
+// === stages ===
+
+impl Catalog {
+    /// `CreateStage`. A stage created with `autoDeploy` is deployed at once.
+    pub(crate) fn create_stage(
+        &mut self,
+        api_id: &str,
+        input: StageInput,
+    ) -> Result<StageRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut problems = Vec::new();
+        let name = input.stage_name.clone().unwrap_or_default();
+        if input.stage_name.is_none() {
+            problems.push("stageName is required".into());
+        } else {
+            check_stage_name(&mut problems, &name);
+        }
+        check_stage_members(&mut problems, &input);
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        if let Some(id) = &input.deployment_id {
+            d.state.deployment(id)?;
+        }
+        if d.state.stages.contains_key(&name) {
+            return Err(ApiError::Conflict(format!(
+                "Stage {name} already exists for this API"
+            )));
+        }
+        let stage = merge_stage(stage_record(name.clone(), d.now.clone()), input);
+        let auto = stage.auto_deploy && stage.deployment_id.is_none();
+        d.put_stage(stage);
+        if auto {
+            let id = d.deploy(true, None);
+            d.point_stage(&name, &id);
+        }
+        Ok(self.apply(d)?.stage(&name)?.clone())
+    }
+
+    /// `UpdateStage`. `stageVariables` and `routeSettings` replace the stage's maps; turning
+    /// `autoDeploy` on deploys at once.
+    pub(crate) fn update_stage(
+        &mut self,
+        api_id: &str,
+        stage_name: &str,
+        input: StageInput,
+    ) -> Result<StageRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let current = d.state.stage(stage_name)?.clone();
+        let mut problems = Vec::new();
+        if input.stage_name.as_deref().is_some_and(|n| n != stage_name) {
+            problems.push("stageName cannot be changed".into());
+        }
+        if input.tags.is_some() {
+            problems.push("tags are changed with TagResource, not UpdateStage".into());
+        }
+        check_stage_members(&mut problems, &input);
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        if let Some(id) = &input.deployment_id {
+            d.state.deployment(id)?;
+        }
+        let was_auto = current.auto_deploy;
+        let new_deployment = input.deployment_id.clone();
+        let mut stage = merge_stage(current, input);
+        stage.last_updated_date = d.now.clone();
+        let auto_now = stage.auto_deploy && !was_auto;
+        d.put_stage(stage);
+        if let Some(id) = new_deployment {
+            d.point_stage(stage_name, &id);
+        } else if auto_now {
+            let id = d.deploy(true, None);
+            d.point_stage(stage_name, &id);
+        }
+        Ok(self.apply(d)?.stage(stage_name)?.clone())
+    }
+
+    /// `DeleteStage`.
+    pub(crate) fn delete_stage(&mut self, api_id: &str, stage_name: &str) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        let stage = d.state.stage(stage_name)?.clone();
+        d.remove_stage(stage_name);
+        if let Some(id) = stage.deployment_id {
+            let auto = d
+                .state
+                .deployments
+                .get(&id)
+                .is_some_and(|x| x.record.auto_deployed);
+            let used = d
+                .state
+                .stages
+                .values()
+                .any(|s| s.deployment_id.as_deref() == Some(id.as_str()));
+            if auto && !used {
+                d.remove_deployment(&id);
+            }
+        }
+        self.apply(d).map(drop)
+    }
+
+    /// `DeleteRouteSettings`.
+    pub(crate) fn delete_route_settings(
+        &mut self,
+        api_id: &str,
+        stage_name: &str,
+        route_key: &str,
+    ) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut stage = d.state.stage(stage_name)?.clone();
+        if stage.route_settings.remove(route_key).is_none() {
+            return Err(ApiError::NotFound(format!(
+                "Stage {stage_name} has no route settings for {route_key}"
+            )));
+        }
+        stage.last_updated_date = d.now.clone();
+        d.put_stage(stage);
+        self.apply(d).map(drop)
+    }
+}
+
+fn stage_record(stage_name: String, now: String) -> StageRecord {
+    StageRecord {
+        access_log_settings: None,
+        api_gateway_managed: false,
+        auto_deploy: false,
+        created_date: now.clone(),
+        default_route_settings: RouteSettings {
+            detailed_metrics_enabled: Some(false),
+            ..RouteSettings::default()
+        },
+        deployment_id: None,
+        description: None,
+        last_deployment_status_message: None,
+        last_updated_date: now,
+        route_settings: BTreeMap::new(),
+        stage_name,
+        stage_variables: BTreeMap::new(),
+        tags: BTreeMap::new(),
+    }
+}
+
+fn check_stage_members(problems: &mut Vec<String>, input: &StageInput) {
+    if let Some(vars) = &input.stage_variables {
+        check_stage_variables(problems, vars);
+    }
+    if let Some(s) = &input.default_route_settings {
+        check_route_settings(problems, "defaultRouteSettings", s);
+    }
+    if let Some(map) = &input.route_settings {
+        for (key, s) in map {
+            check_route_key(problems, key);
+            check_route_settings(problems, &format!("routeSettings[{key}]"), s);
+        }
+    }
+    if input.client_certificate_id.is_some() {
+        problems.push("clientCertificateId is supported only for WebSocket APIs".into());
+    }
+    check_len(
+        problems,
+        "description",
+        input.description.as_deref(),
+        0,
+        MAX_DESCRIPTION_CHARS,
+    );
+    if let Some(log) = &input.access_log_settings {
+        check_len(
+            problems,
+            "accessLogSettings.format",
+            log.format.as_deref(),
+            1,
+            1024,
+        );
+    }
+    check_tags(problems, input.tags.as_ref());
+}
+
+fn merge_stage(mut stage: StageRecord, input: StageInput) -> StageRecord {
+    set_opt(&mut stage.access_log_settings, input.access_log_settings);
+    set(&mut stage.auto_deploy, input.auto_deploy);
+    set(
+        &mut stage.default_route_settings,
+        input.default_route_settings,
+    );
+    set_opt(&mut stage.description, input.description);
+    set(&mut stage.route_settings, input.route_settings);
+    set(&mut stage.stage_variables, input.stage_variables);
+    set(&mut stage.tags, input.tags);
+    // `deploymentId` is applied by `Draft::point_stage`, which also prunes what it replaces.
+    stage
+}
+
+// === deployments ===
+
+impl Catalog {
+    /// `CreateDeployment`: freezes the API's routes and integrations; with `stageName`, points
+    /// that stage at the new deployment.
+    pub(crate) fn create_deployment(
+        &mut self,
+        api_id: &str,
+        input: DeploymentInput,
+    ) -> Result<DeploymentRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut problems = Vec::new();
+        check_len(
+            &mut problems,
+            "description",
+            input.description.as_deref(),
+            0,
+            MAX_DESCRIPTION_CHARS,
+        );
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        if let Some(stage) = &input.stage_name {
+            d.state.stage(stage)?;
+        }
+        let id = d.deploy(false, input.description);
+        if let Some(stage) = &input.stage_name {
+            d.point_stage(stage, &id);
+        }
+        Ok(self.apply(d)?.deployment(&id)?.record.clone())
+    }
+
+    /// `UpdateDeployment`: only the description changes; what it serves never does.
+    pub(crate) fn update_deployment(
+        &mut self,
+        api_id: &str,
+        deployment_id: &str,
+        input: DeploymentInput,
+    ) -> Result<DeploymentRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut record = d.state.deployment(deployment_id)?.record.clone();
+        let mut problems = Vec::new();
+        if input.stage_name.is_some() {
+            problems.push("stageName is not a member of UpdateDeployment".into());
+        }
+        check_len(
+            &mut problems,
+            "description",
+            input.description.as_deref(),
+            0,
+            MAX_DESCRIPTION_CHARS,
+        );
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        set_opt(&mut record.description, input.description);
+        d.put_deployment_record(record.clone())?;
+        self.apply(d)?;
+        Ok(record)
+    }
+
+    /// `DeleteDeployment`: refused (409) while a stage points at it.
+    pub(crate) fn delete_deployment(
+        &mut self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        d.state.deployment(deployment_id)?;
+        let users: Vec<&str> = d
+            .state
+            .stages
+            .values()
+            .filter(|s| s.deployment_id.as_deref() == Some(deployment_id))
+            .map(|s| s.stage_name.as_str())
+            .collect();
+        if !users.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "Deployment {deployment_id} is in use by stage(s) {}: point them elsewhere or delete them first",
+                users.join(", ")
+            )));
+        }
+        d.remove_deployment(deployment_id);
+        self.apply(d).map(drop)
+    }
+}
+
+// === helpers ===
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}

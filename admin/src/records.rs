@@ -1,0 +1,573 @@
+//! The `apigatewayv2` resources as the admin API sends, receives and stores them: member names
+//! and shapes from botocore's `apigatewayv2` 2018-11-29 model, lowerCamel JSON, ISO-8601
+//! timestamps.
+//!
+//! Each resource has a record (what `Get*` answers and what the store keeps) and an input (what
+//! `Create*`/`Update*` accept; every member optional so one type serves both, with the required
+//! ones checked by the handler). Inputs refuse unknown members. `validate_*` functions return
+//! every problem found, in AWS's words where AWS has them.
+
+use portico_shared::limits::{INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS};
+use portico_shared::model;
+use portico_shared::router::RouteKey;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The only route selection expression HTTP APIs have.
+pub(crate) const ROUTE_SELECTION_EXPRESSION: &str = "${request.method} ${request.path}";
+
+/// AWS's default API key selection expression.
+pub(crate) const API_KEY_SELECTION_EXPRESSION: &str = "$request.header.x-api-key";
+
+/// Stage variables per stage, as AWS.
+pub(crate) const MAX_STAGE_VARIABLES: usize = 100;
+
+/// Longest stage variable value for HTTP APIs, as AWS.
+pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 2048;
+
+/// Longest stage variable name.
+pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
+
+/// Tags per resource, as AWS.
+pub(crate) const MAX_TAGS: usize = 50;
+
+/// CORS configuration (`Cors`); stored, applied when CORS lands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Cors {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) allow_credentials: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) allow_headers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) allow_methods: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) allow_origins: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expose_headers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_age: Option<i32>,
+}
+
+/// An API (`Api`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiRecord {
+    pub(crate) api_id: String,
+    /// Filled in on the way out (`http://{apiId}.{domain}:{port}`); not stored, since the port may
+    /// change between runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) api_endpoint: Option<String>,
+    pub(crate) api_gateway_managed: bool,
+    pub(crate) api_key_selection_expression: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cors_configuration: Option<Cors>,
+    pub(crate) created_date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    pub(crate) disable_execute_api_endpoint: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) disable_schema_validation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ip_address_type: Option<String>,
+    pub(crate) name: String,
+    pub(crate) protocol_type: String,
+    pub(crate) route_selection_expression: String,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) version: Option<String>,
+}
+
+/// `CreateApi` and `UpdateApi` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ApiInput {
+    pub(crate) api_key_selection_expression: Option<String>,
+    pub(crate) cors_configuration: Option<Cors>,
+    pub(crate) credentials_arn: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) disable_schema_validation: Option<bool>,
+    pub(crate) disable_execute_api_endpoint: Option<bool>,
+    pub(crate) ip_address_type: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) protocol_type: Option<String>,
+    pub(crate) route_key: Option<String>,
+    pub(crate) route_selection_expression: Option<String>,
+    pub(crate) tags: Option<BTreeMap<String, String>>,
+    pub(crate) target: Option<String>,
+    pub(crate) version: Option<String>,
+}
+
+/// A route (`Route`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RouteRecord {
+    pub(crate) api_gateway_managed: bool,
+    pub(crate) api_key_required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) authorization_scopes: Option<Vec<String>>,
+    pub(crate) authorization_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) model_selection_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) operation_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) request_models: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) request_parameters: Option<BTreeMap<String, ParameterConstraints>>,
+    pub(crate) route_id: String,
+    pub(crate) route_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) route_response_selection_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<String>,
+}
+
+/// `ParameterConstraints`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ParameterConstraints {
+    #[serde(default)]
+    pub(crate) required: bool,
+}
+
+/// `CreateRoute` and `UpdateRoute` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RouteInput {
+    pub(crate) api_key_required: Option<bool>,
+    pub(crate) authorization_scopes: Option<Vec<String>>,
+    pub(crate) authorization_type: Option<String>,
+    pub(crate) authorizer_id: Option<String>,
+    pub(crate) model_selection_expression: Option<String>,
+    pub(crate) operation_name: Option<String>,
+    pub(crate) request_models: Option<BTreeMap<String, String>>,
+    pub(crate) request_parameters: Option<BTreeMap<String, ParameterConstraints>>,
+    pub(crate) route_key: Option<String>,
+    pub(crate) route_response_selection_expression: Option<String>,
+    pub(crate) target: Option<String>,
+}
+
+/// An integration (`Integration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IntegrationRecord {
+    pub(crate) api_gateway_managed: bool,
+    pub(crate) connection_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) credentials_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    pub(crate) integration_id: String,
+    pub(crate) integration_method: String,
+    pub(crate) integration_type: String,
+    pub(crate) integration_uri: String,
+    pub(crate) payload_format_version: String,
+    pub(crate) timeout_in_millis: u32,
+}
+
+/// `CreateIntegration` and `UpdateIntegration` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct IntegrationInput {
+    pub(crate) connection_id: Option<String>,
+    pub(crate) connection_type: Option<String>,
+    pub(crate) content_handling_strategy: Option<String>,
+    pub(crate) credentials_arn: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) integration_method: Option<String>,
+    pub(crate) integration_subtype: Option<String>,
+    pub(crate) integration_type: Option<String>,
+    pub(crate) integration_uri: Option<String>,
+    pub(crate) passthrough_behavior: Option<String>,
+    pub(crate) payload_format_version: Option<String>,
+    pub(crate) request_parameters: Option<serde_json::Value>,
+    pub(crate) request_templates: Option<serde_json::Value>,
+    pub(crate) response_parameters: Option<serde_json::Value>,
+    pub(crate) template_selection_expression: Option<String>,
+    pub(crate) timeout_in_millis: Option<i64>,
+    pub(crate) tls_config: Option<serde_json::Value>,
+}
+
+/// Per-route settings of a stage (`RouteSettings`). Stored; throttling and logging apply when
+/// their issues land.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RouteSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) data_trace_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) detailed_metrics_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) logging_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) throttling_burst_limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) throttling_rate_limit: Option<f64>,
+}
+
+/// Access log settings (`AccessLogSettings`); stored, used when access logs land.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AccessLogSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) destination_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) format: Option<String>,
+}
+
+/// A stage (`Stage`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StageRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) access_log_settings: Option<AccessLogSettings>,
+    pub(crate) api_gateway_managed: bool,
+    pub(crate) auto_deploy: bool,
+    pub(crate) created_date: String,
+    pub(crate) default_route_settings: RouteSettings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) deployment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_deployment_status_message: Option<String>,
+    pub(crate) last_updated_date: String,
+    #[serde(default)]
+    pub(crate) route_settings: BTreeMap<String, RouteSettings>,
+    pub(crate) stage_name: String,
+    #[serde(default)]
+    pub(crate) stage_variables: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+/// `CreateStage` and `UpdateStage` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct StageInput {
+    pub(crate) access_log_settings: Option<AccessLogSettings>,
+    pub(crate) auto_deploy: Option<bool>,
+    pub(crate) client_certificate_id: Option<String>,
+    pub(crate) default_route_settings: Option<RouteSettings>,
+    pub(crate) deployment_id: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) route_settings: Option<BTreeMap<String, RouteSettings>>,
+    pub(crate) stage_name: Option<String>,
+    pub(crate) stage_variables: Option<BTreeMap<String, String>>,
+    pub(crate) tags: Option<BTreeMap<String, String>>,
+}
+
+/// A deployment (`Deployment`): an immutable snapshot of the API's routes and integrations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeploymentRecord {
+    pub(crate) auto_deployed: bool,
+    pub(crate) created_date: String,
+    pub(crate) deployment_id: String,
+    pub(crate) deployment_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+}
+
+/// The routes and integrations a deployment froze, in the compiler's input model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeploymentContent {
+    pub(crate) routes: Vec<model::Route>,
+    pub(crate) integrations: Vec<model::Integration>,
+}
+
+/// `CreateDeployment` and `UpdateDeployment` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct DeploymentInput {
+    pub(crate) description: Option<String>,
+    pub(crate) stage_name: Option<String>,
+}
+
+/// A page of a `Get*s` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Page<T> {
+    pub(crate) items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_token: Option<String>,
+}
+
+// === validation ===
+
+/// Checks a string member's length in characters.
+pub(crate) fn check_len(
+    problems: &mut Vec<String>,
+    member: &str,
+    value: Option<&str>,
+    min: usize,
+    max: usize,
+) {
+    if let Some(v) = value {
+        let n = v.chars().count();
+        if n < min || n > max {
+            problems.push(format!(
+                "{member} must be between {min} and {max} characters long"
+            ));
+        }
+    }
+}
+
+/// Checks tags: at most [`MAX_TAGS`], keys 1..128 and values 0..256 characters.
+pub(crate) fn check_tags(problems: &mut Vec<String>, tags: Option<&BTreeMap<String, String>>) {
+    let Some(tags) = tags else { return };
+    if tags.len() > MAX_TAGS {
+        problems.push(format!("tags must have at most {MAX_TAGS} entries"));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            problems.push(format!(
+                "tag '{k}' must have a key of 1 to 128 characters and a value of at most 256"
+            ));
+        }
+    }
+}
+
+/// Checks a route key's syntax with the router's own parser (AWS's rules).
+pub(crate) fn check_route_key(problems: &mut Vec<String>, key: &str) {
+    if let Err(e) = RouteKey::parse(key) {
+        problems.push(format!("Invalid routeKey: {e}"));
+    }
+}
+
+/// Checks `target` is `integrations/{integrationId}`; returns the id.
+pub(crate) fn target_integration<'t>(
+    problems: &mut Vec<String>,
+    target: &'t str,
+) -> Option<&'t str> {
+    match target.strip_prefix("integrations/") {
+        Some(id) if !id.is_empty() => Some(id),
+        _ => {
+            problems.push(format!(
+                "Invalid target '{target}': must be 'integrations/{{integrationId}}'"
+            ));
+            None
+        }
+    }
+}
+
+/// Checks an `HTTP_PROXY` integration URI: an absolute `http://` URL with a host and, if given, a
+/// port. A URI with `${stageVariables.*}` in its authority is checked when a stage deploys it
+/// (the values are the stage's).
+pub(crate) fn check_http_uri(problems: &mut Vec<String>, uri: &str) {
+    let n = uri.chars().count();
+    if n == 0 || n > 2048 {
+        problems.push("integrationUri must be between 1 and 2048 characters long".into());
+        return;
+    }
+    if uri
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        problems.push(format!(
+            "Invalid integrationUri '{uri}': it must not contain whitespace or control characters"
+        ));
+        return;
+    }
+    let Some(rest) = uri.strip_prefix("http://") else {
+        if uri.starts_with("https://") {
+            problems.push(format!(
+                "Invalid integrationUri '{uri}': https upstreams are not supported yet; use http://"
+            ));
+        } else {
+            problems.push(format!(
+                "Invalid integrationUri '{uri}': HTTP_PROXY integrations need an absolute http:// URL"
+            ));
+        }
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains("${") {
+        return;
+    }
+    if authority.is_empty() || authority.contains('@') {
+        problems.push(format!(
+            "Invalid integrationUri '{uri}': it must name a host (and no user info)"
+        ));
+        return;
+    }
+    let port = if authority.starts_with('[') {
+        authority
+            .rsplit_once("]:")
+            .map(|(_, p)| p)
+            .filter(|_| authority.contains("]:"))
+    } else {
+        authority.rsplit_once(':').map(|(_, p)| p)
+    };
+    if let Some(p) = port {
+        if !matches!(p.parse::<u16>(), Ok(1..)) {
+            problems.push(format!(
+                "Invalid integrationUri '{uri}': port '{p}' is not between 1 and 65535"
+            ));
+        }
+    }
+}
+
+/// Checks a stage name: `$default`, or 1 to 128 letters, digits, `-` and `_`.
+pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str) {
+    if name == model::DEFAULT_STAGE {
+        return;
+    }
+    if name.is_empty()
+        || name.chars().count() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        problems.push(format!(
+            "Invalid stageName '{name}': use $default or 1 to 128 letters, digits, '-' and '_'"
+        ));
+    }
+}
+
+/// Checks stage variables as AWS: names `[A-Za-z0-9_]{1,64}`, values of at most 2048 characters
+/// from `[A-Za-z0-9-._~:/?#&=,]`, at most 100 of them.
+pub(crate) fn check_stage_variables(problems: &mut Vec<String>, vars: &BTreeMap<String, String>) {
+    if vars.len() > MAX_STAGE_VARIABLES {
+        problems.push(format!(
+            "stageVariables must have at most {MAX_STAGE_VARIABLES} entries"
+        ));
+    }
+    for (k, v) in vars {
+        if k.is_empty()
+            || k.len() > MAX_STAGE_VARIABLE_NAME_CHARS
+            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            problems.push(format!(
+                "Invalid stage variable name '{k}': use 1 to {MAX_STAGE_VARIABLE_NAME_CHARS} letters, digits and '_'"
+            ));
+        }
+        if v.is_empty()
+            || v.len() > MAX_STAGE_VARIABLE_VALUE_CHARS
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b))
+        {
+            problems.push(format!(
+                "Invalid value for stage variable '{k}': use 1 to {MAX_STAGE_VARIABLE_VALUE_CHARS} characters from A-Z a-z 0-9 - . _ ~ : / ? # & = ,"
+            ));
+        }
+    }
+}
+
+/// Checks route settings (`defaultRouteSettings` and each of `routeSettings`).
+pub(crate) fn check_route_settings(problems: &mut Vec<String>, at: &str, s: &RouteSettings) {
+    if let Some(level) = s.logging_level.as_deref() {
+        if !matches!(level, "ERROR" | "INFO" | "OFF") {
+            problems.push(format!(
+                "{at}.loggingLevel must be ERROR, INFO or OFF, not '{level}'"
+            ));
+        }
+    }
+    if matches!(s.throttling_burst_limit, Some(n) if n < 0) {
+        problems.push(format!("{at}.throttlingBurstLimit must not be negative"));
+    }
+    if matches!(s.throttling_rate_limit, Some(r) if !(r >= 0.0 && r.is_finite())) {
+        problems.push(format!(
+            "{at}.throttlingRateLimit must be a non-negative number"
+        ));
+    }
+}
+
+/// Checks an `integrationMethod` (`ANY` forwards the downstream method).
+pub(crate) fn check_integration_method(problems: &mut Vec<String>, method: &str) {
+    if !matches!(
+        method,
+        "ANY" | "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS"
+    ) {
+        problems.push(format!(
+            "Invalid integrationMethod '{method}': use ANY, GET, POST, PUT, DELETE, PATCH, HEAD or OPTIONS"
+        ));
+    }
+}
+
+/// Checks `timeoutInMillis` (50 to 30,000 ms for HTTP APIs).
+pub(crate) fn check_timeout(problems: &mut Vec<String>, ms: i64) {
+    if !(i64::from(INTEGRATION_TIMEOUT_MIN_MS)..=i64::from(INTEGRATION_TIMEOUT_MAX_MS))
+        .contains(&ms)
+    {
+        problems.push(format!(
+            "timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"
+        ));
+    }
+}
+
+// === impl RouteRecord ===
+
+impl RouteRecord {
+    /// The compiler's view of this route.
+    pub(crate) fn to_model(&self) -> model::Route {
+        model::Route {
+            route_id: self.route_id.clone(),
+            route_key: self.route_key.clone(),
+            target: self.target.clone(),
+        }
+    }
+}
+
+// === impl IntegrationRecord ===
+
+impl IntegrationRecord {
+    /// The compiler's view of this integration.
+    pub(crate) fn to_model(&self) -> model::Integration {
+        model::Integration {
+            integration_id: self.integration_id.clone(),
+            integration_type: model::IntegrationType::HttpProxy,
+            integration_method: Some(self.integration_method.clone()),
+            integration_uri: self.integration_uri.clone(),
+            timeout_in_millis: Some(self.timeout_in_millis),
+            payload_format_version: Some(self.payload_format_version.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(f: impl FnOnce(&mut Vec<String>)) -> Vec<String> {
+        let mut p = Vec::new();
+        f(&mut p);
+        p
+    }
+
+    #[test]
+    fn uris() {
+        for ok in [
+            "http://127.0.0.1:3000/x/{id}",
+            "http://example.com",
+            "http://[::1]:80/a",
+            "http://${stageVariables.host}/a",
+        ] {
+            assert!(problems(|p| check_http_uri(p, ok)).is_empty(), "{ok}");
+        }
+        for bad in [
+            "ftp://x",
+            "https://x",
+            "http://",
+            "http://a:0",
+            "http://a:99999",
+            "http://u@h",
+            "http://a b",
+            "",
+        ] {
+            assert_eq!(problems(|p| check_http_uri(p, bad)).len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn stage_variables() {
+        let ok: BTreeMap<String, String> = [("up".into(), "127.0.0.1:80/x".into())].into();
+        assert!(problems(|p| check_stage_variables(p, &ok)).is_empty());
+        let bad: BTreeMap<String, String> = [("b-d".into(), "sp ace".into())].into();
+        assert_eq!(problems(|p| check_stage_variables(p, &bad)).len(), 2);
+    }
+}

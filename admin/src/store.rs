@@ -1,0 +1,141 @@
+//! The admin side's source of truth: a durable store of APIs, routes, integrations, stages and
+//! deployments, as JSON documents keyed by `(apiId, kind, id)`.
+//!
+//! # Architecture
+//! 1. The [`Store`] trait is synchronous and object safe: the admin handlers call it from
+//!    `spawn_blocking`, so a backend may block (SQLite does file I/O; a PostgreSQL backend would
+//!    use a blocking client or its own runtime behind the same trait).
+//! 2. A change is a batch of [`Change`]s applied in one transaction by [`Store::commit`]. When
+//!    `commit` returns `Ok`, the batch is durable; the admin API answers 2xx only after that.
+//! 3. Documents are the admin API's own wire JSON (see `records.rs`), so a PostgreSQL backend can
+//!    keep them in a `jsonb` column with the same key; nothing here is SQLite-specific.
+//!
+//! Invariant: the store holds only what the admin API accepted; loading it never needs
+//! validation beyond parsing (compile errors at load are logged and that API is skipped).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+
+mod sqlite;
+
+pub use sqlite::{SqliteStore, SyncMode, DB_FILE};
+
+/// What a stored document describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Api,
+    Route,
+    Integration,
+    Stage,
+    Deployment,
+}
+
+/// One stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub api_id: String,
+    pub kind: Kind,
+    /// The document's id within its API and kind (the `apiId` itself for [`Kind::Api`]).
+    pub id: String,
+    /// JSON.
+    pub doc: String,
+}
+
+/// One write in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Inserts or replaces a document.
+    Put(Row),
+    /// Removes one document (no error if absent).
+    Delete {
+        api_id: String,
+        kind: Kind,
+        id: String,
+    },
+    /// Removes an API and everything under it.
+    DeleteApi { api_id: String },
+    /// Removes everything (`PUT /portico/config` replaces the whole content).
+    DeleteAll,
+}
+
+/// A store failure: the disk, the database, a corrupt document. Answered 500 and logged.
+#[derive(Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// A durable store of admin documents.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Every stored document, in `(api_id, kind, id)` order.
+    fn load(&self) -> Result<Vec<Row>, StoreError>;
+
+    /// Applies `changes` in order, atomically: all or none. Returns once they are durable.
+    fn commit(&self, changes: &[Change]) -> Result<(), StoreError>;
+}
+
+/// A [`Store`] in memory, for tests: nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    docs: Mutex<BTreeMap<(String, Kind, String), String>>,
+}
+
+// === impl MemoryStore ===
+
+impl Store for MemoryStore {
+    fn load(&self) -> Result<Vec<Row>, StoreError> {
+        let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(docs
+            .iter()
+            .map(|((api_id, kind, id), doc)| Row {
+                api_id: api_id.clone(),
+                kind: *kind,
+                id: id.clone(),
+                doc: doc.clone(),
+            })
+            .collect())
+    }
+
+    fn commit(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        for change in changes {
+            match change {
+                Change::Put(r) => {
+                    docs.insert((r.api_id.clone(), r.kind, r.id.clone()), r.doc.clone());
+                }
+                Change::Delete { api_id, kind, id } => {
+                    docs.remove(&(api_id.clone(), *kind, id.clone()));
+                }
+                Change::DeleteApi { api_id } => docs.retain(|(a, _, _), _| a != api_id),
+                Change::DeleteAll => docs.clear(),
+            }
+        }
+        Ok(())
+    }
+}
+
+// === impl Kind ===
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Api,
+        Kind::Route,
+        Kind::Integration,
+        Kind::Stage,
+        Kind::Deployment,
+    ];
+
+    /// The stored name; never change one (it is on disk).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Api => "api",
+            Kind::Route => "route",
+            Kind::Integration => "integration",
+            Kind::Stage => "stage",
+            Kind::Deployment => "deployment",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}

@@ -1,0 +1,642 @@
+//! Admin handler tests: `app(state).oneshot(req)`, no socket, an in-memory store.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use portico_shared::stats::StatsBoard;
+use portico_shared::Snapshot;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::*;
+
+struct Harness {
+    state: AdminState,
+    cell: SnapshotCell,
+    store: Arc<MemoryStore>,
+}
+
+struct Answer {
+    status: StatusCode,
+    kind: Option<String>,
+    body: Value,
+}
+
+fn harness() -> Harness {
+    harness_on(Arc::new(MemoryStore::default()))
+}
+
+fn harness_on(store: Arc<MemoryStore>) -> Harness {
+    let cell: SnapshotCell = Arc::new(ArcSwap::from_pointee(Snapshot::empty(0)));
+    let state = AdminState::open(
+        store.clone(),
+        cell.clone(),
+        Arc::new(StatsBoard::new(1)),
+        Endpoint {
+            domain: "execute-api.localhost".into(),
+            port: 8080,
+        },
+    )
+    .unwrap();
+    Harness { state, cell, store }
+}
+
+impl Harness {
+    async fn call(&self, method: &str, uri: &str, body: &str) -> Answer {
+        self.call_bytes(method, uri, body.as_bytes().to_vec()).await
+    }
+
+    async fn call_bytes(&self, method: &str, uri: &str, body: Vec<u8>) -> Answer {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let r = app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = r.status();
+        let kind = r
+            .headers()
+            .get("x-amzn-ErrorType")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Answer { status, kind, body }
+    }
+
+    async fn ok(&self, method: &str, uri: &str, body: Value) -> Value {
+        let a = self.call(method, uri, &body.to_string()).await;
+        assert!(
+            a.status.is_success(),
+            "{method} {uri}: {} {:?} {}",
+            a.status,
+            a.kind,
+            a.body
+        );
+        a.body
+    }
+
+    /// The compiled API `id` as the workers see it.
+    fn served(&self, id: &str) -> Option<Vec<String>> {
+        let s = self.cell.load();
+        let api = s.api(id)?;
+        let mut stages: Vec<String> = api.stages().map(|s| s.name.to_string()).collect();
+        stages.sort();
+        Some(stages)
+    }
+}
+
+fn message(a: &Answer) -> &str {
+    a.body["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn quick_create_serves_at_once() {
+    let h = harness();
+    let api = h
+        .ok(
+            "POST",
+            "/v2/apis",
+            json!({"name": "pets", "protocolType": "HTTP", "target": "http://127.0.0.1:9/x"}),
+        )
+        .await;
+    let id = api["apiId"].as_str().unwrap();
+    assert_eq!(id.len(), 10);
+    assert_eq!(
+        api["apiEndpoint"],
+        format!("http://{id}.execute-api.localhost:8080")
+    );
+    assert_eq!(
+        api["routeSelectionExpression"],
+        "${request.method} ${request.path}"
+    );
+    assert!(api["createdDate"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(h.served(id), Some(vec!["$default".to_string()]));
+    let routes = h
+        .ok("GET", &format!("/v2/apis/{id}/routes"), json!({}))
+        .await;
+    assert_eq!(routes["items"][0]["routeKey"], "$default");
+    assert_eq!(routes["items"][0]["apiGatewayManaged"], true);
+    let stage = h
+        .ok("GET", &format!("/v2/apis/{id}/stages/$default"), json!({}))
+        .await;
+    assert_eq!(stage["autoDeploy"], true);
+    let deployment = stage["deploymentId"].as_str().unwrap();
+    assert_eq!(deployment.len(), 7);
+    let d = h
+        .ok(
+            "GET",
+            &format!("/v2/apis/{id}/deployments/{deployment}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["autoDeployed"], true);
+    assert_eq!(d["deploymentStatus"], "DEPLOYED");
+}
+
+#[tokio::test]
+async fn step_by_step_with_auto_deploy() {
+    let h = harness();
+    let api = h
+        .ok(
+            "POST",
+            "/v2/apis",
+            json!({"name": "a", "protocolType": "HTTP"}),
+        )
+        .await;
+    let id = api["apiId"].as_str().unwrap().to_string();
+    let base = format!("/v2/apis/{id}");
+    let i = h
+        .ok(
+            "POST",
+            &format!("{base}/integrations"),
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9/{id}",
+                   "integrationMethod": "GET", "payloadFormatVersion": "1.0"}),
+        )
+        .await;
+    let target = format!("integrations/{}", i["integrationId"].as_str().unwrap());
+    assert_eq!(i["timeoutInMillis"], 30000);
+    let r = h
+        .ok(
+            "POST",
+            &format!("{base}/routes"),
+            json!({"routeKey": "GET /pets/{id}", "target": target}),
+        )
+        .await;
+    assert_eq!(r["authorizationType"], "NONE");
+    assert_eq!(h.served(&id), Some(vec![]), "no stage yet: nothing served");
+
+    let a = h
+        .call(
+            "POST",
+            &format!("{base}/stages"),
+            r#"{"stageName": "prod", "autoDeploy": true, "stageVariables": {"v": "1"},
+               "defaultRouteSettings": {"throttlingBurstLimit": 5, "throttlingRateLimit": 2.5},
+               "routeSettings": {"GET /pets/{id}": {"detailedMetricsEnabled": true}}}"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(a.body["defaultRouteSettings"]["throttlingBurstLimit"], 5);
+    assert_eq!(
+        a.body["routeSettings"]["GET /pets/{id}"]["detailedMetricsEnabled"],
+        true
+    );
+    assert_eq!(h.served(&id), Some(vec!["prod".to_string()]));
+    let first = a.body["deploymentId"].as_str().unwrap().to_string();
+
+    // A route change redeploys the auto-deploy stage and drops the replaced auto-deployment.
+    let generation = h.cell.load().generation;
+    h.ok(
+        "POST",
+        &format!("{base}/routes"),
+        json!({"routeKey": "POST /pets", "target": target}),
+    )
+    .await;
+    assert_eq!(h.cell.load().generation, generation + 1);
+    let stage = h.ok("GET", &format!("{base}/stages/prod"), json!({})).await;
+    assert_ne!(stage["deploymentId"], first.as_str());
+    let deployments = h.ok("GET", &format!("{base}/deployments"), json!({})).await;
+    assert_eq!(deployments["items"].as_array().unwrap().len(), 1);
+    let routes = h.cell.load();
+    let prod = routes.api(&id).unwrap().stages().next().unwrap();
+    assert_eq!(prod.routes.len(), 2);
+
+    // A manual stage serves nothing until deployed, then the deployment it points at.
+    h.ok(
+        "POST",
+        &format!("{base}/stages"),
+        json!({"stageName": "beta"}),
+    )
+    .await;
+    assert_eq!(h.served(&id), Some(vec!["prod".to_string()]));
+    let d = h
+        .ok(
+            "POST",
+            &format!("{base}/deployments"),
+            json!({"stageName": "beta", "description": "first"}),
+        )
+        .await;
+    assert_eq!(d["autoDeployed"], false);
+    assert_eq!(
+        h.served(&id),
+        Some(vec!["beta".to_string(), "prod".to_string()])
+    );
+    let a = h
+        .call(
+            "DELETE",
+            &format!("{base}/deployments/{}", d["deploymentId"].as_str().unwrap()),
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "in use by beta: {}", a.body);
+
+    let a = h.call("DELETE", &format!("{base}/stages/beta"), "").await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = h.call("DELETE", &base, "").await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.served(&id), None);
+    assert!(
+        h.store.load().unwrap().is_empty(),
+        "delete removes everything"
+    );
+}
+
+#[tokio::test]
+async fn errors_have_aws_shape_and_list_every_problem() {
+    let h = harness();
+    let api = h
+        .ok(
+            "POST",
+            "/v2/apis",
+            json!({"name": "a", "protocolType": "HTTP"}),
+        )
+        .await;
+    let base = format!("/v2/apis/{}", api["apiId"].as_str().unwrap());
+
+    /// (method, uri, body, status, error code, parts of the message)
+    type Case<'a> = (&'a str, String, &'a str, StatusCode, &'a str, Vec<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "GET",
+            "/v2/apis/nope".into(),
+            "",
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            vec!["Invalid API identifier specified nope"],
+        ),
+        (
+            "GET",
+            format!("{base}/routes/zzz"),
+            "",
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            vec!["Invalid Route identifier"],
+        ),
+        (
+            "POST",
+            "/v2/apis".into(),
+            "{",
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec!["Invalid request body"],
+        ),
+        (
+            "POST",
+            "/v2/apis".into(),
+            r#"{"name": 3, "protocolType": "HTTP"}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec!["invalid type"],
+        ),
+        (
+            "POST",
+            "/v2/apis".into(),
+            r#"{"name": "x", "protocolType": "HTTP", "bogus": 1}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec!["unknown field `bogus`"],
+        ),
+        (
+            "POST",
+            "/v2/apis".into(),
+            r#"{"protocolType": "WEBSOCKET"}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec![
+                "2 validation errors",
+                "name is required",
+                "WEBSOCKET is not supported",
+            ],
+        ),
+        (
+            "POST",
+            format!("{base}/routes"),
+            r#"{"routeKey": "GET nope", "target": "lambda"}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec![
+                "2 validation errors",
+                "Invalid routeKey",
+                "Invalid target 'lambda'",
+            ],
+        ),
+        (
+            "POST",
+            format!("{base}/routes"),
+            r#"{"routeKey": "GET /a", "target": "integrations/nope"}"#,
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            vec!["Invalid target integrations/nope: the integration does not exist"],
+        ),
+        (
+            "POST",
+            format!("{base}/integrations"),
+            r#"{"integrationType": "AWS_PROXY"}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec!["integrationType AWS_PROXY is not supported yet"],
+        ),
+        (
+            "POST",
+            format!("{base}/integrations"),
+            r#"{"integrationType": "HTTP_PROXY", "integrationUri": "ftp://x", "timeoutInMillis": 31000, "payloadFormatVersion": "2.0"}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec![
+                "3 validation errors",
+                "absolute http://",
+                "timeoutInMillis",
+                "payloadFormatVersion",
+            ],
+        ),
+        (
+            "POST",
+            format!("{base}/stages"),
+            r#"{"stageName": "bad name", "stageVariables": {"a-b": "x y"}}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec![
+                "3 validation errors",
+                "Invalid stageName",
+                "stage variable name",
+                "Invalid value",
+            ],
+        ),
+        (
+            "POST",
+            format!("{base}/stages"),
+            r#"{"stageName": "s", "deploymentId": "nope"}"#,
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            vec!["Invalid Deployment identifier"],
+        ),
+        (
+            "GET",
+            "/v2/apis?maxResults=0".into(),
+            "",
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec!["maxResults"],
+        ),
+        (
+            "GET",
+            "/v2/apis?nextToken=zz".into(),
+            "",
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec!["Invalid nextToken"],
+        ),
+        (
+            "PUT",
+            "/v2/apis/x/routes".into(),
+            "",
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec!["Method not allowed"],
+        ),
+        (
+            "GET",
+            "/nope".into(),
+            "",
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            vec!["Unknown"],
+        ),
+    ];
+    for (method, uri, body, status, kind, parts) in cases {
+        let a = h.call(method, &uri, body).await;
+        assert_eq!(a.status, status, "{method} {uri} {body}: {}", a.body);
+        assert_eq!(a.kind.as_deref(), Some(kind), "{method} {uri}");
+        for p in parts {
+            assert!(
+                message(&a).contains(p),
+                "{method} {uri}: {p:?} not in {}",
+                a.body
+            );
+        }
+    }
+
+    let big = format!(
+        r#"{{"name": "{}", "protocolType": "HTTP"}}"#,
+        "x".repeat(MAX_V2_BODY_BYTES)
+    );
+    let a = h.call("POST", "/v2/apis", &big).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(a.kind.as_deref(), Some("BadRequestException"));
+
+    // Duplicates are conflicts.
+    let i = h
+        .ok(
+            "POST",
+            &format!("{base}/integrations"),
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9"}),
+        )
+        .await;
+    let target = format!("integrations/{}", i["integrationId"].as_str().unwrap());
+    h.ok(
+        "POST",
+        &format!("{base}/routes"),
+        json!({"routeKey": "GET /a", "target": target}),
+    )
+    .await;
+    let a = h
+        .call(
+            "POST",
+            &format!("{base}/routes"),
+            &json!({"routeKey": "GET /a"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.kind.as_deref()),
+        (StatusCode::CONFLICT, Some("ConflictException"))
+    );
+    h.ok("POST", &format!("{base}/stages"), json!({"stageName": "s"}))
+        .await;
+    let a = h
+        .call(
+            "POST",
+            &format!("{base}/stages"),
+            &json!({"stageName": "s"}).to_string(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let a = h
+        .call(
+            "DELETE",
+            &format!(
+                "{base}/integrations/{}",
+                i["integrationId"].as_str().unwrap()
+            ),
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "still a route's target");
+}
+
+#[tokio::test]
+async fn compile_error_changes_nothing() {
+    let h = harness();
+    let api = h
+        .ok(
+            "POST",
+            "/v2/apis",
+            json!({"name": "a", "protocolType": "HTTP"}),
+        )
+        .await;
+    let base = format!("/v2/apis/{}", api["apiId"].as_str().unwrap());
+    h.ok(
+        "POST",
+        &format!("{base}/stages"),
+        json!({"stageName": "$default", "autoDeploy": true, "stageVariables": {"up": "127.0.0.1:9"}}),
+    )
+    .await;
+    let i = h
+        .ok(
+            "POST",
+            &format!("{base}/integrations"),
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": "http://${stageVariables.up}/x"}),
+        )
+        .await;
+    assert_eq!(i["integrationUri"], "http://${stageVariables.up}/x");
+    let generation = h.cell.load().generation;
+    let stored = h.store.load().unwrap();
+    // The stage would no longer define the variable its deployment's integration uses.
+    let a = h
+        .call(
+            "PATCH",
+            &format!("{base}/stages/$default"),
+            &json!({"stageVariables": {"other": "x"}}).to_string(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(message(&a).contains("stage variable 'up'"), "{}", a.body);
+    assert_eq!(h.cell.load().generation, generation, "nothing published");
+    assert_eq!(h.store.load().unwrap(), stored, "nothing committed");
+    let stage = h
+        .ok("GET", &format!("{base}/stages/$default"), json!({}))
+        .await;
+    assert_eq!(stage["stageVariables"]["up"], "127.0.0.1:9");
+}
+
+#[tokio::test]
+async fn pages_and_reload() {
+    let store = Arc::new(MemoryStore::default());
+    let h = harness_on(store.clone());
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let a = h
+            .ok(
+                "POST",
+                "/v2/apis",
+                json!({"name": format!("api{n}"), "protocolType": "HTTP", "target": "http://127.0.0.1:9"}),
+            )
+            .await;
+        ids.push(a["apiId"].as_str().unwrap().to_string());
+    }
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let uri = if token.is_empty() {
+            "/v2/apis?maxResults=3".to_string()
+        } else {
+            format!("/v2/apis?maxResults=3&nextToken={token}")
+        };
+        let page = h.ok("GET", &uri, json!({})).await;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 3);
+        seen.extend(
+            items
+                .iter()
+                .map(|a| a["apiId"].as_str().unwrap().to_string()),
+        );
+        match page["nextToken"].as_str() {
+            Some(t) => token = t.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+
+    // A new admin side on the same store serves the same stages.
+    let again = harness_on(store);
+    for id in &ids {
+        assert_eq!(again.served(id), Some(vec!["$default".to_string()]));
+    }
+}
+
+#[tokio::test]
+async fn portico_config_import_and_export() {
+    let h = harness();
+    let good = r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"$default","target":"integrations/i"}],
+        "integrations":[{"integrationId":"i","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:9"}],
+        "stages":[{"stageName":"$default"}, {"stageName":"prod"}]}]}"#;
+    let a = h.call("PUT", "/portico/config", good).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["generation"], h.cell.load().generation);
+    assert_eq!(
+        h.served("abc"),
+        Some(vec!["$default".to_string(), "prod".to_string()])
+    );
+    let exported = h.ok("GET", "/portico/config", json!({})).await;
+    assert_eq!(exported["apis"][0]["apiId"], "abc");
+    assert_eq!(
+        exported["apis"][0]["integrations"][0]["integrationUri"],
+        "http://127.0.0.1:9"
+    );
+    // The imported API is an ordinary v2 API.
+    let stages = h.ok("GET", "/v2/apis/abc/stages", json!({})).await;
+    assert_eq!(stages["items"].as_array().unwrap().len(), 2);
+
+    let generation = h.cell.load().generation;
+    let bad = r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"GET x"}],"stages":[{"stageName":"bad name"}]}]}"#;
+    let a = h.call("PUT", "/portico/config", bad).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.kind.as_deref(), Some("BadRequestException"));
+    assert!(message(&a).contains("2 validation errors"), "{}", a.body);
+    assert_eq!(
+        h.cell.load().generation,
+        generation,
+        "a failed publish changes nothing"
+    );
+    for junk in ["{", r#"{"apis": 3}"#, r#"{"bogus": []}"#, ""] {
+        let a = h.call("PUT", "/portico/config", junk).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{junk}: {}", a.body);
+        assert_eq!(a.kind.as_deref(), Some("BadRequestException"));
+    }
+    assert_eq!(
+        h.ok("GET", "/portico/config", json!({})).await,
+        exported,
+        "refused documents change nothing"
+    );
+
+    // PUT replaces everything: an API made through /v2/ and not in the document goes away.
+    let v2 = h
+        .ok(
+            "POST",
+            "/v2/apis",
+            json!({"name": "x", "protocolType": "HTTP"}),
+        )
+        .await;
+    h.call("PUT", "/portico/config", r#"{"apis": []}"#).await;
+    let a = h
+        .call(
+            "GET",
+            &format!("/v2/apis/{}", v2["apiId"].as_str().unwrap()),
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.served("abc"), None);
+
+    let a = h.call("GET", "/portico/stats", "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["routes"], json!([]));
+}
