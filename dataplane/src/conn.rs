@@ -158,6 +158,9 @@ impl Downstream {
     ) -> Result<(BodyLoc, usize), GatewayError> {
         let limits = &w.cfg.limits;
         let start = head.head_len;
+        if head.body == BodyKind::None {
+            return Ok((BodyLoc::InBuf(start, start), start));
+        }
         let deadline = Instant::now() + limits.body_read_timeout;
         match head.body {
             BodyKind::None => Ok((BodyLoc::InBuf(start, start), start)),
