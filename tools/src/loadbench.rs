@@ -288,7 +288,8 @@ fn oha(t: &Target, a: &Args) -> Result<Figures> {
         "1",
         "oha",
         "--no-tui",
-        "--json",
+        "--output-format",
+        "json",
         "--latency-correction",
     ])
     .args([
