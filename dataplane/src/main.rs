@@ -1,5 +1,6 @@
-//! `portico`: boot. Arguments → snapshot cell → admin thread → N pinned workers → wait for a
-//! signal → drain → exit 0.
+//! `portico`: boot. Arguments → snapshot cell → data plane listeners → admin store loaded and
+//! published (plus `--config`, imported) → admin thread → N pinned workers → wait for a signal →
+//! drain → exit 0.
 //!
 //! Architecture invariant: this is the only file that names `portico_admin`.
 
@@ -17,8 +18,8 @@ use portico_dataplane::config::{DataPlaneConfig, Limits};
 use portico_dataplane::worker::{bind_listeners, spawn_workers, Driver, DriverChoice};
 use portico_shared::limits;
 use portico_shared::model::Config;
-use portico_shared::snapshot::compile_config;
 use portico_shared::stats::StatsBoard;
+use portico_shared::Snapshot;
 
 /// Portico: a self-hosted API gateway with Amazon API Gateway's model.
 #[derive(Debug, Parser)]
@@ -42,10 +43,15 @@ struct Serve {
     /// Admin API listener.
     #[arg(long, env = "PORTICO_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
     admin_listen: SocketAddr,
-    /// Configuration file (JSON: {"apis": [...]}, apigatewayv2 field names). Without it the
-    /// gateway starts with no APIs; publish them through the admin API.
+    /// Configuration file (JSON: {"apis": [...]}, apigatewayv2 field names), imported into the
+    /// store at start: each API in it replaces the stored API with the same apiId, and every
+    /// stage it names serves its routes. Without it the gateway serves what the store holds.
     #[arg(long, env = "PORTICO_CONFIG")]
     config: Option<PathBuf>,
+    /// Directory of the durable store (SQLite, WAL mode): every API, route, integration, stage
+    /// and deployment created through the admin API. Created if missing.
+    #[arg(long, env = "PORTICO_DATA_DIR", default_value = "./portico-data")]
+    data_dir: PathBuf,
     /// Data plane workers, one per core, each pinned. Default: the machine's cores.
     #[arg(long, env = "PORTICO_WORKERS")]
     workers: Option<usize>,
@@ -114,26 +120,45 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         args.max_header_bytes >= 256,
         "--max-header-bytes must be at least 256"
     );
-    let config: Config = match &args.config {
+    let config: Option<Config> = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?,
+            )
         }
-        None => Config::default(),
+        None => None,
     };
-    let snapshot = compile_config(&config, 1).map_err(|errors| {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("invalid configuration:\n  {}", list.join("\n  "))
-    })?;
-    let cell = Arc::new(ArcSwap::from_pointee(snapshot));
+    let cell = Arc::new(ArcSwap::from_pointee(Snapshot::empty(0)));
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let board = Arc::new(StatsBoard::new(workers));
+    let listeners = bind_listeners(args.listen, workers)
+        .with_context(|| format!("binding the data plane listener {}", args.listen))?;
+    let listen_addr = listeners[0].local_addr()?;
 
-    let admin_state = portico_admin::AdminState::new(cell.clone(), board.clone(), config);
+    let store = portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
+        format!(
+            "opening the store in {} (is another portico using this --data-dir?)",
+            args.data_dir.display()
+        )
+    })?;
+    let endpoint = portico_admin::Endpoint {
+        domain: args.domain.to_ascii_lowercase(),
+        port: listen_addr.port(),
+    };
+    let admin_state =
+        portico_admin::AdminState::open(Arc::new(store), cell.clone(), board.clone(), endpoint)
+            .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
+    if let Some(config) = &config {
+        admin_state
+            .import_blocking(config, portico_admin::ImportMode::Merge)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
+    }
     let (admin_addr, _admin) = portico_admin::spawn(args.admin_listen, admin_state)
         .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
 
@@ -149,9 +174,6 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
     });
-    let listeners = bind_listeners(args.listen, workers)
-        .with_context(|| format!("binding the data plane listener {}", args.listen))?;
-    let listen_addr = listeners[0].local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,

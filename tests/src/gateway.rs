@@ -38,7 +38,7 @@ pub struct Gateway {
     workers: usize,
     driver: String,
     domain: String,
-    /// Holds the config file and the stderr log; removed on drop.
+    /// Holds the config file, the store (`data/`) and the stderr log; removed on drop.
     dir: TempDir,
     /// Exit status, once reaped.
     exit: Option<ExitStatus>,
@@ -158,6 +158,13 @@ impl Gateway {
             "--admin-listen".into(),
             "127.0.0.1:0".into(),
         ];
+        if !extra.contains(&"--data-dir") {
+            // Each gateway gets its own store, removed with the temp dir.
+            args.extend([
+                "--data-dir".into(),
+                dir.path().join("data").display().to_string(),
+            ]);
+        }
         if !extra.contains(&"--workers") {
             args.extend(["--workers".into(), DEFAULT_WORKERS.into()]);
         }

@@ -24,8 +24,8 @@ pub const DB_FILE: &str = "portico.db";
 /// The schema version this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
 
-/// How long a writer waits for another connection's lock before failing, ms. One process owns
-/// the file, so this only matters for an operator's `sqlite3` shell reading it.
+/// How long opening waits for another process's lock before failing, ms: long enough for a
+/// gateway that is shutting down to let go, short enough to report a second gateway quickly.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// SQLite's `synchronous` setting: how often the log is flushed to stable storage.
@@ -61,6 +61,12 @@ impl SqliteStore {
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path).map_err(|e| db(&path, e))?;
         conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(|e| db(&path, e))?;
+        // One gateway per data directory: the exclusive lock is taken at the first read below
+        // and held until the process exits (the kernel drops it on `kill -9`), so a second
+        // gateway on the same directory fails to start instead of diverging from the first.
+        // Set before WAL mode so SQLite keeps the WAL index in heap memory, not a -shm file.
+        conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE;")
             .map_err(|e| db(&path, e))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
