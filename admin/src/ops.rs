@@ -625,10 +625,13 @@ impl Catalog {
                 "Stage {name} already exists for this API"
             )));
         }
+        let deployment = input.deployment_id.clone();
         let stage = merge_stage(stage_record(name.clone(), d.now.clone()), input);
-        let auto = stage.auto_deploy && stage.deployment_id.is_none();
+        let auto = stage.auto_deploy && deployment.is_none();
         d.put_stage(stage);
-        if auto {
+        if let Some(id) = deployment {
+            d.point_stage(&name, &id);
+        } else if auto {
             let id = d.deploy(true, None);
             d.point_stage(&name, &id);
         }
