@@ -49,6 +49,9 @@ pub type SnapshotCell = Arc<ArcSwap<Snapshot>>;
 /// Largest admin request body: `PUT /portico/config` carries whole configurations.
 pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// How often the admin thread frees replaced snapshots the workers have let go of, ms.
+pub const RETIRED_SWEEP_INTERVAL_MS: u64 = 100;
+
 /// Largest `/v2/` request body (one resource).
 pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
 
@@ -70,6 +73,8 @@ struct Inner {
     /// Every API, mirrored in the store. An async lock: operations hold it across the blocking
     /// task that commits and publishes, and readers wait without blocking the runtime.
     catalog: Arc<tokio::sync::Mutex<Catalog>>,
+    /// The catalog's replaced snapshots, swept by a timer on the admin thread.
+    retired: catalog::Retired,
     stats: Arc<StatsBoard>,
     endpoint: Endpoint,
 }
@@ -88,6 +93,7 @@ impl AdminState {
         let catalog = Catalog::load(store, cell)?;
         Ok(AdminState {
             inner: Arc::new(Inner {
+                retired: catalog.retired().clone(),
                 catalog: Arc::new(tokio::sync::Mutex::new(catalog)),
                 stats,
                 endpoint,
@@ -180,7 +186,18 @@ pub fn spawn(
                     return;
                 }
             };
+            let retired = state.inner.retired.clone();
             rt.block_on(async move {
+                // Replaced snapshots are freed here, never on a worker (see catalog.rs).
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(std::time::Duration::from_millis(
+                        RETIRED_SWEEP_INTERVAL_MS,
+                    ));
+                    loop {
+                        tick.tick().await;
+                        retired.sweep();
+                    }
+                });
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => {
