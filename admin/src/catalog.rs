@@ -15,7 +15,8 @@
 //! 4. The snapshot a publish replaces goes to [`Retired`], not to the workers: a worker that
 //!    moves to the new snapshot only drops a reference, and the admin side frees the old one (a
 //!    10,000-route router is thousands of allocations, milliseconds of `free`) once no worker
-//!    holds it. Freeing it on a worker would stall that worker's requests.
+//!    holds it: at the next publish, or by a timer once changes have stopped for a while. Freeing
+//!    it on a worker would stall that worker's requests.
 //!
 //! Invariants: the catalog sits behind one lock, so operations (and publishes) run one at a
 //! time; a failed validation, compile or commit changes neither memory, the store nor the cell;
@@ -56,7 +57,15 @@ pub(crate) struct Catalog {
 /// those only this list still references, on the caller's (admin) thread.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Retired {
-    snapshots: Arc<Mutex<Vec<Arc<Snapshot>>>>,
+    snapshots: Arc<Mutex<RetiredList>>,
+}
+
+#[derive(Debug, Default)]
+struct RetiredList {
+    snapshots: Vec<Arc<Snapshot>>,
+    /// When the last snapshot was retired: the idle sweep leaves a burst of changes alone (each
+    /// publish sweeps anyway), so freeing never competes with the requests right after a change.
+    last_retired: Option<std::time::Instant>,
 }
 
 /// One API and everything under it.
@@ -299,18 +308,22 @@ impl Catalog {
 // === impl Retired ===
 
 impl Retired {
-    /// Keeps `old` until no worker holds it; frees what no worker holds any more.
+    /// Keeps `old` until no worker holds it; frees the earlier ones no worker holds any more.
     pub(crate) fn retire(&self, old: Arc<Snapshot>) {
         let mut list = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
-        list.push(old);
-        list.retain(|s| Arc::strong_count(s) > 1);
+        list.snapshots.retain(|s| Arc::strong_count(s) > 1);
+        list.snapshots.push(old);
+        list.last_retired = Some(std::time::Instant::now());
     }
 
-    /// Frees the snapshots no worker holds any more; returns how many are still held.
-    pub(crate) fn sweep(&self) -> usize {
+    /// Frees the snapshots no worker holds any more, if nothing was retired for `quiet`;
+    /// returns how many are still kept.
+    pub(crate) fn sweep_when_quiet(&self, quiet: std::time::Duration) -> usize {
         let mut list = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
-        list.retain(|s| Arc::strong_count(s) > 1);
-        list.len()
+        if list.last_retired.is_some_and(|t| t.elapsed() >= quiet) {
+            list.snapshots.retain(|s| Arc::strong_count(s) > 1);
+        }
+        list.snapshots.len()
     }
 }
 

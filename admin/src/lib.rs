@@ -49,8 +49,10 @@ pub type SnapshotCell = Arc<ArcSwap<Snapshot>>;
 /// Largest admin request body: `PUT /portico/config` carries whole configurations.
 pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// How often the admin thread frees replaced snapshots the workers have let go of, ms.
-pub const RETIRED_SWEEP_INTERVAL_MS: u64 = 100;
+/// How often the admin thread looks for replaced snapshots the workers have let go of, ms. It
+/// frees them only once no change was published for this long (each publish frees the earlier
+/// ones itself), so freeing does not compete with the first requests after a change.
+pub const RETIRED_SWEEP_INTERVAL_MS: u64 = 1_000;
 
 /// Largest `/v2/` request body (one resource).
 pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
@@ -195,7 +197,9 @@ pub fn spawn(
                     ));
                     loop {
                         tick.tick().await;
-                        retired.sweep();
+                        retired.sweep_when_quiet(std::time::Duration::from_millis(
+                            RETIRED_SWEEP_INTERVAL_MS,
+                        ));
                     }
                 });
                 let listener = match tokio::net::TcpListener::from_std(listener) {

@@ -640,3 +640,30 @@ async fn portico_config_import_and_export() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body["routes"], json!([]));
 }
+
+#[tokio::test]
+async fn replaced_snapshots_are_freed_on_the_admin_side() {
+    let h = harness();
+    let held = h.cell.load_full(); // what a worker still reads
+    h.ok(
+        "POST",
+        "/v2/apis",
+        json!({"name": "a", "protocolType": "HTTP", "target": "http://127.0.0.1:9"}),
+    )
+    .await;
+    assert_eq!(
+        Arc::strong_count(&held),
+        2,
+        "the admin side keeps the replaced snapshot, so the worker's drop frees nothing"
+    );
+    let weak = Arc::downgrade(&held);
+    drop(held);
+    assert!(weak.upgrade().is_some(), "still kept until the next sweep");
+    h.ok(
+        "POST",
+        "/v2/apis",
+        json!({"name": "b", "protocolType": "HTTP"}),
+    )
+    .await;
+    assert!(weak.upgrade().is_none(), "freed by the next publish");
+}
