@@ -48,6 +48,9 @@ fn main() -> Result<()> {
         ])
         .args(["--idle-timeout-ms", "600000", "--config"])
         .arg(&config)
+        // Its own store, so runs neither share ./portico-data nor carry state over.
+        .arg("--data-dir")
+        .arg(dir.join("data"))
         .env("PORTICO_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

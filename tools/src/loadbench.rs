@@ -136,6 +136,9 @@ fn main() -> Result<()> {
             "--config",
         ])
         .arg(work.join("portico.json"))
+        // Its own store, so runs neither share ./portico-data nor carry state over.
+        .arg("--data-dir")
+        .arg(work.join("portico-data"))
         .env("PORTICO_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()?;
