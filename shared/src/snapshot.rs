@@ -145,7 +145,10 @@ impl Snapshot {
 
     /// A snapshot of already compiled APIs.
     pub fn from_apis(generation: u64, apis: impl IntoIterator<Item = Arc<Api>>) -> Snapshot {
-        Snapshot { generation, apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect() }
+        Snapshot {
+            generation,
+            apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect(),
+        }
     }
 
     /// This snapshot with `api` added or replaced; every other API is shared, not copied.
@@ -224,7 +227,10 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
     let mut out: HashMap<Box<str>, Arc<Api>, Hasher> = HashMap::default();
     for api in apis {
         if out.contains_key(api.api_id) {
-            errors.push(err(&format!("apis[{}]", api.api_id), "apiId is defined twice"));
+            errors.push(err(
+                &format!("apis[{}]", api.api_id),
+                "apiId is defined twice",
+            ));
             continue;
         }
         match compile_api(api) {
@@ -235,7 +241,10 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
         }
     }
     if errors.is_empty() {
-        Ok(Snapshot { generation, apis: out })
+        Ok(Snapshot {
+            generation,
+            apis: out,
+        })
     } else {
         Err(errors)
     }
@@ -246,7 +255,10 @@ pub fn compile_api(api: &ApiInput<'_>) -> Result<Api, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let at = format!("apis[{}]", api.api_id);
     if !valid_api_id(api.api_id) {
-        errors.push(err(&at, "apiId must be 1 to 63 lowercase letters and digits"));
+        errors.push(err(
+            &at,
+            "apiId must be 1 to 63 lowercase letters and digits",
+        ));
         return Err(errors);
     }
     if api.protocol != ProtocolType::Http {
