@@ -667,3 +667,131 @@ async fn replaced_snapshots_are_freed_on_the_admin_side() {
     .await;
     assert!(weak.upgrade().is_none(), "freed by the next publish");
 }
+
+/// Mutated bodies (truncated, bytes flipped, members of the wrong type) on every write endpoint:
+/// always a 4xx or a 2xx in AWS's shape, never a 5xx or a panic.
+#[tokio::test]
+async fn mutated_requests_never_answer_5xx() {
+    let h = harness();
+    let api = h
+        .ok(
+            "POST",
+            "/v2/apis",
+            json!({"name": "a", "protocolType": "HTTP", "target": "http://127.0.0.1:9"}),
+        )
+        .await;
+    let id = api["apiId"].as_str().unwrap().to_string();
+    let base = format!("/v2/apis/{id}");
+    let i = h
+        .ok(
+            "POST",
+            &format!("{base}/integrations"),
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9"}),
+        )
+        .await;
+    let iid = i["integrationId"].as_str().unwrap().to_string();
+    let targets: Vec<(&str, String, Value)> = vec![
+        (
+            "POST",
+            "/v2/apis".into(),
+            json!({"name": "n", "protocolType": "HTTP", "target": "http://127.0.0.1:9/x", "routeKey": "GET /a", "tags": {"k": "v"}}),
+        ),
+        (
+            "PATCH",
+            base.clone(),
+            json!({"name": "n", "description": "d", "disableExecuteApiEndpoint": true}),
+        ),
+        (
+            "POST",
+            format!("{base}/routes"),
+            json!({"routeKey": "GET /m/{id}", "target": format!("integrations/{iid}")}),
+        ),
+        (
+            "POST",
+            format!("{base}/integrations"),
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9/{id}", "timeoutInMillis": 100}),
+        ),
+        (
+            "PATCH",
+            format!("{base}/integrations/{iid}"),
+            json!({"integrationUri": "http://127.0.0.1:9/y", "integrationMethod": "GET"}),
+        ),
+        (
+            "POST",
+            format!("{base}/stages"),
+            json!({"stageName": "s", "stageVariables": {"a": "b"}, "routeSettings": {"GET /a": {"throttlingRateLimit": 1.5}}}),
+        ),
+        (
+            "PATCH",
+            format!("{base}/stages/$default"),
+            json!({"stageVariables": {"a": "c"}, "autoDeploy": false}),
+        ),
+        (
+            "POST",
+            format!("{base}/deployments"),
+            json!({"description": "d", "stageName": "$default"}),
+        ),
+        (
+            "PUT",
+            "/portico/config".into(),
+            json!({"apis": [{"apiId": "zz", "routes": [{"routeKey": "$default", "target": "integrations/i"}],
+            "integrations": [{"integrationId": "i", "integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9"}],
+            "stages": [{"stageName": "$default", "stageVariables": {"x": "y"}}]}]}),
+        ),
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for (method, uri, body) in &targets {
+        let text = body.to_string().into_bytes();
+        for round in 0..60 {
+            let mut b = text.clone();
+            match round % 4 {
+                0 => b.truncate((next() as usize) % b.len()),
+                1 => {
+                    for _ in 0..3 {
+                        let at = (next() as usize) % b.len();
+                        b[at] = (next() % 256) as u8;
+                    }
+                }
+                2 => {
+                    let at = (next() as usize) % b.len();
+                    let junk: &[u8] = [
+                        &b"null"[..],
+                        b"[]",
+                        b"{}",
+                        b"-1",
+                        b"1e999",
+                        b"\"\\u0000\"",
+                        b"\xff",
+                    ][(next() as usize) % 7];
+                    b.splice(at..at, junk.iter().copied());
+                }
+                _ => {
+                    // Every string member set to a long odd string.
+                    let s = String::from_utf8_lossy(&b).replace(
+                        ":\"",
+                        &format!(":\"{}", "%{}${/ \u{7f}".repeat((next() % 40) as usize)),
+                    );
+                    b = s.into_bytes();
+                }
+            }
+            let a = h.call_bytes(method, uri, b.clone()).await;
+            assert!(
+                a.status.as_u16() < 500,
+                "{method} {uri} {:?}: {} {}",
+                String::from_utf8_lossy(&b),
+                a.status,
+                a.body
+            );
+            if !a.status.is_success() {
+                assert!(a.kind.is_some(), "{method} {uri}: no x-amzn-ErrorType");
+                assert!(!message(&a).is_empty(), "{method} {uri}: {}", a.body);
+            }
+        }
+    }
+}
