@@ -91,6 +91,15 @@ def test_create_and_call_through_the_data_plane(gateway, client, upstream):
     # An exact route sends the integration URI as it is (no greedy parameter to append).
     assert status == 200 and json.loads(out)["path"] == "/"
 
+    # Path members with '$', ' ', '/', '{', '+' round-trip through botocore's encoding.
+    assert client.get_stage(ApiId=api_id, StageName="$default")["StageVariables"] == {"color": "blue"}
+    client.delete_route_settings(ApiId=api_id, StageName="$default", RouteKey="ANY /{proxy+}")
+    assert client.get_stage(ApiId=api_id, StageName="$default")["RouteSettings"] == {}
+    code, message, _ = error_of(
+        lambda: client.delete_route_settings(ApiId=api_id, StageName="$default", RouteKey="ANY /{proxy+}")
+    )
+    assert code == "NotFoundException", message
+
 
 def test_quick_create(gateway, client, upstream):
     api = client.create_api(Name="quick", ProtocolType="HTTP", Target=upstream.url("/base"), RouteKey="GET /items")
