@@ -2,6 +2,7 @@
 
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -411,3 +412,45 @@ def test_portico_config_document_round_trips(gateway, client, upstream):
     assert gateway.request("imported1", "GET", "/more")[0] == 404
     client.create_deployment(ApiId="imported1", StageName="$default")
     assert gateway.request("imported1", "GET", "/more")[0] == 200
+
+
+def test_kill_9_during_a_stream_of_changes(tmp_path, data_dir, upstream):
+    """Routes are created as fast as the admin API answers while the gateway is SIGKILLed at an
+    arbitrary moment: every route whose CreateRoute was answered 201 is there after the restart."""
+    gw = Gateway(data_dir, tmp_path / "before.log").start()
+    client = gw.client()
+    api_id, integration_id = wired_api(client, upstream, route_key="GET /{proxy+}")
+    acknowledged = []
+    stop = threading.Event()
+
+    def create_routes():
+        c = gw.client()
+        n = 0
+        while not stop.is_set():
+            try:
+                r = c.create_route(ApiId=api_id, RouteKey=f"GET /burst/{n}", Target=f"integrations/{integration_id}")
+            except Exception:  # noqa: BLE001 - the gateway is being killed
+                return
+            acknowledged.append(r["RouteId"])
+            n += 1
+
+    writer = threading.Thread(target=create_routes)
+    writer.start()
+    time.sleep(1.5)
+    gw.kill()
+    stop.set()
+    writer.join(timeout=30)
+    assert len(acknowledged) > 10, "the writer made too few changes to test anything"
+    print(f"kill -9 after {len(acknowledged)} acknowledged CreateRoute calls")
+
+    gw = Gateway(data_dir, tmp_path / "after.log").start()
+    try:
+        client = gw.client()
+        stored = {r["RouteId"] for p in client.get_paginator("get_routes").paginate(ApiId=api_id) for r in p["Items"]}
+        missing = [r for r in acknowledged if r not in stored]
+        assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged routes lost"
+        # The auto-deploying stage serves the last acknowledged route.
+        last = len(acknowledged) - 1
+        assert gw.request(api_id, "GET", f"/burst/{last}")[0] == 200
+    finally:
+        gw.stop()
