@@ -79,6 +79,8 @@ struct Inner {
     retired: catalog::Retired,
     stats: Arc<StatsBoard>,
     endpoint: Endpoint,
+    /// When set, every admin request but `/ping` and `/metrics` must be SigV4-signed with them.
+    credentials: Option<Arc<sigv4::AdminCredentials>>,
 }
 
 // === impl AdminState ===
@@ -91,6 +93,7 @@ impl AdminState {
         cell: SnapshotCell,
         stats: Arc<StatsBoard>,
         endpoint: Endpoint,
+        credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
         let catalog = Catalog::load(store, cell)?;
         Ok(AdminState {
@@ -99,6 +102,7 @@ impl AdminState {
                 catalog: Arc::new(tokio::sync::Mutex::new(catalog)),
                 stats,
                 endpoint,
+                credentials: credentials.map(Arc::new),
             }),
         })
     }
@@ -154,14 +158,23 @@ impl AdminState {
 /// The admin app. Cross-cutting layers (request authentication, metrics) wrap it here, one line
 /// each: `.layer(...)` below the routes, `.route("/metrics", ...)` beside them.
 pub fn app(state: AdminState) -> Router {
-    Router::new()
-        .route("/ping", axum::routing::get(|| async { "pong" }))
+    // Everything but the liveness probe and the Prometheus scrape (scrapers cannot sign) is
+    // checked for a SigV4 signature when admin credentials are configured.
+    let signed = Router::new()
         .merge(portico::router())
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.inner.credentials.clone(),
+            sigv4::require_sigv4,
+        ));
+    Router::new()
+        .route("/ping", axum::routing::get(|| async { "pong" }))
+        .merge(metrics::router(Arc::clone(&state.inner.stats)))
+        .merge(signed)
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
         .with_state(state)
 }

@@ -39,6 +39,7 @@ fn harness_on(store: Arc<MemoryStore>) -> Harness {
             domain: "execute-api.localhost".into(),
             port: 8080,
         },
+        None,
     )
     .unwrap();
     Harness { state, cell, store }

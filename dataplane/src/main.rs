@@ -141,6 +141,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         .with_context(|| format!("binding the data plane listener {}", args.listen))?;
     let listen_addr = listeners[0].local_addr()?;
 
+    let credentials =
+        portico_admin::sigv4::AdminCredentials::from_env().map_err(anyhow::Error::msg)?;
+    portico_admin::sigv4::check_bind(args.admin_listen, credentials.as_ref())
+        .map_err(anyhow::Error::msg)?;
     let store = portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
         format!(
             "opening the store in {} (is another portico using this --data-dir?)",
@@ -151,9 +155,14 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         domain: args.domain.to_ascii_lowercase(),
         port: listen_addr.port(),
     };
-    let admin_state =
-        portico_admin::AdminState::open(Arc::new(store), cell.clone(), board.clone(), endpoint)
-            .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
+    let admin_state = portico_admin::AdminState::open(
+        Arc::new(store),
+        cell.clone(),
+        board.clone(),
+        endpoint,
+        credentials,
+    )
+    .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
     if let Some(config) = &config {
         admin_state
             .import_blocking(config, portico_admin::ImportMode::Merge)

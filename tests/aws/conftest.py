@@ -35,7 +35,8 @@ def portico_bin():
 class Gateway:
     """One `portico serve` process."""
 
-    def __init__(self, data_dir, log_path, workers=2):
+    def __init__(self, data_dir, log_path, workers=2, env=None):
+        self.extra_env = dict(env or {})
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.workers = workers
@@ -46,6 +47,7 @@ class Gateway:
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
         env["NO_COLOR"] = "1"
+        env.update(self.extra_env)
         args = [
             portico_bin(), "serve",
             "--listen", "127.0.0.1:0",
@@ -82,13 +84,13 @@ class Gateway:
     def port(self):
         return int(self.listen.rsplit(":", 1)[1])
 
-    def client(self):
+    def client(self, key_id="x", secret="y"):
         return boto3.client(
             "apigatewayv2",
             endpoint_url=f"http://{self.admin}",
             region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="y",
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
             config=botocore.config.Config(retries={"max_attempts": 1}),
         )
 
