@@ -13,6 +13,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Bound on writing one response to a client.
+    pub write_timeout: Duration,
 }
 
 /// Everything a worker needs besides the snapshot.
@@ -36,6 +38,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_millis(limits::HEADER_READ_TIMEOUT_MS),
             body_read_timeout: Duration::from_millis(limits::BODY_READ_TIMEOUT_MS),
             idle_timeout: Duration::from_millis(limits::IDLE_TIMEOUT_MS),
+            write_timeout: Duration::from_millis(limits::WRITE_TIMEOUT_MS),
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Downstream {
     /// Read buffer: the current request's head starts at 0.
     pub buf: Vec<u8>,
     pub headers: HeaderSpans,
+    /// Bound on each response write (a client that stops reading).
+    pub write_timeout: std::time::Duration,
 }
 
 /// Where a request body ended up.
@@ -54,6 +56,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         peer,
         buf: Vec::with_capacity(READ_BUF_BYTES),
         headers: Vec::new(),
+        write_timeout: w.cfg.limits.write_timeout,
     };
     let mut first = true;
     loop {
@@ -69,8 +72,12 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
                     false,
                     &mut out,
                 );
-                let (_, out) = d.stream.write_all(out).await;
-                w.give_buf(out);
+                // Best effort within the write timeout; the connection closes either way.
+                let write = d.stream.write_all(out);
+                if let Ok((_, out)) = monoio::time::timeout(w.cfg.limits.write_timeout, write).await
+                {
+                    w.give_buf(out);
+                }
                 let mut stats = w.stats.borrow_mut();
                 stats.counters.bad_requests += 1;
                 stats.mark();
@@ -117,8 +124,11 @@ impl Downstream {
         let limits = &w.cfg.limits;
         let mut deadline: Option<Instant> =
             first.then(|| Instant::now() + limits.header_read_timeout);
+        // Parse only when new bytes could have completed a line: a client dribbling a head byte
+        // by byte must not make us re-parse the whole head on every byte.
+        let mut parse = !self.buf.is_empty();
         loop {
-            if !self.buf.is_empty() {
+            if parse {
                 let parsed = parse_request(
                     &self.buf,
                     limits.max_header_bytes,
@@ -143,7 +153,15 @@ impl Downstream {
             .await
             {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(None),
-                Ok(Ok(_)) => {}
+                Ok(Ok(n)) => {
+                    let new = &self.buf[self.buf.len() - n..];
+                    parse = memchr::memchr(b'\n', new).is_some()
+                        || memchr::memchr(0, new).is_some()
+                        || self.buf.len() >= limits.max_header_bytes;
+                    if !parse {
+                        deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                    }
+                }
             }
         }
     }
@@ -213,8 +231,10 @@ impl Downstream {
                         self.continue_if_expected(head).await?;
                         asked = true;
                     }
-                    // Decoded bytes are no longer needed in the read buffer.
-                    self.buf.truncate(pos);
+                    // Everything after the head has been decoded: drop it, so the raw body is
+                    // never held beside the decoded one (the head's spans stay valid).
+                    self.buf.truncate(start);
+                    pos = start;
                     let wait = deadline.saturating_duration_since(Instant::now());
                     match monoio::time::timeout(
                         wait,
@@ -236,13 +256,14 @@ impl Downstream {
 
     async fn continue_if_expected(&mut self, head: &RequestHead) -> Result<(), GatewayError> {
         if head.expect_continue && head.version == Version::Http11 {
-            let (res, _) = self
-                .stream
-                .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
-                .await;
-            res.map_err(|_| {
+            let write = self.stream.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
+            let gone = || {
                 GatewayError::BadRequest(crate::http1::ParseError::Malformed("client went away"))
-            })?;
+            };
+            let (res, _) = monoio::time::timeout(self.write_timeout, write)
+                .await
+                .map_err(|_| gone())?;
+            res.map_err(|_| gone())?;
         }
         Ok(())
     }
@@ -254,8 +275,14 @@ impl Downstream {
         call: &mut crate::upstream::UpstreamCall,
         outcome: &Outcome<'_>,
     ) -> std::io::Result<()> {
+        // A client that stops reading is cut off after the write timeout: it must not hold its
+        // buffers (up to twice the body limit) forever. A timed-out write closes the connection.
+        let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
         let owned = std::mem::take(out);
-        let (res, owned) = self.stream.write_all(owned).await;
+        let write = self.stream.write_all(owned);
+        let (res, owned) = monoio::time::timeout(self.write_timeout, write)
+            .await
+            .map_err(|_| timed_out())?;
         *out = owned;
         res?;
         if let Some(tail) = outcome.tail {
@@ -267,7 +294,10 @@ impl Downstream {
                     (v, (0, len))
                 }
             };
-            let (res, slice) = self.stream.write_all(Slice::new(vec, s, e)).await;
+            let write = self.stream.write_all(Slice::new(vec, s, e));
+            let (res, slice) = monoio::time::timeout(self.write_timeout, write)
+                .await
+                .map_err(|_| timed_out())?;
             let vec = slice.into_inner();
             match tail {
                 pipeline::Tail::Resp(..) => call.resp = vec,

@@ -56,6 +56,13 @@ async fn http_proxy(
 ) -> Result<UpstreamResponse, GatewayError> {
     call.clear();
     let method = p.method.as_ref().unwrap_or(&req.head.method);
+    // An integration method of HEAD for a client's GET would leave the client waiting for a
+    // body the upstream never sends: only the client's HEAD asks the upstream for a HEAD.
+    let method = if *method == Method::HEAD && req.head.method != Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     build_request(p, method, resolved, req, &mut call.req);
     let head_only = *method == Method::HEAD;
     let idempotent = matches!(
@@ -114,30 +121,27 @@ pub fn build_request(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     write::header(out, b"host", p.host_header.as_bytes());
     let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
-    let mut forwarded_for: Option<Span> = None;
+    let mut forwarded_for = false;
     for &(name, value) in req.headers {
         let n = bytes(req.buf, name);
         if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
             continue;
         }
         if n.eq_ignore_ascii_case(b"x-forwarded-for") {
-            // Several X-Forwarded-For lines are folded into one, client last.
-            if forwarded_for.is_none() {
-                forwarded_for = Some(value);
-                out.extend_from_slice(b"x-forwarded-for: ");
-            } else {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(bytes(req.buf, value));
+            forwarded_for = true;
             continue;
         }
         write::header(out, n, bytes(req.buf, value));
     }
-    // Close the folded X-Forwarded-For with the peer's address.
-    if forwarded_for.is_some() {
-        out.extend_from_slice(b", ");
-    } else {
-        out.extend_from_slice(b"x-forwarded-for: ");
+    // One X-Forwarded-For: every value the client sent, in order, then the peer's address.
+    out.extend_from_slice(b"x-forwarded-for: ");
+    if forwarded_for {
+        for &(name, value) in req.headers {
+            if bytes(req.buf, name).eq_ignore_ascii_case(b"x-forwarded-for") {
+                out.extend_from_slice(bytes(req.buf, value));
+                out.extend_from_slice(b", ");
+            }
+        }
     }
     write_ip(out, req.peer.ip());
     out.extend_from_slice(b"\r\n");
@@ -197,6 +201,7 @@ pub fn write_response(
     r: &UpstreamResponse,
     request_id: RequestId,
     connection: ConnectionHeader,
+    downstream_head: bool,
     out: &mut Vec<u8>,
 ) -> bool {
     let reason = bytes(&call.resp, r.reason);
@@ -209,14 +214,20 @@ pub fn write_response(
             reason
         },
     );
-    let no_body = matches!(r.body, crate::upstream::ResponseBody::None);
+    // 1xx, 204 and 304 never carry a body, whatever the method.
+    let by_rule = r.status < 200 || r.status == 204 || r.status == 304;
+    // The upstream answered a HEAD (the integration's method may differ from the client's).
+    let upstream_headless = matches!(r.body, crate::upstream::ResponseBody::None) && !by_rule;
+    // The upstream's Content-Length describes a body nobody sends: keep it for a 304, and for a
+    // HEAD answered by a HEAD. Otherwise the gateway frames the body it has.
+    let keep_upstream_length =
+        (by_rule && r.status != 204) || (upstream_headless && downstream_head);
     for &(name, value) in &call.headers {
         let n = bytes(&call.resp, name);
         if is_hop_by_hop(n) || is_named_in(&call.resp, r.connection_tokens(), n) {
             continue;
         }
-        // Re-framed below; a no-body response keeps the upstream's length (HEAD, 304).
-        if n.eq_ignore_ascii_case(b"content-length") && !(no_body && r.status != 204) {
+        if n.eq_ignore_ascii_case(b"content-length") && !keep_upstream_length {
             continue;
         }
         write::header(out, n, bytes(&call.resp, value));
@@ -224,12 +235,14 @@ pub fn write_response(
     write::header(out, b"apigw-requestid", request_id.as_bytes());
     connection.write(out);
     let body = call.body(r);
-    if !no_body {
+    if !by_rule && !keep_upstream_length {
         write::header_u64(out, b"content-length", body.len() as u64);
     }
     out.extend_from_slice(b"\r\n");
-    if body.len() <= INLINE_BODY_BYTES {
-        out.extend_from_slice(body);
+    if downstream_head || by_rule || body.len() <= INLINE_BODY_BYTES {
+        if !downstream_head && !by_rule {
+            out.extend_from_slice(body);
+        }
         false
     } else {
         true

@@ -79,6 +79,9 @@ struct Serve {
     /// Idle keep-alive connections are closed after this, ms.
     #[arg(long, env = "PORTICO_IDLE_TIMEOUT_MS", default_value_t = limits::IDLE_TIMEOUT_MS)]
     idle_timeout_ms: u64,
+    /// A client that does not take a response within this is disconnected, ms.
+    #[arg(long, env = "PORTICO_WRITE_TIMEOUT_MS", default_value_t = limits::WRITE_TIMEOUT_MS)]
+    write_timeout_ms: u64,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish, ms.
     #[arg(long, env = "PORTICO_DRAIN_TIMEOUT_MS", default_value_t = limits::DRAIN_TIMEOUT_MS)]
     drain_timeout_ms: u64,
@@ -180,6 +183,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
             body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
             idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            write_timeout: Duration::from_millis(args.write_timeout_ms),
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
     });

@@ -34,9 +34,18 @@ type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 /// One worker's stats, owned by the worker.
 #[derive(Debug, Default)]
 pub struct LocalStats {
-    routes: KeyMap<Arc<RouteStats>>,
+    /// Recorded into on the request path; never shared, so recording never copies.
+    routes: KeyMap<Local>,
+    /// What was last published; a route's entry is replaced only when it changed.
+    published: KeyMap<Arc<RouteStats>>,
     dirty: bool,
     pub counters: GatewayCounters,
+}
+
+#[derive(Debug)]
+struct Local {
+    stats: RouteStats,
+    changed: bool,
 }
 
 // === impl LocalStats ===
@@ -52,15 +61,16 @@ impl LocalStats {
         total_us: u64,
         integration_us: Option<u64>,
     ) {
-        let entry = self.routes.entry(route.stats_key).or_insert_with(|| {
-            Arc::new(RouteStats::new(
+        let entry = self.routes.entry(route.stats_key).or_insert_with(|| Local {
+            stats: RouteStats::new(
                 api.id.as_ref().into(),
                 stage.name.as_ref().into(),
                 route.route_key.as_ref().into(),
-            ))
+            ),
+            changed: false,
         });
-        // Unique unless the last publication still shares it: then this clones once.
-        Arc::make_mut(entry).record(status, total_us, integration_us);
+        entry.stats.record(status, total_us, integration_us);
+        entry.changed = true;
         self.dirty = true;
     }
 
@@ -68,14 +78,19 @@ impl LocalStats {
         self.dirty = true;
     }
 
-    /// Publishes to `board` if anything changed since the last call.
+    /// Publishes to `board` if anything changed since the last call. Runs on the worker's
+    /// once-a-second timer: the copies are made here, not on the request path.
     pub fn publish(&mut self, worker: usize, board: &StatsBoard) {
         if !self.dirty {
             return;
         }
         self.dirty = false;
+        for (key, local) in self.routes.iter_mut().filter(|(_, l)| l.changed) {
+            local.changed = false;
+            self.published.insert(*key, Arc::new(local.stats.clone()));
+        }
         let routes = self
-            .routes
+            .published
             .iter()
             .map(|(k, v)| (*k, Arc::clone(v)))
             .collect();
@@ -87,5 +102,15 @@ impl LocalStats {
                 counters: self.counters,
             }),
         );
+    }
+
+    /// Forgets routes that are no longer configured (after a snapshot swap).
+    pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
+        let before = self.routes.len();
+        self.routes.retain(|k, _| keep(*k));
+        self.published.retain(|k, _| keep(*k));
+        if self.routes.len() != before {
+            self.dirty = true;
+        }
     }
 }

@@ -111,6 +111,7 @@ pub async fn handle<'s>(
                 &response,
                 request_id,
                 connection(outcome.keep_alive),
+                head.method == http::Method::HEAD,
                 out,
             );
             if large {

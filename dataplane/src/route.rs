@@ -101,6 +101,10 @@ fn select_api<'s>(
             .ok()
             .and_then(|id| snapshot.api(id))
         {
+            // The header is one more way into the execute-api endpoint: the same switch applies.
+            if api.disable_execute_api_endpoint {
+                return Err(GatewayError::EndpointDisabled);
+            }
             return Ok(api);
         }
     }

@@ -24,11 +24,12 @@ use monoio::net::TcpStream;
 use portico_shared::limits::{
     MAX_UPSTREAM_BODY_BYTES, MAX_UPSTREAM_HEADER_BYTES, MAX_UPSTREAM_HEADER_COUNT,
     UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_IDLE_PER_HOST, UPSTREAM_IDLE_TIMEOUT_MS,
+    UPSTREAM_PEEK_AFTER_IDLE_MS,
 };
 
 use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::parse::{trim, Span};
+use crate::http1::parse::{span_in, trim, Span};
 
 /// Idle upstream connections of one worker.
 #[derive(Debug, Default)]
@@ -96,11 +97,31 @@ impl Pool {
         let list = idle.get_mut(&addr)?;
         let max_age = Duration::from_millis(UPSTREAM_IDLE_TIMEOUT_MS);
         while let Some(c) = list.pop() {
-            if c.since.elapsed() < max_age && !(check && crate::sys::is_stale(&c.stream)) {
+            let idle_for = c.since.elapsed();
+            if idle_for >= max_age {
+                continue;
+            }
+            // A connection idle for a while may have been closed by the upstream, or carry an
+            // unsolicited response (a 408 before closing): peek before trusting it. Under load
+            // connections are idle for far less, and the peek is skipped.
+            let peek = check || idle_for >= Duration::from_millis(UPSTREAM_PEEK_AFTER_IDLE_MS);
+            if !(peek && crate::sys::is_stale(&c.stream)) {
                 return Some(c.stream);
             }
         }
         None
+    }
+
+    /// Closes idle connections past the idle timeout and forgets empty entries. Called by the
+    /// worker's once-a-second housekeeping, so upstreams that left the configuration do not keep
+    /// connections open.
+    pub fn prune(&self) {
+        let max_age = Duration::from_millis(UPSTREAM_IDLE_TIMEOUT_MS);
+        let mut idle = self.idle.borrow_mut();
+        idle.retain(|_, list| {
+            list.retain(|c| c.since.elapsed() < max_age);
+            !list.is_empty()
+        });
     }
 
     fn put(&self, addr: SocketAddr, stream: TcpStream) {
@@ -270,8 +291,10 @@ impl UpstreamCall {
                     if decoder.is_done() {
                         break;
                     }
-                    // Keep only the undecoded tail so a long body does not pile up twice.
-                    self.resp.truncate(pos);
+                    // Everything after the head has been decoded: drop it so a long body is not
+                    // held twice (the header spans stay valid).
+                    self.resp.truncate(head_len);
+                    pos = head_len;
                     match read_more(stream, &mut self.resp, 16 * 1024).await {
                         Ok(0) => {
                             return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
@@ -331,13 +354,17 @@ impl UpstreamCall {
             }
         };
         let base = self.resp.as_ptr() as usize;
-        let span = |s: &[u8]| -> Span {
-            let start = s.as_ptr() as usize - base;
-            (start as u32, (start + s.len()) as u32)
-        };
+        let len = self.resp.len();
+        let span = |s: &[u8]| -> Span { span_in(base, len, s) };
         let status = r
             .code
             .ok_or(Failure::Fatal(GatewayError::UpstreamProtocol("no status")))?;
+        if !(100..=599).contains(&status) || status == 101 {
+            // 101 would switch protocols on a pooled connection nobody asked to upgrade.
+            return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                "unexpected status",
+            )));
+        }
         let reason = span(r.reason.unwrap_or("").as_bytes());
         self.headers.clear();
         let mut out = UpstreamResponse {
@@ -416,11 +443,14 @@ impl UpstreamCall {
                 "Content-Length with Transfer-Encoding",
             )));
         } else if te {
-            if chunked {
-                Framing::Chunked
-            } else {
-                Framing::Close
+            if !chunked {
+                // A body in a transfer coding the client was never told about (gzip without
+                // chunked) cannot be passed on faithfully.
+                return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
+                    "unsupported Transfer-Encoding",
+                )));
             }
+            Framing::Chunked
         } else if let Some(n) = length {
             Framing::Length(n)
         } else {

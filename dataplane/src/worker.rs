@@ -298,10 +298,25 @@ async fn watch_stop(w: Rc<Worker>, stop: Arc<AtomicBool>) {
     w.shutdown.fire();
 }
 
+/// Once-a-second housekeeping: publish stats; after a snapshot swap, let go of the old snapshot
+/// and forget the stats of routes that vanished; close upstream connections idle too long.
 async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
+    let mut generation = w.snapshot().generation;
     loop {
         monoio::time::sleep(Duration::from_millis(STATS_PUBLISH_INTERVAL_MS)).await;
+        let snapshot = w.snapshot();
+        if snapshot.generation != generation {
+            generation = snapshot.generation;
+            let live: std::collections::HashSet<u64> = snapshot
+                .apis()
+                .flat_map(|a| a.stages())
+                .flat_map(|s| s.routes.iter().map(|r| r.stats_key))
+                .collect();
+            w.stats.borrow_mut().retain(|k| live.contains(&k));
+        }
+        drop(snapshot);
         w.stats.borrow_mut().publish(w.id, &board);
+        w.pool.prune();
     }
 }
 

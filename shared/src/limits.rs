@@ -36,6 +36,10 @@ pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Default time a downstream client has to send the rest of a body once the head arrived, ms.
 pub const BODY_READ_TIMEOUT_MS: u64 = 30_000;
 
+/// Default bound on writing one response to a downstream client, ms: a client that stops
+/// reading is disconnected instead of holding its buffers.
+pub const WRITE_TIMEOUT_MS: u64 = 30_000;
+
 /// Default idle keep-alive timeout for downstream connections, ms.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 
@@ -56,6 +60,9 @@ pub const UPSTREAM_IDLE_PER_HOST: usize = 256;
 /// An idle upstream connection older than this is closed instead of reused, ms.
 pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 
+/// An idle upstream connection older than this is checked (one `MSG_PEEK`) before reuse, ms.
+pub const UPSTREAM_PEEK_AFTER_IDLE_MS: u64 = 1_000;
+
 /// Path segments a route key or a request path may have.
 pub const MAX_PATH_SEGMENTS: usize = 64;
 
@@ -67,6 +74,9 @@ pub const MAX_ROUTES_PER_API: usize = 100_000;
 
 /// Bound on the request path plus query string, bytes.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Bound on a chunked body's trailer section, bytes (trailers are read and dropped).
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
 /// Largest chunk-size line accepted in a chunked body (hex digits plus extensions), bytes.
 pub const MAX_CHUNK_LINE_BYTES: usize = 1024;

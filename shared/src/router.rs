@@ -340,13 +340,20 @@ impl Router {
         } else if bytes.first() != Some(&b'/') {
             return self.default_match();
         }
-        let mut params = Params::new();
-        if let Some((route, catch_all)) = self.walk(0, path, &segs[..n], method, &mut params) {
-            return Some(Match {
-                route,
-                params,
-                catch_all,
-            });
+        // AWS's priority: any full match (static or `{param}`) beats any greedy match, so the
+        // first walk ignores greedy routes and the second takes the first greedy one found
+        // (deepest first, static branches before parameters).
+        for greedy in [false, true] {
+            let mut params = Params::new();
+            if let Some((route, catch_all)) =
+                self.walk(0, path, &segs[..n], method, &mut params, greedy)
+            {
+                return Some(Match {
+                    route,
+                    params,
+                    catch_all,
+                });
+            }
         }
         self.default_match()
     }
@@ -366,14 +373,19 @@ impl Router {
         segs: &[(u32, u32)],
         method: &Method,
         params: &mut Params<'r>,
+        greedy: bool,
     ) -> Option<(RouteIndex, bool)> {
         let n = &self.nodes[node];
         let Some((&(start, end), rest)) = segs.split_first() else {
-            return n.methods.select(method).map(|r| (r, false));
+            return if greedy {
+                None
+            } else {
+                n.methods.select(method).map(|r| (r, false))
+            };
         };
         let seg = &path[start as usize..end as usize];
         if let Some(&child) = n.statics.get(seg) {
-            if let Some(found) = self.walk(child as usize, path, rest, method, params) {
+            if let Some(found) = self.walk(child as usize, path, rest, method, params, greedy) {
                 return Some(found);
             }
         }
@@ -381,14 +393,16 @@ impl Router {
             if let Some((name, child)) = &n.param {
                 let mark = params.len;
                 if params.push(name, (start, end)) {
-                    if let Some(found) = self.walk(*child as usize, path, rest, method, params) {
+                    if let Some(found) =
+                        self.walk(*child as usize, path, rest, method, params, greedy)
+                    {
                         return Some(found);
                     }
                 }
                 params.len = mark;
             }
         }
-        if let Some((name, methods)) = &n.greedy {
+        if let Some((name, methods)) = n.greedy.as_ref().filter(|_| greedy) {
             let last = segs.last().map_or(end, |s| s.1);
             if last > start {
                 if let Some(route) = methods.select(method) {

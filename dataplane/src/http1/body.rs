@@ -4,7 +4,7 @@
 //! error: non-hex sizes, sizes past `u64`, missing CRLF after data, bare LF, over-long lines.
 //! Chunk extensions are tolerated and ignored; trailers are read and dropped.
 
-use portico_shared::limits::MAX_CHUNK_LINE_BYTES;
+use portico_shared::limits::{MAX_CHUNK_LINE_BYTES, MAX_TRAILER_BYTES};
 
 /// Why a chunked body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +48,8 @@ pub struct ChunkedDecoder {
     size: u64,
     digits: u32,
     line_len: usize,
+    /// Bytes of trailer section seen: trailers are dropped, but not read forever.
+    trailer_bytes: usize,
     max_body: usize,
 }
 
@@ -60,6 +62,7 @@ impl ChunkedDecoder {
             size: 0,
             digits: 0,
             line_len: 0,
+            trailer_bytes: 0,
             max_body,
         }
     }
@@ -150,6 +153,10 @@ impl ChunkedDecoder {
                     }
                 }
                 State::TrailerLine => {
+                    self.trailer_bytes += 1;
+                    if self.trailer_bytes > MAX_TRAILER_BYTES {
+                        return Err(ChunkError::Trailer);
+                    }
                     if b == b'\r' {
                         self.state = State::TrailerLf;
                     } else if b == b'\n' || b == 0 {

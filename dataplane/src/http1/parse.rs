@@ -100,10 +100,8 @@ pub fn parse_request(
     };
     check_head_bytes(&buf[..head_len], true)?;
     let base = buf.as_ptr() as usize;
-    let span = |s: &[u8]| -> Span {
-        let start = s.as_ptr() as usize - base;
-        (start as u32, (start + s.len()) as u32)
-    };
+    let len = buf.len();
+    let span = |s: &[u8]| -> Span { span_in(base, len, s) };
     let method_str = req.method.ok_or(ParseError::Malformed("method"))?;
     let method =
         Method::from_bytes(method_str.as_bytes()).map_err(|_| ParseError::Malformed("method"))?;
@@ -325,6 +323,17 @@ fn httparse_reason(e: httparse::Error) -> &'static str {
         httparse::Error::Token => "invalid token",
         httparse::Error::TooManyHeaders => "too many headers",
         httparse::Error::Version => "invalid version",
+    }
+}
+
+/// The span of `s` within the buffer starting at address `base` with `len` bytes. httparse
+/// hands out static slices for some empty values (an absent reason phrase): those, and anything
+/// else outside the buffer, become the empty span at 0 instead of a wild offset.
+pub fn span_in(base: usize, len: usize, s: &[u8]) -> Span {
+    let start = (s.as_ptr() as usize).wrapping_sub(base);
+    match start.checked_add(s.len()) {
+        Some(end) if start <= len && end <= len => (start as u32, end as u32),
+        _ => (0, 0),
     }
 }
 

@@ -87,6 +87,26 @@ fn method_beats_any_and_backtracks() {
 }
 
 #[test]
+fn any_full_match_beats_any_greedy_match() {
+    // The greedy route sits in a static subtree; the parameter route is a full match.
+    let keys = &["GET /pets/{proxy+}", "GET /{kind}/dog"];
+    check(
+        keys,
+        "GET",
+        "/pets/dog",
+        Some("GET /{kind}/dog"),
+        &[("kind", "pets")],
+    );
+    check(
+        keys,
+        "GET",
+        "/pets/cat",
+        Some("GET /pets/{proxy+}"),
+        &[("proxy", "cat")],
+    );
+}
+
+#[test]
 fn no_route_without_default() {
     let keys = &["GET /pets"];
     check(keys, "GET", "/pets", Some("GET /pets"), &[]);
