@@ -7,6 +7,8 @@
 //!   1,000 and 10,000 routes, so `route/param/10` and `route/param/10000` compare directly. The
 //!   router is a segment trie with hashed static children, so a lookup should cost about the same
 //!   whatever the table size (acceptance: 10,000 / 10 ≤ 2x).
+//! - `route/param_mixed/{10,1000,10000}`: param lookups cycling over up to 1,024 resources, so
+//!   the larger tables also pay for cache misses (the single-path lookups above stay in L1).
 //! - `chunked/{decode_64KiB_4KiB_chunks,decode_64KiB_4KiB_reads}`: a 64 KiB body in 4 KiB chunks,
 //!   decoded in one call and fed as 4 KiB reads (as the connection loop does).
 //!
@@ -26,6 +28,9 @@ use portico_shared::router::{Router, RouterBuilder};
 
 /// Route table sizes compared by the `route` group.
 const ROUTE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
+
+/// Distinct paths the `route/param_mixed` lookups cycle through.
+const MIXED_PATHS: usize = 1024;
 
 /// Body and chunk sizes for the `chunked` group.
 const CHUNKED_BODY_BYTES: usize = 64 * 1024;
@@ -119,7 +124,7 @@ fn resource_routes(k: usize) -> Vec<String> {
         format!("GET /v1/res{k}/{{id}}/items"),
         format!("GET /v1/res{k}/{{id}}/items/{{itemId}}"),
     ];
-    if k % 8 == 0 {
+    if k.is_multiple_of(8) {
         keys.push(format!("ANY /v1/res{k}/files/{{proxy+}}"));
     }
     keys
@@ -187,8 +192,8 @@ fn route(c: &mut Criterion) {
                 format!("/v1/res{greedy}/files/2024/05/report.pdf"),
                 format!("ANY /v1/res{greedy}/files/{{proxy+}}"),
             ),
-            // Walks five segments deep, backtracks through the `{id}` branch and lands on
-            // `$default`: the most work a lookup in these tables can do.
+            // Walks five segments deep and back, once for full matches and once for greedy
+            // ones, then lands on `$default`: the most work a lookup in these tables can do.
             (
                 "miss",
                 Method::GET,
@@ -213,6 +218,43 @@ fn route(c: &mut Criterion) {
                 })
             });
         }
+        // The lookups above repeat one path, so the nodes they touch stay in L1 whatever the
+        // table size. Here each iteration takes the next of up to MIXED_PATHS param lookups
+        // spread over every resource, as real traffic does, so a large table pays its cache misses.
+        let resources = t.deep + 1;
+        let spread = MIXED_PATHS.min(resources);
+        let mixed: Vec<(String, String)> = (0..spread)
+            .map(|i| i * resources / spread)
+            .map(|k| {
+                (
+                    format!("/v1/res{k}/{}/items/7", k * 31),
+                    format!("GET /v1/res{k}/{{id}}/items/{{itemId}}"),
+                )
+            })
+            .collect();
+        for (path, expect) in &mixed {
+            let m = t
+                .router
+                .resolve(&Method::GET, path)
+                .expect("every lookup resolves");
+            assert_eq!(
+                &t.keys[m.route as usize], expect,
+                "{path} in {count} routes"
+            );
+        }
+        group.bench_with_input(
+            BenchmarkId::new("param_mixed", count),
+            &mixed,
+            |b, mixed| {
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 1) % mixed.len();
+                    t.router
+                        .resolve(&Method::GET, black_box(&mixed[i].0))
+                        .map(|m| m.route)
+                })
+            },
+        );
     }
     group.finish();
 }
