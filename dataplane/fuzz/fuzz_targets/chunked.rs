@@ -32,7 +32,9 @@ struct Decoded {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&[sel, cut_hi, cut_lo], wire)) = data.split_first_chunk::<3>() else { return };
+    let Some((&[sel, cut_hi, cut_lo], wire)) = data.split_first_chunk::<3>() else {
+        return;
+    };
     let max_body = MAX_BODIES[usize::from(sel) % MAX_BODIES.len()];
     let cut = usize::from(u16::from_be_bytes([cut_hi, cut_lo])) % (wire.len() + 1);
 
@@ -48,7 +50,11 @@ fn whole(wire: &[u8], max_body: usize) -> Decoded {
     let mut d = ChunkedDecoder::new(max_body);
     let mut out = Vec::new();
     let result = d.decode(wire, &mut out);
-    Decoded { result, out, done: d.is_done() }
+    Decoded {
+        result,
+        out,
+        done: d.is_done(),
+    }
 }
 
 fn two_pieces(wire: &[u8], cut: usize, max_body: usize) -> Decoded {
@@ -62,7 +68,11 @@ fn two_pieces(wire: &[u8], cut: usize, max_body: usize) -> Decoded {
             d.decode(&wire[cut..], &mut out).map(|b| a + b)
         }
     };
-    Decoded { result, out, done: d.is_done() }
+    Decoded {
+        result,
+        out,
+        done: d.is_done(),
+    }
 }
 
 fn bytewise(wire: &[u8], max_body: usize) -> Decoded {
@@ -76,7 +86,10 @@ fn bytewise(wire: &[u8], max_body: usize) -> Decoded {
         }
         match d.decode(&wire[i..=i], &mut out) {
             Ok(n) => {
-                assert_eq!(n, 1, "an unfinished decoder did not take the byte it was given");
+                assert_eq!(
+                    n, 1,
+                    "an unfinished decoder did not take the byte it was given"
+                );
                 used += n;
                 result = Ok(used);
             }
@@ -86,15 +99,30 @@ fn bytewise(wire: &[u8], max_body: usize) -> Decoded {
             }
         }
     }
-    Decoded { result, out, done: d.is_done() }
+    Decoded {
+        result,
+        out,
+        done: d.is_done(),
+    }
 }
 
 fn check_bounds(d: &Decoded, input_len: usize, max_body: usize) {
-    assert!(d.out.len() <= max_body, "output {} past max_body {max_body}", d.out.len());
+    assert!(
+        d.out.len() <= max_body,
+        "output {} past max_body {max_body}",
+        d.out.len()
+    );
     if let Ok(n) = d.result {
         assert!(n <= input_len, "consumed {n} of {input_len}");
-        assert!(d.done || n == input_len, "not done yet consumed {n} of {input_len}");
-        assert!(d.out.len() <= n, "output {} longer than the input consumed {n}", d.out.len());
+        assert!(
+            d.done || n == input_len,
+            "not done yet consumed {n} of {input_len}"
+        );
+        assert!(
+            d.out.len() <= n,
+            "output {} longer than the input consumed {n}",
+            d.out.len()
+        );
     }
     if d.result.is_err() {
         assert!(!d.done, "done after an error");
@@ -128,13 +156,30 @@ fn round_trip(payload: &[u8], shape: u8, size_seed: u8) {
     let message_len = wire.len();
     wire.extend_from_slice(NEXT);
 
-    let expect = Decoded { result: Ok(message_len), out: payload.to_vec(), done: true };
-    assert_eq!(whole(&wire, payload.len()), expect, "round trip of {} bytes", payload.len());
+    let expect = Decoded {
+        result: Ok(message_len),
+        out: payload.to_vec(),
+        done: true,
+    };
+    assert_eq!(
+        whole(&wire, payload.len()),
+        expect,
+        "round trip of {} bytes",
+        payload.len()
+    );
     let cut = usize::from(size_seed) * 3 % (wire.len() + 1);
-    assert_eq!(two_pieces(&wire, cut, payload.len()), expect, "round trip cut at {cut}");
+    assert_eq!(
+        two_pieces(&wire, cut, payload.len()),
+        expect,
+        "round trip cut at {cut}"
+    );
     if let Some(tighter) = payload.len().checked_sub(1) {
         let d = whole(&wire, tighter);
-        assert_eq!(d.result, Err(ChunkError::TooLarge), "max_body one below the payload");
+        assert_eq!(
+            d.result,
+            Err(ChunkError::TooLarge),
+            "max_body one below the payload"
+        );
     }
 }
 

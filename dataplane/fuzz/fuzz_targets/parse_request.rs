@@ -30,7 +30,8 @@ fuzz_target!(|data: &[u8]| {
     match &full {
         Ok(Some(head)) => {
             check_head(data, head, &headers, MAX_HEADER_BYTES, MAX_HEADER_COUNT);
-            let (alone, alone_headers) = parse(&data[..head.head_len], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
+            let (alone, alone_headers) =
+                parse(&data[..head.head_len], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
             assert_same("head alone", &full, &headers, &alone, &alone_headers);
             for cut in cuts(head.head_len) {
                 let (prefix, _) = parse(&data[..cut], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
@@ -44,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(None) => {
             for cut in cuts(data.len()) {
                 let (prefix, _) = parse(&data[..cut], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
-                assert!(matches!(prefix, Ok(None)), "prefix {cut} of an incomplete head gave {prefix:?}");
+                assert!(
+                    matches!(prefix, Ok(None)),
+                    "prefix {cut} of an incomplete head gave {prefix:?}"
+                );
             }
         }
         Err(e) => {
@@ -64,14 +68,26 @@ fuzz_target!(|data: &[u8]| {
 
     let (tight, tight_headers) = parse(data, TIGHT_HEADER_BYTES, TIGHT_HEADER_COUNT);
     if let Ok(Some(head)) = &tight {
-        check_head(data, head, &tight_headers, TIGHT_HEADER_BYTES, TIGHT_HEADER_COUNT);
+        check_head(
+            data,
+            head,
+            &tight_headers,
+            TIGHT_HEADER_BYTES,
+            TIGHT_HEADER_COUNT,
+        );
     }
     if !matches!(tight, Err(ParseError::HeadersTooLarge)) {
         assert_same("tight limits", &full, &headers, &tight, &tight_headers);
     }
     if let Ok(Some(head)) = &full {
         if head.head_len <= TIGHT_HEADER_BYTES && headers.len() <= TIGHT_HEADER_COUNT {
-            assert_same("tight limits, small head", &full, &headers, &tight, &tight_headers);
+            assert_same(
+                "tight limits, small head",
+                &full,
+                &headers,
+                &tight,
+                &tight_headers,
+            );
         }
     }
 });
@@ -97,9 +113,19 @@ fn same_class(a: &ParseError, b: &ParseError) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
 
-fn assert_same(what: &str, a: &Outcome, a_headers: &HeaderSpans, b: &Outcome, b_headers: &HeaderSpans) {
+fn assert_same(
+    what: &str,
+    a: &Outcome,
+    a_headers: &HeaderSpans,
+    b: &Outcome,
+    b_headers: &HeaderSpans,
+) {
     // RequestHead has no PartialEq; its Debug form lists every field.
-    assert_eq!(format!("{a:?}"), format!("{b:?}"), "{what}: outcomes differ");
+    assert_eq!(
+        format!("{a:?}"),
+        format!("{b:?}"),
+        "{what}: outcomes differ"
+    );
     assert_eq!(a_headers, b_headers, "{what}: header spans differ");
 }
 
@@ -111,15 +137,44 @@ fn bytes(buf: &[u8], s: Span) -> &[u8] {
     &buf[s.0 as usize..s.1 as usize]
 }
 
-fn check_head(data: &[u8], head: &RequestHead, headers: &HeaderSpans, max_bytes: usize, max_count: usize) {
+fn check_head(
+    data: &[u8],
+    head: &RequestHead,
+    headers: &HeaderSpans,
+    max_bytes: usize,
+    max_count: usize,
+) {
     let n = head.head_len;
-    assert!(n <= data.len(), "head_len {n} past the input ({})", data.len());
-    assert!(n <= max_bytes, "head_len {n} past max_header_bytes {max_bytes}");
-    assert!(data[..n].ends_with(b"\r\n\r\n"), "head does not end with a blank line");
-    assert!(headers.len() <= max_count, "{} headers past the limit {max_count}", headers.len());
+    assert!(
+        n <= data.len(),
+        "head_len {n} past the input ({})",
+        data.len()
+    );
+    assert!(
+        n <= max_bytes,
+        "head_len {n} past max_header_bytes {max_bytes}"
+    );
+    assert!(
+        data[..n].ends_with(b"\r\n\r\n"),
+        "head does not end with a blank line"
+    );
+    assert!(
+        headers.len() <= max_count,
+        "{} headers past the limit {max_count}",
+        headers.len()
+    );
 
+    // Empty lines before the request line are skipped (RFC 9112 section 2.2), and counted in
+    // head_len.
+    let mut line = &data[..n];
+    while let Some(rest) = line.strip_prefix(b"\r\n") {
+        line = rest;
+    }
     let method = head.method.as_str().as_bytes();
-    assert!(data.starts_with(method) && data.get(method.len()) == Some(&b' '), "method {method:?}");
+    assert!(
+        line.starts_with(method) && line.get(method.len()) == Some(&b' '),
+        "method {method:?}"
+    );
 
     assert!(within(head.path, n), "path {:?}", head.path);
     let path = bytes(data, head.path);
@@ -128,19 +183,35 @@ fn check_head(data: &[u8], head: &RequestHead, headers: &HeaderSpans, max_bytes:
     assert!(within(head.query, n), "query {:?}", head.query);
     let no_query = head.query == (head.path.1, head.path.1);
     let after_mark = head.query.0 == head.path.1 + 1 && data[head.path.1 as usize] == b'?';
-    assert!(no_query || after_mark, "query {:?} does not follow path {:?}", head.query, head.path);
+    assert!(
+        no_query || after_mark,
+        "query {:?} does not follow path {:?}",
+        head.query,
+        head.path
+    );
 
     for &(name, value) in headers {
-        assert!(within(name, n) && within(value, n), "header span out of the head: {name:?} {value:?}");
-        assert!(name.1 <= value.0, "header name {name:?} overlaps its value {value:?}");
+        assert!(
+            within(name, n) && within(value, n),
+            "header span out of the head: {name:?} {value:?}"
+        );
+        assert!(
+            name.1 <= value.0,
+            "header name {name:?} overlaps its value {value:?}"
+        );
         let name = bytes(data, name);
         assert!(!name.is_empty(), "empty header name");
         assert!(
-            !name.iter().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || *b == b':'),
+            !name
+                .iter()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || *b == b':'),
             "header name is not a token: {name:?}"
         );
         let value = bytes(data, value);
-        assert!(!value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)), "header value {value:?}");
+        assert!(
+            !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
+            "header value {value:?}"
+        );
     }
     for s in head.host.iter().chain(head.api_id.iter()) {
         assert!(within(*s, n), "Host / api id span {s:?}");

@@ -8,11 +8,12 @@
 //! 2. A route accepted without parameters is found by resolving its exact path with its method
 //!    (`ANY` routes with a method no route names).
 //! 3. For every request (those in the input, plus each accepted key's path with its parameters
-//!    filled in), `resolve` returns exactly what the documented priority picks among the
-//!    accepted keys that match: at the first segment where two candidates differ, static beats
-//!    `{param}` beats `{proxy+}`; on the same path an exact method beats `ANY`; `$default`
-//!    (or `None` without it) only when nothing matches. Captured parameters and `catch_all`
-//!    agree with the reference. Refused keys never match.
+//!    filled in), `resolve` returns exactly what AWS's priority picks among the accepted keys
+//!    that match: any full match (static and `{param}` segments only) beats any greedy
+//!    `{proxy+}` match; within each, at the first segment where two candidates differ, static
+//!    beats `{param}` beats `{proxy+}` (so deeper greedy routes win); on the same path an exact
+//!    method beats `ANY`; `$default` (or `None` without it) only when nothing matches. Captured
+//!    parameters and `catch_all` agree with the reference. Refused keys never match.
 #![no_main]
 
 use http::Method;
@@ -78,21 +79,32 @@ fuzz_target!(|data: &[u8]| {
         let index = u32::try_from(i).expect("bounded by KEYS_MAX + REQUESTS_MAX");
         let parsed = RouteKey::parse(line);
         let inserted = builder.insert(line, index);
-        match (&parsed, &inserted) {
-            (Ok(_), Ok(())) => {}
+        let key = match (parsed, inserted) {
+            (Ok(key), Ok(())) => key,
             // A key's own syntax is refused the same way by both.
-            (Err(pe), Err(ie)) => assert_eq!(pe, ie, "{line:?}"),
+            (Err(pe), Err(ie)) => {
+                assert_eq!(pe, ie, "{line:?}");
+                continue;
+            }
             (Err(pe), Ok(())) => panic!("{line:?} inserted although parse refused it: {pe}"),
             // A well-formed key is refused only for what other keys already hold.
             (Ok(_), Err(ie)) => {
-                assert!(matches!(ie, RouteKeyError::Duplicate(_) | RouteKeyError::ParamConflict(..)), "{line:?}: {ie}");
+                let conflict = matches!(
+                    ie,
+                    RouteKeyError::Duplicate(_) | RouteKeyError::ParamConflict(..)
+                );
+                assert!(conflict, "{line:?}: {ie}");
                 continue;
             }
-        }
+        };
         accepted += 1;
-        match parsed.expect("insert accepted it") {
+        match key {
             RouteKey::Default => default_route = Some(index),
-            RouteKey::Path { method, path } => routes.push(Route { index, method, segments: segments_of(&path) }),
+            RouteKey::Path { method, path } => routes.push(Route {
+                index,
+                method,
+                segments: segments_of(&path),
+            }),
         }
     }
     let router = builder.build();
@@ -102,10 +114,17 @@ fuzz_target!(|data: &[u8]| {
         let method = route.method.clone().unwrap_or_else(unnamed_method);
         let path = fill(&route.segments);
         let got = router.resolve(&method, &path);
-        if route.segments.iter().all(|s| matches!(s, Segment::Static(_))) {
+        if route
+            .segments
+            .iter()
+            .all(|s| matches!(s, Segment::Static(_)))
+        {
             let m = got.unwrap_or_else(|| panic!("static route {route:?} not found at {path}"));
             assert_eq!(m.route, route.index, "static route {route:?} at {path}");
-            assert!(!m.catch_all && m.params.is_empty(), "static route {route:?} at {path}");
+            assert!(
+                !m.catch_all && m.params.is_empty(),
+                "static route {route:?} at {path}"
+            );
         }
         check(&router, &routes, default_route, &method, &path);
     }
@@ -124,13 +143,15 @@ fn segments_of(path: &str) -> Vec<Segment> {
     }
     path[1..]
         .split('/')
-        .map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(inner) => match inner.strip_suffix('+') {
-                Some(name) => Segment::Greedy(name.to_string()),
-                None => Segment::Param(inner.to_string()),
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(inner) => match inner.strip_suffix('+') {
+                    Some(name) => Segment::Greedy(name.to_string()),
+                    None => Segment::Param(inner.to_string()),
+                },
+                None => Segment::Static(seg.to_string()),
             },
-            None => Segment::Static(seg.to_string()),
-        })
+        )
         .collect()
 }
 
@@ -213,32 +234,64 @@ fn reference_match(
     (route.segments.len() == segs.len()).then_some((kinds, params, false))
 }
 
-fn expected(routes: &[Route], default_route: Option<u32>, method: &Method, path: &str) -> Option<Expected> {
-    let fallback = default_route.map(|route| Expected { route, params: Vec::new(), catch_all: true });
-    let Some(segs) = request_segments(path) else { return fallback };
+fn expected(
+    routes: &[Route],
+    default_route: Option<u32>,
+    method: &Method,
+    path: &str,
+) -> Option<Expected> {
+    let fallback = default_route.map(|route| Expected {
+        route,
+        params: Vec::new(),
+        catch_all: true,
+    });
+    let Some(segs) = request_segments(path) else {
+        return fallback;
+    };
     routes
         .iter()
         .filter_map(|r| {
             let (kinds, params, catch_all) = reference_match(r, method, path, &segs)?;
-            // Exact method (0) beats ANY (1) on the same path.
-            let rank = (kinds, u8::from(r.method.is_none()));
-            Some((rank, Expected { route: r.index, params, catch_all }))
+            // Full before greedy, then segment kinds in order, then exact method (0) before
+            // ANY (1) on the same path.
+            let rank = (catch_all, kinds, u8::from(r.method.is_none()));
+            Some((
+                rank,
+                Expected {
+                    route: r.index,
+                    params,
+                    catch_all,
+                },
+            ))
         })
         .min_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, e)| e)
         .or(fallback)
 }
 
-fn check(router: &Router, routes: &[Route], default_route: Option<u32>, method: &Method, path: &str) {
+fn check(
+    router: &Router,
+    routes: &[Route],
+    default_route: Option<u32>,
+    method: &Method,
+    path: &str,
+) {
     let got = router.resolve(method, path).map(|m| Expected {
         route: m.route,
-        params: m.params.iter().map(|p| (p.name.to_string(), p.value)).collect(),
+        params: m
+            .params
+            .iter()
+            .map(|p| (p.name.to_string(), p.value))
+            .collect(),
         catch_all: m.catch_all,
     });
     if let Some(m) = router.resolve(method, path) {
         for p in m.params.iter() {
             // Captured ranges index the request path.
-            assert!(path.get(Params::range(p)).is_some(), "param {p:?} outside {path:?}");
+            assert!(
+                path.get(Params::range(p)).is_some(),
+                "param {p:?} outside {path:?}"
+            );
         }
     }
     let want = expected(routes, default_route, method, path);
