@@ -4,9 +4,9 @@
 //! 1. [`RouterBuilder::insert`] parses route keys (`GET /pets/{id}`, `ANY /{proxy+}`, `$default`)
 //!    into a trie of path segments; each node has static children (hashed), at most one `{param}`
 //!    child and at most one greedy `{name+}` terminal.
-//! 2. [`Router::resolve`] walks the trie depth first in AWS's priority order: a static segment
-//!    beats a `{param}`, which beats a greedy `{proxy+}` (deeper greedy routes beat shallower
-//!    ones), and `$default` catches the rest. At a node, an exact method beats `ANY`; a node whose
+//! 2. [`Router::resolve`] walks the trie depth first in AWS's priority order: first for a full
+//!    match (a static segment beats a `{param}`), and only if there is none, a second time for a
+//!    greedy `{proxy+}` (deeper greedy routes beat shallower ones); `$default` catches the rest. At a node, an exact method beats `ANY`; a node whose
 //!    path matches but whose methods do not is backtracked over, as AWS does.
 //!
 //! Invariant: a lookup does not allocate. Segments and captured parameters live in fixed arrays
