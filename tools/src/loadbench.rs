@@ -33,6 +33,8 @@ struct Target {
     name: &'static str,
     url: String,
     host: Option<String>,
+    /// The process doing the proxying, whose CPU time per request is measured.
+    pid: Option<u32>,
 }
 
 #[derive(Default, Clone)]
@@ -41,6 +43,8 @@ struct Figures {
     p50_us: f64,
     p99_us: f64,
     p999_us: f64,
+    /// CPU time (user + system) the proxy process spent per request, µs.
+    cpu_us_per_req: f64,
 }
 
 fn main() -> Result<()> {
@@ -143,6 +147,7 @@ fn main() -> Result<()> {
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().context("portico stdout")?;
+    let portico_pid = child.id();
     guard.children.push(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
@@ -159,21 +164,26 @@ fn main() -> Result<()> {
             name: "direct",
             url: format!("http://127.0.0.1:18080{}", args.path),
             host: None,
+            pid: None,
         },
         Target {
             name: "nginx",
             url: format!("http://127.0.0.1:18081{}", args.path),
             host: None,
+            // The proxy's one worker process, a child of the master named in the pid file.
+            pid: read_pid(&work.join("nginx-proxy.pid")).and_then(first_child),
         },
         Target {
             name: "haproxy",
             url: format!("http://127.0.0.1:18084{}", args.path),
             host: None,
+            pid: read_pid(&work.join("haproxy.pid")),
         },
         Target {
             name: "portico",
             url: format!("http://{listen}{}", args.path),
             host: Some("bench.execute-api.localhost".into()),
+            pid: Some(portico_pid),
         },
     ];
     println!(
@@ -200,8 +210,8 @@ fn main() -> Result<()> {
         for t in &targets {
             let f = wrk(t, &args)?;
             println!(
-                "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us",
-                t.name, f.rps, f.p50_us, f.p99_us, f.p999_us
+                "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us {:>8.2}us cpu/req",
+                t.name, f.rps, f.p50_us, f.p99_us, f.p999_us, f.cpu_us_per_req
             );
             thr.entry(t.name).or_default().push(f);
         }
@@ -219,6 +229,24 @@ fn main() -> Result<()> {
     }
     println!("\n## medians (throughput, wrk)");
     report(&thr, |f| f.rps, true);
+    println!("\n## medians (CPU time of the proxy process per request, under the wrk load)");
+    let cpu = |name: &str| -> Option<f64> {
+        let mut v: Vec<f64> = thr.get(name)?.iter().map(|f| f.cpu_us_per_req).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    for name in ["nginx", "haproxy", "portico"] {
+        if let Some(c) = cpu(name) {
+            println!("{name:<10} {c:>8.2} us per request");
+        }
+    }
+    if let (Some(p), Some(n), Some(h)) = (cpu("portico"), cpu("nginx"), cpu("haproxy")) {
+        println!(
+            "portico/nginx cpu ratio: {:.2}, portico/haproxy: {:.2} (below 1 is better)",
+            p / n,
+            p / h
+        );
+    }
     if have_oha {
         println!("\n## medians (latency at {} req/s, oha)", args.rate);
         report(&fixed, |f| f.p99_us, false);
@@ -255,7 +283,35 @@ fn report(all: &BTreeMap<&str, Vec<Figures>>, key: fn(&Figures) -> f64, higher_i
     }
 }
 
+/// User plus system CPU time of a whole process (every thread), in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn first_child(pid: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+fn clock_ticks_per_s() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 fn wrk(t: &Target, a: &Args) -> Result<Figures> {
+    let ticks_before = t.pid.and_then(cpu_ticks);
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", "1", "wrk", "-t1", "--latency"])
         .arg(format!("-c{}", a.connections))
@@ -273,6 +329,17 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
             ["50%", v] => f.p50_us = duration_us(v),
             ["99%", v] => f.p99_us = duration_us(v),
             _ => {}
+        }
+        if let ["requests", "in", ..] = w.get(1..).unwrap_or_default() {
+            if let (Some(n), Some(before), Some(pid)) = (
+                w.first().and_then(|n| n.parse::<f64>().ok()),
+                ticks_before,
+                t.pid,
+            ) {
+                if let Some(after) = cpu_ticks(pid) {
+                    f.cpu_us_per_req = (after - before) as f64 / clock_ticks_per_s() * 1e6 / n;
+                }
+            }
         }
         if line.contains("Non-2xx") {
             eprintln!("warning: {}: {}", t.name, line.trim());
@@ -320,6 +387,7 @@ fn oha(t: &Target, a: &Args) -> Result<Figures> {
         p50_us: pct("p50"),
         p99_us: pct("p99"),
         p999_us: pct("p99.9"),
+        cpu_us_per_req: 0.0,
     })
 }
 
