@@ -11,13 +11,13 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use monoio::buf::Slice;
-use monoio::io::AsyncWriteRentExt;
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-use portico_shared::limits::READ_BUF_BYTES;
+use portico_shared::limits::{LINGER_MAX_BYTES, LINGER_MS, READ_BUF_BYTES};
 
 use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
@@ -78,9 +78,12 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
                 {
                     w.give_buf(out);
                 }
-                let mut stats = w.stats.borrow_mut();
-                stats.counters.bad_requests += 1;
-                stats.mark();
+                {
+                    let mut stats = w.stats.borrow_mut();
+                    stats.counters.bad_requests += 1;
+                    stats.mark();
+                }
+                d.linger().await;
                 return;
             }
         };
@@ -99,6 +102,11 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         w.give_buf(body);
         w.in_flight.set(w.in_flight.get() - 1);
         let Some(consumed) = outcome.consumed else {
+            // The request's body was never read: let the client finish sending it so the
+            // response is not destroyed by a reset.
+            if written.is_ok() {
+                d.linger().await;
+            }
             return;
         };
         if written.is_err() || !outcome.keep_alive || w.shutdown.is_fired() {
@@ -250,6 +258,27 @@ impl Downstream {
                         Ok(Ok(_)) => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// A lingering close (RFC 9112 §9.6): half-close, then read and drop what the client still
+    /// sends, bounded in bytes and time. Closing with unread data would make the kernel send a
+    /// reset, and the client would lose the error response it has not read yet.
+    async fn linger(&mut self) {
+        let _ = self.stream.shutdown().await;
+        let deadline = Instant::now() + Duration::from_millis(LINGER_MS);
+        let mut drained = 0usize;
+        self.buf.clear();
+        while drained < LINGER_MAX_BYTES {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let read = read_more(&mut self.stream, &mut self.buf, READ_BUF_BYTES);
+            match monoio::time::timeout(wait, read).await {
+                Ok(Ok(n)) if n > 0 => {
+                    drained += n;
+                    self.buf.clear();
+                }
+                _ => return,
             }
         }
     }

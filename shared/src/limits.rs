@@ -40,6 +40,11 @@ pub const BODY_READ_TIMEOUT_MS: u64 = 30_000;
 /// reading is disconnected instead of holding its buffers.
 pub const WRITE_TIMEOUT_MS: u64 = 30_000;
 
+/// A connection closed with request bytes unread first drains them for at most this long, ms,
+/// and at most [`LINGER_MAX_BYTES`], so the client can read the error response.
+pub const LINGER_MS: u64 = 2_000;
+pub const LINGER_MAX_BYTES: usize = 1024 * 1024;
+
 /// Default idle keep-alive timeout for downstream connections, ms.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 

@@ -106,3 +106,38 @@ fn head_through_a_get_integration_sends_no_body() {
     let r = c.request(&Request::get("/after").host(&gw.host(API)));
     assert_eq!(r.status, 200, "{r}");
 }
+
+/// A body over the limit is refused before it is read; the client, still sending, must get the
+/// 413 rather than a connection reset (the gateway drains what it sends before closing).
+#[test]
+fn refused_body_still_being_sent_gets_its_413() {
+    use std::io::{Read, Write};
+    let (up, gw) = echo_setup(&["--max-body-bytes", "1000"]);
+    let mut s = std::net::TcpStream::connect(gw.addr()).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST /big HTTP/1.1\r\nHost: {}\r\nContent-Length: 300000\r\n\r\n",
+        gw.host(API)
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    // Keep sending after the gateway has answered: part of this arrives after its decision.
+    let chunk = vec![b'x'; 16 * 1024];
+    for _ in 0..16 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed after {} bytes: {e}", got.len()),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert_eq!(up.request_count(), 0);
+}
