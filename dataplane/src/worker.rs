@@ -227,16 +227,26 @@ where
                 b
             })
             .build();
-        let mut rt = match tuned {
-            Ok(rt) => rt,
-            Err(_) => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        let plain = || {
+            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                 .enable_timer()
                 .with_entries(ENTRIES)
-                .build()?,
+                .build()
         };
-        let _ = ready.send(Ok(Driver::IoUring));
-        rt.block_on(run())
-    } else {
+        match tuned.or_else(|_| plain()) {
+            Ok(mut rt) => {
+                let _ = ready.send(Ok(Driver::IoUring));
+                return rt.block_on(run());
+            }
+            // A ring can still fail to build where io_uring exists (locked-memory limits, a
+            // seccomp filter): with `auto`, fall back to epoll rather than not start.
+            Err(e) if choice == DriverChoice::Auto => {
+                tracing::warn!(error = %e, "io_uring ring could not be set up: using epoll");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()?;

@@ -453,7 +453,9 @@ fn compile_integration(
         }
     };
     let upstream = match (parsed.host.as_str(), parsed.port).to_socket_addrs() {
-        Ok(mut addrs) => match addrs.next() {
+        // IPv4 first: `localhost` resolving to ::1 while the upstream listens on 127.0.0.1 only
+        // is the common mismatch.
+        Ok(addrs) => match prefer_ipv4(addrs) {
             Some(a) => a,
             None => {
                 errors.push(err(
@@ -581,6 +583,11 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
         },
         query: query.to_string(),
     })
+}
+
+fn prefer_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
+    let all: Vec<SocketAddr> = addrs.collect();
+    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
 }
 
 fn parse_path_template(path: &str) -> Vec<PathPart> {
