@@ -115,18 +115,14 @@ impl Behaviour {
 impl Recorded {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::client::header_values(&self.headers, name)
+            .into_iter()
+            .next()
     }
 
+    /// Every value of header `name`, in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        crate::client::header_values(&self.headers, name)
     }
 
     pub fn has_header(&self, name: &str) -> bool {
