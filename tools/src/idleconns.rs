@@ -7,10 +7,9 @@
 //!
 //! usage: idleconns [--connections 10000]   (needs target/release/portico)
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -36,32 +35,21 @@ fn main() -> Result<()> {
         &config,
         r#"{"apis":[{"apiId":"idle","routes":[{"routeKey":"GET /ping"}],"stages":[{"stageName":"$default"}]}]}"#,
     )?;
-    let mut child = Command::new(&bin)
-        .args([
-            "serve",
+    let config_arg = config.to_string_lossy().into_owned();
+    let (mut child, ready) = portico_tools::spawn_portico(
+        &bin,
+        None,
+        &dir.join("data"),
+        &[
             "--workers",
             "1",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--idle-timeout-ms", "600000", "--config"])
-        .arg(&config)
-        // Its own store, so runs neither share ./portico-data nor carry state over.
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("PORTICO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("listen="))
-        .context("ready line")?
-        .to_string();
+            "--idle-timeout-ms",
+            "600000",
+            "--config",
+            &config_arg,
+        ],
+    )?;
+    let addr = ready.listen;
     let pid = child.id();
     std::thread::sleep(Duration::from_millis(300));
     let before = rss_kib(pid)?;
@@ -69,7 +57,7 @@ fn main() -> Result<()> {
     let mut conns = Vec::with_capacity(n);
     let mut buf = [0u8; 1024];
     for i in 0..n {
-        let mut s = TcpStream::connect(&addr).with_context(|| format!("connection {i}"))?;
+        let mut s = TcpStream::connect(addr).with_context(|| format!("connection {i}"))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         s.write_all(request)?;
         let got = s.read(&mut buf)?;

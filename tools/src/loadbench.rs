@@ -14,9 +14,8 @@
 //! (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -126,36 +125,17 @@ fn main() -> Result<()> {
         "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:18080"}],
         "stages":[{"stageName":"$default"}]}]}"#;
     std::fs::write(work.join("portico.json"), config)?;
-    let mut child = Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(&portico)
-        .args([
-            "serve",
-            "--workers",
-            "1",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(work.join("portico.json"))
-        // Its own store, so runs neither share ./portico-data nor carry state over.
-        .arg("--data-dir")
-        .arg(work.join("portico-data"))
-        .env("PORTICO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().context("portico stdout")?;
+    let config_arg = work.join("portico.json").to_string_lossy().into_owned();
+    let (child, ready) = portico_tools::spawn_portico(
+        &portico,
+        Some("0"),
+        &work.join("portico-data"),
+        &["--workers", "1", "--config", &config_arg],
+    )?;
     let portico_pid = child.id();
     guard.children.push(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let listen = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("listen="))
-        .with_context(|| format!("no ready line from portico: {line:?}"))?
-        .to_string();
+    let listen = ready.listen.to_string();
+    let line = ready.line;
     println!("# {}", line.trim());
     std::thread::sleep(Duration::from_millis(500));
 

@@ -19,7 +19,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -325,34 +325,10 @@ impl Gateway {
         }
         let dir = std::env::temp_dir().join(format!("portico-publatency-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(&bin)
-            .args([
-                "serve",
-                "--workers",
-                "2",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(&dir)
-            .env("PORTICO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-        let field = |name: &str| -> Result<SocketAddr> {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(name))
-                .with_context(|| format!("no {name} in ready line {line:?}"))?
-                .parse()
-                .context("address")
-        };
+        let (child, ready) = portico_tools::spawn_portico(&bin, None, &dir, &["--workers", "2"])?;
         Ok(Gateway {
-            listen: field("listen=")?,
-            admin: field("admin=")?,
+            listen: ready.listen,
+            admin: ready.admin,
             bin,
             child,
             dir,
