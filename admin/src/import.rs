@@ -160,18 +160,8 @@ impl Catalog {
                 continue;
             };
             let record = RouteRecord {
-                api_gateway_managed: false,
-                api_key_required: false,
-                authorization_scopes: None,
-                authorization_type: "NONE".into(),
-                model_selection_expression: None,
-                operation_name: None,
-                request_models: None,
-                request_parameters: None,
-                route_id: route_id.clone(),
-                route_key: r.route_key.clone(),
-                route_response_selection_expression: None,
                 target: r.target.clone(),
+                ..crate::ops::route_record(route_id.clone(), r.route_key.clone())
             };
             if routes.insert(route_id, record).is_some() {
                 problems.push(format!("{rat}: routeId {} is defined twice", r.route_id));

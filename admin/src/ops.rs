@@ -293,7 +293,8 @@ impl Catalog {
     }
 }
 
-fn route_record(route_id: String, route_key: String) -> RouteRecord {
+/// A route record with AWS's defaults and no target.
+pub(crate) fn route_record(route_id: String, route_key: String) -> RouteRecord {
     RouteRecord {
         api_gateway_managed: false,
         api_key_required: false,
