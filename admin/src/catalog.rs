@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use portico_shared::model;
-use portico_shared::snapshot::{self, compile_api, ConfigError, StageInput};
+use portico_shared::snapshot::{self, compile_api, CompileContext, ConfigError, StageInput};
 use portico_shared::Snapshot;
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,8 @@ pub(crate) struct Catalog {
     generation: u64,
     /// Replaced snapshots, freed here once the workers let go of them.
     retired: Retired,
+    /// Throttle buckets kept across recompiles, and the worker count.
+    ctx: CompileContext,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -110,7 +112,11 @@ impl Catalog {
     /// Loads everything from `store` and publishes it as one snapshot. An API that no longer
     /// compiles (say, an upstream host that stopped resolving) is kept but not served; the error
     /// is logged.
-    pub(crate) fn load(store: Arc<dyn Store>, cell: SnapshotCell) -> Result<Catalog, ApiError> {
+    pub(crate) fn load(
+        store: Arc<dyn Store>,
+        cell: SnapshotCell,
+        workers: usize,
+    ) -> Result<Catalog, ApiError> {
         let rows = store
             .load()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -150,9 +156,10 @@ impl Catalog {
                 }
             }
         }
+        let mut ctx = CompileContext::new(workers);
         let mut compiled = Vec::new();
         for (id, state) in &apis {
-            match compile(state) {
+            match compile(state, &mut ctx) {
                 Ok(api) => compiled.push(Arc::new(api)),
                 Err(errors) => {
                     let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -170,6 +177,7 @@ impl Catalog {
             cell,
             generation,
             retired,
+            ctx,
         })
     }
 
@@ -212,7 +220,7 @@ impl Catalog {
     pub(crate) fn apply(&mut self, draft: Draft) -> Result<Arc<ApiState>, ApiError> {
         let (state, changes, republish) = draft.finish();
         let compiled = if republish {
-            Some(compile(&state).map_err(compile_error)?)
+            Some(compile(&state, &mut self.ctx).map_err(compile_error)?)
         } else {
             None
         };
@@ -252,7 +260,7 @@ impl Catalog {
         let mut errors = Vec::new();
         let mut compiled = Vec::with_capacity(states.len());
         for state in &states {
-            match compile(state) {
+            match compile(state, &mut self.ctx) {
                 Ok(api) => compiled.push(Arc::new(api)),
                 Err(mut e) => errors.append(&mut e),
             }
@@ -618,18 +626,13 @@ impl Draft {
 }
 
 /// Compiles what `state`'s stages serve: each stage with a deployment, with its own variables.
-pub(crate) fn compile(state: &ApiState) -> Result<snapshot::Api, Vec<ConfigError>> {
+pub(crate) fn compile(
+    state: &ApiState,
+    ctx: &mut CompileContext,
+) -> Result<snapshot::Api, Vec<ConfigError>> {
     let served: Vec<(model::Stage, &Arc<Deployment>)> = state
         .served_stages()
-        .map(|(s, d)| {
-            (
-                model::Stage {
-                    stage_name: s.stage_name.clone(),
-                    stage_variables: s.stage_variables.clone(),
-                },
-                d,
-            )
-        })
+        .map(|(s, d)| (s.to_model(), d))
         .collect();
     let input = snapshot::ApiInput {
         api_id: &state.api.api_id,
@@ -644,7 +647,7 @@ pub(crate) fn compile(state: &ApiState) -> Result<snapshot::Api, Vec<ConfigError
             })
             .collect(),
     };
-    compile_api(&input)
+    compile_api(&input, ctx)
 }
 
 /// A compile failure as the caller sees it: 400 listing every problem.

@@ -251,13 +251,7 @@ impl Catalog {
                     disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
                     routes,
                     integrations,
-                    stages: state
-                        .served_stages()
-                        .map(|(s, _)| model::Stage {
-                            stage_name: s.stage_name.clone(),
-                            stage_variables: s.stage_variables.clone(),
-                        })
-                        .collect(),
+                    stages: state.served_stages().map(|(s, _)| s.to_model()).collect(),
                 }
             })
             .collect();

@@ -95,7 +95,7 @@ impl AdminState {
         endpoint: Endpoint,
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
-        let catalog = Catalog::load(store, cell)?;
+        let catalog = Catalog::load(store, cell, stats.workers())?;
         Ok(AdminState {
             inner: Arc::new(Inner {
                 retired: catalog.retired().clone(),

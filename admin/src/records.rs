@@ -243,6 +243,28 @@ pub(crate) struct StageRecord {
     pub(crate) tags: BTreeMap<String, String>,
 }
 
+impl StageRecord {
+    /// The stage as compilation and export see it: variables and throttling.
+    pub(crate) fn to_model(&self) -> portico_shared::model::Stage {
+        let settings = |r: &RouteSettings| portico_shared::model::RouteSettings {
+            throttling_burst_limit: r.throttling_burst_limit,
+            throttling_rate_limit: r.throttling_rate_limit,
+        };
+        let default = settings(&self.default_route_settings);
+        portico_shared::model::Stage {
+            stage_name: self.stage_name.clone(),
+            stage_variables: self.stage_variables.clone(),
+            default_route_settings: (default != Default::default()).then_some(default),
+            route_settings: self
+                .route_settings
+                .iter()
+                .map(|(k, v)| (k.clone(), settings(v)))
+                .filter(|(_, v)| *v != Default::default())
+                .collect(),
+        }
+    }
+}
+
 /// `CreateStage` and `UpdateStage` input.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -44,6 +44,8 @@ pub async fn invoke(
 ) -> Result<UpstreamResponse, GatewayError> {
     match integration {
         Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call).await,
+        // Answered by the pipeline before invoke; REST APIs are not routed here yet.
+        Integration::Mock(_) => Err(GatewayError::NoIntegration),
     }
 }
 

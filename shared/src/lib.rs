@@ -5,10 +5,16 @@
 //! contract between the control plane (`admin`, which compiles and publishes snapshots) and the
 //! data plane (`dataplane`, which only reads them).
 
+pub mod gateway_response;
+pub mod keys;
 pub mod limits;
 pub mod model;
+pub mod quota;
+mod rest;
 pub mod router;
 pub mod snapshot;
 pub mod stats;
+pub mod template;
+pub mod throttle;
 
 pub use snapshot::Snapshot;

@@ -56,6 +56,18 @@ pub const INTEGRATION_TIMEOUT_MIN_MS: u32 = 50;
 pub const INTEGRATION_TIMEOUT_MAX_MS: u32 = 30_000;
 pub const INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 30_000;
 
+/// REST API integration timeout: 50 ms to 29 s, 29 s when absent (AWS's REST limit).
+pub const REST_INTEGRATION_TIMEOUT_MAX_MS: u32 = 29_000;
+pub const REST_INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 29_000;
+
+/// The account-level throttle when none is configured (AWS's default: 10,000 rps, burst 5,000).
+pub const ACCOUNT_RATE_LIMIT_DEFAULT: f64 = 10_000.0;
+pub const ACCOUNT_BURST_LIMIT_DEFAULT: u64 = 5_000;
+
+/// How often the control plane writes usage plan counts to its store, ms. A `kill -9` loses at
+/// most this much counting.
+pub const USAGE_FLUSH_INTERVAL_MS: u64 = 1_000;
+
 /// Bound on establishing an upstream TCP connection, ms (also bounded by the integration timeout).
 pub const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 5_000;
 

@@ -4,6 +4,8 @@
 //!
 //! This is the *input* to [`crate::snapshot::compile`]; nothing here is read on the request path.
 
+pub mod rest;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -104,6 +106,29 @@ pub struct Stage {
     pub stage_name: String,
     #[serde(default)]
     pub stage_variables: BTreeMap<String, String>,
+    /// Throttling for every route that has no settings of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_route_settings: Option<RouteSettings>,
+    /// Throttling per route key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub route_settings: BTreeMap<String, RouteSettings>,
+}
+
+/// The throttling part of a stage's route settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling_burst_limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling_rate_limit: Option<f64>,
+}
+
+impl RouteSettings {
+    /// The throttle these settings ask for, if any.
+    pub fn limits(&self) -> Option<crate::throttle::Limits> {
+        crate::keys::limits_of(self.throttling_rate_limit, self.throttling_burst_limit)
+    }
 }
 
 /// The name of the stage that is served without a path prefix.

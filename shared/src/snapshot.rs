@@ -16,12 +16,15 @@ use std::sync::Arc;
 
 use http::Method;
 
+use crate::keys::Usage;
 use crate::limits::{
     INTEGRATION_TIMEOUT_DEFAULT_MS, INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS,
     MAX_ROUTES_PER_API,
 };
+use crate::model::rest::{ApiKeySource, RestApiSpec};
 use crate::model::{self, IntegrationType, ProtocolType, DEFAULT_STAGE};
 use crate::router::{Router, RouterBuilder};
+use crate::throttle::{Bucket, BucketRegistry};
 
 type Hasher = foldhash::fast::FixedState;
 
@@ -32,6 +35,26 @@ pub struct Snapshot {
     pub generation: u64,
     /// Compiled APIs, shared between snapshots: a change recompiles only the API it touches.
     apis: HashMap<Box<str>, Arc<Api>, Hasher>,
+    /// API keys and usage plans (REST APIs), shared between snapshots: a key change does not
+    /// touch the APIs, an API change does not touch the keys.
+    pub usage: Arc<Usage>,
+}
+
+/// What compilation needs beyond the model: the throttle buckets to reuse (so a recompile keeps
+/// their state) and the number of workers (bucket leases).
+#[derive(Debug)]
+pub struct CompileContext {
+    pub buckets: BucketRegistry,
+    pub workers: usize,
+}
+
+impl CompileContext {
+    pub fn new(workers: usize) -> CompileContext {
+        CompileContext {
+            buckets: BucketRegistry::default(),
+            workers,
+        }
+    }
 }
 
 /// One API, compiled.
@@ -40,6 +63,8 @@ pub struct Api {
     pub id: Box<str>,
     pub protocol: ProtocolType,
     pub disable_execute_api_endpoint: bool,
+    /// REST APIs: where API keys come from.
+    pub api_key_source: ApiKeySource,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -53,6 +78,8 @@ pub struct Stage {
     pub router: Router,
     pub routes: Vec<Route>,
     pub variables: BTreeMap<String, String>,
+    /// REST APIs: the gateway responses this stage's deployment customises.
+    pub gateway_responses: crate::gateway_response::GatewayResponses,
 }
 
 /// One route as the data plane needs it.
@@ -63,12 +90,45 @@ pub struct Route {
     pub stats_key: u64,
     /// `None`: the route has no target; answered 500 as AWS does.
     pub integration: Option<Arc<Integration>>,
+    /// The stage's throttle for this route (its own settings, else the stage default), shared
+    /// by every worker.
+    pub throttle: Option<Arc<Bucket>>,
+    /// REST APIs: the method's settings.
+    pub rest: Option<RestMethod>,
+}
+
+/// What a REST method adds to a route.
+#[derive(Debug)]
+pub struct RestMethod {
+    /// The resource path, `/pets/{id}` (`$context.resourcePath`).
+    pub resource_path: Box<str>,
+    pub http_method: Box<str>,
+    /// The usage plan per-method throttle key: `/pets/{id}/GET`.
+    pub plan_method_key: Box<str>,
+    pub api_key_required: bool,
 }
 
 /// A compiled integration.
 #[derive(Debug)]
 pub enum Integration {
     HttpProxy(HttpProxy),
+    /// REST `MOCK`: answered by the gateway from the integration response.
+    Mock(Mock),
+}
+
+/// A `MOCK` integration, its response chosen at compile time.
+#[derive(Debug)]
+pub struct Mock {
+    /// `None`: no integration response matches; answered 500 as AWS does.
+    pub response: Option<MockResponse>,
+}
+
+/// What a mock answers.
+#[derive(Debug)]
+pub struct MockResponse {
+    pub status: u16,
+    pub headers: Vec<(Box<str>, crate::template::Source)>,
+    pub body: crate::template::Template,
 }
 
 /// `HTTP_PROXY` (payload format 1.0): forward the request to an HTTP upstream.
@@ -132,6 +192,7 @@ impl Snapshot {
         Snapshot {
             generation,
             apis: HashMap::default(),
+            usage: Arc::default(),
         }
     }
 
@@ -148,6 +209,16 @@ impl Snapshot {
         Snapshot {
             generation,
             apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect(),
+            usage: Arc::default(),
+        }
+    }
+
+    /// This snapshot with `usage` (keys and plans) replaced; the APIs are shared, not copied.
+    pub fn with_usage(&self, generation: u64, usage: Arc<Usage>) -> Snapshot {
+        Snapshot {
+            generation,
+            apis: self.apis.clone(),
+            usage,
         }
     }
 
@@ -155,20 +226,54 @@ impl Snapshot {
     pub fn with_api(&self, generation: u64, api: Arc<Api>) -> Snapshot {
         let mut apis = self.apis.clone();
         apis.insert(api.id.clone(), api);
-        Snapshot { generation, apis }
+        Snapshot {
+            generation,
+            apis,
+            usage: Arc::clone(&self.usage),
+        }
     }
 
     /// This snapshot without the API `id`.
     pub fn without_api(&self, generation: u64, id: &str) -> Snapshot {
         let mut apis = self.apis.clone();
         apis.remove(id);
-        Snapshot { generation, apis }
+        Snapshot {
+            generation,
+            apis,
+            usage: Arc::clone(&self.usage),
+        }
     }
 }
 
 // === impl Api ===
 
 impl Api {
+    /// An API of `stages` (the one named `$default`, if any, serves unprefixed paths).
+    pub(crate) fn new(
+        id: &str,
+        protocol: ProtocolType,
+        disable_execute_api_endpoint: bool,
+        api_key_source: ApiKeySource,
+        stages: Vec<Stage>,
+    ) -> Api {
+        let mut api = Api {
+            id: id.into(),
+            protocol,
+            disable_execute_api_endpoint,
+            api_key_source,
+            stages: HashMap::default(),
+            default_stage: None,
+        };
+        for stage in stages {
+            if &*stage.name == DEFAULT_STAGE {
+                api.default_stage = Some(stage);
+            } else {
+                api.stages.insert(stage.name.clone(), stage);
+            }
+        }
+        api
+    }
+
     /// Stage selection as HTTP APIs do it: a named stage by the first path segment, else the
     /// `$default` stage. Returns the stage and the path with the stage prefix removed.
     pub fn select_stage<'s, 'p>(&'s self, path: &'p str) -> Option<(&'s Stage, &'p str)> {
@@ -218,11 +323,15 @@ pub fn compile_config(
                 .collect(),
         })
         .collect();
-    compile(&inputs, generation)
+    compile(&inputs, generation, &mut CompileContext::new(1))
 }
 
 /// Validates and compiles APIs into a snapshot, reporting every problem found.
-pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<ConfigError>> {
+pub fn compile(
+    apis: &[ApiInput<'_>],
+    generation: u64,
+    ctx: &mut CompileContext,
+) -> Result<Snapshot, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut out: HashMap<Box<str>, Arc<Api>, Hasher> = HashMap::default();
     for api in apis {
@@ -233,7 +342,7 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
             ));
             continue;
         }
-        match compile_api(api) {
+        match compile_api(api, ctx) {
             Ok(compiled) => {
                 out.insert(compiled.id.clone(), Arc::new(compiled));
             }
@@ -244,6 +353,7 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
         Ok(Snapshot {
             generation,
             apis: out,
+            usage: Arc::default(),
         })
     } else {
         Err(errors)
@@ -251,7 +361,7 @@ pub fn compile(apis: &[ApiInput<'_>], generation: u64) -> Result<Snapshot, Vec<C
 }
 
 /// Validates and compiles one API, reporting every problem found.
-pub fn compile_api(api: &ApiInput<'_>) -> Result<Api, Vec<ConfigError>> {
+pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let at = format!("apis[{}]", api.api_id);
     if !valid_api_id(api.api_id) {
@@ -272,12 +382,13 @@ pub fn compile_api(api: &ApiInput<'_>) -> Result<Api, Vec<ConfigError>> {
         id: api.api_id.into(),
         protocol: api.protocol,
         disable_execute_api_endpoint: api.disable_execute_api_endpoint,
+        api_key_source: ApiKeySource::Header,
         stages: HashMap::default(),
         default_stage: None,
     };
     for input in &api.stages {
         let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
-        let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors) else {
+        let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors, ctx) else {
             continue;
         };
         if &*stage.name == DEFAULT_STAGE {
@@ -301,6 +412,7 @@ fn compile_stage(
     input: &StageInput<'_>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<Stage> {
     let before = errors.len();
     let name = input.stage.stage_name.as_str();
@@ -375,10 +487,28 @@ fn compile_stage(
             errors.push(err(&rat, &e.to_string()));
             continue;
         }
+        let limits = input
+            .stage
+            .route_settings
+            .get(&r.route_key)
+            .and_then(model::RouteSettings::limits)
+            .or_else(|| {
+                input
+                    .stage
+                    .default_route_settings
+                    .as_ref()
+                    .and_then(model::RouteSettings::limits)
+            });
+        let throttle = limits.map(|l| {
+            ctx.buckets
+                .get(&format!("{api_id}/{name}/{}", r.route_key), l, ctx.workers)
+        });
         routes.push(Route {
             route_key: r.route_key.as_str().into(),
             stats_key: stats_key(api_id, name, &r.route_key),
             integration,
+            throttle,
+            rest: None,
         });
     }
     if errors.len() > before {
@@ -389,7 +519,16 @@ fn compile_stage(
         router: builder.build(),
         routes,
         variables: input.stage.stage_variables.clone(),
+        gateway_responses: crate::gateway_response::GatewayResponses::default(),
     })
+}
+
+/// Validates and compiles one REST API (`apigateway` v1), reporting every problem found.
+pub fn compile_rest_api(
+    spec: &RestApiSpec<'_>,
+    ctx: &mut CompileContext,
+) -> Result<Api, Vec<ConfigError>> {
+    crate::rest::compile(spec, ctx)
 }
 
 fn compile_integration(
@@ -408,6 +547,16 @@ fn compile_integration(
             return None;
         }
     }
+    compile_http_proxy(i, vars, at, errors).map(Integration::HttpProxy)
+}
+
+/// Builds an HTTP proxy integration (HTTP APIs and REST `HTTP_PROXY`).
+pub(crate) fn compile_http_proxy(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HttpProxy> {
     let timeout_ms = i
         .timeout_in_millis
         .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
@@ -475,7 +624,7 @@ fn compile_integration(
     };
     let path = parse_path_template(&parsed.path);
     let append_request_path = !path.iter().any(|p| matches!(p, PathPart::Param(_)));
-    Some(Integration::HttpProxy(HttpProxy {
+    Some(HttpProxy {
         integration_id: i.integration_id.as_str().into(),
         method,
         upstream,
@@ -484,7 +633,7 @@ fn compile_integration(
         query: parsed.query.into(),
         append_request_path,
         timeout_ms,
-    }))
+    })
 }
 
 fn substitute_stage_variables(
@@ -614,7 +763,7 @@ fn parse_path_template(path: &str) -> Vec<PathPart> {
     parts
 }
 
-fn valid_api_id(id: &str) -> bool {
+pub(crate) fn valid_api_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 63
         && id
@@ -622,7 +771,7 @@ fn valid_api_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
-fn err(path: &str, message: &str) -> ConfigError {
+pub(crate) fn err(path: &str, message: &str) -> ConfigError {
     ConfigError {
         path: path.to_string(),
         message: message.to_string(),
@@ -662,6 +811,8 @@ mod tests {
                     .map(|s| S {
                         stage_name: s.to_string(),
                         stage_variables: [("up".to_string(), "127.0.0.1:9".to_string())].into(),
+                        default_route_settings: None,
+                        route_settings: BTreeMap::new(),
                     })
                     .collect(),
             }],
@@ -707,7 +858,9 @@ mod tests {
         let Some(i) = &stage.routes[0].integration else {
             panic!()
         };
-        let Integration::HttpProxy(p) = &**i;
+        let Integration::HttpProxy(p) = &**i else {
+            panic!("http proxy")
+        };
         assert_eq!(p.upstream, "127.0.0.1:9".parse().unwrap());
         assert_eq!(&*p.host_header, "127.0.0.1:9");
         assert_eq!(

@@ -175,6 +175,11 @@ impl StatsBoard {
         }
     }
 
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Called by worker `worker` only.
     pub fn publish(&self, worker: usize, stats: Arc<WorkerStats>) {
         self.slots[worker].store(stats);

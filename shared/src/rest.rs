@@ -1,0 +1,426 @@
+//! Compiling a REST API (`apigateway` v1): resources and methods become routes of the same
+//! segment-trie [`crate::router::Router`] HTTP APIs use (a REST resource tree is a set of
+//! `METHOD /path` keys with the same priority rules), each route carrying its method's settings
+//! ([`RestMethod`]), its stage throttle and its integration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::gateway_response::GatewayResponses;
+use crate::limits::{REST_INTEGRATION_TIMEOUT_DEFAULT_MS, REST_INTEGRATION_TIMEOUT_MAX_MS};
+use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestStageSpec};
+use crate::model::{self, IntegrationType, ProtocolType};
+use crate::router::RouterBuilder;
+use crate::snapshot::{
+    compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError,
+    Integration, Mock, PathPart, RestMethod, Route, Stage,
+};
+use crate::template::{Source, Template};
+use crate::throttle::Limits;
+
+pub(crate) fn compile(
+    spec: &RestApiSpec<'_>,
+    ctx: &mut CompileContext,
+) -> Result<Api, Vec<ConfigError>> {
+    let at = format!("restapis[{}]", spec.api_id);
+    let mut errors = Vec::new();
+    if !valid_api_id(spec.api_id) {
+        errors.push(err(&at, "id must be 1 to 63 lowercase letters and digits"));
+        return Err(errors);
+    }
+    let mut stages = Vec::with_capacity(spec.stages.len());
+    for s in &spec.stages {
+        let sat = format!("{at}.stages[{}]", s.stage_name);
+        if let Some(stage) = compile_stage(spec.api_id, s, &sat, &mut errors, ctx) {
+            stages.push(stage);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Api::rest(spec, stages))
+}
+
+fn compile_stage(
+    api_id: &str,
+    s: &RestStageSpec<'_>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+) -> Option<Stage> {
+    let before = errors.len();
+    let name = s.stage_name;
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        errors.push(err(
+            at,
+            "stageName must be 1 to 128 letters, digits, '-' or '_'",
+        ));
+    }
+    let gateway_responses = match GatewayResponses::compile(s.gateway_responses) {
+        Ok(g) => g,
+        Err(problems) => {
+            for p in problems {
+                errors.push(err(&format!("{at}.gatewayResponses"), &p));
+            }
+            GatewayResponses::default()
+        }
+    };
+    let star = s.method_settings.get("*/*");
+    let mut builder = RouterBuilder::new();
+    let mut routes = Vec::new();
+    for resource in s.resources {
+        for (method, m) in &resource.resource_methods {
+            let key = format!("{method} {}", resource.path);
+            let rat = format!("{at}.resources[{}].methods[{method}]", resource.path);
+            let integration = match &m.method_integration {
+                None => None,
+                Some(i) => compile_integration(i, s.variables, &rat, errors).map(Arc::new),
+            };
+            if let Err(e) = builder.insert(&key, routes.len() as u32) {
+                errors.push(err(&rat, &e.to_string()));
+                continue;
+            }
+            let setting_key = format!("{}/{method}", resource.path.replace('/', "~1"));
+            let throttle = stage_limits(s.method_settings.get(&setting_key), star).map(|l| {
+                ctx.buckets
+                    .get(&format!("{api_id}/{name}/{key}"), l, ctx.workers)
+            });
+            routes.push(Route {
+                route_key: key.as_str().into(),
+                stats_key: stats_key(api_id, name, &key),
+                integration,
+                throttle,
+                rest: Some(RestMethod {
+                    resource_path: resource.path.as_str().into(),
+                    http_method: method.as_str().into(),
+                    plan_method_key: format!("{}/{method}", resource.path).into(),
+                    api_key_required: m.api_key_required,
+                }),
+            });
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(Stage {
+        name: name.into(),
+        router: builder.build(),
+        routes,
+        variables: s.variables.clone(),
+        gateway_responses,
+    })
+}
+
+/// The stage throttle of one method: its own setting, field by field, else `*/*`'s. A rate
+/// without a burst gets a burst of one second's rate; a burst without a rate refills at the
+/// burst per second.
+fn stage_limits(own: Option<&MethodSetting>, star: Option<&MethodSetting>) -> Option<Limits> {
+    let rate = own
+        .map(|m| m.throttling_rate_limit)
+        .filter(|r| *r >= 0.0)
+        .or(star.map(|m| m.throttling_rate_limit).filter(|r| *r >= 0.0));
+    let burst = own
+        .map(|m| m.throttling_burst_limit)
+        .filter(|b| *b >= 0)
+        .or(star.map(|m| m.throttling_burst_limit).filter(|b| *b >= 0));
+    match (rate, burst) {
+        (None, None) => None,
+        (Some(r), Some(b)) => Some(Limits {
+            rate: r,
+            burst: b as u64,
+        }),
+        (Some(r), None) => Some(Limits {
+            rate: r,
+            burst: r.ceil().max(1.0) as u64,
+        }),
+        (None, Some(b)) => Some(Limits {
+            rate: b as f64,
+            burst: b as u64,
+        }),
+    }
+}
+
+fn compile_integration(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Integration> {
+    match i.integration_type.as_str() {
+        "HTTP_PROXY" => {
+            let Some(uri) = i.uri.as_deref() else {
+                errors.push(err(at, "HTTP_PROXY integrations need a uri"));
+                return None;
+            };
+            let timeout = i
+                .timeout_in_millis
+                .unwrap_or(REST_INTEGRATION_TIMEOUT_DEFAULT_MS);
+            if timeout > REST_INTEGRATION_TIMEOUT_MAX_MS {
+                errors.push(err(
+                    at,
+                    &format!(
+                        "timeoutInMillis must be between 50 and {REST_INTEGRATION_TIMEOUT_MAX_MS}"
+                    ),
+                ));
+                return None;
+            }
+            let model = model::Integration {
+                integration_id: String::new(),
+                integration_type: IntegrationType::HttpProxy,
+                integration_method: i.http_method.clone(),
+                integration_uri: uri.to_string(),
+                timeout_in_millis: Some(timeout),
+                payload_format_version: None,
+            };
+            let mut proxy = compile_http_proxy(&model, vars, at, errors)?;
+            // REST sends exactly the integration URI: path parameters come from the request
+            // parameters that map them (`integration.request.path.x` ←
+            // `method.request.path.y`), and the request path is never appended.
+            proxy.append_request_path = false;
+            for part in &mut proxy.path {
+                if let PathPart::Param(name) = part {
+                    let mapped = i
+                        .request_parameters
+                        .get(&format!("integration.request.path.{name}"))
+                        .and_then(|v| v.strip_prefix("method.request.path."));
+                    if let Some(source) = mapped {
+                        *name = source.into();
+                    }
+                }
+            }
+            Some(Integration::HttpProxy(proxy))
+        }
+        "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
+        "HTTP" => {
+            errors.push(err(
+                at,
+                "integration type HTTP (non-proxy, with mapping) is not served yet; use HTTP_PROXY or MOCK",
+            ));
+            None
+        }
+        "AWS" | "AWS_PROXY" => {
+            errors.push(err(
+                at,
+                &format!(
+                    "integration type {} is not served yet (it lands with the Lambda and AWS integrations); use HTTP_PROXY or MOCK",
+                    i.integration_type
+                ),
+            ));
+            None
+        }
+        other => {
+            errors.push(err(
+                at,
+                &format!("Invalid integration type '{other}': use HTTP, HTTP_PROXY, MOCK, AWS or AWS_PROXY"),
+            ));
+            None
+        }
+    }
+}
+
+/// A mock answers from its integration response: the request template's `statusCode` selects
+/// it (by `selectionPattern`, else the default one), its status, headers and template answer.
+fn compile_mock(i: &Spec, at: &str, errors: &mut Vec<ConfigError>) -> Option<Mock> {
+    let status = i
+        .request_templates
+        .get("application/json")
+        .or_else(|| i.request_templates.values().next())
+        .map(|t| mock_status(t))
+        .unwrap_or(Some(200));
+    let Some(status) = status else {
+        errors.push(err(
+            at,
+            "the MOCK request template must be like {\"statusCode\": 200}",
+        ));
+        return None;
+    };
+    let code = status.to_string();
+    let mut chosen = None;
+    let mut default = None;
+    for r in i.integration_responses.values() {
+        match r.selection_pattern.as_deref() {
+            None | Some("") => default = default.or(Some(r)),
+            Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
+                Ok(re) => {
+                    if chosen.is_none() && re.is_match(&code) {
+                        chosen = Some(r);
+                    }
+                }
+                Err(e) => errors.push(err(at, &format!("Invalid selection pattern '{p}': {e}"))),
+            },
+        }
+    }
+    let Some(r) = chosen.or(default) else {
+        // AWS answers 500 (API_CONFIGURATION_ERROR) when no integration response matches.
+        return Some(Mock { response: None });
+    };
+    let Ok(status) = r.status_code.parse::<u16>() else {
+        errors.push(err(at, &format!("Invalid status code '{}'", r.status_code)));
+        return None;
+    };
+    let mut headers = Vec::new();
+    for (k, v) in &r.response_parameters {
+        let Some(name) = k.strip_prefix("method.response.header.") else {
+            errors.push(err(
+                at,
+                &format!("Invalid response parameter '{k}': use method.response.header.NAME"),
+            ));
+            continue;
+        };
+        if v.starts_with("integration.response.") {
+            // A mock has no upstream response: nothing to map.
+            continue;
+        }
+        match Source::parse_parameter(v) {
+            Ok(src) => headers.push((name.into(), src)),
+            Err(e) => errors.push(err(at, &e)),
+        }
+    }
+    let body = r
+        .response_templates
+        .get("application/json")
+        .or_else(|| r.response_templates.values().next())
+        .map(|t| Template::parse(t))
+        .unwrap_or_default();
+    Some(Mock {
+        response: Some(crate::snapshot::MockResponse {
+            status,
+            headers,
+            body,
+        }),
+    })
+}
+
+/// `{"statusCode": 200}` → 200.
+fn mock_status(template: &str) -> Option<u16> {
+    let i = template.find("\"statusCode\"")?;
+    let rest = template[i + "\"statusCode\"".len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|s| (100..=599).contains(s))
+}
+
+impl Api {
+    fn rest(spec: &RestApiSpec<'_>, stages: Vec<Stage>) -> Api {
+        Api::new(
+            spec.api_id,
+            ProtocolType::Rest,
+            spec.disable_execute_api_endpoint,
+            spec.api_key_source,
+            stages,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rest::{IntegrationResponse, Method, Resource};
+
+    #[test]
+    fn mock_status_parsing() {
+        assert_eq!(mock_status(r#"{"statusCode": 200}"#), Some(200));
+        assert_eq!(mock_status(r#"{ "statusCode" :404 }"#), Some(404));
+        assert_eq!(mock_status(r#"{"code": 200}"#), None);
+    }
+
+    #[test]
+    fn compiles_resources_methods_and_throttles() {
+        let mut methods = BTreeMap::new();
+        methods.insert(
+            "GET".to_string(),
+            Method {
+                http_method: "GET".into(),
+                authorization_type: "NONE".into(),
+                api_key_required: true,
+                method_integration: Some(Spec {
+                    integration_type: "MOCK".into(),
+                    request_templates: [(
+                        "application/json".to_string(),
+                        r#"{"statusCode": 200}"#.to_string(),
+                    )]
+                    .into(),
+                    integration_responses: [(
+                        "200".to_string(),
+                        IntegrationResponse {
+                            status_code: "200".into(),
+                            response_templates: [(
+                                "application/json".to_string(),
+                                r#"{"ok":true}"#.to_string(),
+                            )]
+                            .into(),
+                            ..Default::default()
+                        },
+                    )]
+                    .into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+        let resources = vec![
+            Resource {
+                id: "r0".into(),
+                path: "/".into(),
+                ..Default::default()
+            },
+            Resource {
+                id: "r1".into(),
+                parent_id: Some("r0".into()),
+                path_part: Some("pets".into()),
+                path: "/pets".into(),
+                resource_methods: methods,
+            },
+        ];
+        let vars = BTreeMap::new();
+        let mut settings = BTreeMap::new();
+        settings.insert(
+            "*/*".to_string(),
+            MethodSetting {
+                throttling_rate_limit: 100.0,
+                throttling_burst_limit: 50,
+                ..Default::default()
+            },
+        );
+        let spec = RestApiSpec {
+            api_id: "abc",
+            api_key_source: Default::default(),
+            disable_execute_api_endpoint: false,
+            stages: vec![RestStageSpec {
+                stage_name: "prod",
+                variables: &vars,
+                method_settings: &settings,
+                resources: &resources,
+                gateway_responses: &[],
+            }],
+        };
+        let mut ctx = CompileContext::new(2);
+        let api = compile(&spec, &mut ctx).unwrap();
+        let (stage, path) = api.select_stage("/prod/pets").unwrap();
+        assert_eq!(path, "/pets");
+        let m = stage.router.resolve(&http::Method::GET, path).unwrap();
+        let route = &stage.routes[m.route as usize];
+        let rest = route.rest.as_ref().unwrap();
+        assert!(rest.api_key_required);
+        assert_eq!(&*rest.plan_method_key, "/pets/GET");
+        assert_eq!(route.throttle.as_ref().unwrap().limits.burst, 50);
+        let Some(Integration::Mock(mock)) = route.integration.as_deref() else {
+            panic!("mock")
+        };
+        assert_eq!(mock.response.as_ref().unwrap().status, 200);
+        // A recompile with the same limits keeps the bucket.
+        let again = compile(&spec, &mut ctx).unwrap();
+        let (s2, _) = again.select_stage("/prod/pets").unwrap();
+        assert!(Arc::ptr_eq(
+            s2.routes[0].throttle.as_ref().unwrap(),
+            route.throttle.as_ref().unwrap()
+        ));
+        // REST has no `$default` stage: an unknown stage matches nothing.
+        assert!(api.select_stage("/pets").is_none());
+    }
+}

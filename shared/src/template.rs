@@ -1,0 +1,293 @@
+//! Gateway response and mock templates: literal text with `$context.*` and `$stageVariables.*`
+//! substitution (AWS's gateway response templates are not VTL, and neither are these), and the
+//! value expressions of `responseParameters` (`'static'`, `method.request.header.X`,
+//! `context.X`, `stageVariables.X`).
+//!
+//! Parsed once at compile time into parts; rendering appends to a buffer and does not allocate.
+
+/// A `$context` variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextVar {
+    RequestId,
+    ExtendedRequestId,
+    ApiId,
+    Stage,
+    ResourcePath,
+    HttpMethod,
+    Path,
+    Protocol,
+    DomainName,
+    RequestTimeEpoch,
+    SourceIp,
+    UserAgent,
+    ApiKey,
+    ApiKeyId,
+    ErrorMessage,
+    /// The message as a JSON string literal (quoted and escaped).
+    ErrorMessageString,
+    ErrorResponseType,
+    ErrorValidationErrorString,
+    /// Any other name: renders as the empty string, as AWS renders unknown variables.
+    Unknown,
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Literal(Box<str>),
+    Context(ContextVar),
+    StageVariable(Box<str>),
+    /// `method.request.header.NAME` (lowercased).
+    RequestHeader(Box<str>),
+    /// `method.request.querystring.NAME`.
+    RequestQuery(Box<str>),
+    /// `method.request.path.NAME`.
+    RequestPath(Box<str>),
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Source>,
+}
+
+/// What a template is rendered against; implemented by the data plane.
+pub trait Context {
+    /// Appends the value of `var` (nothing when unknown).
+    fn context(&self, var: ContextVar, out: &mut Vec<u8>);
+    fn stage_variable(&self, name: &str) -> Option<&str>;
+    fn request_header(&self, name: &str) -> Option<&[u8]>;
+    fn request_query(&self, name: &str) -> Option<&[u8]>;
+    fn request_path(&self, name: &str) -> Option<&[u8]>;
+}
+
+// === impl ContextVar ===
+
+impl ContextVar {
+    pub fn parse(name: &str) -> ContextVar {
+        match name {
+            "requestId" => ContextVar::RequestId,
+            "extendedRequestId" => ContextVar::ExtendedRequestId,
+            "apiId" => ContextVar::ApiId,
+            "stage" => ContextVar::Stage,
+            "resourcePath" => ContextVar::ResourcePath,
+            "httpMethod" => ContextVar::HttpMethod,
+            "path" => ContextVar::Path,
+            "protocol" => ContextVar::Protocol,
+            "domainName" => ContextVar::DomainName,
+            "requestTimeEpoch" => ContextVar::RequestTimeEpoch,
+            "identity.sourceIp" => ContextVar::SourceIp,
+            "identity.userAgent" => ContextVar::UserAgent,
+            "identity.apiKey" => ContextVar::ApiKey,
+            "identity.apiKeyId" => ContextVar::ApiKeyId,
+            "error.message" => ContextVar::ErrorMessage,
+            "error.messageString" => ContextVar::ErrorMessageString,
+            "error.responseType" => ContextVar::ErrorResponseType,
+            "error.validationErrorString" => ContextVar::ErrorValidationErrorString,
+            _ => ContextVar::Unknown,
+        }
+    }
+}
+
+// === impl Source ===
+
+impl Source {
+    /// Parses a `responseParameters` value: `'static'`, `method.request.header.X`,
+    /// `method.request.querystring.X`, `method.request.path.X`, `stageVariables.X`, `context.X`.
+    pub fn parse_parameter(value: &str) -> Result<Source, String> {
+        let v = value.trim();
+        if let Some(lit) = v.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+            return Ok(Source::Literal(lit.into()));
+        }
+        if let Some(n) = v.strip_prefix("method.request.header.") {
+            return Ok(Source::RequestHeader(n.to_ascii_lowercase().into()));
+        }
+        if let Some(n) = v.strip_prefix("method.request.querystring.") {
+            return Ok(Source::RequestQuery(n.into()));
+        }
+        if let Some(n) = v.strip_prefix("method.request.path.") {
+            return Ok(Source::RequestPath(n.into()));
+        }
+        if let Some(n) = v.strip_prefix("stageVariables.") {
+            return Ok(Source::StageVariable(n.into()));
+        }
+        if let Some(n) = v.strip_prefix("context.") {
+            return Ok(Source::Context(ContextVar::parse(n)));
+        }
+        Err(format!(
+            "Invalid mapping expression specified: {value}; use 'static', method.request.header.NAME, method.request.querystring.NAME, method.request.path.NAME, stageVariables.NAME or context.NAME"
+        ))
+    }
+
+    /// Appends the value; a missing header, parameter or variable appends nothing.
+    pub fn render(&self, cx: &dyn Context, out: &mut Vec<u8>) {
+        match self {
+            Source::Literal(s) => out.extend_from_slice(s.as_bytes()),
+            Source::Context(v) => cx.context(*v, out),
+            Source::StageVariable(n) => {
+                if let Some(v) = cx.stage_variable(n) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+            Source::RequestHeader(n) => {
+                if let Some(v) = cx.request_header(n) {
+                    out.extend_from_slice(v);
+                }
+            }
+            Source::RequestQuery(n) => {
+                if let Some(v) = cx.request_query(n) {
+                    out.extend_from_slice(v);
+                }
+            }
+            Source::RequestPath(n) => {
+                if let Some(v) = cx.request_path(n) {
+                    out.extend_from_slice(v);
+                }
+            }
+        }
+    }
+}
+
+// === impl Template ===
+
+impl Template {
+    /// Parses `$context.NAME`, `${context.NAME}`, `$stageVariables.NAME` and
+    /// `${stageVariables.NAME}`; everything else is literal text.
+    pub fn parse(text: &str) -> Template {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('$') {
+            lit.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let (braced, body) = match after.strip_prefix('{') {
+                Some(b) => (true, b),
+                None => (false, after),
+            };
+            let var = if let Some(b) = body.strip_prefix("context.") {
+                Some((true, b))
+            } else {
+                body.strip_prefix("stageVariables.").map(|b| (false, b))
+            };
+            let Some((is_context, b)) = var else {
+                lit.push('$');
+                rest = after;
+                continue;
+            };
+            let len = b
+                .bytes()
+                .position(|c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'.'))
+                .unwrap_or(b.len());
+            // A trailing dot is punctuation, not part of the name.
+            let name = b[..len].trim_end_matches('.');
+            let mut consumed = name.len();
+            if braced {
+                if b[consumed..].starts_with('}') {
+                    consumed += 1;
+                } else {
+                    lit.push('$');
+                    rest = after;
+                    continue;
+                }
+            }
+            if name.is_empty() {
+                lit.push('$');
+                rest = after;
+                continue;
+            }
+            if !lit.is_empty() {
+                parts.push(Source::Literal(std::mem::take(&mut lit).into()));
+            }
+            parts.push(if is_context {
+                Source::Context(ContextVar::parse(name))
+            } else {
+                Source::StageVariable(name.into())
+            });
+            let prefix = usize::from(braced)
+                + if is_context {
+                    "context.".len()
+                } else {
+                    "stageVariables.".len()
+                };
+            rest = &after[prefix + consumed..];
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() {
+            parts.push(Source::Literal(lit.into()));
+        }
+        Template { parts }
+    }
+
+    pub fn render(&self, cx: &dyn Context, out: &mut Vec<u8>) {
+        for p in &self.parts {
+            p.render(cx, out);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Cx;
+
+    impl Context for Cx {
+        fn context(&self, var: ContextVar, out: &mut Vec<u8>) {
+            match var {
+                ContextVar::RequestId => out.extend_from_slice(b"rid"),
+                ContextVar::ErrorMessageString => out.extend_from_slice(b"\"Forbidden\""),
+                _ => {}
+            }
+        }
+        fn stage_variable(&self, name: &str) -> Option<&str> {
+            (name == "v").then_some("V")
+        }
+        fn request_header(&self, name: &str) -> Option<&[u8]> {
+            (name == "x-h").then_some(b"H")
+        }
+        fn request_query(&self, _: &str) -> Option<&[u8]> {
+            None
+        }
+        fn request_path(&self, _: &str) -> Option<&[u8]> {
+            None
+        }
+    }
+
+    fn render(t: &str) -> String {
+        let mut out = Vec::new();
+        Template::parse(t).render(&Cx, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn templates() {
+        assert_eq!(
+            render(r#"{"message":$context.error.messageString}"#),
+            r#"{"message":"Forbidden"}"#
+        );
+        assert_eq!(render("id=${context.requestId}."), "id=rid.");
+        assert_eq!(render("$stageVariables.v/$context.nope/$5 $x"), "V//$5 $x");
+        assert_eq!(render("${context.requestId"), "${context.requestId");
+        assert_eq!(render("id $context.requestId."), "id rid.");
+    }
+
+    #[test]
+    fn parameters() {
+        let mut out = Vec::new();
+        for (v, want) in [
+            ("'a b'", "a b"),
+            ("method.request.header.X-H", "H"),
+            ("stageVariables.v", "V"),
+            ("context.requestId", "rid"),
+        ] {
+            out.clear();
+            Source::parse_parameter(v).unwrap().render(&Cx, &mut out);
+            assert_eq!(out, want.as_bytes(), "{v}");
+        }
+        assert!(Source::parse_parameter("integration.response.body").is_err());
+    }
+}
