@@ -21,8 +21,8 @@ use crate::catalog::{ApiState, Catalog, Deployment};
 use crate::error::ApiError;
 use crate::ids;
 use crate::records::{
-    check_stage_variables, ApiRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
-    RouteRecord, RouteSettings, StageRecord, API_KEY_SELECTION_EXPRESSION,
+    check_route_settings, check_stage_variables, ApiRecord, DeploymentContent, DeploymentRecord,
+    IntegrationRecord, RouteRecord, RouteSettings, StageRecord, API_KEY_SELECTION_EXPRESSION,
     ROUTE_SELECTION_EXPRESSION,
 };
 
@@ -174,23 +174,41 @@ impl Catalog {
             let sat = format!("{at}.stages[{}]", s.stage_name);
             let mut vars = Vec::new();
             check_stage_variables(&mut vars, &s.stage_variables);
-            problems.extend(vars.into_iter().map(|p| format!("{sat}: {p}")));
+            let settings = |r: &model::RouteSettings| RouteSettings {
+                throttling_burst_limit: r.throttling_burst_limit,
+                throttling_rate_limit: r.throttling_rate_limit,
+                ..RouteSettings::default()
+            };
+            let default_route_settings = RouteSettings {
+                detailed_metrics_enabled: Some(false),
+                ..s.default_route_settings
+                    .as_ref()
+                    .map(settings)
+                    .unwrap_or_default()
+            };
+            check_route_settings(&mut vars, "defaultRouteSettings", &default_route_settings);
+            let route_settings: BTreeMap<String, RouteSettings> = s
+                .route_settings
+                .iter()
+                .map(|(k, v)| (k.clone(), settings(v)))
+                .collect();
+            for (k, v) in &route_settings {
+                check_route_settings(&mut vars, &format!("routeSettings[{k}]"), v);
+            }
+            problems.extend(vars.drain(..).map(|p| format!("{sat}: {p}")));
             let record = StageRecord {
                 access_log_settings: None,
                 api_gateway_managed: false,
                 auto_deploy: false,
                 created_date: now.clone(),
-                default_route_settings: RouteSettings {
-                    detailed_metrics_enabled: Some(false),
-                    ..RouteSettings::default()
-                },
+                default_route_settings,
                 deployment_id: Some(deployment_id.clone()),
                 description: None,
                 last_deployment_status_message: Some(format!(
                     "Successfully deployed stage with deployment ID '{deployment_id}'"
                 )),
                 last_updated_date: now.clone(),
-                route_settings: BTreeMap::new(),
+                route_settings,
                 stage_name: s.stage_name.clone(),
                 stage_variables: s.stage_variables.clone(),
                 tags: BTreeMap::new(),

@@ -1,8 +1,10 @@
 //! Runtime settings of the data plane: listener, domain and limits, from the command line.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use portico_shared::limits;
+use portico_shared::throttle::{Bucket, Limits as ThrottleLimits};
 
 /// Limits enforced on downstream connections. Defaults are [`portico_shared::limits`].
 #[derive(Debug, Clone)]
@@ -25,6 +27,11 @@ pub struct DataPlaneConfig {
     pub limits: Limits,
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
     pub drain_timeout: Duration,
+    /// The account-level throttle every request takes a token from (leased per worker).
+    pub account: Arc<Bucket>,
+    /// The zero of the monotonic clock the shared token buckets count in: the same for every
+    /// worker.
+    pub epoch: Instant,
 }
 
 // === impl Limits ===
@@ -51,6 +58,21 @@ impl Default for DataPlaneConfig {
             domain: "execute-api.localhost".into(),
             limits: Limits::default(),
             drain_timeout: Duration::from_millis(limits::DRAIN_TIMEOUT_MS),
+            account: Arc::new(Bucket::leased(
+                ThrottleLimits {
+                    rate: limits::ACCOUNT_RATE_LIMIT_DEFAULT,
+                    burst: limits::ACCOUNT_BURST_LIMIT_DEFAULT,
+                },
+                1,
+            )),
+            epoch: Instant::now(),
         }
+    }
+}
+
+impl DataPlaneConfig {
+    /// Nanoseconds since [`DataPlaneConfig::epoch`]: the clock of the shared token buckets.
+    pub fn mono_ns(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 }

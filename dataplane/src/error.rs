@@ -1,5 +1,7 @@
 //! The data plane's error type: what went wrong, who is to blame, and the response AWS sends.
 
+use portico_shared::gateway_response::ResponseType;
+
 use crate::http1::ParseError;
 
 /// Who caused an error (pingora's `ErrorSource`): for logs and metrics.
@@ -35,6 +37,18 @@ pub enum GatewayError {
     UpstreamProtocol(&'static str),
     #[error("upstream timed out after {timeout_ms} ms")]
     UpstreamTimeout { timeout_ms: u32 },
+    /// REST APIs: no stage, resource or method matched (AWS answers 403, not 404).
+    #[error("no REST API stage, resource or method matched")]
+    MissingAuthenticationToken,
+    #[error("API key missing, unknown, disabled or not in a usage plan for this stage")]
+    InvalidApiKey,
+    #[error("throttled")]
+    Throttled,
+    #[error("usage plan quota exceeded")]
+    QuotaExceeded,
+    /// REST mock: no integration response matched.
+    #[error("no integration response matched")]
+    ApiConfiguration,
 }
 
 // === impl GatewayError ===
@@ -53,6 +67,10 @@ impl GatewayError {
             GatewayError::UpstreamConnect(_) => 502,
             GatewayError::UpstreamProtocol(_) => 502,
             GatewayError::UpstreamTimeout { .. } => 503,
+            GatewayError::MissingAuthenticationToken => 403,
+            GatewayError::InvalidApiKey => 403,
+            GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
+            GatewayError::ApiConfiguration => 500,
         }
     }
 
@@ -70,7 +88,40 @@ impl GatewayError {
             GatewayError::UpstreamConnect(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamProtocol(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamTimeout { .. } => br#"{"message":"Service Unavailable"}"#,
+            GatewayError::MissingAuthenticationToken => {
+                br#"{"message":"Missing Authentication Token"}"#
+            }
+            GatewayError::InvalidApiKey => br#"{"message":"Forbidden"}"#,
+            GatewayError::Throttled => br#"{"message":"Too Many Requests"}"#,
+            GatewayError::QuotaExceeded => br#"{"message":"Limit Exceeded"}"#,
+            GatewayError::ApiConfiguration => br#"{"message":"Internal Server Error"}"#,
         }
+    }
+
+    /// The REST API gateway response type this error is answered with (REST APIs only).
+    pub fn response_type(&self) -> Option<ResponseType> {
+        Some(match self {
+            GatewayError::BodyTooLarge => ResponseType::RequestTooLarge,
+            GatewayError::NotFound | GatewayError::MissingAuthenticationToken => {
+                ResponseType::MissingAuthenticationToken
+            }
+            GatewayError::NoIntegration | GatewayError::ApiConfiguration => {
+                ResponseType::ApiConfigurationError
+            }
+            GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_) => {
+                ResponseType::IntegrationFailure
+            }
+            GatewayError::UpstreamTimeout { .. } => ResponseType::IntegrationTimeout,
+            GatewayError::InvalidApiKey => ResponseType::InvalidApiKey,
+            GatewayError::Throttled => ResponseType::Throttled,
+            GatewayError::QuotaExceeded => ResponseType::QuotaExceeded,
+            // Refused before an API is known, or not customisable: the HTTP answer.
+            GatewayError::BadRequest(_)
+            | GatewayError::HeadersTooLarge
+            | GatewayError::UriTooLong
+            | GatewayError::ExpectationFailed
+            | GatewayError::EndpointDisabled => return None,
+        })
     }
 
     pub fn blame(&self) -> Blame {
@@ -81,8 +132,12 @@ impl GatewayError {
             | GatewayError::BodyTooLarge
             | GatewayError::ExpectationFailed
             | GatewayError::NotFound
-            | GatewayError::EndpointDisabled => Blame::Downstream,
-            GatewayError::NoIntegration => Blame::Gateway,
+            | GatewayError::EndpointDisabled
+            | GatewayError::MissingAuthenticationToken
+            | GatewayError::InvalidApiKey
+            | GatewayError::Throttled
+            | GatewayError::QuotaExceeded => Blame::Downstream,
+            GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)
             | GatewayError::UpstreamTimeout { .. } => Blame::Upstream,

@@ -44,8 +44,8 @@ pub async fn invoke(
 ) -> Result<UpstreamResponse, GatewayError> {
     match integration {
         Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call).await,
-        // Answered by the pipeline before invoke; REST APIs are not routed here yet.
-        Integration::Mock(_) => Err(GatewayError::NoIntegration),
+        // Answered by the pipeline without an upstream (see `pipeline::handle`).
+        Integration::Mock(_) => Err(GatewayError::ApiConfiguration),
     }
 }
 
@@ -202,6 +202,7 @@ pub fn write_response(
     call: &UpstreamCall,
     r: &UpstreamResponse,
     request_id: RequestId,
+    rest: bool,
     connection: ConnectionHeader,
     downstream_head: bool,
     out: &mut Vec<u8>,
@@ -234,7 +235,11 @@ pub fn write_response(
         }
         write::header(out, n, bytes(&call.resp, value));
     }
-    write::header(out, b"apigw-requestid", request_id.as_bytes());
+    if rest {
+        crate::rest::write_id_headers(out, request_id);
+    } else {
+        write::header(out, b"apigw-requestid", request_id.as_bytes());
+    }
     connection.write(out);
     let body = call.body(r);
     if !by_rule && !keep_upstream_length {
@@ -283,7 +288,7 @@ pub enum ConnectionHeader {
 }
 
 impl ConnectionHeader {
-    fn write(self, out: &mut Vec<u8>) {
+    pub fn write(self, out: &mut Vec<u8>) {
         match self {
             ConnectionHeader::Default => {}
             ConnectionHeader::KeepAlive => write::header(out, b"connection", b"keep-alive"),

@@ -12,6 +12,7 @@
 //! - Per-core state (upstream pools, stats) is keyed by stable ids and survives snapshot swaps.
 //! - The stage order exists only in [`pipeline`].
 
+pub mod admission;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod integration;
 pub mod observe;
 pub mod pipeline;
 pub mod request_id;
+pub mod rest;
 pub mod route;
 pub mod shutdown;
 pub mod sys;

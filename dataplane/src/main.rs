@@ -19,6 +19,7 @@ use portico_dataplane::worker::{bind_listeners, spawn_workers, Driver, DriverCho
 use portico_shared::limits;
 use portico_shared::model::Config;
 use portico_shared::stats::StatsBoard;
+use portico_shared::throttle::{Bucket, Limits as ThrottleLimits};
 use portico_shared::Snapshot;
 
 /// Portico: a self-hosted API gateway with Amazon API Gateway's model.
@@ -85,6 +86,20 @@ struct Serve {
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish, ms.
     #[arg(long, env = "PORTICO_DRAIN_TIMEOUT_MS", default_value_t = limits::DRAIN_TIMEOUT_MS)]
     drain_timeout_ms: u64,
+    /// Account-level throttle: requests per second admitted across every API and worker.
+    #[arg(long, env = "PORTICO_ACCOUNT_RATE_LIMIT", default_value_t = limits::ACCOUNT_RATE_LIMIT_DEFAULT)]
+    account_rate_limit: f64,
+    /// Account-level throttle: burst (bucket capacity).
+    #[arg(long, env = "PORTICO_ACCOUNT_BURST_LIMIT", default_value_t = limits::ACCOUNT_BURST_LIMIT_DEFAULT)]
+    account_burst_limit: u64,
+    /// Shifts the wall clock used for quota periods and usage days (tests only).
+    #[arg(
+        long,
+        env = "PORTICO_CLOCK_OFFSET_SECS",
+        default_value_t = 0,
+        hide = true
+    )]
+    clock_offset_secs: i64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -123,6 +138,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         args.max_header_bytes >= 256,
         "--max-header-bytes must be at least 256"
     );
+    anyhow::ensure!(
+        args.account_rate_limit.is_finite() && args.account_rate_limit >= 0.0,
+        "--account-rate-limit must be a number of requests per second, 0 or more"
+    );
+    portico_shared::clock::set_offset_secs(args.clock_offset_secs);
     let config: Option<Config> = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -186,6 +206,14 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             write_timeout: Duration::from_millis(args.write_timeout_ms),
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        account: Arc::new(Bucket::leased(
+            ThrottleLimits {
+                rate: args.account_rate_limit,
+                burst: args.account_burst_limit,
+            },
+            workers,
+        )),
+        epoch: std::time::Instant::now(),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut signals = signal_hook::iterator::Signals::new([

@@ -1,7 +1,8 @@
 //! The request pipeline, written down once:
 //!
 //! ```text
-//! resolve (route.rs) → read body (conn.rs) → invoke (integration.rs) → respond → observe
+//! resolve (route.rs) → admit (admission.rs: API key, throttles, quota) → read body (conn.rs)
+//!   → invoke (integration.rs; a REST mock answers here) → respond → observe
 //! ```
 //!
 //! Later stages (authorize, throttle, cache) slot in here, in this order, and nowhere else.
@@ -10,15 +11,20 @@
 
 use std::time::Instant;
 
-use portico_shared::snapshot::{Api, Route, Stage};
+use portico_shared::gateway_response::ResponseType;
+use portico_shared::model::ProtocolType;
+use portico_shared::snapshot::{Api, Integration, MockResponse, Route, Stage};
 use portico_shared::Snapshot;
 
+use crate::admission::{self, Admitted};
 use crate::conn::{BodyLoc, Downstream};
 use crate::error::GatewayError;
 use crate::http1::{RequestHead, Version};
 use crate::integration::{self, ConnectionHeader, DownstreamRequest};
-use crate::route;
-use crate::upstream::{ResponseBody, UpstreamCall};
+use crate::request_id::RequestId;
+use crate::rest::{self, RestContext};
+use crate::route::{self, Resolved};
+use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
 
 /// A large upstream body still to be written after the head.
@@ -42,6 +48,21 @@ pub struct Outcome<'s> {
     /// What to record the request under, when a route matched.
     route: Option<(&'s Api, &'s Stage, &'s Route)>,
     error: Option<GatewayError>,
+}
+
+/// How far a request got: what its response and stats are recorded against.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scope<'s> {
+    api: Option<&'s Api>,
+    stage: Option<&'s Stage>,
+    resolved: Option<Resolved<'s>>,
+    admitted: Admitted<'s>,
+}
+
+/// What answered a request that was not refused.
+enum Reply<'s> {
+    Upstream(UpstreamResponse),
+    Mock(&'s MockResponse),
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
@@ -72,17 +93,43 @@ pub async fn handle<'s>(
         (true, Version::Http10) => ConnectionHeader::KeepAlive,
         (true, Version::Http11) => ConnectionHeader::Default,
     };
+    let mut scope = Scope::default();
 
     let result = async {
-        let resolved = route::resolve(snapshot, &w.cfg.domain, head, &d.buf)?;
+        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf) {
+            Ok(r) => r,
+            Err(miss) => {
+                scope.api = miss.api;
+                scope.stage = miss.stage;
+                return Err(miss.error);
+            }
+        };
+        scope.api = Some(resolved.api);
+        scope.stage = Some(resolved.stage);
+        scope.resolved = Some(resolved);
         outcome.route = Some((resolved.api, resolved.stage, resolved.route));
         let integration = resolved
             .route
             .integration
             .as_deref()
             .ok_or(GatewayError::NoIntegration)?;
+        scope.admitted = admission::admit(
+            w,
+            snapshot,
+            &resolved,
+            &d.buf,
+            &d.headers,
+            w.cfg.mono_ns(started),
+        )?;
         let (loc, consumed) = d.read_body(w, head, body).await?;
         outcome.consumed = Some(consumed);
+        if let Integration::Mock(m) = integration {
+            return m
+                .response
+                .as_ref()
+                .map(Reply::Mock)
+                .ok_or(GatewayError::ApiConfiguration);
+        }
         let req = DownstreamRequest {
             head,
             buf: &d.buf,
@@ -97,21 +144,24 @@ pub async fn handle<'s>(
         let integration_started = Instant::now();
         let r = integration::invoke(w, integration, &resolved, &req, call).await;
         outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
-        r
+        r.map(Reply::Upstream)
     }
     .await;
 
     // Decided now, not at the start: a drain that began meanwhile closes the connection.
     outcome.keep_alive &= !w.shutdown.is_fired();
+    let rest_api = scope.api.filter(|a| a.protocol == ProtocolType::Rest);
+    let head_only = head.method == http::Method::HEAD;
     match result {
-        Ok(response) => {
+        Ok(Reply::Upstream(response)) => {
             outcome.status = response.status;
             let large = integration::write_response(
                 call,
                 &response,
                 request_id,
+                rest_api.is_some(),
                 connection(outcome.keep_alive),
-                head.method == http::Method::HEAD,
+                head_only,
                 out,
             );
             if large {
@@ -122,6 +172,20 @@ pub async fn handle<'s>(
                 });
             }
         }
+        Ok(Reply::Mock(m)) => {
+            let api = rest_api.unwrap_or_else(|| unreachable!("mocks exist only in REST APIs"));
+            let cx = rest_context(&scope, api, request_id, head, d, None);
+            let mut scratch = w.take_buf();
+            outcome.status = rest::write_mock(
+                m,
+                &cx,
+                connection(outcome.keep_alive),
+                head_only,
+                &mut scratch,
+                out,
+            );
+            w.give_buf(scratch);
+        }
         Err(e) => {
             if outcome.consumed.is_none() {
                 outcome.consumed = skip_unread_body(head, d.buf.len());
@@ -129,19 +193,58 @@ pub async fn handle<'s>(
             if e.closes_connection() || outcome.consumed.is_none() {
                 outcome.keep_alive = false;
             }
-            outcome.status = e.status();
-            let head_only = head.method == http::Method::HEAD;
-            integration::write_error(
-                &e,
-                request_id,
-                connection(outcome.keep_alive),
-                head_only,
-                out,
-            );
+            match (rest_api, e.response_type()) {
+                (Some(api), Some(t)) => {
+                    let cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    let mut scratch = w.take_buf();
+                    outcome.status = rest::write_gateway_response(
+                        t,
+                        &cx,
+                        connection(outcome.keep_alive),
+                        head_only,
+                        &mut scratch,
+                        out,
+                    );
+                    w.give_buf(scratch);
+                }
+                _ => {
+                    outcome.status = e.status();
+                    integration::write_error(
+                        &e,
+                        request_id,
+                        connection(outcome.keep_alive),
+                        head_only,
+                        out,
+                    );
+                }
+            }
             outcome.error = Some(e);
         }
     }
     outcome
+}
+
+fn rest_context<'a>(
+    scope: &'a Scope<'a>,
+    api: &'a Api,
+    request_id: RequestId,
+    head: &'a RequestHead,
+    d: &'a Downstream,
+    error: Option<ResponseType>,
+) -> RestContext<'a> {
+    RestContext {
+        request_id,
+        api,
+        stage: scope.stage,
+        route: scope.resolved.as_ref().map(|r| r.route),
+        resolved: scope.resolved.as_ref(),
+        head,
+        buf: &d.buf,
+        headers: &d.headers,
+        peer: d.peer,
+        key: scope.admitted.key,
+        error,
+    }
 }
 
 /// A request refused before its body was read keeps the connection only if the whole body is
@@ -163,7 +266,9 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
     let mut stats = w.stats.borrow_mut();
     stats.counters.requests += 1;
     match o.error {
-        Some(GatewayError::NotFound) => stats.counters.not_found += 1,
+        Some(GatewayError::NotFound | GatewayError::MissingAuthenticationToken) => {
+            stats.counters.not_found += 1
+        }
         Some(GatewayError::UpstreamTimeout { .. }) => stats.counters.upstream_timeouts += 1,
         Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => {
             stats.counters.upstream_errors += 1

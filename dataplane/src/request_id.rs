@@ -13,9 +13,10 @@ pub struct RequestIds {
     next: Cell<u64>,
 }
 
-/// A request id: 16 ASCII bytes.
+/// A request id: 16 ASCII bytes (`apigw-requestid`, REST's `x-amz-apigw-id`), and the raw
+/// bytes it encodes (REST's `x-amzn-RequestId` is the same id in UUID form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestId([u8; 16]);
+pub struct RequestId([u8; 16], [u8; 11]);
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -54,7 +55,9 @@ impl RequestIds {
                 }
             }
         }
-        RequestId(out)
+        let mut raw11 = [0u8; 11];
+        raw11.copy_from_slice(&raw[..11]);
+        RequestId(out, raw11)
     }
 }
 
@@ -63,6 +66,42 @@ impl RequestIds {
 impl RequestId {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// The id as a version-4-shaped UUID (`x-amzn-RequestId`): the 5 random bytes, fixed
+    /// version and variant bytes, then the 6-byte counter, so it is as unique as the id.
+    pub fn uuid(&self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let r = &self.1;
+        let b: [u8; 16] = [
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[0] ^ r[1],
+            0x40 | (r[2] & 0x0f),
+            r[3],
+            0x80 | (r[4] & 0x3f),
+            r[0] ^ r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+        ];
+        let mut out = [b'-'; 36];
+        let mut j = 0;
+        for (i, byte) in b.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                j += 1;
+            }
+            out[j] = HEX[(byte >> 4) as usize];
+            out[j + 1] = HEX[(byte & 15) as usize];
+            j += 2;
+        }
+        out
     }
 }
 
@@ -79,6 +118,10 @@ mod tests {
         assert_eq!(a.as_bytes().len(), 16);
         assert_eq!(a.as_bytes()[15], b'=');
         assert!(a.as_bytes()[..15].iter().all(|c| B64.contains(c)));
+        let u = a.uuid();
+        assert_eq!(u[8], b'-');
+        assert_eq!(u[14], b'4');
+        assert_ne!(u, b.uuid());
         assert_ne!(
             RequestIds::new(RequestIds::random_seed(4)).next(),
             RequestIds::new(RequestIds::random_seed(4)).next()

@@ -2,6 +2,7 @@
 //!
 //! Synchronous, allocation-free and runtime-free: it reads the snapshot and the request head.
 
+use portico_shared::model::ProtocolType;
 use portico_shared::router::Match;
 use portico_shared::snapshot::{Api, Route, Stage};
 use portico_shared::Snapshot;
@@ -12,7 +13,7 @@ use crate::http1::RequestHead;
 
 /// What `resolve` found. Borrows the snapshot only, so the connection buffer stays free to
 /// read the body into.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Resolved<'s> {
     pub api: &'s Api,
     pub stage: &'s Stage,
@@ -37,21 +38,45 @@ impl Resolved<'_> {
     }
 }
 
+/// A request that matched no route: the error, and how far resolution got (REST APIs answer
+/// with the gateway responses of the stage, when one matched).
+#[derive(Debug, Clone, Copy)]
+pub struct Miss<'s> {
+    pub error: GatewayError,
+    pub api: Option<&'s Api>,
+    pub stage: Option<&'s Stage>,
+}
+
 /// Selects the API, stage and route for a request.
 pub fn resolve<'s>(
     snapshot: &'s Snapshot,
     domain: &str,
     head: &RequestHead,
     buf: &[u8],
-) -> Result<Resolved<'s>, GatewayError> {
-    let api = select_api(snapshot, domain, head, buf)?;
+) -> Result<Resolved<'s>, Miss<'s>> {
+    let api = select_api(snapshot, domain, head, buf).map_err(|error| Miss {
+        error,
+        api: None,
+        stage: None,
+    })?;
+    // REST APIs answer an unknown stage, resource or method 403 "Missing Authentication Token".
+    let not_found = if api.protocol == ProtocolType::Rest {
+        GatewayError::MissingAuthenticationToken
+    } else {
+        GatewayError::NotFound
+    };
+    let miss = |stage| Miss {
+        error: not_found,
+        api: Some(api),
+        stage,
+    };
     // httparse guarantees the request target is visible ASCII.
-    let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
-    let (stage, route_path) = api.select_stage(path).ok_or(GatewayError::NotFound)?;
+    let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| miss(None))?;
+    let (stage, route_path) = api.select_stage(path).ok_or(miss(None))?;
     let matched = stage
         .router
         .resolve(&head.method, route_path)
-        .ok_or(GatewayError::NotFound)?;
+        .ok_or(miss(Some(stage)))?;
     let route = &stage.routes[matched.route as usize];
     let within = route_path.as_ptr() as usize >= path.as_ptr() as usize
         && (route_path.as_ptr() as usize) < path.as_ptr() as usize + path.len();

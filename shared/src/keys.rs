@@ -100,7 +100,7 @@ pub struct KeyPlan {
 }
 
 /// Keys and plans: what the data plane needs to check an API key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Usage {
     pub keys: KeyTable,
     pub plans: HashMap<Box<str>, Arc<Plan>, foldhash::fast::FixedState>,
@@ -384,17 +384,6 @@ pub fn limits_of(rate: Option<f64>, burst: Option<i64>) -> Option<Limits> {
         rate: rate.unwrap_or(0.0).max(0.0),
         burst: burst.unwrap_or(0).max(0) as u64,
     })
-}
-
-// === impl Usage ===
-
-impl Default for Usage {
-    fn default() -> Usage {
-        Usage {
-            keys: KeyTable::new(),
-            plans: HashMap::default(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -30,12 +30,14 @@
 
 mod client;
 mod gateway;
+mod load;
 mod upstream;
 
 use std::time::Duration;
 
 pub use client::{find, preview, Client, Closed, ReadError, Request, Response, IO_TIMEOUT};
 pub use gateway::{parse_ready_line, portico_bin, Gateway, TempDir, DEFAULT_DOMAIN};
+pub use load::{fixed_rate, Tally};
 pub use upstream::{echo_json, fnv1a, pattern, Behaviour, MockUpstream, Recorded};
 
 use serde_json::{json, Value};

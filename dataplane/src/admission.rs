@@ -1,0 +1,119 @@
+//! Pipeline stage `admit`: the API key check, every throttle that applies, and the usage plan
+//! quota, in AWS's order (most specific bucket first).
+//!
+//! Synchronous and lock-free: keys are one hash probe in the snapshot's key table; buckets and
+//! quota counters are atomics shared by every worker (see `portico_shared::throttle` and
+//! `portico_shared::quota`), so the admitted rate is exact however connections spread over
+//! cores. A request refused by a later check gives back the tokens the earlier ones took.
+
+use portico_shared::keys::{KeyEntry, KeyPlan, Plan};
+use portico_shared::model::rest::ApiKeySource;
+use portico_shared::throttle::Bucket;
+use portico_shared::{clock, quota, Snapshot};
+
+use crate::error::GatewayError;
+use crate::http1::parse::{bytes, trim, HeaderSpans};
+use crate::route::Resolved;
+use crate::worker::Worker;
+
+/// Who a request was admitted as: the API key and its plan, when the method requires a key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Admitted<'s> {
+    pub key: Option<&'s KeyEntry>,
+}
+
+/// Checks the API key (when the method requires one), takes a token from every applicable
+/// bucket and counts the request against the quota.
+pub fn admit<'s>(
+    w: &Worker,
+    snapshot: &'s Snapshot,
+    resolved: &Resolved<'s>,
+    buf: &[u8],
+    headers: &HeaderSpans,
+    now_ns: u64,
+) -> Result<Admitted<'s>, GatewayError> {
+    let rest = resolved.route.rest.as_ref();
+    let keyed = match rest {
+        Some(m) if m.api_key_required => Some(check_key(snapshot, resolved, buf, headers)?),
+        _ => None,
+    };
+    // Most specific first: the plan's per-method and per-key buckets, the stage's, the account's.
+    let mut taken: [Option<&Bucket>; 4] = [None; 4];
+    let mut n = 0;
+    let mut candidates: [Option<&Bucket>; 4] = [None; 4];
+    if let (Some((_, plan, kp)), Some(m)) = (keyed, rest) {
+        candidates[0] = plan
+            .stage(&resolved.api.id, &resolved.stage.name)
+            .and_then(|s| {
+                s.methods
+                    .iter()
+                    .find(|(k, _)| **k == *m.plan_method_key)
+                    .map(|(_, i)| *i)
+            })
+            .and_then(|i| kp.method_buckets.get(i));
+        candidates[1] = kp.bucket.as_ref();
+    }
+    candidates[2] = resolved.route.throttle.as_deref();
+    candidates[3] = Some(&w.cfg.account);
+    for bucket in candidates.into_iter().flatten() {
+        if !bucket.try_acquire(w.id, now_ns) {
+            for b in taken[..n].iter().flatten() {
+                b.release(w.id);
+            }
+            return Err(GatewayError::Throttled);
+        }
+        taken[n] = Some(bucket);
+        n += 1;
+    }
+    if let Some((entry, plan, kp)) = keyed {
+        if let Some(q) = &plan.quota {
+            let today = clock::today();
+            let start = quota::period_start_day(today, q.period);
+            if !kp.quota.try_take(start, q.limit_for(start)) {
+                for b in taken[..n].iter().flatten() {
+                    b.release(w.id);
+                }
+                return Err(GatewayError::QuotaExceeded);
+            }
+            kp.days.add(today);
+        } else {
+            kp.days.add(clock::today());
+        }
+        return Ok(Admitted { key: Some(entry) });
+    }
+    Ok(Admitted::default())
+}
+
+/// The key, its plan and its state in that plan for this API stage, or 403 Forbidden.
+fn check_key<'s>(
+    snapshot: &'s Snapshot,
+    resolved: &Resolved<'s>,
+    buf: &[u8],
+    headers: &HeaderSpans,
+) -> Result<(&'s KeyEntry, &'s Plan, &'s KeyPlan), GatewayError> {
+    if resolved.api.api_key_source != ApiKeySource::Header {
+        // AUTHORIZER keys come from a Lambda authorizer's usageIdentifierKey; without one
+        // (authorizers land with their issue) no key can be presented.
+        return Err(GatewayError::InvalidApiKey);
+    }
+    let value = headers
+        .iter()
+        .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(b"x-api-key"))
+        .map(|(_, v)| trim(bytes(buf, *v)))
+        .ok_or(GatewayError::InvalidApiKey)?;
+    let usage = &*snapshot.usage;
+    let entry = usage
+        .keys
+        .get(value)
+        .filter(|e| e.enabled)
+        .ok_or(GatewayError::InvalidApiKey)?;
+    entry
+        .plans
+        .iter()
+        .find_map(|kp| {
+            let plan = usage.plans.get(&*kp.plan_id)?;
+            plan.stage(&resolved.api.id, &resolved.stage.name)?;
+            Some((&**entry, &**plan, &**kp))
+        })
+        .ok_or(GatewayError::InvalidApiKey)
+}

@@ -1,0 +1,233 @@
+//! What REST APIs answer differently: gateway responses (customisable per stage, with
+//! `$context` substitution), `MOCK` integration responses, and REST's id headers
+//! (`x-amzn-RequestId`, `x-amz-apigw-id`) instead of HTTP APIs' `apigw-requestid`.
+//!
+//! Rendering happens only on refusals and mocks; a refusal whose type is not customised is a
+//! static body, as for HTTP APIs.
+
+use std::net::SocketAddr;
+
+use portico_shared::gateway_response::ResponseType;
+use portico_shared::keys::KeyEntry;
+use portico_shared::snapshot::{Api, MockResponse, Route, Stage};
+use portico_shared::template::{Context, ContextVar};
+
+use crate::http1::parse::{bytes, trim, HeaderSpans};
+use crate::http1::write;
+use crate::http1::RequestHead;
+use crate::integration::ConnectionHeader;
+use crate::request_id::RequestId;
+use crate::route::Resolved;
+
+/// Everything a REST template can refer to.
+#[derive(Debug)]
+pub struct RestContext<'a> {
+    pub request_id: RequestId,
+    pub api: &'a Api,
+    pub stage: Option<&'a Stage>,
+    pub route: Option<&'a Route>,
+    pub resolved: Option<&'a Resolved<'a>>,
+    pub head: &'a RequestHead,
+    pub buf: &'a [u8],
+    pub headers: &'a HeaderSpans,
+    pub peer: SocketAddr,
+    pub key: Option<&'a KeyEntry>,
+    pub error: Option<ResponseType>,
+}
+
+// === impl RestContext ===
+
+impl Context for RestContext<'_> {
+    fn context(&self, var: ContextVar, out: &mut Vec<u8>) {
+        match var {
+            ContextVar::RequestId => out.extend_from_slice(&self.request_id.uuid()),
+            ContextVar::ExtendedRequestId => out.extend_from_slice(self.request_id.as_bytes()),
+            ContextVar::ApiId => out.extend_from_slice(self.api.id.as_bytes()),
+            ContextVar::Stage => {
+                if let Some(s) = self.stage {
+                    out.extend_from_slice(s.name.as_bytes());
+                }
+            }
+            ContextVar::ResourcePath => {
+                if let Some(r) = self.route.and_then(|r| r.rest.as_ref()) {
+                    out.extend_from_slice(r.resource_path.as_bytes());
+                }
+            }
+            ContextVar::HttpMethod => out.extend_from_slice(self.head.method.as_str().as_bytes()),
+            ContextVar::Path => out.extend_from_slice(bytes(self.buf, self.head.path)),
+            ContextVar::Protocol => out.extend_from_slice(match self.head.version {
+                crate::http1::Version::Http10 => b"HTTP/1.0",
+                crate::http1::Version::Http11 => b"HTTP/1.1",
+            }),
+            ContextVar::DomainName => {
+                if let Some(h) = self.head.host {
+                    out.extend_from_slice(bytes(self.buf, h));
+                }
+            }
+            ContextVar::RequestTimeEpoch => {
+                let ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                out.extend_from_slice(itoa::Buffer::new().format(ms).as_bytes());
+            }
+            ContextVar::SourceIp => {
+                use std::io::Write as _;
+                let _ = write!(out, "{}", self.peer.ip());
+            }
+            ContextVar::UserAgent => {
+                if let Some(v) = self.request_header("user-agent") {
+                    out.extend_from_slice(v);
+                }
+            }
+            ContextVar::ApiKey => {
+                if let Some(k) = self.key {
+                    out.extend_from_slice(k.value());
+                }
+            }
+            ContextVar::ApiKeyId => {
+                if let Some(k) = self.key {
+                    out.extend_from_slice(k.id.as_bytes());
+                }
+            }
+            ContextVar::ErrorMessage => {
+                if let Some(e) = self.error {
+                    out.extend_from_slice(e.message().as_bytes());
+                }
+            }
+            ContextVar::ErrorMessageString => match self.error {
+                // The built-in messages need no escaping.
+                Some(e) => {
+                    out.push(b'"');
+                    out.extend_from_slice(e.message().as_bytes());
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"null"),
+            },
+            ContextVar::ErrorResponseType => {
+                if let Some(e) = self.error {
+                    out.extend_from_slice(e.name().as_bytes());
+                }
+            }
+            ContextVar::ErrorValidationErrorString | ContextVar::Unknown => {}
+        }
+    }
+
+    fn stage_variable(&self, name: &str) -> Option<&str> {
+        self.stage?.variables.get(name).map(String::as_str)
+    }
+
+    fn request_header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| bytes(self.buf, *n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| trim(bytes(self.buf, *v)))
+    }
+
+    fn request_query(&self, name: &str) -> Option<&[u8]> {
+        bytes(self.buf, self.head.query)
+            .split(|&b| b == b'&')
+            .find_map(|pair| {
+                let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &b""[..]),
+                };
+                (k == name.as_bytes()).then_some(v)
+            })
+    }
+
+    fn request_path(&self, name: &str) -> Option<&[u8]> {
+        let r = self.resolved?;
+        r.matched
+            .params
+            .get(r.route_path(self.buf), name)
+            .map(str::as_bytes)
+    }
+}
+
+/// Writes REST's id headers.
+pub fn write_id_headers(out: &mut Vec<u8>, id: RequestId) {
+    write::header(out, b"x-amzn-requestid", &id.uuid());
+    write::header(out, b"x-amz-apigw-id", id.as_bytes());
+}
+
+/// Writes a REST gateway response for `t`: the stage's customisation, else the built-in body.
+pub fn write_gateway_response(
+    t: ResponseType,
+    cx: &RestContext<'_>,
+    connection: ConnectionHeader,
+    head_only: bool,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> u16 {
+    let custom = cx.stage.and_then(|s| s.gateway_responses.get(t));
+    let status = custom.map_or(t.default_status(), |c| c.status);
+    write::status_line(out, status, write::reason(status));
+    write::header(out, b"content-type", b"application/json");
+    write::header(out, b"x-amzn-errortype", t.error_type().as_bytes());
+    let body: &[u8] = match custom {
+        Some(c) => {
+            for (name, source) in &c.headers {
+                scratch.clear();
+                source.render(cx, scratch);
+                if valid_header_value(scratch) {
+                    write::header(out, name.as_bytes(), scratch);
+                }
+            }
+            scratch.clear();
+            c.body.render(cx, scratch);
+            scratch
+        }
+        None => t.default_body(),
+    };
+    write::header_u64(out, b"content-length", body.len() as u64);
+    write_id_headers(out, cx.request_id);
+    connection.write(out);
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    status
+}
+
+/// Writes a `MOCK` integration's response.
+pub fn write_mock(
+    m: &MockResponse,
+    cx: &RestContext<'_>,
+    connection: ConnectionHeader,
+    head_only: bool,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> u16 {
+    write::status_line(out, m.status, write::reason(m.status));
+    let mut content_type = false;
+    for (name, source) in &m.headers {
+        scratch.clear();
+        source.render(cx, scratch);
+        if valid_header_value(scratch) && !name.eq_ignore_ascii_case("content-length") {
+            content_type |= name.eq_ignore_ascii_case("content-type");
+            write::header(out, name.as_bytes(), scratch);
+        }
+    }
+    if !content_type {
+        write::header(out, b"content-type", b"application/json");
+    }
+    scratch.clear();
+    m.body.render(cx, scratch);
+    let no_body = m.status < 200 || m.status == 204 || m.status == 304;
+    if !no_body {
+        write::header_u64(out, b"content-length", scratch.len() as u64);
+    }
+    write_id_headers(out, cx.request_id);
+    connection.write(out);
+    out.extend_from_slice(b"\r\n");
+    if !head_only && !no_body {
+        out.extend_from_slice(scratch);
+    }
+    m.status
+}
+
+/// A rendered value that would break the response head (CR, LF, NUL) is dropped.
+fn valid_header_value(v: &[u8]) -> bool {
+    !v.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+}
