@@ -77,6 +77,15 @@ pub fn api(
            "stages": stages})
 }
 
+/// Arguments that lift the account-level throttle (AWS's default, 10,000 rps with a burst of
+/// 5,000) for load tests that measure something else.
+pub const UNTHROTTLED: [&str; 4] = [
+    "--account-rate-limit",
+    "100000000",
+    "--account-burst-limit",
+    "100000000",
+];
+
 /// A whole config from APIs.
 pub fn config(apis: Vec<Value>) -> String {
     json!({ "apis": apis }).to_string()

@@ -44,6 +44,14 @@ pub fn spawn_portico<S: AsRef<OsStr>>(
             "--data-dir",
         ])
         .arg(data_dir)
+        // Peers are not throttled: lift AWS's default account limit (10,000 rps) out of the
+        // way; the buckets are still taken on every request, so their cost is measured.
+        .args([
+            "--account-rate-limit",
+            "100000000",
+            "--account-burst-limit",
+            "100000000",
+        ])
         .args(extra)
         .env("PORTICO_LOG", "warn")
         .stdout(Stdio::piped())
