@@ -49,6 +49,10 @@ pub enum GatewayError {
     /// REST mock: no integration response matched.
     #[error("no integration response matched")]
     ApiConfiguration,
+    /// REST `HTTP` integration: no template for the request's content type, and the
+    /// passthrough behaviour refuses it.
+    #[error("no mapping template for the request's content type")]
+    UnsupportedMediaType,
 }
 
 // === impl GatewayError ===
@@ -71,6 +75,7 @@ impl GatewayError {
             GatewayError::InvalidApiKey => 403,
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
             GatewayError::ApiConfiguration => 500,
+            GatewayError::UnsupportedMediaType => 415,
         }
     }
 
@@ -95,6 +100,7 @@ impl GatewayError {
             GatewayError::Throttled => br#"{"message":"Too Many Requests"}"#,
             GatewayError::QuotaExceeded => br#"{"message":"Limit Exceeded"}"#,
             GatewayError::ApiConfiguration => br#"{"message":"Internal Server Error"}"#,
+            GatewayError::UnsupportedMediaType => br#"{"message":"Unsupported Media Type"}"#,
         }
     }
 
@@ -115,6 +121,7 @@ impl GatewayError {
             GatewayError::InvalidApiKey => ResponseType::InvalidApiKey,
             GatewayError::Throttled => ResponseType::Throttled,
             GatewayError::QuotaExceeded => ResponseType::QuotaExceeded,
+            GatewayError::UnsupportedMediaType => ResponseType::UnsupportedMediaType,
             // Refused before an API is known, or not customisable: the HTTP answer.
             GatewayError::BadRequest(_)
             | GatewayError::HeadersTooLarge
@@ -136,7 +143,8 @@ impl GatewayError {
             | GatewayError::MissingAuthenticationToken
             | GatewayError::InvalidApiKey
             | GatewayError::Throttled
-            | GatewayError::QuotaExceeded => Blame::Downstream,
+            | GatewayError::QuotaExceeded
+            | GatewayError::UnsupportedMediaType => Blame::Downstream,
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)

@@ -44,8 +44,42 @@ pub async fn invoke(
 ) -> Result<UpstreamResponse, GatewayError> {
     match integration {
         Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call).await,
-        // Answered by the pipeline without an upstream (see `pipeline::handle`).
-        Integration::Mock(_) => Err(GatewayError::ApiConfiguration),
+        // Answered by the pipeline, which maps their requests and responses (see
+        // `pipeline::handle` and `rest.rs`).
+        Integration::Mock(_) | Integration::Http(_) => Err(GatewayError::ApiConfiguration),
+    }
+}
+
+/// The method sent upstream: the integration's, else the downstream one. An integration method
+/// of HEAD for a client's GET would leave the client waiting for a body the upstream never
+/// sends: only the client's HEAD asks the upstream for a HEAD.
+pub fn upstream_method<'m>(configured: Option<&'m Method>, downstream: &'m Method) -> &'m Method {
+    let method = configured.unwrap_or(downstream);
+    if *method == Method::HEAD && *downstream != Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    }
+}
+
+/// Sends `call.req` (already serialized) to `addr` with `method`'s retry rules, within
+/// `timeout_ms`.
+pub async fn send(
+    w: &Worker,
+    call: &mut UpstreamCall,
+    addr: SocketAddr,
+    method: &Method,
+    timeout_ms: u32,
+) -> Result<UpstreamResponse, GatewayError> {
+    let head_only = *method == Method::HEAD;
+    let idempotent = matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    );
+    let exchange = call.exchange(&w.pool, addr, head_only, idempotent);
+    match monoio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(GatewayError::UpstreamTimeout { timeout_ms }),
     }
 }
 
@@ -57,27 +91,9 @@ async fn http_proxy(
     call: &mut UpstreamCall,
 ) -> Result<UpstreamResponse, GatewayError> {
     call.clear();
-    let method = p.method.as_ref().unwrap_or(&req.head.method);
-    // An integration method of HEAD for a client's GET would leave the client waiting for a
-    // body the upstream never sends: only the client's HEAD asks the upstream for a HEAD.
-    let method = if *method == Method::HEAD && req.head.method != Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    };
+    let method = upstream_method(p.method.as_ref(), &req.head.method);
     build_request(p, method, resolved, req, &mut call.req);
-    let head_only = *method == Method::HEAD;
-    let idempotent = matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    );
-    let exchange = call.exchange(&w.pool, p.upstream, head_only, idempotent);
-    match monoio::time::timeout(Duration::from_millis(u64::from(p.timeout_ms)), exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(GatewayError::UpstreamTimeout {
-            timeout_ms: p.timeout_ms,
-        }),
-    }
+    send(w, call, p.upstream, method, p.timeout_ms).await
 }
 
 /// Serializes the upstream request into `out`.

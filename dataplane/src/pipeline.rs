@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use portico_shared::gateway_response::ResponseType;
 use portico_shared::model::ProtocolType;
-use portico_shared::snapshot::{Api, Integration, MockResponse, Route, Stage};
+use portico_shared::snapshot::{Api, Integration, MappedResponse, MockResponse, Route, Stage};
 use portico_shared::Snapshot;
 
 use crate::admission::{self, Admitted};
@@ -63,6 +63,8 @@ struct Scope<'s> {
 enum Reply<'s> {
     Upstream(UpstreamResponse),
     Mock(&'s MockResponse),
+    /// A REST `HTTP` integration's upstream response and the integration response it selected.
+    Mapped(UpstreamResponse, &'s MappedResponse),
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
@@ -123,13 +125,6 @@ pub async fn handle<'s>(
         )?;
         let (loc, consumed) = d.read_body(w, head, body).await?;
         outcome.consumed = Some(consumed);
-        if let Integration::Mock(m) = integration {
-            return m
-                .response
-                .as_ref()
-                .map(Reply::Mock)
-                .ok_or(GatewayError::ApiConfiguration);
-        }
         let req = DownstreamRequest {
             head,
             buf: &d.buf,
@@ -141,6 +136,35 @@ pub async fn handle<'s>(
             peer: d.peer,
             local_port: w.local_port,
         };
+        match integration {
+            Integration::Mock(m) => {
+                return m
+                    .response
+                    .as_ref()
+                    .map(Reply::Mock)
+                    .ok_or(GatewayError::ApiConfiguration);
+            }
+            Integration::Http(h) => {
+                let mut cx = rest_context(&scope, resolved.api, request_id, head, d, None);
+                cx.body = req.body;
+                call.clear();
+                let method = integration::upstream_method(h.target.method.as_ref(), &head.method);
+                let mut scratch = w.take_buf();
+                let built = rest::build_http_request(h, method, &cx, &mut call.req, &mut scratch);
+                w.give_buf(scratch);
+                built?;
+                let integration_started = Instant::now();
+                let r = integration::send(w, call, h.target.upstream, method, h.target.timeout_ms)
+                    .await;
+                outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
+                let r = r?;
+                let m = h
+                    .response_for(r.status)
+                    .ok_or(GatewayError::ApiConfiguration)?;
+                return Ok(Reply::Mapped(r, m));
+            }
+            Integration::HttpProxy(_) => {}
+        }
         let integration_started = Instant::now();
         let r = integration::invoke(w, integration, &resolved, &req, call).await;
         outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
@@ -171,6 +195,22 @@ pub async fn handle<'s>(
                     ResponseBody::None => unreachable!("a large body exists"),
                 });
             }
+        }
+        Ok(Reply::Mapped(response, m)) => {
+            let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
+            let mut cx = rest_context(&scope, api, request_id, head, d, None);
+            cx.body = call.body(&response);
+            cx.response = Some((&*call, &response));
+            let mut scratch = w.take_buf();
+            outcome.status = rest::write_mapped(
+                m,
+                &cx,
+                connection(outcome.keep_alive),
+                head_only,
+                &mut scratch,
+                out,
+            );
+            w.give_buf(scratch);
         }
         Ok(Reply::Mock(m)) => {
             let api = rest_api.unwrap_or_else(|| unreachable!("mocks exist only in REST APIs"));
@@ -244,6 +284,8 @@ fn rest_context<'a>(
         peer: d.peer,
         key: scope.admitted.key,
         error,
+        body: &[],
+        response: None,
     }
 }
 

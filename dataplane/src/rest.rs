@@ -7,10 +7,16 @@
 
 use std::net::SocketAddr;
 
+use http::Method;
 use portico_shared::gateway_response::ResponseType;
 use portico_shared::keys::KeyEntry;
-use portico_shared::snapshot::{Api, MockResponse, Route, Stage};
-use portico_shared::template::{Context, ContextVar};
+use portico_shared::snapshot::{
+    Api, HttpMapped, MappedResponse, MockResponse, Passthrough, PathPart, Route, Stage,
+};
+use portico_shared::template::{Context, ContextVar, Source};
+
+use crate::error::GatewayError;
+use crate::upstream::{UpstreamCall, UpstreamResponse};
 
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::http1::write;
@@ -33,6 +39,11 @@ pub struct RestContext<'a> {
     pub peer: SocketAddr,
     pub key: Option<&'a KeyEntry>,
     pub error: Option<ResponseType>,
+    /// What `$input.body` is: the request body for request templates, the upstream body for
+    /// response templates.
+    pub body: &'a [u8],
+    /// The upstream response, for `integration.response.header.NAME`.
+    pub response: Option<(&'a UpstreamCall, &'a UpstreamResponse)>,
 }
 
 // === impl RestContext ===
@@ -142,6 +153,190 @@ impl Context for RestContext<'_> {
             .params
             .get(r.route_path(self.buf), name)
             .map(str::as_bytes)
+    }
+
+    fn response_header(&self, name: &str) -> Option<&[u8]> {
+        let (call, _) = self.response?;
+        call.headers
+            .iter()
+            .find(|(n, _)| bytes(&call.resp, *n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| trim(bytes(&call.resp, *v)))
+    }
+
+    fn body(&self) -> &[u8] {
+        self.body
+    }
+}
+
+/// Serializes the upstream request of a REST `HTTP` (non-proxy) integration into `out`: only
+/// mapped headers and query parameters, and the body passed through or from the template for
+/// its content type. `scratch` holds rendered values.
+pub fn build_http_request(
+    h: &HttpMapped,
+    method: &Method,
+    cx: &RestContext<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), GatewayError> {
+    // The template for the request's content type (none given: application/json).
+    let content_type = cx.request_header("content-type");
+    let media = content_type
+        .map(|c| trim(c.split(|&b| b == b';').next().unwrap_or(c)))
+        .filter(|c| !c.is_empty())
+        .unwrap_or(b"application/json");
+    let template = h
+        .templates
+        .iter()
+        .find(|(ct, _)| ct.as_bytes().eq_ignore_ascii_case(media))
+        .map(|(_, t)| t);
+    let passthrough = match (template, h.passthrough) {
+        (Some(_), _) => false,
+        (None, Passthrough::WhenNoMatch) => true,
+        (None, Passthrough::WhenNoTemplates) if h.templates.is_empty() => true,
+        (None, _) => return Err(GatewayError::UnsupportedMediaType),
+    };
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    let path_start = out.len();
+    for part in &h.target.path {
+        match part {
+            PathPart::Literal(s) => out.extend_from_slice(s.as_bytes()),
+            PathPart::Param(name) => {
+                if let Some(v) = cx.request_path(name) {
+                    out.extend_from_slice(v);
+                }
+            }
+        }
+    }
+    if out.len() == path_start {
+        out.push(b'/');
+    }
+    let mut sep = b'?';
+    if !h.target.query.is_empty() {
+        out.push(sep);
+        out.extend_from_slice(h.target.query.as_bytes());
+        sep = b'&';
+    }
+    for (name, source) in &h.query {
+        scratch.clear();
+        source.render(cx, scratch);
+        if scratch.is_empty() {
+            continue;
+        }
+        out.push(sep);
+        sep = b'&';
+        percent_encode(name.as_bytes(), out);
+        out.push(b'=');
+        if matches!(source, Source::RequestQuery(_)) {
+            // Already encoded as the client sent it.
+            out.extend_from_slice(scratch);
+        } else {
+            percent_encode(scratch, out);
+        }
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write::header(out, b"host", h.target.host_header.as_bytes());
+    for (name, source) in &h.headers {
+        scratch.clear();
+        source.render(cx, scratch);
+        if !scratch.is_empty() && valid_header_value(scratch) && !reserved_request_header(name) {
+            write::header(out, name.as_bytes(), scratch);
+        }
+    }
+    if passthrough {
+        if let Some(ct) = content_type {
+            write::header(out, b"content-type", ct);
+        }
+        write::header_u64(out, b"content-length", cx.body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(cx.body);
+    } else {
+        scratch.clear();
+        if let Some(t) = template {
+            t.render(cx, scratch);
+        }
+        write::header(out, b"content-type", b"application/json");
+        write::header_u64(out, b"content-length", scratch.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(scratch);
+    }
+    Ok(())
+}
+
+/// Writes the method response an `HTTP` integration's integration response maps the upstream
+/// response to: its status, its mapped headers, and its template or the upstream body.
+pub fn write_mapped(
+    m: &MappedResponse,
+    cx: &RestContext<'_>,
+    connection: ConnectionHeader,
+    head_only: bool,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> u16 {
+    write::status_line(out, m.status, write::reason(m.status));
+    let mut content_type = false;
+    for (name, source) in &m.headers {
+        scratch.clear();
+        source.render(cx, scratch);
+        if valid_header_value(scratch) && !reserved_response_header(name) {
+            content_type |= name.eq_ignore_ascii_case("content-type");
+            write::header(out, name.as_bytes(), scratch);
+        }
+    }
+    if !content_type {
+        write::header(out, b"content-type", b"application/json");
+    }
+    let body: &[u8] = match &m.body {
+        Some(t) => {
+            scratch.clear();
+            t.render(cx, scratch);
+            scratch
+        }
+        None => cx.body,
+    };
+    let no_body = m.status < 200 || m.status == 204 || m.status == 304;
+    if !no_body {
+        write::header_u64(out, b"content-length", body.len() as u64);
+    }
+    write_id_headers(out, cx.request_id);
+    connection.write(out);
+    out.extend_from_slice(b"\r\n");
+    if !head_only && !no_body {
+        out.extend_from_slice(body);
+    }
+    m.status
+}
+
+/// Headers the gateway frames itself: a mapping cannot set them.
+fn reserved_request_header(name: &str) -> bool {
+    [
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "content-type",
+    ]
+    .iter()
+    .any(|r| name.eq_ignore_ascii_case(r))
+        || crate::http1::write::is_hop_by_hop(name.as_bytes())
+}
+
+fn reserved_response_header(name: &str) -> bool {
+    ["content-length", "transfer-encoding", "connection"]
+        .iter()
+        .any(|r| name.eq_ignore_ascii_case(r))
+        || crate::http1::write::is_hop_by_hop(name.as_bytes())
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(v: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in v {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
     }
 }
 

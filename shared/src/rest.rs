@@ -12,8 +12,8 @@ use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestSt
 use crate::model::{self, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
-    compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError,
-    Integration, Mock, PathPart, RestMethod, Route, Stage,
+    compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError, HttpMapped,
+    Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod, Route, Stage,
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;
@@ -196,13 +196,7 @@ fn compile_integration(
             Some(Integration::HttpProxy(proxy))
         }
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
-        "HTTP" => {
-            errors.push(err(
-                at,
-                "integration type HTTP (non-proxy, with mapping) is not served yet; use HTTP_PROXY or MOCK",
-            ));
-            None
-        }
+        "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
         "AWS" | "AWS_PROXY" => {
             errors.push(err(
                 at,
@@ -221,6 +215,188 @@ fn compile_integration(
             None
         }
     }
+}
+
+/// An `HTTP` integration: the upstream gets only what `requestParameters` map (and the body,
+/// passed through or from a template); its response is mapped by the integration response
+/// whose `selectionPattern` matches its status.
+fn compile_http(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HttpMapped> {
+    let before = errors.len();
+    let Some(uri) = i.uri.as_deref() else {
+        errors.push(err(at, "HTTP integrations need a uri"));
+        return None;
+    };
+    let timeout = i
+        .timeout_in_millis
+        .unwrap_or(REST_INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if timeout > REST_INTEGRATION_TIMEOUT_MAX_MS {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between 50 and {REST_INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+        return None;
+    }
+    let model = model::Integration {
+        integration_id: String::new(),
+        integration_type: IntegrationType::HttpProxy,
+        integration_method: i.http_method.clone(),
+        integration_uri: uri.to_string(),
+        timeout_in_millis: Some(timeout),
+        payload_format_version: None,
+    };
+    let mut target = compile_http_proxy(&model, vars, at, errors)?;
+    target.append_request_path = false;
+    let mut headers = Vec::new();
+    let mut query = Vec::new();
+    for (k, v) in &i.request_parameters {
+        let source = match Source::parse_parameter(v) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(err(at, &e));
+                continue;
+            }
+        };
+        if let Some(name) = k.strip_prefix("integration.request.header.") {
+            headers.push((name.into(), source));
+        } else if let Some(name) = k.strip_prefix("integration.request.querystring.") {
+            query.push((name.into(), source));
+        } else if let Some(name) = k.strip_prefix("integration.request.path.") {
+            match source {
+                Source::RequestPath(from) => {
+                    for part in &mut target.path {
+                        if matches!(part, PathPart::Param(n) if **n == *name) {
+                            *part = PathPart::Param(from.clone());
+                        }
+                    }
+                }
+                Source::Literal(text) => {
+                    for part in &mut target.path {
+                        if matches!(part, PathPart::Param(n) if **n == *name) {
+                            *part = PathPart::Literal(text.clone());
+                        }
+                    }
+                }
+                _ => errors.push(err(
+                    at,
+                    &format!("{k}: a path parameter can be mapped from method.request.path.NAME or a 'static' value"),
+                )),
+            }
+        } else {
+            errors.push(err(
+                at,
+                &format!("Invalid mapping expression specified: {k}; use integration.request.header.NAME, integration.request.querystring.NAME or integration.request.path.NAME"),
+            ));
+        }
+    }
+    let mut templates = Vec::new();
+    for (content_type, text) in &i.request_templates {
+        if Template::needs_vtl(text) {
+            errors.push(err(
+                at,
+                &format!("request template for {content_type} uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution"),
+            ));
+            continue;
+        }
+        templates.push((
+            content_type.to_ascii_lowercase().into(),
+            Template::parse(text),
+        ));
+    }
+    let passthrough = match i.passthrough_behavior.as_deref() {
+        None | Some("WHEN_NO_MATCH") => Passthrough::WhenNoMatch,
+        Some("WHEN_NO_TEMPLATES") => Passthrough::WhenNoTemplates,
+        Some("NEVER") => Passthrough::Never,
+        Some(other) => {
+            errors.push(err(
+                at,
+                &format!("Invalid passthroughBehavior '{other}': use WHEN_NO_MATCH, WHEN_NO_TEMPLATES or NEVER"),
+            ));
+            Passthrough::WhenNoMatch
+        }
+    };
+    let mut responses = Vec::new();
+    let mut patterns: Vec<(Option<regex::Regex>, usize)> = Vec::new();
+    for r in i.integration_responses.values() {
+        let Ok(status) = r.status_code.parse::<u16>() else {
+            errors.push(err(at, &format!("Invalid status code '{}'", r.status_code)));
+            continue;
+        };
+        let mut hdrs = Vec::new();
+        for (k, v) in &r.response_parameters {
+            let Some(name) = k.strip_prefix("method.response.header.") else {
+                errors.push(err(
+                    at,
+                    &format!("Invalid response parameter '{k}': use method.response.header.NAME"),
+                ));
+                continue;
+            };
+            match Source::parse_response_parameter(v) {
+                Ok(src) => hdrs.push((name.into(), src)),
+                Err(e) => errors.push(err(at, &e)),
+            }
+        }
+        let body = match r
+            .response_templates
+            .get("application/json")
+            .or_else(|| r.response_templates.values().next())
+        {
+            Some(t) if Template::needs_vtl(t) => {
+                errors.push(err(
+                    at,
+                    "response template uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution",
+                ));
+                None
+            }
+            Some(t) => Some(Template::parse(t)),
+            None => None,
+        };
+        let pattern = match r.selection_pattern.as_deref() {
+            None | Some("") => None,
+            Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    errors.push(err(at, &format!("Invalid selection pattern '{p}': {e}")));
+                    continue;
+                }
+            },
+        };
+        patterns.push((pattern, responses.len()));
+        responses.push(MappedResponse {
+            status,
+            headers: hdrs,
+            body,
+        });
+    }
+    if errors.len() > before {
+        return None;
+    }
+    // Resolve the selection once for every status: a pattern match first, else the default.
+    let default = patterns.iter().find(|(p, _)| p.is_none()).map(|(_, i)| *i);
+    let select = (100u16..600)
+        .map(|status| {
+            let code = status.to_string();
+            patterns
+                .iter()
+                .find(|(p, _)| p.as_ref().is_some_and(|re| re.is_match(&code)))
+                .map(|(_, i)| *i)
+                .or(default)
+                .map_or(u16::MAX, |i| i as u16)
+        })
+        .collect();
+    Some(HttpMapped {
+        target,
+        headers,
+        query,
+        templates,
+        passthrough,
+        responses,
+        select,
+    })
 }
 
 /// A mock answers from its integration response: the request template's `statusCode` selects

@@ -114,6 +114,57 @@ pub enum Integration {
     HttpProxy(HttpProxy),
     /// REST `MOCK`: answered by the gateway from the integration response.
     Mock(Mock),
+    /// REST `HTTP` (non-proxy): parameter mapping in, integration responses out.
+    Http(HttpMapped),
+}
+
+/// A REST `HTTP` integration: only mapped parameters reach the upstream, and its answer is
+/// mapped by the integration response its status selects.
+#[derive(Debug)]
+pub struct HttpMapped {
+    /// Upstream address, host, path template (parameters already mapped to the method's path
+    /// parameters), fixed query, method and timeout.
+    pub target: HttpProxy,
+    /// `integration.request.header.NAME` ← source.
+    pub headers: Vec<(Box<str>, crate::template::Source)>,
+    /// `integration.request.querystring.NAME` ← source.
+    pub query: Vec<(Box<str>, crate::template::Source)>,
+    /// Request templates by content type (lowercase).
+    pub templates: Vec<(Box<str>, crate::template::Template)>,
+    pub passthrough: Passthrough,
+    pub responses: Vec<MappedResponse>,
+    /// Upstream status (100 to 599, index `status - 100`) → index into `responses`; `u16::MAX`:
+    /// no integration response matches (answered 500, as AWS).
+    pub select: Box<[u16]>,
+}
+
+/// `passthroughBehavior`: what a request whose content type has no template gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passthrough {
+    /// Sent as is (the default).
+    WhenNoMatch,
+    /// Sent as is only if the integration has no templates at all; else 415.
+    WhenNoTemplates,
+    /// Always 415.
+    Never,
+}
+
+/// One integration response of an `HTTP` integration.
+#[derive(Debug)]
+pub struct MappedResponse {
+    pub status: u16,
+    /// `method.response.header.NAME` ← source.
+    pub headers: Vec<(Box<str>, crate::template::Source)>,
+    /// The `application/json` response template; `None` passes the upstream body through.
+    pub body: Option<crate::template::Template>,
+}
+
+impl HttpMapped {
+    /// The integration response for upstream status `status`.
+    pub fn response_for(&self, status: u16) -> Option<&MappedResponse> {
+        let i = *self.select.get(usize::from(status).checked_sub(100)?)?;
+        self.responses.get(usize::from(i))
+    }
 }
 
 /// A `MOCK` integration, its response chosen at compile time.

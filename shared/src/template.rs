@@ -43,6 +43,11 @@ pub enum Source {
     RequestQuery(Box<str>),
     /// `method.request.path.NAME`.
     RequestPath(Box<str>),
+    /// `integration.response.header.NAME` (lowercased; integration responses only).
+    ResponseHeader(Box<str>),
+    /// `$input.body` in a template, `integration.response.body` in a response parameter: the
+    /// request body in a request template, the upstream body in a response one.
+    Body,
 }
 
 /// A compiled template.
@@ -59,6 +64,14 @@ pub trait Context {
     fn request_header(&self, name: &str) -> Option<&[u8]>;
     fn request_query(&self, name: &str) -> Option<&[u8]>;
     fn request_path(&self, name: &str) -> Option<&[u8]>;
+    /// An upstream response header (integration responses).
+    fn response_header(&self, _name: &str) -> Option<&[u8]> {
+        None
+    }
+    /// The body `$input.body` stands for.
+    fn body(&self) -> &[u8] {
+        &[]
+    }
 }
 
 // === impl ContextVar ===
@@ -144,15 +157,35 @@ impl Source {
                     out.extend_from_slice(v);
                 }
             }
+            Source::ResponseHeader(n) => {
+                if let Some(v) = cx.response_header(n) {
+                    out.extend_from_slice(v);
+                }
+            }
+            Source::Body => out.extend_from_slice(cx.body()),
         }
+    }
+
+    /// Parses an integration response's `responseParameters` value: what
+    /// [`Source::parse_parameter`] takes, plus `integration.response.header.NAME` and
+    /// `integration.response.body`.
+    pub fn parse_response_parameter(value: &str) -> Result<Source, String> {
+        let v = value.trim();
+        if let Some(n) = v.strip_prefix("integration.response.header.") {
+            return Ok(Source::ResponseHeader(n.to_ascii_lowercase().into()));
+        }
+        if v == "integration.response.body" {
+            return Ok(Source::Body);
+        }
+        Source::parse_parameter(value)
     }
 }
 
 // === impl Template ===
 
 impl Template {
-    /// Parses `$context.NAME`, `${context.NAME}`, `$stageVariables.NAME` and
-    /// `${stageVariables.NAME}`; everything else is literal text.
+    /// Parses `$context.NAME`, `${context.NAME}`, `$stageVariables.NAME`,
+    /// `${stageVariables.NAME}` and `$input.body`; everything else is literal text.
     pub fn parse(text: &str) -> Template {
         let mut parts = Vec::new();
         let mut lit = String::new();
@@ -160,6 +193,16 @@ impl Template {
         while let Some(i) = rest.find('$') {
             lit.push_str(&rest[..i]);
             let after = &rest[i + 1..];
+            if let Some(tail) = after.strip_prefix("input.body") {
+                if !tail.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                    if !lit.is_empty() {
+                        parts.push(Source::Literal(std::mem::take(&mut lit).into()));
+                    }
+                    parts.push(Source::Body);
+                    rest = tail;
+                    continue;
+                }
+            }
             let (braced, body) = match after.strip_prefix('{') {
                 Some(b) => (true, b),
                 None => (false, after),
@@ -226,6 +269,23 @@ impl Template {
 
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
+    }
+
+    /// Whether `text` uses Velocity (VTL) beyond what [`Template::parse`] substitutes: such a
+    /// template must be refused, not sent as literal text.
+    pub fn needs_vtl(text: &str) -> bool {
+        [
+            "#set",
+            "#if",
+            "#foreach",
+            "#end",
+            "$input.json",
+            "$input.path",
+            "$input.params",
+            "$util.",
+        ]
+        .iter()
+        .any(|d| text.contains(d))
     }
 }
 
