@@ -223,8 +223,14 @@ impl GatewayResponses {
     /// Compiles an API's customised responses; returns every problem found.
     pub fn compile(specs: &[Spec]) -> Result<GatewayResponses, Vec<String>> {
         let mut problems = Vec::new();
-        let mut parsed: Vec<(&str, Option<u16>, Vec<(Box<str>, Source)>, Option<Template>)> =
-            Vec::new();
+        // (type, status, headers, body) of each customised response.
+        type Parsed<'a> = (
+            &'a str,
+            Option<u16>,
+            Vec<(Box<str>, Source)>,
+            Option<Template>,
+        );
+        let mut parsed: Vec<Parsed<'_>> = Vec::new();
         for s in specs {
             if s.default_response {
                 continue;

@@ -100,7 +100,7 @@ pub struct KeyPlan {
 }
 
 /// Keys and plans: what the data plane needs to check an API key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Usage {
     pub keys: KeyTable,
     pub plans: HashMap<Box<str>, Arc<Plan>, foldhash::fast::FixedState>,
@@ -235,6 +235,16 @@ impl KeyTable {
             shards: shards.into_iter().map(Arc::new).collect(),
             len,
         }
+    }
+
+    /// How many shards this table shares (the same allocation) with `other`: a change to one
+    /// key shares all but one. For tests of incremental publication.
+    pub fn shared_shards(&self, other: &KeyTable) -> usize {
+        self.shards
+            .iter()
+            .zip(other.shards.iter())
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count()
     }
 
     fn set_shard(&mut self, i: usize, shard: Shard) {
@@ -384,17 +394,6 @@ pub fn limits_of(rate: Option<f64>, burst: Option<i64>) -> Option<Limits> {
         rate: rate.unwrap_or(0.0).max(0.0),
         burst: burst.unwrap_or(0).max(0) as u64,
     })
-}
-
-// === impl Usage ===
-
-impl Default for Usage {
-    fn default() -> Usage {
-        Usage {
-            keys: KeyTable::new(),
-            plans: HashMap::default(),
-        }
-    }
 }
 
 #[cfg(test)]
