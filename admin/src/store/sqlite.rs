@@ -378,4 +378,69 @@ mod tests {
         assert!(s.load().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn usage_rows_and_the_usage_scope() {
+        let dir = std::env::temp_dir().join(format!(
+            "portico-store-usage-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let usage = |key: &str, kind, day, used| UsageRow {
+            plan_id: "p1".into(),
+            key_id: key.into(),
+            kind,
+            day,
+            used,
+        };
+        {
+            let s = SqliteStore::open(&dir).unwrap();
+            s.put_usage(&[
+                usage("k1", UsageKind::Day, 100, 5),
+                usage("k1", UsageKind::Day, 101, 7),
+                usage("k2", UsageKind::Day, 101, 1),
+                usage("k1", UsageKind::Period, 100, -3),
+            ])
+            .unwrap();
+            s.put_usage(&[usage("k1", UsageKind::Day, 101, 8)]).unwrap();
+            s.commit(&[
+                Change::Put(row(crate::store::USAGE_SCOPE, Kind::ApiKey, "k1", "{}")),
+                Change::Put(row("a", Kind::Api, "a", "{}")),
+            ])
+            .unwrap();
+        }
+        let s = SqliteStore::open(&dir).unwrap();
+        let mut rows = s.load_usage("p1", 101, 200).unwrap();
+        rows.sort_by(|a, b| (&a.key_id, a.day).cmp(&(&b.key_id, b.day)));
+        assert_eq!(
+            rows,
+            vec![
+                usage("k1", UsageKind::Day, 101, 8),
+                usage("k2", UsageKind::Day, 101, 1)
+            ]
+        );
+        assert_eq!(s.load_usage("p1", 0, 100).unwrap().len(), 2);
+        assert!(s.load_usage("p2", 0, 1000).unwrap().is_empty());
+        // Replacing every API spares the usage scope.
+        s.commit(&[Change::DeleteAll]).unwrap();
+        assert_eq!(s.load().unwrap().len(), 1);
+        s.commit(&[Change::ForgetUsage {
+            plan_id: "p1".into(),
+            key_id: Some("k1".into()),
+        }])
+        .unwrap();
+        assert_eq!(
+            s.load_usage("p1", 0, 1000).unwrap(),
+            vec![usage("k2", UsageKind::Day, 101, 1)]
+        );
+        s.commit(&[Change::ForgetUsage {
+            plan_id: "p1".into(),
+            key_id: None,
+        }])
+        .unwrap();
+        assert!(s.load_usage("p1", 0, 1000).unwrap().is_empty());
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

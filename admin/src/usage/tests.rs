@@ -1090,3 +1090,24 @@ async fn deleting_a_membership_forgets_its_usage() {
         .await;
     assert_eq!(u["values"][&key_id], json!([[0, 10]]));
 }
+
+#[tokio::test]
+async fn replacing_the_configuration_keeps_keys_and_plans() {
+    let dir = temp_dir("config");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir).unwrap());
+    let h = harness_on(store, clock_at(None));
+    let (key_id, value, plan_id) = h.key_in_plan(json!({"limit": 10, "period": "DAY"})).await;
+    h.ok("PUT", "/portico/config", json!({"apis": []})).await;
+    assert_eq!(h.key_plan(&value, &plan_id).key_id.as_ref(), key_id);
+    let Harness {
+        state,
+        cell,
+        _clock,
+    } = h;
+    drop((state, cell));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir).unwrap());
+    let h = harness_on(store, _clock);
+    assert_eq!(h.key_plan(&value, &plan_id).key_id.as_ref(), key_id);
+    drop(h);
+    let _ = std::fs::remove_dir_all(&dir);
+}
