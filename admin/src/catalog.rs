@@ -35,7 +35,8 @@ use crate::ids;
 use crate::records::{
     ApiRecord, DeploymentContent, DeploymentRecord, IntegrationRecord, RouteRecord, StageRecord,
 };
-use crate::store::{Change, Kind, Row, Store};
+use crate::store::{Change, Kind, Row, Store, USAGE_SCOPE};
+use crate::usage::UsageState;
 use crate::SnapshotCell;
 
 /// Everything the admin side knows.
@@ -53,6 +54,8 @@ pub(crate) struct Catalog {
     retired: Retired,
     /// Throttle buckets kept across recompiles, and the worker count.
     ctx: CompileContext,
+    /// API keys, usage plans and their counters (`usage/`).
+    pub(crate) usage: UsageState,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -117,9 +120,12 @@ impl Catalog {
         cell: SnapshotCell,
         workers: usize,
     ) -> Result<Catalog, ApiError> {
-        let rows = store
+        let (usage_rows, rows): (Vec<Row>, Vec<Row>) = store
             .load()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .into_iter()
+            .partition(|r| r.api_id == USAGE_SCOPE);
+        let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
         let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
         let mut children: Vec<Row> = Vec::new();
         for row in rows {
@@ -154,6 +160,8 @@ impl Catalog {
                     let d: Deployment = parse_doc(&row)?;
                     state.deployments.insert(row.id.clone(), Arc::new(d));
                 }
+                // Under USAGE_SCOPE, partitioned out above.
+                Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey => {}
             }
         }
         let mut ctx = CompileContext::new(workers);
@@ -170,7 +178,9 @@ impl Catalog {
         }
         let generation = cell.load().generation + 1;
         let retired = Retired::default();
-        retired.retire(cell.swap(Arc::new(Snapshot::from_apis(generation, compiled))));
+        let snapshot = Snapshot::from_apis(generation, compiled)
+            .with_usage(generation, Arc::clone(&usage.published));
+        retired.retire(cell.swap(Arc::new(snapshot)));
         Ok(Catalog {
             apis: apis.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
             store,
@@ -178,7 +188,13 @@ impl Catalog {
             generation,
             retired,
             ctx,
+            usage,
         })
+    }
+
+    /// The store, for the usage operations.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     pub(crate) fn apis(&self) -> &BTreeMap<String, Arc<ApiState>> {
@@ -290,18 +306,22 @@ impl Catalog {
             self.apis.insert(state.api.api_id.clone(), Arc::new(state));
         }
         if replace_all {
-            self.publish(|_, generation| Snapshot::from_apis(generation, compiled));
+            self.publish(|current, generation| {
+                Snapshot::from_apis(generation, compiled)
+                    .with_usage(generation, Arc::clone(&current.usage))
+            });
         } else {
             // Later entries win: the imported APIs replace those with the same id.
             self.publish(|current, generation| {
                 Snapshot::from_apis(generation, current.apis().cloned().chain(compiled))
+                    .with_usage(generation, Arc::clone(&current.usage))
             });
         }
         Ok(self.generation)
     }
 
     /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).
-    fn publish(&mut self, next: impl FnOnce(&Snapshot, u64) -> Snapshot) {
+    pub(crate) fn publish(&mut self, next: impl FnOnce(&Snapshot, u64) -> Snapshot) {
         let generation = self.generation + 1;
         let current = self.cell.load_full();
         let snapshot = next(&current, generation);

@@ -2,8 +2,8 @@
 //!
 //! # Architecture
 //! 1. [`app`] routes Amazon API Gateway's `apigatewayv2` control plane for HTTP APIs under
-//!    `/v2/` (`v2.rs`, thin handlers) and Portico's own endpoints under `/portico/`
-//!    (`portico.rs`).
+//!    `/v2/` (`v2.rs`, thin handlers), the `apigateway` (v1) API keys, usage plans and usage
+//!    (`usage/`), and Portico's own endpoints under `/portico/` (`portico.rs`).
 //! 2. Handlers validate and call a [`Catalog`] operation (`ops.rs`, `import.rs`). The catalog
 //!    sits behind one async lock and runs each operation on a blocking thread: validate →
 //!    auto-deploy → compile the one API that changed → commit to the [`Store`] → publish
@@ -36,6 +36,7 @@ mod portico;
 mod records;
 pub mod sigv4;
 pub mod store;
+mod usage;
 mod v2;
 
 use catalog::Catalog;
@@ -81,6 +82,8 @@ struct Inner {
     endpoint: Endpoint,
     /// When set, every admin request but `/ping` and `/metrics` must be SigV4-signed with them.
     credentials: Option<Arc<sigv4::AdminCredentials>>,
+    /// Usage plan counters, flushed to the store in the background and at shutdown.
+    usage_counters: usage::Counters,
 }
 
 // === impl AdminState ===
@@ -99,6 +102,7 @@ impl AdminState {
         Ok(AdminState {
             inner: Arc::new(Inner {
                 retired: catalog.retired().clone(),
+                usage_counters: catalog.usage.counters.clone(),
                 catalog: Arc::new(tokio::sync::Mutex::new(catalog)),
                 stats,
                 endpoint,
@@ -116,6 +120,16 @@ impl AdminState {
     /// The last published generation. Blocking; call it outside the admin runtime.
     pub fn generation_blocking(&self) -> u64 {
         self.inner.catalog.blocking_lock().generation()
+    }
+
+    /// Writes the usage plan counters that changed to the store: the final flush at graceful
+    /// shutdown, after the workers have drained. Blocking; call it outside the admin runtime.
+    pub fn flush_usage_blocking(&self) -> Result<(), ApiError> {
+        self.inner
+            .usage_counters
+            .flush()
+            .map(drop)
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
     pub fn stats(&self) -> &StatsBoard {
@@ -163,6 +177,7 @@ pub fn app(state: AdminState) -> Router {
     let signed = Router::new()
         .merge(portico::router())
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
@@ -202,7 +217,10 @@ pub fn spawn(
                 }
             };
             let retired = state.inner.retired.clone();
+            let usage_counters = state.inner.usage_counters.clone();
             rt.block_on(async move {
+                // Usage plan counters reach the store from here, never from a request.
+                tokio::spawn(usage::flush_loop(usage_counters));
                 // Replaced snapshots are freed here, never on a worker (see catalog.rs).
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(std::time::Duration::from_millis(

@@ -10,6 +10,10 @@
 //! 3. Documents are the admin API's own wire JSON (see `records.rs`), so a PostgreSQL backend can
 //!    keep them in a `jsonb` column with the same key; nothing here is SQLite-specific.
 //!
+//! 4. Usage counts (requests per day, quota used per period, per key and usage plan) live beside
+//!    the documents as plain rows ([`UsageRow`]), written by the admin side's background flush
+//!    ([`Store::put_usage`], one transaction per flush), never on a request path.
+//!
 //! Invariant: the store holds only what the admin API accepted; loading it never needs
 //! validation beyond parsing (compile errors at load are logged and that API is skipped).
 
@@ -29,6 +33,37 @@ pub enum Kind {
     Integration,
     Stage,
     Deployment,
+    /// An API key (`apigateway` v1), under [`USAGE_SCOPE`].
+    ApiKey,
+    /// A usage plan, under [`USAGE_SCOPE`].
+    UsagePlan,
+    /// A key's membership of a usage plan (`{planId}/{keyId}`), under [`USAGE_SCOPE`].
+    UsagePlanKey,
+}
+
+/// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
+/// lowercase letters and digits, so no API can have it; [`Change::DeleteAll`] spares every
+/// scope that starts with `$`.
+pub const USAGE_SCOPE: &str = "$usage";
+
+/// What a [`UsageRow`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UsageKind {
+    /// Requests admitted on one day (`day` is that day).
+    Day,
+    /// The quota counter of one period (`day` is its first day); negative after `UpdateUsage`
+    /// granted more than the limit.
+    Period,
+}
+
+/// One usage count of one key in one usage plan. Days are days since the Unix epoch (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub plan_id: String,
+    pub key_id: String,
+    pub kind: UsageKind,
+    pub day: u64,
+    pub used: i64,
 }
 
 /// One stored document.
@@ -55,8 +90,14 @@ pub enum Change {
     },
     /// Removes an API and everything under it.
     DeleteApi { api_id: String },
-    /// Removes everything (`PUT /portico/config` replaces the whole content).
+    /// Removes every API (`PUT /portico/config` replaces the whole content); documents under a
+    /// `$` scope ([`USAGE_SCOPE`]) stay.
     DeleteAll,
+    /// Removes the usage counts of one key (or, with `None`, every key) in a usage plan.
+    ForgetUsage {
+        plan_id: String,
+        key_id: Option<String>,
+    },
 }
 
 /// A store failure: the disk, the database, a corrupt document. Answered 500 and logged.
@@ -71,12 +112,25 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Applies `changes` in order, atomically: all or none. Returns once they are durable.
     fn commit(&self, changes: &[Change]) -> Result<(), StoreError>;
+
+    /// Inserts or replaces usage counts, in one transaction (the background flush).
+    fn put_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError>;
+
+    /// The usage counts of plan `plan_id` whose day lies in `from_day..=to_day`.
+    fn load_usage(
+        &self,
+        plan_id: &str,
+        from_day: u64,
+        to_day: u64,
+    ) -> Result<Vec<UsageRow>, StoreError>;
 }
 
 /// A [`Store`] in memory, for tests: nothing survives the process.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     docs: Mutex<BTreeMap<(String, Kind, String), String>>,
+    /// By `(plan_id, key_id, kind, day)`.
+    usage: Mutex<BTreeMap<(String, String, UsageKind, u64), i64>>,
 }
 
 // === impl MemoryStore ===
@@ -106,22 +160,59 @@ impl Store for MemoryStore {
                     docs.remove(&(api_id.clone(), *kind, id.clone()));
                 }
                 Change::DeleteApi { api_id } => docs.retain(|(a, _, _), _| a != api_id),
-                Change::DeleteAll => docs.clear(),
+                Change::DeleteAll => docs.retain(|(a, _, _), _| a.starts_with('$')),
+                Change::ForgetUsage { plan_id, key_id } => {
+                    let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+                    usage.retain(|(p, k, _, _), _| {
+                        p != plan_id || key_id.as_ref().is_some_and(|id| id != k)
+                    });
+                }
             }
         }
         Ok(())
+    }
+
+    fn put_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        for r in rows {
+            usage.insert((r.plan_id.clone(), r.key_id.clone(), r.kind, r.day), r.used);
+        }
+        Ok(())
+    }
+
+    fn load_usage(
+        &self,
+        plan_id: &str,
+        from_day: u64,
+        to_day: u64,
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(usage
+            .iter()
+            .filter(|((p, _, _, day), _)| p == plan_id && (from_day..=to_day).contains(day))
+            .map(|((p, k, kind, day), used)| UsageRow {
+                plan_id: p.clone(),
+                key_id: k.clone(),
+                kind: *kind,
+                day: *day,
+                used: *used,
+            })
+            .collect())
     }
 }
 
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
         Kind::Stage,
         Kind::Deployment,
+        Kind::ApiKey,
+        Kind::UsagePlan,
+        Kind::UsagePlanKey,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -132,6 +223,9 @@ impl Kind {
             Kind::Integration => "integration",
             Kind::Stage => "stage",
             Kind::Deployment => "deployment",
+            Kind::ApiKey => "apikey",
+            Kind::UsagePlan => "usageplan",
+            Kind::UsagePlanKey => "usageplankey",
         }
     }
 

@@ -191,7 +191,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             .import_blocking(config, portico_admin::ImportMode::Merge)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
     }
-    let (admin_addr, _admin) = portico_admin::spawn(args.admin_listen, admin_state)
+    let (admin_addr, _admin) = portico_admin::spawn(args.admin_listen, admin_state.clone())
         .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
 
     let cfg = Arc::new(DataPlaneConfig {
@@ -242,6 +242,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     }
     stop.store(true, Ordering::Release);
     set.join();
+    // The workers have stopped counting: the last usage plan counts reach the store.
+    if let Err(e) = admin_state.flush_usage_blocking() {
+        tracing::error!(error = %e, "final usage flush failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -237,6 +237,16 @@ impl KeyTable {
         }
     }
 
+    /// How many shards this table shares (the same allocation) with `other`: a change to one
+    /// key shares all but one. For tests of incremental publication.
+    pub fn shared_shards(&self, other: &KeyTable) -> usize {
+        self.shards
+            .iter()
+            .zip(other.shards.iter())
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count()
+    }
+
     fn set_shard(&mut self, i: usize, shard: Shard) {
         let mut shards: Vec<Arc<Shard>> = self.shards.to_vec();
         shards[i] = Arc::new(shard);

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Change, Kind, Row, Store, StoreError};
+use super::{Change, Kind, Row, Store, StoreError, UsageKind, UsageRow};
 
 /// The file inside the data directory.
 pub const DB_FILE: &str = "portico.db";
@@ -110,6 +110,24 @@ impl SqliteStore {
                 )))
             }
         }
+        // Usage counts (added after version 1; an older build ignores these tables).
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS usage_days (
+                 plan_id TEXT NOT NULL,
+                 key_id  TEXT NOT NULL,
+                 day     INTEGER NOT NULL,
+                 used    INTEGER NOT NULL,
+                 PRIMARY KEY (plan_id, key_id, day)
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS usage_periods (
+                 plan_id      TEXT NOT NULL,
+                 key_id       TEXT NOT NULL,
+                 period_start INTEGER NOT NULL,
+                 used         INTEGER NOT NULL,
+                 PRIMARY KEY (plan_id, key_id, period_start)
+             ) WITHOUT ROWID;",
+        )
+        .map_err(|e| db(&path, e))?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path,
@@ -202,13 +220,103 @@ impl Store for SqliteStore {
                     Change::DeleteApi { api_id } => tx
                         .execute("DELETE FROM docs WHERE api_id = ?1", params![api_id])
                         .map(drop),
-                    Change::DeleteAll => tx.execute("DELETE FROM docs", []).map(drop),
+                    Change::DeleteAll => tx
+                        .execute("DELETE FROM docs WHERE substr(api_id, 1, 1) <> '$'", [])
+                        .map(drop),
+                    Change::ForgetUsage { plan_id, key_id } => tx
+                        .execute(
+                            "DELETE FROM usage_days WHERE plan_id = ?1 AND (?2 IS NULL OR key_id = ?2)",
+                            params![plan_id, key_id],
+                        )
+                        .and_then(|_| {
+                            tx.execute(
+                                "DELETE FROM usage_periods
+                                 WHERE plan_id = ?1 AND (?2 IS NULL OR key_id = ?2)",
+                                params![plan_id, key_id],
+                            )
+                        })
+                        .map(drop),
                 };
                 done.map_err(|e| db(&self.path, e))?;
             }
         }
         // Dropping `tx` without this commit rolls everything back.
         tx.commit().map_err(|e| db(&self.path, e))
+    }
+
+    fn put_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction().map_err(|e| db(&self.path, e))?;
+        {
+            let mut day = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO usage_days (plan_id, key_id, day, used)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| db(&self.path, e))?;
+            let mut period = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO usage_periods (plan_id, key_id, period_start, used)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| db(&self.path, e))?;
+            for r in rows {
+                let stmt = match r.kind {
+                    UsageKind::Day => &mut day,
+                    UsageKind::Period => &mut period,
+                };
+                stmt.execute(params![r.plan_id, r.key_id, r.day as i64, r.used])
+                    .map_err(|e| db(&self.path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| db(&self.path, e))
+    }
+
+    fn load_usage(
+        &self,
+        plan_id: &str,
+        from_day: u64,
+        to_day: u64,
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (kind, sql) in [
+            (
+                UsageKind::Day,
+                "SELECT key_id, day, used FROM usage_days
+                 WHERE plan_id = ?1 AND day BETWEEN ?2 AND ?3",
+            ),
+            (
+                UsageKind::Period,
+                "SELECT key_id, period_start, used FROM usage_periods
+                 WHERE plan_id = ?1 AND period_start BETWEEN ?2 AND ?3",
+            ),
+        ] {
+            let mut stmt = conn.prepare(sql).map_err(|e| db(&self.path, e))?;
+            let rows = stmt
+                .query_map(params![plan_id, from_day as i64, to_day as i64], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(|e| db(&self.path, e))?;
+            for row in rows {
+                let (key_id, day, used) = row.map_err(|e| db(&self.path, e))?;
+                out.push(UsageRow {
+                    plan_id: plan_id.to_string(),
+                    key_id,
+                    kind,
+                    day: day.max(0) as u64,
+                    used,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -268,6 +376,71 @@ mod tests {
         assert_eq!(s.load().unwrap().len(), 1);
         s.commit(&[Change::DeleteAll]).unwrap();
         assert!(s.load().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn usage_rows_and_the_usage_scope() {
+        let dir = std::env::temp_dir().join(format!(
+            "portico-store-usage-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let usage = |key: &str, kind, day, used| UsageRow {
+            plan_id: "p1".into(),
+            key_id: key.into(),
+            kind,
+            day,
+            used,
+        };
+        {
+            let s = SqliteStore::open(&dir).unwrap();
+            s.put_usage(&[
+                usage("k1", UsageKind::Day, 100, 5),
+                usage("k1", UsageKind::Day, 101, 7),
+                usage("k2", UsageKind::Day, 101, 1),
+                usage("k1", UsageKind::Period, 100, -3),
+            ])
+            .unwrap();
+            s.put_usage(&[usage("k1", UsageKind::Day, 101, 8)]).unwrap();
+            s.commit(&[
+                Change::Put(row(crate::store::USAGE_SCOPE, Kind::ApiKey, "k1", "{}")),
+                Change::Put(row("a", Kind::Api, "a", "{}")),
+            ])
+            .unwrap();
+        }
+        let s = SqliteStore::open(&dir).unwrap();
+        let mut rows = s.load_usage("p1", 101, 200).unwrap();
+        rows.sort_by(|a, b| (&a.key_id, a.day).cmp(&(&b.key_id, b.day)));
+        assert_eq!(
+            rows,
+            vec![
+                usage("k1", UsageKind::Day, 101, 8),
+                usage("k2", UsageKind::Day, 101, 1)
+            ]
+        );
+        assert_eq!(s.load_usage("p1", 0, 100).unwrap().len(), 2);
+        assert!(s.load_usage("p2", 0, 1000).unwrap().is_empty());
+        // Replacing every API spares the usage scope.
+        s.commit(&[Change::DeleteAll]).unwrap();
+        assert_eq!(s.load().unwrap().len(), 1);
+        s.commit(&[Change::ForgetUsage {
+            plan_id: "p1".into(),
+            key_id: Some("k1".into()),
+        }])
+        .unwrap();
+        assert_eq!(
+            s.load_usage("p1", 0, 1000).unwrap(),
+            vec![usage("k2", UsageKind::Day, 101, 1)]
+        );
+        s.commit(&[Change::ForgetUsage {
+            plan_id: "p1".into(),
+            key_id: None,
+        }])
+        .unwrap();
+        assert!(s.load_usage("p1", 0, 1000).unwrap().is_empty());
+        drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
