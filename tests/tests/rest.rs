@@ -21,7 +21,7 @@ fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> Value {
         (200..300).contains(&r.status),
         "{method} {path} {body}: {r}"
     );
-    if r.bytes().is_empty() {
+    if r.body.is_empty() {
         Value::Null
     } else {
         r.json()
@@ -38,7 +38,10 @@ impl Rest {
     fn create(gw: &Gateway, paths: &[&str]) -> Rest {
         let api = admin(gw, "POST", "/restapis", json!({"name": "pets"}));
         let id = api["id"].as_str().expect("id").to_string();
-        let root = api["rootResourceId"].as_str().expect("rootResourceId").to_string();
+        let root = api["rootResourceId"]
+            .as_str()
+            .expect("rootResourceId")
+            .to_string();
         let mut resources = std::collections::HashMap::from([("/".to_string(), root)]);
         for path in paths {
             let (parent, part) = path.rsplit_once('/').expect("a path");
@@ -94,7 +97,15 @@ fn mock(status: u16) -> Value {
 }
 
 /// A mock method answering `status` with `body`.
-fn mock_method(gw: &Gateway, rest: &Rest, path: &str, method: &str, key: bool, status: u16, body: &str) {
+fn mock_method(
+    gw: &Gateway,
+    rest: &Rest,
+    path: &str,
+    method: &str,
+    key: bool,
+    status: u16,
+    body: &str,
+) {
     rest.method(gw, path, method, key, mock(status), status);
     let rid = &rest.resources[path];
     let base = format!("/restapis/{}/resources/{rid}/methods/{method}", rest.id);
@@ -123,7 +134,10 @@ fn assert_rest_error(r: &Response, status: u16, message: &str, error_type: &str)
     assert_eq!(r.status, status, "{r}");
     assert_eq!(r.json(), json!({ "message": message }), "{r}");
     assert_eq!(r.header("x-amzn-errortype"), Some(error_type), "{r}");
-    assert!(r.header("x-amzn-requestid").is_some_and(|v| v.len() == 36), "{r}");
+    assert!(
+        r.header("x-amzn-requestid").is_some_and(|v| v.len() == 36),
+        "{r}"
+    );
     assert!(r.header("x-amz-apigw-id").is_some(), "{r}");
 }
 
@@ -131,7 +145,15 @@ fn assert_rest_error(r: &Response, status: u16, message: &str, error_type: &str)
 fn mock_methods_and_missing_authentication_token() {
     let gw = Gateway::spawn(&config(vec![]), &[]);
     let rest = Rest::create(&gw, &["/pets"]);
-    mock_method(&gw, &rest, "/pets", "GET", false, 200, r#"{"pets":[],"stage":"$context.stage"}"#);
+    mock_method(
+        &gw,
+        &rest,
+        "/pets",
+        "GET",
+        false,
+        200,
+        r#"{"pets":[],"stage":"$context.stage"}"#,
+    );
     rest.deploy(&gw, "prod");
 
     let r = get(&gw, &rest.id, "/prod/pets", None);
@@ -205,7 +227,10 @@ fn http_proxy_and_mapped_http_integrations() {
     admin(
         &gw,
         "PUT",
-        &format!("/restapis/{}/resources/{rid}/methods/GET/integration/responses/200", rest.id),
+        &format!(
+            "/restapis/{}/resources/{rid}/methods/GET/integration/responses/200",
+            rest.id
+        ),
         json!({
             "selectionPattern": "2\\d{2}",
             "responseParameters": {"method.response.header.x-upstream-type": "integration.response.header.content-type"},
@@ -230,7 +255,11 @@ fn http_proxy_and_mapped_http_integrations() {
     assert_eq!(last.method, "POST");
     assert_eq!(last.target, "/backend?stage=v1");
     assert_eq!(last.header("x-from-query"), Some("hello%20there"));
-    assert_eq!(last.header("x-not-mapped"), None, "non-proxy forwards only mapped headers");
+    assert_eq!(
+        last.header("x-not-mapped"),
+        None,
+        "non-proxy forwards only mapped headers"
+    );
     assert_eq!(last.body, br#"{"stage":"v1"}"#.to_vec());
     // The integration response maps an upstream header and passes the upstream body through.
     assert_eq!(r.header("x-upstream-type"), Some("application/json"), "{r}");
@@ -239,7 +268,12 @@ fn http_proxy_and_mapped_http_integrations() {
 
 /// Creates a key and a plan for `rest`'s stage; returns (key value, key id, plan id).
 fn key_in_plan(gw: &Gateway, rest: &Rest, stage: &str, plan: Value) -> (String, String, String) {
-    let key = admin(gw, "POST", "/apikeys", json!({"name": "k", "enabled": true}));
+    let key = admin(
+        gw,
+        "POST",
+        "/apikeys",
+        json!({"name": "k", "enabled": true}),
+    );
     let key_id = key["id"].as_str().expect("id").to_string();
     let value = key["value"].as_str().expect("value").to_string();
     let mut plan = plan;
@@ -266,14 +300,28 @@ fn api_keys_are_checked() {
     let (value, key_id, _) = key_in_plan(&gw, &rest, "prod", json!({}));
 
     assert_eq!(get(&gw, &rest.id, "/prod/pets", Some(&value)).status, 200);
-    for key in [None, Some("nope-not-a-key-value-at-all"), Some(&value[..value.len() - 1])] {
-        assert_rest_error(&get(&gw, &rest.id, "/prod/pets", key), 403, "Forbidden", "ForbiddenException");
+    for key in [
+        None,
+        Some("nope-not-a-key-value-at-all"),
+        Some(&value[..value.len() - 1]),
+    ] {
+        assert_rest_error(
+            &get(&gw, &rest.id, "/prod/pets", key),
+            403,
+            "Forbidden",
+            "ForbiddenException",
+        );
     }
     // A method without apiKeyRequired ignores keys.
     assert_eq!(get(&gw, &rest.id, "/prod/open", None).status, 200);
 
     // A key in no plan for this stage is refused.
-    let other = admin(&gw, "POST", "/apikeys", json!({"name": "o", "enabled": true}));
+    let other = admin(
+        &gw,
+        "POST",
+        "/apikeys",
+        json!({"name": "o", "enabled": true}),
+    );
     let other = other["value"].as_str().expect("value");
     assert_eq!(get(&gw, &rest.id, "/prod/pets", Some(other)).status, 403);
 
@@ -306,7 +354,10 @@ fn usage_plan_throttle_is_exact_across_workers() {
             .host(&gw.host(&rest.id))
             .header("x-api-key", &value);
         let t = fixed_rate(gw.addr(), &req, 300, Duration::from_secs(10), conns);
-        eprintln!("plan throttle conns={conns}: admitted {} throttled {} other {}", t.ok, t.throttled, t.other);
+        eprintln!(
+            "plan throttle conns={conns}: admitted {} throttled {} other {}",
+            t.ok, t.throttled, t.other
+        );
         let want = 1050.0;
         assert!(
             (t.ok as f64 - want).abs() <= want * 0.02,
@@ -314,7 +365,10 @@ fn usage_plan_throttle_is_exact_across_workers() {
             t.ok
         );
         assert_eq!(t.other, 0, "{t:?}");
-        assert_eq!(t.throttle_bodies, vec![r#"{"message":"Too Many Requests"}"#.to_string()]);
+        assert_eq!(
+            t.throttle_bodies,
+            vec![r#"{"message":"Too Many Requests"}"#.to_string()]
+        );
     }
 }
 
@@ -332,7 +386,12 @@ fn per_key_isolation_and_quota_across_a_graceful_restart() {
         "quota": {"limit": 1000, "period": "DAY"},
     });
     let (a, a_id, plan_id) = key_in_plan(&gw, &rest, "prod", plan);
-    let b = admin(&gw, "POST", "/apikeys", json!({"name": "b", "enabled": true}));
+    let b = admin(
+        &gw,
+        "POST",
+        "/apikeys",
+        json!({"name": "b", "enabled": true}),
+    );
     let b_id = b["id"].as_str().expect("id").to_string();
     let b = b["value"].as_str().expect("value").to_string();
     admin(
@@ -344,22 +403,39 @@ fn per_key_isolation_and_quota_across_a_graceful_restart() {
     let host = gw.host(&rest.id);
     let mut c = gw.client();
     let call = |c: &mut Client, key: &str| {
-        c.request(&Request::get("/prod/pets").host(&host).header("x-api-key", key))
-            .status
+        c.request(
+            &Request::get("/prod/pets")
+                .host(&host)
+                .header("x-api-key", key),
+        )
+        .status
     };
     for _ in 0..600 {
         assert_eq!(call(&mut c, &a), 200);
     }
     drop(c);
     gw.signal("TERM");
-    assert!(gw.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(gw
+        .wait_exit(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
 
     let gw = Gateway::spawn(&config(vec![]), &args);
     let host = gw.host(&rest.id);
     let mut c = gw.client();
-    let call = |c: &mut Client, key: &str| c.request(&Request::get("/prod/pets").host(&host).header("x-api-key", key));
+    let call = |c: &mut Client, key: &str| {
+        c.request(
+            &Request::get("/prod/pets")
+                .host(&host)
+                .header("x-api-key", key),
+        )
+    };
     for i in 0..400 {
-        assert_eq!(call(&mut c, &a).status, 200, "request {} after the restart", 600 + i);
+        assert_eq!(
+            call(&mut c, &a).status,
+            200,
+            "request {} after the restart",
+            600 + i
+        );
     }
     let r = call(&mut c, &a);
     assert_rest_error(&r, 429, "Limit Exceeded", "LimitExceededException");
