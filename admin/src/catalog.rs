@@ -36,6 +36,7 @@ use crate::records::{
     ApiRecord, DeploymentContent, DeploymentRecord, IntegrationRecord, RouteRecord, StageRecord,
 };
 use crate::store::{Change, Kind, Row, Store};
+use crate::v1::{RestApiState, RestApis, RestDraft};
 use crate::SnapshotCell;
 
 /// Everything the admin side knows.
@@ -53,6 +54,9 @@ pub(crate) struct Catalog {
     retired: Retired,
     /// Throttle buckets kept across recompiles, and the worker count.
     ctx: CompileContext,
+    /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
+    /// data plane routes both by `{apiId}.{domain}`), so neither map lists the other's.
+    rest: RestApis,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -120,6 +124,10 @@ impl Catalog {
         let rows = store
             .load()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| crate::v1::is_rest_kind(r.kind));
+        let rest = RestApis::load(rest_rows)?;
         let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
         let mut children: Vec<Row> = Vec::new();
         for row in rows {
@@ -137,7 +145,13 @@ impl Catalog {
                 continue;
             };
             match row.kind {
-                Kind::Api => {}
+                // REST API documents were taken out above.
+                Kind::Api
+                | Kind::RestApi
+                | Kind::RestResource
+                | Kind::RestDeployment
+                | Kind::RestStage
+                | Kind::RestGatewayResponse => {}
                 Kind::Route => {
                     let r: RouteRecord = parse_doc(&row)?;
                     Arc::make_mut(&mut state.routes).insert(row.id.clone(), r);
@@ -168,6 +182,7 @@ impl Catalog {
                 }
             }
         }
+        compiled.extend(rest.compile_all(&mut ctx));
         let generation = cell.load().generation + 1;
         let retired = Retired::default();
         retired.retire(cell.swap(Arc::new(Snapshot::from_apis(generation, compiled))));
@@ -178,6 +193,7 @@ impl Catalog {
             generation,
             retired,
             ctx,
+            rest,
         })
     }
 
@@ -209,7 +225,7 @@ impl Catalog {
     pub(crate) fn new_api_id(&self) -> String {
         loop {
             let id = ids::generate(ids::API_ID_LEN);
-            if !self.apis.contains_key(&id) {
+            if !self.apis.contains_key(&id) && !self.rest.contains(&id) {
                 return id;
             }
         }
@@ -257,6 +273,14 @@ impl Catalog {
         states: Vec<ApiState>,
         replace_all: bool,
     ) -> Result<u64, ApiError> {
+        if !replace_all {
+            if let Some(s) = states.iter().find(|s| self.rest.contains(&s.api.api_id)) {
+                return Err(ApiError::Conflict(format!(
+                    "API id {} is taken by a REST API",
+                    s.api.api_id
+                )));
+            }
+        }
         let mut errors = Vec::new();
         let mut compiled = Vec::with_capacity(states.len());
         for state in &states {
@@ -285,6 +309,7 @@ impl Catalog {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         if replace_all {
             self.apis.clear();
+            self.rest.clear();
         }
         for state in states {
             self.apis.insert(state.api.api_id.clone(), Arc::new(state));
@@ -298,6 +323,44 @@ impl Catalog {
             });
         }
         Ok(self.generation)
+    }
+
+    /// The REST APIs (`apigateway` v1).
+    pub(crate) fn rest(&self) -> &RestApis {
+        &self.rest
+    }
+
+    /// Finishes a REST API draft as [`Catalog::apply`] does an HTTP API's: compiles it if what a
+    /// stage serves changed (an error is a 400 and changes nothing), commits, then publishes.
+    pub(crate) fn apply_rest(&mut self, draft: RestDraft) -> Result<Arc<RestApiState>, ApiError> {
+        let (state, changes, republish) = draft.finish();
+        let compiled = if republish {
+            Some(crate::v1::compile(&state, &mut self.ctx).map_err(compile_error)?)
+        } else {
+            None
+        };
+        self.store
+            .commit(&changes)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let state = Arc::new(state);
+        self.rest.insert(Arc::clone(&state));
+        if let Some(api) = compiled {
+            self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
+        }
+        Ok(state)
+    }
+
+    /// Deletes the REST API `api_id` and everything under it.
+    pub(crate) fn delete_rest_api(&mut self, api_id: &str) -> Result<(), ApiError> {
+        self.rest.get(api_id)?;
+        self.store
+            .commit(&[Change::DeleteApi {
+                api_id: api_id.to_string(),
+            }])
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.rest.remove(api_id);
+        self.publish(|current, generation| current.without_api(generation, api_id));
+        Ok(())
     }
 
     /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).

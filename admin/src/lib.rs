@@ -2,8 +2,8 @@
 //!
 //! # Architecture
 //! 1. [`app`] routes Amazon API Gateway's `apigatewayv2` control plane for HTTP APIs under
-//!    `/v2/` (`v2.rs`, thin handlers) and Portico's own endpoints under `/portico/`
-//!    (`portico.rs`).
+//!    `/v2/` (`v2.rs`, thin handlers), its `apigateway` (v1) control plane for REST APIs under
+//!    `/restapis` (`v1/`) and Portico's own endpoints under `/portico/` (`portico.rs`).
 //! 2. Handlers validate and call a [`Catalog`] operation (`ops.rs`, `import.rs`). The catalog
 //!    sits behind one async lock and runs each operation on a blocking thread: validate →
 //!    auto-deploy → compile the one API that changed → commit to the [`Store`] → publish
@@ -36,6 +36,7 @@ mod portico;
 mod records;
 pub mod sigv4;
 pub mod store;
+mod v1;
 mod v2;
 
 use catalog::Catalog;
@@ -163,6 +164,7 @@ pub fn app(state: AdminState) -> Router {
     let signed = Router::new()
         .merge(portico::router())
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())

@@ -29,6 +29,16 @@ pub enum Kind {
     Integration,
     Stage,
     Deployment,
+    /// A REST API (`apigateway` v1) record; `id` is the REST API id.
+    RestApi,
+    /// A REST API resource with its methods, integrations and responses; `id` is the resource id.
+    RestResource,
+    /// A REST API deployment with its frozen resources and gateway responses.
+    RestDeployment,
+    /// A REST API stage; `id` is the stage name.
+    RestStage,
+    /// A customised REST API gateway response; `id` is the response type.
+    RestGatewayResponse,
 }
 
 /// One stored document.
@@ -116,12 +126,17 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
         Kind::Stage,
         Kind::Deployment,
+        Kind::RestApi,
+        Kind::RestResource,
+        Kind::RestDeployment,
+        Kind::RestStage,
+        Kind::RestGatewayResponse,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -132,6 +147,11 @@ impl Kind {
             Kind::Integration => "integration",
             Kind::Stage => "stage",
             Kind::Deployment => "deployment",
+            Kind::RestApi => "restapi",
+            Kind::RestResource => "restresource",
+            Kind::RestDeployment => "restdeployment",
+            Kind::RestStage => "reststage",
+            Kind::RestGatewayResponse => "restgatewayresponse",
         }
     }
 
