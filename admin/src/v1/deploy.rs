@@ -423,7 +423,7 @@ fn patch_method_setting(
     match rest {
         [] if op.op == Op::Remove => {
             settings.remove(&key);
-            return Ok(());
+            Ok(())
         }
         [group, field] => {
             let s = settings.entry(key).or_default();

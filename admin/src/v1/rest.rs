@@ -684,9 +684,8 @@ fn check_response_header_keys<'a>(
     keys: impl Iterator<Item = &'a String>,
 ) {
     for k in keys {
-        if !k
-            .strip_prefix("method.response.header.")
-            .is_some_and(|n| !n.is_empty())
+        if k.strip_prefix("method.response.header.")
+            .is_none_or(str::is_empty)
         {
             problems.push(format!(
                 "Invalid response parameter '{k}': use method.response.header.NAME"
@@ -888,20 +887,18 @@ fn check_integration(problems: &mut Vec<String>, i: &Integration) {
         ("HTTP" | "HTTP_PROXY", None) => {
             problems.push(format!("{t} integrations need a uri"));
         }
-        ("HTTP" | "HTTP_PROXY", Some(u)) => {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                problems.push(format!(
-                    "Invalid HTTP endpoint specified for URI '{u}': use an http:// or https:// URL"
-                ));
-            }
+        ("HTTP" | "HTTP_PROXY", Some(u))
+            if !(u.starts_with("http://") || u.starts_with("https://")) =>
+        {
+            problems.push(format!(
+                "Invalid HTTP endpoint specified for URI '{u}': use an http:// or https:// URL"
+            ));
         }
         ("AWS" | "AWS_PROXY", None) => problems.push(format!("{t} integrations need a uri")),
-        ("AWS" | "AWS_PROXY", Some(u)) => {
-            if !u.starts_with("arn:") {
-                problems.push(format!(
-                    "Invalid ARN specified for URI '{u}': use arn:aws:apigateway:REGION:SERVICE:..."
-                ));
-            }
+        ("AWS" | "AWS_PROXY", Some(u)) if !u.starts_with("arn:") => {
+            problems.push(format!(
+                "Invalid ARN specified for URI '{u}': use arn:aws:apigateway:REGION:SERVICE:..."
+            ));
         }
         _ => {}
     }
