@@ -204,15 +204,23 @@ impl Catalog {
 }
 
 /// AWS refuses to deploy an API without methods, or with a method without integration.
+/// Portico also refuses a method whose authorization it does not enforce yet: serving it open
+/// would be worse than not serving it.
 fn check_deployable(state: &RestApiState) -> Result<(), ApiError> {
     let mut any = false;
     for r in state.resources.values() {
-        for m in r.resource_methods.values() {
+        for (name, m) in &r.resource_methods {
             any = true;
             if m.method_integration.is_none() {
                 return Err(ApiError::BadRequest(
                     "No integration defined for method".into(),
                 ));
+            }
+            if m.authorization_type != "NONE" {
+                return Err(ApiError::BadRequest(format!(
+                    "{name} {}: authorizationType {} is not enforced by Portico yet; use NONE",
+                    r.path, m.authorization_type
+                )));
             }
         }
     }

@@ -973,6 +973,26 @@ async fn deployment_with_stage_publishes_the_api() {
     )
     .await;
     h.mock_get(&id, &pets).await;
+    // Authorization Portico does not enforce yet is refused rather than served open.
+    let get = format!("/restapis/{id}/resources/{pets}/methods/GET");
+    h.expect(
+        200,
+        "PATCH",
+        &get,
+        patch(json!([{"op": "replace", "path": "/authorizationType", "value": "AWS_IAM"}])),
+    )
+    .await;
+    let m = h
+        .error(400, "BadRequestException", "POST", &deployments, json!({}))
+        .await;
+    assert!(m.contains("AWS_IAM is not enforced"), "{m}");
+    h.expect(
+        200,
+        "PATCH",
+        &get,
+        patch(json!([{"op": "replace", "path": "/authorizationType", "value": "NONE"}])),
+    )
+    .await;
 
     let d = h
         .expect(
