@@ -88,7 +88,8 @@ def test_mock_api_walkthrough_with_the_aws_cli(gateway, tmp_path):
     deployment = cli(gateway, tmp_path, "create-deployment", *ids, "--stage-name", "prod", "--description", "v1")
     assert deployment["description"] == "v1"
     assert isinstance(deployment["createdDate"], (int, float))
-    assert deployment["apiSummary"] == {"/pets": {"GET": {"authorizationType": "NONE", "apiKeyRequired": False}}}
+    summary = cli(gateway, tmp_path, "get-deployment", *ids, "--deployment-id", deployment["id"], "--embed", "apisummary")
+    assert summary["apiSummary"] == {"/pets": {"GET": {"authorizationType": "NONE", "apiKeyRequired": False}}}
 
     stages = cli(gateway, tmp_path, "get-stages", *ids)
     assert [(s["stageName"], s["deploymentId"]) for s in stages["item"]] == [("prod", deployment["id"])]

@@ -28,7 +28,7 @@ use crate::v1::records::{
     cache_cluster_status, check_enum, check_stage_name, check_stage_variables, check_status_code,
     unsupported, DeploymentInput, DeploymentRecord, GatewayResponseInput, MethodSnapshot,
     RestDeployment, StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS,
-    MAX_DESCRIPTION_CHARS,
+    MAX_DESCRIPTION_CHARS, MAX_STAGES_PER_API,
 };
 use crate::v1::state::RestApiState;
 
@@ -99,7 +99,7 @@ impl Catalog {
         check_deployable(&draft.state)?;
         let id = draft.state.new_child_id();
         let d = freeze(&draft.state, id.clone(), input.description, draft.now);
-        let record = d.record.clone();
+        let record = d.record.view(false);
         draft.put_deployment(d);
         if let Some(name) = input.stage_name {
             let now = draft.now;
@@ -124,6 +124,7 @@ impl Catalog {
                     s
                 }
                 None => {
+                    check_stage_room(&draft.state)?;
                     let cache = input.cache_cluster_enabled.unwrap_or(false);
                     StageRecord {
                         deployment_id: id,
@@ -173,7 +174,7 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
-        let record = d.record.clone();
+        let record = d.record.view(false);
         draft.put_deployment(d);
         self.apply_rest(draft)?;
         Ok(record)
@@ -318,6 +319,7 @@ impl Catalog {
         if draft.state.stages.contains_key(&name) {
             return Err(ApiError::Conflict("Stage already exists".into()));
         }
+        check_stage_room(&draft.state)?;
         let cache = input.cache_cluster_enabled.unwrap_or(false);
         let now = draft.now;
         let stage = StageRecord {
@@ -416,6 +418,16 @@ impl Catalog {
     }
 }
 
+/// Refuses an 11th stage.
+fn check_stage_room(state: &RestApiState) -> Result<(), ApiError> {
+    if state.stages.len() >= MAX_STAGES_PER_API {
+        return Err(ApiError::BadRequest(format!(
+            "A REST API can have at most {MAX_STAGES_PER_API} stages"
+        )));
+    }
+    Ok(())
+}
+
 /// A method settings path: `/{a}/{b}/{group}/{field}` sets one field of key `a/b` (created with
 /// AWS's defaults), `remove /{a}/{b}` drops the key. `a/b` is `*/*` or `~1path/METHOD`.
 fn patch_method_setting(
@@ -441,9 +453,10 @@ fn patch_method_setting(
     }
 }
 
-/// `*/*`, or a resource path (`~1pets~1{id}`, the root is `~1`) and a method or `*`.
+/// `*/*`, or a resource path (`~1pets~1{id}`, the root is `~1`) and a method: the keys the
+/// compiler reads.
 fn is_setting_key(a: &str, b: &str) -> bool {
-    (a == "*" && b == "*") || (a.starts_with("~1") && (b == "*" || HTTP_METHODS.contains(&b)))
+    (a == "*" && b == "*") || (a.starts_with("~1") && HTTP_METHODS.contains(&b))
 }
 
 fn apply_setting(
@@ -585,7 +598,7 @@ impl Catalog {
         Ok(view_gateway_response(g))
     }
 
-    /// `DeleteGatewayResponse`: back to the default.
+    /// `DeleteGatewayResponse`: back to the default (idempotent).
     pub(crate) fn delete_gateway_response(
         &mut self,
         api_id: &str,
@@ -593,12 +606,10 @@ impl Catalog {
     ) -> Result<(), ApiError> {
         let mut draft = self.rest().draft(api_id)?;
         check_response_type(response_type)?;
-        if !draft.state.gateway_responses.contains_key(response_type) {
-            return Err(ApiError::NotFound(format!(
-                "Gateway response {response_type} is not customised"
-            )));
+        // Resetting an untouched response is a no-op, not an error.
+        if draft.state.gateway_responses.contains_key(response_type) {
+            draft.remove_gateway_response(response_type);
         }
-        draft.remove_gateway_response(response_type);
         self.apply_rest(draft)?;
         Ok(())
     }

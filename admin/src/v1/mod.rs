@@ -18,7 +18,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{any, get, put};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -55,7 +55,8 @@ pub(crate) fn router() -> Router<AdminState> {
             "/restapis/{restapi_id}",
             get(get_rest_api)
                 .patch(update_rest_api)
-                .delete(delete_rest_api),
+                .delete(delete_rest_api)
+                .put(|| not_supported("PutRestApi (OpenAPI import)")),
         )
         .route("/restapis/{restapi_id}/resources", get(get_resources))
         .route(
@@ -70,7 +71,8 @@ pub(crate) fn router() -> Router<AdminState> {
             put(put_method)
                 .get(get_method)
                 .patch(update_method)
-                .delete(delete_method),
+                .delete(delete_method)
+                .post(|| not_supported("TestInvokeMethod")),
         )
         .route(
             &format!("{RES}/methods/{{http_method}}/responses/{{status_code}}"),
@@ -115,6 +117,32 @@ pub(crate) fn router() -> Router<AdminState> {
             "/restapis/{restapi_id}/gatewayresponses",
             get(get_gateway_responses),
         )
+        // Parts of the model Portico does not implement: a clear 400 rather than a 404 that
+        // reads like a wrong id.
+        .route(
+            "/restapis/{restapi_id}/authorizers",
+            any(|| not_supported("Authorizers")),
+        )
+        .route(
+            "/restapis/{restapi_id}/authorizers/{authorizer_id}",
+            any(|| not_supported("Authorizers")),
+        )
+        .route(
+            "/restapis/{restapi_id}/models",
+            any(|| not_supported("Models")),
+        )
+        .route(
+            "/restapis/{restapi_id}/models/{model_name}",
+            any(|| not_supported("Models")),
+        )
+        .route(
+            "/restapis/{restapi_id}/requestvalidators",
+            any(|| not_supported("Request validators")),
+        )
+        .route(
+            "/restapis/{restapi_id}/requestvalidators/{validator_id}",
+            any(|| not_supported("Request validators")),
+        )
         .route(
             "/restapis/{restapi_id}/gatewayresponses/{response_type}",
             put(put_gateway_response)
@@ -126,7 +154,21 @@ pub(crate) fn router() -> Router<AdminState> {
 
 // === REST APIs ===
 
-async fn create_rest_api(State(s): State<AdminState>, Body(input): Body<RestApiInput>) -> Response {
+/// `CreateRestApi`; `?mode=import` would be `ImportRestApi`, which Portico does not implement.
+async fn create_rest_api(
+    State(s): State<AdminState>,
+    RawQuery(q): RawQuery,
+    input: Result<Body<RestApiInput>, ApiError>,
+) -> Response {
+    if q.as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("mode=")))
+    {
+        return not_supported("ImportRestApi (OpenAPI import)").await;
+    }
+    let input = match input {
+        Ok(Body(i)) => i,
+        Err(e) => return e.into_response(),
+    };
     created(s.write(move |c| c.create_rest_api(input)).await)
 }
 
@@ -175,7 +217,7 @@ async fn get_resources(
     ok(s.read(|c| {
         let state = c.rest().get(&api_id)?;
         let q = Listing::parse(q.as_deref())?;
-        let embed = q.embeds_methods();
+        let embed = q.embeds("methods");
         page(&state.resources, &q, |r| resource_view(r, embed))
     })
     .await)
@@ -189,7 +231,7 @@ async fn get_resource(
     ok(s.read(|c| {
         let r = c.rest().get(&api_id)?.resource(&resource_id)?;
         let q = Listing::parse(q.as_deref())?;
-        Ok(resource_view(r, q.embeds_methods()))
+        Ok(resource_view(r, q.embeds("methods")))
     })
     .await)
 }
@@ -421,7 +463,8 @@ async fn get_deployments(
     ok(s.read(|c| {
         let state = c.rest().get(&api_id)?;
         let q = Listing::parse(q.as_deref())?;
-        page(&state.deployments, &q, |d| d.record.clone())
+        let summary = q.embeds("apisummary");
+        page(&state.deployments, &q, |d| d.record.view(summary))
     })
     .await)
 }
@@ -429,11 +472,14 @@ async fn get_deployments(
 async fn get_deployment(
     State(s): State<AdminState>,
     Params((api_id, id)): Params<(String, String)>,
+    RawQuery(q): RawQuery,
 ) -> Response {
-    ok(
-        s.read(|c| Ok(c.rest().get(&api_id)?.deployment(&id)?.record.clone()))
-            .await,
-    )
+    ok(s.read(|c| {
+        let d = c.rest().get(&api_id)?.deployment(&id)?;
+        let q = Listing::parse(q.as_deref())?;
+        Ok(d.record.view(q.embeds("apisummary")))
+    })
+    .await)
 }
 
 async fn update_deployment(
@@ -577,6 +623,11 @@ async fn delete_gateway_response(
 }
 
 // === answers ===
+
+/// The 400 for an `apigateway` operation Portico does not implement.
+async fn not_supported(operation: &str) -> Response {
+    ApiError::BadRequest(format!("{operation} is not supported by Portico")).into_response()
+}
 
 fn ok<T: Serialize>(r: Result<T, ApiError>) -> Response {
     match r {

@@ -29,6 +29,12 @@ pub(crate) const MAX_STAGE_VARIABLES: usize = 100;
 pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
 pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 512;
 
+/// Resources per REST API (AWS's default quota).
+pub(crate) const MAX_RESOURCES_PER_API: usize = 300;
+
+/// Stages per REST API (AWS's default quota).
+pub(crate) const MAX_STAGES_PER_API: usize = 10;
+
 /// The methods a resource may have.
 pub(crate) const HTTP_METHODS: [&str; 8] = [
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
@@ -164,9 +170,26 @@ pub(crate) struct DeploymentRecord {
     pub(crate) description: Option<String>,
     /// Epoch seconds.
     pub(crate) created_date: i64,
-    /// Path → method → summary, as the deployment froze them.
-    #[serde(default)]
+    /// Path → method → summary, as the deployment froze them. Answered only with
+    /// `embed=apisummary`, as AWS.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) api_summary: BTreeMap<String, BTreeMap<String, MethodSnapshot>>,
+}
+
+// === impl DeploymentRecord ===
+
+impl DeploymentRecord {
+    /// The record as answered: `apiSummary` only when asked for.
+    pub(crate) fn view(&self, summary: bool) -> DeploymentRecord {
+        DeploymentRecord {
+            api_summary: if summary {
+                self.api_summary.clone()
+            } else {
+                BTreeMap::new()
+            },
+            ..self.clone()
+        }
+    }
 }
 
 /// `MethodSnapshot`.
@@ -294,11 +317,12 @@ impl Listing {
         Ok(out)
     }
 
-    pub(crate) fn embeds_methods(&self) -> bool {
+    /// Whether `embed` names `what` (`methods`, `apisummary`).
+    pub(crate) fn embeds(&self, what: &str) -> bool {
         self.embed
             .iter()
             .flat_map(|e| e.split(','))
-            .any(|e| e.trim() == "methods")
+            .any(|e| e.trim() == what)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::v1::patch::{Op, PatchInput};
 use crate::v1::records::{
     check_enum, check_http_method, check_status_code, unsupported, EndpointConfiguration,
     IntegrationInput, IntegrationResponseInput, MethodInput, MethodResponseInput, ResourceInput,
-    RestApiInput, RestApiRecord, MAX_DESCRIPTION_CHARS,
+    RestApiInput, RestApiRecord, MAX_DESCRIPTION_CHARS, MAX_RESOURCES_PER_API,
 };
 use crate::v1::state::{RestApiState, RestDraft};
 
@@ -215,6 +215,11 @@ impl Catalog {
         let Some(part) = input.path_part else {
             return Err(ApiError::BadRequest("pathPart is required".into()));
         };
+        if draft.state.resources.len() >= MAX_RESOURCES_PER_API {
+            return Err(ApiError::BadRequest(format!(
+                "A REST API can have at most {MAX_RESOURCES_PER_API} resources"
+            )));
+        }
         check_placement(&draft.state, &parent, &part, None)?;
         let id = draft.state.new_child_id();
         let r = Resource {

@@ -1006,8 +1006,17 @@ async fn deployment_with_stage_publishes_the_api() {
     let did = d["id"].as_str().unwrap();
     assert_eq!(d["description"], "first");
     assert!(d["createdDate"].is_i64());
+    assert!(d.get("apiSummary").is_none(), "only with embed: {d}");
+    let embedded = h
+        .expect(
+            200,
+            "GET",
+            &format!("{deployments}/{did}?embed=apisummary"),
+            Value::Null,
+        )
+        .await;
     assert_eq!(
-        d["apiSummary"],
+        embedded["apiSummary"],
         json!({"/pets": {"GET": {"authorizationType": "NONE", "apiKeyRequired": false}}})
     );
 
@@ -1479,4 +1488,115 @@ async fn rest_apis_survive_a_restart_and_are_served_again() {
     assert_eq!(g["statusCode"], "400");
     let v2 = again.expect(200, "GET", "/v2/apis", Value::Null).await;
     assert_eq!(v2["items"], json!([]));
+}
+
+// === limits and what Portico does not implement ===
+
+#[tokio::test]
+async fn operations_portico_does_not_implement_are_a_clear_400() {
+    let h = harness();
+    let (id, _, pets) = h.api_with_pets().await;
+    for (method, uri, body) in [
+        (
+            "POST",
+            "/restapis?mode=import".to_string(),
+            json!({"openapi": "3.0.1"}),
+        ),
+        ("PUT", format!("/restapis/{id}"), json!({})),
+        (
+            "POST",
+            format!("/restapis/{id}/resources/{pets}/methods/GET"),
+            json!({}),
+        ),
+        ("POST", format!("/restapis/{id}/authorizers"), json!({})),
+        ("GET", format!("/restapis/{id}/models/Empty"), Value::Null),
+        (
+            "GET",
+            format!("/restapis/{id}/requestvalidators"),
+            Value::Null,
+        ),
+    ] {
+        let m = h
+            .error(400, "BadRequestException", method, &uri, body)
+            .await;
+        assert!(m.ends_with("is not supported by Portico"), "{uri}: {m}");
+    }
+    let m = h
+        .error(
+            400,
+            "BadRequestException",
+            "POST",
+            &format!("/restapis/{id}/deployments"),
+            json!({"canarySettings": {"percentTraffic": 10}}),
+        )
+        .await;
+    assert_eq!(m, "canarySettings is not supported by Portico");
+}
+
+#[tokio::test]
+async fn a_rest_api_has_at_most_ten_stages() {
+    let h = harness();
+    let (id, _, pets) = h.api_with_pets().await;
+    h.mock_get(&id, &pets).await;
+    let d = h
+        .expect(
+            201,
+            "POST",
+            &format!("/restapis/{id}/deployments"),
+            json!({}),
+        )
+        .await;
+    for n in 0..10 {
+        h.expect(
+            201,
+            "POST",
+            &format!("/restapis/{id}/stages"),
+            json!({"stageName": format!("s{n}"), "deploymentId": d["id"]}),
+        )
+        .await;
+    }
+    let m = h
+        .error(
+            400,
+            "BadRequestException",
+            "POST",
+            &format!("/restapis/{id}/stages"),
+            json!({"stageName": "s10", "deploymentId": d["id"]}),
+        )
+        .await;
+    assert_eq!(m, "A REST API can have at most 10 stages");
+    h.error(
+        400,
+        "BadRequestException",
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        json!({"stageName": "s10"}),
+    )
+    .await;
+    // Repointing an existing stage is not a new one.
+    h.expect(
+        201,
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        json!({"stageName": "s0"}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_an_untouched_gateway_response_is_a_no_op() {
+    let h = harness();
+    let (id, _, _) = h.api_with_pets().await;
+    let uri = format!("/restapis/{id}/gatewayresponses/DEFAULT_5XX");
+    h.expect(202, "DELETE", &uri, Value::Null).await;
+    let g = h.expect(200, "GET", &uri, Value::Null).await;
+    assert_eq!(g["defaultResponse"], true);
+    h.error(
+        400,
+        "BadRequestException",
+        "DELETE",
+        &format!("/restapis/{id}/gatewayresponses/NOPE"),
+        Value::Null,
+    )
+    .await;
 }
