@@ -37,6 +37,7 @@ use crate::records::{
 };
 use crate::store::{Change, Kind, Row, Store, USAGE_SCOPE};
 use crate::usage::UsageState;
+use crate::v1::{RestApiState, RestApis, RestDraft};
 use crate::SnapshotCell;
 
 /// Everything the admin side knows.
@@ -56,6 +57,9 @@ pub(crate) struct Catalog {
     ctx: CompileContext,
     /// API keys, usage plans and their counters (`usage/`).
     pub(crate) usage: UsageState,
+    /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
+    /// data plane routes both by `{apiId}.{domain}`), so neither map lists the other's.
+    rest: RestApis,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -126,6 +130,10 @@ impl Catalog {
             .into_iter()
             .partition(|r| r.api_id == USAGE_SCOPE);
         let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
+        let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| crate::v1::is_rest_kind(r.kind));
+        let rest = RestApis::load(rest_rows)?;
         let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
         let mut children: Vec<Row> = Vec::new();
         for row in rows {
@@ -143,7 +151,13 @@ impl Catalog {
                 continue;
             };
             match row.kind {
-                Kind::Api => {}
+                // REST API documents were taken out above.
+                Kind::Api
+                | Kind::RestApi
+                | Kind::RestResource
+                | Kind::RestDeployment
+                | Kind::RestStage
+                | Kind::RestGatewayResponse => {}
                 Kind::Route => {
                     let r: RouteRecord = parse_doc(&row)?;
                     Arc::make_mut(&mut state.routes).insert(row.id.clone(), r);
@@ -176,6 +190,7 @@ impl Catalog {
                 }
             }
         }
+        compiled.extend(rest.compile_all(&mut ctx));
         let generation = cell.load().generation + 1;
         let retired = Retired::default();
         let snapshot = Snapshot::from_apis(generation, compiled)
@@ -189,6 +204,7 @@ impl Catalog {
             retired,
             ctx,
             usage,
+            rest,
         })
     }
 
@@ -225,7 +241,7 @@ impl Catalog {
     pub(crate) fn new_api_id(&self) -> String {
         loop {
             let id = ids::generate(ids::API_ID_LEN);
-            if !self.apis.contains_key(&id) {
+            if !self.apis.contains_key(&id) && !self.rest.contains(&id) {
                 return id;
             }
         }
@@ -273,6 +289,14 @@ impl Catalog {
         states: Vec<ApiState>,
         replace_all: bool,
     ) -> Result<u64, ApiError> {
+        if !replace_all {
+            if let Some(s) = states.iter().find(|s| self.rest.contains(&s.api.api_id)) {
+                return Err(ApiError::Conflict(format!(
+                    "API id {} is taken by a REST API",
+                    s.api.api_id
+                )));
+            }
+        }
         let mut errors = Vec::new();
         let mut compiled = Vec::with_capacity(states.len());
         for state in &states {
@@ -301,6 +325,7 @@ impl Catalog {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         if replace_all {
             self.apis.clear();
+            self.rest.clear();
         }
         for state in states {
             self.apis.insert(state.api.api_id.clone(), Arc::new(state));
@@ -318,6 +343,44 @@ impl Catalog {
             });
         }
         Ok(self.generation)
+    }
+
+    /// The REST APIs (`apigateway` v1).
+    pub(crate) fn rest(&self) -> &RestApis {
+        &self.rest
+    }
+
+    /// Finishes a REST API draft as [`Catalog::apply`] does an HTTP API's: compiles it if what a
+    /// stage serves changed (an error is a 400 and changes nothing), commits, then publishes.
+    pub(crate) fn apply_rest(&mut self, draft: RestDraft) -> Result<Arc<RestApiState>, ApiError> {
+        let (state, changes, republish) = draft.finish();
+        let compiled = if republish {
+            Some(crate::v1::compile(&state, &mut self.ctx).map_err(compile_error)?)
+        } else {
+            None
+        };
+        self.store
+            .commit(&changes)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let state = Arc::new(state);
+        self.rest.insert(Arc::clone(&state));
+        if let Some(api) = compiled {
+            self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
+        }
+        Ok(state)
+    }
+
+    /// Deletes the REST API `api_id` and everything under it.
+    pub(crate) fn delete_rest_api(&mut self, api_id: &str) -> Result<(), ApiError> {
+        self.rest.get(api_id)?;
+        self.store
+            .commit(&[Change::DeleteApi {
+                api_id: api_id.to_string(),
+            }])
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.rest.remove(api_id);
+        self.publish(|current, generation| current.without_api(generation, api_id));
+        Ok(())
     }
 
     /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).

@@ -2,8 +2,9 @@
 //!
 //! # Architecture
 //! 1. [`app`] routes Amazon API Gateway's `apigatewayv2` control plane for HTTP APIs under
-//!    `/v2/` (`v2.rs`, thin handlers), the `apigateway` (v1) API keys, usage plans and usage
-//!    (`usage/`), and Portico's own endpoints under `/portico/` (`portico.rs`).
+//!    `/v2/` (`v2.rs`, thin handlers), the `apigateway` (v1) control plane for REST APIs under
+//!    `/restapis` (`v1/`), API keys, usage plans and usage (`usage/`), and Portico's own
+//!    endpoints under `/portico/` (`portico.rs`).
 //! 2. Handlers validate and call a [`Catalog`] operation (`ops.rs`, `import.rs`). The catalog
 //!    sits behind one async lock and runs each operation on a blocking thread: validate →
 //!    auto-deploy → compile the one API that changed → commit to the [`Store`] → publish
@@ -37,6 +38,7 @@ mod records;
 pub mod sigv4;
 pub mod store;
 mod usage;
+mod v1;
 mod v2;
 
 use catalog::Catalog;
@@ -178,6 +180,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(portico::router())
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())

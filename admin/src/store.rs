@@ -39,6 +39,16 @@ pub enum Kind {
     UsagePlan,
     /// A key's membership of a usage plan (`{planId}/{keyId}`), under [`USAGE_SCOPE`].
     UsagePlanKey,
+    /// A REST API (`apigateway` v1) record; `id` is the REST API id.
+    RestApi,
+    /// A REST API resource with its methods, integrations and responses; `id` is the resource id.
+    RestResource,
+    /// A REST API deployment with its frozen resources and gateway responses.
+    RestDeployment,
+    /// A REST API stage; `id` is the stage name.
+    RestStage,
+    /// A customised REST API gateway response; `id` is the response type.
+    RestGatewayResponse,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
@@ -204,7 +214,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -213,6 +223,11 @@ impl Kind {
         Kind::ApiKey,
         Kind::UsagePlan,
         Kind::UsagePlanKey,
+        Kind::RestApi,
+        Kind::RestResource,
+        Kind::RestDeployment,
+        Kind::RestStage,
+        Kind::RestGatewayResponse,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -226,6 +241,11 @@ impl Kind {
             Kind::ApiKey => "apikey",
             Kind::UsagePlan => "usageplan",
             Kind::UsagePlanKey => "usageplankey",
+            Kind::RestApi => "restapi",
+            Kind::RestResource => "restresource",
+            Kind::RestDeployment => "restdeployment",
+            Kind::RestStage => "reststage",
+            Kind::RestGatewayResponse => "restgatewayresponse",
         }
     }
 

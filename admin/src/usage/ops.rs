@@ -56,25 +56,20 @@ pub(crate) struct UsageQuery {
 /// For now only the form of the ids is checked: REST API stages live in the REST API
 /// catalog, which this check will consult once both are in the same tree.
 pub(crate) fn check_api_stage(
-    _catalog: &Catalog,
+    catalog: &Catalog,
     api_id: &str,
     stage: &str,
 ) -> Result<(), ApiError> {
-    if !ids::valid_api_id(api_id) {
-        return Err(ApiError::BadRequest(format!(
-            "Invalid API identifier specified {api_id}"
-        )));
-    }
-    let stage_ok = !stage.is_empty()
-        && stage.len() <= 128
-        && stage
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !stage_ok {
-        return Err(ApiError::BadRequest(format!(
-            "Invalid stage identifier specified {stage}"
-        )));
-    }
+    // Usage plans cover REST API stages only (HTTP APIs have no API keys).
+    let api = catalog
+        .rest()
+        .get(api_id)
+        .map_err(|_| ApiError::NotFound(format!("Invalid API identifier specified {api_id}")))?;
+    api.stage(stage).map_err(|_| {
+        ApiError::NotFound(format!(
+            "Invalid stage identifier specified {api_id}:{stage}"
+        ))
+    })?;
     Ok(())
 }
 

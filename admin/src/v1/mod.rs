@@ -1,0 +1,664 @@
+//! The `apigateway` (v1) control plane for REST APIs, on AWS's paths (`/restapis/...`) and wire
+//! format: thin handlers that parse, call a catalog operation and answer with the model's status
+//! codes (create/put 201, most deletes 202, method-level deletes 204, `UpdateMethodResponse` 201).
+//!
+//! # Architecture
+//! 1. [`router`] maps each path and verb to a handler; extractors (`Params`, `Body` from `v2.rs`,
+//!    and the raw query for listings) answer every malformed request 4xx in AWS's shape.
+//! 2. Handlers call operations on the `Catalog`: `rest.rs` (APIs, resources, methods,
+//!    integrations and their responses), `deploy.rs` (deployments, stages, gateway responses).
+//!    Updates are `patchOperations` (`patch.rs`).
+//! 3. Operations change a [`RestDraft`] of one API (`state.rs`) and finish it with
+//!    `Catalog::apply_rest`: compile if a stage's content changed → commit → publish.
+//!
+//! Invariants: a REST API id never equals an HTTP API id (one namespace: the data plane routes by
+//! `{apiId}.{domain}`); `GetRestApis` lists only REST APIs and `GetApis` only HTTP APIs; a 2xx
+//! means committed and published.
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, put};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::v1::patch::PatchInput;
+use crate::v1::records::{
+    page, Collection, DeploymentInput, GatewayResponseInput, IntegrationInput,
+    IntegrationResponseInput, Listing, MethodInput, MethodResponseInput, ResourceInput,
+    RestApiInput, StageInput,
+};
+use crate::v2::{Body, Params};
+use crate::AdminState;
+
+mod deploy;
+mod patch;
+mod records;
+mod rest;
+mod state;
+
+pub(crate) use state::{compile, is_rest_kind, RestApiState, RestApis, RestDraft};
+
+/// `{restapi_id}/{resource_id}/{http_method}`.
+type MethodPath = (String, String, String);
+
+/// `{restapi_id}/{resource_id}/{http_method}/{status_code}`.
+type ResponsePath = (String, String, String, String);
+
+/// The v1 routes.
+pub(crate) fn router() -> Router<AdminState> {
+    const RES: &str = "/restapis/{restapi_id}/resources/{resource_id}";
+    Router::new()
+        .route("/restapis", get(get_rest_apis).post(create_rest_api))
+        .route(
+            "/restapis/{restapi_id}",
+            get(get_rest_api)
+                .patch(update_rest_api)
+                .delete(delete_rest_api)
+                .put(|| not_supported("PutRestApi (OpenAPI import)")),
+        )
+        .route("/restapis/{restapi_id}/resources", get(get_resources))
+        .route(
+            RES,
+            get(get_resource)
+                .post(create_resource)
+                .patch(update_resource)
+                .delete(delete_resource),
+        )
+        .route(
+            &format!("{RES}/methods/{{http_method}}"),
+            put(put_method)
+                .get(get_method)
+                .patch(update_method)
+                .delete(delete_method)
+                .post(|| not_supported("TestInvokeMethod")),
+        )
+        .route(
+            &format!("{RES}/methods/{{http_method}}/responses/{{status_code}}"),
+            put(put_method_response)
+                .get(get_method_response)
+                .patch(update_method_response)
+                .delete(delete_method_response),
+        )
+        .route(
+            &format!("{RES}/methods/{{http_method}}/integration"),
+            put(put_integration)
+                .get(get_integration)
+                .patch(update_integration)
+                .delete(delete_integration),
+        )
+        .route(
+            &format!("{RES}/methods/{{http_method}}/integration/responses/{{status_code}}"),
+            put(put_integration_response)
+                .get(get_integration_response)
+                .patch(update_integration_response)
+                .delete(delete_integration_response),
+        )
+        .route(
+            "/restapis/{restapi_id}/deployments",
+            get(get_deployments).post(create_deployment),
+        )
+        .route(
+            "/restapis/{restapi_id}/deployments/{deployment_id}",
+            get(get_deployment)
+                .patch(update_deployment)
+                .delete(delete_deployment),
+        )
+        .route(
+            "/restapis/{restapi_id}/stages",
+            get(get_stages).post(create_stage),
+        )
+        .route(
+            "/restapis/{restapi_id}/stages/{stage_name}",
+            get(get_stage).patch(update_stage).delete(delete_stage),
+        )
+        .route(
+            "/restapis/{restapi_id}/gatewayresponses",
+            get(get_gateway_responses),
+        )
+        // Parts of the model Portico does not implement: a clear 400 rather than a 404 that
+        // reads like a wrong id.
+        .route(
+            "/restapis/{restapi_id}/authorizers",
+            any(|| not_supported("Authorizers")),
+        )
+        .route(
+            "/restapis/{restapi_id}/authorizers/{authorizer_id}",
+            any(|| not_supported("Authorizers")),
+        )
+        .route(
+            "/restapis/{restapi_id}/models",
+            any(|| not_supported("Models")),
+        )
+        .route(
+            "/restapis/{restapi_id}/models/{model_name}",
+            any(|| not_supported("Models")),
+        )
+        .route(
+            "/restapis/{restapi_id}/requestvalidators",
+            any(|| not_supported("Request validators")),
+        )
+        .route(
+            "/restapis/{restapi_id}/requestvalidators/{validator_id}",
+            any(|| not_supported("Request validators")),
+        )
+        .route(
+            "/restapis/{restapi_id}/gatewayresponses/{response_type}",
+            put(put_gateway_response)
+                .get(get_gateway_response)
+                .patch(update_gateway_response)
+                .delete(delete_gateway_response),
+        )
+}
+
+// === REST APIs ===
+
+/// `CreateRestApi`; `?mode=import` would be `ImportRestApi`, which Portico does not implement.
+async fn create_rest_api(
+    State(s): State<AdminState>,
+    RawQuery(q): RawQuery,
+    input: Result<Body<RestApiInput>, ApiError>,
+) -> Response {
+    if q.as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("mode=")))
+    {
+        return not_supported("ImportRestApi (OpenAPI import)").await;
+    }
+    let input = match input {
+        Ok(Body(i)) => i,
+        Err(e) => return e.into_response(),
+    };
+    created(s.write(move |c| c.create_rest_api(input)).await)
+}
+
+async fn get_rest_apis(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response {
+    ok(s.read(|c| {
+        let q = Listing::parse(q.as_deref())?;
+        page(c.rest().map(), &q, |a| a.api.clone())
+    })
+    .await)
+}
+
+async fn get_rest_api(State(s): State<AdminState>, Params(id): Params<String>) -> Response {
+    ok(s.read(|c| Ok(c.rest().get(&id)?.api.clone())).await)
+}
+
+async fn update_rest_api(
+    State(s): State<AdminState>,
+    Params(id): Params<String>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(s.write(move |c| c.update_rest_api(&id, patch)).await)
+}
+
+async fn delete_rest_api(State(s): State<AdminState>, Params(id): Params<String>) -> Response {
+    accepted(s.write(move |c| c.delete_rest_api(&id)).await)
+}
+
+// === resources ===
+
+async fn create_resource(
+    State(s): State<AdminState>,
+    Params((api_id, parent_id)): Params<(String, String)>,
+    Body(input): Body<ResourceInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.create_resource(&api_id, &parent_id, input))
+            .await,
+    )
+}
+
+async fn get_resources(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.rest().get(&api_id)?;
+        let q = Listing::parse(q.as_deref())?;
+        let embed = q.embeds("methods");
+        page(&state.resources, &q, |r| resource_view(r, embed))
+    })
+    .await)
+}
+
+async fn get_resource(
+    State(s): State<AdminState>,
+    Params((api_id, resource_id)): Params<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let r = c.rest().get(&api_id)?.resource(&resource_id)?;
+        let q = Listing::parse(q.as_deref())?;
+        Ok(resource_view(r, q.embeds("methods")))
+    })
+    .await)
+}
+
+async fn update_resource(
+    State(s): State<AdminState>,
+    Params((api_id, resource_id)): Params<(String, String)>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_resource(&api_id, &resource_id, patch))
+            .await,
+    )
+}
+
+async fn delete_resource(
+    State(s): State<AdminState>,
+    Params((api_id, resource_id)): Params<(String, String)>,
+) -> Response {
+    accepted(
+        s.write(move |c| c.delete_resource(&api_id, &resource_id))
+            .await,
+    )
+}
+
+/// A resource as listed: without `embed=methods`, each method is an empty object (AWS lists
+/// the verbs only).
+fn resource_view(r: &portico_shared::model::rest::Resource, embed: bool) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+    if !embed {
+        if let Some(methods) = v.get_mut("resourceMethods").and_then(|m| m.as_object_mut()) {
+            for m in methods.values_mut() {
+                *m = serde_json::json!({});
+            }
+        }
+    }
+    v
+}
+
+// === methods ===
+
+async fn put_method(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+    Body(input): Body<MethodInput>,
+) -> Response {
+    created(s.write(move |c| c.put_method(&a, &r, &m, input)).await)
+}
+
+async fn get_method(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+) -> Response {
+    ok(
+        s.read(|c| rest::method(c.rest().get(&a)?.resource(&r)?, &m).cloned())
+            .await,
+    )
+}
+
+async fn update_method(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(s.write(move |c| c.update_method(&a, &r, &m, patch)).await)
+}
+
+async fn delete_method(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+) -> Response {
+    no_content(s.write(move |c| c.delete_method(&a, &r, &m)).await)
+}
+
+// === method responses ===
+
+async fn put_method_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+    Body(input): Body<MethodResponseInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.put_method_response((&a, &r, &m), &code, input))
+            .await,
+    )
+}
+
+async fn get_method_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+) -> Response {
+    ok(s.read(|c| {
+        let m = rest::method(c.rest().get(&a)?.resource(&r)?, &m)?;
+        rest::method_response(m, &code).cloned()
+    })
+    .await)
+}
+
+/// `UpdateMethodResponse` answers 201, as the model says.
+async fn update_method_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.update_method_response((&a, &r, &m), &code, patch))
+            .await,
+    )
+}
+
+async fn delete_method_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_method_response((&a, &r, &m), &code))
+            .await,
+    )
+}
+
+// === integrations ===
+
+async fn put_integration(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+    Body(input): Body<IntegrationInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.put_integration((&a, &r, &m), input))
+            .await,
+    )
+}
+
+async fn get_integration(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+) -> Response {
+    ok(s.read(|c| {
+        let m = rest::method(c.rest().get(&a)?.resource(&r)?, &m)?;
+        rest::integration(m).cloned()
+    })
+    .await)
+}
+
+async fn update_integration(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_rest_integration((&a, &r, &m), patch))
+            .await,
+    )
+}
+
+async fn delete_integration(
+    State(s): State<AdminState>,
+    Params((a, r, m)): Params<MethodPath>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_rest_integration((&a, &r, &m)))
+            .await,
+    )
+}
+
+// === integration responses ===
+
+async fn put_integration_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+    Body(input): Body<IntegrationResponseInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.put_integration_response((&a, &r, &m), &code, input))
+            .await,
+    )
+}
+
+async fn get_integration_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+) -> Response {
+    ok(s.read(|c| {
+        let m = rest::method(c.rest().get(&a)?.resource(&r)?, &m)?;
+        rest::integration_response(rest::integration(m)?, &code).cloned()
+    })
+    .await)
+}
+
+async fn update_integration_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_integration_response((&a, &r, &m), &code, patch))
+            .await,
+    )
+}
+
+async fn delete_integration_response(
+    State(s): State<AdminState>,
+    Params((a, r, m, code)): Params<ResponsePath>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_integration_response((&a, &r, &m), &code))
+            .await,
+    )
+}
+
+// === deployments ===
+
+async fn create_deployment(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    Body(input): Body<DeploymentInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.create_rest_deployment(&api_id, input))
+            .await,
+    )
+}
+
+async fn get_deployments(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.rest().get(&api_id)?;
+        let q = Listing::parse(q.as_deref())?;
+        let summary = q.embeds("apisummary");
+        page(&state.deployments, &q, |d| d.record.view(summary))
+    })
+    .await)
+}
+
+async fn get_deployment(
+    State(s): State<AdminState>,
+    Params((api_id, id)): Params<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let d = c.rest().get(&api_id)?.deployment(&id)?;
+        let q = Listing::parse(q.as_deref())?;
+        Ok(d.record.view(q.embeds("apisummary")))
+    })
+    .await)
+}
+
+async fn update_deployment(
+    State(s): State<AdminState>,
+    Params((api_id, id)): Params<(String, String)>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_rest_deployment(&api_id, &id, patch))
+            .await,
+    )
+}
+
+async fn delete_deployment(
+    State(s): State<AdminState>,
+    Params((api_id, id)): Params<(String, String)>,
+) -> Response {
+    accepted(
+        s.write(move |c| c.delete_rest_deployment(&api_id, &id))
+            .await,
+    )
+}
+
+// === stages ===
+
+async fn create_stage(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    Body(input): Body<StageInput>,
+) -> Response {
+    created(s.write(move |c| c.create_rest_stage(&api_id, input)).await)
+}
+
+/// `GetStages`: `{"item": [...]}`, unpaged, optionally only the stages of `deploymentId`.
+async fn get_stages(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.rest().get(&api_id)?;
+        let q = Listing::parse(q.as_deref())?;
+        Ok(Collection {
+            item: state
+                .stages
+                .values()
+                .filter(|st| {
+                    q.deployment_id
+                        .as_deref()
+                        .is_none_or(|d| st.deployment_id == d)
+                })
+                .cloned()
+                .collect(),
+            position: None,
+        })
+    })
+    .await)
+}
+
+async fn get_stage(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    ok(s.read(|c| c.rest().get(&api_id)?.stage(&name).cloned())
+        .await)
+}
+
+async fn update_stage(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(s.write(move |c| c.update_rest_stage(&api_id, &name, patch))
+        .await)
+}
+
+async fn delete_stage(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    accepted(s.write(move |c| c.delete_rest_stage(&api_id, &name)).await)
+}
+
+// === gateway responses ===
+
+async fn get_gateway_responses(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.rest().get(&api_id)?;
+        let q = Listing::parse(q.as_deref())?;
+        page(&deploy::gateway_responses(state), &q, Clone::clone)
+    })
+    .await)
+}
+
+async fn get_gateway_response(
+    State(s): State<AdminState>,
+    Params((api_id, t)): Params<(String, String)>,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.rest().get(&api_id)?;
+        deploy::check_response_type(&t)?;
+        Ok(deploy::gateway_response(state, &t))
+    })
+    .await)
+}
+
+async fn put_gateway_response(
+    State(s): State<AdminState>,
+    Params((api_id, t)): Params<(String, String)>,
+    Body(input): Body<GatewayResponseInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.put_gateway_response(&api_id, &t, input))
+            .await,
+    )
+}
+
+async fn update_gateway_response(
+    State(s): State<AdminState>,
+    Params((api_id, t)): Params<(String, String)>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_gateway_response(&api_id, &t, patch))
+            .await,
+    )
+}
+
+async fn delete_gateway_response(
+    State(s): State<AdminState>,
+    Params((api_id, t)): Params<(String, String)>,
+) -> Response {
+    accepted(
+        s.write(move |c| c.delete_gateway_response(&api_id, &t))
+            .await,
+    )
+}
+
+// === answers ===
+
+/// The 400 for an `apigateway` operation Portico does not implement.
+async fn not_supported(operation: &str) -> Response {
+    ApiError::BadRequest(format!("{operation} is not supported by Portico")).into_response()
+}
+
+fn ok<T: Serialize>(r: Result<T, ApiError>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn created<T: Serialize>(r: Result<T, ApiError>) -> Response {
+    match r {
+        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// 202 with no body: the v1 deletes of APIs, resources, deployments, stages and gateway
+/// responses.
+fn accepted(r: Result<(), ApiError>) -> Response {
+    match r {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// 204: the v1 deletes of methods, integrations and their responses.
+fn no_content(r: Result<(), ApiError>) -> Response {
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,513 @@
+//! The `apigateway` (v1) wire records Portico adds to those of `portico_shared::model::rest`
+//! (`RestApi`, `Deployment`, `Stage`), the operations' inputs, paging and validation.
+//!
+//! Shapes and member names are botocore's `apigateway` model: lowerCamelCase, dates as epoch
+//! seconds, collections as `{"item": [...], "position": "..."}`. Inputs deny unknown members, so
+//! a typo is a 400 rather than a silently ignored setting; members of the model Portico does not
+//! implement are accepted by the parser and refused with a clear 400 by the operation.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use portico_shared::model::rest::{ApiKeySource, GatewayResponse, MethodSetting, Resource};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Items in a page when the caller gives no `limit`.
+pub(crate) const PAGE_DEFAULT: usize = 25;
+
+/// Largest `limit`.
+pub(crate) const PAGE_MAX: usize = 500;
+
+/// Longest description, as AWS.
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// Stage variables: at most this many per stage, names and values of at most these lengths.
+pub(crate) const MAX_STAGE_VARIABLES: usize = 100;
+pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
+pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 512;
+
+/// Resources per REST API (AWS's default quota).
+pub(crate) const MAX_RESOURCES_PER_API: usize = 300;
+
+/// Stages per REST API (AWS's default quota).
+pub(crate) const MAX_STAGES_PER_API: usize = 10;
+
+/// The methods a resource may have.
+pub(crate) const HTTP_METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+];
+
+/// `RestApi`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RestApiRecord {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    /// Epoch seconds.
+    pub(crate) created_date: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) version: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) binary_media_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) minimum_compression_size: Option<i64>,
+    pub(crate) api_key_source: ApiKeySource,
+    pub(crate) endpoint_configuration: EndpointConfiguration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) disable_execute_api_endpoint: bool,
+    /// The id of the `/` resource, created with the API and never deleted.
+    pub(crate) root_resource_id: String,
+}
+
+/// `EndpointConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct EndpointConfiguration {
+    #[serde(default)]
+    pub(crate) types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ip_address_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) vpc_endpoint_ids: Vec<String>,
+}
+
+/// `CreateRestApi` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RestApiInput {
+    pub(crate) name: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) clone_from: Option<String>,
+    pub(crate) binary_media_types: Option<Vec<String>>,
+    pub(crate) minimum_compression_size: Option<i64>,
+    pub(crate) api_key_source: Option<String>,
+    pub(crate) endpoint_configuration: Option<EndpointConfiguration>,
+    pub(crate) policy: Option<String>,
+    pub(crate) tags: Option<BTreeMap<String, String>>,
+    pub(crate) disable_execute_api_endpoint: Option<bool>,
+    pub(crate) security_policy: Option<String>,
+    pub(crate) endpoint_access_mode: Option<String>,
+}
+
+/// `CreateResource` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ResourceInput {
+    pub(crate) path_part: Option<String>,
+}
+
+/// `PutMethod` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct MethodInput {
+    pub(crate) authorization_type: Option<String>,
+    pub(crate) authorizer_id: Option<String>,
+    pub(crate) api_key_required: Option<bool>,
+    pub(crate) operation_name: Option<String>,
+    pub(crate) request_parameters: Option<BTreeMap<String, bool>>,
+    pub(crate) request_models: Option<BTreeMap<String, String>>,
+    pub(crate) request_validator_id: Option<String>,
+    pub(crate) authorization_scopes: Option<Vec<String>>,
+}
+
+/// `PutMethodResponse` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct MethodResponseInput {
+    pub(crate) response_parameters: Option<BTreeMap<String, bool>>,
+    pub(crate) response_models: Option<BTreeMap<String, String>>,
+}
+
+/// `PutIntegration` input. `integrationHttpMethod` travels as `httpMethod`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct IntegrationInput {
+    #[serde(rename = "type")]
+    pub(crate) integration_type: Option<String>,
+    #[serde(rename = "httpMethod")]
+    pub(crate) integration_http_method: Option<String>,
+    pub(crate) uri: Option<String>,
+    pub(crate) connection_type: Option<String>,
+    pub(crate) connection_id: Option<String>,
+    pub(crate) credentials: Option<String>,
+    pub(crate) request_parameters: Option<BTreeMap<String, String>>,
+    pub(crate) request_templates: Option<BTreeMap<String, String>>,
+    pub(crate) passthrough_behavior: Option<String>,
+    pub(crate) cache_namespace: Option<String>,
+    pub(crate) cache_key_parameters: Option<Vec<String>>,
+    pub(crate) content_handling: Option<String>,
+    pub(crate) timeout_in_millis: Option<i64>,
+    pub(crate) tls_config: Option<serde_json::Value>,
+    pub(crate) response_transfer_mode: Option<String>,
+    pub(crate) integration_target: Option<String>,
+}
+
+/// `PutIntegrationResponse` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct IntegrationResponseInput {
+    pub(crate) selection_pattern: Option<String>,
+    pub(crate) response_parameters: Option<BTreeMap<String, String>>,
+    pub(crate) response_templates: Option<BTreeMap<String, String>>,
+    pub(crate) content_handling: Option<String>,
+}
+
+/// `Deployment`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeploymentRecord {
+    pub(crate) id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    /// Epoch seconds.
+    pub(crate) created_date: i64,
+    /// Path → method → summary, as the deployment froze them. Answered only with
+    /// `embed=apisummary`, as AWS.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) api_summary: BTreeMap<String, BTreeMap<String, MethodSnapshot>>,
+}
+
+// === impl DeploymentRecord ===
+
+impl DeploymentRecord {
+    /// The record as answered: `apiSummary` only when asked for.
+    pub(crate) fn view(&self, summary: bool) -> DeploymentRecord {
+        DeploymentRecord {
+            api_summary: if summary {
+                self.api_summary.clone()
+            } else {
+                BTreeMap::new()
+            },
+            ..self.clone()
+        }
+    }
+}
+
+/// `MethodSnapshot`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MethodSnapshot {
+    pub(crate) authorization_type: String,
+    pub(crate) api_key_required: bool,
+}
+
+/// A deployment as stored: its record and what it froze. Immutable but for its description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RestDeployment {
+    pub(crate) record: DeploymentRecord,
+    /// Every resource with its methods, integrations and responses.
+    pub(crate) resources: Vec<Resource>,
+    /// The customised gateway responses.
+    #[serde(default)]
+    pub(crate) gateway_responses: Vec<GatewayResponse>,
+}
+
+/// `CreateDeployment` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct DeploymentInput {
+    pub(crate) stage_name: Option<String>,
+    pub(crate) stage_description: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) cache_cluster_enabled: Option<bool>,
+    pub(crate) cache_cluster_size: Option<String>,
+    pub(crate) variables: Option<BTreeMap<String, String>>,
+    pub(crate) canary_settings: Option<serde_json::Value>,
+    pub(crate) tracing_enabled: Option<bool>,
+}
+
+/// `Stage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StageRecord {
+    pub(crate) deployment_id: String,
+    pub(crate) stage_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    pub(crate) cache_cluster_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cache_cluster_size: Option<String>,
+    pub(crate) cache_cluster_status: String,
+    /// `*/*` and `{resource~1path}/{METHOD}` keys, verbatim from the patch paths.
+    #[serde(default)]
+    pub(crate) method_settings: BTreeMap<String, MethodSetting>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) variables: BTreeMap<String, String>,
+    pub(crate) tracing_enabled: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) tags: BTreeMap<String, String>,
+    /// Epoch seconds.
+    pub(crate) created_date: i64,
+    pub(crate) last_updated_date: i64,
+}
+
+/// `CreateStage` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct StageInput {
+    pub(crate) stage_name: Option<String>,
+    pub(crate) deployment_id: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) cache_cluster_enabled: Option<bool>,
+    pub(crate) cache_cluster_size: Option<String>,
+    pub(crate) variables: Option<BTreeMap<String, String>>,
+    pub(crate) documentation_version: Option<String>,
+    pub(crate) canary_settings: Option<serde_json::Value>,
+    pub(crate) tracing_enabled: Option<bool>,
+    pub(crate) tags: Option<BTreeMap<String, String>>,
+}
+
+/// `PutGatewayResponse` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GatewayResponseInput {
+    pub(crate) status_code: Option<String>,
+    pub(crate) response_parameters: Option<BTreeMap<String, String>>,
+    pub(crate) response_templates: Option<BTreeMap<String, String>>,
+}
+
+/// A v1 collection: wire key `item` (botocore renames it `items`), `position` when more follow.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Collection<T> {
+    pub(crate) item: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) position: Option<String>,
+}
+
+/// The query string members of v1 list operations.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Listing {
+    pub(crate) limit: Option<String>,
+    pub(crate) position: Option<String>,
+    /// `embed=methods` (`GetResources`, `GetResource`); repeated keys are allowed.
+    pub(crate) embed: Vec<String>,
+    /// `GetStages`' filter.
+    pub(crate) deployment_id: Option<String>,
+}
+
+// === impl Listing ===
+
+impl Listing {
+    /// Parses a raw query string. Values are percent-decoded; unknown members are ignored (as
+    /// AWS ignores them).
+    pub(crate) fn parse(query: Option<&str>) -> Result<Listing, ApiError> {
+        let mut out = Listing::default();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v)
+                .ok_or_else(|| ApiError::BadRequest(format!("Invalid query string member {k}")))?;
+            match k {
+                "limit" => out.limit = Some(v),
+                "position" => out.position = Some(v),
+                "embed" => out.embed.push(v),
+                "deploymentId" => out.deployment_id = Some(v),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `embed` names `what` (`methods`, `apisummary`).
+    pub(crate) fn embeds(&self, what: &str) -> bool {
+        self.embed
+            .iter()
+            .flat_map(|e| e.split(','))
+            .any(|e| e.trim() == what)
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// One page of `map` after the key `position` names, of at most `limit` items. `position` is
+/// the hex of the last key returned: opaque to callers, stable across changes.
+pub(crate) fn page<V, T>(
+    map: &BTreeMap<String, V>,
+    q: &Listing,
+    view: impl Fn(&V) -> T,
+) -> Result<Collection<T>, ApiError> {
+    let limit = match q.limit.as_deref() {
+        None => PAGE_DEFAULT,
+        Some(m) => match m.parse::<usize>() {
+            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "limit must be a number between 1 and {PAGE_MAX}"
+                )))
+            }
+        },
+    };
+    let after = match q.position.as_deref() {
+        None | Some("") => None,
+        Some(t) => Some(
+            hex::decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::BadRequest("Invalid position".to_string()))?,
+        ),
+    };
+    let start = match &after {
+        Some(k) => Bound::Excluded(k.as_str()),
+        None => Bound::Unbounded,
+    };
+    let mut item = Vec::with_capacity(limit.min(map.len()));
+    let mut last = None;
+    let mut more = false;
+    for (k, v) in map.range::<str, _>((start, Bound::Unbounded)) {
+        if item.len() == limit {
+            more = true;
+            break;
+        }
+        item.push(view(v));
+        last = Some(k);
+    }
+    Ok(Collection {
+        item,
+        position: if more { last.map(hex::encode) } else { None },
+    })
+}
+
+/// Now, in epoch seconds (v1 timestamps).
+pub(crate) fn now_epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+// === validation ===
+
+/// Refuses a member of the model Portico does not implement.
+pub(crate) fn unsupported<T>(problems: &mut Vec<String>, member: &str, value: &Option<T>) {
+    if value.is_some() {
+        problems.push(format!("{member} is not supported by Portico"));
+    }
+}
+
+/// Checks that `value` is one of `allowed`.
+pub(crate) fn check_enum(
+    problems: &mut Vec<String>,
+    member: &str,
+    value: Option<&str>,
+    allowed: &[&str],
+) {
+    if let Some(v) = value {
+        if !allowed.contains(&v) {
+            problems.push(format!(
+                "Invalid {member} '{v}': use one of {}",
+                allowed.join(", ")
+            ));
+        }
+    }
+}
+
+/// A status code: `[1-5]\d\d`.
+pub(crate) fn check_status_code(code: &str) -> Result<(), ApiError> {
+    let b = code.as_bytes();
+    if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && b.iter().all(u8::is_ascii_digit) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "Invalid status code '{code}': use 100 to 599"
+        )))
+    }
+}
+
+/// A method name of the path: `GET`, ..., `ANY`.
+pub(crate) fn check_http_method(method: &str) -> Result<(), ApiError> {
+    if HTTP_METHODS.contains(&method) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "Invalid HttpMethod '{method}' specified. Valid options are {}",
+            HTTP_METHODS.join(",")
+        )))
+    }
+}
+
+/// A stage name: 1 to 128 letters, digits, `-` and `_`.
+pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str) {
+    if name.is_empty()
+        || name.chars().count() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        problems.push(format!(
+            "Invalid stageName '{name}': use 1 to 128 letters, digits, '-' and '_'"
+        ));
+    }
+}
+
+/// Stage variables: names `[A-Za-z0-9_]{1,64}`, values `[A-Za-z0-9-._~:/?#&=,]{1,512}`.
+pub(crate) fn check_stage_variables(problems: &mut Vec<String>, vars: &BTreeMap<String, String>) {
+    if vars.len() > MAX_STAGE_VARIABLES {
+        problems.push(format!(
+            "variables must have at most {MAX_STAGE_VARIABLES} entries"
+        ));
+    }
+    for (k, v) in vars {
+        if k.is_empty()
+            || k.len() > MAX_STAGE_VARIABLE_NAME_CHARS
+            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            problems.push(format!(
+                "Invalid stage variable name '{k}': use 1 to {MAX_STAGE_VARIABLE_NAME_CHARS} letters, digits and '_'"
+            ));
+        }
+        if v.is_empty()
+            || v.len() > MAX_STAGE_VARIABLE_VALUE_CHARS
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b))
+        {
+            problems.push(format!(
+                "Invalid stage variable value for '{k}': use 1 to {MAX_STAGE_VARIABLE_VALUE_CHARS} of letters, digits and -._~:/?#&=,"
+            ));
+        }
+    }
+}
+
+/// `CacheClusterSize`.
+pub(crate) const CACHE_CLUSTER_SIZES: [&str; 8] =
+    ["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"];
+
+/// The status a stage reports for its cache cluster.
+pub(crate) fn cache_cluster_status(enabled: bool) -> String {
+    if enabled {
+        "AVAILABLE"
+    } else {
+        "NOT_AVAILABLE"
+    }
+    .to_string()
+}
