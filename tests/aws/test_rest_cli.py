@@ -11,6 +11,8 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import Gateway
+
 
 def cli(gateway, tmp_path, *args, ok=True):
     """Runs `aws apigateway ARGS` against the gateway; returns the parsed JSON output (or the run)."""
@@ -200,3 +202,55 @@ def test_rest_apis_page_and_stay_apart_from_http_apis(gateway, client):
     c.delete_rest_api(restApiId=api_id)
     code, _, _ = error_of(lambda: c.get_rest_api(restApiId=api_id))
     assert code == "NotFoundException"
+
+
+def test_restart_keeps_rest_apis(tmp_path, data_dir):
+    def read(c, api_id):
+        return {
+            "api": c.get_rest_api(restApiId=api_id),
+            "resources": c.get_resources(restApiId=api_id, embed=["methods"])["items"],
+            "deployments": c.get_deployments(restApiId=api_id)["items"],
+            "stages": c.get_stages(restApiId=api_id)["item"],
+            "responses": c.get_gateway_responses(restApiId=api_id)["items"],
+        }
+
+    gw = Gateway(data_dir, tmp_path / "one.log").start()
+    try:
+        c = v1(gw)
+        api = c.create_rest_api(name="kept", binaryMediaTypes=["image/png"])
+        pets = c.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="pets")
+        c.put_method(restApiId=api["id"], resourceId=pets["id"], httpMethod="GET", authorizationType="NONE")
+        c.put_integration(
+            restApiId=api["id"], resourceId=pets["id"], httpMethod="GET", type="MOCK",
+            requestTemplates={"application/json": '{"statusCode": 200}'},
+        )
+        c.put_gateway_response(restApiId=api["id"], responseType="DEFAULT_4XX", statusCode="400")
+        c.create_deployment(restApiId=api["id"], stageName="prod", variables={"k": "v"})
+        c.update_stage(
+            restApiId=api["id"], stageName="prod",
+            patchOperations=[{"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "10"}],
+        )
+        before = read(c, api["id"])
+    finally:
+        gw.stop()
+    assert gw.proc.returncode == 0, gw.log()
+
+    gw = Gateway(data_dir, tmp_path / "two.log").start()
+    try:
+        c = v1(gw)
+        after = read(c, api["id"])
+        for k in before:
+            before[k] = strip(before[k])
+            after[k] = strip(after[k])
+        assert after == before
+        assert after["stages"][0]["methodSettings"]["*/*"]["throttlingRateLimit"] == 10.0
+        assert "does not compile" not in gw.log(), gw.log()
+    finally:
+        gw.stop()
+
+
+def strip(value):
+    """Drops botocore's per-response metadata."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "ResponseMetadata"}
+    return value

@@ -59,23 +59,16 @@ pub(crate) struct RestDraft {
     pub(crate) now: i64,
 }
 
-/// Whether documents of `kind` belong to REST APIs.
+/// Whether documents of `kind` belong to REST APIs (and are loaded by [`RestApis::load`]).
 pub(crate) fn is_rest_kind(kind: Kind) -> bool {
-    match kind {
+    matches!(
+        kind,
         Kind::RestApi
-        | Kind::RestResource
-        | Kind::RestDeployment
-        | Kind::RestStage
-        | Kind::RestGatewayResponse => true,
-        Kind::Api
-        | Kind::Route
-        | Kind::Integration
-        | Kind::Stage
-        | Kind::Deployment
-        | Kind::ApiKey
-        | Kind::UsagePlan
-        | Kind::UsagePlanKey => false,
-    }
+            | Kind::RestResource
+            | Kind::RestDeployment
+            | Kind::RestStage
+            | Kind::RestGatewayResponse
+    )
 }
 
 /// Compiles what `state`'s stages serve: each stage with its deployment's resources and gateway
@@ -149,15 +142,8 @@ impl RestApis {
                     let g: GatewayResponse = parse_doc(&row)?;
                     state.gateway_responses.insert(row.id.clone(), g);
                 }
-                Kind::RestApi
-                | Kind::Api
-                | Kind::Route
-                | Kind::Integration
-                | Kind::Stage
-                | Kind::Deployment
-                | Kind::ApiKey
-                | Kind::UsagePlan
-                | Kind::UsagePlanKey => {}
+                // Only REST kinds reach here (see `is_rest_kind`); the heads were read above.
+                _ => {}
             }
         }
         Ok(RestApis {
