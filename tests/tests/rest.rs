@@ -200,7 +200,7 @@ fn http_proxy_and_mapped_http_integrations() {
         false,
         json!({
             "type": "HTTP_PROXY",
-            "integrationHttpMethod": "GET",
+            "httpMethod": "GET",
             "uri": up.url("/animals/{petId}"),
             "requestParameters": {"integration.request.path.petId": "method.request.path.id"},
         }),
@@ -213,7 +213,7 @@ fn http_proxy_and_mapped_http_integrations() {
         false,
         json!({
             "type": "HTTP",
-            "integrationHttpMethod": "POST",
+            "httpMethod": "POST",
             "uri": up.url("/backend"),
             "requestParameters": {
                 "integration.request.header.x-from-query": "method.request.querystring.q",
