@@ -118,6 +118,38 @@ impl Harness {
         a.body["message"].as_str().unwrap().to_string()
     }
 
+    /// A REST API with `GET /pets` (a MOCK integration) deployed to `stage`; returns its id.
+    async fn rest_api_stage(&self, stage: &str) -> String {
+        let api = self.ok("POST", "/restapis", json!({"name": "x"})).await;
+        let (id, root) = (str_of(&api, "id"), str_of(&api, "rootResourceId"));
+        let pets = self
+            .ok(
+                "POST",
+                &format!("/restapis/{id}/resources/{root}"),
+                json!({"pathPart": "pets"}),
+            )
+            .await;
+        let m = format!(
+            "/restapis/{id}/resources/{}/methods/GET",
+            str_of(&pets, "id")
+        );
+        self.ok("PUT", &m, json!({"authorizationType": "NONE"}))
+            .await;
+        self.ok(
+            "PUT",
+            &format!("{m}/integration"),
+            json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}}),
+        )
+        .await;
+        self.ok(
+            "POST",
+            &format!("/restapis/{id}/deployments"),
+            json!({"stageName": stage}),
+        )
+        .await;
+        id
+    }
+
     /// A key, a plan with `quota` and the key in the plan; returns (key id, value, plan id).
     async fn key_in_plan(&self, quota: Value) -> (String, String, String) {
         let key = self
@@ -190,6 +222,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn api_keys() {
     let h = harness();
+    let api = h.rest_api_stage("prod").await;
     let value = "abcdefghij0123456789XYZ";
     let k = h
         .call(
@@ -197,7 +230,7 @@ async fn api_keys() {
             "/apikeys",
             json!({"name": "alice", "description": "d", "value": value, "customerId": "c1",
                    "tags": {"team": "a"}, "generateDistinctId": true,
-                   "stageKeys": [{"restApiId": "abc123", "stageName": "prod"}]}),
+                   "stageKeys": [{"restApiId": api, "stageName": "prod"}]}),
         )
         .await;
     assert_eq!(k.status, StatusCode::CREATED);
@@ -206,7 +239,7 @@ async fn api_keys() {
     assert_eq!(k.body["value"], value);
     assert_eq!(k.body["enabled"], false, "AWS's default");
     assert!(k.body["createdDate"].as_u64().unwrap() > 1_600_000_000);
-    assert_eq!(k.body["stageKeys"], json!(["abc123/prod"]));
+    assert_eq!(k.body["stageKeys"], json!([format!("{api}/prod")]));
     assert_eq!(k.body["tags"]["team"], "a");
 
     // Generated values: 40 letters and digits.
@@ -443,12 +476,16 @@ async fn one_key_change_copies_one_shard() {
 #[tokio::test]
 async fn usage_plans() {
     let h = harness();
+    let (api, beta_api) = (
+        h.rest_api_stage("prod").await,
+        h.rest_api_stage("beta").await,
+    );
     let p = h
         .call(
             "POST",
             "/usageplans",
             json!({"name": "gold", "description": "g",
-                   "apiStages": [{"apiId": "abc123", "stage": "prod",
+                   "apiStages": [{"apiId": api, "stage": "prod",
                                   "throttle": {"/pets/GET": {"rateLimit": 5.0, "burstLimit": 2}}}],
                    "throttle": {"rateLimit": 10.5, "burstLimit": 20},
                    "quota": {"limit": 1000, "offset": 10, "period": "MONTH"},
@@ -471,7 +508,7 @@ async fn usage_plans() {
     );
     let compiled = h.cell.load().usage.plans.get(id.as_str()).cloned().unwrap();
     assert_eq!(compiled.quota.unwrap().limit, 1000);
-    assert!(compiled.stage("abc123", "prod").is_some());
+    assert!(compiled.stage(&api, "prod").is_some());
 
     // Validation: every problem at once.
     for (body, needle) in [
@@ -497,7 +534,11 @@ async fn usage_plans() {
         ),
         (
             json!({"name": "x", "apiStages": [{"apiId": "BAD!", "stage": "prod"}]}),
-            "API identifier",
+            "Invalid API identifier specified BAD!",
+        ),
+        (
+            json!({"name": "x", "apiStages": [{"apiId": api, "stage": "nope"}]}),
+            "Invalid stage identifier specified",
         ),
         (json!({"description": "no name"}), "name"),
     ] {
@@ -532,9 +573,9 @@ async fn usage_plans() {
                 {"op": "replace", "path": "/quota/limit", "value": "5000"},
                 {"op": "replace", "path": "/quota/period", "value": "WEEK"},
                 {"op": "replace", "path": "/quota/offset", "value": "0"},
-                {"op": "add", "path": "/apiStages", "value": "def456:beta"},
-                {"op": "replace", "path": "/apiStages/def456:beta/throttle/~1/GET/rateLimit", "value": "3"},
-                {"op": "remove", "path": "/apiStages/abc123:prod/throttle/~1pets/GET"}]}),
+                {"op": "add", "path": "/apiStages", "value": format!("{beta_api}:beta")},
+                {"op": "replace", "path": format!("/apiStages/{beta_api}:beta/throttle/~1/GET/rateLimit"), "value": "3"},
+                {"op": "remove", "path": format!("/apiStages/{api}:prod/throttle/~1pets/GET")}]}),
         )
         .await;
     assert_eq!(u["name"], "platinum");
@@ -545,18 +586,41 @@ async fn usage_plans() {
     );
     assert_eq!(
         u["apiStages"][1],
-        json!({"apiId": "def456", "stage": "beta", "throttle": {"//GET": {"rateLimit": 3.0}}})
+        json!({"apiId": beta_api, "stage": "beta", "throttle": {"//GET": {"rateLimit": 3.0}}})
     );
     assert!(u["apiStages"][0].get("throttle").is_none());
     let compiled = h.cell.load().usage.plans.get(id.as_str()).cloned().unwrap();
     assert_eq!(compiled.quota.unwrap().limit, 5000);
-    assert!(compiled.stage("def456", "beta").is_some());
+    assert!(compiled.stage(&beta_api, "beta").is_some());
+
+    // Adding a stage checks it: an unknown API or an unknown stage of a known API is a 404.
+    for (value, message) in [
+        (
+            "BAD!:prod".to_string(),
+            "Invalid API identifier specified BAD!".to_string(),
+        ),
+        (
+            format!("{api}:beta"),
+            format!("Invalid stage identifier specified {api}:beta"),
+        ),
+    ] {
+        let m = h
+            .err(
+                "PATCH",
+                &format!("/usageplans/{id}"),
+                json!({"patchOperations": [{"op": "add", "path": "/apiStages", "value": value}]}),
+                404,
+                "NotFoundException",
+            )
+            .await;
+        assert_eq!(m, message);
+    }
 
     let u = h
         .ok(
             "PATCH",
             &format!("/usageplans/{id}"),
-            json!({"patchOperations": [{"op": "remove", "path": "/apiStages", "value": "abc123:prod"}]}),
+            json!({"patchOperations": [{"op": "remove", "path": "/apiStages", "value": format!("{api}:prod")}]}),
         )
         .await;
     assert_eq!(u["apiStages"].as_array().unwrap().len(), 1);
@@ -636,11 +700,12 @@ async fn usage_plans() {
 #[tokio::test]
 async fn usage_plan_keys() {
     let h = harness();
+    let api = h.rest_api_stage("prod").await;
     let plan = h
         .ok(
             "POST",
             "/usageplans",
-            json!({"name": "a", "apiStages": [{"apiId": "abc123", "stage": "prod"}]}),
+            json!({"name": "a", "apiStages": [{"apiId": api, "stage": "prod"}]}),
         )
         .await;
     let plan_id = str_of(&plan, "id");
@@ -706,7 +771,7 @@ async fn usage_plan_keys() {
         .ok(
             "POST",
             "/usageplans",
-            json!({"name": "b", "apiStages": [{"apiId": "abc123", "stage": "prod"}]}),
+            json!({"name": "b", "apiStages": [{"apiId": api, "stage": "prod"}]}),
         )
         .await;
     let m = h
@@ -734,7 +799,7 @@ async fn usage_plan_keys() {
     h.err(
         "PATCH",
         &format!("/usageplans/{third_id}"),
-        json!({"patchOperations": [{"op": "add", "path": "/apiStages", "value": "abc123:prod"}]}),
+        json!({"patchOperations": [{"op": "add", "path": "/apiStages", "value": format!("{api}:prod")}]}),
         400,
         "BadRequestException",
     )
