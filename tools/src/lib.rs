@@ -1,10 +1,12 @@
-//! What the developer tools share: starting the real `portico` binary and reading its ready line.
+//! What the developer tools share: starting the real `portico` binary and reading its ready line,
+//! and a minimal HTTP/1.1 client for admin calls.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -72,4 +74,71 @@ pub fn spawn_portico<S: AsRef<OsStr>>(
         line: line.trim().to_string(),
     };
     Ok((child, ready))
+}
+
+/// A minimal HTTP/1.1 client for admin calls and probes (keep-alive, Content-Length bodies).
+#[derive(Debug)]
+pub struct Http {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+impl Http {
+    pub fn connect(addr: SocketAddr) -> Result<Http> {
+        let stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Http {
+            addr,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// A keep-alive admin call.
+    pub fn call(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+        let host = self.addr.to_string();
+        self.request(method, path, &host, body, false)
+    }
+
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        host: &str,
+        body: &str,
+        close: bool,
+    ) -> Result<(u16, String)> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body.as_bytes());
+        self.reader.get_mut().write_all(&request)?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .context("status line")?
+            .parse()?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse()?;
+                }
+            }
+        }
+        let mut out = vec![0u8; length];
+        self.reader.read_exact(&mut out)?;
+        Ok((status, String::from_utf8_lossy(&out).into_owned()))
+    }
 }

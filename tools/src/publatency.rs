@@ -17,12 +17,13 @@
 //! (needs `cargo build --release -p portico-dataplane --bin portico`; PORTICO_BIN overrides)
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use portico_tools::Http;
 use serde_json::json;
 
 /// Gives up on one change after this long.
@@ -183,71 +184,6 @@ fn get_fresh(addr: SocketAddr, host: &str, path: &str) -> Result<String> {
 }
 
 /// A minimal HTTP/1.1 client over one connection.
-struct Http {
-    addr: SocketAddr,
-    reader: BufReader<TcpStream>,
-}
-
-impl Http {
-    fn connect(addr: SocketAddr) -> Result<Http> {
-        let stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Http {
-            addr,
-            reader: BufReader::new(stream),
-        })
-    }
-
-    /// A keep-alive admin call.
-    fn call(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
-        let host = self.addr.to_string();
-        self.request(method, path, &host, body, false)
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        host: &str,
-        body: &str,
-        close: bool,
-    ) -> Result<(u16, String)> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
-            body.len(),
-            if close { "Connection: close\r\n" } else { "" }
-        );
-        let mut request = head.into_bytes();
-        request.extend_from_slice(body.as_bytes());
-        self.reader.get_mut().write_all(&request)?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .context("status line")?
-            .parse()?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse()?;
-                }
-            }
-        }
-        let mut out = vec![0u8; length];
-        self.reader.read_exact(&mut out)?;
-        Ok((status, String::from_utf8_lossy(&out).into_owned()))
-    }
-}
-
 /// An upstream on std threads that answers every request with its path (keep-alive).
 fn start_echo_upstream() -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;

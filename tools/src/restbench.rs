@@ -1,0 +1,280 @@
+//! REST pipeline cost: the same upstream behind a plain HTTP API proxy route and behind a REST
+//! API method that requires an API key in a usage plan with a throttle and a quota (key lookup,
+//! plan bucket, stage bucket, account bucket, quota counter on every request), in one run.
+//!
+//! Starts (127.0.0.1 only) the peers' nginx upstream from `../shared/bench/nginx.conf` on core
+//! 1 and Portico (one worker) on core 0, configures both APIs through the admin API, then runs
+//! `wrk` against each in alternating rounds and prints requests/s, latency and Portico's CPU
+//! time per request, and the ratio REST/plain (acceptance: the REST pipeline costs no more
+//! than 10% of plain proxy throughput, i.e. ratio ≥ 0.90).
+//!
+//! usage: restbench [--seconds 5] [--connections 64] [--rounds 5]
+//! needs: nginx, wrk, taskset; target/release/portico.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use portico_tools::Http;
+use serde_json::{json, Value};
+
+fn main() -> Result<()> {
+    let mut seconds = 5u32;
+    let mut connections = 64u32;
+    let mut rounds = 5u32;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let v: u32 = it.next().context("a value")?.parse()?;
+        match a.as_str() {
+            "--seconds" => seconds = v,
+            "--connections" => connections = v,
+            "--rounds" => rounds = v,
+            _ => bail!("usage: restbench [--seconds N] [--connections N] [--rounds N]"),
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bench = root.join("../shared/bench");
+    let portico = std::env::var_os("PORTICO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release/portico"));
+    let work = std::env::temp_dir().join(format!("portico-restbench-{}", std::process::id()));
+    std::fs::create_dir_all(work.join("logs"))?;
+    let conf = std::fs::read_to_string(bench.join("nginx.conf"))?
+        .replace("@WORK@", work.to_str().context("utf-8 temp dir")?);
+    std::fs::write(work.join("nginx.conf"), conf)?;
+    let pidfile = work.join("nginx-up.pid");
+    let status = Command::new("taskset")
+        .args(["-c", "1", "nginx", "-c"])
+        .arg(work.join("nginx.conf"))
+        .arg("-p")
+        .arg(&work)
+        .arg("-g")
+        .arg(format!("pid {};", pidfile.display()))
+        .arg("-e")
+        .arg(work.join("logs/error.log"))
+        .status()?;
+    if !status.success() {
+        bail!("nginx failed to start");
+    }
+    let _nginx = StopNginx(pidfile);
+
+    let plain = r#"{"apis":[{"apiId":"plain","routes":[{"routeKey":"$default","target":"integrations/up"}],
+        "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:18080"}],
+        "stages":[{"stageName":"$default"}]}]}"#;
+    std::fs::write(work.join("plain.json"), plain)?;
+    let config_arg = work.join("plain.json").to_string_lossy().into_owned();
+    let (mut child, ready) = portico_tools::spawn_portico(
+        &portico,
+        Some("0"),
+        &work.join("data"),
+        &["--workers", "1", "--config", &config_arg],
+    )?;
+    println!("# {}", ready.line);
+    let result = run(&ready, seconds, connections, rounds);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn run(ready: &portico_tools::Ready, seconds: u32, connections: u32, rounds: u32) -> Result<()> {
+    let mut admin = Http::connect(ready.admin)?;
+    let mut call = |method: &str, path: &str, body: Value| -> Result<Value> {
+        let (status, text) = admin.call(method, path, &body.to_string())?;
+        if !(200..300).contains(&status) {
+            bail!("{method} {path}: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    };
+    let api = call("POST", "/restapis", json!({"name": "bench"}))?;
+    let id = api["id"].as_str().context("id")?.to_string();
+    let root = api["rootResourceId"].as_str().context("root")?.to_string();
+    let res = call(
+        "POST",
+        &format!("/restapis/{id}/resources/{root}"),
+        json!({"pathPart": "{proxy+}"}),
+    )?;
+    let rid = res["id"].as_str().context("resource id")?.to_string();
+    let base = format!("/restapis/{id}/resources/{rid}/methods/GET");
+    call(
+        "PUT",
+        &base,
+        json!({"authorizationType": "NONE", "apiKeyRequired": true}),
+    )?;
+    call(
+        "PUT",
+        &format!("{base}/integration"),
+        json!({"type": "HTTP_PROXY", "httpMethod": "GET", "uri": "http://127.0.0.1:18080/{proxy}",
+               "requestParameters": {"integration.request.path.proxy": "method.request.path.proxy"}}),
+    )?;
+    call(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        json!({"stageName": "bench"}),
+    )?;
+    // A stage throttle too, so every bucket level is taken on every request.
+    call(
+        "PATCH",
+        &format!("/restapis/{id}/stages/bench"),
+        json!({"patchOperations": [
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "100000000"},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "100000000"}]}),
+    )?;
+    let key = call(
+        "POST",
+        "/apikeys",
+        json!({"name": "bench", "enabled": true}),
+    )?;
+    let key_id = key["id"].as_str().context("key id")?.to_string();
+    let value = key["value"].as_str().context("key value")?.to_string();
+    let plan = call(
+        "POST",
+        "/usageplans",
+        json!({"name": "bench", "apiStages": [{"apiId": id, "stage": "bench"}],
+               "throttle": {"rateLimit": 100000000.0, "burstLimit": 100000000},
+               "quota": {"limit": 1000000000000i64, "period": "DAY"}}),
+    )?;
+    let plan_id = plan["id"].as_str().context("plan id")?.to_string();
+    call(
+        "POST",
+        &format!("/usageplans/{plan_id}/keys"),
+        json!({"keyId": key_id, "keyType": "API_KEY"}),
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
+
+    let listen = ready.listen;
+    let targets = [
+        (
+            "plain",
+            format!("http://{listen}/small"),
+            "plain.execute-api.localhost".to_string(),
+            None,
+        ),
+        (
+            "rest+key",
+            format!("http://{listen}/bench/small"),
+            format!("{id}.execute-api.localhost"),
+            Some(value),
+        ),
+    ];
+    let pid = portico_pid(ready)?;
+    let mut figures: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+    println!("# {rounds} rounds; wrk -t1 -c{connections} -d{seconds}s per target per round");
+    for round in 1..=rounds {
+        println!("## round {round}");
+        for (i, (name, url, host, key)) in targets.iter().enumerate() {
+            let before = cpu_ticks(pid);
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", "1", "wrk", "-t1", "--latency"])
+                .arg(format!("-c{connections}"))
+                .arg(format!("-d{seconds}s"))
+                .arg("-H")
+                .arg(format!("Host: {host}"));
+            if let Some(k) = key {
+                cmd.arg("-H").arg(format!("x-api-key: {k}"));
+            }
+            let out = cmd.arg(url).output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains("Non-2xx") {
+                bail!("{name}: non-2xx answers:\n{text}");
+            }
+            let mut rps = 0.0;
+            let mut p99 = 0.0;
+            let mut requests = 0.0;
+            for line in text.lines() {
+                let w: Vec<&str> = line.split_whitespace().collect();
+                match w.as_slice() {
+                    ["Requests/sec:", v] => rps = v.parse().unwrap_or(0.0),
+                    ["99%", v] => p99 = duration_us(v),
+                    [n, "requests", "in", ..] => requests = n.parse().unwrap_or(0.0),
+                    _ => {}
+                }
+            }
+            let cpu = match (before, cpu_ticks(pid)) {
+                (Some(b), Some(a)) if requests > 0.0 => (a - b) as f64 / 100.0 * 1e6 / requests,
+                _ => 0.0,
+            };
+            println!("{name:<10} {rps:>10.0} req/s  p99 {p99:>7.0}us  {cpu:>6.2}us cpu/req");
+            figures[i].push((rps, p99, cpu));
+        }
+    }
+    let median = |v: &[(f64, f64, f64)], k: fn(&(f64, f64, f64)) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(k).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    println!("\n## medians");
+    for (i, (name, ..)) in targets.iter().enumerate() {
+        println!(
+            "{name:<10} {:>10.0} req/s  p99 {:>7.0}us  {:>6.2}us cpu/req",
+            median(&figures[i], |f| f.0),
+            median(&figures[i], |f| f.1),
+            median(&figures[i], |f| f.2)
+        );
+    }
+    let ratios: Vec<f64> = figures[0]
+        .iter()
+        .zip(&figures[1])
+        .map(|(p, r)| r.0 / p.0)
+        .collect();
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "rest+key/plain throughput ratio per round: {:?}; median {:.3} (acceptance: >= 0.90)",
+        ratios
+            .iter()
+            .map(|r| (r * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>(),
+        sorted[sorted.len() / 2]
+    );
+    println!(
+        "rest+key/plain cpu per request: {:.3}",
+        median(&figures[1], |f| f.2) / median(&figures[0], |f| f.2)
+    );
+    Ok(())
+}
+
+fn portico_pid(ready: &portico_tools::Ready) -> Result<u32> {
+    // The listener's owner: the portico process (spawned through taskset, which execs).
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ss -Hltnp 'sport = :{}' | grep -o 'pid=[0-9]*' | head -1",
+            ready.listen.port()
+        ))
+        .output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("pid=")
+        .parse()
+        .context("portico pid (needs ss)")
+}
+
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn duration_us(v: &str) -> f64 {
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().unwrap_or(0.0);
+    match unit {
+        "us" => n,
+        "ms" => n * 1e3,
+        "s" => n * 1e6,
+        _ => n,
+    }
+}
+
+struct StopNginx(PathBuf);
+
+impl Drop for StopNginx {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
