@@ -6,6 +6,7 @@ addresses change: the gateway and the backend listen on free ports here, not 808
 the backend's directory is a temp dir. The `pip install` line is left to the test command.
 """
 
+import json
 import os
 import re
 import shutil
@@ -75,6 +76,19 @@ def test_readme_walkthrough_with_the_aws_cli(gateway, tmp_path):
         assert '"RouteKey": "GET /pets/{id}"' in out, out
         assert '"prod"' in out and '"$default"' in out, out
         assert f"execute-api.localhost:{gateway.port}" in out, out
+
+        # The REST API, API key and usage plan section, in the same shell session's variables.
+        rest = localize(client + "\n" + readme_block("rest"))
+        run = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", rest],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+        assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}\ngateway:\n{gateway.log()}"
+        out = run.stdout
+        assert out.count('{"name": "Rex"}') == 4, out
+        assert '{"message":"Forbidden"}' in out, out
+        usage = json.loads(out[out.index('{\n    "usagePlanId"'):])
+        assert list(usage["items"].values()) == [[[1, 999]]], usage
     finally:
         os.killpg(backend.pid, signal.SIGTERM)
         backend.wait(timeout=10)
