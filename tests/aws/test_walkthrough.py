@@ -87,8 +87,19 @@ def test_readme_walkthrough_with_the_aws_cli(gateway, tmp_path):
         out = run.stdout
         assert out.count('{"name": "Rex"}') == 4, out
         assert '{"message":"Forbidden"}' in out, out
-        usage = json.loads(out[out.index('{\n    "usagePlanId"'):])
-        assert list(usage["items"].values()) == [[[1, 999]]], usage
+        assert '"usagePlanId"' in out, out
+        # get-usage prints the last JSON object (after curl's, which ends without a newline).
+        usage = None
+        for at in (i for i, c in enumerate(out) if c == "{"):
+            try:
+                obj, _ = json.JSONDecoder().raw_decode(out[at:])
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and "usagePlanId" in obj:
+                usage = obj
+                break
+        assert usage is not None, out
+        assert list(usage["items"].values()) == [[[1, 999]]], (usage, out)
     finally:
         os.killpg(backend.pid, signal.SIGTERM)
         backend.wait(timeout=10)

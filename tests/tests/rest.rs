@@ -504,3 +504,129 @@ fn gateway_responses_are_customisable() {
     assert_eq!(r.header("x-default"), Some("4xx"));
     assert_eq!(r.json(), json!({"message": "Missing Authentication Token"}));
 }
+
+#[test]
+fn plan_method_throttle_and_per_key_buckets() {
+    let gw = Gateway::spawn(&config(vec![]), &[]);
+    let rest = Rest::create(&gw, &["/pets", "/toys"]);
+    mock_method(&gw, &rest, "/pets", "GET", true, 200, "{}");
+    mock_method(&gw, &rest, "/toys", "GET", true, 200, "{}");
+    rest.deploy(&gw, "prod");
+    let plan = json!({"throttle": {"rateLimit": 1.0, "burstLimit": 4}});
+    let (a, _, plan_id) = key_in_plan(&gw, &rest, "prod", plan);
+    // A per-method throttle for GET /pets in this plan's stage: burst 2.
+    admin(
+        &gw,
+        "PATCH",
+        &format!("/usageplans/{plan_id}"),
+        json!({"patchOperations": [
+            {"op": "replace", "path": format!("/apiStages/{}:prod/throttle/~1pets/GET/rateLimit", rest.id), "value": "1"},
+            {"op": "replace", "path": format!("/apiStages/{}:prod/throttle/~1pets/GET/burstLimit", rest.id), "value": "2"}]}),
+    );
+    let b = admin(
+        &gw,
+        "POST",
+        "/apikeys",
+        json!({"name": "b", "enabled": true}),
+    );
+    admin(
+        &gw,
+        "POST",
+        &format!("/usageplans/{plan_id}/keys"),
+        json!({"keyId": b["id"], "keyType": "API_KEY"}),
+    );
+    let b = b["value"].as_str().expect("value").to_string();
+    let statuses = |key: &str, path: &str, n: usize| -> Vec<u16> {
+        (0..n)
+            .map(|_| get(&gw, &rest.id, path, Some(key)).status)
+            .collect()
+    };
+    // Key a: GET /pets stops after the method's burst of 2; the plan's per-key burst of 4 is
+    // shared with GET /toys, which gets the 2 tokens the refused requests gave back.
+    assert_eq!(statuses(&a, "/prod/pets", 3), vec![200, 200, 429]);
+    assert_eq!(statuses(&a, "/prod/toys", 3), vec![200, 200, 429]);
+    // Key b has buckets of its own.
+    assert_eq!(statuses(&b, "/prod/pets", 3), vec![200, 200, 429]);
+    let r = get(&gw, &rest.id, "/prod/toys", Some(&a));
+    assert_rest_error(&r, 429, "Too Many Requests", "TooManyRequestsException");
+}
+
+/// Seconds from now to the next 00:00 UTC.
+fn secs_to_midnight() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    86_400 - now % 86_400
+}
+
+#[test]
+fn quota_period_rolls_over_at_midnight_utc() {
+    // The gateway's clock reads 6 to 7 s before midnight UTC when `t0` is taken.
+    let t0 = std::time::Instant::now();
+    let offset = (secs_to_midnight() - 7).to_string();
+    let gw = Gateway::spawn(&config(vec![]), &["--clock-offset-secs", offset.as_str()]);
+    let rest = Rest::create(&gw, &["/pets"]);
+    mock_method(&gw, &rest, "/pets", "GET", true, 200, "{}");
+    rest.deploy(&gw, "prod");
+    let (key, _, _) = key_in_plan(
+        &gw,
+        &rest,
+        "prod",
+        json!({"quota": {"limit": 3, "period": "DAY"}}),
+    );
+    for _ in 0..3 {
+        assert_eq!(get(&gw, &rest.id, "/prod/pets", Some(&key)).status, 200);
+    }
+    let r = get(&gw, &rest.id, "/prod/pets", Some(&key));
+    assert_rest_error(&r, 429, "Limit Exceeded", "LimitExceededException");
+    assert!(
+        t0.elapsed() < Duration::from_secs(6),
+        "setup took {:?}: too slow to test the rollover before midnight",
+        t0.elapsed()
+    );
+    // Past midnight: a new period, a new quota.
+    sleep(Duration::from_millis(7_500).saturating_sub(t0.elapsed()));
+    assert_eq!(get(&gw, &rest.id, "/prod/pets", Some(&key)).status, 200);
+}
+
+#[test]
+fn kill_9_loses_at_most_one_flush_interval_of_counts() {
+    let data = TempDir::new("kill9");
+    let dir = data.path().join("data").display().to_string();
+    let args = ["--data-dir", dir.as_str()];
+    let gw = Gateway::spawn(&config(vec![]), &args);
+    let rest = Rest::create(&gw, &["/pets"]);
+    mock_method(&gw, &rest, "/pets", "GET", true, 200, "{}");
+    rest.deploy(&gw, "prod");
+    let (key, key_id, plan_id) = key_in_plan(
+        &gw,
+        &rest,
+        "prod",
+        json!({"quota": {"limit": 100000, "period": "MONTH"}}),
+    );
+    let host = gw.host(&rest.id);
+    let mut c = gw.client();
+    for _ in 0..300 {
+        let r = c.request(
+            &Request::get("/prod/pets")
+                .host(&host)
+                .header("x-api-key", &key),
+        );
+        assert_eq!(r.status, 200);
+    }
+    // One flush interval (1 s) and a margin: everything counted so far is on disk.
+    sleep(Duration::from_millis(1_500));
+    gw.signal("KILL");
+    drop(gw);
+
+    let gw = Gateway::spawn(&config(vec![]), &args);
+    let today = time_today();
+    let u = admin(
+        &gw,
+        "GET",
+        &format!("/usageplans/{plan_id}/usage?startDate={today}&endDate={today}"),
+        Value::Null,
+    );
+    assert_eq!(u["values"][&key_id], json!([[300, 100000 - 300]]), "{u}");
+}
