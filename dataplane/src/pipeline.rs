@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use portico_shared::gateway_response::ResponseType;
 use portico_shared::model::ProtocolType;
-use portico_shared::snapshot::{Api, Integration, MappedResponse, MockResponse, Route, Stage};
+use portico_shared::snapshot::{Api, Integration, MappedResponse, Route, Stage};
 use portico_shared::Snapshot;
 
 use crate::admission::{self, Admitted};
@@ -62,9 +62,9 @@ struct Scope<'s> {
 /// What answered a request that was not refused.
 enum Reply<'s> {
     Upstream(UpstreamResponse),
-    Mock(&'s MockResponse),
-    /// A REST `HTTP` integration's upstream response and the integration response it selected.
-    Mapped(UpstreamResponse, &'s MappedResponse),
+    /// A REST integration response: a `MOCK`'s, or the one an `HTTP` integration's upstream
+    /// response selected (with that response).
+    Mapped(Option<UpstreamResponse>, &'s MappedResponse),
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
@@ -141,7 +141,7 @@ pub async fn handle<'s>(
                 return m
                     .response
                     .as_ref()
-                    .map(Reply::Mock)
+                    .map(|m| Reply::Mapped(None, m))
                     .ok_or(GatewayError::ApiConfiguration);
             }
             Integration::Http(h) => {
@@ -161,7 +161,7 @@ pub async fn handle<'s>(
                 let m = h
                     .response_for(r.status)
                     .ok_or(GatewayError::ApiConfiguration)?;
-                return Ok(Reply::Mapped(r, m));
+                return Ok(Reply::Mapped(Some(r), m));
             }
             Integration::HttpProxy(_) => {}
         }
@@ -199,24 +199,12 @@ pub async fn handle<'s>(
         Ok(Reply::Mapped(response, m)) => {
             let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
             let mut cx = rest_context(&scope, api, request_id, head, d, None);
-            cx.body = call.body(&response);
-            cx.response = Some((&*call, &response));
+            if let Some(r) = &response {
+                cx.body = call.body(r);
+                cx.response = Some((&*call, r));
+            }
             let mut scratch = w.take_buf();
             outcome.status = rest::write_mapped(
-                m,
-                &cx,
-                connection(outcome.keep_alive),
-                head_only,
-                &mut scratch,
-                out,
-            );
-            w.give_buf(scratch);
-        }
-        Ok(Reply::Mock(m)) => {
-            let api = rest_api.unwrap_or_else(|| unreachable!("mocks exist only in REST APIs"));
-            let cx = rest_context(&scope, api, request_id, head, d, None);
-            let mut scratch = w.take_buf();
-            outcome.status = rest::write_mock(
                 m,
                 &cx,
                 connection(outcome.keep_alive),

@@ -11,7 +11,7 @@ use http::Method;
 use portico_shared::gateway_response::ResponseType;
 use portico_shared::keys::KeyEntry;
 use portico_shared::snapshot::{
-    Api, HttpMapped, MappedResponse, MockResponse, Passthrough, PathPart, Route, Stage,
+    Api, HttpMapped, MappedResponse, Passthrough, PathPart, Route, Stage,
 };
 use portico_shared::template::{Context, ContextVar, Source};
 
@@ -263,8 +263,9 @@ pub fn build_http_request(
     Ok(())
 }
 
-/// Writes the method response an `HTTP` integration's integration response maps the upstream
-/// response to: its status, its mapped headers, and its template or the upstream body.
+/// Writes the method response an integration response makes: its status, its mapped headers,
+/// and its template or (without one) `cx.body`: the upstream body of an `HTTP` integration,
+/// nothing for a `MOCK`.
 pub fn write_mapped(
     m: &MappedResponse,
     cx: &RestContext<'_>,
@@ -383,43 +384,6 @@ pub fn write_gateway_response(
         out.extend_from_slice(body);
     }
     status
-}
-
-/// Writes a `MOCK` integration's response.
-pub fn write_mock(
-    m: &MockResponse,
-    cx: &RestContext<'_>,
-    connection: ConnectionHeader,
-    head_only: bool,
-    scratch: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) -> u16 {
-    write::status_line(out, m.status, write::reason(m.status));
-    let mut content_type = false;
-    for (name, source) in &m.headers {
-        scratch.clear();
-        source.render(cx, scratch);
-        if valid_header_value(scratch) && !name.eq_ignore_ascii_case("content-length") {
-            content_type |= name.eq_ignore_ascii_case("content-type");
-            write::header(out, name.as_bytes(), scratch);
-        }
-    }
-    if !content_type {
-        write::header(out, b"content-type", b"application/json");
-    }
-    scratch.clear();
-    m.body.render(cx, scratch);
-    let no_body = m.status < 200 || m.status == 204 || m.status == 304;
-    if !no_body {
-        write::header_u64(out, b"content-length", scratch.len() as u64);
-    }
-    write_id_headers(out, cx.request_id);
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
-    if !head_only && !no_body {
-        out.extend_from_slice(scratch);
-    }
-    m.status
 }
 
 /// A rendered value that would break the response head (CR, LF, NUL) is dropped.

@@ -13,7 +13,7 @@ use crate::model::{self, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
     compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError, HttpMapped,
-    Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod, Route, Stage,
+    HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod, Route, Stage,
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;
@@ -152,49 +152,7 @@ fn compile_integration(
     errors: &mut Vec<ConfigError>,
 ) -> Option<Integration> {
     match i.integration_type.as_str() {
-        "HTTP_PROXY" => {
-            let Some(uri) = i.uri.as_deref() else {
-                errors.push(err(at, "HTTP_PROXY integrations need a uri"));
-                return None;
-            };
-            let timeout = i
-                .timeout_in_millis
-                .unwrap_or(REST_INTEGRATION_TIMEOUT_DEFAULT_MS);
-            if timeout > REST_INTEGRATION_TIMEOUT_MAX_MS {
-                errors.push(err(
-                    at,
-                    &format!(
-                        "timeoutInMillis must be between 50 and {REST_INTEGRATION_TIMEOUT_MAX_MS}"
-                    ),
-                ));
-                return None;
-            }
-            let model = model::Integration {
-                integration_id: String::new(),
-                integration_type: IntegrationType::HttpProxy,
-                integration_method: i.http_method.clone(),
-                integration_uri: uri.to_string(),
-                timeout_in_millis: Some(timeout),
-                payload_format_version: None,
-            };
-            let mut proxy = compile_http_proxy(&model, vars, at, errors)?;
-            // REST sends exactly the integration URI: path parameters come from the request
-            // parameters that map them (`integration.request.path.x` ←
-            // `method.request.path.y`), and the request path is never appended.
-            proxy.append_request_path = false;
-            for part in &mut proxy.path {
-                if let PathPart::Param(name) = part {
-                    let mapped = i
-                        .request_parameters
-                        .get(&format!("integration.request.path.{name}"))
-                        .and_then(|v| v.strip_prefix("method.request.path."));
-                    if let Some(source) = mapped {
-                        *name = source.into();
-                    }
-                }
-            }
-            Some(Integration::HttpProxy(proxy))
-        }
+        "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
         "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
         "AWS" | "AWS_PROXY" => {
@@ -217,18 +175,22 @@ fn compile_integration(
     }
 }
 
-/// An `HTTP` integration: the upstream gets only what `requestParameters` map (and the body,
-/// passed through or from a template); its response is mapped by the integration response
-/// whose `selectionPattern` matches its status.
-fn compile_http(
+/// The upstream of a REST `HTTP_PROXY` or `HTTP` integration. REST sends exactly the
+/// integration URI: the request path is never appended, and `{name}` path parameters are filled
+/// from what `requestParameters` map to them (`integration.request.path.x` ←
+/// `method.request.path.y` or a `'static'` value; unmapped: the method's parameter of the same
+/// name).
+fn rest_target(
     i: &Spec,
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
-) -> Option<HttpMapped> {
-    let before = errors.len();
+) -> Option<HttpProxy> {
     let Some(uri) = i.uri.as_deref() else {
-        errors.push(err(at, "HTTP integrations need a uri"));
+        errors.push(err(
+            at,
+            &format!("{} integrations need a uri", i.integration_type),
+        ));
         return None;
     };
     let timeout = i
@@ -251,6 +213,37 @@ fn compile_http(
     };
     let mut target = compile_http_proxy(&model, vars, at, errors)?;
     target.append_request_path = false;
+    for part in &mut target.path {
+        let PathPart::Param(name) = part else {
+            continue;
+        };
+        let key = format!("integration.request.path.{name}");
+        let Some(value) = i.request_parameters.get(&key) else {
+            continue;
+        };
+        match Source::parse_parameter(value) {
+            Ok(Source::RequestPath(from)) => *part = PathPart::Param(from),
+            Ok(Source::Literal(text)) => *part = PathPart::Literal(text),
+            _ => errors.push(err(
+                at,
+                &format!("{key}: a path parameter can be mapped from method.request.path.NAME or a 'static' value"),
+            )),
+        }
+    }
+    Some(target)
+}
+
+/// An `HTTP` integration: the upstream gets only what `requestParameters` map (and the body,
+/// passed through or from a template); its response is mapped by the integration response
+/// whose `selectionPattern` matches its status.
+fn compile_http(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HttpMapped> {
+    let before = errors.len();
+    let target = rest_target(i, vars, at, errors)?;
     let mut headers = Vec::new();
     let mut query = Vec::new();
     for (k, v) in &i.request_parameters {
@@ -265,27 +258,8 @@ fn compile_http(
             headers.push((name.into(), source));
         } else if let Some(name) = k.strip_prefix("integration.request.querystring.") {
             query.push((name.into(), source));
-        } else if let Some(name) = k.strip_prefix("integration.request.path.") {
-            match source {
-                Source::RequestPath(from) => {
-                    for part in &mut target.path {
-                        if matches!(part, PathPart::Param(n) if **n == *name) {
-                            *part = PathPart::Param(from.clone());
-                        }
-                    }
-                }
-                Source::Literal(text) => {
-                    for part in &mut target.path {
-                        if matches!(part, PathPart::Param(n) if **n == *name) {
-                            *part = PathPart::Literal(text.clone());
-                        }
-                    }
-                }
-                _ => errors.push(err(
-                    at,
-                    &format!("{k}: a path parameter can be mapped from method.request.path.NAME or a 'static' value"),
-                )),
-            }
+        } else if k.starts_with("integration.request.path.") {
+            // Mapped into the target's path by `rest_target`.
         } else {
             errors.push(err(
                 at,
@@ -461,10 +435,9 @@ fn compile_mock(i: &Spec, at: &str, errors: &mut Vec<ConfigError>) -> Option<Moc
         .response_templates
         .get("application/json")
         .or_else(|| r.response_templates.values().next())
-        .map(|t| Template::parse(t))
-        .unwrap_or_default();
+        .map(|t| Template::parse(t));
     Some(Mock {
-        response: Some(crate::snapshot::MockResponse {
+        response: Some(MappedResponse {
             status,
             headers,
             body,

@@ -149,13 +149,14 @@ pub enum Passthrough {
     Never,
 }
 
-/// One integration response of an `HTTP` integration.
+/// One integration response of an `HTTP` or `MOCK` integration: the method response it makes.
 #[derive(Debug)]
 pub struct MappedResponse {
     pub status: u16,
     /// `method.response.header.NAME` ← source.
     pub headers: Vec<(Box<str>, crate::template::Source)>,
-    /// The `application/json` response template; `None` passes the upstream body through.
+    /// The `application/json` response template; `None` passes the upstream body through (a
+    /// mock has none: an empty body).
     pub body: Option<crate::template::Template>,
 }
 
@@ -171,15 +172,7 @@ impl HttpMapped {
 #[derive(Debug)]
 pub struct Mock {
     /// `None`: no integration response matches; answered 500 as AWS does.
-    pub response: Option<MockResponse>,
-}
-
-/// What a mock answers.
-#[derive(Debug)]
-pub struct MockResponse {
-    pub status: u16,
-    pub headers: Vec<(Box<str>, crate::template::Source)>,
-    pub body: crate::template::Template,
+    pub response: Option<MappedResponse>,
 }
 
 /// `HTTP_PROXY` (payload format 1.0): forward the request to an HTTP upstream.
