@@ -67,6 +67,14 @@ pub fn parse_day(s: &str) -> Option<u64> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
+    // Digits only: `str::parse` would take a sign ("2026-+1-25").
+    if !b
+        .iter()
+        .enumerate()
+        .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
+        return None;
+    }
     let y: i64 = s[0..4].parse().ok()?;
     let m: u32 = s[5..7].parse().ok()?;
     let d: u32 = s[8..10].parse().ok()?;
@@ -264,6 +272,8 @@ mod tests {
         assert_eq!(next_period_start_day(dec, QuotaPeriod::Month), jan);
         assert_eq!(parse_day("2026-02-30"), None);
         assert_eq!(parse_day("2026-2-03"), None);
+        assert_eq!(parse_day("2026-+1-25"), None);
+        assert_eq!(parse_day("+026-01-25"), None);
         assert_eq!(day_of(0), 0);
         assert_eq!(format_day(0), "1970-01-01");
         let leap = parse_day("2028-02-29").unwrap();
