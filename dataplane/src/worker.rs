@@ -309,7 +309,9 @@ async fn watch_stop(w: Rc<Worker>, stop: Arc<AtomicBool>) {
 }
 
 /// Once-a-second housekeeping: publish stats; after a snapshot swap, let go of the old snapshot
-/// and forget the stats of routes that vanished; close upstream connections idle too long.
+/// and forget the stats of routes that vanished; close upstream connections idle too long;
+/// return what is left of an expired account-bucket lease, so an idle worker does not sit on
+/// tokens the busy ones could use (route buckets get theirs back on the worker's next request).
 async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
     let mut generation = w.snapshot().generation;
     loop {
@@ -327,6 +329,7 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
         drop(snapshot);
         w.stats.borrow_mut().publish(w.id, &board);
         w.pool.prune();
+        w.cfg.account.expire_lease(w.id, w.cfg.mono_ns(Instant::now()));
     }
 }
 
