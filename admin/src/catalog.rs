@@ -679,11 +679,7 @@ impl Draft {
     }
 
     fn delete(&self, kind: Kind, id: &str) -> Change {
-        Change::Delete {
-            api_id: self.state.api.api_id.clone(),
-            kind,
-            id: id.to_string(),
-        }
+        deletion(&self.state.api.api_id, kind, id)
     }
 
     /// Auto-deploys if routes or integrations changed; returns the state, the changes to commit
@@ -743,7 +739,9 @@ pub(crate) fn not_found_api(api_id: &str) -> ApiError {
     ApiError::NotFound(format!("Invalid API identifier specified {api_id}"))
 }
 
-fn row(api_id: &str, kind: Kind, id: &str, doc: &impl Serialize) -> Row {
+/// A record as a store row of `api_id` (or another scope): `doc` is its JSON. Shared by the
+/// HTTP API, REST API (`v1/state.rs`) and usage (`usage/ops.rs`) catalogs.
+pub(crate) fn row(api_id: &str, kind: Kind, id: &str, doc: &impl Serialize) -> Row {
     Row {
         api_id: api_id.to_string(),
         kind,
@@ -753,7 +751,17 @@ fn row(api_id: &str, kind: Kind, id: &str, doc: &impl Serialize) -> Row {
     }
 }
 
-fn parse_doc<T: for<'de> Deserialize<'de>>(row: &Row) -> Result<T, ApiError> {
+/// The deletion of the row `kind`/`id` of `api_id` (or another scope).
+pub(crate) fn deletion(api_id: &str, kind: Kind, id: &str) -> Change {
+    Change::Delete {
+        api_id: api_id.to_string(),
+        kind,
+        id: id.to_string(),
+    }
+}
+
+/// A stored record, parsed; a row that does not parse is a 500 naming it.
+pub(crate) fn parse_doc<T: for<'de> Deserialize<'de>>(row: &Row) -> Result<T, ApiError> {
     serde_json::from_str(&row.doc).map_err(|e| {
         ApiError::Internal(format!(
             "stored {} {}/{} is corrupt: {e}",

@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use portico_shared::quota::format_day;
+
 /// Length of an API id.
 pub(crate) const API_ID_LEN: usize = 10;
 
@@ -60,40 +62,35 @@ pub(crate) fn valid_child_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Now, in seconds since the epoch: the wall clock, without the test offset of
+/// `portico_shared::clock` (that one moves quota periods, not creation dates).
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Now, in epoch seconds as `apigateway` (v1) timestamps are written.
+pub(crate) fn now_epoch() -> i64 {
+    i64::try_from(now_secs()).unwrap_or(i64::MAX)
+}
+
 /// Now, as ISO-8601 UTC with seconds (`2024-05-01T12:34:56Z`): the `apigatewayv2` timestamp
 /// format.
 pub(crate) fn now_iso8601() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    iso8601(secs)
+    iso8601(now_secs())
 }
 
 /// Seconds since the epoch as ISO-8601 UTC.
 pub(crate) fn iso8601(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{}T{:02}:{:02}:{:02}Z",
+        format_day(secs / 86_400),
         rem / 3600,
         (rem / 60) % 60,
         rem % 60
     )
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

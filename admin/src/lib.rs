@@ -33,10 +33,13 @@ mod ids;
 mod import;
 pub mod metrics;
 mod ops;
+mod page;
 mod portico;
 mod records;
 pub mod sigv4;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 mod usage;
 mod v1;
 mod v2;

@@ -2,16 +2,11 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use portico_shared::stats::StatsBoard;
-use portico_shared::Snapshot;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use super::*;
+use crate::test_support::{self, Answer};
 
 struct Harness {
     state: AdminState,
@@ -19,29 +14,12 @@ struct Harness {
     store: Arc<MemoryStore>,
 }
 
-struct Answer {
-    status: StatusCode,
-    kind: Option<String>,
-    body: Value,
-}
-
 fn harness() -> Harness {
     harness_on(Arc::new(MemoryStore::default()))
 }
 
 fn harness_on(store: Arc<MemoryStore>) -> Harness {
-    let cell: SnapshotCell = Arc::new(ArcSwap::from_pointee(Snapshot::empty(0)));
-    let state = AdminState::open(
-        store.clone(),
-        cell.clone(),
-        Arc::new(StatsBoard::new(1)),
-        Endpoint {
-            domain: "execute-api.localhost".into(),
-            port: 8080,
-        },
-        None,
-    )
-    .unwrap();
+    let (state, cell) = test_support::open(store.clone());
     Harness { state, cell, store }
 }
 
@@ -51,38 +29,13 @@ impl Harness {
     }
 
     async fn call_bytes(&self, method: &str, uri: &str, body: Vec<u8>) -> Answer {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let r = app(self.state.clone()).oneshot(req).await.unwrap();
-        let status = r.status();
-        let kind = r
-            .headers()
-            .get("x-amzn-ErrorType")
-            .map(|v| v.to_str().unwrap().to_string());
-        let bytes = r.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Answer { status, kind, body }
+        test_support::send(&self.state, method, uri, body).await
     }
 
     async fn ok(&self, method: &str, uri: &str, body: Value) -> Value {
-        let a = self.call(method, uri, &body.to_string()).await;
-        assert!(
-            a.status.is_success(),
-            "{method} {uri}: {} {:?} {}",
-            a.status,
-            a.kind,
-            a.body
-        );
-        a.body
+        self.call(method, uri, &body.to_string())
+            .await
+            .success(method, uri)
     }
 
     /// The compiled API `id` as the workers see it.
@@ -96,7 +49,7 @@ impl Harness {
 }
 
 fn message(a: &Answer) -> &str {
-    a.body["message"].as_str().unwrap_or_default()
+    a.message()
 }
 
 #[tokio::test]

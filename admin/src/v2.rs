@@ -5,9 +5,11 @@
 //! Request parsing never fails with a 5xx: a body that is not JSON, has unknown members or wrong
 //! types, or is too large, and a path or query that does not decode, are all answered 4xx in
 //! AWS's error shape by the extractors below.
+//!
+//! The v1 handlers (`v1/`, `usage/`) share this file's extractors ([`Body`], [`Params`]) and
+//! answers ([`ok`], [`created`], [`accepted`], [`no_content`]).
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -21,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::page::{Cursor, Members};
 use crate::records::{ApiInput, DeploymentInput, IntegrationInput, Page, RouteInput, StageInput};
 use crate::AdminState;
 
@@ -29,6 +32,14 @@ pub(crate) const PAGE_DEFAULT: usize = 100;
 
 /// Largest `maxResults`.
 pub(crate) const PAGE_MAX: usize = 500;
+
+/// The paging members of `Get*s` calls.
+const PAGING: Members = Members {
+    limit: "maxResults",
+    token: "nextToken",
+    default: PAGE_DEFAULT,
+    max: PAGE_MAX,
+};
 
 /// A JSON request body, parsed strictly; an empty body is `{}` (botocore sends none when no
 /// member is set).
@@ -340,22 +351,36 @@ async fn delete_deployment(
 }
 
 // === answers ===
+//
+// Shared with the v1 handlers (`v1/`, `usage/`): every control plane answers a result as a
+// status and a JSON body, or as its `ApiError`.
 
-fn ok<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
+/// 200 with the value.
+pub(crate) fn ok<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn created<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
+/// 201 with the value.
+pub(crate) fn created<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
     match r {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn no_content(r: Result<(), ApiError>) -> Response {
+/// 202 with no body (v1 deletes).
+pub(crate) fn accepted(r: Result<(), ApiError>) -> Response {
+    match r {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// 204 with no body.
+pub(crate) fn no_content(r: Result<(), ApiError>) -> Response {
     match r {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
@@ -363,72 +388,14 @@ fn no_content(r: Result<(), ApiError>) -> Response {
 }
 
 /// One page of `map`, after the key `nextToken` names, of at most `maxResults` items.
-/// `nextToken` is the hex of the last key returned: opaque to callers, stable across changes.
 pub(crate) fn page<V, T>(
     map: &BTreeMap<String, V>,
     q: &PageQuery,
     view: impl Fn(&V) -> T,
 ) -> Result<Page<T>, ApiError> {
-    let limit = match q.max_results.as_deref() {
-        None => PAGE_DEFAULT,
-        Some(m) => match m.parse::<usize>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "maxResults must be a number between 1 and {PAGE_MAX}"
-                )))
-            }
-        },
-    };
-    let after = match q.next_token.as_deref() {
-        None | Some("") => None,
-        Some(t) => Some(
-            decode_token(t).ok_or_else(|| ApiError::BadRequest("Invalid nextToken".to_string()))?,
-        ),
-    };
-    let start = match &after {
-        Some(k) => Bound::Excluded(k.as_str()),
-        None => Bound::Unbounded,
-    };
-    let mut items = Vec::with_capacity(limit.min(map.len()));
-    let mut last = None;
-    let mut more = false;
-    for (k, v) in map.range::<str, _>((start, Bound::Unbounded)) {
-        if items.len() == limit {
-            more = true;
-            break;
-        }
-        items.push(view(v));
-        last = Some(k);
-    }
-    Ok(Page {
-        items,
-        next_token: if more {
-            last.map(|k| encode_token(k))
-        } else {
-            None
-        },
-    })
-}
-
-fn encode_token(key: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(key.len() * 2);
-    for b in key.bytes() {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-fn decode_token(token: &str) -> Option<String> {
-    if !token.len().is_multiple_of(2) || token.len() > 256 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    let cursor = Cursor::parse(&PAGING, q.max_results.as_deref(), q.next_token.as_deref())?;
+    let (items, next_token) = cursor.take(cursor.range(map), view);
+    Ok(Page { items, next_token })
 }
 
 // === extractors ===

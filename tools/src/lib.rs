@@ -1,5 +1,6 @@
 //! What the developer tools share: starting the real `portico` binary and reading its ready line,
-//! and a minimal HTTP/1.1 client for admin calls.
+//! a minimal HTTP/1.1 client for admin calls, and reading what the benchmarks measure (a
+//! process's CPU time, `wrk`'s latencies).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -74,6 +75,29 @@ pub fn spawn_portico<S: AsRef<OsStr>>(
         line: line.trim().to_string(),
     };
     Ok((child, ready))
+}
+
+/// User plus system CPU time of a whole process (every thread) so far, in clock ticks
+/// (`/proc/{pid}/stat`); `None` when the process is gone or the file does not parse.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// A duration as `wrk` prints it (`812.00us`, `1.25ms`, `2.01s`), in microseconds; a number
+/// that does not parse is 0.
+pub fn duration_us(v: &str) -> f64 {
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().unwrap_or(0.0);
+    match unit {
+        "us" => n,
+        "ms" => n * 1e3,
+        "s" => n * 1e6,
+        _ => n,
+    }
 }
 
 /// A minimal HTTP/1.1 client for admin calls and probes (keep-alive, Content-Length bodies).

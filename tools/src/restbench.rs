@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use portico_tools::Http;
+use portico_tools::{cpu_ticks, duration_us, Http};
 use serde_json::{json, Value};
 
 fn main() -> Result<()> {
@@ -249,24 +249,6 @@ fn portico_pid(ready: &portico_tools::Ready) -> Result<u32> {
         .trim_start_matches("pid=")
         .parse()
         .context("portico pid (needs ss)")
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-fn duration_us(v: &str) -> f64 {
-    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
-    let n: f64 = num.parse().unwrap_or(0.0);
-    match unit {
-        "us" => n,
-        "ms" => n * 1e3,
-        "s" => n * 1e6,
-        _ => n,
-    }
 }
 
 struct StopNginx(PathBuf);

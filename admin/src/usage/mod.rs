@@ -4,8 +4,10 @@
 //! # Architecture
 //! 1. Thin handlers (this file) parse the request (every bad input is a 4xx in AWS's shape)
 //!    and call a catalog operation (`ops.rs`) with the catalog held; AWS's status codes: create
-//!    201, delete 202, everything else 200. Collections are `{"item": [...], "position"}`,
-//!    paged by `position` and `limit` (default 25, at most 500).
+//!    201, delete 202, everything else 200 (`v2.rs`'s answers). Collections are
+//!    `{"item": [...], "position"}`, paged by `position` and `limit` (default 25, at most 500)
+//!    as the REST API listings are (`v1::Collection`, `page.rs`); updates are `patchOperations`
+//!    (`v1/patch.rs`).
 //! 2. `state.rs` keeps the records and memberships and builds what the data plane reads
 //!    (`Snapshot.usage`): a change to one key republishes that key's entry only.
 //! 3. `flush.rs` writes the data plane's counters to the store every second in the background
@@ -19,14 +21,15 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::v2::{body_error, Body, Params};
+use crate::page::Cursor;
+use crate::v1::{Collection, PatchInput, PAGING};
+use crate::v2::{accepted, body_error, created, ok, Body, Params};
 use crate::AdminState;
 
 mod flush;
@@ -39,13 +42,7 @@ mod tests;
 pub(crate) use flush::{flush_loop, Counters};
 pub(crate) use state::UsageState;
 
-use records::{ApiKeyInput, Collection, PatchInput, UsagePlanInput, UsagePlanKeyInput};
-
-/// Items in a page when the caller gives no `limit`.
-pub(crate) const PAGE_DEFAULT: usize = 25;
-
-/// Largest `limit`.
-pub(crate) const PAGE_MAX: usize = 500;
+use records::{ApiKeyInput, UsagePlanInput, UsagePlanKeyInput};
 
 /// Every query string member of these operations (each uses some).
 #[derive(Debug, Default, Deserialize)]
@@ -279,14 +276,12 @@ async fn get_usage(
 ) -> Response {
     let taken = s
         .read(|c| {
-            let (after, limit) = paging(&q)?;
             let query = c.usage_query(
                 &plan_id,
                 q.start_date.as_deref(),
                 q.end_date.as_deref(),
                 q.key_id.as_deref(),
-                after.as_deref(),
-                limit,
+                &q.cursor()?,
             )?;
             Ok((query, c.usage.counters.clone()))
         })
@@ -320,103 +315,16 @@ async fn update_usage(
     )
 }
 
-// === answers ===
-
-fn ok<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
-    match r {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn created<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
-    match r {
-        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn accepted(r: Result<(), ApiError>) -> Response {
-    match r {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
 // === paging ===
 
-/// `position` (decoded) and `limit` of a request.
-fn paging(q: &V1Query) -> Result<(Option<String>, usize), ApiError> {
-    let limit = match q.limit.as_deref() {
-        None => PAGE_DEFAULT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "limit must be a number between 1 and {PAGE_MAX}"
-                )))
-            }
-        },
-    };
-    let after = match q.position.as_deref() {
-        None | Some("") => None,
-        Some(p) => Some(
-            decode_position(p).ok_or_else(|| ApiError::BadRequest("Invalid position".into()))?,
-        ),
-    };
-    Ok((after, limit))
-}
-
-/// One page of `items` (in key order) after `position`, of at most `limit` items.
+/// One page of `items` (in key order, filtered) after `position`, of at most `limit` items.
 fn page<'a, V: 'a, T>(
     items: impl Iterator<Item = (&'a String, V)>,
     q: &V1Query,
     view: impl Fn(V) -> T,
 ) -> Result<Collection<T>, ApiError> {
-    let (after, limit) = paging(q)?;
-    let mut item = Vec::new();
-    let mut last: Option<&String> = None;
-    let mut more = false;
-    for (k, v) in items {
-        if after.as_deref().is_some_and(|a| k.as_str() <= a) {
-            continue;
-        }
-        if item.len() == limit {
-            more = true;
-            break;
-        }
-        item.push(view(v));
-        last = Some(k);
-    }
-    Ok(Collection {
-        item,
-        position: if more {
-            last.map(|k| encode_position(k))
-        } else {
-            None
-        },
-    })
-}
-
-/// `position` is the hex of the last id returned: opaque, stable across changes.
-pub(crate) fn encode_position(key: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(key.len() * 2);
-    for b in key.bytes() {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-fn decode_position(token: &str) -> Option<String> {
-    if !token.len().is_multiple_of(2) || token.len() > 256 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    let (item, position) = q.cursor()?.take(items, view);
+    Ok(Collection { item, position })
 }
 
 // === extractors ===
@@ -434,6 +342,17 @@ fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 fn flag(v: Option<&str>, member: &str) -> Result<bool, ApiError> {
     v.map_or(Ok(false), |v| ops::parse_bool(v, member))
 }
+
+// === impl V1Query ===
+
+impl V1Query {
+    /// Where the page starts and how long it is (the v1 `limit` and `position`).
+    fn cursor(&self) -> Result<Cursor, ApiError> {
+        Cursor::parse(&PAGING, self.limit.as_deref(), self.position.as_deref())
+    }
+}
+
+// === impl Q ===
 
 impl<S: Send + Sync> FromRequestParts<S> for Q {
     type Rejection = ApiError;

@@ -22,16 +22,18 @@ use portico_shared::model::rest::{ApiStage, ThrottleSettings};
 use portico_shared::quota::{self, format_day, parse_day};
 
 use super::records::{
-    check_key_value, check_len, check_tags, parse_period, ApiKeyInput, ApiKeyRecord, ApiStageInput,
-    Op, PatchOperation, QuotaInput, StoredPlan, StoredPlanKey, UsagePlanInput, UsagePlanKeyInput,
-    UsagePlanKeyRecord, UsagePlanRecord, UsageReport, DESCRIPTION_MAX, KEY_VALUE_GENERATED,
-    NAME_MAX,
+    check_key_value, check_tags, parse_period, ApiKeyInput, ApiKeyRecord, ApiStageInput,
+    QuotaInput, StoredPlan, StoredPlanKey, UsagePlanInput, UsagePlanKeyInput, UsagePlanKeyRecord,
+    UsagePlanRecord, UsageReport, DESCRIPTION_MAX, KEY_VALUE_GENERATED, NAME_MAX,
 };
 use super::state::{compile, not_found_key, PlanState};
-use crate::catalog::Catalog;
+use crate::catalog::{deletion, row, Catalog};
 use crate::error::ApiError;
 use crate::ids;
+use crate::page::Cursor;
+use crate::records::check_len;
 use crate::store::{Change, Kind, Row, UsageKind, UsageRow, USAGE_SCOPE};
+use crate::v1::{unescape, Op, PatchOp};
 
 /// Length of an API key or usage plan id (AWS: 10 lowercase letters and digits).
 const ID_LEN: usize = 10;
@@ -147,12 +149,12 @@ impl Catalog {
     pub(crate) fn update_api_key(
         &mut self,
         key_id: &str,
-        ops: Vec<PatchOperation>,
+        ops: Vec<PatchOp>,
     ) -> Result<ApiKeyRecord, ApiError> {
         let before = self.usage.key(key_id)?;
         let mut key = before.clone();
         for op in &ops {
-            match (op.op()?, op.path()) {
+            match (op.op, op.path.as_str()) {
                 (Op::Replace, "/name") => key.name = Some(op.value()?.to_string()),
                 (Op::Replace, "/description") => key.description = Some(op.value()?.to_string()),
                 (Op::Replace, "/customerId") => key.customer_id = Some(op.value()?.to_string()),
@@ -314,7 +316,7 @@ impl Catalog {
     pub(crate) fn update_usage_plan(
         &mut self,
         plan_id: &str,
-        ops: Vec<PatchOperation>,
+        ops: Vec<PatchOp>,
     ) -> Result<UsagePlanRecord, ApiError> {
         let plan = self.usage.plan(plan_id)?;
         let before = plan.stored.record.clone();
@@ -408,11 +410,13 @@ impl Catalog {
         &self,
         record: &mut UsagePlanRecord,
         quota: &mut Option<QuotaInput>,
-        op: &PatchOperation,
+        op: &PatchOp,
     ) -> Result<(), ApiError> {
-        let kind = op.op()?;
-        let path = op.path();
-        match (kind, path) {
+        let kind = op.op;
+        if !matches!(kind, Op::Add | Op::Remove | Op::Replace) {
+            return Err(op.invalid_path());
+        }
+        match (kind, op.path.as_str()) {
             (Op::Replace, "/name") => record.name = op.value()?.to_string(),
             (Op::Replace, "/description") => record.description = Some(op.value()?.to_string()),
             (Op::Replace, "/productCode") => record.product_code = Some(op.value()?.to_string()),
@@ -640,8 +644,7 @@ impl Catalog {
         start_date: Option<&str>,
         end_date: Option<&str>,
         key_id: Option<&str>,
-        after: Option<&str>,
-        limit: usize,
+        cursor: &Cursor,
     ) -> Result<UsageQuery, ApiError> {
         let plan = self.usage.plan(plan_id)?;
         let (start, end) = match (start_date, end_date) {
@@ -663,27 +666,18 @@ impl Catalog {
             )));
         }
         let registry = self.usage.counters.lock();
-        let mut keys = Vec::new();
-        let mut more = false;
-        for k in &plan.keys {
-            if key_id.is_some_and(|id| id != k) || after.is_some_and(|a| k.as_str() <= a) {
-                continue;
-            }
-            if keys.len() == limit {
-                more = true;
-                break;
-            }
+        let asked = plan
+            .keys
+            .iter()
+            .filter(|k| key_id.is_none_or(|id| id == k.as_str()))
+            .map(|k| (k, k));
+        let (keys, position) = cursor.take(asked, |k| {
             let state = registry
                 .states
                 .get(&(plan_id.to_string(), k.clone()))
                 .cloned();
-            keys.push((k.clone(), state));
-        }
-        let position = if more {
-            keys.last().map(|(k, _)| super::encode_position(k))
-        } else {
-            None
-        };
+            (k.clone(), state)
+        });
         Ok(UsageQuery {
             plan_id: plan_id.to_string(),
             quota: plan.compiled.quota,
@@ -700,7 +694,7 @@ impl Catalog {
         &mut self,
         plan_id: &str,
         key_id: &str,
-        ops: Vec<PatchOperation>,
+        ops: Vec<PatchOp>,
     ) -> Result<UsageReport, ApiError> {
         self.usage_plan_key(plan_id, key_id)?;
         let plan = self.usage.plan(plan_id)?;
@@ -711,7 +705,7 @@ impl Catalog {
         };
         let mut remaining = None;
         for op in &ops {
-            match (op.op()?, op.path()) {
+            match (op.op, op.path.as_str()) {
                 (Op::Replace, "/remaining") => {
                     remaining = Some(parse_i64(op.value()?, "remaining")?);
                 }
@@ -871,10 +865,9 @@ fn plan_key_record(key: &ApiKeyRecord) -> UsagePlanKeyRecord {
 fn patch_method_throttle(
     record: &mut UsagePlanRecord,
     kind: Op,
-    op: &PatchOperation,
+    op: &PatchOp,
 ) -> Result<(), ApiError> {
-    let path = op.path();
-    let Some(rest) = path.strip_prefix("/apiStages/") else {
+    let Some(rest) = op.path.strip_prefix("/apiStages/") else {
         return Err(op.invalid_path());
     };
     let Some((stage_key, rest)) = rest.split_once("/throttle") else {
@@ -890,11 +883,7 @@ fn patch_method_throttle(
             "Invalid API stage specified {api_id}:{stage}"
         )));
     };
-    let segments: Vec<String> = rest
-        .split('/')
-        .skip(1)
-        .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
-        .collect();
+    let segments: Vec<String> = rest.split('/').skip(1).map(unescape).collect();
     match (kind, segments.as_slice()) {
         // The whole map: `remove .../throttle`, or `replace .../throttle` with a JSON map.
         (Op::Remove, []) => s.throttle.clear(),
@@ -965,22 +954,13 @@ fn plan_key_id(plan_id: &str, key_id: &str) -> String {
     format!("{plan_id}/{key_id}")
 }
 
+/// A usage record as a store row: usage documents live under [`USAGE_SCOPE`].
 fn doc(kind: Kind, id: &str, doc: &impl serde::Serialize) -> Row {
-    Row {
-        api_id: USAGE_SCOPE.to_string(),
-        kind,
-        id: id.to_string(),
-        // Records are structs of strings, numbers, booleans and string-keyed maps.
-        doc: serde_json::to_string(doc).expect("records serialize: string keys only"),
-    }
+    row(USAGE_SCOPE, kind, id, doc)
 }
 
 fn delete(kind: Kind, id: &str) -> Change {
-    Change::Delete {
-        api_id: USAGE_SCOPE.to_string(),
-        kind,
-        id: id.to_string(),
-    }
+    deletion(USAGE_SCOPE, kind, id)
 }
 
 /// A new API key value: [`KEY_VALUE_GENERATED`] letters and digits from the kernel's CSPRNG

@@ -11,6 +11,7 @@ use portico_shared::model::rest::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::records::check_len;
 
 /// Shortest API key value `CreateApiKey` accepts (§3.1: 20 to 128 alphanumeric characters).
 pub(crate) const KEY_VALUE_MIN: usize = 20;
@@ -121,14 +122,6 @@ pub(crate) struct UsageReport {
     pub(crate) values: BTreeMap<String, Vec<[i64; 2]>>,
 }
 
-/// A v1 collection: `{"item": [...], "position": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct Collection<T> {
-    pub(crate) item: Vec<T>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) position: Option<String>,
-}
-
 /// `CreateApiKey`'s body.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -194,32 +187,6 @@ pub(crate) struct QuotaInput {
 pub(crate) struct UsagePlanKeyInput {
     pub(crate) key_id: Option<String>,
     pub(crate) key_type: Option<String>,
-}
-
-/// An `Update*` body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct PatchInput {
-    #[serde(default)]
-    pub(crate) patch_operations: Vec<PatchOperation>,
-}
-
-/// `PatchOperation`. Its `from` member (for `move` and `copy`, which no path here supports) is
-/// ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PatchOperation {
-    pub(crate) op: Option<String>,
-    pub(crate) path: Option<String>,
-    pub(crate) value: Option<String>,
-}
-
-/// The operation of a [`PatchOperation`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    Add,
-    Remove,
-    Replace,
 }
 
 // === impl ApiKeyRecord ===
@@ -343,43 +310,6 @@ impl QuotaInput {
     }
 }
 
-// === impl PatchOperation ===
-
-impl PatchOperation {
-    /// The operation, or 400 for one this resource does not support (`move`, `copy`, `test`).
-    pub(crate) fn op(&self) -> Result<Op, ApiError> {
-        match self.op.as_deref() {
-            Some("add") => Ok(Op::Add),
-            Some("remove") => Ok(Op::Remove),
-            Some("replace") => Ok(Op::Replace),
-            Some(other) => Err(ApiError::BadRequest(format!(
-                "Invalid patch operation specified. Must be one of: [add, remove, replace], got {other}"
-            ))),
-            None => Err(ApiError::BadRequest("Patch operation 'op' is required".into())),
-        }
-    }
-
-    pub(crate) fn path(&self) -> &str {
-        self.path.as_deref().unwrap_or_default()
-    }
-
-    /// The value, or 400 when the operation needs one.
-    pub(crate) fn value(&self) -> Result<&str, ApiError> {
-        self.value.as_deref().ok_or_else(|| {
-            ApiError::BadRequest(format!("Patch operation on {} needs a value", self.path()))
-        })
-    }
-
-    /// The 400 for a path this resource does not have.
-    pub(crate) fn invalid_path(&self) -> ApiError {
-        ApiError::BadRequest(format!(
-            "Invalid patch path '{}' for operation '{}'",
-            self.path(),
-            self.op.as_deref().unwrap_or_default()
-        ))
-    }
-}
-
 // === validation ===
 
 /// `DAY`, `WEEK` or `MONTH`.
@@ -399,24 +329,6 @@ pub(crate) fn period_name(p: QuotaPeriod) -> &'static str {
         QuotaPeriod::Day => "DAY",
         QuotaPeriod::Week => "WEEK",
         QuotaPeriod::Month => "MONTH",
-    }
-}
-
-/// Checks a string member's length in characters.
-pub(crate) fn check_len(
-    problems: &mut Vec<String>,
-    member: &str,
-    value: Option<&str>,
-    min: usize,
-    max: usize,
-) {
-    if let Some(v) = value {
-        let n = v.chars().count();
-        if n < min || n > max {
-            problems.push(format!(
-                "{member} must be between {min} and {max} characters long"
-            ));
-        }
     }
 }
 

@@ -21,6 +21,7 @@ use portico_shared::quota::{self, day_of};
 
 use super::flush::Counters;
 use super::records::{ApiKeyRecord, StoredPlan, StoredPlanKey};
+use crate::catalog::parse_doc;
 use crate::error::ApiError;
 use crate::store::{Kind, Row, Store, UsageKind, USAGE_SCOPE};
 
@@ -69,12 +70,12 @@ impl UsageState {
             debug_assert_eq!(row.api_id, USAGE_SCOPE);
             match row.kind {
                 Kind::ApiKey => {
-                    let k: ApiKeyRecord = parse(&row)?;
+                    let k: ApiKeyRecord = parse_doc(&row)?;
                     state.by_value.insert(k.value().to_string(), k.id.clone());
                     state.keys.insert(k.id.clone(), k);
                 }
                 Kind::UsagePlan => {
-                    let p: StoredPlan = parse(&row)?;
+                    let p: StoredPlan = parse_doc(&row)?;
                     let compiled = compile(&p);
                     state.plans.insert(
                         p.record.id.clone(),
@@ -85,7 +86,7 @@ impl UsageState {
                         },
                     );
                 }
-                Kind::UsagePlanKey => members.push(parse::<StoredPlanKey>(&row)?),
+                Kind::UsagePlanKey => members.push(parse_doc::<StoredPlanKey>(&row)?),
                 other => tracing::warn!(kind = other.as_str(), id = %row.id,
                     "unexpected document under the usage scope; ignored"),
             }
@@ -213,15 +214,4 @@ pub(crate) fn not_found_plan(plan_id: &str) -> ApiError {
 
 pub(crate) fn not_found_key(key_id: &str) -> ApiError {
     ApiError::NotFound(format!("Invalid API Key identifier specified {key_id}"))
-}
-
-fn parse<T: for<'de> serde::Deserialize<'de>>(row: &Row) -> Result<T, ApiError> {
-    serde_json::from_str(&row.doc).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored {} {}/{} is corrupt: {e}",
-            row.kind.as_str(),
-            row.api_id,
-            row.id
-        ))
-    })
 }

@@ -3,18 +3,14 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arc_swap::ArcSwap;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use portico_shared::keys::KeyPlan;
-use portico_shared::stats::StatsBoard;
-use portico_shared::{clock, quota, Snapshot};
+use portico_shared::{clock, quota};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::store::{MemoryStore, SqliteStore, Store};
-use crate::{app, AdminState, Endpoint, SnapshotCell};
+use crate::test_support::{self, json_bytes, Answer};
+use crate::{AdminState, SnapshotCell};
 
 static CLOCK: Mutex<()> = Mutex::new(());
 
@@ -22,12 +18,6 @@ struct Harness {
     state: AdminState,
     cell: SnapshotCell,
     _clock: MutexGuard<'static, ()>,
-}
-
-struct Answer {
-    status: StatusCode,
-    kind: Option<String>,
-    body: Value,
 }
 
 /// Holds the clock and sets it to `day` (days since the epoch) at noon UTC, or leaves it real.
@@ -52,18 +42,7 @@ fn harness() -> Harness {
 }
 
 fn harness_on(store: Arc<dyn Store>, guard: MutexGuard<'static, ()>) -> Harness {
-    let cell: SnapshotCell = Arc::new(ArcSwap::from_pointee(Snapshot::empty(0)));
-    let state = AdminState::open(
-        store,
-        cell.clone(),
-        Arc::new(StatsBoard::new(1)),
-        Endpoint {
-            domain: "execute-api.localhost".into(),
-            port: 8080,
-        },
-        None,
-    )
-    .unwrap();
+    let (state, cell) = test_support::open(store);
     Harness {
         state,
         cell,
@@ -73,49 +52,18 @@ fn harness_on(store: Arc<dyn Store>, guard: MutexGuard<'static, ()>) -> Harness 
 
 impl Harness {
     async fn call(&self, method: &str, uri: &str, body: Value) -> Answer {
-        let body = if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        };
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let r = app(self.state.clone()).oneshot(req).await.unwrap();
-        let status = r.status();
-        let kind = r
-            .headers()
-            .get("x-amzn-ErrorType")
-            .map(|v| v.to_str().unwrap().to_string());
-        let bytes = r.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        Answer { status, kind, body }
+        test_support::send(&self.state, method, uri, json_bytes(&body)).await
     }
 
     async fn ok(&self, method: &str, uri: &str, body: Value) -> Value {
-        let a = self.call(method, uri, body).await;
-        assert!(
-            a.status.is_success(),
-            "{method} {uri}: {} {:?} {}",
-            a.status,
-            a.kind,
-            a.body
-        );
-        a.body
+        self.call(method, uri, body).await.success(method, uri)
     }
 
     async fn err(&self, method: &str, uri: &str, body: Value, status: u16, kind: &str) -> String {
         let a = self.call(method, uri, body).await;
         assert_eq!(a.status.as_u16(), status, "{method} {uri}: {}", a.body);
         assert_eq!(a.kind.as_deref(), Some(kind), "{method} {uri}");
-        a.body["message"].as_str().unwrap().to_string()
+        a.message().to_string()
     }
 
     /// A REST API with `GET /pets` (a MOCK integration) deployed to `stage`; returns its id.

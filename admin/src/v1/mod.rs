@@ -4,7 +4,9 @@
 //!
 //! # Architecture
 //! 1. [`router`] maps each path and verb to a handler; extractors (`Params`, `Body` from `v2.rs`,
-//!    and the raw query for listings) answer every malformed request 4xx in AWS's shape.
+//!    and the raw query for listings) answer every malformed request 4xx in AWS's shape, and
+//!    `v2.rs`'s answers (`ok`, `created`, ...) give the status. Listings page by `position` and
+//!    `limit` (`page.rs`, with the v1 members in `records.rs`, which `usage/` shares).
 //! 2. Handlers call operations on the `Catalog`: `rest.rs` (APIs, resources, methods,
 //!    integrations and their responses), `deploy.rs` (deployments, stages, gateway responses).
 //!    Updates are `patchOperations` (`patch.rs`).
@@ -16,20 +18,16 @@
 //! means committed and published.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, put};
-use axum::{Json, Router};
-use serde::Serialize;
+use axum::Router;
 
 use crate::error::ApiError;
-use crate::v1::patch::PatchInput;
 use crate::v1::records::{
-    page, Collection, DeploymentInput, GatewayResponseInput, IntegrationInput,
-    IntegrationResponseInput, Listing, MethodInput, MethodResponseInput, ResourceInput,
-    RestApiInput, StageInput,
+    page, DeploymentInput, GatewayResponseInput, IntegrationInput, IntegrationResponseInput,
+    Listing, MethodInput, MethodResponseInput, ResourceInput, RestApiInput, StageInput,
 };
-use crate::v2::{Body, Params};
+use crate::v2::{accepted, created, no_content, ok, Body, Params};
 use crate::AdminState;
 
 mod deploy;
@@ -38,6 +36,8 @@ mod records;
 mod rest;
 mod state;
 
+pub(crate) use patch::{unescape, Op, PatchInput, PatchOp};
+pub(crate) use records::{Collection, PAGING};
 pub(crate) use state::{compile, is_rest_kind, RestApiState, RestApis, RestDraft};
 
 /// `{restapi_id}/{resource_id}/{http_method}`.
@@ -627,37 +627,6 @@ async fn delete_gateway_response(
 /// The 400 for an `apigateway` operation Portico does not implement.
 async fn not_supported(operation: &str) -> Response {
     ApiError::BadRequest(format!("{operation} is not supported by Portico")).into_response()
-}
-
-fn ok<T: Serialize>(r: Result<T, ApiError>) -> Response {
-    match r {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn created<T: Serialize>(r: Result<T, ApiError>) -> Response {
-    match r {
-        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// 202 with no body: the v1 deletes of APIs, resources, deployments, stages and gateway
-/// responses.
-fn accepted(r: Result<(), ApiError>) -> Response {
-    match r {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// 204: the v1 deletes of methods, integrations and their responses.
-fn no_content(r: Result<(), ApiError>) -> Response {
-    match r {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    }
 }
 
 #[cfg(test)]

@@ -7,19 +7,26 @@
 //! implement are accepted by the parser and refused with a clear 400 by the operation.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use portico_shared::model::rest::{ApiKeySource, GatewayResponse, MethodSetting, Resource};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::page::{Cursor, Members};
 
 /// Items in a page when the caller gives no `limit`.
 pub(crate) const PAGE_DEFAULT: usize = 25;
 
 /// Largest `limit`.
 pub(crate) const PAGE_MAX: usize = 500;
+
+/// The paging members of v1 list operations (REST APIs, API keys and usage plans alike).
+pub(crate) const PAGING: Members = Members {
+    limit: "limit",
+    token: "position",
+    default: PAGE_DEFAULT,
+    max: PAGE_MAX,
+};
 
 /// Longest description, as AWS.
 pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
@@ -324,6 +331,11 @@ impl Listing {
             .flat_map(|e| e.split(','))
             .any(|e| e.trim() == what)
     }
+
+    /// Where the page starts and how long it is; a bad `limit` or `position` is a 400.
+    pub(crate) fn cursor(&self) -> Result<Cursor, ApiError> {
+        Cursor::parse(&PAGING, self.limit.as_deref(), self.position.as_deref())
+    }
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -350,59 +362,15 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// One page of `map` after the key `position` names, of at most `limit` items. `position` is
-/// the hex of the last key returned: opaque to callers, stable across changes.
+/// One page of `map` after the key `position` names, of at most `limit` items.
 pub(crate) fn page<V, T>(
     map: &BTreeMap<String, V>,
     q: &Listing,
     view: impl Fn(&V) -> T,
 ) -> Result<Collection<T>, ApiError> {
-    let limit = match q.limit.as_deref() {
-        None => PAGE_DEFAULT,
-        Some(m) => match m.parse::<usize>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "limit must be a number between 1 and {PAGE_MAX}"
-                )))
-            }
-        },
-    };
-    let after = match q.position.as_deref() {
-        None | Some("") => None,
-        Some(t) => Some(
-            hex::decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::BadRequest("Invalid position".to_string()))?,
-        ),
-    };
-    let start = match &after {
-        Some(k) => Bound::Excluded(k.as_str()),
-        None => Bound::Unbounded,
-    };
-    let mut item = Vec::with_capacity(limit.min(map.len()));
-    let mut last = None;
-    let mut more = false;
-    for (k, v) in map.range::<str, _>((start, Bound::Unbounded)) {
-        if item.len() == limit {
-            more = true;
-            break;
-        }
-        item.push(view(v));
-        last = Some(k);
-    }
-    Ok(Collection {
-        item,
-        position: if more { last.map(hex::encode) } else { None },
-    })
-}
-
-/// Now, in epoch seconds (v1 timestamps).
-pub(crate) fn now_epoch() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    let cursor = q.cursor()?;
+    let (item, position) = cursor.take(cursor.range(map), view);
+    Ok(Collection { item, position })
 }
 
 // === validation ===

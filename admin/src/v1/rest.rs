@@ -97,7 +97,7 @@ impl Catalog {
             return Err(ApiError::invalid(&problems));
         }
         let id = self.new_api_id();
-        let now = crate::v1::records::now_epoch();
+        let now = crate::ids::now_epoch();
         let mut state = RestApiState::new(RestApiRecord {
             id: id.clone(),
             name: input.name.unwrap_or_default(),

@@ -20,12 +20,12 @@ use std::sync::Arc;
 
 use portico_shared::model::rest::{GatewayResponse, Resource, RestApiSpec, RestStageSpec};
 use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
-use serde::{Deserialize, Serialize};
 
+use crate::catalog::{deletion, parse_doc, row};
 use crate::error::ApiError;
-use crate::ids;
+use crate::ids::{self, now_epoch};
 use crate::store::{Change, Kind, Row};
-use crate::v1::records::{now_epoch, RestApiRecord, RestDeployment, StageRecord};
+use crate::v1::records::{RestApiRecord, RestDeployment, StageRecord};
 
 /// Every REST API, by id.
 #[derive(Debug, Default)]
@@ -336,36 +336,11 @@ impl RestDraft {
     }
 
     fn delete(&self, kind: Kind, id: &str) -> Change {
-        Change::Delete {
-            api_id: self.state.api.id.clone(),
-            kind,
-            id: id.to_string(),
-        }
+        deletion(&self.state.api.id, kind, id)
     }
 
     /// The state, the changes to commit and whether to recompile.
     pub(crate) fn finish(self) -> (RestApiState, Vec<Change>, bool) {
         (self.state, self.changes, self.republish)
     }
-}
-
-fn row(api_id: &str, kind: Kind, id: &str, doc: &impl Serialize) -> Row {
-    Row {
-        api_id: api_id.to_string(),
-        kind,
-        id: id.to_string(),
-        // Records are structs of strings, numbers, booleans and string-keyed maps.
-        doc: serde_json::to_string(doc).expect("records serialize: string keys only"),
-    }
-}
-
-fn parse_doc<T: for<'de> Deserialize<'de>>(row: &Row) -> Result<T, ApiError> {
-    serde_json::from_str(&row.doc).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored {} {}/{} is corrupt: {e}",
-            row.kind.as_str(),
-            row.api_id,
-            row.id
-        ))
-    })
 }

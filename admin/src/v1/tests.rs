@@ -3,17 +3,13 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::Method;
 use portico_shared::model::ProtocolType;
-use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-use crate::{app, AdminState, Endpoint, MemoryStore, SnapshotCell};
+use crate::test_support::{self, json_bytes, Answer};
+use crate::{AdminState, MemoryStore, SnapshotCell};
 
 struct Harness {
     state: AdminState,
@@ -21,59 +17,18 @@ struct Harness {
     store: Arc<MemoryStore>,
 }
 
-struct Answer {
-    status: StatusCode,
-    kind: Option<String>,
-    body: Value,
-}
-
 fn harness() -> Harness {
     harness_on(Arc::new(MemoryStore::default()))
 }
 
 fn harness_on(store: Arc<MemoryStore>) -> Harness {
-    let cell: SnapshotCell = Arc::new(ArcSwap::from_pointee(Snapshot::empty(0)));
-    let state = AdminState::open(
-        store.clone(),
-        cell.clone(),
-        Arc::new(StatsBoard::new(1)),
-        Endpoint {
-            domain: "execute-api.localhost".into(),
-            port: 8080,
-        },
-        None,
-    )
-    .unwrap();
+    let (state, cell) = test_support::open(store.clone());
     Harness { state, cell, store }
 }
 
 impl Harness {
     async fn call(&self, method: &str, uri: &str, body: Value) -> Answer {
-        let body = if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        };
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let r = app(self.state.clone()).oneshot(req).await.unwrap();
-        let status = r.status();
-        let kind = r
-            .headers()
-            .get("x-amzn-ErrorType")
-            .map(|v| v.to_str().unwrap().to_string());
-        let bytes = r.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Answer { status, kind, body }
+        test_support::send(&self.state, method, uri, json_bytes(&body)).await
     }
 
     /// A call that must answer `status`; returns the body.
@@ -94,7 +49,7 @@ impl Harness {
         let a = self.call(method, uri, body).await;
         assert_eq!(a.status.as_u16(), status, "{method} {uri}: {}", a.body);
         assert_eq!(a.kind.as_deref(), Some(code), "{method} {uri}: {}", a.body);
-        a.body["message"].as_str().unwrap_or_default().to_string()
+        a.message().to_string()
     }
 
     /// A REST API with `/pets` and its ids: (api, root, pets).
