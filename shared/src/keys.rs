@@ -184,6 +184,50 @@ impl KeyTable {
         next
     }
 
+    /// This table with every entry of `entries` added or replacing the key with the same value.
+    /// Copies each shard it touches once, however many entries land in it (a plan change that
+    /// rebuilds a million keys copies the table once, not once per key).
+    pub fn with_many(&self, entries: impl IntoIterator<Item = Arc<KeyEntry>>) -> KeyTable {
+        let mut touched: HashMap<usize, Shard> = HashMap::new();
+        let mut len = self.len;
+        for entry in entries {
+            let h = self.hash(&entry.value);
+            let i = (h >> 56) as usize % SHARDS;
+            let shard = touched
+                .entry(i)
+                .or_insert_with(|| Shard::clone(&self.shards[i]));
+            match shard.map.get(&h) {
+                Some(e) if e.value != entry.value => {
+                    if let Some(o) = shard.overflow.iter_mut().find(|o| o.value == entry.value) {
+                        *o = entry;
+                    } else {
+                        shard.overflow.push(entry);
+                        len += 1;
+                    }
+                }
+                Some(_) => {
+                    shard.map.insert(h, entry);
+                }
+                None => {
+                    shard.map.insert(h, entry);
+                    len += 1;
+                }
+            }
+        }
+        if touched.is_empty() {
+            return self.clone();
+        }
+        let mut shards: Vec<Arc<Shard>> = self.shards.to_vec();
+        for (i, shard) in touched {
+            shards[i] = Arc::new(shard);
+        }
+        KeyTable {
+            hasher: self.hasher.clone(),
+            shards: shards.into(),
+            len,
+        }
+    }
+
     /// This table without the key whose value is `value`. Copies one shard.
     pub fn without(&self, value: &[u8]) -> KeyTable {
         let h = self.hash(value);
@@ -421,6 +465,30 @@ mod tests {
         let t4 = t3.with(entry("b2", "value-bbbbbbbbbbbbbbbbbbbb"));
         assert_eq!(t4.len(), 1);
         assert_eq!(&*t4.get(b"value-bbbbbbbbbbbbbbbbbbbb").unwrap().id, "b2");
+    }
+
+    #[test]
+    fn with_many_matches_with() {
+        let base = KeyTable::new().with(entry("a", "value-aaaaaaaaaaaaaaaaaaaa"));
+        let many: Vec<_> = (0..3000)
+            .map(|i| entry(&format!("k{i}"), &format!("value-{i:030}")))
+            .chain([entry("a2", "value-aaaaaaaaaaaaaaaaaaaa")])
+            .collect();
+        let t = base.with_many(many.iter().cloned());
+        let mut one_by_one = base.clone();
+        for e in &many {
+            one_by_one = one_by_one.with(Arc::clone(e));
+        }
+        assert_eq!(t.len(), 3001);
+        assert_eq!(one_by_one.len(), 3001);
+        assert_eq!(&*t.get(b"value-aaaaaaaaaaaaaaaaaaaa").unwrap().id, "a2");
+        for i in (0..3000).step_by(101) {
+            let v = format!("value-{i:030}");
+            assert_eq!(
+                t.get(v.as_bytes()).unwrap().id,
+                one_by_one.get(v.as_bytes()).unwrap().id
+            );
+        }
     }
 
     #[test]

@@ -762,16 +762,16 @@ impl Catalog {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
-    /// Publishes the entries of `key_ids` (each copies one shard of the key table).
+    /// Publishes the entries of `key_ids` (each shard of the key table they touch is copied
+    /// once).
     fn publish_entries<'a>(&mut self, key_ids: impl IntoIterator<Item = &'a String>) {
         let mut next = Usage::clone(&self.usage.published);
-        for id in key_ids {
-            next.keys = if self.usage.keys.contains_key(id) {
-                next.keys.with(self.usage.entry(id))
-            } else {
-                next.keys
-            };
-        }
+        let entries: Vec<_> = key_ids
+            .into_iter()
+            .filter(|id| self.usage.keys.contains_key(*id))
+            .map(|id| self.usage.entry(id))
+            .collect();
+        next.keys = next.keys.with_many(entries);
         self.publish_usage(next);
     }
 

@@ -177,16 +177,17 @@ impl UsageState {
         Arc::new(KeyEntry::new(key_id, value, enabled, plans))
     }
 
-    /// The published usage with the entries of `key_ids` rebuilt (each copies one shard).
+    /// The published usage with the entries of `key_ids` rebuilt (each touched shard is
+    /// copied once).
     pub(crate) fn with_entries<'a>(
         &self,
         base: Usage,
         key_ids: impl IntoIterator<Item = &'a String>,
     ) -> Usage {
         let mut next = base;
-        for id in key_ids {
-            next.keys = next.keys.with(self.entry(id));
-        }
+        next.keys = next
+            .keys
+            .with_many(key_ids.into_iter().map(|id| self.entry(id)));
         next
     }
 
