@@ -183,11 +183,10 @@ fn render_all(
     Ok(())
 }
 
-/// Appends `v` as a query component: percent-escapes what may not appear raw (existing
-/// escapes pass through, so values taken from the request are not encoded twice).
+/// Appends `v` (decoded) as a query component: percent-escapes what may not appear raw.
 fn push_query_value(out: &mut Vec<u8>, v: &[u8]) {
     for &b in v {
-        if b.is_ascii_graphic() && !matches!(b, b'&' | b'#' | b'+') {
+        if b.is_ascii_graphic() && !matches!(b, b'&' | b'#' | b'+' | b'%') {
             out.push(b);
         } else {
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
