@@ -51,6 +51,8 @@ pub struct DownstreamRequest<'a> {
 /// What the gateway changes in an upstream response it passes on.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Edits<'a> {
+    /// A REST API: REST's id headers instead of `apigw-requestid`.
+    pub rest: bool,
     /// The API's CORS policy and the request's `Origin`.
     pub cors: Option<(&'a CorsPolicy, &'a [u8])>,
     /// The API has CORS: the upstream's `access-control-*` headers are dropped.
@@ -472,7 +474,6 @@ pub fn write_response(
     call: &UpstreamCall,
     r: &UpstreamResponse,
     request_id: RequestId,
-    rest: bool,
     connection: ConnectionHeader,
     downstream_head: bool,
     edits: &Edits<'_>,
@@ -518,7 +519,7 @@ pub fn write_response(
     if let Some((policy, origin)) = edits.cors {
         policy.write_actual(origin, out);
     }
-    if rest {
+    if edits.rest {
         crate::rest::write_id_headers(out, request_id);
     } else {
         write::header(out, b"apigw-requestid", request_id.as_bytes());

@@ -189,8 +189,10 @@ pub async fn handle<'s>(
     let head_only = head.method == http::Method::HEAD;
     // HTTP APIs: response parameter mapping, rendered before anything is written (a failure is
     // a clean 500), and the CORS lines of the API.
-    let mut mapped_lines = w.take_buf();
+    // `Vec::new` does not allocate: a buffer is taken only when a mapping applies.
+    let mut mapped_lines = Vec::new();
     let mut edits = integration::Edits {
+        rest: rest_api.is_some(),
         cors: crate::cors::actual(scope.api, &d.buf, &d.headers),
         drop_cors: scope.api.is_some_and(|a| a.cors.is_some()),
         ..Default::default()
@@ -203,6 +205,10 @@ pub async fn handle<'s>(
         let Some(Integration::HttpProxy(p)) = resolved.route.integration.as_deref() else {
             return Ok(reply);
         };
+        if p.response_mapping.is_none() {
+            return Ok(reply);
+        }
+        mapped_lines = w.take_buf();
         let mut cx = rest_context(&scope, api, request_id, head, d, None);
         cx.response = Some((&*call, r));
         if let Some((m, status)) = integration::map_response(p, r.status, &cx, &mut mapped_lines)? {
@@ -219,7 +225,6 @@ pub async fn handle<'s>(
                 call,
                 &response,
                 request_id,
-                rest_api.is_some(),
                 connection(outcome.keep_alive),
                 head_only,
                 &edits,
