@@ -717,6 +717,7 @@ pub(crate) fn compile(
         api_id: &state.api.api_id,
         protocol: model::ProtocolType::Http,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
+        cors: state.api.cors_configuration.as_ref(),
         stages: served
             .iter()
             .map(|(stage, d)| StageInput {

@@ -82,7 +82,7 @@ impl Catalog {
             api_endpoint: None,
             api_gateway_managed: false,
             api_key_selection_expression: API_KEY_SELECTION_EXPRESSION.into(),
-            cors_configuration: None,
+            cors_configuration: api.cors_configuration.clone(),
             created_date: created,
             description: None,
             disable_execute_api_endpoint: api.disable_execute_api_endpoint,
@@ -128,6 +128,10 @@ impl Catalog {
                     .payload_format_version
                     .clone()
                     .unwrap_or_else(|| "1.0".into()),
+                request_parameters: (!i.request_parameters.is_empty())
+                    .then(|| i.request_parameters.clone()),
+                response_parameters: (!i.response_parameters.is_empty())
+                    .then(|| i.response_parameters.clone()),
                 timeout_in_millis: i
                     .timeout_in_millis
                     .unwrap_or(portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS),
@@ -267,6 +271,7 @@ impl Catalog {
                     name: state.api.name.clone(),
                     protocol_type: ProtocolType::Http,
                     disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
+                    cors_configuration: state.api.cors_configuration.clone(),
                     routes,
                     integrations,
                     stages: state.served_stages().map(|(s, _)| s.to_model()).collect(),

@@ -92,6 +92,8 @@ impl Catalog {
                 integration_type: "HTTP_PROXY".into(),
                 integration_uri: target,
                 payload_format_version: "1.0".into(),
+                request_parameters: None,
+                response_parameters: None,
                 timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
             });
             let route_id = d.state.new_child_id();
@@ -172,9 +174,11 @@ impl Catalog {
             return Err(ApiError::invalid(&problems));
         }
         let a = &mut d.state.api;
+        // CORS is the API's, not a deployment's: a change is served at once.
         let served = input
             .disable_execute_api_endpoint
-            .is_some_and(|v| v != a.disable_execute_api_endpoint);
+            .is_some_and(|v| v != a.disable_execute_api_endpoint)
+            || input.cors_configuration.is_some();
         set(&mut a.name, input.name);
         set_opt(&mut a.description, input.description);
         set_opt(&mut a.version, input.version);
@@ -202,6 +206,14 @@ impl Catalog {
             d.put_integration(integration);
         }
         Ok(self.apply(d)?.api.clone())
+    }
+
+    /// `DeleteCors`: the API answers no preflight and adds no CORS headers from now on.
+    pub(crate) fn delete_cors(&mut self, api_id: &str) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        d.state.api.cors_configuration = None;
+        d.put_api(true);
+        self.apply(d).map(drop)
     }
 }
 
@@ -236,6 +248,11 @@ fn check_api_members(problems: &mut Vec<String>, input: &ApiInput) {
         }
     }
     check_tags(problems, input.tags.as_ref());
+    if let Some(cors) = &input.cors_configuration {
+        if let Err(p) = portico_shared::cors::CorsPolicy::compile(cors) {
+            problems.extend(p);
+        }
+    }
 }
 
 fn check_quick_target(problems: &mut Vec<String>, target: &str) {
@@ -447,6 +464,8 @@ impl Catalog {
             integration_type: "HTTP_PROXY".into(),
             integration_uri: String::new(),
             payload_format_version: "1.0".into(),
+            request_parameters: None,
+            response_parameters: None,
             timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
         };
         let record = merge_integration(record, input, problems)?;
@@ -556,12 +575,14 @@ fn merge_integration(
             problems.push(format!("{member} is supported only for WebSocket APIs"));
         }
     }
-    for (member, present) in [
-        ("requestParameters", input.request_parameters.is_some()),
-        ("responseParameters", input.response_parameters.is_some()),
-    ] {
-        if present {
-            problems.push(format!("{member} (parameter mapping) is not supported yet"));
+    if let Some(map) = &input.request_parameters {
+        if let Err(p) = portico_shared::mapping::RequestMapping::compile(map) {
+            problems.extend(p);
+        }
+    }
+    if let Some(map) = &input.response_parameters {
+        if let Err(p) = portico_shared::mapping::ResponseMappings::compile(map) {
+            problems.extend(p);
         }
     }
     if input.tls_config.is_some() {
@@ -594,6 +615,13 @@ fn merge_integration(
     );
     set_opt(&mut record.credentials_arn, input.credentials_arn);
     set_opt(&mut record.description, input.description);
+    // A map replaces the previous one; an empty map removes the mapping.
+    if let Some(map) = input.request_parameters {
+        record.request_parameters = (!map.is_empty()).then_some(map);
+    }
+    if let Some(map) = input.response_parameters {
+        record.response_parameters = (!map.is_empty()).then_some(map);
+    }
     Ok(record)
 }
 

@@ -31,23 +31,15 @@ pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
 /// Tags per resource, as AWS.
 pub(crate) const MAX_TAGS: usize = 50;
 
-/// CORS configuration (`Cors`); stored, applied when CORS lands.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct Cors {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) allow_credentials: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) allow_headers: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) allow_methods: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) allow_origins: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) expose_headers: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) max_age: Option<i32>,
-}
+/// CORS configuration (`Cors`): the model's own type, validated by
+/// `portico_shared::cors::CorsPolicy::compile` and served by the data plane.
+pub(crate) use portico_shared::model::Cors;
+
+/// `requestParameters` of an HTTP API integration: mapping key → value.
+pub(crate) type RequestParameters = BTreeMap<String, String>;
+
+/// `responseParameters` of an HTTP API integration: status code → mapping key → value.
+pub(crate) type ResponseParameters = BTreeMap<String, BTreeMap<String, String>>;
 
 /// An API (`Api`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +156,10 @@ pub(crate) struct IntegrationRecord {
     pub(crate) integration_type: String,
     pub(crate) integration_uri: String,
     pub(crate) payload_format_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) request_parameters: Option<RequestParameters>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) response_parameters: Option<ResponseParameters>,
     pub(crate) timeout_in_millis: u32,
 }
 
@@ -182,9 +178,9 @@ pub(crate) struct IntegrationInput {
     pub(crate) integration_uri: Option<String>,
     pub(crate) passthrough_behavior: Option<String>,
     pub(crate) payload_format_version: Option<String>,
-    pub(crate) request_parameters: Option<serde_json::Value>,
+    pub(crate) request_parameters: Option<RequestParameters>,
     pub(crate) request_templates: Option<serde_json::Value>,
-    pub(crate) response_parameters: Option<serde_json::Value>,
+    pub(crate) response_parameters: Option<ResponseParameters>,
     pub(crate) template_selection_expression: Option<String>,
     pub(crate) timeout_in_millis: Option<i64>,
     pub(crate) tls_config: Option<serde_json::Value>,
@@ -547,6 +543,8 @@ impl IntegrationRecord {
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
             payload_format_version: Some(self.payload_format_version.clone()),
+            request_parameters: self.request_parameters.clone().unwrap_or_default(),
+            response_parameters: self.response_parameters.clone().unwrap_or_default(),
         }
     }
 }

@@ -749,3 +749,139 @@ async fn mutated_requests_never_answer_5xx() {
         }
     }
 }
+
+// === CORS and parameter mapping (HTTP APIs) ===
+
+async fn quick_api(h: &Harness) -> String {
+    let api = h
+        .ok(
+            "POST",
+            "/v2/apis",
+            json!({"name": "c", "protocolType": "HTTP", "target": "http://127.0.0.1:9/x"}),
+        )
+        .await;
+    api["apiId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn cors_is_validated_published_and_deleted() {
+    let h = harness();
+    let id = quick_api(&h).await;
+    let cors = json!({"allowOrigins": ["https://a.test"], "allowMethods": ["GET"],
+                      "allowCredentials": true, "maxAge": 60});
+    let api = h
+        .ok(
+            "PATCH",
+            &format!("/v2/apis/{id}"),
+            json!({"corsConfiguration": cors}),
+        )
+        .await;
+    assert_eq!(api["corsConfiguration"], cors);
+    assert!(h.cell.load().api(&id).unwrap().cors.is_some());
+
+    for (bad, words) in [
+        (
+            json!({"allowOrigins": ["*"], "allowCredentials": true}),
+            "allowCredentials",
+        ),
+        (json!({"maxAge": 86401}), "maxAge"),
+        (
+            json!({"allowOrigins": ["https://a.test/path"]}),
+            "allowOrigins",
+        ),
+        (json!({"allowHeaders": ["a b"]}), "allowHeaders"),
+    ] {
+        let a = h
+            .call(
+                "PATCH",
+                &format!("/v2/apis/{id}"),
+                &json!({"corsConfiguration": bad}).to_string(),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(message(&a).contains(words), "{bad}: {}", message(&a));
+    }
+    // Refused changes touch nothing.
+    let api = h.ok("GET", &format!("/v2/apis/{id}"), json!({})).await;
+    assert_eq!(api["corsConfiguration"], cors);
+
+    let a = h.call("DELETE", &format!("/v2/apis/{id}/cors"), "").await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(h.cell.load().api(&id).unwrap().cors.is_none());
+    let api = h.ok("GET", &format!("/v2/apis/{id}"), json!({})).await;
+    assert!(api.get("corsConfiguration").is_none(), "{api}");
+    let a = h.call("DELETE", "/v2/apis/nope123456/cors", "").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn parameter_mapping_is_validated_and_stored() {
+    let h = harness();
+    let id = quick_api(&h).await;
+    let uri = format!("/v2/apis/{id}/integrations");
+    let good = json!({
+        "integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9/y",
+        "payloadFormatVersion": "1.0",
+        "requestParameters": {"append:header.x-id": "${request.path.id}-x",
+                              "overwrite:path": "/v2/$request.path.id",
+                              "remove:querystring.debug": "''"},
+        "responseParameters": {"404": {"overwrite:statuscode": "200",
+                                       "append:header.x-up": "$response.header.x-up"}},
+    });
+    let i = h.ok("POST", &uri, good.clone()).await;
+    assert_eq!(i["requestParameters"], good["requestParameters"]);
+    assert_eq!(i["responseParameters"], good["responseParameters"]);
+    let iid = i["integrationId"].as_str().unwrap();
+    let got = h.ok("GET", &format!("{uri}/{iid}"), json!({})).await;
+    assert_eq!(got["requestParameters"], good["requestParameters"]);
+
+    for (bad, words) in [
+        (
+            json!({"requestParameters": {"overwrite:header.Authorization": "x"}}),
+            "reserved",
+        ),
+        (
+            json!({"requestParameters": {"append:header.x-amz-date": "x"}}),
+            "reserved",
+        ),
+        (
+            json!({"requestParameters": {"append:header.x": "$request.body.name"}}),
+            "not supported yet",
+        ),
+        (
+            json!({"requestParameters": {"append:path": "/x"}}),
+            "overwrite:path",
+        ),
+        (
+            json!({"requestParameters": {"append:header.x": "$response.header.y"}}),
+            "request parameters take",
+        ),
+        (
+            json!({"responseParameters": {"700": {"remove:header.x": "''"}}}),
+            "200 to 599",
+        ),
+        (
+            json!({"responseParameters": {"200": {"overwrite:statuscode": "99"}}}),
+            "status code",
+        ),
+        (
+            json!({"responseParameters": {"200": {"append:header.content-length": "1"}}}),
+            "reserved",
+        ),
+    ] {
+        let a = h
+            .call("PATCH", &format!("{uri}/{iid}"), &bad.to_string())
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(message(&a).contains(words), "{bad}: {}", message(&a));
+    }
+    // An empty map removes the mapping.
+    let i = h
+        .ok(
+            "PATCH",
+            &format!("{uri}/{iid}"),
+            json!({"requestParameters": {}}),
+        )
+        .await;
+    assert!(i.get("requestParameters").is_none(), "{i}");
+}

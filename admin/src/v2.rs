@@ -66,6 +66,7 @@ pub(crate) fn router() -> Router<AdminState> {
             "/v2/apis/{api_id}",
             get(get_api).patch(update_api).delete(delete_api),
         )
+        .route("/v2/apis/{api_id}/cors", delete(delete_cors))
         .route(
             "/v2/apis/{api_id}/routes",
             get(get_routes).post(create_route),
@@ -141,6 +142,10 @@ async fn update_api(
 
 async fn delete_api(State(s): State<AdminState>, Params(api_id): Params<String>) -> Response {
     no_content(s.write(move |c| c.delete_api(&api_id)).await)
+}
+
+async fn delete_cors(State(s): State<AdminState>, Params(api_id): Params<String>) -> Response {
+    no_content(s.write(move |c| c.delete_cors(&api_id)).await)
 }
 
 // === routes ===

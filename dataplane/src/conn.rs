@@ -70,6 +70,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
                     w.ids.next(),
                     ConnectionHeader::Close,
                     false,
+                    None,
                     &mut out,
                 );
                 // Best effort within the write timeout; the connection closes either way.

@@ -4,6 +4,15 @@
 //! the integration's), the path built from the integration URI (parameters substituted, or the
 //! request path appended for greedy and `$default` matches), the query string, the headers less
 //! hop-by-hop ones, `X-Forwarded-For/Proto/Port`, and the body re-framed with Content-Length.
+//!
+//! HTTP API parameter mapping (`portico_shared::mapping`): `requestParameters` edit the
+//! upstream request in [`build_request`] (headers, query string, path), `responseParameters`
+//! are rendered by [`map_response`] before anything is written and applied by
+//! [`write_response`] (headers, status). Values are read from the request as received; a value
+//! with a control byte (CR, LF, NUL, ...) fails the request with 500 `Internal Server Error`
+//! and is never sent. A value that renders empty is not sent (an `overwrite` then only removes).
+//! Responses of APIs with CORS get the `access-control-*` lines of `portico_shared::cors` and lose
+//! the upstream's own (as AWS).
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -11,7 +20,10 @@ use std::time::Duration;
 
 use http::Method;
 
+use portico_shared::cors::CorsPolicy;
+use portico_shared::mapping::{self, Op, ParamOp, RequestMapping, ResponseMapping};
 use portico_shared::snapshot::{HttpProxy, Integration, PathPart};
+use portico_shared::template::Context;
 
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, HeaderSpans, Span};
@@ -32,6 +44,23 @@ pub struct DownstreamRequest<'a> {
     pub body: &'a [u8],
     pub peer: SocketAddr,
     pub local_port: u16,
+    /// For `$context.requestId` in parameter mapping.
+    pub request_id: RequestId,
+}
+
+/// What the gateway changes in an upstream response it passes on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Edits<'a> {
+    /// A REST API: REST's id headers instead of `apigw-requestid`.
+    pub rest: bool,
+    /// The API's CORS policy and the request's `Origin`.
+    pub cors: Option<(&'a CorsPolicy, &'a [u8])>,
+    /// The API has CORS: the upstream's `access-control-*` headers are dropped.
+    pub drop_cors: bool,
+    /// The response mapping of the upstream status, its rendered lines and status.
+    pub mapping: Option<&'a ResponseMapping>,
+    pub lines: &'a [u8],
+    pub status: Option<u16>,
 }
 
 /// Calls the integration; on success the response is in `call`.
@@ -92,22 +121,267 @@ async fn http_proxy(
 ) -> Result<UpstreamResponse, GatewayError> {
     call.clear();
     let method = upstream_method(p.method.as_ref(), &req.head.method);
-    build_request(p, method, resolved, req, &mut call.req);
+    match p.request_mapping.as_deref() {
+        None => build_request(p, method, resolved, req, None, &mut call.req)?,
+        Some(m) => {
+            let cx = context(resolved, req);
+            let mut scratch = w.take_buf();
+            let built = build_request(
+                p,
+                method,
+                resolved,
+                req,
+                Some((m, &cx, &mut scratch)),
+                &mut call.req,
+            );
+            w.give_buf(scratch);
+            built?;
+        }
+    }
     send(w, call, p.upstream, method, p.timeout_ms).await
 }
 
-/// Serializes the upstream request into `out`.
+/// What mapping values are rendered against (the REST template context serves both).
+fn context<'a>(
+    resolved: &'a Resolved<'a>,
+    req: &'a DownstreamRequest<'a>,
+) -> crate::rest::RestContext<'a> {
+    crate::rest::RestContext {
+        request_id: req.request_id,
+        api: resolved.api,
+        stage: Some(resolved.stage),
+        route: Some(resolved.route),
+        resolved: Some(resolved),
+        head: req.head,
+        buf: req.buf,
+        headers: req.headers,
+        peer: req.peer,
+        key: None,
+        error: None,
+        body: req.body,
+        response: None,
+    }
+}
+
+/// Renders every value of `ops` into `scratch`, recording where each is; a value with a
+/// control byte fails the request.
+fn render_all(
+    ops: &[ParamOp],
+    cx: &dyn Context,
+    route_path: &[u8],
+    scratch: &mut Vec<u8>,
+    at: &mut [(u32, u32)],
+) -> Result<(), GatewayError> {
+    for (op, slot) in ops.iter().zip(at.iter_mut()) {
+        let start = scratch.len();
+        if op.op != Op::Remove {
+            op.value.render(cx, route_path, scratch);
+        }
+        if !mapping::is_clean(&scratch[start..]) {
+            return Err(GatewayError::ApiConfiguration);
+        }
+        *slot = (start as u32, scratch.len() as u32);
+    }
+    Ok(())
+}
+
+/// Appends `v` (decoded) as a query component: percent-escapes what may not appear raw.
+fn push_query_value(out: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
+        if b.is_ascii_graphic() && !matches!(b, b'&' | b'#' | b'+' | b'%') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Renders the response mapping for upstream status `status`, if the integration has one:
+/// its header lines go to `scratch`, the new status is returned. A control byte in a value, or
+/// a status outside 200..=599, fails the request (500).
+pub fn map_response<'s>(
+    p: &'s HttpProxy,
+    status: u16,
+    cx: &dyn Context,
+    scratch: &mut Vec<u8>,
+) -> Result<Option<(&'s ResponseMapping, Option<u16>)>, GatewayError> {
+    let Some(m) = p.response_mapping.as_deref().and_then(|r| r.get(status)) else {
+        return Ok(None);
+    };
+    for op in m.headers.iter().filter(|o| o.op != Op::Remove) {
+        let start = scratch.len();
+        scratch.extend_from_slice(op.name.as_bytes());
+        scratch.extend_from_slice(b": ");
+        let value = scratch.len();
+        op.value.render(cx, b"", scratch);
+        if !mapping::is_clean(&scratch[value..]) {
+            return Err(GatewayError::ApiConfiguration);
+        }
+        if scratch.len() == value {
+            scratch.truncate(start);
+        } else {
+            scratch.extend_from_slice(b"\r\n");
+        }
+    }
+    let status = match &m.status {
+        None => None,
+        Some(v) => {
+            let start = scratch.len();
+            v.render(cx, b"", scratch);
+            let parsed = std::str::from_utf8(&scratch[start..])
+                .ok()
+                .and_then(|s| s.trim().parse::<u16>().ok())
+                .filter(|s| (200..=599).contains(s));
+            scratch.truncate(start);
+            Some(parsed.ok_or(GatewayError::ApiConfiguration)?)
+        }
+    };
+    Ok(Some((m, status)))
+}
+
+/// Serializes the upstream request into `out`, with the integration's request parameter
+/// mapping when given (`scratch` holds the rendered values).
 pub fn build_request(
     p: &HttpProxy,
     method: &Method,
     resolved: &Resolved<'_>,
     req: &DownstreamRequest<'_>,
+    mapped: Option<(&RequestMapping, &dyn Context, &mut Vec<u8>)>,
     out: &mut Vec<u8>,
-) {
+) -> Result<(), GatewayError> {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     let route_path = resolved.route_path(req.buf);
+    // Rendered before anything is decided: (header values, query values, path) in `scratch`.
+    let mut header_at = [(0u32, 0u32); mapping::MAPPINGS_MAX];
+    let mut query_at = [(0u32, 0u32); mapping::MAPPINGS_MAX];
+    let mut path_at = None;
+    let mapped = match mapped {
+        None => None,
+        Some((m, cx, scratch)) => {
+            scratch.clear();
+            render_all(
+                &m.headers,
+                cx,
+                route_path.as_bytes(),
+                scratch,
+                &mut header_at,
+            )?;
+            render_all(&m.query, cx, route_path.as_bytes(), scratch, &mut query_at)?;
+            if let Some(v) = &m.path {
+                let start = scratch.len();
+                v.render(cx, route_path.as_bytes(), scratch);
+                if !mapping::is_clean(&scratch[start..]) {
+                    return Err(GatewayError::ApiConfiguration);
+                }
+                path_at = Some((start, scratch.len()));
+            }
+            Some((m, &scratch[..]))
+        }
+    };
     let path_start = out.len();
+    if let (Some((_, scratch)), Some((s, e))) = (mapped, path_at) {
+        if scratch.get(s) != Some(&b'/') {
+            out.push(b'/');
+        }
+        push_path(out, &scratch[s..e]);
+    } else {
+        build_path(p, resolved, route_path, path_start, out);
+    }
+    if out.len() == path_start {
+        out.push(b'/');
+    }
+    let query = bytes(req.buf, req.head.query);
+    match mapped {
+        Some((m, scratch)) if !m.query.is_empty() => {
+            let mark = out.len();
+            out.push(b'?');
+            out.extend_from_slice(p.query.as_bytes());
+            for pair in query.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+                let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+                if !m.drops_query(name) {
+                    if out.len() > mark + 1 {
+                        out.push(b'&');
+                    }
+                    out.extend_from_slice(pair);
+                }
+            }
+            for (op, &(s, e)) in m.query.iter().zip(&query_at) {
+                if op.op == Op::Remove || s == e {
+                    continue;
+                }
+                if out.len() > mark + 1 {
+                    out.push(b'&');
+                }
+                push_query_value(out, op.name.as_bytes());
+                out.push(b'=');
+                push_query_value(out, &scratch[s as usize..e as usize]);
+            }
+            if out.len() == mark + 1 {
+                out.pop();
+            }
+        }
+        _ => {
+            if !p.query.is_empty() || !query.is_empty() {
+                out.push(b'?');
+                out.extend_from_slice(p.query.as_bytes());
+                if !p.query.is_empty() && !query.is_empty() {
+                    out.push(b'&');
+                }
+                out.extend_from_slice(query);
+            }
+        }
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write::header(out, b"host", p.host_header.as_bytes());
+    let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
+    let mut forwarded_for = false;
+    for &(name, value) in req.headers {
+        let n = bytes(req.buf, name);
+        if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
+            continue;
+        }
+        if n.eq_ignore_ascii_case(b"x-forwarded-for") {
+            forwarded_for = true;
+            continue;
+        }
+        if mapped.is_some_and(|(m, _)| m.drops_header(n)) {
+            continue;
+        }
+        write::header(out, n, bytes(req.buf, value));
+    }
+    if let Some((m, scratch)) = mapped {
+        for (op, &(s, e)) in m.headers.iter().zip(&header_at) {
+            if op.op != Op::Remove && s != e {
+                write::header(out, op.name.as_bytes(), &scratch[s as usize..e as usize]);
+            }
+        }
+    }
+    finish_request(method, req, forwarded_for, out);
+    Ok(())
+}
+
+/// Appends a mapped path, escaping what may not appear raw in a request target.
+fn push_path(out: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
+        if b.is_ascii_graphic() && !matches!(b, b'?' | b'#') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+}
+
+/// The upstream path from the integration URI's template and the matched route.
+fn build_path(
+    p: &HttpProxy,
+    resolved: &Resolved<'_>,
+    route_path: &str,
+    path_start: usize,
+    out: &mut Vec<u8>,
+) {
     for part in &p.path {
         match part {
             PathPart::Literal(s) => out.extend_from_slice(s.as_bytes()),
@@ -124,33 +398,15 @@ pub fn build_request(
         }
         out.extend_from_slice(route_path.as_bytes());
     }
-    if out.len() == path_start {
-        out.push(b'/');
-    }
-    let query = bytes(req.buf, req.head.query);
-    if !p.query.is_empty() || !query.is_empty() {
-        out.push(b'?');
-        out.extend_from_slice(p.query.as_bytes());
-        if !p.query.is_empty() && !query.is_empty() {
-            out.push(b'&');
-        }
-        out.extend_from_slice(query);
-    }
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    write::header(out, b"host", p.host_header.as_bytes());
-    let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
-    let mut forwarded_for = false;
-    for &(name, value) in req.headers {
-        let n = bytes(req.buf, name);
-        if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
-            continue;
-        }
-        if n.eq_ignore_ascii_case(b"x-forwarded-for") {
-            forwarded_for = true;
-            continue;
-        }
-        write::header(out, n, bytes(req.buf, value));
-    }
+}
+
+/// `X-Forwarded-*`, the framing and the body.
+fn finish_request(
+    method: &Method,
+    req: &DownstreamRequest<'_>,
+    forwarded_for: bool,
+    out: &mut Vec<u8>,
+) {
     // One X-Forwarded-For: every value the client sent, in order, then the peer's address.
     out.extend_from_slice(b"x-forwarded-for: ");
     if forwarded_for {
@@ -218,21 +474,24 @@ pub fn write_response(
     call: &UpstreamCall,
     r: &UpstreamResponse,
     request_id: RequestId,
-    rest: bool,
     connection: ConnectionHeader,
     downstream_head: bool,
+    edits: &Edits<'_>,
     out: &mut Vec<u8>,
 ) -> bool {
     let reason = bytes(&call.resp, r.reason);
-    write::status_line(
-        out,
-        r.status,
-        if reason.is_empty() {
-            write::reason(r.status)
-        } else {
-            reason
-        },
-    );
+    match edits.status {
+        Some(s) if s != r.status => write::status_line(out, s, write::reason(s)),
+        _ => write::status_line(
+            out,
+            r.status,
+            if reason.is_empty() {
+                write::reason(r.status)
+            } else {
+                reason
+            },
+        ),
+    }
     // 1xx, 204 and 304 never carry a body, whatever the method.
     let by_rule = r.status < 200 || r.status == 204 || r.status == 304;
     // The upstream answered a HEAD (the integration's method may differ from the client's).
@@ -249,9 +508,18 @@ pub fn write_response(
         if n.eq_ignore_ascii_case(b"content-length") && !keep_upstream_length {
             continue;
         }
+        if (edits.drop_cors && is_cors_header(n))
+            || edits.mapping.is_some_and(|m| m.drops_header(n))
+        {
+            continue;
+        }
         write::header(out, n, bytes(&call.resp, value));
     }
-    if rest {
+    out.extend_from_slice(edits.lines);
+    if let Some((policy, origin)) = edits.cors {
+        policy.write_actual(origin, out);
+    }
+    if edits.rest {
         crate::rest::write_id_headers(out, request_id);
     } else {
         write::header(out, b"apigw-requestid", request_id.as_bytes());
@@ -278,6 +546,7 @@ pub fn write_error(
     request_id: RequestId,
     connection: ConnectionHeader,
     head_only: bool,
+    cors: Option<(&CorsPolicy, &[u8])>,
     out: &mut Vec<u8>,
 ) {
     let status = e.status();
@@ -286,11 +555,33 @@ pub fn write_error(
     let body = e.body();
     write::header_u64(out, b"content-length", body.len() as u64);
     write::header(out, b"apigw-requestid", request_id.as_bytes());
+    if let Some((policy, origin)) = cors {
+        policy.write_actual(origin, out);
+    }
     connection.write(out);
     out.extend_from_slice(b"\r\n");
     if !head_only {
         out.extend_from_slice(body);
     }
+}
+
+/// Writes the gateway's answer to a CORS preflight: 204, with the `access-control-*` lines
+/// when the origin, method and headers are allowed.
+pub fn write_preflight(
+    p: &crate::cors::Preflight<'_, '_>,
+    request_id: RequestId,
+    connection: ConnectionHeader,
+    out: &mut Vec<u8>,
+) {
+    write::status_line(out, 204, write::reason(204));
+    p.policy.write_preflight(p.origin, p.method, p.headers, out);
+    write::header(out, b"apigw-requestid", request_id.as_bytes());
+    connection.write(out);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn is_cors_header(name: &[u8]) -> bool {
+    name.len() > 15 && name[..15].eq_ignore_ascii_case(b"access-control-")
 }
 
 /// The `Connection` header a response carries.

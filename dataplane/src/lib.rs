@@ -15,6 +15,7 @@
 pub mod admission;
 pub mod config;
 pub mod conn;
+pub mod cors;
 pub mod error;
 pub mod http1;
 pub mod integration;

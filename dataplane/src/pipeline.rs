@@ -1,8 +1,10 @@
 //! The request pipeline, written down once:
 //!
 //! ```text
-//! resolve (route.rs) → admit (admission.rs: API key, throttles, quota) → read body (conn.rs)
-//!   → invoke (integration.rs; a REST mock answers here) → respond → observe
+//! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
+//!   → resolve (route.rs) → admit (admission.rs: API key, throttles, quota) → read body (conn.rs)
+//!   → invoke (integration.rs; a REST mock answers here; HTTP API request parameter mapping)
+//!   → map response (integration::map_response) → respond (+ CORS lines) → observe
 //! ```
 //!
 //! Later stages (authorize, throttle, cache) slot in here, in this order, and nowhere else.
@@ -97,6 +99,14 @@ pub async fn handle<'s>(
     };
     let mut scope = Scope::default();
 
+    // A CORS preflight is answered by the gateway: never admitted, never forwarded.
+    if let Some(p) = crate::cors::preflight(snapshot, &w.cfg.domain, head, &d.buf, &d.headers) {
+        outcome.consumed = skip_unread_body(head, d.buf.len());
+        outcome.keep_alive &= outcome.consumed.is_some();
+        outcome.status = 204;
+        integration::write_preflight(&p, request_id, connection(outcome.keep_alive), out);
+        return outcome;
+    }
     let result = async {
         let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf) {
             Ok(r) => r,
@@ -135,6 +145,7 @@ pub async fn handle<'s>(
             },
             peer: d.peer,
             local_port: w.local_port,
+            request_id,
         };
         match integration {
             Integration::Mock(m) => {
@@ -176,16 +187,47 @@ pub async fn handle<'s>(
     outcome.keep_alive &= !w.shutdown.is_fired();
     let rest_api = scope.api.filter(|a| a.protocol == ProtocolType::Rest);
     let head_only = head.method == http::Method::HEAD;
+    // HTTP APIs: response parameter mapping, rendered before anything is written (a failure is
+    // a clean 500), and the CORS lines of the API.
+    // `Vec::new` does not allocate: a buffer is taken only when a mapping applies.
+    let mut mapped_lines = Vec::new();
+    let mut edits = integration::Edits {
+        rest: rest_api.is_some(),
+        cors: crate::cors::actual(scope.api, &d.buf, &d.headers),
+        drop_cors: scope.api.is_some_and(|a| a.cors.is_some()),
+        ..Default::default()
+    };
+    let result = result.and_then(|reply| {
+        let (Reply::Upstream(r), Some(resolved), Some(api)) = (&reply, &scope.resolved, scope.api)
+        else {
+            return Ok(reply);
+        };
+        let Some(Integration::HttpProxy(p)) = resolved.route.integration.as_deref() else {
+            return Ok(reply);
+        };
+        if p.response_mapping.is_none() {
+            return Ok(reply);
+        }
+        mapped_lines = w.take_buf();
+        let mut cx = rest_context(&scope, api, request_id, head, d, None);
+        cx.response = Some((&*call, r));
+        if let Some((m, status)) = integration::map_response(p, r.status, &cx, &mut mapped_lines)? {
+            edits.mapping = Some(m);
+            edits.status = status;
+        }
+        Ok(reply)
+    });
+    edits.lines = &mapped_lines;
     match result {
         Ok(Reply::Upstream(response)) => {
-            outcome.status = response.status;
+            outcome.status = edits.status.unwrap_or(response.status);
             let large = integration::write_response(
                 call,
                 &response,
                 request_id,
-                rest_api.is_some(),
                 connection(outcome.keep_alive),
                 head_only,
+                &edits,
                 out,
             );
             if large {
@@ -242,6 +284,7 @@ pub async fn handle<'s>(
                         request_id,
                         connection(outcome.keep_alive),
                         head_only,
+                        edits.cors,
                         out,
                     );
                 }
@@ -249,6 +292,7 @@ pub async fn handle<'s>(
             outcome.error = Some(e);
         }
     }
+    w.give_buf(mapped_lines);
     outcome
 }
 

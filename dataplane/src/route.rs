@@ -95,7 +95,8 @@ pub fn resolve<'s>(
     })
 }
 
-fn select_api<'s>(
+/// The API a request is for (Host, else `x-apigw-api-id`).
+pub fn select_api<'s>(
     snapshot: &'s Snapshot,
     domain: &str,
     head: &RequestHead,

@@ -6,9 +6,11 @@
 //! data plane (`dataplane`, which only reads them).
 
 pub mod clock;
+pub mod cors;
 pub mod gateway_response;
 pub mod keys;
 pub mod limits;
+pub mod mapping;
 pub mod model;
 pub mod quota;
 mod rest;

@@ -46,6 +46,9 @@ pub struct Api {
     /// Refuse the generated `{apiId}.{domain}` host name (custom domains only).
     #[serde(default)]
     pub disable_execute_api_endpoint: bool,
+    /// CORS, answered by the gateway (see [`crate::cors`]); `None`: the gateway adds nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors_configuration: Option<Cors>,
     #[serde(default)]
     pub routes: Vec<Route>,
     #[serde(default)]
@@ -97,6 +100,32 @@ pub struct Integration {
     /// `1.0` for HTTP_PROXY.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format_version: Option<String>,
+    /// Parameter mapping of the request: `append|overwrite|remove:header.NAME`,
+    /// `...:querystring.NAME`, `overwrite:path` → value (see [`crate::mapping`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_parameters: BTreeMap<String, String>,
+    /// Parameter mapping of the response, per upstream status code (`"200"` to `"599"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// An HTTP API's CORS configuration (`Cors`), in AWS's member names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cors {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_credentials: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_headers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_methods: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_origins: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_headers: Option<Vec<String>>,
+    /// Seconds, -1 to 86,400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i32>,
 }
 
 /// A stage: a name (`$default` has no path prefix) and its variables.

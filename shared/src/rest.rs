@@ -210,6 +210,8 @@ fn rest_target(
         integration_uri: uri.to_string(),
         timeout_in_millis: Some(timeout),
         payload_format_version: None,
+        request_parameters: Default::default(),
+        response_parameters: Default::default(),
     };
     let mut target = compile_http_proxy(&model, vars, at, errors)?;
     target.append_request_path = false;

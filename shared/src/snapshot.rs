@@ -65,6 +65,8 @@ pub struct Api {
     pub disable_execute_api_endpoint: bool,
     /// REST APIs: where API keys come from.
     pub api_key_source: ApiKeySource,
+    /// HTTP APIs: `corsConfiguration`, answered by the gateway; `None` costs one branch.
+    pub cors: Option<Box<crate::cors::CorsPolicy>>,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -192,6 +194,10 @@ pub struct HttpProxy {
     /// The URI's path has no `{param}`: a greedy or `$default` match appends the request path.
     pub append_request_path: bool,
     pub timeout_ms: u32,
+    /// HTTP APIs: `requestParameters`; `None` forwards the request as received.
+    pub request_mapping: Option<Box<crate::mapping::RequestMapping>>,
+    /// HTTP APIs: `responseParameters` by upstream status; `None` passes responses through.
+    pub response_mapping: Option<Box<crate::mapping::ResponseMappings>>,
 }
 
 /// A piece of an upstream path template.
@@ -225,6 +231,9 @@ pub struct ApiInput<'a> {
     pub api_id: &'a str,
     pub protocol: ProtocolType,
     pub disable_execute_api_endpoint: bool,
+    /// HTTP APIs: the API's `corsConfiguration` (not part of a deployment: a change is served
+    /// at once, as AWS).
+    pub cors: Option<&'a model::Cors>,
     pub stages: Vec<StageInput<'a>>,
 }
 
@@ -305,6 +314,7 @@ impl Api {
             protocol,
             disable_execute_api_endpoint,
             api_key_source,
+            cors: None,
             stages: HashMap::default(),
             default_stage: None,
         };
@@ -356,6 +366,7 @@ pub fn compile_config(
             api_id: &api.api_id,
             protocol: api.protocol_type,
             disable_execute_api_endpoint: api.disable_execute_api_endpoint,
+            cors: api.cors_configuration.as_ref(),
             stages: api
                 .stages
                 .iter()
@@ -427,9 +438,19 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         protocol: api.protocol,
         disable_execute_api_endpoint: api.disable_execute_api_endpoint,
         api_key_source: ApiKeySource::Header,
+        cors: None,
         stages: HashMap::default(),
         default_stage: None,
     };
+    if let Some(c) = api.cors {
+        match crate::cors::CorsPolicy::compile(c) {
+            Ok(p) => compiled.cors = Some(Box::new(p)),
+            Err(problems) => {
+                let at = format!("{at}.corsConfiguration");
+                errors.extend(problems.iter().map(|p| err(&at, p)));
+            }
+        }
+    }
     for input in &api.stages {
         let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
         let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors, ctx) else {
@@ -668,6 +689,16 @@ pub(crate) fn compile_http_proxy(
     };
     let path = parse_path_template(&parsed.path);
     let append_request_path = !path.iter().any(|p| matches!(p, PathPart::Param(_)));
+    let request_mapping = crate::mapping::RequestMapping::compile(&i.request_parameters)
+        .unwrap_or_else(|problems| {
+            errors.extend(problems.iter().map(|p| err(at, p)));
+            None
+        });
+    let response_mapping = crate::mapping::ResponseMappings::compile(&i.response_parameters)
+        .unwrap_or_else(|problems| {
+            errors.extend(problems.iter().map(|p| err(at, p)));
+            None
+        });
     Some(HttpProxy {
         integration_id: i.integration_id.as_str().into(),
         method,
@@ -677,6 +708,8 @@ pub(crate) fn compile_http_proxy(
         query: parsed.query.into(),
         append_request_path,
         timeout_ms,
+        request_mapping: request_mapping.map(Box::new),
+        response_mapping: response_mapping.map(Box::new),
     })
 }
 
@@ -834,6 +867,7 @@ mod tests {
                 name: String::new(),
                 protocol_type: ProtocolType::Http,
                 disable_execute_api_endpoint: false,
+                cors_configuration: None,
                 routes: routes
                     .iter()
                     .map(|k| R {
@@ -849,6 +883,8 @@ mod tests {
                     integration_uri: uri.into(),
                     timeout_in_millis: None,
                     payload_format_version: None,
+                    request_parameters: BTreeMap::new(),
+                    response_parameters: BTreeMap::new(),
                 }],
                 stages: stages
                     .iter()
