@@ -370,6 +370,23 @@ impl Catalog {
         Ok(state)
     }
 
+    /// `FlushStageCache`: the stage's cache gets a new id (its flush generation is bumped and
+    /// the API recompiled), so every worker's entries of the stage become unreachable at once;
+    /// workers drop the old shards in their housekeeping. Nothing is stored: the cache lives in
+    /// memory only, and a restart empties it anyway.
+    pub(crate) fn flush_rest_stage_cache(
+        &mut self,
+        api_id: &str,
+        stage_name: &str,
+    ) -> Result<(), ApiError> {
+        let state = Arc::clone(self.rest.get(api_id)?);
+        state.stage(stage_name)?;
+        self.ctx.cache_generations.bump(api_id, stage_name);
+        let api = crate::v1::compile(&state, &mut self.ctx).map_err(compile_error)?;
+        self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
+        Ok(())
+    }
+
     /// Deletes the REST API `api_id` and everything under it.
     pub(crate) fn delete_rest_api(&mut self, api_id: &str) -> Result<(), ApiError> {
         self.rest.get(api_id)?;

@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 use portico_shared::stats::{GatewayCounters, MergedRoute, StatsBoard, StatsReport};
 
 /// Routes that keep their own series in a scrape; the rest are summed into `__other__`.
-/// Each route costs 4 counter series and 2 × 20 histogram series.
+/// Each route costs 6 counter series and 2 × 20 histogram series.
 pub const MAX_ROUTE_SERIES: usize = 500;
 
 /// The Prometheus text format's content type.
@@ -71,6 +71,8 @@ struct Series {
     status_4xx: u64,
     status_5xx: u64,
     status_other: u64,
+    cache_hits: u64,
+    cache_misses: u64,
     total: Buckets,
     integration: Buckets,
 }
@@ -124,6 +126,8 @@ impl Series {
             status_4xx: r.status_4xx,
             status_5xx: r.status_5xx,
             status_other: r.status_other,
+            cache_hits: r.cache_hits,
+            cache_misses: r.cache_misses,
             total: Buckets::from_histogram(&r.total_us),
             integration: Buckets::from_histogram(&r.integration_us),
         }
@@ -134,6 +138,8 @@ impl Series {
         self.status_4xx += o.status_4xx;
         self.status_5xx += o.status_5xx;
         self.status_other += o.status_other;
+        self.cache_hits += o.cache_hits;
+        self.cache_misses += o.cache_misses;
         self.total.add(&o.total);
         self.integration.add(&o.integration);
     }
@@ -196,6 +202,23 @@ fn render(counters: &GatewayCounters, routes: &[MergedRoute], max_series: usize)
             );
         }
     }
+    for (name, help, value) in [
+        (
+            "portico_cache_hits_total",
+            "REST requests answered from the response cache (CacheHitCount).",
+            (|s: &Series| s.cache_hits) as fn(&Series) -> u64,
+        ),
+        (
+            "portico_cache_misses_total",
+            "REST requests of cached methods sent to the integration (CacheMissCount).",
+            |s: &Series| s.cache_misses,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        for (l, s) in &series {
+            let _ = writeln!(out, "{name}{{{l}}} {}", value(s));
+        }
+    }
     family(
         &mut out,
         "portico_request_duration_seconds",
@@ -252,6 +275,21 @@ fn render(counters: &GatewayCounters, routes: &[MergedRoute], max_series: usize)
         ),
     ] {
         family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    for (name, help, value) in [
+        (
+            "portico_cache_bytes",
+            "Bytes held by the REST response cache shards of every worker.",
+            counters.cache_bytes,
+        ),
+        (
+            "portico_cache_entries",
+            "Entries held by the REST response cache shards of every worker.",
+            counters.cache_entries,
+        ),
+    ] {
+        family(&mut out, name, "gauge", help);
         let _ = writeln!(out, "{name} {value}");
     }
     family(

@@ -32,6 +32,10 @@ pub struct DataPlaneConfig {
     /// The zero of the monotonic clock the shared token buckets count in: the same for every
     /// worker.
     pub epoch: Instant,
+    /// Worker count: each worker's response cache shard holds 1/workers of a stage's bound.
+    pub workers: usize,
+    /// Tests only: replaces every stage cache's byte bound (`--cache-capacity-bytes-override`).
+    pub cache_capacity_bytes_override: Option<u64>,
 }
 
 // === impl Limits ===
@@ -66,6 +70,8 @@ impl Default for DataPlaneConfig {
                 1,
             )),
             epoch: Instant::now(),
+            workers: 1,
+            cache_capacity_bytes_override: None,
         }
     }
 }

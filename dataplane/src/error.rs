@@ -53,6 +53,10 @@ pub enum GatewayError {
     /// passthrough behaviour refuses it.
     #[error("no mapping template for the request's content type")]
     UnsupportedMediaType,
+    /// REST cache: `Cache-Control: max-age=0` from a caller not allowed to invalidate, under
+    /// `FAIL_WITH_403`.
+    #[error("cache invalidation not authorized")]
+    CacheControlDenied,
 }
 
 // === impl GatewayError ===
@@ -76,6 +80,7 @@ impl GatewayError {
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
             GatewayError::ApiConfiguration => 500,
             GatewayError::UnsupportedMediaType => 415,
+            GatewayError::CacheControlDenied => 403,
         }
     }
 
@@ -101,6 +106,9 @@ impl GatewayError {
             GatewayError::QuotaExceeded => br#"{"message":"Limit Exceeded"}"#,
             GatewayError::ApiConfiguration => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UnsupportedMediaType => br#"{"message":"Unsupported Media Type"}"#,
+            GatewayError::CacheControlDenied => {
+                br#"{"message":"User is not authorized to access this resource"}"#
+            }
         }
     }
 
@@ -122,6 +130,8 @@ impl GatewayError {
             GatewayError::Throttled => ResponseType::Throttled,
             GatewayError::QuotaExceeded => ResponseType::QuotaExceeded,
             GatewayError::UnsupportedMediaType => ResponseType::UnsupportedMediaType,
+            // The missing `execute-api:InvalidateCache` permission is an IAM denial.
+            GatewayError::CacheControlDenied => ResponseType::AccessDenied,
             // Refused before an API is known, or not customisable: the HTTP answer.
             GatewayError::BadRequest(_)
             | GatewayError::HeadersTooLarge
@@ -144,7 +154,8 @@ impl GatewayError {
             | GatewayError::InvalidApiKey
             | GatewayError::Throttled
             | GatewayError::QuotaExceeded
-            | GatewayError::UnsupportedMediaType => Blame::Downstream,
+            | GatewayError::UnsupportedMediaType
+            | GatewayError::CacheControlDenied => Blame::Downstream,
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)

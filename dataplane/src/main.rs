@@ -100,6 +100,10 @@ struct Serve {
         hide = true
     )]
     clock_offset_secs: i64,
+    /// Replaces every REST stage cache's byte bound (`cacheClusterSize`, 0.5 GB at least), so
+    /// a test can fill a cache (tests only).
+    #[arg(long, env = "PORTICO_CACHE_CAPACITY_BYTES_OVERRIDE", hide = true)]
+    cache_capacity_bytes_override: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -214,6 +218,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             workers,
         )),
         epoch: std::time::Instant::now(),
+        workers,
+        cache_capacity_bytes_override: args.cache_capacity_bytes_override,
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut signals = signal_hook::iterator::Signals::new([

@@ -74,6 +74,17 @@ impl LocalStats {
         self.dirty = true;
     }
 
+    /// Counts a cached method's request as a hit or a miss (after [`Self::record_route`]).
+    pub fn record_cache(&mut self, route: &Route, hit: bool) {
+        if let Some(l) = self.routes.get_mut(&route.stats_key) {
+            if hit {
+                l.stats.cache_hits += 1;
+            } else {
+                l.stats.cache_misses += 1;
+            }
+        }
+    }
+
     pub fn mark(&mut self) {
         self.dirty = true;
     }

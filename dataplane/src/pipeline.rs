@@ -2,14 +2,17 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → admit (admission.rs: API key, throttles, quota) → read body (conn.rs)
+//!   → resolve (route.rs) → admit (admission.rs: API key, throttles, quota)
+//!   → cache lookup (cache.rs: a REST cache hit answers here) → read body (conn.rs)
 //!   → invoke (integration.rs; a REST mock answers here; HTTP API request parameter mapping)
-//!   → map response (integration::map_response) → respond (+ CORS lines) → observe
+//!   → map response (integration::map_response) → respond (+ CORS lines) → cache store
+//!   → observe
 //! ```
 //!
-//! Later stages (authorize, throttle, cache) slot in here, in this order, and nowhere else.
-//! Stages take explicit inputs and return `Result<_, GatewayError>`; only the body read and
-//! `integration::invoke` await.
+//! Later stages (authorize) slot in here, in this order, and nowhere else.
+//! Stages take explicit inputs and return `Result<_, GatewayError>`; only the body read,
+//! `integration::invoke` and a cache miss waiting for another request's fetch of the same key
+//! (`cache::wait`, bounded by the integration timeout) await.
 
 use std::time::Instant;
 
@@ -19,6 +22,7 @@ use portico_shared::snapshot::{Api, Integration, MappedResponse, Route, Stage};
 use portico_shared::Snapshot;
 
 use crate::admission::{self, Admitted};
+use crate::cache::{self, Begin, Cached};
 use crate::conn::{BodyLoc, Downstream};
 use crate::error::GatewayError;
 use crate::http1::{RequestHead, Version};
@@ -50,6 +54,8 @@ pub struct Outcome<'s> {
     /// What to record the request under, when a route matched.
     route: Option<(&'s Api, &'s Stage, &'s Route)>,
     error: Option<GatewayError>,
+    /// A cached method's request: `Some(true)` answered from the cache, `Some(false)` a miss.
+    cache_hit: Option<bool>,
 }
 
 /// How far a request got: what its response and stats are recorded against.
@@ -67,6 +73,8 @@ enum Reply<'s> {
     /// A REST integration response: a `MOCK`'s, or the one an `HTTP` integration's upstream
     /// response selected (with that response).
     Mapped(Option<UpstreamResponse>, &'s MappedResponse),
+    /// A response cache hit (or the result of another request's fetch of the same key).
+    Cached(std::rc::Rc<Cached>),
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
@@ -91,6 +99,7 @@ pub async fn handle<'s>(
         integration_us: None,
         route: None,
         error: None,
+        cache_hit: None,
     };
     let connection = |keep_alive: bool| match (keep_alive, head.version) {
         (false, _) => ConnectionHeader::Close,
@@ -98,6 +107,8 @@ pub async fn handle<'s>(
         (true, Version::Http11) => ConnectionHeader::Default,
     };
     let mut scope = Scope::default();
+    let mut plan: Option<cache::Plan<'s>> = None;
+    let mut flight = None;
 
     // A CORS preflight is answered by the gateway: never admitted, never forwarded.
     if let Some(p) = crate::cors::preflight(snapshot, &w.cfg.domain, head, &d.buf, &d.headers) {
@@ -133,8 +144,24 @@ pub async fn handle<'s>(
             &d.headers,
             w.cfg.mono_ns(started),
         )?;
+        let mut cached = None;
+        match cache::plan(&resolved, head, d, w.take_buf())? {
+            Ok(p) => {
+                match w.responses.begin(&p, Instant::now()) {
+                    Begin::Hit(c) => cached = Some(c),
+                    Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,
+                    Begin::Lead(guard) => flight = Some(guard),
+                    Begin::Miss => {}
+                }
+                plan = Some(p);
+            }
+            Err(unused) => w.give_buf(unused),
+        }
         let (loc, consumed) = d.read_body(w, head, body).await?;
         outcome.consumed = Some(consumed);
+        if let Some(c) = cached {
+            return Ok(Reply::Cached(c));
+        }
         let req = DownstreamRequest {
             head,
             buf: &d.buf,
@@ -187,6 +214,7 @@ pub async fn handle<'s>(
     outcome.keep_alive &= !w.shutdown.is_fired();
     let rest_api = scope.api.filter(|a| a.protocol == ProtocolType::Rest);
     let head_only = head.method == http::Method::HEAD;
+    let hit = matches!(result, Ok(Reply::Cached(_)));
     // HTTP APIs: response parameter mapping, rendered before anything is written (a failure is
     // a clean 500), and the CORS lines of the API.
     // `Vec::new` does not allocate: a buffer is taken only when a mapping applies.
@@ -219,6 +247,11 @@ pub async fn handle<'s>(
     });
     edits.lines = &mapped_lines;
     match result {
+        Ok(Reply::Cached(c)) => {
+            outcome.status = c.status();
+            let warn = plan.as_ref().is_some_and(|p| p.warn);
+            cache::write_hit(&c, request_id, connection(outcome.keep_alive), warn, out);
+        }
         Ok(Reply::Upstream(response)) => {
             outcome.status = edits.status.unwrap_or(response.status);
             let large = integration::write_response(
@@ -293,6 +326,28 @@ pub async fn handle<'s>(
         }
     }
     w.give_buf(mapped_lines);
+    // Cache store: a cached method's fetched response, handed to the requests waiting for it.
+    if let Some(p) = plan {
+        outcome.cache_hit = Some(hit);
+        if !hit && outcome.error.is_none() {
+            let tail = outcome.tail.map(|t| match t {
+                Tail::Resp(s, e) => &call.resp[s..e],
+                Tail::Dechunked => &call.dechunked[..],
+            });
+            let bytes = cache::shard_bytes(&w.cfg, &p.stage);
+            let stored = w
+                .responses
+                .store(&p, bytes, outcome.status, out, tail, Instant::now());
+            if let Some(guard) = flight.take() {
+                guard.finish(stored);
+            }
+            if p.warn {
+                cache::add_warning(out);
+            }
+        }
+        w.give_buf(p.key);
+    }
+    drop(flight);
     outcome
 }
 
@@ -360,7 +415,10 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
     }
     match o.route {
         Some((api, stage, route)) => {
-            stats.record_route(api, stage, route, o.status, total_us, o.integration_us)
+            stats.record_route(api, stage, route, o.status, total_us, o.integration_us);
+            if let Some(hit) = o.cache_hit {
+                stats.record_cache(route, hit);
+            }
         }
         None => stats.mark(),
     }

@@ -61,6 +61,8 @@ pub struct Worker {
     current: RefCell<Rc<Arc<Snapshot>>>,
     pub ids: RequestIds,
     pub pool: Pool,
+    /// REST response cache shards and the keys being fetched (see `cache.rs`).
+    pub responses: crate::cache::Caches,
     pub stats: RefCell<LocalStats>,
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
@@ -167,6 +169,7 @@ pub fn spawn_workers(
                     current: RefCell::new(Rc::new(cell.load_full())),
                     ids: RequestIds::new(RequestIds::random_seed(id)),
                     pool: Pool::default(),
+                    responses: Default::default(),
                     stats: RefCell::new(LocalStats::default()),
                     in_flight: Cell::new(0),
                     shutdown: Shutdown::default(),
@@ -311,9 +314,11 @@ async fn watch_stop(w: Rc<Worker>, stop: Arc<AtomicBool>) {
 /// Once-a-second housekeeping: publish stats; after a snapshot swap, let go of the old snapshot
 /// and forget the stats of routes that vanished; close upstream connections idle too long;
 /// return what is left of an expired account-bucket lease, so an idle worker does not sit on
-/// tokens the busy ones could use (route buckets get theirs back on the worker's next request).
+/// tokens the busy ones could use (route buckets get theirs back on the worker's next request);
+/// drop the response cache shards of stages whose cache was flushed or turned off.
 async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
     let mut generation = w.snapshot().generation;
+    let mut live_caches = live_cache_ids(&w.snapshot());
     loop {
         monoio::time::sleep(Duration::from_millis(STATS_PUBLISH_INTERVAL_MS)).await;
         let snapshot = w.snapshot();
@@ -325,14 +330,33 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
                 .flat_map(|s| s.routes.iter().map(|r| r.stats_key))
                 .collect();
             w.stats.borrow_mut().retain(|k| live.contains(&k));
+            live_caches = live_cache_ids(&snapshot);
         }
         drop(snapshot);
+        let (bytes, entries) = w.responses.housekeep(&live_caches);
+        {
+            let mut stats = w.stats.borrow_mut();
+            if (stats.counters.cache_bytes, stats.counters.cache_entries) != (bytes, entries) {
+                stats.counters.cache_bytes = bytes;
+                stats.counters.cache_entries = entries;
+                stats.mark();
+            }
+        }
         w.stats.borrow_mut().publish(w.id, &board);
         w.pool.prune();
         w.cfg
             .account
             .expire_lease(w.id, w.cfg.mono_ns(Instant::now()));
     }
+}
+
+/// The stage cache ids a snapshot serves.
+fn live_cache_ids(snapshot: &Snapshot) -> std::collections::HashSet<u64> {
+    snapshot
+        .apis()
+        .flat_map(|a| a.stages())
+        .filter_map(|s| s.cache.map(|c| c.id))
+        .collect()
 }
 
 // === impl WorkerSet ===

@@ -111,3 +111,17 @@ const _: () = assert!(MAX_PATH_PARAMS <= MAX_PATH_SEGMENTS);
 const _: () = assert!(INTEGRATION_TIMEOUT_MIN_MS <= INTEGRATION_TIMEOUT_DEFAULT_MS);
 const _: () = assert!(INTEGRATION_TIMEOUT_DEFAULT_MS <= INTEGRATION_TIMEOUT_MAX_MS);
 const _: () = assert!(MAX_URI_BYTES <= MAX_HEADER_BYTES);
+
+/// Largest response the REST response cache stores (AWS: 1,048,576 bytes); larger ones are
+/// served but not cached.
+pub const CACHE_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// `caching/ttlInSeconds`: AWS's default and upper bound (0 disables caching).
+pub const CACHE_TTL_DEFAULT_S: u32 = 300;
+pub const CACHE_TTL_MAX_S: u32 = 3_600;
+
+/// Cache key parameters per method (AWS has no documented bound; the key is built per request).
+pub const CACHE_KEY_PARAMETERS_MAX: usize = 32;
+
+const _: () = assert!(CACHE_MAX_RESPONSE_BYTES <= MAX_UPSTREAM_BODY_BYTES);
+const _: () = assert!(CACHE_TTL_DEFAULT_S <= CACHE_TTL_MAX_S);

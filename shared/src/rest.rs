@@ -71,6 +71,18 @@ fn compile_stage(
         }
     };
     let star = s.method_settings.get("*/*");
+    let generation = ctx.cache_generations.get(api_id, name);
+    let cache = crate::cache::stage_cache(
+        api_id,
+        name,
+        s.cache_cluster_enabled,
+        s.cache_cluster_size,
+        generation,
+    )
+    .unwrap_or_else(|e| {
+        errors.push(err(at, &e));
+        None
+    });
     let mut builder = RouterBuilder::new();
     let mut routes = Vec::new();
     for resource in s.resources {
@@ -86,6 +98,21 @@ fn compile_stage(
                 continue;
             }
             let setting_key = format!("{}/{method}", resource.path.replace('/', "~1"));
+            let caching = match (&cache, &m.method_integration) {
+                (Some(_), Some(i)) => crate::cache::method_cache(
+                    method,
+                    &resource.path,
+                    s.method_settings.get(&setting_key),
+                    star,
+                    i.cache_namespace.as_deref(),
+                    &i.cache_key_parameters,
+                )
+                .unwrap_or_else(|e| {
+                    errors.push(err(&rat, &e));
+                    None
+                }),
+                _ => None,
+            };
             let throttle = stage_limits(s.method_settings.get(&setting_key), star).map(|l| {
                 ctx.buckets
                     .get(&format!("{api_id}/{name}/{key}"), l, ctx.workers)
@@ -100,6 +127,7 @@ fn compile_stage(
                     http_method: method.as_str().into(),
                     plan_method_key: format!("{}/{method}", resource.path).into(),
                     api_key_required: m.api_key_required,
+                    caching,
                 }),
             });
         }
@@ -113,6 +141,7 @@ fn compile_stage(
         routes,
         variables: s.variables.clone(),
         gateway_responses,
+        cache,
     })
 }
 
@@ -548,6 +577,8 @@ mod tests {
                 method_settings: &settings,
                 resources: &resources,
                 gateway_responses: &[],
+                cache_cluster_enabled: false,
+                cache_cluster_size: None,
             }],
         };
         let mut ctx = CompileContext::new(2);

@@ -46,6 +46,8 @@ pub struct Snapshot {
 pub struct CompileContext {
     pub buckets: BucketRegistry,
     pub workers: usize,
+    /// REST stage cache flush generations (`FlushStageCache`), so recompiling keeps cache ids.
+    pub cache_generations: crate::cache::CacheGenerations,
 }
 
 impl CompileContext {
@@ -53,6 +55,7 @@ impl CompileContext {
         CompileContext {
             buckets: BucketRegistry::default(),
             workers,
+            cache_generations: Default::default(),
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct Stage {
     pub variables: BTreeMap<String, String>,
     /// REST APIs: the gateway responses this stage's deployment customises.
     pub gateway_responses: crate::gateway_response::GatewayResponses,
+    /// REST APIs: the stage's response cache, when `cacheClusterEnabled`.
+    pub cache: Option<crate::cache::StageCache>,
 }
 
 /// One route as the data plane needs it.
@@ -108,6 +113,8 @@ pub struct RestMethod {
     /// The usage plan per-method throttle key: `/pets/{id}/GET`.
     pub plan_method_key: Box<str>,
     pub api_key_required: bool,
+    /// How the method uses the stage cache; `None`: not cached (or the stage has no cache).
+    pub caching: Option<crate::cache::MethodCache>,
 }
 
 /// A compiled integration.
@@ -585,6 +592,7 @@ fn compile_stage(
         routes,
         variables: input.stage.stage_variables.clone(),
         gateway_responses: crate::gateway_response::GatewayResponses::default(),
+        cache: None,
     })
 }
 

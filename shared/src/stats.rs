@@ -32,6 +32,10 @@ pub struct RouteStats {
     pub status_5xx: u64,
     /// 1xx and 3xx.
     pub status_other: u64,
+    /// REST response cache: requests answered from the cache (AWS's `CacheHitCount`), and
+    /// requests of cached methods that went to the integration (`CacheMissCount`).
+    pub cache_hits: u64,
+    pub cache_misses: u64,
 }
 
 /// Counters that belong to no route (parse errors, unknown hosts, no route matched).
@@ -44,6 +48,9 @@ pub struct GatewayCounters {
     pub not_found: u64,
     pub upstream_errors: u64,
     pub upstream_timeouts: u64,
+    /// REST response cache: bytes and entries held by the workers' shards (gauges, summed).
+    pub cache_bytes: u64,
+    pub cache_entries: u64,
 }
 
 /// One worker's published stats.
@@ -90,6 +97,8 @@ pub struct RouteReport {
     pub status_2xx: u64,
     pub status_4xx: u64,
     pub status_5xx: u64,
+    pub cache_hit_count: u64,
+    pub cache_miss_count: u64,
     pub latency_us: Percentiles,
     pub integration_latency_us: Percentiles,
 }
@@ -119,6 +128,8 @@ impl RouteStats {
             status_4xx: 0,
             status_5xx: 0,
             status_other: 0,
+            cache_hits: 0,
+            cache_misses: 0,
         }
     }
 
@@ -144,6 +155,8 @@ impl RouteStats {
         self.status_4xx += other.status_4xx;
         self.status_5xx += other.status_5xx;
         self.status_other += other.status_other;
+        self.cache_hits += other.cache_hits;
+        self.cache_misses += other.cache_misses;
     }
 }
 
@@ -163,6 +176,8 @@ impl GatewayCounters {
         self.not_found += o.not_found;
         self.upstream_errors += o.upstream_errors;
         self.upstream_timeouts += o.upstream_timeouts;
+        self.cache_bytes += o.cache_bytes;
+        self.cache_entries += o.cache_entries;
     }
 }
 
@@ -215,6 +230,8 @@ impl MergedStats {
                     status_2xx: r.status_2xx,
                     status_4xx: r.status_4xx,
                     status_5xx: r.status_5xx,
+                    cache_hit_count: r.cache_hits,
+                    cache_miss_count: r.cache_misses,
                     latency_us: percentiles(&r.total_us),
                     integration_latency_us: percentiles(&r.integration_us),
                 })

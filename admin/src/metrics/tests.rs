@@ -227,7 +227,11 @@ fn renders_well_formed_counts_and_buckets() {
         not_found: 2,
         upstream_errors: 4,
         upstream_timeouts: 5,
+        cache_bytes: 6,
+        cache_entries: 7,
     };
+    a.cache_hits = 3;
+    a.cache_misses = 1;
     // The same route on two workers is summed.
     let board = board_with(vec![vec![(1, a.clone())], vec![(1, a), (2, b)]], counters);
     let text = render_prometheus(&board, MAX_ROUTE_SERIES);
@@ -281,6 +285,9 @@ fn renders_well_formed_counts_and_buckets() {
         ),
         6.0
     );
+    // Cache hits and misses per route, summed over workers.
+    assert_eq!(value(&samples, "portico_cache_hits_total", &pets), 6.0);
+    assert_eq!(value(&samples, "portico_cache_misses_total", &pets), 2.0);
     let post = [("api", "api1"), ("stage", "prod"), ("route", "POST /pets")];
     let mut post_other = post.to_vec();
     post_other.push(("status_class", "other"));
@@ -293,6 +300,8 @@ fn renders_well_formed_counts_and_buckets() {
         ("portico_not_found_total", 4.0),
         ("portico_upstream_errors_total", 8.0),
         ("portico_upstream_timeouts_total", 10.0),
+        ("portico_cache_bytes", 12.0),
+        ("portico_cache_entries", 14.0),
         ("portico_metrics_series_dropped", 0.0),
     ] {
         assert_eq!(value(&samples, name, &[]), v, "{name}");

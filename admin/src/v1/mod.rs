@@ -19,7 +19,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, put};
+use axum::routing::{any, delete, get, put};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -112,6 +112,10 @@ pub(crate) fn router() -> Router<AdminState> {
         .route(
             "/restapis/{restapi_id}/stages/{stage_name}",
             get(get_stage).patch(update_stage).delete(delete_stage),
+        )
+        .route(
+            "/restapis/{restapi_id}/stages/{stage_name}/cache/data",
+            delete(flush_stage_cache),
         )
         .route(
             "/restapis/{restapi_id}/gatewayresponses",
@@ -561,6 +565,17 @@ async fn delete_stage(
     Params((api_id, name)): Params<(String, String)>,
 ) -> Response {
     accepted(s.write(move |c| c.delete_rest_stage(&api_id, &name)).await)
+}
+
+/// `FlushStageCache`: 202.
+async fn flush_stage_cache(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    accepted(
+        s.write(move |c| c.flush_rest_stage_cache(&api_id, &name))
+            .await,
+    )
 }
 
 // === gateway responses ===

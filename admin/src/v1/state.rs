@@ -90,6 +90,8 @@ pub(crate) fn compile(
                     method_settings: &s.method_settings,
                     resources: &d.resources,
                     gateway_responses: &d.gateway_responses,
+                    cache_cluster_enabled: s.cache_cluster_enabled,
+                    cache_cluster_size: s.cache_cluster_size.as_deref(),
                 })
         })
         .collect();

@@ -261,6 +261,9 @@ pub struct RestStageSpec<'a> {
     pub resources: &'a [Resource],
     /// The deployment's gateway responses (customised ones only).
     pub gateway_responses: &'a [GatewayResponse],
+    /// `cacheClusterEnabled` and `cacheClusterSize` (GB, AWS's sizes; absent: 0.5).
+    pub cache_cluster_enabled: bool,
+    pub cache_cluster_size: Option<&'a str>,
 }
 
 /// A REST API to compile.
