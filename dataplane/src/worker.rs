@@ -329,7 +329,9 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
         drop(snapshot);
         w.stats.borrow_mut().publish(w.id, &board);
         w.pool.prune();
-        w.cfg.account.expire_lease(w.id, w.cfg.mono_ns(Instant::now()));
+        w.cfg
+            .account
+            .expire_lease(w.id, w.cfg.mono_ns(Instant::now()));
     }
 }
 

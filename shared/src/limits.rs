@@ -60,6 +60,11 @@ pub const INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 30_000;
 pub const REST_INTEGRATION_TIMEOUT_MAX_MS: u32 = 29_000;
 pub const REST_INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 29_000;
 
+/// Required request parameters per REST method: the data plane reports the missing ones as a
+/// `u64` bitmask, so the error that carries them stays `Copy` and never allocates.
+pub const REST_REQUIRED_PARAMETERS_MAX: usize = 64;
+const _: () = assert!(REST_REQUIRED_PARAMETERS_MAX <= u64::BITS as usize);
+
 /// The account-level throttle when none is configured (AWS's default: 10,000 rps, burst 5,000).
 pub const ACCOUNT_RATE_LIMIT_DEFAULT: f64 = 10_000.0;
 pub const ACCOUNT_BURST_LIMIT_DEFAULT: u64 = 5_000;

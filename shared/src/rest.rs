@@ -71,6 +71,8 @@ fn compile_stage(
         }
     };
     let star = s.method_settings.get("*/*");
+    // Each model's schema is compiled once per stage and shared by the methods naming it.
+    let mut schemas = BTreeMap::new();
     let mut builder = RouterBuilder::new();
     let mut routes = Vec::new();
     for resource in s.resources {
@@ -80,6 +82,20 @@ fn compile_stage(
             let integration = match &m.method_integration {
                 None => None,
                 Some(i) => compile_integration(i, s.variables, &rat, errors).map(Arc::new),
+            };
+            let validation = match crate::validation::compile_method(
+                m,
+                s.request_validators,
+                s.models,
+                &mut schemas,
+            ) {
+                Ok(v) => v.map(Box::new),
+                Err(problems) => {
+                    for p in problems {
+                        errors.push(err(&rat, &p));
+                    }
+                    None
+                }
             };
             if let Err(e) = builder.insert(&key, routes.len() as u32) {
                 errors.push(err(&rat, &e.to_string()));
@@ -100,6 +116,7 @@ fn compile_stage(
                     http_method: method.as_str().into(),
                     plan_method_key: format!("{}/{method}", resource.path).into(),
                     api_key_required: m.api_key_required,
+                    validation,
                 }),
             });
         }
@@ -546,6 +563,8 @@ mod tests {
                 method_settings: &settings,
                 resources: &resources,
                 gateway_responses: &[],
+                models: &[],
+                request_validators: &[],
             }],
         };
         let mut ctx = CompileContext::new(2);

@@ -106,6 +106,9 @@ pub struct RestMethod {
     /// The usage plan per-method throttle key: `/pets/{id}/GET`.
     pub plan_method_key: Box<str>,
     pub api_key_required: bool,
+    /// What the method's request validator checks; `None` (the common case) costs the data
+    /// plane one branch.
+    pub validation: Option<Box<crate::validation::Validation>>,
 }
 
 /// A compiled integration.
