@@ -53,6 +53,13 @@ pub enum GatewayError {
     /// passthrough behaviour refuses it.
     #[error("no mapping template for the request's content type")]
     UnsupportedMediaType,
+    /// REST request validation: required parameters are missing. Bit `i` stands for the
+    /// method's `Validation::required[i]`; the message is rendered from that list.
+    #[error("missing required request parameters (mask {missing:#x})")]
+    MissingParameters { missing: u64 },
+    /// REST request validation: the body is not JSON or not valid against the method's model.
+    #[error("invalid request body")]
+    InvalidBody,
 }
 
 // === impl GatewayError ===
@@ -76,6 +83,7 @@ impl GatewayError {
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
             GatewayError::ApiConfiguration => 500,
             GatewayError::UnsupportedMediaType => 415,
+            GatewayError::MissingParameters { .. } | GatewayError::InvalidBody => 400,
         }
     }
 
@@ -101,6 +109,11 @@ impl GatewayError {
             GatewayError::QuotaExceeded => br#"{"message":"Limit Exceeded"}"#,
             GatewayError::ApiConfiguration => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UnsupportedMediaType => br#"{"message":"Unsupported Media Type"}"#,
+            // REST only: answered through `response_type`; this is the fallback wording.
+            GatewayError::MissingParameters { .. } => {
+                br#"{"message":"Missing required request parameters"}"#
+            }
+            GatewayError::InvalidBody => br#"{"message":"Invalid request body"}"#,
         }
     }
 
@@ -122,6 +135,8 @@ impl GatewayError {
             GatewayError::Throttled => ResponseType::Throttled,
             GatewayError::QuotaExceeded => ResponseType::QuotaExceeded,
             GatewayError::UnsupportedMediaType => ResponseType::UnsupportedMediaType,
+            GatewayError::MissingParameters { .. } => ResponseType::BadRequestParameters,
+            GatewayError::InvalidBody => ResponseType::BadRequestBody,
             // Refused before an API is known, or not customisable: the HTTP answer.
             GatewayError::BadRequest(_)
             | GatewayError::HeadersTooLarge
@@ -144,7 +159,9 @@ impl GatewayError {
             | GatewayError::InvalidApiKey
             | GatewayError::Throttled
             | GatewayError::QuotaExceeded
-            | GatewayError::UnsupportedMediaType => Blame::Downstream,
+            | GatewayError::UnsupportedMediaType
+            | GatewayError::MissingParameters { .. }
+            | GatewayError::InvalidBody => Blame::Downstream,
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)

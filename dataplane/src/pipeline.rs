@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! resolve (route.rs) → admit (admission.rs: API key, throttles, quota) → read body (conn.rs)
-//!   → invoke (integration.rs; a REST mock answers here) → respond → observe
+//!   → validate (validate.rs: REST request validators) → invoke (integration.rs; a REST mock
+//!   answers here) → respond → observe
 //! ```
 //!
 //! Later stages (authorize, throttle, cache) slot in here, in this order, and nowhere else.
@@ -25,6 +26,7 @@ use crate::request_id::RequestId;
 use crate::rest::{self, RestContext};
 use crate::route::{self, Resolved};
 use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
+use crate::validate;
 use crate::worker::Worker;
 
 /// A large upstream body still to be written after the head.
@@ -136,6 +138,18 @@ pub async fn handle<'s>(
             peer: d.peer,
             local_port: w.local_port,
         };
+        // validate: REST methods with a request validator only; one branch for the others.
+        if let Some(v) = resolved
+            .route
+            .rest
+            .as_ref()
+            .and_then(|r| r.validation.as_deref())
+        {
+            let mut scratch = w.take_buf();
+            let checked = validate::validate(v, &req, &resolved, &mut scratch);
+            w.give_buf(scratch);
+            checked?;
+        }
         match integration {
             Integration::Mock(m) => {
                 return m
@@ -223,7 +237,10 @@ pub async fn handle<'s>(
             }
             match (rest_api, e.response_type()) {
                 (Some(api), Some(t)) => {
-                    let cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    if let GatewayError::MissingParameters { missing } = e {
+                        cx.missing_parameters = missing;
+                    }
                     let mut scratch = w.take_buf();
                     outcome.status = rest::write_gateway_response(
                         t,
@@ -272,6 +289,7 @@ fn rest_context<'a>(
         peer: d.peer,
         key: scope.admitted.key,
         error,
+        missing_parameters: 0,
         body: &[],
         response: None,
     }
@@ -303,9 +321,12 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
         Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => {
             stats.counters.upstream_errors += 1
         }
-        Some(GatewayError::BadRequest(_) | GatewayError::BodyTooLarge) => {
-            stats.counters.bad_requests += 1
-        }
+        Some(
+            GatewayError::BadRequest(_)
+            | GatewayError::BodyTooLarge
+            | GatewayError::MissingParameters { .. }
+            | GatewayError::InvalidBody,
+        ) => stats.counters.bad_requests += 1,
         _ => {}
     }
     if !written {
