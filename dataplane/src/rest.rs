@@ -160,12 +160,13 @@ impl Context for RestContext<'_> {
                 }
             }
             // The validation message (AWS's detailed schema report is not reproduced).
-            ContextVar::ErrorValidationErrorString => match self.error {
-                Some(ResponseType::BadRequestParameters | ResponseType::BadRequestBody) => {
+            ContextVar::ErrorValidationErrorString => {
+                if let Some(ResponseType::BadRequestParameters | ResponseType::BadRequestBody) =
+                    self.error
+                {
                     self.error_message(out)
                 }
-                _ => {}
-            },
+            }
             ContextVar::Unknown => {}
         }
     }
