@@ -14,10 +14,12 @@
 //!    `{}`) and checked against the schema compiled at deployment. Not JSON, or not valid, is
 //!    [`GatewayError::InvalidBody`].
 //!
-//! Invariants: never allocates on the parameter path; the body is parsed from a copy in a
+//! Invariants: never allocates on the parameter path; a body nested deeper than
+//! `REST_BODY_DEPTH_MAX` is refused before parsing (parsing and dropping recurse per level); the body is parsed from a copy in a
 //! reused worker buffer (simd-json parses in place), never from the connection buffer; a refusal
 //! reaches no upstream.
 
+use portico_shared::limits::REST_BODY_DEPTH_MAX;
 use portico_shared::validation::{ParameterIn, Validation};
 
 use crate::error::GatewayError;
@@ -57,6 +59,9 @@ pub fn validate(
     let Some(schema) = v.schema_for(media) else {
         return Ok(());
     };
+    if too_deep(req.body, REST_BODY_DEPTH_MAX) {
+        return Err(GatewayError::InvalidBody);
+    }
     scratch.clear();
     scratch.extend_from_slice(if trim(req.body).is_empty() {
         b"{}"
@@ -70,6 +75,37 @@ pub fn validate(
     } else {
         Err(GatewayError::InvalidBody)
     }
+}
+
+/// Whether `body` nests arrays and objects deeper than `max` (brackets inside strings do not
+/// count). Parsing recurses per level; this scan does not.
+fn too_deep(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The first value of header `name` (case-insensitive).
@@ -93,4 +129,19 @@ fn query<'a>(req: &DownstreamRequest<'a>, name: &str) -> Option<&'a [u8]> {
         };
         (k == name.as_bytes()).then_some(v)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::too_deep;
+
+    #[test]
+    fn nesting_depth_ignores_brackets_in_strings() {
+        assert!(!too_deep(br#"{"a": [1, {"b": []}]}"#, 4));
+        assert!(too_deep(br#"{"a": [1, {"b": []}]}"#, 3));
+        assert!(!too_deep(br#"{"a": "[[[[[[[[", "b": "\"{{{{"}"#, 1));
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert!(too_deep(deep.as_bytes(), 128));
+        assert!(!too_deep(deep.as_bytes(), 129));
+    }
 }

@@ -224,6 +224,21 @@ fn bodies_are_checked_against_the_model_of_their_content_type() {
         let r = api.post(&gw, "/prod/pets", json_ct, invalid);
         assert_refused(&r, "Invalid request body");
     }
+    // Nesting deep enough to overflow a recursive parser is refused, and the gateway lives on.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_refused(
+        &api.post(&gw, "/prod/pets", json_ct, &deep),
+        "Invalid request body",
+    );
+    let nested = format!(
+        r#"{{"name": "Rex", "kind": "dog", "owner": {{"id": 7, "email": {}1{}}}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert_refused(
+        &api.post(&gw, "/prod/pets", json_ct, &nested),
+        "Invalid request body",
+    );
     assert!(
         up.requests().is_empty(),
         "a refused request reached the upstream"
