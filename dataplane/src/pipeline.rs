@@ -59,6 +59,8 @@ struct Scope<'s> {
     stage: Option<&'s Stage>,
     resolved: Option<Resolved<'s>>,
     admitted: Admitted<'s>,
+    /// Where the body is, once read (for `$context.error.validationErrorString`).
+    body: Option<BodyLoc>,
 }
 
 /// What answered a request that was not refused.
@@ -127,6 +129,7 @@ pub async fn handle<'s>(
         )?;
         let (loc, consumed) = d.read_body(w, head, body).await?;
         outcome.consumed = Some(consumed);
+        scope.body = Some(loc);
         let req = DownstreamRequest {
             head,
             buf: &d.buf,
@@ -238,8 +241,18 @@ pub async fn handle<'s>(
             match (rest_api, e.response_type()) {
                 (Some(api), Some(t)) => {
                     let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
-                    if let GatewayError::MissingParameters { missing } = e {
-                        cx.missing_parameters = missing;
+                    match e {
+                        GatewayError::MissingParameters { missing } => {
+                            cx.missing_parameters = missing
+                        }
+                        GatewayError::InvalidBody => {
+                            cx.body = match scope.body {
+                                Some(BodyLoc::InBuf(s, e)) => &d.buf[s..e],
+                                Some(BodyLoc::Decoded) => body,
+                                None => &[],
+                            }
+                        }
+                        _ => {}
                     }
                     let mut scratch = w.take_buf();
                     outcome.status = rest::write_gateway_response(

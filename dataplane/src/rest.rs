@@ -14,6 +14,7 @@ use portico_shared::snapshot::{
     Api, HttpMapped, MappedResponse, Passthrough, PathPart, Route, Stage,
 };
 use portico_shared::template::{Context, ContextVar, Source};
+use portico_shared::validation::Validation;
 
 use crate::error::GatewayError;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
@@ -56,11 +57,7 @@ impl RestContext<'_> {
     /// `BAD_REQUEST_PARAMETERS`.
     fn error_message(&self, out: &mut Vec<u8>) {
         let Some(e) = self.error else { return };
-        let validation = self
-            .route
-            .and_then(|r| r.rest.as_ref())
-            .and_then(|r| r.validation.as_deref());
-        match (e, validation) {
+        match (e, self.validation()) {
             (ResponseType::BadRequestParameters, Some(v)) if self.missing_parameters != 0 => {
                 v.write_missing_message(self.missing_parameters, out)
             }
@@ -79,20 +76,30 @@ impl RestContext<'_> {
             .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
         {
             let raw = out.split_off(start);
-            for b in raw {
-                match b {
-                    b'"' => out.extend_from_slice(b"\\\""),
-                    b'\\' => out.extend_from_slice(b"\\\\"),
-                    b if b < 0x20 => {
-                        out.extend_from_slice(b"\\u00");
-                        out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
-                        out.push(b"0123456789abcdef"[usize::from(b & 0xf)]);
-                    }
-                    b => out.push(b),
-                }
-            }
+            escape_json(&raw, out);
         }
         out.push(b'"');
+    }
+
+    /// The route's request validation, if any.
+    fn validation(&self) -> Option<&Validation> {
+        self.route?.rest.as_ref()?.validation.as_deref()
+    }
+}
+
+/// Appends `s` escaped for the inside of a JSON string.
+pub fn escape_json(s: &[u8], out: &mut Vec<u8>) {
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b if b < 0x20 => {
+                out.extend_from_slice(b"\\u00");
+                out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
+                out.push(b"0123456789abcdef"[usize::from(b & 0xf)]);
+            }
+            b => out.push(b),
+        }
     }
 }
 
@@ -159,14 +166,19 @@ impl Context for RestContext<'_> {
                     out.extend_from_slice(e.name().as_bytes());
                 }
             }
-            // The validation message (AWS's detailed schema report is not reproduced).
-            ContextVar::ErrorValidationErrorString => {
-                if let Some(ResponseType::BadRequestParameters | ResponseType::BadRequestBody) =
-                    self.error
-                {
-                    self.error_message(out)
+            // Parameters: the message; a body: what the schema found wrong, `[a, b]`.
+            ContextVar::ErrorValidationErrorString => match (self.error, self.validation()) {
+                (Some(ResponseType::BadRequestParameters), _) => self.error_message(out),
+                (Some(ResponseType::BadRequestBody), Some(v)) => {
+                    crate::validate::write_body_errors(
+                        v,
+                        self.request_header("content-type"),
+                        self.body,
+                        out,
+                    )
                 }
-            }
+                _ => {}
+            },
             ContextVar::Unknown => {}
         }
     }

@@ -52,29 +52,68 @@ pub fn validate(
     if missing != 0 {
         return Err(GatewayError::MissingParameters { missing });
     }
-    let media = header(req, "content-type")
-        .map(|c| trim(c.split(|&b| b == b';').next().unwrap_or(c)))
-        .filter(|c| !c.is_empty())
-        .unwrap_or(b"application/json");
-    let Some(schema) = v.schema_for(media) else {
+    let Some(schema) = v.schema_for(media_type(header(req, "content-type"))) else {
         return Ok(());
     };
-    if too_deep(req.body, REST_BODY_DEPTH_MAX) {
-        return Err(GatewayError::InvalidBody);
+    match parse(req.body, scratch) {
+        Ok(body) if schema.is_valid(&body) => Ok(()),
+        _ => Err(GatewayError::InvalidBody),
+    }
+}
+
+/// `$context.error.validationErrorString` for a refused body: `[first problem, ...]`, each
+/// JSON-escaped so a template may quote it. Runs only when a customised gateway response asks
+/// for it, so the `validate` stage never formats anything.
+pub fn write_body_errors(
+    v: &Validation,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) {
+    /// Problems listed at most.
+    const ERRORS_MAX: usize = 10;
+    let Some(schema) = v.schema_for(media_type(content_type)) else {
+        return;
+    };
+    let mut scratch = Vec::new();
+    let mut problems = Vec::new();
+    match parse(body, &mut scratch) {
+        Ok(value) => {
+            for e in schema.iter_errors(&value).take(ERRORS_MAX) {
+                problems.push(e.to_string());
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+    out.push(b'[');
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        crate::rest::escape_json(p.as_bytes(), out);
+    }
+    out.push(b']');
+}
+
+/// The media type of a `Content-Type` value (absent or empty: `application/json`, as AWS).
+fn media_type(content_type: Option<&[u8]>) -> &[u8] {
+    content_type
+        .map(|c| trim(c.split(|&b| b == b';').next().unwrap_or(c)))
+        .filter(|c| !c.is_empty())
+        .unwrap_or(b"application/json")
+}
+
+/// Parses a body (empty: `{}`) from a copy in `scratch`; a body nested too deep is refused
+/// before parsing.
+fn parse(body: &[u8], scratch: &mut Vec<u8>) -> Result<serde_json::Value, String> {
+    if too_deep(body, REST_BODY_DEPTH_MAX) {
+        return Err(format!(
+            "the body nests deeper than {REST_BODY_DEPTH_MAX} levels"
+        ));
     }
     scratch.clear();
-    scratch.extend_from_slice(if trim(req.body).is_empty() {
-        b"{}"
-    } else {
-        req.body
-    });
-    let body: serde_json::Value =
-        simd_json::serde::from_slice(scratch).map_err(|_| GatewayError::InvalidBody)?;
-    if schema.is_valid(&body) {
-        Ok(())
-    } else {
-        Err(GatewayError::InvalidBody)
-    }
+    scratch.extend_from_slice(if trim(body).is_empty() { b"{}" } else { body });
+    simd_json::serde::from_slice(scratch).map_err(|e| format!("the body is not JSON: {e}"))
 }
 
 /// Whether `body` nests arrays and objects deeper than `max` (brackets inside strings do not

@@ -436,11 +436,27 @@ fn validation_gateway_responses_can_be_customised() {
     assert_eq!(r.status, 422, "{r}");
     assert_eq!(r.header("x-why"), Some("schema"));
     assert_eq!(r.header("x-amzn-errortype"), Some("BadRequestException"));
-    assert_eq!(
-        r.json(),
-        json!({"error": "Invalid request body", "type": "BAD_REQUEST_BODY",
-               "detail": "Invalid request body"})
+    let body = r.json();
+    assert_eq!(body["error"], "Invalid request body", "{r}");
+    assert_eq!(body["type"], "BAD_REQUEST_BODY", "{r}");
+    // validationErrorString: what the schema found wrong, every required member named.
+    let detail = body["detail"].as_str().expect("a string");
+    assert!(detail.starts_with('[') && detail.ends_with(']'), "{detail}");
+    for member in ["name", "kind", "owner"] {
+        assert!(
+            detail.contains(&format!("\"{member}\" is a required property")),
+            "{detail}"
+        );
+    }
+    let r = api.post(
+        &gw,
+        "/prod/pets?tenant=t",
+        Some("application/json"),
+        "{oops",
     );
+    assert_eq!(r.status, 422, "{r}");
+    let detail = r.json()["detail"].as_str().expect("a string").to_string();
+    assert!(detail.starts_with("[the body is not JSON"), "{detail}");
     let r = api.post(&gw, "/prod/pets", Some("application/json"), "{}");
     assert_eq!(r.status, 400, "{r}");
     assert_eq!(
