@@ -406,3 +406,60 @@ async fn deployments_freeze_models_and_validators_into_the_snapshot() {
         .unwrap()
         .is_valid(&json!({"age": 3})));
 }
+
+#[tokio::test]
+async fn models_and_validators_survive_a_restart() {
+    let h = harness();
+    let (id, _, pets) = h.api_with_pets().await;
+    h.model(&id, "Pet", PET_SCHEMA).await;
+    let vid = h.validator(&id, true, true).await;
+    h.mock_get(&id, &pets).await;
+    h.expect(
+        200,
+        "PATCH",
+        &format!("/restapis/{id}/resources/{pets}/methods/GET"),
+        patch(json!([
+            {"op": "replace", "path": "/requestValidatorId", "value": vid},
+            {"op": "add", "path": "/requestParameters/method.request.querystring.q", "value": "true"},
+        ])),
+    )
+    .await;
+    h.expect(
+        201,
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        json!({"stageName": "prod"}),
+    )
+    .await;
+
+    let again = super::harness_on(std::sync::Arc::clone(&h.store));
+    let m = again
+        .expect(
+            200,
+            "GET",
+            &format!("/restapis/{id}/models/Pet"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(m["schema"], PET_SCHEMA);
+    let v = again
+        .expect(
+            200,
+            "GET",
+            &format!("/restapis/{id}/requestvalidators/{vid}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(v["validateRequestParameters"], true);
+    let s = again.snapshot();
+    let (stage, path) = s.api(&id).unwrap().select_stage("/prod/pets").unwrap();
+    let m = stage.router.resolve(&Method::GET, path).unwrap();
+    let validation = stage.routes[m.route as usize]
+        .rest
+        .as_ref()
+        .unwrap()
+        .validation
+        .as_deref()
+        .expect("validation served after a restart");
+    assert_eq!(&*validation.required[0].name, "q");
+}
