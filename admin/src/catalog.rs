@@ -157,7 +157,9 @@ impl Catalog {
                 | Kind::RestResource
                 | Kind::RestDeployment
                 | Kind::RestStage
-                | Kind::RestGatewayResponse => {}
+                | Kind::RestGatewayResponse
+                | Kind::RestModel
+                | Kind::RestRequestValidator => {}
                 Kind::Route => {
                     let r: RouteRecord = parse_doc(&row)?;
                     Arc::make_mut(&mut state.routes).insert(row.id.clone(), r);

@@ -49,6 +49,10 @@ pub enum Kind {
     RestStage,
     /// A customised REST API gateway response; `id` is the response type.
     RestGatewayResponse,
+    /// A REST API model (JSON Schema); `id` is the model name.
+    RestModel,
+    /// A REST API request validator; `id` is the validator id.
+    RestRequestValidator,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
@@ -214,7 +218,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -228,6 +232,8 @@ impl Kind {
         Kind::RestDeployment,
         Kind::RestStage,
         Kind::RestGatewayResponse,
+        Kind::RestModel,
+        Kind::RestRequestValidator,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -246,6 +252,8 @@ impl Kind {
             Kind::RestDeployment => "restdeployment",
             Kind::RestStage => "reststage",
             Kind::RestGatewayResponse => "restgatewayresponse",
+            Kind::RestModel => "restmodel",
+            Kind::RestRequestValidator => "restrequestvalidator",
         }
     }
 

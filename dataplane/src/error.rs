@@ -57,6 +57,13 @@ pub enum GatewayError {
     /// `FAIL_WITH_403`.
     #[error("cache invalidation not authorized")]
     CacheControlDenied,
+    /// REST request validation: required parameters are missing. Bit `i` stands for the
+    /// method's `Validation::required[i]`; the message is rendered from that list.
+    #[error("missing required request parameters (mask {missing:#x})")]
+    MissingParameters { missing: u64 },
+    /// REST request validation: the body is not JSON or not valid against the method's model.
+    #[error("invalid request body")]
+    InvalidBody,
 }
 
 // === impl GatewayError ===
@@ -81,6 +88,7 @@ impl GatewayError {
             GatewayError::ApiConfiguration => 500,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::CacheControlDenied => 403,
+            GatewayError::MissingParameters { .. } | GatewayError::InvalidBody => 400,
         }
     }
 
@@ -109,6 +117,11 @@ impl GatewayError {
             GatewayError::CacheControlDenied => {
                 br#"{"message":"User is not authorized to access this resource"}"#
             }
+            // REST only: answered through `response_type`; this is the fallback wording.
+            GatewayError::MissingParameters { .. } => {
+                br#"{"message":"Missing required request parameters"}"#
+            }
+            GatewayError::InvalidBody => br#"{"message":"Invalid request body"}"#,
         }
     }
 
@@ -132,6 +145,8 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => ResponseType::UnsupportedMediaType,
             // The missing `execute-api:InvalidateCache` permission is an IAM denial.
             GatewayError::CacheControlDenied => ResponseType::AccessDenied,
+            GatewayError::MissingParameters { .. } => ResponseType::BadRequestParameters,
+            GatewayError::InvalidBody => ResponseType::BadRequestBody,
             // Refused before an API is known, or not customisable: the HTTP answer.
             GatewayError::BadRequest(_)
             | GatewayError::HeadersTooLarge
@@ -155,7 +170,9 @@ impl GatewayError {
             | GatewayError::Throttled
             | GatewayError::QuotaExceeded
             | GatewayError::UnsupportedMediaType
-            | GatewayError::CacheControlDenied => Blame::Downstream,
+            | GatewayError::CacheControlDenied
+            | GatewayError::MissingParameters { .. }
+            | GatewayError::InvalidBody => Blame::Downstream,
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)

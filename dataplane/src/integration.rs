@@ -160,6 +160,7 @@ fn context<'a>(
         error: None,
         body: req.body,
         response: None,
+        missing_parameters: 0,
     }
 }
 

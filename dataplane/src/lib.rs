@@ -28,6 +28,7 @@ pub mod route;
 pub mod shutdown;
 pub mod sys;
 pub mod upstream;
+pub mod validate;
 pub mod worker;
 
 pub use config::DataPlaneConfig;

@@ -3,7 +3,8 @@
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
 //!   → resolve (route.rs) → admit (admission.rs: API key, throttles, quota)
-//!   → cache lookup (cache.rs: a REST cache hit answers here) → read body (conn.rs)
+//!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
+//!   → read body (conn.rs) → validate (validate.rs: REST request validators)
 //!   → invoke (integration.rs; a REST mock answers here; HTTP API request parameter mapping)
 //!   → map response (integration::map_response) → respond (+ CORS lines) → cache store
 //!   → observe
@@ -31,6 +32,7 @@ use crate::request_id::RequestId;
 use crate::rest::{self, RestContext};
 use crate::route::{self, Resolved};
 use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
+use crate::validate;
 use crate::worker::Worker;
 
 /// A large upstream body still to be written after the head.
@@ -65,6 +67,8 @@ struct Scope<'s> {
     stage: Option<&'s Stage>,
     resolved: Option<Resolved<'s>>,
     admitted: Admitted<'s>,
+    /// Where the body is, once read (for `$context.error.validationErrorString`).
+    body: Option<BodyLoc>,
 }
 
 /// What answered a request that was not refused.
@@ -159,9 +163,7 @@ pub async fn handle<'s>(
         }
         let (loc, consumed) = d.read_body(w, head, body).await?;
         outcome.consumed = Some(consumed);
-        if let Some(c) = cached {
-            return Ok(Reply::Cached(c));
-        }
+        scope.body = Some(loc);
         let req = DownstreamRequest {
             head,
             buf: &d.buf,
@@ -174,6 +176,22 @@ pub async fn handle<'s>(
             local_port: w.local_port,
             request_id,
         };
+        // validate: REST methods with a request validator only; one branch for the others.
+        if let Some(v) = resolved
+            .route
+            .rest
+            .as_ref()
+            .and_then(|r| r.validation.as_deref())
+        {
+            let mut scratch = w.take_buf();
+            let checked = validate::validate(v, &req, &resolved, &mut scratch);
+            w.give_buf(scratch);
+            checked?;
+        }
+        // A cache hit is answered once the request is valid (AWS validates before the cache).
+        if let Some(c) = cached {
+            return Ok(Reply::Cached(c));
+        }
         match integration {
             Integration::Mock(m) => {
                 return m
@@ -298,7 +316,20 @@ pub async fn handle<'s>(
             }
             match (rest_api, e.response_type()) {
                 (Some(api), Some(t)) => {
-                    let cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    match e {
+                        GatewayError::MissingParameters { missing } => {
+                            cx.missing_parameters = missing
+                        }
+                        GatewayError::InvalidBody => {
+                            cx.body = match scope.body {
+                                Some(BodyLoc::InBuf(s, e)) => &d.buf[s..e],
+                                Some(BodyLoc::Decoded) => body,
+                                None => &[],
+                            }
+                        }
+                        _ => {}
+                    }
                     let mut scratch = w.take_buf();
                     outcome.status = rest::write_gateway_response(
                         t,
@@ -371,6 +402,7 @@ fn rest_context<'a>(
         peer: d.peer,
         key: scope.admitted.key,
         error,
+        missing_parameters: 0,
         body: &[],
         response: None,
     }
@@ -402,9 +434,12 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
         Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => {
             stats.counters.upstream_errors += 1
         }
-        Some(GatewayError::BadRequest(_) | GatewayError::BodyTooLarge) => {
-            stats.counters.bad_requests += 1
-        }
+        Some(
+            GatewayError::BadRequest(_)
+            | GatewayError::BodyTooLarge
+            | GatewayError::MissingParameters { .. }
+            | GatewayError::InvalidBody,
+        ) => stats.counters.bad_requests += 1,
         _ => {}
     }
     if !written {

@@ -14,6 +14,7 @@ use portico_shared::snapshot::{
     Api, HttpMapped, MappedResponse, Passthrough, PathPart, Route, Stage,
 };
 use portico_shared::template::{Context, ContextVar, Source};
+use portico_shared::validation::Validation;
 
 use crate::error::GatewayError;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
@@ -39,6 +40,9 @@ pub struct RestContext<'a> {
     pub peer: SocketAddr,
     pub key: Option<&'a KeyEntry>,
     pub error: Option<ResponseType>,
+    /// `BAD_REQUEST_PARAMETERS`: which of the route's required parameters are missing (bit `i`
+    /// is `Validation::required[i]`), so the message can name them.
+    pub missing_parameters: u64,
     /// What `$input.body` is: the request body for request templates, the upstream body for
     /// response templates.
     pub body: &'a [u8],
@@ -47,6 +51,57 @@ pub struct RestContext<'a> {
 }
 
 // === impl RestContext ===
+
+impl RestContext<'_> {
+    /// `$context.error.message`: the type's message, with the missing parameters' names for
+    /// `BAD_REQUEST_PARAMETERS`.
+    fn error_message(&self, out: &mut Vec<u8>) {
+        let Some(e) = self.error else { return };
+        match (e, self.validation()) {
+            (ResponseType::BadRequestParameters, Some(v)) if self.missing_parameters != 0 => {
+                v.write_missing_message(self.missing_parameters, out)
+            }
+            _ => out.extend_from_slice(e.message().as_bytes()),
+        }
+    }
+
+    /// `$context.error.messageString`: the message as a JSON string (parameter names may need
+    /// escaping; the built-in messages do not).
+    fn error_message_string(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        let start = out.len();
+        self.error_message(out);
+        if out[start..]
+            .iter()
+            .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        {
+            let raw = out.split_off(start);
+            escape_json(&raw, out);
+        }
+        out.push(b'"');
+    }
+
+    /// The route's request validation, if any.
+    fn validation(&self) -> Option<&Validation> {
+        self.route?.rest.as_ref()?.validation.as_deref()
+    }
+}
+
+/// Appends `s` escaped for the inside of a JSON string.
+pub fn escape_json(s: &[u8], out: &mut Vec<u8>) {
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b if b < 0x20 => {
+                out.extend_from_slice(b"\\u00");
+                out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
+                out.push(b"0123456789abcdef"[usize::from(b & 0xf)]);
+            }
+            b => out.push(b),
+        }
+    }
+}
 
 impl Context for RestContext<'_> {
     fn context(&self, var: ContextVar, out: &mut Vec<u8>) {
@@ -101,18 +156,9 @@ impl Context for RestContext<'_> {
                     out.extend_from_slice(k.id.as_bytes());
                 }
             }
-            ContextVar::ErrorMessage => {
-                if let Some(e) = self.error {
-                    out.extend_from_slice(e.message().as_bytes());
-                }
-            }
+            ContextVar::ErrorMessage => self.error_message(out),
             ContextVar::ErrorMessageString => match self.error {
-                // The built-in messages need no escaping.
-                Some(e) => {
-                    out.push(b'"');
-                    out.extend_from_slice(e.message().as_bytes());
-                    out.push(b'"');
-                }
+                Some(_) => self.error_message_string(out),
                 None => out.extend_from_slice(b"null"),
             },
             ContextVar::ErrorResponseType => {
@@ -120,7 +166,20 @@ impl Context for RestContext<'_> {
                     out.extend_from_slice(e.name().as_bytes());
                 }
             }
-            ContextVar::ErrorValidationErrorString | ContextVar::Unknown => {}
+            // Parameters: the message; a body: what the schema found wrong, `[a, b]`.
+            ContextVar::ErrorValidationErrorString => match (self.error, self.validation()) {
+                (Some(ResponseType::BadRequestParameters), _) => self.error_message(out),
+                (Some(ResponseType::BadRequestBody), Some(v)) => {
+                    crate::validate::write_body_errors(
+                        v,
+                        self.request_header("content-type"),
+                        self.body,
+                        out,
+                    )
+                }
+                _ => {}
+            },
+            ContextVar::Unknown => {}
         }
     }
 
@@ -372,6 +431,14 @@ pub fn write_gateway_response(
             }
             scratch.clear();
             c.body.render(cx, scratch);
+            scratch
+        }
+        // The one built-in body that names something of the request.
+        None if t == ResponseType::BadRequestParameters && cx.missing_parameters != 0 => {
+            scratch.clear();
+            scratch.extend_from_slice(b"{\"message\":");
+            cx.error_message_string(scratch);
+            scratch.push(b'}');
             scratch
         }
         None => t.default_body(),

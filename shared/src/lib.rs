@@ -20,5 +20,6 @@ pub mod snapshot;
 pub mod stats;
 pub mod template;
 pub mod throttle;
+pub mod validation;
 
 pub use snapshot::Snapshot;

@@ -60,6 +60,17 @@ pub const INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 30_000;
 pub const REST_INTEGRATION_TIMEOUT_MAX_MS: u32 = 29_000;
 pub const REST_INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 29_000;
 
+/// Required request parameters per REST method: the data plane reports the missing ones as a
+/// `u64` bitmask, so the error that carries them stays `Copy` and never allocates.
+pub const REST_REQUIRED_PARAMETERS_MAX: usize = 64;
+const _: () = assert!(REST_REQUIRED_PARAMETERS_MAX <= u64::BITS as usize);
+
+/// Deepest nesting of arrays and objects in a request body that request validation parses
+/// (serde_json's own default). Parsing into a `serde_json::Value` and dropping it recurse once per
+/// level, so a deeper body is refused as invalid before it is parsed, never a stack overflow on
+/// a worker.
+pub const REST_BODY_DEPTH_MAX: usize = 128;
+
 /// The account-level throttle when none is configured (AWS's default: 10,000 rps, burst 5,000).
 pub const ACCOUNT_RATE_LIMIT_DEFAULT: f64 = 10_000.0;
 pub const ACCOUNT_BURST_LIMIT_DEFAULT: u64 = 5_000;

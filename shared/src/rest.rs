@@ -83,6 +83,8 @@ fn compile_stage(
         errors.push(err(at, &e));
         None
     });
+    // Each model's schema is compiled once per stage and shared by the methods naming it.
+    let mut schemas = BTreeMap::new();
     let mut builder = RouterBuilder::new();
     let mut routes = Vec::new();
     for resource in s.resources {
@@ -92,6 +94,20 @@ fn compile_stage(
             let integration = match &m.method_integration {
                 None => None,
                 Some(i) => compile_integration(i, s.variables, &rat, errors).map(Arc::new),
+            };
+            let validation = match crate::validation::compile_method(
+                m,
+                s.request_validators,
+                s.models,
+                &mut schemas,
+            ) {
+                Ok(v) => v.map(Box::new),
+                Err(problems) => {
+                    for p in problems {
+                        errors.push(err(&rat, &p));
+                    }
+                    None
+                }
             };
             if let Err(e) = builder.insert(&key, routes.len() as u32) {
                 errors.push(err(&rat, &e.to_string()));
@@ -128,6 +144,7 @@ fn compile_stage(
                     plan_method_key: format!("{}/{method}", resource.path).into(),
                     api_key_required: m.api_key_required,
                     caching,
+                    validation,
                 }),
             });
         }
@@ -579,6 +596,8 @@ mod tests {
                 gateway_responses: &[],
                 cache_cluster_enabled: false,
                 cache_cluster_size: None,
+                models: &[],
+                request_validators: &[],
             }],
         };
         let mut ctx = CompileContext::new(2);

@@ -115,6 +115,9 @@ pub struct RestMethod {
     pub api_key_required: bool,
     /// How the method uses the stage cache; `None`: not cached (or the stage has no cache).
     pub caching: Option<crate::cache::MethodCache>,
+    /// What the method's request validator checks; `None` (the common case) costs the data
+    /// plane one branch.
+    pub validation: Option<Box<crate::validation::Validation>>,
 }
 
 /// A compiled integration.

@@ -3,8 +3,9 @@
 //! and method settings) and the gateway responses a deployment freezes.
 //!
 //! # Architecture
-//! 1. `CreateDeployment` copies the current resources (with methods, integrations, responses) and
-//!    customised gateway responses into an immutable [`RestDeployment`]; with `stageName` it also
+//! 1. `CreateDeployment` copies the current resources (with methods, integrations, responses),
+//!    customised gateway responses, models and request validators into an immutable
+//!    [`RestDeployment`] (a model's schema is compiled per stage from that copy); with `stageName` it also
 //!    creates or repoints that stage, which recompiles the API.
 //! 2. Every stage change (create, repoint, variables, method settings, delete) recompiles the API
 //!    through `Catalog::apply_rest`: a compile error (say, an integration type not served yet) is
@@ -266,6 +267,8 @@ fn freeze(
         },
         resources: state.resources.values().cloned().collect(),
         gateway_responses: state.gateway_responses.values().cloned().collect(),
+        models: state.models.values().cloned().collect(),
+        request_validators: state.request_validators.values().cloned().collect(),
     }
 }
 

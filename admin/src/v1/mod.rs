@@ -8,7 +8,8 @@
 //!    `v2.rs`'s answers (`ok`, `created`, ...) give the status. Listings page by `position` and
 //!    `limit` (`page.rs`, with the v1 members in `records.rs`, which `usage/` shares).
 //! 2. Handlers call operations on the `Catalog`: `rest.rs` (APIs, resources, methods,
-//!    integrations and their responses), `deploy.rs` (deployments, stages, gateway responses).
+//!    integrations and their responses), `deploy.rs` (deployments, stages, gateway responses),
+//!    `models.rs` (models and request validators).
 //!    Updates are `patchOperations` (`patch.rs`).
 //! 3. Operations change a [`RestDraft`] of one API (`state.rs`) and finish it with
 //!    `Catalog::apply_rest`: compile if a stage's content changed → commit → publish.
@@ -25,12 +26,14 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::v1::records::{
     page, DeploymentInput, GatewayResponseInput, IntegrationInput, IntegrationResponseInput,
-    Listing, MethodInput, MethodResponseInput, ResourceInput, RestApiInput, StageInput,
+    Listing, MethodInput, MethodResponseInput, ModelInput, RequestValidatorInput, ResourceInput,
+    RestApiInput, StageInput,
 };
 use crate::v2::{accepted, created, no_content, ok, Body, Params};
 use crate::AdminState;
 
 mod deploy;
+mod models;
 mod patch;
 mod records;
 mod rest;
@@ -133,19 +136,25 @@ pub(crate) fn router() -> Router<AdminState> {
         )
         .route(
             "/restapis/{restapi_id}/models",
-            any(|| not_supported("Models")),
+            get(get_models).post(create_model),
         )
         .route(
             "/restapis/{restapi_id}/models/{model_name}",
-            any(|| not_supported("Models")),
+            get(get_model).patch(update_model).delete(delete_model),
+        )
+        .route(
+            "/restapis/{restapi_id}/models/{model_name}/default_template",
+            any(|| not_supported("GetModelTemplate")),
         )
         .route(
             "/restapis/{restapi_id}/requestvalidators",
-            any(|| not_supported("Request validators")),
+            get(get_request_validators).post(create_request_validator),
         )
         .route(
             "/restapis/{restapi_id}/requestvalidators/{validator_id}",
-            any(|| not_supported("Request validators")),
+            get(get_request_validator)
+                .patch(update_request_validator)
+                .delete(delete_request_validator),
         )
         .route(
             "/restapis/{restapi_id}/gatewayresponses/{response_type}",
@@ -633,6 +642,114 @@ async fn delete_gateway_response(
 ) -> Response {
     accepted(
         s.write(move |c| c.delete_gateway_response(&api_id, &t))
+            .await,
+    )
+}
+
+// === models ===
+
+async fn create_model(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    Body(input): Body<ModelInput>,
+) -> Response {
+    created(s.write(move |c| c.create_model(&api_id, input)).await)
+}
+
+async fn get_models(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.rest().get(&api_id)?;
+        let q = Listing::parse(q.as_deref())?;
+        page(&state.models, &q, Clone::clone)
+    })
+    .await)
+}
+
+/// `GetModel`; `?flatten=true` (resolving `$ref`s to other models) changes nothing here: a
+/// Portico model cannot refer to another.
+async fn get_model(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    ok(
+        s.read(|c| models::model(c.rest().get(&api_id)?, &name).cloned())
+            .await,
+    )
+}
+
+async fn update_model(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(s.write(move |c| c.update_model(&api_id, &name, patch))
+        .await)
+}
+
+async fn delete_model(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    accepted(s.write(move |c| c.delete_model(&api_id, &name)).await)
+}
+
+// === request validators ===
+
+async fn create_request_validator(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    Body(input): Body<RequestValidatorInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.create_request_validator(&api_id, input))
+            .await,
+    )
+}
+
+async fn get_request_validators(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.rest().get(&api_id)?;
+        let q = Listing::parse(q.as_deref())?;
+        page(&state.request_validators, &q, Clone::clone)
+    })
+    .await)
+}
+
+async fn get_request_validator(
+    State(s): State<AdminState>,
+    Params((api_id, id)): Params<(String, String)>,
+) -> Response {
+    ok(
+        s.read(|c| models::request_validator(c.rest().get(&api_id)?, &id).cloned())
+            .await,
+    )
+}
+
+async fn update_request_validator(
+    State(s): State<AdminState>,
+    Params((api_id, id)): Params<(String, String)>,
+    Body(patch): Body<PatchInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_request_validator(&api_id, &id, patch))
+            .await,
+    )
+}
+
+async fn delete_request_validator(
+    State(s): State<AdminState>,
+    Params((api_id, id)): Params<(String, String)>,
+) -> Response {
+    accepted(
+        s.write(move |c| c.delete_request_validator(&api_id, &id))
             .await,
     )
 }

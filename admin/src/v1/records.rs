@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use portico_shared::model::rest::{ApiKeySource, GatewayResponse, MethodSetting, Resource};
+use portico_shared::model::rest::{
+    ApiKeySource, GatewayResponse, MethodSetting, Model, RequestValidator, Resource,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -126,6 +128,25 @@ pub(crate) struct MethodInput {
     pub(crate) authorization_scopes: Option<Vec<String>>,
 }
 
+/// `CreateModel` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ModelInput {
+    pub(crate) name: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) schema: Option<String>,
+    pub(crate) content_type: Option<String>,
+}
+
+/// `CreateRequestValidator` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RequestValidatorInput {
+    pub(crate) name: Option<String>,
+    pub(crate) validate_request_body: Option<bool>,
+    pub(crate) validate_request_parameters: Option<bool>,
+}
+
 /// `PutMethodResponse` input.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -217,6 +238,12 @@ pub(crate) struct RestDeployment {
     /// The customised gateway responses.
     #[serde(default)]
     pub(crate) gateway_responses: Vec<GatewayResponse>,
+    /// The models (deployments made before models existed have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) models: Vec<Model>,
+    /// The request validators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) request_validators: Vec<RequestValidator>,
 }
 
 /// `CreateDeployment` input.

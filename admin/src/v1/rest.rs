@@ -22,6 +22,7 @@ use portico_shared::model::rest::{
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::records::{check_len, check_tags};
+use crate::v1::models::check_method_refs;
 use crate::v1::patch::{Op, PatchInput};
 use crate::v1::records::{
     check_enum, check_http_method, check_status_code, unsupported, EndpointConfiguration,
@@ -452,6 +453,7 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
+        check_method_refs(&draft.state, &m)?;
         if r.resource_methods.contains_key(http_method) {
             return Err(ApiError::Conflict(
                 "Method already exists for this resource".into(),
@@ -542,6 +544,7 @@ impl Catalog {
             .get_mut(http_method)
             .ok_or_else(not_found_method)?;
         let out = f(m)?;
+        check_method_refs(&draft.state, m)?;
         draft.put_resource(r);
         self.apply_rest(draft)?;
         Ok(out)

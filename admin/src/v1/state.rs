@@ -11,14 +11,17 @@
 //!    compiled with [`compile`] (`compile_rest_api`); an error is a 400 and nothing changes. The
 //!    changes are committed, the draft replaces the API, then the snapshot is published.
 //!
-//! Invariants: resources, methods, integrations and gateway responses are served only through a
-//! deployment (a frozen copy), so changing them never recompiles; a stage always points at an
+//! Invariants: resources, methods, integrations, gateway responses, models and request
+//! validators are served only through a deployment (a frozen copy), so changing them never
+//! recompiles; a stage always points at an
 //! existing deployment; the root resource always exists.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use portico_shared::model::rest::{GatewayResponse, Resource, RestApiSpec, RestStageSpec};
+use portico_shared::model::rest::{
+    GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestStageSpec,
+};
 use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
 
 use crate::catalog::{deletion, parse_doc, row};
@@ -45,6 +48,10 @@ pub(crate) struct RestApiState {
     pub(crate) stages: BTreeMap<String, StageRecord>,
     /// The customised gateway responses, by response type.
     pub(crate) gateway_responses: BTreeMap<String, GatewayResponse>,
+    /// The models, by name (what methods' `requestModels` refer to).
+    pub(crate) models: BTreeMap<String, Model>,
+    /// The request validators, by id.
+    pub(crate) request_validators: BTreeMap<String, RequestValidator>,
 }
 
 /// A change in progress to one REST API.
@@ -68,6 +75,8 @@ pub(crate) fn is_rest_kind(kind: Kind) -> bool {
             | Kind::RestDeployment
             | Kind::RestStage
             | Kind::RestGatewayResponse
+            | Kind::RestModel
+            | Kind::RestRequestValidator
     )
 }
 
@@ -92,6 +101,8 @@ pub(crate) fn compile(
                     gateway_responses: &d.gateway_responses,
                     cache_cluster_enabled: s.cache_cluster_enabled,
                     cache_cluster_size: s.cache_cluster_size.as_deref(),
+                    models: &d.models,
+                    request_validators: &d.request_validators,
                 })
         })
         .collect();
@@ -143,6 +154,14 @@ impl RestApis {
                 Kind::RestGatewayResponse => {
                     let g: GatewayResponse = parse_doc(&row)?;
                     state.gateway_responses.insert(row.id.clone(), g);
+                }
+                Kind::RestModel => {
+                    let m: Model = parse_doc(&row)?;
+                    state.models.insert(row.id.clone(), m);
+                }
+                Kind::RestRequestValidator => {
+                    let v: RequestValidator = parse_doc(&row)?;
+                    state.request_validators.insert(row.id.clone(), v);
                 }
                 // Only REST kinds reach here (see `is_rest_kind`); the heads were read above.
                 _ => {}
@@ -211,6 +230,8 @@ impl RestApiState {
             deployments: BTreeMap::new(),
             stages: BTreeMap::new(),
             gateway_responses: BTreeMap::new(),
+            models: BTreeMap::new(),
+            request_validators: BTreeMap::new(),
         }
     }
 
@@ -235,11 +256,15 @@ impl RestApiState {
             .ok_or_else(|| ApiError::NotFound("Invalid Deployment identifier specified".into()))
     }
 
-    /// A new resource or deployment id unused in this API.
+    /// A new resource, deployment, model or validator id unused in this API.
     pub(crate) fn new_child_id(&self) -> String {
         loop {
             let id = ids::generate(ids::API_ID_LEN);
-            if !self.resources.contains_key(&id) && !self.deployments.contains_key(&id) {
+            if !self.resources.contains_key(&id)
+                && !self.deployments.contains_key(&id)
+                && !self.request_validators.contains_key(&id)
+                && !self.models.values().any(|m| m.id == id)
+            {
                 return id;
             }
         }
@@ -335,6 +360,39 @@ impl RestDraft {
         self.changes
             .push(self.delete(Kind::RestGatewayResponse, response_type));
         self.state.gateway_responses.remove(response_type);
+    }
+
+    /// Stores a model. Served only once deployed: no recompile.
+    pub(crate) fn put_model(&mut self, m: Model) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.id,
+            Kind::RestModel,
+            &m.name,
+            &m,
+        )));
+        self.state.models.insert(m.name.clone(), m);
+    }
+
+    pub(crate) fn remove_model(&mut self, name: &str) {
+        self.changes.push(self.delete(Kind::RestModel, name));
+        self.state.models.remove(name);
+    }
+
+    /// Stores a request validator. Served only once deployed: no recompile.
+    pub(crate) fn put_request_validator(&mut self, v: RequestValidator) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.id,
+            Kind::RestRequestValidator,
+            &v.id,
+            &v,
+        )));
+        self.state.request_validators.insert(v.id.clone(), v);
+    }
+
+    pub(crate) fn remove_request_validator(&mut self, id: &str) {
+        self.changes
+            .push(self.delete(Kind::RestRequestValidator, id));
+        self.state.request_validators.remove(id);
     }
 
     fn delete(&self, kind: Kind, id: &str) -> Change {

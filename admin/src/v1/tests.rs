@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use crate::test_support::{self, json_bytes, Answer};
 use crate::{AdminState, MemoryStore, SnapshotCell};
 
+mod validation;
+
 struct Harness {
     state: AdminState,
     cell: SnapshotCell,
@@ -1464,10 +1466,9 @@ async fn operations_portico_does_not_implement_are_a_clear_400() {
             json!({}),
         ),
         ("POST", format!("/restapis/{id}/authorizers"), json!({})),
-        ("GET", format!("/restapis/{id}/models/Empty"), Value::Null),
         (
             "GET",
-            format!("/restapis/{id}/requestvalidators"),
+            format!("/restapis/{id}/models/Empty/default_template"),
             Value::Null,
         ),
     ] {

@@ -190,6 +190,34 @@ pub struct GatewayResponse {
     pub default_response: bool,
 }
 
+/// `Model`: a JSON Schema (draft 4) a method's `requestModels` names per content type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub id: String,
+    /// Alphanumeric; what `requestModels` refers to.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The schema, a JSON document in a string (AWS's wire shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    pub content_type: String,
+}
+
+/// `RequestValidator`: which parts of a request a method that names it checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestValidator {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub validate_request_body: bool,
+    #[serde(default)]
+    pub validate_request_parameters: bool,
+}
+
 /// `ThrottleSettings`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -264,6 +292,10 @@ pub struct RestStageSpec<'a> {
     /// `cacheClusterEnabled` and `cacheClusterSize` (GB, AWS's sizes; absent: 0.5).
     pub cache_cluster_enabled: bool,
     pub cache_cluster_size: Option<&'a str>,
+    /// The deployment's models, which methods' `requestModels` name.
+    pub models: &'a [Model],
+    /// The deployment's request validators, which methods' `requestValidatorId` name.
+    pub request_validators: &'a [RequestValidator],
 }
 
 /// A REST API to compile.

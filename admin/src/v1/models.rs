@@ -1,0 +1,313 @@
+//! The `apigateway` operations behind REST request validation: models (`/restapis/{id}/models`,
+//! JSON Schema draft 4 documents named by methods' `requestModels`) and request validators
+//! (`/restapis/{id}/requestvalidators`, named by methods' `requestValidatorId`).
+//!
+//! # Architecture
+//! 1. `CreateModel`/`UpdateModel` parse and compile the schema (`validation::compile_schema`):
+//!    not JSON, or not a valid draft 4 schema, is a 400 and nothing is stored.
+//! 2. Models and validators are stored per API (`Kind::RestModel` by name,
+//!    `Kind::RestRequestValidator` by id) and reach the data plane with the next deployment,
+//!    which freezes them with the resources; the stage compile builds each method's
+//!    `Validation` from that copy.
+//! 3. `PutMethod`/`UpdateMethod` call [`check_method_refs`]: a method can only name a validator
+//!    and models that exist.
+//!
+//! Invariants: a model or validator a method names cannot be deleted (AWS refuses it too), so the
+//! current resource tree never refers to a missing one; a model's name never changes (it is the
+//! key methods use).
+
+use portico_shared::model::rest::{Method, Model, RequestValidator};
+use portico_shared::validation::{compile_schema, DEFAULT_MODEL_KEY};
+
+use crate::catalog::Catalog;
+use crate::error::ApiError;
+use crate::records::check_len;
+use crate::v1::patch::PatchInput;
+use crate::v1::records::{ModelInput, RequestValidatorInput, MAX_DESCRIPTION_CHARS};
+use crate::v1::state::RestApiState;
+
+/// Longest model or validator name.
+const MAX_NAME_CHARS: usize = 128;
+
+/// Models per REST API.
+const MAX_MODELS_PER_API: usize = 300;
+
+/// Request validators per REST API.
+const MAX_VALIDATORS_PER_API: usize = 300;
+
+/// Longest schema, bytes (AWS's limit on a model's schema is 400 KB).
+const MAX_SCHEMA_BYTES: usize = 400 * 1024;
+
+// === models ===
+
+impl Catalog {
+    /// `CreateModel`.
+    pub(crate) fn create_model(
+        &mut self,
+        api_id: &str,
+        input: ModelInput,
+    ) -> Result<Model, ApiError> {
+        let mut draft = self.rest().draft(api_id)?;
+        let mut problems = Vec::new();
+        match input.name.as_deref() {
+            None => problems.push("name is required".to_string()),
+            Some(n) => check_model_name(&mut problems, n),
+        }
+        match input.content_type.as_deref() {
+            None | Some("") => problems.push("contentType is required".to_string()),
+            Some(c) => check_len(&mut problems, "contentType", Some(c), 1, MAX_NAME_CHARS),
+        }
+        check_len(
+            &mut problems,
+            "description",
+            input.description.as_deref(),
+            0,
+            MAX_DESCRIPTION_CHARS,
+        );
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        if let Some(s) = input.schema.as_deref() {
+            check_schema(s)?;
+        }
+        let name = input.name.unwrap_or_default();
+        if draft.state.models.contains_key(&name) {
+            return Err(ApiError::Conflict(
+                "Model name already exists for this REST API".into(),
+            ));
+        }
+        if draft.state.models.len() >= MAX_MODELS_PER_API {
+            return Err(ApiError::BadRequest(format!(
+                "A REST API can have at most {MAX_MODELS_PER_API} models"
+            )));
+        }
+        let m = Model {
+            id: draft.state.new_child_id(),
+            name,
+            description: input.description,
+            schema: input.schema,
+            content_type: input.content_type.unwrap_or_default(),
+        };
+        draft.put_model(m.clone());
+        self.apply_rest(draft)?;
+        Ok(m)
+    }
+
+    /// `UpdateModel`: `/description` and `/schema`.
+    pub(crate) fn update_model(
+        &mut self,
+        api_id: &str,
+        name: &str,
+        patch: PatchInput,
+    ) -> Result<Model, ApiError> {
+        let mut draft = self.rest().draft(api_id)?;
+        let mut m = model(&draft.state, name)?.clone();
+        for op in patch.ops()? {
+            match op.segments()?.as_slice() {
+                [f] if f == "description" => op.set_string(&mut m.description)?,
+                [f] if f == "schema" => op.set_string(&mut m.schema)?,
+                _ => return Err(op.invalid_path()),
+            }
+        }
+        let mut problems = Vec::new();
+        check_len(
+            &mut problems,
+            "description",
+            m.description.as_deref(),
+            0,
+            MAX_DESCRIPTION_CHARS,
+        );
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        if let Some(s) = m.schema.as_deref() {
+            check_schema(s)?;
+        }
+        draft.put_model(m.clone());
+        self.apply_rest(draft)?;
+        Ok(m)
+    }
+
+    /// `DeleteModel`; refused while a method names it.
+    pub(crate) fn delete_model(&mut self, api_id: &str, name: &str) -> Result<(), ApiError> {
+        let mut draft = self.rest().draft(api_id)?;
+        model(&draft.state, name)?;
+        for r in draft.state.resources.values() {
+            for (verb, m) in &r.resource_methods {
+                if m.request_models.values().any(|n| n == name) {
+                    return Err(ApiError::BadRequest(format!(
+                        "Cannot delete model '{name}', is referenced in method request: {}/{verb}",
+                        r.path
+                    )));
+                }
+            }
+        }
+        draft.remove_model(name);
+        self.apply_rest(draft)?;
+        Ok(())
+    }
+}
+
+/// The model `name`, or 404.
+pub(crate) fn model<'a>(state: &'a RestApiState, name: &str) -> Result<&'a Model, ApiError> {
+    state
+        .models
+        .get(name)
+        .ok_or_else(|| ApiError::NotFound("Invalid model name specified".into()))
+}
+
+/// AWS: model names are alphanumeric.
+fn check_model_name(problems: &mut Vec<String>, name: &str) {
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        problems.push(format!(
+            "Model name must be 1 to {MAX_NAME_CHARS} alphanumeric characters: '{name}'"
+        ));
+    }
+}
+
+/// A schema must be JSON and a valid draft 4 JSON Schema, in AWS's words.
+fn check_schema(schema: &str) -> Result<(), ApiError> {
+    if schema.len() > MAX_SCHEMA_BYTES {
+        return Err(invalid_model(&format!(
+            "the schema is larger than {MAX_SCHEMA_BYTES} bytes"
+        )));
+    }
+    compile_schema(schema)
+        .map(drop)
+        .map_err(|e| invalid_model(&e))
+}
+
+fn invalid_model(detail: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "Invalid model specified: Validation Result: warnings : [], errors : [Invalid model schema specified: {detail}]"
+    ))
+}
+
+// === request validators ===
+
+impl Catalog {
+    /// `CreateRequestValidator`.
+    pub(crate) fn create_request_validator(
+        &mut self,
+        api_id: &str,
+        input: RequestValidatorInput,
+    ) -> Result<RequestValidator, ApiError> {
+        let mut draft = self.rest().draft(api_id)?;
+        let mut problems = Vec::new();
+        check_len(
+            &mut problems,
+            "name",
+            input.name.as_deref(),
+            1,
+            MAX_NAME_CHARS,
+        );
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        if draft.state.request_validators.len() >= MAX_VALIDATORS_PER_API {
+            return Err(ApiError::BadRequest(format!(
+                "A REST API can have at most {MAX_VALIDATORS_PER_API} request validators"
+            )));
+        }
+        let v = RequestValidator {
+            id: draft.state.new_child_id(),
+            name: input.name,
+            validate_request_body: input.validate_request_body.unwrap_or(false),
+            validate_request_parameters: input.validate_request_parameters.unwrap_or(false),
+        };
+        draft.put_request_validator(v.clone());
+        self.apply_rest(draft)?;
+        Ok(v)
+    }
+
+    /// `UpdateRequestValidator`: `/name`, `/validateRequestBody`, `/validateRequestParameters`.
+    pub(crate) fn update_request_validator(
+        &mut self,
+        api_id: &str,
+        id: &str,
+        patch: PatchInput,
+    ) -> Result<RequestValidator, ApiError> {
+        let mut draft = self.rest().draft(api_id)?;
+        let mut v = request_validator(&draft.state, id)?.clone();
+        for op in patch.ops()? {
+            match op.segments()?.as_slice() {
+                [f] if f == "name" => op.set_string(&mut v.name)?,
+                [f] if f == "validateRequestBody" => op.set_bool(&mut v.validate_request_body)?,
+                [f] if f == "validateRequestParameters" => {
+                    op.set_bool(&mut v.validate_request_parameters)?
+                }
+                _ => return Err(op.invalid_path()),
+            }
+        }
+        let mut problems = Vec::new();
+        check_len(&mut problems, "name", v.name.as_deref(), 1, MAX_NAME_CHARS);
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        draft.put_request_validator(v.clone());
+        self.apply_rest(draft)?;
+        Ok(v)
+    }
+
+    /// `DeleteRequestValidator`; refused while a method names it.
+    pub(crate) fn delete_request_validator(
+        &mut self,
+        api_id: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let mut draft = self.rest().draft(api_id)?;
+        request_validator(&draft.state, id)?;
+        for r in draft.state.resources.values() {
+            for (verb, m) in &r.resource_methods {
+                if m.request_validator_id.as_deref() == Some(id) {
+                    return Err(ApiError::BadRequest(format!(
+                        "Cannot delete request validator '{id}', is referenced in method: {}/{verb}",
+                        r.path
+                    )));
+                }
+            }
+        }
+        draft.remove_request_validator(id);
+        self.apply_rest(draft)?;
+        Ok(())
+    }
+}
+
+/// The request validator `id`, or 404.
+pub(crate) fn request_validator<'a>(
+    state: &'a RestApiState,
+    id: &str,
+) -> Result<&'a RequestValidator, ApiError> {
+    state
+        .request_validators
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound("Invalid Request Validator identifier specified".into()))
+}
+
+/// A method names only a validator and models that exist (400 otherwise, as AWS), and its
+/// `requestModels` keys are media types or `$default`.
+pub(crate) fn check_method_refs(state: &RestApiState, m: &Method) -> Result<(), ApiError> {
+    if let Some(id) = m.request_validator_id.as_deref() {
+        if !state.request_validators.contains_key(id) {
+            return Err(ApiError::BadRequest(
+                "Invalid Request Validator identifier specified".into(),
+            ));
+        }
+    }
+    for (content_type, name) in &m.request_models {
+        if content_type != DEFAULT_MODEL_KEY && !content_type.contains('/') {
+            return Err(ApiError::BadRequest(format!(
+                "Invalid content type specified: {content_type}"
+            )));
+        }
+        if !state.models.contains_key(name) {
+            return Err(ApiError::BadRequest(format!(
+                "Invalid model identifier specified: {name}"
+            )));
+        }
+    }
+    Ok(())
+}
