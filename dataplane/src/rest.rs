@@ -298,7 +298,11 @@ pub fn build_http_request(
     for (name, source) in &h.headers {
         scratch.clear();
         source.render(cx, scratch);
-        if !scratch.is_empty() && valid_header_value(scratch) && !reserved_request_header(name) {
+        if !valid_header_value(scratch) {
+            // A mapped value that would split the request head is refused, never forwarded.
+            return Err(GatewayError::ApiConfiguration);
+        }
+        if !scratch.is_empty() && !reserved_request_header(name) {
             write::header(out, name.as_bytes(), scratch);
         }
     }
