@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → admit (admission.rs: API key, throttles, quota)
+//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers)
+//!   → admit (admission.rs: API key, throttles, quota)
 //!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
 //!   → read body (conn.rs) → validate (validate.rs: REST request validators)
 //!   → invoke (integration.rs; a REST mock answers here; HTTP API request parameter mapping)
@@ -140,6 +141,9 @@ pub async fn handle<'s>(
             .integration
             .as_deref()
             .ok_or(GatewayError::NoIntegration)?;
+        if let Some(a) = resolved.route.auth.as_deref() {
+            crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
+        }
         scope.admitted = admission::admit(
             w,
             snapshot,
