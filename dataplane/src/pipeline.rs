@@ -136,14 +136,14 @@ pub async fn handle<'s>(
         scope.stage = Some(resolved.stage);
         scope.resolved = Some(resolved);
         outcome.route = Some((resolved.api, resolved.stage, resolved.route));
+        if let Some(a) = resolved.route.auth.as_deref() {
+            crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
+        }
         let integration = resolved
             .route
             .integration
             .as_deref()
             .ok_or(GatewayError::NoIntegration)?;
-        if let Some(a) = resolved.route.auth.as_deref() {
-            crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
-        }
         scope.admitted = admission::admit(
             w,
             snapshot,

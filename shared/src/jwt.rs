@@ -196,7 +196,7 @@ impl JwtAuthorizer {
             Some(p) if p.eq_ignore_ascii_case("bearer ") => value[7..].trim_start(),
             _ => value,
         };
-        if token.is_empty() {
+        if token.is_empty() || token.eq_ignore_ascii_case("bearer") {
             return Err(AuthFailure::Missing);
         }
         if token.len() > JWT_MAX_BYTES {
@@ -441,4 +441,88 @@ fn description_header(d: &'static str) -> &'static str {
         "the token was issued in the future",
         "the token does not have a valid audience"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authorizer() -> JwtAuthorizer {
+        let slot = Arc::new(KeySlot::new(KeySource::Jwks(
+            "http://127.0.0.1:9/jwks".into(),
+        )));
+        JwtAuthorizer::new("http://iss", &["app".to_string()], "Authorization", slot)
+    }
+
+    fn b64(s: &str) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for c in s.as_bytes().chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            let chars = [18, 12, 6, 0].map(|s| T[((n >> s) & 63) as usize] as char);
+            out.extend(&chars[..c.len() + 1]);
+        }
+        out
+    }
+
+    fn token(header: &str) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(r#"{"iss":"http://iss"}"#))
+    }
+
+    #[test]
+    fn refusals_before_any_key_lookup() {
+        let a = authorizer();
+        let check = |v: Option<&str>| a.check(v.map(str::as_bytes), &[], 0);
+        assert_eq!(check(None), Err(AuthFailure::Missing));
+        assert_eq!(check(Some("Bearer ")), Err(AuthFailure::Missing));
+        assert_eq!(
+            check(Some("Bearer not-a-jwt")),
+            Err(AuthFailure::Invalid("the token header is not valid"))
+        );
+        for alg in ["HS256", "HS384", "HS512", "EdDSA"] {
+            let t = token(&format!(r#"{{"alg":"{alg}","kid":"k"}}"#));
+            assert_eq!(
+                check(Some(&format!("Bearer {t}"))),
+                Err(AuthFailure::Invalid(
+                    "the token's signing algorithm is not supported"
+                )),
+                "{alg}"
+            );
+        }
+        let none = token(r#"{"alg":"none","kid":"k"}"#);
+        assert!(matches!(check(Some(&none)), Err(AuthFailure::Invalid(_))));
+        // None of these asked for a refetch; an unknown kid does (no keys yet).
+        assert!(!a.keys.take_refresh());
+        let rs = token(r#"{"alg":"RS256","kid":"k"}"#);
+        assert_eq!(check(Some(&rs)), Err(AuthFailure::UnknownKey));
+        assert!(a.keys.take_refresh());
+        assert!(!a.keys.take_refresh());
+    }
+
+    #[test]
+    fn jwks_keeps_only_asymmetric_signing_keys() {
+        let doc = br#"{"keys":[
+            {"kty":"oct","kid":"h","k":"c2VjcmV0"},
+            {"kty":"RSA","kid":"enc","use":"enc","n":"sXch","e":"AQAB"},
+            {"kty":"RSA","n":"sXch","e":"AQAB"},
+            {"kty":"RSA","kid":"r","use":"sig","n":"sXch","e":"AQAB"}]}"#;
+        let set = parse_jwks(doc).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.get("r").is_some() && set.get("h").is_none());
+        assert!(parse_jwks(br#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#).is_err());
+        assert!(parse_jwks(b"nope").is_err());
+    }
+
+    #[test]
+    fn www_authenticate_lines() {
+        assert_eq!(AuthFailure::Missing.www_authenticate(), "Bearer");
+        assert_eq!(
+            AuthFailure::Invalid("the token has expired").www_authenticate(),
+            r#"Bearer scope="" error="invalid_token" error_description="the token has expired""#
+        );
+        assert_eq!(AuthFailure::Scope.status(), 403);
+        assert_eq!(AuthFailure::UnknownKey.status(), 401);
+    }
 }
