@@ -412,6 +412,13 @@ fn merge_route(
 ) -> Result<RouteRecord, ApiError> {
     let mut problems = Vec::new();
     let unknown_target = check_route_members(&mut problems, state, &input);
+    let jwt = input
+        .authorization_type
+        .as_deref()
+        .map_or(route.authorization_type == "JWT", |t| t == "JWT");
+    if jwt && input.authorizer_id.is_none() && route.authorizer_id.is_none() {
+        problems.push("authorizerId is required when authorizationType is JWT".into());
+    }
     if !problems.is_empty() {
         if unknown_target {
             problems.push(format!(
