@@ -3,8 +3,8 @@
 //! # Architecture
 //! 1. Every [`TICK_MS`], [`fetch_loop`] reads the published snapshot and walks each API's
 //!    `key_slots` (collected at compile time, one per key source).
-//! 2. A slot is fetched when it has no keys yet (then again every `JWKS_RETRY_S` while fetches
-//!    fail), when its keys are older than `JWKS_TTL_S`, or when a worker asked for a refresh
+//! 2. A slot is fetched when it has no keys yet or its last fetch failed (then again every
+//!    `JWKS_RETRY_S`), when its keys are older than `JWKS_TTL_S`, or when a worker asked for a refresh
 //!    (an unknown `kid`) and the last fetch is at least `JWKS_REFETCH_MIN_INTERVAL_S` old. The
 //!    request flag stays set until the rate limit allows it, so a rotation is picked up late,
 //!    never lost.
@@ -89,7 +89,8 @@ pub(crate) async fn fetch_loop(cell: SnapshotCell) {
                 Fetched {
                     slot: Arc::downgrade(&slot),
                     attempted,
-                    ok: ok || slot.has_keys(),
+                    // A failed refetch keeps the keys published and is retried soon.
+                    ok,
                 },
             );
         }
