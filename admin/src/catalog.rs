@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::ids;
 use crate::records::{
-    ApiRecord, DeploymentContent, DeploymentRecord, IntegrationRecord, RouteRecord, StageRecord,
+    ApiRecord, AuthorizerRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
+    RouteRecord, StageRecord,
 };
 use crate::store::{Change, Kind, Row, Store, USAGE_SCOPE};
 use crate::usage::UsageState;
@@ -85,6 +86,8 @@ pub(crate) struct ApiState {
     pub(crate) routes: Arc<BTreeMap<String, RouteRecord>>,
     /// By integrationId.
     pub(crate) integrations: Arc<BTreeMap<String, IntegrationRecord>>,
+    /// By authorizerId.
+    pub(crate) authorizers: Arc<BTreeMap<String, AuthorizerRecord>>,
     /// By stageName.
     pub(crate) stages: BTreeMap<String, StageRecord>,
     /// By deploymentId. Immutable once created.
@@ -167,6 +170,10 @@ impl Catalog {
                 Kind::Integration => {
                     let i: IntegrationRecord = parse_doc(&row)?;
                     Arc::make_mut(&mut state.integrations).insert(row.id.clone(), i);
+                }
+                Kind::Authorizer => {
+                    let a: AuthorizerRecord = parse_doc(&row)?;
+                    Arc::make_mut(&mut state.authorizers).insert(row.id.clone(), a);
                 }
                 Kind::Stage => {
                     let s: StageRecord = parse_doc(&row)?;
@@ -445,6 +452,7 @@ impl ApiState {
             api,
             routes: Arc::default(),
             integrations: Arc::default(),
+            authorizers: Arc::default(),
             stages: BTreeMap::new(),
             deployments: BTreeMap::new(),
         }
@@ -459,6 +467,11 @@ impl ApiState {
             self.integrations
                 .iter()
                 .map(|(k, v)| row(id, Kind::Integration, k, v)),
+        );
+        rows.extend(
+            self.authorizers
+                .iter()
+                .map(|(k, v)| row(id, Kind::Authorizer, k, v)),
         );
         rows.extend(self.stages.iter().map(|(k, v)| row(id, Kind::Stage, k, v)));
         rows.extend(
@@ -481,6 +494,15 @@ impl ApiState {
         self.integrations.get(integration_id).ok_or_else(|| {
             ApiError::NotFound(format!(
                 "Invalid Integration identifier specified {integration_id}"
+            ))
+        })
+    }
+
+    /// The authorizer `authorizer_id`, or 404.
+    pub(crate) fn authorizer(&self, authorizer_id: &str) -> Result<&AuthorizerRecord, ApiError> {
+        self.authorizers.get(authorizer_id).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Invalid Authorizer identifier specified {authorizer_id}"
             ))
         })
     }
@@ -508,6 +530,7 @@ impl ApiState {
             if !self.routes.contains_key(&id)
                 && !self.integrations.contains_key(&id)
                 && !self.deployments.contains_key(&id)
+                && !self.authorizers.contains_key(&id)
             {
                 return id;
             }
@@ -581,6 +604,24 @@ impl Draft {
         self.content_changed = true;
     }
 
+    pub(crate) fn put_authorizer(&mut self, a: AuthorizerRecord) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::Authorizer,
+            &a.authorizer_id,
+            &a,
+        )));
+        Arc::make_mut(&mut self.state.authorizers).insert(a.authorizer_id.clone(), a);
+        self.content_changed = true;
+    }
+
+    pub(crate) fn remove_authorizer(&mut self, authorizer_id: &str) {
+        self.changes
+            .push(self.delete(Kind::Authorizer, authorizer_id));
+        Arc::make_mut(&mut self.state.authorizers).remove(authorizer_id);
+        self.content_changed = true;
+    }
+
     /// Stores a stage; what it serves may change, so the API is recompiled.
     pub(crate) fn put_stage(&mut self, s: StageRecord) {
         self.changes.push(Change::Put(row(
@@ -649,6 +690,12 @@ impl Draft {
                     .integrations
                     .values()
                     .map(IntegrationRecord::to_model)
+                    .collect(),
+                authorizers: self
+                    .state
+                    .authorizers
+                    .values()
+                    .map(AuthorizerRecord::to_model)
                     .collect(),
             },
         };
@@ -743,6 +790,7 @@ pub(crate) fn compile(
                 stage,
                 routes: &d.content.routes,
                 integrations: &d.content.integrations,
+                authorizers: &d.content.authorizers,
             })
             .collect(),
     };

@@ -228,6 +228,8 @@ impl Catalog {
                 .values()
                 .map(IntegrationRecord::to_model)
                 .collect(),
+            // The declarative document carries no authorizers yet.
+            authorizers: Vec::new(),
         };
         state.deployments.insert(
             deployment_id.clone(),

@@ -31,6 +31,7 @@ mod catalog;
 mod error;
 mod ids;
 mod import;
+mod jwks;
 pub mod metrics;
 mod ops;
 mod page;
@@ -89,6 +90,8 @@ struct Inner {
     credentials: Option<Arc<sigv4::AdminCredentials>>,
     /// Usage plan counters, flushed to the store in the background and at shutdown.
     usage_counters: usage::Counters,
+    /// What the data plane reads: the JWKS fetcher finds the key slots to fill in it.
+    cell: SnapshotCell,
 }
 
 // === impl AdminState ===
@@ -103,7 +106,7 @@ impl AdminState {
         endpoint: Endpoint,
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
-        let catalog = Catalog::load(store, cell, stats.workers())?;
+        let catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
         Ok(AdminState {
             inner: Arc::new(Inner {
                 retired: catalog.retired().clone(),
@@ -112,6 +115,7 @@ impl AdminState {
                 stats,
                 endpoint,
                 credentials: credentials.map(Arc::new),
+                cell,
             }),
         })
     }
@@ -224,7 +228,10 @@ pub fn spawn(
             };
             let retired = state.inner.retired.clone();
             let usage_counters = state.inner.usage_counters.clone();
+            let cell = Arc::clone(&state.inner.cell);
             rt.block_on(async move {
+                // JWT authorizer keys are fetched here, never by a worker.
+                tokio::spawn(jwks::fetch_loop(cell));
                 // Usage plan counters reach the store from here, never from a request.
                 tokio::spawn(usage::flush_loop(usage_counters));
                 // Replaced snapshots are freed here, never on a worker (see catalog.rs).

@@ -16,13 +16,22 @@ use crate::error::ApiError;
 use crate::records::{
     check_http_uri, check_integration_method, check_len, check_route_key, check_route_settings,
     check_stage_name, check_stage_variables, check_tags, check_timeout, target_integration,
-    ApiInput, ApiRecord, DeploymentInput, DeploymentRecord, IntegrationInput, IntegrationRecord,
-    RouteInput, RouteRecord, RouteSettings, StageInput, StageRecord, API_KEY_SELECTION_EXPRESSION,
-    ROUTE_SELECTION_EXPRESSION,
+    ApiInput, ApiRecord, AuthorizerInput, AuthorizerRecord, DeploymentInput, DeploymentRecord,
+    IntegrationInput, IntegrationRecord, RouteInput, RouteRecord, RouteSettings, StageInput,
+    StageRecord, API_KEY_SELECTION_EXPRESSION, ROUTE_SELECTION_EXPRESSION,
 };
 
 /// Longest description, as AWS.
 const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// `authorizationScopes` per route, as AWS.
+const MAX_AUTHORIZATION_SCOPES: usize = 10;
+
+/// Authorizers per API, as AWS.
+const MAX_AUTHORIZERS: usize = 10;
+
+/// Audiences per JWT authorizer, as AWS.
+const MAX_AUDIENCES: usize = 50;
 
 // === APIs ===
 
@@ -317,6 +326,7 @@ pub(crate) fn route_record(route_id: String, route_key: String) -> RouteRecord {
         api_key_required: false,
         authorization_scopes: None,
         authorization_type: "NONE".into(),
+        authorizer_id: None,
         model_selection_expression: None,
         operation_name: None,
         request_models: None,
@@ -334,22 +344,23 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
     }
     match input.authorization_type.as_deref() {
         None | Some("NONE") => {}
-        Some(t @ ("AWS_IAM" | "CUSTOM" | "JWT")) => problems.push(format!(
-            "authorizationType {t} is not supported yet: use NONE"
+        Some("JWT") => {}
+        Some(t @ ("AWS_IAM" | "CUSTOM")) => problems.push(format!(
+            "authorizationType {t} is not supported yet: use NONE or JWT"
         )),
         Some(t) => problems.push(format!(
             "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"
         )),
     }
-    if input.authorizer_id.is_some() {
-        problems.push("authorizerId is not supported yet: authorizers are not implemented".into());
-    }
-    if input
-        .authorization_scopes
-        .as_ref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        problems.push("authorizationScopes are only used with JWT authorization".into());
+    if let Some(scopes) = &input.authorization_scopes {
+        if scopes.len() > MAX_AUTHORIZATION_SCOPES {
+            problems.push(format!(
+                "authorizationScopes must have at most {MAX_AUTHORIZATION_SCOPES} entries"
+            ));
+        }
+        if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+            problems.push("authorizationScopes must be non-empty and contain no spaces".into());
+        }
     }
     if input.api_key_required == Some(true) {
         problems.push("apiKeyRequired is supported only for WebSocket APIs".into());
@@ -370,6 +381,29 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
     unknown_target
 }
 
+/// Checks a merged route's authorization: `JWT` needs an existing authorizer (404 if it does
+/// not exist), scopes need `JWT`.
+fn check_route_authorization(state: &ApiState, route: &RouteRecord) -> Result<(), ApiError> {
+    let scopes = route
+        .authorization_scopes
+        .as_ref()
+        .is_some_and(|s| !s.is_empty());
+    if route.authorization_type == "JWT" {
+        let Some(id) = &route.authorizer_id else {
+            return Err(ApiError::invalid(&[
+                "authorizerId is required when authorizationType is JWT".to_string(),
+            ]));
+        };
+        state.authorizer(id)?;
+    } else if route.authorizer_id.is_some() || scopes {
+        return Err(ApiError::invalid(&[
+            "authorizerId and authorizationScopes are only used with authorizationType JWT"
+                .to_string(),
+        ]));
+    }
+    Ok(())
+}
+
 /// Applies `input` to `route`, checking the result against the API's other routes.
 fn merge_route(
     state: &ApiState,
@@ -378,6 +412,13 @@ fn merge_route(
 ) -> Result<RouteRecord, ApiError> {
     let mut problems = Vec::new();
     let unknown_target = check_route_members(&mut problems, state, &input);
+    let jwt = input
+        .authorization_type
+        .as_deref()
+        .map_or(route.authorization_type == "JWT", |t| t == "JWT");
+    if jwt && input.authorizer_id.is_none() && route.authorizer_id.is_none() {
+        problems.push("authorizerId is required when authorizationType is JWT".into());
+    }
     if !problems.is_empty() {
         if unknown_target {
             problems.push(format!(
@@ -398,6 +439,11 @@ fn merge_route(
     set(&mut route.authorization_type, input.authorization_type);
     set(&mut route.api_key_required, input.api_key_required);
     set_opt(&mut route.authorization_scopes, input.authorization_scopes);
+    set_opt(&mut route.authorizer_id, input.authorizer_id);
+    if route.authorization_type == "NONE" {
+        route.authorizer_id = None;
+    }
+    check_route_authorization(state, &route)?;
     set_opt(
         &mut route.model_selection_expression,
         input.model_selection_expression,
@@ -904,6 +950,201 @@ impl Catalog {
         }
         d.remove_deployment(deployment_id);
         self.apply(d).map(drop)
+    }
+}
+
+// === authorizers ===
+
+impl Catalog {
+    /// `CreateAuthorizer`: `JWT` only; `REQUEST` (Lambda) authorizers are refused until Lambda
+    /// invocation lands.
+    pub(crate) fn create_authorizer(
+        &mut self,
+        api_id: &str,
+        input: AuthorizerInput,
+    ) -> Result<AuthorizerRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut problems = Vec::new();
+        if input.name.is_none() {
+            problems.push("name is required".to_string());
+        }
+        if input.authorizer_type.is_none() {
+            problems.push("authorizerType is required".to_string());
+        }
+        if input.identity_source.is_none() {
+            problems.push("identitySource is required for JWT authorizers".to_string());
+        }
+        if input.jwt_configuration.is_none() {
+            problems.push("jwtConfiguration is required for JWT authorizers".to_string());
+        }
+        if d.state.authorizers.len() >= MAX_AUTHORIZERS {
+            problems.push(format!("an API has at most {MAX_AUTHORIZERS} authorizers"));
+        }
+        let id = d.state.new_child_id();
+        let record = AuthorizerRecord {
+            authorizer_id: id,
+            authorizer_type: "JWT".into(),
+            identity_source: Vec::new(),
+            jwt_configuration: Default::default(),
+            name: String::new(),
+        };
+        let record = merge_authorizer(record, input, problems)?;
+        d.put_authorizer(record.clone());
+        self.apply(d)?;
+        Ok(record)
+    }
+
+    /// `UpdateAuthorizer`.
+    pub(crate) fn update_authorizer(
+        &mut self,
+        api_id: &str,
+        authorizer_id: &str,
+        input: AuthorizerInput,
+    ) -> Result<AuthorizerRecord, ApiError> {
+        let mut d = self.draft(api_id)?;
+        let current = d.state.authorizer(authorizer_id)?.clone();
+        let record = merge_authorizer(current, input, Vec::new())?;
+        d.put_authorizer(record.clone());
+        self.apply(d)?;
+        Ok(record)
+    }
+
+    /// `DeleteAuthorizer`: refused (409) while a route uses it.
+    pub(crate) fn delete_authorizer(
+        &mut self,
+        api_id: &str,
+        authorizer_id: &str,
+    ) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        d.state.authorizer(authorizer_id)?;
+        let users: Vec<&str> = d
+            .state
+            .routes
+            .values()
+            .filter(|r| r.authorizer_id.as_deref() == Some(authorizer_id))
+            .map(|r| r.route_key.as_str())
+            .collect();
+        if !users.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "Cannot delete authorizer {authorizer_id}: it is used by route(s) {}",
+                users.join(", ")
+            )));
+        }
+        d.remove_authorizer(authorizer_id);
+        self.apply(d).map(drop)
+    }
+}
+
+fn merge_authorizer(
+    mut record: AuthorizerRecord,
+    input: AuthorizerInput,
+    mut problems: Vec<String>,
+) -> Result<AuthorizerRecord, ApiError> {
+    match input.authorizer_type.as_deref() {
+        None | Some("JWT") => {}
+        Some("REQUEST") => problems.push(
+            "authorizerType REQUEST (Lambda authorizers) is not supported yet: use JWT".into(),
+        ),
+        Some(t) => problems.push(format!("Invalid authorizerType '{t}': use JWT or REQUEST")),
+    }
+    for (member, present) in [
+        ("authorizerUri", input.authorizer_uri.is_some()),
+        (
+            "authorizerCredentialsArn",
+            input.authorizer_credentials_arn.is_some(),
+        ),
+        (
+            "authorizerPayloadFormatVersion",
+            input.authorizer_payload_format_version.is_some(),
+        ),
+        (
+            "authorizerResultTtlInSeconds",
+            input.authorizer_result_ttl_in_seconds.is_some(),
+        ),
+        (
+            "enableSimpleResponses",
+            input.enable_simple_responses.is_some(),
+        ),
+        (
+            "identityValidationExpression",
+            input.identity_validation_expression.is_some(),
+        ),
+    ] {
+        if present {
+            problems.push(format!("{member} is only used with REQUEST authorizers"));
+        }
+    }
+    check_len(&mut problems, "name", input.name.as_deref(), 1, 128);
+    if let Some(sources) = &input.identity_source {
+        let ok = matches!(sources.as_slice(), [s] if s
+            .strip_prefix("$request.header.")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
+        if !ok {
+            problems
+                .push("identitySource of a JWT authorizer must be one $request.header.NAME".into());
+        }
+    }
+    if let Some(jwt) = &input.jwt_configuration {
+        let jwt = JwtMerged {
+            issuer: jwt
+                .issuer
+                .as_ref()
+                .or(record.jwt_configuration.issuer.as_ref()),
+            audience: jwt
+                .audience
+                .as_ref()
+                .or(record.jwt_configuration.audience.as_ref()),
+            jwks_uri: jwt
+                .jwks_uri
+                .as_ref()
+                .or(record.jwt_configuration.jwks_uri.as_ref()),
+        };
+        check_jwt_configuration(&mut problems, &jwt);
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(&problems));
+    }
+    set(&mut record.name, input.name);
+    set(&mut record.identity_source, input.identity_source);
+    if let Some(jwt) = input.jwt_configuration {
+        let c = &mut record.jwt_configuration;
+        set_opt(&mut c.issuer, jwt.issuer);
+        set_opt(&mut c.audience, jwt.audience);
+        set_opt(&mut c.jwks_uri, jwt.jwks_uri);
+    }
+    Ok(record)
+}
+
+/// `jwtConfiguration` after an update: what the checks look at.
+struct JwtMerged<'a> {
+    issuer: Option<&'a String>,
+    audience: Option<&'a Vec<String>>,
+    jwks_uri: Option<&'a String>,
+}
+
+fn check_jwt_configuration(problems: &mut Vec<String>, jwt: &JwtMerged<'_>) {
+    match jwt.issuer {
+        None => problems.push("jwtConfiguration.issuer is required".into()),
+        Some(i) if i.is_empty() => problems.push("jwtConfiguration.issuer is required".into()),
+        Some(i) if jwt.jwks_uri.is_none() && !i.starts_with("http://") => problems.push(format!(
+            "jwtConfiguration.issuer '{i}': keys are found by OpenID discovery over http:// only \
+             until TLS lands; give an http:// issuer or jwtConfiguration.jwksUri (http://)"
+        )),
+        Some(_) => {}
+    }
+    match jwt.audience {
+        None => problems.push("jwtConfiguration.audience is required".into()),
+        Some(a) if a.is_empty() || a.len() > MAX_AUDIENCES => problems.push(format!(
+            "jwtConfiguration.audience must have 1 to {MAX_AUDIENCES} entries"
+        )),
+        Some(_) => {}
+    }
+    if let Some(u) = jwt.jwks_uri {
+        if !u.starts_with("http://") || u.len() <= "http://".len() {
+            problems.push(format!(
+                "jwtConfiguration.jwksUri '{u}' must be an http:// URL (https lands with TLS)"
+            ));
+        }
     }
 }
 

@@ -101,6 +101,8 @@ pub(crate) struct RouteRecord {
     pub(crate) authorization_scopes: Option<Vec<String>>,
     pub(crate) authorization_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) authorizer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) model_selection_expression: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) operation_name: Option<String>,
@@ -122,6 +124,46 @@ pub(crate) struct RouteRecord {
 pub(crate) struct ParameterConstraints {
     #[serde(default)]
     pub(crate) required: bool,
+}
+
+/// `jwtConfiguration`, with Portico's `jwksUri` extension: an `http://` JWKS URL fetched
+/// instead of the issuer's OpenID discovery document (private networks, tests).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct JwtConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audience: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) jwks_uri: Option<String>,
+}
+
+/// An authorizer (`Authorizer`). Only `JWT` authorizers exist so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuthorizerRecord {
+    pub(crate) authorizer_id: String,
+    pub(crate) authorizer_type: String,
+    pub(crate) identity_source: Vec<String>,
+    pub(crate) jwt_configuration: JwtConfiguration,
+    pub(crate) name: String,
+}
+
+/// `CreateAuthorizer` and `UpdateAuthorizer` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AuthorizerInput {
+    pub(crate) authorizer_credentials_arn: Option<String>,
+    pub(crate) authorizer_payload_format_version: Option<String>,
+    pub(crate) authorizer_result_ttl_in_seconds: Option<i64>,
+    pub(crate) authorizer_type: Option<String>,
+    pub(crate) authorizer_uri: Option<String>,
+    pub(crate) enable_simple_responses: Option<bool>,
+    pub(crate) identity_source: Option<Vec<String>>,
+    pub(crate) identity_validation_expression: Option<String>,
+    pub(crate) jwt_configuration: Option<JwtConfiguration>,
+    pub(crate) name: Option<String>,
 }
 
 /// `CreateRoute` and `UpdateRoute` input.
@@ -295,6 +337,9 @@ pub(crate) struct DeploymentRecord {
 pub(crate) struct DeploymentContent {
     pub(crate) routes: Vec<model::Route>,
     pub(crate) integrations: Vec<model::Integration>,
+    /// The JWT authorizers the routes name, frozen with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) authorizers: Vec<model::Authorizer>,
 }
 
 /// `CreateDeployment` and `UpdateDeployment` input.
@@ -527,6 +572,27 @@ impl RouteRecord {
             route_id: self.route_id.clone(),
             route_key: self.route_key.clone(),
             target: self.target.clone(),
+            authorizer_id: self
+                .authorizer_id
+                .clone()
+                .filter(|_| self.authorization_type == "JWT"),
+            authorization_scopes: self.authorization_scopes.clone().unwrap_or_default(),
+        }
+    }
+}
+
+// === impl AuthorizerRecord ===
+
+impl AuthorizerRecord {
+    /// The compiler's view of this authorizer.
+    pub(crate) fn to_model(&self) -> model::Authorizer {
+        let jwt = &self.jwt_configuration;
+        model::Authorizer {
+            authorizer_id: self.authorizer_id.clone(),
+            identity_source: self.identity_source.first().cloned().unwrap_or_default(),
+            issuer: jwt.issuer.clone().unwrap_or_default(),
+            audience: jwt.audience.clone().unwrap_or_default(),
+            jwks_uri: jwt.jwks_uri.clone(),
         }
     }
 }

@@ -41,6 +41,8 @@ pub enum Kind {
     UsagePlanKey,
     /// A REST API (`apigateway` v1) record; `id` is the REST API id.
     RestApi,
+    /// An HTTP API authorizer; `id` is the authorizer id.
+    Authorizer,
     /// A REST API resource with its methods, integrations and responses; `id` is the resource id.
     RestResource,
     /// A REST API deployment with its frozen resources and gateway responses.
@@ -218,7 +220,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -234,6 +236,7 @@ impl Kind {
         Kind::RestGatewayResponse,
         Kind::RestModel,
         Kind::RestRequestValidator,
+        Kind::Authorizer,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -254,6 +257,7 @@ impl Kind {
             Kind::RestGatewayResponse => "restgatewayresponse",
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
+            Kind::Authorizer => "authorizer",
         }
     }
 

@@ -24,7 +24,9 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::page::{Cursor, Members};
-use crate::records::{ApiInput, DeploymentInput, IntegrationInput, Page, RouteInput, StageInput};
+use crate::records::{
+    ApiInput, AuthorizerInput, DeploymentInput, IntegrationInput, Page, RouteInput, StageInput,
+};
 use crate::AdminState;
 
 /// Items in a page when the caller gives no `maxResults`.
@@ -96,6 +98,16 @@ pub(crate) fn router() -> Router<AdminState> {
         .route(
             "/v2/apis/{api_id}/stages/{stage_name}/routesettings/{route_key}",
             delete(delete_route_settings),
+        )
+        .route(
+            "/v2/apis/{api_id}/authorizers",
+            get(get_authorizers).post(create_authorizer),
+        )
+        .route(
+            "/v2/apis/{api_id}/authorizers/{authorizer_id}",
+            get(get_authorizer)
+                .patch(update_authorizer)
+                .delete(delete_authorizer),
         )
         .route(
             "/v2/apis/{api_id}/deployments",
@@ -190,6 +202,58 @@ async fn delete_route(
     Params((api_id, route_id)): Params<(String, String)>,
 ) -> Response {
     no_content(s.write(move |c| c.delete_route(&api_id, &route_id)).await)
+}
+
+// === authorizers ===
+
+async fn create_authorizer(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    Body(input): Body<AuthorizerInput>,
+) -> Response {
+    created(s.write(move |c| c.create_authorizer(&api_id, input)).await)
+}
+
+async fn get_authorizers(
+    State(s): State<AdminState>,
+    Params(api_id): Params<String>,
+    q: Paging,
+) -> Response {
+    ok(
+        s.read(|c| page(&c.api(&api_id)?.authorizers, &q.0, Clone::clone))
+            .await,
+    )
+}
+
+async fn get_authorizer(
+    State(s): State<AdminState>,
+    Params((api_id, authorizer_id)): Params<(String, String)>,
+) -> Response {
+    ok(
+        s.read(|c| c.api(&api_id)?.authorizer(&authorizer_id).cloned())
+            .await,
+    )
+}
+
+async fn update_authorizer(
+    State(s): State<AdminState>,
+    Params((api_id, authorizer_id)): Params<(String, String)>,
+    Body(input): Body<AuthorizerInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_authorizer(&api_id, &authorizer_id, input))
+            .await,
+    )
+}
+
+async fn delete_authorizer(
+    State(s): State<AdminState>,
+    Params((api_id, authorizer_id)): Params<(String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_authorizer(&api_id, &authorizer_id))
+            .await,
+    )
 }
 
 // === integrations ===

@@ -64,6 +64,9 @@ pub enum GatewayError {
     /// REST request validation: the body is not JSON or not valid against the method's model.
     #[error("invalid request body")]
     InvalidBody,
+    /// HTTP API JWT authorizer: no token, a token refused (401) or missing scopes (403).
+    #[error("JWT authorizer refused the request: {0:?}")]
+    Unauthorized(portico_shared::jwt::AuthFailure),
 }
 
 // === impl GatewayError ===
@@ -89,6 +92,7 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::CacheControlDenied => 403,
             GatewayError::MissingParameters { .. } | GatewayError::InvalidBody => 400,
+            GatewayError::Unauthorized(f) => f.status(),
         }
     }
 
@@ -122,6 +126,10 @@ impl GatewayError {
                 br#"{"message":"Missing required request parameters"}"#
             }
             GatewayError::InvalidBody => br#"{"message":"Invalid request body"}"#,
+            GatewayError::Unauthorized(f) => match f.status() {
+                403 => br#"{"message":"Forbidden"}"#,
+                _ => br#"{"message":"Unauthorized"}"#,
+            },
         }
     }
 
@@ -152,7 +160,9 @@ impl GatewayError {
             | GatewayError::HeadersTooLarge
             | GatewayError::UriTooLong
             | GatewayError::ExpectationFailed
-            | GatewayError::EndpointDisabled => return None,
+            | GatewayError::EndpointDisabled
+            // HTTP APIs only.
+            | GatewayError::Unauthorized(_) => return None,
         })
     }
 
@@ -172,7 +182,8 @@ impl GatewayError {
             | GatewayError::UnsupportedMediaType
             | GatewayError::CacheControlDenied
             | GatewayError::MissingParameters { .. }
-            | GatewayError::InvalidBody => Blame::Downstream,
+            | GatewayError::InvalidBody
+            | GatewayError::Unauthorized(_) => Blame::Downstream,
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)

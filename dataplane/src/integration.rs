@@ -556,6 +556,9 @@ pub fn write_error(
     let body = e.body();
     write::header_u64(out, b"content-length", body.len() as u64);
     write::header(out, b"apigw-requestid", request_id.as_bytes());
+    if let GatewayError::Unauthorized(f) = e {
+        write::header(out, b"www-authenticate", f.www_authenticate().as_bytes());
+    }
     if let Some((policy, origin)) = cors {
         policy.write_actual(origin, out);
     }

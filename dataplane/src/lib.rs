@@ -13,6 +13,7 @@
 //! - The stage order exists only in [`pipeline`].
 
 pub mod admission;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod conn;

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → admit (admission.rs: API key, throttles, quota)
+//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers)
+//!   → admit (admission.rs: API key, throttles, quota)
 //!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
 //!   → read body (conn.rs) → validate (validate.rs: REST request validators)
 //!   → invoke (integration.rs; a REST mock answers here; HTTP API request parameter mapping)
@@ -135,6 +136,9 @@ pub async fn handle<'s>(
         scope.stage = Some(resolved.stage);
         scope.resolved = Some(resolved);
         outcome.route = Some((resolved.api, resolved.stage, resolved.route));
+        if let Some(a) = resolved.route.auth.as_deref() {
+            crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
+        }
         let integration = resolved
             .route
             .integration

@@ -69,6 +69,27 @@ pub struct Route {
     /// `integrations/{integrationId}`, as AWS writes it. A route without one answers 500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// A JWT authorizer of the API (`authorizationType: JWT`); `None`: open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_id: Option<String>,
+    /// With an authorizer: the token must carry one of these scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_scopes: Vec<String>,
+}
+
+/// A JWT authorizer (`authorizerType: JWT`) as a deployment freezes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Authorizer {
+    pub authorizer_id: String,
+    /// `$request.header.NAME`: where the token is.
+    pub identity_source: String,
+    /// `iss` must equal it; `{issuer}/.well-known/openid-configuration` names the keys.
+    pub issuer: String,
+    pub audience: Vec<String>,
+    /// Portico extension: fetch keys from this `http://` JWKS URL instead of discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 /// The kinds of integration. Only `HTTP_PROXY` is served so far; the others are refused at

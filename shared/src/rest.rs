@@ -138,6 +138,7 @@ fn compile_stage(
                 stats_key: stats_key(api_id, name, &key),
                 integration,
                 throttle,
+                auth: None,
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
                     http_method: method.as_str().into(),

@@ -48,6 +48,8 @@ pub struct CompileContext {
     pub workers: usize,
     /// REST stage cache flush generations (`FlushStageCache`), so recompiling keeps cache ids.
     pub cache_generations: crate::cache::CacheGenerations,
+    /// JWT authorizer key slots by source, so recompiles keep the keys already fetched.
+    pub jwks: crate::jwt::KeyRegistry,
 }
 
 impl CompileContext {
@@ -56,6 +58,7 @@ impl CompileContext {
             buckets: BucketRegistry::default(),
             workers,
             cache_generations: Default::default(),
+            jwks: Default::default(),
         }
     }
 }
@@ -70,6 +73,8 @@ pub struct Api {
     pub api_key_source: ApiKeySource,
     /// HTTP APIs: `corsConfiguration`, answered by the gateway; `None` costs one branch.
     pub cors: Option<Box<crate::cors::CorsPolicy>>,
+    /// The JWT key slots this API's stages use: the admin side's fetcher fills them.
+    pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -102,6 +107,8 @@ pub struct Route {
     pub throttle: Option<Arc<Bucket>>,
     /// REST APIs: the method's settings.
     pub rest: Option<RestMethod>,
+    /// HTTP APIs: the route's JWT authorizer; `None` (open) costs the data plane one branch.
+    pub auth: Option<Box<crate::jwt::RouteAuth>>,
 }
 
 /// What a REST method adds to a route.
@@ -233,6 +240,8 @@ pub struct StageInput<'a> {
     pub stage: &'a model::Stage,
     pub routes: &'a [model::Route],
     pub integrations: &'a [model::Integration],
+    /// The JWT authorizers the deployment froze.
+    pub authorizers: &'a [model::Authorizer],
 }
 
 /// An API to compile.
@@ -325,6 +334,7 @@ impl Api {
             disable_execute_api_endpoint,
             api_key_source,
             cors: None,
+            key_slots: Vec::new(),
             stages: HashMap::default(),
             default_stage: None,
         };
@@ -384,6 +394,7 @@ pub fn compile_config(
                     stage,
                     routes: &api.routes,
                     integrations: &api.integrations,
+                    authorizers: &[],
                 })
                 .collect(),
         })
@@ -449,6 +460,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         disable_execute_api_endpoint: api.disable_execute_api_endpoint,
         api_key_source: ApiKeySource::Header,
         cors: None,
+        key_slots: Vec::new(),
         stages: HashMap::default(),
         default_stage: None,
     };
@@ -466,6 +478,17 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         let Some(stage) = compile_stage(api.api_id, input, &stage_at, &mut errors, ctx) else {
             continue;
         };
+        for r in &stage.routes {
+            if let Some(a) = &r.auth {
+                if !compiled
+                    .key_slots
+                    .iter()
+                    .any(|s| Arc::ptr_eq(s, &a.authorizer.keys))
+                {
+                    compiled.key_slots.push(Arc::clone(&a.authorizer.keys));
+                }
+            }
+        }
         if &*stage.name == DEFAULT_STAGE {
             if compiled.default_stage.is_some() {
                 errors.push(err(&stage_at, "stage is defined twice"));
@@ -533,10 +556,42 @@ fn compile_stage(
             }
         }
     }
+    let mut authorizers: HashMap<&str, Arc<crate::jwt::JwtAuthorizer>> = HashMap::new();
+    for a in input.authorizers {
+        let aat = format!("{at}.authorizers[{}]", a.authorizer_id);
+        match compile_authorizer(a, ctx) {
+            Ok(c) => {
+                authorizers.insert(a.authorizer_id.as_str(), Arc::new(c));
+            }
+            Err(e) => errors.push(err(&aat, &e)),
+        }
+    }
     let mut builder = RouterBuilder::new();
     let mut routes = Vec::with_capacity(input.routes.len());
     for r in input.routes {
         let rat = format!("{at}.routes[{}]", r.route_key);
+        let auth = match r.authorizer_id.as_deref() {
+            None => None,
+            Some(id) => match authorizers.get(id) {
+                Some(a) => Some(Box::new(crate::jwt::RouteAuth {
+                    authorizer: Arc::clone(a),
+                    scopes: r
+                        .authorization_scopes
+                        .iter()
+                        .map(|s| s.as_str().into())
+                        .collect(),
+                })),
+                None => {
+                    if !input.authorizers.iter().any(|a| a.authorizer_id == id) {
+                        errors.push(err(
+                            &rat,
+                            &format!("authorizerId names unknown authorizer '{id}'"),
+                        ));
+                    }
+                    None
+                }
+            },
+        };
         let integration = match r.target.as_deref() {
             None => None,
             Some(t) => match t.strip_prefix("integrations/") {
@@ -584,6 +639,7 @@ fn compile_stage(
             integration,
             throttle,
             rest: None,
+            auth,
         });
     }
     if errors.len() > before {
@@ -597,6 +653,41 @@ fn compile_stage(
         gateway_responses: crate::gateway_response::GatewayResponses::default(),
         cache: None,
     })
+}
+
+/// Compiles a JWT authorizer; its keys come from the registry's slot for its source.
+fn compile_authorizer(
+    a: &model::Authorizer,
+    ctx: &mut CompileContext,
+) -> Result<crate::jwt::JwtAuthorizer, String> {
+    let header = a
+        .identity_source
+        .strip_prefix("$request.header.")
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .ok_or_else(|| {
+            format!(
+                "identitySource '{}' must be $request.header.NAME",
+                a.identity_source
+            )
+        })?;
+    if a.audience.is_empty() {
+        return Err("jwtConfiguration.audience must name at least one audience".into());
+    }
+    let source = match &a.jwks_uri {
+        Some(u) => crate::jwt::KeySource::Jwks(u.as_str().into()),
+        None => crate::jwt::KeySource::Discovery(a.issuer.as_str().into()),
+    };
+    let keys = ctx.jwks.slot(source);
+    Ok(crate::jwt::JwtAuthorizer::new(
+        &a.issuer,
+        &a.audience,
+        header,
+        keys,
+    ))
 }
 
 /// Validates and compiles one REST API (`apigateway` v1), reporting every problem found.
@@ -885,6 +976,8 @@ mod tests {
                         route_id: String::new(),
                         route_key: k.to_string(),
                         target: Some("integrations/i1".into()),
+                        authorizer_id: None,
+                        authorization_scopes: Vec::new(),
                     })
                     .collect(),
                 integrations: vec![I {
@@ -977,6 +1070,8 @@ mod tests {
             route_id: String::new(),
             route_key: "GET /b".into(),
             target: Some("integrations/nope".into()),
+            authorizer_id: None,
+            authorization_scopes: Vec::new(),
         });
         let errors = compile_config(&c, 1).unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
