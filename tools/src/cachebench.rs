@@ -45,8 +45,8 @@ fn main() -> Result<()> {
     std::fs::write(work.join("nginx.conf"), upstream)?;
     let cache = include_str!("../cachebench-nginx.conf").replace("@WORK@", work_s);
     std::fs::write(work.join("nginx-cache.conf"), cache)?;
-    let _upstream = start_nginx(&work, "nginx.conf", "1", "up")?;
-    let _cache = start_nginx(&work, "nginx-cache.conf", "0", "cache")?;
+    let upstream = start_nginx(&work, "nginx.conf", "1", "up")?;
+    let cache = start_nginx(&work, "nginx-cache.conf", "0", "cache")?;
 
     let (mut child, ready) =
         portico_tools::spawn_portico(&portico, Some("0"), &work.join("data"), &["--workers", "1"])?;
@@ -54,6 +54,9 @@ fn main() -> Result<()> {
     let result = run(&ready, seconds, connections, rounds);
     let _ = child.kill();
     let _ = child.wait();
+    // Stop both nginx while their pid files still exist, then remove the work directory.
+    drop(cache);
+    drop(upstream);
     let _ = std::fs::remove_dir_all(&work);
     result
 }

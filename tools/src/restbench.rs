@@ -57,7 +57,7 @@ fn main() -> Result<()> {
     if !status.success() {
         bail!("nginx failed to start");
     }
-    let _nginx = StopNginx(pidfile);
+    let nginx = StopNginx(pidfile);
 
     let plain = r#"{"apis":[{"apiId":"plain","routes":[{"routeKey":"$default","target":"integrations/up"}],
         "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:18080"}],
@@ -74,6 +74,8 @@ fn main() -> Result<()> {
     let result = run(&ready, seconds, connections, rounds);
     let _ = child.kill();
     let _ = child.wait();
+    // Stop nginx while its pid file still exists, then remove the work directory.
+    drop(nginx);
     let _ = std::fs::remove_dir_all(&work);
     result
 }
