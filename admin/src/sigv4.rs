@@ -33,10 +33,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use portico_shared::sigv4::{
+    self, canonical_query, canonical_uri, format_iso_basic, percent_decode, push_trimmed,
+    unix_seconds,
+};
 use sha2::{Digest, Sha256};
 
-/// The only signing algorithm SigV4 has for symmetric keys.
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub use sigv4::ALGORITHM;
 
 /// Largest body the middleware buffers to hash; the admin API's own body limit. Past it: 413.
 pub const MAX_SIGNED_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -53,8 +56,7 @@ pub const ENV_ACCESS_KEY_ID: &str = "PORTICO_ADMIN_ACCESS_KEY_ID";
 /// Environment variable holding the admin secret access key.
 pub const ENV_SECRET_ACCESS_KEY: &str = "PORTICO_ADMIN_SECRET_ACCESS_KEY";
 
-/// The payload hash a client sends when it chose not to sign the body.
-const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+use sigv4::UNSIGNED_PAYLOAD;
 
 const _: () = assert!(MAX_CLOCK_SKEW_S < MAX_PRESIGNED_EXPIRES_S);
 
@@ -187,11 +189,7 @@ impl AdminCredentials {
 
     /// `kSigning` = HMAC chain over date, region, service and the terminator.
     fn signing_key(&self, date: &str, region: &str, service: &str) -> [u8; 32] {
-        let k_secret = format!("AWS4{}", self.secret_access_key);
-        let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
-        let k_region = hmac_sha256(&k_date, region.as_bytes());
-        let k_service = hmac_sha256(&k_region, service.as_bytes());
-        hmac_sha256(&k_service, b"aws4_request")
+        sigv4::signing_key(&self.secret_access_key, date, region, service)
     }
 }
 
@@ -334,13 +332,12 @@ pub fn verify(
     }
     for payload in candidates {
         let canonical = canonical_request(method, uri, headers, &claim, payload);
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{}/{}/{}/aws4_request\n{}",
-            claim.timestamp.iso,
-            claim.scope_date,
-            claim.region,
-            claim.service,
-            hex::encode(Sha256::digest(canonical.as_bytes()))
+        let string_to_sign = sigv4::string_to_sign(
+            &claim.timestamp.iso,
+            &claim.scope_date,
+            &claim.region,
+            &claim.service,
+            &canonical,
         );
         let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length");
         mac.update(string_to_sign.as_bytes());
@@ -679,117 +676,6 @@ fn canonical_request(
     out
 }
 
-/// Trims the value and collapses each run of whitespace to one space (botocore: `' '.join(v.split())`).
-fn push_trimmed(out: &mut String, value: &[u8]) {
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
-    let mut first = true;
-    for word in value.split(is_space).filter(|w| !w.is_empty()) {
-        if !first {
-            out.push(' ');
-        }
-        first = false;
-        out.push_str(&String::from_utf8_lossy(word));
-    }
-}
-
-/// Non-S3 canonical URI: remove dot segments and empty segments from the path as sent, then
-/// percent-encode it again (so `%2F` on the wire signs as `%252F`: AWS's double encoding).
-fn canonical_uri(out: &mut String, path: &str) {
-    if path.is_empty() {
-        out.push('/');
-        return;
-    }
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    let mut normalized = String::with_capacity(path.len());
-    if path.starts_with('/') {
-        normalized.push('/');
-    }
-    normalized.push_str(&segments.join("/"));
-    if path.ends_with('/') && !segments.is_empty() {
-        normalized.push('/');
-    }
-    percent_encode(out, normalized.as_bytes(), true);
-}
-
-/// Canonical query: every `key=value` decoded then re-encoded per RFC 3986, sorted by key then
-/// value; a presigned URL's own `X-Amz-Signature` left out.
-fn canonical_query(out: &mut String, query: &str, presigned: bool) {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let mut key = String::new();
-            percent_encode(&mut key, &percent_decode(k), false);
-            let mut value = String::new();
-            percent_encode(&mut value, &percent_decode(v), false);
-            (key, value)
-        })
-        .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
-        .collect();
-    pairs.sort_unstable();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-}
-
-/// RFC 3986: everything but unreserved characters (and `/` when `keep_slash`) as `%XX`, uppercase.
-fn percent_encode(out: &mut String, bytes: &[u8], keep_slash: bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-}
-
-/// `%XX` to bytes; anything else (including `+` and a malformed `%`) kept as is.
-fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(u8::try_from(h * 16 + l).expect("two hex digits fit a byte"));
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
 // === dates ===
 
 /// `20261125T120000Z`.
@@ -859,50 +745,6 @@ fn parse_http_date(s: &str) -> Option<Timestamp> {
         unix_s,
         iso: format_iso_basic(unix_s),
     })
-}
-
-/// Seconds since the epoch of a UTC civil time; `None` when a field is out of range.
-fn unix_seconds(year: u64, month: u64, day: u64, h: u64, m: u64, s: u64) -> Option<u64> {
-    if !(1970..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || h > 23
-        || m > 59
-        || s > 60
-    {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil, on a year that starts in March.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y % 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
-}
-
-/// `20261125T120000Z` for seconds since the epoch.
-fn format_iso_basic(unix_s: u64) -> String {
-    let days = unix_s / 86_400;
-    let secs = unix_s % 86_400;
-    // Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 // === axum ===

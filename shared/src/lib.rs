@@ -17,6 +17,7 @@ pub mod model;
 pub mod quota;
 mod rest;
 pub mod router;
+pub mod sigv4;
 pub mod snapshot;
 pub mod stats;
 pub mod template;

@@ -1,4 +1,5 @@
 use super::*;
+use portico_shared::sigv4::hmac_sha256;
 
 use std::time::Duration;
 
