@@ -51,6 +51,7 @@ use crate::http1::{write, RequestHead};
 use crate::integration::ConnectionHeader;
 use crate::request_id::RequestId;
 use crate::route::Resolved;
+use crate::worker::Worker;
 
 /// The `Warning` AWS documents for `SUCCEED_WITH_RESPONSE_HEADER`.
 pub const IGNORED_WARNING: &[u8] =
@@ -325,20 +326,17 @@ pub fn wait_bound(integration: &Integration) -> Duration {
 /// Decides how the request uses the cache (`None`: not at all), building its key into `key`
 /// (a buffer from the worker's free list, handed back in the plan or returned on `None`).
 pub fn plan<'s>(
+    w: &Worker,
     resolved: &Resolved<'s>,
     head: &RequestHead,
     d: &Downstream,
-    mut key: Vec<u8>,
-) -> Result<Result<Plan<'s>, Vec<u8>>, GatewayError> {
-    let method = match (&resolved.stage.cache, &resolved.route.rest) {
-        (Some(_), Some(rest)) => match &rest.caching {
-            Some(m) if head.method != http::Method::HEAD => m,
-            _ => return Ok(Err(key)),
-        },
-        _ => return Ok(Err(key)),
+) -> Result<Option<Plan<'s>>, GatewayError> {
+    let (Some(stage), Some(rest)) = (resolved.stage.cache, &resolved.route.rest) else {
+        return Ok(None);
     };
-    let Some(stage) = resolved.stage.cache else {
-        return Ok(Err(key));
+    let method = match &rest.caching {
+        Some(m) if head.method != http::Method::HEAD => m,
+        _ => return Ok(None),
     };
     let invalidate = d.headers.iter().any(|&(n, v)| {
         bytes(&d.buf, n).eq_ignore_ascii_case(b"cache-control")
@@ -355,7 +353,8 @@ pub fn plan<'s>(
             UnauthorizedStrategy::SucceedWithoutResponseHeader => (false, false),
         },
     };
-    key.clear();
+    // Only cached methods take a buffer for the key; it returns to the worker with the plan.
+    let mut key = w.take_buf();
     key.extend_from_slice(&stage.id.to_le_bytes());
     key.extend_from_slice(&method.scope.to_le_bytes());
     key.extend_from_slice(head.method.as_str().as_bytes());
@@ -385,7 +384,7 @@ pub fn plan<'s>(
             None => key.push(0),
         }
     }
-    Ok(Ok(Plan {
+    Ok(Some(Plan {
         stage,
         method,
         key,

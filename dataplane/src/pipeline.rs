@@ -153,17 +153,14 @@ pub async fn handle<'s>(
             w.cfg.mono_ns(started),
         )?;
         let mut cached = None;
-        match cache::plan(&resolved, head, d, w.take_buf())? {
-            Ok(p) => {
-                match w.responses.begin(&p, Instant::now()) {
-                    Begin::Hit(c) => cached = Some(c),
-                    Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,
-                    Begin::Lead(guard) => flight = Some(guard),
-                    Begin::Miss => {}
-                }
-                plan = Some(p);
+        if let Some(p) = cache::plan(w, &resolved, head, d)? {
+            match w.responses.begin(&p, Instant::now()) {
+                Begin::Hit(c) => cached = Some(c),
+                Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,
+                Begin::Lead(guard) => flight = Some(guard),
+                Begin::Miss => {}
             }
-            Err(unused) => w.give_buf(unused),
+            plan = Some(p);
         }
         let (loc, consumed) = d.read_body(w, head, body).await?;
         outcome.consumed = Some(consumed);
