@@ -346,6 +346,32 @@ impl Gateway {
         Client::connect(self.admin).request(&req)
     }
 
+    /// Calls the admin API with a JSON body (`Null`: none), asserts a 2xx and returns the JSON
+    /// answer (`Null` for an empty one).
+    #[track_caller]
+    pub fn admin_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let text = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let r = self.admin_call(method, path, &text);
+        assert!(
+            (200..300).contains(&r.status),
+            "{method} {path} {body}: {r}"
+        );
+        if r.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            r.json()
+        }
+    }
+
     /// Sends `signal` (`TERM`, `INT`, `KILL`) with `kill(1)`.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
