@@ -761,7 +761,7 @@ async fn pump(function: Arc<str>, instance: u64, stream: &'static str, mut r: im
 fn emit(function: &str, instance: u64, stream: &str, line: &[u8], cut: bool) {
     let text = String::from_utf8_lossy(line);
     let text = text.trim_end_matches('\r');
-    tracing::info!(target: "portico::lambda", function, instance, stream, truncated = cut,
+    tracing::info!(target: "portico::lambda", function = %function, instance, stream = %stream, truncated = cut,
         "{text}");
 }
 

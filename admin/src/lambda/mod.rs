@@ -450,17 +450,19 @@ async fn create_function(State(state): State<AdminState>, body: Bytes) -> Answer
             ));
         }
     }
-    check_settings(
+    // Shape problems first (all of them), then the semantic ones, as Lambda.
+    let semantic = check_settings(
         input.runtime.as_deref(),
         input.handler.as_deref(),
         input.timeout,
         input.memory_size,
         input.environment.as_ref(),
         &mut problems,
-    )?;
+    );
     if !problems.is_empty() {
         return Err(validation_error(problems));
     }
+    semantic?;
     if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
         return Err(LambdaError::InvalidParameter(
             "Portico runs Zip packages only (PackageType Image is not supported)".into(),
@@ -706,17 +708,18 @@ async fn update_function_configuration(
     let mut problems = Vec::new();
     let handler = input.handler.as_deref().unwrap_or(&c.handler).to_owned();
     let runtime = input.runtime.as_deref().unwrap_or(&c.runtime).to_owned();
-    check_settings(
+    let semantic = check_settings(
         Some(&runtime),
         Some(&handler),
         input.timeout,
         input.memory_size,
         input.environment.as_ref(),
         &mut problems,
-    )?;
+    );
     if !problems.is_empty() {
         return Err(validation_error(problems));
     }
+    semantic?;
     c.handler = handler;
     c.runtime = runtime;
     if let Some(r) = input.role {
