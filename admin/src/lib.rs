@@ -48,8 +48,8 @@ mod v2;
 
 use catalog::Catalog;
 pub use error::ApiError;
-pub use lambda::FunctionHost;
 pub use import::ImportMode;
+pub use lambda::FunctionHost;
 pub use store::{MemoryStore, SqliteStore, Store};
 
 /// The atomically swapped snapshot the data plane reads.

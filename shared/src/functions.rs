@@ -55,8 +55,14 @@ mod tests {
             ("hello", "hello"),
             ("hello:$LATEST", "hello"),
             ("000000000000:function:hello", "hello"),
-            ("arn:aws:lambda:us-east-1:000000000000:function:hello", "hello"),
-            ("arn:aws:lambda:us-east-1:000000000000:function:hello:$LATEST", "hello"),
+            (
+                "arn:aws:lambda:us-east-1:000000000000:function:hello",
+                "hello",
+            ),
+            (
+                "arn:aws:lambda:us-east-1:000000000000:function:hello:$LATEST",
+                "hello",
+            ),
         ] {
             assert_eq!(function_name(input), name, "{input}");
         }

@@ -28,7 +28,8 @@ pub(crate) struct Unpacked {
 }
 
 /// AWS's message for a zip it cannot read.
-const BAD_ZIP: &str = "Could not unzip uploaded file. Please check your file, then try to upload again.";
+const BAD_ZIP: &str =
+    "Could not unzip uploaded file. Please check your file, then try to upload again.";
 
 /// Decodes `zip_b64` and unpacks it into `root/{revision}` (created; must not exist).
 pub(crate) fn unpack(root: &Path, revision: &str, zip_b64: &str) -> Result<Unpacked, LambdaError> {

@@ -514,9 +514,7 @@ fn lost() -> LambdaError {
 
 /// A function error document as Lambda writes its own (`errorType`, `errorMessage`).
 pub(crate) fn error_doc(error_type: &str, message: &str) -> Bytes {
-    Bytes::from(
-        serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string(),
-    )
+    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
 }
 
 // === instances ===
@@ -605,13 +603,22 @@ fn command(
     let day = crate::ids::iso8601(crate::ids::now_secs())[..10].replace('-', "/");
     cmd.env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", &*function.name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", conf.memory_size.to_string())
+        .env(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            conf.memory_size.to_string(),
+        )
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", function.name))
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", function.name),
+        )
         .env(
             "AWS_LAMBDA_LOG_STREAM_NAME",
-            format!("{day}/[$LATEST]{:032x}", splitmix(function.host.id_seed ^ id)),
+            format!(
+                "{day}/[$LATEST]{:032x}",
+                splitmix(function.host.id_seed ^ id)
+            ),
         )
         .env("AWS_REGION", &function.host.region)
         .env("AWS_DEFAULT_REGION", &function.host.region)
@@ -732,7 +739,12 @@ fn describe(s: std::process::ExitStatus) -> String {
 
 /// Forwards a process's output to the log, one event per line, lines cut at
 /// `LAMBDA_LOG_LINE_MAX_BYTES`.
-async fn pump(function: Arc<str>, instance: u64, stream: &'static str, mut r: impl AsyncRead + Unpin) {
+async fn pump(
+    function: Arc<str>,
+    instance: u64,
+    stream: &'static str,
+    mut r: impl AsyncRead + Unpin,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut cut = false;

@@ -193,11 +193,12 @@ impl FunctionHost {
         ));
         let default_limit = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
         let mut functions = BTreeMap::new();
-        let rows = store.load().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let rows = store
+            .load()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         for row in rows.into_iter().filter(|r| r.api_id == LAMBDA_SCOPE) {
-            let stored: StoredFunction = serde_json::from_str(&row.doc).map_err(|e| {
-                ApiError::Internal(format!("stored function {}: {e}", row.id))
-            })?;
+            let stored: StoredFunction = serde_json::from_str(&row.doc)
+                .map_err(|e| ApiError::Internal(format!("stored function {}: {e}", row.id)))?;
             let dir = root.join(&row.id).join(&stored.code_revision);
             if !dir.is_dir() {
                 tracing::error!(function = %row.id, dir = %dir.display(),
@@ -237,10 +238,9 @@ impl FunctionHost {
             .map(|k| k.as_str().into())
             .collect();
         let invoke_addr = addr.or(self.inner.directory.load().invoke_addr);
-        self.inner.directory.store(Arc::new(FunctionDirectory {
-            names,
-            invoke_addr,
-        }));
+        self.inner
+            .directory
+            .store(Arc::new(FunctionDirectory { names, invoke_addr }));
     }
 
     /// Stops idle instances past `LAMBDA_IDLE_S`, forever (a task on the admin runtime).
@@ -261,8 +261,7 @@ impl FunctionHost {
     /// Blocking; call it outside the admin runtime.
     pub fn stop_blocking(&self) {
         self.inner.shared.stopping.store(true, Ordering::Release);
-        let functions: Vec<Arc<Function>> =
-            lock(&self.inner.functions).values().cloned().collect();
+        let functions: Vec<Arc<Function>> = lock(&self.inner.functions).values().cloned().collect();
         for f in &functions {
             f.shut(|| LambdaError::Service("the gateway is shutting down".into()));
         }
@@ -366,7 +365,10 @@ fn row(stored: &StoredFunction) -> Result<Row, LambdaError> {
 /// The routes (botocore's `lambda` model paths).
 pub(crate) fn router() -> Router<AdminState> {
     Router::new()
-        .route("/2015-03-31/functions", post(create_function).get(list_functions))
+        .route(
+            "/2015-03-31/functions",
+            post(create_function).get(list_functions),
+        )
         .route("/2015-03-31/functions/", get(list_functions))
         .route(
             "/2015-03-31/functions/{name}",
@@ -376,7 +378,10 @@ pub(crate) fn router() -> Router<AdminState> {
             "/2015-03-31/functions/{name}/configuration",
             get(get_function_configuration).put(update_function_configuration),
         )
-        .route("/2015-03-31/functions/{name}/code", put(update_function_code))
+        .route(
+            "/2015-03-31/functions/{name}/code",
+            put(update_function_code),
+        )
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .route(
             "/2017-10-31/functions/{name}/concurrency",
@@ -411,7 +416,9 @@ struct QualifierQuery {
 
 /// Only `$LATEST` exists here (no versions or aliases).
 fn check_qualifier(host: &FunctionHost, name: &str, q: &QualifierQuery) -> Result<(), LambdaError> {
-    let rest = name.find(":function:").map_or(name, |i| &name[i + ":function:".len()..]);
+    let rest = name
+        .find(":function:")
+        .map_or(name, |i| &name[i + ":function:".len()..]);
     let from_name = rest.split_once(':').map(|(_, q)| q);
     for q in q.qualifier.as_deref().into_iter().chain(from_name) {
         if q != "$LATEST" {
@@ -604,10 +611,9 @@ async fn list_functions(State(state): State<AdminState>, Query(q): Query<ListQue
     let mut page = Vec::new();
     let mut next = None;
     let range = match &after {
-        Some(a) => functions.range::<String, _>((
-            std::ops::Bound::Excluded(a),
-            std::ops::Bound::Unbounded,
-        )),
+        Some(a) => {
+            functions.range::<String, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+        }
         None => functions.range::<String, _>(..),
     };
     for (name, f) in range {
@@ -883,9 +889,15 @@ async fn invoke(
             let mut r = Response::new(Body::from(body));
             let h = r.headers_mut();
             h.insert("content-type", HeaderValue::from_static("application/json"));
-            h.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+            h.insert(
+                "x-amz-executed-version",
+                HeaderValue::from_static("$LATEST"),
+            );
             if failed {
-                h.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+                h.insert(
+                    "x-amz-function-error",
+                    HeaderValue::from_static("Unhandled"),
+                );
             }
             r
         }

@@ -218,7 +218,10 @@ pub(crate) fn check_settings(
         }
     }
     if let Some(h) = handler {
-        if h.len() > 128 || h.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        if h.len() > 128
+            || h.bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
             problems.push(format!(
                 "Value '{h}' at 'handler' failed to satisfy constraint: Member must satisfy \
                  regular expression pattern: [^\\s]+"

@@ -56,7 +56,10 @@ async fn next(State(instance): State<Arc<Instance>>) -> Response {
     if let Ok(v) = HeaderValue::from_str(&d.request_id) {
         h.insert("lambda-runtime-aws-request-id", v);
     }
-    h.insert("lambda-runtime-deadline-ms", HeaderValue::from(d.deadline_ms));
+    h.insert(
+        "lambda-runtime-deadline-ms",
+        HeaderValue::from(d.deadline_ms),
+    );
     if let Ok(v) = HeaderValue::from_str(&instance.function.arn) {
         h.insert("lambda-runtime-invoked-function-arn", v);
     }
@@ -165,7 +168,10 @@ enum Read {
 }
 
 async fn read(body: Body) -> Result<Bytes, Read> {
-    match Limited::new(body, LAMBDA_RESPONSE_MAX_BYTES).collect().await {
+    match Limited::new(body, LAMBDA_RESPONSE_MAX_BYTES)
+        .collect()
+        .await
+    {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Read::TooLarge),
         Err(_) => Err(Read::Broken),

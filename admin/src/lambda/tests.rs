@@ -39,7 +39,13 @@ fn create(name: &str, zip: &str) -> serde_json::Value {
 async fn create_get_list_delete() {
     let (state, _) = open(Arc::new(MemoryStore::default()));
     let zip = zip_b64(&[("app.py", "def handler(e, c):\n    return e\n", 0o644)]);
-    let a = send(&state, "POST", "/2015-03-31/functions", json_bytes(&create("f1", &zip))).await;
+    let a = send(
+        &state,
+        "POST",
+        "/2015-03-31/functions",
+        json_bytes(&create("f1", &zip)),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
     assert_eq!(
         a.body["FunctionArn"],
@@ -47,7 +53,13 @@ async fn create_get_list_delete() {
     );
     assert_eq!(a.body["Timeout"], 5);
     assert_eq!(a.body["MemorySize"], 128);
-    let again = send(&state, "POST", "/2015-03-31/functions", json_bytes(&create("f1", &zip))).await;
+    let again = send(
+        &state,
+        "POST",
+        "/2015-03-31/functions",
+        json_bytes(&create("f1", &zip)),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.kind.as_deref(), Some("ResourceConflictException"));
     let by_arn = send(
@@ -77,12 +89,30 @@ async fn bad_input_gets_lambdas_errors() {
     let zip = zip_b64(&[("app.py", "x = 1\n", 0o644)]);
     let cases = [
         (json!({}), "ValidationException"),
-        (json!({"FunctionName": "bad name", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "python3.11", "Handler": "a.b"}), "ValidationException"),
-        (json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "cobol85", "Handler": "a.b"}), "InvalidParameterValueException"),
-        (json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": "bm90IGEgemlw"}, "Runtime": "python3.11", "Handler": "a.b"}), "InvalidParameterValueException"),
-        (json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": "***"}, "Runtime": "python3.11", "Handler": "a.b"}), "InvalidParameterValueException"),
-        (json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "python3.11", "Handler": "a.b", "Timeout": 0}), "ValidationException"),
-        (json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "python3.11", "Handler": "a.b", "Environment": {"Variables": {"AWS_REGION": "x"}}}), "InvalidParameterValueException"),
+        (
+            json!({"FunctionName": "bad name", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "python3.11", "Handler": "a.b"}),
+            "ValidationException",
+        ),
+        (
+            json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "cobol85", "Handler": "a.b"}),
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": "bm90IGEgemlw"}, "Runtime": "python3.11", "Handler": "a.b"}),
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": "***"}, "Runtime": "python3.11", "Handler": "a.b"}),
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "python3.11", "Handler": "a.b", "Timeout": 0}),
+            "ValidationException",
+        ),
+        (
+            json!({"FunctionName": "f", "Role": "r", "Code": {"ZipFile": zip}, "Runtime": "python3.11", "Handler": "a.b", "Environment": {"Variables": {"AWS_REGION": "x"}}}),
+            "InvalidParameterValueException",
+        ),
     ];
     for (body, kind) in cases {
         let a = send(&state, "POST", "/2015-03-31/functions", json_bytes(&body)).await;
@@ -91,7 +121,10 @@ async fn bad_input_gets_lambdas_errors() {
         assert!(a.body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     let not_json = send(&state, "POST", "/2015-03-31/functions", b"{".to_vec()).await;
-    assert_eq!(not_json.kind.as_deref(), Some("InvalidRequestContentException"));
+    assert_eq!(
+        not_json.kind.as_deref(),
+        Some("InvalidRequestContentException")
+    );
     assert!(!state.functions().directory().load().hosts("f"));
 }
 
@@ -99,8 +132,19 @@ async fn bad_input_gets_lambdas_errors() {
 async fn zip_slip_is_refused() {
     let (state, _) = open(Arc::new(MemoryStore::default()));
     let zip = zip_b64(&[("../evil.py", "x = 1\n", 0o644)]);
-    let a = send(&state, "POST", "/2015-03-31/functions", json_bytes(&create("f", &zip))).await;
-    assert_eq!(a.kind.as_deref(), Some("InvalidParameterValueException"), "{:?}", a.body);
+    let a = send(
+        &state,
+        "POST",
+        "/2015-03-31/functions",
+        json_bytes(&create("f", &zip)),
+    )
+    .await;
+    assert_eq!(
+        a.kind.as_deref(),
+        Some("InvalidParameterValueException"),
+        "{:?}",
+        a.body
+    );
 }
 
 #[test]
