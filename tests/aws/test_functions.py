@@ -22,8 +22,6 @@ import pytest
 
 from conftest import Gateway
 
-pytest.importorskip("awslambdaric")
-
 ROLE = "arn:aws:iam::000000000000:role/lambda"
 
 APP = r'''
@@ -280,11 +278,13 @@ def test_concurrency_queue_and_throttle(gateway, lam):
 
 
 def test_update_code_takes_effect(lam):
-    create_python(lam, "upd")
+    created = create_python(lam, "upd")
     _, before = invoke(lam, "upd", {})
     assert before["version"] == "v1"
     updated = lam.update_function_code(FunctionName="upd", ZipFile=python_zip("v2"))
-    assert updated["CodeSha256"] != lam.get_function(FunctionName="upd")["Configuration"]["CodeSha256"] or True
+    assert updated["CodeSha256"] != created["CodeSha256"]
+    assert updated["RevisionId"] != created["RevisionId"]
+    assert lam.get_function(FunctionName="upd")["Configuration"]["CodeSha256"] == updated["CodeSha256"]
     _, after = invoke(lam, "upd", {})
     assert after["version"] == "v2" and after["pid"] != before["pid"]
     assert not pid_alive(before["pid"])

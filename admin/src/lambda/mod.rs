@@ -97,6 +97,9 @@ struct HostInner {
     store: Arc<dyn Store>,
     /// `{data dir}/functions`: one directory per function, one per code revision in it.
     root: PathBuf,
+    /// `root` is a temporary directory of this process (a store without a data directory):
+    /// removed when the host goes.
+    temp_root: bool,
     shared: Arc<HostShared>,
     /// Concurrency limit of a function without reserved concurrency: cores × 2.
     default_limit: usize,
@@ -170,6 +173,16 @@ impl From<ApiError> for LambdaError {
     }
 }
 
+// === impl HostInner ===
+
+impl Drop for HostInner {
+    fn drop(&mut self) {
+        if self.temp_root {
+            code::remove(&self.root);
+        }
+    }
+}
+
 // === impl FunctionHost ===
 
 impl FunctionHost {
@@ -178,13 +191,16 @@ impl FunctionHost {
     /// none (tests).
     pub(crate) fn open(store: Arc<dyn Store>) -> Result<FunctionHost, ApiError> {
         static TEMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let root = match store.data_dir() {
-            Some(d) => d.join("functions"),
-            None => std::env::temp_dir().join(format!(
-                "portico-functions-{}-{}",
-                std::process::id(),
-                TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
-            )),
+        let (root, temp_root) = match store.data_dir() {
+            Some(d) => (d.join("functions"), false),
+            None => (
+                std::env::temp_dir().join(format!(
+                    "portico-functions-{}-{}",
+                    std::process::id(),
+                    TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
+                )),
+                true,
+            ),
         };
         let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
         let shared = Arc::new(HostShared::new(
@@ -211,6 +227,7 @@ impl FunctionHost {
             inner: Arc::new(HostInner {
                 store,
                 root,
+                temp_root,
                 shared,
                 default_limit,
                 functions: Mutex::new(functions),
