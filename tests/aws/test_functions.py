@@ -248,26 +248,24 @@ def test_concurrency_queue_and_throttle(gateway, lam):
     assert lam.get_function_concurrency(FunctionName="busy")["ReservedConcurrentExecutions"] == 1
     assert lam.get_function(FunctionName="busy")["Concurrency"]["ReservedConcurrentExecutions"] == 1
 
-    # One client per caller, all created before the start line, so the seven calls arrive
-    # together (calls through one shared client reach the server one after another).
-    clients = [lambda_client(gateway) for _ in range(7)]
-    start = threading.Barrier(7)
-
-    def call(i):
-        start.wait(timeout=10)
-        try:
-            r, out = invoke(clients[i], "busy", {"op": "sleep", "s": 0.8})
-            return ("ok", out["pid"])
-        except lam.exceptions.TooManyRequestsException as e:
-            assert e.response["Error"]["Message"] == "Rate Exceeded."
-            assert e.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
-            return ("throttled", None)
-
-    with ThreadPoolExecutor(7) as pool:
-        results = list(pool.map(call, range(7)))
-    ok = [pid for kind, pid in results if kind == "ok"]
-    assert 4 <= len(ok) <= 5 and len(results) - len(ok) >= 2, results
-    assert len(set(ok)) == 1, "a limit of 1 runs one instance at a time"
+    # Limit 1, queue 4: one long invocation runs, four wait behind it, the sixth is refused at
+    # once. One client per caller (calls through one shared client reach the server one after
+    # another); gaps of a second so a loaded machine still delivers them in this order.
+    clients = [lambda_client(gateway) for _ in range(6)]
+    with ThreadPoolExecutor(5) as pool:
+        running = pool.submit(invoke, clients[0], "busy", {"op": "sleep", "s": 4})
+        time.sleep(1)
+        queued = [pool.submit(invoke, clients[i], "busy", {"op": "sleep", "s": 0}) for i in range(1, 5)]
+        time.sleep(1)
+        t = time.monotonic()
+        with pytest.raises(lam.exceptions.TooManyRequestsException) as e:
+            invoke(clients[5], "busy", {})
+        assert time.monotonic() - t < 1, "a full queue refuses at once"
+        assert e.value.response["Error"]["Message"] == "Rate Exceeded."
+        assert e.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert not running.done()
+        pids = {running.result()[1]["pid"]} | {q.result()[1]["pid"] for q in queued}
+    assert len(pids) == 1, "a limit of 1 runs one instance at a time"
 
     lam.put_function_concurrency(FunctionName="busy", ReservedConcurrentExecutions=0)
     with pytest.raises(lam.exceptions.TooManyRequestsException):
