@@ -270,6 +270,8 @@ def test_concurrency_queue_and_throttle(gateway, lam):
     lam.put_function_concurrency(FunctionName="busy", ReservedConcurrentExecutions=0)
     with pytest.raises(lam.exceptions.TooManyRequestsException):
         invoke(lam, "busy", {})
+    with pytest.raises(lam.exceptions.TooManyRequestsException):
+        lam.invoke(FunctionName="busy", InvocationType="Event", Payload=b"{}")
     lam.delete_function_concurrency(FunctionName="busy")
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="busy")
     assert invoke(lam, "busy", {})[1]["version"] == "v1"

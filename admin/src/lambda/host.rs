@@ -455,16 +455,31 @@ pub(crate) fn dispatch(function: &Arc<Function>, mut p: Pending) -> Result<(), L
     Ok(())
 }
 
-/// Runs one invocation to its outcome (the `RequestResponse` path; `Event` runs it in a task).
-pub(crate) async fn invoke(
+/// An invocation accepted by [`submit`]: its outcome is awaited with [`Ticket::outcome`].
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    function: Arc<Function>,
+    request_id: Arc<str>,
+    started: oneshot::Receiver<Arc<Instance>>,
+    reply: oneshot::Receiver<Result<Outcome, LambdaError>>,
+    /// How long it may wait for an instance.
+    queue_wait: Duration,
+}
+
+/// Dispatches one invocation: `Err` at once when the function is throttled (so an `Event`
+/// invocation is refused before its 202, as on AWS).
+pub(crate) fn submit(
     function: &Arc<Function>,
     payload: Bytes,
     client_context: Option<HeaderValue>,
     request_id: Arc<str>,
-) -> Result<Outcome, LambdaError> {
-    let (started_tx, started_rx) = oneshot::channel();
-    let (reply_tx, mut reply_rx) = oneshot::channel();
-    let spec = function.spec();
+) -> Result<Ticket, LambdaError> {
+    let (started_tx, started) = oneshot::channel();
+    let (reply_tx, reply) = oneshot::channel();
+    let queue_wait = function
+        .spec()
+        .timeout
+        .max(Duration::from_millis(LAMBDA_QUEUE_WAIT_MIN_MS));
     dispatch(
         function,
         Pending {
@@ -475,35 +490,56 @@ pub(crate) async fn invoke(
             reply: reply_tx,
         },
     )?;
-    let queue_wait = spec
-        .timeout
-        .max(Duration::from_millis(LAMBDA_QUEUE_WAIT_MIN_MS));
-    let instance = tokio::select! {
-        biased;
-        r = &mut reply_rx => return r.unwrap_or_else(|_| Err(lost())),
-        s = started_rx => match s {
-            Ok(i) => i,
-            Err(_) => return reply_rx.await.unwrap_or_else(|_| Err(lost())),
-        },
-        () = tokio::time::sleep(queue_wait) => {
-            return Err(LambdaError::TooManyRequests {
-                reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
-            })
-        }
-    };
-    match tokio::time::timeout(instance.spec.timeout, &mut reply_rx).await {
-        Ok(r) => r.unwrap_or_else(|_| Err(lost())),
-        Err(_) => {
-            tracing::info!(function = %function.name, instance = instance.id,
-                request_id = %request_id, "invocation timed out; instance stopped");
-            instance.time_out();
-            Ok(Outcome::FunctionError(error_doc(
-                "Sandbox.Timedout",
-                &format!(
-                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
-                    instance.spec.timeout.as_secs_f64()
-                ),
-            )))
+    Ok(Ticket {
+        function: Arc::clone(function),
+        request_id,
+        started,
+        reply,
+        queue_wait,
+    })
+}
+
+// === impl Ticket ===
+
+impl Ticket {
+    /// Waits for an instance (bounded by the queue wait), then for the outcome within the
+    /// function's `Timeout`; on timeout the instance is killed and Lambda's timeout error is
+    /// the outcome.
+    pub(crate) async fn outcome(self) -> Result<Outcome, LambdaError> {
+        let Ticket {
+            function,
+            request_id,
+            started,
+            mut reply,
+            queue_wait,
+        } = self;
+        let instance = tokio::select! {
+            biased;
+            r = &mut reply => return r.unwrap_or_else(|_| Err(lost())),
+            s = started => match s {
+                Ok(i) => i,
+                Err(_) => return reply.await.unwrap_or_else(|_| Err(lost())),
+            },
+            () = tokio::time::sleep(queue_wait) => {
+                return Err(LambdaError::TooManyRequests {
+                    reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
+                })
+            }
+        };
+        match tokio::time::timeout(instance.spec.timeout, &mut reply).await {
+            Ok(r) => r.unwrap_or_else(|_| Err(lost())),
+            Err(_) => {
+                tracing::info!(function = %function.name, instance = instance.id,
+                    request_id = %request_id, "invocation timed out; instance stopped");
+                instance.time_out();
+                Ok(Outcome::FunctionError(error_doc(
+                    "Sandbox.Timedout",
+                    &format!(
+                        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                        instance.spec.timeout.as_secs_f64()
+                    ),
+                )))
+            }
         }
     }
 }

@@ -879,9 +879,17 @@ async fn invoke(
                     reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
                 });
             }
+            let ticket =
+                match host::submit(&function, payload, client_context, Arc::clone(&request_id)) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        function.events_in_flight.fetch_sub(1, Ordering::AcqRel);
+                        return Err(e);
+                    }
+                };
             let id = Arc::clone(&request_id);
             tokio::spawn(async move {
-                let r = host::invoke(&function, payload, client_context, Arc::clone(&id)).await;
+                let r = ticket.outcome().await;
                 function.events_in_flight.fetch_sub(1, Ordering::AcqRel);
                 match r {
                     Ok(Outcome::Response(_)) => {}
@@ -896,13 +904,11 @@ async fn invoke(
             StatusCode::ACCEPTED.into_response()
         }
         _ => {
-            let (body, failed) =
-                match host::invoke(&function, payload, client_context, Arc::clone(&request_id))
-                    .await?
-                {
-                    Outcome::Response(b) => (b, false),
-                    Outcome::FunctionError(b) => (b, true),
-                };
+            let ticket = host::submit(&function, payload, client_context, Arc::clone(&request_id))?;
+            let (body, failed) = match ticket.outcome().await? {
+                Outcome::Response(b) => (b, false),
+                Outcome::FunctionError(b) => (b, true),
+            };
             let mut r = Response::new(Body::from(body));
             let h = r.headers_mut();
             h.insert("content-type", HeaderValue::from_static("application/json"));

@@ -147,6 +147,32 @@ async fn zip_slip_is_refused() {
     );
 }
 
+#[tokio::test]
+async fn only_latest_exists() {
+    let (state, _) = open(Arc::new(MemoryStore::default()));
+    let zip = zip_b64(&[("app.py", "x = 1\n", 0o644)]);
+    let a = send(
+        &state,
+        "POST",
+        "/2015-03-31/functions",
+        json_bytes(&create("q", &zip)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    for (uri, status) in [
+        ("/2015-03-31/functions/q?Qualifier=%24LATEST", StatusCode::OK),
+        ("/2015-03-31/functions/q%3A%24LATEST", StatusCode::OK),
+        ("/2015-03-31/functions/q?Qualifier=1", StatusCode::NOT_FOUND),
+        ("/2015-03-31/functions/q%3Aprod", StatusCode::NOT_FOUND),
+        (
+            "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Aq%3A7",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        assert_eq!(send(&state, "GET", uri, vec![]).await.status, status, "{uri}");
+    }
+}
+
 #[test]
 fn runtimes() {
     use super::records::Runtime;
