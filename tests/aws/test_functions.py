@@ -41,6 +41,7 @@ def handler(event, context):
                 "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
                 "PORTICO_ADMIN_SECRET_ACCESS_KEY", "AWS_LAMBDA_RUNTIME_API")},
             "cwd": os.getcwd(),
+            "client_custom": context.client_context.custom if context.client_context else None,
         }
     if op == "fail":
         raise ValueError("boom")
@@ -162,6 +163,11 @@ def test_python_function_lifecycle(gateway, lam, tmp_path):
     assert env["AWS_LAMBDA_LOG_STREAM_NAME"].count("/") == 3
     assert env["PORTICO_ADMIN_SECRET_ACCESS_KEY"] is None
     assert re.fullmatch(r"127\.0\.0\.1:\d+", env["AWS_LAMBDA_RUNTIME_API"])
+
+    assert out["client_custom"] is None
+    ctx = base64.b64encode(json.dumps({"custom": {"tenant": "t1"}}).encode()).decode()
+    r, with_ctx = invoke(lam, "hello", {"op": "echo"}, ClientContext=ctx)
+    assert with_ctx["client_custom"] == {"tenant": "t1"}
 
     # Warm: the same process answers the next invocation (by ARN, and partial ARN).
     _, again = invoke(lam, created["FunctionArn"], {"op": "echo"})
