@@ -132,6 +132,14 @@ def pid_alive(pid):
         return False
 
 
+def wait_dead(pid, timeout_s=3):
+    """Whether `pid` is gone within `timeout_s` (a killed process takes a moment to die)."""
+    deadline = time.monotonic() + timeout_s
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not pid_alive(pid)
+
+
 @pytest.fixture
 def lam(gateway):
     return lambda_client(gateway)
@@ -213,10 +221,7 @@ def test_python_function_lifecycle(gateway, lam, tmp_path):
         lam.get_function(FunctionName="hello")
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         invoke(lam, "hello", {})
-    deadline = time.monotonic() + 5
-    while pid_alive(out["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not pid_alive(out["pid"]), "the deleted function's process still runs"
+    assert wait_dead(out["pid"]), "the deleted function's process still runs"
 
 
 def test_timeout_crash_and_restart(lam):
@@ -228,7 +233,7 @@ def test_timeout_crash_and_restart(lam):
     assert r["FunctionError"] == "Unhandled"
     assert err["errorMessage"].endswith("Task timed out after 1.00 seconds"), err
     assert 0.9 < elapsed < 3
-    assert not pid_alive(first["pid"]), "the timed-out instance was not killed"
+    assert wait_dead(first["pid"]), "the timed-out instance was not killed"
     _, fresh = invoke(lam, "slow", {"op": "echo"})
     assert fresh["pid"] != first["pid"]
 
@@ -293,7 +298,7 @@ def test_update_code_takes_effect(lam):
     assert lam.get_function(FunctionName="upd")["Configuration"]["CodeSha256"] == updated["CodeSha256"]
     _, after = invoke(lam, "upd", {})
     assert after["version"] == "v2" and after["pid"] != before["pid"]
-    assert not pid_alive(before["pid"])
+    assert wait_dead(before["pid"])
     lam.update_function_configuration(FunctionName="upd", Environment={"Variables": {"GREETING": "bye"}})
     assert invoke(lam, "upd", {"op": "echo"})[1]["greeting"] == "bye"
 
@@ -355,7 +360,7 @@ def test_persistence_and_no_orphans(tmp_path):
     finally:
         gw.stop()
     for pid in pids:
-        assert not pid_alive(pid), f"function process {pid} outlived the gateway"
+        assert wait_dead(pid, 1), f"function process {pid} outlived the gateway"
     gw = Gateway(data, tmp_path / "portico.log").start()
     try:
         lam = lambda_client(gw)

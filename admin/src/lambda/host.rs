@@ -251,8 +251,9 @@ impl Function {
         }
     }
 
-    /// Marks the function deleted, stops every instance and fails the queued invocations.
-    pub(crate) fn shut(&self, error: impl Fn() -> LambdaError) {
+    /// Marks the function deleted, stops every instance with `sig` and fails the queued
+    /// invocations.
+    pub(crate) fn shut(&self, error: impl Fn() -> LambdaError, sig: Signal) {
         let mut pool = lock(&self.pool);
         pool.deleted = true;
         let instances: Vec<Arc<Instance>> = pool.instances.values().cloned().collect();
@@ -263,7 +264,7 @@ impl Function {
             let _ = p.reply.send(Err(error()));
         }
         for i in instances {
-            i.retire();
+            i.retire_with(sig);
         }
     }
 
@@ -297,8 +298,13 @@ impl Instance {
     /// Stops the process group on purpose (SIGKILL): its exit fails only an invocation in
     /// flight.
     pub(crate) fn retire(&self) {
+        self.retire_with(Signal::SIGKILL);
+    }
+
+    /// Stops the process group on purpose with `sig` (SIGTERM at shutdown, for a grace).
+    pub(crate) fn retire_with(&self, sig: Signal) {
         lock(&self.state).retired = true;
-        self.signal(Signal::SIGKILL);
+        self.signal(sig);
     }
 
     /// Sends `sig` to the instance's whole process group.

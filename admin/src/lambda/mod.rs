@@ -279,9 +279,6 @@ impl FunctionHost {
     pub fn stop_blocking(&self) {
         self.inner.shared.stopping.store(true, Ordering::Release);
         let functions: Vec<Arc<Function>> = lock(&self.inner.functions).values().cloned().collect();
-        for f in &functions {
-            f.shut(|| LambdaError::Service("the gateway is shutting down".into()));
-        }
         let wait = |limit: Duration| {
             let start = std::time::Instant::now();
             while functions.iter().any(|f| f.instance_count() > 0) && start.elapsed() < limit {
@@ -289,9 +286,10 @@ impl FunctionHost {
             }
         };
         for f in &functions {
-            for i in f.live_instances() {
-                i.signal(nix::sys::signal::Signal::SIGTERM);
-            }
+            f.shut(
+                || LambdaError::Service("the gateway is shutting down".into()),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         wait(Duration::from_millis(LAMBDA_STOP_GRACE_MS));
         for f in &functions {
@@ -668,7 +666,10 @@ async fn delete_function(
     lock(&host.inner.functions).remove(&*function.name);
     host.publish(None);
     let arn = function.arn.to_string();
-    function.shut(|| LambdaError::not_found(&arn));
+    function.shut(
+        || LambdaError::not_found(&arn),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let dir = host.inner.root.join(&*function.name);
     tokio::task::spawn_blocking(move || code::remove(&dir));
     Ok(StatusCode::NO_CONTENT.into_response())
