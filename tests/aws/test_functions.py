@@ -357,6 +357,14 @@ def test_persistence_and_no_orphans(tmp_path):
         with ThreadPoolExecutor(2) as pool:
             pids = {out["pid"] for out in pool.map(lambda _: invoke(lam, "keep", {"op": "sleep", "s": 0.5})[1], range(2))}
         assert len(pids) == 2
+        # A runtime that ignores SIGTERM (and so do its children): killed after the grace.
+        stubborn = "#!/bin/sh\ntrap '' TERM\n" + BOOTSTRAP.replace(
+            '\\"fn\\":\\"$AWS_LAMBDA_FUNCTION_NAME\\"', '\\"fn\\":$$')
+        lam.create_function(FunctionName="stubborn", Runtime="provided.al2023", Role=ROLE,
+                            Handler="h", Code={"ZipFile": make_zip({"bootstrap": (stubborn, 0o755)})})
+        sh_pid = invoke(lam, "stubborn", {})[1]["fn"]
+        assert isinstance(sh_pid, int) and pid_alive(sh_pid)
+        pids.add(sh_pid)
     finally:
         gw.stop()
     for pid in pids:
