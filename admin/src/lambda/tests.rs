@@ -74,6 +74,37 @@ async fn create_get_list_delete() {
     assert!(state.functions().directory().load().hosts("f1"));
     let list = send(&state, "GET", "/2015-03-31/functions/", vec![]).await;
     assert_eq!(list.body["Functions"].as_array().unwrap().len(), 1);
+    // Portico's extension: reserved concurrency at creation.
+    let mut with_limit = create("f2", &zip);
+    with_limit["ReservedConcurrentExecutions"] = json!(2);
+    let a = send(
+        &state,
+        "POST",
+        "/2015-03-31/functions",
+        json_bytes(&with_limit),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+    let c = send(
+        &state,
+        "GET",
+        "/2019-09-30/functions/f2/concurrency",
+        vec![],
+    )
+    .await;
+    assert_eq!(c.body, json!({"ReservedConcurrentExecutions": 2}));
+    let page = send(&state, "GET", "/2015-03-31/functions/?MaxItems=1", vec![]).await;
+    assert_eq!(page.body["Functions"][0]["FunctionName"], "f1");
+    let marker = page.body["NextMarker"].as_str().unwrap().to_owned();
+    let rest = send(
+        &state,
+        "GET",
+        &format!("/2015-03-31/functions/?MaxItems=1&Marker={marker}"),
+        vec![],
+    )
+    .await;
+    assert_eq!(rest.body["Functions"][0]["FunctionName"], "f2");
+    assert!(rest.body.get("NextMarker").is_none());
     let gone = send(&state, "DELETE", "/2015-03-31/functions/f1", vec![]).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
     let missing = send(&state, "GET", "/2015-03-31/functions/f1", vec![]).await;
