@@ -59,11 +59,15 @@ pub(crate) struct HostShared {
 /// One function: its current settings and its instances.
 #[derive(Debug)]
 pub(crate) struct Function {
+    /// For logs, the environment and the directory.
     pub(crate) name: Arc<str>,
+    /// `Lambda-Runtime-Invoked-Function-Arn` and error messages.
     pub(crate) arn: Arc<str>,
+    /// Settings, instances and queue: the one lock of a function's scheduling.
     pub(crate) pool: Mutex<Pool>,
     /// `Event` invocations accepted and not finished.
     pub(crate) events_in_flight: AtomicUsize,
+    /// Region, account, ids and the shutdown flag.
     pub(crate) host: Arc<HostShared>,
 }
 
@@ -71,10 +75,13 @@ pub(crate) struct Function {
 /// makes a new one and retires the instances of the old.
 #[derive(Debug)]
 pub(crate) struct Spec {
+    /// Bumped by code and configuration updates; an instance of an older one is stale.
     pub(crate) generation: u64,
+    /// The configuration as stored and answered.
     pub(crate) stored: StoredFunction,
     /// The unpacked code (`LAMBDA_TASK_ROOT`, the working directory).
     pub(crate) task_root: PathBuf,
+    /// `Timeout`: the caller's bound once an instance took the invocation.
     pub(crate) timeout: Duration,
     /// Instances that may run at once: the reserved concurrency, else the host's default.
     pub(crate) limit: usize,
@@ -82,6 +89,7 @@ pub(crate) struct Spec {
 
 #[derive(Debug)]
 pub(crate) struct Pool {
+    /// What new instances run.
     pub(crate) spec: Arc<Spec>,
     /// Every live instance (starting, idle, busy), by id.
     instances: HashMap<u64, Arc<Instance>>,
@@ -97,18 +105,25 @@ pub(crate) struct Pool {
 #[derive(Debug)]
 struct Parked {
     instance: Arc<Instance>,
+    /// Wakes the instance's `next` long poll with its invocation.
     deliver: oneshot::Sender<Pending>,
+    /// Idle since: for the reaper.
     since: Instant,
 }
 
 /// One invocation on its way to an instance.
 #[derive(Debug)]
 pub(crate) struct Pending {
+    /// `Lambda-Runtime-Aws-Request-Id`, `x-amzn-RequestId`.
     pub(crate) request_id: Arc<str>,
+    /// The event, moved from the `Invoke` body to the `next` response without a copy.
     pub(crate) payload: Bytes,
     /// `Lambda-Runtime-Client-Context` (the decoded `X-Amz-Client-Context`).
     pub(crate) client_context: Option<HeaderValue>,
+    /// Fired when an instance takes it: the caller starts the `Timeout` clock and learns whom
+    /// to kill if it runs out.
     pub(crate) started: oneshot::Sender<Arc<Instance>>,
+    /// The outcome (also an init failure or a refusal while queued).
     pub(crate) reply: oneshot::Sender<Result<Outcome, LambdaError>>,
 }
 
@@ -135,8 +150,11 @@ pub(crate) enum Outcome {
 /// One worker process and its Runtime API listener.
 #[derive(Debug)]
 pub(crate) struct Instance {
+    /// For logs.
     pub(crate) id: u64,
+    /// Whose pool it is in.
     pub(crate) function: Arc<Function>,
+    /// The generation it runs.
     pub(crate) spec: Arc<Spec>,
     /// The process (and process group) id.
     pid: i32,
@@ -145,6 +163,7 @@ pub(crate) struct Instance {
 
 #[derive(Debug, Default)]
 pub(crate) struct InstanceState {
+    /// The invocation it runs, answered by the runtime's `response`/`error` or by the exit.
     pub(crate) in_flight: Option<InFlight>,
     /// The runtime asked for its first invocation: init succeeded.
     pub(crate) initialized: bool,
