@@ -36,7 +36,7 @@ use crate::records::{
     ApiRecord, AuthorizerRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
     RouteRecord, StageRecord,
 };
-use crate::store::{Change, Kind, Row, Store, USAGE_SCOPE};
+use crate::store::{Change, Kind, Row, Store, LAMBDA_SCOPE, USAGE_SCOPE};
 use crate::usage::UsageState;
 use crate::v1::{RestApiState, RestApis, RestDraft};
 use crate::SnapshotCell;
@@ -131,6 +131,8 @@ impl Catalog {
             .load()
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .into_iter()
+            // Functions are the function host's (lambda/), loaded there.
+            .filter(|r| r.api_id != LAMBDA_SCOPE)
             .partition(|r| r.api_id == USAGE_SCOPE);
         let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
@@ -184,7 +186,8 @@ impl Catalog {
                     state.deployments.insert(row.id.clone(), Arc::new(d));
                 }
                 // Under USAGE_SCOPE, partitioned out above.
-                Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey => {}
+                // Under USAGE_SCOPE and LAMBDA_SCOPE, taken out above.
+                Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey | Kind::Function => {}
             }
         }
         let mut ctx = CompileContext::new(workers);

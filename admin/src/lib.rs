@@ -32,6 +32,7 @@ mod error;
 mod ids;
 mod import;
 mod jwks;
+pub mod lambda;
 pub mod metrics;
 mod ops;
 mod page;
@@ -48,6 +49,7 @@ mod v2;
 use catalog::Catalog;
 pub use error::ApiError;
 pub use import::ImportMode;
+pub use lambda::FunctionHost;
 pub use store::{MemoryStore, SqliteStore, Store};
 
 /// The atomically swapped snapshot the data plane reads.
@@ -92,6 +94,8 @@ struct Inner {
     usage_counters: usage::Counters,
     /// What the data plane reads: the JWKS fetcher finds the key slots to fill in it.
     cell: SnapshotCell,
+    /// Self-hosted Lambda functions (`lambda/`): their own state and lock, never the catalog's.
+    functions: FunctionHost,
 }
 
 // === impl AdminState ===
@@ -106,6 +110,7 @@ impl AdminState {
         endpoint: Endpoint,
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
+        let functions = FunctionHost::open(Arc::clone(&store))?;
         let catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
         Ok(AdminState {
             inner: Arc::new(Inner {
@@ -116,6 +121,7 @@ impl AdminState {
                 endpoint,
                 credentials: credentials.map(Arc::new),
                 cell,
+                functions,
             }),
         })
     }
@@ -139,6 +145,12 @@ impl AdminState {
             .flush()
             .map(drop)
             .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// The self-hosted Lambda functions: their directory for the data plane, and
+    /// [`FunctionHost::stop_blocking`] for shutdown.
+    pub fn functions(&self) -> &FunctionHost {
+        &self.inner.functions
     }
 
     pub fn stats(&self) -> &StatsBoard {
@@ -188,6 +200,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(lambda::router())
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
@@ -229,7 +242,11 @@ pub fn spawn(
             let retired = state.inner.retired.clone();
             let usage_counters = state.inner.usage_counters.clone();
             let cell = Arc::clone(&state.inner.cell);
+            let functions = state.inner.functions.clone();
+            functions.set_invoke_addr(local);
             rt.block_on(async move {
+                // Idle function instances are stopped from here.
+                tokio::spawn(functions.reap_loop());
                 // JWT authorizer keys are fetched here, never by a worker.
                 tokio::spawn(jwks::fetch_loop(cell));
                 // Usage plan counters reach the store from here, never from a request.

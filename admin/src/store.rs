@@ -55,12 +55,18 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// A self-hosted Lambda function, under [`LAMBDA_SCOPE`]; `id` is the function name.
+    Function,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
 /// lowercase letters and digits, so no API can have it; [`Change::DeleteAll`] spares every
 /// scope that starts with `$`.
 pub const USAGE_SCOPE: &str = "$usage";
+
+/// The `api_id` under which self-hosted Lambda functions are stored (`lambda/`); like
+/// [`USAGE_SCOPE`], no API can have it and [`Change::DeleteAll`] spares it.
+pub const LAMBDA_SCOPE: &str = "$lambda";
 
 /// What a [`UsageRow`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -123,6 +129,12 @@ pub struct StoreError(pub String);
 
 /// A durable store of admin documents.
 pub trait Store: Send + Sync + fmt::Debug {
+    /// The local directory this store lives in, if it has one: self-hosted functions unpack
+    /// their code under it.
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// Every stored document, in `(api_id, kind, id)` order.
     fn load(&self) -> Result<Vec<Row>, StoreError>;
 
@@ -220,7 +232,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -237,6 +249,7 @@ impl Kind {
         Kind::RestModel,
         Kind::RestRequestValidator,
         Kind::Authorizer,
+        Kind::Function,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -258,6 +271,7 @@ impl Kind {
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
+            Kind::Function => "function",
         }
     }
 

@@ -248,6 +248,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     }
     stop.store(true, Ordering::Release);
     set.join();
+    // Self-hosted function processes go with the gateway: SIGTERM, then SIGKILL.
+    admin_state.functions().stop_blocking();
     // The workers have stopped counting: the last usage plan counts reach the store.
     if let Err(e) = admin_state.flush_usage_blocking() {
         tracing::error!(error = %e, "final usage flush failed");

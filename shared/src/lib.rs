@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod clock;
 pub mod cors;
+pub mod functions;
 pub mod gateway_response;
 pub mod jwt;
 pub mod keys;
