@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod clock;
 pub mod cors;
+pub mod domain;
 pub mod gateway_response;
 pub mod jwt;
 pub mod keys;
@@ -22,5 +23,6 @@ pub mod stats;
 pub mod template;
 pub mod throttle;
 pub mod validation;
+pub mod x509;
 
 pub use snapshot::Snapshot;
