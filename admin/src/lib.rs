@@ -69,6 +69,11 @@ pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
 pub struct Endpoint {
     pub domain: String,
     pub port: u16,
+    /// The data plane's TLS listener port, when `--tls-listen` is on (custom domain names'
+    /// `distributionDomainName`/`regionalDomainName` point there).
+    pub tls_port: Option<u16>,
+    /// The data directory: `file://` truststore URIs are read relative to it.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Shared state of the admin API.

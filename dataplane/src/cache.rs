@@ -324,10 +324,10 @@ pub fn wait_bound(integration: &Integration) -> Duration {
 
 /// Decides how the request uses the cache (`None`: not at all), building its key into `key`
 /// (a buffer from the worker's free list, handed back in the plan or returned on `None`).
-pub fn plan<'s>(
+pub fn plan<'s, S>(
     resolved: &Resolved<'s>,
     head: &RequestHead,
-    d: &Downstream,
+    d: &Downstream<S>,
     mut key: Vec<u8>,
 ) -> Result<Result<Plan<'s>, Vec<u8>>, GatewayError> {
     let method = match (&resolved.stage.cache, &resolved.route.rest) {
