@@ -28,6 +28,7 @@ use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
 mod catalog;
+mod domains;
 mod error;
 mod ids;
 mod import;
@@ -171,6 +172,11 @@ impl AdminState {
         f(&guard)
     }
 
+    /// Where the data plane serves.
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
     /// Fills in `apiEndpoint`.
     pub(crate) fn endpoint_fn(
         &self,
@@ -193,6 +199,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())

@@ -55,6 +55,12 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// An imported certificate (ACM), under `$domains`; `id` is its ARN.
+    Certificate,
+    /// A custom domain name, under `$domains`; `id` is the name.
+    DomainName,
+    /// An API (base path) mapping, under `$domains`; `id` is `{domainName}/{mappingId}`.
+    ApiMapping,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
@@ -220,7 +226,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -237,6 +243,9 @@ impl Kind {
         Kind::RestModel,
         Kind::RestRequestValidator,
         Kind::Authorizer,
+        Kind::Certificate,
+        Kind::DomainName,
+        Kind::ApiMapping,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -258,6 +267,9 @@ impl Kind {
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
+            Kind::Certificate => "certificate",
+            Kind::DomainName => "domainname",
+            Kind::ApiMapping => "apimapping",
         }
     }
 
