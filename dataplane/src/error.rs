@@ -107,7 +107,9 @@ impl GatewayError {
             GatewayError::BodyTooLarge => br#"{"message":"Request Entity Too Large"}"#,
             GatewayError::ExpectationFailed => br#"{"message":"Expectation Failed"}"#,
             GatewayError::NotFound => br#"{"message":"Not Found"}"#,
-            GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired => br#"{"message":"Forbidden"}"#,
+            GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired => {
+                br#"{"message":"Forbidden"}"#
+            }
             GatewayError::NoIntegration => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamConnect(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamProtocol(_) => br#"{"message":"Internal Server Error"}"#,
@@ -176,7 +178,8 @@ impl GatewayError {
             | GatewayError::BodyTooLarge
             | GatewayError::ExpectationFailed
             | GatewayError::NotFound
-            | GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired
+            | GatewayError::EndpointDisabled
+            | GatewayError::MutualTlsRequired
             | GatewayError::MissingAuthenticationToken
             | GatewayError::InvalidApiKey
             | GatewayError::Throttled

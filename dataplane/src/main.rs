@@ -247,8 +247,16 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         DriverArg::IoUring => DriverChoice::IoUring,
         DriverArg::Legacy => DriverChoice::Legacy,
     };
-    let set = spawn_workers(listeners, tls_listeners, cell, board, cfg, stop.clone(), choice)
-        .context("starting workers")?;
+    let set = spawn_workers(
+        listeners,
+        tls_listeners,
+        cell,
+        board,
+        cfg,
+        stop.clone(),
+        choice,
+    )
+    .context("starting workers")?;
     let driver = match set.driver {
         Driver::IoUring => "io_uring",
         Driver::Legacy => "legacy",

@@ -116,7 +116,14 @@ pub async fn handle<'s, S: Stream>(
     let mut flight = None;
 
     // A CORS preflight is answered by the gateway: never admitted, never forwarded.
-    if let Some(p) = crate::cors::preflight(snapshot, &w.cfg.domain, head, &d.buf, &d.headers, d.tls.as_deref()) {
+    if let Some(p) = crate::cors::preflight(
+        snapshot,
+        &w.cfg.domain,
+        head,
+        &d.buf,
+        &d.headers,
+        d.tls.as_deref(),
+    ) {
         outcome.consumed = skip_unread_body(head, d.buf.len());
         outcome.keep_alive &= outcome.consumed.is_some();
         outcome.status = 204;
@@ -124,7 +131,8 @@ pub async fn handle<'s, S: Stream>(
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref()) {
+        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref())
+        {
             Ok(r) => r,
             Err(miss) => {
                 scope.api = miss.api;

@@ -129,8 +129,8 @@ pub fn select_api<'s, 'b>(
             {
                 return Err(GatewayError::MutualTlsRequired);
             }
-            let path = std::str::from_utf8(bytes(buf, head.path))
-                .map_err(|_| GatewayError::NotFound)?;
+            let path =
+                std::str::from_utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
             let (m, rest) = custom.map(path).ok_or(GatewayError::NotFound)?;
             let api = snapshot.api(&m.api_id).ok_or(GatewayError::NotFound)?;
             return Ok((api, Some((m, rest))));

@@ -257,7 +257,11 @@ pub fn parse_truststore(pem: &str) -> Result<RootCertStore, String> {
 }
 
 fn server_config(input: TlsInput<'_>) -> Result<Arc<ServerConfig>, String> {
-    let key = certified_key(input.certificate_pem, input.chain_pem, input.private_key_pem)?;
+    let key = certified_key(
+        input.certificate_pem,
+        input.chain_pem,
+        input.private_key_pem,
+    )?;
     let versions: &[&rustls::SupportedProtocolVersion] = match input.policy {
         TlsPolicy::Tls10 | TlsPolicy::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
     };
@@ -266,10 +270,12 @@ fn server_config(input: TlsInput<'_>) -> Result<Arc<ServerConfig>, String> {
         .map_err(|e| e.to_string())?;
     let builder = match input.truststore_pem {
         Some(pem) => {
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(parse_truststore(pem)?), provider())
-                    .build()
-                    .map_err(|e| format!("truststore not usable: {e}"))?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(parse_truststore(pem)?),
+                provider(),
+            )
+            .build()
+            .map_err(|e| format!("truststore not usable: {e}"))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

@@ -67,7 +67,12 @@ pub fn parse(der: &[u8]) -> Option<CertInfo> {
     let mut info = CertInfo {
         subject: name(expect(subject, SEQUENCE)?)?,
         issuer: name(expect(issuer, SEQUENCE)?)?,
-        serial: hex_colon(serial.strip_prefix(&[0]).filter(|s| !s.is_empty()).unwrap_or(serial)),
+        serial: hex_colon(
+            serial
+                .strip_prefix(&[0])
+                .filter(|s| !s.is_empty())
+                .unwrap_or(serial),
+        ),
         not_before_s: time(not_before)?,
         not_after_s: time(not_after)?,
         common_name: common_name(expect(subject, SEQUENCE)?),
@@ -121,7 +126,9 @@ fn next(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n].iter().fold(0usize, |l, &b| (l << 8) | usize::from(b));
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |l, &b| (l << 8) | usize::from(b));
         (len, &rest[n..])
     };
     (rest.len() >= len).then(|| {
@@ -160,10 +167,15 @@ fn name(mut rdns: &[u8]) -> Option<String> {
                 [0x55, 0x04, 0x0a] => "O".to_string(),
                 [0x55, 0x04, 0x0b] => "OU".to_string(),
                 [0x55, 0x04, 0x05] => "serialNumber".to_string(),
-                [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01] => "emailAddress".to_string(),
+                [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01] => {
+                    "emailAddress".to_string()
+                }
                 other => format!("OID.{}", oid_text(other)),
             };
-            rdn.push(format!("{label}={}", escape(&String::from_utf8_lossy(value.value))));
+            rdn.push(format!(
+                "{label}={}",
+                escape(&String::from_utf8_lossy(value.value))
+            ));
         }
         parts.push(rdn.join("+"));
     }

@@ -43,9 +43,21 @@ impl Pki {
     /// A self-signed CA `{name}.pem`/`{name}.key`.
     pub fn ca(&self, name: &str) {
         self.openssl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"), "-days", "30",
-            "-subj", &format!("/CN={name} test CA"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={name} test CA"),
         ]);
     }
 
@@ -53,8 +65,17 @@ impl Pki {
     /// for `days` (negative: already expired).
     pub fn leaf(&self, name: &str, cn: &str, ca: &str, days: i32) {
         self.openssl(&[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj",
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
             &format!("/CN={cn}/O=Portico Tests"),
         ]);
         std::fs::write(
@@ -63,9 +84,21 @@ impl Pki {
         )
         .expect("write ext");
         self.openssl(&[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem"),
-            "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-out", &format!("{name}.pem"),
-            "-days", &days.to_string(), "-extfile", &format!("{name}.ext"),
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            &days.to_string(),
+            "-extfile",
+            &format!("{name}.ext"),
         ]);
     }
 
@@ -120,12 +153,11 @@ impl TlsClient {
         } else {
             &[&rustls::version::TLS13, &rustls::version::TLS12]
         };
-        let builder = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(versions)
-        .expect("versions")
-        .with_root_certificates(roots);
+        let builder =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(versions)
+                .expect("versions")
+                .with_root_certificates(roots);
         let mut config = match client {
             Some((cert, key)) => builder
                 .with_client_auth_cert(
@@ -225,7 +257,13 @@ pub fn exchange(
 
 /// One GET over HTTPS with curl (`--resolve host:port:127.0.0.1`), trusting `ca`; extra
 /// arguments appended. Returns curl's exit code and what it printed (`-w '%{http_code}'` last).
-pub fn https_get(addr: SocketAddr, host: &str, path: &str, ca: &PathBuf, extra: &[&str]) -> (i32, String) {
+pub fn https_get(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    ca: &std::path::Path,
+    extra: &[&str],
+) -> (i32, String) {
     let out = Command::new("curl")
         .args([
             "-s",

@@ -39,7 +39,10 @@ fn import(gw: &Gateway, pki: &Pki, name: &str, arn: Option<&str>) -> String {
     }
     let r = acm(gw, "ImportCertificate", &body);
     assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["CertificateArn"].as_str().unwrap().to_string()
+    r.json()["CertificateArn"]
+        .as_str()
+        .expect("an ARN")
+        .to_string()
 }
 
 fn admin_json(gw: &Gateway, method: &str, path: &str, body: &Value) -> Response {
@@ -141,12 +144,15 @@ fn sni_policy_mappings_and_admin_errors() {
     assert_eq!(rec.header("x-forwarded-proto"), Some("https"));
     up.clear();
     client.get(gw.tls_addr(), API_HOST, "/orders/v2").unwrap();
-    assert_eq!(up.single_request().path, "/orders/v2", "the empty key maps the rest");
+    assert_eq!(
+        up.single_request().path,
+        "/orders/v2",
+        "the empty key maps the rest"
+    );
     // curl, TLS 1.2 only and TLS 1.3, and the plain listener by Host.
     let ca = pki.path("ca.pem");
     for v in [&["--tls-max", "1.2"][..], &["--tlsv1.3"][..]] {
-        let (rc, out) =
-            portico_tests::https_get(gw.tls_addr(), API_HOST, "/orders/v1/a", &ca, v);
+        let (rc, out) = portico_tests::https_get(gw.tls_addr(), API_HOST, "/orders/v1/a", &ca, v);
         assert_eq!((rc, out.lines().last()), (0, Some("200")), "{v:?}: {out}");
     }
     let r = Client::connect(gw.addr()).request(&Request::get("/orders/v1/a").host(API_HOST));
@@ -154,7 +160,13 @@ fn sni_policy_mappings_and_admin_errors() {
     // TLS 1.1 is refused by the server (the client is allowed to offer it).
     for host in [API_HOST, SHOP_HOST] {
         let out = std::process::Command::new("openssl")
-            .args(["s_client", "-connect", &gw.tls_addr().to_string(), "-servername", host])
+            .args([
+                "s_client",
+                "-connect",
+                &gw.tls_addr().to_string(),
+                "-servername",
+                host,
+            ])
             .args(["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
             .stdin(std::process::Stdio::null())
             .output()
@@ -172,27 +184,57 @@ fn sni_policy_mappings_and_admin_errors() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(gw.get("orders1", "/items").status, 403);
-    assert_eq!(client.get(gw.tls_addr(), API_HOST, "/orders/v1/a").unwrap().0, 200);
+    assert_eq!(
+        client
+            .get(gw.tls_addr(), API_HOST, "/orders/v1/a")
+            .unwrap()
+            .0,
+        200
+    );
 
     // Bad input: AWS-shaped 400s, nothing changed.
-    let r = acm(&gw, "ImportCertificate", &json!({"Certificate": b64("not a pem"),
-        "PrivateKey": b64(&pki.read("api.key"))}));
-    assert_eq!((r.status, r.json()["__type"].as_str()), (400, Some("ValidationException")));
-    let r = acm(&gw, "ImportCertificate", &json!({"Certificate": b64(&pki.read("api.pem")),
-        "PrivateKey": b64(&pki.read("shop.key"))}));
+    let r = acm(
+        &gw,
+        "ImportCertificate",
+        &json!({"Certificate": b64("not a pem"),
+        "PrivateKey": b64(&pki.read("api.key"))}),
+    );
+    assert_eq!(
+        (r.status, r.json()["__type"].as_str()),
+        (400, Some("ValidationException"))
+    );
+    let r = acm(
+        &gw,
+        "ImportCertificate",
+        &json!({"Certificate": b64(&pki.read("api.pem")),
+        "PrivateKey": b64(&pki.read("shop.key"))}),
+    );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("does not match"), "{}", r.text());
-    let unknown = "arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-0000-0000-000000000000";
+    let unknown =
+        "arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-0000-0000-000000000000";
     let r = create_domain(&gw, "new.example.test", unknown, "TLS_1_2", json!({}));
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.header("x-amzn-errortype"), Some("BadRequestException"));
     let r = create_domain(&gw, "new.example.test", &api_arn, "TLS_9", json!({}));
     assert_eq!(r.status, 400);
-    let r = acm(&gw, "DeleteCertificate", &json!({"CertificateArn": api_arn}));
+    let r = acm(
+        &gw,
+        "DeleteCertificate",
+        &json!({"CertificateArn": api_arn}),
+    );
     assert_eq!(r.json()["__type"], "ResourceInUseException");
-    let r = acm(&gw, "DescribeCertificate", &json!({"CertificateArn": unknown}));
+    let r = acm(
+        &gw,
+        "DescribeCertificate",
+        &json!({"CertificateArn": unknown}),
+    );
     assert_eq!(r.json()["__type"], "ResourceNotFoundException");
-    let r = acm(&gw, "DescribeCertificate", &json!({"CertificateArn": api_arn}));
+    let r = acm(
+        &gw,
+        "DescribeCertificate",
+        &json!({"CertificateArn": api_arn}),
+    );
     assert_eq!(r.json()["Certificate"]["DomainName"], API_HOST);
     assert_eq!(r.json()["Certificate"]["InUseBy"], json!([API_HOST]));
     let r = admin_json(
@@ -219,7 +261,10 @@ fn certificate_rotation_under_load_fails_no_request() {
     let up = MockUpstream::start(Behaviour::fixed(200, "up"));
     let gw = setup(&up);
     let arn = import(&gw, &pki, "v1", None);
-    assert_eq!(create_domain(&gw, API_HOST, &arn, "TLS_1_2", json!({})).status, 201);
+    assert_eq!(
+        create_domain(&gw, API_HOST, &arn, "TLS_1_2", json!({})).status,
+        201
+    );
     map(&gw, API_HOST, "orders1", "");
     let client = TlsClient::new(&pki.read("ca.pem"), None, false);
     let addr = gw.tls_addr();
@@ -270,7 +315,10 @@ fn certificate_rotation_under_load_fails_no_request() {
         pki.der("v1.pem")
     );
     let total = ok.load(Ordering::Relaxed);
-    assert!(before > 0 && total > before, "no load ran: {before} {total}");
+    assert!(
+        before > 0 && total > before,
+        "no load ran: {before} {total}"
+    );
     assert_eq!(failed.load(Ordering::Relaxed), 0, "{total} succeeded");
 }
 
@@ -302,32 +350,65 @@ fn mutual_tls_accepts_trusted_clients_only() {
         json!({"mutualTlsAuthentication": {"truststoreUri": "file://truststore.pem"}}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["mutualTlsAuthentication"]["truststoreUri"], "file://truststore.pem");
+    assert_eq!(
+        r.json()["mutualTlsAuthentication"]["truststoreUri"],
+        "file://truststore.pem"
+    );
     map(&gw, API_HOST, "orders1", "");
     let ca = pki.read("ca.pem");
 
-    let trusted = TlsClient::new(&ca, Some((&pki.read("client.pem"), &pki.read("client.key"))), false);
+    let trusted = TlsClient::new(
+        &ca,
+        Some((&pki.read("client.pem"), &pki.read("client.key"))),
+        false,
+    );
     let (status, ..) = trusted.get(gw.tls_addr(), API_HOST, "/who").unwrap();
     assert_eq!(status, 200);
     let rec = up.single_request();
-    let subject = rec.header("x-amzn-mtls-clientcert-subject").unwrap_or_default();
+    let subject = rec
+        .header("x-amzn-mtls-clientcert-subject")
+        .unwrap_or_default();
     assert_eq!(subject, "O=Portico Tests,CN=partner-1");
     assert_eq!(
         rec.header("x-amzn-mtls-clientcert-issuer"),
         Some("CN=ca test CA")
     );
-    assert!(rec.header("x-amzn-mtls-clientcert-validity").unwrap().starts_with("NotBefore="));
+    assert!(rec
+        .header("x-amzn-mtls-clientcert-validity")
+        .unwrap()
+        .starts_with("NotBefore="));
     assert!(rec.header("x-amzn-mtls-clientcert-serial-number").is_some());
-    assert!(rec.header("x-amzn-mtls-clientcert-leaf").unwrap().starts_with("-----BEGIN"));
+    assert!(rec
+        .header("x-amzn-mtls-clientcert-leaf")
+        .unwrap()
+        .starts_with("-----BEGIN"));
     // Over TLS 1.2 too (the certificate request differs).
-    let trusted12 = TlsClient::new(&ca, Some((&pki.read("client.pem"), &pki.read("client.key"))), true);
+    let trusted12 = TlsClient::new(
+        &ca,
+        Some((&pki.read("client.pem"), &pki.read("client.key"))),
+        true,
+    );
     assert_eq!(trusted12.get(gw.tls_addr(), API_HOST, "/").unwrap().0, 200);
 
     up.clear();
     let refused = [
         ("no certificate", TlsClient::new(&ca, None, false)),
-        ("untrusted CA", TlsClient::new(&ca, Some((&pki.read("rogue.pem"), &pki.read("rogue.key"))), false)),
-        ("expired", TlsClient::new(&ca, Some((&pki.read("old.pem"), &pki.read("old.key"))), false)),
+        (
+            "untrusted CA",
+            TlsClient::new(
+                &ca,
+                Some((&pki.read("rogue.pem"), &pki.read("rogue.key"))),
+                false,
+            ),
+        ),
+        (
+            "expired",
+            TlsClient::new(
+                &ca,
+                Some((&pki.read("old.pem"), &pki.read("old.key"))),
+                false,
+            ),
+        ),
     ];
     for (what, client) in refused {
         let r = client.get(gw.tls_addr(), API_HOST, "/");
@@ -336,8 +417,18 @@ fn mutual_tls_accepts_trusted_clients_only() {
     // curl, with and without a certificate.
     let ca_path = pki.path("ca.pem");
     let (cert, key) = (pki.path("client.pem"), pki.path("client.key"));
-    let (rc, out) = portico_tests::https_get(gw.tls_addr(), API_HOST, "/", &ca_path, &[
-        "--cert", &cert.display().to_string(), "--key", &key.display().to_string()]);
+    let (rc, out) = portico_tests::https_get(
+        gw.tls_addr(),
+        API_HOST,
+        "/",
+        &ca_path,
+        &[
+            "--cert",
+            &cert.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+        ],
+    );
     assert_eq!((rc, out.lines().last()), (0, Some("200")), "{out}");
     let (rc, _) = portico_tests::https_get(gw.tls_addr(), API_HOST, "/", &ca_path, &[]);
     assert_ne!(rc, 0);
@@ -345,19 +436,34 @@ fn mutual_tls_accepts_trusted_clients_only() {
     // dropped, never trusted.
     up.clear();
     let r = Client::connect(gw.addr()).request(
-        &Request::get("/").host(API_HOST).header("X-Amzn-Mtls-Clientcert-Subject", "CN=forged"),
+        &Request::get("/")
+            .host(API_HOST)
+            .header("X-Amzn-Mtls-Clientcert-Subject", "CN=forged"),
     );
     assert_eq!(r.status, 403);
-    assert_eq!(up.request_count(), 0, "refused requests never reach the upstream");
+    assert_eq!(
+        up.request_count(),
+        0,
+        "refused requests never reach the upstream"
+    );
 }
 
 #[test]
 fn handshake_deadline_and_garbage() {
     let up = MockUpstream::start(Behaviour::fixed(200, "up"));
     let gw = Gateway::spawn(
-        &config(vec![api("orders1", vec![route("$default", "i1")],
-            vec![integration("i1", &up.url(""))], vec![stage("$default")])]),
-        &["--tls-listen", "127.0.0.1:0", "--header-read-timeout-ms", "300"],
+        &config(vec![api(
+            "orders1",
+            vec![route("$default", "i1")],
+            vec![integration("i1", &up.url(""))],
+            vec![stage("$default")],
+        )]),
+        &[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--header-read-timeout-ms",
+            "300",
+        ],
     );
     // Not TLS at all: closed without an answer the pipeline made.
     let mut c = Client::connect(gw.tls_addr());

@@ -111,7 +111,11 @@ impl IntoResponse for AcmError {
 }
 
 /// `POST /` with an ACM target.
-pub(crate) async fn dispatch(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn dispatch(
+    State(s): State<AdminState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -230,7 +234,10 @@ async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
 
 async fn list(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
     let input: ListInput = parse(body)?;
-    let max = input.max_items.unwrap_or(LIST_MAX_ITEMS).clamp(1, LIST_MAX_ITEMS);
+    let max = input
+        .max_items
+        .unwrap_or(LIST_MAX_ITEMS)
+        .clamp(1, LIST_MAX_ITEMS);
     let page = s
         .read(|c| {
             let mut items = Vec::new();

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    delete, read_truststore, row, valid_domain_name, valid_mapping_key, DomainRecord,
-    DomainState, MappingRecord, MutualTls, MAPPINGS_PER_DOMAIN_MAX,
+    delete, read_truststore, row, valid_domain_name, valid_mapping_key, DomainRecord, DomainState,
+    MappingRecord, MutualTls, MAPPINGS_PER_DOMAIN_MAX,
 };
 use crate::catalog::Catalog;
 use crate::error::ApiError;
@@ -336,7 +336,9 @@ impl Catalog {
         }
         if let Some(k) = body.api_mapping_key {
             if !valid_mapping_key(&k) {
-                return Err(ApiError::BadRequest(format!("Invalid API mapping key {k:?}")));
+                return Err(ApiError::BadRequest(format!(
+                    "Invalid API mapping key {k:?}"
+                )));
             }
             if self
                 .domains
@@ -382,7 +384,9 @@ impl Catalog {
             .mappings_of(&d.domain_name)
             .find(|m| m.key == key)
             .map(|m| m.id.clone())
-            .ok_or_else(|| ApiError::NotFound("Invalid base path mapping identifier specified".into()))
+            .ok_or_else(|| {
+                ApiError::NotFound("Invalid base path mapping identifier specified".into())
+            })
     }
 }
 
@@ -466,7 +470,11 @@ fn data_dir(s: &AdminState) -> PathBuf {
 
 async fn v2_create(State(s): State<AdminState>, Body(b): Body<V2DomainBody>) -> Response {
     let (gw, dir) = (gateway_domain(&s), data_dir(&s));
-    let input = v2_input(b.domain_name_configurations, b.mutual_tls_authentication, b.tags);
+    let input = v2_input(
+        b.domain_name_configurations,
+        b.mutual_tls_authentication,
+        b.tags,
+    );
     let name = b.domain_name;
     created(
         s.write(move |c| c.create_domain(name, input?, dir))
@@ -497,15 +505,15 @@ fn v2_input(
 
 async fn v2_list(State(s): State<AdminState>, q: Paging) -> Response {
     let gw = gateway_domain(&s);
-    ok(s
-        .read(|c| page(&c.domains.domains, &q.0, |d| v2_view(d, &gw)))
-        .await)
+    ok(
+        s.read(|c| page(&c.domains.domains, &q.0, |d| v2_view(d, &gw)))
+            .await,
+    )
 }
 
 async fn v2_get(State(s): State<AdminState>, Params(name): Params<String>) -> Response {
     let gw = gateway_domain(&s);
-    ok(s
-        .read(|c| c.domains.domain(&name).map(|d| v2_view(d, &gw)))
+    ok(s.read(|c| c.domains.domain(&name).map(|d| v2_view(d, &gw)))
         .await)
 }
 
@@ -515,9 +523,12 @@ async fn v2_update(
     Body(b): Body<V2DomainBody>,
 ) -> Response {
     let (gw, dir) = (gateway_domain(&s), data_dir(&s));
-    let input = v2_input(b.domain_name_configurations, b.mutual_tls_authentication, b.tags);
-    ok(s
-        .write(move |c| c.update_domain(&name, input?, dir))
+    let input = v2_input(
+        b.domain_name_configurations,
+        b.mutual_tls_authentication,
+        b.tags,
+    );
+    ok(s.write(move |c| c.update_domain(&name, input?, dir))
         .await
         .map(|d| v2_view(&d, &gw)))
 }
@@ -544,26 +555,23 @@ async fn v2_mappings(
     Params(name): Params<String>,
     q: Paging,
 ) -> Response {
-    ok(s
-        .read(|c| {
-            let d = c.domains.domain(&name)?;
-            let of: std::collections::BTreeMap<String, &MappingRecord> = c
-                .domains
-                .mappings_of(&d.domain_name)
-                .map(|m| (m.id.clone(), m))
-                .collect();
-            page(&of, &q.0, |m| v2_mapping_view(m))
-        })
-        .await)
+    ok(s.read(|c| {
+        let d = c.domains.domain(&name)?;
+        let of: std::collections::BTreeMap<String, &MappingRecord> = c
+            .domains
+            .mappings_of(&d.domain_name)
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        page(&of, &q.0, |m| v2_mapping_view(m))
+    })
+    .await)
 }
 
 async fn v2_get_mapping(
     State(s): State<AdminState>,
     Params((name, id)): Params<(String, String)>,
 ) -> Response {
-    ok(s
-        .read(|c| c.mapping(&name, &id).map(v2_mapping_view))
-        .await)
+    ok(s.read(|c| c.mapping(&name, &id).map(v2_mapping_view)).await)
 }
 
 async fn v2_update_mapping(
@@ -571,8 +579,7 @@ async fn v2_update_mapping(
     Params((name, id)): Params<(String, String)>,
     Body(b): Body<MappingBody>,
 ) -> Response {
-    ok(s
-        .write(move |c| c.update_mapping(&name, &id, b))
+    ok(s.write(move |c| c.update_mapping(&name, &id, b))
         .await
         .map(|m| v2_mapping_view(&m)))
 }
@@ -588,7 +595,10 @@ async fn v2_delete_mapping(
 
 async fn v1_create(State(s): State<AdminState>, Body(b): Body<V1DomainBody>) -> Response {
     let (gw, dir) = (gateway_domain(&s), data_dir(&s));
-    let types = b.endpoint_configuration.map(|e| e.types).unwrap_or_default();
+    let types = b
+        .endpoint_configuration
+        .map(|e| e.types)
+        .unwrap_or_default();
     let result = async {
         if types.len() > 1 {
             return Err(ApiError::BadRequest(
@@ -618,18 +628,16 @@ async fn v1_create(State(s): State<AdminState>, Body(b): Body<V1DomainBody>) -> 
 
 async fn v1_list(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response {
     let gw = gateway_domain(&s);
-    ok(s
-        .read(|c| {
-            let q = Listing::parse(q.as_deref())?;
-            v1_page(&c.domains.domains, &q, |d| v1_view(d, &gw))
-        })
-        .await)
+    ok(s.read(|c| {
+        let q = Listing::parse(q.as_deref())?;
+        v1_page(&c.domains.domains, &q, |d| v1_view(d, &gw))
+    })
+    .await)
 }
 
 async fn v1_get(State(s): State<AdminState>, Params(name): Params<String>) -> Response {
     let gw = gateway_domain(&s);
-    ok(s
-        .read(|c| c.domains.domain(&name).map(|d| v1_view(d, &gw)))
+    ok(s.read(|c| c.domains.domain(&name).map(|d| v1_view(d, &gw)))
         .await)
 }
 
@@ -650,7 +658,10 @@ async fn v1_update(
     let mut problems = Vec::new();
     for op in b.patch_operations {
         if op.op != "replace" {
-            problems.push(format!("Invalid patch operation {:?} on {}", op.op, op.path));
+            problems.push(format!(
+                "Invalid patch operation {:?} on {}",
+                op.op, op.path
+            ));
             continue;
         }
         match op.path.as_str() {
@@ -704,30 +715,28 @@ async fn v1_mappings(
     Params(name): Params<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    ok(s
-        .read(|c| {
-            let q = Listing::parse(q.as_deref())?;
-            let d = c.domains.domain(&name)?;
-            let of: std::collections::BTreeMap<String, &MappingRecord> = c
-                .domains
-                .mappings_of(&d.domain_name)
-                .map(|m| (m.key.clone(), m))
-                .collect();
-            v1_page(&of, &q, |m| v1_mapping_view(m))
-        })
-        .await)
+    ok(s.read(|c| {
+        let q = Listing::parse(q.as_deref())?;
+        let d = c.domains.domain(&name)?;
+        let of: std::collections::BTreeMap<String, &MappingRecord> = c
+            .domains
+            .mappings_of(&d.domain_name)
+            .map(|m| (m.key.clone(), m))
+            .collect();
+        v1_page(&of, &q, |m| v1_mapping_view(m))
+    })
+    .await)
 }
 
 async fn v1_get_mapping(
     State(s): State<AdminState>,
     Params((name, base_path)): Params<(String, String)>,
 ) -> Response {
-    ok(s
-        .read(|c| {
-            let id = c.mapping_by_base_path(&name, &base_path)?;
-            c.mapping(&name, &id).map(v1_mapping_view)
-        })
-        .await)
+    ok(s.read(|c| {
+        let id = c.mapping_by_base_path(&name, &base_path)?;
+        c.mapping(&name, &id).map(v1_mapping_view)
+    })
+    .await)
 }
 
 async fn v1_delete_mapping(
