@@ -129,6 +129,15 @@ fn sni_policy_mappings_and_admin_errors() {
     assert_eq!(leaf, pki.der("api.pem"));
     let (_, _, leaf) = client.get(gw.tls_addr(), SHOP_HOST, "/x").unwrap();
     assert_eq!(leaf, pki.der("shop.pem"));
+    // Session resumption: a client that was given tickets resumes, on whichever worker.
+    let resumed = (0..4)
+        .filter(|_| {
+            let mut s = client.connect(gw.tls_addr(), API_HOST).unwrap();
+            portico_tests::tls_exchange(&mut s, API_HOST, "/x").unwrap();
+            s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        })
+        .count();
+    assert_eq!(resumed, 4);
     // Unknown name: refused in the handshake.
     let refused = client.get(gw.tls_addr(), "other.example.test", "/");
     assert!(refused.is_err(), "{refused:?}");
