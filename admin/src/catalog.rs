@@ -58,6 +58,8 @@ pub(crate) struct Catalog {
     ctx: CompileContext,
     /// API keys, usage plans and their counters (`usage/`).
     pub(crate) usage: UsageState,
+    /// Certificates, custom domain names and API mappings (`domains/`).
+    pub(crate) domains: crate::domains::DomainState,
     /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
     /// data plane routes both by `{apiId}.{domain}`), so neither map lists the other's.
     rest: RestApis,
@@ -135,6 +137,10 @@ impl Catalog {
             .filter(|r| r.api_id != LAMBDA_SCOPE)
             .partition(|r| r.api_id == USAGE_SCOPE);
         let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
+        let (domain_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| r.api_id == crate::domains::DOMAIN_SCOPE);
+        let domains = crate::domains::DomainState::load(domain_rows)?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
             .partition(|r| crate::v1::is_rest_kind(r.kind));
@@ -185,9 +191,14 @@ impl Catalog {
                     let d: Deployment = parse_doc(&row)?;
                     state.deployments.insert(row.id.clone(), Arc::new(d));
                 }
-                // Under USAGE_SCOPE, partitioned out above.
-                // Under USAGE_SCOPE and LAMBDA_SCOPE, taken out above.
-                Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey | Kind::Function => {}
+                // Under USAGE_SCOPE, LAMBDA_SCOPE and DOMAIN_SCOPE, taken out above.
+                Kind::ApiKey
+                | Kind::UsagePlan
+                | Kind::UsagePlanKey
+                | Kind::Function
+                | Kind::Certificate
+                | Kind::DomainName
+                | Kind::ApiMapping => {}
             }
         }
         let mut ctx = CompileContext::new(workers);
@@ -206,7 +217,8 @@ impl Catalog {
         let generation = cell.load().generation + 1;
         let retired = Retired::default();
         let snapshot = Snapshot::from_apis(generation, compiled)
-            .with_usage(generation, Arc::clone(&usage.published));
+            .with_usage(generation, Arc::clone(&usage.published))
+            .with_domains(generation, Arc::new(domains.compile_lenient()));
         retired.retire(cell.swap(Arc::new(snapshot)));
         Ok(Catalog {
             apis: apis.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
@@ -216,6 +228,7 @@ impl Catalog {
             retired,
             ctx,
             usage,
+            domains,
             rest,
         })
     }

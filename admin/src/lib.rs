@@ -28,6 +28,7 @@ use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
 mod catalog;
+mod domains;
 mod error;
 mod ids;
 mod import;
@@ -71,6 +72,11 @@ pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
 pub struct Endpoint {
     pub domain: String,
     pub port: u16,
+    /// The data plane's TLS listener port, when `--tls-listen` is on (custom domain names'
+    /// `distributionDomainName`/`regionalDomainName` point there).
+    pub tls_port: Option<u16>,
+    /// The data directory: `file://` truststore URIs are read relative to it.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Shared state of the admin API.
@@ -178,6 +184,11 @@ impl AdminState {
         f(&guard)
     }
 
+    /// Where the data plane serves.
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
     /// Fills in `apiEndpoint`.
     pub(crate) fn endpoint_fn(
         &self,
@@ -201,6 +212,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(lambda::router())
+        .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())

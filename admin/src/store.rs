@@ -57,6 +57,12 @@ pub enum Kind {
     RestRequestValidator,
     /// A self-hosted Lambda function, under [`LAMBDA_SCOPE`]; `id` is the function name.
     Function,
+    /// An imported certificate (ACM), under `$domains`; `id` is its ARN.
+    Certificate,
+    /// A custom domain name, under `$domains`; `id` is the name.
+    DomainName,
+    /// An API (base path) mapping, under `$domains`; `id` is `{domainName}/{mappingId}`.
+    ApiMapping,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
@@ -232,7 +238,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -250,6 +256,9 @@ impl Kind {
         Kind::RestRequestValidator,
         Kind::Authorizer,
         Kind::Function,
+        Kind::Certificate,
+        Kind::DomainName,
+        Kind::ApiMapping,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -272,6 +281,9 @@ impl Kind {
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
             Kind::Function => "function",
+            Kind::Certificate => "certificate",
+            Kind::DomainName => "domainname",
+            Kind::ApiMapping => "apimapping",
         }
     }
 

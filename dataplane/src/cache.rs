@@ -325,11 +325,11 @@ pub fn wait_bound(integration: &Integration) -> Duration {
 
 /// Decides how the request uses the cache (`None`: not at all), building its key into `key`
 /// (a buffer from the worker's free list, handed back in the plan or returned on `None`).
-pub fn plan<'s>(
+pub fn plan<'s, S>(
     w: &Worker,
     resolved: &Resolved<'s>,
     head: &RequestHead,
-    d: &Downstream,
+    d: &Downstream<S>,
 ) -> Result<Option<Plan<'s>>, GatewayError> {
     let (Some(stage), Some(rest)) = (resolved.stage.cache, &resolved.route.rest) else {
         return Ok(None);

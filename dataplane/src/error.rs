@@ -29,6 +29,8 @@ pub enum GatewayError {
     NotFound,
     #[error("the execute-api endpoint is disabled for this API")]
     EndpointDisabled,
+    #[error("the custom domain requires a verified client certificate for it")]
+    MutualTlsRequired,
     #[error("route has no integration")]
     NoIntegration,
     #[error("upstream connection failed: {0}")]
@@ -80,7 +82,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge => 413,
             GatewayError::ExpectationFailed => 417,
             GatewayError::NotFound => 404,
-            GatewayError::EndpointDisabled => 403,
+            GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired => 403,
             GatewayError::NoIntegration => 500,
             GatewayError::UpstreamConnect(_) => 502,
             GatewayError::UpstreamProtocol(_) => 502,
@@ -105,7 +107,9 @@ impl GatewayError {
             GatewayError::BodyTooLarge => br#"{"message":"Request Entity Too Large"}"#,
             GatewayError::ExpectationFailed => br#"{"message":"Expectation Failed"}"#,
             GatewayError::NotFound => br#"{"message":"Not Found"}"#,
-            GatewayError::EndpointDisabled => br#"{"message":"Forbidden"}"#,
+            GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired => {
+                br#"{"message":"Forbidden"}"#
+            }
             GatewayError::NoIntegration => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamConnect(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamProtocol(_) => br#"{"message":"Internal Server Error"}"#,
@@ -160,7 +164,7 @@ impl GatewayError {
             | GatewayError::HeadersTooLarge
             | GatewayError::UriTooLong
             | GatewayError::ExpectationFailed
-            | GatewayError::EndpointDisabled
+            | GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired
             // HTTP APIs only.
             | GatewayError::Unauthorized(_) => return None,
         })
@@ -175,6 +179,7 @@ impl GatewayError {
             | GatewayError::ExpectationFailed
             | GatewayError::NotFound
             | GatewayError::EndpointDisabled
+            | GatewayError::MutualTlsRequired
             | GatewayError::MissingAuthenticationToken
             | GatewayError::InvalidApiKey
             | GatewayError::Throttled

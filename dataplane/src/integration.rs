@@ -44,6 +44,8 @@ pub struct DownstreamRequest<'a> {
     pub body: &'a [u8],
     pub peer: SocketAddr,
     pub local_port: u16,
+    /// The TLS session (HTTPS, a mutual TLS client's certificate); `None` for plain HTTP.
+    pub tls: Option<&'a crate::tls::TlsSession>,
     /// For `$context.requestId` in parameter mapping.
     pub request_id: RequestId,
 }
@@ -420,7 +422,15 @@ fn finish_request(
     }
     write_ip(out, req.peer.ip());
     out.extend_from_slice(b"\r\n");
-    write::header(out, b"x-forwarded-proto", b"http");
+    match req.tls {
+        None => write::header(out, b"x-forwarded-proto", b"http"),
+        Some(tls) => {
+            write::header(out, b"x-forwarded-proto", b"https");
+            if let Some(cert) = &tls.client_cert {
+                cert.write_headers(out);
+            }
+        }
+    }
     write::header_u64(out, b"x-forwarded-port", u64::from(req.local_port));
     let has_framing = !matches!(req.head.body, crate::http1::BodyKind::None);
     if !req.body.is_empty()
@@ -458,6 +468,7 @@ fn skip_request_header(name: &[u8]) -> bool {
         || name.eq_ignore_ascii_case(b"expect")
         || name.eq_ignore_ascii_case(b"x-forwarded-proto")
         || name.eq_ignore_ascii_case(b"x-forwarded-port")
+        || crate::tls::is_client_cert_header(name)
 }
 
 fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {

@@ -41,6 +41,10 @@ struct Serve {
     /// Data plane listener (downstream HTTP/1.1).
     #[arg(long, env = "PORTICO_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Data plane TLS listener (HTTPS for custom domain names: the SNI name selects the domain
+    /// and its certificate). Off unless given.
+    #[arg(long, env = "PORTICO_TLS_LISTEN")]
+    tls_listen: Option<SocketAddr>,
     /// Admin API listener.
     #[arg(long, env = "PORTICO_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
     admin_listen: SocketAddr,
@@ -167,6 +171,15 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let listeners = bind_listeners(args.listen, workers)
         .with_context(|| format!("binding the data plane listener {}", args.listen))?;
     let listen_addr = listeners[0].local_addr()?;
+    let tls_listeners = match args.tls_listen {
+        Some(addr) => bind_listeners(addr, workers)
+            .with_context(|| format!("binding the TLS listener {addr}"))?,
+        None => Vec::new(),
+    };
+    let tls_addr = match tls_listeners.first() {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
 
     let credentials =
         portico_admin::sigv4::AdminCredentials::from_env().map_err(anyhow::Error::msg)?;
@@ -181,6 +194,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let endpoint = portico_admin::Endpoint {
         domain: args.domain.to_ascii_lowercase(),
         port: listen_addr.port(),
+        tls_port: tls_addr.map(|a| a.port()),
+        data_dir: args.data_dir.clone(),
     };
     let admin_state = portico_admin::AdminState::open(
         Arc::new(store),
@@ -232,15 +247,24 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         DriverArg::IoUring => DriverChoice::IoUring,
         DriverArg::Legacy => DriverChoice::Legacy,
     };
-    let set = spawn_workers(listeners, cell, board, cfg, stop.clone(), choice)
-        .context("starting workers")?;
+    let set = spawn_workers(
+        listeners,
+        tls_listeners,
+        cell,
+        board,
+        cfg,
+        stop.clone(),
+        choice,
+    )
+    .context("starting workers")?;
     let driver = match set.driver {
         Driver::IoUring => "io_uring",
         Driver::Legacy => "legacy",
     };
-    tracing::info!(listen = %listen_addr, admin = %admin_addr, workers, driver, "portico started");
+    let tls = tls_addr.map_or(String::new(), |a| format!(" tls={a}"));
+    tracing::info!(listen = %listen_addr, admin = %admin_addr, tls, workers, driver, "portico started");
     println!(
-        "portico ready: listen={listen_addr} admin={admin_addr} workers={workers} driver={driver}"
+        "portico ready: listen={listen_addr} admin={admin_addr}{tls} workers={workers} driver={driver}"
     );
 
     if let Some(sig) = signals.forever().next() {

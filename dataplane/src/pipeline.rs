@@ -25,7 +25,7 @@ use portico_shared::Snapshot;
 
 use crate::admission::{self, Admitted};
 use crate::cache::{self, Begin, Cached};
-use crate::conn::{BodyLoc, Downstream};
+use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::GatewayError;
 use crate::http1::{RequestHead, Version};
 use crate::integration::{self, ConnectionHeader, DownstreamRequest};
@@ -84,10 +84,10 @@ enum Reply<'s> {
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
 /// `out`.
-pub async fn handle<'s>(
+pub async fn handle<'s, S: Stream>(
     w: &Worker,
     snapshot: &'s Snapshot,
-    d: &mut Downstream,
+    d: &mut Downstream<S>,
     head: &RequestHead,
     out: &mut Vec<u8>,
     call: &mut UpstreamCall,
@@ -116,7 +116,14 @@ pub async fn handle<'s>(
     let mut flight = None;
 
     // A CORS preflight is answered by the gateway: never admitted, never forwarded.
-    if let Some(p) = crate::cors::preflight(snapshot, &w.cfg.domain, head, &d.buf, &d.headers) {
+    if let Some(p) = crate::cors::preflight(
+        snapshot,
+        &w.cfg.domain,
+        head,
+        &d.buf,
+        &d.headers,
+        d.tls.as_deref(),
+    ) {
         outcome.consumed = skip_unread_body(head, d.buf.len());
         outcome.keep_alive &= outcome.consumed.is_some();
         outcome.status = 204;
@@ -124,7 +131,8 @@ pub async fn handle<'s>(
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf) {
+        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref())
+        {
             Ok(r) => r,
             Err(miss) => {
                 scope.api = miss.api;
@@ -174,7 +182,12 @@ pub async fn handle<'s>(
                 BodyLoc::Decoded => body,
             },
             peer: d.peer,
-            local_port: w.local_port,
+            local_port: if d.tls.is_some() {
+                w.tls_port
+            } else {
+                w.local_port
+            },
+            tls: d.tls.as_deref(),
             request_id,
         };
         // validate: REST methods with a request validator only; one branch for the others.
@@ -383,12 +396,12 @@ pub async fn handle<'s>(
     outcome
 }
 
-fn rest_context<'a>(
+fn rest_context<'a, S>(
     scope: &'a Scope<'a>,
     api: &'a Api,
     request_id: RequestId,
     head: &'a RequestHead,
-    d: &'a Downstream,
+    d: &'a Downstream<S>,
     error: Option<ResponseType>,
 ) -> RestContext<'a> {
     RestContext {

@@ -1,7 +1,12 @@
 //! Pipeline stage `resolve`: Host (or `x-apigw-api-id`) → API → stage → route.
 //!
 //! Synchronous, allocation-free and runtime-free: it reads the snapshot and the request head.
+//! A Host that names a custom domain (`domain.rs`) selects the API and stage of the API mapping
+//! its path starts with, and the route sees the path without the mapping key. A domain with
+//! mutual TLS is served only on a connection whose handshake verified a client certificate for
+//! that domain (a Host header naming it on another connection gets 403).
 
+use portico_shared::domain::Mapping;
 use portico_shared::model::ProtocolType;
 use portico_shared::router::Match;
 use portico_shared::snapshot::{Api, Route, Stage};
@@ -10,6 +15,7 @@ use portico_shared::Snapshot;
 use crate::error::GatewayError;
 use crate::http1::parse::bytes;
 use crate::http1::RequestHead;
+use crate::tls::TlsSession;
 
 /// What `resolve` found. Borrows the snapshot only, so the connection buffer stays free to
 /// read the body into.
@@ -53,8 +59,9 @@ pub fn resolve<'s>(
     domain: &str,
     head: &RequestHead,
     buf: &[u8],
+    tls: Option<&TlsSession>,
 ) -> Result<Resolved<'s>, Miss<'s>> {
-    let api = select_api(snapshot, domain, head, buf).map_err(|error| Miss {
+    let (api, mapping) = select_api(snapshot, domain, head, buf, tls).map_err(|error| Miss {
         error,
         api: None,
         stage: None,
@@ -72,7 +79,16 @@ pub fn resolve<'s>(
     };
     // httparse guarantees the request target is visible ASCII.
     let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| miss(None))?;
-    let (stage, route_path) = api.select_stage(path).ok_or(miss(None))?;
+    let (stage, route_path) = match mapping {
+        None => api.select_stage(path),
+        // A custom domain: the mapping key is stripped; the mapping names the stage, or (a v1
+        // base path mapping without one) the next segment does.
+        Some((m, rest)) => match &m.stage {
+            Some(name) => api.stage(name).map(|s| (s, rest)),
+            None => api.select_stage(rest),
+        },
+    }
+    .ok_or(miss(None))?;
     let matched = stage
         .router
         .resolve(&head.method, route_path)
@@ -95,15 +111,31 @@ pub fn resolve<'s>(
     })
 }
 
-/// The API a request is for (Host, else `x-apigw-api-id`).
-pub fn select_api<'s>(
+/// The API a request is for (Host, else `x-apigw-api-id`) and, for a custom domain, the API
+/// mapping and the path with its key stripped.
+#[allow(clippy::type_complexity)]
+pub fn select_api<'s, 'b>(
     snapshot: &'s Snapshot,
     domain: &str,
     head: &RequestHead,
-    buf: &[u8],
-) -> Result<&'s Api, GatewayError> {
+    buf: &'b [u8],
+    tls: Option<&TlsSession>,
+) -> Result<(&'s Api, Option<(&'s Mapping, &'b str)>), GatewayError> {
     if let Some(host) = head.host {
-        if let Some(id) = api_id_from_host(bytes(buf, host), domain) {
+        let host = bytes(buf, host);
+        if let Some(custom) = snapshot.domains.get(host) {
+            if custom.mutual_tls
+                && !tls.is_some_and(|t| t.client_cert.is_some() && *t.domain == *custom.name)
+            {
+                return Err(GatewayError::MutualTlsRequired);
+            }
+            let path =
+                std::str::from_utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
+            let (m, rest) = custom.map(path).ok_or(GatewayError::NotFound)?;
+            let api = snapshot.api(&m.api_id).ok_or(GatewayError::NotFound)?;
+            return Ok((api, Some((m, rest))));
+        }
+        if let Some(id) = api_id_from_host(host, domain) {
             // Host names are case-insensitive; API ids are lowercase. Lowercase on the stack.
             let mut lower = [0u8; 64];
             let id = lower.get_mut(..id.len()).map(|l| {
@@ -118,7 +150,7 @@ pub fn select_api<'s>(
                 if api.disable_execute_api_endpoint {
                     return Err(GatewayError::EndpointDisabled);
                 }
-                return Ok(api);
+                return Ok((api, None));
             }
         }
     }
@@ -131,7 +163,7 @@ pub fn select_api<'s>(
             if api.disable_execute_api_endpoint {
                 return Err(GatewayError::EndpointDisabled);
             }
-            return Ok(api);
+            return Ok((api, None));
         }
     }
     Err(GatewayError::NotFound)

@@ -501,8 +501,8 @@ async fn connect(addr: SocketAddr) -> Result<TcpStream, GatewayError> {
 }
 
 /// Reads once into `buf`'s spare capacity, growing it by at least `want` (bounded) first.
-pub async fn read_more(
-    stream: &mut TcpStream,
+pub async fn read_more<S: AsyncReadRent>(
+    stream: &mut S,
     buf: &mut Vec<u8>,
     want: usize,
 ) -> std::io::Result<usize> {

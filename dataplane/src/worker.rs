@@ -53,6 +53,8 @@ pub struct Worker {
     pub cfg: Arc<DataPlaneConfig>,
     /// Port of the downstream listener, for `X-Forwarded-Port`.
     pub local_port: u16,
+    /// Port of the TLS listener (`--tls-listen`), for `X-Forwarded-Port`; 0 without one.
+    pub tls_port: u16,
     /// Reads the published snapshot with one atomic load when nothing changed.
     cache: RefCell<Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>>,
     /// The snapshot in use, shared with this worker's tasks without atomics: cloning an `Rc`
@@ -134,8 +136,10 @@ impl Worker {
 }
 
 /// Starts one worker per listener. Returns once every worker runs (or one failed to start).
+/// `tls_listeners` is empty, or has one TLS listener per worker.
 pub fn spawn_workers(
     listeners: Vec<std::net::TcpListener>,
+    tls_listeners: Vec<std::net::TcpListener>,
     cell: Arc<ArcSwap<Snapshot>>,
     board: Arc<StatsBoard>,
     cfg: Arc<DataPlaneConfig>,
@@ -146,7 +150,9 @@ pub fn spawn_workers(
     let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<Driver>>();
     let mut handles = Vec::new();
     let count = listeners.len();
+    let mut tls_listeners = tls_listeners.into_iter();
     for (id, listener) in listeners.into_iter().enumerate() {
+        let tls_listener = tls_listeners.next();
         let (cell, board, cfg, stop, ready) = (
             cell.clone(),
             board.clone(),
@@ -161,10 +167,15 @@ pub fn spawn_workers(
                     tracing::warn!(worker = id, error = %e, "could not pin worker to its core");
                 }
                 let local_port = listener.local_addr().map_or(0, |a| a.port());
+                let tls_port = tls_listener
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .map_or(0, |a| a.port());
                 let worker = Rc::new(Worker {
                     id,
                     cfg,
                     local_port,
+                    tls_port,
                     cache: RefCell::new(Cache::new(cell.clone())),
                     current: RefCell::new(Rc::new(cell.load_full())),
                     ids: RequestIds::new(RequestIds::random_seed(id)),
@@ -177,7 +188,13 @@ pub fn spawn_workers(
                     bufs: RefCell::new(Vec::new()),
                 });
                 let started = build_and_run(driver, &ready, || {
-                    run(worker.clone(), listener, board.clone(), stop.clone())
+                    run(
+                        worker.clone(),
+                        listener,
+                        tls_listener,
+                        board.clone(),
+                        stop.clone(),
+                    )
                 });
                 if let Err(e) = started {
                     let _ = ready.send(Err(e));
@@ -262,10 +279,14 @@ where
 async fn run(
     w: Rc<Worker>,
     listener: std::net::TcpListener,
+    tls_listener: Option<std::net::TcpListener>,
     board: Arc<StatsBoard>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
+    if let Some(l) = tls_listener {
+        monoio::spawn(accept_tls(w.clone(), TcpListener::from_std(l)?));
+    }
     monoio::spawn(watch_stop(w.clone(), stop));
     monoio::spawn(publish_stats(w.clone(), board.clone()));
     loop {
@@ -278,7 +299,7 @@ async fn run(
             Some(Ok((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
                 w.stats.borrow_mut().counters.connections_accepted += 1;
-                monoio::spawn(crate::conn::serve(w.clone(), stream, peer));
+                monoio::spawn(crate::conn::serve(w.clone(), stream, peer, None));
             }
             Some(Err(e)) => {
                 // Out of descriptors or a transient accept error: back off briefly.
@@ -301,6 +322,34 @@ async fn run(
     }
     w.stats.borrow_mut().publish(w.id, &board);
     Ok(())
+}
+
+/// The TLS listener's accept loop: each connection's handshake runs in its own task on this
+/// core, then the connection is served like a plain one.
+async fn accept_tls(w: Rc<Worker>, listener: TcpListener) {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = w.shutdown.fired() => None,
+        };
+        match accepted {
+            None => return,
+            Some(Ok((stream, peer))) => {
+                let _ = stream.set_nodelay(true);
+                w.stats.borrow_mut().counters.connections_accepted += 1;
+                let w = w.clone();
+                monoio::spawn(async move {
+                    if let Some((tls, session)) = crate::tls::accept(&w, stream).await {
+                        crate::conn::serve(w, tls, peer, Some(session)).await;
+                    }
+                });
+            }
+            Some(Err(e)) => {
+                tracing::warn!(worker = w.id, error = %e, "TLS accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
 }
 
 /// Turns the process-wide stop flag (set by the signal thread) into this worker's local signal.

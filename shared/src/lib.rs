@@ -9,6 +9,7 @@ pub mod cache;
 pub mod clock;
 pub mod cors;
 pub mod functions;
+pub mod domain;
 pub mod gateway_response;
 pub mod jwt;
 pub mod keys;
@@ -24,5 +25,6 @@ pub mod stats;
 pub mod template;
 pub mod throttle;
 pub mod validation;
+pub mod x509;
 
 pub use snapshot::Snapshot;

@@ -38,6 +38,9 @@ pub struct Snapshot {
     /// API keys and usage plans (REST APIs), shared between snapshots: a key change does not
     /// touch the APIs, an API change does not touch the keys.
     pub usage: Arc<Usage>,
+    /// Custom domain names: API mappings and TLS configurations (`domain.rs`), shared between
+    /// snapshots like the keys.
+    pub domains: Arc<crate::domain::Domains>,
 }
 
 /// What compilation needs beyond the model: the throttle buckets to reuse (so a recompile keeps
@@ -265,6 +268,7 @@ impl Snapshot {
             generation,
             apis: HashMap::default(),
             usage: Arc::default(),
+            domains: Arc::default(),
         }
     }
 
@@ -282,6 +286,7 @@ impl Snapshot {
             generation,
             apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect(),
             usage: Arc::default(),
+            domains: Arc::default(),
         }
     }
 
@@ -291,6 +296,17 @@ impl Snapshot {
             generation,
             apis: self.apis.clone(),
             usage,
+            domains: Arc::clone(&self.domains),
+        }
+    }
+
+    /// This snapshot with the custom domain names replaced; the APIs are shared, not copied.
+    pub fn with_domains(&self, generation: u64, domains: Arc<crate::domain::Domains>) -> Snapshot {
+        Snapshot {
+            generation,
+            apis: self.apis.clone(),
+            usage: Arc::clone(&self.usage),
+            domains,
         }
     }
 
@@ -302,6 +318,7 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            domains: Arc::clone(&self.domains),
         }
     }
 
@@ -313,6 +330,7 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            domains: Arc::clone(&self.domains),
         }
     }
 }
@@ -362,6 +380,14 @@ impl Api {
             }
         }
         self.default_stage.as_ref().map(|s| (s, path))
+    }
+
+    /// The stage named `name` (`$default` included).
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        if name == DEFAULT_STAGE {
+            return self.default_stage.as_ref();
+        }
+        self.stages.get(name)
     }
 
     pub fn stages(&self) -> impl Iterator<Item = &Stage> {
@@ -430,6 +456,7 @@ pub fn compile(
             generation,
             apis: out,
             usage: Arc::default(),
+            domains: Arc::default(),
         })
     } else {
         Err(errors)

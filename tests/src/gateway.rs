@@ -38,6 +38,8 @@ pub struct Gateway {
     workers: usize,
     driver: String,
     domain: String,
+    /// The TLS listener, when started with `--tls-listen`.
+    tls: Option<SocketAddr>,
     /// Holds the config file, the store (`data/`) and the stderr log; removed on drop.
     dir: TempDir,
     /// Exit status, once reaped.
@@ -228,6 +230,7 @@ impl Gateway {
             workers: 0,
             driver: String::new(),
             domain,
+            tls: None,
             dir,
             exit: None,
         };
@@ -247,7 +250,21 @@ impl Gateway {
         gw.admin = ready.1;
         gw.workers = ready.2;
         gw.driver = ready.3;
+        gw.tls = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("tls="))
+            .and_then(|a| a.parse().ok());
         Ok(gw)
+    }
+
+    /// The TLS listener (`--tls-listen 127.0.0.1:0`).
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls.expect("the gateway was started with --tls-listen")
+    }
+
+    /// The gateway's data directory (`--data-dir`, unless a test gave its own).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// The data plane listener.

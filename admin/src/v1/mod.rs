@@ -35,7 +35,7 @@ use crate::AdminState;
 mod deploy;
 mod models;
 mod patch;
-mod records;
+pub(crate) mod records;
 mod rest;
 mod state;
 
