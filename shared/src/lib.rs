@@ -21,6 +21,7 @@ pub mod sigv4;
 pub mod snapshot;
 pub mod stats;
 pub mod template;
+pub mod vtl;
 pub mod throttle;
 pub mod validation;
 

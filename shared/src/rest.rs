@@ -316,20 +316,7 @@ fn compile_http(
             ));
         }
     }
-    let mut templates = Vec::new();
-    for (content_type, text) in &i.request_templates {
-        if Template::needs_vtl(text) {
-            errors.push(err(
-                at,
-                &format!("request template for {content_type} uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution"),
-            ));
-            continue;
-        }
-        templates.push((
-            content_type.to_ascii_lowercase().into(),
-            Template::parse(text),
-        ));
-    }
+    let templates = compile_templates(&i.request_templates, at, errors);
     let passthrough = match i.passthrough_behavior.as_deref() {
         None | Some("WHEN_NO_MATCH") => Passthrough::WhenNoMatch,
         Some("WHEN_NO_TEMPLATES") => Passthrough::WhenNoTemplates,
@@ -363,21 +350,7 @@ fn compile_http(
                 Err(e) => errors.push(err(at, &e)),
             }
         }
-        let body = match r
-            .response_templates
-            .get("application/json")
-            .or_else(|| r.response_templates.values().next())
-        {
-            Some(t) if Template::needs_vtl(t) => {
-                errors.push(err(
-                    at,
-                    "response template uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution",
-                ));
-                None
-            }
-            Some(t) => Some(Template::parse(t)),
-            None => None,
-        };
+        let body = response_template(&r.response_templates, at, errors);
         let pattern = match r.selection_pattern.as_deref() {
             None | Some("") => None,
             Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
@@ -420,6 +393,43 @@ fn compile_http(
         responses,
         select,
     })
+}
+
+/// Request templates by content type (lowercase), each parsed once.
+fn compile_templates(
+    templates: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(Box<str>, Template)> {
+    let mut out = Vec::new();
+    for (content_type, text) in templates {
+        match Template::parse(text) {
+            Ok(t) => out.push((content_type.to_ascii_lowercase().into(), t)),
+            Err(e) => errors.push(err(
+                at,
+                &format!("Invalid mapping template for {content_type}: {e}"),
+            )),
+        }
+    }
+    out
+}
+
+/// An integration response's template: `application/json`'s, else the first.
+fn response_template(
+    templates: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Template> {
+    let text = templates
+        .get("application/json")
+        .or_else(|| templates.values().next())?;
+    match Template::parse(text) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(err(at, &format!("Invalid response template: {e}")));
+            None
+        }
+    }
 }
 
 /// A mock answers from its integration response: the request template's `statusCode` selects
@@ -480,11 +490,7 @@ fn compile_mock(i: &Spec, at: &str, errors: &mut Vec<ConfigError>) -> Option<Moc
             Err(e) => errors.push(err(at, &e)),
         }
     }
-    let body = r
-        .response_templates
-        .get("application/json")
-        .or_else(|| r.response_templates.values().next())
-        .map(|t| Template::parse(t));
+    let body = response_template(&r.response_templates, at, errors);
     Some(Mock {
         response: Some(MappedResponse {
             status,
