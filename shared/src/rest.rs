@@ -202,7 +202,8 @@ fn compile_integration(
         "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
         "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
-        "AWS" | "AWS_PROXY" => {
+        "AWS" => compile_aws(i, vars, at, errors).map(Integration::Http),
+        "AWS_PROXY" => {
             errors.push(err(
                 at,
                 &format!(
@@ -220,6 +221,47 @@ fn compile_integration(
             None
         }
     }
+}
+
+/// A REST `AWS` integration: an `HTTP` integration on the service's endpoint whose requests
+/// are signed (see [`crate::aws::rest_uri`]). `credentials` (a role to assume) is not used:
+/// requests are signed with the gateway's own credentials.
+fn compile_aws(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HttpMapped> {
+    let Some(uri) = i.uri.as_deref() else {
+        errors.push(err(at, "AWS integrations need a uri"));
+        return None;
+    };
+    if i.http_method.as_deref().is_none_or(|m| m == "ANY") {
+        errors.push(err(
+            at,
+            "AWS integrations need an integration httpMethod (GET, POST, ...)",
+        ));
+        return None;
+    }
+    let parsed = match crate::aws::rest_uri(uri) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(err(at, &e));
+            return None;
+        }
+    };
+    let t = &parsed.target;
+    let mut http = i.clone();
+    http.uri = Some(format!(
+        "http://{}{}{}",
+        t.host_header, t.base_path, parsed.path_and_query
+    ));
+    let mut mapped = compile_http(&http, vars, at, errors)?;
+    mapped.aws = Some(Box::new(crate::snapshot::RestAws {
+        target: parsed.target,
+        json_target: parsed.json_target.map(|(t, ct)| (t.into(), ct)),
+    }));
+    Some(mapped)
 }
 
 /// The upstream of a REST `HTTP_PROXY` or `HTTP` integration. REST sends exactly the
@@ -257,6 +299,7 @@ fn rest_target(
         integration_uri: uri.to_string(),
         timeout_in_millis: Some(timeout),
         payload_format_version: None,
+        integration_subtype: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
     };
@@ -392,6 +435,7 @@ fn compile_http(
         passthrough,
         responses,
         select,
+        aws: None,
     })
 }
 
