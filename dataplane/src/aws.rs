@@ -186,7 +186,15 @@ fn write_head(
     if let Some(a) = amz_target {
         write::header(out, b"x-amz-target", a.as_bytes());
     }
-    write_signature(t, method.as_str(), target, content_type, amz_target, body, out);
+    write_signature(
+        t,
+        method.as_str(),
+        target,
+        content_type,
+        amz_target,
+        body,
+        out,
+    );
     write::header_u64(out, b"content-length", body.len() as u64);
     out.extend_from_slice(b"\r\n");
 }

@@ -439,7 +439,9 @@ pub fn write_mapped(
         out.extend_from_slice(b": ");
         let value = out.len();
         source.render(cx, out);
-        if out.len() == value || !valid_header_value(&out[value..]) || reserved_response_header(name)
+        if out.len() == value
+            || !valid_header_value(&out[value..])
+            || reserved_response_header(name)
         {
             out.truncate(mark);
             continue;

@@ -187,7 +187,10 @@ const SUBTYPES: [(&str, Action); 10] = [
         "StepFunctions-StopExecution",
         Action::StepFunctionsStopExecution,
     ),
-    ("AppConfig-GetConfiguration", Action::AppConfigGetConfiguration),
+    (
+        "AppConfig-GetConfiguration",
+        Action::AppConfigGetConfiguration,
+    ),
 ];
 
 // === impl Action ===
@@ -253,9 +256,7 @@ impl Action {
             Action::EventBridgePutEvents => ("AWSEvents.PutEvents", V11),
             Action::KinesisPutRecord => ("Kinesis_20131202.PutRecord", V11),
             Action::StepFunctionsStartExecution => ("AWSStepFunctions.StartExecution", SQS),
-            Action::StepFunctionsStartSyncExecution => {
-                ("AWSStepFunctions.StartSyncExecution", SQS)
-            }
+            Action::StepFunctionsStartSyncExecution => ("AWSStepFunctions.StartSyncExecution", SQS),
             Action::StepFunctionsStopExecution => ("AWSStepFunctions.StopExecution", SQS),
             Action::AppConfigGetConfiguration => return None,
         })
@@ -325,7 +326,11 @@ pub fn compile_service(
             match &p {
                 Param::Value(v) => match v.as_static() {
                     Some(r) if valid_region(&r) => region = r,
-                    _ => return Err(vec![format!("Parameter Region must be a static region name, not '{text}'")]),
+                    _ => {
+                        return Err(vec![format!(
+                            "Parameter Region must be a static region name, not '{text}'"
+                        )])
+                    }
                 },
                 _ => return Err(vec!["Parameter Region must be a static region name".into()]),
             }
@@ -395,8 +400,7 @@ pub fn account_id() -> &'static str {
 fn valid_region(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= 32
-        && r
-            .bytes()
+        && r.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
@@ -414,12 +418,7 @@ fn service_id(prefix: &str) -> String {
 }
 
 /// Finds and resolves a service's endpoint and the credentials to sign with.
-pub fn target(
-    signing: &str,
-    prefix: &str,
-    id: &str,
-    region: &str,
-) -> Result<AwsTarget, String> {
+pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<AwsTarget, String> {
     let read = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     let var = format!("AWS_ENDPOINT_URL_{id}");
     let (url, from) = match read(&var) {
@@ -444,10 +443,13 @@ pub fn target(
         None => (rest, ""),
     };
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<u16>()
-        {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<u16>() {
             Ok(p) => (h, p),
-            Err(_) => return Err(format!("the {signing} endpoint '{url}' has an invalid port")),
+            Err(_) => {
+                return Err(format!(
+                    "the {signing} endpoint '{url}' has an invalid port"
+                ))
+            }
         },
         _ => (authority, 80),
     };
@@ -543,7 +545,10 @@ pub fn rest_uri(uri: &str) -> Result<RestAwsUri, String> {
         });
     }
     if let Some(path) = what.strip_prefix("path/") {
-        if path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        if path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
             return Err(bad());
         }
         return Ok(RestAwsUri {
@@ -616,7 +621,9 @@ mod tests {
         );
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("Parameter Nope is not supported"), "{p:?}");
-        assert!(check_subtype("SQS-Nope", &params(&[]))[0].starts_with("Invalid integration subtype"));
+        assert!(
+            check_subtype("SQS-Nope", &params(&[]))[0].starts_with("Invalid integration subtype")
+        );
         assert!(!check_subtype(
             "SQS-PurgeQueue",
             &params(&[("QueueUrl", "a $request.body.x")])
@@ -629,7 +636,10 @@ mod tests {
 
     #[test]
     fn params_parsed() {
-        assert!(matches!(Param::parse("$request.body").unwrap(), Param::Body));
+        assert!(matches!(
+            Param::parse("$request.body").unwrap(),
+            Param::Body
+        ));
         assert!(matches!(
             Param::parse("${request.body.a.b}").unwrap(),
             Param::BodyPath(p) if p.len() == 2

@@ -300,12 +300,9 @@ impl GatewayResponses {
             Some(Custom {
                 status,
                 headers: chosen.2.clone(),
-                body: chosen
-                    .3
-                    .clone()
-                    .unwrap_or_else(|| {
-                        Template::parse(DEFAULT_TEMPLATE).expect("the built-in template parses")
-                    }),
+                body: chosen.3.clone().unwrap_or_else(|| {
+                    Template::parse(DEFAULT_TEMPLATE).expect("the built-in template parses")
+                }),
             })
         });
         Ok(GatewayResponses {

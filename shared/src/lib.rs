@@ -22,8 +22,8 @@ pub mod sigv4;
 pub mod snapshot;
 pub mod stats;
 pub mod template;
-pub mod vtl;
 pub mod throttle;
 pub mod validation;
+pub mod vtl;
 
 pub use snapshot::Snapshot;

@@ -444,7 +444,9 @@ impl<'t> Parser<'t> {
                             || (target.root == Root::Context
                                 && !matches!(target.segs.first(), Some(Seg::Prop(p)) if &**p == "responseOverride" || &**p == "requestOverride"))
                         {
-                            return self.fail("#set can assign variables and $context.responseOverride only");
+                            return self.fail(
+                                "#set can assign variables and $context.responseOverride only",
+                            );
                         }
                         self.skip_ws();
                         if self.peek() != Some(b'=') {
@@ -620,9 +622,8 @@ impl<'t> Parser<'t> {
 
     fn operator(&mut self, level: u8) -> Option<Op> {
         let r = self.rest();
-        let word = |w: &str| {
-            r.starts_with(w) && !r.as_bytes().get(w.len()).copied().is_some_and(is_ident)
-        };
+        let word =
+            |w: &str| r.starts_with(w) && !r.as_bytes().get(w.len()).copied().is_some_and(is_ident);
         let (op, len) = match level {
             0 if r.starts_with("||") => (Op::Or, 2),
             0 if word("or") => (Op::Or, 2),
@@ -1070,8 +1071,7 @@ impl Render<'_> {
                 }
                 // `#set($map.key = v)`: a put into a map variable.
                 if let [Seg::Prop(key)] = target.segs.as_slice() {
-                    if let Some((_, V::Map(m))) = self.vars.iter_mut().find(|(n, _)| n == &**name)
-                    {
+                    if let Some((_, V::Map(m))) = self.vars.iter_mut().find(|(n, _)| n == &**name) {
                         map_put(m, key, v);
                     }
                 }
@@ -1401,7 +1401,10 @@ fn bytes_value(v: &[u8]) -> V {
 }
 
 fn url_decode(v: &[u8]) -> String {
-    let plus: Vec<u8> = v.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let plus: Vec<u8> = v
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     String::from_utf8_lossy(&crate::sigv4::percent_decode(&String::from_utf8_lossy(
         &plus,
     )))

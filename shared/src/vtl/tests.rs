@@ -94,7 +94,10 @@ fn aws_pets_example() {
 fn input_functions() {
     let body = r#"{"name": "Rex", "tags": ["a", "b"], "owner": {"name": "Ann", "age": 30}}"#;
     assert_eq!(render("$input.json('$.name')", body), r#""Rex""#);
-    assert_eq!(render("$input.json('$.owner')", body), r#"{"age":30,"name":"Ann"}"#);
+    assert_eq!(
+        render("$input.json('$.owner')", body),
+        r#"{"age":30,"name":"Ann"}"#
+    );
     assert_eq!(render("$input.path('$.name')", body), "Rex");
     assert_eq!(render("$input.path('$.tags').size()", body), "2");
     assert_eq!(render("$input.path('$.tags[1]')", body), "b");
@@ -108,7 +111,10 @@ fn input_functions() {
     assert_eq!(render("$input.body", "raw text"), "raw text");
     assert_eq!(render("$input.json('$')", "not json"), "null");
     assert_eq!(
-        render("#foreach($k in $input.path('$.owner').keySet())$k;#end", body),
+        render(
+            "#foreach($k in $input.path('$.owner').keySet())$k;#end",
+            body
+        ),
         "age;name;"
     );
 }
@@ -177,7 +183,10 @@ fn util() {
         render("$util.escapeJavaScript($input.body)", "x\"\n\u{e9}"),
         "x\\\"\\n\\u00E9"
     );
-    assert_eq!(render("$util.urlEncode('a b&c=d/é')", ""), "a+b%26c%3Dd%2F%C3%A9");
+    assert_eq!(
+        render("$util.urlEncode('a b&c=d/é')", ""),
+        "a+b%26c%3Dd%2F%C3%A9"
+    );
     assert_eq!(render("$util.urlDecode('a+b%26c')", ""), "a b&c");
     assert_eq!(render("$util.base64Encode('hello')", ""), "aGVsbG8=");
     assert_eq!(render("$util.base64Decode('aGVsbG8=')", ""), "hello");
@@ -200,46 +209,96 @@ fn conditions() {
     assert_eq!(render("#if($a || $b)x#{else}y#end", ""), "y");
     assert_eq!(render("#set($a = 1)#if($a && !$b)x#end", ""), "x");
     assert_eq!(render("#if('' == \"\")eq#end", ""), "eq");
-    assert_eq!(render("#if($input.path('$.s') != 'x')ne#end", r#"{"s":"y"}"#), "ne");
-    assert_eq!(render("#if($input.path('$.s') eq 'y' and 2 ge 2)w#end", r#"{"s":"y"}"#), "w");
+    assert_eq!(
+        render("#if($input.path('$.s') != 'x')ne#end", r#"{"s":"y"}"#),
+        "ne"
+    );
+    assert_eq!(
+        render(
+            "#if($input.path('$.s') eq 'y' and 2 ge 2)w#end",
+            r#"{"s":"y"}"#
+        ),
+        "w"
+    );
     // Velocity 1.7: an empty string is true; null is false.
-    assert_eq!(render("#if('')t#end#if($input.path('$.none'))n#end", "{}"), "t");
-    assert_eq!(render("#if($input.path('$.s').isEmpty())e#end", r#"{"s":""}"#), "e");
+    assert_eq!(
+        render("#if('')t#end#if($input.path('$.none'))n#end", "{}"),
+        "t"
+    );
+    assert_eq!(
+        render("#if($input.path('$.s').isEmpty())e#end", r#"{"s":""}"#),
+        "e"
+    );
 }
 
 #[test]
 fn set_and_strings() {
-    assert_eq!(render("#set($x = \"a $context.stage b\")$x", ""), "a prod b");
-    assert_eq!(render("#set($x = 'a $context.stage')$x", ""), "a $context.stage");
+    assert_eq!(
+        render("#set($x = \"a $context.stage b\")$x", ""),
+        "a prod b"
+    );
+    assert_eq!(
+        render("#set($x = 'a $context.stage')$x", ""),
+        "a $context.stage"
+    );
     assert_eq!(render("#set($n = 2 + 3 * 4)$n", ""), "14");
     assert_eq!(render("#set($s = 'a' + 1)$s", ""), "a1");
     assert_eq!(render("#set($m = {'k': 'v'})$m.k $m", ""), "v {k=v}");
-    assert_eq!(render("#set($l = [1, 'b'])$l $l.size() $l[0]", ""), "[1, b] 2 1");
     assert_eq!(
-        render("#set($l = [])#set($d = $l.add('x'))#set($d = $l.add('y'))$l", ""),
+        render("#set($l = [1, 'b'])$l $l.size() $l[0]", ""),
+        "[1, b] 2 1"
+    );
+    assert_eq!(
+        render(
+            "#set($l = [])#set($d = $l.add('x'))#set($d = $l.add('y'))$l",
+            ""
+        ),
         "[x, y]"
     );
     assert_eq!(render("#set($m = {})#set($m.a = 1)$m", ""), "{a=1}");
-    assert_eq!(render("$undefined $!undefined ${undefined} $!{undefined}.", ""), "$undefined  ${undefined} .");
+    assert_eq!(
+        render("$undefined $!undefined ${undefined} $!{undefined}.", ""),
+        "$undefined  ${undefined} ."
+    );
     assert_eq!(render("\\$context.stage", ""), "$context.stage");
     assert_eq!(render("price: $5.00 #5 100%", ""), "price: $5.00 #5 100%");
     assert_eq!(render("a ## comment\nb #* block *# c", ""), "a b  c");
-    assert_eq!(render("'x'.replace: #set($s = 'a-b-c')$s.replace('-', '+') $s.split('-').size()", ""),
-        "'x'.replace: a+b+c 3");
-    assert_eq!(render("#set($s = 'Hello')$s.substring(1, 3)$s.toUpperCase()$s.indexOf('l')", ""), "elHELLO2");
+    assert_eq!(
+        render(
+            "'x'.replace: #set($s = 'a-b-c')$s.replace('-', '+') $s.split('-').size()",
+            ""
+        ),
+        "'x'.replace: a+b+c 3"
+    );
+    assert_eq!(
+        render(
+            "#set($s = 'Hello')$s.substring(1, 3)$s.toUpperCase()$s.indexOf('l')",
+            ""
+        ),
+        "elHELLO2"
+    );
 }
 
 #[test]
 fn foreach() {
     assert_eq!(
-        render("#foreach($i in [1..3])$i:$velocityCount:$foreach.index#if($foreach.hasNext),#end#end", ""),
+        render(
+            "#foreach($i in [1..3])$i:$velocityCount:$foreach.index#if($foreach.hasNext),#end#end",
+            ""
+        ),
         "1:1:0,2:2:1,3:3:2"
     );
     assert_eq!(render("#foreach($i in [3..1])$i#end", ""), "321");
-    assert_eq!(render("#foreach($i in [1..5])#if($i == 3)#break#end$i#end", ""), "12");
+    assert_eq!(
+        render("#foreach($i in [1..5])#if($i == 3)#break#end$i#end", ""),
+        "12"
+    );
     assert_eq!(render("#foreach($i in $nothing)x#end.", ""), ".");
     // At most 1,000 iterations, as AWS.
-    assert_eq!(render("#foreach($i in [1..5000])x#end", "").len(), FOREACH_MAX);
+    assert_eq!(
+        render("#foreach($i in [1..5000])x#end", "").len(),
+        FOREACH_MAX
+    );
     // Nested loops cannot run away.
     let out = render(
         "#foreach($a in [1..1000])#foreach($b in [1..1000])#foreach($c in [1..1000])x#end#end#end",
