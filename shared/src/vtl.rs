@@ -68,6 +68,8 @@ enum Node {
 struct Ref {
     root: Root,
     segs: Vec<Seg>,
+    /// `$context.NAME` with nothing after it, resolved at parse time.
+    var: Option<ContextVar>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -570,7 +572,11 @@ impl<'t> Parser<'t> {
                 }
             }
         }
-        Ok(Some((Ref { root, segs }, quiet)))
+        let var = match root {
+            Root::Context => context_var(&segs),
+            _ => None,
+        };
+        Ok(Some((Ref { root, segs, var }, quiet)))
     }
 
     fn args(&mut self, close: u8) -> Result<Vec<Expr>, String> {
@@ -1042,11 +1048,11 @@ impl Render<'_> {
                 }
                 return;
             }
-            (Root::Context, segs) if segs.iter().all(|s| matches!(s, Seg::Prop(_))) => {
-                if let Some(var) = context_var(segs) {
+            (Root::Context, _) if r.var.is_some() => {
+                if let Some(var) = r.var {
                     self.cx.context(var, out);
-                    return;
                 }
+                return;
             }
             _ => {}
         }
