@@ -22,6 +22,11 @@ pub struct AwsTarget {
     /// The SigV4 signing name (`sqs`, `states`, `events`, `kinesis`, `appconfig`, ...).
     pub service: Box<str>,
     pub region: Box<str>,
+    /// `https://` endpoint (refused in [`target`] until upstream TLS lands; carried so the TLS
+    /// client plugs in there).
+    pub https: bool,
+    /// The endpoint's host name (TLS server name), without port.
+    pub host: Box<str>,
     /// Resolved when the snapshot was compiled.
     pub upstream: SocketAddr,
     /// The `Host` header (and the signed host): `host` or `host:port`.
@@ -469,6 +474,8 @@ pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<Aws
     Ok(AwsTarget {
         service: signing.into(),
         region: region.into(),
+        https: false,
+        host: bare.into(),
         upstream,
         host_header: authority.into(),
         base_path: path.into(),
