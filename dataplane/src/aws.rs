@@ -124,8 +124,15 @@ fn build(
             body.push(b',');
         }
         first = false;
-        json_string(m.name.as_bytes(), body);
-        body.push(b':');
+        let name = m.name.as_bytes();
+        body.push(b'"');
+        if s.action.camel_case_members() {
+            body.push(name[0].to_ascii_lowercase());
+            body.extend_from_slice(&name[1..]);
+        } else {
+            body.extend_from_slice(name);
+        }
+        body.extend_from_slice(b"\":");
         let raw_json = |v: &[u8]| serde_json::from_slice::<Json>(v).is_ok();
         match m.kind {
             Kind::Int if std::str::from_utf8(scratch).is_ok_and(|t| t.parse::<i64>().is_ok()) => {

@@ -249,6 +249,17 @@ impl Action {
         }
     }
 
+    /// Step Functions' JSON members are lowerCamelCase (`stateMachineArn`); the others' are
+    /// the parameter names.
+    pub fn camel_case_members(self) -> bool {
+        matches!(
+            self,
+            Action::StepFunctionsStartExecution
+                | Action::StepFunctionsStartSyncExecution
+                | Action::StepFunctionsStopExecution
+        )
+    }
+
     /// `X-Amz-Target` and the JSON content type; `None` for AppConfig's REST `GET`.
     pub fn json_target(self) -> Option<(&'static str, &'static str)> {
         const SQS: &str = "application/x-amz-json-1.0";

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -306,3 +307,48 @@ def test_wrong_credentials_down_service_and_https_endpoint(moto, tmp_path):
         assert "https" in e.value.response["Error"]["Message"], e.value.response
     finally:
         g.stop()
+
+
+def test_http_api_eventbridge_step_functions_and_sqs_receive(moto, gw):
+    sqs = moto.client("sqs")
+    url = sqs.create_queue(QueueName="events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = moto.client("events")
+    events.put_rule(Name="all", EventPattern=json.dumps({"source": ["shop"]}))
+    events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": arn}])
+    api = http_api(gw, "EventBridge-PutEvents", {
+        "Source": "shop", "DetailType": "order", "Detail": "$request.body.detail",
+    }, route="POST /event")
+    status, _, out = gw.request(api, "POST", "/event", body=b'{"detail": {"id": 3}}')
+    assert status == 200, out
+    assert json.loads(out)["FailedEntryCount"] == 0
+    (msg,) = drain(sqs, url)
+    event = json.loads(msg["Body"])
+    assert (event["source"], event["detail-type"], event["detail"]) == ("shop", "order", {"id": 3})
+
+    sfn = moto.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="m", roleArn="arn:aws:iam::123456789012:role/sf",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    api = http_api(gw, "StepFunctions-StartExecution", {
+        "StateMachineArn": machine, "Name": "$request.header.x-run", "Input": "$request.body",
+    }, route="POST /run")
+    status, _, out = gw.request(api, "POST", "/run", body=b'{"n": 1}', headers={"X-Run": "run-1"})
+    assert status == 200, out
+    execution = sfn.describe_execution(executionArn=json.loads(out)["executionArn"])
+    assert execution["name"] == "run-1" and json.loads(execution["input"]) == {"n": 1}
+
+    sqs.send_message(QueueUrl=url, MessageBody="m1")
+    api = http_api(gw, "SQS-ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": "5"},
+                   route="GET /receive")
+    status, _, out = gw.request(api, "GET", "/receive")
+    assert status == 200, out
+    (got,) = json.loads(out)["Messages"]
+    assert got["Body"] == "m1"
+    api = http_api(gw, "SQS-DeleteMessage", {"QueueUrl": url, "ReceiptHandle": "$request.querystring.h"},
+                   route="DELETE /message")
+    status, _, out = gw.request(api, "DELETE", "/message?h=" + urllib.parse.quote(got["ReceiptHandle"]))
+    assert status == 200, out
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+        "ApproximateNumberOfMessagesNotVisible"] == "0"
