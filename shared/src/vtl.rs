@@ -315,7 +315,11 @@ impl<'t> Parser<'t> {
                 }
                 b'$' => {
                     let start = self.pos;
-                    match self.reference()? {
+                    let r = self.reference()?;
+                    if self.pos > end {
+                        return self.fail("a string ends inside a reference");
+                    }
+                    match r {
                         Some((r, quiet)) => {
                             flush(&mut lit, &mut toks);
                             let raw = self.s[start..self.pos].into();
@@ -331,7 +335,11 @@ impl<'t> Parser<'t> {
                 b'#' => {
                     let start = self.pos;
                     let line_clean = self.clean_line;
-                    match self.directive(end)? {
+                    let d = self.directive(end)?;
+                    if self.pos > end {
+                        return self.fail("a string ends inside a directive");
+                    }
+                    match d {
                         Some(tok) => {
                             // A directive alone on its line takes the line with it.
                             let after_ws = self.rest()[..end - self.pos]

@@ -5,8 +5,9 @@ and an allowing policy are created, then `POST /moto-api/reset-auth` switches au
 so every call Portico makes must carry a valid signature. What Portico sent is read back with
 boto3 (the queue's messages, the stream's records).
 
-Covered: HTTP API first-class integrations (`SQS-SendMessage`, `Kinesis-PutRecord`) and their
-`requestParameters` validation; a REST `AWS` integration (`sqs:action/SendMessage`) with a VTL
+Covered: HTTP API first-class integrations (`SQS-SendMessage`, `SQS-ReceiveMessage`,
+`SQS-DeleteMessage`, `Kinesis-PutRecord`, `EventBridge-PutEvents` delivered by a rule to a queue,
+`StepFunctions-StartExecution`) and their `requestParameters` validation; a REST `AWS` integration (`sqs:action/SendMessage`) with a VTL
 request template, integration responses chosen by `selectionPattern` and a VTL response
 template; wrong credentials (moto's 403 mapped by the selection pattern); a service that is down
 (5xx); an https endpoint refused at deployment.
@@ -91,11 +92,9 @@ class Moto:
         }
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        # moto keeps nothing worth a graceful stop, and its server is slow to take SIGTERM.
+        self.proc.kill()
+        self.proc.wait(timeout=10)
         self.log.close()
 
 

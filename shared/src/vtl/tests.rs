@@ -340,6 +340,8 @@ fn refused() {
         "#if($a == )x#end",
         "#* open",
         "#set($a = \"x)",
+        "#set($x = \"#if('\"')#end\")",
+        "#set($x = \"$a.b('\"')\")",
     ] {
         assert!(Template::parse(bad).is_err(), "{bad}");
     }
