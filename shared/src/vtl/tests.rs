@@ -368,3 +368,91 @@ fn jsonpath() {
         assert!(parse_jsonpath(bad).is_err(), "{bad}");
     }
 }
+
+/// Token soup from a fixed-seed generator: parsing and rendering never panic (the `vtl` fuzz
+/// target does this at depth; this runs in every `cargo test`).
+#[test]
+fn token_soup_never_panics() {
+    const TOKENS: &[&str] = &[
+        "$input.json('$.a')",
+        "$input.path('$..b')",
+        "$input.params(",
+        "$input.body",
+        "$context.",
+        "$stageVariables.",
+        "$util.escapeJavaScript(",
+        "#set(",
+        "#if(",
+        "#elseif(",
+        "#else",
+        "#end",
+        "#foreach(",
+        " in ",
+        "$foreach.hasNext",
+        "$velocityCount",
+        "#break",
+        "$!",
+        "${",
+        "}",
+        "##",
+        "#*",
+        "*#",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "\"",
+        "'",
+        "&&",
+        "||",
+        "==",
+        "!",
+        "1",
+        "-2",
+        "2.5",
+        "$x",
+        "$y.z",
+        ".size()",
+        "[1..3]",
+        ",",
+        ":",
+        "=",
+        "\n",
+        " ",
+        "é",
+        "\\",
+        "$",
+        "#",
+        ".",
+        "a",
+        "requestId",
+        "#stop",
+        "$context.responseOverride.status = 500",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut parsed = 0;
+    for _ in 0..20_000 {
+        let len = (next() % 24) as usize;
+        let text: String = (0..len)
+            .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
+            .collect();
+        if let Ok(t) = Template::parse(&text) {
+            parsed += 1;
+            let mut out = Vec::new();
+            t.render(
+                &Cx {
+                    body: r#"{"a": [1, {"b": "x"}], "b": 2}"#,
+                },
+                &mut out,
+            );
+        }
+    }
+    assert!(parsed > 1_000, "only {parsed} parsed");
+}
