@@ -122,7 +122,12 @@ impl Catalog {
                 description: None,
                 integration_id: i.integration_id.clone(),
                 integration_method: i.integration_method.clone().unwrap_or_else(|| "ANY".into()),
-                integration_type: "HTTP_PROXY".into(),
+                integration_subtype: i.integration_subtype.clone(),
+                integration_type: if i.integration_subtype.is_some() {
+                    "AWS_PROXY".into()
+                } else {
+                    "HTTP_PROXY".into()
+                },
                 integration_uri: i.integration_uri.clone(),
                 payload_format_version: i
                     .payload_format_version

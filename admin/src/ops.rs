@@ -98,6 +98,7 @@ impl Catalog {
                 description: None,
                 integration_id: integration_id.clone(),
                 integration_method: "ANY".into(),
+                integration_subtype: None,
                 integration_type: "HTTP_PROXY".into(),
                 integration_uri: target,
                 payload_format_version: "1.0".into(),
@@ -507,6 +508,7 @@ impl Catalog {
             description: None,
             integration_id: d.state.new_child_id(),
             integration_method: "ANY".into(),
+            integration_subtype: None,
             integration_type: "HTTP_PROXY".into(),
             integration_uri: String::new(),
             payload_format_version: "1.0".into(),
@@ -567,8 +569,19 @@ fn merge_integration(
     input: IntegrationInput,
     mut problems: Vec<String>,
 ) -> Result<IntegrationRecord, ApiError> {
+    // First-class integrations (`AWS_PROXY` with a subtype): their parameters are the action's.
+    let subtype = input
+        .integration_subtype
+        .clone()
+        .or_else(|| record.integration_subtype.clone());
+    let service = match (input.integration_type.as_deref(), &subtype) {
+        (Some("AWS_PROXY"), Some(_)) => true,
+        (None, Some(_)) => record.integration_type == "AWS_PROXY",
+        _ => false,
+    };
     match input.integration_type.as_deref() {
         None | Some("HTTP_PROXY") => {}
+        Some("AWS_PROXY") if service => {}
         Some(t @ ("AWS" | "AWS_PROXY" | "HTTP" | "MOCK")) => problems.push(format!(
             "integrationType {t} is not supported yet: Portico serves HTTP_PROXY integrations only"
         )),
@@ -602,8 +615,22 @@ fn merge_integration(
     if input.connection_id.is_some() {
         problems.push("connectionId is only used with VPC_LINK, which is not supported".into());
     }
-    if input.integration_subtype.is_some() {
+    if input.integration_subtype.is_some() && !service {
         problems.push("integrationSubtype is only used with AWS_PROXY integrations".into());
+    }
+    if service {
+        let subtype = subtype.as_deref().unwrap_or_default();
+        let params = input
+            .request_parameters
+            .clone()
+            .or_else(|| record.request_parameters.clone())
+            .unwrap_or_default();
+        problems.extend(portico_shared::aws::check_subtype(subtype, &params));
+        if input.response_parameters.is_some() {
+            problems.push(format!(
+                "responseParameters are not supported for integration subtype {subtype}"
+            ));
+        }
     }
     for (member, present) in [
         (
@@ -621,7 +648,7 @@ fn merge_integration(
             problems.push(format!("{member} is supported only for WebSocket APIs"));
         }
     }
-    if let Some(map) = &input.request_parameters {
+    if let Some(map) = input.request_parameters.as_ref().filter(|_| !service) {
         if let Err(p) = portico_shared::mapping::RequestMapping::compile(map) {
             problems.extend(p);
         }
@@ -645,6 +672,10 @@ fn merge_integration(
     );
     if !problems.is_empty() {
         return Err(ApiError::invalid(&problems));
+    }
+    if service {
+        record.integration_type = "AWS_PROXY".into();
+        record.integration_subtype = subtype;
     }
     set(&mut record.integration_uri, input.integration_uri);
     set(&mut record.integration_method, input.integration_method);

@@ -195,7 +195,10 @@ pub(crate) struct IntegrationRecord {
     pub(crate) description: Option<String>,
     pub(crate) integration_id: String,
     pub(crate) integration_method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) integration_subtype: Option<String>,
     pub(crate) integration_type: String,
+    #[serde(default)]
     pub(crate) integration_uri: String,
     pub(crate) payload_format_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -604,11 +607,15 @@ impl IntegrationRecord {
     pub(crate) fn to_model(&self) -> model::Integration {
         model::Integration {
             integration_id: self.integration_id.clone(),
-            integration_type: model::IntegrationType::HttpProxy,
+            integration_type: match self.integration_type.as_str() {
+                "AWS_PROXY" => model::IntegrationType::AwsProxy,
+                _ => model::IntegrationType::HttpProxy,
+            },
             integration_method: Some(self.integration_method.clone()),
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
             payload_format_version: Some(self.payload_format_version.clone()),
+            integration_subtype: self.integration_subtype.clone(),
             request_parameters: self.request_parameters.clone().unwrap_or_default(),
             response_parameters: self.response_parameters.clone().unwrap_or_default(),
         }

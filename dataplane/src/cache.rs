@@ -319,6 +319,7 @@ pub fn wait_bound(integration: &Integration) -> Duration {
     Duration::from_millis(u64::from(match integration {
         Integration::HttpProxy(p) => p.timeout_ms,
         Integration::Http(h) => h.target.timeout_ms,
+        Integration::AwsService(s) => s.timeout_ms,
         Integration::Mock(_) => 0,
     }))
 }

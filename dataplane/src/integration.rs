@@ -75,6 +75,7 @@ pub async fn invoke(
 ) -> Result<UpstreamResponse, GatewayError> {
     match integration {
         Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call).await,
+        Integration::AwsService(s) => crate::aws::invoke(w, s, resolved, req, call).await,
         // Answered by the pipeline, which maps their requests and responses (see
         // `pipeline::handle` and `rest.rs`).
         Integration::Mock(_) | Integration::Http(_) => Err(GatewayError::ApiConfiguration),
@@ -144,7 +145,7 @@ async fn http_proxy(
 }
 
 /// What mapping values are rendered against (the REST template context serves both).
-fn context<'a>(
+pub(crate) fn context<'a>(
     resolved: &'a Resolved<'a>,
     req: &'a DownstreamRequest<'a>,
 ) -> crate::rest::RestContext<'a> {

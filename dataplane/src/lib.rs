@@ -14,6 +14,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod aws;
 pub mod cache;
 pub mod config;
 pub mod conn;

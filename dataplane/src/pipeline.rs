@@ -233,7 +233,7 @@ pub async fn handle<'s, S: Stream>(
                     .ok_or(GatewayError::ApiConfiguration)?;
                 return Ok(Reply::Mapped(Some(r), m));
             }
-            Integration::HttpProxy(_) => {}
+            Integration::HttpProxy(_) | Integration::AwsService(_) => {}
         }
         let integration_started = Instant::now();
         let r = integration::invoke(w, integration, &resolved, &req, call).await;

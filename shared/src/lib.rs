@@ -5,11 +5,12 @@
 //! contract between the control plane (`admin`, which compiles and publishes snapshots) and the
 //! data plane (`dataplane`, which only reads them).
 
+pub mod aws;
 pub mod cache;
 pub mod clock;
 pub mod cors;
-pub mod functions;
 pub mod domain;
+pub mod functions;
 pub mod gateway_response;
 pub mod jwt;
 pub mod keys;
@@ -25,6 +26,7 @@ pub mod stats;
 pub mod template;
 pub mod throttle;
 pub mod validation;
+pub mod vtl;
 pub mod x509;
 
 pub use snapshot::Snapshot;

@@ -121,6 +121,10 @@ pub struct Integration {
     /// `1.0` for HTTP_PROXY.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format_version: Option<String>,
+    /// `AWS_PROXY` first-class integrations: `SQS-SendMessage`, ... (see [`crate::aws`]); their
+    /// `requestParameters` are the action's parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_subtype: Option<String>,
     /// Parameter mapping of the request: `append|overwrite|remove:header.NAME`,
     /// `...:querystring.NAME`, `overwrite:path` → value (see [`crate::mapping`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

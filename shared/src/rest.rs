@@ -202,7 +202,8 @@ fn compile_integration(
         "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
         "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
-        "AWS" | "AWS_PROXY" => {
+        "AWS" => compile_aws(i, vars, at, errors).map(Integration::Http),
+        "AWS_PROXY" => {
             errors.push(err(
                 at,
                 &format!(
@@ -220,6 +221,47 @@ fn compile_integration(
             None
         }
     }
+}
+
+/// A REST `AWS` integration: an `HTTP` integration on the service's endpoint whose requests
+/// are signed (see [`crate::aws::rest_uri`]). `credentials` (a role to assume) is not used:
+/// requests are signed with the gateway's own credentials.
+fn compile_aws(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HttpMapped> {
+    let Some(uri) = i.uri.as_deref() else {
+        errors.push(err(at, "AWS integrations need a uri"));
+        return None;
+    };
+    if i.http_method.as_deref().is_none_or(|m| m == "ANY") {
+        errors.push(err(
+            at,
+            "AWS integrations need an integration httpMethod (GET, POST, ...)",
+        ));
+        return None;
+    }
+    let parsed = match crate::aws::rest_uri(uri) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(err(at, &e));
+            return None;
+        }
+    };
+    let t = &parsed.target;
+    let mut http = i.clone();
+    http.uri = Some(format!(
+        "http://{}{}{}",
+        t.host_header, t.base_path, parsed.path_and_query
+    ));
+    let mut mapped = compile_http(&http, vars, at, errors)?;
+    mapped.aws = Some(Box::new(crate::snapshot::RestAws {
+        target: parsed.target,
+        json_target: parsed.json_target.map(|(t, ct)| (t.into(), ct)),
+    }));
+    Some(mapped)
 }
 
 /// The upstream of a REST `HTTP_PROXY` or `HTTP` integration. REST sends exactly the
@@ -257,6 +299,7 @@ fn rest_target(
         integration_uri: uri.to_string(),
         timeout_in_millis: Some(timeout),
         payload_format_version: None,
+        integration_subtype: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
     };
@@ -316,20 +359,7 @@ fn compile_http(
             ));
         }
     }
-    let mut templates = Vec::new();
-    for (content_type, text) in &i.request_templates {
-        if Template::needs_vtl(text) {
-            errors.push(err(
-                at,
-                &format!("request template for {content_type} uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution"),
-            ));
-            continue;
-        }
-        templates.push((
-            content_type.to_ascii_lowercase().into(),
-            Template::parse(text),
-        ));
-    }
+    let templates = compile_templates(&i.request_templates, at, errors);
     let passthrough = match i.passthrough_behavior.as_deref() {
         None | Some("WHEN_NO_MATCH") => Passthrough::WhenNoMatch,
         Some("WHEN_NO_TEMPLATES") => Passthrough::WhenNoTemplates,
@@ -363,21 +393,7 @@ fn compile_http(
                 Err(e) => errors.push(err(at, &e)),
             }
         }
-        let body = match r
-            .response_templates
-            .get("application/json")
-            .or_else(|| r.response_templates.values().next())
-        {
-            Some(t) if Template::needs_vtl(t) => {
-                errors.push(err(
-                    at,
-                    "response template uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution",
-                ));
-                None
-            }
-            Some(t) => Some(Template::parse(t)),
-            None => None,
-        };
+        let body = response_template(&r.response_templates, at, errors);
         let pattern = match r.selection_pattern.as_deref() {
             None | Some("") => None,
             Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
@@ -419,7 +435,45 @@ fn compile_http(
         passthrough,
         responses,
         select,
+        aws: None,
     })
+}
+
+/// Request templates by content type (lowercase), each parsed once.
+fn compile_templates(
+    templates: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(Box<str>, Template)> {
+    let mut out = Vec::new();
+    for (content_type, text) in templates {
+        match Template::parse(text) {
+            Ok(t) => out.push((content_type.to_ascii_lowercase().into(), t)),
+            Err(e) => errors.push(err(
+                at,
+                &format!("Invalid mapping template for {content_type}: {e}"),
+            )),
+        }
+    }
+    out
+}
+
+/// An integration response's template: `application/json`'s, else the first.
+fn response_template(
+    templates: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Template> {
+    let text = templates
+        .get("application/json")
+        .or_else(|| templates.values().next())?;
+    match Template::parse(text) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(err(at, &format!("Invalid response template: {e}")));
+            None
+        }
+    }
 }
 
 /// A mock answers from its integration response: the request template's `statusCode` selects
@@ -480,11 +534,7 @@ fn compile_mock(i: &Spec, at: &str, errors: &mut Vec<ConfigError>) -> Option<Moc
             Err(e) => errors.push(err(at, &e)),
         }
     }
-    let body = r
-        .response_templates
-        .get("application/json")
-        .or_else(|| r.response_templates.values().next())
-        .map(|t| Template::parse(t));
+    let body = response_template(&r.response_templates, at, errors);
     Some(Mock {
         response: Some(MappedResponse {
             status,

@@ -136,8 +136,19 @@ pub enum Integration {
     HttpProxy(HttpProxy),
     /// REST `MOCK`: answered by the gateway from the integration response.
     Mock(Mock),
-    /// REST `HTTP` (non-proxy): parameter mapping in, integration responses out.
+    /// REST `HTTP` (non-proxy): parameter mapping in, integration responses out; REST `AWS`
+    /// too (`HttpMapped::aws` says how to sign).
     Http(HttpMapped),
+    /// HTTP API first-class integrations (`AWS_PROXY` with an `integrationSubtype`).
+    AwsService(crate::aws::AwsService),
+}
+
+/// How a REST `AWS` integration's requests are signed and typed.
+#[derive(Debug)]
+pub struct RestAws {
+    pub target: crate::aws::AwsTarget,
+    /// `X-Amz-Target` and content type of a JSON-protocol action.
+    pub json_target: Option<(Box<str>, &'static str)>,
 }
 
 /// A REST `HTTP` integration: only mapped parameters reach the upstream, and its answer is
@@ -158,6 +169,8 @@ pub struct HttpMapped {
     /// Upstream status (100 to 599, index `status - 100`) → index into `responses`; `u16::MAX`:
     /// no integration response matches (answered 500, as AWS).
     pub select: Box<[u16]>,
+    /// A REST `AWS` integration: the request is signed for this service.
+    pub aws: Option<Box<RestAws>>,
 }
 
 /// `passthroughBehavior`: what a request whose content type has no template gets.
@@ -731,9 +744,27 @@ fn compile_integration(
     at: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Integration> {
-    match i.integration_type {
-        IntegrationType::HttpProxy => {}
-        other => {
+    match (i.integration_type, i.integration_subtype.as_deref()) {
+        (IntegrationType::HttpProxy, _) => {}
+        // First-class integrations; an `AWS_PROXY` without a subtype is a Lambda proxy.
+        (IntegrationType::AwsProxy, Some(subtype)) => {
+            let timeout_ms = i
+                .timeout_in_millis
+                .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
+            return match crate::aws::compile_service(
+                &i.integration_id,
+                subtype,
+                &i.request_parameters,
+                timeout_ms,
+            ) {
+                Ok(s) => Some(Integration::AwsService(s)),
+                Err(problems) => {
+                    errors.extend(problems.iter().map(|p| err(at, p)));
+                    None
+                }
+            };
+        }
+        (other, _) => {
             errors.push(err(
                 at,
                 &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY"),
@@ -940,7 +971,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
     })
 }
 
-fn prefer_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
+pub(crate) fn prefer_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
     let all: Vec<SocketAddr> = addrs.collect();
     all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
 }
@@ -1014,6 +1045,7 @@ mod tests {
                     integration_uri: uri.into(),
                     timeout_in_millis: None,
                     payload_format_version: None,
+                    integration_subtype: None,
                     request_parameters: BTreeMap::new(),
                     response_parameters: BTreeMap::new(),
                 }],
