@@ -604,11 +604,16 @@ impl IntegrationRecord {
     pub(crate) fn to_model(&self) -> model::Integration {
         model::Integration {
             integration_id: self.integration_id.clone(),
-            integration_type: model::IntegrationType::HttpProxy,
+            integration_type: if self.integration_type == "AWS_PROXY" {
+                model::IntegrationType::AwsProxy
+            } else {
+                model::IntegrationType::HttpProxy
+            },
             integration_method: Some(self.integration_method.clone()),
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
             payload_format_version: Some(self.payload_format_version.clone()),
+            credentials_arn: self.credentials_arn.clone(),
             request_parameters: self.request_parameters.clone().unwrap_or_default(),
             response_parameters: self.response_parameters.clone().unwrap_or_default(),
         }

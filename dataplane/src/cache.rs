@@ -319,6 +319,7 @@ pub fn wait_bound(integration: &Integration) -> Duration {
         Integration::HttpProxy(p) => p.timeout_ms,
         Integration::Http(h) => h.target.timeout_ms,
         Integration::Mock(_) => 0,
+        Integration::Lambda(l) => l.target.timeout_ms,
     }))
 }
 

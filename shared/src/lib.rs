@@ -11,6 +11,7 @@ pub mod cors;
 pub mod gateway_response;
 pub mod jwt;
 pub mod keys;
+pub mod lambda;
 pub mod limits;
 pub mod mapping;
 pub mod model;

@@ -31,7 +31,7 @@ pub(crate) fn compile(
     let mut stages = Vec::with_capacity(spec.stages.len());
     for s in &spec.stages {
         let sat = format!("{at}.stages[{}]", s.stage_name);
-        if let Some(stage) = compile_stage(spec.api_id, s, &sat, &mut errors, ctx) {
+        if let Some(stage) = compile_stage(spec, s, &sat, &mut errors, ctx) {
             stages.push(stage);
         }
     }
@@ -42,13 +42,15 @@ pub(crate) fn compile(
 }
 
 fn compile_stage(
-    api_id: &str,
+    spec: &RestApiSpec<'_>,
     s: &RestStageSpec<'_>,
     at: &str,
     errors: &mut Vec<ConfigError>,
     ctx: &mut CompileContext,
 ) -> Option<Stage> {
     let before = errors.len();
+    let api_id = spec.api_id;
+    let spec_binary = spec.binary_media_types;
     let name = s.stage_name;
     if name.is_empty()
         || name.len() > 128
@@ -93,7 +95,8 @@ fn compile_stage(
             let rat = format!("{at}.resources[{}].methods[{method}]", resource.path);
             let integration = match &m.method_integration {
                 None => None,
-                Some(i) => compile_integration(i, s.variables, &rat, errors).map(Arc::new),
+                Some(i) => compile_integration(i, s.variables, &rat, errors, ctx, spec_binary)
+                    .map(Arc::new),
             };
             let validation = match crate::validation::compile_method(
                 m,
@@ -141,6 +144,7 @@ fn compile_stage(
                 auth: None,
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
+                    resource_id: resource.id.as_str().into(),
                     http_method: method.as_str().into(),
                     plan_method_key: format!("{}/{method}", resource.path).into(),
                     api_key_required: m.api_key_required,
@@ -197,12 +201,16 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+    binary_media_types: &[String],
 ) -> Option<Integration> {
     match i.integration_type.as_str() {
         "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
         "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
-        "AWS" | "AWS_PROXY" => {
+        "AWS_PROXY" => compile_lambda_proxy(i, vars, at, errors, ctx, binary_media_types)
+            .map(Integration::Lambda),
+        "AWS" => {
             errors.push(err(
                 at,
                 &format!(
@@ -217,6 +225,49 @@ fn compile_integration(
                 at,
                 &format!("Invalid integration type '{other}': use HTTP, HTTP_PROXY, MOCK, AWS or AWS_PROXY"),
             ));
+            None
+        }
+    }
+}
+
+/// A REST `AWS_PROXY` integration: a Lambda function through AWS's invocation URI
+/// (`httpMethod` POST), payload format 1.0.
+fn compile_lambda_proxy(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+    binary_media_types: &[String],
+) -> Option<crate::lambda::LambdaProxy> {
+    let Some(uri) = i.uri.as_deref() else {
+        errors.push(err(at, "AWS_PROXY integrations need a uri"));
+        return None;
+    };
+    let timeout_ms = i
+        .timeout_in_millis
+        .unwrap_or(REST_INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if !(50..=REST_INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between 50 and {REST_INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+        return None;
+    }
+    let target = crate::snapshot::substitute_stage_variables(uri, vars).and_then(|uri| {
+        crate::lambda::compile_target(&ctx.lambda, &uri, true, i.credentials.as_deref(), timeout_ms)
+    });
+    match target {
+        Ok(target) => Some(crate::lambda::LambdaProxy {
+            integration_id: Box::default(),
+            target,
+            format: crate::lambda::PayloadFormat::V1,
+            rest: true,
+            account_id: ctx.lambda.account_id.as_str().into(),
+            binary_media_types: crate::lambda::binary_media_types(binary_media_types),
+        }),
+        Err(e) => {
+            errors.push(err(at, &e));
             None
         }
     }
@@ -257,6 +308,7 @@ fn rest_target(
         integration_uri: uri.to_string(),
         timeout_in_millis: Some(timeout),
         payload_format_version: None,
+        credentials_arn: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
     };
@@ -588,6 +640,7 @@ mod tests {
         let spec = RestApiSpec {
             api_id: "abc",
             api_key_source: Default::default(),
+            binary_media_types: &[],
             disable_execute_api_endpoint: false,
             stages: vec![RestStageSpec {
                 stage_name: "prod",

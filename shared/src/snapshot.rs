@@ -50,6 +50,9 @@ pub struct CompileContext {
     pub cache_generations: crate::cache::CacheGenerations,
     /// JWT authorizer key slots by source, so recompiles keep the keys already fetched.
     pub jwks: crate::jwt::KeyRegistry,
+    /// Where Lambda functions are invoked and how calls are signed (read from the environment
+    /// once); its `local` hook sends self-hosted functions to the admin listener.
+    pub lambda: crate::lambda::LambdaEnv,
 }
 
 impl CompileContext {
@@ -59,6 +62,7 @@ impl CompileContext {
             workers,
             cache_generations: Default::default(),
             jwks: Default::default(),
+            lambda: Default::default(),
         }
     }
 }
@@ -116,6 +120,8 @@ pub struct Route {
 pub struct RestMethod {
     /// The resource path, `/pets/{id}` (`$context.resourcePath`).
     pub resource_path: Box<str>,
+    /// The resource's id (`$context.resourceId`, Lambda's `requestContext.resourceId`).
+    pub resource_id: Box<str>,
     pub http_method: Box<str>,
     /// The usage plan per-method throttle key: `/pets/{id}/GET`.
     pub plan_method_key: Box<str>,
@@ -135,6 +141,8 @@ pub enum Integration {
     Mock(Mock),
     /// REST `HTTP` (non-proxy): parameter mapping in, integration responses out.
     Http(HttpMapped),
+    /// `AWS_PROXY` to a Lambda function (REST, and HTTP APIs with payload format 1.0 or 2.0).
+    Lambda(crate::lambda::LambdaProxy),
 }
 
 /// A REST `HTTP` integration: only mapped parameters reach the upstream, and its answer is
@@ -547,7 +555,7 @@ fn compile_stage(
     let mut integrations: HashMap<&str, Arc<Integration>> = HashMap::new();
     for i in input.integrations {
         let iat = format!("{at}.integrations[{}]", i.integration_id);
-        if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors) {
+        if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors, ctx) {
             if integrations
                 .insert(i.integration_id.as_str(), Arc::new(c))
                 .is_some()
@@ -703,18 +711,82 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
 ) -> Option<Integration> {
     match i.integration_type {
         IntegrationType::HttpProxy => {}
+        IntegrationType::AwsProxy => {
+            return compile_lambda_proxy(i, vars, at, errors, ctx).map(Integration::Lambda)
+        }
         other => {
             errors.push(err(
                 at,
-                &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY"),
+                &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"),
             ));
             return None;
         }
     }
     compile_http_proxy(i, vars, at, errors).map(Integration::HttpProxy)
+}
+
+/// An HTTP API's `AWS_PROXY` integration: a function ARN (or AWS's invocation URI) and the
+/// payload format, which HTTP APIs require.
+fn compile_lambda_proxy(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+) -> Option<crate::lambda::LambdaProxy> {
+    let timeout_ms = i
+        .timeout_in_millis
+        .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if !(INTEGRATION_TIMEOUT_MIN_MS..=INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+    }
+    let format = match i.payload_format_version.as_deref() {
+        Some("1.0") => crate::lambda::PayloadFormat::V1,
+        Some("2.0") => crate::lambda::PayloadFormat::V2,
+        _ => {
+            errors.push(err(
+                at,
+                "payloadFormatVersion must be 1.0 or 2.0 for AWS_PROXY integrations",
+            ));
+            return None;
+        }
+    };
+    if !i.request_parameters.is_empty() || !i.response_parameters.is_empty() {
+        errors.push(err(
+            at,
+            "requestParameters and responseParameters are not supported for AWS_PROXY integrations yet",
+        ));
+    }
+    let target = substitute_stage_variables(&i.integration_uri, vars).and_then(|uri| {
+        crate::lambda::compile_target(
+            &ctx.lambda,
+            &uri,
+            false,
+            i.credentials_arn.as_deref(),
+            timeout_ms,
+        )
+    });
+    match target {
+        Ok(target) => Some(crate::lambda::LambdaProxy {
+            integration_id: i.integration_id.as_str().into(),
+            target,
+            format,
+            rest: false,
+            account_id: ctx.lambda.account_id.as_str().into(),
+            binary_media_types: Vec::new(),
+        }),
+        Err(e) => {
+            errors.push(err(at, &e));
+            None
+        }
+    }
 }
 
 /// Builds an HTTP proxy integration (HTTP APIs and REST `HTTP_PROXY`).
@@ -815,7 +887,7 @@ pub(crate) fn compile_http_proxy(
     })
 }
 
-fn substitute_stage_variables(
+pub(crate) fn substitute_stage_variables(
     uri: &str,
     vars: &BTreeMap<String, String>,
 ) -> Result<String, String> {
