@@ -50,8 +50,11 @@ pub struct LambdaEndpoint {
 pub struct LambdaTarget {
     /// The function as the integration names it (ARN, or the name for self-hosted ones).
     pub function: Box<str>,
-    /// `/2015-03-31/functions/{FunctionName, percent-encoded}/invocations`.
+    /// `/2015-03-31/functions/{name}/invocations`. The function's name, not its ARN: Lambda
+    /// takes either, and local endpoints (`cargo lambda watch`) only the name.
     pub invoke_path: Box<str>,
+    /// `Qualifier={version or alias}` when the ARN names one; else empty.
+    pub invoke_query: Box<str>,
     /// The signing region: the ARN's, else the environment's.
     pub region: Box<str>,
     pub endpoint: Arc<LambdaEndpoint>,
@@ -173,6 +176,8 @@ pub struct FunctionRef {
     pub function: String,
     /// The function's name (without qualifier): what the self-hosted predicate is asked.
     pub name: String,
+    /// The version or alias the ARN ends with.
+    pub qualifier: Option<String>,
     pub region: String,
 }
 
@@ -227,6 +232,7 @@ pub fn parse_function_uri(uri: &str, apigateway_form_only: bool) -> Result<Funct
             Ok(FunctionRef {
                 function: arn.to_string(),
                 name: (*name).to_string(),
+                qualifier: rest.first().map(|q| (*q).to_string()),
                 region: (*region).to_string(),
             })
         }
@@ -330,11 +336,17 @@ pub fn compile_target(
     };
     let endpoint = resolve_endpoint(&url)?;
     let mut invoke_path = String::from("/2015-03-31/functions/");
-    crate::sigv4::percent_encode(&mut invoke_path, f.function.as_bytes(), false);
+    invoke_path.push_str(&f.name);
     invoke_path.push_str("/invocations");
+    let mut invoke_query = String::new();
+    if let Some(q) = &f.qualifier {
+        invoke_query.push_str("Qualifier=");
+        crate::sigv4::percent_encode(&mut invoke_query, q.as_bytes(), false);
+    }
     Ok(LambdaTarget {
         function: f.function.into(),
         invoke_path: invoke_path.into(),
+        invoke_query: invoke_query.into(),
         region: f.region.into(),
         endpoint: Arc::new(endpoint),
         credentials,
@@ -456,8 +468,11 @@ mod tests {
         let t = compile_target(&env, arn, false, None, 1000).unwrap();
         assert_eq!(
             &*t.invoke_path,
-            "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Aecho/invocations"
+            "/2015-03-31/functions/echo/invocations"
         );
+        assert_eq!(&*t.invoke_query, "");
+        let live = compile_target(&env, &format!("{arn}:live"), false, None, 1000).unwrap();
+        assert_eq!(&*live.invoke_query, "Qualifier=live");
         assert_eq!((&*t.region, t.self_hosted), ("eu-west-1", false));
         env.local = Some(LocalLambda {
             endpoint_url: "http://127.0.0.1:9002".into(),
