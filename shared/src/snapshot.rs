@@ -1059,6 +1059,7 @@ mod tests {
                     integration_uri: uri.into(),
                     timeout_in_millis: None,
                     payload_format_version: None,
+                    credentials_arn: None,
                     request_parameters: BTreeMap::new(),
                     response_parameters: BTreeMap::new(),
                 }],
