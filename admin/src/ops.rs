@@ -610,8 +610,14 @@ fn merge_integration(
         }
     }
     if lambda
-        && (input.request_parameters.as_ref().is_some_and(|m| !m.is_empty())
-            || input.response_parameters.as_ref().is_some_and(|m| !m.is_empty()))
+        && (input
+            .request_parameters
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+            || input
+                .response_parameters
+                .as_ref()
+                .is_some_and(|m| !m.is_empty()))
     {
         problems.push(
             "requestParameters and responseParameters are not supported for AWS_PROXY integrations yet"

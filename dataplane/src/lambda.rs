@@ -64,7 +64,9 @@ pub async fn invoke(
     call.clear();
     if target.endpoint.scheme == Scheme::Https {
         // Compilation refuses https endpoints until the TLS upstream client exists.
-        return Err(LambdaError::Unreachable("https endpoint without a TLS client"));
+        return Err(LambdaError::Unreachable(
+            "https endpoint without a TLS client",
+        ));
     }
     write_request(target, payload, unix_s(), &mut call.req);
     let exchange = call.exchange(&w.pool, target.endpoint.addr, false, false);
@@ -176,7 +178,12 @@ mod tests {
         let mut out = Vec::new();
         write_request(&t, b"{}", 1_440_938_160, &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nhost: 127.0.0.1:9001\r\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nhost: 127.0.0.1:9001\r\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("x-amz-date: 20150830T123600Z\r\n"), "{text}");
         assert!(text.contains("x-amz-security-token: tok\r\n"), "{text}");
         assert!(text.contains("authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/lambda/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-invocation-type;x-amz-security-token, Signature="), "{text}");

@@ -25,7 +25,9 @@ use base64::Engine as _;
 use simd_json::{BorrowedValue as Value, StaticNode};
 
 use portico_shared::jwt::RouteAuth;
-use portico_shared::lambda::{is_binary_media_type, is_text_content_type, LambdaProxy, PayloadFormat};
+use portico_shared::lambda::{
+    is_binary_media_type, is_text_content_type, LambdaProxy, PayloadFormat,
+};
 
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim};
@@ -357,7 +359,10 @@ fn write_jwt(a: &RouteAuth, req: &DownstreamRequest<'_>, out: &mut Vec<u8>, scra
             match v {
                 Value::String(s) => string(out, s.as_bytes()),
                 Value::Static(StaticNode::Null) => out.extend_from_slice(b"null"),
-                other => string(out, simd_json::to_string(other).unwrap_or_default().as_bytes()),
+                other => string(
+                    out,
+                    simd_json::to_string(other).unwrap_or_default().as_bytes(),
+                ),
             }
             match (k.as_ref(), v) {
                 ("scope", Value::String(s)) => {
@@ -395,7 +400,12 @@ fn write_jwt(a: &RouteAuth, req: &DownstreamRequest<'_>, out: &mut Vec<u8>, scra
 }
 
 /// `"body":...,"isBase64Encoded":...` (1.0: `"body":null` when empty; 2.0: no `body`).
-fn write_body(p: &LambdaProxy, req: &DownstreamRequest<'_>, null_when_empty: bool, out: &mut Vec<u8>) {
+fn write_body(
+    p: &LambdaProxy,
+    req: &DownstreamRequest<'_>,
+    null_when_empty: bool,
+    out: &mut Vec<u8>,
+) {
     let body = req.body;
     if body.is_empty() {
         if null_when_empty {
@@ -416,7 +426,10 @@ fn write_body(p: &LambdaProxy, req: &DownstreamRequest<'_>, null_when_empty: boo
     out.extend_from_slice(br#""body":""#);
     if binary {
         let start = out.len();
-        out.resize(start + base64::encoded_len(body.len(), true).unwrap_or(0), 0);
+        out.resize(
+            start + base64::encoded_len(body.len(), true).unwrap_or(0),
+            0,
+        );
         let n = B64.encode_slice(body, &mut out[start..]).unwrap_or(0);
         out.truncate(start + n);
     } else {
@@ -458,7 +471,8 @@ fn write_headers_v1(req: &DownstreamRequest<'_>, multi: bool, out: &mut Vec<u8>)
             }
             out.push(b']');
         } else {
-            string(out, values.last().unwrap_or_default());
+            let mut values = values;
+            string(out, values.next_back().unwrap_or_default());
         }
     }
     if out.len() == mark + 1 {
@@ -482,12 +496,13 @@ enum QueryShape {
 /// The query parameters, percent-decoded; `null` when there are none.
 fn write_query(query: &[u8], shape: QueryShape, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
     let pairs = || {
-        query.split(|&b| b == b'&').filter(|p| !p.is_empty()).map(|p| {
-            match p.iter().position(|&b| b == b'=') {
+        query
+            .split(|&b| b == b'&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.iter().position(|&b| b == b'=') {
                 Some(i) => (&p[..i], &p[i + 1..]),
                 None => (p, &b""[..]),
-            }
-        })
+            })
     };
     if pairs().next().is_none() {
         out.extend_from_slice(b"null");
@@ -522,14 +537,14 @@ fn write_query(query: &[u8], shape: QueryShape, out: &mut Vec<u8>, scratch: &mut
                 out.push(b']');
             }
             QueryShape::Joined => {
-                let mut joined = Vec::new();
+                scratch.clear();
                 for (j, v) in values.enumerate() {
                     if j > 0 {
-                        joined.push(b',');
+                        scratch.push(b',');
                     }
-                    percent_decode_into(v, &mut joined);
+                    percent_decode_into(v, scratch);
                 }
-                string(out, &joined);
+                string(out, scratch);
             }
         }
     }
@@ -579,7 +594,11 @@ fn write_path_parameters(
         string(out, p.name.trim_end_matches('+').as_bytes());
         out.push(b':');
         let range = portico_shared::router::Params::range(p);
-        decoded_string(out, route_path.as_bytes().get(range).unwrap_or_default(), scratch);
+        decoded_string(
+            out,
+            route_path.as_bytes().get(range).unwrap_or_default(),
+            scratch,
+        );
     }
     out.push(b'}');
 }
@@ -777,7 +796,10 @@ pub fn read_response(
             ("body", Value::Static(StaticNode::Null)) => {}
             ("isBase64Encoded", Value::Static(StaticNode::Bool(b))) => base64 = *b,
             ("isBase64Encoded", Value::Static(StaticNode::Null)) => {}
-            ("headers" | "multiValueHeaders", Value::Object(_) | Value::Static(StaticNode::Null)) => {}
+            (
+                "headers" | "multiValueHeaders",
+                Value::Object(_) | Value::Static(StaticNode::Null),
+            ) => {}
             ("cookies", Value::Array(_) | Value::Static(StaticNode::Null))
                 if p.format == PayloadFormat::V2 => {}
             _ => return Err(GatewayError::LambdaMalformed),
@@ -787,8 +809,10 @@ pub fn read_response(
         Some(Value::Object(m)) => Some(m),
         _ => None,
     };
-    let in_multi = |name: &str| multi.is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case(name)));
-    let mut content_type: Option<Vec<u8>> = None;
+    let in_multi =
+        |name: &str| multi.is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case(name)));
+    // Where the answer's content type is in `reply.buf`, once seen.
+    let mut content_type: Option<(usize, usize)> = None;
     if let Some(Value::Object(h)) = object.get("headers") {
         for (name, v) in h.iter() {
             if in_multi(name) {
@@ -828,7 +852,12 @@ pub fn read_response(
             let Value::String(s) = c else {
                 return Err(GatewayError::LambdaMalformed);
             };
-            push_header(&mut reply.buf, "set-cookie", s.as_bytes(), &mut content_type)?;
+            push_header(
+                &mut reply.buf,
+                "set-cookie",
+                s.as_bytes(),
+                &mut content_type,
+            )?;
         }
     }
     if content_type.is_none() {
@@ -841,9 +870,9 @@ pub fn read_response(
     // client accepts) is a binary media type; otherwise the base64 text as is.
     let decode = base64
         && (!p.rest
-            || content_type
-                .as_deref()
-                .is_some_and(|ct| is_binary_media_type(&p.binary_media_types, ct))
+            || content_type.is_some_and(|(s, e)| {
+                is_binary_media_type(&p.binary_media_types, &reply.buf[s..e])
+            })
             || accept.is_some_and(|a| is_binary_media_type(&p.binary_media_types, a)));
     if decode {
         B64.decode_vec(body, &mut reply.buf)
@@ -858,7 +887,7 @@ fn push_header(
     out: &mut Vec<u8>,
     name: &str,
     value: &[u8],
-    content_type: &mut Option<Vec<u8>>,
+    content_type: &mut Option<(usize, usize)>,
 ) -> Result<(), GatewayError> {
     let name_ok = !name.is_empty()
         && name
@@ -874,10 +903,11 @@ fn push_header(
     {
         return Ok(());
     }
-    if n.eq_ignore_ascii_case(b"content-type") {
-        *content_type = Some(value.to_vec());
-    }
     write::header(out, n, value);
+    if n.eq_ignore_ascii_case(b"content-type") {
+        let end = out.len() - 2;
+        *content_type = Some((end - value.len(), end));
+    }
     Ok(())
 }
 

@@ -232,7 +232,15 @@ pub async fn handle<'s>(
                 let caller = lambda_proxy::Caller {
                     api_key: scope.admitted.key.map(|k| (k.value(), &*k.id)),
                 };
-                lambda_proxy::write_event(l, &resolved, &req, caller, unix_ms(), &mut event, &mut scratch);
+                lambda_proxy::write_event(
+                    l,
+                    &resolved,
+                    &req,
+                    caller,
+                    unix_ms(),
+                    &mut event,
+                    &mut scratch,
+                );
                 let integration_started = Instant::now();
                 let r = crate::lambda::invoke(w, call, &l.target, &event).await;
                 outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
@@ -248,8 +256,10 @@ pub async fn handle<'s>(
                     buf: w.take_buf(),
                     ..Default::default()
                 };
-                let accept = lambda_proxy::first_accept(integration::request_header(&req, b"accept"));
-                let read = lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply);
+                let accept =
+                    lambda_proxy::first_accept(integration::request_header(&req, b"accept"));
+                let read =
+                    lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply);
                 w.give_buf(scratch);
                 if let Err(e) = read {
                     w.give_buf(reply.buf);

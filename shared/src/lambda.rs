@@ -191,9 +191,9 @@ pub fn parse_function_uri(uri: &str, apigateway_form_only: bool) -> Result<Funct
             let (_, after) = rest
                 .split_once(":lambda:path/2015-03-31/functions/")
                 .ok_or_else(|| format!("integration URI '{uri}' is not a Lambda invocation URI: use arn:aws:apigateway:{{region}}:lambda:path/2015-03-31/functions/{{functionArn}}/invocations"))?;
-            after.strip_suffix("/invocations").ok_or_else(|| {
-                format!("integration URI '{uri}' must end with /invocations")
-            })?
+            after
+                .strip_suffix("/invocations")
+                .ok_or_else(|| format!("integration URI '{uri}' must end with /invocations"))?
         }
         Some(_) if !apigateway_form_only => uri,
         _ => {
@@ -266,12 +266,14 @@ pub fn resolve_endpoint(url: &str) -> Result<LambdaEndpoint, String> {
     }
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
-            let (h, p) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("Lambda endpoint '{url}' has an unterminated IPv6 address"))?;
+            let (h, p) = v6.split_once(']').ok_or_else(|| {
+                format!("Lambda endpoint '{url}' has an unterminated IPv6 address")
+            })?;
             let port = match p.strip_prefix(':') {
                 None if p.is_empty() => default_port,
-                Some(p) => p.parse().map_err(|_| format!("Lambda endpoint '{url}' has an invalid port"))?,
+                Some(p) => p
+                    .parse()
+                    .map_err(|_| format!("Lambda endpoint '{url}' has an invalid port"))?,
                 None => return Err(format!("Lambda endpoint '{url}' has an invalid port")),
             };
             (h, port)
@@ -286,7 +288,9 @@ pub fn resolve_endpoint(url: &str) -> Result<LambdaEndpoint, String> {
         },
     };
     if host.is_empty() || port == 0 {
-        return Err(format!("Lambda endpoint '{url}' must name a host and a port above 0"));
+        return Err(format!(
+            "Lambda endpoint '{url}' must name a host and a port above 0"
+        ));
     }
     if scheme == Scheme::Https {
         return Err(format!(
@@ -353,6 +357,36 @@ pub fn compile_target(
         self_hosted: local.is_some(),
         role_arn: role_arn.map(Into::into),
         timeout_ms,
+    })
+}
+
+/// What an `AWS_PROXY` integration is compiled from (REST and HTTP APIs alike).
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyInput<'a> {
+    pub integration_id: &'a str,
+    /// The integration URI, `${stageVariables.x}` not yet substituted.
+    pub uri: &'a str,
+    pub vars: &'a BTreeMap<String, String>,
+    /// A REST API: only AWS's invocation URI is accepted.
+    pub rest: bool,
+    pub role_arn: Option<&'a str>,
+    pub timeout_ms: u32,
+    pub format: PayloadFormat,
+    /// REST APIs' `binaryMediaTypes`.
+    pub binary_media_types: &'a [String],
+}
+
+/// Compiles an `AWS_PROXY` integration.
+pub fn compile_proxy(env: &LambdaEnv, input: ProxyInput<'_>) -> Result<LambdaProxy, String> {
+    let uri = substitute(input.uri, input.vars)?;
+    let target = compile_target(env, &uri, input.rest, input.role_arn, input.timeout_ms)?;
+    Ok(LambdaProxy {
+        integration_id: input.integration_id.into(),
+        target,
+        format: input.format,
+        rest: input.rest,
+        account_id: env.account_id.as_str().into(),
+        binary_media_types: binary_media_types(input.binary_media_types),
     })
 }
 
@@ -423,7 +457,9 @@ mod tests {
         let arn = "arn:aws:lambda:eu-west-1:123456789012:function:echo";
         let f = parse_function_uri(arn, false).unwrap();
         assert_eq!((f.name.as_str(), f.region.as_str()), ("echo", "eu-west-1"));
-        let uri = format!("arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{arn}:live/invocations");
+        let uri = format!(
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{arn}:live/invocations"
+        );
         let f = parse_function_uri(&uri, true).unwrap();
         assert_eq!(f.function, format!("{arn}:live"));
         assert_eq!(f.name, "echo");
@@ -466,10 +502,7 @@ mod tests {
         assert!(env.credentials.is_none());
         let arn = "arn:aws:lambda:eu-west-1:123456789012:function:echo";
         let t = compile_target(&env, arn, false, None, 1000).unwrap();
-        assert_eq!(
-            &*t.invoke_path,
-            "/2015-03-31/functions/echo/invocations"
-        );
+        assert_eq!(&*t.invoke_path, "/2015-03-31/functions/echo/invocations");
         assert_eq!(&*t.invoke_query, "");
         let live = compile_target(&env, &format!("{arn}:live"), false, None, 1000).unwrap();
         assert_eq!(&*live.invoke_query, "Qualifier=live");
@@ -493,9 +526,15 @@ mod tests {
     fn media_types() {
         let types = binary_media_types(&["image/png".into(), "application/*".into()]);
         assert!(is_binary_media_type(&types, b"image/png"));
-        assert!(is_binary_media_type(&types, b"Application/Octet-Stream; x=1"));
+        assert!(is_binary_media_type(
+            &types,
+            b"Application/Octet-Stream; x=1"
+        ));
         assert!(!is_binary_media_type(&types, b"text/plain"));
-        assert!(is_binary_media_type(&binary_media_types(&["*/*".into()]), b"text/plain"));
+        assert!(is_binary_media_type(
+            &binary_media_types(&["*/*".into()]),
+            b"text/plain"
+        ));
         assert!(is_text_content_type(b"application/json; charset=utf-8"));
         assert!(is_text_content_type(b"text/html"));
         assert!(is_text_content_type(b"application/vnd.api+json"));

@@ -254,23 +254,19 @@ fn compile_lambda_proxy(
         ));
         return None;
     }
-    let target = crate::snapshot::substitute_stage_variables(uri, vars).and_then(|uri| {
-        crate::lambda::compile_target(&ctx.lambda, &uri, true, i.credentials.as_deref(), timeout_ms)
-    });
-    match target {
-        Ok(target) => Some(crate::lambda::LambdaProxy {
-            integration_id: Box::default(),
-            target,
-            format: crate::lambda::PayloadFormat::V1,
-            rest: true,
-            account_id: ctx.lambda.account_id.as_str().into(),
-            binary_media_types: crate::lambda::binary_media_types(binary_media_types),
-        }),
-        Err(e) => {
-            errors.push(err(at, &e));
-            None
-        }
-    }
+    let input = crate::lambda::ProxyInput {
+        integration_id: "",
+        uri,
+        vars,
+        rest: true,
+        role_arn: i.credentials.as_deref(),
+        timeout_ms,
+        format: crate::lambda::PayloadFormat::V1,
+        binary_media_types,
+    };
+    crate::lambda::compile_proxy(&ctx.lambda, input)
+        .map_err(|e| errors.push(err(at, &e)))
+        .ok()
 }
 
 /// The upstream of a REST `HTTP_PROXY` or `HTTP` integration. REST sends exactly the

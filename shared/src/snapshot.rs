@@ -721,7 +721,9 @@ fn compile_integration(
         other => {
             errors.push(err(
                 at,
-                &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"),
+                &format!(
+                    "integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"
+                ),
             ));
             return None;
         }
@@ -764,29 +766,19 @@ fn compile_lambda_proxy(
             "requestParameters and responseParameters are not supported for AWS_PROXY integrations yet",
         ));
     }
-    let target = substitute_stage_variables(&i.integration_uri, vars).and_then(|uri| {
-        crate::lambda::compile_target(
-            &ctx.lambda,
-            &uri,
-            false,
-            i.credentials_arn.as_deref(),
-            timeout_ms,
-        )
-    });
-    match target {
-        Ok(target) => Some(crate::lambda::LambdaProxy {
-            integration_id: i.integration_id.as_str().into(),
-            target,
-            format,
-            rest: false,
-            account_id: ctx.lambda.account_id.as_str().into(),
-            binary_media_types: Vec::new(),
-        }),
-        Err(e) => {
-            errors.push(err(at, &e));
-            None
-        }
-    }
+    let input = crate::lambda::ProxyInput {
+        integration_id: &i.integration_id,
+        uri: &i.integration_uri,
+        vars,
+        rest: false,
+        role_arn: i.credentials_arn.as_deref(),
+        timeout_ms,
+        format,
+        binary_media_types: &[],
+    };
+    crate::lambda::compile_proxy(&ctx.lambda, input)
+        .map_err(|e| errors.push(err(at, &e)))
+        .ok()
 }
 
 /// Builds an HTTP proxy integration (HTTP APIs and REST `HTTP_PROXY`).

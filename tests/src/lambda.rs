@@ -48,7 +48,14 @@ impl LambdaFn {
             .port();
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let child = Command::new("cargo")
-            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P"])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
             .arg(port.to_string())
             .current_dir(workspace.join("tests").join("lambda-fn"))
             // One target directory for the workspace and the function (no second build tree).

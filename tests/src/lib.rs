@@ -38,8 +38,8 @@ use std::time::Duration;
 
 pub use client::{find, preview, Client, Closed, ReadError, Request, Response, IO_TIMEOUT};
 pub use gateway::{parse_ready_line, portico_bin, Gateway, TempDir, DEFAULT_DOMAIN};
-pub use load::{fixed_rate, Tally};
 pub use lambda::{LambdaFn, FUNCTION, FUNCTION_ARN};
+pub use load::{fixed_rate, Tally};
 pub use upstream::{echo_json, fnv1a, pattern, Behaviour, MockUpstream, Recorded};
 
 use serde_json::{json, Value};

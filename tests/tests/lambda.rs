@@ -103,7 +103,10 @@ fn lambda_http_function_through_http_and_rest_apis() {
         "cargo lambda is not installed: pip install cargo-lambda (.ci/run does)"
     );
     let f = LambdaFn::start();
-    eprintln!("cargo lambda watch served the function after {:?}", f.started_in);
+    eprintln!(
+        "cargo lambda watch served the function after {:?}",
+        f.started_in
+    );
     let endpoint = f.endpoint();
     let gw = Gateway::spawn_env(
         &http_api_config(),
@@ -145,7 +148,10 @@ fn lambda_http_function_through_http_and_rest_apis() {
     assert_eq!(cx["http"]["sourceIp"], "127.0.0.1");
     assert_eq!(cx["http"]["userAgent"], "portico-test");
     assert_eq!(cx["domainPrefix"], "lam1");
-    assert!(cx["timeEpoch"].as_i64().unwrap_or(0) > 1_700_000_000_000, "{cx}");
+    assert!(
+        cx["timeEpoch"].as_i64().unwrap_or(0) > 1_700_000_000_000,
+        "{cx}"
+    );
 
     // Payload 1.0 on an HTTP API: multi-value headers and query strings.
     let r = to(
@@ -156,7 +162,11 @@ fn lambda_http_function_through_http_and_rest_apis() {
             .header("x-fn-cookies", "1"),
     );
     assert_eq!(r.status, 200, "{r}");
-    assert_eq!(r.header_all("set-cookie"), vec!["a=1; Path=/", "b=2"], "{r}");
+    assert_eq!(
+        r.header_all("set-cookie"),
+        vec!["a=1; Path=/", "b=2"],
+        "{r}"
+    );
     let e: Value = r.json();
     assert_eq!(e["kind"], "v1", "{e}");
     assert_eq!(e["method"], "POST");
@@ -179,14 +189,30 @@ fn lambda_http_function_through_http_and_rest_apis() {
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
 
     // Function errors and timeouts, in HTTP API's words.
-    let r = to(&gw, "lam1", Request::get("/v2/items/1").header("x-fn-fail", "1"));
+    let r = to(
+        &gw,
+        "lam1",
+        Request::get("/v2/items/1").header("x-fn-fail", "1"),
+    );
     assert_gateway_error(&r, 500, "Internal Server Error");
     let started = Instant::now();
-    let r = to(&gw, "lam1", Request::get("/slow").header("x-fn-sleep-ms", "3000"));
+    let r = to(
+        &gw,
+        "lam1",
+        Request::get("/slow").header("x-fn-sleep-ms", "3000"),
+    );
     assert_gateway_error(&r, 503, "Service Unavailable");
-    assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
     // A status of the function's own.
-    let r = to(&gw, "lam1", Request::get("/v2/items/1").header("x-fn-status", "418"));
+    let r = to(
+        &gw,
+        "lam1",
+        Request::get("/v2/items/1").header("x-fn-status", "418"),
+    );
     assert_eq!(r.status, 418, "{r}");
 
     // REST: payload 1.0 with REST's context, multi-value headers in the answer, binary media
@@ -202,7 +228,11 @@ fn lambda_http_function_through_http_and_rest_apis() {
     );
     assert_eq!(r.status, 200, "{r}");
     assert!(r.header("x-amzn-requestid").is_some(), "{r}");
-    assert_eq!(r.header_all("set-cookie"), vec!["a=1; Path=/", "b=2"], "{r}");
+    assert_eq!(
+        r.header_all("set-cookie"),
+        vec!["a=1; Path=/", "b=2"],
+        "{r}"
+    );
     let e: Value = r.json();
     assert_eq!(e["kind"], "v1", "{e}");
     assert_eq!(e["pathParameters"], json!({"proxy": "x/y"}));
@@ -216,7 +246,10 @@ fn lambda_http_function_through_http_and_rest_apis() {
     assert_eq!(cx["resourcePath"], "/{proxy+}");
     assert_eq!(cx["httpMethod"], "GET");
     assert_eq!(cx["identity"]["sourceIp"], "127.0.0.1");
-    assert!(cx["resourceId"].as_str().is_some_and(|s| !s.is_empty()), "{cx}");
+    assert!(
+        cx["resourceId"].as_str().is_some_and(|s| !s.is_empty()),
+        "{cx}"
+    );
     let r = to(
         &gw,
         &rest,
@@ -228,9 +261,16 @@ fn lambda_http_function_through_http_and_rest_apis() {
     assert_eq!((r.status, &r.body), (200, &bytes), "{r}");
     let r = to(&gw, &rest, Request::get("/prod/x").header("x-fn-fail", "1"));
     assert_rest_error(&r, 502, "Internal server error");
-    let r = to(&gw, &rest, Request::get("/prod/x").header("x-fn-sleep-ms", "3000"));
+    let r = to(
+        &gw,
+        &rest,
+        Request::get("/prod/x").header("x-fn-sleep-ms", "3000"),
+    );
     assert_rest_error(&r, 504, "Endpoint request timed out");
-    assert_eq!(r.header("x-amzn-errortype"), Some("InternalServerErrorException"));
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("InternalServerErrorException")
+    );
 
     // Warm round trips through the gateway to the function, sequential.
     let mut client = gw.client();
@@ -265,7 +305,11 @@ fn stub(status: u16, headers: &[(&str, &str)], body: &str) -> Behaviour {
 
 #[test]
 fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
-    let up = MockUpstream::start(stub(200, &[], r#"{"statusCode":201,"headers":{"a":"b","n":1},"multiValueHeaders":{"m":["1","2"]},"body":"aGk=","isBase64Encoded":true}"#));
+    let up = MockUpstream::start(stub(
+        200,
+        &[],
+        r#"{"statusCode":201,"headers":{"a":"b","n":1},"multiValueHeaders":{"m":["1","2"]},"body":"aGk=","isBase64Encoded":true}"#,
+    ));
     let endpoint = format!("http://{}", up.addr());
     let gw = Gateway::spawn_env(
         &http_api_config(),
@@ -293,8 +337,14 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
     // region, the 1.0 event as the payload.
     let call = up.single_request();
     assert_eq!(call.method, "POST");
-    assert_eq!(call.target, "/2015-03-31/functions/portico-lambda-fn/invocations");
-    assert_eq!(call.header("x-amz-invocation-type"), Some("RequestResponse"));
+    assert_eq!(
+        call.target,
+        "/2015-03-31/functions/portico-lambda-fn/invocations"
+    );
+    assert_eq!(
+        call.header("x-amz-invocation-type"),
+        Some("RequestResponse")
+    );
     assert_eq!(call.header("x-amz-security-token"), Some("session"));
     let auth = call.header("authorization").unwrap_or_default();
     assert!(
@@ -310,7 +360,10 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
     assert_eq!(event["headers"]["x-multi"], "m2");
     assert_eq!(event["multiValueHeaders"]["x-multi"], json!(["m1", "m2"]));
     assert_eq!(event["queryStringParameters"], json!({"q": "2", "r": "/"}));
-    assert_eq!(event["multiValueQueryStringParameters"], json!({"q": ["1", "2"], "r": ["/"]}));
+    assert_eq!(
+        event["multiValueQueryStringParameters"],
+        json!({"q": ["1", "2"], "r": ["/"]})
+    );
     assert_eq!(event["pathParameters"], json!({"proxy": "x"}));
     assert_eq!(event["stageVariables"], json!({"v": "1"}));
     assert_eq!(event["requestContext"]["accountId"], "000000000000");
@@ -318,15 +371,27 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
     // 2.0's inferred responses: JSON without statusCode is the body; a string is the body.
     up.set_behaviour(stub(200, &[], r#"{"hello":"world"}"#));
     let r = to(&gw, "lam1", Request::get("/v2/items/1"));
-    assert_eq!((r.status, r.text()), (200, r#"{"hello":"world"}"#.to_string()), "{r}");
+    assert_eq!(
+        (r.status, r.text()),
+        (200, r#"{"hello":"world"}"#.to_string()),
+        "{r}"
+    );
     assert_eq!(r.header("content-type"), Some("application/json"));
     up.set_behaviour(stub(200, &[], r#""plain text""#));
     let r = to(&gw, "lam1", Request::get("/v2/items/1"));
     assert_eq!((r.status, r.text()), (200, "plain text".to_string()), "{r}");
     // 2.0 cookies become Set-Cookie lines.
-    up.set_behaviour(stub(200, &[], r#"{"statusCode":200,"cookies":["a=1","b=2; Path=/"],"body":"ok"}"#));
+    up.set_behaviour(stub(
+        200,
+        &[],
+        r#"{"statusCode":200,"cookies":["a=1","b=2; Path=/"],"body":"ok"}"#,
+    ));
     let r = to(&gw, "lam1", Request::get("/v2/items/1"));
-    assert_eq!(r.header_all("set-cookie"), vec!["a=1", "b=2; Path=/"], "{r}");
+    assert_eq!(
+        r.header_all("set-cookie"),
+        vec!["a=1", "b=2; Path=/"],
+        "{r}"
+    );
 
     // Malformed answers: HTTP API 500, REST 502.
     let rest = rest_api(&gw, 1000);
@@ -335,7 +400,10 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
         ("body not a string", r#"{"statusCode":200,"body":{"a":1}}"#),
         ("unknown key", r#"{"statusCode":200,"extra":1}"#),
         ("bad status", r#"{"statusCode":99}"#),
-        ("header with CRLF", r#"{"statusCode":200,"headers":{"a":"b\r\nc: d"}}"#),
+        (
+            "header with CRLF",
+            r#"{"statusCode":200,"headers":{"a":"b\r\nc: d"}}"#,
+        ),
     ] {
         up.set_behaviour(stub(200, &[], body));
         let r = to(&gw, "lam1", Request::get("/v1/x"));
@@ -345,34 +413,72 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
     }
     // Base64 that does not decode: HTTP APIs decode every flagged body (500); REST decodes only
     // binary media types and otherwise returns the text as it came.
-    up.set_behaviour(stub(200, &[], r#"{"statusCode":200,"body":"%%%","isBase64Encoded":true}"#));
+    up.set_behaviour(stub(
+        200,
+        &[],
+        r#"{"statusCode":200,"body":"%%%","isBase64Encoded":true}"#,
+    ));
     assert_eq!(to(&gw, "lam1", Request::get("/v1/x")).status, 500);
     let r = to(&gw, &rest, Request::get("/prod/x"));
     assert_eq!((r.status, r.text()), (200, "%%%".to_string()), "{r}");
-    // Lambda's function error: 200 with X-Amz-Function-Error.
-    up.set_behaviour(stub(
+    // Lambda's function error (200 with X-Amz-Function-Error), an Invoke API error
+    // (throttled), a slow function, then no endpoint at all: AWS's answers per API type.
+    let function_error = stub(
         200,
         &[("X-Amz-Function-Error", "Unhandled")],
         r#"{"errorMessage":"boom","errorType":"Error"}"#,
-    ));
-    assert_gateway_error(&to(&gw, "lam1", Request::get("/v2/items/1")), 500, "Internal Server Error");
-    assert_rest_error(&to(&gw, &rest, Request::get("/prod/x")), 502, "Internal server error");
-    // An Invoke API error (throttled): 500 for both.
-    up.set_behaviour(stub(
+    );
+    let throttled = stub(
         429,
         &[("x-amzn-ErrorType", "TooManyRequestsException")],
         r#"{"message":"Rate exceeded"}"#,
-    ));
-    assert_gateway_error(&to(&gw, "lam1", Request::get("/v2/items/1")), 500, "Internal Server Error");
-    assert_rest_error(&to(&gw, &rest, Request::get("/prod/x")), 500, "Internal server error");
-    // A slow function: 503 / 504 at the integration timeout.
-    up.set_behaviour(Behaviour::delay(Duration::from_secs(3), stub(200, &[], "{}")));
-    assert_gateway_error(&to(&gw, "lam1", Request::get("/slow")), 503, "Service Unavailable");
-    assert_rest_error(&to(&gw, &rest, Request::get("/prod/x")), 504, "Endpoint request timed out");
-    // The endpoint goes away: 500 (HTTP API) and 500 (REST), no hang.
-    drop(up);
-    assert_gateway_error(&to(&gw, "lam1", Request::get("/v2/items/1")), 500, "Internal Server Error");
-    assert_rest_error(&to(&gw, &rest, Request::get("/prod/x")), 500, "Internal server error");
+    );
+    let slow = Behaviour::delay(Duration::from_secs(3), stub(200, &[], "{}"));
+    let cases = [
+        (
+            "function error",
+            Some(function_error),
+            "/v2/items/1",
+            (500, "Internal Server Error"),
+            (502, "Internal server error"),
+        ),
+        (
+            "Invoke API error",
+            Some(throttled),
+            "/v2/items/1",
+            (500, "Internal Server Error"),
+            (500, "Internal server error"),
+        ),
+        (
+            "timeout",
+            Some(slow),
+            "/slow",
+            (503, "Service Unavailable"),
+            (504, "Endpoint request timed out"),
+        ),
+        (
+            "endpoint down",
+            None,
+            "/v2/items/1",
+            (500, "Internal Server Error"),
+            (500, "Internal server error"),
+        ),
+    ];
+    let mut up = Some(up);
+    for (why, behaviour, http_path, (http_status, http_message), (rest_status, rest_message)) in
+        cases
+    {
+        match behaviour {
+            Some(b) => up.as_ref().expect("the endpoint is up").set_behaviour(b),
+            None => drop(up.take()),
+        }
+        let r = to(&gw, "lam1", Request::get(http_path));
+        assert_eq!(r.status, http_status, "{why}: {r}");
+        assert_gateway_error(&r, http_status, http_message);
+        let r = to(&gw, &rest, Request::get("/prod/x"));
+        assert_eq!(r.status, rest_status, "{why}: {r}");
+        assert_rest_error(&r, rest_status, rest_message);
+    }
 }
 
 #[test]
@@ -387,10 +493,18 @@ fn https_endpoints_and_bad_uris_are_refused_at_start() {
     let bad = config(vec![api(
         "lam2",
         vec![route("$default", "i1")],
-        vec![lambda_integration("i1", "arn:aws:lambda:us-east-1:1:function:f", "2.0", 1000)],
+        vec![lambda_integration(
+            "i1",
+            "arn:aws:lambda:us-east-1:1:function:f",
+            "2.0",
+            1000,
+        )],
         vec![stage("$default")],
     )]);
     let e = Gateway::try_spawn_env(&bad, &[], &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")])
         .expect_err("a malformed function ARN is refused");
-    assert!(format!("{e:#}").contains("is not a Lambda function ARN"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("is not a Lambda function ARN"),
+        "{e:#}"
+    );
 }

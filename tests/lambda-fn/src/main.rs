@@ -53,7 +53,10 @@ async fn handle(req: Request) -> Result<Response<Body>, Error> {
             let all = req.query_string_parameters_ref().and_then(|q| q.all(k));
             (
                 k.to_string(),
-                all.unwrap_or_default().into_iter().map(str::to_string).collect(),
+                all.unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
             )
         })
         .collect();
@@ -75,7 +78,10 @@ async fn handle(req: Request) -> Result<Response<Body>, Error> {
     let (body, binary) = match req.body() {
         Body::Empty => (serde_json::Value::Null, false),
         Body::Text(t) => (serde_json::Value::from(t.as_str()), false),
-        Body::Binary(b) => (serde_json::Value::from(b.iter().map(|&x| u32::from(x)).collect::<Vec<_>>()), true),
+        Body::Binary(b) => (
+            serde_json::Value::from(b.iter().map(|&x| u32::from(x)).collect::<Vec<_>>()),
+            true,
+        ),
         _ => (serde_json::Value::Null, false),
     };
     let echo = serde_json::json!({
