@@ -101,10 +101,10 @@ fn write_v1(
     string(out, req.head.method.as_str().as_bytes());
     out.push(b',');
     key(out, "headers");
-    write_headers_v1(req, false, out);
+    write_headers_v1(req, false, out, scratch);
     out.push(b',');
     key(out, "multiValueHeaders");
-    write_headers_v1(req, true, out);
+    write_headers_v1(req, true, out, scratch);
     out.push(b',');
     let query = bytes(req.buf, req.head.query);
     key(out, "queryStringParameters");
@@ -218,19 +218,15 @@ fn write_v2(
     }
     key(out, "headers");
     out.push(b'{');
-    let mut any = false;
     for (i, &(n, _)) in req.headers.iter().enumerate() {
         let name = bytes(req.buf, n);
         if dropped_header(req, name)
             || name.eq_ignore_ascii_case(b"cookie")
+            || is_forwarded(name)
             || seen_before(req, i, name)
         {
             continue;
         }
-        if any {
-            out.push(b',');
-        }
-        any = true;
         scratch.clear();
         scratch.extend(name.iter().map(u8::to_ascii_lowercase));
         string(out, scratch);
@@ -245,7 +241,19 @@ fn write_v2(
             }
         }
         string(out, scratch);
+        out.push(b',');
     }
+    write_forwarded(
+        req,
+        false,
+        [
+            &b"x-forwarded-for"[..],
+            b"x-forwarded-port",
+            b"x-forwarded-proto",
+        ],
+        out,
+        scratch,
+    );
     out.extend_from_slice(b"},");
     if !query.is_empty() {
         key(out, "queryStringParameters");
@@ -442,22 +450,22 @@ fn write_body(
     });
 }
 
-/// 1.0's `headers` (`multi`: false, the last value per name) or `multiValueHeaders`; `null`
-/// when there are none.
-fn write_headers_v1(req: &DownstreamRequest<'_>, multi: bool, out: &mut Vec<u8>) {
-    let mark = out.len();
+/// 1.0's `headers` (`multi`: false, the last value per name) or `multiValueHeaders`.
+fn write_headers_v1(
+    req: &DownstreamRequest<'_>,
+    multi: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
     out.push(b'{');
     for (i, &(n, _)) in req.headers.iter().enumerate() {
         let name = bytes(req.buf, n);
-        if dropped_header(req, name) || seen_before(req, i, name) {
+        if dropped_header(req, name) || is_forwarded(name) || seen_before(req, i, name) {
             continue;
-        }
-        if out.len() > mark + 1 {
-            out.push(b',');
         }
         string(out, name);
         out.push(b':');
-        let values = req.headers[i..]
+        let mut values = req.headers[i..]
             .iter()
             .filter(|&&(n2, _)| bytes(req.buf, n2).eq_ignore_ascii_case(name))
             .map(|&(_, v)| bytes(req.buf, v));
@@ -471,16 +479,65 @@ fn write_headers_v1(req: &DownstreamRequest<'_>, multi: bool, out: &mut Vec<u8>)
             }
             out.push(b']');
         } else {
-            let mut values = values;
             string(out, values.next_back().unwrap_or_default());
         }
+        out.push(b',');
     }
-    if out.len() == mark + 1 {
-        out.truncate(mark);
-        out.extend_from_slice(b"null");
-    } else {
-        out.push(b'}');
+    write_forwarded(
+        req,
+        multi,
+        [
+            &b"X-Forwarded-For"[..],
+            b"X-Forwarded-Port",
+            b"X-Forwarded-Proto",
+        ],
+        out,
+        scratch,
+    );
+    out.push(b'}');
+}
+
+/// `X-Forwarded-For` (the client's list, then the peer), `-Port` and `-Proto`, as API Gateway
+/// adds them to the event's headers; `multi`: each as a one-value list.
+fn write_forwarded(
+    req: &DownstreamRequest<'_>,
+    multi: bool,
+    names: [&[u8]; 3],
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    use std::io::Write as _;
+    scratch.clear();
+    for &(n, v) in req.headers {
+        if bytes(req.buf, n).eq_ignore_ascii_case(b"x-forwarded-for") {
+            scratch.extend_from_slice(bytes(req.buf, v));
+            scratch.extend_from_slice(b", ");
+        }
     }
+    let _ = write!(scratch, "{}", req.peer.ip());
+    let split = scratch.len();
+    scratch.extend_from_slice(itoa::Buffer::new().format(req.local_port).as_bytes());
+    let values: [&[u8]; 3] = [&scratch[..split], &scratch[split..], b"http"];
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, name);
+        out.push(b':');
+        if multi {
+            out.push(b'[');
+        }
+        string(out, value);
+        if multi {
+            out.push(b']');
+        }
+    }
+}
+
+fn is_forwarded(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"x-forwarded-for")
+        || name.eq_ignore_ascii_case(b"x-forwarded-port")
+        || name.eq_ignore_ascii_case(b"x-forwarded-proto")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -897,10 +954,7 @@ fn push_header(
         return Err(GatewayError::LambdaMalformed);
     }
     let n = name.as_bytes();
-    if is_hop_by_hop(n)
-        || n.eq_ignore_ascii_case(b"content-length")
-        || n.eq_ignore_ascii_case(b"date")
-    {
+    if is_hop_by_hop(n) || n.eq_ignore_ascii_case(b"content-length") {
         return Ok(());
     }
     write::header(out, n, value);

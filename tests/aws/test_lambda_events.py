@@ -113,6 +113,7 @@ def test_http_api_events_match_the_v1_and_v2_models(lambda_gateway, stub):
     assert e["rawPath"] == "/items/7" and e["rawQueryString"] == "a=1&a=2&b=x%20y"
     assert e["cookies"] == ["c1=v1", "c2=v2"]
     assert "cookie" not in e["headers"] and e["headers"]["x-multi"] == "m1"
+    assert e["headers"]["x-forwarded-for"] == "127.0.0.1" and e["headers"]["x-forwarded-proto"] == "http"
     assert e["queryStringParameters"] == {"a": "1,2", "b": "x y"}
     assert e["pathParameters"] == {"id": "7"} and e["stageVariables"] == {"v": "1"}
     assert e["requestContext"]["http"]["userAgent"] == "pytest"

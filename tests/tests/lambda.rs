@@ -326,7 +326,8 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
         "lam1",
         Request::get("/v1/x?q=1&q=2&r=%2F")
             .header("x-multi", "m1")
-            .header("x-multi", "m2"),
+            .header("x-multi", "m2")
+            .header("x-forwarded-for", "10.0.0.1"),
     );
     assert_eq!(r.status, 201, "{r}");
     assert_eq!((r.header("a"), r.header("n")), (Some("b"), Some("1")));
@@ -359,6 +360,14 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
     assert_eq!(event["body"], Value::Null);
     assert_eq!(event["headers"]["x-multi"], "m2");
     assert_eq!(event["multiValueHeaders"]["x-multi"], json!(["m1", "m2"]));
+    // API Gateway's forwarding headers: the client's list then the peer.
+    assert_eq!(event["headers"]["X-Forwarded-For"], "10.0.0.1, 127.0.0.1");
+    assert_eq!(event["headers"]["X-Forwarded-Proto"], "http");
+    assert_eq!(
+        event["multiValueHeaders"]["X-Forwarded-For"],
+        json!(["10.0.0.1, 127.0.0.1"])
+    );
+    assert!(event["headers"].get("x-forwarded-for").is_none(), "{event}");
     assert_eq!(event["queryStringParameters"], json!({"q": "2", "r": "/"}));
     assert_eq!(
         event["multiValueQueryStringParameters"],
@@ -422,7 +431,7 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
     let r = to(&gw, &rest, Request::get("/prod/x"));
     assert_eq!((r.status, r.text()), (200, "%%%".to_string()), "{r}");
     // Lambda's function error (200 with X-Amz-Function-Error), an Invoke API error
-    // (throttled), a slow function, then no endpoint at all: AWS's answers per API type.
+    // (throttled) and a slow function: AWS's answers per API type.
     let function_error = stub(
         200,
         &[("X-Amz-Function-Error", "Unhandled")],
@@ -437,41 +446,30 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
     let cases = [
         (
             "function error",
-            Some(function_error),
+            function_error,
             "/v2/items/1",
             (500, "Internal Server Error"),
             (502, "Internal server error"),
         ),
         (
             "Invoke API error",
-            Some(throttled),
+            throttled,
             "/v2/items/1",
             (500, "Internal Server Error"),
             (500, "Internal server error"),
         ),
         (
             "timeout",
-            Some(slow),
+            slow,
             "/slow",
             (503, "Service Unavailable"),
             (504, "Endpoint request timed out"),
         ),
-        (
-            "endpoint down",
-            None,
-            "/v2/items/1",
-            (500, "Internal Server Error"),
-            (500, "Internal server error"),
-        ),
     ];
-    let mut up = Some(up);
     for (why, behaviour, http_path, (http_status, http_message), (rest_status, rest_message)) in
         cases
     {
-        match behaviour {
-            Some(b) => up.as_ref().expect("the endpoint is up").set_behaviour(b),
-            None => drop(up.take()),
-        }
+        up.set_behaviour(behaviour);
         let r = to(&gw, "lam1", Request::get(http_path));
         assert_eq!(r.status, http_status, "{why}: {r}");
         assert_gateway_error(&r, http_status, http_message);
@@ -479,6 +477,37 @@ fn invoke_requests_answers_and_failures_against_a_mock_endpoint() {
         assert_eq!(r.status, rest_status, "{why}: {r}");
         assert_rest_error(&r, rest_status, rest_message);
     }
+}
+
+#[test]
+fn a_dead_endpoint_answers_500_without_hanging() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let gw = Gateway::spawn_env(
+        &http_api_config(),
+        &[],
+        &[("AWS_ENDPOINT_URL_LAMBDA", &endpoint)],
+    );
+    let rest = rest_api(&gw, 1000);
+    let started = Instant::now();
+    assert_gateway_error(
+        &to(&gw, "lam1", Request::get("/v2/items/1")),
+        500,
+        "Internal Server Error",
+    );
+    assert_rest_error(
+        &to(&gw, &rest, Request::get("/prod/x")),
+        500,
+        "Internal server error",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
