@@ -243,17 +243,7 @@ fn write_v2(
         string(out, scratch);
         out.push(b',');
     }
-    write_forwarded(
-        req,
-        false,
-        [
-            &b"x-forwarded-for"[..],
-            b"x-forwarded-port",
-            b"x-forwarded-proto",
-        ],
-        out,
-        scratch,
-    );
+    write_forwarded(req, Shape::V2, out, scratch);
     out.extend_from_slice(b"},");
     if !query.is_empty() {
         key(out, "queryStringParameters");
@@ -483,29 +473,43 @@ fn write_headers_v1(
         }
         out.push(b',');
     }
-    write_forwarded(
-        req,
-        multi,
-        [
-            &b"X-Forwarded-For"[..],
-            b"X-Forwarded-Port",
-            b"X-Forwarded-Proto",
-        ],
-        out,
-        scratch,
-    );
+    let shape = if multi { Shape::V1Multi } else { Shape::V1 };
+    write_forwarded(req, shape, out, scratch);
     out.push(b'}');
 }
 
+/// Which header map the forwarding headers go into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// 1.0 `headers`: names as AWS spells them.
+    V1,
+    /// 1.0 `multiValueHeaders`: one-value lists.
+    V1Multi,
+    /// 2.0 `headers`: lowercase names.
+    V2,
+}
+
 /// `X-Forwarded-For` (the client's list, then the peer), `-Port` and `-Proto`, as API Gateway
-/// adds them to the event's headers; `multi`: each as a one-value list.
+/// adds them to the event's headers.
 fn write_forwarded(
     req: &DownstreamRequest<'_>,
-    multi: bool,
-    names: [&[u8]; 3],
+    shape: Shape,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
+    let names: [&[u8]; 3] = match shape {
+        Shape::V2 => [
+            b"x-forwarded-for",
+            b"x-forwarded-port",
+            b"x-forwarded-proto",
+        ],
+        Shape::V1 | Shape::V1Multi => [
+            b"X-Forwarded-For",
+            b"X-Forwarded-Port",
+            b"X-Forwarded-Proto",
+        ],
+    };
+    let multi = shape == Shape::V1Multi;
     use std::io::Write as _;
     scratch.clear();
     for &(n, v) in req.headers {
