@@ -17,8 +17,9 @@
 
 use std::time::Duration;
 
-use portico_shared::lambda::{LambdaTarget, Scheme};
+use portico_shared::lambda::{LambdaTarget, Scheme, Signer};
 use portico_shared::limits::LAMBDA_PAYLOAD_MAX_BYTES;
+use portico_shared::sigv4::Credentials;
 
 use crate::error::GatewayError;
 use crate::http1::parse::bytes;
@@ -68,7 +69,27 @@ pub async fn invoke(
             "https endpoint without a TLS client",
         ));
     }
-    write_request(target, payload, unix_s(), &mut call.req);
+    // An assumed role's credentials: one atomic load; none yet (STS has not answered) fails
+    // the call rather than sending it unsigned.
+    let assumed;
+    let credentials = match &target.signer {
+        Signer::Fixed(c) => c.as_deref(),
+        Signer::Role(slot) => {
+            assumed = slot.credentials.load_full();
+            Some(
+                assumed
+                    .as_deref()
+                    .ok_or(LambdaError::Unreachable("role credentials not assumed yet"))?,
+            )
+        }
+    };
+    write_request(
+        target,
+        credentials,
+        payload,
+        portico_shared::clock::system_unix_secs(),
+        &mut call.req,
+    );
     let exchange = call.exchange(&w.pool, target.endpoint.addr, false, false);
     let timeout = Duration::from_millis(u64::from(target.timeout_ms));
     let r = match monoio::time::timeout(timeout, exchange).await {
@@ -105,7 +126,13 @@ pub async fn invoke(
 }
 
 /// The signed Invoke request: head and payload.
-fn write_request(target: &LambdaTarget, payload: &[u8], unix_s: u64, out: &mut Vec<u8>) {
+fn write_request(
+    target: &LambdaTarget,
+    credentials: Option<&Credentials>,
+    payload: &[u8],
+    unix_s: u64,
+    out: &mut Vec<u8>,
+) {
     const INVOCATION_TYPE: &str = "RequestResponse";
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(target.invoke_path.as_bytes());
@@ -118,7 +145,7 @@ fn write_request(target: &LambdaTarget, payload: &[u8], unix_s: u64, out: &mut V
     write::header(out, b"host", host.as_bytes());
     write::header(out, b"content-type", b"application/json");
     write::header(out, b"x-amz-invocation-type", INVOCATION_TYPE.as_bytes());
-    if let Some(creds) = &target.credentials {
+    if let Some(creds) = credentials {
         let sig = portico_shared::sigv4::sign(
             creds,
             &target.region,
@@ -146,12 +173,6 @@ fn write_request(target: &LambdaTarget, payload: &[u8], unix_s: u64, out: &mut V
     out.extend_from_slice(payload);
 }
 
-fn unix_s() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,7 +197,10 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        write_request(&t, b"{}", 1_440_938_160, &mut out);
+        let Signer::Fixed(creds) = &t.signer else {
+            panic!("fixed credentials")
+        };
+        write_request(&t, creds.as_deref(), b"{}", 1_440_938_160, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(

@@ -16,9 +16,12 @@
 //! Invariant: an `https` endpoint is refused here with a clear message until the data plane has
 //! a TLS upstream client ([`Scheme::Https`] is carried so it plugs in then).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwapOption;
 
 use crate::limits::LAMBDA_FUNCTION_NAME_MAX;
 use crate::sigv4::Credentials;
@@ -58,15 +61,46 @@ pub struct LambdaTarget {
     /// The signing region: the ARN's, else the environment's.
     pub region: Box<str>,
     pub endpoint: Arc<LambdaEndpoint>,
-    /// `None`: the call is sent unsigned (no credentials configured).
-    pub credentials: Option<Arc<Credentials>>,
+    /// What the call is signed with.
+    pub signer: Signer,
     /// Served by Portico's own function host on the admin listener.
     pub self_hosted: bool,
-    /// The integration's `credentials` role ARN. Not assumed yet: calls are signed with the
-    /// environment's credentials (see ARCHITECTURE.md).
-    pub role_arn: Option<Box<str>>,
     pub timeout_ms: u32,
 }
+
+/// The credentials an Invoke call is signed with.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    /// Fixed credentials (the environment's, or the admin's for self-hosted functions);
+    /// `None`: the call is sent unsigned.
+    Fixed(Option<Arc<Credentials>>),
+    /// The integration's `credentials` role, assumed through STS by the admin side.
+    Role(Arc<RoleSlot>),
+}
+
+/// The temporary credentials of one role, assumed (and renewed before they expire) by the
+/// admin side's STS task; workers only load them.
+#[derive(Debug)]
+pub struct RoleSlot {
+    pub role_arn: Box<str>,
+    /// `None` until the first `AssumeRole` succeeded.
+    pub credentials: ArcSwapOption<Credentials>,
+    /// When they expire, in seconds since the epoch (0: none yet).
+    pub expires_s: AtomicU64,
+}
+
+/// Role slots by role ARN, kept across recompiles so assumed credentials survive them.
+#[derive(Debug, Default)]
+pub struct RoleRegistry {
+    slots: Mutex<HashMap<Box<str>, Weak<RoleSlot>>>,
+}
+
+/// Credentials are renewed this long before they expire.
+pub const ROLE_RENEW_BEFORE_S: u64 = 300;
+/// A failed `AssumeRole` is retried after this long.
+pub const ROLE_RETRY_S: u64 = 5;
+/// `DurationSeconds` asked of STS (its default).
+pub const ROLE_DURATION_S: u64 = 3600;
 
 /// The payload format of a Lambda proxy event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +135,8 @@ pub struct LambdaEnv {
     pub credentials: Option<Arc<Credentials>>,
     /// `PORTICO_ACCOUNT_ID`, else `000000000000`.
     pub account_id: String,
+    /// The roles of integrations' `credentials`, shared by every compile.
+    pub roles: Arc<RoleRegistry>,
     /// Functions Portico hosts itself; `None` until the function host fills it.
     pub local: Option<LocalLambda>,
 }
@@ -164,6 +200,7 @@ impl LambdaEnv {
             endpoint_url: set("AWS_ENDPOINT_URL_LAMBDA").or_else(|| set("AWS_ENDPOINT_URL")),
             credentials,
             account_id: set("PORTICO_ACCOUNT_ID").unwrap_or_else(|| "000000000000".into()),
+            roles: Arc::default(),
             local: None,
         }
     }
@@ -329,13 +366,16 @@ pub fn compile_target(
 ) -> Result<LambdaTarget, String> {
     let f = parse_function_uri(uri, apigateway_form_only)?;
     let local = env.local.as_ref().filter(|l| (l.is_hosted)(&f.name));
-    let (url, credentials) = match local {
-        Some(l) => (l.endpoint_url.clone(), l.credentials.clone()),
+    let (url, signer) = match local {
+        Some(l) => (l.endpoint_url.clone(), Signer::Fixed(l.credentials.clone())),
         None => (
             env.endpoint_url
                 .clone()
                 .unwrap_or_else(|| format!("https://lambda.{}.amazonaws.com", f.region)),
-            env.credentials.clone(),
+            match role_arn {
+                Some(role) => Signer::Role(env.roles.slot(role)?),
+                None => Signer::Fixed(env.credentials.clone()),
+            },
         ),
     };
     let endpoint = resolve_endpoint(&url)?;
@@ -353,11 +393,70 @@ pub fn compile_target(
         invoke_query: invoke_query.into(),
         region: f.region.into(),
         endpoint: Arc::new(endpoint),
-        credentials,
+        signer,
         self_hosted: local.is_some(),
-        role_arn: role_arn.map(Into::into),
         timeout_ms,
     })
+}
+
+// === impl RoleRegistry ===
+
+impl RoleRegistry {
+    /// The slot of `role_arn` (`arn:aws:iam::{account}:role/{name}`), shared with earlier
+    /// compiles while any snapshot uses it.
+    pub fn slot(&self, role_arn: &str) -> Result<Arc<RoleSlot>, String> {
+        let valid = role_arn
+            .strip_prefix("arn:")
+            .and_then(|r| r.split_once(":iam::"))
+            .and_then(|(_, r)| r.split_once(":role/"))
+            .is_some_and(|(account, name)| {
+                account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && !name.is_empty()
+                    && name.len() <= 512
+                    && name.bytes().all(|b| b.is_ascii_graphic())
+            });
+        if !valid {
+            return Err(format!(
+                "credentials '{role_arn}' must be an IAM role ARN (arn:aws:iam::{{account}}:role/{{name}})"
+            ));
+        }
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.retain(|_, w| w.strong_count() > 0);
+        if let Some(s) = slots.get(role_arn).and_then(Weak::upgrade) {
+            return Ok(s);
+        }
+        let slot = Arc::new(RoleSlot {
+            role_arn: role_arn.into(),
+            credentials: ArcSwapOption::empty(),
+            expires_s: AtomicU64::new(0),
+        });
+        slots.insert(role_arn.into(), Arc::downgrade(&slot));
+        Ok(slot)
+    }
+}
+
+/// The role slots `routes` use (each once): what the admin side's STS task keeps filled.
+pub fn role_slots<'a>(
+    integrations: impl Iterator<Item = &'a crate::snapshot::Integration>,
+) -> Vec<Arc<RoleSlot>> {
+    let mut out: Vec<Arc<RoleSlot>> = Vec::new();
+    for i in integrations {
+        if let crate::snapshot::Integration::Lambda(LambdaProxy {
+            target:
+                LambdaTarget {
+                    signer: Signer::Role(slot),
+                    ..
+                },
+            ..
+        }) = i
+        {
+            if !out.iter().any(|s| Arc::ptr_eq(s, slot)) {
+                out.push(Arc::clone(slot));
+            }
+        }
+    }
+    out
 }
 
 /// What an `AWS_PROXY` integration is compiled from (REST and HTTP APIs alike).

@@ -79,6 +79,9 @@ pub struct Api {
     pub cors: Option<Box<crate::cors::CorsPolicy>>,
     /// The JWT key slots this API's stages use: the admin side's fetcher fills them.
     pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
+    /// The roles this API's Lambda integrations are invoked with: the admin side's STS task
+    /// assumes them.
+    pub role_slots: Vec<Arc<crate::lambda::RoleSlot>>,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -343,9 +346,16 @@ impl Api {
             api_key_source,
             cors: None,
             key_slots: Vec::new(),
+            role_slots: Vec::new(),
             stages: HashMap::default(),
             default_stage: None,
         };
+        api.role_slots = crate::lambda::role_slots(
+            stages
+                .iter()
+                .flat_map(|s| s.routes.iter())
+                .filter_map(|r| r.integration.as_deref()),
+        );
         for stage in stages {
             if &*stage.name == DEFAULT_STAGE {
                 api.default_stage = Some(stage);
@@ -469,6 +479,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         api_key_source: ApiKeySource::Header,
         cors: None,
         key_slots: Vec::new(),
+        role_slots: Vec::new(),
         stages: HashMap::default(),
         default_stage: None,
     };
@@ -506,6 +517,12 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
             errors.push(err(&stage_at, "stage is defined twice"));
         }
     }
+    compiled.role_slots = crate::lambda::role_slots(
+        compiled
+            .stages()
+            .flat_map(|s| s.routes.iter())
+            .filter_map(|r| r.integration.as_deref()),
+    );
     if errors.is_empty() {
         Ok(compiled)
     } else {

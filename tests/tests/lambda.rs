@@ -537,3 +537,63 @@ fn https_endpoints_and_bad_uris_are_refused_at_start() {
         "{e:#}"
     );
 }
+
+#[test]
+fn an_integration_role_is_assumed_through_sts_and_signs_the_calls() {
+    let expiration = "2099-01-01T00:00:00Z";
+    let sts = MockUpstream::start(stub(
+        200,
+        &[("content-type", "text/xml")],
+        &format!("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAROLE</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey><SessionToken>role-token</SessionToken><Expiration>{expiration}</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"),
+    ));
+    let lambda = MockUpstream::start(stub(200, &[], r#"{"statusCode":200,"body":"ok"}"#));
+    let role = "arn:aws:iam::123456789012:role/invoker";
+    let mut integration = lambda_integration("i1", FUNCTION_ARN, "2.0", 1000);
+    integration["credentialsArn"] = json!(role);
+    let cfg = config(vec![api(
+        "lam3",
+        vec![route("$default", "i1")],
+        vec![integration],
+        vec![stage("$default")],
+    )]);
+    let gw = Gateway::spawn_env(
+        &cfg,
+        &[],
+        &[
+            (
+                "AWS_ENDPOINT_URL_LAMBDA",
+                &format!("http://{}", lambda.addr()),
+            ),
+            ("AWS_ENDPOINT_URL_STS", &format!("http://{}", sts.addr())),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ],
+    );
+    // Until STS answered the call fails (500); then the role's credentials sign it.
+    eventually(Duration::from_secs(10), "the role is assumed", || {
+        (to(&gw, "lam3", Request::get("/x")).status == 200).then_some(())
+    });
+    let call = lambda.requests().pop().expect("an invocation");
+    let auth = call.header("authorization").unwrap_or_default();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=ASIAROLE/"),
+        "{auth}"
+    );
+    assert_eq!(call.header("x-amz-security-token"), Some("role-token"));
+    // The AssumeRole call: STS's Query protocol, signed for sts with the environment's keys.
+    let assume = sts.requests().first().cloned().expect("an AssumeRole call");
+    let body = String::from_utf8_lossy(&assume.body).to_string();
+    assert!(
+        body.starts_with("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Finvoker&"),
+        "{body}"
+    );
+    let auth = assume.header("authorization").unwrap_or_default();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+            && auth.contains("/sts/aws4_request"),
+        "{auth}"
+    );
+    // Credentials valid for long are not asked for again.
+    sleep(Duration::from_millis(500));
+    assert_eq!(sts.request_count(), 1);
+}
