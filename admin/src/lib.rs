@@ -41,6 +41,7 @@ mod portico;
 mod records;
 pub mod sigv4;
 pub mod store;
+mod sts;
 #[cfg(test)]
 mod test_support;
 mod usage;
@@ -260,7 +261,9 @@ pub fn spawn(
                 // Idle function instances are stopped from here.
                 tokio::spawn(functions.reap_loop());
                 // JWT authorizer keys are fetched here, never by a worker.
-                tokio::spawn(jwks::fetch_loop(cell));
+                tokio::spawn(jwks::fetch_loop(Arc::clone(&cell)));
+                // Lambda integrations' roles are assumed here, never by a worker.
+                tokio::spawn(sts::assume_loop(cell));
                 // Usage plan counters reach the store from here, never from a request.
                 tokio::spawn(usage::flush_loop(usage_counters));
                 // Replaced snapshots are freed here, never on a worker (see catalog.rs).

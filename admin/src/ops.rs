@@ -496,10 +496,15 @@ impl Catalog {
         if input.integration_type.is_none() {
             problems.push("integrationType is required".to_string());
         }
-        if input.integration_type.as_deref() == Some("HTTP_PROXY")
-            && input.integration_uri.is_none()
+        if let Some(t @ ("HTTP_PROXY" | "AWS_PROXY")) = input.integration_type.as_deref() {
+            if input.integration_uri.is_none() {
+                problems.push(format!("integrationUri is required for {t} integrations"));
+            }
+        }
+        if input.integration_type.as_deref() == Some("AWS_PROXY")
+            && input.payload_format_version.is_none()
         {
-            problems.push("integrationUri is required for HTTP_PROXY integrations".into());
+            problems.push("payloadFormatVersion is required for AWS_PROXY integrations".into());
         }
         let record = IntegrationRecord {
             api_gateway_managed: false,
@@ -580,27 +585,57 @@ fn merge_integration(
         _ => false,
     };
     match input.integration_type.as_deref() {
-        None | Some("HTTP_PROXY") => {}
-        Some("AWS_PROXY") if service => {}
-        Some(t @ ("AWS" | "AWS_PROXY" | "HTTP" | "MOCK")) => problems.push(format!(
-            "integrationType {t} is not supported yet: Portico serves HTTP_PROXY integrations only"
+        None | Some("HTTP_PROXY" | "AWS_PROXY") => {}
+        Some(t @ ("AWS" | "HTTP" | "MOCK")) => problems.push(format!(
+            "integrationType {t} is not supported yet: Portico serves HTTP_PROXY and AWS_PROXY integrations"
         )),
         Some(t) => problems.push(format!(
             "Invalid integrationType '{t}': use AWS, AWS_PROXY, HTTP, HTTP_PROXY or MOCK"
         )),
     }
+    let lambda = !service
+        && input
+            .integration_type
+            .as_deref()
+            .unwrap_or(&record.integration_type)
+            == "AWS_PROXY";
     if let Some(uri) = &input.integration_uri {
-        check_http_uri(&mut problems, uri);
+        if !lambda {
+            check_http_uri(&mut problems, uri);
+        } else if !uri.contains("${") {
+            if let Err(e) = portico_shared::lambda::parse_function_uri(uri, false) {
+                problems.push(e);
+            }
+        }
     }
     if let Some(m) = &input.integration_method {
         check_integration_method(&mut problems, m);
     }
     if let Some(v) = &input.payload_format_version {
-        if v != "1.0" {
-            problems.push(format!(
+        match (lambda, v.as_str()) {
+            (_, "1.0") | (true, "2.0") => {}
+            (true, _) => problems.push(format!(
+                "Invalid payloadFormatVersion '{v}': AWS_PROXY integrations use 1.0 or 2.0"
+            )),
+            (false, _) => problems.push(format!(
                 "Invalid payloadFormatVersion '{v}': HTTP_PROXY integrations use 1.0"
-            ));
+            )),
         }
+    }
+    if lambda
+        && (input
+            .request_parameters
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+            || input
+                .response_parameters
+                .as_ref()
+                .is_some_and(|m| !m.is_empty()))
+    {
+        problems.push(
+            "requestParameters and responseParameters are not supported for AWS_PROXY integrations yet"
+                .into(),
+        );
     }
     if let Some(ms) = input.timeout_in_millis {
         check_timeout(&mut problems, ms);
@@ -673,12 +708,17 @@ fn merge_integration(
     if !problems.is_empty() {
         return Err(ApiError::invalid(&problems));
     }
+    set(&mut record.integration_type, input.integration_type);
     if service {
         record.integration_type = "AWS_PROXY".into();
         record.integration_subtype = subtype;
     }
     set(&mut record.integration_uri, input.integration_uri);
     set(&mut record.integration_method, input.integration_method);
+    if lambda {
+        // Lambda is always invoked with POST (AWS stores it so).
+        record.integration_method = "POST".into();
+    }
     set(
         &mut record.payload_format_version,
         input.payload_format_version,

@@ -616,6 +616,7 @@ impl IntegrationRecord {
             timeout_in_millis: Some(self.timeout_in_millis),
             payload_format_version: Some(self.payload_format_version.clone()),
             integration_subtype: self.integration_subtype.clone(),
+            credentials_arn: self.credentials_arn.clone(),
             request_parameters: self.request_parameters.clone().unwrap_or_default(),
             response_parameters: self.response_parameters.clone().unwrap_or_default(),
         }

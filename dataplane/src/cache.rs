@@ -321,6 +321,7 @@ pub fn wait_bound(integration: &Integration) -> Duration {
         Integration::Http(h) => h.target.timeout_ms,
         Integration::AwsService(s) => s.timeout_ms,
         Integration::Mock(_) => 0,
+        Integration::Lambda(l) => l.target.timeout_ms,
     }))
 }
 

@@ -66,6 +66,15 @@ pub enum GatewayError {
     /// REST request validation: the body is not JSON or not valid against the method's model.
     #[error("invalid request body")]
     InvalidBody,
+    /// Lambda: the Invoke call failed (endpoint unreachable, or the Invoke API refused it).
+    #[error("Lambda invocation failed: {0}")]
+    LambdaInvoke(&'static str),
+    /// Lambda: the function raised an error.
+    #[error("the Lambda function failed")]
+    LambdaFunction,
+    /// Lambda proxy: the function's answer is not a valid proxy response.
+    #[error("malformed Lambda proxy response")]
+    LambdaMalformed,
     /// HTTP API JWT authorizer: no token, a token refused (401) or missing scopes (403).
     #[error("JWT authorizer refused the request: {0:?}")]
     Unauthorized(portico_shared::jwt::AuthFailure),
@@ -87,6 +96,9 @@ impl GatewayError {
             GatewayError::UpstreamConnect(_) => 502,
             GatewayError::UpstreamProtocol(_) => 502,
             GatewayError::UpstreamTimeout { .. } => 503,
+            GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed => 500,
             GatewayError::MissingAuthenticationToken => 403,
             GatewayError::InvalidApiKey => 403,
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
@@ -114,6 +126,9 @@ impl GatewayError {
             GatewayError::UpstreamConnect(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamProtocol(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamTimeout { .. } => br#"{"message":"Service Unavailable"}"#,
+            GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed => br#"{"message":"Internal Server Error"}"#,
             GatewayError::MissingAuthenticationToken => {
                 br#"{"message":"Missing Authentication Token"}"#
             }
@@ -147,9 +162,11 @@ impl GatewayError {
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => {
                 ResponseType::ApiConfigurationError
             }
-            GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_) => {
-                ResponseType::IntegrationFailure
-            }
+            GatewayError::UpstreamConnect(_)
+            | GatewayError::UpstreamProtocol(_)
+            | GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed => ResponseType::IntegrationFailure,
             GatewayError::UpstreamTimeout { .. } => ResponseType::IntegrationTimeout,
             GatewayError::InvalidApiKey => ResponseType::InvalidApiKey,
             GatewayError::Throttled => ResponseType::Throttled,
@@ -192,7 +209,21 @@ impl GatewayError {
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)
-            | GatewayError::UpstreamTimeout { .. } => Blame::Upstream,
+            | GatewayError::UpstreamTimeout { .. }
+            | GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed => Blame::Upstream,
+        }
+    }
+
+    /// REST APIs: the status of an error whose gateway response type answers with another
+    /// status by default. A malformed answer or an error of a Lambda proxy function is 502
+    /// (AWS's "Malformed Lambda proxy response"); a failed Invoke call 500.
+    pub fn rest_status(&self) -> Option<u16> {
+        match self {
+            GatewayError::LambdaFunction | GatewayError::LambdaMalformed => Some(502),
+            GatewayError::LambdaInvoke(_) => Some(500),
+            _ => None,
         }
     }
 

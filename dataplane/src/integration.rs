@@ -78,8 +78,18 @@ pub async fn invoke(
         Integration::AwsService(s) => crate::aws::invoke(w, s, resolved, req, call).await,
         // Answered by the pipeline, which maps their requests and responses (see
         // `pipeline::handle` and `rest.rs`).
-        Integration::Mock(_) | Integration::Http(_) => Err(GatewayError::ApiConfiguration),
+        Integration::Mock(_) | Integration::Http(_) | Integration::Lambda(_) => {
+            Err(GatewayError::ApiConfiguration)
+        }
     }
+}
+
+/// The first value of request header `name`.
+pub fn request_header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
+    req.headers
+        .iter()
+        .find(|&&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
+        .map(|&(_, v)| bytes(req.buf, v))
 }
 
 /// The method sent upstream: the integration's, else the downstream one. An integration method
@@ -551,6 +561,11 @@ pub fn write_response(
     } else {
         true
     }
+}
+
+/// Whether `name` is an `access-control-*` header (dropped from answers of APIs with CORS).
+pub fn is_cors_header_name(name: &[u8]) -> bool {
+    is_cors_header(name)
 }
 
 /// Writes a gateway-generated JSON error response.

@@ -22,6 +22,8 @@ pub mod cors;
 pub mod error;
 pub mod http1;
 pub mod integration;
+pub mod lambda;
+pub mod lambda_proxy;
 pub mod observe;
 pub mod pipeline;
 pub mod request_id;

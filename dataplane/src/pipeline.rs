@@ -29,6 +29,7 @@ use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::GatewayError;
 use crate::http1::{RequestHead, Version};
 use crate::integration::{self, ConnectionHeader, DownstreamRequest};
+use crate::lambda_proxy::{self, LambdaReply};
 use crate::request_id::RequestId;
 use crate::rest::{self, RestContext};
 use crate::route::{self, Resolved};
@@ -80,6 +81,8 @@ enum Reply<'s> {
     Mapped(Option<UpstreamResponse>, &'s MappedResponse),
     /// A response cache hit (or the result of another request's fetch of the same key).
     Cached(std::rc::Rc<Cached>),
+    /// A Lambda function's answer (`AWS_PROXY`), mapped.
+    Lambda(LambdaReply),
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
@@ -233,6 +236,47 @@ pub async fn handle<'s, S: Stream>(
                     .ok_or(GatewayError::ApiConfiguration)?;
                 return Ok(Reply::Mapped(Some(r), m));
             }
+            Integration::Lambda(l) => {
+                let mut event = w.take_buf();
+                let mut scratch = w.take_buf();
+                let caller = lambda_proxy::Caller {
+                    api_key: scope.admitted.key.map(|k| (k.value(), &*k.id)),
+                };
+                lambda_proxy::write_event(
+                    l,
+                    &resolved,
+                    &req,
+                    caller,
+                    unix_ms(),
+                    &mut event,
+                    &mut scratch,
+                );
+                let integration_started = Instant::now();
+                let r = crate::lambda::invoke(w, call, &l.target, &event).await;
+                outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
+                w.give_buf(event);
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        w.give_buf(scratch);
+                        return Err(e.into());
+                    }
+                };
+                let mut reply = LambdaReply {
+                    buf: w.take_buf(),
+                    ..Default::default()
+                };
+                let accept =
+                    lambda_proxy::first_accept(integration::request_header(&req, b"accept"));
+                let read =
+                    lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply);
+                w.give_buf(scratch);
+                if let Err(e) = read {
+                    w.give_buf(reply.buf);
+                    return Err(e);
+                }
+                return Ok(Reply::Lambda(reply));
+            }
             Integration::HttpProxy(_) | Integration::AwsService(_) => {}
         }
         let integration_started = Instant::now();
@@ -303,6 +347,18 @@ pub async fn handle<'s, S: Stream>(
                 });
             }
         }
+        Ok(Reply::Lambda(reply)) => {
+            outcome.status = reply.status;
+            lambda_proxy::write_reply(
+                &reply,
+                request_id,
+                connection(outcome.keep_alive),
+                head_only,
+                &edits,
+                out,
+            );
+            w.give_buf(reply.buf);
+        }
         Ok(Reply::Mapped(response, m)) => {
             let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
             let mut cx = rest_context(&scope, api, request_id, head, d, None);
@@ -347,6 +403,7 @@ pub async fn handle<'s, S: Stream>(
                     let mut scratch = w.take_buf();
                     outcome.status = rest::write_gateway_response(
                         t,
+                        e.rest_status(),
                         &cx,
                         connection(outcome.keep_alive),
                         head_only,
@@ -422,6 +479,13 @@ fn rest_context<'a, S>(
     }
 }
 
+/// Milliseconds since the epoch (`requestTimeEpoch`).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A request refused before its body was read keeps the connection only if the whole body is
 /// already buffered (so the next request's start is known).
 fn skip_unread_body(head: &RequestHead, buffered: usize) -> Option<usize> {
@@ -445,9 +509,13 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
             stats.counters.not_found += 1
         }
         Some(GatewayError::UpstreamTimeout { .. }) => stats.counters.upstream_timeouts += 1,
-        Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => {
-            stats.counters.upstream_errors += 1
-        }
+        Some(
+            GatewayError::UpstreamConnect(_)
+            | GatewayError::UpstreamProtocol(_)
+            | GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed,
+        ) => stats.counters.upstream_errors += 1,
         Some(
             GatewayError::BadRequest(_)
             | GatewayError::BodyTooLarge

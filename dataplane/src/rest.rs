@@ -517,6 +517,7 @@ pub fn write_id_headers(out: &mut Vec<u8>, id: RequestId) {
 /// Writes a REST gateway response for `t`: the stage's customisation, else the built-in body.
 pub fn write_gateway_response(
     t: ResponseType,
+    status: Option<u16>,
     cx: &RestContext<'_>,
     connection: ConnectionHeader,
     head_only: bool,
@@ -524,7 +525,8 @@ pub fn write_gateway_response(
     out: &mut Vec<u8>,
 ) -> u16 {
     let custom = cx.stage.and_then(|s| s.gateway_responses.get(t));
-    let status = custom.map_or(t.default_status(), |c| c.status);
+    // `status`: an error answered with another status than its type's (Lambda's 502).
+    let status = custom.map_or(status.unwrap_or(t.default_status()), |c| c.status);
     write::status_line(out, status, write::reason(status));
     write::header(out, b"content-type", b"application/json");
     write::header(out, b"x-amzn-errortype", t.error_type().as_bytes());

@@ -14,6 +14,7 @@ pub mod functions;
 pub mod gateway_response;
 pub mod jwt;
 pub mod keys;
+pub mod lambda;
 pub mod limits;
 pub mod mapping;
 pub mod model;

@@ -59,6 +59,10 @@ pub const INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 30_000;
 /// REST API integration timeout: 50 ms to 29 s, 29 s when absent (AWS's REST limit).
 pub const REST_INTEGRATION_TIMEOUT_MAX_MS: u32 = 29_000;
 pub const REST_INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 29_000;
+/// Lambda: the longest function name (AWS's limit).
+pub const LAMBDA_FUNCTION_NAME_MAX: usize = 64;
+/// Lambda: the synchronous Invoke payload limit, each way (AWS's 6 MB).
+pub const LAMBDA_PAYLOAD_MAX_BYTES: usize = 6 * 1024 * 1024;
 
 /// Required request parameters per REST method: the data plane reports the missing ones as a
 /// `u64` bitmask, so the error that carries them stays `Copy` and never allocates.
@@ -181,3 +185,4 @@ const _: () = assert!(LAMBDA_EVENT_PAYLOAD_MAX_BYTES <= LAMBDA_SYNC_PAYLOAD_MAX_
 const _: () = assert!(LAMBDA_TIMEOUT_DEFAULT_S <= LAMBDA_TIMEOUT_MAX_S);
 const _: () = assert!(LAMBDA_MEMORY_MIN_MB <= LAMBDA_MEMORY_DEFAULT_MB);
 const _: () = assert!(LAMBDA_MEMORY_DEFAULT_MB <= LAMBDA_MEMORY_MAX_MB);
+const _: () = assert!(LAMBDA_PAYLOAD_MAX_BYTES <= MAX_UPSTREAM_BODY_BYTES);

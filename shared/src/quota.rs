@@ -96,7 +96,8 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> u64 {
     (era * 146_097 + doe - 719_468) as u64
 }
 
-pub(crate) fn civil_from_days(z: u64) -> (i64, u32, u32) {
+/// The UTC (year, month, day) of day `z` since the epoch.
+pub fn civil_from_days(z: u64) -> (i64, u32, u32) {
     let z = z as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -31,7 +31,7 @@ pub(crate) fn compile(
     let mut stages = Vec::with_capacity(spec.stages.len());
     for s in &spec.stages {
         let sat = format!("{at}.stages[{}]", s.stage_name);
-        if let Some(stage) = compile_stage(spec.api_id, s, &sat, &mut errors, ctx) {
+        if let Some(stage) = compile_stage(spec, s, &sat, &mut errors, ctx) {
             stages.push(stage);
         }
     }
@@ -42,13 +42,15 @@ pub(crate) fn compile(
 }
 
 fn compile_stage(
-    api_id: &str,
+    spec: &RestApiSpec<'_>,
     s: &RestStageSpec<'_>,
     at: &str,
     errors: &mut Vec<ConfigError>,
     ctx: &mut CompileContext,
 ) -> Option<Stage> {
     let before = errors.len();
+    let api_id = spec.api_id;
+    let spec_binary = spec.binary_media_types;
     let name = s.stage_name;
     if name.is_empty()
         || name.len() > 128
@@ -93,7 +95,8 @@ fn compile_stage(
             let rat = format!("{at}.resources[{}].methods[{method}]", resource.path);
             let integration = match &m.method_integration {
                 None => None,
-                Some(i) => compile_integration(i, s.variables, &rat, errors).map(Arc::new),
+                Some(i) => compile_integration(i, s.variables, &rat, errors, ctx, spec_binary)
+                    .map(Arc::new),
             };
             let validation = match crate::validation::compile_method(
                 m,
@@ -141,6 +144,7 @@ fn compile_stage(
                 auth: None,
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
+                    resource_id: resource.id.as_str().into(),
                     http_method: method.as_str().into(),
                     plan_method_key: format!("{}/{method}", resource.path).into(),
                     api_key_required: m.api_key_required,
@@ -197,22 +201,16 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+    binary_media_types: &[String],
 ) -> Option<Integration> {
     match i.integration_type.as_str() {
         "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
         "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
         "AWS" => compile_aws(i, vars, at, errors).map(Integration::Http),
-        "AWS_PROXY" => {
-            errors.push(err(
-                at,
-                &format!(
-                    "integration type {} is not served yet (it lands with the Lambda and AWS integrations); use HTTP_PROXY or MOCK",
-                    i.integration_type
-                ),
-            ));
-            None
-        }
+        "AWS_PROXY" => compile_lambda_proxy(i, vars, at, errors, ctx, binary_media_types)
+            .map(Integration::Lambda),
         other => {
             errors.push(err(
                 at,
@@ -264,6 +262,45 @@ fn compile_aws(
     Some(mapped)
 }
 
+/// A REST `AWS_PROXY` integration: a Lambda function through AWS's invocation URI
+/// (`httpMethod` POST), payload format 1.0.
+fn compile_lambda_proxy(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+    binary_media_types: &[String],
+) -> Option<crate::lambda::LambdaProxy> {
+    let Some(uri) = i.uri.as_deref() else {
+        errors.push(err(at, "AWS_PROXY integrations need a uri"));
+        return None;
+    };
+    let timeout_ms = i
+        .timeout_in_millis
+        .unwrap_or(REST_INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if !(50..=REST_INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between 50 and {REST_INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+        return None;
+    }
+    let input = crate::lambda::ProxyInput {
+        integration_id: "",
+        uri,
+        vars,
+        rest: true,
+        role_arn: i.credentials.as_deref(),
+        timeout_ms,
+        format: crate::lambda::PayloadFormat::V1,
+        binary_media_types,
+    };
+    crate::lambda::compile_proxy(&ctx.lambda, input)
+        .map_err(|e| errors.push(err(at, &e)))
+        .ok()
+}
+
 /// The upstream of a REST `HTTP_PROXY` or `HTTP` integration. REST sends exactly the
 /// integration URI: the request path is never appended, and `{name}` path parameters are filled
 /// from what `requestParameters` map to them (`integration.request.path.x` ←
@@ -300,6 +337,7 @@ fn rest_target(
         timeout_in_millis: Some(timeout),
         payload_format_version: None,
         integration_subtype: None,
+        credentials_arn: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
     };
@@ -638,6 +676,7 @@ mod tests {
         let spec = RestApiSpec {
             api_id: "abc",
             api_key_source: Default::default(),
+            binary_media_types: &[],
             disable_execute_api_endpoint: false,
             stages: vec![RestStageSpec {
                 stage_name: "prod",

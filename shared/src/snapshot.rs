@@ -53,6 +53,9 @@ pub struct CompileContext {
     pub cache_generations: crate::cache::CacheGenerations,
     /// JWT authorizer key slots by source, so recompiles keep the keys already fetched.
     pub jwks: crate::jwt::KeyRegistry,
+    /// Where Lambda functions are invoked and how calls are signed (read from the environment
+    /// once); its `local` hook sends self-hosted functions to the admin listener.
+    pub lambda: crate::lambda::LambdaEnv,
 }
 
 impl CompileContext {
@@ -62,6 +65,7 @@ impl CompileContext {
             workers,
             cache_generations: Default::default(),
             jwks: Default::default(),
+            lambda: Default::default(),
         }
     }
 }
@@ -78,6 +82,9 @@ pub struct Api {
     pub cors: Option<Box<crate::cors::CorsPolicy>>,
     /// The JWT key slots this API's stages use: the admin side's fetcher fills them.
     pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
+    /// The roles this API's Lambda integrations are invoked with: the admin side's STS task
+    /// assumes them.
+    pub role_slots: Vec<Arc<crate::lambda::RoleSlot>>,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -119,6 +126,8 @@ pub struct Route {
 pub struct RestMethod {
     /// The resource path, `/pets/{id}` (`$context.resourcePath`).
     pub resource_path: Box<str>,
+    /// The resource's id (`$context.resourceId`, Lambda's `requestContext.resourceId`).
+    pub resource_id: Box<str>,
     pub http_method: Box<str>,
     /// The usage plan per-method throttle key: `/pets/{id}/GET`.
     pub plan_method_key: Box<str>,
@@ -141,6 +150,8 @@ pub enum Integration {
     Http(HttpMapped),
     /// HTTP API first-class integrations (`AWS_PROXY` with an `integrationSubtype`).
     AwsService(crate::aws::AwsService),
+    /// `AWS_PROXY` to a Lambda function (REST, and HTTP APIs with payload format 1.0 or 2.0).
+    Lambda(crate::lambda::LambdaProxy),
 }
 
 /// How a REST `AWS` integration's requests are signed and typed.
@@ -366,9 +377,16 @@ impl Api {
             api_key_source,
             cors: None,
             key_slots: Vec::new(),
+            role_slots: Vec::new(),
             stages: HashMap::default(),
             default_stage: None,
         };
+        api.role_slots = crate::lambda::role_slots(
+            stages
+                .iter()
+                .flat_map(|s| s.routes.iter())
+                .filter_map(|r| r.integration.as_deref()),
+        );
         for stage in stages {
             if &*stage.name == DEFAULT_STAGE {
                 api.default_stage = Some(stage);
@@ -501,6 +519,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         api_key_source: ApiKeySource::Header,
         cors: None,
         key_slots: Vec::new(),
+        role_slots: Vec::new(),
         stages: HashMap::default(),
         default_stage: None,
     };
@@ -538,6 +557,12 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
             errors.push(err(&stage_at, "stage is defined twice"));
         }
     }
+    compiled.role_slots = crate::lambda::role_slots(
+        compiled
+            .stages()
+            .flat_map(|s| s.routes.iter())
+            .filter_map(|r| r.integration.as_deref()),
+    );
     if errors.is_empty() {
         Ok(compiled)
     } else {
@@ -587,7 +612,7 @@ fn compile_stage(
     let mut integrations: HashMap<&str, Arc<Integration>> = HashMap::new();
     for i in input.integrations {
         let iat = format!("{at}.integrations[{}]", i.integration_id);
-        if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors) {
+        if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors, ctx) {
             if integrations
                 .insert(i.integration_id.as_str(), Arc::new(c))
                 .is_some()
@@ -743,9 +768,13 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
 ) -> Option<Integration> {
     match (i.integration_type, i.integration_subtype.as_deref()) {
         (IntegrationType::HttpProxy, _) => {}
+        (IntegrationType::AwsProxy, None) => {
+            return compile_lambda_proxy(i, vars, at, errors, ctx).map(Integration::Lambda)
+        }
         // First-class integrations; an `AWS_PROXY` without a subtype is a Lambda proxy.
         (IntegrationType::AwsProxy, Some(subtype)) => {
             let timeout_ms = i
@@ -767,12 +796,64 @@ fn compile_integration(
         (other, _) => {
             errors.push(err(
                 at,
-                &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY"),
+                &format!(
+                    "integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"
+                ),
             ));
             return None;
         }
     }
     compile_http_proxy(i, vars, at, errors).map(Integration::HttpProxy)
+}
+
+/// An HTTP API's `AWS_PROXY` integration: a function ARN (or AWS's invocation URI) and the
+/// payload format, which HTTP APIs require.
+fn compile_lambda_proxy(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+) -> Option<crate::lambda::LambdaProxy> {
+    let timeout_ms = i
+        .timeout_in_millis
+        .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if !(INTEGRATION_TIMEOUT_MIN_MS..=INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+    }
+    let format = match i.payload_format_version.as_deref() {
+        Some("1.0") => crate::lambda::PayloadFormat::V1,
+        Some("2.0") => crate::lambda::PayloadFormat::V2,
+        _ => {
+            errors.push(err(
+                at,
+                "payloadFormatVersion must be 1.0 or 2.0 for AWS_PROXY integrations",
+            ));
+            return None;
+        }
+    };
+    if !i.request_parameters.is_empty() || !i.response_parameters.is_empty() {
+        errors.push(err(
+            at,
+            "requestParameters and responseParameters are not supported for AWS_PROXY integrations yet",
+        ));
+    }
+    let input = crate::lambda::ProxyInput {
+        integration_id: &i.integration_id,
+        uri: &i.integration_uri,
+        vars,
+        rest: false,
+        role_arn: i.credentials_arn.as_deref(),
+        timeout_ms,
+        format,
+        binary_media_types: &[],
+    };
+    crate::lambda::compile_proxy(&ctx.lambda, input)
+        .map_err(|e| errors.push(err(at, &e)))
+        .ok()
 }
 
 /// Builds an HTTP proxy integration (HTTP APIs and REST `HTTP_PROXY`).
@@ -873,7 +954,7 @@ pub(crate) fn compile_http_proxy(
     })
 }
 
-fn substitute_stage_variables(
+pub(crate) fn substitute_stage_variables(
     uri: &str,
     vars: &BTreeMap<String, String>,
 ) -> Result<String, String> {
@@ -1046,6 +1127,7 @@ mod tests {
                     timeout_in_millis: None,
                     payload_format_version: None,
                     integration_subtype: None,
+                    credentials_arn: None,
                     request_parameters: BTreeMap::new(),
                     response_parameters: BTreeMap::new(),
                 }],

@@ -145,6 +145,20 @@ impl Gateway {
     }
 
     pub fn try_spawn(config: &str, extra: &[&str]) -> anyhow::Result<Gateway> {
+        Gateway::try_spawn_env(config, extra, &[])
+    }
+
+    /// Like [`Gateway::spawn`] with environment variables set for the gateway (every inherited
+    /// `AWS_*` variable is removed first, so only `env` points it at AWS endpoints).
+    pub fn spawn_env(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Gateway::try_spawn_env(config, extra, env).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    pub fn try_spawn_env(
+        config: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Gateway> {
         let bin = portico_bin();
         let dir = TempDir::new("gw");
         let config_path = dir.path().join("config.json");
@@ -186,10 +200,12 @@ impl Gateway {
         let mut command = Command::new(&bin);
         // Every option comes from `args`: an inherited PORTICO_* variable must not change them.
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PORTICO_") {
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("PORTICO_") || key_text.starts_with("AWS_") {
                 command.env_remove(key);
             }
         }
+        command.envs(env.iter().copied());
         let mut child = command
             .args(&args)
             .env("NO_COLOR", "1")

@@ -110,6 +110,7 @@ pub(crate) fn compile(
         api_id: &state.api.id,
         api_key_source: state.api.api_key_source,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
+        binary_media_types: &state.api.binary_media_types,
         stages,
     };
     compile_rest_api(&spec, ctx)

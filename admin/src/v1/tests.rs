@@ -1249,8 +1249,8 @@ async fn integration_types_not_served_yet_are_refused_when_a_stage_would_serve_t
         201,
         "PUT",
         &format!("{m}/integration"),
-        json!({"type": "AWS_PROXY", "httpMethod": "POST",
-               "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/f/invocations"}),
+        json!({"type": "AWS", "httpMethod": "POST",
+               "uri": "arn:aws:apigateway:us-east-1:sqs:path/000000000000/queue"}),
     )
     .await;
     let generation = h.snapshot().generation;

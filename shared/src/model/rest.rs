@@ -304,6 +304,8 @@ pub struct RestApiSpec<'a> {
     pub api_id: &'a str,
     pub api_key_source: ApiKeySource,
     pub disable_execute_api_endpoint: bool,
+    /// `binaryMediaTypes`: request bodies of these types reach a Lambda function base64-encoded.
+    pub binary_media_types: &'a [String],
     pub stages: Vec<RestStageSpec<'a>>,
 }
 
