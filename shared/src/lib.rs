@@ -22,5 +22,6 @@ pub mod stats;
 pub mod template;
 pub mod throttle;
 pub mod validation;
+pub mod vpc_link;
 
 pub use snapshot::Snapshot;

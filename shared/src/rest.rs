@@ -17,6 +17,7 @@ use crate::snapshot::{
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;
+use crate::vpc_link::Plane;
 
 pub(crate) fn compile(
     spec: &RestApiSpec<'_>,
@@ -93,7 +94,7 @@ fn compile_stage(
             let rat = format!("{at}.resources[{}].methods[{method}]", resource.path);
             let integration = match &m.method_integration {
                 None => None,
-                Some(i) => compile_integration(i, s.variables, &rat, errors).map(Arc::new),
+                Some(i) => compile_integration(i, s.variables, &rat, errors, ctx).map(Arc::new),
             };
             let validation = match crate::validation::compile_method(
                 m,
@@ -197,11 +198,12 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<Integration> {
     match i.integration_type.as_str() {
-        "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
+        "HTTP_PROXY" => rest_target(i, vars, at, errors, ctx).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
-        "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
+        "HTTP" => compile_http(i, vars, at, errors, ctx).map(Integration::Http),
         "AWS" | "AWS_PROXY" => {
             errors.push(err(
                 at,
@@ -232,6 +234,7 @@ fn rest_target(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<HttpProxy> {
     let Some(uri) = i.uri.as_deref() else {
         errors.push(err(
@@ -259,8 +262,10 @@ fn rest_target(
         payload_format_version: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
+        connection_type: i.connection_type.clone(),
+        connection_id: i.connection_id.clone(),
     };
-    let mut target = compile_http_proxy(&model, vars, at, errors)?;
+    let mut target = compile_http_proxy(&model, vars, at, errors, ctx, Plane::V1)?;
     target.append_request_path = false;
     for part in &mut target.path {
         let PathPart::Param(name) = part else {
@@ -290,9 +295,10 @@ fn compile_http(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<HttpMapped> {
     let before = errors.len();
-    let target = rest_target(i, vars, at, errors)?;
+    let target = rest_target(i, vars, at, errors, ctx)?;
     let mut headers = Vec::new();
     let mut query = Vec::new();
     for (k, v) in &i.request_parameters {
