@@ -217,6 +217,11 @@ impl Catalog {
         })
     }
 
+    /// The VPC links integrations may name.
+    pub(crate) fn vpc_links(&self) -> &portico_shared::vpc_link::VpcLinks {
+        &self.ctx.vpc_links
+    }
+
     /// The store, for the usage operations.
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -117,7 +117,11 @@ impl Catalog {
             }
             let record = IntegrationRecord {
                 api_gateway_managed: false,
-                connection_type: "INTERNET".into(),
+                connection_id: i.connection_id.clone(),
+                connection_type: i
+                    .connection_type
+                    .clone()
+                    .unwrap_or_else(|| "INTERNET".into()),
                 credentials_arn: None,
                 description: None,
                 integration_id: i.integration_id.clone(),

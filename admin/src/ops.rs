@@ -93,6 +93,7 @@ impl Catalog {
             let integration_id = d.state.new_child_id();
             d.put_integration(IntegrationRecord {
                 api_gateway_managed: true,
+                connection_id: None,
                 connection_type: "INTERNET".into(),
                 credentials_arn: input.credentials_arn,
                 description: None,
@@ -503,6 +504,7 @@ impl Catalog {
         let record = IntegrationRecord {
             api_gateway_managed: false,
             connection_type: "INTERNET".into(),
+            connection_id: None,
             credentials_arn: None,
             description: None,
             integration_id: d.state.new_child_id(),
@@ -514,7 +516,7 @@ impl Catalog {
             response_parameters: None,
             timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
         };
-        let record = merge_integration(record, input, problems)?;
+        let record = merge_integration(record, input, problems, self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -529,7 +531,7 @@ impl Catalog {
     ) -> Result<IntegrationRecord, ApiError> {
         let mut d = self.draft(api_id)?;
         let current = d.state.integration(integration_id)?.clone();
-        let record = merge_integration(current, input, Vec::new())?;
+        let record = merge_integration(current, input, Vec::new(), self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -566,6 +568,7 @@ fn merge_integration(
     mut record: IntegrationRecord,
     input: IntegrationInput,
     mut problems: Vec<String>,
+    links: &portico_shared::vpc_link::VpcLinks,
 ) -> Result<IntegrationRecord, ApiError> {
     match input.integration_type.as_deref() {
         None | Some("HTTP_PROXY") => {}
@@ -593,14 +596,31 @@ fn merge_integration(
         check_timeout(&mut problems, ms);
     }
     match input.connection_type.as_deref() {
-        None | Some("INTERNET") => {}
-        Some("VPC_LINK") => problems.push("connectionType VPC_LINK is not supported".into()),
+        None | Some("INTERNET" | "VPC_LINK") => {}
         Some(t) => problems.push(format!(
             "Invalid connectionType '{t}': use INTERNET or VPC_LINK"
         )),
     }
-    if input.connection_id.is_some() {
-        problems.push("connectionId is only used with VPC_LINK, which is not supported".into());
+    let connection_type = input
+        .connection_type
+        .clone()
+        .unwrap_or_else(|| record.connection_type.clone());
+    let connection_id = input
+        .connection_id
+        .clone()
+        .or_else(|| record.connection_id.clone())
+        .filter(|_| connection_type == "VPC_LINK");
+    if connection_type == "VPC_LINK" {
+        match &connection_id {
+            None => problems
+                .push("connectionId is required when connectionType is VPC_LINK".into()),
+            Some(id) if !id.contains("${") && links.get(id).is_none() => {
+                problems.push(format!("Invalid VPC link identifier specified: '{id}'"))
+            }
+            Some(_) => {}
+        }
+    } else if input.connection_id.is_some() {
+        problems.push("connectionId is only used with connectionType VPC_LINK".into());
     }
     if input.integration_subtype.is_some() {
         problems.push("integrationSubtype is only used with AWS_PROXY integrations".into());
@@ -633,7 +653,7 @@ fn merge_integration(
     }
     if input.tls_config.is_some() {
         problems.push(
-            "tlsConfig is only used with https upstreams, which are not supported yet".into(),
+            "tlsConfig is not supported: the server name comes from the integrationUri host".into(),
         );
     }
     check_len(
@@ -646,6 +666,8 @@ fn merge_integration(
     if !problems.is_empty() {
         return Err(ApiError::invalid(&problems));
     }
+    record.connection_type = connection_type;
+    record.connection_id = connection_id;
     set(&mut record.integration_uri, input.integration_uri);
     set(&mut record.integration_method, input.integration_method);
     set(

@@ -37,6 +37,9 @@ pub enum GatewayError {
     UpstreamProtocol(&'static str),
     #[error("upstream timed out after {timeout_ms} ms")]
     UpstreamTimeout { timeout_ms: u32 },
+    /// Every target of the integration's VPC link is unhealthy or ejected: refused at once.
+    #[error("no healthy target in the VPC link")]
+    NoHealthyTarget,
     /// REST APIs: no stage, resource or method matched (AWS answers 403, not 404).
     #[error("no REST API stage, resource or method matched")]
     MissingAuthenticationToken,
@@ -85,6 +88,7 @@ impl GatewayError {
             GatewayError::UpstreamConnect(_) => 502,
             GatewayError::UpstreamProtocol(_) => 502,
             GatewayError::UpstreamTimeout { .. } => 503,
+            GatewayError::NoHealthyTarget => 503,
             GatewayError::MissingAuthenticationToken => 403,
             GatewayError::InvalidApiKey => 403,
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
@@ -110,6 +114,7 @@ impl GatewayError {
             GatewayError::UpstreamConnect(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamProtocol(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamTimeout { .. } => br#"{"message":"Service Unavailable"}"#,
+            GatewayError::NoHealthyTarget => br#"{"message":"Service Unavailable"}"#,
             GatewayError::MissingAuthenticationToken => {
                 br#"{"message":"Missing Authentication Token"}"#
             }
@@ -161,6 +166,8 @@ impl GatewayError {
             | GatewayError::UriTooLong
             | GatewayError::ExpectationFailed
             | GatewayError::EndpointDisabled
+            // No gateway response type answers 503: the same answer for both API types.
+            | GatewayError::NoHealthyTarget
             // HTTP APIs only.
             | GatewayError::Unauthorized(_) => return None,
         })
@@ -187,11 +194,22 @@ impl GatewayError {
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)
-            | GatewayError::UpstreamTimeout { .. } => Blame::Upstream,
+            | GatewayError::UpstreamTimeout { .. }
+            | GatewayError::NoHealthyTarget => Blame::Upstream,
         }
     }
 
     /// Whether the downstream connection must close after this response (framing is in doubt).
+    /// Connecting failed: nothing reached the upstream, so another target may take the request.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::UpstreamConnect(
+                crate::upstream::CONNECT_FAILED | crate::upstream::CONNECT_TIMED_OUT
+            )
+        )
+    }
+
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,

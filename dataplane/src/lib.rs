@@ -28,6 +28,7 @@ pub mod rest;
 pub mod route;
 pub mod shutdown;
 pub mod sys;
+pub mod tls;
 pub mod upstream;
 pub mod validate;
 pub mod worker;

@@ -161,6 +161,7 @@ pub fn spawn_workers(
                     tracing::warn!(worker = id, error = %e, "could not pin worker to its core");
                 }
                 let local_port = listener.local_addr().map_or(0, |a| a.port());
+                let pool = Pool::new(Arc::clone(&cfg.upstream_tls));
                 let worker = Rc::new(Worker {
                     id,
                     cfg,
@@ -168,7 +169,7 @@ pub fn spawn_workers(
                     cache: RefCell::new(Cache::new(cell.clone())),
                     current: RefCell::new(Rc::new(cell.load_full())),
                     ids: RequestIds::new(RequestIds::random_seed(id)),
-                    pool: Pool::default(),
+                    pool,
                     responses: Default::default(),
                     stats: RefCell::new(LocalStats::default()),
                     in_flight: Cell::new(0),
