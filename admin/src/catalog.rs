@@ -36,7 +36,7 @@ use crate::records::{
     ApiRecord, AuthorizerRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
     RouteRecord, StageRecord,
 };
-use crate::store::{Change, Kind, Row, Store, USAGE_SCOPE};
+use crate::store::{Change, Kind, Row, Store, USAGE_SCOPE, VPC_LINK_SCOPE};
 use crate::usage::UsageState;
 use crate::v1::{RestApiState, RestApis, RestDraft};
 use crate::SnapshotCell;
@@ -61,6 +61,8 @@ pub(crate) struct Catalog {
     /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
     /// data plane routes both by `{apiId}.{domain}`), so neither map lists the other's.
     rest: RestApis,
+    /// VPC links of both control planes, by id (`vpc_link.rs`).
+    pub(crate) vpc_links: BTreeMap<String, crate::vpc_link::VpcLinkRecord>,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -133,6 +135,10 @@ impl Catalog {
             .into_iter()
             .partition(|r| r.api_id == USAGE_SCOPE);
         let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
+        let (link_rows, rows): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|r| r.api_id == VPC_LINK_SCOPE);
+        let mut ctx = CompileContext::new(workers);
+        let vpc_links = crate::vpc_link::load(&link_rows, &mut ctx)?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
             .partition(|r| crate::v1::is_rest_kind(r.kind));
@@ -183,11 +189,10 @@ impl Catalog {
                     let d: Deployment = parse_doc(&row)?;
                     state.deployments.insert(row.id.clone(), Arc::new(d));
                 }
-                // Under USAGE_SCOPE, partitioned out above.
-                Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey => {}
+                // Under USAGE_SCOPE and VPC_LINK_SCOPE, partitioned out above.
+                Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey | Kind::VpcLink => {}
             }
         }
-        let mut ctx = CompileContext::new(workers);
         let mut compiled = Vec::new();
         for (id, state) in &apis {
             match compile(state, &mut ctx) {
@@ -214,12 +219,23 @@ impl Catalog {
             ctx,
             usage,
             rest,
+            vpc_links,
         })
     }
 
     /// The VPC links integrations may name.
     pub(crate) fn vpc_links(&self) -> &portico_shared::vpc_link::VpcLinks {
         &self.ctx.vpc_links
+    }
+
+    /// What the compiler knows of the VPC links, to change with them.
+    pub(crate) fn vpc_links_mut(&mut self) -> &mut portico_shared::vpc_link::VpcLinks {
+        &mut self.ctx.vpc_links
+    }
+
+    /// The snapshot the data plane serves.
+    pub(crate) fn served(&self) -> Arc<Snapshot> {
+        self.cell.load_full()
     }
 
     /// The store, for the usage operations.

@@ -44,6 +44,7 @@ mod test_support;
 mod usage;
 mod v1;
 mod v2;
+mod vpc_link;
 
 use catalog::Catalog;
 pub use error::ApiError;
@@ -188,6 +189,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
@@ -231,7 +233,9 @@ pub fn spawn(
             let cell = Arc::clone(&state.inner.cell);
             rt.block_on(async move {
                 // JWT authorizer keys are fetched here, never by a worker.
-                tokio::spawn(jwks::fetch_loop(cell));
+                tokio::spawn(jwks::fetch_loop(Arc::clone(&cell)));
+                // VPC link targets are health checked here, never by a worker.
+                tokio::spawn(vpc_link::health_loop(cell));
                 // Usage plan counters reach the store from here, never from a request.
                 tokio::spawn(usage::flush_loop(usage_counters));
                 // Replaced snapshots are freed here, never on a worker (see catalog.rs).

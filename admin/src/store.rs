@@ -55,12 +55,17 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// A VPC link (either control plane), under [`VPC_LINK_SCOPE`].
+    VpcLink,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
 /// lowercase letters and digits, so no API can have it; [`Change::DeleteAll`] spares every
 /// scope that starts with `$`.
 pub const USAGE_SCOPE: &str = "$usage";
+
+/// The `api_id` under which VPC links are stored (account-level, like usage plans).
+pub const VPC_LINK_SCOPE: &str = "$vpclinks";
 
 /// What a [`UsageRow`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -220,7 +225,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -237,6 +242,7 @@ impl Kind {
         Kind::RestModel,
         Kind::RestRequestValidator,
         Kind::Authorizer,
+        Kind::VpcLink,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -258,6 +264,7 @@ impl Kind {
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
+            Kind::VpcLink => "vpclink",
         }
     }
 
