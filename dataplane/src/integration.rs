@@ -155,11 +155,15 @@ async fn balanced(
     let attempts = async {
         let mut tried = 0u64;
         let mut last = GatewayError::NoHealthyTarget;
-        for _ in 0..VPC_LINK_CONNECT_ATTEMPTS_MAX {
+        for attempt in 0..=VPC_LINK_CONNECT_ATTEMPTS_MAX {
             let now = w.cfg.mono_ms(Instant::now());
+            // Every target refused (or none is healthy): the pool is down, answered as such.
             let Some(i) = pool.pick(w.id, now, tried) else {
-                return Err(last);
+                return Err(GatewayError::NoHealthyTarget);
             };
+            if attempt == VPC_LINK_CONNECT_ATTEMPTS_MAX {
+                return Err(last);
+            }
             tried |= 1 << i;
             current.set(Some(i));
             let _in_flight = pool.begin(i, w.id);
@@ -178,7 +182,7 @@ async fn balanced(
                 }
             }
         }
-        Err(last)
+        Err(GatewayError::NoHealthyTarget)
     };
     match monoio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), attempts).await {
         Ok(r) => r,
