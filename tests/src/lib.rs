@@ -31,6 +31,7 @@
 mod client;
 mod gateway;
 mod load;
+mod tls;
 mod upstream;
 
 use std::time::Duration;
@@ -38,6 +39,7 @@ use std::time::Duration;
 pub use client::{find, preview, Client, Closed, ReadError, Request, Response, IO_TIMEOUT};
 pub use gateway::{parse_ready_line, portico_bin, Gateway, TempDir, DEFAULT_DOMAIN};
 pub use load::{fixed_rate, Tally};
+pub use tls::TlsUpstream;
 pub use upstream::{echo_json, fnv1a, pattern, Behaviour, MockUpstream, Recorded};
 
 use serde_json::{json, Value};
