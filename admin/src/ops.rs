@@ -612,8 +612,9 @@ fn merge_integration(
         .filter(|_| connection_type == "VPC_LINK");
     if connection_type == "VPC_LINK" {
         match &connection_id {
-            None => problems
-                .push("connectionId is required when connectionType is VPC_LINK".into()),
+            None => {
+                problems.push("connectionId is required when connectionType is VPC_LINK".into())
+            }
             Some(id) if !id.contains("${") && links.get(id).is_none() => {
                 problems.push(format!("Invalid VPC link identifier specified: '{id}'"))
             }

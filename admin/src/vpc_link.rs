@@ -37,7 +37,7 @@ use crate::error::ApiError;
 use crate::ids;
 use crate::store::{Change, Kind, Row, VPC_LINK_SCOPE};
 use crate::v1::{Collection, Listing, PatchInput};
-use crate::v2::{accepted, created, ok, page, Body, PageQuery, Params, Paging};
+use crate::v2::{accepted, created, ok, page, Body, PageQuery, Paging, Params};
 use crate::{AdminState, SnapshotCell};
 
 /// How often the health checker looks for due checks, ms.
@@ -165,7 +165,12 @@ async fn v1_update(
     ok(s.write(move |c| {
         let mut r = link(c, &id, "V1")?.clone();
         for op in patch.ops()? {
-            match op.segments()?.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            match op
+                .segments()?
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()[..]
+            {
                 ["name"] => op.set_required_string(&mut r.name)?,
                 ["description"] => op.set_string(&mut r.description)?,
                 _ => return Err(op.invalid_path()),
@@ -238,7 +243,9 @@ fn links_of<'a>(
     c: &'a Catalog,
     version: &'static str,
 ) -> impl Iterator<Item = (&'a String, &'a VpcLinkRecord)> {
-    c.vpc_links.iter().filter(move |(_, r)| r.version == version)
+    c.vpc_links
+        .iter()
+        .filter(move |(_, r)| r.version == version)
 }
 
 fn link<'a>(c: &'a Catalog, id: &str, version: &str) -> Result<&'a VpcLinkRecord, ApiError> {
@@ -287,14 +294,14 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 /// The compiler's view of a record; every problem of its targets and tags is reported.
 fn spec_of(r: &VpcLinkRecord) -> Result<VpcLinkSpec, Vec<String>> {
     let mut problems = Vec::new();
-    let settings = match PoolSettings::from_tags(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    {
-        Ok(s) => Some(s),
-        Err(p) => {
-            problems.extend(p);
-            None
-        }
-    };
+    let settings =
+        match PoolSettings::from_tags(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Ok(s) => Some(s),
+            Err(p) => {
+                problems.extend(p);
+                None
+            }
+        };
     let plane = if r.version == "V1" {
         Plane::V1
     } else {

@@ -214,8 +214,7 @@ pub async fn handle<'s>(
                 w.give_buf(scratch);
                 built?;
                 let integration_started = Instant::now();
-                let r = integration::forward(w, call, &h.target, method)
-                    .await;
+                let r = integration::forward(w, call, &h.target, method).await;
                 outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
                 let r = r?;
                 let m = h

@@ -54,6 +54,9 @@ mod tests {
     fn bundles() {
         assert!(client_config(None).is_ok());
         assert!(client_config(Some(b"")).is_err());
-        assert!(client_config(Some(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")).is_err());
+        assert!(client_config(Some(
+            b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"
+        ))
+        .is_err());
     }
 }

@@ -228,7 +228,7 @@ impl UpstreamCall {
         let key = PoolKey {
             addr: to.addr,
             tls: to.tls.map_or(0, |name| {
-                foldhash::fast::FixedState::with_seed(0x746c_73).hash_one(name) | 1
+                foldhash::fast::FixedState::with_seed(0x0074_6c73).hash_one(name) | 1
             }),
         };
         for attempt in 0..2 {
@@ -603,7 +603,6 @@ impl Conn {
             Conn::Tls { stream, .. } => stream.write_all(buf).await,
         }
     }
-
 }
 
 impl AsyncReadRent for Conn {

@@ -26,9 +26,9 @@ use std::sync::{Arc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::limits::{
-    VPC_LINK_EJECT_DEFAULT_MS, VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS, VPC_LINK_HEALTH_INTERVAL_MAX_MS,
-    VPC_LINK_HEALTH_INTERVAL_MIN_MS, VPC_LINK_HEALTH_THRESHOLD_DEFAULT,
-    VPC_LINK_HEALTH_TIMEOUT_DEFAULT_MS, VPC_LINK_TARGETS_MAX,
+    VPC_LINK_EJECT_DEFAULT_MS, VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS,
+    VPC_LINK_HEALTH_INTERVAL_MAX_MS, VPC_LINK_HEALTH_INTERVAL_MIN_MS,
+    VPC_LINK_HEALTH_THRESHOLD_DEFAULT, VPC_LINK_HEALTH_TIMEOUT_DEFAULT_MS, VPC_LINK_TARGETS_MAX,
 };
 
 /// Which control plane a link belongs to: REST integrations use v1 links (`/vpclinks`), HTTP
@@ -161,9 +161,7 @@ impl PoolSettings {
                 "balance" => match v {
                     "ROUND_ROBIN" => s.balance = Balance::RoundRobin,
                     "LEAST_OUTSTANDING" => s.balance = Balance::LeastOutstanding,
-                    _ => problems.push(format!(
-                        "tag {k} must be ROUND_ROBIN or LEAST_OUTSTANDING"
-                    )),
+                    _ => problems.push(format!("tag {k} must be ROUND_ROBIN or LEAST_OUTSTANDING")),
                 },
                 "healthCheckPath" => {
                     if !v.starts_with('/')
@@ -452,8 +450,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.balance, Balance::LeastOutstanding);
         assert_eq!(s.health_path.as_deref(), Some("/health"));
-        let e = PoolSettings::from_tags([("portico:balance", "X"), ("portico:nope", "1")])
-            .unwrap_err();
+        let e =
+            PoolSettings::from_tags([("portico:balance", "X"), ("portico:nope", "1")]).unwrap_err();
         assert_eq!(e.len(), 2);
         assert_eq!(parse_target("a.b:80").unwrap(), ("a.b", 80));
         assert_eq!(parse_target("[::1]:8080").unwrap(), ("::1", 8080));

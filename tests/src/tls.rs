@@ -36,20 +36,69 @@ impl TlsUpstream {
                 .current_dir(d)
                 .output()
                 .expect("run the openssl CLI");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
-        run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Portico Test CA"]);
-        run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
-        std::fs::write(d.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-            .expect("write ext.cnf");
-        run(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf"]);
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(d.join("leaf.pem")).expect("leaf.pem")
-                .map(|c| c.expect("a certificate"))
-                .collect();
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Portico Test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .expect("write ext.cnf");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(d.join("leaf.pem"))
+            .expect("leaf.pem")
+            .map(|c| c.expect("a certificate"))
+            .collect();
         let key = PrivateKeyDer::from_pem_file(d.join("leaf.key")).expect("leaf.key");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -86,7 +135,9 @@ fn serve(
     body: &str,
 ) {
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-    let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
     let mut tls = rustls::StreamOwned::new(conn, stream);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -105,7 +156,11 @@ fn serve(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
-        if tls.write_all(resp.as_bytes()).and_then(|()| tls.flush()).is_err() {
+        if tls
+            .write_all(resp.as_bytes())
+            .and_then(|()| tls.flush())
+            .is_err()
+        {
             return;
         }
     }

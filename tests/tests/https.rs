@@ -31,7 +31,10 @@ fn https_upstream_with_a_private_ca() {
     let empty = TempDir::new("empty-ca");
     let path = empty.path().join("ca.pem");
     std::fs::write(&path, "").unwrap();
-    let err = Gateway::try_spawn(&proxy_config(&uri), &["--upstream-ca-file", path.to_str().unwrap()])
-        .expect_err("an empty CA bundle is refused");
+    let err = Gateway::try_spawn(
+        &proxy_config(&uri),
+        &["--upstream-ca-file", path.to_str().unwrap()],
+    )
+    .expect_err("an empty CA bundle is refused");
     assert!(err.to_string().contains("no certificate"), "{err}");
 }

@@ -24,8 +24,13 @@ fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> Value {
 
 /// An HTTP API whose `$default` route goes through v2 link `link` to `targets`; its id.
 fn http_api(gw: &Gateway, link: &str, targets: &[String]) -> String {
-    let api = admin(gw, "POST", "/v2/apis", json!({"name": "pool", "protocolType": "HTTP"}));
-    let id = api["apiId"].as_str().unwrap().to_string();
+    let api = admin(
+        gw,
+        "POST",
+        "/v2/apis",
+        json!({"name": "pool", "protocolType": "HTTP"}),
+    );
+    let id = api["apiId"].as_str().expect("an id").to_string();
     let i = admin(
         gw,
         "POST",
@@ -35,7 +40,10 @@ fn http_api(gw: &Gateway, link: &str, targets: &[String]) -> String {
                "integrationUri": format!("http://{}/", targets.join(",")),
                "timeoutInMillis": 2000}),
     );
-    let target = format!("integrations/{}", i["integrationId"].as_str().unwrap());
+    let target = format!(
+        "integrations/{}",
+        i["integrationId"].as_str().expect("an id")
+    );
     admin(
         gw,
         "POST",
@@ -60,7 +68,7 @@ fn v2_link(gw: &Gateway, tags: Value) -> String {
     );
     assert_eq!(l["vpcLinkStatus"], "AVAILABLE");
     assert_eq!(l["vpcLinkVersion"], "V2");
-    l["vpcLinkId"].as_str().unwrap().to_string()
+    l["vpcLinkId"].as_str().expect("an id").to_string()
 }
 
 fn counts(ups: &[&MockUpstream]) -> Vec<usize> {
@@ -95,7 +103,8 @@ fn round_robin_survives_a_dead_target_and_takes_it_back() {
     // Kill b a second into a 3 s fixed-rate load over 4 connections.
     let addr = gw.addr();
     let load_req = req.clone();
-    let load = std::thread::spawn(move || fixed_rate(addr, &load_req, 200, Duration::from_secs(3), 4));
+    let load =
+        std::thread::spawn(move || fixed_rate(addr, &load_req, 200, Duration::from_secs(3), 4));
     sleep(Duration::from_secs(1));
     let before_kill = a.request_count() + c.request_count();
     b.take().unwrap().kill();
@@ -108,11 +117,10 @@ fn round_robin_survives_a_dead_target_and_takes_it_back() {
 
     // Back on the same port: the active checks let it in again.
     let b = MockUpstream::start_at(b_addr, Behaviour::Echo);
-    let back = eventually(Duration::from_secs(5), "b serves again", || {
+    eventually(Duration::from_secs(5), "b serves again", || {
         client.request(&req);
         (b.request_count() > 0).then_some(())
     });
-    let _ = back;
 }
 
 #[test]
@@ -125,7 +133,11 @@ fn least_outstanding_avoids_a_slow_target() {
     let b = MockUpstream::start(Behaviour::Echo);
     let c = MockUpstream::start(Behaviour::Echo);
     let link = v2_link(&gw, json!({"portico:balance": "LEAST_OUTSTANDING"}));
-    let api = http_api(&gw, &link, &[slow.authority(), b.authority(), c.authority()]);
+    let api = http_api(
+        &gw,
+        &link,
+        &[slow.authority(), b.authority(), c.authority()],
+    );
     let req = Request::get("/x").host(&gw.host(&api));
     let tally = fixed_rate(gw.addr(), &req, 200, Duration::from_secs(2), 6);
     let spread = counts(&[&slow, &b, &c]);
@@ -175,7 +187,7 @@ fn control_planes_and_bad_input() {
     let v1 = r.json();
     assert_eq!(v1["status"], "AVAILABLE");
     assert_eq!(v1["targetArns"], json!([up.authority()]));
-    let v1_id = v1["id"].as_str().unwrap().to_string();
+    let v1_id = v1["id"].as_str().expect("an id").to_string();
     let bad = gw.admin_call(
         "POST",
         "/vpclinks",
@@ -185,7 +197,10 @@ fn control_planes_and_bad_input() {
         .as_bytes(),
     );
     assert_eq!(bad.status, 400, "{bad}");
-    assert!(bad.text().contains("host:port") && bad.text().contains("ROUND_ROBIN"), "{bad}");
+    assert!(
+        bad.text().contains("host:port") && bad.text().contains("ROUND_ROBIN"),
+        "{bad}"
+    );
     let patched = admin(
         &gw,
         "PATCH",
@@ -196,12 +211,16 @@ fn control_planes_and_bad_input() {
     let listed = admin(&gw, "GET", "/vpclinks", Value::Null);
     assert_eq!(listed["item"].as_array().unwrap().len(), 1);
     // A v1 link is not a v2 link.
-    assert_eq!(gw.admin_call("GET", &format!("/v2/vpclinks/{v1_id}"), b"").status, 404);
+    assert_eq!(
+        gw.admin_call("GET", &format!("/v2/vpclinks/{v1_id}"), b"")
+            .status,
+        404
+    );
 
     // A REST API through the v1 link; an unknown link id is refused at deployment.
     let rest = admin(&gw, "POST", "/restapis", json!({"name": "r"}));
-    let rest_id = rest["id"].as_str().unwrap().to_string();
-    let root = rest["rootResourceId"].as_str().unwrap().to_string();
+    let rest_id = rest["id"].as_str().expect("an id").to_string();
+    let root = rest["rootResourceId"].as_str().expect("an id").to_string();
     let method = format!("/restapis/{rest_id}/resources/{root}/methods/GET");
     admin(&gw, "PUT", &method, json!({"authorizationType": "NONE"}));
     admin(
@@ -235,11 +254,20 @@ fn control_planes_and_bad_input() {
     assert_eq!(r.status, 200, "{r}");
     assert_eq!(up.single_request().header("host"), Some("nlb.internal"));
     // In use by a served stage: not deleted.
-    assert_eq!(gw.admin_call("DELETE", &format!("/vpclinks/{v1_id}"), b"").status, 409);
+    assert_eq!(
+        gw.admin_call("DELETE", &format!("/vpclinks/{v1_id}"), b"")
+            .status,
+        409
+    );
 
     // v2: an unknown id is refused when the integration is created, as AWS does.
-    let api = admin(&gw, "POST", "/v2/apis", json!({"name": "h", "protocolType": "HTTP"}));
-    let api_id = api["apiId"].as_str().unwrap();
+    let api = admin(
+        &gw,
+        "POST",
+        "/v2/apis",
+        json!({"name": "h", "protocolType": "HTTP"}),
+    );
+    let api_id = api["apiId"].as_str().expect("an id");
     let r = gw.admin_call(
         "POST",
         &format!("/v2/apis/{api_id}/integrations"),
@@ -251,9 +279,28 @@ fn control_planes_and_bad_input() {
     assert_eq!(r.status, 400, "{r}");
     assert!(r.text().contains("Invalid VPC link identifier"), "{r}");
     let v2 = v2_link(&gw, json!({}));
-    let got = admin(&gw, "PATCH", &format!("/v2/vpclinks/{v2}"), json!({"name": "n2"}));
+    let got = admin(
+        &gw,
+        "PATCH",
+        &format!("/v2/vpclinks/{v2}"),
+        json!({"name": "n2"}),
+    );
     assert_eq!(got["name"], "n2");
-    assert_eq!(admin(&gw, "GET", "/v2/vpclinks", Value::Null)["items"].as_array().unwrap().len(), 1);
-    assert_eq!(gw.admin_call("DELETE", &format!("/v2/vpclinks/{v2}"), b"").status, 202);
-    assert_eq!(gw.admin_call("GET", &format!("/v2/vpclinks/{v2}"), b"").status, 404);
+    assert_eq!(
+        admin(&gw, "GET", "/v2/vpclinks", Value::Null)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        gw.admin_call("DELETE", &format!("/v2/vpclinks/{v2}"), b"")
+            .status,
+        202
+    );
+    assert_eq!(
+        gw.admin_call("GET", &format!("/v2/vpclinks/{v2}"), b"")
+            .status,
+        404
+    );
 }
