@@ -90,8 +90,9 @@ struct State {
     requests: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
     stop: AtomicBool,
-    /// Every accepted connection, so [`MockUpstream::kill`] can cut them.
-    open: Mutex<Vec<TcpStream>>,
+    /// Every open connection (by id), so [`MockUpstream::kill`] can cut them; a connection's
+    /// thread removes its entry when it ends, so the socket really closes.
+    open: Mutex<Vec<(usize, TcpStream)>>,
 }
 
 // === impl Behaviour ===
@@ -184,7 +185,7 @@ impl MockUpstream {
     pub fn kill(self) {
         self.state.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        for c in lock(&self.state.open).drain(..) {
+        for (_, c) in lock(&self.state.open).drain(..) {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -257,16 +258,17 @@ fn accept_loop(listener: TcpListener, state: Arc<State>) {
             return;
         }
         let Ok(stream) = stream else { continue };
-        if let Ok(c) = stream.try_clone() {
-            lock(&state.open).push(c);
-        }
         let id = state.connections.fetch_add(1, Ordering::SeqCst);
+        if let Ok(c) = stream.try_clone() {
+            lock(&state.open).push((id, c));
+        }
         let conn_state = Arc::clone(&state);
         let spawned = thread::Builder::new()
             .name(format!("mock-conn-{id}"))
             .spawn(move || {
                 // A failed connection is the gateway's business; the mock just stops serving it.
                 let _ = serve(stream, &conn_state, id);
+                lock(&conn_state.open).retain(|(i, _)| *i != id);
             });
         if spawned.is_err() {
             return;
