@@ -124,7 +124,8 @@ pub async fn handle<'s>(
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf) {
+        let resolved = match route::resolve_split(snapshot, &w.cfg.domain, head, &d.buf, &w.rng)
+        {
             Ok(r) => r,
             Err(miss) => {
                 scope.api = miss.api;

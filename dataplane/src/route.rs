@@ -2,6 +2,8 @@
 //!
 //! Synchronous, allocation-free and runtime-free: it reads the snapshot and the request head.
 
+use std::cell::Cell;
+
 use portico_shared::model::ProtocolType;
 use portico_shared::router::Match;
 use portico_shared::snapshot::{Api, Route, Stage};
@@ -54,6 +56,18 @@ pub fn resolve<'s>(
     head: &RequestHead,
     buf: &[u8],
 ) -> Result<Resolved<'s>, Miss<'s>> {
+    resolve_split(snapshot, domain, head, buf, &Cell::new(0))
+}
+
+/// [`resolve`], sending a REST stage's canary share of requests to its canary: `rng` is the
+/// worker's generator, advanced only for stages with a canary.
+pub fn resolve_split<'s>(
+    snapshot: &'s Snapshot,
+    domain: &str,
+    head: &RequestHead,
+    buf: &[u8],
+    rng: &Cell<u64>,
+) -> Result<Resolved<'s>, Miss<'s>> {
     let api = select_api(snapshot, domain, head, buf).map_err(|error| Miss {
         error,
         api: None,
@@ -73,6 +87,10 @@ pub fn resolve<'s>(
     // httparse guarantees the request target is visible ASCII.
     let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| miss(None))?;
     let (stage, route_path) = api.select_stage(path).ok_or(miss(None))?;
+    let stage = match &stage.canary {
+        Some(c) if roll(rng) < c.share_bp => &c.stage,
+        _ => stage,
+    };
     let matched = stage
         .router
         .resolve(&head.method, route_path)
@@ -93,6 +111,21 @@ pub fn resolve<'s>(
         route_path_start,
         path_end: head.path.1,
     })
+}
+
+/// A number in `0..10_000` from the worker's xorshift generator (no lock, no syscall): 0% and
+/// 100% canary shares are exact, others are a fair coin per request.
+pub fn roll(rng: &Cell<u64>) -> u32 {
+    let mut x = rng.get();
+    if x == 0 {
+        x = 0x9e37_79b9_7f4a_7c15;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng.set(x);
+    // The high bits are the better ones; the modulo bias over 2^32 is below 3 in a million.
+    ((x >> 32) % 10_000) as u32
 }
 
 /// The API a request is for (Host, else `x-apigw-api-id`).

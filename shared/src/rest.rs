@@ -12,6 +12,7 @@ use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestSt
 use crate::model::{self, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
+    Canary,
     compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError, HttpMapped,
     HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod, Route, Stage,
 };
@@ -32,9 +33,36 @@ pub(crate) fn compile(
     let mut stages = Vec::with_capacity(spec.stages.len());
     for s in &spec.stages {
         let sat = format!("{at}.stages[{}]", s.stage_name);
-        if let Some(stage) = compile_stage(spec.api_id, s, &sat, &mut errors, ctx) {
-            stages.push(stage);
+        let Some(mut stage) = compile_stage(spec.api_id, s, &sat, false, &mut errors, ctx) else {
+            continue;
+        };
+        if let Some(c) = &s.canary {
+            let cat = format!("{sat}.canarySettings");
+            if !(0.0..=100.0).contains(&c.percent_traffic) {
+                errors.push(err(&cat, "percentTraffic must be between 0.0 and 100.0"));
+                continue;
+            }
+            let canary = RestStageSpec {
+                stage_name: s.stage_name,
+                variables: &c.variables,
+                method_settings: s.method_settings,
+                resources: c.resources,
+                gateway_responses: c.gateway_responses,
+                cache_cluster_enabled: s.cache_cluster_enabled && c.use_stage_cache,
+                cache_cluster_size: s.cache_cluster_size,
+                models: c.models,
+                request_validators: c.request_validators,
+                canary: None,
+            };
+            if let Some(cs) = compile_stage(spec.api_id, &canary, &cat, true, &mut errors, ctx) {
+                stage.canary = Some(Box::new(Canary {
+                    // 0.0..=100.0 checked above: at most 10,000.
+                    share_bp: (c.percent_traffic * 100.0).round() as u32,
+                    stage: cs,
+                }));
+            }
         }
+        stages.push(stage);
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -46,6 +74,7 @@ fn compile_stage(
     api_id: &str,
     s: &RestStageSpec<'_>,
     at: &str,
+    is_canary: bool,
     errors: &mut Vec<ConfigError>,
     ctx: &mut CompileContext,
 ) -> Option<Stage> {
@@ -136,7 +165,11 @@ fn compile_stage(
             });
             routes.push(Route {
                 route_key: key.as_str().into(),
-                stats_key: stats_key(api_id, name, &key),
+                stats_key: if is_canary {
+                    stats_key(api_id, &format!("{name}/canary"), &key)
+                } else {
+                    stats_key(api_id, name, &key)
+                },
                 integration,
                 throttle,
                 auth: None,
@@ -161,6 +194,8 @@ fn compile_stage(
         variables: s.variables.clone(),
         gateway_responses,
         cache,
+        canary: None,
+        is_canary,
     })
 }
 
@@ -605,6 +640,7 @@ mod tests {
                 cache_cluster_size: None,
                 models: &[],
                 request_validators: &[],
+                canary: None,
             }],
         };
         let mut ctx = CompileContext::new(2);

@@ -97,6 +97,20 @@ pub struct Stage {
     pub gateway_responses: crate::gateway_response::GatewayResponses,
     /// REST APIs: the stage's response cache, when `cacheClusterEnabled`.
     pub cache: Option<crate::cache::StageCache>,
+    /// REST APIs: `canarySettings`; `None` (the common case) costs one branch per request.
+    pub canary: Option<Box<Canary>>,
+    /// This is a canary's stage: its routes' stats are reported as stage `{name}/canary`.
+    pub is_canary: bool,
+}
+
+/// A REST stage's canary release.
+#[derive(Debug)]
+pub struct Canary {
+    /// `percentTraffic` in hundredths of a percent, 0 to 10,000: a request goes to the canary
+    /// when a roll in `0..10_000` falls below it (0 never, 10,000 always).
+    pub share_bp: u32,
+    /// The canary deployment compiled with the canary's variables.
+    pub stage: Stage,
 }
 
 /// One route as the data plane needs it.
@@ -386,6 +400,9 @@ impl Api {
 impl Stage {
     /// Adds the VPC link pools this stage's integrations use to `out` (each once).
     fn collect_pools(&self, out: &mut Vec<Arc<crate::vpc_link::TargetPool>>) {
+        if let Some(c) = &self.canary {
+            c.stage.collect_pools(out);
+        }
         for r in &self.routes {
             let pool = match r.integration.as_deref() {
                 Some(Integration::HttpProxy(p)) => p.pool.as_ref(),
@@ -686,6 +703,8 @@ fn compile_stage(
         variables: input.stage.stage_variables.clone(),
         gateway_responses: crate::gateway_response::GatewayResponses::default(),
         cache: None,
+        canary: None,
+        is_canary: false,
     })
 }
 
