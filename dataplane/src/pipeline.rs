@@ -124,8 +124,7 @@ pub async fn handle<'s>(
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve_split(snapshot, &w.cfg.domain, head, &d.buf, &w.rng)
-        {
+        let resolved = match route::resolve_split(snapshot, &w.cfg.domain, head, &d.buf, &w.rng) {
             Ok(r) => r,
             Err(miss) => {
                 scope.api = miss.api;

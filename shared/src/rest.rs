@@ -12,9 +12,9 @@ use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestSt
 use crate::model::{self, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
-    Canary,
-    compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError, HttpMapped,
-    HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod, Route, Stage,
+    compile_http_proxy, err, stats_key, valid_api_id, Api, Canary, CompileContext, ConfigError,
+    HttpMapped, HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod,
+    Route, Stage,
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;

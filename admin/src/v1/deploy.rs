@@ -27,8 +27,8 @@ use crate::records::{check_len, check_tags};
 use crate::v1::patch::{Op, PatchInput, PatchOp};
 use crate::v1::records::{
     cache_cluster_status, check_enum, check_stage_name, check_stage_variables, check_status_code,
-    unsupported, CanarySettings, DeploymentInput, DeploymentRecord, GatewayResponseInput, MethodSnapshot,
-    RestDeployment, StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS,
+    unsupported, CanarySettings, DeploymentInput, DeploymentRecord, GatewayResponseInput,
+    MethodSnapshot, RestDeployment, StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS,
     MAX_DESCRIPTION_CHARS, MAX_STAGES_PER_API,
 };
 use crate::v1::state::RestApiState;
@@ -214,18 +214,12 @@ impl Catalog {
     ) -> Result<(), ApiError> {
         let mut draft = self.rest().draft(api_id)?;
         draft.state.deployment(deployment_id)?;
-        if draft
-            .state
-            .stages
-            .values()
-            .any(|s| {
-                s.deployment_id == deployment_id
-                    || s
-                        .canary_settings
-                        .as_ref()
-                        .is_some_and(|c| c.deployment_id == deployment_id)
-            })
-        {
+        if draft.state.stages.values().any(|s| {
+            s.deployment_id == deployment_id
+                || s.canary_settings
+                    .as_ref()
+                    .is_some_and(|c| c.deployment_id == deployment_id)
+        }) {
             return Err(ApiError::BadRequest(
                 "Active stages pointing to this deployment must be moved or deleted".into(),
             ));
@@ -345,9 +339,7 @@ fn patch_canary(
             c.deployment_id = id.to_string();
         }
         ["useStageCache"] if op.op == Op::Replace => c.use_stage_cache = op.bool_value()?,
-        ["stageVariableOverrides", name] => {
-            op.map_string(&mut c.stage_variable_overrides, name)?
-        }
+        ["stageVariableOverrides", name] => op.map_string(&mut c.stage_variable_overrides, name)?,
         _ => return Err(op.invalid_path()),
     }
     Ok(())
