@@ -71,8 +71,13 @@ fn v2_link(gw: &Gateway, tags: Value) -> String {
     l["vpcLinkId"].as_str().expect("an id").to_string()
 }
 
+/// Requests each upstream got from clients (health checks left out).
 fn counts(ups: &[&MockUpstream]) -> Vec<usize> {
-    ups.iter().map(|u| u.request_count()).collect()
+    ups.iter().map(|u| served(u)).collect()
+}
+
+fn served(u: &MockUpstream) -> usize {
+    u.requests().iter().filter(|r| r.path != "/health").count()
 }
 
 #[test]
@@ -84,7 +89,8 @@ fn round_robin_survives_a_dead_target_and_takes_it_back() {
     let b_addr = b.as_ref().unwrap().addr();
     let link = v2_link(
         &gw,
-        json!({"portico:healthCheckIntervalMs": "200", "portico:healthyThreshold": "2",
+        json!({"portico:healthCheckIntervalMs": "200", "portico:healthCheckPath": "/health",
+               "portico:healthyThreshold": "2",
                "portico:unhealthyThreshold": "2", "portico:ejectMs": "500"}),
     );
     let targets = [a.authority(), b_addr.to_string(), c.authority()];
@@ -106,21 +112,27 @@ fn round_robin_survives_a_dead_target_and_takes_it_back() {
     let load =
         std::thread::spawn(move || fixed_rate(addr, &load_req, 200, Duration::from_secs(3), 4));
     sleep(Duration::from_secs(1));
-    let before_kill = a.request_count() + c.request_count();
+    let before_kill = served(&a) + served(&c);
     b.take().unwrap().kill();
     let tally = load.join().unwrap();
     eprintln!("load with b killed at 1 s: {tally:?}");
     // At most the requests in flight to b when it died (one per connection) fail.
     assert!(tally.other <= 4, "{tally:?}");
     assert!(tally.ok >= 590, "{tally:?}");
-    assert!(a.request_count() + c.request_count() > before_kill + 300);
+    assert!(served(&a) + served(&c) > before_kill + 300);
 
-    // Back on the same port: the active checks let it in again.
+    // Back on the same port: the active checks (`GET /health`, 200) let it in again.
     let b = MockUpstream::start_at(b_addr, Behaviour::Echo);
     eventually(Duration::from_secs(5), "b serves again", || {
         client.request(&req);
-        (b.request_count() > 0).then_some(())
+        (served(&b) > 0).then_some(())
     });
+    let check = b
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/health")
+        .expect("a health check reached b");
+    assert_eq!(check.header("host"), Some(b_addr.to_string().as_str()));
 }
 
 #[test]
