@@ -36,7 +36,7 @@ use crate::records::{
     ApiRecord, AuthorizerRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
     RouteRecord, StageRecord,
 };
-use crate::store::{Change, Kind, Row, Store, LAMBDA_SCOPE, USAGE_SCOPE};
+use crate::store::{Change, Kind, Row, Store, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
 use crate::usage::UsageState;
 use crate::v1::{RestApiState, RestApis, RestDraft};
 use crate::SnapshotCell;
@@ -63,6 +63,8 @@ pub(crate) struct Catalog {
     /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
     /// data plane routes both by `{apiId}.{domain}`), so neither map lists the other's.
     rest: RestApis,
+    /// VPC links of both control planes, by id (`vpc_link.rs`).
+    pub(crate) vpc_links: BTreeMap<String, crate::vpc_link::VpcLinkRecord>,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -141,6 +143,10 @@ impl Catalog {
             .into_iter()
             .partition(|r| r.api_id == crate::domains::DOMAIN_SCOPE);
         let domains = crate::domains::DomainState::load(domain_rows)?;
+        let (link_rows, rows): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|r| r.api_id == VPC_LINK_SCOPE);
+        let mut ctx = CompileContext::new(workers);
+        let vpc_links = crate::vpc_link::load(&link_rows, &mut ctx)?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
             .partition(|r| crate::v1::is_rest_kind(r.kind));
@@ -191,17 +197,17 @@ impl Catalog {
                     let d: Deployment = parse_doc(&row)?;
                     state.deployments.insert(row.id.clone(), Arc::new(d));
                 }
-                // Under USAGE_SCOPE, LAMBDA_SCOPE and DOMAIN_SCOPE, taken out above.
+                // Under USAGE_SCOPE, LAMBDA_SCOPE, DOMAIN_SCOPE and VPC_LINK_SCOPE, taken out above.
                 Kind::ApiKey
                 | Kind::UsagePlan
                 | Kind::UsagePlanKey
                 | Kind::Function
                 | Kind::Certificate
                 | Kind::DomainName
-                | Kind::ApiMapping => {}
+                | Kind::ApiMapping
+                | Kind::VpcLink => {}
             }
         }
-        let mut ctx = CompileContext::new(workers);
         let mut compiled = Vec::new();
         for (id, state) in &apis {
             match compile(state, &mut ctx) {
@@ -230,7 +236,23 @@ impl Catalog {
             usage,
             domains,
             rest,
+            vpc_links,
         })
+    }
+
+    /// The VPC links integrations may name.
+    pub(crate) fn vpc_links(&self) -> &portico_shared::vpc_link::VpcLinks {
+        &self.ctx.vpc_links
+    }
+
+    /// What the compiler knows of the VPC links, to change with them.
+    pub(crate) fn vpc_links_mut(&mut self) -> &mut portico_shared::vpc_link::VpcLinks {
+        &mut self.ctx.vpc_links
+    }
+
+    /// The snapshot the data plane serves.
+    pub(crate) fn served(&self) -> Arc<Snapshot> {
+        self.cell.load_full()
     }
 
     /// The store, for the usage operations.

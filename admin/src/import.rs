@@ -123,7 +123,11 @@ impl Catalog {
                 i.integration_type == IntegrationType::AwsProxy && i.integration_subtype.is_none();
             let record = IntegrationRecord {
                 api_gateway_managed: false,
-                connection_type: "INTERNET".into(),
+                connection_id: i.connection_id.clone(),
+                connection_type: i
+                    .connection_type
+                    .clone()
+                    .unwrap_or_else(|| "INTERNET".into()),
                 credentials_arn: i.credentials_arn.clone(),
                 description: None,
                 integration_id: i.integration_id.clone(),

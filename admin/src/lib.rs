@@ -47,6 +47,7 @@ mod test_support;
 mod usage;
 mod v1;
 mod v2;
+mod vpc_link;
 
 use catalog::Catalog;
 pub use error::ApiError;
@@ -214,6 +215,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(lambda::router())
         .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
+        .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
@@ -263,7 +265,9 @@ pub fn spawn(
                 // JWT authorizer keys are fetched here, never by a worker.
                 tokio::spawn(jwks::fetch_loop(Arc::clone(&cell)));
                 // Lambda integrations' roles are assumed here, never by a worker.
-                tokio::spawn(sts::assume_loop(cell));
+                tokio::spawn(sts::assume_loop(Arc::clone(&cell)));
+                // VPC link targets are health checked here, never by a worker.
+                tokio::spawn(vpc_link::health_loop(cell));
                 // Usage plan counters reach the store from here, never from a request.
                 tokio::spawn(usage::flush_loop(usage_counters));
                 // Replaced snapshots are freed here, never on a worker (see catalog.rs).

@@ -93,6 +93,7 @@ impl Catalog {
             let integration_id = d.state.new_child_id();
             d.put_integration(IntegrationRecord {
                 api_gateway_managed: true,
+                connection_id: None,
                 connection_type: "INTERNET".into(),
                 credentials_arn: input.credentials_arn,
                 description: None,
@@ -509,6 +510,7 @@ impl Catalog {
         let record = IntegrationRecord {
             api_gateway_managed: false,
             connection_type: "INTERNET".into(),
+            connection_id: None,
             credentials_arn: None,
             description: None,
             integration_id: d.state.new_child_id(),
@@ -521,7 +523,7 @@ impl Catalog {
             response_parameters: None,
             timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
         };
-        let record = merge_integration(record, input, problems)?;
+        let record = merge_integration(record, input, problems, self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -536,7 +538,7 @@ impl Catalog {
     ) -> Result<IntegrationRecord, ApiError> {
         let mut d = self.draft(api_id)?;
         let current = d.state.integration(integration_id)?.clone();
-        let record = merge_integration(current, input, Vec::new())?;
+        let record = merge_integration(current, input, Vec::new(), self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -573,6 +575,7 @@ fn merge_integration(
     mut record: IntegrationRecord,
     input: IntegrationInput,
     mut problems: Vec<String>,
+    links: &portico_shared::vpc_link::VpcLinks,
 ) -> Result<IntegrationRecord, ApiError> {
     // First-class integrations (`AWS_PROXY` with a subtype): their parameters are the action's.
     let subtype = input
@@ -641,14 +644,32 @@ fn merge_integration(
         check_timeout(&mut problems, ms);
     }
     match input.connection_type.as_deref() {
-        None | Some("INTERNET") => {}
-        Some("VPC_LINK") => problems.push("connectionType VPC_LINK is not supported".into()),
+        None | Some("INTERNET" | "VPC_LINK") => {}
         Some(t) => problems.push(format!(
             "Invalid connectionType '{t}': use INTERNET or VPC_LINK"
         )),
     }
-    if input.connection_id.is_some() {
-        problems.push("connectionId is only used with VPC_LINK, which is not supported".into());
+    let connection_type = input
+        .connection_type
+        .clone()
+        .unwrap_or_else(|| record.connection_type.clone());
+    let connection_id = input
+        .connection_id
+        .clone()
+        .or_else(|| record.connection_id.clone())
+        .filter(|_| connection_type == "VPC_LINK");
+    if connection_type == "VPC_LINK" {
+        match &connection_id {
+            None => {
+                problems.push("connectionId is required when connectionType is VPC_LINK".into())
+            }
+            Some(id) if !id.contains("${") && links.get(id).is_none() => {
+                problems.push(format!("Invalid VPC link identifier specified: '{id}'"))
+            }
+            Some(_) => {}
+        }
+    } else if input.connection_id.is_some() {
+        problems.push("connectionId is only used with connectionType VPC_LINK".into());
     }
     if input.integration_subtype.is_some() && !service {
         problems.push("integrationSubtype is only used with AWS_PROXY integrations".into());
@@ -695,7 +716,7 @@ fn merge_integration(
     }
     if input.tls_config.is_some() {
         problems.push(
-            "tlsConfig is only used with https upstreams, which are not supported yet".into(),
+            "tlsConfig is not supported: the server name comes from the integrationUri host".into(),
         );
     }
     check_len(
@@ -713,6 +734,8 @@ fn merge_integration(
         record.integration_type = "AWS_PROXY".into();
         record.integration_subtype = subtype;
     }
+    record.connection_type = connection_type;
+    record.connection_id = connection_id;
     set(&mut record.integration_uri, input.integration_uri);
     set(&mut record.integration_method, input.integration_method);
     if lambda {

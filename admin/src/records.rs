@@ -188,6 +188,8 @@ pub(crate) struct RouteInput {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationRecord {
     pub(crate) api_gateway_managed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) connection_id: Option<String>,
     pub(crate) connection_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) credentials_arn: Option<String>,
@@ -438,16 +440,13 @@ pub(crate) fn check_http_uri(problems: &mut Vec<String>, uri: &str) {
         ));
         return;
     }
-    let Some(rest) = uri.strip_prefix("http://") else {
-        if uri.starts_with("https://") {
-            problems.push(format!(
-                "Invalid integrationUri '{uri}': https upstreams are not supported yet; use http://"
-            ));
-        } else {
-            problems.push(format!(
-                "Invalid integrationUri '{uri}': HTTP_PROXY integrations need an absolute http:// URL"
-            ));
-        }
+    let Some(rest) = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))
+    else {
+        problems.push(format!(
+            "Invalid integrationUri '{uri}': HTTP_PROXY integrations need an absolute http:// or https:// URL"
+        ));
         return;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -619,6 +618,8 @@ impl IntegrationRecord {
             credentials_arn: self.credentials_arn.clone(),
             request_parameters: self.request_parameters.clone().unwrap_or_default(),
             response_parameters: self.response_parameters.clone().unwrap_or_default(),
+            connection_type: Some(self.connection_type.clone()),
+            connection_id: self.connection_id.clone(),
         }
     }
 }
@@ -640,12 +641,13 @@ mod tests {
             "http://example.com",
             "http://[::1]:80/a",
             "http://${stageVariables.host}/a",
+            "https://example.com:8443/a",
         ] {
             assert!(problems(|p| check_http_uri(p, ok)).is_empty(), "{ok}");
         }
         for bad in [
             "ftp://x",
-            "https://x",
+            "https://",
             "http://",
             "http://a:0",
             "http://a:99999",

@@ -63,6 +63,8 @@ pub enum Kind {
     DomainName,
     /// An API (base path) mapping, under `$domains`; `id` is `{domainName}/{mappingId}`.
     ApiMapping,
+    /// A VPC link (either control plane), under [`VPC_LINK_SCOPE`].
+    VpcLink,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
@@ -73,6 +75,8 @@ pub const USAGE_SCOPE: &str = "$usage";
 /// The `api_id` under which self-hosted Lambda functions are stored (`lambda/`); like
 /// [`USAGE_SCOPE`], no API can have it and [`Change::DeleteAll`] spares it.
 pub const LAMBDA_SCOPE: &str = "$lambda";
+/// The `api_id` under which VPC links are stored (account-level, like usage plans).
+pub const VPC_LINK_SCOPE: &str = "$vpclinks";
 
 /// What a [`UsageRow`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -238,7 +242,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -259,6 +263,7 @@ impl Kind {
         Kind::Certificate,
         Kind::DomainName,
         Kind::ApiMapping,
+        Kind::VpcLink,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -284,6 +289,7 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::DomainName => "domainname",
             Kind::ApiMapping => "apimapping",
+            Kind::VpcLink => "vpclink",
         }
     }
 

@@ -38,7 +38,11 @@ pub async fn invoke(
     w.give_buf(scratch);
     w.give_buf(body);
     let method = built?;
-    crate::integration::send(w, call, s.target.upstream, method, s.timeout_ms).await
+    let endpoint = crate::upstream::Endpoint {
+        addr: s.target.upstream,
+        tls: s.target.https.then_some(&*s.target.host),
+    };
+    crate::integration::send(w, call, endpoint, method, s.timeout_ms).await
 }
 
 /// Serializes the signed service request into `out`; returns its method.

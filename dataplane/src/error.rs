@@ -39,6 +39,9 @@ pub enum GatewayError {
     UpstreamProtocol(&'static str),
     #[error("upstream timed out after {timeout_ms} ms")]
     UpstreamTimeout { timeout_ms: u32 },
+    /// Every target of the integration's VPC link is unhealthy or ejected: refused at once.
+    #[error("no healthy target in the VPC link")]
+    NoHealthyTarget,
     /// REST APIs: no stage, resource or method matched (AWS answers 403, not 404).
     #[error("no REST API stage, resource or method matched")]
     MissingAuthenticationToken,
@@ -99,6 +102,7 @@ impl GatewayError {
             GatewayError::LambdaInvoke(_)
             | GatewayError::LambdaFunction
             | GatewayError::LambdaMalformed => 500,
+            GatewayError::NoHealthyTarget => 503,
             GatewayError::MissingAuthenticationToken => 403,
             GatewayError::InvalidApiKey => 403,
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
@@ -129,6 +133,7 @@ impl GatewayError {
             GatewayError::LambdaInvoke(_)
             | GatewayError::LambdaFunction
             | GatewayError::LambdaMalformed => br#"{"message":"Internal Server Error"}"#,
+            GatewayError::NoHealthyTarget => br#"{"message":"Service Unavailable"}"#,
             GatewayError::MissingAuthenticationToken => {
                 br#"{"message":"Missing Authentication Token"}"#
             }
@@ -182,6 +187,8 @@ impl GatewayError {
             | GatewayError::UriTooLong
             | GatewayError::ExpectationFailed
             | GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired
+            // No gateway response type answers 503: the same answer for both API types.
+            | GatewayError::NoHealthyTarget
             // HTTP APIs only.
             | GatewayError::Unauthorized(_) => return None,
         })
@@ -212,7 +219,8 @@ impl GatewayError {
             | GatewayError::UpstreamTimeout { .. }
             | GatewayError::LambdaInvoke(_)
             | GatewayError::LambdaFunction
-            | GatewayError::LambdaMalformed => Blame::Upstream,
+            | GatewayError::LambdaMalformed
+            | GatewayError::NoHealthyTarget => Blame::Upstream,
         }
     }
 
@@ -228,6 +236,16 @@ impl GatewayError {
     }
 
     /// Whether the downstream connection must close after this response (framing is in doubt).
+    /// Connecting failed: nothing reached the upstream, so another target may take the request.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::UpstreamConnect(
+                crate::upstream::CONNECT_FAILED | crate::upstream::CONNECT_TIMED_OUT
+            )
+        )
+    }
+
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,

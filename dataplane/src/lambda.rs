@@ -90,7 +90,12 @@ pub async fn invoke(
         portico_shared::clock::system_unix_secs(),
         &mut call.req,
     );
-    let exchange = call.exchange(&w.pool, target.endpoint.addr, false, false);
+    let endpoint = crate::upstream::Endpoint {
+        addr: target.endpoint.addr,
+        tls: (target.endpoint.scheme == portico_shared::lambda::Scheme::Https)
+            .then_some(&*target.endpoint.sni),
+    };
+    let exchange = call.exchange(&w.pool, endpoint, false, false);
     let timeout = Duration::from_millis(u64::from(target.timeout_ms));
     let r = match monoio::time::timeout(timeout, exchange).await {
         Err(_) => {

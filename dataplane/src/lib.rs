@@ -33,6 +33,7 @@ pub mod shutdown;
 pub mod sys;
 pub mod tls;
 pub mod upstream;
+pub mod upstream_tls;
 pub mod validate;
 pub mod worker;
 

@@ -108,6 +108,10 @@ struct Serve {
     /// a test can fill a cache (tests only).
     #[arg(long, env = "PORTICO_CACHE_CAPACITY_BYTES_OVERRIDE", hide = true)]
     cache_capacity_bytes_override: Option<u64>,
+    /// PEM bundle of extra CA certificates trusted for `https://` upstreams (private CAs),
+    /// besides the built-in public roots.
+    #[arg(long, env = "PORTICO_UPSTREAM_CA_FILE")]
+    upstream_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -213,6 +217,15 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let (admin_addr, _admin) = portico_admin::spawn(args.admin_listen, admin_state.clone())
         .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
 
+    let extra_ca = match &args.upstream_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading --upstream-ca-file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let upstream_tls = portico_dataplane::upstream_tls::client_config(extra_ca.as_deref())
+        .map_err(|e| anyhow::anyhow!("--upstream-ca-file: {e}"))?;
     let cfg = Arc::new(DataPlaneConfig {
         domain: args.domain.to_ascii_lowercase(),
         limits: Limits {
@@ -235,6 +248,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         epoch: std::time::Instant::now(),
         workers,
         cache_capacity_bytes_override: args.cache_capacity_bytes_override,
+        upstream_tls,
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut signals = signal_hook::iterator::Signals::new([

@@ -134,8 +134,14 @@ pub async fn handle<'s, S: Stream>(
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref())
-        {
+        let resolved = match route::resolve(
+            snapshot,
+            &w.cfg.domain,
+            head,
+            &d.buf,
+            d.tls.as_deref(),
+            &w.rng,
+        ) {
             Ok(r) => r,
             Err(miss) => {
                 scope.api = miss.api;
@@ -227,8 +233,7 @@ pub async fn handle<'s, S: Stream>(
                 w.give_buf(scratch);
                 built?;
                 let integration_started = Instant::now();
-                let r = integration::send(w, call, h.target.upstream, method, h.target.timeout_ms)
-                    .await;
+                let r = integration::forward(w, call, &h.target, method).await;
                 outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
                 let r = r?;
                 let m = h

@@ -6,6 +6,8 @@
 //! mutual TLS is served only on a connection whose handshake verified a client certificate for
 //! that domain (a Host header naming it on another connection gets 403).
 
+use std::cell::Cell;
+
 use portico_shared::domain::Mapping;
 use portico_shared::model::ProtocolType;
 use portico_shared::router::Match;
@@ -53,13 +55,16 @@ pub struct Miss<'s> {
     pub stage: Option<&'s Stage>,
 }
 
-/// Selects the API, stage and route for a request.
+/// Selects the API, stage and route for a request, sending a REST stage's canary share of
+/// requests to its canary: `rng` is the worker's generator, advanced only for stages with a
+/// canary.
 pub fn resolve<'s>(
     snapshot: &'s Snapshot,
     domain: &str,
     head: &RequestHead,
     buf: &[u8],
     tls: Option<&TlsSession>,
+    rng: &Cell<u64>,
 ) -> Result<Resolved<'s>, Miss<'s>> {
     let (api, mapping) = select_api(snapshot, domain, head, buf, tls).map_err(|error| Miss {
         error,
@@ -89,6 +94,10 @@ pub fn resolve<'s>(
         },
     }
     .ok_or(miss(None))?;
+    let stage = match &stage.canary {
+        Some(c) if roll(rng) < c.share_bp => &c.stage,
+        _ => stage,
+    };
     let matched = stage
         .router
         .resolve(&head.method, route_path)
@@ -109,6 +118,21 @@ pub fn resolve<'s>(
         route_path_start,
         path_end: head.path.1,
     })
+}
+
+/// A number in `0..10_000` from the worker's xorshift generator (no lock, no syscall): 0% and
+/// 100% canary shares are exact, others are a fair coin per request.
+pub fn roll(rng: &Cell<u64>) -> u32 {
+    let mut x = rng.get();
+    if x == 0 {
+        x = 0x9e37_79b9_7f4a_7c15;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng.set(x);
+    // The high bits are the better ones; the modulo bias over 2^32 is below 3 in a million.
+    ((x >> 32) % 10_000) as u32
 }
 
 /// The API a request is for (Host, else `x-apigw-api-id`) and, for a custom domain, the API

@@ -68,6 +68,8 @@ pub struct Worker {
     pub stats: RefCell<LocalStats>,
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
+    /// The canary split's generator (`route::roll`), seeded per worker.
+    pub rng: Cell<u64>,
     pub shutdown: Shutdown,
     /// Free per-request buffers: no allocation per request in steady state.
     calls: RefCell<Vec<UpstreamCall>>,
@@ -171,6 +173,7 @@ pub fn spawn_workers(
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
                     .map_or(0, |a| a.port());
+                let pool = Pool::new(Arc::clone(&cfg.upstream_tls));
                 let worker = Rc::new(Worker {
                     id,
                     cfg,
@@ -179,10 +182,11 @@ pub fn spawn_workers(
                     cache: RefCell::new(Cache::new(cell.clone())),
                     current: RefCell::new(Rc::new(cell.load_full())),
                     ids: RequestIds::new(RequestIds::random_seed(id)),
-                    pool: Pool::default(),
+                    pool,
                     responses: Default::default(),
                     stats: RefCell::new(LocalStats::default()),
                     in_flight: Cell::new(0),
+                    rng: Cell::new(RequestIds::random_seed(id) | 1),
                     shutdown: Shutdown::default(),
                     calls: RefCell::new(Vec::new()),
                     bufs: RefCell::new(Vec::new()),
@@ -376,7 +380,10 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
             let live: std::collections::HashSet<u64> = snapshot
                 .apis()
                 .flat_map(|a| a.stages())
-                .flat_map(|s| s.routes.iter().map(|r| r.stats_key))
+                .flat_map(|s| {
+                    let canary = s.canary.iter().flat_map(|c| c.stage.routes.iter());
+                    s.routes.iter().chain(canary).map(|r| r.stats_key)
+                })
                 .collect();
             w.stats.borrow_mut().retain(|k| live.contains(&k));
             live_caches = live_cache_ids(&snapshot);

@@ -22,8 +22,7 @@ pub struct AwsTarget {
     /// The SigV4 signing name (`sqs`, `states`, `events`, `kinesis`, `appconfig`, ...).
     pub service: Box<str>,
     pub region: Box<str>,
-    /// `https://` endpoint (refused in [`target`] until upstream TLS lands; carried so the TLS
-    /// client plugs in there).
+    /// `https://` endpoint: the data plane's TLS client connects with `host` as SNI.
     pub https: bool,
     /// The endpoint's host name (TLS server name), without port.
     pub host: Box<str>,
@@ -447,12 +446,15 @@ pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<Aws
             ),
         },
     };
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(if url.starts_with("https://") {
-            format!("the {signing} endpoint {url} ({from}) is https, which AWS integrations do not serve until upstream TLS lands; point {var_hint} at an http:// endpoint", var_hint = format_args!("AWS_ENDPOINT_URL_{id}"))
-        } else {
-            format!("the {signing} endpoint '{url}' ({from}) is not an http:// URL")
-        });
+    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => {
+            return Err(format!(
+                "the {signing} endpoint '{url}' ({from}) is not an http:// or https:// URL (set {var_hint})",
+                var_hint = format_args!("AWS_ENDPOINT_URL_{id}")
+            ))
+        }
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
@@ -467,7 +469,7 @@ pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<Aws
                 ))
             }
         },
-        _ => (authority, 80),
+        _ => (authority, if https { 443 } else { 80 }),
     };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.is_empty() {
@@ -485,7 +487,7 @@ pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<Aws
     Ok(AwsTarget {
         service: signing.into(),
         region: region.into(),
-        https: false,
+        https,
         host: bare.into(),
         upstream,
         host_header: authority.into(),

@@ -13,8 +13,8 @@
 //! 3. The data plane's `lambda.rs` signs and sends the Invoke call; `lambda_proxy.rs` builds the
 //!    event and maps the function's answer.
 //!
-//! Invariant: an `https` endpoint is refused here with a clear message until the data plane has
-//! a TLS upstream client ([`Scheme::Https`] is carried so it plugs in then).
+//! `https` endpoints (AWS's own, the default) are served by the data plane's TLS upstream client
+//! (`dataplane/src/upstream_tls.rs`), with the endpoint's host as SNI.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -329,11 +329,6 @@ pub fn resolve_endpoint(url: &str) -> Result<LambdaEndpoint, String> {
             "Lambda endpoint '{url}' must name a host and a port above 0"
         ));
     }
-    if scheme == Scheme::Https {
-        return Err(format!(
-            "Lambda endpoint '{url}': https endpoints need the TLS upstream client, which this build does not have yet; point AWS_ENDPOINT_URL_LAMBDA at an http:// endpoint"
-        ));
-    }
     let addr = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("Lambda endpoint host '{host}' did not resolve: {e}"))?
@@ -586,8 +581,8 @@ mod tests {
         assert_eq!((&*e.host_header, e.port), ("127.0.0.1:9001", 9001));
         let e = resolve_endpoint("http://127.0.0.1").unwrap();
         assert_eq!(&*e.host_header, "127.0.0.1");
-        let https = resolve_endpoint("https://lambda.us-east-1.amazonaws.com").unwrap_err();
-        assert!(https.contains("TLS"), "{https}");
+        let https = resolve_endpoint("https://127.0.0.1").unwrap();
+        assert_eq!((https.scheme, https.port, &*https.sni), (Scheme::Https, 443, "127.0.0.1"));
         assert!(resolve_endpoint("http://h:1/path").is_err());
         assert!(resolve_endpoint("ftp://h").is_err());
     }
@@ -614,11 +609,16 @@ mod tests {
         let t = compile_target(&env, arn, false, None, 1000).unwrap();
         assert!(t.self_hosted);
         assert_eq!(t.endpoint.port, 9002);
-        // Without an endpoint override the default is AWS's https endpoint: refused for now.
+        // Without an endpoint override the default is AWS's https endpoint in the ARN's region
+        // (resolved when compiled: without DNS, the error names it).
         let plain = LambdaEnv::from_vars(|_| None);
-        assert!(compile_target(&plain, arn, false, None, 1000)
-            .unwrap_err()
-            .contains("https://lambda.eu-west-1.amazonaws.com"));
+        match compile_target(&plain, arn, false, None, 1000) {
+            Ok(t) => assert_eq!(
+                (t.endpoint.scheme, &*t.endpoint.sni),
+                (Scheme::Https, "lambda.eu-west-1.amazonaws.com")
+            ),
+            Err(e) => assert!(e.contains("lambda.eu-west-1.amazonaws.com"), "{e}"),
+        }
     }
 
     #[test]

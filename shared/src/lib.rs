@@ -27,6 +27,7 @@ pub mod stats;
 pub mod template;
 pub mod throttle;
 pub mod validation;
+pub mod vpc_link;
 pub mod vtl;
 pub mod x509;
 

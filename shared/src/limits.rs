@@ -186,3 +186,21 @@ const _: () = assert!(LAMBDA_TIMEOUT_DEFAULT_S <= LAMBDA_TIMEOUT_MAX_S);
 const _: () = assert!(LAMBDA_MEMORY_MIN_MB <= LAMBDA_MEMORY_DEFAULT_MB);
 const _: () = assert!(LAMBDA_MEMORY_DEFAULT_MB <= LAMBDA_MEMORY_MAX_MB);
 const _: () = assert!(LAMBDA_PAYLOAD_MAX_BYTES <= MAX_UPSTREAM_BODY_BYTES);
+/// Targets one VPC link pool may have (the data plane tracks tried targets in a `u64`).
+pub const VPC_LINK_TARGETS_MAX: usize = 64;
+
+/// VPC link active health checks: interval bounds and defaults, ms.
+pub const VPC_LINK_HEALTH_INTERVAL_MIN_MS: u32 = 100;
+pub const VPC_LINK_HEALTH_INTERVAL_MAX_MS: u32 = 300_000;
+pub const VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS: u32 = 5_000;
+pub const VPC_LINK_HEALTH_TIMEOUT_DEFAULT_MS: u32 = 2_000;
+/// Consecutive checks that change a target's health (either way), by default.
+pub const VPC_LINK_HEALTH_THRESHOLD_DEFAULT: u32 = 2;
+/// How long a target that failed a request is left out, by default, ms.
+pub const VPC_LINK_EJECT_DEFAULT_MS: u32 = 10_000;
+/// Targets tried for one request when connecting fails (nothing was sent, so any method).
+pub const VPC_LINK_CONNECT_ATTEMPTS_MAX: usize = 3;
+
+const _: () = assert!(VPC_LINK_TARGETS_MAX <= 64);
+const _: () = assert!(VPC_LINK_HEALTH_INTERVAL_MIN_MS <= VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS);
+const _: () = assert!(VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS <= VPC_LINK_HEALTH_INTERVAL_MAX_MS);

@@ -135,6 +135,12 @@ pub struct Integration {
     /// Parameter mapping of the response, per upstream status code (`"200"` to `"599"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
+    /// `INTERNET` (absent) or `VPC_LINK`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_type: Option<String>,
+    /// The VPC link of a `VPC_LINK` integration (`${stageVariables.name}` allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
 }
 
 /// An HTTP API's CORS configuration (`Cors`), in AWS's member names.

@@ -12,11 +12,13 @@ use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestSt
 use crate::model::{self, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
-    compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError, HttpMapped,
-    HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod, Route, Stage,
+    compile_http_proxy, err, stats_key, valid_api_id, Api, Canary, CompileContext, ConfigError,
+    HttpMapped, HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod,
+    Route, Stage,
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;
+use crate::vpc_link::Plane;
 
 pub(crate) fn compile(
     spec: &RestApiSpec<'_>,
@@ -31,9 +33,36 @@ pub(crate) fn compile(
     let mut stages = Vec::with_capacity(spec.stages.len());
     for s in &spec.stages {
         let sat = format!("{at}.stages[{}]", s.stage_name);
-        if let Some(stage) = compile_stage(spec, s, &sat, &mut errors, ctx) {
-            stages.push(stage);
+        let Some(mut stage) = compile_stage(spec, s, &sat, false, &mut errors, ctx) else {
+            continue;
+        };
+        if let Some(c) = &s.canary {
+            let cat = format!("{sat}.canarySettings");
+            if !(0.0..=100.0).contains(&c.percent_traffic) {
+                errors.push(err(&cat, "percentTraffic must be between 0.0 and 100.0"));
+                continue;
+            }
+            let canary = RestStageSpec {
+                stage_name: s.stage_name,
+                variables: &c.variables,
+                method_settings: s.method_settings,
+                resources: c.resources,
+                gateway_responses: c.gateway_responses,
+                cache_cluster_enabled: s.cache_cluster_enabled && c.use_stage_cache,
+                cache_cluster_size: s.cache_cluster_size,
+                models: c.models,
+                request_validators: c.request_validators,
+                canary: None,
+            };
+            if let Some(cs) = compile_stage(spec, &canary, &cat, true, &mut errors, ctx) {
+                stage.canary = Some(Box::new(Canary {
+                    // 0.0..=100.0 checked above: at most 10,000.
+                    share_bp: (c.percent_traffic * 100.0).round() as u32,
+                    stage: cs,
+                }));
+            }
         }
+        stages.push(stage);
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -45,6 +74,7 @@ fn compile_stage(
     spec: &RestApiSpec<'_>,
     s: &RestStageSpec<'_>,
     at: &str,
+    is_canary: bool,
     errors: &mut Vec<ConfigError>,
     ctx: &mut CompileContext,
 ) -> Option<Stage> {
@@ -138,7 +168,11 @@ fn compile_stage(
             });
             routes.push(Route {
                 route_key: key.as_str().into(),
-                stats_key: stats_key(api_id, name, &key),
+                stats_key: if is_canary {
+                    stats_key(api_id, &format!("{name}/canary"), &key)
+                } else {
+                    stats_key(api_id, name, &key)
+                },
                 integration,
                 throttle,
                 auth: None,
@@ -164,6 +198,8 @@ fn compile_stage(
         variables: s.variables.clone(),
         gateway_responses,
         cache,
+        canary: None,
+        is_canary,
     })
 }
 
@@ -201,14 +237,14 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
-    ctx: &CompileContext,
+    ctx: &mut CompileContext,
     binary_media_types: &[String],
 ) -> Option<Integration> {
     match i.integration_type.as_str() {
-        "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
+        "HTTP_PROXY" => rest_target(i, vars, at, errors, ctx).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
-        "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
-        "AWS" => compile_aws(i, vars, at, errors).map(Integration::Http),
+        "HTTP" => compile_http(i, vars, at, errors, ctx).map(Integration::Http),
+        "AWS" => compile_aws(i, vars, at, errors, ctx).map(Integration::Http),
         "AWS_PROXY" => compile_lambda_proxy(i, vars, at, errors, ctx, binary_media_types)
             .map(Integration::Lambda),
         other => {
@@ -229,6 +265,7 @@ fn compile_aws(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<HttpMapped> {
     let Some(uri) = i.uri.as_deref() else {
         errors.push(err(at, "AWS integrations need a uri"));
@@ -251,10 +288,13 @@ fn compile_aws(
     let t = &parsed.target;
     let mut http = i.clone();
     http.uri = Some(format!(
-        "http://{}{}{}",
-        t.host_header, t.base_path, parsed.path_and_query
+        "{}://{}{}{}",
+        if t.https { "https" } else { "http" },
+        t.host_header,
+        t.base_path,
+        parsed.path_and_query
     ));
-    let mut mapped = compile_http(&http, vars, at, errors)?;
+    let mut mapped = compile_http(&http, vars, at, errors, ctx)?;
     mapped.aws = Some(Box::new(crate::snapshot::RestAws {
         target: parsed.target,
         json_target: parsed.json_target.map(|(t, ct)| (t.into(), ct)),
@@ -311,6 +351,7 @@ fn rest_target(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<HttpProxy> {
     let Some(uri) = i.uri.as_deref() else {
         errors.push(err(
@@ -340,8 +381,10 @@ fn rest_target(
         credentials_arn: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
+        connection_type: i.connection_type.clone(),
+        connection_id: i.connection_id.clone(),
     };
-    let mut target = compile_http_proxy(&model, vars, at, errors)?;
+    let mut target = compile_http_proxy(&model, vars, at, errors, ctx, Plane::V1)?;
     target.append_request_path = false;
     for part in &mut target.path {
         let PathPart::Param(name) = part else {
@@ -371,9 +414,10 @@ fn compile_http(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<HttpMapped> {
     let before = errors.len();
-    let target = rest_target(i, vars, at, errors)?;
+    let target = rest_target(i, vars, at, errors, ctx)?;
     let mut headers = Vec::new();
     let mut query = Vec::new();
     for (k, v) in &i.request_parameters {
@@ -688,6 +732,7 @@ mod tests {
                 cache_cluster_size: None,
                 models: &[],
                 request_validators: &[],
+                canary: None,
             }],
         };
         let mut ctx = CompileContext::new(2);

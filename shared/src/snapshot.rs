@@ -56,6 +56,8 @@ pub struct CompileContext {
     /// Where Lambda functions are invoked and how calls are signed (read from the environment
     /// once); its `local` hook sends self-hosted functions to the admin listener.
     pub lambda: crate::lambda::LambdaEnv,
+    /// VPC links and their target pools, so recompiles keep health and ejection state.
+    pub vpc_links: crate::vpc_link::VpcLinks,
 }
 
 impl CompileContext {
@@ -66,6 +68,7 @@ impl CompileContext {
             cache_generations: Default::default(),
             jwks: Default::default(),
             lambda: Default::default(),
+            vpc_links: Default::default(),
         }
     }
 }
@@ -85,6 +88,8 @@ pub struct Api {
     /// The roles this API's Lambda integrations are invoked with: the admin side's STS task
     /// assumes them.
     pub role_slots: Vec<Arc<crate::lambda::RoleSlot>>,
+    /// The VPC link pools this API's stages use: the admin side's health checker probes them.
+    pub target_pools: Vec<Arc<crate::vpc_link::TargetPool>>,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -102,6 +107,20 @@ pub struct Stage {
     pub gateway_responses: crate::gateway_response::GatewayResponses,
     /// REST APIs: the stage's response cache, when `cacheClusterEnabled`.
     pub cache: Option<crate::cache::StageCache>,
+    /// REST APIs: `canarySettings`; `None` (the common case) costs one branch per request.
+    pub canary: Option<Box<Canary>>,
+    /// This is a canary's stage: its routes' stats are reported as stage `{name}/canary`.
+    pub is_canary: bool,
+}
+
+/// A REST stage's canary release.
+#[derive(Debug)]
+pub struct Canary {
+    /// `percentTraffic` in hundredths of a percent, 0 to 10,000: a request goes to the canary
+    /// when a roll in `0..10_000` falls below it (0 never, 10,000 always).
+    pub share_bp: u32,
+    /// The canary deployment compiled with the canary's variables.
+    pub stage: Stage,
 }
 
 /// One route as the data plane needs it.
@@ -227,8 +246,13 @@ pub struct HttpProxy {
     pub integration_id: Box<str>,
     /// `None` forwards the downstream method (`ANY`).
     pub method: Option<Method>,
-    /// Resolved when the snapshot was compiled: no DNS on the request path.
+    /// Resolved when the snapshot was compiled: no DNS on the request path. With a VPC link,
+    /// the pool's first target (the pool decides per request).
     pub upstream: SocketAddr,
+    /// `https://` URIs: the server name (SNI and certificate check) from the URI's host.
+    pub tls: Option<Box<str>>,
+    /// `connectionType: VPC_LINK`: the targets to balance across.
+    pub pool: Option<Arc<crate::vpc_link::TargetPool>>,
     /// The `Host` header sent upstream (`host` or `host:port`).
     pub host_header: Box<str>,
     /// The upstream path, stage variables already substituted.
@@ -378,6 +402,7 @@ impl Api {
             cors: None,
             key_slots: Vec::new(),
             role_slots: Vec::new(),
+            target_pools: Vec::new(),
             stages: HashMap::default(),
             default_stage: None,
         };
@@ -388,6 +413,7 @@ impl Api {
                 .filter_map(|r| r.integration.as_deref()),
         );
         for stage in stages {
+            stage.collect_pools(&mut api.target_pools);
             if &*stage.name == DEFAULT_STAGE {
                 api.default_stage = Some(stage);
             } else {
@@ -423,6 +449,29 @@ impl Api {
 
     pub fn stages(&self) -> impl Iterator<Item = &Stage> {
         self.stages.values().chain(self.default_stage.iter())
+    }
+}
+
+// === impl Stage ===
+
+impl Stage {
+    /// Adds the VPC link pools this stage's integrations use to `out` (each once).
+    fn collect_pools(&self, out: &mut Vec<Arc<crate::vpc_link::TargetPool>>) {
+        if let Some(c) = &self.canary {
+            c.stage.collect_pools(out);
+        }
+        for r in &self.routes {
+            let pool = match r.integration.as_deref() {
+                Some(Integration::HttpProxy(p)) => p.pool.as_ref(),
+                Some(Integration::Http(h)) => h.target.pool.as_ref(),
+                _ => None,
+            };
+            if let Some(p) = pool {
+                if !out.iter().any(|o| Arc::ptr_eq(o, p)) {
+                    out.push(Arc::clone(p));
+                }
+            }
+        }
     }
 }
 
@@ -520,6 +569,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         cors: None,
         key_slots: Vec::new(),
         role_slots: Vec::new(),
+        target_pools: Vec::new(),
         stages: HashMap::default(),
         default_stage: None,
     };
@@ -548,6 +598,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
                 }
             }
         }
+        stage.collect_pools(&mut compiled.target_pools);
         if &*stage.name == DEFAULT_STAGE {
             if compiled.default_stage.is_some() {
                 errors.push(err(&stage_at, "stage is defined twice"));
@@ -717,6 +768,8 @@ fn compile_stage(
         variables: input.stage.stage_variables.clone(),
         gateway_responses: crate::gateway_response::GatewayResponses::default(),
         cache: None,
+        canary: None,
+        is_canary: false,
     })
 }
 
@@ -768,7 +821,7 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
-    ctx: &CompileContext,
+    ctx: &mut CompileContext,
 ) -> Option<Integration> {
     match (i.integration_type, i.integration_subtype.as_deref()) {
         (IntegrationType::HttpProxy, _) => {}
@@ -803,7 +856,8 @@ fn compile_integration(
             return None;
         }
     }
-    compile_http_proxy(i, vars, at, errors).map(Integration::HttpProxy)
+    compile_http_proxy(i, vars, at, errors, ctx, crate::vpc_link::Plane::V2)
+        .map(Integration::HttpProxy)
 }
 
 /// An HTTP API's `AWS_PROXY` integration: a function ARN (or AWS's invocation URI) and the
@@ -862,6 +916,8 @@ pub(crate) fn compile_http_proxy(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+    plane: crate::vpc_link::Plane,
 ) -> Option<HttpProxy> {
     let timeout_ms = i
         .timeout_in_millis
@@ -900,6 +956,18 @@ pub(crate) fn compile_http_proxy(
             return None;
         }
     };
+    let link = match vpc_link_of(i, vars, plane, ctx) {
+        Ok(l) => l,
+        Err(e) => {
+            errors.push(err(at, &e));
+            return None;
+        }
+    };
+    // HTTP APIs name a VPC link pool's targets in the URI: `http://host:port,host:port/path`.
+    let (uri, listed) = match &link {
+        Some(_) if plane == crate::vpc_link::Plane::V2 => split_authorities(&uri),
+        _ => (uri, Vec::new()),
+    };
     let parsed = match parse_http_uri(&uri) {
         Ok(p) => p,
         Err(e) => {
@@ -907,25 +975,22 @@ pub(crate) fn compile_http_proxy(
             return None;
         }
     };
-    let upstream = match (parsed.host.as_str(), parsed.port).to_socket_addrs() {
-        // IPv4 first: `localhost` resolving to ::1 while the upstream listens on 127.0.0.1 only
-        // is the common mismatch.
-        Ok(addrs) => match prefer_ipv4(addrs) {
-            Some(a) => a,
-            None => {
-                errors.push(err(
-                    at,
-                    &format!("integrationUri host '{}' did not resolve", parsed.host),
-                ));
+    let (upstream, pool) = match &link {
+        None => match resolve(&parsed.host, parsed.port) {
+            Ok(a) => (a, None),
+            Err(e) => {
+                errors.push(err(at, &format!("integrationUri host {e}")));
                 return None;
             }
         },
-        Err(e) => {
-            errors.push(err(
-                at,
-                &format!("integrationUri host '{}' did not resolve: {e}", parsed.host),
-            ));
-            return None;
+        Some(link) => {
+            let names = if plane == crate::vpc_link::Plane::V2 {
+                &listed
+            } else {
+                &link.targets
+            };
+            let pool = compile_pool(link, names, at, errors, ctx)?;
+            (pool.targets[0].addr, Some(pool))
         }
     };
     let path = parse_path_template(&parsed.path);
@@ -944,6 +1009,8 @@ pub(crate) fn compile_http_proxy(
         integration_id: i.integration_id.as_str().into(),
         method,
         upstream,
+        tls: parsed.tls.then(|| parsed.host.as_str().into()),
+        pool,
         host_header: parsed.host_header.into(),
         path,
         query: parsed.query.into(),
@@ -952,6 +1019,91 @@ pub(crate) fn compile_http_proxy(
         request_mapping: request_mapping.map(Box::new),
         response_mapping: response_mapping.map(Box::new),
     })
+}
+
+/// The VPC link a `VPC_LINK` integration names (`None` for `INTERNET`).
+fn vpc_link_of(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    plane: crate::vpc_link::Plane,
+    ctx: &CompileContext,
+) -> Result<Option<crate::vpc_link::VpcLinkSpec>, String> {
+    match i.connection_type.as_deref() {
+        None | Some("INTERNET") => return Ok(None),
+        Some("VPC_LINK") => {}
+        Some(other) => {
+            return Err(format!(
+                "Invalid connectionType '{other}': use INTERNET or VPC_LINK"
+            ))
+        }
+    }
+    let Some(raw) = i.connection_id.as_deref() else {
+        return Err("connectionId is required when connectionType is VPC_LINK".into());
+    };
+    let id = substitute_stage_variables(raw, vars)?;
+    match ctx.vpc_links.get(&id) {
+        Some(l) if l.plane == plane => Ok(Some(l.clone())),
+        Some(_) => Err(format!(
+            "connectionId '{id}' is a VPC link of the other API type (REST APIs use /vpclinks, HTTP APIs /v2/vpclinks)"
+        )),
+        None => Err(format!("Invalid VPC link identifier specified: '{id}'")),
+    }
+}
+
+/// `scheme://a:1,b:2/path` → (`scheme://a:1/path`, [`a:1`, `b:2`]).
+fn split_authorities(uri: &str) -> (String, Vec<String>) {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return (uri.to_string(), Vec::new());
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let list: Vec<String> = rest[..end].split(',').map(str::to_string).collect();
+    let first = list.first().cloned().unwrap_or_default();
+    (format!("{scheme}://{first}{}", &rest[end..]), list)
+}
+
+/// Resolves every target of a VPC link pool (no DNS on the request path) and gets the pool.
+fn compile_pool(
+    link: &crate::vpc_link::VpcLinkSpec,
+    names: &[String],
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+) -> Option<Arc<crate::vpc_link::TargetPool>> {
+    use crate::limits::VPC_LINK_TARGETS_MAX;
+    if names.is_empty() || names.len() > VPC_LINK_TARGETS_MAX {
+        errors.push(err(
+            at,
+            &format!(
+                "VPC link '{}' needs 1 to {VPC_LINK_TARGETS_MAX} targets (host:port)",
+                link.id
+            ),
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut targets = Vec::with_capacity(names.len());
+    for name in names {
+        match crate::vpc_link::parse_target(name).and_then(|(h, p)| resolve(h, p)) {
+            Ok(addr) => targets.push((name.clone(), addr)),
+            Err(e) => errors.push(err(
+                at,
+                &format!("VPC link '{}' target {name}: {e}", link.id),
+            )),
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(ctx.vpc_links.pool(link, &targets, ctx.workers))
+}
+
+/// Resolves `host:port` once, IPv4 first: `localhost` resolving to ::1 while the upstream
+/// listens on 127.0.0.1 only is the common mismatch.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    match (host, port).to_socket_addrs() {
+        Ok(addrs) => prefer_ipv4(addrs).ok_or_else(|| format!("'{host}' did not resolve")),
+        Err(e) => Err(format!("'{host}' did not resolve: {e}")),
+    }
 }
 
 pub(crate) fn substitute_stage_variables(
@@ -979,6 +1131,8 @@ pub(crate) fn substitute_stage_variables(
 }
 
 struct HttpUri {
+    /// `https://`: the upstream speaks TLS.
+    tls: bool,
     host: String,
     port: u16,
     host_header: String,
@@ -987,15 +1141,14 @@ struct HttpUri {
 }
 
 fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
-    let rest = if let Some(r) = uri.strip_prefix("http://") {
-        r
-    } else if uri.starts_with("https://") {
-        return Err(
-            "https upstreams are not supported yet (TLS lands with the TLS issue); use http://",
-        );
+    let (rest, tls) = if let Some(r) = uri.strip_prefix("http://") {
+        (r, false)
+    } else if let Some(r) = uri.strip_prefix("https://") {
+        (r, true)
     } else {
-        return Err("must be an absolute http:// URL");
+        return Err("must be an absolute http:// or https:// URL");
     };
+    let default_port = if tls { 443 } else { 80 };
     if rest
         .bytes()
         .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
@@ -1016,7 +1169,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let end = v6.find(']').ok_or("has an unterminated IPv6 address")?;
         let port = match &v6[end + 1..] {
-            "" => 80,
+            "" => default_port,
             p => p
                 .strip_prefix(':')
                 .and_then(|p| p.parse().ok())
@@ -1029,7 +1182,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
                 h.to_string(),
                 p.parse::<u16>().map_err(|_| "has an invalid port")?,
             ),
-            None => (authority.to_string(), 80),
+            None => (authority.to_string(), default_port),
         }
     };
     if host.is_empty() || port == 0 {
@@ -1040,6 +1193,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
         None => (path_query, ""),
     };
     Ok(HttpUri {
+        tls,
         host,
         port,
         host_header: authority.to_string(),
@@ -1130,6 +1284,8 @@ mod tests {
                     credentials_arn: None,
                     request_parameters: BTreeMap::new(),
                     response_parameters: BTreeMap::new(),
+                    connection_type: None,
+                    connection_id: None,
                 }],
                 stages: stages
                     .iter()

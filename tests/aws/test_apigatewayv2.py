@@ -217,9 +217,10 @@ def test_every_validation_error(gateway, client, upstream):
         ("mock integration", lambda: client.create_integration(ApiId=api_id, IntegrationType="MOCK"),
          "BadRequestException", "integrationType MOCK is not supported yet"),
         ("integration uri", lambda: client.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationUri="ftp://x"),
-         "BadRequestException", "HTTP_PROXY integrations need an absolute http:// URL"),
-        ("https upstream", lambda: client.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationUri="https://example.com"),
-         "BadRequestException", "https upstreams are not supported yet"),
+         "BadRequestException", "HTTP_PROXY integrations need an absolute http:// or https:// URL"),
+        ("unknown VPC link", lambda: client.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationUri="http://10.0.0.1:80/",
+                                                               ConnectionType="VPC_LINK", ConnectionId="nope"),
+         "BadRequestException", "Invalid VPC link identifier specified: 'nope'"),
         ("missing uri", lambda: client.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY"),
          "BadRequestException", "integrationUri is required for HTTP_PROXY integrations"),
         ("integration problems together", lambda: client.create_integration(

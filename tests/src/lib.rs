@@ -33,6 +33,7 @@ mod gateway;
 mod lambda;
 mod load;
 mod tls;
+mod tls_upstream;
 mod upstream;
 
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use gateway::{parse_ready_line, portico_bin, Gateway, TempDir, DEFAULT_DOMAI
 pub use lambda::{LambdaFn, FUNCTION, FUNCTION_ARN};
 pub use load::{fixed_rate, Tally};
 pub use tls::{exchange as tls_exchange, https_get, Pki, TlsClient, TlsResponse};
+pub use tls_upstream::TlsUpstream;
 pub use upstream::{echo_json, fnv1a, pattern, Behaviour, MockUpstream, Recorded};
 
 use serde_json::{json, Value};
