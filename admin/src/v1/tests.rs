@@ -1239,7 +1239,7 @@ async fn stages_create_update_method_settings_and_variables() {
 }
 
 #[tokio::test]
-async fn integration_types_not_served_yet_are_refused_when_a_stage_would_serve_them() {
+async fn integrations_that_do_not_compile_are_refused_when_a_stage_would_serve_them() {
     let h = harness();
     let (id, _, pets) = h.api_with_pets().await;
     let m = format!("/restapis/{id}/resources/{pets}/methods/GET");
@@ -1249,8 +1249,8 @@ async fn integration_types_not_served_yet_are_refused_when_a_stage_would_serve_t
         201,
         "PUT",
         &format!("{m}/integration"),
-        json!({"type": "AWS", "httpMethod": "POST",
-               "uri": "arn:aws:apigateway:us-east-1:sqs:path/000000000000/queue"}),
+        json!({"type": "HTTP_PROXY", "httpMethod": "GET",
+               "uri": "http://upstream.invalid/pets"}),
     )
     .await;
     let generation = h.snapshot().generation;
@@ -1263,7 +1263,7 @@ async fn integration_types_not_served_yet_are_refused_when_a_stage_would_serve_t
             json!({"stageName": "prod"}),
         )
         .await;
-    assert!(msg.contains("not served yet"), "{msg}");
+    assert!(msg.contains("resolve"), "{msg}");
     // Nothing changed: no deployment, no stage, nothing published.
     assert_eq!(h.snapshot().generation, generation);
     let list = h
