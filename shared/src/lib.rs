@@ -9,6 +9,7 @@ pub mod cache;
 pub mod clock;
 pub mod cors;
 pub mod gateway_response;
+pub mod iam;
 pub mod jwt;
 pub mod keys;
 pub mod limits;
