@@ -133,6 +133,22 @@ pub struct Principal {
     pub policies: Box<[Arc<Policy>]>,
 }
 
+/// `PORTICO_ACCOUNT_ID`, else `000000000000`: the account in every ARN.
+pub fn account_id() -> String {
+    std::env::var("PORTICO_ACCOUNT_ID")
+        .ok()
+        .filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| "000000000000".into())
+}
+
+/// `PORTICO_REGION`, else `AWS_REGION`, else `us-east-1`: the region in `execute-api` ARNs.
+pub fn region() -> String {
+    ["PORTICO_REGION", "AWS_REGION"]
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
 // === impl Policy ===
 
 impl Policy {

@@ -35,10 +35,25 @@ pub(crate) fn compile(
             stages.push(stage);
         }
     }
+    let policy = spec.policy.filter(|p| !p.trim().is_empty()).and_then(|text| {
+        let prefix = format!(
+            "arn:aws:execute-api:{}:{}:{}",
+            ctx.region, ctx.account_id, spec.api_id
+        );
+        crate::iam::Policy::parse(text, true, &prefix)
+            .map_err(|problems| {
+                let pat = format!("{at}.policy");
+                errors.extend(problems.iter().map(|m| err(&pat, m)));
+            })
+            .ok()
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Api::rest(spec, stages))
+    let mut api = Api::rest(spec, stages);
+    api.resource_policy = policy.map(Box::new);
+    api.private = spec.private;
+    Ok(api)
 }
 
 fn compile_stage(
@@ -139,6 +154,7 @@ fn compile_stage(
                 integration,
                 throttle,
                 auth: None,
+                aws_iam: m.authorization_type == "AWS_IAM",
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
                     http_method: method.as_str().into(),
@@ -589,6 +605,8 @@ mod tests {
             api_id: "abc",
             api_key_source: Default::default(),
             disable_execute_api_endpoint: false,
+            policy: None,
+            private: false,
             stages: vec![RestStageSpec {
                 stage_name: "prod",
                 variables: &vars,

@@ -38,6 +38,9 @@ pub struct Snapshot {
     /// API keys and usage plans (REST APIs), shared between snapshots: a key change does not
     /// touch the APIs, an API change does not touch the keys.
     pub usage: Arc<Usage>,
+    /// IAM access keys and their principals (`AWS_IAM` authorization), shared between
+    /// snapshots like `usage`.
+    pub iam: Arc<crate::iam::IamTable>,
 }
 
 /// What compilation needs beyond the model: the throttle buckets to reuse (so a recompile keeps
@@ -50,6 +53,9 @@ pub struct CompileContext {
     pub cache_generations: crate::cache::CacheGenerations,
     /// JWT authorizer key slots by source, so recompiles keep the keys already fetched.
     pub jwks: crate::jwt::KeyRegistry,
+    /// The account and region of `execute-api` ARNs (resource policies' `execute-api:/...`).
+    pub account_id: Box<str>,
+    pub region: Box<str>,
 }
 
 impl CompileContext {
@@ -59,6 +65,8 @@ impl CompileContext {
             workers,
             cache_generations: Default::default(),
             jwks: Default::default(),
+            account_id: crate::iam::account_id().into(),
+            region: crate::iam::region().into(),
         }
     }
 }
@@ -75,6 +83,11 @@ pub struct Api {
     pub cors: Option<Box<crate::cors::CorsPolicy>>,
     /// The JWT key slots this API's stages use: the admin side's fetcher fills them.
     pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
+    /// REST APIs: the resource policy (`policy`), compiled; `None` costs one branch.
+    pub resource_policy: Option<Box<crate::iam::Policy>>,
+    /// REST APIs with `endpointConfiguration.types = [PRIVATE]`: served only to callers the
+    /// resource policy allows (no policy: nobody).
+    pub private: bool,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -109,6 +122,9 @@ pub struct Route {
     pub rest: Option<RestMethod>,
     /// HTTP APIs: the route's JWT authorizer; `None` (open) costs the data plane one branch.
     pub auth: Option<Box<crate::jwt::RouteAuth>>,
+    /// `authorizationType: AWS_IAM`: the request must be SigV4-signed by an IAM principal
+    /// allowed `execute-api:Invoke` on it.
+    pub aws_iam: bool,
 }
 
 /// What a REST method adds to a route.
@@ -265,6 +281,7 @@ impl Snapshot {
             generation,
             apis: HashMap::default(),
             usage: Arc::default(),
+            iam: Arc::default(),
         }
     }
 
@@ -282,6 +299,7 @@ impl Snapshot {
             generation,
             apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect(),
             usage: Arc::default(),
+            iam: Arc::default(),
         }
     }
 
@@ -291,6 +309,17 @@ impl Snapshot {
             generation,
             apis: self.apis.clone(),
             usage,
+            iam: Arc::clone(&self.iam),
+        }
+    }
+
+    /// This snapshot with `iam` (access keys and principals) replaced; nothing else copied.
+    pub fn with_iam(&self, generation: u64, iam: Arc<crate::iam::IamTable>) -> Snapshot {
+        Snapshot {
+            generation,
+            apis: self.apis.clone(),
+            usage: Arc::clone(&self.usage),
+            iam,
         }
     }
 
@@ -302,6 +331,7 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
         }
     }
 
@@ -313,6 +343,7 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
         }
     }
 }
@@ -335,6 +366,8 @@ impl Api {
             api_key_source,
             cors: None,
             key_slots: Vec::new(),
+            resource_policy: None,
+            private: false,
             stages: HashMap::default(),
             default_stage: None,
         };
@@ -430,6 +463,7 @@ pub fn compile(
             generation,
             apis: out,
             usage: Arc::default(),
+            iam: Arc::default(),
         })
     } else {
         Err(errors)
@@ -461,6 +495,8 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         api_key_source: ApiKeySource::Header,
         cors: None,
         key_slots: Vec::new(),
+        resource_policy: None,
+        private: false,
         stages: HashMap::default(),
         default_stage: None,
     };
@@ -640,6 +676,7 @@ fn compile_stage(
             throttle,
             rest: None,
             auth,
+            aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
         });
     }
     if errors.len() > before {
@@ -977,6 +1014,7 @@ mod tests {
                         route_key: k.to_string(),
                         target: Some("integrations/i1".into()),
                         authorizer_id: None,
+                        authorization_type: None,
                         authorization_scopes: Vec::new(),
                     })
                     .collect(),
@@ -1071,6 +1109,7 @@ mod tests {
             route_key: "GET /b".into(),
             target: Some("integrations/nope".into()),
             authorizer_id: None,
+            authorization_type: None,
             authorization_scopes: Vec::new(),
         });
         let errors = compile_config(&c, 1).unwrap_err();
