@@ -58,6 +58,8 @@ pub(crate) struct Catalog {
     ctx: CompileContext,
     /// API keys, usage plans and their counters (`usage/`).
     pub(crate) usage: UsageState,
+    /// IAM users, access keys and policies (`iam.rs`).
+    pub(crate) iam: crate::iam::IamState,
     /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
     /// data plane routes both by `{apiId}.{domain}`), so neither map lists the other's.
     rest: RestApis,
@@ -132,6 +134,10 @@ impl Catalog {
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .into_iter()
             .partition(|r| r.api_id == USAGE_SCOPE);
+        let (iam_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| r.api_id == crate::store::IAM_SCOPE);
+        let iam = crate::iam::IamState::load(iam_rows)?;
         let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
@@ -185,6 +191,8 @@ impl Catalog {
                 }
                 // Under USAGE_SCOPE, partitioned out above.
                 Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey => {}
+                // Under IAM_SCOPE, partitioned out above.
+                Kind::IamUser | Kind::IamPolicy => {}
             }
         }
         let mut ctx = CompileContext::new(workers);
@@ -203,7 +211,8 @@ impl Catalog {
         let generation = cell.load().generation + 1;
         let retired = Retired::default();
         let snapshot = Snapshot::from_apis(generation, compiled)
-            .with_usage(generation, Arc::clone(&usage.published));
+            .with_usage(generation, Arc::clone(&usage.published))
+            .with_iam(generation, Arc::clone(&iam.published));
         retired.retire(cell.swap(Arc::new(snapshot)));
         Ok(Catalog {
             apis: apis.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
@@ -213,6 +222,7 @@ impl Catalog {
             retired,
             ctx,
             usage,
+            iam,
             rest,
         })
     }

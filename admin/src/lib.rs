@@ -29,6 +29,7 @@ use portico_shared::Snapshot;
 
 mod catalog;
 mod error;
+mod iam;
 mod ids;
 mod import;
 mod jwks;
@@ -106,7 +107,10 @@ impl AdminState {
         endpoint: Endpoint,
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
-        let catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
+        let mut catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
+        if let Some(c) = &credentials {
+            catalog.set_iam_root(c.access_key_id(), c.secret_access_key());
+        }
         Ok(AdminState {
             inner: Arc::new(Inner {
                 retired: catalog.retired().clone(),
@@ -188,6 +192,8 @@ pub fn app(state: AdminState) -> Router {
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        // IAM's Query protocol (`aws iam`, boto3 `iam`): form-encoded `POST /`.
+        .route("/", axum::routing::post(iam::handle))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())

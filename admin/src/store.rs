@@ -55,7 +55,15 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// An IAM user with its access keys, attached and inline policies, under [`IAM_SCOPE`].
+    IamUser,
+    /// An IAM managed policy, under [`IAM_SCOPE`]; `id` is the policy name.
+    IamPolicy,
 }
+
+/// The `api_id` under which the IAM store's users and policies are stored (a `$` scope, so
+/// [`Change::DeleteAll`] spares it).
+pub const IAM_SCOPE: &str = "$iam";
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
 /// lowercase letters and digits, so no API can have it; [`Change::DeleteAll`] spares every
@@ -220,7 +228,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -237,6 +245,8 @@ impl Kind {
         Kind::RestModel,
         Kind::RestRequestValidator,
         Kind::Authorizer,
+        Kind::IamUser,
+        Kind::IamPolicy,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -258,6 +268,8 @@ impl Kind {
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
+            Kind::IamUser => "iamuser",
+            Kind::IamPolicy => "iampolicy",
         }
     }
 

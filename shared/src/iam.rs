@@ -402,11 +402,10 @@ fn parse_conditions(v: &Value, problems: &mut Vec<String>) -> Vec<Condition> {
                         negated: op == "NotIpAddress",
                     });
                 }
-                ("StringEquals" | "StringNotEquals", "aws:sourcevpc" | "aws:sourcevpce") => {
-                    out.push(Condition::VpcKey {
+                ("StringEquals" | "StringNotEquals", "aws:sourcevpc" | "aws:sourcevpce") => out
+                    .push(Condition::VpcKey {
                         negated: op == "StringNotEquals",
-                    })
-                }
+                    }),
                 _ => problems.push(format!(
                     "Condition {op} on {key} is not supported: Portico evaluates IpAddress and \
                      NotIpAddress on aws:SourceIp, StringEquals and StringNotEquals on \
@@ -487,7 +486,9 @@ impl Cidr {
         let ip = ip.to_canonical();
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -556,6 +557,15 @@ impl IamTable {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The ids of the keys whose principal's ARN satisfies `f` (a scan: admin side only).
+    pub fn key_ids_where(&self, f: impl Fn(&str) -> bool) -> Vec<Box<str>> {
+        self.keys
+            .values()
+            .filter(|k| f(&k.principal.arn))
+            .map(|k| k.id.clone())
+            .collect()
     }
 
     /// This table with `keys` added or replaced and `removed` gone; every other entry is shared.

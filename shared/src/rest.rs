@@ -35,18 +35,21 @@ pub(crate) fn compile(
             stages.push(stage);
         }
     }
-    let policy = spec.policy.filter(|p| !p.trim().is_empty()).and_then(|text| {
-        let prefix = format!(
-            "arn:aws:execute-api:{}:{}:{}",
-            ctx.region, ctx.account_id, spec.api_id
-        );
-        crate::iam::Policy::parse(text, true, &prefix)
-            .map_err(|problems| {
-                let pat = format!("{at}.policy");
-                errors.extend(problems.iter().map(|m| err(&pat, m)));
-            })
-            .ok()
-    });
+    let policy = spec
+        .policy
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|text| {
+            let prefix = format!(
+                "arn:aws:execute-api:{}:{}:{}",
+                ctx.region, ctx.account_id, spec.api_id
+            );
+            crate::iam::Policy::parse(text, true, &prefix)
+                .map_err(|problems| {
+                    let pat = format!("{at}.policy");
+                    errors.extend(problems.iter().map(|m| err(&pat, m)));
+                })
+                .ok()
+        });
     if !errors.is_empty() {
         return Err(errors);
     }

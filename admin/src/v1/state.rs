@@ -111,7 +111,12 @@ pub(crate) fn compile(
         api_key_source: state.api.api_key_source,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
         policy: state.api.policy.as_deref(),
-        private: state.api.endpoint_configuration.types.iter().any(|t| t == "PRIVATE"),
+        private: state
+            .api
+            .endpoint_configuration
+            .types
+            .iter()
+            .any(|t| t == "PRIVATE"),
         stages,
     };
     compile_rest_api(&spec, ctx)

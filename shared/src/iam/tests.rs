@@ -69,7 +69,10 @@ fn identity_policy_explicit_deny_wins() {
     let get = format!("{PREFIX}/prod/GET/pets");
     let delete = format!("{PREFIX}/prod/DELETE/pets/1");
     let other = "arn:aws:execute-api:us-east-1:000000000000:zzz/prod/GET/pets";
-    assert_eq!(p.evaluate(&req(&get, None, "127.0.0.1"), ACCOUNT), Decision::Allow);
+    assert_eq!(
+        p.evaluate(&req(&get, None, "127.0.0.1"), ACCOUNT),
+        Decision::Allow
+    );
     assert_eq!(
         p.evaluate(&req(&delete, None, "127.0.0.1"), ACCOUNT),
         Decision::ExplicitDeny
@@ -101,8 +104,14 @@ fn resource_policy_shorthand_principals_and_ip() {
     )
     .unwrap();
     let get = format!("{PREFIX}/prod/GET/pets");
-    assert_eq!(p.evaluate(&req(&get, None, "127.0.0.1"), ACCOUNT), Decision::Allow);
-    assert_eq!(p.evaluate(&req(&get, None, "::1"), ACCOUNT), Decision::Allow);
+    assert_eq!(
+        p.evaluate(&req(&get, None, "127.0.0.1"), ACCOUNT),
+        Decision::Allow
+    );
+    assert_eq!(
+        p.evaluate(&req(&get, None, "::1"), ACCOUNT),
+        Decision::Allow
+    );
     assert_eq!(
         p.evaluate(&req(&get, None, "127.0.0.2"), ACCOUNT),
         Decision::ExplicitDeny
@@ -116,7 +125,10 @@ fn resource_policy_shorthand_principals_and_ip() {
     )
     .unwrap();
     let alice = Some("arn:aws:iam::000000000000:user/alice");
-    assert_eq!(p2.evaluate(&req(&admin, alice, "127.0.0.1"), ACCOUNT), Decision::Allow);
+    assert_eq!(
+        p2.evaluate(&req(&admin, alice, "127.0.0.1"), ACCOUNT),
+        Decision::Allow
+    );
     assert_eq!(
         p2.evaluate(&req(&admin, None, "127.0.0.1"), ACCOUNT),
         Decision::Implicit
@@ -201,7 +213,10 @@ fn table_replaces_one_principal_and_shares_the_rest() {
         ],
         &[],
     );
-    let t2 = t.with(vec![AccessKey::new("AKIA1", "s1", false, principal("a"))], &["AKIA2"]);
+    let t2 = t.with(
+        vec![AccessKey::new("AKIA1", "s1", false, principal("a"))],
+        &["AKIA2"],
+    );
     assert!(t.key("AKIA1").unwrap().active);
     assert!(!t2.key("AKIA1").unwrap().active);
     assert!(t2.key("AKIA2").is_none() && t.key("AKIA2").is_some());

@@ -488,19 +488,18 @@ impl Claim {
         }
         let body_sha256 = hex::encode(Sha256::digest(body));
         let declared = first_value(headers, "x-amz-content-sha256");
-        let payload_hash = match &declared {
-            None => body_sha256.as_str(),
-            Some(d) if d == UNSIGNED_PAYLOAD.as_bytes() && body.is_empty() => UNSIGNED_PAYLOAD,
-            Some(d) if d.eq_ignore_ascii_case(body_sha256.as_bytes()) => {
-                std::str::from_utf8(d).expect("matched hex digits")
-            }
-            Some(_) => {
-                return Err(SigV4Error::InvalidSignature(
+        let payload_hash =
+            match &declared {
+                None => body_sha256.as_str(),
+                Some(d) if d == UNSIGNED_PAYLOAD.as_bytes() && body.is_empty() => UNSIGNED_PAYLOAD,
+                Some(d) if d.eq_ignore_ascii_case(body_sha256.as_bytes()) => {
+                    std::str::from_utf8(d).expect("matched hex digits")
+                }
+                Some(_) => return Err(SigV4Error::InvalidSignature(
                     "The provided 'x-amz-content-sha256' header does not match what was computed."
                         .into(),
-                ))
-            }
-        };
+                )),
+            };
         let presigned = self.expires_s.is_some();
         let provided = hex::decode(&self.signature).map_err(|_| SigV4Error::SignatureMismatch)?;
         let key = super::signing_key(
@@ -696,7 +695,9 @@ mod tests {
         assert_eq!(claim.access_key_id, "AKIDTEST");
         assert_eq!(claim.service, "execute-api");
         claim.check_window(now + 60).unwrap();
-        claim.verify(&parts, &headers, b"{}", "secret-test").unwrap();
+        claim
+            .verify(&parts, &headers, b"{}", "secret-test")
+            .unwrap();
         assert_eq!(
             claim.verify(&parts, &headers, b"{}", "other"),
             Err(SigV4Error::SignatureMismatch)
