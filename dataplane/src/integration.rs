@@ -161,6 +161,8 @@ fn context<'a>(
         body: req.body,
         response: None,
         missing_parameters: 0,
+        caller: None,
+        auth_message: "",
     }
 }
 

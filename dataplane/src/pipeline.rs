@@ -70,6 +70,8 @@ struct Scope<'s> {
     admitted: Admitted<'s>,
     /// Where the body is, once read (for `$context.error.validationErrorString`).
     body: Option<BodyLoc>,
+    /// The `AWS_IAM` caller (`$context.identity.*`).
+    caller: Option<&'s portico_shared::iam::AccessKey>,
 }
 
 /// What answered a request that was not refused.
@@ -114,6 +116,8 @@ pub async fn handle<'s>(
     let mut scope = Scope::default();
     let mut plan: Option<cache::Plan<'s>> = None;
     let mut flight = None;
+    // An IAM refusal's message; `String::new` does not allocate, a refusal does.
+    let mut auth_message = String::new();
 
     // A CORS preflight is answered by the gateway: never admitted, never forwarded.
     if let Some(p) = crate::cors::preflight(snapshot, &w.cfg.domain, head, &d.buf, &d.headers) {
@@ -139,6 +143,30 @@ pub async fn handle<'s>(
         if let Some(a) = resolved.route.auth.as_deref() {
             crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
         }
+        // AWS_IAM and resource policies: the body first when the signature covers it (routes
+        // without either pay one branch and read their body where they always did).
+        let mut early_body = None;
+        if crate::iam::applies(&resolved) {
+            if resolved.route.aws_iam {
+                early_body = Some(d.read_body(w, head, body).await?);
+            }
+            let signed: &[u8] = match early_body {
+                Some((BodyLoc::InBuf(s, e), _)) => &d.buf[s..e],
+                Some((BodyLoc::Decoded, _)) => body,
+                None => &[],
+            };
+            scope.caller = crate::iam::authorize(
+                snapshot,
+                &resolved,
+                head,
+                &d.buf,
+                &d.headers,
+                signed,
+                d.peer,
+                crate::auth::now_s(),
+                &mut auth_message,
+            )?;
+        }
         let integration = resolved
             .route
             .integration
@@ -162,7 +190,10 @@ pub async fn handle<'s>(
             }
             plan = Some(p);
         }
-        let (loc, consumed) = d.read_body(w, head, body).await?;
+        let (loc, consumed) = match early_body {
+            Some(read) => read,
+            None => d.read_body(w, head, body).await?,
+        };
         outcome.consumed = Some(consumed);
         scope.body = Some(loc);
         let req = DownstreamRequest {
@@ -315,9 +346,28 @@ pub async fn handle<'s>(
             if e.closes_connection() || outcome.consumed.is_none() {
                 outcome.keep_alive = false;
             }
+            let customised = |t| scope.stage.is_some_and(|s| s.gateway_responses.get(t).is_some());
             match (rest_api, e.response_type()) {
+                // IAM refusals carry their own message and error type, unless customised.
+                (_, Some(t)) if matches!(e, GatewayError::Iam(_)) && !customised(t) => {
+                    let GatewayError::Iam(denial) = e else {
+                        unreachable!("matched above")
+                    };
+                    outcome.status = 403;
+                    crate::iam::write_denial(
+                        denial,
+                        &auth_message,
+                        rest_api.is_some(),
+                        request_id,
+                        connection(outcome.keep_alive),
+                        head_only,
+                        edits.cors,
+                        out,
+                    );
+                }
                 (Some(api), Some(t)) => {
                     let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    cx.auth_message = &auth_message;
                     match e {
                         GatewayError::MissingParameters { missing } => {
                             cx.missing_parameters = missing
@@ -406,6 +456,8 @@ fn rest_context<'a>(
         missing_parameters: 0,
         body: &[],
         response: None,
+        caller: scope.caller,
+        auth_message: "",
     }
 }
 
