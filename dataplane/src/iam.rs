@@ -107,7 +107,9 @@ pub fn authorize<'s>(
             message.push_str(caller.map_or("anonymous", |k| &k.principal.arn));
             message.push_str(" is not authorized to perform: execute-api:Invoke on resource: ");
             message.push_str(&resource);
-            if decision == Decision::ExplicitDeny && !(r.api.private && r.api.resource_policy.is_none()) {
+            if decision == Decision::ExplicitDeny
+                && !(r.api.private && r.api.resource_policy.is_none())
+            {
                 message.push_str(" with an explicit deny");
             }
             Err(GatewayError::Iam(IamDenial::AccessDenied))

@@ -346,7 +346,11 @@ pub async fn handle<'s>(
             if e.closes_connection() || outcome.consumed.is_none() {
                 outcome.keep_alive = false;
             }
-            let customised = |t| scope.stage.is_some_and(|s| s.gateway_responses.get(t).is_some());
+            let customised = |t| {
+                scope
+                    .stage
+                    .is_some_and(|s| s.gateway_responses.get(t).is_some())
+            };
             match (rest_api, e.response_type()) {
                 // IAM refusals carry their own message and error type, unless customised.
                 (_, Some(t)) if matches!(e, GatewayError::Iam(_)) && !customised(t) => {
