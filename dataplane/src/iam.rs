@@ -78,14 +78,7 @@ pub fn authorize<'s>(
     if caller.is_some_and(|k| k.principal.root) {
         return Ok(caller);
     }
-    let mut resource = String::with_capacity(128);
-    s.iam.write_resource_arn(
-        &mut resource,
-        &r.api.id,
-        &r.stage.name,
-        head.method.as_str(),
-        r.route_path(buf),
-    );
+    let resource = resource_arn(s, r, head, buf);
     let req = Request {
         action: INVOKE,
         resource: &resource,
@@ -115,6 +108,48 @@ pub fn authorize<'s>(
             Err(GatewayError::Iam(IamDenial::AccessDenied))
         }
     }
+}
+
+/// Whether the verified caller `key` may perform `action` (e.g. `execute-api:InvalidateCache`)
+/// on this request's resource, by its identity policies and the API's resource policy.
+pub fn allows(
+    s: &Snapshot,
+    r: &Resolved<'_>,
+    head: &RequestHead,
+    buf: &[u8],
+    peer: SocketAddr,
+    key: &AccessKey,
+    action: &str,
+) -> bool {
+    if key.principal.root {
+        return true;
+    }
+    let resource = resource_arn(s, r, head, buf);
+    let req = Request {
+        action,
+        resource: &resource,
+        principal: Some(&key.principal.arn),
+        source_ip: peer.ip(),
+    };
+    let resource_decision = r
+        .api
+        .resource_policy
+        .as_deref()
+        .map_or(Decision::Implicit, |p| p.evaluate(&req, &s.iam.account_id));
+    combine(key.decide(&req, &s.iam.account_id), resource_decision) == Decision::Allow
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}{path}` of this request.
+fn resource_arn(s: &Snapshot, r: &Resolved<'_>, head: &RequestHead, buf: &[u8]) -> String {
+    let mut resource = String::with_capacity(128);
+    s.iam.write_resource_arn(
+        &mut resource,
+        &r.api.id,
+        &r.stage.name,
+        head.method.as_str(),
+        r.route_path(buf),
+    );
+    resource
 }
 
 /// The SigV4 check: the access key the signature names, if the signature is good.

@@ -36,6 +36,9 @@ use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
 use crate::validate;
 use crate::worker::Worker;
 
+/// The IAM action a `Cache-Control: max-age=0` request needs to refresh a cached entry.
+const INVALIDATE_CACHE: &str = "execute-api:InvalidateCache";
+
 /// A large upstream body still to be written after the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tail {
@@ -181,7 +184,14 @@ pub async fn handle<'s>(
             w.cfg.mono_ns(started),
         )?;
         let mut cached = None;
-        if let Some(p) = cache::plan(w, &resolved, head, d)? {
+        let caller = scope.caller;
+        let may_invalidate = || {
+            let peer = d.peer;
+            caller.is_some_and(|k| {
+                crate::iam::allows(snapshot, &resolved, head, &d.buf, peer, k, INVALIDATE_CACHE)
+            })
+        };
+        if let Some(p) = cache::plan(w, &resolved, head, d, may_invalidate)? {
             match w.responses.begin(&p, Instant::now()) {
                 Begin::Hit(c) => cached = Some(c),
                 Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,

@@ -377,3 +377,53 @@ def test_private_api_needs_a_policy(world):
                              patchOperations=[{"op": "replace", "path": "/policy", "value": json.dumps(policy)}])
     assert send(world.gw, "GET", url)[0] == 200
     assert send(world.gw, "GET", url, source="127.0.0.2")[0] == 403
+
+
+def test_invalidate_cache_needs_the_permission(tmp_path):
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", workers=1,
+                 env={"PORTICO_ADMIN_ACCESS_KEY_ID": ROOT_ID, "PORTICO_ADMIN_SECRET_ACCESS_KEY": ROOT_SECRET}).start()
+    up = Upstream()
+    try:
+        c, iam = aws_client(gw, "apigateway"), aws_client(gw, "iam")
+        api = c.create_rest_api(name="cached-iam")
+        pets = c.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="pets")["id"]
+        c.put_method(restApiId=api["id"], resourceId=pets, httpMethod="GET", authorizationType="AWS_IAM")
+        c.put_integration(restApiId=api["id"], resourceId=pets, httpMethod="GET", type="HTTP_PROXY",
+                          integrationHttpMethod="GET", uri=up.url("/pets"))
+        c.create_deployment(restApiId=api["id"], stageName="prod")
+        c.update_stage(restApiId=api["id"], stageName="prod", patchOperations=[
+            {"op": "replace", "path": "/cacheClusterEnabled", "value": "true"},
+            {"op": "replace", "path": "/cacheClusterSize", "value": "0.5"},
+            {"op": "replace", "path": "/*/*/caching/enabled", "value": "true"},
+        ])
+
+        def user(name, actions):
+            iam.create_user(UserName=name)
+            doc = {"Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+            iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(doc))
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            return botocore.credentials.Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+        reader = user("reader", ["execute-api:Invoke"])
+        cacher = user("cacher", ["execute-api:Invoke", "execute-api:InvalidateCache"])
+        w = type("W", (), {"rest": api["id"], "gw": gw})
+        url = rest_url(w, "/pets")
+
+        def fetch(creds, refresh=False):
+            req = botocore.awsrequest.AWSRequest(method="GET", url=url,
+                                                 headers={"Cache-Control": "max-age=0"} if refresh else {})
+            botocore.auth.SigV4Auth(creds, "execute-api", "us-east-1").add_auth(req)
+            status, headers, _ = send(gw, "GET", url, dict(req.headers.items()))
+            assert status == 200
+            return headers
+
+        fetch(reader)
+        fetch(reader)
+        assert len(up.requests) == 1
+        assert "cache-control headers were ignored" in fetch(reader, refresh=True).get("warning", "").lower()
+        assert len(up.requests) == 1
+        fetch(cacher, refresh=True)
+        assert len(up.requests) == 2
+    finally:
+        gw.stop()
+        up.close()
