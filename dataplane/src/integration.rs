@@ -350,6 +350,12 @@ pub fn build_request(
             forwarded_for = true;
             continue;
         }
+        // AWS drops an `Authorization` header that carries a SigV4 signature.
+        if n.eq_ignore_ascii_case(b"authorization")
+            && bytes(req.buf, value).starts_with(portico_shared::sigv4::ALGORITHM.as_bytes())
+        {
+            continue;
+        }
         if mapped.is_some_and(|(m, _)| m.drops_header(n)) {
             continue;
         }
