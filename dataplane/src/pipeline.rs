@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers)
+//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers; iam.rs: AWS_IAM
+//!     routes, whose body is read first, and REST resource policies)
 //!   → admit (admission.rs: API key, throttles, quota)
 //!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
 //!   → read body (conn.rs) → validate (validate.rs: REST request validators)
