@@ -429,3 +429,35 @@ def test_invalidate_cache_needs_the_permission(tmp_path):
     finally:
         gw.stop()
         up.close()
+
+
+def test_users_keys_and_policies_survive_a_restart(tmp_path):
+    env = {"PORTICO_ADMIN_ACCESS_KEY_ID": ROOT_ID, "PORTICO_ADMIN_SECRET_ACCESS_KEY": ROOT_SECRET}
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", workers=1, env=env).start()
+    try:
+        c, iam = aws_client(gw, "apigateway"), aws_client(gw, "iam")
+        api = c.create_rest_api(name="durable")
+        r = c.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="x")["id"]
+        c.put_method(restApiId=api["id"], resourceId=r, httpMethod="GET", authorizationType="AWS_IAM")
+        c.put_integration(restApiId=api["id"], resourceId=r, httpMethod="GET", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})
+        c.put_integration_response(restApiId=api["id"], resourceId=r, httpMethod="GET", statusCode="200")
+        c.create_deployment(restApiId=api["id"], stageName="prod")
+        iam.create_user(UserName="kept")
+        doc = {"Statement": [allow("*"), allow("*/prod/GET/x", effect="Deny")]}
+        arn = iam.create_policy(PolicyName="kept", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+        iam.put_user_policy(UserName="kept", PolicyName="all", PolicyDocument=json.dumps({"Statement": [allow("*")]}))
+        key = iam.create_access_key(UserName="kept")["AccessKey"]
+        creds = botocore.credentials.Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    finally:
+        gw.stop()
+    gw = Gateway(tmp_path / "data", tmp_path / "portico2.log", workers=1, env=env).start()
+    try:
+        w = type("W", (), {"rest": api["id"], "gw": gw})
+        assert signed(gw, creds, "GET", rest_url(w, "/x"))[0] == 200
+        # The managed policy kept after the restart can still be attached and denies at once.
+        aws_client(gw, "iam").attach_user_policy(UserName="kept", PolicyArn=arn)
+        status, headers, _ = signed(gw, creds, "GET", rest_url(w, "/x"))
+        assert (status, headers["x-amzn-errortype"]) == (403, "AccessDeniedException")
+    finally:
+        gw.stop()
