@@ -188,6 +188,8 @@ pub(crate) struct RouteInput {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationRecord {
     pub(crate) api_gateway_managed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) connection_id: Option<String>,
     pub(crate) connection_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) credentials_arn: Option<String>,
@@ -195,7 +197,10 @@ pub(crate) struct IntegrationRecord {
     pub(crate) description: Option<String>,
     pub(crate) integration_id: String,
     pub(crate) integration_method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) integration_subtype: Option<String>,
     pub(crate) integration_type: String,
+    #[serde(default)]
     pub(crate) integration_uri: String,
     pub(crate) payload_format_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -435,16 +440,13 @@ pub(crate) fn check_http_uri(problems: &mut Vec<String>, uri: &str) {
         ));
         return;
     }
-    let Some(rest) = uri.strip_prefix("http://") else {
-        if uri.starts_with("https://") {
-            problems.push(format!(
-                "Invalid integrationUri '{uri}': https upstreams are not supported yet; use http://"
-            ));
-        } else {
-            problems.push(format!(
-                "Invalid integrationUri '{uri}': HTTP_PROXY integrations need an absolute http:// URL"
-            ));
-        }
+    let Some(rest) = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))
+    else {
+        problems.push(format!(
+            "Invalid integrationUri '{uri}': HTTP_PROXY integrations need an absolute http:// or https:// URL"
+        ));
         return;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -605,13 +607,20 @@ impl IntegrationRecord {
     pub(crate) fn to_model(&self) -> model::Integration {
         model::Integration {
             integration_id: self.integration_id.clone(),
-            integration_type: model::IntegrationType::HttpProxy,
+            integration_type: match self.integration_type.as_str() {
+                "AWS_PROXY" => model::IntegrationType::AwsProxy,
+                _ => model::IntegrationType::HttpProxy,
+            },
             integration_method: Some(self.integration_method.clone()),
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
             payload_format_version: Some(self.payload_format_version.clone()),
+            integration_subtype: self.integration_subtype.clone(),
+            credentials_arn: self.credentials_arn.clone(),
             request_parameters: self.request_parameters.clone().unwrap_or_default(),
             response_parameters: self.response_parameters.clone().unwrap_or_default(),
+            connection_type: Some(self.connection_type.clone()),
+            connection_id: self.connection_id.clone(),
         }
     }
 }
@@ -633,12 +642,13 @@ mod tests {
             "http://example.com",
             "http://[::1]:80/a",
             "http://${stageVariables.host}/a",
+            "https://example.com:8443/a",
         ] {
             assert!(problems(|p| check_http_uri(p, ok)).is_empty(), "{ok}");
         }
         for bad in [
             "ftp://x",
-            "https://x",
+            "https://",
             "http://",
             "http://a:0",
             "http://a:99999",

@@ -319,17 +319,19 @@ pub fn wait_bound(integration: &Integration) -> Duration {
     Duration::from_millis(u64::from(match integration {
         Integration::HttpProxy(p) => p.timeout_ms,
         Integration::Http(h) => h.target.timeout_ms,
+        Integration::AwsService(s) => s.timeout_ms,
         Integration::Mock(_) => 0,
+        Integration::Lambda(l) => l.target.timeout_ms,
     }))
 }
 
 /// Decides how the request uses the cache (`None`: not at all), building its key into `key`
 /// (a buffer from the worker's free list, handed back in the plan or returned on `None`).
-pub fn plan<'s>(
+pub fn plan<'s, S>(
     w: &Worker,
     resolved: &Resolved<'s>,
     head: &RequestHead,
-    d: &Downstream,
+    d: &Downstream<S>,
     may_invalidate: impl FnOnce() -> bool,
 ) -> Result<Option<Plan<'s>>, GatewayError> {
     let (Some(stage), Some(rest)) = (resolved.stage.cache, &resolved.route.rest) else {

@@ -36,6 +36,8 @@ pub struct DataPlaneConfig {
     pub workers: usize,
     /// Tests only: replaces every stage cache's byte bound (`--cache-capacity-bytes-override`).
     pub cache_capacity_bytes_override: Option<u64>,
+    /// The TLS client of `https://` upstreams (public roots plus `--upstream-ca-file`).
+    pub upstream_tls: Arc<rustls::ClientConfig>,
 }
 
 // === impl Limits ===
@@ -72,6 +74,8 @@ impl Default for DataPlaneConfig {
             epoch: Instant::now(),
             workers: 1,
             cache_capacity_bytes_override: None,
+            upstream_tls: crate::upstream_tls::client_config(None)
+                .expect("the built-in roots are valid"),
         }
     }
 }
@@ -80,5 +84,10 @@ impl DataPlaneConfig {
     /// Nanoseconds since [`DataPlaneConfig::epoch`]: the clock of the shared token buckets.
     pub fn mono_ns(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// Milliseconds since [`DataPlaneConfig::epoch`]: the clock of VPC link ejections.
+    pub fn mono_ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
     }
 }

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::buf::Slice;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use portico_shared::limits::{LINGER_MAX_BYTES, LINGER_MS, READ_BUF_BYTES};
@@ -28,11 +28,19 @@ use crate::pipeline::{self, Outcome};
 use crate::upstream::read_more;
 use crate::worker::Worker;
 
+/// A downstream byte stream: plain TCP, or TLS over TCP (`tls.rs`). The connection code is
+/// generic over it, so the plain path is compiled as before, with no dispatch.
+pub trait Stream: AsyncReadRent + AsyncWriteRent {}
+
+impl<S: AsyncReadRent + AsyncWriteRent> Stream for S {}
+
 /// The downstream side of one connection, as the pipeline may use it.
 #[derive(Debug)]
-pub struct Downstream {
-    pub stream: TcpStream,
+pub struct Downstream<S = TcpStream> {
+    pub stream: S,
     pub peer: SocketAddr,
+    /// The TLS session's facts (domain, client certificate); `None` on the plain listener.
+    pub tls: Option<Box<crate::tls::TlsSession>>,
     /// Read buffer: the current request's head starts at 0.
     pub buf: Vec<u8>,
     pub headers: HeaderSpans,
@@ -50,10 +58,16 @@ pub enum BodyLoc {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve<S: Stream>(
+    w: Rc<Worker>,
+    stream: S,
+    peer: SocketAddr,
+    tls: Option<Box<crate::tls::TlsSession>>,
+) {
     let mut d = Downstream {
         stream,
         peer,
+        tls,
         buf: Vec::with_capacity(READ_BUF_BYTES),
         headers: Vec::new(),
         write_timeout: w.cfg.limits.write_timeout,
@@ -123,7 +137,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
 
 // === impl Downstream ===
 
-impl Downstream {
+impl<S: Stream> Downstream<S> {
     /// Reads until a full head is buffered. `Ok(None)`: the connection ended (EOF, timeout).
     async fn read_head(
         &mut self,

@@ -14,6 +14,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod aws;
 pub mod cache;
 pub mod config;
 pub mod conn;
@@ -22,6 +23,8 @@ pub mod error;
 pub mod http1;
 pub mod iam;
 pub mod integration;
+pub mod lambda;
+pub mod lambda_proxy;
 pub mod observe;
 pub mod pipeline;
 pub mod request_id;
@@ -29,7 +32,9 @@ pub mod rest;
 pub mod route;
 pub mod shutdown;
 pub mod sys;
+pub mod tls;
 pub mod upstream;
+pub mod upstream_tls;
 pub mod validate;
 pub mod worker;
 

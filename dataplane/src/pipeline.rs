@@ -26,10 +26,11 @@ use portico_shared::Snapshot;
 
 use crate::admission::{self, Admitted};
 use crate::cache::{self, Begin, Cached};
-use crate::conn::{BodyLoc, Downstream};
+use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::GatewayError;
 use crate::http1::{RequestHead, Version};
 use crate::integration::{self, ConnectionHeader, DownstreamRequest};
+use crate::lambda_proxy::{self, LambdaReply};
 use crate::request_id::RequestId;
 use crate::rest::{self, RestContext};
 use crate::route::{self, Resolved};
@@ -86,14 +87,16 @@ enum Reply<'s> {
     Mapped(Option<UpstreamResponse>, &'s MappedResponse),
     /// A response cache hit (or the result of another request's fetch of the same key).
     Cached(std::rc::Rc<Cached>),
+    /// A Lambda function's answer (`AWS_PROXY`), mapped.
+    Lambda(LambdaReply),
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
 /// `out`.
-pub async fn handle<'s>(
+pub async fn handle<'s, S: Stream>(
     w: &Worker,
     snapshot: &'s Snapshot,
-    d: &mut Downstream,
+    d: &mut Downstream<S>,
     head: &RequestHead,
     out: &mut Vec<u8>,
     call: &mut UpstreamCall,
@@ -124,7 +127,14 @@ pub async fn handle<'s>(
     let mut auth_message = String::new();
 
     // A CORS preflight is answered by the gateway: never admitted, never forwarded.
-    if let Some(p) = crate::cors::preflight(snapshot, &w.cfg.domain, head, &d.buf, &d.headers) {
+    if let Some(p) = crate::cors::preflight(
+        snapshot,
+        &w.cfg.domain,
+        head,
+        &d.buf,
+        &d.headers,
+        d.tls.as_deref(),
+    ) {
         outcome.consumed = skip_unread_body(head, d.buf.len());
         outcome.keep_alive &= outcome.consumed.is_some();
         outcome.status = 204;
@@ -132,7 +142,14 @@ pub async fn handle<'s>(
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf) {
+        let resolved = match route::resolve(
+            snapshot,
+            &w.cfg.domain,
+            head,
+            &d.buf,
+            d.tls.as_deref(),
+            &w.rng,
+        ) {
             Ok(r) => r,
             Err(miss) => {
                 scope.api = miss.api;
@@ -216,7 +233,12 @@ pub async fn handle<'s>(
                 BodyLoc::Decoded => body,
             },
             peer: d.peer,
-            local_port: w.local_port,
+            local_port: if d.tls.is_some() {
+                w.tls_port
+            } else {
+                w.local_port
+            },
+            tls: d.tls.as_deref(),
             request_id,
         };
         // validate: REST methods with a request validator only; one branch for the others.
@@ -253,8 +275,7 @@ pub async fn handle<'s>(
                 w.give_buf(scratch);
                 built?;
                 let integration_started = Instant::now();
-                let r = integration::send(w, call, h.target.upstream, method, h.target.timeout_ms)
-                    .await;
+                let r = integration::forward(w, call, &h.target, method).await;
                 outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
                 let r = r?;
                 let m = h
@@ -262,7 +283,48 @@ pub async fn handle<'s>(
                     .ok_or(GatewayError::ApiConfiguration)?;
                 return Ok(Reply::Mapped(Some(r), m));
             }
-            Integration::HttpProxy(_) => {}
+            Integration::Lambda(l) => {
+                let mut event = w.take_buf();
+                let mut scratch = w.take_buf();
+                let caller = lambda_proxy::Caller {
+                    api_key: scope.admitted.key.map(|k| (k.value(), &*k.id)),
+                };
+                lambda_proxy::write_event(
+                    l,
+                    &resolved,
+                    &req,
+                    caller,
+                    unix_ms(),
+                    &mut event,
+                    &mut scratch,
+                );
+                let integration_started = Instant::now();
+                let r = crate::lambda::invoke(w, call, &l.target, &event).await;
+                outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
+                w.give_buf(event);
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        w.give_buf(scratch);
+                        return Err(e.into());
+                    }
+                };
+                let mut reply = LambdaReply {
+                    buf: w.take_buf(),
+                    ..Default::default()
+                };
+                let accept =
+                    lambda_proxy::first_accept(integration::request_header(&req, b"accept"));
+                let read =
+                    lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply);
+                w.give_buf(scratch);
+                if let Err(e) = read {
+                    w.give_buf(reply.buf);
+                    return Err(e);
+                }
+                return Ok(Reply::Lambda(reply));
+            }
+            Integration::HttpProxy(_) | Integration::AwsService(_) => {}
         }
         let integration_started = Instant::now();
         let r = integration::invoke(w, integration, &resolved, &req, call).await;
@@ -332,6 +394,18 @@ pub async fn handle<'s>(
                 });
             }
         }
+        Ok(Reply::Lambda(reply)) => {
+            outcome.status = reply.status;
+            lambda_proxy::write_reply(
+                &reply,
+                request_id,
+                connection(outcome.keep_alive),
+                head_only,
+                &edits,
+                out,
+            );
+            w.give_buf(reply.buf);
+        }
         Ok(Reply::Mapped(response, m)) => {
             let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
             let mut cx = rest_context(&scope, api, request_id, head, d, None);
@@ -399,6 +473,7 @@ pub async fn handle<'s>(
                     let mut scratch = w.take_buf();
                     outcome.status = rest::write_gateway_response(
                         t,
+                        e.rest_status(),
                         &cx,
                         connection(outcome.keep_alive),
                         head_only,
@@ -448,12 +523,12 @@ pub async fn handle<'s>(
     outcome
 }
 
-fn rest_context<'a>(
+fn rest_context<'a, S>(
     scope: &'a Scope<'a>,
     api: &'a Api,
     request_id: RequestId,
     head: &'a RequestHead,
-    d: &'a Downstream,
+    d: &'a Downstream<S>,
     error: Option<ResponseType>,
 ) -> RestContext<'a> {
     RestContext {
@@ -474,6 +549,13 @@ fn rest_context<'a>(
         caller: scope.caller,
         auth_message: "",
     }
+}
+
+/// Milliseconds since the epoch (`requestTimeEpoch`).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A request refused before its body was read keeps the connection only if the whole body is
@@ -499,9 +581,13 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
             stats.counters.not_found += 1
         }
         Some(GatewayError::UpstreamTimeout { .. }) => stats.counters.upstream_timeouts += 1,
-        Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => {
-            stats.counters.upstream_errors += 1
-        }
+        Some(
+            GatewayError::UpstreamConnect(_)
+            | GatewayError::UpstreamProtocol(_)
+            | GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed,
+        ) => stats.counters.upstream_errors += 1,
         Some(
             GatewayError::BadRequest(_)
             | GatewayError::BodyTooLarge

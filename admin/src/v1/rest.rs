@@ -875,9 +875,15 @@ fn check_integration(problems: &mut Vec<String>, i: &Integration) {
         &CONTENT_HANDLINGS,
     );
     match i.connection_type.as_deref() {
-        None | Some("INTERNET") => {}
+        None | Some("INTERNET") => {
+            if i.connection_id.is_some() {
+                problems.push("connectionId is only used with connectionType VPC_LINK".into());
+            }
+        }
         Some("VPC_LINK") => {
-            problems.push("connectionType VPC_LINK is not supported by Portico".into())
+            if i.connection_id.is_none() {
+                problems.push("connectionId is required when connectionType is VPC_LINK".into());
+            }
         }
         Some(other) => problems.push(format!(
             "Invalid connectionType '{other}': use INTERNET or VPC_LINK"
