@@ -58,6 +58,8 @@ pub(crate) struct Catalog {
     ctx: CompileContext,
     /// API keys, usage plans and their counters (`usage/`).
     pub(crate) usage: UsageState,
+    /// IAM users, access keys and policies (`iam.rs`).
+    pub(crate) iam: crate::iam::IamState,
     /// Certificates, custom domain names and API mappings (`domains/`).
     pub(crate) domains: crate::domains::DomainState,
     /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
@@ -138,6 +140,10 @@ impl Catalog {
             // Functions are the function host's (lambda/), loaded there.
             .filter(|r| r.api_id != LAMBDA_SCOPE)
             .partition(|r| r.api_id == USAGE_SCOPE);
+        let (iam_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| r.api_id == crate::store::IAM_SCOPE);
+        let iam = crate::iam::IamState::load(iam_rows)?;
         let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
         let (domain_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
@@ -206,6 +212,8 @@ impl Catalog {
                 | Kind::DomainName
                 | Kind::ApiMapping
                 | Kind::VpcLink => {}
+                // Under IAM_SCOPE, partitioned out above.
+                Kind::IamUser | Kind::IamPolicy => {}
             }
         }
         let mut compiled = Vec::new();
@@ -224,6 +232,7 @@ impl Catalog {
         let retired = Retired::default();
         let snapshot = Snapshot::from_apis(generation, compiled)
             .with_usage(generation, Arc::clone(&usage.published))
+            .with_iam(generation, Arc::clone(&iam.published))
             .with_domains(generation, Arc::new(domains.compile_lenient()));
         retired.retire(cell.swap(Arc::new(snapshot)));
         Ok(Catalog {
@@ -234,6 +243,7 @@ impl Catalog {
             retired,
             ctx,
             usage,
+            iam,
             domains,
             rest,
             vpc_links,

@@ -178,8 +178,19 @@ impl Catalog {
                 ));
                 continue;
             };
+            let authorization_type = match r.authorization_type.as_deref() {
+                None | Some("NONE") => "NONE",
+                Some("AWS_IAM") => "AWS_IAM",
+                Some(t) => {
+                    problems.push(format!(
+                        "{rat}: authorizationType {t} cannot be imported; use NONE or AWS_IAM"
+                    ));
+                    continue;
+                }
+            };
             let record = RouteRecord {
                 target: r.target.clone(),
+                authorization_type: authorization_type.into(),
                 ..crate::ops::route_record(route_id.clone(), r.route_key.clone())
             };
             if routes.insert(route_id, record).is_some() {

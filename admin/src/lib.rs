@@ -30,6 +30,7 @@ use portico_shared::Snapshot;
 mod catalog;
 mod domains;
 mod error;
+mod iam;
 mod ids;
 mod import;
 mod jwks;
@@ -119,7 +120,10 @@ impl AdminState {
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
         let functions = FunctionHost::open(Arc::clone(&store))?;
-        let catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
+        let mut catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
+        if let Some(c) = &credentials {
+            catalog.set_iam_root(c.access_key_id(), c.secret_access_key());
+        }
         Ok(AdminState {
             inner: Arc::new(Inner {
                 retired: catalog.retired().clone(),
@@ -213,6 +217,9 @@ pub fn app(state: AdminState) -> Router {
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        // `POST /` carries two services: ACM (JSON 1.1, `X-Amz-Target: CertificateManager.*`)
+        // and IAM's Query protocol (form-encoded `Action=...`).
+        .route("/", axum::routing::post(post_root))
         .merge(lambda::router())
         .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
         .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
@@ -299,3 +306,17 @@ pub fn spawn(
 
 #[cfg(test)]
 mod tests;
+
+/// `POST /`: ACM when the request names an `X-Amz-Target` (JSON protocols), else IAM's Query
+/// protocol.
+async fn post_root(
+    state: axum::extract::State<AdminState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    if headers.contains_key("x-amz-target") {
+        domains::acm::dispatch(state, headers, body).await
+    } else {
+        iam::handle(state, headers, body).await
+    }
+}

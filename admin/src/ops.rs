@@ -346,9 +346,9 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
     }
     match input.authorization_type.as_deref() {
         None | Some("NONE") => {}
-        Some("JWT") => {}
-        Some(t @ ("AWS_IAM" | "CUSTOM")) => problems.push(format!(
-            "authorizationType {t} is not supported yet: use NONE or JWT"
+        Some("JWT" | "AWS_IAM") => {}
+        Some(t @ "CUSTOM") => problems.push(format!(
+            "authorizationType {t} is not supported yet: use NONE, AWS_IAM or JWT"
         )),
         Some(t) => problems.push(format!(
             "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"

@@ -578,6 +578,7 @@ impl RouteRecord {
                 .authorizer_id
                 .clone()
                 .filter(|_| self.authorization_type == "JWT"),
+            authorization_type: (self.authorization_type == "AWS_IAM").then(|| "AWS_IAM".into()),
             authorization_scopes: self.authorization_scopes.clone().unwrap_or_default(),
         }
     }

@@ -27,40 +27,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use portico_shared::sigv4::{
-    self, canonical_query, canonical_uri, format_iso_basic, percent_decode, push_trimmed,
-    unix_seconds,
+use portico_shared::sigv4;
+pub use portico_shared::sigv4::verify::{
+    find_claim, Claim, HeaderLookup, RequestParts, SigV4Error, MAX_CLOCK_SKEW_S,
+    MAX_PRESIGNED_EXPIRES_S, MAX_SIGNED_BODY_BYTES,
 };
-use sha2::{Digest, Sha256};
 
 pub use sigv4::ALGORITHM;
-
-/// Largest body the middleware buffers to hash; the admin API's own body limit. Past it: 413.
-pub const MAX_SIGNED_BODY_BYTES: usize = 32 * 1024 * 1024;
-
-/// How far a request's signing time may be from the verifier's clock, either way (AWS: 15 min).
-pub const MAX_CLOCK_SKEW_S: u64 = 15 * 60;
-
-/// Longest validity a presigned URL may ask for (AWS: 7 days).
-pub const MAX_PRESIGNED_EXPIRES_S: u64 = 7 * 24 * 60 * 60;
 
 /// Environment variable naming the admin access key id.
 pub const ENV_ACCESS_KEY_ID: &str = "PORTICO_ADMIN_ACCESS_KEY_ID";
 
 /// Environment variable holding the admin secret access key.
 pub const ENV_SECRET_ACCESS_KEY: &str = "PORTICO_ADMIN_SECRET_ACCESS_KEY";
-
-use sigv4::UNSIGNED_PAYLOAD;
-
-const _: () = assert!(MAX_CLOCK_SKEW_S < MAX_PRESIGNED_EXPIRES_S);
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The one key pair that may call the admin API.
 #[derive(Clone)]
@@ -71,70 +55,11 @@ pub struct AdminCredentials {
     secret_access_key: String,
 }
 
-/// Why a request's signature was not accepted. Each maps to AWS's status, `x-amzn-ErrorType`
-/// and message through [`SigV4Error::status`], [`SigV4Error::error_type`] and
-/// [`SigV4Error::message`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SigV4Error {
-    /// Neither an `Authorization` header nor presigned query parameters.
-    MissingAuthenticationToken,
-    /// The signature's description is malformed or incomplete; the text says what is wrong.
-    IncompleteSignature(String),
-    /// The access key id is not the configured one.
-    UnrecognizedClient,
-    /// Well-formed, known key, but the signature is not the one we compute.
-    SignatureMismatch,
-    /// The signing time is older than the window allows.
-    SignatureExpired {
-        /// The request's signing time, ISO 8601 basic (`20261125T120000Z`).
-        signed: String,
-        /// The oldest signing time accepted now.
-        earliest: String,
-        /// The verifier's clock.
-        now: String,
-        /// The window, as AWS words it (`15 min.`, `900 sec.`).
-        window: String,
-    },
-    /// The signing time is further in the future than the clock skew allows.
-    SignatureNotYetCurrent {
-        signed: String,
-        latest: String,
-        now: String,
-    },
-    /// A signed value contradicts the request (scope date, payload hash); the text says which.
-    InvalidSignature(String),
-    /// The body exceeds [`MAX_SIGNED_BODY_BYTES`].
-    PayloadTooLarge,
-    /// The body could not be read (the client went away mid-body).
-    UnreadableBody,
-}
-
-/// The signature of one request, as the client described it.
+/// A refusal as an axum response (AWS's shape: status, `x-amzn-ErrorType`, `{"message"}`).
 #[derive(Debug)]
-struct Claim {
-    access_key_id: String,
-    /// Scope: `YYYYMMDD`, as signed.
-    scope_date: String,
-    region: String,
-    service: String,
-    /// `SignedHeaders` exactly as sent: it enters the canonical request verbatim.
-    signed_headers: String,
-    signature: String,
-    /// The signing time, from `X-Amz-Date` or `Date`.
-    timestamp: Timestamp,
-    /// `Some(X-Amz-Expires)` for a presigned URL.
-    expires_s: Option<u64>,
-}
-
-/// A signing time: seconds since the epoch and its ISO 8601 basic form for the string to sign.
-#[derive(Debug, Clone)]
-struct Timestamp {
-    unix_s: u64,
-    iso: String,
-}
+pub struct Rejection(pub SigV4Error);
 
 // === impl AdminCredentials ===
-
 impl AdminCredentials {
     pub fn new(
         access_key_id: impl Into<String>,
@@ -188,8 +113,13 @@ impl AdminCredentials {
     }
 
     /// `kSigning` = HMAC chain over date, region, service and the terminator.
-    fn signing_key(&self, date: &str, region: &str, service: &str) -> [u8; 32] {
+    pub fn signing_key(&self, date: &str, region: &str, service: &str) -> [u8; 32] {
         sigv4::signing_key(&self.secret_access_key, date, region, service)
+    }
+
+    /// The secret, for the IAM store's root principal (the data plane verifies with it).
+    pub(crate) fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
     }
 }
 
@@ -202,93 +132,29 @@ impl fmt::Debug for AdminCredentials {
     }
 }
 
-// === impl SigV4Error ===
-
-impl SigV4Error {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            SigV4Error::MissingAuthenticationToken
-            | SigV4Error::IncompleteSignature(_)
-            | SigV4Error::UnrecognizedClient
-            | SigV4Error::SignatureMismatch
-            | SigV4Error::SignatureExpired { .. }
-            | SigV4Error::SignatureNotYetCurrent { .. }
-            | SigV4Error::InvalidSignature(_) => StatusCode::FORBIDDEN,
-            SigV4Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            SigV4Error::UnreadableBody => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    /// The `x-amzn-ErrorType` botocore turns into the exception's error code.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            SigV4Error::MissingAuthenticationToken => "MissingAuthenticationTokenException",
-            SigV4Error::IncompleteSignature(_) => "IncompleteSignatureException",
-            SigV4Error::UnrecognizedClient => "UnrecognizedClientException",
-            SigV4Error::SignatureMismatch
-            | SigV4Error::SignatureExpired { .. }
-            | SigV4Error::SignatureNotYetCurrent { .. }
-            | SigV4Error::InvalidSignature(_) => "InvalidSignatureException",
-            SigV4Error::PayloadTooLarge => "RequestEntityTooLargeException",
-            SigV4Error::UnreadableBody => "BadRequestException",
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            SigV4Error::MissingAuthenticationToken => "Missing Authentication Token".into(),
-            SigV4Error::IncompleteSignature(m) | SigV4Error::InvalidSignature(m) => m.clone(),
-            SigV4Error::UnrecognizedClient => {
-                "The security token included in the request is invalid.".into()
-            }
-            SigV4Error::SignatureMismatch => "The request signature we calculated does not match \
-                the signature you provided. Check your AWS Secret Access Key and signing method. \
-                Consult the service documentation for details."
-                .into(),
-            SigV4Error::SignatureExpired {
-                signed,
-                earliest,
-                now,
-                window,
-            } => format!(
-                "Signature expired: {signed} is now earlier than {earliest} ({now} - {window})"
-            ),
-            SigV4Error::SignatureNotYetCurrent {
-                signed,
-                latest,
-                now,
-            } => format!(
-                "Signature not yet current: {signed} is still later than {latest} ({now} + 15 min.)"
-            ),
-            SigV4Error::PayloadTooLarge => format!(
-                "Request body exceeds the admin API's limit of {MAX_SIGNED_BODY_BYTES} bytes"
-            ),
-            SigV4Error::UnreadableBody => "Could not read the request body".into(),
-        }
-    }
-}
-
-impl fmt::Display for SigV4Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.error_type(), self.message())
-    }
-}
-
-impl std::error::Error for SigV4Error {}
-
-impl IntoResponse for SigV4Error {
+impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "message": self.message() }));
-        let mut r = (self.status(), body).into_response();
+        let body = Json(serde_json::json!({ "message": self.0.message() }));
+        let mut r = (self.0.status(), body).into_response();
         r.headers_mut().insert(
             "x-amzn-ErrorType",
-            HeaderValue::from_static(self.error_type()),
+            HeaderValue::from_static(self.0.error_type()),
         );
         r
     }
 }
 
 // === verification ===
+
+/// The request line's parts as [`portico_shared::sigv4::verify`] reads them.
+pub fn parts<'a>(method: &'a Method, uri: &'a Uri) -> RequestParts<'a> {
+    RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or_default(),
+        authority: uri.authority().map(|a| a.as_str()),
+    }
+}
 
 /// Verifies the SigV4 signature of one request against `creds` at time `now`.
 ///
@@ -304,447 +170,13 @@ pub fn verify(
     creds: &AdminCredentials,
     now: SystemTime,
 ) -> Result<(), SigV4Error> {
-    let claim = find_claim(uri, headers)?;
+    let parts = parts(method, uri);
+    let claim = find_claim(&parts, headers)?;
     if claim.access_key_id != creds.access_key_id {
         return Err(SigV4Error::UnrecognizedClient);
     }
-    check_window(&claim, now)?;
-    if claim.scope_date != claim.timestamp.iso[..8] {
-        return Err(SigV4Error::InvalidSignature(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from \
-             HTTP: '{}' != '{}', from '{}'.",
-            claim.scope_date,
-            &claim.timestamp.iso[..8],
-            claim.timestamp.iso
-        )));
-    }
-    let body_sha256 = hex::encode(Sha256::digest(body));
-    let payload_hash = payload_hash(headers, body, &body_sha256)?;
-    let presigned = claim.expires_s.is_some();
-    let provided = hex::decode(&claim.signature).map_err(|_| SigV4Error::SignatureMismatch)?;
-    let key = creds.signing_key(&claim.scope_date, &claim.region, &claim.service);
-
-    // A presigner that knows nothing of the body may sign `UNSIGNED-PAYLOAD` in its place; that
-    // is only acceptable when there is no body to leave unsigned.
-    let mut candidates = vec![payload_hash];
-    if presigned && body.is_empty() && headers.get("x-amz-content-sha256").is_none() {
-        candidates.push(UNSIGNED_PAYLOAD);
-    }
-    for payload in candidates {
-        let canonical = canonical_request(method, uri, headers, &claim, payload);
-        let string_to_sign = sigv4::string_to_sign(
-            &claim.timestamp.iso,
-            &claim.scope_date,
-            &claim.region,
-            &claim.service,
-            &canonical,
-        );
-        let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length");
-        mac.update(string_to_sign.as_bytes());
-        // `verify_slice` compares in constant time.
-        if mac.verify_slice(&provided).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(SigV4Error::SignatureMismatch)
-}
-
-/// Finds the signature in the `Authorization` header or the presigned query parameters.
-fn find_claim(uri: &Uri, headers: &HeaderMap) -> Result<Claim, SigV4Error> {
-    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
-    let header_value = authorization.next();
-    if authorization.next().is_some() {
-        return Err(SigV4Error::IncompleteSignature(
-            "Only one Authorization header may be sent".into(),
-        ));
-    }
-    let presigned = uri.query().is_some_and(|q| {
-        q.split('&').any(|pair| {
-            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-            key == "X-Amz-Algorithm" || key == "X-Amz-Signature" || key == "X-Amz-Credential"
-        })
-    });
-    match (header_value, presigned) {
-        (Some(_), true) => Err(SigV4Error::IncompleteSignature(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-             Signature query string parameter or the Authorization header should be specified"
-                .into(),
-        )),
-        (Some(v), false) => parse_authorization_header(v, headers),
-        (None, true) => parse_presigned_query(uri.query().unwrap_or_default()),
-        (None, false) => Err(SigV4Error::MissingAuthenticationToken),
-    }
-}
-
-/// `AWS4-HMAC-SHA256 Credential=AKID/20261125/us-east-1/apigateway/aws4_request,
-/// SignedHeaders=host;x-amz-date, Signature=<64 hex>`.
-fn parse_authorization_header(
-    value: &HeaderValue,
-    headers: &HeaderMap,
-) -> Result<Claim, SigV4Error> {
-    let incomplete = |m: &str| SigV4Error::IncompleteSignature(m.to_string());
-    let value = value
-        .to_str()
-        .map_err(|_| incomplete("Authorization header is not visible ASCII"))?
-        .trim();
-    let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if algorithm != ALGORITHM {
-        return Err(incomplete(
-            "Unsupported Authorization algorithm: only 'AWS4-HMAC-SHA256' is accepted",
-        ));
-    }
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for pair in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((k, v)) = pair.split_once('=') else {
-            return Err(incomplete(
-                "Invalid key=value pair (missing equal-sign) in Authorization header",
-            ));
-        };
-        let slot = match k.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => continue,
-        };
-        if slot.replace(v.trim()).is_some() {
-            return Err(incomplete(&format!(
-                "Authorization header has '{}' more than once",
-                k.trim()
-            )));
-        }
-    }
-    let timestamp = header_timestamp(headers);
-    let mut missing = Vec::new();
-    for (name, present) in [
-        ("Credential", credential.is_some()),
-        ("Signature", signature.is_some()),
-        ("SignedHeaders", signed_headers.is_some()),
-    ] {
-        if !present {
-            missing.push(format!("Authorization header requires '{name}' parameter."));
-        }
-    }
-    if matches!(timestamp, Err(None)) {
-        missing.push(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
-                .into(),
-        );
-    }
-    if !missing.is_empty() {
-        return Err(SigV4Error::IncompleteSignature(missing.join(" ")));
-    }
-    let timestamp = timestamp.map_err(|e| e.expect("a missing date is reported above"))?;
-    claim(
-        credential.unwrap_or_default(),
-        signed_headers.unwrap_or_default(),
-        signature.unwrap_or_default(),
-        timestamp,
-        None,
-    )
-}
-
-/// `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=...&X-Amz-Date=...&X-Amz-Expires=...
-/// &X-Amz-SignedHeaders=...&X-Amz-Signature=...`.
-fn parse_presigned_query(query: &str) -> Result<Claim, SigV4Error> {
-    let get = |name: &str| -> Option<String> {
-        query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == name).then(|| String::from_utf8_lossy(&percent_decode(v)).into_owned())
-        })
-    };
-    let (algorithm, credential, date, signed_headers, signature, expires) = (
-        get("X-Amz-Algorithm"),
-        get("X-Amz-Credential"),
-        get("X-Amz-Date"),
-        get("X-Amz-SignedHeaders"),
-        get("X-Amz-Signature"),
-        get("X-Amz-Expires"),
-    );
-    let (
-        Some(algorithm),
-        Some(credential),
-        Some(date),
-        Some(signed_headers),
-        Some(signature),
-        Some(expires),
-    ) = (
-        algorithm,
-        credential,
-        date,
-        signed_headers,
-        signature,
-        expires,
-    )
-    else {
-        return Err(SigV4Error::IncompleteSignature(
-            "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', \
-             'X-Amz-Signature', 'X-Amz-SignedHeaders', 'X-Amz-Date', 'X-Amz-Expires'. \
-             Re-examine the query-string parameters."
-                .into(),
-        ));
-    };
-    if algorithm != ALGORITHM {
-        return Err(SigV4Error::IncompleteSignature(
-            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".into(),
-        ));
-    }
-    let expires_s = expires
-        .parse::<u64>()
-        .ok()
-        .filter(|s| (1..=MAX_PRESIGNED_EXPIRES_S).contains(s))
-        .ok_or_else(|| {
-            SigV4Error::IncompleteSignature(format!(
-                "X-Amz-Expires must be a whole number of seconds from 1 to {MAX_PRESIGNED_EXPIRES_S}"
-            ))
-        })?;
-    let timestamp = parse_iso_basic(&date).ok_or_else(|| bad_date(&date))?;
-    claim(
-        &credential,
-        &signed_headers,
-        &signature,
-        timestamp,
-        Some(expires_s),
-    )
-}
-
-/// Checks the scope and signed-header list shared by both forms and builds the [`Claim`].
-fn claim(
-    credential: &str,
-    signed_headers: &str,
-    signature: &str,
-    timestamp: Timestamp,
-    expires_s: Option<u64>,
-) -> Result<Claim, SigV4Error> {
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [access_key_id, scope_date, region, service, terminator] = parts[..] else {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "Credential must have exactly 5 slash-delimited elements, e.g. \
-             keyid/date/region/service/term, got '{credential}'"
-        )));
-    };
-    if terminator != "aws4_request" {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
-        )));
-    }
-    if access_key_id.is_empty()
-        || region.is_empty()
-        || service.is_empty()
-        || scope_date.len() != 8
-        || !scope_date.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "Credential should be scoped to a valid date, region and service, got '{credential}'"
-        )));
-    }
-    let names: Vec<&str> = signed_headers.split(';').collect();
-    if names.iter().any(|n| n.is_empty()) {
-        return Err(SigV4Error::IncompleteSignature(
-            "SignedHeaders must be a ';'-separated list of header names".into(),
-        ));
-    }
-    if !names.iter().any(|n| n.eq_ignore_ascii_case("host")) {
-        return Err(SigV4Error::IncompleteSignature(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
-        ));
-    }
-    Ok(Claim {
-        access_key_id: access_key_id.to_string(),
-        scope_date: scope_date.to_string(),
-        region: region.to_string(),
-        service: service.to_string(),
-        signed_headers: signed_headers.to_string(),
-        signature: signature.to_string(),
-        timestamp,
-        expires_s,
-    })
-}
-
-/// The signing time of the header form: `X-Amz-Date`, else `Date`. `Err(None)`: neither sent.
-fn header_timestamp(headers: &HeaderMap) -> Result<Timestamp, Option<SigV4Error>> {
-    if let Some(v) = headers.get("x-amz-date") {
-        let s = v.to_str().unwrap_or_default();
-        return parse_iso_basic(s).ok_or_else(|| Some(bad_date(s)));
-    }
-    if let Some(v) = headers.get(header::DATE) {
-        let s = v.to_str().unwrap_or_default();
-        return parse_iso_basic(s)
-            .or_else(|| parse_http_date(s))
-            .ok_or_else(|| Some(bad_date(s)));
-    }
-    Err(None)
-}
-
-fn bad_date(s: &str) -> SigV4Error {
-    SigV4Error::IncompleteSignature(format!(
-        "Date must be in ISO-8601 'basic format'. Got '{s}'. See \
-         http://en.wikipedia.org/wiki/ISO_8601"
-    ))
-}
-
-/// Rejects a signing time outside the clock-skew window or past a presigned URL's expiry.
-fn check_window(claim: &Claim, now: SystemTime) -> Result<(), SigV4Error> {
-    let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let signed_s = claim.timestamp.unix_s;
-    let (lifetime_s, window) = match claim.expires_s {
-        Some(expires_s) => (expires_s, format!("{expires_s} sec.")),
-        None => (MAX_CLOCK_SKEW_S, "15 min.".to_string()),
-    };
-    if signed_s.saturating_add(lifetime_s) < now_s {
-        return Err(SigV4Error::SignatureExpired {
-            signed: claim.timestamp.iso.clone(),
-            earliest: format_iso_basic(now_s - lifetime_s),
-            now: format_iso_basic(now_s),
-            window,
-        });
-    }
-    if signed_s > now_s.saturating_add(MAX_CLOCK_SKEW_S) {
-        return Err(SigV4Error::SignatureNotYetCurrent {
-            signed: claim.timestamp.iso.clone(),
-            latest: format_iso_basic(now_s + MAX_CLOCK_SKEW_S),
-            now: format_iso_basic(now_s),
-        });
-    }
-    Ok(())
-}
-
-/// The payload hash to sign with: `x-amz-content-sha256` when sent (and then it must describe
-/// this body), else the body's SHA-256.
-fn payload_hash<'a>(
-    headers: &'a HeaderMap,
-    body: &[u8],
-    body_sha256: &'a str,
-) -> Result<&'a str, SigV4Error> {
-    let Some(v) = headers.get("x-amz-content-sha256") else {
-        return Ok(body_sha256);
-    };
-    let declared = v.to_str().unwrap_or_default();
-    if declared == UNSIGNED_PAYLOAD && body.is_empty() {
-        return Ok(declared);
-    }
-    if declared.eq_ignore_ascii_case(body_sha256) {
-        return Ok(declared);
-    }
-    Err(SigV4Error::InvalidSignature(
-        "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
-    ))
-}
-
-/// The canonical request:
-/// `method \n uri \n query \n headers \n \n signed-headers \n payload-hash`.
-fn canonical_request(
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    claim: &Claim,
-    payload_hash: &str,
-) -> String {
-    let mut out = String::with_capacity(512);
-    out.push_str(method.as_str());
-    out.push('\n');
-    canonical_uri(&mut out, uri.path());
-    out.push('\n');
-    canonical_query(
-        &mut out,
-        uri.query().unwrap_or_default(),
-        claim.expires_s.is_some(),
-    );
-    out.push('\n');
-    for name in claim.signed_headers.split(';') {
-        let name = name.to_ascii_lowercase();
-        out.push_str(&name);
-        out.push(':');
-        let mut values = headers.get_all(name.as_str()).iter().peekable();
-        if values.peek().is_none() && name == "host" {
-            // HTTP/2 carries the host in `:authority`, which lands in the URI.
-            if let Some(authority) = uri.authority() {
-                out.push_str(authority.as_str());
-            }
-        }
-        for (i, v) in values.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_trimmed(&mut out, v.as_bytes());
-        }
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(&claim.signed_headers);
-    out.push('\n');
-    out.push_str(payload_hash);
-    out
-}
-
-// === dates ===
-
-/// `20261125T120000Z`.
-fn parse_iso_basic(s: &str) -> Option<Timestamp> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let digits = &s[r];
-        digits
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| digits.parse().ok())?
-    };
-    let unix_s = unix_seconds(
-        num(0..4)?,
-        num(4..6)?,
-        num(6..8)?,
-        num(9..11)?,
-        num(11..13)?,
-        num(13..15)?,
-    )?;
-    Some(Timestamp {
-        unix_s,
-        iso: s.to_string(),
-    })
-}
-
-/// RFC 7231 IMF-fixdate and RFC 2822 (`Wed, 25 Nov 2026 12:00:00 GMT`, `... -0000`, `... +0100`),
-/// the forms a `Date` header arrives in; botocore sends the `-0000` one.
-fn parse_http_date(s: &str) -> Option<Timestamp> {
-    let s = s.trim();
-    let s = s.split_once(',').map_or(s, |(_, rest)| rest).trim();
-    let mut it = s.split_ascii_whitespace();
-    let day: u64 = it.next()?.parse().ok()?;
-    let month = it.next()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m.eq_ignore_ascii_case(month))? as u64
-        + 1;
-    let year: u64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':');
-    let (h, m, sec): (u64, u64, u64) = (
-        hms.next()?.parse().ok()?,
-        hms.next()?.parse().ok()?,
-        hms.next()?.parse().ok()?,
-    );
-    let offset_s: i64 = match it.next()? {
-        "GMT" | "UT" | "UTC" | "Z" => 0,
-        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
-            let hh: i64 = z[1..3].parse().ok()?;
-            let mm: i64 = z[3..5].parse().ok()?;
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            sign * (hh * 3600 + mm * 60)
-        }
-        _ => return None,
-    };
-    if it.next().is_some() || hms.next().is_some() {
-        return None;
-    }
-    let local = unix_seconds(year, month, day, h, m, sec)?;
-    let unix_s = u64::try_from(i64::try_from(local).ok()? - offset_s).ok()?;
-    Some(Timestamp {
-        unix_s,
-        iso: format_iso_basic(unix_s),
-    })
+    claim.check_window(now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))?;
+    claim.verify(&parts, headers, body, &creds.secret_access_key)
 }
 
 // === axum ===
@@ -765,7 +197,7 @@ pub async fn require_sigv4(
     let (parts, body) = req.into_parts();
     let bytes = match read_body(&parts.headers, body).await {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
+        Err(e) => return Rejection(e).into_response(),
     };
     if let Err(e) = verify(
         &parts.method,
@@ -781,7 +213,7 @@ pub async fn require_sigv4(
             error = e.error_type(),
             "admin request rejected"
         );
-        return e.into_response();
+        return Rejection(e).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

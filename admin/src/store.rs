@@ -55,6 +55,10 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// An IAM user with its access keys, attached and inline policies, under [`IAM_SCOPE`].
+    IamUser,
+    /// An IAM managed policy, under [`IAM_SCOPE`]; `id` is the policy name.
+    IamPolicy,
     /// A self-hosted Lambda function, under [`LAMBDA_SCOPE`]; `id` is the function name.
     Function,
     /// An imported certificate (ACM), under `$domains`; `id` is its ARN.
@@ -66,6 +70,10 @@ pub enum Kind {
     /// A VPC link (either control plane), under [`VPC_LINK_SCOPE`].
     VpcLink,
 }
+
+/// The `api_id` under which the IAM store's users and policies are stored (a `$` scope, so
+/// [`Change::DeleteAll`] spares it).
+pub const IAM_SCOPE: &str = "$iam";
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
 /// lowercase letters and digits, so no API can have it; [`Change::DeleteAll`] spares every
@@ -242,7 +250,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -259,6 +267,8 @@ impl Kind {
         Kind::RestModel,
         Kind::RestRequestValidator,
         Kind::Authorizer,
+        Kind::IamUser,
+        Kind::IamPolicy,
         Kind::Function,
         Kind::Certificate,
         Kind::DomainName,
@@ -285,6 +295,8 @@ impl Kind {
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
+            Kind::IamUser => "iamuser",
+            Kind::IamPolicy => "iampolicy",
             Kind::Function => "function",
             Kind::Certificate => "certificate",
             Kind::DomainName => "domainname",

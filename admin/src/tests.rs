@@ -962,7 +962,7 @@ async fn jwt_authorizers_crud_and_route_references() {
             StatusCode::BAD_REQUEST,
         ),
         (
-            json!({"routeKey": "GET /a", "authorizationType": "AWS_IAM"}),
+            json!({"routeKey": "GET /a", "authorizationType": "CUSTOM"}),
             StatusCode::BAD_REQUEST,
         ),
     ] {

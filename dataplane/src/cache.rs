@@ -6,9 +6,9 @@
 //!    the request is not HEAD. It builds the key into a reused buffer: the stage cache id (which
 //!    carries the flush generation), the method's scope (cache namespace or resource path), the
 //!    HTTP method and the values of the cache key parameters. `Cache-Control: max-age=0` asks
-//!    for a refresh; without IAM authorization no caller holds `execute-api:InvalidateCache`, so
-//!    the refresh is allowed only when `requireAuthorizationForCacheControl` is off, and
-//!    otherwise the method's `unauthorizedCacheControlHeaderStrategy` applies.
+//!    for a refresh; it is allowed when `requireAuthorizationForCacheControl` is off or the
+//!    `AWS_IAM` caller holds `execute-api:InvalidateCache` on the method, and otherwise the
+//!    method's `unauthorizedCacheControlHeaderStrategy` applies.
 //! 2. [`Caches::begin`] looks the key up in this worker's shard of the stage (expired entries are
 //!    dropped on the way). A miss makes the request the key's *leader* ([`Flight`]) unless
 //!    another request of this core already fetches it: then it waits for that one, at most the
@@ -332,6 +332,7 @@ pub fn plan<'s, S>(
     resolved: &Resolved<'s>,
     head: &RequestHead,
     d: &Downstream<S>,
+    may_invalidate: impl FnOnce() -> bool,
 ) -> Result<Option<Plan<'s>>, GatewayError> {
     let (Some(stage), Some(rest)) = (resolved.stage.cache, &resolved.route.rest) else {
         return Ok(None);
@@ -349,6 +350,7 @@ pub fn plan<'s, S>(
     let (refresh, warn) = match (invalidate, method.require_authorization) {
         (false, _) => (false, false),
         (true, false) => (true, false),
+        (true, true) if may_invalidate() => (true, false),
         (true, true) => match method.unauthorized {
             UnauthorizedStrategy::FailWith403 => return Err(GatewayError::CacheControlDenied),
             UnauthorizedStrategy::SucceedWithResponseHeader => (false, true),

@@ -12,6 +12,18 @@ pub enum Blame {
     Gateway,
 }
 
+/// Why `AWS_IAM` authorization or a resource policy refused a request (403 each). The message,
+/// which names the caller and the resource, is kept beside the error by the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamDenial {
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    UnrecognizedClient,
+    InvalidSignature,
+    Expired,
+    AccessDenied,
+}
+
 /// A request that ends in a gateway-generated response. Never allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
@@ -81,6 +93,24 @@ pub enum GatewayError {
     /// HTTP API JWT authorizer: no token, a token refused (401) or missing scopes (403).
     #[error("JWT authorizer refused the request: {0:?}")]
     Unauthorized(portico_shared::jwt::AuthFailure),
+    /// `AWS_IAM` or a resource policy refused the request (403).
+    #[error("IAM authorization refused the request: {0:?}")]
+    Iam(IamDenial),
+}
+
+// === impl IamDenial ===
+
+impl IamDenial {
+    /// AWS's `x-amzn-ErrorType`.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            IamDenial::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            IamDenial::IncompleteSignature => "IncompleteSignatureException",
+            IamDenial::UnrecognizedClient => "UnrecognizedClientException",
+            IamDenial::InvalidSignature | IamDenial::Expired => "InvalidSignatureException",
+            IamDenial::AccessDenied => "AccessDeniedException",
+        }
+    }
 }
 
 // === impl GatewayError ===
@@ -111,6 +141,7 @@ impl GatewayError {
             GatewayError::CacheControlDenied => 403,
             GatewayError::MissingParameters { .. } | GatewayError::InvalidBody => 400,
             GatewayError::Unauthorized(f) => f.status(),
+            GatewayError::Iam(_) => 403,
         }
     }
 
@@ -154,6 +185,8 @@ impl GatewayError {
                 403 => br#"{"message":"Forbidden"}"#,
                 _ => br#"{"message":"Unauthorized"}"#,
             },
+            // The pipeline writes the message it kept; this is the fallback wording.
+            GatewayError::Iam(_) => br#"{"message":"Forbidden"}"#,
         }
     }
 
@@ -180,6 +213,14 @@ impl GatewayError {
             // The missing `execute-api:InvalidateCache` permission is an IAM denial.
             GatewayError::CacheControlDenied => ResponseType::AccessDenied,
             GatewayError::MissingParameters { .. } => ResponseType::BadRequestParameters,
+            GatewayError::Iam(d) => match d {
+                IamDenial::MissingAuthenticationToken => ResponseType::MissingAuthenticationToken,
+                IamDenial::IncompleteSignature
+                | IamDenial::UnrecognizedClient
+                | IamDenial::InvalidSignature => ResponseType::InvalidSignature,
+                IamDenial::Expired => ResponseType::ExpiredToken,
+                IamDenial::AccessDenied => ResponseType::AccessDenied,
+            },
             GatewayError::InvalidBody => ResponseType::BadRequestBody,
             // Refused before an API is known, or not customisable: the HTTP answer.
             GatewayError::BadRequest(_)
@@ -212,7 +253,8 @@ impl GatewayError {
             | GatewayError::CacheControlDenied
             | GatewayError::MissingParameters { .. }
             | GatewayError::InvalidBody
-            | GatewayError::Unauthorized(_) => Blame::Downstream,
+            | GatewayError::Unauthorized(_)
+            | GatewayError::Iam(_) => Blame::Downstream,
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)

@@ -257,6 +257,8 @@ pub(crate) fn context<'a>(
         body: req.body,
         response: None,
         missing_parameters: 0,
+        caller: None,
+        auth_message: "",
     }
 }
 
@@ -442,6 +444,12 @@ pub fn build_request(
         }
         if n.eq_ignore_ascii_case(b"x-forwarded-for") {
             forwarded_for = true;
+            continue;
+        }
+        // AWS drops an `Authorization` header that carries a SigV4 signature.
+        if n.eq_ignore_ascii_case(b"authorization")
+            && bytes(req.buf, value).starts_with(portico_shared::sigv4::ALGORITHM.as_bytes())
+        {
             continue;
         }
         if mapped.is_some_and(|(m, _)| m.drops_header(n)) {

@@ -21,6 +21,7 @@ pub mod conn;
 pub mod cors;
 pub mod error;
 pub mod http1;
+pub mod iam;
 pub mod integration;
 pub mod lambda;
 pub mod lambda_proxy;

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers)
+//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers; iam.rs: AWS_IAM
+//!     routes, whose body is read first, and REST resource policies)
 //!   → admit (admission.rs: API key, throttles, quota)
 //!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
 //!   → read body (conn.rs) → validate (validate.rs: REST request validators)
@@ -36,6 +37,9 @@ use crate::route::{self, Resolved};
 use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
 use crate::validate;
 use crate::worker::Worker;
+
+/// The IAM action a `Cache-Control: max-age=0` request needs to refresh a cached entry.
+const INVALIDATE_CACHE: &str = "execute-api:InvalidateCache";
 
 /// A large upstream body still to be written after the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +75,8 @@ struct Scope<'s> {
     admitted: Admitted<'s>,
     /// Where the body is, once read (for `$context.error.validationErrorString`).
     body: Option<BodyLoc>,
+    /// The `AWS_IAM` caller (`$context.identity.*`).
+    caller: Option<&'s portico_shared::iam::AccessKey>,
 }
 
 /// What answered a request that was not refused.
@@ -117,6 +123,8 @@ pub async fn handle<'s, S: Stream>(
     let mut scope = Scope::default();
     let mut plan: Option<cache::Plan<'s>> = None;
     let mut flight = None;
+    // An IAM refusal's message; `String::new` does not allocate, a refusal does.
+    let mut auth_message = String::new();
 
     // A CORS preflight is answered by the gateway: never admitted, never forwarded.
     if let Some(p) = crate::cors::preflight(
@@ -156,6 +164,30 @@ pub async fn handle<'s, S: Stream>(
         if let Some(a) = resolved.route.auth.as_deref() {
             crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
         }
+        // AWS_IAM and resource policies: the body first when the signature covers it (routes
+        // without either pay one branch and read their body where they always did).
+        let mut early_body = None;
+        if crate::iam::applies(&resolved) {
+            if resolved.route.aws_iam {
+                early_body = Some(d.read_body(w, head, body).await?);
+            }
+            let signed: &[u8] = match early_body {
+                Some((BodyLoc::InBuf(s, e), _)) => &d.buf[s..e],
+                Some((BodyLoc::Decoded, _)) => body,
+                None => &[],
+            };
+            scope.caller = crate::iam::authorize(
+                snapshot,
+                &resolved,
+                head,
+                &d.buf,
+                &d.headers,
+                signed,
+                d.peer,
+                crate::auth::now_s(),
+                &mut auth_message,
+            )?;
+        }
         let integration = resolved
             .route
             .integration
@@ -170,7 +202,14 @@ pub async fn handle<'s, S: Stream>(
             w.cfg.mono_ns(started),
         )?;
         let mut cached = None;
-        if let Some(p) = cache::plan(w, &resolved, head, d)? {
+        let caller = scope.caller;
+        let may_invalidate = || {
+            let peer = d.peer;
+            caller.is_some_and(|k| {
+                crate::iam::allows(snapshot, &resolved, head, &d.buf, peer, k, INVALIDATE_CACHE)
+            })
+        };
+        if let Some(p) = cache::plan(w, &resolved, head, d, may_invalidate)? {
             match w.responses.begin(&p, Instant::now()) {
                 Begin::Hit(c) => cached = Some(c),
                 Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,
@@ -179,7 +218,10 @@ pub async fn handle<'s, S: Stream>(
             }
             plan = Some(p);
         }
-        let (loc, consumed) = d.read_body(w, head, body).await?;
+        let (loc, consumed) = match early_body {
+            Some(read) => read,
+            None => d.read_body(w, head, body).await?,
+        };
         outcome.consumed = Some(consumed);
         scope.body = Some(loc);
         let req = DownstreamRequest {
@@ -389,9 +431,32 @@ pub async fn handle<'s, S: Stream>(
             if e.closes_connection() || outcome.consumed.is_none() {
                 outcome.keep_alive = false;
             }
+            let customised = |t| {
+                scope
+                    .stage
+                    .is_some_and(|s| s.gateway_responses.get(t).is_some())
+            };
             match (rest_api, e.response_type()) {
+                // IAM refusals carry their own message and error type, unless customised.
+                (_, Some(t)) if matches!(e, GatewayError::Iam(_)) && !customised(t) => {
+                    let GatewayError::Iam(denial) = e else {
+                        unreachable!("matched above")
+                    };
+                    outcome.status = 403;
+                    crate::iam::write_denial(
+                        denial,
+                        &auth_message,
+                        rest_api.is_some(),
+                        request_id,
+                        connection(outcome.keep_alive),
+                        head_only,
+                        edits.cors,
+                        out,
+                    );
+                }
                 (Some(api), Some(t)) => {
                     let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    cx.auth_message = &auth_message;
                     match e {
                         GatewayError::MissingParameters { missing } => {
                             cx.missing_parameters = missing
@@ -481,6 +546,8 @@ fn rest_context<'a, S>(
         missing_parameters: 0,
         body: &[],
         response: None,
+        caller: scope.caller,
+        auth_message: "",
     }
 }
 

@@ -48,6 +48,10 @@ pub struct RestContext<'a> {
     pub body: &'a [u8],
     /// The upstream response, for `integration.response.header.NAME`.
     pub response: Option<(&'a UpstreamCall, &'a UpstreamResponse)>,
+    /// The `AWS_IAM` caller, for `$context.identity.*`.
+    pub caller: Option<&'a portico_shared::iam::AccessKey>,
+    /// An IAM refusal's message (it names the caller and resource): `$context.error.message`.
+    pub auth_message: &'a str,
 }
 
 // === impl RestContext ===
@@ -57,6 +61,10 @@ impl RestContext<'_> {
     /// `BAD_REQUEST_PARAMETERS`.
     fn error_message(&self, out: &mut Vec<u8>) {
         let Some(e) = self.error else { return };
+        if !self.auth_message.is_empty() {
+            out.extend_from_slice(self.auth_message.as_bytes());
+            return;
+        }
         match (e, self.validation()) {
             (ResponseType::BadRequestParameters, Some(v)) if self.missing_parameters != 0 => {
                 v.write_missing_message(self.missing_parameters, out)
@@ -158,6 +166,28 @@ impl Context for RestContext<'_> {
             ContextVar::ApiKeyId => {
                 if let Some(k) = self.key {
                     out.extend_from_slice(k.id.as_bytes());
+                }
+            }
+            ContextVar::IdentityUser => {
+                if let Some(k) = self.caller {
+                    out.extend_from_slice(k.principal.user_id.as_bytes());
+                }
+            }
+            ContextVar::IdentityUserArn => {
+                if let Some(k) = self.caller {
+                    out.extend_from_slice(k.principal.arn.as_bytes());
+                }
+            }
+            ContextVar::IdentityAccessKey => {
+                if let Some(k) = self.caller {
+                    out.extend_from_slice(k.id.as_bytes());
+                }
+            }
+            ContextVar::IdentityAccountId => {
+                if let Some(k) = self.caller {
+                    // `arn:aws:iam::{account}:...`
+                    let account = k.principal.arn.split(':').nth(4).unwrap_or_default();
+                    out.extend_from_slice(account.as_bytes());
                 }
             }
             ContextVar::ErrorMessage => self.error_message(out),

@@ -582,7 +582,10 @@ mod tests {
         let e = resolve_endpoint("http://127.0.0.1").unwrap();
         assert_eq!(&*e.host_header, "127.0.0.1");
         let https = resolve_endpoint("https://127.0.0.1").unwrap();
-        assert_eq!((https.scheme, https.port, &*https.sni), (Scheme::Https, 443, "127.0.0.1"));
+        assert_eq!(
+            (https.scheme, https.port, &*https.sni),
+            (Scheme::Https, 443, "127.0.0.1")
+        );
         assert!(resolve_endpoint("http://h:1/path").is_err());
         assert!(resolve_endpoint("ftp://h").is_err());
     }

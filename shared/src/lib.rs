@@ -12,6 +12,7 @@ pub mod cors;
 pub mod domain;
 pub mod functions;
 pub mod gateway_response;
+pub mod iam;
 pub mod jwt;
 pub mod keys;
 pub mod lambda;

@@ -72,6 +72,9 @@ pub struct Route {
     /// A JWT authorizer of the API (`authorizationType: JWT`); `None`: open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer_id: Option<String>,
+    /// `AWS_IAM`: requests must be SigV4-signed (JWT routes are known by `authorizerId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_type: Option<String>,
     /// With an authorizer: the token must carry one of these scopes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_scopes: Vec<String>,

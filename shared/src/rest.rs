@@ -64,10 +64,28 @@ pub(crate) fn compile(
         }
         stages.push(stage);
     }
+    let policy = spec
+        .policy
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|text| {
+            let prefix = format!(
+                "arn:aws:execute-api:{}:{}:{}",
+                ctx.region, ctx.account_id, spec.api_id
+            );
+            crate::iam::Policy::parse(text, true, &prefix)
+                .map_err(|problems| {
+                    let pat = format!("{at}.policy");
+                    errors.extend(problems.iter().map(|m| err(&pat, m)));
+                })
+                .ok()
+        });
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Api::rest(spec, stages))
+    let mut api = Api::rest(spec, stages);
+    api.resource_policy = policy.map(Box::new);
+    api.private = spec.private;
+    Ok(api)
 }
 
 fn compile_stage(
@@ -176,6 +194,7 @@ fn compile_stage(
                 integration,
                 throttle,
                 auth: None,
+                aws_iam: m.authorization_type == "AWS_IAM",
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
                     resource_id: resource.id.as_str().into(),
@@ -722,6 +741,8 @@ mod tests {
             api_key_source: Default::default(),
             binary_media_types: &[],
             disable_execute_api_endpoint: false,
+            policy: None,
+            private: false,
             stages: vec![RestStageSpec {
                 stage_name: "prod",
                 variables: &vars,

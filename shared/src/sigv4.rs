@@ -20,6 +20,8 @@ pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 type HmacSha256 = Hmac<Sha256>;
 
+pub mod verify;
+
 /// An access key pair, with the session token of temporary credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {

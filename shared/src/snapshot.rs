@@ -38,6 +38,9 @@ pub struct Snapshot {
     /// API keys and usage plans (REST APIs), shared between snapshots: a key change does not
     /// touch the APIs, an API change does not touch the keys.
     pub usage: Arc<Usage>,
+    /// IAM access keys and their principals (`AWS_IAM` authorization), shared between
+    /// snapshots like `usage`.
+    pub iam: Arc<crate::iam::IamTable>,
     /// Custom domain names: API mappings and TLS configurations (`domain.rs`), shared between
     /// snapshots like the keys.
     pub domains: Arc<crate::domain::Domains>,
@@ -53,6 +56,9 @@ pub struct CompileContext {
     pub cache_generations: crate::cache::CacheGenerations,
     /// JWT authorizer key slots by source, so recompiles keep the keys already fetched.
     pub jwks: crate::jwt::KeyRegistry,
+    /// The account and region of `execute-api` ARNs (resource policies' `execute-api:/...`).
+    pub account_id: Box<str>,
+    pub region: Box<str>,
     /// Where Lambda functions are invoked and how calls are signed (read from the environment
     /// once); its `local` hook sends self-hosted functions to the admin listener.
     pub lambda: crate::lambda::LambdaEnv,
@@ -67,6 +73,8 @@ impl CompileContext {
             workers,
             cache_generations: Default::default(),
             jwks: Default::default(),
+            account_id: crate::iam::account_id().into(),
+            region: crate::iam::region().into(),
             lambda: Default::default(),
             vpc_links: Default::default(),
         }
@@ -85,6 +93,11 @@ pub struct Api {
     pub cors: Option<Box<crate::cors::CorsPolicy>>,
     /// The JWT key slots this API's stages use: the admin side's fetcher fills them.
     pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
+    /// REST APIs: the resource policy (`policy`), compiled; `None` costs one branch.
+    pub resource_policy: Option<Box<crate::iam::Policy>>,
+    /// REST APIs with `endpointConfiguration.types = [PRIVATE]`: served only to callers the
+    /// resource policy allows (no policy: nobody).
+    pub private: bool,
     /// The roles this API's Lambda integrations are invoked with: the admin side's STS task
     /// assumes them.
     pub role_slots: Vec<Arc<crate::lambda::RoleSlot>>,
@@ -138,6 +151,9 @@ pub struct Route {
     pub rest: Option<RestMethod>,
     /// HTTP APIs: the route's JWT authorizer; `None` (open) costs the data plane one branch.
     pub auth: Option<Box<crate::jwt::RouteAuth>>,
+    /// `authorizationType: AWS_IAM`: the request must be SigV4-signed by an IAM principal
+    /// allowed `execute-api:Invoke` on it.
+    pub aws_iam: bool,
 }
 
 /// What a REST method adds to a route.
@@ -316,6 +332,7 @@ impl Snapshot {
             generation,
             apis: HashMap::default(),
             usage: Arc::default(),
+            iam: Arc::default(),
             domains: Arc::default(),
         }
     }
@@ -334,6 +351,7 @@ impl Snapshot {
             generation,
             apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect(),
             usage: Arc::default(),
+            iam: Arc::default(),
             domains: Arc::default(),
         }
     }
@@ -344,6 +362,18 @@ impl Snapshot {
             generation,
             apis: self.apis.clone(),
             usage,
+            iam: Arc::clone(&self.iam),
+            domains: Arc::clone(&self.domains),
+        }
+    }
+
+    /// This snapshot with `iam` (access keys and principals) replaced; nothing else copied.
+    pub fn with_iam(&self, generation: u64, iam: Arc<crate::iam::IamTable>) -> Snapshot {
+        Snapshot {
+            generation,
+            apis: self.apis.clone(),
+            usage: Arc::clone(&self.usage),
+            iam,
             domains: Arc::clone(&self.domains),
         }
     }
@@ -354,6 +384,7 @@ impl Snapshot {
             generation,
             apis: self.apis.clone(),
             usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
             domains,
         }
     }
@@ -366,6 +397,7 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
             domains: Arc::clone(&self.domains),
         }
     }
@@ -378,6 +410,7 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
             domains: Arc::clone(&self.domains),
         }
     }
@@ -401,6 +434,8 @@ impl Api {
             api_key_source,
             cors: None,
             key_slots: Vec::new(),
+            resource_policy: None,
+            private: false,
             role_slots: Vec::new(),
             target_pools: Vec::new(),
             stages: HashMap::default(),
@@ -536,6 +571,7 @@ pub fn compile(
             generation,
             apis: out,
             usage: Arc::default(),
+            iam: Arc::default(),
             domains: Arc::default(),
         })
     } else {
@@ -568,6 +604,8 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         api_key_source: ApiKeySource::Header,
         cors: None,
         key_slots: Vec::new(),
+        resource_policy: None,
+        private: false,
         role_slots: Vec::new(),
         target_pools: Vec::new(),
         stages: HashMap::default(),
@@ -756,6 +794,7 @@ fn compile_stage(
             throttle,
             rest: None,
             auth,
+            aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
         });
     }
     if errors.len() > before {
@@ -1270,6 +1309,7 @@ mod tests {
                         route_key: k.to_string(),
                         target: Some("integrations/i1".into()),
                         authorizer_id: None,
+                        authorization_type: None,
                         authorization_scopes: Vec::new(),
                     })
                     .collect(),
@@ -1368,6 +1408,7 @@ mod tests {
             route_key: "GET /b".into(),
             target: Some("integrations/nope".into()),
             authorizer_id: None,
+            authorization_type: None,
             authorization_scopes: Vec::new(),
         });
         let errors = compile_config(&c, 1).unwrap_err();

@@ -25,6 +25,12 @@ pub enum ContextVar {
     UserAgent,
     ApiKey,
     ApiKeyId,
+    /// `AWS_IAM` callers: `identity.caller` and `identity.user` (the user id), `userArn`,
+    /// `accessKey`, `accountId`.
+    IdentityUser,
+    IdentityUserArn,
+    IdentityAccessKey,
+    IdentityAccountId,
     ErrorMessage,
     /// The message as a JSON string literal (quoted and escaped).
     ErrorMessageString,
@@ -105,6 +111,10 @@ impl ContextVar {
             "identity.userAgent" => ContextVar::UserAgent,
             "identity.apiKey" => ContextVar::ApiKey,
             "identity.apiKeyId" => ContextVar::ApiKeyId,
+            "identity.caller" | "identity.user" => ContextVar::IdentityUser,
+            "identity.userArn" => ContextVar::IdentityUserArn,
+            "identity.accessKey" => ContextVar::IdentityAccessKey,
+            "identity.accountId" => ContextVar::IdentityAccountId,
             "error.message" => ContextVar::ErrorMessage,
             "error.messageString" => ContextVar::ErrorMessageString,
             "error.responseType" => ContextVar::ErrorResponseType,

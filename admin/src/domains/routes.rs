@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -24,7 +24,6 @@ use crate::AdminState;
 /// The routes of both control planes.
 pub(crate) fn router() -> Router<AdminState> {
     Router::new()
-        .route("/", post(super::acm::dispatch))
         .route("/v2/domainnames", get(v2_list).post(v2_create))
         .route(
             "/v2/domainnames/{name}",

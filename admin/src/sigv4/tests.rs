@@ -1,5 +1,10 @@
 use super::*;
-use portico_shared::sigv4::hmac_sha256;
+use axum::http::StatusCode;
+use portico_shared::sigv4::verify::{parse_http_date, parse_iso_basic};
+use portico_shared::sigv4::{
+    canonical_query, canonical_uri, format_iso_basic, hmac_sha256, push_trimmed,
+};
+use sha2::{Digest, Sha256};
 
 use std::time::Duration;
 
@@ -775,7 +780,7 @@ fn sign(
         expires_s: None,
     };
     let body_hash = hex::encode(Sha256::digest(body));
-    let canonical = canonical_request(method, uri, h, &claim, &body_hash);
+    let canonical = claim.canonical_request(&parts(method, uri), h, &body_hash);
     let sts = format!(
         "{ALGORITHM}\n{iso}\n{}/us-east-1/apigateway/aws4_request\n{}",
         &iso[..8],

@@ -243,7 +243,7 @@ fn check_deployable(state: &RestApiState) -> Result<(), ApiError> {
                     "No integration defined for method".into(),
                 ));
             }
-            if m.authorization_type != "NONE" {
+            if !matches!(m.authorization_type.as_str(), "NONE" | "AWS_IAM") {
                 return Err(ApiError::BadRequest(format!(
                     "{name} {}: authorizationType {} is not enforced by Portico yet; use NONE",
                     r.path, m.authorization_type

@@ -128,6 +128,13 @@ pub(crate) fn compile(
         api_id: &state.api.id,
         api_key_source: state.api.api_key_source,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
+        policy: state.api.policy.as_deref(),
+        private: state
+            .api
+            .endpoint_configuration
+            .types
+            .iter()
+            .any(|t| t == "PRIVATE"),
         binary_media_types: &state.api.binary_media_types,
         stages,
     };

@@ -936,13 +936,13 @@ async fn deployment_with_stage_publishes_the_api() {
         200,
         "PATCH",
         &get,
-        patch(json!([{"op": "replace", "path": "/authorizationType", "value": "AWS_IAM"}])),
+        patch(json!([{"op": "replace", "path": "/authorizationType", "value": "CUSTOM"}, {"op": "replace", "path": "/authorizerId", "value": "x"}])),
     )
     .await;
     let m = h
         .error(400, "BadRequestException", "POST", &deployments, json!({}))
         .await;
-    assert!(m.contains("AWS_IAM is not enforced"), "{m}");
+    assert!(m.contains("CUSTOM is not enforced"), "{m}");
     h.expect(
         200,
         "PATCH",

@@ -321,6 +321,10 @@ pub struct RestApiSpec<'a> {
     pub api_id: &'a str,
     pub api_key_source: ApiKeySource,
     pub disable_execute_api_endpoint: bool,
+    /// The resource policy document, as stored.
+    pub policy: Option<&'a str>,
+    /// `endpointConfiguration.types` is `[PRIVATE]`.
+    pub private: bool,
     /// `binaryMediaTypes`: request bodies of these types reach a Lambda function base64-encoded.
     pub binary_media_types: &'a [String],
     pub stages: Vec<RestStageSpec<'a>>,
