@@ -497,8 +497,10 @@ impl Catalog {
         if input.integration_type.is_none() {
             problems.push("integrationType is required".to_string());
         }
+        // First-class integrations (`AWS_PROXY` with a subtype) have no URI: their parameters
+        // name the resource.
         if let Some(t @ ("HTTP_PROXY" | "AWS_PROXY")) = input.integration_type.as_deref() {
-            if input.integration_uri.is_none() {
+            if input.integration_uri.is_none() && input.integration_subtype.is_none() {
                 problems.push(format!("integrationUri is required for {t} integrations"));
             }
         }
