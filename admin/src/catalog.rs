@@ -132,6 +132,7 @@ impl Catalog {
         store: Arc<dyn Store>,
         cell: SnapshotCell,
         workers: usize,
+        local_lambda: Option<portico_shared::lambda::LocalLambda>,
     ) -> Result<Catalog, ApiError> {
         let (usage_rows, rows): (Vec<Row>, Vec<Row>) = store
             .load()
@@ -152,6 +153,7 @@ impl Catalog {
         let (link_rows, rows): (Vec<Row>, Vec<Row>) =
             rows.into_iter().partition(|r| r.api_id == VPC_LINK_SCOPE);
         let mut ctx = CompileContext::new(workers);
+        ctx.lambda.local = local_lambda;
         let vpc_links = crate::vpc_link::load(&link_rows, &mut ctx)?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()

@@ -80,6 +80,9 @@ pub struct Endpoint {
     pub tls_port: Option<u16>,
     /// The data directory: `file://` truststore URIs are read relative to it.
     pub data_dir: std::path::PathBuf,
+    /// The admin listener, when bound before the state opens ([`bind`]): Lambda integrations
+    /// naming a self-hosted function are compiled to invoke it there.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 /// Shared state of the admin API.
@@ -120,7 +123,22 @@ impl AdminState {
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
         let functions = FunctionHost::open(Arc::clone(&store))?;
-        let mut catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
+        let local = endpoint.admin_addr.map(|addr| {
+            let directory = functions.directory();
+            portico_shared::lambda::LocalLambda {
+                endpoint_url: format!("http://{addr}"),
+                credentials: credentials.as_ref().map(|c| {
+                    Arc::new(portico_shared::sigv4::Credentials::new(
+                        c.access_key_id(),
+                        c.secret_access_key(),
+                        None,
+                    ))
+                }),
+                // One atomic load per compiled target; never on the request path.
+                is_hosted: Arc::new(move |name: &str| directory.load().hosts(name)),
+            }
+        });
+        let mut catalog = Catalog::load(store, Arc::clone(&cell), stats.workers(), local)?;
         if let Some(c) = &credentials {
             catalog.set_iam_root(c.access_key_id(), c.secret_access_key());
         }
@@ -239,14 +257,29 @@ pub fn app(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// Binds the admin listener: before [`AdminState::open`], so its address is known when Lambda
+/// integrations are compiled (see [`Endpoint::admin_addr`]).
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 /// Binds `addr` and serves the admin API on a new thread with a current-thread tokio runtime.
 /// Returns the bound address once listening.
 pub fn spawn(
     addr: SocketAddr,
     state: AdminState,
 ) -> std::io::Result<(SocketAddr, std::thread::JoinHandle<()>)> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
+    spawn_on(bind(addr)?, state)
+}
+
+/// Serves the admin API on `listener` (from [`bind`]) on a new thread with a current-thread
+/// tokio runtime. Returns the bound address.
+pub fn spawn_on(
+    listener: std::net::TcpListener,
+    state: AdminState,
+) -> std::io::Result<(SocketAddr, std::thread::JoinHandle<()>)> {
     let local = listener.local_addr()?;
     let handle = std::thread::Builder::new()
         .name("portico-admin".into())

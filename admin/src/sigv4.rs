@@ -118,7 +118,7 @@ impl AdminCredentials {
     }
 
     /// The secret, for the IAM store's root principal (the data plane verifies with it).
-    pub(crate) fn secret_access_key(&self) -> &str {
+    pub fn secret_access_key(&self) -> &str {
         &self.secret_access_key
     }
 }

@@ -37,6 +37,7 @@ pub(crate) fn open(store: Arc<dyn Store>) -> (AdminState, SnapshotCell) {
             port: 8080,
             tls_port: None,
             data_dir: std::env::temp_dir(),
+            admin_addr: None,
         },
         None,
     )

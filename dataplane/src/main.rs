@@ -195,11 +195,16 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
+    // Bound before the store is loaded: Lambda integrations naming a self-hosted function are
+    // compiled to invoke it on this listener.
+    let admin_listener = portico_admin::bind(args.admin_listen)
+        .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
     let endpoint = portico_admin::Endpoint {
         domain: args.domain.to_ascii_lowercase(),
         port: listen_addr.port(),
         tls_port: tls_addr.map(|a| a.port()),
         data_dir: args.data_dir.clone(),
+        admin_addr: admin_listener.local_addr().ok(),
     };
     let admin_state = portico_admin::AdminState::open(
         Arc::new(store),
@@ -214,8 +219,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             .import_blocking(config, portico_admin::ImportMode::Merge)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
     }
-    let (admin_addr, _admin) = portico_admin::spawn(args.admin_listen, admin_state.clone())
-        .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
+    let (admin_addr, _admin) = portico_admin::spawn_on(admin_listener, admin_state.clone())
+        .with_context(|| format!("serving the admin listener {}", args.admin_listen))?;
 
     let extra_ca = match &args.upstream_ca_file {
         Some(path) => Some(

@@ -28,6 +28,18 @@ APP = r'''
 import json, os, sys, time
 
 def handler(event, context):
+    if "requestContext" in event:
+        # An API Gateway proxy event (payload 1.0 or 2.0): answer in the proxy response shape.
+        return {
+            "statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps({
+                "version": event.get("version", "1.0"),
+                "path": event.get("rawPath") or event.get("path"),
+                "query": event.get("queryStringParameters"),
+                "pid": os.getpid(),
+            }),
+        }
     op = event.get("op")
     if op == "echo":
         return {
@@ -419,3 +431,42 @@ def test_warm_invoke_round_trip(gateway, lam):
     p50 = times[len(times) // 2] * 1e6
     p99 = times[int(len(times) * 0.99)] * 1e6
     print(f"\nwarm Invoke round trip over {n} sequential invocations: p50 {p50:.0f} us, p99 {p99:.0f} us")
+
+
+def test_api_integrations_invoke_self_hosted_functions(gateway, lam):
+    """An `AWS_PROXY` integration whose function ARN names a self-hosted function is served by
+    it (payload 2.0 and 1.0 HTTP API routes, and a REST API), through the data plane."""
+    arn = create_python(lam, "proxied")["FunctionArn"]
+    c = gateway.client()
+    api = c.create_api(Name="fns", ProtocolType="HTTP")["ApiId"]
+    for version, route in (("2.0", "GET /v2/{x}"), ("1.0", "GET /v1/{x}")):
+        integ = c.create_integration(
+            ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+            PayloadFormatVersion=version,
+        )["IntegrationId"]
+        c.create_route(ApiId=api, RouteKey=route, Target=f"integrations/{integ}")
+    c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+    for version in ("2.0", "1.0"):
+        prefix = "v2" if version == "2.0" else "v1"
+        status, _, body = gateway.request(api, "GET", f"/{prefix}/a?q=1")
+        assert status == 200, body
+        out = json.loads(body)
+        assert (out["version"], out["path"], out["query"]) == (version, f"/{prefix}/a", {"q": "1"})
+
+    rest = boto3.client(
+        "apigateway", endpoint_url=f"http://{gateway.admin}", region_name="us-east-1",
+        aws_access_key_id="x", aws_secret_access_key="y",
+    )
+    rid = rest.create_rest_api(name="fns")["id"]
+    root = rest.get_resources(restApiId=rid)["items"][0]["id"]
+    res = rest.create_resource(restApiId=rid, parentId=root, pathPart="hello")["id"]
+    rest.put_method(restApiId=rid, resourceId=res, httpMethod="GET", authorizationType="NONE")
+    rest.put_integration(
+        restApiId=rid, resourceId=res, httpMethod="GET", type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+    )
+    rest.create_deployment(restApiId=rid, stageName="prod")
+    status, _, body = gateway.request(rid, "GET", "/prod/hello")
+    assert status == 200, body
+    assert json.loads(body)["path"] == "/hello"
