@@ -42,6 +42,9 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 pub struct Caller<'a> {
     /// REST: the API key's value and id (`identity.apiKey`, `identity.apiKeyId`).
     pub api_key: Option<(&'a [u8], &'a str)>,
+    /// A mutual TLS client's verified certificate: `identity.clientCert` (1.0) and
+    /// `authentication.clientCert` (2.0).
+    pub client_cert: Option<&'a crate::tls::ClientCert>,
 }
 
 /// The function's answer, ready to be written: `buf[..lines]` are header lines
@@ -67,7 +70,7 @@ pub fn write_event(
 ) {
     match p.format {
         PayloadFormat::V1 => write_v1(p, resolved, req, caller, now_ms, out, scratch),
-        PayloadFormat::V2 => write_v2(p, resolved, req, now_ms, out, scratch),
+        PayloadFormat::V2 => write_v2(p, resolved, req, caller, now_ms, out, scratch),
     }
 }
 
@@ -145,6 +148,10 @@ fn write_v1(
         Some((_, id)) => string(out, id.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
+    if let Some(cert) = caller.client_cert {
+        out.extend_from_slice(br#","clientCert":"#);
+        client_cert(out, cert);
+    }
     out.extend_from_slice(
         br#","caller":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":"#,
     );
@@ -180,10 +187,12 @@ fn write_v1(
     out.push(b'}');
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_v2(
     p: &LambdaProxy,
     resolved: &Resolved<'_>,
     req: &DownstreamRequest<'_>,
+    caller: Caller<'_>,
     now_ms: u64,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
@@ -257,6 +266,11 @@ fn write_v2(
         out.extend_from_slice(br#""authorizer":{"jwt":{"#);
         write_jwt(a, req, out, scratch);
         out.extend_from_slice(b"}},");
+    }
+    if let Some(cert) = caller.client_cert {
+        out.extend_from_slice(br#""authentication":{"clientCert":"#);
+        client_cert(out, cert);
+        out.extend_from_slice(b"},");
     }
     out.extend_from_slice(br#""http":{"method":"#);
     string(out, req.head.method.as_str().as_bytes());
@@ -749,6 +763,54 @@ fn clf_time(out: &mut Vec<u8>, now_ms: u64) {
     out.push(b':');
     two(out, t % 60);
     out.extend_from_slice(b" +0000\"");
+}
+
+/// AWS's `clientCert` object: PEM, subject and issuer DNs, serial, and validity dates in
+/// OpenSSL's form (`May 28 12:30:02 2019 GMT`).
+fn client_cert(out: &mut Vec<u8>, cert: &crate::tls::ClientCert) {
+    out.extend_from_slice(br#"{"clientCertPem":"#);
+    string(out, cert.pem.as_bytes());
+    out.extend_from_slice(br#","subjectDN":"#);
+    string(out, cert.info.subject.as_bytes());
+    out.extend_from_slice(br#","issuerDN":"#);
+    string(out, cert.info.issuer.as_bytes());
+    out.extend_from_slice(br#","serialNumber":"#);
+    string(out, cert.info.serial.as_bytes());
+    out.extend_from_slice(br#","validity":{"notBefore":"#);
+    openssl_time(out, cert.info.not_before_s);
+    out.extend_from_slice(br#","notAfter":"#);
+    openssl_time(out, cert.info.not_after_s);
+    out.extend_from_slice(b"}}");
+}
+
+/// `"May 28 12:30:02 2019 GMT"` (the day space-padded), as a JSON string; times before the
+/// epoch are written as the epoch.
+fn openssl_time(out: &mut Vec<u8>, unix_s: i64) {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let s = u64::try_from(unix_s).unwrap_or(0);
+    let (y, m, d) = portico_shared::quota::civil_from_days(s / 86_400);
+    let t = s % 86_400;
+    let two = |out: &mut Vec<u8>, v: u64| {
+        out.push(b'0' + (v / 10 % 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    };
+    out.push(b'"');
+    out.extend_from_slice(MONTHS[(m as usize).saturating_sub(1) % 12]);
+    out.push(b' ');
+    out.push(if d >= 10 { b'0' + (d / 10) as u8 } else { b' ' });
+    out.push(b'0' + (d % 10) as u8);
+    out.push(b' ');
+    two(out, t / 3600);
+    out.push(b':');
+    two(out, t / 60 % 60);
+    out.push(b':');
+    two(out, t % 60);
+    out.push(b' ');
+    out.extend_from_slice(itoa::Buffer::new().format(y).as_bytes());
+    out.extend_from_slice(b" GMT\"");
 }
 
 fn key(out: &mut Vec<u8>, k: &str) {

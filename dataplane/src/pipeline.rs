@@ -288,6 +288,7 @@ pub async fn handle<'s, S: Stream>(
                 let mut scratch = w.take_buf();
                 let caller = lambda_proxy::Caller {
                     api_key: scope.admitted.key.map(|k| (k.value(), &*k.id)),
+                    client_cert: d.tls.as_deref().and_then(|t| t.client_cert.as_ref()),
                 };
                 lambda_proxy::write_event(
                     l,

@@ -132,3 +132,36 @@ fn strings_and_query_components() {
     write_query(b"", QueryShape::Last, &mut out, &mut Vec::new());
     assert_eq!(out, b"null");
 }
+
+#[test]
+fn client_certificates_in_aws_shape() {
+    let mut out = Vec::new();
+    openssl_time(&mut out, 1_628_156_164);
+    assert_eq!(out, b"\"Aug  5 09:36:04 2021 GMT\"");
+    let cert = crate::tls::ClientCert {
+        info: portico_shared::x509::CertInfo {
+            subject: "CN=client,O=Example".into(),
+            issuer: "CN=Example CA".into(),
+            serial: "0a:1b".into(),
+            not_before_s: 1_559_046_602,
+            not_after_s: 1_628_156_164,
+            common_name: Some("client".into()),
+            dns_names: Vec::new(),
+            is_ca: false,
+        },
+        pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+    };
+    let mut out = Vec::new();
+    client_cert(&mut out, &cert);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "clientCertPem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            "subjectDN": "CN=client,O=Example",
+            "issuerDN": "CN=Example CA",
+            "serialNumber": "0a:1b",
+            "validity": {"notBefore": "May 28 12:30:02 2019 GMT", "notAfter": "Aug  5 09:36:04 2021 GMT"}
+        })
+    );
+}
