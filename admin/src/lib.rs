@@ -44,6 +44,7 @@ mod test_support;
 mod usage;
 mod v1;
 mod v2;
+mod ws;
 
 use catalog::Catalog;
 pub use error::ApiError;
@@ -172,7 +173,8 @@ impl AdminState {
     ) -> impl Fn(records::ApiRecord) -> records::ApiRecord + Send + 'static {
         let e = self.inner.endpoint.clone();
         move |mut a| {
-            a.api_endpoint = Some(format!("http://{}.{}:{}", a.api_id, e.domain, e.port));
+            let scheme = if a.protocol_type == "WEBSOCKET" { "ws" } else { "http" };
+            a.api_endpoint = Some(format!("{scheme}://{}.{}:{}", a.api_id, e.domain, e.port));
             a
         }
     }

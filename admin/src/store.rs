@@ -55,6 +55,10 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// A WebSocket route response; `id` is `{routeId}/{routeResponseId}`.
+    RouteResponse,
+    /// A WebSocket integration response; `id` is `{integrationId}/{integrationResponseId}`.
+    IntegrationResponse,
 }
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
@@ -220,7 +224,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -237,6 +241,8 @@ impl Kind {
         Kind::RestModel,
         Kind::RestRequestValidator,
         Kind::Authorizer,
+        Kind::RouteResponse,
+        Kind::IntegrationResponse,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -258,6 +264,8 @@ impl Kind {
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
+            Kind::RouteResponse => "routeresponse",
+            Kind::IntegrationResponse => "integrationresponse",
         }
     }
 

@@ -36,6 +36,11 @@ pub struct DataPlaneConfig {
     pub workers: usize,
     /// Tests only: replaces every stage cache's byte bound (`--cache-capacity-bytes-override`).
     pub cache_capacity_bytes_override: Option<u64>,
+    /// WebSocket APIs: frame, message, idle and duration limits.
+    pub ws: crate::ws::WsLimits,
+    /// Who may call `@connections`: the admin credentials (the account's root); `None`: no
+    /// check, as the admin API without credentials.
+    pub ws_credentials: Option<Arc<portico_shared::sigv4::verify::AdminCredentials>>,
 }
 
 // === impl Limits ===
@@ -72,11 +77,20 @@ impl Default for DataPlaneConfig {
             epoch: Instant::now(),
             workers: 1,
             cache_capacity_bytes_override: None,
+            ws: Default::default(),
+            ws_credentials: None,
         }
     }
 }
 
 impl DataPlaneConfig {
+    /// Wall-clock milliseconds since the Unix epoch (WebSocket `connectedAt`, `lastActiveAt`).
+    pub fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
     /// Nanoseconds since [`DataPlaneConfig::epoch`]: the clock of the shared token buckets.
     pub fn mono_ns(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch).as_nanos() as u64

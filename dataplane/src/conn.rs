@@ -89,6 +89,18 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
             }
         };
         first = false;
+        // WebSocket APIs: an upgrade takes the connection over; `@connections` is answered here.
+        match crate::ws::classify(&w, &head, &d.buf) {
+            crate::ws::Kind::Http => {}
+            crate::ws::Kind::Upgrade => return crate::ws::upgrade(w, d, head).await,
+            crate::ws::Kind::Manage => match crate::ws::manage::serve(&w, &mut d, &head).await {
+                Some(consumed) if !w.shutdown.is_fired() => {
+                    d.buf.drain(..consumed);
+                    continue;
+                }
+                _ => return,
+            },
+        }
         w.in_flight.set(w.in_flight.get() + 1);
         let mut out = w.take_buf();
         let mut call = w.take_call();

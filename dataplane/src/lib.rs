@@ -31,6 +31,7 @@ pub mod sys;
 pub mod upstream;
 pub mod validate;
 pub mod worker;
+pub mod ws;
 
 pub use config::DataPlaneConfig;
 pub use worker::{spawn_workers, Driver, WorkerSet};

@@ -67,6 +67,8 @@ pub struct Worker {
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
     pub shutdown: Shutdown,
+    /// WebSocket connections on this core and the inbox other cores reach them through.
+    pub ws: crate::ws::Registry,
     /// Free per-request buffers: no allocation per request in steady state.
     calls: RefCell<Vec<UpstreamCall>>,
     bufs: RefCell<Vec<Vec<u8>>>,
@@ -146,7 +148,9 @@ pub fn spawn_workers(
     let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<Driver>>();
     let mut handles = Vec::new();
     let count = listeners.len();
-    for (id, listener) in listeners.into_iter().enumerate() {
+    let (peers, inboxes) = crate::ws::channels(count)?;
+    for ((id, listener), inbox) in listeners.into_iter().enumerate().zip(inboxes) {
+        let peers = peers.clone();
         let (cell, board, cfg, stop, ready) = (
             cell.clone(),
             board.clone(),
@@ -173,11 +177,12 @@ pub fn spawn_workers(
                     stats: RefCell::new(LocalStats::default()),
                     in_flight: Cell::new(0),
                     shutdown: Shutdown::default(),
+                    ws: crate::ws::Registry::new(id, peers, RequestIds::random_seed(id)),
                     calls: RefCell::new(Vec::new()),
                     bufs: RefCell::new(Vec::new()),
                 });
                 let started = build_and_run(driver, &ready, || {
-                    run(worker.clone(), listener, board.clone(), stop.clone())
+                    run(worker.clone(), listener, board.clone(), stop.clone(), inbox)
                 });
                 if let Err(e) = started {
                     let _ = ready.send(Err(e));
@@ -264,9 +269,11 @@ async fn run(
     listener: std::net::TcpListener,
     board: Arc<StatsBoard>,
     stop: Arc<AtomicBool>,
+    inbox: crate::ws::Inbox,
 ) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     monoio::spawn(watch_stop(w.clone(), stop));
+    monoio::spawn(crate::ws::serve_inbox(w.clone(), inbox));
     monoio::spawn(publish_stats(w.clone(), board.clone()));
     loop {
         let accepted = monoio::select! {
@@ -327,7 +334,13 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
             let live: std::collections::HashSet<u64> = snapshot
                 .apis()
                 .flat_map(|a| a.stages())
-                .flat_map(|s| s.routes.iter().map(|r| r.stats_key))
+                .flat_map(|s| {
+                    let ws = s.websocket.iter().flat_map(|ws| ws.routes.iter());
+                    s.routes
+                        .iter()
+                        .map(|r| r.stats_key)
+                        .chain(ws.map(|r| r.stats_key))
+                })
                 .collect();
             w.stats.borrow_mut().retain(|k| live.contains(&k));
             live_caches = live_cache_ids(&snapshot);

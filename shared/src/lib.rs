@@ -17,10 +17,12 @@ pub mod model;
 pub mod quota;
 mod rest;
 pub mod router;
+pub mod sigv4;
 pub mod snapshot;
 pub mod stats;
 pub mod template;
 pub mod throttle;
 pub mod validation;
+pub mod websocket;
 
 pub use snapshot::Snapshot;

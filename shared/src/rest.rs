@@ -160,6 +160,7 @@ fn compile_stage(
         variables: s.variables.clone(),
         gateway_responses,
         cache,
+        websocket: None,
     })
 }
 
@@ -259,6 +260,10 @@ fn rest_target(
         payload_format_version: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
+        request_templates: Default::default(),
+        template_selection_expression: None,
+        passthrough_behavior: None,
+        integration_responses: Vec::new(),
     };
     let mut target = compile_http_proxy(&model, vars, at, errors)?;
     target.append_request_path = false;
@@ -494,8 +499,8 @@ fn compile_mock(i: &Spec, at: &str, errors: &mut Vec<ConfigError>) -> Option<Moc
     })
 }
 
-/// `{"statusCode": 200}` → 200.
-fn mock_status(template: &str) -> Option<u16> {
+/// `{"statusCode": 200}` → 200. The `statusCode` a mock's rendered request asks for (REST and WebSocket `MOCK`).
+pub fn mock_status(template: &str) -> Option<u16> {
     let i = template.find("\"statusCode\"")?;
     let rest = template[i + "\"statusCode\"".len()..].trim_start();
     let rest = rest.strip_prefix(':')?.trim_start();

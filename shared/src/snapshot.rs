@@ -75,6 +75,8 @@ pub struct Api {
     pub cors: Option<Box<crate::cors::CorsPolicy>>,
     /// The JWT key slots this API's stages use: the admin side's fetcher fills them.
     pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
+    /// WebSocket APIs: the route selection expression; `None` for other APIs.
+    pub websocket: Option<Box<crate::websocket::WsApi>>,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -92,6 +94,8 @@ pub struct Stage {
     pub gateway_responses: crate::gateway_response::GatewayResponses,
     /// REST APIs: the stage's response cache, when `cacheClusterEnabled`.
     pub cache: Option<crate::cache::StageCache>,
+    /// WebSocket APIs: the routes (the router and `routes` are empty).
+    pub websocket: Option<Box<crate::websocket::WsStage>>,
 }
 
 /// One route as the data plane needs it.
@@ -253,6 +257,8 @@ pub struct ApiInput<'a> {
     /// HTTP APIs: the API's `corsConfiguration` (not part of a deployment: a change is served
     /// at once, as AWS).
     pub cors: Option<&'a model::Cors>,
+    /// WebSocket APIs: `routeSelectionExpression` (required for them).
+    pub route_selection_expression: Option<&'a str>,
     pub stages: Vec<StageInput<'a>>,
 }
 
@@ -335,6 +341,7 @@ impl Api {
             api_key_source,
             cors: None,
             key_slots: Vec::new(),
+            websocket: None,
             stages: HashMap::default(),
             default_stage: None,
         };
@@ -387,6 +394,7 @@ pub fn compile_config(
             protocol: api.protocol_type,
             disable_execute_api_endpoint: api.disable_execute_api_endpoint,
             cors: api.cors_configuration.as_ref(),
+            route_selection_expression: api.route_selection_expression.as_deref(),
             stages: api
                 .stages
                 .iter()
@@ -447,12 +455,15 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         ));
         return Err(errors);
     }
-    if api.protocol != ProtocolType::Http {
+    if api.protocol == ProtocolType::Rest {
         errors.push(err(
             &at,
-            "only protocolType HTTP is served so far (REST and WEBSOCKET APIs are not implemented yet)",
+            "REST APIs are compiled by compile_rest_api, not compile_api",
         ));
         return Err(errors);
+    }
+    if api.protocol == ProtocolType::Websocket {
+        return compile_websocket_api(api, &at);
     }
     let mut compiled = Api {
         id: api.api_id.into(),
@@ -461,6 +472,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         api_key_source: ApiKeySource::Header,
         cors: None,
         key_slots: Vec::new(),
+        websocket: None,
         stages: HashMap::default(),
         default_stage: None,
     };
@@ -652,7 +664,54 @@ fn compile_stage(
         variables: input.stage.stage_variables.clone(),
         gateway_responses: crate::gateway_response::GatewayResponses::default(),
         cache: None,
+        websocket: None,
     })
+}
+
+/// Compiles a WebSocket API: its route selection expression and each stage's route table.
+fn compile_websocket_api(api: &ApiInput<'_>, at: &str) -> Result<Api, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let ws = match crate::websocket::compile_api(api.route_selection_expression, at) {
+        Ok(ws) => Some(Box::new(ws)),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let mut stages = Vec::new();
+    for input in &api.stages {
+        let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
+        if let Some(ws) = crate::websocket::compile_stage(
+            api.api_id,
+            input.stage,
+            input.routes,
+            input.integrations,
+            &stage_at,
+            &mut errors,
+        ) {
+            stages.push(Stage {
+                name: input.stage.stage_name.as_str().into(),
+                router: RouterBuilder::new().build(),
+                routes: Vec::new(),
+                variables: input.stage.stage_variables.clone(),
+                gateway_responses: crate::gateway_response::GatewayResponses::default(),
+                cache: None,
+                websocket: Some(Box::new(ws)),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut compiled = Api::new(
+        api.api_id,
+        ProtocolType::Websocket,
+        api.disable_execute_api_endpoint,
+        ApiKeySource::Header,
+        stages,
+    );
+    compiled.websocket = ws;
+    Ok(compiled)
 }
 
 /// Compiles a JWT authorizer; its keys come from the registry's slot for its source.
