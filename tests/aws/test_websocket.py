@@ -1,0 +1,228 @@
+"""WebSocket APIs with real clients: the Python `websockets` client and boto3's
+`apigatewayv2` and `apigatewaymanagementapi`, against the real binary (2 workers)."""
+
+import asyncio
+import json
+import time
+
+import boto3
+import botocore.config
+import pytest
+import websockets
+
+from conftest import DOMAIN, Gateway
+
+
+def ws_url(gw, api_id, stage="prod"):
+    return f"ws://{api_id}.{DOMAIN}:{gw.port}/{stage}"
+
+
+def management(gw, api_id, stage="prod"):
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=f"http://{api_id}.{DOMAIN}:{gw.port}/{stage}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def echo_api(client, connect_status=None):
+    """A WebSocket API: `$default` echoes through a MOCK, `whoami` answers its connection id,
+    `$connect` is a MOCK answering `connect_status` (when given)."""
+    api = client.create_api(
+        Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    api_id = api["ApiId"]
+    assert api["ApiEndpoint"].startswith("ws://")
+
+    def mock_route(key, template=None, response_template=None):
+        kwargs = {"RequestTemplates": {"$default": template}} if template else {}
+        i = client.create_integration(ApiId=api_id, IntegrationType="MOCK", **kwargs)
+        ir = {"ResponseTemplates": {"$default": response_template}} if response_template else {}
+        client.create_integration_response(
+            ApiId=api_id,
+            IntegrationId=i["IntegrationId"],
+            IntegrationResponseKey="$default",
+            **ir,
+        )
+        r = client.create_route(
+            ApiId=api_id,
+            RouteKey=key,
+            Target=f"integrations/{i['IntegrationId']}",
+            RouteResponseSelectionExpression="$default",
+        )
+        client.create_route_response(
+            ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default"
+        )
+        return r
+
+    mock_route("$default")
+    mock_route(
+        "whoami",
+        response_template='{"connectionId":"$context.connectionId","route":"$context.routeKey"}',
+    )
+    if connect_status:
+        mock_route("$connect", template=f'{{"statusCode": {connect_status}}}')
+    client.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    return api_id
+
+
+async def recv(ws, timeout=5):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+def test_echo_route_selection_and_errors(gateway, client):
+    api_id = echo_api(client)
+
+    async def run():
+        async with websockets.connect(ws_url(gateway, api_id)) as ws:
+            await ws.send("plain text")
+            assert await recv(ws) == "plain text"
+            await ws.send(b"\x00\x01binary")
+            assert await recv(ws) == b"\x00\x01binary"
+            await ws.send(json.dumps({"action": "whoami"}))
+            me = json.loads(await recv(ws))
+            assert me["route"] == "whoami" and me["connectionId"].endswith("=")
+            await ws.ping()
+            # A frame past 32 KB closes the connection with 1009.
+            await ws.send("x" * (33 * 1024))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await recv(ws)
+            assert closed.value.rcvd.code == 1009
+
+    asyncio.run(run())
+
+
+def test_no_default_route_answers_forbidden_frame(gateway, client):
+    api = client.create_api(
+        Name="n", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
+
+    async def run():
+        async with websockets.connect(ws_url(gateway, api["ApiId"])) as ws:
+            await ws.send('{"action":"nothing"}')
+            frame = json.loads(await recv(ws))
+            assert frame["message"] == "Forbidden" and frame["connectionId"]
+            await ws.send("still open")
+            assert json.loads(await recv(ws))["message"] == "Forbidden"
+
+    asyncio.run(run())
+
+
+def test_connect_refused_with_its_status(gateway, client):
+    api_id = echo_api(client, connect_status=403)
+
+    async def run():
+        with pytest.raises(websockets.InvalidStatus) as e:
+            async with websockets.connect(ws_url(gateway, api_id)):
+                pass
+        assert e.value.response.status_code == 403
+
+    asyncio.run(run())
+
+
+def test_control_plane_refusals(gateway, client):
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_api(Name="x", ProtocolType="WEBSOCKET")
+    api = client.create_api(
+        Name="x", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_route(ApiId=api["ApiId"], RouteKey="$custom")
+    i = client.create_integration(
+        ApiId=api["ApiId"],
+        IntegrationType="AWS_PROXY",
+        IntegrationUri="arn:aws:lambda:us-east-1:000000000000:function:f",
+    )
+    client.create_route(
+        ApiId=api["ApiId"], RouteKey="$default", Target=f"integrations/{i['IntegrationId']}"
+    )
+    with pytest.raises(client.exceptions.BadRequestException) as e:
+        client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
+    assert "AWS_PROXY" in str(e.value)
+
+
+def test_connections_api_on_both_cores(gateway, client):
+    api_id = echo_api(client)
+    mgmt = management(gateway, api_id)
+
+    async def run():
+        clients = [await websockets.connect(ws_url(gateway, api_id)) for _ in range(8)]
+        ids = []
+        for ws in clients:
+            await ws.send(json.dumps({"action": "whoami"}))
+            ids.append(json.loads(await recv(ws))["connectionId"])
+        # Ids name their worker: with 8 connections both workers hold some (SO_REUSEPORT).
+        loop = asyncio.get_running_loop()
+        for ws, cid in zip(clients, ids):
+            await loop.run_in_executor(
+                None, lambda c=cid: mgmt.post_to_connection(ConnectionId=c, Data=b"hello " + c.encode())
+            )
+            assert await recv(ws) == "hello " + cid
+            info = await loop.run_in_executor(None, lambda c=cid: mgmt.get_connection(ConnectionId=c))
+            assert info["Identity"]["SourceIp"] == "127.0.0.1"
+            assert info["ConnectedAt"] and info["LastActiveAt"]
+        too_big = b"x" * (128 * 1024 + 1)
+        with pytest.raises(mgmt.exceptions.PayloadTooLargeException):
+            await loop.run_in_executor(
+                None, lambda: mgmt.post_to_connection(ConnectionId=ids[0], Data=too_big)
+            )
+        await loop.run_in_executor(None, lambda: mgmt.delete_connection(ConnectionId=ids[0]))
+        with pytest.raises(websockets.ConnectionClosed):
+            await recv(clients[0])
+        with pytest.raises(mgmt.exceptions.GoneException):
+            await loop.run_in_executor(
+                None, lambda: mgmt.post_to_connection(ConnectionId=ids[0], Data=b"x")
+            )
+        for ws in clients[1:]:
+            await ws.close()
+
+    asyncio.run(run())
+    with pytest.raises(mgmt.exceptions.GoneException):
+        mgmt.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")
+
+
+def test_http_integration_disconnect_and_idle(tmp_path, upstream):
+    gw = Gateway(
+        tmp_path / "data", tmp_path / "portico.log", env={"PORTICO_WS_IDLE_TIMEOUT_MS": "700"}
+    ).start()
+    try:
+        client = gw.client()
+        api = client.create_api(
+            Name="h", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+        )
+        api_id = api["ApiId"]
+        template = (
+            '{"event":"$context.eventType","id":"$context.connectionId",'
+            '"code":"$context.disconnectStatusCode","body":$input.body}'
+        )
+        i = client.create_integration(
+            ApiId=api_id,
+            IntegrationType="HTTP",
+            IntegrationUri=upstream.url("/events"),
+            IntegrationMethod="POST",
+            RequestTemplates={"$default": template.replace("$input.body", '"-"')},
+        )
+        client.create_route(
+            ApiId=api_id, RouteKey="$disconnect", Target=f"integrations/{i['IntegrationId']}"
+        )
+        client.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+
+        async def run():
+            async with websockets.connect(ws_url(gw, api_id)) as ws:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await recv(ws, timeout=5)
+                assert closed.value.rcvd.code == 1001
+
+        asyncio.run(run())
+        deadline = time.time() + 5
+        while time.time() < deadline and not upstream.requests:
+            time.sleep(0.05)
+        assert len(upstream.requests) == 1
+        time.sleep(0.3)
+        assert len(upstream.requests) == 1, "$disconnect is invoked once"
+    finally:
+        gw.stop()
