@@ -1027,6 +1027,7 @@ mod tests {
                 api_id: "abc123".into(),
                 name: String::new(),
                 protocol_type: ProtocolType::Http,
+                route_selection_expression: None,
                 disable_execute_api_endpoint: false,
                 cors_configuration: None,
                 routes: routes
@@ -1037,6 +1038,7 @@ mod tests {
                         target: Some("integrations/i1".into()),
                         authorizer_id: None,
                         authorization_scopes: Vec::new(),
+                        route_response: false,
                     })
                     .collect(),
                 integrations: vec![I {
@@ -1048,6 +1050,10 @@ mod tests {
                     payload_format_version: None,
                     request_parameters: BTreeMap::new(),
                     response_parameters: BTreeMap::new(),
+                    request_templates: BTreeMap::new(),
+                    template_selection_expression: None,
+                    passthrough_behavior: None,
+                    integration_responses: Vec::new(),
                 }],
                 stages: stages
                     .iter()
@@ -1131,6 +1137,7 @@ mod tests {
             target: Some("integrations/nope".into()),
             authorizer_id: None,
             authorization_scopes: Vec::new(),
+            route_response: false,
         });
         let errors = compile_config(&c, 1).unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
