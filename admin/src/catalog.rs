@@ -641,7 +641,8 @@ impl Draft {
     }
 
     pub(crate) fn remove_integration_response(&mut self, key: &str) {
-        self.changes.push(self.delete(Kind::IntegrationResponse, key));
+        self.changes
+            .push(self.delete(Kind::IntegrationResponse, key));
         Arc::make_mut(&mut self.state.integration_responses).remove(key);
         self.content_changed = true;
     }

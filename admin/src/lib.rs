@@ -173,7 +173,11 @@ impl AdminState {
     ) -> impl Fn(records::ApiRecord) -> records::ApiRecord + Send + 'static {
         let e = self.inner.endpoint.clone();
         move |mut a| {
-            let scheme = if a.protocol_type == "WEBSOCKET" { "ws" } else { "http" };
+            let scheme = if a.protocol_type == "WEBSOCKET" {
+                "ws"
+            } else {
+                "http"
+            };
             a.api_endpoint = Some(format!("{scheme}://{}.{}:{}", a.api_id, e.domain, e.port));
             a
         }

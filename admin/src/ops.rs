@@ -385,7 +385,9 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
     }
     if let Some(e) = input.route_response_selection_expression.as_deref() {
         if !websocket {
-            problems.push("routeResponseSelectionExpression is supported only for WebSocket APIs".into());
+            problems.push(
+                "routeResponseSelectionExpression is supported only for WebSocket APIs".into(),
+            );
         } else if e != "$default" {
             problems.push(format!(
                 "Invalid routeResponseSelectionExpression '{e}': the only value supported is $default"
@@ -394,9 +396,9 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
     }
     match input.authorization_type.as_deref() {
         None | Some("NONE") => {}
-        Some("JWT") if websocket => problems.push(
-            "authorizationType JWT is supported only for HTTP APIs".into(),
-        ),
+        Some("JWT") if websocket => {
+            problems.push("authorizationType JWT is supported only for HTTP APIs".into())
+        }
         Some("JWT") => {}
         Some(t @ ("AWS_IAM" | "CUSTOM")) => problems.push(format!(
             "authorizationType {t} is not supported yet: use NONE or JWT"

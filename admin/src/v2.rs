@@ -320,8 +320,10 @@ async fn update_integration_response(
     Params((api_id, integration_id, id)): Params<(String, String, String)>,
     Body(input): Body<IntegrationResponseInput>,
 ) -> Response {
-    ok(s.write(move |c| c.update_ws_integration_response(&api_id, &integration_id, &id, input))
-        .await)
+    ok(
+        s.write(move |c| c.update_ws_integration_response(&api_id, &integration_id, &id, input))
+            .await,
+    )
 }
 
 async fn delete_integration_response(

@@ -118,7 +118,9 @@ impl Catalog {
             problems.push("routeResponseKey is required".to_string());
         }
         if children(&d.state.route_responses, route_id).count() >= MAX_RESPONSES {
-            problems.push(format!("a route has at most {MAX_RESPONSES} route responses"));
+            problems.push(format!(
+                "a route has at most {MAX_RESPONSES} route responses"
+            ));
         }
         let record = RouteResponseRecord {
             model_selection_expression: None,
@@ -128,7 +130,10 @@ impl Catalog {
             route_response_key: String::new(),
         };
         let record = merge_route_response(&d.state, route_id, record, input, problems)?;
-        d.put_route_response(format!("{route_id}/{}", record.route_response_id), record.clone());
+        d.put_route_response(
+            format!("{route_id}/{}", record.route_response_id),
+            record.clone(),
+        );
         self.apply(d)?;
         Ok(record)
     }
@@ -247,8 +252,7 @@ impl Catalog {
             response_templates: None,
             template_selection_expression: None,
         };
-        let record =
-            merge_integration_response(&d.state, integration_id, record, input, problems)?;
+        let record = merge_integration_response(&d.state, integration_id, record, input, problems)?;
         d.put_integration_response(
             format!("{integration_id}/{}", record.integration_response_id),
             record.clone(),
@@ -326,7 +330,11 @@ fn merge_integration_response(
             ));
         }
     }
-    check_templates(&mut problems, "responseTemplates", input.response_templates.as_ref());
+    check_templates(
+        &mut problems,
+        "responseTemplates",
+        input.response_templates.as_ref(),
+    );
     if let Some(e) = &input.template_selection_expression {
         if let Err(e) = Selection::parse(e) {
             problems.push(e);
@@ -420,7 +428,11 @@ pub(crate) fn merge_integration(
             ));
         }
     }
-    check_templates(&mut problems, "requestTemplates", input.request_templates.as_ref());
+    check_templates(
+        &mut problems,
+        "requestTemplates",
+        input.request_templates.as_ref(),
+    );
     for (member, value) in [
         (
             "templateSelectionExpression",
@@ -433,7 +445,9 @@ pub(crate) fn merge_integration(
     ] {
         if let Some(e) = value {
             if member == "integrationResponseSelectionExpression" {
-                if e != "${integration.response.statuscode}" && e != "$integration.response.statuscode" {
+                if e != "${integration.response.statuscode}"
+                    && e != "$integration.response.statuscode"
+                {
                     problems.push(format!(
                         "Invalid integrationResponseSelectionExpression '{e}': Portico selects integration responses by ${{integration.response.statuscode}}"
                     ));
@@ -453,7 +467,10 @@ pub(crate) fn merge_integration(
         None | Some("INTERNET") => {}
         Some(t) => problems.push(format!("connectionType {t} is not supported: use INTERNET")),
     }
-    if input.connection_id.is_some() || input.integration_subtype.is_some() || input.tls_config.is_some() {
+    if input.connection_id.is_some()
+        || input.integration_subtype.is_some()
+        || input.tls_config.is_some()
+    {
         problems.push(
             "connectionId, integrationSubtype and tlsConfig are not supported for WebSocket integrations".into(),
         );

@@ -337,7 +337,11 @@ pub fn compile_stage(
             },
         };
         let index = out.routes.len() as u32;
-        if out.by_key.insert(r.route_key.as_str().into(), index).is_some() {
+        if out
+            .by_key
+            .insert(r.route_key.as_str().into(), index)
+            .is_some()
+        {
             errors.push(err(&rat, "routeKey is defined twice"));
             continue;
         }
@@ -385,9 +389,7 @@ fn compile_integration(
     let target = match i.integration_type {
         IntegrationType::Mock => WsTarget::Mock,
         IntegrationType::Http => WsTarget::Http(compile_http_proxy(i, vars, at, errors)?),
-        IntegrationType::HttpProxy => {
-            WsTarget::HttpProxy(compile_http_proxy(i, vars, at, errors)?)
-        }
+        IntegrationType::HttpProxy => WsTarget::HttpProxy(compile_http_proxy(i, vars, at, errors)?),
         IntegrationType::AwsProxy => {
             errors.push(err(
                 at,
@@ -410,7 +412,9 @@ fn compile_integration(
         Some(p) => {
             errors.push(err(
                 at,
-                &format!("passthroughBehavior '{p}' must be WHEN_NO_MATCH, WHEN_NO_TEMPLATES or NEVER"),
+                &format!(
+                    "passthroughBehavior '{p}' must be WHEN_NO_MATCH, WHEN_NO_TEMPLATES or NEVER"
+                ),
             ));
             Passthrough::WhenNoMatch
         }
@@ -518,14 +522,26 @@ mod tests {
         for (expr, body, want) in table {
             assert_eq!(eval(expr, body).as_deref(), *want, "{expr} on {body}");
         }
-        for bad in ["", "$request.body.", "${request.header.x}", "$x", "${request.body.a"] {
+        for bad in [
+            "",
+            "$request.body.",
+            "${request.header.x}",
+            "$x",
+            "${request.body.a",
+        ] {
             assert!(Selection::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn route_keys() {
-        for ok in ["$connect", "$disconnect", "$default", "sendmessage", "a b/c"] {
+        for ok in [
+            "$connect",
+            "$disconnect",
+            "$default",
+            "sendmessage",
+            "a b/c",
+        ] {
             assert!(check_route_key(ok).is_ok(), "{ok}");
         }
         for bad in ["$other", ""] {

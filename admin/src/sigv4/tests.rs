@@ -1,6 +1,9 @@
 use super::*;
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::http::{Method, StatusCode, Uri};
+use sha2::{Digest, Sha256};
 
 use axum::routing::post;
 use axum::Router;
@@ -764,7 +767,7 @@ fn sign(
     let mut names: Vec<String> = h.keys().map(|k| k.as_str().to_string()).collect();
     names.sort();
     let claim = Claim {
-        access_key_id: creds.access_key_id.clone(),
+        access_key_id: creds.access_key_id().to_string(),
         scope_date: iso[..8].to_string(),
         region: "us-east-1".into(),
         service: "apigateway".into(),
@@ -785,7 +788,7 @@ fn sign(
     let authorization = format!(
         "{ALGORITHM} Credential={}/{}/us-east-1/apigateway/aws4_request, SignedHeaders={}, \
          Signature={signature}",
-        creds.access_key_id,
+        creds.access_key_id(),
         &iso[..8],
         claim.signed_headers
     );

@@ -120,7 +120,8 @@ pub async fn invoke(
             } else {
                 None
             };
-            sel.evaluate(json.as_ref(), &mut key).then_some(key.as_str())
+            sel.evaluate(json.as_ref(), &mut key)
+                .then_some(key.as_str())
         }
         None => None,
     };

@@ -98,7 +98,9 @@ pub fn decode(buf: &mut [u8], max_payload: usize) -> Result<Option<Frame>, Frame
     }
     let short = u64::from(b1 & 0x7F);
     if opcode.is_control() && (!fin || short > 125) {
-        return Err(FrameError::Protocol("control frames must be whole and short"));
+        return Err(FrameError::Protocol(
+            "control frames must be whole and short",
+        ));
     }
     let (len, mut at) = match short {
         126 => {
@@ -218,9 +220,15 @@ mod tests {
     #[test]
     fn refuses() {
         let table: &[(Vec<u8>, FrameError)] = &[
-            (masked(0xC1, b"x"), FrameError::Protocol("reserved bits set")),
+            (
+                masked(0xC1, b"x"),
+                FrameError::Protocol("reserved bits set"),
+            ),
             (masked(0x83, b"x"), FrameError::Protocol("unknown opcode")),
-            (vec![0x81, 0x01, b'x'], FrameError::Protocol("client frames must be masked")),
+            (
+                vec![0x81, 0x01, b'x'],
+                FrameError::Protocol("client frames must be masked"),
+            ),
             (
                 masked(0x09, b"x"),
                 FrameError::Protocol("control frames must be whole and short"),

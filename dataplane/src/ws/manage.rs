@@ -25,13 +25,11 @@ pub fn is_connections_path(rest: &str) -> bool {
 
 fn connection_id_text(rest: &str) -> Option<&str> {
     let r = rest.strip_prefix('/')?;
-    let r = r
-        .strip_prefix("@connections/")
-        .or_else(|| {
-            r.get(..15)
-                .filter(|p| p.eq_ignore_ascii_case("%40connections/"))
-                .map(|_| &r[15..])
-        })?;
+    let r = r.strip_prefix("@connections/").or_else(|| {
+        r.get(..15)
+            .filter(|p| p.eq_ignore_ascii_case("%40connections/"))
+            .map(|_| &r[15..])
+    })?;
     (!r.is_empty() && !r.contains('/')).then_some(r)
 }
 
@@ -51,7 +49,15 @@ pub async fn serve(w: &Rc<Worker>, d: &mut Downstream, head: &RequestHead) -> Op
         BodyLoc::Decoded => body,
     };
     let (status, error_type, message, json) = answer(w, d, head, payload).await;
-    let ok = write_json(d, status, error_type, &message, json.as_deref(), head.keep_alive).await;
+    let ok = write_json(
+        d,
+        status,
+        error_type,
+        &message,
+        json.as_deref(),
+        head.keep_alive,
+    )
+    .await;
     (ok && head.keep_alive).then_some(consumed)
 }
 
@@ -200,7 +206,11 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < s.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (s[i], s.get(i + 1).copied().and_then(hex), s.get(i + 2).copied().and_then(hex)) {
+        match (
+            s[i],
+            s.get(i + 1).copied().and_then(hex),
+            s.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;

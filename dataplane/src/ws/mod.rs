@@ -273,9 +273,7 @@ async fn read_loop(
                         return conn.fail(1009, "Message too big");
                     }
                     message.extend_from_slice(&payload);
-                    if message_opcode == Some(Opcode::Text)
-                        && !utf8_prefix_ok(&message, f.fin)
-                    {
+                    if message_opcode == Some(Opcode::Text) && !utf8_prefix_ok(&message, f.fin) {
                         return conn.fail(1007, "Invalid UTF-8");
                     }
                     if f.fin {

@@ -196,7 +196,12 @@ pub async fn serve_inbox(w: Rc<Worker>, inbox: Inbox) {
         me.armed.store(false, Ordering::Release);
         while let Ok(msg) = inbox.rx.try_recv() {
             match msg {
-                Cross::Op { from, token, id, op } => {
+                Cross::Op {
+                    from,
+                    token,
+                    id,
+                    op,
+                } => {
                     let result = w.ws.apply(id, op);
                     if let Some(p) = w.ws.peers.get(usize::from(from)) {
                         p.send(Cross::Done { token, result });
@@ -451,7 +456,11 @@ impl Conn {
 }
 
 /// The writer task: drains the outbound queue until the connection is closed and flushed.
-pub(super) async fn write_loop(conn: Rc<Conn>, mut wr: OwnedWriteHalf<TcpStream>, timeout: Duration) {
+pub(super) async fn write_loop(
+    conn: Rc<Conn>,
+    mut wr: OwnedWriteHalf<TcpStream>,
+    timeout: Duration,
+) {
     loop {
         let next = conn.outbound.borrow_mut().pop_front();
         match next {

@@ -25,8 +25,8 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use hmac::{Hmac, Mac};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use sha2::{Digest, Sha256};
 
 /// The only signing algorithm SigV4 has for symmetric keys.
@@ -103,26 +103,27 @@ pub enum SigV4Error {
 
 /// The signature of one request, as the client described it.
 #[derive(Debug)]
-struct Claim {
-    access_key_id: String,
+#[doc(hidden)]
+pub struct Claim {
+    pub access_key_id: String,
     /// Scope: `YYYYMMDD`, as signed.
-    scope_date: String,
-    region: String,
-    service: String,
+    pub scope_date: String,
+    pub region: String,
+    pub service: String,
     /// `SignedHeaders` exactly as sent: it enters the canonical request verbatim.
-    signed_headers: String,
-    signature: String,
+    pub signed_headers: String,
+    pub signature: String,
     /// The signing time, from `X-Amz-Date` or `Date`.
-    timestamp: Timestamp,
+    pub timestamp: Timestamp,
     /// `Some(X-Amz-Expires)` for a presigned URL.
-    expires_s: Option<u64>,
+    pub expires_s: Option<u64>,
 }
 
 /// A signing time: seconds since the epoch and its ISO 8601 basic form for the string to sign.
 #[derive(Debug, Clone)]
 pub struct Timestamp {
     pub unix_s: u64,
-    iso: String,
+    pub iso: String,
 }
 
 // === impl AdminCredentials ===
@@ -180,7 +181,8 @@ impl AdminCredentials {
     }
 
     /// `kSigning` = HMAC chain over date, region, service and the terminator.
-    fn signing_key(&self, date: &str, region: &str, service: &str) -> [u8; 32] {
+    #[doc(hidden)]
+    pub fn signing_key(&self, date: &str, region: &str, service: &str) -> [u8; 32] {
         let k_secret = format!("AWS4{}", self.secret_access_key);
         let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
         let k_region = hmac_sha256(&k_date, region.as_bytes());
@@ -271,7 +273,6 @@ impl fmt::Display for SigV4Error {
 }
 
 impl std::error::Error for SigV4Error {}
-
 
 // === verification ===
 
@@ -618,7 +619,8 @@ fn payload_hash<'a>(
 
 /// The canonical request:
 /// `method \n uri \n query \n headers \n \n signed-headers \n payload-hash`.
-fn canonical_request(
+#[doc(hidden)]
+pub fn canonical_request(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -663,7 +665,8 @@ fn canonical_request(
 }
 
 /// Trims the value and collapses each run of whitespace to one space (botocore: `' '.join(v.split())`).
-fn push_trimmed(out: &mut String, value: &[u8]) {
+#[doc(hidden)]
+pub fn push_trimmed(out: &mut String, value: &[u8]) {
     let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
     let mut first = true;
     for word in value.split(is_space).filter(|w| !w.is_empty()) {
@@ -677,7 +680,8 @@ fn push_trimmed(out: &mut String, value: &[u8]) {
 
 /// Non-S3 canonical URI: remove dot segments and empty segments from the path as sent, then
 /// percent-encode it again (so `%2F` on the wire signs as `%252F`: AWS's double encoding).
-fn canonical_uri(out: &mut String, path: &str) {
+#[doc(hidden)]
+pub fn canonical_uri(out: &mut String, path: &str) {
     if path.is_empty() {
         out.push('/');
         return;
@@ -768,7 +772,8 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+#[doc(hidden)]
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
@@ -806,7 +811,8 @@ pub fn parse_iso_basic(s: &str) -> Option<Timestamp> {
 
 /// RFC 7231 IMF-fixdate and RFC 2822 (`Wed, 25 Nov 2026 12:00:00 GMT`, `... -0000`, `... +0100`),
 /// the forms a `Date` header arrives in; botocore sends the `-0000` one.
-fn parse_http_date(s: &str) -> Option<Timestamp> {
+#[doc(hidden)]
+pub fn parse_http_date(s: &str) -> Option<Timestamp> {
     let s = s.trim();
     let s = s.split_once(',').map_or(s, |(_, rest)| rest).trim();
     let mut it = s.split_ascii_whitespace();
@@ -890,4 +896,3 @@ pub fn format_iso_basic(unix_s: u64) -> String {
         secs % 60
     )
 }
-
