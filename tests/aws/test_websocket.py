@@ -8,6 +8,7 @@ import socket
 import time
 
 import boto3
+import botocore.exceptions
 import botocore.config
 import pytest
 import websockets
@@ -243,5 +244,177 @@ def test_http_integration_disconnect_and_idle(tmp_path, upstream):
         assert len(upstream.requests) == 1
         time.sleep(0.3)
         assert len(upstream.requests) == 1, "$disconnect is invoked once"
+    finally:
+        gw.stop()
+
+
+class CallbackBackend:
+    """An HTTP backend that, for each event, posts to the caller's connection through
+    `@connections` before it answers (the callback pattern)."""
+
+    def __init__(self, endpoint_of):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        backend = self
+        self.events = []
+        self.endpoint_of = endpoint_of
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                event = json.loads(self.rfile.read(n))
+                backend.events.append(event)
+                if event["event"] == "MESSAGE":
+                    mgmt = management_at(backend.endpoint_of())
+                    mgmt.post_to_connection(
+                        ConnectionId=event["id"], Data=b"callback for " + event["id"].encode()
+                    )
+                out = json.dumps({"reply": event["body"]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                # No keep-alive: once closed, the backend is gone for the gateway too.
+                self.send_header("Connection", "close")
+                self.close_connection = True
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/events"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def management_at(endpoint, key_id="x", secret="y"):
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def http_route(client, api_id, key, uri, route_response=True):
+    template = (
+        '{"event":"$context.eventType","id":"$context.connectionId",'
+        '"route":"$context.routeKey","body":$input.body}'
+    )
+    i = client.create_integration(
+        ApiId=api_id,
+        IntegrationType="HTTP",
+        IntegrationUri=uri,
+        RequestTemplates={"$default": template},
+        TimeoutInMillis=3000,
+    )
+    kwargs = {"RouteResponseSelectionExpression": "$default"} if route_response else {}
+    r = client.create_route(
+        ApiId=api_id, RouteKey=key, Target=f"integrations/{i['IntegrationId']}", **kwargs
+    )
+    if route_response:
+        client.create_route_response(ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default")
+    return i
+
+
+def test_callback_during_a_message_and_backend_killed(gateway, client):
+    api_id = echo_api(client)
+    backend = CallbackBackend(lambda: f"http://{api_id}.{DOMAIN}:{gateway.port}/prod")
+    try:
+        http_route(client, api_id, "send", backend.url)
+        time.sleep(0.1)  # auto-deploy published with the route
+
+        async def run():
+            async with websockets.connect(ws_url(gateway, api_id)) as ws:
+                await ws.send(json.dumps({"action": "send", "text": "hi"}))
+                first = await recv(ws)
+                assert first.startswith("callback for ")
+                reply = json.loads(await recv(ws))
+                assert reply == {"reply": {"action": "send", "text": "hi"}}
+                event = backend.events[-1]
+                assert event["route"] == "send" and first == "callback for " + event["id"]
+                # The backend goes away mid-conversation: an error frame, the connection stays.
+                backend.close()
+                await ws.send(json.dumps({"action": "send"}))
+                err = json.loads(await recv(ws))
+                assert err["message"] == "Internal server error" and err["connectionId"]
+                await ws.send("still here")
+                assert await recv(ws) == "still here"
+
+        asyncio.run(run())
+    finally:
+        try:
+            backend.close()
+        except Exception:
+            pass
+
+
+def test_no_route_response_no_reply(gateway, client, upstream):
+    api_id = echo_api(client)
+    http_route(client, api_id, "fire", upstream.url("/x"), route_response=False)
+    time.sleep(0.1)
+
+    async def run():
+        async with websockets.connect(ws_url(gateway, api_id)) as ws:
+            await ws.send(json.dumps({"action": "fire"}))
+            await ws.send("echo after")
+            assert await recv(ws) == "echo after"
+        assert json.loads(upstream.requests[-1]["body"])["route"] == "fire"
+
+    asyncio.run(run())
+
+
+def test_max_duration_and_signed_connections_api(tmp_path):
+    env = {
+        "PORTICO_WS_MAX_DURATION_MS": "1500",
+        "PORTICO_ADMIN_ACCESS_KEY_ID": "AKIDPORTICO",
+        "PORTICO_ADMIN_SECRET_ACCESS_KEY": "s3cret",
+    }
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", env=env).start()
+    try:
+        client = gw.client("AKIDPORTICO", "s3cret")
+        api_id = echo_api(client)
+        endpoint = f"http://{api_id}.{DOMAIN}:{gw.port}/prod"
+        good = management_at(endpoint, "AKIDPORTICO", "s3cret")
+        bad = management_at(endpoint, "AKIDPORTICO", "wrong")
+
+        async def run():
+            async with websockets.connect(ws_url(gw, api_id)) as ws:
+                await ws.send(json.dumps({"action": "whoami"}))
+                cid = json.loads(await recv(ws))["connectionId"]
+                loop = asyncio.get_running_loop()
+                with pytest.raises(botocore.exceptions.ClientError) as e:
+                    await loop.run_in_executor(
+                        None, lambda: bad.post_to_connection(ConnectionId=cid, Data=b"x")
+                    )
+                assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+                await loop.run_in_executor(
+                    None, lambda: good.post_to_connection(ConnectionId=cid, Data=b"signed")
+                )
+                assert await recv(ws) == "signed"
+                # Busy, yet closed at the maximum duration (1001).
+                started = time.time()
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    while True:
+                        await ws.send("tick")
+                        await recv(ws)
+                        await asyncio.sleep(0.05)
+                assert closed.value.rcvd.code == 1001
+                assert time.time() - started < 3
+
+        asyncio.run(run())
     finally:
         gw.stop()
