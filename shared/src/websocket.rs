@@ -99,6 +99,17 @@ pub enum WsTarget {
     HttpProxy(HttpProxy),
 }
 
+/// What an integration request carries.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestBody<'t> {
+    /// The selected request template, rendered.
+    Template(&'t Template),
+    /// The message as received (no template matched, `passthroughBehavior` allows it).
+    Passthrough,
+    /// No template matched and `passthroughBehavior` forbids passing the message.
+    Unsupported,
+}
+
 /// One integration response.
 #[derive(Debug)]
 pub struct WsIntegrationResponse {
@@ -227,9 +238,8 @@ impl WsStage {
 // === impl WsIntegration ===
 
 impl WsIntegration {
-    /// The request template for selection key `key` (`$default` when `None`). `Err(())`: no
-    /// template matches and passthrough forbids sending the message as is.
-    pub fn template(&self, key: Option<&str>) -> Result<Option<&Template>, ()> {
+    /// What the integration request carries for selection key `key` (`$default` when `None`).
+    pub fn template(&self, key: Option<&str>) -> RequestBody<'_> {
         let wanted = key.unwrap_or(DEFAULT);
         if let Some((_, t)) = self
             .templates
@@ -237,12 +247,12 @@ impl WsIntegration {
             .find(|(k, _)| &**k == wanted)
             .or_else(|| self.templates.iter().find(|(k, _)| &**k == DEFAULT))
         {
-            return Ok(Some(t));
+            return RequestBody::Template(t);
         }
         match self.passthrough {
-            Passthrough::WhenNoMatch => Ok(None),
-            Passthrough::WhenNoTemplates if self.templates.is_empty() => Ok(None),
-            Passthrough::WhenNoTemplates | Passthrough::Never => Err(()),
+            Passthrough::WhenNoMatch => RequestBody::Passthrough,
+            Passthrough::WhenNoTemplates if self.templates.is_empty() => RequestBody::Passthrough,
+            Passthrough::WhenNoTemplates | Passthrough::Never => RequestBody::Unsupported,
         }
     }
 

@@ -6,6 +6,7 @@ import base64
 import json
 import socket
 import time
+from pathlib import Path
 
 import boto3
 import botocore.exceptions
@@ -418,3 +419,32 @@ def test_max_duration_and_signed_connections_api(tmp_path):
         asyncio.run(run())
     finally:
         gw.stop()
+
+
+def test_chat_example_with_two_clients(gateway):
+    """tools/wschat.py, the README's chat room: join with a name, broadcast, leave."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    import wschat
+
+    chat, url = wschat.start(f"http://{gateway.admin}", gateway.port)
+    try:
+
+        async def run():
+            with pytest.raises(websockets.InvalidStatus) as e:
+                async with websockets.connect(url):
+                    pass
+            assert e.value.response.status_code == 400
+            alice = await websockets.connect(url + "?name=alice")
+            bob = await websockets.connect(url + "?name=bob")
+            await alice.send(json.dumps({"action": "sendmessage", "text": "hello"}))
+            assert await recv(alice) == "alice: hello"
+            assert await recv(bob) == "alice: hello"
+            await bob.close()
+            assert await recv(alice) == "bob left"
+            await alice.close()
+
+        asyncio.run(run())
+    finally:
+        chat.close()

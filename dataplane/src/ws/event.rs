@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use portico_shared::template::{Context, ContextVar, WsVar};
-use portico_shared::websocket::{mock_status, WsIntegration, WsTarget};
+use portico_shared::websocket::{mock_status, RequestBody, WsIntegration, WsTarget};
 
 use super::frame::Opcode;
 use super::registry::Conn;
@@ -125,16 +125,19 @@ pub async fn invoke(
         }
         None => None,
     };
-    let template = integration
-        .template(selected)
-        .map_err(|()| GatewayError::ApiConfiguration)?;
     let cx = Cx { ev, body: ev.body };
     let mut request = Vec::new();
-    let passthrough = template.is_none();
-    match template {
-        Some(t) => t.render(&cx, &mut request),
-        None => request.extend_from_slice(ev.body),
-    }
+    let passthrough = match integration.template(selected) {
+        RequestBody::Template(t) => {
+            t.render(&cx, &mut request);
+            false
+        }
+        RequestBody::Passthrough => {
+            request.extend_from_slice(ev.body);
+            true
+        }
+        RequestBody::Unsupported => return Err(GatewayError::ApiConfiguration),
+    };
     let (status, output, subprotocol) = match &integration.target {
         WsTarget::Mock => {
             let status = std::str::from_utf8(&request)
@@ -208,9 +211,15 @@ async fn call_http(
     if r.len() == before {
         r.push(b'/');
     }
-    if !t.query.is_empty() {
-        r.push(b'?');
-        r.extend_from_slice(t.query.as_bytes());
+    // `$connect`: the handshake's query string goes along (`?name=alice`), after the URI's own.
+    let connect_query = ev.handshake.map_or(&[][..], |(buf, _, q)| bytes(buf, q));
+    for (i, q) in [t.query.as_bytes(), connect_query]
+        .into_iter()
+        .filter(|q| !q.is_empty())
+        .enumerate()
+    {
+        r.push(if i == 0 { b'?' } else { b'&' });
+        r.extend_from_slice(q);
     }
     r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     r.extend_from_slice(t.host_header.as_bytes());

@@ -564,7 +564,7 @@ pub(super) fn base64_encode(data: &[u8]) -> String {
 
 /// Standard base64 with padding; `None` if malformed.
 pub(super) fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
