@@ -31,6 +31,7 @@ use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, Splitable};
 use monoio::net::TcpStream;
 
+use portico_shared::limits::READ_BUF_BYTES;
 use portico_shared::model::ProtocolType;
 use portico_shared::websocket::WsStage;
 
@@ -65,7 +66,18 @@ pub(crate) fn stage_of<'s, 'p>(
 }
 
 /// Whether `head` is for a WebSocket API, and how. Synchronous; reads the snapshot only.
+///
+/// Costs an ordinary request two scans of bytes already parsed: only a request that asks for an
+/// upgrade (`Connection: upgrade`) or names `connections` in its path goes on to API lookup. A
+/// plain request to a WebSocket stage reaches the HTTP pipeline, which answers 404 (a WebSocket
+/// stage has no HTTP routes).
 pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
+    let upgrade = head.connection_tokens[..head.connection_token_count]
+        .iter()
+        .any(|t| bytes(buf, *t).eq_ignore_ascii_case(b"upgrade"));
+    if !upgrade && memchr::memmem::find(bytes(buf, head.path), b"connections/").is_none() {
+        return Kind::Http;
+    }
     let snapshot = w.snapshot();
     let Ok(api) = crate::route::select_api(&snapshot, &w.cfg.domain, head, buf) else {
         return Kind::Http;
@@ -243,21 +255,24 @@ async fn read_loop(
     let deadline = opened + limits.max_duration;
     let mut message: Vec<u8> = Vec::new();
     let mut message_opcode: Option<Opcode> = None;
+    // How much of a text message is known to be valid UTF-8: each byte is checked once.
+    let mut utf8_checked = 0usize;
     loop {
-        // Frames already buffered first.
+        // Frames already buffered first; `pos` is where the next one starts (the buffer is
+        // shifted once per read, not once per frame).
+        let mut pos = 0usize;
         loop {
-            let decoded = frame::decode(&mut buf, limits.frame_max_bytes);
+            let decoded = frame::decode(&mut buf[pos..], limits.frame_max_bytes);
             let f = match decoded {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => return conn.fail(e.close_code(), "Protocol error"),
             };
-            let payload = buf[f.payload.0..f.payload.1].to_vec();
-            buf.drain(..f.len);
+            let payload = pos + f.payload.0..pos + f.payload.1;
             match f.opcode {
-                Opcode::Ping => conn.send(Opcode::Pong, &payload),
+                Opcode::Ping => conn.send(Opcode::Pong, &buf[payload]),
                 Opcode::Pong => {}
-                Opcode::Close => return close_received(conn, &payload),
+                Opcode::Close => return close_received(conn, &buf[payload]),
                 Opcode::Text | Opcode::Binary | Opcode::Continuation => {
                     match (f.opcode, message_opcode) {
                         (Opcode::Continuation, None) => {
@@ -272,22 +287,28 @@ async fn read_loop(
                     if message.len() + payload.len() > limits.message_max_bytes {
                         return conn.fail(1009, "Message too big");
                     }
-                    message.extend_from_slice(&payload);
-                    if message_opcode == Some(Opcode::Text) && !utf8_prefix_ok(&message, f.fin) {
+                    message.extend_from_slice(&buf[payload]);
+                    if message_opcode == Some(Opcode::Text)
+                        && !utf8_advance(&message, &mut utf8_checked, f.fin)
+                    {
                         return conn.fail(1007, "Invalid UTF-8");
-                    }
-                    if f.fin {
-                        let binary = message_opcode == Some(Opcode::Binary);
-                        message_opcode = None;
-                        conn.touch(w.cfg.now_ms());
-                        let body = std::mem::take(&mut message);
-                        on_message(w, conn, &body, binary).await;
-                        message = body;
-                        message.clear();
                     }
                 }
             }
+            pos += f.len;
+            if f.fin && !f.opcode.is_control() {
+                let binary = message_opcode == Some(Opcode::Binary);
+                message_opcode = None;
+                conn.touch(w.cfg.now_ms());
+                on_message(w, conn, &message, binary).await;
+                message.clear();
+                utf8_checked = 0;
+                if message.capacity() > 64 * 1024 {
+                    message = Vec::new();
+                }
+            }
         }
+        buf.drain(..pos);
         let now = Instant::now();
         if now >= deadline {
             return conn.fail(1001, "Going away");
@@ -311,11 +332,19 @@ async fn read_loop(
     }
 }
 
-/// Whether `text` is valid UTF-8 so far (`fin`: it must be complete).
-fn utf8_prefix_ok(text: &[u8], fin: bool) -> bool {
-    match std::str::from_utf8(text) {
-        Ok(_) => true,
-        Err(e) => !fin && e.error_len().is_none(),
+/// Whether `text` is valid UTF-8 so far (`fin`: it must be complete). `checked` is how much was
+/// found valid before; only the rest is looked at (a character cut by a frame boundary is
+/// looked at again, at most 3 bytes).
+fn utf8_advance(text: &[u8], checked: &mut usize, fin: bool) -> bool {
+    match std::str::from_utf8(&text[*checked..]) {
+        Ok(_) => {
+            *checked = text.len();
+            true
+        }
+        Err(e) => {
+            *checked += e.valid_up_to();
+            !fin && e.error_len().is_none()
+        }
     }
 }
 
@@ -341,9 +370,14 @@ fn close_received(conn: &Conn, payload: &[u8]) -> (u16, &'static str) {
     }
 }
 
+/// Reads more into `buf`. An idle connection's read holds the buffer (io_uring owns it while
+/// the read is pending), so it stays small: 2 KiB, doubled only while a large frame arrives.
 async fn read_into(rd: &mut OwnedReadHalf<TcpStream>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    if buf.capacity() - buf.len() < 4096 {
-        buf.reserve(16 * 1024);
+    if buf.is_empty() && buf.capacity() > 64 * 1024 {
+        *buf = Vec::with_capacity(READ_BUF_BYTES);
+    }
+    if buf.capacity() - buf.len() < 512 {
+        buf.reserve(buf.len().max(READ_BUF_BYTES));
     }
     let mut owned = std::mem::take(buf);
     let (len, cap) = (owned.len(), owned.bytes_total());
@@ -442,9 +476,17 @@ mod tests {
 
     #[test]
     fn utf8_prefixes() {
-        assert!(utf8_prefix_ok("héllo".as_bytes(), true));
-        assert!(utf8_prefix_ok(&"é".as_bytes()[..1], false));
-        assert!(!utf8_prefix_ok(&"é".as_bytes()[..1], true));
-        assert!(!utf8_prefix_ok(&[0xff], false));
+        let check = |t: &[u8], fin| utf8_advance(t, &mut 0, fin);
+        assert!(check("héllo".as_bytes(), true));
+        assert!(check(&"é".as_bytes()[..1], false));
+        assert!(!check(&"é".as_bytes()[..1], true));
+        assert!(!check(&[0xff], false));
+        // Frame by frame: "aé" cut inside the é, then completed.
+        let text = "aé".as_bytes();
+        let mut checked = 0;
+        assert!(utf8_advance(&text[..2], &mut checked, false));
+        assert_eq!(checked, 1);
+        assert!(utf8_advance(text, &mut checked, true));
+        assert_eq!(checked, 3);
     }
 }
