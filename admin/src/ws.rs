@@ -548,3 +548,6 @@ fn check_content_handling(problems: &mut Vec<String>, value: Option<&str>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests;
