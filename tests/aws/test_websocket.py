@@ -448,3 +448,58 @@ def test_chat_example_with_two_clients(gateway):
         asyncio.run(run())
     finally:
         chat.close()
+
+
+def test_subprotocol_only_when_connect_returns_one(gateway, client):
+    """`Sec-WebSocket-Protocol` is answered only when the `$connect` integration returns one."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            offered = self.headers.get("Sec-WebSocket-Protocol")
+            seen.append((self.path, self.headers.get("X-Client")))
+            self.send_response(200)
+            if "pick=chat" in self.path:
+                self.send_header("Sec-WebSocket-Protocol", "chat")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            assert offered is None  # the handshake's own headers are not forwarded
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api_id = echo_api(client)
+        i = client.create_integration(
+            ApiId=api_id,
+            IntegrationType="HTTP_PROXY",
+            IntegrationUri=f"http://127.0.0.1:{server.server_address[1]}/connect",
+            IntegrationMethod="POST",
+        )
+        client.create_route(
+            ApiId=api_id, RouteKey="$connect", Target=f"integrations/{i['IntegrationId']}"
+        )
+        time.sleep(0.1)
+
+        async def run():
+            url = ws_url(gateway, api_id)
+            async with websockets.connect(
+                url + "?pick=chat", subprotocols=["chat", "other"], additional_headers={"X-Client": "1"}
+            ) as ws:
+                assert ws.subprotocol == "chat"
+            async with websockets.connect(url) as ws:
+                assert ws.subprotocol is None
+
+        asyncio.run(run())
+        assert seen[0] == ("/connect?pick=chat", "1")
+    finally:
+        server.shutdown()
+        server.server_close()

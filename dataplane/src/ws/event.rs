@@ -48,6 +48,87 @@ pub struct Event<'a> {
     pub stage_variables: &'a BTreeMap<String, String>,
 }
 
+// === impl Event ===
+
+impl Event<'_> {
+    /// The WebSocket Lambda proxy event (`AWS_PROXY`), as AWS sends it: what the Lambda
+    /// integration will post as the invocation payload.
+    pub fn proxy_event(&self, domain: &str, stage: &str) -> serde_json::Value {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let id = String::from_utf8_lossy(self.request_id.as_bytes()).into_owned();
+        let mut cx = serde_json::json!({
+            "routeKey": self.route_key,
+            "eventType": match self.kind {
+                EventType::Connect => "CONNECT",
+                EventType::Message => "MESSAGE",
+                EventType::Disconnect => "DISCONNECT",
+            },
+            "extendedRequestId": id,
+            "requestId": id,
+            "messageDirection": "IN",
+            "stage": stage,
+            "connectedAt": self.conn.connected_at_ms,
+            "requestTimeEpoch": now_ms,
+            "identity": {
+                "sourceIp": &*self.conn.source_ip,
+                "userAgent": &*self.conn.user_agent,
+            },
+            "domainName": domain,
+            "connectionId": &*self.conn.text_id,
+            "apiId": &*self.conn.api_id,
+        });
+        if let Some(m) = self.message_id {
+            cx["messageId"] = String::from_utf8_lossy(m.as_bytes()).into_owned().into();
+        }
+        if let Some((code, reason)) = self.disconnect {
+            cx["disconnectStatusCode"] = code.into();
+            cx["disconnectReason"] = reason.into();
+        }
+        let mut event = serde_json::json!({
+            "requestContext": cx,
+            "isBase64Encoded": self.binary,
+            "stageVariables": self.stage_variables,
+        });
+        if self.kind == EventType::Message {
+            event["body"] = if self.binary {
+                crate::ws::registry::base64_encode(self.body).into()
+            } else {
+                String::from_utf8_lossy(self.body).into_owned().into()
+            };
+        }
+        if let Some((buf, headers, query)) = self.handshake {
+            let mut single = serde_json::Map::new();
+            let mut multi = serde_json::Map::new();
+            for (n, v) in headers {
+                let name = String::from_utf8_lossy(bytes(buf, *n)).into_owned();
+                let value = String::from_utf8_lossy(bytes(buf, *v)).into_owned();
+                single.insert(name.clone(), value.clone().into());
+                multi
+                    .entry(name)
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+                    .as_array_mut()
+                    .map(|a| a.push(value.into()));
+            }
+            event["headers"] = single.into();
+            event["multiValueHeaders"] = multi.into();
+            let q = bytes(buf, query);
+            if !q.is_empty() {
+                let mut single = serde_json::Map::new();
+                for pair in q.split(|&b| b == b'&') {
+                    let mut kv = pair.splitn(2, |&b| b == b'=');
+                    let k = String::from_utf8_lossy(kv.next().unwrap_or_default()).into_owned();
+                    let v = String::from_utf8_lossy(kv.next().unwrap_or_default()).into_owned();
+                    single.insert(k, v.into());
+                }
+                event["queryStringParameters"] = single.into();
+            }
+        }
+        event
+    }
+}
+
 /// The integration's answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -342,5 +423,54 @@ impl Context for Cx<'_> {
 
     fn body(&self) -> &[u8] {
         self.body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::registry::{channels, Registry};
+
+    #[test]
+    fn proxy_events_carry_what_aws_sends() {
+        let (peers, _inboxes) = channels(1).unwrap();
+        let reg = Registry::new(0, peers, 7);
+        let conn = reg.allocate("abc", "prod", "127.0.0.1".parse().unwrap(), b"ua/1", 1_000);
+        let ids = crate::request_id::RequestIds::new(1);
+        let vars = BTreeMap::from([("v".to_string(), "1".to_string())]);
+        let msg = Event {
+            kind: EventType::Message,
+            route_key: "send",
+            conn: &conn,
+            request_id: ids.next(),
+            message_id: Some(ids.next()),
+            body: br#"{"action":"send"}"#,
+            binary: false,
+            disconnect: None,
+            handshake: None,
+            stage_variables: &vars,
+        };
+        let e = msg.proxy_event("abc.execute-api.localhost", "prod");
+        let cx = &e["requestContext"];
+        assert_eq!(cx["eventType"], "MESSAGE");
+        assert_eq!(cx["routeKey"], "send");
+        assert_eq!(cx["connectionId"], &*conn.text_id);
+        assert_eq!(cx["connectedAt"], 1_000);
+        assert_eq!(cx["identity"]["userAgent"], "ua/1");
+        assert!(cx["messageId"].is_string());
+        assert_eq!(e["body"], r#"{"action":"send"}"#);
+        assert_eq!(e["isBase64Encoded"], false);
+        assert_eq!(e["stageVariables"]["v"], "1");
+        let bye = Event {
+            kind: EventType::Disconnect,
+            message_id: None,
+            body: &[],
+            disconnect: Some((1001, "Going away")),
+            ..msg
+        };
+        let e = bye.proxy_event("d", "prod");
+        assert_eq!(e["requestContext"]["disconnectStatusCode"], 1001);
+        assert_eq!(e["requestContext"]["eventType"], "DISCONNECT");
+        assert!(e.get("body").is_none());
     }
 }

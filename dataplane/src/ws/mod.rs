@@ -22,7 +22,7 @@
 pub mod event;
 pub mod frame;
 pub mod manage;
-mod registry;
+pub(crate) mod registry;
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};

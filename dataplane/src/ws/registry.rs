@@ -310,6 +310,12 @@ impl Registry {
                     Opcode::Binary
                 };
                 conn.send(opcode, &data);
+                // A message either way keeps the connection from the idle timeout.
+                conn.touch(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64),
+                );
                 OpResult::Done
             }
             Op::Get => OpResult::Info {
@@ -544,7 +550,7 @@ impl ConnectionId {
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
-pub(super) fn base64_encode(data: &[u8]) -> String {
+pub(crate) fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let n = chunk
