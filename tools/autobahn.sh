@@ -5,6 +5,7 @@
 # every case is OK, NON-STRICT or INFORMATIONAL.
 #
 #   tools/autobahn.sh            (needs target/debug/portico, or PORTICO_BIN)
+#   PORTICO_ARGS="--driver legacy" tools/autobahn.sh    (extra `portico serve` flags)
 #
 # Needs pyenv's Python 2.7 with `pip install autobahntestsuite` (PYTHON2 overrides the path).
 # The gateway runs with frame and message limits raised to 1 MiB: AWS's 32 KB frame limit
@@ -20,7 +21,8 @@ work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 env -u PORTICO_ADMIN_ACCESS_KEY_ID -u PORTICO_ADMIN_SECRET_ACCESS_KEY NO_COLOR=1 "$bin" serve \
   --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$work/data" --workers 2 \
-  --ws-frame-max-bytes 1048576 --ws-message-max-bytes 1048576 >"$work/ready" 2>"$work/log" &
+  --ws-frame-max-bytes 1048576 --ws-message-max-bytes 1048576 ${PORTICO_ARGS:-} \
+  >"$work/ready" 2>"$work/log" &
 pid=$!
 for _ in $(seq 100); do grep -q listen "$work/ready" 2>/dev/null && break; sleep 0.1; done
 read -r port admin < <(python3 - "$work/ready" <<'PY'

@@ -164,7 +164,18 @@ def test_control_plane_refusals(gateway, client):
     assert "AWS_PROXY" in str(e.value)
 
 
-def test_connections_api_on_both_cores(gateway, client):
+@pytest.mark.parametrize("driver", ["auto", "legacy"])
+def test_connections_api_on_both_cores(tmp_path, driver):
+    gateway = Gateway(
+        tmp_path / "data", tmp_path / "portico.log", env={"PORTICO_DRIVER": driver}
+    ).start()
+    try:
+        connections_api_on_both_cores(gateway, gateway.client())
+    finally:
+        gateway.stop()
+
+
+def connections_api_on_both_cores(gateway, client):
     api_id = echo_api(client)
     mgmt = management(gateway, api_id)
 
