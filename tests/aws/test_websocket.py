@@ -217,6 +217,32 @@ def connections_api_on_both_cores(gateway, client):
         mgmt.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")
 
 
+def test_drain_closes_with_1001_and_runs_disconnect(tmp_path, upstream):
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log").start()
+    try:
+        client = gw.client()
+        api = client.create_api(
+            Name="d", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+        )
+        http_route(client, api["ApiId"], "$disconnect", upstream.url("/bye"), route_response=False)
+        client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
+
+        async def run():
+            async with websockets.connect(ws_url(gw, api["ApiId"])) as ws:
+                stopping = asyncio.get_running_loop().run_in_executor(None, gw.stop)
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await recv(ws, timeout=10)
+                assert closed.value.rcvd.code == 1001
+                await stopping
+
+        asyncio.run(run())
+        assert gw.proc.returncode == 0
+        # `$input.body` of a DISCONNECT event is empty: the template renders `"body":}`.
+        assert [b'"event":"DISCONNECT"' in r["body"] for r in upstream.requests] == [True]
+    finally:
+        gw.stop()
+
+
 def test_http_integration_disconnect_and_idle(tmp_path, upstream):
     gw = Gateway(
         tmp_path / "data", tmp_path / "portico.log", env={"PORTICO_WS_IDLE_TIMEOUT_MS": "700"}

@@ -204,6 +204,12 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
     d.buf.drain(..head.head_len.min(d.buf.len()));
     let conn = Rc::new(conn);
     w.ws.insert(Rc::clone(&conn));
+    // Counted in flight: a drain closes the connection (1001) and waits for its `$disconnect`.
+    w.in_flight.set(w.in_flight.get() + 1);
+    if w.shutdown.is_fired() {
+        // The drain began during `$connect`, after the registry was closed.
+        conn.go_away();
+    }
     let buf = std::mem::take(&mut d.buf);
     let (rd, wr) = d.stream.into_split();
     monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, d.write_timeout));
@@ -211,6 +217,7 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
     w.ws.remove(&conn);
     conn.close(code, reason);
     disconnect(&w, &conn, code, reason).await;
+    w.in_flight.set(w.in_flight.get() - 1);
 }
 
 /// Invokes `$disconnect` once, after the connection closed.
@@ -321,7 +328,6 @@ async fn read_loop(
         let read = monoio::select! {
             r = monoio::time::timeout(wait, read_into(&mut rd, &mut buf)) => Some(r),
             _ = conn.closing() => None,
-            _ = w.shutdown.fired() => return conn.fail(1001, "Going away"),
         };
         match read {
             None => return conn.closed_by_gateway(),

@@ -55,8 +55,10 @@ pub struct Conn {
     outbound: RefCell<VecDeque<Vec<u8>>>,
     queued_bytes: Cell<usize>,
     writer: Notify,
-    /// Set when the gateway closes the connection (`DeleteConnection`, a failed write).
+    /// Set when the gateway closes the connection (`DeleteConnection`, a failed write, a drain).
     closing: Cell<bool>,
+    /// The gateway is draining: close with 1001 "Going away" rather than 1000.
+    going_away: Cell<bool>,
     reader: Notify,
     /// A close frame went out: nothing else may follow it.
     closed: Cell<bool>,
@@ -187,7 +189,10 @@ pub async fn serve_inbox(w: Rc<Worker>, inbox: Inbox) {
     loop {
         let (res, b) = monoio::select! {
             r = wake.read(buf) => r,
-            _ = w.shutdown.fired() => return,
+            _ = w.shutdown.fired() => {
+                w.ws.close_all();
+                return;
+            }
         };
         buf = b;
         if matches!(res, Ok(0) | Err(_)) {
@@ -265,8 +270,17 @@ impl Registry {
             queued_bytes: Cell::new(0),
             writer: Notify::default(),
             closing: Cell::new(false),
+            going_away: Cell::new(false),
             reader: Notify::default(),
             closed: Cell::new(false),
+        }
+    }
+
+    /// A drain: every connection closes with 1001 (each then runs its `$disconnect`). One
+    /// waiter on the shutdown signal per worker, not one per connection.
+    fn close_all(&self) {
+        for conn in self.conns.borrow().values() {
+            conn.go_away();
         }
     }
 
@@ -386,6 +400,13 @@ impl Conn {
             .and_then(|s| Some((s, s.websocket.as_deref()?)))
     }
 
+    /// Closes the connection with 1001 "Going away" (the gateway is draining).
+    pub fn go_away(&self) {
+        self.going_away.set(true);
+        self.closing.set(true);
+        self.reader.notify();
+    }
+
     pub fn touch(&self, now_ms: u64) {
         self.last_active_ms.set(now_ms);
     }
@@ -426,9 +447,13 @@ impl Conn {
         (code, reason)
     }
 
-    /// `DeleteConnection` (or a failed write) closed it.
+    /// `DeleteConnection`, a failed write or a drain closed it.
     pub fn closed_by_gateway(&self) -> (u16, &'static str) {
-        self.fail(1000, "Connection closed by the gateway")
+        if self.going_away.get() {
+            self.fail(1001, "Going away")
+        } else {
+            self.fail(1000, "Connection closed by the gateway")
+        }
     }
 
     /// After the read loop: let the writer flush the close frame and stop.
