@@ -92,7 +92,12 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         // WebSocket APIs: an upgrade takes the connection over; `@connections` is answered here.
         match crate::ws::classify(&w, &head, &d.buf) {
             crate::ws::Kind::Http => {}
-            crate::ws::Kind::Upgrade => return crate::ws::upgrade(w, d, head).await,
+            crate::ws::Kind::Upgrade => {
+                // Its own task: this one's future (sized for the HTTP pipeline) is freed, and
+                // an idle WebSocket connection holds only what it needs.
+                monoio::spawn(crate::ws::upgrade(w, d, head));
+                return;
+            }
             crate::ws::Kind::Manage => match crate::ws::manage::serve(&w, &mut d, &head).await {
                 Some(consumed) if !w.shutdown.is_fired() => {
                     d.buf.drain(..consumed);

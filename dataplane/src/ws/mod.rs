@@ -173,7 +173,9 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         };
         let started = Instant::now();
         let answer = match &route.integration {
-            Some(i) => event::invoke(&w, i, &ev).await,
+            // Boxed, here and for every event: the connection's long-lived future stays small,
+            // and an integration call's state exists only while it runs.
+            Some(i) => Box::pin(event::invoke(&w, i, &ev)).await,
             None => Ok(event::Answer::empty(200)),
         };
         w.ws.stats.record(&w, &conn, route, &answer, started);
@@ -201,7 +203,19 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
     if !matches!(written, Ok((Ok(_), _))) {
         return;
     }
+    drop(written);
     d.buf.drain(..head.head_len.min(d.buf.len()));
+    // Nothing of the handshake outlives it: an idle connection holds its buffer, its `Conn` and
+    // two small tasks.
+    drop((key, subprotocol));
+    let Downstream {
+        stream,
+        buf,
+        headers,
+        write_timeout,
+        ..
+    } = d;
+    drop(headers);
     let conn = Rc::new(conn);
     w.ws.insert(Rc::clone(&conn));
     // Counted in flight: a drain closes the connection (1001) and waits for its `$disconnect`.
@@ -210,13 +224,12 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         // The drain began during `$connect`, after the registry was closed.
         conn.go_away();
     }
-    let buf = std::mem::take(&mut d.buf);
-    let (rd, wr) = d.stream.into_split();
-    monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, d.write_timeout));
+    let (rd, wr) = stream.into_split();
+    monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, write_timeout));
     let (code, reason) = read_loop(&w, &conn, rd, buf).await;
     w.ws.remove(&conn);
     conn.close(code, reason);
-    disconnect(&w, &conn, code, reason).await;
+    Box::pin(disconnect(&w, &conn, code, reason)).await;
     w.in_flight.set(w.in_flight.get() - 1);
 }
 
@@ -307,7 +320,7 @@ async fn read_loop(
                 let binary = message_opcode == Some(Opcode::Binary);
                 message_opcode = None;
                 conn.touch(w.cfg.now_ms());
-                on_message(w, conn, &message, binary).await;
+                Box::pin(on_message(w, conn, &message, binary)).await;
                 message.clear();
                 utf8_checked = 0;
                 if message.capacity() > 64 * 1024 {
