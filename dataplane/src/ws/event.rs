@@ -105,11 +105,13 @@ impl Event<'_> {
                 let name = String::from_utf8_lossy(bytes(buf, *n)).into_owned();
                 let value = String::from_utf8_lossy(bytes(buf, *v)).into_owned();
                 single.insert(name.clone(), value.clone().into());
-                multi
+                if let Some(values) = multi
                     .entry(name)
                     .or_insert_with(|| serde_json::Value::Array(Vec::new()))
                     .as_array_mut()
-                    .map(|a| a.push(value.into()));
+                {
+                    values.push(value.into());
+                }
             }
             event["headers"] = single.into();
             event["multiValueHeaders"] = multi.into();
