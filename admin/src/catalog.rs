@@ -36,7 +36,7 @@ use crate::records::{
     ApiRecord, AuthorizerRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
     IntegrationResponseRecord, RouteRecord, RouteResponseRecord, StageRecord,
 };
-use crate::store::{Change, Kind, Row, Store, USAGE_SCOPE};
+use crate::store::{Change, Kind, Row, Store, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
 use crate::usage::UsageState;
 use crate::v1::{RestApiState, RestApis, RestDraft};
 use crate::SnapshotCell;
@@ -58,9 +58,15 @@ pub(crate) struct Catalog {
     ctx: CompileContext,
     /// API keys, usage plans and their counters (`usage/`).
     pub(crate) usage: UsageState,
+    /// IAM users, access keys and policies (`iam.rs`).
+    pub(crate) iam: crate::iam::IamState,
+    /// Certificates, custom domain names and API mappings (`domains/`).
+    pub(crate) domains: crate::domains::DomainState,
     /// REST APIs (`apigateway` v1, see `v1/`). Their ids share one namespace with `apis` (the
     /// data plane routes both by `{apiId}.{domain}`), so neither map lists the other's.
     rest: RestApis,
+    /// VPC links of both control planes, by id (`vpc_link.rs`).
+    pub(crate) vpc_links: BTreeMap<String, crate::vpc_link::VpcLinkRecord>,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -135,8 +141,22 @@ impl Catalog {
             .load()
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .into_iter()
+            // Functions are the function host's (lambda/), loaded there.
+            .filter(|r| r.api_id != LAMBDA_SCOPE)
             .partition(|r| r.api_id == USAGE_SCOPE);
+        let (iam_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| r.api_id == crate::store::IAM_SCOPE);
+        let iam = crate::iam::IamState::load(iam_rows)?;
         let usage = UsageState::load(usage_rows, Arc::clone(&store))?;
+        let (domain_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| r.api_id == crate::domains::DOMAIN_SCOPE);
+        let domains = crate::domains::DomainState::load(domain_rows)?;
+        let (link_rows, rows): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|r| r.api_id == VPC_LINK_SCOPE);
+        let mut ctx = CompileContext::new(workers);
+        let vpc_links = crate::vpc_link::load(&link_rows, &mut ctx)?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
             .partition(|r| crate::v1::is_rest_kind(r.kind));
@@ -195,11 +215,19 @@ impl Catalog {
                     let d: Deployment = parse_doc(&row)?;
                     state.deployments.insert(row.id.clone(), Arc::new(d));
                 }
-                // Under USAGE_SCOPE, partitioned out above.
-                Kind::ApiKey | Kind::UsagePlan | Kind::UsagePlanKey => {}
+                // Under USAGE_SCOPE, LAMBDA_SCOPE, DOMAIN_SCOPE and VPC_LINK_SCOPE, taken out above.
+                Kind::ApiKey
+                | Kind::UsagePlan
+                | Kind::UsagePlanKey
+                | Kind::Function
+                | Kind::Certificate
+                | Kind::DomainName
+                | Kind::ApiMapping
+                | Kind::VpcLink => {}
+                // Under IAM_SCOPE, partitioned out above.
+                Kind::IamUser | Kind::IamPolicy => {}
             }
         }
-        let mut ctx = CompileContext::new(workers);
         let mut compiled = Vec::new();
         for (id, state) in &apis {
             match compile(state, &mut ctx) {
@@ -215,7 +243,9 @@ impl Catalog {
         let generation = cell.load().generation + 1;
         let retired = Retired::default();
         let snapshot = Snapshot::from_apis(generation, compiled)
-            .with_usage(generation, Arc::clone(&usage.published));
+            .with_usage(generation, Arc::clone(&usage.published))
+            .with_iam(generation, Arc::clone(&iam.published))
+            .with_domains(generation, Arc::new(domains.compile_lenient()));
         retired.retire(cell.swap(Arc::new(snapshot)));
         Ok(Catalog {
             apis: apis.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
@@ -225,8 +255,26 @@ impl Catalog {
             retired,
             ctx,
             usage,
+            iam,
+            domains,
             rest,
+            vpc_links,
         })
+    }
+
+    /// The VPC links integrations may name.
+    pub(crate) fn vpc_links(&self) -> &portico_shared::vpc_link::VpcLinks {
+        &self.ctx.vpc_links
+    }
+
+    /// What the compiler knows of the VPC links, to change with them.
+    pub(crate) fn vpc_links_mut(&mut self) -> &mut portico_shared::vpc_link::VpcLinks {
+        &mut self.ctx.vpc_links
+    }
+
+    /// The snapshot the data plane serves.
+    pub(crate) fn served(&self) -> Arc<Snapshot> {
+        self.cell.load_full()
     }
 
     /// The store, for the usage operations.

@@ -44,6 +44,30 @@ pub(crate) fn generate(len: usize) -> String {
     out
 }
 
+/// `len` characters of `alphabet` (at most 248 of them) from the kernel's CSPRNG: for secrets
+/// (API key values, IAM secret access keys), where [`generate`]'s ids are not enough.
+pub(crate) fn random_string(alphabet: &[u8], len: usize) -> Result<String, crate::ApiError> {
+    use std::io::Read as _;
+    assert!(!alphabet.is_empty() && alphabet.len() <= 248);
+    // Rejecting bytes at or above the largest multiple of the alphabet keeps characters equally likely.
+    let bound = 256 - 256 % alphabet.len();
+    let mut f = std::fs::File::open("/dev/urandom")
+        .map_err(|e| crate::ApiError::Internal(format!("open /dev/urandom: {e}")))?;
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        f.read_exact(&mut buf)
+            .map_err(|e| crate::ApiError::Internal(format!("read /dev/urandom: {e}")))?;
+        for b in buf.iter().filter(|b| usize::from(**b) < bound) {
+            if out.len() == len {
+                break;
+            }
+            out.push(char::from(alphabet[usize::from(*b) % alphabet.len()]));
+        }
+    }
+    Ok(out)
+}
+
 /// Whether `id` can name an API: 1 to 63 lowercase letters and digits (a host name label).
 pub(crate) fn valid_api_id(id: &str) -> bool {
     !id.is_empty()

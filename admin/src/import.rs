@@ -108,21 +108,36 @@ impl Catalog {
                 ));
                 continue;
             }
-            if i.integration_type != IntegrationType::HttpProxy {
-                problems.push(format!(
-                    "{iat}: integrationType {:?} is not supported yet; use HTTP_PROXY",
-                    i.integration_type
-                ));
-                continue;
-            }
+            let integration_type = match i.integration_type {
+                IntegrationType::HttpProxy => "HTTP_PROXY",
+                IntegrationType::AwsProxy => "AWS_PROXY",
+                other => {
+                    problems.push(format!(
+                        "{iat}: integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"
+                    ));
+                    continue;
+                }
+            };
+            // `AWS_PROXY` without a subtype is a Lambda proxy; with one, a first-class integration.
+            let lambda =
+                i.integration_type == IntegrationType::AwsProxy && i.integration_subtype.is_none();
             let record = IntegrationRecord {
                 api_gateway_managed: false,
-                connection_type: "INTERNET".into(),
-                credentials_arn: None,
+                connection_id: i.connection_id.clone(),
+                connection_type: i
+                    .connection_type
+                    .clone()
+                    .unwrap_or_else(|| "INTERNET".into()),
+                credentials_arn: i.credentials_arn.clone(),
                 description: None,
                 integration_id: i.integration_id.clone(),
-                integration_method: i.integration_method.clone().unwrap_or_else(|| "ANY".into()),
-                integration_type: "HTTP_PROXY".into(),
+                integration_method: if lambda {
+                    "POST".into()
+                } else {
+                    i.integration_method.clone().unwrap_or_else(|| "ANY".into())
+                },
+                integration_subtype: i.integration_subtype.clone(),
+                integration_type: integration_type.into(),
                 integration_uri: i.integration_uri.clone(),
                 payload_format_version: i
                     .payload_format_version
@@ -168,8 +183,19 @@ impl Catalog {
                 ));
                 continue;
             };
+            let authorization_type = match r.authorization_type.as_deref() {
+                None | Some("NONE") => "NONE",
+                Some("AWS_IAM") => "AWS_IAM",
+                Some(t) => {
+                    problems.push(format!(
+                        "{rat}: authorizationType {t} cannot be imported; use NONE or AWS_IAM"
+                    ));
+                    continue;
+                }
+            };
             let record = RouteRecord {
                 target: r.target.clone(),
+                authorization_type: authorization_type.into(),
                 ..crate::ops::route_record(route_id.clone(), r.route_key.clone())
             };
             if routes.insert(route_id, record).is_some() {

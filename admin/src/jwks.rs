@@ -175,7 +175,7 @@ async fn get_inner(url: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The body of a complete `connection: close` response, if its status is 200.
-fn parse_response(buf: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn parse_response(buf: &[u8]) -> Result<Vec<u8>, String> {
     let end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -28,10 +28,13 @@ use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
 mod catalog;
+mod domains;
 mod error;
+mod iam;
 mod ids;
 mod import;
 mod jwks;
+pub mod lambda;
 pub mod metrics;
 mod ops;
 mod page;
@@ -39,16 +42,19 @@ mod portico;
 mod records;
 pub mod sigv4;
 pub mod store;
+mod sts;
 #[cfg(test)]
 mod test_support;
 mod usage;
 mod v1;
 mod v2;
+mod vpc_link;
 mod ws;
 
 use catalog::Catalog;
 pub use error::ApiError;
 pub use import::ImportMode;
+pub use lambda::FunctionHost;
 pub use store::{MemoryStore, SqliteStore, Store};
 
 /// The atomically swapped snapshot the data plane reads.
@@ -70,6 +76,11 @@ pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
 pub struct Endpoint {
     pub domain: String,
     pub port: u16,
+    /// The data plane's TLS listener port, when `--tls-listen` is on (custom domain names'
+    /// `distributionDomainName`/`regionalDomainName` point there).
+    pub tls_port: Option<u16>,
+    /// The data directory: `file://` truststore URIs are read relative to it.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Shared state of the admin API.
@@ -93,6 +104,8 @@ struct Inner {
     usage_counters: usage::Counters,
     /// What the data plane reads: the JWKS fetcher finds the key slots to fill in it.
     cell: SnapshotCell,
+    /// Self-hosted Lambda functions (`lambda/`): their own state and lock, never the catalog's.
+    functions: FunctionHost,
 }
 
 // === impl AdminState ===
@@ -107,7 +120,11 @@ impl AdminState {
         endpoint: Endpoint,
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
-        let catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
+        let functions = FunctionHost::open(Arc::clone(&store))?;
+        let mut catalog = Catalog::load(store, Arc::clone(&cell), stats.workers())?;
+        if let Some(c) = &credentials {
+            catalog.set_iam_root(c.access_key_id(), c.secret_access_key());
+        }
         Ok(AdminState {
             inner: Arc::new(Inner {
                 retired: catalog.retired().clone(),
@@ -117,6 +134,7 @@ impl AdminState {
                 endpoint,
                 credentials: credentials.map(Arc::new),
                 cell,
+                functions,
             }),
         })
     }
@@ -142,6 +160,12 @@ impl AdminState {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
+    /// The self-hosted Lambda functions: their directory for the data plane, and
+    /// [`FunctionHost::stop_blocking`] for shutdown.
+    pub fn functions(&self) -> &FunctionHost {
+        &self.inner.functions
+    }
+
     pub fn stats(&self) -> &StatsBoard {
         &self.inner.stats
     }
@@ -165,6 +189,11 @@ impl AdminState {
     ) -> Result<T, ApiError> {
         let guard = self.inner.catalog.lock().await;
         f(&guard)
+    }
+
+    /// Where the data plane serves.
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
     }
 
     /// Fills in `apiEndpoint`.
@@ -194,6 +223,12 @@ pub fn app(state: AdminState) -> Router {
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        // `POST /` carries two services: ACM (JSON 1.1, `X-Amz-Target: CertificateManager.*`)
+        // and IAM's Query protocol (form-encoded `Action=...`).
+        .route("/", axum::routing::post(post_root))
+        .merge(lambda::router())
+        .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
+        .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
@@ -235,9 +270,17 @@ pub fn spawn(
             let retired = state.inner.retired.clone();
             let usage_counters = state.inner.usage_counters.clone();
             let cell = Arc::clone(&state.inner.cell);
+            let functions = state.inner.functions.clone();
+            functions.set_invoke_addr(local);
             rt.block_on(async move {
+                // Idle function instances are stopped from here.
+                tokio::spawn(functions.reap_loop());
                 // JWT authorizer keys are fetched here, never by a worker.
-                tokio::spawn(jwks::fetch_loop(cell));
+                tokio::spawn(jwks::fetch_loop(Arc::clone(&cell)));
+                // Lambda integrations' roles are assumed here, never by a worker.
+                tokio::spawn(sts::assume_loop(Arc::clone(&cell)));
+                // VPC link targets are health checked here, never by a worker.
+                tokio::spawn(vpc_link::health_loop(cell));
                 // Usage plan counters reach the store from here, never from a request.
                 tokio::spawn(usage::flush_loop(usage_counters));
                 // Replaced snapshots are freed here, never on a worker (see catalog.rs).
@@ -269,3 +312,17 @@ pub fn spawn(
 
 #[cfg(test)]
 mod tests;
+
+/// `POST /`: ACM when the request names an `X-Amz-Target` (JSON protocols), else IAM's Query
+/// protocol.
+async fn post_root(
+    state: axum::extract::State<AdminState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    if headers.contains_key("x-amz-target") {
+        domains::acm::dispatch(state, headers, body).await
+    } else {
+        iam::handle(state, headers, body).await
+    }
+}

@@ -109,11 +109,13 @@ impl Catalog {
             let integration_id = d.state.new_child_id();
             d.put_integration(IntegrationRecord {
                 api_gateway_managed: true,
+                connection_id: None,
                 connection_type: "INTERNET".into(),
                 credentials_arn: input.credentials_arn,
                 description: None,
                 integration_id: integration_id.clone(),
                 integration_method: "ANY".into(),
+                integration_subtype: None,
                 integration_type: "HTTP_PROXY".into(),
                 integration_uri: target,
                 payload_format_version: "1.0".into(),
@@ -399,9 +401,12 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
         Some("JWT") if websocket => {
             problems.push("authorizationType JWT is supported only for HTTP APIs".into())
         }
-        Some("JWT") => {}
-        Some(t @ ("AWS_IAM" | "CUSTOM")) => problems.push(format!(
-            "authorizationType {t} is not supported yet: use NONE or JWT"
+        Some("AWS_IAM") if websocket => problems.push(
+            "authorizationType AWS_IAM is not supported yet for WebSocket APIs: use NONE".into(),
+        ),
+        Some("JWT" | "AWS_IAM") => {}
+        Some(t @ "CUSTOM") => problems.push(format!(
+            "authorizationType {t} is not supported yet: use NONE, AWS_IAM or JWT"
         )),
         Some(t) => problems.push(format!(
             "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"
@@ -557,19 +562,29 @@ impl Catalog {
         if input.integration_type.is_none() {
             problems.push("integrationType is required".to_string());
         }
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        // First-class integrations (`AWS_PROXY` with a subtype) have no URI: their parameters
+        // name the resource.
         if let Some(t @ ("HTTP_PROXY" | "HTTP" | "AWS_PROXY")) = input.integration_type.as_deref() {
-            if input.integration_uri.is_none() {
+            if input.integration_uri.is_none() && input.integration_subtype.is_none() {
                 problems.push(format!("integrationUri is required for {t} integrations"));
             }
         }
-        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        if !websocket
+            && input.integration_type.as_deref() == Some("AWS_PROXY")
+            && input.payload_format_version.is_none()
+        {
+            problems.push("payloadFormatVersion is required for AWS_PROXY integrations".into());
+        }
         let record = IntegrationRecord {
             api_gateway_managed: false,
             connection_type: "INTERNET".into(),
+            connection_id: None,
             credentials_arn: None,
             description: None,
             integration_id: d.state.new_child_id(),
             integration_method: "ANY".into(),
+            integration_subtype: None,
             integration_type: "HTTP_PROXY".into(),
             integration_uri: String::new(),
             payload_format_version: "1.0".into(),
@@ -586,7 +601,7 @@ impl Catalog {
             request_templates: None,
             template_selection_expression: None,
         };
-        let record = merge_integration(record, input, problems, websocket)?;
+        let record = merge_integration(record, input, problems, websocket, self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -602,7 +617,7 @@ impl Catalog {
         let mut d = self.draft(api_id)?;
         let current = d.state.integration(integration_id)?.clone();
         let websocket = d.state.api.protocol_type == "WEBSOCKET";
-        let record = merge_integration(current, input, Vec::new(), websocket)?;
+        let record = merge_integration(current, input, Vec::new(), websocket, self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -641,47 +656,121 @@ fn merge_integration(
     input: IntegrationInput,
     mut problems: Vec<String>,
     websocket: bool,
+    links: &portico_shared::vpc_link::VpcLinks,
 ) -> Result<IntegrationRecord, ApiError> {
     if websocket {
         return crate::ws::merge_integration(record, input, problems);
     }
+    // First-class integrations (`AWS_PROXY` with a subtype): their parameters are the action's.
+    let subtype = input
+        .integration_subtype
+        .clone()
+        .or_else(|| record.integration_subtype.clone());
+    let service = match (input.integration_type.as_deref(), &subtype) {
+        (Some("AWS_PROXY"), Some(_)) => true,
+        (None, Some(_)) => record.integration_type == "AWS_PROXY",
+        _ => false,
+    };
     match input.integration_type.as_deref() {
-        None | Some("HTTP_PROXY") => {}
-        Some(t @ ("AWS" | "AWS_PROXY" | "HTTP" | "MOCK")) => problems.push(format!(
-            "integrationType {t} is not supported yet: Portico serves HTTP_PROXY integrations only"
+        None | Some("HTTP_PROXY" | "AWS_PROXY") => {}
+        Some(t @ ("AWS" | "HTTP" | "MOCK")) => problems.push(format!(
+            "integrationType {t} is not supported yet: Portico serves HTTP_PROXY and AWS_PROXY integrations"
         )),
         Some(t) => problems.push(format!(
             "Invalid integrationType '{t}': use AWS, AWS_PROXY, HTTP, HTTP_PROXY or MOCK"
         )),
     }
+    let lambda = !service
+        && input
+            .integration_type
+            .as_deref()
+            .unwrap_or(&record.integration_type)
+            == "AWS_PROXY";
     if let Some(uri) = &input.integration_uri {
-        check_http_uri(&mut problems, uri);
+        if !lambda {
+            check_http_uri(&mut problems, uri);
+        } else if !uri.contains("${") {
+            if let Err(e) = portico_shared::lambda::parse_function_uri(uri, false) {
+                problems.push(e);
+            }
+        }
     }
     if let Some(m) = &input.integration_method {
         check_integration_method(&mut problems, m);
     }
     if let Some(v) = &input.payload_format_version {
-        if v != "1.0" {
-            problems.push(format!(
+        match (lambda, v.as_str()) {
+            (_, "1.0") | (true, "2.0") => {}
+            (true, _) => problems.push(format!(
+                "Invalid payloadFormatVersion '{v}': AWS_PROXY integrations use 1.0 or 2.0"
+            )),
+            (false, _) => problems.push(format!(
                 "Invalid payloadFormatVersion '{v}': HTTP_PROXY integrations use 1.0"
-            ));
+            )),
         }
+    }
+    if lambda
+        && (input
+            .request_parameters
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+            || input
+                .response_parameters
+                .as_ref()
+                .is_some_and(|m| !m.is_empty()))
+    {
+        problems.push(
+            "requestParameters and responseParameters are not supported for AWS_PROXY integrations yet"
+                .into(),
+        );
     }
     if let Some(ms) = input.timeout_in_millis {
         check_timeout(&mut problems, ms);
     }
     match input.connection_type.as_deref() {
-        None | Some("INTERNET") => {}
-        Some("VPC_LINK") => problems.push("connectionType VPC_LINK is not supported".into()),
+        None | Some("INTERNET" | "VPC_LINK") => {}
         Some(t) => problems.push(format!(
             "Invalid connectionType '{t}': use INTERNET or VPC_LINK"
         )),
     }
-    if input.connection_id.is_some() {
-        problems.push("connectionId is only used with VPC_LINK, which is not supported".into());
+    let connection_type = input
+        .connection_type
+        .clone()
+        .unwrap_or_else(|| record.connection_type.clone());
+    let connection_id = input
+        .connection_id
+        .clone()
+        .or_else(|| record.connection_id.clone())
+        .filter(|_| connection_type == "VPC_LINK");
+    if connection_type == "VPC_LINK" {
+        match &connection_id {
+            None => {
+                problems.push("connectionId is required when connectionType is VPC_LINK".into())
+            }
+            Some(id) if !id.contains("${") && links.get(id).is_none() => {
+                problems.push(format!("Invalid VPC link identifier specified: '{id}'"))
+            }
+            Some(_) => {}
+        }
+    } else if input.connection_id.is_some() {
+        problems.push("connectionId is only used with connectionType VPC_LINK".into());
     }
-    if input.integration_subtype.is_some() {
+    if input.integration_subtype.is_some() && !service {
         problems.push("integrationSubtype is only used with AWS_PROXY integrations".into());
+    }
+    if service {
+        let subtype = subtype.as_deref().unwrap_or_default();
+        let params = input
+            .request_parameters
+            .clone()
+            .or_else(|| record.request_parameters.clone())
+            .unwrap_or_default();
+        problems.extend(portico_shared::aws::check_subtype(subtype, &params));
+        if input.response_parameters.is_some() {
+            problems.push(format!(
+                "responseParameters are not supported for integration subtype {subtype}"
+            ));
+        }
     }
     for (member, present) in [
         (
@@ -699,7 +788,7 @@ fn merge_integration(
             problems.push(format!("{member} is supported only for WebSocket APIs"));
         }
     }
-    if let Some(map) = &input.request_parameters {
+    if let Some(map) = input.request_parameters.as_ref().filter(|_| !service) {
         if let Err(p) = portico_shared::mapping::RequestMapping::compile(map) {
             problems.extend(p);
         }
@@ -711,7 +800,7 @@ fn merge_integration(
     }
     if input.tls_config.is_some() {
         problems.push(
-            "tlsConfig is only used with https upstreams, which are not supported yet".into(),
+            "tlsConfig is not supported: the server name comes from the integrationUri host".into(),
         );
     }
     check_len(
@@ -724,8 +813,19 @@ fn merge_integration(
     if !problems.is_empty() {
         return Err(ApiError::invalid(&problems));
     }
+    set(&mut record.integration_type, input.integration_type);
+    if service {
+        record.integration_type = "AWS_PROXY".into();
+        record.integration_subtype = subtype;
+    }
+    record.connection_type = connection_type;
+    record.connection_id = connection_id;
     set(&mut record.integration_uri, input.integration_uri);
     set(&mut record.integration_method, input.integration_method);
+    if lambda {
+        // Lambda is always invoked with POST (AWS stores it so).
+        record.integration_method = "POST".into();
+    }
     set(
         &mut record.payload_format_version,
         input.payload_format_version,

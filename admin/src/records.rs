@@ -188,6 +188,8 @@ pub(crate) struct RouteInput {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationRecord {
     pub(crate) api_gateway_managed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) connection_id: Option<String>,
     pub(crate) connection_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) credentials_arn: Option<String>,
@@ -195,7 +197,10 @@ pub(crate) struct IntegrationRecord {
     pub(crate) description: Option<String>,
     pub(crate) integration_id: String,
     pub(crate) integration_method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) integration_subtype: Option<String>,
     pub(crate) integration_type: String,
+    #[serde(default)]
     pub(crate) integration_uri: String,
     pub(crate) payload_format_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -498,16 +503,13 @@ pub(crate) fn check_http_uri(problems: &mut Vec<String>, uri: &str) {
         ));
         return;
     }
-    let Some(rest) = uri.strip_prefix("http://") else {
-        if uri.starts_with("https://") {
-            problems.push(format!(
-                "Invalid integrationUri '{uri}': https upstreams are not supported yet; use http://"
-            ));
-        } else {
-            problems.push(format!(
-                "Invalid integrationUri '{uri}': HTTP_PROXY integrations need an absolute http:// URL"
-            ));
-        }
+    let Some(rest) = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))
+    else {
+        problems.push(format!(
+            "Invalid integrationUri '{uri}': HTTP_PROXY integrations need an absolute http:// or https:// URL"
+        ));
         return;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -639,6 +641,7 @@ impl RouteRecord {
                 .authorizer_id
                 .clone()
                 .filter(|_| self.authorization_type == "JWT"),
+            authorization_type: (self.authorization_type == "AWS_IAM").then(|| "AWS_IAM".into()),
             authorization_scopes: self.authorization_scopes.clone().unwrap_or_default(),
             route_response: false,
         }
@@ -681,12 +684,16 @@ impl IntegrationRecord {
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
             payload_format_version: Some(self.payload_format_version.clone()),
+            integration_subtype: self.integration_subtype.clone(),
+            credentials_arn: self.credentials_arn.clone(),
             request_parameters: self.request_parameters.clone().unwrap_or_default(),
             response_parameters: self.response_parameters.clone().unwrap_or_default(),
             request_templates: self.request_templates.clone().unwrap_or_default(),
             template_selection_expression: self.template_selection_expression.clone(),
             passthrough_behavior: self.passthrough_behavior.clone(),
             integration_responses: Vec::new(),
+            connection_type: Some(self.connection_type.clone()),
+            connection_id: self.connection_id.clone(),
         }
     }
 }
@@ -708,12 +715,13 @@ mod tests {
             "http://example.com",
             "http://[::1]:80/a",
             "http://${stageVariables.host}/a",
+            "https://example.com:8443/a",
         ] {
             assert!(problems(|p| check_http_uri(p, ok)).is_empty(), "{ok}");
         }
         for bad in [
             "ftp://x",
-            "https://x",
+            "https://",
             "http://",
             "http://a:0",
             "http://a:99999",

@@ -59,12 +59,36 @@ pub enum Kind {
     RouteResponse,
     /// A WebSocket integration response; `id` is `{integrationId}/{integrationResponseId}`.
     IntegrationResponse,
+    /// An IAM user with its access keys, attached and inline policies, under [`IAM_SCOPE`].
+    IamUser,
+    /// An IAM managed policy, under [`IAM_SCOPE`]; `id` is the policy name.
+    IamPolicy,
+    /// A self-hosted Lambda function, under [`LAMBDA_SCOPE`]; `id` is the function name.
+    Function,
+    /// An imported certificate (ACM), under `$domains`; `id` is its ARN.
+    Certificate,
+    /// A custom domain name, under `$domains`; `id` is the name.
+    DomainName,
+    /// An API (base path) mapping, under `$domains`; `id` is `{domainName}/{mappingId}`.
+    ApiMapping,
+    /// A VPC link (either control plane), under [`VPC_LINK_SCOPE`].
+    VpcLink,
 }
+
+/// The `api_id` under which the IAM store's users and policies are stored (a `$` scope, so
+/// [`Change::DeleteAll`] spares it).
+pub const IAM_SCOPE: &str = "$iam";
 
 /// The `api_id` under which API keys, usage plans and usage plan keys are stored. API ids are
 /// lowercase letters and digits, so no API can have it; [`Change::DeleteAll`] spares every
 /// scope that starts with `$`.
 pub const USAGE_SCOPE: &str = "$usage";
+
+/// The `api_id` under which self-hosted Lambda functions are stored (`lambda/`); like
+/// [`USAGE_SCOPE`], no API can have it and [`Change::DeleteAll`] spares it.
+pub const LAMBDA_SCOPE: &str = "$lambda";
+/// The `api_id` under which VPC links are stored (account-level, like usage plans).
+pub const VPC_LINK_SCOPE: &str = "$vpclinks";
 
 /// What a [`UsageRow`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -127,6 +151,12 @@ pub struct StoreError(pub String);
 
 /// A durable store of admin documents.
 pub trait Store: Send + Sync + fmt::Debug {
+    /// The local directory this store lives in, if it has one: self-hosted functions unpack
+    /// their code under it.
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// Every stored document, in `(api_id, kind, id)` order.
     fn load(&self) -> Result<Vec<Row>, StoreError>;
 
@@ -224,7 +254,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 25] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -243,6 +273,13 @@ impl Kind {
         Kind::Authorizer,
         Kind::RouteResponse,
         Kind::IntegrationResponse,
+        Kind::IamUser,
+        Kind::IamPolicy,
+        Kind::Function,
+        Kind::Certificate,
+        Kind::DomainName,
+        Kind::ApiMapping,
+        Kind::VpcLink,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -266,6 +303,13 @@ impl Kind {
             Kind::Authorizer => "authorizer",
             Kind::RouteResponse => "routeresponse",
             Kind::IntegrationResponse => "integrationresponse",
+            Kind::IamUser => "iamuser",
+            Kind::IamPolicy => "iampolicy",
+            Kind::Function => "function",
+            Kind::Certificate => "certificate",
+            Kind::DomainName => "domainname",
+            Kind::ApiMapping => "apimapping",
+            Kind::VpcLink => "vpclink",
         }
     }
 

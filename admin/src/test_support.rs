@@ -35,6 +35,8 @@ pub(crate) fn open(store: Arc<dyn Store>) -> (AdminState, SnapshotCell) {
         Endpoint {
             domain: "execute-api.localhost".into(),
             port: 8080,
+            tls_port: None,
+            data_dir: std::env::temp_dir(),
         },
         None,
     )

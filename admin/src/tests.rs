@@ -293,10 +293,21 @@ async fn errors_have_aws_shape_and_list_every_problem() {
         (
             "POST",
             format!("{base}/integrations"),
-            r#"{"integrationType": "AWS_PROXY"}"#,
+            r#"{"integrationType": "AWS"}"#,
             StatusCode::BAD_REQUEST,
             "BadRequestException",
-            vec!["integrationType AWS_PROXY is not supported yet"],
+            vec!["integrationType AWS is not supported yet"],
+        ),
+        (
+            "POST",
+            format!("{base}/integrations"),
+            r#"{"integrationType": "AWS_PROXY", "integrationUri": "arn:aws:lambda:us-east-1:1:function:f"}"#,
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            vec![
+                "payloadFormatVersion is required for AWS_PROXY integrations",
+                "is not a Lambda function ARN",
+            ],
         ),
         (
             "POST",
@@ -951,7 +962,7 @@ async fn jwt_authorizers_crud_and_route_references() {
             StatusCode::BAD_REQUEST,
         ),
         (
-            json!({"routeKey": "GET /a", "authorizationType": "AWS_IAM"}),
+            json!({"routeKey": "GET /a", "authorizationType": "CUSTOM"}),
             StatusCode::BAD_REQUEST,
         ),
     ] {

@@ -530,10 +530,8 @@ fn check_templates(
     templates: Option<&BTreeMap<String, String>>,
 ) {
     for (k, t) in templates.into_iter().flatten() {
-        if portico_shared::template::Template::needs_vtl(t) {
-            problems.push(format!(
-                "{member}['{k}'] uses Velocity (#set, #if, $input.json, $util, ...), which is not supported yet: only $context.*, $stageVariables.* and $input.body are substituted"
-            ));
+        if let Err(e) = portico_shared::template::Template::parse(t) {
+            problems.push(format!("{member}['{k}']: {e}"));
         }
         if t.len() > 300 * 1024 {
             problems.push(format!("{member}['{k}'] is larger than 300 KB"));

@@ -6,9 +6,9 @@
 //!    the request is not HEAD. It builds the key into a reused buffer: the stage cache id (which
 //!    carries the flush generation), the method's scope (cache namespace or resource path), the
 //!    HTTP method and the values of the cache key parameters. `Cache-Control: max-age=0` asks
-//!    for a refresh; without IAM authorization no caller holds `execute-api:InvalidateCache`, so
-//!    the refresh is allowed only when `requireAuthorizationForCacheControl` is off, and
-//!    otherwise the method's `unauthorizedCacheControlHeaderStrategy` applies.
+//!    for a refresh; it is allowed when `requireAuthorizationForCacheControl` is off or the
+//!    `AWS_IAM` caller holds `execute-api:InvalidateCache` on the method, and otherwise the
+//!    method's `unauthorizedCacheControlHeaderStrategy` applies.
 //! 2. [`Caches::begin`] looks the key up in this worker's shard of the stage (expired entries are
 //!    dropped on the way). A miss makes the request the key's *leader* ([`Flight`]) unless
 //!    another request of this core already fetches it: then it waits for that one, at most the
@@ -51,6 +51,7 @@ use crate::http1::{write, RequestHead};
 use crate::integration::ConnectionHeader;
 use crate::request_id::RequestId;
 use crate::route::Resolved;
+use crate::worker::Worker;
 
 /// The `Warning` AWS documents for `SUCCEED_WITH_RESPONSE_HEADER`.
 pub const IGNORED_WARNING: &[u8] =
@@ -318,27 +319,27 @@ pub fn wait_bound(integration: &Integration) -> Duration {
     Duration::from_millis(u64::from(match integration {
         Integration::HttpProxy(p) => p.timeout_ms,
         Integration::Http(h) => h.target.timeout_ms,
+        Integration::AwsService(s) => s.timeout_ms,
         Integration::Mock(_) => 0,
+        Integration::Lambda(l) => l.target.timeout_ms,
     }))
 }
 
 /// Decides how the request uses the cache (`None`: not at all), building its key into `key`
 /// (a buffer from the worker's free list, handed back in the plan or returned on `None`).
-pub fn plan<'s>(
+pub fn plan<'s, S>(
+    w: &Worker,
     resolved: &Resolved<'s>,
     head: &RequestHead,
-    d: &Downstream,
-    mut key: Vec<u8>,
-) -> Result<Result<Plan<'s>, Vec<u8>>, GatewayError> {
-    let method = match (&resolved.stage.cache, &resolved.route.rest) {
-        (Some(_), Some(rest)) => match &rest.caching {
-            Some(m) if head.method != http::Method::HEAD => m,
-            _ => return Ok(Err(key)),
-        },
-        _ => return Ok(Err(key)),
+    d: &Downstream<S>,
+    may_invalidate: impl FnOnce() -> bool,
+) -> Result<Option<Plan<'s>>, GatewayError> {
+    let (Some(stage), Some(rest)) = (resolved.stage.cache, &resolved.route.rest) else {
+        return Ok(None);
     };
-    let Some(stage) = resolved.stage.cache else {
-        return Ok(Err(key));
+    let method = match &rest.caching {
+        Some(m) if head.method != http::Method::HEAD => m,
+        _ => return Ok(None),
     };
     let invalidate = d.headers.iter().any(|&(n, v)| {
         bytes(&d.buf, n).eq_ignore_ascii_case(b"cache-control")
@@ -349,13 +350,15 @@ pub fn plan<'s>(
     let (refresh, warn) = match (invalidate, method.require_authorization) {
         (false, _) => (false, false),
         (true, false) => (true, false),
+        (true, true) if may_invalidate() => (true, false),
         (true, true) => match method.unauthorized {
             UnauthorizedStrategy::FailWith403 => return Err(GatewayError::CacheControlDenied),
             UnauthorizedStrategy::SucceedWithResponseHeader => (false, true),
             UnauthorizedStrategy::SucceedWithoutResponseHeader => (false, false),
         },
     };
-    key.clear();
+    // Only cached methods take a buffer for the key; it returns to the worker with the plan.
+    let mut key = w.take_buf();
     key.extend_from_slice(&stage.id.to_le_bytes());
     key.extend_from_slice(&method.scope.to_le_bytes());
     key.extend_from_slice(head.method.as_str().as_bytes());
@@ -385,7 +388,7 @@ pub fn plan<'s>(
             None => key.push(0),
         }
     }
-    Ok(Ok(Plan {
+    Ok(Some(Plan {
         stage,
         method,
         key,

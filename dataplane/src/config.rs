@@ -38,9 +38,13 @@ pub struct DataPlaneConfig {
     pub cache_capacity_bytes_override: Option<u64>,
     /// WebSocket APIs: frame, message, idle and duration limits.
     pub ws: crate::ws::WsLimits,
-    /// Who may call `@connections`: the admin credentials (the account's root); `None`: no
-    /// check, as the admin API without credentials.
-    pub ws_credentials: Option<Arc<portico_shared::sigv4::verify::AdminCredentials>>,
+    /// `@connections` requires a SigV4 signature (the admin credentials are set): the admin
+    /// credentials (the account's root) or an IAM user allowed `execute-api:ManageConnections`,
+    /// both from the snapshot's `IamTable`. `false`: no check, as the admin API without
+    /// credentials.
+    pub ws_signed: bool,
+    /// The TLS client of `https://` upstreams (public roots plus `--upstream-ca-file`).
+    pub upstream_tls: Arc<rustls::ClientConfig>,
 }
 
 // === impl Limits ===
@@ -78,7 +82,9 @@ impl Default for DataPlaneConfig {
             workers: 1,
             cache_capacity_bytes_override: None,
             ws: Default::default(),
-            ws_credentials: None,
+            ws_signed: false,
+            upstream_tls: crate::upstream_tls::client_config(None)
+                .expect("the built-in roots are valid"),
         }
     }
 }
@@ -94,5 +100,10 @@ impl DataPlaneConfig {
     /// Nanoseconds since [`DataPlaneConfig::epoch`]: the clock of the shared token buckets.
     pub fn mono_ns(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// Milliseconds since [`DataPlaneConfig::epoch`]: the clock of VPC link ejections.
+    pub fn mono_ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
     }
 }

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::buf::Slice;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use portico_shared::limits::{LINGER_MAX_BYTES, LINGER_MS, READ_BUF_BYTES};
@@ -28,11 +28,19 @@ use crate::pipeline::{self, Outcome};
 use crate::upstream::read_more;
 use crate::worker::Worker;
 
+/// A downstream byte stream: plain TCP, or TLS over TCP (`tls.rs`). The connection code is
+/// generic over it, so the plain path is compiled as before, with no dispatch.
+pub trait Stream: AsyncReadRent + AsyncWriteRent + 'static {}
+
+impl<S: AsyncReadRent + AsyncWriteRent + 'static> Stream for S {}
+
 /// The downstream side of one connection, as the pipeline may use it.
 #[derive(Debug)]
-pub struct Downstream {
-    pub stream: TcpStream,
+pub struct Downstream<S = TcpStream> {
+    pub stream: S,
     pub peer: SocketAddr,
+    /// The TLS session's facts (domain, client certificate); `None` on the plain listener.
+    pub tls: Option<Box<crate::tls::TlsSession>>,
     /// Read buffer: the current request's head starts at 0.
     pub buf: Vec<u8>,
     pub headers: HeaderSpans,
@@ -50,10 +58,16 @@ pub enum BodyLoc {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve<S: Stream>(
+    w: Rc<Worker>,
+    stream: S,
+    peer: SocketAddr,
+    tls: Option<Box<crate::tls::TlsSession>>,
+) {
     let mut d = Downstream {
         stream,
         peer,
+        tls,
         buf: Vec::with_capacity(READ_BUF_BYTES),
         headers: Vec::new(),
         write_timeout: w.cfg.limits.write_timeout,
@@ -94,8 +108,14 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
             crate::ws::Kind::Http => {}
             crate::ws::Kind::Upgrade => {
                 // Its own task: this one's future (sized for the HTTP pipeline) is freed, and
-                // an idle WebSocket connection holds only what it needs.
-                monoio::spawn(crate::ws::upgrade(w, d, head));
+                // an idle WebSocket connection holds only what it needs. Plain TCP only: the
+                // upgraded connection splits its socket into a reader and a writer task.
+                match crate::ws::into_tcp(d) {
+                    Ok(d) => {
+                        monoio::spawn(crate::ws::upgrade(w, d, head));
+                    }
+                    Err(mut d) => crate::ws::refuse(&mut d, 400, crate::ws::TLS_REFUSED).await,
+                }
                 return;
             }
             crate::ws::Kind::Manage => match crate::ws::manage::serve(&w, &mut d, &head).await {
@@ -140,7 +160,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
 
 // === impl Downstream ===
 
-impl Downstream {
+impl<S: Stream> Downstream<S> {
     /// Reads until a full head is buffered. `Ok(None)`: the connection ended (EOF, timeout).
     async fn read_head(
         &mut self,

@@ -39,13 +39,14 @@ pub fn preflight<'s, 'b>(
     head: &RequestHead,
     buf: &'b [u8],
     headers: &HeaderSpans,
+    tls: Option<&crate::tls::TlsSession>,
 ) -> Option<Preflight<'s, 'b>> {
     if head.method != Method::OPTIONS {
         return None;
     }
     let origin = header(buf, headers, b"origin")?;
     let method = header(buf, headers, b"access-control-request-method")?;
-    let api = route::select_api(snapshot, domain, head, buf).ok()?;
+    let (api, _) = route::select_api(snapshot, domain, head, buf, tls).ok()?;
     Some(Preflight {
         policy: api.cors.as_deref()?,
         origin,

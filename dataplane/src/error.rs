@@ -12,6 +12,18 @@ pub enum Blame {
     Gateway,
 }
 
+/// Why `AWS_IAM` authorization or a resource policy refused a request (403 each). The message,
+/// which names the caller and the resource, is kept beside the error by the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamDenial {
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    UnrecognizedClient,
+    InvalidSignature,
+    Expired,
+    AccessDenied,
+}
+
 /// A request that ends in a gateway-generated response. Never allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
@@ -29,6 +41,8 @@ pub enum GatewayError {
     NotFound,
     #[error("the execute-api endpoint is disabled for this API")]
     EndpointDisabled,
+    #[error("the custom domain requires a verified client certificate for it")]
+    MutualTlsRequired,
     #[error("route has no integration")]
     NoIntegration,
     #[error("upstream connection failed: {0}")]
@@ -37,6 +51,9 @@ pub enum GatewayError {
     UpstreamProtocol(&'static str),
     #[error("upstream timed out after {timeout_ms} ms")]
     UpstreamTimeout { timeout_ms: u32 },
+    /// Every target of the integration's VPC link is unhealthy or ejected: refused at once.
+    #[error("no healthy target in the VPC link")]
+    NoHealthyTarget,
     /// REST APIs: no stage, resource or method matched (AWS answers 403, not 404).
     #[error("no REST API stage, resource or method matched")]
     MissingAuthenticationToken,
@@ -64,9 +81,36 @@ pub enum GatewayError {
     /// REST request validation: the body is not JSON or not valid against the method's model.
     #[error("invalid request body")]
     InvalidBody,
+    /// Lambda: the Invoke call failed (endpoint unreachable, or the Invoke API refused it).
+    #[error("Lambda invocation failed: {0}")]
+    LambdaInvoke(&'static str),
+    /// Lambda: the function raised an error.
+    #[error("the Lambda function failed")]
+    LambdaFunction,
+    /// Lambda proxy: the function's answer is not a valid proxy response.
+    #[error("malformed Lambda proxy response")]
+    LambdaMalformed,
     /// HTTP API JWT authorizer: no token, a token refused (401) or missing scopes (403).
     #[error("JWT authorizer refused the request: {0:?}")]
     Unauthorized(portico_shared::jwt::AuthFailure),
+    /// `AWS_IAM` or a resource policy refused the request (403).
+    #[error("IAM authorization refused the request: {0:?}")]
+    Iam(IamDenial),
+}
+
+// === impl IamDenial ===
+
+impl IamDenial {
+    /// AWS's `x-amzn-ErrorType`.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            IamDenial::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            IamDenial::IncompleteSignature => "IncompleteSignatureException",
+            IamDenial::UnrecognizedClient => "UnrecognizedClientException",
+            IamDenial::InvalidSignature | IamDenial::Expired => "InvalidSignatureException",
+            IamDenial::AccessDenied => "AccessDeniedException",
+        }
+    }
 }
 
 // === impl GatewayError ===
@@ -80,11 +124,15 @@ impl GatewayError {
             GatewayError::BodyTooLarge => 413,
             GatewayError::ExpectationFailed => 417,
             GatewayError::NotFound => 404,
-            GatewayError::EndpointDisabled => 403,
+            GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired => 403,
             GatewayError::NoIntegration => 500,
             GatewayError::UpstreamConnect(_) => 502,
             GatewayError::UpstreamProtocol(_) => 502,
             GatewayError::UpstreamTimeout { .. } => 503,
+            GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed => 500,
+            GatewayError::NoHealthyTarget => 503,
             GatewayError::MissingAuthenticationToken => 403,
             GatewayError::InvalidApiKey => 403,
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
@@ -93,6 +141,7 @@ impl GatewayError {
             GatewayError::CacheControlDenied => 403,
             GatewayError::MissingParameters { .. } | GatewayError::InvalidBody => 400,
             GatewayError::Unauthorized(f) => f.status(),
+            GatewayError::Iam(_) => 403,
         }
     }
 
@@ -105,11 +154,17 @@ impl GatewayError {
             GatewayError::BodyTooLarge => br#"{"message":"Request Entity Too Large"}"#,
             GatewayError::ExpectationFailed => br#"{"message":"Expectation Failed"}"#,
             GatewayError::NotFound => br#"{"message":"Not Found"}"#,
-            GatewayError::EndpointDisabled => br#"{"message":"Forbidden"}"#,
+            GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired => {
+                br#"{"message":"Forbidden"}"#
+            }
             GatewayError::NoIntegration => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamConnect(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamProtocol(_) => br#"{"message":"Internal Server Error"}"#,
             GatewayError::UpstreamTimeout { .. } => br#"{"message":"Service Unavailable"}"#,
+            GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed => br#"{"message":"Internal Server Error"}"#,
+            GatewayError::NoHealthyTarget => br#"{"message":"Service Unavailable"}"#,
             GatewayError::MissingAuthenticationToken => {
                 br#"{"message":"Missing Authentication Token"}"#
             }
@@ -130,6 +185,8 @@ impl GatewayError {
                 403 => br#"{"message":"Forbidden"}"#,
                 _ => br#"{"message":"Unauthorized"}"#,
             },
+            // The pipeline writes the message it kept; this is the fallback wording.
+            GatewayError::Iam(_) => br#"{"message":"Forbidden"}"#,
         }
     }
 
@@ -143,9 +200,11 @@ impl GatewayError {
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => {
                 ResponseType::ApiConfigurationError
             }
-            GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_) => {
-                ResponseType::IntegrationFailure
-            }
+            GatewayError::UpstreamConnect(_)
+            | GatewayError::UpstreamProtocol(_)
+            | GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed => ResponseType::IntegrationFailure,
             GatewayError::UpstreamTimeout { .. } => ResponseType::IntegrationTimeout,
             GatewayError::InvalidApiKey => ResponseType::InvalidApiKey,
             GatewayError::Throttled => ResponseType::Throttled,
@@ -154,13 +213,23 @@ impl GatewayError {
             // The missing `execute-api:InvalidateCache` permission is an IAM denial.
             GatewayError::CacheControlDenied => ResponseType::AccessDenied,
             GatewayError::MissingParameters { .. } => ResponseType::BadRequestParameters,
+            GatewayError::Iam(d) => match d {
+                IamDenial::MissingAuthenticationToken => ResponseType::MissingAuthenticationToken,
+                IamDenial::IncompleteSignature
+                | IamDenial::UnrecognizedClient
+                | IamDenial::InvalidSignature => ResponseType::InvalidSignature,
+                IamDenial::Expired => ResponseType::ExpiredToken,
+                IamDenial::AccessDenied => ResponseType::AccessDenied,
+            },
             GatewayError::InvalidBody => ResponseType::BadRequestBody,
             // Refused before an API is known, or not customisable: the HTTP answer.
             GatewayError::BadRequest(_)
             | GatewayError::HeadersTooLarge
             | GatewayError::UriTooLong
             | GatewayError::ExpectationFailed
-            | GatewayError::EndpointDisabled
+            | GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired
+            // No gateway response type answers 503: the same answer for both API types.
+            | GatewayError::NoHealthyTarget
             // HTTP APIs only.
             | GatewayError::Unauthorized(_) => return None,
         })
@@ -175,6 +244,7 @@ impl GatewayError {
             | GatewayError::ExpectationFailed
             | GatewayError::NotFound
             | GatewayError::EndpointDisabled
+            | GatewayError::MutualTlsRequired
             | GatewayError::MissingAuthenticationToken
             | GatewayError::InvalidApiKey
             | GatewayError::Throttled
@@ -183,15 +253,41 @@ impl GatewayError {
             | GatewayError::CacheControlDenied
             | GatewayError::MissingParameters { .. }
             | GatewayError::InvalidBody
-            | GatewayError::Unauthorized(_) => Blame::Downstream,
+            | GatewayError::Unauthorized(_)
+            | GatewayError::Iam(_) => Blame::Downstream,
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)
-            | GatewayError::UpstreamTimeout { .. } => Blame::Upstream,
+            | GatewayError::UpstreamTimeout { .. }
+            | GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed
+            | GatewayError::NoHealthyTarget => Blame::Upstream,
+        }
+    }
+
+    /// REST APIs: the status of an error whose gateway response type answers with another
+    /// status by default. A malformed answer or an error of a Lambda proxy function is 502
+    /// (AWS's "Malformed Lambda proxy response"); a failed Invoke call 500.
+    pub fn rest_status(&self) -> Option<u16> {
+        match self {
+            GatewayError::LambdaFunction | GatewayError::LambdaMalformed => Some(502),
+            GatewayError::LambdaInvoke(_) => Some(500),
+            _ => None,
         }
     }
 
     /// Whether the downstream connection must close after this response (framing is in doubt).
+    /// Connecting failed: nothing reached the upstream, so another target may take the request.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::UpstreamConnect(
+                crate::upstream::CONNECT_FAILED | crate::upstream::CONNECT_TIMED_OUT
+            )
+        )
+    }
+
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,

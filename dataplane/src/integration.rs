@@ -14,16 +14,19 @@
 //! Responses of APIs with CORS get the `access-control-*` lines of `portico_shared::cors` and lose
 //! the upstream's own (as AWS).
 
+use std::cell::Cell;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Method;
 
 use portico_shared::cors::CorsPolicy;
+use portico_shared::limits::VPC_LINK_CONNECT_ATTEMPTS_MAX;
 use portico_shared::mapping::{self, Op, ParamOp, RequestMapping, ResponseMapping};
 use portico_shared::snapshot::{HttpProxy, Integration, PathPart};
 use portico_shared::template::Context;
+use portico_shared::vpc_link::TargetPool;
 
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, HeaderSpans, Span};
@@ -31,7 +34,7 @@ use crate::http1::write::{self, is_hop_by_hop};
 use crate::http1::RequestHead;
 use crate::request_id::RequestId;
 use crate::route::Resolved;
-use crate::upstream::{UpstreamCall, UpstreamResponse};
+use crate::upstream::{Endpoint, UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
 
 /// The downstream request as the integration sees it.
@@ -44,6 +47,8 @@ pub struct DownstreamRequest<'a> {
     pub body: &'a [u8],
     pub peer: SocketAddr,
     pub local_port: u16,
+    /// The TLS session (HTTPS, a mutual TLS client's certificate); `None` for plain HTTP.
+    pub tls: Option<&'a crate::tls::TlsSession>,
     /// For `$context.requestId` in parameter mapping.
     pub request_id: RequestId,
 }
@@ -73,10 +78,21 @@ pub async fn invoke(
 ) -> Result<UpstreamResponse, GatewayError> {
     match integration {
         Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call).await,
+        Integration::AwsService(s) => crate::aws::invoke(w, s, resolved, req, call).await,
         // Answered by the pipeline, which maps their requests and responses (see
         // `pipeline::handle` and `rest.rs`).
-        Integration::Mock(_) | Integration::Http(_) => Err(GatewayError::ApiConfiguration),
+        Integration::Mock(_) | Integration::Http(_) | Integration::Lambda(_) => {
+            Err(GatewayError::ApiConfiguration)
+        }
     }
+}
+
+/// The first value of request header `name`.
+pub fn request_header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
+    req.headers
+        .iter()
+        .find(|&&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
+        .map(|&(_, v)| bytes(req.buf, v))
 }
 
 /// The method sent upstream: the integration's, else the downstream one. An integration method
@@ -91,24 +107,104 @@ pub fn upstream_method<'m>(configured: Option<&'m Method>, downstream: &'m Metho
     }
 }
 
-/// Sends `call.req` (already serialized) to `addr` with `method`'s retry rules, within
+/// Sends `call.req` (already serialized) to `to` with `method`'s retry rules, within
 /// `timeout_ms`.
 pub async fn send(
     w: &Worker,
     call: &mut UpstreamCall,
-    addr: SocketAddr,
+    to: Endpoint<'_>,
     method: &Method,
     timeout_ms: u32,
 ) -> Result<UpstreamResponse, GatewayError> {
-    let head_only = *method == Method::HEAD;
+    let (head_only, idempotent) = retry_rules(method);
+    let exchange = call.exchange(&w.pool, to, head_only, idempotent);
+    match monoio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(GatewayError::UpstreamTimeout { timeout_ms }),
+    }
+}
+
+/// Sends `call.req` to `p`'s upstream: its address, or a target of its VPC link pool.
+pub async fn forward(
+    w: &Worker,
+    call: &mut UpstreamCall,
+    p: &HttpProxy,
+    method: &Method,
+) -> Result<UpstreamResponse, GatewayError> {
+    match &p.pool {
+        None => {
+            let to = Endpoint {
+                addr: p.upstream,
+                tls: p.tls.as_deref(),
+            };
+            send(w, call, to, method, p.timeout_ms).await
+        }
+        Some(pool) => balanced(w, call, pool, p.tls.as_deref(), method, p.timeout_ms).await,
+    }
+}
+
+/// (HEAD: no response body; idempotent: a stale pooled connection may be retried).
+fn retry_rules(method: &Method) -> (bool, bool) {
     let idempotent = matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     );
-    let exchange = call.exchange(&w.pool, addr, head_only, idempotent);
-    match monoio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), exchange).await {
+    (*method == Method::HEAD, idempotent)
+}
+
+/// One exchange with a target of `pool`, all within `timeout_ms`: a target that cannot be
+/// connected to is ejected and the next one tried (nothing was sent, so any method may move);
+/// a target that resets, answers garbage or times out is ejected and the request fails.
+async fn balanced(
+    w: &Worker,
+    call: &mut UpstreamCall,
+    pool: &TargetPool,
+    tls: Option<&str>,
+    method: &Method,
+    timeout_ms: u32,
+) -> Result<UpstreamResponse, GatewayError> {
+    let (head_only, idempotent) = retry_rules(method);
+    let current = Cell::new(None);
+    let attempts = async {
+        let mut tried = 0u64;
+        let mut last = GatewayError::NoHealthyTarget;
+        for attempt in 0..=VPC_LINK_CONNECT_ATTEMPTS_MAX {
+            let now = w.cfg.mono_ms(Instant::now());
+            // Every target refused (or none is healthy): the pool is down, answered as such.
+            let Some(i) = pool.pick(w.id, now, tried) else {
+                return Err(GatewayError::NoHealthyTarget);
+            };
+            if attempt == VPC_LINK_CONNECT_ATTEMPTS_MAX {
+                return Err(last);
+            }
+            tried |= 1 << i;
+            current.set(Some(i));
+            let _in_flight = pool.begin(i, w.id);
+            let to = Endpoint {
+                addr: pool.targets[i].addr,
+                tls,
+            };
+            match call.exchange(&w.pool, to, head_only, idempotent).await {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    pool.eject(i, w.cfg.mono_ms(Instant::now()));
+                    if !e.nothing_sent() {
+                        return Err(e);
+                    }
+                    last = e;
+                }
+            }
+        }
+        Err(GatewayError::NoHealthyTarget)
+    };
+    match monoio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), attempts).await {
         Ok(r) => r,
-        Err(_) => Err(GatewayError::UpstreamTimeout { timeout_ms }),
+        Err(_) => {
+            if let Some(i) = current.get() {
+                pool.eject(i, w.cfg.mono_ms(Instant::now()));
+            }
+            Err(GatewayError::UpstreamTimeout { timeout_ms })
+        }
     }
 }
 
@@ -138,11 +234,11 @@ async fn http_proxy(
             built?;
         }
     }
-    send(w, call, p.upstream, method, p.timeout_ms).await
+    forward(w, call, p, method).await
 }
 
 /// What mapping values are rendered against (the REST template context serves both).
-fn context<'a>(
+pub(crate) fn context<'a>(
     resolved: &'a Resolved<'a>,
     req: &'a DownstreamRequest<'a>,
 ) -> crate::rest::RestContext<'a> {
@@ -161,6 +257,8 @@ fn context<'a>(
         body: req.body,
         response: None,
         missing_parameters: 0,
+        caller: None,
+        auth_message: "",
     }
 }
 
@@ -348,6 +446,12 @@ pub fn build_request(
             forwarded_for = true;
             continue;
         }
+        // AWS drops an `Authorization` header that carries a SigV4 signature.
+        if n.eq_ignore_ascii_case(b"authorization")
+            && bytes(req.buf, value).starts_with(portico_shared::sigv4::ALGORITHM.as_bytes())
+        {
+            continue;
+        }
         if mapped.is_some_and(|(m, _)| m.drops_header(n)) {
             continue;
         }
@@ -420,7 +524,15 @@ fn finish_request(
     }
     write_ip(out, req.peer.ip());
     out.extend_from_slice(b"\r\n");
-    write::header(out, b"x-forwarded-proto", b"http");
+    match req.tls {
+        None => write::header(out, b"x-forwarded-proto", b"http"),
+        Some(tls) => {
+            write::header(out, b"x-forwarded-proto", b"https");
+            if let Some(cert) = &tls.client_cert {
+                cert.write_headers(out);
+            }
+        }
+    }
     write::header_u64(out, b"x-forwarded-port", u64::from(req.local_port));
     let has_framing = !matches!(req.head.body, crate::http1::BodyKind::None);
     if !req.body.is_empty()
@@ -458,6 +570,7 @@ fn skip_request_header(name: &[u8]) -> bool {
         || name.eq_ignore_ascii_case(b"expect")
         || name.eq_ignore_ascii_case(b"x-forwarded-proto")
         || name.eq_ignore_ascii_case(b"x-forwarded-port")
+        || crate::tls::is_client_cert_header(name)
 }
 
 fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {
@@ -539,6 +652,11 @@ pub fn write_response(
     } else {
         true
     }
+}
+
+/// Whether `name` is an `access-control-*` header (dropped from answers of APIs with CORS).
+pub fn is_cors_header_name(name: &[u8]) -> bool {
+    is_cors_header(name)
 }
 
 /// Writes a gateway-generated JSON error response.

@@ -14,13 +14,17 @@
 
 pub mod admission;
 pub mod auth;
+pub mod aws;
 pub mod cache;
 pub mod config;
 pub mod conn;
 pub mod cors;
 pub mod error;
 pub mod http1;
+pub mod iam;
 pub mod integration;
+pub mod lambda;
+pub mod lambda_proxy;
 pub mod observe;
 pub mod pipeline;
 pub mod request_id;
@@ -28,7 +32,9 @@ pub mod rest;
 pub mod route;
 pub mod shutdown;
 pub mod sys;
+pub mod tls;
 pub mod upstream;
+pub mod upstream_tls;
 pub mod validate;
 pub mod worker;
 pub mod ws;

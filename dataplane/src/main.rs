@@ -41,6 +41,10 @@ struct Serve {
     /// Data plane listener (downstream HTTP/1.1).
     #[arg(long, env = "PORTICO_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Data plane TLS listener (HTTPS for custom domain names: the SNI name selects the domain
+    /// and its certificate). Off unless given.
+    #[arg(long, env = "PORTICO_TLS_LISTEN")]
+    tls_listen: Option<SocketAddr>,
     /// Admin API listener.
     #[arg(long, env = "PORTICO_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
     admin_listen: SocketAddr,
@@ -120,6 +124,10 @@ struct Serve {
 
     #[arg(long, env = "PORTICO_CACHE_CAPACITY_BYTES_OVERRIDE", hide = true)]
     cache_capacity_bytes_override: Option<u64>,
+    /// PEM bundle of extra CA certificates trusted for `https://` upstreams (private CAs),
+    /// besides the built-in public roots.
+    #[arg(long, env = "PORTICO_UPSTREAM_CA_FILE")]
+    upstream_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -183,12 +191,21 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let listeners = bind_listeners(args.listen, workers)
         .with_context(|| format!("binding the data plane listener {}", args.listen))?;
     let listen_addr = listeners[0].local_addr()?;
+    let tls_listeners = match args.tls_listen {
+        Some(addr) => bind_listeners(addr, workers)
+            .with_context(|| format!("binding the TLS listener {addr}"))?,
+        None => Vec::new(),
+    };
+    let tls_addr = match tls_listeners.first() {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
 
     let credentials =
         portico_admin::sigv4::AdminCredentials::from_env().map_err(anyhow::Error::msg)?;
     portico_admin::sigv4::check_bind(args.admin_listen, credentials.as_ref())
         .map_err(anyhow::Error::msg)?;
-    let ws_credentials = credentials.clone();
+    let ws_signed = credentials.is_some();
     let store = portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
         format!(
             "opening the store in {} (is another portico using this --data-dir?)",
@@ -198,6 +215,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let endpoint = portico_admin::Endpoint {
         domain: args.domain.to_ascii_lowercase(),
         port: listen_addr.port(),
+        tls_port: tls_addr.map(|a| a.port()),
+        data_dir: args.data_dir.clone(),
     };
     let admin_state = portico_admin::AdminState::open(
         Arc::new(store),
@@ -215,6 +234,15 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let (admin_addr, _admin) = portico_admin::spawn(args.admin_listen, admin_state.clone())
         .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
 
+    let extra_ca = match &args.upstream_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading --upstream-ca-file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let upstream_tls = portico_dataplane::upstream_tls::client_config(extra_ca.as_deref())
+        .map_err(|e| anyhow::anyhow!("--upstream-ca-file: {e}"))?;
     let cfg = Arc::new(DataPlaneConfig {
         domain: args.domain.to_ascii_lowercase(),
         limits: Limits {
@@ -243,7 +271,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             idle_timeout: Duration::from_millis(args.ws_idle_timeout_ms),
             max_duration: Duration::from_millis(args.ws_max_duration_ms),
         },
-        ws_credentials: ws_credentials.map(Arc::new),
+        ws_signed,
+        upstream_tls,
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut signals = signal_hook::iterator::Signals::new([
@@ -256,15 +285,24 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         DriverArg::IoUring => DriverChoice::IoUring,
         DriverArg::Legacy => DriverChoice::Legacy,
     };
-    let set = spawn_workers(listeners, cell, board, cfg, stop.clone(), choice)
-        .context("starting workers")?;
+    let set = spawn_workers(
+        listeners,
+        tls_listeners,
+        cell,
+        board,
+        cfg,
+        stop.clone(),
+        choice,
+    )
+    .context("starting workers")?;
     let driver = match set.driver {
         Driver::IoUring => "io_uring",
         Driver::Legacy => "legacy",
     };
-    tracing::info!(listen = %listen_addr, admin = %admin_addr, workers, driver, "portico started");
+    let tls = tls_addr.map_or(String::new(), |a| format!(" tls={a}"));
+    tracing::info!(listen = %listen_addr, admin = %admin_addr, tls, workers, driver, "portico started");
     println!(
-        "portico ready: listen={listen_addr} admin={admin_addr} workers={workers} driver={driver}"
+        "portico ready: listen={listen_addr} admin={admin_addr}{tls} workers={workers} driver={driver}"
     );
 
     if let Some(sig) = signals.forever().next() {
@@ -272,6 +310,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     }
     stop.store(true, Ordering::Release);
     set.join();
+    // Self-hosted function processes go with the gateway: SIGTERM, then SIGKILL.
+    admin_state.functions().stop_blocking();
     // The workers have stopped counting: the last usage plan counts reach the store.
     if let Err(e) = admin_state.flush_usage_blocking() {
         tracing::error!(error = %e, "final usage flush failed");

@@ -64,7 +64,11 @@ impl LocalStats {
         let entry = self.routes.entry(route.stats_key).or_insert_with(|| Local {
             stats: RouteStats::new(
                 api.id.as_ref().into(),
-                stage.name.as_ref().into(),
+                if stage.is_canary {
+                    format!("{}/canary", stage.name).into()
+                } else {
+                    stage.name.as_ref().into()
+                },
                 route.route_key.as_ref().into(),
             ),
             changed: false,

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers)
+//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers; iam.rs: AWS_IAM
+//!     routes, whose body is read first, and REST resource policies)
 //!   → admit (admission.rs: API key, throttles, quota)
 //!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
 //!   → read body (conn.rs) → validate (validate.rs: REST request validators)
@@ -25,16 +26,20 @@ use portico_shared::Snapshot;
 
 use crate::admission::{self, Admitted};
 use crate::cache::{self, Begin, Cached};
-use crate::conn::{BodyLoc, Downstream};
+use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::GatewayError;
 use crate::http1::{RequestHead, Version};
 use crate::integration::{self, ConnectionHeader, DownstreamRequest};
+use crate::lambda_proxy::{self, LambdaReply};
 use crate::request_id::RequestId;
 use crate::rest::{self, RestContext};
 use crate::route::{self, Resolved};
 use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
 use crate::validate;
 use crate::worker::Worker;
+
+/// The IAM action a `Cache-Control: max-age=0` request needs to refresh a cached entry.
+const INVALIDATE_CACHE: &str = "execute-api:InvalidateCache";
 
 /// A large upstream body still to be written after the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +75,8 @@ struct Scope<'s> {
     admitted: Admitted<'s>,
     /// Where the body is, once read (for `$context.error.validationErrorString`).
     body: Option<BodyLoc>,
+    /// The `AWS_IAM` caller (`$context.identity.*`).
+    caller: Option<&'s portico_shared::iam::AccessKey>,
 }
 
 /// What answered a request that was not refused.
@@ -80,14 +87,16 @@ enum Reply<'s> {
     Mapped(Option<UpstreamResponse>, &'s MappedResponse),
     /// A response cache hit (or the result of another request's fetch of the same key).
     Cached(std::rc::Rc<Cached>),
+    /// A Lambda function's answer (`AWS_PROXY`), mapped.
+    Lambda(LambdaReply),
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
 /// `out`.
-pub async fn handle<'s>(
+pub async fn handle<'s, S: Stream>(
     w: &Worker,
     snapshot: &'s Snapshot,
-    d: &mut Downstream,
+    d: &mut Downstream<S>,
     head: &RequestHead,
     out: &mut Vec<u8>,
     call: &mut UpstreamCall,
@@ -114,9 +123,18 @@ pub async fn handle<'s>(
     let mut scope = Scope::default();
     let mut plan: Option<cache::Plan<'s>> = None;
     let mut flight = None;
+    // An IAM refusal's message; `String::new` does not allocate, a refusal does.
+    let mut auth_message = String::new();
 
     // A CORS preflight is answered by the gateway: never admitted, never forwarded.
-    if let Some(p) = crate::cors::preflight(snapshot, &w.cfg.domain, head, &d.buf, &d.headers) {
+    if let Some(p) = crate::cors::preflight(
+        snapshot,
+        &w.cfg.domain,
+        head,
+        &d.buf,
+        &d.headers,
+        d.tls.as_deref(),
+    ) {
         outcome.consumed = skip_unread_body(head, d.buf.len());
         outcome.keep_alive &= outcome.consumed.is_some();
         outcome.status = 204;
@@ -124,7 +142,14 @@ pub async fn handle<'s>(
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve(snapshot, &w.cfg.domain, head, &d.buf) {
+        let resolved = match route::resolve(
+            snapshot,
+            &w.cfg.domain,
+            head,
+            &d.buf,
+            d.tls.as_deref(),
+            &w.rng,
+        ) {
             Ok(r) => r,
             Err(miss) => {
                 scope.api = miss.api;
@@ -138,6 +163,30 @@ pub async fn handle<'s>(
         outcome.route = Some((resolved.api, resolved.stage, resolved.route));
         if let Some(a) = resolved.route.auth.as_deref() {
             crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
+        }
+        // AWS_IAM and resource policies: the body first when the signature covers it (routes
+        // without either pay one branch and read their body where they always did).
+        let mut early_body = None;
+        if crate::iam::applies(&resolved) {
+            if resolved.route.aws_iam {
+                early_body = Some(d.read_body(w, head, body).await?);
+            }
+            let signed: &[u8] = match early_body {
+                Some((BodyLoc::InBuf(s, e), _)) => &d.buf[s..e],
+                Some((BodyLoc::Decoded, _)) => body,
+                None => &[],
+            };
+            scope.caller = crate::iam::authorize(
+                snapshot,
+                &resolved,
+                head,
+                &d.buf,
+                &d.headers,
+                signed,
+                d.peer,
+                crate::auth::now_s(),
+                &mut auth_message,
+            )?;
         }
         let integration = resolved
             .route
@@ -153,19 +202,26 @@ pub async fn handle<'s>(
             w.cfg.mono_ns(started),
         )?;
         let mut cached = None;
-        match cache::plan(&resolved, head, d, w.take_buf())? {
-            Ok(p) => {
-                match w.responses.begin(&p, Instant::now()) {
-                    Begin::Hit(c) => cached = Some(c),
-                    Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,
-                    Begin::Lead(guard) => flight = Some(guard),
-                    Begin::Miss => {}
-                }
-                plan = Some(p);
+        let caller = scope.caller;
+        let may_invalidate = || {
+            let peer = d.peer;
+            caller.is_some_and(|k| {
+                crate::iam::allows(snapshot, &resolved, head, &d.buf, peer, k, INVALIDATE_CACHE)
+            })
+        };
+        if let Some(p) = cache::plan(w, &resolved, head, d, may_invalidate)? {
+            match w.responses.begin(&p, Instant::now()) {
+                Begin::Hit(c) => cached = Some(c),
+                Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,
+                Begin::Lead(guard) => flight = Some(guard),
+                Begin::Miss => {}
             }
-            Err(unused) => w.give_buf(unused),
+            plan = Some(p);
         }
-        let (loc, consumed) = d.read_body(w, head, body).await?;
+        let (loc, consumed) = match early_body {
+            Some(read) => read,
+            None => d.read_body(w, head, body).await?,
+        };
         outcome.consumed = Some(consumed);
         scope.body = Some(loc);
         let req = DownstreamRequest {
@@ -177,7 +233,12 @@ pub async fn handle<'s>(
                 BodyLoc::Decoded => body,
             },
             peer: d.peer,
-            local_port: w.local_port,
+            local_port: if d.tls.is_some() {
+                w.tls_port
+            } else {
+                w.local_port
+            },
+            tls: d.tls.as_deref(),
             request_id,
         };
         // validate: REST methods with a request validator only; one branch for the others.
@@ -214,8 +275,7 @@ pub async fn handle<'s>(
                 w.give_buf(scratch);
                 built?;
                 let integration_started = Instant::now();
-                let r = integration::send(w, call, h.target.upstream, method, h.target.timeout_ms)
-                    .await;
+                let r = integration::forward(w, call, &h.target, method).await;
                 outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
                 let r = r?;
                 let m = h
@@ -223,7 +283,48 @@ pub async fn handle<'s>(
                     .ok_or(GatewayError::ApiConfiguration)?;
                 return Ok(Reply::Mapped(Some(r), m));
             }
-            Integration::HttpProxy(_) => {}
+            Integration::Lambda(l) => {
+                let mut event = w.take_buf();
+                let mut scratch = w.take_buf();
+                let caller = lambda_proxy::Caller {
+                    api_key: scope.admitted.key.map(|k| (k.value(), &*k.id)),
+                };
+                lambda_proxy::write_event(
+                    l,
+                    &resolved,
+                    &req,
+                    caller,
+                    unix_ms(),
+                    &mut event,
+                    &mut scratch,
+                );
+                let integration_started = Instant::now();
+                let r = crate::lambda::invoke(w, call, &l.target, &event).await;
+                outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
+                w.give_buf(event);
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        w.give_buf(scratch);
+                        return Err(e.into());
+                    }
+                };
+                let mut reply = LambdaReply {
+                    buf: w.take_buf(),
+                    ..Default::default()
+                };
+                let accept =
+                    lambda_proxy::first_accept(integration::request_header(&req, b"accept"));
+                let read =
+                    lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply);
+                w.give_buf(scratch);
+                if let Err(e) = read {
+                    w.give_buf(reply.buf);
+                    return Err(e);
+                }
+                return Ok(Reply::Lambda(reply));
+            }
+            Integration::HttpProxy(_) | Integration::AwsService(_) => {}
         }
         let integration_started = Instant::now();
         let r = integration::invoke(w, integration, &resolved, &req, call).await;
@@ -293,6 +394,18 @@ pub async fn handle<'s>(
                 });
             }
         }
+        Ok(Reply::Lambda(reply)) => {
+            outcome.status = reply.status;
+            lambda_proxy::write_reply(
+                &reply,
+                request_id,
+                connection(outcome.keep_alive),
+                head_only,
+                &edits,
+                out,
+            );
+            w.give_buf(reply.buf);
+        }
         Ok(Reply::Mapped(response, m)) => {
             let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
             let mut cx = rest_context(&scope, api, request_id, head, d, None);
@@ -318,9 +431,32 @@ pub async fn handle<'s>(
             if e.closes_connection() || outcome.consumed.is_none() {
                 outcome.keep_alive = false;
             }
+            let customised = |t| {
+                scope
+                    .stage
+                    .is_some_and(|s| s.gateway_responses.get(t).is_some())
+            };
             match (rest_api, e.response_type()) {
+                // IAM refusals carry their own message and error type, unless customised.
+                (_, Some(t)) if matches!(e, GatewayError::Iam(_)) && !customised(t) => {
+                    let GatewayError::Iam(denial) = e else {
+                        unreachable!("matched above")
+                    };
+                    outcome.status = 403;
+                    crate::iam::write_denial(
+                        denial,
+                        &auth_message,
+                        rest_api.is_some(),
+                        request_id,
+                        connection(outcome.keep_alive),
+                        head_only,
+                        edits.cors,
+                        out,
+                    );
+                }
                 (Some(api), Some(t)) => {
                     let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
+                    cx.auth_message = &auth_message;
                     match e {
                         GatewayError::MissingParameters { missing } => {
                             cx.missing_parameters = missing
@@ -337,6 +473,7 @@ pub async fn handle<'s>(
                     let mut scratch = w.take_buf();
                     outcome.status = rest::write_gateway_response(
                         t,
+                        e.rest_status(),
                         &cx,
                         connection(outcome.keep_alive),
                         head_only,
@@ -386,12 +523,12 @@ pub async fn handle<'s>(
     outcome
 }
 
-fn rest_context<'a>(
+fn rest_context<'a, S>(
     scope: &'a Scope<'a>,
     api: &'a Api,
     request_id: RequestId,
     head: &'a RequestHead,
-    d: &'a Downstream,
+    d: &'a Downstream<S>,
     error: Option<ResponseType>,
 ) -> RestContext<'a> {
     RestContext {
@@ -409,7 +546,16 @@ fn rest_context<'a>(
         missing_parameters: 0,
         body: &[],
         response: None,
+        caller: scope.caller,
+        auth_message: "",
     }
+}
+
+/// Milliseconds since the epoch (`requestTimeEpoch`).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A request refused before its body was read keeps the connection only if the whole body is
@@ -435,9 +581,13 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
             stats.counters.not_found += 1
         }
         Some(GatewayError::UpstreamTimeout { .. }) => stats.counters.upstream_timeouts += 1,
-        Some(GatewayError::UpstreamConnect(_) | GatewayError::UpstreamProtocol(_)) => {
-            stats.counters.upstream_errors += 1
-        }
+        Some(
+            GatewayError::UpstreamConnect(_)
+            | GatewayError::UpstreamProtocol(_)
+            | GatewayError::LambdaInvoke(_)
+            | GatewayError::LambdaFunction
+            | GatewayError::LambdaMalformed,
+        ) => stats.counters.upstream_errors += 1,
         Some(
             GatewayError::BadRequest(_)
             | GatewayError::BodyTooLarge

@@ -48,6 +48,10 @@ pub struct RestContext<'a> {
     pub body: &'a [u8],
     /// The upstream response, for `integration.response.header.NAME`.
     pub response: Option<(&'a UpstreamCall, &'a UpstreamResponse)>,
+    /// The `AWS_IAM` caller, for `$context.identity.*`.
+    pub caller: Option<&'a portico_shared::iam::AccessKey>,
+    /// An IAM refusal's message (it names the caller and resource): `$context.error.message`.
+    pub auth_message: &'a str,
 }
 
 // === impl RestContext ===
@@ -57,6 +61,10 @@ impl RestContext<'_> {
     /// `BAD_REQUEST_PARAMETERS`.
     fn error_message(&self, out: &mut Vec<u8>) {
         let Some(e) = self.error else { return };
+        if !self.auth_message.is_empty() {
+            out.extend_from_slice(self.auth_message.as_bytes());
+            return;
+        }
         match (e, self.validation()) {
             (ResponseType::BadRequestParameters, Some(v)) if self.missing_parameters != 0 => {
                 v.write_missing_message(self.missing_parameters, out)
@@ -137,6 +145,10 @@ impl Context for RestContext<'_> {
                     .unwrap_or(0);
                 out.extend_from_slice(itoa::Buffer::new().format(ms).as_bytes());
             }
+            ContextVar::RequestTime => crate::aws::write_request_time(out),
+            ContextVar::AccountId => {
+                out.extend_from_slice(portico_shared::aws::account_id().as_bytes())
+            }
             ContextVar::SourceIp => {
                 use std::io::Write as _;
                 let _ = write!(out, "{}", self.peer.ip());
@@ -154,6 +166,28 @@ impl Context for RestContext<'_> {
             ContextVar::ApiKeyId => {
                 if let Some(k) = self.key {
                     out.extend_from_slice(k.id.as_bytes());
+                }
+            }
+            ContextVar::IdentityUser => {
+                if let Some(k) = self.caller {
+                    out.extend_from_slice(k.principal.user_id.as_bytes());
+                }
+            }
+            ContextVar::IdentityUserArn => {
+                if let Some(k) = self.caller {
+                    out.extend_from_slice(k.principal.arn.as_bytes());
+                }
+            }
+            ContextVar::IdentityAccessKey => {
+                if let Some(k) = self.caller {
+                    out.extend_from_slice(k.id.as_bytes());
+                }
+            }
+            ContextVar::IdentityAccountId => {
+                if let Some(k) = self.caller {
+                    // `arn:aws:iam::{account}:...`
+                    let account = k.principal.arn.split(':').nth(4).unwrap_or_default();
+                    out.extend_from_slice(account.as_bytes());
                 }
             }
             ContextVar::ErrorMessage => self.error_message(out),
@@ -225,6 +259,39 @@ impl Context for RestContext<'_> {
     fn body(&self) -> &[u8] {
         self.body
     }
+
+    fn each_request_header(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        for (n, v) in self.headers.iter() {
+            if let Ok(name) = std::str::from_utf8(bytes(self.buf, *n)) {
+                f(name, trim(bytes(self.buf, *v)));
+            }
+        }
+    }
+
+    fn each_request_query(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        for pair in bytes(self.buf, self.head.query).split(|&b| b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            if let Ok(name) = std::str::from_utf8(k) {
+                f(name, v);
+            }
+        }
+    }
+
+    fn each_request_path(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        let Some(r) = self.resolved else { return };
+        let path = r.route_path(self.buf);
+        for p in r.matched.params.iter() {
+            if let Some(v) = path.get(p.value.0 as usize..p.value.1 as usize) {
+                f(p.name, v.as_bytes());
+            }
+        }
+    }
 }
 
 /// Serializes the upstream request of a REST `HTTP` (non-proxy) integration into `out`: only
@@ -293,8 +360,12 @@ pub fn build_http_request(
             percent_encode(scratch, out);
         }
     }
+    let target_end = out.len();
     out.extend_from_slice(b" HTTP/1.1\r\n");
     write::header(out, b"host", h.target.host_header.as_bytes());
+    // An `AWS` integration may set the content type (`'application/x-www-form-urlencoded'` for
+    // query-protocol actions); where it lands in `out`.
+    let mut mapped_type = None;
     for (name, source) in &h.headers {
         scratch.clear();
         source.render(cx, scratch);
@@ -302,27 +373,63 @@ pub fn build_http_request(
             // A mapped value that would split the request head is refused, never forwarded.
             return Err(GatewayError::ApiConfiguration);
         }
-        if !scratch.is_empty() && !reserved_request_header(name) {
+        if scratch.is_empty() {
+            continue;
+        }
+        if h.aws.is_some() && name.eq_ignore_ascii_case("content-type") {
+            let start = out.len() + "content-type: ".len();
+            write::header(out, b"content-type", scratch);
+            mapped_type = Some((start, start + scratch.len()));
+        } else if !reserved_request_header(name) {
             write::header(out, name.as_bytes(), scratch);
         }
     }
-    if passthrough {
-        if let Some(ct) = content_type {
-            write::header(out, b"content-type", ct);
-        }
-        write::header_u64(out, b"content-length", cx.body.len() as u64);
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(cx.body);
+    let (body, body_type): (&[u8], Option<&[u8]>) = if passthrough {
+        (cx.body, content_type)
     } else {
         scratch.clear();
         if let Some(t) = template {
             t.render(cx, scratch);
         }
-        write::header(out, b"content-type", b"application/json");
-        write::header_u64(out, b"content-length", scratch.len() as u64);
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(scratch);
+        (&scratch[..], Some(&b"application/json"[..]))
+    };
+    match &h.aws {
+        None => {
+            if let Some(ct) = body_type {
+                write::header(out, b"content-type", ct);
+            }
+        }
+        Some(aws) => {
+            let json = aws.json_target.as_ref();
+            let ct: Option<String> = match mapped_type {
+                Some((s, e)) => Some(String::from_utf8_lossy(&out[s..e]).into_owned()),
+                None => json
+                    .map(|(_, ct)| ct.to_string())
+                    .or_else(|| body_type.map(|c| String::from_utf8_lossy(c).into_owned())),
+            };
+            if mapped_type.is_none() {
+                if let Some(ct) = &ct {
+                    write::header(out, b"content-type", ct.as_bytes());
+                }
+            }
+            if let Some((t, _)) = json {
+                write::header(out, b"x-amz-target", t.as_bytes());
+            }
+            let target = String::from_utf8_lossy(&out[path_start..target_end]).into_owned();
+            crate::aws::write_signature(
+                &aws.target,
+                method.as_str(),
+                &target,
+                ct.as_deref(),
+                json.map(|(t, _)| &**t),
+                body,
+                out,
+            );
+        }
     }
+    write::header_u64(out, b"content-length", body.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
     Ok(())
 }
 
@@ -337,28 +444,55 @@ pub fn write_mapped(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> u16 {
-    write::status_line(out, m.status, write::reason(m.status));
+    // The template first: it may override the status and headers.
+    let (body, overrides): (&[u8], _) = match &m.body {
+        Some(t) => {
+            scratch.clear();
+            let o = t.render(cx, scratch);
+            (&scratch[..], o)
+        }
+        None => (cx.body, Default::default()),
+    };
+    let status = overrides.status.unwrap_or(m.status);
+    write::status_line(out, status, write::reason(status));
     let mut content_type = false;
     for (name, source) in &m.headers {
-        scratch.clear();
-        source.render(cx, scratch);
-        if valid_header_value(scratch) && !reserved_response_header(name) {
+        if overrides
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        let mark = out.len();
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        let value = out.len();
+        source.render(cx, out);
+        if out.len() == value
+            || !valid_header_value(&out[value..])
+            || reserved_response_header(name)
+        {
+            out.truncate(mark);
+            continue;
+        }
+        out.extend_from_slice(b"\r\n");
+        content_type |= name.eq_ignore_ascii_case("content-type");
+    }
+    for (name, value) in &overrides.headers {
+        if valid_header_value(value.as_bytes())
+            && !reserved_response_header(name)
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        {
             content_type |= name.eq_ignore_ascii_case("content-type");
-            write::header(out, name.as_bytes(), scratch);
+            write::header(out, name.as_bytes(), value.as_bytes());
         }
     }
     if !content_type {
         write::header(out, b"content-type", b"application/json");
     }
-    let body: &[u8] = match &m.body {
-        Some(t) => {
-            scratch.clear();
-            t.render(cx, scratch);
-            scratch
-        }
-        None => cx.body,
-    };
-    let no_body = m.status < 200 || m.status == 204 || m.status == 304;
+    let no_body = status < 200 || status == 204 || status == 304;
     if !no_body {
         write::header_u64(out, b"content-length", body.len() as u64);
     }
@@ -368,7 +502,7 @@ pub fn write_mapped(
     if !head_only && !no_body {
         out.extend_from_slice(body);
     }
-    m.status
+    status
 }
 
 /// Headers the gateway frames itself: a mapping cannot set them.
@@ -413,6 +547,7 @@ pub fn write_id_headers(out: &mut Vec<u8>, id: RequestId) {
 /// Writes a REST gateway response for `t`: the stage's customisation, else the built-in body.
 pub fn write_gateway_response(
     t: ResponseType,
+    status: Option<u16>,
     cx: &RestContext<'_>,
     connection: ConnectionHeader,
     head_only: bool,
@@ -420,7 +555,8 @@ pub fn write_gateway_response(
     out: &mut Vec<u8>,
 ) -> u16 {
     let custom = cx.stage.and_then(|s| s.gateway_responses.get(t));
-    let status = custom.map_or(t.default_status(), |c| c.status);
+    // `status`: an error answered with another status than its type's (Lambda's 502).
+    let status = custom.map_or(status.unwrap_or(t.default_status()), |c| c.status);
     write::status_line(out, status, write::reason(status));
     write::header(out, b"content-type", b"application/json");
     write::header(out, b"x-amzn-errortype", t.error_type().as_bytes());
@@ -434,7 +570,8 @@ pub fn write_gateway_response(
                 }
             }
             scratch.clear();
-            c.body.render(cx, scratch);
+            // Gateway responses take no `$context.responseOverride`.
+            let _ = c.body.render(cx, scratch);
             scratch
         }
         // The one built-in body that names something of the request.

@@ -1,7 +1,14 @@
 //! Pipeline stage `resolve`: Host (or `x-apigw-api-id`) → API → stage → route.
 //!
 //! Synchronous, allocation-free and runtime-free: it reads the snapshot and the request head.
+//! A Host that names a custom domain (`domain.rs`) selects the API and stage of the API mapping
+//! its path starts with, and the route sees the path without the mapping key. A domain with
+//! mutual TLS is served only on a connection whose handshake verified a client certificate for
+//! that domain (a Host header naming it on another connection gets 403).
 
+use std::cell::Cell;
+
+use portico_shared::domain::Mapping;
 use portico_shared::model::ProtocolType;
 use portico_shared::router::Match;
 use portico_shared::snapshot::{Api, Route, Stage};
@@ -10,6 +17,7 @@ use portico_shared::Snapshot;
 use crate::error::GatewayError;
 use crate::http1::parse::bytes;
 use crate::http1::RequestHead;
+use crate::tls::TlsSession;
 
 /// What `resolve` found. Borrows the snapshot only, so the connection buffer stays free to
 /// read the body into.
@@ -47,14 +55,18 @@ pub struct Miss<'s> {
     pub stage: Option<&'s Stage>,
 }
 
-/// Selects the API, stage and route for a request.
+/// Selects the API, stage and route for a request, sending a REST stage's canary share of
+/// requests to its canary: `rng` is the worker's generator, advanced only for stages with a
+/// canary.
 pub fn resolve<'s>(
     snapshot: &'s Snapshot,
     domain: &str,
     head: &RequestHead,
     buf: &[u8],
+    tls: Option<&TlsSession>,
+    rng: &Cell<u64>,
 ) -> Result<Resolved<'s>, Miss<'s>> {
-    let api = select_api(snapshot, domain, head, buf).map_err(|error| Miss {
+    let (api, mapping) = select_api(snapshot, domain, head, buf, tls).map_err(|error| Miss {
         error,
         api: None,
         stage: None,
@@ -72,7 +84,20 @@ pub fn resolve<'s>(
     };
     // httparse guarantees the request target is visible ASCII.
     let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| miss(None))?;
-    let (stage, route_path) = api.select_stage(path).ok_or(miss(None))?;
+    let (stage, route_path) = match mapping {
+        None => api.select_stage(path),
+        // A custom domain: the mapping key is stripped; the mapping names the stage, or (a v1
+        // base path mapping without one) the next segment does.
+        Some((m, rest)) => match &m.stage {
+            Some(name) => api.stage(name).map(|s| (s, rest)),
+            None => api.select_stage(rest),
+        },
+    }
+    .ok_or(miss(None))?;
+    let stage = match &stage.canary {
+        Some(c) if roll(rng) < c.share_bp => &c.stage,
+        _ => stage,
+    };
     let matched = stage
         .router
         .resolve(&head.method, route_path)
@@ -95,15 +120,46 @@ pub fn resolve<'s>(
     })
 }
 
-/// The API a request is for (Host, else `x-apigw-api-id`).
-pub fn select_api<'s>(
+/// A number in `0..10_000` from the worker's xorshift generator (no lock, no syscall): 0% and
+/// 100% canary shares are exact, others are a fair coin per request.
+pub fn roll(rng: &Cell<u64>) -> u32 {
+    let mut x = rng.get();
+    if x == 0 {
+        x = 0x9e37_79b9_7f4a_7c15;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng.set(x);
+    // The high bits are the better ones; the modulo bias over 2^32 is below 3 in a million.
+    ((x >> 32) % 10_000) as u32
+}
+
+/// The API a request is for (Host, else `x-apigw-api-id`) and, for a custom domain, the API
+/// mapping and the path with its key stripped.
+#[allow(clippy::type_complexity)]
+pub fn select_api<'s, 'b>(
     snapshot: &'s Snapshot,
     domain: &str,
     head: &RequestHead,
-    buf: &[u8],
-) -> Result<&'s Api, GatewayError> {
+    buf: &'b [u8],
+    tls: Option<&TlsSession>,
+) -> Result<(&'s Api, Option<(&'s Mapping, &'b str)>), GatewayError> {
     if let Some(host) = head.host {
-        if let Some(id) = api_id_from_host(bytes(buf, host), domain) {
+        let host = bytes(buf, host);
+        if let Some(custom) = snapshot.domains.get(host) {
+            if custom.mutual_tls
+                && !tls.is_some_and(|t| t.client_cert.is_some() && *t.domain == *custom.name)
+            {
+                return Err(GatewayError::MutualTlsRequired);
+            }
+            let path =
+                std::str::from_utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
+            let (m, rest) = custom.map(path).ok_or(GatewayError::NotFound)?;
+            let api = snapshot.api(&m.api_id).ok_or(GatewayError::NotFound)?;
+            return Ok((api, Some((m, rest))));
+        }
+        if let Some(id) = api_id_from_host(host, domain) {
             // Host names are case-insensitive; API ids are lowercase. Lowercase on the stack.
             let mut lower = [0u8; 64];
             let id = lower.get_mut(..id.len()).map(|l| {
@@ -118,7 +174,7 @@ pub fn select_api<'s>(
                 if api.disable_execute_api_endpoint {
                     return Err(GatewayError::EndpointDisabled);
                 }
-                return Ok(api);
+                return Ok((api, None));
             }
         }
     }
@@ -131,7 +187,7 @@ pub fn select_api<'s>(
             if api.disable_execute_api_endpoint {
                 return Err(GatewayError::EndpointDisabled);
             }
-            return Ok(api);
+            return Ok((api, None));
         }
     }
     Err(GatewayError::NotFound)

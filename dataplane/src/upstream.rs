@@ -9,17 +9,31 @@
 //!    pool when it is clean. A reused connection that fails before any response byte is retried
 //!    once on a fresh connection for idempotent methods (the upstream closed it while idle).
 //!
+//! 3. An [`Endpoint`] is an address and, for `https://`, the server name: TLS connections
+//!    (rustls through `monoio-rustls`, see `tls.rs`) are pooled like plain ones, keyed by
+//!    address and server name. Plain connections pay one enum branch per read and write.
+//!
+//! This is the data plane's one outbound HTTP/1.1 client: any caller (HTTP integrations, VPC
+//! link pools, outbound AWS clients) serializes its request into [`UpstreamCall::req`] and
+//! calls [`UpstreamCall::exchange`] (or `integration::send`, which adds the timeout).
+//!
 //! Invariant: the caller bounds the whole exchange with the integration timeout; a connection
 //! whose exchange was abandoned is dropped, never pooled.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monoio::buf::SliceMut;
+use monoio::buf::{IoBufMut, IoVecBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use monoio::BufResult;
+use monoio_rustls::{ClientTlsStream, TlsConnector};
+use rustls::pki_types::ServerName;
 
 use portico_shared::limits::{
     MAX_UPSTREAM_BODY_BYTES, MAX_UPSTREAM_HEADER_BYTES, MAX_UPSTREAM_HEADER_COUNT,
@@ -32,14 +46,42 @@ use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::{span_in, trim, Span};
 
 /// Idle upstream connections of one worker.
-#[derive(Debug, Default)]
 pub struct Pool {
-    idle: RefCell<HashMap<SocketAddr, Vec<Idle>, foldhash::fast::FixedState>>,
+    idle: RefCell<HashMap<PoolKey, Vec<Idle>, foldhash::fast::FixedState>>,
+    /// Runs the handshakes of `https://` endpoints.
+    tls: TlsConnector,
+}
+
+/// Where an exchange goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint<'a> {
+    pub addr: SocketAddr,
+    /// `https://`: the server name sent as SNI, which the certificate must name.
+    pub tls: Option<&'a str>,
+}
+
+/// Pooled connections are interchangeable only for the same address and server name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PoolKey {
+    addr: SocketAddr,
+    /// 0: plain; else a hash of the server name.
+    tls: u64,
+}
+
+/// One upstream connection.
+#[derive(Debug)]
+pub enum Conn {
+    Plain(TcpStream),
+    Tls {
+        stream: Box<ClientTlsStream<TcpStream>>,
+        /// The TCP socket's descriptor, for the idle check (`monoio-rustls` hides the stream).
+        fd: RawFd,
+    },
 }
 
 #[derive(Debug)]
 struct Idle {
-    stream: TcpStream,
+    stream: Conn,
     since: Instant,
 }
 
@@ -89,12 +131,34 @@ enum Failure {
 
 // === impl Pool ===
 
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("idle", &self.idle_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool::new(crate::upstream_tls::client_config(None).expect("the built-in roots are valid"))
+    }
+}
+
 impl Pool {
-    /// An idle connection to `addr`. `check`: the request cannot be retried, so make sure the
+    /// An empty pool whose TLS connections use `tls`.
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> Pool {
+        Pool {
+            idle: RefCell::default(),
+            tls: TlsConnector::from(tls),
+        }
+    }
+
+    /// An idle connection to `key`. `check`: the request cannot be retried, so make sure the
     /// upstream has not closed the connection while it sat idle (one `MSG_PEEK`).
-    fn take(&self, addr: SocketAddr, check: bool) -> Option<TcpStream> {
+    fn take(&self, key: PoolKey, check: bool) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&key)?;
         let max_age = Duration::from_millis(UPSTREAM_IDLE_TIMEOUT_MS);
         while let Some(c) = list.pop() {
             let idle_for = c.since.elapsed();
@@ -124,9 +188,9 @@ impl Pool {
         });
     }
 
-    fn put(&self, addr: SocketAddr, stream: TcpStream) {
+    fn put(&self, key: PoolKey, stream: Conn) {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
+        let list = idle.entry(key).or_default();
         if list.len() >= UPSTREAM_IDLE_PER_HOST {
             // Drop the oldest: it is the likeliest to have been closed by the upstream.
             list.remove(0);
@@ -153,29 +217,35 @@ impl UpstreamCall {
         self.headers.clear();
     }
 
-    /// Sends `self.req` to `addr` and reads the response. `head_only`: the request was HEAD.
+    /// Sends `self.req` to `to` and reads the response. `head_only`: the request was HEAD.
     pub async fn exchange(
         &mut self,
         pool: &Pool,
-        addr: SocketAddr,
+        to: Endpoint<'_>,
         head_only: bool,
         idempotent: bool,
     ) -> Result<UpstreamResponse, GatewayError> {
+        let key = PoolKey {
+            addr: to.addr,
+            tls: to.tls.map_or(0, |name| {
+                foldhash::fast::FixedState::with_seed(0x0074_6c73).hash_one(name) | 1
+            }),
+        };
         for attempt in 0..2 {
             // A retry always uses a fresh connection: the other idle ones may be as stale.
             let pooled = if attempt == 0 {
-                pool.take(addr, !idempotent)
+                pool.take(key, !idempotent)
             } else {
                 None
             };
             let (mut stream, reused) = match pooled {
                 Some(s) => (s, true),
-                None => (connect(addr).await?, false),
+                None => (connect(pool, to).await?, false),
             };
             match self.attempt(&mut stream, reused, head_only).await {
                 Ok((resp, reusable)) => {
                     if reusable {
-                        pool.put(addr, stream);
+                        pool.put(key, stream);
                     }
                     return Ok(resp);
                 }
@@ -195,7 +265,7 @@ impl UpstreamCall {
 
     async fn attempt(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         reused: bool,
         head_only: bool,
     ) -> Result<(UpstreamResponse, bool), Failure> {
@@ -488,21 +558,81 @@ enum Framing {
     Close,
 }
 
-async fn connect(addr: SocketAddr) -> Result<TcpStream, GatewayError> {
-    let connect = TcpStream::connect_addr(addr);
-    match monoio::time::timeout(Duration::from_millis(UPSTREAM_CONNECT_TIMEOUT_MS), connect).await {
+/// Why connecting failed: nothing was sent, so another target may be tried.
+pub const CONNECT_FAILED: &str = "connect failed";
+pub const CONNECT_TIMED_OUT: &str = "connect timed out";
+/// The TLS handshake failed (untrusted or mismatched certificate, protocol error).
+pub const TLS_HANDSHAKE_FAILED: &str = "TLS handshake failed";
+
+async fn connect(pool: &Pool, to: Endpoint<'_>) -> Result<Conn, GatewayError> {
+    let connect = TcpStream::connect_addr(to.addr);
+    let limit = Duration::from_millis(UPSTREAM_CONNECT_TIMEOUT_MS);
+    let tcp = match monoio::time::timeout(limit, connect).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
-            Ok(s)
+            s
         }
-        Ok(Err(_)) => Err(GatewayError::UpstreamConnect("connect failed")),
-        Err(_) => Err(GatewayError::UpstreamConnect("connect timed out")),
+        Ok(Err(_)) => return Err(GatewayError::UpstreamConnect(CONNECT_FAILED)),
+        Err(_) => return Err(GatewayError::UpstreamConnect(CONNECT_TIMED_OUT)),
+    };
+    let Some(name) = to.tls else {
+        return Ok(Conn::Plain(tcp));
+    };
+    let fd = tcp.as_raw_fd();
+    let name = ServerName::try_from(name.to_string())
+        .map_err(|_| GatewayError::UpstreamConnect(TLS_HANDSHAKE_FAILED))?;
+    match monoio::time::timeout(limit, pool.tls.connect(name, tcp)).await {
+        Ok(Ok(stream)) => Ok(Conn::Tls {
+            stream: Box::new(stream),
+            fd,
+        }),
+        Ok(Err(e)) => {
+            tracing::debug!(upstream = %to.addr, error = %e, "upstream TLS handshake failed");
+            Err(GatewayError::UpstreamConnect(TLS_HANDSHAKE_FAILED))
+        }
+        Err(_) => Err(GatewayError::UpstreamConnect(CONNECT_TIMED_OUT)),
+    }
+}
+
+// === impl Conn ===
+
+impl Conn {
+    async fn write_all(&mut self, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+        match self {
+            Conn::Plain(s) => s.write_all(buf).await,
+            Conn::Tls { stream, .. } => stream.write_all(buf).await,
+        }
+    }
+}
+
+impl AsyncReadRent for Conn {
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Conn::Plain(s) => s.read(buf).await,
+            Conn::Tls { stream, .. } => stream.read(buf).await,
+        }
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Conn::Plain(s) => s.readv(buf).await,
+            Conn::Tls { stream, .. } => stream.readv(buf).await,
+        }
+    }
+}
+
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Conn::Plain(s) => s.as_raw_fd(),
+            Conn::Tls { fd, .. } => *fd,
+        }
     }
 }
 
 /// Reads once into `buf`'s spare capacity, growing it by at least `want` (bounded) first.
-pub async fn read_more(
-    stream: &mut TcpStream,
+pub async fn read_more<S: AsyncReadRent>(
+    stream: &mut S,
     buf: &mut Vec<u8>,
     want: usize,
 ) -> std::io::Result<usize> {

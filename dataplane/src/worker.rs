@@ -53,6 +53,8 @@ pub struct Worker {
     pub cfg: Arc<DataPlaneConfig>,
     /// Port of the downstream listener, for `X-Forwarded-Port`.
     pub local_port: u16,
+    /// Port of the TLS listener (`--tls-listen`), for `X-Forwarded-Port`; 0 without one.
+    pub tls_port: u16,
     /// Reads the published snapshot with one atomic load when nothing changed.
     cache: RefCell<Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>>,
     /// The snapshot in use, shared with this worker's tasks without atomics: cloning an `Rc`
@@ -66,6 +68,8 @@ pub struct Worker {
     pub stats: RefCell<LocalStats>,
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
+    /// The canary split's generator (`route::roll`), seeded per worker.
+    pub rng: Cell<u64>,
     pub shutdown: Shutdown,
     /// WebSocket connections on this core and the inbox other cores reach them through.
     pub ws: crate::ws::Registry,
@@ -136,8 +140,10 @@ impl Worker {
 }
 
 /// Starts one worker per listener. Returns once every worker runs (or one failed to start).
+/// `tls_listeners` is empty, or has one TLS listener per worker.
 pub fn spawn_workers(
     listeners: Vec<std::net::TcpListener>,
+    tls_listeners: Vec<std::net::TcpListener>,
     cell: Arc<ArcSwap<Snapshot>>,
     board: Arc<StatsBoard>,
     cfg: Arc<DataPlaneConfig>,
@@ -149,8 +155,10 @@ pub fn spawn_workers(
     let mut handles = Vec::new();
     let count = listeners.len();
     let (peers, inboxes) = crate::ws::channels(count)?;
+    let mut tls_listeners = tls_listeners.into_iter();
     for ((id, listener), inbox) in listeners.into_iter().enumerate().zip(inboxes) {
         let peers = peers.clone();
+        let tls_listener = tls_listeners.next();
         let (cell, board, cfg, stop, ready) = (
             cell.clone(),
             board.clone(),
@@ -165,24 +173,38 @@ pub fn spawn_workers(
                     tracing::warn!(worker = id, error = %e, "could not pin worker to its core");
                 }
                 let local_port = listener.local_addr().map_or(0, |a| a.port());
+                let tls_port = tls_listener
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .map_or(0, |a| a.port());
+                let pool = Pool::new(Arc::clone(&cfg.upstream_tls));
                 let worker = Rc::new(Worker {
                     id,
                     cfg,
                     local_port,
+                    tls_port,
                     cache: RefCell::new(Cache::new(cell.clone())),
                     current: RefCell::new(Rc::new(cell.load_full())),
                     ids: RequestIds::new(RequestIds::random_seed(id)),
-                    pool: Pool::default(),
+                    pool,
                     responses: Default::default(),
                     stats: RefCell::new(LocalStats::default()),
                     in_flight: Cell::new(0),
+                    rng: Cell::new(RequestIds::random_seed(id) | 1),
                     shutdown: Shutdown::default(),
                     ws: crate::ws::Registry::new(id, peers, RequestIds::random_seed(id)),
                     calls: RefCell::new(Vec::new()),
                     bufs: RefCell::new(Vec::new()),
                 });
                 let started = build_and_run(driver, &ready, || {
-                    run(worker.clone(), listener, board.clone(), stop.clone(), inbox)
+                    run(
+                        worker.clone(),
+                        listener,
+                        tls_listener,
+                        board.clone(),
+                        stop.clone(),
+                        inbox,
+                    )
                 });
                 if let Err(e) = started {
                     let _ = ready.send(Err(e));
@@ -267,11 +289,15 @@ where
 async fn run(
     w: Rc<Worker>,
     listener: std::net::TcpListener,
+    tls_listener: Option<std::net::TcpListener>,
     board: Arc<StatsBoard>,
     stop: Arc<AtomicBool>,
     inbox: crate::ws::Inbox,
 ) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
+    if let Some(l) = tls_listener {
+        monoio::spawn(accept_tls(w.clone(), TcpListener::from_std(l)?));
+    }
     monoio::spawn(watch_stop(w.clone(), stop));
     monoio::spawn(crate::ws::serve_inbox(w.clone(), inbox));
     monoio::spawn(publish_stats(w.clone(), board.clone()));
@@ -285,7 +311,7 @@ async fn run(
             Some(Ok((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
                 w.stats.borrow_mut().counters.connections_accepted += 1;
-                monoio::spawn(crate::conn::serve(w.clone(), stream, peer));
+                monoio::spawn(crate::conn::serve(w.clone(), stream, peer, None));
             }
             Some(Err(e)) => {
                 // Out of descriptors or a transient accept error: back off briefly.
@@ -308,6 +334,34 @@ async fn run(
     }
     w.stats.borrow_mut().publish(w.id, &board);
     Ok(())
+}
+
+/// The TLS listener's accept loop: each connection's handshake runs in its own task on this
+/// core, then the connection is served like a plain one.
+async fn accept_tls(w: Rc<Worker>, listener: TcpListener) {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = w.shutdown.fired() => None,
+        };
+        match accepted {
+            None => return,
+            Some(Ok((stream, peer))) => {
+                let _ = stream.set_nodelay(true);
+                w.stats.borrow_mut().counters.connections_accepted += 1;
+                let w = w.clone();
+                monoio::spawn(async move {
+                    if let Some((tls, session)) = crate::tls::accept(&w, stream).await {
+                        crate::conn::serve(w, tls, peer, Some(session)).await;
+                    }
+                });
+            }
+            Some(Err(e)) => {
+                tracing::warn!(worker = w.id, error = %e, "TLS accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
 }
 
 /// Turns the process-wide stop flag (set by the signal thread) into this worker's local signal.
@@ -335,9 +389,11 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
                 .apis()
                 .flat_map(|a| a.stages())
                 .flat_map(|s| {
+                    let canary = s.canary.iter().flat_map(|c| c.stage.routes.iter());
                     let ws = s.websocket.iter().flat_map(|ws| ws.routes.iter());
                     s.routes
                         .iter()
+                        .chain(canary)
                         .map(|r| r.stats_key)
                         .chain(ws.map(|r| r.stats_key))
                 })

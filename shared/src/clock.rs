@@ -14,11 +14,16 @@ pub fn set_offset_secs(secs: i64) {
 
 /// Seconds since the Unix epoch, offset.
 pub fn unix_secs() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
+    let now = system_unix_secs() as i64;
     (now + OFFSET_SECS.load(Ordering::Relaxed)).max(0) as u64
+}
+
+/// Seconds since the Unix epoch, never offset: what outbound signatures and credential expiry
+/// are dated by.
+pub fn system_unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Today, in days since the Unix epoch (UTC), offset.

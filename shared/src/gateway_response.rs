@@ -263,11 +263,19 @@ impl GatewayResponses {
                     Err(e) => problems.push(format!("{t}: {e}")),
                 }
             }
-            let body = s
+            let body = match s
                 .response_templates
                 .get("application/json")
                 .or_else(|| s.response_templates.values().next())
-                .map(|b| Template::parse(b));
+                .map(|b| Template::parse(b))
+            {
+                None => None,
+                Some(Ok(t)) => Some(t),
+                Some(Err(e)) => {
+                    problems.push(format!("{t}: Invalid response template: {e}"));
+                    None
+                }
+            };
             parsed.push((t, status, headers, body));
         }
         if !problems.is_empty() {
@@ -292,10 +300,9 @@ impl GatewayResponses {
             Some(Custom {
                 status,
                 headers: chosen.2.clone(),
-                body: chosen
-                    .3
-                    .clone()
-                    .unwrap_or_else(|| Template::parse(DEFAULT_TEMPLATE)),
+                body: chosen.3.clone().unwrap_or_else(|| {
+                    Template::parse(DEFAULT_TEMPLATE).expect("the built-in template parses")
+                }),
             })
         });
         Ok(GatewayResponses {

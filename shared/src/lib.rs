@@ -5,12 +5,17 @@
 //! contract between the control plane (`admin`, which compiles and publishes snapshots) and the
 //! data plane (`dataplane`, which only reads them).
 
+pub mod aws;
 pub mod cache;
 pub mod clock;
 pub mod cors;
+pub mod domain;
+pub mod functions;
 pub mod gateway_response;
+pub mod iam;
 pub mod jwt;
 pub mod keys;
+pub mod lambda;
 pub mod limits;
 pub mod mapping;
 pub mod model;
@@ -23,6 +28,9 @@ pub mod stats;
 pub mod template;
 pub mod throttle;
 pub mod validation;
+pub mod vpc_link;
+pub mod vtl;
 pub mod websocket;
+pub mod x509;
 
 pub use snapshot::Snapshot;

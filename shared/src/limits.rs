@@ -59,6 +59,10 @@ pub const INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 30_000;
 /// REST API integration timeout: 50 ms to 29 s, 29 s when absent (AWS's REST limit).
 pub const REST_INTEGRATION_TIMEOUT_MAX_MS: u32 = 29_000;
 pub const REST_INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 29_000;
+/// Lambda: the longest function name (AWS's limit).
+pub const LAMBDA_FUNCTION_NAME_MAX: usize = 64;
+/// Lambda: the synchronous Invoke payload limit, each way (AWS's 6 MB).
+pub const LAMBDA_PAYLOAD_MAX_BYTES: usize = 6 * 1024 * 1024;
 
 /// Required request parameters per REST method: the data plane reports the missing ones as a
 /// `u64` bitmask, so the error that carries them stays `Copy` and never allocates.
@@ -166,3 +170,66 @@ pub const WS_ROUTES_MAX: usize = 300;
 const _: () = assert!(WS_FRAME_MAX_BYTES <= WS_MESSAGE_MAX_BYTES);
 const _: () = assert!(WS_MESSAGE_MAX_BYTES <= WS_OUTBOUND_MAX_BYTES);
 const _: () = assert!(WS_IDLE_TIMEOUT_MS <= WS_MAX_DURATION_MS);
+/// Self-hosted Lambda functions (admin `lambda/`): AWS's payload bounds for synchronous
+/// (`RequestResponse`) invocations and responses, and for `Event` invocations, bytes.
+pub const LAMBDA_SYNC_PAYLOAD_MAX_BYTES: usize = 6 * 1024 * 1024;
+pub const LAMBDA_RESPONSE_MAX_BYTES: usize = 6_291_556;
+pub const LAMBDA_EVENT_PAYLOAD_MAX_BYTES: usize = 256 * 1024;
+
+/// `Timeout` of a function: AWS's default and bounds, seconds.
+pub const LAMBDA_TIMEOUT_DEFAULT_S: u32 = 3;
+pub const LAMBDA_TIMEOUT_MAX_S: u32 = 900;
+
+/// `MemorySize`: AWS's default and bounds, MB (Portico does not enforce it on the process).
+pub const LAMBDA_MEMORY_DEFAULT_MB: u32 = 128;
+pub const LAMBDA_MEMORY_MIN_MB: u32 = 128;
+pub const LAMBDA_MEMORY_MAX_MB: u32 = 10_240;
+
+/// How long a new instance may take to reach its first `invocation/next` (AWS: 10 s), ms.
+pub const LAMBDA_INIT_TIMEOUT_MS: u64 = 10_000;
+
+/// An instance idle this long is stopped (the next invocation cold-starts), s.
+pub const LAMBDA_IDLE_S: u64 = 300;
+
+/// Invocations waiting for an instance, per allowed concurrent instance of the function; past
+/// it `Invoke` answers 429 at once. A queued invocation waits at most
+/// `max(LAMBDA_QUEUE_WAIT_MIN_MS, Timeout)`, then 429.
+pub const LAMBDA_QUEUE_PER_INSTANCE: usize = 4;
+pub const LAMBDA_QUEUE_WAIT_MIN_MS: u64 = 10_000;
+
+/// `Event` invocations accepted and not yet finished, per function; past it 429.
+pub const LAMBDA_EVENTS_IN_FLIGHT_MAX: usize = 1_000;
+
+/// Unpacked code of one function (AWS: 250 MB), bytes, and entries in its zip.
+pub const LAMBDA_CODE_UNZIPPED_MAX_BYTES: u64 = 250 * 1024 * 1024;
+pub const LAMBDA_CODE_ENTRIES_MAX: usize = 100_000;
+
+/// A process output line longer than this is cut before it is logged, bytes.
+pub const LAMBDA_LOG_LINE_MAX_BYTES: usize = 8 * 1024;
+
+/// Grace between SIGTERM and SIGKILL for instances at shutdown, ms.
+pub const LAMBDA_STOP_GRACE_MS: u64 = 500;
+
+const _: () = assert!(LAMBDA_EVENT_PAYLOAD_MAX_BYTES <= LAMBDA_SYNC_PAYLOAD_MAX_BYTES);
+const _: () = assert!(LAMBDA_TIMEOUT_DEFAULT_S <= LAMBDA_TIMEOUT_MAX_S);
+const _: () = assert!(LAMBDA_MEMORY_MIN_MB <= LAMBDA_MEMORY_DEFAULT_MB);
+const _: () = assert!(LAMBDA_MEMORY_DEFAULT_MB <= LAMBDA_MEMORY_MAX_MB);
+const _: () = assert!(LAMBDA_PAYLOAD_MAX_BYTES <= MAX_UPSTREAM_BODY_BYTES);
+/// Targets one VPC link pool may have (the data plane tracks tried targets in a `u64`).
+pub const VPC_LINK_TARGETS_MAX: usize = 64;
+
+/// VPC link active health checks: interval bounds and defaults, ms.
+pub const VPC_LINK_HEALTH_INTERVAL_MIN_MS: u32 = 100;
+pub const VPC_LINK_HEALTH_INTERVAL_MAX_MS: u32 = 300_000;
+pub const VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS: u32 = 5_000;
+pub const VPC_LINK_HEALTH_TIMEOUT_DEFAULT_MS: u32 = 2_000;
+/// Consecutive checks that change a target's health (either way), by default.
+pub const VPC_LINK_HEALTH_THRESHOLD_DEFAULT: u32 = 2;
+/// How long a target that failed a request is left out, by default, ms.
+pub const VPC_LINK_EJECT_DEFAULT_MS: u32 = 10_000;
+/// Targets tried for one request when connecting fails (nothing was sent, so any method).
+pub const VPC_LINK_CONNECT_ATTEMPTS_MAX: usize = 3;
+
+const _: () = assert!(VPC_LINK_TARGETS_MAX <= 64);
+const _: () = assert!(VPC_LINK_HEALTH_INTERVAL_MIN_MS <= VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS);
+const _: () = assert!(VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS <= VPC_LINK_HEALTH_INTERVAL_MAX_MS);

@@ -75,6 +75,9 @@ pub struct Route {
     /// A JWT authorizer of the API (`authorizationType: JWT`); `None`: open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer_id: Option<String>,
+    /// `AWS_IAM`: requests must be SigV4-signed (JWT routes are known by `authorizerId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_type: Option<String>,
     /// With an authorizer: the token must carry one of these scopes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_scopes: Vec<String>,
@@ -99,8 +102,8 @@ pub struct Authorizer {
     pub jwks_uri: Option<String>,
 }
 
-/// The kinds of integration. Only `HTTP_PROXY` is served so far; the others are refused at
-/// compile time with a clear message until their issue lands.
+/// The kinds of integration. `HTTP_PROXY` and `AWS_PROXY` (Lambda) are served; the others are
+/// refused at compile time with a clear message until their issue lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IntegrationType {
@@ -125,9 +128,16 @@ pub struct Integration {
     /// 50 to 30,000 ms; 30,000 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_millis: Option<u32>,
-    /// `1.0` for HTTP_PROXY.
+    /// `1.0` for HTTP_PROXY; `1.0` or `2.0` for AWS_PROXY (Lambda).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format_version: Option<String>,
+    /// `AWS_PROXY` first-class integrations: `SQS-SendMessage`, ... (see [`crate::aws`]); their
+    /// `requestParameters` are the action's parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_subtype: Option<String>,
+    /// AWS_PROXY: the role to invoke the function with (`credentialsArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_arn: Option<String>,
     /// Parameter mapping of the request: `append|overwrite|remove:header.NAME`,
     /// `...:querystring.NAME`, `overwrite:path` → value (see [`crate::mapping`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -135,6 +145,12 @@ pub struct Integration {
     /// Parameter mapping of the response, per upstream status code (`"200"` to `"599"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
+    /// `INTERNET` (absent) or `VPC_LINK`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_type: Option<String>,
+    /// The VPC link of a `VPC_LINK` integration (`${stageVariables.name}` allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
     /// WebSocket APIs: request templates by selection key (`$default`, or what the
     /// `templateSelectionExpression` evaluates to).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -86,7 +86,7 @@ pub fn parse_day(s: &str) -> Option<u64> {
 }
 
 // Howard Hinnant's civil calendar algorithms (public domain), for days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> u64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> u64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -96,7 +96,8 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> u64 {
     (era * 146_097 + doe - 719_468) as u64
 }
 
-fn civil_from_days(z: u64) -> (i64, u32, u32) {
+/// The UTC (year, month, day) of day `z` since the epoch.
+pub fn civil_from_days(z: u64) -> (i64, u32, u32) {
     let z = z as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -12,11 +12,13 @@ use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestSt
 use crate::model::{self, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
-    compile_http_proxy, err, stats_key, valid_api_id, Api, CompileContext, ConfigError, HttpMapped,
-    HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod, Route, Stage,
+    compile_http_proxy, err, stats_key, valid_api_id, Api, Canary, CompileContext, ConfigError,
+    HttpMapped, HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod,
+    Route, Stage,
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;
+use crate::vpc_link::Plane;
 
 pub(crate) fn compile(
     spec: &RestApiSpec<'_>,
@@ -31,24 +33,72 @@ pub(crate) fn compile(
     let mut stages = Vec::with_capacity(spec.stages.len());
     for s in &spec.stages {
         let sat = format!("{at}.stages[{}]", s.stage_name);
-        if let Some(stage) = compile_stage(spec.api_id, s, &sat, &mut errors, ctx) {
-            stages.push(stage);
+        let Some(mut stage) = compile_stage(spec, s, &sat, false, &mut errors, ctx) else {
+            continue;
+        };
+        if let Some(c) = &s.canary {
+            let cat = format!("{sat}.canarySettings");
+            if !(0.0..=100.0).contains(&c.percent_traffic) {
+                errors.push(err(&cat, "percentTraffic must be between 0.0 and 100.0"));
+                continue;
+            }
+            let canary = RestStageSpec {
+                stage_name: s.stage_name,
+                variables: &c.variables,
+                method_settings: s.method_settings,
+                resources: c.resources,
+                gateway_responses: c.gateway_responses,
+                cache_cluster_enabled: s.cache_cluster_enabled && c.use_stage_cache,
+                cache_cluster_size: s.cache_cluster_size,
+                models: c.models,
+                request_validators: c.request_validators,
+                canary: None,
+            };
+            if let Some(cs) = compile_stage(spec, &canary, &cat, true, &mut errors, ctx) {
+                stage.canary = Some(Box::new(Canary {
+                    // 0.0..=100.0 checked above: at most 10,000.
+                    share_bp: (c.percent_traffic * 100.0).round() as u32,
+                    stage: cs,
+                }));
+            }
         }
+        stages.push(stage);
     }
+    let policy = spec
+        .policy
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|text| {
+            let prefix = format!(
+                "arn:aws:execute-api:{}:{}:{}",
+                ctx.region, ctx.account_id, spec.api_id
+            );
+            crate::iam::Policy::parse(text, true, &prefix)
+                .map_err(|problems| {
+                    let pat = format!("{at}.policy");
+                    errors.extend(problems.iter().map(|m| err(&pat, m)));
+                })
+                .ok()
+        });
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Api::rest(spec, stages))
+    let mut api = Api::rest(spec, stages);
+    api.resource_policy = policy.map(Box::new);
+    api.private = spec.private;
+    Ok(api)
 }
 
 fn compile_stage(
-    api_id: &str,
+    spec: &RestApiSpec<'_>,
     s: &RestStageSpec<'_>,
     at: &str,
+    is_canary: bool,
     errors: &mut Vec<ConfigError>,
     ctx: &mut CompileContext,
 ) -> Option<Stage> {
     let before = errors.len();
+    let api_id = spec.api_id;
+    let spec_binary = spec.binary_media_types;
     let name = s.stage_name;
     if name.is_empty()
         || name.len() > 128
@@ -93,7 +143,8 @@ fn compile_stage(
             let rat = format!("{at}.resources[{}].methods[{method}]", resource.path);
             let integration = match &m.method_integration {
                 None => None,
-                Some(i) => compile_integration(i, s.variables, &rat, errors).map(Arc::new),
+                Some(i) => compile_integration(i, s.variables, &rat, errors, ctx, spec_binary)
+                    .map(Arc::new),
             };
             let validation = match crate::validation::compile_method(
                 m,
@@ -135,12 +186,18 @@ fn compile_stage(
             });
             routes.push(Route {
                 route_key: key.as_str().into(),
-                stats_key: stats_key(api_id, name, &key),
+                stats_key: if is_canary {
+                    stats_key(api_id, &format!("{name}/canary"), &key)
+                } else {
+                    stats_key(api_id, name, &key)
+                },
                 integration,
                 throttle,
                 auth: None,
+                aws_iam: m.authorization_type == "AWS_IAM",
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
+                    resource_id: resource.id.as_str().into(),
                     http_method: method.as_str().into(),
                     plan_method_key: format!("{}/{method}", resource.path).into(),
                     api_key_required: m.api_key_required,
@@ -161,6 +218,8 @@ fn compile_stage(
         gateway_responses,
         cache,
         websocket: None,
+        canary: None,
+        is_canary,
     })
 }
 
@@ -198,21 +257,16 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+    binary_media_types: &[String],
 ) -> Option<Integration> {
     match i.integration_type.as_str() {
-        "HTTP_PROXY" => rest_target(i, vars, at, errors).map(Integration::HttpProxy),
+        "HTTP_PROXY" => rest_target(i, vars, at, errors, ctx).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
-        "HTTP" => compile_http(i, vars, at, errors).map(Integration::Http),
-        "AWS" | "AWS_PROXY" => {
-            errors.push(err(
-                at,
-                &format!(
-                    "integration type {} is not served yet (it lands with the Lambda and AWS integrations); use HTTP_PROXY or MOCK",
-                    i.integration_type
-                ),
-            ));
-            None
-        }
+        "HTTP" => compile_http(i, vars, at, errors, ctx).map(Integration::Http),
+        "AWS" => compile_aws(i, vars, at, errors, ctx).map(Integration::Http),
+        "AWS_PROXY" => compile_lambda_proxy(i, vars, at, errors, ctx, binary_media_types)
+            .map(Integration::Lambda),
         other => {
             errors.push(err(
                 at,
@@ -221,6 +275,90 @@ fn compile_integration(
             None
         }
     }
+}
+
+/// A REST `AWS` integration: an `HTTP` integration on the service's endpoint whose requests
+/// are signed (see [`crate::aws::rest_uri`]). `credentials` (a role to assume) is not used:
+/// requests are signed with the gateway's own credentials.
+fn compile_aws(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+) -> Option<HttpMapped> {
+    let Some(uri) = i.uri.as_deref() else {
+        errors.push(err(at, "AWS integrations need a uri"));
+        return None;
+    };
+    if i.http_method.as_deref().is_none_or(|m| m == "ANY") {
+        errors.push(err(
+            at,
+            "AWS integrations need an integration httpMethod (GET, POST, ...)",
+        ));
+        return None;
+    }
+    let parsed = match crate::aws::rest_uri(uri) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(err(at, &e));
+            return None;
+        }
+    };
+    let t = &parsed.target;
+    let mut http = i.clone();
+    http.uri = Some(format!(
+        "{}://{}{}{}",
+        if t.https { "https" } else { "http" },
+        t.host_header,
+        t.base_path,
+        parsed.path_and_query
+    ));
+    let mut mapped = compile_http(&http, vars, at, errors, ctx)?;
+    mapped.aws = Some(Box::new(crate::snapshot::RestAws {
+        target: parsed.target,
+        json_target: parsed.json_target.map(|(t, ct)| (t.into(), ct)),
+    }));
+    Some(mapped)
+}
+
+/// A REST `AWS_PROXY` integration: a Lambda function through AWS's invocation URI
+/// (`httpMethod` POST), payload format 1.0.
+fn compile_lambda_proxy(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+    binary_media_types: &[String],
+) -> Option<crate::lambda::LambdaProxy> {
+    let Some(uri) = i.uri.as_deref() else {
+        errors.push(err(at, "AWS_PROXY integrations need a uri"));
+        return None;
+    };
+    let timeout_ms = i
+        .timeout_in_millis
+        .unwrap_or(REST_INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if !(50..=REST_INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between 50 and {REST_INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+        return None;
+    }
+    let input = crate::lambda::ProxyInput {
+        integration_id: "",
+        uri,
+        vars,
+        rest: true,
+        role_arn: i.credentials.as_deref(),
+        timeout_ms,
+        format: crate::lambda::PayloadFormat::V1,
+        binary_media_types,
+    };
+    crate::lambda::compile_proxy(&ctx.lambda, input)
+        .map_err(|e| errors.push(err(at, &e)))
+        .ok()
 }
 
 /// The upstream of a REST `HTTP_PROXY` or `HTTP` integration. REST sends exactly the
@@ -233,6 +371,7 @@ fn rest_target(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<HttpProxy> {
     let Some(uri) = i.uri.as_deref() else {
         errors.push(err(
@@ -258,14 +397,18 @@ fn rest_target(
         integration_uri: uri.to_string(),
         timeout_in_millis: Some(timeout),
         payload_format_version: None,
+        integration_subtype: None,
+        credentials_arn: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
         request_templates: Default::default(),
         template_selection_expression: None,
         passthrough_behavior: None,
         integration_responses: Vec::new(),
+        connection_type: i.connection_type.clone(),
+        connection_id: i.connection_id.clone(),
     };
-    let mut target = compile_http_proxy(&model, vars, at, errors)?;
+    let mut target = compile_http_proxy(&model, vars, at, errors, ctx, Plane::V1)?;
     target.append_request_path = false;
     for part in &mut target.path {
         let PathPart::Param(name) = part else {
@@ -295,9 +438,10 @@ fn compile_http(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<HttpMapped> {
     let before = errors.len();
-    let target = rest_target(i, vars, at, errors)?;
+    let target = rest_target(i, vars, at, errors, ctx)?;
     let mut headers = Vec::new();
     let mut query = Vec::new();
     for (k, v) in &i.request_parameters {
@@ -321,20 +465,7 @@ fn compile_http(
             ));
         }
     }
-    let mut templates = Vec::new();
-    for (content_type, text) in &i.request_templates {
-        if Template::needs_vtl(text) {
-            errors.push(err(
-                at,
-                &format!("request template for {content_type} uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution"),
-            ));
-            continue;
-        }
-        templates.push((
-            content_type.to_ascii_lowercase().into(),
-            Template::parse(text),
-        ));
-    }
+    let templates = compile_templates(&i.request_templates, at, errors);
     let passthrough = match i.passthrough_behavior.as_deref() {
         None | Some("WHEN_NO_MATCH") => Passthrough::WhenNoMatch,
         Some("WHEN_NO_TEMPLATES") => Passthrough::WhenNoTemplates,
@@ -368,21 +499,7 @@ fn compile_http(
                 Err(e) => errors.push(err(at, &e)),
             }
         }
-        let body = match r
-            .response_templates
-            .get("application/json")
-            .or_else(|| r.response_templates.values().next())
-        {
-            Some(t) if Template::needs_vtl(t) => {
-                errors.push(err(
-                    at,
-                    "response template uses Velocity (VTL), which is not served yet: only $context, $stageVariables and $input.body substitution",
-                ));
-                None
-            }
-            Some(t) => Some(Template::parse(t)),
-            None => None,
-        };
+        let body = response_template(&r.response_templates, at, errors);
         let pattern = match r.selection_pattern.as_deref() {
             None | Some("") => None,
             Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
@@ -424,7 +541,45 @@ fn compile_http(
         passthrough,
         responses,
         select,
+        aws: None,
     })
+}
+
+/// Request templates by content type (lowercase), each parsed once.
+fn compile_templates(
+    templates: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(Box<str>, Template)> {
+    let mut out = Vec::new();
+    for (content_type, text) in templates {
+        match Template::parse(text) {
+            Ok(t) => out.push((content_type.to_ascii_lowercase().into(), t)),
+            Err(e) => errors.push(err(
+                at,
+                &format!("Invalid mapping template for {content_type}: {e}"),
+            )),
+        }
+    }
+    out
+}
+
+/// An integration response's template: `application/json`'s, else the first.
+fn response_template(
+    templates: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Template> {
+    let text = templates
+        .get("application/json")
+        .or_else(|| templates.values().next())?;
+    match Template::parse(text) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(err(at, &format!("Invalid response template: {e}")));
+            None
+        }
+    }
 }
 
 /// A mock answers from its integration response: the request template's `statusCode` selects
@@ -485,11 +640,7 @@ fn compile_mock(i: &Spec, at: &str, errors: &mut Vec<ConfigError>) -> Option<Moc
             Err(e) => errors.push(err(at, &e)),
         }
     }
-    let body = r
-        .response_templates
-        .get("application/json")
-        .or_else(|| r.response_templates.values().next())
-        .map(|t| Template::parse(t));
+    let body = response_template(&r.response_templates, at, errors);
     Some(Mock {
         response: Some(MappedResponse {
             status,
@@ -593,7 +744,10 @@ mod tests {
         let spec = RestApiSpec {
             api_id: "abc",
             api_key_source: Default::default(),
+            binary_media_types: &[],
             disable_execute_api_endpoint: false,
+            policy: None,
+            private: false,
             stages: vec![RestStageSpec {
                 stage_name: "prod",
                 variables: &vars,
@@ -604,6 +758,7 @@ mod tests {
                 cache_cluster_size: None,
                 models: &[],
                 request_validators: &[],
+                canary: None,
             }],
         };
         let mut ctx = CompileContext::new(2);

@@ -38,6 +38,12 @@ pub struct Snapshot {
     /// API keys and usage plans (REST APIs), shared between snapshots: a key change does not
     /// touch the APIs, an API change does not touch the keys.
     pub usage: Arc<Usage>,
+    /// IAM access keys and their principals (`AWS_IAM` authorization), shared between
+    /// snapshots like `usage`.
+    pub iam: Arc<crate::iam::IamTable>,
+    /// Custom domain names: API mappings and TLS configurations (`domain.rs`), shared between
+    /// snapshots like the keys.
+    pub domains: Arc<crate::domain::Domains>,
 }
 
 /// What compilation needs beyond the model: the throttle buckets to reuse (so a recompile keeps
@@ -50,6 +56,14 @@ pub struct CompileContext {
     pub cache_generations: crate::cache::CacheGenerations,
     /// JWT authorizer key slots by source, so recompiles keep the keys already fetched.
     pub jwks: crate::jwt::KeyRegistry,
+    /// The account and region of `execute-api` ARNs (resource policies' `execute-api:/...`).
+    pub account_id: Box<str>,
+    pub region: Box<str>,
+    /// Where Lambda functions are invoked and how calls are signed (read from the environment
+    /// once); its `local` hook sends self-hosted functions to the admin listener.
+    pub lambda: crate::lambda::LambdaEnv,
+    /// VPC links and their target pools, so recompiles keep health and ejection state.
+    pub vpc_links: crate::vpc_link::VpcLinks,
 }
 
 impl CompileContext {
@@ -59,6 +73,10 @@ impl CompileContext {
             workers,
             cache_generations: Default::default(),
             jwks: Default::default(),
+            account_id: crate::iam::account_id().into(),
+            region: crate::iam::region().into(),
+            lambda: Default::default(),
+            vpc_links: Default::default(),
         }
     }
 }
@@ -77,6 +95,16 @@ pub struct Api {
     pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
     /// WebSocket APIs: the route selection expression; `None` for other APIs.
     pub websocket: Option<Box<crate::websocket::WsApi>>,
+    /// REST APIs: the resource policy (`policy`), compiled; `None` costs one branch.
+    pub resource_policy: Option<Box<crate::iam::Policy>>,
+    /// REST APIs with `endpointConfiguration.types = [PRIVATE]`: served only to callers the
+    /// resource policy allows (no policy: nobody).
+    pub private: bool,
+    /// The roles this API's Lambda integrations are invoked with: the admin side's STS task
+    /// assumes them.
+    pub role_slots: Vec<Arc<crate::lambda::RoleSlot>>,
+    /// The VPC link pools this API's stages use: the admin side's health checker probes them.
+    pub target_pools: Vec<Arc<crate::vpc_link::TargetPool>>,
     /// Named stages, selected by the first path segment.
     stages: HashMap<Box<str>, Stage, Hasher>,
     /// The `$default` stage, served without a path prefix.
@@ -96,6 +124,20 @@ pub struct Stage {
     pub cache: Option<crate::cache::StageCache>,
     /// WebSocket APIs: the routes (the router and `routes` are empty).
     pub websocket: Option<Box<crate::websocket::WsStage>>,
+    /// REST APIs: `canarySettings`; `None` (the common case) costs one branch per request.
+    pub canary: Option<Box<Canary>>,
+    /// This is a canary's stage: its routes' stats are reported as stage `{name}/canary`.
+    pub is_canary: bool,
+}
+
+/// A REST stage's canary release.
+#[derive(Debug)]
+pub struct Canary {
+    /// `percentTraffic` in hundredths of a percent, 0 to 10,000: a request goes to the canary
+    /// when a roll in `0..10_000` falls below it (0 never, 10,000 always).
+    pub share_bp: u32,
+    /// The canary deployment compiled with the canary's variables.
+    pub stage: Stage,
 }
 
 /// One route as the data plane needs it.
@@ -113,6 +155,9 @@ pub struct Route {
     pub rest: Option<RestMethod>,
     /// HTTP APIs: the route's JWT authorizer; `None` (open) costs the data plane one branch.
     pub auth: Option<Box<crate::jwt::RouteAuth>>,
+    /// `authorizationType: AWS_IAM`: the request must be SigV4-signed by an IAM principal
+    /// allowed `execute-api:Invoke` on it.
+    pub aws_iam: bool,
 }
 
 /// What a REST method adds to a route.
@@ -120,6 +165,8 @@ pub struct Route {
 pub struct RestMethod {
     /// The resource path, `/pets/{id}` (`$context.resourcePath`).
     pub resource_path: Box<str>,
+    /// The resource's id (`$context.resourceId`, Lambda's `requestContext.resourceId`).
+    pub resource_id: Box<str>,
     pub http_method: Box<str>,
     /// The usage plan per-method throttle key: `/pets/{id}/GET`.
     pub plan_method_key: Box<str>,
@@ -137,8 +184,21 @@ pub enum Integration {
     HttpProxy(HttpProxy),
     /// REST `MOCK`: answered by the gateway from the integration response.
     Mock(Mock),
-    /// REST `HTTP` (non-proxy): parameter mapping in, integration responses out.
+    /// REST `HTTP` (non-proxy): parameter mapping in, integration responses out; REST `AWS`
+    /// too (`HttpMapped::aws` says how to sign).
     Http(HttpMapped),
+    /// HTTP API first-class integrations (`AWS_PROXY` with an `integrationSubtype`).
+    AwsService(crate::aws::AwsService),
+    /// `AWS_PROXY` to a Lambda function (REST, and HTTP APIs with payload format 1.0 or 2.0).
+    Lambda(crate::lambda::LambdaProxy),
+}
+
+/// How a REST `AWS` integration's requests are signed and typed.
+#[derive(Debug)]
+pub struct RestAws {
+    pub target: crate::aws::AwsTarget,
+    /// `X-Amz-Target` and content type of a JSON-protocol action.
+    pub json_target: Option<(Box<str>, &'static str)>,
 }
 
 /// A REST `HTTP` integration: only mapped parameters reach the upstream, and its answer is
@@ -159,6 +219,8 @@ pub struct HttpMapped {
     /// Upstream status (100 to 599, index `status - 100`) → index into `responses`; `u16::MAX`:
     /// no integration response matches (answered 500, as AWS).
     pub select: Box<[u16]>,
+    /// A REST `AWS` integration: the request is signed for this service.
+    pub aws: Option<Box<RestAws>>,
 }
 
 /// `passthroughBehavior`: what a request whose content type has no template gets.
@@ -204,8 +266,13 @@ pub struct HttpProxy {
     pub integration_id: Box<str>,
     /// `None` forwards the downstream method (`ANY`).
     pub method: Option<Method>,
-    /// Resolved when the snapshot was compiled: no DNS on the request path.
+    /// Resolved when the snapshot was compiled: no DNS on the request path. With a VPC link,
+    /// the pool's first target (the pool decides per request).
     pub upstream: SocketAddr,
+    /// `https://` URIs: the server name (SNI and certificate check) from the URI's host.
+    pub tls: Option<Box<str>>,
+    /// `connectionType: VPC_LINK`: the targets to balance across.
+    pub pool: Option<Arc<crate::vpc_link::TargetPool>>,
     /// The `Host` header sent upstream (`host` or `host:port`).
     pub host_header: Box<str>,
     /// The upstream path, stage variables already substituted.
@@ -271,6 +338,8 @@ impl Snapshot {
             generation,
             apis: HashMap::default(),
             usage: Arc::default(),
+            iam: Arc::default(),
+            domains: Arc::default(),
         }
     }
 
@@ -288,6 +357,8 @@ impl Snapshot {
             generation,
             apis: apis.into_iter().map(|a| (a.id.clone(), a)).collect(),
             usage: Arc::default(),
+            iam: Arc::default(),
+            domains: Arc::default(),
         }
     }
 
@@ -297,6 +368,30 @@ impl Snapshot {
             generation,
             apis: self.apis.clone(),
             usage,
+            iam: Arc::clone(&self.iam),
+            domains: Arc::clone(&self.domains),
+        }
+    }
+
+    /// This snapshot with `iam` (access keys and principals) replaced; nothing else copied.
+    pub fn with_iam(&self, generation: u64, iam: Arc<crate::iam::IamTable>) -> Snapshot {
+        Snapshot {
+            generation,
+            apis: self.apis.clone(),
+            usage: Arc::clone(&self.usage),
+            iam,
+            domains: Arc::clone(&self.domains),
+        }
+    }
+
+    /// This snapshot with the custom domain names replaced; the APIs are shared, not copied.
+    pub fn with_domains(&self, generation: u64, domains: Arc<crate::domain::Domains>) -> Snapshot {
+        Snapshot {
+            generation,
+            apis: self.apis.clone(),
+            usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
+            domains,
         }
     }
 
@@ -308,6 +403,8 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
+            domains: Arc::clone(&self.domains),
         }
     }
 
@@ -319,6 +416,8 @@ impl Snapshot {
             generation,
             apis,
             usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
+            domains: Arc::clone(&self.domains),
         }
     }
 }
@@ -342,10 +441,21 @@ impl Api {
             cors: None,
             key_slots: Vec::new(),
             websocket: None,
+            resource_policy: None,
+            private: false,
+            role_slots: Vec::new(),
+            target_pools: Vec::new(),
             stages: HashMap::default(),
             default_stage: None,
         };
+        api.role_slots = crate::lambda::role_slots(
+            stages
+                .iter()
+                .flat_map(|s| s.routes.iter())
+                .filter_map(|r| r.integration.as_deref()),
+        );
         for stage in stages {
+            stage.collect_pools(&mut api.target_pools);
             if &*stage.name == DEFAULT_STAGE {
                 api.default_stage = Some(stage);
             } else {
@@ -371,8 +481,39 @@ impl Api {
         self.default_stage.as_ref().map(|s| (s, path))
     }
 
+    /// The stage named `name` (`$default` included).
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        if name == DEFAULT_STAGE {
+            return self.default_stage.as_ref();
+        }
+        self.stages.get(name)
+    }
+
     pub fn stages(&self) -> impl Iterator<Item = &Stage> {
         self.stages.values().chain(self.default_stage.iter())
+    }
+}
+
+// === impl Stage ===
+
+impl Stage {
+    /// Adds the VPC link pools this stage's integrations use to `out` (each once).
+    fn collect_pools(&self, out: &mut Vec<Arc<crate::vpc_link::TargetPool>>) {
+        if let Some(c) = &self.canary {
+            c.stage.collect_pools(out);
+        }
+        for r in &self.routes {
+            let pool = match r.integration.as_deref() {
+                Some(Integration::HttpProxy(p)) => p.pool.as_ref(),
+                Some(Integration::Http(h)) => h.target.pool.as_ref(),
+                _ => None,
+            };
+            if let Some(p) = pool {
+                if !out.iter().any(|o| Arc::ptr_eq(o, p)) {
+                    out.push(Arc::clone(p));
+                }
+            }
+        }
     }
 }
 
@@ -438,6 +579,8 @@ pub fn compile(
             generation,
             apis: out,
             usage: Arc::default(),
+            iam: Arc::default(),
+            domains: Arc::default(),
         })
     } else {
         Err(errors)
@@ -463,7 +606,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         return Err(errors);
     }
     if api.protocol == ProtocolType::Websocket {
-        return compile_websocket_api(api, &at);
+        return compile_websocket_api(api, &at, ctx);
     }
     let mut compiled = Api {
         id: api.api_id.into(),
@@ -473,6 +616,10 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         cors: None,
         key_slots: Vec::new(),
         websocket: None,
+        resource_policy: None,
+        private: false,
+        role_slots: Vec::new(),
+        target_pools: Vec::new(),
         stages: HashMap::default(),
         default_stage: None,
     };
@@ -501,6 +648,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
                 }
             }
         }
+        stage.collect_pools(&mut compiled.target_pools);
         if &*stage.name == DEFAULT_STAGE {
             if compiled.default_stage.is_some() {
                 errors.push(err(&stage_at, "stage is defined twice"));
@@ -510,6 +658,12 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
             errors.push(err(&stage_at, "stage is defined twice"));
         }
     }
+    compiled.role_slots = crate::lambda::role_slots(
+        compiled
+            .stages()
+            .flat_map(|s| s.routes.iter())
+            .filter_map(|r| r.integration.as_deref()),
+    );
     if errors.is_empty() {
         Ok(compiled)
     } else {
@@ -559,7 +713,7 @@ fn compile_stage(
     let mut integrations: HashMap<&str, Arc<Integration>> = HashMap::new();
     for i in input.integrations {
         let iat = format!("{at}.integrations[{}]", i.integration_id);
-        if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors) {
+        if let Some(c) = compile_integration(i, &input.stage.stage_variables, &iat, errors, ctx) {
             if integrations
                 .insert(i.integration_id.as_str(), Arc::new(c))
                 .is_some()
@@ -652,6 +806,7 @@ fn compile_stage(
             throttle,
             rest: None,
             auth,
+            aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
         });
     }
     if errors.len() > before {
@@ -665,11 +820,17 @@ fn compile_stage(
         gateway_responses: crate::gateway_response::GatewayResponses::default(),
         cache: None,
         websocket: None,
+        canary: None,
+        is_canary: false,
     })
 }
 
 /// Compiles a WebSocket API: its route selection expression and each stage's route table.
-fn compile_websocket_api(api: &ApiInput<'_>, at: &str) -> Result<Api, Vec<ConfigError>> {
+fn compile_websocket_api(
+    api: &ApiInput<'_>,
+    at: &str,
+    ctx: &mut CompileContext,
+) -> Result<Api, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let ws = match crate::websocket::compile_api(api.route_selection_expression, at) {
         Ok(ws) => Some(Box::new(ws)),
@@ -688,6 +849,7 @@ fn compile_websocket_api(api: &ApiInput<'_>, at: &str) -> Result<Api, Vec<Config
             input.integrations,
             &stage_at,
             &mut errors,
+            ctx,
         ) {
             stages.push(Stage {
                 name: input.stage.stage_name.as_str().into(),
@@ -697,6 +859,8 @@ fn compile_websocket_api(api: &ApiInput<'_>, at: &str) -> Result<Api, Vec<Config
                 gateway_responses: crate::gateway_response::GatewayResponses::default(),
                 cache: None,
                 websocket: Some(Box::new(ws)),
+                canary: None,
+                is_canary: false,
             });
         }
     }
@@ -762,18 +926,93 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
 ) -> Option<Integration> {
-    match i.integration_type {
-        IntegrationType::HttpProxy => {}
-        other => {
+    match (i.integration_type, i.integration_subtype.as_deref()) {
+        (IntegrationType::HttpProxy, _) => {}
+        (IntegrationType::AwsProxy, None) => {
+            return compile_lambda_proxy(i, vars, at, errors, ctx).map(Integration::Lambda)
+        }
+        // First-class integrations; an `AWS_PROXY` without a subtype is a Lambda proxy.
+        (IntegrationType::AwsProxy, Some(subtype)) => {
+            let timeout_ms = i
+                .timeout_in_millis
+                .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
+            return match crate::aws::compile_service(
+                &i.integration_id,
+                subtype,
+                &i.request_parameters,
+                timeout_ms,
+            ) {
+                Ok(s) => Some(Integration::AwsService(s)),
+                Err(problems) => {
+                    errors.extend(problems.iter().map(|p| err(at, p)));
+                    None
+                }
+            };
+        }
+        (other, _) => {
             errors.push(err(
                 at,
-                &format!("integrationType {other:?} is not supported yet; use HTTP_PROXY"),
+                &format!(
+                    "integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"
+                ),
             ));
             return None;
         }
     }
-    compile_http_proxy(i, vars, at, errors).map(Integration::HttpProxy)
+    compile_http_proxy(i, vars, at, errors, ctx, crate::vpc_link::Plane::V2)
+        .map(Integration::HttpProxy)
+}
+
+/// An HTTP API's `AWS_PROXY` integration: a function ARN (or AWS's invocation URI) and the
+/// payload format, which HTTP APIs require.
+fn compile_lambda_proxy(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+) -> Option<crate::lambda::LambdaProxy> {
+    let timeout_ms = i
+        .timeout_in_millis
+        .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
+    if !(INTEGRATION_TIMEOUT_MIN_MS..=INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
+        errors.push(err(
+            at,
+            &format!("timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"),
+        ));
+    }
+    let format = match i.payload_format_version.as_deref() {
+        Some("1.0") => crate::lambda::PayloadFormat::V1,
+        Some("2.0") => crate::lambda::PayloadFormat::V2,
+        _ => {
+            errors.push(err(
+                at,
+                "payloadFormatVersion must be 1.0 or 2.0 for AWS_PROXY integrations",
+            ));
+            return None;
+        }
+    };
+    if !i.request_parameters.is_empty() || !i.response_parameters.is_empty() {
+        errors.push(err(
+            at,
+            "requestParameters and responseParameters are not supported for AWS_PROXY integrations yet",
+        ));
+    }
+    let input = crate::lambda::ProxyInput {
+        integration_id: &i.integration_id,
+        uri: &i.integration_uri,
+        vars,
+        rest: false,
+        role_arn: i.credentials_arn.as_deref(),
+        timeout_ms,
+        format,
+        binary_media_types: &[],
+    };
+    crate::lambda::compile_proxy(&ctx.lambda, input)
+        .map_err(|e| errors.push(err(at, &e)))
+        .ok()
 }
 
 /// Builds an HTTP proxy integration (HTTP APIs and REST `HTTP_PROXY`).
@@ -782,6 +1021,8 @@ pub(crate) fn compile_http_proxy(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+    plane: crate::vpc_link::Plane,
 ) -> Option<HttpProxy> {
     let timeout_ms = i
         .timeout_in_millis
@@ -820,6 +1061,18 @@ pub(crate) fn compile_http_proxy(
             return None;
         }
     };
+    let link = match vpc_link_of(i, vars, plane, ctx) {
+        Ok(l) => l,
+        Err(e) => {
+            errors.push(err(at, &e));
+            return None;
+        }
+    };
+    // HTTP APIs name a VPC link pool's targets in the URI: `http://host:port,host:port/path`.
+    let (uri, listed) = match &link {
+        Some(_) if plane == crate::vpc_link::Plane::V2 => split_authorities(&uri),
+        _ => (uri, Vec::new()),
+    };
     let parsed = match parse_http_uri(&uri) {
         Ok(p) => p,
         Err(e) => {
@@ -827,25 +1080,22 @@ pub(crate) fn compile_http_proxy(
             return None;
         }
     };
-    let upstream = match (parsed.host.as_str(), parsed.port).to_socket_addrs() {
-        // IPv4 first: `localhost` resolving to ::1 while the upstream listens on 127.0.0.1 only
-        // is the common mismatch.
-        Ok(addrs) => match prefer_ipv4(addrs) {
-            Some(a) => a,
-            None => {
-                errors.push(err(
-                    at,
-                    &format!("integrationUri host '{}' did not resolve", parsed.host),
-                ));
+    let (upstream, pool) = match &link {
+        None => match resolve(&parsed.host, parsed.port) {
+            Ok(a) => (a, None),
+            Err(e) => {
+                errors.push(err(at, &format!("integrationUri host {e}")));
                 return None;
             }
         },
-        Err(e) => {
-            errors.push(err(
-                at,
-                &format!("integrationUri host '{}' did not resolve: {e}", parsed.host),
-            ));
-            return None;
+        Some(link) => {
+            let names = if plane == crate::vpc_link::Plane::V2 {
+                &listed
+            } else {
+                &link.targets
+            };
+            let pool = compile_pool(link, names, at, errors, ctx)?;
+            (pool.targets[0].addr, Some(pool))
         }
     };
     let path = parse_path_template(&parsed.path);
@@ -864,6 +1114,8 @@ pub(crate) fn compile_http_proxy(
         integration_id: i.integration_id.as_str().into(),
         method,
         upstream,
+        tls: parsed.tls.then(|| parsed.host.as_str().into()),
+        pool,
         host_header: parsed.host_header.into(),
         path,
         query: parsed.query.into(),
@@ -874,7 +1126,92 @@ pub(crate) fn compile_http_proxy(
     })
 }
 
-fn substitute_stage_variables(
+/// The VPC link a `VPC_LINK` integration names (`None` for `INTERNET`).
+fn vpc_link_of(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    plane: crate::vpc_link::Plane,
+    ctx: &CompileContext,
+) -> Result<Option<crate::vpc_link::VpcLinkSpec>, String> {
+    match i.connection_type.as_deref() {
+        None | Some("INTERNET") => return Ok(None),
+        Some("VPC_LINK") => {}
+        Some(other) => {
+            return Err(format!(
+                "Invalid connectionType '{other}': use INTERNET or VPC_LINK"
+            ))
+        }
+    }
+    let Some(raw) = i.connection_id.as_deref() else {
+        return Err("connectionId is required when connectionType is VPC_LINK".into());
+    };
+    let id = substitute_stage_variables(raw, vars)?;
+    match ctx.vpc_links.get(&id) {
+        Some(l) if l.plane == plane => Ok(Some(l.clone())),
+        Some(_) => Err(format!(
+            "connectionId '{id}' is a VPC link of the other API type (REST APIs use /vpclinks, HTTP APIs /v2/vpclinks)"
+        )),
+        None => Err(format!("Invalid VPC link identifier specified: '{id}'")),
+    }
+}
+
+/// `scheme://a:1,b:2/path` → (`scheme://a:1/path`, [`a:1`, `b:2`]).
+fn split_authorities(uri: &str) -> (String, Vec<String>) {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return (uri.to_string(), Vec::new());
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let list: Vec<String> = rest[..end].split(',').map(str::to_string).collect();
+    let first = list.first().cloned().unwrap_or_default();
+    (format!("{scheme}://{first}{}", &rest[end..]), list)
+}
+
+/// Resolves every target of a VPC link pool (no DNS on the request path) and gets the pool.
+fn compile_pool(
+    link: &crate::vpc_link::VpcLinkSpec,
+    names: &[String],
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+) -> Option<Arc<crate::vpc_link::TargetPool>> {
+    use crate::limits::VPC_LINK_TARGETS_MAX;
+    if names.is_empty() || names.len() > VPC_LINK_TARGETS_MAX {
+        errors.push(err(
+            at,
+            &format!(
+                "VPC link '{}' needs 1 to {VPC_LINK_TARGETS_MAX} targets (host:port)",
+                link.id
+            ),
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut targets = Vec::with_capacity(names.len());
+    for name in names {
+        match crate::vpc_link::parse_target(name).and_then(|(h, p)| resolve(h, p)) {
+            Ok(addr) => targets.push((name.clone(), addr)),
+            Err(e) => errors.push(err(
+                at,
+                &format!("VPC link '{}' target {name}: {e}", link.id),
+            )),
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(ctx.vpc_links.pool(link, &targets, ctx.workers))
+}
+
+/// Resolves `host:port` once, IPv4 first: `localhost` resolving to ::1 while the upstream
+/// listens on 127.0.0.1 only is the common mismatch.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    match (host, port).to_socket_addrs() {
+        Ok(addrs) => prefer_ipv4(addrs).ok_or_else(|| format!("'{host}' did not resolve")),
+        Err(e) => Err(format!("'{host}' did not resolve: {e}")),
+    }
+}
+
+pub(crate) fn substitute_stage_variables(
     uri: &str,
     vars: &BTreeMap<String, String>,
 ) -> Result<String, String> {
@@ -899,6 +1236,8 @@ fn substitute_stage_variables(
 }
 
 struct HttpUri {
+    /// `https://`: the upstream speaks TLS.
+    tls: bool,
     host: String,
     port: u16,
     host_header: String,
@@ -907,15 +1246,14 @@ struct HttpUri {
 }
 
 fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
-    let rest = if let Some(r) = uri.strip_prefix("http://") {
-        r
-    } else if uri.starts_with("https://") {
-        return Err(
-            "https upstreams are not supported yet (TLS lands with the TLS issue); use http://",
-        );
+    let (rest, tls) = if let Some(r) = uri.strip_prefix("http://") {
+        (r, false)
+    } else if let Some(r) = uri.strip_prefix("https://") {
+        (r, true)
     } else {
-        return Err("must be an absolute http:// URL");
+        return Err("must be an absolute http:// or https:// URL");
     };
+    let default_port = if tls { 443 } else { 80 };
     if rest
         .bytes()
         .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
@@ -936,7 +1274,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let end = v6.find(']').ok_or("has an unterminated IPv6 address")?;
         let port = match &v6[end + 1..] {
-            "" => 80,
+            "" => default_port,
             p => p
                 .strip_prefix(':')
                 .and_then(|p| p.parse().ok())
@@ -949,7 +1287,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
                 h.to_string(),
                 p.parse::<u16>().map_err(|_| "has an invalid port")?,
             ),
-            None => (authority.to_string(), 80),
+            None => (authority.to_string(), default_port),
         }
     };
     if host.is_empty() || port == 0 {
@@ -960,6 +1298,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
         None => (path_query, ""),
     };
     Ok(HttpUri {
+        tls,
         host,
         port,
         host_header: authority.to_string(),
@@ -972,7 +1311,7 @@ fn parse_http_uri(uri: &str) -> Result<HttpUri, &'static str> {
     })
 }
 
-fn prefer_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
+pub(crate) fn prefer_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
     let all: Vec<SocketAddr> = addrs.collect();
     all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
 }
@@ -1037,6 +1376,7 @@ mod tests {
                         route_key: k.to_string(),
                         target: Some("integrations/i1".into()),
                         authorizer_id: None,
+                        authorization_type: None,
                         authorization_scopes: Vec::new(),
                         route_response: false,
                     })
@@ -1048,12 +1388,16 @@ mod tests {
                     integration_uri: uri.into(),
                     timeout_in_millis: None,
                     payload_format_version: None,
+                    integration_subtype: None,
+                    credentials_arn: None,
                     request_parameters: BTreeMap::new(),
                     response_parameters: BTreeMap::new(),
                     request_templates: BTreeMap::new(),
                     template_selection_expression: None,
                     passthrough_behavior: None,
                     integration_responses: Vec::new(),
+                    connection_type: None,
+                    connection_id: None,
                 }],
                 stages: stages
                     .iter()
@@ -1136,6 +1480,7 @@ mod tests {
             route_key: "GET /b".into(),
             target: Some("integrations/nope".into()),
             authorizer_id: None,
+            authorization_type: None,
             authorization_scopes: Vec::new(),
             route_response: false,
         });

@@ -18,10 +18,19 @@ pub enum ContextVar {
     Protocol,
     DomainName,
     RequestTimeEpoch,
+    /// `25/Nov/2026:22:14:36 +0000` (CLF).
+    RequestTime,
+    AccountId,
     SourceIp,
     UserAgent,
     ApiKey,
     ApiKeyId,
+    /// `AWS_IAM` callers: `identity.caller` and `identity.user` (the user id), `userArn`,
+    /// `accessKey`, `accountId`.
+    IdentityUser,
+    IdentityUserArn,
+    IdentityAccessKey,
+    IdentityAccountId,
     ErrorMessage,
     /// The message as a JSON string literal (quoted and escaped).
     ErrorMessageString,
@@ -70,10 +79,11 @@ pub enum Source {
     Body,
 }
 
-/// A compiled template.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A compiled mapping template (VTL, see [`crate::vtl`]); equal when their texts are.
+#[derive(Debug, Clone, Default)]
 pub struct Template {
-    parts: Vec<Source>,
+    text: Box<str>,
+    vtl: crate::vtl::Template,
 }
 
 /// What a template is rendered against; implemented by the data plane.
@@ -92,6 +102,12 @@ pub trait Context {
     fn body(&self) -> &[u8] {
         &[]
     }
+    /// Every request header (`$input.params().header`), names as received.
+    fn each_request_header(&self, _f: &mut dyn FnMut(&str, &[u8])) {}
+    /// Every query string parameter as sent (`$input.params().querystring`).
+    fn each_request_query(&self, _f: &mut dyn FnMut(&str, &[u8])) {}
+    /// Every path parameter (`$input.params().path`).
+    fn each_request_path(&self, _f: &mut dyn FnMut(&str, &[u8])) {}
 }
 
 // === impl ContextVar ===
@@ -109,10 +125,16 @@ impl ContextVar {
             "protocol" => ContextVar::Protocol,
             "domainName" => ContextVar::DomainName,
             "requestTimeEpoch" => ContextVar::RequestTimeEpoch,
+            "requestTime" => ContextVar::RequestTime,
+            "accountId" => ContextVar::AccountId,
             "identity.sourceIp" => ContextVar::SourceIp,
             "identity.userAgent" => ContextVar::UserAgent,
             "identity.apiKey" => ContextVar::ApiKey,
             "identity.apiKeyId" => ContextVar::ApiKeyId,
+            "identity.caller" | "identity.user" => ContextVar::IdentityUser,
+            "identity.userArn" => ContextVar::IdentityUserArn,
+            "identity.accessKey" => ContextVar::IdentityAccessKey,
+            "identity.accountId" => ContextVar::IdentityAccountId,
             "error.message" => ContextVar::ErrorMessage,
             "error.messageString" => ContextVar::ErrorMessageString,
             "error.responseType" => ContextVar::ErrorResponseType,
@@ -211,109 +233,31 @@ impl Source {
 
 // === impl Template ===
 
+impl PartialEq for Template {
+    fn eq(&self, other: &Template) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Template {}
+
 impl Template {
-    /// Parses `$context.NAME`, `${context.NAME}`, `$stageVariables.NAME`,
-    /// `${stageVariables.NAME}` and `$input.body`; everything else is literal text.
-    pub fn parse(text: &str) -> Template {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut rest = text;
-        while let Some(i) = rest.find('$') {
-            lit.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            if let Some(tail) = after.strip_prefix("input.body") {
-                if !tail.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
-                    if !lit.is_empty() {
-                        parts.push(Source::Literal(std::mem::take(&mut lit).into()));
-                    }
-                    parts.push(Source::Body);
-                    rest = tail;
-                    continue;
-                }
-            }
-            let (braced, body) = match after.strip_prefix('{') {
-                Some(b) => (true, b),
-                None => (false, after),
-            };
-            let var = if let Some(b) = body.strip_prefix("context.") {
-                Some((true, b))
-            } else {
-                body.strip_prefix("stageVariables.").map(|b| (false, b))
-            };
-            let Some((is_context, b)) = var else {
-                lit.push('$');
-                rest = after;
-                continue;
-            };
-            let len = b
-                .bytes()
-                .position(|c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'.'))
-                .unwrap_or(b.len());
-            // A trailing dot is punctuation, not part of the name.
-            let name = b[..len].trim_end_matches('.');
-            let mut consumed = name.len();
-            if braced {
-                if b[consumed..].starts_with('}') {
-                    consumed += 1;
-                } else {
-                    lit.push('$');
-                    rest = after;
-                    continue;
-                }
-            }
-            if name.is_empty() {
-                lit.push('$');
-                rest = after;
-                continue;
-            }
-            if !lit.is_empty() {
-                parts.push(Source::Literal(std::mem::take(&mut lit).into()));
-            }
-            parts.push(if is_context {
-                Source::Context(ContextVar::parse(name))
-            } else {
-                Source::StageVariable(name.into())
-            });
-            let prefix = usize::from(braced)
-                + if is_context {
-                    "context.".len()
-                } else {
-                    "stageVariables.".len()
-                };
-            rest = &after[prefix + consumed..];
-        }
-        lit.push_str(rest);
-        if !lit.is_empty() {
-            parts.push(Source::Literal(lit.into()));
-        }
-        Template { parts }
+    /// Parses a mapping template; plain text with `$context.NAME`, `${context.NAME}`,
+    /// `$stageVariables.NAME` and `$input.body` is the simplest case of it.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        Ok(Template {
+            text: text.into(),
+            vtl: crate::vtl::Template::parse(text)?,
+        })
     }
 
-    pub fn render(&self, cx: &dyn Context, out: &mut Vec<u8>) {
-        for p in &self.parts {
-            p.render(cx, out);
-        }
+    /// Renders into `out`; returns what the template set in `$context.responseOverride`.
+    pub fn render(&self, cx: &dyn Context, out: &mut Vec<u8>) -> crate::vtl::Overrides {
+        self.vtl.render(cx, out)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
-    /// Whether `text` uses Velocity (VTL) beyond what [`Template::parse`] substitutes: such a
-    /// template must be refused, not sent as literal text.
-    pub fn needs_vtl(text: &str) -> bool {
-        [
-            "#set",
-            "#if",
-            "#foreach",
-            "#end",
-            "$input.json",
-            "$input.path",
-            "$input.params",
-            "$util.",
-        ]
-        .iter()
-        .any(|d| text.contains(d))
+        self.vtl.is_empty()
     }
 }
 
@@ -347,7 +291,7 @@ mod tests {
 
     fn render(t: &str) -> String {
         let mut out = Vec::new();
-        Template::parse(t).render(&Cx, &mut out);
+        Template::parse(t).unwrap().render(&Cx, &mut out);
         String::from_utf8(out).unwrap()
     }
 

@@ -301,6 +301,7 @@ pub fn compile_stage(
     integrations: &[model::Integration],
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut crate::snapshot::CompileContext,
 ) -> Option<WsStage> {
     let before = errors.len();
     if routes.len() > WS_ROUTES_MAX {
@@ -310,7 +311,7 @@ pub fn compile_stage(
     let mut compiled: HashMap<&str, Arc<WsIntegration>> = HashMap::new();
     for i in integrations {
         let iat = format!("{at}.integrations[{}]", i.integration_id);
-        if let Some(c) = compile_integration(i, &stage.stage_variables, &iat, errors) {
+        if let Some(c) = compile_integration(i, &stage.stage_variables, &iat, errors, ctx) {
             compiled.insert(i.integration_id.as_str(), Arc::new(c));
         }
     }
@@ -395,11 +396,17 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
+    ctx: &mut crate::snapshot::CompileContext,
 ) -> Option<WsIntegration> {
+    use crate::vpc_link::Plane;
     let target = match i.integration_type {
         IntegrationType::Mock => WsTarget::Mock,
-        IntegrationType::Http => WsTarget::Http(compile_http_proxy(i, vars, at, errors)?),
-        IntegrationType::HttpProxy => WsTarget::HttpProxy(compile_http_proxy(i, vars, at, errors)?),
+        IntegrationType::Http => {
+            WsTarget::Http(compile_http_proxy(i, vars, at, errors, ctx, Plane::V2)?)
+        }
+        IntegrationType::HttpProxy => {
+            WsTarget::HttpProxy(compile_http_proxy(i, vars, at, errors, ctx, Plane::V2)?)
+        }
         IntegrationType::AwsProxy => {
             errors.push(err(
                 at,
@@ -431,10 +438,10 @@ fn compile_integration(
     };
     let mut templates = Vec::new();
     for (k, t) in &i.request_templates {
-        if Template::needs_vtl(t) {
-            errors.push(err(at, &vtl_refused(k)));
+        match Template::parse(t) {
+            Ok(t) => templates.push((k.as_str().into(), t)),
+            Err(e) => errors.push(err(at, &format!("requestTemplates '{k}': {e}"))),
         }
-        templates.push((k.as_str().into(), Template::parse(t)));
     }
     let template_selection = match i.template_selection_expression.as_deref() {
         None => None,
@@ -471,15 +478,15 @@ fn compile_integration(
             .response_templates
             .get(DEFAULT)
             .or_else(|| r.response_templates.values().next());
-        if let Some(t) = text {
-            if Template::needs_vtl(t) {
-                errors.push(err(at, &vtl_refused(key)));
+        let template = match text.map(|t| Template::parse(t)) {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => {
+                errors.push(err(at, &format!("responseTemplates of '{key}': {e}")));
+                continue;
             }
-        }
-        responses.push(WsIntegrationResponse {
-            pattern,
-            template: text.map(|t| Template::parse(t)),
-        });
+        };
+        responses.push(WsIntegrationResponse { pattern, template });
     }
     // `$default` last, so patterns are tried first whatever the order they were made in.
     responses.sort_by_key(|r| r.pattern.is_none());
@@ -494,12 +501,6 @@ fn compile_integration(
             .timeout_in_millis
             .unwrap_or(crate::limits::WS_INTEGRATION_TIMEOUT_DEFAULT_MS),
     })
-}
-
-fn vtl_refused(key: &str) -> String {
-    format!(
-        "template '{key}' uses Velocity (#set, #if, $input.json, $util, ...), which is not supported yet: only $context.*, $stageVariables.* and $input.body are substituted"
-    )
 }
 
 #[cfg(test)]

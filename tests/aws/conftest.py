@@ -35,8 +35,9 @@ def portico_bin():
 class Gateway:
     """One `portico serve` process."""
 
-    def __init__(self, data_dir, log_path, workers=2, env=None):
+    def __init__(self, data_dir, log_path, workers=2, env=None, args=None):
         self.extra_env = dict(env or {})
+        self.extra_args = list(args or [])
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.workers = workers
@@ -54,6 +55,7 @@ class Gateway:
             "--admin-listen", "127.0.0.1:0",
             "--data-dir", str(self.data_dir),
             "--workers", str(self.workers),
+            *self.extra_args,
         ]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env)
@@ -78,6 +80,7 @@ class Gateway:
             time.sleep(0.01)
         fields = dict(f.split("=", 1) for f in ready["line"].split()[2:])
         self.listen, self.admin = fields["listen"], fields["admin"]
+        self.tls = fields.get("tls")
         return self
 
     @property
@@ -148,6 +151,9 @@ class Upstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Head and body leave in two writes: without this, Nagle holds the body until the
+            # gateway's delayed ACK (40 ms per request).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -208,6 +214,14 @@ def data_dir(tmp_path):
 @pytest.fixture
 def gateway(tmp_path, data_dir):
     gw = Gateway(data_dir, tmp_path / "portico.log").start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def tls_gateway(tmp_path, data_dir):
+    """A gateway with a TLS listener (`gateway.tls`)."""
+    gw = Gateway(data_dir, tmp_path / "portico.log", args=["--tls-listen", "127.0.0.1:0"]).start()
     yield gw
     gw.stop()
 

@@ -34,7 +34,8 @@ def free_port():
 
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed (pip install awscli)")
-def test_readme_walkthrough_with_the_aws_cli(gateway, tmp_path):
+def test_readme_walkthrough_with_the_aws_cli(tls_gateway, tmp_path):
+    gateway = tls_gateway
     backend_port = free_port()
     pets = tmp_path / "pets"
 
@@ -45,6 +46,7 @@ def test_readme_walkthrough_with_the_aws_cli(gateway, tmp_path):
             .replace("127.0.0.1:3000", f"127.0.0.1:{backend_port}")
             .replace("127.0.0.1:9090", gateway.admin)
             .replace("localhost:8080", f"localhost:{gateway.port}")
+            .replace(":8443", ":" + gateway.tls.rsplit(":", 1)[1])
         )
 
     backend = subprocess.Popen(
@@ -77,15 +79,17 @@ def test_readme_walkthrough_with_the_aws_cli(gateway, tmp_path):
         assert '"prod"' in out and '"$default"' in out, out
         assert f"execute-api.localhost:{gateway.port}" in out, out
 
-        # The REST API, API key and usage plan section, in the same shell session's variables.
-        rest = localize(client + "\n" + readme_block("rest"))
+        # The REST API, API key and usage plan section, then the custom domain section, in the
+        # same shell session's variables.
+        rest = localize(client + "\n" + readme_block("rest") + "\n" + readme_block("tls"))
         run = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", rest],
             capture_output=True, text=True, timeout=300, env=env,
         )
         assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}\ngateway:\n{gateway.log()}"
         out = run.stdout
-        assert out.count('{"name": "Rex"}') == 4, out
+        assert out.count('{"name": "Rex"}') == 5, out
+        assert '"DomainName": "api.example.test"' in out, out
         assert '{"message":"Forbidden"}' in out, out
         assert '"usagePlanId"' in out, out
         # get-usage prints the last JSON object (after curl's, which ends without a newline).

@@ -38,6 +38,8 @@ pub struct Gateway {
     workers: usize,
     driver: String,
     domain: String,
+    /// The TLS listener, when started with `--tls-listen`.
+    tls: Option<SocketAddr>,
     /// Holds the config file, the store (`data/`) and the stderr log; removed on drop.
     dir: TempDir,
     /// Exit status, once reaped.
@@ -143,6 +145,20 @@ impl Gateway {
     }
 
     pub fn try_spawn(config: &str, extra: &[&str]) -> anyhow::Result<Gateway> {
+        Gateway::try_spawn_env(config, extra, &[])
+    }
+
+    /// Like [`Gateway::spawn`] with environment variables set for the gateway (every inherited
+    /// `AWS_*` variable is removed first, so only `env` points it at AWS endpoints).
+    pub fn spawn_env(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Gateway::try_spawn_env(config, extra, env).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    pub fn try_spawn_env(
+        config: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Gateway> {
         let bin = portico_bin();
         let dir = TempDir::new("gw");
         let config_path = dir.path().join("config.json");
@@ -184,10 +200,12 @@ impl Gateway {
         let mut command = Command::new(&bin);
         // Every option comes from `args`: an inherited PORTICO_* variable must not change them.
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PORTICO_") {
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("PORTICO_") || key_text.starts_with("AWS_") {
                 command.env_remove(key);
             }
         }
+        command.envs(env.iter().copied());
         let mut child = command
             .args(&args)
             .env("NO_COLOR", "1")
@@ -228,6 +246,7 @@ impl Gateway {
             workers: 0,
             driver: String::new(),
             domain,
+            tls: None,
             dir,
             exit: None,
         };
@@ -247,7 +266,21 @@ impl Gateway {
         gw.admin = ready.1;
         gw.workers = ready.2;
         gw.driver = ready.3;
+        gw.tls = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("tls="))
+            .and_then(|a| a.parse().ok());
         Ok(gw)
+    }
+
+    /// The TLS listener (`--tls-listen 127.0.0.1:0`).
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls.expect("the gateway was started with --tls-listen")
+    }
+
+    /// The gateway's data directory (`--data-dir`, unless a test gave its own).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// The data plane listener.
@@ -344,6 +377,32 @@ impl Gateway {
             req = req.header("Content-Type", "application/json");
         }
         Client::connect(self.admin).request(&req)
+    }
+
+    /// Calls the admin API with a JSON body (`Null`: none), asserts a 2xx and returns the JSON
+    /// answer (`Null` for an empty one).
+    #[track_caller]
+    pub fn admin_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let text = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let r = self.admin_call(method, path, &text);
+        assert!(
+            (200..300).contains(&r.status),
+            "{method} {path} {body}: {r}"
+        );
+        if r.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            r.json()
+        }
     }
 
     /// Sends `signal` (`TERM`, `INT`, `KILL`) with `kill(1)`.

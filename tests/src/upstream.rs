@@ -90,6 +90,9 @@ struct State {
     requests: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
     stop: AtomicBool,
+    /// Every open connection (by id), so [`MockUpstream::kill`] can cut them; a connection's
+    /// thread removes its entry when it ends, so the socket really closes.
+    open: Mutex<Vec<(usize, TcpStream)>>,
 }
 
 // === impl Behaviour ===
@@ -139,8 +142,12 @@ impl Recorded {
 impl MockUpstream {
     /// Binds 127.0.0.1:0 and serves on background threads.
     pub fn start(behaviour: Behaviour) -> MockUpstream {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").expect("bind a mock upstream on 127.0.0.1:0");
+        MockUpstream::start_at("127.0.0.1:0".parse().expect("an address"), behaviour)
+    }
+
+    /// Binds `addr` (say, the address of a mock that was killed, to bring it back).
+    pub fn start_at(addr: SocketAddr, behaviour: Behaviour) -> MockUpstream {
+        let listener = TcpListener::bind(addr).expect("bind a mock upstream");
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
@@ -149,6 +156,7 @@ impl MockUpstream {
             requests: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            open: Mutex::new(Vec::new()),
         });
         let accept_state = Arc::clone(&state);
         thread::Builder::new()
@@ -170,6 +178,16 @@ impl MockUpstream {
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Dies as a crashed process would: stops listening (connects are refused) and resets every
+    /// open connection.
+    pub fn kill(self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        for (_, c) in lock(&self.state.open).drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Changes what the mock does from the next request on.
@@ -241,12 +259,16 @@ fn accept_loop(listener: TcpListener, state: Arc<State>) {
         }
         let Ok(stream) = stream else { continue };
         let id = state.connections.fetch_add(1, Ordering::SeqCst);
+        if let Ok(c) = stream.try_clone() {
+            lock(&state.open).push((id, c));
+        }
         let conn_state = Arc::clone(&state);
         let spawned = thread::Builder::new()
             .name(format!("mock-conn-{id}"))
             .spawn(move || {
                 // A failed connection is the gateway's business; the mock just stops serving it.
                 let _ = serve(stream, &conn_state, id);
+                lock(&conn_state.open).retain(|(i, _)| *i != id);
             });
         if spawned.is_err() {
             return;

@@ -8,25 +8,6 @@ use std::time::Duration;
 use portico_tests::*;
 use serde_json::{json, Value};
 
-#[track_caller]
-fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> Value {
-    let text = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    let r = gw.admin_call(method, path, &text);
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path} {body}: {r}"
-    );
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
-}
-
 /// A REST API `/items` with GET and POST (`HTTP_PROXY` to `up`, `q` a cache key parameter),
 /// deployed to `prod` with the stage cache on and `settings` patched in (`[path, value]`).
 struct Cached {
@@ -39,11 +20,10 @@ impl Cached {
         let mut args = vec!["--workers", "1"];
         args.extend_from_slice(extra);
         let gw = Gateway::spawn(&config(vec![]), &args);
-        let api = admin(&gw, "POST", "/restapis", json!({"name": "cached"}));
+        let api = gw.admin_json("POST", "/restapis", json!({"name": "cached"}));
         let id = api["id"].as_str().expect("id").to_string();
         let root = api["rootResourceId"].as_str().expect("root").to_string();
-        let r = admin(
-            &gw,
+        let r = gw.admin_json(
             "POST",
             &format!("/restapis/{id}/resources/{root}"),
             json!({"pathPart": "items"}),
@@ -51,23 +31,20 @@ impl Cached {
         let rid = r["id"].as_str().expect("id");
         for method in ["GET", "POST"] {
             let base = format!("/restapis/{id}/resources/{rid}/methods/{method}");
-            admin(
-                &gw,
+            gw.admin_json(
                 "PUT",
                 &base,
                 json!({"authorizationType": "NONE",
                        "requestParameters": {"method.request.querystring.q": false}}),
             );
-            admin(
-                &gw,
+            gw.admin_json(
                 "PUT",
                 &format!("{base}/integration"),
                 json!({"type": "HTTP_PROXY", "httpMethod": method, "uri": up.url("/items"),
                        "cacheKeyParameters": ["method.request.querystring.q"]}),
             );
         }
-        admin(
-            &gw,
+        gw.admin_json(
             "POST",
             &format!("/restapis/{id}/deployments"),
             json!({"stageName": "prod", "cacheClusterEnabled": true, "cacheClusterSize": "0.5"}),
@@ -85,8 +62,7 @@ impl Cached {
             .iter()
             .map(|(p, v)| json!({"op": "replace", "path": p, "value": v}))
             .collect();
-        admin(
-            &self.gw,
+        self.gw.admin_json(
             "PATCH",
             &format!("/restapis/{}/stages/prod", self.id),
             json!({ "patchOperations": ops }),

@@ -285,25 +285,13 @@ fn update_api_and_delete_cors_republish() {
 
 // === REST "Enable CORS" ===
 
-#[track_caller]
-fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> Value {
-    let r = gw.admin_call(method, path, body.to_string().as_bytes());
-    assert!((200..300).contains(&r.status), "{method} {path}: {r}");
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
-}
-
 #[test]
 fn rest_enable_cors_mock_answers_preflights_without_a_key() {
     let gw = Gateway::spawn(&config(vec![]), &[]);
-    let api = admin(&gw, "POST", "/restapis", json!({"name": "pets"}));
+    let api = gw.admin_json("POST", "/restapis", json!({"name": "pets"}));
     let id = api["id"].as_str().unwrap().to_string();
     let root = api["rootResourceId"].as_str().unwrap();
-    let pets = admin(
-        &gw,
+    let pets = gw.admin_json(
         "POST",
         &format!("/restapis/{id}/resources/{root}"),
         json!({"pathPart": "pets"}),
@@ -316,21 +304,14 @@ fn rest_enable_cors_mock_answers_preflights_without_a_key() {
                       "requestTemplates": {"application/json": "{\"statusCode\": 200}"}});
     // GET needs an API key; OPTIONS is what the console's "Enable CORS" makes.
     for (method, key) in [("GET", true), ("OPTIONS", false)] {
-        admin(
-            &gw,
+        gw.admin_json(
             "PUT",
             &format!("{base}/{method}"),
             json!({"authorizationType": "NONE", "apiKeyRequired": key}),
         );
-        admin(
-            &gw,
-            "PUT",
-            &format!("{base}/{method}/integration"),
-            mock.clone(),
-        );
+        gw.admin_json("PUT", &format!("{base}/{method}/integration"), mock.clone());
     }
-    admin(
-        &gw,
+    gw.admin_json(
         "PUT",
         &format!("{base}/OPTIONS/responses/200"),
         json!({"responseParameters": {
@@ -338,8 +319,7 @@ fn rest_enable_cors_mock_answers_preflights_without_a_key() {
             "method.response.header.Access-Control-Allow-Methods": false,
             "method.response.header.Access-Control-Allow-Origin": false}}),
     );
-    admin(
-        &gw,
+    gw.admin_json(
         "PUT",
         &format!("{base}/OPTIONS/integration/responses/200"),
         json!({"selectionPattern": "", "responseParameters": {
@@ -348,15 +328,13 @@ fn rest_enable_cors_mock_answers_preflights_without_a_key() {
             "method.response.header.Access-Control-Allow-Methods": "'GET,OPTIONS'",
             "method.response.header.Access-Control-Allow-Origin": "'*'"}}),
     );
-    admin(&gw, "PUT", &format!("{base}/GET/responses/200"), json!({}));
-    admin(
-        &gw,
+    gw.admin_json("PUT", &format!("{base}/GET/responses/200"), json!({}));
+    gw.admin_json(
         "PUT",
         &format!("{base}/GET/integration/responses/200"),
         json!({"selectionPattern": ""}),
     );
-    admin(
-        &gw,
+    gw.admin_json(
         "POST",
         &format!("/restapis/{id}/deployments"),
         json!({"stageName": "prod"}),

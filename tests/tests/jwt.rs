@@ -182,6 +182,11 @@ fn admin(gw: &Gateway, method: &str, path: &str, body: Value, status: u16) -> Va
 }
 
 fn setup() -> Setup {
+    setup_env(&[])
+}
+
+/// [`setup`] with environment variables for the gateway.
+fn setup_env(env: &[(&str, &str)]) -> Setup {
     let up = MockUpstream::start(Behaviour::Echo);
     let jwks_mock = MockUpstream::start(jwks(vec![
         rsa_jwk("r1", RSA1_N, RSA1_E),
@@ -195,7 +200,7 @@ fn setup() -> Setup {
             .into_bytes(),
     });
     let issuer = discovery.url("");
-    let gw = Gateway::spawn(&config(vec![]), &[]);
+    let gw = Gateway::spawn_env(&config(vec![]), &[], env);
     let api = admin(
         &gw,
         "POST",
@@ -510,4 +515,61 @@ fn authorizers_through_the_admin_api() {
         &claims(&s.issuer, json!({"aud": "only-this"})),
     );
     assert_eq!(call(&s, "/items", Some(&bearer(&ok))).status, 200);
+}
+
+#[test]
+fn lambda_proxy_events_carry_the_claims_and_scopes() {
+    let stub = MockUpstream::start(Behaviour::fixed(200, r#"{"statusCode":200,"body":"ok"}"#));
+    let endpoint = format!("http://{}", stub.addr());
+    let s = setup_env(&[("AWS_ENDPOINT_URL_LAMBDA", &endpoint)]);
+    let base = format!("/v2/apis/{}", s.api);
+    for (version, path) in [("2.0", "/fn2"), ("1.0", "/fn1")] {
+        let integration = admin(
+            &s.gw,
+            "POST",
+            &format!("{base}/integrations"),
+            json!({"integrationType": "AWS_PROXY", "integrationUri": FUNCTION_ARN,
+                   "payloadFormatVersion": version}),
+            201,
+        )["integrationId"]
+            .as_str()
+            .expect("an id")
+            .to_string();
+        admin(
+            &s.gw,
+            "POST",
+            &format!("{base}/routes"),
+            json!({"routeKey": format!("GET {path}"), "target": format!("integrations/{integration}"),
+                   "authorizationType": "JWT", "authorizerId": s.authorizer}),
+            201,
+        );
+    }
+    let token = rs256(
+        "r1",
+        RSA1_PRIVATE,
+        &claims(&s.issuer, json!({"sub": "user-1", "scope": "read write"})),
+    );
+    eventually(Duration::from_secs(10), "the JWKS is fetched", || {
+        (call(&s, "/fn2", Some(&bearer(&token))).status == 200).then_some(())
+    });
+    let event: Value = serde_json::from_slice(&stub.requests().last().expect("an invocation").body)
+        .expect("a JSON event");
+    let jwt = &event["requestContext"]["authorizer"]["jwt"];
+    assert_eq!(jwt["claims"]["sub"], "user-1", "{event}");
+    assert_eq!(jwt["claims"]["aud"], AUD, "{event}");
+    // AWS passes every claim as a string.
+    assert!(jwt["claims"]["exp"].is_string(), "{event}");
+    assert_eq!(jwt["scopes"], json!(["read", "write"]), "{event}");
+
+    let r = call(&s, "/fn1", Some(&bearer(&token)));
+    assert_eq!((r.status, r.text()), (200, "ok".to_string()), "{r}");
+    let event: Value = serde_json::from_slice(&stub.requests().last().expect("an invocation").body)
+        .expect("a JSON event");
+    let authorizer = &event["requestContext"]["authorizer"];
+    assert_eq!(authorizer["claims"]["sub"], "user-1", "{event}");
+    assert_eq!(authorizer["scopes"], json!(["read", "write"]), "{event}");
+    // Refused tokens never reach the function.
+    let before = stub.request_count();
+    assert_eq!(call(&s, "/fn2", Some("Bearer nope")).status, 401);
+    assert_eq!(stub.request_count(), before);
 }

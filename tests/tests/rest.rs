@@ -8,26 +8,6 @@ use std::time::Duration;
 use portico_tests::*;
 use serde_json::{json, Value};
 
-/// Calls the admin API and returns the JSON body, asserting a 2xx.
-#[track_caller]
-fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> Value {
-    let text = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    let r = gw.admin_call(method, path, &text);
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path} {body}: {r}"
-    );
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
-}
-
 /// A REST API with `/pets` and `/pets/{id}`; returns (api id, resource id by path).
 struct Rest {
     id: String,
@@ -36,7 +16,7 @@ struct Rest {
 
 impl Rest {
     fn create(gw: &Gateway, paths: &[&str]) -> Rest {
-        let api = admin(gw, "POST", "/restapis", json!({"name": "pets"}));
+        let api = gw.admin_json("POST", "/restapis", json!({"name": "pets"}));
         let id = api["id"].as_str().expect("id").to_string();
         let root = api["rootResourceId"]
             .as_str()
@@ -47,8 +27,7 @@ impl Rest {
             let (parent, part) = path.rsplit_once('/').expect("a path");
             let parent = if parent.is_empty() { "/" } else { parent };
             let parent_id = resources[parent].clone();
-            let r = admin(
-                gw,
+            let r = gw.admin_json(
                 "POST",
                 &format!("/restapis/{id}/resources/{parent_id}"),
                 json!({"pathPart": part}),
@@ -69,19 +48,17 @@ impl Rest {
     ) {
         let rid = &self.resources[path];
         let base = format!("/restapis/{}/resources/{rid}/methods/{method}", self.id);
-        admin(
-            gw,
+        gw.admin_json(
             "PUT",
             &base,
             json!({"authorizationType": "NONE", "apiKeyRequired": key_required}),
         );
-        admin(gw, "PUT", &format!("{base}/responses/{status}"), json!({}));
-        admin(gw, "PUT", &format!("{base}/integration"), integration);
+        gw.admin_json("PUT", &format!("{base}/responses/{status}"), json!({}));
+        gw.admin_json("PUT", &format!("{base}/integration"), integration);
     }
 
     fn deploy(&self, gw: &Gateway, stage: &str) {
-        admin(
-            gw,
+        gw.admin_json(
             "POST",
             &format!("/restapis/{}/deployments", self.id),
             json!({"stageName": stage}),
@@ -109,8 +86,7 @@ fn mock_method(
     rest.method(gw, path, method, key, mock(status), status);
     let rid = &rest.resources[path];
     let base = format!("/restapis/{}/resources/{rid}/methods/{method}", rest.id);
-    admin(
-        gw,
+    gw.admin_json(
         "PUT",
         &format!("{base}/integration/responses/{status}"),
         json!({
@@ -224,8 +200,7 @@ fn http_proxy_and_mapped_http_integrations() {
         200,
     );
     let rid = &rest.resources["/items"];
-    admin(
-        &gw,
+    gw.admin_json(
         "PUT",
         &format!(
             "/restapis/{}/resources/{rid}/methods/GET/integration/responses/200",
@@ -268,21 +243,15 @@ fn http_proxy_and_mapped_http_integrations() {
 
 /// Creates a key and a plan for `rest`'s stage; returns (key value, key id, plan id).
 fn key_in_plan(gw: &Gateway, rest: &Rest, stage: &str, plan: Value) -> (String, String, String) {
-    let key = admin(
-        gw,
-        "POST",
-        "/apikeys",
-        json!({"name": "k", "enabled": true}),
-    );
+    let key = gw.admin_json("POST", "/apikeys", json!({"name": "k", "enabled": true}));
     let key_id = key["id"].as_str().expect("id").to_string();
     let value = key["value"].as_str().expect("value").to_string();
     let mut plan = plan;
     plan["name"] = json!("plan");
     plan["apiStages"] = json!([{"apiId": rest.id, "stage": stage}]);
-    let plan = admin(gw, "POST", "/usageplans", plan);
+    let plan = gw.admin_json("POST", "/usageplans", plan);
     let plan_id = plan["id"].as_str().expect("id").to_string();
-    admin(
-        gw,
+    gw.admin_json(
         "POST",
         &format!("/usageplans/{plan_id}/keys"),
         json!({"keyId": key_id, "keyType": "API_KEY"}),
@@ -316,18 +285,12 @@ fn api_keys_are_checked() {
     assert_eq!(get(&gw, &rest.id, "/prod/open", None).status, 200);
 
     // A key in no plan for this stage is refused.
-    let other = admin(
-        &gw,
-        "POST",
-        "/apikeys",
-        json!({"name": "o", "enabled": true}),
-    );
+    let other = gw.admin_json("POST", "/apikeys", json!({"name": "o", "enabled": true}));
     let other = other["value"].as_str().expect("value");
     assert_eq!(get(&gw, &rest.id, "/prod/pets", Some(other)).status, 403);
 
     // A disabled key is refused, at once.
-    admin(
-        &gw,
+    gw.admin_json(
         "PATCH",
         &format!("/apikeys/{key_id}"),
         json!({"patchOperations": [{"op": "replace", "path": "/enabled", "value": "false"}]}),
@@ -386,16 +349,10 @@ fn per_key_isolation_and_quota_across_a_graceful_restart() {
         "quota": {"limit": 1000, "period": "DAY"},
     });
     let (a, a_id, plan_id) = key_in_plan(&gw, &rest, "prod", plan);
-    let b = admin(
-        &gw,
-        "POST",
-        "/apikeys",
-        json!({"name": "b", "enabled": true}),
-    );
+    let b = gw.admin_json("POST", "/apikeys", json!({"name": "b", "enabled": true}));
     let b_id = b["id"].as_str().expect("id").to_string();
     let b = b["value"].as_str().expect("value").to_string();
-    admin(
-        &gw,
+    gw.admin_json(
         "POST",
         &format!("/usageplans/{plan_id}/keys"),
         json!({"keyId": b_id, "keyType": "API_KEY"}),
@@ -444,13 +401,12 @@ fn per_key_isolation_and_quota_across_a_graceful_restart() {
 
     // GetUsage reports what the data plane counted (flushed within a second).
     let today = {
-        let r = admin(&gw, "GET", &format!("/usageplans/{plan_id}"), Value::Null);
+        let r = gw.admin_json("GET", &format!("/usageplans/{plan_id}"), Value::Null);
         assert_eq!(r["id"], json!(plan_id));
         time_today()
     };
     let usage = eventually(Duration::from_secs(5), "usage flushed", || {
-        let u = admin(
-            &gw,
+        let u = gw.admin_json(
             "GET",
             &format!("/usageplans/{plan_id}/usage?startDate={today}&endDate={today}"),
             Value::Null,
@@ -474,8 +430,7 @@ fn gateway_responses_are_customisable() {
     let gw = Gateway::spawn(&config(vec![]), &[]);
     let rest = Rest::create(&gw, &["/pets"]);
     mock_method(&gw, &rest, "/pets", "GET", true, 200, "{}");
-    admin(
-        &gw,
+    gw.admin_json(
         "PUT",
         &format!("/restapis/{}/gatewayresponses/INVALID_API_KEY", rest.id),
         json!({
@@ -484,8 +439,7 @@ fn gateway_responses_are_customisable() {
             "responseTemplates": {"application/json": "{\"error\":$context.error.messageString,\"type\":\"$context.error.responseType\",\"stage\":\"$context.stage\"}"},
         }),
     );
-    admin(
-        &gw,
+    gw.admin_json(
         "PUT",
         &format!("/restapis/{}/gatewayresponses/DEFAULT_4XX", rest.id),
         json!({"responseParameters": {"gatewayresponse.header.x-default": "'4xx'"}}),
@@ -515,22 +469,15 @@ fn plan_method_throttle_and_per_key_buckets() {
     let plan = json!({"throttle": {"rateLimit": 1.0, "burstLimit": 4}});
     let (a, _, plan_id) = key_in_plan(&gw, &rest, "prod", plan);
     // A per-method throttle for GET /pets in this plan's stage: burst 2.
-    admin(
-        &gw,
+    gw.admin_json(
         "PATCH",
         &format!("/usageplans/{plan_id}"),
         json!({"patchOperations": [
             {"op": "replace", "path": format!("/apiStages/{}:prod/throttle/~1pets/GET/rateLimit", rest.id), "value": "1"},
             {"op": "replace", "path": format!("/apiStages/{}:prod/throttle/~1pets/GET/burstLimit", rest.id), "value": "2"}]}),
     );
-    let b = admin(
-        &gw,
-        "POST",
-        "/apikeys",
-        json!({"name": "b", "enabled": true}),
-    );
-    admin(
-        &gw,
+    let b = gw.admin_json("POST", "/apikeys", json!({"name": "b", "enabled": true}));
+    gw.admin_json(
         "POST",
         &format!("/usageplans/{plan_id}/keys"),
         json!({"keyId": b["id"], "keyType": "API_KEY"}),
@@ -622,8 +569,7 @@ fn kill_9_loses_at_most_one_flush_interval_of_counts() {
 
     let gw = Gateway::spawn(&config(vec![]), &args);
     let today = time_today();
-    let u = admin(
-        &gw,
+    let u = gw.admin_json(
         "GET",
         &format!("/usageplans/{plan_id}/usage?startDate={today}&endDate={today}"),
         Value::Null,

@@ -24,26 +24,6 @@ const PET_SCHEMA: &str = r#"{
   }
 }"#;
 
-/// Calls the admin API and returns the JSON body, asserting a 2xx.
-#[track_caller]
-fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> Value {
-    let text = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    let r = gw.admin_call(method, path, &text);
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path} {body}: {r}"
-    );
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
-}
-
 /// A REST API with `/pets` and `/pets/{id}`, a `Pet` model, a validator that checks both body
 /// and parameters (`all`) and one that checks only the body (`body`). Methods proxy to `up`.
 struct Api {
@@ -56,11 +36,10 @@ struct Api {
 
 impl Api {
     fn create(gw: &Gateway) -> Api {
-        let api = admin(gw, "POST", "/restapis", json!({"name": "validated"}));
+        let api = gw.admin_json("POST", "/restapis", json!({"name": "validated"}));
         let id = api["id"].as_str().expect("id").to_string();
         let root = api["rootResourceId"].as_str().expect("root").to_string();
-        let pets = admin(
-            gw,
+        let pets = gw.admin_json(
             "POST",
             &format!("/restapis/{id}/resources/{root}"),
             json!({"pathPart": "pets"}),
@@ -68,8 +47,7 @@ impl Api {
             .as_str()
             .expect("id")
             .to_string();
-        let pet = admin(
-            gw,
+        let pet = gw.admin_json(
             "POST",
             &format!("/restapis/{id}/resources/{pets}"),
             json!({"pathPart": "{id}"}),
@@ -77,22 +55,19 @@ impl Api {
             .as_str()
             .expect("id")
             .to_string();
-        admin(
-            gw,
+        gw.admin_json(
             "POST",
             &format!("/restapis/{id}/models"),
             json!({"name": "Pet", "contentType": "application/json", "schema": PET_SCHEMA}),
         );
-        admin(
-            gw,
+        gw.admin_json(
             "POST",
             &format!("/restapis/{id}/models"),
             json!({"name": "Object", "contentType": "application/json",
                    "schema": "{\"type\": \"object\"}"}),
         );
         let validator = |name: &str, body: bool, params: bool| {
-            admin(
-                gw,
+            gw.admin_json(
                 "POST",
                 &format!("/restapis/{id}/requestvalidators"),
                 json!({"name": name, "validateRequestBody": body,
@@ -120,9 +95,8 @@ impl Api {
         if let (Some(i), Some(m)) = (input.as_object_mut(), method.as_object()) {
             i.extend(m.clone());
         }
-        admin(gw, "PUT", &base, input);
-        admin(
-            gw,
+        gw.admin_json("PUT", &base, input);
+        gw.admin_json(
             "PUT",
             &format!("{base}/integration"),
             json!({"type": "HTTP_PROXY", "httpMethod": "ANY", "uri": up.url("/backend")}),
@@ -130,8 +104,7 @@ impl Api {
     }
 
     fn deploy(&self, gw: &Gateway) {
-        admin(
-            gw,
+        gw.admin_json(
             "POST",
             &format!("/restapis/{}/deployments", self.id),
             json!({"stageName": "prod"}),
@@ -409,8 +382,7 @@ fn validation_gateway_responses_can_be_customised() {
                "requestModels": {"application/json": "Pet"}}),
         &up,
     );
-    admin(
-        &gw,
+    gw.admin_json(
         "PUT",
         &format!("/restapis/{}/gatewayresponses/BAD_REQUEST_BODY", api.id),
         json!({
@@ -420,8 +392,7 @@ fn validation_gateway_responses_can_be_customised() {
                 "{\"error\": $context.error.messageString, \"type\": \"$context.error.responseType\", \"detail\": \"$context.error.validationErrorString\"}"},
         }),
     );
-    admin(
-        &gw,
+    gw.admin_json(
         "PUT",
         &format!(
             "/restapis/{}/gatewayresponses/BAD_REQUEST_PARAMETERS",

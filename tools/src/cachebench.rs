@@ -11,12 +11,11 @@
 //! usage: cachebench [--seconds 5] [--connections 64] [--rounds 3]
 //! needs: nginx, wrk, taskset, ss; target/release/portico.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use portico_tools::{cpu_ticks, duration_us, Http};
+use portico_tools::{median, portico_pid, start_nginx, wrk_run, Http, WrkFigures};
 use serde_json::{json, Value};
 
 fn main() -> Result<()> {
@@ -59,25 +58,6 @@ fn main() -> Result<()> {
     drop(upstream);
     let _ = std::fs::remove_dir_all(&work);
     result
-}
-
-/// Starts nginx with `conf` pinned to `cpu`; stopped when the guard drops.
-fn start_nginx(work: &Path, conf: &str, cpu: &str, name: &str) -> Result<StopNginx> {
-    let pidfile = work.join(format!("nginx-{name}.pid"));
-    let status = Command::new("taskset")
-        .args(["-c", cpu, "nginx", "-c"])
-        .arg(work.join(conf))
-        .arg("-p")
-        .arg(work)
-        .arg("-g")
-        .arg(format!("pid {};", pidfile.display()))
-        .arg("-e")
-        .arg(work.join(format!("logs/error-{name}.log")))
-        .status()?;
-    if !status.success() {
-        bail!("nginx ({name}) failed to start");
-    }
-    Ok(StopNginx(pidfile))
 }
 
 fn run(ready: &portico_tools::Ready, seconds: u32, connections: u32, rounds: u32) -> Result<()> {
@@ -136,67 +116,36 @@ fn run(ready: &portico_tools::Ready, seconds: u32, connections: u32, rounds: u32
         ),
     ];
     let pid = portico_pid(ready)?;
-    let mut figures: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+    let mut figures: Vec<Vec<WrkFigures>> = vec![Vec::new(); targets.len()];
     println!("# {rounds} rounds; wrk -t1 -c{connections} -d{seconds}s per target per round");
     for round in 1..=rounds {
         println!("## round {round}");
         for (i, (name, url, host)) in targets.iter().enumerate() {
-            let before = cpu_ticks(pid);
-            let out = Command::new("taskset")
-                .args(["-c", "1", "wrk", "-t1", "--latency"])
-                .arg(format!("-c{connections}"))
-                .arg(format!("-d{seconds}s"))
-                .arg("-H")
-                .arg(format!("Host: {host}"))
-                .arg(url)
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            if text.contains("Non-2xx") {
-                bail!("{name}: non-2xx answers:\n{text}");
-            }
-            let mut rps = 0.0;
-            let mut p99 = 0.0;
-            let mut requests = 0.0;
-            for line in text.lines() {
-                let w: Vec<&str> = line.split_whitespace().collect();
-                match w.as_slice() {
-                    ["Requests/sec:", v] => rps = v.parse().unwrap_or(0.0),
-                    ["99%", v] => p99 = duration_us(v),
-                    [n, "requests", "in", ..] => requests = n.parse().unwrap_or(0.0),
-                    _ => {}
-                }
-            }
+            let f = wrk_run(pid, url, &[format!("Host: {host}")], connections, seconds)
+                .with_context(|| name.to_string())?;
             // Portico's CPU per request; meaningless for nginx's row (Portico idles then).
-            let cpu = match (before, cpu_ticks(pid)) {
-                (Some(b), Some(a)) if requests > 0.0 => (a - b) as f64 / 100.0 * 1e6 / requests,
-                _ => 0.0,
-            };
-            println!("{name:<10} {rps:>10.0} req/s  p99 {p99:>7.0}us  {cpu:>6.2}us cpu/req");
-            figures[i].push((rps, p99, cpu));
+            println!(
+                "{name:<10} {:>10.0} req/s  p99 {:>7.0}us  {:>6.2}us cpu/req",
+                f.rps, f.p99_us, f.cpu_us
+            );
+            figures[i].push(f);
         }
     }
-    let median = |v: &[f64]| {
-        let mut x = v.to_vec();
-        x.sort_by(f64::total_cmp);
-        x[x.len() / 2]
-    };
     println!("\n## medians");
     for (i, (name, ..)) in targets.iter().enumerate() {
-        let rps: Vec<f64> = figures[i].iter().map(|f| f.0).collect();
-        let p99: Vec<f64> = figures[i].iter().map(|f| f.1).collect();
         println!(
             "{name:<10} {:>10.0} req/s  p99 {:>7.0}us",
-            median(&rps),
-            median(&p99)
+            median(figures[i].iter().map(|f| f.rps)),
+            median(figures[i].iter().map(|f| f.p99_us))
         );
     }
     let ratio = |a: usize, b: usize| {
-        let r: Vec<f64> = figures[a]
-            .iter()
-            .zip(&figures[b])
-            .map(|(x, y)| x.0 / y.0)
-            .collect();
-        median(&r)
+        median(
+            figures[a]
+                .iter()
+                .zip(&figures[b])
+                .map(|(x, y)| x.rps / y.rps),
+        )
     };
     println!(
         "rest-hit/rest-miss throughput: median {:.2} (acceptance: >= 2)",
@@ -207,30 +156,4 @@ fn run(ready: &portico_tools::Ready, seconds: u32, connections: u32, rounds: u32
         ratio(0, 2)
     );
     Ok(())
-}
-
-fn portico_pid(ready: &portico_tools::Ready) -> Result<u32> {
-    // The listener's owner: the portico process (spawned through taskset, which execs).
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ss -Hltnp 'sport = :{}' | grep -o 'pid=[0-9]*' | head -1",
-            ready.listen.port()
-        ))
-        .output()?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_start_matches("pid=")
-        .parse()
-        .context("portico pid (needs ss)")
-}
-
-struct StopNginx(PathBuf);
-
-impl Drop for StopNginx {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.0) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
 }

@@ -166,3 +166,103 @@ impl Http {
         Ok((status, String::from_utf8_lossy(&out).into_owned()))
     }
 }
+
+/// nginx started by a tool, stopped when dropped (while its pid file still exists: remove the
+/// work directory only after dropping this).
+#[derive(Debug)]
+pub struct StopNginx(std::path::PathBuf);
+
+impl Drop for StopNginx {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// Starts nginx with `work/conf` pinned to `cpu`, its pid file and error log named after `name`.
+pub fn start_nginx(work: &Path, conf: &str, cpu: &str, name: &str) -> Result<StopNginx> {
+    let pidfile = work.join(format!("nginx-{name}.pid"));
+    let status = Command::new("taskset")
+        .args(["-c", cpu, "nginx", "-c"])
+        .arg(work.join(conf))
+        .arg("-p")
+        .arg(work)
+        .arg("-g")
+        .arg(format!("pid {};", pidfile.display()))
+        .arg("-e")
+        .arg(work.join(format!("logs/error-{name}.log")))
+        .status()?;
+    anyhow::ensure!(status.success(), "nginx ({name}) failed to start");
+    Ok(StopNginx(pidfile))
+}
+
+/// The pid of the process listening on `ready.listen` (Portico started through taskset, which
+/// execs). Needs `ss`.
+pub fn portico_pid(ready: &Ready) -> Result<u32> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ss -Hltnp 'sport = :{}' | grep -o 'pid=[0-9]*' | head -1",
+            ready.listen.port()
+        ))
+        .output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("pid=")
+        .parse()
+        .context("portico pid (needs ss)")
+}
+
+/// One wrk run's figures: requests/s, p99 in µs, Portico's CPU µs per request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WrkFigures {
+    pub rps: f64,
+    pub p99_us: f64,
+    pub cpu_us: f64,
+}
+
+/// Runs `wrk -t1 --latency` pinned to CPU 1 against `url` with `headers`, and measures the CPU
+/// `pid` spent meanwhile. Any non-2xx answer is an error: a benchmark of errors measures nothing.
+pub fn wrk_run(
+    pid: u32,
+    url: &str,
+    headers: &[String],
+    connections: u32,
+    seconds: u32,
+) -> Result<WrkFigures> {
+    let before = cpu_ticks(pid);
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "wrk", "-t1", "--latency"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"));
+    for h in headers {
+        cmd.arg("-H").arg(h);
+    }
+    let out = cmd.arg(url).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(!text.contains("Non-2xx"), "{url}: non-2xx answers:\n{text}");
+    let mut f = WrkFigures::default();
+    let mut requests = 0.0;
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["Requests/sec:", v] => f.rps = v.parse().unwrap_or(0.0),
+            ["99%", v] => f.p99_us = duration_us(v),
+            [n, "requests", "in", ..] => requests = n.parse().unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    f.cpu_us = match (before, cpu_ticks(pid)) {
+        (Some(b), Some(a)) if requests > 0.0 => (a - b) as f64 / 100.0 * 1e6 / requests,
+        _ => 0.0,
+    };
+    Ok(f)
+}
+
+/// The median of `v` (the upper one for an even count).
+pub fn median(v: impl IntoIterator<Item = f64>) -> f64 {
+    let mut x: Vec<f64> = v.into_iter().collect();
+    x.sort_by(f64::total_cmp);
+    x.get(x.len() / 2).copied().unwrap_or(0.0)
+}

@@ -9,7 +9,15 @@
 //!
 //! Prints a table per round, the medians, and Portico's ratios to each peer.
 //!
+//! With `--tls`, the run compares TLS termination instead: nginx (one worker on core 0, TLS 1.2
+//! and 1.3, session tickets, the same upstream) and Portico's `--tls-listen` listener, serving
+//! the same certificate (a private CA's, made with the `openssl` CLI and imported into Portico
+//! through its ACM-shaped admin service, for a custom domain mapped to the bench API). `oha`
+//! (rustls) loads both: keep-alive throughput, then new connections per second
+//! (`--disable-keepalive`: one handshake per request).
+//!
 //! usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] [--path /small]
+//!        [--tls]
 //! needs: nginx, haproxy, wrk (apt-get install -y nginx haproxy wrk), taskset; oha optional
 //! (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane).
 
@@ -27,6 +35,8 @@ struct Args {
     rounds: u32,
     rate: u32,
     path: String,
+    /// Compare TLS termination (nginx vs Portico) instead of plain HTTP.
+    tls: bool,
 }
 
 struct Target {
@@ -131,7 +141,14 @@ fn main() -> Result<()> {
         &portico,
         Some("0"),
         &work.join("portico-data"),
-        &["--workers", "1", "--config", &config_arg],
+        &[
+            "--workers",
+            "1",
+            "--config",
+            &config_arg,
+            "--tls-listen",
+            "127.0.0.1:0",
+        ],
     )?;
     let portico_pid = child.id();
     guard.children.push(child);
@@ -139,6 +156,14 @@ fn main() -> Result<()> {
     let line = ready.line;
     println!("# {}", line.trim());
     std::thread::sleep(Duration::from_millis(500));
+    if args.tls {
+        let tls_port: u16 = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("tls="))
+            .and_then(|a| a.rsplit_once(':')?.1.parse().ok())
+            .context("no tls= in the ready line")?;
+        return tls_comparison(&args, &work, &mut guard, ready.admin, tls_port, portico_pid);
+    }
 
     let targets = [
         Target {
@@ -363,6 +388,260 @@ fn oha(t: &Target, a: &Args) -> Result<Figures> {
     })
 }
 
+/// The TLS name both TLS targets serve.
+const TLS_HOST: &str = "api.example.test";
+
+/// nginx terminating TLS in front of the peers' upstream: one worker, like the other peers.
+const NGINX_TLS_CONF: &str = r#"worker_processes 1;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:18080; keepalive 256; }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  server {
+    listen 127.0.0.1:18443 ssl reuseport backlog=4096;
+    ssl_certificate @WORK@/tls/api.pem;
+    ssl_certificate_key @WORK@/tls/api.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    location / { proxy_pass http://up; }
+  }
+}
+"#;
+
+/// TLS termination: nginx vs Portico, same certificate, same upstream, same client.
+fn tls_comparison(
+    args: &Args,
+    work: &Path,
+    guard: &mut Processes,
+    admin: std::net::SocketAddr,
+    tls_port: u16,
+    portico_pid: u32,
+) -> Result<()> {
+    let dir = work.join("tls");
+    std::fs::create_dir_all(&dir)?;
+    let openssl = |a: &[&str]| -> Result<()> {
+        let out = Command::new("openssl").args(a).current_dir(&dir).output()?;
+        if !out.status.success() {
+            bail!("openssl {a:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    };
+    let curve = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &curve[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=bench CA",
+            ],
+        ]
+        .concat(),
+    )?;
+    openssl(
+        &[
+            &["req"],
+            &curve[..],
+            &[
+                "-keyout",
+                "api.key",
+                "-out",
+                "api.csr",
+                "-subj",
+                &format!("/CN={TLS_HOST}"),
+            ],
+        ]
+        .concat(),
+    )?;
+    std::fs::write(
+        dir.join("api.ext"),
+        format!("subjectAltName=DNS:{TLS_HOST}\n"),
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "api.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "api.ext",
+        "-out",
+        "api.pem",
+    ])?;
+
+    // nginx, like the other peers.
+    let conf = NGINX_TLS_CONF.replace("@WORK@", work.to_str().context("utf-8 temp dir")?);
+    std::fs::write(work.join("nginx-tls.conf"), conf)?;
+    let status = Command::new("taskset")
+        .args(["-c", "0", "nginx", "-c"])
+        .arg(work.join("nginx-tls.conf"))
+        .arg("-p")
+        .arg(work)
+        .arg("-g")
+        .arg(format!("pid {};", work.join("nginx-tls.pid").display()))
+        .arg("-e")
+        .arg(work.join("logs/error-tls.log"))
+        .status()?;
+    if !status.success() {
+        bail!("nginx failed to start with nginx-tls.conf");
+    }
+    guard.pidfiles.push(work.join("nginx-tls.pid"));
+
+    // Portico: the same certificate through ACM's ImportCertificate, a domain, a mapping.
+    let b64 = |f: &str| -> Result<String> {
+        let out = Command::new("base64")
+            .arg("-w0")
+            .arg(dir.join(f))
+            .output()?;
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    let body = serde_json::json!({"Certificate": b64("api.pem")?, "PrivateKey": b64("api.key")?});
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-H",
+            "X-Amz-Target: CertificateManager.ImportCertificate",
+            "-H",
+        ])
+        .arg("Content-Type: application/x-amz-json-1.1")
+        .arg("--data-binary")
+        .arg(body.to_string())
+        .arg(format!("http://{admin}/"))
+        .output()?;
+    let imported: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let arn = imported["CertificateArn"]
+        .as_str()
+        .with_context(|| format!("ImportCertificate: {imported}"))?;
+    let mut http = portico_tools::Http::connect(admin)?;
+    let domain = serde_json::json!({"domainName": TLS_HOST, "domainNameConfigurations":
+        [{"certificateArn": arn, "securityPolicy": "TLS_1_2"}]});
+    let (status, text) = http.call("POST", "/v2/domainnames", &domain.to_string())?;
+    if status != 201 {
+        bail!("CreateDomainName: {status} {text}");
+    }
+    let mapping = serde_json::json!({"apiId": "bench", "stage": "$default"});
+    let path = format!("/v2/domainnames/{TLS_HOST}/apimappings");
+    let (status, text) = http.call("POST", &path, &mapping.to_string())?;
+    if status != 201 {
+        bail!("CreateApiMapping: {status} {text}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let targets = [
+        (
+            "nginx-tls",
+            18443u16,
+            read_pid(&work.join("nginx-tls.pid")).and_then(first_child),
+        ),
+        ("portico-tls", tls_port, Some(portico_pid)),
+    ];
+    println!(
+        "# TLS: {} rounds; oha -c{} -z {}s, keep-alive, then --disable-keepalive (a handshake per request)",
+        args.rounds, args.connections, args.seconds
+    );
+    let mut kept: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
+    let mut fresh: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
+    for round in 1..=args.rounds {
+        println!(
+            "\n## round {round}\n{:<12} {:>10} {:>10} {:>10} {:>12}",
+            "target", "req/s", "p50", "p99", "cpu/req"
+        );
+        for (keepalive, into) in [(true, &mut kept), (false, &mut fresh)] {
+            for (name, port, pid) in &targets {
+                let before = pid.and_then(cpu_ticks);
+                let mut f = oha_tls(*port, &dir.join("ca.pem"), keepalive, args)?;
+                if let (Some(b), Some(a), Some(n)) = (
+                    before,
+                    pid.and_then(cpu_ticks),
+                    (f.rps > 0.0).then_some(f.rps * f64::from(args.seconds)),
+                ) {
+                    f.cpu_us_per_req = (a - b) as f64 / clock_ticks_per_s() * 1e6 / n;
+                }
+                let label = if keepalive { "keep-alive" } else { "new conn" };
+                println!(
+                    "{name:<12} {:>10.0} {:>8.0}us {:>8.0}us {:>10.1}us  {label}",
+                    f.rps, f.p50_us, f.p99_us, f.cpu_us_per_req
+                );
+                into.entry(name).or_default().push(f);
+            }
+        }
+    }
+    let med = |m: &BTreeMap<&str, Vec<Figures>>, name: &str| -> f64 {
+        let mut v: Vec<f64> = m
+            .get(name)
+            .map(|v| v.iter().map(|f| f.rps).collect())
+            .unwrap_or_default();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    println!("\n## medians");
+    for (what, m) in [("keep-alive req/s", &kept), ("new connections/s", &fresh)] {
+        let (n, p) = (med(m, "nginx-tls"), med(m, "portico-tls"));
+        println!(
+            "{what:<18} nginx {n:>9.0}  portico {p:>9.0}  portico/nginx {:.2}",
+            p / n
+        );
+    }
+    Ok(())
+}
+
+fn oha_tls(port: u16, ca: &Path, keepalive: bool, a: &Args) -> Result<Figures> {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "oha", "--no-tui", "--output-format", "json"])
+        .args([
+            "-c",
+            &a.connections.to_string(),
+            "-z",
+            &format!("{}s", a.seconds),
+        ])
+        .arg("--cacert")
+        .arg(ca)
+        .arg("--connect-to")
+        .arg(format!("{TLS_HOST}:443:127.0.0.1:{port}"));
+    if !keepalive {
+        cmd.arg("--disable-keepalive");
+    }
+    let out = cmd.arg(format!("https://{TLS_HOST}{}", a.path)).output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("oha: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let codes = &v["statusCodeDistribution"];
+    if codes
+        .as_object()
+        .is_some_and(|m| m.keys().any(|k| k != "200"))
+    {
+        eprintln!("warning: port {port}: status codes {codes}");
+    }
+    let pct = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(0.0) * 1e6;
+    Ok(Figures {
+        rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        p50_us: pct("p50"),
+        p99_us: pct("p99"),
+        p999_us: pct("p99.9"),
+        cpu_us_per_req: 0.0,
+    })
+}
+
 fn parse_args() -> Result<Args> {
     let mut a = Args {
         seconds: 5,
@@ -370,6 +649,7 @@ fn parse_args() -> Result<Args> {
         rounds: 3,
         rate: 20_000,
         path: "/small".into(),
+        tls: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -380,6 +660,7 @@ fn parse_args() -> Result<Args> {
             "--rounds" => a.rounds = val()?.parse()?,
             "--rate" => a.rate = val()?.parse()?,
             "--path" => a.path = val()?,
+            "--tls" => a.tls = true,
             other => bail!("unknown flag {other}"),
         }
     }

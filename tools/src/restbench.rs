@@ -12,11 +12,10 @@
 //! needs: nginx, wrk, taskset; target/release/portico.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use portico_tools::{cpu_ticks, duration_us, Http};
+use portico_tools::{median, portico_pid, start_nginx, wrk_run, Http, WrkFigures};
 use serde_json::{json, Value};
 
 fn main() -> Result<()> {
@@ -43,21 +42,7 @@ fn main() -> Result<()> {
     let conf = std::fs::read_to_string(bench.join("nginx.conf"))?
         .replace("@WORK@", work.to_str().context("utf-8 temp dir")?);
     std::fs::write(work.join("nginx.conf"), conf)?;
-    let pidfile = work.join("nginx-up.pid");
-    let status = Command::new("taskset")
-        .args(["-c", "1", "nginx", "-c"])
-        .arg(work.join("nginx.conf"))
-        .arg("-p")
-        .arg(&work)
-        .arg("-g")
-        .arg(format!("pid {};", pidfile.display()))
-        .arg("-e")
-        .arg(work.join("logs/error.log"))
-        .status()?;
-    if !status.success() {
-        bail!("nginx failed to start");
-    }
-    let nginx = StopNginx(pidfile);
+    let nginx = start_nginx(&work, "nginx.conf", "1", "up")?;
 
     let plain = r#"{"apis":[{"apiId":"plain","routes":[{"routeKey":"$default","target":"integrations/up"}],
         "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:18080"}],
@@ -161,64 +146,35 @@ fn run(ready: &portico_tools::Ready, seconds: u32, connections: u32, rounds: u32
         ),
     ];
     let pid = portico_pid(ready)?;
-    let mut figures: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+    let mut figures: Vec<Vec<WrkFigures>> = vec![Vec::new(); targets.len()];
     println!("# {rounds} rounds; wrk -t1 -c{connections} -d{seconds}s per target per round");
     for round in 1..=rounds {
         println!("## round {round}");
         for (i, (name, url, host, key)) in targets.iter().enumerate() {
-            let before = cpu_ticks(pid);
-            let mut cmd = Command::new("taskset");
-            cmd.args(["-c", "1", "wrk", "-t1", "--latency"])
-                .arg(format!("-c{connections}"))
-                .arg(format!("-d{seconds}s"))
-                .arg("-H")
-                .arg(format!("Host: {host}"));
-            if let Some(k) = key {
-                cmd.arg("-H").arg(format!("x-api-key: {k}"));
-            }
-            let out = cmd.arg(url).output()?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            if text.contains("Non-2xx") {
-                bail!("{name}: non-2xx answers:\n{text}");
-            }
-            let mut rps = 0.0;
-            let mut p99 = 0.0;
-            let mut requests = 0.0;
-            for line in text.lines() {
-                let w: Vec<&str> = line.split_whitespace().collect();
-                match w.as_slice() {
-                    ["Requests/sec:", v] => rps = v.parse().unwrap_or(0.0),
-                    ["99%", v] => p99 = duration_us(v),
-                    [n, "requests", "in", ..] => requests = n.parse().unwrap_or(0.0),
-                    _ => {}
-                }
-            }
-            let cpu = match (before, cpu_ticks(pid)) {
-                (Some(b), Some(a)) if requests > 0.0 => (a - b) as f64 / 100.0 * 1e6 / requests,
-                _ => 0.0,
-            };
-            println!("{name:<10} {rps:>10.0} req/s  p99 {p99:>7.0}us  {cpu:>6.2}us cpu/req");
-            figures[i].push((rps, p99, cpu));
+            let mut headers = vec![format!("Host: {host}")];
+            headers.extend(key.iter().map(|k| format!("x-api-key: {k}")));
+            let f = wrk_run(pid, url, &headers, connections, seconds)
+                .with_context(|| name.to_string())?;
+            println!(
+                "{name:<10} {:>10.0} req/s  p99 {:>7.0}us  {:>6.2}us cpu/req",
+                f.rps, f.p99_us, f.cpu_us
+            );
+            figures[i].push(f);
         }
     }
-    let median = |v: &[(f64, f64, f64)], k: fn(&(f64, f64, f64)) -> f64| {
-        let mut x: Vec<f64> = v.iter().map(k).collect();
-        x.sort_by(f64::total_cmp);
-        x[x.len() / 2]
-    };
     println!("\n## medians");
     for (i, (name, ..)) in targets.iter().enumerate() {
         println!(
             "{name:<10} {:>10.0} req/s  p99 {:>7.0}us  {:>6.2}us cpu/req",
-            median(&figures[i], |f| f.0),
-            median(&figures[i], |f| f.1),
-            median(&figures[i], |f| f.2)
+            median(figures[i].iter().map(|f| f.rps)),
+            median(figures[i].iter().map(|f| f.p99_us)),
+            median(figures[i].iter().map(|f| f.cpu_us))
         );
     }
     let ratios: Vec<f64> = figures[0]
         .iter()
         .zip(&figures[1])
-        .map(|(p, r)| r.0 / p.0)
+        .map(|(p, r)| r.rps / p.rps)
         .collect();
     let mut sorted = ratios.clone();
     sorted.sort_by(f64::total_cmp);
@@ -232,33 +188,7 @@ fn run(ready: &portico_tools::Ready, seconds: u32, connections: u32, rounds: u32
     );
     println!(
         "rest+key/plain cpu per request: {:.3}",
-        median(&figures[1], |f| f.2) / median(&figures[0], |f| f.2)
+        median(figures[1].iter().map(|f| f.cpu_us)) / median(figures[0].iter().map(|f| f.cpu_us))
     );
     Ok(())
-}
-
-fn portico_pid(ready: &portico_tools::Ready) -> Result<u32> {
-    // The listener's owner: the portico process (spawned through taskset, which execs).
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ss -Hltnp 'sport = :{}' | grep -o 'pid=[0-9]*' | head -1",
-            ready.listen.port()
-        ))
-        .output()?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_start_matches("pid=")
-        .parse()
-        .context("portico pid (needs ss)")
-}
-
-struct StopNginx(PathBuf);
-
-impl Drop for StopNginx {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.0) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
 }

@@ -1,9 +1,12 @@
 use super::*;
-
-use std::time::{Duration, UNIX_EPOCH};
-
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::StatusCode;
+use portico_shared::sigv4::verify::{parse_http_date, parse_iso_basic};
+use portico_shared::sigv4::{
+    canonical_query, canonical_uri, format_iso_basic, hmac_sha256, push_trimmed,
+};
 use sha2::{Digest, Sha256};
+
+use std::time::Duration;
 
 use axum::routing::post;
 use axum::Router;
@@ -767,7 +770,7 @@ fn sign(
     let mut names: Vec<String> = h.keys().map(|k| k.as_str().to_string()).collect();
     names.sort();
     let claim = Claim {
-        access_key_id: creds.access_key_id().to_string(),
+        access_key_id: creds.access_key_id.clone(),
         scope_date: iso[..8].to_string(),
         region: "us-east-1".into(),
         service: "apigateway".into(),
@@ -777,7 +780,7 @@ fn sign(
         expires_s: None,
     };
     let body_hash = hex::encode(Sha256::digest(body));
-    let canonical = canonical_request(method, uri, h, &claim, &body_hash);
+    let canonical = claim.canonical_request(&parts(method, uri), h, &body_hash);
     let sts = format!(
         "{ALGORITHM}\n{iso}\n{}/us-east-1/apigateway/aws4_request\n{}",
         &iso[..8],
@@ -788,7 +791,7 @@ fn sign(
     let authorization = format!(
         "{ALGORITHM} Credential={}/{}/us-east-1/apigateway/aws4_request, SignedHeaders={}, \
          Signature={signature}",
-        creds.access_key_id(),
+        creds.access_key_id,
         &iso[..8],
         claim.signed_headers
     );

@@ -160,6 +160,10 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn data_dir(&self) -> Option<&Path> {
+        self.path.parent()
+    }
+
     fn load(&self) -> Result<Vec<Row>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut stmt = conn

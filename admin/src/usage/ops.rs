@@ -13,7 +13,6 @@
 //! state and its usage rows with the registry held (see `flush.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
 use std::sync::Arc;
 
 use portico_shared::clock;
@@ -966,21 +965,8 @@ fn delete(kind: Kind, id: &str) -> Change {
 /// A new API key value: [`KEY_VALUE_GENERATED`] letters and digits from the kernel's CSPRNG
 /// (key values are secrets; ids are not).
 fn generate_key_value() -> Result<String, ApiError> {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut f = std::fs::File::open("/dev/urandom")
-        .map_err(|e| ApiError::Internal(format!("open /dev/urandom: {e}")))?;
-    let mut out = String::with_capacity(KEY_VALUE_GENERATED);
-    let mut buf = [0u8; 64];
-    while out.len() < KEY_VALUE_GENERATED {
-        f.read_exact(&mut buf)
-            .map_err(|e| ApiError::Internal(format!("read /dev/urandom: {e}")))?;
-        // 248 = 4 × 62: rejecting the bytes above keeps every character equally likely.
-        for b in buf.iter().filter(|b| **b < 248) {
-            if out.len() == KEY_VALUE_GENERATED {
-                break;
-            }
-            out.push(ALPHABET[usize::from(*b) % ALPHABET.len()] as char);
-        }
-    }
-    Ok(out)
+    crate::ids::random_string(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        KEY_VALUE_GENERATED,
+    )
 }

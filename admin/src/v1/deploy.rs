@@ -27,8 +27,8 @@ use crate::records::{check_len, check_tags};
 use crate::v1::patch::{Op, PatchInput, PatchOp};
 use crate::v1::records::{
     cache_cluster_status, check_enum, check_stage_name, check_stage_variables, check_status_code,
-    unsupported, DeploymentInput, DeploymentRecord, GatewayResponseInput, MethodSnapshot,
-    RestDeployment, StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS,
+    unsupported, CanarySettings, DeploymentInput, DeploymentRecord, GatewayResponseInput,
+    MethodSnapshot, RestDeployment, StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS,
     MAX_DESCRIPTION_CHARS, MAX_STAGES_PER_API,
 };
 use crate::v1::state::RestApiState;
@@ -58,7 +58,18 @@ impl Catalog {
     ) -> Result<DeploymentRecord, ApiError> {
         let mut draft = self.rest().draft(api_id)?;
         let mut problems = Vec::new();
-        unsupported(&mut problems, "canarySettings", &input.canary_settings);
+        if let Some(c) = &input.canary_settings {
+            check_percent(&mut problems, c.percent_traffic.unwrap_or(0.0));
+            if let Some(v) = &c.stage_variable_overrides {
+                check_stage_variables(&mut problems, v);
+            }
+            match &input.stage_name {
+                Some(name) if draft.state.stages.contains_key(name) => {}
+                _ => problems.push(
+                    "canarySettings need the stageName of an existing stage: a canary is deployed on a stage".into(),
+                ),
+            }
+        }
         check_len(
             &mut problems,
             "description",
@@ -106,7 +117,20 @@ impl Catalog {
             let now = draft.now;
             let stage = match draft.state.stages.get(&name).cloned() {
                 Some(mut s) => {
-                    s.deployment_id = id;
+                    match input.canary_settings {
+                        // The stage keeps serving its deployment; the new one is the canary.
+                        Some(c) => {
+                            s.canary_settings = Some(CanarySettings {
+                                deployment_id: id,
+                                percent_traffic: c.percent_traffic.unwrap_or(0.0),
+                                stage_variable_overrides: c
+                                    .stage_variable_overrides
+                                    .unwrap_or_default(),
+                                use_stage_cache: c.use_stage_cache.unwrap_or(false),
+                            })
+                        }
+                        None => s.deployment_id = id,
+                    }
                     if input.stage_description.is_some() {
                         s.description = input.stage_description;
                     }
@@ -138,6 +162,7 @@ impl Catalog {
                         variables: input.variables.unwrap_or_default(),
                         tracing_enabled: input.tracing_enabled.unwrap_or(false),
                         tags: BTreeMap::new(),
+                        canary_settings: None,
                         created_date: now,
                         last_updated_date: now,
                     }
@@ -189,12 +214,12 @@ impl Catalog {
     ) -> Result<(), ApiError> {
         let mut draft = self.rest().draft(api_id)?;
         draft.state.deployment(deployment_id)?;
-        if draft
-            .state
-            .stages
-            .values()
-            .any(|s| s.deployment_id == deployment_id)
-        {
+        if draft.state.stages.values().any(|s| {
+            s.deployment_id == deployment_id
+                || s.canary_settings
+                    .as_ref()
+                    .is_some_and(|c| c.deployment_id == deployment_id)
+        }) {
             return Err(ApiError::BadRequest(
                 "Active stages pointing to this deployment must be moved or deleted".into(),
             ));
@@ -218,7 +243,7 @@ fn check_deployable(state: &RestApiState) -> Result<(), ApiError> {
                     "No integration defined for method".into(),
                 ));
             }
-            if m.authorization_type != "NONE" {
+            if !matches!(m.authorization_type.as_str(), "NONE" | "AWS_IAM") {
                 return Err(ApiError::BadRequest(format!(
                     "{name} {}: authorizationType {} is not enforced by Portico yet; use NONE",
                     r.path, m.authorization_type
@@ -272,6 +297,76 @@ fn freeze(
     }
 }
 
+// === canary releases ===
+
+fn check_percent(problems: &mut Vec<String>, p: f64) {
+    if !(0.0..=100.0).contains(&p) {
+        problems.push(format!(
+            "Invalid percentTraffic {p}: it must be between 0.0 and 100.0"
+        ));
+    }
+}
+
+/// `UpdateStage` on `/canarySettings[/...]`: `remove` of the whole, `replace` of
+/// `percentTraffic`, `deploymentId`, `useStageCache`, and `stageVariableOverrides/NAME`
+/// (also `add`/`remove`). A stage without a canary gets one on its own deployment.
+fn patch_canary(
+    op: &PatchOp,
+    rest: &[String],
+    s: &mut StageRecord,
+    state: &RestApiState,
+) -> Result<(), ApiError> {
+    if rest.is_empty() {
+        if op.op != Op::Remove {
+            return Err(op.invalid_path());
+        }
+        s.canary_settings = None;
+        return Ok(());
+    }
+    let c = s.canary_settings.get_or_insert_with(|| CanarySettings {
+        deployment_id: s.deployment_id.clone(),
+        percent_traffic: 0.0,
+        stage_variable_overrides: BTreeMap::new(),
+        use_stage_cache: false,
+    });
+    match rest.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["percentTraffic"] if op.op == Op::Replace => {
+            c.percent_traffic = op.f64_value(0.0, 100.0)?;
+        }
+        ["deploymentId"] if op.op == Op::Replace => {
+            let id = op.value()?;
+            state.deployment(id)?;
+            c.deployment_id = id.to_string();
+        }
+        ["useStageCache"] if op.op == Op::Replace => c.use_stage_cache = op.bool_value()?,
+        ["stageVariableOverrides", name] => op.map_string(&mut c.stage_variable_overrides, name)?,
+        _ => return Err(op.invalid_path()),
+    }
+    Ok(())
+}
+
+/// `copy` from `/canarySettings/deploymentId` to `/deploymentId`, or from
+/// `/canarySettings/stageVariableOverrides` to `/variables` (merged).
+fn copy_from_canary(op: &PatchOp, to: &str, s: &mut StageRecord) -> Result<(), ApiError> {
+    let from = op.from.as_deref().unwrap_or_default();
+    let Some(c) = &s.canary_settings else {
+        return Err(ApiError::BadRequest(
+            "The stage has no canarySettings to copy from".into(),
+        ));
+    };
+    match (to, from) {
+        ("deploymentId", "/canarySettings/deploymentId") => {
+            s.deployment_id = c.deployment_id.clone()
+        }
+        ("variables", "/canarySettings/stageVariableOverrides") => {
+            let overrides = c.stage_variable_overrides.clone();
+            s.variables.extend(overrides);
+        }
+        _ => return Err(op.invalid_path()),
+    }
+    Ok(())
+}
+
 // === stages ===
 
 impl Catalog {
@@ -290,7 +385,10 @@ impl Catalog {
         if input.deployment_id.is_none() {
             problems.push("deploymentId is required".to_string());
         }
-        unsupported(&mut problems, "canarySettings", &input.canary_settings);
+        if let Some(c) = &input.canary_settings {
+            check_percent(&mut problems, c.percent_traffic);
+            check_stage_variables(&mut problems, &c.stage_variable_overrides);
+        }
         unsupported(
             &mut problems,
             "documentationVersion",
@@ -319,6 +417,9 @@ impl Catalog {
         let name = input.stage_name.unwrap_or_default();
         let deployment_id = input.deployment_id.unwrap_or_default();
         draft.state.deployment(&deployment_id)?;
+        if let Some(c) = &input.canary_settings {
+            draft.state.deployment(&c.deployment_id)?;
+        }
         if draft.state.stages.contains_key(&name) {
             return Err(ApiError::Conflict("Stage already exists".into()));
         }
@@ -336,6 +437,7 @@ impl Catalog {
             variables: input.variables.unwrap_or_default(),
             tracing_enabled: input.tracing_enabled.unwrap_or(false),
             tags: input.tags.unwrap_or_default(),
+            canary_settings: input.canary_settings,
             created_date: now,
             last_updated_date: now,
         };
@@ -364,6 +466,11 @@ impl Catalog {
                 .collect::<Vec<_>>()
                 .as_slice()
             {
+                // Promotion, as AWS documents it: copy the canary's deployment and variables
+                // onto the stage.
+                ["deploymentId" | "variables"] if op.op == Op::Copy => {
+                    copy_from_canary(op, &seg[0], &mut s)?
+                }
                 ["deploymentId"] => {
                     if op.op != Op::Replace {
                         return Err(op.invalid_path());
@@ -380,11 +487,16 @@ impl Catalog {
                     s.cache_cluster_status = cache_cluster_status(s.cache_cluster_enabled);
                 }
                 ["cacheClusterSize"] => op.set_string(&mut s.cache_cluster_size)?,
+                ["canarySettings", ..] => patch_canary(op, &seg[1..], &mut s, &draft.state)?,
                 _ => patch_method_setting(op, &raw, &mut s.method_settings)?,
             }
         }
         let mut problems = Vec::new();
         check_stage_variables(&mut problems, &s.variables);
+        if let Some(c) = &s.canary_settings {
+            check_percent(&mut problems, c.percent_traffic);
+            check_stage_variables(&mut problems, &c.stage_variable_overrides);
+        }
         check_len(
             &mut problems,
             "description",

@@ -26,7 +26,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::v1::records::{
     page, DeploymentInput, GatewayResponseInput, IntegrationInput, IntegrationResponseInput,
-    Listing, MethodInput, MethodResponseInput, ModelInput, RequestValidatorInput, ResourceInput,
+    MethodInput, MethodResponseInput, ModelInput, RequestValidatorInput, ResourceInput,
     RestApiInput, StageInput,
 };
 use crate::v2::{accepted, created, no_content, ok, Body, Params};
@@ -35,12 +35,12 @@ use crate::AdminState;
 mod deploy;
 mod models;
 mod patch;
-mod records;
+pub(crate) mod records;
 mod rest;
 mod state;
 
 pub(crate) use patch::{unescape, Op, PatchInput, PatchOp};
-pub(crate) use records::{Collection, PAGING};
+pub(crate) use records::{Collection, Listing, PAGING};
 pub(crate) use state::{compile, is_rest_kind, RestApiState, RestApis, RestDraft};
 
 /// `{restapi_id}/{resource_id}/{http_method}`.

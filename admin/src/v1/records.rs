@@ -256,8 +256,30 @@ pub(crate) struct DeploymentInput {
     pub(crate) cache_cluster_enabled: Option<bool>,
     pub(crate) cache_cluster_size: Option<String>,
     pub(crate) variables: Option<BTreeMap<String, String>>,
-    pub(crate) canary_settings: Option<serde_json::Value>,
+    pub(crate) canary_settings: Option<DeploymentCanaryInput>,
     pub(crate) tracing_enabled: Option<bool>,
+}
+
+/// `DeploymentCanarySettings`: the canary a `CreateDeployment` makes on an existing stage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct DeploymentCanaryInput {
+    pub(crate) percent_traffic: Option<f64>,
+    pub(crate) stage_variable_overrides: Option<BTreeMap<String, String>>,
+    pub(crate) use_stage_cache: Option<bool>,
+}
+
+/// `CanarySettings` of a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CanarySettings {
+    pub(crate) deployment_id: String,
+    #[serde(default)]
+    pub(crate) percent_traffic: f64,
+    #[serde(default)]
+    pub(crate) stage_variable_overrides: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) use_stage_cache: bool,
 }
 
 /// `Stage`.
@@ -280,6 +302,9 @@ pub(crate) struct StageRecord {
     pub(crate) tracing_enabled: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) tags: BTreeMap<String, String>,
+    /// The stage's canary release, when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) canary_settings: Option<CanarySettings>,
     /// Epoch seconds.
     pub(crate) created_date: i64,
     pub(crate) last_updated_date: i64,
@@ -296,7 +321,7 @@ pub(crate) struct StageInput {
     pub(crate) cache_cluster_size: Option<String>,
     pub(crate) variables: Option<BTreeMap<String, String>>,
     pub(crate) documentation_version: Option<String>,
-    pub(crate) canary_settings: Option<serde_json::Value>,
+    pub(crate) canary_settings: Option<CanarySettings>,
     pub(crate) tracing_enabled: Option<bool>,
     pub(crate) tags: Option<BTreeMap<String, String>>,
 }

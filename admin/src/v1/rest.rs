@@ -92,6 +92,7 @@ impl Catalog {
                 vpc_endpoint_ids: Vec::new(),
             });
         check_endpoint(&mut problems, &endpoint);
+        check_policy(&mut problems, input.policy.as_deref());
         check_compression(&mut problems, input.minimum_compression_size);
         check_tags(&mut problems, input.tags.as_ref());
         if !problems.is_empty() {
@@ -189,12 +190,15 @@ impl Catalog {
             MAX_DESCRIPTION_CHARS,
         );
         check_endpoint(&mut problems, &api.endpoint_configuration);
+        check_policy(&mut problems, api.policy.as_deref());
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
         let served = api.disable_execute_api_endpoint
             != draft.state.api.disable_execute_api_endpoint
-            || api.api_key_source != draft.state.api.api_key_source;
+            || api.api_key_source != draft.state.api.api_key_source
+            || api.policy != draft.state.api.policy
+            || api.endpoint_configuration.types != draft.state.api.endpoint_configuration.types;
         draft.state.api = api;
         draft.put_api(served);
         Ok(self.apply_rest(draft)?.api.clone())
@@ -871,9 +875,15 @@ fn check_integration(problems: &mut Vec<String>, i: &Integration) {
         &CONTENT_HANDLINGS,
     );
     match i.connection_type.as_deref() {
-        None | Some("INTERNET") => {}
+        None | Some("INTERNET") => {
+            if i.connection_id.is_some() {
+                problems.push("connectionId is only used with connectionType VPC_LINK".into());
+            }
+        }
         Some("VPC_LINK") => {
-            problems.push("connectionType VPC_LINK is not supported by Portico".into())
+            if i.connection_id.is_none() {
+                problems.push("connectionId is required when connectionType is VPC_LINK".into());
+            }
         }
         Some(other) => problems.push(format!(
             "Invalid connectionType '{other}': use INTERNET or VPC_LINK"
@@ -1050,6 +1060,22 @@ fn parse_key_source(problems: &mut Vec<String>, v: Option<&str>) -> ApiKeySource
             ));
             ApiKeySource::Header
         }
+    }
+}
+
+/// A resource policy Portico cannot evaluate is refused up front (AWS: `Invalid policy
+/// document`), so a deployment never fails on it later.
+fn check_policy(problems: &mut Vec<String>, policy: Option<&str>) {
+    let Some(text) = policy.filter(|p| !p.trim().is_empty()) else {
+        return;
+    };
+    let prefix = "arn:aws:execute-api:us-east-1:000000000000:api";
+    if let Err(found) = portico_shared::iam::Policy::parse(text, true, prefix) {
+        problems.extend(
+            found
+                .into_iter()
+                .map(|m| format!("Invalid policy document: {m}")),
+        );
     }
 }
 

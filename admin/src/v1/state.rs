@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use portico_shared::model::rest::{
-    GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestStageSpec,
+    GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec, RestStageSpec,
 };
 use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
 
@@ -103,6 +103,24 @@ pub(crate) fn compile(
                     cache_cluster_size: s.cache_cluster_size.as_deref(),
                     models: &d.models,
                     request_validators: &d.request_validators,
+                    canary: s.canary_settings.as_ref().and_then(|c| {
+                        let canary = state.deployments.get(&c.deployment_id)?;
+                        let mut variables = s.variables.clone();
+                        variables.extend(
+                            c.stage_variable_overrides
+                                .iter()
+                                .map(|(k, v)| (k.clone(), v.clone())),
+                        );
+                        Some(RestCanarySpec {
+                            percent_traffic: c.percent_traffic,
+                            variables,
+                            use_stage_cache: c.use_stage_cache,
+                            resources: &canary.resources,
+                            gateway_responses: &canary.gateway_responses,
+                            models: &canary.models,
+                            request_validators: &canary.request_validators,
+                        })
+                    }),
                 })
         })
         .collect();
@@ -110,6 +128,14 @@ pub(crate) fn compile(
         api_id: &state.api.id,
         api_key_source: state.api.api_key_source,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
+        policy: state.api.policy.as_deref(),
+        private: state
+            .api
+            .endpoint_configuration
+            .types
+            .iter()
+            .any(|t| t == "PRIVATE"),
+        binary_media_types: &state.api.binary_media_types,
         stages,
     };
     compile_rest_api(&spec, ctx)

@@ -936,13 +936,13 @@ async fn deployment_with_stage_publishes_the_api() {
         200,
         "PATCH",
         &get,
-        patch(json!([{"op": "replace", "path": "/authorizationType", "value": "AWS_IAM"}])),
+        patch(json!([{"op": "replace", "path": "/authorizationType", "value": "CUSTOM"}, {"op": "replace", "path": "/authorizerId", "value": "x"}])),
     )
     .await;
     let m = h
         .error(400, "BadRequestException", "POST", &deployments, json!({}))
         .await;
-    assert!(m.contains("AWS_IAM is not enforced"), "{m}");
+    assert!(m.contains("CUSTOM is not enforced"), "{m}");
     h.expect(
         200,
         "PATCH",
@@ -1239,7 +1239,7 @@ async fn stages_create_update_method_settings_and_variables() {
 }
 
 #[tokio::test]
-async fn integration_types_not_served_yet_are_refused_when_a_stage_would_serve_them() {
+async fn integrations_that_do_not_compile_are_refused_when_a_stage_would_serve_them() {
     let h = harness();
     let (id, _, pets) = h.api_with_pets().await;
     let m = format!("/restapis/{id}/resources/{pets}/methods/GET");
@@ -1249,8 +1249,8 @@ async fn integration_types_not_served_yet_are_refused_when_a_stage_would_serve_t
         201,
         "PUT",
         &format!("{m}/integration"),
-        json!({"type": "AWS_PROXY", "httpMethod": "POST",
-               "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/f/invocations"}),
+        json!({"type": "HTTP_PROXY", "httpMethod": "GET",
+               "uri": "http://upstream.invalid/pets"}),
     )
     .await;
     let generation = h.snapshot().generation;
@@ -1263,7 +1263,7 @@ async fn integration_types_not_served_yet_are_refused_when_a_stage_would_serve_t
             json!({"stageName": "prod"}),
         )
         .await;
-    assert!(msg.contains("not served yet"), "{msg}");
+    assert!(msg.contains("resolve"), "{msg}");
     // Nothing changed: no deployment, no stage, nothing published.
     assert_eq!(h.snapshot().generation, generation);
     let list = h
@@ -1486,7 +1486,10 @@ async fn operations_portico_does_not_implement_are_a_clear_400() {
             json!({"canarySettings": {"percentTraffic": 10}}),
         )
         .await;
-    assert_eq!(m, "canarySettings is not supported by Portico");
+    assert!(
+        m.contains("canarySettings need the stageName of an existing stage"),
+        "{m}"
+    );
 }
 
 #[tokio::test]

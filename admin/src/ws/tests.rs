@@ -165,11 +165,11 @@ async fn websocket_refusals_list_every_problem() {
         ),
         (
             format!("{base}/integrations"),
-            json!({"integrationType": "HTTP", "requestTemplates": {"$default": "#set($x = 1)"},
+            json!({"integrationType": "HTTP", "requestTemplates": {"$default": "#if($x == 1) unclosed"},
                    "passthroughBehavior": "SOMETIMES"}),
             vec![
                 "integrationUri is required",
-                "Velocity",
+                "requestTemplates['$default']",
                 "passthroughBehavior",
             ],
         ),

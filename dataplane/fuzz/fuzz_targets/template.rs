@@ -3,8 +3,7 @@
 //! and `quota::parse_day`: inputs come from the admin API, so none may panic.
 //!
 //! Input: lines (lossy UTF-8). Beyond "no panic", each input checks:
-//! 1. A template renders to its own text with every variable empty, once the variables are
-//!    removed: text without `$` renders to itself.
+//! 1. Text without `$`, `#` or `\` (no VTL) renders to itself.
 //! 2. A rendered template never contains the text of a variable it substituted (rendering is
 //!    one pass; a value is not parsed again).
 //! 3. `parse_day` accepts only what `format_day` gives back unchanged.
@@ -42,12 +41,13 @@ impl Context for Marker {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data).replace(MARK, "");
     let mut out = Vec::new();
-    let t = Template::parse(&text);
-    t.render(&Marker, &mut out);
-    if !text.contains('$') {
-        assert_eq!(out, text.as_bytes());
+    // VTL itself is fuzzed by the `vtl` target; here: plain text stays plain.
+    if let Ok(t) = Template::parse(&text) {
+        t.render(&Marker, &mut out);
+        if !text.contains(['$', '#', '\\']) {
+            assert_eq!(out, text.as_bytes());
+        }
     }
-    let _ = Template::needs_vtl(&text);
     let mut responses = Vec::new();
     for line in text.lines().take(32) {
         for parsed in [

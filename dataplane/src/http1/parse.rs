@@ -247,10 +247,19 @@ fn valid_host(host: &[u8]) -> bool {
                     .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
         });
     }
-    name.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
+    name.iter().all(|&b| REG_NAME[usize::from(b)])
+}
+
+/// Bytes a reg-name may hold: unreserved, sub-delims except ',', and '%' of pct-encoded. A
+/// table: the Host of every request is checked, and a lookup per byte beats a chain of ranges.
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
             || matches!(
-                b,
+                c,
                 b'-' | b'.'
                     | b'_'
                     | b'~'
@@ -265,20 +274,33 @@ fn valid_host(host: &[u8]) -> bool {
                     | b'+'
                     | b';'
                     | b'='
-            )
-    })
-}
+            );
+        b += 1;
+    }
+    t
+};
 
 /// Rejects bare CR, bare LF and NUL. `complete`: `head` ends with the blank line.
+///
+/// A complete head has passed httparse, which already refuses NUL and any CR not followed by LF
+/// (in the request line, names and values alike) but takes a bare LF as a line end: only LFs are
+/// checked then. A partial head is checked in full, so garbage is refused before more is read.
 fn check_head_bytes(head: &[u8], complete: bool) -> Result<(), ParseError> {
+    if complete {
+        for i in memchr::memchr_iter(b'\n', head) {
+            if i == 0 || head[i - 1] != b'\r' {
+                return Err(ParseError::Malformed("bare LF in head"));
+            }
+        }
+        return Ok(());
+    }
     if memchr::memchr(0, head).is_some() {
         return Err(ParseError::Malformed("NUL in head"));
     }
     for i in memchr::memchr2_iter(b'\r', b'\n', head) {
         match head[i] {
             b'\r' => match head.get(i + 1) {
-                Some(b'\n') => {}
-                None if !complete => {}
+                Some(b'\n') | None => {}
                 _ => return Err(ParseError::Malformed("bare CR in head")),
             },
             _ => {

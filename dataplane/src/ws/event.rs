@@ -235,7 +235,7 @@ pub async fn invoke(
             } else {
                 &request
             };
-            call_http(w, t, ev, body, integration.timeout_ms).await?
+            call_http(w, t, ev, body).await?
         }
     };
     let mut answer = Answer {
@@ -271,13 +271,12 @@ pub async fn invoke(
 }
 
 /// One HTTP exchange with the integration's upstream; returns status, body and the
-/// `Sec-WebSocket-Protocol` header.
+/// `Sec-WebSocket-Protocol` header. The integration's timeout is `t.timeout_ms`.
 async fn call_http(
     w: &Worker,
     t: &portico_shared::snapshot::HttpProxy,
     ev: &Event<'_>,
     body: &[u8],
-    timeout_ms: u32,
 ) -> Result<(u16, Vec<u8>, Option<Vec<u8>>), GatewayError> {
     let mut call = w.take_call();
     call.clear();
@@ -329,7 +328,7 @@ async fn call_http(
     }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);
-    let sent = crate::integration::send(w, &mut call, t.upstream, &method, timeout_ms).await;
+    let sent = crate::integration::forward(w, &mut call, t, &method).await;
     let result = sent.map(|resp| {
         let protocol = call
             .headers

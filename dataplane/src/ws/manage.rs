@@ -2,21 +2,26 @@
 //! `/{stage}/@connections/{connectionId}` on the data plane, SigV4-signed with service
 //! `execute-api`.
 //!
-//! Authorization: a signature by the admin credentials (the account's root) is allowed; with
-//! no admin credentials configured (a loopback development setup, as the admin API), requests
-//! are not checked. The IAM-like store (`execute-api:ManageConnections` policies) does not
-//! exist yet.
+//! Authorization: the signature is verified by `iam::verify` against the snapshot's `IamTable`
+//! (the admin credentials are the account's root there: allowed everything); an IAM user must
+//! be allowed `execute-api:ManageConnections` on
+//! `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/{id}` by its
+//! identity policies. With no admin credentials configured (a loopback development setup, as the
+//! admin API), requests are not checked.
 
 use std::rc::Rc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use monoio::io::AsyncWriteRentExt;
 
 use super::registry::{ConnectionId, Op, OpResult};
-use crate::conn::{BodyLoc, Downstream};
+use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::http1::parse::bytes;
 use crate::http1::RequestHead;
 use crate::worker::Worker;
+
+/// The IAM action `@connections` requests are authorized for.
+const MANAGE_CONNECTIONS: &str = "execute-api:ManageConnections";
 
 /// Whether the path below the stage is `/@connections/...` (the `@` may be `%40`).
 pub fn is_connections_path(rest: &str) -> bool {
@@ -35,7 +40,11 @@ fn connection_id_text(rest: &str) -> Option<&str> {
 
 /// Serves one `@connections` request. Returns the buffer bytes it used, or `None` to close
 /// the connection.
-pub async fn serve(w: &Rc<Worker>, d: &mut Downstream, head: &RequestHead) -> Option<usize> {
+pub async fn serve<S: Stream>(
+    w: &Rc<Worker>,
+    d: &mut Downstream<S>,
+    head: &RequestHead,
+) -> Option<usize> {
     let mut body = Vec::new();
     let (loc, consumed) = match d.read_body(w, head, &mut body).await {
         Ok(r) => r,
@@ -62,26 +71,62 @@ pub async fn serve(w: &Rc<Worker>, d: &mut Downstream, head: &RequestHead) -> Op
 }
 
 /// The response: status, `x-amzn-ErrorType`, message, success body.
-async fn answer(
+async fn answer<S: Stream>(
     w: &Rc<Worker>,
-    d: &Downstream,
+    d: &Downstream<S>,
     head: &RequestHead,
     payload: Vec<u8>,
 ) -> (u16, &'static str, String, Option<String>) {
-    if let Some(creds) = &w.cfg.ws_credentials {
-        if let Err(e) = verify(d, head, &payload, creds) {
-            return (e.status().as_u16(), e.error_type(), e.message(), None);
-        }
-    }
-    let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");
     let snapshot = w.snapshot();
-    let rest = crate::route::select_api(&snapshot, &w.cfg.domain, head, &d.buf)
+    let caller = if w.cfg.ws_signed {
+        let now_s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        match crate::iam::verify(&snapshot, head, &d.buf, &d.headers, &payload, now_s) {
+            Ok(key) => Some(key),
+            Err(e) => return (e.status().as_u16(), e.error_type(), e.message(), None),
+        }
+    } else {
+        None
+    };
+    let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");
+    let found = crate::route::select_api(&snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref())
         .ok()
-        .and_then(|api| super::stage_of(api, path))
-        .map(|(_, _, rest)| rest);
-    let Some(id_text) = rest.and_then(connection_id_text) else {
+        .filter(|(_, mapping)| mapping.is_none())
+        .map(|(api, _)| api)
+        .and_then(|api| super::stage_of(api, path).map(|(stage, _, rest)| (api, stage, rest)));
+    let Some((api, stage, id_text)) =
+        found.and_then(|(api, stage, rest)| Some((api, stage, connection_id_text(rest)?)))
+    else {
         return (404, "NotFoundException", "Not Found".into(), None);
     };
+    if let Some(key) = caller.filter(|k| !k.principal.root) {
+        let mut resource = String::with_capacity(128);
+        snapshot.iam.write_resource_arn(
+            &mut resource,
+            &api.id,
+            &stage.name,
+            head.method.as_str(),
+            &format!("/@connections/{id_text}"),
+        );
+        let req = portico_shared::iam::Request {
+            action: MANAGE_CONNECTIONS,
+            resource: &resource,
+            principal: Some(&key.principal.arn),
+            source_ip: d.peer.ip(),
+        };
+        if key.decide(&req, &snapshot.iam.account_id) != portico_shared::iam::Decision::Allow {
+            return (
+                403,
+                "AccessDeniedException",
+                format!(
+                    "User: {} is not authorized to perform: {MANAGE_CONNECTIONS} on resource: {resource}",
+                    key.principal.arn
+                ),
+                None,
+            );
+        }
+    }
     let decoded = percent_decode(id_text.as_bytes());
     let op = match head.method {
         http::Method::POST => {
@@ -133,42 +178,18 @@ async fn answer(
     }
 }
 
-fn verify(
-    d: &Downstream,
-    head: &RequestHead,
-    payload: &[u8],
-    creds: &portico_shared::sigv4::verify::AdminCredentials,
-) -> Result<(), portico_shared::sigv4::verify::SigV4Error> {
-    use portico_shared::sigv4::verify::SigV4Error;
-    let missing = || SigV4Error::IncompleteSignature("Request could not be parsed".into());
-    let mut target = bytes(&d.buf, head.path).to_vec();
-    if head.query.1 > head.query.0 {
-        target.push(b'?');
-        target.extend_from_slice(bytes(&d.buf, head.query));
-    }
-    let uri = http::Uri::try_from(target).map_err(|_| missing())?;
-    let mut headers = http::HeaderMap::with_capacity(d.headers.len());
-    for (n, v) in &d.headers {
-        let name = http::HeaderName::from_bytes(bytes(&d.buf, *n)).map_err(|_| missing())?;
-        let value = http::HeaderValue::from_bytes(bytes(&d.buf, *v)).map_err(|_| missing())?;
-        headers.append(name, value);
-    }
-    portico_shared::sigv4::verify::verify(
-        &head.method,
-        &uri,
-        &headers,
-        payload,
-        creds,
-        SystemTime::now(),
-    )
-}
-
-async fn write(d: &mut Downstream, status: u16, error_type: &str, message: &str, keep: bool) {
+async fn write<S: Stream>(
+    d: &mut Downstream<S>,
+    status: u16,
+    error_type: &str,
+    message: &str,
+    keep: bool,
+) {
     write_json(d, status, error_type, message, None, keep).await;
 }
 
-async fn write_json(
-    d: &mut Downstream,
+async fn write_json<S: Stream>(
+    d: &mut Downstream<S>,
     status: u16,
     error_type: &str,
     message: &str,

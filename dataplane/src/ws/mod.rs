@@ -79,7 +79,9 @@ pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
         return Kind::Http;
     }
     let snapshot = w.snapshot();
-    let Ok(api) = crate::route::select_api(&snapshot, &w.cfg.domain, head, buf) else {
+    // Custom domains (API mappings) do not serve WebSocket APIs: the HTTP pipeline answers.
+    let Ok((api, None)) = crate::route::select_api(&snapshot, &w.cfg.domain, head, buf, None)
+    else {
         return Kind::Http;
     };
     if api.protocol != ProtocolType::Websocket {
@@ -93,7 +95,7 @@ pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
 }
 
 /// The value of header `name` (lowercase) in the request.
-pub(crate) fn header<'b>(d: &'b Downstream, name: &str) -> Option<&'b [u8]> {
+pub(crate) fn header<'b, S>(d: &'b Downstream<S>, name: &str) -> Option<&'b [u8]> {
     d.headers
         .iter()
         .find(|(n, _)| bytes(&d.buf, *n).eq_ignore_ascii_case(name.as_bytes()))
@@ -107,8 +109,31 @@ fn has_token(value: Option<&[u8]>, token: &str) -> bool {
     })
 }
 
+/// What a WebSocket upgrade on the TLS listener answers (400): upgraded connections are served
+/// on the plain listener only.
+pub const TLS_REFUSED: &str =
+    "WebSocket connections are served on the plain listener only (ws://), not over TLS (wss://)";
+
+/// The connection as a plain TCP one, which an upgrade needs (its socket is split into a reader
+/// and a writer task); `Err` gives a TLS connection back unchanged. No allocation.
+pub fn into_tcp<S: crate::conn::Stream>(
+    d: Downstream<S>,
+) -> Result<Downstream<TcpStream>, Downstream<S>> {
+    let mut slot = Some(d);
+    if let Some(tcp) =
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Downstream<TcpStream>>>()
+    {
+        return Ok(tcp.take().expect("the slot was just filled"));
+    }
+    Err(slot.expect("the slot was not taken"))
+}
+
 /// Answers a refused upgrade and closes.
-async fn refuse(d: &mut Downstream, status: u16, message: &str) {
+pub(crate) async fn refuse<S: crate::conn::Stream>(
+    d: &mut Downstream<S>,
+    status: u16,
+    message: &str,
+) {
     let mut out = Vec::with_capacity(128);
     let body = format!("{{\"message\":\"{message}\"}}");
     crate::http1::write::status_line(&mut out, status, crate::http1::write::reason(status));
@@ -139,7 +164,9 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         return refuse(&mut d, 426, "Upgrade Required").await;
     }
     let snapshot = w.snapshot();
-    let Ok(api) = crate::route::select_api(&snapshot, &w.cfg.domain, &head, &d.buf) else {
+    let Ok((api, None)) =
+        crate::route::select_api(&snapshot, &w.cfg.domain, &head, &d.buf, d.tls.as_deref())
+    else {
         return refuse(&mut d, 404, "Not Found").await;
     };
     let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");

@@ -296,6 +296,23 @@ pub struct RestStageSpec<'a> {
     pub models: &'a [Model],
     /// The deployment's request validators, which methods' `requestValidatorId` name.
     pub request_validators: &'a [RequestValidator],
+    /// `canarySettings`: the canary deployment a share of the stage's requests go to.
+    pub canary: Option<RestCanarySpec<'a>>,
+}
+
+/// A stage's canary: its deployment's content, its share of requests and its variables (the
+/// stage's, with `stageVariableOverrides` applied).
+#[derive(Debug, Clone)]
+pub struct RestCanarySpec<'a> {
+    /// `percentTraffic`, 0.0 to 100.0.
+    pub percent_traffic: f64,
+    pub variables: BTreeMap<String, String>,
+    /// `useStageCache`: canary requests read and fill the stage's cache; else they bypass it.
+    pub use_stage_cache: bool,
+    pub resources: &'a [Resource],
+    pub gateway_responses: &'a [GatewayResponse],
+    pub models: &'a [Model],
+    pub request_validators: &'a [RequestValidator],
 }
 
 /// A REST API to compile.
@@ -304,6 +321,12 @@ pub struct RestApiSpec<'a> {
     pub api_id: &'a str,
     pub api_key_source: ApiKeySource,
     pub disable_execute_api_endpoint: bool,
+    /// The resource policy document, as stored.
+    pub policy: Option<&'a str>,
+    /// `endpointConfiguration.types` is `[PRIVATE]`.
+    pub private: bool,
+    /// `binaryMediaTypes`: request bodies of these types reach a Lambda function base64-encoded.
+    pub binary_media_types: &'a [String],
     pub stages: Vec<RestStageSpec<'a>>,
 }
 

@@ -156,6 +156,21 @@ fn smuggling_and_garbage_is_refused() {
         b"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a\r\nX: b\x7f\r\n\r\n",
+        // NUL and bare CR anywhere in a complete head (httparse refuses them; the LF-only check
+        // of complete heads relies on it).
+        b"GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX\0: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\0\r\n\r\n",
+        b"GET /a\rb HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX\r: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\r\n\r\n",
+        b"GET / HTTP/1.1\r\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: b\n\n",
+        b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a,b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a:99999x\r\n\r\n",
     ];
     for raw in bad {
         let r = parse(raw);

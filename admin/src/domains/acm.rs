@@ -1,0 +1,386 @@
+//! Certificates on the admin listener in AWS Certificate Manager's own protocol (JSON 1.1,
+//! `POST /` with `X-Amz-Target: CertificateManager.<Operation>`), so `aws acm
+//! import-certificate --endpoint-url ...` and boto3's `acm` client work unchanged.
+//!
+//! Operations: `ImportCertificate` (a new ARN, or re-import under `CertificateArn`: the
+//! rotation path, served by the next handshake), `ListCertificates`, `DescribeCertificate`,
+//! `GetCertificate`, `DeleteCertificate` (refused while a domain name uses it). PEM blobs arrive
+//! base64-encoded, as the JSON protocol sends blobs. Errors are ACM's: status 400 with
+//! `{"__type": "...", "message": "..."}`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{delete, row, CertRecord, DomainState};
+use crate::error::ApiError;
+use crate::store::Kind;
+use crate::AdminState;
+
+/// The `X-Amz-Target` prefix of ACM operations.
+pub(crate) const TARGET_PREFIX: &str = "CertificateManager.";
+/// Largest PEM accepted per member (ACM: 32 KB certificate, 2 MB chain, 5 KB key; taken
+/// loosely).
+const PEM_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// ACM's `MaxItems` default and ceiling for `ListCertificates`.
+const LIST_MAX_ITEMS: usize = 1000;
+
+/// An ACM error.
+#[derive(Debug)]
+struct AcmError {
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImportInput {
+    certificate_arn: Option<String>,
+    certificate: Option<String>,
+    private_key: Option<String>,
+    certificate_chain: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ArnInput {
+    certificate_arn: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListInput {
+    max_items: Option<usize>,
+    next_token: Option<String>,
+}
+
+// === impl AcmError ===
+
+impl AcmError {
+    fn validation(message: impl Into<String>) -> AcmError {
+        AcmError {
+            code: "ValidationException",
+            message: message.into(),
+        }
+    }
+
+    fn not_found(arn: &str) -> AcmError {
+        AcmError {
+            code: "ResourceNotFoundException",
+            message: format!("Could not find certificate {arn}."),
+        }
+    }
+}
+
+impl From<ApiError> for AcmError {
+    fn from(e: ApiError) -> AcmError {
+        match e {
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "certificate store failure");
+                AcmError {
+                    code: "InternalFailure",
+                    message: "Internal error".into(),
+                }
+            }
+            other => AcmError::validation(other.message()),
+        }
+    }
+}
+
+impl IntoResponse for AcmError {
+    fn into_response(self) -> Response {
+        let status = if self.code == "InternalFailure" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let body = json!({"__type": self.code, "message": self.message}).to_string();
+        let mut r = (status, body).into_response();
+        r.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        r.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(self.code));
+        r
+    }
+}
+
+/// `POST /` with an ACM target.
+pub(crate) async fn dispatch(
+    State(s): State<AdminState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
+        return AcmError {
+            code: "UnknownOperationException",
+            message: format!("Unknown X-Amz-Target {target:?}"),
+        }
+        .into_response();
+    };
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &body
+    };
+    let result = match op {
+        "ImportCertificate" => import(&s, body).await,
+        "ListCertificates" => list(&s, body).await,
+        "DescribeCertificate" => describe(&s, body).await,
+        "GetCertificate" => get(&s, body).await,
+        "DeleteCertificate" => remove(&s, body).await,
+        other => Err(AcmError {
+            code: "UnknownOperationException",
+            message: format!("Operation {other} is not supported by Portico"),
+        }),
+    };
+    match result {
+        Ok(v) => {
+            let mut r = (StatusCode::OK, v.to_string()).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AcmError> {
+    serde_json::from_slice(body).map_err(|e| AcmError::validation(format!("Invalid request: {e}")))
+}
+
+/// A blob member: base64 of PEM text.
+fn pem(member: &str, value: Option<&str>) -> Result<Option<String>, AcmError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map_err(|_| AcmError::validation(format!("{member} is not valid base64")))?;
+    if bytes.len() > PEM_MAX_BYTES {
+        return Err(AcmError::validation(format!("{member} is too large")));
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| AcmError::validation(format!("{member} is not PEM text")))
+}
+
+/// `arn:aws:acm:{region}:{account}:certificate/{uuid}`.
+fn new_arn() -> String {
+    let region = std::env::var("PORTICO_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let account = std::env::var("PORTICO_ACCOUNT_ID").unwrap_or_else(|_| "000000000000".into());
+    let hex: String = crate::ids::generate(32)
+        .bytes()
+        .map(|b| char::from(b"0123456789abcdef"[usize::from(b % 16)]))
+        .collect();
+    format!(
+        "arn:aws:acm:{region}:{account}:certificate/{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
+    let input: ImportInput = parse(body)?;
+    let certificate = pem("Certificate", input.certificate.as_deref())?
+        .ok_or_else(|| AcmError::validation("Certificate is required"))?;
+    let key = pem("PrivateKey", input.private_key.as_deref())?
+        .ok_or_else(|| AcmError::validation("PrivateKey is required"))?;
+    let chain = pem("CertificateChain", input.certificate_chain.as_deref())?;
+    portico_shared::domain::check_certificate(&certificate, &key, chain.as_deref())
+        .map_err(|e| AcmError::validation(format!("The certificate is not valid: {e}")))?;
+    let reimport = input.certificate_arn;
+    let arn = s
+        .write(move |c| {
+            let now = crate::ids::now_epoch();
+            let mut next = DomainState::clone(&c.domains);
+            let (arn, created_at) = match reimport {
+                Some(arn) => match next.certs.get(&arn) {
+                    Some(old) => (arn, old.created_at),
+                    None => return Ok(Err(AcmError::not_found(&arn))),
+                },
+                None => (new_arn(), now),
+            };
+            let record = CertRecord {
+                arn: arn.clone(),
+                certificate_pem: certificate,
+                chain_pem: chain,
+                private_key_pem: key,
+                created_at,
+                imported_at: now,
+            };
+            let change = row(Kind::Certificate, &arn, &record);
+            next.certs.insert(arn.clone(), record);
+            c.apply_domains(next, vec![change])?;
+            Ok(Ok(arn))
+        })
+        .await??;
+    Ok(json!({ "CertificateArn": arn }))
+}
+
+async fn list(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
+    let input: ListInput = parse(body)?;
+    let max = input
+        .max_items
+        .unwrap_or(LIST_MAX_ITEMS)
+        .clamp(1, LIST_MAX_ITEMS);
+    let page = s
+        .read(|c| {
+            let mut items = Vec::new();
+            let mut next = None;
+            let start = input.next_token.clone().unwrap_or_default();
+            for (arn, cert) in c.domains.certs.range(start..) {
+                if items.len() == max {
+                    next = Some(arn.clone());
+                    break;
+                }
+                items.push(summary(cert, &c.domains));
+            }
+            Ok((items, next))
+        })
+        .await?;
+    let mut out = json!({ "CertificateSummaryList": page.0 });
+    if let Some(n) = page.1 {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
+}
+
+async fn describe(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
+    let arn = arn_of(body)?;
+    let cert = s
+        .read(|c| Ok(c.domains.certs.get(&arn).map(|r| detail(r, &c.domains))))
+        .await?;
+    let cert = cert.ok_or_else(|| AcmError::not_found(&arn))?;
+    Ok(json!({ "Certificate": cert }))
+}
+
+async fn get(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
+    let arn = arn_of(body)?;
+    let cert = s
+        .read(|c| Ok(c.domains.certs.get(&arn).cloned()))
+        .await?
+        .ok_or_else(|| AcmError::not_found(&arn))?;
+    let mut out = json!({ "Certificate": cert.certificate_pem });
+    if let Some(chain) = cert.chain_pem {
+        out["CertificateChain"] = json!(chain);
+    }
+    Ok(out)
+}
+
+async fn remove(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
+    let arn = arn_of(body)?;
+    s.write(move |c| {
+        if !c.domains.certs.contains_key(&arn) {
+            return Ok(Err(AcmError::not_found(&arn)));
+        }
+        let users = c.domains.users_of(&arn);
+        if !users.is_empty() {
+            return Ok(Err(AcmError {
+                code: "ResourceInUseException",
+                message: format!(
+                    "Certificate {arn} is in use by the domain name {}",
+                    users[0].domain_name
+                ),
+            }));
+        }
+        let mut next = DomainState::clone(&c.domains);
+        next.certs.remove(&arn);
+        c.apply_domains(next, vec![delete(Kind::Certificate, &arn)])?;
+        Ok(Ok(()))
+    })
+    .await??;
+    Ok(json!({}))
+}
+
+fn arn_of(body: &[u8]) -> Result<String, AcmError> {
+    let input: ArnInput = parse(body)?;
+    let arn = input
+        .certificate_arn
+        .ok_or_else(|| AcmError::validation("CertificateArn is required"))?;
+    if !arn.starts_with("arn:aws:acm:") || !arn.contains(":certificate/") {
+        return Err(AcmError {
+            code: "InvalidArnException",
+            message: format!("String '{arn}' is not a valid ARN."),
+        });
+    }
+    Ok(arn)
+}
+
+/// The facts ACM shows of a certificate.
+fn facts(r: &CertRecord) -> Option<portico_shared::x509::CertInfo> {
+    let der = portico_shared::domain::parse_certificates(&r.certificate_pem).ok()?;
+    portico_shared::x509::parse(&der[0])
+}
+
+fn names(info: &portico_shared::x509::CertInfo) -> (String, Vec<String>) {
+    let domain = info
+        .common_name
+        .clone()
+        .or_else(|| info.dns_names.first().cloned())
+        .unwrap_or_default();
+    let mut sans = info.dns_names.clone();
+    if sans.is_empty() && !domain.is_empty() {
+        sans.push(domain.clone());
+    }
+    (domain, sans)
+}
+
+fn in_use_by(arn: &str, domains: &DomainState) -> Vec<String> {
+    domains
+        .users_of(arn)
+        .iter()
+        .map(|d| d.domain_name.clone())
+        .collect()
+}
+
+fn summary(r: &CertRecord, domains: &DomainState) -> Value {
+    let info = facts(r);
+    let (domain, sans) = info.as_ref().map(names).unwrap_or_default();
+    json!({
+        "CertificateArn": r.arn,
+        "DomainName": domain,
+        "SubjectAlternativeNameSummaries": sans,
+        "Status": "ISSUED",
+        "Type": "IMPORTED",
+        "InUse": !domains.users_of(&r.arn).is_empty(),
+        "NotBefore": info.as_ref().map(|i| i.not_before_s),
+        "NotAfter": info.as_ref().map(|i| i.not_after_s),
+        "ImportedAt": r.imported_at,
+        "CreatedAt": r.created_at,
+    })
+}
+
+fn detail(r: &CertRecord, domains: &DomainState) -> Value {
+    let info = facts(r);
+    let (domain, sans) = info.as_ref().map(names).unwrap_or_default();
+    json!({
+        "CertificateArn": r.arn,
+        "DomainName": domain,
+        "SubjectAlternativeNames": sans,
+        "Serial": info.as_ref().map(|i| i.serial.clone()),
+        "Subject": info.as_ref().map(|i| i.subject.clone()),
+        "Issuer": info.as_ref().map(|i| i.issuer.clone()),
+        "NotBefore": info.as_ref().map(|i| i.not_before_s),
+        "NotAfter": info.as_ref().map(|i| i.not_after_s),
+        "ImportedAt": r.imported_at,
+        "CreatedAt": r.created_at,
+        "Status": "ISSUED",
+        "Type": "IMPORTED",
+        "InUseBy": in_use_by(&r.arn, domains),
+    })
+}

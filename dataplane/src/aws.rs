@@ -1,0 +1,288 @@
+//! AWS service calls: HTTP API first-class integrations (`integrationSubtype`) and the SigV4
+//! signature REST `AWS` integrations add (`rest::build_http_request`).
+//!
+//! A first-class integration's request is built from its action's members: each value rendered
+//! from the request (`$request.header/querystring/body`, `$context`, `$stageVariables`, static)
+//! into a JSON-protocol body (`X-Amz-Target`), or AppConfig's REST path. The service's answer is
+//! passed on as it came (status, content type, body). Requests go through the worker's pooled
+//! upstream client like any HTTP integration; the endpoint was resolved at compile time.
+//!
+//! Signing allocates (canonical request, signature strings): AWS calls are the one kind of
+//! integration that does so on every request.
+
+use http::Method;
+use serde_json::Value as Json;
+
+use portico_shared::aws::{Action, AwsService, AwsTarget, Kind, Param};
+use portico_shared::sigv4;
+
+use crate::error::GatewayError;
+use crate::http1::write;
+use crate::integration::DownstreamRequest;
+use crate::route::Resolved;
+use crate::upstream::{UpstreamCall, UpstreamResponse};
+use crate::worker::Worker;
+
+/// Calls a first-class integration; the service's response is in `call`.
+pub async fn invoke(
+    w: &Worker,
+    s: &AwsService,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    call: &mut UpstreamCall,
+) -> Result<UpstreamResponse, GatewayError> {
+    call.clear();
+    let mut body = w.take_buf();
+    let mut scratch = w.take_buf();
+    let built = build(s, resolved, req, &mut body, &mut scratch, &mut call.req);
+    w.give_buf(scratch);
+    w.give_buf(body);
+    let method = built?;
+    let endpoint = crate::upstream::Endpoint {
+        addr: s.target.upstream,
+        tls: s.target.https.then_some(&*s.target.host),
+    };
+    crate::integration::send(w, call, endpoint, method, s.timeout_ms).await
+}
+
+/// Serializes the signed service request into `out`; returns its method.
+fn build(
+    s: &AwsService,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    body: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<&'static Method, GatewayError> {
+    let cx = crate::integration::context(resolved, req);
+    let route_path = resolved.route_path(req.buf);
+    // The request body as JSON, parsed once if a member reads from it.
+    let doc: Option<Json> = s
+        .params
+        .iter()
+        .any(|(_, p)| matches!(p, Param::BodyPath(_)))
+        .then(|| serde_json::from_slice(req.body).ok())
+        .flatten();
+    let render = |p: &Param, scratch: &mut Vec<u8>| {
+        scratch.clear();
+        match p {
+            Param::Value(v) => v.render(&cx, route_path.as_bytes(), scratch),
+            Param::Body => scratch.extend_from_slice(req.body),
+            Param::BodyPath(steps) => {
+                let mut found = Vec::new();
+                if let Some(d) = &doc {
+                    let many = portico_shared::vtl::select(d, steps, &mut found);
+                    match (many, found.first()) {
+                        (false, Some(Json::String(text))) => {
+                            scratch.extend_from_slice(text.as_bytes())
+                        }
+                        (false, Some(Json::Null) | None) => {}
+                        (false, Some(v)) => {
+                            let _ = serde_json::to_writer(&mut *scratch, v);
+                        }
+                        (true, _) => {
+                            let _ = serde_json::to_writer(&mut *scratch, &found);
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let Some((amz_target, content_type)) = s.action.json_target() else {
+        // AppConfig-GetConfiguration: REST GET with the names in the path.
+        let mut target = String::with_capacity(128);
+        target.push_str(&s.target.base_path);
+        let mut client_id = String::new();
+        let mut version = String::new();
+        for (m, p) in &s.params {
+            render(p, scratch);
+            let mut enc = String::new();
+            sigv4::percent_encode(&mut enc, scratch, false);
+            match m.name {
+                "Application" => target.push_str(&format!("/applications/{enc}")),
+                "Environment" => target.push_str(&format!("/environments/{enc}")),
+                "Configuration" => target.push_str(&format!("/configurations/{enc}")),
+                "ClientId" => client_id = enc,
+                _ => version = enc,
+            }
+        }
+        target.push_str("?client_id=");
+        target.push_str(&client_id);
+        if !version.is_empty() {
+            target.push_str("&client_configuration_version=");
+            target.push_str(&version);
+        }
+        write_head(&Method::GET, &s.target, &target, None, None, b"", out);
+        return Ok(&Method::GET);
+    };
+    body.clear();
+    let entries = s.action == Action::EventBridgePutEvents;
+    body.extend_from_slice(if entries { b"{\"Entries\":[{" } else { b"{" });
+    let mut first = true;
+    for (m, p) in &s.params {
+        render(p, scratch);
+        if scratch.is_empty() {
+            continue;
+        }
+        if !first {
+            body.push(b',');
+        }
+        first = false;
+        let name = m.name.as_bytes();
+        body.push(b'"');
+        if s.action.camel_case_members() {
+            body.push(name[0].to_ascii_lowercase());
+            body.extend_from_slice(&name[1..]);
+        } else {
+            body.extend_from_slice(name);
+        }
+        body.extend_from_slice(b"\":");
+        let raw_json = |v: &[u8]| serde_json::from_slice::<Json>(v).is_ok();
+        match m.kind {
+            Kind::Int if std::str::from_utf8(scratch).is_ok_and(|t| t.parse::<i64>().is_ok()) => {
+                body.extend_from_slice(scratch)
+            }
+            Kind::Json if raw_json(scratch) && scratch.first() == Some(&b'{') => {
+                body.extend_from_slice(scratch)
+            }
+            Kind::List if raw_json(scratch) && scratch.first() == Some(&b'[') => {
+                body.extend_from_slice(scratch)
+            }
+            Kind::List => {
+                body.push(b'[');
+                json_string(scratch, body);
+                body.push(b']');
+            }
+            Kind::Blob => {
+                let encoded = portico_shared::vtl::base64_encode(scratch);
+                json_string(encoded.as_bytes(), body);
+            }
+            _ => json_string(scratch, body),
+        }
+    }
+    body.extend_from_slice(if entries { b"}]}" } else { b"}" });
+    let mut target = String::from(&*s.target.base_path);
+    target.push('/');
+    write_head(
+        &Method::POST,
+        &s.target,
+        &target,
+        Some(content_type),
+        Some(amz_target),
+        body,
+        out,
+    );
+    out.extend_from_slice(body);
+    Ok(&Method::POST)
+}
+
+/// The request line and every header of a signed request, up to and including the blank line.
+fn write_head(
+    method: &Method,
+    t: &AwsTarget,
+    target: &str,
+    content_type: Option<&str>,
+    amz_target: Option<&str>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write::header(out, b"host", t.host_header.as_bytes());
+    if let Some(ct) = content_type {
+        write::header(out, b"content-type", ct.as_bytes());
+    }
+    if let Some(a) = amz_target {
+        write::header(out, b"x-amz-target", a.as_bytes());
+    }
+    write_signature(
+        t,
+        method.as_str(),
+        target,
+        content_type,
+        amz_target,
+        body,
+        out,
+    );
+    write::header_u64(out, b"content-length", body.len() as u64);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Signs a request to `t` and writes the signature's headers (`x-amz-date`,
+/// `x-amz-content-sha256`, `x-amz-security-token`, `authorization`). The signed headers are
+/// `host`, `content-type` and `x-amz-target` (when sent).
+pub fn write_signature(
+    t: &AwsTarget,
+    method: &str,
+    target: &str,
+    content_type: Option<&str>,
+    amz_target: Option<&str>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers: Vec<(&str, &str)> = vec![("host", &t.host_header)];
+    if let Some(ct) = content_type {
+        headers.push(("content-type", ct));
+    }
+    if let Some(a) = amz_target {
+        headers.push(("x-amz-target", a));
+    }
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let sig = sigv4::sign(
+        &t.credentials,
+        &t.region,
+        &t.service,
+        now_s,
+        method,
+        path,
+        query,
+        &headers,
+        body,
+    );
+    write::header(out, b"x-amz-date", sig.amz_date.as_bytes());
+    write::header(out, b"x-amz-content-sha256", sig.content_sha256.as_bytes());
+    if let Some(token) = &t.credentials.session_token {
+        write::header(out, b"x-amz-security-token", token.as_bytes());
+    }
+    write::header(out, b"authorization", sig.authorization.as_bytes());
+}
+
+/// Appends `v` (lossy UTF-8) as a JSON string.
+fn json_string(v: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    match std::str::from_utf8(v) {
+        Ok(_) => crate::rest::escape_json(v, out),
+        Err(_) => crate::rest::escape_json(String::from_utf8_lossy(v).as_bytes(), out),
+    }
+    out.push(b'"');
+}
+
+/// `$context.requestTime`: `25/Nov/2026:22:14:36 +0000`.
+pub fn write_request_time(out: &mut Vec<u8>) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // `20261125T221436Z`
+    let iso = sigv4::format_iso_basic(now_s);
+    let month = iso[4..6].parse::<usize>().unwrap_or(1).clamp(1, 12);
+    let _ = std::io::Write::write_fmt(
+        out,
+        format_args!(
+            "{}/{}/{}:{}:{}:{} +0000",
+            &iso[6..8],
+            MONTHS[month - 1],
+            &iso[..4],
+            &iso[9..11],
+            &iso[11..13],
+            &iso[13..15]
+        ),
+    );
+}

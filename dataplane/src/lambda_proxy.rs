@@ -1,0 +1,1021 @@
+//! The Lambda proxy integration (`AWS_PROXY`): the request becomes API Gateway's event, the
+//! function's answer becomes the response.
+//!
+//! # Architecture
+//! 1. [`write_event`] writes the event JSON straight into a worker buffer, in payload format 1.0
+//!    (REST, and HTTP APIs asking for it) or 2.0 (HTTP APIs), with AWS's keys and their AWS
+//!    shapes: null collections in 1.0, omitted ones in 2.0, lowercased and comma-joined headers
+//!    and `cookies` in 2.0, percent-decoded query and path parameters, the body base64-encoded
+//!    when binary (REST: `binaryMediaTypes`; HTTP APIs: anything but text, JSON, XML and
+//!    JavaScript).
+//! 2. `lambda::invoke` calls the function.
+//! 3. [`read_response`] parses the answer with simd-json (in a copy: simd-json parses in place)
+//!    into a [`LambdaReply`]: status, header lines (`headers`, `multiValueHeaders` winning for a
+//!    name in both, `cookies` as `Set-Cookie` lines), body (base64-decoded when flagged). In
+//!    format 2.0 an answer without `statusCode` is the body itself (AWS's inferred response).
+//!    Anything else is `GatewayError::LambdaMalformed` (REST 502, HTTP APIs 500).
+//!
+//! Invariants: no value from the function reaches the downstream head unchecked (CR, LF and
+//! other control bytes make the answer malformed); hop-by-hop and framing headers of the
+//! function are dropped (the gateway frames the body).
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use simd_json::{BorrowedValue as Value, StaticNode};
+
+use portico_shared::jwt::RouteAuth;
+use portico_shared::lambda::{
+    is_binary_media_type, is_text_content_type, LambdaProxy, PayloadFormat,
+};
+
+use crate::error::GatewayError;
+use crate::http1::parse::{bytes, trim};
+use crate::http1::write::{self, is_hop_by_hop};
+use crate::integration::DownstreamRequest;
+use crate::route::Resolved;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// What the event carries beyond the request: who was admitted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller<'a> {
+    /// REST: the API key's value and id (`identity.apiKey`, `identity.apiKeyId`).
+    pub api_key: Option<(&'a [u8], &'a str)>,
+}
+
+/// The function's answer, ready to be written: `buf[..lines]` are header lines
+/// (`name: value\r\n`), `buf[lines..]` the body.
+#[derive(Debug, Default)]
+pub struct LambdaReply {
+    pub status: u16,
+    pub buf: Vec<u8>,
+    pub lines: usize,
+}
+
+// === the event ===
+
+/// Writes the event of `req` for `p` into `out`.
+pub fn write_event(
+    p: &LambdaProxy,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    caller: Caller<'_>,
+    now_ms: u64,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    match p.format {
+        PayloadFormat::V1 => write_v1(p, resolved, req, caller, now_ms, out, scratch),
+        PayloadFormat::V2 => write_v2(p, resolved, req, now_ms, out, scratch),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_v1(
+    p: &LambdaProxy,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    caller: Caller<'_>,
+    now_ms: u64,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    let route_path = resolved.route_path(req.buf);
+    let rest = resolved.route.rest.as_ref();
+    let resource: &str = match rest {
+        Some(m) => &m.resource_path,
+        None => route_key_path(&resolved.route.route_key),
+    };
+    out.push(b'{');
+    if !p.rest {
+        out.extend_from_slice(br#""version":"1.0","#);
+    }
+    key(out, "resource");
+    string(out, resource.as_bytes());
+    out.push(b',');
+    key(out, "path");
+    string(out, route_path.as_bytes());
+    out.push(b',');
+    key(out, "httpMethod");
+    string(out, req.head.method.as_str().as_bytes());
+    out.push(b',');
+    key(out, "headers");
+    write_headers_v1(req, false, out, scratch);
+    out.push(b',');
+    key(out, "multiValueHeaders");
+    write_headers_v1(req, true, out, scratch);
+    out.push(b',');
+    let query = bytes(req.buf, req.head.query);
+    key(out, "queryStringParameters");
+    write_query(query, QueryShape::Last, out, scratch);
+    out.push(b',');
+    key(out, "multiValueQueryStringParameters");
+    write_query(query, QueryShape::All, out, scratch);
+    out.push(b',');
+    key(out, "pathParameters");
+    write_path_parameters(resolved, route_path, out, scratch);
+    out.push(b',');
+    key(out, "stageVariables");
+    write_stage_variables(resolved, out);
+    out.push(b',');
+    key(out, "requestContext");
+    out.push(b'{');
+    common_context(p, resolved, req, out);
+    if let Some(a) = resolved.route.auth.as_deref() {
+        key(out, "authorizer");
+        out.push(b'{');
+        write_jwt(a, req, out, scratch);
+        out.extend_from_slice(b"},");
+    }
+    key(out, "extendedRequestId");
+    string(out, req.request_id.as_bytes());
+    out.push(b',');
+    key(out, "httpMethod");
+    string(out, req.head.method.as_str().as_bytes());
+    out.push(b',');
+    key(out, "identity");
+    out.extend_from_slice(br#"{"accessKey":null,"accountId":null,"apiKey":"#);
+    match caller.api_key {
+        Some((value, _)) => string(out, value),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","apiKeyId":"#);
+    match caller.api_key {
+        Some((_, id)) => string(out, id.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(
+        br#","caller":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":"#,
+    );
+    source_ip(req, out);
+    out.extend_from_slice(br#","user":null,"userAgent":"#);
+    match header(req, b"user-agent") {
+        Some(v) => string(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","userArn":null},"#);
+    key(out, "path");
+    string(out, bytes(req.buf, req.head.path));
+    out.push(b',');
+    key(out, "protocol");
+    string(out, protocol(req));
+    out.push(b',');
+    key(out, "requestTime");
+    clf_time(out, now_ms);
+    out.push(b',');
+    key(out, "requestTimeEpoch");
+    out.extend_from_slice(itoa::Buffer::new().format(now_ms).as_bytes());
+    out.push(b',');
+    key(out, "resourceId");
+    match rest {
+        Some(m) => string(out, m.resource_id.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    key(out, "resourcePath");
+    string(out, resource.as_bytes());
+    out.extend_from_slice(b"},");
+    write_body(p, req, true, out);
+    out.push(b'}');
+}
+
+fn write_v2(
+    p: &LambdaProxy,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    now_ms: u64,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    let route_path = resolved.route_path(req.buf);
+    let query = bytes(req.buf, req.head.query);
+    out.extend_from_slice(br#"{"version":"2.0","routeKey":"#);
+    string(out, resolved.route.route_key.as_bytes());
+    out.extend_from_slice(br#","rawPath":"#);
+    string(out, route_path.as_bytes());
+    out.extend_from_slice(br#","rawQueryString":"#);
+    string(out, query);
+    out.push(b',');
+    // cookies: every `Cookie` header's pairs; the key is omitted when there are none.
+    let mut first = true;
+    for &(n, v) in req.headers {
+        if !bytes(req.buf, n).eq_ignore_ascii_case(b"cookie") {
+            continue;
+        }
+        for c in bytes(req.buf, v).split(|&b| b == b';') {
+            let c = trim(c);
+            if c.is_empty() {
+                continue;
+            }
+            out.extend_from_slice(if first { br#""cookies":["# } else { b"," });
+            first = false;
+            string(out, c);
+        }
+    }
+    if !first {
+        out.extend_from_slice(b"],");
+    }
+    key(out, "headers");
+    out.push(b'{');
+    for (i, &(n, _)) in req.headers.iter().enumerate() {
+        let name = bytes(req.buf, n);
+        if dropped_header(req, name)
+            || name.eq_ignore_ascii_case(b"cookie")
+            || is_forwarded(name)
+            || seen_before(req, i, name)
+        {
+            continue;
+        }
+        scratch.clear();
+        scratch.extend(name.iter().map(u8::to_ascii_lowercase));
+        string(out, scratch);
+        out.push(b':');
+        scratch.clear();
+        for &(n2, v2) in &req.headers[i..] {
+            if bytes(req.buf, n2).eq_ignore_ascii_case(name) {
+                if !scratch.is_empty() {
+                    scratch.push(b',');
+                }
+                scratch.extend_from_slice(bytes(req.buf, v2));
+            }
+        }
+        string(out, scratch);
+        out.push(b',');
+    }
+    write_forwarded(req, Shape::V2, out, scratch);
+    out.extend_from_slice(b"},");
+    if !query.is_empty() {
+        key(out, "queryStringParameters");
+        write_query(query, QueryShape::Joined, out, scratch);
+        out.push(b',');
+    }
+    key(out, "requestContext");
+    out.push(b'{');
+    common_context(p, resolved, req, out);
+    if let Some(a) = resolved.route.auth.as_deref() {
+        out.extend_from_slice(br#""authorizer":{"jwt":{"#);
+        write_jwt(a, req, out, scratch);
+        out.extend_from_slice(b"}},");
+    }
+    out.extend_from_slice(br#""http":{"method":"#);
+    string(out, req.head.method.as_str().as_bytes());
+    out.extend_from_slice(br#","path":"#);
+    string(out, route_path.as_bytes());
+    out.extend_from_slice(br#","protocol":"#);
+    string(out, protocol(req));
+    out.extend_from_slice(br#","sourceIp":"#);
+    source_ip(req, out);
+    out.extend_from_slice(br#","userAgent":"#);
+    string(out, header(req, b"user-agent").unwrap_or_default());
+    out.extend_from_slice(br#"},"routeKey":"#);
+    string(out, resolved.route.route_key.as_bytes());
+    out.extend_from_slice(br#","time":"#);
+    clf_time(out, now_ms);
+    out.extend_from_slice(br#","timeEpoch":"#);
+    out.extend_from_slice(itoa::Buffer::new().format(now_ms).as_bytes());
+    out.extend_from_slice(b"},");
+    if !resolved.matched.params.is_empty() {
+        key(out, "pathParameters");
+        write_path_parameters(resolved, route_path, out, scratch);
+        out.push(b',');
+    }
+    if !resolved.stage.variables.is_empty() {
+        key(out, "stageVariables");
+        write_stage_variables(resolved, out);
+        out.push(b',');
+    }
+    write_body(p, req, false, out);
+    out.push(b'}');
+}
+
+/// `accountId`, `apiId`, `domainName`, `domainPrefix`, `requestId`, `stage` (each followed by
+/// a comma): the request context keys both formats share.
+fn common_context(
+    p: &LambdaProxy,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    out: &mut Vec<u8>,
+) {
+    key(out, "accountId");
+    string(out, p.account_id.as_bytes());
+    out.push(b',');
+    key(out, "apiId");
+    string(out, resolved.api.id.as_bytes());
+    out.push(b',');
+    let host = req.head.host.map(|h| bytes(req.buf, h)).unwrap_or_default();
+    let domain = match host.iter().rposition(|&b| b == b':') {
+        Some(i) if !host.ends_with(b"]") => &host[..i],
+        _ => host,
+    };
+    key(out, "domainName");
+    string(out, domain);
+    out.push(b',');
+    key(out, "domainPrefix");
+    string(out, domain.split(|&b| b == b'.').next().unwrap_or_default());
+    out.push(b',');
+    key(out, "requestId");
+    // REST's request id is the UUID form (`x-amzn-RequestId`); HTTP APIs' the short one.
+    if p.rest {
+        string(out, &req.request_id.uuid());
+    } else {
+        string(out, req.request_id.as_bytes());
+    }
+    out.push(b',');
+    key(out, "stage");
+    string(out, resolved.stage.name.as_bytes());
+    out.push(b',');
+}
+
+/// `"claims":{...},"scopes":[...]|null` of the route's JWT (already verified by `authorize`).
+fn write_jwt(a: &RouteAuth, req: &DownstreamRequest<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let token = header(req, a.authorizer.header.as_bytes()).unwrap_or_default();
+    let token = match token.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case(b"bearer ") => trim(&token[7..]),
+        _ => token,
+    };
+    let payload = token.split(|&b| b == b'.').nth(1).unwrap_or_default();
+    scratch.clear();
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_vec(payload.strip_suffix(b"=").unwrap_or(payload), scratch)
+        .is_ok();
+    let claims = if decoded {
+        simd_json::to_borrowed_value(scratch).ok()
+    } else {
+        None
+    };
+    let mut scopes: Option<Vec<Cow<'_, str>>> = None;
+    out.extend_from_slice(br#""claims":{"#);
+    if let Some(Value::Object(map)) = &claims {
+        for (i, (k, v)) in map.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, k.as_bytes());
+            out.push(b':');
+            // AWS passes every claim as a string.
+            match v {
+                Value::String(s) => string(out, s.as_bytes()),
+                Value::Static(StaticNode::Null) => out.extend_from_slice(b"null"),
+                other => string(
+                    out,
+                    simd_json::to_string(other).unwrap_or_default().as_bytes(),
+                ),
+            }
+            match (k.as_ref(), v) {
+                ("scope", Value::String(s)) => {
+                    scopes = Some(s.split_ascii_whitespace().map(Cow::Borrowed).collect())
+                }
+                ("scp", Value::Array(items)) => {
+                    scopes = Some(
+                        items
+                            .iter()
+                            .filter_map(|i| match i {
+                                Value::String(s) => Some(Cow::Borrowed(s.as_ref())),
+                                _ => None,
+                            })
+                            .collect(),
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+    out.extend_from_slice(br#"},"scopes":"#);
+    match scopes {
+        Some(list) => {
+            out.push(b'[');
+            for (i, s) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(out, s.as_bytes());
+            }
+            out.push(b']');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// `"body":...,"isBase64Encoded":...` (1.0: `"body":null` when empty; 2.0: no `body`).
+fn write_body(
+    p: &LambdaProxy,
+    req: &DownstreamRequest<'_>,
+    null_when_empty: bool,
+    out: &mut Vec<u8>,
+) {
+    let body = req.body;
+    if body.is_empty() {
+        if null_when_empty {
+            out.extend_from_slice(br#""body":null,"#);
+        }
+        out.extend_from_slice(br#""isBase64Encoded":false"#);
+        return;
+    }
+    let content_type = header(req, b"content-type");
+    let binary = if p.rest {
+        content_type.is_some_and(|ct| is_binary_media_type(&p.binary_media_types, ct))
+    } else {
+        match content_type {
+            Some(ct) => !is_text_content_type(ct),
+            None => std::str::from_utf8(body).is_err(),
+        }
+    };
+    out.extend_from_slice(br#""body":""#);
+    if binary {
+        let start = out.len();
+        out.resize(
+            start + base64::encoded_len(body.len(), true).unwrap_or(0),
+            0,
+        );
+        let n = B64.encode_slice(body, &mut out[start..]).unwrap_or(0);
+        out.truncate(start + n);
+    } else {
+        escape(out, body);
+    }
+    out.extend_from_slice(if binary {
+        br#"","isBase64Encoded":true"#
+    } else {
+        br#"","isBase64Encoded":false"#
+    });
+}
+
+/// 1.0's `headers` (`multi`: false, the last value per name) or `multiValueHeaders`.
+fn write_headers_v1(
+    req: &DownstreamRequest<'_>,
+    multi: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    out.push(b'{');
+    for (i, &(n, _)) in req.headers.iter().enumerate() {
+        let name = bytes(req.buf, n);
+        if dropped_header(req, name) || is_forwarded(name) || seen_before(req, i, name) {
+            continue;
+        }
+        string(out, name);
+        out.push(b':');
+        let mut values = req.headers[i..]
+            .iter()
+            .filter(|&&(n2, _)| bytes(req.buf, n2).eq_ignore_ascii_case(name))
+            .map(|&(_, v)| bytes(req.buf, v));
+        if multi {
+            out.push(b'[');
+            for (j, v) in values.enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                string(out, v);
+            }
+            out.push(b']');
+        } else {
+            string(out, values.next_back().unwrap_or_default());
+        }
+        out.push(b',');
+    }
+    let shape = if multi { Shape::V1Multi } else { Shape::V1 };
+    write_forwarded(req, shape, out, scratch);
+    out.push(b'}');
+}
+
+/// Which header map the forwarding headers go into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// 1.0 `headers`: names as AWS spells them.
+    V1,
+    /// 1.0 `multiValueHeaders`: one-value lists.
+    V1Multi,
+    /// 2.0 `headers`: lowercase names.
+    V2,
+}
+
+/// `X-Forwarded-For` (the client's list, then the peer), `-Port` and `-Proto`, as API Gateway
+/// adds them to the event's headers.
+fn write_forwarded(
+    req: &DownstreamRequest<'_>,
+    shape: Shape,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    let names: [&[u8]; 3] = match shape {
+        Shape::V2 => [
+            b"x-forwarded-for",
+            b"x-forwarded-port",
+            b"x-forwarded-proto",
+        ],
+        Shape::V1 | Shape::V1Multi => [
+            b"X-Forwarded-For",
+            b"X-Forwarded-Port",
+            b"X-Forwarded-Proto",
+        ],
+    };
+    let multi = shape == Shape::V1Multi;
+    use std::io::Write as _;
+    scratch.clear();
+    for &(n, v) in req.headers {
+        if bytes(req.buf, n).eq_ignore_ascii_case(b"x-forwarded-for") {
+            scratch.extend_from_slice(bytes(req.buf, v));
+            scratch.extend_from_slice(b", ");
+        }
+    }
+    let _ = write!(scratch, "{}", req.peer.ip());
+    let split = scratch.len();
+    scratch.extend_from_slice(itoa::Buffer::new().format(req.local_port).as_bytes());
+    let values: [&[u8]; 3] = [&scratch[..split], &scratch[split..], b"http"];
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, name);
+        out.push(b':');
+        if multi {
+            out.push(b'[');
+        }
+        string(out, value);
+        if multi {
+            out.push(b']');
+        }
+    }
+}
+
+fn is_forwarded(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"x-forwarded-for")
+        || name.eq_ignore_ascii_case(b"x-forwarded-port")
+        || name.eq_ignore_ascii_case(b"x-forwarded-proto")
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QueryShape {
+    /// 1.0 `queryStringParameters`: the last value per name.
+    Last,
+    /// 1.0 `multiValueQueryStringParameters`: every value.
+    All,
+    /// 2.0 `queryStringParameters`: the values joined with commas.
+    Joined,
+}
+
+/// The query parameters, percent-decoded; `null` when there are none.
+fn write_query(query: &[u8], shape: QueryShape, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let pairs = || {
+        query
+            .split(|&b| b == b'&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.iter().position(|&b| b == b'=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, &b""[..]),
+            })
+    };
+    if pairs().next().is_none() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'{');
+    let mut first = true;
+    for (i, (name, _)) in pairs().enumerate() {
+        if pairs().take(i).any(|(n, _)| same_decoded(n, name)) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        decoded_string(out, name, scratch);
+        out.push(b':');
+        let values = pairs()
+            .skip(i)
+            .filter(|(n, _)| same_decoded(n, name))
+            .map(|(_, v)| v);
+        match shape {
+            QueryShape::Last => decoded_string(out, values.last().unwrap_or_default(), scratch),
+            QueryShape::All => {
+                out.push(b'[');
+                for (j, v) in values.enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    decoded_string(out, v, scratch);
+                }
+                out.push(b']');
+            }
+            QueryShape::Joined => {
+                scratch.clear();
+                for (j, v) in values.enumerate() {
+                    if j > 0 {
+                        scratch.push(b',');
+                    }
+                    percent_decode_into(v, scratch);
+                }
+                string(out, scratch);
+            }
+        }
+    }
+    out.push(b'}');
+}
+
+/// Whether two query components are equal once percent-decoded.
+fn same_decoded(a: &[u8], b: &[u8]) -> bool {
+    a == b || ((a.contains(&b'%') || b.contains(&b'%')) && Decoded(a).eq(Decoded(b)))
+}
+
+/// The bytes of a percent-encoded component, decoded on the fly.
+struct Decoded<'a>(&'a [u8]);
+
+impl Iterator for Decoded<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        let (&first, rest) = self.0.split_first()?;
+        if first == b'%' && rest.len() >= 2 {
+            if let (Some(h), Some(l)) = (hex(rest[0]), hex(rest[1])) {
+                self.0 = &rest[2..];
+                return Some(h << 4 | l);
+            }
+        }
+        self.0 = rest;
+        Some(first)
+    }
+}
+
+fn write_path_parameters(
+    resolved: &Resolved<'_>,
+    route_path: &str,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    if resolved.matched.params.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'{');
+    for (i, p) in resolved.matched.params.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, p.name.trim_end_matches('+').as_bytes());
+        out.push(b':');
+        let range = portico_shared::router::Params::range(p);
+        decoded_string(
+            out,
+            route_path.as_bytes().get(range).unwrap_or_default(),
+            scratch,
+        );
+    }
+    out.push(b'}');
+}
+
+fn write_stage_variables(resolved: &Resolved<'_>, out: &mut Vec<u8>) {
+    let vars = &resolved.stage.variables;
+    if vars.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'{');
+    for (i, (k, v)) in vars.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, k.as_bytes());
+        out.push(b':');
+        string(out, v.as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// Headers that never reach the function: hop-by-hop ones and those `Connection` names.
+fn dropped_header(req: &DownstreamRequest<'_>, name: &[u8]) -> bool {
+    is_hop_by_hop(name)
+        || name.eq_ignore_ascii_case(b"expect")
+        || req.head.connection_tokens[..req.head.connection_token_count]
+            .iter()
+            .any(|t| bytes(req.buf, *t).eq_ignore_ascii_case(name))
+}
+
+fn seen_before(req: &DownstreamRequest<'_>, i: usize, name: &[u8]) -> bool {
+    req.headers[..i]
+        .iter()
+        .any(|&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
+}
+
+fn header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
+    req.headers
+        .iter()
+        .find(|&&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
+        .map(|&(_, v)| bytes(req.buf, v))
+}
+
+fn protocol(req: &DownstreamRequest<'_>) -> &'static [u8] {
+    match req.head.version {
+        crate::http1::Version::Http10 => b"HTTP/1.0",
+        crate::http1::Version::Http11 => b"HTTP/1.1",
+    }
+}
+
+fn source_ip(req: &DownstreamRequest<'_>, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    out.push(b'"');
+    let _ = write!(out, "{}", req.peer.ip());
+    out.push(b'"');
+}
+
+/// The path of a route key (`GET /pets/{id}` → `/pets/{id}`; `$default` stays).
+fn route_key_path(route_key: &str) -> &str {
+    route_key.split_once(' ').map_or(route_key, |(_, p)| p)
+}
+
+/// `"dd/Mon/yyyy:HH:mm:ss +0000"` (CLF, UTC).
+fn clf_time(out: &mut Vec<u8>, now_ms: u64) {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let s = now_ms / 1000;
+    let (y, m, d) = portico_shared::quota::civil_from_days(s / 86_400);
+    let t = s % 86_400;
+    let two = |out: &mut Vec<u8>, v: u64| {
+        out.push(b'0' + (v / 10 % 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    };
+    out.push(b'"');
+    two(out, u64::from(d));
+    out.push(b'/');
+    out.extend_from_slice(MONTHS[(m as usize).saturating_sub(1) % 12]);
+    out.push(b'/');
+    out.extend_from_slice(itoa::Buffer::new().format(y).as_bytes());
+    out.push(b':');
+    two(out, t / 3600);
+    out.push(b':');
+    two(out, t / 60 % 60);
+    out.push(b':');
+    two(out, t % 60);
+    out.extend_from_slice(b" +0000\"");
+}
+
+fn key(out: &mut Vec<u8>, k: &str) {
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// A JSON string of `v`; bytes that are not UTF-8 become U+FFFD.
+fn string(out: &mut Vec<u8>, v: &[u8]) {
+    out.push(b'"');
+    escape(out, v);
+    out.push(b'"');
+}
+
+fn escape(out: &mut Vec<u8>, v: &[u8]) {
+    for chunk in v.utf8_chunks() {
+        for &b in chunk.valid().as_bytes() {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b if b < 0x20 => {
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 15)]);
+                }
+                b => out.push(b),
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice(b"\\ufffd");
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn decoded_string(out: &mut Vec<u8>, v: &[u8], scratch: &mut Vec<u8>) {
+    if !v.contains(&b'%') {
+        return string(out, v);
+    }
+    scratch.clear();
+    percent_decode_into(v, scratch);
+    string(out, scratch);
+}
+
+fn percent_decode_into(v: &[u8], out: &mut Vec<u8>) {
+    out.extend(Decoded(v));
+}
+
+// === the response ===
+
+/// Parses the function's answer (`payload`) into `reply`. `scratch` receives a copy for
+/// simd-json to parse in place. `accept`: REST's first `Accept` media type (binary answers).
+pub fn read_response(
+    p: &LambdaProxy,
+    payload: &[u8],
+    accept: Option<&[u8]>,
+    scratch: &mut Vec<u8>,
+    reply: &mut LambdaReply,
+) -> Result<(), GatewayError> {
+    reply.buf.clear();
+    scratch.clear();
+    scratch.extend_from_slice(payload);
+    let value = simd_json::to_borrowed_value(scratch).map_err(|_| GatewayError::LambdaMalformed)?;
+    let object = match (&value, p.format) {
+        (Value::Object(o), _) if o.contains_key("statusCode") => o,
+        (Value::Object(o), PayloadFormat::V1) => o,
+        (_, PayloadFormat::V1) => return Err(GatewayError::LambdaMalformed),
+        // 2.0's inferred response: the answer is the body.
+        (Value::String(s), PayloadFormat::V2) => {
+            write::header(&mut reply.buf, b"content-type", b"application/json");
+            reply.lines = reply.buf.len();
+            reply.buf.extend_from_slice(s.as_bytes());
+            reply.status = 200;
+            return Ok(());
+        }
+        (_, PayloadFormat::V2) => {
+            write::header(&mut reply.buf, b"content-type", b"application/json");
+            reply.lines = reply.buf.len();
+            reply.buf.extend_from_slice(payload);
+            reply.status = 200;
+            return Ok(());
+        }
+    };
+    let mut status = 200u16;
+    let mut body: Option<&str> = None;
+    let mut base64 = false;
+    for (k, v) in object.iter() {
+        match (k.as_ref(), v) {
+            ("statusCode", v) => {
+                status = match v {
+                    Value::Static(StaticNode::I64(n)) => u16::try_from(*n).unwrap_or(0),
+                    Value::Static(StaticNode::U64(n)) => u16::try_from(*n).unwrap_or(0),
+                    Value::String(s) => s.trim().parse().unwrap_or(0),
+                    _ => 0,
+                };
+                if !(100..=599).contains(&status) {
+                    return Err(GatewayError::LambdaMalformed);
+                }
+            }
+            ("body", Value::String(s)) => body = Some(s),
+            ("body", Value::Static(StaticNode::Null)) => {}
+            ("isBase64Encoded", Value::Static(StaticNode::Bool(b))) => base64 = *b,
+            ("isBase64Encoded", Value::Static(StaticNode::Null)) => {}
+            (
+                "headers" | "multiValueHeaders",
+                Value::Object(_) | Value::Static(StaticNode::Null),
+            ) => {}
+            ("cookies", Value::Array(_) | Value::Static(StaticNode::Null))
+                if p.format == PayloadFormat::V2 => {}
+            _ => return Err(GatewayError::LambdaMalformed),
+        }
+    }
+    let multi = match object.get("multiValueHeaders") {
+        Some(Value::Object(m)) => Some(m),
+        _ => None,
+    };
+    let in_multi =
+        |name: &str| multi.is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case(name)));
+    // Where the answer's content type is in `reply.buf`, once seen.
+    let mut content_type: Option<(usize, usize)> = None;
+    if let Some(Value::Object(h)) = object.get("headers") {
+        for (name, v) in h.iter() {
+            if in_multi(name) {
+                continue;
+            }
+            let text;
+            let value: &[u8] = match v {
+                Value::String(s) => s.as_bytes(),
+                Value::Static(StaticNode::Null) => continue,
+                Value::Static(_) => {
+                    text = simd_json::to_string(v).unwrap_or_default();
+                    text.as_bytes()
+                }
+                _ => return Err(GatewayError::LambdaMalformed),
+            };
+            push_header(&mut reply.buf, name, value, &mut content_type)?;
+        }
+    }
+    if let Some(m) = multi {
+        for (name, v) in m.iter() {
+            match v {
+                Value::Array(items) => {
+                    for item in items.iter() {
+                        let Value::String(s) = item else {
+                            return Err(GatewayError::LambdaMalformed);
+                        };
+                        push_header(&mut reply.buf, name, s.as_bytes(), &mut content_type)?;
+                    }
+                }
+                Value::Static(StaticNode::Null) => {}
+                _ => return Err(GatewayError::LambdaMalformed),
+            }
+        }
+    }
+    if let Some(Value::Array(cookies)) = object.get("cookies") {
+        for c in cookies.iter() {
+            let Value::String(s) = c else {
+                return Err(GatewayError::LambdaMalformed);
+            };
+            push_header(
+                &mut reply.buf,
+                "set-cookie",
+                s.as_bytes(),
+                &mut content_type,
+            )?;
+        }
+    }
+    if content_type.is_none() {
+        write::header(&mut reply.buf, b"content-type", b"application/json");
+    }
+    reply.lines = reply.buf.len();
+    reply.status = status;
+    let body = body.unwrap_or_default().as_bytes();
+    // REST returns the decoded bytes only when the answer's type (or the first media type the
+    // client accepts) is a binary media type; otherwise the base64 text as is.
+    let decode = base64
+        && (!p.rest
+            || content_type.is_some_and(|(s, e)| {
+                is_binary_media_type(&p.binary_media_types, &reply.buf[s..e])
+            })
+            || accept.is_some_and(|a| is_binary_media_type(&p.binary_media_types, a)));
+    if decode {
+        B64.decode_vec(body, &mut reply.buf)
+            .map_err(|_| GatewayError::LambdaMalformed)?;
+    } else {
+        reply.buf.extend_from_slice(body);
+    }
+    Ok(())
+}
+
+fn push_header(
+    out: &mut Vec<u8>,
+    name: &str,
+    value: &[u8],
+    content_type: &mut Option<(usize, usize)>,
+) -> Result<(), GatewayError> {
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !name_ok || value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(GatewayError::LambdaMalformed);
+    }
+    let n = name.as_bytes();
+    if is_hop_by_hop(n) || n.eq_ignore_ascii_case(b"content-length") {
+        return Ok(());
+    }
+    write::header(out, n, value);
+    if n.eq_ignore_ascii_case(b"content-type") {
+        let end = out.len() - 2;
+        *content_type = Some((end - value.len(), end));
+    }
+    Ok(())
+}
+
+/// The first media type of an `Accept` header.
+pub fn first_accept(req_accept: Option<&[u8]>) -> Option<&[u8]> {
+    req_accept.map(|a| trim(a.split(|&b| b == b',').next().unwrap_or_default()))
+}
+
+/// Writes the downstream response for a function's answer: its status and header lines, the
+/// gateway's (CORS, ids, connection, framing), then the body.
+pub fn write_reply(
+    reply: &LambdaReply,
+    request_id: crate::request_id::RequestId,
+    connection: crate::integration::ConnectionHeader,
+    head_only: bool,
+    edits: &crate::integration::Edits<'_>,
+    out: &mut Vec<u8>,
+) {
+    let status = reply.status;
+    write::status_line(out, status, write::reason(status));
+    let lines = &reply.buf[..reply.lines];
+    if edits.drop_cors {
+        for line in lines.split_inclusive(|&b| b == b'\n') {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            if !crate::integration::is_cors_header_name(name) {
+                out.extend_from_slice(line);
+            }
+        }
+    } else {
+        out.extend_from_slice(lines);
+    }
+    if let Some((policy, origin)) = edits.cors {
+        policy.write_actual(origin, out);
+    }
+    if edits.rest {
+        crate::rest::write_id_headers(out, request_id);
+    } else {
+        write::header(out, b"apigw-requestid", request_id.as_bytes());
+    }
+    connection.write(out);
+    let body = &reply.buf[reply.lines..];
+    let by_rule = status < 200 || status == 204 || status == 304;
+    if !by_rule {
+        write::header_u64(out, b"content-length", body.len() as u64);
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only && !by_rule {
+        out.extend_from_slice(body);
+    }
+}
+
+#[cfg(test)]
+mod tests;

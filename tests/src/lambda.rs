@@ -1,0 +1,119 @@
+//! A real Lambda function for the Lambda proxy tests: `tests/lambda-fn` (built on the official
+//! `lambda_http` runtime) served by `cargo lambda watch` on 127.0.0.1, which speaks Lambda's
+//! Invoke API (`pip install cargo-lambda`).
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The function's name: its binary's.
+pub const FUNCTION: &str = "portico-lambda-fn";
+
+/// A function ARN naming [`FUNCTION`].
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:portico-lambda-fn";
+
+/// Building the function (cold) and starting the runtime emulator can take minutes on a busy
+/// machine; warm, about a second.
+const START_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `cargo lambda watch` and the function it runs; both are killed on drop.
+#[derive(Debug)]
+pub struct LambdaFn {
+    child: Child,
+    addr: SocketAddr,
+    /// How long the start took (build included), for the CI cost report.
+    pub started_in: Duration,
+}
+
+impl LambdaFn {
+    /// Whether `cargo lambda` is installed (the tests that need it are skipped otherwise, with a
+    /// message; `.ci/run` installs it).
+    pub fn available() -> bool {
+        Command::new("cargo")
+            .args(["lambda", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Builds and serves the function; returns once an invocation answers.
+    pub fn start() -> LambdaFn {
+        let started = Instant::now();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let child = Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(port.to_string())
+            .current_dir(workspace.join("tests").join("lambda-fn"))
+            // One target directory for the workspace and the function (no second build tree).
+            .env("CARGO_TARGET_DIR", workspace.join("target"))
+            .env("CARGO_TERM_COLOR", "never")
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group: `cargo lambda` runs the function as a child, killed with it.
+            .process_group(0)
+            .spawn()
+            .expect("spawn cargo lambda watch");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut f = LambdaFn {
+            child,
+            addr,
+            started_in: Duration::ZERO,
+        };
+        let probe = br#"{"version":"2.0","routeKey":"$default","rawPath":"/","rawQueryString":"","headers":{},"requestContext":{"accountId":"0","apiId":"a","domainName":"d","domainPrefix":"d","http":{"method":"GET","path":"/","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"probe"},"requestId":"r","routeKey":"$default","stage":"$default","time":"01/Jan/2026:00:00:00 +0000","timeEpoch":0},"isBase64Encoded":false}"#;
+        loop {
+            let r = crate::Request::post(
+                &format!("/2015-03-31/functions/{FUNCTION}/invocations"),
+                probe.to_vec(),
+            )
+            .host(&addr.to_string());
+            let answered = crate::Client::try_connect(addr)
+                .ok()
+                .and_then(|mut c| c.try_request(&r).ok());
+            if answered.is_some_and(|resp| resp.status == 200) {
+                break;
+            }
+            if let Ok(Some(status)) = f.child.try_wait() {
+                panic!("cargo lambda watch exited with {status}");
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "cargo lambda watch did not serve the function within {START_TIMEOUT:?}"
+            );
+            crate::sleep(Duration::from_millis(200));
+        }
+        f.started_in = started.elapsed();
+        f
+    }
+
+    /// `http://127.0.0.1:PORT`: the value of `AWS_ENDPOINT_URL_LAMBDA`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for LambdaFn {
+    fn drop(&mut self) {
+        // The whole group: cargo-lambda, its watcher and the function process.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
