@@ -428,6 +428,25 @@ def test_max_duration_and_signed_connections_api(tmp_path):
         endpoint = f"http://{api_id}.{DOMAIN}:{gw.port}/prod"
         good = management_at(endpoint, "AKIDPORTICO", "s3cret")
         bad = management_at(endpoint, "AKIDPORTICO", "wrong")
+        # IAM users: one allowed execute-api:ManageConnections on this API, one allowed only
+        # Invoke.
+        iam = boto3.client(
+            "iam",
+            endpoint_url=f"http://{gw.admin}",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDPORTICO",
+            aws_secret_access_key="s3cret",
+        )
+        users = {}
+        for name, action in (("manager", "execute-api:ManageConnections"),
+                             ("invoker", "execute-api:Invoke")):
+            iam.create_user(UserName=name)
+            doc = {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": action,
+                "Resource": f"arn:aws:execute-api:*:*:{api_id}/prod/POST/@connections/*"}]}
+            iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(doc))
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            users[name] = management_at(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
 
         async def run():
             async with websockets.connect(ws_url(gw, api_id)) as ws:
@@ -443,6 +462,18 @@ def test_max_duration_and_signed_connections_api(tmp_path):
                     None, lambda: good.post_to_connection(ConnectionId=cid, Data=b"signed")
                 )
                 assert await recv(ws) == "signed"
+                await loop.run_in_executor(
+                    None,
+                    lambda: users["manager"].post_to_connection(ConnectionId=cid, Data=b"iam"),
+                )
+                assert await recv(ws) == "iam"
+                with pytest.raises(botocore.exceptions.ClientError) as e:
+                    await loop.run_in_executor(
+                        None,
+                        lambda: users["invoker"].post_to_connection(ConnectionId=cid, Data=b"x"),
+                    )
+                assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+                assert "ManageConnections" in str(e.value)
                 # Busy, yet closed at the maximum duration (1001).
                 started = time.time()
                 with pytest.raises(websockets.ConnectionClosed) as closed:
