@@ -34,7 +34,7 @@ use crate::error::ApiError;
 use crate::ids;
 use crate::records::{
     ApiRecord, AuthorizerRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
-    RouteRecord, StageRecord,
+    IntegrationResponseRecord, RouteRecord, RouteResponseRecord, StageRecord,
 };
 use crate::store::{Change, Kind, Row, Store, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
 use crate::usage::UsageState;
@@ -94,6 +94,10 @@ pub(crate) struct ApiState {
     pub(crate) integrations: Arc<BTreeMap<String, IntegrationRecord>>,
     /// By authorizerId.
     pub(crate) authorizers: Arc<BTreeMap<String, AuthorizerRecord>>,
+    /// WebSocket APIs: by `{routeId}/{routeResponseId}`.
+    pub(crate) route_responses: Arc<BTreeMap<String, RouteResponseRecord>>,
+    /// WebSocket APIs: by `{integrationId}/{integrationResponseId}`.
+    pub(crate) integration_responses: Arc<BTreeMap<String, IntegrationResponseRecord>>,
     /// By stageName.
     pub(crate) stages: BTreeMap<String, StageRecord>,
     /// By deploymentId. Immutable once created.
@@ -196,6 +200,14 @@ impl Catalog {
                 Kind::Authorizer => {
                     let a: AuthorizerRecord = parse_doc(&row)?;
                     Arc::make_mut(&mut state.authorizers).insert(row.id.clone(), a);
+                }
+                Kind::RouteResponse => {
+                    let r: RouteResponseRecord = parse_doc(&row)?;
+                    Arc::make_mut(&mut state.route_responses).insert(row.id.clone(), r);
+                }
+                Kind::IntegrationResponse => {
+                    let r: IntegrationResponseRecord = parse_doc(&row)?;
+                    Arc::make_mut(&mut state.integration_responses).insert(row.id.clone(), r);
                 }
                 Kind::Stage => {
                     let s: StageRecord = parse_doc(&row)?;
@@ -503,6 +515,8 @@ impl ApiState {
             routes: Arc::default(),
             integrations: Arc::default(),
             authorizers: Arc::default(),
+            route_responses: Arc::default(),
+            integration_responses: Arc::default(),
             stages: BTreeMap::new(),
             deployments: BTreeMap::new(),
         }
@@ -522,6 +536,16 @@ impl ApiState {
             self.authorizers
                 .iter()
                 .map(|(k, v)| row(id, Kind::Authorizer, k, v)),
+        );
+        rows.extend(
+            self.route_responses
+                .iter()
+                .map(|(k, v)| row(id, Kind::RouteResponse, k, v)),
+        );
+        rows.extend(
+            self.integration_responses
+                .iter()
+                .map(|(k, v)| row(id, Kind::IntegrationResponse, k, v)),
         );
         rows.extend(self.stages.iter().map(|(k, v)| row(id, Kind::Stage, k, v)));
         rows.extend(
@@ -636,6 +660,43 @@ impl Draft {
         self.content_changed = true;
     }
 
+    /// Puts a route response (`key` is `{routeId}/{routeResponseId}`).
+    pub(crate) fn put_route_response(&mut self, key: String, r: RouteResponseRecord) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::RouteResponse,
+            &key,
+            &r,
+        )));
+        Arc::make_mut(&mut self.state.route_responses).insert(key, r);
+        self.content_changed = true;
+    }
+
+    pub(crate) fn remove_route_response(&mut self, key: &str) {
+        self.changes.push(self.delete(Kind::RouteResponse, key));
+        Arc::make_mut(&mut self.state.route_responses).remove(key);
+        self.content_changed = true;
+    }
+
+    /// Puts an integration response (`key` is `{integrationId}/{integrationResponseId}`).
+    pub(crate) fn put_integration_response(&mut self, key: String, r: IntegrationResponseRecord) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.api_id,
+            Kind::IntegrationResponse,
+            &key,
+            &r,
+        )));
+        Arc::make_mut(&mut self.state.integration_responses).insert(key, r);
+        self.content_changed = true;
+    }
+
+    pub(crate) fn remove_integration_response(&mut self, key: &str) {
+        self.changes
+            .push(self.delete(Kind::IntegrationResponse, key));
+        Arc::make_mut(&mut self.state.integration_responses).remove(key);
+        self.content_changed = true;
+    }
+
     pub(crate) fn put_integration(&mut self, i: IntegrationRecord) {
         self.changes.push(Change::Put(row(
             &self.state.api.api_id,
@@ -733,13 +794,19 @@ impl Draft {
                     .state
                     .routes
                     .values()
-                    .map(RouteRecord::to_model)
+                    .map(|r| model::Route {
+                        route_response: crate::ws::has_route_response(&self.state, r),
+                        ..r.to_model()
+                    })
                     .collect(),
                 integrations: self
                     .state
                     .integrations
                     .values()
-                    .map(IntegrationRecord::to_model)
+                    .map(|i| model::Integration {
+                        integration_responses: crate::ws::integration_responses(&self.state, i),
+                        ..i.to_model()
+                    })
                     .collect(),
                 authorizers: self
                     .state
@@ -831,9 +898,14 @@ pub(crate) fn compile(
         .collect();
     let input = snapshot::ApiInput {
         api_id: &state.api.api_id,
-        protocol: model::ProtocolType::Http,
+        protocol: if state.api.protocol_type == "WEBSOCKET" {
+            model::ProtocolType::Websocket
+        } else {
+            model::ProtocolType::Http
+        },
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
         cors: state.api.cors_configuration.as_ref(),
+        route_selection_expression: Some(state.api.route_selection_expression.as_str()),
         stages: served
             .iter()
             .map(|(stage, d)| StageInput {

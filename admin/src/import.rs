@@ -69,7 +69,7 @@ impl Catalog {
         }
         if api.protocol_type != ProtocolType::Http {
             problems.push(format!(
-                "{at}: only protocolType HTTP is served so far (REST and WEBSOCKET APIs are not implemented yet)"
+                "{at}: configuration documents carry HTTP APIs only (create REST and WebSocket APIs with the admin API)"
             ));
         }
         let now = ids::now_iso8601();
@@ -150,6 +150,11 @@ impl Catalog {
                 timeout_in_millis: i
                     .timeout_in_millis
                     .unwrap_or(portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS),
+                content_handling_strategy: None,
+                integration_response_selection_expression: None,
+                passthrough_behavior: None,
+                request_templates: None,
+                template_selection_expression: None,
             };
             if integrations
                 .insert(i.integration_id.clone(), record)
@@ -278,6 +283,8 @@ impl Catalog {
         let apis = self
             .apis()
             .values()
+            // Configuration documents describe HTTP APIs only.
+            .filter(|state| state.api.protocol_type != "WEBSOCKET")
             .map(|state| {
                 let newest = state
                     .served_stages()
@@ -298,6 +305,7 @@ impl Catalog {
                     api_id: state.api.api_id.clone(),
                     name: state.api.name.clone(),
                     protocol_type: ProtocolType::Http,
+                    route_selection_expression: None,
                     disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
                     cors_configuration: state.api.cors_configuration.clone(),
                     routes,

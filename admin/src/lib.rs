@@ -49,6 +49,7 @@ mod usage;
 mod v1;
 mod v2;
 mod vpc_link;
+mod ws;
 
 use catalog::Catalog;
 pub use error::ApiError;
@@ -219,7 +220,12 @@ impl AdminState {
     ) -> impl Fn(records::ApiRecord) -> records::ApiRecord + Send + 'static {
         let e = self.inner.endpoint.clone();
         move |mut a| {
-            a.api_endpoint = Some(format!("http://{}.{}:{}", a.api_id, e.domain, e.port));
+            let scheme = if a.protocol_type == "WEBSOCKET" {
+                "ws"
+            } else {
+                "http"
+            };
+            a.api_endpoint = Some(format!("{scheme}://{}.{}:{}", a.api_id, e.domain, e.port));
             a
         }
     }

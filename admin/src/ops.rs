@@ -22,7 +22,7 @@ use crate::records::{
 };
 
 /// Longest description, as AWS.
-const MAX_DESCRIPTION_CHARS: usize = 1024;
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
 
 /// `authorizationScopes` per route, as AWS.
 const MAX_AUTHORIZATION_SCOPES: usize = 10;
@@ -44,17 +44,30 @@ impl Catalog {
             None => problems.push("name is required".to_string()),
             Some(n) => check_len(&mut problems, "name", Some(n), 1, 128),
         }
+        let websocket = input.protocol_type.as_deref() == Some("WEBSOCKET");
         match input.protocol_type.as_deref() {
             None => problems.push("protocolType is required".to_string()),
-            Some("HTTP") => {}
-            Some("WEBSOCKET") => problems.push(
-                "protocolType WEBSOCKET is not supported yet: Portico serves HTTP APIs".into(),
-            ),
+            Some("HTTP" | "WEBSOCKET") => {}
             Some(other) => problems.push(format!(
                 "Invalid protocolType '{other}': use HTTP or WEBSOCKET"
             )),
         }
-        check_api_members(&mut problems, &input);
+        if websocket {
+            if input.route_selection_expression.is_none() {
+                problems.push("routeSelectionExpression is required for WebSocket APIs".into());
+            }
+            for (member, present) in [
+                ("target", input.target.is_some()),
+                ("routeKey", input.route_key.is_some()),
+                ("credentialsArn", input.credentials_arn.is_some()),
+                ("corsConfiguration", input.cors_configuration.is_some()),
+            ] {
+                if present {
+                    problems.push(format!("{member} is supported only for HTTP APIs"));
+                }
+            }
+        }
+        check_api_members(&mut problems, &input, websocket);
         if input.route_key.is_some() && input.target.is_none() {
             problems.push("routeKey is only used with target (quick create)".into());
         }
@@ -82,8 +95,11 @@ impl Catalog {
             disable_schema_validation: input.disable_schema_validation,
             ip_address_type: input.ip_address_type,
             name: input.name.unwrap_or_default(),
-            protocol_type: "HTTP".into(),
-            route_selection_expression: ROUTE_SELECTION_EXPRESSION.into(),
+            protocol_type: if websocket { "WEBSOCKET" } else { "HTTP" }.into(),
+            route_selection_expression: match (websocket, input.route_selection_expression) {
+                (true, Some(e)) => e,
+                _ => ROUTE_SELECTION_EXPRESSION.into(),
+            },
             tags: input.tags.unwrap_or_default(),
             version: input.version,
         };
@@ -106,6 +122,11 @@ impl Catalog {
                 request_parameters: None,
                 response_parameters: None,
                 timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
+                content_handling_strategy: None,
+                integration_response_selection_expression: None,
+                passthrough_behavior: None,
+                request_templates: None,
+                template_selection_expression: None,
             });
             let route_id = d.state.new_child_id();
             d.put_route(RouteRecord {
@@ -141,7 +162,8 @@ impl Catalog {
         if input.tags.is_some() {
             problems.push("tags are changed with TagResource, not UpdateApi".into());
         }
-        check_api_members(&mut problems, &input);
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        check_api_members(&mut problems, &input, websocket);
         if let Some(key) = &input.route_key {
             check_route_key(&mut problems, key);
         }
@@ -207,6 +229,13 @@ impl Catalog {
             &mut a.api_key_selection_expression,
             input.api_key_selection_expression,
         );
+        let served = served || (websocket && input.route_selection_expression.is_some());
+        if websocket {
+            set(
+                &mut a.route_selection_expression,
+                input.route_selection_expression,
+            );
+        }
         d.put_api(served);
         if let (Some(key), Some(mut route)) = (input.route_key, managed_route) {
             route.route_key = key;
@@ -228,7 +257,7 @@ impl Catalog {
     }
 }
 
-fn check_api_members(problems: &mut Vec<String>, input: &ApiInput) {
+fn check_api_members(problems: &mut Vec<String>, input: &ApiInput, websocket: bool) {
     check_len(
         problems,
         "description",
@@ -238,7 +267,11 @@ fn check_api_members(problems: &mut Vec<String>, input: &ApiInput) {
     );
     check_len(problems, "version", input.version.as_deref(), 1, 64);
     if let Some(e) = input.route_selection_expression.as_deref() {
-        if e != ROUTE_SELECTION_EXPRESSION {
+        if websocket {
+            if let Err(e) = portico_shared::websocket::Selection::parse(e) {
+                problems.push(format!("Invalid routeSelectionExpression: {e}"));
+            }
+        } else if e != ROUTE_SELECTION_EXPRESSION {
             problems.push(format!(
                 "routeSelectionExpression of an HTTP API must be '{ROUTE_SELECTION_EXPRESSION}'"
             ));
@@ -317,6 +350,7 @@ impl Catalog {
         let mut d = self.draft(api_id)?;
         d.state.route(route_id)?;
         d.remove_route(route_id);
+        crate::ws::remove_route_responses(&mut d, route_id);
         self.apply(d).map(drop)
     }
 }
@@ -341,11 +375,35 @@ pub(crate) fn route_record(route_id: String, route_key: String) -> RouteRecord {
 }
 
 fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &RouteInput) -> bool {
+    let websocket = state.api.protocol_type == "WEBSOCKET";
     if let Some(key) = &input.route_key {
-        check_route_key(problems, key);
+        if websocket {
+            if let Err(e) = portico_shared::websocket::check_route_key(key) {
+                problems.push(e);
+            }
+        } else {
+            check_route_key(problems, key);
+        }
+    }
+    if let Some(e) = input.route_response_selection_expression.as_deref() {
+        if !websocket {
+            problems.push(
+                "routeResponseSelectionExpression is supported only for WebSocket APIs".into(),
+            );
+        } else if e != "$default" {
+            problems.push(format!(
+                "Invalid routeResponseSelectionExpression '{e}': the only value supported is $default"
+            ));
+        }
     }
     match input.authorization_type.as_deref() {
         None | Some("NONE") => {}
+        Some("JWT") if websocket => {
+            problems.push("authorizationType JWT is supported only for HTTP APIs".into())
+        }
+        Some("AWS_IAM") if websocket => problems.push(
+            "authorizationType AWS_IAM is not supported yet for WebSocket APIs: use NONE".into(),
+        ),
         Some("JWT" | "AWS_IAM") => {}
         Some(t @ "CUSTOM") => problems.push(format!(
             "authorizationType {t} is not supported yet: use NONE, AWS_IAM or JWT"
@@ -365,7 +423,11 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
         }
     }
     if input.api_key_required == Some(true) {
-        problems.push("apiKeyRequired is supported only for WebSocket APIs".into());
+        problems.push(if websocket {
+            "apiKeyRequired is not supported yet for WebSocket APIs (API keys land with usage plans for them)".into()
+        } else {
+            "apiKeyRequired is supported only for WebSocket APIs".into()
+        });
     }
     check_len(
         problems,
@@ -467,6 +529,9 @@ fn merge_route(
             route.route_key
         )));
     }
+    if state.api.protocol_type == "WEBSOCKET" {
+        return Ok(route);
+    }
     // The router refuses what a stage could not serve (two names for one parameter position).
     let mut builder = RouterBuilder::new();
     let others = state
@@ -497,14 +562,16 @@ impl Catalog {
         if input.integration_type.is_none() {
             problems.push("integrationType is required".to_string());
         }
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
         // First-class integrations (`AWS_PROXY` with a subtype) have no URI: their parameters
         // name the resource.
-        if let Some(t @ ("HTTP_PROXY" | "AWS_PROXY")) = input.integration_type.as_deref() {
+        if let Some(t @ ("HTTP_PROXY" | "HTTP" | "AWS_PROXY")) = input.integration_type.as_deref() {
             if input.integration_uri.is_none() && input.integration_subtype.is_none() {
                 problems.push(format!("integrationUri is required for {t} integrations"));
             }
         }
-        if input.integration_type.as_deref() == Some("AWS_PROXY")
+        if !websocket
+            && input.integration_type.as_deref() == Some("AWS_PROXY")
             && input.payload_format_version.is_none()
         {
             problems.push("payloadFormatVersion is required for AWS_PROXY integrations".into());
@@ -523,9 +590,18 @@ impl Catalog {
             payload_format_version: "1.0".into(),
             request_parameters: None,
             response_parameters: None,
-            timeout_in_millis: portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
+            timeout_in_millis: if websocket {
+                portico_shared::limits::WS_INTEGRATION_TIMEOUT_DEFAULT_MS
+            } else {
+                portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS
+            },
+            content_handling_strategy: None,
+            integration_response_selection_expression: None,
+            passthrough_behavior: None,
+            request_templates: None,
+            template_selection_expression: None,
         };
-        let record = merge_integration(record, input, problems, self.vpc_links())?;
+        let record = merge_integration(record, input, problems, websocket, self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -540,7 +616,8 @@ impl Catalog {
     ) -> Result<IntegrationRecord, ApiError> {
         let mut d = self.draft(api_id)?;
         let current = d.state.integration(integration_id)?.clone();
-        let record = merge_integration(current, input, Vec::new(), self.vpc_links())?;
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        let record = merge_integration(current, input, Vec::new(), websocket, self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -569,6 +646,7 @@ impl Catalog {
             )));
         }
         d.remove_integration(integration_id);
+        crate::ws::remove_integration_responses(&mut d, integration_id);
         self.apply(d).map(drop)
     }
 }
@@ -577,8 +655,12 @@ fn merge_integration(
     mut record: IntegrationRecord,
     input: IntegrationInput,
     mut problems: Vec<String>,
+    websocket: bool,
     links: &portico_shared::vpc_link::VpcLinks,
 ) -> Result<IntegrationRecord, ApiError> {
+    if websocket {
+        return crate::ws::merge_integration(record, input, problems);
+    }
     // First-class integrations (`AWS_PROXY` with a subtype): their parameters are the action's.
     let subtype = input
         .integration_subtype
@@ -1246,13 +1328,13 @@ fn check_jwt_configuration(problems: &mut Vec<String>, jwt: &JwtMerged<'_>) {
 
 // === helpers ===
 
-fn set<T>(slot: &mut T, value: Option<T>) {
+pub(crate) fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
     }
 }
 
-fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
+pub(crate) fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
         *slot = value;
     }

@@ -208,6 +208,68 @@ pub(crate) struct IntegrationRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) response_parameters: Option<ResponseParameters>,
     pub(crate) timeout_in_millis: u32,
+    /// WebSocket APIs only, from here on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) content_handling_strategy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) integration_response_selection_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) passthrough_behavior: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) request_templates: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) template_selection_expression: Option<String>,
+}
+
+/// A WebSocket route response (`RouteResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RouteResponseRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) model_selection_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) response_models: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) response_parameters: Option<BTreeMap<String, ParameterConstraints>>,
+    pub(crate) route_response_id: String,
+    pub(crate) route_response_key: String,
+}
+
+/// `CreateRouteResponse` and `UpdateRouteResponse` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RouteResponseInput {
+    pub(crate) model_selection_expression: Option<String>,
+    pub(crate) response_models: Option<BTreeMap<String, String>>,
+    pub(crate) response_parameters: Option<BTreeMap<String, ParameterConstraints>>,
+    pub(crate) route_response_key: Option<String>,
+}
+
+/// A WebSocket integration response (`IntegrationResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IntegrationResponseRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) content_handling_strategy: Option<String>,
+    pub(crate) integration_response_id: String,
+    pub(crate) integration_response_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) response_parameters: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) response_templates: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) template_selection_expression: Option<String>,
+}
+
+/// `CreateIntegrationResponse` and `UpdateIntegrationResponse` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct IntegrationResponseInput {
+    pub(crate) content_handling_strategy: Option<String>,
+    pub(crate) integration_response_key: Option<String>,
+    pub(crate) response_parameters: Option<BTreeMap<String, String>>,
+    pub(crate) response_templates: Option<BTreeMap<String, String>>,
+    pub(crate) template_selection_expression: Option<String>,
 }
 
 /// `CreateIntegration` and `UpdateIntegration` input.
@@ -220,13 +282,14 @@ pub(crate) struct IntegrationInput {
     pub(crate) credentials_arn: Option<String>,
     pub(crate) description: Option<String>,
     pub(crate) integration_method: Option<String>,
+    pub(crate) integration_response_selection_expression: Option<String>,
     pub(crate) integration_subtype: Option<String>,
     pub(crate) integration_type: Option<String>,
     pub(crate) integration_uri: Option<String>,
     pub(crate) passthrough_behavior: Option<String>,
     pub(crate) payload_format_version: Option<String>,
     pub(crate) request_parameters: Option<RequestParameters>,
-    pub(crate) request_templates: Option<serde_json::Value>,
+    pub(crate) request_templates: Option<BTreeMap<String, String>>,
     pub(crate) response_parameters: Option<ResponseParameters>,
     pub(crate) template_selection_expression: Option<String>,
     pub(crate) timeout_in_millis: Option<i64>,
@@ -580,6 +643,7 @@ impl RouteRecord {
                 .filter(|_| self.authorization_type == "JWT"),
             authorization_type: (self.authorization_type == "AWS_IAM").then(|| "AWS_IAM".into()),
             authorization_scopes: self.authorization_scopes.clone().unwrap_or_default(),
+            route_response: false,
         }
     }
 }
@@ -603,14 +667,19 @@ impl AuthorizerRecord {
 // === impl IntegrationRecord ===
 
 impl IntegrationRecord {
-    /// The compiler's view of this integration.
+    /// The compiler's view of this integration (its integration responses are added by the
+    /// caller, which has them).
     pub(crate) fn to_model(&self) -> model::Integration {
+        let integration_type = match self.integration_type.as_str() {
+            "MOCK" => model::IntegrationType::Mock,
+            "HTTP" => model::IntegrationType::Http,
+            "AWS_PROXY" => model::IntegrationType::AwsProxy,
+            "AWS" => model::IntegrationType::Aws,
+            _ => model::IntegrationType::HttpProxy,
+        };
         model::Integration {
             integration_id: self.integration_id.clone(),
-            integration_type: match self.integration_type.as_str() {
-                "AWS_PROXY" => model::IntegrationType::AwsProxy,
-                _ => model::IntegrationType::HttpProxy,
-            },
+            integration_type,
             integration_method: Some(self.integration_method.clone()),
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
@@ -619,6 +688,10 @@ impl IntegrationRecord {
             credentials_arn: self.credentials_arn.clone(),
             request_parameters: self.request_parameters.clone().unwrap_or_default(),
             response_parameters: self.response_parameters.clone().unwrap_or_default(),
+            request_templates: self.request_templates.clone().unwrap_or_default(),
+            template_selection_expression: self.template_selection_expression.clone(),
+            passthrough_behavior: self.passthrough_behavior.clone(),
+            integration_responses: Vec::new(),
             connection_type: Some(self.connection_type.clone()),
             connection_id: self.connection_id.clone(),
         }

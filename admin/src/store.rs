@@ -55,6 +55,10 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// A WebSocket route response; `id` is `{routeId}/{routeResponseId}`.
+    RouteResponse,
+    /// A WebSocket integration response; `id` is `{integrationId}/{integrationResponseId}`.
+    IntegrationResponse,
     /// An IAM user with its access keys, attached and inline policies, under [`IAM_SCOPE`].
     IamUser,
     /// An IAM managed policy, under [`IAM_SCOPE`]; `id` is the policy name.
@@ -250,7 +254,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 25] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -267,6 +271,8 @@ impl Kind {
         Kind::RestModel,
         Kind::RestRequestValidator,
         Kind::Authorizer,
+        Kind::RouteResponse,
+        Kind::IntegrationResponse,
         Kind::IamUser,
         Kind::IamPolicy,
         Kind::Function,
@@ -295,6 +301,8 @@ impl Kind {
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
             Kind::Authorizer => "authorizer",
+            Kind::RouteResponse => "routeresponse",
+            Kind::IntegrationResponse => "integrationresponse",
             Kind::IamUser => "iamuser",
             Kind::IamPolicy => "iampolicy",
             Kind::Function => "function",

@@ -267,7 +267,7 @@ async fn errors_have_aws_shape_and_list_every_problem() {
             vec![
                 "2 validation errors",
                 "name is required",
-                "WEBSOCKET is not supported",
+                "routeSelectionExpression is required for WebSocket APIs",
             ],
         ),
         (

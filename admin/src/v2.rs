@@ -25,7 +25,8 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::page::{Cursor, Members};
 use crate::records::{
-    ApiInput, AuthorizerInput, DeploymentInput, IntegrationInput, Page, RouteInput, StageInput,
+    ApiInput, AuthorizerInput, DeploymentInput, IntegrationInput, IntegrationResponseInput, Page,
+    RouteInput, RouteResponseInput, StageInput,
 };
 use crate::AdminState;
 
@@ -76,6 +77,26 @@ pub(crate) fn router() -> Router<AdminState> {
         .route(
             "/v2/apis/{api_id}/routes/{route_id}",
             get(get_route).patch(update_route).delete(delete_route),
+        )
+        .route(
+            "/v2/apis/{api_id}/routes/{route_id}/routeresponses",
+            get(get_route_responses).post(create_route_response),
+        )
+        .route(
+            "/v2/apis/{api_id}/routes/{route_id}/routeresponses/{id}",
+            get(get_route_response)
+                .patch(update_route_response)
+                .delete(delete_route_response),
+        )
+        .route(
+            "/v2/apis/{api_id}/integrations/{integration_id}/integrationresponses",
+            get(get_integration_responses).post(create_integration_response),
+        )
+        .route(
+            "/v2/apis/{api_id}/integrations/{integration_id}/integrationresponses/{id}",
+            get(get_integration_response)
+                .patch(update_integration_response)
+                .delete(delete_integration_response),
         )
         .route(
             "/v2/apis/{api_id}/integrations",
@@ -202,6 +223,117 @@ async fn delete_route(
     Params((api_id, route_id)): Params<(String, String)>,
 ) -> Response {
     no_content(s.write(move |c| c.delete_route(&api_id, &route_id)).await)
+}
+
+// === route responses and integration responses (WebSocket APIs) ===
+
+async fn create_route_response(
+    State(s): State<AdminState>,
+    Params((api_id, route_id)): Params<(String, String)>,
+    Body(input): Body<RouteResponseInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.create_route_response(&api_id, &route_id, input))
+            .await,
+    )
+}
+
+async fn get_route_responses(
+    State(s): State<AdminState>,
+    Params((api_id, route_id)): Params<(String, String)>,
+    q: Paging,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.api(&api_id)?;
+        state.route(&route_id)?;
+        let map = crate::ws::children_map(&state.route_responses, &route_id);
+        page(&map, &q.0, Clone::clone)
+    })
+    .await)
+}
+
+async fn get_route_response(
+    State(s): State<AdminState>,
+    Params((api_id, route_id, id)): Params<(String, String, String)>,
+) -> Response {
+    ok(s.read(|c| c.route_response(&api_id, &route_id, &id)).await)
+}
+
+async fn update_route_response(
+    State(s): State<AdminState>,
+    Params((api_id, route_id, id)): Params<(String, String, String)>,
+    Body(input): Body<RouteResponseInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_route_response(&api_id, &route_id, &id, input))
+            .await,
+    )
+}
+
+async fn delete_route_response(
+    State(s): State<AdminState>,
+    Params((api_id, route_id, id)): Params<(String, String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_route_response(&api_id, &route_id, &id))
+            .await,
+    )
+}
+
+async fn create_integration_response(
+    State(s): State<AdminState>,
+    Params((api_id, integration_id)): Params<(String, String)>,
+    Body(input): Body<IntegrationResponseInput>,
+) -> Response {
+    created(
+        s.write(move |c| c.create_ws_integration_response(&api_id, &integration_id, input))
+            .await,
+    )
+}
+
+async fn get_integration_responses(
+    State(s): State<AdminState>,
+    Params((api_id, integration_id)): Params<(String, String)>,
+    q: Paging,
+) -> Response {
+    ok(s.read(|c| {
+        let state = c.api(&api_id)?;
+        state.integration(&integration_id)?;
+        let map = crate::ws::children_map(&state.integration_responses, &integration_id);
+        page(&map, &q.0, Clone::clone)
+    })
+    .await)
+}
+
+async fn get_integration_response(
+    State(s): State<AdminState>,
+    Params((api_id, integration_id, id)): Params<(String, String, String)>,
+) -> Response {
+    ok(
+        s.read(|c| c.ws_integration_response(&api_id, &integration_id, &id))
+            .await,
+    )
+}
+
+async fn update_integration_response(
+    State(s): State<AdminState>,
+    Params((api_id, integration_id, id)): Params<(String, String, String)>,
+    Body(input): Body<IntegrationResponseInput>,
+) -> Response {
+    ok(
+        s.write(move |c| c.update_ws_integration_response(&api_id, &integration_id, &id, input))
+            .await,
+    )
+}
+
+async fn delete_integration_response(
+    State(s): State<AdminState>,
+    Params((api_id, integration_id, id)): Params<(String, String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_ws_integration_response(&api_id, &integration_id, &id))
+            .await,
+    )
 }
 
 // === authorizers ===

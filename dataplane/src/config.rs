@@ -36,6 +36,13 @@ pub struct DataPlaneConfig {
     pub workers: usize,
     /// Tests only: replaces every stage cache's byte bound (`--cache-capacity-bytes-override`).
     pub cache_capacity_bytes_override: Option<u64>,
+    /// WebSocket APIs: frame, message, idle and duration limits.
+    pub ws: crate::ws::WsLimits,
+    /// `@connections` requires a SigV4 signature (the admin credentials are set): the admin
+    /// credentials (the account's root) or an IAM user allowed `execute-api:ManageConnections`,
+    /// both from the snapshot's `IamTable`. `false`: no check, as the admin API without
+    /// credentials.
+    pub ws_signed: bool,
     /// The TLS client of `https://` upstreams (public roots plus `--upstream-ca-file`).
     pub upstream_tls: Arc<rustls::ClientConfig>,
 }
@@ -74,6 +81,8 @@ impl Default for DataPlaneConfig {
             epoch: Instant::now(),
             workers: 1,
             cache_capacity_bytes_override: None,
+            ws: Default::default(),
+            ws_signed: false,
             upstream_tls: crate::upstream_tls::client_config(None)
                 .expect("the built-in roots are valid"),
         }
@@ -81,6 +90,13 @@ impl Default for DataPlaneConfig {
 }
 
 impl DataPlaneConfig {
+    /// Wall-clock milliseconds since the Unix epoch (WebSocket `connectedAt`, `lastActiveAt`).
+    pub fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
     /// Nanoseconds since [`DataPlaneConfig::epoch`]: the clock of the shared token buckets.
     pub fn mono_ns(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch).as_nanos() as u64

@@ -30,9 +30,9 @@ use crate::worker::Worker;
 
 /// A downstream byte stream: plain TCP, or TLS over TCP (`tls.rs`). The connection code is
 /// generic over it, so the plain path is compiled as before, with no dispatch.
-pub trait Stream: AsyncReadRent + AsyncWriteRent {}
+pub trait Stream: AsyncReadRent + AsyncWriteRent + 'static {}
 
-impl<S: AsyncReadRent + AsyncWriteRent> Stream for S {}
+impl<S: AsyncReadRent + AsyncWriteRent + 'static> Stream for S {}
 
 /// The downstream side of one connection, as the pipeline may use it.
 #[derive(Debug)]
@@ -103,6 +103,29 @@ pub async fn serve<S: Stream>(
             }
         };
         first = false;
+        // WebSocket APIs: an upgrade takes the connection over; `@connections` is answered here.
+        match crate::ws::classify(&w, &head, &d.buf) {
+            crate::ws::Kind::Http => {}
+            crate::ws::Kind::Upgrade => {
+                // Its own task: this one's future (sized for the HTTP pipeline) is freed, and
+                // an idle WebSocket connection holds only what it needs. Plain TCP only: the
+                // upgraded connection splits its socket into a reader and a writer task.
+                match crate::ws::into_tcp(d) {
+                    Ok(d) => {
+                        monoio::spawn(crate::ws::upgrade(w, d, head));
+                    }
+                    Err(mut d) => crate::ws::refuse(&mut d, 400, crate::ws::TLS_REFUSED).await,
+                }
+                return;
+            }
+            crate::ws::Kind::Manage => match crate::ws::manage::serve(&w, &mut d, &head).await {
+                Some(consumed) if !w.shutdown.is_fired() => {
+                    d.buf.drain(..consumed);
+                    continue;
+                }
+                _ => return,
+            },
+        }
         w.in_flight.set(w.in_flight.get() + 1);
         let mut out = w.take_buf();
         let mut call = w.take_call();

@@ -152,8 +152,9 @@ fn resource_arn(s: &Snapshot, r: &Resolved<'_>, head: &RequestHead, buf: &[u8]) 
     resource
 }
 
-/// The SigV4 check: the access key the signature names, if the signature is good.
-fn verify<'s>(
+/// The SigV4 check: the access key the signature names, if the signature is good (also
+/// `@connections`, `ws::manage`).
+pub(crate) fn verify<'s>(
     s: &'s Snapshot,
     head: &RequestHead,
     buf: &[u8],

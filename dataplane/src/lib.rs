@@ -37,6 +37,7 @@ pub mod upstream;
 pub mod upstream_tls;
 pub mod validate;
 pub mod worker;
+pub mod ws;
 
 pub use config::DataPlaneConfig;
 pub use worker::{spawn_workers, Driver, WorkerSet};

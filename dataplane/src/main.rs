@@ -106,6 +106,22 @@ struct Serve {
     clock_offset_secs: i64,
     /// Replaces every REST stage cache's byte bound (`cacheClusterSize`, 0.5 GB at least), so
     /// a test can fill a cache (tests only).
+    /// WebSocket APIs: a connection with no message either way for this long is closed.
+    #[arg(long, env = "PORTICO_WS_IDLE_TIMEOUT_MS", default_value_t = limits::WS_IDLE_TIMEOUT_MS)]
+    ws_idle_timeout_ms: u64,
+
+    /// WebSocket APIs: a connection is closed this long after it opened.
+    #[arg(long, env = "PORTICO_WS_MAX_DURATION_MS", default_value_t = limits::WS_MAX_DURATION_MS)]
+    ws_max_duration_ms: u64,
+
+    /// WebSocket APIs: largest frame a client may send (close 1009 past it).
+    #[arg(long, env = "PORTICO_WS_FRAME_MAX_BYTES", default_value_t = limits::WS_FRAME_MAX_BYTES)]
+    ws_frame_max_bytes: usize,
+
+    /// WebSocket APIs: largest message a client may send (close 1009 past it).
+    #[arg(long, env = "PORTICO_WS_MESSAGE_MAX_BYTES", default_value_t = limits::WS_MESSAGE_MAX_BYTES)]
+    ws_message_max_bytes: usize,
+
     #[arg(long, env = "PORTICO_CACHE_CAPACITY_BYTES_OVERRIDE", hide = true)]
     cache_capacity_bytes_override: Option<u64>,
     /// PEM bundle of extra CA certificates trusted for `https://` upstreams (private CAs),
@@ -189,6 +205,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         portico_admin::sigv4::AdminCredentials::from_env().map_err(anyhow::Error::msg)?;
     portico_admin::sigv4::check_bind(args.admin_listen, credentials.as_ref())
         .map_err(anyhow::Error::msg)?;
+    let ws_signed = credentials.is_some();
     let store = portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
         format!(
             "opening the store in {} (is another portico using this --data-dir?)",
@@ -253,6 +270,13 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         epoch: std::time::Instant::now(),
         workers,
         cache_capacity_bytes_override: args.cache_capacity_bytes_override,
+        ws: portico_dataplane::ws::WsLimits {
+            frame_max_bytes: args.ws_frame_max_bytes,
+            message_max_bytes: args.ws_message_max_bytes,
+            idle_timeout: Duration::from_millis(args.ws_idle_timeout_ms),
+            max_duration: Duration::from_millis(args.ws_max_duration_ms),
+        },
+        ws_signed,
         upstream_tls,
     });
     let stop = Arc::new(AtomicBool::new(false));

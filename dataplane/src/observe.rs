@@ -78,6 +78,26 @@ impl LocalStats {
         self.dirty = true;
     }
 
+    /// Records a WebSocket event (`$connect`, a message, `$disconnect`) on its route: count,
+    /// status class and integration latency.
+    pub fn record_ws(
+        &mut self,
+        names: (&str, &str, &str),
+        stats_key: u64,
+        status: u16,
+        integration_us: u64,
+    ) {
+        let entry = self.routes.entry(stats_key).or_insert_with(|| Local {
+            stats: RouteStats::new(names.0.into(), names.1.into(), names.2.into()),
+            changed: false,
+        });
+        entry
+            .stats
+            .record(status, integration_us, Some(integration_us));
+        entry.changed = true;
+        self.dirty = true;
+    }
+
     /// Counts a cached method's request as a hit or a miss (after [`Self::record_route`]).
     pub fn record_cache(&mut self, route: &Route, hit: bool) {
         if let Some(l) = self.routes.get_mut(&route.stats_key) {

@@ -213,7 +213,7 @@ impl Context for RestContext<'_> {
                 }
                 _ => {}
             },
-            ContextVar::Unknown => {}
+            ContextVar::Unknown | ContextVar::Ws(_) => {}
         }
     }
 

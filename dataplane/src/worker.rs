@@ -71,6 +71,8 @@ pub struct Worker {
     /// The canary split's generator (`route::roll`), seeded per worker.
     pub rng: Cell<u64>,
     pub shutdown: Shutdown,
+    /// WebSocket connections on this core and the inbox other cores reach them through.
+    pub ws: crate::ws::Registry,
     /// Free per-request buffers: no allocation per request in steady state.
     calls: RefCell<Vec<UpstreamCall>>,
     bufs: RefCell<Vec<Vec<u8>>>,
@@ -152,8 +154,10 @@ pub fn spawn_workers(
     let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<Driver>>();
     let mut handles = Vec::new();
     let count = listeners.len();
+    let (peers, inboxes) = crate::ws::channels(count)?;
     let mut tls_listeners = tls_listeners.into_iter();
-    for (id, listener) in listeners.into_iter().enumerate() {
+    for ((id, listener), inbox) in listeners.into_iter().enumerate().zip(inboxes) {
+        let peers = peers.clone();
         let tls_listener = tls_listeners.next();
         let (cell, board, cfg, stop, ready) = (
             cell.clone(),
@@ -188,6 +192,7 @@ pub fn spawn_workers(
                     in_flight: Cell::new(0),
                     rng: Cell::new(RequestIds::random_seed(id) | 1),
                     shutdown: Shutdown::default(),
+                    ws: crate::ws::Registry::new(id, peers, RequestIds::random_seed(id)),
                     calls: RefCell::new(Vec::new()),
                     bufs: RefCell::new(Vec::new()),
                 });
@@ -198,6 +203,7 @@ pub fn spawn_workers(
                         tls_listener,
                         board.clone(),
                         stop.clone(),
+                        inbox,
                     )
                 });
                 if let Err(e) = started {
@@ -286,12 +292,14 @@ async fn run(
     tls_listener: Option<std::net::TcpListener>,
     board: Arc<StatsBoard>,
     stop: Arc<AtomicBool>,
+    inbox: crate::ws::Inbox,
 ) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     if let Some(l) = tls_listener {
         monoio::spawn(accept_tls(w.clone(), TcpListener::from_std(l)?));
     }
     monoio::spawn(watch_stop(w.clone(), stop));
+    monoio::spawn(crate::ws::serve_inbox(w.clone(), inbox));
     monoio::spawn(publish_stats(w.clone(), board.clone()));
     loop {
         let accepted = monoio::select! {
@@ -382,7 +390,12 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
                 .flat_map(|a| a.stages())
                 .flat_map(|s| {
                     let canary = s.canary.iter().flat_map(|c| c.stage.routes.iter());
-                    s.routes.iter().chain(canary).map(|r| r.stats_key)
+                    let ws = s.websocket.iter().flat_map(|ws| ws.routes.iter());
+                    s.routes
+                        .iter()
+                        .chain(canary)
+                        .map(|r| r.stats_key)
+                        .chain(ws.map(|r| r.stats_key))
                 })
                 .collect();
             w.stats.borrow_mut().retain(|k| live.contains(&k));

@@ -30,6 +30,7 @@ pub mod throttle;
 pub mod validation;
 pub mod vpc_link;
 pub mod vtl;
+pub mod websocket;
 pub mod x509;
 
 pub use snapshot::Snapshot;

@@ -141,6 +141,35 @@ pub const CACHE_KEY_PARAMETERS_MAX: usize = 32;
 const _: () = assert!(CACHE_MAX_RESPONSE_BYTES <= MAX_UPSTREAM_BODY_BYTES);
 const _: () = assert!(CACHE_TTL_DEFAULT_S <= CACHE_TTL_MAX_S);
 
+// === WebSocket APIs (AWS's quotas) ===
+
+/// Largest WebSocket frame payload a client may send; past it the connection closes with 1009.
+pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
+
+/// Largest WebSocket message (all its frames) and `PostToConnection` body; past it: close 1009
+/// (downstream) or 413 (`@connections`).
+pub const WS_MESSAGE_MAX_BYTES: usize = 128 * 1024;
+
+/// A WebSocket connection with no message either way for this long is closed (1001).
+pub const WS_IDLE_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+
+/// A WebSocket connection is closed (1001) this long after it opened, whatever it does.
+pub const WS_MAX_DURATION_MS: u64 = 2 * 60 * 60 * 1000;
+
+/// Bytes queued for one WebSocket connection (posts and route responses) before
+/// `PostToConnection` answers 429: a client that stops reading cannot make the gateway buffer
+/// without bound.
+pub const WS_OUTBOUND_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Default integration timeout of WebSocket APIs, as AWS (50 ms to 29 s).
+pub const WS_INTEGRATION_TIMEOUT_DEFAULT_MS: u32 = 29_000;
+
+/// Routes a WebSocket API may have, as AWS.
+pub const WS_ROUTES_MAX: usize = 300;
+
+const _: () = assert!(WS_FRAME_MAX_BYTES <= WS_MESSAGE_MAX_BYTES);
+const _: () = assert!(WS_MESSAGE_MAX_BYTES <= WS_OUTBOUND_MAX_BYTES);
+const _: () = assert!(WS_IDLE_TIMEOUT_MS <= WS_MAX_DURATION_MS);
 /// Self-hosted Lambda functions (admin `lambda/`): AWS's payload bounds for synchronous
 /// (`RequestResponse`) invocations and responses, and for `Event` invocations, bytes.
 pub const LAMBDA_SYNC_PAYLOAD_MAX_BYTES: usize = 6 * 1024 * 1024;

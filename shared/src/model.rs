@@ -43,6 +43,9 @@ pub struct Api {
     pub name: String,
     #[serde(default)]
     pub protocol_type: ProtocolType,
+    /// WebSocket APIs: how a message picks its route (`$request.body.action`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_selection_expression: Option<String>,
     /// Refuse the generated `{apiId}.{domain}` host name (custom domains only).
     #[serde(default)]
     pub disable_execute_api_endpoint: bool,
@@ -78,6 +81,10 @@ pub struct Route {
     /// With an authorizer: the token must carry one of these scopes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_scopes: Vec<String>,
+    /// WebSocket APIs: the route has `routeResponseSelectionExpression` and a `$default` route
+    /// response, so the integration's answer is sent back to the client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub route_response: bool,
 }
 
 /// A JWT authorizer (`authorizerType: JWT`) as a deployment freezes it.
@@ -144,6 +151,30 @@ pub struct Integration {
     /// The VPC link of a `VPC_LINK` integration (`${stageVariables.name}` allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
+    /// WebSocket APIs: request templates by selection key (`$default`, or what the
+    /// `templateSelectionExpression` evaluates to).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_templates: BTreeMap<String, String>,
+    /// WebSocket APIs: picks the request template (`\$default`, `$request.body.NAME`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_selection_expression: Option<String>,
+    /// WebSocket APIs: `WHEN_NO_MATCH` (default), `WHEN_NO_TEMPLATES` or `NEVER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passthrough_behavior: Option<String>,
+    /// WebSocket APIs: integration responses (`MOCK` and `HTTP`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integration_responses: Vec<IntegrationResponse>,
+}
+
+/// A WebSocket API integration response, as a deployment freezes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntegrationResponse {
+    /// `$default`, or `/regex/` matched against the integration's status code.
+    pub integration_response_key: String,
+    /// Response templates by key; `$default` (or the only one) is used.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_templates: BTreeMap<String, String>,
 }
 
 /// An HTTP API's CORS configuration (`Cors`), in AWS's member names.

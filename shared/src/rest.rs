@@ -217,6 +217,7 @@ fn compile_stage(
         variables: s.variables.clone(),
         gateway_responses,
         cache,
+        websocket: None,
         canary: None,
         is_canary,
     })
@@ -400,6 +401,10 @@ fn rest_target(
         credentials_arn: None,
         request_parameters: Default::default(),
         response_parameters: Default::default(),
+        request_templates: Default::default(),
+        template_selection_expression: None,
+        passthrough_behavior: None,
+        integration_responses: Vec::new(),
         connection_type: i.connection_type.clone(),
         connection_id: i.connection_id.clone(),
     };
@@ -645,8 +650,8 @@ fn compile_mock(i: &Spec, at: &str, errors: &mut Vec<ConfigError>) -> Option<Moc
     })
 }
 
-/// `{"statusCode": 200}` → 200.
-fn mock_status(template: &str) -> Option<u16> {
+/// `{"statusCode": 200}` → 200. The `statusCode` a mock's rendered request asks for (REST and WebSocket `MOCK`).
+pub fn mock_status(template: &str) -> Option<u16> {
     let i = template.find("\"statusCode\"")?;
     let rest = template[i + "\"statusCode\"".len()..].trim_start();
     let rest = rest.strip_prefix(':')?.trim_start();

@@ -93,6 +93,8 @@ pub struct Api {
     pub cors: Option<Box<crate::cors::CorsPolicy>>,
     /// The JWT key slots this API's stages use: the admin side's fetcher fills them.
     pub key_slots: Vec<Arc<crate::jwt::KeySlot>>,
+    /// WebSocket APIs: the route selection expression; `None` for other APIs.
+    pub websocket: Option<Box<crate::websocket::WsApi>>,
     /// REST APIs: the resource policy (`policy`), compiled; `None` costs one branch.
     pub resource_policy: Option<Box<crate::iam::Policy>>,
     /// REST APIs with `endpointConfiguration.types = [PRIVATE]`: served only to callers the
@@ -120,6 +122,8 @@ pub struct Stage {
     pub gateway_responses: crate::gateway_response::GatewayResponses,
     /// REST APIs: the stage's response cache, when `cacheClusterEnabled`.
     pub cache: Option<crate::cache::StageCache>,
+    /// WebSocket APIs: the routes (the router and `routes` are empty).
+    pub websocket: Option<Box<crate::websocket::WsStage>>,
     /// REST APIs: `canarySettings`; `None` (the common case) costs one branch per request.
     pub canary: Option<Box<Canary>>,
     /// This is a canary's stage: its routes' stats are reported as stage `{name}/canary`.
@@ -320,6 +324,8 @@ pub struct ApiInput<'a> {
     /// HTTP APIs: the API's `corsConfiguration` (not part of a deployment: a change is served
     /// at once, as AWS).
     pub cors: Option<&'a model::Cors>,
+    /// WebSocket APIs: `routeSelectionExpression` (required for them).
+    pub route_selection_expression: Option<&'a str>,
     pub stages: Vec<StageInput<'a>>,
 }
 
@@ -434,6 +440,7 @@ impl Api {
             api_key_source,
             cors: None,
             key_slots: Vec::new(),
+            websocket: None,
             resource_policy: None,
             private: false,
             role_slots: Vec::new(),
@@ -528,6 +535,7 @@ pub fn compile_config(
             protocol: api.protocol_type,
             disable_execute_api_endpoint: api.disable_execute_api_endpoint,
             cors: api.cors_configuration.as_ref(),
+            route_selection_expression: api.route_selection_expression.as_deref(),
             stages: api
                 .stages
                 .iter()
@@ -590,12 +598,15 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         ));
         return Err(errors);
     }
-    if api.protocol != ProtocolType::Http {
+    if api.protocol == ProtocolType::Rest {
         errors.push(err(
             &at,
-            "only protocolType HTTP is served so far (REST and WEBSOCKET APIs are not implemented yet)",
+            "REST APIs are compiled by compile_rest_api, not compile_api",
         ));
         return Err(errors);
+    }
+    if api.protocol == ProtocolType::Websocket {
+        return compile_websocket_api(api, &at, ctx);
     }
     let mut compiled = Api {
         id: api.api_id.into(),
@@ -604,6 +615,7 @@ pub fn compile_api(api: &ApiInput<'_>, ctx: &mut CompileContext) -> Result<Api, 
         api_key_source: ApiKeySource::Header,
         cors: None,
         key_slots: Vec::new(),
+        websocket: None,
         resource_policy: None,
         private: false,
         role_slots: Vec::new(),
@@ -807,9 +819,63 @@ fn compile_stage(
         variables: input.stage.stage_variables.clone(),
         gateway_responses: crate::gateway_response::GatewayResponses::default(),
         cache: None,
+        websocket: None,
         canary: None,
         is_canary: false,
     })
+}
+
+/// Compiles a WebSocket API: its route selection expression and each stage's route table.
+fn compile_websocket_api(
+    api: &ApiInput<'_>,
+    at: &str,
+    ctx: &mut CompileContext,
+) -> Result<Api, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let ws = match crate::websocket::compile_api(api.route_selection_expression, at) {
+        Ok(ws) => Some(Box::new(ws)),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let mut stages = Vec::new();
+    for input in &api.stages {
+        let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
+        if let Some(ws) = crate::websocket::compile_stage(
+            api.api_id,
+            input.stage,
+            input.routes,
+            input.integrations,
+            &stage_at,
+            &mut errors,
+            ctx,
+        ) {
+            stages.push(Stage {
+                name: input.stage.stage_name.as_str().into(),
+                router: RouterBuilder::new().build(),
+                routes: Vec::new(),
+                variables: input.stage.stage_variables.clone(),
+                gateway_responses: crate::gateway_response::GatewayResponses::default(),
+                cache: None,
+                websocket: Some(Box::new(ws)),
+                canary: None,
+                is_canary: false,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut compiled = Api::new(
+        api.api_id,
+        ProtocolType::Websocket,
+        api.disable_execute_api_endpoint,
+        ApiKeySource::Header,
+        stages,
+    );
+    compiled.websocket = ws;
+    Ok(compiled)
 }
 
 /// Compiles a JWT authorizer; its keys come from the registry's slot for its source.
@@ -1300,6 +1366,7 @@ mod tests {
                 api_id: "abc123".into(),
                 name: String::new(),
                 protocol_type: ProtocolType::Http,
+                route_selection_expression: None,
                 disable_execute_api_endpoint: false,
                 cors_configuration: None,
                 routes: routes
@@ -1311,6 +1378,7 @@ mod tests {
                         authorizer_id: None,
                         authorization_type: None,
                         authorization_scopes: Vec::new(),
+                        route_response: false,
                     })
                     .collect(),
                 integrations: vec![I {
@@ -1324,6 +1392,10 @@ mod tests {
                     credentials_arn: None,
                     request_parameters: BTreeMap::new(),
                     response_parameters: BTreeMap::new(),
+                    request_templates: BTreeMap::new(),
+                    template_selection_expression: None,
+                    passthrough_behavior: None,
+                    integration_responses: Vec::new(),
                     connection_type: None,
                     connection_id: None,
                 }],
@@ -1410,6 +1482,7 @@ mod tests {
             authorizer_id: None,
             authorization_type: None,
             authorization_scopes: Vec::new(),
+            route_response: false,
         });
         let errors = compile_config(&c, 1).unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();

@@ -36,8 +36,28 @@ pub enum ContextVar {
     ErrorMessageString,
     ErrorResponseType,
     ErrorValidationErrorString,
+    /// WebSocket APIs' own variables (`$context.connectionId`, ...).
+    Ws(WsVar),
     /// Any other name: renders as the empty string, as AWS renders unknown variables.
     Unknown,
+}
+
+/// The `$context` variables only WebSocket APIs have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsVar {
+    ConnectionId,
+    RouteKey,
+    /// `CONNECT`, `MESSAGE` or `DISCONNECT`.
+    EventType,
+    /// MESSAGE events only.
+    MessageId,
+    /// Epoch milliseconds.
+    ConnectedAt,
+    /// Always `IN`.
+    MessageDirection,
+    /// DISCONNECT events only.
+    DisconnectStatusCode,
+    DisconnectReason,
 }
 
 /// Where a value comes from.
@@ -119,6 +139,14 @@ impl ContextVar {
             "error.messageString" => ContextVar::ErrorMessageString,
             "error.responseType" => ContextVar::ErrorResponseType,
             "error.validationErrorString" => ContextVar::ErrorValidationErrorString,
+            "connectionId" => ContextVar::Ws(WsVar::ConnectionId),
+            "routeKey" => ContextVar::Ws(WsVar::RouteKey),
+            "eventType" => ContextVar::Ws(WsVar::EventType),
+            "messageId" => ContextVar::Ws(WsVar::MessageId),
+            "connectedAt" => ContextVar::Ws(WsVar::ConnectedAt),
+            "messageDirection" => ContextVar::Ws(WsVar::MessageDirection),
+            "disconnectStatusCode" => ContextVar::Ws(WsVar::DisconnectStatusCode),
+            "disconnectReason" => ContextVar::Ws(WsVar::DisconnectReason),
             _ => ContextVar::Unknown,
         }
     }

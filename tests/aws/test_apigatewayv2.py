@@ -195,7 +195,7 @@ def test_every_validation_error(gateway, client, upstream):
         ("unknown deployment", lambda: client.get_deployment(ApiId=api_id, DeploymentId="nope"),
          "NotFoundException", "Invalid Deployment identifier specified nope"),
         ("websocket", lambda: client.create_api(Name="ws", ProtocolType="WEBSOCKET"),
-         "BadRequestException", "protocolType WEBSOCKET is not supported yet"),
+         "BadRequestException", "routeSelectionExpression is required for WebSocket APIs"),
         ("bad selection expression", lambda: client.create_api(Name="x", ProtocolType="HTTP", RouteSelectionExpression="$request.body.action"),
          "BadRequestException", "routeSelectionExpression of an HTTP API must be"),
         ("quick create target", lambda: client.create_api(Name="x", ProtocolType="HTTP", Target="ftp://x"),

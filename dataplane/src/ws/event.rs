@@ -1,0 +1,477 @@
+//! One WebSocket event (CONNECT, MESSAGE, DISCONNECT) sent to a route's integration:
+//! template selection and rendering (`$context.connectionId`, `routeKey`, `eventType`,
+//! `messageId`, `connectedAt`, `disconnectStatusCode`, ...), the `MOCK`/`HTTP`/`HTTP_PROXY`
+//! call, and the integration response that shapes the answer.
+//!
+//! `AWS_PROXY` (Lambda) integrations are refused when a stage is compiled; when the Lambda
+//! client lands, [`Event`] carries what the proxy event needs (event type, connection id,
+//! route key, message id, connectedAt, identity, the disconnect status) and `invoke` gets one
+//! more arm.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use portico_shared::template::{Context, ContextVar, WsVar};
+use portico_shared::websocket::{mock_status, RequestBody, WsIntegration, WsTarget};
+
+use super::frame::Opcode;
+use super::registry::Conn;
+use crate::error::GatewayError;
+use crate::http1::parse::{bytes, HeaderSpans, Span};
+use crate::request_id::RequestId;
+use crate::worker::Worker;
+
+/// What happened on the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Connect,
+    Message,
+    Disconnect,
+}
+
+/// One event, as integrations (and, later, the Lambda proxy event) see it.
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub kind: EventType,
+    pub route_key: &'a str,
+    pub conn: &'a Conn,
+    pub request_id: RequestId,
+    /// MESSAGE events.
+    pub message_id: Option<RequestId>,
+    pub body: &'a [u8],
+    /// The message came in binary frames.
+    pub binary: bool,
+    /// DISCONNECT events: the close code and reason.
+    pub disconnect: Option<(u16, &'a str)>,
+    /// CONNECT events: the upgrade request's buffer, headers and query.
+    pub handshake: Option<(&'a [u8], &'a HeaderSpans, Span)>,
+    pub stage_variables: &'a BTreeMap<String, String>,
+}
+
+// === impl Event ===
+
+impl Event<'_> {
+    /// The WebSocket Lambda proxy event (`AWS_PROXY`), as AWS sends it: what the Lambda
+    /// integration will post as the invocation payload.
+    pub fn proxy_event(&self, domain: &str, stage: &str) -> serde_json::Value {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let id = String::from_utf8_lossy(self.request_id.as_bytes()).into_owned();
+        let mut cx = serde_json::json!({
+            "routeKey": self.route_key,
+            "eventType": match self.kind {
+                EventType::Connect => "CONNECT",
+                EventType::Message => "MESSAGE",
+                EventType::Disconnect => "DISCONNECT",
+            },
+            "extendedRequestId": id,
+            "requestId": id,
+            "messageDirection": "IN",
+            "stage": stage,
+            "connectedAt": self.conn.connected_at_ms,
+            "requestTimeEpoch": now_ms,
+            "identity": {
+                "sourceIp": &*self.conn.source_ip,
+                "userAgent": &*self.conn.user_agent,
+            },
+            "domainName": domain,
+            "connectionId": &*self.conn.text_id,
+            "apiId": &*self.conn.api_id,
+        });
+        if let Some(m) = self.message_id {
+            cx["messageId"] = String::from_utf8_lossy(m.as_bytes()).into_owned().into();
+        }
+        if let Some((code, reason)) = self.disconnect {
+            cx["disconnectStatusCode"] = code.into();
+            cx["disconnectReason"] = reason.into();
+        }
+        let mut event = serde_json::json!({
+            "requestContext": cx,
+            "isBase64Encoded": self.binary,
+            "stageVariables": self.stage_variables,
+        });
+        if self.kind == EventType::Message {
+            event["body"] = if self.binary {
+                crate::ws::registry::base64_encode(self.body).into()
+            } else {
+                String::from_utf8_lossy(self.body).into_owned().into()
+            };
+        }
+        if let Some((buf, headers, query)) = self.handshake {
+            let mut single = serde_json::Map::new();
+            let mut multi = serde_json::Map::new();
+            for (n, v) in headers {
+                let name = String::from_utf8_lossy(bytes(buf, *n)).into_owned();
+                let value = String::from_utf8_lossy(bytes(buf, *v)).into_owned();
+                single.insert(name.clone(), value.clone().into());
+                if let Some(values) = multi
+                    .entry(name)
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+                    .as_array_mut()
+                {
+                    values.push(value.into());
+                }
+            }
+            event["headers"] = single.into();
+            event["multiValueHeaders"] = multi.into();
+            let q = bytes(buf, query);
+            if !q.is_empty() {
+                let mut single = serde_json::Map::new();
+                for pair in q.split(|&b| b == b'&') {
+                    let mut kv = pair.splitn(2, |&b| b == b'=');
+                    let k = String::from_utf8_lossy(kv.next().unwrap_or_default()).into_owned();
+                    let v = String::from_utf8_lossy(kv.next().unwrap_or_default()).into_owned();
+                    single.insert(k, v.into());
+                }
+                event["queryStringParameters"] = single.into();
+            }
+        }
+        event
+    }
+}
+
+/// The integration's answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// `$connect`: the `Sec-WebSocket-Protocol` the integration chose.
+    pub subprotocol: Option<Vec<u8>>,
+    /// A MOCK that passed the message through answers in the message's own frame type.
+    pub opcode: Option<Opcode>,
+}
+
+impl Answer {
+    pub fn empty(status: u16) -> Answer {
+        Answer {
+            status,
+            body: Vec::new(),
+            subprotocol: None,
+            opcode: None,
+        }
+    }
+}
+
+/// Records WebSocket events into the worker's route stats: the `$connect` route's count is
+/// `ConnectCount`, the other routes' `MessageCount`; 4xx/5xx classes are `ClientError` /
+/// `IntegrationError`, and the latency histogram is `IntegrationLatency`.
+#[derive(Debug, Default)]
+pub struct WsStats;
+
+impl WsStats {
+    pub fn record(
+        &self,
+        w: &Worker,
+        conn: &Conn,
+        route: &portico_shared::websocket::WsRoute,
+        answer: &Result<Answer, GatewayError>,
+        started: Instant,
+    ) {
+        let status = match answer {
+            Ok(a) => a.status,
+            Err(e) => e.status(),
+        };
+        let us = started.elapsed().as_micros() as u64;
+        w.stats.borrow_mut().record_ws(
+            (&conn.api_id, &conn.stage, &route.route_key),
+            route.stats_key,
+            status,
+            us,
+        );
+    }
+
+    /// A message no route took (`ClientError`).
+    pub fn client_error(&self, w: &Worker) {
+        let mut stats = w.stats.borrow_mut();
+        stats.counters.bad_requests += 1;
+        stats.mark();
+    }
+}
+
+/// Sends `ev` to `integration` and shapes its answer.
+pub async fn invoke(
+    w: &Worker,
+    integration: &WsIntegration,
+    ev: &Event<'_>,
+) -> Result<Answer, GatewayError> {
+    let mut key = String::new();
+    let selected = match &integration.template_selection {
+        Some(sel) => {
+            let json: Option<serde_json::Value> = if sel.needs_body() {
+                serde_json::from_slice(ev.body).ok()
+            } else {
+                None
+            };
+            sel.evaluate(json.as_ref(), &mut key)
+                .then_some(key.as_str())
+        }
+        None => None,
+    };
+    let cx = Cx { ev, body: ev.body };
+    let mut request = Vec::new();
+    let passthrough = match integration.template(selected) {
+        RequestBody::Template(t) => {
+            t.render(&cx, &mut request);
+            false
+        }
+        RequestBody::Passthrough => {
+            request.extend_from_slice(ev.body);
+            true
+        }
+        RequestBody::Unsupported => return Err(GatewayError::ApiConfiguration),
+    };
+    let (status, output, subprotocol) = match &integration.target {
+        WsTarget::Mock => {
+            let status = std::str::from_utf8(&request)
+                .ok()
+                .and_then(mock_status)
+                .unwrap_or(200);
+            (status, request, None)
+        }
+        WsTarget::Http(t) | WsTarget::HttpProxy(t) => {
+            let body = if matches!(integration.target, WsTarget::HttpProxy(_)) {
+                ev.body
+            } else {
+                &request
+            };
+            call_http(w, t, ev, body).await?
+        }
+    };
+    let mut answer = Answer {
+        status,
+        body: output,
+        subprotocol,
+        opcode: None,
+    };
+    if matches!(integration.target, WsTarget::HttpProxy(_)) {
+        return Ok(answer);
+    }
+    let mut templated = false;
+    if let Some(r) = integration.response_for(status) {
+        if let Some(t) = &r.template {
+            let cx = Cx {
+                ev,
+                body: &answer.body,
+            };
+            let mut out = Vec::new();
+            t.render(&cx, &mut out);
+            answer.body = out;
+            templated = true;
+        }
+    }
+    if matches!(integration.target, WsTarget::Mock) && passthrough && !templated {
+        answer.opcode = Some(if ev.binary {
+            Opcode::Binary
+        } else {
+            Opcode::Text
+        });
+    }
+    Ok(answer)
+}
+
+/// One HTTP exchange with the integration's upstream; returns status, body and the
+/// `Sec-WebSocket-Protocol` header. The integration's timeout is `t.timeout_ms`.
+async fn call_http(
+    w: &Worker,
+    t: &portico_shared::snapshot::HttpProxy,
+    ev: &Event<'_>,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>, Option<Vec<u8>>), GatewayError> {
+    let mut call = w.take_call();
+    call.clear();
+    let method = t.method.clone().unwrap_or(http::Method::POST);
+    let r = &mut call.req;
+    r.extend_from_slice(method.as_str().as_bytes());
+    r.push(b' ');
+    let before = r.len();
+    for p in &t.path {
+        if let portico_shared::snapshot::PathPart::Literal(s) = p {
+            r.extend_from_slice(s.as_bytes());
+        }
+    }
+    if r.len() == before {
+        r.push(b'/');
+    }
+    // `$connect`: the handshake's query string goes along (`?name=alice`), after the URI's own.
+    let connect_query = ev.handshake.map_or(&[][..], |(buf, _, q)| bytes(buf, q));
+    for (i, q) in [t.query.as_bytes(), connect_query]
+        .into_iter()
+        .filter(|q| !q.is_empty())
+        .enumerate()
+    {
+        r.push(if i == 0 { b'?' } else { b'&' });
+        r.extend_from_slice(q);
+    }
+    r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    r.extend_from_slice(t.host_header.as_bytes());
+    r.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
+    r.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    r.extend_from_slice(b"\r\n");
+    if let Some((buf, headers, _)) = ev.handshake {
+        // `$connect`: the client's headers go along, as AWS sends them (not the hop-by-hop
+        // ones, nor the handshake's own).
+        for (n, v) in headers {
+            let name = bytes(buf, *n);
+            let skip = crate::http1::write::is_hop_by_hop(name)
+                || name.eq_ignore_ascii_case(b"host")
+                || name.eq_ignore_ascii_case(b"content-length")
+                || name.eq_ignore_ascii_case(b"content-type")
+                || name.len() > 14 && name[..14].eq_ignore_ascii_case(b"sec-websocket-");
+            if !skip {
+                r.extend_from_slice(name);
+                r.extend_from_slice(b": ");
+                r.extend_from_slice(bytes(buf, *v));
+                r.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    r.extend_from_slice(b"\r\n");
+    r.extend_from_slice(body);
+    let sent = crate::integration::forward(w, &mut call, t, &method).await;
+    let result = sent.map(|resp| {
+        let protocol = call
+            .headers
+            .iter()
+            .find(|(n, _)| bytes(&call.resp, *n).eq_ignore_ascii_case(b"sec-websocket-protocol"))
+            .map(|(_, v)| crate::http1::parse::trim(bytes(&call.resp, *v)).to_vec());
+        (resp.status, call.body(&resp).to_vec(), protocol)
+    });
+    w.give_call(call);
+    result
+}
+
+/// What templates render against.
+struct Cx<'a> {
+    ev: &'a Event<'a>,
+    body: &'a [u8],
+}
+
+impl Context for Cx<'_> {
+    fn context(&self, var: ContextVar, out: &mut Vec<u8>) {
+        let ev = self.ev;
+        let mut num = itoa::Buffer::new();
+        match var {
+            ContextVar::RequestId | ContextVar::ExtendedRequestId => {
+                out.extend_from_slice(ev.request_id.as_bytes())
+            }
+            ContextVar::ApiId => out.extend_from_slice(ev.conn.api_id.as_bytes()),
+            ContextVar::Stage => out.extend_from_slice(ev.conn.stage.as_bytes()),
+            ContextVar::SourceIp => out.extend_from_slice(ev.conn.source_ip.as_bytes()),
+            ContextVar::UserAgent => out.extend_from_slice(ev.conn.user_agent.as_bytes()),
+            ContextVar::RequestTimeEpoch => {
+                let ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                out.extend_from_slice(num.format(ms).as_bytes());
+            }
+            ContextVar::Ws(v) => match v {
+                WsVar::ConnectionId => out.extend_from_slice(ev.conn.text_id.as_bytes()),
+                WsVar::RouteKey => out.extend_from_slice(ev.route_key.as_bytes()),
+                WsVar::EventType => out.extend_from_slice(match ev.kind {
+                    EventType::Connect => b"CONNECT",
+                    EventType::Message => b"MESSAGE",
+                    EventType::Disconnect => b"DISCONNECT",
+                }),
+                WsVar::MessageId => {
+                    if let Some(id) = ev.message_id {
+                        out.extend_from_slice(id.as_bytes());
+                    }
+                }
+                WsVar::ConnectedAt => {
+                    out.extend_from_slice(num.format(ev.conn.connected_at_ms).as_bytes())
+                }
+                WsVar::MessageDirection => out.extend_from_slice(b"IN"),
+                WsVar::DisconnectStatusCode => {
+                    if let Some((code, _)) = ev.disconnect {
+                        out.extend_from_slice(num.format(code).as_bytes());
+                    }
+                }
+                WsVar::DisconnectReason => {
+                    if let Some((_, reason)) = ev.disconnect {
+                        out.extend_from_slice(reason.as_bytes());
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+
+    fn stage_variable(&self, name: &str) -> Option<&str> {
+        self.ev.stage_variables.get(name).map(String::as_str)
+    }
+
+    fn request_header(&self, name: &str) -> Option<&[u8]> {
+        let (buf, headers, _) = self.ev.handshake?;
+        headers
+            .iter()
+            .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| bytes(buf, *v))
+    }
+
+    fn request_query(&self, name: &str) -> Option<&[u8]> {
+        let (buf, _, q) = self.ev.handshake?;
+        bytes(buf, q).split(|&b| b == b'&').find_map(|pair| {
+            let mut kv = pair.splitn(2, |&b| b == b'=');
+            let k = kv.next()?;
+            (k == name.as_bytes()).then(|| kv.next().unwrap_or_default())
+        })
+    }
+
+    fn request_path(&self, _name: &str) -> Option<&[u8]> {
+        None
+    }
+
+    fn body(&self) -> &[u8] {
+        self.body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::registry::{channels, Registry};
+
+    #[test]
+    fn proxy_events_carry_what_aws_sends() {
+        let (peers, _inboxes) = channels(1).unwrap();
+        let reg = Registry::new(0, peers, 7);
+        let conn = reg.allocate("abc", "prod", "127.0.0.1".parse().unwrap(), b"ua/1", 1_000);
+        let ids = crate::request_id::RequestIds::new(1);
+        let vars = BTreeMap::from([("v".to_string(), "1".to_string())]);
+        let msg = Event {
+            kind: EventType::Message,
+            route_key: "send",
+            conn: &conn,
+            request_id: ids.next(),
+            message_id: Some(ids.next()),
+            body: br#"{"action":"send"}"#,
+            binary: false,
+            disconnect: None,
+            handshake: None,
+            stage_variables: &vars,
+        };
+        let e = msg.proxy_event("abc.execute-api.localhost", "prod");
+        let cx = &e["requestContext"];
+        assert_eq!(cx["eventType"], "MESSAGE");
+        assert_eq!(cx["routeKey"], "send");
+        assert_eq!(cx["connectionId"], &*conn.text_id);
+        assert_eq!(cx["connectedAt"], 1_000);
+        assert_eq!(cx["identity"]["userAgent"], "ua/1");
+        assert!(cx["messageId"].is_string());
+        assert_eq!(e["body"], r#"{"action":"send"}"#);
+        assert_eq!(e["isBase64Encoded"], false);
+        assert_eq!(e["stageVariables"]["v"], "1");
+        let bye = Event {
+            kind: EventType::Disconnect,
+            message_id: None,
+            body: &[],
+            disconnect: Some((1001, "Going away")),
+            ..msg
+        };
+        let e = bye.proxy_event("d", "prod");
+        assert_eq!(e["requestContext"]["disconnectStatusCode"], 1001);
+        assert_eq!(e["requestContext"]["eventType"], "DISCONNECT");
+        assert!(e.get("body").is_none());
+    }
+}

@@ -1,0 +1,290 @@
+//! The `@connections` API (`apigatewaymanagementapi`): `POST`/`GET`/`DELETE`
+//! `/{stage}/@connections/{connectionId}` on the data plane, SigV4-signed with service
+//! `execute-api`.
+//!
+//! Authorization: the signature is verified by `iam::verify` against the snapshot's `IamTable`
+//! (the admin credentials are the account's root there: allowed everything); an IAM user must
+//! be allowed `execute-api:ManageConnections` on
+//! `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/{id}` by its
+//! identity policies. With no admin credentials configured (a loopback development setup, as the
+//! admin API), requests are not checked.
+
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use monoio::io::AsyncWriteRentExt;
+
+use super::registry::{ConnectionId, Op, OpResult};
+use crate::conn::{BodyLoc, Downstream, Stream};
+use crate::http1::parse::bytes;
+use crate::http1::RequestHead;
+use crate::worker::Worker;
+
+/// The IAM action `@connections` requests are authorized for.
+const MANAGE_CONNECTIONS: &str = "execute-api:ManageConnections";
+
+/// Whether the path below the stage is `/@connections/...` (the `@` may be `%40`).
+pub fn is_connections_path(rest: &str) -> bool {
+    connection_id_text(rest).is_some()
+}
+
+fn connection_id_text(rest: &str) -> Option<&str> {
+    let r = rest.strip_prefix('/')?;
+    let r = r.strip_prefix("@connections/").or_else(|| {
+        r.get(..15)
+            .filter(|p| p.eq_ignore_ascii_case("%40connections/"))
+            .map(|_| &r[15..])
+    })?;
+    (!r.is_empty() && !r.contains('/')).then_some(r)
+}
+
+/// Serves one `@connections` request. Returns the buffer bytes it used, or `None` to close
+/// the connection.
+pub async fn serve<S: Stream>(
+    w: &Rc<Worker>,
+    d: &mut Downstream<S>,
+    head: &RequestHead,
+) -> Option<usize> {
+    let mut body = Vec::new();
+    let (loc, consumed) = match d.read_body(w, head, &mut body).await {
+        Ok(r) => r,
+        Err(_) => {
+            write(d, 400, "BadRequestException", "Bad Request", false).await;
+            return None;
+        }
+    };
+    let payload: Vec<u8> = match loc {
+        BodyLoc::InBuf(s, e) => d.buf[s..e].to_vec(),
+        BodyLoc::Decoded => body,
+    };
+    let (status, error_type, message, json) = answer(w, d, head, payload).await;
+    let ok = write_json(
+        d,
+        status,
+        error_type,
+        &message,
+        json.as_deref(),
+        head.keep_alive,
+    )
+    .await;
+    (ok && head.keep_alive).then_some(consumed)
+}
+
+/// The response: status, `x-amzn-ErrorType`, message, success body.
+async fn answer<S: Stream>(
+    w: &Rc<Worker>,
+    d: &Downstream<S>,
+    head: &RequestHead,
+    payload: Vec<u8>,
+) -> (u16, &'static str, String, Option<String>) {
+    let snapshot = w.snapshot();
+    let caller = if w.cfg.ws_signed {
+        let now_s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        match crate::iam::verify(&snapshot, head, &d.buf, &d.headers, &payload, now_s) {
+            Ok(key) => Some(key),
+            Err(e) => return (e.status().as_u16(), e.error_type(), e.message(), None),
+        }
+    } else {
+        None
+    };
+    let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");
+    let found = crate::route::select_api(&snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref())
+        .ok()
+        .filter(|(_, mapping)| mapping.is_none())
+        .map(|(api, _)| api)
+        .and_then(|api| super::stage_of(api, path).map(|(stage, _, rest)| (api, stage, rest)));
+    let Some((api, stage, id_text)) =
+        found.and_then(|(api, stage, rest)| Some((api, stage, connection_id_text(rest)?)))
+    else {
+        return (404, "NotFoundException", "Not Found".into(), None);
+    };
+    if let Some(key) = caller.filter(|k| !k.principal.root) {
+        let mut resource = String::with_capacity(128);
+        snapshot.iam.write_resource_arn(
+            &mut resource,
+            &api.id,
+            &stage.name,
+            head.method.as_str(),
+            &format!("/@connections/{id_text}"),
+        );
+        let req = portico_shared::iam::Request {
+            action: MANAGE_CONNECTIONS,
+            resource: &resource,
+            principal: Some(&key.principal.arn),
+            source_ip: d.peer.ip(),
+        };
+        if key.decide(&req, &snapshot.iam.account_id) != portico_shared::iam::Decision::Allow {
+            return (
+                403,
+                "AccessDeniedException",
+                format!(
+                    "User: {} is not authorized to perform: {MANAGE_CONNECTIONS} on resource: {resource}",
+                    key.principal.arn
+                ),
+                None,
+            );
+        }
+    }
+    let decoded = percent_decode(id_text.as_bytes());
+    let op = match head.method {
+        http::Method::POST => {
+            if payload.len() > w.cfg.ws.message_max_bytes {
+                return (
+                    413,
+                    "PayloadTooLargeException",
+                    format!(
+                        "Request payload is larger than {} bytes",
+                        w.cfg.ws.message_max_bytes
+                    ),
+                    None,
+                );
+            }
+            Op::Post(payload)
+        }
+        http::Method::GET => Op::Get,
+        http::Method::DELETE => Op::Delete,
+        _ => return (404, "NotFoundException", "Not Found".into(), None),
+    };
+    let gone = (410, "GoneException", String::new(), None);
+    let Some(id) = ConnectionId::decode(&decoded) else {
+        return gone;
+    };
+    let deleting = matches!(op, Op::Delete);
+    match w.ws.call(id, op).await {
+        OpResult::Gone => gone,
+        OpResult::Busy => (
+            429,
+            "LimitExceededException",
+            "The connection is not reading its messages".into(),
+            None,
+        ),
+        OpResult::Done if deleting => (204, "", String::new(), None),
+        OpResult::Done => (200, "", String::new(), None),
+        OpResult::Info {
+            connected_at_ms,
+            last_active_ms,
+            source_ip,
+            user_agent,
+        } => {
+            let json = serde_json::json!({
+                "connectedAt": iso8601_ms(connected_at_ms),
+                "identity": { "sourceIp": &*source_ip, "userAgent": &*user_agent },
+                "lastActiveAt": iso8601_ms(last_active_ms),
+            });
+            (200, "", String::new(), Some(json.to_string()))
+        }
+    }
+}
+
+async fn write<S: Stream>(
+    d: &mut Downstream<S>,
+    status: u16,
+    error_type: &str,
+    message: &str,
+    keep: bool,
+) {
+    write_json(d, status, error_type, message, None, keep).await;
+}
+
+async fn write_json<S: Stream>(
+    d: &mut Downstream<S>,
+    status: u16,
+    error_type: &str,
+    message: &str,
+    json: Option<&str>,
+    keep_alive: bool,
+) -> bool {
+    use crate::http1::write;
+    let body = match json {
+        Some(j) => j.to_string(),
+        None if status >= 400 => serde_json::json!({ "message": message }).to_string(),
+        None => String::new(),
+    };
+    let mut out = Vec::with_capacity(256 + body.len());
+    write::status_line(&mut out, status, write::reason(status));
+    if !body.is_empty() {
+        write::header(&mut out, b"content-type", b"application/json");
+    }
+    write::header_u64(&mut out, b"content-length", body.len() as u64);
+    if !error_type.is_empty() {
+        write::header(&mut out, b"x-amzn-errortype", error_type.as_bytes());
+    }
+    if !keep_alive {
+        write::header(&mut out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+    matches!(
+        monoio::time::timeout(d.write_timeout, d.stream.write_all(out)).await,
+        Ok((Ok(_), _))
+    )
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            s[i],
+            s.get(i + 1).copied().and_then(hex),
+            s.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `2026-11-25T12:00:00.000Z`.
+fn iso8601_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        ms % 1000
+    )
+}
+
+/// Howard Hinnant's days-to-civil.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(connection_id_text("/@connections/abc%3D"), Some("abc%3D"));
+        assert_eq!(connection_id_text("/%40connections/abc"), Some("abc"));
+        assert_eq!(connection_id_text("/@connections/"), None);
+        assert_eq!(connection_id_text("/other"), None);
+        assert_eq!(percent_decode(b"ab%3D%3d"), b"ab==");
+        assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601_ms(951_782_400_123), "2000-02-29T00:00:00.123Z");
+    }
+}

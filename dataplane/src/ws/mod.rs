@@ -1,0 +1,538 @@
+//! WebSocket APIs on the data plane: the upgrade, the message loop, `$connect`/`$disconnect`,
+//! and the per-core connection registry that the `@connections` API ([`manage`]) reaches.
+//!
+//! # Architecture
+//! 1. `conn::serve` asks [`classify`] about each request head: a request to a WebSocket API is
+//!    either an upgrade ([`upgrade`]) or an `@connections` call ([`manage::serve`]).
+//! 2. [`upgrade`] checks the RFC 6455 handshake, holds it while the `$connect` integration
+//!    runs (a non-2xx answer refuses the upgrade with that status), then answers 101 and
+//!    registers the connection on this worker's [`Registry`].
+//! 3. The connection's task reads frames ([`frame::decode`]), assembles messages, selects a
+//!    route by the API's route selection expression and invokes its integration
+//!    ([`event::invoke`]); a writer task drains the connection's outbound queue (route
+//!    responses, posts from `@connections`, pongs, close frames).
+//! 4. When the connection ends, whoever closed it, it leaves the registry and `$disconnect` is
+//!    invoked exactly once.
+//!
+//! Invariants: a connection lives on the worker that accepted it, and its id names that worker
+//! (`ConnectionId`); another worker reaches it only through that worker's inbox (a lock-free
+//! `mpsc` queue and a wake-up byte on a socket pair), never by touching its state. Every wait
+//! is bounded: idle timeout, maximum duration, integration timeout, write timeout.
+
+pub mod event;
+pub mod frame;
+pub mod manage;
+pub(crate) mod registry;
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::buf::{IoBufMut, SliceMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, Splitable};
+use monoio::net::TcpStream;
+
+use portico_shared::limits::READ_BUF_BYTES;
+use portico_shared::model::ProtocolType;
+use portico_shared::websocket::WsStage;
+
+use crate::conn::Downstream;
+use crate::http1::parse::{bytes, trim};
+use crate::http1::{RequestHead, Version};
+use crate::worker::Worker;
+
+pub use registry::{channels, serve_inbox, Conn, ConnectionId, Inbox, Peers, Registry};
+
+use event::{Event, EventType};
+use frame::Opcode;
+
+/// What a request to the data plane is, as far as WebSocket APIs are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Not a WebSocket API: the HTTP pipeline serves it.
+    Http,
+    /// A request to a WebSocket API's stage: an upgrade (or refused as one).
+    Upgrade,
+    /// `/{stage}/@connections/{id}`.
+    Manage,
+}
+
+/// Where a WebSocket API's stage is in a request: the stage name and the path below it.
+pub(crate) fn stage_of<'s, 'p>(
+    api: &'s portico_shared::snapshot::Api,
+    path: &'p str,
+) -> Option<(&'s portico_shared::snapshot::Stage, &'s WsStage, &'p str)> {
+    let (stage, rest) = api.select_stage(path)?;
+    Some((stage, stage.websocket.as_deref()?, rest))
+}
+
+/// Whether `head` is for a WebSocket API, and how. Synchronous; reads the snapshot only.
+///
+/// Costs an ordinary request two scans of bytes already parsed: only a request that asks for an
+/// upgrade (`Connection: upgrade`) or names `connections` in its path goes on to API lookup. A
+/// plain request to a WebSocket stage reaches the HTTP pipeline, which answers 404 (a WebSocket
+/// stage has no HTTP routes).
+pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
+    let upgrade = head.connection_tokens[..head.connection_token_count]
+        .iter()
+        .any(|t| bytes(buf, *t).eq_ignore_ascii_case(b"upgrade"));
+    if !upgrade && memchr::memmem::find(bytes(buf, head.path), b"connections/").is_none() {
+        return Kind::Http;
+    }
+    let snapshot = w.snapshot();
+    // Custom domains (API mappings) do not serve WebSocket APIs: the HTTP pipeline answers.
+    let Ok((api, None)) = crate::route::select_api(&snapshot, &w.cfg.domain, head, buf, None)
+    else {
+        return Kind::Http;
+    };
+    if api.protocol != ProtocolType::Websocket {
+        return Kind::Http;
+    }
+    let path = std::str::from_utf8(bytes(buf, head.path)).unwrap_or("/");
+    match stage_of(api, path) {
+        Some((_, _, rest)) if manage::is_connections_path(rest) => Kind::Manage,
+        _ => Kind::Upgrade,
+    }
+}
+
+/// The value of header `name` (lowercase) in the request.
+pub(crate) fn header<'b, S>(d: &'b Downstream<S>, name: &str) -> Option<&'b [u8]> {
+    d.headers
+        .iter()
+        .find(|(n, _)| bytes(&d.buf, *n).eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| trim(bytes(&d.buf, *v)))
+}
+
+fn has_token(value: Option<&[u8]>, token: &str) -> bool {
+    value.is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// What a WebSocket upgrade on the TLS listener answers (400): upgraded connections are served
+/// on the plain listener only.
+pub const TLS_REFUSED: &str =
+    "WebSocket connections are served on the plain listener only (ws://), not over TLS (wss://)";
+
+/// The connection as a plain TCP one, which an upgrade needs (its socket is split into a reader
+/// and a writer task); `Err` gives a TLS connection back unchanged. No allocation.
+pub fn into_tcp<S: crate::conn::Stream>(
+    d: Downstream<S>,
+) -> Result<Downstream<TcpStream>, Downstream<S>> {
+    let mut slot = Some(d);
+    if let Some(tcp) =
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Downstream<TcpStream>>>()
+    {
+        return Ok(tcp.take().expect("the slot was just filled"));
+    }
+    Err(slot.expect("the slot was not taken"))
+}
+
+/// Answers a refused upgrade and closes.
+pub(crate) async fn refuse<S: crate::conn::Stream>(
+    d: &mut Downstream<S>,
+    status: u16,
+    message: &str,
+) {
+    let mut out = Vec::with_capacity(128);
+    let body = format!("{{\"message\":\"{message}\"}}");
+    crate::http1::write::status_line(&mut out, status, crate::http1::write::reason(status));
+    crate::http1::write::header(&mut out, b"content-type", b"application/json");
+    crate::http1::write::header_u64(&mut out, b"content-length", body.len() as u64);
+    crate::http1::write::header(&mut out, b"connection", b"close");
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+    let _ = monoio::time::timeout(d.write_timeout, d.stream.write_all(out)).await;
+}
+
+/// Serves a request to a WebSocket API stage: the handshake, `$connect`, then the connection
+/// until it closes, then `$disconnect`.
+pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
+    let key = header(&d, "sec-websocket-key").map(<[u8]>::to_vec);
+    let ok = head.method == http::Method::GET
+        && head.version == Version::Http11
+        && has_token(header(&d, "upgrade"), "websocket")
+        && has_token(header(&d, "connection"), "upgrade");
+    if !ok {
+        return refuse(&mut d, 426, "Upgrade Required").await;
+    }
+    let Some(key) = key.filter(|k| registry::base64_decode(k).is_some_and(|k| k.len() == 16))
+    else {
+        return refuse(&mut d, 400, "Bad Request").await;
+    };
+    if header(&d, "sec-websocket-version") != Some(b"13") {
+        return refuse(&mut d, 426, "Upgrade Required").await;
+    }
+    let snapshot = w.snapshot();
+    let Ok((api, None)) =
+        crate::route::select_api(&snapshot, &w.cfg.domain, &head, &d.buf, d.tls.as_deref())
+    else {
+        return refuse(&mut d, 404, "Not Found").await;
+    };
+    let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");
+    let Some((stage, ws, _)) = stage_of(api, path).filter(|(_, _, r)| *r == "/" || r.is_empty())
+    else {
+        return refuse(&mut d, 404, "Not Found").await;
+    };
+    let conn = w.ws.allocate(
+        api.id.as_ref(),
+        stage.name.as_ref(),
+        d.peer.ip(),
+        header(&d, "user-agent").unwrap_or_default(),
+        w.cfg.now_ms(),
+    );
+
+    // `$connect`: the upgrade waits for it; a non-2xx answer refuses it with that status.
+    let mut subprotocol = None;
+    if let Some(route) = ws.route(ws.connect) {
+        let request_id = w.ids.next();
+        let ev = Event {
+            kind: EventType::Connect,
+            route_key: &route.route_key,
+            conn: &conn,
+            request_id,
+            message_id: None,
+            body: &[],
+            binary: false,
+            disconnect: None,
+            handshake: Some((&d.buf, &d.headers, head.query)),
+            stage_variables: &stage.variables,
+        };
+        let started = Instant::now();
+        let answer = match &route.integration {
+            // Boxed, here and for every event: the connection's long-lived future stays small,
+            // and an integration call's state exists only while it runs.
+            Some(i) => Box::pin(event::invoke(&w, i, &ev)).await,
+            None => Ok(event::Answer::empty(200)),
+        };
+        w.ws.stats.record(&w, &conn, route, &answer, started);
+        match answer {
+            Ok(a) if (200..300).contains(&a.status) => subprotocol = a.subprotocol,
+            Ok(a) => {
+                let reason = std::str::from_utf8(crate::http1::write::reason(a.status))
+                    .unwrap_or("Forbidden");
+                return refuse(&mut d, a.status, reason).await;
+            }
+            Err(_) => return refuse(&mut d, 500, "Internal server error").await,
+        }
+    }
+    drop(snapshot);
+
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ");
+    out.extend_from_slice(&registry::accept_key(&key));
+    out.extend_from_slice(b"\r\n");
+    if let Some(p) = &subprotocol {
+        crate::http1::write::header(&mut out, b"sec-websocket-protocol", p);
+    }
+    out.extend_from_slice(b"\r\n");
+    let written = monoio::time::timeout(d.write_timeout, d.stream.write_all(out)).await;
+    if !matches!(written, Ok((Ok(_), _))) {
+        return;
+    }
+    drop(written);
+    d.buf.drain(..head.head_len.min(d.buf.len()));
+    // Nothing of the handshake outlives it: an idle connection holds its buffer, its `Conn` and
+    // two small tasks.
+    drop((key, subprotocol));
+    let Downstream {
+        stream,
+        buf,
+        headers,
+        write_timeout,
+        ..
+    } = d;
+    drop(headers);
+    let conn = Rc::new(conn);
+    w.ws.insert(Rc::clone(&conn));
+    // Counted in flight: a drain closes the connection (1001) and waits for its `$disconnect`.
+    w.in_flight.set(w.in_flight.get() + 1);
+    if w.shutdown.is_fired() {
+        // The drain began during `$connect`, after the registry was closed.
+        conn.go_away();
+    }
+    let (rd, wr) = stream.into_split();
+    monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, write_timeout));
+    let (code, reason) = read_loop(&w, &conn, rd, buf).await;
+    w.ws.remove(&conn);
+    conn.close(code, reason);
+    Box::pin(disconnect(&w, &conn, code, reason)).await;
+    w.in_flight.set(w.in_flight.get() - 1);
+}
+
+/// Invokes `$disconnect` once, after the connection closed.
+async fn disconnect(w: &Rc<Worker>, conn: &Conn, code: u16, reason: &str) {
+    let snapshot = w.snapshot();
+    let Some((stage, ws)) = conn.stage(&snapshot) else {
+        return;
+    };
+    let Some(route) = ws.route(ws.disconnect) else {
+        return;
+    };
+    let Some(integration) = &route.integration else {
+        return;
+    };
+    let ev = Event {
+        kind: EventType::Disconnect,
+        route_key: &route.route_key,
+        conn,
+        request_id: w.ids.next(),
+        message_id: None,
+        body: &[],
+        binary: false,
+        disconnect: Some((code, reason)),
+        handshake: None,
+        stage_variables: &stage.variables,
+    };
+    let started = Instant::now();
+    let answer = event::invoke(w, integration, &ev).await;
+    w.ws.stats.record(w, conn, route, &answer, started);
+}
+
+/// Reads `rd` until the connection ends; returns the close code and reason `$disconnect`
+/// reports.
+async fn read_loop(
+    w: &Rc<Worker>,
+    conn: &Rc<Conn>,
+    mut rd: OwnedReadHalf<TcpStream>,
+    mut buf: Vec<u8>,
+) -> (u16, &'static str) {
+    let limits = &w.cfg.ws;
+    let opened = Instant::now();
+    let deadline = opened + limits.max_duration;
+    let mut message: Vec<u8> = Vec::new();
+    let mut message_opcode: Option<Opcode> = None;
+    // How much of a text message is known to be valid UTF-8: each byte is checked once.
+    let mut utf8_checked = 0usize;
+    loop {
+        // Frames already buffered first; `pos` is where the next one starts (the buffer is
+        // shifted once per read, not once per frame).
+        let mut pos = 0usize;
+        loop {
+            let decoded = frame::decode(&mut buf[pos..], limits.frame_max_bytes);
+            let f = match decoded {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return conn.fail(e.close_code(), "Protocol error"),
+            };
+            let payload = pos + f.payload.0..pos + f.payload.1;
+            match f.opcode {
+                Opcode::Ping => conn.send(Opcode::Pong, &buf[payload]),
+                Opcode::Pong => {}
+                Opcode::Close => return close_received(conn, &buf[payload]),
+                Opcode::Text | Opcode::Binary | Opcode::Continuation => {
+                    match (f.opcode, message_opcode) {
+                        (Opcode::Continuation, None) => {
+                            return conn.fail(1002, "Continuation without a message")
+                        }
+                        (Opcode::Text | Opcode::Binary, Some(_)) => {
+                            return conn.fail(1002, "New message inside a fragmented one")
+                        }
+                        (Opcode::Text | Opcode::Binary, None) => message_opcode = Some(f.opcode),
+                        _ => {}
+                    }
+                    if message.len() + payload.len() > limits.message_max_bytes {
+                        return conn.fail(1009, "Message too big");
+                    }
+                    message.extend_from_slice(&buf[payload]);
+                    if message_opcode == Some(Opcode::Text)
+                        && !utf8_advance(&message, &mut utf8_checked, f.fin)
+                    {
+                        return conn.fail(1007, "Invalid UTF-8");
+                    }
+                }
+            }
+            pos += f.len;
+            if f.fin && !f.opcode.is_control() {
+                let binary = message_opcode == Some(Opcode::Binary);
+                message_opcode = None;
+                conn.touch(w.cfg.now_ms());
+                Box::pin(on_message(w, conn, &message, binary)).await;
+                message.clear();
+                utf8_checked = 0;
+                if message.capacity() > 64 * 1024 {
+                    message = Vec::new();
+                }
+            }
+        }
+        buf.drain(..pos);
+        let now = Instant::now();
+        if now >= deadline {
+            return conn.fail(1001, "Going away");
+        }
+        let idle_until = conn.idle_deadline(w.cfg.now_ms(), limits.idle_timeout);
+        let wait = (deadline - now).min(idle_until);
+        if wait.is_zero() {
+            return conn.fail(1001, "Going away");
+        }
+        let read = monoio::select! {
+            r = monoio::time::timeout(wait, read_into(&mut rd, &mut buf)) => Some(r),
+            _ = conn.closing() => None,
+        };
+        match read {
+            None => return conn.closed_by_gateway(),
+            Some(Err(_)) => {} // timed out: the checks above decide
+            Some(Ok(Ok(0)) | Ok(Err(_))) => return (1006, "Connection closed abnormally"),
+            Some(Ok(Ok(_))) => {}
+        }
+    }
+}
+
+/// Whether `text` is valid UTF-8 so far (`fin`: it must be complete). `checked` is how much was
+/// found valid before; only the rest is looked at (a character cut by a frame boundary is
+/// looked at again, at most 3 bytes).
+fn utf8_advance(text: &[u8], checked: &mut usize, fin: bool) -> bool {
+    match std::str::from_utf8(&text[*checked..]) {
+        Ok(_) => {
+            *checked = text.len();
+            true
+        }
+        Err(e) => {
+            *checked += e.valid_up_to();
+            !fin && e.error_len().is_none()
+        }
+    }
+}
+
+/// A close frame from the client: answer it (echoing a valid code) and end.
+fn close_received(conn: &Conn, payload: &[u8]) -> (u16, &'static str) {
+    match payload {
+        [] => {
+            conn.send_close(1000, "");
+            (1005, "")
+        }
+        [_] => conn.fail(1002, "Protocol error"),
+        [a, b, reason @ ..] => {
+            let code = u16::from_be_bytes([*a, *b]);
+            if !frame::valid_close_code(code) {
+                return conn.fail(1002, "Protocol error");
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return conn.fail(1007, "Invalid UTF-8");
+            }
+            conn.send_close(code, "");
+            (code, "Client closed the connection")
+        }
+    }
+}
+
+/// Reads more into `buf`. An idle connection's read holds the buffer (io_uring owns it while
+/// the read is pending), so it stays small: 2 KiB, doubled only while a large frame arrives.
+async fn read_into(rd: &mut OwnedReadHalf<TcpStream>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    if buf.is_empty() && buf.capacity() > 64 * 1024 {
+        *buf = Vec::with_capacity(READ_BUF_BYTES);
+    }
+    if buf.capacity() - buf.len() < 512 {
+        buf.reserve(buf.len().max(READ_BUF_BYTES));
+    }
+    let mut owned = std::mem::take(buf);
+    let (len, cap) = (owned.len(), owned.bytes_total());
+    let (res, slice) = rd.read(SliceMut::new(owned, len, cap)).await;
+    *buf = slice.into_inner();
+    res
+}
+
+/// One message from the client: select its route, invoke the integration, answer if the route
+/// has a route response.
+async fn on_message(w: &Rc<Worker>, conn: &Rc<Conn>, body: &[u8], binary: bool) {
+    let snapshot = w.snapshot();
+    let request_id = w.ids.next();
+    let Some((stage, ws)) = conn.stage(&snapshot) else {
+        conn.error_frame("Forbidden", request_id);
+        return;
+    };
+    let api = snapshot.api(&conn.api_id);
+    let mut key = String::new();
+    let selected = match api.and_then(|a| a.websocket.as_deref()) {
+        Some(a) if !binary => {
+            let json: Option<serde_json::Value> = if a.route_selection.needs_body() {
+                serde_json::from_slice(body).ok()
+            } else {
+                None
+            };
+            a.route_selection
+                .evaluate(json.as_ref(), &mut key)
+                .then_some(key.as_str())
+        }
+        _ => None,
+    };
+    let Some((_, route)) = ws.select(selected) else {
+        w.ws.stats.client_error(w);
+        conn.error_frame("Forbidden", request_id);
+        return;
+    };
+    let Some(integration) = &route.integration else {
+        conn.error_frame("Internal server error", request_id);
+        return;
+    };
+    let ev = Event {
+        kind: EventType::Message,
+        route_key: &route.route_key,
+        conn,
+        request_id,
+        message_id: Some(request_id),
+        body,
+        binary,
+        disconnect: None,
+        handshake: None,
+        stage_variables: &stage.variables,
+    };
+    let started = Instant::now();
+    let answer = event::invoke(w, integration, &ev).await;
+    w.ws.stats.record(w, conn, route, &answer, started);
+    match answer {
+        Ok(a) => {
+            if route.route_response {
+                let opcode = match a.opcode {
+                    Some(o) => o,
+                    None if std::str::from_utf8(&a.body).is_ok() => Opcode::Text,
+                    None => Opcode::Binary,
+                };
+                conn.send(opcode, &a.body);
+            }
+        }
+        Err(_) => conn.error_frame("Internal server error", request_id),
+    }
+}
+
+/// The data plane's WebSocket limits (AWS's quotas by default; flags for tests).
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    pub frame_max_bytes: usize,
+    pub message_max_bytes: usize,
+    pub idle_timeout: Duration,
+    pub max_duration: Duration,
+}
+
+impl Default for WsLimits {
+    fn default() -> WsLimits {
+        use portico_shared::limits as l;
+        WsLimits {
+            frame_max_bytes: l::WS_FRAME_MAX_BYTES,
+            message_max_bytes: l::WS_MESSAGE_MAX_BYTES,
+            idle_timeout: Duration::from_millis(l::WS_IDLE_TIMEOUT_MS),
+            max_duration: Duration::from_millis(l::WS_MAX_DURATION_MS),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_prefixes() {
+        let check = |t: &[u8], fin| utf8_advance(t, &mut 0, fin);
+        assert!(check("héllo".as_bytes(), true));
+        assert!(check(&"é".as_bytes()[..1], false));
+        assert!(!check(&"é".as_bytes()[..1], true));
+        assert!(!check(&[0xff], false));
+        // Frame by frame: "aé" cut inside the é, then completed.
+        let text = "aé".as_bytes();
+        let mut checked = 0;
+        assert!(utf8_advance(&text[..2], &mut checked, false));
+        assert_eq!(checked, 1);
+        assert!(utf8_advance(text, &mut checked, true));
+        assert_eq!(checked, 3);
+    }
+}

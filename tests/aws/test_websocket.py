@@ -1,0 +1,573 @@
+"""WebSocket APIs with real clients: the Python `websockets` client and boto3's
+`apigatewayv2` and `apigatewaymanagementapi`, against the real binary (2 workers)."""
+
+import asyncio
+import base64
+import json
+import socket
+import time
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+import botocore.config
+import pytest
+import websockets
+
+from conftest import DOMAIN, Gateway
+
+_getaddrinfo = socket.getaddrinfo
+
+
+def _localhost_getaddrinfo(host, *args, **kwargs):
+    # RFC 6761: every name under `localhost.` is loopback (as browsers and systemd-resolved
+    # answer); this machine's resolver does not know `{apiId}.execute-api.localhost`.
+    if isinstance(host, str) and host.endswith(".localhost"):
+        host = "127.0.0.1"
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def localhost_names(monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", _localhost_getaddrinfo)
+
+
+def ws_url(gw, api_id, stage="prod"):
+    return f"ws://{api_id}.{DOMAIN}:{gw.port}/{stage}"
+
+
+def management(gw, api_id, stage="prod"):
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=f"http://{api_id}.{DOMAIN}:{gw.port}/{stage}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def echo_api(client, connect_status=None):
+    """A WebSocket API: `$default` echoes through a MOCK, `whoami` answers its connection id,
+    `$connect` is a MOCK answering `connect_status` (when given)."""
+    api = client.create_api(
+        Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    api_id = api["ApiId"]
+    assert api["ApiEndpoint"].startswith("ws://")
+
+    def mock_route(key, template=None, response_template=None):
+        kwargs = {"RequestTemplates": {"$default": template}} if template else {}
+        i = client.create_integration(ApiId=api_id, IntegrationType="MOCK", **kwargs)
+        ir = {"ResponseTemplates": {"$default": response_template}} if response_template else {}
+        client.create_integration_response(
+            ApiId=api_id,
+            IntegrationId=i["IntegrationId"],
+            IntegrationResponseKey="$default",
+            **ir,
+        )
+        r = client.create_route(
+            ApiId=api_id,
+            RouteKey=key,
+            Target=f"integrations/{i['IntegrationId']}",
+            RouteResponseSelectionExpression="$default",
+        )
+        client.create_route_response(
+            ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default"
+        )
+        return r
+
+    mock_route("$default")
+    mock_route(
+        "whoami",
+        response_template='{"connectionId":"$context.connectionId","route":"$context.routeKey"}',
+    )
+    if connect_status:
+        mock_route("$connect", template=f'{{"statusCode": {connect_status}}}')
+    client.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    return api_id
+
+
+async def recv(ws, timeout=5):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+def test_echo_route_selection_and_errors(gateway, client):
+    api_id = echo_api(client)
+
+    async def run():
+        async with websockets.connect(ws_url(gateway, api_id)) as ws:
+            await ws.send("plain text")
+            assert await recv(ws) == "plain text"
+            await ws.send(b"\x00\x01binary")
+            assert await recv(ws) == b"\x00\x01binary"
+            await ws.send(json.dumps({"action": "whoami"}))
+            me = json.loads(await recv(ws))
+            assert me["route"] == "whoami" and me["connectionId"].endswith("=")
+            await ws.ping()
+            # A frame past 32 KB closes the connection with 1009.
+            await ws.send("x" * (33 * 1024))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await recv(ws)
+            assert closed.value.rcvd.code == 1009
+
+    asyncio.run(run())
+
+
+def test_no_default_route_answers_forbidden_frame(gateway, client):
+    api = client.create_api(
+        Name="n", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
+
+    async def run():
+        async with websockets.connect(ws_url(gateway, api["ApiId"])) as ws:
+            await ws.send('{"action":"nothing"}')
+            frame = json.loads(await recv(ws))
+            assert frame["message"] == "Forbidden" and frame["connectionId"]
+            await ws.send("still open")
+            assert json.loads(await recv(ws))["message"] == "Forbidden"
+
+    asyncio.run(run())
+
+
+def test_connect_refused_with_its_status(gateway, client):
+    api_id = echo_api(client, connect_status=403)
+
+    async def run():
+        with pytest.raises(websockets.InvalidStatus) as e:
+            async with websockets.connect(ws_url(gateway, api_id)):
+                pass
+        assert e.value.response.status_code == 403
+
+    asyncio.run(run())
+
+
+def test_control_plane_refusals(gateway, client):
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_api(Name="x", ProtocolType="WEBSOCKET")
+    api = client.create_api(
+        Name="x", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_route(ApiId=api["ApiId"], RouteKey="$custom")
+    i = client.create_integration(
+        ApiId=api["ApiId"],
+        IntegrationType="AWS_PROXY",
+        IntegrationUri="arn:aws:lambda:us-east-1:000000000000:function:f",
+    )
+    client.create_route(
+        ApiId=api["ApiId"], RouteKey="$default", Target=f"integrations/{i['IntegrationId']}"
+    )
+    with pytest.raises(client.exceptions.BadRequestException) as e:
+        client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
+    assert "AWS_PROXY" in str(e.value)
+
+
+@pytest.mark.parametrize("driver", ["auto", "legacy"])
+def test_connections_api_on_both_cores(tmp_path, driver):
+    gateway = Gateway(
+        tmp_path / "data", tmp_path / "portico.log", env={"PORTICO_DRIVER": driver}
+    ).start()
+    try:
+        connections_api_on_both_cores(gateway, gateway.client())
+    finally:
+        gateway.stop()
+
+
+def connections_api_on_both_cores(gateway, client):
+    api_id = echo_api(client)
+    mgmt = management(gateway, api_id)
+
+    async def run():
+        clients = [await websockets.connect(ws_url(gateway, api_id)) for _ in range(8)]
+        ids = []
+        for ws in clients:
+            await ws.send(json.dumps({"action": "whoami"}))
+            ids.append(json.loads(await recv(ws))["connectionId"])
+        # Ids name their worker (first byte): posts reach connections on both workers.
+        workers = {base64.b64decode(c)[0] for c in ids}
+        assert workers == {0, 1}, workers
+        loop = asyncio.get_running_loop()
+        for ws, cid in zip(clients, ids):
+            await loop.run_in_executor(
+                None, lambda c=cid: mgmt.post_to_connection(ConnectionId=c, Data=b"hello " + c.encode())
+            )
+            assert await recv(ws) == "hello " + cid
+            info = await loop.run_in_executor(None, lambda c=cid: mgmt.get_connection(ConnectionId=c))
+            assert info["Identity"]["SourceIp"] == "127.0.0.1"
+            assert info["ConnectedAt"] and info["LastActiveAt"]
+        too_big = b"x" * (128 * 1024 + 1)
+        with pytest.raises(mgmt.exceptions.PayloadTooLargeException):
+            await loop.run_in_executor(
+                None, lambda: mgmt.post_to_connection(ConnectionId=ids[0], Data=too_big)
+            )
+        await loop.run_in_executor(None, lambda: mgmt.delete_connection(ConnectionId=ids[0]))
+        with pytest.raises(websockets.ConnectionClosed):
+            await recv(clients[0])
+        with pytest.raises(mgmt.exceptions.GoneException):
+            await loop.run_in_executor(
+                None, lambda: mgmt.post_to_connection(ConnectionId=ids[0], Data=b"x")
+            )
+        for ws in clients[1:]:
+            await ws.close()
+
+    asyncio.run(run())
+    with pytest.raises(mgmt.exceptions.GoneException):
+        mgmt.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")
+
+
+def test_drain_closes_with_1001_and_runs_disconnect(tmp_path, upstream):
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log").start()
+    try:
+        client = gw.client()
+        api = client.create_api(
+            Name="d", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+        )
+        http_route(client, api["ApiId"], "$disconnect", upstream.url("/bye"), route_response=False)
+        client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
+
+        async def run():
+            async with websockets.connect(ws_url(gw, api["ApiId"])) as ws:
+                stopping = asyncio.get_running_loop().run_in_executor(None, gw.stop)
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await recv(ws, timeout=10)
+                assert closed.value.rcvd.code == 1001
+                await stopping
+
+        asyncio.run(run())
+        assert gw.proc.returncode == 0
+        # `$input.body` of a DISCONNECT event is empty: the template renders `"body":}`.
+        assert [b'"event":"DISCONNECT"' in r["body"] for r in upstream.requests] == [True]
+    finally:
+        gw.stop()
+
+
+def test_http_integration_disconnect_and_idle(tmp_path, upstream):
+    gw = Gateway(
+        tmp_path / "data", tmp_path / "portico.log", env={"PORTICO_WS_IDLE_TIMEOUT_MS": "700"}
+    ).start()
+    try:
+        client = gw.client()
+        api = client.create_api(
+            Name="h", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+        )
+        api_id = api["ApiId"]
+        template = (
+            '{"event":"$context.eventType","id":"$context.connectionId",'
+            '"code":"$context.disconnectStatusCode","body":$input.body}'
+        )
+        i = client.create_integration(
+            ApiId=api_id,
+            IntegrationType="HTTP",
+            IntegrationUri=upstream.url("/events"),
+            IntegrationMethod="POST",
+            RequestTemplates={"$default": template.replace("$input.body", '"-"')},
+        )
+        client.create_route(
+            ApiId=api_id, RouteKey="$disconnect", Target=f"integrations/{i['IntegrationId']}"
+        )
+        client.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+
+        async def run():
+            async with websockets.connect(ws_url(gw, api_id)) as ws:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await recv(ws, timeout=5)
+                assert closed.value.rcvd.code == 1001
+
+        asyncio.run(run())
+        deadline = time.time() + 5
+        while time.time() < deadline and not upstream.requests:
+            time.sleep(0.05)
+        assert len(upstream.requests) == 1
+        time.sleep(0.3)
+        assert len(upstream.requests) == 1, "$disconnect is invoked once"
+    finally:
+        gw.stop()
+
+
+class CallbackBackend:
+    """An HTTP backend that, for each event, posts to the caller's connection through
+    `@connections` before it answers (the callback pattern)."""
+
+    def __init__(self, endpoint_of):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        backend = self
+        self.events = []
+        self.endpoint_of = endpoint_of
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                event = json.loads(self.rfile.read(n))
+                backend.events.append(event)
+                if event["event"] == "MESSAGE":
+                    mgmt = management_at(backend.endpoint_of())
+                    mgmt.post_to_connection(
+                        ConnectionId=event["id"], Data=b"callback for " + event["id"].encode()
+                    )
+                out = json.dumps({"reply": event["body"]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                # No keep-alive: once closed, the backend is gone for the gateway too.
+                self.send_header("Connection", "close")
+                self.close_connection = True
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/events"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def management_at(endpoint, key_id="x", secret="y"):
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def http_route(client, api_id, key, uri, route_response=True):
+    template = (
+        '{"event":"$context.eventType","id":"$context.connectionId",'
+        '"route":"$context.routeKey","body":$input.body}'
+    )
+    i = client.create_integration(
+        ApiId=api_id,
+        IntegrationType="HTTP",
+        IntegrationUri=uri,
+        RequestTemplates={"$default": template},
+        TimeoutInMillis=3000,
+    )
+    kwargs = {"RouteResponseSelectionExpression": "$default"} if route_response else {}
+    r = client.create_route(
+        ApiId=api_id, RouteKey=key, Target=f"integrations/{i['IntegrationId']}", **kwargs
+    )
+    if route_response:
+        client.create_route_response(ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default")
+    return i
+
+
+def test_callback_during_a_message_and_backend_killed(gateway, client):
+    api_id = echo_api(client)
+    backend = CallbackBackend(lambda: f"http://{api_id}.{DOMAIN}:{gateway.port}/prod")
+    try:
+        http_route(client, api_id, "send", backend.url)
+        time.sleep(0.1)  # auto-deploy published with the route
+
+        async def run():
+            async with websockets.connect(ws_url(gateway, api_id)) as ws:
+                await ws.send(json.dumps({"action": "send", "text": "hi"}))
+                first = await recv(ws)
+                assert first.startswith("callback for ")
+                reply = json.loads(await recv(ws))
+                assert reply == {"reply": {"action": "send", "text": "hi"}}
+                event = backend.events[-1]
+                assert event["route"] == "send" and first == "callback for " + event["id"]
+                # The backend goes away mid-conversation: an error frame, the connection stays.
+                backend.close()
+                await ws.send(json.dumps({"action": "send"}))
+                err = json.loads(await recv(ws))
+                assert err["message"] == "Internal server error" and err["connectionId"]
+                await ws.send("still here")
+                assert await recv(ws) == "still here"
+
+        asyncio.run(run())
+    finally:
+        try:
+            backend.close()
+        except Exception:
+            pass
+
+
+def test_no_route_response_no_reply(gateway, client, upstream):
+    api_id = echo_api(client)
+    http_route(client, api_id, "fire", upstream.url("/x"), route_response=False)
+    time.sleep(0.1)
+
+    async def run():
+        async with websockets.connect(ws_url(gateway, api_id)) as ws:
+            await ws.send(json.dumps({"action": "fire"}))
+            await ws.send("echo after")
+            assert await recv(ws) == "echo after"
+        assert json.loads(upstream.requests[-1]["body"])["route"] == "fire"
+
+    asyncio.run(run())
+
+
+def test_max_duration_and_signed_connections_api(tmp_path):
+    env = {
+        "PORTICO_WS_MAX_DURATION_MS": "1500",
+        "PORTICO_ADMIN_ACCESS_KEY_ID": "AKIDPORTICO",
+        "PORTICO_ADMIN_SECRET_ACCESS_KEY": "s3cret",
+    }
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", env=env).start()
+    try:
+        client = gw.client("AKIDPORTICO", "s3cret")
+        api_id = echo_api(client)
+        endpoint = f"http://{api_id}.{DOMAIN}:{gw.port}/prod"
+        good = management_at(endpoint, "AKIDPORTICO", "s3cret")
+        bad = management_at(endpoint, "AKIDPORTICO", "wrong")
+        # IAM users: one allowed execute-api:ManageConnections on this API, one allowed only
+        # Invoke.
+        iam = boto3.client(
+            "iam",
+            endpoint_url=f"http://{gw.admin}",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDPORTICO",
+            aws_secret_access_key="s3cret",
+        )
+        users = {}
+        for name, action in (("manager", "execute-api:ManageConnections"),
+                             ("invoker", "execute-api:Invoke")):
+            iam.create_user(UserName=name)
+            doc = {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": action,
+                "Resource": f"arn:aws:execute-api:*:*:{api_id}/prod/POST/@connections/*"}]}
+            iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(doc))
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            users[name] = management_at(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+
+        async def run():
+            async with websockets.connect(ws_url(gw, api_id)) as ws:
+                await ws.send(json.dumps({"action": "whoami"}))
+                cid = json.loads(await recv(ws))["connectionId"]
+                loop = asyncio.get_running_loop()
+                with pytest.raises(botocore.exceptions.ClientError) as e:
+                    await loop.run_in_executor(
+                        None, lambda: bad.post_to_connection(ConnectionId=cid, Data=b"x")
+                    )
+                assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+                await loop.run_in_executor(
+                    None, lambda: good.post_to_connection(ConnectionId=cid, Data=b"signed")
+                )
+                assert await recv(ws) == "signed"
+                await loop.run_in_executor(
+                    None,
+                    lambda: users["manager"].post_to_connection(ConnectionId=cid, Data=b"iam"),
+                )
+                assert await recv(ws) == "iam"
+                with pytest.raises(botocore.exceptions.ClientError) as e:
+                    await loop.run_in_executor(
+                        None,
+                        lambda: users["invoker"].post_to_connection(ConnectionId=cid, Data=b"x"),
+                    )
+                assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+                assert "ManageConnections" in str(e.value)
+                # Busy, yet closed at the maximum duration (1001).
+                started = time.time()
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    while True:
+                        await ws.send("tick")
+                        await recv(ws)
+                        await asyncio.sleep(0.05)
+                assert closed.value.rcvd.code == 1001
+                assert time.time() - started < 3
+
+        asyncio.run(run())
+    finally:
+        gw.stop()
+
+
+def test_chat_example_with_two_clients(gateway):
+    """tools/wschat.py, the README's chat room: join with a name, broadcast, leave."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    import wschat
+
+    chat, url = wschat.start(f"http://{gateway.admin}", gateway.port)
+    try:
+
+        async def run():
+            with pytest.raises(websockets.InvalidStatus) as e:
+                async with websockets.connect(url):
+                    pass
+            assert e.value.response.status_code == 400
+            alice = await websockets.connect(url + "?name=alice")
+            bob = await websockets.connect(url + "?name=bob")
+            await alice.send(json.dumps({"action": "sendmessage", "text": "hello"}))
+            assert await recv(alice) == "alice: hello"
+            assert await recv(bob) == "alice: hello"
+            await bob.close()
+            assert await recv(alice) == "bob left"
+            await alice.close()
+
+        asyncio.run(run())
+    finally:
+        chat.close()
+
+
+def test_subprotocol_only_when_connect_returns_one(gateway, client):
+    """`Sec-WebSocket-Protocol` is answered only when the `$connect` integration returns one."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            offered = self.headers.get("Sec-WebSocket-Protocol")
+            seen.append((self.path, self.headers.get("X-Client")))
+            self.send_response(200)
+            if "pick=chat" in self.path:
+                self.send_header("Sec-WebSocket-Protocol", "chat")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            assert offered is None  # the handshake's own headers are not forwarded
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api_id = echo_api(client)
+        i = client.create_integration(
+            ApiId=api_id,
+            IntegrationType="HTTP_PROXY",
+            IntegrationUri=f"http://127.0.0.1:{server.server_address[1]}/connect",
+            IntegrationMethod="POST",
+        )
+        client.create_route(
+            ApiId=api_id, RouteKey="$connect", Target=f"integrations/{i['IntegrationId']}"
+        )
+        time.sleep(0.1)
+
+        async def run():
+            url = ws_url(gateway, api_id)
+            async with websockets.connect(
+                url + "?pick=chat", subprotocols=["chat", "other"], additional_headers={"X-Client": "1"}
+            ) as ws:
+                assert ws.subprotocol == "chat"
+            async with websockets.connect(url) as ws:
+                assert ws.subprotocol is None
+
+        asyncio.run(run())
+        assert seen[0] == ("/connect?pick=chat", "1")
+    finally:
+        server.shutdown()
+        server.server_close()

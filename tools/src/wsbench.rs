@@ -1,0 +1,260 @@
+//! WebSocket APIs: memory per idle connection, and message round trip through a MOCK echo at a
+//! fixed rate.
+//!
+//! Starts `portico` (one worker for `idle`, two for `rtt`), creates a WebSocket API through the
+//! admin API (`$default` → MOCK with a `$default` integration response and route response:
+//! every message comes back as sent), then:
+//! - `idle`: opens N WebSocket connections (handshake done, one message echoed on each) and
+//!   reads the process's resident memory from /proc;
+//! - `rtt`: sends messages at a fixed total rate over C connections for D seconds, and reports
+//!   the round trip (from the scheduled send time, so a stall is not hidden) p50/p99/max.
+//!
+//! usage: wsbench idle [--connections 10000]
+//!        wsbench rtt [--rate 10000] [--seconds 5] [--connections 100] [--threads 4]
+//! (needs target/release/portico, or PORTICO_BIN)
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use portico_tools::Http;
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "idle".into());
+    let (mut n, mut rate, mut seconds, mut threads) = (10_000usize, 10_000u64, 5u64, 4usize);
+    let mut conns_rtt = 100usize;
+    while let Some(a) = args.next() {
+        let mut v = || args.next().context("flag value");
+        match a.as_str() {
+            "--connections" => {
+                let c: usize = v()?.parse()?;
+                n = c;
+                conns_rtt = c;
+            }
+            "--rate" => rate = v()?.parse()?,
+            "--seconds" => seconds = v()?.parse()?,
+            "--threads" => threads = v()?.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    rlimit::increase_nofile_limit(u64::MAX)?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = std::env::var_os("PORTICO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release/portico"));
+    let dir = std::env::temp_dir().join(format!("portico-wsbench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let workers = if mode == "idle" { "1" } else { "2" };
+    let (mut child, ready) =
+        portico_tools::spawn_portico(&bin, None, &dir.join("data"), &["--workers", workers])?;
+    let api = echo_api(ready.admin)?;
+    let host = format!("{api}.execute-api.localhost");
+    let result = match mode.as_str() {
+        "idle" => idle(child.id(), ready.listen, &host, n),
+        "rtt" => rtt(ready.listen, &host, rate, seconds, conns_rtt, threads),
+        other => Err(anyhow::anyhow!("unknown mode {other}: use idle or rtt")),
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Creates the echo API; returns its id.
+fn echo_api(admin: SocketAddr) -> Result<String> {
+    let mut h = Http::connect(admin)?;
+    let mut call = |path: &str, body: &str| -> Result<serde_json::Value> {
+        let (status, text) = h.call("POST", path, body)?;
+        if status != 201 {
+            bail!("POST {path}: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    };
+    let api = call(
+        "/v2/apis",
+        r#"{"name":"echo","protocolType":"WEBSOCKET","routeSelectionExpression":"$request.body.action"}"#,
+    )?;
+    let id = api["apiId"].as_str().context("apiId")?.to_string();
+    let i = call(
+        &format!("/v2/apis/{id}/integrations"),
+        r#"{"integrationType":"MOCK"}"#,
+    )?;
+    let iid = i["integrationId"].as_str().context("integrationId")?;
+    call(
+        &format!("/v2/apis/{id}/integrations/{iid}/integrationresponses"),
+        r#"{"integrationResponseKey":"$default"}"#,
+    )?;
+    let r = call(
+        &format!("/v2/apis/{id}/routes"),
+        &format!(
+            r#"{{"routeKey":"$default","target":"integrations/{iid}","routeResponseSelectionExpression":"$default"}}"#
+        ),
+    )?;
+    let rid = r["routeId"].as_str().context("routeId")?;
+    call(
+        &format!("/v2/apis/{id}/routes/{rid}/routeresponses"),
+        r#"{"routeResponseKey":"$default"}"#,
+    )?;
+    call(
+        &format!("/v2/apis/{id}/stages"),
+        r#"{"stageName":"prod","autoDeploy":true}"#,
+    )?;
+    Ok(id)
+}
+
+/// A client WebSocket connection (std, blocking).
+struct Ws {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Ws {
+    fn connect(addr: SocketAddr, host: &str) -> Result<Ws> {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let req = format!(
+            "GET /prod HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.write_all(req.as_bytes())?;
+        let mut buf = Vec::with_capacity(512);
+        let mut chunk = [0u8; 512];
+        loop {
+            let n = s.read(&mut chunk)?;
+            if n == 0 {
+                bail!("closed during the handshake");
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                if !buf.starts_with(b"HTTP/1.1 101") {
+                    bail!("handshake refused: {}", String::from_utf8_lossy(&buf));
+                }
+                buf.drain(..end + 4);
+                return Ok(Ws { s, buf });
+            }
+        }
+    }
+
+    fn send(&mut self, payload: &[u8]) -> Result<()> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut f = Vec::with_capacity(payload.len() + 8);
+        f.push(0x81);
+        assert!(payload.len() < 126, "short messages only");
+        f.push(0x80 | payload.len() as u8);
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+        self.s.write_all(&f)?;
+        Ok(())
+    }
+
+    /// Reads one short unmasked server frame; returns its payload length.
+    fn recv(&mut self) -> Result<usize> {
+        let mut chunk = [0u8; 512];
+        loop {
+            if self.buf.len() >= 2 {
+                let len = usize::from(self.buf[1] & 0x7f);
+                if len >= 126 {
+                    bail!("unexpected long frame");
+                }
+                if self.buf.len() >= 2 + len {
+                    self.buf.drain(..2 + len);
+                    return Ok(len);
+                }
+            }
+            let n = self.s.read(&mut chunk)?;
+            if n == 0 {
+                bail!("connection closed");
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn idle(pid: u32, addr: SocketAddr, host: &str, n: usize) -> Result<()> {
+    std::thread::sleep(Duration::from_millis(300));
+    let before = rss_kib(pid)?;
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut ws = Ws::connect(addr, host).with_context(|| format!("connection {i}"))?;
+        ws.send(b"hello")?;
+        ws.recv()?;
+        conns.push(ws);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(pid)?;
+    let delta = after.saturating_sub(before);
+    println!("portico RSS before: {before} KiB, with {n} idle WebSocket connections: {after} KiB");
+    println!(
+        "added: {:.1} MiB, {:.2} KiB per connection (acceptance: under 100 MiB resident for 10,000)",
+        delta as f64 / 1024.0,
+        delta as f64 / n as f64
+    );
+    drop(conns);
+    Ok(())
+}
+
+fn rtt(
+    addr: SocketAddr,
+    host: &str,
+    rate: u64,
+    seconds: u64,
+    conns: usize,
+    threads: usize,
+) -> Result<()> {
+    let per_thread_rate = rate as f64 / threads as f64;
+    let per_thread_conns = (conns / threads).max(1);
+    let start = Instant::now() + Duration::from_millis(500);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let host = host.to_string();
+            std::thread::spawn(move || -> Result<Vec<u64>> {
+                let mut ws: Vec<Ws> = (0..per_thread_conns)
+                    .map(|_| Ws::connect(addr, &host))
+                    .collect::<Result<_>>()?;
+                let total = (per_thread_rate * seconds as f64) as u64;
+                let interval = Duration::from_secs_f64(1.0 / per_thread_rate);
+                let mut lat = Vec::with_capacity(total as usize);
+                for k in 0..total {
+                    let due = start + interval.mul_f64(k as f64);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let c = &mut ws[k as usize % per_thread_conns];
+                    c.send(br#"{"action":"echo","n":1}"#)?;
+                    c.recv()?;
+                    lat.push(due.elapsed().as_micros() as u64);
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.join().map_err(|_| anyhow::anyhow!("thread panicked"))??);
+    }
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    println!(
+        "{} messages at {rate}/s over {conns} connections for {seconds}s: round trip p50 {} µs, p99 {} µs, max {} µs",
+        all.len(),
+        pct(0.50),
+        pct(0.99),
+        all.last().copied().unwrap_or(0)
+    );
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")
+}
