@@ -68,7 +68,10 @@ def handler(event, context):
         print("hello-from-function", flush=True)
         return {}
     if op == "touch":
-        open(event["path"], "w").write("done")
+        # Write then rename, so the test never sees the file half-written.
+        with open(event["path"] + ".tmp", "w") as f:
+            f.write("done")
+        os.rename(event["path"] + ".tmp", event["path"])
         return {}
     return {"pid": os.getpid(), "version": VERSION}
 
