@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet -p portico-dataplane --bin portico
 cargo test --workspace --quiet
-# The end-to-end suite once more on monoio's epoll ("legacy") driver, for machines without io_uring.
-PORTICO_TEST_DRIVER=legacy cargo test --quiet -p portico-tests
+# The I/O-facing end-to-end suites once more on monoio's epoll ("legacy") driver, for machines
+# without io_uring: framing, keep-alive, limits and timeouts, upstream faults, shutdown, reloads, TLS.
+# The feature suites (REST, cache, authorizers, Lambda, ...) run above; they do not depend on the driver.
+PORTICO_TEST_DRIVER=legacy cargo test --quiet -p portico-tests \
+  --test harness --test framing --test proxy --test limits --test faults --test shutdown \
+  --test reload --test tls --test https
 # The admin API through real AWS clients (tests/aws: boto3, the AWS CLI, the README walkthrough).
 python3 -m pytest -q -p no:cacheprovider tests/aws
