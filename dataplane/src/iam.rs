@@ -185,8 +185,71 @@ pub(crate) fn verify<'s>(
             "Credential should be scoped to correct service: '{SERVICE}'. "
         )));
     }
-    claim.verify(&parts, &headers, body, key.secret())?;
+    let signing_key = SIGNING_KEYS.with(|cache| cache.borrow_mut().get(&claim, key.secret()));
+    claim.verify_with_key(&parts, &headers, body, &signing_key)?;
     Ok(key)
+}
+
+/// How many derived signing keys a worker keeps: one per (access key, day, region) in use.
+const SIGNING_KEY_CACHE: usize = 16;
+
+thread_local! {
+    /// This worker's derived SigV4 signing keys. Per core, so no lock; a worker's thread is its
+    /// core's only user.
+    static SIGNING_KEYS: std::cell::RefCell<SigningKeys> =
+        const { std::cell::RefCell::new(SigningKeys { entries: Vec::new(), next: 0 }) };
+}
+
+/// A small cache of derived signing keys (`kSigning`), replaced round robin. An entry matches on
+/// the secret too, so a key id whose secret differs (a rebuilt store) never gets a stale key.
+struct SigningKeys {
+    entries: Vec<SigningKeyEntry>,
+    next: usize,
+}
+
+struct SigningKeyEntry {
+    access_key_id: String,
+    secret: String,
+    scope_date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
+impl SigningKeys {
+    fn get(&mut self, claim: &portico_shared::sigv4::verify::Claim, secret: &str) -> [u8; 32] {
+        let hit = self.entries.iter().find(|e| {
+            e.access_key_id == claim.access_key_id
+                && e.scope_date == claim.scope_date
+                && e.region == claim.region
+                && e.service == claim.service
+                && e.secret == secret
+        });
+        if let Some(e) = hit {
+            return e.key;
+        }
+        let key = portico_shared::sigv4::signing_key(
+            secret,
+            &claim.scope_date,
+            &claim.region,
+            &claim.service,
+        );
+        let entry = SigningKeyEntry {
+            access_key_id: claim.access_key_id.clone(),
+            secret: secret.to_owned(),
+            scope_date: claim.scope_date.clone(),
+            region: claim.region.clone(),
+            service: claim.service.clone(),
+            key,
+        };
+        if self.entries.len() < SIGNING_KEY_CACHE {
+            self.entries.push(entry);
+        } else {
+            self.entries[self.next] = entry;
+            self.next = (self.next + 1) % SIGNING_KEY_CACHE;
+        }
+        key
+    }
 }
 
 /// A SigV4 failure as the gateway error, with its message.
@@ -240,5 +303,52 @@ pub fn write_denial(
     out.extend_from_slice(b"\r\n");
     if !head_only {
         out.extend_from_slice(&body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_shared::sigv4::verify::{Claim, Timestamp};
+
+    fn claim(id: &str, date: &str) -> Claim {
+        Claim {
+            access_key_id: id.into(),
+            scope_date: date.into(),
+            region: "us-east-1".into(),
+            service: SERVICE.into(),
+            signed_headers: "host".into(),
+            signature: String::new(),
+            timestamp: Timestamp {
+                unix_s: 0,
+                iso: format!("{date}T000000Z"),
+            },
+            expires_s: None,
+        }
+    }
+
+    #[test]
+    fn cached_signing_keys_are_the_derived_ones() {
+        let mut cache = SigningKeys {
+            entries: Vec::new(),
+            next: 0,
+        };
+        let derive = |c: &Claim, secret: &str| {
+            portico_shared::sigv4::signing_key(secret, &c.scope_date, &c.region, &c.service)
+        };
+        let a = claim("AKIDA", "20261126");
+        assert_eq!(cache.get(&a, "s1"), derive(&a, "s1"));
+        // A hit, and a different secret or day for the same id is never served the cached key.
+        assert_eq!(cache.get(&a, "s1"), derive(&a, "s1"));
+        assert_eq!(cache.get(&a, "s2"), derive(&a, "s2"));
+        let next_day = claim("AKIDA", "20261127");
+        assert_eq!(cache.get(&next_day, "s1"), derive(&next_day, "s1"));
+        // Past capacity the oldest entries are replaced and answers stay right.
+        for i in 0..(SIGNING_KEY_CACHE * 2) {
+            let c = claim(&format!("AKID{i}"), "20261126");
+            assert_eq!(cache.get(&c, "s"), derive(&c, "s"));
+        }
+        assert_eq!(cache.entries.len(), SIGNING_KEY_CACHE);
+        assert_eq!(cache.get(&a, "s1"), derive(&a, "s1"));
     }
 }
