@@ -64,6 +64,11 @@ impl Pki {
     /// A leaf `{name}.pem`/`{name}.key` for `cn` (also its DNS name), signed by CA `ca`, valid
     /// for `days` (negative: already expired).
     pub fn leaf(&self, name: &str, cn: &str, ca: &str, days: i32) {
+        self.leaf_with_san(name, cn, ca, days, &format!("DNS:{cn}"));
+    }
+
+    /// [`Pki::leaf`] with its own `subjectAltName` value (`DNS:localhost,IP:127.0.0.1`).
+    pub fn leaf_with_san(&self, name: &str, cn: &str, ca: &str, days: i32, san: &str) {
         self.openssl(&[
             "req",
             "-newkey",
@@ -80,7 +85,7 @@ impl Pki {
         ]);
         std::fs::write(
             self.path(&format!("{name}.ext")),
-            format!("subjectAltName=DNS:{cn}\n"),
+            format!("subjectAltName={san}\n"),
         )
         .expect("write ext");
         self.openssl(&[

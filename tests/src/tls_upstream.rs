@@ -1,18 +1,17 @@
-//! An HTTPS upstream for tests: a test CA and a `localhost` certificate made with the `openssl`
-//! CLI in a temp dir, served by rustls over std sockets (one thread per connection, keep-alive,
+//! An HTTPS upstream for tests: a test CA and a `localhost` certificate made by [`Pki`] (the
+//! `openssl` CLI in a temp dir), served by rustls over std sockets (one thread per connection, keep-alive,
 //! `200` with a fixed body framed by `Content-Length`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::gateway::TempDir;
+use crate::tls::Pki;
 
 /// A running HTTPS upstream; its threads end with the process.
 #[derive(Debug)]
@@ -22,79 +21,15 @@ pub struct TlsUpstream {
     pub ca_file: PathBuf,
     /// Requests answered.
     pub requests: Arc<AtomicUsize>,
-    _dir: TempDir,
+    _pki: Pki,
 }
 
 impl TlsUpstream {
     /// Makes the certificates and starts serving `body` on 127.0.0.1:0.
     pub fn start(body: &'static str) -> TlsUpstream {
-        let dir = TempDir::new("tls-upstream");
-        let d = dir.path();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(d)
-                .output()
-                .expect("run the openssl CLI");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Portico Test CA",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            d.join("ext.cnf"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .expect("write ext.cnf");
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
+        let pki = Pki::new();
+        pki.leaf_with_san("leaf", "localhost", "ca", 2, "DNS:localhost,IP:127.0.0.1");
+        let d = pki.path("");
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(d.join("leaf.pem"))
             .expect("leaf.pem")
             .map(|c| c.expect("a certificate"))
@@ -121,9 +56,9 @@ impl TlsUpstream {
         });
         TlsUpstream {
             addr,
-            ca_file: d.join("ca.pem"),
+            ca_file: pki.path("ca.pem"),
             requests,
-            _dir: dir,
+            _pki: pki,
         }
     }
 }
