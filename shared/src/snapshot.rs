@@ -955,7 +955,7 @@ fn compile_integration(
             errors.push(err(
                 at,
                 &format!(
-                    "integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"
+                    "integrationType {other:?}: an API with a protocol type of HTTP may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)"
                 ),
             ));
             return None;
