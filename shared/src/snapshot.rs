@@ -492,6 +492,22 @@ impl Api {
     pub fn stages(&self) -> impl Iterator<Item = &Stage> {
         self.stages.values().chain(self.default_stage.iter())
     }
+
+    /// Whether a Lambda integration of this API (canaries' included) names the function
+    /// `name` and was compiled for the other side than `hosted` says: a self-hosted function
+    /// was created or deleted since, and the API must be recompiled to follow it.
+    pub fn lambda_target_stale(&self, name: &str, hosted: bool) -> bool {
+        self.stages()
+            .flat_map(|s| std::iter::once(s).chain(s.canary.iter().map(|c| &c.stage)))
+            .flat_map(|s| s.routes.iter())
+            .any(|r| match r.integration.as_deref() {
+                Some(Integration::Lambda(p)) => {
+                    p.target.self_hosted != hosted
+                        && crate::functions::function_name(&p.target.function) == name
+                }
+                _ => false,
+            })
+    }
 }
 
 // === impl Stage ===

@@ -15,6 +15,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import botocore.config
@@ -557,3 +558,85 @@ def test_awslambdaric_function_through_the_invoke_api(tmp_path):
     finally:
         front.stop()
         host.stop()
+
+
+class RemoteLambda:
+    """Lambda's Invoke API standing in for AWS: counts the calls, answers a proxy response."""
+
+    def __init__(self):
+        self.calls = 0
+        remote = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                remote.calls += 1
+                body = json.dumps({"statusCode": 200, "body": json.dumps({"remote": self.path})}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_integrations_follow_functions_created_and_deleted_after_deployment(tmp_path):
+    """Which Lambda integrations Portico serves itself is decided when an API is compiled, not
+    per request; creating or deleting a self-hosted function recompiles the deployed APIs that
+    name it. Before the function exists (and after it is deleted) the integration goes to the
+    Lambda endpoint of the environment (here a stub standing in for AWS)."""
+    upstream = RemoteLambda()
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", env={
+        "AWS_ENDPOINT_URL_LAMBDA": upstream.url, "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s",
+    }).start()
+    try:
+        lam = lambda_client(gw)
+        arn = "arn:aws:lambda:us-east-1:000000000000:function:later"
+        c = gw.client()
+        api = c.create_api(Name="later", ProtocolType="HTTP")["ApiId"]
+        integ = c.create_integration(ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                     PayloadFormatVersion="2.0")["IntegrationId"]
+        c.create_route(ApiId=api, RouteKey="GET /x", Target=f"integrations/{integ}")
+        c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+        rest = boto3.client("apigateway", endpoint_url=f"http://{gw.admin}", region_name="us-east-1",
+                            aws_access_key_id="x", aws_secret_access_key="y")
+        rid = rest.create_rest_api(name="later")["id"]
+        root = rest.get_resources(restApiId=rid)["items"][0]["id"]
+        rest.put_method(restApiId=rid, resourceId=root, httpMethod="GET", authorizationType="NONE")
+        rest.put_integration(
+            restApiId=rid, resourceId=root, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST",
+            uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+        )
+        rest.create_deployment(restApiId=rid, stageName="prod")
+
+        def answered_by():
+            """Who answered the HTTP API and the REST API: 'remote' or the hosted pid."""
+            out = []
+            for api_id, path in ((api, "/x"), (rid, "/prod/")):
+                status, _, body = gw.request(api_id, "GET", path)
+                assert status == 200, body
+                doc = json.loads(body)
+                out.append("remote" if doc.get("remote") == "/2015-03-31/functions/later/invocations"
+                           else doc["pid"])
+            return out
+
+        assert answered_by() == ["remote", "remote"]
+        assert upstream.calls == 2
+        create_python(lam, "later")
+        pids = answered_by()
+        assert all(isinstance(p, int) for p in pids), pids
+        assert upstream.calls == 2, "a hosted function's calls never reach the endpoint"
+        lam.delete_function(FunctionName="later")
+        assert answered_by() == ["remote", "remote"]
+    finally:
+        gw.stop()
+        upstream.close()
