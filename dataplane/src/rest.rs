@@ -424,7 +424,7 @@ pub fn build_http_request(
                 json.map(|(t, _)| &**t),
                 body,
                 out,
-            );
+            )?;
         }
     }
     write::header_u64(out, b"content-length", body.len() as u64);

@@ -451,6 +451,7 @@ impl Api {
         api.role_slots = crate::lambda::role_slots(
             stages
                 .iter()
+                .flat_map(|s| std::iter::once(s).chain(s.canary.iter().map(|c| &c.stage)))
                 .flat_map(|s| s.routes.iter())
                 .filter_map(|r| r.integration.as_deref()),
         );
@@ -959,7 +960,15 @@ fn compile_integration(
                 subtype,
                 &i.request_parameters,
                 timeout_ms,
-            ) {
+            )
+            .and_then(|mut s| {
+                if let Some(role) = i.credentials_arn.as_deref() {
+                    s.target
+                        .sign_as(&ctx.lambda.roles, role)
+                        .map_err(|e| vec![e])?;
+                }
+                Ok(s)
+            }) {
                 Ok(s) => Some(Integration::AwsService(s)),
                 Err(problems) => {
                     errors.extend(problems.iter().map(|p| err(at, p)));

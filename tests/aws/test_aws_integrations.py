@@ -120,12 +120,12 @@ def v1(gateway):
     )
 
 
-def http_api(gateway, subtype, params, route="POST /send"):
+def http_api(gateway, subtype, params, route="POST /send", **extra):
     c = gateway.client()
     api = c.create_api(Name="svc", ProtocolType="HTTP")["ApiId"]
     integ = c.create_integration(
         ApiId=api, IntegrationType="AWS_PROXY", IntegrationSubtype=subtype,
-        PayloadFormatVersion="1.0", RequestParameters=params,
+        PayloadFormatVersion="1.0", RequestParameters=params, **extra,
     )
     assert integ["IntegrationSubtype"] == subtype
     c.create_route(ApiId=api, RouteKey=route, Target=f"integrations/{integ['IntegrationId']}")
@@ -211,7 +211,8 @@ ERROR_TEMPLATE = """#set($context.responseOverride.header.X-Reason = 'aws-refuse
 {"error": "the queue refused the message", "denied": $input.body.contains('Signature'), "detail": "$util.escapeJavaScript($input.body)"}"""
 
 
-def rest_sqs_api(gateway, queue_url, service="sqs:action/SendMessage", template=REQUEST_TEMPLATE):
+def rest_sqs_api(gateway, queue_url, service="sqs:action/SendMessage", template=REQUEST_TEMPLATE,
+                 credentials=None):
     c = v1(gateway)
     api = c.create_rest_api(name="orders")["id"]
     root = [r for r in c.get_resources(restApiId=api)["items"] if r["path"] == "/"][0]["id"]
@@ -223,6 +224,7 @@ def rest_sqs_api(gateway, queue_url, service="sqs:action/SendMessage", template=
         requestParameters={"integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
         requestTemplates={"application/json": template},
         passthroughBehavior="NEVER",
+        **({"credentials": credentials} if credentials else {}),
     )
     for code in ("200", "400"):
         c.put_method_response(restApiId=api, resourceId=res, httpMethod="POST", statusCode=code)
@@ -352,3 +354,56 @@ def test_http_api_eventbridge_step_functions_and_sqs_receive(moto, gw):
     assert status == 200, out
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
         "ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_integration_roles_sign_with_assumed_credentials(moto, gw):
+    """`credentialsArn` (HTTP API first-class integrations) and `credentials` (REST `AWS`
+    integrations): Portico assumes the role through moto's STS with its own keys, then signs
+    with the role's temporary credentials (and session token). The role may send to one queue
+    only; the gateway's own user may send anywhere, so moto's refusal of the other queue shows
+    which credentials signed."""
+    sqs = moto.client("sqs")
+    allowed = sqs.create_queue(QueueName="role-allowed")["QueueUrl"]
+    other = sqs.create_queue(QueueName="role-other")["QueueUrl"]
+    allowed_arn = sqs.get_queue_attributes(QueueUrl=allowed, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    iam = moto.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="sender", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="sender", PolicyName="one-queue", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": allowed_arn}]}))
+
+    def send(api, queue):
+        return gw.request(api, "POST", "/send", body=json.dumps({"order": {"to": queue}}),
+                          headers={"Content-Type": "application/json"})
+
+    as_role = {q: http_api(gw, "SQS-SendMessage", {"QueueUrl": q, "MessageBody": "$request.body.order"},
+                           CredentialsArn=role) for q in (allowed, other)}
+    # Until STS answered, calls through the role fail (500) rather than go out unsigned.
+    deadline = time.monotonic() + 10
+    while (status := send(as_role[allowed], allowed)[0]) == 500 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status == 200, (status, gw.log())
+    assert [json.loads(m["Body"]) for m in drain(sqs, allowed)] == [{"to": allowed}]
+    status, _, out = send(as_role[other], other)
+    assert status == 403 and b"AccessDenied" in out, (status, out)
+    # The gateway's own credentials (no role) may send to the other queue.
+    mine = http_api(gw, "SQS-SendMessage", {"QueueUrl": other, "MessageBody": "$request.body.order"})
+    assert send(mine, other)[0] == 200
+    assert len(drain(sqs, other)) == 1
+
+    # REST: the same role through `credentials`; the error template sees moto's refusal.
+    for queue, want in ((allowed, 200), (other, 400)):
+        api = rest_sqs_api(gw, queue, credentials=role)
+        status, _, out = gw.request(api, "POST", "/prod/orders", body=b'{"order": {"items": []}}',
+                                    headers={"Content-Type": "application/json"})
+        assert status == want, out
+        if want == 400:
+            assert "AccessDenied" in json.loads(out)["detail"], out
+    assert len(drain(sqs, allowed)) == 1
+
+    # A `credentials` that is not a role ARN is refused at deployment.
+    with pytest.raises(ClientError) as e:
+        rest_sqs_api(gw, allowed, credentials="arn:aws:iam::*:user/*")
+    assert "must be an IAM role ARN" in e.value.response["Error"]["Message"]
