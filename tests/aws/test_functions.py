@@ -503,7 +503,8 @@ def test_awslambdaric_function_through_the_invoke_api(tmp_path):
     `POST /2015-03-31/functions/{name}/invocations` (the call it makes to AWS Lambda), which
     `host` verifies before running the function. No other Invoke API runs Python functions here
     (no docker, so no SAM local or the runtime interface emulator). The function validates each
-    event with aws-lambda-powertools' strict models."""
+    event with aws-lambda-powertools' strict models; so do the events of `host`'s own API, which
+    reaches the same function hosted."""
     pytest.importorskip("aws_lambda_powertools.utilities.parser.models")
     keys = {"PORTICO_ADMIN_ACCESS_KEY_ID": "AKIDLAMBDAHOST", "PORTICO_ADMIN_SECRET_ACCESS_KEY": "host-secret"}
     host = Gateway(tmp_path / "host", tmp_path / "host.log", env=keys).start()
@@ -527,8 +528,8 @@ def test_awslambdaric_function_through_the_invoke_api(tmp_path):
             c.create_route(ApiId=api, RouteKey=route, Target=f"integrations/{integ}")
         c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
 
-        def call(api_id, method, path, **kw):
-            status, _, body = front.request(api_id, method, path, **kw)
+        def call(api_id, method, path, gw=front, **kw):
+            status, _, body = gw.request(api_id, method, path, **kw)
             assert status == 200, (body, front.log(), host.log())
             out = json.loads(body)
             assert out["errors"] is None, out["errors"]
@@ -555,6 +556,18 @@ def test_awslambdaric_function_through_the_invoke_api(tmp_path):
         e = call(rid, "GET", "/prod/42?k=v")
         assert "version" not in e and e["resource"] == "/{id}" and e["pathParameters"] == {"id": "42"}
         assert e["requestContext"]["stage"] == "prod" and e["queryStringParameters"] == {"k": "v"}
+
+        # The same function hosted by the gateway serving the API (`host` itself): the events
+        # pass the same strict models.
+        hc = host.client(keys["PORTICO_ADMIN_ACCESS_KEY_ID"], keys["PORTICO_ADMIN_SECRET_ACCESS_KEY"])
+        local = hc.create_api(Name="local", ProtocolType="HTTP")["ApiId"]
+        for version, route in (("2.0", "GET /v2/{x}"), ("1.0", "POST /v1/{proxy+}")):
+            integ = hc.create_integration(ApiId=local, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                          PayloadFormatVersion=version)["IntegrationId"]
+            hc.create_route(ApiId=local, RouteKey=route, Target=f"integrations/{integ}")
+        hc.create_stage(ApiId=local, StageName="$default", AutoDeploy=True)
+        assert call(local, "GET", "/v2/b", gw=host)["rawPath"] == "/v2/b"
+        assert call(local, "POST", "/v1/c", gw=host, body=b"x")["body"] == "x"
     finally:
         front.stop()
         host.stop()
