@@ -471,6 +471,38 @@ impl Catalog {
         Ok(())
     }
 
+    /// Follows a self-hosted function's creation (`hosted`) or deletion: every served API with
+    /// a Lambda integration naming `name` that was compiled for the other side is recompiled,
+    /// so it now invokes the function here (or, after a delete, at the Lambda endpoint). Which
+    /// functions are local stays a compile-time decision; the request path never asks. An API
+    /// that no longer compiles (a delete whose fallback endpoint does not resolve) keeps what
+    /// it served, and the problem is logged: its calls then fail as for a missing function.
+    pub(crate) fn rebind_function(&mut self, name: &str, hosted: bool) {
+        let stale: Vec<Box<str>> = self
+            .cell
+            .load()
+            .apis()
+            .filter(|a| a.lambda_target_stale(name, hosted))
+            .map(|a| a.id.clone())
+            .collect();
+        for api_id in stale {
+            let compiled = if let Some(state) = self.apis.get(&*api_id) {
+                compile(state, &mut self.ctx)
+            } else if let Ok(state) = self.rest.get(&api_id) {
+                crate::v1::compile(state, &mut self.ctx)
+            } else {
+                continue;
+            };
+            match compiled {
+                Ok(api) => {
+                    self.publish(|current, generation| current.with_api(generation, Arc::new(api)))
+                }
+                Err(errors) => tracing::warn!(api_id = %api_id, function = name,
+                    errors = ?errors, "the API could not follow the function; it serves what it did"),
+            }
+        }
+    }
+
     /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).
     pub(crate) fn publish(&mut self, next: impl FnOnce(&Snapshot, u64) -> Snapshot) {
         let generation = self.generation + 1;

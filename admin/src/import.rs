@@ -113,7 +113,7 @@ impl Catalog {
                 IntegrationType::AwsProxy => "AWS_PROXY",
                 other => {
                     problems.push(format!(
-                        "{iat}: integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"
+                        "{iat}: integrationType {other:?}: an API with a protocol type of HTTP may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)"
                     ));
                     continue;
                 }

@@ -651,6 +651,9 @@ impl Catalog {
     }
 }
 
+/// AWS's refusal of a non-proxy `integrationType` on an HTTP API.
+const HTTP_API_PROXY_ONLY: &str = "Currently, an API with a protocol type of HTTP may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)";
+
 fn merge_integration(
     mut record: IntegrationRecord,
     input: IntegrationInput,
@@ -673,9 +676,9 @@ fn merge_integration(
     };
     match input.integration_type.as_deref() {
         None | Some("HTTP_PROXY" | "AWS_PROXY") => {}
-        Some(t @ ("AWS" | "HTTP" | "MOCK")) => problems.push(format!(
-            "integrationType {t} is not supported yet: Portico serves HTTP_PROXY and AWS_PROXY integrations"
-        )),
+        // AWS's answer, word for word: HTTP APIs have proxy integrations only (`MOCK`, `HTTP`
+        // and `AWS` exist for REST and WebSocket APIs).
+        Some("AWS" | "HTTP" | "MOCK") => problems.push(HTTP_API_PROXY_ONLY.to_string()),
         Some(t) => problems.push(format!(
             "Invalid integrationType '{t}': use AWS, AWS_PROXY, HTTP, HTTP_PROXY or MOCK"
         )),

@@ -296,7 +296,7 @@ async fn errors_have_aws_shape_and_list_every_problem() {
             r#"{"integrationType": "AWS"}"#,
             StatusCode::BAD_REQUEST,
             "BadRequestException",
-            vec!["integrationType AWS is not supported yet"],
+            vec!["may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)"],
         ),
         (
             "POST",

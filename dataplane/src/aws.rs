@@ -112,7 +112,7 @@ fn build(
             target.push_str("&client_configuration_version=");
             target.push_str(&version);
         }
-        write_head(&Method::GET, &s.target, &target, None, None, b"", out);
+        write_head(&Method::GET, &s.target, &target, None, None, b"", out)?;
         return Ok(&Method::GET);
     };
     body.clear();
@@ -171,7 +171,7 @@ fn build(
         Some(amz_target),
         body,
         out,
-    );
+    )?;
     out.extend_from_slice(body);
     Ok(&Method::POST)
 }
@@ -185,7 +185,7 @@ fn write_head(
     amz_target: Option<&str>,
     body: &[u8],
     out: &mut Vec<u8>,
-) {
+) -> Result<(), GatewayError> {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
@@ -205,14 +205,19 @@ fn write_head(
         amz_target,
         body,
         out,
-    );
+    )?;
     write::header_u64(out, b"content-length", body.len() as u64);
     out.extend_from_slice(b"\r\n");
+    Ok(())
 }
 
 /// Signs a request to `t` and writes the signature's headers (`x-amz-date`,
 /// `x-amz-content-sha256`, `x-amz-security-token`, `authorization`). The signed headers are
 /// `host`, `content-type` and `x-amz-target` (when sent).
+///
+/// With an integration `credentials` role, its temporary credentials as last assumed (one
+/// atomic load); before STS first answered, nothing is sent and the request fails with
+/// `ApiConfiguration` (500, as AWS answers a role it cannot assume).
 pub fn write_signature(
     t: &AwsTarget,
     method: &str,
@@ -221,7 +226,15 @@ pub fn write_signature(
     amz_target: Option<&str>,
     body: &[u8],
     out: &mut Vec<u8>,
-) {
+) -> Result<(), GatewayError> {
+    let Some(credentials) = t
+        .signer
+        .load()
+        .map_err(|_| GatewayError::ApiConfiguration)?
+    else {
+        // Compilation gives every AWS target credentials (a deployment without is refused).
+        return Err(GatewayError::ApiConfiguration);
+    };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut headers: Vec<(&str, &str)> = vec![("host", &t.host_header)];
     if let Some(ct) = content_type {
@@ -234,7 +247,7 @@ pub fn write_signature(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let sig = sigv4::sign(
-        &t.credentials,
+        &credentials,
         &t.region,
         &t.service,
         now_s,
@@ -246,10 +259,11 @@ pub fn write_signature(
     );
     write::header(out, b"x-amz-date", sig.amz_date.as_bytes());
     write::header(out, b"x-amz-content-sha256", sig.content_sha256.as_bytes());
-    if let Some(token) = &t.credentials.session_token {
+    if let Some(token) = &credentials.session_token {
         write::header(out, b"x-amz-security-token", token.as_bytes());
     }
     write::header(out, b"authorization", sig.authorization.as_bytes());
+    Ok(())
 }
 
 /// Appends `v` (lossy UTF-8) as a JSON string.

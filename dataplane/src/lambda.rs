@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use portico_shared::lambda::{LambdaTarget, Scheme, Signer};
+use portico_shared::lambda::{LambdaTarget, Scheme};
 use portico_shared::limits::LAMBDA_PAYLOAD_MAX_BYTES;
 use portico_shared::sigv4::Credentials;
 
@@ -71,21 +71,10 @@ pub async fn invoke(
     }
     // An assumed role's credentials: one atomic load; none yet (STS has not answered) fails
     // the call rather than sending it unsigned.
-    let assumed;
-    let credentials = match &target.signer {
-        Signer::Fixed(c) => c.as_deref(),
-        Signer::Role(slot) => {
-            assumed = slot.credentials.load_full();
-            Some(
-                assumed
-                    .as_deref()
-                    .ok_or(LambdaError::Unreachable("role credentials not assumed yet"))?,
-            )
-        }
-    };
+    let credentials = target.signer.load().map_err(LambdaError::Unreachable)?;
     write_request(
         target,
-        credentials,
+        credentials.as_deref(),
         payload,
         portico_shared::clock::system_unix_secs(),
         &mut call.req,
@@ -202,7 +191,7 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        let Signer::Fixed(creds) = &t.signer else {
+        let portico_shared::lambda::Signer::Fixed(creds) = &t.signer else {
             panic!("fixed credentials")
         };
         write_request(&t, creds.as_deref(), b"{}", 1_440_938_160, &mut out);

@@ -122,6 +122,11 @@ impl Context for RestContext<'_> {
                     out.extend_from_slice(s.name.as_bytes());
                 }
             }
+            ContextVar::IsCanaryRequest => match self.stage {
+                Some(s) if s.is_canary => out.extend_from_slice(b"true"),
+                Some(s) if s.canary.is_some() => out.extend_from_slice(b"false"),
+                _ => {}
+            },
             ContextVar::ResourcePath => {
                 if let Some(r) = self.route.and_then(|r| r.rest.as_ref()) {
                     out.extend_from_slice(r.resource_path.as_bytes());
@@ -424,7 +429,7 @@ pub fn build_http_request(
                 json.map(|(t, _)| &**t),
                 body,
                 out,
-            );
+            )?;
         }
     }
     write::header_u64(out, b"content-length", body.len() as u64);

@@ -32,7 +32,9 @@ pub struct AwsTarget {
     pub host_header: Box<str>,
     /// The endpoint URL's own path (usually empty), put before every request path.
     pub base_path: Box<str>,
-    pub credentials: Arc<Credentials>,
+    /// The environment's credentials, or the integration's `credentials` role
+    /// ([`AwsTarget::sign_as`]), assumed through STS with them.
+    pub signer: crate::lambda::Signer,
 }
 
 /// An HTTP API first-class integration (`AWS_PROXY` with `integrationSubtype`).
@@ -492,8 +494,24 @@ pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<Aws
         upstream,
         host_header: authority.into(),
         base_path: path.into(),
-        credentials: Arc::new(credentials),
+        signer: crate::lambda::Signer::Fixed(Some(Arc::new(credentials))),
     })
+}
+
+// === impl AwsTarget ===
+
+impl AwsTarget {
+    /// Signs with the temporary credentials of `role_arn` (the integration's `credentials`,
+    /// REST, or `credentialsArn`, HTTP APIs) instead of the environment's: its slot in
+    /// `roles` is kept filled by the admin side's STS task.
+    pub fn sign_as(
+        &mut self,
+        roles: &crate::lambda::RoleRegistry,
+        role_arn: &str,
+    ) -> Result<(), String> {
+        self.signer = crate::lambda::Signer::Role(roles.slot(role_arn)?);
+        Ok(())
+    }
 }
 
 /// A REST `AWS` integration's URI, understood.

@@ -394,6 +394,24 @@ pub fn compile_target(
     })
 }
 
+// === impl Signer ===
+
+impl Signer {
+    /// The credentials to sign with now: the fixed ones (`None`: unsigned), or the role's as
+    /// last assumed (one atomic load). `Err` while STS has not answered for the role yet: the
+    /// caller fails the call rather than send it unsigned or with the gateway's own keys.
+    pub fn load(&self) -> Result<Option<Arc<Credentials>>, &'static str> {
+        match self {
+            Signer::Fixed(c) => Ok(c.clone()),
+            Signer::Role(slot) => slot
+                .credentials
+                .load_full()
+                .map(Some)
+                .ok_or("role credentials not assumed yet"),
+        }
+    }
+}
+
 // === impl RoleRegistry ===
 
 impl RoleRegistry {
@@ -432,20 +450,24 @@ impl RoleRegistry {
 }
 
 /// The role slots `routes` use (each once): what the admin side's STS task keeps filled.
+/// Lambda proxies, HTTP API first-class integrations and REST `AWS` integrations sign with
+/// their `credentials` role.
 pub fn role_slots<'a>(
     integrations: impl Iterator<Item = &'a crate::snapshot::Integration>,
 ) -> Vec<Arc<RoleSlot>> {
+    use crate::snapshot::Integration;
     let mut out: Vec<Arc<RoleSlot>> = Vec::new();
     for i in integrations {
-        if let crate::snapshot::Integration::Lambda(LambdaProxy {
-            target:
-                LambdaTarget {
-                    signer: Signer::Role(slot),
-                    ..
-                },
-            ..
-        }) = i
-        {
+        let signer = match i {
+            Integration::Lambda(p) => &p.target.signer,
+            Integration::AwsService(s) => &s.target.signer,
+            Integration::Http(h) => match &h.aws {
+                Some(aws) => &aws.target.signer,
+                None => continue,
+            },
+            Integration::HttpProxy(_) | Integration::Mock(_) => continue,
+        };
+        if let Signer::Role(slot) = signer {
             if !out.iter().any(|s| Arc::ptr_eq(s, slot)) {
                 out.push(Arc::clone(slot));
             }

@@ -278,8 +278,8 @@ fn compile_integration(
 }
 
 /// A REST `AWS` integration: an `HTTP` integration on the service's endpoint whose requests
-/// are signed (see [`crate::aws::rest_uri`]). `credentials` (a role to assume) is not used:
-/// requests are signed with the gateway's own credentials.
+/// are signed (see [`crate::aws::rest_uri`]) with the gateway's own credentials, or with those
+/// of the `credentials` role, assumed through STS.
 fn compile_aws(
     i: &Spec,
     vars: &BTreeMap<String, String>,
@@ -298,13 +298,19 @@ fn compile_aws(
         ));
         return None;
     }
-    let parsed = match crate::aws::rest_uri(uri) {
+    let mut parsed = match crate::aws::rest_uri(uri) {
         Ok(p) => p,
         Err(e) => {
             errors.push(err(at, &e));
             return None;
         }
     };
+    if let Some(role) = i.credentials.as_deref() {
+        if let Err(e) = parsed.target.sign_as(&ctx.lambda.roles, role) {
+            errors.push(err(at, &e));
+            return None;
+        }
+    }
     let t = &parsed.target;
     let mut http = i.clone();
     http.uri = Some(format!(

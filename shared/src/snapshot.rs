@@ -451,6 +451,7 @@ impl Api {
         api.role_slots = crate::lambda::role_slots(
             stages
                 .iter()
+                .flat_map(|s| std::iter::once(s).chain(s.canary.iter().map(|c| &c.stage)))
                 .flat_map(|s| s.routes.iter())
                 .filter_map(|r| r.integration.as_deref()),
         );
@@ -491,6 +492,22 @@ impl Api {
 
     pub fn stages(&self) -> impl Iterator<Item = &Stage> {
         self.stages.values().chain(self.default_stage.iter())
+    }
+
+    /// Whether a Lambda integration of this API (canaries' included) names the function
+    /// `name` and was compiled for the other side than `hosted` says: a self-hosted function
+    /// was created or deleted since, and the API must be recompiled to follow it.
+    pub fn lambda_target_stale(&self, name: &str, hosted: bool) -> bool {
+        self.stages()
+            .flat_map(|s| std::iter::once(s).chain(s.canary.iter().map(|c| &c.stage)))
+            .flat_map(|s| s.routes.iter())
+            .any(|r| match r.integration.as_deref() {
+                Some(Integration::Lambda(p)) => {
+                    p.target.self_hosted != hosted
+                        && crate::functions::function_name(&p.target.function) == name
+                }
+                _ => false,
+            })
     }
 }
 
@@ -943,7 +960,15 @@ fn compile_integration(
                 subtype,
                 &i.request_parameters,
                 timeout_ms,
-            ) {
+            )
+            .and_then(|mut s| {
+                if let Some(role) = i.credentials_arn.as_deref() {
+                    s.target
+                        .sign_as(&ctx.lambda.roles, role)
+                        .map_err(|e| vec![e])?;
+                }
+                Ok(s)
+            }) {
                 Ok(s) => Some(Integration::AwsService(s)),
                 Err(problems) => {
                     errors.extend(problems.iter().map(|p| err(at, p)));
@@ -955,7 +980,7 @@ fn compile_integration(
             errors.push(err(
                 at,
                 &format!(
-                    "integrationType {other:?} is not supported yet; use HTTP_PROXY or AWS_PROXY"
+                    "integrationType {other:?}: an API with a protocol type of HTTP may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)"
                 ),
             ));
             return None;

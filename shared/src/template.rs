@@ -36,6 +36,9 @@ pub enum ContextVar {
     ErrorMessageString,
     ErrorResponseType,
     ErrorValidationErrorString,
+    /// REST stages with a canary: `true` for a request sent to the canary, `false` for one
+    /// served by the stage; empty on stages without a canary (AWS: present only then).
+    IsCanaryRequest,
     /// WebSocket APIs' own variables (`$context.connectionId`, ...).
     Ws(WsVar),
     /// Any other name: renders as the empty string, as AWS renders unknown variables.
@@ -139,6 +142,7 @@ impl ContextVar {
             "error.messageString" => ContextVar::ErrorMessageString,
             "error.responseType" => ContextVar::ErrorResponseType,
             "error.validationErrorString" => ContextVar::ErrorValidationErrorString,
+            "isCanaryRequest" => ContextVar::IsCanaryRequest,
             "connectionId" => ContextVar::Ws(WsVar::ConnectionId),
             "routeKey" => ContextVar::Ws(WsVar::RouteKey),
             "eventType" => ContextVar::Ws(WsVar::EventType),

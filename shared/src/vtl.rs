@@ -1301,7 +1301,13 @@ impl Render<'_> {
             Some(var) => {
                 let mut buf = Vec::new();
                 self.cx.context(var, &mut buf);
-                V::Str(String::from_utf8_lossy(&buf).into_owned())
+                match (var, buf.as_slice()) {
+                    // A boolean, so `#if($context.isCanaryRequest)` reads as AWS users write it.
+                    (ContextVar::IsCanaryRequest, b"true") => V::Bool(true),
+                    (ContextVar::IsCanaryRequest, b"false") => V::Bool(false),
+                    (ContextVar::IsCanaryRequest, _) => V::Null,
+                    _ => V::Str(String::from_utf8_lossy(&buf).into_owned()),
+                }
             }
             None => V::Null,
         }

@@ -211,11 +211,14 @@ def test_every_validation_error(gateway, client, upstream):
         ("duplicate route key", lambda: client.create_route(ApiId=api_id, RouteKey="GET /taken", Target=target),
          "ConflictException", "Route with key GET /taken already exists for this API"),
         ("integration type", lambda: client.create_integration(ApiId=api_id, IntegrationType="AWS", IntegrationUri="arn:aws:apigateway:us-east-1:sqs:path/1/q"),
-         "BadRequestException", "integrationType AWS is not supported yet: Portico serves HTTP_PROXY and AWS_PROXY integrations"),
+         "BadRequestException", "Currently, an API with a protocol type of HTTP may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)"),
         ("lambda function arn", lambda: client.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri="arn:aws:lambda:us-east-1:1:function:f", PayloadFormatVersion="2.0"),
          "BadRequestException", "is not a Lambda function ARN"),
+        # HTTP APIs have no MOCK (nor HTTP, AWS) integrations: AWS refuses them with this message.
         ("mock integration", lambda: client.create_integration(ApiId=api_id, IntegrationType="MOCK"),
-         "BadRequestException", "integrationType MOCK is not supported yet"),
+         "BadRequestException", "Currently, an API with a protocol type of HTTP may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)"),
+        ("http integration", lambda: client.create_integration(ApiId=api_id, IntegrationType="HTTP", IntegrationUri="http://127.0.0.1:1/"),
+         "BadRequestException", "Currently, an API with a protocol type of HTTP may only be associated with proxy integrations"),
         ("integration uri", lambda: client.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationUri="ftp://x"),
          "BadRequestException", "HTTP_PROXY integrations need an absolute http:// or https:// URL"),
         ("unknown VPC link", lambda: client.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationUri="http://10.0.0.1:80/",
@@ -457,3 +460,18 @@ def test_kill_9_during_a_stream_of_changes(tmp_path, data_dir, upstream):
         assert gw.request(api_id, "GET", f"/burst/{last}")[0] == 200
     finally:
         gw.stop()
+
+
+def test_http_apis_have_no_mock_integrations(gateway):
+    """AWS offers MOCK (and HTTP, AWS) integrations to REST and WebSocket APIs only: an HTTP API
+    refuses them through the control plane (above) and in a configuration document alike."""
+    doc = {"apis": [{"apiId": "mock1", "protocolType": "HTTP",
+                     "routes": [{"routeKey": "$default", "target": "integrations/m"}],
+                     "integrations": [{"integrationId": "m", "integrationType": "MOCK",
+                                      "integrationUri": "http://127.0.0.1:1/"}],
+                     "stages": [{"stageName": "$default"}]}]}
+    status, headers, body = gateway.admin_raw("PUT", "/portico/config", json.dumps(doc).encode())
+    assert status == 400, body
+    assert "may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)" in body.decode(), body
+    status, _, _ = gateway.request("mock1", "GET", "/")
+    assert status == 404

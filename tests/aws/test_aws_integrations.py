@@ -7,7 +7,9 @@ boto3 (the queue's messages, the stream's records).
 
 Covered: HTTP API first-class integrations (`SQS-SendMessage`, `SQS-ReceiveMessage`,
 `SQS-DeleteMessage`, `Kinesis-PutRecord`, `EventBridge-PutEvents` delivered by a rule to a queue,
-`StepFunctions-StartExecution`) and their `requestParameters` validation; a REST `AWS` integration (`sqs:action/SendMessage`) with a VTL
+`StepFunctions-StartExecution`, `AppConfig-GetConfiguration` against a capture server, since
+moto has no AppConfig data plane) and their `requestParameters` validation; integration roles
+(`credentialsArn`, `credentials`) assumed through moto's STS; a REST `AWS` integration (`sqs:action/SendMessage`) with a VTL
 request template, integration responses chosen by `selectionPattern` and a VTL response
 template; wrong credentials (moto's 403 mapped by the selection pattern); a service that is down
 (5xx); an endpoint that does not resolve refused at deployment.
@@ -120,12 +122,12 @@ def v1(gateway):
     )
 
 
-def http_api(gateway, subtype, params, route="POST /send"):
+def http_api(gateway, subtype, params, route="POST /send", **extra):
     c = gateway.client()
     api = c.create_api(Name="svc", ProtocolType="HTTP")["ApiId"]
     integ = c.create_integration(
         ApiId=api, IntegrationType="AWS_PROXY", IntegrationSubtype=subtype,
-        PayloadFormatVersion="1.0", RequestParameters=params,
+        PayloadFormatVersion="1.0", RequestParameters=params, **extra,
     )
     assert integ["IntegrationSubtype"] == subtype
     c.create_route(ApiId=api, RouteKey=route, Target=f"integrations/{integ['IntegrationId']}")
@@ -211,7 +213,8 @@ ERROR_TEMPLATE = """#set($context.responseOverride.header.X-Reason = 'aws-refuse
 {"error": "the queue refused the message", "denied": $input.body.contains('Signature'), "detail": "$util.escapeJavaScript($input.body)"}"""
 
 
-def rest_sqs_api(gateway, queue_url, service="sqs:action/SendMessage", template=REQUEST_TEMPLATE):
+def rest_sqs_api(gateway, queue_url, service="sqs:action/SendMessage", template=REQUEST_TEMPLATE,
+                 credentials=None):
     c = v1(gateway)
     api = c.create_rest_api(name="orders")["id"]
     root = [r for r in c.get_resources(restApiId=api)["items"] if r["path"] == "/"][0]["id"]
@@ -223,6 +226,7 @@ def rest_sqs_api(gateway, queue_url, service="sqs:action/SendMessage", template=
         requestParameters={"integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
         requestTemplates={"application/json": template},
         passthroughBehavior="NEVER",
+        **({"credentials": credentials} if credentials else {}),
     )
     for code in ("200", "400"):
         c.put_method_response(restApiId=api, resourceId=res, httpMethod="POST", statusCode=code)
@@ -352,3 +356,137 @@ def test_http_api_eventbridge_step_functions_and_sqs_receive(moto, gw):
     assert status == 200, out
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
         "ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_integration_roles_sign_with_assumed_credentials(moto, gw):
+    """`credentialsArn` (HTTP API first-class integrations) and `credentials` (REST `AWS`
+    integrations): Portico assumes the role through moto's STS with its own keys, then signs
+    with the role's temporary credentials (and session token). The role may send to one queue
+    only; the gateway's own user may send anywhere, so moto's refusal of the other queue shows
+    which credentials signed."""
+    sqs = moto.client("sqs")
+    allowed = sqs.create_queue(QueueName="role-allowed")["QueueUrl"]
+    other = sqs.create_queue(QueueName="role-other")["QueueUrl"]
+    allowed_arn = sqs.get_queue_attributes(QueueUrl=allowed, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    iam = moto.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="sender", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="sender", PolicyName="one-queue", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": allowed_arn}]}))
+
+    def send(api, queue):
+        return gw.request(api, "POST", "/send", body=json.dumps({"order": {"to": queue}}),
+                          headers={"Content-Type": "application/json"})
+
+    as_role = {q: http_api(gw, "SQS-SendMessage", {"QueueUrl": q, "MessageBody": "$request.body.order"},
+                           CredentialsArn=role) for q in (allowed, other)}
+    # Until STS answered, calls through the role fail (500) rather than go out unsigned.
+    deadline = time.monotonic() + 10
+    while (status := send(as_role[allowed], allowed)[0]) == 500 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status == 200, (status, gw.log())
+    assert [json.loads(m["Body"]) for m in drain(sqs, allowed)] == [{"to": allowed}]
+    status, _, out = send(as_role[other], other)
+    assert status == 403 and b"AccessDenied" in out, (status, out)
+    # The gateway's own credentials (no role) may send to the other queue.
+    mine = http_api(gw, "SQS-SendMessage", {"QueueUrl": other, "MessageBody": "$request.body.order"})
+    assert send(mine, other)[0] == 200
+    assert len(drain(sqs, other)) == 1
+
+    # REST: the same role through `credentials`; the error template sees moto's refusal.
+    for queue, want in ((allowed, 200), (other, 400)):
+        api = rest_sqs_api(gw, queue, credentials=role)
+        status, _, out = gw.request(api, "POST", "/prod/orders", body=b'{"order": {"items": []}}',
+                                    headers={"Content-Type": "application/json"})
+        assert status == want, out
+        if want == 400:
+            assert "AccessDenied" in json.loads(out)["detail"], out
+    assert len(drain(sqs, allowed)) == 1
+
+    # A `credentials` that is not a role ARN is refused at deployment.
+    with pytest.raises(ClientError) as e:
+        rest_sqs_api(gw, allowed, credentials="arn:aws:iam::*:user/*")
+    assert "must be an IAM role ARN" in e.value.response["Error"]["Message"]
+
+
+class Capture:
+    """An AWS endpoint stand-in on 127.0.0.1:0 that records each request and answers a fixed
+    configuration document (as AppConfig's GetConfiguration does)."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+        self.requests = []
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                capture.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                body = b'{"feature": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Configuration-Version", "3")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_api_appconfig_get_configuration_signed(moto, tmp_path):
+    """`AppConfig-GetConfiguration`. moto's AppConfig has the control plane only (applications,
+    profiles, hosted versions: no environments, no GetConfiguration), so the call goes to a
+    capture server through `AWS_ENDPOINT_URL_APPCONFIG`, and its signature is recomputed here
+    with botocore's SigV4 signer from the headers Portico says it signed."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    capture = Capture()
+    env = moto.env(AWS_ENDPOINT_URL_APPCONFIG=capture.url, AWS_SESSION_TOKEN="token-1",
+                   AWS_ACCESS_KEY_ID="AKIDAPPCONFIG", AWS_SECRET_ACCESS_KEY="appconfig-secret")
+    g = Gateway(tmp_path / "data", tmp_path / "portico.log", env=env).start()
+    try:
+        api = http_api(g, "AppConfig-GetConfiguration", {
+            "Application": "shop", "Environment": "$request.querystring.env",
+            "Configuration": "flags/v1", "ClientId": "$request.header.x-client",
+            "ClientConfigurationVersion": "2",
+        }, route="GET /config")
+        status, headers, out = g.request(api, "GET", "/config?env=prod", headers={"X-Client": "c 1"})
+        assert status == 200, out
+        assert json.loads(out) == {"feature": True}
+        assert {k.lower(): v for k, v in headers.items()}["content-type"] == "application/json"
+        ((method, path, seen),) = capture.requests
+        assert method == "GET"
+        assert path == ("/applications/shop/environments/prod/configurations/flags%2Fv1"
+                        "?client_id=c%201&client_configuration_version=2"), path
+        assert seen["x-amz-security-token"] == "token-1"
+        auth = seen["authorization"]
+        assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDAPPCONFIG/"), auth
+        assert "/us-east-1/appconfig/aws4_request" in auth, auth
+        signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+        assert "host" in signed and "x-amz-date" in signed, signed
+        req = AWSRequest(method=method, url=capture.url + path,
+                         headers={h: seen[h] for h in signed})
+        req.context["timestamp"] = seen["x-amz-date"]
+        signer = SigV4Auth(Credentials("AKIDAPPCONFIG", "appconfig-secret", "token-1"), "appconfig", REGION)
+        string_to_sign = signer.string_to_sign(req, signer.canonical_request(req))
+        assert auth.endswith("Signature=" + signer.signature(string_to_sign, req)), auth
+        # The endpoint down: a 5xx, never a hang.
+        capture.close()
+        started = time.monotonic()
+        status, _, _ = g.request(api, "GET", "/config?env=prod", headers={"X-Client": "c"})
+        assert 500 <= status < 600 and time.monotonic() - started < 5
+    finally:
+        g.stop()

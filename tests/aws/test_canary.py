@@ -124,3 +124,37 @@ def test_canary_release_with_boto3(gateway, upstream):
     client.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
         {"op": "remove", "path": "/canarySettings"}])
     assert split(gateway, upstream, api_id, 10) == {"/canary/b": 10}
+
+
+def test_is_canary_request_in_mapping_templates(gateway):
+    """`$context.isCanaryRequest`: true for a request the split sent to the canary, false for
+    one the stage served, absent on a stage without a canary (a boolean in `#if`)."""
+    client = v1(gateway)
+    api = client.create_rest_api(name="flag")
+    api_id, root = api["id"], api["rootResourceId"]
+    client.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    client.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK",
+                           requestTemplates={"application/json": '{"statusCode": 200}'})
+    client.put_method_response(restApiId=api_id, resourceId=root, httpMethod="GET", statusCode="200")
+    client.put_integration_response(
+        restApiId=api_id, resourceId=root, httpMethod="GET", statusCode="200",
+        responseTemplates={"application/json":
+                           '{"flag": "$context.isCanaryRequest", "branch": "#if($context.isCanaryRequest)canary#{else}stage#end"}'})
+    client.create_deployment(restApiId=api_id, stageName="prod")
+
+    def flag():
+        host, port = gateway.listen.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", "/prod/", headers={"Host": f"{api_id}.execute-api.localhost:{gateway.port}"})
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        assert r.status == 200, body
+        return json.loads(body)
+
+    assert flag() == {"flag": "", "branch": "stage"}
+    client.create_deployment(restApiId=api_id, stageName="prod", canarySettings={"percentTraffic": 100.0})
+    assert flag() == {"flag": "true", "branch": "canary"}
+    client.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/canarySettings/percentTraffic", "value": "0"}])
+    assert flag() == {"flag": "false", "branch": "stage"}

@@ -15,6 +15,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import botocore.config
@@ -473,3 +474,182 @@ def test_api_integrations_invoke_self_hosted_functions(gateway, lam):
     status, _, body = gateway.request(rid, "GET", "/prod/hello")
     assert status == 200, body
     assert json.loads(body)["path"] == "/hello"
+
+
+STRICT_APP = r'''
+import json
+from aws_lambda_powertools.utilities.parser import models
+
+def handler(event, context):
+    # AWS's event shapes, strictly: powertools' pydantic models of API Gateway's events.
+    model = (models.APIGatewayProxyEventV2Model if event.get("version") == "2.0"
+             else models.APIGatewayProxyEventModel)
+    try:
+        model.model_validate(event)
+        errors = None
+    except Exception as e:
+        errors = str(e)
+    return {"statusCode": 200, "headers": {"content-type": "application/json"},
+            "body": json.dumps({"event": event, "errors": errors, "function": context.function_name})}
+'''
+
+
+def test_awslambdaric_function_through_the_invoke_api(tmp_path):
+    """An awslambdaric function reached through Lambda's Invoke API rather than hosted by the
+    gateway serving the APIs: gateway `host` runs the function (as AWS Lambda would) and only
+    serves Lambda's API on its admin listener, behind admin credentials; gateway `front` serves
+    an HTTP API (payload 2.0 and 1.0) and a REST API whose integrations name the function, with
+    `AWS_ENDPOINT_URL_LAMBDA` pointing at `host`. So `front` sends each event as a SigV4-signed
+    `POST /2015-03-31/functions/{name}/invocations` (the call it makes to AWS Lambda), which
+    `host` verifies before running the function. No other Invoke API runs Python functions here
+    (no docker, so no SAM local or the runtime interface emulator). The function validates each
+    event with aws-lambda-powertools' strict models; so do the events of `host`'s own API, which
+    reaches the same function hosted."""
+    pytest.importorskip("aws_lambda_powertools.utilities.parser.models")
+    keys = {"PORTICO_ADMIN_ACCESS_KEY_ID": "AKIDLAMBDAHOST", "PORTICO_ADMIN_SECRET_ACCESS_KEY": "host-secret"}
+    host = Gateway(tmp_path / "host", tmp_path / "host.log", env=keys).start()
+    front = Gateway(tmp_path / "front", tmp_path / "front.log", env={
+        "AWS_ENDPOINT_URL_LAMBDA": f"http://{host.admin}",
+        "AWS_ACCESS_KEY_ID": keys["PORTICO_ADMIN_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": keys["PORTICO_ADMIN_SECRET_ACCESS_KEY"],
+        "AWS_REGION": "us-east-1",
+    }).start()
+    try:
+        lam = lambda_client(host, keys["PORTICO_ADMIN_ACCESS_KEY_ID"], keys["PORTICO_ADMIN_SECRET_ACCESS_KEY"])
+        arn = lam.create_function(
+            FunctionName="strict", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": (STRICT_APP, 0o644)})}, Timeout=10,
+        )["FunctionArn"]
+        c = front.client()
+        api = c.create_api(Name="remote", ProtocolType="HTTP")["ApiId"]
+        for version, route in (("2.0", "GET /v2/{x}"), ("1.0", "POST /v1/{proxy+}")):
+            integ = c.create_integration(ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                         PayloadFormatVersion=version)["IntegrationId"]
+            c.create_route(ApiId=api, RouteKey=route, Target=f"integrations/{integ}")
+        c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+
+        def call(api_id, method, path, gw=front, **kw):
+            status, _, body = gw.request(api_id, method, path, **kw)
+            assert status == 200, (body, front.log(), host.log())
+            out = json.loads(body)
+            assert out["errors"] is None, out["errors"]
+            assert out["function"] == "strict"
+            return out["event"]
+
+        e = call(api, "GET", "/v2/a?q=1&q=2", headers={"Cookie": "c=1"})
+        assert (e["version"], e["routeKey"], e["rawPath"]) == ("2.0", "GET /v2/{x}", "/v2/a")
+        assert e["pathParameters"] == {"x": "a"} and e["cookies"] == ["c=1"]
+        e = call(api, "POST", "/v1/b/c", body=b"hi", headers={"Content-Type": "text/plain"})
+        assert (e["version"], e["resource"], e["body"]) == ("1.0", "/v1/{proxy+}", "hi")
+
+        rest = boto3.client("apigateway", endpoint_url=f"http://{front.admin}", region_name="us-east-1",
+                            aws_access_key_id="x", aws_secret_access_key="y")
+        rid = rest.create_rest_api(name="remote")["id"]
+        root = rest.get_resources(restApiId=rid)["items"][0]["id"]
+        res = rest.create_resource(restApiId=rid, parentId=root, pathPart="{id}")["id"]
+        rest.put_method(restApiId=rid, resourceId=res, httpMethod="GET", authorizationType="NONE")
+        rest.put_integration(
+            restApiId=rid, resourceId=res, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST",
+            uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+        )
+        rest.create_deployment(restApiId=rid, stageName="prod")
+        e = call(rid, "GET", "/prod/42?k=v")
+        assert "version" not in e and e["resource"] == "/{id}" and e["pathParameters"] == {"id": "42"}
+        assert e["requestContext"]["stage"] == "prod" and e["queryStringParameters"] == {"k": "v"}
+
+        # The same function hosted by the gateway serving the API (`host` itself): the events
+        # pass the same strict models.
+        hc = host.client(keys["PORTICO_ADMIN_ACCESS_KEY_ID"], keys["PORTICO_ADMIN_SECRET_ACCESS_KEY"])
+        local = hc.create_api(Name="local", ProtocolType="HTTP")["ApiId"]
+        for version, route in (("2.0", "GET /v2/{x}"), ("1.0", "POST /v1/{proxy+}")):
+            integ = hc.create_integration(ApiId=local, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                          PayloadFormatVersion=version)["IntegrationId"]
+            hc.create_route(ApiId=local, RouteKey=route, Target=f"integrations/{integ}")
+        hc.create_stage(ApiId=local, StageName="$default", AutoDeploy=True)
+        assert call(local, "GET", "/v2/b", gw=host)["rawPath"] == "/v2/b"
+        assert call(local, "POST", "/v1/c", gw=host, body=b"x")["body"] == "x"
+    finally:
+        front.stop()
+        host.stop()
+
+
+class RemoteLambda:
+    """Lambda's Invoke API standing in for AWS: counts the calls, answers a proxy response."""
+
+    def __init__(self):
+        self.calls = 0
+        remote = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                remote.calls += 1
+                body = json.dumps({"statusCode": 200, "body": json.dumps({"remote": self.path})}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_integrations_follow_functions_created_and_deleted_after_deployment(tmp_path):
+    """Which Lambda integrations Portico serves itself is decided when an API is compiled, not
+    per request; creating or deleting a self-hosted function recompiles the deployed APIs that
+    name it. Before the function exists (and after it is deleted) the integration goes to the
+    Lambda endpoint of the environment (here a stub standing in for AWS)."""
+    upstream = RemoteLambda()
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", env={
+        "AWS_ENDPOINT_URL_LAMBDA": upstream.url, "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s",
+    }).start()
+    try:
+        lam = lambda_client(gw)
+        arn = "arn:aws:lambda:us-east-1:000000000000:function:later"
+        c = gw.client()
+        api = c.create_api(Name="later", ProtocolType="HTTP")["ApiId"]
+        integ = c.create_integration(ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                     PayloadFormatVersion="2.0")["IntegrationId"]
+        c.create_route(ApiId=api, RouteKey="GET /x", Target=f"integrations/{integ}")
+        c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+        rest = boto3.client("apigateway", endpoint_url=f"http://{gw.admin}", region_name="us-east-1",
+                            aws_access_key_id="x", aws_secret_access_key="y")
+        rid = rest.create_rest_api(name="later")["id"]
+        root = rest.get_resources(restApiId=rid)["items"][0]["id"]
+        rest.put_method(restApiId=rid, resourceId=root, httpMethod="GET", authorizationType="NONE")
+        rest.put_integration(
+            restApiId=rid, resourceId=root, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST",
+            uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+        )
+        rest.create_deployment(restApiId=rid, stageName="prod")
+
+        def answered_by():
+            """Who answered the HTTP API and the REST API: 'remote' or the hosted pid."""
+            out = []
+            for api_id, path in ((api, "/x"), (rid, "/prod/")):
+                status, _, body = gw.request(api_id, "GET", path)
+                assert status == 200, body
+                doc = json.loads(body)
+                out.append("remote" if doc.get("remote") == "/2015-03-31/functions/later/invocations"
+                           else doc["pid"])
+            return out
+
+        assert answered_by() == ["remote", "remote"]
+        assert upstream.calls == 2
+        create_python(lam, "later")
+        pids = answered_by()
+        assert all(isinstance(p, int) for p in pids), pids
+        assert upstream.calls == 2, "a hosted function's calls never reach the endpoint"
+        lam.delete_function(FunctionName="later")
+        assert answered_by() == ["remote", "remote"]
+    finally:
+        gw.stop()
+        upstream.close()

@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -101,10 +101,90 @@ impl LambdaFn {
         f
     }
 
+    /// Builds the function's binary (as `cargo lambda watch` builds it: the same target
+    /// directory and profile, so each build finds the other's fresh) and returns its path, for
+    /// running it as a self-hosted function.
+    pub fn build_binary() -> PathBuf {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = workspace.join("target");
+        let status = Command::new("cargo")
+            .args(["build", "--quiet"])
+            .current_dir(workspace.join("tests").join("lambda-fn"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_TERM_COLOR", "never")
+            .stdin(Stdio::null())
+            .status()
+            .expect("run cargo build for tests/lambda-fn");
+        assert!(
+            status.success(),
+            "building tests/lambda-fn failed: {status}"
+        );
+        let bin = target.join("debug").join(FUNCTION);
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin.canonicalize().expect("the binary's absolute path")
+    }
+
     /// `http://127.0.0.1:PORT`: the value of `AWS_ENDPOINT_URL_LAMBDA`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+/// A zip archive (stored, no compression) of `files` (name, Unix mode, contents): what
+/// Lambda's `CreateFunction` takes as `Code.ZipFile`.
+pub fn zip_stored(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            }
+        }
+        !crc
+    }
+    let u32_of = |n: usize| u32::try_from(n).expect("a small zip");
+    let u16_of = |n: usize| u16::try_from(n).expect("a short name");
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, mode, data) in files {
+        let (crc, size, offset) = (crc32(data), u32_of(data.len()), u32_of(out.len()));
+        // Local file header: version 2.0, no flags, stored, no time.
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [crc, size, size] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&u16_of(name.len()).to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        // Central directory entry: made by Unix (3), the mode in the external attributes.
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&[20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [crc, size, size] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&u16_of(name.len()).to_le_bytes());
+        central.extend_from_slice(&[0; 8]);
+        central.extend_from_slice(&((0o100_000 | mode) << 16).to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let (dir_offset, dir_size, n) = (
+        u32_of(out.len()),
+        u32_of(central.len()),
+        u16_of(files.len()),
+    );
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&dir_size.to_le_bytes());
+    out.extend_from_slice(&dir_offset.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
 }
 
 impl Drop for LambdaFn {

@@ -601,3 +601,99 @@ fn an_integration_role_is_assumed_through_sts_and_signs_the_calls() {
     sleep(Duration::from_millis(500));
     assert_eq!(sts.request_count(), 1);
 }
+
+/// The same `lambda_http` function, hosted by Portico this time: `CreateFunction` with a
+/// `provided.al2023` zip whose `bootstrap` runs the built binary (it finds Portico's Runtime API
+/// in `AWS_LAMBDA_RUNTIME_API`), then an HTTP API (payload 2.0 and 1.0) and a REST API whose
+/// integrations name it. lambda_http deserializes each event into `aws_lambda_events`' strict
+/// types (`ApiGatewayV2httpRequest`, `ApiGatewayProxyRequest`): an event that does not fit them
+/// is a function error (500/502), so the echoed `kind` proves the shape.
+#[test]
+fn lambda_http_function_hosted_by_portico_through_http_and_rest_apis() {
+    use base64::Engine as _;
+    let bin = LambdaFn::build_binary();
+    let bootstrap = format!("#!/bin/sh\nexec '{}'\n", bin.display());
+    let zip = zip_stored(&[("bootstrap", 0o755, bootstrap.as_bytes())]);
+    let gw = Gateway::spawn(&config(vec![]), &[]);
+    let created = admin(
+        &gw,
+        "POST",
+        "/2015-03-31/functions",
+        json!({"FunctionName": FUNCTION, "Runtime": "provided.al2023",
+               "Role": "arn:aws:iam::000000000000:role/fn", "Handler": "bootstrap", "Timeout": 1,
+               "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip)}}),
+    );
+    assert_eq!(created["State"], "Active", "{created}");
+    // The function exists before the APIs are deployed: integrations naming it are compiled
+    // to Portico's own Invoke API (no AWS endpoint or credentials in this gateway's env).
+    let r = gw.put_config(&http_api_config());
+    assert_eq!(r.status, 200, "{r}");
+
+    let r = to(
+        &gw,
+        "lam1",
+        Request::get("/v2/items/7?a=1&a=2").header("cookie", "c1=v1"),
+    );
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.header("x-fn"), Some("portico-lambda-fn"));
+    let e: Value = r.json();
+    assert_eq!(e["kind"], "v2", "{e}");
+    assert_eq!(e["pathParameters"], json!({"id": "7"}));
+    assert_eq!(e["query"]["a"], json!(["1", "2"]), "{e}");
+    assert_eq!(e["stageVariables"], json!({"v": "1"}));
+    assert_eq!(e["requestContext"]["routeKey"], "GET /v2/items/{id}");
+
+    let r = to(
+        &gw,
+        "lam1",
+        Request::post("/v1/a/b?q=1", b"hello".to_vec()).header("x-fn-cookies", "1"),
+    );
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.header_all("set-cookie"), vec!["a=1; Path=/", "b=2"]);
+    let e: Value = r.json();
+    assert_eq!(
+        (&e["kind"], &e["body"]),
+        (&json!("v1"), &json!("hello")),
+        "{e}"
+    );
+    assert_eq!(e["requestContext"]["resourcePath"], "/v1/{proxy+}");
+
+    let rest = rest_api(&gw, 2000);
+    let r = to(&gw, &rest, Request::get("/prod/x/y?k=1&k=2"));
+    assert_eq!(r.status, 200, "{r}");
+    let e: Value = r.json();
+    assert_eq!(e["kind"], "v1", "{e}");
+    assert_eq!(e["pathParameters"], json!({"proxy": "x/y"}));
+    assert_eq!(e["requestContext"]["stage"], "prod");
+    assert_eq!(e["requestContext"]["resourcePath"], "/{proxy+}");
+    let bytes = vec![0u8, 1, 0xff];
+    let r = to(
+        &gw,
+        &rest,
+        Request::post("/prod/bin", bytes.clone())
+            .header("content-type", "application/octet-stream")
+            .header("accept", "application/octet-stream")
+            .header("x-fn-binary", "1"),
+    );
+    assert_eq!((r.status, &r.body), (200, &bytes), "{r}");
+
+    // Errors in each API type's words: a function error, and the function's 1 s timeout
+    // (Lambda's own, reported as a function error by the host).
+    let r = to(
+        &gw,
+        "lam1",
+        Request::get("/v2/items/1").header("x-fn-fail", "1"),
+    );
+    assert_gateway_error(&r, 500, "Internal Server Error");
+    let r = to(&gw, &rest, Request::get("/prod/x").header("x-fn-fail", "1"));
+    assert_rest_error(&r, 502, "Internal server error");
+    let r = to(
+        &gw,
+        &rest,
+        Request::get("/prod/x").header("x-fn-sleep-ms", "1500"),
+    );
+    assert_rest_error(&r, 502, "Internal server error");
+    // ... and the next instance (the timed-out one was killed) serves again.
+    let r = to(&gw, "lam1", Request::get("/v2/items/1"));
+    assert_eq!(r.status, 200, "{r}");
+}

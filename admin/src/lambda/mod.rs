@@ -553,8 +553,14 @@ async fn create_function(State(state): State<AdminState>, body: Bytes) -> Answer
     }
     let conf = stored.configuration.clone();
     let function = Function::new(Arc::clone(&host.inner.shared), host.spec_for(stored, 1));
-    lock(&host.inner.functions).insert(name, Arc::new(function));
+    lock(&host.inner.functions).insert(name.clone(), Arc::new(function));
     host.publish(None);
+    state
+        .write(move |c| {
+            c.rebind_function(&name, true);
+            Ok(())
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(conf)).into_response())
 }
 
@@ -665,6 +671,13 @@ async fn delete_function(
     .await?;
     lock(&host.inner.functions).remove(&*function.name);
     host.publish(None);
+    let name = function.name.to_string();
+    state
+        .write(move |c| {
+            c.rebind_function(&name, false);
+            Ok(())
+        })
+        .await?;
     let arn = function.arn.to_string();
     function.shut(
         || LambdaError::not_found(&arn),

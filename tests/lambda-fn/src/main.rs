@@ -82,7 +82,6 @@ async fn handle(req: Request) -> Result<Response<Body>, Error> {
             serde_json::Value::from(b.iter().map(|&x| u32::from(x)).collect::<Vec<_>>()),
             true,
         ),
-        _ => (serde_json::Value::Null, false),
     };
     let echo = serde_json::json!({
         "kind": kind,
