@@ -189,8 +189,8 @@ pub(crate) fn verify<'s>(
     Ok(key)
 }
 
-/// A SigV4 failure as the gateway error, with its message.
-fn refuse(e: SigV4Error, message: &mut String) -> GatewayError {
+/// A SigV4 failure as the gateway error, with its message (also `ws::auth`).
+pub(crate) fn refuse(e: SigV4Error, message: &mut String) -> GatewayError {
     let denial = match &e {
         SigV4Error::MissingAuthenticationToken => IamDenial::MissingAuthenticationToken,
         SigV4Error::IncompleteSignature(_) => IamDenial::IncompleteSignature,

@@ -19,6 +19,7 @@
 //! `mpsc` queue and a wake-up byte on a socket pair), never by touching its state. Every wait
 //! is bounded: idle timeout, maximum duration, integration timeout, write timeout.
 
+pub mod auth;
 pub mod event;
 pub mod frame;
 pub mod manage;
@@ -134,14 +135,30 @@ pub(crate) async fn refuse<S: crate::conn::Stream>(
     status: u16,
     message: &str,
 ) {
+    refuse_with(d, status, None, message).await;
+}
+
+/// Answers a refused upgrade (with AWS's `x-amzn-ErrorType` when given) and closes.
+async fn refuse_with<S: crate::conn::Stream>(
+    d: &mut Downstream<S>,
+    status: u16,
+    error_type: Option<&str>,
+    message: &str,
+) {
     let mut out = Vec::with_capacity(128);
-    let body = format!("{{\"message\":\"{message}\"}}");
+    let mut body = Vec::with_capacity(message.len() + 16);
+    body.extend_from_slice(b"{\"message\":\"");
+    crate::rest::escape_json(message.as_bytes(), &mut body);
+    body.extend_from_slice(b"\"}");
     crate::http1::write::status_line(&mut out, status, crate::http1::write::reason(status));
     crate::http1::write::header(&mut out, b"content-type", b"application/json");
+    if let Some(t) = error_type {
+        crate::http1::write::header(&mut out, b"x-amzn-errortype", t.as_bytes());
+    }
     crate::http1::write::header_u64(&mut out, b"content-length", body.len() as u64);
     crate::http1::write::header(&mut out, b"connection", b"close");
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(&body);
     let _ = monoio::time::timeout(d.write_timeout, d.stream.write_all(out)).await;
 }
 
@@ -174,13 +191,34 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
     else {
         return refuse(&mut d, 404, "Not Found").await;
     };
-    let conn = w.ws.allocate(
+    // Who may connect: decided before anything is allocated or invoked.
+    let connect_auth = match ws.route(ws.connect) {
+        Some(route) => auth::authorize(
+            &snapshot,
+            &api.id,
+            &stage.name,
+            route,
+            &d,
+            &head,
+            crate::auth::now_s(),
+        ),
+        None => Ok(auth::ConnectAuth::default()),
+    };
+    let connect_auth = match connect_auth {
+        Ok(a) => a,
+        Err(r) => {
+            w.ws.stats.client_error(&w);
+            return refuse_with(&mut d, r.status, Some(r.error_type), &r.message).await;
+        }
+    };
+    let mut conn = w.ws.allocate(
         api.id.as_ref(),
         stage.name.as_ref(),
         d.peer.ip(),
         header(&d, "user-agent").unwrap_or_default(),
         w.cfg.now_ms(),
     );
+    conn.iam = connect_auth.iam;
 
     // `$connect`: the upgrade waits for it; a non-2xx answer refuses it with that status.
     let mut subprotocol = None;

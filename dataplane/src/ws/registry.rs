@@ -51,6 +51,9 @@ pub struct Conn {
     last_active_ms: Cell<u64>,
     pub source_ip: Box<str>,
     pub user_agent: Box<str>,
+    /// The `AWS_IAM` caller that signed the upgrade (`$connect` with `AWS_IAM`): events'
+    /// `identity` carries it. `None` for anonymous connections (8 bytes each).
+    pub iam: Option<Box<super::auth::IamCaller>>,
     /// Encoded frames waiting for the writer task, and their bytes.
     outbound: RefCell<VecDeque<Vec<u8>>>,
     queued_bytes: Cell<usize>,
@@ -266,6 +269,7 @@ impl Registry {
             last_active_ms: Cell::new(now_ms),
             source_ip: ip.to_canonical().to_string().into(),
             user_agent: String::from_utf8_lossy(user_agent).into(),
+            iam: None,
             outbound: RefCell::default(),
             queued_bytes: Cell::new(0),
             writer: Notify::default(),
