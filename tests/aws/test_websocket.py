@@ -151,17 +151,18 @@ def test_control_plane_refusals(gateway, client):
     )
     with pytest.raises(client.exceptions.BadRequestException):
         client.create_route(ApiId=api["ApiId"], RouteKey="$custom")
-    i = client.create_integration(
-        ApiId=api["ApiId"],
-        IntegrationType="AWS_PROXY",
-        IntegrationUri="arn:aws:lambda:us-east-1:000000000000:function:f",
-    )
-    client.create_route(
-        ApiId=api["ApiId"], RouteKey="$default", Target=f"integrations/{i['IntegrationId']}"
-    )
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_integration(
+            ApiId=api["ApiId"], IntegrationType="AWS", IntegrationUri="arn:aws:apigateway:x"
+        )
+    # Authorization is for `$connect` only, as on AWS.
     with pytest.raises(client.exceptions.BadRequestException) as e:
-        client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
-    assert "AWS_PROXY" in str(e.value)
+        client.create_route(ApiId=api["ApiId"], RouteKey="send", AuthorizationType="AWS_IAM")
+    assert "$connect" in str(e.value)
+    r = client.create_route(ApiId=api["ApiId"], RouteKey="$default")
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.update_route(ApiId=api["ApiId"], RouteId=r["RouteId"], AuthorizationType="AWS_IAM")
+    client.create_route(ApiId=api["ApiId"], RouteKey="$connect", AuthorizationType="AWS_IAM")
 
 
 @pytest.mark.parametrize("driver", ["auto", "legacy"])

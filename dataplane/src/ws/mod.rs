@@ -20,6 +20,7 @@
 //! is bounded: idle timeout, maximum duration, integration timeout, write timeout.
 
 pub mod auth;
+mod duplex;
 pub mod event;
 pub mod frame;
 pub mod manage;
@@ -28,9 +29,7 @@ pub(crate) mod registry;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monoio::buf::{IoBufMut, SliceMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, Splitable};
-use monoio::net::TcpStream;
+use monoio::io::AsyncWriteRentExt;
 
 use portico_shared::limits::READ_BUF_BYTES;
 use portico_shared::model::ProtocolType;
@@ -66,13 +65,51 @@ pub(crate) fn stage_of<'s, 'p>(
     Some((stage, stage.websocket.as_deref()?, rest))
 }
 
+/// The WebSocket API stage a request addresses, and the path below it: by the execute-api
+/// host name (`/{stage}/...`), or by a custom domain's API mapping (the mapping's stage, the
+/// path below its key) on either listener.
+#[allow(clippy::type_complexity)]
+pub(crate) fn target<'s, 'b>(
+    snapshot: &'s portico_shared::Snapshot,
+    domain: &str,
+    head: &RequestHead,
+    buf: &'b [u8],
+    tls: Option<&crate::tls::TlsSession>,
+) -> Option<(
+    &'s portico_shared::snapshot::Api,
+    &'s portico_shared::snapshot::Stage,
+    &'s WsStage,
+    &'b str,
+)> {
+    let (api, mapping) = crate::route::select_api(snapshot, domain, head, buf, tls).ok()?;
+    if api.protocol != ProtocolType::Websocket {
+        return None;
+    }
+    let (stage, ws, rest) = match mapping {
+        None => stage_of(api, std::str::from_utf8(bytes(buf, head.path)).ok()?)?,
+        Some((m, rest)) => match m.stage.as_deref() {
+            Some(name) => {
+                let stage = api.stage(name)?;
+                (stage, stage.websocket.as_deref()?, rest)
+            }
+            None => stage_of(api, rest)?,
+        },
+    };
+    Some((api, stage, ws, rest))
+}
+
 /// Whether `head` is for a WebSocket API, and how. Synchronous; reads the snapshot only.
 ///
 /// Costs an ordinary request two scans of bytes already parsed: only a request that asks for an
 /// upgrade (`Connection: upgrade`) or names `connections` in its path goes on to API lookup. A
 /// plain request to a WebSocket stage reaches the HTTP pipeline, which answers 404 (a WebSocket
-/// stage has no HTTP routes).
-pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
+/// stage has no HTTP routes), as does a request for a stage that does not exist.
+pub fn classify(
+    w: &Worker,
+    head: &RequestHead,
+    buf: &[u8],
+    tls: Option<&crate::tls::TlsSession>,
+) -> Kind {
     let upgrade = head.connection_tokens[..head.connection_token_count]
         .iter()
         .any(|t| bytes(buf, *t).eq_ignore_ascii_case(b"upgrade"));
@@ -80,18 +117,10 @@ pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
         return Kind::Http;
     }
     let snapshot = w.snapshot();
-    // Custom domains (API mappings) do not serve WebSocket APIs: the HTTP pipeline answers.
-    let Ok((api, None)) = crate::route::select_api(&snapshot, &w.cfg.domain, head, buf, None)
-    else {
-        return Kind::Http;
-    };
-    if api.protocol != ProtocolType::Websocket {
-        return Kind::Http;
-    }
-    let path = std::str::from_utf8(bytes(buf, head.path)).unwrap_or("/");
-    match stage_of(api, path) {
-        Some((_, _, rest)) if manage::is_connections_path(rest) => Kind::Manage,
-        _ => Kind::Upgrade,
+    match target(&snapshot, &w.cfg.domain, head, buf, tls) {
+        None => Kind::Http,
+        Some((_, _, _, rest)) if manage::is_connections_path(rest) => Kind::Manage,
+        Some(_) => Kind::Upgrade,
     }
 }
 
@@ -108,25 +137,6 @@ fn has_token(value: Option<&[u8]>, token: &str) -> bool {
         v.split(|&b| b == b',')
             .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
     })
-}
-
-/// What a WebSocket upgrade on the TLS listener answers (400): upgraded connections are served
-/// on the plain listener only.
-pub const TLS_REFUSED: &str =
-    "WebSocket connections are served on the plain listener only (ws://), not over TLS (wss://)";
-
-/// The connection as a plain TCP one, which an upgrade needs (its socket is split into a reader
-/// and a writer task); `Err` gives a TLS connection back unchanged. No allocation.
-pub fn into_tcp<S: crate::conn::Stream>(
-    d: Downstream<S>,
-) -> Result<Downstream<TcpStream>, Downstream<S>> {
-    let mut slot = Some(d);
-    if let Some(tcp) =
-        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Downstream<TcpStream>>>()
-    {
-        return Ok(tcp.take().expect("the slot was just filled"));
-    }
-    Err(slot.expect("the slot was not taken"))
 }
 
 /// Answers a refused upgrade and closes.
@@ -164,7 +174,7 @@ async fn refuse_with<S: crate::conn::Stream>(
 
 /// Serves a request to a WebSocket API stage: the handshake, `$connect`, then the connection
 /// until it closes, then `$disconnect`.
-pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
+pub async fn upgrade<S: crate::conn::Stream>(w: Rc<Worker>, mut d: Downstream<S>, head: RequestHead) {
     let key = header(&d, "sec-websocket-key").map(<[u8]>::to_vec);
     let ok = head.method == http::Method::GET
         && head.version == Version::Http11
@@ -181,13 +191,9 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         return refuse(&mut d, 426, "Upgrade Required").await;
     }
     let snapshot = w.snapshot();
-    let Ok((api, None)) =
-        crate::route::select_api(&snapshot, &w.cfg.domain, &head, &d.buf, d.tls.as_deref())
-    else {
-        return refuse(&mut d, 404, "Not Found").await;
-    };
-    let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");
-    let Some((stage, ws, _)) = stage_of(api, path).filter(|(_, _, r)| *r == "/" || r.is_empty())
+    let Some((api, stage, ws, _)) =
+        target(&snapshot, &w.cfg.domain, &head, &d.buf, d.tls.as_deref())
+            .filter(|(_, _, _, r)| *r == "/" || r.is_empty())
     else {
         return refuse(&mut d, 404, "Not Found").await;
     };
@@ -281,6 +287,9 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         ..
     } = d;
     drop(headers);
+    let Some((rd, wr)) = duplex::split(stream) else {
+        return;
+    };
     let conn = Rc::new(conn);
     w.ws.insert(Rc::clone(&conn));
     // Counted in flight: a drain closes the connection (1001) and waits for its `$disconnect`.
@@ -289,7 +298,6 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         // The drain began during `$connect`, after the registry was closed.
         conn.go_away();
     }
-    let (rd, wr) = stream.into_split();
     monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, write_timeout));
     let (code, reason) = read_loop(&w, &conn, rd, buf).await;
     w.ws.remove(&conn);
@@ -332,7 +340,7 @@ async fn disconnect(w: &Rc<Worker>, conn: &Conn, code: u16, reason: &str) {
 async fn read_loop(
     w: &Rc<Worker>,
     conn: &Rc<Conn>,
-    mut rd: OwnedReadHalf<TcpStream>,
+    mut rd: duplex::ReadHalf,
     mut buf: Vec<u8>,
 ) -> (u16, &'static str) {
     let limits = &w.cfg.ws;
@@ -456,18 +464,14 @@ fn close_received(conn: &Conn, payload: &[u8]) -> (u16, &'static str) {
 
 /// Reads more into `buf`. An idle connection's read holds the buffer (io_uring owns it while
 /// the read is pending), so it stays small: 2 KiB, doubled only while a large frame arrives.
-async fn read_into(rd: &mut OwnedReadHalf<TcpStream>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+async fn read_into(rd: &mut duplex::ReadHalf, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     if buf.is_empty() && buf.capacity() > 64 * 1024 {
         *buf = Vec::with_capacity(READ_BUF_BYTES);
     }
     if buf.capacity() - buf.len() < 512 {
         buf.reserve(buf.len().max(READ_BUF_BYTES));
     }
-    let mut owned = std::mem::take(buf);
-    let (len, cap) = (owned.len(), owned.bytes_total());
-    let (res, slice) = rd.read(SliceMut::new(owned, len, cap)).await;
-    *buf = slice.into_inner();
-    res
+    rd.read_into(buf).await
 }
 
 /// One message from the client: select its route, invoke the integration, answer if the route

@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedWriteHalf};
-use monoio::net::TcpStream;
+use monoio::io::AsyncReadRent;
 
 use portico_shared::limits::WS_OUTBOUND_MAX_BYTES;
 use portico_shared::snapshot::Stage;
@@ -493,7 +492,7 @@ impl Conn {
 /// The writer task: drains the outbound queue until the connection is closed and flushed.
 pub(super) async fn write_loop(
     conn: Rc<Conn>,
-    mut wr: OwnedWriteHalf<TcpStream>,
+    mut wr: super::duplex::WriteHalf,
     timeout: Duration,
 ) {
     loop {
@@ -504,7 +503,7 @@ pub(super) async fn write_loop(
                     .set(conn.queued_bytes.get().saturating_sub(f.len()));
                 let is_close = f.first() == Some(&0x88);
                 match monoio::time::timeout(timeout, wr.write_all(f)).await {
-                    Ok((Ok(_), _)) => {}
+                    Ok(Ok(())) => {}
                     _ => {
                         conn.closing.set(true);
                         conn.reader.notify();
@@ -512,7 +511,7 @@ pub(super) async fn write_loop(
                     }
                 }
                 if is_close {
-                    let _ = monoio::io::AsyncWriteRent::shutdown(&mut wr).await;
+                    wr.shutdown().await;
                     return;
                 }
             }
