@@ -16,8 +16,8 @@ use std::cell::RefCell;
 use std::io::{self, Read as _, Write as _};
 use std::rc::Rc;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf};
 use monoio::io::Splitable;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf};
 use monoio::net::TcpStream;
 use monoio_rustls::ServerTlsStream;
 use rustls::ServerConnection;
@@ -103,9 +103,7 @@ impl ReadHalf {
                 let owned = std::mem::take(buf);
                 let len = owned.len();
                 let cap = owned.capacity();
-                let (res, slice) = rd
-                    .read(monoio::buf::SliceMut::new(owned, len, cap))
-                    .await;
+                let (res, slice) = rd.read(monoio::buf::SliceMut::new(owned, len, cap)).await;
                 *buf = slice.into_inner();
                 res
             }

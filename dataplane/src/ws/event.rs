@@ -600,7 +600,10 @@ mod tests {
         let e = bye.proxy_event("d", 1_700_000_000_000);
         assert_eq!(e["requestContext"]["disconnectStatusCode"], 1001);
         assert_eq!(e["requestContext"]["eventType"], "DISCONNECT");
-        assert_eq!(e["requestContext"]["requestTime"], "14/Nov/2023:22:13:20 +0000");
+        assert_eq!(
+            e["requestContext"]["requestTime"],
+            "14/Nov/2023:22:13:20 +0000"
+        );
         assert_eq!(e["headers"]["Host"], "d");
         assert!(e.get("body").is_none());
     }
@@ -613,7 +616,10 @@ mod tests {
         let a = ok(r#"{"statusCode": "401"}"#);
         assert_eq!((a.status, a.body.len()), (401, 0));
         let a = ok(r#"{"statusCode": 200, "body": "AAE=", "isBase64Encoded": true}"#);
-        assert_eq!((&a.body[..], a.opcode), (&[0u8, 1][..], Some(Opcode::Binary)));
+        assert_eq!(
+            (&a.body[..], a.opcode),
+            (&[0u8, 1][..], Some(Opcode::Binary))
+        );
         let a = ok(r#"{"statusCode": 200, "headers": {"sec-websocket-protocol": "chat"}}"#);
         assert_eq!(a.subprotocol.as_deref(), Some(&b"chat"[..]));
         assert_eq!(ok(r#""text""#).body, b"text");

@@ -174,7 +174,11 @@ async fn refuse_with<S: crate::conn::Stream>(
 
 /// Serves a request to a WebSocket API stage: the handshake, `$connect`, then the connection
 /// until it closes, then `$disconnect`.
-pub async fn upgrade<S: crate::conn::Stream>(w: Rc<Worker>, mut d: Downstream<S>, head: RequestHead) {
+pub async fn upgrade<S: crate::conn::Stream>(
+    w: Rc<Worker>,
+    mut d: Downstream<S>,
+    head: RequestHead,
+) {
     let key = header(&d, "sec-websocket-key").map(<[u8]>::to_vec);
     let ok = head.method == http::Method::GET
         && head.version == Version::Http11
@@ -345,7 +349,6 @@ async fn read_loop(
 ) -> (u16, &'static str) {
     let limits = &w.cfg.ws;
     let opened = Instant::now();
-    let deadline = opened + limits.max_duration;
     let mut message: Vec<u8> = Vec::new();
     let mut message_opcode: Option<Opcode> = None;
     // How much of a text message is known to be valid UTF-8: each byte is checked once.
@@ -402,15 +405,9 @@ async fn read_loop(
             }
         }
         buf.drain(..pos);
-        let now = Instant::now();
-        if now >= deadline {
+        let Some(wait) = time_left(opened.elapsed(), conn.idle_for(w.cfg.now_ms()), limits) else {
             return conn.fail(1001, "Going away");
-        }
-        let idle_until = conn.idle_deadline(w.cfg.now_ms(), limits.idle_timeout);
-        let wait = (deadline - now).min(idle_until);
-        if wait.is_zero() {
-            return conn.fail(1001, "Going away");
-        }
+        };
         let read = monoio::select! {
             r = monoio::time::timeout(wait, read_into(&mut rd, &mut buf)) => Some(r),
             _ = conn.closing() => None,
@@ -422,6 +419,17 @@ async fn read_loop(
             Some(Ok(Ok(_))) => {}
         }
     }
+}
+
+/// How long a connection open for `open_for` and idle for `idle_for` may wait for its next
+/// bytes; `None`: the maximum duration or the idle timeout is reached (close with 1001). Pure,
+/// so the limits are tested with any clock.
+fn time_left(open_for: Duration, idle_for: Duration, limits: &WsLimits) -> Option<Duration> {
+    let left = limits
+        .max_duration
+        .checked_sub(open_for)?
+        .min(limits.idle_timeout.checked_sub(idle_for)?);
+    (!left.is_zero()).then_some(left)
 }
 
 /// Whether `text` is valid UTF-8 so far (`fin`: it must be complete). `checked` is how much was
@@ -561,6 +569,29 @@ impl Default for WsLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_and_duration_limits() {
+        let limits = WsLimits::default(); // 10 min idle, 2 h at most
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let table = [
+            // open for, idle for, time left
+            (min(0), min(0), Some(min(10))),
+            (min(5), min(4), Some(min(6))),
+            (min(30), min(10), None),
+            (min(30), min(11), None),
+            (min(115), min(1), Some(min(5))),
+            (min(120), min(0), None),
+            (min(121), min(0), None),
+        ];
+        for (open_for, idle_for, want) in table {
+            assert_eq!(
+                time_left(open_for, idle_for, &limits),
+                want,
+                "{open_for:?} {idle_for:?}"
+            );
+        }
+    }
 
     #[test]
     fn utf8_prefixes() {

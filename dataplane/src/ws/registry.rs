@@ -414,10 +414,9 @@ impl Conn {
         self.last_active_ms.set(now_ms);
     }
 
-    /// Time left before the idle timeout.
-    pub fn idle_deadline(&self, now_ms: u64, idle: Duration) -> Duration {
-        let since = Duration::from_millis(now_ms.saturating_sub(self.last_active_ms.get()));
-        idle.saturating_sub(since)
+    /// How long the connection has been idle at `now_ms`.
+    pub fn idle_for(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(now_ms.saturating_sub(self.last_active_ms.get()))
     }
 
     /// Queues one frame for the writer.
