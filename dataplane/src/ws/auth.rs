@@ -25,6 +25,7 @@ use portico_shared::Snapshot;
 use crate::conn::Downstream;
 use crate::error::GatewayError;
 use crate::http1::RequestHead;
+use crate::worker::Worker;
 
 /// The `AWS_IAM` caller of a connection: `requestContext.identity`'s IAM members.
 #[derive(Debug)]
@@ -51,20 +52,25 @@ pub struct Refusal {
 }
 
 /// Decides whether the upgrade `head` may open a connection through `route` (`$connect`).
-pub fn authorize<S>(
+/// Async, with the worker at hand, because a Lambda `REQUEST` authorizer (`route` naming one)
+/// will invoke its function through `lambda::invoke` here.
+pub async fn authorize<S>(
+    _w: &Worker,
     s: &Snapshot,
     api_id: &str,
     stage: &str,
     route: &WsRoute,
     d: &Downstream<S>,
     head: &RequestHead,
-    now_s: u64,
 ) -> Result<ConnectAuth, Refusal> {
     let mut auth = ConnectAuth::default();
     if route.aws_iam {
+        let now_s = crate::auth::now_s();
         auth.iam = Some(Box::new(authorize_iam(s, api_id, stage, d, head, now_s)?));
     }
-    // A Lambda REQUEST authorizer's decision goes here.
+    // A Lambda REQUEST authorizer's decision goes here: a `Refusal` (401 Unauthorized, 403
+    // Forbidden, 500 on a failed call) or its `context`, kept on `ConnectAuth` and then on the
+    // connection for `requestContext.authorizer` of every later event.
     Ok(auth)
 }
 

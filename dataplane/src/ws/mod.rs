@@ -203,15 +203,7 @@ pub async fn upgrade<S: crate::conn::Stream>(
     };
     // Who may connect: decided before anything is allocated or invoked.
     let connect_auth = match ws.route(ws.connect) {
-        Some(route) => auth::authorize(
-            &snapshot,
-            &api.id,
-            &stage.name,
-            route,
-            &d,
-            &head,
-            crate::auth::now_s(),
-        ),
+        Some(route) => auth::authorize(&w, &snapshot, &api.id, &stage.name, route, &d, &head).await,
         None => Ok(auth::ConnectAuth::default()),
     };
     let connect_auth = match connect_auth {
