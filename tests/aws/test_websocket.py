@@ -701,6 +701,15 @@ def test_aws_iam_on_connect(tmp_path):
         client = gw.client("AKIDPORTICO", "s3cret")
         api_id = echo_api(client)
         client.create_route(ApiId=api_id, RouteKey="$connect", AuthorizationType="AWS_IAM")
+        # `me` answers the connection's IAM caller.
+        i = client.create_integration(ApiId=api_id, IntegrationType="MOCK")["IntegrationId"]
+        client.create_integration_response(
+            ApiId=api_id, IntegrationId=i, IntegrationResponseKey="$default",
+            ResponseTemplates={"$default": '{"arn":"$context.identity.userArn"}'},
+        )
+        r = client.create_route(ApiId=api_id, RouteKey="me", Target=f"integrations/{i}",
+                                RouteResponseSelectionExpression="$default")
+        client.create_route_response(ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default")
         iam = boto3.client(
             "iam", endpoint_url=f"http://{gw.admin}", region_name="us-east-1",
             aws_access_key_id="AKIDPORTICO", aws_secret_access_key="s3cret",
@@ -740,6 +749,8 @@ def test_aws_iam_on_connect(tmp_path):
             async with websockets.connect(target, additional_headers=headers or {}) as ws:
                 await ws.send("in")
                 assert await recv(ws) == "in"
+                await ws.send(json.dumps({"action": "me"}))
+                return json.loads(await recv(ws))["arn"]
 
         async def run():
             assert (await refused(url))[0] == "MissingAuthenticationTokenException"
@@ -751,8 +762,8 @@ def test_aws_iam_on_connect(tmp_path):
             assert message.endswith(f":{api_id}/prod/$connect"), message
             await echoes(url, signed_headers(root))
             await echoes(presigned(root))
-            await echoes(url, signed_headers(keys["allowed"]))
-            await echoes(presigned(keys["allowed"]))
+            assert (await echoes(url, signed_headers(keys["allowed"]))).endswith(":user/allowed")
+            assert (await echoes(presigned(keys["allowed"]))).endswith(":user/allowed")
 
         asyncio.run(run())
     finally:

@@ -487,6 +487,19 @@ impl Context for Cx<'_> {
             ContextVar::Stage => out.extend_from_slice(ev.conn.stage.as_bytes()),
             ContextVar::SourceIp => out.extend_from_slice(ev.conn.source_ip.as_bytes()),
             ContextVar::UserAgent => out.extend_from_slice(ev.conn.user_agent.as_bytes()),
+            ContextVar::IdentityUser
+            | ContextVar::IdentityUserArn
+            | ContextVar::IdentityAccessKey
+            | ContextVar::IdentityAccountId => {
+                if let Some(c) = ev.conn.iam.as_deref() {
+                    out.extend_from_slice(match var {
+                        ContextVar::IdentityUser => c.user.as_bytes(),
+                        ContextVar::IdentityUserArn => c.user_arn.as_bytes(),
+                        ContextVar::IdentityAccessKey => c.access_key.as_bytes(),
+                        _ => c.account_id.as_bytes(),
+                    });
+                }
+            }
             ContextVar::RequestTimeEpoch => {
                 let ms = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
