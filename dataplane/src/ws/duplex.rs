@@ -107,7 +107,8 @@ impl ReadHalf {
                 *buf = slice.into_inner();
                 res
             }
-            ReadHalf::Tls(t) => t.read_into(buf).await,
+            // Boxed: an idle plain connection's read future stays as small as before.
+            ReadHalf::Tls(t) => Box::pin(t.read_into(buf)).await,
         }
     }
 }
@@ -156,32 +157,8 @@ impl WriteHalf {
     pub(crate) async fn write_all(&mut self, data: Vec<u8>) -> io::Result<()> {
         match self {
             WriteHalf::Tcp(wr) => wr.write_all(data).await.0.map(drop),
-            WriteHalf::Tls(t) => {
-                let mut out = std::mem::take(&mut t.out);
-                out.clear();
-                {
-                    let mut s = t.session.borrow_mut();
-                    let mut pos = 0;
-                    while pos < data.len() {
-                        let n = s.writer().write(&data[pos..])?;
-                        pos += n;
-                        let mut flushed = false;
-                        while s.wants_write() {
-                            s.write_tls(&mut out)?;
-                            flushed = true;
-                        }
-                        if n == 0 && !flushed {
-                            return Err(io::ErrorKind::WriteZero.into());
-                        }
-                    }
-                }
-                let (res, mut out) = t.tcp.write_all(out).await;
-                if out.capacity() > 64 * 1024 {
-                    out = Vec::new();
-                }
-                t.out = out;
-                res.map(drop)
-            }
+            // Boxed: the writer task of a plain connection stays as small as before.
+            WriteHalf::Tls(t) => Box::pin(t.write_all(data)).await,
         }
     }
 
@@ -191,20 +168,51 @@ impl WriteHalf {
             WriteHalf::Tcp(wr) => {
                 let _ = wr.shutdown().await;
             }
-            WriteHalf::Tls(t) => {
-                let mut out = Vec::new();
-                {
-                    let mut s = t.session.borrow_mut();
-                    s.send_close_notify();
-                    while s.wants_write() {
-                        if s.write_tls(&mut out).is_err() {
-                            break;
-                        }
-                    }
+            WriteHalf::Tls(t) => Box::pin(t.shutdown()).await,
+        }
+    }
+}
+
+impl TlsWrite {
+    async fn write_all(&mut self, data: Vec<u8>) -> io::Result<()> {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        {
+            let mut s = self.session.borrow_mut();
+            let mut pos = 0;
+            while pos < data.len() {
+                let n = s.writer().write(&data[pos..])?;
+                pos += n;
+                let mut flushed = false;
+                while s.wants_write() {
+                    s.write_tls(&mut out)?;
+                    flushed = true;
                 }
-                let _ = t.tcp.write_all(out).await;
-                let _ = t.tcp.shutdown().await;
+                if n == 0 && !flushed {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
             }
         }
+        let (res, mut out) = self.tcp.write_all(out).await;
+        if out.capacity() > 64 * 1024 {
+            out = Vec::new();
+        }
+        self.out = out;
+        res.map(drop)
+    }
+
+    async fn shutdown(&mut self) {
+        let mut out = Vec::new();
+        {
+            let mut s = self.session.borrow_mut();
+            s.send_close_notify();
+            while s.wants_write() {
+                if s.write_tls(&mut out).is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = self.tcp.write_all(out).await;
+        let _ = self.tcp.shutdown().await;
     }
 }

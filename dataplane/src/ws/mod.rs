@@ -295,6 +295,12 @@ pub async fn upgrade<S: crate::conn::Stream>(
         conn.go_away();
     }
     monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, write_timeout));
+    monoio::spawn(live(w, conn, rd, buf));
+}
+
+/// The connection after the 101, in its own task: nothing of the handshake (request head,
+/// downstream state, the generic upgrade's future) stays in memory while it is idle.
+async fn live(w: Rc<Worker>, conn: Rc<Conn>, rd: duplex::ReadHalf, buf: Vec<u8>) {
     let (code, reason) = read_loop(&w, &conn, rd, buf).await;
     w.ws.remove(&conn);
     conn.close(code, reason);
