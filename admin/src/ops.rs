@@ -401,9 +401,6 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
         Some("JWT") if websocket => {
             problems.push("authorizationType JWT is supported only for HTTP APIs".into())
         }
-        Some("AWS_IAM") if websocket => problems.push(
-            "authorizationType AWS_IAM is not supported yet for WebSocket APIs: use NONE".into(),
-        ),
         Some("JWT" | "AWS_IAM") => {}
         Some(t @ "CUSTOM") => problems.push(format!(
             "authorizationType {t} is not supported yet: use NONE, AWS_IAM or JWT"
@@ -508,6 +505,15 @@ fn merge_route(
         route.authorizer_id = None;
     }
     check_route_authorization(state, &route)?;
+    if state.api.protocol_type == "WEBSOCKET"
+        && route.authorization_type != "NONE"
+        && route.route_key != portico_shared::websocket::CONNECT
+    {
+        // AWS's own message.
+        return Err(ApiError::invalid(&[
+            "Currently, authorization is restricted to the $connect route only".to_string(),
+        ]));
+    }
     set_opt(
         &mut route.model_selection_expression,
         input.model_selection_expression,

@@ -6,8 +6,7 @@
 //!
 //! Route and integration responses are stored as their own documents keyed
 //! `{parentId}/{childId}`; a deployment freezes them into its routes (`route_response`) and
-//! integrations (`integration_responses`). `AWS_PROXY` integrations are stored but refused when a
-//! stage would serve them, until the Lambda client lands.
+//! integrations (`integration_responses`).
 
 use std::collections::BTreeMap;
 

@@ -104,18 +104,12 @@ pub async fn serve<S: Stream>(
         };
         first = false;
         // WebSocket APIs: an upgrade takes the connection over; `@connections` is answered here.
-        match crate::ws::classify(&w, &head, &d.buf) {
+        match crate::ws::classify(&w, &head, &d.buf, d.tls.as_deref()) {
             crate::ws::Kind::Http => {}
             crate::ws::Kind::Upgrade => {
                 // Its own task: this one's future (sized for the HTTP pipeline) is freed, and
-                // an idle WebSocket connection holds only what it needs. Plain TCP only: the
-                // upgraded connection splits its socket into a reader and a writer task.
-                match crate::ws::into_tcp(d) {
-                    Ok(d) => {
-                        monoio::spawn(crate::ws::upgrade(w, d, head));
-                    }
-                    Err(mut d) => crate::ws::refuse(&mut d, 400, crate::ws::TLS_REFUSED).await,
-                }
+                // an idle WebSocket connection holds only what it needs.
+                monoio::spawn(crate::ws::upgrade(w, d, head));
                 return;
             }
             crate::ws::Kind::Manage => match crate::ws::manage::serve(&w, &mut d, &head).await {

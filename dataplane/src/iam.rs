@@ -252,8 +252,8 @@ impl SigningKeys {
     }
 }
 
-/// A SigV4 failure as the gateway error, with its message.
-fn refuse(e: SigV4Error, message: &mut String) -> GatewayError {
+/// A SigV4 failure as the gateway error, with its message (also `ws::auth`).
+pub(crate) fn refuse(e: SigV4Error, message: &mut String) -> GatewayError {
     let denial = match &e {
         SigV4Error::MissingAuthenticationToken => IamDenial::MissingAuthenticationToken,
         SigV4Error::IncompleteSignature(_) => IamDenial::IncompleteSignature,

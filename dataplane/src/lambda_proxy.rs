@@ -738,7 +738,7 @@ fn route_key_path(route_key: &str) -> &str {
 }
 
 /// `"dd/Mon/yyyy:HH:mm:ss +0000"` (CLF, UTC).
-fn clf_time(out: &mut Vec<u8>, now_ms: u64) {
+pub(crate) fn clf_time(out: &mut Vec<u8>, now_ms: u64) {
     const MONTHS: [&[u8; 3]; 12] = [
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
         b"Dec",
@@ -860,7 +860,7 @@ fn decoded_string(out: &mut Vec<u8>, v: &[u8], scratch: &mut Vec<u8>) {
     string(out, scratch);
 }
 
-fn percent_decode_into(v: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn percent_decode_into(v: &[u8], out: &mut Vec<u8>) {
     out.extend(Decoded(v));
 }
 

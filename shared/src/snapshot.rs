@@ -892,6 +892,13 @@ fn compile_websocket_api(
         stages,
     );
     compiled.websocket = ws;
+    let mut role_slots = Vec::new();
+    for s in compiled.stages() {
+        if let Some(ws) = s.websocket.as_deref() {
+            ws.collect_role_slots(&mut role_slots);
+        }
+    }
+    compiled.role_slots = role_slots;
     Ok(compiled)
 }
 

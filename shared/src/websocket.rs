@@ -7,8 +7,8 @@
 //!    renders it against a message's JSON.
 //! 2. [`compile_stage`] builds a [`WsStage`]: routes by key, with `$connect`, `$disconnect` and
 //!    `$default` found once, so the data plane picks a route with one hash lookup.
-//! 3. `AWS_PROXY` (Lambda) integrations are refused here with a clear message until the Lambda
-//!    client lands; [`WsTarget`] is where it plugs in.
+//! 3. `AWS_PROXY` integrations compile to a Lambda target ([`WsTarget::Lambda`]): the function's
+//!    endpoint, credentials and timeout, as for HTTP APIs (`lambda::compile_target`).
 //!
 //! Invariants: nothing here is mutated after compilation; route stats keys are stable across
 //! compiles (`snapshot::stats_key`).
@@ -70,6 +70,9 @@ pub struct WsRoute {
     pub route_response: bool,
     /// `None`: the route has no target; a message to it answers the error frame.
     pub integration: Option<Arc<WsIntegration>>,
+    /// `$connect` with `authorizationType: AWS_IAM`: the upgrade request must be SigV4-signed
+    /// (headers or presigned query) by a caller allowed `execute-api:Invoke` on the route.
+    pub aws_iam: bool,
 }
 
 /// A WebSocket integration.
@@ -97,6 +100,9 @@ pub enum WsTarget {
     Http(HttpProxy),
     /// `HTTP_PROXY`: the message is the upstream body; the answer is sent back as is.
     HttpProxy(HttpProxy),
+    /// `AWS_PROXY`: the WebSocket Lambda proxy event goes to the function; its `statusCode`
+    /// decides (`$connect`), its `body` is the answer.
+    Lambda(crate::lambda::LambdaTarget),
 }
 
 /// What an integration request carries.
@@ -233,6 +239,21 @@ impl WsStage {
     pub fn route(&self, index: Option<u32>) -> Option<&WsRoute> {
         self.routes.get(index? as usize)
     }
+
+    /// The roles this stage's Lambda integrations are invoked with (added to `out` once each).
+    pub fn collect_role_slots(&self, out: &mut Vec<Arc<crate::lambda::RoleSlot>>) {
+        for r in &self.routes {
+            if let Some(WsTarget::Lambda(crate::lambda::LambdaTarget {
+                signer: crate::lambda::Signer::Role(slot),
+                ..
+            })) = r.integration.as_deref().map(|i| &i.target)
+            {
+                if !out.iter().any(|s| Arc::ptr_eq(s, slot)) {
+                    out.push(Arc::clone(slot));
+                }
+            }
+        }
+    }
 }
 
 // === impl WsIntegration ===
@@ -367,6 +388,7 @@ pub fn compile_stage(
             stats_key: stats_key(api_id, &stage.stage_name, &r.route_key),
             route_response: r.route_response,
             integration,
+            aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
         });
     }
     (errors.len() == before).then_some(out)
@@ -408,16 +430,30 @@ fn compile_integration(
             WsTarget::HttpProxy(compile_http_proxy(i, vars, at, errors, ctx, Plane::V2)?)
         }
         IntegrationType::AwsProxy => {
-            errors.push(err(
-                at,
-                "integrationType AWS_PROXY (Lambda) is not supported yet for WebSocket APIs: use MOCK, HTTP or HTTP_PROXY",
-            ));
-            return None;
+            let timeout_ms = i
+                .timeout_in_millis
+                .unwrap_or(crate::limits::WS_INTEGRATION_TIMEOUT_DEFAULT_MS);
+            let target = crate::lambda::substitute(&i.integration_uri, vars).and_then(|uri| {
+                crate::lambda::compile_target(
+                    &ctx.lambda,
+                    &uri,
+                    false,
+                    i.credentials_arn.as_deref(),
+                    timeout_ms,
+                )
+            });
+            match target {
+                Ok(t) => WsTarget::Lambda(t),
+                Err(e) => {
+                    errors.push(err(at, &e));
+                    return None;
+                }
+            }
         }
         IntegrationType::Aws => {
             errors.push(err(
                 at,
-                "integrationType AWS is not supported for WebSocket APIs: use MOCK, HTTP or HTTP_PROXY",
+                "integrationType AWS is not supported for WebSocket APIs: use MOCK, HTTP, HTTP_PROXY or AWS_PROXY",
             ));
             return None;
         }

@@ -151,17 +151,18 @@ def test_control_plane_refusals(gateway, client):
     )
     with pytest.raises(client.exceptions.BadRequestException):
         client.create_route(ApiId=api["ApiId"], RouteKey="$custom")
-    i = client.create_integration(
-        ApiId=api["ApiId"],
-        IntegrationType="AWS_PROXY",
-        IntegrationUri="arn:aws:lambda:us-east-1:000000000000:function:f",
-    )
-    client.create_route(
-        ApiId=api["ApiId"], RouteKey="$default", Target=f"integrations/{i['IntegrationId']}"
-    )
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_integration(
+            ApiId=api["ApiId"], IntegrationType="AWS", IntegrationUri="arn:aws:apigateway:x"
+        )
+    # Authorization is for `$connect` only, as on AWS.
     with pytest.raises(client.exceptions.BadRequestException) as e:
-        client.create_stage(ApiId=api["ApiId"], StageName="prod", AutoDeploy=True)
-    assert "AWS_PROXY" in str(e.value)
+        client.create_route(ApiId=api["ApiId"], RouteKey="send", AuthorizationType="AWS_IAM")
+    assert "$connect" in str(e.value)
+    r = client.create_route(ApiId=api["ApiId"], RouteKey="$default")
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.update_route(ApiId=api["ApiId"], RouteId=r["RouteId"], AuthorizationType="AWS_IAM")
+    client.create_route(ApiId=api["ApiId"], RouteKey="$connect", AuthorizationType="AWS_IAM")
 
 
 @pytest.mark.parametrize("driver", ["auto", "legacy"])
@@ -571,3 +572,260 @@ def test_subprotocol_only_when_connect_returns_one(gateway, client):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# A self-hosted Python function (run by the real `awslambdaric`) behind every route: it checks
+# each event against aws-lambda-powertools' WebSocket models (AWS's shapes: a mismatch fails the
+# invocation), records it, and answers in the proxy response shape.
+WS_FUNCTION = r'''
+import json, os
+from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayWebSocketConnectEventModel, APIGatewayWebSocketDisconnectEventModel,
+    APIGatewayWebSocketMessageEventModel)
+
+MODELS = {"CONNECT": APIGatewayWebSocketConnectEventModel,
+          "MESSAGE": APIGatewayWebSocketMessageEventModel,
+          "DISCONNECT": APIGatewayWebSocketDisconnectEventModel}
+
+def handler(event, context):
+    kind = event["requestContext"]["eventType"]
+    MODELS[kind].model_validate(event)
+    with open(os.environ["EVENTS"], "a") as f:
+        f.write(json.dumps(event) + "\n")
+    if kind == "CONNECT":
+        q = event.get("queryStringParameters") or {}
+        if q.get("deny"):
+            return {"statusCode": 401}
+        return {"statusCode": 200,
+                "headers": {"Sec-WebSocket-Protocol": "chat"} if q.get("proto") else {}}
+    if kind == "MESSAGE":
+        if event["isBase64Encoded"]:
+            return {"statusCode": 200, "body": event["body"], "isBase64Encoded": True}
+        if '"fail"' in event["body"]:
+            raise ValueError("boom")
+        return {"statusCode": 200, "body": json.dumps(
+            {"route": event["requestContext"]["routeKey"], "got": event["body"]})}
+    return {"statusCode": 200}
+'''
+
+
+def test_lambda_proxy_events_and_answers(gateway, client, tmp_path):
+    from test_functions import lambda_client, make_zip, ROLE
+
+    events_file = tmp_path / "events.jsonl"
+    lam = lambda_client(gateway)
+    arn = lam.create_function(
+        FunctionName="wsfn", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": (WS_FUNCTION, 0o644)})}, Timeout=10,
+        Environment={"Variables": {"EVENTS": str(events_file)}},
+    )["FunctionArn"]
+    api_id = client.create_api(
+        Name="l", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )["ApiId"]
+    integ = client.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY",
+        IntegrationUri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+    )["IntegrationId"]
+    for key, answers in (("$connect", False), ("$disconnect", False), ("$default", True),
+                         ("send", True), ("quiet", False)):
+        kwargs = {"RouteResponseSelectionExpression": "$default"} if answers else {}
+        r = client.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{integ}", **kwargs)
+        if answers:
+            client.create_route_response(ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default")
+    client.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    url = ws_url(gateway, api_id)
+
+    async def run():
+        with pytest.raises(websockets.InvalidStatus) as e:
+            async with websockets.connect(url + "?deny=1", open_timeout=20):
+                pass
+        assert e.value.response.status_code == 401
+        async with websockets.connect(
+            url + "?name=al%20ice&proto=1", subprotocols=["chat"], open_timeout=20
+        ) as ws:
+            assert ws.subprotocol == "chat"
+            await ws.send(json.dumps({"action": "send", "x": 1}))
+            assert json.loads(await recv(ws, 20)) == {
+                "route": "send", "got": '{"action": "send", "x": 1}'}
+            await ws.send("plain")
+            assert json.loads(await recv(ws, 20)) == {"route": "$default", "got": "plain"}
+            await ws.send(b"\x00\x01")
+            assert await recv(ws, 20) == b"\x00\x01"
+            # No route response: the function runs, nothing comes back.
+            await ws.send(json.dumps({"action": "quiet"}))
+            await ws.send(json.dumps({"action": "fail"}))
+            err = json.loads(await recv(ws, 20))
+            assert err["message"] == "Internal server error"
+            await ws.close(code=4000, reason="bye")
+
+    asyncio.run(run())
+    deadline = time.time() + 20
+    while time.time() < deadline and b'"DISCONNECT"' not in (
+        events_file.read_bytes() if events_file.exists() else b""
+    ):
+        time.sleep(0.05)
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    kinds = [(e["requestContext"]["eventType"], e["requestContext"]["routeKey"]) for e in events]
+    assert kinds == [
+        ("CONNECT", "$connect"), ("CONNECT", "$connect"), ("MESSAGE", "send"),
+        ("MESSAGE", "$default"), ("MESSAGE", "$default"), ("MESSAGE", "quiet"),
+        ("MESSAGE", "$default"), ("DISCONNECT", "$disconnect"),
+    ]
+    connect, ids = events[1], {e["requestContext"]["connectionId"] for e in events[1:]}
+    assert len(ids) == 1
+    assert connect["queryStringParameters"] == {"name": "al ice", "proto": "1"}
+    assert connect["headers"]["Host"] == f"{api_id}.{DOMAIN}:{gateway.port}"
+    assert connect["multiValueHeaders"]["Host"] == [connect["headers"]["Host"]]
+    cx = connect["requestContext"]
+    assert (cx["apiId"], cx["stage"], cx["domainName"]) == (api_id, "prod", f"{api_id}.{DOMAIN}")
+    assert cx["identity"]["sourceIp"] == "127.0.0.1"
+    messages = [e for e in events if e["requestContext"]["eventType"] == "MESSAGE"]
+    assert len({m["requestContext"]["messageId"] for m in messages}) == len(messages)
+    assert messages[2]["isBase64Encoded"] and base64.b64decode(messages[2]["body"]) == b"\x00\x01"
+    assert all(m["requestContext"]["connectedAt"] == cx["connectedAt"] for m in messages)
+    bye = events[-1]["requestContext"]
+    assert (bye["disconnectStatusCode"], bye["disconnectReason"]) == (
+        4000, "Client closed the connection")
+
+
+def test_aws_iam_on_connect(tmp_path):
+    """`$connect` with `AWS_IAM`: unsigned, badly signed and not allowed upgrades are refused
+    with 403; header-signed and presigned (query string) upgrades connect."""
+    from botocore.auth import SigV4Auth, SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    env = {"PORTICO_ADMIN_ACCESS_KEY_ID": "AKIDPORTICO", "PORTICO_ADMIN_SECRET_ACCESS_KEY": "s3cret"}
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", env=env).start()
+    try:
+        client = gw.client("AKIDPORTICO", "s3cret")
+        api_id = echo_api(client)
+        client.create_route(ApiId=api_id, RouteKey="$connect", AuthorizationType="AWS_IAM")
+        # `me` answers the connection's IAM caller.
+        i = client.create_integration(ApiId=api_id, IntegrationType="MOCK")["IntegrationId"]
+        client.create_integration_response(
+            ApiId=api_id, IntegrationId=i, IntegrationResponseKey="$default",
+            ResponseTemplates={"$default": '{"arn":"$context.identity.userArn"}'},
+        )
+        r = client.create_route(ApiId=api_id, RouteKey="me", Target=f"integrations/{i}",
+                                RouteResponseSelectionExpression="$default")
+        client.create_route_response(ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default")
+        iam = boto3.client(
+            "iam", endpoint_url=f"http://{gw.admin}", region_name="us-east-1",
+            aws_access_key_id="AKIDPORTICO", aws_secret_access_key="s3cret",
+        )
+        keys = {}
+        for name, resource in (("allowed", f"{api_id}/prod/$connect"), ("other", "other/*")):
+            iam.create_user(UserName=name)
+            doc = {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "execute-api:Invoke",
+                "Resource": f"arn:aws:execute-api:us-east-1:*:{resource}"}]}
+            iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(doc))
+            k = iam.create_access_key(UserName=name)["AccessKey"]
+            keys[name] = Credentials(k["AccessKeyId"], k["SecretAccessKey"])
+        root = Credentials("AKIDPORTICO", "s3cret")
+        url = ws_url(gw, api_id)
+        time.sleep(0.1)  # auto-deploy published with the route
+
+        def signed_headers(creds):
+            req = AWSRequest(method="GET", url=url.replace("ws://", "http://"))
+            SigV4Auth(creds, "execute-api", "us-east-1").add_auth(req)
+            return {k: v for k, v in req.headers.items() if k.lower() != "host"}
+
+        def presigned(creds):
+            req = AWSRequest(method="GET", url=url.replace("ws://", "http://"))
+            SigV4QueryAuth(creds, "execute-api", "us-east-1", expires=60).add_auth(req)
+            return req.url.replace("http://", "ws://")
+
+        async def refused(target, headers=None):
+            with pytest.raises(websockets.InvalidStatus) as e:
+                async with websockets.connect(target, additional_headers=headers or {}):
+                    pass
+            r = e.value.response
+            assert r.status_code == 403, r
+            return r.headers.get("x-amzn-errortype"), json.loads(r.body)["message"]
+
+        async def echoes(target, headers=None):
+            async with websockets.connect(target, additional_headers=headers or {}) as ws:
+                await ws.send("in")
+                assert await recv(ws) == "in"
+                await ws.send(json.dumps({"action": "me"}))
+                return json.loads(await recv(ws))["arn"]
+
+        async def run():
+            assert (await refused(url))[0] == "MissingAuthenticationTokenException"
+            bad = Credentials("AKIDPORTICO", "wrong")
+            assert (await refused(url, signed_headers(bad)))[0] == "InvalidSignatureException"
+            assert (await refused(presigned(bad)))[0] == "InvalidSignatureException"
+            kind, message = await refused(url, signed_headers(keys["other"]))
+            assert kind == "AccessDeniedException"
+            assert message.endswith(f":{api_id}/prod/$connect"), message
+            await echoes(url, signed_headers(root))
+            await echoes(presigned(root))
+            assert (await echoes(url, signed_headers(keys["allowed"]))).endswith(":user/allowed")
+            assert (await echoes(presigned(keys["allowed"]))).endswith(":user/allowed")
+
+        asyncio.run(run())
+    finally:
+        gw.stop()
+
+
+def test_wss_and_custom_domains_on_both_listeners(tmp_path, monkeypatch):
+    """wss:// on the TLS listener through a custom domain name and API mapping (v2), the same
+    mapping on the plain listener, and `@connections` through the domain over https."""
+    import ssl
+
+    from test_tls import pem_pair
+
+    def resolve(host, *args, **kwargs):
+        if isinstance(host, str) and (host.endswith(".localhost") or host.endswith(".test")):
+            host = "127.0.0.1"
+        return _getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log",
+                 args=["--tls-listen", "127.0.0.1:0"]).start()
+    try:
+        client = gw.client()
+        api_id = echo_api(client)
+        name = "chat.example.test"
+        cert, key = pem_pair(tmp_path, "chat", name)
+        acm = boto3.client("acm", endpoint_url=f"http://{gw.admin}", region_name="us-east-1",
+                           aws_access_key_id="x", aws_secret_access_key="y")
+        arn = acm.import_certificate(Certificate=cert, PrivateKey=key)["CertificateArn"]
+        client.create_domain_name(DomainName=name, DomainNameConfigurations=[
+            {"CertificateArn": arn, "EndpointType": "REGIONAL"}])
+        client.create_api_mapping(DomainName=name, ApiId=api_id, Stage="prod", ApiMappingKey="chat")
+        tls_port = int(gw.tls.rsplit(":", 1)[1])
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "chat.pem"))
+        time.sleep(0.1)
+
+        async def run():
+            async with websockets.connect(f"wss://{name}:{tls_port}/chat", ssl=ctx) as ws:
+                await ws.send("over tls")
+                assert await recv(ws) == "over tls"
+                big = "y" * (30 * 1024)  # several TLS records each way
+                await ws.send(big)
+                assert await recv(ws) == big
+                await ws.send(json.dumps({"action": "whoami"}))
+                cid = json.loads(await recv(ws))["connectionId"]
+                mgmt = boto3.client(
+                    "apigatewaymanagementapi", endpoint_url=f"https://{name}:{tls_port}/chat",
+                    region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y",
+                    verify=str(tmp_path / "chat.pem"),
+                    config=botocore.config.Config(retries={"max_attempts": 1}),
+                )
+                await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: mgmt.post_to_connection(ConnectionId=cid, Data=b"via domain"))
+                assert await recv(ws) == "via domain"
+            async with websockets.connect(f"ws://{name}:{gw.port}/chat") as ws:
+                await ws.send("plain listener")
+                assert await recv(ws) == "plain listener"
+            with pytest.raises(websockets.InvalidStatus) as e:
+                async with websockets.connect(f"wss://{name}:{tls_port}/nothing", ssl=ctx):
+                    pass
+            assert e.value.response.status_code == 404
+
+        asyncio.run(run())
+    finally:
+        gw.stop()

@@ -8,10 +8,14 @@
 //!   reads the process's resident memory from /proc;
 //! - `rtt`: sends messages at a fixed total rate over C connections for D seconds, and reports
 //!   the round trip (from the scheduled send time, so a stall is not hidden) p50/p99/max.
+//!   Portico runs one worker pinned to core 0; beside it, in the same run, the peer: nginx (one
+//!   worker, core 0) proxying WebSocket to an echo upstream in this process (its round trip has
+//!   one more hop: the upstream's echo). Run the tool itself on core 1
+//!   (`taskset -c 1 wsbench rtt`), so that the gateway under test has core 0 alone.
 //!
 //! usage: wsbench idle [--connections 10000]
-//!        wsbench rtt [--rate 10000] [--seconds 5] [--connections 100] [--threads 4]
-//! (needs target/release/portico, or PORTICO_BIN)
+//!        wsbench rtt [--rate 10000] [--seconds 5] [--connections 100] [--threads 4] [--no-peer]
+//! (needs target/release/portico, or PORTICO_BIN; the peer needs nginx and taskset)
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -26,6 +30,7 @@ fn main() -> Result<()> {
     let mode = args.next().unwrap_or_else(|| "idle".into());
     let (mut n, mut rate, mut seconds, mut threads) = (10_000usize, 10_000u64, 5u64, 4usize);
     let mut conns_rtt = 100usize;
+    let mut peer = true;
     while let Some(a) = args.next() {
         let mut v = || args.next().context("flag value");
         match a.as_str() {
@@ -37,6 +42,7 @@ fn main() -> Result<()> {
             "--rate" => rate = v()?.parse()?,
             "--seconds" => seconds = v()?.parse()?,
             "--threads" => threads = v()?.parse()?,
+            "--no-peer" => peer = false,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -47,20 +53,111 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| root.join("target/release/portico"));
     let dir = std::env::temp_dir().join(format!("portico-wsbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let workers = if mode == "idle" { "1" } else { "2" };
+    let cpu = (mode == "rtt").then_some("0");
     let (mut child, ready) =
-        portico_tools::spawn_portico(&bin, None, &dir.join("data"), &["--workers", workers])?;
+        portico_tools::spawn_portico(&bin, cpu, &dir.join("data"), &["--workers", "1"])?;
     let api = echo_api(ready.admin)?;
     let host = format!("{api}.execute-api.localhost");
     let result = match mode.as_str() {
         "idle" => idle(child.id(), ready.listen, &host, n),
-        "rtt" => rtt(ready.listen, &host, rate, seconds, conns_rtt, threads),
+        "rtt" => (|| {
+            print!("portico (MOCK echo route), ");
+            rtt(ready.listen, &host, rate, seconds, conns_rtt, threads)?;
+            if peer {
+                let (addr, _nginx) = start_peer(&dir)?;
+                print!("nginx (WebSocket proxy to an echo upstream), ");
+                rtt(addr, "peer", rate, seconds, conns_rtt, threads)?;
+            }
+            Ok(())
+        })(),
         other => Err(anyhow::anyhow!("unknown mode {other}: use idle or rtt")),
     };
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// The peer: an echo WebSocket upstream (threads in this process) behind nginx (one worker on
+/// core 0). Returns nginx's address; nginx stops when the guard drops.
+fn start_peer(dir: &std::path::Path) -> Result<(SocketAddr, portico_tools::StopNginx)> {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let up = upstream.local_addr()?;
+    std::thread::spawn(move || {
+        for s in upstream.incoming().flatten() {
+            std::thread::spawn(move || echo_upstream(s));
+        }
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let conf = format!(
+        "worker_processes 1;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  \
+         server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://{up};\n      \
+         proxy_http_version 1.1;\n      proxy_set_header Upgrade $http_upgrade;\n      \
+         proxy_set_header Connection \"upgrade\";\n      proxy_read_timeout 60s;\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx-ws.conf"), conf)?;
+    let guard = portico_tools::start_nginx(dir, "nginx-ws.conf", "0", "ws")?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    for _ in 0..100 {
+        if TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((addr, guard))
+}
+
+/// One upstream connection: answers the upgrade, then echoes each short masked client frame as
+/// an unmasked text frame.
+fn echo_upstream(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let mut upgraded = false;
+    loop {
+        if !upgraded {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                buf.drain(..end + 4);
+                let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                           Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+                if s.write_all(ok).is_err() {
+                    return;
+                }
+                upgraded = true;
+            }
+        }
+        while upgraded && buf.len() >= 6 {
+            let short = buf[1] & 0x7f;
+            let len = usize::from(short);
+            if len >= 126 {
+                return; // the benchmark's messages are short
+            }
+            if buf.len() < 6 + len {
+                break;
+            }
+            let mask = [buf[2], buf[3], buf[4], buf[5]];
+            let mut out = Vec::with_capacity(2 + len);
+            out.push(0x81);
+            out.push(short);
+            out.extend(
+                buf[6..6 + len]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[i & 3]),
+            );
+            buf.drain(..6 + len);
+            if s.write_all(&out).is_err() {
+                return;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
 
 /// Creates the echo API; returns its id.

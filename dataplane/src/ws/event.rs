@@ -3,10 +3,12 @@
 //! `messageId`, `connectedAt`, `disconnectStatusCode`, ...), the `MOCK`/`HTTP`/`HTTP_PROXY`
 //! call, and the integration response that shapes the answer.
 //!
-//! `AWS_PROXY` (Lambda) integrations are refused when a stage is compiled; when the Lambda
-//! client lands, [`Event`] carries what the proxy event needs (event type, connection id,
-//! route key, message id, connectedAt, identity, the disconnect status) and `invoke` gets one
-//! more arm.
+//! `AWS_PROXY` (Lambda) integrations get the WebSocket Lambda proxy event
+//! ([`Event::proxy_event`]: `eventType`, `connectionId`, `routeKey`, `messageId`, `connectedAt`,
+//! identity, the handshake's headers and query on CONNECT, `disconnectStatusCode`/`Reason` on
+//! DISCONNECT) through the Lambda Invoke client (`lambda.rs`); the answer's `statusCode` and
+//! `body` are read by [`read_lambda_answer`]. The event is built with serde_json: a Lambda call
+//! costs far more than its allocations.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -51,14 +53,27 @@ pub struct Event<'a> {
 // === impl Event ===
 
 impl Event<'_> {
-    /// The WebSocket Lambda proxy event (`AWS_PROXY`), as AWS sends it: what the Lambda
-    /// integration will post as the invocation payload.
-    pub fn proxy_event(&self, domain: &str, stage: &str) -> serde_json::Value {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+    /// The WebSocket Lambda proxy event (`AWS_PROXY`), as AWS sends it. `domain` is
+    /// `requestContext.domainName`.
+    pub fn proxy_event(&self, domain: &str, now_ms: u64) -> serde_json::Value {
+        use serde_json::{json, Map, Value};
         let id = String::from_utf8_lossy(self.request_id.as_bytes()).into_owned();
-        let mut cx = serde_json::json!({
+        let conn = self.conn;
+        let mut identity = json!({
+            "sourceIp": &*conn.source_ip,
+            "userAgent": &*conn.user_agent,
+        });
+        if let Some(caller) = conn.iam.as_deref() {
+            identity["accessKey"] = (&*caller.access_key).into();
+            identity["accountId"] = (&*caller.account_id).into();
+            identity["caller"] = (&*caller.user).into();
+            identity["user"] = (&*caller.user).into();
+            identity["userArn"] = (&*caller.user_arn).into();
+        }
+        let mut clf = Vec::with_capacity(32);
+        crate::lambda_proxy::clf_time(&mut clf, now_ms);
+        let request_time = String::from_utf8_lossy(clf.get(1..clf.len() - 1).unwrap_or_default());
+        let mut cx = json!({
             "routeKey": self.route_key,
             "eventType": match self.kind {
                 EventType::Connect => "CONNECT",
@@ -66,18 +81,16 @@ impl Event<'_> {
                 EventType::Disconnect => "DISCONNECT",
             },
             "extendedRequestId": id,
-            "requestId": id,
+            "requestTime": request_time,
             "messageDirection": "IN",
-            "stage": stage,
-            "connectedAt": self.conn.connected_at_ms,
+            "stage": &*conn.stage,
+            "connectedAt": conn.connected_at_ms,
             "requestTimeEpoch": now_ms,
-            "identity": {
-                "sourceIp": &*self.conn.source_ip,
-                "userAgent": &*self.conn.user_agent,
-            },
+            "identity": identity,
+            "requestId": id,
             "domainName": domain,
-            "connectionId": &*self.conn.text_id,
-            "apiId": &*self.conn.api_id,
+            "connectionId": &*conn.text_id,
+            "apiId": &*conn.api_id,
         });
         if let Some(m) = self.message_id {
             cx["messageId"] = String::from_utf8_lossy(m.as_bytes()).into_owned().into();
@@ -86,11 +99,10 @@ impl Event<'_> {
             cx["disconnectStatusCode"] = code.into();
             cx["disconnectReason"] = reason.into();
         }
-        let mut event = serde_json::json!({
-            "requestContext": cx,
-            "isBase64Encoded": self.binary,
-            "stageVariables": self.stage_variables,
-        });
+        let mut event = json!({ "requestContext": cx, "isBase64Encoded": self.binary });
+        if !self.stage_variables.is_empty() {
+            event["stageVariables"] = json!(self.stage_variables);
+        }
         if self.kind == EventType::Message {
             event["body"] = if self.binary {
                 crate::ws::registry::base64_encode(self.body).into()
@@ -98,34 +110,62 @@ impl Event<'_> {
                 String::from_utf8_lossy(self.body).into_owned().into()
             };
         }
-        if let Some((buf, headers, query)) = self.handshake {
-            let mut single = serde_json::Map::new();
-            let mut multi = serde_json::Map::new();
-            for (n, v) in headers {
-                let name = String::from_utf8_lossy(bytes(buf, *n)).into_owned();
-                let value = String::from_utf8_lossy(bytes(buf, *v)).into_owned();
-                single.insert(name.clone(), value.clone().into());
-                if let Some(values) = multi
-                    .entry(name)
-                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
-                    .as_array_mut()
-                {
-                    values.push(value.into());
+        let text = |b: &[u8]| Value::from(String::from_utf8_lossy(b).into_owned());
+        let mut single = Map::new();
+        let mut multi = Map::new();
+        let mut add = |name: Value, value: Value| {
+            let Value::String(name) = name else { return };
+            if let Value::Array(values) = multi
+                .entry(name.clone())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                values.push(value.clone());
+            }
+            single.insert(name, value);
+        };
+        match self.handshake {
+            // CONNECT: the upgrade request's headers and query string.
+            Some((buf, headers, query)) => {
+                for (n, v) in headers {
+                    add(text(bytes(buf, *n)), text(bytes(buf, *v)));
+                }
+                let q = bytes(buf, query);
+                if !q.is_empty() {
+                    let mut single = Map::new();
+                    let mut multi: Map<String, Value> = Map::new();
+                    let mut decoded = Vec::new();
+                    for pair in q.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+                        let mut kv = pair.splitn(2, |&b| b == b'=');
+                        let mut part = |raw: &[u8]| {
+                            decoded.clear();
+                            crate::lambda_proxy::percent_decode_into(raw, &mut decoded);
+                            String::from_utf8_lossy(&decoded).into_owned()
+                        };
+                        let k = part(kv.next().unwrap_or_default());
+                        let v = part(kv.next().unwrap_or_default());
+                        if let Value::Array(values) =
+                            multi.entry(k.clone()).or_insert_with(|| json!([]))
+                        {
+                            values.push(v.clone().into());
+                        }
+                        single.insert(k, v.into());
+                    }
+                    event["queryStringParameters"] = single.into();
+                    event["multiValueQueryStringParameters"] = multi.into();
                 }
             }
+            // DISCONNECT: the headers AWS sends (no request is in flight).
+            None if self.kind == EventType::Disconnect => {
+                add("Host".into(), domain.into());
+                add("x-api-key".into(), "".into());
+                add("X-Forwarded-For".into(), "".into());
+                add("x-restapi".into(), "".into());
+            }
+            None => {}
+        }
+        if self.kind != EventType::Message {
             event["headers"] = single.into();
             event["multiValueHeaders"] = multi.into();
-            let q = bytes(buf, query);
-            if !q.is_empty() {
-                let mut single = serde_json::Map::new();
-                for pair in q.split(|&b| b == b'&') {
-                    let mut kv = pair.splitn(2, |&b| b == b'=');
-                    let k = String::from_utf8_lossy(kv.next().unwrap_or_default()).into_owned();
-                    let v = String::from_utf8_lossy(kv.next().unwrap_or_default()).into_owned();
-                    single.insert(k, v.into());
-                }
-                event["queryStringParameters"] = single.into();
-            }
         }
         event
     }
@@ -195,6 +235,10 @@ pub async fn invoke(
     integration: &WsIntegration,
     ev: &Event<'_>,
 ) -> Result<Answer, GatewayError> {
+    if let WsTarget::Lambda(t) = &integration.target {
+        // A proxy integration: no templates, no integration responses.
+        return call_lambda(w, t, ev).await;
+    }
     let mut key = String::new();
     let selected = match &integration.template_selection {
         Some(sel) => {
@@ -237,6 +281,7 @@ pub async fn invoke(
             };
             call_http(w, t, ev, body).await?
         }
+        WsTarget::Lambda(t) => return call_lambda(w, t, ev).await,
     };
     let mut answer = Answer {
         status,
@@ -341,6 +386,89 @@ async fn call_http(
     result
 }
 
+/// Invokes the function with the WebSocket proxy event and reads its answer.
+async fn call_lambda(
+    w: &Worker,
+    t: &portico_shared::lambda::LambdaTarget,
+    ev: &Event<'_>,
+) -> Result<Answer, GatewayError> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut domain = String::with_capacity(ev.conn.api_id.len() + 1 + w.cfg.domain.len());
+    domain.push_str(&ev.conn.api_id);
+    domain.push('.');
+    domain.push_str(&w.cfg.domain);
+    let payload = serde_json::to_vec(&ev.proxy_event(&domain, now_ms))
+        .map_err(|_| GatewayError::ApiConfiguration)?;
+    let mut call = w.take_call();
+    let result = match crate::lambda::invoke(w, &mut call, t, &payload).await {
+        Ok(r) => read_lambda_answer(call.body(&r)),
+        Err(e) => Err(e.into()),
+    };
+    w.give_call(call);
+    result
+}
+
+/// The function's answer to a WebSocket event: `{"statusCode", "body", "isBase64Encoded",
+/// "headers"}` (AWS's proxy response); an answer without `statusCode` is sent back whole (a
+/// string as its text, anything else as JSON), with status 200. `Sec-WebSocket-Protocol` in
+/// `headers` is the subprotocol a `$connect` accepts.
+pub fn read_lambda_answer(payload: &[u8]) -> Result<Answer, GatewayError> {
+    use base64::Engine as _;
+    use serde_json::Value;
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|_| GatewayError::LambdaMalformed)?;
+    let o = match value {
+        Value::Object(o) if o.contains_key("statusCode") => o,
+        Value::Null => return Ok(Answer::empty(200)),
+        Value::String(s) => {
+            let mut a = Answer::empty(200);
+            a.body = s.into_bytes();
+            return Ok(a);
+        }
+        _ => {
+            let mut a = Answer::empty(200);
+            a.body = payload.to_vec();
+            return Ok(a);
+        }
+    };
+    let status = match &o["statusCode"] {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .and_then(|n| u16::try_from(n).ok())
+    .filter(|n| (100..=599).contains(n))
+    .ok_or(GatewayError::LambdaMalformed)?;
+    let mut answer = Answer::empty(status);
+    let base64 = match o.get("isBase64Encoded") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(GatewayError::LambdaMalformed),
+    };
+    match o.get("body") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if base64 => {
+            answer.body = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|_| GatewayError::LambdaMalformed)?;
+            answer.opcode = Some(Opcode::Binary);
+        }
+        Some(Value::String(s)) => answer.body = s.as_bytes().to_vec(),
+        Some(_) => return Err(GatewayError::LambdaMalformed),
+    }
+    if let Some(Value::Object(h)) = o.get("headers") {
+        answer.subprotocol = h
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .and_then(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+            .map(|v| v.as_bytes().to_vec());
+    }
+    Ok(answer)
+}
+
 /// What templates render against.
 struct Cx<'a> {
     ev: &'a Event<'a>,
@@ -359,6 +487,19 @@ impl Context for Cx<'_> {
             ContextVar::Stage => out.extend_from_slice(ev.conn.stage.as_bytes()),
             ContextVar::SourceIp => out.extend_from_slice(ev.conn.source_ip.as_bytes()),
             ContextVar::UserAgent => out.extend_from_slice(ev.conn.user_agent.as_bytes()),
+            ContextVar::IdentityUser
+            | ContextVar::IdentityUserArn
+            | ContextVar::IdentityAccessKey
+            | ContextVar::IdentityAccountId => {
+                if let Some(c) = ev.conn.iam.as_deref() {
+                    out.extend_from_slice(match var {
+                        ContextVar::IdentityUser => c.user.as_bytes(),
+                        ContextVar::IdentityUserArn => c.user_arn.as_bytes(),
+                        ContextVar::IdentityAccessKey => c.access_key.as_bytes(),
+                        _ => c.account_id.as_bytes(),
+                    });
+                }
+            }
             ContextVar::RequestTimeEpoch => {
                 let ms = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -451,7 +592,7 @@ mod tests {
             handshake: None,
             stage_variables: &vars,
         };
-        let e = msg.proxy_event("abc.execute-api.localhost", "prod");
+        let e = msg.proxy_event("abc.execute-api.localhost", 1_700_000_000_000);
         let cx = &e["requestContext"];
         assert_eq!(cx["eventType"], "MESSAGE");
         assert_eq!(cx["routeKey"], "send");
@@ -469,9 +610,41 @@ mod tests {
             disconnect: Some((1001, "Going away")),
             ..msg
         };
-        let e = bye.proxy_event("d", "prod");
+        let e = bye.proxy_event("d", 1_700_000_000_000);
         assert_eq!(e["requestContext"]["disconnectStatusCode"], 1001);
         assert_eq!(e["requestContext"]["eventType"], "DISCONNECT");
+        assert_eq!(
+            e["requestContext"]["requestTime"],
+            "14/Nov/2023:22:13:20 +0000"
+        );
+        assert_eq!(e["headers"]["Host"], "d");
         assert!(e.get("body").is_none());
+    }
+
+    #[test]
+    fn lambda_answers() {
+        let ok = |p: &str| read_lambda_answer(p.as_bytes()).unwrap();
+        let a = ok(r#"{"statusCode": 200, "body": "hi"}"#);
+        assert_eq!((a.status, &a.body[..], a.opcode), (200, &b"hi"[..], None));
+        let a = ok(r#"{"statusCode": "401"}"#);
+        assert_eq!((a.status, a.body.len()), (401, 0));
+        let a = ok(r#"{"statusCode": 200, "body": "AAE=", "isBase64Encoded": true}"#);
+        assert_eq!(
+            (&a.body[..], a.opcode),
+            (&[0u8, 1][..], Some(Opcode::Binary))
+        );
+        let a = ok(r#"{"statusCode": 200, "headers": {"sec-websocket-protocol": "chat"}}"#);
+        assert_eq!(a.subprotocol.as_deref(), Some(&b"chat"[..]));
+        assert_eq!(ok(r#""text""#).body, b"text");
+        assert_eq!(ok(r#"{"a":1}"#).body, br#"{"a":1}"#);
+        assert_eq!(ok("null").status, 200);
+        for bad in [
+            "not json",
+            r#"{"statusCode": 42}"#,
+            r#"{"statusCode": 200, "body": 5}"#,
+            r#"{"statusCode": 200, "body": "!!", "isBase64Encoded": true}"#,
+        ] {
+            assert!(read_lambda_answer(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

@@ -16,7 +16,6 @@ use monoio::io::AsyncWriteRentExt;
 
 use super::registry::{ConnectionId, Op, OpResult};
 use crate::conn::{BodyLoc, Downstream, Stream};
-use crate::http1::parse::bytes;
 use crate::http1::RequestHead;
 use crate::worker::Worker;
 
@@ -89,12 +88,8 @@ async fn answer<S: Stream>(
     } else {
         None
     };
-    let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");
-    let found = crate::route::select_api(&snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref())
-        .ok()
-        .filter(|(_, mapping)| mapping.is_none())
-        .map(|(api, _)| api)
-        .and_then(|api| super::stage_of(api, path).map(|(stage, _, rest)| (api, stage, rest)));
+    let found = super::target(&snapshot, &w.cfg.domain, head, &d.buf, d.tls.as_deref())
+        .map(|(api, stage, _, rest)| (api, stage, rest));
     let Some((api, stage, id_text)) =
         found.and_then(|(api, stage, rest)| Some((api, stage, connection_id_text(rest)?)))
     else {

@@ -19,6 +19,8 @@
 //! `mpsc` queue and a wake-up byte on a socket pair), never by touching its state. Every wait
 //! is bounded: idle timeout, maximum duration, integration timeout, write timeout.
 
+pub mod auth;
+mod duplex;
 pub mod event;
 pub mod frame;
 pub mod manage;
@@ -27,9 +29,7 @@ pub(crate) mod registry;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monoio::buf::{IoBufMut, SliceMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, Splitable};
-use monoio::net::TcpStream;
+use monoio::io::AsyncWriteRentExt;
 
 use portico_shared::limits::READ_BUF_BYTES;
 use portico_shared::model::ProtocolType;
@@ -65,13 +65,51 @@ pub(crate) fn stage_of<'s, 'p>(
     Some((stage, stage.websocket.as_deref()?, rest))
 }
 
+/// The WebSocket API stage a request addresses, and the path below it: by the execute-api
+/// host name (`/{stage}/...`), or by a custom domain's API mapping (the mapping's stage, the
+/// path below its key) on either listener.
+#[allow(clippy::type_complexity)]
+pub(crate) fn target<'s, 'b>(
+    snapshot: &'s portico_shared::Snapshot,
+    domain: &str,
+    head: &RequestHead,
+    buf: &'b [u8],
+    tls: Option<&crate::tls::TlsSession>,
+) -> Option<(
+    &'s portico_shared::snapshot::Api,
+    &'s portico_shared::snapshot::Stage,
+    &'s WsStage,
+    &'b str,
+)> {
+    let (api, mapping) = crate::route::select_api(snapshot, domain, head, buf, tls).ok()?;
+    if api.protocol != ProtocolType::Websocket {
+        return None;
+    }
+    let (stage, ws, rest) = match mapping {
+        None => stage_of(api, std::str::from_utf8(bytes(buf, head.path)).ok()?)?,
+        Some((m, rest)) => match m.stage.as_deref() {
+            Some(name) => {
+                let stage = api.stage(name)?;
+                (stage, stage.websocket.as_deref()?, rest)
+            }
+            None => stage_of(api, rest)?,
+        },
+    };
+    Some((api, stage, ws, rest))
+}
+
 /// Whether `head` is for a WebSocket API, and how. Synchronous; reads the snapshot only.
 ///
 /// Costs an ordinary request two scans of bytes already parsed: only a request that asks for an
 /// upgrade (`Connection: upgrade`) or names `connections` in its path goes on to API lookup. A
 /// plain request to a WebSocket stage reaches the HTTP pipeline, which answers 404 (a WebSocket
-/// stage has no HTTP routes).
-pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
+/// stage has no HTTP routes), as does a request for a stage that does not exist.
+pub fn classify(
+    w: &Worker,
+    head: &RequestHead,
+    buf: &[u8],
+    tls: Option<&crate::tls::TlsSession>,
+) -> Kind {
     let upgrade = head.connection_tokens[..head.connection_token_count]
         .iter()
         .any(|t| bytes(buf, *t).eq_ignore_ascii_case(b"upgrade"));
@@ -79,18 +117,10 @@ pub fn classify(w: &Worker, head: &RequestHead, buf: &[u8]) -> Kind {
         return Kind::Http;
     }
     let snapshot = w.snapshot();
-    // Custom domains (API mappings) do not serve WebSocket APIs: the HTTP pipeline answers.
-    let Ok((api, None)) = crate::route::select_api(&snapshot, &w.cfg.domain, head, buf, None)
-    else {
-        return Kind::Http;
-    };
-    if api.protocol != ProtocolType::Websocket {
-        return Kind::Http;
-    }
-    let path = std::str::from_utf8(bytes(buf, head.path)).unwrap_or("/");
-    match stage_of(api, path) {
-        Some((_, _, rest)) if manage::is_connections_path(rest) => Kind::Manage,
-        _ => Kind::Upgrade,
+    match target(&snapshot, &w.cfg.domain, head, buf, tls) {
+        None => Kind::Http,
+        Some((_, _, _, rest)) if manage::is_connections_path(rest) => Kind::Manage,
+        Some(_) => Kind::Upgrade,
     }
 }
 
@@ -109,45 +139,46 @@ fn has_token(value: Option<&[u8]>, token: &str) -> bool {
     })
 }
 
-/// What a WebSocket upgrade on the TLS listener answers (400): upgraded connections are served
-/// on the plain listener only.
-pub const TLS_REFUSED: &str =
-    "WebSocket connections are served on the plain listener only (ws://), not over TLS (wss://)";
-
-/// The connection as a plain TCP one, which an upgrade needs (its socket is split into a reader
-/// and a writer task); `Err` gives a TLS connection back unchanged. No allocation.
-pub fn into_tcp<S: crate::conn::Stream>(
-    d: Downstream<S>,
-) -> Result<Downstream<TcpStream>, Downstream<S>> {
-    let mut slot = Some(d);
-    if let Some(tcp) =
-        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Downstream<TcpStream>>>()
-    {
-        return Ok(tcp.take().expect("the slot was just filled"));
-    }
-    Err(slot.expect("the slot was not taken"))
-}
-
 /// Answers a refused upgrade and closes.
 pub(crate) async fn refuse<S: crate::conn::Stream>(
     d: &mut Downstream<S>,
     status: u16,
     message: &str,
 ) {
+    refuse_with(d, status, None, message).await;
+}
+
+/// Answers a refused upgrade (with AWS's `x-amzn-ErrorType` when given) and closes.
+async fn refuse_with<S: crate::conn::Stream>(
+    d: &mut Downstream<S>,
+    status: u16,
+    error_type: Option<&str>,
+    message: &str,
+) {
     let mut out = Vec::with_capacity(128);
-    let body = format!("{{\"message\":\"{message}\"}}");
+    let mut body = Vec::with_capacity(message.len() + 16);
+    body.extend_from_slice(b"{\"message\":\"");
+    crate::rest::escape_json(message.as_bytes(), &mut body);
+    body.extend_from_slice(b"\"}");
     crate::http1::write::status_line(&mut out, status, crate::http1::write::reason(status));
     crate::http1::write::header(&mut out, b"content-type", b"application/json");
+    if let Some(t) = error_type {
+        crate::http1::write::header(&mut out, b"x-amzn-errortype", t.as_bytes());
+    }
     crate::http1::write::header_u64(&mut out, b"content-length", body.len() as u64);
     crate::http1::write::header(&mut out, b"connection", b"close");
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(&body);
     let _ = monoio::time::timeout(d.write_timeout, d.stream.write_all(out)).await;
 }
 
 /// Serves a request to a WebSocket API stage: the handshake, `$connect`, then the connection
 /// until it closes, then `$disconnect`.
-pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
+pub async fn upgrade<S: crate::conn::Stream>(
+    w: Rc<Worker>,
+    mut d: Downstream<S>,
+    head: RequestHead,
+) {
     let key = header(&d, "sec-websocket-key").map(<[u8]>::to_vec);
     let ok = head.method == http::Method::GET
         && head.version == Version::Http11
@@ -164,23 +195,32 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         return refuse(&mut d, 426, "Upgrade Required").await;
     }
     let snapshot = w.snapshot();
-    let Ok((api, None)) =
-        crate::route::select_api(&snapshot, &w.cfg.domain, &head, &d.buf, d.tls.as_deref())
+    let Some((api, stage, ws, _)) =
+        target(&snapshot, &w.cfg.domain, &head, &d.buf, d.tls.as_deref())
+            .filter(|(_, _, _, r)| *r == "/" || r.is_empty())
     else {
         return refuse(&mut d, 404, "Not Found").await;
     };
-    let path = std::str::from_utf8(bytes(&d.buf, head.path)).unwrap_or("/");
-    let Some((stage, ws, _)) = stage_of(api, path).filter(|(_, _, r)| *r == "/" || r.is_empty())
-    else {
-        return refuse(&mut d, 404, "Not Found").await;
+    // Who may connect: decided before anything is allocated or invoked.
+    let connect_auth = match ws.route(ws.connect) {
+        Some(route) => auth::authorize(&w, &snapshot, &api.id, &stage.name, route, &d, &head).await,
+        None => Ok(auth::ConnectAuth::default()),
     };
-    let conn = w.ws.allocate(
+    let connect_auth = match connect_auth {
+        Ok(a) => a,
+        Err(r) => {
+            w.ws.stats.client_error(&w);
+            return refuse_with(&mut d, r.status, Some(r.error_type), &r.message).await;
+        }
+    };
+    let mut conn = w.ws.allocate(
         api.id.as_ref(),
         stage.name.as_ref(),
         d.peer.ip(),
         header(&d, "user-agent").unwrap_or_default(),
         w.cfg.now_ms(),
     );
+    conn.iam = connect_auth.iam;
 
     // `$connect`: the upgrade waits for it; a non-2xx answer refuses it with that status.
     let mut subprotocol = None;
@@ -243,6 +283,9 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         ..
     } = d;
     drop(headers);
+    let Some((rd, wr)) = duplex::split(stream) else {
+        return;
+    };
     let conn = Rc::new(conn);
     w.ws.insert(Rc::clone(&conn));
     // Counted in flight: a drain closes the connection (1001) and waits for its `$disconnect`.
@@ -251,8 +294,13 @@ pub async fn upgrade(w: Rc<Worker>, mut d: Downstream, head: RequestHead) {
         // The drain began during `$connect`, after the registry was closed.
         conn.go_away();
     }
-    let (rd, wr) = stream.into_split();
     monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, write_timeout));
+    monoio::spawn(live(w, conn, rd, buf));
+}
+
+/// The connection after the 101, in its own task: nothing of the handshake (request head,
+/// downstream state, the generic upgrade's future) stays in memory while it is idle.
+async fn live(w: Rc<Worker>, conn: Rc<Conn>, rd: duplex::ReadHalf, buf: Vec<u8>) {
     let (code, reason) = read_loop(&w, &conn, rd, buf).await;
     w.ws.remove(&conn);
     conn.close(code, reason);
@@ -294,12 +342,11 @@ async fn disconnect(w: &Rc<Worker>, conn: &Conn, code: u16, reason: &str) {
 async fn read_loop(
     w: &Rc<Worker>,
     conn: &Rc<Conn>,
-    mut rd: OwnedReadHalf<TcpStream>,
+    mut rd: duplex::ReadHalf,
     mut buf: Vec<u8>,
 ) -> (u16, &'static str) {
     let limits = &w.cfg.ws;
     let opened = Instant::now();
-    let deadline = opened + limits.max_duration;
     let mut message: Vec<u8> = Vec::new();
     let mut message_opcode: Option<Opcode> = None;
     // How much of a text message is known to be valid UTF-8: each byte is checked once.
@@ -356,15 +403,9 @@ async fn read_loop(
             }
         }
         buf.drain(..pos);
-        let now = Instant::now();
-        if now >= deadline {
+        let Some(wait) = time_left(opened.elapsed(), conn.idle_for(w.cfg.now_ms()), limits) else {
             return conn.fail(1001, "Going away");
-        }
-        let idle_until = conn.idle_deadline(w.cfg.now_ms(), limits.idle_timeout);
-        let wait = (deadline - now).min(idle_until);
-        if wait.is_zero() {
-            return conn.fail(1001, "Going away");
-        }
+        };
         let read = monoio::select! {
             r = monoio::time::timeout(wait, read_into(&mut rd, &mut buf)) => Some(r),
             _ = conn.closing() => None,
@@ -376,6 +417,17 @@ async fn read_loop(
             Some(Ok(Ok(_))) => {}
         }
     }
+}
+
+/// How long a connection open for `open_for` and idle for `idle_for` may wait for its next
+/// bytes; `None`: the maximum duration or the idle timeout is reached (close with 1001). Pure,
+/// so the limits are tested with any clock.
+fn time_left(open_for: Duration, idle_for: Duration, limits: &WsLimits) -> Option<Duration> {
+    let left = limits
+        .max_duration
+        .checked_sub(open_for)?
+        .min(limits.idle_timeout.checked_sub(idle_for)?);
+    (!left.is_zero()).then_some(left)
 }
 
 /// Whether `text` is valid UTF-8 so far (`fin`: it must be complete). `checked` is how much was
@@ -418,18 +470,14 @@ fn close_received(conn: &Conn, payload: &[u8]) -> (u16, &'static str) {
 
 /// Reads more into `buf`. An idle connection's read holds the buffer (io_uring owns it while
 /// the read is pending), so it stays small: 2 KiB, doubled only while a large frame arrives.
-async fn read_into(rd: &mut OwnedReadHalf<TcpStream>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+async fn read_into(rd: &mut duplex::ReadHalf, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     if buf.is_empty() && buf.capacity() > 64 * 1024 {
         *buf = Vec::with_capacity(READ_BUF_BYTES);
     }
     if buf.capacity() - buf.len() < 512 {
         buf.reserve(buf.len().max(READ_BUF_BYTES));
     }
-    let mut owned = std::mem::take(buf);
-    let (len, cap) = (owned.len(), owned.bytes_total());
-    let (res, slice) = rd.read(SliceMut::new(owned, len, cap)).await;
-    *buf = slice.into_inner();
-    res
+    rd.read_into(buf).await
 }
 
 /// One message from the client: select its route, invoke the integration, answer if the route
@@ -519,6 +567,29 @@ impl Default for WsLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_and_duration_limits() {
+        let limits = WsLimits::default(); // 10 min idle, 2 h at most
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let table = [
+            // open for, idle for, time left
+            (min(0), min(0), Some(min(10))),
+            (min(5), min(4), Some(min(6))),
+            (min(30), min(10), None),
+            (min(30), min(11), None),
+            (min(115), min(1), Some(min(5))),
+            (min(120), min(0), None),
+            (min(121), min(0), None),
+        ];
+        for (open_for, idle_for, want) in table {
+            assert_eq!(
+                time_left(open_for, idle_for, &limits),
+                want,
+                "{open_for:?} {idle_for:?}"
+            );
+        }
+    }
 
     #[test]
     fn utf8_prefixes() {

@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedWriteHalf};
-use monoio::net::TcpStream;
+use monoio::io::AsyncReadRent;
 
 use portico_shared::limits::WS_OUTBOUND_MAX_BYTES;
 use portico_shared::snapshot::Stage;
@@ -51,6 +50,9 @@ pub struct Conn {
     last_active_ms: Cell<u64>,
     pub source_ip: Box<str>,
     pub user_agent: Box<str>,
+    /// The `AWS_IAM` caller that signed the upgrade (`$connect` with `AWS_IAM`): events'
+    /// `identity` carries it. `None` for anonymous connections (8 bytes each).
+    pub iam: Option<Box<super::auth::IamCaller>>,
     /// Encoded frames waiting for the writer task, and their bytes.
     outbound: RefCell<VecDeque<Vec<u8>>>,
     queued_bytes: Cell<usize>,
@@ -266,6 +268,7 @@ impl Registry {
             last_active_ms: Cell::new(now_ms),
             source_ip: ip.to_canonical().to_string().into(),
             user_agent: String::from_utf8_lossy(user_agent).into(),
+            iam: None,
             outbound: RefCell::default(),
             queued_bytes: Cell::new(0),
             writer: Notify::default(),
@@ -411,10 +414,9 @@ impl Conn {
         self.last_active_ms.set(now_ms);
     }
 
-    /// Time left before the idle timeout.
-    pub fn idle_deadline(&self, now_ms: u64, idle: Duration) -> Duration {
-        let since = Duration::from_millis(now_ms.saturating_sub(self.last_active_ms.get()));
-        idle.saturating_sub(since)
+    /// How long the connection has been idle at `now_ms`.
+    pub fn idle_for(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(now_ms.saturating_sub(self.last_active_ms.get()))
     }
 
     /// Queues one frame for the writer.
@@ -489,7 +491,7 @@ impl Conn {
 /// The writer task: drains the outbound queue until the connection is closed and flushed.
 pub(super) async fn write_loop(
     conn: Rc<Conn>,
-    mut wr: OwnedWriteHalf<TcpStream>,
+    mut wr: super::duplex::WriteHalf,
     timeout: Duration,
 ) {
     loop {
@@ -500,7 +502,7 @@ pub(super) async fn write_loop(
                     .set(conn.queued_bytes.get().saturating_sub(f.len()));
                 let is_close = f.first() == Some(&0x88);
                 match monoio::time::timeout(timeout, wr.write_all(f)).await {
-                    Ok((Ok(_), _)) => {}
+                    Ok(Ok(())) => {}
                     _ => {
                         conn.closing.set(true);
                         conn.reader.notify();
@@ -508,7 +510,7 @@ pub(super) async fn write_loop(
                     }
                 }
                 if is_close {
-                    let _ = monoio::io::AsyncWriteRent::shutdown(&mut wr).await;
+                    wr.shutdown().await;
                     return;
                 }
             }
