@@ -697,3 +697,23 @@ fn lambda_http_function_hosted_by_portico_through_http_and_rest_apis() {
     let r = to(&gw, "lam1", Request::get("/v2/items/1"));
     assert_eq!(r.status, 200, "{r}");
 }
+
+#[test]
+fn an_https_endpoint_is_served_through_the_tls_client() {
+    // AWS's own Lambda endpoints are https: the Invoke call goes through the TLS upstream client
+    // (the test CA trusted with `--upstream-ca-file`; SNI and certificate name `localhost`).
+    let up = TlsUpstream::start(r#"{"statusCode":201,"body":"over tls"}"#);
+    let ca = up.ca_file.to_str().expect("utf-8 path").to_string();
+    let endpoint = format!("https://localhost:{}", up.addr.port());
+    let gw = Gateway::spawn_env(
+        &http_api_config(),
+        &["--upstream-ca-file", &ca],
+        &[("AWS_ENDPOINT_URL_LAMBDA", &endpoint)],
+    );
+    for _ in 0..3 {
+        let r = to(&gw, "lam1", Request::get("/v2/items/1"));
+        assert_eq!(r.status, 201, "{r}");
+        assert_eq!(r.text(), "over tls");
+    }
+    assert_eq!(up.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
