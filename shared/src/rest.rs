@@ -52,6 +52,7 @@ pub(crate) fn compile(
                 cache_cluster_size: s.cache_cluster_size,
                 models: c.models,
                 request_validators: c.request_validators,
+                authorizers: c.authorizers,
                 canary: None,
             };
             if let Some(cs) = compile_stage(spec, &canary, &cat, true, &mut errors, ctx) {
@@ -86,6 +87,51 @@ pub(crate) fn compile(
     api.resource_policy = policy.map(Box::new);
     api.private = spec.private;
     Ok(api)
+}
+
+/// The stage's Lambda authorizers (`TOKEN`, `REQUEST`) by id.
+fn compile_authorizers(
+    api_id: &str,
+    s: &RestStageSpec<'_>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+) -> BTreeMap<String, Arc<crate::authorizer::LambdaAuthorizer>> {
+    let mut compiled = BTreeMap::new();
+    for a in s.authorizers {
+        let token = match a.kind.as_str() {
+            "TOKEN" => true,
+            "REQUEST" => false,
+            _ => continue,
+        };
+        let aat = format!("{at}.authorizers[{}]", a.id);
+        let sources = a
+            .identity_source
+            .as_deref()
+            .map(crate::authorizer::split_rest_sources)
+            .unwrap_or_default();
+        let input = crate::authorizer::AuthorizerInput {
+            api_id,
+            stage: s.stage_name,
+            authorizer_id: &a.id,
+            rest: true,
+            token,
+            uri: a.authorizer_uri.as_deref().unwrap_or_default(),
+            credentials: a.authorizer_credentials.as_deref(),
+            identity_sources: &sources,
+            identity_validation_expression: a.identity_validation_expression.as_deref(),
+            ttl_s: a.authorizer_result_ttl_in_seconds,
+            payload_format_version: None,
+            simple_responses: false,
+        };
+        match crate::authorizer::compile(&ctx.lambda, &input, s.variables) {
+            Ok(c) => {
+                compiled.insert(a.id.clone(), Arc::new(c));
+            }
+            Err(problems) => errors.extend(problems.iter().map(|p| err(&aat, p))),
+        }
+    }
+    compiled
 }
 
 fn compile_stage(
@@ -133,6 +179,7 @@ fn compile_stage(
         errors.push(err(at, &e));
         None
     });
+    let authorizers = compile_authorizers(api_id, s, at, errors, ctx);
     // Each model's schema is compiled once per stage and shared by the methods naming it.
     let mut schemas = BTreeMap::new();
     let mut builder = RouterBuilder::new();
@@ -194,6 +241,20 @@ fn compile_stage(
                 integration,
                 throttle,
                 auth: None,
+                lambda_auth: match (m.authorization_type.as_str(), m.authorizer_id.as_deref()) {
+                    ("CUSTOM", Some(id)) => match authorizers.get(id) {
+                        Some(a) => Some(Arc::clone(a)),
+                        None => {
+                            errors.push(err(&rat, &format!("authorizerId names unknown authorizer '{id}'")));
+                            None
+                        }
+                    },
+                    ("CUSTOM", None) => {
+                        errors.push(err(&rat, "authorizationType CUSTOM needs an authorizerId"));
+                        None
+                    }
+                    _ => None,
+                },
                 aws_iam: m.authorization_type == "AWS_IAM",
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
@@ -758,6 +819,7 @@ mod tests {
                 cache_cluster_size: None,
                 models: &[],
                 request_validators: &[],
+                authorizers: &[],
                 canary: None,
             }],
         };
