@@ -544,6 +544,51 @@ pub fn write_id_headers(out: &mut Vec<u8>, id: RequestId) {
     write::header(out, b"x-amz-apigw-id", id.as_bytes());
 }
 
+/// Writes a REST Lambda authorizer's refusal or failure as AWS sends it when the stage does
+/// not customise it: 403 `{"Message": ...}` with `AccessDeniedException`, or 500
+/// `{"message": null}` with `AuthorizerConfigurationException`.
+pub fn write_authorizer_error(
+    e: crate::error::AuthorizerError,
+    id: RequestId,
+    connection: ConnectionHeader,
+    head_only: bool,
+    out: &mut Vec<u8>,
+) {
+    use crate::error::AuthorizerError;
+    let (status, error_type, body): (u16, &[u8], &[u8]) = match e {
+        AuthorizerError::Denied { explicit: true } => (
+            403,
+            b"AccessDeniedException",
+            br#"{"Message":"User is not authorized to access this resource with an explicit deny"}"#,
+        ),
+        AuthorizerError::Denied { explicit: false } => (
+            403,
+            b"AccessDeniedException",
+            br#"{"Message":"User is not authorized to access this resource"}"#,
+        ),
+        AuthorizerError::Failed | AuthorizerError::Configuration => (
+            500,
+            b"AuthorizerConfigurationException",
+            br#"{"message": null}"#,
+        ),
+        AuthorizerError::Unauthorized => (
+            401,
+            b"UnauthorizedException",
+            br#"{"message":"Unauthorized"}"#,
+        ),
+    };
+    write::status_line(out, status, write::reason(status));
+    write::header(out, b"content-type", b"application/json");
+    write::header(out, b"x-amzn-errortype", error_type);
+    write::header_u64(out, b"content-length", body.len() as u64);
+    write_id_headers(out, id);
+    connection.write(out);
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
 /// Writes a REST gateway response for `t`: the stage's customisation, else the built-in body.
 pub fn write_gateway_response(
     t: ResponseType,
