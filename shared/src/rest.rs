@@ -104,6 +104,15 @@ fn compile_authorizers(
             "REQUEST" => false,
             _ => continue,
         };
+        // Compiled only when a method uses it (its function endpoint is resolved here).
+        let used = s.resources.iter().any(|r| {
+            r.resource_methods
+                .values()
+                .any(|m| m.authorizer_id.as_deref() == Some(a.id.as_str()))
+        });
+        if !used {
+            continue;
+        }
         let aat = format!("{at}.authorizers[{}]", a.id);
         let sources = a
             .identity_source

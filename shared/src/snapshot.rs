@@ -729,6 +729,11 @@ fn compile_stage(
     for a in input.authorizers {
         let aat = format!("{at}.authorizers[{}]", a.authorizer_id);
         if let Some(l) = &a.lambda {
+            // Compiled only when a route uses it (its function endpoint is resolved here).
+            let id = Some(a.authorizer_id.as_str());
+            if !input.routes.iter().any(|r| r.authorizer_id.as_deref() == id) {
+                continue;
+            }
             let spec = crate::authorizer::AuthorizerInput {
                 api_id,
                 stage: name,
