@@ -124,7 +124,8 @@ def stub():
 
 @pytest.fixture
 def gw(tmp_path, stub):
-    g = Gateway(tmp_path / "data", tmp_path / "portico.log", env={
+    # One worker: decisions are cached per core, and each request here is a new connection.
+    g = Gateway(tmp_path / "data", tmp_path / "portico.log", workers=1, env={
         "AWS_ENDPOINT_URL_LAMBDA": stub.url,
         "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "secret",
