@@ -259,6 +259,7 @@ pub(crate) fn context<'a>(
         missing_parameters: 0,
         caller: None,
         auth_message: "",
+        grant: None,
     }
 }
 

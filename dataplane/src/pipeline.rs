@@ -600,6 +600,7 @@ fn rest_context<'a, S>(
         response: None,
         caller: scope.caller,
         auth_message: "",
+        grant: scope.grant.as_deref(),
     }
 }
 

@@ -52,6 +52,8 @@ pub struct RestContext<'a> {
     pub caller: Option<&'a portico_shared::iam::AccessKey>,
     /// An IAM refusal's message (it names the caller and resource): `$context.error.message`.
     pub auth_message: &'a str,
+    /// A Lambda authorizer's grant: `$context.authorizer.*`.
+    pub grant: Option<&'a portico_shared::authorizer::Grant>,
 }
 
 // === impl RestContext ===
@@ -112,6 +114,10 @@ pub fn escape_json(s: &[u8], out: &mut Vec<u8>) {
 }
 
 impl Context for RestContext<'_> {
+    fn authorizer(&self, key: &str) -> Option<&str> {
+        self.grant?.context_value(key)
+    }
+
     fn context(&self, var: ContextVar, out: &mut Vec<u8>) {
         match var {
             ContextVar::RequestId => out.extend_from_slice(&self.request_id.uuid()),

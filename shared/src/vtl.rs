@@ -1062,6 +1062,12 @@ impl Render<'_> {
                 }
                 return;
             }
+            (Root::Context, [Seg::Prop(a), Seg::Prop(key)]) if &**a == "authorizer" => {
+                if let Some(v) = self.cx.authorizer(key) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+                return;
+            }
             _ => {}
         }
         let v = self.eval_ref(r);
@@ -1286,6 +1292,12 @@ impl Render<'_> {
         match props.as_slice() {
             ["responseOverride", "status"] => {
                 return self.overrides.status.map_or(V::Null, |s| V::Int(s.into()))
+            }
+            ["authorizer", key] => {
+                return self
+                    .cx
+                    .authorizer(key)
+                    .map_or(V::Null, |v| V::Str(v.to_string()))
             }
             ["responseOverride", "header", h] => {
                 return self

@@ -134,6 +134,30 @@ fn rest_api(gw: &Gateway) -> String {
             );
         }
     }
+    // GET /mock: a MOCK whose response template reads `$context.authorizer.*`.
+    let r = gw.admin_json(
+        "POST",
+        &format!("/restapis/{api}/resources/{root}"),
+        json!({"pathPart": "mock"}),
+    );
+    let base = format!("/restapis/{api}/resources/{}/methods/GET", id(&r, "id"));
+    gw.admin_json(
+        "PUT",
+        &base,
+        json!({"authorizationType": "CUSTOM", "authorizerId": token}),
+    );
+    gw.admin_json("PUT", &format!("{base}/responses/200"), json!({}));
+    gw.admin_json(
+        "PUT",
+        &format!("{base}/integration"),
+        json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}}),
+    );
+    gw.admin_json(
+        "PUT",
+        &format!("{base}/integration/responses/200"),
+        json!({"selectionPattern": "", "responseTemplates": {"application/json":
+            "{\"p\":\"$context.authorizer.principalId\",\"n\":\"$context.authorizer.num\",#if($context.authorizer.flag == \"true\")\"f\":1#end}"}}),
+    );
     gw.admin_json(
         "PUT",
         &format!("/restapis/{api}/gatewayresponses/UNAUTHORIZED"),
@@ -298,6 +322,11 @@ fn lambda_authorizers() {
     assert_eq!(r.json(), json!({"custom": "Unauthorized"}), "{r}");
     let r = to(&rest, "/prod/pets", auth("error"));
     assert_error(&r, 500, "message", Value::Null, Some("AuthorizerConfigurationException"));
+    // `$context.authorizer.*` in a mapping template.
+    let r = to(&rest, "/prod/mock", auth("allow-m"));
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.json(), json!({"p": "user-allow-m", "n": "7", "f": 1}), "{r}");
+
     // A cached policy naming only GET /pets refuses POST /pets until it expires (AWS's rule).
     assert_eq!(to(&rest, "/prod/pets", auth("method-1")).status, 200);
     let post = Request::post("/prod/pets", b"{}".to_vec())
