@@ -266,8 +266,9 @@ impl GatewayError {
             | GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired
             // No gateway response type answers 503: the same answer for both API types.
             | GatewayError::NoHealthyTarget
-            // HTTP APIs only.
-            | GatewayError::Unauthorized(_) => return None,
+ => return None,
+            // REST user pool authorizers (HTTP APIs never ask).
+            GatewayError::Unauthorized(_) => ResponseType::Unauthorized,
         })
     }
 

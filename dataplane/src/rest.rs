@@ -59,6 +59,27 @@ pub struct RestContext<'a> {
 // === impl RestContext ===
 
 impl RestContext<'_> {
+    /// A claim of the token a user pool (or JWT) authorizer accepted, stringified; decoded
+    /// again from the request (only templates that name a claim pay for it).
+    fn claim(&self, name: &str) -> Option<String> {
+        use base64::Engine as _;
+        let auth = self.route?.auth.as_deref()?;
+        let token = self.request_header(&auth.authorizer.header)?;
+        let token = match token.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case(b"bearer ") => trim(&token[7..]),
+            _ => token,
+        };
+        let payload = token.split(|&b| b == b'.').nth(1)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+        Some(match claims.get(name)? {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
     /// `$context.error.message`: the type's message, with the missing parameters' names for
     /// `BAD_REQUEST_PARAMETERS`.
     fn error_message(&self, out: &mut Vec<u8>) {
@@ -114,8 +135,13 @@ pub fn escape_json(s: &[u8], out: &mut Vec<u8>) {
 }
 
 impl Context for RestContext<'_> {
-    fn authorizer(&self, key: &str) -> Option<&str> {
-        self.grant?.context_value(key)
+    fn authorizer(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(name) = key.strip_prefix("claims.") {
+            return self.claim(name).map(std::borrow::Cow::Owned);
+        }
+        self.grant?
+            .context_value(key)
+            .map(std::borrow::Cow::Borrowed)
     }
 
     fn context(&self, var: ContextVar, out: &mut Vec<u8>) {

@@ -81,6 +81,10 @@ pub struct JwtAuthorizer {
     pub keys: Arc<KeySlot>,
     /// One prepared `Validation` per accepted algorithm, so a check allocates none.
     validations: Box<[(Algorithm, Validation)]>,
+    /// A REST `COGNITO_USER_POOLS` authorizer: no audience check; without route scopes the
+    /// token must be an ID token (`token_use: id`), with scopes an access token, and a missing
+    /// scope is 401 (AWS's rules).
+    pub cognito: bool,
 }
 
 /// Where an authorizer's keys come from, and the keys once fetched.
@@ -139,6 +143,8 @@ struct Claims {
     scp: Option<OneOrMany>,
     #[serde(default)]
     iat: Option<f64>,
+    #[serde(default)]
+    token_use: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +183,15 @@ impl JwtAuthorizer {
             header: header.to_ascii_lowercase().into(),
             keys,
             validations,
+            cognito: false,
+        }
+    }
+
+    /// A Cognito user pool authorizer for pool `issuer` (see [`JwtAuthorizer::cognito`]).
+    pub fn new_cognito(issuer: &str, header: &str, keys: Arc<KeySlot>) -> JwtAuthorizer {
+        JwtAuthorizer {
+            cognito: true,
+            ..JwtAuthorizer::new(issuer, &[], header, keys)
         }
     }
 
@@ -247,7 +262,12 @@ impl JwtAuthorizer {
                 .as_deref()
                 .is_some_and(|c| self.has_audience(c)),
         };
-        if !audience_ok {
+        if self.cognito {
+            let wanted = if scopes.is_empty() { "id" } else { "access" };
+            if claims.token_use.as_deref() != Some(wanted) {
+                return Err(AuthFailure::Invalid("the token is not of the expected use"));
+            }
+        } else if !audience_ok {
             return Err(AuthFailure::Invalid(
                 "the token does not have a valid audience",
             ));
@@ -265,10 +285,10 @@ impl JwtAuthorizer {
                 Some(OneOrMany::Many(list)) => list.iter().any(|s| wanted(s)),
                 None => false,
             };
-        if scope_ok {
-            Ok(())
-        } else {
-            Err(AuthFailure::Scope)
+        match (scope_ok, self.cognito) {
+            (true, _) => Ok(()),
+            (false, false) => Err(AuthFailure::Scope),
+            (false, true) => Err(AuthFailure::Invalid("the token does not have a required scope")),
         }
     }
 

@@ -84,9 +84,61 @@ pub(crate) fn compile(
         return Err(errors);
     }
     let mut api = Api::rest(spec, stages);
+    // User pool authorizers' key slots, for the admin side's fetcher.
+    let mut slots: Vec<Arc<crate::jwt::KeySlot>> = Vec::new();
+    for stage in api.stages() {
+        for a in stage.routes.iter().filter_map(|r| r.auth.as_deref()) {
+            if !slots.iter().any(|s| Arc::ptr_eq(s, &a.authorizer.keys)) {
+                slots.push(Arc::clone(&a.authorizer.keys));
+            }
+        }
+    }
+    api.key_slots = slots;
     api.resource_policy = policy.map(Box::new);
     api.private = spec.private;
     Ok(api)
+}
+
+/// The stage's Cognito user pool authorizers by id, as JWT authorizers of the pool's issuer
+/// `https://cognito-idp.{region}.amazonaws.com/{poolId}` with keys from their `jwksUri`.
+fn compile_user_pools(
+    s: &RestStageSpec<'_>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+) -> BTreeMap<String, Arc<crate::jwt::JwtAuthorizer>> {
+    let mut compiled = BTreeMap::new();
+    for a in s.authorizers.iter().filter(|a| a.kind == "COGNITO_USER_POOLS") {
+        let aat = format!("{at}.authorizers[{}]", a.id);
+        let pool = a.provider_arns.first().and_then(|arn| {
+            let rest = arn.strip_prefix("arn:aws:cognito-idp:")?;
+            let (region, rest) = rest.split_once(':')?;
+            let pool = rest.split_once(':')?.1.strip_prefix("userpool/")?;
+            Some(format!("https://cognito-idp.{region}.amazonaws.com/{pool}"))
+        });
+        let header = a
+            .identity_source
+            .as_deref()
+            .unwrap_or("method.request.header.Authorization")
+            .strip_prefix("method.request.header.");
+        let (Some(issuer), Some(header)) = (pool, header) else {
+            errors.push(err(
+                &aat,
+                "a user pool authorizer needs a providerARN and a method.request.header identity source",
+            ));
+            continue;
+        };
+        let source = match &a.jwks_uri {
+            Some(u) => crate::jwt::KeySource::Jwks(u.as_str().into()),
+            None => crate::jwt::KeySource::Discovery(issuer.as_str().into()),
+        };
+        let keys = ctx.jwks.slot(source);
+        compiled.insert(
+            a.id.clone(),
+            Arc::new(crate::jwt::JwtAuthorizer::new_cognito(&issuer, header, keys)),
+        );
+    }
+    compiled
 }
 
 /// The stage's Lambda authorizers (`TOKEN`, `REQUEST`) by id.
@@ -189,6 +241,7 @@ fn compile_stage(
         None
     });
     let authorizers = compile_authorizers(api_id, s, at, errors, ctx);
+    let user_pools = compile_user_pools(s, at, errors, ctx);
     // Each model's schema is compiled once per stage and shared by the methods naming it.
     let mut schemas = BTreeMap::new();
     let mut builder = RouterBuilder::new();
@@ -249,7 +302,23 @@ fn compile_stage(
                 },
                 integration,
                 throttle,
-                auth: None,
+                auth: match (m.authorization_type.as_str(), m.authorizer_id.as_deref()) {
+                    ("COGNITO_USER_POOLS", Some(id)) => match user_pools.get(id) {
+                        Some(a) => Some(Box::new(crate::jwt::RouteAuth {
+                            authorizer: Arc::clone(a),
+                            scopes: m
+                                .authorization_scopes
+                                .iter()
+                                .map(|s| s.as_str().into())
+                                .collect(),
+                        })),
+                        None => {
+                            errors.push(err(&rat, &format!("authorizerId names unknown user pool authorizer '{id}'")));
+                            None
+                        }
+                    },
+                    _ => None,
+                },
                 lambda_auth: match (m.authorization_type.as_str(), m.authorizer_id.as_deref()) {
                     ("CUSTOM", Some(id)) => match authorizers.get(id) {
                         Some(a) => Some(Arc::clone(a)),

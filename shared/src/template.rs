@@ -100,7 +100,7 @@ pub trait Context {
     }
     /// `$context.authorizer.KEY` (`principalId` or a Lambda authorizer's context value,
     /// stringified); `claims.NAME` for JWT claims.
-    fn authorizer(&self, _key: &str) -> Option<&str> {
+    fn authorizer(&self, _key: &str) -> Option<std::borrow::Cow<'_, str>> {
         None
     }
     /// The body `$input.body` stands for.

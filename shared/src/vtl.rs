@@ -1068,6 +1068,14 @@ impl Render<'_> {
                 }
                 return;
             }
+            (Root::Context, [Seg::Prop(a), Seg::Prop(c), Seg::Prop(name)])
+                if &**a == "authorizer" && &**c == "claims" =>
+            {
+                if let Some(v) = self.cx.authorizer(&format!("claims.{name}")) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+                return;
+            }
             _ => {}
         }
         let v = self.eval_ref(r);
@@ -1293,11 +1301,11 @@ impl Render<'_> {
             ["responseOverride", "status"] => {
                 return self.overrides.status.map_or(V::Null, |s| V::Int(s.into()))
             }
-            ["authorizer", key] => {
+            ["authorizer", rest @ ..] if !rest.is_empty() => {
                 return self
                     .cx
-                    .authorizer(key)
-                    .map_or(V::Null, |v| V::Str(v.to_string()))
+                    .authorizer(&rest.join("."))
+                    .map_or(V::Null, |v| V::Str(v.into_owned()))
             }
             ["responseOverride", "header", h] => {
                 return self

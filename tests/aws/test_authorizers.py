@@ -218,3 +218,61 @@ def test_lambda_authorizers_created_with_boto3(gw, stub):
     assert status == 200 and len(stub.events) == calls
     with pytest.raises(c.exceptions.ConflictException):
         c.delete_authorizer(restApiId=api_id, authorizerId=token["id"])
+
+
+def test_cognito_user_pool_authorizer(gw, stub):
+    """COGNITO_USER_POOLS: the pool's issuer, no audience check, ID tokens without scopes,
+    access tokens with them; claims reach the Lambda event and mapping templates. The pool's
+    JWKS URL is Portico's `jwksUri` extension (sent raw: boto3 does not know the member)."""
+    c = v1_client(gw)
+    api_id = c.create_rest_api(name="pool")["id"]
+    root = c.get_resources(restApiId=api_id)["items"][0]["id"]
+    pool = "us-east-1_AbCdEf"
+    status, _, raw = gw.admin_raw("POST", f"/restapis/{api_id}/authorizers", json.dumps({
+        "name": "pool", "type": "COGNITO_USER_POOLS",
+        "providerARNs": [f"arn:aws:cognito-idp:us-east-1:123456789012:userpool/{pool}"],
+        "identitySource": "method.request.header.Authorization", "jwksUri": f"{stub.url}/jwks"}).encode())
+    assert status == 201, raw
+    auth_id = json.loads(raw)["id"]
+    for path, scopes, mock in [("c", [], False), ("s", ["read"], False), ("m", [], True)]:
+        rid = c.create_resource(restApiId=api_id, parentId=root, pathPart=path)["id"]
+        c.put_method(restApiId=api_id, resourceId=rid, httpMethod="GET",
+                     authorizationType="COGNITO_USER_POOLS", authorizerId=auth_id,
+                     authorizationScopes=scopes)
+        if mock:
+            c.put_method_response(restApiId=api_id, resourceId=rid, httpMethod="GET", statusCode="200")
+            c.put_integration(restApiId=api_id, resourceId=rid, httpMethod="GET", type="MOCK",
+                              requestTemplates={"application/json": '{"statusCode": 200}'})
+            c.put_integration_response(
+                restApiId=api_id, resourceId=rid, httpMethod="GET", statusCode="200",
+                responseTemplates={"application/json": '{"sub":"$context.authorizer.claims.sub"}'})
+        else:
+            c.put_integration(restApiId=api_id, resourceId=rid, httpMethod="GET", type="AWS_PROXY",
+                              integrationHttpMethod="POST", uri=uri(ECHO))
+    c.create_deployment(restApiId=api_id, stageName="prod")
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool}"
+    id_token = stub.token(iss=issuer, aud="any-client", token_use="id")
+    deadline = time.monotonic() + 5  # the keys are fetched in the background
+    while True:
+        status, _, body = gw.request(api_id, "GET", "/prod/c", headers={"Authorization": id_token})
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert status == 200, body
+    assert json.loads(body)["authorizer"]["claims"]["sub"] == "alice"
+    status, _, body = gw.request(api_id, "GET", "/prod/m", headers={"Authorization": id_token})
+    assert status == 200 and json.loads(body) == {"sub": "alice"}, body
+
+    def refused(path, token):
+        status, headers, body = gw.request(api_id, "GET", path, headers=token and {"Authorization": token})
+        assert status == 401 and json.loads(body) == {"message": "Unauthorized"}, body
+        assert headers.get("x-amzn-errortype") == "UnauthorizedException", headers
+
+    access = stub.token(iss=issuer, token_use="access", scope="read profile")
+    refused("/prod/c", access)  # without scopes, only ID tokens
+    refused("/prod/c", None)
+    refused("/prod/c", stub.token(token_use="id"))  # another issuer
+    status, _, body = gw.request(api_id, "GET", "/prod/s", headers={"Authorization": access})
+    assert status == 200, body
+    refused("/prod/s", stub.token(iss=issuer, token_use="access", scope="write"))
+    refused("/prod/s", id_token)

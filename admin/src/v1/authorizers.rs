@@ -55,6 +55,7 @@ impl Catalog {
             identity_source: input.identity_source,
             identity_validation_expression: input.identity_validation_expression,
             authorizer_result_ttl_in_seconds: input.authorizer_result_ttl_in_seconds,
+            jwks_uri: input.jwks_uri,
         };
         validate(&a)?;
         draft.put_authorizer(a.clone());
@@ -86,6 +87,7 @@ impl Catalog {
                 [f] if f == "authorizerResultTtlInSeconds" => {
                     a.authorizer_result_ttl_in_seconds = Some(op.i64_value(0, 3600)?)
                 }
+                [f] if f == "jwksUri" => op.set_string(&mut a.jwks_uri)?,
                 [f, arn] if f == "providerARNs" => op.list_string(&mut a.provider_arns, arn)?,
                 _ => return Err(op.invalid_path()),
             }
@@ -160,6 +162,17 @@ fn validate(a: &Authorizer) -> Result<(), ApiError> {
         "COGNITO_USER_POOLS" => {
             if a.provider_arns.is_empty() {
                 problems.push("providerARNs is required for COGNITO_USER_POOLS authorizers".into());
+            }
+            match a.jwks_uri.as_deref() {
+                Some(u) if u.starts_with("http://") && u.len() > "http://".len() => {}
+                _ => problems.push(
+                    "COGNITO_USER_POOLS authorizers need jwksUri (Portico extension: the pool's \
+                     http:// JWKS URL) until https key fetching lands"
+                        .into(),
+                ),
+            }
+            if a.provider_arns.len() > 1 {
+                problems.push("Portico supports one providerARN per authorizer".into());
             }
             for arn in &a.provider_arns {
                 if cognito_pool(arn).is_none() {

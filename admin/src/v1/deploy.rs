@@ -251,6 +251,11 @@ fn check_deployable(state: &RestApiState) -> Result<(), ApiError> {
             let enforced = match m.authorization_type.as_str() {
                 "NONE" | "AWS_IAM" => true,
                 "CUSTOM" => lambda(&m.authorizer_id),
+                "COGNITO_USER_POOLS" => m
+                    .authorizer_id
+                    .as_deref()
+                    .and_then(|id| state.authorizers.get(id))
+                    .is_some_and(|a| a.kind == "COGNITO_USER_POOLS"),
                 _ => false,
             };
             if !enforced {

@@ -153,6 +153,8 @@ pub(crate) struct AuthorizerInput {
     pub(crate) identity_source: Option<String>,
     pub(crate) identity_validation_expression: Option<String>,
     pub(crate) authorizer_result_ttl_in_seconds: Option<i64>,
+    /// Portico extension (`COGNITO_USER_POOLS`): the pool's JWKS URL.
+    pub(crate) jwks_uri: Option<String>,
 }
 
 /// `CreateRequestValidator` input.

@@ -245,6 +245,10 @@ pub struct Authorizer {
     pub identity_validation_expression: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer_result_ttl_in_seconds: Option<i64>,
+    /// Portico extension for `COGNITO_USER_POOLS`: the user pool's JWKS URL (`http://`), fetched
+    /// instead of the issuer's discovery document (private networks, tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 /// `ThrottleSettings`.
