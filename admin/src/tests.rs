@@ -1039,7 +1039,11 @@ async fn jwt_authorizers_crud_and_route_references() {
     let list = again
         .ok("GET", &format!("{base}/authorizers"), json!({}))
         .await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 2, "the JWT and the Lambda authorizer");
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "the JWT and the Lambda authorizer"
+    );
     let del = h
         .call("DELETE", &format!("{base}/authorizers/{auth_id}"), "")
         .await;

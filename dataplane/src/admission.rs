@@ -35,13 +35,9 @@ pub fn admit<'s>(
 ) -> Result<Admitted<'s>, GatewayError> {
     let rest = resolved.route.rest.as_ref();
     let keyed = match rest {
-        Some(m) if m.api_key_required => Some(check_key(
-            snapshot,
-            resolved,
-            buf,
-            headers,
-            authorizer_key,
-        )?),
+        Some(m) if m.api_key_required => {
+            Some(check_key(snapshot, resolved, buf, headers, authorizer_key)?)
+        }
         _ => None,
     };
     // Most specific first: the plan's per-method and per-key buckets, the stage's, the account's.

@@ -292,9 +292,9 @@ impl GatewayError {
             | GatewayError::InvalidBody
             | GatewayError::Unauthorized(_)
             | GatewayError::Iam(_)
-            | GatewayError::Authorizer(AuthorizerError::Unauthorized | AuthorizerError::Denied { .. }) => {
-                Blame::Downstream
-            }
+            | GatewayError::Authorizer(
+                AuthorizerError::Unauthorized | AuthorizerError::Denied { .. },
+            ) => Blame::Downstream,
             GatewayError::Authorizer(AuthorizerError::Failed | AuthorizerError::Configuration) => {
                 Blame::Upstream
             }

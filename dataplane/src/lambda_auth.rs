@@ -244,7 +244,11 @@ async fn call_function(
     let failed = GatewayError::Authorizer(AuthorizerError::Failed);
     let r = match sent {
         Err(_) => {
-            tracing::debug!(authorizer = &*a.id, elapsed_ms = started.elapsed().as_millis() as u64, "authorizer timed out");
+            tracing::debug!(
+                authorizer = &*a.id,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "authorizer timed out"
+            );
             return Err(failed);
         }
         Ok(Err(e)) => {
@@ -262,7 +266,9 @@ async fn call_function(
             // The function raised `Unauthorized`: 401. Any other error: 500.
             let unauthorized = serde_json::from_slice::<Value>(call.body(&r))
                 .ok()
-                .is_some_and(|v| v.get("errorMessage").and_then(Value::as_str) == Some("Unauthorized"));
+                .is_some_and(|v| {
+                    v.get("errorMessage").and_then(Value::as_str) == Some("Unauthorized")
+                });
             Err(if unauthorized {
                 GatewayError::Authorizer(AuthorizerError::Unauthorized)
             } else {

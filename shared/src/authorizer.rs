@@ -145,7 +145,9 @@ impl IdentitySource {
             }
         };
         if let Some(h) = s.strip_prefix(header) {
-            Ok(IdentitySource::Header(named(h)?.to_ascii_lowercase().into()))
+            Ok(IdentitySource::Header(
+                named(h)?.to_ascii_lowercase().into(),
+            ))
         } else if let Some(q) = s.strip_prefix(query) {
             Ok(IdentitySource::Query(named(q)?))
         } else if let Some(v) = s.strip_prefix(stage) {
@@ -180,9 +182,8 @@ pub fn check(input: &AuthorizerInput<'_>) -> Vec<String> {
     if input.token
         && !matches!(input.identity_sources, [s] if s.starts_with("method.request.header."))
     {
-        problems.push(
-            "A TOKEN authorizer needs one identitySource method.request.header.NAME".into(),
-        );
+        problems
+            .push("A TOKEN authorizer needs one identitySource method.request.header.NAME".into());
     }
     if let Some(e) = input.identity_validation_expression {
         if !input.token {
@@ -207,9 +208,8 @@ pub fn check(input: &AuthorizerInput<'_>) -> Vec<String> {
             Some(v) => problems.push(format!(
                 "Invalid authorizerPayloadFormatVersion '{v}': use 1.0 or 2.0"
             )),
-            None => problems.push(
-                "authorizerPayloadFormatVersion is required for REQUEST authorizers".into(),
-            ),
+            None => problems
+                .push("authorizerPayloadFormatVersion is required for REQUEST authorizers".into()),
         }
     }
     if let Err(e) = crate::lambda::parse_function_uri(input.uri, input.rest) {
@@ -271,9 +271,9 @@ pub fn compile(
     } else {
         0
     };
-    let ttl_s = input
-        .ttl_s
-        .map_or(default, |t| t.clamp(0, i64::from(AUTHORIZER_TTL_MAX_S)) as u32);
+    let ttl_s = input.ttl_s.map_or(default, |t| {
+        t.clamp(0, i64::from(AUTHORIZER_TTL_MAX_S)) as u32
+    });
     Ok(LambdaAuthorizer {
         id: input.authorizer_id.into(),
         cache_id: crate::snapshot::stats_key(input.api_id, input.stage, input.authorizer_id),
@@ -402,21 +402,43 @@ mod tests {
         let rest = Flavor::RestToken;
         for (effect, resource, expect) in [
             ("Allow", ARN, Decision::Allow),
-            ("Allow", "arn:aws:execute-api:us-east-1:000000000000:api1/*", Decision::Allow),
-            ("Allow", "arn:aws:execute-api:us-east-1:000000000000:api1/prod/?ET/*", Decision::Allow),
-            ("Allow", "arn:aws:execute-api:us-east-1:000000000000:api1/prod/POST/*", Decision::Implicit),
+            (
+                "Allow",
+                "arn:aws:execute-api:us-east-1:000000000000:api1/*",
+                Decision::Allow,
+            ),
+            (
+                "Allow",
+                "arn:aws:execute-api:us-east-1:000000000000:api1/prod/?ET/*",
+                Decision::Allow,
+            ),
+            (
+                "Allow",
+                "arn:aws:execute-api:us-east-1:000000000000:api1/prod/POST/*",
+                Decision::Implicit,
+            ),
             ("Deny", ARN, Decision::ExplicitDeny),
         ] {
-            assert_eq!(decide(&policy(effect, resource), rest), expect, "{effect} {resource}");
+            assert_eq!(
+                decide(&policy(effect, resource), rest),
+                expect,
+                "{effect} {resource}"
+            );
         }
         // An explicit deny wins over an allow.
         let both = r#"{"principalId":"u","policyDocument":{"Version":"2012-10-17","Statement":[
             {"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"},
             {"Action":"execute-api:Invoke","Effect":"Deny","Resource":"arn:aws:execute-api:*:*:api1/prod/GET/*"}]}}"#;
         assert_eq!(decide(both, rest), Decision::ExplicitDeny);
-        let simple = Flavor::Http { v2: true, simple: true };
+        let simple = Flavor::Http {
+            v2: true,
+            simple: true,
+        };
         assert_eq!(decide(r#"{"isAuthorized":true}"#, simple), Decision::Allow);
-        assert_eq!(decide(r#"{"isAuthorized":false,"context":{"a":[1]}}"#, simple), Decision::ExplicitDeny);
+        assert_eq!(
+            decide(r#"{"isAuthorized":false,"context":{"a":[1]}}"#, simple),
+            Decision::ExplicitDeny
+        );
     }
 
     #[test]
@@ -432,14 +454,23 @@ mod tests {
 
     #[test]
     fn malformed_answers() {
-        let simple = Flavor::Http { v2: true, simple: true };
+        let simple = Flavor::Http {
+            v2: true,
+            simple: true,
+        };
         for (body, flavor) in [
             ("nope", Flavor::RestToken),
             ("[]", Flavor::RestToken),
             (r#"{"principalId":"u"}"#, Flavor::RestToken),
             (r#"{"policyDocument":{"Statement":[]}}"#, Flavor::RestToken),
-            (r#"{"principalId":"u","policyDocument":{"Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}}"#, Flavor::RestToken),
-            (r#"{"principalId":"u","policyDocument":{"Statement":[]},"context":{"o":{}}}"#, Flavor::RestRequest),
+            (
+                r#"{"principalId":"u","policyDocument":{"Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}}"#,
+                Flavor::RestToken,
+            ),
+            (
+                r#"{"principalId":"u","policyDocument":{"Statement":[]},"context":{"o":{}}}"#,
+                Flavor::RestRequest,
+            ),
             (r#"{"isAuthorized":"yes"}"#, simple),
         ] {
             assert!(Grant::parse(body.as_bytes(), flavor).is_err(), "{body}");
@@ -450,14 +481,38 @@ mod tests {
     fn identity_sources() {
         use IdentitySource as S;
         for (s, rest, expect) in [
-            ("method.request.header.Auth", true, Some(S::Header("auth".into()))),
-            ("method.request.querystring.q", true, Some(S::Query("q".into()))),
+            (
+                "method.request.header.Auth",
+                true,
+                Some(S::Header("auth".into())),
+            ),
+            (
+                "method.request.querystring.q",
+                true,
+                Some(S::Query("q".into())),
+            ),
             ("stageVariables.v", true, Some(S::StageVariable("v".into()))),
-            ("context.requestId", true, Some(S::Context("requestId".into()))),
-            ("$request.header.X-Token", false, Some(S::Header("x-token".into()))),
+            (
+                "context.requestId",
+                true,
+                Some(S::Context("requestId".into())),
+            ),
+            (
+                "$request.header.X-Token",
+                false,
+                Some(S::Header("x-token".into())),
+            ),
             ("$request.querystring.Q", false, Some(S::Query("Q".into()))),
-            ("$stageVariables.v", false, Some(S::StageVariable("v".into()))),
-            ("$context.routeKey", false, Some(S::Context("routeKey".into()))),
+            (
+                "$stageVariables.v",
+                false,
+                Some(S::StageVariable("v".into())),
+            ),
+            (
+                "$context.routeKey",
+                false,
+                Some(S::Context("routeKey".into())),
+            ),
             ("$request.header.X", true, None),
             ("method.request.header.", true, None),
             ("$request.body.x", false, None),

@@ -288,7 +288,9 @@ impl JwtAuthorizer {
         match (scope_ok, self.cognito) {
             (true, _) => Ok(()),
             (false, false) => Err(AuthFailure::Scope),
-            (false, true) => Err(AuthFailure::Invalid("the token does not have a required scope")),
+            (false, true) => Err(AuthFailure::Invalid(
+                "the token does not have a required scope",
+            )),
         }
     }
 

@@ -108,7 +108,11 @@ fn compile_user_pools(
     ctx: &mut CompileContext,
 ) -> BTreeMap<String, Arc<crate::jwt::JwtAuthorizer>> {
     let mut compiled = BTreeMap::new();
-    for a in s.authorizers.iter().filter(|a| a.kind == "COGNITO_USER_POOLS") {
+    for a in s
+        .authorizers
+        .iter()
+        .filter(|a| a.kind == "COGNITO_USER_POOLS")
+    {
         let aat = format!("{at}.authorizers[{}]", a.id);
         let pool = a.provider_arns.first().and_then(|arn| {
             let rest = arn.strip_prefix("arn:aws:cognito-idp:")?;
@@ -135,7 +139,9 @@ fn compile_user_pools(
         let keys = ctx.jwks.slot(source);
         compiled.insert(
             a.id.clone(),
-            Arc::new(crate::jwt::JwtAuthorizer::new_cognito(&issuer, header, keys)),
+            Arc::new(crate::jwt::JwtAuthorizer::new_cognito(
+                &issuer, header, keys,
+            )),
         );
     }
     compiled
@@ -313,7 +319,10 @@ fn compile_stage(
                                 .collect(),
                         })),
                         None => {
-                            errors.push(err(&rat, &format!("authorizerId names unknown user pool authorizer '{id}'")));
+                            errors.push(err(
+                                &rat,
+                                &format!("authorizerId names unknown user pool authorizer '{id}'"),
+                            ));
                             None
                         }
                     },
@@ -323,7 +332,10 @@ fn compile_stage(
                     ("CUSTOM", Some(id)) => match authorizers.get(id) {
                         Some(a) => Some(Arc::clone(a)),
                         None => {
-                            errors.push(err(&rat, &format!("authorizerId names unknown authorizer '{id}'")));
+                            errors.push(err(
+                                &rat,
+                                &format!("authorizerId names unknown authorizer '{id}'"),
+                            ));
                             None
                         }
                     },

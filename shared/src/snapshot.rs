@@ -731,7 +731,11 @@ fn compile_stage(
         if let Some(l) = &a.lambda {
             // Compiled only when a route uses it (its function endpoint is resolved here).
             let id = Some(a.authorizer_id.as_str());
-            if !input.routes.iter().any(|r| r.authorizer_id.as_deref() == id) {
+            if !input
+                .routes
+                .iter()
+                .any(|r| r.authorizer_id.as_deref() == id)
+            {
                 continue;
             }
             let spec = crate::authorizer::AuthorizerInput {

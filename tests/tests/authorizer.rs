@@ -25,7 +25,11 @@ fn id(v: &Value, field: &str) -> String {
 /// query string, TTL 0), `/one` (1.0, TTL 300 s); each → the echo function (2.0; `/one` 1.0).
 fn http_api(gw: &Gateway) -> String {
     let api = id(
-        &gw.admin_json("POST", "/v2/apis", json!({"name": "authz", "protocolType": "HTTP"})),
+        &gw.admin_json(
+            "POST",
+            "/v2/apis",
+            json!({"name": "authz", "protocolType": "HTTP"}),
+        ),
         "apiId",
     );
     let base = format!("/v2/apis/{api}");
@@ -50,14 +54,20 @@ fn http_api(gw: &Gateway) -> String {
             "authorizerId",
         )
     };
-    let simple = authorizer(json!({"name": "simple", "authorizerPayloadFormatVersion": "2.0",
+    let simple = authorizer(
+        json!({"name": "simple", "authorizerPayloadFormatVersion": "2.0",
         "enableSimpleResponses": true, "identitySource": ["$request.header.x-token"],
-        "authorizerResultTtlInSeconds": 2}));
-    let policy = authorizer(json!({"name": "policy", "authorizerPayloadFormatVersion": "2.0",
+        "authorizerResultTtlInSeconds": 2}),
+    );
+    let policy = authorizer(
+        json!({"name": "policy", "authorizerPayloadFormatVersion": "2.0",
         "identitySource": ["$request.header.x-token", "$request.querystring.q"],
-        "authorizerResultTtlInSeconds": 0}));
-    let one = authorizer(json!({"name": "one", "authorizerPayloadFormatVersion": "1.0",
-        "identitySource": ["$request.header.x-token"], "authorizerResultTtlInSeconds": 300}));
+        "authorizerResultTtlInSeconds": 0}),
+    );
+    let one = authorizer(
+        json!({"name": "one", "authorizerPayloadFormatVersion": "1.0",
+        "identitySource": ["$request.header.x-token"], "authorizerResultTtlInSeconds": 300}),
+    );
     for (key, integration, authorizer) in [
         ("GET /s", &i2, &simple),
         ("GET /p", &i2, &policy),
@@ -208,7 +218,10 @@ fn lambda_authorizers() {
     );
     let mut f = LambdaFn::start();
     f.warm(AUTHORIZER_FUNCTION, br#"{"authorizationToken":"warm"}"#);
-    eprintln!("cargo lambda watch served both functions after {:?}", f.started_in);
+    eprintln!(
+        "cargo lambda watch served both functions after {:?}",
+        f.started_in
+    );
     let endpoint = f.endpoint();
     let gw = Gateway::spawn_env(
         &config(vec![]),
@@ -232,7 +245,13 @@ fn lambda_authorizers() {
 
     // --- HTTP API, 2.0 with simple responses: the decision is cached for 2 s.
     let t = |v| Some(("x-token", v));
-    assert_error(&to(&http, "/s", None), 401, "message", json!("Unauthorized"), None);
+    assert_error(
+        &to(&http, "/s", None),
+        401,
+        "message",
+        json!("Unauthorized"),
+        None,
+    );
     let a = authorizer_of(&to(&http, "/s", t("simple-yes-1")));
     assert_eq!(a["lambda"]["calls"], 1, "{a}");
     assert_eq!(a["lambda"]["flag"], true, "{a}");
@@ -240,13 +259,25 @@ fn lambda_authorizers() {
     let cached_at = Instant::now();
     let a = authorizer_of(&to(&http, "/s", t("simple-yes-1")));
     assert_eq!(a["lambda"]["calls"], 1, "served from the cache: {a}");
-    assert_error(&to(&http, "/s", t("simple-no-1")), 403, "message", json!("Forbidden"), None);
+    assert_error(
+        &to(&http, "/s", t("simple-no-1")),
+        403,
+        "message",
+        json!("Forbidden"),
+        None,
+    );
     std::thread::sleep(Duration::from_millis(2100).saturating_sub(cached_at.elapsed()));
     let a = authorizer_of(&to(&http, "/s", t("simple-yes-1")));
     assert_eq!(a["lambda"]["calls"], 2, "expired after its TTL: {a}");
 
     // 2.0 with an IAM policy, two identity sources, TTL 0: every request calls the function.
-    assert_error(&to(&http, "/p", t("allow-p")), 401, "message", json!("Unauthorized"), None);
+    assert_error(
+        &to(&http, "/p", t("allow-p")),
+        401,
+        "message",
+        json!("Unauthorized"),
+        None,
+    );
     let a = authorizer_of(&to(&http, "/p?q=1", t("allow-p")));
     assert_eq!(a["lambda"]["calls"], 1, "{a}");
     let event: Value = serde_json::from_str(a["lambda"]["event"].as_str().unwrap()).unwrap();
@@ -264,7 +295,13 @@ fn lambda_authorizers() {
     assert!(event.get("body").is_none(), "{event}");
     let a = authorizer_of(&to(&http, "/p?q=1", t("allow-p")));
     assert_eq!(a["lambda"]["calls"], 2, "TTL 0 disables the cache: {a}");
-    assert_error(&to(&http, "/p?q=1", t("deny-p")), 403, "message", json!("Forbidden"), None);
+    assert_error(
+        &to(&http, "/p?q=1", t("deny-p")),
+        403,
+        "message",
+        json!("Forbidden"),
+        None,
+    );
 
     // 1.0: the REST-shaped event and principal.
     let a = authorizer_of(&to(&http, "/one", t("allow-one")));
@@ -277,12 +314,20 @@ fn lambda_authorizers() {
     assert_eq!(event["identitySource"], "allow-one", "{event}");
     assert_eq!(event["authorizationToken"], "allow-one", "{event}");
     assert_eq!(event["headers"]["x-token"], "allow-one", "{event}");
-    assert!(event["methodArn"].as_str().is_some_and(|a| a.ends_with("/$default/GET/one")));
+    assert!(event["methodArn"]
+        .as_str()
+        .is_some_and(|a| a.ends_with("/$default/GET/one")));
     let a = authorizer_of(&to(&http, "/one", t("allow-one")));
     assert_eq!(a["calls"], 1, "cached: {a}");
 
     // Failures, in HTTP API's words.
-    assert_error(&to(&http, "/one", t("unauthorized")), 401, "message", json!("Unauthorized"), None);
+    assert_error(
+        &to(&http, "/one", t("unauthorized")),
+        401,
+        "message",
+        json!("Unauthorized"),
+        None,
+    );
     for token in ["error", "malformed"] {
         let r = to(&http, "/one", t(token));
         assert_error(&r, 500, "message", json!("Internal Server Error"), None);
@@ -295,7 +340,11 @@ fn lambda_authorizers() {
     assert_eq!(r.status, 401, "{r}");
     assert_eq!(r.json(), json!({"custom": "Unauthorized"}), "{r}");
     let r = to(&rest, "/prod/pets", auth("allow-Upper"));
-    assert_eq!(r.json(), json!({"custom": "Unauthorized"}), "not valid: {r}");
+    assert_eq!(
+        r.json(),
+        json!({"custom": "Unauthorized"}),
+        "not valid: {r}"
+    );
     let a = authorizer_of(&to(&rest, "/prod/pets", auth("allow-t")));
     assert_eq!(a["principalId"], "user-allow-t", "{a}");
     assert_eq!(a["calls"], 1, "{a}");
@@ -305,7 +354,8 @@ fn lambda_authorizers() {
     assert!(
         event["methodArn"]
             .as_str()
-            .is_some_and(|a| a.starts_with("arn:aws:execute-api:") && a.ends_with(&format!(":{rest}/prod/GET/pets"))),
+            .is_some_and(|a| a.starts_with("arn:aws:execute-api:")
+                && a.ends_with(&format!(":{rest}/prod/GET/pets"))),
         "{event}"
     );
     let a = authorizer_of(&to(&rest, "/prod/pets", auth("allow-t")));
@@ -321,11 +371,21 @@ fn lambda_authorizers() {
     let r = to(&rest, "/prod/pets", auth("unauthorized"));
     assert_eq!(r.json(), json!({"custom": "Unauthorized"}), "{r}");
     let r = to(&rest, "/prod/pets", auth("error"));
-    assert_error(&r, 500, "message", Value::Null, Some("AuthorizerConfigurationException"));
+    assert_error(
+        &r,
+        500,
+        "message",
+        Value::Null,
+        Some("AuthorizerConfigurationException"),
+    );
     // `$context.authorizer.*` in a mapping template.
     let r = to(&rest, "/prod/mock", auth("allow-m"));
     assert_eq!(r.status, 200, "{r}");
-    assert_eq!(r.json(), json!({"p": "user-allow-m", "n": "7", "f": 1}), "{r}");
+    assert_eq!(
+        r.json(),
+        json!({"p": "user-allow-m", "n": "7", "f": 1}),
+        "{r}"
+    );
 
     // A cached policy naming only GET /pets refuses POST /pets until it expires (AWS's rule).
     assert_eq!(to(&rest, "/prod/pets", auth("method-1")).status, 200);
@@ -357,21 +417,40 @@ fn lambda_authorizers() {
     assert_eq!(event["resource"], "/req", "{event}");
     assert_eq!(event["queryStringParameters"], json!({"q": "2"}), "{event}");
     assert_eq!(event["requestContext"]["stage"], "prod", "{event}");
-    assert!(event.get("body").is_none() && event.get("version").is_none(), "{event}");
+    assert!(
+        event.get("body").is_none() && event.get("version").is_none(),
+        "{event}"
+    );
 
     // --- usageIdentifierKey is the API key (apiKeySource AUTHORIZER).
     let r = to("/prod/key", Some("key-authorizerkey0123456789ab"));
     assert_eq!(r.status, 200, "{r}");
     let e = r.json();
-    assert_eq!(e["requestContext"]["identity"]["apiKey"], "authorizerkey0123456789ab", "{e}");
+    assert_eq!(
+        e["requestContext"]["identity"]["apiKey"], "authorizerkey0123456789ab",
+        "{e}"
+    );
     let r = to("/prod/key", Some("allow-nokey"));
-    assert_error(&r, 403, "message", json!("Forbidden"), Some("ForbiddenException"));
+    assert_error(
+        &r,
+        403,
+        "message",
+        json!("Forbidden"),
+        Some("ForbiddenException"),
+    );
 
     // Last (the function sleeps through it, and `cargo lambda` runs one instance): a slow
     // authorizer is cut at --authorizer-timeout-ms, with a 500.
     let started = Instant::now();
-    let r = gw.call(&Request::get("/one").host(&gw.host(&http)).header("x-token", "slow"));
+    let r = gw.call(
+        &Request::get("/one")
+            .host(&gw.host(&http))
+            .header("x-token", "slow"),
+    );
     assert_error(&r, 500, "message", json!("Internal Server Error"), None);
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2900), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2900),
+        "{took:?}"
+    );
 }

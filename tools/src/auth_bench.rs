@@ -107,9 +107,10 @@ fn token_and_jwks(work: &Path) -> Result<(String, String)> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
         .collect::<Result<_, _>>()?;
-    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "b1", "alg": "RS256", "use": "sig",
+    let jwks =
+        serde_json::json!({"keys": [{"kty": "RSA", "kid": "b1", "alg": "RS256", "use": "sig",
         "n": b64url(&n), "e": "AQAB"}]})
-    .to_string();
+        .to_string();
     let header = b64url(br#"{"alg":"RS256","typ":"JWT","kid":"b1"}"#);
     let claims = serde_json::json!({"iss": "bench", "aud": "bench", "sub": "u",
         "exp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600});
@@ -118,7 +119,12 @@ fn token_and_jwks(work: &Path) -> Result<(String, String)> {
     Ok((format!("{input}.{}", b64url(&sig)), jwks))
 }
 
-fn admin(http: &mut portico_tools::Http, method: &str, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+fn admin(
+    http: &mut portico_tools::Http,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value> {
     let (status, text) = http.call(method, path, &body.to_string())?;
     if !(200..300).contains(&status) {
         bail!("{method} {path}: {status} {text}");
@@ -145,37 +151,70 @@ pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Chil
     children.push(child);
     println!("# {}", ready.line);
     let mut http = portico_tools::Http::connect(ready.admin)?;
-    let api = admin(&mut http, "POST", "/v2/apis", serde_json::json!({"name": "bench", "protocolType": "HTTP"}))?;
+    let api = admin(
+        &mut http,
+        "POST",
+        "/v2/apis",
+        serde_json::json!({"name": "bench", "protocolType": "HTTP"}),
+    )?;
     let api = api["apiId"].as_str().context("apiId")?.to_string();
     let base = format!("/v2/apis/{api}");
-    let up = admin(&mut http, "POST", &format!("{base}/integrations"), serde_json::json!({
+    let up = admin(
+        &mut http,
+        "POST",
+        &format!("{base}/integrations"),
+        serde_json::json!({
         "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-        "integrationUri": "http://127.0.0.1:18080/small", "payloadFormatVersion": "1.0"}))?;
-    let target = format!("integrations/{}", up["integrationId"].as_str().context("id")?);
-    let jwt = admin(&mut http, "POST", &format!("{base}/authorizers"), serde_json::json!({
+        "integrationUri": "http://127.0.0.1:18080/small", "payloadFormatVersion": "1.0"}),
+    )?;
+    let target = format!(
+        "integrations/{}",
+        up["integrationId"].as_str().context("id")?
+    );
+    let jwt = admin(
+        &mut http,
+        "POST",
+        &format!("{base}/authorizers"),
+        serde_json::json!({
         "name": "jwt", "authorizerType": "JWT", "identitySource": ["$request.header.Authorization"],
-        "jwtConfiguration": {"issuer": "bench", "audience": ["bench"], "jwksUri": format!("{endpoint}/jwks")}}))?;
-    let lambda = admin(&mut http, "POST", &format!("{base}/authorizers"), serde_json::json!({
+        "jwtConfiguration": {"issuer": "bench", "audience": ["bench"], "jwksUri": format!("{endpoint}/jwks")}}),
+    )?;
+    let lambda = admin(
+        &mut http,
+        "POST",
+        &format!("{base}/authorizers"),
+        serde_json::json!({
         "name": "lambda", "authorizerType": "REQUEST", "identitySource": ["$request.header.x-token"],
         "authorizerUri": "arn:aws:lambda:us-east-1:000000000000:function:bench",
         "authorizerPayloadFormatVersion": "2.0", "enableSimpleResponses": true,
-        "authorizerResultTtlInSeconds": 300}))?;
+        "authorizerResultTtlInSeconds": 300}),
+    )?;
     for (key, kind, authorizer) in [
         ("GET /plain", "NONE", None),
         ("GET /jwt", "JWT", jwt["authorizerId"].as_str()),
         ("GET /lambda", "CUSTOM", lambda["authorizerId"].as_str()),
     ] {
-        let mut route = serde_json::json!({"routeKey": key, "target": target, "authorizationType": kind});
+        let mut route =
+            serde_json::json!({"routeKey": key, "target": target, "authorizationType": kind});
         if let Some(id) = authorizer {
             route["authorizerId"] = id.into();
         }
         admin(&mut http, "POST", &format!("{base}/routes"), route)?;
     }
-    admin(&mut http, "POST", &format!("{base}/stages"), serde_json::json!({"stageName": "$default", "autoDeploy": true}))?;
+    admin(
+        &mut http,
+        "POST",
+        &format!("{base}/stages"),
+        serde_json::json!({"stageName": "$default", "autoDeploy": true}),
+    )?;
     let host = format!("{api}.execute-api.localhost");
     let targets = [
         ("plain", "/plain", None),
-        ("jwt", "/jwt", Some(format!("Authorization: Bearer {token}"))),
+        (
+            "jwt",
+            "/jwt",
+            Some(format!("Authorization: Bearer {token}")),
+        ),
         ("lambda", "/lambda", Some("x-token: bench".to_string())),
     ]
     .map(|(name, path, header)| Target {
@@ -209,10 +248,16 @@ pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Chil
     );
     let mut all: Vec<(&str, Vec<Figures>)> = targets.iter().map(|t| (t.name, Vec::new())).collect();
     for round in 1..=a.rounds {
-        println!("\n## round {round}\n{:<8} {:>12} {:>10} {:>10}", "route", "req/s", "p50", "p99");
+        println!(
+            "\n## round {round}\n{:<8} {:>12} {:>10} {:>10}",
+            "route", "req/s", "p50", "p99"
+        );
         for (t, (_, figures)) in targets.iter().zip(all.iter_mut()) {
             let f = wrk(t, a)?;
-            println!("{:<8} {:>12.0} {:>8.0}us {:>8.0}us", t.name, f.rps, f.p50_us, f.p99_us);
+            println!(
+                "{:<8} {:>12.0} {:>8.0}us {:>8.0}us",
+                t.name, f.rps, f.p50_us, f.p99_us
+            );
             figures.push(f);
         }
     }
@@ -236,8 +281,17 @@ pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Chil
 }
 
 /// One GET with an extra header line (`name: value`, or empty) on its own connection.
-fn request(c: &mut portico_tools::Http, url: &str, host: &str, header: &str) -> Result<(u16, String)> {
-    let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+fn request(
+    c: &mut portico_tools::Http,
+    url: &str,
+    host: &str,
+    header: &str,
+) -> Result<(u16, String)> {
+    let path = url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|p| format!("/{p}"))
+        .unwrap_or_default();
     // The admin client's request has no extra headers: fold the header into the Host line.
     let host_line = if header.is_empty() {
         host.to_string()

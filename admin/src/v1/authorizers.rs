@@ -99,7 +99,11 @@ impl Catalog {
     }
 
     /// `DeleteAuthorizer`; refused while a method names it.
-    pub(crate) fn delete_rest_authorizer(&mut self, api_id: &str, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn delete_rest_authorizer(
+        &mut self,
+        api_id: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
         let mut draft = self.rest().draft(api_id)?;
         authorizer(&draft.state, id)?;
         for r in draft.state.resources.values() {
@@ -119,7 +123,10 @@ impl Catalog {
 }
 
 /// The authorizer `id`, or 404.
-pub(crate) fn authorizer<'a>(state: &'a RestApiState, id: &str) -> Result<&'a Authorizer, ApiError> {
+pub(crate) fn authorizer<'a>(
+    state: &'a RestApiState,
+    id: &str,
+) -> Result<&'a Authorizer, ApiError> {
     state
         .authorizers
         .get(id)
@@ -210,7 +217,10 @@ pub(crate) async fn create_authorizer(
     Params(api_id): Params<String>,
     Body(input): Body<AuthorizerInput>,
 ) -> Response {
-    created(s.write(move |c| c.create_rest_authorizer(&api_id, input)).await)
+    created(
+        s.write(move |c| c.create_rest_authorizer(&api_id, input))
+            .await,
+    )
 }
 
 pub(crate) async fn get_authorizers(
@@ -230,7 +240,8 @@ pub(crate) async fn get_authorizer(
     State(s): State<AdminState>,
     Params((api_id, id)): Params<(String, String)>,
 ) -> Response {
-    ok(s.read(|c| authorizer(c.rest().get(&api_id)?, &id).cloned()).await)
+    ok(s.read(|c| authorizer(c.rest().get(&api_id)?, &id).cloned())
+        .await)
 }
 
 pub(crate) async fn update_authorizer(
@@ -238,12 +249,18 @@ pub(crate) async fn update_authorizer(
     Params((api_id, id)): Params<(String, String)>,
     Body(patch): Body<PatchInput>,
 ) -> Response {
-    ok(s.write(move |c| c.update_rest_authorizer(&api_id, &id, patch)).await)
+    ok(
+        s.write(move |c| c.update_rest_authorizer(&api_id, &id, patch))
+            .await,
+    )
 }
 
 pub(crate) async fn delete_authorizer(
     State(s): State<AdminState>,
     Params((api_id, id)): Params<(String, String)>,
 ) -> Response {
-    accepted(s.write(move |c| c.delete_rest_authorizer(&api_id, &id)).await)
+    accepted(
+        s.write(move |c| c.delete_rest_authorizer(&api_id, &id))
+            .await,
+    )
 }

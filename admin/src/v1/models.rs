@@ -291,8 +291,10 @@ pub(crate) fn request_validator<'a>(
 /// `requestModels` keys are media types or `$default`.
 pub(crate) fn check_method_refs(state: &RestApiState, m: &Method) -> Result<(), ApiError> {
     if let Some(id) = m.authorizer_id.as_deref() {
-        if matches!(m.authorization_type.as_str(), "CUSTOM" | "COGNITO_USER_POOLS")
-            && !state.authorizers.contains_key(id)
+        if matches!(
+            m.authorization_type.as_str(),
+            "CUSTOM" | "COGNITO_USER_POOLS"
+        ) && !state.authorizers.contains_key(id)
         {
             return Err(ApiError::BadRequest(format!(
                 "Invalid authorizer ID specified: {id}"

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use portico_shared::model::rest::{
-    Authorizer, GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec, RestStageSpec,
+    Authorizer, GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec,
+    RestStageSpec,
 };
 use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
 

@@ -228,7 +228,11 @@ pub struct Authorizer {
     /// `TOKEN`, `REQUEST` or `COGNITO_USER_POOLS`.
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default, rename = "providerARNs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "providerARNs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub provider_arns: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_type: Option<String>,

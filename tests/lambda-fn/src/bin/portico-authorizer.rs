@@ -40,7 +40,10 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let token = token(&event);
     let calls = {
         let mut map = CALLS.lock().expect("not poisoned");
-        let n = map.get_or_insert_with(HashMap::new).entry(token.clone()).or_insert(0);
+        let n = map
+            .get_or_insert_with(HashMap::new)
+            .entry(token.clone())
+            .or_insert(0);
         *n += 1;
         *n
     };
@@ -69,22 +72,30 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
         return Ok(json!({"isAuthorized": rest.starts_with("yes"), "context": context}));
     }
     if let Some(key) = token.strip_prefix("key-") {
-        return Ok(json!({"principalId": principal, "policyDocument": policy("Allow", "*"),
-                         "context": context, "usageIdentifierKey": key}));
+        return Ok(
+            json!({"principalId": principal, "policyDocument": policy("Allow", "*"),
+                         "context": context, "usageIdentifierKey": key}),
+        );
     }
     if token.starts_with("deny") {
-        return Ok(json!({"principalId": principal, "policyDocument": policy("Deny", "*"),
-                         "context": context}));
+        return Ok(
+            json!({"principalId": principal, "policyDocument": policy("Deny", "*"),
+                         "context": context}),
+        );
     }
     if token.starts_with("method") {
-        return Ok(json!({"principalId": principal, "policyDocument": policy("Allow", &arn),
-                         "context": context}));
+        return Ok(
+            json!({"principalId": principal, "policyDocument": policy("Allow", &arn),
+                         "context": context}),
+        );
     }
     // The event, echoed in the context, lets the tests check what Portico sent.
     let mut context = context;
     context["event"] = Value::from(event.to_string());
-    Ok(json!({"principalId": principal, "policyDocument": policy("Allow", "*"),
-              "context": context}))
+    Ok(
+        json!({"principalId": principal, "policyDocument": policy("Allow", "*"),
+              "context": context}),
+    )
 }
 
 #[tokio::main(flavor = "current_thread")]
