@@ -180,6 +180,7 @@ pub async fn handle<'s, S: Stream>(
                 },
                 tls: d.tls.as_deref(),
                 request_id,
+                grant: None,
             };
             let grant = crate::lambda_auth::authorize(w, snapshot, a, &resolved, &req, call).await;
             call.clear();
@@ -266,6 +267,7 @@ pub async fn handle<'s, S: Stream>(
             },
             tls: d.tls.as_deref(),
             request_id,
+            grant: scope.grant.as_deref(),
         };
         // validate: REST methods with a request validator only; one branch for the others.
         if let Some(v) = resolved

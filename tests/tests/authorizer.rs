@@ -22,8 +22,9 @@ fn id(v: &Value, field: &str) -> String {
 }
 
 /// An HTTP API: `/s` (2.0, simple responses, TTL 2 s), `/p` (2.0, IAM policy, header and
-/// query string, TTL 0), `/one` (1.0, TTL 300 s); each → the echo function (2.0; `/one` 1.0).
-fn http_api(gw: &Gateway) -> String {
+/// query string, TTL 0), `/one` (1.0, TTL 300 s); each → the echo function (2.0; `/one` 1.0);
+/// `/h` (the 1.0 authorizer) → `upstream` with `$context.authorizer.*` mapped into headers.
+fn http_api(gw: &Gateway, upstream: &MockUpstream) -> String {
     let api = id(
         &gw.admin_json(
             "POST",
@@ -45,6 +46,18 @@ fn http_api(gw: &Gateway) -> String {
         )
     };
     let (i2, i1) = (integration("2.0"), integration("1.0"));
+    let ih = id(
+        &gw.admin_json(
+            "POST",
+            &format!("{base}/integrations"),
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": upstream.url("/h"),
+                   "integrationMethod": "GET", "payloadFormatVersion": "1.0",
+                   "requestParameters": {
+                       "overwrite:header.x-principal": "$context.authorizer.principalId",
+                       "overwrite:header.x-auth-token": "$context.authorizer.token"}}),
+        ),
+        "integrationId",
+    );
     let authorizer = |body: Value| {
         let mut body = body;
         body["authorizerType"] = json!("REQUEST");
@@ -72,6 +85,7 @@ fn http_api(gw: &Gateway) -> String {
         ("GET /s", &i2, &simple),
         ("GET /p", &i2, &policy),
         ("GET /one", &i1, &one),
+        ("GET /h", &ih, &one),
     ] {
         gw.admin_json(
             "POST",
@@ -232,7 +246,8 @@ fn lambda_authorizers() {
             ("AWS_SECRET_ACCESS_KEY", "secret"),
         ],
     );
-    let http = http_api(&gw);
+    let upstream = MockUpstream::start(Behaviour::Echo);
+    let http = http_api(&gw, &upstream);
     let rest = rest_api(&gw);
     let mut c = gw.client();
     let mut to = |api: &str, path: &str, token: Option<(&str, &str)>| {
@@ -319,6 +334,12 @@ fn lambda_authorizers() {
         .is_some_and(|a| a.ends_with("/$default/GET/one")));
     let a = authorizer_of(&to(&http, "/one", t("allow-one")));
     assert_eq!(a["calls"], 1, "cached: {a}");
+    // `$context.authorizer.*` in HTTP API parameter mapping.
+    let r = to(&http, "/h", t("allow-h"));
+    assert_eq!(r.status, 200, "{r}");
+    let e = r.json();
+    assert_eq!(e["headers"]["x-principal"], json!(["user-allow-h"]), "{e}");
+    assert_eq!(e["headers"]["x-auth-token"], json!(["allow-h"]), "{e}");
 
     // Failures, in HTTP API's words.
     assert_error(
