@@ -115,7 +115,8 @@ async fn decide(
             return Err(GatewayError::Authorizer(AuthorizerError::Unauthorized));
         }
     }
-    let mut arn = String::with_capacity(128);
+    // The method ARN, in a worker buffer (a cached decision allocates nothing).
+    let mut arn = String::from_utf8(w.take_buf()).unwrap_or_default();
     s.iam.write_resource_arn(
         &mut arn,
         &resolved.api.id,
@@ -131,16 +132,24 @@ async fn decide(
     };
     let grant = match cached {
         Some(g) => g,
-        None => {
-            let g = Rc::new(call_function(w, a, resolved, req, call, key, &arn).await?);
-            if a.ttl_s > 0 {
-                let expires = now + Duration::from_secs(u64::from(a.ttl_s));
-                w.authorizers.put(key, Rc::clone(&g), expires, now);
+        None => match call_function(w, a, resolved, req, call, key, &arn).await {
+            Ok(g) => {
+                let g = Rc::new(g);
+                if a.ttl_s > 0 {
+                    let expires = now + Duration::from_secs(u64::from(a.ttl_s));
+                    w.authorizers.put(key, Rc::clone(&g), expires, now);
+                }
+                g
             }
-            g
-        }
+            Err(e) => {
+                w.give_buf(arn.into_bytes());
+                return Err(e);
+            }
+        },
     };
-    match grant.decide(&arn, req.peer.ip(), &s.iam.account_id) {
+    let decision = grant.decide(&arn, req.peer.ip(), &s.iam.account_id);
+    w.give_buf(arn.into_bytes());
+    match decision {
         Decision::Allow => Ok(grant),
         Decision::ExplicitDeny => Err(GatewayError::Authorizer(AuthorizerError::Denied {
             explicit: true,
