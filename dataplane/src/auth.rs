@@ -14,14 +14,41 @@
 //! authorizer costs one branch. Verification decodes the token (base64, claims), so it
 //! allocates, bounded by `JWT_MAX_BYTES`.
 
-use portico_shared::jwt::RouteAuth;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use portico_shared::jwt::{JwtAuthorizer, RouteAuth};
 
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 
+/// Longest a verified token is trusted without verifying it again (a key removed from the
+/// issuer's JWKS stops being honoured within this).
+pub const VERIFIED_TOKEN_TTL_S: u64 = 60;
+/// Verified tokens remembered per core; when full, expired entries go, then everything.
+pub const VERIFIED_TOKENS_MAX: usize = 16_384;
+
+/// This core's verified tokens: a repeated token skips the signature check (the expensive
+/// part) until it expires, for at most [`VERIFIED_TOKEN_TTL_S`]. Keyed by the whole token;
+/// an entry holds the authorizer it was verified by (compared by pointer, kept alive by the
+/// entry, so a recompiled authorizer never matches) and the route's scopes.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    entries: RefCell<HashMap<Box<[u8]>, Verified>>,
+}
+
+#[derive(Debug)]
+struct Verified {
+    authorizer: Arc<JwtAuthorizer>,
+    scopes: Box<[Box<str>]>,
+    until_s: u64,
+}
+
 /// Checks the request's token against the route's authorizer and scopes.
 pub fn authorize(
     auth: &RouteAuth,
+    verified: &VerifiedTokens,
     buf: &[u8],
     headers: &HeaderSpans,
     now_s: u64,
@@ -31,9 +58,38 @@ pub fn authorize(
         .iter()
         .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name))
         .map(|(_, v)| trim(bytes(buf, *v)));
-    auth.authorizer
-        .check(value, &auth.scopes, now_s)
-        .map_err(GatewayError::Unauthorized)
+    if let Some(token) = value {
+        let entries = verified.entries.borrow();
+        if entries.get(token).is_some_and(|v| {
+            v.until_s > now_s
+                && Arc::ptr_eq(&v.authorizer, &auth.authorizer)
+                && v.scopes == auth.scopes
+        }) {
+            return Ok(());
+        }
+    }
+    let until_s = auth
+        .authorizer
+        .check_until(value, &auth.scopes, now_s)
+        .map_err(GatewayError::Unauthorized)?;
+    if let Some(token) = value {
+        let mut entries = verified.entries.borrow_mut();
+        if entries.len() >= VERIFIED_TOKENS_MAX {
+            entries.retain(|_, v| v.until_s > now_s);
+            if entries.len() >= VERIFIED_TOKENS_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            token.into(),
+            Verified {
+                authorizer: Arc::clone(&auth.authorizer),
+                scopes: auth.scopes.clone(),
+                until_s: until_s.min(now_s + VERIFIED_TOKEN_TTL_S),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Seconds since the epoch (the wall clock tokens are dated by).

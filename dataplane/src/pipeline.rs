@@ -164,7 +164,7 @@ pub async fn handle<'s, S: Stream>(
         scope.resolved = Some(resolved);
         outcome.route = Some((resolved.api, resolved.stage, resolved.route));
         if let Some(a) = resolved.route.auth.as_deref() {
-            crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
+            crate::auth::authorize(a, &w.tokens, &d.buf, &d.headers, crate::auth::now_s())?;
         }
         if let Some(a) = resolved.route.lambda_auth.as_deref() {
             let req = DownstreamRequest {

@@ -67,6 +67,8 @@ pub struct Worker {
     pub responses: crate::cache::Caches,
     /// Lambda authorizer decisions of this core (see `lambda_auth.rs`).
     pub authorizers: crate::lambda_auth::DecisionCache,
+    /// JWT and user pool tokens this core verified (see `auth.rs`).
+    pub tokens: crate::auth::VerifiedTokens,
     pub stats: RefCell<LocalStats>,
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
@@ -191,6 +193,7 @@ pub fn spawn_workers(
                     pool,
                     responses: Default::default(),
                     authorizers: Default::default(),
+                    tokens: Default::default(),
                     stats: RefCell::new(LocalStats::default()),
                     in_flight: Cell::new(0),
                     rng: Cell::new(RequestIds::random_seed(id) | 1),

@@ -145,6 +145,8 @@ struct Claims {
     iat: Option<f64>,
     #[serde(default)]
     token_use: Option<String>,
+    #[serde(default)]
+    exp: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +205,17 @@ impl JwtAuthorizer {
         scopes: &[Box<str>],
         now_s: u64,
     ) -> Result<(), AuthFailure> {
+        self.check_until(value, scopes, now_s).map(drop)
+    }
+
+    /// [`JwtAuthorizer::check`], giving back until when (seconds since the epoch) the accepted
+    /// token stays valid: its `exp` plus the leeway.
+    pub fn check_until(
+        &self,
+        value: Option<&[u8]>,
+        scopes: &[Box<str>],
+        now_s: u64,
+    ) -> Result<u64, AuthFailure> {
         let value = value.ok_or(AuthFailure::Missing)?;
         let value = std::str::from_utf8(value)
             .map_err(|_| AuthFailure::Invalid("the token is not valid UTF-8"))?
@@ -248,6 +261,10 @@ impl JwtAuthorizer {
             })
         })?;
         let claims = data.claims;
+        // `exp` is required and was checked by `decode`.
+        let valid_until = claims
+            .exp
+            .map_or(now_s, |e| e.max(0.0) as u64 + JWT_LEEWAY_S);
         if claims
             .iat
             .is_some_and(|iat| iat > (now_s + JWT_LEEWAY_S) as f64)
@@ -273,7 +290,7 @@ impl JwtAuthorizer {
             ));
         }
         if scopes.is_empty() {
-            return Ok(());
+            return Ok(valid_until);
         }
         let wanted = |s: &str| scopes.iter().any(|w| &**w == s);
         let scope_ok = claims
@@ -286,7 +303,7 @@ impl JwtAuthorizer {
                 None => false,
             };
         match (scope_ok, self.cognito) {
-            (true, _) => Ok(()),
+            (true, _) => Ok(valid_until),
             (false, false) => Err(AuthFailure::Scope),
             (false, true) => Err(AuthFailure::Invalid(
                 "the token does not have a required scope",
