@@ -35,7 +35,7 @@ pub const VERIFIED_TOKENS_MAX: usize = 16_384;
 /// entry, so a recompiled authorizer never matches) and the route's scopes.
 #[derive(Debug, Default)]
 pub struct VerifiedTokens {
-    entries: RefCell<HashMap<Box<[u8]>, Verified>>,
+    entries: RefCell<HashMap<Box<[u8]>, Verified, foldhash::fast::RandomState>>,
 }
 
 #[derive(Debug)]

@@ -44,7 +44,7 @@ use crate::worker::Worker;
 /// This core's authorizer decisions, by authorizer and identity values.
 #[derive(Debug, Default)]
 pub struct DecisionCache {
-    entries: RefCell<HashMap<Box<[u8]>, Entry>>,
+    entries: RefCell<HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>>,
 }
 
 #[derive(Debug)]
