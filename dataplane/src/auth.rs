@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use portico_shared::jwt::{JwtAuthorizer, RouteAuth};
+use portico_shared::jwt::{JwtAuthorizer, KeySet, RouteAuth};
 
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim, HeaderSpans};
@@ -30,9 +30,10 @@ pub const VERIFIED_TOKEN_TTL_S: u64 = 60;
 pub const VERIFIED_TOKENS_MAX: usize = 16_384;
 
 /// This core's verified tokens: a repeated token skips the signature check (the expensive
-/// part) until it expires, for at most [`VERIFIED_TOKEN_TTL_S`]. Keyed by the whole token;
-/// an entry holds the authorizer it was verified by (compared by pointer, kept alive by the
-/// entry, so a recompiled authorizer never matches) and the route's scopes.
+/// part) until it expires, for at most [`VERIFIED_TOKEN_TTL_S`], while the issuer's key set is
+/// the one that verified it. Keyed by the whole token; an entry holds the authorizer it was
+/// verified by (compared by pointer, kept alive by the entry, so a recompiled authorizer never
+/// matches), the key set and the route's scopes.
 #[derive(Debug, Default)]
 pub struct VerifiedTokens {
     entries: RefCell<HashMap<Box<[u8]>, Verified, foldhash::fast::RandomState>>,
@@ -41,6 +42,8 @@ pub struct VerifiedTokens {
 #[derive(Debug)]
 struct Verified {
     authorizer: Arc<JwtAuthorizer>,
+    /// The key set that verified the token: a refetch (rotation) makes the entry stale.
+    keys: Arc<KeySet>,
     scopes: Box<[Box<str>]>,
     until_s: u64,
 }
@@ -64,15 +67,18 @@ pub fn authorize(
             v.until_s > now_s
                 && Arc::ptr_eq(&v.authorizer, &auth.authorizer)
                 && v.scopes == auth.scopes
+                && auth.authorizer.keys.is_current(&v.keys)
         }) {
             return Ok(());
         }
     }
+    // Taken before the check: if a refetch lands meanwhile, the entry is stale at once.
+    let keys = auth.authorizer.keys.current();
     let until_s = auth
         .authorizer
         .check_until(value, &auth.scopes, now_s)
         .map_err(GatewayError::Unauthorized)?;
-    if let Some(token) = value {
+    if let (Some(token), Some(keys)) = (value, keys) {
         let mut entries = verified.entries.borrow_mut();
         if entries.len() >= VERIFIED_TOKENS_MAX {
             entries.retain(|_, v| v.until_s > now_s);
@@ -84,6 +90,7 @@ pub fn authorize(
             token.into(),
             Verified {
                 authorizer: Arc::clone(&auth.authorizer),
+                keys,
                 scopes: auth.scopes.clone(),
                 until_s: until_s.min(now_s + VERIFIED_TOKEN_TTL_S),
             },

@@ -337,6 +337,19 @@ impl KeySlot {
         self.keys.load().is_some()
     }
 
+    /// The keys published now (a verified-token cache remembers which set verified a token).
+    pub fn current(&self) -> Option<Arc<KeySet>> {
+        self.keys.load_full()
+    }
+
+    /// Whether `set` is still the published key set (one load, no reference count change).
+    pub fn is_current(&self, set: &Arc<KeySet>) -> bool {
+        self.keys
+            .load()
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, set))
+    }
+
     /// Asks the fetcher for a refetch (a worker met an unknown `kid`). Never waits.
     pub fn want_refresh(&self) {
         if !self.refresh_wanted.load(Ordering::Relaxed) {
