@@ -188,7 +188,8 @@ impl Catalog {
                 | Kind::RestStage
                 | Kind::RestGatewayResponse
                 | Kind::RestModel
-                | Kind::RestRequestValidator => {}
+                | Kind::RestRequestValidator
+                | Kind::RestAuthorizer => {}
                 Kind::Route => {
                     let r: RouteRecord = parse_doc(&row)?;
                     Arc::make_mut(&mut state.routes).insert(row.id.clone(), r);

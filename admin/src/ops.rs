@@ -401,10 +401,11 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
         Some("JWT") if websocket => {
             problems.push("authorizationType JWT is supported only for HTTP APIs".into())
         }
-        Some("JWT" | "AWS_IAM") => {}
-        Some(t @ "CUSTOM") => problems.push(format!(
-            "authorizationType {t} is not supported yet: use NONE, AWS_IAM or JWT"
-        )),
+        Some("CUSTOM") if websocket => problems.push(
+            "authorizationType CUSTOM is not supported yet for WebSocket APIs: use NONE or AWS_IAM"
+                .into(),
+        ),
+        Some("JWT" | "AWS_IAM" | "CUSTOM") => {}
         Some(t) => problems.push(format!(
             "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"
         )),
@@ -449,16 +450,29 @@ fn check_route_authorization(state: &ApiState, route: &RouteRecord) -> Result<()
         .authorization_scopes
         .as_ref()
         .is_some_and(|s| !s.is_empty());
-    if route.authorization_type == "JWT" {
+    let t = route.authorization_type.as_str();
+    if t == "JWT" || t == "CUSTOM" {
         let Some(id) = &route.authorizer_id else {
-            return Err(ApiError::invalid(&[
-                "authorizerId is required when authorizationType is JWT".to_string(),
-            ]));
+            return Err(ApiError::invalid(&[format!(
+                "authorizerId is required when authorizationType is {t}"
+            )]));
         };
-        state.authorizer(id)?;
+        let a = state.authorizer(id)?;
+        let wanted = if t == "JWT" { "JWT" } else { "REQUEST" };
+        if a.authorizer_type != wanted {
+            return Err(ApiError::invalid(&[format!(
+                "authorizationType {t} needs a {wanted} authorizer; {id} is {}",
+                a.authorizer_type
+            )]));
+        }
+        if t == "CUSTOM" && scopes {
+            return Err(ApiError::invalid(&[
+                "authorizationScopes are only used with authorizationType JWT".to_string(),
+            ]));
+        }
     } else if route.authorizer_id.is_some() || scopes {
         return Err(ApiError::invalid(&[
-            "authorizerId and authorizationScopes are only used with authorizationType JWT"
+            "authorizerId and authorizationScopes are only used with authorizationType JWT or CUSTOM"
                 .to_string(),
         ]));
     }
@@ -473,12 +487,17 @@ fn merge_route(
 ) -> Result<RouteRecord, ApiError> {
     let mut problems = Vec::new();
     let unknown_target = check_route_members(&mut problems, state, &input);
-    let jwt = input
+    let t = input
         .authorization_type
         .as_deref()
-        .map_or(route.authorization_type == "JWT", |t| t == "JWT");
-    if jwt && input.authorizer_id.is_none() && route.authorizer_id.is_none() {
-        problems.push("authorizerId is required when authorizationType is JWT".into());
+        .unwrap_or(&route.authorization_type);
+    if matches!(t, "JWT" | "CUSTOM")
+        && input.authorizer_id.is_none()
+        && route.authorizer_id.is_none()
+    {
+        problems.push(format!(
+            "authorizerId is required when authorizationType is {t}"
+        ));
     }
     if !problems.is_empty() {
         if unknown_target {
@@ -1143,8 +1162,7 @@ impl Catalog {
 // === authorizers ===
 
 impl Catalog {
-    /// `CreateAuthorizer`: `JWT` only; `REQUEST` (Lambda) authorizers are refused until Lambda
-    /// invocation lands.
+    /// `CreateAuthorizer`: `JWT`, or `REQUEST` (a Lambda authorizer).
     pub(crate) fn create_authorizer(
         &mut self,
         api_id: &str,
@@ -1158,11 +1176,15 @@ impl Catalog {
         if input.authorizer_type.is_none() {
             problems.push("authorizerType is required".to_string());
         }
-        if input.identity_source.is_none() {
+        let lambda = input.authorizer_type.as_deref() == Some("REQUEST");
+        if !lambda && input.identity_source.is_none() {
             problems.push("identitySource is required for JWT authorizers".to_string());
         }
-        if input.jwt_configuration.is_none() {
+        if !lambda && input.jwt_configuration.is_none() {
             problems.push("jwtConfiguration is required for JWT authorizers".to_string());
+        }
+        if lambda && input.authorizer_uri.is_none() {
+            problems.push("authorizerUri is required for REQUEST authorizers".to_string());
         }
         if d.state.authorizers.len() >= MAX_AUTHORIZERS {
             problems.push(format!("an API has at most {MAX_AUTHORIZERS} authorizers"));
@@ -1170,10 +1192,15 @@ impl Catalog {
         let id = d.state.new_child_id();
         let record = AuthorizerRecord {
             authorizer_id: id,
-            authorizer_type: "JWT".into(),
+            authorizer_type: if lambda { "REQUEST" } else { "JWT" }.into(),
             identity_source: Vec::new(),
             jwt_configuration: Default::default(),
             name: String::new(),
+            authorizer_uri: None,
+            authorizer_credentials_arn: None,
+            authorizer_payload_format_version: None,
+            authorizer_result_ttl_in_seconds: None,
+            enable_simple_responses: None,
         };
         let record = merge_authorizer(record, input, problems)?;
         d.put_authorizer(record.clone());
@@ -1228,41 +1255,49 @@ fn merge_authorizer(
     mut problems: Vec<String>,
 ) -> Result<AuthorizerRecord, ApiError> {
     match input.authorizer_type.as_deref() {
-        None | Some("JWT") => {}
-        Some("REQUEST") => problems.push(
-            "authorizerType REQUEST (Lambda authorizers) is not supported yet: use JWT".into(),
-        ),
+        None => {}
+        Some(t @ ("JWT" | "REQUEST")) if t == record.authorizer_type => {}
+        Some("JWT" | "REQUEST") => problems.push(format!(
+            "authorizerType cannot change from {}",
+            record.authorizer_type
+        )),
         Some(t) => problems.push(format!("Invalid authorizerType '{t}': use JWT or REQUEST")),
     }
-    for (member, present) in [
-        ("authorizerUri", input.authorizer_uri.is_some()),
-        (
-            "authorizerCredentialsArn",
-            input.authorizer_credentials_arn.is_some(),
-        ),
-        (
-            "authorizerPayloadFormatVersion",
-            input.authorizer_payload_format_version.is_some(),
-        ),
-        (
-            "authorizerResultTtlInSeconds",
-            input.authorizer_result_ttl_in_seconds.is_some(),
-        ),
-        (
-            "enableSimpleResponses",
-            input.enable_simple_responses.is_some(),
-        ),
-        (
-            "identityValidationExpression",
-            input.identity_validation_expression.is_some(),
-        ),
-    ] {
-        if present {
-            problems.push(format!("{member} is only used with REQUEST authorizers"));
+    let lambda = record.authorizer_type == "REQUEST";
+    if lambda {
+        if input.jwt_configuration.is_some() {
+            problems.push("jwtConfiguration is only used with JWT authorizers".into());
+        }
+    } else {
+        for (member, present) in [
+            ("authorizerUri", input.authorizer_uri.is_some()),
+            (
+                "authorizerCredentialsArn",
+                input.authorizer_credentials_arn.is_some(),
+            ),
+            (
+                "authorizerPayloadFormatVersion",
+                input.authorizer_payload_format_version.is_some(),
+            ),
+            (
+                "authorizerResultTtlInSeconds",
+                input.authorizer_result_ttl_in_seconds.is_some(),
+            ),
+            (
+                "enableSimpleResponses",
+                input.enable_simple_responses.is_some(),
+            ),
+        ] {
+            if present {
+                problems.push(format!("{member} is only used with REQUEST authorizers"));
+            }
         }
     }
+    if input.identity_validation_expression.is_some() {
+        problems.push("identityValidationExpression is not used by HTTP API authorizers".into());
+    }
     check_len(&mut problems, "name", input.name.as_deref(), 1, 128);
-    if let Some(sources) = &input.identity_source {
+    if let (false, Some(sources)) = (lambda, &input.identity_source) {
         let ok = matches!(sources.as_slice(), [s] if s
             .strip_prefix("$request.header.")
             .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
@@ -1270,6 +1305,41 @@ fn merge_authorizer(
             problems
                 .push("identitySource of a JWT authorizer must be one $request.header.NAME".into());
         }
+    }
+    if lambda {
+        let sources = input
+            .identity_source
+            .as_ref()
+            .unwrap_or(&record.identity_source);
+        let uri = input
+            .authorizer_uri
+            .as_ref()
+            .or(record.authorizer_uri.as_ref());
+        let format = input
+            .authorizer_payload_format_version
+            .as_ref()
+            .or(record.authorizer_payload_format_version.as_ref());
+        problems.extend(portico_shared::authorizer::check(
+            &portico_shared::authorizer::AuthorizerInput {
+                api_id: "",
+                stage: "",
+                authorizer_id: "",
+                rest: false,
+                token: false,
+                uri: uri.map_or("", String::as_str),
+                credentials: None,
+                identity_sources: sources,
+                identity_validation_expression: None,
+                ttl_s: input
+                    .authorizer_result_ttl_in_seconds
+                    .or(record.authorizer_result_ttl_in_seconds),
+                payload_format_version: format.map(String::as_str),
+                simple_responses: input
+                    .enable_simple_responses
+                    .or(record.enable_simple_responses)
+                    .unwrap_or(false),
+            },
+        ));
     }
     if let Some(jwt) = &input.jwt_configuration {
         let jwt = JwtMerged {
@@ -1299,6 +1369,23 @@ fn merge_authorizer(
         set_opt(&mut c.audience, jwt.audience);
         set_opt(&mut c.jwks_uri, jwt.jwks_uri);
     }
+    set_opt(&mut record.authorizer_uri, input.authorizer_uri);
+    set_opt(
+        &mut record.authorizer_credentials_arn,
+        input.authorizer_credentials_arn,
+    );
+    set_opt(
+        &mut record.authorizer_payload_format_version,
+        input.authorizer_payload_format_version,
+    );
+    set_opt(
+        &mut record.authorizer_result_ttl_in_seconds,
+        input.authorizer_result_ttl_in_seconds,
+    );
+    set_opt(
+        &mut record.enable_simple_responses,
+        input.enable_simple_responses,
+    );
     Ok(record)
 }
 

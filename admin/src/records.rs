@@ -139,15 +139,32 @@ pub(crate) struct JwtConfiguration {
     pub(crate) jwks_uri: Option<String>,
 }
 
-/// An authorizer (`Authorizer`). Only `JWT` authorizers exist so far.
+impl JwtConfiguration {
+    fn is_empty(&self) -> bool {
+        self == &JwtConfiguration::default()
+    }
+}
+
+/// An authorizer (`Authorizer`): `JWT`, or `REQUEST` (a Lambda authorizer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuthorizerRecord {
     pub(crate) authorizer_id: String,
     pub(crate) authorizer_type: String,
     pub(crate) identity_source: Vec<String>,
+    #[serde(default, skip_serializing_if = "JwtConfiguration::is_empty")]
     pub(crate) jwt_configuration: JwtConfiguration,
     pub(crate) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) authorizer_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) authorizer_credentials_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) authorizer_payload_format_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) authorizer_result_ttl_in_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) enable_simple_responses: Option<bool>,
 }
 
 /// `CreateAuthorizer` and `UpdateAuthorizer` input.
@@ -640,7 +657,7 @@ impl RouteRecord {
             authorizer_id: self
                 .authorizer_id
                 .clone()
-                .filter(|_| self.authorization_type == "JWT"),
+                .filter(|_| matches!(self.authorization_type.as_str(), "JWT" | "CUSTOM")),
             authorization_type: (self.authorization_type == "AWS_IAM").then(|| "AWS_IAM".into()),
             authorization_scopes: self.authorization_scopes.clone().unwrap_or_default(),
             route_response: false,
@@ -660,6 +677,17 @@ impl AuthorizerRecord {
             issuer: jwt.issuer.clone().unwrap_or_default(),
             audience: jwt.audience.clone().unwrap_or_default(),
             jwks_uri: jwt.jwks_uri.clone(),
+            lambda: (self.authorizer_type == "REQUEST").then(|| model::LambdaAuthorizer {
+                authorizer_uri: self.authorizer_uri.clone().unwrap_or_default(),
+                authorizer_credentials_arn: self.authorizer_credentials_arn.clone(),
+                identity_source: self.identity_source.clone(),
+                authorizer_payload_format_version: self
+                    .authorizer_payload_format_version
+                    .clone()
+                    .unwrap_or_default(),
+                enable_simple_responses: self.enable_simple_responses.unwrap_or(false),
+                authorizer_result_ttl_in_seconds: self.authorizer_result_ttl_in_seconds,
+            }),
         }
     }
 }

@@ -55,6 +55,8 @@ pub enum Kind {
     RestModel,
     /// A REST API request validator; `id` is the validator id.
     RestRequestValidator,
+    /// A REST API authorizer; `id` is the authorizer id.
+    RestAuthorizer,
     /// A WebSocket route response; `id` is `{routeId}/{routeResponseId}`.
     RouteResponse,
     /// A WebSocket integration response; `id` is `{integrationId}/{integrationResponseId}`.
@@ -254,7 +256,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 25] = [
+    pub const ALL: [Kind; 26] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -270,6 +272,7 @@ impl Kind {
         Kind::RestGatewayResponse,
         Kind::RestModel,
         Kind::RestRequestValidator,
+        Kind::RestAuthorizer,
         Kind::Authorizer,
         Kind::RouteResponse,
         Kind::IntegrationResponse,
@@ -300,6 +303,7 @@ impl Kind {
             Kind::RestGatewayResponse => "restgatewayresponse",
             Kind::RestModel => "restmodel",
             Kind::RestRequestValidator => "restrequestvalidator",
+            Kind::RestAuthorizer => "restauthorizer",
             Kind::Authorizer => "authorizer",
             Kind::RouteResponse => "routeresponse",
             Kind::IntegrationResponse => "integrationresponse",

@@ -910,26 +910,55 @@ async fn jwt_authorizers_crud_and_route_references() {
     assert_eq!(a["authorizerType"], "JWT");
     assert_eq!(a["jwtConfiguration"]["issuer"], "http://127.0.0.1:9/iss");
 
-    // Every problem at once; REQUEST authorizers and https discovery are refused clearly.
+    // Every problem at once; https discovery is refused clearly.
     let bad = h
         .call(
             "POST",
             &format!("{base}/authorizers"),
-            &json!({"name": "l", "authorizerType": "REQUEST", "identitySource": ["$request.querystring.t"],
+            &json!({"name": "l", "authorizerType": "JWT", "identitySource": ["$request.querystring.t"],
                     "jwtConfiguration": {"issuer": "https://issuer.example", "audience": []}})
             .to_string(),
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let m = message(&bad);
+    for part in ["identitySource", "until TLS lands", "audience must have"] {
+        assert!(m.contains(part), "{part} in {m}");
+    }
+    // A Lambda (REQUEST) authorizer: its own members, every problem at once.
+    let bad = h
+        .call(
+            "POST",
+            &format!("{base}/authorizers"),
+            &json!({"name": "l", "authorizerType": "REQUEST", "identitySource": ["$request.body.t"],
+                    "authorizerResultTtlInSeconds": 4000,
+                    "jwtConfiguration": {"issuer": "http://issuer.example", "audience": ["a"]}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let m = message(&bad);
     for part in [
-        "REQUEST (Lambda authorizers) is not supported yet",
-        "identitySource",
-        "until TLS lands",
-        "audience must have",
+        "authorizerUri is required",
+        "jwtConfiguration is only used with JWT",
+        "Invalid identity source '$request.body.t'",
+        "between 0 and 3600",
+        "authorizerPayloadFormatVersion is required",
     ] {
         assert!(m.contains(part), "{part} in {m}");
     }
+    let lambda = h
+        .ok(
+            "POST",
+            &format!("{base}/authorizers"),
+            json!({"name": "l", "authorizerType": "REQUEST", "identitySource": ["$request.header.t"],
+                   "authorizerUri": "arn:aws:lambda:us-east-1:123456789012:function:auth",
+                   "authorizerPayloadFormatVersion": "2.0", "enableSimpleResponses": true}),
+        )
+        .await;
+    assert_eq!(lambda["authorizerType"], "REQUEST");
+    assert_eq!(lambda["enableSimpleResponses"], true);
+    assert!(lambda.get("jwtConfiguration").is_none(), "{lambda}");
     // `jwksUri` (Portico extension) lifts the https issuer's discovery.
     h.ok(
         "PATCH",
@@ -1010,7 +1039,11 @@ async fn jwt_authorizers_crud_and_route_references() {
     let list = again
         .ok("GET", &format!("{base}/authorizers"), json!({}))
         .await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "the JWT and the Lambda authorizer"
+    );
     let del = h
         .call("DELETE", &format!("{base}/authorizers/{auth_id}"), "")
         .await;

@@ -30,11 +30,14 @@ pub fn admit<'s>(
     resolved: &Resolved<'s>,
     buf: &[u8],
     headers: &HeaderSpans,
+    authorizer_key: Option<&[u8]>,
     now_ns: u64,
 ) -> Result<Admitted<'s>, GatewayError> {
     let rest = resolved.route.rest.as_ref();
     let keyed = match rest {
-        Some(m) if m.api_key_required => Some(check_key(snapshot, resolved, buf, headers)?),
+        Some(m) if m.api_key_required => {
+            Some(check_key(snapshot, resolved, buf, headers, authorizer_key)?)
+        }
         _ => None,
     };
     // Most specific first: the plan's per-method and per-key buckets, the stage's, the account's.
@@ -90,17 +93,17 @@ fn check_key<'s>(
     resolved: &Resolved<'s>,
     buf: &[u8],
     headers: &HeaderSpans,
+    authorizer_key: Option<&[u8]>,
 ) -> Result<(&'s KeyEntry, &'s Plan, &'s KeyPlan), GatewayError> {
-    if resolved.api.api_key_source != ApiKeySource::Header {
-        // AUTHORIZER keys come from a Lambda authorizer's usageIdentifierKey; without one
-        // (authorizers land with their issue) no key can be presented.
-        return Err(GatewayError::InvalidApiKey);
+    // AUTHORIZER keys come from the Lambda authorizer's `usageIdentifierKey`.
+    let value = match resolved.api.api_key_source {
+        ApiKeySource::Header => headers
+            .iter()
+            .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(b"x-api-key"))
+            .map(|(_, v)| trim(bytes(buf, *v))),
+        ApiKeySource::Authorizer => authorizer_key,
     }
-    let value = headers
-        .iter()
-        .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(b"x-api-key"))
-        .map(|(_, v)| trim(bytes(buf, *v)))
-        .ok_or(GatewayError::InvalidApiKey)?;
+    .ok_or(GatewayError::InvalidApiKey)?;
     let usage = &*snapshot.usage;
     let entry = usage
         .keys

@@ -14,14 +14,44 @@
 //! authorizer costs one branch. Verification decodes the token (base64, claims), so it
 //! allocates, bounded by `JWT_MAX_BYTES`.
 
-use portico_shared::jwt::RouteAuth;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use portico_shared::jwt::{JwtAuthorizer, KeySet, RouteAuth};
 
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 
+/// Longest a verified token is trusted without verifying it again (a key removed from the
+/// issuer's JWKS stops being honoured within this).
+pub const VERIFIED_TOKEN_TTL_S: u64 = 60;
+/// Verified tokens remembered per core; when full, expired entries go, then everything.
+pub const VERIFIED_TOKENS_MAX: usize = 16_384;
+
+/// This core's verified tokens: a repeated token skips the signature check (the expensive
+/// part) until it expires, for at most [`VERIFIED_TOKEN_TTL_S`], while the issuer's key set is
+/// the one that verified it. Keyed by the whole token; an entry holds the authorizer it was
+/// verified by (compared by pointer, kept alive by the entry, so a recompiled authorizer never
+/// matches), the key set and the route's scopes.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    entries: RefCell<HashMap<Box<[u8]>, Verified, foldhash::fast::RandomState>>,
+}
+
+#[derive(Debug)]
+struct Verified {
+    authorizer: Arc<JwtAuthorizer>,
+    /// The key set that verified the token: a refetch (rotation) makes the entry stale.
+    keys: Arc<KeySet>,
+    scopes: Box<[Box<str>]>,
+    until_s: u64,
+}
+
 /// Checks the request's token against the route's authorizer and scopes.
 pub fn authorize(
     auth: &RouteAuth,
+    verified: &VerifiedTokens,
     buf: &[u8],
     headers: &HeaderSpans,
     now_s: u64,
@@ -31,9 +61,42 @@ pub fn authorize(
         .iter()
         .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name))
         .map(|(_, v)| trim(bytes(buf, *v)));
-    auth.authorizer
-        .check(value, &auth.scopes, now_s)
-        .map_err(GatewayError::Unauthorized)
+    if let Some(token) = value {
+        let entries = verified.entries.borrow();
+        if entries.get(token).is_some_and(|v| {
+            v.until_s > now_s
+                && Arc::ptr_eq(&v.authorizer, &auth.authorizer)
+                && v.scopes == auth.scopes
+                && auth.authorizer.keys.is_current(&v.keys)
+        }) {
+            return Ok(());
+        }
+    }
+    // Taken before the check: if a refetch lands meanwhile, the entry is stale at once.
+    let keys = auth.authorizer.keys.current();
+    let until_s = auth
+        .authorizer
+        .check_until(value, &auth.scopes, now_s)
+        .map_err(GatewayError::Unauthorized)?;
+    if let (Some(token), Some(keys)) = (value, keys) {
+        let mut entries = verified.entries.borrow_mut();
+        if entries.len() >= VERIFIED_TOKENS_MAX {
+            entries.retain(|_, v| v.until_s > now_s);
+            if entries.len() >= VERIFIED_TOKENS_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            token.into(),
+            Verified {
+                authorizer: Arc::clone(&auth.authorizer),
+                keys,
+                scopes: auth.scopes.clone(),
+                until_s: until_s.min(now_s + VERIFIED_TOKEN_TTL_S),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Seconds since the epoch (the wall clock tokens are dated by).

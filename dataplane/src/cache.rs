@@ -398,7 +398,7 @@ pub fn plan<'s, S>(
 }
 
 /// The first value of `name` in a raw query string (compared as sent, not percent-decoded).
-fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
+pub(crate) fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
     query.split(|&b| b == b'&').find_map(|pair| {
         let mut kv = pair.splitn(2, |&b| b == b'=');
         (kv.next()? == name).then(|| kv.next().unwrap_or_default())

@@ -36,6 +36,8 @@ pub struct DataPlaneConfig {
     pub workers: usize,
     /// Tests only: replaces every stage cache's byte bound (`--cache-capacity-bytes-override`).
     pub cache_capacity_bytes_override: Option<u64>,
+    /// Lambda authorizers: how long the function may take (`--authorizer-timeout-ms`).
+    pub authorizer_timeout: Duration,
     /// WebSocket APIs: frame, message, idle and duration limits.
     pub ws: crate::ws::WsLimits,
     /// `@connections` requires a SigV4 signature (the admin credentials are set): the admin
@@ -81,6 +83,9 @@ impl Default for DataPlaneConfig {
             epoch: Instant::now(),
             workers: 1,
             cache_capacity_bytes_override: None,
+            authorizer_timeout: Duration::from_millis(u64::from(
+                portico_shared::authorizer::AUTHORIZER_TIMEOUT_MS,
+            )),
             ws: Default::default(),
             ws_signed: false,
             upstream_tls: crate::upstream_tls::client_config(None)

@@ -96,6 +96,24 @@ pub enum GatewayError {
     /// `AWS_IAM` or a resource policy refused the request (403).
     #[error("IAM authorization refused the request: {0:?}")]
     Iam(IamDenial),
+    /// A Lambda authorizer refused the request (401, 403) or failed (500).
+    #[error("Lambda authorizer: {0:?}")]
+    Authorizer(AuthorizerError),
+}
+
+/// Why a Lambda authorizer refused a request, or could not decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizerError {
+    /// No identity, an identity the validation expression refuses, or the function raised
+    /// `Unauthorized`: 401.
+    Unauthorized,
+    /// The policy denies the method (`explicit`: a `Deny` statement matched), or a simple
+    /// response said `isAuthorized: false`: 403.
+    Denied { explicit: bool },
+    /// The function failed, timed out or answered something malformed: 500.
+    Failed,
+    /// The function could not be invoked (endpoint, credentials, Invoke API): 500.
+    Configuration,
 }
 
 // === impl IamDenial ===
@@ -142,6 +160,11 @@ impl GatewayError {
             GatewayError::MissingParameters { .. } | GatewayError::InvalidBody => 400,
             GatewayError::Unauthorized(f) => f.status(),
             GatewayError::Iam(_) => 403,
+            GatewayError::Authorizer(e) => match e {
+                AuthorizerError::Unauthorized => 401,
+                AuthorizerError::Denied { .. } => 403,
+                AuthorizerError::Failed | AuthorizerError::Configuration => 500,
+            },
         }
     }
 
@@ -187,6 +210,13 @@ impl GatewayError {
             },
             // The pipeline writes the message it kept; this is the fallback wording.
             GatewayError::Iam(_) => br#"{"message":"Forbidden"}"#,
+            GatewayError::Authorizer(e) => match e {
+                AuthorizerError::Unauthorized => br#"{"message":"Unauthorized"}"#,
+                AuthorizerError::Denied { .. } => br#"{"message":"Forbidden"}"#,
+                AuthorizerError::Failed | AuthorizerError::Configuration => {
+                    br#"{"message":"Internal Server Error"}"#
+                }
+            },
         }
     }
 
@@ -222,6 +252,12 @@ impl GatewayError {
                 IamDenial::AccessDenied => ResponseType::AccessDenied,
             },
             GatewayError::InvalidBody => ResponseType::BadRequestBody,
+            GatewayError::Authorizer(e) => match e {
+                AuthorizerError::Unauthorized => ResponseType::Unauthorized,
+                AuthorizerError::Denied { .. } => ResponseType::AccessDenied,
+                AuthorizerError::Failed => ResponseType::AuthorizerFailure,
+                AuthorizerError::Configuration => ResponseType::AuthorizerConfigurationError,
+            },
             // Refused before an API is known, or not customisable: the HTTP answer.
             GatewayError::BadRequest(_)
             | GatewayError::HeadersTooLarge
@@ -230,8 +266,9 @@ impl GatewayError {
             | GatewayError::EndpointDisabled | GatewayError::MutualTlsRequired
             // No gateway response type answers 503: the same answer for both API types.
             | GatewayError::NoHealthyTarget
-            // HTTP APIs only.
-            | GatewayError::Unauthorized(_) => return None,
+ => return None,
+            // REST user pool authorizers (HTTP APIs never ask).
+            GatewayError::Unauthorized(_) => ResponseType::Unauthorized,
         })
     }
 
@@ -254,7 +291,13 @@ impl GatewayError {
             | GatewayError::MissingParameters { .. }
             | GatewayError::InvalidBody
             | GatewayError::Unauthorized(_)
-            | GatewayError::Iam(_) => Blame::Downstream,
+            | GatewayError::Iam(_)
+            | GatewayError::Authorizer(
+                AuthorizerError::Unauthorized | AuthorizerError::Denied { .. },
+            ) => Blame::Downstream,
+            GatewayError::Authorizer(AuthorizerError::Failed | AuthorizerError::Configuration) => {
+                Blame::Upstream
+            }
             GatewayError::NoIntegration | GatewayError::ApiConfiguration => Blame::Gateway,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)

@@ -51,6 +51,8 @@ pub struct DownstreamRequest<'a> {
     pub tls: Option<&'a crate::tls::TlsSession>,
     /// For `$context.requestId` in parameter mapping.
     pub request_id: RequestId,
+    /// A Lambda authorizer's grant, for `$context.authorizer.*` in parameter mapping.
+    pub grant: Option<&'a portico_shared::authorizer::Grant>,
 }
 
 /// What the gateway changes in an upstream response it passes on.
@@ -259,6 +261,7 @@ pub(crate) fn context<'a>(
         missing_parameters: 0,
         caller: None,
         auth_message: "",
+        grant: req.grant,
     }
 }
 

@@ -62,6 +62,18 @@ pub async fn invoke(
     target: &LambdaTarget,
     payload: &[u8],
 ) -> Result<UpstreamResponse, LambdaError> {
+    let r = send(w, call, target, payload).await?;
+    classify(call, r)
+}
+
+/// Sends the Invoke request and reads the answer, whatever its status (a function error's
+/// body, `{"errorMessage": ...}`, stays readable in `call`).
+pub async fn send(
+    w: &Worker,
+    call: &mut UpstreamCall,
+    target: &LambdaTarget,
+    payload: &[u8],
+) -> Result<UpstreamResponse, LambdaError> {
     call.clear();
     // An assumed role's credentials: one atomic load; none yet (STS has not answered) fails
     // the call rather than sending it unsigned.
@@ -96,6 +108,11 @@ pub async fn invoke(
         Ok(Err(_)) => return Err(LambdaError::Unreachable("exchange failed")),
         Ok(Ok(r)) => r,
     };
+    Ok(r)
+}
+
+/// Sorts an Invoke answer: the function's payload, or why there is none.
+pub fn classify(call: &UpstreamCall, r: UpstreamResponse) -> Result<UpstreamResponse, LambdaError> {
     let has = |name: &[u8]| {
         call.headers
             .iter()

@@ -45,6 +45,8 @@ pub struct Caller<'a> {
     /// A mutual TLS client's verified certificate: `identity.clientCert` (1.0) and
     /// `authentication.clientCert` (2.0).
     pub client_cert: Option<&'a crate::tls::ClientCert>,
+    /// A Lambda authorizer's grant: `requestContext.authorizer` (principal and context).
+    pub authorizer: Option<&'a portico_shared::authorizer::Grant>,
 }
 
 /// The function's answer, ready to be written: `buf[..lines]` are header lines
@@ -130,6 +132,23 @@ fn write_v1(
         out.push(b'{');
         write_jwt(a, req, out, scratch);
         out.extend_from_slice(b"},");
+    }
+    if let Some(g) = caller.authorizer {
+        // `{"principalId": ..., "integrationLatency": 0, ...context}`.
+        key(out, "authorizer");
+        out.push(b'{');
+        key(out, "principalId");
+        match &g.principal_id {
+            Some(p) => string(out, p.as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(br#","integrationLatency":0"#);
+        let context = &g.context_json[1..];
+        if context != "}" {
+            out.push(b',');
+        }
+        out.extend_from_slice(context.as_bytes());
+        out.push(b',');
     }
     key(out, "extendedRequestId");
     string(out, req.request_id.as_bytes());
@@ -266,6 +285,11 @@ fn write_v2(
         out.extend_from_slice(br#""authorizer":{"jwt":{"#);
         write_jwt(a, req, out, scratch);
         out.extend_from_slice(b"}},");
+    }
+    if let Some(g) = caller.authorizer {
+        out.extend_from_slice(br#""authorizer":{"lambda":"#);
+        out.extend_from_slice(g.context_json.as_bytes());
+        out.extend_from_slice(b"},");
     }
     if let Some(cert) = caller.client_cert {
         out.extend_from_slice(br#""authentication":{"clientCert":"#);

@@ -24,6 +24,7 @@ pub mod http1;
 pub mod iam;
 pub mod integration;
 pub mod lambda;
+pub mod lambda_auth;
 pub mod lambda_proxy;
 pub mod observe;
 pub mod pipeline;

@@ -122,6 +122,11 @@ struct Serve {
     #[arg(long, env = "PORTICO_WS_MESSAGE_MAX_BYTES", default_value_t = limits::WS_MESSAGE_MAX_BYTES)]
     ws_message_max_bytes: usize,
 
+    /// How long a Lambda authorizer function may take before the request fails with 500
+    /// (AWS: 10 s).
+    #[arg(long, env = "PORTICO_AUTHORIZER_TIMEOUT_MS", default_value_t = u64::from(portico_shared::authorizer::AUTHORIZER_TIMEOUT_MS))]
+    authorizer_timeout_ms: u64,
+
     #[arg(long, env = "PORTICO_CACHE_CAPACITY_BYTES_OVERRIDE", hide = true)]
     cache_capacity_bytes_override: Option<u64>,
     /// PEM bundle of extra CA certificates trusted for `https://` upstreams (private CAs),
@@ -270,6 +275,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         epoch: std::time::Instant::now(),
         workers,
         cache_capacity_bytes_override: args.cache_capacity_bytes_override,
+        authorizer_timeout: Duration::from_millis(args.authorizer_timeout_ms),
         ws: portico_dataplane::ws::WsLimits {
             frame_max_bytes: args.ws_frame_max_bytes,
             message_max_bytes: args.ws_message_max_bytes,

@@ -27,7 +27,7 @@ use portico_shared::Snapshot;
 use crate::admission::{self, Admitted};
 use crate::cache::{self, Begin, Cached};
 use crate::conn::{BodyLoc, Downstream, Stream};
-use crate::error::GatewayError;
+use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::{RequestHead, Version};
 use crate::integration::{self, ConnectionHeader, DownstreamRequest};
 use crate::lambda_proxy::{self, LambdaReply};
@@ -67,7 +67,7 @@ pub struct Outcome<'s> {
 }
 
 /// How far a request got: what its response and stats are recorded against.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Scope<'s> {
     api: Option<&'s Api>,
     stage: Option<&'s Stage>,
@@ -77,6 +77,8 @@ struct Scope<'s> {
     body: Option<BodyLoc>,
     /// The `AWS_IAM` caller (`$context.identity.*`).
     caller: Option<&'s portico_shared::iam::AccessKey>,
+    /// A Lambda authorizer's grant (`requestContext.authorizer`, `usageIdentifierKey`).
+    grant: Option<std::rc::Rc<portico_shared::authorizer::Grant>>,
 }
 
 /// What answered a request that was not refused.
@@ -162,7 +164,27 @@ pub async fn handle<'s, S: Stream>(
         scope.resolved = Some(resolved);
         outcome.route = Some((resolved.api, resolved.stage, resolved.route));
         if let Some(a) = resolved.route.auth.as_deref() {
-            crate::auth::authorize(a, &d.buf, &d.headers, crate::auth::now_s())?;
+            crate::auth::authorize(a, &w.tokens, &d.buf, &d.headers, crate::auth::now_s())?;
+        }
+        if let Some(a) = resolved.route.lambda_auth.as_deref() {
+            let req = DownstreamRequest {
+                head,
+                buf: &d.buf,
+                headers: &d.headers,
+                body: &[],
+                peer: d.peer,
+                local_port: if d.tls.is_some() {
+                    w.tls_port
+                } else {
+                    w.local_port
+                },
+                tls: d.tls.as_deref(),
+                request_id,
+                grant: None,
+            };
+            let grant = crate::lambda_auth::authorize(w, snapshot, a, &resolved, &req, call).await;
+            call.clear();
+            scope.grant = Some(grant?);
         }
         // AWS_IAM and resource policies: the body first when the signature covers it (routes
         // without either pay one branch and read their body where they always did).
@@ -199,6 +221,11 @@ pub async fn handle<'s, S: Stream>(
             &resolved,
             &d.buf,
             &d.headers,
+            scope
+                .grant
+                .as_deref()
+                .and_then(|g| g.usage_identifier_key.as_deref())
+                .map(str::as_bytes),
             w.cfg.mono_ns(started),
         )?;
         let mut cached = None;
@@ -240,6 +267,7 @@ pub async fn handle<'s, S: Stream>(
             },
             tls: d.tls.as_deref(),
             request_id,
+            grant: scope.grant.as_deref(),
         };
         // validate: REST methods with a request validator only; one branch for the others.
         if let Some(v) = resolved
@@ -289,6 +317,7 @@ pub async fn handle<'s, S: Stream>(
                 let caller = lambda_proxy::Caller {
                     api_key: scope.admitted.key.map(|k| (k.value(), &*k.id)),
                     client_cert: d.tls.as_deref().and_then(|t| t.client_cert.as_ref()),
+                    authorizer: scope.grant.as_deref(),
                 };
                 lambda_proxy::write_event(
                     l,
@@ -455,6 +484,30 @@ pub async fn handle<'s, S: Stream>(
                         out,
                     );
                 }
+                // REST Lambda authorizers' 403 and 500 carry AWS's own bodies and error types,
+                // unless customised.
+                (Some(_), Some(t))
+                    if matches!(
+                        e,
+                        GatewayError::Authorizer(
+                            AuthorizerError::Denied { .. }
+                                | AuthorizerError::Failed
+                                | AuthorizerError::Configuration
+                        )
+                    ) && !customised(t) =>
+                {
+                    let GatewayError::Authorizer(a) = e else {
+                        unreachable!("matched above")
+                    };
+                    outcome.status = e.status();
+                    rest::write_authorizer_error(
+                        a,
+                        request_id,
+                        connection(outcome.keep_alive),
+                        head_only,
+                        out,
+                    );
+                }
                 (Some(api), Some(t)) => {
                     let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
                     cx.auth_message = &auth_message;
@@ -549,11 +602,12 @@ fn rest_context<'a, S>(
         response: None,
         caller: scope.caller,
         auth_message: "",
+        grant: scope.grant.as_deref(),
     }
 }
 
 /// Milliseconds since the epoch (`requestTimeEpoch`).
-fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -52,11 +52,34 @@ pub struct RestContext<'a> {
     pub caller: Option<&'a portico_shared::iam::AccessKey>,
     /// An IAM refusal's message (it names the caller and resource): `$context.error.message`.
     pub auth_message: &'a str,
+    /// A Lambda authorizer's grant: `$context.authorizer.*`.
+    pub grant: Option<&'a portico_shared::authorizer::Grant>,
 }
 
 // === impl RestContext ===
 
 impl RestContext<'_> {
+    /// A claim of the token a user pool (or JWT) authorizer accepted, stringified; decoded
+    /// again from the request (only templates that name a claim pay for it).
+    fn claim(&self, name: &str) -> Option<String> {
+        use base64::Engine as _;
+        let auth = self.route?.auth.as_deref()?;
+        let token = self.request_header(&auth.authorizer.header)?;
+        let token = match token.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case(b"bearer ") => trim(&token[7..]),
+            _ => token,
+        };
+        let payload = token.split(|&b| b == b'.').nth(1)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+        Some(match claims.get(name)? {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
     /// `$context.error.message`: the type's message, with the missing parameters' names for
     /// `BAD_REQUEST_PARAMETERS`.
     fn error_message(&self, out: &mut Vec<u8>) {
@@ -112,6 +135,15 @@ pub fn escape_json(s: &[u8], out: &mut Vec<u8>) {
 }
 
 impl Context for RestContext<'_> {
+    fn authorizer(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(name) = key.strip_prefix("claims.") {
+            return self.claim(name).map(std::borrow::Cow::Owned);
+        }
+        self.grant?
+            .context_value(key)
+            .map(std::borrow::Cow::Borrowed)
+    }
+
     fn context(&self, var: ContextVar, out: &mut Vec<u8>) {
         match var {
             ContextVar::RequestId => out.extend_from_slice(&self.request_id.uuid()),
@@ -547,6 +579,51 @@ fn percent_encode(v: &[u8], out: &mut Vec<u8>) {
 pub fn write_id_headers(out: &mut Vec<u8>, id: RequestId) {
     write::header(out, b"x-amzn-requestid", &id.uuid());
     write::header(out, b"x-amz-apigw-id", id.as_bytes());
+}
+
+/// Writes a REST Lambda authorizer's refusal or failure as AWS sends it when the stage does
+/// not customise it: 403 `{"Message": ...}` with `AccessDeniedException`, or 500
+/// `{"message": null}` with `AuthorizerConfigurationException`.
+pub fn write_authorizer_error(
+    e: crate::error::AuthorizerError,
+    id: RequestId,
+    connection: ConnectionHeader,
+    head_only: bool,
+    out: &mut Vec<u8>,
+) {
+    use crate::error::AuthorizerError;
+    let (status, error_type, body): (u16, &[u8], &[u8]) = match e {
+        AuthorizerError::Denied { explicit: true } => (
+            403,
+            b"AccessDeniedException",
+            br#"{"Message":"User is not authorized to access this resource with an explicit deny"}"#,
+        ),
+        AuthorizerError::Denied { explicit: false } => (
+            403,
+            b"AccessDeniedException",
+            br#"{"Message":"User is not authorized to access this resource"}"#,
+        ),
+        AuthorizerError::Failed | AuthorizerError::Configuration => (
+            500,
+            b"AuthorizerConfigurationException",
+            br#"{"message": null}"#,
+        ),
+        AuthorizerError::Unauthorized => (
+            401,
+            b"UnauthorizedException",
+            br#"{"message":"Unauthorized"}"#,
+        ),
+    };
+    write::status_line(out, status, write::reason(status));
+    write::header(out, b"content-type", b"application/json");
+    write::header(out, b"x-amzn-errortype", error_type);
+    write::header_u64(out, b"content-length", body.len() as u64);
+    write_id_headers(out, id);
+    connection.write(out);
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
+    }
 }
 
 /// Writes a REST gateway response for `t`: the stage's customisation, else the built-in body.

@@ -65,6 +65,10 @@ pub struct Worker {
     pub pool: Pool,
     /// REST response cache shards and the keys being fetched (see `cache.rs`).
     pub responses: crate::cache::Caches,
+    /// Lambda authorizer decisions of this core (see `lambda_auth.rs`).
+    pub authorizers: crate::lambda_auth::DecisionCache,
+    /// JWT and user pool tokens this core verified (see `auth.rs`).
+    pub tokens: crate::auth::VerifiedTokens,
     pub stats: RefCell<LocalStats>,
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
@@ -188,6 +192,8 @@ pub fn spawn_workers(
                     ids: RequestIds::new(RequestIds::random_seed(id)),
                     pool,
                     responses: Default::default(),
+                    authorizers: Default::default(),
+                    tokens: Default::default(),
                     stats: RefCell::new(LocalStats::default()),
                     in_flight: Cell::new(0),
                     rng: Cell::new(RequestIds::random_seed(id) | 1),

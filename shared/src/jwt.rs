@@ -81,6 +81,10 @@ pub struct JwtAuthorizer {
     pub keys: Arc<KeySlot>,
     /// One prepared `Validation` per accepted algorithm, so a check allocates none.
     validations: Box<[(Algorithm, Validation)]>,
+    /// A REST `COGNITO_USER_POOLS` authorizer: no audience check; without route scopes the
+    /// token must be an ID token (`token_use: id`), with scopes an access token, and a missing
+    /// scope is 401 (AWS's rules).
+    pub cognito: bool,
 }
 
 /// Where an authorizer's keys come from, and the keys once fetched.
@@ -139,6 +143,10 @@ struct Claims {
     scp: Option<OneOrMany>,
     #[serde(default)]
     iat: Option<f64>,
+    #[serde(default)]
+    token_use: Option<String>,
+    #[serde(default)]
+    exp: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +185,15 @@ impl JwtAuthorizer {
             header: header.to_ascii_lowercase().into(),
             keys,
             validations,
+            cognito: false,
+        }
+    }
+
+    /// A Cognito user pool authorizer for pool `issuer` (see [`JwtAuthorizer::cognito`]).
+    pub fn new_cognito(issuer: &str, header: &str, keys: Arc<KeySlot>) -> JwtAuthorizer {
+        JwtAuthorizer {
+            cognito: true,
+            ..JwtAuthorizer::new(issuer, &[], header, keys)
         }
     }
 
@@ -188,6 +205,17 @@ impl JwtAuthorizer {
         scopes: &[Box<str>],
         now_s: u64,
     ) -> Result<(), AuthFailure> {
+        self.check_until(value, scopes, now_s).map(drop)
+    }
+
+    /// [`JwtAuthorizer::check`], giving back until when (seconds since the epoch) the accepted
+    /// token stays valid: its `exp` plus the leeway.
+    pub fn check_until(
+        &self,
+        value: Option<&[u8]>,
+        scopes: &[Box<str>],
+        now_s: u64,
+    ) -> Result<u64, AuthFailure> {
         let value = value.ok_or(AuthFailure::Missing)?;
         let value = std::str::from_utf8(value)
             .map_err(|_| AuthFailure::Invalid("the token is not valid UTF-8"))?
@@ -233,6 +261,10 @@ impl JwtAuthorizer {
             })
         })?;
         let claims = data.claims;
+        // `exp` is required and was checked by `decode`.
+        let valid_until = claims
+            .exp
+            .map_or(now_s, |e| e.max(0.0) as u64 + JWT_LEEWAY_S);
         if claims
             .iat
             .is_some_and(|iat| iat > (now_s + JWT_LEEWAY_S) as f64)
@@ -247,13 +279,18 @@ impl JwtAuthorizer {
                 .as_deref()
                 .is_some_and(|c| self.has_audience(c)),
         };
-        if !audience_ok {
+        if self.cognito {
+            let wanted = if scopes.is_empty() { "id" } else { "access" };
+            if claims.token_use.as_deref() != Some(wanted) {
+                return Err(AuthFailure::Invalid("the token is not of the expected use"));
+            }
+        } else if !audience_ok {
             return Err(AuthFailure::Invalid(
                 "the token does not have a valid audience",
             ));
         }
         if scopes.is_empty() {
-            return Ok(());
+            return Ok(valid_until);
         }
         let wanted = |s: &str| scopes.iter().any(|w| &**w == s);
         let scope_ok = claims
@@ -265,10 +302,12 @@ impl JwtAuthorizer {
                 Some(OneOrMany::Many(list)) => list.iter().any(|s| wanted(s)),
                 None => false,
             };
-        if scope_ok {
-            Ok(())
-        } else {
-            Err(AuthFailure::Scope)
+        match (scope_ok, self.cognito) {
+            (true, _) => Ok(valid_until),
+            (false, false) => Err(AuthFailure::Scope),
+            (false, true) => Err(AuthFailure::Invalid(
+                "the token does not have a required scope",
+            )),
         }
     }
 
@@ -296,6 +335,19 @@ impl KeySlot {
     /// Whether keys were ever published.
     pub fn has_keys(&self) -> bool {
         self.keys.load().is_some()
+    }
+
+    /// The keys published now (a verified-token cache remembers which set verified a token).
+    pub fn current(&self) -> Option<Arc<KeySet>> {
+        self.keys.load_full()
+    }
+
+    /// Whether `set` is still the published key set (one load, no reference count change).
+    pub fn is_current(&self, set: &Arc<KeySet>) -> bool {
+        self.keys
+            .load()
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, set))
     }
 
     /// Asks the fetcher for a refetch (a worker met an unknown `kid`). Never waits.

@@ -52,6 +52,8 @@ pub enum Part {
     /// `$request.path`: the path without the stage.
     Path,
     Context(ContextVar),
+    /// `$context.authorizer.KEY` (`claims.NAME` for JWT claims).
+    Authorizer(Box<str>),
     StageVariable(Box<str>),
     /// `$response.header.NAME` (lowercase).
     ResponseHeader(Box<str>),
@@ -196,6 +198,11 @@ impl Value {
                 Part::PathParam(n) => out.extend_from_slice(cx.request_path(n).unwrap_or_default()),
                 Part::Path => out.extend_from_slice(route_path),
                 Part::Context(v) => cx.context(*v, out),
+                Part::Authorizer(key) => {
+                    if let Some(v) = cx.authorizer(key) {
+                        out.extend_from_slice(v.as_bytes());
+                    }
+                }
                 Part::StageVariable(n) => {
                     out.extend_from_slice(cx.stage_variable(n).unwrap_or_default().as_bytes())
                 }
@@ -279,6 +286,9 @@ fn parse_source(expr: &str, response: bool) -> Result<Option<Part>, String> {
     if let Some(n) = named("response.header.")? {
         side(response)?;
         return Ok(Some(Part::ResponseHeader(n.to_ascii_lowercase().into())));
+    }
+    if let Some(n) = named("context.authorizer.")? {
+        return Ok(Some(Part::Authorizer(n)));
     }
     if let Some(n) = named("context.")? {
         return Ok(Some(Part::Context(ContextVar::parse(&n))));

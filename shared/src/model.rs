@@ -100,6 +100,27 @@ pub struct Authorizer {
     /// Portico extension: fetch keys from this `http://` JWKS URL instead of discovery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// `authorizerType: REQUEST`: a Lambda authorizer (the JWT fields are then unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<LambdaAuthorizer>,
+}
+
+/// An HTTP API Lambda authorizer (`authorizerType: REQUEST`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LambdaAuthorizer {
+    pub authorizer_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_credentials_arn: Option<String>,
+    /// `$request.header.X`, `$request.querystring.X`, `$stageVariables.X`, `$context.X`.
+    #[serde(default)]
+    pub identity_source: Vec<String>,
+    /// `1.0` or `2.0`.
+    pub authorizer_payload_format_version: String,
+    #[serde(default)]
+    pub enable_simple_responses: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_result_ttl_in_seconds: Option<i64>,
 }
 
 /// The kinds of integration. `HTTP_PROXY` and `AWS_PROXY` (Lambda) are served; the others are

@@ -52,6 +52,7 @@ pub(crate) fn compile(
                 cache_cluster_size: s.cache_cluster_size,
                 models: c.models,
                 request_validators: c.request_validators,
+                authorizers: c.authorizers,
                 canary: None,
             };
             if let Some(cs) = compile_stage(spec, &canary, &cat, true, &mut errors, ctx) {
@@ -83,9 +84,121 @@ pub(crate) fn compile(
         return Err(errors);
     }
     let mut api = Api::rest(spec, stages);
+    // User pool authorizers' key slots, for the admin side's fetcher.
+    let mut slots: Vec<Arc<crate::jwt::KeySlot>> = Vec::new();
+    for stage in api.stages() {
+        for a in stage.routes.iter().filter_map(|r| r.auth.as_deref()) {
+            if !slots.iter().any(|s| Arc::ptr_eq(s, &a.authorizer.keys)) {
+                slots.push(Arc::clone(&a.authorizer.keys));
+            }
+        }
+    }
+    api.key_slots = slots;
     api.resource_policy = policy.map(Box::new);
     api.private = spec.private;
     Ok(api)
+}
+
+/// The stage's Cognito user pool authorizers by id, as JWT authorizers of the pool's issuer
+/// `https://cognito-idp.{region}.amazonaws.com/{poolId}` with keys from their `jwksUri`.
+fn compile_user_pools(
+    s: &RestStageSpec<'_>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+) -> BTreeMap<String, Arc<crate::jwt::JwtAuthorizer>> {
+    let mut compiled = BTreeMap::new();
+    for a in s
+        .authorizers
+        .iter()
+        .filter(|a| a.kind == "COGNITO_USER_POOLS")
+    {
+        let aat = format!("{at}.authorizers[{}]", a.id);
+        let pool = a.provider_arns.first().and_then(|arn| {
+            let rest = arn.strip_prefix("arn:aws:cognito-idp:")?;
+            let (region, rest) = rest.split_once(':')?;
+            let pool = rest.split_once(':')?.1.strip_prefix("userpool/")?;
+            Some(format!("https://cognito-idp.{region}.amazonaws.com/{pool}"))
+        });
+        let header = a
+            .identity_source
+            .as_deref()
+            .unwrap_or("method.request.header.Authorization")
+            .strip_prefix("method.request.header.");
+        let (Some(issuer), Some(header)) = (pool, header) else {
+            errors.push(err(
+                &aat,
+                "a user pool authorizer needs a providerARN and a method.request.header identity source",
+            ));
+            continue;
+        };
+        let source = match &a.jwks_uri {
+            Some(u) => crate::jwt::KeySource::Jwks(u.as_str().into()),
+            None => crate::jwt::KeySource::Discovery(issuer.as_str().into()),
+        };
+        let keys = ctx.jwks.slot(source);
+        compiled.insert(
+            a.id.clone(),
+            Arc::new(crate::jwt::JwtAuthorizer::new_cognito(
+                &issuer, header, keys,
+            )),
+        );
+    }
+    compiled
+}
+
+/// The stage's Lambda authorizers (`TOKEN`, `REQUEST`) by id.
+fn compile_authorizers(
+    api_id: &str,
+    s: &RestStageSpec<'_>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+) -> BTreeMap<String, Arc<crate::authorizer::LambdaAuthorizer>> {
+    let mut compiled = BTreeMap::new();
+    for a in s.authorizers {
+        let token = match a.kind.as_str() {
+            "TOKEN" => true,
+            "REQUEST" => false,
+            _ => continue,
+        };
+        // Compiled only when a method uses it (its function endpoint is resolved here).
+        let used = s.resources.iter().any(|r| {
+            r.resource_methods
+                .values()
+                .any(|m| m.authorizer_id.as_deref() == Some(a.id.as_str()))
+        });
+        if !used {
+            continue;
+        }
+        let aat = format!("{at}.authorizers[{}]", a.id);
+        let sources = a
+            .identity_source
+            .as_deref()
+            .map(crate::authorizer::split_rest_sources)
+            .unwrap_or_default();
+        let input = crate::authorizer::AuthorizerInput {
+            api_id,
+            stage: s.stage_name,
+            authorizer_id: &a.id,
+            rest: true,
+            token,
+            uri: a.authorizer_uri.as_deref().unwrap_or_default(),
+            credentials: a.authorizer_credentials.as_deref(),
+            identity_sources: &sources,
+            identity_validation_expression: a.identity_validation_expression.as_deref(),
+            ttl_s: a.authorizer_result_ttl_in_seconds,
+            payload_format_version: None,
+            simple_responses: false,
+        };
+        match crate::authorizer::compile(&ctx.lambda, &input, s.variables) {
+            Ok(c) => {
+                compiled.insert(a.id.clone(), Arc::new(c));
+            }
+            Err(problems) => errors.extend(problems.iter().map(|p| err(&aat, p))),
+        }
+    }
+    compiled
 }
 
 fn compile_stage(
@@ -133,6 +246,8 @@ fn compile_stage(
         errors.push(err(at, &e));
         None
     });
+    let authorizers = compile_authorizers(api_id, s, at, errors, ctx);
+    let user_pools = compile_user_pools(s, at, errors, ctx);
     // Each model's schema is compiled once per stage and shared by the methods naming it.
     let mut schemas = BTreeMap::new();
     let mut builder = RouterBuilder::new();
@@ -193,7 +308,43 @@ fn compile_stage(
                 },
                 integration,
                 throttle,
-                auth: None,
+                auth: match (m.authorization_type.as_str(), m.authorizer_id.as_deref()) {
+                    ("COGNITO_USER_POOLS", Some(id)) => match user_pools.get(id) {
+                        Some(a) => Some(Box::new(crate::jwt::RouteAuth {
+                            authorizer: Arc::clone(a),
+                            scopes: m
+                                .authorization_scopes
+                                .iter()
+                                .map(|s| s.as_str().into())
+                                .collect(),
+                        })),
+                        None => {
+                            errors.push(err(
+                                &rat,
+                                &format!("authorizerId names unknown user pool authorizer '{id}'"),
+                            ));
+                            None
+                        }
+                    },
+                    _ => None,
+                },
+                lambda_auth: match (m.authorization_type.as_str(), m.authorizer_id.as_deref()) {
+                    ("CUSTOM", Some(id)) => match authorizers.get(id) {
+                        Some(a) => Some(Arc::clone(a)),
+                        None => {
+                            errors.push(err(
+                                &rat,
+                                &format!("authorizerId names unknown authorizer '{id}'"),
+                            ));
+                            None
+                        }
+                    },
+                    ("CUSTOM", None) => {
+                        errors.push(err(&rat, "authorizationType CUSTOM needs an authorizerId"));
+                        None
+                    }
+                    _ => None,
+                },
                 aws_iam: m.authorization_type == "AWS_IAM",
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
@@ -764,6 +915,7 @@ mod tests {
                 cache_cluster_size: None,
                 models: &[],
                 request_validators: &[],
+                authorizers: &[],
                 canary: None,
             }],
         };

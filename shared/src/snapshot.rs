@@ -155,6 +155,8 @@ pub struct Route {
     pub rest: Option<RestMethod>,
     /// HTTP APIs: the route's JWT authorizer; `None` (open) costs the data plane one branch.
     pub auth: Option<Box<crate::jwt::RouteAuth>>,
+    /// `authorizationType: CUSTOM`: the Lambda authorizer deciding; `None` costs one branch.
+    pub lambda_auth: Option<Arc<crate::authorizer::LambdaAuthorizer>>,
     /// `authorizationType: AWS_IAM`: the request must be SigV4-signed by an IAM principal
     /// allowed `execute-api:Invoke` on it.
     pub aws_iam: bool,
@@ -740,8 +742,41 @@ fn compile_stage(
         }
     }
     let mut authorizers: HashMap<&str, Arc<crate::jwt::JwtAuthorizer>> = HashMap::new();
+    let mut lambda_authorizers = HashMap::new();
     for a in input.authorizers {
         let aat = format!("{at}.authorizers[{}]", a.authorizer_id);
+        if let Some(l) = &a.lambda {
+            // Compiled only when a route uses it (its function endpoint is resolved here).
+            let id = Some(a.authorizer_id.as_str());
+            if !input
+                .routes
+                .iter()
+                .any(|r| r.authorizer_id.as_deref() == id)
+            {
+                continue;
+            }
+            let spec = crate::authorizer::AuthorizerInput {
+                api_id,
+                stage: name,
+                authorizer_id: &a.authorizer_id,
+                rest: false,
+                token: false,
+                uri: &l.authorizer_uri,
+                credentials: l.authorizer_credentials_arn.as_deref(),
+                identity_sources: &l.identity_source,
+                identity_validation_expression: None,
+                ttl_s: l.authorizer_result_ttl_in_seconds,
+                payload_format_version: Some(&l.authorizer_payload_format_version),
+                simple_responses: l.enable_simple_responses,
+            };
+            match crate::authorizer::compile(&ctx.lambda, &spec, &input.stage.stage_variables) {
+                Ok(c) => {
+                    lambda_authorizers.insert(a.authorizer_id.as_str(), Arc::new(c));
+                }
+                Err(problems) => errors.extend(problems.iter().map(|p| err(&aat, p))),
+            }
+            continue;
+        }
         match compile_authorizer(a, ctx) {
             Ok(c) => {
                 authorizers.insert(a.authorizer_id.as_str(), Arc::new(c));
@@ -753,8 +788,14 @@ fn compile_stage(
     let mut routes = Vec::with_capacity(input.routes.len());
     for r in input.routes {
         let rat = format!("{at}.routes[{}]", r.route_key);
+        let lambda_auth = r
+            .authorizer_id
+            .as_deref()
+            .and_then(|id| lambda_authorizers.get(id))
+            .map(Arc::clone);
         let auth = match r.authorizer_id.as_deref() {
             None => None,
+            Some(_) if lambda_auth.is_some() => None,
             Some(id) => match authorizers.get(id) {
                 Some(a) => Some(Box::new(crate::jwt::RouteAuth {
                     authorizer: Arc::clone(a),
@@ -823,6 +864,7 @@ fn compile_stage(
             throttle,
             rest: None,
             auth,
+            lambda_auth,
             aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
         });
     }

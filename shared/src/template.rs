@@ -101,6 +101,11 @@ pub trait Context {
     fn response_header(&self, _name: &str) -> Option<&[u8]> {
         None
     }
+    /// `$context.authorizer.KEY` (`principalId` or a Lambda authorizer's context value,
+    /// stringified); `claims.NAME` for JWT claims.
+    fn authorizer(&self, _key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        None
+    }
     /// The body `$input.body` stands for.
     fn body(&self) -> &[u8] {
         &[]

@@ -1062,6 +1062,20 @@ impl Render<'_> {
                 }
                 return;
             }
+            (Root::Context, [Seg::Prop(a), Seg::Prop(key)]) if &**a == "authorizer" => {
+                if let Some(v) = self.cx.authorizer(key) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+                return;
+            }
+            (Root::Context, [Seg::Prop(a), Seg::Prop(c), Seg::Prop(name)])
+                if &**a == "authorizer" && &**c == "claims" =>
+            {
+                if let Some(v) = self.cx.authorizer(&format!("claims.{name}")) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+                return;
+            }
             _ => {}
         }
         let v = self.eval_ref(r);
@@ -1286,6 +1300,12 @@ impl Render<'_> {
         match props.as_slice() {
             ["responseOverride", "status"] => {
                 return self.overrides.status.map_or(V::Null, |s| V::Int(s.into()))
+            }
+            ["authorizer", rest @ ..] if !rest.is_empty() => {
+                return self
+                    .cx
+                    .authorizer(&rest.join("."))
+                    .map_or(V::Null, |v| V::Str(v.into_owned()))
             }
             ["responseOverride", "header", h] => {
                 return self

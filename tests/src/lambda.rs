@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 /// The function's name: its binary's.
 pub const FUNCTION: &str = "portico-lambda-fn";
 
+/// The Lambda authorizer function of the same package (`src/bin/portico-authorizer.rs`).
+pub const AUTHORIZER_FUNCTION: &str = "portico-authorizer";
+
 /// A function ARN naming [`FUNCTION`].
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:portico-lambda-fn";
 
@@ -122,6 +125,34 @@ impl LambdaFn {
         let bin = target.join("debug").join(FUNCTION);
         assert!(bin.is_file(), "{} was not built", bin.display());
         bin.canonicalize().expect("the binary's absolute path")
+    }
+
+    /// Invokes another function of the package (`function`, its binary name) until it answers
+    /// 200: `cargo lambda watch` builds and starts each function on its first invocation,
+    /// which must not count against a test's timeouts.
+    pub fn warm(&mut self, function: &str, payload: &[u8]) {
+        let started = Instant::now();
+        loop {
+            let r = crate::Request::post(
+                &format!("/2015-03-31/functions/{function}/invocations"),
+                payload.to_vec(),
+            )
+            .host(&self.addr.to_string());
+            let answered = crate::Client::try_connect(self.addr)
+                .ok()
+                .and_then(|mut c| c.try_request(&r).ok());
+            if answered.is_some_and(|resp| resp.status == 200) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("cargo lambda watch exited with {status}");
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "cargo lambda watch did not serve {function} within {START_TIMEOUT:?}"
+            );
+            crate::sleep(Duration::from_millis(200));
+        }
     }
 
     /// `http://127.0.0.1:PORT`: the value of `AWS_ENDPOINT_URL_LAMBDA`.

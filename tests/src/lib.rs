@@ -40,7 +40,7 @@ use std::time::Duration;
 
 pub use client::{find, preview, Client, Closed, ReadError, Request, Response, IO_TIMEOUT};
 pub use gateway::{parse_ready_line, portico_bin, Gateway, TempDir, DEFAULT_DOMAIN};
-pub use lambda::{zip_stored, LambdaFn, FUNCTION, FUNCTION_ARN};
+pub use lambda::{zip_stored, LambdaFn, AUTHORIZER_FUNCTION, FUNCTION, FUNCTION_ARN};
 pub use load::{fixed_rate, Tally};
 pub use tls::{exchange as tls_exchange, https_get, Pki, TlsClient, TlsResponse};
 pub use tls_upstream::TlsUpstream;

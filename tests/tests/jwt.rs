@@ -472,7 +472,7 @@ fn authorizers_through_the_admin_api() {
         json!({}),
         409,
     );
-    // Lambda authorizers are not built yet.
+    // A Lambda authorizer needs its payload format version and a function ARN.
     let r = admin(
         &s.gw,
         "POST",
@@ -485,7 +485,8 @@ fn authorizers_through_the_admin_api() {
     assert!(
         r["message"]
             .as_str()
-            .is_some_and(|m| m.contains("not supported yet")),
+            .is_some_and(|m| m.contains("authorizerPayloadFormatVersion is required")
+                && m.contains("Invalid authorizerUri")),
         "{r}"
     );
     // A route naming an unknown authorizer: 404.

@@ -29,6 +29,17 @@ pub fn spawn_portico<S: AsRef<OsStr>>(
     data_dir: &Path,
     extra: &[S],
 ) -> Result<(Child, Ready)> {
+    spawn_portico_env(bin, cpu, data_dir, extra, &[])
+}
+
+/// [`spawn_portico`] with environment variables for the gateway (e.g. `AWS_ENDPOINT_URL_LAMBDA`).
+pub fn spawn_portico_env<S: AsRef<OsStr>>(
+    bin: &Path,
+    cpu: Option<&str>,
+    data_dir: &Path,
+    extra: &[S],
+    env: &[(&str, &str)],
+) -> Result<(Child, Ready)> {
     let mut cmd = match cpu {
         Some(cpu) => {
             let mut c = Command::new("taskset");
@@ -56,6 +67,7 @@ pub fn spawn_portico<S: AsRef<OsStr>>(
             "100000000",
         ])
         .args(extra)
+        .envs(env.iter().copied())
         .env("PORTICO_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

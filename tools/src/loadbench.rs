@@ -9,6 +9,11 @@
 //!
 //! Prints a table per round, the medians, and Portico's ratios to each peer.
 //!
+//! With `--auth`, the run measures authorization instead (one Portico, one worker on core 0):
+//! the plain proxy route, the same route behind a JWT authorizer (RS256, keys from a JWKS
+//! served here) and behind a Lambda authorizer whose decision is cached (the Invoke API is
+//! served here too), each loaded with `wrk` in alternating rounds; prints p50s and the ratios.
+//!
 //! With `--tls`, the run compares TLS termination instead: nginx (one worker on core 0, TLS 1.2
 //! and 1.3, session tickets, the same upstream) and Portico's `--tls-listen` listener, serving
 //! the same certificate (a private CA's, made with the `openssl` CLI and imported into Portico
@@ -17,7 +22,7 @@
 //! (`--disable-keepalive`: one handshake per request).
 //!
 //! usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] [--path /small]
-//!        [--tls]
+//!        [--tls] [--auth]
 //! needs: nginx, haproxy, wrk (apt-get install -y nginx haproxy wrk), taskset; oha optional
 //! (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane).
 
@@ -29,6 +34,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use portico_tools::{cpu_ticks, duration_us};
 
+#[path = "auth_bench.rs"]
+mod auth_bench;
+
 struct Args {
     seconds: u32,
     connections: u32,
@@ -37,12 +45,17 @@ struct Args {
     path: String,
     /// Compare TLS termination (nginx vs Portico) instead of plain HTTP.
     tls: bool,
+    /// Measure authorizers instead: the plain proxy route against a JWT authorizer's and a
+    /// cached Lambda authorizer's routes, in one Portico (see `auth_bench.rs`).
+    auth: bool,
 }
 
 struct Target {
     name: &'static str,
     url: String,
     host: Option<String>,
+    /// One more request header (`name: value`), e.g. a token.
+    header: Option<String>,
     /// The process doing the proxying, whose CPU time per request is measured.
     pid: Option<u32>,
 }
@@ -130,6 +143,9 @@ fn main() -> Result<()> {
         bail!("haproxy failed to start");
     }
     guard.pidfiles.push(work.join("haproxy.pid"));
+    if args.auth {
+        return auth_bench::run(&portico, &work, &args, &mut guard.children);
+    }
 
     // Portico: one worker on core 0, the same upstream.
     let config = r#"{"apis":[{"apiId":"bench","routes":[{"routeKey":"$default","target":"integrations/up"}],
@@ -170,12 +186,14 @@ fn main() -> Result<()> {
             name: "direct",
             url: format!("http://127.0.0.1:18080{}", args.path),
             host: None,
+            header: None,
             pid: None,
         },
         Target {
             name: "nginx",
             url: format!("http://127.0.0.1:18081{}", args.path),
             host: None,
+            header: None,
             // The proxy's one worker process, a child of the master named in the pid file.
             pid: read_pid(&work.join("nginx-proxy.pid")).and_then(first_child),
         },
@@ -183,12 +201,14 @@ fn main() -> Result<()> {
             name: "haproxy",
             url: format!("http://127.0.0.1:18084{}", args.path),
             host: None,
+            header: None,
             pid: read_pid(&work.join("haproxy.pid")),
         },
         Target {
             name: "portico",
             url: format!("http://{listen}{}", args.path),
             host: Some("bench.execute-api.localhost".into()),
+            header: None,
             pid: Some(portico_pid),
         },
     ];
@@ -316,6 +336,9 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
     if let Some(h) = &t.host {
         cmd.arg("-H").arg(format!("Host: {h}"));
     }
+    if let Some(h) = &t.header {
+        cmd.arg("-H").arg(h);
+    }
     let out = cmd.arg(&t.url).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut f = Figures::default();
@@ -369,6 +392,9 @@ fn oha(t: &Target, a: &Args) -> Result<Figures> {
     ]);
     if let Some(h) = &t.host {
         cmd.arg("-H").arg(format!("Host: {h}"));
+    }
+    if let Some(h) = &t.header {
+        cmd.arg("-H").arg(h);
     }
     let out = cmd.arg(&t.url).output()?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
@@ -650,6 +676,7 @@ fn parse_args() -> Result<Args> {
         rate: 20_000,
         path: "/small".into(),
         tls: false,
+        auth: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -661,6 +688,7 @@ fn parse_args() -> Result<Args> {
             "--rate" => a.rate = val()?.parse()?,
             "--path" => a.path = val()?,
             "--tls" => a.tls = true,
+            "--auth" => a.auth = true,
             other => bail!("unknown flag {other}"),
         }
     }

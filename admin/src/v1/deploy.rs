@@ -243,7 +243,22 @@ fn check_deployable(state: &RestApiState) -> Result<(), ApiError> {
                     "No integration defined for method".into(),
                 ));
             }
-            if !matches!(m.authorization_type.as_str(), "NONE" | "AWS_IAM") {
+            let lambda = |id: &Option<String>| {
+                id.as_deref()
+                    .and_then(|id| state.authorizers.get(id))
+                    .is_some_and(|a| a.kind != "COGNITO_USER_POOLS")
+            };
+            let enforced = match m.authorization_type.as_str() {
+                "NONE" | "AWS_IAM" => true,
+                "CUSTOM" => lambda(&m.authorizer_id),
+                "COGNITO_USER_POOLS" => m
+                    .authorizer_id
+                    .as_deref()
+                    .and_then(|id| state.authorizers.get(id))
+                    .is_some_and(|a| a.kind == "COGNITO_USER_POOLS"),
+                _ => false,
+            };
+            if !enforced {
                 return Err(ApiError::BadRequest(format!(
                     "{name} {}: authorizationType {} is not enforced by Portico yet; use NONE",
                     r.path, m.authorization_type
@@ -294,6 +309,7 @@ fn freeze(
         gateway_responses: state.gateway_responses.values().cloned().collect(),
         models: state.models.values().cloned().collect(),
         request_validators: state.request_validators.values().cloned().collect(),
+        authorizers: state.authorizers.values().cloned().collect(),
     }
 }
 

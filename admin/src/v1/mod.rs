@@ -32,6 +32,7 @@ use crate::v1::records::{
 use crate::v2::{accepted, created, no_content, ok, Body, Params};
 use crate::AdminState;
 
+mod authorizers;
 mod deploy;
 mod models;
 mod patch;
@@ -124,16 +125,18 @@ pub(crate) fn router() -> Router<AdminState> {
             "/restapis/{restapi_id}/gatewayresponses",
             get(get_gateway_responses),
         )
-        // Parts of the model Portico does not implement: a clear 400 rather than a 404 that
-        // reads like a wrong id.
         .route(
             "/restapis/{restapi_id}/authorizers",
-            any(|| not_supported("Authorizers")),
+            get(authorizers::get_authorizers).post(authorizers::create_authorizer),
         )
         .route(
             "/restapis/{restapi_id}/authorizers/{authorizer_id}",
-            any(|| not_supported("Authorizers")),
+            get(authorizers::get_authorizer)
+                .patch(authorizers::update_authorizer)
+                .delete(authorizers::delete_authorizer),
         )
+        // Parts of the model Portico does not implement: a clear 400 rather than a 404 that
+        // reads like a wrong id.
         .route(
             "/restapis/{restapi_id}/models",
             get(get_models).post(create_model),

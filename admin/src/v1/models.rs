@@ -290,6 +290,17 @@ pub(crate) fn request_validator<'a>(
 /// A method names only a validator and models that exist (400 otherwise, as AWS), and its
 /// `requestModels` keys are media types or `$default`.
 pub(crate) fn check_method_refs(state: &RestApiState, m: &Method) -> Result<(), ApiError> {
+    if let Some(id) = m.authorizer_id.as_deref() {
+        if matches!(
+            m.authorization_type.as_str(),
+            "CUSTOM" | "COGNITO_USER_POOLS"
+        ) && !state.authorizers.contains_key(id)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "Invalid authorizer ID specified: {id}"
+            )));
+        }
+    }
     if let Some(id) = m.request_validator_id.as_deref() {
         if !state.request_validators.contains_key(id) {
             return Err(ApiError::BadRequest(

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use portico_shared::model::rest::{
-    ApiKeySource, GatewayResponse, MethodSetting, Model, RequestValidator, Resource,
+    ApiKeySource, Authorizer, GatewayResponse, MethodSetting, Model, RequestValidator, Resource,
 };
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +138,25 @@ pub(crate) struct ModelInput {
     pub(crate) content_type: Option<String>,
 }
 
+/// `CreateAuthorizer` input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AuthorizerInput {
+    pub(crate) name: Option<String>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
+    #[serde(rename = "providerARNs")]
+    pub(crate) provider_arns: Option<Vec<String>>,
+    pub(crate) auth_type: Option<String>,
+    pub(crate) authorizer_uri: Option<String>,
+    pub(crate) authorizer_credentials: Option<String>,
+    pub(crate) identity_source: Option<String>,
+    pub(crate) identity_validation_expression: Option<String>,
+    pub(crate) authorizer_result_ttl_in_seconds: Option<i64>,
+    /// Portico extension (`COGNITO_USER_POOLS`): the pool's JWKS URL.
+    pub(crate) jwks_uri: Option<String>,
+}
+
 /// `CreateRequestValidator` input.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -244,6 +263,9 @@ pub(crate) struct RestDeployment {
     /// The request validators.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) request_validators: Vec<RequestValidator>,
+    /// The authorizers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) authorizers: Vec<Authorizer>,
 }
 
 /// `CreateDeployment` input.

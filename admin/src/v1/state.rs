@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use portico_shared::model::rest::{
-    GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec, RestStageSpec,
+    Authorizer, GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec,
+    RestStageSpec,
 };
 use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
 
@@ -52,6 +53,8 @@ pub(crate) struct RestApiState {
     pub(crate) models: BTreeMap<String, Model>,
     /// The request validators, by id.
     pub(crate) request_validators: BTreeMap<String, RequestValidator>,
+    /// The authorizers, by id.
+    pub(crate) authorizers: BTreeMap<String, Authorizer>,
 }
 
 /// A change in progress to one REST API.
@@ -77,6 +80,7 @@ pub(crate) fn is_rest_kind(kind: Kind) -> bool {
             | Kind::RestGatewayResponse
             | Kind::RestModel
             | Kind::RestRequestValidator
+            | Kind::RestAuthorizer
     )
 }
 
@@ -103,6 +107,7 @@ pub(crate) fn compile(
                     cache_cluster_size: s.cache_cluster_size.as_deref(),
                     models: &d.models,
                     request_validators: &d.request_validators,
+                    authorizers: &d.authorizers,
                     canary: s.canary_settings.as_ref().and_then(|c| {
                         let canary = state.deployments.get(&c.deployment_id)?;
                         let mut variables = s.variables.clone();
@@ -119,6 +124,7 @@ pub(crate) fn compile(
                             gateway_responses: &canary.gateway_responses,
                             models: &canary.models,
                             request_validators: &canary.request_validators,
+                            authorizers: &canary.authorizers,
                         })
                     }),
                 })
@@ -189,6 +195,10 @@ impl RestApis {
                     let v: RequestValidator = parse_doc(&row)?;
                     state.request_validators.insert(row.id.clone(), v);
                 }
+                Kind::RestAuthorizer => {
+                    let a: Authorizer = parse_doc(&row)?;
+                    state.authorizers.insert(row.id.clone(), a);
+                }
                 // Only REST kinds reach here (see `is_rest_kind`); the heads were read above.
                 _ => {}
             }
@@ -258,6 +268,7 @@ impl RestApiState {
             gateway_responses: BTreeMap::new(),
             models: BTreeMap::new(),
             request_validators: BTreeMap::new(),
+            authorizers: BTreeMap::new(),
         }
     }
 
@@ -289,6 +300,7 @@ impl RestApiState {
             if !self.resources.contains_key(&id)
                 && !self.deployments.contains_key(&id)
                 && !self.request_validators.contains_key(&id)
+                && !self.authorizers.contains_key(&id)
                 && !self.models.values().any(|m| m.id == id)
             {
                 return id;
@@ -419,6 +431,22 @@ impl RestDraft {
         self.changes
             .push(self.delete(Kind::RestRequestValidator, id));
         self.state.request_validators.remove(id);
+    }
+
+    /// Stores an authorizer. Served only once deployed: no recompile.
+    pub(crate) fn put_authorizer(&mut self, a: Authorizer) {
+        self.changes.push(Change::Put(row(
+            &self.state.api.id,
+            Kind::RestAuthorizer,
+            &a.id,
+            &a,
+        )));
+        self.state.authorizers.insert(a.id.clone(), a);
+    }
+
+    pub(crate) fn remove_authorizer(&mut self, id: &str) {
+        self.changes.push(self.delete(Kind::RestAuthorizer, id));
+        self.state.authorizers.remove(id);
     }
 
     fn delete(&self, kind: Kind, id: &str) -> Change {

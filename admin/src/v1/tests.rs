@@ -930,19 +930,18 @@ async fn deployment_with_stage_publishes_the_api() {
     )
     .await;
     h.mock_get(&id, &pets).await;
-    // Authorization Portico does not enforce yet is refused rather than served open.
+    // A method names only an authorizer that exists.
     let get = format!("/restapis/{id}/resources/{pets}/methods/GET");
-    h.expect(
-        200,
-        "PATCH",
-        &get,
-        patch(json!([{"op": "replace", "path": "/authorizationType", "value": "CUSTOM"}, {"op": "replace", "path": "/authorizerId", "value": "x"}])),
-    )
-    .await;
     let m = h
-        .error(400, "BadRequestException", "POST", &deployments, json!({}))
+        .error(
+            400,
+            "BadRequestException",
+            "PATCH",
+            &get,
+            patch(json!([{"op": "replace", "path": "/authorizationType", "value": "CUSTOM"}, {"op": "replace", "path": "/authorizerId", "value": "x"}])),
+        )
         .await;
-    assert!(m.contains("CUSTOM is not enforced"), "{m}");
+    assert!(m.contains("Invalid authorizer ID specified"), "{m}");
     h.expect(
         200,
         "PATCH",
@@ -1465,7 +1464,6 @@ async fn operations_portico_does_not_implement_are_a_clear_400() {
             format!("/restapis/{id}/resources/{pets}/methods/GET"),
             json!({}),
         ),
-        ("POST", format!("/restapis/{id}/authorizers"), json!({})),
         (
             "GET",
             format!("/restapis/{id}/models/Empty/default_template"),

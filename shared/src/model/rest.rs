@@ -218,6 +218,43 @@ pub struct RequestValidator {
     pub validate_request_parameters: bool,
 }
 
+/// `Authorizer` (REST): a Lambda (`TOKEN`, `REQUEST`) or Cognito user pool authorizer, in
+/// AWS's wire shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authorizer {
+    pub id: String,
+    pub name: String,
+    /// `TOKEN`, `REQUEST` or `COGNITO_USER_POOLS`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(
+        default,
+        rename = "providerARNs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub provider_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_uri: Option<String>,
+    /// The role API Gateway assumes to invoke the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_credentials: Option<String>,
+    /// Comma-separated: `method.request.header.X`, `method.request.querystring.X`,
+    /// `stageVariables.X`, `context.X`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_validation_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_result_ttl_in_seconds: Option<i64>,
+    /// Portico extension for `COGNITO_USER_POOLS`: the user pool's JWKS URL (`http://`), fetched
+    /// instead of the issuer's discovery document (private networks, tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+}
+
 /// `ThrottleSettings`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -296,6 +333,8 @@ pub struct RestStageSpec<'a> {
     pub models: &'a [Model],
     /// The deployment's request validators, which methods' `requestValidatorId` name.
     pub request_validators: &'a [RequestValidator],
+    /// The deployment's authorizers, which methods' `authorizerId` name.
+    pub authorizers: &'a [Authorizer],
     /// `canarySettings`: the canary deployment a share of the stage's requests go to.
     pub canary: Option<RestCanarySpec<'a>>,
 }
@@ -313,6 +352,7 @@ pub struct RestCanarySpec<'a> {
     pub gateway_responses: &'a [GatewayResponse],
     pub models: &'a [Model],
     pub request_validators: &'a [RequestValidator],
+    pub authorizers: &'a [Authorizer],
 }
 
 /// A REST API to compile.

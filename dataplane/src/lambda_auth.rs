@@ -1,0 +1,353 @@
+//! Pipeline stage `authorize` for Lambda authorizers (`authorizationType: CUSTOM`): REST
+//! `TOKEN` and `REQUEST`, HTTP API `REQUEST` (payload 1.0 / 2.0, simple responses).
+//!
+//! # Architecture
+//! 1. `pipeline::handle` calls [`authorize`] after `resolve` and before `admit` (the grant's
+//!    `usageIdentifierKey` is the API key when the REST API's `apiKeySource` is `AUTHORIZER`).
+//! 2. The identity: every configured source's value (header, query string parameter, stage
+//!    variable, context variable). One missing or empty → 401 without calling the function;
+//!    a `TOKEN` that does not match `identityValidationExpression` → 401 as well.
+//! 3. The per-core [`DecisionCache`] is looked up by authorizer and identity values (a worker
+//!    buffer holds the key: a hit allocates nothing). A live entry answers; otherwise the input
+//!    event is written (a REST `TOKEN` event by hand; the others from the Lambda proxy event
+//!    writer, reshaped), the function is invoked through `lambda::send` over the worker's
+//!    upstream pool on the worker's own runtime, bounded by `--authorizer-timeout-ms`, and its
+//!    answer parsed ([`Grant::parse`]) and cached for the authorizer's TTL.
+//! 4. The grant (cached or fresh) is evaluated against this request's method ARN: allow, or
+//!    403 (an explicit deny wins); `Unauthorized` from the function is 401; any other failure
+//!    is 500 (`AUTHORIZER_CONFIGURATION_ERROR` / `AUTHORIZER_FAILURE` on REST).
+//!
+//! Invariants: nothing is shared across cores (the cache is the worker's, behind a `RefCell`
+//! never held across an await); a route without a Lambda authorizer pays one branch.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use portico_shared::authorizer::{
+    Flavor, Grant, IdentitySource, LambdaAuthorizer, AUTHORIZER_CACHE_ENTRIES_MAX,
+};
+use portico_shared::iam::Decision;
+use portico_shared::Snapshot;
+use serde_json::Value;
+
+use crate::error::{AuthorizerError, GatewayError};
+use crate::http1::parse::{bytes, trim};
+use crate::integration::DownstreamRequest;
+use crate::lambda::LambdaError;
+use crate::lambda_proxy::{self, Caller};
+use crate::route::Resolved;
+use crate::upstream::UpstreamCall;
+use crate::worker::Worker;
+
+/// This core's authorizer decisions, by authorizer and identity values.
+#[derive(Debug, Default)]
+pub struct DecisionCache {
+    entries: RefCell<HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    grant: Rc<Grant>,
+    expires: Instant,
+}
+
+// === impl DecisionCache ===
+
+impl DecisionCache {
+    fn get(&self, key: &[u8], now: Instant) -> Option<Rc<Grant>> {
+        let entries = self.entries.borrow();
+        let e = entries.get(key)?;
+        (e.expires > now).then(|| Rc::clone(&e.grant))
+    }
+
+    fn put(&self, key: &[u8], grant: Rc<Grant>, expires: Instant, now: Instant) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= AUTHORIZER_CACHE_ENTRIES_MAX {
+            entries.retain(|_, e| e.expires > now);
+            if entries.len() >= AUTHORIZER_CACHE_ENTRIES_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(key.into(), Entry { grant, expires });
+    }
+}
+
+/// Authorizes the request with the route's Lambda authorizer; the grant carries the
+/// principal, the context and the usage identifier key on.
+pub async fn authorize(
+    w: &Worker,
+    s: &Snapshot,
+    a: &LambdaAuthorizer,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    call: &mut UpstreamCall,
+) -> Result<Rc<Grant>, GatewayError> {
+    let mut key = w.take_buf();
+    let r = decide(w, s, a, resolved, req, call, &mut key).await;
+    w.give_buf(key);
+    r
+}
+
+async fn decide(
+    w: &Worker,
+    s: &Snapshot,
+    a: &LambdaAuthorizer,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    call: &mut UpstreamCall,
+    key: &mut Vec<u8>,
+) -> Result<Rc<Grant>, GatewayError> {
+    key.clear();
+    key.extend_from_slice(&a.cache_id.to_le_bytes());
+    for source in a.sources.iter() {
+        let start = key.len();
+        identity_value(source, resolved, req, key);
+        if key.len() == start {
+            return Err(GatewayError::Authorizer(AuthorizerError::Unauthorized));
+        }
+        key.push(0);
+    }
+    if let Some(re) = &a.validation {
+        let token = std::str::from_utf8(&key[8..key.len() - 1]).unwrap_or_default();
+        if !re.is_match(token) {
+            return Err(GatewayError::Authorizer(AuthorizerError::Unauthorized));
+        }
+    }
+    // The method ARN, in a worker buffer (a cached decision allocates nothing).
+    let mut arn = String::from_utf8(w.take_buf()).unwrap_or_default();
+    s.iam.write_resource_arn(
+        &mut arn,
+        &resolved.api.id,
+        &resolved.stage.name,
+        req.head.method.as_str(),
+        resolved.route_path(req.buf),
+    );
+    let now = Instant::now();
+    let cached = if a.ttl_s > 0 {
+        w.authorizers.get(key, now)
+    } else {
+        None
+    };
+    let grant = match cached {
+        Some(g) => g,
+        None => match call_function(w, a, resolved, req, call, key, &arn).await {
+            Ok(g) => {
+                let g = Rc::new(g);
+                if a.ttl_s > 0 {
+                    let expires = now + Duration::from_secs(u64::from(a.ttl_s));
+                    w.authorizers.put(key, Rc::clone(&g), expires, now);
+                }
+                g
+            }
+            Err(e) => {
+                w.give_buf(arn.into_bytes());
+                return Err(e);
+            }
+        },
+    };
+    let decision = grant.decide(&arn, req.peer.ip(), &s.iam.account_id);
+    w.give_buf(arn.into_bytes());
+    match decision {
+        Decision::Allow => Ok(grant),
+        Decision::ExplicitDeny => Err(GatewayError::Authorizer(AuthorizerError::Denied {
+            explicit: true,
+        })),
+        Decision::Implicit => Err(GatewayError::Authorizer(AuthorizerError::Denied {
+            explicit: false,
+        })),
+    }
+}
+
+/// Appends the value of one identity source (nothing when absent or empty).
+fn identity_value(
+    source: &IdentitySource,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    out: &mut Vec<u8>,
+) {
+    match source {
+        IdentitySource::Header(name) => {
+            // Repeated headers are joined with commas, as API Gateway does.
+            let mut first = true;
+            for (n, v) in req.headers.iter() {
+                if bytes(req.buf, *n).eq_ignore_ascii_case(name.as_bytes()) {
+                    let v = trim(bytes(req.buf, *v));
+                    if !v.is_empty() {
+                        if !first {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(v);
+                        first = false;
+                    }
+                }
+            }
+        }
+        IdentitySource::Query(name) => {
+            let query = bytes(req.buf, req.head.query);
+            if let Some(v) = crate::cache::query_value(query, name.as_bytes()) {
+                out.extend_from_slice(v);
+            }
+        }
+        IdentitySource::StageVariable(name) => {
+            if let Some(v) = resolved.stage.variables.get(&**name) {
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+        IdentitySource::Context(name) => {
+            let v: &[u8] = match &**name {
+                "apiId" => resolved.api.id.as_bytes(),
+                "stage" => resolved.stage.name.as_bytes(),
+                "httpMethod" => req.head.method.as_str().as_bytes(),
+                "routeKey" => resolved.route.route_key.as_bytes(),
+                "resourcePath" => resolved
+                    .route
+                    .rest
+                    .as_ref()
+                    .map_or(&[][..], |r| r.resource_path.as_bytes()),
+                "resourceId" => resolved
+                    .route
+                    .rest
+                    .as_ref()
+                    .map_or(&[][..], |r| r.resource_id.as_bytes()),
+                "path" => bytes(req.buf, req.head.path),
+                "domainName" => req.head.host.map_or(&[][..], |h| bytes(req.buf, h)),
+                "identity.sourceIp" | "sourceIp" => {
+                    use std::io::Write as _;
+                    let _ = write!(out, "{}", req.peer.ip());
+                    return;
+                }
+                _ => &[],
+            };
+            out.extend_from_slice(v);
+        }
+    }
+}
+
+/// Calls the function and parses its answer. `key` holds the identity values (after the
+/// 8-byte cache id, each followed by a 0 byte).
+async fn call_function(
+    w: &Worker,
+    a: &LambdaAuthorizer,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    call: &mut UpstreamCall,
+    key: &[u8],
+    arn: &str,
+) -> Result<Grant, GatewayError> {
+    let values: Vec<&str> = key[8..]
+        .split(|&b| b == 0)
+        .take(a.sources.len())
+        .map(|v| std::str::from_utf8(v).unwrap_or_default())
+        .collect();
+    let mut event = w.take_buf();
+    write_event(w, a, resolved, req, &values, arn, &mut event);
+    let started = Instant::now();
+    let sent = monoio::time::timeout(
+        w.cfg.authorizer_timeout,
+        crate::lambda::send(w, call, &a.proxy.target, &event),
+    )
+    .await;
+    w.give_buf(event);
+    let failed = GatewayError::Authorizer(AuthorizerError::Failed);
+    let r = match sent {
+        Err(_) => {
+            tracing::debug!(
+                authorizer = &*a.id,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "authorizer timed out"
+            );
+            return Err(failed);
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(authorizer = &*a.id, error = %e, "authorizer invoke failed");
+            return Err(GatewayError::Authorizer(AuthorizerError::Configuration));
+        }
+        Ok(Ok(r)) => r,
+    };
+    match crate::lambda::classify(call, r) {
+        Ok(r) => Grant::parse(call.body(&r), a.flavor).map_err(|why| {
+            tracing::debug!(authorizer = &*a.id, why, "authorizer answer malformed");
+            failed
+        }),
+        Err(LambdaError::Function) => {
+            // The function raised `Unauthorized`: 401. Any other error: 500.
+            let unauthorized = serde_json::from_slice::<Value>(call.body(&r))
+                .ok()
+                .is_some_and(|v| {
+                    v.get("errorMessage").and_then(Value::as_str) == Some("Unauthorized")
+                });
+            Err(if unauthorized {
+                GatewayError::Authorizer(AuthorizerError::Unauthorized)
+            } else {
+                failed
+            })
+        }
+        Err(_) => Err(GatewayError::Authorizer(AuthorizerError::Configuration)),
+    }
+}
+
+/// The function's input event, as AWS builds it for the authorizer's flavor.
+fn write_event(
+    w: &Worker,
+    a: &LambdaAuthorizer,
+    resolved: &Resolved<'_>,
+    req: &DownstreamRequest<'_>,
+    values: &[&str],
+    arn: &str,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    if a.flavor == Flavor::RestToken {
+        let event = serde_json::json!({
+            "type": "TOKEN",
+            "authorizationToken": values.first().copied().unwrap_or_default(),
+            "methodArn": arn,
+        });
+        let _ = serde_json::to_writer(&mut *out, &event);
+        return;
+    }
+    let mut scratch = w.take_buf();
+    let caller = Caller {
+        api_key: None,
+        client_cert: req.tls.and_then(|t| t.client_cert.as_ref()),
+        authorizer: None,
+    };
+    lambda_proxy::write_event(
+        &a.proxy,
+        resolved,
+        req,
+        caller,
+        crate::pipeline::unix_ms(),
+        out,
+        &mut scratch,
+    );
+    w.give_buf(scratch);
+    let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(out) else {
+        return;
+    };
+    event.remove("body");
+    event.remove("isBase64Encoded");
+    event.insert("type".into(), "REQUEST".into());
+    match a.flavor {
+        Flavor::Http { v2: true, .. } => {
+            event.insert("routeArn".into(), arn.into());
+            event.insert(
+                "identitySource".into(),
+                values.iter().map(|v| Value::from(*v)).collect(),
+            );
+        }
+        Flavor::Http { v2: false, .. } => {
+            event.insert("methodArn".into(), arn.into());
+            let joined = values.join(",");
+            event.insert("identitySource".into(), joined.clone().into());
+            event.insert("authorizationToken".into(), joined.into());
+        }
+        Flavor::RestRequest | Flavor::RestToken => {
+            event.insert("methodArn".into(), arn.into());
+        }
+    }
+    out.clear();
+    let _ = serde_json::to_writer(&mut *out, &Value::Object(event));
+}
