@@ -451,9 +451,30 @@ impl Catalog {
         api_id: &str,
         stage_name: &str,
     ) -> Result<(), ApiError> {
+        self.flush_rest_stage(api_id, stage_name, |ctx| &mut ctx.cache_generations)
+    }
+
+    /// `FlushStageAuthorizersCache`: the stage's Lambda authorizers get new decision cache ids
+    /// (their flush generation is bumped and the API recompiled), so every worker calls the
+    /// functions again on its next request; workers drop the old entries in their housekeeping.
+    pub(crate) fn flush_rest_stage_authorizers_cache(
+        &mut self,
+        api_id: &str,
+        stage_name: &str,
+    ) -> Result<(), ApiError> {
+        self.flush_rest_stage(api_id, stage_name, |ctx| &mut ctx.authorizer_generations)
+    }
+
+    /// Bumps the stage's flush generation in `generations` and publishes the API recompiled.
+    fn flush_rest_stage(
+        &mut self,
+        api_id: &str,
+        stage_name: &str,
+        generations: fn(&mut CompileContext) -> &mut portico_shared::cache::CacheGenerations,
+    ) -> Result<(), ApiError> {
         let state = Arc::clone(self.rest.get(api_id)?);
         state.stage(stage_name)?;
-        self.ctx.cache_generations.bump(api_id, stage_name);
+        generations(&mut self.ctx).bump(api_id, stage_name);
         let api = crate::v1::compile(&state, &mut self.ctx).map_err(compile_error)?;
         self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
         Ok(())

@@ -72,6 +72,15 @@ impl DecisionCache {
         }
         entries.insert(key.into(), Entry { grant, expires });
     }
+
+    /// Housekeeping: drops expired decisions and those of authorizers the snapshot no longer
+    /// serves (`dead`: a stage's authorizer cache flushed, an authorizer changed or gone).
+    pub fn housekeep(&self, dead: &std::collections::HashSet<u64>, now: Instant) {
+        self.entries.borrow_mut().retain(|k, e| {
+            let id = k.first_chunk::<8>().map(|b| u64::from_le_bytes(*b));
+            e.expires > now && !id.is_some_and(|id| dead.contains(&id))
+        });
+    }
 }
 
 /// Authorizes the request with the route's Lambda authorizer; the grant carries the

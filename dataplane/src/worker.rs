@@ -382,10 +382,15 @@ async fn watch_stop(w: Rc<Worker>, stop: Arc<AtomicBool>) {
 /// and forget the stats of routes that vanished; close upstream connections idle too long;
 /// return what is left of an expired account-bucket lease, so an idle worker does not sit on
 /// tokens the busy ones could use (route buckets get theirs back on the worker's next request);
-/// drop the response cache shards of stages whose cache was flushed or turned off.
+/// drop the response cache shards of stages whose cache was flushed or turned off, and the
+/// Lambda authorizer decisions that expired or whose stage's authorizer cache was flushed.
 async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
     let mut generation = w.snapshot().generation;
     let mut live_caches = live_cache_ids(&w.snapshot());
+    let mut live_authorizers = live_authorizer_ids(&w.snapshot());
+    // Decision cache ids the last snapshot swap retired (only those: ids this loop never saw
+    // served stay untouched).
+    let mut dead_authorizers = std::collections::HashSet::new();
     loop {
         monoio::time::sleep(Duration::from_millis(STATS_PUBLISH_INTERVAL_MS)).await;
         let snapshot = w.snapshot();
@@ -406,8 +411,12 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
                 .collect();
             w.stats.borrow_mut().retain(|k| live.contains(&k));
             live_caches = live_cache_ids(&snapshot);
+            let live = live_authorizer_ids(&snapshot);
+            dead_authorizers = live_authorizers.difference(&live).copied().collect();
+            live_authorizers = live;
         }
         drop(snapshot);
+        w.authorizers.housekeep(&dead_authorizers, Instant::now());
         let (bytes, entries) = w.responses.housekeep(&live_caches);
         {
             let mut stats = w.stats.borrow_mut();
@@ -431,6 +440,19 @@ fn live_cache_ids(snapshot: &Snapshot) -> std::collections::HashSet<u64> {
         .apis()
         .flat_map(|a| a.stages())
         .filter_map(|s| s.cache.map(|c| c.id))
+        .collect()
+}
+
+/// The Lambda authorizer decision cache ids a snapshot serves.
+fn live_authorizer_ids(snapshot: &Snapshot) -> std::collections::HashSet<u64> {
+    snapshot
+        .apis()
+        .flat_map(|a| a.stages())
+        .flat_map(|s| {
+            let canary = s.canary.iter().flat_map(|c| c.stage.routes.iter());
+            s.routes.iter().chain(canary)
+        })
+        .filter_map(|r| r.lambda_auth.as_ref().map(|a| a.cache_id))
         .collect()
 }
 

@@ -286,6 +286,24 @@ pub fn compile(
     })
 }
 
+// === impl LambdaAuthorizer ===
+
+impl LambdaAuthorizer {
+    /// `FlushStageAuthorizersCache`: generation `g` (> 0) of the stage's decision cache gets a
+    /// new cache id, so every worker's decisions cached under the old one become unreachable at
+    /// once (workers drop them in their housekeeping). Generation 0 keeps the compiled id.
+    pub fn flushed(mut self, generation: u64) -> LambdaAuthorizer {
+        if generation > 0 {
+            self.cache_id = crate::snapshot::stats_key(
+                &self.cache_id.to_string(),
+                &generation.to_string(),
+                "authorizers",
+            );
+        }
+        self
+    }
+}
+
 // === impl Grant ===
 
 impl Grant {

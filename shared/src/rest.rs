@@ -193,7 +193,8 @@ fn compile_authorizers(
         };
         match crate::authorizer::compile(&ctx.lambda, &input, s.variables) {
             Ok(c) => {
-                compiled.insert(a.id.clone(), Arc::new(c));
+                let generation = ctx.authorizer_generations.get(api_id, s.stage_name);
+                compiled.insert(a.id.clone(), Arc::new(c.flushed(generation)));
             }
             Err(problems) => errors.extend(problems.iter().map(|p| err(&aat, p))),
         }

@@ -54,6 +54,8 @@ pub struct CompileContext {
     pub workers: usize,
     /// REST stage cache flush generations (`FlushStageCache`), so recompiling keeps cache ids.
     pub cache_generations: crate::cache::CacheGenerations,
+    /// REST stage Lambda authorizer cache flush generations (`FlushStageAuthorizersCache`).
+    pub authorizer_generations: crate::cache::CacheGenerations,
     /// JWT authorizer key slots by source, so recompiles keep the keys already fetched.
     pub jwks: crate::jwt::KeyRegistry,
     /// The account and region of `execute-api` ARNs (resource policies' `execute-api:/...`).
@@ -72,6 +74,7 @@ impl CompileContext {
             buckets: BucketRegistry::default(),
             workers,
             cache_generations: Default::default(),
+            authorizer_generations: Default::default(),
             jwks: Default::default(),
             account_id: crate::iam::account_id().into(),
             region: crate::iam::region().into(),

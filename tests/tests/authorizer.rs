@@ -381,6 +381,25 @@ fn lambda_authorizers() {
     );
     let a = authorizer_of(&to(&rest, "/prod/pets", auth("allow-t")));
     assert_eq!(a["calls"], 1, "cached: {a}");
+    // FlushStageAuthorizersCache: the next request calls the function again, then is cached.
+    let flush = |stage: &str| {
+        let path = format!("/restapis/{rest}/stages/{stage}/cache/authorizers");
+        gw.admin_call("DELETE", &path, b"")
+    };
+    let r = flush("prod");
+    assert_eq!(r.status, 202, "{r}");
+    let a = authorizer_of(&to(&rest, "/prod/pets", auth("allow-t")));
+    assert_eq!(a["calls"], 2, "flushed: {a}");
+    let a = authorizer_of(&to(&rest, "/prod/pets", auth("allow-t")));
+    assert_eq!(a["calls"], 2, "cached again: {a}");
+    let r = flush("nope");
+    assert_error(
+        &r,
+        404,
+        "message",
+        json!("Invalid stage identifier specified"),
+        Some("NotFoundException"),
+    );
     let r = to(&rest, "/prod/pets", auth("deny-t"));
     assert_error(
         &r,

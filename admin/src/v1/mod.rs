@@ -122,6 +122,10 @@ pub(crate) fn router() -> Router<AdminState> {
             delete(flush_stage_cache),
         )
         .route(
+            "/restapis/{restapi_id}/stages/{stage_name}/cache/authorizers",
+            delete(flush_stage_authorizers_cache),
+        )
+        .route(
             "/restapis/{restapi_id}/gatewayresponses",
             get(get_gateway_responses),
         )
@@ -586,6 +590,17 @@ async fn flush_stage_cache(
 ) -> Response {
     accepted(
         s.write(move |c| c.flush_rest_stage_cache(&api_id, &name))
+            .await,
+    )
+}
+
+/// `FlushStageAuthorizersCache`: 202.
+async fn flush_stage_authorizers_cache(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    accepted(
+        s.write(move |c| c.flush_rest_stage_authorizers_cache(&api_id, &name))
             .await,
     )
 }
