@@ -112,7 +112,7 @@ async fn decide(
     key.extend_from_slice(&a.cache_id.to_le_bytes());
     for source in a.sources.iter() {
         let start = key.len();
-        identity_value(source, resolved, req, key);
+        identity_value(source, &a.proxy.account_id, resolved, req, key);
         if key.len() == start {
             return Err(GatewayError::Authorizer(AuthorizerError::Unauthorized));
         }
@@ -172,6 +172,7 @@ async fn decide(
 /// Appends the value of one identity source (nothing when absent or empty).
 fn identity_value(
     source: &IdentitySource,
+    account_id: &str,
     resolved: &Resolved<'_>,
     req: &DownstreamRequest<'_>,
     out: &mut Vec<u8>,
@@ -221,8 +222,15 @@ fn identity_value(
                     .as_ref()
                     .map_or(&[][..], |r| r.resource_id.as_bytes()),
                 "path" => bytes(req.buf, req.head.path),
-                "domainName" => req.head.host.map_or(&[][..], |h| bytes(req.buf, h)),
-                "identity.sourceIp" | "sourceIp" => {
+                "domainName" => lambda_proxy::domain_name(req),
+                "domainPrefix" => {
+                    let domain = lambda_proxy::domain_name(req);
+                    domain.split(|&b| b == b'.').next().unwrap_or_default()
+                }
+                "accountId" => account_id.as_bytes(),
+                "protocol" => lambda_proxy::protocol(req),
+                "identity.userAgent" => lambda_proxy::header(req, b"user-agent").unwrap_or_default(),
+                "identity.sourceIp" => {
                     use std::io::Write as _;
                     let _ = write!(out, "{}", req.peer.ip());
                     return;

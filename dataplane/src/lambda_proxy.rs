@@ -341,11 +341,7 @@ fn common_context(
     key(out, "apiId");
     string(out, resolved.api.id.as_bytes());
     out.push(b',');
-    let host = req.head.host.map(|h| bytes(req.buf, h)).unwrap_or_default();
-    let domain = match host.iter().rposition(|&b| b == b':') {
-        Some(i) if !host.ends_with(b"]") => &host[..i],
-        _ => host,
-    };
+    let domain = domain_name(req);
     key(out, "domainName");
     string(out, domain);
     out.push(b',');
@@ -735,14 +731,23 @@ fn seen_before(req: &DownstreamRequest<'_>, i: usize, name: &[u8]) -> bool {
         .any(|&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
 }
 
-fn header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
+pub(crate) fn header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
     req.headers
         .iter()
         .find(|&&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
         .map(|&(_, v)| bytes(req.buf, v))
 }
 
-fn protocol(req: &DownstreamRequest<'_>) -> &'static [u8] {
+/// `$context.domainName`: the `Host` header without its port.
+pub(crate) fn domain_name<'r>(req: &DownstreamRequest<'r>) -> &'r [u8] {
+    let host = req.head.host.map(|h| bytes(req.buf, h)).unwrap_or_default();
+    match host.iter().rposition(|&b| b == b':') {
+        Some(i) if !host.ends_with(b"]") => &host[..i],
+        _ => host,
+    }
+}
+
+pub(crate) fn protocol(req: &DownstreamRequest<'_>) -> &'static [u8] {
     match req.head.version {
         crate::http1::Version::Http10 => b"HTTP/1.0",
         crate::http1::Version::Http11 => b"HTTP/1.1",

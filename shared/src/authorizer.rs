@@ -47,6 +47,41 @@ pub enum Flavor {
     Http { v2: bool, simple: bool },
 }
 
+/// The `context.X` identity sources of REST `REQUEST` authorizers: the variables fixed by the
+/// request before authorization. Per-request values (`requestId`, `requestTime`, ...) are
+/// refused as AWS does: a cache key made of them never hits. So are the ones authorization
+/// itself produces (`authorizer.*`, `identity.apiKey`).
+pub const REST_IDENTITY_CONTEXT: &[&str] = &[
+    "accountId",
+    "apiId",
+    "domainName",
+    "domainPrefix",
+    "httpMethod",
+    "identity.sourceIp",
+    "identity.userAgent",
+    "path",
+    "protocol",
+    "resourceId",
+    "resourcePath",
+    "stage",
+];
+
+/// The `$context.X` identity sources of HTTP API `REQUEST` authorizers (as REST, with
+/// `routeKey` in place of the resource).
+pub const HTTP_IDENTITY_CONTEXT: &[&str] = &[
+    "accountId",
+    "apiId",
+    "domainName",
+    "domainPrefix",
+    "httpMethod",
+    "identity.sourceIp",
+    "identity.userAgent",
+    "path",
+    "protocol",
+    "routeKey",
+    "stage",
+];
+
 /// Where an identity value is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentitySource {
@@ -153,7 +188,20 @@ impl IdentitySource {
         } else if let Some(v) = s.strip_prefix(stage) {
             Ok(IdentitySource::StageVariable(named(v)?))
         } else if let Some(c) = s.strip_prefix(context) {
-            Ok(IdentitySource::Context(named(c)?))
+            let allowed = if rest {
+                REST_IDENTITY_CONTEXT
+            } else {
+                HTTP_IDENTITY_CONTEXT
+            };
+            let c = named(c)?;
+            if !allowed.contains(&&*c) {
+                let names: Vec<String> = allowed.iter().map(|v| format!("{context}{v}")).collect();
+                return Err(format!(
+                    "Invalid identity source '{s}': the context variables an identity source may name are {}",
+                    names.join(", ")
+                ));
+            }
+            Ok(IdentitySource::Context(c))
         } else {
             Err(format!(
                 "Invalid identity source '{s}': use {header}NAME, {query}NAME, {stage}NAME or {context}NAME"
@@ -511,10 +559,16 @@ mod tests {
             ),
             ("stageVariables.v", true, Some(S::StageVariable("v".into()))),
             (
-                "context.requestId",
+                "context.resourceId",
                 true,
-                Some(S::Context("requestId".into())),
+                Some(S::Context("resourceId".into())),
             ),
+            ("context.requestId", true, None),
+            ("context.requestTimeEpoch", true, None),
+            ("context.authorizer.principalId", true, None),
+            ("context.routeKey", true, None),
+            ("$context.resourcePath", false, None),
+            ("$context.requestId", false, None),
             (
                 "$request.header.X-Token",
                 false,

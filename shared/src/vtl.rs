@@ -1068,14 +1068,6 @@ impl Render<'_> {
                 }
                 return;
             }
-            (Root::Context, [Seg::Prop(a), Seg::Prop(c), Seg::Prop(name)])
-                if &**a == "authorizer" && &**c == "claims" =>
-            {
-                if let Some(v) = self.cx.authorizer(&format!("claims.{name}")) {
-                    out.extend_from_slice(v.as_bytes());
-                }
-                return;
-            }
             _ => {}
         }
         let v = self.eval_ref(r);
@@ -1237,6 +1229,32 @@ impl Render<'_> {
                     None => V::Null,
                 }
             }
+            Root::Context if matches!(segs.first(), Some(Seg::Prop(a)) if &**a == "authorizer") => {
+                // `$context.authorizer.claims.sub`, and the bracket forms AWS documents for
+                // names a property cannot spell: `.claims['cognito:groups']`, `['key']`.
+                let mut key = String::new();
+                let mut n = 1;
+                for s in &segs[1..] {
+                    let part = match s {
+                        Seg::Prop(p) => p.to_string(),
+                        Seg::Index(e) => match self.eval(e) {
+                            V::Str(s) => s,
+                            _ => break,
+                        },
+                        Seg::Call(..) => break,
+                    };
+                    if !key.is_empty() {
+                        key.push('.');
+                    }
+                    key.push_str(&part);
+                    n += 1;
+                }
+                segs = &segs[n..];
+                match self.cx.authorizer(&key) {
+                    Some(v) if !key.is_empty() => V::Str(v.into_owned()),
+                    _ => V::Null,
+                }
+            }
             Root::Context => {
                 let n = segs
                     .iter()
@@ -1300,12 +1318,6 @@ impl Render<'_> {
         match props.as_slice() {
             ["responseOverride", "status"] => {
                 return self.overrides.status.map_or(V::Null, |s| V::Int(s.into()))
-            }
-            ["authorizer", rest @ ..] if !rest.is_empty() => {
-                return self
-                    .cx
-                    .authorizer(&rest.join("."))
-                    .map_or(V::Null, |v| V::Str(v.into_owned()))
             }
             ["responseOverride", "header", h] => {
                 return self

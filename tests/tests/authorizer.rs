@@ -127,7 +127,7 @@ fn rest_api(gw: &Gateway) -> String {
             "POST",
             &format!("/restapis/{api}/authorizers"),
             json!({"name": "request", "type": "REQUEST", "authorizerUri": AUTHORIZER_URI,
-                   "identitySource": "method.request.header.x-token, method.request.querystring.q",
+                   "identitySource": "method.request.header.x-token, method.request.querystring.q, context.protocol, context.domainPrefix, context.accountId, context.resourcePath",
                    "authorizerResultTtlInSeconds": 0}),
         ),
         "id",
@@ -441,7 +441,25 @@ fn lambda_authorizers() {
         Some("AccessDeniedException"),
     );
 
-    // --- REST REQUEST: header and query string; the REST-shaped event without a body.
+    // A per-request context variable is no identity source (AWS's 400 at CreateAuthorizer).
+    let r = gw.admin_call(
+        "POST",
+        &format!("/restapis/{rest}/authorizers"),
+        json!({"name": "bad", "type": "REQUEST", "authorizerUri": AUTHORIZER_URI,
+               "identitySource": "method.request.header.x-token, context.requestId"})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{r}");
+    assert_eq!(r.header("x-amzn-errortype"), Some("BadRequestException"), "{r}");
+    let message = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        message.contains("Invalid identity source 'context.requestId'"),
+        "{message}"
+    );
+
+    // --- REST REQUEST: header, query string and context variables; the REST-shaped event
+    // without a body.
     let mut to = |path: &str, token: Option<&str>| {
         let mut req = Request::get(path).host(&gw.host(&rest));
         if let Some(v) = token {

@@ -31,6 +31,14 @@ impl Context for Cx {
     fn request_path(&self, name: &str) -> Option<&[u8]> {
         (name == "petId").then_some(b"7")
     }
+    fn authorizer(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        match key {
+            "principalId" => Some("u-1".into()),
+            "claims.cognito:groups" => Some("admins".into()),
+            "tenant:id" => Some("t-9".into()),
+            _ => None,
+        }
+    }
     fn body(&self) -> &[u8] {
         self.body.as_bytes()
     }
@@ -170,6 +178,35 @@ fn context_and_stage_variables() {
     assert_eq!(render("$stageVariables['queue']", ""), "q1");
     assert_eq!(render("[$stageVariables.nope]", ""), "[]");
     assert_eq!(render("[$context.authorizer.claims.sub]", ""), "[]");
+}
+
+#[test]
+fn authorizer_brackets() {
+    // AWS's forms for claims and context keys a property name cannot spell.
+    assert_eq!(
+        render("$context.authorizer.claims['cognito:groups']", ""),
+        "admins"
+    );
+    assert_eq!(
+        render(r#"$context.authorizer.claims["cognito:groups"]"#, ""),
+        "admins"
+    );
+    assert_eq!(render("${context.authorizer['tenant:id']}", ""), "t-9");
+    assert_eq!(
+        render("$context.authorizer.principalId/$context.authorizer['principalId']", ""),
+        "u-1/u-1"
+    );
+    assert_eq!(
+        render("#set($g = $context.authorizer.claims['cognito:groups'])$g.length()", ""),
+        "6"
+    );
+    assert_eq!(
+        render("#if($context.authorizer.claims['cognito:groups'] == 'admins')yes#end", ""),
+        "yes"
+    );
+    // `claims` alone is null, as AWS documents; a missing name renders nothing.
+    assert_eq!(render("[$!context.authorizer.claims]", ""), "[]");
+    assert_eq!(render("[$context.authorizer.claims['nope']]", ""), "[]");
     assert_eq!(render("$context.requestId.length()", ""), "5");
 }
 
