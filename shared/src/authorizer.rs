@@ -210,6 +210,45 @@ impl IdentitySource {
     }
 }
 
+/// What follows `context.authorizer.` in a parameter mapping: `KEY`, `claims.NAME`, or AWS's
+/// bracket forms for names a property cannot spell (`claims['cognito:groups']`, `['key']`),
+/// as the dotted key `$context.authorizer` lookups take (`claims.cognito:groups`).
+pub fn authorizer_key(expr: &str) -> Result<Box<str>, String> {
+    let bad = || format!("Invalid authorizer reference 'context.authorizer.{expr}'");
+    let mut key = String::new();
+    let mut rest = expr;
+    while !rest.is_empty() {
+        let part;
+        if let Some(r) = rest.strip_prefix('[') {
+            let quote = r.chars().next().filter(|&c| c == '\'' || c == '"');
+            let r = &r[quote.ok_or_else(bad)?.len_utf8()..];
+            let close = r.find(quote.unwrap_or('\'')).ok_or_else(bad)?;
+            part = &r[..close];
+            rest = r[close + 1..].strip_prefix(']').ok_or_else(bad)?;
+        } else {
+            let r = if key.is_empty() {
+                rest
+            } else {
+                rest.strip_prefix('.').ok_or_else(bad)?
+            };
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            part = &r[..end];
+            rest = &r[end..];
+        }
+        if part.is_empty() {
+            return Err(bad());
+        }
+        if !key.is_empty() {
+            key.push('.');
+        }
+        key.push_str(part);
+    }
+    if key.is_empty() {
+        return Err(bad());
+    }
+    Ok(key.into())
+}
+
 /// REST's `identitySource`: a comma-separated list.
 pub fn split_rest_sources(s: &str) -> Vec<String> {
     s.split(',')
@@ -590,6 +629,19 @@ mod tests {
             ("$request.body.x", false, None),
         ] {
             assert_eq!(IdentitySource::parse(s, rest).ok(), expect, "{s}");
+        }
+        for (expr, key) in [
+            ("principalId", Some("principalId")),
+            ("claims.sub", Some("claims.sub")),
+            ("claims['cognito:groups']", Some("claims.cognito:groups")),
+            ("claims[\"custom:role\"]", Some("claims.custom:role")),
+            ("['tenant:id']", Some("tenant:id")),
+            ("claims[cognito:groups]", None),
+            ("claims['x'", None),
+            ("claims.", None),
+            ("", None),
+        ] {
+            assert_eq!(authorizer_key(expr).ok().as_deref(), key, "{expr}");
         }
         assert_eq!(
             split_rest_sources("method.request.header.A, method.request.querystring.b"),

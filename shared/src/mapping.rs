@@ -161,10 +161,20 @@ impl Value {
                 };
                 (&b[..end], &b[end + 1..])
             } else {
-                let end = after
-                    .bytes()
-                    .position(|c| !(c.is_ascii_alphanumeric() || b"._-".contains(&c)))
-                    .unwrap_or(after.len());
+                let word = |from: usize| {
+                    after[from..]
+                        .bytes()
+                        .position(|c| !(c.is_ascii_alphanumeric() || b"._-".contains(&c)))
+                        .map_or(after.len(), |i| from + i)
+                };
+                let mut end = word(0);
+                // `$context.authorizer.claims['cognito:groups']`: the brackets belong to it.
+                while after.starts_with("context.authorizer") && after[end..].starts_with('[') {
+                    match after[end..].find(']') {
+                        Some(i) => end = word(end + i + 1),
+                        None => return Err(format!("'[' without a closing ']' in '{text}'")),
+                    }
+                }
                 (&after[..end], &after[end..])
             };
             match parse_source(expr, response)? {
@@ -288,7 +298,7 @@ fn parse_source(expr: &str, response: bool) -> Result<Option<Part>, String> {
         return Ok(Some(Part::ResponseHeader(n.to_ascii_lowercase().into())));
     }
     if let Some(n) = named("context.authorizer.")? {
-        return Ok(Some(Part::Authorizer(n)));
+        return crate::authorizer::authorizer_key(&n).map(|k| Some(Part::Authorizer(k)));
     }
     if let Some(n) = named("context.")? {
         return Ok(Some(Part::Context(ContextVar::parse(&n))));
@@ -536,6 +546,9 @@ mod tests {
         fn request_path(&self, name: &str) -> Option<&[u8]> {
             (name == "id").then_some(b"7")
         }
+        fn authorizer(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+            (key == "claims.cognito:groups").then_some("admins".into())
+        }
     }
 
     fn render(v: &str) -> String {
@@ -555,6 +568,15 @@ mod tests {
             render("a ${request.querystring.q} ${context.requestId} $stageVariables.v"),
             "a Q rid V"
         );
+        assert_eq!(
+            render("g=$context.authorizer.claims['cognito:groups'];"),
+            "g=admins;"
+        );
+        assert_eq!(
+            render("${context.authorizer.claims[\"cognito:groups\"]}-x"),
+            "admins-x"
+        );
+        assert!(Value::parse("$context.authorizer.claims['x", false).is_err());
         assert_eq!(render("cost $5"), "cost $5");
         assert_eq!(render("$request.header.missing"), "");
         let mut out = Vec::new();

@@ -75,6 +75,9 @@ pub enum Source {
     RequestQuery(Box<str>),
     /// `method.request.path.NAME`.
     RequestPath(Box<str>),
+    /// `context.authorizer.KEY` (`claims.NAME`; brackets normalized by
+    /// [`crate::authorizer::authorizer_key`]).
+    Authorizer(Box<str>),
     /// `integration.response.header.NAME` (lowercased; integration responses only).
     ResponseHeader(Box<str>),
     /// `$input.body` in a template, `integration.response.body` in a response parameter: the
@@ -183,6 +186,9 @@ impl Source {
         if let Some(n) = v.strip_prefix("stageVariables.") {
             return Ok(Source::StageVariable(n.into()));
         }
+        if let Some(n) = v.strip_prefix("context.authorizer.") {
+            return crate::authorizer::authorizer_key(n).map(Source::Authorizer);
+        }
         if let Some(n) = v.strip_prefix("context.") {
             return Ok(Source::Context(ContextVar::parse(n)));
         }
@@ -196,6 +202,11 @@ impl Source {
         match self {
             Source::Literal(s) => out.extend_from_slice(s.as_bytes()),
             Source::Context(v) => cx.context(*v, out),
+            Source::Authorizer(key) => {
+                if let Some(v) = cx.authorizer(key) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
             Source::StageVariable(n) => {
                 if let Some(v) = cx.stage_variable(n) {
                     out.extend_from_slice(v.as_bytes());
@@ -330,5 +341,10 @@ mod tests {
             assert_eq!(out, want.as_bytes(), "{v}");
         }
         assert!(Source::parse_parameter("integration.response.body").is_err());
+        assert_eq!(
+            Source::parse_parameter("context.authorizer.claims['cognito:groups']"),
+            Ok(Source::Authorizer("claims.cognito:groups".into()))
+        );
+        assert!(Source::parse_parameter("context.authorizer.claims[x]").is_err());
     }
 }

@@ -245,13 +245,14 @@ def test_cognito_user_pool_authorizer(gw, stub):
                               requestTemplates={"application/json": '{"statusCode": 200}'})
             c.put_integration_response(
                 restApiId=api_id, resourceId=rid, httpMethod="GET", statusCode="200",
-                responseTemplates={"application/json": '{"sub":"$context.authorizer.claims.sub"}'})
+                responseTemplates={"application/json": '{"sub":"$context.authorizer.claims.sub",'
+                                   '"role":"$context.authorizer.claims[\'custom:role\']"}'})
         else:
             c.put_integration(restApiId=api_id, resourceId=rid, httpMethod="GET", type="AWS_PROXY",
                               integrationHttpMethod="POST", uri=uri(ECHO))
     c.create_deployment(restApiId=api_id, stageName="prod")
     issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool}"
-    id_token = stub.token(iss=issuer, aud="any-client", token_use="id")
+    id_token = stub.token(iss=issuer, aud="any-client", token_use="id", **{"custom:role": "vet"})
     deadline = time.monotonic() + 5  # the keys are fetched in the background
     while True:
         status, _, body = gw.request(api_id, "GET", "/prod/c", headers={"Authorization": id_token})
@@ -261,7 +262,7 @@ def test_cognito_user_pool_authorizer(gw, stub):
     assert status == 200, body
     assert json.loads(body)["authorizer"]["claims"]["sub"] == "alice"
     status, _, body = gw.request(api_id, "GET", "/prod/m", headers={"Authorization": id_token})
-    assert status == 200 and json.loads(body) == {"sub": "alice"}, body
+    assert status == 200 and json.loads(body) == {"sub": "alice", "role": "vet"}, body
 
     def refused(path, token):
         status, headers, body = gw.request(api_id, "GET", path, headers=token and {"Authorization": token})

@@ -180,7 +180,7 @@ fn rest_api(gw: &Gateway) -> String {
         "PUT",
         &format!("{base}/integration/responses/200"),
         json!({"selectionPattern": "", "responseTemplates": {"application/json":
-            "{\"p\":\"$context.authorizer.principalId\",\"n\":\"$context.authorizer.num\",#if($context.authorizer.flag == \"true\")\"f\":1#end}"}}),
+            "{\"p\":\"$context.authorizer.principalId\",\"n\":\"$context.authorizer.num\",\"b\":\"$context.authorizer['num']\",#if($context.authorizer.flag == \"true\")\"f\":1#end}"}}),
     );
     gw.admin_json(
         "PUT",
@@ -423,7 +423,7 @@ fn lambda_authorizers() {
     assert_eq!(r.status, 200, "{r}");
     assert_eq!(
         r.json(),
-        json!({"p": "user-allow-m", "n": "7", "f": 1}),
+        json!({"p": "user-allow-m", "n": "7", "b": "7", "f": 1}),
         "{r}"
     );
 
