@@ -216,6 +216,16 @@ def test_lambda_authorizers_created_with_boto3(gw, stub):
     calls = len(stub.events)
     status, _, _ = gw.request(api_id, "GET", "/prod/r?a=2", headers={"x-token": "bob"})
     assert status == 200 and len(stub.events) == calls
+    # FlushStageAuthorizersCache: the next request reaches the function again.
+    c.flush_stage_authorizers_cache(restApiId=api_id, stageName="prod")
+    status, _, _ = gw.request(api_id, "GET", "/prod/r?a=3", headers={"x-token": "bob"})
+    assert status == 200 and len(stub.events) == calls + 1
+    with pytest.raises(c.exceptions.NotFoundException):
+        c.flush_stage_authorizers_cache(restApiId=api_id, stageName="nope")
+    # A per-request context variable cannot be an identity source.
+    with pytest.raises(c.exceptions.BadRequestException, match="context.requestTime"):
+        c.create_authorizer(restApiId=api_id, name="bad", type="REQUEST", authorizerUri=uri(AUTHZ),
+                            identitySource="method.request.header.x-token, context.requestTime")
     with pytest.raises(c.exceptions.ConflictException):
         c.delete_authorizer(restApiId=api_id, authorizerId=token["id"])
 
