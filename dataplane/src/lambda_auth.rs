@@ -229,7 +229,9 @@ fn identity_value(
                 }
                 "accountId" => account_id.as_bytes(),
                 "protocol" => lambda_proxy::protocol(req),
-                "identity.userAgent" => lambda_proxy::header(req, b"user-agent").unwrap_or_default(),
+                "identity.userAgent" => {
+                    lambda_proxy::header(req, b"user-agent").unwrap_or_default()
+                }
                 "identity.sourceIp" => {
                     use std::io::Write as _;
                     let _ = write!(out, "{}", req.peer.ip());

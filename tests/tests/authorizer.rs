@@ -451,7 +451,11 @@ fn lambda_authorizers() {
         .as_bytes(),
     );
     assert_eq!(r.status, 400, "{r}");
-    assert_eq!(r.header("x-amzn-errortype"), Some("BadRequestException"), "{r}");
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("BadRequestException"),
+        "{r}"
+    );
     let message = r.json()["message"].as_str().unwrap_or_default().to_string();
     assert!(
         message.contains("Invalid identity source 'context.requestId'"),

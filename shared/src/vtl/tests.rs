@@ -193,15 +193,24 @@ fn authorizer_brackets() {
     );
     assert_eq!(render("${context.authorizer['tenant:id']}", ""), "t-9");
     assert_eq!(
-        render("$context.authorizer.principalId/$context.authorizer['principalId']", ""),
+        render(
+            "$context.authorizer.principalId/$context.authorizer['principalId']",
+            ""
+        ),
         "u-1/u-1"
     );
     assert_eq!(
-        render("#set($g = $context.authorizer.claims['cognito:groups'])$g.length()", ""),
+        render(
+            "#set($g = $context.authorizer.claims['cognito:groups'])$g.length()",
+            ""
+        ),
         "6"
     );
     assert_eq!(
-        render("#if($context.authorizer.claims['cognito:groups'] == 'admins')yes#end", ""),
+        render(
+            "#if($context.authorizer.claims['cognito:groups'] == 'admins')yes#end",
+            ""
+        ),
         "yes"
     );
     // `claims` alone is null, as AWS documents; a missing name renders nothing.
