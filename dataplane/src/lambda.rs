@@ -95,24 +95,18 @@ pub async fn invoke(
         tls: (target.endpoint.scheme == portico_shared::lambda::Scheme::Https)
             .then_some(&*target.endpoint.sni),
     };
-    let exchange = call.exchange(&w.pool, endpoint, false, false);
-    let timeout = Duration::from_millis(u64::from(target.timeout_ms));
-    let r = match monoio::time::timeout(timeout, exchange).await {
-        Err(_) => {
+    call.set_deadline(Duration::from_millis(u64::from(target.timeout_ms)));
+    let r = match call.exchange_within(&w.pool, endpoint, false, false).await {
+        None | Some(Err(GatewayError::UpstreamTimeout { .. })) => {
             return Err(LambdaError::Timeout {
                 timeout_ms: target.timeout_ms,
             })
         }
-        Ok(Err(GatewayError::UpstreamTimeout { .. })) => {
-            return Err(LambdaError::Timeout {
-                timeout_ms: target.timeout_ms,
-            })
-        }
-        Ok(Err(GatewayError::UpstreamProtocol(why) | GatewayError::UpstreamConnect(why))) => {
+        Some(Err(GatewayError::UpstreamProtocol(why) | GatewayError::UpstreamConnect(why))) => {
             return Err(LambdaError::Unreachable(why))
         }
-        Ok(Err(_)) => return Err(LambdaError::Unreachable("exchange failed")),
-        Ok(Ok(r)) => r,
+        Some(Err(_)) => return Err(LambdaError::Unreachable("exchange failed")),
+        Some(Ok(r)) => r,
     };
     let has = |name: &[u8]| {
         call.headers

@@ -14,17 +14,20 @@
 //!    address and server name. Plain connections pay one enum branch per read and write.
 //!
 //! This is the data plane's one outbound HTTP/1.1 client: any caller (HTTP integrations, VPC
-//! link pools, outbound AWS clients) serializes its request into [`UpstreamCall::req`] and
-//! calls [`UpstreamCall::exchange`] (or `integration::send`, which adds the timeout).
+//! link pools, outbound AWS clients) serializes its request into [`UpstreamCall::req`], sets
+//! the integration timeout with [`UpstreamCall::set_deadline`] and calls
+//! [`UpstreamCall::exchange_within`] (or `integration::send`, which does both).
 //!
-//! Invariant: the caller bounds the whole exchange with the integration timeout; a connection
-//! whose exchange was abandoned is dropped, never pooled.
+//! Invariant: the caller bounds the whole exchange with the integration timeout, kept in the
+//! call's own reusable [`Deadline`] (no timer per exchange); a connection whose exchange was
+//! abandoned is dropped, never pooled.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +44,7 @@ use portico_shared::limits::{
     UPSTREAM_PEEK_AFTER_IDLE_MS,
 };
 
+use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::{span_in, trim, Span};
@@ -96,6 +100,9 @@ pub struct UpstreamCall {
     pub dechunked: Vec<u8>,
     /// Response header spans into `resp`.
     pub headers: Vec<(Span, Span)>,
+    /// The exchange's end (the integration timeout). Kept with the reused buffers, so its timer
+    /// is created once per call object, not once per exchange.
+    deadline: Option<Deadline>,
 }
 
 /// A framed upstream response; spans index into [`UpstreamCall::resp`].
@@ -217,6 +224,43 @@ impl UpstreamCall {
         self.headers.clear();
     }
 
+    /// Readies the call for a free list: cleared, and its timer holds no task's waker.
+    pub fn recycle(&mut self) {
+        self.clear();
+        if let Some(d) = &mut self.deadline {
+            d.release_waker();
+        }
+    }
+
+    /// The exchanges that follow must be over `within` from now.
+    pub fn set_deadline(&mut self, within: Duration) {
+        match &mut self.deadline {
+            Some(d) => d.set_after(within),
+            None => self.deadline = Some(Deadline::after(within)),
+        }
+    }
+
+    /// [`UpstreamCall::exchange`] bounded by the deadline [`UpstreamCall::set_deadline`] set:
+    /// `None` when it passed first (the connection is dropped).
+    pub async fn exchange_within(
+        &mut self,
+        pool: &Pool,
+        to: Endpoint<'_>,
+        head_only: bool,
+        idempotent: bool,
+    ) -> Option<Result<UpstreamResponse, GatewayError>> {
+        let mut deadline = self
+            .deadline
+            .take()
+            .expect("set_deadline runs before every exchange");
+        let out = {
+            let exchange = pin!(self.exchange(pool, to, head_only, idempotent));
+            deadline.within(exchange).await
+        };
+        self.deadline = Some(deadline);
+        out
+    }
+
     /// Sends `self.req` to `to` and reads the response. `head_only`: the request was HEAD.
     pub async fn exchange(
         &mut self,
@@ -240,7 +284,9 @@ impl UpstreamCall {
             };
             let (mut stream, reused) = match pooled {
                 Some(s) => (s, true),
-                None => (connect(pool, to).await?, false),
+                // Boxed: connecting (and a TLS handshake) is the cold path, and its large
+                // future would otherwise be part of every exchange's.
+                None => (Box::pin(connect(pool, to)).await?, false),
             };
             match self.attempt(&mut stream, reused, head_only).await {
                 Ok((resp, reusable)) => {
