@@ -116,6 +116,8 @@ pub const TLS_REFUSED: &str =
 
 /// The connection as a plain TCP one, which an upgrade needs (its socket is split into a reader
 /// and a writer task); `Err` gives a TLS connection back unchanged. No allocation.
+// Both variants are the connection itself, moved once per upgrade: boxing it would allocate.
+#[allow(clippy::result_large_err)]
 pub fn into_tcp<S: crate::conn::Stream>(
     d: Downstream<S>,
 ) -> Result<Downstream<TcpStream>, Downstream<S>> {
