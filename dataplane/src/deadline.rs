@@ -13,12 +13,15 @@
 //!    future is never moved into a wrapper (monoio's `Timeout<F>` holds `F` beside a cache-padded
 //!    timer entry, and nested ones copied whole request futures around on every call).
 //!
-//! Invariant: the timer never fires later than the phase's end (it is armed at or before it);
-//! an operation is abandoned once `Instant::now()` has reached the phase's end.
+//! Invariants: the timer never fires later than the phase's end (it is armed at or before it);
+//! an operation is abandoned once `Instant::now()` has reached the phase's end. A `Deadline` is
+//! polled by one task only: monoio's timer keeps the first waker it was polled with until it
+//! fires, so a deadline handed to another task would wake the wrong one (upstream calls, whose
+//! buffers pass between tasks, pin a timer per exchange instead: `UpstreamCall::exchange_until`).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use monoio::time::Sleep;
@@ -100,15 +103,6 @@ impl Deadline {
                 .reset(monoio::time::Instant::from_std(self.at));
         }
     }
-
-    /// Lets go of the waker of the task that last waited: a deadline kept for reuse (in a free
-    /// list) must not keep a finished task's memory alive until its timer fires.
-    pub fn release_waker(&mut self) {
-        let _ = self
-            .timer
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()));
-    }
 }
 
 #[cfg(test)]
@@ -163,7 +157,6 @@ mod tests {
             d.set_after(Duration::from_millis(200));
             let op = std::pin::pin!(async { 1 });
             assert_eq!(d.within(op).await, Some(1));
-            d.release_waker();
         });
     }
 }

@@ -116,9 +116,9 @@ pub async fn send(
     timeout_ms: u32,
 ) -> Result<UpstreamResponse, GatewayError> {
     let (head_only, idempotent) = retry_rules(method);
-    call.set_deadline(Duration::from_millis(u64::from(timeout_ms)));
+    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
     match call
-        .exchange_within(&w.pool, to, head_only, idempotent)
+        .exchange_until(&w.pool, to, head_only, idempotent, until)
         .await
     {
         Some(r) => r,
@@ -167,7 +167,7 @@ async fn balanced(
 ) -> Result<UpstreamResponse, GatewayError> {
     let (head_only, idempotent) = retry_rules(method);
     // One deadline over every attempt.
-    call.set_deadline(Duration::from_millis(u64::from(timeout_ms)));
+    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
     let mut tried = 0u64;
     let mut last = GatewayError::NoHealthyTarget;
     for attempt in 0..=VPC_LINK_CONNECT_ATTEMPTS_MAX {
@@ -186,7 +186,7 @@ async fn balanced(
             tls,
         };
         match call
-            .exchange_within(&w.pool, to, head_only, idempotent)
+            .exchange_until(&w.pool, to, head_only, idempotent, until)
             .await
         {
             Some(Ok(r)) => return Ok(r),

@@ -95,8 +95,11 @@ pub async fn invoke(
         tls: (target.endpoint.scheme == portico_shared::lambda::Scheme::Https)
             .then_some(&*target.endpoint.sni),
     };
-    call.set_deadline(Duration::from_millis(u64::from(target.timeout_ms)));
-    let r = match call.exchange_within(&w.pool, endpoint, false, false).await {
+    let until = std::time::Instant::now() + Duration::from_millis(u64::from(target.timeout_ms));
+    let r = match call
+        .exchange_until(&w.pool, endpoint, false, false, until)
+        .await
+    {
         None | Some(Err(GatewayError::UpstreamTimeout { .. })) => {
             return Err(LambdaError::Timeout {
                 timeout_ms: target.timeout_ms,

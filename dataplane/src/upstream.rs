@@ -14,19 +14,21 @@
 //!    address and server name. Plain connections pay one enum branch per read and write.
 //!
 //! This is the data plane's one outbound HTTP/1.1 client: any caller (HTTP integrations, VPC
-//! link pools, outbound AWS clients) serializes its request into [`UpstreamCall::req`], sets
-//! the integration timeout with [`UpstreamCall::set_deadline`] and calls
-//! [`UpstreamCall::exchange_within`] (or `integration::send`, which does both).
+//! link pools, outbound AWS clients) serializes its request into [`UpstreamCall::req`] and calls
+//! [`UpstreamCall::exchange_until`] with the end of the integration timeout (or
+//! `integration::send`, which computes it).
 //!
-//! Invariant: the caller bounds the whole exchange with the integration timeout, kept in the
-//! call's own reusable [`Deadline`] (no timer per exchange); a connection whose exchange was
-//! abandoned is dropped, never pooled.
+//! Invariant: the whole exchange is bounded by the integration timeout; a connection whose
+//! exchange was abandoned is dropped, never pooled. The timer is pinned beside the exchange, which
+//! is polled in place: neither is moved. (It is not kept with the reused buffers: a call object
+//! passes between tasks, and monoio's timer keeps the first task's waker until it fires.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +46,6 @@ use portico_shared::limits::{
     UPSTREAM_PEEK_AFTER_IDLE_MS,
 };
 
-use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::{span_in, trim, Span};
@@ -100,9 +101,6 @@ pub struct UpstreamCall {
     pub dechunked: Vec<u8>,
     /// Response header spans into `resp`.
     pub headers: Vec<(Span, Span)>,
-    /// The exchange's end (the integration timeout). Kept with the reused buffers, so its timer
-    /// is created once per call object, not once per exchange.
-    deadline: Option<Deadline>,
 }
 
 /// A framed upstream response; spans index into [`UpstreamCall::resp`].
@@ -224,41 +222,27 @@ impl UpstreamCall {
         self.headers.clear();
     }
 
-    /// Readies the call for a free list: cleared, and its timer holds no task's waker.
-    pub fn recycle(&mut self) {
-        self.clear();
-        if let Some(d) = &mut self.deadline {
-            d.release_waker();
-        }
-    }
-
-    /// The exchanges that follow must be over `within` from now.
-    pub fn set_deadline(&mut self, within: Duration) {
-        match &mut self.deadline {
-            Some(d) => d.set_after(within),
-            None => self.deadline = Some(Deadline::after(within)),
-        }
-    }
-
-    /// [`UpstreamCall::exchange`] bounded by the deadline [`UpstreamCall::set_deadline`] set:
-    /// `None` when it passed first (the connection is dropped).
-    pub async fn exchange_within(
+    /// [`UpstreamCall::exchange`], abandoned at `until`: `None` when that came first (the
+    /// connection is dropped).
+    pub async fn exchange_until(
         &mut self,
         pool: &Pool,
         to: Endpoint<'_>,
         head_only: bool,
         idempotent: bool,
+        until: Instant,
     ) -> Option<Result<UpstreamResponse, GatewayError>> {
-        let mut deadline = self
-            .deadline
-            .take()
-            .expect("set_deadline runs before every exchange");
-        let out = {
-            let exchange = pin!(self.exchange(pool, to, head_only, idempotent));
-            deadline.within(exchange).await
-        };
-        self.deadline = Some(deadline);
-        out
+        let mut timer = pin!(monoio::time::sleep_until(monoio::time::Instant::from_std(
+            until
+        )));
+        let mut exchange = pin!(self.exchange(pool, to, head_only, idempotent));
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(r));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
     }
 
     /// Sends `self.req` to `to` and reads the response. `head_only`: the request was HEAD.

@@ -118,7 +118,7 @@ impl Worker {
         }
         let mut calls = self.calls.borrow_mut();
         if calls.len() < REUSE_MAX_COUNT {
-            call.recycle();
+            call.clear();
             calls.push(call);
         }
     }
