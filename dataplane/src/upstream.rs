@@ -25,10 +25,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
