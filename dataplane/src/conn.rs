@@ -8,10 +8,13 @@
 //!    connection is closed: nothing of such a request reaches the pipeline.
 //! 3. The buffer holds the head and a content-length body; its spans stay valid while the
 //!    pipeline runs, because the buffer is only grown, never shifted, during a request.
+//! 4. Every wait (idle, head read, body read, response write, lingering close) is bounded by the
+//!    connection's one [`Deadline`], set once per phase; no I/O operation carries its own timer.
 
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use monoio::buf::Slice;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -19,6 +22,7 @@ use monoio::net::TcpStream;
 
 use portico_shared::limits::{LINGER_MAX_BYTES, LINGER_MS, READ_BUF_BYTES};
 
+use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::HeaderSpans;
@@ -44,8 +48,10 @@ pub struct Downstream<S = TcpStream> {
     /// Read buffer: the current request's head starts at 0.
     pub buf: Vec<u8>,
     pub headers: HeaderSpans,
-    /// Bound on each response write (a client that stops reading).
+    /// Bound on writing a whole response (a client that stops reading).
     pub write_timeout: std::time::Duration,
+    /// The end of the current phase (idle, head, body, write) and the connection's one timer.
+    pub deadline: Deadline,
 }
 
 /// Where a request body ended up.
@@ -71,6 +77,7 @@ pub async fn serve<S: Stream>(
         buf: Vec::with_capacity(READ_BUF_BYTES),
         headers: Vec::new(),
         write_timeout: w.cfg.limits.write_timeout,
+        deadline: Deadline::after(w.cfg.limits.header_read_timeout),
     };
     let mut first = true;
     loop {
@@ -88,9 +95,12 @@ pub async fn serve<S: Stream>(
                     &mut out,
                 );
                 // Best effort within the write timeout; the connection closes either way.
-                let write = d.stream.write_all(out);
-                if let Ok((_, out)) = monoio::time::timeout(w.cfg.limits.write_timeout, write).await
-                {
+                d.deadline.set_after(d.write_timeout);
+                let written = {
+                    let write = pin!(d.stream.write_all(out));
+                    d.deadline.within(write).await
+                };
+                if let Some((_, out)) = written {
                     w.give_buf(out);
                 }
                 {
@@ -162,8 +172,9 @@ impl<S: Stream> Downstream<S> {
         first: bool,
     ) -> Result<Option<RequestHead>, GatewayError> {
         let limits = &w.cfg.limits;
-        let mut deadline: Option<Instant> =
-            first.then(|| Instant::now() + limits.header_read_timeout);
+        // Whether the head-read phase runs: from the first request's accept, or from a later
+        // request's first bytes; before that, each read waits up to the idle timeout.
+        let mut reading_head = first;
         // Parse only when new bytes could have completed a line: a client dribbling a head byte
         // by byte must not make us re-parse the whole head on every byte.
         let mut parse = !self.buf.is_empty();
@@ -178,31 +189,41 @@ impl<S: Stream> Downstream<S> {
                 if let Some(head) = parsed {
                     return Ok(Some(head));
                 }
-                deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                self.start_head_read(&mut reading_head, limits.header_read_timeout);
             }
-            let wait = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => limits.idle_timeout,
-            };
+            if !reading_head {
+                self.deadline.set_after(limits.idle_timeout);
+            }
             let want =
                 (limits.max_header_bytes - self.buf.len().min(limits.max_header_bytes)).max(1);
-            match monoio::time::timeout(
-                wait,
-                read_more(&mut self.stream, &mut self.buf, want.min(READ_BUF_BYTES)),
-            )
-            .await
-            {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(None),
-                Ok(Ok(n)) => {
+            let got = {
+                let read = pin!(read_more(
+                    &mut self.stream,
+                    &mut self.buf,
+                    want.min(READ_BUF_BYTES)
+                ));
+                self.deadline.within(read).await
+            };
+            match got {
+                Some(Ok(0)) | Some(Err(_)) | None => return Ok(None),
+                Some(Ok(n)) => {
                     let new = &self.buf[self.buf.len() - n..];
                     parse = memchr::memchr(b'\n', new).is_some()
                         || memchr::memchr(0, new).is_some()
                         || self.buf.len() >= limits.max_header_bytes;
                     if !parse {
-                        deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                        self.start_head_read(&mut reading_head, limits.header_read_timeout);
                     }
                 }
             }
+        }
+    }
+
+    /// The head-read phase starts (once per head): the head must be complete within `limit`.
+    fn start_head_read(&mut self, reading_head: &mut bool, limit: Duration) {
+        if !*reading_head {
+            *reading_head = true;
+            self.deadline.set_after(limit);
         }
     }
 
@@ -219,7 +240,7 @@ impl<S: Stream> Downstream<S> {
         if head.body == BodyKind::None {
             return Ok((BodyLoc::InBuf(start, start), start));
         }
-        let deadline = Instant::now() + limits.body_read_timeout;
+        self.deadline.set_after(limits.body_read_timeout);
         match head.body {
             BodyKind::None => Ok((BodyLoc::InBuf(start, start), start)),
             BodyKind::Length(n) => {
@@ -233,20 +254,7 @@ impl<S: Stream> Downstream<S> {
                 }
                 while self.buf.len() < end {
                     let missing = end - self.buf.len();
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match monoio::time::timeout(
-                        wait,
-                        read_more(&mut self.stream, &mut self.buf, missing),
-                    )
-                    .await
-                    {
-                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
-                            return Err(GatewayError::BadRequest(
-                                crate::http1::ParseError::Malformed("body truncated"),
-                            ))
-                        }
-                        Ok(Ok(_)) => {}
-                    }
+                    self.read_body_bytes(missing).await?;
                 }
                 Ok((BodyLoc::InBuf(start, end), end))
             }
@@ -275,22 +283,24 @@ impl<S: Stream> Downstream<S> {
                     // never held beside the decoded one (the head's spans stay valid).
                     self.buf.truncate(start);
                     pos = start;
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match monoio::time::timeout(
-                        wait,
-                        read_more(&mut self.stream, &mut self.buf, 16 * 1024),
-                    )
-                    .await
-                    {
-                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
-                            return Err(GatewayError::BadRequest(
-                                crate::http1::ParseError::Malformed("body truncated"),
-                            ))
-                        }
-                        Ok(Ok(_)) => {}
-                    }
+                    self.read_body_bytes(16 * 1024).await?;
                 }
             }
+        }
+    }
+
+    /// One read of body bytes within the body-read phase; end of stream or the phase's end
+    /// leave the body truncated.
+    async fn read_body_bytes(&mut self, want: usize) -> Result<(), GatewayError> {
+        let got = {
+            let read = pin!(read_more(&mut self.stream, &mut self.buf, want));
+            self.deadline.within(read).await
+        };
+        match got {
+            Some(Ok(n)) if n > 0 => Ok(()),
+            _ => Err(GatewayError::BadRequest(
+                crate::http1::ParseError::Malformed("body truncated"),
+            )),
         }
     }
 
@@ -299,14 +309,16 @@ impl<S: Stream> Downstream<S> {
     /// reset, and the client would lose the error response it has not read yet.
     async fn linger(&mut self) {
         let _ = self.stream.shutdown().await;
-        let deadline = Instant::now() + Duration::from_millis(LINGER_MS);
+        self.deadline.set_after(Duration::from_millis(LINGER_MS));
         let mut drained = 0usize;
         self.buf.clear();
         while drained < LINGER_MAX_BYTES {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let read = read_more(&mut self.stream, &mut self.buf, READ_BUF_BYTES);
-            match monoio::time::timeout(wait, read).await {
-                Ok(Ok(n)) if n > 0 => {
+            let got = {
+                let read = pin!(read_more(&mut self.stream, &mut self.buf, READ_BUF_BYTES));
+                self.deadline.within(read).await
+            };
+            match got {
+                Some(Ok(n)) if n > 0 => {
                     drained += n;
                     self.buf.clear();
                 }
@@ -317,13 +329,18 @@ impl<S: Stream> Downstream<S> {
 
     async fn continue_if_expected(&mut self, head: &RequestHead) -> Result<(), GatewayError> {
         if head.expect_continue && head.version == Version::Http11 {
-            let write = self.stream.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
             let gone = || {
                 GatewayError::BadRequest(crate::http1::ParseError::Malformed("client went away"))
             };
-            let (res, _) = monoio::time::timeout(self.write_timeout, write)
-                .await
-                .map_err(|_| gone())?;
+            // A write phase inside the body-read phase, which resumes after it.
+            let body_read_ends = self.deadline.at();
+            self.deadline.set_after(self.write_timeout);
+            let written = {
+                let write = pin!(self.stream.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]));
+                self.deadline.within(write).await
+            };
+            self.deadline.set(body_read_ends);
+            let (res, _) = written.ok_or_else(gone)?;
             res.map_err(|_| gone())?;
         }
         Ok(())
@@ -339,11 +356,13 @@ impl<S: Stream> Downstream<S> {
         // A client that stops reading is cut off after the write timeout: it must not hold its
         // buffers (up to twice the body limit) forever. A timed-out write closes the connection.
         let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
+        self.deadline.set_after(self.write_timeout);
         let owned = std::mem::take(out);
-        let write = self.stream.write_all(owned);
-        let (res, owned) = monoio::time::timeout(self.write_timeout, write)
-            .await
-            .map_err(|_| timed_out())?;
+        let written = {
+            let write = pin!(self.stream.write_all(owned));
+            self.deadline.within(write).await
+        };
+        let (res, owned) = written.ok_or_else(timed_out)?;
         *out = owned;
         res?;
         if let Some(tail) = outcome.tail {
@@ -355,10 +374,11 @@ impl<S: Stream> Downstream<S> {
                     (v, (0, len))
                 }
             };
-            let write = self.stream.write_all(Slice::new(vec, s, e));
-            let (res, slice) = monoio::time::timeout(self.write_timeout, write)
-                .await
-                .map_err(|_| timed_out())?;
+            let written = {
+                let write = pin!(self.stream.write_all(Slice::new(vec, s, e)));
+                self.deadline.within(write).await
+            };
+            let (res, slice) = written.ok_or_else(timed_out)?;
             let vec = slice.into_inner();
             match tail {
                 pipeline::Tail::Resp(..) => call.resp = vec,

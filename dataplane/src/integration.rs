@@ -14,7 +14,6 @@
 //! Responses of APIs with CORS get the `access-control-*` lines of `portico_shared::cors` and lose
 //! the upstream's own (as AWS).
 
-use std::cell::Cell;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -119,10 +118,13 @@ pub async fn send(
     timeout_ms: u32,
 ) -> Result<UpstreamResponse, GatewayError> {
     let (head_only, idempotent) = retry_rules(method);
-    let exchange = call.exchange(&w.pool, to, head_only, idempotent);
-    match monoio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(GatewayError::UpstreamTimeout { timeout_ms }),
+    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    match call
+        .exchange_until(&w.pool, to, head_only, idempotent, until)
+        .await
+    {
+        Some(r) => r,
+        None => Err(GatewayError::UpstreamTimeout { timeout_ms }),
     }
 }
 
@@ -166,48 +168,44 @@ async fn balanced(
     timeout_ms: u32,
 ) -> Result<UpstreamResponse, GatewayError> {
     let (head_only, idempotent) = retry_rules(method);
-    let current = Cell::new(None);
-    let attempts = async {
-        let mut tried = 0u64;
-        let mut last = GatewayError::NoHealthyTarget;
-        for attempt in 0..=VPC_LINK_CONNECT_ATTEMPTS_MAX {
-            let now = w.cfg.mono_ms(Instant::now());
-            // Every target refused (or none is healthy): the pool is down, answered as such.
-            let Some(i) = pool.pick(w.id, now, tried) else {
-                return Err(GatewayError::NoHealthyTarget);
-            };
-            if attempt == VPC_LINK_CONNECT_ATTEMPTS_MAX {
-                return Err(last);
-            }
-            tried |= 1 << i;
-            current.set(Some(i));
-            let _in_flight = pool.begin(i, w.id);
-            let to = Endpoint {
-                addr: pool.targets[i].addr,
-                tls,
-            };
-            match call.exchange(&w.pool, to, head_only, idempotent).await {
-                Ok(r) => return Ok(r),
-                Err(e) => {
-                    pool.eject(i, w.cfg.mono_ms(Instant::now()));
-                    if !e.nothing_sent() {
-                        return Err(e);
-                    }
-                    last = e;
-                }
-            }
+    // One deadline over every attempt.
+    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    let mut tried = 0u64;
+    let mut last = GatewayError::NoHealthyTarget;
+    for attempt in 0..=VPC_LINK_CONNECT_ATTEMPTS_MAX {
+        let now = w.cfg.mono_ms(Instant::now());
+        // Every target refused (or none is healthy): the pool is down, answered as such.
+        let Some(i) = pool.pick(w.id, now, tried) else {
+            return Err(GatewayError::NoHealthyTarget);
+        };
+        if attempt == VPC_LINK_CONNECT_ATTEMPTS_MAX {
+            return Err(last);
         }
-        Err(GatewayError::NoHealthyTarget)
-    };
-    match monoio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), attempts).await {
-        Ok(r) => r,
-        Err(_) => {
-            if let Some(i) = current.get() {
+        tried |= 1 << i;
+        let _in_flight = pool.begin(i, w.id);
+        let to = Endpoint {
+            addr: pool.targets[i].addr,
+            tls,
+        };
+        match call
+            .exchange_until(&w.pool, to, head_only, idempotent, until)
+            .await
+        {
+            Some(Ok(r)) => return Ok(r),
+            Some(Err(e)) => {
                 pool.eject(i, w.cfg.mono_ms(Instant::now()));
+                if !e.nothing_sent() {
+                    return Err(e);
+                }
+                last = e;
             }
-            Err(GatewayError::UpstreamTimeout { timeout_ms })
+            None => {
+                pool.eject(i, w.cfg.mono_ms(Instant::now()));
+                return Err(GatewayError::UpstreamTimeout { timeout_ms });
+            }
         }
     }
+    Err(GatewayError::NoHealthyTarget)
 }
 
 async fn http_proxy(

@@ -89,24 +89,21 @@ pub async fn send(
         addr: target.endpoint.addr,
         tls: (target.endpoint.scheme == Scheme::Https).then_some(&*target.endpoint.sni),
     };
-    let exchange = call.exchange(&w.pool, endpoint, false, false);
-    let timeout = Duration::from_millis(u64::from(target.timeout_ms));
-    let r = match monoio::time::timeout(timeout, exchange).await {
-        Err(_) => {
+    let until = std::time::Instant::now() + Duration::from_millis(u64::from(target.timeout_ms));
+    let r = match call
+        .exchange_until(&w.pool, endpoint, false, false, until)
+        .await
+    {
+        None | Some(Err(GatewayError::UpstreamTimeout { .. })) => {
             return Err(LambdaError::Timeout {
                 timeout_ms: target.timeout_ms,
             })
         }
-        Ok(Err(GatewayError::UpstreamTimeout { .. })) => {
-            return Err(LambdaError::Timeout {
-                timeout_ms: target.timeout_ms,
-            })
-        }
-        Ok(Err(GatewayError::UpstreamProtocol(why) | GatewayError::UpstreamConnect(why))) => {
+        Some(Err(GatewayError::UpstreamProtocol(why) | GatewayError::UpstreamConnect(why))) => {
             return Err(LambdaError::Unreachable(why))
         }
-        Ok(Err(_)) => return Err(LambdaError::Unreachable("exchange failed")),
-        Ok(Ok(r)) => r,
+        Some(Err(_)) => return Err(LambdaError::Unreachable("exchange failed")),
+        Some(Ok(r)) => r,
     };
     Ok(r)
 }

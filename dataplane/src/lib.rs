@@ -19,6 +19,7 @@ pub mod cache;
 pub mod config;
 pub mod conn;
 pub mod cors;
+pub mod deadline;
 pub mod error;
 pub mod http1;
 pub mod iam;

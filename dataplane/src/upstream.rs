@@ -14,17 +14,22 @@
 //!    address and server name. Plain connections pay one enum branch per read and write.
 //!
 //! This is the data plane's one outbound HTTP/1.1 client: any caller (HTTP integrations, VPC
-//! link pools, outbound AWS clients) serializes its request into [`UpstreamCall::req`] and
-//! calls [`UpstreamCall::exchange`] (or `integration::send`, which adds the timeout).
+//! link pools, outbound AWS clients) serializes its request into [`UpstreamCall::req`] and calls
+//! [`UpstreamCall::exchange_until`] with the end of the integration timeout (or
+//! `integration::send`, which computes it).
 //!
-//! Invariant: the caller bounds the whole exchange with the integration timeout; a connection
-//! whose exchange was abandoned is dropped, never pooled.
+//! Invariant: the whole exchange is bounded by the integration timeout; a connection whose
+//! exchange was abandoned is dropped, never pooled. The timer is pinned beside the exchange, which
+//! is polled in place: neither is moved. (It is not kept with the reused buffers: a call object
+//! passes between tasks, and monoio's timer keeps the first task's waker until it fires.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -217,6 +222,29 @@ impl UpstreamCall {
         self.headers.clear();
     }
 
+    /// [`UpstreamCall::exchange`], abandoned at `until`: `None` when that came first (the
+    /// connection is dropped).
+    pub async fn exchange_until(
+        &mut self,
+        pool: &Pool,
+        to: Endpoint<'_>,
+        head_only: bool,
+        idempotent: bool,
+        until: Instant,
+    ) -> Option<Result<UpstreamResponse, GatewayError>> {
+        let mut timer = pin!(monoio::time::sleep_until(monoio::time::Instant::from_std(
+            until
+        )));
+        let mut exchange = pin!(self.exchange(pool, to, head_only, idempotent));
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(r));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+
     /// Sends `self.req` to `to` and reads the response. `head_only`: the request was HEAD.
     pub async fn exchange(
         &mut self,
@@ -240,7 +268,9 @@ impl UpstreamCall {
             };
             let (mut stream, reused) = match pooled {
                 Some(s) => (s, true),
-                None => (connect(pool, to).await?, false),
+                // Boxed: connecting (and a TLS handshake) is the cold path, and its large
+                // future would otherwise be part of every exchange's.
+                None => (Box::pin(connect(pool, to)).await?, false),
             };
             match self.attempt(&mut stream, reused, head_only).await {
                 Ok((resp, reusable)) => {
