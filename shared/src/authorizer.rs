@@ -45,6 +45,9 @@ pub enum Flavor {
     RestRequest,
     /// HTTP API `REQUEST`: payload format 1.0 or 2.0; `simple`: `enableSimpleResponses`.
     Http { v2: bool, simple: bool },
+    /// WebSocket API `REQUEST` on `$connect`: the CONNECT event's parts, `methodArn`; a
+    /// policy answer whose context values are primitives (as REST).
+    WebSocket,
 }
 
 /// Where an identity value is read from.
@@ -101,8 +104,11 @@ pub struct AuthorizerInput<'a> {
     pub api_id: &'a str,
     pub stage: &'a str,
     pub authorizer_id: &'a str,
-    /// `TOKEN`/`REQUEST` (REST); `REQUEST` (HTTP).
+    /// `TOKEN`/`REQUEST` (REST); `REQUEST` (HTTP, WebSocket).
     pub rest: bool,
+    /// A WebSocket API's `REQUEST` authorizer (`route.request.*` identity sources, no payload
+    /// format version, no simple responses).
+    pub websocket: bool,
     pub token: bool,
     pub uri: &'a str,
     pub credentials: Option<&'a str>,
@@ -121,22 +127,21 @@ impl IdentitySource {
     /// `method.request.querystring.X`, `stageVariables.X`, `context.X`; HTTP's
     /// `$request.header.X`, `$request.querystring.X`, `$stageVariables.X`, `$context.X`.
     pub fn parse(s: &str, rest: bool) -> Result<IdentitySource, String> {
-        let s = s.trim();
-        let (header, query, stage, context) = if rest {
-            (
-                "method.request.header.",
-                "method.request.querystring.",
-                "stageVariables.",
-                "context.",
-            )
+        if rest {
+            Self::parse_with(s, ["method.request.header.", "method.request.querystring.", "stageVariables.", "context."])
         } else {
-            (
-                "$request.header.",
-                "$request.querystring.",
-                "$stageVariables.",
-                "$context.",
-            )
-        };
+            Self::parse_with(s, ["$request.header.", "$request.querystring.", "$stageVariables.", "$context."])
+        }
+    }
+
+    /// Parses one identity source of a WebSocket API: `route.request.header.X`,
+    /// `route.request.querystring.X`, `stageVariables.X`, `context.X`.
+    pub fn parse_websocket(s: &str) -> Result<IdentitySource, String> {
+        Self::parse_with(s, ["route.request.header.", "route.request.querystring.", "stageVariables.", "context."])
+    }
+
+    fn parse_with(s: &str, [header, query, stage, context]: [&str; 4]) -> Result<IdentitySource, String> {
+        let s = s.trim();
         let named = |rest: &str| -> Result<Box<str>, String> {
             if rest.is_empty() || rest.bytes().any(|b| b.is_ascii_whitespace() || b == b',') {
                 Err(format!("Invalid identity source '{s}'"))
@@ -175,7 +180,7 @@ pub fn split_rest_sources(s: &str) -> Vec<String> {
 pub fn check(input: &AuthorizerInput<'_>) -> Vec<String> {
     let mut problems = Vec::new();
     for s in input.identity_sources {
-        if let Err(e) = IdentitySource::parse(s, input.rest) {
+        if let Err(e) = input.parse_source(s) {
             problems.push(e);
         }
     }
@@ -200,7 +205,15 @@ pub fn check(input: &AuthorizerInput<'_>) -> Vec<String> {
             .push("Caching (authorizerResultTtlInSeconds > 0) needs an identitySource".into()),
         _ => {}
     }
-    if !input.rest {
+    if input.websocket {
+        // AWS documents both members as HTTP API only.
+        if input.payload_format_version.is_some() {
+            problems.push("authorizerPayloadFormatVersion is supported only for HTTP APIs".into());
+        }
+        if input.simple_responses {
+            problems.push("enableSimpleResponses is supported only for HTTP APIs".into());
+        }
+    } else if !input.rest {
         match input.payload_format_version {
             Some("1.0") if input.simple_responses => problems
                 .push("enableSimpleResponses is only supported with payload format 2.0".into()),
@@ -231,10 +244,11 @@ pub fn compile(
     let sources = input
         .identity_sources
         .iter()
-        .map(|s| IdentitySource::parse(s, input.rest))
+        .map(|s| input.parse_source(s))
         .collect::<Result<Box<[_]>, _>>()
         .map_err(|e| vec![e])?;
     let flavor = match (input.rest, input.token) {
+        _ if input.websocket => Flavor::WebSocket,
         (true, true) => Flavor::RestToken,
         (true, false) => Flavor::RestRequest,
         (false, _) => Flavor::Http {
@@ -286,6 +300,18 @@ pub fn compile(
     })
 }
 
+// === impl AuthorizerInput ===
+
+impl AuthorizerInput<'_> {
+    fn parse_source(&self, s: &str) -> Result<IdentitySource, String> {
+        if self.websocket {
+            IdentitySource::parse_websocket(s)
+        } else {
+            IdentitySource::parse(s, self.rest)
+        }
+    }
+}
+
 // === impl Grant ===
 
 impl Grant {
@@ -296,7 +322,10 @@ impl Grant {
         }
         let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
         let obj = v.as_object().ok_or("not a JSON object")?;
-        let rest = matches!(flavor, Flavor::RestToken | Flavor::RestRequest);
+        let rest = matches!(
+            flavor,
+            Flavor::RestToken | Flavor::RestRequest | Flavor::WebSocket
+        );
         let (context_json, context) = match obj.get("context") {
             None | Some(Value::Null) => ("{}".into(), Box::default()),
             Some(Value::Object(m)) => {
