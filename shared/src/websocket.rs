@@ -400,7 +400,7 @@ pub fn compile_stage(
 }
 
 /// The Lambda `REQUEST` authorizer of a `CUSTOM` route (`$connect` only: the admin API refuses
-/// it elsewhere), compiled for this stage.
+/// it elsewhere, and JWT authorizers on WebSocket APIs), compiled for this stage.
 fn compile_authorizer(
     api_id: &str,
     stage: &model::Stage,
@@ -410,10 +410,8 @@ fn compile_authorizer(
     errors: &mut Vec<ConfigError>,
     ctx: &mut crate::snapshot::CompileContext,
 ) -> Option<Arc<crate::authorizer::LambdaAuthorizer>> {
-    if r.authorization_type.as_deref() != Some("CUSTOM") {
-        return None;
-    }
-    let id = r.authorizer_id.as_deref().unwrap_or_default();
+    // The model names the authorizer of a `CUSTOM` (or `JWT`) route only.
+    let id = r.authorizer_id.as_deref()?;
     let Some(l) = authorizers
         .iter()
         .find(|a| a.authorizer_id == id)
