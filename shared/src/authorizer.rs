@@ -128,19 +128,46 @@ impl IdentitySource {
     /// `$request.header.X`, `$request.querystring.X`, `$stageVariables.X`, `$context.X`.
     pub fn parse(s: &str, rest: bool) -> Result<IdentitySource, String> {
         if rest {
-            Self::parse_with(s, ["method.request.header.", "method.request.querystring.", "stageVariables.", "context."])
+            Self::parse_with(
+                s,
+                [
+                    "method.request.header.",
+                    "method.request.querystring.",
+                    "stageVariables.",
+                    "context.",
+                ],
+            )
         } else {
-            Self::parse_with(s, ["$request.header.", "$request.querystring.", "$stageVariables.", "$context."])
+            Self::parse_with(
+                s,
+                [
+                    "$request.header.",
+                    "$request.querystring.",
+                    "$stageVariables.",
+                    "$context.",
+                ],
+            )
         }
     }
 
     /// Parses one identity source of a WebSocket API: `route.request.header.X`,
     /// `route.request.querystring.X`, `stageVariables.X`, `context.X`.
     pub fn parse_websocket(s: &str) -> Result<IdentitySource, String> {
-        Self::parse_with(s, ["route.request.header.", "route.request.querystring.", "stageVariables.", "context."])
+        Self::parse_with(
+            s,
+            [
+                "route.request.header.",
+                "route.request.querystring.",
+                "stageVariables.",
+                "context.",
+            ],
+        )
     }
 
-    fn parse_with(s: &str, [header, query, stage, context]: [&str; 4]) -> Result<IdentitySource, String> {
+    fn parse_with(
+        s: &str,
+        [header, query, stage, context]: [&str; 4],
+    ) -> Result<IdentitySource, String> {
         let s = s.trim();
         let named = |rest: &str| -> Result<Box<str>, String> {
             if rest.is_empty() || rest.bytes().any(|b| b.is_ascii_whitespace() || b == b',') {
@@ -552,5 +579,55 @@ mod tests {
             split_rest_sources("method.request.header.A, method.request.querystring.b"),
             ["method.request.header.A", "method.request.querystring.b"]
         );
+        for (s, expect) in [
+            ("route.request.header.Auth", Some(S::Header("auth".into()))),
+            (
+                "route.request.querystring.room",
+                Some(S::Query("room".into())),
+            ),
+            ("stageVariables.v", Some(S::StageVariable("v".into()))),
+            (
+                "context.connectionId",
+                Some(S::Context("connectionId".into())),
+            ),
+            ("$request.header.Auth", None),
+            ("method.request.header.Auth", None),
+            ("route.request.body.x", None),
+        ] {
+            assert_eq!(IdentitySource::parse_websocket(s).ok(), expect, "{s}");
+        }
+    }
+
+    #[test]
+    fn websocket_authorizers_refuse_http_api_members() {
+        let sources = ["route.request.header.Auth".to_string()];
+        let input = AuthorizerInput {
+            api_id: "a",
+            stage: "s",
+            authorizer_id: "z",
+            rest: false,
+            websocket: true,
+            token: false,
+            uri: "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:f/invocations",
+            credentials: None,
+            identity_sources: &sources,
+            identity_validation_expression: None,
+            ttl_s: Some(60),
+            payload_format_version: None,
+            simple_responses: false,
+        };
+        assert_eq!(check(&input), Vec::<String>::new());
+        let problems = check(&AuthorizerInput {
+            payload_format_version: Some("2.0"),
+            simple_responses: true,
+            ..input
+        });
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let http = ["$request.header.Auth".to_string()];
+        let problems = check(&AuthorizerInput {
+            identity_sources: &http,
+            ..input
+        });
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

@@ -417,7 +417,10 @@ fn compile_authorizer(
         .find(|a| a.authorizer_id == id)
         .and_then(|a| a.lambda.as_ref())
     else {
-        errors.push(err(at, &format!("authorizerId '{id}' names no REQUEST authorizer")));
+        errors.push(err(
+            at,
+            &format!("authorizerId '{id}' names no REQUEST authorizer"),
+        ));
         return None;
     };
     let spec = crate::authorizer::AuthorizerInput {

@@ -147,7 +147,8 @@ async fn authorize_lambda<S>(
         })
     })?;
     let mut arn = String::with_capacity(96);
-    s.iam.write_resource_arn(&mut arn, t.api_id, t.stage, CONNECT, "");
+    s.iam
+        .write_resource_arn(&mut arn, t.api_id, t.stage, CONNECT, "");
     // `write_resource_arn` ends a method with the path's `/`.
     if arn.ends_with('/') {
         arn.pop();
