@@ -320,14 +320,17 @@ pub fn compile_api(expr: Option<&str>, at: &str) -> Result<WsApi, ConfigError> {
 /// Compiles the routes and integrations a WebSocket stage serves, reporting every problem.
 pub fn compile_stage(
     api_id: &str,
-    stage: &model::Stage,
-    routes: &[model::Route],
-    integrations: &[model::Integration],
-    authorizers: &[model::Authorizer],
+    input: &crate::snapshot::StageInput<'_>,
     at: &str,
     errors: &mut Vec<ConfigError>,
     ctx: &mut crate::snapshot::CompileContext,
 ) -> Option<WsStage> {
+    let crate::snapshot::StageInput {
+        stage,
+        routes,
+        integrations,
+        authorizers,
+    } = *input;
     let before = errors.len();
     if routes.len() > WS_ROUTES_MAX {
         errors.push(err(at, &format!("more than {WS_ROUTES_MAX} routes")));
