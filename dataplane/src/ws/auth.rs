@@ -2,8 +2,9 @@
 //! `$connect` integration runs.
 //!
 //! # Architecture
-//! 1. `ws::upgrade` calls [`authorize`] once the stage and its `$connect` route are known;
-//!    nothing is allocated for the connection before the decision.
+//! 1. `ws::upgrade` calls [`authorize`] once the stage and its `$connect` route are known,
+//!    with the connection's `Conn` allocated but not registered (its id is in a Lambda
+//!    authorizer's event; no `@connections` call can reach it before the decision).
 //! 2. `AWS_IAM` on `$connect`: the upgrade request's SigV4 signature (headers, or a presigned
 //!    query string as AWS's WebSocket clients send it) is verified by `iam::verify` against the
 //!    snapshot's `IamTable` (15-minute window, constant-time compare), then the caller's
