@@ -401,10 +401,6 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
         Some("JWT") if websocket => {
             problems.push("authorizationType JWT is supported only for HTTP APIs".into())
         }
-        Some("CUSTOM") if websocket => problems.push(
-            "authorizationType CUSTOM is not supported yet for WebSocket APIs: use NONE or AWS_IAM"
-                .into(),
-        ),
         Some("JWT" | "AWS_IAM" | "CUSTOM") => {}
         Some(t) => problems.push(format!(
             "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"
@@ -1177,6 +1173,10 @@ impl Catalog {
             problems.push("authorizerType is required".to_string());
         }
         let lambda = input.authorizer_type.as_deref() == Some("REQUEST");
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        if websocket && input.authorizer_type.as_deref() == Some("JWT") {
+            problems.push("JWT authorizers are supported only for HTTP APIs".to_string());
+        }
         if !lambda && input.identity_source.is_none() {
             problems.push("identitySource is required for JWT authorizers".to_string());
         }
@@ -1202,7 +1202,7 @@ impl Catalog {
             authorizer_result_ttl_in_seconds: None,
             enable_simple_responses: None,
         };
-        let record = merge_authorizer(record, input, problems)?;
+        let record = merge_authorizer(record, input, problems, websocket)?;
         d.put_authorizer(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -1217,7 +1217,8 @@ impl Catalog {
     ) -> Result<AuthorizerRecord, ApiError> {
         let mut d = self.draft(api_id)?;
         let current = d.state.authorizer(authorizer_id)?.clone();
-        let record = merge_authorizer(current, input, Vec::new())?;
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        let record = merge_authorizer(current, input, Vec::new(), websocket)?;
         d.put_authorizer(record.clone());
         self.apply(d)?;
         Ok(record)
@@ -1253,6 +1254,7 @@ fn merge_authorizer(
     mut record: AuthorizerRecord,
     input: AuthorizerInput,
     mut problems: Vec<String>,
+    websocket: bool,
 ) -> Result<AuthorizerRecord, ApiError> {
     match input.authorizer_type.as_deref() {
         None => {}
@@ -1294,7 +1296,9 @@ fn merge_authorizer(
         }
     }
     if input.identity_validation_expression.is_some() {
-        problems.push("identityValidationExpression is not used by HTTP API authorizers".into());
+        problems.push(
+            "identityValidationExpression is not used by HTTP or WebSocket API authorizers".into(),
+        );
     }
     check_len(&mut problems, "name", input.name.as_deref(), 1, 128);
     if let (false, Some(sources)) = (lambda, &input.identity_source) {
@@ -1325,6 +1329,7 @@ fn merge_authorizer(
                 stage: "",
                 authorizer_id: "",
                 rest: false,
+                websocket,
                 token: false,
                 uri: uri.map_or("", String::as_str),
                 credentials: None,

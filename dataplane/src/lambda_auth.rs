@@ -21,7 +21,8 @@
 //! never held across an await); a route without a Lambda authorizer pays one branch.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use portico_shared::Snapshot;
 use serde_json::Value;
 
 use crate::error::{AuthorizerError, GatewayError};
-use crate::http1::parse::{bytes, trim};
+use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::integration::DownstreamRequest;
 use crate::lambda::LambdaError;
 use crate::lambda_proxy::{self, Caller};
@@ -108,22 +109,16 @@ async fn decide(
     call: &mut UpstreamCall,
     key: &mut Vec<u8>,
 ) -> Result<Rc<Grant>, GatewayError> {
-    key.clear();
-    key.extend_from_slice(&a.cache_id.to_le_bytes());
-    for source in a.sources.iter() {
-        let start = key.len();
-        identity_value(source, &a.proxy.account_id, resolved, req, key);
-        if key.len() == start {
-            return Err(GatewayError::Authorizer(AuthorizerError::Unauthorized));
-        }
-        key.push(0);
-    }
-    if let Some(re) = &a.validation {
-        let token = std::str::from_utf8(&key[8..key.len() - 1]).unwrap_or_default();
-        if !re.is_match(token) {
-            return Err(GatewayError::Authorizer(AuthorizerError::Unauthorized));
-        }
-    }
+    let handshake = Handshake {
+        buf: req.buf,
+        headers: req.headers,
+        query: bytes(req.buf, req.head.query),
+        stage_variables: &resolved.stage.variables,
+    };
+    identity_key(a, &handshake, key, |name, out| {
+        context_value(name, &a.proxy.account_id, resolved, req, out)
+    })
+    .map_err(GatewayError::Authorizer)?;
     // The method ARN, in a worker buffer (a cached decision allocates nothing).
     let mut arn = String::from_utf8(w.take_buf()).unwrap_or_default();
     s.iam.write_resource_arn(
@@ -133,6 +128,96 @@ async fn decide(
         req.head.method.as_str(),
         resolved.route_path(req.buf),
     );
+    let r = grant(w, s, a, call, key, &arn, req.peer.ip(), |values, out| {
+        write_event(w, a, resolved, req, values, &arn, out)
+    })
+    .await;
+    w.give_buf(arn.into_bytes());
+    r.map_err(GatewayError::Authorizer)
+}
+
+/// What identity sources are read from: the request's (or WebSocket upgrade's) headers and
+/// query string, and the stage's variables.
+#[derive(Debug)]
+pub struct Handshake<'a> {
+    pub buf: &'a [u8],
+    pub headers: &'a HeaderSpans,
+    /// The raw query string (without `?`).
+    pub query: &'a [u8],
+    pub stage_variables: &'a BTreeMap<String, String>,
+}
+
+/// Writes the cache key into `key`: the authorizer's cache id, then every identity value
+/// followed by a 0 byte. A missing or empty value, or a token the validation expression refuses,
+/// is `Unauthorized` (401, the function is not called). `context` appends a context variable's
+/// value.
+pub fn identity_key(
+    a: &LambdaAuthorizer,
+    h: &Handshake<'_>,
+    key: &mut Vec<u8>,
+    mut context: impl FnMut(&str, &mut Vec<u8>),
+) -> Result<(), AuthorizerError> {
+    key.clear();
+    key.extend_from_slice(&a.cache_id.to_le_bytes());
+    for source in a.sources.iter() {
+        let start = key.len();
+        match source {
+            IdentitySource::Header(name) => {
+                // Repeated headers are joined with commas, as API Gateway does.
+                let mut first = true;
+                for (n, v) in h.headers.iter() {
+                    if bytes(h.buf, *n).eq_ignore_ascii_case(name.as_bytes()) {
+                        let v = trim(bytes(h.buf, *v));
+                        if !v.is_empty() {
+                            if !first {
+                                key.push(b',');
+                            }
+                            key.extend_from_slice(v);
+                            first = false;
+                        }
+                    }
+                }
+            }
+            IdentitySource::Query(name) => {
+                if let Some(v) = crate::cache::query_value(h.query, name.as_bytes()) {
+                    key.extend_from_slice(v);
+                }
+            }
+            IdentitySource::StageVariable(name) => {
+                if let Some(v) = h.stage_variables.get(&**name) {
+                    key.extend_from_slice(v.as_bytes());
+                }
+            }
+            IdentitySource::Context(name) => context(name, key),
+        }
+        if key.len() == start {
+            return Err(AuthorizerError::Unauthorized);
+        }
+        key.push(0);
+    }
+    if let Some(re) = &a.validation {
+        let token = std::str::from_utf8(&key[8..key.len() - 1]).unwrap_or_default();
+        if !re.is_match(token) {
+            return Err(AuthorizerError::Unauthorized);
+        }
+    }
+    Ok(())
+}
+
+/// The decision for identity `key` on resource `arn`: the cached grant while it lives, else the
+/// function's (invoked with the event `write_event` writes from the identity values), cached
+/// for the authorizer's TTL; then the grant's policy evaluated against `arn`.
+#[allow(clippy::too_many_arguments)]
+pub async fn grant(
+    w: &Worker,
+    s: &Snapshot,
+    a: &LambdaAuthorizer,
+    call: &mut UpstreamCall,
+    key: &[u8],
+    arn: &str,
+    peer: IpAddr,
+    write_event: impl FnOnce(&[&str], &mut Vec<u8>),
+) -> Result<Rc<Grant>, AuthorizerError> {
     let now = Instant::now();
     let cached = if a.ttl_s > 0 {
         w.authorizers.get(key, now)
@@ -141,127 +226,82 @@ async fn decide(
     };
     let grant = match cached {
         Some(g) => g,
-        None => match call_function(w, a, resolved, req, call, key, &arn).await {
-            Ok(g) => {
-                let g = Rc::new(g);
-                if a.ttl_s > 0 {
-                    let expires = now + Duration::from_secs(u64::from(a.ttl_s));
-                    w.authorizers.put(key, Rc::clone(&g), expires, now);
-                }
-                g
+        None => {
+            let g = Rc::new(call_function(w, a, call, key, write_event).await?);
+            if a.ttl_s > 0 {
+                let expires = now + Duration::from_secs(u64::from(a.ttl_s));
+                w.authorizers.put(key, Rc::clone(&g), expires, now);
             }
-            Err(e) => {
-                w.give_buf(arn.into_bytes());
-                return Err(e);
-            }
-        },
+            g
+        }
     };
-    let decision = grant.decide(&arn, req.peer.ip(), &s.iam.account_id);
-    w.give_buf(arn.into_bytes());
-    match decision {
+    match grant.decide(arn, peer, &s.iam.account_id) {
         Decision::Allow => Ok(grant),
-        Decision::ExplicitDeny => Err(GatewayError::Authorizer(AuthorizerError::Denied {
-            explicit: true,
-        })),
-        Decision::Implicit => Err(GatewayError::Authorizer(AuthorizerError::Denied {
-            explicit: false,
-        })),
+        Decision::ExplicitDeny => Err(AuthorizerError::Denied { explicit: true }),
+        Decision::Implicit => Err(AuthorizerError::Denied { explicit: false }),
     }
 }
 
-/// Appends the value of one identity source (nothing when absent or empty).
-fn identity_value(
-    source: &IdentitySource,
+/// Appends the value of context variable `name` (nothing when unknown; compilation refuses
+/// the names `authorizer::REST_IDENTITY_CONTEXT`/`HTTP_IDENTITY_CONTEXT` do not list).
+fn context_value(
+    name: &str,
     account_id: &str,
     resolved: &Resolved<'_>,
     req: &DownstreamRequest<'_>,
     out: &mut Vec<u8>,
 ) {
-    match source {
-        IdentitySource::Header(name) => {
-            // Repeated headers are joined with commas, as API Gateway does.
-            let mut first = true;
-            for (n, v) in req.headers.iter() {
-                if bytes(req.buf, *n).eq_ignore_ascii_case(name.as_bytes()) {
-                    let v = trim(bytes(req.buf, *v));
-                    if !v.is_empty() {
-                        if !first {
-                            out.push(b',');
-                        }
-                        out.extend_from_slice(v);
-                        first = false;
-                    }
-                }
-            }
+    let v: &[u8] = match name {
+        "apiId" => resolved.api.id.as_bytes(),
+        "stage" => resolved.stage.name.as_bytes(),
+        "httpMethod" => req.head.method.as_str().as_bytes(),
+        "routeKey" => resolved.route.route_key.as_bytes(),
+        "resourcePath" => resolved
+            .route
+            .rest
+            .as_ref()
+            .map_or(&[][..], |r| r.resource_path.as_bytes()),
+        "resourceId" => resolved
+            .route
+            .rest
+            .as_ref()
+            .map_or(&[][..], |r| r.resource_id.as_bytes()),
+        "path" => bytes(req.buf, req.head.path),
+        "domainName" => lambda_proxy::domain_name(req),
+        "domainPrefix" => {
+            let domain = lambda_proxy::domain_name(req);
+            domain.split(|&b| b == b'.').next().unwrap_or_default()
         }
-        IdentitySource::Query(name) => {
-            let query = bytes(req.buf, req.head.query);
-            if let Some(v) = crate::cache::query_value(query, name.as_bytes()) {
-                out.extend_from_slice(v);
-            }
+        "accountId" => account_id.as_bytes(),
+        "protocol" => lambda_proxy::protocol(req),
+        "identity.userAgent" => lambda_proxy::header(req, b"user-agent").unwrap_or_default(),
+        "identity.sourceIp" => {
+            use std::io::Write as _;
+            let _ = write!(out, "{}", req.peer.ip());
+            return;
         }
-        IdentitySource::StageVariable(name) => {
-            if let Some(v) = resolved.stage.variables.get(&**name) {
-                out.extend_from_slice(v.as_bytes());
-            }
-        }
-        IdentitySource::Context(name) => {
-            let v: &[u8] = match &**name {
-                "apiId" => resolved.api.id.as_bytes(),
-                "stage" => resolved.stage.name.as_bytes(),
-                "httpMethod" => req.head.method.as_str().as_bytes(),
-                "routeKey" => resolved.route.route_key.as_bytes(),
-                "resourcePath" => resolved
-                    .route
-                    .rest
-                    .as_ref()
-                    .map_or(&[][..], |r| r.resource_path.as_bytes()),
-                "resourceId" => resolved
-                    .route
-                    .rest
-                    .as_ref()
-                    .map_or(&[][..], |r| r.resource_id.as_bytes()),
-                "path" => bytes(req.buf, req.head.path),
-                "domainName" => lambda_proxy::domain_name(req),
-                "domainPrefix" => {
-                    let domain = lambda_proxy::domain_name(req);
-                    domain.split(|&b| b == b'.').next().unwrap_or_default()
-                }
-                "accountId" => account_id.as_bytes(),
-                "protocol" => lambda_proxy::protocol(req),
-                "identity.userAgent" => {
-                    lambda_proxy::header(req, b"user-agent").unwrap_or_default()
-                }
-                "identity.sourceIp" => {
-                    use std::io::Write as _;
-                    let _ = write!(out, "{}", req.peer.ip());
-                    return;
-                }
-                _ => &[],
-            };
-            out.extend_from_slice(v);
-        }
-    }
+        _ => &[],
+    };
+    out.extend_from_slice(v);
 }
 
 /// Calls the function and parses its answer. `key` holds the identity values (after the
-/// 8-byte cache id, each followed by a 0 byte).
+/// 8-byte cache id, each followed by a 0 byte); `write_event` writes the input event from them.
 async fn call_function(
     w: &Worker,
     a: &LambdaAuthorizer,
-    resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
     call: &mut UpstreamCall,
     key: &[u8],
-    arn: &str,
-) -> Result<Grant, GatewayError> {
+    write_event: impl FnOnce(&[&str], &mut Vec<u8>),
+) -> Result<Grant, AuthorizerError> {
     let values: Vec<&str> = key[8..]
         .split(|&b| b == 0)
         .take(a.sources.len())
         .map(|v| std::str::from_utf8(v).unwrap_or_default())
         .collect();
     let mut event = w.take_buf();
-    write_event(w, a, resolved, req, &values, arn, &mut event);
+    event.clear();
+    write_event(&values, &mut event);
     let started = Instant::now();
     let sent = monoio::time::timeout(
         w.cfg.authorizer_timeout,
@@ -269,7 +309,7 @@ async fn call_function(
     )
     .await;
     w.give_buf(event);
-    let failed = GatewayError::Authorizer(AuthorizerError::Failed);
+    let failed = AuthorizerError::Failed;
     let r = match sent {
         Err(_) => {
             tracing::debug!(
@@ -281,7 +321,7 @@ async fn call_function(
         }
         Ok(Err(e)) => {
             tracing::debug!(authorizer = &*a.id, error = %e, "authorizer invoke failed");
-            return Err(GatewayError::Authorizer(AuthorizerError::Configuration));
+            return Err(AuthorizerError::Configuration);
         }
         Ok(Ok(r)) => r,
     };
@@ -298,12 +338,12 @@ async fn call_function(
                     v.get("errorMessage").and_then(Value::as_str) == Some("Unauthorized")
                 });
             Err(if unauthorized {
-                GatewayError::Authorizer(AuthorizerError::Unauthorized)
+                AuthorizerError::Unauthorized
             } else {
                 failed
             })
         }
-        Err(_) => Err(GatewayError::Authorizer(AuthorizerError::Configuration)),
+        Err(_) => Err(AuthorizerError::Configuration),
     }
 }
 
@@ -363,7 +403,7 @@ fn write_event(
             event.insert("identitySource".into(), joined.clone().into());
             event.insert("authorizationToken".into(), joined.into());
         }
-        Flavor::RestRequest | Flavor::RestToken => {
+        Flavor::RestRequest | Flavor::RestToken | Flavor::WebSocket => {
             event.insert("methodArn".into(), arn.into());
         }
     }

@@ -45,6 +45,9 @@ pub enum Flavor {
     RestRequest,
     /// HTTP API `REQUEST`: payload format 1.0 or 2.0; `simple`: `enableSimpleResponses`.
     Http { v2: bool, simple: bool },
+    /// WebSocket API `REQUEST` on `$connect`: the CONNECT event's parts, `methodArn`; a
+    /// policy answer whose context values are primitives (as REST).
+    WebSocket,
 }
 
 /// The `context.X` identity sources of REST `REQUEST` authorizers: the variables fixed by the
@@ -78,6 +81,18 @@ pub const HTTP_IDENTITY_CONTEXT: &[&str] = &[
     "identity.userAgent",
     "path",
     "protocol",
+    "routeKey",
+    "stage",
+];
+
+/// The `context.X` identity sources of WebSocket `$connect` authorizers.
+pub const WEBSOCKET_IDENTITY_CONTEXT: &[&str] = &[
+    "apiId",
+    "connectionId",
+    "domainName",
+    "eventType",
+    "identity.sourceIp",
+    "identity.userAgent",
     "routeKey",
     "stage",
 ];
@@ -136,8 +151,11 @@ pub struct AuthorizerInput<'a> {
     pub api_id: &'a str,
     pub stage: &'a str,
     pub authorizer_id: &'a str,
-    /// `TOKEN`/`REQUEST` (REST); `REQUEST` (HTTP).
+    /// `TOKEN`/`REQUEST` (REST); `REQUEST` (HTTP, WebSocket).
     pub rest: bool,
+    /// A WebSocket API's `REQUEST` authorizer (`route.request.*` identity sources, no payload
+    /// format version, no simple responses).
+    pub websocket: bool,
     pub token: bool,
     pub uri: &'a str,
     pub credentials: Option<&'a str>,
@@ -156,22 +174,53 @@ impl IdentitySource {
     /// `method.request.querystring.X`, `stageVariables.X`, `context.X`; HTTP's
     /// `$request.header.X`, `$request.querystring.X`, `$stageVariables.X`, `$context.X`.
     pub fn parse(s: &str, rest: bool) -> Result<IdentitySource, String> {
-        let s = s.trim();
-        let (header, query, stage, context) = if rest {
-            (
-                "method.request.header.",
-                "method.request.querystring.",
-                "stageVariables.",
-                "context.",
+        if rest {
+            Self::parse_with(
+                s,
+                [
+                    "method.request.header.",
+                    "method.request.querystring.",
+                    "stageVariables.",
+                    "context.",
+                ],
+                REST_IDENTITY_CONTEXT,
             )
         } else {
-            (
-                "$request.header.",
-                "$request.querystring.",
-                "$stageVariables.",
-                "$context.",
+            Self::parse_with(
+                s,
+                [
+                    "$request.header.",
+                    "$request.querystring.",
+                    "$stageVariables.",
+                    "$context.",
+                ],
+                HTTP_IDENTITY_CONTEXT,
             )
-        };
+        }
+    }
+
+    /// Parses one identity source of a WebSocket API: `route.request.header.X`,
+    /// `route.request.querystring.X`, `stageVariables.X`, `context.X`.
+    pub fn parse_websocket(s: &str) -> Result<IdentitySource, String> {
+        Self::parse_with(
+            s,
+            [
+                "route.request.header.",
+                "route.request.querystring.",
+                "stageVariables.",
+                "context.",
+            ],
+            WEBSOCKET_IDENTITY_CONTEXT,
+        )
+    }
+
+    /// `allowed`: the context variables this API type's identity sources may name.
+    fn parse_with(
+        s: &str,
+        [header, query, stage, context]: [&str; 4],
+        allowed: &[&str],
+    ) -> Result<IdentitySource, String> {
+        let s = s.trim();
         let named = |rest: &str| -> Result<Box<str>, String> {
             if rest.is_empty() || rest.bytes().any(|b| b.is_ascii_whitespace() || b == b',') {
                 Err(format!("Invalid identity source '{s}'"))
@@ -188,11 +237,6 @@ impl IdentitySource {
         } else if let Some(v) = s.strip_prefix(stage) {
             Ok(IdentitySource::StageVariable(named(v)?))
         } else if let Some(c) = s.strip_prefix(context) {
-            let allowed = if rest {
-                REST_IDENTITY_CONTEXT
-            } else {
-                HTTP_IDENTITY_CONTEXT
-            };
             let c = named(c)?;
             if !allowed.contains(&&*c) {
                 let names: Vec<String> = allowed.iter().map(|v| format!("{context}{v}")).collect();
@@ -262,7 +306,7 @@ pub fn split_rest_sources(s: &str) -> Vec<String> {
 pub fn check(input: &AuthorizerInput<'_>) -> Vec<String> {
     let mut problems = Vec::new();
     for s in input.identity_sources {
-        if let Err(e) = IdentitySource::parse(s, input.rest) {
+        if let Err(e) = input.parse_source(s) {
             problems.push(e);
         }
     }
@@ -287,7 +331,15 @@ pub fn check(input: &AuthorizerInput<'_>) -> Vec<String> {
             .push("Caching (authorizerResultTtlInSeconds > 0) needs an identitySource".into()),
         _ => {}
     }
-    if !input.rest {
+    if input.websocket {
+        // AWS documents both members as HTTP API only.
+        if input.payload_format_version.is_some() {
+            problems.push("authorizerPayloadFormatVersion is supported only for HTTP APIs".into());
+        }
+        if input.simple_responses {
+            problems.push("enableSimpleResponses is supported only for HTTP APIs".into());
+        }
+    } else if !input.rest {
         match input.payload_format_version {
             Some("1.0") if input.simple_responses => problems
                 .push("enableSimpleResponses is only supported with payload format 2.0".into()),
@@ -318,10 +370,11 @@ pub fn compile(
     let sources = input
         .identity_sources
         .iter()
-        .map(|s| IdentitySource::parse(s, input.rest))
+        .map(|s| input.parse_source(s))
         .collect::<Result<Box<[_]>, _>>()
         .map_err(|e| vec![e])?;
     let flavor = match (input.rest, input.token) {
+        _ if input.websocket => Flavor::WebSocket,
         (true, true) => Flavor::RestToken,
         (true, false) => Flavor::RestRequest,
         (false, _) => Flavor::Http {
@@ -391,6 +444,18 @@ impl LambdaAuthorizer {
     }
 }
 
+// === impl AuthorizerInput ===
+
+impl AuthorizerInput<'_> {
+    fn parse_source(&self, s: &str) -> Result<IdentitySource, String> {
+        if self.websocket {
+            IdentitySource::parse_websocket(s)
+        } else {
+            IdentitySource::parse(s, self.rest)
+        }
+    }
+}
+
 // === impl Grant ===
 
 impl Grant {
@@ -401,7 +466,10 @@ impl Grant {
         }
         let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
         let obj = v.as_object().ok_or("not a JSON object")?;
-        let rest = matches!(flavor, Flavor::RestToken | Flavor::RestRequest);
+        let rest = matches!(
+            flavor,
+            Flavor::RestToken | Flavor::RestRequest | Flavor::WebSocket
+        );
         let (context_json, context) = match obj.get("context") {
             None | Some(Value::Null) => ("{}".into(), Box::default()),
             Some(Value::Object(m)) => {
@@ -647,5 +715,55 @@ mod tests {
             split_rest_sources("method.request.header.A, method.request.querystring.b"),
             ["method.request.header.A", "method.request.querystring.b"]
         );
+        for (s, expect) in [
+            ("route.request.header.Auth", Some(S::Header("auth".into()))),
+            (
+                "route.request.querystring.room",
+                Some(S::Query("room".into())),
+            ),
+            ("stageVariables.v", Some(S::StageVariable("v".into()))),
+            (
+                "context.connectionId",
+                Some(S::Context("connectionId".into())),
+            ),
+            ("$request.header.Auth", None),
+            ("method.request.header.Auth", None),
+            ("route.request.body.x", None),
+        ] {
+            assert_eq!(IdentitySource::parse_websocket(s).ok(), expect, "{s}");
+        }
+    }
+
+    #[test]
+    fn websocket_authorizers_refuse_http_api_members() {
+        let sources = ["route.request.header.Auth".to_string()];
+        let input = AuthorizerInput {
+            api_id: "a",
+            stage: "s",
+            authorizer_id: "z",
+            rest: false,
+            websocket: true,
+            token: false,
+            uri: "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:f/invocations",
+            credentials: None,
+            identity_sources: &sources,
+            identity_validation_expression: None,
+            ttl_s: Some(60),
+            payload_format_version: None,
+            simple_responses: false,
+        };
+        assert_eq!(check(&input), Vec::<String>::new());
+        let problems = check(&AuthorizerInput {
+            payload_format_version: Some("2.0"),
+            simple_responses: true,
+            ..input
+        });
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let http = ["$request.header.Auth".to_string()];
+        let problems = check(&AuthorizerInput {
+            identity_sources: &http,
+            ..input
+        });
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

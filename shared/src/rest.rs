@@ -182,6 +182,7 @@ fn compile_authorizers(
             stage: s.stage_name,
             authorizer_id: &a.id,
             rest: true,
+            websocket: false,
             token,
             uri: a.authorizer_uri.as_deref().unwrap_or_default(),
             credentials: a.authorizer_credentials.as_deref(),

@@ -763,6 +763,7 @@ fn compile_stage(
                 stage: name,
                 authorizer_id: &a.authorizer_id,
                 rest: false,
+                websocket: false,
                 token: false,
                 uri: &l.authorizer_uri,
                 credentials: l.authorizer_credentials_arn.as_deref(),
@@ -904,15 +905,9 @@ fn compile_websocket_api(
     let mut stages = Vec::new();
     for input in &api.stages {
         let stage_at = format!("{at}.stages[{}]", input.stage.stage_name);
-        if let Some(ws) = crate::websocket::compile_stage(
-            api.api_id,
-            input.stage,
-            input.routes,
-            input.integrations,
-            &stage_at,
-            &mut errors,
-            ctx,
-        ) {
+        if let Some(ws) =
+            crate::websocket::compile_stage(api.api_id, input, &stage_at, &mut errors, ctx)
+        {
             stages.push(Stage {
                 name: input.stage.stage_name.as_str().into(),
                 router: RouterBuilder::new().build(),

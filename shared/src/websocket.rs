@@ -73,6 +73,9 @@ pub struct WsRoute {
     /// `$connect` with `authorizationType: AWS_IAM`: the upgrade request must be SigV4-signed
     /// (headers or presigned query) by a caller allowed `execute-api:Invoke` on the route.
     pub aws_iam: bool,
+    /// `$connect` with `authorizationType: CUSTOM`: the Lambda `REQUEST` authorizer that
+    /// decides the upgrade (`dataplane/src/ws/auth.rs`).
+    pub authorizer: Option<Arc<crate::authorizer::LambdaAuthorizer>>,
 }
 
 /// A WebSocket integration.
@@ -317,13 +320,17 @@ pub fn compile_api(expr: Option<&str>, at: &str) -> Result<WsApi, ConfigError> {
 /// Compiles the routes and integrations a WebSocket stage serves, reporting every problem.
 pub fn compile_stage(
     api_id: &str,
-    stage: &model::Stage,
-    routes: &[model::Route],
-    integrations: &[model::Integration],
+    input: &crate::snapshot::StageInput<'_>,
     at: &str,
     errors: &mut Vec<ConfigError>,
     ctx: &mut crate::snapshot::CompileContext,
 ) -> Option<WsStage> {
+    let crate::snapshot::StageInput {
+        stage,
+        routes,
+        integrations,
+        authorizers,
+    } = *input;
     let before = errors.len();
     if routes.len() > WS_ROUTES_MAX {
         errors.push(err(at, &format!("more than {WS_ROUTES_MAX} routes")));
@@ -389,9 +396,59 @@ pub fn compile_stage(
             route_response: r.route_response,
             integration,
             aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
+            authorizer: compile_authorizer(api_id, stage, r, authorizers, &rat, errors, ctx),
         });
     }
     (errors.len() == before).then_some(out)
+}
+
+/// The Lambda `REQUEST` authorizer of a `CUSTOM` route (`$connect` only: the admin API refuses
+/// it elsewhere, and JWT authorizers on WebSocket APIs), compiled for this stage.
+fn compile_authorizer(
+    api_id: &str,
+    stage: &model::Stage,
+    r: &model::Route,
+    authorizers: &[model::Authorizer],
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut crate::snapshot::CompileContext,
+) -> Option<Arc<crate::authorizer::LambdaAuthorizer>> {
+    // The model names the authorizer of a `CUSTOM` (or `JWT`) route only.
+    let id = r.authorizer_id.as_deref()?;
+    let Some(l) = authorizers
+        .iter()
+        .find(|a| a.authorizer_id == id)
+        .and_then(|a| a.lambda.as_ref())
+    else {
+        errors.push(err(
+            at,
+            &format!("authorizerId '{id}' names no REQUEST authorizer"),
+        ));
+        return None;
+    };
+    let spec = crate::authorizer::AuthorizerInput {
+        api_id,
+        stage: &stage.stage_name,
+        authorizer_id: id,
+        rest: false,
+        websocket: true,
+        token: false,
+        uri: &l.authorizer_uri,
+        credentials: l.authorizer_credentials_arn.as_deref(),
+        identity_sources: &l.identity_source,
+        identity_validation_expression: None,
+        ttl_s: l.authorizer_result_ttl_in_seconds,
+        payload_format_version: None,
+        simple_responses: false,
+    };
+    match crate::authorizer::compile(&ctx.lambda, &spec, &stage.stage_variables) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(problems) => {
+            let aat = format!("{at}.authorizers[{id}]");
+            errors.extend(problems.iter().map(|p| err(&aat, p)));
+            None
+        }
+    }
 }
 
 /// A WebSocket route key: `$connect`, `$disconnect`, `$default`, or a custom key that does not

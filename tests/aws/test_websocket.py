@@ -829,3 +829,137 @@ def test_wss_and_custom_domains_on_both_listeners(tmp_path, monkeypatch):
         asyncio.run(run())
     finally:
         gw.stop()
+
+
+WS_AUTHORIZER = r'''
+import json, os
+
+def handler(event, context):
+    if event.get("type") != "REQUEST":
+        # `$default`: answers what the connection's authorizer left in `requestContext`.
+        return {"statusCode": 200, "body": json.dumps(event["requestContext"].get("authorizer"))}
+    with open(os.environ["CALLS"], "a") as f:
+        f.write(json.dumps(event) + "\n")
+    token = {k.lower(): v for k, v in event["headers"].items()}["auth"]
+    if token == "fail":
+        raise ValueError("boom")
+    if token == "nobody":
+        raise Exception("Unauthorized")
+    effect = "Deny" if token == "deny" else "Allow"
+    return {"principalId": "user-" + token,
+            "policyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]},
+            "context": {"room": event["queryStringParameters"]["room"], "level": 3}}
+'''
+
+
+@pytest.fixture
+def one_core_gateway(tmp_path):
+    """One worker: the authorizer decision cache is per core, and every upgrade is a new TCP
+    connection that two workers would share between their caches."""
+    gw = Gateway(tmp_path / "data1", tmp_path / "portico1.log", workers=1).start()
+    yield gw
+    gw.stop()
+
+
+def test_lambda_request_authorizer_on_connect(one_core_gateway, tmp_path):
+    """`$connect` with a Lambda `REQUEST` authorizer (`CUSTOM`): allowed upgrades carry the
+    principal and context into later events (Lambda and templates); deny is 403, a missing
+    identity 401 without a call, the function's `Unauthorized` 401, a failure 500; a decision is
+    cached per identity for the TTL."""
+    from test_functions import lambda_client, make_zip, ROLE
+
+    gateway = one_core_gateway
+    client = gateway.client()
+
+    calls = tmp_path / "calls.jsonl"
+    arn = lambda_client(gateway).create_function(
+        FunctionName="wsauth", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": (WS_AUTHORIZER, 0o644)})}, Timeout=10,
+        Environment={"Variables": {"CALLS": str(calls)}},
+    )["FunctionArn"]
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+    api_id = client.create_api(
+        Name="a", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )["ApiId"]
+    bad = botocore.exceptions.ClientError
+    # AWS's refusals: HTTP API-only members, JWT authorizers.
+    for extra in ({"AuthorizerPayloadFormatVersion": "2.0"}, {"EnableSimpleResponses": True},
+                  {"IdentitySource": ["$request.header.Auth"]}):
+        args = {"IdentitySource": ["route.request.header.Auth"], **extra}
+        with pytest.raises(bad) as e:
+            client.create_authorizer(ApiId=api_id, Name="x", AuthorizerType="REQUEST",
+                                     AuthorizerUri=uri, **args)
+        assert e.value.response["Error"]["Code"] == "BadRequestException", extra
+    with pytest.raises(bad):
+        client.create_authorizer(ApiId=api_id, Name="j", AuthorizerType="JWT",
+                                 IdentitySource=["route.request.header.Auth"],
+                                 JwtConfiguration={"Issuer": "https://x", "Audience": ["a"]})
+    auth_id = client.create_authorizer(
+        ApiId=api_id, Name="a", AuthorizerType="REQUEST", AuthorizerUri=uri,
+        IdentitySource=["route.request.header.Auth", "route.request.querystring.room"],
+        AuthorizerResultTtlInSeconds=300,
+    )["AuthorizerId"]
+    integ = client.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY",
+                                      IntegrationUri=uri)["IntegrationId"]
+    client.create_route(ApiId=api_id, RouteKey="$connect", Target=f"integrations/{integ}",
+                        AuthorizationType="CUSTOM", AuthorizerId=auth_id)
+    d = client.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{integ}",
+                            RouteResponseSelectionExpression="$default")
+    client.create_route_response(ApiId=api_id, RouteId=d["RouteId"], RouteResponseKey="$default")
+    # Authorization on any other route: AWS's refusal.
+    with pytest.raises(bad) as e:
+        client.update_route(ApiId=api_id, RouteId=d["RouteId"], AuthorizationType="CUSTOM",
+                            AuthorizerId=auth_id)
+    assert "restricted to the $connect route" in e.value.response["Error"]["Message"]
+    mock = client.create_integration(ApiId=api_id, IntegrationType="MOCK")["IntegrationId"]
+    client.create_integration_response(
+        ApiId=api_id, IntegrationId=mock, IntegrationResponseKey="$default",
+        ResponseTemplates={"$default":
+                           '{"p":"$context.authorizer.principalId","room":"$context.authorizer.room"}'},
+    )
+    r = client.create_route(ApiId=api_id, RouteKey="tpl", Target=f"integrations/{mock}",
+                            RouteResponseSelectionExpression="$default")
+    client.create_route_response(ApiId=api_id, RouteId=r["RouteId"], RouteResponseKey="$default")
+    client.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    url = ws_url(gateway, api_id)
+    time.sleep(0.1)  # auto-deploy published with the stage
+
+    async def refused(status, target, token=None):
+        with pytest.raises(websockets.InvalidStatus) as e:
+            async with websockets.connect(target, open_timeout=20,
+                                          additional_headers={"Auth": token} if token else {}):
+                pass
+        assert e.value.response.status_code == status, (token, e.value.response)
+        return json.loads(e.value.response.body)["message"]
+
+    async def run():
+        assert await refused(401, url + "?room=r1") == "Unauthorized"  # no header
+        assert await refused(401, url, "alice") == "Unauthorized"  # no room
+        assert await refused(403, url + "?room=r1", "deny") == "Forbidden"
+        assert await refused(403, url + "?room=r1", "deny") == "Forbidden"  # cached
+        assert await refused(401, url + "?room=r1", "nobody") == "Unauthorized"
+        assert await refused(500, url + "?room=r1", "fail") == "Internal server error"
+        for _ in range(2):  # the second connect is answered from the cache
+            async with websockets.connect(url + "?room=r1", open_timeout=20,
+                                          additional_headers={"Auth": "alice"}) as ws:
+                await ws.send("hi")
+                assert json.loads(await recv(ws, 20)) == {
+                    "principalId": "user-alice", "integrationLatency": 0, "room": "r1", "level": 3}
+                await ws.send(json.dumps({"action": "tpl"}))
+                assert json.loads(await recv(ws, 20)) == {"p": "user-alice", "room": "r1"}
+
+    asyncio.run(run())
+    events = [json.loads(line) for line in calls.read_text().splitlines()]
+    tokens = [e["headers"].get("Auth") or e["headers"].get("auth") for e in events]
+    assert tokens == ["deny", "nobody", "fail", "alice"], tokens
+    ev = events[-1]
+    assert ev["type"] == "REQUEST"
+    assert ev["methodArn"] == f"arn:aws:execute-api:us-east-1:000000000000:{api_id}/prod/$connect"
+    assert ev["queryStringParameters"] == {"room": "r1"}
+    assert ev["multiValueQueryStringParameters"] == {"room": ["r1"]}
+    assert ev["multiValueHeaders"]["Auth"] == ["alice"]
+    cx = ev["requestContext"]
+    assert (cx["routeKey"], cx["eventType"], cx["apiId"], cx["stage"]) == (
+        "$connect", "CONNECT", api_id, "prod")
+    assert cx["connectionId"] and "body" not in ev and "isBase64Encoded" not in ev

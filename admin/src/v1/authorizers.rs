@@ -152,6 +152,7 @@ fn validate(a: &Authorizer) -> Result<(), ApiError> {
                 stage: "",
                 authorizer_id: "",
                 rest: true,
+                websocket: false,
                 token: a.kind == "TOKEN",
                 uri: a.authorizer_uri.as_deref().unwrap_or_default(),
                 credentials: a.authorizer_credentials.as_deref(),

@@ -2,8 +2,9 @@
 //! `$connect` integration runs.
 //!
 //! # Architecture
-//! 1. `ws::upgrade` calls [`authorize`] once the stage and its `$connect` route are known;
-//!    nothing is allocated for the connection before the decision.
+//! 1. `ws::upgrade` calls [`authorize`] once the stage and its `$connect` route are known,
+//!    with the connection's `Conn` allocated but not registered (its id is in a Lambda
+//!    authorizer's event; no `@connections` call can reach it before the decision).
 //! 2. `AWS_IAM` on `$connect`: the upgrade request's SigV4 signature (headers, or a presigned
 //!    query string as AWS's WebSocket clients send it) is verified by `iam::verify` against the
 //!    snapshot's `IamTable` (15-minute window, constant-time compare), then the caller's
@@ -12,19 +13,33 @@
 //!    credentials) is allowed.
 //! 3. A refusal ([`Refusal`]) answers the upgrade with its status (403), AWS's message and
 //!    `x-amzn-ErrorType`; `$connect` is not invoked and no connection exists.
-//! 4. Lambda `REQUEST` authorizers plug in here, after the IAM check: their decision is a
-//!    [`Refusal`] (401/403) or an allowed [`ConnectAuth`], whose fields ride on the connection
-//!    (`registry::Conn`) so that every later event carries them.
+//! 4. A Lambda `REQUEST` authorizer (`CUSTOM`), after the IAM check: the identity values
+//!    (`route.request.header.X`, `route.request.querystring.X`, `stageVariables.X`,
+//!    `context.X`) are read by `lambda_auth::identity_key` (one missing: 401, no call), and
+//!    `lambda_auth::grant` answers from the per-core decision cache or invokes the function with
+//!    AWS's WebSocket `REQUEST` event (the CONNECT proxy event plus `type` and `methodArn`
+//!    `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/$connect`). Deny: 403; the
+//!    function's `Unauthorized`: 401; a failure: 500. The allowed grant rides on the connection
+//!    (`registry::Conn::authorizer`): every later event's `requestContext.authorizer` and
+//!    `$context.authorizer.*` read it.
 //!
 //! Invariants: no lock, no wait on the admin side; only the immutable snapshot is read.
 
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use portico_shared::authorizer::{Grant, LambdaAuthorizer};
 use portico_shared::iam::{Decision, Request, INVOKE};
 use portico_shared::websocket::{WsRoute, CONNECT};
 use portico_shared::Snapshot;
 
+use super::event::{Event, EventType};
+use super::registry::Conn;
 use crate::conn::Downstream;
-use crate::error::GatewayError;
+use crate::error::{AuthorizerError, GatewayError};
+use crate::http1::parse::bytes;
 use crate::http1::RequestHead;
+use crate::lambda_auth::Handshake;
 use crate::worker::Worker;
 
 /// The `AWS_IAM` caller of a connection: `requestContext.identity`'s IAM members.
@@ -41,6 +56,8 @@ pub struct IamCaller {
 #[derive(Debug, Default)]
 pub struct ConnectAuth {
     pub iam: Option<Box<IamCaller>>,
+    /// The Lambda authorizer's grant (principal and context).
+    pub lambda: Option<Rc<Grant>>,
 }
 
 /// A refused upgrade: its status, `x-amzn-ErrorType` and message.
@@ -51,27 +68,118 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Decides whether the upgrade `head` may open a connection through `route` (`$connect`).
-/// Async, with the worker at hand, because a Lambda `REQUEST` authorizer (`route` naming one)
-/// will invoke its function through `lambda::invoke` here.
+/// What the upgrade is decided on: the API, stage and `$connect` route it targets, and the
+/// connection it would open (its id is in the authorizer's event).
+#[derive(Debug)]
+pub struct Target<'a> {
+    pub api_id: &'a str,
+    pub stage: &'a str,
+    pub stage_variables: &'a BTreeMap<String, String>,
+    pub route: &'a WsRoute,
+    pub conn: &'a Conn,
+}
+
+/// Decides whether the upgrade `head` may open a connection through `t.route` (`$connect`).
+/// Async, with the worker at hand: a Lambda `REQUEST` authorizer invokes its function here.
 pub async fn authorize<S>(
-    _w: &Worker,
+    w: &Worker,
     s: &Snapshot,
-    api_id: &str,
-    stage: &str,
-    route: &WsRoute,
+    t: &Target<'_>,
     d: &Downstream<S>,
     head: &RequestHead,
 ) -> Result<ConnectAuth, Refusal> {
     let mut auth = ConnectAuth::default();
-    if route.aws_iam {
+    if t.route.aws_iam {
         let now_s = crate::auth::now_s();
-        auth.iam = Some(Box::new(authorize_iam(s, api_id, stage, d, head, now_s)?));
+        auth.iam = Some(Box::new(authorize_iam(
+            s, t.api_id, t.stage, d, head, now_s,
+        )?));
     }
-    // A Lambda REQUEST authorizer's decision goes here: a `Refusal` (401 Unauthorized, 403
-    // Forbidden, 500 on a failed call) or its `context`, kept on `ConnectAuth` and then on the
-    // connection for `requestContext.authorizer` of every later event.
+    if let Some(a) = &t.route.authorizer {
+        let mut key = w.take_buf();
+        let r = authorize_lambda(w, s, a, t, d, head, &mut key).await;
+        w.give_buf(key);
+        auth.lambda = Some(r.map_err(|e| {
+            let g = GatewayError::Authorizer(e);
+            Refusal {
+                status: g.status(),
+                error_type: g.response_type().map_or("", |r| r.error_type()),
+                message: match e {
+                    AuthorizerError::Unauthorized => "Unauthorized",
+                    AuthorizerError::Denied { .. } => "Forbidden",
+                    AuthorizerError::Failed | AuthorizerError::Configuration => {
+                        "Internal server error"
+                    }
+                }
+                .into(),
+            }
+        })?);
+    }
     Ok(auth)
+}
+
+async fn authorize_lambda<S>(
+    w: &Worker,
+    s: &Snapshot,
+    a: &LambdaAuthorizer,
+    t: &Target<'_>,
+    d: &Downstream<S>,
+    head: &RequestHead,
+    key: &mut Vec<u8>,
+) -> Result<Rc<Grant>, AuthorizerError> {
+    let h = Handshake {
+        buf: &d.buf,
+        headers: &d.headers,
+        query: bytes(&d.buf, head.query),
+        stage_variables: t.stage_variables,
+    };
+    let domain = super::event::domain_name(w, t.api_id);
+    crate::lambda_auth::identity_key(a, &h, key, |name, out| {
+        out.extend_from_slice(match name {
+            "apiId" => t.api_id.as_bytes(),
+            "stage" => t.stage.as_bytes(),
+            "routeKey" => CONNECT.as_bytes(),
+            "eventType" => b"CONNECT",
+            "connectionId" => t.conn.text_id.as_bytes(),
+            "domainName" => domain.as_bytes(),
+            "identity.sourceIp" => t.conn.source_ip.as_bytes(),
+            "identity.userAgent" => t.conn.user_agent.as_bytes(),
+            _ => b"",
+        })
+    })?;
+    let mut arn = String::with_capacity(96);
+    s.iam
+        .write_resource_arn(&mut arn, t.api_id, t.stage, CONNECT, "");
+    // `write_resource_arn` ends a method with the path's `/`.
+    if arn.ends_with('/') {
+        arn.pop();
+    }
+    let mut call = w.take_call();
+    let r = crate::lambda_auth::grant(w, s, a, &mut call, key, &arn, d.peer.ip(), |_, out| {
+        let ev = Event {
+            kind: EventType::Connect,
+            route_key: CONNECT,
+            conn: t.conn,
+            request_id: w.ids.next(),
+            message_id: None,
+            body: &[],
+            binary: false,
+            disconnect: None,
+            handshake: Some((&d.buf, &d.headers, head.query)),
+            stage_variables: t.stage_variables,
+        };
+        // AWS's WebSocket `REQUEST` event: the CONNECT event's members, `type`, `methodArn`.
+        let mut event = ev.proxy_event(&domain, crate::pipeline::unix_ms());
+        if let Some(o) = event.as_object_mut() {
+            o.remove("isBase64Encoded");
+            o.insert("type".into(), "REQUEST".into());
+            o.insert("methodArn".into(), arn.as_str().into());
+        }
+        let _ = serde_json::to_writer(out, &event);
+    })
+    .await;
+    w.give_call(call);
+    r
 }
 
 fn authorize_iam<S>(

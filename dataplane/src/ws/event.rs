@@ -92,6 +92,16 @@ impl Event<'_> {
             "connectionId": &*conn.text_id,
             "apiId": &*conn.api_id,
         });
+        if let Some(g) = conn.authorizer.as_deref() {
+            // As AWS: `{"principalId", "integrationLatency", ...context}`.
+            let mut a = match serde_json::from_str::<Value>(&g.context_json) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            a.insert("principalId".into(), g.principal_id.as_deref().into());
+            a.insert("integrationLatency".into(), 0.into());
+            cx["authorizer"] = Value::Object(a);
+        }
         if let Some(m) = self.message_id {
             cx["messageId"] = String::from_utf8_lossy(m.as_bytes()).into_owned().into();
         }
@@ -395,10 +405,7 @@ async fn call_lambda(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let mut domain = String::with_capacity(ev.conn.api_id.len() + 1 + w.cfg.domain.len());
-    domain.push_str(&ev.conn.api_id);
-    domain.push('.');
-    domain.push_str(&w.cfg.domain);
+    let domain = domain_name(w, &ev.conn.api_id);
     let payload = serde_json::to_vec(&ev.proxy_event(&domain, now_ms))
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
@@ -408,6 +415,15 @@ async fn call_lambda(
     };
     w.give_call(call);
     result
+}
+
+/// `requestContext.domainName` of a WebSocket API's events: `{apiId}.{domain}`.
+pub fn domain_name(w: &Worker, api_id: &str) -> String {
+    let mut domain = String::with_capacity(api_id.len() + 1 + w.cfg.domain.len());
+    domain.push_str(api_id);
+    domain.push('.');
+    domain.push_str(&w.cfg.domain);
+    domain
 }
 
 /// The function's answer to a WebSocket event: `{"statusCode", "body", "isBase64Encoded",
@@ -476,6 +492,15 @@ struct Cx<'a> {
 }
 
 impl Context for Cx<'_> {
+    fn authorizer(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.ev
+            .conn
+            .authorizer
+            .as_deref()?
+            .context_value(key)
+            .map(std::borrow::Cow::Borrowed)
+    }
+
     fn context(&self, var: ContextVar, out: &mut Vec<u8>) {
         let ev = self.ev;
         let mut num = itoa::Buffer::new();

@@ -201,9 +201,26 @@ pub async fn upgrade<S: crate::conn::Stream>(
     else {
         return refuse(&mut d, 404, "Not Found").await;
     };
-    // Who may connect: decided before anything is allocated or invoked.
+    let mut conn = w.ws.allocate(
+        api.id.as_ref(),
+        stage.name.as_ref(),
+        d.peer.ip(),
+        header(&d, "user-agent").unwrap_or_default(),
+        w.cfg.now_ms(),
+    );
+    // Who may connect: decided before `$connect` is invoked. The `Conn` is not registered yet
+    // (its id is in a Lambda authorizer's event); a refusal drops it.
     let connect_auth = match ws.route(ws.connect) {
-        Some(route) => auth::authorize(&w, &snapshot, &api.id, &stage.name, route, &d, &head).await,
+        Some(route) => {
+            let t = auth::Target {
+                api_id: &api.id,
+                stage: &stage.name,
+                stage_variables: &stage.variables,
+                route,
+                conn: &conn,
+            };
+            auth::authorize(&w, &snapshot, &t, &d, &head).await
+        }
         None => Ok(auth::ConnectAuth::default()),
     };
     let connect_auth = match connect_auth {
@@ -213,14 +230,8 @@ pub async fn upgrade<S: crate::conn::Stream>(
             return refuse_with(&mut d, r.status, Some(r.error_type), &r.message).await;
         }
     };
-    let mut conn = w.ws.allocate(
-        api.id.as_ref(),
-        stage.name.as_ref(),
-        d.peer.ip(),
-        header(&d, "user-agent").unwrap_or_default(),
-        w.cfg.now_ms(),
-    );
     conn.iam = connect_auth.iam;
+    conn.authorizer = connect_auth.lambda;
 
     // `$connect`: the upgrade waits for it; a non-2xx answer refuses it with that status.
     let mut subprotocol = None;

@@ -53,6 +53,9 @@ pub struct Conn {
     /// The `AWS_IAM` caller that signed the upgrade (`$connect` with `AWS_IAM`): events'
     /// `identity` carries it. `None` for anonymous connections (8 bytes each).
     pub iam: Option<Box<super::auth::IamCaller>>,
+    /// The Lambda authorizer's grant (`$connect` with `CUSTOM`): events'
+    /// `requestContext.authorizer` and `$context.authorizer.*`. Shared with the decision cache.
+    pub authorizer: Option<std::rc::Rc<portico_shared::authorizer::Grant>>,
     /// Encoded frames waiting for the writer task, and their bytes.
     outbound: RefCell<VecDeque<Vec<u8>>>,
     queued_bytes: Cell<usize>,
@@ -269,6 +272,7 @@ impl Registry {
             source_ip: ip.to_canonical().to_string().into(),
             user_agent: String::from_utf8_lossy(user_agent).into(),
             iam: None,
+            authorizer: None,
             outbound: RefCell::default(),
             queued_bytes: Cell::new(0),
             writer: Notify::default(),
