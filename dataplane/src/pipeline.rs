@@ -173,11 +173,7 @@ pub async fn handle<'s, S: Stream>(
                 headers: &d.headers,
                 body: &[],
                 peer: d.peer,
-                local_port: if d.tls.is_some() {
-                    w.tls_port
-                } else {
-                    w.local_port
-                },
+                local_port: w.listener_port(d.tls.is_some()),
                 tls: d.tls.as_deref(),
                 request_id,
                 grant: None,
@@ -260,11 +256,7 @@ pub async fn handle<'s, S: Stream>(
                 BodyLoc::Decoded => body,
             },
             peer: d.peer,
-            local_port: if d.tls.is_some() {
-                w.tls_port
-            } else {
-                w.local_port
-            },
+            local_port: w.listener_port(d.tls.is_some()),
             tls: d.tls.as_deref(),
             request_id,
             grant: scope.grant.as_deref(),

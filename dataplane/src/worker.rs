@@ -97,6 +97,15 @@ const REUSE_MAX_COUNT: usize = 1024;
 // === impl Worker ===
 
 impl Worker {
+    /// The port a connection came in on: the TLS listener's or the plain one's.
+    pub fn listener_port(&self, tls: bool) -> u16 {
+        if tls {
+            self.tls_port
+        } else {
+            self.local_port
+        }
+    }
+
     /// The current snapshot. One atomic load when unchanged; no lock.
     #[allow(clippy::redundant_allocation)]
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
