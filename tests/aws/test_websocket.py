@@ -80,7 +80,8 @@ def echo_api(client, connect_status=None):
     mock_route("$default")
     mock_route(
         "whoami",
-        response_template='{"connectionId":"$context.connectionId","route":"$context.routeKey"}',
+        response_template='{"connectionId":"$context.connectionId","route":"$context.routeKey",'
+        '"domain":"$context.domainName"}',
     )
     if connect_status:
         mock_route("$connect", template=f'{{"statusCode": {connect_status}}}')
@@ -808,7 +809,10 @@ def test_wss_and_custom_domains_on_both_listeners(tmp_path, monkeypatch):
                 await ws.send(big)
                 assert await recv(ws) == big
                 await ws.send(json.dumps({"action": "whoami"}))
-                cid = json.loads(await recv(ws))["connectionId"]
+                me = json.loads(await recv(ws))
+                # `$context.domainName` is the custom domain the connection came through.
+                cid, domain = me["connectionId"], me["domain"]
+                assert domain == name
                 mgmt = boto3.client(
                     "apigatewaymanagementapi", endpoint_url=f"https://{name}:{tls_port}/chat",
                     region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y",
@@ -821,6 +825,9 @@ def test_wss_and_custom_domains_on_both_listeners(tmp_path, monkeypatch):
             async with websockets.connect(f"ws://{name}:{gw.port}/chat") as ws:
                 await ws.send("plain listener")
                 assert await recv(ws) == "plain listener"
+            async with websockets.connect(f"ws://{api_id}.{DOMAIN}:{gw.port}/prod") as ws:
+                await ws.send(json.dumps({"action": "whoami"}))
+                assert json.loads(await recv(ws))["domain"] == f"{api_id}.{DOMAIN}"
             with pytest.raises(websockets.InvalidStatus) as e:
                 async with websockets.connect(f"wss://{name}:{tls_port}/nothing", ssl=ctx):
                     pass

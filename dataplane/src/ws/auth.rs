@@ -133,7 +133,6 @@ async fn authorize_lambda<S>(
         query: bytes(&d.buf, head.query),
         stage_variables: t.stage_variables,
     };
-    let domain = super::event::domain_name(w, t.api_id);
     crate::lambda_auth::identity_key(a, &h, key, |name, out| {
         out.extend_from_slice(match name {
             "apiId" => t.api_id.as_bytes(),
@@ -141,7 +140,7 @@ async fn authorize_lambda<S>(
             "routeKey" => CONNECT.as_bytes(),
             "eventType" => b"CONNECT",
             "connectionId" => t.conn.text_id.as_bytes(),
-            "domainName" => domain.as_bytes(),
+            "domainName" => t.conn.domain.as_bytes(),
             "identity.sourceIp" => t.conn.source_ip.as_bytes(),
             "identity.userAgent" => t.conn.user_agent.as_bytes(),
             _ => b"",
@@ -169,7 +168,7 @@ async fn authorize_lambda<S>(
             stage_variables: t.stage_variables,
         };
         // AWS's WebSocket `REQUEST` event: the CONNECT event's members, `type`, `methodArn`.
-        let mut event = ev.proxy_event(&domain, crate::pipeline::unix_ms());
+        let mut event = ev.proxy_event(&t.conn.domain, crate::pipeline::unix_ms());
         if let Some(o) = event.as_object_mut() {
             o.remove("isBase64Encoded");
             o.insert("type".into(), "REQUEST".into());

@@ -405,8 +405,7 @@ async fn call_lambda(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let domain = domain_name(w, &ev.conn.api_id);
-    let payload = serde_json::to_vec(&ev.proxy_event(&domain, now_ms))
+    let payload = serde_json::to_vec(&ev.proxy_event(&ev.conn.domain, now_ms))
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
     let result = match crate::lambda::invoke(w, &mut call, t, &payload).await {
@@ -415,15 +414,6 @@ async fn call_lambda(
     };
     w.give_call(call);
     result
-}
-
-/// `requestContext.domainName` of a WebSocket API's events: `{apiId}.{domain}`.
-pub fn domain_name(w: &Worker, api_id: &str) -> String {
-    let mut domain = String::with_capacity(api_id.len() + 1 + w.cfg.domain.len());
-    domain.push_str(api_id);
-    domain.push('.');
-    domain.push_str(&w.cfg.domain);
-    domain
 }
 
 /// The function's answer to a WebSocket event: `{"statusCode", "body", "isBase64Encoded",
@@ -512,6 +502,7 @@ impl Context for Cx<'_> {
             ContextVar::Stage => out.extend_from_slice(ev.conn.stage.as_bytes()),
             ContextVar::SourceIp => out.extend_from_slice(ev.conn.source_ip.as_bytes()),
             ContextVar::UserAgent => out.extend_from_slice(ev.conn.user_agent.as_bytes()),
+            ContextVar::DomainName => out.extend_from_slice(ev.conn.domain.as_bytes()),
             ContextVar::IdentityUser
             | ContextVar::IdentityUserArn
             | ContextVar::IdentityAccessKey
@@ -602,7 +593,14 @@ mod tests {
     fn proxy_events_carry_what_aws_sends() {
         let (peers, _inboxes) = channels(1).unwrap();
         let reg = Registry::new(0, peers, 7);
-        let conn = reg.allocate("abc", "prod", "127.0.0.1".parse().unwrap(), b"ua/1", 1_000);
+        let conn = reg.allocate(
+            "abc",
+            "prod",
+            "127.0.0.1".parse().unwrap(),
+            b"ua/1",
+            b"abc.execute-api.localhost",
+            1_000,
+        );
         let ids = crate::request_id::RequestIds::new(1);
         let vars = BTreeMap::from([("v".to_string(), "1".to_string())]);
         let msg = Event {

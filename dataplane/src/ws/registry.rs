@@ -50,6 +50,9 @@ pub struct Conn {
     last_active_ms: Cell<u64>,
     pub source_ip: Box<str>,
     pub user_agent: Box<str>,
+    /// The upgrade's Host without its port: events' `requestContext.domainName` (a custom
+    /// domain's name when the connection came through one).
+    pub domain: Box<str>,
     /// The `AWS_IAM` caller that signed the upgrade (`$connect` with `AWS_IAM`): events'
     /// `identity` carries it. `None` for anonymous connections (8 bytes each).
     pub iam: Option<Box<super::auth::IamCaller>>,
@@ -246,6 +249,7 @@ impl Registry {
         stage: &str,
         ip: IpAddr,
         user_agent: &[u8],
+        domain: &[u8],
         now_ms: u64,
     ) -> Conn {
         let slot = self.next_slot.get();
@@ -271,6 +275,7 @@ impl Registry {
             last_active_ms: Cell::new(now_ms),
             source_ip: ip.to_canonical().to_string().into(),
             user_agent: String::from_utf8_lossy(user_agent).into(),
+            domain: String::from_utf8_lossy(domain).into(),
             iam: None,
             authorizer: None,
             outbound: RefCell::default(),
