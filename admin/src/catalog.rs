@@ -465,6 +465,26 @@ impl Catalog {
         self.flush_rest_stage(api_id, stage_name, |ctx| &mut ctx.authorizer_generations)
     }
 
+    /// `ResetAuthorizersCache` (HTTP APIs): as [`Catalog::flush_rest_stage_authorizers_cache`]
+    /// for an HTTP API's stage: its Lambda authorizers get new decision cache ids.
+    pub(crate) fn reset_http_stage_authorizers_cache(
+        &mut self,
+        api_id: &str,
+        stage_name: &str,
+    ) -> Result<(), ApiError> {
+        let state = Arc::clone(self.api(api_id)?);
+        state.stage(stage_name)?;
+        if state.api.protocol_type == "WEBSOCKET" {
+            return Err(ApiError::BadRequest(
+                "ResetAuthorizersCache is supported only for HTTP APIs".into(),
+            ));
+        }
+        self.ctx.authorizer_generations.bump(api_id, stage_name);
+        let api = compile(&state, &mut self.ctx).map_err(compile_error)?;
+        self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
+        Ok(())
+    }
+
     /// Bumps the stage's flush generation in `generations` and publishes the API recompiled.
     fn flush_rest_stage(
         &mut self,

@@ -121,6 +121,10 @@ pub(crate) fn router() -> Router<AdminState> {
             delete(delete_route_settings),
         )
         .route(
+            "/v2/apis/{api_id}/stages/{stage_name}/cache/authorizers",
+            delete(reset_authorizers_cache),
+        )
+        .route(
             "/v2/apis/{api_id}/authorizers",
             get(get_authorizers).post(create_authorizer),
         )
@@ -493,6 +497,17 @@ async fn delete_route_settings(
 ) -> Response {
     no_content(
         s.write(move |c| c.delete_route_settings(&api_id, &stage_name, &route_key))
+            .await,
+    )
+}
+
+/// `ResetAuthorizersCache`: 204; every worker calls the stage's Lambda authorizers again.
+async fn reset_authorizers_cache(
+    State(s): State<AdminState>,
+    Params((api_id, stage_name)): Params<(String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.reset_http_stage_authorizers_cache(&api_id, &stage_name))
             .await,
     )
 }

@@ -775,7 +775,10 @@ fn compile_stage(
             };
             match crate::authorizer::compile(&ctx.lambda, &spec, &input.stage.stage_variables) {
                 Ok(c) => {
-                    lambda_authorizers.insert(a.authorizer_id.as_str(), Arc::new(c));
+                    // `ResetAuthorizersCache` bumps the stage's generation: a new cache id.
+                    let generation = ctx.authorizer_generations.get(api_id, name);
+                    lambda_authorizers
+                        .insert(a.authorizer_id.as_str(), Arc::new(c.flushed(generation)));
                 }
                 Err(problems) => errors.extend(problems.iter().map(|p| err(&aat, p))),
             }

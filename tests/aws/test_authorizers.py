@@ -287,3 +287,30 @@ def test_cognito_user_pool_authorizer(gw, stub):
     assert status == 200, body
     refused("/prod/s", stub.token(iss=issuer, token_use="access", scope="write"))
     refused("/prod/s", id_token)
+
+
+def test_http_api_reset_authorizers_cache(gw, stub):
+    """apigatewayv2 `ResetAuthorizersCache`: a cached decision of an HTTP API's Lambda REQUEST
+    authorizer is dropped on every worker; the next request calls the function again."""
+    c = gw.client()
+    api = c.create_api(Name="lam", ProtocolType="HTTP")["ApiId"]
+    i = c.create_integration(ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=ECHO,
+                             PayloadFormatVersion="2.0")["IntegrationId"]
+    a = c.create_authorizer(ApiId=api, Name="lam", AuthorizerType="REQUEST",
+                            AuthorizerUri=uri(AUTHZ), IdentitySource=["$request.header.x-token"],
+                            AuthorizerPayloadFormatVersion="1.0", AuthorizerResultTtlInSeconds=60)
+    c.create_route(ApiId=api, RouteKey="GET /me", Target=f"integrations/{i}",
+                   AuthorizationType="CUSTOM", AuthorizerId=a["AuthorizerId"])
+    c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+    status, _, body = gw.request(api, "GET", "/me", headers={"x-token": "bob"})
+    assert status == 200, body
+    calls = len(stub.events)
+    status, _, _ = gw.request(api, "GET", "/me", headers={"x-token": "bob"})
+    assert status == 200 and len(stub.events) == calls, "cached for 60 s"
+    c.reset_authorizers_cache(ApiId=api, StageName="$default")
+    status, _, _ = gw.request(api, "GET", "/me", headers={"x-token": "bob"})
+    assert status == 200 and len(stub.events) == calls + 1
+    status, _, _ = gw.request(api, "GET", "/me", headers={"x-token": "bob"})
+    assert status == 200 and len(stub.events) == calls + 1, "cached again"
+    with pytest.raises(c.exceptions.NotFoundException):
+        c.reset_authorizers_cache(ApiId=api, StageName="nope")
