@@ -668,6 +668,10 @@ fn oha_tls(port: u16, ca: &Path, keepalive: bool, a: &Args) -> Result<Figures> {
     })
 }
 
+const USAGE: &str =
+    "usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] \
+                     [--path /small] [--tls] [--auth]";
+
 fn parse_args() -> Result<Args> {
     let mut a = Args {
         seconds: 5,
@@ -689,7 +693,11 @@ fn parse_args() -> Result<Args> {
             "--path" => a.path = val()?,
             "--tls" => a.tls = true,
             "--auth" => a.auth = true,
-            other => bail!("unknown flag {other}"),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other}\n{USAGE}"),
         }
     }
     Ok(a)
