@@ -740,7 +740,11 @@ pub(crate) fn header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a
 
 /// `$context.domainName`: the `Host` header without its port.
 pub(crate) fn domain_name<'r>(req: &DownstreamRequest<'r>) -> &'r [u8] {
-    let host = req.head.host.map(|h| bytes(req.buf, h)).unwrap_or_default();
+    host_name(req.head.host.map(|h| bytes(req.buf, h)).unwrap_or_default())
+}
+
+/// A Host value without its port (`[::1]:8080` keeps its brackets): events' `domainName`.
+pub(crate) fn host_name(host: &[u8]) -> &[u8] {
     match host.iter().rposition(|&b| b == b':') {
         Some(i) if !host.ends_with(b"]") => &host[..i],
         _ => host,

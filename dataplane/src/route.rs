@@ -195,12 +195,7 @@ pub fn select_api<'s, 'b>(
 
 /// `{apiId}.{domain}[:port]` → `apiId` (case-insensitive domain match).
 pub fn api_id_from_host<'h>(host: &'h [u8], domain: &str) -> Option<&'h [u8]> {
-    let host = match host.iter().rposition(|&b| b == b':') {
-        Some(i) if host[i + 1..].iter().all(u8::is_ascii_digit) && !host.starts_with(b"[") => {
-            &host[..i]
-        }
-        _ => host,
-    };
+    let host = portico_shared::domain::strip_port(host);
     let dot = host.iter().position(|&b| b == b'.')?;
     let (id, rest) = (&host[..dot], &host[dot + 1..]);
     let rest = rest.strip_suffix(b".").unwrap_or(rest);

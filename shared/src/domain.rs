@@ -176,7 +176,7 @@ impl rustls::server::ResolvesServerCert for OneCertificate {
 }
 
 /// `host[:port]` → `host` (IPv6 literals are left alone: they are never domain names).
-fn strip_port(host: &[u8]) -> &[u8] {
+pub fn strip_port(host: &[u8]) -> &[u8] {
     match host.iter().rposition(|&b| b == b':') {
         Some(i) if host[i + 1..].iter().all(u8::is_ascii_digit) && !host.starts_with(b"[") => {
             &host[..i]

@@ -52,7 +52,7 @@ fn main() -> Result<()> {
     let addr = ready.listen;
     let pid = child.id();
     std::thread::sleep(Duration::from_millis(300));
-    let before = rss_kib(pid)?;
+    let before = portico_tools::rss_kib(pid)?;
     let request = b"GET /ping HTTP/1.1\r\nHost: idle.execute-api.localhost\r\n\r\n";
     let mut conns = Vec::with_capacity(n);
     let mut buf = [0u8; 1024];
@@ -70,7 +70,7 @@ fn main() -> Result<()> {
         conns.push(s);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let after = rss_kib(pid)?;
+    let after = portico_tools::rss_kib(pid)?;
     let delta_kib = after.saturating_sub(before);
     println!("portico RSS before: {before} KiB, with {n} idle keep-alive connections: {after} KiB");
     println!(
@@ -83,14 +83,4 @@ fn main() -> Result<()> {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS")
 }

@@ -89,6 +89,17 @@ pub fn spawn_portico_env<S: AsRef<OsStr>>(
     Ok((child, ready))
 }
 
+/// A process's resident memory in KiB (`VmRSS` of `/proc/{pid}/status`).
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")
+}
+
 /// User plus system CPU time of a whole process (every thread) so far, in clock ticks
 /// (`/proc/{pid}/stat`); `None` when the process is gone or the file does not parse.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {

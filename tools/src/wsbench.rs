@@ -273,7 +273,7 @@ impl Ws {
 
 fn idle(pid: u32, addr: SocketAddr, host: &str, n: usize) -> Result<()> {
     std::thread::sleep(Duration::from_millis(300));
-    let before = rss_kib(pid)?;
+    let before = portico_tools::rss_kib(pid)?;
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
         let mut ws = Ws::connect(addr, host).with_context(|| format!("connection {i}"))?;
@@ -282,7 +282,7 @@ fn idle(pid: u32, addr: SocketAddr, host: &str, n: usize) -> Result<()> {
         conns.push(ws);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let after = rss_kib(pid)?;
+    let after = portico_tools::rss_kib(pid)?;
     let delta = after.saturating_sub(before);
     println!("portico RSS before: {before} KiB, with {n} idle WebSocket connections: {after} KiB");
     println!(
@@ -344,14 +344,4 @@ fn rtt(
         all.last().copied().unwrap_or(0)
     );
     Ok(())
-}
-
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS")
 }

@@ -79,15 +79,8 @@ pub(crate) struct CodeInput {
     pub(crate) image_uri: Option<String>,
 }
 
-/// `UpdateFunctionCode`'s body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct UpdateCodeInput {
-    pub(crate) zip_file: Option<String>,
-    #[serde(rename = "S3Bucket")]
-    pub(crate) s3_bucket: Option<String>,
-    pub(crate) image_uri: Option<String>,
-}
+/// `UpdateFunctionCode`'s body: the code members of `CreateFunction`'s `Code`.
+pub(crate) type UpdateCodeInput = CodeInput;
 
 /// `UpdateFunctionConfiguration`'s body.
 #[derive(Debug, Default, Deserialize)]

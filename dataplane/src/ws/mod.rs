@@ -139,14 +139,6 @@ fn has_token(value: Option<&[u8]>, token: &str) -> bool {
     })
 }
 
-/// A Host value without its port (`[::1]:8080` keeps its brackets).
-fn host_name(host: &[u8]) -> &[u8] {
-    match host.iter().rposition(|&b| b == b':') {
-        Some(i) if !host.ends_with(b"]") => &host[..i],
-        _ => host,
-    }
-}
-
 /// Answers a refused upgrade and closes.
 pub(crate) async fn refuse<S: crate::conn::Stream>(
     d: &mut Downstream<S>,
@@ -214,7 +206,7 @@ pub async fn upgrade<S: crate::conn::Stream>(
         stage.name.as_ref(),
         d.peer.ip(),
         header(&d, "user-agent").unwrap_or_default(),
-        host_name(head.host.map(|h| bytes(&d.buf, h)).unwrap_or_default()),
+        crate::lambda_proxy::host_name(head.host.map(|h| bytes(&d.buf, h)).unwrap_or_default()),
         w.cfg.now_ms(),
     );
     // Who may connect: decided before `$connect` is invoked. The `Conn` is not registered yet
