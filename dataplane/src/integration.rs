@@ -355,21 +355,19 @@ pub fn build_request(
     out.push(b' ');
     let route_path = resolved.route_path(req.buf);
     // Rendered before anything is decided: (header values, query values, path) in `scratch`.
-    let mut header_at = [(0u32, 0u32); mapping::MAPPINGS_MAX];
-    let mut query_at = [(0u32, 0u32); mapping::MAPPINGS_MAX];
+    // Zeroed only when a mapping applies (800 bytes a plain proxied request does not need).
+    let mut at: Option<(RenderedAt, RenderedAt)> = None;
     let mut path_at = None;
     let mapped = match mapped {
         None => None,
         Some((m, cx, scratch)) => {
+            let (header_at, query_at) = at.insert((
+                [(0, 0); mapping::MAPPINGS_MAX],
+                [(0, 0); mapping::MAPPINGS_MAX],
+            ));
             scratch.clear();
-            render_all(
-                &m.headers,
-                cx,
-                route_path.as_bytes(),
-                scratch,
-                &mut header_at,
-            )?;
-            render_all(&m.query, cx, route_path.as_bytes(), scratch, &mut query_at)?;
+            render_all(&m.headers, cx, route_path.as_bytes(), scratch, header_at)?;
+            render_all(&m.query, cx, route_path.as_bytes(), scratch, query_at)?;
             if let Some(v) = &m.path {
                 let start = scratch.len();
                 v.render(cx, route_path.as_bytes(), scratch);
@@ -408,7 +406,8 @@ pub fn build_request(
                     out.extend_from_slice(pair);
                 }
             }
-            for (op, &(s, e)) in m.query.iter().zip(&query_at) {
+            let query_at = at.as_ref().map_or(&[][..], |a| &a.1[..]);
+            for (op, &(s, e)) in m.query.iter().zip(query_at) {
                 if op.op == Op::Remove || s == e {
                     continue;
                 }
@@ -459,7 +458,8 @@ pub fn build_request(
         write::header(out, n, bytes(req.buf, value));
     }
     if let Some((m, scratch)) = mapped {
-        for (op, &(s, e)) in m.headers.iter().zip(&header_at) {
+        let header_at = at.as_ref().map_or(&[][..], |a| &a.0[..]);
+        for (op, &(s, e)) in m.headers.iter().zip(header_at) {
             if op.op != Op::Remove && s != e {
                 write::header(out, op.name.as_bytes(), &scratch[s as usize..e as usize]);
             }
@@ -468,6 +468,9 @@ pub fn build_request(
     finish_request(method, req, forwarded_for, out);
     Ok(())
 }
+
+/// Where each mapping's rendered value sits in the scratch buffer: `(start, end)`.
+type RenderedAt = [(u32, u32); mapping::MAPPINGS_MAX];
 
 /// Appends a mapped path, escaping what may not appear raw in a request target.
 fn push_path(out: &mut Vec<u8>, v: &[u8]) {
@@ -566,12 +569,14 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
 /// Request headers the gateway replaces or never forwards.
 fn skip_request_header(name: &[u8]) -> bool {
     is_hop_by_hop(name)
-        || name.eq_ignore_ascii_case(b"host")
-        || name.eq_ignore_ascii_case(b"content-length")
-        || name.eq_ignore_ascii_case(b"expect")
-        || name.eq_ignore_ascii_case(b"x-forwarded-proto")
-        || name.eq_ignore_ascii_case(b"x-forwarded-port")
-        || crate::tls::is_client_cert_header(name)
+        || match name.len() {
+            4 => name.eq_ignore_ascii_case(b"host"),
+            6 => name.eq_ignore_ascii_case(b"expect"),
+            14 => name.eq_ignore_ascii_case(b"content-length"),
+            16 => name.eq_ignore_ascii_case(b"x-forwarded-port"),
+            17 => name.eq_ignore_ascii_case(b"x-forwarded-proto"),
+            _ => crate::tls::is_client_cert_header(name),
+        }
 }
 
 fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {

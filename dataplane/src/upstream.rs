@@ -312,14 +312,20 @@ impl UpstreamCall {
             });
         }
         // Head.
-        let mut response = loop {
-            match self.parse_head()? {
-                Some(r) if (100..200).contains(&r.status) && r.status != 101 => {
+        let (mut response, framing) = loop {
+            // Nothing to parse before the first read.
+            let parsed = if self.resp.is_empty() {
+                None
+            } else {
+                self.parse_head(head_only)?
+            };
+            match parsed {
+                Some((r, _)) if (100..200).contains(&r.status) && r.status != 101 => {
                     // Interim response: drop it and read the final one.
                     self.resp.drain(..r.head_len);
                     continue;
                 }
-                Some(r) => break r,
+                Some(final_head) => break final_head,
                 None => {}
             }
             if self.resp.len() >= MAX_UPSTREAM_HEADER_BYTES {
@@ -343,7 +349,7 @@ impl UpstreamCall {
                 Ok(_) => {}
             }
         };
-        let framing = self.framing(&response, head_only)?;
+        let framing = framing.map_err(|why| Failure::Fatal(GatewayError::UpstreamProtocol(why)))?;
         let head_len = response.head_len;
         let mut reusable = framing.keep_alive;
         match framing.kind {
@@ -436,7 +442,13 @@ impl UpstreamCall {
         Ok((response, reusable))
     }
 
-    fn parse_head(&mut self) -> Result<Option<UpstreamResponse>, Failure> {
+    /// Parses the response head in `resp` and decides its framing in the same pass over the
+    /// headers. The framing is a `Result` the caller raises only for a final response: an
+    /// interim (1xx) one is dropped whatever it says.
+    fn parse_head(
+        &mut self,
+        head_only: bool,
+    ) -> Result<Option<(UpstreamResponse, FrameOrWhy)>, Failure> {
         let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
             MAX_UPSTREAM_HEADER_COUNT];
         let mut r = httparse::Response::new(&mut []);
@@ -476,87 +488,49 @@ impl UpstreamCall {
             connection_token_count: 0,
             http10: r.version == Some(0),
         };
+        let mut facts = FramingFacts::default();
         for h in r.headers.iter() {
             let (name, value) = (span(h.name.as_bytes()), span(h.value));
             self.headers.push((name, value));
-            if h.name.eq_ignore_ascii_case("connection") {
-                for token in h.value.split(|&b| b == b',') {
-                    let token = trim(token);
-                    if !token.is_empty() && out.connection_token_count < out.connection_tokens.len()
-                    {
-                        out.connection_tokens[out.connection_token_count] = span(token);
-                        out.connection_token_count += 1;
+            // Only three names matter to framing: compare lengths first, bytes after.
+            let name = h.name.as_bytes();
+            match name.len() {
+                10 if name.eq_ignore_ascii_case(b"connection") => {
+                    for token in h.value.split(|&b| b == b',') {
+                        let token = trim(token);
+                        facts.close |= token.eq_ignore_ascii_case(b"close");
+                        facts.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                        if !token.is_empty()
+                            && out.connection_token_count < out.connection_tokens.len()
+                        {
+                            out.connection_tokens[out.connection_token_count] = span(token);
+                            out.connection_token_count += 1;
+                        }
                     }
                 }
+                14 if name.eq_ignore_ascii_case(b"content-length") => {
+                    match parse_decimal(trim(h.value)) {
+                        None => facts.bad = Some("invalid Content-Length"),
+                        Some(n) if facts.length.is_some_and(|l| l != n) => {
+                            facts.bad = Some("conflicting Content-Length")
+                        }
+                        Some(n) => facts.length = Some(n),
+                    }
+                }
+                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                    facts.te = true;
+                    let last = trim(h.value)
+                        .rsplit(|&b| b == b',')
+                        .next()
+                        .map(trim)
+                        .unwrap_or_default();
+                    facts.chunked = last.eq_ignore_ascii_case(b"chunked");
+                }
+                _ => {}
             }
         }
-        Ok(Some(out))
-    }
-
-    fn framing(&self, r: &UpstreamResponse, head_only: bool) -> Result<Frame, Failure> {
-        let http10 = r.http10;
-        let mut close = false;
-        let mut keep_alive_token = false;
-        let mut length: Option<u64> = None;
-        let mut chunked = false;
-        let mut te = false;
-        for &(name, value) in &self.headers {
-            let name = span_bytes(&self.resp, name);
-            let value = trim(span_bytes(&self.resp, value));
-            if name.eq_ignore_ascii_case(b"content-length") {
-                let n = parse_decimal(value).ok_or(Failure::Fatal(
-                    GatewayError::UpstreamProtocol("invalid Content-Length"),
-                ))?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
-                        "conflicting Content-Length",
-                    )));
-                }
-                length = Some(n);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                te = true;
-                let last = value
-                    .rsplit(|&b| b == b',')
-                    .next()
-                    .map(trim)
-                    .unwrap_or_default();
-                chunked = last.eq_ignore_ascii_case(b"chunked");
-            } else if name.eq_ignore_ascii_case(b"connection") {
-                for token in value.split(|&b| b == b',') {
-                    let token = trim(token);
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
-                }
-            }
-        }
-        let keep_alive = if http10 {
-            keep_alive_token && !close
-        } else {
-            !close
-        };
-        let no_body =
-            head_only || r.status == 204 || r.status == 304 || (100..200).contains(&r.status);
-        let kind = if no_body {
-            Framing::None
-        } else if te && length.is_some() {
-            return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
-                "Content-Length with Transfer-Encoding",
-            )));
-        } else if te {
-            if !chunked {
-                // A body in a transfer coding the client was never told about (gzip without
-                // chunked) cannot be passed on faithfully.
-                return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
-                    "unsupported Transfer-Encoding",
-                )));
-            }
-            Framing::Chunked
-        } else if let Some(n) = length {
-            Framing::Length(n)
-        } else {
-            Framing::Close
-        };
-        Ok(Frame { kind, keep_alive })
+        let frame = facts.frame(status, out.http10, head_only);
+        Ok(Some((out, frame)))
     }
 
     /// The response body bytes.
@@ -566,6 +540,52 @@ impl UpstreamCall {
             ResponseBody::InResp(s, e) => &self.resp[s..e],
             ResponseBody::Dechunked => &self.dechunked,
         }
+    }
+}
+
+/// A final response's framing, or why it cannot be framed (raised only for a final response).
+type FrameOrWhy = Result<Frame, &'static str>;
+
+/// What the response's headers say about its framing, gathered while they are parsed.
+#[derive(Default)]
+struct FramingFacts {
+    close: bool,
+    keep_alive_token: bool,
+    length: Option<u64>,
+    te: bool,
+    chunked: bool,
+    /// An invalid or conflicting Content-Length (the first one seen).
+    bad: Option<&'static str>,
+}
+
+impl FramingFacts {
+    fn frame(&self, status: u16, http10: bool, head_only: bool) -> Result<Frame, &'static str> {
+        if let Some(bad) = self.bad {
+            return Err(bad);
+        }
+        let keep_alive = if http10 {
+            self.keep_alive_token && !self.close
+        } else {
+            !self.close
+        };
+        let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
+        let kind = if no_body {
+            Framing::None
+        } else if self.te && self.length.is_some() {
+            return Err("Content-Length with Transfer-Encoding");
+        } else if self.te {
+            if !self.chunked {
+                // A body in a transfer coding the client was never told about (gzip without
+                // chunked) cannot be passed on faithfully.
+                return Err("unsupported Transfer-Encoding");
+            }
+            Framing::Chunked
+        } else if let Some(n) = self.length {
+            Framing::Length(n)
+        } else {
+            Framing::Close
+        };
+        Ok(Frame { kind, keep_alive })
     }
 }
 
@@ -675,10 +695,6 @@ pub async fn read_more<S: AsyncReadRent>(
     let (res, slice) = stream.read(SliceMut::new(owned, len, cap)).await;
     *buf = slice.into_inner();
     res
-}
-
-fn span_bytes(buf: &[u8], s: Span) -> &[u8] {
-    &buf[s.0 as usize..s.1 as usize]
 }
 
 fn parse_decimal(v: &[u8]) -> Option<u64> {

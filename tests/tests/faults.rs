@@ -64,6 +64,24 @@ fn upstream_misbehaviour_is_502() {
                 b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
             ),
         ),
+        (
+            "non-numeric content-length",
+            Behaviour::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello".to_vec()),
+        ),
+        (
+            "content-length with transfer-encoding",
+            Behaviour::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                    .to_vec(),
+            ),
+        ),
+        (
+            "transfer-encoding other than chunked",
+            Behaviour::Raw(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\nhello"
+                    .to_vec(),
+            ),
+        ),
     ];
     let mut failures = Vec::new();
     for (name, behaviour) in cases {

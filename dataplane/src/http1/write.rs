@@ -47,8 +47,22 @@ pub const HOP_BY_HOP: [&[u8]; 8] = [
     b"proxy-authorization",
 ];
 
+/// Bit `n` is set when a [`HOP_BY_HOP`] name is `n` bytes long: most headers are ruled out by
+/// their length alone, before any byte is compared.
+const HOP_BY_HOP_LENGTHS: u32 = {
+    let mut mask = 0u32;
+    let mut i = 0;
+    while i < HOP_BY_HOP.len() {
+        mask |= 1 << HOP_BY_HOP[i].len();
+        i += 1;
+    }
+    mask
+};
+
 /// Whether `name` is a hop-by-hop header.
 #[inline]
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+    name.len() < 32
+        && HOP_BY_HOP_LENGTHS & (1 << name.len()) != 0
+        && HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
