@@ -231,23 +231,36 @@ pub fn parse_request(
 /// RFC 9112 §3.2: a Host that is not `uri-host [ ":" port ]` is a 400. Accepts reg-names
 /// (unreserved, sub-delims except ',', pct-encoded), IPv6 literals and a numeric port.
 fn valid_host(host: &[u8]) -> bool {
-    let (name, port) = match host.iter().rposition(|&b| b == b':') {
-        Some(i) if !host[i..].contains(&b']') => (&host[..i], Some(&host[i + 1..])),
-        _ => (host, None),
-    };
-    if let Some(port) = port {
-        if port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+    if host.first() == Some(&b'[') {
+        let (name, port) = match host.iter().rposition(|&b| b == b']') {
+            Some(i) => (&host[..=i], host[i + 1..].strip_prefix(b":")),
+            None => return false,
+        };
+        if port.is_none() && name.len() != host.len() {
             return false;
         }
+        return valid_port(port.unwrap_or_default())
+            && name.len() > 2
+            && name[1..name.len() - 1]
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
     }
-    if let Some(v6) = name.strip_prefix(b"[") {
-        return v6.strip_suffix(b"]").is_some_and(|a| {
-            !a.is_empty()
-                && a.iter()
-                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        });
+    // A reg-name then `:port`, in one forward pass (every request's Host is checked): the name
+    // ends at the first byte a reg-name cannot hold, which must be the port's colon.
+    let name_len = host
+        .iter()
+        .position(|&b| !REG_NAME[usize::from(b)])
+        .unwrap_or(host.len());
+    match host.get(name_len) {
+        None => true,
+        Some(b':') => valid_port(&host[name_len + 1..]),
+        Some(_) => false,
     }
-    name.iter().all(|&b| REG_NAME[usize::from(b)])
+}
+
+/// A port: up to five digits (empty, as in `host:`, is allowed by RFC 3986's grammar).
+fn valid_port(port: &[u8]) -> bool {
+    port.len() <= 5 && port.iter().all(u8::is_ascii_digit)
 }
 
 /// Bytes a reg-name may hold: unreserved, sub-delims except ',', and '%' of pct-encoded. A

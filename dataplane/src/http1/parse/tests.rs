@@ -209,3 +209,42 @@ fn partial_garbage_fails_early() {
     assert!(parse(b"GET / HTTP/1.1\r\nX: \0").is_err());
     assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: a\r"), Ok(None)));
 }
+
+#[test]
+fn host_values() {
+    let good: &[&[u8]] = &[
+        b"",
+        b"a",
+        b"abc.execute-api.localhost",
+        b"abc.execute-api.localhost:8080",
+        b"abc.execute-api.localhost:",
+        b":80",
+        b"127.0.0.1:65535",
+        b"a_b~c%20!$&'()*+;=",
+        b"[::1]",
+        b"[::1]:8080",
+        b"[fe80::1.2.3.4]:1",
+    ];
+    let bad: &[&[u8]] = &[
+        b"a b",
+        b"a,b",
+        b"a/b",
+        b"a:b:80",
+        b"a:99999x",
+        b"a:123456",
+        b"a:8o",
+        b"[::1",
+        b"[]",
+        b"[::1]x",
+        b"[::1]:x",
+        b"[::g]",
+        b"a\x7f",
+        b"\xc3\xa9",
+    ];
+    for h in good {
+        assert!(valid_host(h), "{:?} refused", String::from_utf8_lossy(h));
+    }
+    for h in bad {
+        assert!(!valid_host(h), "{:?} accepted", String::from_utf8_lossy(h));
+    }
+}
