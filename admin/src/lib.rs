@@ -305,7 +305,10 @@ pub fn spawn_on(
             let cell = Arc::clone(&state.inner.cell);
             let functions = state.inner.functions.clone();
             functions.set_invoke_addr(local);
+            let certificates = (state.clone(), state.inner.endpoint.data_dir.clone());
             rt.block_on(async move {
+                // Certificate files in the data directory are imported from here.
+                tokio::spawn(domains::files::watch_loop(certificates.0, certificates.1));
                 // Idle function instances are stopped from here.
                 tokio::spawn(functions.reap_loop());
                 // JWT authorizer keys are fetched here, never by a worker.

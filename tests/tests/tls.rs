@@ -331,6 +331,71 @@ fn certificate_rotation_under_load_fails_no_request() {
     assert_eq!(failed.load(Ordering::Relaxed), 0, "{total} succeeded");
 }
 
+/// Polls `f` every 50 ms for up to 10 s; panics with `what` if it never holds.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < until, "never happened: {what}");
+        portico_tests::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn certificate_files_in_the_data_directory_are_imported_and_rotated() {
+    let pki = Pki::new();
+    pki.leaf("v1", API_HOST, "ca", 10);
+    pki.leaf("v2", API_HOST, "ca", 10);
+    let up = MockUpstream::start(Behaviour::fixed(200, "up"));
+    let gw = setup(&up);
+    let dir = gw.data_dir().join("certificates");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A chain after the leaf is taken as the chain; a key that does not match is refused.
+    let bundle = format!("{}{}", pki.read("v1.pem"), pki.read("ca.pem"));
+    std::fs::write(dir.join("api.pem"), &bundle).unwrap();
+    std::fs::write(dir.join("api.key"), pki.read("v2.key")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a certificate").unwrap();
+    let describe = |gw: &Gateway| {
+        let arns: Vec<String> = acm(gw, "ListCertificates", &json!({})).json()
+            ["CertificateSummaryList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["CertificateArn"].as_str().unwrap().to_string())
+            .collect();
+        arns
+    };
+    portico_tests::sleep(Duration::from_millis(2_500));
+    assert!(
+        describe(&gw).is_empty(),
+        "a certificate whose key does not match was imported"
+    );
+    std::fs::write(dir.join("api.key"), pki.read("v1.key")).unwrap();
+    let arn = "arn:aws:acm:us-east-1:000000000000:certificate/file-api";
+    eventually("the file pair is imported", || describe(&gw) == [arn]);
+    let r = acm(&gw, "GetCertificate", &json!({"CertificateArn": arn}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["CertificateChain"]
+        .as_str()
+        .is_some_and(|c| c.contains("BEGIN CERTIFICATE")));
+    assert_eq!(
+        create_domain(&gw, API_HOST, arn, "TLS_1_2", json!({})).status,
+        201
+    );
+    map(&gw, API_HOST, "orders1", "");
+    let fresh = || TlsClient::new(&pki.read("ca.pem"), None, false);
+    let (status, _, leaf) = fresh().get(gw.tls_addr(), API_HOST, "/").unwrap();
+    assert_eq!((status, leaf), (200, pki.der("v1.pem")));
+    // A renewal rewrites the files: the next handshake gets the new certificate.
+    std::fs::write(dir.join("api.key"), pki.read("v2.key")).unwrap();
+    std::fs::write(dir.join("api.pem"), pki.read("v2.pem")).unwrap();
+    eventually("the renewed certificate is served", || {
+        fresh()
+            .get(gw.tls_addr(), API_HOST, "/")
+            .is_ok_and(|(_, _, leaf)| leaf == pki.der("v2.pem"))
+    });
+    assert_eq!(describe(&gw), [arn], "a renewal made a second certificate");
+}
+
 #[test]
 fn mutual_tls_accepts_trusted_clients_only() {
     let pki = Pki::new();

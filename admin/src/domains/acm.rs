@@ -31,7 +31,7 @@ const LIST_MAX_ITEMS: usize = 1000;
 
 /// An ACM error.
 #[derive(Debug)]
-struct AcmError {
+pub(crate) struct AcmError {
     code: &'static str,
     message: String,
 }
@@ -61,6 +61,11 @@ struct ListInput {
 // === impl AcmError ===
 
 impl AcmError {
+    /// What went wrong, for logs.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     fn validation(message: impl Into<String>) -> AcmError {
         AcmError {
             code: "ValidationException",
@@ -176,22 +181,27 @@ fn pem(member: &str, value: Option<&str>) -> Result<Option<String>, AcmError> {
         .map_err(|_| AcmError::validation(format!("{member} is not PEM text")))
 }
 
-/// `arn:aws:acm:{region}:{account}:certificate/{uuid}`.
-fn new_arn() -> String {
+/// `arn:aws:acm:{region}:{account}:certificate/{id}`.
+pub(crate) fn arn(id: &str) -> String {
     let region = std::env::var("PORTICO_REGION").unwrap_or_else(|_| "us-east-1".into());
     let account = std::env::var("PORTICO_ACCOUNT_ID").unwrap_or_else(|_| "000000000000".into());
+    format!("arn:aws:acm:{region}:{account}:certificate/{id}")
+}
+
+/// A new ARN with a random UUID-shaped id, as ACM gives.
+fn new_arn() -> String {
     let hex: String = crate::ids::generate(32)
         .bytes()
         .map(|b| char::from(b"0123456789abcdef"[usize::from(b % 16)]))
         .collect();
-    format!(
-        "arn:aws:acm:{region}:{account}:certificate/{}-{}-{}-{}-{}",
+    arn(&format!(
+        "{}-{}-{}-{}-{}",
         &hex[..8],
         &hex[8..12],
         &hex[12..16],
         &hex[16..20],
         &hex[20..]
-    )
+    ))
 }
 
 async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
@@ -201,19 +211,49 @@ async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
     let key = pem("PrivateKey", input.private_key.as_deref())?
         .ok_or_else(|| AcmError::validation("PrivateKey is required"))?;
     let chain = pem("CertificateChain", input.certificate_chain.as_deref())?;
+    let target = match input.certificate_arn {
+        Some(arn) => Target::Existing(arn),
+        None => Target::New,
+    };
+    let arn = put(s, target, certificate, chain, key).await?;
+    Ok(json!({ "CertificateArn": arn }))
+}
+
+/// Which certificate record [`put`] writes.
+pub(crate) enum Target {
+    /// A new record under a new ARN.
+    New,
+    /// A re-import under this ARN, which must exist.
+    Existing(String),
+    /// This ARN, created when missing (certificate files in the data directory).
+    Upsert(String),
+}
+
+/// Checks a certificate, its chain and key, and stores them (published for the next handshake).
+/// Returns the ARN.
+pub(crate) async fn put(
+    s: &AdminState,
+    target: Target,
+    certificate: String,
+    chain: Option<String>,
+    key: String,
+) -> Result<String, AcmError> {
     portico_shared::domain::check_certificate(&certificate, &key, chain.as_deref())
         .map_err(|e| AcmError::validation(format!("The certificate is not valid: {e}")))?;
-    let reimport = input.certificate_arn;
     let arn = s
         .write(move |c| {
             let now = crate::ids::now_epoch();
             let mut next = DomainState::clone(&c.domains);
-            let (arn, created_at) = match reimport {
-                Some(arn) => match next.certs.get(&arn) {
+            let (arn, created_at) = match target {
+                Target::Existing(arn) => match next.certs.get(&arn) {
                     Some(old) => (arn, old.created_at),
                     None => return Ok(Err(AcmError::not_found(&arn))),
                 },
-                None => (new_arn(), now),
+                Target::Upsert(arn) => match next.certs.get(&arn) {
+                    Some(old) => (arn, old.created_at),
+                    None => (arn, now),
+                },
+                Target::New => (new_arn(), now),
             };
             let record = CertRecord {
                 arn: arn.clone(),
@@ -229,7 +269,7 @@ async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
             Ok(Ok(arn))
         })
         .await??;
-    Ok(json!({ "CertificateArn": arn }))
+    Ok(arn)
 }
 
 async fn list(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {

@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::store::{Change, Kind, Row};
 
 pub(crate) mod acm;
+pub(crate) mod files;
 mod routes;
 
 pub(crate) use routes::router;
