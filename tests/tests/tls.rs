@@ -331,15 +331,6 @@ fn certificate_rotation_under_load_fails_no_request() {
     assert_eq!(failed.load(Ordering::Relaxed), 0, "{total} succeeded");
 }
 
-/// Polls `f` every 50 ms for up to 10 s; panics with `what` if it never holds.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < until, "never happened: {what}");
-        portico_tests::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn certificate_files_in_the_data_directory_are_imported_and_rotated() {
     let pki = Pki::new();
@@ -371,7 +362,9 @@ fn certificate_files_in_the_data_directory_are_imported_and_rotated() {
     );
     std::fs::write(dir.join("api.key"), pki.read("v1.key")).unwrap();
     let arn = "arn:aws:acm:us-east-1:000000000000:certificate/file-api";
-    eventually("the file pair is imported", || describe(&gw) == [arn]);
+    portico_tests::eventually(Duration::from_secs(10), "the file pair is imported", || {
+        (describe(&gw) == [arn]).then_some(())
+    });
     let r = acm(&gw, "GetCertificate", &json!({"CertificateArn": arn}));
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["CertificateChain"]
@@ -388,11 +381,16 @@ fn certificate_files_in_the_data_directory_are_imported_and_rotated() {
     // A renewal rewrites the files: the next handshake gets the new certificate.
     std::fs::write(dir.join("api.key"), pki.read("v2.key")).unwrap();
     std::fs::write(dir.join("api.pem"), pki.read("v2.pem")).unwrap();
-    eventually("the renewed certificate is served", || {
-        fresh()
-            .get(gw.tls_addr(), API_HOST, "/")
-            .is_ok_and(|(_, _, leaf)| leaf == pki.der("v2.pem"))
-    });
+    portico_tests::eventually(
+        Duration::from_secs(10),
+        "the renewed certificate is served",
+        || {
+            fresh()
+                .get(gw.tls_addr(), API_HOST, "/")
+                .is_ok_and(|(_, _, leaf)| leaf == pki.der("v2.pem"))
+                .then_some(())
+        },
+    );
     assert_eq!(describe(&gw), [arn], "a renewal made a second certificate");
 }
 

@@ -57,10 +57,8 @@ fn main() -> Result<()> {
             _ => bail!("usage: lambdabench [--samples N] [--rounds N] [--bootstrap PATH]"),
         }
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let portico = std::env::var_os("PORTICO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/release/portico"));
+    let root = portico_tools::workspace_root();
+    let portico = portico_tools::portico_bin();
     let work = std::env::temp_dir().join(format!("portico-lambdabench-{}", std::process::id()));
     std::fs::create_dir_all(work.join("logs"))?;
     let conf = std::fs::read_to_string(root.join("../shared/bench/nginx.conf"))?
@@ -119,13 +117,7 @@ fn run(
     rounds: usize,
 ) -> Result<()> {
     let mut admin = Http::connect(ready.admin)?;
-    let mut call = |method: &str, path: &str, body: Value| -> Result<Value> {
-        let (status, text) = admin.call(method, path, &body.to_string())?;
-        if !(200..300).contains(&status) {
-            bail!("{method} {path}: {status} {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    };
+    let mut call = |method: &str, path: &str, body: Value| admin.call_json(method, path, &body);
     let (runtime, handler) = if provided {
         ("provided.al2023", "bootstrap")
     } else {

@@ -5,11 +5,24 @@
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `portico` binary the tools run: `PORTICO_BIN`, else the workspace's release build.
+pub fn portico_bin() -> PathBuf {
+    std::env::var_os("PORTICO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/release/portico"))
+}
 
 /// What `portico serve` printed when it became ready.
 #[derive(Debug, Clone)]
@@ -145,6 +158,15 @@ impl Http {
     pub fn call(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
         let host = self.addr.to_string();
         self.request(method, path, &host, body, false)
+    }
+
+    /// A keep-alive admin call that must succeed (2xx); its JSON answer (`null` when empty).
+    pub fn call_json(&mut self, method: &str, path: &str, body: &Value) -> Result<Value> {
+        let (status, text) = self.call(method, path, &body.to_string())?;
+        if !(200..300).contains(&status) {
+            bail!("{method} {path}: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub fn request(

@@ -72,11 +72,9 @@ struct Figures {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = portico_tools::workspace_root();
     let bench = root.join("../shared/bench");
-    let portico = std::env::var_os("PORTICO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/release/portico"));
+    let portico = portico_tools::portico_bin();
     for tool in ["nginx", "haproxy", "wrk", "taskset"] {
         if Command::new("sh")
             .arg("-c")

@@ -249,10 +249,7 @@ struct Gateway {
 
 impl Gateway {
     fn start() -> Result<Gateway> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let bin = std::env::var_os("PORTICO_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/release/portico"));
+        let bin = portico_tools::portico_bin();
         if !bin.exists() {
             bail!(
                 "{} is missing: cargo build --release -p portico-dataplane --bin portico",

@@ -11,7 +11,6 @@
 //! usage: restbench [--seconds 5] [--connections 64] [--rounds 5]
 //! needs: nginx, wrk, taskset; target/release/portico.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -32,11 +31,9 @@ fn main() -> Result<()> {
             _ => bail!("usage: restbench [--seconds N] [--connections N] [--rounds N]"),
         }
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = portico_tools::workspace_root();
     let bench = root.join("../shared/bench");
-    let portico = std::env::var_os("PORTICO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/release/portico"));
+    let portico = portico_tools::portico_bin();
     let work = std::env::temp_dir().join(format!("portico-restbench-{}", std::process::id()));
     std::fs::create_dir_all(work.join("logs"))?;
     let conf = std::fs::read_to_string(bench.join("nginx.conf"))?
@@ -67,13 +64,7 @@ fn main() -> Result<()> {
 
 fn run(ready: &portico_tools::Ready, seconds: u32, connections: u32, rounds: u32) -> Result<()> {
     let mut admin = Http::connect(ready.admin)?;
-    let mut call = |method: &str, path: &str, body: Value| -> Result<Value> {
-        let (status, text) = admin.call(method, path, &body.to_string())?;
-        if !(200..300).contains(&status) {
-            bail!("{method} {path}: {status} {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    };
+    let mut call = |method: &str, path: &str, body: Value| admin.call_json(method, path, &body);
     let api = call("POST", "/restapis", json!({"name": "bench"}))?;
     let id = api["id"].as_str().context("id")?.to_string();
     let root = api["rootResourceId"].as_str().context("root")?.to_string();

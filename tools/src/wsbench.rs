@@ -19,7 +19,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -47,10 +46,7 @@ fn main() -> Result<()> {
         }
     }
     rlimit::increase_nofile_limit(u64::MAX)?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = std::env::var_os("PORTICO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/release/portico"));
+    let bin = portico_tools::portico_bin();
     let dir = std::env::temp_dir().join(format!("portico-wsbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let cpu = (mode == "rtt").then_some("0");
