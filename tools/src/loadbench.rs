@@ -7,7 +7,14 @@
 //! 1. throughput: `wrk` with keep-alive connections, requests/s and p50/p99/p99.9;
 //! 2. latency at a fixed rate: `oha -q RATE` (if installed), p50/p99/p99.9.
 //!
-//! Prints a table per round, the medians, and Portico's ratios to each peer.
+//! Prints a table per round, the medians, and Portico's ratios to each peer. Each fixed-rate
+//! round of Portico goes to an API of its own (`f1`, `f2`, ...), so the round's line also shows
+//! Portico's own histograms for it (`GET /portico/metrics`): the request's latency inside the
+//! gateway and the upstream exchange's, which tells the proxy's share from the load generator's
+//! and the upstream's (both on core 1).
+//!
+//! With `--fixed-only`, the run skips the throughput rounds and alternates nginx and Portico at
+//! the fixed rate (which goes first alternates too), and counts the rounds each wins.
 //!
 //! With `--auth`, the run measures authorization instead (one Portico, one worker on core 0):
 //! the plain proxy route, the same route behind a JWT authorizer (RS256, keys from a JWKS
@@ -22,7 +29,7 @@
 //! (`--disable-keepalive`: one handshake per request).
 //!
 //! usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] [--path /small]
-//!        [--tls] [--auth]
+//!        [--tls] [--auth] [--fixed-only]
 //! needs: nginx, haproxy, wrk (apt-get install -y nginx haproxy wrk), taskset; oha optional
 //! (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane).
 
@@ -48,6 +55,8 @@ struct Args {
     /// Measure authorizers instead: the plain proxy route against a JWT authorizer's and a
     /// cached Lambda authorizer's routes, in one Portico (see `auth_bench.rs`).
     auth: bool,
+    /// Fixed-rate rounds only, nginx against Portico.
+    fixed_only: bool,
 }
 
 struct Target {
@@ -146,10 +155,22 @@ fn main() -> Result<()> {
     }
 
     // Portico: one worker on core 0, the same upstream.
-    let config = r#"{"apis":[{"apiId":"bench","routes":[{"routeKey":"$default","target":"integrations/up"}],
-        "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:18080"}],
-        "stages":[{"stageName":"$default"}]}]}"#;
-    std::fs::write(work.join("portico.json"), config)?;
+    // `bench` for the throughput rounds, and one API per fixed-rate round (`f1`, ...) so that
+    // Portico's own histograms can be read per round.
+    let api = |id: &str| {
+        serde_json::json!({"apiId": id,
+            "routes": [{"routeKey": "$default", "target": "integrations/up"}],
+            "integrations": [{"integrationId": "up", "integrationType": "HTTP_PROXY",
+                "integrationUri": "http://127.0.0.1:18080"}],
+            "stages": [{"stageName": "$default"}]})
+    };
+    let apis: Vec<serde_json::Value> = std::iter::once(api("bench"))
+        .chain((1..=args.rounds).map(|r| api(&format!("f{r}"))))
+        .collect();
+    std::fs::write(
+        work.join("portico.json"),
+        serde_json::json!({ "apis": apis }).to_string(),
+    )?;
     let config_arg = work.join("portico.json").to_string_lossy().into_owned();
     let (child, ready) = portico_tools::spawn_portico(
         &portico,
@@ -226,30 +247,78 @@ fn main() -> Result<()> {
     );
     let mut thr: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
     let mut fixed: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
+    // Fixed-rate rounds in which Portico's p50 and p99 were below nginx's.
+    let (mut p50_wins, mut p99_wins) = (0, 0);
     for round in 1..=args.rounds {
         println!(
             "\n## round {round}\n{:<10} {:>12} {:>10} {:>10} {:>10}",
             "target", "req/s", "p50", "p99", "p99.9"
         );
-        for t in &targets {
-            let f = wrk(t, &args)?;
-            println!(
-                "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us {:>8.2}us cpu/req",
-                t.name, f.rps, f.p50_us, f.p99_us, f.p999_us, f.cpu_us_per_req
-            );
-            thr.entry(t.name).or_default().push(f);
-        }
-        if have_oha {
-            println!("fixed rate {} req/s:", args.rate);
-            for t in targets.iter().filter(|t| t.name != "direct") {
-                let f = oha(t, &args)?;
+        if !args.fixed_only {
+            for t in &targets {
+                let f = wrk(t, &args)?;
                 println!(
-                    "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us",
-                    t.name, f.rps, f.p50_us, f.p99_us, f.p999_us
+                    "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us {:>8.2}us cpu/req",
+                    t.name, f.rps, f.p50_us, f.p99_us, f.p999_us, f.cpu_us_per_req
                 );
-                fixed.entry(t.name).or_default().push(f);
+                thr.entry(t.name).or_default().push(f);
             }
         }
+        if !have_oha {
+            continue;
+        }
+        println!("fixed rate {} req/s:", args.rate);
+        let mut order: Vec<&Target> = targets
+            .iter()
+            .filter(|t| t.name != "direct" && !(args.fixed_only && t.name == "haproxy"))
+            .collect();
+        if args.fixed_only && round % 2 == 0 {
+            order.reverse();
+        }
+        for t in order {
+            let own_api = format!("f{round}");
+            let round_target;
+            let t = if t.name == "portico" {
+                round_target = Target {
+                    name: t.name,
+                    url: t.url.clone(),
+                    host: Some(format!("{own_api}.execute-api.localhost")),
+                    header: None,
+                    pid: t.pid,
+                };
+                &round_target
+            } else {
+                t
+            };
+            let f = oha(t, &args)?;
+            print!(
+                "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us",
+                t.name, f.rps, f.p50_us, f.p99_us, f.p999_us
+            );
+            if t.name == "portico" {
+                print!("  {}", own_share(ready.admin, &own_api)?);
+            }
+            println!();
+            fixed.entry(t.name).or_default().push(f);
+        }
+        if let (Some(n), Some(p)) = (
+            fixed.get("nginx").and_then(|v| v.last()),
+            fixed.get("portico").and_then(|v| v.last()),
+        ) {
+            p50_wins += u32::from(p.p50_us < n.p50_us);
+            p99_wins += u32::from(p.p99_us < n.p99_us);
+        }
+    }
+    if have_oha {
+        println!(
+            "\nfixed rate: portico's p50 below nginx's in {p50_wins} of {r} rounds, p99 in {p99_wins} of {r}",
+            r = args.rounds
+        );
+    }
+    if args.fixed_only {
+        println!("\n## medians (latency at {} req/s, oha)", args.rate);
+        report(&fixed, |f| f.p99_us, false);
+        return Ok(());
     }
     println!("\n## medians (throughput, wrk)");
     report(&thr, |f| f.rps, true);
@@ -276,6 +345,29 @@ fn main() -> Result<()> {
         report(&fixed, |f| f.p99_us, false);
     }
     Ok(())
+}
+
+/// Portico's own histograms for `api` (`GET /portico/metrics`): the request's latency inside the
+/// gateway and the upstream exchange's, µs.
+fn own_share(admin: std::net::SocketAddr, api: &str) -> Result<String> {
+    let (status, text) =
+        portico_tools::Http::connect(admin)?.call("GET", "/portico/metrics", "")?;
+    if status != 200 {
+        bail!("GET /portico/metrics: {status} {text}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let route = v["routes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["apiId"] == api))
+        .with_context(|| format!("no figures for API {api} in /portico/metrics"))?;
+    let us = |h: &str, p: &str| route[h][p].as_u64().unwrap_or(0);
+    Ok(format!(
+        "own: p50 {}us p99 {}us, of which upstream p50 {}us p99 {}us",
+        us("latencyUs", "p50"),
+        us("latencyUs", "p99"),
+        us("integrationLatencyUs", "p50"),
+        us("integrationLatencyUs", "p99"),
+    ))
 }
 
 fn report(all: &BTreeMap<&str, Vec<Figures>>, key: fn(&Figures) -> f64, higher_is_better: bool) {
@@ -668,7 +760,7 @@ fn oha_tls(port: u16, ca: &Path, keepalive: bool, a: &Args) -> Result<Figures> {
 
 const USAGE: &str =
     "usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] \
-                     [--path /small] [--tls] [--auth]";
+                     [--path /small] [--tls] [--auth] [--fixed-only]";
 
 fn parse_args() -> Result<Args> {
     let mut a = Args {
@@ -679,6 +771,7 @@ fn parse_args() -> Result<Args> {
         path: "/small".into(),
         tls: false,
         auth: false,
+        fixed_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -691,6 +784,7 @@ fn parse_args() -> Result<Args> {
             "--path" => a.path = val()?,
             "--tls" => a.tls = true,
             "--auth" => a.auth = true,
+            "--fixed-only" => a.fixed_only = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
