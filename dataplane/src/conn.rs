@@ -34,9 +34,21 @@ use crate::worker::Worker;
 
 /// A downstream byte stream: plain TCP, or TLS over TCP (`tls.rs`). The connection code is
 /// generic over it, so the plain path is compiled as before, with no dispatch.
-pub trait Stream: AsyncReadRent + AsyncWriteRent + 'static {}
+pub trait Stream: AsyncReadRent + AsyncWriteRent + 'static {
+    /// The socket, when bytes written to the stream reach it unchanged (plain TCP): a response
+    /// is then sent straight into it (`sys::send_now`) instead of through the ring.
+    fn plain(&self) -> Option<&TcpStream> {
+        None
+    }
+}
 
-impl<S: AsyncReadRent + AsyncWriteRent + 'static> Stream for S {}
+impl Stream for TcpStream {
+    fn plain(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+impl Stream for monoio_rustls::ServerTlsStream<TcpStream> {}
 
 /// The downstream side of one connection, as the pipeline may use it.
 #[derive(Debug)]
@@ -358,13 +370,29 @@ impl<S: Stream> Downstream<S> {
         let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
         self.deadline.set_after(self.write_timeout);
         let owned = std::mem::take(out);
-        let written = {
-            let write = pin!(self.stream.write_all(owned));
-            self.deadline.within(write).await
+        // Plain TCP: the response goes out now rather than when the worker next enters the
+        // kernel (after the other ready tasks); the ring takes what the socket does not.
+        let sent = match self.stream.plain() {
+            Some(s) => crate::sys::send_now(s, &owned),
+            None => Ok(0),
         };
-        let (res, owned) = written.ok_or_else(timed_out)?;
-        *out = owned;
-        res?;
+        match sent {
+            Ok(n) if n == owned.len() => *out = owned,
+            Ok(n) => {
+                let len = owned.len();
+                let written = {
+                    let write = pin!(self.stream.write_all(Slice::new(owned, n, len)));
+                    self.deadline.within(write).await
+                };
+                let (res, rest) = written.ok_or_else(timed_out)?;
+                *out = rest.into_inner();
+                res?;
+            }
+            Err(e) => {
+                *out = owned;
+                return Err(e);
+            }
+        }
         if let Some(tail) = outcome.tail {
             let (vec, (s, e)) = match tail {
                 pipeline::Tail::Resp(s, e) => (std::mem::take(&mut call.resp), (s, e)),

@@ -19,3 +19,22 @@ pub fn is_stale(stream: &impl AsRawFd) -> bool {
         Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     }
 }
+
+/// Sends what `stream`'s socket takes right now, without waiting: one `send(2)` with
+/// `MSG_DONTWAIT | MSG_NOSIGNAL`. `Ok(0)` when the socket's buffer is full (the caller writes
+/// the rest through the ring).
+///
+/// Why not the ring: a send queued on the ring leaves only when the worker next enters the
+/// kernel, after every other task that is ready has run; a burst of requests would hold each
+/// request's bytes until the whole burst is processed. A small write into a socket with room
+/// completes at once, so it goes out now, as an epoll server's would (see ARCHITECTURE.md).
+pub fn send_now(stream: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: as in `is_stale`.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let sock = socket2::SockRef::from(&fd);
+    match sock.send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+        Err(e) => Err(e),
+    }
+}

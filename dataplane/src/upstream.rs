@@ -33,7 +33,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monoio::buf::{IoBufMut, IoVecBufMut, SliceMut};
+use monoio::buf::{IoBufMut, IoVecBufMut, Slice, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio::BufResult;
@@ -302,8 +302,28 @@ impl UpstreamCall {
         self.resp.clear();
         self.dechunked.clear();
         let req = std::mem::take(&mut self.req);
-        let (res, req) = stream.write_all(req).await;
-        self.req = req;
+        // Plain TCP: straight into the socket (it has room for a request head almost always);
+        // the ring takes whatever is left.
+        let sent = match stream {
+            Conn::Plain(s) => crate::sys::send_now(s, &req),
+            Conn::Tls { .. } => Ok(0),
+        };
+        let res = match sent {
+            Ok(n) if n == req.len() => {
+                self.req = req;
+                Ok(())
+            }
+            Ok(n) => {
+                let len = req.len();
+                let (res, rest) = stream.write_all(Slice::new(req, n, len)).await;
+                self.req = rest.into_inner();
+                res.map(drop)
+            }
+            Err(e) => {
+                self.req = req;
+                Err(e)
+            }
+        };
         if res.is_err() {
             return Err(if reused {
                 Failure::Stale
@@ -647,7 +667,7 @@ async fn connect(pool: &Pool, to: Endpoint<'_>) -> Result<Conn, GatewayError> {
 // === impl Conn ===
 
 impl Conn {
-    async fn write_all(&mut self, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+    async fn write_all<T: monoio::buf::IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Conn::Plain(s) => s.write_all(buf).await,
             Conn::Tls { stream, .. } => stream.write_all(buf).await,

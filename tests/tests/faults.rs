@@ -261,6 +261,78 @@ fn slow_reading_client_gets_the_whole_large_response() {
     );
 }
 
+/// Responses up to 64 KiB go out with their head in one write, straight into the socket while
+/// it has room and through the ring for the rest: a client that pipelines many requests and
+/// reads late fills the socket buffers, so most of these writes are split between the two.
+#[test]
+fn pipelined_responses_read_late_arrive_whole_and_in_order() {
+    const SIZE: usize = 60_000;
+    const COUNT: usize = 200;
+    let up = MockUpstream::start(Behaviour::Large { len: SIZE });
+    let gw = Gateway::spawn(&proxy_config(&up.url("")), &[]);
+    let mut c = gw.client();
+    let mut pipelined = Vec::new();
+    for i in 0..COUNT {
+        pipelined.extend(
+            Request::get(&format!("/late/{i}"))
+                .host(&gw.host(API))
+                .to_bytes(),
+        );
+    }
+    c.send(&pipelined);
+    // 12 MB of responses: more than the loopback socket buffers hold, so the gateway waits on us.
+    sleep(Duration::from_millis(500));
+    let body = pattern(SIZE);
+    for i in 0..COUNT {
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "response {i}: {r}");
+        assert!(
+            r.body == body,
+            "response {i}: body differs (len {}, fnv {:x})",
+            r.body.len(),
+            fnv1a(&r.body)
+        );
+    }
+    let seen: Vec<String> = up.requests().iter().map(|r| r.path.clone()).collect();
+    let want: Vec<String> = (0..COUNT).map(|i| format!("/late/{i}")).collect();
+    assert_eq!(seen, want, "the upstream saw the requests out of order");
+}
+
+/// A client that sends requests and never reads their responses is disconnected once a
+/// response has waited the write timeout, and other clients are served meanwhile.
+#[test]
+fn client_that_never_reads_is_cut_off_after_the_write_timeout() {
+    const SIZE: usize = 60_000;
+    let up = MockUpstream::start(Behaviour::Large { len: SIZE });
+    let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--write-timeout-ms", "500"]);
+    let mut c = gw.client();
+    let mut pipelined = Vec::new();
+    for i in 0..300 {
+        pipelined.extend(
+            Request::get(&format!("/never-read/{i}"))
+                .host(&gw.host(API))
+                .to_bytes(),
+        );
+    }
+    c.send(&pipelined);
+    sleep(Duration::from_millis(1500));
+    let other = gw.call(&Request::get("/other").host(&gw.host(API)));
+    assert_eq!(
+        other.status, 200,
+        "another client while one stalls: {other}"
+    );
+    let closed = c.read_until_closed(Duration::from_secs(10));
+    assert!(
+        closed.is_closed(),
+        "the stalled connection is still open after 1.5 s + 10 s with a 500 ms write timeout"
+    );
+    let got = closed.bytes().len();
+    assert!(
+        got < 300 * SIZE,
+        "the client got every response ({got} bytes) though it stalled past the write timeout"
+    );
+}
+
 #[test]
 fn chunked_upstream_response_is_dechunked() {
     let chunks: Vec<Vec<u8>> = vec![

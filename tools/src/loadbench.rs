@@ -13,6 +13,9 @@
 //! gateway and the upstream exchange's, which tells the proxy's share from the load generator's
 //! and the upstream's (both on core 1).
 //!
+//! With `PORTICO_BIN_B=path`, a second Portico built from other code runs beside the first as
+//! target `portico-b` (same configuration, same core): an A/B of two builds in one run.
+//!
 //! With `--fixed-only`, the run skips the throughput rounds and alternates nginx and Portico at
 //! the fixed rate (which goes first alternates too), and counts the rounds each wins.
 //!
@@ -200,7 +203,23 @@ fn main() -> Result<()> {
         return tls_comparison(&args, &work, &mut guard, ready.admin, tls_port, portico_pid);
     }
 
-    let targets = [
+    // An A/B run: a second build, started the same way.
+    let b = match std::env::var_os("PORTICO_BIN_B") {
+        Some(bin) => {
+            let (child, ready_b) = portico_tools::spawn_portico(
+                Path::new(&bin),
+                Some("0"),
+                &work.join("portico-data-b"),
+                &["--workers", "1", "--config", &config_arg],
+            )?;
+            println!("# b: {} {}", Path::new(&bin).display(), ready_b.line.trim());
+            let pid = child.id();
+            guard.children.push(child);
+            Some((ready_b, pid))
+        }
+        None => None,
+    };
+    let mut targets = vec![
         Target {
             name: "direct",
             url: format!("http://127.0.0.1:18080{}", args.path),
@@ -231,6 +250,15 @@ fn main() -> Result<()> {
             pid: Some(portico_pid),
         },
     ];
+    if let Some((ready_b, pid)) = &b {
+        targets.push(Target {
+            name: "portico-b",
+            url: format!("http://{}{}", ready_b.listen, args.path),
+            host: Some("bench.execute-api.localhost".into()),
+            header: None,
+            pid: Some(*pid),
+        });
+    }
     println!(
         "# {} rounds; wrk -t1 -c{} -d{}s per target per round; oha -q {} -c{} -z {}s{}",
         args.rounds,
@@ -278,7 +306,7 @@ fn main() -> Result<()> {
         for t in order {
             let own_api = format!("f{round}");
             let round_target;
-            let t = if t.name == "portico" {
+            let t = if t.name.starts_with("portico") {
                 round_target = Target {
                     name: t.name,
                     url: t.url.clone(),
@@ -295,8 +323,12 @@ fn main() -> Result<()> {
                 "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us",
                 t.name, f.rps, f.p50_us, f.p99_us, f.p999_us
             );
-            if t.name == "portico" {
-                print!("  {}", own_share(ready.admin, &own_api)?);
+            match (t.name, &b) {
+                ("portico", _) => print!("  {}", own_share(ready.admin, &own_api)?),
+                ("portico-b", Some((ready_b, _))) => {
+                    print!("  {}", own_share(ready_b.admin, &own_api)?)
+                }
+                _ => {}
             }
             println!();
             fixed.entry(t.name).or_default().push(f);
@@ -328,17 +360,19 @@ fn main() -> Result<()> {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     };
-    for name in ["nginx", "haproxy", "portico"] {
+    for name in ["nginx", "haproxy", "portico", "portico-b"] {
         if let Some(c) = cpu(name) {
             println!("{name:<10} {c:>8.2} us per request");
         }
     }
-    if let (Some(p), Some(n), Some(h)) = (cpu("portico"), cpu("nginx"), cpu("haproxy")) {
-        println!(
-            "portico/nginx cpu ratio: {:.2}, portico/haproxy: {:.2} (below 1 is better)",
-            p / n,
-            p / h
-        );
+    for me in ["portico", "portico-b"] {
+        if let (Some(p), Some(n), Some(h)) = (cpu(me), cpu("nginx"), cpu("haproxy")) {
+            println!(
+                "{me}/nginx cpu ratio: {:.2}, {me}/haproxy: {:.2} (below 1 is better)",
+                p / n,
+                p / h
+            );
+        }
     }
     if have_oha {
         println!("\n## medians (latency at {} req/s, oha)", args.rate);
@@ -376,7 +410,7 @@ fn report(all: &BTreeMap<&str, Vec<Figures>>, key: fn(&Figures) -> f64, higher_i
         v.sort_by(|a, b| key(a).total_cmp(&key(b)));
         v.get(v.len() / 2).cloned()
     };
-    for name in ["direct", "nginx", "haproxy", "portico"] {
+    for name in ["direct", "nginx", "haproxy", "portico", "portico-b"] {
         if let Some(f) = med(name) {
             println!(
                 "{:<10} {:>12.0} req/s  p50 {:>7.0}us  p99 {:>7.0}us  p99.9 {:>7.0}us",
@@ -384,16 +418,18 @@ fn report(all: &BTreeMap<&str, Vec<Figures>>, key: fn(&Figures) -> f64, higher_i
             );
         }
     }
-    let Some(p) = med("portico") else { return };
-    for peer in ["nginx", "haproxy"] {
-        if let Some(f) = med(peer) {
-            if higher_is_better {
-                println!("portico/{peer} throughput ratio: {:.2}", p.rps / f.rps);
-            } else {
-                println!(
-                    "portico/{peer} p99 ratio: {:.2} (below 1 is better)",
-                    p.p99_us / f.p99_us
-                );
+    for me in ["portico", "portico-b"] {
+        let Some(p) = med(me) else { continue };
+        for peer in ["nginx", "haproxy"] {
+            if let Some(f) = med(peer) {
+                if higher_is_better {
+                    println!("{me}/{peer} throughput ratio: {:.2}", p.rps / f.rps);
+                } else {
+                    println!(
+                        "{me}/{peer} p99 ratio: {:.2} (below 1 is better)",
+                        p.p99_us / f.p99_us
+                    );
+                }
             }
         }
     }
