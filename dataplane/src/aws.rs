@@ -42,7 +42,7 @@ pub async fn invoke(
         addr: s.target.upstream,
         tls: s.target.https.then_some(&*s.target.host),
     };
-    crate::integration::send(w, call, endpoint, method, s.timeout_ms).await
+    crate::integration::send(w, call, endpoint, method, s.timeout_ms, None).await
 }
 
 /// Serializes the signed service request into `out`; returns its method.

@@ -16,8 +16,10 @@
 //! Invariants: the timer never fires later than the phase's end (it is armed at or before it);
 //! an operation is abandoned once `Instant::now()` has reached the phase's end. A `Deadline` is
 //! polled by one task only: monoio's timer keeps the first waker it was polled with until it
-//! fires, so a deadline handed to another task would wake the wrong one (upstream calls, whose
-//! buffers pass between tasks, pin a timer per exchange instead: `UpstreamCall::exchange_until`).
+//! fires, so a deadline handed to another task would wake the wrong one. An HTTP integration's
+//! upstream exchange runs on the connection's task and is one more phase of its deadline
+//! (`integration::send` with `Some(deadline)`); exchanges on other tasks (WebSocket routes) and
+//! VPC link pools pin a timer per exchange instead (`UpstreamCall::exchange_until`).
 
 use std::future::Future;
 use std::pin::Pin;

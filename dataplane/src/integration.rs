@@ -16,6 +16,7 @@
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use http::Method;
@@ -27,6 +28,7 @@ use portico_shared::snapshot::{HttpProxy, Integration, PathPart};
 use portico_shared::template::Context;
 use portico_shared::vpc_link::TargetPool;
 
+use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, HeaderSpans, Span};
 use crate::http1::write::{self, is_hop_by_hop};
@@ -69,16 +71,18 @@ pub struct Edits<'a> {
     pub status: Option<u16>,
 }
 
-/// Calls the integration; on success the response is in `call`.
+/// Calls the integration; on success the response is in `call`. `deadline`: the downstream
+/// connection's timer (this runs on the connection's task).
 pub async fn invoke(
     w: &Worker,
     integration: &Integration,
     resolved: &Resolved<'_>,
     req: &DownstreamRequest<'_>,
     call: &mut UpstreamCall,
+    deadline: &mut Deadline,
 ) -> Result<UpstreamResponse, GatewayError> {
     match integration {
-        Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call).await,
+        Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call, deadline).await,
         Integration::AwsService(s) => crate::aws::invoke(w, s, resolved, req, call).await,
         // Answered by the pipeline, which maps their requests and responses (see
         // `pipeline::handle` and `rest.rs`).
@@ -109,31 +113,44 @@ pub fn upstream_method<'m>(configured: Option<&'m Method>, downstream: &'m Metho
 }
 
 /// Sends `call.req` (already serialized) to `to` with `method`'s retry rules, within
-/// `timeout_ms`.
+/// `timeout_ms`. `deadline`: the downstream connection's timer, when this runs on the
+/// connection's own task (the exchange is then one more phase of it, and touches no timer
+/// wheel in steady state); `None` pins a timer for this exchange.
 pub async fn send(
     w: &Worker,
     call: &mut UpstreamCall,
     to: Endpoint<'_>,
     method: &Method,
     timeout_ms: u32,
+    deadline: Option<&mut Deadline>,
 ) -> Result<UpstreamResponse, GatewayError> {
     let (head_only, idempotent) = retry_rules(method);
     let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-    match call
-        .exchange_until(&w.pool, to, head_only, idempotent, until)
-        .await
-    {
+    let done = match deadline {
+        Some(d) => {
+            d.set(until);
+            let exchange = pin!(call.exchange(&w.pool, to, head_only, idempotent));
+            d.within(exchange).await
+        }
+        None => {
+            call.exchange_until(&w.pool, to, head_only, idempotent, until)
+                .await
+        }
+    };
+    match done {
         Some(r) => r,
         None => Err(GatewayError::UpstreamTimeout { timeout_ms }),
     }
 }
 
 /// Sends `call.req` to `p`'s upstream: its address, or a target of its VPC link pool.
+/// `deadline` as in [`send`].
 pub async fn forward(
     w: &Worker,
     call: &mut UpstreamCall,
     p: &HttpProxy,
     method: &Method,
+    deadline: Option<&mut Deadline>,
 ) -> Result<UpstreamResponse, GatewayError> {
     match &p.pool {
         None => {
@@ -141,7 +158,7 @@ pub async fn forward(
                 addr: p.upstream,
                 tls: p.tls.as_deref(),
             };
-            send(w, call, to, method, p.timeout_ms).await
+            send(w, call, to, method, p.timeout_ms, deadline).await
         }
         Some(pool) => balanced(w, call, pool, p.tls.as_deref(), method, p.timeout_ms).await,
     }
@@ -214,6 +231,7 @@ async fn http_proxy(
     resolved: &Resolved<'_>,
     req: &DownstreamRequest<'_>,
     call: &mut UpstreamCall,
+    deadline: &mut Deadline,
 ) -> Result<UpstreamResponse, GatewayError> {
     call.clear();
     let method = upstream_method(p.method.as_ref(), &req.head.method);
@@ -234,7 +252,7 @@ async fn http_proxy(
             built?;
         }
     }
-    forward(w, call, p, method).await
+    forward(w, call, p, method, Some(deadline)).await
 }
 
 /// What mapping values are rendered against (the REST template context serves both).

@@ -295,7 +295,8 @@ pub async fn handle<'s, S: Stream>(
                 w.give_buf(scratch);
                 built?;
                 let integration_started = Instant::now();
-                let r = integration::forward(w, call, &h.target, method).await;
+                let r =
+                    integration::forward(w, call, &h.target, method, Some(&mut d.deadline)).await;
                 outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
                 let r = r?;
                 let m = h
@@ -349,7 +350,7 @@ pub async fn handle<'s, S: Stream>(
             Integration::HttpProxy(_) | Integration::AwsService(_) => {}
         }
         let integration_started = Instant::now();
-        let r = integration::invoke(w, integration, &resolved, &req, call).await;
+        let r = integration::invoke(w, integration, &resolved, &req, call, &mut d.deadline).await;
         outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
         r.map(Reply::Upstream)
     }

@@ -153,6 +153,51 @@ fn slow_upstream_beyond_timeout_is_503_and_the_gateway_keeps_serving() {
     assert_eq!(gw.get(API, "/fast").status, 200);
 }
 
+/// An HTTP integration's exchange is one more phase of the downstream connection's one timer:
+/// it may outlast the phases armed before it (head read, idle) and end before them.
+#[test]
+fn upstream_exchange_outlasts_and_undercuts_the_connections_other_timeouts() {
+    let slow = MockUpstream::start(Behaviour::delay(
+        Duration::from_millis(700),
+        Behaviour::Echo,
+    ));
+    let a = api(
+        API,
+        vec![route("GET /slow", "slow"), route("GET /short", "short")],
+        vec![
+            integration_with_timeout("slow", &slow.url("/s"), 3000),
+            integration_with_timeout("short", &slow.url("/t"), 300),
+        ],
+        vec![stage("$default")],
+    );
+    let gw = Gateway::spawn(
+        &config(vec![a]),
+        &[
+            "--header-read-timeout-ms",
+            "200",
+            "--idle-timeout-ms",
+            "1000",
+        ],
+    );
+    let mut c = gw.client();
+    for i in 0..2 {
+        let r = c.try_request(&Request::get("/slow").host(&gw.host(API)));
+        assert!(
+            matches!(&r, Ok(r) if r.status == 200),
+            "request {i}: a 700 ms exchange under a 3 s timeout, past the 200 ms header-read \
+             timeout: {r:?}"
+        );
+    }
+    let started = Instant::now();
+    let r = c.request(&Request::get("/short").host(&gw.host(API)));
+    let took = started.elapsed();
+    assert_gateway_error(&r, 503, "Service Unavailable");
+    assert!(
+        (Duration::from_millis(250)..Duration::from_millis(650)).contains(&took),
+        "503 after {took:?}: the 300 ms timeout must end the exchange before the 1 s idle timer"
+    );
+}
+
 #[test]
 fn upstream_within_timeout_is_served() {
     let up = MockUpstream::start(Behaviour::delay(

@@ -383,7 +383,7 @@ async fn call_http(
     }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);
-    let sent = crate::integration::forward(w, &mut call, t, &method).await;
+    let sent = crate::integration::forward(w, &mut call, t, &method, None).await;
     let result = sent.map(|resp| {
         let protocol = call
             .headers
