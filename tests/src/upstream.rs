@@ -53,6 +53,10 @@ pub enum Behaviour {
     Reset,
     /// Reads the request, writes these bytes verbatim, then closes.
     Raw(Vec<u8>),
+    /// Reads the request, writes these bytes verbatim, then closes with a reset (`SO_LINGER`
+    /// 0): a keep-alive response followed by a reset leaves a pooled connection whose next
+    /// write fails at once.
+    RawThenReset(Vec<u8>),
 }
 
 /// One request as the mock received it.
@@ -384,6 +388,13 @@ fn respond(stream: &mut TcpStream, req: &Recorded, behaviour: &Behaviour) -> io:
         Behaviour::Raw(bytes) => {
             stream.write_all(bytes)?;
             stream.flush()?;
+            return Ok(false);
+        }
+        Behaviour::RawThenReset(bytes) => {
+            stream.write_all(bytes)?;
+            stream.flush()?;
+            // The close that follows (when the connection's thread ends) sends RST.
+            socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO))?;
             return Ok(false);
         }
     }

@@ -307,8 +307,9 @@ fn slow_reading_client_gets_the_whole_large_response() {
 }
 
 /// Responses up to 64 KiB go out with their head in one write, straight into the socket while
-/// it has room and through the ring for the rest: a client that pipelines many requests and
-/// reads late fills the socket buffers, so most of these writes are split between the two.
+/// it has room and through the ring for the rest: a client that pipelines many requests, with a
+/// small receive buffer, and reads late fills the socket buffers, so at least the write that
+/// meets the full buffer is split between the two (and later ones, as the client drains).
 #[test]
 fn pipelined_responses_read_late_arrive_whole_and_in_order() {
     const SIZE: usize = 60_000;
@@ -316,6 +317,11 @@ fn pipelined_responses_read_late_arrive_whole_and_in_order() {
     let up = MockUpstream::start(Behaviour::Large { len: SIZE });
     let gw = Gateway::spawn(&proxy_config(&up.url("")), &[]);
     let mut c = gw.client();
+    // Locked small, so the 12 MB cannot all sit in an autotuned receive buffer (tcp_rmem may
+    // allow 32 MB); the gateway's send buffer stops growing at tcp_wmem's 4 MB.
+    socket2::SockRef::from(c.stream())
+        .set_recv_buffer_size(16 * 1024)
+        .expect("SO_RCVBUF");
     let mut pipelined = Vec::new();
     for i in 0..COUNT {
         pipelined.extend(
@@ -325,10 +331,14 @@ fn pipelined_responses_read_late_arrive_whole_and_in_order() {
         );
     }
     c.send(&pipelined);
-    // 12 MB of responses: more than the loopback socket buffers hold, so the gateway waits on us.
+    // 12 MB of responses: more than the socket buffers hold, so the gateway waits on us.
     sleep(Duration::from_millis(500));
     let body = pattern(SIZE);
     for i in 0..COUNT {
+        if i % 10 == 0 {
+            // Drain slowly at times, so writes keep meeting a full buffer.
+            sleep(Duration::from_millis(5));
+        }
         let r = c.read_response();
         assert_eq!(r.status, 200, "response {i}: {r}");
         assert!(
@@ -349,7 +359,11 @@ fn pipelined_responses_read_late_arrive_whole_and_in_order() {
 fn client_that_never_reads_is_cut_off_after_the_write_timeout() {
     const SIZE: usize = 60_000;
     let up = MockUpstream::start(Behaviour::Large { len: SIZE });
-    let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--write-timeout-ms", "500"]);
+    // One worker: the other client is served by the same worker as the stalled one.
+    let gw = Gateway::spawn(
+        &proxy_config(&up.url("")),
+        &["--write-timeout-ms", "500", "--workers", "1"],
+    );
     let mut c = gw.client();
     let mut pipelined = Vec::new();
     for i in 0..300 {
@@ -491,6 +505,43 @@ fn upstream_silently_closing_idle_pooled_connections_is_not_a_client_error() {
         failures.is_empty(),
         "stale pooled connections reused:\n{}",
         failures.join("\n")
+    );
+}
+
+/// A pooled connection the upstream reset while it was idle: writing the next request fails at
+/// once (the direct send returns the error), which must be a retry on a fresh connection for a
+/// GET, and never reach the upstream twice or answer 502 for a POST (it is checked before use).
+#[test]
+fn upstream_resetting_idle_pooled_connections_is_not_a_client_error() {
+    let up = MockUpstream::start(Behaviour::RawThenReset(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye".to_vec(),
+    ));
+    let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--workers", "1"]);
+    let mut c = gw.client();
+    let mut failures = Vec::new();
+    for i in 0..6 {
+        let req = if i % 2 == 0 {
+            Request::get(&format!("/reset/{i}"))
+        } else {
+            Request::post(&format!("/reset/{i}"), "once")
+        };
+        let r = c.request(&req.host(&gw.host(API)));
+        if r.status != 200 {
+            failures.push(format!("request {i}: {} {}", r.status, r.text()));
+        }
+        // Let the upstream's RST reach the gateway's pooled socket.
+        sleep(Duration::from_millis(100));
+    }
+    assert!(
+        failures.is_empty(),
+        "reset pooled connections surfaced:\n{}",
+        failures.join("\n")
+    );
+    let paths: Vec<String> = up.requests().iter().map(|r| r.path.clone()).collect();
+    let want: Vec<String> = (0..6).map(|i| format!("/reset/{i}")).collect();
+    assert_eq!(
+        paths, want,
+        "each request reached the upstream exactly once"
     );
 }
 
