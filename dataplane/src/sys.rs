@@ -34,7 +34,15 @@ pub fn send_now(stream: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
     let sock = socket2::SockRef::from(&fd);
     match sock.send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
         Ok(n) => Ok(n),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+        // (EINTR cannot happen with MSG_DONTWAIT; if it did, the ring would retry the whole.)
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(0)
+        }
         Err(e) => Err(e),
     }
 }
