@@ -482,25 +482,38 @@ fn upstream_keep_alive_connections_are_reused() {
     );
 }
 
+/// Six requests on one downstream connection to an upstream that answers keep-alive and then
+/// closes (`behaviour`), 100 ms apart so the close reaches the gateway's pooled socket; every
+/// other one a POST when `posts`. Returns the upstream and the requests not answered 200.
+fn across_upstream_closes(behaviour: Behaviour, posts: bool) -> (MockUpstream, Vec<String>) {
+    let up = MockUpstream::start(behaviour);
+    let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--workers", "1"]);
+    let mut c = gw.client();
+    let mut failures = Vec::new();
+    for i in 0..6 {
+        let req = if posts && i % 2 == 1 {
+            Request::post(&format!("/closed/{i}"), "once")
+        } else {
+            Request::get(&format!("/closed/{i}"))
+        };
+        let r = c.request(&req.host(&gw.host(API)));
+        if r.status != 200 {
+            failures.push(format!("request {i}: {} {}", r.status, r.text()));
+        }
+        sleep(Duration::from_millis(100));
+    }
+    (up, failures)
+}
+
 #[test]
 fn upstream_silently_closing_idle_pooled_connections_is_not_a_client_error() {
     // Keep-alive response (no Connection: close), then the upstream closes the connection, as
     // servers with short idle timeouts do. A pooled connection the upstream has closed must not
     // surface as a 502.
-    let up = MockUpstream::start(Behaviour::Raw(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye".to_vec(),
-    ));
-    let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--workers", "1"]);
-    let mut c = gw.client();
-    let mut failures = Vec::new();
-    for i in 0..6 {
-        let r = c.request(&Request::get(&format!("/stale/{i}")).host(&gw.host(API)));
-        if r.status != 200 {
-            failures.push(format!("request {i}: {} {}", r.status, r.text()));
-        }
-        // Let the upstream's FIN reach the gateway's pooled socket.
-        sleep(Duration::from_millis(100));
-    }
+    let (_up, failures) = across_upstream_closes(
+        Behaviour::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye".to_vec()),
+        false,
+    );
     assert!(
         failures.is_empty(),
         "stale pooled connections reused:\n{}",
@@ -513,32 +526,17 @@ fn upstream_silently_closing_idle_pooled_connections_is_not_a_client_error() {
 /// GET, and never reach the upstream twice or answer 502 for a POST (it is checked before use).
 #[test]
 fn upstream_resetting_idle_pooled_connections_is_not_a_client_error() {
-    let up = MockUpstream::start(Behaviour::RawThenReset(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye".to_vec(),
-    ));
-    let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--workers", "1"]);
-    let mut c = gw.client();
-    let mut failures = Vec::new();
-    for i in 0..6 {
-        let req = if i % 2 == 0 {
-            Request::get(&format!("/reset/{i}"))
-        } else {
-            Request::post(&format!("/reset/{i}"), "once")
-        };
-        let r = c.request(&req.host(&gw.host(API)));
-        if r.status != 200 {
-            failures.push(format!("request {i}: {} {}", r.status, r.text()));
-        }
-        // Let the upstream's RST reach the gateway's pooled socket.
-        sleep(Duration::from_millis(100));
-    }
+    let (up, failures) = across_upstream_closes(
+        Behaviour::RawThenReset(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye".to_vec()),
+        true,
+    );
     assert!(
         failures.is_empty(),
         "reset pooled connections surfaced:\n{}",
         failures.join("\n")
     );
     let paths: Vec<String> = up.requests().iter().map(|r| r.path.clone()).collect();
-    let want: Vec<String> = (0..6).map(|i| format!("/reset/{i}")).collect();
+    let want: Vec<String> = (0..6).map(|i| format!("/closed/{i}")).collect();
     assert_eq!(
         paths, want,
         "each request reached the upstream exactly once"
