@@ -83,7 +83,8 @@ pub async fn invoke(
 ) -> Result<UpstreamResponse, GatewayError> {
     match integration {
         Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call, deadline).await,
-        Integration::AwsService(s) => crate::aws::invoke(w, s, resolved, req, call).await,
+        // Boxed: it pins a timer (see `forward`).
+        Integration::AwsService(s) => Box::pin(crate::aws::invoke(w, s, resolved, req, call)).await,
         // Answered by the pipeline, which maps their requests and responses (see
         // `pipeline::handle` and `rest.rs`).
         Integration::Mock(_) | Integration::Http(_) | Integration::Lambda(_) => {
@@ -132,10 +133,8 @@ pub async fn send(
             let exchange = pin!(call.exchange(&w.pool, to, head_only, idempotent));
             d.within(exchange).await
         }
-        None => {
-            call.exchange_until(&w.pool, to, head_only, idempotent, until)
-                .await
-        }
+        // Boxed: its pinned timer would align and size the connection's path too.
+        None => Box::pin(call.exchange_until(&w.pool, to, head_only, idempotent, until)).await,
     };
     match done {
         Some(r) => r,
@@ -160,7 +159,20 @@ pub async fn forward(
             };
             send(w, call, to, method, p.timeout_ms, deadline).await
         }
-        Some(pool) => balanced(w, call, pool, p.tls.as_deref(), method, p.timeout_ms).await,
+        // Boxed, like every path whose future pins a timer (`exchange_until`): a timer entry is
+        // cache-line aligned and large, and inline it would align and size every request's
+        // pipeline future (which `conn::serve` boxes per request).
+        Some(pool) => {
+            Box::pin(balanced(
+                w,
+                call,
+                pool,
+                p.tls.as_deref(),
+                method,
+                p.timeout_ms,
+            ))
+            .await
+        }
     }
 }
 

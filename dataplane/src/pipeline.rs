@@ -178,7 +178,11 @@ pub async fn handle<'s, S: Stream>(
                 request_id,
                 grant: None,
             };
-            let grant = crate::lambda_auth::authorize(w, snapshot, a, &resolved, &req, call).await;
+            // Boxed, like the other paths whose futures pin a timer (see `integration::forward`).
+            let grant = Box::pin(crate::lambda_auth::authorize(
+                w, snapshot, a, &resolved, &req, call,
+            ))
+            .await;
             call.clear();
             scope.grant = Some(grant?);
         }
@@ -235,7 +239,9 @@ pub async fn handle<'s, S: Stream>(
         if let Some(p) = cache::plan(w, &resolved, head, d, may_invalidate)? {
             match w.responses.begin(&p, Instant::now()) {
                 Begin::Hit(c) => cached = Some(c),
-                Begin::Wait(f) => cached = cache::wait(f, cache::wait_bound(integration)).await,
+                Begin::Wait(f) => {
+                    cached = Box::pin(cache::wait(f, cache::wait_bound(integration))).await;
+                }
                 Begin::Lead(guard) => flight = Some(guard),
                 Begin::Miss => {}
             }
@@ -322,7 +328,7 @@ pub async fn handle<'s, S: Stream>(
                     &mut scratch,
                 );
                 let integration_started = Instant::now();
-                let r = crate::lambda::invoke(w, call, &l.target, &event).await;
+                let r = Box::pin(crate::lambda::invoke(w, call, &l.target, &event)).await;
                 outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
                 w.give_buf(event);
                 let r = match r {
