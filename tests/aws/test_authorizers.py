@@ -5,7 +5,7 @@ authorizer function validates every event it receives against aws-lambda-powerto
 models (ApiGatewayAuthorizerToken, ApiGatewayAuthorizerRequest) and answers by the token; the
 integration function echoes the proxy event's requestContext.authorizer.
 
-Needs `pip install 'aws-lambda-powertools[parser]'` (.ci/run installs it); tokens are signed
+Needs `pip install 'aws-lambda-powertools[parser]'` (tools/test.sh installs it); tokens are signed
 with `cryptography` (a moto dependency).
 """
 

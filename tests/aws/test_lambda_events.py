@@ -3,7 +3,7 @@ REST API, configured with boto3, call a Lambda Invoke API stub that validates ev
 receives with aws-lambda-powertools' strict pydantic models (APIGatewayProxyEventModel,
 APIGatewayProxyEventV2Model) and echoes it back.
 
-Needs `pip install 'aws-lambda-powertools[parser]'` (.ci/run installs it).
+Needs `pip install 'aws-lambda-powertools[parser]'` (tools/test.sh installs it).
 """
 
 import base64

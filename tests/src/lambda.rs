@@ -32,7 +32,7 @@ pub struct LambdaFn {
 
 impl LambdaFn {
     /// Whether `cargo lambda` is installed (the tests that need it are skipped otherwise, with a
-    /// message; `.ci/run` installs it).
+    /// message; `tools/test.sh` installs it).
     pub fn available() -> bool {
         Command::new("cargo")
             .args(["lambda", "--version"])

@@ -228,7 +228,7 @@ fn authorizer_of(r: &Response) -> Value {
 fn lambda_authorizers() {
     assert!(
         LambdaFn::available(),
-        "cargo lambda is not installed: pip install cargo-lambda (.ci/run does)"
+        "cargo lambda is not installed: pip install cargo-lambda (tools/test.sh does)"
     );
     let mut f = LambdaFn::start();
     f.warm(AUTHORIZER_FUNCTION, br#"{"authorizationToken":"warm"}"#);

@@ -100,7 +100,7 @@ fn to(gw: &Gateway, api: &str, req: Request) -> Response {
 fn lambda_http_function_through_http_and_rest_apis() {
     assert!(
         LambdaFn::available(),
-        "cargo lambda is not installed: pip install cargo-lambda (.ci/run does)"
+        "cargo lambda is not installed: pip install cargo-lambda (tools/test.sh does)"
     );
     let f = LambdaFn::start();
     eprintln!(
