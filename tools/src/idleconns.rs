@@ -13,15 +13,20 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+/// Command-line flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "idleconns",
+    about = "Memory of idle keep-alive connections: opens N, one request each, reads the gateway's resident memory."
+)]
+struct Args {
+    /// Idle keep-alive connections to open.
+    #[arg(long, default_value_t = 10_000)]
+    connections: usize,
+}
+
 fn main() -> Result<()> {
-    let mut n: usize = 10_000;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--connections" => n = args.next().context("--connections N")?.parse()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    let Args { connections: n } = clap::Parser::parse();
     rlimit::increase_nofile_limit(u64::MAX)?;
     let bin = portico_tools::portico_bin();
     let dir = std::env::temp_dir().join(format!("portico-idleconns-{}", std::process::id()));

@@ -43,20 +43,31 @@ struct Target {
     body: &'static str,
 }
 
+/// Command-line flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "lambdabench",
+    about = "The warm self-hosted Lambda round trip beside nginx and an HTTP proxy route."
+)]
+struct Args {
+    /// Requests timed per target and round.
+    #[arg(long, default_value_t = 2000)]
+    samples: usize,
+    /// Rounds, alternating the targets.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// A `provided.al2023` function's `bootstrap` binary to run beside the Python one.
+    #[arg(long)]
+    bootstrap: Option<PathBuf>,
+}
+
 fn main() -> Result<()> {
-    let mut samples = 2000usize;
-    let mut rounds = 3usize;
-    let mut bootstrap: Option<PathBuf> = None;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let v = it.next().context("a value")?;
-        match a.as_str() {
-            "--samples" => samples = v.parse()?,
-            "--rounds" => rounds = v.parse()?,
-            "--bootstrap" => bootstrap = Some(std::fs::canonicalize(&v)?),
-            _ => bail!("usage: lambdabench [--samples N] [--rounds N] [--bootstrap PATH]"),
-        }
-    }
+    let Args {
+        samples,
+        rounds,
+        bootstrap,
+    } = clap::Parser::parse();
+    let bootstrap = bootstrap.map(std::fs::canonicalize).transpose()?;
     let root = portico_tools::workspace_root();
     let portico = portico_tools::portico_bin();
     let work = std::env::temp_dir().join(format!("portico-lambdabench-{}", std::process::id()));

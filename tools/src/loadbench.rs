@@ -47,18 +47,39 @@ use portico_tools::{cpu_ticks, duration_us};
 #[path = "auth_bench.rs"]
 mod auth_bench;
 
+/// Command-line flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "loadbench",
+    about = "Load benchmark: Portico beside nginx and haproxy, in one run, on this machine.",
+    after_help = "needs: nginx, haproxy, wrk (apt-get install -y nginx haproxy wrk), taskset; oha optional \
+                  (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane)."
+)]
 struct Args {
+    /// Seconds per round.
+    #[arg(long, default_value_t = 5)]
     seconds: u32,
+    /// `wrk` keep-alive connections.
+    #[arg(long, default_value_t = 64)]
     connections: u32,
+    /// Rounds, alternating the targets.
+    #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// Requests per second of the fixed-rate rounds (`oha -q`).
+    #[arg(long, default_value_t = 20_000)]
     rate: u32,
+    /// The path every request asks for (the bench upstream serves /small and others).
+    #[arg(long, default_value = "/small")]
     path: String,
     /// Compare TLS termination (nginx vs Portico) instead of plain HTTP.
+    #[arg(long)]
     tls: bool,
     /// Measure authorizers instead: the plain proxy route against a JWT authorizer's and a
     /// cached Lambda authorizer's routes, in one Portico (see `auth_bench.rs`).
+    #[arg(long)]
     auth: bool,
     /// Fixed-rate rounds only, nginx against Portico.
+    #[arg(long)]
     fixed_only: bool,
 }
 
@@ -83,7 +104,7 @@ struct Figures {
 }
 
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let args: Args = clap::Parser::parse();
     let root = portico_tools::workspace_root();
     let bench = root.join("../shared/bench");
     let portico = portico_tools::portico_bin();
@@ -792,43 +813,6 @@ fn oha_tls(port: u16, ca: &Path, keepalive: bool, a: &Args) -> Result<Figures> {
         p999_us: pct("p99.9"),
         cpu_us_per_req: 0.0,
     })
-}
-
-const USAGE: &str =
-    "usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] \
-                     [--path /small] [--tls] [--auth] [--fixed-only]";
-
-fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        seconds: 5,
-        connections: 64,
-        rounds: 3,
-        rate: 20_000,
-        path: "/small".into(),
-        tls: false,
-        auth: false,
-        fixed_only: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--seconds" => a.seconds = val()?.parse()?,
-            "--connections" => a.connections = val()?.parse()?,
-            "--rounds" => a.rounds = val()?.parse()?,
-            "--rate" => a.rate = val()?.parse()?,
-            "--path" => a.path = val()?,
-            "--tls" => a.tls = true,
-            "--auth" => a.auth = true,
-            "--fixed-only" => a.fixed_only = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown flag {other}\n{USAGE}"),
-        }
-    }
-    Ok(a)
 }
 
 /// Stops everything this run started, whatever happens.

@@ -22,45 +22,43 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use portico_tools::Http;
 use serde_json::json;
 
 /// Gives up on one change after this long.
 const VISIBLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Change {
     StageVariable,
     IntegrationUri,
 }
 
+/// Command-line flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "publatency",
+    about = "Publication latency: how long after the admin API answers a change is that change served."
+)]
+struct Args {
+    /// Changes per route count.
+    #[arg(long, default_value_t = 1000)]
+    changes: usize,
+    /// Route counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,10000")]
+    routes: Vec<usize>,
+    /// What each change is.
+    #[arg(long, value_enum, default_value_t = Change::StageVariable)]
+    change: Change,
+}
+
 fn main() -> Result<()> {
-    let mut changes = 1000usize;
-    let mut route_counts = vec![10usize, 10_000];
-    let mut change = Change::StageVariable;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--changes" => changes = args.next().context("--changes N")?.parse()?,
-            "--routes" => {
-                route_counts = args
-                    .next()
-                    .context("--routes N,M")?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
-            "--change" => {
-                change = match args.next().as_deref() {
-                    Some("stage-variable") => Change::StageVariable,
-                    Some("integration-uri") => Change::IntegrationUri,
-                    other => bail!("--change stage-variable|integration-uri, not {other:?}"),
-                }
-            }
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    let Args {
+        changes,
+        routes: route_counts,
+        change,
+    } = clap::Parser::parse();
     let upstream = start_echo_upstream()?;
     let gateway = Gateway::start()?;
     println!(

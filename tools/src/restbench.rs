@@ -13,24 +13,34 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use portico_tools::{median, portico_pid, start_nginx, wrk_run, Http, WrkFigures};
 use serde_json::{json, Value};
 
+/// Command-line flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "restbench",
+    about = "The REST pipeline (API key, usage plan throttle and quota) against a plain proxy route, in one run."
+)]
+struct Args {
+    /// Seconds per `wrk` round.
+    #[arg(long, default_value_t = 5)]
+    seconds: u32,
+    /// `wrk` keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: u32,
+    /// Rounds, alternating the targets.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+}
+
 fn main() -> Result<()> {
-    let mut seconds = 5u32;
-    let mut connections = 64u32;
-    let mut rounds = 5u32;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let v: u32 = it.next().context("a value")?.parse()?;
-        match a.as_str() {
-            "--seconds" => seconds = v,
-            "--connections" => connections = v,
-            "--rounds" => rounds = v,
-            _ => bail!("usage: restbench [--seconds N] [--connections N] [--rounds N]"),
-        }
-    }
+    let Args {
+        seconds,
+        connections,
+        rounds,
+    } = clap::Parser::parse();
     let root = portico_tools::workspace_root();
     let bench = root.join("../shared/bench");
     let portico = portico_tools::portico_bin();

@@ -24,39 +24,57 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use portico_tools::Http;
 
+/// Command-line flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "wsbench",
+    about = "WebSocket APIs: memory per idle connection (idle), and message round trip through a MOCK echo at a fixed rate (rtt)."
+)]
+struct Args {
+    /// `idle`: memory of N idle connections; `rtt`: round trip at a fixed rate.
+    #[arg(value_enum, default_value_t = Mode::Idle)]
+    mode: Mode,
+    /// Connections (default: 10,000 for idle, 100 for rtt).
+    #[arg(long)]
+    connections: Option<usize>,
+    /// rtt: messages per second, all connections together.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// rtt: seconds to send for.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// rtt: sending threads.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// rtt: skip the nginx peer.
+    #[arg(long)]
+    no_peer: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Mode {
+    Idle,
+    Rtt,
+}
+
 fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mode = args.next().unwrap_or_else(|| "idle".into());
-    let (mut n, mut rate, mut seconds, mut threads) = (10_000usize, 10_000u64, 5u64, 4usize);
-    let mut conns_rtt = 100usize;
-    let mut peer = true;
-    while let Some(a) = args.next() {
-        let mut v = || args.next().context("flag value");
-        match a.as_str() {
-            "--connections" => {
-                let c: usize = v()?.parse()?;
-                n = c;
-                conns_rtt = c;
-            }
-            "--rate" => rate = v()?.parse()?,
-            "--seconds" => seconds = v()?.parse()?,
-            "--threads" => threads = v()?.parse()?,
-            "--no-peer" => peer = false,
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    let args: Args = clap::Parser::parse();
+    let mode = args.mode;
+    let n = args.connections.unwrap_or(10_000);
+    let conns_rtt = args.connections.unwrap_or(100);
+    let (rate, seconds, threads, peer) = (args.rate, args.seconds, args.threads, !args.no_peer);
     rlimit::increase_nofile_limit(u64::MAX)?;
     let bin = portico_tools::portico_bin();
     let dir = std::env::temp_dir().join(format!("portico-wsbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let cpu = (mode == "rtt").then_some("0");
+    let cpu = (mode == Mode::Rtt).then_some("0");
     let (mut child, ready) =
         portico_tools::spawn_portico(&bin, cpu, &dir.join("data"), &["--workers", "1"])?;
     let api = echo_api(ready.admin)?;
     let host = format!("{api}.execute-api.localhost");
-    let result = match mode.as_str() {
-        "idle" => idle(child.id(), ready.listen, &host, n),
-        "rtt" => (|| {
+    let result = match mode {
+        Mode::Idle => idle(child.id(), ready.listen, &host, n),
+        Mode::Rtt => (|| {
             print!("portico (MOCK echo route), ");
             rtt(ready.listen, &host, rate, seconds, conns_rtt, threads)?;
             if peer {
@@ -66,7 +84,6 @@ fn main() -> Result<()> {
             }
             Ok(())
         })(),
-        other => Err(anyhow::anyhow!("unknown mode {other}: use idle or rtt")),
     };
     let _ = child.kill();
     let _ = child.wait();
