@@ -372,7 +372,9 @@ def test_a_failing_import_leaves_nothing_behind(gateway, client):
         "openapi": "3.0.1", "info": {"title": "broken", "version": "1"},
         "paths": {
             "/ok": {"get": {"responses": {"200": {"description": "ok"}},
-                            "x-amazon-apigateway-integration": {"type": "mock"}}},
+                            "x-amazon-apigateway-integration": {
+                                "type": "mock", "requestTemplates": {"application/json": '{"statusCode": 200}'},
+                                "responses": {"default": {"statusCode": "200"}}}}},
             "/bad": {"get": {"responses": {"200": {"description": "ok"}},
                              "x-amazon-apigateway-integration": {"type": "bogus"}}},
         },
@@ -391,6 +393,18 @@ def test_a_failing_import_leaves_nothing_behind(gateway, client):
     code, message = error_of(lambda: client.import_api(Body=json.dumps(http)))
     assert code == "BadRequestException", message
     assert client.get_apis()["Items"] == apis
+
+    # What an import commits is durable, what a failed one did is not: restart and look again.
+    del doc["paths"]["/bad"]
+    ok = c.import_rest_api(body=json.dumps(doc).encode())
+    gateway.stop()
+    gateway.start()
+    c = v1(gateway)
+    assert [a["id"] for a in c.get_rest_apis()["items"]] == [a["id"] for a in before] + [ok["id"]]
+    assert {r["path"] for r in c.get_resources(restApiId=ok["id"])["items"]} == {"/", "/ok"}
+    assert gateway.client().get_apis()["Items"] == apis
+    deploy_rest(c, ok["id"])
+    assert gateway.request(ok["id"], "GET", "/test/ok")[0] == 200
 
 
 def test_malformed_definitions_are_400(gateway, client):
@@ -411,6 +425,9 @@ def test_malformed_definitions_are_400(gateway, client):
         assert code == "BadRequestException" and want in message, (body, message)
     huge = b'{"openapi": "3.0.1", "info": {"title": "x", "description": "' + b"a" * (7 * 1024 * 1024) + b'"}}'
     status, headers, out = gateway.admin_raw("POST", "/restapis?mode=import", huge)
+    assert status == 400 and headers["x-amzn-errortype"] == "BadRequestException"
+    assert b"larger than 6 MiB" in out
+    status, headers, out = gateway.admin_raw("PUT", "/v2/apis", json.dumps({"body": huge.decode()}).encode())
     assert status == 400 and headers["x-amzn-errortype"] == "BadRequestException"
     assert b"larger than 6 MiB" in out
     code, _ = error_of(lambda: c.get_export(restApiId="nope", stageName="x", exportType="oas30"))
