@@ -480,6 +480,9 @@ def test_http_api_import_serve_export_round_trip(gateway, upstream, tmp_path):
     staged = json.loads(c.export_api(ApiId=api_id, Specification="OAS30", OutputType="JSON",
                                      StageName="$default")["body"].read())
     validate_spec(staged)
+    # The auto-deploying stage serves the current routes: its deployment exports the same.
+    assert staged["paths"] == exports["JSON"]["paths"]
+    assert staged["servers"][0]["variables"]["basePath"]["default"] == ""
     plain = json.loads(c.export_api(ApiId=api_id, Specification="OAS30", OutputType="JSON",
                                     IncludeExtensions=False)["body"].read())
     validate_spec(plain)
@@ -507,6 +510,8 @@ def test_http_api_import_serve_export_round_trip(gateway, upstream, tmp_path):
     }}
     api_id = again["ApiId"]
     c.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    pinned = c.create_deployment(ApiId=api_id)["DeploymentId"]
+    c.create_stage(ApiId=api_id, StageName="old", DeploymentId=pinned)
     out = c.reimport_api(ApiId=api_id, Body=yaml.safe_dump(smaller))
     assert out["Name"] == "Orders v2" and "CorsConfiguration" not in out
     assert [r["RouteKey"] for r in c.get_routes(ApiId=api_id)["Items"]] == ["GET /status"]
@@ -514,6 +519,17 @@ def test_http_api_import_serve_export_round_trip(gateway, upstream, tmp_path):
     status, _, _ = gateway.request(api_id, "GET", "/status")
     assert status == 200 and upstream.last()["path"] == "/status"
     assert gateway.request(api_id, "GET", "/orders")[0] == 404
+    # ExportApi with stageName writes what that stage serves: "old" still has the orders routes.
+    old = json.loads(c.export_api(ApiId=api_id, Specification="OAS30", OutputType="JSON",
+                                  StageName="old")["body"].read())
+    validate_spec(old)
+    assert set(old["paths"]) == set(exports["JSON"]["paths"])
+    # The authorizer was deleted by the reimport: the deployment's frozen copy, named by its id.
+    [requirement] = old["paths"]["/orders"]["post"]["security"]
+    assert list(requirement.values()) == [["orders/write"]]
+    assert old["servers"][0]["variables"]["basePath"]["default"] == "old"
+    current = json.loads(c.export_api(ApiId=api_id, Specification="OAS30", OutputType="JSON")["body"].read())
+    assert set(current["paths"]) == {"/status"}
 
 
 def test_http_api_warnings_and_basepath(gateway):

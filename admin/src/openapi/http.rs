@@ -514,9 +514,14 @@ pub(crate) fn export(
             "ExportApi is supported only for HTTP APIs".into(),
         ));
     }
-    if let Some(s) = stage {
-        state.stage(s)?;
-    }
+    let deployed;
+    let state = match stage {
+        Some(s) => {
+            deployed = deployed_view(state, s)?;
+            &deployed
+        }
+        None => state,
+    };
     let mut root = Map::new();
     root.insert("openapi".into(), json!("3.0.1"));
     let mut info = Map::new();
@@ -636,6 +641,89 @@ pub(crate) fn export(
         }
     }
     Ok(Value::Object(root))
+}
+
+/// The API as the stage serves it: the routes and integrations its deployment froze (a stage
+/// with no deployment serves nothing); the records' other members (operation names, the
+/// authorizers) are the API's.
+fn deployed_view(state: &ApiState, stage: &str) -> Result<ApiState, ApiError> {
+    let record = state.stage(stage)?;
+    let mut view = state.clone();
+    let Some(d) = record.deployment_id.as_deref() else {
+        view.routes = Default::default();
+        view.integrations = Default::default();
+        return Ok(view);
+    };
+    let content = &state.deployment(d)?.content;
+    let mut routes = BTreeMap::new();
+    for r in &content.routes {
+        let current = state.routes.get(&r.route_id);
+        let v = overlay(
+            json!({
+                "apiGatewayManaged": false,
+                "apiKeyRequired": false,
+                "authorizationType": if r.authorizer_id.is_some() { "JWT" } else { "NONE" },
+                "operationName": current.and_then(|c| c.operation_name.clone()),
+            }),
+            json!(r),
+        );
+        let mut route: crate::records::RouteRecord = input("deployed route", &v)?;
+        if let Some(c) = current.filter(|c| c.authorizer_id == route.authorizer_id) {
+            route.authorization_type = c.authorization_type.clone();
+        }
+        routes.insert(route.route_id.clone(), route);
+    }
+    let mut integrations = BTreeMap::new();
+    for i in &content.integrations {
+        let v = overlay(
+            json!({
+                "apiGatewayManaged": false,
+                "connectionType": "INTERNET",
+                "integrationMethod": "ANY",
+                "payloadFormatVersion": "1.0",
+                "timeoutInMillis": portico_shared::limits::INTEGRATION_TIMEOUT_DEFAULT_MS,
+            }),
+            json!(i),
+        );
+        let record: IntegrationRecord = input("deployed integration", &v)?;
+        integrations.insert(record.integration_id.clone(), record);
+    }
+    // Authorizers deleted since: as the deployment froze them, named by their id.
+    let mut authorizers = (*view.authorizers).clone();
+    for a in &content.authorizers {
+        authorizers
+            .entry(a.authorizer_id.clone())
+            .or_insert_with(|| AuthorizerRecord {
+                authorizer_id: a.authorizer_id.clone(),
+                authorizer_type: if a.lambda.is_some() { "REQUEST" } else { "JWT" }.into(),
+                identity_source: vec![a.identity_source.clone()],
+                jwt_configuration: crate::records::JwtConfiguration {
+                    audience: Some(a.audience.clone()),
+                    issuer: Some(a.issuer.clone()),
+                    jwks_uri: a.jwks_uri.clone(),
+                },
+                name: a.authorizer_id.clone(),
+                authorizer_uri: None,
+                authorizer_credentials_arn: None,
+                authorizer_payload_format_version: None,
+                authorizer_result_ttl_in_seconds: None,
+                enable_simple_responses: None,
+            });
+    }
+    view.authorizers = std::sync::Arc::new(authorizers);
+    view.routes = std::sync::Arc::new(routes);
+    view.integrations = std::sync::Arc::new(integrations);
+    Ok(view)
+}
+
+/// `v`'s members over `defaults` (absent and null members keep the default).
+fn overlay(mut defaults: Value, v: Value) -> Value {
+    for (k, v) in v.as_object().into_iter().flatten() {
+        if !v.is_null() {
+            defaults[k] = v.clone();
+        }
+    }
+    defaults
 }
 
 fn export_integration(i: &IntegrationRecord) -> Value {
