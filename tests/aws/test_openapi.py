@@ -665,3 +665,39 @@ output "http_api_id" {{
     terraform(work, "destroy", "-auto-approve")
     assert c.get_rest_apis()["items"] == []
     assert v2(gateway).get_apis()["Items"] == []
+
+
+def test_lambda_integrations_import_and_export(gateway, client):
+    """AWS_PROXY integrations (Lambda) with credentials, on both API types."""
+    fn = "arn:aws:lambda:us-east-1:123456789012:function:orders"
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{fn}/invocations"
+    role = "arn:aws:iam::123456789012:role/invoke"
+    rest = {"swagger": "2.0", "info": {"title": "lambda", "version": "1"}, "paths": {"/{proxy+}": {
+        "x-amazon-apigateway-any-method": {
+            "parameters": [{"name": "proxy", "in": "path", "required": True, "type": "string"}],
+            "responses": {},
+            "x-amazon-apigateway-integration": {
+                "type": "aws_proxy", "httpMethod": "POST", "uri": uri, "credentials": role,
+                "timeoutInMillis": 12000, "contentHandling": "CONVERT_TO_TEXT"},
+        }}}}
+    c = v1(gateway)
+    api = c.import_rest_api(body=json.dumps(rest).encode(), failOnWarnings=True)
+    [r] = [r for r in c.get_resources(restApiId=api["id"])["items"] if r["path"] == "/{proxy+}"]
+    i = c.get_integration(restApiId=api["id"], resourceId=r["id"], httpMethod="ANY")
+    assert (i["type"], i["httpMethod"], i["uri"], i["credentials"], i["timeoutInMillis"], i["contentHandling"]) == (
+        "AWS_PROXY", "POST", uri, role, 12000, "CONVERT_TO_TEXT")
+    http = {"openapi": "3.0.1", "info": {"title": "lambda", "version": "1"}, "paths": {"/orders": {"post": {
+        "responses": {"default": {"description": "ok"}},
+        "x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "httpMethod": "POST", "uri": fn, "credentials": role,
+            "payloadFormatVersion": "2.0", "timeoutInMillis": 8000},
+    }}}}
+    api = client.import_api(Body=json.dumps(http), FailOnWarnings=True)
+    [i] = client.get_integrations(ApiId=api["ApiId"])["Items"]
+    assert (i["IntegrationType"], i["IntegrationUri"], i["CredentialsArn"], i["PayloadFormatVersion"],
+            i["TimeoutInMillis"]) == ("AWS_PROXY", fn, role, "2.0", 8000)
+    doc = json.loads(client.export_api(ApiId=api["ApiId"], Specification="OAS30", OutputType="JSON")["body"].read())
+    validate_spec(doc)
+    exported = doc["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]
+    assert (exported["type"], exported["uri"], exported["credentials"], exported["payloadFormatVersion"]) == (
+        "aws_proxy", fn, role, "2.0")
