@@ -545,6 +545,79 @@ impl Catalog {
         }
     }
 
+    /// Runs `f`, a sequence of ordinary operations (an OpenAPI import), as one change: every
+    /// operation validates and compiles as when called alone, but their store changes are
+    /// buffered and their publishes go to a scratch cell. If `f` succeeds, the buffered changes
+    /// are committed in one transaction and the APIs `f` changed are published once; if it fails
+    /// (or the commit does), memory is put back as it was and neither the store nor the cell
+    /// saw anything.
+    pub(crate) fn atomically<T>(
+        &mut self,
+        f: impl FnOnce(&mut Catalog) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let buffer = Arc::new(BufferStore::new(Arc::clone(&self.store)));
+        let real_store = std::mem::replace(&mut self.store, Arc::clone(&buffer) as Arc<dyn Store>);
+        let scratch: SnapshotCell = Arc::new(arc_swap::ArcSwap::new(self.cell.load_full()));
+        let real_cell = std::mem::replace(&mut self.cell, scratch);
+        let (apis, rest, generation) = (self.apis.clone(), self.rest.clone(), self.generation);
+        let result = f(self);
+        self.store = real_store;
+        self.cell = real_cell;
+        self.generation = generation;
+        let committed = result.and_then(|v| {
+            self.store
+                .commit(&buffer.take())
+                .map_err(|e| ApiError::Internal(e.to_string()))
+                .map(|()| v)
+        });
+        let value = match committed {
+            Ok(v) => v,
+            Err(e) => {
+                self.apis = apis;
+                self.rest = rest;
+                return Err(e);
+            }
+        };
+        // Publish what changed: APIs replaced, added or removed, compiled once more from their
+        // final state (each compiled during `f` already, so this cannot newly fail but for a
+        // host that stopped resolving, which is logged and leaves the API as it was served).
+        let mut ids: Vec<String> = Vec::new();
+        for (id, state) in &self.apis {
+            if apis.get(id).is_none_or(|old| !Arc::ptr_eq(old, state)) {
+                ids.push(id.clone());
+            }
+        }
+        for (id, state) in self.rest.map() {
+            if rest.get(id).map_or(true, |old| !Arc::ptr_eq(old, state)) {
+                ids.push(id.clone());
+            }
+        }
+        ids.extend(
+            apis.keys()
+                .chain(rest.map().keys())
+                .filter(|id| !self.apis.contains_key(*id) && !self.rest.contains(id))
+                .cloned(),
+        );
+        for id in ids {
+            let compiled = if let Some(state) = self.apis.get(&id) {
+                Some(compile(state, &mut self.ctx))
+            } else if let Ok(state) = self.rest.get(&id) {
+                Some(crate::v1::compile(state, &mut self.ctx))
+            } else {
+                None
+            };
+            match compiled {
+                Some(Ok(api)) => {
+                    self.publish(|current, generation| current.with_api(generation, Arc::new(api)))
+                }
+                Some(Err(errors)) => tracing::error!(api_id = %id, errors = ?errors,
+                    "imported API does not compile at publish; it serves what it did"),
+                None => self.publish(|current, generation| current.without_api(generation, &id)),
+            }
+        }
+        Ok(value)
+    }
+
     /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).
     pub(crate) fn publish(&mut self, next: impl FnOnce(&Snapshot, u64) -> Snapshot) {
         let generation = self.generation + 1;
@@ -1034,4 +1107,56 @@ pub(crate) fn parse_doc<T: for<'de> Deserialize<'de>>(row: &Row) -> Result<T, Ap
             row.id
         ))
     })
+}
+
+/// The store an [`Catalog::atomically`] batch writes to: it keeps the changes for one commit
+/// at the end and reads through to the real store.
+#[derive(Debug)]
+struct BufferStore {
+    inner: Arc<dyn Store>,
+    changes: Mutex<Vec<Change>>,
+}
+
+impl BufferStore {
+    fn new(inner: Arc<dyn Store>) -> BufferStore {
+        BufferStore {
+            inner,
+            changes: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take(&self) -> Vec<Change> {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Store for BufferStore {
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        self.inner.data_dir()
+    }
+
+    fn load(&self) -> Result<Vec<Row>, crate::store::StoreError> {
+        self.inner.load()
+    }
+
+    fn commit(&self, changes: &[Change]) -> Result<(), crate::store::StoreError> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(changes);
+        Ok(())
+    }
+
+    fn put_usage(&self, rows: &[crate::store::UsageRow]) -> Result<(), crate::store::StoreError> {
+        self.inner.put_usage(rows)
+    }
+
+    fn load_usage(
+        &self,
+        plan_id: &str,
+        from_day: u64,
+        to_day: u64,
+    ) -> Result<Vec<crate::store::UsageRow>, crate::store::StoreError> {
+        self.inner.load_usage(plan_id, from_day, to_day)
+    }
 }

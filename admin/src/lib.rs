@@ -36,6 +36,7 @@ mod import;
 mod jwks;
 pub mod lambda;
 pub mod metrics;
+mod openapi;
 mod ops;
 mod page;
 mod portico;
@@ -241,6 +242,8 @@ pub fn app(state: AdminState) -> Router {
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        // OpenAPI import and export; the paths it shares with `v2/` and `v1/` merge by method.
+        .merge(openapi::router().layer(DefaultBodyLimit::max(openapi::MAX_DEFINITION_BYTES)))
         // `POST /` carries two services: ACM (JSON 1.1, `X-Amz-Target: CertificateManager.*`)
         // and IAM's Query protocol (form-encoded `Action=...`).
         .route("/", axum::routing::post(post_root))

@@ -54,13 +54,18 @@ type ResponsePath = (String, String, String, String);
 pub(crate) fn router() -> Router<AdminState> {
     const RES: &str = "/restapis/{restapi_id}/resources/{resource_id}";
     Router::new()
-        .route("/restapis", get(get_rest_apis).post(create_rest_api))
+        .route(
+            "/restapis",
+            get(get_rest_apis).post(create_rest_api).layer(
+                // `?mode=import` carries a whole definition.
+                axum::extract::DefaultBodyLimit::max(crate::openapi::MAX_DEFINITION_BYTES),
+            ),
+        )
         .route(
             "/restapis/{restapi_id}",
             get(get_rest_api)
                 .patch(update_rest_api)
-                .delete(delete_rest_api)
-                .put(|| not_supported("PutRestApi (OpenAPI import)")),
+                .delete(delete_rest_api),
         )
         .route("/restapis/{restapi_id}/resources", get(get_resources))
         .route(
@@ -174,18 +179,24 @@ pub(crate) fn router() -> Router<AdminState> {
 
 // === REST APIs ===
 
-/// `CreateRestApi`; `?mode=import` would be `ImportRestApi`, which Portico does not implement.
+/// `CreateRestApi`, or with `?mode=import` `ImportRestApi` (`openapi/`).
 async fn create_rest_api(
     State(s): State<AdminState>,
-    RawQuery(q): RawQuery,
-    input: Result<Body<RestApiInput>, ApiError>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+    req: axum::extract::Request,
 ) -> Response {
-    if q.as_deref()
-        .is_some_and(|q| q.split('&').any(|p| p.starts_with("mode=")))
-    {
-        return not_supported("ImportRestApi (OpenAPI import)").await;
+    use axum::extract::FromRequest;
+    match q.get("mode").map(String::as_str) {
+        None => {}
+        Some("import") => {
+            let body = axum::body::Bytes::from_request(req, &()).await;
+            return crate::openapi::import_rest_api(s, q, body).await;
+        }
+        Some(m) => {
+            return ApiError::BadRequest(format!("Invalid mode '{m}': use import")).into_response()
+        }
     }
-    let input = match input {
+    let input = match Body::<RestApiInput>::from_request(req, &()).await {
         Ok(Body(i)) => i,
         Err(e) => return e.into_response(),
     };

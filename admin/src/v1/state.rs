@@ -32,7 +32,7 @@ use crate::store::{Change, Kind, Row};
 use crate::v1::records::{RestApiRecord, RestDeployment, StageRecord};
 
 /// Every REST API, by id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct RestApis {
     apis: BTreeMap<String, Arc<RestApiState>>,
 }

@@ -1453,12 +1453,7 @@ async fn operations_portico_does_not_implement_are_a_clear_400() {
     let h = harness();
     let (id, _, pets) = h.api_with_pets().await;
     for (method, uri, body) in [
-        (
-            "POST",
-            "/restapis?mode=import".to_string(),
-            json!({"openapi": "3.0.1"}),
-        ),
-        ("PUT", format!("/restapis/{id}"), json!({})),
+        // ImportRestApi and PutRestApi are openapi/'s (tests/aws/test_openapi.py).
         (
             "POST",
             format!("/restapis/{id}/resources/{pets}/methods/GET"),
