@@ -667,8 +667,10 @@ output "http_api_id" {{
     assert v2(gateway).get_apis()["Items"] == []
 
 
-def test_lambda_integrations_import_and_export(gateway, client):
-    """AWS_PROXY integrations (Lambda) with credentials, on both API types."""
+def test_lambda_integrations_import_and_export(lambda_gateway):
+    """AWS_PROXY integrations (Lambda) with credentials, on both API types; a greedy path."""
+    gateway = lambda_gateway
+    client = gateway.client()
     fn = "arn:aws:lambda:us-east-1:123456789012:function:orders"
     uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{fn}/invocations"
     role = "arn:aws:iam::123456789012:role/invoke"
@@ -686,6 +688,20 @@ def test_lambda_integrations_import_and_export(gateway, client):
     i = c.get_integration(restApiId=api["id"], resourceId=r["id"], httpMethod="ANY")
     assert (i["type"], i["httpMethod"], i["uri"], i["credentials"], i["timeoutInMillis"], i["contentHandling"]) == (
         "AWS_PROXY", "POST", uri, role, 12000, "CONVERT_TO_TEXT")
+    assert r["resourceMethods"] and c.get_method(
+        restApiId=api["id"], resourceId=r["id"], httpMethod="ANY")["requestParameters"] == {
+        "method.request.path.proxy": True}
+    c.create_deployment(restApiId=api["id"], stageName="s")
+    for export_type in ("oas30", "swagger"):
+        doc = json.loads(c.get_export(restApiId=api["id"], stageName="s", exportType=export_type,
+                                      parameters={"extensions": "integrations"})["body"].read())
+        validate_spec(doc)
+        [p] = doc["paths"]["/{proxy+}"]["x-amazon-apigateway-any-method"]["parameters"]
+        assert p["name"] == "proxy+"
+        again = c.import_rest_api(body=json.dumps(doc).encode(), failOnWarnings=True)
+        [r2] = [r for r in c.get_resources(restApiId=again["id"])["items"] if r["path"] == "/{proxy+}"]
+        assert c.get_method(restApiId=again["id"], resourceId=r2["id"], httpMethod="ANY")["requestParameters"] == {
+            "method.request.path.proxy": True}
     http = {"openapi": "3.0.1", "info": {"title": "lambda", "version": "1"}, "paths": {"/orders": {"post": {
         "responses": {"default": {"description": "ok"}},
         "x-amazon-apigateway-integration": {

@@ -527,6 +527,8 @@ fn plan_method(
         let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
         match place.as_str() {
             "path" => {
+                // `{proxy+}`'s parameter is `method.request.path.proxy`.
+                let name = name.trim_end_matches('+');
                 request_parameters.insert(format!("method.request.path.{name}"), true);
             }
             "query" => {
@@ -1293,6 +1295,9 @@ fn export_method(
     put_some(&mut op, "operationId", m.operation_name.as_ref());
     let mut params = Vec::new();
     let mut declared_path = BTreeSet::new();
+    // A greedy variable's parameter is named as the template writes it (`proxy+`), so the
+    // definition is valid OpenAPI; the import drops the `+` again.
+    let variables = path_variables(&r.path);
     for (key, required) in &m.request_parameters {
         let Some(rest) = key.strip_prefix("method.request.") else {
             continue;
@@ -1309,10 +1314,16 @@ fn export_method(
             "header" => "header",
             _ => continue,
         };
+        let greedy = format!("{name}+");
+        let name = if place == "path" && variables.contains(&greedy) {
+            greedy.as_str()
+        } else {
+            name
+        };
         params.push(parameter(name, place, *required || place == "path", flavor));
     }
-    for v in path_variables(&r.path) {
-        if !declared_path.contains(&v) {
+    for v in variables {
+        if !declared_path.contains(v.trim_end_matches('+')) {
             params.push(parameter(&v, "path", true, flavor));
         }
     }

@@ -149,3 +149,18 @@ async fn a_failed_commit_leaves_memory_the_store_and_the_cell_as_they_were() {
     assert_eq!(http.body["items"], serde_json::json!([]));
     assert!(store.load().unwrap().is_empty());
 }
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_not_expanded() {
+    let mut doc = String::from("openapi: 3.0.1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let prev = i - 1;
+        doc.push_str(&format!(
+            "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let e = parse(doc.as_bytes()).unwrap_err();
+    assert_eq!(e.code(), "BadRequestException");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
