@@ -282,6 +282,23 @@ pub(crate) struct DeploymentInput {
     pub(crate) tracing_enabled: Option<bool>,
 }
 
+impl DeploymentInput {
+    /// Empty `stageName`, `stageDescription` and `variables` mean none, as on AWS: Terraform's
+    /// `aws_api_gateway_deployment` sends all three empty when the stage is a separate resource.
+    pub(crate) fn without_empty_stage(mut self) -> Self {
+        if self.stage_name.as_deref() == Some("") {
+            self.stage_name = None;
+        }
+        if self.stage_description.as_deref() == Some("") {
+            self.stage_description = None;
+        }
+        if self.variables.as_ref().is_some_and(BTreeMap::is_empty) {
+            self.variables = None;
+        }
+        self
+    }
+}
+
 /// `DeploymentCanarySettings`: the canary a `CreateDeployment` makes on an existing stage.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
