@@ -47,6 +47,7 @@ mod sts;
 mod tags;
 #[cfg(test)]
 mod test_support;
+mod unsupported;
 mod usage;
 mod v1;
 mod v2;
@@ -251,6 +252,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(account::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(tags::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(unsupported::router())
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())

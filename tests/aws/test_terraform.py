@@ -402,3 +402,26 @@ def test_rest_api(tf_root, tf_gateway, tmp_path):
     assert "cloudwatchRoleArn" not in v1.get_account()
     assert boto(gw, "acm").list_certificates()["CertificateSummaryList"] == []
     assert "aws_api_gateway_method_settings" in types
+
+
+def test_unsupported_features_are_refused(tf_root, tf_gateway, tmp_path):
+    """What Portico does not serve fails the apply with AWS's error shape and the reason; the rest
+    of the configuration applies and destroys."""
+    gw = tf_gateway
+    root, cli = tf_root
+    tf = Terraform("unsupported", Path(tempfile.mkdtemp(prefix="unsupported-", dir=root)), cli, gw.admin,
+                   certificate(tmp_path, "unsupported.example.com"))
+    tf.init()
+    try:
+        p = tf.run("apply", "-auto-approve", "-input=false", "-no-color", "-lock=false", codes=(1,))
+        out = p.stdout + p.stderr
+        for why in (
+            "BadRequestException: Client certificates are not supported by Portico",
+            "BadRequestException: API documentation parts and versions are not supported by Portico",
+            "BadRequestException: apigatewayv2 models are not supported by Portico",
+        ):
+            assert why in " ".join(out.split()), out[-6000:]
+    finally:
+        tf.destroy()
+    assert boto(gw, "apigateway").get_rest_apis()["items"] == []
+    assert boto(gw, "apigatewayv2").get_apis()["Items"] == []
