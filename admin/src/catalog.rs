@@ -173,7 +173,14 @@ impl Catalog {
         let mut children: Vec<Row> = Vec::new();
         for row in rows {
             if row.kind == Kind::Api {
-                let api: ApiRecord = parse_doc(&row)?;
+                let mut api: ApiRecord = parse_doc(&row)?;
+                if api.route_selection_expression
+                    == crate::records::ROUTE_SELECTION_EXPRESSION_BRACED
+                {
+                    // Stored before HTTP APIs echoed AWS's own form.
+                    api.route_selection_expression =
+                        crate::records::ROUTE_SELECTION_EXPRESSION.into();
+                }
                 apis.insert(row.api_id.clone(), ApiState::new(api));
             } else {
                 children.push(row);

@@ -135,3 +135,16 @@ def test_account_throttle_shows_the_configured_bucket(tmp_path):
         assert aws(gw, "apigateway").get_account()["throttleSettings"] == {"burstLimit": 40, "rateLimit": 250.0}
     finally:
         gw.stop()
+
+
+def test_rest_api_policy_is_shown_escaped_as_aws_shows_it(gateway):
+    """AWS shows a REST API's policy as JSON escaped once more; Terraform unescapes it."""
+    v1 = aws(gateway, "apigateway")
+    policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",' \
+             '"Action":"execute-api:Invoke","Resource":"execute-api:/*"}]}'
+    api = v1.create_rest_api(name="p", policy=policy)["id"]
+    shown = v1.get_rest_api(restApiId=api)["policy"]
+    assert shown == policy.replace('"', '\\"').replace("/", "\\/")
+    gateway.stop()
+    gateway.start()
+    assert aws(gateway, "apigateway").get_rest_api(restApiId=api)["policy"] == shown

@@ -353,3 +353,18 @@ resource "aws_api_gateway_account" "demo" {
   cloudwatch_role_arn = "arn:aws:iam::000000000000:role/api-gateway-cloudwatch"
   reset_on_delete     = true
 }
+
+# A resource policy attached separately, as the provider's documentation shows.
+resource "aws_api_gateway_rest_api_policy" "example" {
+  rest_api_id = aws_api_gateway_rest_api.example.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "execute-api:Invoke"
+      Resource  = "${aws_api_gateway_rest_api.example.execution_arn}/*"
+    }]
+  })
+}
