@@ -77,6 +77,7 @@ IMPORT_IDS = {
     "aws_api_gateway_request_validator": lambda a: f"{a['rest_api_id']}/{a['id']}",
     "aws_api_gateway_resource": lambda a: f"{a['rest_api_id']}/{a['id']}",
     "aws_api_gateway_rest_api": lambda a: a["id"],
+    "aws_api_gateway_rest_api_policy": lambda a: a["rest_api_id"],
     "aws_api_gateway_stage": lambda a: f"{a['rest_api_id']}/{a['stage_name']}",
     "aws_api_gateway_usage_plan": lambda a: a["id"],
     "aws_api_gateway_usage_plan_key": lambda a: f"{a['usage_plan_id']}/{a['key_id']}",

@@ -364,7 +364,19 @@ resource "aws_api_gateway_rest_api_policy" "example" {
       Effect    = "Allow"
       Principal = "*"
       Action    = "execute-api:Invoke"
-      Resource  = "${aws_api_gateway_rest_api.example.execution_arn}/*"
+      # AWS's shorthand for this API's own ARN (execution_arn holds no account id here: the
+      # provider block skips requesting it).
+      Resource = "execute-api:/*"
     }]
   })
+}
+
+data "aws_api_gateway_api_keys" "all" {
+  include_values = true
+  depends_on     = [aws_api_gateway_api_key.example]
+}
+
+output "data_api_keys" {
+  value     = data.aws_api_gateway_api_keys.all.items[*].id
+  sensitive = false
 }
