@@ -67,6 +67,8 @@ pub(crate) struct Catalog {
     rest: RestApis,
     /// VPC links of both control planes, by id (`vpc_link.rs`).
     pub(crate) vpc_links: BTreeMap<String, crate::vpc_link::VpcLinkRecord>,
+    /// The account's settings (`account.rs`).
+    pub(crate) account: crate::account::AccountRecord,
 }
 
 /// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
@@ -159,6 +161,10 @@ impl Catalog {
         let mut ctx = CompileContext::new(workers);
         ctx.lambda.local = local_lambda;
         let vpc_links = crate::vpc_link::load(&link_rows, &mut ctx)?;
+        let (account_rows, rows): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| r.api_id == crate::account::ACCOUNT_SCOPE);
+        let account = crate::account::load(&account_rows)?;
         let (rest_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
             .partition(|r| crate::v1::is_rest_kind(r.kind));
@@ -167,7 +173,14 @@ impl Catalog {
         let mut children: Vec<Row> = Vec::new();
         for row in rows {
             if row.kind == Kind::Api {
-                let api: ApiRecord = parse_doc(&row)?;
+                let mut api: ApiRecord = parse_doc(&row)?;
+                if api.route_selection_expression
+                    == crate::records::ROUTE_SELECTION_EXPRESSION_BRACED
+                {
+                    // Stored before HTTP APIs echoed AWS's own form.
+                    api.route_selection_expression =
+                        crate::records::ROUTE_SELECTION_EXPRESSION.into();
+                }
                 apis.insert(row.api_id.clone(), ApiState::new(api));
             } else {
                 children.push(row);
@@ -218,7 +231,7 @@ impl Catalog {
                     let d: Deployment = parse_doc(&row)?;
                     state.deployments.insert(row.id.clone(), Arc::new(d));
                 }
-                // Under USAGE_SCOPE, LAMBDA_SCOPE, DOMAIN_SCOPE and VPC_LINK_SCOPE, taken out above.
+                // Under USAGE_SCOPE, LAMBDA_SCOPE, DOMAIN_SCOPE, VPC_LINK_SCOPE and ACCOUNT_SCOPE, taken out above.
                 Kind::ApiKey
                 | Kind::UsagePlan
                 | Kind::UsagePlanKey
@@ -226,7 +239,8 @@ impl Catalog {
                 | Kind::Certificate
                 | Kind::DomainName
                 | Kind::ApiMapping
-                | Kind::VpcLink => {}
+                | Kind::VpcLink
+                | Kind::Account => {}
                 // Under IAM_SCOPE, partitioned out above.
                 Kind::IamUser | Kind::IamPolicy => {}
             }
@@ -262,6 +276,7 @@ impl Catalog {
             domains,
             rest,
             vpc_links,
+            account,
         })
     }
 

@@ -27,6 +27,7 @@ use portico_shared::model::Config;
 use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
+mod account;
 mod catalog;
 mod domains;
 mod error;
@@ -44,8 +45,10 @@ mod records;
 pub mod sigv4;
 pub mod store;
 mod sts;
+mod tags;
 #[cfg(test)]
 mod test_support;
+mod unsupported;
 mod usage;
 mod v1;
 mod v2;
@@ -250,6 +253,9 @@ pub fn app(state: AdminState) -> Router {
         .merge(lambda::router())
         .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
         .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(account::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(tags::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(unsupported::router())
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())

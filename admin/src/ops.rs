@@ -19,6 +19,7 @@ use crate::records::{
     ApiInput, ApiRecord, AuthorizerInput, AuthorizerRecord, DeploymentInput, DeploymentRecord,
     IntegrationInput, IntegrationRecord, RouteInput, RouteRecord, RouteSettings, StageInput,
     StageRecord, API_KEY_SELECTION_EXPRESSION, ROUTE_SELECTION_EXPRESSION,
+    ROUTE_SELECTION_EXPRESSION_BRACED,
 };
 
 /// Longest description, as AWS.
@@ -271,7 +272,7 @@ fn check_api_members(problems: &mut Vec<String>, input: &ApiInput, websocket: bo
             if let Err(e) = portico_shared::websocket::Selection::parse(e) {
                 problems.push(format!("Invalid routeSelectionExpression: {e}"));
             }
-        } else if e != ROUTE_SELECTION_EXPRESSION {
+        } else if e != ROUTE_SELECTION_EXPRESSION && e != ROUTE_SELECTION_EXPRESSION_BRACED {
             problems.push(format!(
                 "routeSelectionExpression of an HTTP API must be '{ROUTE_SELECTION_EXPRESSION}'"
             ));

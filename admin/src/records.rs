@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The only route selection expression HTTP APIs have.
-pub(crate) const ROUTE_SELECTION_EXPRESSION: &str = "${request.method} ${request.path}";
+/// What AWS stores and echoes for an HTTP API (the provider's default too).
+pub(crate) const ROUTE_SELECTION_EXPRESSION: &str = "$request.method $request.path";
+/// The form AWS's API reference writes; accepted on input and stored as [`ROUTE_SELECTION_EXPRESSION`].
+pub(crate) const ROUTE_SELECTION_EXPRESSION_BRACED: &str = "${request.method} ${request.path}";
 
 /// AWS's default API key selection expression.
 pub(crate) const API_KEY_SELECTION_EXPRESSION: &str = "$request.header.x-api-key";
@@ -213,6 +216,8 @@ pub(crate) struct IntegrationRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
     pub(crate) integration_id: String,
+    /// Empty for a WebSocket MOCK integration created without one (AWS shows none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) integration_method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) integration_subtype: Option<String>,
@@ -708,7 +713,7 @@ impl IntegrationRecord {
         model::Integration {
             integration_id: self.integration_id.clone(),
             integration_type,
-            integration_method: Some(self.integration_method.clone()),
+            integration_method: Some(self.integration_method.clone()).filter(|m| !m.is_empty()),
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
             payload_format_version: Some(self.payload_format_version.clone()),

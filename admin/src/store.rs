@@ -75,6 +75,8 @@ pub enum Kind {
     ApiMapping,
     /// A VPC link (either control plane), under [`VPC_LINK_SCOPE`].
     VpcLink,
+    /// The account's settings (`GetAccount`), under `$account`; `id` is `account`.
+    Account,
 }
 
 /// The `api_id` under which the IAM store's users and policies are stored (a `$` scope, so
@@ -256,7 +258,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 27] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -283,6 +285,7 @@ impl Kind {
         Kind::DomainName,
         Kind::ApiMapping,
         Kind::VpcLink,
+        Kind::Account,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -314,6 +317,7 @@ impl Kind {
             Kind::DomainName => "domainname",
             Kind::ApiMapping => "apimapping",
             Kind::VpcLink => "vpclink",
+            Kind::Account => "account",
         }
     }
 

@@ -70,7 +70,7 @@ async fn quick_create_serves_at_once() {
     );
     assert_eq!(
         api["routeSelectionExpression"],
-        "${request.method} ${request.path}"
+        "$request.method $request.path"
     );
     assert!(api["createdDate"].as_str().unwrap().ends_with('Z'));
     assert_eq!(h.served(id), Some(vec!["$default".to_string()]));

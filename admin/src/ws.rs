@@ -497,7 +497,12 @@ pub(crate) fn merge_integration(
     }
     set(&mut record.integration_type, input.integration_type);
     set(&mut record.integration_uri, input.integration_uri);
+    let method_given = input.integration_method.is_some();
     set(&mut record.integration_method, input.integration_method);
+    if record.integration_type == "MOCK" && !method_given {
+        // A MOCK integration calls nothing: AWS stores and shows no method.
+        record.integration_method.clear();
+    }
     set(
         &mut record.timeout_in_millis,
         input

@@ -40,7 +40,7 @@ def test_create_and_call_through_the_data_plane(gateway, client, upstream):
     api = client.create_api(Name="pets", ProtocolType="HTTP", Description="demo")
     assert re.fullmatch(r"[a-z0-9]{10}", api["ApiId"])
     assert api["ApiEndpoint"] == f"http://{api['ApiId']}.execute-api.localhost:{gateway.port}"
-    assert api["RouteSelectionExpression"] == "${request.method} ${request.path}"
+    assert api["RouteSelectionExpression"] == "$request.method $request.path"
     assert api["CreatedDate"].year >= 2024  # botocore parsed the ISO-8601 timestamp
     api_id = api["ApiId"]
 

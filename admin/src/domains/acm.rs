@@ -4,9 +4,12 @@
 //!
 //! Operations: `ImportCertificate` (a new ARN, or re-import under `CertificateArn`: the
 //! rotation path, served by the next handshake), `ListCertificates`, `DescribeCertificate`,
-//! `GetCertificate`, `DeleteCertificate` (refused while a domain name uses it). PEM blobs arrive
+//! `GetCertificate`, `DeleteCertificate` (refused while a domain name uses it), and the tags:
+//! `ListTagsForCertificate`, `AddTagsToCertificate`, `RemoveTagsFromCertificate`. PEM blobs arrive
 //! base64-encoded, as the JSON protocol sends blobs. Errors are ACM's: status 400 with
 //! `{"__type": "...", "message": "..."}`.
+
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -43,6 +46,23 @@ struct ImportInput {
     certificate: Option<String>,
     private_key: Option<String>,
     certificate_chain: Option<String>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+}
+
+/// One ACM tag (`{"Key", "Value"}`; the value may be absent).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    key: String,
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagsInput {
+    #[serde(default)]
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +163,9 @@ pub(crate) async fn dispatch(
         "DescribeCertificate" => describe(&s, body).await,
         "GetCertificate" => get(&s, body).await,
         "DeleteCertificate" => remove(&s, body).await,
+        "ListTagsForCertificate" => list_tags(&s, body).await,
+        "AddTagsToCertificate" => retag(&s, body, true).await,
+        "RemoveTagsFromCertificate" => retag(&s, body, false).await,
         other => Err(AcmError {
             code: "UnknownOperationException",
             message: format!("Operation {other} is not supported by Portico"),
@@ -216,7 +239,58 @@ async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
         None => Target::New,
     };
     let arn = put(s, target, certificate, chain, key).await?;
+    if !input.tags.is_empty() {
+        edit_tags(s, arn.clone(), input.tags, true).await?;
+    }
     Ok(json!({ "CertificateArn": arn }))
+}
+
+async fn list_tags(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
+    let arn = arn_of(body)?;
+    let tags = s
+        .read(|c| Ok(c.domains.certs.get(&arn).map(|r| r.tags.clone())))
+        .await?
+        .ok_or_else(|| AcmError::not_found(&arn))?;
+    let tags: Vec<Value> = tags
+        .into_iter()
+        .map(|(k, v)| json!({ "Key": k, "Value": v }))
+        .collect();
+    Ok(json!({ "Tags": tags }))
+}
+
+/// `AddTagsToCertificate` (`add`) and `RemoveTagsFromCertificate`.
+async fn retag(s: &AdminState, body: &[u8], add: bool) -> Result<Value, AcmError> {
+    let arn = arn_of(body)?;
+    let input: TagsInput = parse(body)?;
+    if input.tags.is_empty() {
+        return Err(AcmError::validation("Tags must not be empty"));
+    }
+    edit_tags(s, arn, input.tags, add).await?;
+    Ok(json!({}))
+}
+
+/// Adds `tags` to a certificate (or removes them: a removed tag with a value must match it).
+async fn edit_tags(s: &AdminState, arn: String, tags: Vec<Tag>, add: bool) -> Result<(), AcmError> {
+    if let Some(t) = tags.iter().find(|t| t.key.is_empty() || t.key.len() > 128) {
+        return Err(AcmError::validation(format!("Invalid tag key '{}'", t.key)));
+    }
+    s.write(move |c| {
+        let mut next = DomainState::clone(&c.domains);
+        let Some(record) = next.certs.get_mut(&arn) else {
+            return Ok(Err(AcmError::not_found(&arn)));
+        };
+        for t in tags {
+            if add {
+                record.tags.insert(t.key, t.value.unwrap_or_default());
+            } else if t.value.is_none() || record.tags.get(&t.key) == t.value.as_ref() {
+                record.tags.remove(&t.key);
+            }
+        }
+        let change = row(Kind::Certificate, &arn, &*record);
+        c.apply_domains(next, vec![change])?;
+        Ok(Ok(()))
+    })
+    .await?
 }
 
 /// Which certificate record [`put`] writes.
@@ -244,16 +318,16 @@ pub(crate) async fn put(
         .write(move |c| {
             let now = crate::ids::now_epoch();
             let mut next = DomainState::clone(&c.domains);
-            let (arn, created_at) = match target {
+            let (arn, created_at, tags) = match target {
                 Target::Existing(arn) => match next.certs.get(&arn) {
-                    Some(old) => (arn, old.created_at),
+                    Some(old) => (arn, old.created_at, old.tags.clone()),
                     None => return Ok(Err(AcmError::not_found(&arn))),
                 },
                 Target::Upsert(arn) => match next.certs.get(&arn) {
-                    Some(old) => (arn, old.created_at),
-                    None => (arn, now),
+                    Some(old) => (arn, old.created_at, old.tags.clone()),
+                    None => (arn, now, BTreeMap::new()),
                 },
-                Target::New => (new_arn(), now),
+                Target::New => (new_arn(), now, BTreeMap::new()),
             };
             let record = CertRecord {
                 arn: arn.clone(),
@@ -262,6 +336,7 @@ pub(crate) async fn put(
                 private_key_pem: key,
                 created_at,
                 imported_at: now,
+                tags,
             };
             let change = row(Kind::Certificate, &arn, &record);
             next.certs.insert(arn.clone(), record);

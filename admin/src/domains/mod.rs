@@ -55,6 +55,9 @@ pub(crate) struct CertRecord {
     /// Epoch seconds of the first import and of the latest one.
     pub(crate) created_at: i64,
     pub(crate) imported_at: i64,
+    /// ACM tags (`ImportCertificate`'s `Tags`, `AddTagsToCertificate`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// A custom domain name.

@@ -77,7 +77,10 @@ pub(crate) fn check_api_stage(
 // === API keys ===
 
 impl Catalog {
-    pub(crate) fn create_api_key(&mut self, input: ApiKeyInput) -> Result<ApiKeyRecord, ApiError> {
+    pub(crate) fn create_api_key(
+        &mut self,
+        mut input: ApiKeyInput,
+    ) -> Result<ApiKeyRecord, ApiError> {
         let mut problems = Vec::new();
         check_len(&mut problems, "name", input.name.as_deref(), 0, NAME_MAX);
         check_len(
@@ -95,6 +98,8 @@ impl Catalog {
             NAME_MAX,
         );
         check_tags(&mut problems, &input.tags);
+        // An empty value asks for a generated one, as on AWS (Terraform sends `value: ""`).
+        input.value = input.value.filter(|v| !v.is_empty());
         if let Some(v) = &input.value {
             check_key_value(&mut problems, v);
         }

@@ -57,6 +57,7 @@ impl Catalog {
         input: DeploymentInput,
     ) -> Result<DeploymentRecord, ApiError> {
         let mut draft = self.rest().draft(api_id)?;
+        let input = input.without_empty_stage();
         let mut problems = Vec::new();
         if let Some(c) = &input.canary_settings {
             check_percent(&mut problems, c.percent_traffic.unwrap_or(0.0));

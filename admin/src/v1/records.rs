@@ -67,7 +67,13 @@ pub(crate) struct RestApiRecord {
     pub(crate) minimum_compression_size: Option<i64>,
     pub(crate) api_key_source: ApiKeySource,
     pub(crate) endpoint_configuration: EndpointConfiguration,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The policy document as given; shown (and stored) escaped, as AWS shows it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "policy_escaped",
+        deserialize_with = "policy_unescaped"
+    )]
     pub(crate) policy: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) tags: BTreeMap<String, String>,
@@ -282,6 +288,23 @@ pub(crate) struct DeploymentInput {
     pub(crate) tracing_enabled: Option<bool>,
 }
 
+impl DeploymentInput {
+    /// Empty `stageName`, `stageDescription` and `variables` mean none, as on AWS: Terraform's
+    /// `aws_api_gateway_deployment` sends all three empty when the stage is a separate resource.
+    pub(crate) fn without_empty_stage(mut self) -> Self {
+        if self.stage_name.as_deref() == Some("") {
+            self.stage_name = None;
+        }
+        if self.stage_description.as_deref() == Some("") {
+            self.stage_description = None;
+        }
+        if self.variables.as_ref().is_some_and(BTreeMap::is_empty) {
+            self.variables = None;
+        }
+        self
+    }
+}
+
 /// `DeploymentCanarySettings`: the canary a `CreateDeployment` makes on an existing stage.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -410,6 +433,49 @@ impl Listing {
     pub(crate) fn cursor(&self) -> Result<Cursor, ApiError> {
         Cursor::parse(&PAGING, self.limit.as_deref(), self.position.as_deref())
     }
+}
+
+/// AWS shows a REST API's policy as JSON text escaped once more (`{\"Version\":...\/*\"}`);
+/// Terraform's provider unescapes it before parsing.
+fn policy_escaped<S: serde::Serializer>(policy: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match policy {
+        Some(p) => {
+            let mut out = String::with_capacity(p.len() + p.len() / 4);
+            for c in p.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '/' => out.push_str("\\/"),
+                    c => out.push(c),
+                }
+            }
+            s.serialize_str(&out)
+        }
+        None => s.serialize_none(),
+    }
+}
+
+/// The inverse of [`policy_escaped`]; a document stored before it was escaped reads as is.
+fn policy_unescaped<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let Some(v) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    // The policy as given is JSON (CreateRestApi checks it); escaped, it is not.
+    if serde_json::from_str::<serde::de::IgnoredAny>(&v).is_ok() {
+        return Ok(Some(v));
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some(n @ ('\\' | '"' | '/'))) => {
+                out.push(n);
+                chars.next();
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    Ok(Some(out))
 }
 
 fn percent_decode(s: &str) -> Option<String> {

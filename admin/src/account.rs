@@ -1,0 +1,124 @@
+//! The account's API Gateway settings (`apigateway` v1 `GetAccount`/`UpdateAccount`, `/account`),
+//! so Terraform's `aws_api_gateway_account` and `aws apigateway get-account` work.
+//!
+//! `cloudwatchRoleArn` is stored (under [`ACCOUNT_SCOPE`]) and echoed; Portico writes its access
+//! logs and metrics itself, so no role is assumed. `throttleSettings` shows the data plane's
+//! account-level bucket as configured by `PORTICO_ACCOUNT_RATE_LIMIT` and
+//! `PORTICO_ACCOUNT_BURST_LIMIT` (AWS's defaults otherwise); it is not changed here (AWS does
+//! not let an account change it through the API either). `features` is `UsagePlans` and
+//! `apiKeyVersion` is `4`, as on every current AWS account.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use portico_shared::limits::{ACCOUNT_BURST_LIMIT_DEFAULT, ACCOUNT_RATE_LIMIT_DEFAULT};
+
+use crate::catalog::{parse_doc, row, Catalog};
+use crate::error::ApiError;
+use crate::store::{Change, Kind, Row};
+use crate::v1::{Op, PatchInput};
+use crate::v2::{ok, Body};
+use crate::AdminState;
+
+/// The `api_id` under which the account document is stored.
+pub(crate) const ACCOUNT_SCOPE: &str = "$account";
+/// The one account document's id.
+const ACCOUNT_ID: &str = "account";
+
+/// The stored settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AccountRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cloudwatch_role_arn: Option<String>,
+}
+
+/// Loads the stored document (or the defaults).
+pub(crate) fn load(rows: &[Row]) -> Result<AccountRecord, ApiError> {
+    match rows.iter().find(|r| r.kind == Kind::Account) {
+        Some(r) => parse_doc(r),
+        None => Ok(AccountRecord::default()),
+    }
+}
+
+pub(crate) fn router() -> Router<AdminState> {
+    Router::new().route("/account", get(get_account).patch(update_account))
+}
+
+async fn get_account(State(s): State<AdminState>) -> Response {
+    ok(s.read(|c| Ok(view(&c.account))).await)
+}
+
+/// `UpdateAccount`: `replace` of `/cloudwatchRoleArn` (an absent or empty value clears it).
+async fn update_account(State(s): State<AdminState>, Body(b): Body<PatchInput>) -> Response {
+    ok(s.write(move |c| c.update_account(b)).await)
+}
+
+impl Catalog {
+    fn update_account(&mut self, input: PatchInput) -> Result<Value, ApiError> {
+        let mut next = self.account.clone();
+        let mut problems = Vec::new();
+        for op in input.ops()?.iter().cloned() {
+            match (op.op, op.path.as_str()) {
+                (Op::Replace, "/cloudwatchRoleArn") => {
+                    let arn = op.value.filter(|v| !v.is_empty());
+                    if let Some(a) = &arn {
+                        if !a.starts_with("arn:") || !a.contains(":iam::") || !a.contains(":role/") {
+                            problems.push(format!(
+                                "The role ARN is not well formed: {a}"
+                            ));
+                        }
+                    }
+                    next.cloudwatch_role_arn = arn;
+                }
+                (_, "/features") => problems.push(
+                    "Portico's account always has the UsagePlans feature; /features cannot be changed"
+                        .into(),
+                ),
+                (op, path) => problems.push(format!(
+                    "Invalid patch path '{path}' for op '{op}': UpdateAccount supports replace of /cloudwatchRoleArn"
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(&problems));
+        }
+        if next != self.account {
+            self.store()
+                .commit(&[Change::Put(row(
+                    ACCOUNT_SCOPE,
+                    Kind::Account,
+                    ACCOUNT_ID,
+                    &next,
+                ))])
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            self.account = next;
+        }
+        Ok(view(&self.account))
+    }
+}
+
+/// `Account` as AWS shapes it.
+fn view(a: &AccountRecord) -> Value {
+    let rate = std::env::var("PORTICO_ACCOUNT_RATE_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(ACCOUNT_RATE_LIMIT_DEFAULT);
+    let burst = std::env::var("PORTICO_ACCOUNT_BURST_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(ACCOUNT_BURST_LIMIT_DEFAULT);
+    let mut out = json!({
+        "throttleSettings": { "burstLimit": burst, "rateLimit": rate },
+        "features": ["UsagePlans"],
+        "apiKeyVersion": "4",
+    });
+    if let Some(arn) = &a.cloudwatch_role_arn {
+        out["cloudwatchRoleArn"] = json!(arn);
+    }
+    out
+}
