@@ -79,6 +79,10 @@ pub(crate) fn router() -> Router<AdminState> {
             get(get_route).patch(update_route).delete(delete_route),
         )
         .route(
+            "/v2/apis/{api_id}/routes/{route_id}/requestparameters/{key}",
+            delete(delete_route_request_parameter),
+        )
+        .route(
             "/v2/apis/{api_id}/routes/{route_id}/routeresponses",
             get(get_route_responses).post(create_route_response),
         )
@@ -115,6 +119,10 @@ pub(crate) fn router() -> Router<AdminState> {
         .route(
             "/v2/apis/{api_id}/stages/{stage_name}",
             get(get_stage).patch(update_stage).delete(delete_stage),
+        )
+        .route(
+            "/v2/apis/{api_id}/stages/{stage_name}/accesslogsettings",
+            delete(delete_access_log_settings),
         )
         .route(
             "/v2/apis/{api_id}/stages/{stage_name}/routesettings/{route_key}",
@@ -186,6 +194,16 @@ async fn delete_cors(State(s): State<AdminState>, Params(api_id): Params<String>
 }
 
 // === routes ===
+
+async fn delete_route_request_parameter(
+    State(s): State<AdminState>,
+    Params((api_id, route_id, key)): Params<(String, String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_route_request_parameter(&api_id, &route_id, &key))
+            .await,
+    )
+}
 
 async fn create_route(
     State(s): State<AdminState>,
@@ -480,6 +498,16 @@ async fn update_stage(
 ) -> Response {
     ok(
         s.write(move |c| c.update_stage(&api_id, &stage_name, input))
+            .await,
+    )
+}
+
+async fn delete_access_log_settings(
+    State(s): State<AdminState>,
+    Params((api_id, stage_name)): Params<(String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_access_log_settings(&api_id, &stage_name))
             .await,
     )
 }

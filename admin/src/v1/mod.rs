@@ -20,7 +20,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, put};
+use axum::routing::{delete, get, put};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -60,7 +60,7 @@ pub(crate) fn router() -> Router<AdminState> {
             get(get_rest_api)
                 .patch(update_rest_api)
                 .delete(delete_rest_api)
-                .put(|| not_supported("PutRestApi (OpenAPI import)")),
+                .put(|| not_supported("PutRestApi")),
         )
         .route("/restapis/{restapi_id}/resources", get(get_resources))
         .route(
@@ -151,7 +151,7 @@ pub(crate) fn router() -> Router<AdminState> {
         )
         .route(
             "/restapis/{restapi_id}/models/{model_name}/default_template",
-            any(|| not_supported("GetModelTemplate")),
+            get(get_model_template),
         )
         .route(
             "/restapis/{restapi_id}/requestvalidators",
@@ -183,7 +183,7 @@ async fn create_rest_api(
     if q.as_deref()
         .is_some_and(|q| q.split('&').any(|p| p.starts_with("mode=")))
     {
-        return not_supported("ImportRestApi (OpenAPI import)").await;
+        return not_supported("ImportRestApi").await;
     }
     let input = match input {
         Ok(Body(i)) => i,
@@ -699,6 +699,18 @@ async fn get_model(
     )
 }
 
+/// `GetModelTemplate`: `{"value": "<VTL>"}`.
+async fn get_model_template(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    ok(s.read(|c| {
+        models::model_template(c.rest().get(&api_id)?, &name)
+            .map(|value| serde_json::json!({ "value": value }))
+    })
+    .await)
+}
+
 async fn update_model(
     State(s): State<AdminState>,
     Params((api_id, name)): Params<(String, String)>,
@@ -776,7 +788,7 @@ async fn delete_request_validator(
 
 /// The 400 for an `apigateway` operation Portico does not implement.
 async fn not_supported(operation: &str) -> Response {
-    ApiError::BadRequest(format!("{operation} is not supported by Portico")).into_response()
+    crate::operations::not_served(operation).into_response()
 }
 
 #[cfg(test)]

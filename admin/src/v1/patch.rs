@@ -21,7 +21,7 @@ pub(crate) const MAX_PATCH_OPERATIONS: usize = 100;
 
 /// An `Update*` body.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct PatchInput {
     #[serde(default)]
     pub(crate) patch_operations: Vec<PatchOp>,
@@ -29,7 +29,7 @@ pub(crate) struct PatchInput {
 
 /// One `PatchOperation`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+
 pub(crate) struct PatchOp {
     pub(crate) op: Op,
     pub(crate) path: String,

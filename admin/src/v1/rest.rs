@@ -721,7 +721,6 @@ impl Catalog {
         if input.integration_type.is_none() {
             problems.push("type is required".to_string());
         }
-        unsupported(&mut problems, "tlsConfig", &input.tls_config);
         unsupported(
             &mut problems,
             "integrationTarget",
@@ -775,6 +774,7 @@ impl Catalog {
             ),
             cache_key_parameters: input.cache_key_parameters.unwrap_or_default(),
             integration_responses: BTreeMap::new(),
+            tls_config: input.tls_config,
         };
         if !i.integration_type.is_empty() {
             check_integration(&mut problems, &i);
@@ -815,6 +815,12 @@ impl Catalog {
                     ["passthroughBehavior"] => op.set_string(&mut i.passthrough_behavior)?,
                     ["contentHandling"] => op.set_string(&mut i.content_handling)?,
                     ["cacheNamespace"] => op.set_string(&mut i.cache_namespace)?,
+                    ["tlsConfig", "insecureSkipVerification"] => op.set_bool(
+                        &mut i
+                            .tls_config
+                            .get_or_insert_with(Default::default)
+                            .insecure_skip_verification,
+                    )?,
                     ["timeoutInMillis"] => {
                         let t = op.i64_value(
                             INTEGRATION_TIMEOUT_MIN_MS,
