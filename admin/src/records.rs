@@ -4,7 +4,7 @@
 //!
 //! Each resource has a record (what `Get*` answers and what the store keeps) and an input (what
 //! `Create*`/`Update*` accept; every member optional so one type serves both, with the required
-//! ones checked by the handler). Inputs refuse unknown members. `validate_*` functions return
+//! ones checked by the handler). Inputs ignore unknown members (a newer SDK's). `validate_*` functions return
 //! every problem found, in AWS's words where AWS has them.
 
 use portico_shared::limits::{INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS};

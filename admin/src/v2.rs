@@ -2,8 +2,8 @@
 //! handlers that parse, call a catalog operation (`ops.rs`) and answer with AWS's status codes
 //! (create 201, delete 204, everything else 200).
 //!
-//! Request parsing never fails with a 5xx: a body that is not JSON, has unknown members or wrong
-//! types, or is too large, and a path or query that does not decode, are all answered 4xx in
+//! Request parsing never fails with a 5xx: a body that is not JSON, has wrong types, or is too
+//! large, and a path or query that does not decode, are all answered 4xx in
 //! AWS's error shape by the extractors below.
 //!
 //! The v1 handlers (`v1/`, `usage/`) share this file's extractors ([`Body`], [`Params`]) and
@@ -44,7 +44,7 @@ const PAGING: Members = Members {
     max: PAGE_MAX,
 };
 
-/// A JSON request body, parsed strictly; an empty body is `{}` (botocore sends none when no
+/// A JSON request body (members the input does not know are ignored); an empty body is `{}` (botocore sends none when no
 /// member is set).
 #[derive(Debug)]
 pub(crate) struct Body<T>(pub T);

@@ -1,7 +1,7 @@
 //! API keys, usage plans, usage plan keys and usage reports in the wire shapes of botocore's
 //! `apigateway` (v1) model: lowerCamelCase members, dates as epoch seconds (numbers),
-//! collections as `{"item": [...], "position": ...}`. Inputs are parsed strictly (unknown
-//! members are a 400) and validated here, reporting every problem at once.
+//! collections as `{"item": [...], "position": ...}`. Inputs ignore unknown members (a
+//! newer SDK's) and are validated here, reporting every problem at once.
 
 use std::collections::BTreeMap;
 

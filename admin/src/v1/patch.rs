@@ -3,7 +3,8 @@
 //! `~0` is `~`).
 //!
 //! # Architecture
-//! 1. [`PatchInput`] parses the body strictly (unknown members and ops are a 400).
+//! 1. [`PatchInput`] parses the body (an `op` outside the model's enum was already answered
+//!    `ValidationException` by `operations::validate_enums`; unknown members are ignored).
 //! 2. Each operation applies its ops in order to a copy of the record, through the typed setters
 //!    below ([`PatchOp::set_string`], [`PatchOp::map_string`], ...), and matches the paths it
 //!    knows; any other path is [`PatchOp::invalid_path`], a 400 naming the path and the op.

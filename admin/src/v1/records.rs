@@ -2,9 +2,9 @@
 //! (`RestApi`, `Deployment`, `Stage`), the operations' inputs, paging and validation.
 //!
 //! Shapes and member names are botocore's `apigateway` model: lowerCamelCase, dates as epoch
-//! seconds, collections as `{"item": [...], "position": "..."}`. Inputs deny unknown members, so
-//! a typo is a 400 rather than a silently ignored setting; members of the model Portico does not
-//! implement are accepted by the parser and refused with a clear 400 by the operation.
+//! seconds, collections as `{"item": [...], "position": "..."}`. Inputs ignore members they do not
+//! know, as AWS does for a newer SDK's members; members of the model Portico does not implement
+//! are accepted by the parser and refused with a clear 400 by the operation.
 
 use std::collections::BTreeMap;
 
