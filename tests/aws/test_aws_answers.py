@@ -308,6 +308,20 @@ def test_integration_tls_config_is_stored_and_returned(gateway, upstream):
     }
 
 
+def test_create_answers_carry_aws_defaults(gateway):
+    # As recorded against AWS: an EDGE API's ipAddressType, an integration's empty
+    # cacheKeyParameters.
+    c = v1(gateway)
+    api = c.create_rest_api(name="defaults")
+    assert api["endpointConfiguration"] == {"types": ["EDGE"], "ipAddressType": "ipv4"}
+    assert c.get_rest_api(restApiId=api["id"])["endpointConfiguration"]["ipAddressType"] == "ipv4"
+    root = c.get_resources(restApiId=api["id"])["items"][0]["id"]
+    c.put_method(restApiId=api["id"], resourceId=root, httpMethod="POST", authorizationType="NONE")
+    put = c.put_integration(restApiId=api["id"], resourceId=root, httpMethod="POST", type="MOCK")
+    assert put["cacheKeyParameters"] == []
+    assert (put["passthroughBehavior"], put["timeoutInMillis"]) == ("WHEN_NO_MATCH", 29000)
+
+
 def test_get_model_template(gateway):
     c = v1(gateway)
     api = c.create_rest_api(name="tpl")["id"]

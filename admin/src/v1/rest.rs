@@ -84,13 +84,18 @@ impl Catalog {
             &input.endpoint_access_mode,
         );
         let api_key_source = parse_key_source(&mut problems, input.api_key_source.as_deref());
-        let endpoint = input
+        let mut endpoint = input
             .endpoint_configuration
             .unwrap_or(EndpointConfiguration {
                 types: vec!["EDGE".into()],
                 ip_address_type: None,
                 vpc_endpoint_ids: Vec::new(),
             });
+        // AWS's default: `ipv4`, `dualstack` for a private API (the only one it allows there).
+        if endpoint.ip_address_type.is_none() {
+            let private = endpoint.types.iter().any(|t| t == "PRIVATE");
+            endpoint.ip_address_type = Some(if private { "dualstack" } else { "ipv4" }.into());
+        }
         check_endpoint(&mut problems, &endpoint);
         check_policy(&mut problems, input.policy.as_deref());
         check_compression(&mut problems, input.minimum_compression_size);

@@ -112,7 +112,8 @@ pub struct Integration {
     pub timeout_in_millis: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Always on the wire, `[]` when empty, as AWS answers.
+    #[serde(default)]
     pub cache_key_parameters: Vec<String>,
     /// By status code.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
