@@ -1087,8 +1087,13 @@ pub(crate) fn compile_error(errors: Vec<ConfigError>) -> ApiError {
     ApiError::invalid(&list)
 }
 
+/// The 404 for an unknown API (REST, HTTP or WebSocket), in AWS's words:
+/// `Invalid API identifier specified {account}:{id}`.
 pub(crate) fn not_found_api(api_id: &str) -> ApiError {
-    ApiError::NotFound(format!("Invalid API identifier specified {api_id}"))
+    ApiError::NotFound(format!(
+        "Invalid API identifier specified {}:{api_id}",
+        portico_shared::aws::account_id()
+    ))
 }
 
 /// A record as a store row of `api_id` (or another scope): `doc` is its JSON. Shared by the

@@ -9,11 +9,19 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-/// An admin API error. Each variant is one of the `apigatewayv2` model's error shapes.
+/// An admin API error. Each variant is one of the models' error shapes, or a code AWS sends
+/// that no model names (`ValidationException`, `UnknownOperationException`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// 400: the request is malformed or fails validation.
     BadRequest(String),
+    /// 400 `ValidationException`: a member breaks a constraint of the model (an enum value), in
+    /// AWS's request validation text (`operations.rs`). AWS sends it for `apigateway`, though
+    /// the model lists no such shape; botocore raises it as a `ClientError` with that code.
+    Validation(String),
+    /// 400 `UnknownOperationException`: the request names no operation of any service on the
+    /// admin listener.
+    UnknownOperation(String),
     /// 404: a named resource (API, route, integration, stage, deployment) does not exist.
     NotFound(String),
     /// 409: the change conflicts with what exists (a duplicate route key or stage name, a
@@ -50,7 +58,9 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Validation(_) | ApiError::UnknownOperation(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,6 +74,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => "BadRequestException",
+            ApiError::Validation(_) => "ValidationException",
+            ApiError::UnknownOperation(_) => "UnknownOperationException",
             ApiError::NotFound(_) => "NotFoundException",
             ApiError::Conflict(_) => "ConflictException",
             ApiError::TooManyRequests(_) => "TooManyRequestsException",
@@ -76,6 +88,8 @@ impl ApiError {
     pub fn message(&self) -> &str {
         match self {
             ApiError::BadRequest(m)
+            | ApiError::Validation(m)
+            | ApiError::UnknownOperation(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::PayloadTooLarge(m)

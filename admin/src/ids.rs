@@ -44,6 +44,45 @@ pub(crate) fn generate(len: usize) -> String {
     out
 }
 
+/// A fresh request id in AWS's shape (a UUID, version 4 layout), unique per process run: a
+/// per-process random seed mixed with a counter. For `x-amzn-RequestId` and Lambda's request
+/// ids; not a secret.
+pub(crate) fn request_id() -> String {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        let urandom = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        match urandom {
+            Ok(()) => u64::from_le_bytes(bytes),
+            Err(_) => nanos ^ (u64::from(std::process::id()) << 32),
+        }
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let a = splitmix(seed ^ n);
+    let b = splitmix(a ^ n.rotate_left(17));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// SplitMix64's finalizer: spreads a counter's bits over the whole word.
+pub(crate) fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// `len` characters of `alphabet` (at most 248 of them) from the kernel's CSPRNG: for secrets
 /// (API key values, IAM secret access keys), where [`generate`]'s ids are not enough.
 pub(crate) fn random_string(alphabet: &[u8], len: usize) -> Result<String, crate::ApiError> {

@@ -155,6 +155,7 @@ impl Catalog {
                 passthrough_behavior: None,
                 request_templates: None,
                 template_selection_expression: None,
+                tls_config: None,
             };
             if integrations
                 .insert(i.integration_id.clone(), record)

@@ -38,6 +38,7 @@ mod jwks;
 pub mod lambda;
 pub mod metrics;
 mod openapi;
+mod operations;
 mod ops;
 mod page;
 mod portico;
@@ -256,10 +257,10 @@ pub fn app(state: AdminState) -> Router {
         .merge(account::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(tags::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(unsupported::router())
-        .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("Method not allowed on this admin path".into())
-        })
+        // A request for an operation Portico does not serve: a 400 naming it (operations.rs).
+        .fallback(operations::fallback)
+        .method_not_allowed_fallback(operations::fallback)
+        .layer(axum::middleware::from_fn(operations::validate_enums))
         .layer(axum::middleware::from_fn_with_state(
             state.inner.credentials.clone(),
             sigv4::require_sigv4,
@@ -269,7 +270,19 @@ pub fn app(state: AdminState) -> Router {
         .merge(metrics::router(Arc::clone(&state.inner.stats)))
         .merge(signed)
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
+        .layer(axum::middleware::map_response(with_request_id))
         .with_state(state)
+}
+
+/// Every answer on the admin listener carries a fresh `x-amzn-RequestId`, as AWS's do (botocore
+/// reads `ResponseMetadata.RequestId` from it); one a handler set (Lambda's `Invoke`) is kept.
+async fn with_request_id(mut r: axum::response::Response) -> axum::response::Response {
+    if !r.headers().contains_key("x-amzn-requestid") {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&ids::request_id()) {
+            r.headers_mut().insert("x-amzn-RequestId", v);
+        }
+    }
+    r
 }
 
 /// Binds the admin listener: before [`AdminState::open`], so its address is known when Lambda

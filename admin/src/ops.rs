@@ -128,6 +128,7 @@ impl Catalog {
                 passthrough_behavior: None,
                 request_templates: None,
                 template_selection_expression: None,
+                tls_config: None,
             });
             let route_id = d.state.new_child_id();
             d.put_route(RouteRecord {
@@ -344,6 +345,37 @@ impl Catalog {
         d.put_route(route.clone());
         self.apply(d)?;
         Ok(route)
+    }
+
+    /// `DeleteRouteRequestParameter`: removes one key of the route's `requestParameters`
+    /// (WebSocket APIs); a key the route does not have is a 404, as AWS.
+    pub(crate) fn delete_route_request_parameter(
+        &mut self,
+        api_id: &str,
+        route_id: &str,
+        key: &str,
+    ) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut route = d.state.route(route_id)?.clone();
+        let removed = route
+            .request_parameters
+            .as_mut()
+            .and_then(|p| p.remove(key))
+            .is_some();
+        if !removed {
+            return Err(ApiError::NotFound(format!(
+                "Invalid request parameter key specified: {key}"
+            )));
+        }
+        if route
+            .request_parameters
+            .as_ref()
+            .is_some_and(|p| p.is_empty())
+        {
+            route.request_parameters = None;
+        }
+        d.put_route(route);
+        self.apply(d).map(drop)
     }
 
     /// `DeleteRoute`.
@@ -622,6 +654,7 @@ impl Catalog {
             passthrough_behavior: None,
             request_templates: None,
             template_selection_expression: None,
+            tls_config: None,
         };
         let record = merge_integration(record, input, problems, websocket, self.vpc_links())?;
         d.put_integration(record.clone());
@@ -823,10 +856,14 @@ fn merge_integration(
             problems.extend(p);
         }
     }
-    if input.tls_config.is_some() {
-        problems.push(
-            "tlsConfig is not supported: the server name comes from the integrationUri host".into(),
-        );
+    if let Some(name) = input
+        .tls_config
+        .as_ref()
+        .and_then(|t| t.server_name_to_verify.as_deref())
+    {
+        if name.is_empty() || name.len() > 253 {
+            problems.push("tlsConfig.serverNameToVerify must be a host name".into());
+        }
     }
     check_len(
         &mut problems,
@@ -871,6 +908,7 @@ fn merge_integration(
     if let Some(map) = input.response_parameters {
         record.response_parameters = (!map.is_empty()).then_some(map);
     }
+    set_opt(&mut record.tls_config, input.tls_config);
     Ok(record)
 }
 
@@ -953,6 +991,20 @@ impl Catalog {
             d.point_stage(stage_name, &id);
         }
         Ok(self.apply(d)?.stage(stage_name)?.clone())
+    }
+
+    /// `DeleteAccessLogSettings`: the stage keeps everything but its access log settings.
+    pub(crate) fn delete_access_log_settings(
+        &mut self,
+        api_id: &str,
+        stage_name: &str,
+    ) -> Result<(), ApiError> {
+        let mut d = self.draft(api_id)?;
+        let mut stage = d.state.stage(stage_name)?.clone();
+        stage.access_log_settings = None;
+        stage.last_updated_date = d.now.clone();
+        d.put_stage(stage);
+        self.apply(d).map(drop)
     }
 
     /// `DeleteStage`.

@@ -4,7 +4,7 @@
 //!
 //! Each resource has a record (what `Get*` answers and what the store keeps) and an input (what
 //! `Create*`/`Update*` accept; every member optional so one type serves both, with the required
-//! ones checked by the handler). Inputs refuse unknown members. `validate_*` functions return
+//! ones checked by the handler). Inputs ignore unknown members (a newer SDK's). `validate_*` functions return
 //! every problem found, in AWS's words where AWS has them.
 
 use portico_shared::limits::{INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS};
@@ -76,7 +76,7 @@ pub(crate) struct ApiRecord {
 
 /// `CreateApi` and `UpdateApi` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ApiInput {
     pub(crate) api_key_selection_expression: Option<String>,
     pub(crate) cors_configuration: Option<Cors>,
@@ -123,7 +123,7 @@ pub(crate) struct RouteRecord {
 
 /// `ParameterConstraints`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ParameterConstraints {
     #[serde(default)]
     pub(crate) required: bool,
@@ -132,7 +132,7 @@ pub(crate) struct ParameterConstraints {
 /// `jwtConfiguration`, with Portico's `jwksUri` extension: an `http://` JWKS URL fetched
 /// instead of the issuer's OpenID discovery document (private networks, tests).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct JwtConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) audience: Option<Vec<String>>,
@@ -172,7 +172,7 @@ pub(crate) struct AuthorizerRecord {
 
 /// `CreateAuthorizer` and `UpdateAuthorizer` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct AuthorizerInput {
     pub(crate) authorizer_credentials_arn: Option<String>,
     pub(crate) authorizer_payload_format_version: Option<String>,
@@ -188,7 +188,7 @@ pub(crate) struct AuthorizerInput {
 
 /// `CreateRoute` and `UpdateRoute` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct RouteInput {
     pub(crate) api_key_required: Option<bool>,
     pub(crate) authorization_scopes: Option<Vec<String>>,
@@ -241,6 +241,18 @@ pub(crate) struct IntegrationRecord {
     pub(crate) request_templates: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) template_selection_expression: Option<String>,
+    /// HTTP APIs' private integrations: stored and returned. The data plane verifies an
+    /// upstream's certificate against the `integrationUri` host (docs/operations.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_config: Option<TlsConfig>,
+}
+
+/// `TlsConfig` of an HTTP API integration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TlsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) server_name_to_verify: Option<String>,
 }
 
 /// A WebSocket route response (`RouteResponse`).
@@ -259,7 +271,7 @@ pub(crate) struct RouteResponseRecord {
 
 /// `CreateRouteResponse` and `UpdateRouteResponse` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct RouteResponseInput {
     pub(crate) model_selection_expression: Option<String>,
     pub(crate) response_models: Option<BTreeMap<String, String>>,
@@ -285,7 +297,7 @@ pub(crate) struct IntegrationResponseRecord {
 
 /// `CreateIntegrationResponse` and `UpdateIntegrationResponse` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationResponseInput {
     pub(crate) content_handling_strategy: Option<String>,
     pub(crate) integration_response_key: Option<String>,
@@ -296,7 +308,7 @@ pub(crate) struct IntegrationResponseInput {
 
 /// `CreateIntegration` and `UpdateIntegration` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationInput {
     pub(crate) connection_id: Option<String>,
     pub(crate) connection_type: Option<String>,
@@ -315,13 +327,13 @@ pub(crate) struct IntegrationInput {
     pub(crate) response_parameters: Option<ResponseParameters>,
     pub(crate) template_selection_expression: Option<String>,
     pub(crate) timeout_in_millis: Option<i64>,
-    pub(crate) tls_config: Option<serde_json::Value>,
+    pub(crate) tls_config: Option<TlsConfig>,
 }
 
 /// Per-route settings of a stage (`RouteSettings`). Stored; throttling and logging apply when
 /// their issues land.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct RouteSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) data_trace_enabled: Option<bool>,
@@ -337,7 +349,7 @@ pub(crate) struct RouteSettings {
 
 /// Access log settings (`AccessLogSettings`); stored, used when access logs land.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct AccessLogSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) destination_arn: Option<String>,
@@ -395,7 +407,7 @@ impl StageRecord {
 
 /// `CreateStage` and `UpdateStage` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct StageInput {
     pub(crate) access_log_settings: Option<AccessLogSettings>,
     pub(crate) auto_deploy: Option<bool>,
@@ -434,7 +446,7 @@ pub(crate) struct DeploymentContent {
 
 /// `CreateDeployment` and `UpdateDeployment` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct DeploymentInput {
     pub(crate) description: Option<String>,
     pub(crate) stage_name: Option<String>,

@@ -2,8 +2,8 @@
 //! handlers that parse, call a catalog operation (`ops.rs`) and answer with AWS's status codes
 //! (create 201, delete 204, everything else 200).
 //!
-//! Request parsing never fails with a 5xx: a body that is not JSON, has unknown members or wrong
-//! types, or is too large, and a path or query that does not decode, are all answered 4xx in
+//! Request parsing never fails with a 5xx: a body that is not JSON, has wrong types, or is too
+//! large, and a path or query that does not decode, are all answered 4xx in
 //! AWS's error shape by the extractors below.
 //!
 //! The v1 handlers (`v1/`, `usage/`) share this file's extractors ([`Body`], [`Params`]) and
@@ -44,7 +44,7 @@ const PAGING: Members = Members {
     max: PAGE_MAX,
 };
 
-/// A JSON request body, parsed strictly; an empty body is `{}` (botocore sends none when no
+/// A JSON request body (members the input does not know are ignored); an empty body is `{}` (botocore sends none when no
 /// member is set).
 #[derive(Debug)]
 pub(crate) struct Body<T>(pub T);
@@ -77,6 +77,10 @@ pub(crate) fn router() -> Router<AdminState> {
         .route(
             "/v2/apis/{api_id}/routes/{route_id}",
             get(get_route).patch(update_route).delete(delete_route),
+        )
+        .route(
+            "/v2/apis/{api_id}/routes/{route_id}/requestparameters/{key}",
+            delete(delete_route_request_parameter),
         )
         .route(
             "/v2/apis/{api_id}/routes/{route_id}/routeresponses",
@@ -115,6 +119,10 @@ pub(crate) fn router() -> Router<AdminState> {
         .route(
             "/v2/apis/{api_id}/stages/{stage_name}",
             get(get_stage).patch(update_stage).delete(delete_stage),
+        )
+        .route(
+            "/v2/apis/{api_id}/stages/{stage_name}/accesslogsettings",
+            delete(delete_access_log_settings),
         )
         .route(
             "/v2/apis/{api_id}/stages/{stage_name}/routesettings/{route_key}",
@@ -186,6 +194,16 @@ async fn delete_cors(State(s): State<AdminState>, Params(api_id): Params<String>
 }
 
 // === routes ===
+
+async fn delete_route_request_parameter(
+    State(s): State<AdminState>,
+    Params((api_id, route_id, key)): Params<(String, String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_route_request_parameter(&api_id, &route_id, &key))
+            .await,
+    )
+}
 
 async fn create_route(
     State(s): State<AdminState>,
@@ -480,6 +498,16 @@ async fn update_stage(
 ) -> Response {
     ok(
         s.write(move |c| c.update_stage(&api_id, &stage_name, input))
+            .await,
+    )
+}
+
+async fn delete_access_log_settings(
+    State(s): State<AdminState>,
+    Params((api_id, stage_name)): Params<(String, String)>,
+) -> Response {
+    no_content(
+        s.write(move |c| c.delete_access_log_settings(&api_id, &stage_name))
             .await,
     )
 }

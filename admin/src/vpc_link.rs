@@ -70,7 +70,7 @@ pub(crate) struct VpcLinkRecord {
 
 /// `CreateVpcLink` (v1).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct V1Input {
     name: Option<String>,
     description: Option<String>,
@@ -82,7 +82,7 @@ struct V1Input {
 
 /// `CreateVpcLink` / `UpdateVpcLink` (v2).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct V2Input {
     name: Option<String>,
     subnet_ids: Option<Vec<String>>,
@@ -252,7 +252,7 @@ fn link<'a>(c: &'a Catalog, id: &str, version: &str) -> Result<&'a VpcLinkRecord
     c.vpc_links
         .get(id)
         .filter(|r| r.version == version)
-        .ok_or_else(|| ApiError::NotFound(format!("Invalid VPC link identifier specified: {id}")))
+        .ok_or_else(|| ApiError::NotFound("Invalid Vpc Link identifier specified".into()))
 }
 
 fn v1_view(r: &VpcLinkRecord) -> V1View {

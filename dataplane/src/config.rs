@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_shared::limits;
-use portico_shared::throttle::{Bucket, Limits as ThrottleLimits};
+use portico_shared::throttle::Bucket;
 
 /// Limits enforced on downstream connections. Defaults are [`portico_shared::limits`].
 #[derive(Debug, Clone)]
@@ -27,7 +27,8 @@ pub struct DataPlaneConfig {
     pub limits: Limits,
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
     pub drain_timeout: Duration,
-    /// The account-level throttle every request takes a token from (leased per worker).
+    /// The account-level throttle every request takes a token from (leased per worker);
+    /// [`Bucket::unlimited`] unless `--account-rate-limit`/`--account-burst-limit` is given.
     pub account: Arc<Bucket>,
     /// The zero of the monotonic clock the shared token buckets count in: the same for every
     /// worker.
@@ -73,13 +74,7 @@ impl Default for DataPlaneConfig {
             domain: "execute-api.localhost".into(),
             limits: Limits::default(),
             drain_timeout: Duration::from_millis(limits::DRAIN_TIMEOUT_MS),
-            account: Arc::new(Bucket::leased(
-                ThrottleLimits {
-                    rate: limits::ACCOUNT_RATE_LIMIT_DEFAULT,
-                    burst: limits::ACCOUNT_BURST_LIMIT_DEFAULT,
-                },
-                1,
-            )),
+            account: Arc::new(Bucket::unlimited()),
             epoch: Instant::now(),
             workers: 1,
             cache_capacity_bytes_override: None,

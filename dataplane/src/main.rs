@@ -90,12 +90,15 @@ struct Serve {
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish, ms.
     #[arg(long, env = "PORTICO_DRAIN_TIMEOUT_MS", default_value_t = limits::DRAIN_TIMEOUT_MS)]
     drain_timeout_ms: u64,
-    /// Account-level throttle: requests per second admitted across every API and worker.
-    #[arg(long, env = "PORTICO_ACCOUNT_RATE_LIMIT", default_value_t = limits::ACCOUNT_RATE_LIMIT_DEFAULT)]
-    account_rate_limit: f64,
-    /// Account-level throttle: burst (bucket capacity).
-    #[arg(long, env = "PORTICO_ACCOUNT_BURST_LIMIT", default_value_t = limits::ACCOUNT_BURST_LIMIT_DEFAULT)]
-    account_burst_limit: u64,
+    /// Account-level throttle: requests per second admitted across every API and worker. Off
+    /// unless this or --account-burst-limit is given (the other then takes AWS's default,
+    /// 10,000 rps or a burst of 5,000).
+    #[arg(long, env = "PORTICO_ACCOUNT_RATE_LIMIT")]
+    account_rate_limit: Option<f64>,
+    /// Account-level throttle: burst (bucket capacity). Off unless this or
+    /// --account-rate-limit is given.
+    #[arg(long, env = "PORTICO_ACCOUNT_BURST_LIMIT")]
+    account_burst_limit: Option<u64>,
     /// Shifts the wall clock used for quota periods and usage days (tests only).
     #[arg(
         long,
@@ -172,7 +175,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         "--max-header-bytes must be at least 256"
     );
     anyhow::ensure!(
-        args.account_rate_limit.is_finite() && args.account_rate_limit >= 0.0,
+        args.account_rate_limit
+            .is_none_or(|r| r.is_finite() && r >= 0.0),
         "--account-rate-limit must be a number of requests per second, 0 or more"
     );
     portico_shared::clock::set_offset_secs(args.clock_offset_secs);
@@ -265,13 +269,16 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             write_timeout: Duration::from_millis(args.write_timeout_ms),
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
-        account: Arc::new(Bucket::leased(
-            ThrottleLimits {
-                rate: args.account_rate_limit,
-                burst: args.account_burst_limit,
-            },
-            workers,
-        )),
+        account: Arc::new(match (args.account_rate_limit, args.account_burst_limit) {
+            (None, None) => Bucket::unlimited(),
+            (rate, burst) => Bucket::leased(
+                ThrottleLimits {
+                    rate: rate.unwrap_or(limits::ACCOUNT_RATE_LIMIT_DEFAULT),
+                    burst: burst.unwrap_or(limits::ACCOUNT_BURST_LIMIT_DEFAULT),
+                },
+                workers,
+            ),
+        }),
         epoch: std::time::Instant::now(),
         workers,
         cache_capacity_bytes_override: args.cache_capacity_bytes_override,
@@ -285,6 +292,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         ws_signed,
         upstream_tls,
     });
+    let cfg_account = (!cfg.account.is_unlimited()).then_some(cfg.account.limits);
     let stop = Arc::new(AtomicBool::new(false));
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -311,7 +319,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         Driver::Legacy => "legacy",
     };
     let tls = tls_addr.map_or(String::new(), |a| format!(" tls={a}"));
-    tracing::info!(listen = %listen_addr, admin = %admin_addr, tls, workers, driver, "portico started");
+    let account_throttle = match &cfg_account {
+        Some(l) => format!("{} rps, burst {}", l.rate, l.burst),
+        None => "off".to_owned(),
+    };
+    tracing::info!(listen = %listen_addr, admin = %admin_addr, tls, workers, driver, account_throttle, "portico started");
     println!(
         "portico ready: listen={listen_addr} admin={admin_addr}{tls} workers={workers} driver={driver}"
     );

@@ -75,7 +75,9 @@ const _: () = assert!(REST_REQUIRED_PARAMETERS_MAX <= u64::BITS as usize);
 /// a worker.
 pub const REST_BODY_DEPTH_MAX: usize = 128;
 
-/// The account-level throttle when none is configured (AWS's default: 10,000 rps, burst 5,000).
+/// The account-level throttle's rate or burst when only the other flag is given (AWS's account
+/// default: 10,000 rps, burst 5,000). With neither flag the account-level throttle is off: on a
+/// self-hosted gateway the machine is the account.
 pub const ACCOUNT_RATE_LIMIT_DEFAULT: f64 = 10_000.0;
 pub const ACCOUNT_BURST_LIMIT_DEFAULT: u64 = 5_000;
 

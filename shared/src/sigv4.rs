@@ -241,13 +241,34 @@ pub fn canonical_query(out: &mut String, query: &str, presigned: bool) {
         .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
         .collect();
     pairs.sort_unstable();
+    push_pairs(out, &pairs);
+}
+
+/// Canonical query as botocore builds it when signing: the `key=value` pairs exactly as sent
+/// (no decoding, no re-encoding), sorted by key then value; a presigned URL's own
+/// `X-Amz-Signature` left out. It equals [`canonical_query`] whenever the query as sent is
+/// already RFC 3986-encoded, which is what the SDKs send; a raw `+`, lowercase `%xx` or an
+/// unencoded reserved character is where they differ.
+pub fn canonical_query_as_sent(out: &mut String, query: &str, presigned: bool) {
+    let mut pairs: Vec<(&str, &str)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .filter(|(k, _)| !(presigned && *k == "X-Amz-Signature"))
+        .collect();
+    pairs.sort_unstable();
+    push_pairs(out, &pairs);
+}
+
+/// `k=v&k=v...`.
+fn push_pairs<K: AsRef<str>, V: AsRef<str>>(out: &mut String, pairs: &[(K, V)]) {
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        out.push_str(k);
+        out.push_str(k.as_ref());
         out.push('=');
-        out.push_str(v);
+        out.push_str(v.as_ref());
     }
 }
 

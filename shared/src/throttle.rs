@@ -40,7 +40,8 @@ pub struct Limits {
 #[derive(Debug)]
 pub struct Bucket {
     pub limits: Limits,
-    /// Nanoseconds per token; `u64::MAX` when the rate is 0 (nothing passes).
+    /// Nanoseconds per token; `u64::MAX` when the rate is 0 (nothing passes), 0 when the bucket
+    /// is [`Bucket::unlimited`] (everything passes).
     interval_ns: u64,
     /// Nanoseconds of credit the bucket can hold: `burst × interval`.
     capacity_ns: u64,
@@ -99,6 +100,27 @@ impl Bucket {
         }
     }
 
+    /// A bucket that admits everything: the account-level throttle when none is configured.
+    /// Taking a token touches no shared state.
+    pub fn unlimited() -> Bucket {
+        Bucket {
+            limits: Limits {
+                rate: f64::INFINITY,
+                burst: u64::MAX,
+            },
+            interval_ns: 0,
+            capacity_ns: u64::MAX,
+            tat: CachePadded::new(AtomicU64::new(0)),
+            lease: 0,
+            slots: Box::default(),
+        }
+    }
+
+    /// Whether this bucket admits everything ([`Bucket::unlimited`]).
+    pub fn is_unlimited(&self) -> bool {
+        self.interval_ns == 0
+    }
+
     /// Tokens per lease (0: none).
     pub fn lease_size(&self) -> u32 {
         self.lease
@@ -155,6 +177,9 @@ impl Bucket {
 
     /// Takes up to `n` tokens from the shared state; returns how many it got.
     fn take(&self, n: u64, now_ns: u64) -> u64 {
+        if self.interval_ns == 0 {
+            return n;
+        }
         if self.interval_ns == u64::MAX || self.limits.burst == 0 {
             return 0;
         }
@@ -181,6 +206,9 @@ impl Bucket {
 
     /// Puts `n` unused tokens back.
     fn give_back(&self, n: u64) {
+        if self.interval_ns == 0 {
+            return;
+        }
         let credit = n.saturating_mul(self.interval_ns);
         let mut cur = self.tat.load(Ordering::Relaxed);
         loop {
@@ -240,6 +268,25 @@ mod tests {
     use super::*;
 
     const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn unlimited_admits_everything_without_touching_the_shared_state() {
+        let b = Bucket::unlimited();
+        assert!(b.is_unlimited());
+        for i in 0..100_000 {
+            assert!(b.try_acquire(i % 4, i as u64));
+            b.release(i % 4);
+        }
+        assert_eq!(b.tat.load(Ordering::Relaxed), 0);
+        assert!(!Bucket::leased(
+            Limits {
+                rate: 1e9,
+                burst: u64::MAX
+            },
+            2
+        )
+        .is_unlimited());
+    }
 
     fn admitted(b: &Bucket, workers: usize, rps: u64, secs: u64) -> u64 {
         let step = SEC / rps;

@@ -87,9 +87,9 @@ class Gateway:
     def port(self):
         return int(self.listen.rsplit(":", 1)[1])
 
-    def client(self, key_id="x", secret="y"):
+    def client(self, key_id="x", secret="y", service="apigatewayv2"):
         return boto3.client(
-            "apigatewayv2",
+            service,
             endpoint_url=f"http://{self.admin}",
             region_name="us-east-1",
             aws_access_key_id=key_id,

@@ -185,7 +185,7 @@ def test_every_validation_error(gateway, client, upstream):
 
     cases = [
         ("unknown api", lambda: client.get_api(ApiId="nope"),
-         "NotFoundException", "Invalid API identifier specified nope"),
+         "NotFoundException", "Invalid API identifier specified 000000000000:nope"),
         ("unknown route", lambda: client.get_route(ApiId=api_id, RouteId="nope"),
          "NotFoundException", "Invalid Route identifier specified nope"),
         ("unknown integration", lambda: client.get_integration(ApiId=api_id, IntegrationId="nope"),
@@ -275,7 +275,6 @@ def test_malformed_requests_are_4xx(gateway):
         ("POST", "/v2/apis", b"{", 400),
         ("POST", "/v2/apis", b"[1, 2]", 400),
         ("POST", "/v2/apis", b'{"name": 3, "protocolType": "HTTP"}', 400),
-        ("POST", "/v2/apis", b'{"name": "x", "protocolType": "HTTP", "bogus": true}', 400),
         ("POST", f"/v2/apis/{api_id}/routes", b'{"routeKey": "GET /a", "apiKeyRequired": "yes"}', 400),
         ("POST", f"/v2/apis/{api_id}/integrations", b'{"integrationType": "HTTP_PROXY", "timeoutInMillis": 1e99}', 400),
         ("POST", "/v2/apis", b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'", "protocolType": "HTTP"}', 413),
@@ -284,7 +283,8 @@ def test_malformed_requests_are_4xx(gateway):
         ("GET", "/v2/apis/" + "a" * 5000, b"", 404),
         ("GET", f"/v2/apis/{api_id}/routes/..%2F..%2Fetc", b"", 404),
         ("PUT", f"/v2/apis/{api_id}/routes", b"{}", 400),
-        ("GET", "/v2/nothing", b"", 404),
+        # No operation: a 400 an SDK cannot take for a missing resource.
+        ("GET", "/v2/nothing", b"", 400),
         ("PUT", "/portico/config", b'{"apis": 3}', 400),
     ]
     for method, path, body, status in cases:

@@ -188,7 +188,7 @@ def test_rest_apis_page_and_stay_apart_from_http_apis(gateway, client):
     assert [a["ApiId"] for a in client.get_apis()["Items"]] == [http_id]
 
     code, message, response = error_of(lambda: c.get_rest_api(restApiId=http_id))
-    assert (code, message) == ("NotFoundException", "Invalid REST API identifier specified")
+    assert (code, message) == ("NotFoundException", f"Invalid API identifier specified 000000000000:{http_id}")
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
     api_id = sorted(rest_ids)[0]

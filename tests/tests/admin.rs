@@ -148,14 +148,21 @@ fn bad_requests_are_counted() {
     });
 }
 
+/// A path that names no operation is a 400 an SDK cannot take for a missing resource; an AWS
+/// operation Portico does not serve is a 400 naming it.
 #[test]
-fn unknown_admin_path_is_404() {
+fn unknown_admin_path_is_a_400_naming_no_operation() {
     let (_up, gw) = echo_setup(&[]);
     let r = gw.admin_call("GET", "/portico/nope", b"");
-    assert_eq!(r.status, 404, "{r}");
+    assert_eq!(r.status, 400, "{r}");
     assert_eq!(
         r.header("x-amzn-errortype"),
-        Some("NotFoundException"),
+        Some("UnknownOperationException"),
         "{r}"
     );
+    let r = gw.admin_call("GET", "/restapis/a1/stages/s/sdks/javascript", b"");
+    assert_eq!(r.status, 400, "{r}");
+    assert_eq!(r.header("x-amzn-errortype"), Some("BadRequestException"));
+    assert_eq!(r.json()["message"], "GetSdk is not supported by Portico");
+    assert!(r.header("x-amzn-requestid").is_some(), "{r}");
 }

@@ -397,7 +397,7 @@ fn lambda_authorizers() {
         &r,
         404,
         "message",
-        json!("Invalid stage identifier specified"),
+        json!("Invalid Stage identifier specified"),
         Some("NotFoundException"),
     );
     let r = to(&rest, "/prod/pets", auth("deny-t"));

@@ -83,6 +83,43 @@ fn burst_then_refusal_and_per_route_isolation() {
     assert!(!r.says_close());
 }
 
+/// Out of the box there is no account-level throttle (AWS's 10,000 rps is a shared service's
+/// cap); a flag turns it on, and the flag not given takes AWS's value.
+#[test]
+fn account_limit_is_off_unless_configured() {
+    let up = MockUpstream::start(Behaviour::fixed(200, "ok"));
+    let gw = Gateway::spawn(&proxy_config(&up.url("")), &[]);
+    let started = wait_for_started(&gw);
+    assert!(started.contains("account_throttle=\"off\""), "{started}");
+    drop(gw);
+    let gw = Gateway::spawn(&proxy_config(&up.url("")), &["--account-rate-limit", "7"]);
+    let started = wait_for_started(&gw);
+    assert!(
+        started.contains("account_throttle=\"7 rps, burst 5000\""),
+        "{started}"
+    );
+    // A burst far above 7 passes: the bucket holds AWS's default burst.
+    let mut c = gw.client();
+    let req = Request::get("/x").host(&gw.host(API));
+    assert!((0..20).all(|_| c.request(&req).status == 200));
+}
+
+/// The `portico started` log line (stderr), waited for with a deadline.
+fn wait_for_started(gw: &Gateway) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(line) = gw.stderr().lines().find(|l| l.contains("portico started")) {
+            return line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no started line: {}",
+            gw.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn account_limit_applies_to_every_api() {
     let up = MockUpstream::start(Behaviour::fixed(200, "ok"));

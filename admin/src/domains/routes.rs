@@ -50,7 +50,9 @@ pub(crate) fn router() -> Router<AdminState> {
         )
         .route(
             "/domainnames/{name}/basepathmappings/{base_path}",
-            get(v1_get_mapping).delete(v1_delete_mapping),
+            get(v1_get_mapping)
+                .patch(v1_update_mapping)
+                .delete(v1_delete_mapping),
         )
 }
 
@@ -109,7 +111,7 @@ struct V1EndpointConfiguration {
     types: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MappingBody {
     api_id: Option<String>,
@@ -725,6 +727,60 @@ async fn v1_mappings(
         v1_page(&of, &q, |m| v1_mapping_view(m))
     })
     .await)
+}
+
+/// `UpdateBasePathMapping`: `replace` on `/basePath`, `/restapiId` and `/stage`, as AWS.
+async fn v1_update_mapping(
+    State(s): State<AdminState>,
+    Params((name, base_path)): Params<(String, String)>,
+    Body(b): Body<crate::v1::PatchInput>,
+) -> Response {
+    let mut body = MappingBody::default();
+    let mut problems = Vec::new();
+    let ops = match b.ops() {
+        Ok(ops) => ops,
+        Err(e) => return ok::<Value>(Err(e)),
+    };
+    for op in ops {
+        let target = match op.path.as_str() {
+            "/basePath" => &mut body.api_mapping_key,
+            "/restapiId" => &mut body.api_id,
+            "/stage" => &mut body.stage,
+            _ => {
+                problems.push(format!(
+                    "Invalid patch path '{}' specified for op '{}'. Must be one of: [/basePath, \
+                     /restapiId, /stage]",
+                    op.path, op.op
+                ));
+                continue;
+            }
+        };
+        if op.op != crate::v1::Op::Replace {
+            problems.push(format!(
+                "Invalid patch operation specified. Must be one of: [replace]: '{}' on {}",
+                op.op, op.path
+            ));
+            continue;
+        }
+        match &op.value {
+            Some(v) => *target = Some(v.clone()),
+            None => problems.push(format!("Invalid null value for {}", op.path)),
+        }
+    }
+    if !problems.is_empty() {
+        return ok::<Value>(Err(ApiError::invalid(&problems)));
+    }
+    if let Some(k) = &mut body.api_mapping_key {
+        if k == "(none)" {
+            k.clear();
+        }
+    }
+    ok(s.write(move |c| {
+        let id = c.mapping_by_base_path(&name, &base_path)?;
+        c.update_mapping(&name, &id, body)
+    })
+    .await
+    .map(|m| v1_mapping_view(&m)))
 }
 
 async fn v1_get_mapping(

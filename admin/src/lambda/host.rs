@@ -51,9 +51,8 @@ pub(crate) struct HostShared {
     pub(crate) stopping: AtomicBool,
     /// Instance ids, for logs and log stream names.
     next_instance: AtomicU64,
-    /// Request ids: a per-process random prefix and a counter.
+    /// A per-process random prefix for log stream names.
     id_seed: u64,
-    id_counter: AtomicU64,
 }
 
 /// One function: its current settings and its instances.
@@ -198,32 +197,13 @@ impl HostShared {
             stopping: AtomicBool::new(false),
             next_instance: AtomicU64::new(1),
             id_seed: h.finish(),
-            id_counter: AtomicU64::new(0),
         }
     }
 
-    /// A fresh request id in UUID shape (unique per process start: random prefix + counter).
+    /// A fresh request id in UUID shape.
     pub(crate) fn request_id(&self) -> Arc<str> {
-        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
-        let a = splitmix(self.id_seed ^ n);
-        let b = splitmix(a ^ n.rotate_left(17));
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            ((b >> 48) & 0x3fff) | 0x8000,
-            b & 0xffff_ffff_ffff
-        )
-        .into()
+        crate::ids::request_id().into()
     }
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 // === impl Function ===
@@ -678,7 +658,7 @@ fn command(
             "AWS_LAMBDA_LOG_STREAM_NAME",
             format!(
                 "{day}/[$LATEST]{:032x}",
-                splitmix(function.host.id_seed ^ id)
+                crate::ids::splitmix(function.host.id_seed ^ id)
             ),
         )
         .env("AWS_REGION", &function.host.region)

@@ -27,11 +27,11 @@ class Captured(Exception):
     pass
 
 
-def capture(region, call):
+def capture(region, call, service="apigatewayv2"):
     session = botocore.session.get_session()
     session.set_credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
     client = session.create_client(
-        "apigatewayv2", region_name=region, endpoint_url=ENDPOINT
+        service, region_name=region, endpoint_url=ENDPOINT
     )
     seen = []
 
@@ -104,6 +104,34 @@ fixtures = [
             "execute-api",
             "ap-southeast-2",
         ),
+    ),
+    (
+        "v1_query_plus_space_non_ascii",
+        capture(
+            "us-east-1",
+            lambda c: c.get_api_keys(nameQuery="a+b ü", customerId="x&y=z", includeValues=True),
+            service="apigateway",
+        ),
+    ),
+    (
+        "v1_import_api_keys_csv",
+        capture(
+            "us-east-1",
+            lambda c: c.import_api_keys(body=b"name,key,enabled\nk1,abcdefghijklmnopqrstuvwxyz,true\n", format="csv", failOnWarnings=True),
+            service="apigateway",
+        ),
+    ),
+    (
+        "raw_query_plus",
+        sign_manually("GET", ENDPOINT + "/restapis?position=a+b&limit=5", {}, b"", "apigateway", "us-east-1"),
+    ),
+    (
+        "raw_query_repeated_key_lowercase_hex",
+        sign_manually("GET", ENDPOINT + "/apikeys?name=%c3%bc&name=%C3%A4&name=a&customerId=", {}, b"", "apigateway", "us-east-1"),
+    ),
+    (
+        "raw_query_unencoded_reserved",
+        sign_manually("GET", ENDPOINT + "/apikeys?name=a*!'()&nameQuery=a%2Bb+c", {}, b"", "apigateway", "us-east-1"),
     ),
     (
         "presigned_get",

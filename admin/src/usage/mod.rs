@@ -64,6 +64,10 @@ pub(crate) struct V1Query {
     #[serde(rename = "endDate")]
     end_date: Option<String>,
     mode: Option<String>,
+    /// `ImportApiKeys`: `csv`, the only format.
+    format: Option<String>,
+    /// `ImportApiKeys`: fail the whole import on any warning.
+    failonwarnings: Option<String>,
 }
 
 /// The query string, parsed; a malformed one is a 400.
@@ -110,13 +114,45 @@ async fn create_api_key(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if q.mode.as_deref() == Some("import") {
-        return ApiError::BadRequest("ImportApiKeys is not supported".into()).into_response();
+        return import_api_keys(s, q, body).await;
     }
     let input: ApiKeyInput = match body.map_err(body_error).and_then(|b| json(&b)) {
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
     created(s.write(move |c| c.create_api_key(input)).await)
+}
+
+/// `ImportApiKeys`: `POST /apikeys?mode=import&format=csv[&failonwarnings=true]`, the CSV file
+/// as the body.
+async fn import_api_keys(
+    s: AdminState,
+    q: V1Query,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if q.format.as_deref() != Some("csv") {
+        return ApiError::BadRequest("Invalid format specified: only csv is supported".into())
+            .into_response();
+    }
+    let fail_on_warnings = match flag(q.failonwarnings.as_deref(), "failonwarnings") {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let body = match body.map_err(body_error) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let text = match String::from_utf8(body.to_vec()) {
+        Ok(t) => t,
+        Err(_) => {
+            return ApiError::BadRequest("Invalid API key file: it is not UTF-8 text".into())
+                .into_response()
+        }
+    };
+    created(
+        s.write(move |c| c.import_api_keys(&text, fail_on_warnings))
+            .await,
+    )
 }
 
 async fn get_api_keys(State(s): State<AdminState>, Q(q): Q) -> Response {

@@ -65,7 +65,7 @@ pub(crate) fn check_api_stage(
     let api = catalog
         .rest()
         .get(api_id)
-        .map_err(|_| ApiError::NotFound(format!("Invalid API identifier specified {api_id}")))?;
+        .map_err(|_| crate::catalog::not_found_api(api_id))?;
     api.stage(stage).map_err(|_| {
         ApiError::NotFound(format!(
             "Invalid stage identifier specified {api_id}:{stage}"
@@ -148,6 +148,134 @@ impl Catalog {
         self.usage.keys.insert(id.clone(), record.clone());
         self.publish_entries([&id]);
         Ok(record)
+    }
+
+    /// `ImportApiKeys` (`format=csv`): one key per row under a header naming `Name` and `Key`
+    /// (any case, any order; `Description`, `Enabled` (default true) and `UsagePlanIds` are
+    /// optional, other columns ignored). A row whose key value exists updates that key, as AWS.
+    /// A row that cannot be imported is a warning; with `fail_on_warnings` any warning fails
+    /// the whole import before anything changes.
+    pub(crate) fn import_api_keys(
+        &mut self,
+        csv: &str,
+        fail_on_warnings: bool,
+    ) -> Result<ImportedKeys, ApiError> {
+        let mut rows = parse_csv(csv).into_iter();
+        let header: Vec<String> = rows
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        let column = |name: &str| header.iter().position(|h| h == name);
+        let (Some(name_at), Some(key_at)) = (column("name"), column("key")) else {
+            return Err(ApiError::BadRequest(
+                "Invalid API key file: the header must name the Name and Key columns".into(),
+            ));
+        };
+        let (description_at, enabled_at, plans_at) = (
+            column("description"),
+            column("enabled"),
+            column("usageplanids"),
+        );
+        let mut warnings = Vec::new();
+        let mut accepted = Vec::new();
+        for (i, row) in rows.enumerate() {
+            if row.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            let line = i + 2;
+            let cell = |at: Option<usize>| at.and_then(|a| row.get(a)).map(|c| c.trim());
+            let value = cell(Some(key_at)).unwrap_or_default().to_string();
+            let name = cell(Some(name_at)).unwrap_or_default().to_string();
+            let mut problems = Vec::new();
+            check_key_value(&mut problems, &value);
+            check_len(&mut problems, "Name", Some(&name), 0, NAME_MAX);
+            let description = cell(description_at).unwrap_or_default().to_string();
+            check_len(
+                &mut problems,
+                "Description",
+                Some(&description),
+                0,
+                DESCRIPTION_MAX,
+            );
+            let enabled = match cell(enabled_at) {
+                None | Some("") => true,
+                Some(v) if v.eq_ignore_ascii_case("true") => true,
+                Some(v) if v.eq_ignore_ascii_case("false") => false,
+                Some(v) => {
+                    problems.push(format!("Invalid Enabled value '{v}'"));
+                    true
+                }
+            };
+            let plans: Vec<String> = cell(plans_at)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            for p in &plans {
+                if self.usage.plan(p).is_err() {
+                    problems.push(format!("Invalid Usage Plan ID specified: {p}"));
+                }
+            }
+            if problems.is_empty() {
+                accepted.push((value, name, description, enabled, plans));
+            } else {
+                warnings.push(format!("Line {line}: {}", problems.join("; ")));
+            }
+        }
+        if fail_on_warnings && !warnings.is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "Some API keys could not be imported: {}",
+                warnings.join(" | ")
+            )));
+        }
+        let mut ids = Vec::new();
+        for (value, name, description, enabled, plans) in accepted {
+            let id = match self.usage.by_value.get(&value).cloned() {
+                Some(id) => {
+                    let replace = |path: &str, v: String| PatchOp {
+                        op: Op::Replace,
+                        path: path.into(),
+                        value: Some(v),
+                        from: None,
+                    };
+                    let ops = vec![
+                        replace("/name", name),
+                        replace("/description", description),
+                        replace("/enabled", enabled.to_string()),
+                    ];
+                    self.update_api_key(&id, ops)?;
+                    id
+                }
+                None => {
+                    let input = ApiKeyInput {
+                        name: Some(name),
+                        description: Some(description),
+                        enabled: Some(enabled),
+                        value: Some(value),
+                        ..ApiKeyInput::default()
+                    };
+                    self.create_api_key(input)?.id
+                }
+            };
+            for plan in plans {
+                if self.usage.plan(&plan)?.keys.contains(&id) {
+                    continue;
+                }
+                let input = UsagePlanKeyInput {
+                    key_id: Some(id.clone()),
+                    key_type: Some("API_KEY".into()),
+                };
+                if let Err(e) = self.create_usage_plan_key(&plan, input) {
+                    warnings.push(format!("{id}: {}", e.message()));
+                }
+            }
+            ids.push(id);
+        }
+        Ok(ImportedKeys { ids, warnings })
     }
 
     pub(crate) fn update_api_key(
@@ -974,4 +1102,51 @@ fn generate_key_value() -> Result<String, ApiError> {
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
         KEY_VALUE_GENERATED,
     )
+}
+
+/// `ApiKeyIds`: what `ImportApiKeys` answers.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct ImportedKeys {
+    pub(crate) ids: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Rows of comma-separated cells; a cell may be enclosed in double or single quotes (AWS's API
+/// key files quote `UsagePlanIds` lists either way), with a doubled quote inside standing for
+/// one.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut cell = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                if chars.peek() == Some(&q) {
+                    cell.push(q);
+                    chars.next();
+                } else {
+                    quote = None;
+                }
+            }
+            (Some(_), c) => cell.push(c),
+            (None, '"' | '\'') if cell.trim().is_empty() => {
+                cell.clear();
+                quote = Some(c);
+            }
+            (None, ',') => row.push(std::mem::take(&mut cell)),
+            (None, '\r') => {}
+            (None, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (None, c) => cell.push(c),
+        }
+    }
+    if !cell.is_empty() || !row.is_empty() {
+        row.push(cell);
+        rows.push(row);
+    }
+    rows
 }

@@ -1,7 +1,7 @@
 //! API keys, usage plans, usage plan keys and usage reports in the wire shapes of botocore's
 //! `apigateway` (v1) model: lowerCamelCase members, dates as epoch seconds (numbers),
-//! collections as `{"item": [...], "position": ...}`. Inputs are parsed strictly (unknown
-//! members are a 400) and validated here, reporting every problem at once.
+//! collections as `{"item": [...], "position": ...}`. Inputs ignore unknown members (a
+//! newer SDK's) and are validated here, reporting every problem at once.
 
 use std::collections::BTreeMap;
 
@@ -124,7 +124,7 @@ pub(crate) struct UsageReport {
 
 /// `CreateApiKey`'s body.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ApiKeyInput {
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
@@ -141,7 +141,7 @@ pub(crate) struct ApiKeyInput {
 
 /// `StageKey`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct StageKeyInput {
     pub(crate) rest_api_id: Option<String>,
     pub(crate) stage_name: Option<String>,
@@ -149,7 +149,7 @@ pub(crate) struct StageKeyInput {
 
 /// `CreateUsagePlan`'s body.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct UsagePlanInput {
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
@@ -164,7 +164,7 @@ pub(crate) struct UsagePlanInput {
 
 /// `ApiStage` as sent.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ApiStageInput {
     pub(crate) api_id: Option<String>,
     pub(crate) stage: Option<String>,
@@ -174,7 +174,7 @@ pub(crate) struct ApiStageInput {
 
 /// `QuotaSettings` as sent (and as a patch builds it up): every member optional until checked.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct QuotaInput {
     pub(crate) limit: Option<i64>,
     pub(crate) offset: Option<i64>,
@@ -183,7 +183,7 @@ pub(crate) struct QuotaInput {
 
 /// `CreateUsagePlanKey`'s body.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct UsagePlanKeyInput {
     pub(crate) key_id: Option<String>,
     pub(crate) key_type: Option<String>,

@@ -209,10 +209,12 @@ pub(crate) fn compile(p: &StoredPlan) -> Arc<Plan> {
     Arc::new(Plan::compile(&p.record.spec(), day_of(p.created_date)))
 }
 
-pub(crate) fn not_found_plan(plan_id: &str) -> ApiError {
-    ApiError::NotFound(format!("Invalid Usage Plan ID specified {plan_id}"))
+/// AWS's 404 names no id.
+pub(crate) fn not_found_plan(_plan_id: &str) -> ApiError {
+    ApiError::NotFound("Invalid Usage Plan ID specified".into())
 }
 
-pub(crate) fn not_found_key(key_id: &str) -> ApiError {
-    ApiError::NotFound(format!("Invalid API Key identifier specified {key_id}"))
+/// AWS's 404 names no id.
+pub(crate) fn not_found_key(_key_id: &str) -> ApiError {
+    ApiError::NotFound("Invalid API Key identifier specified".into())
 }

@@ -164,6 +164,7 @@ impl Catalog {
                         tracing_enabled: input.tracing_enabled.unwrap_or(false),
                         tags: BTreeMap::new(),
                         canary_settings: None,
+                        access_log_settings: None,
                         created_date: now,
                         last_updated_date: now,
                     }
@@ -455,6 +456,7 @@ impl Catalog {
             tracing_enabled: input.tracing_enabled.unwrap_or(false),
             tags: input.tags.unwrap_or_default(),
             canary_settings: input.canary_settings,
+            access_log_settings: None,
             created_date: now,
             last_updated_date: now,
         };
@@ -505,6 +507,7 @@ impl Catalog {
                 }
                 ["cacheClusterSize"] => op.set_string(&mut s.cache_cluster_size)?,
                 ["canarySettings", ..] => patch_canary(op, &seg[1..], &mut s, &draft.state)?,
+                ["accessLogSettings", ..] => patch_access_log(op, &seg[1..], &mut s)?,
                 _ => patch_method_setting(op, &raw, &mut s.method_settings)?,
             }
         }
@@ -547,6 +550,48 @@ impl Catalog {
         draft.remove_stage(stage_name);
         self.apply_rest(draft)?;
         Ok(())
+    }
+}
+
+/// `/accessLogSettings/format` and `/accessLogSettings/destinationArn` (`replace`/`add` set,
+/// `remove` clears), and `remove /accessLogSettings`; AWS's messages.
+fn patch_access_log(op: &PatchOp, rest: &[String], s: &mut StageRecord) -> Result<(), ApiError> {
+    let settings = &mut s.access_log_settings;
+    match (rest, op.op) {
+        ([], Op::Remove) => {
+            *settings = None;
+            Ok(())
+        }
+        ([field], Op::Add | Op::Replace | Op::Remove)
+            if matches!(field.as_str(), "format" | "destinationArn") =>
+        {
+            let value = match op.op {
+                Op::Remove => None,
+                _ => match op.value.as_deref() {
+                    Some(v) if !v.is_empty() => Some(v.to_string()),
+                    _ => {
+                        return Err(ApiError::BadRequest(
+                            "Access Log value must not be empty".into(),
+                        ))
+                    }
+                },
+            };
+            let current = settings.get_or_insert_with(Default::default);
+            if field == "format" {
+                current.format = value;
+            } else {
+                current.destination_arn = value;
+            }
+            if current.format.is_none() && current.destination_arn.is_none() {
+                *settings = None;
+            }
+            Ok(())
+        }
+        _ => Err(ApiError::BadRequest(
+            "Invalid accessLogSettings path. Must be one of : [/accessLogSettings/destinationArn, \
+             /accessLogSettings/format]"
+                .into(),
+        )),
     }
 }
 

@@ -20,7 +20,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, put};
+use axum::routing::{delete, get, put};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -156,7 +156,7 @@ pub(crate) fn router() -> Router<AdminState> {
         )
         .route(
             "/restapis/{restapi_id}/models/{model_name}/default_template",
-            any(|| not_supported("GetModelTemplate")),
+            get(get_model_template),
         )
         .route(
             "/restapis/{restapi_id}/requestvalidators",
@@ -710,6 +710,18 @@ async fn get_model(
     )
 }
 
+/// `GetModelTemplate`: `{"value": "<VTL>"}`.
+async fn get_model_template(
+    State(s): State<AdminState>,
+    Params((api_id, name)): Params<(String, String)>,
+) -> Response {
+    ok(s.read(|c| {
+        models::model_template(c.rest().get(&api_id)?, &name)
+            .map(|value| serde_json::json!({ "value": value }))
+    })
+    .await)
+}
+
 async fn update_model(
     State(s): State<AdminState>,
     Params((api_id, name)): Params<(String, String)>,
@@ -787,7 +799,7 @@ async fn delete_request_validator(
 
 /// The 400 for an `apigateway` operation Portico does not implement.
 async fn not_supported(operation: &str) -> Response {
-    ApiError::BadRequest(format!("{operation} is not supported by Portico")).into_response()
+    crate::operations::not_served(operation).into_response()
 }
 
 #[cfg(test)]

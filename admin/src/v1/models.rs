@@ -153,10 +153,101 @@ pub(crate) fn model<'a>(state: &'a RestApiState, name: &str) -> Result<&'a Model
     state
         .models
         .get(name)
-        .ok_or_else(|| ApiError::NotFound("Invalid model name specified".into()))
+        .ok_or_else(|| ApiError::NotFound(format!("Invalid model name specified: {name}")))
 }
 
 /// AWS: model names are alphanumeric.
+/// `GetModelTemplate`: a VTL mapping template that builds the model's shape from the request
+/// body, in the layout AWS generates (`#set($inputRoot = $input.path('$'))`, then one
+/// `"member" : value` line per property; strings quoted, numbers and booleans bare, arrays
+/// through `#foreach`). `$ref`s to other models are followed by name, once per path.
+pub(crate) fn model_template(state: &RestApiState, name: &str) -> Result<String, ApiError> {
+    let m = model(state, name)?;
+    let schema: serde_json::Value = m
+        .schema
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let mut out = String::from("#set($inputRoot = $input.path('$'))\n");
+    let mut seen = vec![m.name.clone()];
+    template_value(state, &schema, "$inputRoot", 0, &mut seen, &mut out);
+    Ok(out)
+}
+
+/// Deepest nesting [`model_template`] follows.
+const TEMPLATE_DEPTH_MAX: usize = 16;
+
+/// Writes the template of one schema node reached at `path` (a VTL reference).
+fn template_value(
+    state: &RestApiState,
+    schema: &serde_json::Value,
+    path: &str,
+    depth: usize,
+    seen: &mut Vec<String>,
+    out: &mut String,
+) {
+    let indent = "  ".repeat(depth);
+    let referenced = schema
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.rsplit('/').next())
+        .filter(|name| !seen.iter().any(|s| s == name) && depth < TEMPLATE_DEPTH_MAX)
+        .and_then(|name| model(state, name).ok())
+        .and_then(|m| {
+            let parsed: Option<serde_json::Value> = m
+                .schema
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok());
+            parsed.map(|p| (m.name.clone(), p))
+        });
+    if let Some((name, resolved)) = referenced {
+        seen.push(name);
+        template_value(state, &resolved, path, depth, seen, out);
+        seen.pop();
+        return;
+    }
+    let kind = schema
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_else(|| {
+            if schema.get("properties").is_some() {
+                "object"
+            } else if schema.get("items").is_some() {
+                "array"
+            } else {
+                "string"
+            }
+        });
+    match kind {
+        "object" => {
+            out.push_str("{\n");
+            let props = schema.get("properties").and_then(|p| p.as_object());
+            let count = props.map_or(0, |p| p.len());
+            for (i, (name, prop)) in props.into_iter().flatten().enumerate() {
+                out.push_str(&format!("{indent}  \"{name}\" : "));
+                if depth < TEMPLATE_DEPTH_MAX {
+                    template_value(state, prop, &format!("{path}.{name}"), depth + 1, seen, out);
+                } else {
+                    out.push_str(&format!("\"${path}.{name}\""));
+                }
+                out.push_str(if i + 1 < count { ",\n" } else { "\n" });
+            }
+            out.push_str(&format!("{indent}}}"));
+        }
+        "array" => {
+            let elem = format!("$elem{depth}");
+            out.push_str(&format!("[\n#foreach({elem} in {path})\n{indent}  "));
+            let items = schema.get("items").cloned().unwrap_or_default();
+            if depth < TEMPLATE_DEPTH_MAX {
+                template_value(state, &items, &elem, depth + 1, seen, out);
+            }
+            out.push_str(&format!("#if($foreach.hasNext),#end\n#end\n{indent}]"));
+        }
+        "number" | "integer" | "boolean" => out.push_str(path),
+        _ => out.push_str(&format!("\"{path}\"")),
+    }
+}
+
 fn check_model_name(problems: &mut Vec<String>, name: &str) {
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS

@@ -3,7 +3,8 @@
 //! `~0` is `~`).
 //!
 //! # Architecture
-//! 1. [`PatchInput`] parses the body strictly (unknown members and ops are a 400).
+//! 1. [`PatchInput`] parses the body (an `op` outside the model's enum was already answered
+//!    `ValidationException` by `operations::validate_enums`; unknown members are ignored).
 //! 2. Each operation applies its ops in order to a copy of the record, through the typed setters
 //!    below ([`PatchOp::set_string`], [`PatchOp::map_string`], ...), and matches the paths it
 //!    knows; any other path is [`PatchOp::invalid_path`], a 400 naming the path and the op.
@@ -21,7 +22,7 @@ pub(crate) const MAX_PATCH_OPERATIONS: usize = 100;
 
 /// An `Update*` body.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct PatchInput {
     #[serde(default)]
     pub(crate) patch_operations: Vec<PatchOp>,
@@ -29,7 +30,7 @@ pub(crate) struct PatchInput {
 
 /// One `PatchOperation`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+
 pub(crate) struct PatchOp {
     pub(crate) op: Op,
     pub(crate) path: String,

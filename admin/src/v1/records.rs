@@ -2,9 +2,9 @@
 //! (`RestApi`, `Deployment`, `Stage`), the operations' inputs, paging and validation.
 //!
 //! Shapes and member names are botocore's `apigateway` model: lowerCamelCase, dates as epoch
-//! seconds, collections as `{"item": [...], "position": "..."}`. Inputs deny unknown members, so
-//! a typo is a 400 rather than a silently ignored setting; members of the model Portico does not
-//! implement are accepted by the parser and refused with a clear 400 by the operation.
+//! seconds, collections as `{"item": [...], "position": "..."}`. Inputs ignore members they do not
+//! know, as AWS does for a newer SDK's members; members of the model Portico does not implement
+//! are accepted by the parser and refused with a clear 400 by the operation.
 
 use std::collections::BTreeMap;
 
@@ -84,7 +84,7 @@ pub(crate) struct RestApiRecord {
 
 /// `EndpointConfiguration`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct EndpointConfiguration {
     #[serde(default)]
     pub(crate) types: Vec<String>,
@@ -96,7 +96,7 @@ pub(crate) struct EndpointConfiguration {
 
 /// `CreateRestApi` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct RestApiInput {
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
@@ -115,14 +115,14 @@ pub(crate) struct RestApiInput {
 
 /// `CreateResource` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ResourceInput {
     pub(crate) path_part: Option<String>,
 }
 
 /// `PutMethod` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct MethodInput {
     pub(crate) authorization_type: Option<String>,
     pub(crate) authorizer_id: Option<String>,
@@ -136,7 +136,7 @@ pub(crate) struct MethodInput {
 
 /// `CreateModel` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ModelInput {
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
@@ -146,7 +146,7 @@ pub(crate) struct ModelInput {
 
 /// `CreateAuthorizer` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct AuthorizerInput {
     pub(crate) name: Option<String>,
     #[serde(rename = "type")]
@@ -165,7 +165,7 @@ pub(crate) struct AuthorizerInput {
 
 /// `CreateRequestValidator` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct RequestValidatorInput {
     pub(crate) name: Option<String>,
     pub(crate) validate_request_body: Option<bool>,
@@ -174,7 +174,7 @@ pub(crate) struct RequestValidatorInput {
 
 /// `PutMethodResponse` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct MethodResponseInput {
     pub(crate) response_parameters: Option<BTreeMap<String, bool>>,
     pub(crate) response_models: Option<BTreeMap<String, String>>,
@@ -182,7 +182,7 @@ pub(crate) struct MethodResponseInput {
 
 /// `PutIntegration` input. `integrationHttpMethod` travels as `httpMethod`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationInput {
     #[serde(rename = "type")]
     pub(crate) integration_type: Option<String>,
@@ -199,14 +199,14 @@ pub(crate) struct IntegrationInput {
     pub(crate) cache_key_parameters: Option<Vec<String>>,
     pub(crate) content_handling: Option<String>,
     pub(crate) timeout_in_millis: Option<i64>,
-    pub(crate) tls_config: Option<serde_json::Value>,
+    pub(crate) tls_config: Option<portico_shared::model::rest::TlsConfig>,
     pub(crate) response_transfer_mode: Option<String>,
     pub(crate) integration_target: Option<String>,
 }
 
 /// `PutIntegrationResponse` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationResponseInput {
     pub(crate) selection_pattern: Option<String>,
     pub(crate) response_parameters: Option<BTreeMap<String, String>>,
@@ -276,7 +276,7 @@ pub(crate) struct RestDeployment {
 
 /// `CreateDeployment` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct DeploymentInput {
     pub(crate) stage_name: Option<String>,
     pub(crate) stage_description: Option<String>,
@@ -307,7 +307,7 @@ impl DeploymentInput {
 
 /// `DeploymentCanarySettings`: the canary a `CreateDeployment` makes on an existing stage.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct DeploymentCanaryInput {
     pub(crate) percent_traffic: Option<f64>,
     pub(crate) stage_variable_overrides: Option<BTreeMap<String, String>>,
@@ -350,6 +350,10 @@ pub(crate) struct StageRecord {
     /// The stage's canary release, when one is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) canary_settings: Option<CanarySettings>,
+    /// Set by `UpdateStage` (`/accessLogSettings/format`, `/accessLogSettings/destinationArn`);
+    /// stored and returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) access_log_settings: Option<crate::records::AccessLogSettings>,
     /// Epoch seconds.
     pub(crate) created_date: i64,
     pub(crate) last_updated_date: i64,
@@ -357,7 +361,7 @@ pub(crate) struct StageRecord {
 
 /// `CreateStage` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct StageInput {
     pub(crate) stage_name: Option<String>,
     pub(crate) deployment_id: Option<String>,
@@ -373,7 +377,7 @@ pub(crate) struct StageInput {
 
 /// `PutGatewayResponse` input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct GatewayResponseInput {
     pub(crate) status_code: Option<String>,
     pub(crate) response_parameters: Option<BTreeMap<String, String>>,

@@ -84,13 +84,18 @@ impl Catalog {
             &input.endpoint_access_mode,
         );
         let api_key_source = parse_key_source(&mut problems, input.api_key_source.as_deref());
-        let endpoint = input
+        let mut endpoint = input
             .endpoint_configuration
             .unwrap_or(EndpointConfiguration {
                 types: vec!["EDGE".into()],
                 ip_address_type: None,
                 vpc_endpoint_ids: Vec::new(),
             });
+        // AWS's default: `ipv4`, `dualstack` for a private API (the only one it allows there).
+        if endpoint.ip_address_type.is_none() {
+            let private = endpoint.types.iter().any(|t| t == "PRIVATE");
+            endpoint.ip_address_type = Some(if private { "dualstack" } else { "ipv4" }.into());
+        }
         check_endpoint(&mut problems, &endpoint);
         check_policy(&mut problems, input.policy.as_deref());
         check_compression(&mut problems, input.minimum_compression_size);
@@ -721,7 +726,6 @@ impl Catalog {
         if input.integration_type.is_none() {
             problems.push("type is required".to_string());
         }
-        unsupported(&mut problems, "tlsConfig", &input.tls_config);
         unsupported(
             &mut problems,
             "integrationTarget",
@@ -775,6 +779,7 @@ impl Catalog {
             ),
             cache_key_parameters: input.cache_key_parameters.unwrap_or_default(),
             integration_responses: BTreeMap::new(),
+            tls_config: input.tls_config,
         };
         if !i.integration_type.is_empty() {
             check_integration(&mut problems, &i);
@@ -815,6 +820,12 @@ impl Catalog {
                     ["passthroughBehavior"] => op.set_string(&mut i.passthrough_behavior)?,
                     ["contentHandling"] => op.set_string(&mut i.content_handling)?,
                     ["cacheNamespace"] => op.set_string(&mut i.cache_namespace)?,
+                    ["tlsConfig", "insecureSkipVerification"] => op.set_bool(
+                        &mut i
+                            .tls_config
+                            .get_or_insert_with(Default::default)
+                            .insecure_skip_verification,
+                    )?,
                     ["timeoutInMillis"] => {
                         let t = op.i64_value(
                             INTEGRATION_TIMEOUT_MIN_MS,

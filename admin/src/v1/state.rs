@@ -147,9 +147,9 @@ pub(crate) fn compile(
     compile_rest_api(&spec, ctx)
 }
 
-/// The 404 for an unknown REST API.
-pub(crate) fn not_found_rest_api() -> ApiError {
-    ApiError::NotFound("Invalid REST API identifier specified".into())
+/// The 404 for an unknown REST API, in AWS's words.
+pub(crate) fn not_found_rest_api(id: &str) -> ApiError {
+    crate::catalog::not_found_api(id)
 }
 
 // === impl RestApis ===
@@ -231,7 +231,7 @@ impl RestApis {
 
     /// The REST API `id`, or 404.
     pub(crate) fn get(&self, id: &str) -> Result<&Arc<RestApiState>, ApiError> {
-        self.apis.get(id).ok_or_else(not_found_rest_api)
+        self.apis.get(id).ok_or_else(|| not_found_rest_api(id))
     }
 
     /// A draft of the REST API `id`, or 404.
@@ -283,7 +283,7 @@ impl RestApiState {
     pub(crate) fn stage(&self, name: &str) -> Result<&StageRecord, ApiError> {
         self.stages
             .get(name)
-            .ok_or_else(|| ApiError::NotFound("Invalid stage identifier specified".into()))
+            .ok_or_else(|| ApiError::NotFound("Invalid Stage identifier specified".into()))
     }
 
     /// The deployment `id`, or 404.

@@ -112,11 +112,24 @@ pub struct Integration {
     pub timeout_in_millis: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Always on the wire, `[]` when empty, as AWS answers.
+    #[serde(default)]
     pub cache_key_parameters: Vec<String>,
     /// By status code.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub integration_responses: BTreeMap<String, IntegrationResponse>,
+    /// `tlsConfig`: stored and returned by the control plane; the data plane verifies every
+    /// HTTPS upstream's certificate whatever it says (a stated difference from AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+}
+
+/// `TlsConfig` of a REST API integration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsConfig {
+    #[serde(default)]
+    pub insecure_skip_verification: bool,
 }
 
 /// `IntegrationResponse`: how a non-proxy integration's answer becomes the method response.

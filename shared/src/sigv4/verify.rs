@@ -525,8 +525,23 @@ impl Claim {
         // that is only acceptable when there is no body to leave unsigned.
         let unsigned = presigned && body.is_empty() && declared.is_none();
         let candidates = [Some(payload_hash), unsigned.then_some(UNSIGNED_PAYLOAD)];
-        for payload in candidates.into_iter().flatten() {
-            let canonical = self.canonical_request(parts, headers, payload);
+        // The query as AWS canonicalizes it (decoded, re-encoded per RFC 3986), and, when the
+        // query as sent is not in that form (a raw `+`, lowercase `%xx`, an unencoded reserved
+        // character), as botocore signs it: the pairs as sent, sorted.
+        let raw_differs = {
+            let mut normalized = String::new();
+            super::canonical_query(&mut normalized, parts.query, presigned);
+            let mut raw = String::new();
+            super::canonical_query_as_sent(&mut raw, parts.query, presigned);
+            normalized != raw
+        };
+        let forms = [Some(false), raw_differs.then_some(true)];
+        let tries = candidates
+            .into_iter()
+            .flatten()
+            .flat_map(|p| forms.into_iter().flatten().map(move |raw| (p, raw)));
+        for (payload, raw_query) in tries {
+            let canonical = self.canonical_request_with(parts, headers, payload, raw_query);
             let string_to_sign = super::string_to_sign(
                 &self.timestamp.iso,
                 &self.scope_date,
@@ -552,12 +567,28 @@ impl Claim {
         headers: &H,
         payload_hash: &str,
     ) -> String {
+        self.canonical_request_with(parts, headers, payload_hash, false)
+    }
+
+    /// [`Claim::canonical_request`], with the query as sent (`raw_query`, botocore's form) or
+    /// as AWS normalizes it.
+    fn canonical_request_with<H: HeaderLookup + ?Sized>(
+        &self,
+        parts: &RequestParts<'_>,
+        headers: &H,
+        payload_hash: &str,
+        raw_query: bool,
+    ) -> String {
         let mut out = String::with_capacity(512);
         out.push_str(parts.method);
         out.push('\n');
         canonical_uri(&mut out, parts.path);
         out.push('\n');
-        canonical_query(&mut out, parts.query, self.expires_s.is_some());
+        if raw_query {
+            super::canonical_query_as_sent(&mut out, parts.query, self.expires_s.is_some());
+        } else {
+            canonical_query(&mut out, parts.query, self.expires_s.is_some());
+        }
         out.push('\n');
         for name in self.signed_headers.split(';') {
             let name = name.to_ascii_lowercase();

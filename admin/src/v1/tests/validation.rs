@@ -100,7 +100,7 @@ async fn models_create_get_list_update_delete() {
             Value::Null,
         )
         .await;
-    assert_eq!(m, "Invalid model name specified");
+    assert_eq!(m, "Invalid model name specified: Error");
 }
 
 #[tokio::test]
