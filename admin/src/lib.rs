@@ -28,6 +28,7 @@ use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
 mod catalog;
+mod console;
 mod domains;
 mod error;
 mod iam;
@@ -247,6 +248,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(lambda::router())
         .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
         .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(metrics::profiling_router(Arc::clone(&state.inner.stats)))
         .fallback(|| async { ApiError::NotFound("Unknown admin path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
@@ -258,6 +260,8 @@ pub fn app(state: AdminState) -> Router {
     Router::new()
         .route("/ping", axum::routing::get(|| async { "pong" }))
         .merge(metrics::router(Arc::clone(&state.inner.stats)))
+        // The console's page and scripts hold no data: it signs its own admin calls.
+        .merge(console::router())
         .merge(signed)
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
         .with_state(state)
