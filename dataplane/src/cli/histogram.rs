@@ -9,6 +9,7 @@
 //! second are refused, and each interval holds the requests published within it.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -171,22 +172,25 @@ fn record_log(client: &AdminClient, args: &HistogramArgs, path: &PathBuf) -> any
         .with_context(|| format!("creating the log {}", path.display()))?;
     let mut serializer = V2DeflateSerializer::new();
     let start_wall = SystemTime::now();
-    let mut writer = IntervalLogWriterBuilder::new()
-        .add_comment(&format!(
-            "[Logged with portico {} histogram: API {} stage {} route {:?}, {} latency in microseconds]",
-            env!("CARGO_PKG_VERSION"),
-            args.api,
-            args.stage,
-            args.route,
-            args.which.as_str()
-        ))
-        .add_comment("[Histogram log format version 1.3]")
-        .with_start_time(start_wall)
-        .with_base_time(start_wall)
-        .begin_log_with(&mut file, &mut serializer)?;
-    writer.write_comment(
-        "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"",
+    let start_s = start_wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    // The header as HdrHistogram's `HistogramLogWriter` writes it (comment, version, start and
+    // base time, then the legend line every reader skips).
+    write!(
+        file,
+        "#[Logged with portico {} histogram: API {} stage {} route {:?}, {} latency in microseconds]\n\
+         #[Histogram log format version 1.3]\n\
+         #[StartTime: {start_s:.3} (seconds since epoch)]\n\
+         #[BaseTime: {start_s:.3} (seconds since epoch)]\n\
+         \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n",
+        env!("CARGO_PKG_VERSION"),
+        args.api,
+        args.stage,
+        args.route,
+        args.which.as_str()
     )?;
+    let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut file, &mut serializer)?;
     let tag = Tag::new(args.which.as_str()).ok_or_else(|| anyhow!("bad tag"))?;
     let start = Instant::now();
     let empty = portico_shared::stats::new_histogram();

@@ -251,7 +251,7 @@
     const s = state.series;
     const t = s.map((x) => x.t);
     const get = (f) => s.map((x) => (x.p ? f(x.p) : null));
-    const axes = [{}, { size: 60 }];
+    const axes = [{}, { size: 70 }];
     plot('chart-latency', {
       series: [{}, line('p50', '#2b7bd6'), line('p90', '#e69b00'), line('p99', '#c0392b')], axes,
     }, [t, get((p) => p.latencyUs.p50), get((p) => p.latencyUs.p90), get((p) => p.latencyUs.p99)]);
@@ -269,21 +269,29 @@
     histogram(h);
   }
 
-  // The three histograms on log axes: one x per bin edge seen in any, counts per bin.
+  // The three histograms on log axes, their bins regrouped into BINS_PER_DECADE log-spaced
+  // bins (x: a bin's upper bound, µs) so the three share one x axis.
+  const BINS_PER_DECADE = 20;
   function histogram(h) {
     const which = [['total', '#2b7bd6'], ['gateway', '#2e9e5b'], ['integration', '#8e44ad']];
-    const xs = new Set();
-    if (h) for (const [w] of which) for (const [v] of h[w].bins) xs.add(Math.max(1, v));
-    const x = Array.from(xs).sort((a, b) => a - b);
-    const cols = which.map(([w]) => {
-      const m = new Map(h ? h[w].bins.map(([v, c]) => [Math.max(1, v), c]) : []);
-      return x.map((v) => (m.has(v) ? m.get(v) : null));
+    const bin = (v) => Math.ceil(Math.log10(Math.max(1, v)) * BINS_PER_DECADE);
+    const counts = which.map(() => new Map());
+    const used = new Set();
+    which.forEach(([w], i) => {
+      for (const [v, c] of h ? h[w].bins : []) {
+        const b = bin(v);
+        used.add(b);
+        counts[i].set(b, (counts[i].get(b) || 0) + c);
+      }
     });
+    const idx = Array.from(used).sort((a, b) => a - b);
+    const x = idx.map((b) => Math.round(Math.pow(10, b / BINS_PER_DECADE)));
+    const cols = counts.map((m) => idx.map((b) => (m.has(b) ? m.get(b) : null)));
     plot('chart-histogram', {
       scales: { x: { time: false, distr: 3 }, y: { distr: 3 } },
-      axes: [{ label: 'µs' }, { size: 60, label: 'requests' }],
+      axes: [{ label: 'µs' }, { size: 70, label: 'requests' }],
       series: [{ label: 'µs' }].concat(which.map(([w, c]) => line(w, c, {
-        paths: uPlot.paths.stepped({ align: 1 }), spanGaps: false, points: { show: true, size: 3 },
+        paths: uPlot.paths.stepped({ align: 1 }), spanGaps: false, points: { show: true, size: 4 },
       }))),
     }, [x].concat(cols));
   }
