@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from urllib.parse import quote, urlencode
 
@@ -355,3 +356,21 @@ def test_console_charts_the_load_in_chromium(shop):
     assert h.get_total_count() == items["count"]
     # Every chart drew on its canvas.
     assert len(got["canvases"]) >= 4 and all(c["drawn"] for c in got["canvases"]), got["canvases"]
+
+
+def test_console_page_is_public_and_its_data_is_not(shop):
+    status, headers, body = shop.gw.admin_raw("GET", "/console")
+    assert status == 200 and b"console.js" in body
+    assert "connect-src 'self'" in headers["content-security-policy"]
+    for path in ("/portico/history", f"/portico/histograms?api={shop.api_id}&stage=%24default&route=GET%20%2Fitems",
+                 "/portico/stats", "/v2/apis"):
+        status, headers, body = shop.gw.admin_raw("GET", path)
+        assert status == 403, path
+        assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException", (path, headers)
+    # Signed: a missing parameter is a 400 in AWS's shape, an unknown route a 404.
+    with pytest.raises(urllib.error.HTTPError) as e:
+        shop.admin_get("/portico/histograms", {"api": shop.api_id})
+    assert e.value.code == 400 and e.value.headers["x-amzn-ErrorType"] == "BadRequestException"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        shop.admin_get("/portico/histograms", {"api": shop.api_id, "stage": "$default", "route": "GET /nowhere"})
+    assert e.value.code == 404 and "GET /nowhere" in json.loads(e.value.read())["message"]

@@ -65,3 +65,43 @@ where
             get(|| async { asset("text/plain; charset=utf-8", UPLOT_LICENSE) }),
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_the_page_and_its_assets_with_a_strict_policy() {
+        let app: Router = router();
+        for (path, kind, needle) in [
+            ("/console", "text/html", "console.js"),
+            ("/console/console.js", "text/javascript", "AWS4-HMAC-SHA256"),
+            ("/console/uPlot.iife.min.js", "text/javascript", "uPlot"),
+            ("/console/uPlot.min.css", "text/css", ".uplot"),
+            ("/console/uPlot.LICENSE", "text/plain", "MIT"),
+        ] {
+            let res = app
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            let h = res.headers();
+            assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with(kind));
+            assert!(h[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("connect-src 'self'"));
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            assert!(
+                String::from_utf8_lossy(&body).contains(needle),
+                "{path} lacks {needle}"
+            );
+        }
+    }
+}
