@@ -28,6 +28,37 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# Optional tools of the profiling tests (tests/aws/test_profiling.py): tmux (`portico top` in a
+# real terminal), Debian's chromium and npm (the console in a headless browser, driven by
+# playwright-core from tests/console). Installed as root with apt-get; where that is impossible
+# the tests that need them are skipped, and say so.
+optional=()
+command -v tmux >/dev/null 2>&1 || optional+=(tmux)
+[ -x /usr/bin/chromium ] || optional+=(chromium)
+command -v npm >/dev/null 2>&1 || optional+=(npm)
+if [ ${#optional[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${optional[*]} (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${optional[@]}" >/dev/null; } ||
+      echo "test.sh: WARNING: could not install ${optional[*]}: the tests that need them will be skipped" >&2
+  else
+    echo "test.sh: WARNING: ${optional[*]} missing and not root: the tests that need them will be skipped" >&2
+  fi
+fi
+# playwright-core for the console test, in the git-ignored tests/console/node_modules (again
+# whenever the lock file changes). It drives the Debian chromium above: no browser download.
+console="$root/tests/console"
+console_want=$(sha256sum "$console/package-lock.json" | cut -d' ' -f1)
+if command -v npm >/dev/null 2>&1 &&
+  [ "$(cat "$console/node_modules/.lock.sha256" 2>/dev/null)" != "$console_want" ]; then
+  echo "test.sh: npm ci in tests/console (playwright-core)"
+  if (cd "$console" && npm ci --no-audit --no-fund --silent >/dev/null); then
+    echo "$console_want" > "$console/node_modules/.lock.sha256"
+  else
+    echo "test.sh: WARNING: npm ci failed in tests/console: the console test will be skipped" >&2
+  fi
+fi
+
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
@@ -50,4 +81,4 @@ PORTICO_TEST_DRIVER=legacy cargo test --quiet -p portico-tests \
   --test harness --test framing --test proxy --test limits --test faults --test shutdown \
   --test reload --test tls --test https
 # The admin API through real AWS clients (tests/aws: boto3, the AWS CLI, the README walkthrough).
-python3 -m pytest -q -p no:cacheprovider tests/aws
+python3 -m pytest -q -rs -p no:cacheprovider tests/aws

@@ -29,6 +29,7 @@ use portico_shared::Snapshot;
 
 mod account;
 mod catalog;
+mod console;
 mod domains;
 mod error;
 mod iam;
@@ -257,6 +258,7 @@ pub fn app(state: AdminState) -> Router {
         .merge(account::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(tags::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(unsupported::router())
+        .merge(metrics::profiling_router(Arc::clone(&state.inner.stats)))
         // A request for an operation Portico does not serve: a 400 naming it (operations.rs).
         .fallback(operations::fallback)
         .method_not_allowed_fallback(operations::fallback)
@@ -268,6 +270,8 @@ pub fn app(state: AdminState) -> Router {
     Router::new()
         .route("/ping", axum::routing::get(|| async { "pong" }))
         .merge(metrics::router(Arc::clone(&state.inner.stats)))
+        // The console's page and scripts hold no data: it signs its own admin calls.
+        .merge(console::router())
         .merge(signed)
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
         .layer(axum::middleware::map_response(with_request_id))

@@ -7,25 +7,44 @@
 //! 2. The busiest `max_series` routes keep their own labels; the rest are summed into one series
 //!    labelled `__other__` (api, stage and route), so the number of series is bounded whatever
 //!    the number of routes. `portico_metrics_series_dropped` says how many routes were folded.
-//! 3. Histogram buckets are fixed (100 µs to 30 s) and derived from the HDR histograms: each
+//! 3. Histogram buckets are fixed (5 µs to 30 s: the low ones resolve the gateway's own share,
+//!    usually tens of µs) and derived from the HDR histograms: each
 //!    recorded value counts at the lowest value it stands for, so a value on a bound is inside it.
 //!    `_sum` is the histogram's own estimate (values at the middle of their 1 % wide bins).
+//!
+//! 4. For profiling, `GET /portico/histograms` answers a route's three full histograms (total,
+//!    integration, gateway) in HdrHistogram's compressed V2 encoding, base64 (what every
+//!    HdrHistogram implementation decodes), and `GET /portico/history` the ring of per-interval
+//!    figures kept by [`history`]. Both are signed like the rest of the admin API.
 //!
 //! Invariant: rendering is a pure function of the merged stats; no state is kept between scrapes.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use base64::Engine as _;
+use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use hdrhistogram::Histogram;
-use portico_shared::stats::{GatewayCounters, MergedRoute, StatsBoard, StatsReport};
+use portico_shared::stats::{
+    percentiles, GatewayCounters, MergedRoute, Percentiles, StatsBoard, StatsReport,
+};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+pub mod history;
+
+pub use history::History;
 
 /// Routes that keep their own series in a scrape; the rest are summed into `__other__`.
-/// Each route costs 6 counter series and 2 × 20 histogram series.
+/// Each route costs 7 counter series and 3 × 24 histogram series.
 pub const MAX_ROUTE_SERIES: usize = 500;
 
 /// The Prometheus text format's content type.
@@ -35,7 +54,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OTHER: &str = "__other__";
 
 /// Histogram bucket upper bounds in µs, with their `le` label in seconds.
-const BUCKETS: [(u64, &str); 17] = [
+const BUCKETS: [(u64, &str); 21] = [
+    (5, "0.000005"),
+    (10, "0.00001"),
+    (25, "0.000025"),
+    (50, "0.00005"),
     (100, "0.0001"),
     (250, "0.00025"),
     (500, "0.0005"),
@@ -71,10 +94,12 @@ struct Series {
     status_4xx: u64,
     status_5xx: u64,
     status_other: u64,
+    throttled: u64,
     cache_hits: u64,
     cache_misses: u64,
     total: Buckets,
     integration: Buckets,
+    gateway: Buckets,
 }
 
 /// A histogram reduced to the fixed buckets: counts per bucket (not yet cumulative; the last
@@ -126,10 +151,12 @@ impl Series {
             status_4xx: r.status_4xx,
             status_5xx: r.status_5xx,
             status_other: r.status_other,
+            throttled: r.throttled,
             cache_hits: r.cache_hits,
             cache_misses: r.cache_misses,
             total: Buckets::from_histogram(&r.total_us),
             integration: Buckets::from_histogram(&r.integration_us),
+            gateway: Buckets::from_histogram(&r.gateway_us),
         }
     }
 
@@ -138,10 +165,12 @@ impl Series {
         self.status_4xx += o.status_4xx;
         self.status_5xx += o.status_5xx;
         self.status_other += o.status_other;
+        self.throttled += o.throttled;
         self.cache_hits += o.cache_hits;
         self.cache_misses += o.cache_misses;
         self.total.add(&o.total);
         self.integration.add(&o.integration);
+        self.gateway.add(&o.gateway);
     }
 }
 
@@ -213,6 +242,11 @@ fn render(counters: &GatewayCounters, routes: &[MergedRoute], max_series: usize)
             "REST requests of cached methods sent to the integration (CacheMissCount).",
             |s: &Series| s.cache_misses,
         ),
+        (
+            "portico_throttled_total",
+            "Requests answered 429 (rate, burst or quota), within the 4xx class.",
+            |s: &Series| s.throttled,
+        ),
     ] {
         family(&mut out, name, "counter", help);
         for (l, s) in &series {
@@ -241,6 +275,15 @@ fn render(counters: &GatewayCounters, routes: &[MergedRoute], max_series: usize)
             l,
             &s.integration,
         );
+    }
+    family(
+        &mut out,
+        "portico_gateway_duration_seconds",
+        "histogram",
+        "The gateway's own share of each request: total latency minus the integration's.",
+    );
+    for (l, s) in &series {
+        histogram(&mut out, "portico_gateway_duration_seconds", l, &s.gateway);
     }
     for (name, help, value) in [
         (
@@ -394,6 +437,137 @@ where
         .route("/metrics", get(prometheus))
         .route("/portico/metrics", get(json))
         .with_state(board)
+}
+
+// === profiling ===
+
+/// One route's histogram as `GET /portico/histograms` answers it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncodedHistogram {
+    /// HdrHistogram's compressed V2 encoding (cookie `0x1c849304`), base64: what
+    /// `Histogram.decodeFromCompressedByteBuffer` (Java), `hdrh` (Python), `hdr-histogram-js`
+    /// and the `hdrhistogram` crate's `Deserializer` read.
+    pub encoded: String,
+    pub count: u64,
+    pub percentiles: Percentiles,
+    /// Every non-empty bin: `[highest value of the bin, count]`, µs, ascending (the console
+    /// draws the log-axis histogram from these).
+    pub bins: Vec<[u64; 2]>,
+}
+
+/// A route's three histograms.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteHistograms {
+    pub api_id: String,
+    pub stage: String,
+    pub route_key: String,
+    /// The histograms' unit.
+    pub unit: &'static str,
+    pub total: EncodedHistogram,
+    pub integration: EncodedHistogram,
+    pub gateway: EncodedHistogram,
+}
+
+/// Encodes `h` for [`EncodedHistogram`].
+pub fn encode(h: &Histogram<u64>) -> Result<EncodedHistogram, String> {
+    let mut bytes = Vec::with_capacity(256);
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .map_err(|e| format!("histogram encoding failed: {e:?}"))?;
+    Ok(EncodedHistogram {
+        encoded: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        count: h.len(),
+        percentiles: percentiles(h),
+        bins: h
+            .iter_recorded()
+            .map(|v| [v.value_iterated_to(), v.count_at_value()])
+            .collect(),
+    })
+}
+
+/// The state of the profiling endpoints.
+#[derive(Debug, Clone)]
+struct Profiling {
+    board: Arc<StatsBoard>,
+    history: Arc<History>,
+}
+
+fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
+    q.get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::BadRequest(format!("Missing query parameter {name}")))
+}
+
+/// `GET /portico/histograms?api=ID&stage=NAME&route=KEY`: the route's full histograms.
+async fn get_histograms(
+    State(p): State<Profiling>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<RouteHistograms>, ApiError> {
+    let (api, stage, route) = (
+        param(&q, "api")?.to_string(),
+        param(&q, "stage")?.to_string(),
+        param(&q, "route")?.to_string(),
+    );
+    let board = Arc::clone(&p.board);
+    tokio::task::spawn_blocking(move || {
+        let merged = board.merged();
+        let r = merged
+            .routes
+            .iter()
+            .find(|r| *r.api_id == *api && *r.stage == *stage && *r.route_key == *route)
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "No requests recorded for route {route:?} of API {api} stage {stage}"
+                ))
+            })?;
+        Ok(Json(RouteHistograms {
+            api_id: api.clone(),
+            stage: stage.clone(),
+            route_key: route.clone(),
+            unit: "microseconds",
+            total: encode(&r.total_us).map_err(ApiError::Internal)?,
+            integration: encode(&r.integration_us).map_err(ApiError::Internal)?,
+            gateway: encode(&r.gateway_us).map_err(ApiError::Internal)?,
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("histogram task failed: {e}")))?
+}
+
+/// `GET /portico/history[?since=SEQ][&api=ID][&stage=NAME][&route=KEY]`: the per-interval ring.
+async fn get_history(
+    State(p): State<Profiling>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<history::HistoryReport>, ApiError> {
+    let since = match q.get("since") {
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| ApiError::BadRequest(format!("since must be a number, got {s:?}")))?,
+        None => 0,
+    };
+    let get = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let filter = history::RouteFilter {
+        api_id: get("api"),
+        stage: get("stage"),
+        route_key: get("route"),
+    };
+    Ok(Json(p.history.report(since, &filter)))
+}
+
+/// `GET /portico/histograms` and `GET /portico/history` (signed: the admin app puts them behind
+/// SigV4). Starts the history sampler for `board`.
+pub fn profiling_router<S>(board: Arc<StatsBoard>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let history = History::spawn(&board);
+    Router::new()
+        .route("/portico/histograms", get(get_histograms))
+        .route("/portico/history", get(get_history))
+        .with_state(Profiling { board, history })
 }
 
 #[cfg(test)]

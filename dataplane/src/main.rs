@@ -22,6 +22,8 @@ use portico_shared::stats::StatsBoard;
 use portico_shared::throttle::{Bucket, Limits as ThrottleLimits};
 use portico_shared::Snapshot;
 
+mod cli;
+
 /// Portico: a self-hosted API gateway with Amazon API Gateway's model.
 #[derive(Debug, Parser)]
 #[command(name = "portico", version, about)]
@@ -34,6 +36,8 @@ struct Cli {
 enum Command {
     /// Run the gateway: data plane workers plus the admin API, in one process.
     Serve(Serve),
+    #[command(flatten)]
+    Profile(cli::ProfileCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -161,6 +165,7 @@ fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Profile(command) => cli::run(command),
     }
 }
 

@@ -8,12 +8,17 @@
 //! 3. A reader (the admin side) loads every slot and [`merge`]s them; it never stops a worker.
 //!    [`merge_full`] keeps the merged histograms for exporters that need every bucket (Prometheus);
 //!    [`merge`] reduces them to the percentiles of the JSON report.
+//! 4. Each route keeps three histograms with 1 µs resolution (2 significant digits: exact below
+//!    256 µs, within 1 % above): the total, the integration's share and the gateway's own share
+//!    (total minus integration). Recording into them is an array increment: no allocation, no
+//!    lock. [`RouteStats::delta`] subtracts an earlier copy, which is how the admin side turns
+//!    the cumulative histograms into per-interval figures ([`IntervalPoint`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits::{HISTOGRAM_MAX_US, HISTOGRAM_SIGFIG};
 
@@ -27,11 +32,17 @@ pub struct RouteStats {
     pub total_us: Histogram<u64>,
     /// Time spent in the integration (upstream exchange), µs.
     pub integration_us: Histogram<u64>,
+    /// The gateway's own share: total minus the integration's (the whole total when no
+    /// integration ran: a throttled, refused or cached request), µs. WebSocket events record
+    /// only their integration latency, so their gateway share is 0.
+    pub gateway_us: Histogram<u64>,
     pub status_2xx: u64,
     pub status_4xx: u64,
     pub status_5xx: u64,
     /// 1xx and 3xx.
     pub status_other: u64,
+    /// Answers with status 429: throttled (rate, burst or quota), counted within `status_4xx`.
+    pub throttled: u64,
     /// REST response cache: requests answered from the cache (AWS's `CacheHitCount`), and
     /// requests of cached methods that went to the integration (`CacheMissCount`).
     pub cache_hits: u64,
@@ -39,7 +50,7 @@ pub struct RouteStats {
 }
 
 /// Counters that belong to no route (parse errors, unknown hosts, no route matched).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayCounters {
     pub connections_accepted: u64,
@@ -79,7 +90,7 @@ pub struct MergedStats {
 pub type MergedRoute = RouteStats;
 
 /// Merged view over every worker, ready to serialize.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsReport {
     pub counters: GatewayCounters,
@@ -87,7 +98,7 @@ pub struct StatsReport {
 }
 
 /// One route's merged figures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteReport {
     pub api_id: String,
@@ -99,12 +110,40 @@ pub struct RouteReport {
     pub status_5xx: u64,
     pub cache_hit_count: u64,
     pub cache_miss_count: u64,
+    /// Answers with status 429 (within `status_4xx`).
+    #[serde(default)]
+    pub throttled_count: u64,
     pub latency_us: Percentiles,
     pub integration_latency_us: Percentiles,
+    /// The gateway's own share of each request's latency.
+    #[serde(default)]
+    pub gateway_latency_us: Percentiles,
+}
+
+/// One route's figures over one interval (the difference of two merged snapshots): what the
+/// admin side keeps a ring of, and what `portico top` and the console plot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IntervalPoint {
+    pub api_id: String,
+    pub stage: String,
+    pub route_key: String,
+    /// Requests answered within the interval.
+    pub count: u64,
+    pub status_2xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub throttled_count: u64,
+    pub cache_hit_count: u64,
+    pub cache_miss_count: u64,
+    /// Percentiles of the requests of this interval only.
+    pub latency_us: Percentiles,
+    pub integration_latency_us: Percentiles,
+    pub gateway_latency_us: Percentiles,
 }
 
 /// Percentiles of one histogram, µs.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -124,23 +163,32 @@ impl RouteStats {
             route_key,
             total_us: new_histogram(),
             integration_us: new_histogram(),
+            gateway_us: new_histogram(),
             status_2xx: 0,
             status_4xx: 0,
             status_5xx: 0,
             status_other: 0,
+            throttled: 0,
             cache_hits: 0,
             cache_misses: 0,
         }
     }
 
     /// Records one request. Values beyond the histogram's range are clamped, never dropped.
+    /// The gateway's share (total minus integration) is recorded as measured, 0 included.
     pub fn record(&mut self, status: u16, total_us: u64, integration_us: Option<u64>) {
         self.total_us.saturating_record(total_us.max(1));
         if let Some(i) = integration_us {
             self.integration_us.saturating_record(i.max(1));
         }
+        self.gateway_us
+            .saturating_record(total_us.saturating_sub(integration_us.unwrap_or(0)));
         match status {
             200..=299 => self.status_2xx += 1,
+            429 => {
+                self.status_4xx += 1;
+                self.throttled += 1;
+            }
             400..=499 => self.status_4xx += 1,
             500..=599 => self.status_5xx += 1,
             _ => self.status_other += 1,
@@ -151,12 +199,59 @@ impl RouteStats {
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.total_us.add(&other.total_us);
         let _ = self.integration_us.add(&other.integration_us);
+        let _ = self.gateway_us.add(&other.gateway_us);
         self.status_2xx += other.status_2xx;
         self.status_4xx += other.status_4xx;
         self.status_5xx += other.status_5xx;
         self.status_other += other.status_other;
+        self.throttled += other.throttled;
         self.cache_hits += other.cache_hits;
         self.cache_misses += other.cache_misses;
+    }
+
+    /// What was recorded since `earlier` (an older copy of the same route): counts and
+    /// histograms subtracted. A route whose counts went down (its stats were reset by a reload
+    /// that dropped and re-added it) yields everything it holds now.
+    pub fn delta(&self, earlier: &RouteStats) -> RouteStats {
+        let mut d = self.clone();
+        if self.total_us.len() < earlier.total_us.len() {
+            return d;
+        }
+        // A bin that went down means a different series (a reset): keep the whole.
+        let sub = |h: &mut Histogram<u64>, e: &Histogram<u64>| h.subtract(e).is_ok();
+        let ok = sub(&mut d.total_us, &earlier.total_us)
+            && sub(&mut d.integration_us, &earlier.integration_us)
+            && sub(&mut d.gateway_us, &earlier.gateway_us);
+        if !ok {
+            return self.clone();
+        }
+        d.status_2xx = self.status_2xx.saturating_sub(earlier.status_2xx);
+        d.status_4xx = self.status_4xx.saturating_sub(earlier.status_4xx);
+        d.status_5xx = self.status_5xx.saturating_sub(earlier.status_5xx);
+        d.status_other = self.status_other.saturating_sub(earlier.status_other);
+        d.throttled = self.throttled.saturating_sub(earlier.throttled);
+        d.cache_hits = self.cache_hits.saturating_sub(earlier.cache_hits);
+        d.cache_misses = self.cache_misses.saturating_sub(earlier.cache_misses);
+        d
+    }
+
+    /// This route's figures as one interval's point (for a [`Self::delta`]).
+    pub fn point(&self) -> IntervalPoint {
+        IntervalPoint {
+            api_id: self.api_id.to_string(),
+            stage: self.stage.to_string(),
+            route_key: self.route_key.to_string(),
+            count: self.total_us.len(),
+            status_2xx: self.status_2xx,
+            status_4xx: self.status_4xx,
+            status_5xx: self.status_5xx,
+            throttled_count: self.throttled,
+            cache_hit_count: self.cache_hits,
+            cache_miss_count: self.cache_misses,
+            latency_us: percentiles(&self.total_us),
+            integration_latency_us: percentiles(&self.integration_us),
+            gateway_latency_us: percentiles(&self.gateway_us),
+        }
     }
 }
 
@@ -232,8 +327,10 @@ impl MergedStats {
                     status_5xx: r.status_5xx,
                     cache_hit_count: r.cache_hits,
                     cache_miss_count: r.cache_misses,
+                    throttled_count: r.throttled,
                     latency_us: percentiles(&r.total_us),
                     integration_latency_us: percentiles(&r.integration_us),
+                    gateway_latency_us: percentiles(&r.gateway_us),
                 })
                 .collect(),
         }
@@ -268,7 +365,8 @@ pub fn merge_full(workers: &[Arc<WorkerStats>]) -> MergedStats {
     MergedStats { counters, routes }
 }
 
-fn percentiles(h: &Histogram<u64>) -> Percentiles {
+/// p50, p90, p99, p99.9, max and mean of `h` (zeros when empty).
+pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
     if h.is_empty() {
         return Percentiles::default();
     }
@@ -329,6 +427,26 @@ mod tests {
         assert_eq!((m.total_us.len(), m.integration_us.len()), (5, 2));
         assert_eq!((m.status_2xx, m.status_4xx, m.status_5xx), (2, 1, 2));
         assert_eq!(merged.report(), report);
+    }
+
+    #[test]
+    fn gateway_share_throttled_and_delta() {
+        let mut r = RouteStats::new("a".into(), "s".into(), "GET /".into());
+        r.record(200, 130, Some(100));
+        r.record(429, 7, None);
+        assert_eq!(r.gateway_us.len(), 2);
+        assert_eq!((r.gateway_us.min(), r.gateway_us.max()), (7, 30));
+        assert_eq!((r.throttled, r.status_4xx), (1, 1));
+        let earlier = r.clone();
+        r.record(502, 2_000, Some(1_500));
+        let d = r.delta(&earlier);
+        assert_eq!((d.total_us.len(), d.gateway_us.len()), (1, 1));
+        assert_eq!((d.status_5xx, d.status_4xx, d.throttled), (1, 0, 0));
+        let p = d.point();
+        assert_eq!(p.count, 1);
+        assert!(p.gateway_latency_us.max >= 500 && p.gateway_latency_us.max < 505);
+        // A reset series (fewer requests than before) yields what it holds.
+        assert_eq!(earlier.delta(&r).total_us.len(), 2);
     }
 
     #[test]

@@ -237,7 +237,7 @@ fn renders_well_formed_counts_and_buckets() {
     let text = render_prometheus(&board, MAX_ROUTE_SERIES);
     let samples = parse(&text);
     let counts = check_histograms(&samples);
-    assert_eq!(counts.len(), 4, "2 routes × 2 histograms");
+    assert_eq!(counts.len(), 6, "2 routes × 3 histograms");
 
     let pets = [
         ("api", "api1"),
@@ -426,7 +426,13 @@ async fn handlers_answer() {
     let text =
         String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     let samples = parse(&text);
-    assert_eq!(check_histograms(&samples).len(), 2);
+    assert_eq!(check_histograms(&samples).len(), 3);
+    // The gateway's own share (234 µs) falls in the low buckets' range.
+    let gw = [("api", "api1"), ("stage", "$default"), ("route", "GET /")];
+    assert_eq!(
+        value(&samples, "portico_gateway_duration_seconds_count", &gw),
+        1.0
+    );
 
     let res = app.oneshot(get("/portico/metrics")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -440,4 +446,120 @@ async fn handlers_answer() {
         assert!((1_230..=1_240).contains(&v), "{p}: {v}");
     }
     assert!(json["counters"].is_object());
+}
+
+#[tokio::test]
+async fn profiling_endpoints_answer_histograms_and_history() {
+    use hdrhistogram::serialization::Deserializer;
+
+    let mut r = RouteStats::new("api1".into(), "$default".into(), "GET /".into());
+    r.record(200, 1_234, Some(1_000));
+    r.record(429, 12, None);
+    let board = Arc::new(board_with(
+        vec![vec![(1, r.clone())]],
+        GatewayCounters::default(),
+    ));
+    let app: Router = profiling_router(Arc::clone(&board));
+    let get = |path: &str| Request::builder().uri(path).body(Body::empty()).unwrap();
+    let json = |res: axum::response::Response| async move {
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+
+    let res = app
+        .clone()
+        .oneshot(get(
+            "/portico/histograms?api=api1&stage=%24default&route=GET%20%2F",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v = json(res).await;
+    for (which, count, max) in [
+        ("total", 2, 1_234),
+        ("integration", 1, 1_000),
+        ("gateway", 2, 234),
+    ] {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(v[which]["encoded"].as_str().unwrap())
+            .unwrap();
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(h.len(), count, "{which}");
+        assert!(h.equivalent(h.max(), max), "{which}: {} vs {max}", h.max());
+        assert_eq!(v[which]["count"], count);
+    }
+
+    let res = app
+        .clone()
+        .oneshot(get("/portico/histograms?api=api1"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.headers()["x-amzn-errortype"], "BadRequestException");
+    let res = app
+        .clone()
+        .oneshot(get("/portico/histograms?api=nope&stage=s&route=r"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(json(res).await["message"]
+        .as_str()
+        .unwrap()
+        .contains("nope"));
+    let res = app
+        .clone()
+        .oneshot(get("/portico/history?since=x"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // Three more requests after the sampler's baseline show up in an interval of their own.
+    r.record(200, 2_000, Some(1_900));
+    r.record(200, 2_000, Some(1_900));
+    r.record(503, 50, None);
+    board.publish(
+        0,
+        Arc::new(WorkerStats {
+            worker: 0,
+            routes: [(1, Arc::new(r))].into(),
+            counters: GatewayCounters::default(),
+        }),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v = json(
+            app.clone()
+                .oneshot(get("/portico/history?since=0&api=api1"))
+                .await
+                .unwrap(),
+        )
+        .await;
+        let points: Vec<&serde_json::Value> = v["intervals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["routes"].as_array().unwrap())
+            .collect();
+        if let Some(p) = points.first() {
+            assert_eq!(points.len(), 1, "{v}");
+            assert_eq!(
+                (
+                    p["count"].as_u64(),
+                    p["status2xx"].as_u64(),
+                    p["status5xx"].as_u64()
+                ),
+                (Some(3), Some(2), Some(1))
+            );
+            assert_eq!(p["throttledCount"], 0);
+            assert!(v["latest"].as_u64().unwrap() >= 1);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no interval within 10 s: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
