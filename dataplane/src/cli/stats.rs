@@ -63,8 +63,9 @@ pub(crate) fn table(report: &StatsReport) -> String {
     let c = &report.counters;
     let _ = writeln!(
         out,
-        "\nlatencies in µs (GW: the gateway's own share; INT: the integration's). requests {} · \
-         not found {} · bad requests {} · upstream errors {} · upstream timeouts {}",
+        "\nlatencies in µs (GW: the gateway's own share; INT: the integration's); THR: throttled \
+         (429, within 4XX). requests {} · not found {} · bad requests {} · upstream errors {} · \
+         upstream timeouts {}",
         c.requests, c.not_found, c.bad_requests, c.upstream_errors, c.upstream_timeouts
     );
     out
