@@ -1,5 +1,6 @@
-"""Tags by ARN (both control planes and ACM) and the account's settings, with boto3: what
-Terraform's tag updates and `aws_api_gateway_account` call."""
+"""What Terraform's AWS provider sends and reads, checked with boto3 (without terraform): the
+empty members it sends, tags by ARN (both control planes and ACM), the account's settings, the
+escaped REST API policy."""
 
 import boto3
 import botocore.config
@@ -148,3 +149,27 @@ def test_rest_api_policy_is_shown_escaped_as_aws_shows_it(gateway):
     gateway.stop()
     gateway.start()
     assert aws(gateway, "apigateway").get_rest_api(restApiId=api)["policy"] == shown
+
+
+def test_the_empty_members_terraform_sends(gateway):
+    v2 = aws(gateway, "apigatewayv2")
+    api = v2.create_api(Name="h", ProtocolType="HTTP", RouteSelectionExpression="$request.method $request.path")
+    assert api["RouteSelectionExpression"] == "$request.method $request.path"
+    braced = v2.create_api(Name="b", ProtocolType="HTTP", RouteSelectionExpression="${request.method} ${request.path}")
+    assert braced["RouteSelectionExpression"] == "$request.method $request.path"
+    with pytest.raises(ClientError) as e:
+        v2.create_api(Name="x", ProtocolType="HTTP", RouteSelectionExpression="$request.body.action")
+    assert e.value.response["Error"]["Code"] == "BadRequestException"
+
+    v1 = aws(gateway, "apigateway")
+    rest = v1.create_rest_api(name="r")["id"]
+    root = v1.get_resources(restApiId=rest)["items"][0]["id"]
+    v1.put_method(restApiId=rest, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    v1.put_integration(restApiId=rest, resourceId=root, httpMethod="GET", type="MOCK")
+    dep = v1.create_deployment(restApiId=rest, stageName="", stageDescription="", description="",
+                               variables={})
+    assert v1.get_stages(restApiId=rest)["item"] == []
+    assert v1.get_deployment(restApiId=rest, deploymentId=dep["id"])["id"] == dep["id"]
+
+    key = v1.create_api_key(name="k", value="", enabled=True)
+    assert len(v1.get_api_key(apiKey=key["id"], includeValue=True)["value"]) >= 20
