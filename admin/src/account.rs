@@ -3,9 +3,10 @@
 //!
 //! `cloudwatchRoleArn` is stored (under [`ACCOUNT_SCOPE`]) and echoed; Portico writes its access
 //! logs and metrics itself, so no role is assumed. `throttleSettings` shows the data plane's
-//! account-level bucket as configured by `PORTICO_ACCOUNT_RATE_LIMIT` and
-//! `PORTICO_ACCOUNT_BURST_LIMIT` (AWS's defaults otherwise); it is not changed here (AWS does
-//! not let an account change it through the API either). `features` is `UsagePlans` and
+//! account-level bucket as `portico serve` was started with it (`--account-rate-limit`,
+//! `--account-burst-limit`), and is absent when that throttle is off, the default on a
+//! self-hosted gateway; it is not changed here (AWS does not let an account change it through
+//! the API either). `features` is `UsagePlans` and
 //! `apiKeyVersion` is `4`, as on every current AWS account.
 
 use axum::extract::State;
@@ -15,7 +16,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use portico_shared::limits::{ACCOUNT_BURST_LIMIT_DEFAULT, ACCOUNT_RATE_LIMIT_DEFAULT};
+use portico_shared::throttle::Limits as ThrottleLimits;
 
 use crate::catalog::{parse_doc, row, Catalog};
 use crate::error::ApiError;
@@ -50,16 +51,21 @@ pub(crate) fn router() -> Router<AdminState> {
 }
 
 async fn get_account(State(s): State<AdminState>) -> Response {
-    ok(s.read(|c| Ok(view(&c.account))).await)
+    let throttle = s.endpoint().account_throttle;
+    ok(s.read(move |c| Ok(view(&c.account, throttle))).await)
 }
 
 /// `UpdateAccount`: `replace` of `/cloudwatchRoleArn` (an absent or empty value clears it).
 async fn update_account(State(s): State<AdminState>, Body(b): Body<PatchInput>) -> Response {
-    ok(s.write(move |c| c.update_account(b)).await)
+    let throttle = s.endpoint().account_throttle;
+    ok(
+        s.write(move |c| c.update_account(b).map(|a| view(&a, throttle)))
+            .await,
+    )
 }
 
 impl Catalog {
-    fn update_account(&mut self, input: PatchInput) -> Result<Value, ApiError> {
+    fn update_account(&mut self, input: PatchInput) -> Result<AccountRecord, ApiError> {
         let mut next = self.account.clone();
         let mut problems = Vec::new();
         for op in input.ops()?.iter().cloned() {
@@ -98,25 +104,19 @@ impl Catalog {
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             self.account = next;
         }
-        Ok(view(&self.account))
+        Ok(self.account.clone())
     }
 }
 
 /// `Account` as AWS shapes it.
-fn view(a: &AccountRecord) -> Value {
-    let rate = std::env::var("PORTICO_ACCOUNT_RATE_LIMIT")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(ACCOUNT_RATE_LIMIT_DEFAULT);
-    let burst = std::env::var("PORTICO_ACCOUNT_BURST_LIMIT")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(ACCOUNT_BURST_LIMIT_DEFAULT);
+fn view(a: &AccountRecord, throttle: Option<ThrottleLimits>) -> Value {
     let mut out = json!({
-        "throttleSettings": { "burstLimit": burst, "rateLimit": rate },
         "features": ["UsagePlans"],
         "apiKeyVersion": "4",
     });
+    if let Some(t) = throttle {
+        out["throttleSettings"] = json!({ "burstLimit": t.burst, "rateLimit": t.rate });
+    }
     if let Some(arn) = &a.cloudwatch_role_arn {
         out["cloudwatchRoleArn"] = json!(arn);
     }

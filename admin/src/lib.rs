@@ -50,7 +50,6 @@ mod sts;
 mod tags;
 #[cfg(test)]
 mod test_support;
-mod unsupported;
 mod usage;
 mod v1;
 mod v2;
@@ -78,7 +77,7 @@ pub const RETIRED_SWEEP_INTERVAL_MS: u64 = 1_000;
 pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
 
 /// Where the data plane serves APIs, for `apiEndpoint` (`http://{apiId}.{domain}:{port}`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
     pub domain: String,
     pub port: u16,
@@ -90,6 +89,9 @@ pub struct Endpoint {
     /// The admin listener, when bound before the state opens ([`bind`]): Lambda integrations
     /// naming a self-hosted function are compiled to invoke it there.
     pub admin_addr: Option<SocketAddr>,
+    /// The data plane's account-level throttle (`--account-rate-limit`/`--account-burst-limit`),
+    /// `None` when off: `GetAccount` shows it as `throttleSettings`.
+    pub account_throttle: Option<portico_shared::throttle::Limits>,
 }
 
 /// Shared state of the admin API.
@@ -257,7 +259,6 @@ pub fn app(state: AdminState) -> Router {
         .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(account::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(tags::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
-        .merge(unsupported::router())
         .merge(metrics::profiling_router(Arc::clone(&state.inner.stats)))
         // A request for an operation Portico does not serve: a 400 naming it (operations.rs).
         .fallback(operations::fallback)

@@ -152,9 +152,32 @@ pub(crate) fn find(method: &Method, path: &str, query: Option<&str>) -> Option<&
         .map(|(_, op)| op)
 }
 
-/// The 400 for an operation Portico does not serve.
+/// Why whole features are not served, by a word of their operations' names, so a Terraform apply
+/// or a script stops with the reason (`docs/operations.md` says the same per operation). Only
+/// apigatewayv2's model operations reach the fallback with "Model" in their name: v1's are served.
+const FEATURE_REASONS: [(&str, &str); 5] = [
+    (
+        "ClientCertificate",
+        "client certificates: Portico calls upstreams with its own TLS client settings (--upstream-ca-file)",
+    ),
+    ("Documentation", "API documentation parts and versions: no developer portal is generated"),
+    ("Sdk", "SDK generation: no client SDK generator"),
+    (
+        "DomainNameAccessAssociation",
+        "private custom domain names (domain name access associations): no private (VPC endpoint) APIs",
+    ),
+    ("Model", "apigatewayv2 models: WebSocket messages are not validated against models"),
+];
+
+/// The 400 for an operation Portico does not serve: it names the operation, then the feature's
+/// reason where the whole feature is not served.
 pub(crate) fn not_served(name: &str) -> ApiError {
-    ApiError::BadRequest(format!("{name} is not supported by Portico"))
+    match FEATURE_REASONS.iter().find(|(word, _)| name.contains(word)) {
+        Some((_, why)) => {
+            ApiError::BadRequest(format!("{name} is not supported by Portico: {why}"))
+        }
+        None => ApiError::BadRequest(format!("{name} is not supported by Portico")),
+    }
 }
 
 /// The admin router's fallback: the operation the request names, refused with a 400 naming it;

@@ -38,6 +38,7 @@ pub(crate) fn open(store: Arc<dyn Store>) -> (AdminState, SnapshotCell) {
             tls_port: None,
             data_dir: std::env::temp_dir(),
             admin_addr: None,
+            account_throttle: None,
         },
         None,
     )

@@ -236,6 +236,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         tls_port: tls_addr.map(|a| a.port()),
         data_dir: args.data_dir.clone(),
         admin_addr: admin_listener.local_addr().ok(),
+        account_throttle: account_throttle(&args),
     };
     let admin_state = portico_admin::AdminState::open(
         Arc::new(store),
@@ -274,15 +275,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             write_timeout: Duration::from_millis(args.write_timeout_ms),
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
-        account: Arc::new(match (args.account_rate_limit, args.account_burst_limit) {
-            (None, None) => Bucket::unlimited(),
-            (rate, burst) => Bucket::leased(
-                ThrottleLimits {
-                    rate: rate.unwrap_or(limits::ACCOUNT_RATE_LIMIT_DEFAULT),
-                    burst: burst.unwrap_or(limits::ACCOUNT_BURST_LIMIT_DEFAULT),
-                },
-                workers,
-            ),
+        account: Arc::new(match account_throttle(&args) {
+            None => Bucket::unlimited(),
+            Some(l) => Bucket::leased(l, workers),
         }),
         epoch: std::time::Instant::now(),
         workers,
@@ -346,4 +341,16 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The account-level throttle: off unless either flag is given; the other then takes AWS's
+/// default.
+fn account_throttle(args: &Serve) -> Option<ThrottleLimits> {
+    match (args.account_rate_limit, args.account_burst_limit) {
+        (None, None) => None,
+        (rate, burst) => Some(ThrottleLimits {
+            rate: rate.unwrap_or(limits::ACCOUNT_RATE_LIMIT_DEFAULT),
+            burst: burst.unwrap_or(limits::ACCOUNT_BURST_LIMIT_DEFAULT),
+        }),
+    }
 }

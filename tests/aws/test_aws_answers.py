@@ -109,7 +109,7 @@ def test_an_operation_portico_does_not_serve_is_a_400_naming_it(gateway):
     )
     assert (code, message, meta["HTTPStatusCode"]) == (
         "BadRequestException",
-        "GetSdk is not supported by Portico",
+        "GetSdk is not supported by Portico: SDK generation: no client SDK generator",
         400,
     )
     status, headers, body = gateway.admin_raw("GET", "/no/such/operation")

@@ -628,8 +628,6 @@ resource "aws_apigatewayv2_api" "orders" {{
   protocol_type = "HTTP"
   body          = file("${{path.module}}/http-api.yaml")
   version       = "1.0" # the body's info.version, which the import sets
-  # Spelled out: the provider's default ("$request.method $request.path") is issue 18 item 1's.
-  route_selection_expression = "$${{request.method}} $${{request.path}}"
 }}
 
 resource "aws_apigatewayv2_stage" "default" {{

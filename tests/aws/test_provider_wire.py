@@ -108,7 +108,8 @@ def test_acm_tags(gateway, tmp_path):
 def test_account(gateway):
     v1 = aws(gateway, "apigateway")
     account = v1.get_account()
-    assert account["throttleSettings"] == {"burstLimit": 5000, "rateLimit": 10000.0}
+    # The account-level throttle is off unless configured: no throttleSettings.
+    assert "throttleSettings" not in account
     assert account["features"] == ["UsagePlans"]
     assert account["apiKeyVersion"] == "4"
     assert "cloudwatchRoleArn" not in account
@@ -134,6 +135,12 @@ def test_account_throttle_shows_the_configured_bucket(tmp_path):
                  env={"PORTICO_ACCOUNT_RATE_LIMIT": "250", "PORTICO_ACCOUNT_BURST_LIMIT": "40"}).start()
     try:
         assert aws(gw, "apigateway").get_account()["throttleSettings"] == {"burstLimit": 40, "rateLimit": 250.0}
+    finally:
+        gw.stop()
+    # One flag turns it on; the other takes AWS's default.
+    gw = Gateway(tmp_path / "f", tmp_path / "f.log", args=["--account-rate-limit", "300"]).start()
+    try:
+        assert aws(gw, "apigateway").get_account()["throttleSettings"] == {"burstLimit": 5000, "rateLimit": 300.0}
     finally:
         gw.stop()
 

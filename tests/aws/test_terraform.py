@@ -417,9 +417,9 @@ def test_unsupported_features_are_refused(tf_root, tf_gateway, tmp_path):
         p = tf.run("apply", "-auto-approve", "-input=false", "-no-color", "-lock=false", codes=(1,))
         out = p.stdout + p.stderr
         for why in (
-            "BadRequestException: Client certificates are not supported by Portico",
-            "BadRequestException: API documentation parts and versions are not supported by Portico",
-            "BadRequestException: apigatewayv2 models are not supported by Portico",
+            "BadRequestException: GenerateClientCertificate is not supported by Portico: client certificates",
+            "BadRequestException: CreateDocumentationPart is not supported by Portico: API documentation parts",
+            "BadRequestException: CreateModel is not supported by Portico: apigatewayv2 models",
         ):
             assert why in " ".join(out.split()), out[-6000:]
     finally:

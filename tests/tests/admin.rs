@@ -163,6 +163,9 @@ fn unknown_admin_path_is_a_400_naming_no_operation() {
     let r = gw.admin_call("GET", "/restapis/a1/stages/s/sdks/javascript", b"");
     assert_eq!(r.status, 400, "{r}");
     assert_eq!(r.header("x-amzn-errortype"), Some("BadRequestException"));
-    assert_eq!(r.json()["message"], "GetSdk is not supported by Portico");
+    assert_eq!(
+        r.json()["message"],
+        "GetSdk is not supported by Portico: SDK generation: no client SDK generator"
+    );
     assert!(r.header("x-amzn-requestid").is_some(), "{r}");
 }
