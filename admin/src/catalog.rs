@@ -328,9 +328,7 @@ impl Catalog {
         } else {
             None
         };
-        self.store
-            .commit(&changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store.commit(&changes).map_err(ApiError::from)?;
         let state = Arc::new(state);
         self.apis
             .insert(state.api.api_id.clone(), Arc::clone(&state));
@@ -347,7 +345,7 @@ impl Catalog {
             .commit(&[Change::DeleteApi {
                 api_id: api_id.to_string(),
             }])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         self.apis.remove(api_id);
         self.publish(|current, generation| current.without_api(generation, api_id));
         Ok(())
@@ -392,9 +390,7 @@ impl Catalog {
             }
             changes.extend(state.rows().into_iter().map(Change::Put));
         }
-        self.store
-            .commit(&changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store.commit(&changes).map_err(ApiError::from)?;
         if replace_all {
             self.apis.clear();
             self.rest.clear();
@@ -431,9 +427,7 @@ impl Catalog {
         } else {
             None
         };
-        self.store
-            .commit(&changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store.commit(&changes).map_err(ApiError::from)?;
         let state = Arc::new(state);
         self.rest.insert(Arc::clone(&state));
         if let Some(api) = compiled {
@@ -507,7 +501,7 @@ impl Catalog {
             .commit(&[Change::DeleteApi {
                 api_id: api_id.to_string(),
             }])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         self.rest.remove(api_id);
         self.publish(|current, generation| current.without_api(generation, api_id));
         Ok(())
@@ -567,7 +561,7 @@ impl Catalog {
         let committed = result.and_then(|v| {
             self.store
                 .commit(&buffer.take())
-                .map_err(|e| ApiError::Internal(e.to_string()))
+                .map_err(ApiError::from)
                 .map(|()| v)
         });
         let value = match committed {

@@ -57,6 +57,11 @@ struct Serve {
     /// and deployment created through the admin API. Created if missing.
     #[arg(long, env = "PORTICO_DATA_DIR", default_value = "./portico-data")]
     data_dir: PathBuf,
+    /// The store: `sqlite` (the default: one node, in --data-dir) or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`) shared by every node of a cluster; --data-dir then
+    /// holds only this node's own files (unpacked function code).
+    #[arg(long, env = "PORTICO_STORE", default_value = "sqlite")]
+    store: String,
     /// Data plane workers, one per core, each pinned. Default: the machine's cores.
     #[arg(long, env = "PORTICO_WORKERS")]
     workers: Option<usize>,
@@ -211,12 +216,23 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     portico_admin::sigv4::check_bind(args.admin_listen, credentials.as_ref())
         .map_err(anyhow::Error::msg)?;
     let ws_signed = credentials.is_some();
-    let store = portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
-        format!(
-            "opening the store in {} (is another portico using this --data-dir?)",
-            args.data_dir.display()
+    let store: Arc<dyn portico_admin::Store> = if args.store == "sqlite" {
+        Arc::new(
+            portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
+                format!(
+                    "opening the store in {} (is another portico using this --data-dir?)",
+                    args.data_dir.display()
+                )
+            })?,
         )
-    })?;
+    } else if args.store.starts_with("postgres://") || args.store.starts_with("postgresql://") {
+        Arc::new(
+            portico_admin::store::PostgresStore::open(&args.store, &args.data_dir)
+                .context("opening the PostgreSQL store (--store)")?,
+        )
+    } else {
+        anyhow::bail!("--store must be sqlite or a postgres:// URL");
+    };
     // Bound before the store is loaded: Lambda integrations naming a self-hosted function are
     // compiled to invoke it on this listener.
     let admin_listener = portico_admin::bind(args.admin_listen)
@@ -228,14 +244,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         admin_addr: admin_listener.local_addr().ok(),
     };
-    let admin_state = portico_admin::AdminState::open(
-        Arc::new(store),
-        cell.clone(),
-        board.clone(),
-        endpoint,
-        credentials,
-    )
-    .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
+    let admin_state =
+        portico_admin::AdminState::open(store, cell.clone(), board.clone(), endpoint, credentials)
+            .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
     if let Some(config) = &config {
         admin_state
             .import_blocking(config, portico_admin::ImportMode::Merge)
