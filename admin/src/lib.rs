@@ -28,6 +28,7 @@ use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
 mod catalog;
+pub mod cluster;
 mod domains;
 mod error;
 mod iam;
@@ -110,6 +111,8 @@ struct Inner {
     cell: SnapshotCell,
     /// Self-hosted Lambda functions (`lambda/`): their own state and lock, never the catalog's.
     functions: FunctionHost,
+    /// The cluster store this node follows (`cluster/`), when it runs on PostgreSQL.
+    cluster: std::sync::OnceLock<Arc<store::PostgresStore>>,
 }
 
 // === impl AdminState ===
@@ -154,6 +157,7 @@ impl AdminState {
                 credentials: credentials.map(Arc::new),
                 cell,
                 functions,
+                cluster: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -177,6 +181,12 @@ impl AdminState {
             .flush()
             .map(drop)
             .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// Makes this node follow the changes other nodes commit to `store` (see `cluster/`); call
+    /// it before [`spawn_on`], with the store this state was opened on.
+    pub fn follow(&self, store: Arc<store::PostgresStore>) {
+        let _ = self.inner.cluster.set(store);
     }
 
     /// The self-hosted Lambda functions: their directory for the data plane, and
@@ -309,7 +319,17 @@ pub fn spawn_on(
             let functions = state.inner.functions.clone();
             functions.set_invoke_addr(local);
             let certificates = (state.clone(), state.inner.endpoint.data_dir.clone());
+            let cluster = state
+                .inner
+                .cluster
+                .get()
+                .cloned()
+                .map(|s| (state.clone(), s));
             rt.block_on(async move {
+                // Changes committed by other nodes of a cluster are applied from here.
+                if let Some((state, store)) = cluster {
+                    tokio::spawn(cluster::follow_loop(state, store));
+                }
                 // Certificate files in the data directory are imported from here.
                 tokio::spawn(domains::files::watch_loop(certificates.0, certificates.1));
                 // Idle function instances are stopped from here.

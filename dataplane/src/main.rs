@@ -216,6 +216,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     portico_admin::sigv4::check_bind(args.admin_listen, credentials.as_ref())
         .map_err(anyhow::Error::msg)?;
     let ws_signed = credentials.is_some();
+    let mut cluster_store = None;
     let store: Arc<dyn portico_admin::Store> = if args.store == "sqlite" {
         Arc::new(
             portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
@@ -226,10 +227,12 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             })?,
         )
     } else if args.store.starts_with("postgres://") || args.store.starts_with("postgresql://") {
-        Arc::new(
+        let pg = Arc::new(
             portico_admin::store::PostgresStore::open(&args.store, &args.data_dir)
                 .context("opening the PostgreSQL store (--store)")?,
-        )
+        );
+        cluster_store = Some(Arc::clone(&pg));
+        pg
     } else {
         anyhow::bail!("--store must be sqlite or a postgres:// URL");
     };
@@ -251,6 +254,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         admin_state
             .import_blocking(config, portico_admin::ImportMode::Merge)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
+    }
+    if let Some(pg) = cluster_store {
+        admin_state.follow(pg);
     }
     let (admin_addr, _admin) = portico_admin::spawn_on(admin_listener, admin_state.clone())
         .with_context(|| format!("serving the admin listener {}", args.admin_listen))?;

@@ -2,6 +2,8 @@
 //! server started for the test: two nodes share the store; PostgreSQL down means admin writes
 //! answer 503 `ServiceUnavailableException` with nothing applied while reads and the data plane
 //! keep serving the node's copy; the node reconnects without a restart when PostgreSQL returns;
+//! changes committed on one node reach the other through the changelog poll, also after an
+//! outage;
 //! a node killed with -9 reloads everything at restart; a newer schema is refused.
 
 use std::time::Duration;
@@ -46,6 +48,20 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
     // Node B, started on the same store, loads and serves it.
     let mut b = node(&pg);
     assert!(served(&b, &first), "{}", b.stderr());
+
+    // A change committed on B reaches A without a restart (the changelog poll), and back.
+    let on_b = create_api(&b, "on-b", &up);
+    eventually(Duration::from_secs(10), "A serves B's API", || {
+        served(&a, &on_b).then_some(())
+    });
+    a.admin_json(
+        "DELETE",
+        &format!("/v2/apis/{on_b}"),
+        serde_json::Value::Null,
+    );
+    eventually(Duration::from_secs(10), "B drops the API A deleted", || {
+        (!served(&b, &on_b)).then_some(())
+    });
 
     // PostgreSQL down: writes are 503 in AWS's shape and change nothing; reads and the data
     // plane keep serving the node's copy.
@@ -93,6 +109,12 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
         },
     );
     assert!(served(&a, &second));
+    // B, which could not poll during the outage, catches up by version without a restart.
+    eventually(
+        Duration::from_secs(10),
+        "B serves what A committed after the outage",
+        || served(&b, &second).then_some(()),
+    );
 
     // Node B killed with -9 and restarted on the same store: it serves what A committed since.
     b.signal("KILL");

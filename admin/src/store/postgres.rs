@@ -84,6 +84,8 @@ pub struct PostgresStore {
     client: Mutex<Option<Client>>,
     /// The cluster version of this process's last commit (0 before the first).
     last_version: AtomicU64,
+    /// The cluster version when the store was opened: what the node's first load holds at least.
+    opened_version: u64,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -117,6 +119,7 @@ impl PostgresStore {
             data_dir: data_dir.to_path_buf(),
             client: Mutex::new(None),
             last_version: AtomicU64::new(0),
+            opened_version: 0,
         };
         let applied = store.with_client(migrate)?;
         if applied > schema_version() {
@@ -128,12 +131,21 @@ impl PostgresStore {
         }
         let version = store.current_version()?;
         store.last_version.store(version, Ordering::Release);
-        Ok(store)
+        Ok(PostgresStore {
+            opened_version: version,
+            ..store
+        })
     }
 
     /// The cluster version of this process's last commit (or the cluster's at open).
     pub fn last_version(&self) -> u64 {
         self.last_version.load(Ordering::Acquire)
+    }
+
+    /// The cluster version when the store was opened (read before the node's first load, so
+    /// that load holds every change up to it).
+    pub fn opened_version(&self) -> u64 {
+        self.opened_version
     }
 
     /// The highest committed cluster version.
@@ -142,6 +154,33 @@ impl PostgresStore {
             let row = c.query_one("SELECT COALESCE(MAX(version), 0) FROM changelog", &[])?;
             Ok(row.get::<_, i64>(0).max(0) as u64)
         })
+    }
+
+    /// The committed changes after `version`, in version order: each version and the scopes
+    /// (API ids, `$` scopes, `*` for everything) it touched.
+    pub fn changes_since(&self, version: u64) -> Result<Vec<(u64, Vec<String>)>, StoreError> {
+        let rows = self.with_client(|c| {
+            c.query(
+                "SELECT version, api_ids FROM changelog WHERE version > $1 ORDER BY version",
+                &[&(version as i64)],
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<_, i64>(0).max(0) as u64, r.get(1)))
+            .collect())
+    }
+
+    /// Every document of the scopes `api_ids`, in `(api_id, kind, id)` order.
+    pub fn load_scopes(&self, api_ids: &[String]) -> Result<Vec<Row>, StoreError> {
+        let rows = self.with_client(|c| {
+            c.query(
+                "SELECT api_id, kind, id, doc FROM docs WHERE api_id = ANY($1)
+                 ORDER BY api_id, kind, id",
+                &[&api_ids],
+            )
+        })?;
+        rows.into_iter().map(parse_row).collect()
     }
 
     /// Runs `f` on the connection, opening one first if needed; drops a connection that broke.
@@ -180,19 +219,7 @@ impl Store for PostgresStore {
                 &[],
             )
         })?;
-        rows.into_iter()
-            .map(|r| {
-                let kind: String = r.get(1);
-                let kind = Kind::parse(&kind)
-                    .ok_or_else(|| StoreError(format!("unknown document kind {kind:?}")))?;
-                Ok(Row {
-                    api_id: r.get(0),
-                    kind,
-                    id: r.get(2),
-                    doc: r.get(3),
-                })
-            })
-            .collect()
+        rows.into_iter().map(parse_row).collect()
     }
 
     fn commit(&self, changes: &[Change]) -> Result<(), StoreError> {
@@ -282,6 +309,19 @@ impl Store for PostgresStore {
             Ok(out)
         })
     }
+}
+
+/// A `docs` row (`api_id, kind, id, doc`) as a [`Row`].
+fn parse_row(r: postgres::Row) -> Result<Row, StoreError> {
+    let kind: String = r.get(1);
+    let kind =
+        Kind::parse(&kind).ok_or_else(|| StoreError(format!("unknown document kind {kind:?}")))?;
+    Ok(Row {
+        api_id: r.get(0),
+        kind,
+        id: r.get(2),
+        doc: r.get(3),
+    })
 }
 
 /// One change inside the commit's transaction.
