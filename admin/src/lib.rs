@@ -112,7 +112,7 @@ struct Inner {
     /// Self-hosted Lambda functions (`lambda/`): their own state and lock, never the catalog's.
     functions: FunctionHost,
     /// The cluster store this node follows (`cluster/`), when it runs on PostgreSQL.
-    cluster: std::sync::OnceLock<Arc<store::PostgresStore>>,
+    cluster: std::sync::OnceLock<Arc<cluster::ClusterNode>>,
 }
 
 // === impl AdminState ===
@@ -185,8 +185,16 @@ impl AdminState {
 
     /// Makes this node follow the changes other nodes commit to `store` (see `cluster/`); call
     /// it before [`spawn_on`], with the store this state was opened on.
-    pub fn follow(&self, store: Arc<store::PostgresStore>) {
-        let _ = self.inner.cluster.set(store);
+    pub fn follow(&self, store: Arc<store::PostgresStore>, data_addr: SocketAddr) {
+        let _ = self
+            .inner
+            .cluster
+            .set(Arc::new(cluster::ClusterNode::new(store, data_addr)));
+    }
+
+    /// This node's part in a cluster, when it runs on PostgreSQL.
+    pub(crate) fn cluster(&self) -> Option<&Arc<cluster::ClusterNode>> {
+        self.inner.cluster.get()
     }
 
     /// The self-hosted Lambda functions: their directory for the data plane, and
@@ -249,6 +257,7 @@ pub fn app(state: AdminState) -> Router {
     // checked for a SigV4 signature when admin credentials are configured.
     let signed = Router::new()
         .merge(portico::router())
+        .merge(cluster::router())
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
@@ -264,6 +273,10 @@ pub fn app(state: AdminState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("Method not allowed on this admin path".into())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::version_header,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.inner.credentials.clone(),
             sigv4::require_sigv4,
@@ -319,16 +332,14 @@ pub fn spawn_on(
             let functions = state.inner.functions.clone();
             functions.set_invoke_addr(local);
             let certificates = (state.clone(), state.inner.endpoint.data_dir.clone());
-            let cluster = state
-                .inner
-                .cluster
-                .get()
-                .cloned()
-                .map(|s| (state.clone(), s));
+            let cluster = state.cluster().cloned().map(|node| {
+                node.set_admin_addr(local);
+                (state.clone(), node)
+            });
             rt.block_on(async move {
                 // Changes committed by other nodes of a cluster are applied from here.
-                if let Some((state, store)) = cluster {
-                    tokio::spawn(cluster::follow_loop(state, store));
+                if let Some((state, node)) = cluster {
+                    tokio::spawn(cluster::follow_loop(state, node));
                 }
                 // Certificate files in the data directory are imported from here.
                 tokio::spawn(domains::files::watch_loop(certificates.0, certificates.1));

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 mod postgres;
 mod sqlite;
 
-pub use postgres::{schema_version as postgres_schema_version, PostgresStore, CHANNEL};
+pub use postgres::{schema_version as postgres_schema_version, NodeRow, PostgresStore, CHANNEL};
 pub use sqlite::{SqliteStore, SyncMode, DB_FILE};
 
 /// What a stored document describes.

@@ -256,7 +256,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
     }
     if let Some(pg) = cluster_store {
-        admin_state.follow(pg);
+        admin_state.follow(pg, listen_addr);
     }
     let (admin_addr, _admin) = portico_admin::spawn_on(admin_listener, admin_state.clone())
         .with_context(|| format!("serving the admin listener {}", args.admin_listen))?;

@@ -91,6 +91,12 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
     assert_eq!(names, ["first"], "nothing half-applied");
     assert!(served(&a, &first));
     assert!(served(&b, &first));
+    // Partitioned from its store, a node reports itself stale from its own memory.
+    let view = eventually(Duration::from_secs(10), "A reports itself stale", || {
+        let v = a.admin_json("GET", "/portico/cluster", serde_json::Value::Null);
+        (v["stale"] == true).then_some(v)
+    });
+    assert_eq!(view["storeReachable"], false, "{view}");
 
     // PostgreSQL back: the same node writes again, no restart.
     pg.start_again();

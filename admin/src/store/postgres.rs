@@ -75,6 +75,19 @@ const MIGRATIONS: &[(i32, &str)] = &[(
      );",
 )];
 
+/// One node's heartbeat row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    pub node_id: String,
+    pub admin_addr: String,
+    pub data_addr: String,
+    pub served_version: u64,
+    /// RFC 3339, UTC.
+    pub last_heartbeat: String,
+    /// How long ago, by PostgreSQL's clock (no clock skew between nodes involved).
+    pub heartbeat_age_ms: u64,
+}
+
 /// A [`Store`] in a PostgreSQL database.
 pub struct PostgresStore {
     config: Config,
@@ -181,6 +194,56 @@ impl PostgresStore {
             )
         })?;
         rows.into_iter().map(parse_row).collect()
+    }
+
+    /// Records this node's heartbeat: its addresses and the version it serves.
+    pub fn heartbeat(
+        &self,
+        node_id: &str,
+        admin_addr: &str,
+        data_addr: &str,
+        served: u64,
+    ) -> Result<(), StoreError> {
+        self.with_client(|c| {
+            c.execute(
+                "INSERT INTO nodes (node_id, admin_addr, data_addr, served_version, last_heartbeat)
+                 VALUES ($1, $2, $3, $4, now())
+                 ON CONFLICT (node_id) DO UPDATE SET admin_addr = EXCLUDED.admin_addr,
+                     data_addr = EXCLUDED.data_addr, served_version = EXCLUDED.served_version,
+                     last_heartbeat = EXCLUDED.last_heartbeat",
+                &[&node_id, &admin_addr, &data_addr, &(served as i64)],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Every node's heartbeat row and the cluster's current version.
+    pub fn nodes(&self) -> Result<(u64, Vec<NodeRow>), StoreError> {
+        self.with_client(|c| {
+            let current: i64 = c
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM changelog", &[])?
+                .get(0);
+            let rows = c.query(
+                "SELECT node_id, admin_addr, data_addr, served_version,
+                        to_char(last_heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                        (EXTRACT(EPOCH FROM (now() - last_heartbeat)) * 1000)::BIGINT
+                 FROM nodes ORDER BY node_id",
+                &[],
+            )?;
+            Ok((
+                current.max(0) as u64,
+                rows.into_iter()
+                    .map(|r| NodeRow {
+                        node_id: r.get(0),
+                        admin_addr: r.get(1),
+                        data_addr: r.get(2),
+                        served_version: r.get::<_, i64>(3).max(0) as u64,
+                        last_heartbeat: r.get(4),
+                        heartbeat_age_ms: r.get::<_, i64>(5).max(0) as u64,
+                    })
+                    .collect(),
+            ))
+        })
     }
 
     /// Runs `f` on the connection, opening one first if needed; drops a connection that broke.
