@@ -17,8 +17,11 @@
 //! once every live node (heartbeat within [`LIVE_WITHIN_MS`]) serves V. A write's 2xx carries the
 //! version it committed in `x-portico-version`.
 //!
-//! Not yet here: `LISTEN` on the notification channel (polling alone bounds the delay to one
-//! interval), a `portico wait` subcommand (the admin call does it), and propagation of REST
+//! A `LISTEN` connection of its own wakes the loop as soon as another node commits, so a change
+//! normally reaches every node in milliseconds; the poll stays as the fallback (a missed
+//! notification, a broken `LISTEN` connection) and bounds the delay to one interval.
+//!
+//! Not yet here: a `portico wait` subcommand (the admin call does it), and propagation of REST
 //! APIs, usage plans, IAM, domains and VPC links (other nodes see those at their next start).
 //! The node table carries node identity and addresses for later cross-node work (shared limits,
 //! `@connections` forwarding).
@@ -220,14 +223,30 @@ async fn wait(State(state): State<AdminState>, Query(q): Query<WaitQuery>) -> Re
     }
 }
 
+/// Keeps a `LISTEN` connection open (on a blocking thread) and wakes the follow loop on each
+/// notification; reconnects a second after the connection breaks.
+async fn listen_loop(store: Arc<PostgresStore>, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        let (s, w) = (Arc::clone(&store), Arc::clone(&wake));
+        let ended = tokio::task::spawn_blocking(move || s.listen(|| w.notify_one())).await;
+        tracing::debug!(?ended, "cluster LISTEN connection ended; reconnecting");
+        tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+    }
+}
+
 /// Follows the changelog from the version the store was opened at, forever; beats after each
 /// poll.
 pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(listen_loop(Arc::clone(&node.store), Arc::clone(&wake)));
     let mut tick = tokio::time::interval(Duration::from_millis(POLL_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wake.notified() => {}
+        }
         let n = Arc::clone(&node);
         let result = state
             .write(move |catalog| {

@@ -196,6 +196,26 @@ impl PostgresStore {
         rows.into_iter().map(parse_row).collect()
     }
 
+    /// Listens on [`CHANNEL`] on a connection of its own and calls `on` for each notification
+    /// (a committed change), until the connection breaks. Blocking.
+    pub fn listen(&self, on: impl Fn()) -> Result<(), StoreError> {
+        use postgres::fallible_iterator::FallibleIterator as _;
+        let mut client = self.config.connect(NoTls).map_err(pg)?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .map_err(pg)?;
+        // Changes committed before LISTEN took effect are found by the caller's next poll.
+        on();
+        let mut notifications = client.notifications();
+        let mut iter = notifications.blocking_iter();
+        while iter.next().map_err(pg)?.is_some() {
+            on();
+        }
+        Err(StoreError::unavailable(
+            "PostgreSQL: the LISTEN connection closed",
+        ))
+    }
+
     /// Records this node's heartbeat: its addresses and the version it serves.
     pub fn heartbeat(
         &self,
