@@ -33,7 +33,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway: data plane workers plus the admin API, in one process.
-    Serve(Serve),
+    Serve(Box<Serve>),
+    /// Wait until every live node of a cluster serves a version (`x-portico-version`).
+    Wait {
+        /// Any node's admin listener.
+        #[arg(long, env = "PORTICO_ADMIN", default_value = "127.0.0.1:9090")]
+        admin: String,
+        #[arg(long)]
+        version: u64,
+        /// Seconds (at most 300).
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,7 +173,17 @@ fn main() -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the descriptor limit"),
     }
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
+        Command::Wait {
+            admin,
+            version,
+            timeout,
+        } => {
+            let body = portico_admin::cluster::wait_blocking(&admin, version, timeout)
+                .map_err(anyhow::Error::msg)?;
+            println!("{body}");
+            Ok(())
+        }
     }
 }
 

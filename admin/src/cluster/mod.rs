@@ -21,7 +21,9 @@
 //! normally reaches every node in milliseconds; the poll stays as the fallback (a missed
 //! notification, a broken `LISTEN` connection) and bounds the delay to one interval.
 //!
-//! Not yet here: a `portico wait` subcommand (the admin call does it), and propagation of REST
+//! `portico wait` ([`wait_blocking`]) makes the admin call from the command line.
+//!
+//! Not yet here: propagation of REST
 //! APIs, usage plans, IAM, domains and VPC links (other nodes see those at their next start).
 //! The node table carries node identity and addresses for later cross-node work (shared limits,
 //! `@connections` forwarding).
@@ -318,5 +320,36 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// `portico wait`: asks the node at `admin` (`host:port`) to wait until every live node serves
+/// `version`, for at most `timeout_secs`. Returns the node's answer body on 200, else an error
+/// naming the status and body. Blocking (a plain HTTP/1.1 request; unsigned, so it works
+/// against nodes without admin credentials only).
+pub fn wait_blocking(admin: &str, version: u64, timeout_secs: u64) -> Result<String, String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream =
+        std::net::TcpStream::connect(admin).map_err(|e| format!("connect {admin}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(timeout_secs + 10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /portico/cluster/wait?version={version}&timeout={timeout_secs} HTTP/1.1\r\n\
+         Host: {admin}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("send to {admin}: {e}"))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|e| format!("read from {admin}: {e}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).unwrap_or("");
+    if status == "200" {
+        Ok(body.to_string())
+    } else {
+        Err(format!("{admin} answered {status}: {body}"))
     }
 }
