@@ -169,82 +169,7 @@ impl Catalog {
             .into_iter()
             .partition(|r| crate::v1::is_rest_kind(r.kind));
         let rest = RestApis::load(rest_rows)?;
-        let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
-        let mut children: Vec<Row> = Vec::new();
-        for row in rows {
-            if row.kind == Kind::Api {
-                let mut api: ApiRecord = parse_doc(&row)?;
-                if api.route_selection_expression
-                    == crate::records::ROUTE_SELECTION_EXPRESSION_BRACED
-                {
-                    // Stored before HTTP APIs echoed AWS's own form.
-                    api.route_selection_expression =
-                        crate::records::ROUTE_SELECTION_EXPRESSION.into();
-                }
-                apis.insert(row.api_id.clone(), ApiState::new(api));
-            } else {
-                children.push(row);
-            }
-        }
-        for row in children {
-            let Some(state) = apis.get_mut(&row.api_id) else {
-                tracing::warn!(api_id = %row.api_id, kind = row.kind.as_str(), id = %row.id,
-                    "stored document belongs to no API; ignored");
-                continue;
-            };
-            match row.kind {
-                // REST API documents were taken out above.
-                Kind::Api
-                | Kind::RestApi
-                | Kind::RestResource
-                | Kind::RestDeployment
-                | Kind::RestStage
-                | Kind::RestGatewayResponse
-                | Kind::RestModel
-                | Kind::RestRequestValidator
-                | Kind::RestAuthorizer => {}
-                Kind::Route => {
-                    let r: RouteRecord = parse_doc(&row)?;
-                    Arc::make_mut(&mut state.routes).insert(row.id.clone(), r);
-                }
-                Kind::Integration => {
-                    let i: IntegrationRecord = parse_doc(&row)?;
-                    Arc::make_mut(&mut state.integrations).insert(row.id.clone(), i);
-                }
-                Kind::Authorizer => {
-                    let a: AuthorizerRecord = parse_doc(&row)?;
-                    Arc::make_mut(&mut state.authorizers).insert(row.id.clone(), a);
-                }
-                Kind::RouteResponse => {
-                    let r: RouteResponseRecord = parse_doc(&row)?;
-                    Arc::make_mut(&mut state.route_responses).insert(row.id.clone(), r);
-                }
-                Kind::IntegrationResponse => {
-                    let r: IntegrationResponseRecord = parse_doc(&row)?;
-                    Arc::make_mut(&mut state.integration_responses).insert(row.id.clone(), r);
-                }
-                Kind::Stage => {
-                    let s: StageRecord = parse_doc(&row)?;
-                    state.stages.insert(row.id.clone(), s);
-                }
-                Kind::Deployment => {
-                    let d: Deployment = parse_doc(&row)?;
-                    state.deployments.insert(row.id.clone(), Arc::new(d));
-                }
-                // Under USAGE_SCOPE, LAMBDA_SCOPE, DOMAIN_SCOPE, VPC_LINK_SCOPE and ACCOUNT_SCOPE, taken out above.
-                Kind::ApiKey
-                | Kind::UsagePlan
-                | Kind::UsagePlanKey
-                | Kind::Function
-                | Kind::Certificate
-                | Kind::DomainName
-                | Kind::ApiMapping
-                | Kind::VpcLink
-                | Kind::Account => {}
-                // Under IAM_SCOPE, partitioned out above.
-                Kind::IamUser | Kind::IamPolicy => {}
-            }
-        }
+        let apis = http_api_states(rows)?;
         let mut compiled = Vec::new();
         for (id, state) in &apis {
             match compile(state, &mut ctx) {
@@ -343,9 +268,7 @@ impl Catalog {
         } else {
             None
         };
-        self.store
-            .commit(&changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store.commit(&changes).map_err(ApiError::from)?;
         let state = Arc::new(state);
         self.apis
             .insert(state.api.api_id.clone(), Arc::clone(&state));
@@ -362,7 +285,7 @@ impl Catalog {
             .commit(&[Change::DeleteApi {
                 api_id: api_id.to_string(),
             }])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         self.apis.remove(api_id);
         self.publish(|current, generation| current.without_api(generation, api_id));
         Ok(())
@@ -407,9 +330,7 @@ impl Catalog {
             }
             changes.extend(state.rows().into_iter().map(Change::Put));
         }
-        self.store
-            .commit(&changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store.commit(&changes).map_err(ApiError::from)?;
         if replace_all {
             self.apis.clear();
             self.rest.clear();
@@ -446,9 +367,7 @@ impl Catalog {
         } else {
             None
         };
-        self.store
-            .commit(&changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store.commit(&changes).map_err(ApiError::from)?;
         let state = Arc::new(state);
         self.rest.insert(Arc::clone(&state));
         if let Some(api) = compiled {
@@ -522,7 +441,7 @@ impl Catalog {
             .commit(&[Change::DeleteApi {
                 api_id: api_id.to_string(),
             }])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         self.rest.remove(api_id);
         self.publish(|current, generation| current.without_api(generation, api_id));
         Ok(())
@@ -582,7 +501,7 @@ impl Catalog {
         let committed = result.and_then(|v| {
             self.store
                 .commit(&buffer.take())
-                .map_err(|e| ApiError::Internal(e.to_string()))
+                .map_err(ApiError::from)
                 .map(|()| v)
         });
         let value = match committed {
@@ -631,6 +550,41 @@ impl Catalog {
             }
         }
         Ok(value)
+    }
+
+    /// Brings the HTTP and WebSocket APIs `api_ids` up to date with `rows` (every stored
+    /// document of those APIs, read after another node committed a change to them): each is
+    /// parsed, compiled and published, or unpublished when it no longer exists. An API that does
+    /// not compile keeps serving what it did (logged).
+    pub(crate) fn refresh_apis(
+        &mut self,
+        api_ids: &std::collections::BTreeSet<String>,
+        rows: Vec<Row>,
+    ) -> Result<(), ApiError> {
+        let mut states = http_api_states(
+            rows.into_iter()
+                .filter(|r| api_ids.contains(&r.api_id) && !crate::v1::is_rest_kind(r.kind))
+                .collect(),
+        )?;
+        for id in api_ids {
+            match states.remove(id) {
+                Some(state) => match compile(&state, &mut self.ctx) {
+                    Ok(api) => {
+                        self.apis.insert(id.clone(), Arc::new(state));
+                        self.publish(|current, generation| {
+                            current.with_api(generation, Arc::new(api))
+                        });
+                    }
+                    Err(errors) => tracing::error!(api_id = %id, errors = ?errors,
+                        "API changed on another node does not compile here; it serves what it did"),
+                },
+                None if self.apis.remove(id).is_some() => {
+                    self.publish(|current, generation| current.without_api(generation, id));
+                }
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).
@@ -1115,6 +1069,84 @@ pub(crate) fn deletion(api_id: &str, kind: Kind, id: &str) -> Change {
         kind,
         id: id.to_string(),
     }
+}
+
+/// The HTTP and WebSocket APIs in `rows` (documents of API scopes only), parsed.
+fn http_api_states(rows: Vec<Row>) -> Result<BTreeMap<String, ApiState>, ApiError> {
+    let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
+    let mut children: Vec<Row> = Vec::new();
+    for row in rows {
+        if row.kind == Kind::Api {
+            let mut api: ApiRecord = parse_doc(&row)?;
+            if api.route_selection_expression == crate::records::ROUTE_SELECTION_EXPRESSION_BRACED {
+                // Stored before HTTP APIs echoed AWS's own form.
+                api.route_selection_expression = crate::records::ROUTE_SELECTION_EXPRESSION.into();
+            }
+            apis.insert(row.api_id.clone(), ApiState::new(api));
+        } else {
+            children.push(row);
+        }
+    }
+    for row in children {
+        let Some(state) = apis.get_mut(&row.api_id) else {
+            tracing::warn!(api_id = %row.api_id, kind = row.kind.as_str(), id = %row.id,
+                    "stored document belongs to no API; ignored");
+            continue;
+        };
+        match row.kind {
+            // REST API documents were taken out above.
+            Kind::Api
+            | Kind::RestApi
+            | Kind::RestResource
+            | Kind::RestDeployment
+            | Kind::RestStage
+            | Kind::RestGatewayResponse
+            | Kind::RestModel
+            | Kind::RestRequestValidator
+            | Kind::RestAuthorizer => {}
+            Kind::Route => {
+                let r: RouteRecord = parse_doc(&row)?;
+                Arc::make_mut(&mut state.routes).insert(row.id.clone(), r);
+            }
+            Kind::Integration => {
+                let i: IntegrationRecord = parse_doc(&row)?;
+                Arc::make_mut(&mut state.integrations).insert(row.id.clone(), i);
+            }
+            Kind::Authorizer => {
+                let a: AuthorizerRecord = parse_doc(&row)?;
+                Arc::make_mut(&mut state.authorizers).insert(row.id.clone(), a);
+            }
+            Kind::RouteResponse => {
+                let r: RouteResponseRecord = parse_doc(&row)?;
+                Arc::make_mut(&mut state.route_responses).insert(row.id.clone(), r);
+            }
+            Kind::IntegrationResponse => {
+                let r: IntegrationResponseRecord = parse_doc(&row)?;
+                Arc::make_mut(&mut state.integration_responses).insert(row.id.clone(), r);
+            }
+            Kind::Stage => {
+                let s: StageRecord = parse_doc(&row)?;
+                state.stages.insert(row.id.clone(), s);
+            }
+            Kind::Deployment => {
+                let d: Deployment = parse_doc(&row)?;
+                state.deployments.insert(row.id.clone(), Arc::new(d));
+            }
+            // Under USAGE_SCOPE, LAMBDA_SCOPE, DOMAIN_SCOPE and VPC_LINK_SCOPE, taken out above.
+            Kind::ApiKey
+            | Kind::UsagePlan
+            | Kind::UsagePlanKey
+            | Kind::Function
+            | Kind::Certificate
+            | Kind::DomainName
+            | Kind::ApiMapping
+            | Kind::VpcLink
+            | Kind::Account => {}
+            // Under IAM_SCOPE, partitioned out above.
+            Kind::IamUser | Kind::IamPolicy => {}
+        }
+    }
+    Ok(apis)
 }
 
 /// A stored record, parsed; a row that does not parse is a 500 naming it.

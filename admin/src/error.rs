@@ -34,6 +34,9 @@ pub enum ApiError {
     TooManyRequests(String),
     /// 403: the caller is not allowed (SigV4 verification).
     AccessDenied(String),
+    /// 503: the store cannot be reached (PostgreSQL down): nothing was applied; reads keep
+    /// working from the node's copy. The detail is logged.
+    Unavailable(String),
     /// 500: a bug or a failing disk. The detail is logged; the caller gets a generic message.
     Internal(String),
 }
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::AccessDenied(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -81,6 +85,7 @@ impl ApiError {
             ApiError::TooManyRequests(_) => "TooManyRequestsException",
             ApiError::AccessDenied(_) => "AccessDeniedException",
             ApiError::Internal(_) => "InternalServerErrorException",
+            ApiError::Unavailable(_) => "ServiceUnavailableException",
         }
     }
 
@@ -96,14 +101,19 @@ impl ApiError {
             | ApiError::TooManyRequests(m)
             | ApiError::AccessDenied(m) => m,
             ApiError::Internal(_) => "Internal server error",
+            ApiError::Unavailable(_) => "The configuration store is unavailable; try again later",
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "admin internal error");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "admin internal error"),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "admin store unavailable")
+            }
+            _ => {}
         }
         let mut r = (
             self.status(),
@@ -113,6 +123,17 @@ impl IntoResponse for ApiError {
         r.headers_mut()
             .insert("x-amzn-ErrorType", HeaderValue::from_static(self.code()));
         r
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    /// A failed commit: 503 when the store could not be reached, else 500.
+    fn from(e: crate::store::StoreError) -> ApiError {
+        if e.is_unavailable() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
     }
 }
 

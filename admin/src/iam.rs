@@ -180,7 +180,7 @@ impl Catalog {
         if let Some((changes, user)) = change {
             self.store()
                 .commit(&changes)
-                .map_err(|e| IamError::from(ApiError::Internal(e.to_string())))?;
+                .map_err(|e| IamError::from(ApiError::from(e)))?;
             self.iam.apply_commit(&changes);
             if let Some(user) = user {
                 let table = Arc::new(self.iam.republish(&user));

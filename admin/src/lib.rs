@@ -29,6 +29,7 @@ use portico_shared::Snapshot;
 
 mod account;
 mod catalog;
+pub mod cluster;
 mod console;
 mod domains;
 mod error;
@@ -117,6 +118,8 @@ struct Inner {
     cell: SnapshotCell,
     /// Self-hosted Lambda functions (`lambda/`): their own state and lock, never the catalog's.
     functions: FunctionHost,
+    /// The cluster store this node follows (`cluster/`), when it runs on PostgreSQL.
+    cluster: std::sync::OnceLock<Arc<cluster::ClusterNode>>,
 }
 
 // === impl AdminState ===
@@ -161,6 +164,7 @@ impl AdminState {
                 credentials: credentials.map(Arc::new),
                 cell,
                 functions,
+                cluster: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -184,6 +188,20 @@ impl AdminState {
             .flush()
             .map(drop)
             .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// Makes this node follow the changes other nodes commit to `store` (see `cluster/`); call
+    /// it before [`spawn_on`], with the store this state was opened on.
+    pub fn follow(&self, store: Arc<store::PostgresStore>, data_addr: SocketAddr) {
+        let _ = self
+            .inner
+            .cluster
+            .set(Arc::new(cluster::ClusterNode::new(store, data_addr)));
+    }
+
+    /// This node's part in a cluster, when it runs on PostgreSQL.
+    pub(crate) fn cluster(&self) -> Option<&Arc<cluster::ClusterNode>> {
+        self.inner.cluster.get()
     }
 
     /// The self-hosted Lambda functions: their directory for the data plane, and
@@ -246,6 +264,7 @@ pub fn app(state: AdminState) -> Router {
     // checked for a SigV4 signature when admin credentials are configured.
     let signed = Router::new()
         .merge(portico::router())
+        .merge(cluster::router())
         .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
         .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
@@ -264,6 +283,10 @@ pub fn app(state: AdminState) -> Router {
         .fallback(operations::fallback)
         .method_not_allowed_fallback(operations::fallback)
         .layer(axum::middleware::from_fn(operations::validate_enums))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::version_header,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.inner.credentials.clone(),
             sigv4::require_sigv4,
@@ -333,7 +356,15 @@ pub fn spawn_on(
             let functions = state.inner.functions.clone();
             functions.set_invoke_addr(local);
             let certificates = (state.clone(), state.inner.endpoint.data_dir.clone());
+            let cluster = state.cluster().cloned().map(|node| {
+                node.set_admin_addr(local);
+                (state.clone(), node)
+            });
             rt.block_on(async move {
+                // Changes committed by other nodes of a cluster are applied from here.
+                if let Some((state, node)) = cluster {
+                    tokio::spawn(cluster::follow_loop(state, node));
+                }
                 // Certificate files in the data directory are imported from here.
                 tokio::spawn(domains::files::watch_loop(certificates.0, certificates.1));
                 // Idle function instances are stopped from here.

@@ -21,8 +21,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{schema_version as postgres_schema_version, NodeRow, PostgresStore, CHANNEL};
 pub use sqlite::{SqliteStore, SyncMode, DB_FILE};
 
 /// What a stored document describes.
@@ -152,6 +154,21 @@ pub enum Change {
 #[derive(Debug, thiserror::Error)]
 #[error("store: {0}")]
 pub struct StoreError(pub String);
+
+impl StoreError {
+    /// How an unavailable store's message starts (see [`StoreError::unavailable`]).
+    const UNAVAILABLE: &'static str = "unavailable: ";
+
+    /// The store could not be reached (a PostgreSQL server down or unreachable): nothing was
+    /// applied, and the admin API answers 503 `ServiceUnavailableException`.
+    pub fn unavailable(detail: &str) -> StoreError {
+        StoreError(format!("{}{detail}", StoreError::UNAVAILABLE))
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        self.0.starts_with(StoreError::UNAVAILABLE)
+    }
+}
 
 /// A durable store of admin documents.
 pub trait Store: Send + Sync + fmt::Debug {

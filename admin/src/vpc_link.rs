@@ -407,7 +407,7 @@ impl Catalog {
         let spec = spec_of(&r).map_err(|p| ApiError::invalid(&p))?;
         self.store()
             .commit(&[Change::Put(row(VPC_LINK_SCOPE, Kind::VpcLink, &r.id, &r))])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         self.vpc_links_mut().set(spec);
         self.vpc_links.insert(r.id.clone(), r.clone());
         Ok(r)
@@ -431,7 +431,7 @@ impl Catalog {
         drop(served);
         self.store()
             .commit(&[deletion(VPC_LINK_SCOPE, Kind::VpcLink, id)])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         self.vpc_links_mut().remove(id);
         self.vpc_links.remove(id);
         Ok(())

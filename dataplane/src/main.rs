@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway: data plane workers plus the admin API, in one process.
-    Serve(Serve),
+    Serve(Box<Serve>),
     #[command(flatten)]
     Profile(cli::ProfileCommand),
 }
@@ -61,6 +61,11 @@ struct Serve {
     /// and deployment created through the admin API. Created if missing.
     #[arg(long, env = "PORTICO_DATA_DIR", default_value = "./portico-data")]
     data_dir: PathBuf,
+    /// The store: `sqlite` (the default: one node, in --data-dir) or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`) shared by every node of a cluster; --data-dir then
+    /// holds only this node's own files (unpacked function code).
+    #[arg(long, env = "PORTICO_STORE", default_value = "sqlite")]
+    store: String,
     /// Data plane workers, one per core, each pinned. Default: the machine's cores.
     #[arg(long, env = "PORTICO_WORKERS")]
     workers: Option<usize>,
@@ -164,7 +169,7 @@ fn main() -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the descriptor limit"),
     }
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Profile(command) => cli::run(command),
     }
 }
@@ -220,12 +225,26 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     portico_admin::sigv4::check_bind(args.admin_listen, credentials.as_ref())
         .map_err(anyhow::Error::msg)?;
     let ws_signed = credentials.is_some();
-    let store = portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
-        format!(
-            "opening the store in {} (is another portico using this --data-dir?)",
-            args.data_dir.display()
+    let mut cluster_store = None;
+    let store: Arc<dyn portico_admin::Store> = if args.store == "sqlite" {
+        Arc::new(
+            portico_admin::SqliteStore::open(&args.data_dir).with_context(|| {
+                format!(
+                    "opening the store in {} (is another portico using this --data-dir?)",
+                    args.data_dir.display()
+                )
+            })?,
         )
-    })?;
+    } else if args.store.starts_with("postgres://") || args.store.starts_with("postgresql://") {
+        let pg = Arc::new(
+            portico_admin::store::PostgresStore::open(&args.store, &args.data_dir)
+                .context("opening the PostgreSQL store (--store)")?,
+        );
+        cluster_store = Some(Arc::clone(&pg));
+        pg
+    } else {
+        anyhow::bail!("--store must be sqlite or a postgres:// URL");
+    };
     // Bound before the store is loaded: Lambda integrations naming a self-hosted function are
     // compiled to invoke it on this listener.
     let admin_listener = portico_admin::bind(args.admin_listen)
@@ -238,18 +257,16 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         admin_addr: admin_listener.local_addr().ok(),
         account_throttle: account_throttle(&args),
     };
-    let admin_state = portico_admin::AdminState::open(
-        Arc::new(store),
-        cell.clone(),
-        board.clone(),
-        endpoint,
-        credentials,
-    )
-    .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
+    let admin_state =
+        portico_admin::AdminState::open(store, cell.clone(), board.clone(), endpoint, credentials)
+            .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
     if let Some(config) = &config {
         admin_state
             .import_blocking(config, portico_admin::ImportMode::Merge)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
+    }
+    if let Some(pg) = cluster_store {
+        admin_state.follow(pg, listen_addr);
     }
     let (admin_addr, _admin) = portico_admin::spawn_on(admin_listener, admin_state.clone())
         .with_context(|| format!("serving the admin listener {}", args.admin_listen))?;

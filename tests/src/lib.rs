@@ -32,6 +32,7 @@ mod client;
 mod gateway;
 mod lambda;
 mod load;
+mod postgres;
 mod tls;
 mod tls_upstream;
 mod upstream;
@@ -42,6 +43,7 @@ pub use client::{find, preview, Client, Closed, ReadError, Request, Response, IO
 pub use gateway::{parse_ready_line, portico_bin, Gateway, TempDir, DEFAULT_DOMAIN};
 pub use lambda::{zip_stored, LambdaFn, AUTHORIZER_FUNCTION, FUNCTION, FUNCTION_ARN};
 pub use load::{fixed_rate, Tally};
+pub use postgres::Postgres;
 pub use tls::{exchange as tls_exchange, https_get, Pki, TlsClient, TlsResponse};
 pub use tls_upstream::TlsUpstream;
 pub use upstream::{echo_json, fnv1a, pattern, Behaviour, MockUpstream, Recorded};

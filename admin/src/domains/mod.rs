@@ -297,9 +297,7 @@ impl Catalog {
         changes: Vec<Change>,
     ) -> Result<(), ApiError> {
         let compiled = next.compile().map_err(|e| ApiError::invalid(&e))?;
-        self.store()
-            .commit(&changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store().commit(&changes).map_err(ApiError::from)?;
         self.domains = next;
         let compiled = Arc::new(compiled);
         self.publish(|current, generation| current.with_domains(generation, compiled));

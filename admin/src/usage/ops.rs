@@ -889,9 +889,7 @@ impl Catalog {
 impl Catalog {
     /// Commits usage documents; a failure is a 500 and changes nothing.
     fn commit_usage(&self, changes: &[Change]) -> Result<(), ApiError> {
-        self.store()
-            .commit(changes)
-            .map_err(|e| ApiError::Internal(e.to_string()))
+        self.store().commit(changes).map_err(ApiError::from)
     }
 
     /// Publishes the entries of `key_ids` (each shard of the key table they touch is copied

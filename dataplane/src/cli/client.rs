@@ -29,6 +29,8 @@ pub(crate) struct AdminClient {
     prefix: String,
     credentials: Option<Credentials>,
     region: String,
+    /// How long a call may wait for its answer (`portico wait` waits longer than a read).
+    read_timeout: Duration,
 }
 
 // === impl AdminClient ===
@@ -89,10 +91,17 @@ impl AdminClient {
             prefix: prefix.to_string(),
             credentials,
             region,
+            read_timeout: CALL_TIMEOUT,
         })
     }
 
     /// `GET path?query` (the query already percent-encoded), the answer's body as JSON.
+    /// The same client, waiting up to `timeout` for each answer.
+    pub(crate) fn with_read_timeout(mut self, timeout: Duration) -> AdminClient {
+        self.read_timeout = timeout;
+        self
+    }
+
     pub(crate) fn get_json(
         &self,
         path: &str,
@@ -154,7 +163,7 @@ impl AdminClient {
 
         let mut stream = TcpStream::connect_timeout(&self.addr, CALL_TIMEOUT)
             .with_context(|| format!("connecting to the admin API at {}", self.addr))?;
-        stream.set_read_timeout(Some(CALL_TIMEOUT))?;
+        stream.set_read_timeout(Some(self.read_timeout))?;
         stream.set_write_timeout(Some(CALL_TIMEOUT))?;
         stream.write_all(head.as_bytes())?;
         let mut raw = Vec::with_capacity(16 << 10);

@@ -16,6 +16,7 @@ mod client;
 mod histogram;
 mod stats;
 mod top;
+mod wait;
 
 pub(crate) use client::AdminClient;
 
@@ -43,6 +44,8 @@ pub(crate) enum ProfileCommand {
     /// A route's latency distribution (HdrHistogram percentile text, the `.hgrm` shape), or
     /// interval histograms recorded in HdrHistogram's interval log format with `--log`.
     Histogram(histogram::HistogramArgs),
+    /// Wait until every live node of a cluster serves a version (`x-portico-version`).
+    Wait(wait::WaitArgs),
 }
 
 /// Which of a route's histograms.
@@ -74,6 +77,7 @@ pub(crate) fn run(command: ProfileCommand) -> anyhow::Result<()> {
         ProfileCommand::Top(args) => top::run(&args),
         ProfileCommand::Stats(args) => stats::run(&args),
         ProfileCommand::Histogram(args) => histogram::run(&args),
+        ProfileCommand::Wait(args) => wait::run(&args),
     }
 }
 

@@ -1,0 +1,169 @@
+//! Portico on a PostgreSQL store (`serve --store postgres://...`), against a real PostgreSQL
+//! server started for the test: two nodes share the store; PostgreSQL down means admin writes
+//! answer 503 `ServiceUnavailableException` with nothing applied while reads and the data plane
+//! keep serving the node's copy; the node reconnects without a restart when PostgreSQL returns;
+//! changes committed on one node reach the other through the changelog poll, also after an
+//! outage;
+//! a node killed with -9 reloads everything at restart; a newer schema is refused.
+
+use std::time::Duration;
+
+use portico_tests::*;
+use serde_json::json;
+
+/// A node on `pg`'s store, importing nothing.
+fn node(pg: &Postgres) -> Gateway {
+    Gateway::spawn(&config(vec![]), &["--store", &pg.url()])
+}
+
+fn create_api(gw: &Gateway, name: &str, up: &MockUpstream) -> String {
+    let api = gw.admin_json(
+        "POST",
+        "/v2/apis",
+        json!({"name": name, "protocolType": "HTTP", "target": up.url("")}),
+    );
+    api["apiId"].as_str().expect("an apiId").to_string()
+}
+
+fn served(gw: &Gateway, api_id: &str) -> bool {
+    gw.get(api_id, "/x").status == 200
+}
+
+#[test]
+fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
+    let pg = Postgres::start();
+    let up = MockUpstream::start(Behaviour::Echo);
+
+    // Node A creates an API: committed to PostgreSQL with a changelog version, served on A.
+    let a = node(&pg);
+    let first = create_api(&a, "first", &up);
+    assert!(served(&a, &first));
+    let versions: u64 = pg
+        .psql("SELECT count(*) FROM changelog")
+        .parse()
+        .expect("a count");
+    assert!(versions >= 1, "a committed change is in the changelog");
+    assert_eq!(pg.psql("SELECT max(version) FROM schema_migrations"), "1");
+
+    // Node B, started on the same store, loads and serves it.
+    let mut b = node(&pg);
+    assert!(served(&b, &first), "{}", b.stderr());
+
+    // A change committed on B reaches A without a restart (NOTIFY, else the poll), and back.
+    // B's 2xx names the version it committed; `portico wait` (asked of A) returns once every
+    // live node serves it, and A then serves the API.
+    let r = b.admin_call(
+        "POST",
+        "/v2/apis",
+        json!({"name": "on-b", "protocolType": "HTTP", "target": up.url("")})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let on_b = r.json()["apiId"].as_str().expect("an apiId").to_string();
+    let version = r
+        .header("x-portico-version")
+        .expect("a write names the version it committed")
+        .to_string();
+    let waited = std::process::Command::new(portico_bin())
+        .args(["wait", "--admin", &format!("http://{}", a.admin_addr())])
+        .args(["--version", &version, "--timeout", "20"])
+        .env_remove("PORTICO_ADMIN_ACCESS_KEY_ID")
+        .env_remove("PORTICO_ADMIN_SECRET_ACCESS_KEY")
+        .output()
+        .expect("portico wait runs");
+    assert!(waited.status.success(), "portico wait: {waited:?}");
+    assert!(served(&a, &on_b), "served on every node once wait returned");
+    let later = (version.parse::<u64>().expect("a number") + 1000).to_string();
+    let timed_out = std::process::Command::new(portico_bin())
+        .args(["wait", "--admin", &format!("http://{}", a.admin_addr())])
+        .args(["--version", &later, "--timeout", "1"])
+        .output()
+        .expect("portico wait runs");
+    assert!(
+        !timed_out.status.success(),
+        "a version nobody serves: {timed_out:?}"
+    );
+    a.admin_json(
+        "DELETE",
+        &format!("/v2/apis/{on_b}"),
+        serde_json::Value::Null,
+    );
+    eventually(Duration::from_secs(10), "B drops the API A deleted", || {
+        (!served(&b, &on_b)).then_some(())
+    });
+
+    // PostgreSQL down: writes are 503 in AWS's shape and change nothing; reads and the data
+    // plane keep serving the node's copy.
+    pg.stop();
+    let r = a.admin_call(
+        "POST",
+        "/v2/apis",
+        json!({"name": "lost", "protocolType": "HTTP", "target": up.url("")})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 503, "{r}");
+    assert_eq!(
+        r.header("x-amzn-ErrorType"),
+        Some("ServiceUnavailableException")
+    );
+    assert!(r.json()["message"].is_string());
+    let r = a.admin_call("DELETE", &format!("/v2/apis/{first}"), b"");
+    assert_eq!(r.status, 503, "{r}");
+    let apis = a.admin_json("GET", "/v2/apis", serde_json::Value::Null);
+    let names: Vec<&str> = apis["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, ["first"], "nothing half-applied");
+    assert!(served(&a, &first));
+    assert!(served(&b, &first));
+    // Partitioned from its store, a node reports itself stale from its own memory.
+    let view = eventually(Duration::from_secs(10), "A reports itself stale", || {
+        let v = a.admin_json("GET", "/portico/cluster", serde_json::Value::Null);
+        (v["stale"] == true).then_some(v)
+    });
+    assert_eq!(view["storeReachable"], false, "{view}");
+
+    // PostgreSQL back: the same node writes again, no restart.
+    pg.start_again();
+    let second = eventually(
+        Duration::from_secs(10),
+        "a write after PostgreSQL returns",
+        || {
+            let r = a.admin_call(
+                "POST",
+                "/v2/apis",
+                json!({"name": "second", "protocolType": "HTTP", "target": up.url("")})
+                    .to_string()
+                    .as_bytes(),
+            );
+            (r.status == 201).then(|| r.json()["apiId"].as_str().map(str::to_string))?
+        },
+    );
+    assert!(served(&a, &second));
+    // B, which could not poll during the outage, catches up by version without a restart.
+    eventually(
+        Duration::from_secs(10),
+        "B serves what A committed after the outage",
+        || served(&b, &second).then_some(()),
+    );
+
+    // Node B killed with -9 and restarted on the same store: it serves what A committed since.
+    b.signal("KILL");
+    assert!(b.wait_exit(Duration::from_secs(5)).is_some());
+    let b = node(&pg);
+    assert!(served(&b, &first));
+    assert!(served(&b, &second), "{}", b.stderr());
+
+    // A schema newer than this build knows: a node refuses to start, saying why.
+    pg.psql("INSERT INTO schema_migrations (version) VALUES (999)");
+    let Err(err) = Gateway::try_spawn(&config(vec![]), &["--store", &pg.url()]) else {
+        panic!("a node started against a newer schema");
+    };
+    let text = format!("{err:#}");
+    assert!(text.contains("newer than this build"), "{text}");
+}
