@@ -21,7 +21,7 @@ use std::sync::Arc;
 use portico_shared::jwt::{JwtAuthorizer, KeySet, RouteAuth};
 
 use crate::error::GatewayError;
-use crate::http1::parse::{bytes, trim, HeaderSpans};
+use crate::http1::parse::HeaderSpans;
 
 /// Longest a verified token is trusted without verifying it again (a key removed from the
 /// issuer's JWKS stops being honoured within this).
@@ -57,10 +57,7 @@ pub fn authorize(
     now_s: u64,
 ) -> Result<(), GatewayError> {
     let name = auth.authorizer.header.as_bytes();
-    let value = headers
-        .iter()
-        .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name))
-        .map(|(_, v)| trim(bytes(buf, *v)));
+    let value = crate::request::header(buf, headers, name);
     if let Some(token) = value {
         let entries = verified.entries.borrow();
         if entries.get(token).is_some_and(|v| {

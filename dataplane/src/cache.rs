@@ -46,9 +46,10 @@ use portico_shared::snapshot::Integration;
 
 use crate::conn::Downstream;
 use crate::error::GatewayError;
-use crate::http1::parse::bytes;
+use crate::http1::parse::{bytes, trim};
 use crate::http1::{write, RequestHead};
 use crate::integration::ConnectionHeader;
+use crate::request;
 use crate::request_id::RequestId;
 use crate::route::Resolved;
 use crate::worker::Worker;
@@ -366,12 +367,8 @@ pub fn plan<'s, S>(
     let route_path = resolved.route_path(&d.buf);
     for p in method.key_parameters.iter() {
         let value = match p {
-            KeyParameter::Query(name) => query_value(bytes(&d.buf, head.query), name.as_bytes()),
-            KeyParameter::Header(name) => d
-                .headers
-                .iter()
-                .find(|&&(n, _)| bytes(&d.buf, n).eq_ignore_ascii_case(name.as_bytes()))
-                .map(|&(_, v)| bytes(&d.buf, v)),
+            KeyParameter::Query(name) => request::query(bytes(&d.buf, head.query), name.as_bytes()),
+            KeyParameter::Header(name) => request::header(&d.buf, &d.headers, name.as_bytes()),
             KeyParameter::Path(name) => resolved
                 .matched
                 .params
@@ -395,26 +392,6 @@ pub fn plan<'s, S>(
         refresh,
         warn,
     }))
-}
-
-/// The first value of `name` in a raw query string (compared as sent, not percent-decoded).
-pub(crate) fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
-    query.split(|&b| b == b'&').find_map(|pair| {
-        let mut kv = pair.splitn(2, |&b| b == b'=');
-        (kv.next()? == name).then(|| kv.next().unwrap_or_default())
-    })
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end]
 }
 
 /// Writes a stored response with fresh request ids, `Content-Length` framing and this
@@ -455,6 +432,7 @@ mod tests {
 
     #[test]
     fn query_values_and_trim() {
+        use crate::request::query as query_value;
         assert_eq!(query_value(b"a=1&q=x&q=y", b"q"), Some(&b"x"[..]));
         assert_eq!(query_value(b"a=1&q", b"q"), Some(&b""[..]));
         assert_eq!(query_value(b"qq=1", b"q"), None);

@@ -18,8 +18,9 @@ use portico_shared::cors::CorsPolicy;
 use portico_shared::snapshot::Api;
 use portico_shared::Snapshot;
 
-use crate::http1::parse::{bytes, trim, HeaderSpans};
+use crate::http1::parse::HeaderSpans;
 use crate::http1::RequestHead;
+use crate::request::header;
 use crate::route;
 
 /// A preflight to answer: the API's policy and the request's CORS headers.
@@ -63,12 +64,4 @@ pub fn actual<'s, 'b>(
 ) -> Option<(&'s CorsPolicy, &'b [u8])> {
     let policy = api?.cors.as_deref()?;
     Some((policy, header(buf, headers, b"origin")?))
-}
-
-/// The first value of header `name` (lowercase), trimmed.
-fn header<'b>(buf: &'b [u8], headers: &HeaderSpans, name: &[u8]) -> Option<&'b [u8]> {
-    headers
-        .iter()
-        .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name))
-        .map(|(_, v)| trim(bytes(buf, *v)))
 }

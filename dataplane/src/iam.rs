@@ -285,7 +285,7 @@ pub fn write_denial(
     use crate::http1::write;
     let mut body = Vec::with_capacity(message.len() + 16);
     body.extend_from_slice(b"{\"message\":\"");
-    crate::rest::escape_json(message.as_bytes(), &mut body);
+    crate::request::escape_json(&mut body, message.as_bytes());
     body.extend_from_slice(b"\"}");
     write::status_line(out, 403, write::reason(403));
     write::header(out, b"content-type", b"application/json");

@@ -15,7 +15,7 @@
 //! the upstream's own (as AWS).
 
 use std::io::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -30,31 +30,13 @@ use portico_shared::vpc_link::TargetPool;
 
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
-use crate::http1::parse::{bytes, HeaderSpans, Span};
+use crate::http1::parse::{bytes, Span};
 use crate::http1::write::{self, is_hop_by_hop};
-use crate::http1::RequestHead;
+use crate::request::Request;
 use crate::request_id::RequestId;
 use crate::route::Resolved;
 use crate::upstream::{Endpoint, UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
-
-/// The downstream request as the integration sees it.
-#[derive(Debug)]
-pub struct DownstreamRequest<'a> {
-    pub head: &'a RequestHead,
-    /// The connection's read buffer; the head's spans index into it.
-    pub buf: &'a [u8],
-    pub headers: &'a HeaderSpans,
-    pub body: &'a [u8],
-    pub peer: SocketAddr,
-    pub local_port: u16,
-    /// The TLS session (HTTPS, a mutual TLS client's certificate); `None` for plain HTTP.
-    pub tls: Option<&'a crate::tls::TlsSession>,
-    /// For `$context.requestId` in parameter mapping.
-    pub request_id: RequestId,
-    /// A Lambda authorizer's grant, for `$context.authorizer.*` in parameter mapping.
-    pub grant: Option<&'a portico_shared::authorizer::Grant>,
-}
 
 /// What the gateway changes in an upstream response it passes on.
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,7 +59,7 @@ pub async fn invoke(
     w: &Worker,
     integration: &Integration,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
     deadline: &mut Deadline,
 ) -> Result<UpstreamResponse, GatewayError> {
@@ -91,14 +73,6 @@ pub async fn invoke(
             Err(GatewayError::ApiConfiguration)
         }
     }
-}
-
-/// The first value of request header `name`.
-pub fn request_header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
-    req.headers
-        .iter()
-        .find(|&&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
-        .map(|&(_, v)| bytes(req.buf, v))
 }
 
 /// The method sent upstream: the integration's, else the downstream one. An integration method
@@ -241,7 +215,7 @@ async fn http_proxy(
     w: &Worker,
     p: &HttpProxy,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
     deadline: &mut Deadline,
 ) -> Result<UpstreamResponse, GatewayError> {
@@ -270,7 +244,7 @@ async fn http_proxy(
 /// What mapping values are rendered against (the REST template context serves both).
 pub(crate) fn context<'a>(
     resolved: &'a Resolved<'a>,
-    req: &'a DownstreamRequest<'a>,
+    req: &'a Request<'a>,
 ) -> crate::rest::RestContext<'a> {
     crate::rest::RestContext {
         request_id: req.request_id,
@@ -377,7 +351,7 @@ pub fn build_request(
     p: &HttpProxy,
     method: &Method,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     mapped: Option<(&RequestMapping, &dyn Context, &mut Vec<u8>)>,
     out: &mut Vec<u8>,
 ) -> Result<(), GatewayError> {
@@ -540,12 +514,7 @@ fn build_path(
 }
 
 /// `X-Forwarded-*`, the framing and the body.
-fn finish_request(
-    method: &Method,
-    req: &DownstreamRequest<'_>,
-    forwarded_for: bool,
-    out: &mut Vec<u8>,
-) {
+fn finish_request(method: &Method, req: &Request<'_>, forwarded_for: bool, out: &mut Vec<u8>) {
     // One X-Forwarded-For: every value the client sent, in order, then the peer's address.
     out.extend_from_slice(b"x-forwarded-for: ");
     if forwarded_for {

@@ -35,9 +35,9 @@ use serde_json::Value;
 
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
-use crate::integration::DownstreamRequest;
 use crate::lambda::LambdaError;
 use crate::lambda_proxy::{self, Caller};
+use crate::request::Request;
 use crate::route::Resolved;
 use crate::upstream::UpstreamCall;
 use crate::worker::Worker;
@@ -91,7 +91,7 @@ pub async fn authorize(
     s: &Snapshot,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
 ) -> Result<Rc<Grant>, GatewayError> {
     let mut key = w.take_buf();
@@ -105,7 +105,7 @@ async fn decide(
     s: &Snapshot,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
     key: &mut Vec<u8>,
 ) -> Result<Rc<Grant>, GatewayError> {
@@ -179,7 +179,7 @@ pub fn identity_key(
                 }
             }
             IdentitySource::Query(name) => {
-                if let Some(v) = crate::cache::query_value(h.query, name.as_bytes()) {
+                if let Some(v) = crate::request::query(h.query, name.as_bytes()) {
                     key.extend_from_slice(v);
                 }
             }
@@ -248,7 +248,7 @@ fn context_value(
     name: &str,
     account_id: &str,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     out: &mut Vec<u8>,
 ) {
     let v: &[u8] = match name {
@@ -274,7 +274,7 @@ fn context_value(
         }
         "accountId" => account_id.as_bytes(),
         "protocol" => lambda_proxy::protocol(req),
-        "identity.userAgent" => lambda_proxy::header(req, b"user-agent").unwrap_or_default(),
+        "identity.userAgent" => req.header(b"user-agent").unwrap_or_default(),
         "identity.sourceIp" => {
             use std::io::Write as _;
             let _ = write!(out, "{}", req.peer.ip());
@@ -352,7 +352,7 @@ fn write_event(
     w: &Worker,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     values: &[&str],
     arn: &str,
     out: &mut Vec<u8>,
@@ -378,7 +378,7 @@ fn write_event(
         resolved,
         req,
         caller,
-        crate::pipeline::unix_ms(),
+        crate::request::unix_ms(),
         out,
         &mut scratch,
     );

@@ -29,6 +29,7 @@ pub mod lambda_auth;
 pub mod lambda_proxy;
 pub mod observe;
 pub mod pipeline;
+pub mod request;
 pub mod request_id;
 pub mod rest;
 pub mod route;

@@ -29,8 +29,9 @@ use crate::cache::{self, Begin, Cached};
 use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::{RequestHead, Version};
-use crate::integration::{self, ConnectionHeader, DownstreamRequest};
+use crate::integration::{self, ConnectionHeader};
 use crate::lambda_proxy::{self, LambdaReply};
+use crate::request::{self, Request};
 use crate::request_id::RequestId;
 use crate::rest::{self, RestContext};
 use crate::route::{self, Resolved};
@@ -167,7 +168,7 @@ pub async fn handle<'s, S: Stream>(
             crate::auth::authorize(a, &w.tokens, &d.buf, &d.headers, crate::auth::now_s())?;
         }
         if let Some(a) = resolved.route.lambda_auth.as_deref() {
-            let req = DownstreamRequest {
+            let req = Request {
                 head,
                 buf: &d.buf,
                 headers: &d.headers,
@@ -253,7 +254,7 @@ pub async fn handle<'s, S: Stream>(
         };
         outcome.consumed = Some(consumed);
         scope.body = Some(loc);
-        let req = DownstreamRequest {
+        let req = Request {
             head,
             buf: &d.buf,
             headers: &d.headers,
@@ -323,7 +324,7 @@ pub async fn handle<'s, S: Stream>(
                     &resolved,
                     &req,
                     caller,
-                    unix_ms(),
+                    request::unix_ms(),
                     &mut event,
                     &mut scratch,
                 );
@@ -342,8 +343,7 @@ pub async fn handle<'s, S: Stream>(
                     buf: w.take_buf(),
                     ..Default::default()
                 };
-                let accept =
-                    lambda_proxy::first_accept(integration::request_header(&req, b"accept"));
+                let accept = lambda_proxy::first_accept(req.header(b"accept"));
                 let read =
                     lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply);
                 w.give_buf(scratch);
@@ -603,13 +603,6 @@ fn rest_context<'a, S>(
         auth_message: "",
         grant: scope.grant.as_deref(),
     }
-}
-
-/// Milliseconds since the epoch (`requestTimeEpoch`).
-pub(crate) fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A request refused before its body was read keeps the connection only if the whole body is

@@ -23,22 +23,22 @@ use portico_shared::limits::REST_BODY_DEPTH_MAX;
 use portico_shared::validation::{ParameterIn, Validation};
 
 use crate::error::GatewayError;
-use crate::http1::parse::{bytes, trim};
-use crate::integration::DownstreamRequest;
+use crate::http1::parse::trim;
+use crate::request::Request;
 use crate::route::Resolved;
 
 /// Checks `req` against `v`. `scratch` is a reused buffer the body is copied into.
 pub fn validate(
     v: &Validation,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     resolved: &Resolved<'_>,
     scratch: &mut Vec<u8>,
 ) -> Result<(), GatewayError> {
     let mut missing = 0u64;
     for (i, p) in v.required.iter().enumerate() {
         let value = match p.location {
-            ParameterIn::Header => header(req, &p.name),
-            ParameterIn::Query => query(req, &p.name),
+            ParameterIn::Header => req.header(p.name.as_bytes()),
+            ParameterIn::Query => req.query(p.name.as_bytes()),
             ParameterIn::Path => resolved
                 .matched
                 .params
@@ -52,7 +52,7 @@ pub fn validate(
     if missing != 0 {
         return Err(GatewayError::MissingParameters { missing });
     }
-    let Some(schema) = v.schema_for(media_type(header(req, "content-type"))) else {
+    let Some(schema) = v.schema_for(media_type(req.header(b"content-type"))) else {
         return Ok(());
     };
     match parse(req.body, scratch) {
@@ -90,7 +90,7 @@ pub fn write_body_errors(
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        crate::rest::escape_json(p.as_bytes(), out);
+        crate::request::escape_json(out, p.as_bytes());
     }
     out.push(b']');
 }
@@ -145,29 +145,6 @@ fn too_deep(body: &[u8], max: usize) -> bool {
         }
     }
     false
-}
-
-/// The first value of header `name` (case-insensitive).
-fn header<'a>(req: &DownstreamRequest<'a>, name: &str) -> Option<&'a [u8]> {
-    req.headers
-        .iter()
-        .find(|(n, _)| bytes(req.buf, *n).eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| bytes(req.buf, *v))
-}
-
-/// The first value of query string parameter `name` (raw, as sent).
-fn query<'a>(req: &DownstreamRequest<'a>, name: &str) -> Option<&'a [u8]> {
-    let q = bytes(req.buf, req.head.query);
-    if q.is_empty() {
-        return None;
-    }
-    q.split(|&b| b == b'&').find_map(|pair| {
-        let (k, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        };
-        (k == name.as_bytes()).then_some(v)
-    })
 }
 
 #[cfg(test)]

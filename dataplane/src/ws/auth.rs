@@ -168,7 +168,7 @@ async fn authorize_lambda<S>(
             stage_variables: t.stage_variables,
         };
         // AWS's WebSocket `REQUEST` event: the CONNECT event's members, `type`, `methodArn`.
-        let mut event = ev.proxy_event(&t.conn.domain, crate::pipeline::unix_ms());
+        let mut event = ev.proxy_event(&t.conn.domain, crate::request::unix_ms());
         if let Some(o) = event.as_object_mut() {
             o.remove("isBase64Encoded");
             o.insert("type".into(), "REQUEST".into());

@@ -71,8 +71,8 @@ impl Event<'_> {
             identity["userArn"] = (&*caller.user_arn).into();
         }
         let mut clf = Vec::with_capacity(32);
-        crate::lambda_proxy::clf_time(&mut clf, now_ms);
-        let request_time = String::from_utf8_lossy(clf.get(1..clf.len() - 1).unwrap_or_default());
+        crate::request::clf_time(&mut clf, now_ms);
+        let request_time = String::from_utf8_lossy(&clf);
         let mut cx = json!({
             "routeKey": self.route_key,
             "eventType": match self.kind {
@@ -148,7 +148,7 @@ impl Event<'_> {
                         let mut kv = pair.splitn(2, |&b| b == b'=');
                         let mut part = |raw: &[u8]| {
                             decoded.clear();
-                            crate::lambda_proxy::percent_decode_into(raw, &mut decoded);
+                            portico_shared::percent::decode_into(raw, &mut decoded);
                             String::from_utf8_lossy(&decoded).into_owned()
                         };
                         let k = part(kv.next().unwrap_or_default());
@@ -385,11 +385,8 @@ async fn call_http(
     r.extend_from_slice(body);
     let sent = crate::integration::forward(w, &mut call, t, &method, None).await;
     let result = sent.map(|resp| {
-        let protocol = call
-            .headers
-            .iter()
-            .find(|(n, _)| bytes(&call.resp, *n).eq_ignore_ascii_case(b"sec-websocket-protocol"))
-            .map(|(_, v)| crate::http1::parse::trim(bytes(&call.resp, *v)).to_vec());
+        let protocol = crate::request::header(&call.resp, &call.headers, b"sec-websocket-protocol")
+            .map(<[u8]>::to_vec);
         (resp.status, call.body(&resp).to_vec(), protocol)
     });
     w.give_call(call);
@@ -560,10 +557,7 @@ impl Context for Cx<'_> {
 
     fn request_header(&self, name: &str) -> Option<&[u8]> {
         let (buf, headers, _) = self.ev.handshake?;
-        headers
-            .iter()
-            .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| bytes(buf, *v))
+        crate::request::header(buf, headers, name.as_bytes())
     }
 
     fn request_query(&self, name: &str) -> Option<&[u8]> {
