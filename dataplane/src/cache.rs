@@ -48,9 +48,9 @@ use crate::conn::Downstream;
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim};
 use crate::http1::{write, RequestHead};
-use crate::integration::ConnectionHeader;
 use crate::request;
 use crate::request_id::RequestId;
+use crate::respond::ConnectionHeader;
 use crate::route::Resolved;
 use crate::worker::Worker;
 

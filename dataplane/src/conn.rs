@@ -27,8 +27,8 @@ use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::HeaderSpans;
 use crate::http1::{parse_request, BodyKind, RequestHead, Version};
-use crate::integration::{self, ConnectionHeader};
 use crate::pipeline::{self, Outcome};
+use crate::respond::{self, ConnectionHeader};
 use crate::upstream::read_more;
 use crate::worker::Worker;
 
@@ -98,7 +98,7 @@ pub async fn serve<S: Stream>(
             Ok(None) => return,
             Err(e) => {
                 let mut out = w.take_buf();
-                integration::write_error(
+                respond::write_error(
                     &e,
                     w.ids.next(),
                     ConnectionHeader::Close,

@@ -7,7 +7,7 @@
 //!    (204, the `access-control-*` lines when allowed, none when not), so it never reaches
 //!    admission (API keys, throttles, quotas) or an upstream, whether or not a route matches.
 //! 2. For any other request, [`actual`] gives the policy and the `Origin` to add to the
-//!    response (integration or gateway error) by `integration::write_response`/`write_error`.
+//!    response (integration or gateway error) by `integration::write_response`/`respond::write_error`.
 //!
 //! Invariants: an API without CORS costs one branch on an `Option` (and only `OPTIONS` requests
 //! look further); nothing here allocates: the policy's constant lines are precompiled bytes.

@@ -277,7 +277,7 @@ pub fn write_denial(
     message: &str,
     rest: bool,
     request_id: crate::request_id::RequestId,
-    connection: crate::integration::ConnectionHeader,
+    connection: crate::respond::ConnectionHeader,
     head_only: bool,
     cors: Option<(&portico_shared::cors::CorsPolicy, &[u8])>,
     out: &mut Vec<u8>,
@@ -299,8 +299,7 @@ pub fn write_denial(
     if let Some((policy, origin)) = cors {
         policy.write_actual(origin, out);
     }
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only {
         out.extend_from_slice(&body);
     }

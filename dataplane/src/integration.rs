@@ -34,6 +34,7 @@ use crate::http1::parse::{bytes, Span};
 use crate::http1::write::{self, is_hop_by_hop};
 use crate::request::Request;
 use crate::request_id::RequestId;
+use crate::respond::ConnectionHeader;
 use crate::route::Resolved;
 use crate::upstream::{Endpoint, UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
@@ -627,7 +628,7 @@ pub fn write_response(
         if n.eq_ignore_ascii_case(b"content-length") && !keep_upstream_length {
             continue;
         }
-        if (edits.drop_cors && is_cors_header(n))
+        if (edits.drop_cors && crate::respond::is_cors_header(n))
             || edits.mapping.is_some_and(|m| m.drops_header(n))
         {
             continue;
@@ -656,77 +657,5 @@ pub fn write_response(
         false
     } else {
         true
-    }
-}
-
-/// Whether `name` is an `access-control-*` header (dropped from answers of APIs with CORS).
-pub fn is_cors_header_name(name: &[u8]) -> bool {
-    is_cors_header(name)
-}
-
-/// Writes a gateway-generated JSON error response.
-pub fn write_error(
-    e: &GatewayError,
-    request_id: RequestId,
-    connection: ConnectionHeader,
-    head_only: bool,
-    cors: Option<(&CorsPolicy, &[u8])>,
-    out: &mut Vec<u8>,
-) {
-    let status = e.status();
-    write::status_line(out, status, write::reason(status));
-    write::header(out, b"content-type", b"application/json");
-    let body = e.body();
-    write::header_u64(out, b"content-length", body.len() as u64);
-    write::header(out, b"apigw-requestid", request_id.as_bytes());
-    if let GatewayError::Unauthorized(f) = e {
-        write::header(out, b"www-authenticate", f.www_authenticate().as_bytes());
-    }
-    if let Some((policy, origin)) = cors {
-        policy.write_actual(origin, out);
-    }
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-}
-
-/// Writes the gateway's answer to a CORS preflight: 204, with the `access-control-*` lines
-/// when the origin, method and headers are allowed.
-pub fn write_preflight(
-    p: &crate::cors::Preflight<'_, '_>,
-    request_id: RequestId,
-    connection: ConnectionHeader,
-    out: &mut Vec<u8>,
-) {
-    write::status_line(out, 204, write::reason(204));
-    p.policy.write_preflight(p.origin, p.method, p.headers, out);
-    write::header(out, b"apigw-requestid", request_id.as_bytes());
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
-}
-
-fn is_cors_header(name: &[u8]) -> bool {
-    name.len() > 15 && name[..15].eq_ignore_ascii_case(b"access-control-")
-}
-
-/// The `Connection` header a response carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionHeader {
-    /// HTTP/1.1 keep-alive: no header needed.
-    Default,
-    /// HTTP/1.0 client that asked for keep-alive.
-    KeepAlive,
-    Close,
-}
-
-impl ConnectionHeader {
-    pub fn write(self, out: &mut Vec<u8>) {
-        match self {
-            ConnectionHeader::Default => {}
-            ConnectionHeader::KeepAlive => write::header(out, b"connection", b"keep-alive"),
-            ConnectionHeader::Close => write::header(out, b"connection", b"close"),
-        }
     }
 }

@@ -953,7 +953,7 @@ pub fn first_accept(req_accept: Option<&[u8]>) -> Option<&[u8]> {
 pub fn write_reply(
     reply: &LambdaReply,
     request_id: crate::request_id::RequestId,
-    connection: crate::integration::ConnectionHeader,
+    connection: crate::respond::ConnectionHeader,
     head_only: bool,
     edits: &crate::integration::Edits<'_>,
     out: &mut Vec<u8>,
@@ -964,7 +964,7 @@ pub fn write_reply(
     if edits.drop_cors {
         for line in lines.split_inclusive(|&b| b == b'\n') {
             let name = line.split(|&b| b == b':').next().unwrap_or_default();
-            if !crate::integration::is_cors_header_name(name) {
+            if !crate::respond::is_cors_header(name) {
                 out.extend_from_slice(line);
             }
         }

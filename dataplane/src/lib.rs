@@ -31,6 +31,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod request;
 pub mod request_id;
+pub mod respond;
 pub mod rest;
 pub mod route;
 pub mod shutdown;

@@ -28,11 +28,12 @@ use crate::admission::{self, Admitted};
 use crate::cache::{self, Begin, Cached};
 use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::{AuthorizerError, GatewayError};
-use crate::http1::{RequestHead, Version};
-use crate::integration::{self, ConnectionHeader};
+use crate::http1::RequestHead;
+use crate::integration;
 use crate::lambda_proxy::{self, LambdaReply};
 use crate::request::{self, Request};
 use crate::request_id::RequestId;
+use crate::respond::{self, ConnectionHeader};
 use crate::rest::{self, RestContext};
 use crate::route::{self, Resolved};
 use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
@@ -118,11 +119,7 @@ pub async fn handle<'s, S: Stream>(
         error: None,
         cache_hit: None,
     };
-    let connection = |keep_alive: bool| match (keep_alive, head.version) {
-        (false, _) => ConnectionHeader::Close,
-        (true, Version::Http10) => ConnectionHeader::KeepAlive,
-        (true, Version::Http11) => ConnectionHeader::Default,
-    };
+    let connection = |keep_alive: bool| ConnectionHeader::new(keep_alive, head.version);
     let mut scope = Scope::default();
     let mut plan: Option<cache::Plan<'s>> = None;
     let mut flight = None;
@@ -141,7 +138,7 @@ pub async fn handle<'s, S: Stream>(
         outcome.consumed = skip_unread_body(head, d.buf.len());
         outcome.keep_alive &= outcome.consumed.is_some();
         outcome.status = 204;
-        integration::write_preflight(&p, request_id, connection(outcome.keep_alive), out);
+        respond::write_preflight(&p, request_id, connection(outcome.keep_alive), out);
         return outcome;
     }
     let result = async {
@@ -537,7 +534,7 @@ pub async fn handle<'s, S: Stream>(
                 }
                 _ => {
                     outcome.status = e.status();
-                    integration::write_error(
+                    respond::write_error(
                         &e,
                         request_id,
                         connection(outcome.keep_alive),

@@ -22,8 +22,8 @@ use crate::upstream::{UpstreamCall, UpstreamResponse};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::http1::write;
 use crate::http1::RequestHead;
-use crate::integration::ConnectionHeader;
 use crate::request_id::RequestId;
+use crate::respond::ConnectionHeader;
 use crate::route::Resolved;
 
 /// Everything a REST template can refer to.
@@ -504,8 +504,7 @@ pub fn write_mapped(
         write::header_u64(out, b"content-length", body.len() as u64);
     }
     write_id_headers(out, cx.request_id);
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only && !no_body {
         out.extend_from_slice(body);
     }
@@ -589,8 +588,7 @@ pub fn write_authorizer_error(
     write::header(out, b"x-amzn-errortype", error_type);
     write::header_u64(out, b"content-length", body.len() as u64);
     write_id_headers(out, id);
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only {
         out.extend_from_slice(body);
     }
@@ -638,8 +636,7 @@ pub fn write_gateway_response(
     };
     write::header_u64(out, b"content-length", body.len() as u64);
     write_id_headers(out, cx.request_id);
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only {
         out.extend_from_slice(body);
     }
