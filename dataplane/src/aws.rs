@@ -32,11 +32,9 @@ pub async fn invoke(
     call: &mut UpstreamCall,
 ) -> Result<UpstreamResponse, GatewayError> {
     call.clear();
-    let mut body = w.take_buf();
-    let mut scratch = w.take_buf();
+    let mut body = w.bufs.take();
+    let mut scratch = w.bufs.take();
     let built = build(s, resolved, req, &mut body, &mut scratch, &mut call.req);
-    w.give_buf(scratch);
-    w.give_buf(body);
     let method = built?;
     let endpoint = crate::upstream::Endpoint {
         addr: s.target.upstream,

@@ -17,24 +17,30 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::pin::pin;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use http::Method;
 
 use portico_shared::cors::CorsPolicy;
-use portico_shared::limits::VPC_LINK_CONNECT_ATTEMPTS_MAX;
+use portico_shared::iam::AccessKey;
+use portico_shared::keys::KeyEntry;
+use portico_shared::limits::{INLINE_BODY_MAX_BYTES, VPC_LINK_CONNECT_ATTEMPTS_MAX};
 use portico_shared::mapping::{self, Op, ParamOp, RequestMapping, ResponseMapping};
-use portico_shared::snapshot::{HttpProxy, Integration, PathPart};
+use portico_shared::snapshot::{HttpProxy, Integration, MappedResponse, PathPart};
 use portico_shared::template::Context;
 use portico_shared::vpc_link::TargetPool;
 
+use crate::cache::Cached;
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, Span};
 use crate::http1::write::{self, is_hop_by_hop};
+use crate::lambda_proxy::{self, LambdaReply};
 use crate::request::Request;
 use crate::request_id::RequestId;
 use crate::respond::ConnectionHeader;
+use crate::rest;
 use crate::route::Resolved;
 use crate::upstream::{Endpoint, UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
@@ -54,24 +60,108 @@ pub struct Edits<'a> {
     pub status: Option<u16>,
 }
 
-/// Calls the integration; on success the response is in `call`. `deadline`: the downstream
-/// connection's timer (this runs on the connection's task).
-pub async fn invoke(
-    w: &Worker,
-    integration: &Integration,
-    resolved: &Resolved<'_>,
-    req: &Request<'_>,
+/// What an integration (or the response cache) answered.
+#[derive(Debug)]
+pub enum Reply<'s, 'w> {
+    /// An `HTTP_PROXY` or AWS service integration's upstream response (in the call).
+    Upstream(UpstreamResponse),
+    /// A REST integration response: a `MOCK`'s, or the one an `HTTP` integration's upstream
+    /// response selected (with that response).
+    Mapped(Option<UpstreamResponse>, &'s MappedResponse),
+    /// A response cache hit (or the result of another request's fetch of the same key).
+    Cached(Rc<Cached>),
+    /// A Lambda function's answer (`AWS_PROXY`), mapped.
+    Lambda(LambdaReply<'w>),
+}
+
+/// What an integration is called with: the route's integration, the request (body read) and
+/// who was admitted.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a, 's> {
+    pub integration: &'s Integration,
+    pub resolved: &'a Resolved<'s>,
+    pub req: &'a Request<'a>,
+    /// REST: the API key admitted (`$context.identity.apiKey`, Lambda's `identity.apiKey`).
+    pub key: Option<&'s KeyEntry>,
+    /// The `AWS_IAM` caller (`$context.identity.*`).
+    pub caller: Option<&'s AccessKey>,
+}
+
+/// Calls the integration, whatever its kind; an upstream response is in `call`. `deadline`:
+/// the downstream connection's timer (this runs on the connection's task). `integration_us`
+/// receives the time spent calling the upstream or function.
+pub async fn invoke<'s, 'w>(
+    w: &'w Worker,
+    inv: &Invocation<'_, 's>,
     call: &mut UpstreamCall,
     deadline: &mut Deadline,
-) -> Result<UpstreamResponse, GatewayError> {
-    match integration {
-        Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call, deadline).await,
+    integration_us: &mut Option<u64>,
+) -> Result<Reply<'s, 'w>, GatewayError> {
+    let (resolved, req) = (inv.resolved, inv.req);
+    let since = |started: Instant| Some(started.elapsed().as_micros() as u64);
+    match inv.integration {
+        Integration::Mock(m) => m
+            .response
+            .as_ref()
+            .map(|m| Reply::Mapped(None, m))
+            .ok_or(GatewayError::ApiConfiguration),
+        Integration::Http(h) => {
+            let mut cx = context(resolved, req);
+            cx.key = inv.key;
+            cx.caller = inv.caller;
+            call.clear();
+            let method = upstream_method(h.target.method.as_ref(), &req.head.method);
+            rest::build_http_request(h, method, &cx, &mut call.req, &mut w.bufs.take())?;
+            let started = Instant::now();
+            let r = forward(w, call, &h.target, method, Some(deadline)).await;
+            *integration_us = since(started);
+            let r = r?;
+            let m = h
+                .response_for(r.status)
+                .ok_or(GatewayError::ApiConfiguration)?;
+            Ok(Reply::Mapped(Some(r), m))
+        }
+        Integration::Lambda(l) => {
+            let mut event = w.bufs.take();
+            let mut scratch = w.bufs.take();
+            let caller = lambda_proxy::Caller {
+                api_key: inv.key.map(|k| (k.value(), &*k.id)),
+                client_cert: req.tls.and_then(|t| t.client_cert.as_ref()),
+                authorizer: req.grant,
+            };
+            let e = lambda_proxy::Event {
+                proxy: l,
+                resolved,
+                req,
+                caller,
+                now_ms: crate::request::unix_ms(),
+            };
+            lambda_proxy::write_event(&e, &mut event, &mut scratch);
+            let started = Instant::now();
+            let r = Box::pin(crate::lambda::invoke(w, call, &l.target, &event)).await;
+            *integration_us = since(started);
+            drop(event);
+            let r = r?;
+            let mut reply = LambdaReply {
+                buf: w.bufs.take(),
+                ..Default::default()
+            };
+            let accept = lambda_proxy::first_accept(req.header(b"accept"));
+            lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply)?;
+            Ok(Reply::Lambda(reply))
+        }
+        Integration::HttpProxy(p) => {
+            let started = Instant::now();
+            let r = http_proxy(w, p, resolved, req, call, deadline).await;
+            *integration_us = since(started);
+            r.map(Reply::Upstream)
+        }
         // Boxed: it pins a timer (see `forward`).
-        Integration::AwsService(s) => Box::pin(crate::aws::invoke(w, s, resolved, req, call)).await,
-        // Answered by the pipeline, which maps their requests and responses (see
-        // `pipeline::handle` and `rest.rs`).
-        Integration::Mock(_) | Integration::Http(_) | Integration::Lambda(_) => {
-            Err(GatewayError::ApiConfiguration)
+        Integration::AwsService(s) => {
+            let started = Instant::now();
+            let r = Box::pin(crate::aws::invoke(w, s, resolved, req, call)).await;
+            *integration_us = since(started);
+            r.map(Reply::Upstream)
         }
     }
 }
@@ -226,7 +316,7 @@ async fn http_proxy(
         None => build_request(p, method, resolved, req, None, &mut call.req)?,
         Some(m) => {
             let cx = context(resolved, req);
-            let mut scratch = w.take_buf();
+            let mut scratch = w.bufs.take();
             let built = build_request(
                 p,
                 method,
@@ -235,7 +325,6 @@ async fn http_proxy(
                 Some((m, &cx, &mut scratch)),
                 &mut call.req,
             );
-            w.give_buf(scratch);
             built?;
         }
     }
@@ -585,9 +674,6 @@ fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {
         .any(|t| bytes(buf, *t).eq_ignore_ascii_case(name))
 }
 
-/// Bodies up to this size are copied behind the head so the response leaves in one write.
-pub const INLINE_BODY_BYTES: usize = 64 * 1024;
-
 /// Writes the downstream response head (and the body, when small) for an upstream response.
 /// Returns whether the body still has to be written from `call` (see [`UpstreamCall::body`]).
 pub fn write_response(
@@ -650,7 +736,7 @@ pub fn write_response(
         write::header_u64(out, b"content-length", body.len() as u64);
     }
     out.extend_from_slice(b"\r\n");
-    if downstream_head || by_rule || body.len() <= INLINE_BODY_BYTES {
+    if downstream_head || by_rule || body.len() <= INLINE_BODY_MAX_BYTES {
         if !downstream_head && !by_rule {
             out.extend_from_slice(body);
         }

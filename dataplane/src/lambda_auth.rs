@@ -94,9 +94,8 @@ pub async fn authorize(
     req: &Request<'_>,
     call: &mut UpstreamCall,
 ) -> Result<Rc<Grant>, GatewayError> {
-    let mut key = w.take_buf();
+    let mut key = w.bufs.take();
     let r = decide(w, s, a, resolved, req, call, &mut key).await;
-    w.give_buf(key);
     r
 }
 
@@ -120,7 +119,8 @@ async fn decide(
     })
     .map_err(GatewayError::Authorizer)?;
     // The method ARN, in a worker buffer (a cached decision allocates nothing).
-    let mut arn = String::from_utf8(w.take_buf()).unwrap_or_default();
+    let mut arn_buf = w.bufs.take();
+    let mut arn = String::from_utf8(std::mem::take(&mut *arn_buf)).unwrap_or_default();
     s.iam.write_resource_arn(
         &mut arn,
         &resolved.api.id,
@@ -128,11 +128,16 @@ async fn decide(
         req.head.method.as_str(),
         resolved.route_path(req.buf),
     );
-    let r = grant(w, s, a, call, key, &arn, req.peer.ip(), |values, out| {
+    let subject = Subject {
+        key,
+        arn: &arn,
+        peer: req.peer.ip(),
+    };
+    let r = grant(w, s, a, call, subject, |values, out| {
         write_event(w, a, resolved, req, values, &arn, out)
     })
     .await;
-    w.give_buf(arn.into_bytes());
+    *arn_buf = arn.into_bytes();
     r.map_err(GatewayError::Authorizer)
 }
 
@@ -204,20 +209,26 @@ pub fn identity_key(
     Ok(())
 }
 
+/// Who asks for what: the identity (cache key), the resource ARN and the caller's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub key: &'a [u8],
+    pub arn: &'a str,
+    pub peer: IpAddr,
+}
+
 /// The decision for identity `key` on resource `arn`: the cached grant while it lives, else the
 /// function's (invoked with the event `write_event` writes from the identity values), cached
 /// for the authorizer's TTL; then the grant's policy evaluated against `arn`.
-#[allow(clippy::too_many_arguments)]
 pub async fn grant(
     w: &Worker,
     s: &Snapshot,
     a: &LambdaAuthorizer,
     call: &mut UpstreamCall,
-    key: &[u8],
-    arn: &str,
-    peer: IpAddr,
+    subject: Subject<'_>,
     write_event: impl FnOnce(&[&str], &mut Vec<u8>),
 ) -> Result<Rc<Grant>, AuthorizerError> {
+    let Subject { key, arn, peer } = subject;
     let now = Instant::now();
     let cached = if a.ttl_s > 0 {
         w.authorizers.get(key, now)
@@ -299,7 +310,7 @@ async fn call_function(
         .take(a.sources.len())
         .map(|v| std::str::from_utf8(v).unwrap_or_default())
         .collect();
-    let mut event = w.take_buf();
+    let mut event = w.bufs.take();
     event.clear();
     write_event(&values, &mut event);
     let started = Instant::now();
@@ -308,7 +319,6 @@ async fn call_function(
         crate::lambda::send(w, call, &a.proxy.target, &event),
     )
     .await;
-    w.give_buf(event);
     let failed = AuthorizerError::Failed;
     let r = match sent {
         Err(_) => {
@@ -367,22 +377,20 @@ fn write_event(
         let _ = serde_json::to_writer(&mut *out, &event);
         return;
     }
-    let mut scratch = w.take_buf();
+    let mut scratch = w.bufs.take();
     let caller = Caller {
         api_key: None,
         client_cert: req.tls.and_then(|t| t.client_cert.as_ref()),
         authorizer: None,
     };
-    lambda_proxy::write_event(
-        &a.proxy,
+    let event = lambda_proxy::Event {
+        proxy: &a.proxy,
         resolved,
         req,
         caller,
-        crate::request::unix_ms(),
-        out,
-        &mut scratch,
-    );
-    w.give_buf(scratch);
+        now_ms: crate::request::unix_ms(),
+    };
+    lambda_proxy::write_event(&event, out, &mut scratch);
     let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(out) else {
         return;
     };

@@ -53,40 +53,35 @@ pub struct Caller<'a> {
 /// The function's answer, ready to be written: `buf[..lines]` are header lines
 /// (`name: value\r\n`), `buf[lines..]` the body.
 #[derive(Debug, Default)]
-pub struct LambdaReply {
+pub struct LambdaReply<'w> {
     pub status: u16,
-    pub buf: Vec<u8>,
+    pub buf: crate::buffers::Buf<'w>,
     pub lines: usize,
 }
 
 // === the event ===
 
-/// Writes the event of `req` for `p` into `out`.
-pub fn write_event(
-    p: &LambdaProxy,
-    resolved: &Resolved<'_>,
-    req: &Request<'_>,
-    caller: Caller<'_>,
-    now_ms: u64,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
-    match p.format {
-        PayloadFormat::V1 => write_v1(p, resolved, req, caller, now_ms, out, scratch),
-        PayloadFormat::V2 => write_v2(p, resolved, req, caller, now_ms, out, scratch),
+/// What a function's event is written from.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub proxy: &'a LambdaProxy,
+    pub resolved: &'a Resolved<'a>,
+    pub req: &'a Request<'a>,
+    pub caller: Caller<'a>,
+    /// `requestTimeEpoch`.
+    pub now_ms: u64,
+}
+
+/// Writes the event `e` into `out`.
+pub fn write_event(e: &Event<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    match e.proxy.format {
+        PayloadFormat::V1 => write_v1(e, out, scratch),
+        PayloadFormat::V2 => write_v2(e, out, scratch),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_v1(
-    p: &LambdaProxy,
-    resolved: &Resolved<'_>,
-    req: &Request<'_>,
-    caller: Caller<'_>,
-    now_ms: u64,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+fn write_v1(e: &Event<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let (p, resolved, req, caller, now_ms) = (e.proxy, e.resolved, e.req, e.caller, e.now_ms);
     let route_path = resolved.route_path(req.buf);
     let rest = resolved.route.rest.as_ref();
     let resource: &str = match rest {
@@ -209,16 +204,8 @@ fn write_v1(
     out.push(b'}');
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_v2(
-    p: &LambdaProxy,
-    resolved: &Resolved<'_>,
-    req: &Request<'_>,
-    caller: Caller<'_>,
-    now_ms: u64,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+fn write_v2(e: &Event<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let (p, resolved, req, caller, now_ms) = (e.proxy, e.resolved, e.req, e.caller, e.now_ms);
     let route_path = resolved.route_path(req.buf);
     let query = bytes(req.buf, req.head.query);
     out.extend_from_slice(br#"{"version":"2.0","routeKey":"#);
@@ -785,7 +772,7 @@ pub fn read_response(
     payload: &[u8],
     accept: Option<&[u8]>,
     scratch: &mut Vec<u8>,
-    reply: &mut LambdaReply,
+    reply: &mut LambdaReply<'_>,
 ) -> Result<(), GatewayError> {
     reply.buf.clear();
     scratch.clear();
@@ -951,7 +938,7 @@ pub fn first_accept(req_accept: Option<&[u8]>) -> Option<&[u8]> {
 /// Writes the downstream response for a function's answer: its status and header lines, the
 /// gateway's (CORS, ids, connection, framing), then the body.
 pub fn write_reply(
-    reply: &LambdaReply,
+    reply: &LambdaReply<'_>,
     request_id: crate::request_id::RequestId,
     connection: crate::respond::ConnectionHeader,
     head_only: bool,

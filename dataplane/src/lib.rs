@@ -15,6 +15,7 @@
 pub mod admission;
 pub mod auth;
 pub mod aws;
+pub mod buffers;
 pub mod cache;
 pub mod config;
 pub mod conn;

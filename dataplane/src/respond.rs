@@ -43,6 +43,17 @@ impl ConnectionHeader {
     }
 }
 
+/// What every answer's head carries besides its own lines: the request id, the `Connection`
+/// header, whether the request was a HEAD (no body written) and the CORS lines of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub request_id: RequestId,
+    pub connection: ConnectionHeader,
+    pub head_only: bool,
+    /// The API's CORS policy and the request's `Origin`.
+    pub cors: Option<(&'a CorsPolicy, &'a [u8])>,
+}
+
 /// Writes a gateway-generated JSON error response.
 pub fn write_error(
     e: &GatewayError,

@@ -35,6 +35,21 @@ pub struct Resolved<'s> {
 
 // === impl Resolved ===
 
+impl<'s> Resolved<'s> {
+    /// The route's integration; a route without one is refused.
+    pub fn integration(&self) -> Result<&'s portico_shared::snapshot::Integration, GatewayError> {
+        self.route
+            .integration
+            .as_deref()
+            .ok_or(GatewayError::NoIntegration)
+    }
+
+    /// The REST method's request validation, if it has one.
+    pub fn validation(&self) -> Option<&'s portico_shared::validation::Validation> {
+        self.route.rest.as_ref()?.validation.as_deref()
+    }
+}
+
 impl Resolved<'_> {
     /// The request path with the stage prefix removed (`/` for a bare stage name).
     pub fn route_path<'b>(&self, buf: &'b [u8]) -> &'b str {

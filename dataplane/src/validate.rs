@@ -19,7 +19,7 @@
 //! reused worker buffer (simd-json parses in place), never from the connection buffer; a refusal
 //! reaches no upstream.
 
-use portico_shared::limits::REST_BODY_DEPTH_MAX;
+use portico_shared::limits::{REST_BODY_DEPTH_MAX, REST_VALIDATION_ERRORS_MAX};
 use portico_shared::validation::{ParameterIn, Validation};
 
 use crate::error::GatewayError;
@@ -70,8 +70,6 @@ pub fn write_body_errors(
     body: &[u8],
     out: &mut Vec<u8>,
 ) {
-    /// Problems listed at most.
-    const ERRORS_MAX: usize = 10;
     let Some(schema) = v.schema_for(media_type(content_type)) else {
         return;
     };
@@ -79,7 +77,7 @@ pub fn write_body_errors(
     let mut problems = Vec::new();
     match parse(body, &mut scratch) {
         Ok(value) => {
-            for e in schema.iter_errors(&value).take(ERRORS_MAX) {
+            for e in schema.iter_errors(&value).take(REST_VALIDATION_ERRORS_MAX) {
                 problems.push(e.to_string());
             }
         }

@@ -96,9 +96,8 @@ pub async fn authorize<S>(
         )?));
     }
     if let Some(a) = &t.route.authorizer {
-        let mut key = w.take_buf();
+        let mut key = w.bufs.take();
         let r = authorize_lambda(w, s, a, t, d, head, &mut key).await;
-        w.give_buf(key);
         auth.lambda = Some(r.map_err(|e| {
             let g = GatewayError::Authorizer(e);
             Refusal {
@@ -154,7 +153,12 @@ async fn authorize_lambda<S>(
         arn.pop();
     }
     let mut call = w.take_call();
-    let r = crate::lambda_auth::grant(w, s, a, &mut call, key, &arn, d.peer.ip(), |_, out| {
+    let subject = crate::lambda_auth::Subject {
+        key,
+        arn: &arn,
+        peer: d.peer.ip(),
+    };
+    let r = crate::lambda_auth::grant(w, s, a, &mut call, subject, |_, out| {
         let ev = Event {
             kind: EventType::Connect,
             route_key: CONNECT,
