@@ -21,7 +21,7 @@ use portico_shared::Snapshot;
 use crate::http1::parse::HeaderSpans;
 use crate::http1::RequestHead;
 use crate::request::header;
-use crate::route;
+use crate::stages::resolve;
 
 /// A preflight to answer: the API's policy and the request's CORS headers.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +47,7 @@ pub fn preflight<'s, 'b>(
     }
     let origin = header(buf, headers, b"origin")?;
     let method = header(buf, headers, b"access-control-request-method")?;
-    let (api, _) = route::select_api(snapshot, domain, head, buf, tls).ok()?;
+    let (api, _) = resolve::select_api(snapshot, domain, head, buf, tls).ok()?;
     Some(Preflight {
         policy: api.cors.as_deref()?,
         origin,

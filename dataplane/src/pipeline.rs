@@ -2,20 +2,21 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers; iam.rs: AWS_IAM
-//!     routes, whose body is read first, and REST resource policies)
-//!   → admit (admission.rs: API key, throttles, quota)
-//!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
-//!   → read body (conn.rs) → validate (validate.rs: REST request validators)
-//!   → invoke (integration.rs; a REST mock answers here; HTTP API request parameter mapping)
+//!   → resolve (stages/resolve.rs) → authorize (stages/authorize/: jwt.rs, HTTP API JWT
+//!     authorizers; lambda.rs, Lambda authorizers; iam.rs, AWS_IAM routes, whose body is read
+//!     first, and REST resource policies)
+//!   → admit (stages/admit.rs: API key, throttles, quota)
+//!   → cache lookup (stages/cache.rs: a REST cache hit is answered after validation)
+//!   → read body (conn.rs) → validate (stages/validate.rs: REST request validators)
+//!   → invoke (integration/: one arm per kind in `integration::invoke`)
 //!   → map response (integration::map_response) → respond (+ CORS lines) → cache store
 //!   → observe
 //! ```
 //!
-//! Later stages (authorize) slot in here, in this order, and nowhere else.
-//! Stages take explicit inputs and return `Result<_, GatewayError>`; only the body read,
-//! `integration::invoke` and a cache miss waiting for another request's fetch of the same key
-//! (`cache::wait`, bounded by the integration timeout) await.
+//! Later stages slot in here, in this order, and nowhere else.
+//! Stages take explicit inputs and return `Result<_, GatewayError>`; only the body read, the
+//! Lambda authorizer, `integration::invoke` and a cache miss waiting for another request's fetch
+//! of the same key (`cache::lookup`, bounded by the integration timeout) await.
 
 use std::time::Instant;
 
@@ -24,21 +25,21 @@ use portico_shared::model::ProtocolType;
 use portico_shared::snapshot::{Api, Integration, Route, Stage};
 use portico_shared::Snapshot;
 
-use crate::admission::{self, Admitted};
 use crate::buffers::Buf;
-use crate::cache;
 use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::RequestHead;
+use crate::integration::lambda;
 use crate::integration::{self, Invocation, Reply};
-use crate::lambda_proxy;
 use crate::request::Request;
 use crate::request_id::RequestId;
 use crate::respond::{self, ConnectionHeader};
 use crate::rest::{self, RestContext};
-use crate::route::{self, Miss, Resolved};
+use crate::stages::admit::{self, Admitted};
+use crate::stages::cache;
+use crate::stages::resolve::{self, Miss, Resolved};
+use crate::stages::validate;
 use crate::upstream::{ResponseBody, UpstreamCall};
-use crate::validate;
 use crate::worker::Worker;
 
 /// The IAM action a `Cache-Control: max-age=0` request needs to refresh a cached entry.
@@ -147,15 +148,22 @@ pub async fn handle<'s, S: Stream>(
     }
     let result = async {
         let req = request(d, head, port, request_id, None, &[]);
-        let resolved = route::resolve(snapshot, &w.cfg.domain, head, &d.buf, req.tls, &w.rng)
+        let resolved = resolve::resolve(snapshot, &w.cfg.domain, head, &d.buf, req.tls, &w.rng)
             .map_err(|miss| scope.missed(miss))?;
         outcome.route = Some(scope.resolved(resolved));
         if let Some(a) = resolved.route.auth.as_deref() {
-            crate::auth::authorize(a, &w.tokens, &d.buf, &d.headers, crate::auth::now_s())?;
+            crate::stages::authorize::jwt::authorize(
+                a,
+                &w.tokens,
+                &d.buf,
+                &d.headers,
+                crate::stages::authorize::jwt::now_s(),
+            )?;
         }
         if let Some(a) = resolved.route.lambda_auth.as_deref() {
             // Boxed, like the other paths whose futures pin a timer (see `integration::forward`).
-            let authorized = crate::lambda_auth::authorize(w, snapshot, a, &resolved, &req, call);
+            let authorized =
+                crate::stages::authorize::lambda::authorize(w, snapshot, a, &resolved, &req, call);
             let grant = Box::pin(authorized).await;
             call.clear();
             scope.grant = Some(grant?);
@@ -163,20 +171,25 @@ pub async fn handle<'s, S: Stream>(
         // AWS_IAM and resource policies: the body first when the signature covers it (routes
         // without either pay one branch and read their body where they always did).
         let mut early_body = None;
-        if crate::iam::applies(&resolved) {
+        if crate::stages::authorize::iam::applies(&resolved) {
             if resolved.route.aws_iam {
                 early_body = Some(d.read_body(w, head, body).await?);
             }
             let signed = early_body.map_or(&[][..], |(loc, _)| loc.slice(&d.buf, body));
             let req = request(d, head, port, request_id, None, signed);
-            let now_s = crate::auth::now_s();
-            scope.caller =
-                crate::iam::authorize(snapshot, &resolved, &req, now_s, &mut scope.auth_message)?;
+            let now_s = crate::stages::authorize::jwt::now_s();
+            scope.caller = crate::stages::authorize::iam::authorize(
+                snapshot,
+                &resolved,
+                &req,
+                now_s,
+                &mut scope.auth_message,
+            )?;
         }
         let integration = resolved.integration()?;
         let (buf, headers, now_ns) = (&d.buf, &d.headers, w.cfg.mono_ns(outcome.started));
         let usage_key = scope.usage_key();
-        scope.admitted = admission::admit(w, snapshot, &resolved, buf, headers, usage_key, now_ns)?;
+        scope.admitted = admit::admit(w, snapshot, &resolved, buf, headers, usage_key, now_ns)?;
         let req = request(d, head, port, request_id, None, &[]);
         let may_invalidate = || may_invalidate(snapshot, &resolved, &req, scope.caller);
         plan = cache::plan(w, &resolved, head, d, may_invalidate)?;
@@ -290,7 +303,9 @@ fn may_invalidate(
     req: &Request<'_>,
     caller: Option<&portico_shared::iam::AccessKey>,
 ) -> bool {
-    caller.is_some_and(|k| crate::iam::allows(snapshot, resolved, req, k, INVALIDATE_CACHE))
+    caller.is_some_and(|k| {
+        crate::stages::authorize::iam::allows(snapshot, resolved, req, k, INVALIDATE_CACHE)
+    })
 }
 
 /// Writes the answer to a request: the integration's (mapped), the cache's, or the refusal.
@@ -380,14 +395,7 @@ impl<'s, S> Answer<'_, 's, S> {
             }
             Ok(Reply::Lambda(reply)) => {
                 outcome.status = reply.status;
-                lambda_proxy::write_reply(
-                    &reply,
-                    self.request_id,
-                    connection,
-                    head_only,
-                    &edits,
-                    out,
-                );
+                lambda::write_reply(&reply, self.request_id, connection, head_only, &edits, out);
             }
             Ok(Reply::Mapped(response, m)) => {
                 let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
@@ -439,7 +447,13 @@ impl<'s, S> Answer<'_, 's, S> {
                 };
                 outcome.status = 403;
                 let rest = rest_api.is_some();
-                crate::iam::write_denial(denial, &self.scope.auth_message, rest, &answer, out);
+                crate::stages::authorize::iam::write_denial(
+                    denial,
+                    &self.scope.auth_message,
+                    rest,
+                    &answer,
+                    out,
+                );
             }
             // REST Lambda authorizers' 403 and 500 carry AWS's own bodies and error types,
             // unless customised.

@@ -24,7 +24,7 @@ use crate::http1::write;
 use crate::http1::RequestHead;
 use crate::request_id::RequestId;
 use crate::respond::ConnectionHeader;
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 
 /// Everything a REST template can refer to.
 #[derive(Debug)]
@@ -225,7 +225,7 @@ impl Context for RestContext<'_> {
             ContextVar::ErrorValidationErrorString => match (self.error, self.validation()) {
                 (Some(ResponseType::BadRequestParameters), _) => self.error_message(out),
                 (Some(ResponseType::BadRequestBody), Some(v)) => {
-                    crate::validate::write_body_errors(
+                    crate::stages::validate::write_body_errors(
                         v,
                         self.request_header("content-type"),
                         self.body,
@@ -423,7 +423,7 @@ pub fn build_http_request(
                 write::header(out, b"x-amz-target", t.as_bytes());
             }
             let target = String::from_utf8_lossy(&out[path_start..target_end]).into_owned();
-            crate::aws::write_signature(
+            crate::integration::aws::write_signature(
                 &aws.target,
                 method.as_str(),
                 &target,

@@ -65,16 +65,16 @@ pub struct Worker {
     current: RefCell<Rc<Arc<Snapshot>>>,
     pub ids: RequestIds,
     pub pool: Pool,
-    /// REST response cache shards and the keys being fetched (see `cache.rs`).
-    pub responses: crate::cache::Caches,
-    /// Lambda authorizer decisions of this core (see `lambda_auth.rs`).
-    pub authorizers: crate::lambda_auth::DecisionCache,
-    /// JWT and user pool tokens this core verified (see `auth.rs`).
-    pub tokens: crate::auth::VerifiedTokens,
+    /// REST response cache shards and the keys being fetched (see `stages/cache.rs`).
+    pub responses: crate::stages::cache::Caches,
+    /// Lambda authorizer decisions of this core (see `stages/authorize/lambda.rs`).
+    pub authorizers: crate::stages::authorize::lambda::DecisionCache,
+    /// JWT and user pool tokens this core verified (see `stages/authorize/jwt.rs`).
+    pub tokens: crate::stages::authorize::jwt::VerifiedTokens,
     pub stats: RefCell<LocalStats>,
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
-    /// The canary split's generator (`route::roll`), seeded per worker.
+    /// The canary split's generator (`resolve::roll`), seeded per worker.
     pub rng: Cell<u64>,
     pub shutdown: Shutdown,
     /// WebSocket connections on this core and the inbox other cores reach them through.

@@ -5,17 +5,29 @@ use crate::http1::parse::parse_request;
 /// `request::header` replaced them (site, trimmed?).
 const FORMER_SITES: &[(&str, bool)] = &[
     ("cors.rs header (Origin)", true),
-    ("auth.rs JWT token header", true),
-    ("admission.rs x-api-key", true),
+    (
+        "stages/authorize/jwt.rs (was auth.rs) JWT token header",
+        true,
+    ),
+    ("stages/admit.rs (was admission.rs) x-api-key", true),
     ("ws/mod.rs header (upgrade handshake)", true),
     (
         "rest.rs RestContext::request_header ($input.params, mappings)",
         true,
     ),
-    ("integration.rs request_header", false),
-    ("lambda_proxy.rs header", false),
-    ("validate.rs header (required headers)", false),
-    ("cache.rs cache key header parameter", false),
+    (
+        "integration.rs request_header (Accept of Lambda answers)",
+        false,
+    ),
+    ("integration/lambda.rs (was lambda_proxy.rs) header", false),
+    (
+        "stages/validate.rs (was validate.rs) header (required headers)",
+        false,
+    ),
+    (
+        "stages/cache.rs (was cache.rs) cache key header parameter",
+        false,
+    ),
     ("ws/event.rs request_header", false),
 ];
 

@@ -6,7 +6,7 @@
 //! `AWS_PROXY` (Lambda) integrations get the WebSocket Lambda proxy event
 //! ([`Event::proxy_event`]: `eventType`, `connectionId`, `routeKey`, `messageId`, `connectedAt`,
 //! identity, the handshake's headers and query on CONNECT, `disconnectStatusCode`/`Reason` on
-//! DISCONNECT) through the Lambda Invoke client (`lambda.rs`); the answer's `statusCode` and
+//! DISCONNECT) through the Lambda Invoke client (`integration/lambda/call.rs`); the answer's `statusCode` and
 //! `body` are read by [`read_lambda_answer`]. The event is built with serde_json: a Lambda call
 //! costs far more than its allocations.
 
@@ -405,7 +405,7 @@ async fn call_lambda(
     let payload = serde_json::to_vec(&ev.proxy_event(&ev.conn.domain, now_ms))
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
-    let result = match crate::lambda::invoke(w, &mut call, t, &payload).await {
+    let result = match crate::integration::lambda::call::invoke(w, &mut call, t, &payload).await {
         Ok(r) => read_lambda_answer(call.body(&r)),
         Err(e) => Err(e.into()),
     };

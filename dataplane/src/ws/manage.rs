@@ -81,7 +81,9 @@ async fn answer<S: Stream>(
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |t| t.as_secs());
-        match crate::iam::verify(&snapshot, head, &d.buf, &d.headers, &payload, now_s) {
+        match crate::stages::authorize::iam::verify(
+            &snapshot, head, &d.buf, &d.headers, &payload, now_s,
+        ) {
             Ok(key) => Some(key),
             Err(e) => return (e.status().as_u16(), e.error_type(), e.message(), None),
         }

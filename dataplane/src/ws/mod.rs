@@ -81,7 +81,8 @@ pub(crate) fn target<'s, 'b>(
     &'s WsStage,
     &'b str,
 )> {
-    let (api, mapping) = crate::route::select_api(snapshot, domain, head, buf, tls).ok()?;
+    let (api, mapping) =
+        crate::stages::resolve::select_api(snapshot, domain, head, buf, tls).ok()?;
     if api.protocol != ProtocolType::Websocket {
         return None;
     }
@@ -203,7 +204,9 @@ pub async fn upgrade<S: crate::conn::Stream>(
         stage.name.as_ref(),
         d.peer.ip(),
         header(&d, "user-agent").unwrap_or_default(),
-        crate::lambda_proxy::host_name(head.host.map(|h| bytes(&d.buf, h)).unwrap_or_default()),
+        crate::integration::lambda::host_name(
+            head.host.map(|h| bytes(&d.buf, h)).unwrap_or_default(),
+        ),
         w.cfg.now_ms(),
     );
     // Who may connect: decided before `$connect` is invoked. The `Conn` is not registered yet

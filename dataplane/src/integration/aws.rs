@@ -19,7 +19,7 @@ use portico_shared::sigv4;
 use crate::error::GatewayError;
 use crate::http1::write;
 use crate::request::{json_string, Request};
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
 

@@ -25,7 +25,7 @@ use portico_shared::validation::{ParameterIn, Validation};
 use crate::error::GatewayError;
 use crate::http1::parse::trim;
 use crate::request::Request;
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 
 /// Checks `req` against `v`. `scratch` is a reused buffer the body is copied into.
 pub fn validate(

@@ -26,7 +26,7 @@ use portico_shared::Snapshot;
 use crate::error::{GatewayError, IamDenial};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::http1::RequestHead;
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 
 /// The signing service of data plane requests.
 const SERVICE: &str = "execute-api";

@@ -30,11 +30,15 @@ use portico_shared::lambda::{
 };
 use portico_shared::percent;
 
+use std::time::Instant;
+
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim};
 use crate::http1::write::{self, is_hop_by_hop};
 use crate::request::{clf_time, clock_time, escape_json, json_string, month_name, Request};
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
+use crate::upstream::UpstreamCall;
+use crate::worker::Worker;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -763,6 +767,48 @@ fn decoded_string(out: &mut Vec<u8>, v: &[u8], scratch: &mut Vec<u8>) {
     json_string(out, scratch);
 }
 
+// === the call ===
+
+/// Calls the function with the request's event and maps its answer (`AWS_PROXY`);
+/// `integration_us` receives the function's time.
+pub async fn invoke<'s, 'w>(
+    w: &'w Worker,
+    l: &'s LambdaProxy,
+    inv: &crate::integration::Invocation<'_, 's>,
+    call: &mut UpstreamCall,
+    integration_us: &mut Option<u64>,
+) -> Result<crate::integration::Reply<'s, 'w>, GatewayError> {
+    let req = inv.req;
+    let mut event = w.bufs.take();
+    let mut scratch = w.bufs.take();
+    let caller = Caller {
+        api_key: inv.key.map(|k| (k.value(), &*k.id)),
+        client_cert: req.tls.and_then(|t| t.client_cert.as_ref()),
+        authorizer: req.grant,
+    };
+    let e = Event {
+        proxy: l,
+        resolved: inv.resolved,
+        req,
+        caller,
+        now_ms: crate::request::unix_ms(),
+    };
+    write_event(&e, &mut event, &mut scratch);
+    let started = Instant::now();
+    // Boxed: it pins a timer (see `integration::forward`).
+    let r = Box::pin(call::invoke(w, call, &l.target, &event)).await;
+    *integration_us = Some(started.elapsed().as_micros() as u64);
+    drop(event);
+    let r = r?;
+    let mut reply = LambdaReply {
+        buf: w.bufs.take(),
+        ..Default::default()
+    };
+    let accept = first_accept(req.header(b"accept"));
+    read_response(l, call.body(&r), accept, &mut scratch, &mut reply)?;
+    Ok(crate::integration::Reply::Lambda(reply))
+}
+
 // === the response ===
 
 /// Parses the function's answer (`payload`) into `reply`. `scratch` receives a copy for
@@ -977,6 +1023,8 @@ pub fn write_reply(
         out.extend_from_slice(body);
     }
 }
+
+pub mod call;
 
 #[cfg(test)]
 mod tests;

@@ -35,10 +35,10 @@ use serde_json::Value;
 
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
-use crate::lambda::LambdaError;
-use crate::lambda_proxy::{self, Caller};
+use crate::integration::lambda::call::LambdaError;
+use crate::integration::lambda::{self, Caller};
 use crate::request::Request;
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 use crate::upstream::UpstreamCall;
 use crate::worker::Worker;
 
@@ -278,13 +278,13 @@ fn context_value(
             .as_ref()
             .map_or(&[][..], |r| r.resource_id.as_bytes()),
         "path" => bytes(req.buf, req.head.path),
-        "domainName" => lambda_proxy::domain_name(req),
+        "domainName" => lambda::domain_name(req),
         "domainPrefix" => {
-            let domain = lambda_proxy::domain_name(req);
+            let domain = lambda::domain_name(req);
             domain.split(|&b| b == b'.').next().unwrap_or_default()
         }
         "accountId" => account_id.as_bytes(),
-        "protocol" => lambda_proxy::protocol(req),
+        "protocol" => lambda::protocol(req),
         "identity.userAgent" => req.header(b"user-agent").unwrap_or_default(),
         "identity.sourceIp" => {
             use std::io::Write as _;
@@ -316,7 +316,7 @@ async fn call_function(
     let started = Instant::now();
     let sent = monoio::time::timeout(
         w.cfg.authorizer_timeout,
-        crate::lambda::send(w, call, &a.proxy.target, &event),
+        crate::integration::lambda::call::send(w, call, &a.proxy.target, &event),
     )
     .await;
     let failed = AuthorizerError::Failed;
@@ -335,7 +335,7 @@ async fn call_function(
         }
         Ok(Ok(r)) => r,
     };
-    match crate::lambda::classify(call, r) {
+    match crate::integration::lambda::call::classify(call, r) {
         Ok(r) => Grant::parse(call.body(&r), a.flavor).map_err(|why| {
             tracing::debug!(authorizer = &*a.id, why, "authorizer answer malformed");
             failed
@@ -383,14 +383,14 @@ fn write_event(
         client_cert: req.tls.and_then(|t| t.client_cert.as_ref()),
         authorizer: None,
     };
-    let event = lambda_proxy::Event {
+    let event = lambda::Event {
         proxy: &a.proxy,
         resolved,
         req,
         caller,
         now_ms: crate::request::unix_ms(),
     };
-    lambda_proxy::write_event(&event, out, &mut scratch);
+    lambda::write_event(&event, out, &mut scratch);
     let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(out) else {
         return;
     };

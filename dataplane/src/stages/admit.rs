@@ -13,7 +13,7 @@ use portico_shared::{clock, quota, Snapshot};
 
 use crate::error::GatewayError;
 use crate::http1::parse::HeaderSpans;
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 use crate::worker::Worker;
 
 /// Who a request was admitted as: the API key and its plan, when the method requires a key.

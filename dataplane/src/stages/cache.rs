@@ -51,7 +51,7 @@ use crate::http1::{write, RequestHead};
 use crate::request;
 use crate::request_id::RequestId;
 use crate::respond::ConnectionHeader;
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 use crate::worker::Worker;
 
 /// The `Warning` AWS documents for `SUCCEED_WITH_RESPONSE_HEADER`.
