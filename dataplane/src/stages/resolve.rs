@@ -243,4 +243,102 @@ mod tests {
             );
         }
     }
+
+    /// Every request of the table through `resolve`, against a snapshot compiled from a
+    /// configuration file (no runtime, no socket).
+    #[test]
+    fn resolves_apis_stages_and_routes() {
+        let config: portico_shared::model::Config = serde_json::from_str(
+            r#"{"apis":[{"apiId":"abc","routes":[
+                {"routeKey":"GET /pets/{id}","target":"integrations/up"},
+                {"routeKey":"ANY /files/{proxy+}","target":"integrations/up"},
+                {"routeKey":"POST /orders","target":"integrations/up"}],
+              "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
+                "integrationUri":"http://127.0.0.1:9"}],
+              "stages":[{"stageName":"$default"},{"stageName":"prod"}]}]}"#,
+        )
+        .expect("a configuration");
+        let snapshot = portico_shared::snapshot::compile_config(&config, 1).expect("compiles");
+        let domain = "execute-api.localhost";
+        // (request line, Host, route key or error, stage, route path)
+        type Case = (
+            &'static str,
+            &'static str,
+            Result<&'static str, GatewayError>,
+            &'static str,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                "GET /pets/7",
+                "abc.execute-api.localhost",
+                Ok("GET /pets/{id}"),
+                "$default",
+                "/pets/7",
+            ),
+            (
+                "GET /prod/pets/7",
+                "abc.execute-api.localhost",
+                Ok("GET /pets/{id}"),
+                "prod",
+                "/pets/7",
+            ),
+            (
+                "PUT /files/a/b",
+                "ABC.execute-api.localhost:8080",
+                Ok("ANY /files/{proxy+}"),
+                "$default",
+                "/files/a/b",
+            ),
+            (
+                "POST /orders",
+                "abc.execute-api.localhost",
+                Ok("POST /orders"),
+                "$default",
+                "/orders",
+            ),
+            (
+                "GET /orders",
+                "abc.execute-api.localhost",
+                Err(GatewayError::NotFound),
+                "",
+                "",
+            ),
+            (
+                "GET /pets/7",
+                "zzz.execute-api.localhost",
+                Err(GatewayError::NotFound),
+                "",
+                "",
+            ),
+            (
+                "GET /pets/7",
+                "abc.other.localhost",
+                Err(GatewayError::NotFound),
+                "",
+                "",
+            ),
+        ];
+        for (line, host, want, stage, path) in cases {
+            let raw = format!("{line} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let mut spans = crate::http1::parse::HeaderSpans::new();
+            let head = crate::http1::parse_request(raw.as_bytes(), 16 * 1024, 100, &mut spans)
+                .expect("parses")
+                .expect("complete");
+            let rng = Cell::new(1);
+            let got = resolve(&snapshot, domain, &head, raw.as_bytes(), None, &rng);
+            match (got, want) {
+                (Ok(r), Ok(key)) => {
+                    assert_eq!(&*r.route.route_key, *key, "{line} {host}");
+                    assert_eq!(&*r.stage.name, *stage, "{line} {host}");
+                    assert_eq!(r.route_path(raw.as_bytes()), *path, "{line} {host}");
+                }
+                (Err(miss), Err(e)) => assert_eq!(miss.error, *e, "{line} {host}"),
+                (got, want) => panic!(
+                    "{line} {host}: {:?} vs {want:?}",
+                    got.map(|r| r.route.route_key.clone())
+                ),
+            }
+        }
+    }
 }
