@@ -248,7 +248,7 @@ mod tests {
     /// configuration file (no runtime, no socket).
     #[test]
     fn resolves_apis_stages_and_routes() {
-        let config: portico_shared::model::Config = serde_json::from_str(
+        let snapshot = crate::stages::testing::snapshot(
             r#"{"apis":[{"apiId":"abc","routes":[
                 {"routeKey":"GET /pets/{id}","target":"integrations/up"},
                 {"routeKey":"ANY /files/{proxy+}","target":"integrations/up"},
@@ -256,9 +256,7 @@ mod tests {
               "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
                 "integrationUri":"http://127.0.0.1:9"}],
               "stages":[{"stageName":"$default"},{"stageName":"prod"}]}]}"#,
-        )
-        .expect("a configuration");
-        let snapshot = portico_shared::snapshot::compile_config(&config, 1).expect("compiles");
+        );
         let domain = "execute-api.localhost";
         // (request line, Host, route key or error, stage, route path)
         type Case = (
@@ -321,10 +319,7 @@ mod tests {
         ];
         for (line, host, want, stage, path) in cases {
             let raw = format!("{line} HTTP/1.1\r\nHost: {host}\r\n\r\n");
-            let mut spans = crate::http1::parse::HeaderSpans::new();
-            let head = crate::http1::parse_request(raw.as_bytes(), 16 * 1024, 100, &mut spans)
-                .expect("parses")
-                .expect("complete");
+            let (head, _) = crate::stages::testing::head(raw.as_bytes());
             let rng = Cell::new(1);
             let got = resolve(&snapshot, domain, &head, raw.as_bytes(), None, &rng);
             match (got, want) {

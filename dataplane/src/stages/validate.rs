@@ -147,7 +147,128 @@ fn too_deep(body: &[u8], max: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::too_deep;
+    use std::sync::Arc;
+
+    use portico_shared::validation::{compile_schema, RequiredParameter};
+
+    use super::*;
+    use crate::stages::testing;
+
+    /// Each request of the table through `validate`: required header, query and path
+    /// parameters (present and non-blank), then the body against the content type's schema.
+    #[test]
+    fn validates_required_parameters_then_the_body() {
+        let snapshot = testing::snapshot(
+            r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"POST /pets/{id}",
+                "target":"integrations/up"}],
+              "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
+                "integrationUri":"http://127.0.0.1:9"}],
+              "stages":[{"stageName":"$default"}]}]}"#,
+        );
+        let required = |location, name: &str| RequiredParameter {
+            location,
+            name: name.into(),
+        };
+        let schema = compile_schema(r#"{"type":"object","required":["n"]}"#).expect("a schema");
+        let v = Validation {
+            required: Box::new([
+                required(ParameterIn::Header, "X-A"),
+                required(ParameterIn::Query, "q"),
+                required(ParameterIn::Path, "id"),
+            ]),
+            models: Box::new([("application/json".into(), Arc::new(schema))]),
+            default_model: None,
+        };
+        // (query, extra header lines, content type, body, outcome)
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            Result<(), GatewayError>,
+        );
+        let missing = |missing| Err(GatewayError::MissingParameters { missing });
+        let cases: &[Case] = &[
+            (
+                "q=1",
+                "X-A: 1\r\n",
+                "application/json",
+                r#"{"n":1}"#,
+                Ok(()),
+            ),
+            (
+                "q=1",
+                "x-a: 1\r\n",
+                "application/json; charset=utf-8",
+                r#"{"n":1}"#,
+                Ok(()),
+            ),
+            ("q=1", "", "application/json", r#"{"n":1}"#, missing(0b001)),
+            (
+                "q=1",
+                "X-A:   \r\n",
+                "application/json",
+                r#"{"n":1}"#,
+                missing(0b001),
+            ),
+            (
+                "",
+                "X-A: 1\r\n",
+                "application/json",
+                r#"{"n":1}"#,
+                missing(0b010),
+            ),
+            ("q=", "", "application/json", r#"{"n":1}"#, missing(0b011)),
+            (
+                "q=1",
+                "X-A: 1\r\n",
+                "application/json",
+                r#"{"m":1}"#,
+                Err(GatewayError::InvalidBody),
+            ),
+            (
+                "q=1",
+                "X-A: 1\r\n",
+                "application/json",
+                "not json",
+                Err(GatewayError::InvalidBody),
+            ),
+            ("q=1", "X-A: 1\r\n", "text/plain", "not json", Ok(())),
+        ];
+        for (query, lines, content_type, body, want) in cases {
+            let raw = format!(
+                "POST /pets/7?{query} HTTP/1.1\r\nHost: abc.execute-api.localhost\r\n{lines}\
+                 Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let buf = raw.as_bytes();
+            let (head, headers) = testing::head(buf);
+            let rng = std::cell::Cell::new(1);
+            let resolved = crate::stages::resolve::resolve(
+                &snapshot,
+                "execute-api.localhost",
+                &head,
+                buf,
+                None,
+                &rng,
+            )
+            .map_err(|m| m.error)
+            .expect("resolves");
+            let req = Request {
+                head: &head,
+                buf,
+                headers: &headers,
+                body: &buf[head.head_len..],
+                peer: "127.0.0.1:1".parse().expect("an address"),
+                local_port: 80,
+                tls: None,
+                request_id: crate::request_id::RequestIds::new(1).next(),
+                grant: None,
+            };
+            let got = validate(&v, &req, &resolved, &mut Vec::new());
+            assert_eq!(got, *want, "{query:?} {lines:?} {content_type} {body}");
+        }
+    }
 
     #[test]
     fn nesting_depth_ignores_brackets_in_strings() {
