@@ -36,6 +36,7 @@ use crate::request_id::RequestId;
 use crate::respond::{self, ConnectionHeader};
 use crate::rest::{self, RestContext};
 use crate::stages::admit::{self, Admitted};
+use crate::stages::authorize::{iam, jwt, lambda as lambda_auth};
 use crate::stages::cache;
 use crate::stages::resolve::{self, Miss, Resolved};
 use crate::stages::validate;
@@ -152,18 +153,11 @@ pub async fn handle<'s, S: Stream>(
             .map_err(|miss| scope.missed(miss))?;
         outcome.route = Some(scope.resolved(resolved));
         if let Some(a) = resolved.route.auth.as_deref() {
-            crate::stages::authorize::jwt::authorize(
-                a,
-                &w.tokens,
-                &d.buf,
-                &d.headers,
-                crate::stages::authorize::jwt::now_s(),
-            )?;
+            jwt::authorize(a, &w.tokens, &d.buf, &d.headers, jwt::now_s())?;
         }
         if let Some(a) = resolved.route.lambda_auth.as_deref() {
             // Boxed, like the other paths whose futures pin a timer (see `integration::forward`).
-            let authorized =
-                crate::stages::authorize::lambda::authorize(w, snapshot, a, &resolved, &req, call);
+            let authorized = lambda_auth::authorize(w, snapshot, a, &resolved, &req, call);
             let grant = Box::pin(authorized).await;
             call.clear();
             scope.grant = Some(grant?);
@@ -171,20 +165,14 @@ pub async fn handle<'s, S: Stream>(
         // AWS_IAM and resource policies: the body first when the signature covers it (routes
         // without either pay one branch and read their body where they always did).
         let mut early_body = None;
-        if crate::stages::authorize::iam::applies(&resolved) {
+        if iam::applies(&resolved) {
             if resolved.route.aws_iam {
                 early_body = Some(d.read_body(w, head, body).await?);
             }
             let signed = early_body.map_or(&[][..], |(loc, _)| loc.slice(&d.buf, body));
             let req = request(d, head, port, request_id, None, signed);
-            let now_s = crate::stages::authorize::jwt::now_s();
-            scope.caller = crate::stages::authorize::iam::authorize(
-                snapshot,
-                &resolved,
-                &req,
-                now_s,
-                &mut scope.auth_message,
-            )?;
+            let message = &mut scope.auth_message;
+            scope.caller = iam::authorize(snapshot, &resolved, &req, jwt::now_s(), message)?;
         }
         let integration = resolved.integration()?;
         let (buf, headers, now_ns) = (&d.buf, &d.headers, w.cfg.mono_ns(outcome.started));
@@ -202,17 +190,9 @@ pub async fn handle<'s, S: Stream>(
         // Built from the connection's fields: its timer is lent to the integration below.
         let (buf, tls, grant) = (&d.buf, d.tls.as_deref(), scope.grant.as_deref());
         let body = loc.slice(buf, body);
-        let req = Request {
-            head,
-            buf,
-            headers: &d.headers,
-            body,
-            peer: d.peer,
-            local_port: port,
-            tls,
-            request_id,
-            grant,
-        };
+        let (headers, peer) = (&d.headers, d.peer);
+        #[rustfmt::skip]
+        let req = Request { head, buf, headers, body, peer, local_port: port, tls, request_id, grant };
         // validate: REST methods with a request validator only; one branch for the others.
         if let Some(v) = resolved.validation() {
             validate::validate(v, &req, &resolved, &mut w.bufs.take())?;
@@ -234,6 +214,7 @@ pub async fn handle<'s, S: Stream>(
 
     // Decided now, not at the start: a drain that began meanwhile closes the connection.
     outcome.keep_alive &= !w.shutdown.is_fired();
+    let scope = &scope;
     let answer = Answer {
         w,
         head,
@@ -241,7 +222,7 @@ pub async fn handle<'s, S: Stream>(
         d,
         call,
         body,
-        scope: &scope,
+        scope,
     };
     answer.write(result, &mut outcome, plan.as_ref(), out);
     // Cache store: a cached method's fetched response, handed to the requests waiting for it.
@@ -303,9 +284,7 @@ fn may_invalidate(
     req: &Request<'_>,
     caller: Option<&portico_shared::iam::AccessKey>,
 ) -> bool {
-    caller.is_some_and(|k| {
-        crate::stages::authorize::iam::allows(snapshot, resolved, req, k, INVALIDATE_CACHE)
-    })
+    caller.is_some_and(|k| iam::allows(snapshot, resolved, req, k, INVALIDATE_CACHE))
 }
 
 /// Writes the answer to a request: the integration's (mapped), the cache's, or the refusal.
@@ -447,13 +426,7 @@ impl<'s, S> Answer<'_, 's, S> {
                 };
                 outcome.status = 403;
                 let rest = rest_api.is_some();
-                crate::stages::authorize::iam::write_denial(
-                    denial,
-                    &self.scope.auth_message,
-                    rest,
-                    &answer,
-                    out,
-                );
+                iam::write_denial(denial, &self.scope.auth_message, rest, &answer, out);
             }
             // REST Lambda authorizers' 403 and 500 carry AWS's own bodies and error types,
             // unless customised.
