@@ -27,8 +27,8 @@ use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::HeaderSpans;
 use crate::http1::{parse_request, BodyKind, RequestHead, Version};
-use crate::integration::{self, ConnectionHeader};
 use crate::pipeline::{self, Outcome};
+use crate::respond::{self, ConnectionHeader};
 use crate::upstream::read_more;
 use crate::worker::Worker;
 
@@ -75,6 +75,16 @@ pub enum BodyLoc {
     Decoded,
 }
 
+impl BodyLoc {
+    /// The body's bytes: in the connection buffer `buf`, or in `decoded`.
+    pub fn slice<'a>(self, buf: &'a [u8], decoded: &'a [u8]) -> &'a [u8] {
+        match self {
+            BodyLoc::InBuf(s, e) => &buf[s..e],
+            BodyLoc::Decoded => decoded,
+        }
+    }
+}
+
 /// Serves one connection until it closes.
 pub async fn serve<S: Stream>(
     w: Rc<Worker>,
@@ -97,8 +107,8 @@ pub async fn serve<S: Stream>(
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(e) => {
-                let mut out = w.take_buf();
-                integration::write_error(
+                let mut out = w.bufs.take();
+                respond::write_error(
                     &e,
                     w.ids.next(),
                     ConnectionHeader::Close,
@@ -109,11 +119,11 @@ pub async fn serve<S: Stream>(
                 // Best effort within the write timeout; the connection closes either way.
                 d.deadline.set_after(d.write_timeout);
                 let written = {
-                    let write = pin!(d.stream.write_all(out));
+                    let write = pin!(d.stream.write_all(std::mem::take(&mut *out)));
                     d.deadline.within(write).await
                 };
-                if let Some((_, out)) = written {
-                    w.give_buf(out);
+                if let Some((_, written)) = written {
+                    *out = written;
                 }
                 {
                     let mut stats = w.stats.borrow_mut();
@@ -143,9 +153,9 @@ pub async fn serve<S: Stream>(
             },
         }
         w.in_flight.set(w.in_flight.get() + 1);
-        let mut out = w.take_buf();
+        let mut out = w.bufs.take();
         let mut call = w.take_call();
-        let mut body = w.take_buf();
+        let mut body = w.bufs.take();
         let snapshot = w.snapshot();
         // Boxed, once per request (3.5 KiB, freed when the response is written): inline, the
         // pipeline's state would size every connection's task, idle ones included, and rustc
@@ -157,9 +167,8 @@ pub async fn serve<S: Stream>(
         .await;
         let written = d.write(&mut out, &mut call, &outcome).await;
         pipeline::observe(&w, &outcome, written.is_ok());
-        w.give_buf(out);
+        drop((out, body));
         w.give_call(call);
-        w.give_buf(body);
         w.in_flight.set(w.in_flight.get() - 1);
         let Some(consumed) = outcome.consumed else {
             // The request's body was never read: let the client finish sending it so the

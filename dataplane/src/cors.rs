@@ -7,7 +7,7 @@
 //!    (204, the `access-control-*` lines when allowed, none when not), so it never reaches
 //!    admission (API keys, throttles, quotas) or an upstream, whether or not a route matches.
 //! 2. For any other request, [`actual`] gives the policy and the `Origin` to add to the
-//!    response (integration or gateway error) by `integration::write_response`/`write_error`.
+//!    response (integration or gateway error) by `integration::write_response`/`respond::write_error`.
 //!
 //! Invariants: an API without CORS costs one branch on an `Option` (and only `OPTIONS` requests
 //! look further); nothing here allocates: the policy's constant lines are precompiled bytes.
@@ -18,9 +18,10 @@ use portico_shared::cors::CorsPolicy;
 use portico_shared::snapshot::Api;
 use portico_shared::Snapshot;
 
-use crate::http1::parse::{bytes, trim, HeaderSpans};
+use crate::http1::parse::HeaderSpans;
 use crate::http1::RequestHead;
-use crate::route;
+use crate::request::header;
+use crate::stages::resolve;
 
 /// A preflight to answer: the API's policy and the request's CORS headers.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,7 @@ pub fn preflight<'s, 'b>(
     }
     let origin = header(buf, headers, b"origin")?;
     let method = header(buf, headers, b"access-control-request-method")?;
-    let (api, _) = route::select_api(snapshot, domain, head, buf, tls).ok()?;
+    let (api, _) = resolve::select_api(snapshot, domain, head, buf, tls).ok()?;
     Some(Preflight {
         policy: api.cors.as_deref()?,
         origin,
@@ -63,12 +64,4 @@ pub fn actual<'s, 'b>(
 ) -> Option<(&'s CorsPolicy, &'b [u8])> {
     let policy = api?.cors.as_deref()?;
     Some((policy, header(buf, headers, b"origin")?))
-}
-
-/// The first value of header `name` (lowercase), trimmed.
-fn header<'b>(buf: &'b [u8], headers: &HeaderSpans, name: &[u8]) -> Option<&'b [u8]> {
-    headers
-        .iter()
-        .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name))
-        .map(|(_, v)| trim(bytes(buf, *v)))
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! accept (worker.rs) → read + parse (conn.rs, http1/) → pipeline::handle
-//!   [resolve (route.rs) → invoke (integration.rs, upstream.rs)] → write (conn.rs) → observe
+//!   [stages/ (resolve, authorize, admit, cache, validate) → invoke (integration/, upstream.rs)]
+//!   → write (conn.rs, respond.rs) → observe
 //! ```
 //!
 //! Architecture invariants:
@@ -12,32 +13,26 @@
 //! - Per-core state (upstream pools, stats) is keyed by stable ids and survives snapshot swaps.
 //! - The stage order exists only in [`pipeline`].
 
-pub mod admission;
-pub mod auth;
-pub mod aws;
-pub mod cache;
+pub mod buffers;
 pub mod config;
 pub mod conn;
 pub mod cors;
 pub mod deadline;
 pub mod error;
 pub mod http1;
-pub mod iam;
 pub mod integration;
-pub mod lambda;
-pub mod lambda_auth;
-pub mod lambda_proxy;
 pub mod observe;
 pub mod pipeline;
+pub mod request;
 pub mod request_id;
+pub mod respond;
 pub mod rest;
-pub mod route;
 pub mod shutdown;
+pub mod stages;
 pub mod sys;
 pub mod tls;
 pub mod upstream;
 pub mod upstream_tls;
-pub mod validate;
 pub mod worker;
 pub mod ws;
 

@@ -2,40 +2,45 @@
 //!
 //! ```text
 //! preflight (cors.rs: HTTP APIs with CORS answer OPTIONS preflights here)
-//!   → resolve (route.rs) → authorize (auth.rs: HTTP API JWT authorizers; iam.rs: AWS_IAM
-//!     routes, whose body is read first, and REST resource policies)
-//!   → admit (admission.rs: API key, throttles, quota)
-//!   → cache lookup (cache.rs: a REST cache hit is answered after validation)
-//!   → read body (conn.rs) → validate (validate.rs: REST request validators)
-//!   → invoke (integration.rs; a REST mock answers here; HTTP API request parameter mapping)
+//!   → resolve (stages/resolve.rs) → authorize (stages/authorize/: jwt.rs, HTTP API JWT
+//!     authorizers; lambda.rs, Lambda authorizers; iam.rs, AWS_IAM routes, whose body is read
+//!     first, and REST resource policies)
+//!   → admit (stages/admit.rs: API key, throttles, quota)
+//!   → cache lookup (stages/cache.rs: a REST cache hit is answered after validation)
+//!   → read body (conn.rs) → validate (stages/validate.rs: REST request validators)
+//!   → invoke (integration/: one arm per kind in `integration::invoke`)
 //!   → map response (integration::map_response) → respond (+ CORS lines) → cache store
 //!   → observe
 //! ```
 //!
-//! Later stages (authorize) slot in here, in this order, and nowhere else.
-//! Stages take explicit inputs and return `Result<_, GatewayError>`; only the body read,
-//! `integration::invoke` and a cache miss waiting for another request's fetch of the same key
-//! (`cache::wait`, bounded by the integration timeout) await.
+//! Later stages slot in here, in this order, and nowhere else.
+//! Stages take explicit inputs and return `Result<_, GatewayError>`; only the body read, the
+//! Lambda authorizer, `integration::invoke` and a cache miss waiting for another request's fetch
+//! of the same key (`cache::lookup`, bounded by the integration timeout) await.
 
 use std::time::Instant;
 
 use portico_shared::gateway_response::ResponseType;
 use portico_shared::model::ProtocolType;
-use portico_shared::snapshot::{Api, Integration, MappedResponse, Route, Stage};
+use portico_shared::snapshot::{Api, Integration, Route, Stage};
 use portico_shared::Snapshot;
 
-use crate::admission::{self, Admitted};
-use crate::cache::{self, Begin, Cached};
+use crate::buffers::Buf;
 use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::{AuthorizerError, GatewayError};
-use crate::http1::{RequestHead, Version};
-use crate::integration::{self, ConnectionHeader, DownstreamRequest};
-use crate::lambda_proxy::{self, LambdaReply};
+use crate::http1::RequestHead;
+use crate::integration::lambda;
+use crate::integration::{self, Invocation, Reply};
+use crate::request::Request;
 use crate::request_id::RequestId;
+use crate::respond::{self, ConnectionHeader};
 use crate::rest::{self, RestContext};
-use crate::route::{self, Resolved};
-use crate::upstream::{ResponseBody, UpstreamCall, UpstreamResponse};
-use crate::validate;
+use crate::stages::admit::{self, Admitted};
+use crate::stages::authorize::{iam, jwt, lambda as lambda_auth};
+use crate::stages::cache;
+use crate::stages::resolve::{self, Miss, Resolved};
+use crate::stages::validate;
+use crate::upstream::{ResponseBody, UpstreamCall};
 use crate::worker::Worker;
 
 /// The IAM action a `Cache-Control: max-age=0` request needs to refresh a cached entry.
@@ -61,9 +66,25 @@ pub struct Outcome<'s> {
     integration_us: Option<u64>,
     /// What to record the request under, when a route matched.
     route: Option<(&'s Api, &'s Stage, &'s Route)>,
-    error: Option<GatewayError>,
+    pub(crate) error: Option<GatewayError>,
     /// A cached method's request: `Some(true)` answered from the cache, `Some(false)` a miss.
-    cache_hit: Option<bool>,
+    pub(crate) cache_hit: Option<bool>,
+}
+
+impl Outcome<'_> {
+    fn new(keep_alive: bool) -> Self {
+        Outcome {
+            status: 0,
+            keep_alive,
+            consumed: None,
+            tail: None,
+            started: Instant::now(),
+            integration_us: None,
+            route: None,
+            error: None,
+            cache_hit: None,
+        }
+    }
 }
 
 /// How far a request got: what its response and stats are recorded against.
@@ -79,22 +100,35 @@ struct Scope<'s> {
     caller: Option<&'s portico_shared::iam::AccessKey>,
     /// A Lambda authorizer's grant (`requestContext.authorizer`, `usageIdentifierKey`).
     grant: Option<std::rc::Rc<portico_shared::authorizer::Grant>>,
+    /// An IAM refusal's message; `String::new` does not allocate, a refusal does.
+    auth_message: String,
 }
 
-/// What answered a request that was not refused.
-enum Reply<'s> {
-    Upstream(UpstreamResponse),
-    /// A REST integration response: a `MOCK`'s, or the one an `HTTP` integration's upstream
-    /// response selected (with that response).
-    Mapped(Option<UpstreamResponse>, &'s MappedResponse),
-    /// A response cache hit (or the result of another request's fetch of the same key).
-    Cached(std::rc::Rc<Cached>),
-    /// A Lambda function's answer (`AWS_PROXY`), mapped.
-    Lambda(LambdaReply),
+impl<'s> Scope<'s> {
+    /// No route matched: the API and stage found, if any, and why.
+    fn missed(&mut self, miss: Miss<'s>) -> GatewayError {
+        self.api = miss.api;
+        self.stage = miss.stage;
+        miss.error
+    }
+
+    /// A Lambda authorizer's `usageIdentifierKey` (REST `AUTHORIZER` API keys).
+    fn usage_key(&self) -> Option<&[u8]> {
+        let grant = self.grant.as_deref()?;
+        grant.usage_identifier_key.as_deref().map(str::as_bytes)
+    }
+
+    /// A route matched: what the request is recorded under.
+    fn resolved(&mut self, r: Resolved<'s>) -> (&'s Api, &'s Stage, &'s Route) {
+        self.api = Some(r.api);
+        self.stage = Some(r.stage);
+        self.resolved = Some(r);
+        (r.api, r.stage, r.route)
+    }
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
-/// `out`.
+/// `out`. The stage list, top to bottom; each stage returns `Result<_, GatewayError>`.
 pub async fn handle<'s, S: Stream>(
     w: &Worker,
     snapshot: &'s Snapshot,
@@ -104,512 +138,371 @@ pub async fn handle<'s, S: Stream>(
     call: &mut UpstreamCall,
     body: &mut Vec<u8>,
 ) -> Outcome<'s> {
-    let started = Instant::now();
     let request_id = w.ids.next();
-    let mut outcome = Outcome {
-        status: 0,
-        keep_alive: head.keep_alive && !w.shutdown.is_fired(),
-        consumed: None,
-        tail: None,
-        started,
-        integration_us: None,
-        route: None,
-        error: None,
-        cache_hit: None,
-    };
-    let connection = |keep_alive: bool| match (keep_alive, head.version) {
-        (false, _) => ConnectionHeader::Close,
-        (true, Version::Http10) => ConnectionHeader::KeepAlive,
-        (true, Version::Http11) => ConnectionHeader::Default,
-    };
+    let mut outcome = Outcome::new(head.keep_alive && !w.shutdown.is_fired());
     let mut scope = Scope::default();
-    let mut plan: Option<cache::Plan<'s>> = None;
-    let mut flight = None;
-    // An IAM refusal's message; `String::new` does not allocate, a refusal does.
-    let mut auth_message = String::new();
+    let (mut plan, mut flight) = (None, None);
+    let port = w.listener_port(d.tls.is_some());
 
-    // A CORS preflight is answered by the gateway: never admitted, never forwarded.
-    if let Some(p) = crate::cors::preflight(
-        snapshot,
-        &w.cfg.domain,
-        head,
-        &d.buf,
-        &d.headers,
-        d.tls.as_deref(),
-    ) {
-        outcome.consumed = skip_unread_body(head, d.buf.len());
-        outcome.keep_alive &= outcome.consumed.is_some();
-        outcome.status = 204;
-        integration::write_preflight(&p, request_id, connection(outcome.keep_alive), out);
+    if preflight(w, snapshot, d, head, request_id, &mut outcome, out) {
         return outcome;
     }
     let result = async {
-        let resolved = match route::resolve(
-            snapshot,
-            &w.cfg.domain,
-            head,
-            &d.buf,
-            d.tls.as_deref(),
-            &w.rng,
-        ) {
-            Ok(r) => r,
-            Err(miss) => {
-                scope.api = miss.api;
-                scope.stage = miss.stage;
-                return Err(miss.error);
-            }
-        };
-        scope.api = Some(resolved.api);
-        scope.stage = Some(resolved.stage);
-        scope.resolved = Some(resolved);
-        outcome.route = Some((resolved.api, resolved.stage, resolved.route));
+        let req = request(d, head, port, request_id, None, &[]);
+        let resolved = resolve::resolve(snapshot, &w.cfg.domain, head, &d.buf, req.tls, &w.rng)
+            .map_err(|miss| scope.missed(miss))?;
+        outcome.route = Some(scope.resolved(resolved));
         if let Some(a) = resolved.route.auth.as_deref() {
-            crate::auth::authorize(a, &w.tokens, &d.buf, &d.headers, crate::auth::now_s())?;
+            jwt::authorize(a, &w.tokens, &d.buf, &d.headers, jwt::now_s())?;
         }
         if let Some(a) = resolved.route.lambda_auth.as_deref() {
-            let req = DownstreamRequest {
-                head,
-                buf: &d.buf,
-                headers: &d.headers,
-                body: &[],
-                peer: d.peer,
-                local_port: w.listener_port(d.tls.is_some()),
-                tls: d.tls.as_deref(),
-                request_id,
-                grant: None,
-            };
             // Boxed, like the other paths whose futures pin a timer (see `integration::forward`).
-            let grant = Box::pin(crate::lambda_auth::authorize(
-                w, snapshot, a, &resolved, &req, call,
-            ))
-            .await;
+            let authorized = lambda_auth::authorize(w, snapshot, a, &resolved, &req, call);
+            let grant = Box::pin(authorized).await;
             call.clear();
             scope.grant = Some(grant?);
         }
         // AWS_IAM and resource policies: the body first when the signature covers it (routes
         // without either pay one branch and read their body where they always did).
         let mut early_body = None;
-        if crate::iam::applies(&resolved) {
+        if iam::applies(&resolved) {
             if resolved.route.aws_iam {
                 early_body = Some(d.read_body(w, head, body).await?);
             }
-            let signed: &[u8] = match early_body {
-                Some((BodyLoc::InBuf(s, e), _)) => &d.buf[s..e],
-                Some((BodyLoc::Decoded, _)) => body,
-                None => &[],
-            };
-            scope.caller = crate::iam::authorize(
-                snapshot,
-                &resolved,
-                head,
-                &d.buf,
-                &d.headers,
-                signed,
-                d.peer,
-                crate::auth::now_s(),
-                &mut auth_message,
-            )?;
+            let signed = early_body.map_or(&[][..], |(loc, _)| loc.slice(&d.buf, body));
+            let req = request(d, head, port, request_id, None, signed);
+            let message = &mut scope.auth_message;
+            scope.caller = iam::authorize(snapshot, &resolved, &req, jwt::now_s(), message)?;
         }
-        let integration = resolved
-            .route
-            .integration
-            .as_deref()
-            .ok_or(GatewayError::NoIntegration)?;
-        scope.admitted = admission::admit(
-            w,
-            snapshot,
-            &resolved,
-            &d.buf,
-            &d.headers,
-            scope
-                .grant
-                .as_deref()
-                .and_then(|g| g.usage_identifier_key.as_deref())
-                .map(str::as_bytes),
-            w.cfg.mono_ns(started),
-        )?;
-        let mut cached = None;
-        let caller = scope.caller;
-        let may_invalidate = || {
-            let peer = d.peer;
-            caller.is_some_and(|k| {
-                crate::iam::allows(snapshot, &resolved, head, &d.buf, peer, k, INVALIDATE_CACHE)
-            })
-        };
-        if let Some(p) = cache::plan(w, &resolved, head, d, may_invalidate)? {
-            match w.responses.begin(&p, Instant::now()) {
-                Begin::Hit(c) => cached = Some(c),
-                Begin::Wait(f) => {
-                    cached = Box::pin(cache::wait(f, cache::wait_bound(integration))).await;
-                }
-                Begin::Lead(guard) => flight = Some(guard),
-                Begin::Miss => {}
-            }
-            plan = Some(p);
-        }
+        let integration = resolved.integration()?;
+        let (buf, headers, now_ns) = (&d.buf, &d.headers, w.cfg.mono_ns(outcome.started));
+        let usage_key = scope.usage_key();
+        scope.admitted = admit::admit(w, snapshot, &resolved, buf, headers, usage_key, now_ns)?;
+        let req = request(d, head, port, request_id, None, &[]);
+        let may_invalidate = || may_invalidate(snapshot, &resolved, &req, scope.caller);
+        plan = cache::plan(w, &resolved, head, d, may_invalidate)?;
+        let cached = cache::lookup(w, plan.as_ref(), integration, &mut flight).await;
         let (loc, consumed) = match early_body {
             Some(read) => read,
             None => d.read_body(w, head, body).await?,
         };
-        outcome.consumed = Some(consumed);
-        scope.body = Some(loc);
-        let req = DownstreamRequest {
-            head,
-            buf: &d.buf,
-            headers: &d.headers,
-            body: match loc {
-                BodyLoc::InBuf(s, e) => &d.buf[s..e],
-                BodyLoc::Decoded => body,
-            },
-            peer: d.peer,
-            local_port: w.listener_port(d.tls.is_some()),
-            tls: d.tls.as_deref(),
-            request_id,
-            grant: scope.grant.as_deref(),
-        };
+        (outcome.consumed, scope.body) = (Some(consumed), Some(loc));
+        // Built from the connection's fields: its timer is lent to the integration below.
+        let (buf, tls, grant) = (&d.buf, d.tls.as_deref(), scope.grant.as_deref());
+        let body = loc.slice(buf, body);
+        let (headers, peer) = (&d.headers, d.peer);
+        #[rustfmt::skip]
+        let req = Request { head, buf, headers, body, peer, local_port: port, tls, request_id, grant };
         // validate: REST methods with a request validator only; one branch for the others.
-        if let Some(v) = resolved
-            .route
-            .rest
-            .as_ref()
-            .and_then(|r| r.validation.as_deref())
-        {
-            let mut scratch = w.take_buf();
-            let checked = validate::validate(v, &req, &resolved, &mut scratch);
-            w.give_buf(scratch);
-            checked?;
+        if let Some(v) = resolved.validation() {
+            validate::validate(v, &req, &resolved, &mut w.bufs.take())?;
         }
         // A cache hit is answered once the request is valid (AWS validates before the cache).
         if let Some(c) = cached {
             return Ok(Reply::Cached(c));
         }
-        match integration {
-            Integration::Mock(m) => {
-                return m
-                    .response
-                    .as_ref()
-                    .map(|m| Reply::Mapped(None, m))
-                    .ok_or(GatewayError::ApiConfiguration);
-            }
-            Integration::Http(h) => {
-                let mut cx = rest_context(&scope, resolved.api, request_id, head, d, None);
-                cx.body = req.body;
-                call.clear();
-                let method = integration::upstream_method(h.target.method.as_ref(), &head.method);
-                let mut scratch = w.take_buf();
-                let built = rest::build_http_request(h, method, &cx, &mut call.req, &mut scratch);
-                w.give_buf(scratch);
-                built?;
-                let integration_started = Instant::now();
-                let r =
-                    integration::forward(w, call, &h.target, method, Some(&mut d.deadline)).await;
-                outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
-                let r = r?;
-                let m = h
-                    .response_for(r.status)
-                    .ok_or(GatewayError::ApiConfiguration)?;
-                return Ok(Reply::Mapped(Some(r), m));
-            }
-            Integration::Lambda(l) => {
-                let mut event = w.take_buf();
-                let mut scratch = w.take_buf();
-                let caller = lambda_proxy::Caller {
-                    api_key: scope.admitted.key.map(|k| (k.value(), &*k.id)),
-                    client_cert: d.tls.as_deref().and_then(|t| t.client_cert.as_ref()),
-                    authorizer: scope.grant.as_deref(),
-                };
-                lambda_proxy::write_event(
-                    l,
-                    &resolved,
-                    &req,
-                    caller,
-                    unix_ms(),
-                    &mut event,
-                    &mut scratch,
-                );
-                let integration_started = Instant::now();
-                let r = Box::pin(crate::lambda::invoke(w, call, &l.target, &event)).await;
-                outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
-                w.give_buf(event);
-                let r = match r {
-                    Ok(r) => r,
-                    Err(e) => {
-                        w.give_buf(scratch);
-                        return Err(e.into());
-                    }
-                };
-                let mut reply = LambdaReply {
-                    buf: w.take_buf(),
-                    ..Default::default()
-                };
-                let accept =
-                    lambda_proxy::first_accept(integration::request_header(&req, b"accept"));
-                let read =
-                    lambda_proxy::read_response(l, call.body(&r), accept, &mut scratch, &mut reply);
-                w.give_buf(scratch);
-                if let Err(e) = read {
-                    w.give_buf(reply.buf);
-                    return Err(e);
-                }
-                return Ok(Reply::Lambda(reply));
-            }
-            Integration::HttpProxy(_) | Integration::AwsService(_) => {}
-        }
-        let integration_started = Instant::now();
-        let r = integration::invoke(w, integration, &resolved, &req, call, &mut d.deadline).await;
-        outcome.integration_us = Some(integration_started.elapsed().as_micros() as u64);
-        r.map(Reply::Upstream)
+        let inv = Invocation {
+            integration,
+            resolved: &resolved,
+            req: &req,
+            key: scope.admitted.key,
+            caller: scope.caller,
+        };
+        integration::invoke(w, &inv, call, &mut d.deadline, &mut outcome.integration_us).await
     }
     .await;
 
     // Decided now, not at the start: a drain that began meanwhile closes the connection.
     outcome.keep_alive &= !w.shutdown.is_fired();
-    let rest_api = scope.api.filter(|a| a.protocol == ProtocolType::Rest);
-    let head_only = head.method == http::Method::HEAD;
-    let hit = matches!(result, Ok(Reply::Cached(_)));
-    // HTTP APIs: response parameter mapping, rendered before anything is written (a failure is
-    // a clean 500), and the CORS lines of the API.
-    // `Vec::new` does not allocate: a buffer is taken only when a mapping applies.
-    let mut mapped_lines = Vec::new();
-    let mut edits = integration::Edits {
-        rest: rest_api.is_some(),
-        cors: crate::cors::actual(scope.api, &d.buf, &d.headers),
-        drop_cors: scope.api.is_some_and(|a| a.cors.is_some()),
-        ..Default::default()
+    let scope = &scope;
+    let answer = Answer {
+        w,
+        head,
+        request_id,
+        d,
+        call,
+        body,
+        scope,
     };
-    let result = result.and_then(|reply| {
-        let (Reply::Upstream(r), Some(resolved), Some(api)) = (&reply, &scope.resolved, scope.api)
-        else {
-            return Ok(reply);
-        };
-        let Some(Integration::HttpProxy(p)) = resolved.route.integration.as_deref() else {
-            return Ok(reply);
-        };
-        if p.response_mapping.is_none() {
-            return Ok(reply);
-        }
-        mapped_lines = w.take_buf();
-        let mut cx = rest_context(&scope, api, request_id, head, d, None);
-        cx.response = Some((&*call, r));
-        if let Some((m, status)) = integration::map_response(p, r.status, &cx, &mut mapped_lines)? {
-            edits.mapping = Some(m);
-            edits.status = status;
-        }
-        Ok(reply)
-    });
-    edits.lines = &mapped_lines;
-    match result {
-        Ok(Reply::Cached(c)) => {
-            outcome.status = c.status();
-            let warn = plan.as_ref().is_some_and(|p| p.warn);
-            cache::write_hit(&c, request_id, connection(outcome.keep_alive), warn, out);
-        }
-        Ok(Reply::Upstream(response)) => {
-            outcome.status = edits.status.unwrap_or(response.status);
-            let large = integration::write_response(
-                call,
-                &response,
-                request_id,
-                connection(outcome.keep_alive),
-                head_only,
-                &edits,
-                out,
-            );
-            if large {
-                outcome.tail = Some(match response.body {
-                    ResponseBody::InResp(s, e) => Tail::Resp(s, e),
-                    ResponseBody::Dechunked => Tail::Dechunked,
-                    ResponseBody::None => unreachable!("a large body exists"),
-                });
-            }
-        }
-        Ok(Reply::Lambda(reply)) => {
-            outcome.status = reply.status;
-            lambda_proxy::write_reply(
-                &reply,
-                request_id,
-                connection(outcome.keep_alive),
-                head_only,
-                &edits,
-                out,
-            );
-            w.give_buf(reply.buf);
-        }
-        Ok(Reply::Mapped(response, m)) => {
-            let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
-            let mut cx = rest_context(&scope, api, request_id, head, d, None);
-            if let Some(r) = &response {
-                cx.body = call.body(r);
-                cx.response = Some((&*call, r));
-            }
-            let mut scratch = w.take_buf();
-            outcome.status = rest::write_mapped(
-                m,
-                &cx,
-                connection(outcome.keep_alive),
-                head_only,
-                &mut scratch,
-                out,
-            );
-            w.give_buf(scratch);
-        }
-        Err(e) => {
-            if outcome.consumed.is_none() {
-                outcome.consumed = skip_unread_body(head, d.buf.len());
-            }
-            if e.closes_connection() || outcome.consumed.is_none() {
-                outcome.keep_alive = false;
-            }
-            let customised = |t| {
-                scope
-                    .stage
-                    .is_some_and(|s| s.gateway_responses.get(t).is_some())
-            };
-            match (rest_api, e.response_type()) {
-                // IAM refusals carry their own message and error type, unless customised.
-                (_, Some(t)) if matches!(e, GatewayError::Iam(_)) && !customised(t) => {
-                    let GatewayError::Iam(denial) = e else {
-                        unreachable!("matched above")
-                    };
-                    outcome.status = 403;
-                    crate::iam::write_denial(
-                        denial,
-                        &auth_message,
-                        rest_api.is_some(),
-                        request_id,
-                        connection(outcome.keep_alive),
-                        head_only,
-                        edits.cors,
-                        out,
-                    );
-                }
-                // REST Lambda authorizers' 403 and 500 carry AWS's own bodies and error types,
-                // unless customised.
-                (Some(_), Some(t))
-                    if matches!(
-                        e,
-                        GatewayError::Authorizer(
-                            AuthorizerError::Denied { .. }
-                                | AuthorizerError::Failed
-                                | AuthorizerError::Configuration
-                        )
-                    ) && !customised(t) =>
-                {
-                    let GatewayError::Authorizer(a) = e else {
-                        unreachable!("matched above")
-                    };
-                    outcome.status = e.status();
-                    rest::write_authorizer_error(
-                        a,
-                        request_id,
-                        connection(outcome.keep_alive),
-                        head_only,
-                        out,
-                    );
-                }
-                (Some(api), Some(t)) => {
-                    let mut cx = rest_context(&scope, api, request_id, head, d, Some(t));
-                    cx.auth_message = &auth_message;
-                    match e {
-                        GatewayError::MissingParameters { missing } => {
-                            cx.missing_parameters = missing
-                        }
-                        GatewayError::InvalidBody => {
-                            cx.body = match scope.body {
-                                Some(BodyLoc::InBuf(s, e)) => &d.buf[s..e],
-                                Some(BodyLoc::Decoded) => body,
-                                None => &[],
-                            }
-                        }
-                        _ => {}
-                    }
-                    let mut scratch = w.take_buf();
-                    outcome.status = rest::write_gateway_response(
-                        t,
-                        e.rest_status(),
-                        &cx,
-                        connection(outcome.keep_alive),
-                        head_only,
-                        &mut scratch,
-                        out,
-                    );
-                    w.give_buf(scratch);
-                }
-                _ => {
-                    outcome.status = e.status();
-                    integration::write_error(
-                        &e,
-                        request_id,
-                        connection(outcome.keep_alive),
-                        head_only,
-                        edits.cors,
-                        out,
-                    );
-                }
-            }
-            outcome.error = Some(e);
-        }
-    }
-    w.give_buf(mapped_lines);
+    answer.write(result, &mut outcome, plan.as_ref(), out);
     // Cache store: a cached method's fetched response, handed to the requests waiting for it.
     if let Some(p) = plan {
-        outcome.cache_hit = Some(hit);
-        if !hit && outcome.error.is_none() {
-            let tail = outcome.tail.map(|t| match t {
-                Tail::Resp(s, e) => &call.resp[s..e],
-                Tail::Dechunked => &call.dechunked[..],
-            });
-            let bytes = cache::shard_bytes(&w.cfg, &p.stage);
-            let stored = w
-                .responses
-                .store(&p, bytes, outcome.status, out, tail, Instant::now());
-            if let Some(guard) = flight.take() {
-                guard.finish(stored);
-            }
-            if p.warn {
-                cache::add_warning(out);
-            }
-        }
-        w.give_buf(p.key);
+        cache::store(w, &p, flight, call, &outcome, out);
     }
-    drop(flight);
     outcome
 }
 
-fn rest_context<'a, S>(
-    scope: &'a Scope<'a>,
-    api: &'a Api,
+/// A CORS preflight is answered by the gateway: never admitted, never forwarded. Whether this
+/// request was one (its answer is then in `out`).
+fn preflight<S>(
+    w: &Worker,
+    snapshot: &Snapshot,
+    d: &Downstream<S>,
+    head: &RequestHead,
     request_id: RequestId,
-    head: &'a RequestHead,
+    outcome: &mut Outcome<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let (domain, tls) = (&w.cfg.domain, d.tls.as_deref());
+    let Some(p) = crate::cors::preflight(snapshot, domain, head, &d.buf, &d.headers, tls) else {
+        return false;
+    };
+    outcome.consumed = skip_unread_body(head, d.buf.len());
+    outcome.keep_alive &= outcome.consumed.is_some();
+    outcome.status = 204;
+    let connection = ConnectionHeader::new(outcome.keep_alive, head.version);
+    respond::write_preflight(&p, request_id, connection, out);
+    true
+}
+
+/// The request as the stages see it, body `body` once read.
+fn request<'a, S>(
     d: &'a Downstream<S>,
-    error: Option<ResponseType>,
-) -> RestContext<'a> {
-    RestContext {
-        request_id,
-        api,
-        stage: scope.stage,
-        route: scope.resolved.as_ref().map(|r| r.route),
-        resolved: scope.resolved.as_ref(),
+    head: &'a RequestHead,
+    local_port: u16,
+    request_id: RequestId,
+    grant: Option<&'a portico_shared::authorizer::Grant>,
+    body: &'a [u8],
+) -> Request<'a> {
+    Request {
         head,
         buf: &d.buf,
         headers: &d.headers,
+        body,
         peer: d.peer,
-        key: scope.admitted.key,
-        error,
-        missing_parameters: 0,
-        body: &[],
-        response: None,
-        caller: scope.caller,
-        auth_message: "",
-        grant: scope.grant.as_deref(),
+        local_port,
+        tls: d.tls.as_deref(),
+        request_id,
+        grant,
     }
 }
 
-/// Milliseconds since the epoch (`requestTimeEpoch`).
-pub(crate) fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// Whether the `AWS_IAM` caller may refresh a cached entry (`Cache-Control: max-age=0`).
+fn may_invalidate(
+    snapshot: &Snapshot,
+    resolved: &Resolved<'_>,
+    req: &Request<'_>,
+    caller: Option<&portico_shared::iam::AccessKey>,
+) -> bool {
+    caller.is_some_and(|k| iam::allows(snapshot, resolved, req, k, INVALIDATE_CACHE))
+}
+
+/// Writes the answer to a request: the integration's (mapped), the cache's, or the refusal.
+struct Answer<'a, 's, S> {
+    w: &'a Worker,
+    head: &'a RequestHead,
+    request_id: RequestId,
+    d: &'a Downstream<S>,
+    call: &'a UpstreamCall,
+    body: &'a [u8],
+    scope: &'a Scope<'s>,
+}
+
+impl<'s, S> Answer<'_, 's, S> {
+    fn write(
+        &self,
+        result: Result<Reply<'s, '_>, GatewayError>,
+        outcome: &mut Outcome<'s>,
+        plan: Option<&cache::Plan<'_, '_>>,
+        out: &mut Vec<u8>,
+    ) {
+        let warn = plan.is_some_and(|p| p.warn);
+        let (scope, call, head) = (self.scope, self.call, self.head);
+        let rest_api = scope.api.filter(|a| a.protocol == ProtocolType::Rest);
+        let head_only = head.method == http::Method::HEAD;
+        if plan.is_some() {
+            outcome.cache_hit = Some(matches!(result, Ok(Reply::Cached(_))));
+        }
+        // HTTP APIs: response parameter mapping, rendered before anything is written (a
+        // failure is a clean 500), and the CORS lines of the API.
+        let mut mapped_lines = Buf::default();
+        let mut edits = integration::Edits {
+            rest: rest_api.is_some(),
+            cors: crate::cors::actual(scope.api, &self.d.buf, &self.d.headers),
+            drop_cors: scope.api.is_some_and(|a| a.cors.is_some()),
+            ..Default::default()
+        };
+        let result = result.and_then(|reply| {
+            let (Reply::Upstream(r), Some(resolved), Some(api)) =
+                (&reply, &scope.resolved, scope.api)
+            else {
+                return Ok(reply);
+            };
+            let Some(Integration::HttpProxy(p)) = resolved.route.integration.as_deref() else {
+                return Ok(reply);
+            };
+            if p.response_mapping.is_none() {
+                return Ok(reply);
+            }
+            // A buffer is taken only when a mapping applies.
+            mapped_lines = self.w.bufs.take();
+            let mut cx = self.rest_context(api, None);
+            cx.response = Some((call, r));
+            if let Some((m, status)) =
+                integration::map_response(p, r.status, &cx, &mut mapped_lines)?
+            {
+                edits.mapping = Some(m);
+                edits.status = status;
+            }
+            Ok(reply)
+        });
+        edits.lines = &mapped_lines;
+        let connection = ConnectionHeader::new(outcome.keep_alive, head.version);
+        match result {
+            Ok(Reply::Cached(c)) => {
+                outcome.status = c.status();
+                cache::write_hit(&c, self.request_id, connection, warn, out);
+            }
+            Ok(Reply::Upstream(response)) => {
+                outcome.status = edits.status.unwrap_or(response.status);
+                let large = integration::write_response(
+                    call,
+                    &response,
+                    self.request_id,
+                    connection,
+                    head_only,
+                    &edits,
+                    out,
+                );
+                if large {
+                    outcome.tail = Some(match response.body {
+                        ResponseBody::InResp(s, e) => Tail::Resp(s, e),
+                        ResponseBody::Dechunked => Tail::Dechunked,
+                        ResponseBody::None => unreachable!("a large body exists"),
+                    });
+                }
+            }
+            Ok(Reply::Lambda(reply)) => {
+                outcome.status = reply.status;
+                lambda::write_reply(&reply, self.request_id, connection, head_only, &edits, out);
+            }
+            Ok(Reply::Mapped(response, m)) => {
+                let api = rest_api.unwrap_or_else(|| unreachable!("mapped integrations are REST"));
+                let mut cx = self.rest_context(api, None);
+                if let Some(r) = &response {
+                    cx.body = call.body(r);
+                    cx.response = Some((call, r));
+                }
+                let scratch = &mut self.w.bufs.take();
+                outcome.status = rest::write_mapped(m, &cx, connection, head_only, scratch, out);
+            }
+            Err(e) => self.write_refusal(e, rest_api, edits.cors, outcome, out),
+        }
+    }
+
+    /// Writes the answer to a refused request (a gateway response).
+    fn write_refusal(
+        &self,
+        e: GatewayError,
+        rest_api: Option<&'s Api>,
+        cors: Option<(&portico_shared::cors::CorsPolicy, &[u8])>,
+        outcome: &mut Outcome<'s>,
+        out: &mut Vec<u8>,
+    ) {
+        let head = self.head;
+        if outcome.consumed.is_none() {
+            outcome.consumed = skip_unread_body(head, self.d.buf.len());
+        }
+        if e.closes_connection() || outcome.consumed.is_none() {
+            outcome.keep_alive = false;
+        }
+        let answer = respond::Answer {
+            request_id: self.request_id,
+            connection: ConnectionHeader::new(outcome.keep_alive, head.version),
+            head_only: head.method == http::Method::HEAD,
+            cors,
+        };
+        let customised = |t| {
+            self.scope
+                .stage
+                .is_some_and(|s| s.gateway_responses.get(t).is_some())
+        };
+        outcome.error = Some(e);
+        match (rest_api, e.response_type()) {
+            // IAM refusals carry their own message and error type, unless customised.
+            (_, Some(t)) if matches!(e, GatewayError::Iam(_)) && !customised(t) => {
+                let GatewayError::Iam(denial) = e else {
+                    unreachable!("matched above")
+                };
+                outcome.status = 403;
+                let rest = rest_api.is_some();
+                iam::write_denial(denial, &self.scope.auth_message, rest, &answer, out);
+            }
+            // REST Lambda authorizers' 403 and 500 carry AWS's own bodies and error types,
+            // unless customised.
+            (Some(_), Some(t))
+                if matches!(
+                    e,
+                    GatewayError::Authorizer(
+                        AuthorizerError::Denied { .. }
+                            | AuthorizerError::Failed
+                            | AuthorizerError::Configuration
+                    )
+                ) && !customised(t) =>
+            {
+                let GatewayError::Authorizer(a) = e else {
+                    unreachable!("matched above")
+                };
+                outcome.status = e.status();
+                let (id, connection, head_only) =
+                    (answer.request_id, answer.connection, answer.head_only);
+                rest::write_authorizer_error(a, id, connection, head_only, out);
+            }
+            (Some(api), Some(t)) => {
+                let mut cx = self.rest_context(api, Some(t));
+                cx.auth_message = &self.scope.auth_message;
+                match e {
+                    GatewayError::MissingParameters { missing } => cx.missing_parameters = missing,
+                    GatewayError::InvalidBody => {
+                        cx.body = self
+                            .scope
+                            .body
+                            .map_or(&[][..], |loc| loc.slice(&self.d.buf, self.body))
+                    }
+                    _ => {}
+                }
+                let scratch = &mut self.w.bufs.take();
+                let (connection, head_only) = (answer.connection, answer.head_only);
+                outcome.status = rest::write_gateway_response(
+                    t,
+                    e.rest_status(),
+                    &cx,
+                    connection,
+                    head_only,
+                    scratch,
+                    out,
+                );
+            }
+            _ => {
+                outcome.status = e.status();
+                let (connection, head_only) = (answer.connection, answer.head_only);
+                respond::write_error(&e, self.request_id, connection, head_only, cors, out);
+            }
+        }
+    }
+
+    fn rest_context<'x>(&'x self, api: &'x Api, error: Option<ResponseType>) -> RestContext<'x> {
+        let scope = self.scope;
+        RestContext {
+            request_id: self.request_id,
+            api,
+            stage: scope.stage,
+            route: scope.resolved.as_ref().map(|r| r.route),
+            resolved: scope.resolved.as_ref(),
+            head: self.head,
+            buf: &self.d.buf,
+            headers: &self.d.headers,
+            peer: self.d.peer,
+            key: scope.admitted.key,
+            error,
+            missing_parameters: 0,
+            body: &[],
+            response: None,
+            caller: scope.caller,
+            auth_message: "",
+            grant: scope.grant.as_deref(),
+        }
+    }
 }
 
 /// A request refused before its body was read keeps the connection only if the whole body is

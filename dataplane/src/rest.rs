@@ -22,9 +22,9 @@ use crate::upstream::{UpstreamCall, UpstreamResponse};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::http1::write;
 use crate::http1::RequestHead;
-use crate::integration::ConnectionHeader;
 use crate::request_id::RequestId;
-use crate::route::Resolved;
+use crate::respond::ConnectionHeader;
+use crate::stages::resolve::Resolved;
 
 /// Everything a REST template can refer to.
 #[derive(Debug)]
@@ -107,7 +107,7 @@ impl RestContext<'_> {
             .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
         {
             let raw = out.split_off(start);
-            escape_json(&raw, out);
+            crate::request::escape_json(out, &raw);
         }
         out.push(b'"');
     }
@@ -115,22 +115,6 @@ impl RestContext<'_> {
     /// The route's request validation, if any.
     fn validation(&self) -> Option<&Validation> {
         self.route?.rest.as_ref()?.validation.as_deref()
-    }
-}
-
-/// Appends `s` escaped for the inside of a JSON string.
-pub fn escape_json(s: &[u8], out: &mut Vec<u8>) {
-    for &b in s {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b if b < 0x20 => {
-                out.extend_from_slice(b"\\u00");
-                out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
-                out.push(b"0123456789abcdef"[usize::from(b & 0xf)]);
-            }
-            b => out.push(b),
-        }
     }
 }
 
@@ -182,7 +166,7 @@ impl Context for RestContext<'_> {
                     .unwrap_or(0);
                 out.extend_from_slice(itoa::Buffer::new().format(ms).as_bytes());
             }
-            ContextVar::RequestTime => crate::aws::write_request_time(out),
+            ContextVar::RequestTime => crate::request::clf_time(out, crate::request::unix_ms()),
             ContextVar::AccountId => {
                 out.extend_from_slice(portico_shared::aws::account_id().as_bytes())
             }
@@ -241,7 +225,7 @@ impl Context for RestContext<'_> {
             ContextVar::ErrorValidationErrorString => match (self.error, self.validation()) {
                 (Some(ResponseType::BadRequestParameters), _) => self.error_message(out),
                 (Some(ResponseType::BadRequestBody), Some(v)) => {
-                    crate::validate::write_body_errors(
+                    crate::stages::validate::write_body_errors(
                         v,
                         self.request_header("content-type"),
                         self.body,
@@ -259,22 +243,11 @@ impl Context for RestContext<'_> {
     }
 
     fn request_header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| bytes(self.buf, *n).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| trim(bytes(self.buf, *v)))
+        crate::request::header(self.buf, self.headers, name.as_bytes())
     }
 
     fn request_query(&self, name: &str) -> Option<&[u8]> {
-        bytes(self.buf, self.head.query)
-            .split(|&b| b == b'&')
-            .find_map(|pair| {
-                let (k, v) = match pair.iter().position(|&b| b == b'=') {
-                    Some(i) => (&pair[..i], &pair[i + 1..]),
-                    None => (pair, &b""[..]),
-                };
-                (k == name.as_bytes()).then_some(v)
-            })
+        crate::request::query(bytes(self.buf, self.head.query), name.as_bytes())
     }
 
     fn request_path(&self, name: &str) -> Option<&[u8]> {
@@ -287,10 +260,7 @@ impl Context for RestContext<'_> {
 
     fn response_header(&self, name: &str) -> Option<&[u8]> {
         let (call, _) = self.response?;
-        call.headers
-            .iter()
-            .find(|(n, _)| bytes(&call.resp, *n).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| trim(bytes(&call.resp, *v)))
+        crate::request::header(&call.resp, &call.headers, name.as_bytes())
     }
 
     fn body(&self) -> &[u8] {
@@ -453,7 +423,7 @@ pub fn build_http_request(
                 write::header(out, b"x-amz-target", t.as_bytes());
             }
             let target = String::from_utf8_lossy(&out[path_start..target_end]).into_owned();
-            crate::aws::write_signature(
+            crate::integration::aws::write_signature(
                 &aws.target,
                 method.as_str(),
                 &target,
@@ -534,8 +504,7 @@ pub fn write_mapped(
         write::header_u64(out, b"content-length", body.len() as u64);
     }
     write_id_headers(out, cx.request_id);
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only && !no_body {
         out.extend_from_slice(body);
     }
@@ -619,8 +588,7 @@ pub fn write_authorizer_error(
     write::header(out, b"x-amzn-errortype", error_type);
     write::header_u64(out, b"content-length", body.len() as u64);
     write_id_headers(out, id);
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only {
         out.extend_from_slice(body);
     }
@@ -668,8 +636,7 @@ pub fn write_gateway_response(
     };
     write::header_u64(out, b"content-length", body.len() as u64);
     write_id_headers(out, cx.request_id);
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only {
         out.extend_from_slice(body);
     }

@@ -11,7 +11,7 @@
 //!    and close. A refused handshake (version, cipher, missing or untrusted client certificate)
 //!    gets rustls's alert and closes: nothing reaches the pipeline.
 //! 3. The handshake is driven here over the raw socket (reads of at most
-//!    `TLS_HANDSHAKE_READ_BYTES`, all bounded by the header-read timeout), then the session is
+//!    `TLS_HANDSHAKE_READ_CHUNK_BYTES`, all bounded by the header-read timeout), then the session is
 //!    handed to `monoio_rustls`'s stream, through which `conn::serve` runs as on a plain socket.
 //! 4. The session's facts the request path needs (the domain, a client certificate read once)
 //!    are kept in a [`TlsSession`] on the connection.
@@ -23,13 +23,11 @@ use monoio::net::TcpStream;
 use monoio_rustls::ServerTlsStream;
 use rustls::server::{Acceptor, ServerConnection};
 
+use portico_shared::limits::TLS_HANDSHAKE_READ_CHUNK_BYTES;
 use portico_shared::x509::{self, CertInfo};
 
 use crate::upstream::read_more;
 use crate::worker::Worker;
-
-/// Bytes read from the socket at a time during a handshake: rustls always takes them whole.
-const TLS_HANDSHAKE_READ_BYTES: usize = 4096;
 
 /// A fatal `unrecognized_name` alert (TLS 1.2 record framing, which TLS 1.3 clients accept
 /// before the handshake).
@@ -131,10 +129,7 @@ async fn handshake(
     w: &Rc<Worker>,
     tcp: &mut TcpStream,
 ) -> Option<(ServerConnection, Box<TlsSession>)> {
-    let mut raw = w.take_buf();
-    let result = drive(w, tcp, &mut raw).await;
-    w.give_buf(raw);
-    result
+    drive(w, tcp, &mut w.bufs.take()).await
 }
 
 async fn drive(
@@ -144,7 +139,11 @@ async fn drive(
 ) -> Option<(ServerConnection, Box<TlsSession>)> {
     let mut acceptor = Acceptor::default();
     let accepted = loop {
-        if read_more(tcp, raw, TLS_HANDSHAKE_READ_BYTES).await.ok()? == 0 {
+        if read_more(tcp, raw, TLS_HANDSHAKE_READ_CHUNK_BYTES)
+            .await
+            .ok()?
+            == 0
+        {
             return None;
         }
         let mut input = &raw[..];
@@ -207,7 +206,11 @@ async fn drive(
         if !conn.is_handshaking() {
             break;
         }
-        if read_more(tcp, raw, TLS_HANDSHAKE_READ_BYTES).await.ok()? == 0 {
+        if read_more(tcp, raw, TLS_HANDSHAKE_READ_CHUNK_BYTES)
+            .await
+            .ok()?
+            == 0
+        {
             return None;
         }
     }

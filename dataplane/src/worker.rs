@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use arc_swap::{ArcSwap, Cache};
 use monoio::net::TcpListener;
 
-use portico_shared::limits::STATS_PUBLISH_INTERVAL_MS;
+use portico_shared::limits::{
+    BUFFER_REUSE_MAX, BUFFER_REUSE_MAX_BYTES, IO_URING_ENTRIES, STATS_PUBLISH_INTERVAL_MS,
+};
 use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
@@ -63,23 +65,23 @@ pub struct Worker {
     current: RefCell<Rc<Arc<Snapshot>>>,
     pub ids: RequestIds,
     pub pool: Pool,
-    /// REST response cache shards and the keys being fetched (see `cache.rs`).
-    pub responses: crate::cache::Caches,
-    /// Lambda authorizer decisions of this core (see `lambda_auth.rs`).
-    pub authorizers: crate::lambda_auth::DecisionCache,
-    /// JWT and user pool tokens this core verified (see `auth.rs`).
-    pub tokens: crate::auth::VerifiedTokens,
+    /// REST response cache shards and the keys being fetched (see `stages/cache.rs`).
+    pub responses: crate::stages::cache::Caches,
+    /// Lambda authorizer decisions of this core (see `stages/authorize/lambda.rs`).
+    pub authorizers: crate::stages::authorize::lambda::DecisionCache,
+    /// JWT and user pool tokens this core verified (see `stages/authorize/jwt.rs`).
+    pub tokens: crate::stages::authorize::jwt::VerifiedTokens,
     pub stats: RefCell<LocalStats>,
     /// Requests between head parsed and response written.
     pub in_flight: Cell<usize>,
-    /// The canary split's generator (`route::roll`), seeded per worker.
+    /// The canary split's generator (`resolve::roll`), seeded per worker.
     pub rng: Cell<u64>,
     pub shutdown: Shutdown,
     /// WebSocket connections on this core and the inbox other cores reach them through.
     pub ws: crate::ws::Registry,
     /// Free per-request buffers: no allocation per request in steady state.
     calls: RefCell<Vec<UpstreamCall>>,
-    bufs: RefCell<Vec<Vec<u8>>>,
+    pub bufs: crate::buffers::Buffers,
 }
 
 /// The running workers.
@@ -88,11 +90,6 @@ pub struct WorkerSet {
     handles: Vec<std::thread::JoinHandle<()>>,
     pub driver: Driver,
 }
-
-/// Largest buffer kept for reuse; bigger ones are freed after their request.
-const REUSE_MAX_BYTES: usize = 256 * 1024;
-/// Buffers kept per worker.
-const REUSE_MAX_COUNT: usize = 1024;
 
 // === impl Worker ===
 
@@ -123,31 +120,16 @@ impl Worker {
     }
 
     pub fn give_call(&self, mut call: UpstreamCall) {
-        if call.req.capacity() > REUSE_MAX_BYTES
-            || call.resp.capacity() > REUSE_MAX_BYTES
-            || call.dechunked.capacity() > REUSE_MAX_BYTES
+        if call.req.capacity() > BUFFER_REUSE_MAX_BYTES
+            || call.resp.capacity() > BUFFER_REUSE_MAX_BYTES
+            || call.dechunked.capacity() > BUFFER_REUSE_MAX_BYTES
         {
             return;
         }
         let mut calls = self.calls.borrow_mut();
-        if calls.len() < REUSE_MAX_COUNT {
+        if calls.len() < BUFFER_REUSE_MAX {
             call.clear();
             calls.push(call);
-        }
-    }
-
-    pub fn take_buf(&self) -> Vec<u8> {
-        self.bufs.borrow_mut().pop().unwrap_or_default()
-    }
-
-    pub fn give_buf(&self, mut buf: Vec<u8>) {
-        if buf.capacity() > REUSE_MAX_BYTES || buf.capacity() == 0 {
-            return;
-        }
-        let mut bufs = self.bufs.borrow_mut();
-        if bufs.len() < REUSE_MAX_COUNT {
-            buf.clear();
-            bufs.push(buf);
         }
     }
 }
@@ -209,7 +191,7 @@ pub fn spawn_workers(
                     shutdown: Shutdown::default(),
                     ws: crate::ws::Registry::new(id, peers, RequestIds::random_seed(id)),
                     calls: RefCell::new(Vec::new()),
-                    bufs: RefCell::new(Vec::new()),
+                    bufs: crate::buffers::Buffers::default(),
                 });
                 let started = build_and_run(driver, &ready, || {
                     run(
@@ -251,7 +233,6 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = std::io::Result<()>>,
 {
-    const ENTRIES: u32 = 4096;
     let use_uring = match choice {
         DriverChoice::Legacy => false,
         DriverChoice::IoUring => true,
@@ -263,7 +244,7 @@ where
         // without it (before 5.19) get a plain ring.
         let tuned = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .enable_timer()
-            .with_entries(ENTRIES)
+            .with_entries(IO_URING_ENTRIES)
             .uring_builder({
                 let mut b = io_uring::IoUring::builder();
                 b.setup_coop_taskrun()
@@ -275,7 +256,7 @@ where
         let plain = || {
             monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                 .enable_timer()
-                .with_entries(ENTRIES)
+                .with_entries(IO_URING_ENTRIES)
                 .build()
         };
         match tuned.or_else(|_| plain()) {

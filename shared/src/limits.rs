@@ -235,3 +235,40 @@ pub const VPC_LINK_CONNECT_ATTEMPTS_MAX: usize = 3;
 const _: () = assert!(VPC_LINK_TARGETS_MAX <= 64);
 const _: () = assert!(VPC_LINK_HEALTH_INTERVAL_MIN_MS <= VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS);
 const _: () = assert!(VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS <= VPC_LINK_HEALTH_INTERVAL_MAX_MS);
+
+// === data plane: per-core reuse ===
+
+/// Largest per-request buffer (or upstream call buffer) a worker keeps for reuse; bigger ones
+/// are freed after their request.
+pub const BUFFER_REUSE_MAX_BYTES: usize = 256 * 1024;
+/// Buffers (and upstream calls) a worker keeps on its free lists.
+pub const BUFFER_REUSE_MAX: usize = 1024;
+
+// === data plane: per-core state and I/O ===
+
+/// Bodies up to this size are copied behind the response head so the response leaves in one
+/// write; larger ones are written from the upstream call's buffer.
+pub const INLINE_BODY_MAX_BYTES: usize = 64 * 1024;
+/// The io_uring submission queue entries of a worker's driver.
+pub const IO_URING_ENTRIES: u32 = 4096;
+/// Bytes read from the socket at a time during a TLS handshake: rustls always takes them whole.
+pub const TLS_HANDSHAKE_READ_CHUNK_BYTES: usize = 4096;
+/// Ciphertext read from a `wss://` socket at a time (a TLS record is at most ~16 KiB; rustls
+/// takes partial records). Held by an idle `wss://` connection's pending read.
+pub const WSS_READ_CHUNK_BYTES: usize = 4096;
+/// Longest a verified JWT is trusted without verifying it again (a key removed from the
+/// issuer's JWKS stops being honoured within this).
+pub const JWT_VERIFIED_TTL_MAX_S: u64 = 60;
+/// Verified tokens remembered per core; when full, expired entries go, then everything.
+pub const JWT_VERIFIED_TOKENS_MAX: usize = 16_384;
+/// Derived SigV4 signing keys a worker keeps: one per (access key, day, region) in use.
+pub const IAM_SIGNING_KEYS_CACHED_MAX: usize = 16;
+/// Bookkeeping bytes counted per response cache entry beside its key and data (map slot,
+/// `Rc`, expiry).
+pub const CACHE_ENTRY_OVERHEAD_BYTES: u64 = 96;
+/// Request validation problems listed at most in `$context.error.validationErrorString`.
+pub const REST_VALIDATION_ERRORS_MAX: usize = 10;
+
+// An inline response (head and body) fits a buffer the worker keeps for reuse, so the
+// response buffer of a small answer is never freed after its request.
+const _: () = assert!(INLINE_BODY_MAX_BYTES + MAX_UPSTREAM_HEADER_BYTES <= BUFFER_REUSE_MAX_BYTES);

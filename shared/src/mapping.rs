@@ -204,7 +204,11 @@ impl Value {
             match p {
                 Part::Literal(s) => out.extend_from_slice(s.as_bytes()),
                 Part::Header(n) => out.extend_from_slice(cx.request_header(n).unwrap_or_default()),
-                Part::Query(n) => percent_decode(cx.request_query(n).unwrap_or_default(), out),
+                // Query string values are mapped decoded, as AWS; a decoded CR or LF is then
+                // refused by [`is_clean`].
+                Part::Query(n) => {
+                    crate::percent::decode_into(cx.request_query(n).unwrap_or_default(), out)
+                }
                 Part::PathParam(n) => out.extend_from_slice(cx.request_path(n).unwrap_or_default()),
                 Part::Path => out.extend_from_slice(route_path),
                 Part::Context(v) => cx.context(*v, out),
@@ -233,24 +237,6 @@ impl Value {
             }
         }
         Some(s)
-    }
-}
-
-/// Appends `raw` with `%XX` escapes decoded (query string values are mapped decoded, as AWS;
-/// a decoded CR or LF is then refused by [`is_clean`]). A malformed escape stays as it is.
-fn percent_decode(raw: &[u8], out: &mut Vec<u8>) {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' && i + 2 < raw.len() {
-            if let (Some(h), Some(l)) = (hex(raw[i + 1]), hex(raw[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(raw[i]);
-        i += 1;
     }
 }
 
@@ -579,9 +565,6 @@ mod tests {
         assert!(Value::parse("$context.authorizer.claims['x", false).is_err());
         assert_eq!(render("cost $5"), "cost $5");
         assert_eq!(render("$request.header.missing"), "");
-        let mut out = Vec::new();
-        percent_decode(b"a%20b%0D%0A%zz%4", &mut out);
-        assert_eq!(out, b"a b\r\n%zz%4");
         assert!(Value::parse("$request.body.a", false)
             .unwrap_err()
             .contains("not supported"));

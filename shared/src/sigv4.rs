@@ -233,9 +233,9 @@ pub fn canonical_query(out: &mut String, query: &str, presigned: bool) {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             let mut key = String::new();
-            percent_encode(&mut key, &percent_decode(k), false);
+            percent_encode(&mut key, &crate::percent::decode(k.as_bytes()), false);
             let mut value = String::new();
-            percent_encode(&mut value, &percent_decode(v), false);
+            percent_encode(&mut value, &crate::percent::decode(v.as_bytes()), false);
             (key, value)
         })
         .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
@@ -289,24 +289,9 @@ pub fn percent_encode(out: &mut String, bytes: &[u8], keep_slash: bool) {
     }
 }
 
-/// `%XX` to bytes; anything else (including `+` and a malformed `%`) kept as is.
+/// `%XX` to bytes (see [`crate::percent`], which this calls).
 pub fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(u8::try_from(h * 16 + l).expect("two hex digits fit a byte"));
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
+    crate::percent::decode(s.as_bytes())
 }
 
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {

@@ -1457,10 +1457,7 @@ fn url_decode(v: &[u8]) -> String {
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
-    String::from_utf8_lossy(&crate::sigv4::percent_decode(&String::from_utf8_lossy(
-        &plus,
-    )))
-    .into_owned()
+    String::from_utf8_lossy(&crate::percent::decode(&plus)).into_owned()
 }
 
 fn map_get<'m>(m: &'m [(String, V)], k: &str) -> Option<&'m V> {

@@ -39,7 +39,7 @@ use crate::conn::Downstream;
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::parse::bytes;
 use crate::http1::RequestHead;
-use crate::lambda_auth::Handshake;
+use crate::stages::authorize::lambda::Handshake;
 use crate::worker::Worker;
 
 /// The `AWS_IAM` caller of a connection: `requestContext.identity`'s IAM members.
@@ -90,15 +90,14 @@ pub async fn authorize<S>(
 ) -> Result<ConnectAuth, Refusal> {
     let mut auth = ConnectAuth::default();
     if t.route.aws_iam {
-        let now_s = crate::auth::now_s();
+        let now_s = crate::stages::authorize::jwt::now_s();
         auth.iam = Some(Box::new(authorize_iam(
             s, t.api_id, t.stage, d, head, now_s,
         )?));
     }
     if let Some(a) = &t.route.authorizer {
-        let mut key = w.take_buf();
+        let mut key = w.bufs.take();
         let r = authorize_lambda(w, s, a, t, d, head, &mut key).await;
-        w.give_buf(key);
         auth.lambda = Some(r.map_err(|e| {
             let g = GatewayError::Authorizer(e);
             Refusal {
@@ -133,7 +132,7 @@ async fn authorize_lambda<S>(
         query: bytes(&d.buf, head.query),
         stage_variables: t.stage_variables,
     };
-    crate::lambda_auth::identity_key(a, &h, key, |name, out| {
+    crate::stages::authorize::lambda::identity_key(a, &h, key, |name, out| {
         out.extend_from_slice(match name {
             "apiId" => t.api_id.as_bytes(),
             "stage" => t.stage.as_bytes(),
@@ -154,7 +153,12 @@ async fn authorize_lambda<S>(
         arn.pop();
     }
     let mut call = w.take_call();
-    let r = crate::lambda_auth::grant(w, s, a, &mut call, key, &arn, d.peer.ip(), |_, out| {
+    let subject = crate::stages::authorize::lambda::Subject {
+        key,
+        arn: &arn,
+        peer: d.peer.ip(),
+    };
+    let r = crate::stages::authorize::lambda::grant(w, s, a, &mut call, subject, |_, out| {
         let ev = Event {
             kind: EventType::Connect,
             route_key: CONNECT,
@@ -168,7 +172,7 @@ async fn authorize_lambda<S>(
             stage_variables: t.stage_variables,
         };
         // AWS's WebSocket `REQUEST` event: the CONNECT event's members, `type`, `methodArn`.
-        let mut event = ev.proxy_event(&t.conn.domain, crate::pipeline::unix_ms());
+        let mut event = ev.proxy_event(&t.conn.domain, crate::request::unix_ms());
         if let Some(o) = event.as_object_mut() {
             o.remove("isBase64Encoded");
             o.insert("type".into(), "REQUEST".into());
@@ -190,17 +194,18 @@ fn authorize_iam<S>(
     now_s: u64,
 ) -> Result<IamCaller, Refusal> {
     let mut message = String::new();
-    let key = crate::iam::verify(s, head, &d.buf, &d.headers, &[], now_s).map_err(|e| {
-        let denial = match crate::iam::refuse(e, &mut message) {
-            GatewayError::Iam(d) => d.error_type(),
-            _ => "AccessDeniedException",
-        };
-        Refusal {
-            status: 403,
-            error_type: denial,
-            message: std::mem::take(&mut message),
-        }
-    })?;
+    let key = crate::stages::authorize::iam::verify(s, head, &d.buf, &d.headers, &[], now_s)
+        .map_err(|e| {
+            let denial = match crate::stages::authorize::iam::refuse(e, &mut message) {
+                GatewayError::Iam(d) => d.error_type(),
+                _ => "AccessDeniedException",
+            };
+            Refusal {
+                status: 403,
+                error_type: denial,
+                message: std::mem::take(&mut message),
+            }
+        })?;
     let caller = IamCaller {
         access_key: key.id.clone(),
         account_id: s.iam.account_id.clone(),

@@ -22,10 +22,6 @@ use monoio::net::TcpStream;
 use monoio_rustls::ServerTlsStream;
 use rustls::ServerConnection;
 
-/// Ciphertext read from the socket at a time (a TLS record is at most ~16 KiB; rustls takes
-/// partial records). Held by an idle `wss://` connection's pending read.
-const TLS_READ_BYTES: usize = 4096;
-
 /// The reading half.
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
@@ -139,7 +135,7 @@ impl TlsRead {
             }
             let mut raw = std::mem::take(&mut self.raw);
             raw.clear();
-            raw.reserve(TLS_READ_BYTES);
+            raw.reserve(WSS_READ_CHUNK_BYTES);
             let (res, raw) = self.tcp.read(raw).await;
             self.raw = raw;
             self.pos = 0;
@@ -216,3 +212,4 @@ impl TlsWrite {
         let _ = self.tcp.shutdown().await;
     }
 }
+use portico_shared::limits::WSS_READ_CHUNK_BYTES;

@@ -6,7 +6,7 @@
 //! `AWS_PROXY` (Lambda) integrations get the WebSocket Lambda proxy event
 //! ([`Event::proxy_event`]: `eventType`, `connectionId`, `routeKey`, `messageId`, `connectedAt`,
 //! identity, the handshake's headers and query on CONNECT, `disconnectStatusCode`/`Reason` on
-//! DISCONNECT) through the Lambda Invoke client (`lambda.rs`); the answer's `statusCode` and
+//! DISCONNECT) through the Lambda Invoke client (`integration/lambda/call.rs`); the answer's `statusCode` and
 //! `body` are read by [`read_lambda_answer`]. The event is built with serde_json: a Lambda call
 //! costs far more than its allocations.
 
@@ -71,8 +71,8 @@ impl Event<'_> {
             identity["userArn"] = (&*caller.user_arn).into();
         }
         let mut clf = Vec::with_capacity(32);
-        crate::lambda_proxy::clf_time(&mut clf, now_ms);
-        let request_time = String::from_utf8_lossy(clf.get(1..clf.len() - 1).unwrap_or_default());
+        crate::request::clf_time(&mut clf, now_ms);
+        let request_time = String::from_utf8_lossy(&clf);
         let mut cx = json!({
             "routeKey": self.route_key,
             "eventType": match self.kind {
@@ -148,7 +148,7 @@ impl Event<'_> {
                         let mut kv = pair.splitn(2, |&b| b == b'=');
                         let mut part = |raw: &[u8]| {
                             decoded.clear();
-                            crate::lambda_proxy::percent_decode_into(raw, &mut decoded);
+                            portico_shared::percent::decode_into(raw, &mut decoded);
                             String::from_utf8_lossy(&decoded).into_owned()
                         };
                         let k = part(kv.next().unwrap_or_default());
@@ -385,11 +385,8 @@ async fn call_http(
     r.extend_from_slice(body);
     let sent = crate::integration::forward(w, &mut call, t, &method, None).await;
     let result = sent.map(|resp| {
-        let protocol = call
-            .headers
-            .iter()
-            .find(|(n, _)| bytes(&call.resp, *n).eq_ignore_ascii_case(b"sec-websocket-protocol"))
-            .map(|(_, v)| crate::http1::parse::trim(bytes(&call.resp, *v)).to_vec());
+        let protocol = crate::request::header(&call.resp, &call.headers, b"sec-websocket-protocol")
+            .map(<[u8]>::to_vec);
         (resp.status, call.body(&resp).to_vec(), protocol)
     });
     w.give_call(call);
@@ -408,7 +405,7 @@ async fn call_lambda(
     let payload = serde_json::to_vec(&ev.proxy_event(&ev.conn.domain, now_ms))
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
-    let result = match crate::lambda::invoke(w, &mut call, t, &payload).await {
+    let result = match crate::integration::lambda::call::invoke(w, &mut call, t, &payload).await {
         Ok(r) => read_lambda_answer(call.body(&r)),
         Err(e) => Err(e.into()),
     };
@@ -560,10 +557,7 @@ impl Context for Cx<'_> {
 
     fn request_header(&self, name: &str) -> Option<&[u8]> {
         let (buf, headers, _) = self.ev.handshake?;
-        headers
-            .iter()
-            .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| bytes(buf, *v))
+        crate::request::header(buf, headers, name.as_bytes())
     }
 
     fn request_query(&self, name: &str) -> Option<&[u8]> {

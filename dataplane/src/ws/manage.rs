@@ -81,7 +81,9 @@ async fn answer<S: Stream>(
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |t| t.as_secs());
-        match crate::iam::verify(&snapshot, head, &d.buf, &d.headers, &payload, now_s) {
+        match crate::stages::authorize::iam::verify(
+            &snapshot, head, &d.buf, &d.headers, &payload, now_s,
+        ) {
             Ok(key) => Some(key),
             Err(e) => return (e.status().as_u16(), e.error_type(), e.message(), None),
         }
@@ -122,7 +124,7 @@ async fn answer<S: Stream>(
             );
         }
     }
-    let decoded = percent_decode(id_text.as_bytes());
+    let decoded = portico_shared::percent::decode(id_text.as_bytes());
     let op = match head.method {
         http::Method::POST => {
             if payload.len() > w.cfg.ws.message_max_bytes {
@@ -217,34 +219,11 @@ async fn write_json<S: Stream>(
     )
 }
 
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            s[i],
-            s.get(i + 1).copied().and_then(hex),
-            s.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 /// `2026-11-25T12:00:00.000Z`.
 fn iso8601_ms(ms: u64) -> String {
     let secs = ms / 1000;
     let days = secs / 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d) = portico_shared::quota::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
         secs / 3600 % 24,
@@ -252,20 +231,6 @@ fn iso8601_ms(ms: u64) -> String {
         secs % 60,
         ms % 1000
     )
-}
-
-/// Howard Hinnant's days-to-civil.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -278,7 +243,7 @@ mod tests {
         assert_eq!(connection_id_text("/%40connections/abc"), Some("abc"));
         assert_eq!(connection_id_text("/@connections/"), None);
         assert_eq!(connection_id_text("/other"), None);
-        assert_eq!(percent_decode(b"ab%3D%3d"), b"ab==");
+        assert_eq!(portico_shared::percent::decode(b"ab%3D%3d"), b"ab==");
         assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601_ms(951_782_400_123), "2000-02-29T00:00:00.123Z");
     }

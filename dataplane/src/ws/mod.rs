@@ -81,7 +81,8 @@ pub(crate) fn target<'s, 'b>(
     &'s WsStage,
     &'b str,
 )> {
-    let (api, mapping) = crate::route::select_api(snapshot, domain, head, buf, tls).ok()?;
+    let (api, mapping) =
+        crate::stages::resolve::select_api(snapshot, domain, head, buf, tls).ok()?;
     if api.protocol != ProtocolType::Websocket {
         return None;
     }
@@ -124,12 +125,9 @@ pub fn classify(
     }
 }
 
-/// The value of header `name` (lowercase) in the request.
-pub(crate) fn header<'b, S>(d: &'b Downstream<S>, name: &str) -> Option<&'b [u8]> {
-    d.headers
-        .iter()
-        .find(|(n, _)| bytes(&d.buf, *n).eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| trim(bytes(&d.buf, *v)))
+/// The first value of header `name` in the request (see [`crate::request::header`]).
+fn header<'b, S>(d: &'b Downstream<S>, name: &str) -> Option<&'b [u8]> {
+    crate::request::header(&d.buf, &d.headers, name.as_bytes())
 }
 
 fn has_token(value: Option<&[u8]>, token: &str) -> bool {
@@ -158,7 +156,7 @@ async fn refuse_with<S: crate::conn::Stream>(
     let mut out = Vec::with_capacity(128);
     let mut body = Vec::with_capacity(message.len() + 16);
     body.extend_from_slice(b"{\"message\":\"");
-    crate::rest::escape_json(message.as_bytes(), &mut body);
+    crate::request::escape_json(&mut body, message.as_bytes());
     body.extend_from_slice(b"\"}");
     crate::http1::write::status_line(&mut out, status, crate::http1::write::reason(status));
     crate::http1::write::header(&mut out, b"content-type", b"application/json");
@@ -206,7 +204,9 @@ pub async fn upgrade<S: crate::conn::Stream>(
         stage.name.as_ref(),
         d.peer.ip(),
         header(&d, "user-agent").unwrap_or_default(),
-        crate::lambda_proxy::host_name(head.host.map(|h| bytes(&d.buf, h)).unwrap_or_default()),
+        crate::integration::lambda::host_name(
+            head.host.map(|h| bytes(&d.buf, h)).unwrap_or_default(),
+        ),
         w.cfg.now_ms(),
     );
     // Who may connect: decided before `$connect` is invoked. The `Conn` is not registered yet

@@ -19,8 +19,8 @@ use hmac::Mac;
 use sha2::{Digest, Sha256};
 
 use super::{
-    canonical_query, canonical_uri, format_iso_basic, percent_decode, push_trimmed, unix_seconds,
-    HmacSha256, ALGORITHM, UNSIGNED_PAYLOAD,
+    canonical_query, canonical_uri, format_iso_basic, push_trimmed, unix_seconds, HmacSha256,
+    ALGORITHM, UNSIGNED_PAYLOAD,
 };
 
 /// How far a request's signing time may be from the verifier's clock, either way (AWS: 15 min).
@@ -313,7 +313,9 @@ fn parse_presigned_query(query: &str) -> Result<Claim, SigV4Error> {
     let get = |name: &str| -> Option<String> {
         query.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == name).then(|| String::from_utf8_lossy(&percent_decode(v)).into_owned())
+            (k == name).then(|| {
+                String::from_utf8_lossy(&crate::percent::decode(v.as_bytes())).into_owned()
+            })
         })
     };
     let (

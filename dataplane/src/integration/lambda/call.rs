@@ -12,7 +12,7 @@
 //!    (`X-Amz-Function-Error`, or `cargo lambda`'s bare HTTP 500), an Invoke API error, a
 //!    timeout or an unreachable endpoint ([`LambdaError`]).
 //!
-//! Used by the Lambda proxy integration (`lambda_proxy.rs`) and, later, Lambda authorizers.
+//! Used by the Lambda proxy integration (`integration/lambda.rs`), Lambda authorizers and WebSocket routes.
 //! Signing allocates a few small strings per call (the signature's), nothing else does.
 
 use std::time::Duration;

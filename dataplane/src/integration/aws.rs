@@ -18,8 +18,8 @@ use portico_shared::sigv4;
 
 use crate::error::GatewayError;
 use crate::http1::write;
-use crate::integration::DownstreamRequest;
-use crate::route::Resolved;
+use crate::request::{json_string, Request};
+use crate::stages::resolve::Resolved;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
 
@@ -28,15 +28,13 @@ pub async fn invoke(
     w: &Worker,
     s: &AwsService,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
 ) -> Result<UpstreamResponse, GatewayError> {
     call.clear();
-    let mut body = w.take_buf();
-    let mut scratch = w.take_buf();
+    let mut body = w.bufs.take();
+    let mut scratch = w.bufs.take();
     let built = build(s, resolved, req, &mut body, &mut scratch, &mut call.req);
-    w.give_buf(scratch);
-    w.give_buf(body);
     let method = built?;
     let endpoint = crate::upstream::Endpoint {
         addr: s.target.upstream,
@@ -49,7 +47,7 @@ pub async fn invoke(
 fn build(
     s: &AwsService,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     body: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
@@ -150,14 +148,14 @@ fn build(
             }
             Kind::List => {
                 body.push(b'[');
-                json_string(scratch, body);
+                json_string(body, scratch);
                 body.push(b']');
             }
             Kind::Blob => {
                 let encoded = portico_shared::vtl::base64_encode(scratch);
-                json_string(encoded.as_bytes(), body);
+                json_string(body, encoded.as_bytes());
             }
-            _ => json_string(scratch, body),
+            _ => json_string(body, scratch),
         }
     }
     body.extend_from_slice(if entries { b"}]}" } else { b"}" });
@@ -264,39 +262,4 @@ pub fn write_signature(
     }
     write::header(out, b"authorization", sig.authorization.as_bytes());
     Ok(())
-}
-
-/// Appends `v` (lossy UTF-8) as a JSON string.
-fn json_string(v: &[u8], out: &mut Vec<u8>) {
-    out.push(b'"');
-    match std::str::from_utf8(v) {
-        Ok(_) => crate::rest::escape_json(v, out),
-        Err(_) => crate::rest::escape_json(String::from_utf8_lossy(v).as_bytes(), out),
-    }
-    out.push(b'"');
-}
-
-/// `$context.requestTime`: `25/Nov/2026:22:14:36 +0000`.
-pub fn write_request_time(out: &mut Vec<u8>) {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // `20261125T221436Z`
-    let iso = sigv4::format_iso_basic(now_s);
-    let month = iso[4..6].parse::<usize>().unwrap_or(1).clamp(1, 12);
-    let _ = std::io::Write::write_fmt(
-        out,
-        format_args!(
-            "{}/{}/{}:{}:{}:{} +0000",
-            &iso[6..8],
-            MONTHS[month - 1],
-            &iso[..4],
-            &iso[9..11],
-            &iso[11..13],
-            &iso[13..15]
-        ),
-    );
 }

@@ -19,26 +19,26 @@
 //! reused worker buffer (simd-json parses in place), never from the connection buffer; a refusal
 //! reaches no upstream.
 
-use portico_shared::limits::REST_BODY_DEPTH_MAX;
+use portico_shared::limits::{REST_BODY_DEPTH_MAX, REST_VALIDATION_ERRORS_MAX};
 use portico_shared::validation::{ParameterIn, Validation};
 
 use crate::error::GatewayError;
-use crate::http1::parse::{bytes, trim};
-use crate::integration::DownstreamRequest;
-use crate::route::Resolved;
+use crate::http1::parse::trim;
+use crate::request::Request;
+use crate::stages::resolve::Resolved;
 
 /// Checks `req` against `v`. `scratch` is a reused buffer the body is copied into.
 pub fn validate(
     v: &Validation,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     resolved: &Resolved<'_>,
     scratch: &mut Vec<u8>,
 ) -> Result<(), GatewayError> {
     let mut missing = 0u64;
     for (i, p) in v.required.iter().enumerate() {
         let value = match p.location {
-            ParameterIn::Header => header(req, &p.name),
-            ParameterIn::Query => query(req, &p.name),
+            ParameterIn::Header => req.header(p.name.as_bytes()),
+            ParameterIn::Query => req.query(p.name.as_bytes()),
             ParameterIn::Path => resolved
                 .matched
                 .params
@@ -52,7 +52,7 @@ pub fn validate(
     if missing != 0 {
         return Err(GatewayError::MissingParameters { missing });
     }
-    let Some(schema) = v.schema_for(media_type(header(req, "content-type"))) else {
+    let Some(schema) = v.schema_for(media_type(req.header(b"content-type"))) else {
         return Ok(());
     };
     match parse(req.body, scratch) {
@@ -70,8 +70,6 @@ pub fn write_body_errors(
     body: &[u8],
     out: &mut Vec<u8>,
 ) {
-    /// Problems listed at most.
-    const ERRORS_MAX: usize = 10;
     let Some(schema) = v.schema_for(media_type(content_type)) else {
         return;
     };
@@ -79,7 +77,7 @@ pub fn write_body_errors(
     let mut problems = Vec::new();
     match parse(body, &mut scratch) {
         Ok(value) => {
-            for e in schema.iter_errors(&value).take(ERRORS_MAX) {
+            for e in schema.iter_errors(&value).take(REST_VALIDATION_ERRORS_MAX) {
                 problems.push(e.to_string());
             }
         }
@@ -90,7 +88,7 @@ pub fn write_body_errors(
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        crate::rest::escape_json(p.as_bytes(), out);
+        crate::request::escape_json(out, p.as_bytes());
     }
     out.push(b']');
 }
@@ -147,32 +145,130 @@ fn too_deep(body: &[u8], max: usize) -> bool {
     false
 }
 
-/// The first value of header `name` (case-insensitive).
-fn header<'a>(req: &DownstreamRequest<'a>, name: &str) -> Option<&'a [u8]> {
-    req.headers
-        .iter()
-        .find(|(n, _)| bytes(req.buf, *n).eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| bytes(req.buf, *v))
-}
-
-/// The first value of query string parameter `name` (raw, as sent).
-fn query<'a>(req: &DownstreamRequest<'a>, name: &str) -> Option<&'a [u8]> {
-    let q = bytes(req.buf, req.head.query);
-    if q.is_empty() {
-        return None;
-    }
-    q.split(|&b| b == b'&').find_map(|pair| {
-        let (k, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        };
-        (k == name.as_bytes()).then_some(v)
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::too_deep;
+    use std::sync::Arc;
+
+    use portico_shared::validation::{compile_schema, RequiredParameter};
+
+    use super::*;
+    use crate::stages::testing;
+
+    /// Each request of the table through `validate`: required header, query and path
+    /// parameters (present and non-blank), then the body against the content type's schema.
+    #[test]
+    fn validates_required_parameters_then_the_body() {
+        let snapshot = testing::snapshot(
+            r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"POST /pets/{id}",
+                "target":"integrations/up"}],
+              "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
+                "integrationUri":"http://127.0.0.1:9"}],
+              "stages":[{"stageName":"$default"}]}]}"#,
+        );
+        let required = |location, name: &str| RequiredParameter {
+            location,
+            name: name.into(),
+        };
+        let schema = compile_schema(r#"{"type":"object","required":["n"]}"#).expect("a schema");
+        let v = Validation {
+            required: Box::new([
+                required(ParameterIn::Header, "X-A"),
+                required(ParameterIn::Query, "q"),
+                required(ParameterIn::Path, "id"),
+            ]),
+            models: Box::new([("application/json".into(), Arc::new(schema))]),
+            default_model: None,
+        };
+        // (query, extra header lines, content type, body, outcome)
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            Result<(), GatewayError>,
+        );
+        let missing = |missing| Err(GatewayError::MissingParameters { missing });
+        let cases: &[Case] = &[
+            (
+                "q=1",
+                "X-A: 1\r\n",
+                "application/json",
+                r#"{"n":1}"#,
+                Ok(()),
+            ),
+            (
+                "q=1",
+                "x-a: 1\r\n",
+                "application/json; charset=utf-8",
+                r#"{"n":1}"#,
+                Ok(()),
+            ),
+            ("q=1", "", "application/json", r#"{"n":1}"#, missing(0b001)),
+            (
+                "q=1",
+                "X-A:   \r\n",
+                "application/json",
+                r#"{"n":1}"#,
+                missing(0b001),
+            ),
+            (
+                "",
+                "X-A: 1\r\n",
+                "application/json",
+                r#"{"n":1}"#,
+                missing(0b010),
+            ),
+            ("q=", "", "application/json", r#"{"n":1}"#, missing(0b011)),
+            (
+                "q=1",
+                "X-A: 1\r\n",
+                "application/json",
+                r#"{"m":1}"#,
+                Err(GatewayError::InvalidBody),
+            ),
+            (
+                "q=1",
+                "X-A: 1\r\n",
+                "application/json",
+                "not json",
+                Err(GatewayError::InvalidBody),
+            ),
+            ("q=1", "X-A: 1\r\n", "text/plain", "not json", Ok(())),
+        ];
+        for (query, lines, content_type, body, want) in cases {
+            let raw = format!(
+                "POST /pets/7?{query} HTTP/1.1\r\nHost: abc.execute-api.localhost\r\n{lines}\
+                 Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let buf = raw.as_bytes();
+            let (head, headers) = testing::head(buf);
+            let rng = std::cell::Cell::new(1);
+            let resolved = crate::stages::resolve::resolve(
+                &snapshot,
+                "execute-api.localhost",
+                &head,
+                buf,
+                None,
+                &rng,
+            )
+            .map_err(|m| m.error)
+            .expect("resolves");
+            let req = Request {
+                head: &head,
+                buf,
+                headers: &headers,
+                body: &buf[head.head_len..],
+                peer: "127.0.0.1:1".parse().expect("an address"),
+                local_port: 80,
+                tls: None,
+                request_id: crate::request_id::RequestIds::new(1).next(),
+                grant: None,
+            };
+            let got = validate(&v, &req, &resolved, &mut Vec::new());
+            assert_eq!(got, *want, "{query:?} {lines:?} {content_type} {body}");
+        }
+    }
 
     #[test]
     fn nesting_depth_ignores_brackets_in_strings() {

@@ -35,6 +35,21 @@ pub struct Resolved<'s> {
 
 // === impl Resolved ===
 
+impl<'s> Resolved<'s> {
+    /// The route's integration; a route without one is refused.
+    pub fn integration(&self) -> Result<&'s portico_shared::snapshot::Integration, GatewayError> {
+        self.route
+            .integration
+            .as_deref()
+            .ok_or(GatewayError::NoIntegration)
+    }
+
+    /// The REST method's request validation, if it has one.
+    pub fn validation(&self) -> Option<&'s portico_shared::validation::Validation> {
+        self.route.rest.as_ref()?.validation.as_deref()
+    }
+}
+
 impl Resolved<'_> {
     /// The request path with the stage prefix removed (`/` for a bare stage name).
     pub fn route_path<'b>(&self, buf: &'b [u8]) -> &'b str {
@@ -226,6 +241,99 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(host)
             );
+        }
+    }
+
+    /// Every request of the table through `resolve`, against a snapshot compiled from a
+    /// configuration file (no runtime, no socket).
+    #[test]
+    fn resolves_apis_stages_and_routes() {
+        let snapshot = crate::stages::testing::snapshot(
+            r#"{"apis":[{"apiId":"abc","routes":[
+                {"routeKey":"GET /pets/{id}","target":"integrations/up"},
+                {"routeKey":"ANY /files/{proxy+}","target":"integrations/up"},
+                {"routeKey":"POST /orders","target":"integrations/up"}],
+              "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
+                "integrationUri":"http://127.0.0.1:9"}],
+              "stages":[{"stageName":"$default"},{"stageName":"prod"}]}]}"#,
+        );
+        let domain = "execute-api.localhost";
+        // (request line, Host, route key or error, stage, route path)
+        type Case = (
+            &'static str,
+            &'static str,
+            Result<&'static str, GatewayError>,
+            &'static str,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                "GET /pets/7",
+                "abc.execute-api.localhost",
+                Ok("GET /pets/{id}"),
+                "$default",
+                "/pets/7",
+            ),
+            (
+                "GET /prod/pets/7",
+                "abc.execute-api.localhost",
+                Ok("GET /pets/{id}"),
+                "prod",
+                "/pets/7",
+            ),
+            (
+                "PUT /files/a/b",
+                "ABC.execute-api.localhost:8080",
+                Ok("ANY /files/{proxy+}"),
+                "$default",
+                "/files/a/b",
+            ),
+            (
+                "POST /orders",
+                "abc.execute-api.localhost",
+                Ok("POST /orders"),
+                "$default",
+                "/orders",
+            ),
+            (
+                "GET /orders",
+                "abc.execute-api.localhost",
+                Err(GatewayError::NotFound),
+                "",
+                "",
+            ),
+            (
+                "GET /pets/7",
+                "zzz.execute-api.localhost",
+                Err(GatewayError::NotFound),
+                "",
+                "",
+            ),
+            (
+                "GET /pets/7",
+                "abc.other.localhost",
+                Err(GatewayError::NotFound),
+                "",
+                "",
+            ),
+        ];
+        for (line, host, want, stage, path) in cases {
+            let raw = format!("{line} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let (head, _) = crate::stages::testing::head(raw.as_bytes());
+            let rng = Cell::new(1);
+            let got = resolve(&snapshot, domain, &head, raw.as_bytes(), None, &rng);
+            match (got, want) {
+                (Ok(r), Ok(key)) => {
+                    assert_eq!(&*r.route.route_key, *key, "{line} {host}");
+                    assert_eq!(&*r.stage.name, *stage, "{line} {host}");
+                    assert_eq!(r.route_path(raw.as_bytes()), *path, "{line} {host}");
+                }
+                (Err(miss), Err(e)) => assert_eq!(miss.error, *e, "{line} {host}"),
+                (got, want) => panic!(
+                    "{line} {host}: {:?} vs {want:?}",
+                    got.map(|r| r.route.route_key.clone())
+                ),
+            }
         }
     }
 }

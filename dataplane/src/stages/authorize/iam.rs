@@ -18,16 +18,15 @@
 //!
 //! Invariants: no lock, no wait, nothing shared but the immutable snapshot.
 
-use std::net::SocketAddr;
-
 use portico_shared::iam::{combine, AccessKey, Decision, Request, INVOKE};
+use portico_shared::limits::IAM_SIGNING_KEYS_CACHED_MAX;
 use portico_shared::sigv4::verify::{find_claim, HeaderLookup, RequestParts, SigV4Error};
 use portico_shared::Snapshot;
 
 use crate::error::{GatewayError, IamDenial};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::http1::RequestHead;
-use crate::route::Resolved;
+use crate::stages::resolve::Resolved;
 
 /// The signing service of data plane requests.
 const SERVICE: &str = "execute-api";
@@ -55,20 +54,17 @@ pub fn applies(r: &Resolved<'_>) -> bool {
 
 /// Verifies and authorizes the request; `Ok(Some(key))` for an IAM caller, `Ok(None)` for an
 /// anonymous caller a resource policy allowed. On refusal `message` holds AWS's message.
-#[allow(clippy::too_many_arguments)] // the request's parts, each read once
+/// `req.body`: the body the signature covers (read first for `AWS_IAM` routes, else empty).
 pub fn authorize<'s>(
     s: &'s Snapshot,
     r: &Resolved<'s>,
-    head: &RequestHead,
-    buf: &[u8],
-    headers: &HeaderSpans,
-    body: &[u8],
-    peer: SocketAddr,
+    req: &crate::request::Request<'_>,
     now_s: u64,
     message: &mut String,
 ) -> Result<Option<&'s AccessKey>, GatewayError> {
+    let (head, buf, peer) = (req.head, req.buf, req.peer);
     let caller = if r.route.aws_iam {
-        match verify(s, head, buf, headers, body, now_s) {
+        match verify(s, head, buf, req.headers, req.body, now_s) {
             Ok(k) => Some(k),
             Err(e) => return Err(refuse(e, message)),
         }
@@ -115,16 +111,14 @@ pub fn authorize<'s>(
 pub fn allows(
     s: &Snapshot,
     r: &Resolved<'_>,
-    head: &RequestHead,
-    buf: &[u8],
-    peer: SocketAddr,
+    req: &crate::request::Request<'_>,
     key: &AccessKey,
     action: &str,
 ) -> bool {
     if key.principal.root {
         return true;
     }
-    let resource = resource_arn(s, r, head, buf);
+    let (peer, resource) = (req.peer, resource_arn(s, r, req.head, req.buf));
     let req = Request {
         action,
         resource: &resource,
@@ -190,9 +184,6 @@ pub(crate) fn verify<'s>(
     Ok(key)
 }
 
-/// How many derived signing keys a worker keeps: one per (access key, day, region) in use.
-const SIGNING_KEY_CACHE: usize = 16;
-
 thread_local! {
     /// This worker's derived SigV4 signing keys. Per core, so no lock; a worker's thread is its
     /// core's only user.
@@ -242,11 +233,11 @@ impl SigningKeys {
             service: claim.service.clone(),
             key,
         };
-        if self.entries.len() < SIGNING_KEY_CACHE {
+        if self.entries.len() < IAM_SIGNING_KEYS_CACHED_MAX {
             self.entries.push(entry);
         } else {
             self.entries[self.next] = entry;
-            self.next = (self.next + 1) % SIGNING_KEY_CACHE;
+            self.next = (self.next + 1) % IAM_SIGNING_KEYS_CACHED_MAX;
         }
         key
     }
@@ -271,21 +262,23 @@ pub(crate) fn refuse(e: SigV4Error, message: &mut String) -> GatewayError {
 }
 
 /// Writes a refusal: 403, AWS's `x-amzn-ErrorType` and `{"message": ...}`.
-#[allow(clippy::too_many_arguments)] // one response's parts
 pub fn write_denial(
     denial: IamDenial,
     message: &str,
     rest: bool,
-    request_id: crate::request_id::RequestId,
-    connection: crate::integration::ConnectionHeader,
-    head_only: bool,
-    cors: Option<(&portico_shared::cors::CorsPolicy, &[u8])>,
+    a: &crate::respond::Answer<'_>,
     out: &mut Vec<u8>,
 ) {
+    let crate::respond::Answer {
+        request_id,
+        connection,
+        head_only,
+        cors,
+    } = *a;
     use crate::http1::write;
     let mut body = Vec::with_capacity(message.len() + 16);
     body.extend_from_slice(b"{\"message\":\"");
-    crate::rest::escape_json(message.as_bytes(), &mut body);
+    crate::request::escape_json(&mut body, message.as_bytes());
     body.extend_from_slice(b"\"}");
     write::status_line(out, 403, write::reason(403));
     write::header(out, b"content-type", b"application/json");
@@ -299,8 +292,7 @@ pub fn write_denial(
     if let Some((policy, origin)) = cors {
         policy.write_actual(origin, out);
     }
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
+    connection.end_head(out);
     if !head_only {
         out.extend_from_slice(&body);
     }
@@ -344,11 +336,11 @@ mod tests {
         let next_day = claim("AKIDA", "20261127");
         assert_eq!(cache.get(&next_day, "s1"), derive(&next_day, "s1"));
         // Past capacity the oldest entries are replaced and answers stay right.
-        for i in 0..(SIGNING_KEY_CACHE * 2) {
+        for i in 0..(IAM_SIGNING_KEYS_CACHED_MAX * 2) {
             let c = claim(&format!("AKID{i}"), "20261126");
             assert_eq!(cache.get(&c, "s"), derive(&c, "s"));
         }
-        assert_eq!(cache.entries.len(), SIGNING_KEY_CACHE);
+        assert_eq!(cache.entries.len(), IAM_SIGNING_KEYS_CACHED_MAX);
         assert_eq!(cache.get(&a, "s1"), derive(&a, "s1"));
     }
 }

@@ -28,12 +28,17 @@ use portico_shared::jwt::RouteAuth;
 use portico_shared::lambda::{
     is_binary_media_type, is_text_content_type, LambdaProxy, PayloadFormat,
 };
+use portico_shared::percent;
+
+use std::time::Instant;
 
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim};
 use crate::http1::write::{self, is_hop_by_hop};
-use crate::integration::DownstreamRequest;
-use crate::route::Resolved;
+use crate::request::{clf_time, clock_time, escape_json, json_string, month_name, Request};
+use crate::stages::resolve::Resolved;
+use crate::upstream::UpstreamCall;
+use crate::worker::Worker;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -52,40 +57,35 @@ pub struct Caller<'a> {
 /// The function's answer, ready to be written: `buf[..lines]` are header lines
 /// (`name: value\r\n`), `buf[lines..]` the body.
 #[derive(Debug, Default)]
-pub struct LambdaReply {
+pub struct LambdaReply<'w> {
     pub status: u16,
-    pub buf: Vec<u8>,
+    pub buf: crate::buffers::Buf<'w>,
     pub lines: usize,
 }
 
 // === the event ===
 
-/// Writes the event of `req` for `p` into `out`.
-pub fn write_event(
-    p: &LambdaProxy,
-    resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
-    caller: Caller<'_>,
-    now_ms: u64,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
-    match p.format {
-        PayloadFormat::V1 => write_v1(p, resolved, req, caller, now_ms, out, scratch),
-        PayloadFormat::V2 => write_v2(p, resolved, req, caller, now_ms, out, scratch),
+/// What a function's event is written from.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub proxy: &'a LambdaProxy,
+    pub resolved: &'a Resolved<'a>,
+    pub req: &'a Request<'a>,
+    pub caller: Caller<'a>,
+    /// `requestTimeEpoch`.
+    pub now_ms: u64,
+}
+
+/// Writes the event `e` into `out`.
+pub fn write_event(e: &Event<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    match e.proxy.format {
+        PayloadFormat::V1 => write_v1(e, out, scratch),
+        PayloadFormat::V2 => write_v2(e, out, scratch),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_v1(
-    p: &LambdaProxy,
-    resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
-    caller: Caller<'_>,
-    now_ms: u64,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+fn write_v1(e: &Event<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let (p, resolved, req, caller, now_ms) = (e.proxy, e.resolved, e.req, e.caller, e.now_ms);
     let route_path = resolved.route_path(req.buf);
     let rest = resolved.route.rest.as_ref();
     let resource: &str = match rest {
@@ -97,13 +97,13 @@ fn write_v1(
         out.extend_from_slice(br#""version":"1.0","#);
     }
     key(out, "resource");
-    string(out, resource.as_bytes());
+    json_string(out, resource.as_bytes());
     out.push(b',');
     key(out, "path");
-    string(out, route_path.as_bytes());
+    json_string(out, route_path.as_bytes());
     out.push(b',');
     key(out, "httpMethod");
-    string(out, req.head.method.as_str().as_bytes());
+    json_string(out, req.head.method.as_str().as_bytes());
     out.push(b',');
     key(out, "headers");
     write_headers_v1(req, false, out, scratch);
@@ -139,7 +139,7 @@ fn write_v1(
         out.push(b'{');
         key(out, "principalId");
         match &g.principal_id {
-            Some(p) => string(out, p.as_bytes()),
+            Some(p) => json_string(out, p.as_bytes()),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(br#","integrationLatency":0"#);
@@ -151,20 +151,20 @@ fn write_v1(
         out.push(b',');
     }
     key(out, "extendedRequestId");
-    string(out, req.request_id.as_bytes());
+    json_string(out, req.request_id.as_bytes());
     out.push(b',');
     key(out, "httpMethod");
-    string(out, req.head.method.as_str().as_bytes());
+    json_string(out, req.head.method.as_str().as_bytes());
     out.push(b',');
     key(out, "identity");
     out.extend_from_slice(br#"{"accessKey":null,"accountId":null,"apiKey":"#);
     match caller.api_key {
-        Some((value, _)) => string(out, value),
+        Some((value, _)) => json_string(out, value),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(br#","apiKeyId":"#);
     match caller.api_key {
-        Some((_, id)) => string(out, id.as_bytes()),
+        Some((_, id)) => json_string(out, id.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
     if let Some(cert) = caller.client_cert {
@@ -176,54 +176,48 @@ fn write_v1(
     );
     source_ip(req, out);
     out.extend_from_slice(br#","user":null,"userAgent":"#);
-    match header(req, b"user-agent") {
-        Some(v) => string(out, v),
+    match req.header(b"user-agent") {
+        Some(v) => json_string(out, v),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(br#","userArn":null},"#);
     key(out, "path");
-    string(out, bytes(req.buf, req.head.path));
+    json_string(out, bytes(req.buf, req.head.path));
     out.push(b',');
     key(out, "protocol");
-    string(out, protocol(req));
+    json_string(out, protocol(req));
     out.push(b',');
     key(out, "requestTime");
+    out.push(b'"');
     clf_time(out, now_ms);
+    out.push(b'"');
     out.push(b',');
     key(out, "requestTimeEpoch");
     out.extend_from_slice(itoa::Buffer::new().format(now_ms).as_bytes());
     out.push(b',');
     key(out, "resourceId");
     match rest {
-        Some(m) => string(out, m.resource_id.as_bytes()),
+        Some(m) => json_string(out, m.resource_id.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
     out.push(b',');
     key(out, "resourcePath");
-    string(out, resource.as_bytes());
+    json_string(out, resource.as_bytes());
     out.extend_from_slice(b"},");
     write_body(p, req, true, out);
     out.push(b'}');
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_v2(
-    p: &LambdaProxy,
-    resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
-    caller: Caller<'_>,
-    now_ms: u64,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+fn write_v2(e: &Event<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let (p, resolved, req, caller, now_ms) = (e.proxy, e.resolved, e.req, e.caller, e.now_ms);
     let route_path = resolved.route_path(req.buf);
     let query = bytes(req.buf, req.head.query);
     out.extend_from_slice(br#"{"version":"2.0","routeKey":"#);
-    string(out, resolved.route.route_key.as_bytes());
+    json_string(out, resolved.route.route_key.as_bytes());
     out.extend_from_slice(br#","rawPath":"#);
-    string(out, route_path.as_bytes());
+    json_string(out, route_path.as_bytes());
     out.extend_from_slice(br#","rawQueryString":"#);
-    string(out, query);
+    json_string(out, query);
     out.push(b',');
     // cookies: every `Cookie` header's pairs; the key is omitted when there are none.
     let mut first = true;
@@ -238,7 +232,7 @@ fn write_v2(
             }
             out.extend_from_slice(if first { br#""cookies":["# } else { b"," });
             first = false;
-            string(out, c);
+            json_string(out, c);
         }
     }
     if !first {
@@ -257,7 +251,7 @@ fn write_v2(
         }
         scratch.clear();
         scratch.extend(name.iter().map(u8::to_ascii_lowercase));
-        string(out, scratch);
+        json_string(out, scratch);
         out.push(b':');
         scratch.clear();
         for &(n2, v2) in &req.headers[i..] {
@@ -268,7 +262,7 @@ fn write_v2(
                 scratch.extend_from_slice(bytes(req.buf, v2));
             }
         }
-        string(out, scratch);
+        json_string(out, scratch);
         out.push(b',');
     }
     write_forwarded(req, Shape::V2, out, scratch);
@@ -297,19 +291,21 @@ fn write_v2(
         out.extend_from_slice(b"},");
     }
     out.extend_from_slice(br#""http":{"method":"#);
-    string(out, req.head.method.as_str().as_bytes());
+    json_string(out, req.head.method.as_str().as_bytes());
     out.extend_from_slice(br#","path":"#);
-    string(out, route_path.as_bytes());
+    json_string(out, route_path.as_bytes());
     out.extend_from_slice(br#","protocol":"#);
-    string(out, protocol(req));
+    json_string(out, protocol(req));
     out.extend_from_slice(br#","sourceIp":"#);
     source_ip(req, out);
     out.extend_from_slice(br#","userAgent":"#);
-    string(out, header(req, b"user-agent").unwrap_or_default());
+    json_string(out, req.header(b"user-agent").unwrap_or_default());
     out.extend_from_slice(br#"},"routeKey":"#);
-    string(out, resolved.route.route_key.as_bytes());
+    json_string(out, resolved.route.route_key.as_bytes());
     out.extend_from_slice(br#","time":"#);
+    out.push(b'"');
     clf_time(out, now_ms);
+    out.push(b'"');
     out.extend_from_slice(br#","timeEpoch":"#);
     out.extend_from_slice(itoa::Buffer::new().format(now_ms).as_bytes());
     out.extend_from_slice(b"},");
@@ -329,41 +325,38 @@ fn write_v2(
 
 /// `accountId`, `apiId`, `domainName`, `domainPrefix`, `requestId`, `stage` (each followed by
 /// a comma): the request context keys both formats share.
-fn common_context(
-    p: &LambdaProxy,
-    resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
-    out: &mut Vec<u8>,
-) {
+fn common_context(p: &LambdaProxy, resolved: &Resolved<'_>, req: &Request<'_>, out: &mut Vec<u8>) {
     key(out, "accountId");
-    string(out, p.account_id.as_bytes());
+    json_string(out, p.account_id.as_bytes());
     out.push(b',');
     key(out, "apiId");
-    string(out, resolved.api.id.as_bytes());
+    json_string(out, resolved.api.id.as_bytes());
     out.push(b',');
     let domain = domain_name(req);
     key(out, "domainName");
-    string(out, domain);
+    json_string(out, domain);
     out.push(b',');
     key(out, "domainPrefix");
-    string(out, domain.split(|&b| b == b'.').next().unwrap_or_default());
+    json_string(out, domain.split(|&b| b == b'.').next().unwrap_or_default());
     out.push(b',');
     key(out, "requestId");
     // REST's request id is the UUID form (`x-amzn-RequestId`); HTTP APIs' the short one.
     if p.rest {
-        string(out, &req.request_id.uuid());
+        json_string(out, &req.request_id.uuid());
     } else {
-        string(out, req.request_id.as_bytes());
+        json_string(out, req.request_id.as_bytes());
     }
     out.push(b',');
     key(out, "stage");
-    string(out, resolved.stage.name.as_bytes());
+    json_string(out, resolved.stage.name.as_bytes());
     out.push(b',');
 }
 
 /// `"claims":{...},"scopes":[...]|null` of the route's JWT (already verified by `authorize`).
-fn write_jwt(a: &RouteAuth, req: &DownstreamRequest<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
-    let token = header(req, a.authorizer.header.as_bytes()).unwrap_or_default();
+fn write_jwt(a: &RouteAuth, req: &Request<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let token = req
+        .header(a.authorizer.header.as_bytes())
+        .unwrap_or_default();
     let token = match token.get(..7) {
         Some(p) if p.eq_ignore_ascii_case(b"bearer ") => trim(&token[7..]),
         _ => token,
@@ -385,13 +378,13 @@ fn write_jwt(a: &RouteAuth, req: &DownstreamRequest<'_>, out: &mut Vec<u8>, scra
             if i > 0 {
                 out.push(b',');
             }
-            string(out, k.as_bytes());
+            json_string(out, k.as_bytes());
             out.push(b':');
             // AWS passes every claim as a string.
             match v {
-                Value::String(s) => string(out, s.as_bytes()),
+                Value::String(s) => json_string(out, s.as_bytes()),
                 Value::Static(StaticNode::Null) => out.extend_from_slice(b"null"),
-                other => string(
+                other => json_string(
                     out,
                     simd_json::to_string(other).unwrap_or_default().as_bytes(),
                 ),
@@ -423,7 +416,7 @@ fn write_jwt(a: &RouteAuth, req: &DownstreamRequest<'_>, out: &mut Vec<u8>, scra
                 if i > 0 {
                     out.push(b',');
                 }
-                string(out, s.as_bytes());
+                json_string(out, s.as_bytes());
             }
             out.push(b']');
         }
@@ -432,12 +425,7 @@ fn write_jwt(a: &RouteAuth, req: &DownstreamRequest<'_>, out: &mut Vec<u8>, scra
 }
 
 /// `"body":...,"isBase64Encoded":...` (1.0: `"body":null` when empty; 2.0: no `body`).
-fn write_body(
-    p: &LambdaProxy,
-    req: &DownstreamRequest<'_>,
-    null_when_empty: bool,
-    out: &mut Vec<u8>,
-) {
+fn write_body(p: &LambdaProxy, req: &Request<'_>, null_when_empty: bool, out: &mut Vec<u8>) {
     let body = req.body;
     if body.is_empty() {
         if null_when_empty {
@@ -446,7 +434,7 @@ fn write_body(
         out.extend_from_slice(br#""isBase64Encoded":false"#);
         return;
     }
-    let content_type = header(req, b"content-type");
+    let content_type = req.header(b"content-type");
     let binary = if p.rest {
         content_type.is_some_and(|ct| is_binary_media_type(&p.binary_media_types, ct))
     } else {
@@ -465,7 +453,7 @@ fn write_body(
         let n = B64.encode_slice(body, &mut out[start..]).unwrap_or(0);
         out.truncate(start + n);
     } else {
-        escape(out, body);
+        escape_json(out, body);
     }
     out.extend_from_slice(if binary {
         br#"","isBase64Encoded":true"#
@@ -475,19 +463,14 @@ fn write_body(
 }
 
 /// 1.0's `headers` (`multi`: false, the last value per name) or `multiValueHeaders`.
-fn write_headers_v1(
-    req: &DownstreamRequest<'_>,
-    multi: bool,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+fn write_headers_v1(req: &Request<'_>, multi: bool, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
     out.push(b'{');
     for (i, &(n, _)) in req.headers.iter().enumerate() {
         let name = bytes(req.buf, n);
         if dropped_header(req, name) || is_forwarded(name) || seen_before(req, i, name) {
             continue;
         }
-        string(out, name);
+        json_string(out, name);
         out.push(b':');
         let mut values = req.headers[i..]
             .iter()
@@ -499,11 +482,11 @@ fn write_headers_v1(
                 if j > 0 {
                     out.push(b',');
                 }
-                string(out, v);
+                json_string(out, v);
             }
             out.push(b']');
         } else {
-            string(out, values.next_back().unwrap_or_default());
+            json_string(out, values.next_back().unwrap_or_default());
         }
         out.push(b',');
     }
@@ -525,12 +508,7 @@ enum Shape {
 
 /// `X-Forwarded-For` (the client's list, then the peer), `-Port` and `-Proto`, as API Gateway
 /// adds them to the event's headers.
-fn write_forwarded(
-    req: &DownstreamRequest<'_>,
-    shape: Shape,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+fn write_forwarded(req: &Request<'_>, shape: Shape, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
     let names: [&[u8]; 3] = match shape {
         Shape::V2 => [
             b"x-forwarded-for",
@@ -560,12 +538,12 @@ fn write_forwarded(
         if i > 0 {
             out.push(b',');
         }
-        string(out, name);
+        json_string(out, name);
         out.push(b':');
         if multi {
             out.push(b'[');
         }
-        string(out, value);
+        json_string(out, value);
         if multi {
             out.push(b']');
         }
@@ -606,7 +584,7 @@ fn write_query(query: &[u8], shape: QueryShape, out: &mut Vec<u8>, scratch: &mut
     out.push(b'{');
     let mut first = true;
     for (i, (name, _)) in pairs().enumerate() {
-        if pairs().take(i).any(|(n, _)| same_decoded(n, name)) {
+        if pairs().take(i).any(|(n, _)| percent::same_decoded(n, name)) {
             continue;
         }
         if !first {
@@ -617,7 +595,7 @@ fn write_query(query: &[u8], shape: QueryShape, out: &mut Vec<u8>, scratch: &mut
         out.push(b':');
         let values = pairs()
             .skip(i)
-            .filter(|(n, _)| same_decoded(n, name))
+            .filter(|(n, _)| percent::same_decoded(n, name))
             .map(|(_, v)| v);
         match shape {
             QueryShape::Last => decoded_string(out, values.last().unwrap_or_default(), scratch),
@@ -637,38 +615,13 @@ fn write_query(query: &[u8], shape: QueryShape, out: &mut Vec<u8>, scratch: &mut
                     if j > 0 {
                         scratch.push(b',');
                     }
-                    percent_decode_into(v, scratch);
+                    percent::decode_into(v, scratch);
                 }
-                string(out, scratch);
+                json_string(out, scratch);
             }
         }
     }
     out.push(b'}');
-}
-
-/// Whether two query components are equal once percent-decoded.
-fn same_decoded(a: &[u8], b: &[u8]) -> bool {
-    a == b || ((a.contains(&b'%') || b.contains(&b'%')) && Decoded(a).eq(Decoded(b)))
-}
-
-/// The bytes of a percent-encoded component, decoded on the fly.
-struct Decoded<'a>(&'a [u8]);
-
-impl Iterator for Decoded<'_> {
-    type Item = u8;
-
-    fn next(&mut self) -> Option<u8> {
-        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        let (&first, rest) = self.0.split_first()?;
-        if first == b'%' && rest.len() >= 2 {
-            if let (Some(h), Some(l)) = (hex(rest[0]), hex(rest[1])) {
-                self.0 = &rest[2..];
-                return Some(h << 4 | l);
-            }
-        }
-        self.0 = rest;
-        Some(first)
-    }
 }
 
 fn write_path_parameters(
@@ -686,7 +639,7 @@ fn write_path_parameters(
         if i > 0 {
             out.push(b',');
         }
-        string(out, p.name.trim_end_matches('+').as_bytes());
+        json_string(out, p.name.trim_end_matches('+').as_bytes());
         out.push(b':');
         let range = portico_shared::router::Params::range(p);
         decoded_string(
@@ -709,15 +662,15 @@ fn write_stage_variables(resolved: &Resolved<'_>, out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b',');
         }
-        string(out, k.as_bytes());
+        json_string(out, k.as_bytes());
         out.push(b':');
-        string(out, v.as_bytes());
+        json_string(out, v.as_bytes());
     }
     out.push(b'}');
 }
 
 /// Headers that never reach the function: hop-by-hop ones and those `Connection` names.
-fn dropped_header(req: &DownstreamRequest<'_>, name: &[u8]) -> bool {
+fn dropped_header(req: &Request<'_>, name: &[u8]) -> bool {
     is_hop_by_hop(name)
         || name.eq_ignore_ascii_case(b"expect")
         || req.head.connection_tokens[..req.head.connection_token_count]
@@ -725,21 +678,14 @@ fn dropped_header(req: &DownstreamRequest<'_>, name: &[u8]) -> bool {
             .any(|t| bytes(req.buf, *t).eq_ignore_ascii_case(name))
 }
 
-fn seen_before(req: &DownstreamRequest<'_>, i: usize, name: &[u8]) -> bool {
+fn seen_before(req: &Request<'_>, i: usize, name: &[u8]) -> bool {
     req.headers[..i]
         .iter()
         .any(|&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
 }
 
-pub(crate) fn header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
-    req.headers
-        .iter()
-        .find(|&&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
-        .map(|&(_, v)| bytes(req.buf, v))
-}
-
 /// `$context.domainName`: the `Host` header without its port.
-pub(crate) fn domain_name<'r>(req: &DownstreamRequest<'r>) -> &'r [u8] {
+pub(crate) fn domain_name<'r>(req: &Request<'r>) -> &'r [u8] {
     host_name(req.head.host.map(|h| bytes(req.buf, h)).unwrap_or_default())
 }
 
@@ -751,14 +697,14 @@ pub(crate) fn host_name(host: &[u8]) -> &[u8] {
     }
 }
 
-pub(crate) fn protocol(req: &DownstreamRequest<'_>) -> &'static [u8] {
+pub(crate) fn protocol(req: &Request<'_>) -> &'static [u8] {
     match req.head.version {
         crate::http1::Version::Http10 => b"HTTP/1.0",
         crate::http1::Version::Http11 => b"HTTP/1.1",
     }
 }
 
-fn source_ip(req: &DownstreamRequest<'_>, out: &mut Vec<u8>) {
+fn source_ip(req: &Request<'_>, out: &mut Vec<u8>) {
     use std::io::Write as _;
     out.push(b'"');
     let _ = write!(out, "{}", req.peer.ip());
@@ -770,45 +716,17 @@ fn route_key_path(route_key: &str) -> &str {
     route_key.split_once(' ').map_or(route_key, |(_, p)| p)
 }
 
-/// `"dd/Mon/yyyy:HH:mm:ss +0000"` (CLF, UTC).
-pub(crate) fn clf_time(out: &mut Vec<u8>, now_ms: u64) {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let s = now_ms / 1000;
-    let (y, m, d) = portico_shared::quota::civil_from_days(s / 86_400);
-    let t = s % 86_400;
-    let two = |out: &mut Vec<u8>, v: u64| {
-        out.push(b'0' + (v / 10 % 10) as u8);
-        out.push(b'0' + (v % 10) as u8);
-    };
-    out.push(b'"');
-    two(out, u64::from(d));
-    out.push(b'/');
-    out.extend_from_slice(MONTHS[(m as usize).saturating_sub(1) % 12]);
-    out.push(b'/');
-    out.extend_from_slice(itoa::Buffer::new().format(y).as_bytes());
-    out.push(b':');
-    two(out, t / 3600);
-    out.push(b':');
-    two(out, t / 60 % 60);
-    out.push(b':');
-    two(out, t % 60);
-    out.extend_from_slice(b" +0000\"");
-}
-
 /// AWS's `clientCert` object: PEM, subject and issuer DNs, serial, and validity dates in
 /// OpenSSL's form (`May 28 12:30:02 2019 GMT`).
 fn client_cert(out: &mut Vec<u8>, cert: &crate::tls::ClientCert) {
     out.extend_from_slice(br#"{"clientCertPem":"#);
-    string(out, cert.pem.as_bytes());
+    json_string(out, cert.pem.as_bytes());
     out.extend_from_slice(br#","subjectDN":"#);
-    string(out, cert.info.subject.as_bytes());
+    json_string(out, cert.info.subject.as_bytes());
     out.extend_from_slice(br#","issuerDN":"#);
-    string(out, cert.info.issuer.as_bytes());
+    json_string(out, cert.info.issuer.as_bytes());
     out.extend_from_slice(br#","serialNumber":"#);
-    string(out, cert.info.serial.as_bytes());
+    json_string(out, cert.info.serial.as_bytes());
     out.extend_from_slice(br#","validity":{"notBefore":"#);
     openssl_time(out, cert.info.not_before_s);
     out.extend_from_slice(br#","notAfter":"#);
@@ -819,28 +737,16 @@ fn client_cert(out: &mut Vec<u8>, cert: &crate::tls::ClientCert) {
 /// `"May 28 12:30:02 2019 GMT"` (the day space-padded), as a JSON string; times before the
 /// epoch are written as the epoch.
 fn openssl_time(out: &mut Vec<u8>, unix_s: i64) {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
     let s = u64::try_from(unix_s).unwrap_or(0);
     let (y, m, d) = portico_shared::quota::civil_from_days(s / 86_400);
     let t = s % 86_400;
-    let two = |out: &mut Vec<u8>, v: u64| {
-        out.push(b'0' + (v / 10 % 10) as u8);
-        out.push(b'0' + (v % 10) as u8);
-    };
     out.push(b'"');
-    out.extend_from_slice(MONTHS[(m as usize).saturating_sub(1) % 12]);
+    out.extend_from_slice(month_name(m));
     out.push(b' ');
     out.push(if d >= 10 { b'0' + (d / 10) as u8 } else { b' ' });
     out.push(b'0' + (d % 10) as u8);
     out.push(b' ');
-    two(out, t / 3600);
-    out.push(b':');
-    two(out, t / 60 % 60);
-    out.push(b':');
-    two(out, t % 60);
+    clock_time(out, t);
     out.push(b' ');
     out.extend_from_slice(itoa::Buffer::new().format(y).as_bytes());
     out.extend_from_slice(b" GMT\"");
@@ -852,49 +758,55 @@ fn key(out: &mut Vec<u8>, k: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// A JSON string of `v`; bytes that are not UTF-8 become U+FFFD.
-fn string(out: &mut Vec<u8>, v: &[u8]) {
-    out.push(b'"');
-    escape(out, v);
-    out.push(b'"');
-}
-
-fn escape(out: &mut Vec<u8>, v: &[u8]) {
-    for chunk in v.utf8_chunks() {
-        for &b in chunk.valid().as_bytes() {
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                b if b < 0x20 => {
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 15)]);
-                }
-                b => out.push(b),
-            }
-        }
-        if !chunk.invalid().is_empty() {
-            out.extend_from_slice(b"\\ufffd");
-        }
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 fn decoded_string(out: &mut Vec<u8>, v: &[u8], scratch: &mut Vec<u8>) {
     if !v.contains(&b'%') {
-        return string(out, v);
+        return json_string(out, v);
     }
     scratch.clear();
-    percent_decode_into(v, scratch);
-    string(out, scratch);
+    percent::decode_into(v, scratch);
+    json_string(out, scratch);
 }
 
-pub(crate) fn percent_decode_into(v: &[u8], out: &mut Vec<u8>) {
-    out.extend(Decoded(v));
+// === the call ===
+
+/// Calls the function with the request's event and maps its answer (`AWS_PROXY`);
+/// `integration_us` receives the function's time.
+pub async fn invoke<'s, 'w>(
+    w: &'w Worker,
+    l: &'s LambdaProxy,
+    inv: &crate::integration::Invocation<'_, 's>,
+    call: &mut UpstreamCall,
+    integration_us: &mut Option<u64>,
+) -> Result<crate::integration::Reply<'s, 'w>, GatewayError> {
+    let req = inv.req;
+    let mut event = w.bufs.take();
+    let mut scratch = w.bufs.take();
+    let caller = Caller {
+        api_key: inv.key.map(|k| (k.value(), &*k.id)),
+        client_cert: req.tls.and_then(|t| t.client_cert.as_ref()),
+        authorizer: req.grant,
+    };
+    let e = Event {
+        proxy: l,
+        resolved: inv.resolved,
+        req,
+        caller,
+        now_ms: crate::request::unix_ms(),
+    };
+    write_event(&e, &mut event, &mut scratch);
+    let started = Instant::now();
+    // Boxed: it pins a timer (see `integration::forward`).
+    let r = Box::pin(call::invoke(w, call, &l.target, &event)).await;
+    *integration_us = Some(started.elapsed().as_micros() as u64);
+    drop(event);
+    let r = r?;
+    let mut reply = LambdaReply {
+        buf: w.bufs.take(),
+        ..Default::default()
+    };
+    let accept = first_accept(req.header(b"accept"));
+    read_response(l, call.body(&r), accept, &mut scratch, &mut reply)?;
+    Ok(crate::integration::Reply::Lambda(reply))
 }
 
 // === the response ===
@@ -906,7 +818,7 @@ pub fn read_response(
     payload: &[u8],
     accept: Option<&[u8]>,
     scratch: &mut Vec<u8>,
-    reply: &mut LambdaReply,
+    reply: &mut LambdaReply<'_>,
 ) -> Result<(), GatewayError> {
     reply.buf.clear();
     scratch.clear();
@@ -1072,9 +984,9 @@ pub fn first_accept(req_accept: Option<&[u8]>) -> Option<&[u8]> {
 /// Writes the downstream response for a function's answer: its status and header lines, the
 /// gateway's (CORS, ids, connection, framing), then the body.
 pub fn write_reply(
-    reply: &LambdaReply,
+    reply: &LambdaReply<'_>,
     request_id: crate::request_id::RequestId,
-    connection: crate::integration::ConnectionHeader,
+    connection: crate::respond::ConnectionHeader,
     head_only: bool,
     edits: &crate::integration::Edits<'_>,
     out: &mut Vec<u8>,
@@ -1085,7 +997,7 @@ pub fn write_reply(
     if edits.drop_cors {
         for line in lines.split_inclusive(|&b| b == b'\n') {
             let name = line.split(|&b| b == b':').next().unwrap_or_default();
-            if !crate::integration::is_cors_header_name(name) {
+            if !crate::respond::is_cors_header(name) {
                 out.extend_from_slice(line);
             }
         }
@@ -1111,6 +1023,8 @@ pub fn write_reply(
         out.extend_from_slice(body);
     }
 }
+
+pub mod call;
 
 #[cfg(test)]
 mod tests;

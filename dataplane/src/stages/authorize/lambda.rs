@@ -35,10 +35,10 @@ use serde_json::Value;
 
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
-use crate::integration::DownstreamRequest;
-use crate::lambda::LambdaError;
-use crate::lambda_proxy::{self, Caller};
-use crate::route::Resolved;
+use crate::integration::lambda::call::LambdaError;
+use crate::integration::lambda::{self, Caller};
+use crate::request::Request;
+use crate::stages::resolve::Resolved;
 use crate::upstream::UpstreamCall;
 use crate::worker::Worker;
 
@@ -91,12 +91,11 @@ pub async fn authorize(
     s: &Snapshot,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
 ) -> Result<Rc<Grant>, GatewayError> {
-    let mut key = w.take_buf();
+    let mut key = w.bufs.take();
     let r = decide(w, s, a, resolved, req, call, &mut key).await;
-    w.give_buf(key);
     r
 }
 
@@ -105,7 +104,7 @@ async fn decide(
     s: &Snapshot,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
     key: &mut Vec<u8>,
 ) -> Result<Rc<Grant>, GatewayError> {
@@ -120,7 +119,8 @@ async fn decide(
     })
     .map_err(GatewayError::Authorizer)?;
     // The method ARN, in a worker buffer (a cached decision allocates nothing).
-    let mut arn = String::from_utf8(w.take_buf()).unwrap_or_default();
+    let mut arn_buf = w.bufs.take();
+    let mut arn = String::from_utf8(std::mem::take(&mut *arn_buf)).unwrap_or_default();
     s.iam.write_resource_arn(
         &mut arn,
         &resolved.api.id,
@@ -128,11 +128,16 @@ async fn decide(
         req.head.method.as_str(),
         resolved.route_path(req.buf),
     );
-    let r = grant(w, s, a, call, key, &arn, req.peer.ip(), |values, out| {
+    let subject = Subject {
+        key,
+        arn: &arn,
+        peer: req.peer.ip(),
+    };
+    let r = grant(w, s, a, call, subject, |values, out| {
         write_event(w, a, resolved, req, values, &arn, out)
     })
     .await;
-    w.give_buf(arn.into_bytes());
+    *arn_buf = arn.into_bytes();
     r.map_err(GatewayError::Authorizer)
 }
 
@@ -179,7 +184,7 @@ pub fn identity_key(
                 }
             }
             IdentitySource::Query(name) => {
-                if let Some(v) = crate::cache::query_value(h.query, name.as_bytes()) {
+                if let Some(v) = crate::request::query(h.query, name.as_bytes()) {
                     key.extend_from_slice(v);
                 }
             }
@@ -204,20 +209,26 @@ pub fn identity_key(
     Ok(())
 }
 
+/// Who asks for what: the identity (cache key), the resource ARN and the caller's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub key: &'a [u8],
+    pub arn: &'a str,
+    pub peer: IpAddr,
+}
+
 /// The decision for identity `key` on resource `arn`: the cached grant while it lives, else the
 /// function's (invoked with the event `write_event` writes from the identity values), cached
 /// for the authorizer's TTL; then the grant's policy evaluated against `arn`.
-#[allow(clippy::too_many_arguments)]
 pub async fn grant(
     w: &Worker,
     s: &Snapshot,
     a: &LambdaAuthorizer,
     call: &mut UpstreamCall,
-    key: &[u8],
-    arn: &str,
-    peer: IpAddr,
+    subject: Subject<'_>,
     write_event: impl FnOnce(&[&str], &mut Vec<u8>),
 ) -> Result<Rc<Grant>, AuthorizerError> {
+    let Subject { key, arn, peer } = subject;
     let now = Instant::now();
     let cached = if a.ttl_s > 0 {
         w.authorizers.get(key, now)
@@ -248,7 +259,7 @@ fn context_value(
     name: &str,
     account_id: &str,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     out: &mut Vec<u8>,
 ) {
     let v: &[u8] = match name {
@@ -267,14 +278,14 @@ fn context_value(
             .as_ref()
             .map_or(&[][..], |r| r.resource_id.as_bytes()),
         "path" => bytes(req.buf, req.head.path),
-        "domainName" => lambda_proxy::domain_name(req),
+        "domainName" => lambda::domain_name(req),
         "domainPrefix" => {
-            let domain = lambda_proxy::domain_name(req);
+            let domain = lambda::domain_name(req);
             domain.split(|&b| b == b'.').next().unwrap_or_default()
         }
         "accountId" => account_id.as_bytes(),
-        "protocol" => lambda_proxy::protocol(req),
-        "identity.userAgent" => lambda_proxy::header(req, b"user-agent").unwrap_or_default(),
+        "protocol" => lambda::protocol(req),
+        "identity.userAgent" => req.header(b"user-agent").unwrap_or_default(),
         "identity.sourceIp" => {
             use std::io::Write as _;
             let _ = write!(out, "{}", req.peer.ip());
@@ -299,16 +310,15 @@ async fn call_function(
         .take(a.sources.len())
         .map(|v| std::str::from_utf8(v).unwrap_or_default())
         .collect();
-    let mut event = w.take_buf();
+    let mut event = w.bufs.take();
     event.clear();
     write_event(&values, &mut event);
     let started = Instant::now();
     let sent = monoio::time::timeout(
         w.cfg.authorizer_timeout,
-        crate::lambda::send(w, call, &a.proxy.target, &event),
+        crate::integration::lambda::call::send(w, call, &a.proxy.target, &event),
     )
     .await;
-    w.give_buf(event);
     let failed = AuthorizerError::Failed;
     let r = match sent {
         Err(_) => {
@@ -325,7 +335,7 @@ async fn call_function(
         }
         Ok(Ok(r)) => r,
     };
-    match crate::lambda::classify(call, r) {
+    match crate::integration::lambda::call::classify(call, r) {
         Ok(r) => Grant::parse(call.body(&r), a.flavor).map_err(|why| {
             tracing::debug!(authorizer = &*a.id, why, "authorizer answer malformed");
             failed
@@ -352,7 +362,7 @@ fn write_event(
     w: &Worker,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     values: &[&str],
     arn: &str,
     out: &mut Vec<u8>,
@@ -367,22 +377,20 @@ fn write_event(
         let _ = serde_json::to_writer(&mut *out, &event);
         return;
     }
-    let mut scratch = w.take_buf();
+    let mut scratch = w.bufs.take();
     let caller = Caller {
         api_key: None,
         client_cert: req.tls.and_then(|t| t.client_cert.as_ref()),
         authorizer: None,
     };
-    lambda_proxy::write_event(
-        &a.proxy,
+    let event = lambda::Event {
+        proxy: &a.proxy,
         resolved,
         req,
         caller,
-        crate::pipeline::unix_ms(),
-        out,
-        &mut scratch,
-    );
-    w.give_buf(scratch);
+        now_ms: crate::request::unix_ms(),
+    };
+    lambda::write_event(&event, out, &mut scratch);
     let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(out) else {
         return;
     };

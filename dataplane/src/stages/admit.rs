@@ -12,8 +12,8 @@ use portico_shared::throttle::Bucket;
 use portico_shared::{clock, quota, Snapshot};
 
 use crate::error::GatewayError;
-use crate::http1::parse::{bytes, trim, HeaderSpans};
-use crate::route::Resolved;
+use crate::http1::parse::HeaderSpans;
+use crate::stages::resolve::Resolved;
 use crate::worker::Worker;
 
 /// Who a request was admitted as: the API key and its plan, when the method requires a key.
@@ -97,10 +97,7 @@ fn check_key<'s>(
 ) -> Result<(&'s KeyEntry, &'s Plan, &'s KeyPlan), GatewayError> {
     // AUTHORIZER keys come from the Lambda authorizer's `usageIdentifierKey`.
     let value = match resolved.api.api_key_source {
-        ApiKeySource::Header => headers
-            .iter()
-            .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(b"x-api-key"))
-            .map(|(_, v)| trim(bytes(buf, *v))),
+        ApiKeySource::Header => crate::request::header(buf, headers, b"x-api-key"),
         ApiKeySource::Authorizer => authorizer_key,
     }
     .ok_or(GatewayError::InvalidApiKey)?;

@@ -1,4 +1,4 @@
-//! Pipeline stage `invoke`: call the route's integration. Enum dispatch, one arm per kind.
+//! `HTTP_PROXY` integrations.
 //!
 //! `HTTP_PROXY` (payload format 1.0): the downstream request is forwarded with its method (or
 //! the integration's), the path built from the integration URI (parameters substituted, or the
@@ -15,46 +15,29 @@
 //! the upstream's own (as AWS).
 
 use std::io::Write as _;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
 
 use http::Method;
 
 use portico_shared::cors::CorsPolicy;
-use portico_shared::limits::VPC_LINK_CONNECT_ATTEMPTS_MAX;
+use portico_shared::limits::INLINE_BODY_MAX_BYTES;
 use portico_shared::mapping::{self, Op, ParamOp, RequestMapping, ResponseMapping};
-use portico_shared::snapshot::{HttpProxy, Integration, PathPart};
+use portico_shared::snapshot::{HttpProxy, PathPart};
 use portico_shared::template::Context;
-use portico_shared::vpc_link::TargetPool;
 
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
-use crate::http1::parse::{bytes, HeaderSpans, Span};
+use crate::http1::parse::{bytes, Span};
 use crate::http1::write::{self, is_hop_by_hop};
-use crate::http1::RequestHead;
+
+use crate::request::Request;
 use crate::request_id::RequestId;
-use crate::route::Resolved;
-use crate::upstream::{Endpoint, UpstreamCall, UpstreamResponse};
+use crate::respond::ConnectionHeader;
+use crate::stages::resolve::Resolved;
+use crate::upstream::{UpstreamCall, UpstreamResponse};
 use crate::worker::Worker;
 
-/// The downstream request as the integration sees it.
-#[derive(Debug)]
-pub struct DownstreamRequest<'a> {
-    pub head: &'a RequestHead,
-    /// The connection's read buffer; the head's spans index into it.
-    pub buf: &'a [u8],
-    pub headers: &'a HeaderSpans,
-    pub body: &'a [u8],
-    pub peer: SocketAddr,
-    pub local_port: u16,
-    /// The TLS session (HTTPS, a mutual TLS client's certificate); `None` for plain HTTP.
-    pub tls: Option<&'a crate::tls::TlsSession>,
-    /// For `$context.requestId` in parameter mapping.
-    pub request_id: RequestId,
-    /// A Lambda authorizer's grant, for `$context.authorizer.*` in parameter mapping.
-    pub grant: Option<&'a portico_shared::authorizer::Grant>,
-}
+use super::{forward, upstream_method};
 
 /// What the gateway changes in an upstream response it passes on.
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,177 +54,12 @@ pub struct Edits<'a> {
     pub status: Option<u16>,
 }
 
-/// Calls the integration; on success the response is in `call`. `deadline`: the downstream
-/// connection's timer (this runs on the connection's task).
+/// Forwards the request to the `HTTP_PROXY` upstream (request parameter mapping applied).
 pub async fn invoke(
     w: &Worker,
-    integration: &Integration,
-    resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
-    call: &mut UpstreamCall,
-    deadline: &mut Deadline,
-) -> Result<UpstreamResponse, GatewayError> {
-    match integration {
-        Integration::HttpProxy(p) => http_proxy(w, p, resolved, req, call, deadline).await,
-        // Boxed: it pins a timer (see `forward`).
-        Integration::AwsService(s) => Box::pin(crate::aws::invoke(w, s, resolved, req, call)).await,
-        // Answered by the pipeline, which maps their requests and responses (see
-        // `pipeline::handle` and `rest.rs`).
-        Integration::Mock(_) | Integration::Http(_) | Integration::Lambda(_) => {
-            Err(GatewayError::ApiConfiguration)
-        }
-    }
-}
-
-/// The first value of request header `name`.
-pub fn request_header<'a>(req: &DownstreamRequest<'a>, name: &[u8]) -> Option<&'a [u8]> {
-    req.headers
-        .iter()
-        .find(|&&(n, _)| bytes(req.buf, n).eq_ignore_ascii_case(name))
-        .map(|&(_, v)| bytes(req.buf, v))
-}
-
-/// The method sent upstream: the integration's, else the downstream one. An integration method
-/// of HEAD for a client's GET would leave the client waiting for a body the upstream never
-/// sends: only the client's HEAD asks the upstream for a HEAD.
-pub fn upstream_method<'m>(configured: Option<&'m Method>, downstream: &'m Method) -> &'m Method {
-    let method = configured.unwrap_or(downstream);
-    if *method == Method::HEAD && *downstream != Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    }
-}
-
-/// Sends `call.req` (already serialized) to `to` with `method`'s retry rules, within
-/// `timeout_ms`. `deadline`: the downstream connection's timer, when this runs on the
-/// connection's own task (the exchange is then one more phase of it, and touches no timer
-/// wheel in steady state); `None` pins a timer for this exchange.
-pub async fn send(
-    w: &Worker,
-    call: &mut UpstreamCall,
-    to: Endpoint<'_>,
-    method: &Method,
-    timeout_ms: u32,
-    deadline: Option<&mut Deadline>,
-) -> Result<UpstreamResponse, GatewayError> {
-    let (head_only, idempotent) = retry_rules(method);
-    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-    let done = match deadline {
-        Some(d) => {
-            d.set(until);
-            let exchange = pin!(call.exchange(&w.pool, to, head_only, idempotent));
-            d.within(exchange).await
-        }
-        // Boxed: its pinned timer would align and size the connection's path too.
-        None => Box::pin(call.exchange_until(&w.pool, to, head_only, idempotent, until)).await,
-    };
-    match done {
-        Some(r) => r,
-        None => Err(GatewayError::UpstreamTimeout { timeout_ms }),
-    }
-}
-
-/// Sends `call.req` to `p`'s upstream: its address, or a target of its VPC link pool.
-/// `deadline` as in [`send`].
-pub async fn forward(
-    w: &Worker,
-    call: &mut UpstreamCall,
-    p: &HttpProxy,
-    method: &Method,
-    deadline: Option<&mut Deadline>,
-) -> Result<UpstreamResponse, GatewayError> {
-    match &p.pool {
-        None => {
-            let to = Endpoint {
-                addr: p.upstream,
-                tls: p.tls.as_deref(),
-            };
-            send(w, call, to, method, p.timeout_ms, deadline).await
-        }
-        // Boxed, like every path whose future pins a timer (`exchange_until`): a timer entry is
-        // cache-line aligned and large, and inline it would align and size every request's
-        // pipeline future (which `conn::serve` boxes per request).
-        Some(pool) => {
-            Box::pin(balanced(
-                w,
-                call,
-                pool,
-                p.tls.as_deref(),
-                method,
-                p.timeout_ms,
-            ))
-            .await
-        }
-    }
-}
-
-/// (HEAD: no response body; idempotent: a stale pooled connection may be retried).
-fn retry_rules(method: &Method) -> (bool, bool) {
-    let idempotent = matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    );
-    (*method == Method::HEAD, idempotent)
-}
-
-/// One exchange with a target of `pool`, all within `timeout_ms`: a target that cannot be
-/// connected to is ejected and the next one tried (nothing was sent, so any method may move);
-/// a target that resets, answers garbage or times out is ejected and the request fails.
-async fn balanced(
-    w: &Worker,
-    call: &mut UpstreamCall,
-    pool: &TargetPool,
-    tls: Option<&str>,
-    method: &Method,
-    timeout_ms: u32,
-) -> Result<UpstreamResponse, GatewayError> {
-    let (head_only, idempotent) = retry_rules(method);
-    // One deadline over every attempt.
-    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-    let mut tried = 0u64;
-    let mut last = GatewayError::NoHealthyTarget;
-    for attempt in 0..=VPC_LINK_CONNECT_ATTEMPTS_MAX {
-        let now = w.cfg.mono_ms(Instant::now());
-        // Every target refused (or none is healthy): the pool is down, answered as such.
-        let Some(i) = pool.pick(w.id, now, tried) else {
-            return Err(GatewayError::NoHealthyTarget);
-        };
-        if attempt == VPC_LINK_CONNECT_ATTEMPTS_MAX {
-            return Err(last);
-        }
-        tried |= 1 << i;
-        let _in_flight = pool.begin(i, w.id);
-        let to = Endpoint {
-            addr: pool.targets[i].addr,
-            tls,
-        };
-        match call
-            .exchange_until(&w.pool, to, head_only, idempotent, until)
-            .await
-        {
-            Some(Ok(r)) => return Ok(r),
-            Some(Err(e)) => {
-                pool.eject(i, w.cfg.mono_ms(Instant::now()));
-                if !e.nothing_sent() {
-                    return Err(e);
-                }
-                last = e;
-            }
-            None => {
-                pool.eject(i, w.cfg.mono_ms(Instant::now()));
-                return Err(GatewayError::UpstreamTimeout { timeout_ms });
-            }
-        }
-    }
-    Err(GatewayError::NoHealthyTarget)
-}
-
-async fn http_proxy(
-    w: &Worker,
     p: &HttpProxy,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     call: &mut UpstreamCall,
     deadline: &mut Deadline,
 ) -> Result<UpstreamResponse, GatewayError> {
@@ -251,7 +69,7 @@ async fn http_proxy(
         None => build_request(p, method, resolved, req, None, &mut call.req)?,
         Some(m) => {
             let cx = context(resolved, req);
-            let mut scratch = w.take_buf();
+            let mut scratch = w.bufs.take();
             let built = build_request(
                 p,
                 method,
@@ -260,7 +78,6 @@ async fn http_proxy(
                 Some((m, &cx, &mut scratch)),
                 &mut call.req,
             );
-            w.give_buf(scratch);
             built?;
         }
     }
@@ -268,9 +85,9 @@ async fn http_proxy(
 }
 
 /// What mapping values are rendered against (the REST template context serves both).
-pub(crate) fn context<'a>(
+pub fn context<'a>(
     resolved: &'a Resolved<'a>,
-    req: &'a DownstreamRequest<'a>,
+    req: &'a Request<'a>,
 ) -> crate::rest::RestContext<'a> {
     crate::rest::RestContext {
         request_id: req.request_id,
@@ -377,7 +194,7 @@ pub fn build_request(
     p: &HttpProxy,
     method: &Method,
     resolved: &Resolved<'_>,
-    req: &DownstreamRequest<'_>,
+    req: &Request<'_>,
     mapped: Option<(&RequestMapping, &dyn Context, &mut Vec<u8>)>,
     out: &mut Vec<u8>,
 ) -> Result<(), GatewayError> {
@@ -540,12 +357,7 @@ fn build_path(
 }
 
 /// `X-Forwarded-*`, the framing and the body.
-fn finish_request(
-    method: &Method,
-    req: &DownstreamRequest<'_>,
-    forwarded_for: bool,
-    out: &mut Vec<u8>,
-) {
+fn finish_request(method: &Method, req: &Request<'_>, forwarded_for: bool, out: &mut Vec<u8>) {
     // One X-Forwarded-For: every value the client sent, in order, then the peer's address.
     out.extend_from_slice(b"x-forwarded-for: ");
     if forwarded_for {
@@ -615,9 +427,6 @@ fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {
         .any(|t| bytes(buf, *t).eq_ignore_ascii_case(name))
 }
 
-/// Bodies up to this size are copied behind the head so the response leaves in one write.
-pub const INLINE_BODY_BYTES: usize = 64 * 1024;
-
 /// Writes the downstream response head (and the body, when small) for an upstream response.
 /// Returns whether the body still has to be written from `call` (see [`UpstreamCall::body`]).
 pub fn write_response(
@@ -658,7 +467,7 @@ pub fn write_response(
         if n.eq_ignore_ascii_case(b"content-length") && !keep_upstream_length {
             continue;
         }
-        if (edits.drop_cors && is_cors_header(n))
+        if (edits.drop_cors && crate::respond::is_cors_header(n))
             || edits.mapping.is_some_and(|m| m.drops_header(n))
         {
             continue;
@@ -680,84 +489,12 @@ pub fn write_response(
         write::header_u64(out, b"content-length", body.len() as u64);
     }
     out.extend_from_slice(b"\r\n");
-    if downstream_head || by_rule || body.len() <= INLINE_BODY_BYTES {
+    if downstream_head || by_rule || body.len() <= INLINE_BODY_MAX_BYTES {
         if !downstream_head && !by_rule {
             out.extend_from_slice(body);
         }
         false
     } else {
         true
-    }
-}
-
-/// Whether `name` is an `access-control-*` header (dropped from answers of APIs with CORS).
-pub fn is_cors_header_name(name: &[u8]) -> bool {
-    is_cors_header(name)
-}
-
-/// Writes a gateway-generated JSON error response.
-pub fn write_error(
-    e: &GatewayError,
-    request_id: RequestId,
-    connection: ConnectionHeader,
-    head_only: bool,
-    cors: Option<(&CorsPolicy, &[u8])>,
-    out: &mut Vec<u8>,
-) {
-    let status = e.status();
-    write::status_line(out, status, write::reason(status));
-    write::header(out, b"content-type", b"application/json");
-    let body = e.body();
-    write::header_u64(out, b"content-length", body.len() as u64);
-    write::header(out, b"apigw-requestid", request_id.as_bytes());
-    if let GatewayError::Unauthorized(f) = e {
-        write::header(out, b"www-authenticate", f.www_authenticate().as_bytes());
-    }
-    if let Some((policy, origin)) = cors {
-        policy.write_actual(origin, out);
-    }
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-}
-
-/// Writes the gateway's answer to a CORS preflight: 204, with the `access-control-*` lines
-/// when the origin, method and headers are allowed.
-pub fn write_preflight(
-    p: &crate::cors::Preflight<'_, '_>,
-    request_id: RequestId,
-    connection: ConnectionHeader,
-    out: &mut Vec<u8>,
-) {
-    write::status_line(out, 204, write::reason(204));
-    p.policy.write_preflight(p.origin, p.method, p.headers, out);
-    write::header(out, b"apigw-requestid", request_id.as_bytes());
-    connection.write(out);
-    out.extend_from_slice(b"\r\n");
-}
-
-fn is_cors_header(name: &[u8]) -> bool {
-    name.len() > 15 && name[..15].eq_ignore_ascii_case(b"access-control-")
-}
-
-/// The `Connection` header a response carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionHeader {
-    /// HTTP/1.1 keep-alive: no header needed.
-    Default,
-    /// HTTP/1.0 client that asked for keep-alive.
-    KeepAlive,
-    Close,
-}
-
-impl ConnectionHeader {
-    pub fn write(self, out: &mut Vec<u8>) {
-        match self {
-            ConnectionHeader::Default => {}
-            ConnectionHeader::KeepAlive => write::header(out, b"connection", b"keep-alive"),
-            ConnectionHeader::Close => write::header(out, b"connection", b"close"),
-        }
     }
 }

@@ -41,24 +41,22 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use portico_shared::cache::{KeyParameter, MethodCache, StageCache, UnauthorizedStrategy};
-use portico_shared::limits::CACHE_MAX_RESPONSE_BYTES;
+use portico_shared::limits::{CACHE_ENTRY_OVERHEAD_BYTES, CACHE_MAX_RESPONSE_BYTES};
 use portico_shared::snapshot::Integration;
 
 use crate::conn::Downstream;
 use crate::error::GatewayError;
-use crate::http1::parse::bytes;
+use crate::http1::parse::{bytes, trim};
 use crate::http1::{write, RequestHead};
-use crate::integration::ConnectionHeader;
+use crate::request;
 use crate::request_id::RequestId;
-use crate::route::Resolved;
+use crate::respond::ConnectionHeader;
+use crate::stages::resolve::Resolved;
 use crate::worker::Worker;
 
 /// The `Warning` AWS documents for `SUCCEED_WITH_RESPONSE_HEADER`.
 pub const IGNORED_WARNING: &[u8] =
     b"199 - \"Cache-control headers were ignored because the caller was unauthorized.\"";
-
-/// Bookkeeping bytes counted per entry beside its key and data (map slot, `Rc`, expiry).
-const ENTRY_OVERHEAD_BYTES: u64 = 96;
 
 /// A stored response.
 #[derive(Debug)]
@@ -70,7 +68,7 @@ pub struct Cached {
     expires: Instant,
 }
 
-/// Entries weigh their key, their data and [`ENTRY_OVERHEAD_BYTES`].
+/// Entries weigh their key, their data and [`CACHE_ENTRY_OVERHEAD_BYTES`].
 #[derive(Debug, Clone, Copy, Default)]
 struct Weigh;
 
@@ -86,11 +84,11 @@ pub struct Caches {
 
 /// How one request uses the cache.
 #[derive(Debug)]
-pub struct Plan<'s> {
+pub struct Plan<'s, 'w> {
     pub stage: StageCache,
     pub method: &'s MethodCache,
-    /// The key, in a buffer from the worker's free list (given back by the pipeline).
-    pub key: Vec<u8>,
+    /// The key, in a buffer from the worker's free list.
+    pub key: crate::buffers::Buf<'w>,
     /// `Cache-Control: max-age=0`, allowed: skip the lookup, store the fresh response.
     pub refresh: bool,
     /// The invalidation was ignored under `SUCCEED_WITH_RESPONSE_HEADER`: add the warning.
@@ -139,7 +137,7 @@ impl Cached {
 
 impl quick_cache::Weighter<Box<[u8]>, Rc<Cached>> for Weigh {
     fn weight(&self, key: &Box<[u8]>, val: &Rc<Cached>) -> u64 {
-        (key.len() + val.data.len()) as u64 + ENTRY_OVERHEAD_BYTES
+        (key.len() + val.data.len()) as u64 + CACHE_ENTRY_OVERHEAD_BYTES
     }
 }
 
@@ -147,7 +145,7 @@ impl quick_cache::Weighter<Box<[u8]>, Rc<Cached>> for Weigh {
 
 impl Caches {
     /// Looks `plan`'s key up; on a miss, leads or joins the key's fetch.
-    pub fn begin(&self, plan: &Plan<'_>, now: Instant) -> Begin<'_> {
+    pub fn begin(&self, plan: &Plan<'_, '_>, now: Instant) -> Begin<'_> {
         if plan.refresh {
             return Begin::Miss;
         }
@@ -181,7 +179,7 @@ impl Caches {
     /// is cacheable. Returns what was stored.
     pub fn store(
         &self,
-        plan: &Plan<'_>,
+        plan: &Plan<'_, '_>,
         capacity_bytes: u64,
         status: u16,
         out: &[u8],
@@ -307,6 +305,56 @@ pub async fn wait(flight: Rc<Flight>, bound: Duration) -> Option<Rc<Cached>> {
     monoio::time::timeout(bound, &*flight).await.ok().flatten()
 }
 
+/// The lookup of a planned request: a hit (or another request's fetch of the same key, waited
+/// for within the integration's timeout); on a miss this request may lead the fetch (`flight`).
+pub async fn lookup<'w>(
+    w: &'w Worker,
+    plan: Option<&Plan<'_, '_>>,
+    integration: &Integration,
+    flight: &mut Option<FlightGuard<'w>>,
+) -> Option<Rc<Cached>> {
+    match w.responses.begin(plan?, Instant::now()) {
+        Begin::Hit(c) => Some(c),
+        // Boxed: it pins a timer.
+        Begin::Wait(f) => Box::pin(wait(f, wait_bound(integration))).await,
+        Begin::Lead(guard) => {
+            *flight = Some(guard);
+            None
+        }
+        Begin::Miss => None,
+    }
+}
+
+/// Stores a cached method's fetched response (the head and small body in `out`, a large body
+/// in `call`) and hands it to the requests waiting for it; adds the ignored-invalidation
+/// warning when the plan says so.
+pub fn store(
+    w: &Worker,
+    p: &Plan<'_, '_>,
+    flight: Option<FlightGuard<'_>>,
+    call: &crate::upstream::UpstreamCall,
+    outcome: &crate::pipeline::Outcome<'_>,
+    out: &mut Vec<u8>,
+) {
+    if outcome.cache_hit == Some(true) || outcome.error.is_some() {
+        return;
+    }
+    let tail = outcome.tail.map(|t| match t {
+        crate::pipeline::Tail::Resp(s, e) => &call.resp[s..e],
+        crate::pipeline::Tail::Dechunked => &call.dechunked[..],
+    });
+    let bytes = shard_bytes(&w.cfg, &p.stage);
+    let stored = w
+        .responses
+        .store(p, bytes, outcome.status, out, tail, Instant::now());
+    if let Some(guard) = flight {
+        guard.finish(stored);
+    }
+    if p.warn {
+        add_warning(out);
+    }
+}
+
 /// A worker's share of a stage cache's bound (or of the test override).
 pub fn shard_bytes(cfg: &crate::config::DataPlaneConfig, stage: &StageCache) -> u64 {
     cfg.cache_capacity_bytes_override
@@ -327,13 +375,13 @@ pub fn wait_bound(integration: &Integration) -> Duration {
 
 /// Decides how the request uses the cache (`None`: not at all), building its key into `key`
 /// (a buffer from the worker's free list, handed back in the plan or returned on `None`).
-pub fn plan<'s, S>(
-    w: &Worker,
+pub fn plan<'s, 'w, S>(
+    w: &'w Worker,
     resolved: &Resolved<'s>,
     head: &RequestHead,
     d: &Downstream<S>,
     may_invalidate: impl FnOnce() -> bool,
-) -> Result<Option<Plan<'s>>, GatewayError> {
+) -> Result<Option<Plan<'s, 'w>>, GatewayError> {
     let (Some(stage), Some(rest)) = (resolved.stage.cache, &resolved.route.rest) else {
         return Ok(None);
     };
@@ -358,7 +406,7 @@ pub fn plan<'s, S>(
         },
     };
     // Only cached methods take a buffer for the key; it returns to the worker with the plan.
-    let mut key = w.take_buf();
+    let mut key = w.bufs.take();
     key.extend_from_slice(&stage.id.to_le_bytes());
     key.extend_from_slice(&method.scope.to_le_bytes());
     key.extend_from_slice(head.method.as_str().as_bytes());
@@ -366,12 +414,8 @@ pub fn plan<'s, S>(
     let route_path = resolved.route_path(&d.buf);
     for p in method.key_parameters.iter() {
         let value = match p {
-            KeyParameter::Query(name) => query_value(bytes(&d.buf, head.query), name.as_bytes()),
-            KeyParameter::Header(name) => d
-                .headers
-                .iter()
-                .find(|&&(n, _)| bytes(&d.buf, n).eq_ignore_ascii_case(name.as_bytes()))
-                .map(|&(_, v)| bytes(&d.buf, v)),
+            KeyParameter::Query(name) => request::query(bytes(&d.buf, head.query), name.as_bytes()),
+            KeyParameter::Header(name) => request::header(&d.buf, &d.headers, name.as_bytes()),
             KeyParameter::Path(name) => resolved
                 .matched
                 .params
@@ -395,26 +439,6 @@ pub fn plan<'s, S>(
         refresh,
         warn,
     }))
-}
-
-/// The first value of `name` in a raw query string (compared as sent, not percent-decoded).
-pub(crate) fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
-    query.split(|&b| b == b'&').find_map(|pair| {
-        let mut kv = pair.splitn(2, |&b| b == b'=');
-        (kv.next()? == name).then(|| kv.next().unwrap_or_default())
-    })
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end]
 }
 
 /// Writes a stored response with fresh request ids, `Content-Length` framing and this
@@ -455,6 +479,7 @@ mod tests {
 
     #[test]
     fn query_values_and_trim() {
+        use crate::request::query as query_value;
         assert_eq!(query_value(b"a=1&q=x&q=y", b"q"), Some(&b"x"[..]));
         assert_eq!(query_value(b"a=1&q", b"q"), Some(&b""[..]));
         assert_eq!(query_value(b"qq=1", b"q"), None);

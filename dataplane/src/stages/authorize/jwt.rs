@@ -19,18 +19,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use portico_shared::jwt::{JwtAuthorizer, KeySet, RouteAuth};
+use portico_shared::limits::{JWT_VERIFIED_TOKENS_MAX, JWT_VERIFIED_TTL_MAX_S};
 
 use crate::error::GatewayError;
-use crate::http1::parse::{bytes, trim, HeaderSpans};
-
-/// Longest a verified token is trusted without verifying it again (a key removed from the
-/// issuer's JWKS stops being honoured within this).
-pub const VERIFIED_TOKEN_TTL_S: u64 = 60;
-/// Verified tokens remembered per core; when full, expired entries go, then everything.
-pub const VERIFIED_TOKENS_MAX: usize = 16_384;
+use crate::http1::parse::HeaderSpans;
 
 /// This core's verified tokens: a repeated token skips the signature check (the expensive
-/// part) until it expires, for at most [`VERIFIED_TOKEN_TTL_S`], while the issuer's key set is
+/// part) until it expires, for at most [`JWT_VERIFIED_TTL_MAX_S`], while the issuer's key set is
 /// the one that verified it. Keyed by the whole token; an entry holds the authorizer it was
 /// verified by (compared by pointer, kept alive by the entry, so a recompiled authorizer never
 /// matches), the key set and the route's scopes.
@@ -57,10 +52,7 @@ pub fn authorize(
     now_s: u64,
 ) -> Result<(), GatewayError> {
     let name = auth.authorizer.header.as_bytes();
-    let value = headers
-        .iter()
-        .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(name))
-        .map(|(_, v)| trim(bytes(buf, *v)));
+    let value = crate::request::header(buf, headers, name);
     if let Some(token) = value {
         let entries = verified.entries.borrow();
         if entries.get(token).is_some_and(|v| {
@@ -80,9 +72,9 @@ pub fn authorize(
         .map_err(GatewayError::Unauthorized)?;
     if let (Some(token), Some(keys)) = (value, keys) {
         let mut entries = verified.entries.borrow_mut();
-        if entries.len() >= VERIFIED_TOKENS_MAX {
+        if entries.len() >= JWT_VERIFIED_TOKENS_MAX {
             entries.retain(|_, v| v.until_s > now_s);
-            if entries.len() >= VERIFIED_TOKENS_MAX {
+            if entries.len() >= JWT_VERIFIED_TOKENS_MAX {
                 entries.clear();
             }
         }
@@ -92,7 +84,7 @@ pub fn authorize(
                 authorizer: Arc::clone(&auth.authorizer),
                 keys,
                 scopes: auth.scopes.clone(),
-                until_s: until_s.min(now_s + VERIFIED_TOKEN_TTL_S),
+                until_s: until_s.min(now_s + JWT_VERIFIED_TTL_MAX_S),
             },
         );
     }

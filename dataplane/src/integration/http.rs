@@ -1,0 +1,41 @@
+//! REST `HTTP` integrations (non-proxy): the request is built from the method's mapping
+//! templates (`rest::build_http_request`), sent like an `HTTP_PROXY` request, and the upstream
+//! status selects the integration response the answer is rendered from.
+
+use std::time::Instant;
+
+use portico_shared::snapshot::HttpMapped;
+
+use crate::deadline::Deadline;
+use crate::error::GatewayError;
+use crate::rest;
+use crate::upstream::UpstreamCall;
+use crate::worker::Worker;
+
+use super::{context, forward, upstream_method, Invocation, Reply};
+
+/// Builds and sends the mapped request; `integration_us` receives the upstream's time.
+pub async fn invoke<'s, 'w>(
+    w: &'w Worker,
+    h: &'s HttpMapped,
+    inv: &Invocation<'_, 's>,
+    call: &mut UpstreamCall,
+    deadline: &mut Deadline,
+    integration_us: &mut Option<u64>,
+) -> Result<Reply<'s, 'w>, GatewayError> {
+    let req = inv.req;
+    let mut cx = context(inv.resolved, req);
+    cx.key = inv.key;
+    cx.caller = inv.caller;
+    call.clear();
+    let method = upstream_method(h.target.method.as_ref(), &req.head.method);
+    rest::build_http_request(h, method, &cx, &mut call.req, &mut w.bufs.take())?;
+    let started = Instant::now();
+    let r = forward(w, call, &h.target, method, Some(deadline)).await;
+    *integration_us = Some(started.elapsed().as_micros() as u64);
+    let r = r?;
+    let m = h
+        .response_for(r.status)
+        .ok_or(GatewayError::ApiConfiguration)?;
+    Ok(Reply::Mapped(Some(r), m))
+}
