@@ -408,13 +408,17 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-/// Request headers the gateway replaces or never forwards.
+/// Request headers the gateway replaces or never forwards (`x-apigw-api-id` is Portico's own
+/// addressing header: it chose the API and means nothing to the upstream).
 fn skip_request_header(name: &[u8]) -> bool {
     is_hop_by_hop(name)
         || match name.len() {
             4 => name.eq_ignore_ascii_case(b"host"),
             6 => name.eq_ignore_ascii_case(b"expect"),
-            14 => name.eq_ignore_ascii_case(b"content-length"),
+            14 => {
+                name.eq_ignore_ascii_case(b"content-length")
+                    || name.eq_ignore_ascii_case(b"x-apigw-api-id")
+            }
             16 => name.eq_ignore_ascii_case(b"x-forwarded-port"),
             17 => name.eq_ignore_ascii_case(b"x-forwarded-proto"),
             _ => crate::tls::is_client_cert_header(name),
