@@ -225,6 +225,11 @@ impl Catalog {
         &self.store
     }
 
+    /// The ids of every API of every type.
+    pub(crate) fn api_ids(&self) -> impl Iterator<Item = String> + '_ {
+        self.apis.keys().chain(self.rest.map().keys()).cloned()
+    }
+
     pub(crate) fn apis(&self) -> &BTreeMap<String, Arc<ApiState>> {
         &self.apis
     }
@@ -552,36 +557,81 @@ impl Catalog {
         Ok(value)
     }
 
-    /// Brings the HTTP and WebSocket APIs `api_ids` up to date with `rows` (every stored
-    /// document of those APIs, read after another node committed a change to them): each is
-    /// parsed, compiled and published, or unpublished when it no longer exists. An API that does
-    /// not compile keeps serving what it did (logged).
-    pub(crate) fn refresh_apis(
+    /// Brings `scopes` up to date with `rows` (every stored document under them, read after
+    /// another node committed a change to them). APIs (HTTP, WebSocket and REST) are parsed,
+    /// compiled and published, or unpublished when they no longer exist; the `$` scopes (VPC
+    /// links, usage plans and keys, IAM, custom domains, the account) are rebuilt and published
+    /// keeping this node's live state (usage counters, the admin credentials as root). VPC links
+    /// go first, since an API compiled after them may name a new one. An API that does not
+    /// compile here keeps serving what it did (logged). Functions (`$lambda`) are the function
+    /// host's and are not refreshed.
+    pub(crate) fn refresh(
         &mut self,
-        api_ids: &std::collections::BTreeSet<String>,
+        scopes: &std::collections::BTreeSet<String>,
         rows: Vec<Row>,
     ) -> Result<(), ApiError> {
-        let mut states = http_api_states(
-            rows.into_iter()
-                .filter(|r| api_ids.contains(&r.api_id) && !crate::v1::is_rest_kind(r.kind))
-                .collect(),
-        )?;
-        for id in api_ids {
-            match states.remove(id) {
-                Some(state) => match compile(&state, &mut self.ctx) {
-                    Ok(api) => {
+        let mut by_scope: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+        for row in rows {
+            if scopes.contains(&row.api_id) {
+                by_scope.entry(row.api_id.clone()).or_default().push(row);
+            }
+        }
+        let mut take = |scope: &str| by_scope.remove(scope).unwrap_or_default();
+        if scopes.contains(VPC_LINK_SCOPE) {
+            let rows = take(VPC_LINK_SCOPE);
+            for id in self.vpc_links.keys() {
+                self.ctx.vpc_links.remove(id);
+            }
+            self.vpc_links = crate::vpc_link::load(&rows, &mut self.ctx)?;
+        }
+        if scopes.contains(USAGE_SCOPE) {
+            self.usage.refresh(take(USAGE_SCOPE))?;
+            let usage = Arc::clone(&self.usage.published);
+            self.publish(|current, generation| current.with_usage(generation, usage));
+        }
+        if scopes.contains(crate::store::IAM_SCOPE) {
+            self.refresh_iam(take(crate::store::IAM_SCOPE))?;
+        }
+        if scopes.contains(crate::domains::DOMAIN_SCOPE) {
+            self.domains = crate::domains::DomainState::load(take(crate::domains::DOMAIN_SCOPE))?;
+            let compiled = Arc::new(self.domains.compile_lenient());
+            self.publish(|current, generation| current.with_domains(generation, compiled));
+        }
+        if scopes.contains(crate::account::ACCOUNT_SCOPE) {
+            self.account = crate::account::load(&take(crate::account::ACCOUNT_SCOPE))?;
+        }
+        for id in scopes.iter().filter(|s| !s.starts_with('$')) {
+            let (rest_rows, http_rows): (Vec<Row>, Vec<Row>) = take(id)
+                .into_iter()
+                .partition(|r| crate::v1::is_rest_kind(r.kind));
+            let http = http_api_states(http_rows)?.remove(id);
+            let rest = RestApis::load(rest_rows)?.take(id);
+            let compiled = match (&http, &rest) {
+                (Some(state), _) => Some(compile(state, &mut self.ctx)),
+                (None, Some(state)) => Some(crate::v1::compile(state, &mut self.ctx)),
+                (None, None) => None,
+            };
+            match compiled {
+                Some(Ok(api)) => {
+                    self.apis.remove(id);
+                    self.rest.remove(id);
+                    if let Some(state) = http {
                         self.apis.insert(id.clone(), Arc::new(state));
-                        self.publish(|current, generation| {
-                            current.with_api(generation, Arc::new(api))
-                        });
                     }
-                    Err(errors) => tracing::error!(api_id = %id, errors = ?errors,
-                        "API changed on another node does not compile here; it serves what it did"),
-                },
-                None if self.apis.remove(id).is_some() => {
-                    self.publish(|current, generation| current.without_api(generation, id));
+                    if let Some(state) = rest {
+                        self.rest.insert(state);
+                    }
+                    self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
                 }
-                None => {}
+                Some(Err(errors)) => tracing::error!(api_id = %id, errors = ?errors,
+                    "API changed on another node does not compile here; it serves what it did"),
+                None => {
+                    let known = self.apis.remove(id).is_some() | self.rest.contains(id);
+                    self.rest.remove(id);
+                    if known {
+                        self.publish(|current, generation| current.without_api(generation, id));
+                    }
+                }
             }
         }
         Ok(())

@@ -52,6 +52,9 @@ pub(crate) struct IamState {
     account_id: String,
     /// What the data plane reads (`Snapshot::iam`).
     pub(crate) published: Arc<IamTable>,
+    /// The admin credentials `(access key id, secret)`, the account root on the data plane:
+    /// not stored, so a refresh from the store puts them back.
+    root: Option<(String, String)>,
 }
 
 /// A user as stored: the one document a user change rewrites.
@@ -193,19 +196,22 @@ impl Catalog {
 
     /// Makes the admin credentials the account root on the data plane (everything allowed).
     pub(crate) fn set_iam_root(&mut self, access_key_id: &str, secret: &str) {
-        let root = Arc::new(Principal {
-            arn: format!("arn:aws:iam::{}:root", self.iam.account_id).into(),
-            user_id: self.iam.account_id.as_str().into(),
-            root: true,
-            policies: Box::new([]),
-        });
-        let table = Arc::new(
-            self.iam
-                .published
-                .with(vec![AccessKey::new(access_key_id, secret, true, root)], &[]),
-        );
+        self.iam.root = Some((access_key_id.to_string(), secret.to_string()));
+        let table = Arc::new(self.iam.with_root(&self.iam.published));
         self.iam.published = Arc::clone(&table);
         self.publish(|current, generation| current.with_iam(generation, table));
+    }
+
+    /// Rebuilds IAM from `rows` (every document under [`IAM_SCOPE`], read after another node
+    /// changed one), keeping the admin credentials as root, and publishes it.
+    pub(crate) fn refresh_iam(&mut self, rows: Vec<Row>) -> Result<(), ApiError> {
+        let mut next = IamState::load(rows)?;
+        next.root = self.iam.root.take();
+        next.published = Arc::new(next.with_root(&next.published));
+        self.iam = next;
+        let table = Arc::clone(&self.iam.published);
+        self.publish(|current, generation| current.with_iam(generation, table));
+        Ok(())
     }
 }
 
@@ -224,6 +230,7 @@ impl IamState {
             compiled: BTreeMap::new(),
             published: Arc::new(IamTable::new(&account_id, &portico_shared::iam::region())),
             account_id,
+            root: None,
         };
         for r in &rows {
             match r.kind {
@@ -254,6 +261,20 @@ impl IamState {
         }
         s.published = Arc::new(table);
         Ok(s)
+    }
+
+    /// `table` with the admin credentials (if set) as the account root.
+    fn with_root(&self, table: &IamTable) -> IamTable {
+        let Some((access_key_id, secret)) = &self.root else {
+            return table.clone();
+        };
+        let root = Arc::new(Principal {
+            arn: format!("arn:aws:iam::{}:root", self.account_id).into(),
+            user_id: self.account_id.as_str().into(),
+            root: true,
+            policies: Box::new([]),
+        });
+        table.with(vec![AccessKey::new(access_key_id, secret, true, root)], &[])
     }
 
     /// The published table with `user`'s keys replaced by their current state.

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use portico_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// A node on `pg`'s store, importing nothing.
 fn node(pg: &Postgres) -> Gateway {
@@ -84,11 +84,7 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
         !timed_out.status.success(),
         "a version nobody serves: {timed_out:?}"
     );
-    a.admin_json(
-        "DELETE",
-        &format!("/v2/apis/{on_b}"),
-        serde_json::Value::Null,
-    );
+    a.admin_json("DELETE", &format!("/v2/apis/{on_b}"), Value::Null);
     eventually(Duration::from_secs(10), "B drops the API A deleted", || {
         (!served(&b, &on_b)).then_some(())
     });
@@ -111,7 +107,7 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
     assert!(r.json()["message"].is_string());
     let r = a.admin_call("DELETE", &format!("/v2/apis/{first}"), b"");
     assert_eq!(r.status, 503, "{r}");
-    let apis = a.admin_json("GET", "/v2/apis", serde_json::Value::Null);
+    let apis = a.admin_json("GET", "/v2/apis", Value::Null);
     let names: Vec<&str> = apis["items"]
         .as_array()
         .expect("items")
@@ -123,7 +119,7 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
     assert!(served(&b, &first));
     // Partitioned from its store, a node reports itself stale from its own memory.
     let view = eventually(Duration::from_secs(10), "A reports itself stale", || {
-        let v = a.admin_json("GET", "/portico/cluster", serde_json::Value::Null);
+        let v = a.admin_json("GET", "/portico/cluster", Value::Null);
         (v["stale"] == true).then_some(v)
     });
     assert_eq!(view["storeReachable"], false, "{view}");
@@ -166,4 +162,125 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
     };
     let text = format!("{err:#}");
     assert!(text.contains("newer than this build"), "{text}");
+}
+
+/// A REST API's GET on node `gw` with an optional API key.
+fn rest_get(gw: &Gateway, api: &str, path: &str, key: Option<&str>) -> Response {
+    let mut req = Request::get(path).host(&gw.host(api));
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    gw.call(&req)
+}
+
+#[test]
+fn every_kind_of_change_reaches_the_other_node() {
+    let pg = Postgres::start();
+    let a = node(&pg);
+    let b = node(&pg);
+
+    // A REST API with a key-required MOCK method, deployed on A, is served on B.
+    let api = a.admin_json("POST", "/restapis", json!({"name": "rest"}));
+    let id = api["id"].as_str().expect("id").to_string();
+    let root = api["rootResourceId"].as_str().expect("root").to_string();
+    let res = a.admin_json(
+        "POST",
+        &format!("/restapis/{id}/resources/{root}"),
+        json!({"pathPart": "pets"}),
+    );
+    let rid = res["id"].as_str().expect("id");
+    let base = format!("/restapis/{id}/resources/{rid}/methods/GET");
+    a.admin_json(
+        "PUT",
+        &base,
+        json!({"authorizationType": "NONE", "apiKeyRequired": true}),
+    );
+    a.admin_json("PUT", &format!("{base}/responses/200"), json!({}));
+    a.admin_json(
+        "PUT",
+        &format!("{base}/integration"),
+        json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}}),
+    );
+    a.admin_json(
+        "PUT",
+        &format!("{base}/integration/responses/200"),
+        json!({"selectionPattern": "", "responseTemplates": {"application/json": "{\"from\": \"mock\"}"}}),
+    );
+    a.admin_json(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        json!({"stageName": "prod"}),
+    );
+    eventually(
+        Duration::from_secs(10),
+        "B serves the REST API (403 without a key)",
+        || (rest_get(&b, &id, "/prod/pets", None).status == 403).then_some(()),
+    );
+
+    // A key and a usage plan created on A admit the key on B.
+    let key = a.admin_json("POST", "/apikeys", json!({"name": "k", "enabled": true}));
+    let key_id = key["id"].as_str().expect("id").to_string();
+    let value = key["value"].as_str().expect("value").to_string();
+    let plan = a.admin_json(
+        "POST",
+        "/usageplans",
+        json!({"name": "p", "apiStages": [{"apiId": id, "stage": "prod"}]}),
+    );
+    let plan_id = plan["id"].as_str().expect("id").to_string();
+    a.admin_json(
+        "POST",
+        &format!("/usageplans/{plan_id}/keys"),
+        json!({"keyId": key_id, "keyType": "API_KEY"}),
+    );
+    eventually(
+        Duration::from_secs(10),
+        "B admits the key created on A",
+        || (rest_get(&b, &id, "/prod/pets", Some(&value)).status == 200).then_some(()),
+    );
+    // B's admin lists them too.
+    let listed = b.admin_json("GET", "/apikeys", Value::Null);
+    assert!(listed.to_string().contains(&key_id), "{listed}");
+
+    // The key disabled on B is refused on A.
+    b.admin_json(
+        "PATCH",
+        &format!("/apikeys/{key_id}"),
+        json!({"patchOperations": [{"op": "replace", "path": "/enabled", "value": "false"}]}),
+    );
+    eventually(
+        Duration::from_secs(10),
+        "A refuses the key disabled on B",
+        || (rest_get(&a, &id, "/prod/pets", Some(&value)).status == 403).then_some(()),
+    );
+
+    // A VPC link and the account's settings changed on A are read on B.
+    let link = a.admin_json(
+        "POST",
+        "/vpclinks",
+        json!({"name": "l", "targetArns": ["127.0.0.1:9"]}),
+    );
+    let link_id = link["id"].as_str().expect("id").to_string();
+    a.admin_json(
+        "PATCH",
+        "/account",
+        json!({"patchOperations": [{"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/logs"}]}),
+    );
+    eventually(
+        Duration::from_secs(10),
+        "B has the VPC link and the account settings",
+        || {
+            let l = b.admin_call("GET", &format!("/vpclinks/{link_id}"), b"");
+            let acct = b.admin_json("GET", "/account", Value::Null);
+            (l.status == 200 && acct["cloudwatchRoleArn"] == "arn:aws:iam::123456789012:role/logs")
+                .then_some(())
+        },
+    );
+
+    // The REST API deleted on B stops being served on A.
+    b.admin_call("DELETE", &format!("/restapis/{id}"), b"");
+    eventually(
+        Duration::from_secs(10),
+        "A no longer serves the REST API deleted on B",
+        || (rest_get(&a, &id, "/prod/pets", Some(&value)).status == 404).then_some(()),
+    );
 }

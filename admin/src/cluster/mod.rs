@@ -3,9 +3,10 @@
 //! # Architecture
 //! Every commit appends a `changelog` row (see `store/postgres.rs`). Each node polls the
 //! changelog every [`POLL_INTERVAL_MS`] for versions after the one it has applied and, holding
-//! the catalog (so no local commit interleaves), reads the touched HTTP/WebSocket APIs' documents
-//! again, compiles them and publishes them to its workers through the catalog's own publish path,
-//! in version order. A failed poll (PostgreSQL down) changes nothing and is retried: the node
+//! the catalog (so no local commit interleaves), reads the touched scopes' documents again (APIs
+//! of every type, usage plans and keys, IAM, custom domains, VPC links, the account: see
+//! `Catalog::refresh`), compiles them and publishes them to its workers through the catalog's own
+//! publish path, in version order. A failed poll (PostgreSQL down) changes nothing and is retried: the node
 //! keeps serving its last-known-good configuration and catches up by version when the store
 //! returns.
 //!
@@ -23,10 +24,9 @@
 //!
 //! `portico wait` (dataplane/src/cli/wait.rs) makes the admin call from the command line, signed.
 //!
-//! Not yet here: propagation of REST
-//! APIs, usage plans, IAM, domains and VPC links (other nodes see those at their next start).
-//! The node table carries node identity and addresses for later cross-node work (shared limits,
-//! `@connections` forwarding).
+//! Self-hosted functions (`$lambda`) are not propagated: each runs on the node that created it.
+//! The node table carries node identity and addresses for cross-node work (`@connections`
+//! forwarding).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -42,8 +42,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::store::{PostgresStore, Store};
+use crate::store::{PostgresStore, Store, IAM_SCOPE, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
 use crate::AdminState;
+
+/// The `$` scopes a node refreshes (every scope but `$lambda`, whose functions live in the
+/// function host of the node that created them).
+const SCOPES: [&str; 5] = [
+    USAGE_SCOPE,
+    IAM_SCOPE,
+    VPC_LINK_SCOPE,
+    crate::domains::DOMAIN_SCOPE,
+    crate::account::ACCOUNT_SCOPE,
+];
 
 /// How often a node looks for changes committed by others (and beats), ms.
 pub const POLL_INTERVAL_MS: u64 = 1_000;
@@ -264,22 +274,23 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
                         .load()
                         .map_err(crate::ApiError::from)?
                         .into_iter()
-                        .filter(|r| !r.api_id.starts_with('$'))
+                        .filter(|r| r.api_id != LAMBDA_SCOPE)
                         .collect();
-                    let mut ids: BTreeSet<String> = catalog.apis().keys().cloned().collect();
+                    let mut ids: BTreeSet<String> = catalog.api_ids().collect();
+                    ids.extend(SCOPES.iter().map(|s| s.to_string()));
                     ids.extend(rows.iter().map(|r| r.api_id.clone()));
                     (ids, rows)
                 } else {
                     let ids: BTreeSet<String> = changes
                         .into_iter()
                         .flat_map(|c| c.1)
-                        .filter(|id| !id.starts_with('$'))
+                        .filter(|id| id != LAMBDA_SCOPE)
                         .collect();
                     let list: Vec<String> = ids.iter().cloned().collect();
                     let rows = store.load_scopes(&list).map_err(crate::ApiError::from)?;
                     (ids, rows)
                 };
-                catalog.refresh_apis(&ids, rows)?;
+                catalog.refresh(&ids, rows)?;
                 n.applied.store(last, Ordering::Release);
                 tracing::debug!(version = last, apis = ids.len(), "applied cluster changes");
                 Ok(())

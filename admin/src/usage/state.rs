@@ -57,12 +57,54 @@ impl UsageState {
     /// Rebuilds the state from the documents under [`USAGE_SCOPE`] and restores the counters
     /// of the current period and the last two days. Blocking (reads the store).
     pub(crate) fn load(rows: Vec<Row>, store: Arc<dyn Store>) -> Result<UsageState, ApiError> {
+        let mut state = UsageState::parse(rows, Counters::new(Arc::clone(&store)))?;
+        state.restore(&*store, false)?;
+        state.publish_all();
+        Ok(state)
+    }
+
+    /// Brings the records up to date with `rows` (every document under [`USAGE_SCOPE`], read
+    /// after another node changed one), keeping this node's live counters: a membership that
+    /// still exists keeps its state (carried into its plan's new compiled form when the plan
+    /// changed, so counts survive and only the buckets restart), a new one is restored from the
+    /// store, a gone one is dropped. Blocking (reads the store).
+    pub(crate) fn refresh(&mut self, rows: Vec<Row>) -> Result<(), ApiError> {
+        let store = Arc::clone(self.counters.store());
+        let mut next = UsageState::parse(rows, self.counters.clone())?;
+        {
+            let mut registry = next.counters.lock();
+            let held: Vec<(String, String)> = registry.states.keys().cloned().collect();
+            for k in held {
+                let Some(plan) = next.plans.get(&k.0).filter(|p| p.keys.contains(&k.1)) else {
+                    registry.remove(&k);
+                    continue;
+                };
+                let unchanged = self
+                    .plans
+                    .get(&k.0)
+                    .is_some_and(|old| old.stored == plan.stored);
+                if !unchanged {
+                    let carried = plan
+                        .compiled
+                        .key_state(&k.1, registry.states.get(&k).map(|s| &**s));
+                    registry.insert(k, Arc::new(carried));
+                }
+            }
+        }
+        next.restore(&*store, true)?;
+        next.publish_all();
+        *self = next;
+        Ok(())
+    }
+
+    /// The records of `rows` (documents under [`USAGE_SCOPE`]), with no membership state yet.
+    fn parse(rows: Vec<Row>, counters: Counters) -> Result<UsageState, ApiError> {
         let mut state = UsageState {
             keys: BTreeMap::new(),
             by_value: HashMap::new(),
             plans: BTreeMap::new(),
             key_plans: BTreeMap::new(),
-            counters: Counters::new(Arc::clone(&store)),
+            counters,
             published: Arc::default(),
         };
         let mut members = Vec::new();
@@ -108,21 +150,25 @@ impl UsageState {
                     "stored usage plan key names a missing plan or key; ignored"),
             }
         }
-        state.restore(&*store)?;
-        let entries: Vec<Arc<KeyEntry>> = state.keys.keys().map(|id| state.entry(id)).collect();
-        state.published = Arc::new(Usage {
+        Ok(state)
+    }
+
+    /// Builds what the data plane reads from the records and the membership states.
+    fn publish_all(&mut self) {
+        let entries: Vec<Arc<KeyEntry>> = self.keys.keys().map(|id| self.entry(id)).collect();
+        self.published = Arc::new(Usage {
             keys: portico_shared::keys::KeyTable::build(entries),
-            plans: state
+            plans: self
                 .plans
                 .iter()
                 .map(|(id, p)| (id.as_str().into(), Arc::clone(&p.compiled)))
                 .collect(),
         });
-        Ok(state)
     }
 
-    /// Creates every membership's state with the stored counts of today's period and days.
-    fn restore(&mut self, store: &dyn Store) -> Result<(), ApiError> {
+    /// Creates each membership's state (only those without one when `only_missing`) with the
+    /// stored counts of today's period and days.
+    fn restore(&mut self, store: &dyn Store, only_missing: bool) -> Result<(), ApiError> {
         let today = clock::today();
         let yesterday = today.saturating_sub(1);
         let mut registry = self.counters.lock();
@@ -139,6 +185,13 @@ impl UsageState {
                 .load_usage(plan_id, from, today)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             for key_id in &plan.keys {
+                if only_missing
+                    && registry
+                        .states
+                        .contains_key(&(plan_id.clone(), key_id.clone()))
+                {
+                    continue;
+                }
                 let state = plan.compiled.key_state(key_id, None);
                 for r in rows.iter().filter(|r| &r.key_id == key_id) {
                     match r.kind {

@@ -239,6 +239,11 @@ impl RestApis {
         Ok(RestDraft::new(RestApiState::clone(self.get(id)?)))
     }
 
+    /// Takes the REST API `id` out, if there.
+    pub(crate) fn take(&mut self, id: &str) -> Option<Arc<RestApiState>> {
+        self.apis.remove(id)
+    }
+
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.apis.contains_key(id)
     }
