@@ -4,6 +4,11 @@
 //! the integration's), the path built from the integration URI (parameters substituted, or the
 //! request path appended for greedy and `$default` matches), the query string, the headers less
 //! hop-by-hop ones, `X-Forwarded-For/Proto/Port`, and the body re-framed with Content-Length.
+//! What the request puts into the path is normalized by `portico_shared::path` (400 when it
+//! would climb above the integration URI's base).
+//!
+//! REST `HTTP_PROXY` integrations carry their header and query string `requestParameters` in
+//! the same [`RequestMapping`] (compiled as overwrites by `portico_shared::rest`).
 //!
 //! HTTP API parameter mapping (`portico_shared::mapping`): `requestParameters` edit the
 //! upstream request in [`build_request`] (headers, query string, path), `responseParameters`
