@@ -702,6 +702,48 @@ fn compile_integration(
 mod tests {
     use super::*;
 
+    #[test]
+    fn request_parameters_take_aws_websocket_forms() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let m = compile_parameters(&map(&[
+            (
+                "integration.request.header.connectionId",
+                "context.connectionId",
+            ),
+            (
+                "integration.request.header.x-h",
+                "route.request.header.X-Client",
+            ),
+            (
+                "integration.request.querystring.q",
+                "route.request.querystring.user",
+            ),
+            ("integration.request.querystring.s", "'static'"),
+        ]))
+        .expect("valid")
+        .expect("some");
+        let names: Vec<&str> = m.headers.iter().map(|o| &*o.name).collect();
+        assert_eq!(names, ["connectionid", "x-h"]);
+        assert_eq!(m.query.len(), 2);
+        assert!(m.drops_header(b"ConnectionId") && m.drops_query(b"q"));
+        assert_eq!(compile_parameters(&BTreeMap::new()), Ok(None));
+        for bad in [
+            ("integration.request.path.x", "context.connectionId"),
+            ("integration.request.header.x", "method.request.header.y"),
+            ("integration.request.header.Host", "'h'"),
+            ("integration.request.header.x", "context"),
+            ("integration.request.header.x", "route.request.path.p"),
+            ("request.header.x", "'v'"),
+        ] {
+            assert!(compile_parameters(&map(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+
     fn eval(expr: &str, body: &str) -> Option<String> {
         let s = Selection::parse(expr).unwrap();
         let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
