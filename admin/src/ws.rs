@@ -457,9 +457,18 @@ pub(crate) fn merge_integration(
         }
     }
     check_content_handling(&mut problems, input.content_handling_strategy.as_deref());
-    if input.request_parameters.is_some() || input.response_parameters.is_some() {
+    if let Some(map) = input.request_parameters.as_ref().filter(|m| !m.is_empty()) {
+        if !matches!(kind.as_str(), "HTTP" | "HTTP_PROXY") {
+            problems.push(format!(
+                "requestParameters of {kind} WebSocket integrations are not supported yet: use HTTP or HTTP_PROXY"
+            ));
+        } else if let Err(p) = portico_shared::websocket::compile_parameters(map) {
+            problems.extend(p);
+        }
+    }
+    if input.response_parameters.is_some() {
         problems.push(
-            "requestParameters and responseParameters of WebSocket integrations are not supported yet: use requestTemplates with $context.* variables".into(),
+            "responseParameters of WebSocket integrations are not supported yet: use integration responses".into(),
         );
     }
     match input.connection_type.as_deref() {
@@ -512,6 +521,10 @@ pub(crate) fn merge_integration(
     set_opt(&mut record.credentials_arn, input.credentials_arn);
     set_opt(&mut record.description, input.description);
     set_opt(&mut record.passthrough_behavior, input.passthrough_behavior);
+    // A map replaces the previous one; an empty map removes the mapping.
+    if let Some(map) = input.request_parameters {
+        record.request_parameters = (!map.is_empty()).then_some(map);
+    }
     set_opt(&mut record.request_templates, input.request_templates);
     set_opt(
         &mut record.template_selection_expression,

@@ -336,7 +336,9 @@ pub fn build_http_request(
             PathPart::Literal(s) => out.extend_from_slice(s.as_bytes()),
             PathPart::Param(name) => {
                 if let Some(v) = cx.request_path(name) {
+                    let start = out.len();
                     out.extend_from_slice(v);
+                    crate::integration::normalize_path(out, start)?;
                 }
             }
         }
@@ -533,7 +535,7 @@ fn reserved_response_header(name: &str) -> bool {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(v: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn percent_encode(v: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in v {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod limits;
 pub mod mapping;
 pub mod model;
+pub mod path;
 pub mod percent;
 pub mod quota;
 mod rest;

@@ -198,6 +198,22 @@ impl Value {
         Ok(Value { parts })
     }
 
+    /// A REST `requestParameters` source as a value (`None`: not a request-side source).
+    pub fn from_source(s: &crate::template::Source) -> Option<Value> {
+        use crate::template::Source;
+        let part = match s {
+            Source::Literal(t) => Part::Literal(t.clone()),
+            Source::Context(v) => Part::Context(*v),
+            Source::StageVariable(n) => Part::StageVariable(n.clone()),
+            Source::RequestHeader(n) => Part::Header(n.clone()),
+            Source::RequestQuery(n) => Part::Query(n.clone()),
+            Source::RequestPath(n) => Part::PathParam(n.clone()),
+            Source::Authorizer(k) => Part::Authorizer(k.clone()),
+            Source::ResponseHeader(_) | Source::Body => return None,
+        };
+        Some(Value { parts: vec![part] })
+    }
+
     /// Appends the value; a missing source appends nothing. `route_path` is `$request.path`.
     pub fn render(&self, cx: &dyn Context, route_path: &[u8], out: &mut Vec<u8>) {
         for p in &self.parts {

@@ -414,7 +414,7 @@ fn compile_integration(
     binary_media_types: &[String],
 ) -> Option<Integration> {
     match i.integration_type.as_str() {
-        "HTTP_PROXY" => rest_target(i, vars, at, errors, ctx).map(Integration::HttpProxy),
+        "HTTP_PROXY" => compile_rest_proxy(i, vars, at, errors, ctx).map(Integration::HttpProxy),
         "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
         "HTTP" => compile_http(i, vars, at, errors, ctx).map(Integration::Http),
         "AWS" => compile_aws(i, vars, at, errors, ctx).map(Integration::Http),
@@ -588,6 +588,107 @@ fn rest_target(
     }
     Some(target)
 }
+
+/// A REST `HTTP_PROXY` integration: the request as received, sent to [`rest_target`], with the
+/// header and query string `requestParameters` applied as AWS does on proxy integrations too
+/// (each one replaces the client's header or parameter of that name). It is how a backend
+/// behind a proxy learns the authorizer's principal (`context.authorizer.principalId`).
+fn compile_rest_proxy(
+    i: &Spec,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &mut CompileContext,
+) -> Option<HttpProxy> {
+    use crate::mapping::{Op, ParamOp, RequestMapping, Value};
+    let mut target = rest_target(i, vars, at, errors, ctx)?;
+    let mut m = RequestMapping::default();
+    for (k, v) in &i.request_parameters {
+        let (header, name) = if let Some(n) = k.strip_prefix("integration.request.header.") {
+            (true, n)
+        } else if let Some(n) = k.strip_prefix("integration.request.querystring.") {
+            (false, n)
+        } else if k.starts_with("integration.request.path.") {
+            continue; // Mapped into the target's path by `rest_target`.
+        } else {
+            errors.push(err(
+                at,
+                &format!("Invalid mapping expression specified: {k}; use integration.request.header.NAME, integration.request.querystring.NAME or integration.request.path.NAME"),
+            ));
+            continue;
+        };
+        let valid = !name.is_empty()
+            && if header {
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            } else {
+                name.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"&=#?+%".contains(&b))
+            };
+        if !valid {
+            errors.push(err(
+                at,
+                &format!("Invalid mapping expression specified: {k}"),
+            ));
+            continue;
+        }
+        let value = match Source::parse_parameter(v) {
+            Ok(s) => match Value::from_source(&s) {
+                Some(value) => value,
+                None => {
+                    errors.push(err(
+                        at,
+                        &format!("Invalid mapping expression specified: {v}"),
+                    ));
+                    continue;
+                }
+            },
+            Err(e) => {
+                errors.push(err(at, &e));
+                continue;
+            }
+        };
+        if header {
+            let lower = name.to_ascii_lowercase();
+            // What the gateway writes itself on every upstream request: never mapped (as the
+            // same names on an `HTTP` integration).
+            if PROXY_OWN_HEADERS.contains(&lower.as_str()) {
+                continue;
+            }
+            m.headers.push(ParamOp {
+                op: Op::Overwrite,
+                name: lower.into(),
+                value,
+            });
+        } else {
+            m.query.push(ParamOp {
+                op: Op::Overwrite,
+                name: name.into(),
+                value,
+            });
+        }
+    }
+    if !m.headers.is_empty() || !m.query.is_empty() {
+        target.request_mapping = Some(Box::new(m));
+    }
+    Some(target)
+}
+
+/// Headers an `HTTP_PROXY` request carries from the gateway alone.
+const PROXY_OWN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+];
 
 /// An `HTTP` integration: the upstream gets only what `requestParameters` map (and the body,
 /// passed through or from a template); its response is mapped by the integration response

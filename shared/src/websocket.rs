@@ -470,6 +470,98 @@ pub fn check_route_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The `requestParameters` of a WebSocket `HTTP` or `HTTP_PROXY` integration, as AWS documents
+/// them: keys `integration.request.header.NAME` and `integration.request.querystring.NAME`;
+/// values `route.request.header.NAME` and `route.request.querystring.NAME` (the `$connect`
+/// handshake's), `context.NAME` (`connectionId`, `routeKey`, `eventType`, `requestId`, ...,
+/// `authorizer.KEY`), `stageVariables.NAME` and `'static'` text. Each replaces what the gateway
+/// would send under that name. `None` when the map is empty; every problem at once.
+pub fn compile_parameters(
+    map: &BTreeMap<String, String>,
+) -> Result<Option<crate::mapping::RequestMapping>, Vec<String>> {
+    use crate::mapping::{Op, ParamOp, RequestMapping, Value, MAPPINGS_MAX};
+    use crate::template::Source;
+    let mut problems = Vec::new();
+    if map.len() > MAPPINGS_MAX {
+        problems.push(format!(
+            "requestParameters must have at most {MAPPINGS_MAX} entries"
+        ));
+    }
+    let mut m = RequestMapping::default();
+    for (k, v) in map {
+        let (header, name) = if let Some(n) = k.strip_prefix("integration.request.header.") {
+            (true, n)
+        } else if let Some(n) = k.strip_prefix("integration.request.querystring.") {
+            (false, n)
+        } else {
+            problems.push(format!("Invalid mapping expression specified: {k}; use integration.request.header.NAME or integration.request.querystring.NAME"));
+            continue;
+        };
+        let valid = !name.is_empty()
+            && if header {
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            } else {
+                name.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"&=#?+%".contains(&b))
+            };
+        let lower = name.to_ascii_lowercase();
+        if !valid || (header && WS_OWN_HEADERS.contains(&lower.as_str())) {
+            problems.push(format!("Invalid mapping expression specified: {k}"));
+            continue;
+        }
+        let trimmed = v.trim();
+        let source = if trimmed.starts_with("method.request.")
+            || trimmed.starts_with("route.request.path")
+        {
+            Err(format!("Invalid mapping expression specified: {v}"))
+        } else {
+            let translated = match trimmed.strip_prefix("route.request.") {
+                Some(rest) => format!("method.request.{rest}"),
+                None => trimmed.to_string(),
+            };
+            Source::parse_parameter(&translated).map_err(|_| {
+                format!("Invalid mapping expression specified: {v}; use route.request.header.NAME, route.request.querystring.NAME, context.NAME, stageVariables.NAME or a 'static' value")
+            })
+        };
+        let value = match source.map(|s| Value::from_source(&s)) {
+            Ok(Some(value)) => value,
+            Ok(None) => {
+                problems.push(format!("Invalid mapping expression specified: {v}"));
+                continue;
+            }
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        let op = ParamOp {
+            op: Op::Overwrite,
+            name: if header { lower.into() } else { name.into() },
+            value,
+        };
+        if header {
+            m.headers.push(op);
+        } else {
+            m.query.push(op);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok((!map.is_empty()).then_some(m))
+}
+
+/// Headers the gateway writes itself on a WebSocket integration request.
+const WS_OWN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+];
+
 fn compile_integration(
     i: &model::Integration,
     vars: &BTreeMap<String, String>,
@@ -478,14 +570,24 @@ fn compile_integration(
     ctx: &mut crate::snapshot::CompileContext,
 ) -> Option<WsIntegration> {
     use crate::vpc_link::Plane;
+    // The HTTP target without the HTTP API syntax of `requestParameters` (WebSocket APIs map
+    // with AWS's `integration.request.*` keys, compiled by `compile_parameters`).
+    let http = |errors: &mut Vec<ConfigError>, ctx: &mut crate::snapshot::CompileContext| {
+        let plain = model::Integration {
+            request_parameters: BTreeMap::new(),
+            ..i.clone()
+        };
+        let mut t = compile_http_proxy(&plain, vars, at, errors, ctx, Plane::V2)?;
+        match compile_parameters(&i.request_parameters) {
+            Ok(m) => t.request_mapping = m.map(Box::new),
+            Err(problems) => errors.extend(problems.iter().map(|p| err(at, p))),
+        }
+        Some(t)
+    };
     let target = match i.integration_type {
         IntegrationType::Mock => WsTarget::Mock,
-        IntegrationType::Http => {
-            WsTarget::Http(compile_http_proxy(i, vars, at, errors, ctx, Plane::V2)?)
-        }
-        IntegrationType::HttpProxy => {
-            WsTarget::HttpProxy(compile_http_proxy(i, vars, at, errors, ctx, Plane::V2)?)
-        }
+        IntegrationType::Http => WsTarget::Http(http(errors, ctx)?),
+        IntegrationType::HttpProxy => WsTarget::HttpProxy(http(errors, ctx)?),
         IntegrationType::AwsProxy => {
             let timeout_ms = i
                 .timeout_in_millis
@@ -599,6 +701,48 @@ fn compile_integration(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_parameters_take_aws_websocket_forms() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let m = compile_parameters(&map(&[
+            (
+                "integration.request.header.connectionId",
+                "context.connectionId",
+            ),
+            (
+                "integration.request.header.x-h",
+                "route.request.header.X-Client",
+            ),
+            (
+                "integration.request.querystring.q",
+                "route.request.querystring.user",
+            ),
+            ("integration.request.querystring.s", "'static'"),
+        ]))
+        .expect("valid")
+        .expect("some");
+        let names: Vec<&str> = m.headers.iter().map(|o| &*o.name).collect();
+        assert_eq!(names, ["connectionid", "x-h"]);
+        assert_eq!(m.query.len(), 2);
+        assert!(m.drops_header(b"ConnectionId") && m.drops_query(b"q"));
+        assert_eq!(compile_parameters(&BTreeMap::new()), Ok(None));
+        for bad in [
+            ("integration.request.path.x", "context.connectionId"),
+            ("integration.request.header.x", "method.request.header.y"),
+            ("integration.request.header.Host", "'h'"),
+            ("integration.request.header.x", "context"),
+            ("integration.request.header.x", "route.request.path.p"),
+            ("request.header.x", "'v'"),
+        ] {
+            assert!(compile_parameters(&map(&[bad])).is_err(), "{bad:?}");
+        }
+    }
 
     fn eval(expr: &str, body: &str) -> Option<String> {
         let s = Selection::parse(expr).unwrap();

@@ -4,6 +4,11 @@
 //! the integration's), the path built from the integration URI (parameters substituted, or the
 //! request path appended for greedy and `$default` matches), the query string, the headers less
 //! hop-by-hop ones, `X-Forwarded-For/Proto/Port`, and the body re-framed with Content-Length.
+//! What the request puts into the path is normalized by `portico_shared::path` (400 when it
+//! would climb above the integration URI's base).
+//!
+//! REST `HTTP_PROXY` integrations carry their header and query string `requestParameters` in
+//! the same [`RequestMapping`] (compiled as overwrites by `portico_shared::rest`).
 //!
 //! HTTP API parameter mapping (`portico_shared::mapping`): `requestParameters` edit the
 //! upstream request in [`build_request`] (headers, query string, path), `responseParameters`
@@ -232,8 +237,9 @@ pub fn build_request(
             out.push(b'/');
         }
         push_path(out, &scratch[s..e]);
+        normalize(out, path_start)?;
     } else {
-        build_path(p, resolved, route_path, path_start, out);
+        build_path(p, resolved, route_path, path_start, out)?;
     }
     if out.len() == path_start {
         out.push(b'/');
@@ -330,20 +336,24 @@ fn push_path(out: &mut Vec<u8>, v: &[u8]) {
     }
 }
 
-/// The upstream path from the integration URI's template and the matched route.
+/// The upstream path from the integration URI's template and the matched route. What comes
+/// from the request (each parameter's value, the appended request path) is normalized by
+/// [`portico_shared::path`]: it never climbs above the integration URI's path before it.
 fn build_path(
     p: &HttpProxy,
     resolved: &Resolved<'_>,
     route_path: &str,
     path_start: usize,
     out: &mut Vec<u8>,
-) {
+) -> Result<(), GatewayError> {
     for part in &p.path {
         match part {
             PathPart::Literal(s) => out.extend_from_slice(s.as_bytes()),
             PathPart::Param(name) => {
                 if let Some(v) = resolved.matched.params.get(route_path, name) {
+                    let start = out.len();
                     out.extend_from_slice(v.as_bytes());
+                    normalize(out, start)?;
                 }
             }
         }
@@ -352,8 +362,17 @@ fn build_path(
         if out.last() == Some(&b'/') && out.len() > path_start {
             out.pop();
         }
+        let start = out.len();
         out.extend_from_slice(route_path.as_bytes());
+        normalize(out, start)?;
     }
+    Ok(())
+}
+
+/// Normalizes the request-supplied path in `out[start..]`; a refused one is 400.
+pub fn normalize(out: &mut Vec<u8>, start: usize) -> Result<(), GatewayError> {
+    portico_shared::path::normalize_tail(out, start)
+        .map_err(|e| GatewayError::BadRequest(crate::http1::ParseError::Malformed(e.as_str())))
 }
 
 /// `X-Forwarded-*`, the framing and the body.

@@ -9,7 +9,9 @@ pub mod http_proxy;
 pub mod lambda;
 pub mod mock;
 
-pub use http_proxy::{build_request, context, map_response, write_response, Edits};
+pub use http_proxy::{
+    build_request, context, map_response, normalize as normalize_path, write_response, Edits,
+};
 
 use std::pin::pin;
 use std::rc::Rc;

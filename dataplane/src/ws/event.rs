@@ -348,15 +348,55 @@ async fn call_http(
     if r.len() == before {
         r.push(b'/');
     }
-    // `$connect`: the handshake's query string goes along (`?name=alice`), after the URI's own.
+    // `requestParameters`: every value rendered first (a control byte fails the event).
+    let mapping = t.request_mapping.as_deref();
+    let mut mapped: Vec<(bool, &str, Vec<u8>)> = Vec::new();
+    if let Some(m) = mapping {
+        let cx = Cx { ev, body };
+        for (header, op) in m
+            .headers
+            .iter()
+            .map(|o| (true, o))
+            .chain(m.query.iter().map(|o| (false, o)))
+        {
+            let mut v = Vec::new();
+            op.value.render(&cx, b"", &mut v);
+            if !portico_shared::mapping::is_clean(&v) {
+                w.give_call(call);
+                return Err(GatewayError::ApiConfiguration);
+            }
+            if !v.is_empty() {
+                mapped.push((header, &*op.name, v));
+            }
+        }
+    }
+    // `$connect`: the handshake's query string goes along (`?name=alice`), after the URI's own;
+    // a name a mapping sets is replaced by the mapping's value.
     let connect_query = ev.handshake.map_or(&[][..], |(buf, _, q)| bytes(buf, q));
-    for (i, q) in [t.query.as_bytes(), connect_query]
-        .into_iter()
-        .filter(|q| !q.is_empty())
-        .enumerate()
+    let mut sep = b'?';
+    if !t.query.is_empty() {
+        r.push(sep);
+        r.extend_from_slice(t.query.as_bytes());
+        sep = b'&';
+    }
+    for pair in connect_query
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
     {
-        r.push(if i == 0 { b'?' } else { b'&' });
-        r.extend_from_slice(q);
+        let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+        if mapping.is_some_and(|m| m.drops_query(name)) {
+            continue;
+        }
+        r.push(sep);
+        r.extend_from_slice(pair);
+        sep = b'&';
+    }
+    for (_, name, v) in mapped.iter().filter(|(header, _, _)| !header) {
+        r.push(sep);
+        crate::rest::percent_encode(name.as_bytes(), r);
+        r.push(b'=');
+        crate::rest::percent_encode(v, r);
+        sep = b'&';
     }
     r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     r.extend_from_slice(t.host_header.as_bytes());
@@ -372,7 +412,8 @@ async fn call_http(
                 || name.eq_ignore_ascii_case(b"host")
                 || name.eq_ignore_ascii_case(b"content-length")
                 || name.eq_ignore_ascii_case(b"content-type")
-                || name.len() > 14 && name[..14].eq_ignore_ascii_case(b"sec-websocket-");
+                || name.len() > 14 && name[..14].eq_ignore_ascii_case(b"sec-websocket-")
+                || mapping.is_some_and(|m| m.drops_header(name));
             if !skip {
                 r.extend_from_slice(name);
                 r.extend_from_slice(b": ");
@@ -380,6 +421,9 @@ async fn call_http(
                 r.extend_from_slice(b"\r\n");
             }
         }
+    }
+    for (_, name, v) in mapped.iter().filter(|(header, _, _)| *header) {
+        crate::http1::write::header(r, name.as_bytes(), v);
     }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);
