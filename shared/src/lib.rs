@@ -16,6 +16,7 @@ pub mod gateway_response;
 pub mod iam;
 pub mod jwt;
 pub mod keys;
+pub mod lease;
 pub mod lambda;
 pub mod limits;
 pub mod mapping;
