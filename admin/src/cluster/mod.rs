@@ -313,7 +313,7 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
                             .count();
                         l.set_live_nodes(live as u32);
                     }
-                    Ok(())
+                    Ok::<(), crate::store::StoreError>(())
                 })
                 .await;
                 match beat {
