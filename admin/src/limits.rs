@@ -200,11 +200,14 @@ impl Client {
         }
         self.next_connect = Instant::now() + Duration::from_millis(RECONNECT_MS);
         let timeout = Duration::from_millis(REDIS_TIMEOUT_MS);
-        let con = self.client.get_connection_with_timeout(timeout).and_then(|c| {
-            c.set_read_timeout(Some(timeout))?;
-            c.set_write_timeout(Some(timeout))?;
-            Ok(c)
-        });
+        let con = self
+            .client
+            .get_connection_with_timeout(timeout)
+            .and_then(|c| {
+                c.set_read_timeout(Some(timeout))?;
+                c.set_write_timeout(Some(timeout))?;
+                Ok(c)
+            });
         match con {
             Ok(c) => {
                 self.con = Some(c);
@@ -275,7 +278,8 @@ impl Client {
             .filter(|(_, at)| at.elapsed() >= window)
             .filter_map(|(w, _)| w.upgrade())
             .collect();
-        self.pools.retain(|_, (w, at)| w.strong_count() > 0 && at.elapsed() < window);
+        self.pools
+            .retain(|_, (w, at)| w.strong_count() > 0 && at.elapsed() < window);
         for p in stale {
             let n = p.reclaim();
             if n > 0 && self.call(&p, 0, n).is_none() {
@@ -304,7 +308,11 @@ impl Client {
             let start = state.quota.period();
             if start != 0 {
                 let k = format!("portico:q:{}:{}:p{start}", key.0, key.1);
-                items.push((k, state.quota.used(start), Item::Period(Arc::clone(state), start)));
+                items.push((
+                    k,
+                    state.quota.used(start),
+                    Item::Period(Arc::clone(state), start),
+                ));
             }
             for (day, n) in state.days.both() {
                 if day != 0 {

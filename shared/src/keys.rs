@@ -407,9 +407,7 @@ impl Plan {
                 .method_limits
                 .iter()
                 .enumerate()
-                .map(|(i, l)| {
-                    Bucket::new(*l).shared_as(&format!("plan/{}/{key_id}/m{i}", self.id))
-                })
+                .map(|(i, l)| Bucket::new(*l).shared_as(&format!("plan/{}/{key_id}/m{i}", self.id)))
                 .collect(),
             quota: QuotaCounter::default(),
             days: DayCounters::default(),

@@ -201,7 +201,9 @@ impl Pool {
     pub fn reclaim(&self) -> u64 {
         let got = self
             .tokens
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |t| (t > 0).then_some(0))
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |t| {
+                (t > 0).then_some(0)
+            })
             .map_or(0, |t| t as u64);
         if self.tokens.load(Ordering::Acquire) >= 0 {
             self.warm.store(false, Ordering::Release);

@@ -19,7 +19,14 @@ const NODES: usize = 3;
 fn node(pg: &Postgres, redis: &Redis) -> Gateway {
     Gateway::spawn(
         &config(vec![]),
-        &["--store", &pg.url(), "--redis", &redis.url(), "--workers", "2"],
+        &[
+            "--store",
+            &pg.url(),
+            "--redis",
+            &redis.url(),
+            "--workers",
+            "2",
+        ],
     )
 }
 
@@ -158,11 +165,15 @@ fn throttles_and_quotas_are_shared_through_redis_and_survive_its_outage() {
     }
     // Every node heartbeats (the fallback divides by the live node count) and reaches Redis.
     for gw in &nodes {
-        eventually(Duration::from_secs(10), "three live nodes, Redis up", || {
-            let c = gw.admin_json("GET", "/portico/cluster", Value::Null);
-            let l = &c["sharedLimits"];
-            (l["liveNodes"] == json!(NODES) && l["redisReachable"] == json!(true)).then_some(())
-        });
+        eventually(
+            Duration::from_secs(10),
+            "three live nodes, Redis up",
+            || {
+                let c = gw.admin_json("GET", "/portico/cluster", Value::Null);
+                let l = &c["sharedLimits"];
+                (l["liveNodes"] == json!(NODES) && l["redisReachable"] == json!(true)).then_some(())
+            },
+        );
     }
     std::thread::sleep(Duration::from_millis(1500));
 
@@ -190,10 +201,14 @@ fn throttles_and_quotas_are_shared_through_redis_and_survive_its_outage() {
     assert!((1000..=1090).contains(&ok), "admitted {ok} ({tallies:?})");
     // Every node's GetUsage reports the cluster's count, exactly.
     for gw in &nodes {
-        eventually(Duration::from_secs(10), "GetUsage has the cluster count", || {
-            let u = usage(gw, &quota_plan, &quota_id);
-            (u[0] == json!(ok)).then_some(())
-        });
+        eventually(
+            Duration::from_secs(10),
+            "GetUsage has the cluster count",
+            || {
+                let u = usage(gw, &quota_plan, &quota_id);
+                (u[0] == json!(ok)).then_some(())
+            },
+        );
     }
 
     // Redis down: requests keep flowing at the fallback rate, the cluster view says so.
