@@ -16,7 +16,7 @@ struct Sink(&'static Recorder);
 
 impl LeaseSink for Sink {
     fn want(&self, pool: &Arc<Pool>) {
-        self.0 .0.lock().unwrap().push(Arc::clone(pool));
+        self.0 .0.lock().expect("lock").push(Arc::clone(pool));
     }
 }
 
@@ -25,7 +25,7 @@ const SEC: u64 = 1_000_000_000;
 #[test]
 fn a_shared_bucket_spends_leases_never_waits_and_falls_back_when_redis_is_down() {
     let rec: &'static Recorder = Box::leak(Box::default());
-    let asked = || rec.0.lock().unwrap().len();
+    let asked = || rec.0.lock().expect("lock").len();
     let link = lease::install(Box::new(Sink(rec)));
     let limits = Limits {
         rate: 100.0,
