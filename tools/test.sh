@@ -13,13 +13,15 @@ root=$(pwd)
 
 # Debian packages for commands the tests run: openssl (TLS tests make their certificates with it),
 # python3-venv (the venv below, on Debian's own Python), curl, postgresql (the cluster tests start a
-# throwaway server with initdb/pg_ctl from /usr/lib/postgresql/NN/bin).
+# throwaway server with initdb/pg_ctl from /usr/lib/postgresql/NN/bin), redis-server (the shared
+# limits tests start a throwaway one).
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${missing[*]} (apt-get)"

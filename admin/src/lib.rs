@@ -38,6 +38,7 @@ mod ids;
 mod import;
 mod jwks;
 pub mod lambda;
+pub mod limits;
 pub mod metrics;
 mod openapi;
 mod operations;
@@ -120,6 +121,8 @@ struct Inner {
     functions: FunctionHost,
     /// The cluster store this node follows (`cluster/`), when it runs on PostgreSQL.
     cluster: std::sync::OnceLock<Arc<cluster::ClusterNode>>,
+    /// Limits and quotas shared through Redis (`limits.rs`), with `serve --redis`.
+    shared_limits: std::sync::OnceLock<Arc<limits::SharedLimits>>,
 }
 
 // === impl AdminState ===
@@ -165,6 +168,7 @@ impl AdminState {
                 cell,
                 functions,
                 cluster: std::sync::OnceLock::new(),
+                shared_limits: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -197,6 +201,18 @@ impl AdminState {
             .inner
             .cluster
             .set(Arc::new(cluster::ClusterNode::new(store, data_addr)));
+    }
+
+    /// Counts usage plan quotas through the shared limits from now on (`serve --redis`; the
+    /// throttles are shared from [`limits::start`] on).
+    pub fn share_limits(&self, shared: Arc<limits::SharedLimits>) {
+        shared.attach(self.inner.usage_counters.clone());
+        let _ = self.inner.shared_limits.set(shared);
+    }
+
+    /// The shared limits, with `serve --redis`.
+    pub(crate) fn shared_limits(&self) -> Option<&Arc<limits::SharedLimits>> {
+        self.inner.shared_limits.get()
     }
 
     /// This node's part in a cluster, when it runs on PostgreSQL.

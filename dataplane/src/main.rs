@@ -66,6 +66,11 @@ struct Serve {
     /// holds only this node's own files (unpacked function code).
     #[arg(long, env = "PORTICO_STORE", default_value = "sqlite")]
     store: String,
+    /// Redis for limits shared by the nodes of a cluster (`redis://host:port`): throttle
+    /// buckets lease tokens from it and usage plan quotas are counted through it. Without it
+    /// every limit is this node's own.
+    #[arg(long, env = "PORTICO_REDIS")]
+    redis: Option<String>,
     /// Data plane workers, one per core, each pinned. Default: the machine's cores.
     #[arg(long, env = "PORTICO_WORKERS")]
     workers: Option<usize>,
@@ -257,6 +262,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         admin_addr: admin_listener.local_addr().ok(),
         account_throttle: account_throttle(&args),
     };
+    // Installed before anything is compiled: every bucket made from now on is shared.
+    let shared_limits = match &args.redis {
+        Some(url) => Some(portico_admin::limits::start(url).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let admin_state =
         portico_admin::AdminState::open(store, cell.clone(), board.clone(), endpoint, credentials)
             .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
@@ -267,6 +277,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     }
     if let Some(pg) = cluster_store {
         admin_state.follow(pg, listen_addr);
+    }
+    if let Some(l) = shared_limits {
+        admin_state.share_limits(l);
     }
     let (admin_addr, _admin) = portico_admin::spawn_on(admin_listener, admin_state.clone())
         .with_context(|| format!("serving the admin listener {}", args.admin_listen))?;
@@ -294,7 +307,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         account: Arc::new(match account_throttle(&args) {
             None => Bucket::unlimited(),
-            Some(l) => Bucket::leased(l, workers),
+            Some(l) => Bucket::leased(l, workers).shared_as("account"),
         }),
         epoch: std::time::Instant::now(),
         workers,

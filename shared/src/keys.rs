@@ -400,8 +400,15 @@ impl Plan {
         let state = KeyPlan {
             plan_id: self.id.clone(),
             key_id: key_id.into(),
-            bucket: self.throttle.map(Bucket::new),
-            method_buckets: self.method_limits.iter().map(|l| Bucket::new(*l)).collect(),
+            bucket: self
+                .throttle
+                .map(|l| Bucket::new(l).shared_as(&format!("plan/{}/{key_id}", self.id))),
+            method_buckets: self
+                .method_limits
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Bucket::new(*l).shared_as(&format!("plan/{}/{key_id}/m{i}", self.id)))
+                .collect(),
             quota: QuotaCounter::default(),
             days: DayCounters::default(),
         };

@@ -17,6 +17,7 @@ pub mod iam;
 pub mod jwt;
 pub mod keys;
 pub mod lambda;
+pub mod lease;
 pub mod limits;
 pub mod mapping;
 pub mod model;

@@ -188,6 +188,17 @@ impl QuotaCounter {
         }
     }
 
+    /// Adds `delta` to the count of the period starting on `start` (the other nodes' counts,
+    /// learnt from the shared limits); nothing if the counter is on another period.
+    pub fn adjust(&self, start: u64, delta: i64) {
+        let _ = self
+            .word
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+                let (day, used) = unpack(w);
+                (day == start && delta != 0).then(|| pack(day, used + delta))
+            });
+    }
+
     /// Sets the count of the period starting on `start` (restoring from the store, or
     /// `UpdateUsage`: `used = limit - remaining`, negative to grant more than the limit).
     pub fn set(&self, start: u64, used: i64) {
@@ -239,6 +250,15 @@ impl DayCounters {
             let (d, n) = unpack(s.load(Ordering::Acquire));
             (d, n.max(0) as u64)
         })
+    }
+
+    /// Adds `delta` to day `day`'s count (the other nodes' counts); nothing if no slot holds it.
+    pub fn adjust(&self, day: u64, delta: i64) {
+        let slot = &self.slots[(day % 2) as usize];
+        let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+            let (d, n) = unpack(w);
+            (d == day && delta != 0).then(|| pack(d, (n + delta).max(0)))
+        });
     }
 
     /// Restores day `day`'s count from the store.

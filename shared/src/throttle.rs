@@ -51,6 +51,9 @@ pub struct Bucket {
     lease: u32,
     /// One slot per worker, written only by that worker (empty without leases).
     slots: Box<[CachePadded<Slot>]>,
+    /// With `serve --redis`: this node's share of the bucket kept in Redis, which replaces
+    /// `tat` as the source of tokens (see `lease.rs`).
+    shared: Option<std::sync::Arc<crate::lease::Pool>>,
 }
 
 /// A worker's lease: tokens left and when they must be returned.
@@ -97,7 +100,22 @@ impl Bucket {
             slots: (0..workers)
                 .map(|_| CachePadded::new(Slot::default()))
                 .collect(),
+            shared: None,
         }
+    }
+
+    /// This bucket, taking its tokens from the cluster-wide bucket `name` when a shared-limits
+    /// link is installed (`serve --redis`); unchanged otherwise, or when it is unlimited.
+    pub fn shared_as(mut self, name: &str) -> Bucket {
+        if !self.is_unlimited() {
+            self.shared = crate::lease::Pool::new(name, self.limits);
+        }
+        self
+    }
+
+    /// This node's share of the cluster-wide bucket, if shared.
+    pub fn pool(&self) -> Option<&std::sync::Arc<crate::lease::Pool>> {
+        self.shared.as_ref()
     }
 
     /// A bucket that admits everything: the account-level throttle when none is configured.
@@ -113,6 +131,7 @@ impl Bucket {
             tat: CachePadded::new(AtomicU64::new(0)),
             lease: 0,
             slots: Box::default(),
+            shared: None,
         }
     }
 
@@ -183,6 +202,9 @@ impl Bucket {
         if self.interval_ns == u64::MAX || self.limits.burst == 0 {
             return 0;
         }
+        if let Some(pool) = &self.shared {
+            return pool.take(n, now_ns);
+        }
         let now = now_ns + EPOCH_OFFSET_NS;
         let limit = now + self.capacity_ns;
         let mut cur = self.tat.load(Ordering::Relaxed);
@@ -208,6 +230,9 @@ impl Bucket {
     fn give_back(&self, n: u64) {
         if self.interval_ns == 0 {
             return;
+        }
+        if let Some(pool) = &self.shared {
+            return pool.give_back(n);
         }
         let credit = n.saturating_mul(self.interval_ns);
         let mut cur = self.tat.load(Ordering::Relaxed);
@@ -242,7 +267,7 @@ impl BucketRegistry {
                 return std::sync::Arc::clone(b);
             }
         }
-        let b = std::sync::Arc::new(Bucket::leased(limits, workers));
+        let b = std::sync::Arc::new(Bucket::leased(limits, workers).shared_as(key));
         self.buckets
             .insert(key.to_string(), std::sync::Arc::clone(&b));
         b

@@ -33,6 +33,7 @@ mod gateway;
 mod lambda;
 mod load;
 mod postgres;
+mod redis;
 mod tls;
 mod tls_upstream;
 mod upstream;
@@ -44,6 +45,7 @@ pub use gateway::{parse_ready_line, portico_bin, Gateway, TempDir, DEFAULT_DOMAI
 pub use lambda::{zip_stored, LambdaFn, AUTHORIZER_FUNCTION, FUNCTION, FUNCTION_ARN};
 pub use load::{fixed_rate, Tally};
 pub use postgres::Postgres;
+pub use redis::Redis;
 pub use tls::{exchange as tls_exchange, https_get, Pki, TlsClient, TlsResponse};
 pub use tls_upstream::TlsUpstream;
 pub use upstream::{echo_json, fnv1a, pattern, Behaviour, MockUpstream, Recorded};

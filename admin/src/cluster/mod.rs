@@ -185,9 +185,17 @@ async fn view(node: &Arc<ClusterNode>) -> serde_json::Value {
 }
 
 async fn get_cluster(State(state): State<AdminState>) -> Response {
-    match state.cluster() {
-        Some(node) => Json(view(node).await).into_response(),
-        None => not_clustered().into_response(),
+    let limits = state.shared_limits().map(|l| l.view());
+    match (state.cluster(), limits) {
+        (Some(node), limits) => {
+            let mut v = view(node).await;
+            if let Some(l) = limits {
+                v["sharedLimits"] = l;
+            }
+            Json(v).into_response()
+        }
+        (None, Some(l)) => Json(serde_json::json!({ "sharedLimits": l })).into_response(),
+        (None, None) => not_clustered().into_response(),
     }
 }
 
@@ -299,13 +307,24 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
         let result = match result {
             Ok(()) => {
                 let n = Arc::clone(&node);
+                let shared = state.shared_limits().cloned();
                 let beat = tokio::task::spawn_blocking(move || {
                     n.store.heartbeat(
                         &n.node_id(),
                         &n.node_id(),
                         &n.data_addr.to_string(),
                         n.applied.load(Ordering::Acquire),
-                    )
+                    )?;
+                    // The Redis fallback divides each limit by the live node count.
+                    if let Some(l) = shared {
+                        let (_, rows) = n.store.nodes()?;
+                        let live = rows
+                            .iter()
+                            .filter(|r| r.heartbeat_age_ms <= LIVE_WITHIN_MS)
+                            .count();
+                        l.set_live_nodes(live as u32);
+                    }
+                    Ok::<(), crate::store::StoreError>(())
                 })
                 .await;
                 match beat {

@@ -104,6 +104,22 @@ impl Counters {
         Ok(rows.len())
     }
 
+    /// Every state, unless the registry is held (a flush is writing): then `None`, never waiting.
+    pub(crate) fn try_states(&self) -> Option<Vec<(StateKey, Arc<KeyPlan>)>> {
+        let registry = match self.inner.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(
+            registry
+                .states
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .collect(),
+        )
+    }
+
     /// The store the counts are written to.
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store

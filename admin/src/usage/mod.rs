@@ -39,7 +39,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use flush::{flush_loop, Counters};
+pub(crate) use flush::{flush_loop, Counters, StateKey};
 pub(crate) use state::UsageState;
 
 use records::{ApiKeyInput, UsagePlanInput, UsagePlanKeyInput};
