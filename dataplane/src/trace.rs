@@ -168,6 +168,7 @@ fn writer(rx: Receiver<Record>, dir: PathBuf, mut logs: Option<cloudwatch::Clien
 }
 
 /// What [`record`] reads off a finished request.
+#[derive(Debug)]
 pub struct Finished<'a> {
     pub level: TraceLevel,
     pub data: bool,
@@ -584,7 +585,7 @@ mod cloudwatch {
             let url = std::env::var("AWS_ENDPOINT_URL_LOGS").ok()?;
             let host = url.strip_prefix("http://")?.trim_end_matches('/').to_owned();
             let creds = Credentials::from_env()
-                .unwrap_or_else(|| Credentials::new("portico".into(), "portico".into(), None));
+                .unwrap_or_else(|| Credentials::new("portico", "portico", None));
             let region = std::env::var("AWS_REGION")
                 .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
                 .unwrap_or_else(|_| "us-east-1".into());

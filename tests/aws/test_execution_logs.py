@@ -206,7 +206,8 @@ def file_lines(gw, api, stage, request_id, want, timeout=10):
 
 def call(gw, api, method, path, headers=None):
     status, headers, body = gw.request(api, method, path, headers=headers)
-    return status, headers["x-amzn-RequestId"], body
+    lower = {k.lower(): v for k, v in headers.items()}
+    return status, lower["x-amzn-requestid"], body
 
 
 def test_execution_logs_info_and_error(gw, up, moto):
@@ -330,8 +331,10 @@ def test_test_invoke_method(gw, up):
     got = c.test_invoke_method(restApiId=api, resourceId=mock, httpMethod="GET")
     assert got["status"] == 200, got
     assert json.loads(got["body"]) == {"hello": "world"}
-    assert got["headers"]["Content-Type"] == "application/json", got["headers"]
-    assert got["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    headers = {k.lower(): v for k, v in got["headers"].items()}
+    assert headers["content-type"] == "application/json", got["headers"]
+    multi = {k.lower(): v for k, v in got["multiValueHeaders"].items()}
+    assert multi["content-type"] == ["application/json"]
     assert isinstance(got["latency"], int)
     log = got["log"]
     assert log.startswith("Execution log for request "), log
@@ -356,7 +359,7 @@ def test_test_invoke_method(gw, up):
                                headers={"X-Test": "yes"})
     assert got["status"] == 200, got
     assert json.loads(got["body"]) == {"method": "POST", "path": "/items/42", "query": "x=1"}
-    assert got["headers"]["X-Upstream"] == "yes"
+    assert {k.lower(): v for k, v in got["headers"].items()}["x-upstream"] == "yes"
     seen = up.last()
     assert ("x-test", "yes") in seen["headers"] and seen["body"] == b'{"a": 1}'
     log = got["log"]
