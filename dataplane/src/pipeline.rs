@@ -262,7 +262,8 @@ fn trace_request<S>(
     out: &mut Vec<u8>,
 ) {
     use crate::http1::parse::bytes;
-    let (Some(r), Some(api), Some(stage)) = (scope.resolved.as_ref(), scope.api, scope.stage) else {
+    let (Some(r), Some(api), Some(stage)) = (scope.resolved.as_ref(), scope.api, scope.stage)
+    else {
         return;
     };
     let Some(m) = r.route.rest.as_ref() else {
@@ -302,7 +303,10 @@ fn trace_request<S>(
         headers: &headers,
         request_body,
         route: r.route,
-        principal: scope.grant.as_deref().and_then(|g| g.principal_id.as_deref()),
+        principal: scope
+            .grant
+            .as_deref()
+            .and_then(|g| g.principal_id.as_deref()),
         error: outcome.error,
         status: outcome.status,
         integration_us: outcome.integration_us,

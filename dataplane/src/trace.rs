@@ -219,7 +219,13 @@ fn failed_step(e: &GatewayError) -> &'static str {
     }
 }
 
-const ORDER: [&str; 5] = ["resolve", "authorizer", "throttle", "validation", "integration"];
+const ORDER: [&str; 5] = [
+    "resolve",
+    "authorizer",
+    "throttle",
+    "validation",
+    "integration",
+];
 
 fn reached(stop: Option<&'static str>, step: &str) -> bool {
     let Some(stop) = stop else {
@@ -339,7 +345,11 @@ fn steps(f: &Finished<'_>) -> Steps {
         }
     };
     let id = f.request_id;
-    ok(&mut s, "resolve", format!("Starting execution for request: {id}"));
+    ok(
+        &mut s,
+        "resolve",
+        format!("Starting execution for request: {id}"),
+    );
     ok(
         &mut s,
         "resolve",
@@ -397,20 +407,31 @@ fn steps(f: &Finished<'_>) -> Steps {
         );
     }
     let failed = |step: &str| stop == Some(step);
-    let has_auth =
-        f.route.lambda_auth.is_some() || f.route.auth.is_some() || f.route.aws_iam;
+    let has_auth = f.route.lambda_auth.is_some() || f.route.auth.is_some() || f.route.aws_iam;
     if has_auth && reached(stop, "authorizer") {
         if failed("authorizer") {
-            let e = f.error.as_ref().map_or(String::new(), |e| reason(e, f.route));
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
             s.push(("authorizer", true, e));
         } else {
-            let who = f.principal.map_or(String::new(), |p| format!(", principalId: {p}"));
-            ok(&mut s, "authorizer", format!("Authorization succeeded{who}"));
+            let who = f
+                .principal
+                .map_or(String::new(), |p| format!(", principalId: {p}"));
+            ok(
+                &mut s,
+                "authorizer",
+                format!("Authorization succeeded{who}"),
+            );
         }
     }
     if reached(stop, "throttle") {
         if failed("throttle") {
-            let e = f.error.as_ref().map_or(String::new(), |e| reason(e, f.route));
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
             s.push(("throttle", true, e));
         } else {
             ok(
@@ -420,10 +441,17 @@ fn steps(f: &Finished<'_>) -> Steps {
             );
         }
     }
-    let validated = f.route.rest.as_ref().is_some_and(|m| m.validation.is_some());
+    let validated = f
+        .route
+        .rest
+        .as_ref()
+        .is_some_and(|m| m.validation.is_some());
     if reached(stop, "validation") {
         if failed("validation") {
-            let e = f.error.as_ref().map_or(String::new(), |e| reason(e, f.route));
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
             s.push(("validation", true, e));
         } else if validated {
             ok(&mut s, "validation", "Request validation succeeded".into());
@@ -432,18 +460,21 @@ fn steps(f: &Finished<'_>) -> Steps {
     if reached(stop, "integration") {
         if let Some(i) = f.route.integration.as_deref() {
             let uri = endpoint(i, f.path_params);
-            ok(&mut s, "integration", format!("Endpoint request URI: {uri}"));
+            ok(
+                &mut s,
+                "integration",
+                format!("Endpoint request URI: {uri}"),
+            );
             if matches!(i, Integration::Mock(_) | Integration::Http(_)) {
-                ok(
-                    &mut s,
-                    "mapping",
-                    "Request mapping template applied".into(),
-                );
+                ok(&mut s, "mapping", "Request mapping template applied".into());
             }
             ok(&mut s, "integration", format!("Sending request to {uri}"));
         }
         if failed("integration") {
-            let e = f.error.as_ref().map_or(String::new(), |e| reason(e, f.route));
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
             s.push(("integration", true, e));
         } else {
             let latency = f.integration_us.map_or(0, |us| us / 1000);
@@ -471,7 +502,11 @@ fn steps(f: &Finished<'_>) -> Steps {
         );
     }
     if f.error.is_none() {
-        ok(&mut s, "response", "Successfully completed execution".into());
+        ok(
+            &mut s,
+            "response",
+            "Successfully completed execution".into(),
+        );
     }
     ok(
         &mut s,
@@ -583,7 +618,10 @@ mod cloudwatch {
     impl Client {
         pub(super) fn from_env() -> Option<Client> {
             let url = std::env::var("AWS_ENDPOINT_URL_LOGS").ok()?;
-            let host = url.strip_prefix("http://")?.trim_end_matches('/').to_owned();
+            let host = url
+                .strip_prefix("http://")?
+                .trim_end_matches('/')
+                .to_owned();
             let creds = Credentials::from_env()
                 .unwrap_or_else(|| Credentials::new("portico", "portico", None));
             let region = std::env::var("AWS_REGION")
@@ -606,8 +644,9 @@ mod cloudwatch {
                 if !self.ready.contains(g) {
                     let body = serde_json::json!({ "logGroupName": g }).to_string();
                     let _ = self.call("CreateLogGroup", &body);
-                    let body = serde_json::json!({ "logGroupName": g, "logStreamName": self.stream })
-                        .to_string();
+                    let body =
+                        serde_json::json!({ "logGroupName": g, "logStreamName": self.stream })
+                            .to_string();
                     let _ = self.call("CreateLogStream", &body);
                     self.ready.insert(g.to_owned());
                 }
@@ -615,9 +654,9 @@ mod cloudwatch {
                     .iter()
                     .filter(|r| r.group == g)
                     .flat_map(|r| {
-                        r.lines.iter().map(move |l| {
-                            serde_json::json!({ "timestamp": r.time_ms, "message": l })
-                        })
+                        r.lines.iter().map(
+                            move |l| serde_json::json!({ "timestamp": r.time_ms, "message": l }),
+                        )
                     })
                     .collect();
                 let body = serde_json::json!({

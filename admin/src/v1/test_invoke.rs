@@ -223,7 +223,10 @@ async fn send(
 
 fn parse_answer(raw: &[u8], latency_ms: u64) -> Result<Answer, ApiError> {
     let bad = || ApiError::Internal("test invocation: malformed data plane answer".into());
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(bad)?;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| bad())?;
     let mut lines = head.split("\r\n");
     let status: u16 = lines
@@ -255,7 +258,11 @@ fn parse_answer(raw: &[u8], latency_ms: u64) -> Result<Answer, ApiError> {
         headers.push((n.to_owned(), v.to_owned()));
     }
     let rest = &raw[end + 4..];
-    let body = if chunked { dechunk(rest) } else { rest.to_vec() };
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
     Ok(Answer {
         status,
         headers,
@@ -361,7 +368,9 @@ async fn invoke_authorizer(
         .write(move |c| {
             let state = c.rest().get(&aa)?;
             if !state.authorizers.contains_key(&id) {
-                return Err(ApiError::NotFound("Invalid Authorizer identifier specified".into()));
+                return Err(ApiError::NotFound(
+                    "Invalid Authorizer identifier specified".into(),
+                ));
             }
             let resource = authorizer_probe(&id);
             publish_test_api(c, &aa, &variables, Some(vec![resource]))
