@@ -381,8 +381,14 @@ fn steps(f: &Finished<'_>) -> Steps {
     );
     if f.data {
         let mut h = String::new();
-        for (i, (n, v)) in f.headers.iter().enumerate() {
-            if i > 0 {
+        // Portico's own addressing header is not the client's (and names a test invocation's
+        // secret snapshot key).
+        for (n, v) in f
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case(b"x-apigw-api-id"))
+        {
+            if !h.is_empty() {
                 h.push_str(", ");
             }
             let _ = write!(
@@ -495,10 +501,27 @@ fn steps(f: &Finished<'_>) -> Steps {
             "response",
             format!("Method response body after transformations: {}", clip(body)),
         );
+        let mut h = String::new();
+        for line in head.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            if !h.is_empty() {
+                h.push_str(", ");
+            }
+            let value = line[colon + 1..].trim_ascii();
+            let _ = write!(
+                h,
+                "{}={}",
+                String::from_utf8_lossy(&line[..colon]),
+                String::from_utf8_lossy(value)
+            );
+        }
         ok(
             &mut s,
             "response",
-            format!("Method response headers: {{{}}}", clip(head)),
+            format!("Method response headers: {{{}}}", clip(h.as_bytes())),
         );
     }
     if f.error.is_none() {
@@ -539,7 +562,7 @@ pub fn record(f: &Finished<'_>) -> Option<String> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     if f.level == TraceLevel::Capture {
-        let stamp = portico_shared::sigv4::format_iso_basic(time_ms / 1000);
+        let stamp = aws_log_time(time_ms / 1000);
         let mut log = format!("Execution log for request {}\n", f.request_id);
         for (_, _, msg) in &steps {
             let _ = writeln!(log, "{stamp} : {msg}");
@@ -565,6 +588,34 @@ pub fn record(f: &Finished<'_>) -> Option<String> {
         lines,
     });
     None
+}
+
+/// AWS's test invocation time stamp: `Mon Dec 07 11:53:43 UTC 2026`.
+fn aws_log_time(unix_s: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_s / 86_400;
+    let secs = unix_s % 86_400;
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
+    let z = days as i64 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 thread_local! {
@@ -720,5 +771,21 @@ mod cloudwatch {
                 .unwrap_or(0);
             Ok(status)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aws_log_time_is_aws_shape() {
+        assert_eq!(super::aws_log_time(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(
+            super::aws_log_time(1_796_644_423),
+            "Mon Dec 07 11:53:43 UTC 2026"
+        );
+        assert_eq!(
+            super::aws_log_time(951_782_400),
+            "Tue Feb 29 00:00:00 UTC 2000"
+        );
     }
 }

@@ -11,6 +11,7 @@ starting with `deny` is denied, any other is allowed as `user-{token}`.
 """
 
 import json
+import re
 import os
 import shutil
 import socket
@@ -338,6 +339,10 @@ def test_test_invoke_method(gw, up):
     assert isinstance(got["latency"], int)
     log = got["log"]
     assert log.startswith("Execution log for request "), log
+    assert "x-apigw-api-id" not in log and "!" not in log.split("\n")[0], log
+    # AWS's time stamps: `Mon Dec 07 11:53:43 UTC 2026 : ...`.
+    assert re.match(r"^\w{3} \w{3} \d\d \d\d:\d\d:\d\d UTC \d{4} : Starting execution",
+                    log.split("\n")[1]), log
     assert "Starting execution for request: " in log
     assert "HTTP Method: GET, Resource Path: /mock" in log
     assert "Method request path: {}" in log
