@@ -205,6 +205,11 @@ impl Catalog {
         })
     }
 
+    /// The compiler's context (`TestInvokeMethod` compiles a draft stage with it).
+    pub(crate) fn compile_context(&mut self) -> &mut CompileContext {
+        &mut self.ctx
+    }
+
     /// The VPC links integrations may name.
     pub(crate) fn vpc_links(&self) -> &portico_shared::vpc_link::VpcLinks {
         &self.ctx.vpc_links

@@ -31,6 +31,7 @@ pub mod shutdown;
 pub mod stages;
 pub mod sys;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod upstream_tls;
 pub mod worker;

@@ -334,6 +334,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         DriverArg::IoUring => DriverChoice::IoUring,
         DriverArg::Legacy => DriverChoice::Legacy,
     };
+    // Execution logs' writer thread (files under the data directory, CloudWatch Logs when
+    // AWS_ENDPOINT_URL_LOGS is set).
+    portico_dataplane::trace::spawn(args.data_dir.clone(), workers)
+        .context("starting the execution log writer")?;
     let set = spawn_workers(
         listeners,
         tls_listeners,

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use portico_shared::gateway_response::ResponseType;
 use portico_shared::model::ProtocolType;
-use portico_shared::snapshot::{Api, Integration, Route, Stage};
+use portico_shared::snapshot::{Api, Integration, Route, Stage, TraceLevel};
 use portico_shared::Snapshot;
 
 use crate::buffers::Buf;
@@ -229,7 +229,99 @@ pub async fn handle<'s, S: Stream>(
     if let Some(p) = plan {
         cache::store(w, &p, flight, call, &outcome, out);
     }
+    // Execution logs: methods with logging off pay this branch.
+    if let Some(t) = scope
+        .resolved
+        .as_ref()
+        .and_then(|r| r.route.rest.as_ref())
+        .map(|m| m.trace)
+        .filter(|t| t.level != TraceLevel::Off)
+    {
+        trace_request(t, scope, &outcome, head, d, body, request_id, out);
+    }
+    if outcome.status >= 500 {
+        if let Some(e) = &outcome.error {
+            let route = outcome.route.map(|(_, _, r)| &*r.route_key);
+            crate::trace::gateway_5xx(w.id, outcome.status, e, route);
+        }
+    }
     outcome
+}
+
+/// Builds the execution log of a finished request and ships it (a test invocation's goes back
+/// in the response head instead).
+#[allow(clippy::too_many_arguments)]
+fn trace_request<S>(
+    t: portico_shared::snapshot::Trace,
+    scope: &Scope<'_>,
+    outcome: &Outcome<'_>,
+    head: &RequestHead,
+    d: &Downstream<S>,
+    body: &[u8],
+    request_id: RequestId,
+    out: &mut Vec<u8>,
+) {
+    use crate::http1::parse::bytes;
+    let (Some(r), Some(api), Some(stage)) = (scope.resolved.as_ref(), scope.api, scope.stage)
+    else {
+        return;
+    };
+    let Some(m) = r.route.rest.as_ref() else {
+        return;
+    };
+    let id = request_id.uuid();
+    let id = std::str::from_utf8(&id).unwrap_or("-");
+    let route_path = r.route_path(&d.buf);
+    let params: Vec<(&str, &str)> = r
+        .matched
+        .params
+        .iter()
+        .map(|p| {
+            let range = portico_shared::router::Params::range(p);
+            (p.name, route_path.get(range).unwrap_or(""))
+        })
+        .collect();
+    let headers: Vec<(&[u8], &[u8])> = if t.data {
+        d.headers
+            .iter()
+            .map(|&(n, v)| (bytes(&d.buf, n), bytes(&d.buf, v)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let request_body = scope.body.map_or(&[][..], |loc| loc.slice(&d.buf, body));
+    let f = crate::trace::Finished {
+        level: t.level,
+        data: t.data,
+        request_id: id,
+        api_id: &api.id,
+        stage: &stage.name,
+        method: &m.http_method,
+        resource_path: &m.resource_path,
+        path_params: &params,
+        query: bytes(&d.buf, head.query),
+        headers: &headers,
+        request_body,
+        route: r.route,
+        principal: scope
+            .grant
+            .as_deref()
+            .and_then(|g| g.principal_id.as_deref()),
+        error: outcome.error,
+        status: outcome.status,
+        integration_us: outcome.integration_us,
+        response: out,
+    };
+    if let Some(log) = crate::trace::record(&f) {
+        // Only test invocations capture: the log goes back to the admin side in the head.
+        if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let mut line = format!("\r\n{}: ", crate::trace::TEST_INVOKE_LOG_HEADER).into_bytes();
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(log.as_bytes());
+            line.extend_from_slice(encoded.as_bytes());
+            out.splice(end..end, line);
+        }
+    }
 }
 
 /// A CORS preflight is answered by the gateway: never admitted, never forwarded. Whether this

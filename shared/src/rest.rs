@@ -14,7 +14,7 @@ use crate::router::RouterBuilder;
 use crate::snapshot::{
     compile_http_proxy, err, stats_key, valid_api_id, Api, Canary, CompileContext, ConfigError,
     HttpMapped, HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod,
-    Route, Stage,
+    Route, Stage, Trace,
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;
@@ -356,6 +356,12 @@ fn compile_stage(
                     api_key_required: m.api_key_required,
                     caching,
                     validation,
+                    trace: s
+                        .method_settings
+                        .get(&setting_key)
+                        .or(star)
+                        .map(|m| Trace::from_setting(&m.logging_level, m.data_trace_enabled))
+                        .unwrap_or_default(),
                 }),
             });
         }

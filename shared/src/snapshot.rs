@@ -181,6 +181,49 @@ pub struct RestMethod {
     /// What the method's request validator checks; `None` (the common case) costs the data
     /// plane one branch.
     pub validation: Option<Box<crate::validation::Validation>>,
+    /// Execution logging (`logging/loglevel`, `logging/dataTrace`); `Off` costs one branch.
+    pub trace: Trace,
+}
+
+/// A REST method's execution logging: which steps are recorded, and whether bodies are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub level: TraceLevel,
+    /// `dataTraceEnabled`: request and response bodies and headers too (truncated).
+    pub data: bool,
+}
+
+/// `loggingLevel`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TraceLevel {
+    #[default]
+    Off,
+    /// Failed steps only.
+    Error,
+    /// Every step.
+    Info,
+    /// `TestInvokeMethod`: every step, handed back in the response to the admin side instead
+    /// of the log sinks.
+    Capture,
+}
+
+/// The internal `loglevel` of the stage `TestInvokeMethod` compiles (never accepted from a user).
+pub const TEST_INVOKE_LOG_LEVEL: &str = "TEST_INVOKE";
+
+impl Trace {
+    /// From a method setting's `loggingLevel` and `dataTraceEnabled`.
+    pub fn from_setting(level: &str, data: bool) -> Trace {
+        let level = match level {
+            "ERROR" => TraceLevel::Error,
+            "INFO" => TraceLevel::Info,
+            TEST_INVOKE_LOG_LEVEL => TraceLevel::Capture,
+            _ => TraceLevel::Off,
+        };
+        Trace {
+            level,
+            data: data && level != TraceLevel::Off,
+        }
+    }
 }
 
 /// A compiled integration.
@@ -401,6 +444,20 @@ impl Snapshot {
     }
 
     /// This snapshot with `api` added or replaced; every other API is shared, not copied.
+    /// This snapshot with `api` also reachable under `key` (which names no API: `TestInvokeMethod`
+    /// publishes its draft compilation under a key holding a per-process secret).
+    pub fn with_api_as(&self, generation: u64, key: &str, api: Arc<Api>) -> Snapshot {
+        let mut apis = self.apis.clone();
+        apis.insert(key.into(), api);
+        Snapshot {
+            generation,
+            apis,
+            usage: Arc::clone(&self.usage),
+            iam: Arc::clone(&self.iam),
+            domains: Arc::clone(&self.domains),
+        }
+    }
+
     pub fn with_api(&self, generation: u64, api: Arc<Api>) -> Snapshot {
         let mut apis = self.apis.clone();
         apis.insert(api.id.clone(), api);

@@ -39,6 +39,7 @@ mod patch;
 pub(crate) mod records;
 mod rest;
 mod state;
+mod test_invoke;
 
 pub(crate) use patch::{unescape, Op, PatchInput, PatchOp};
 pub(crate) use records::{Collection, Listing, PAGING};
@@ -81,7 +82,7 @@ pub(crate) fn router() -> Router<AdminState> {
                 .get(get_method)
                 .patch(update_method)
                 .delete(delete_method)
-                .post(|| not_supported("TestInvokeMethod")),
+                .post(test_invoke::test_invoke_method),
         )
         .route(
             &format!("{RES}/methods/{{http_method}}/responses/{{status_code}}"),
@@ -141,6 +142,7 @@ pub(crate) fn router() -> Router<AdminState> {
         .route(
             "/restapis/{restapi_id}/authorizers/{authorizer_id}",
             get(authorizers::get_authorizer)
+                .post(test_invoke::test_invoke_authorizer)
                 .patch(authorizers::update_authorizer)
                 .delete(authorizers::delete_authorizer),
         )
@@ -793,13 +795,6 @@ async fn delete_request_validator(
         s.write(move |c| c.delete_request_validator(&api_id, &id))
             .await,
     )
-}
-
-// === answers ===
-
-/// The 400 for an `apigateway` operation Portico does not implement.
-async fn not_supported(operation: &str) -> Response {
-    crate::operations::not_served(operation).into_response()
 }
 
 #[cfg(test)]

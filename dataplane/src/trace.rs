@@ -1,0 +1,791 @@
+//! Execution logs: one structured line per pipeline step of a request whose REST method has
+//! `loggingLevel` `INFO` (every step) or `ERROR` (failed steps only), with `dataTraceEnabled`
+//! adding headers and bodies (truncated at [`TRACE_DATA_MAX_BYTES`], as AWS truncates them).
+//!
+//! The steps are read off the finished request (`pipeline::handle` calls [`record`] once the
+//! answer is written): how far the request got and why it stopped are on its `Outcome`, so no
+//! stage carries logging code and a method with logging off pays one branch, no allocation.
+//!
+//! Shipping is off the request path: a record goes into a bounded queue
+//! ([`TRACE_QUEUE_PER_WORKER`] per worker) with `try_send`, never waiting; a full queue drops it
+//! and counts it ([`dropped`]). The writer thread appends each record to the file of its group,
+//! `{data-dir}/logs/API-Gateway-Execution-Logs_{apiId}/{stage}.log` (AWS's log group name,
+//! newline-delimited JSON), and, when `AWS_ENDPOINT_URL_LOGS` is set, sends it to that
+//! CloudWatch Logs endpoint with `PutLogEvents` (group and stream created on first use).
+//!
+//! `TestInvokeMethod` compiles its stage with [`TraceLevel::Capture`]: the same steps, rendered
+//! as AWS's `log` text and handed back to the admin side in the response header
+//! [`TEST_INVOKE_LOG_HEADER`] instead of the sinks.
+//!
+//! Independently of any setting, every 5xx the gateway itself produces writes one line to
+//! Portico's own log saying why ([`gateway_5xx`]), at most [`GATEWAY_5XX_LOG_PER_S`] per second
+//! per worker.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use portico_shared::snapshot::{Integration, PathPart, TraceLevel};
+
+use crate::error::{AuthorizerError, GatewayError};
+
+/// Records a worker may have queued for the writer before new ones are dropped.
+pub const TRACE_QUEUE_PER_WORKER: usize = 1024;
+/// Request and response bodies and header lists in a data trace are cut here (AWS: 1,024).
+pub const TRACE_DATA_MAX_BYTES: usize = 1024;
+/// Lines per second per worker that gateway-produced 5xx write to Portico's log.
+pub const GATEWAY_5XX_LOG_PER_S: u32 = 10;
+/// The response header a test invocation's log comes back in (base64), only on the
+/// admin side's requests (they name a secret API key in the snapshot).
+pub const TEST_INVOKE_LOG_HEADER: &str = "x-portico-test-invoke-log";
+/// Largest batch of events in one `PutLogEvents` call (AWS: 10,000).
+const PUT_LOG_EVENTS_MAX: usize = 1000;
+
+const _: () = assert!(TRACE_QUEUE_PER_WORKER > 0 && GATEWAY_5XX_LOG_PER_S > 0);
+
+/// One request's execution log, on its way to the writer.
+#[derive(Debug)]
+pub struct Record {
+    /// `API-Gateway-Execution-Logs_{apiId}/{stage}`.
+    pub group: String,
+    /// Epoch milliseconds.
+    pub time_ms: u64,
+    /// One JSON object per line, no trailing newline.
+    pub lines: Vec<String>,
+}
+
+/// The writer's end, set once at start.
+#[derive(Debug)]
+struct Sink {
+    tx: SyncSender<Record>,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// Records dropped because the writer's queue was full.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// Records the writer has shipped.
+pub fn written() -> u64 {
+    WRITTEN.load(Ordering::Relaxed)
+}
+
+/// Starts the writer thread: files under `data_dir/logs`, and CloudWatch Logs when
+/// `AWS_ENDPOINT_URL_LOGS` is set. Later calls do nothing.
+pub fn spawn(data_dir: PathBuf, workers: usize) -> std::io::Result<()> {
+    if SINK.get().is_some() {
+        return Ok(());
+    }
+    let (tx, rx) = sync_channel(TRACE_QUEUE_PER_WORKER * workers.max(1));
+    let logs = cloudwatch::Client::from_env();
+    std::thread::Builder::new()
+        .name("portico-trace".into())
+        .spawn(move || writer(rx, data_dir.join("logs"), logs))?;
+    let _ = SINK.set(Sink { tx });
+    Ok(())
+}
+
+fn ship(record: Record) {
+    let Some(sink) = SINK.get() else {
+        return;
+    };
+    match sink.tx.try_send(record) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn writer(rx: Receiver<Record>, dir: PathBuf, mut logs: Option<cloudwatch::Client>) {
+    let mut files: HashMap<String, std::fs::File> = HashMap::new();
+    let mut dropped_seen = 0;
+    while let Ok(first) = rx.recv() {
+        let now_dropped = dropped();
+        if now_dropped != dropped_seen {
+            tracing::warn!(
+                dropped = now_dropped - dropped_seen,
+                "execution log records dropped: the writer fell behind"
+            );
+            dropped_seen = now_dropped;
+        }
+        // Everything already queued goes in the same batch.
+        let mut batch = vec![first];
+        while let Ok(r) = rx.try_recv() {
+            batch.push(r);
+            if batch.len() >= PUT_LOG_EVENTS_MAX {
+                break;
+            }
+        }
+        for r in &batch {
+            if !files.contains_key(&r.group) {
+                let path = dir.join(format!("{}.log", r.group));
+                let opened = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| {
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&path)
+                    });
+                match opened {
+                    Ok(f) => {
+                        files.insert(r.group.clone(), f);
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "execution log file");
+                        continue;
+                    }
+                }
+            }
+            if let Some(f) = files.get_mut(&r.group) {
+                let mut text = String::new();
+                for l in &r.lines {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+                if let Err(e) = f.write_all(text.as_bytes()) {
+                    tracing::warn!(group = %r.group, error = %e, "execution log write");
+                }
+            }
+        }
+        if let Some(c) = logs.as_mut() {
+            c.put(&batch);
+        }
+        WRITTEN.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// What [`record`] reads off a finished request.
+#[derive(Debug)]
+pub struct Finished<'a> {
+    pub level: TraceLevel,
+    pub data: bool,
+    pub request_id: &'a str,
+    pub api_id: &'a str,
+    pub stage: &'a str,
+    pub method: &'a str,
+    pub resource_path: &'a str,
+    /// `name=value` pairs of the matched path parameters.
+    pub path_params: &'a [(&'a str, &'a str)],
+    pub query: &'a [u8],
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    pub request_body: &'a [u8],
+    pub route: &'a portico_shared::snapshot::Route,
+    pub principal: Option<&'a str>,
+    pub error: Option<GatewayError>,
+    /// The status the client got.
+    pub status: u16,
+    pub integration_us: Option<u64>,
+    /// The response as written so far: the head, and the body when small.
+    pub response: &'a [u8],
+}
+
+/// A request's steps, in order: `(step, failed, message)`.
+type Steps = Vec<(&'static str, bool, String)>;
+
+/// Which step an error stopped the request at.
+fn failed_step(e: &GatewayError) -> &'static str {
+    use GatewayError as E;
+    match e {
+        E::Unauthorized(_) | E::Iam(_) | E::Authorizer(_) => "authorizer",
+        E::InvalidApiKey | E::Throttled | E::QuotaExceeded | E::CacheControlDenied => "throttle",
+        E::MissingParameters { .. } | E::InvalidBody | E::BodyTooLarge | E::BadRequest(_) => {
+            "validation"
+        }
+        E::NotFound | E::MissingAuthenticationToken | E::EndpointDisabled => "resolve",
+        E::MutualTlsRequired | E::HeadersTooLarge | E::UriTooLong | E::ExpectationFailed => {
+            "resolve"
+        }
+        E::NoIntegration | E::ApiConfiguration | E::UnsupportedMediaType => "integration",
+        E::UpstreamConnect(_)
+        | E::UpstreamProtocol(_)
+        | E::UpstreamTimeout { .. }
+        | E::NoHealthyTarget
+        | E::LambdaInvoke(_)
+        | E::LambdaFunction
+        | E::LambdaMalformed => "integration",
+    }
+}
+
+const ORDER: [&str; 5] = [
+    "resolve",
+    "authorizer",
+    "throttle",
+    "validation",
+    "integration",
+];
+
+fn reached(stop: Option<&'static str>, step: &str) -> bool {
+    let Some(stop) = stop else {
+        return true;
+    };
+    let pos = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(0);
+    pos(step) <= pos(stop)
+}
+
+/// AWS's words for a failed step.
+fn reason(e: &GatewayError, r: &portico_shared::snapshot::Route) -> String {
+    use GatewayError as E;
+    match e {
+        E::Authorizer(AuthorizerError::Unauthorized) => {
+            "Unauthorized request: the authorizer refused the identity".into()
+        }
+        E::Authorizer(AuthorizerError::Denied { .. }) => {
+            "The client is not authorized to perform this operation (the authorizer's policy denies it)".into()
+        }
+        E::Authorizer(AuthorizerError::Failed) => {
+            "Execution failed due to configuration error: Authorizer error (the function failed, timed out or answered something malformed)".into()
+        }
+        E::Authorizer(AuthorizerError::Configuration) => {
+            "Execution failed due to configuration error: the authorizer function could not be invoked".into()
+        }
+        E::Unauthorized(f) => format!("Unauthorized request: {f:?}"),
+        E::Iam(d) => format!("IAM authorization failed: {d:?}"),
+        E::Throttled => "Request throttled: rate or burst limit exceeded".into(),
+        E::QuotaExceeded => "Request refused: usage plan quota exceeded".into(),
+        E::InvalidApiKey => "API Key not authorized: missing, unknown, disabled or not in a usage plan for this stage".into(),
+        E::MissingParameters { missing } => {
+            let names: Vec<&str> = r
+                .rest
+                .as_ref()
+                .and_then(|m| m.validation.as_deref())
+                .map(|v| {
+                    v.required
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| missing & (1 << i) != 0)
+                        .map(|(_, p)| &*p.name)
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "Request validation failed: Missing required request parameters: [{}]",
+                names.join(", ")
+            )
+        }
+        E::InvalidBody => "Request validation failed: Invalid request body".into(),
+        E::UpstreamTimeout { timeout_ms } => {
+            format!("Execution failed due to a timeout error: no response within {timeout_ms} ms")
+        }
+        E::UpstreamConnect(why) => {
+            format!("Execution failed due to configuration error: could not connect to the endpoint ({why})")
+        }
+        E::UpstreamProtocol(why) => {
+            format!("Execution failed due to an invalid endpoint response ({why})")
+        }
+        E::LambdaFunction => "Lambda execution failed due to a customer function error".into(),
+        E::LambdaMalformed => {
+            "Execution failed due to configuration error: Malformed Lambda proxy response".into()
+        }
+        E::LambdaInvoke(why) => {
+            format!("Execution failed due to configuration error: Lambda invocation failed ({why})")
+        }
+        other => format!("Execution failed: {other}"),
+    }
+}
+
+fn clip(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(TRACE_DATA_MAX_BYTES)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if bytes.len() > TRACE_DATA_MAX_BYTES {
+        s.push_str(" [TRUNCATED]");
+    }
+    s
+}
+
+fn endpoint(i: &Integration, params: &[(&str, &str)]) -> String {
+    let target = |p: &portico_shared::snapshot::HttpProxy| {
+        let scheme = if p.tls.is_some() { "https" } else { "http" };
+        let mut path = String::new();
+        for part in &p.path {
+            match part {
+                PathPart::Literal(l) => path.push_str(l),
+                PathPart::Param(name) => {
+                    let name = name.trim_end_matches('+');
+                    match params.iter().find(|(k, _)| *k == name) {
+                        Some((_, v)) => path.push_str(v),
+                        None => {
+                            let _ = write!(path, "{{{name}}}");
+                        }
+                    }
+                }
+            }
+        }
+        format!("{scheme}://{}{path}", p.host_header)
+    };
+    match i {
+        Integration::HttpProxy(p) => target(p),
+        Integration::Http(h) => target(&h.target),
+        Integration::Mock(_) => "MOCK".into(),
+        Integration::Lambda(l) => format!("lambda function {}", l.target.function),
+        Integration::AwsService(_) => "AWS service".into(),
+    }
+}
+
+/// The steps of a finished request, as far as `level` shows them.
+fn steps(f: &Finished<'_>) -> Steps {
+    let info = f.level >= TraceLevel::Info;
+    let stop = f.error.as_ref().map(failed_step);
+    let mut s: Steps = Vec::new();
+    let ok = |s: &mut Steps, step: &'static str, msg: String| {
+        if info {
+            s.push((step, false, msg));
+        }
+    };
+    let id = f.request_id;
+    ok(
+        &mut s,
+        "resolve",
+        format!("Starting execution for request: {id}"),
+    );
+    ok(
+        &mut s,
+        "resolve",
+        format!(
+            "HTTP Method: {}, Resource Path: {}",
+            f.method, f.resource_path
+        ),
+    );
+    let params: Vec<String> = f
+        .path_params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    ok(
+        &mut s,
+        "resolve",
+        format!("Method request path: {{{}}}", params.join(", ")),
+    );
+    let query: Vec<String> = f
+        .query
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    ok(
+        &mut s,
+        "resolve",
+        format!("Method request query string: {{{}}}", query.join(", ")),
+    );
+    if f.data {
+        let mut h = String::new();
+        // Portico's own addressing header is not the client's (and names a test invocation's
+        // secret snapshot key).
+        for (n, v) in f
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case(b"x-apigw-api-id"))
+        {
+            if !h.is_empty() {
+                h.push_str(", ");
+            }
+            let _ = write!(
+                h,
+                "{}={}",
+                String::from_utf8_lossy(n),
+                String::from_utf8_lossy(v)
+            );
+        }
+        ok(
+            &mut s,
+            "resolve",
+            format!("Method request headers: {{{}}}", clip(h.as_bytes())),
+        );
+        ok(
+            &mut s,
+            "resolve",
+            format!(
+                "Method request body before transformations: {}",
+                clip(f.request_body)
+            ),
+        );
+    }
+    let failed = |step: &str| stop == Some(step);
+    let has_auth = f.route.lambda_auth.is_some() || f.route.auth.is_some() || f.route.aws_iam;
+    if has_auth && reached(stop, "authorizer") {
+        if failed("authorizer") {
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
+            s.push(("authorizer", true, e));
+        } else {
+            let who = f
+                .principal
+                .map_or(String::new(), |p| format!(", principalId: {p}"));
+            ok(
+                &mut s,
+                "authorizer",
+                format!("Authorization succeeded{who}"),
+            );
+        }
+    }
+    if reached(stop, "throttle") {
+        if failed("throttle") {
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
+            s.push(("throttle", true, e));
+        } else {
+            ok(
+                &mut s,
+                "throttle",
+                "API key, throttle and quota checks passed".into(),
+            );
+        }
+    }
+    let validated = f
+        .route
+        .rest
+        .as_ref()
+        .is_some_and(|m| m.validation.is_some());
+    if reached(stop, "validation") {
+        if failed("validation") {
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
+            s.push(("validation", true, e));
+        } else if validated {
+            ok(&mut s, "validation", "Request validation succeeded".into());
+        }
+    }
+    if reached(stop, "integration") {
+        if let Some(i) = f.route.integration.as_deref() {
+            let uri = endpoint(i, f.path_params);
+            ok(
+                &mut s,
+                "integration",
+                format!("Endpoint request URI: {uri}"),
+            );
+            if matches!(i, Integration::Mock(_) | Integration::Http(_)) {
+                ok(&mut s, "mapping", "Request mapping template applied".into());
+            }
+            ok(&mut s, "integration", format!("Sending request to {uri}"));
+        }
+        if failed("integration") {
+            let e = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| reason(e, f.route));
+            s.push(("integration", true, e));
+        } else {
+            let latency = f.integration_us.map_or(0, |us| us / 1000);
+            ok(
+                &mut s,
+                "integration",
+                format!(
+                    "Received response. Status: {}, Integration latency: {latency} ms",
+                    f.status
+                ),
+            );
+        }
+    }
+    if f.data {
+        let (head, body) = split_response(f.response);
+        ok(
+            &mut s,
+            "response",
+            format!("Method response body after transformations: {}", clip(body)),
+        );
+        let mut h = String::new();
+        for line in head.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            if !h.is_empty() {
+                h.push_str(", ");
+            }
+            let value = line[colon + 1..].trim_ascii();
+            let _ = write!(
+                h,
+                "{}={}",
+                String::from_utf8_lossy(&line[..colon]),
+                String::from_utf8_lossy(value)
+            );
+        }
+        ok(
+            &mut s,
+            "response",
+            format!("Method response headers: {{{}}}", clip(h.as_bytes())),
+        );
+    }
+    if f.error.is_none() {
+        ok(
+            &mut s,
+            "response",
+            "Successfully completed execution".into(),
+        );
+    }
+    ok(
+        &mut s,
+        "response",
+        format!("Method completed with status: {}", f.status),
+    );
+    s
+}
+
+/// The response's header lines (`Name: value, ...`) and body.
+fn split_response(out: &[u8]) -> (&[u8], &[u8]) {
+    let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (out, &[]);
+    };
+    let head = &out[..end];
+    let head = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(&[][..], |i| &head[i + 1..]);
+    (head, &out[end + 4..])
+}
+
+/// Ships a finished request's execution log (or, for a test invocation, gives it back).
+pub fn record(f: &Finished<'_>) -> Option<String> {
+    let steps = steps(f);
+    if steps.is_empty() {
+        return None;
+    }
+    let time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if f.level == TraceLevel::Capture {
+        let stamp = aws_log_time(time_ms / 1000);
+        let mut log = format!("Execution log for request {}\n", f.request_id);
+        for (_, _, msg) in &steps {
+            let _ = writeln!(log, "{stamp} : {msg}");
+        }
+        return Some(log);
+    }
+    let lines = steps
+        .into_iter()
+        .map(|(step, failed, message)| {
+            serde_json::json!({
+                "requestId": f.request_id,
+                "level": if failed { "ERROR" } else { "INFO" },
+                "step": step,
+                "status": if failed { "failed" } else { "ok" },
+                "message": format!("({}) {message}", f.request_id),
+            })
+            .to_string()
+        })
+        .collect();
+    ship(Record {
+        group: format!("API-Gateway-Execution-Logs_{}/{}", f.api_id, f.stage),
+        time_ms,
+        lines,
+    });
+    None
+}
+
+/// AWS's test invocation time stamp: `Mon Dec 07 11:53:43 UTC 2026`.
+fn aws_log_time(unix_s: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_s / 86_400;
+    let secs = unix_s % 86_400;
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
+    let z = days as i64 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+thread_local! {
+    /// This worker's 5xx log budget: (second, lines written in it).
+    static BUDGET: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+}
+
+/// Writes one line to Portico's log for a 5xx the gateway produced (not an upstream's), at
+/// most [`GATEWAY_5XX_LOG_PER_S`] per second per worker; the rest are counted as suppressed.
+pub fn gateway_5xx(worker: usize, status: u16, e: &GatewayError, route: Option<&str>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let allowed = BUDGET.with(|b| {
+        let (sec, n) = b.get();
+        let (sec, n) = if sec == now { (sec, n) } else { (now, 0) };
+        b.set((sec, n.saturating_add(1)));
+        n < GATEWAY_5XX_LOG_PER_S
+    });
+    if allowed {
+        tracing::warn!(
+            worker,
+            status,
+            route = route.unwrap_or("-"),
+            blame = ?e.blame(),
+            "gateway answered {status}: {e}"
+        );
+    }
+}
+
+mod cloudwatch {
+    //! A minimal CloudWatch Logs client for the writer thread (blocking, `http://` endpoints,
+    //! as the admin side's STS client): `CreateLogGroup`, `CreateLogStream`, `PutLogEvents`.
+    use std::collections::HashSet;
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+
+    use std::time::Duration;
+
+    use super::Record;
+    use portico_shared::sigv4::{self, Credentials};
+
+    pub(super) struct Client {
+        host: String,
+        creds: Credentials,
+        region: String,
+        stream: String,
+        ready: HashSet<String>,
+    }
+
+    impl Client {
+        pub(super) fn from_env() -> Option<Client> {
+            let url = std::env::var("AWS_ENDPOINT_URL_LOGS").ok()?;
+            let host = url
+                .strip_prefix("http://")?
+                .trim_end_matches('/')
+                .to_owned();
+            let creds = Credentials::from_env()
+                .unwrap_or_else(|| Credentials::new("portico", "portico", None));
+            let region = std::env::var("AWS_REGION")
+                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|_| "us-east-1".into());
+            Some(Client {
+                host,
+                creds,
+                region,
+                stream: format!("portico-{}", std::process::id()),
+                ready: HashSet::new(),
+            })
+        }
+
+        pub(super) fn put(&mut self, batch: &[Record]) {
+            let mut groups: Vec<&str> = batch.iter().map(|r| r.group.as_str()).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            for g in groups {
+                if !self.ready.contains(g) {
+                    let body = serde_json::json!({ "logGroupName": g }).to_string();
+                    let _ = self.call("CreateLogGroup", &body);
+                    let body =
+                        serde_json::json!({ "logGroupName": g, "logStreamName": self.stream })
+                            .to_string();
+                    let _ = self.call("CreateLogStream", &body);
+                    self.ready.insert(g.to_owned());
+                }
+                let events: Vec<serde_json::Value> = batch
+                    .iter()
+                    .filter(|r| r.group == g)
+                    .flat_map(|r| {
+                        r.lines.iter().map(
+                            move |l| serde_json::json!({ "timestamp": r.time_ms, "message": l }),
+                        )
+                    })
+                    .collect();
+                let body = serde_json::json!({
+                    "logGroupName": g,
+                    "logStreamName": self.stream,
+                    "logEvents": events,
+                })
+                .to_string();
+                match self.call("PutLogEvents", &body) {
+                    Ok(200) => {}
+                    Ok(status) => tracing::warn!(status, group = g, "PutLogEvents refused"),
+                    Err(e) => tracing::warn!(error = %e, group = g, "PutLogEvents failed"),
+                }
+            }
+        }
+
+        fn call(&self, action: &str, body: &str) -> std::io::Result<u16> {
+            let target = format!("Logs_20140328.{action}");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let headers = [
+                ("host", self.host.as_str()),
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", target.as_str()),
+            ];
+            let sig = sigv4::sign(
+                &self.creds,
+                &self.region,
+                "logs",
+                now,
+                "POST",
+                "/",
+                "",
+                &headers,
+                body.as_bytes(),
+            );
+            let mut req = format!(
+                "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-target: {target}\r\nx-amz-date: {}\r\nx-amz-content-sha256: {}\r\nauthorization: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                self.host, sig.amz_date, sig.content_sha256, sig.authorization, body.len()
+            );
+            if let Some(t) = &self.creds.session_token {
+                req.push_str(&format!("x-amz-security-token: {t}\r\n"));
+            }
+            req.push_str("\r\n");
+            req.push_str(body);
+            let addr = self
+                .host
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| std::io::Error::other("no address"))?;
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(req.as_bytes())?;
+            let mut answer = Vec::new();
+            s.read_to_end(&mut answer)?;
+            let status = answer
+                .get(9..12)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            Ok(status)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aws_log_time_is_aws_shape() {
+        assert_eq!(super::aws_log_time(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(
+            super::aws_log_time(1_796_644_423),
+            "Mon Dec 07 11:53:43 UTC 2026"
+        );
+        assert_eq!(
+            super::aws_log_time(951_782_400),
+            "Tue Feb 29 00:00:00 UTC 2000"
+        );
+    }
+}
