@@ -45,6 +45,7 @@ mod ops;
 mod page;
 mod portico;
 mod records;
+mod region;
 pub mod sigv4;
 pub mod store;
 mod sts;
@@ -93,6 +94,9 @@ pub struct Endpoint {
     /// The data plane's account-level throttle (`--account-rate-limit`/`--account-burst-limit`),
     /// `None` when off: `GetAccount` shows it as `throttleSettings`.
     pub account_throttle: Option<portico_shared::throttle::Limits>,
+    /// The default region (`serve --region`): of unsigned admin requests, and of resources
+    /// stored before regions were kept (`region.rs`).
+    pub region: String,
 }
 
 /// Shared state of the admin API.
@@ -120,6 +124,8 @@ struct Inner {
     functions: FunctionHost,
     /// The cluster store this node follows (`cluster/`), when it runs on PostgreSQL.
     cluster: std::sync::OnceLock<Arc<cluster::ClusterNode>>,
+    /// Every top-level resource's region (`region.rs`).
+    regions: Arc<region::Regions>,
 }
 
 // === impl AdminState ===
@@ -135,6 +141,7 @@ impl AdminState {
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
         let functions = FunctionHost::open(Arc::clone(&store))?;
+        let regions = Arc::new(region::Regions::load(Arc::clone(&store), &endpoint.region)?);
         let local = endpoint.admin_addr.map(|addr| {
             let directory = functions.directory();
             portico_shared::lambda::LocalLambda {
@@ -165,6 +172,7 @@ impl AdminState {
                 cell,
                 functions,
                 cluster: std::sync::OnceLock::new(),
+                regions,
             }),
         })
     }
@@ -235,6 +243,11 @@ impl AdminState {
         f(&guard)
     }
 
+    /// Every top-level resource's region.
+    pub(crate) fn regions(&self) -> &Arc<region::Regions> {
+        &self.inner.regions
+    }
+
     /// Where the data plane serves.
     pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.inner.endpoint
@@ -283,6 +296,10 @@ pub fn app(state: AdminState) -> Router {
         .fallback(operations::fallback)
         .method_not_allowed_fallback(operations::fallback)
         .layer(axum::middleware::from_fn(operations::validate_enums))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            region::scope,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cluster::version_header,

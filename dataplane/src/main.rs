@@ -72,6 +72,11 @@ struct Serve {
     /// API host names are {apiId}.{domain}.
     #[arg(long, env = "PORTICO_DOMAIN", default_value = "execute-api.localhost")]
     domain: String,
+    /// The default region: of admin requests that are not signed, and of resources stored
+    /// before regions were kept. Default: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else
+    /// `PORTICO_REGION`, else us-east-1. A signed request's region is its credential scope's.
+    #[arg(long)]
+    region: Option<String>,
     /// I/O driver: io_uring where available (auto), or force one.
     #[arg(long, env = "PORTICO_DRIVER", value_enum, default_value_t = DriverArg::Auto)]
     driver: DriverArg,
@@ -256,6 +261,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         admin_addr: admin_listener.local_addr().ok(),
         account_throttle: account_throttle(&args),
+        region: args
+            .region
+            .clone()
+            .unwrap_or_else(portico_shared::aws::default_region),
     };
     let admin_state =
         portico_admin::AdminState::open(store, cell.clone(), board.clone(), endpoint, credentials)

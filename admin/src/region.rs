@@ -1,0 +1,390 @@
+//! Regions: AWS keeps each region's resources apart, and so does the admin API. A top-level
+//! resource (an API of any kind, an API key, a usage plan, a VPC link, a custom domain name)
+//! belongs to the region its creating request was signed for; an ACM certificate's region is the
+//! one its ARN names. Everything under an API (routes, stages, authorizers, ...) follows it.
+//!
+//! # Architecture
+//! 1. [`scope`] (middleware, inside the SigV4 check) takes each admin request's region from its
+//!    SigV4 credential scope (`Credential=AKID/date/REGION/service/aws4_request`, in the
+//!    `Authorization` header or `X-Amz-Credential`), else the node's default region (`serve
+//!    --region`), and runs the request with it as [`current`].
+//! 2. [`Regions`] maps each top-level resource to its region. It is kept in the store as rows
+//!    under [`REGION_SCOPE`] (`{class}/{id}` → `"region"`), beside the resources' own documents,
+//!    so no record's wire shape changes. A resource without a row (stored before regions were
+//!    kept, or imported with `--config` / `PUT /portico/config`) is in the default region.
+//! 3. [`scope`] answers the 404 the handler gives for an unknown id when a request's path names
+//!    a resource of another region, so a get, update or delete never reaches it; after a 2xx
+//!    create it records the new resource's region (before the answer leaves), after a 2xx
+//!    delete it forgets it. List handlers keep only [`Regions::here`]'s resources.
+//!
+//! Invariants: ids stay globally unique (a new id is unique across regions), so the data plane
+//! keeps routing by id alone; a region is `[a-z0-9-]{1,32}`, anything else in a scope is taken
+//! as the default region. Enforced by `tests/aws/test_regions.py`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::store::{Change, Kind, Row, Store};
+use crate::AdminState;
+
+/// The `api_id` under which resources' regions are stored (a `$` scope: `DeleteAll` spares it).
+pub(crate) const REGION_SCOPE: &str = "$regions";
+
+/// Longest region name accepted from a credential scope (AWS's are under 20 characters).
+const REGION_MAX_LEN: usize = 32;
+
+/// Largest create answer read back to learn the new resource's id.
+const CREATE_ANSWER_MAX_BYTES: usize = 1024 * 1024;
+
+tokio::task_local! {
+    /// The region of the admin request this task serves.
+    static REQUEST_REGION: Arc<str>;
+}
+
+/// The node's default region, set once by [`Regions::load`].
+static DEFAULT: OnceLock<Arc<str>> = OnceLock::new();
+
+/// What kind of top-level resource an id names (each has its own id space).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Class {
+    /// REST, HTTP and WebSocket APIs share one id space.
+    Api,
+    ApiKey,
+    UsagePlan,
+    /// v1 and v2 VPC links share one id space.
+    VpcLink,
+    /// v1 and v2 custom domain names share one name space.
+    DomainName,
+}
+
+/// Every top-level resource's region.
+#[derive(Debug)]
+pub(crate) struct Regions {
+    default: Arc<str>,
+    store: Arc<dyn Store>,
+    /// By class, then id. A read lock per list or guarded request; written on create/delete.
+    map: RwLock<HashMap<Class, HashMap<String, Arc<str>>>>,
+}
+
+/// One class's view for one region, to filter a list with (it holds no lock across an await).
+#[derive(Debug)]
+pub(crate) struct Here {
+    regions: Arc<Regions>,
+    class: Class,
+    region: Arc<str>,
+    is_default: bool,
+}
+
+// === impl Class ===
+
+impl Class {
+    const ALL: [Class; 5] = [
+        Class::Api,
+        Class::ApiKey,
+        Class::UsagePlan,
+        Class::VpcLink,
+        Class::DomainName,
+    ];
+
+    /// The stored name; never change one (it is on disk).
+    fn as_str(self) -> &'static str {
+        match self {
+            Class::Api => "api",
+            Class::ApiKey => "apikey",
+            Class::UsagePlan => "usageplan",
+            Class::VpcLink => "vpclink",
+            Class::DomainName => "domainname",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+// === impl Regions ===
+
+impl Regions {
+    /// Loads the stored regions. Blocking.
+    pub(crate) fn load(store: Arc<dyn Store>, default: &str) -> Result<Regions, ApiError> {
+        let default: Arc<str> = Arc::from(default);
+        let _ = DEFAULT.set(Arc::clone(&default));
+        let mut map: HashMap<Class, HashMap<String, Arc<str>>> = HashMap::new();
+        let rows = store
+            .load()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        for row in rows.into_iter().filter(|r| r.api_id == REGION_SCOPE) {
+            let Some((class, id)) = row.id.split_once('/').and_then(|(c, id)| {
+                let class = Class::parse(c)?;
+                Some((class, id.to_string()))
+            }) else {
+                continue;
+            };
+            let Ok(region) = serde_json::from_str::<String>(&row.doc) else {
+                continue;
+            };
+            map.entry(class).or_default().insert(id, Arc::from(region));
+        }
+        Ok(Regions {
+            default,
+            store,
+            map: RwLock::new(map),
+        })
+    }
+
+    /// The node's default region.
+    pub(crate) fn default_region(&self) -> &Arc<str> {
+        &self.default
+    }
+
+    /// The region of resource `id` of `class` (the default one when none is stored).
+    pub(crate) fn of(&self, class: Class, id: &str) -> Arc<str> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&class)
+            .and_then(|m| m.get(id))
+            .map_or_else(|| Arc::clone(&self.default), Arc::clone)
+    }
+
+    /// The resources of `class` in the current request's region.
+    pub(crate) fn here(self: &Arc<Self>, class: Class) -> Here {
+        let region = current();
+        Here {
+            regions: Arc::clone(self),
+            class,
+            is_default: region == self.default,
+            region,
+        }
+    }
+
+    /// Records that `id` of `class` is in `region` (committed before it returns). Blocking.
+    fn record(&self, class: Class, id: &str, region: &Arc<str>) -> Result<(), ApiError> {
+        let doc =
+            serde_json::to_string(&**region).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store
+            .commit(&[Change::Put(Row {
+                api_id: REGION_SCOPE.into(),
+                kind: Kind::Region,
+                id: format!("{}/{id}", class.as_str()),
+                doc,
+            })])
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.entry(class)
+            .or_default()
+            .insert(id.to_string(), Arc::clone(region));
+        Ok(())
+    }
+
+    /// Forgets the region of `id` of `class` (it was deleted). Blocking.
+    fn forget(&self, class: Class, id: &str) -> Result<(), ApiError> {
+        self.store
+            .commit(&[Change::Delete {
+                api_id: REGION_SCOPE.into(),
+                kind: Kind::Region,
+                id: format!("{}/{id}", class.as_str()),
+            }])
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = map.get_mut(&class) {
+            m.remove(id);
+        }
+        Ok(())
+    }
+}
+
+// === impl Here ===
+
+impl Here {
+    /// Whether resource `id` is in this region.
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        let map = self.regions.map.read().unwrap_or_else(|p| p.into_inner());
+        match map.get(&self.class).and_then(|m| m.get(id)) {
+            Some(r) => *r == self.region,
+            None => self.is_default,
+        }
+    }
+}
+
+/// The region of the admin request being served; outside one, the node's default region.
+pub(crate) fn current() -> Arc<str> {
+    REQUEST_REGION
+        .try_with(Arc::clone)
+        .ok()
+        .or_else(|| DEFAULT.get().cloned())
+        .unwrap_or_else(|| Arc::from(portico_shared::aws::default_region()))
+}
+
+/// The region a request is signed for: its credential scope's, when well formed.
+fn signed_region(req: &Request) -> Option<&str> {
+    let credential = match req.headers().get(axum::http::header::AUTHORIZATION) {
+        Some(v) => {
+            let v = v.to_str().ok()?;
+            let at = v.find("Credential=")? + "Credential=".len();
+            let rest = &v[at..];
+            &rest[..rest.find([',', ' ']).unwrap_or(rest.len())]
+        }
+        None => {
+            let q = req.uri().query()?;
+            q.split('&')
+                .find_map(|p| p.strip_prefix("X-Amz-Credential="))?
+        }
+    };
+    // `AKID/date/region/service/aws4_request`, `/` percent-encoded in a query string.
+    let mut parts = credential.split("%2F").flat_map(|p| p.split('/'));
+    let region = parts.nth(2)?;
+    let ok = (1..=REGION_MAX_LEN).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    ok.then_some(region)
+}
+
+/// A top-level resource a request path names, and whether the path is the resource itself
+/// (not something under it).
+fn named(path: &str) -> Option<(Class, &str, bool, bool)> {
+    let mut segs = path.trim_start_matches('/').split('/');
+    let (class, v2) = match (segs.next()?, segs.clone().next()) {
+        ("v2", Some("apis")) => (Class::Api, true),
+        ("v2", Some("vpclinks")) => (Class::VpcLink, true),
+        ("v2", Some("domainnames")) => (Class::DomainName, true),
+        ("restapis", _) => return tail(Class::Api, segs, false),
+        ("apikeys", _) => return tail(Class::ApiKey, segs, false),
+        ("usageplans", _) => return tail(Class::UsagePlan, segs, false),
+        ("vpclinks", _) => return tail(Class::VpcLink, segs, false),
+        ("domainnames", _) => return tail(Class::DomainName, segs, false),
+        _ => return None,
+    };
+    segs.next();
+    tail(class, segs, v2)
+}
+
+fn tail<'a>(
+    class: Class,
+    mut segs: impl Iterator<Item = &'a str>,
+    v2: bool,
+) -> Option<(Class, &'a str, bool, bool)> {
+    let id = segs.next().filter(|s| !s.is_empty())?;
+    Some((class, id, segs.next().is_none(), v2))
+}
+
+/// The 404 the handlers give for an unknown id of `class`.
+fn not_found(class: Class, id: &str, v2: bool) -> ApiError {
+    match class {
+        Class::Api if v2 => crate::catalog::not_found_api(id),
+        Class::Api => crate::v1::not_found_rest_api(id),
+        Class::ApiKey => ApiError::NotFound("Invalid API Key identifier specified".into()),
+        Class::UsagePlan => ApiError::NotFound("Invalid Usage Plan ID specified".into()),
+        Class::VpcLink => ApiError::NotFound("Invalid Vpc Link identifier specified".into()),
+        Class::DomainName => ApiError::NotFound("Invalid domain name identifier specified".into()),
+    }
+}
+
+/// The class a collection path creates into (`POST /restapis`, `PUT /v2/apis` (import), ...)
+/// and the answer member that holds the new id.
+fn creates(method: &Method, path: &str) -> Option<(Class, &'static str)> {
+    let path = path.trim_end_matches('/');
+    match (method, path) {
+        (&Method::POST, "/v2/apis") | (&Method::PUT, "/v2/apis") => Some((Class::Api, "apiId")),
+        (&Method::POST, "/restapis") => Some((Class::Api, "id")),
+        (&Method::POST, "/apikeys") => Some((Class::ApiKey, "id")),
+        (&Method::POST, "/usageplans") => Some((Class::UsagePlan, "id")),
+        (&Method::POST, "/vpclinks") => Some((Class::VpcLink, "id")),
+        (&Method::POST, "/v2/vpclinks") => Some((Class::VpcLink, "vpcLinkId")),
+        (&Method::POST, "/domainnames") | (&Method::POST, "/v2/domainnames") => {
+            Some((Class::DomainName, "domainName"))
+        }
+        _ => None,
+    }
+}
+
+/// Axum middleware: runs the request in its region, keeps it from other regions' resources and
+/// records the region of what it creates (see the module's architecture).
+pub(crate) async fn scope(State(state): State<AdminState>, req: Request, next: Next) -> Response {
+    let regions = Arc::clone(state.regions());
+    let region: Arc<str> = match signed_region(&req) {
+        Some(r) if *r == *regions.default => Arc::clone(&regions.default),
+        Some(r) => Arc::from(r),
+        None => Arc::clone(&regions.default),
+    };
+    REQUEST_REGION
+        .scope(Arc::clone(&region), guarded(regions, region, req, next))
+        .await
+}
+
+async fn guarded(regions: Arc<Regions>, region: Arc<str>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let named = named(&path);
+    if let Some((class, id, _, v2)) = named {
+        if regions.of(class, id) != region {
+            return not_found(class, id, v2).into_response();
+        }
+    }
+    let creates = creates(&method, &path);
+    let response = next.run(req).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    if let Some((class, id, true, _)) = named {
+        if method == Method::DELETE {
+            let id = id.to_string();
+            let r = tokio::task::spawn_blocking(move || regions.forget(class, &id)).await;
+            if let Ok(Err(e)) | Err(e) = r.map_err(|e| ApiError::Internal(e.to_string())) {
+                tracing::warn!(error = %e.message(), "forgetting a deleted resource's region");
+            }
+        }
+        return response;
+    }
+    match creates {
+        Some((class, member)) => record_created(regions, region, class, member, response).await,
+        None => response,
+    }
+}
+
+/// Reads the id of what a 2xx create answer describes and records its region; the answer goes
+/// out unchanged (or a 500 when the region could not be stored).
+async fn record_created(
+    regions: Arc<Regions>,
+    region: Arc<str>,
+    class: Class,
+    member: &'static str,
+    response: Response,
+) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, CREATE_ANSWER_MAX_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::Internal(format!("reading a create answer: {e}")).into_response()
+        }
+    };
+    let ids: Vec<String> = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        // `ImportApiKeys` answers `{"ids": [...]}`.
+        Ok(v) => match (v.get(member), v.get("ids")) {
+            (Some(serde_json::Value::String(id)), _) => vec![id.clone()],
+            (None, Some(serde_json::Value::Array(ids))) => ids
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        },
+        Err(_) => Vec::new(),
+    };
+    if !ids.is_empty() {
+        let r = tokio::task::spawn_blocking(move || {
+            ids.iter()
+                .try_for_each(|id| regions.record(class, id, &region))
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = r.map_err(|e| ApiError::Internal(e.to_string())) {
+            return e.into_response();
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
