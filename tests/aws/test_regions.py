@@ -162,3 +162,14 @@ def test_the_aws_cli_region_flag_selects_the_region(gateway, tmp_path):
     assert rc == 0 and json.loads(out)["items"] == [], err
     rc, _, err = cli("get-rest-api", "--rest-api-id", eu_id)
     assert rc != 0 and "NotFoundException" in err
+
+
+def test_account_settings_per_region(gateway):
+    us, eu = aws(gateway, "apigateway", US), aws(gateway, "apigateway", EU)
+    role = "arn:aws:iam::123456789012:role/eu-logs"
+    eu.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+    assert eu.get_account()["cloudwatchRoleArn"] == role
+    assert "cloudwatchRoleArn" not in us.get_account()
+    us_role = "arn:aws:iam::123456789012:role/us-logs"
+    us.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": us_role}])
+    assert (us.get_account()["cloudwatchRoleArn"], eu.get_account()["cloudwatchRoleArn"]) == (us_role, role)
