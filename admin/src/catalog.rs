@@ -1141,7 +1141,8 @@ fn http_api_states(rows: Vec<Row>) -> Result<BTreeMap<String, ApiState>, ApiErro
             | Kind::DomainName
             | Kind::ApiMapping
             | Kind::VpcLink
-            | Kind::Account => {}
+            | Kind::Account
+            | Kind::Region => {}
             // Under IAM_SCOPE, partitioned out above.
             Kind::IamUser | Kind::IamPolicy => {}
         }

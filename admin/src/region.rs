@@ -388,3 +388,53 @@ async fn record_created(
     }
     Response::from_parts(parts, Body::from(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(auth: Option<&str>, uri: &str) -> Request {
+        let mut b = Request::builder().uri(uri);
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn the_region_is_the_credential_scopes() {
+        let header = "AWS4-HMAC-SHA256 Credential=AKID/20261207/eu-west-1/apigateway/aws4_request, \
+                      SignedHeaders=host;x-amz-date, Signature=00";
+        assert_eq!(signed_region(&req(Some(header), "/v2/apis")), Some("eu-west-1"));
+        let presigned = "/v2/apis?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                         &X-Amz-Credential=AKID%2F20261207%2Fap-south-2%2Fapigateway%2Faws4_request";
+        assert_eq!(signed_region(&req(None, presigned)), Some("ap-south-2"));
+        assert_eq!(signed_region(&req(None, "/v2/apis")), None);
+        // Not a region name: the default region applies.
+        let odd = "AWS4-HMAC-SHA256 Credential=AKID/20261207/EU_West/apigateway/aws4_request";
+        assert_eq!(signed_region(&req(Some(odd), "/v2/apis")), None);
+        assert_eq!(signed_region(&req(Some("Bearer x"), "/v2/apis")), None);
+    }
+
+    #[test]
+    fn paths_name_their_top_level_resource() {
+        let cases: &[(&str, Option<(Class, &str, bool, bool)>)] = &[
+            ("/v2/apis", None),
+            ("/v2/apis/abc", Some((Class::Api, "abc", true, true))),
+            ("/v2/apis/abc/routes/r1", Some((Class::Api, "abc", false, true))),
+            ("/restapis", None),
+            ("/restapis/abc/resources", Some((Class::Api, "abc", false, false))),
+            ("/apikeys/k1", Some((Class::ApiKey, "k1", true, false))),
+            ("/usageplans/p1/keys", Some((Class::UsagePlan, "p1", false, false))),
+            ("/vpclinks/l1", Some((Class::VpcLink, "l1", true, false))),
+            ("/v2/vpclinks/l1", Some((Class::VpcLink, "l1", true, true))),
+            ("/domainnames/a.test/basepathmappings", Some((Class::DomainName, "a.test", false, false))),
+            ("/v2/domainnames/a.test", Some((Class::DomainName, "a.test", true, true))),
+            ("/v2/tags/arn", None),
+            ("/account", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(named(path), *want, "{path}");
+        }
+    }
+}
