@@ -80,11 +80,10 @@ fn regional(s: &AdminState) -> Regional {
 async fn update_account(State(s): State<AdminState>, Body(b): Body<PatchInput>) -> Response {
     let throttle = s.endpoint().account_throttle;
     let at = regional(&s);
-    ok(s.write(move |c| {
-        c.update_account(b, &at)
-            .map(|a| view(&a, &at, throttle))
-    })
-    .await)
+    ok(
+        s.write(move |c| c.update_account(b, &at).map(|a| view(&a, &at, throttle)))
+            .await,
+    )
 }
 
 impl Catalog {

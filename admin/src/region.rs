@@ -403,9 +403,13 @@ mod tests {
 
     #[test]
     fn the_region_is_the_credential_scopes() {
-        let header = "AWS4-HMAC-SHA256 Credential=AKID/20261207/eu-west-1/apigateway/aws4_request, \
+        let header =
+            "AWS4-HMAC-SHA256 Credential=AKID/20261207/eu-west-1/apigateway/aws4_request, \
                       SignedHeaders=host;x-amz-date, Signature=00";
-        assert_eq!(signed_region(&req(Some(header), "/v2/apis")), Some("eu-west-1"));
+        assert_eq!(
+            signed_region(&req(Some(header), "/v2/apis")),
+            Some("eu-west-1")
+        );
         let presigned = "/v2/apis?X-Amz-Algorithm=AWS4-HMAC-SHA256\
                          &X-Amz-Credential=AKID%2F20261207%2Fap-south-2%2Fapigateway%2Faws4_request";
         assert_eq!(signed_region(&req(None, presigned)), Some("ap-south-2"));
@@ -421,15 +425,30 @@ mod tests {
         let cases: &[(&str, Option<(Class, &str, bool, bool)>)] = &[
             ("/v2/apis", None),
             ("/v2/apis/abc", Some((Class::Api, "abc", true, true))),
-            ("/v2/apis/abc/routes/r1", Some((Class::Api, "abc", false, true))),
+            (
+                "/v2/apis/abc/routes/r1",
+                Some((Class::Api, "abc", false, true)),
+            ),
             ("/restapis", None),
-            ("/restapis/abc/resources", Some((Class::Api, "abc", false, false))),
+            (
+                "/restapis/abc/resources",
+                Some((Class::Api, "abc", false, false)),
+            ),
             ("/apikeys/k1", Some((Class::ApiKey, "k1", true, false))),
-            ("/usageplans/p1/keys", Some((Class::UsagePlan, "p1", false, false))),
+            (
+                "/usageplans/p1/keys",
+                Some((Class::UsagePlan, "p1", false, false)),
+            ),
             ("/vpclinks/l1", Some((Class::VpcLink, "l1", true, false))),
             ("/v2/vpclinks/l1", Some((Class::VpcLink, "l1", true, true))),
-            ("/domainnames/a.test/basepathmappings", Some((Class::DomainName, "a.test", false, false))),
-            ("/v2/domainnames/a.test", Some((Class::DomainName, "a.test", true, true))),
+            (
+                "/domainnames/a.test/basepathmappings",
+                Some((Class::DomainName, "a.test", false, false)),
+            ),
+            (
+                "/v2/domainnames/a.test",
+                Some((Class::DomainName, "a.test", true, true)),
+            ),
             ("/v2/tags/arn", None),
             ("/account", None),
         ];
