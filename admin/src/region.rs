@@ -246,9 +246,19 @@ fn signed_region(req: &Request) -> Option<&str> {
     ok.then_some(region)
 }
 
-/// A top-level resource a request path names, and whether the path is the resource itself
-/// (not something under it).
-fn named(path: &str) -> Option<(Class, &str, bool, bool)> {
+/// A top-level resource a request path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Named<'p> {
+    class: Class,
+    id: &'p str,
+    /// The path is the resource itself, not something under it.
+    whole: bool,
+    /// An `apigatewayv2` path (its 404 texts differ).
+    v2: bool,
+}
+
+/// The top-level resource a request path names, if any.
+fn named(path: &str) -> Option<Named<'_>> {
     let mut segs = path.trim_start_matches('/').split('/');
     let (class, v2) = match (segs.next()?, segs.clone().next()) {
         ("v2", Some("apis")) => (Class::Api, true),
@@ -265,13 +275,14 @@ fn named(path: &str) -> Option<(Class, &str, bool, bool)> {
     tail(class, segs, v2)
 }
 
-fn tail<'a>(
-    class: Class,
-    mut segs: impl Iterator<Item = &'a str>,
-    v2: bool,
-) -> Option<(Class, &'a str, bool, bool)> {
+fn tail<'a>(class: Class, mut segs: impl Iterator<Item = &'a str>, v2: bool) -> Option<Named<'a>> {
     let id = segs.next().filter(|s| !s.is_empty())?;
-    Some((class, id, segs.next().is_none(), v2))
+    Some(Named {
+        class,
+        id,
+        whole: segs.next().is_none(),
+        v2,
+    })
 }
 
 /// The 404 the handlers give for an unknown id of `class`.
@@ -322,9 +333,9 @@ async fn guarded(regions: Arc<Regions>, region: Arc<str>, req: Request, next: Ne
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let named = named(&path);
-    if let Some((class, id, _, v2)) = named {
-        if regions.of(class, id) != region {
-            return not_found(class, id, v2).into_response();
+    if let Some(n) = named {
+        if regions.of(n.class, n.id) != region {
+            return not_found(n.class, n.id, n.v2).into_response();
         }
     }
     let creates = creates(&method, &path);
@@ -332,9 +343,9 @@ async fn guarded(regions: Arc<Regions>, region: Arc<str>, req: Request, next: Ne
     if !response.status().is_success() {
         return response;
     }
-    if let Some((class, id, true, _)) = named {
+    if let Some(n) = named.filter(|n| n.whole) {
         if method == Method::DELETE {
-            let id = id.to_string();
+            let (class, id) = (n.class, n.id.to_string());
             let r = tokio::task::spawn_blocking(move || regions.forget(class, &id)).await;
             if let Ok(Err(e)) | Err(e) = r.map_err(|e| ApiError::Internal(e.to_string())) {
                 tracing::warn!(error = %e.message(), "forgetting a deleted resource's region");
@@ -422,7 +433,9 @@ mod tests {
 
     #[test]
     fn paths_name_their_top_level_resource() {
-        let cases: &[(&str, Option<(Class, &str, bool, bool)>)] = &[
+        // (class, id, whole, v2)
+        type Want = Option<(Class, &'static str, bool, bool)>;
+        let cases: &[(&str, Want)] = &[
             ("/v2/apis", None),
             ("/v2/apis/abc", Some((Class::Api, "abc", true, true))),
             (
@@ -453,7 +466,8 @@ mod tests {
             ("/account", None),
         ];
         for (path, want) in cases {
-            assert_eq!(named(path), *want, "{path}");
+            let got = named(path).map(|n| (n.class, n.id, n.whole, n.v2));
+            assert_eq!(got, *want, "{path}");
         }
     }
 }
