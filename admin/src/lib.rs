@@ -157,7 +157,9 @@ impl AdminState {
                 is_hosted: Arc::new(move |name: &str| directory.load().hosts(name)),
             }
         });
-        let mut catalog = Catalog::load(store, Arc::clone(&cell), stats.workers(), local)?;
+        // The catalog writes through `regions`, which stores a new resource's region with it.
+        let catalog_store: Arc<dyn Store> = regions.clone();
+        let mut catalog = Catalog::load(catalog_store, Arc::clone(&cell), stats.workers(), local)?;
         if let Some(c) = &credentials {
             catalog.set_iam_root(c.access_key_id(), c.secret_access_key());
         }
@@ -229,7 +231,8 @@ impl AdminState {
         f: impl FnOnce(&mut Catalog) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let mut guard = Arc::clone(&self.inner.catalog).lock_owned().await;
-        tokio::task::spawn_blocking(move || f(&mut guard))
+        let region = region::current();
+        tokio::task::spawn_blocking(move || region::within(region, || f(&mut guard)))
             .await
             .map_err(|e| ApiError::Internal(format!("admin task failed: {e}")))?
     }

@@ -10,12 +10,14 @@
 //!    --region`), and runs the request with it as [`current`].
 //! 2. [`Regions`] maps each top-level resource to its region. It is kept in the store as rows
 //!    under [`REGION_SCOPE`] (`{class}/{id}` → `"region"`), beside the resources' own documents,
-//!    so no record's wire shape changes. A resource without a row (stored before regions were
-//!    kept, or imported with `--config` / `PUT /portico/config`) is in the default region.
+//!    so no record's wire shape changes. The catalog writes through [`Regions`] (a [`Store`]): a
+//!    commit that creates a top-level resource stores its region ([`current`]; on the catalog's
+//!    blocking thread through [`within`]) in the same transaction, one that deletes it drops it.
+//!    A resource without a row (stored before regions were kept, or imported with `--config`)
+//!    is in the default region.
 //! 3. [`scope`] answers the 404 the handler gives for an unknown id when a request's path names
-//!    a resource of another region, so a get, update or delete never reaches it; after a 2xx
-//!    create it records the new resource's region (before the answer leaves), after a 2xx
-//!    delete it forgets it. List handlers keep only [`Regions::here`]'s resources.
+//!    a resource of another region, so no get, update, delete or child call reaches it. List
+//!    handlers keep only [`Regions::here`]'s resources.
 //!
 //! Invariants: ids stay globally unique (a new id is unique across regions), so the data plane
 //! keeps routing by id alone; a region is `[a-z0-9-]{1,32}`, anything else in a scope is taken
@@ -24,14 +26,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::store::{Change, Kind, Row, Store};
+use crate::store::{Change, Kind, Row, Store, StoreError, UsageRow};
 use crate::AdminState;
 
 /// The `api_id` under which resources' regions are stored (a `$` scope: `DeleteAll` spares it).
@@ -40,12 +40,15 @@ pub(crate) const REGION_SCOPE: &str = "$regions";
 /// Longest region name accepted from a credential scope (AWS's are under 20 characters).
 const REGION_MAX_LEN: usize = 32;
 
-/// Largest create answer read back to learn the new resource's id.
-const CREATE_ANSWER_MAX_BYTES: usize = 1024 * 1024;
-
 tokio::task_local! {
     /// The region of the admin request this task serves.
     static REQUEST_REGION: Arc<str>;
+}
+
+thread_local! {
+    /// The region of the catalog operation this blocking thread runs ([`within`]).
+    static BLOCKING_REGION: std::cell::RefCell<Option<Arc<str>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// The node's default region, set once by [`Regions::load`].
@@ -64,14 +67,18 @@ pub(crate) enum Class {
     DomainName,
 }
 
-/// Every top-level resource's region.
+/// Every top-level resource's region, and the store the catalog writes through: a commit that
+/// creates a top-level resource stores its region in the same transaction.
 #[derive(Debug)]
 pub(crate) struct Regions {
     default: Arc<str>,
     store: Arc<dyn Store>,
-    /// By class, then id. A read lock per list or guarded request; written on create/delete.
-    map: RwLock<HashMap<Class, HashMap<String, Arc<str>>>>,
+    /// By class, then id: every top-level resource, with its stored region (`None`: the default
+    /// region, none stored). A read lock per list or guarded request; written after commits.
+    map: RwLock<Map>,
 }
+
+type Map = HashMap<Class, HashMap<String, Option<Arc<str>>>>;
 
 /// One class's view for one region, to filter a list with (it holds no lock across an await).
 #[derive(Debug)]
@@ -112,25 +119,38 @@ impl Class {
 // === impl Regions ===
 
 impl Regions {
-    /// Loads the stored regions. Blocking.
+    /// Loads the stored regions and the ids of every top-level resource. Blocking.
     pub(crate) fn load(store: Arc<dyn Store>, default: &str) -> Result<Regions, ApiError> {
         let default: Arc<str> = Arc::from(default);
         let _ = DEFAULT.set(Arc::clone(&default));
-        let mut map: HashMap<Class, HashMap<String, Arc<str>>> = HashMap::new();
+        let mut map = Map::new();
         let rows = store
             .load()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        for row in rows.into_iter().filter(|r| r.api_id == REGION_SCOPE) {
-            let Some((class, id)) = row.id.split_once('/').and_then(|(c, id)| {
-                let class = Class::parse(c)?;
-                Some((class, id.to_string()))
-            }) else {
+        let mut stored = Vec::new();
+        for row in rows {
+            if let Some((class, id)) = top_level(row.kind, &row.api_id, &row.id) {
+                map.entry(class)
+                    .or_default()
+                    .entry(id.to_string())
+                    .or_insert(None);
+            } else if row.api_id == REGION_SCOPE {
+                stored.push(row);
+            }
+        }
+        for row in stored {
+            let parsed = row
+                .id
+                .split_once('/')
+                .and_then(|(c, id)| Some((Class::parse(c)?, id)));
+            let (Some((class, id)), Ok(region)) =
+                (parsed, serde_json::from_str::<String>(&row.doc))
+            else {
                 continue;
             };
-            let Ok(region) = serde_json::from_str::<String>(&row.doc) else {
-                continue;
-            };
-            map.entry(class).or_default().insert(id, Arc::from(region));
+            if let Some(slot) = map.get_mut(&class).and_then(|m| m.get_mut(id)) {
+                *slot = Some(Arc::from(region));
+            }
         }
         Ok(Regions {
             default,
@@ -147,9 +167,10 @@ impl Regions {
     /// The region of resource `id` of `class` (the default one when none is stored).
     pub(crate) fn of(&self, class: Class, id: &str) -> Arc<str> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.get(&class)
-            .and_then(|m| m.get(id))
-            .map_or_else(|| Arc::clone(&self.default), Arc::clone)
+        match map.get(&class).and_then(|m| m.get(id)) {
+            Some(Some(r)) => Arc::clone(r),
+            _ => Arc::clone(&self.default),
+        }
     }
 
     /// The resources of `class` in the current request's region.
@@ -162,40 +183,117 @@ impl Regions {
             region,
         }
     }
+}
 
-    /// Records that `id` of `class` is in `region` (committed before it returns). Blocking.
-    fn record(&self, class: Class, id: &str, region: &Arc<str>) -> Result<(), ApiError> {
-        let doc =
-            serde_json::to_string(&**region).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.store
-            .commit(&[Change::Put(Row {
-                api_id: REGION_SCOPE.into(),
-                kind: Kind::Region,
-                id: format!("{}/{id}", class.as_str()),
-                doc,
-            })])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+/// The class and id of a top-level resource's own document.
+fn top_level<'r>(kind: Kind, api_id: &str, id: &'r str) -> Option<(Class, &'r str)> {
+    let class = match kind {
+        Kind::Api | Kind::RestApi if api_id == id => Class::Api,
+        Kind::ApiKey => Class::ApiKey,
+        Kind::UsagePlan => Class::UsagePlan,
+        Kind::VpcLink => Class::VpcLink,
+        Kind::DomainName => Class::DomainName,
+        _ => return None,
+    };
+    Some((class, id))
+}
+
+fn region_key(class: Class, id: &str) -> String {
+    format!("{}/{id}", class.as_str())
+}
+
+impl Store for Regions {
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        self.store.data_dir()
+    }
+
+    fn load(&self) -> Result<Vec<Row>, StoreError> {
+        self.store.load()
+    }
+
+    /// Commits `changes` with the regions of what they create (in [`current`]'s region) and
+    /// without those of what they delete, in the same transaction.
+    fn commit(&self, changes: &[Change]) -> Result<(), StoreError> {
+        // (class, id, region): `Some` created here, `None` gone.
+        let mut edits: Vec<(Class, String, Option<Arc<str>>)> = Vec::new();
+        {
+            let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+            let known =
+                |class: Class, id: &str, edits: &[(Class, String, Option<Arc<str>>)]| match edits
+                    .iter()
+                    .rev()
+                    .find(|(c, i, _)| *c == class && i == id)
+                {
+                    Some((_, _, r)) => r.is_some(),
+                    None => map.get(&class).is_some_and(|m| m.contains_key(id)),
+                };
+            for change in changes {
+                match change {
+                    Change::Put(r) => {
+                        if let Some((class, id)) = top_level(r.kind, &r.api_id, &r.id) {
+                            if !known(class, id, &edits) {
+                                edits.push((class, id.to_string(), Some(current())));
+                            }
+                        }
+                    }
+                    Change::Delete { api_id, kind, id } => {
+                        if let Some((class, id)) = top_level(*kind, api_id, id) {
+                            edits.push((class, id.to_string(), None));
+                        }
+                    }
+                    Change::DeleteApi { api_id } => {
+                        edits.push((Class::Api, api_id.clone(), None));
+                    }
+                    Change::DeleteAll => {
+                        let apis = map.get(&Class::Api).into_iter().flat_map(|m| m.keys());
+                        let gone: Vec<_> = apis.map(|id| (Class::Api, id.clone(), None)).collect();
+                        edits.extend(gone);
+                    }
+                    Change::ForgetUsage { .. } => {}
+                }
+            }
+        }
+        if edits.is_empty() {
+            return self.store.commit(changes);
+        }
+        let mut all = changes.to_vec();
+        for (class, id, region) in &edits {
+            all.push(match region {
+                Some(r) => Change::Put(Row {
+                    api_id: REGION_SCOPE.into(),
+                    kind: Kind::Region,
+                    id: region_key(*class, id),
+                    doc: serde_json::Value::String(r.to_string()).to_string(),
+                }),
+                None => Change::Delete {
+                    api_id: REGION_SCOPE.into(),
+                    kind: Kind::Region,
+                    id: region_key(*class, id),
+                },
+            });
+        }
+        self.store.commit(&all)?;
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        map.entry(class)
-            .or_default()
-            .insert(id.to_string(), Arc::clone(region));
+        for (class, id, region) in edits {
+            let m = map.entry(class).or_default();
+            match region {
+                Some(r) => {
+                    m.insert(id, Some(r));
+                }
+                None => {
+                    m.remove(&id);
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Forgets the region of `id` of `class` (it was deleted). Blocking.
-    fn forget(&self, class: Class, id: &str) -> Result<(), ApiError> {
-        self.store
-            .commit(&[Change::Delete {
-                api_id: REGION_SCOPE.into(),
-                kind: Kind::Region,
-                id: format!("{}/{id}", class.as_str()),
-            }])
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = map.get_mut(&class) {
-            m.remove(id);
-        }
-        Ok(())
+    fn put_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
+        self.store.put_usage(rows)
+    }
+
+    fn load_usage(&self, plan_id: &str, from: u64, to: u64) -> Result<Vec<UsageRow>, StoreError> {
+        self.store.load_usage(plan_id, from, to)
     }
 }
 
@@ -206,8 +304,8 @@ impl Here {
     pub(crate) fn contains(&self, id: &str) -> bool {
         let map = self.regions.map.read().unwrap_or_else(|p| p.into_inner());
         match map.get(&self.class).and_then(|m| m.get(id)) {
-            Some(r) => *r == self.region,
-            None => self.is_default,
+            Some(Some(r)) => *r == self.region,
+            _ => self.is_default,
         }
     }
 }
@@ -217,6 +315,7 @@ pub(crate) fn current() -> Arc<str> {
     REQUEST_REGION
         .try_with(Arc::clone)
         .ok()
+        .or_else(|| BLOCKING_REGION.with(|r| r.borrow().clone()))
         .or_else(|| DEFAULT.get().cloned())
         .unwrap_or_else(|| Arc::from(portico_shared::aws::default_region()))
 }
@@ -297,24 +396,6 @@ fn not_found(class: Class, id: &str, v2: bool) -> ApiError {
     }
 }
 
-/// The class a collection path creates into (`POST /restapis`, `PUT /v2/apis` (import), ...)
-/// and the answer member that holds the new id.
-fn creates(method: &Method, path: &str) -> Option<(Class, &'static str)> {
-    let path = path.trim_end_matches('/');
-    match (method, path) {
-        (&Method::POST, "/v2/apis") | (&Method::PUT, "/v2/apis") => Some((Class::Api, "apiId")),
-        (&Method::POST, "/restapis") => Some((Class::Api, "id")),
-        (&Method::POST, "/apikeys") => Some((Class::ApiKey, "id")),
-        (&Method::POST, "/usageplans") => Some((Class::UsagePlan, "id")),
-        (&Method::POST, "/vpclinks") => Some((Class::VpcLink, "id")),
-        (&Method::POST, "/v2/vpclinks") => Some((Class::VpcLink, "vpcLinkId")),
-        (&Method::POST, "/domainnames") | (&Method::POST, "/v2/domainnames") => {
-            Some((Class::DomainName, "domainName"))
-        }
-        _ => None,
-    }
-}
-
 /// Axum middleware: runs the request in its region, keeps it from other regions' resources and
 /// records the region of what it creates (see the module's architecture).
 pub(crate) async fn scope(State(state): State<AdminState>, req: Request, next: Next) -> Response {
@@ -330,74 +411,27 @@ pub(crate) async fn scope(State(state): State<AdminState>, req: Request, next: N
 }
 
 async fn guarded(regions: Arc<Regions>, region: Arc<str>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let named = named(&path);
-    if let Some(n) = named {
+    if let Some(n) = named(req.uri().path()) {
         if regions.of(n.class, n.id) != region {
             return not_found(n.class, n.id, n.v2).into_response();
         }
     }
-    let creates = creates(&method, &path);
-    let response = next.run(req).await;
-    if !response.status().is_success() {
-        return response;
-    }
-    if let Some(n) = named.filter(|n| n.whole) {
-        if method == Method::DELETE {
-            let (class, id) = (n.class, n.id.to_string());
-            let r = tokio::task::spawn_blocking(move || regions.forget(class, &id)).await;
-            if let Ok(Err(e)) | Err(e) = r.map_err(|e| ApiError::Internal(e.to_string())) {
-                tracing::warn!(error = %e.message(), "forgetting a deleted resource's region");
-            }
-        }
-        return response;
-    }
-    match creates {
-        Some((class, member)) => record_created(regions, region, class, member, response).await,
-        None => response,
-    }
+    next.run(req).await
 }
 
-/// Reads the id of what a 2xx create answer describes and records its region; the answer goes
-/// out unchanged (or a 500 when the region could not be stored).
-async fn record_created(
-    regions: Arc<Regions>,
-    region: Arc<str>,
-    class: Class,
-    member: &'static str,
-    response: Response,
-) -> Response {
-    let (parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, CREATE_ANSWER_MAX_BYTES).await {
-        Ok(b) => b,
-        Err(e) => {
-            return ApiError::Internal(format!("reading a create answer: {e}")).into_response()
-        }
-    };
-    let ids: Vec<String> = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        // `ImportApiKeys` answers `{"ids": [...]}`.
-        Ok(v) => match (v.get(member), v.get("ids")) {
-            (Some(serde_json::Value::String(id)), _) => vec![id.clone()],
-            (None, Some(serde_json::Value::Array(ids))) => ids
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    };
-    if !ids.is_empty() {
-        let r = tokio::task::spawn_blocking(move || {
-            ids.iter()
-                .try_for_each(|id| regions.record(class, id, &region))
-        })
-        .await;
-        if let Ok(Err(e)) | Err(e) = r.map_err(|e| ApiError::Internal(e.to_string())) {
-            return e.into_response();
+/// Runs `f` (a catalog operation on a blocking thread) in `region`, so [`current`] answers it
+/// there too.
+pub(crate) fn within<T>(region: Arc<str>, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<Arc<str>>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            BLOCKING_REGION.with(|r| *r.borrow_mut() = previous);
         }
     }
-    Response::from_parts(parts, Body::from(bytes))
+    let previous = BLOCKING_REGION.with(|r| r.borrow_mut().replace(region));
+    let _reset = Reset(previous);
+    f()
 }
 
 #[cfg(test)]
@@ -409,7 +443,7 @@ mod tests {
         if let Some(a) = auth {
             b = b.header("authorization", a);
         }
-        b.body(Body::empty()).unwrap()
+        b.body(axum::body::Body::empty()).unwrap()
     }
 
     #[test]
