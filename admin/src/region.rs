@@ -159,6 +159,23 @@ impl Regions {
         })
     }
 
+    /// Takes in the region rows another node of a cluster committed (`cluster/`).
+    pub(crate) fn refresh(&self, rows: Vec<Row>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        for row in rows.into_iter().filter(|r| r.api_id == REGION_SCOPE) {
+            let parsed = row
+                .id
+                .split_once('/')
+                .and_then(|(c, id)| Some((Class::parse(c)?, id)));
+            if let (Some((class, id)), Ok(region)) =
+                (parsed, serde_json::from_str::<String>(&row.doc))
+            {
+                let region = Some(Arc::from(region));
+                map.entry(class).or_default().insert(id.to_string(), region);
+            }
+        }
+    }
+
     /// The node's default region.
     pub(crate) fn default_region(&self) -> &Arc<str> {
         &self.default
