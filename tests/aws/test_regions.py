@@ -114,6 +114,14 @@ def test_rest_apis_keys_plans_links_and_domains_per_region(gateway, tmp_path):
     assert error_of(lambda: us.get_domain_name(domainName="eu.example.test")) == NOT_FOUND
     assert error_of(lambda: v2us.get_domain_name(DomainName="eu.example.test")) == NOT_FOUND
     assert error_of(lambda: us.get_base_path_mappings(domainName="eu.example.test")) == NOT_FOUND
+    # Domain names stay unique across regions (a difference from AWS, see docs/differences.md).
+    cert, pkey = pem_pair(tmp_path, "us", "eu.example.test")
+    us_arn = acm_us.import_certificate(Certificate=cert, PrivateKey=pkey)["CertificateArn"]
+    assert us_arn.startswith("arn:aws:acm:us-east-1:")
+    code, _ = error_of(lambda: us.create_domain_name(
+        domainName="eu.example.test", regionalCertificateArn=us_arn, endpointConfiguration={"types": ["REGIONAL"]}))
+    assert code == "ConflictException"
+    assert us.get_domain_names()["items"] == []
 
 
 def test_regions_survive_a_restart_and_unsigned_requests_use_the_default_region(tmp_path, data_dir):
