@@ -9,6 +9,8 @@
 //! the API either). `features` is `UsagePlans` and
 //! `apiKeyVersion` is `4`, as on every current AWS account.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
@@ -30,12 +32,23 @@ pub(crate) const ACCOUNT_SCOPE: &str = "$account";
 /// The one account document's id.
 const ACCOUNT_ID: &str = "account";
 
-/// The stored settings.
+/// The stored settings. Each region has its own (`region.rs`), as on AWS.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AccountRecord {
+    /// The default region's role (a document stored before regions were kept holds only this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) cloudwatch_role_arn: Option<String>,
+    /// The other regions' roles, by region.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) regions: BTreeMap<String, String>,
+}
+
+/// Which region's settings a call reads or changes, and the node's default region.
+#[derive(Debug, Clone)]
+struct Regional {
+    region: std::sync::Arc<str>,
+    default: std::sync::Arc<str>,
 }
 
 /// Loads the stored document (or the defaults).
@@ -52,20 +65,33 @@ pub(crate) fn router() -> Router<AdminState> {
 
 async fn get_account(State(s): State<AdminState>) -> Response {
     let throttle = s.endpoint().account_throttle;
-    ok(s.read(move |c| Ok(view(&c.account, throttle))).await)
+    let at = regional(&s);
+    ok(s.read(move |c| Ok(view(&c.account, &at, throttle))).await)
+}
+
+fn regional(s: &AdminState) -> Regional {
+    Regional {
+        region: crate::region::current(),
+        default: std::sync::Arc::clone(s.regions().default_region()),
+    }
 }
 
 /// `UpdateAccount`: `replace` of `/cloudwatchRoleArn` (an absent or empty value clears it).
 async fn update_account(State(s): State<AdminState>, Body(b): Body<PatchInput>) -> Response {
     let throttle = s.endpoint().account_throttle;
+    let at = regional(&s);
     ok(
-        s.write(move |c| c.update_account(b).map(|a| view(&a, throttle)))
+        s.write(move |c| c.update_account(b, &at).map(|a| view(&a, &at, throttle)))
             .await,
     )
 }
 
 impl Catalog {
-    fn update_account(&mut self, input: PatchInput) -> Result<AccountRecord, ApiError> {
+    fn update_account(
+        &mut self,
+        input: PatchInput,
+        at: &Regional,
+    ) -> Result<AccountRecord, ApiError> {
         let mut next = self.account.clone();
         let mut problems = Vec::new();
         for op in input.ops()?.iter().cloned() {
@@ -79,7 +105,13 @@ impl Catalog {
                             ));
                         }
                     }
-                    next.cloudwatch_role_arn = arn;
+                    if at.region == at.default {
+                        next.cloudwatch_role_arn = arn;
+                    } else if let Some(a) = arn {
+                        next.regions.insert(at.region.to_string(), a);
+                    } else {
+                        next.regions.remove(&*at.region);
+                    }
                 }
                 (_, "/features") => problems.push(
                     "Portico's account always has the UsagePlans feature; /features cannot be changed"
@@ -108,8 +140,8 @@ impl Catalog {
     }
 }
 
-/// `Account` as AWS shapes it.
-fn view(a: &AccountRecord, throttle: Option<ThrottleLimits>) -> Value {
+/// `Account` as AWS shapes it, for the region `at` names.
+fn view(a: &AccountRecord, at: &Regional, throttle: Option<ThrottleLimits>) -> Value {
     let mut out = json!({
         "features": ["UsagePlans"],
         "apiKeyVersion": "4",
@@ -117,7 +149,12 @@ fn view(a: &AccountRecord, throttle: Option<ThrottleLimits>) -> Value {
     if let Some(t) = throttle {
         out["throttleSettings"] = json!({ "burstLimit": t.burst, "rateLimit": t.rate });
     }
-    if let Some(arn) = &a.cloudwatch_role_arn {
+    let role = if at.region == at.default {
+        a.cloudwatch_role_arn.as_ref()
+    } else {
+        a.regions.get(&*at.region)
+    };
+    if let Some(arn) = role {
         out["cloudwatchRoleArn"] = json!(arn);
     }
     out

@@ -145,7 +145,7 @@ impl Catalog {
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .into_iter()
             // Functions are the function host's (lambda/), loaded there.
-            .filter(|r| r.api_id != LAMBDA_SCOPE)
+            .filter(|r| r.api_id != LAMBDA_SCOPE && r.api_id != crate::region::REGION_SCOPE)
             .partition(|r| r.api_id == USAGE_SCOPE);
         let (iam_rows, rows): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
@@ -1196,7 +1196,8 @@ fn http_api_states(rows: Vec<Row>) -> Result<BTreeMap<String, ApiState>, ApiErro
             | Kind::DomainName
             | Kind::ApiMapping
             | Kind::VpcLink
-            | Kind::Account => {}
+            | Kind::Account
+            | Kind::Region => {}
             // Under IAM_SCOPE, partitioned out above.
             Kind::IamUser | Kind::IamPolicy => {}
         }

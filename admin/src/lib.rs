@@ -46,6 +46,7 @@ mod ops;
 mod page;
 mod portico;
 mod records;
+mod region;
 pub mod sigv4;
 pub mod store;
 mod sts;
@@ -94,6 +95,9 @@ pub struct Endpoint {
     /// The data plane's account-level throttle (`--account-rate-limit`/`--account-burst-limit`),
     /// `None` when off: `GetAccount` shows it as `throttleSettings`.
     pub account_throttle: Option<portico_shared::throttle::Limits>,
+    /// The default region (`serve --region`): of unsigned admin requests, and of resources
+    /// stored before regions were kept (`region.rs`).
+    pub region: String,
 }
 
 /// Shared state of the admin API.
@@ -123,6 +127,8 @@ struct Inner {
     cluster: std::sync::OnceLock<Arc<cluster::ClusterNode>>,
     /// Limits and quotas shared through Redis (`limits.rs`), with `serve --redis`.
     shared_limits: std::sync::OnceLock<Arc<limits::SharedLimits>>,
+    /// Every top-level resource's region (`region.rs`).
+    regions: Arc<region::Regions>,
 }
 
 // === impl AdminState ===
@@ -138,6 +144,7 @@ impl AdminState {
         credentials: Option<sigv4::AdminCredentials>,
     ) -> Result<AdminState, ApiError> {
         let functions = FunctionHost::open(Arc::clone(&store))?;
+        let regions = Arc::new(region::Regions::load(Arc::clone(&store), &endpoint.region)?);
         let local = endpoint.admin_addr.map(|addr| {
             let directory = functions.directory();
             portico_shared::lambda::LocalLambda {
@@ -153,7 +160,9 @@ impl AdminState {
                 is_hosted: Arc::new(move |name: &str| directory.load().hosts(name)),
             }
         });
-        let mut catalog = Catalog::load(store, Arc::clone(&cell), stats.workers(), local)?;
+        // The catalog writes through `regions`, which stores a new resource's region with it.
+        let catalog_store: Arc<dyn Store> = regions.clone();
+        let mut catalog = Catalog::load(catalog_store, Arc::clone(&cell), stats.workers(), local)?;
         if let Some(c) = &credentials {
             catalog.set_iam_root(c.access_key_id(), c.secret_access_key());
         }
@@ -169,6 +178,7 @@ impl AdminState {
                 functions,
                 cluster: std::sync::OnceLock::new(),
                 shared_limits: std::sync::OnceLock::new(),
+                regions,
             }),
         })
     }
@@ -237,7 +247,8 @@ impl AdminState {
         f: impl FnOnce(&mut Catalog) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let mut guard = Arc::clone(&self.inner.catalog).lock_owned().await;
-        tokio::task::spawn_blocking(move || f(&mut guard))
+        let region = region::current();
+        tokio::task::spawn_blocking(move || region::within(region, || f(&mut guard)))
             .await
             .map_err(|e| ApiError::Internal(format!("admin task failed: {e}")))?
     }
@@ -249,6 +260,11 @@ impl AdminState {
     ) -> Result<T, ApiError> {
         let guard = self.inner.catalog.lock().await;
         f(&guard)
+    }
+
+    /// Every top-level resource's region.
+    pub(crate) fn regions(&self) -> &Arc<region::Regions> {
+        &self.inner.regions
     }
 
     /// Where the data plane serves.
@@ -299,6 +315,10 @@ pub fn app(state: AdminState) -> Router {
         .fallback(operations::fallback)
         .method_not_allowed_fallback(operations::fallback)
         .layer(axum::middleware::from_fn(operations::validate_enums))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            region::scope,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cluster::version_header,

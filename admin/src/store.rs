@@ -79,6 +79,8 @@ pub enum Kind {
     VpcLink,
     /// The account's settings (`GetAccount`), under `$account`; `id` is `account`.
     Account,
+    /// A top-level resource's region (`region.rs`), under `$regions`; `id` is `{class}/{id}`.
+    Region,
 }
 
 /// The `api_id` under which the IAM store's users and policies are stored (a `$` scope, so
@@ -275,7 +277,7 @@ impl Store for MemoryStore {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 27] = [
+    pub const ALL: [Kind; 28] = [
         Kind::Api,
         Kind::Route,
         Kind::Integration,
@@ -303,6 +305,7 @@ impl Kind {
         Kind::ApiMapping,
         Kind::VpcLink,
         Kind::Account,
+        Kind::Region,
     ];
 
     /// The stored name; never change one (it is on disk).
@@ -335,6 +338,7 @@ impl Kind {
             Kind::ApiMapping => "apimapping",
             Kind::VpcLink => "vpclink",
             Kind::Account => "account",
+            Kind::Region => "region",
         }
     }
 

@@ -39,6 +39,7 @@ pub(crate) fn open(store: Arc<dyn Store>) -> (AdminState, SnapshotCell) {
             data_dir: std::env::temp_dir(),
             admin_addr: None,
             account_throttle: None,
+            region: "us-east-1".into(),
         },
         None,
     )

@@ -163,10 +163,16 @@ async fn create_api(State(s): State<AdminState>, Body(input): Body<ApiInput>) ->
 
 async fn get_apis(State(s): State<AdminState>, q: Paging) -> Response {
     let endpoint = s.endpoint_fn();
-    ok(
-        s.read(|c| page(c.apis(), &q.0, |a| endpoint(a.api.clone())))
-            .await,
-    )
+    let here = s.regions().here(crate::region::Class::Api);
+    ok(s.read(|c| {
+        page_where(
+            c.apis(),
+            &q.0,
+            |id| here.contains(id),
+            |a| endpoint(a.api.clone()),
+        )
+    })
+    .await)
 }
 
 async fn get_api(State(s): State<AdminState>, Params(api_id): Params<String>) -> Response {
@@ -639,6 +645,18 @@ pub(crate) fn page<V, T>(
 ) -> Result<Page<T>, ApiError> {
     let cursor = Cursor::parse(&PAGING, q.max_results.as_deref(), q.next_token.as_deref())?;
     let (items, next_token) = cursor.take(cursor.range(map), view);
+    Ok(Page { items, next_token })
+}
+
+/// [`page`] of the entries whose key `keep` keeps (this region's, `region.rs`).
+pub(crate) fn page_where<V, T>(
+    map: &BTreeMap<String, V>,
+    q: &PageQuery,
+    keep: impl Fn(&str) -> bool,
+    view: impl Fn(&V) -> T,
+) -> Result<Page<T>, ApiError> {
+    let cursor = Cursor::parse(&PAGING, q.max_results.as_deref(), q.next_token.as_deref())?;
+    let (items, next_token) = cursor.take(cursor.range(map).filter(|(k, _)| keep(k)), view);
     Ok(Page { items, next_token })
 }
 

@@ -145,9 +145,11 @@ async fn v1_create(State(s): State<AdminState>, Body(input): Body<V1Input>) -> R
 }
 
 async fn v1_list(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response {
+    let here = s.regions().here(crate::region::Class::VpcLink);
     ok(s.read(|c| {
         let cursor = Listing::parse(q.as_deref())?.cursor()?;
-        let (item, position) = cursor.take(links_of(c, "V1"), v1_view);
+        let links = links_of(c, "V1").filter(|(id, _)| here.contains(id));
+        let (item, position) = cursor.take(links, v1_view);
         Ok(Collection { item, position })
     })
     .await)
@@ -197,7 +199,8 @@ async fn v2_create(State(s): State<AdminState>, Body(input): Body<V2Input>) -> R
 }
 
 async fn v2_list(State(s): State<AdminState>, Paging(q): Paging) -> Response {
-    ok(s.read(|c| v2_page(c, &q)).await)
+    let here = s.regions().here(crate::region::Class::VpcLink);
+    ok(s.read(|c| v2_page(c, &q, &here)).await)
 }
 
 async fn v2_get(State(s): State<AdminState>, Params(id): Params<String>) -> Response {
@@ -230,8 +233,13 @@ async fn v2_delete(State(s): State<AdminState>, Params(id): Params<String>) -> R
     accepted(s.write(move |c| c.delete_vpc_link(&id, "V2")).await)
 }
 
-fn v2_page(c: &Catalog, q: &PageQuery) -> Result<crate::records::Page<V2View>, ApiError> {
+fn v2_page(
+    c: &Catalog,
+    q: &PageQuery,
+    here: &crate::region::Here,
+) -> Result<crate::records::Page<V2View>, ApiError> {
     let links: BTreeMap<String, VpcLinkRecord> = links_of(c, "V2")
+        .filter(|(id, _)| here.contains(id))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     page(&links, q, v2_view)

@@ -77,6 +77,11 @@ struct Serve {
     /// API host names are {apiId}.{domain}.
     #[arg(long, env = "PORTICO_DOMAIN", default_value = "execute-api.localhost")]
     domain: String,
+    /// The default region: of admin requests that are not signed, and of resources stored
+    /// before regions were kept. Default: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else
+    /// `PORTICO_REGION`, else us-east-1. A signed request's region is its credential scope's.
+    #[arg(long)]
+    region: Option<String>,
     /// I/O driver: io_uring where available (auto), or force one.
     #[arg(long, env = "PORTICO_DRIVER", value_enum, default_value_t = DriverArg::Auto)]
     driver: DriverArg,
@@ -261,6 +266,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         admin_addr: admin_listener.local_addr().ok(),
         account_throttle: account_throttle(&args),
+        region: args
+            .region
+            .clone()
+            .unwrap_or_else(portico_shared::aws::default_region),
     };
     // Installed before anything is compiled: every bucket made from now on is shared.
     let shared_limits = match &args.redis {

@@ -268,6 +268,7 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
             () = wake.notified() => {}
         }
         let n = Arc::clone(&node);
+        let regions = Arc::clone(state.regions());
         let result = state
             .write(move |catalog| {
                 let store = &n.store;
@@ -277,6 +278,10 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
                     return Ok(());
                 };
                 let everything = changes.iter().any(|c| c.1.iter().any(|id| id == "*"));
+                let scope = crate::region::REGION_SCOPE;
+                if everything || changes.iter().any(|c| c.1.iter().any(|id| id == scope)) {
+                    regions.refresh(store.load_scopes(&[scope.to_string()])?);
+                }
                 let (ids, rows) = if everything {
                     let rows: Vec<_> = store
                         .load()

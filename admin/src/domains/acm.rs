@@ -204,27 +204,40 @@ fn pem(member: &str, value: Option<&str>) -> Result<Option<String>, AcmError> {
         .map_err(|_| AcmError::validation(format!("{member} is not PEM text")))
 }
 
-/// `arn:aws:acm:{region}:{account}:certificate/{id}`.
+/// `arn:aws:acm:{region}:{account}:certificate/{id}`, in the current request's region (else
+/// the node's default region).
 pub(crate) fn arn(id: &str) -> String {
-    let region = std::env::var("PORTICO_REGION").unwrap_or_else(|_| "us-east-1".into());
+    arn_in(&crate::region::current(), id)
+}
+
+/// `arn:aws:acm:{region}:{account}:certificate/{id}`.
+fn arn_in(region: &str, id: &str) -> String {
     let account = std::env::var("PORTICO_ACCOUNT_ID").unwrap_or_else(|_| "000000000000".into());
     format!("arn:aws:acm:{region}:{account}:certificate/{id}")
 }
 
-/// A new ARN with a random UUID-shaped id, as ACM gives.
-fn new_arn() -> String {
+/// The region an ACM ARN names (`arn:aws:acm:{region}:...`).
+fn region_of(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:aws:acm:")?.split(':').next()
+}
+
+/// A new ARN with a random UUID-shaped id, as ACM gives, in `region`.
+fn new_arn(region: &str) -> String {
     let hex: String = crate::ids::generate(32)
         .bytes()
         .map(|b| char::from(b"0123456789abcdef"[usize::from(b % 16)]))
         .collect();
-    arn(&format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
+    arn_in(
+        region,
+        &format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        ),
+    )
 }
 
 async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
@@ -235,6 +248,9 @@ async fn import(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
         .ok_or_else(|| AcmError::validation("PrivateKey is required"))?;
     let chain = pem("CertificateChain", input.certificate_chain.as_deref())?;
     let target = match input.certificate_arn {
+        Some(arn) if region_of(&arn) != Some(&*crate::region::current()) => {
+            return Err(AcmError::not_found(&arn))
+        }
         Some(arn) => Target::Existing(arn),
         None => Target::New,
     };
@@ -314,6 +330,7 @@ pub(crate) async fn put(
 ) -> Result<String, AcmError> {
     portico_shared::domain::check_certificate(&certificate, &key, chain.as_deref())
         .map_err(|e| AcmError::validation(format!("The certificate is not valid: {e}")))?;
+    let region = crate::region::current();
     let arn = s
         .write(move |c| {
             let now = crate::ids::now_epoch();
@@ -327,7 +344,7 @@ pub(crate) async fn put(
                     Some(old) => (arn, old.created_at, old.tags.clone()),
                     None => (arn, now, BTreeMap::new()),
                 },
-                Target::New => (new_arn(), now, BTreeMap::new()),
+                Target::New => (new_arn(&region), now, BTreeMap::new()),
             };
             let record = CertRecord {
                 arn: arn.clone(),
@@ -353,12 +370,14 @@ async fn list(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
         .max_items
         .unwrap_or(LIST_MAX_ITEMS)
         .clamp(1, LIST_MAX_ITEMS);
+    let region = crate::region::current();
     let page = s
         .read(|c| {
             let mut items = Vec::new();
             let mut next = None;
             let start = input.next_token.clone().unwrap_or_default();
-            for (arn, cert) in c.domains.certs.range(start..) {
+            let here = c.domains.certs.range(start..);
+            for (arn, cert) in here.filter(|(arn, _)| region_of(arn) == Some(&*region)) {
                 if items.len() == max {
                     next = Some(arn.clone());
                     break;
@@ -432,6 +451,10 @@ fn arn_of(body: &[u8]) -> Result<String, AcmError> {
             code: "InvalidArnException",
             message: format!("String '{arn}' is not a valid ARN."),
         });
+    }
+    // ACM keeps each region apart: another region's certificate is not found here.
+    if region_of(&arn) != Some(&*crate::region::current()) {
+        return Err(AcmError::not_found(&arn));
     }
     Ok(arn)
 }

@@ -506,10 +506,12 @@ fn v2_input(
 
 async fn v2_list(State(s): State<AdminState>, q: Paging) -> Response {
     let gw = gateway_domain(&s);
-    ok(
-        s.read(|c| page(&c.domains.domains, &q.0, |d| v2_view(d, &gw)))
-            .await,
-    )
+    let here = s.regions().here(crate::region::Class::DomainName);
+    ok(s.read(|c| {
+        let keep = |name: &str| here.contains(name);
+        crate::v2::page_where(&c.domains.domains, &q.0, keep, |d| v2_view(d, &gw))
+    })
+    .await)
 }
 
 async fn v2_get(State(s): State<AdminState>, Params(name): Params<String>) -> Response {
@@ -629,9 +631,11 @@ async fn v1_create(State(s): State<AdminState>, Body(b): Body<V1DomainBody>) -> 
 
 async fn v1_list(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response {
     let gw = gateway_domain(&s);
+    let here = s.regions().here(crate::region::Class::DomainName);
     ok(s.read(|c| {
         let q = Listing::parse(q.as_deref())?;
-        v1_page(&c.domains.domains, &q, |d| v1_view(d, &gw))
+        let keep = |name: &str| here.contains(name);
+        crate::v1::records::page_where(&c.domains.domains, &q, keep, |d| v1_view(d, &gw))
     })
     .await)
 }

@@ -160,11 +160,13 @@ async fn get_api_keys(State(s): State<AdminState>, Q(q): Q) -> Response {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    let here = s.regions().here(crate::region::Class::ApiKey);
     ok(s.read(|c| {
-        let keys = c.usage.keys.iter().filter(|(_, k)| {
-            q.name
-                .as_deref()
-                .is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n)))
+        let keys = c.usage.keys.iter().filter(|(id, k)| {
+            here.contains(id)
+                && q.name
+                    .as_deref()
+                    .is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n)))
                 && q.customer_id
                     .as_deref()
                     .is_none_or(|id| k.customer_id.as_deref() == Some(id))
@@ -212,12 +214,11 @@ async fn create_usage_plan(
 }
 
 async fn get_usage_plans(State(s): State<AdminState>, Q(q): Q) -> Response {
+    let here = s.regions().here(crate::region::Class::UsagePlan);
     ok(s.read(|c| {
-        let plans = c
-            .usage
-            .plans
-            .iter()
-            .filter(|(_, p)| q.key_id.as_ref().is_none_or(|k| p.keys.contains(k)));
+        let plans = c.usage.plans.iter().filter(|(id, p)| {
+            here.contains(id) && q.key_id.as_ref().is_none_or(|k| p.keys.contains(k))
+        });
         page(plans, &q, |p| p.stored.record.clone())
     })
     .await)

@@ -43,7 +43,9 @@ mod test_invoke;
 
 pub(crate) use patch::{unescape, Op, PatchInput, PatchOp};
 pub(crate) use records::{Collection, Listing, PAGING};
-pub(crate) use state::{compile, is_rest_kind, RestApiState, RestApis, RestDraft};
+pub(crate) use state::{
+    compile, is_rest_kind, not_found_rest_api, RestApiState, RestApis, RestDraft,
+};
 
 /// `{restapi_id}/{resource_id}/{http_method}`.
 type MethodPath = (String, String, String);
@@ -206,9 +208,15 @@ async fn create_rest_api(
 }
 
 async fn get_rest_apis(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response {
+    let here = s.regions().here(crate::region::Class::Api);
     ok(s.read(|c| {
         let q = Listing::parse(q.as_deref())?;
-        page(c.rest().map(), &q, |a| a.api.clone())
+        records::page_where(
+            c.rest().map(),
+            &q,
+            |id| here.contains(id),
+            |a| a.api.clone(),
+        )
     })
     .await)
 }

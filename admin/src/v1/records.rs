@@ -517,6 +517,18 @@ pub(crate) fn page<V, T>(
     Ok(Collection { item, position })
 }
 
+/// [`page`] of the entries whose key `keep` keeps (this region's, `region.rs`).
+pub(crate) fn page_where<V, T>(
+    map: &BTreeMap<String, V>,
+    q: &Listing,
+    keep: impl Fn(&str) -> bool,
+    view: impl Fn(&V) -> T,
+) -> Result<Collection<T>, ApiError> {
+    let cursor = q.cursor()?;
+    let (item, position) = cursor.take(cursor.range(map).filter(|(k, _)| keep(k)), view);
+    Ok(Collection { item, position })
+}
+
 // === validation ===
 
 /// Refuses a member of the model Portico does not implement.
