@@ -143,8 +143,12 @@ pub async fn forward(
 ) -> Result<UpstreamResponse, GatewayError> {
     match &p.pool {
         None => {
+            // One atomic load: the resolver (admin side) keeps the address fresh.
+            let Some(addr) = p.upstream.addr() else {
+                return Err(GatewayError::UpstreamUnresolved);
+            };
             let to = Endpoint {
-                addr: p.upstream,
+                addr,
                 tls: p.tls.as_deref(),
             };
             send(w, call, to, method, p.timeout_ms, deadline).await
