@@ -31,6 +31,7 @@ mod account;
 mod catalog;
 pub mod cluster;
 mod console;
+pub mod dns;
 mod domains;
 mod error;
 mod iam;

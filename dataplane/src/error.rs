@@ -51,6 +51,10 @@ pub enum GatewayError {
     UpstreamProtocol(&'static str),
     #[error("upstream timed out after {timeout_ms} ms")]
     UpstreamTimeout { timeout_ms: u32 },
+    /// The integration's host name has not resolved (yet): AWS's "Invalid endpoint address",
+    /// an `API_CONFIGURATION_ERROR` (500). Answered at once, nothing sent.
+    #[error("the integration's host name does not resolve (yet)")]
+    UpstreamUnresolved,
     /// Every target of the integration's VPC link is unhealthy or ejected: refused at once.
     #[error("no healthy target in the VPC link")]
     NoHealthyTarget,
@@ -154,7 +158,7 @@ impl GatewayError {
             GatewayError::MissingAuthenticationToken => 403,
             GatewayError::InvalidApiKey => 403,
             GatewayError::Throttled | GatewayError::QuotaExceeded => 429,
-            GatewayError::ApiConfiguration => 500,
+            GatewayError::ApiConfiguration | GatewayError::UpstreamUnresolved => 500,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::CacheControlDenied => 403,
             GatewayError::MissingParameters { .. } | GatewayError::InvalidBody => 400,
@@ -194,7 +198,9 @@ impl GatewayError {
             GatewayError::InvalidApiKey => br#"{"message":"Forbidden"}"#,
             GatewayError::Throttled => br#"{"message":"Too Many Requests"}"#,
             GatewayError::QuotaExceeded => br#"{"message":"Limit Exceeded"}"#,
-            GatewayError::ApiConfiguration => br#"{"message":"Internal Server Error"}"#,
+            GatewayError::ApiConfiguration | GatewayError::UpstreamUnresolved => {
+                br#"{"message":"Internal Server Error"}"#
+            }
             GatewayError::UnsupportedMediaType => br#"{"message":"Unsupported Media Type"}"#,
             GatewayError::CacheControlDenied => {
                 br#"{"message":"User is not authorized to access this resource"}"#
@@ -227,9 +233,9 @@ impl GatewayError {
             GatewayError::NotFound | GatewayError::MissingAuthenticationToken => {
                 ResponseType::MissingAuthenticationToken
             }
-            GatewayError::NoIntegration | GatewayError::ApiConfiguration => {
-                ResponseType::ApiConfigurationError
-            }
+            GatewayError::NoIntegration
+            | GatewayError::ApiConfiguration
+            | GatewayError::UpstreamUnresolved => ResponseType::ApiConfigurationError,
             GatewayError::UpstreamConnect(_)
             | GatewayError::UpstreamProtocol(_)
             | GatewayError::LambdaInvoke(_)
@@ -305,7 +311,8 @@ impl GatewayError {
             | GatewayError::LambdaInvoke(_)
             | GatewayError::LambdaFunction
             | GatewayError::LambdaMalformed
-            | GatewayError::NoHealthyTarget => Blame::Upstream,
+            | GatewayError::NoHealthyTarget
+            | GatewayError::UpstreamUnresolved => Blame::Upstream,
         }
     }
 

@@ -155,6 +155,12 @@ struct Serve {
     /// besides the built-in public roots.
     #[arg(long, env = "PORTICO_UPSTREAM_CA_FILE")]
     upstream_ca_file: Option<PathBuf>,
+    /// DNS server (`ip:port`, UDP then TCP) for upstream host names, instead of the system's
+    /// /etc/resolv.conf. Names are resolved in the background and looked up again when their
+    /// record's TTL runs out (at least 1 s, at most 300 s apart); a name that does not resolve
+    /// deploys, and its requests answer 500 until it does.
+    #[arg(long, env = "PORTICO_DNS_SERVER")]
+    dns_server: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -276,6 +282,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         Some(url) => Some(portico_admin::limits::start(url).map_err(anyhow::Error::msg)?),
         None => None,
     };
+    // Before the store opens: its compilations resolve new host names through it.
+    portico_admin::dns::start(args.dns_server).context("starting the DNS resolver")?;
     let admin_state =
         portico_admin::AdminState::open(store, cell.clone(), board.clone(), endpoint, credentials)
             .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cache;
 pub mod clock;
 pub mod cors;
+pub mod dns;
 pub mod domain;
 pub mod functions;
 pub mod gateway_response;

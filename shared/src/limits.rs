@@ -272,3 +272,20 @@ pub const REST_VALIDATION_ERRORS_MAX: usize = 10;
 // An inline response (head and body) fits a buffer the worker keeps for reuse, so the
 // response buffer of a small answer is never freed after its request.
 const _: () = assert!(INLINE_BODY_MAX_BYTES + MAX_UPSTREAM_HEADER_BYTES <= BUFFER_REUSE_MAX_BYTES);
+
+/// Upstream host names are looked up again when their record's TTL runs out, but never sooner
+/// than this after the last lookup (a TTL of 0 would otherwise mean a lookup loop), ms.
+pub const DNS_TTL_FLOOR_MS: u64 = 1_000;
+/// ... and never later than this (a long TTL still follows a changed address within 5 min), ms.
+pub const DNS_TTL_CEILING_MS: u64 = 300_000;
+/// A failed lookup (no answer, NXDOMAIN, no address) is tried again after this long, ms.
+pub const DNS_RETRY_MS: u64 = 1_000;
+/// How often the resolver looks for names due, ms.
+pub const DNS_TICK_MS: u64 = 100;
+/// Longest a compilation waits for a new host name's first lookup (then it deploys anyway, and
+/// requests answer 500 until the background resolver gets an address), ms.
+pub const DNS_COMPILE_WAIT_MS: u64 = 2_000;
+const _: () = assert!(DNS_TTL_FLOOR_MS <= DNS_TTL_CEILING_MS && DNS_RETRY_MS >= DNS_TICK_MS);
+/// Re-lookup interval for a name whose TTL the system resolver does not tell (the
+/// `getaddrinfo` fallback, used only when /etc/resolv.conf cannot be read), ms.
+pub const DNS_TTL_UNKNOWN_MS: u64 = 30_000;

@@ -314,9 +314,10 @@ pub struct HttpProxy {
     pub integration_id: Box<str>,
     /// `None` forwards the downstream method (`ANY`).
     pub method: Option<Method>,
-    /// Resolved when the snapshot was compiled: no DNS on the request path. With a VPC link,
-    /// the pool's first target (the pool decides per request).
-    pub upstream: SocketAddr,
+    /// The URI's host and its current address, kept fresh by the admin side's resolver
+    /// (`dns.rs`): no DNS on the request path. With a VPC link, the pool's first target (the
+    /// pool decides per request).
+    pub upstream: Arc<crate::dns::HostSlot>,
     /// `https://` URIs: the server name (SNI and certificate check) from the URI's host.
     pub tls: Option<Box<str>>,
     /// `connectionType: VPC_LINK`: the targets to balance across.
@@ -1213,13 +1214,9 @@ pub(crate) fn compile_http_proxy(
         }
     };
     let (upstream, pool) = match &link {
-        None => match resolve(&parsed.host, parsed.port) {
-            Ok(a) => (a, None),
-            Err(e) => {
-                errors.push(err(at, &format!("integrationUri host {e}")));
-                return None;
-            }
-        },
+        // A name that does not resolve yet deploys (as on AWS); its requests answer 500
+        // until the resolver finds an address.
+        None => (crate::dns::registry().slot(&parsed.host, parsed.port), None),
         Some(link) => {
             let names = if plane == crate::vpc_link::Plane::V2 {
                 &listed
@@ -1227,7 +1224,10 @@ pub(crate) fn compile_http_proxy(
                 &link.targets
             };
             let pool = compile_pool(link, names, at, errors, ctx)?;
-            (pool.targets[0].addr, Some(pool))
+            (
+                crate::dns::HostSlot::fixed(pool.targets[0].addr),
+                Some(pool),
+            )
         }
     };
     let path = parse_path_template(&parsed.path);
@@ -1586,7 +1586,7 @@ mod tests {
         let Integration::HttpProxy(p) = &**i else {
             panic!("http proxy")
         };
-        assert_eq!(p.upstream, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(p.upstream.addr(), Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!(&*p.host_header, "127.0.0.1:9");
         assert_eq!(
             p.path,

@@ -490,3 +490,85 @@ def test_http_api_appconfig_get_configuration_signed(moto, tmp_path):
         assert 500 <= status < 600 and time.monotonic() - started < 5
     finally:
         g.stop()
+
+
+class SlowProxy:
+    """A TCP proxy on 127.0.0.1:0 to `target` that holds each new connection `delay_s` before
+    passing bytes through (a slow STS: the role's first credentials arrive late)."""
+
+    def __init__(self, target_port, delay_s):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.target_port, self.delay_s = target_port, delay_s
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import threading
+        while True:
+            try:
+                down, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.relay, args=(down,), daemon=True).start()
+
+    def relay(self, down):
+        import threading
+        time.sleep(self.delay_s)
+        up = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+
+        def pipe(a, b):
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (a, b):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=pipe, args=(up, down), daemon=True).start()
+        pipe(down, up)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_first_request_through_a_role_waits_for_a_slow_sts(moto, tmp_path):
+    """Issue 23: right after a deployment, a route whose integration names a role answered 500
+    while STS was still being asked. With STS slowed by 1 s, the very first request waits for
+    the credentials (within the integration timeout) and succeeds."""
+    sqs = moto.client("sqs")
+    queue = sqs.create_queue(QueueName="slow-sts")["QueueUrl"]
+    iam = moto.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="slow-sender", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="slow-sender", PolicyName="send", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}))
+    proxy = SlowProxy(moto.port, delay_s=1.0)
+    g = Gateway(tmp_path / "data", tmp_path / "portico.log",
+                env=moto.env(AWS_ENDPOINT_URL_STS=proxy.url)).start()
+    try:
+        api = http_api(g, "SQS-SendMessage", {"QueueUrl": queue, "MessageBody": "$request.body.order"},
+                       CredentialsArn=role)
+        started = time.monotonic()
+        status, _, out = g.request(api, "POST", "/send", body=json.dumps({"order": {"n": 1}}),
+                                   headers={"Content-Type": "application/json"})
+        waited = time.monotonic() - started
+        assert status == 200, (status, out, g.log())
+        assert proxy.connections >= 1
+        # It did wait for STS (the proxy holds each connection 1 s), and no longer than needed.
+        assert 0.5 < waited < 10, waited
+        assert [json.loads(m["Body"]) for m in drain(sqs, queue)] == [{"n": 1}]
+    finally:
+        g.stop()
+        proxy.close()

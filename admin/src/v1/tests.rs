@@ -1244,7 +1244,7 @@ async fn integrations_that_do_not_compile_are_refused_when_a_stage_would_serve_t
         "PUT",
         &format!("{m}/integration"),
         json!({"type": "HTTP_PROXY", "httpMethod": "GET",
-               "uri": "http://upstream.invalid/pets"}),
+               "uri": "http://127.0.0.1:9/${stageVariables.missing}/pets"}),
     )
     .await;
     let generation = h.snapshot().generation;
@@ -1257,7 +1257,7 @@ async fn integrations_that_do_not_compile_are_refused_when_a_stage_would_serve_t
             json!({"stageName": "prod"}),
         )
         .await;
-    assert!(msg.contains("resolve"), "{msg}");
+    assert!(msg.contains("stage variable 'missing'"), "{msg}");
     // Nothing changed: no deployment, no stage, nothing published.
     assert_eq!(h.snapshot().generation, generation);
     let list = h

@@ -32,6 +32,8 @@ pub async fn invoke(
     call: &mut UpstreamCall,
 ) -> Result<UpstreamResponse, GatewayError> {
     call.clear();
+    // A role's first credentials may still be on their way from STS: wait, within the timeout.
+    crate::integration::credentials_ready(&s.target.signer, s.timeout_ms).await;
     let mut body = w.bufs.take();
     let mut scratch = w.bufs.take();
     let built = build(s, resolved, req, &mut body, &mut scratch, &mut call.req);
@@ -214,8 +216,9 @@ fn write_head(
 /// `host`, `content-type` and `x-amz-target` (when sent).
 ///
 /// With an integration `credentials` role, its temporary credentials as last assumed (one
-/// atomic load); before STS first answered, nothing is sent and the request fails with
-/// `ApiConfiguration` (500, as AWS answers a role it cannot assume).
+/// atomic load; callers first wait for STS's first answer with
+/// `integration::credentials_ready`); none by then, nothing is sent and the request fails
+/// with `ApiConfiguration` (500, as AWS answers a role it cannot assume).
 pub fn write_signature(
     t: &AwsTarget,
     method: &str,

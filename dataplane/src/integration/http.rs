@@ -29,6 +29,10 @@ pub async fn invoke<'s, 'w>(
     cx.caller = inv.caller;
     call.clear();
     let method = upstream_method(h.target.method.as_ref(), &req.head.method);
+    // REST `AWS` integrations with a `credentials` role: STS's first answer, within the timeout.
+    if let Some(aws) = &h.aws {
+        super::credentials_ready(&aws.target.signer, h.target.timeout_ms).await;
+    }
     rest::build_http_request(h, method, &cx, &mut call.req, &mut w.bufs.take())?;
     let started = Instant::now();
     let r = forward(w, call, &h.target, method, Some(deadline)).await;

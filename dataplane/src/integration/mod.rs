@@ -145,8 +145,12 @@ pub async fn forward(
 ) -> Result<UpstreamResponse, GatewayError> {
     match &p.pool {
         None => {
+            // One atomic load: the resolver (admin side) keeps the address fresh.
+            let Some(addr) = p.upstream.addr() else {
+                return Err(GatewayError::UpstreamUnresolved);
+            };
             let to = Endpoint {
-                addr: p.upstream,
+                addr,
                 tls: p.tls.as_deref(),
             };
             send(w, call, to, method, p.timeout_ms, deadline).await
@@ -167,6 +171,42 @@ pub async fn forward(
         }
     }
 }
+
+/// Waits for an integration role's first credentials, at most `timeout_ms`: right after a
+/// deployment the admin side's STS task may not have answered yet, and AWS does not fail a
+/// request for that. False when they did not arrive in time (the caller then fails as before).
+/// Fixed credentials, or a role already assumed, cost one atomic load and no await.
+///
+/// The wait is a timer on this worker's runtime (5 ms, doubling up to 50 ms), not a wake-up
+/// from the admin thread: monoio is built without its `sync` feature, so a waker cannot be
+/// woken from another thread. It only ever runs in the seconds after a role first appears.
+pub async fn credentials_ready(signer: &portico_shared::lambda::Signer, timeout_ms: u32) -> bool {
+    let portico_shared::lambda::Signer::Role(slot) = signer else {
+        return true;
+    };
+    if slot.credentials.load().is_some() {
+        return true;
+    }
+    // Boxed: the slow path's timer would otherwise align and size every caller's future.
+    Box::pin(async {
+        let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        let mut pause = Duration::from_millis(ROLE_WAIT_FIRST_PAUSE_MS);
+        while slot.credentials.load().is_none() {
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            monoio::time::sleep(pause.min(until - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(ROLE_WAIT_MAX_PAUSE_MS));
+        }
+        true
+    })
+    .await
+}
+
+/// [`credentials_ready`]'s first and longest pause between looks, ms.
+const ROLE_WAIT_FIRST_PAUSE_MS: u64 = 5;
+const ROLE_WAIT_MAX_PAUSE_MS: u64 = 50;
 
 /// (HEAD: no response body; idempotent: a stale pooled connection may be retried).
 fn retry_rules(method: &Method) -> (bool, bool) {

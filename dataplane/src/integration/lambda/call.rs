@@ -75,8 +75,10 @@ pub async fn send(
     payload: &[u8],
 ) -> Result<UpstreamResponse, LambdaError> {
     call.clear();
-    // An assumed role's credentials: one atomic load; none yet (STS has not answered) fails
-    // the call rather than sending it unsigned.
+    // An assumed role's credentials: one atomic load; right after a deployment the request
+    // waits for STS's first answer (within the timeout); none by then fails the call rather
+    // than sending it unsigned.
+    crate::integration::credentials_ready(&target.signer, target.timeout_ms).await;
     let credentials = target.signer.load().map_err(LambdaError::Unreachable)?;
     write_request(
         target,
