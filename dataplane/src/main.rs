@@ -321,6 +321,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         DriverArg::IoUring => DriverChoice::IoUring,
         DriverArg::Legacy => DriverChoice::Legacy,
     };
+    portico_dataplane::access_log::start(args.data_dir.clone());
     let set = spawn_workers(
         listeners,
         tls_listeners,
