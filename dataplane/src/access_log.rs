@@ -204,19 +204,19 @@ pub fn render(log: &AccessLog, e: &Entry<'_>, out: &mut Vec<u8>) {
                 crate::request::clf_time(out, e.started_ms);
                 None
             }
-            Var::RequestTimeEpoch => Some(num.format(e.started_ms).as_bytes()),
+            Var::RequestTimeEpoch => number(&mut num, Some(e.started_ms)),
             Var::HttpMethod => Some(e.method),
             Var::RouteKey => e.route_key.map(str::as_bytes),
             Var::ResourcePath => e.resource_path.or(e.route_key).map(str::as_bytes),
             Var::ResourceId => e.resource_id.map(str::as_bytes),
             Var::Path => Some(e.path),
             Var::Protocol => Some(e.protocol),
-            Var::Status => Some(num.format(e.status).as_bytes()),
-            Var::ResponseLength => e.response_length.map(|n| num.format(n).as_bytes()),
-            Var::ResponseLatency => Some(num.format(e.response_latency_ms).as_bytes()),
-            Var::IntegrationLatency => e.integration_latency_ms.map(|n| num.format(n).as_bytes()),
+            Var::Status => number(&mut num, Some(u64::from(e.status))),
+            Var::ResponseLength => number(&mut num, e.response_length),
+            Var::ResponseLatency => number(&mut num, Some(e.response_latency_ms)),
+            Var::IntegrationLatency => number(&mut num, e.integration_latency_ms),
             Var::IntegrationStatus | Var::IntegrationOwnStatus => {
-                e.integration_status.map(|n| num.format(n).as_bytes())
+                number(&mut num, e.integration_status.map(u64::from))
             }
             Var::IntegrationErrorMessage | Var::IntegrationError => {
                 e.error.and_then(integration_error).map(str::as_bytes)
@@ -256,7 +256,7 @@ pub fn render(log: &AccessLog, e: &Entry<'_>, out: &mut Vec<u8>) {
                 .map(|h| h.split(|b| *b == b'.').next().unwrap_or(h)),
             Var::AccountId => e.caller.and_then(|k| account_of(&k.principal.arn)),
             Var::ConnectionId => e.connection_id,
-            Var::ConnectedAt => e.connected_at_ms.map(|n| num.format(n).as_bytes()),
+            Var::ConnectedAt => number(&mut num, e.connected_at_ms),
             Var::EventType => e.event_type.map(str::as_bytes),
             Var::MessageId => e.message_id,
             Var::XrayTraceId => {
@@ -310,6 +310,13 @@ pub fn content_length(out: &[u8]) -> Option<u64> {
         }
         std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
     })
+}
+
+fn number(buf: &mut itoa::Buffer, n: Option<u64>) -> Option<&[u8]> {
+    match n {
+        Some(n) => Some(buf.format(n).as_bytes()),
+        None => None,
+    }
 }
 
 /// The message of a gateway error's body (`{"message":"X"}` → `X`).
@@ -405,7 +412,7 @@ struct Writer {
     firehose: Option<Endpoint>,
     creds: Option<Credentials>,
     /// Log groups whose stream exists.
-    streams: HashMap<Box<str>, ()>,
+    streams: std::collections::HashSet<Box<str>>,
     stream_name: String,
     files: HashMap<Box<str>, std::fs::File>,
 }
@@ -421,7 +428,7 @@ impl Writer {
             ]),
             firehose: Endpoint::from_env(&["AWS_ENDPOINT_URL_FIREHOSE", "AWS_ENDPOINT_URL"]),
             creds: Credentials::from_env(),
-            streams: HashMap::new(),
+            streams: Default::default(),
             stream_name: format!("portico-{}", std::process::id()),
             files: HashMap::new(),
         }
@@ -504,7 +511,7 @@ impl Writer {
             .and_then(|v| v.parse().ok())
             .unwrap_or(ROTATE_BYTES);
         if let Some(f) = self.files.get(&sink.name) {
-            if f.metadata().map_or(false, |m| m.len() >= rotate_at) {
+            if f.metadata().is_ok_and(|m| m.len() >= rotate_at) {
                 self.files.remove(&sink.name);
                 let _ = std::fs::rename(&path, dir.join(format!("{safe}.log.1")));
             }
@@ -528,7 +535,7 @@ impl Writer {
     }
 
     fn put_log_events(&mut self, ep: &Endpoint, sink: &Sink, lines: &[Line]) -> Result<(), String> {
-        if !self.streams.contains_key(&sink.name) {
+        if !self.streams.contains(&sink.name) {
             let body = serde_json::json!({"logGroupName": &*sink.name, "logStreamName": &self.stream_name});
             let (status, answer) = self.call(ep, sink, "logs", "Logs_20140328.CreateLogStream", &body)?;
             if status == 400 && answer.contains("ResourceNotFoundException") {
@@ -538,7 +545,7 @@ impl Writer {
             } else if status != 200 && !answer.contains("ResourceAlreadyExistsException") {
                 return Err(format!("CreateLogStream: {status} {answer}"));
             }
-            self.streams.insert(sink.name.clone(), ());
+            self.streams.insert(sink.name.clone());
         }
         let mut rest = lines;
         while !rest.is_empty() {

@@ -243,6 +243,7 @@ def exercise_http(gw, api_id, shape):
 
 def check_http(shape, fields, results, api_id, host, started_ms):
     for outcome, (status, headers, body) in results.items():
+        headers = {k.lower(): v for k, v in headers.items()}
         rid = headers["apigw-requestid"]
         assert rid in fields, (outcome, rid, list(fields))
         f = fields[rid]
@@ -251,7 +252,7 @@ def check_http(shape, fields, results, api_id, host, started_ms):
         assert f["httpMethod"] == "GET"
         assert f["protocol"] == "HTTP/1.1"
         assert f["status"] == str(status)
-        assert f["responseLength"] == headers["Content-Length"]
+        assert f["responseLength"] == headers["content-length"]
         assert f["domainName"] == host
         assert f["connectionId"] == "-" and f["eventType"] == "-"
         message = json.loads(body)["message"] if status != 200 else "-"
@@ -401,6 +402,7 @@ def test_firehose_destination(tmp_path, moto, upstream):
         )
         time.sleep(0.3)
         status, headers, _ = gw.request(api_id, "GET", "/x", headers={"User-Agent": UA})
+        headers = {k.lower(): v for k, v in headers.items()}
         assert status == 200
 
         def read():
@@ -476,3 +478,33 @@ def test_trace_headers(gateway, upstream):
     assert dict(upstream.last()["headers"])["x-amzn-trace-id"] == TRACE
     gateway.request(api_id, "GET", "/c")
     assert dict(upstream.last()["headers"])["x-amzn-trace-id"] != created
+
+
+def test_rest_api_stage_via_patch_operations(gateway, upstream):
+    """v1: `accessLogSettings` set by `UpdateStage` patch operations; a file destination."""
+    client = gateway.client(service="apigateway")
+    api = client.create_rest_api(name="logged")
+    api_id, root = api["id"], api["rootResourceId"]
+    pets = client.create_resource(restApiId=api_id, parentId=root, pathPart="pets")["id"]
+    client.put_method(restApiId=api_id, resourceId=pets, httpMethod="GET", authorizationType="NONE")
+    client.put_integration(restApiId=api_id, resourceId=pets, httpMethod="GET",
+                           type="HTTP_PROXY", integrationHttpMethod="GET", uri=upstream.url("/pets"))
+    client.create_deployment(restApiId=api_id, stageName="prod")
+    fmt = '{"requestId":"$context.requestId","extendedRequestId":"$context.extendedRequestId",' \
+          '"resourcePath":"$context.resourcePath","status":"$context.status","stage":"$context.stage",' \
+          '"xrayTraceId":"$context.xrayTraceId"}'
+    client.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": group_arn("rest-prod")},
+        {"op": "replace", "path": "/accessLogSettings/format", "value": fmt},
+    ])
+    status, headers, _ = gateway.request(api_id, "GET", "/prod/pets")
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert status == 200
+    lines = wait_lines(file_reader(gateway, "rest-prod"), 1)
+    assert len(lines) == 1, gateway.log()
+    f = json.loads(lines[0])
+    assert f["requestId"] == headers["x-amzn-requestid"]
+    assert f["extendedRequestId"] == headers["x-amz-apigw-id"]
+    assert f["resourcePath"] == "/pets" and f["status"] == "200" and f["stage"] == "prod"
+    sent = dict(upstream.last()["headers"])["x-amzn-trace-id"]
+    assert sent == "Root=" + f["xrayTraceId"]
