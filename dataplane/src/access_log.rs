@@ -23,7 +23,7 @@ use portico_shared::access_log::{
 };
 use portico_shared::sigv4::{self, Credentials};
 
-use crate::error::GatewayError;
+use crate::error::{GatewayError, IamDenial};
 use crate::request_id::RequestId;
 
 /// Lines one worker may have queued before it drops (`PORTICO_ACCESS_LOG_QUEUE` overrides).
@@ -110,6 +110,8 @@ pub struct Entry<'a> {
     pub integration_latency_ms: Option<u64>,
     pub integration_status: Option<u16>,
     pub error: Option<GatewayError>,
+    /// An `AWS_IAM` refusal's message (its body).
+    pub auth_message: &'a str,
     pub api_key_id: Option<&'a str>,
     pub api_key: Option<&'a [u8]>,
     pub caller: Option<&'a portico_shared::iam::AccessKey>,
@@ -223,22 +225,30 @@ pub fn render(log: &AccessLog, e: &Entry<'_>, out: &mut Vec<u8>) {
             }
             Var::AuthorizerError => e
                 .error
-                .filter(|e| matches!(e, GatewayError::Authorizer(_)))
-                .map(|e| message(&e)),
+                .filter(|x| matches!(x, GatewayError::Authorizer(_)))
+                .map(|x| message(&x, e.auth_message)),
             Var::AuthenticateError => e
                 .error
-                .filter(|e| matches!(e, GatewayError::Unauthorized(_) | GatewayError::Iam(_)))
-                .map(|e| message(&e)),
+                .filter(|x| match x {
+                    GatewayError::Unauthorized(_) => x.status() == 401,
+                    GatewayError::Iam(d) => *d != IamDenial::AccessDenied,
+                    _ => false,
+                })
+                .map(|x| message(&x, e.auth_message)),
             Var::AuthorizeError => e
                 .error
-                .filter(|e| matches!(e, GatewayError::Forbidden | GatewayError::Iam(_)))
-                .map(|e| message(&e)),
+                .filter(|x| match x {
+                    GatewayError::Unauthorized(_) => x.status() == 403,
+                    GatewayError::Iam(d) => *d == IamDenial::AccessDenied,
+                    _ => false,
+                })
+                .map(|x| message(&x, e.auth_message)),
             Var::AuthorizerPrincipalId => e.principal_id.map(str::as_bytes),
-            Var::ErrorMessage => e.error.map(|e| message(&e)),
+            Var::ErrorMessage => e.error.map(|x| message(&x, e.auth_message)),
             Var::ErrorMessageString => {
                 if let Some(err) = e.error {
                     out.push(b'"');
-                    push_escaped(out, message(&err), esc);
+                    push_escaped(out, message(&err, e.auth_message), esc);
                     out.push(b'"');
                 }
                 None
@@ -319,8 +329,11 @@ fn number(buf: &mut itoa::Buffer, n: Option<u64>) -> Option<&[u8]> {
     }
 }
 
-/// The message of a gateway error's body (`{"message":"X"}` → `X`).
-fn message(e: &GatewayError) -> &'static [u8] {
+/// The message of a gateway error's body (`{"message":"X"}` → `X`); an IAM refusal's own.
+fn message<'a>(e: &GatewayError, auth_message: &'a str) -> &'a [u8] {
+    if matches!(e, GatewayError::Iam(_)) && !auth_message.is_empty() {
+        return auth_message.as_bytes();
+    }
     let body = e.body();
     body.strip_prefix(br#"{"message":""#)
         .and_then(|b| b.strip_suffix(br#""}"#))

@@ -276,6 +276,7 @@ fn access_log<S>(
         integration_latency_ms: outcome.integration_us.map(|us| us / 1000),
         integration_status: integrated.then_some(outcome.status),
         error: outcome.error,
+        auth_message: &scope.auth_message,
         api_key_id: scope.admitted.key.map(|k| &*k.id),
         api_key: scope
             .admitted
