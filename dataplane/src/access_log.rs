@@ -508,6 +508,7 @@ impl Writer {
         let dir = cfg.data_dir.join("access-logs");
         let safe: String = sink
             .name
+            .trim_start_matches('/')
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
