@@ -412,7 +412,10 @@ impl Endpoint {
                 authority: a.to_string(),
             }),
             _ => {
-                tracing::warn!(url, "access logs: only http:// endpoints are supported; writing files instead");
+                tracing::warn!(
+                    url,
+                    "access logs: only http:// endpoints are supported; writing files instead"
+                );
                 None
             }
         }
@@ -469,7 +472,9 @@ impl Writer {
             while let Some(first) = rest.first() {
                 let n = rest
                     .iter()
-                    .take_while(|l| l.sink.kind == first.sink.kind && l.sink.name == first.sink.name)
+                    .take_while(|l| {
+                        l.sink.kind == first.sink.kind && l.sink.name == first.sink.name
+                    })
                     .count();
                 let (group, tail) = rest.split_at(n);
                 self.ship(group);
@@ -551,7 +556,8 @@ impl Writer {
     fn put_log_events(&mut self, ep: &Endpoint, sink: &Sink, lines: &[Line]) -> Result<(), String> {
         if !self.streams.contains(&sink.name) {
             let body = serde_json::json!({"logGroupName": &*sink.name, "logStreamName": &self.stream_name});
-            let (status, answer) = self.call(ep, sink, "logs", "Logs_20140328.CreateLogStream", &body)?;
+            let (status, answer) =
+                self.call(ep, sink, "logs", "Logs_20140328.CreateLogStream", &body)?;
             if status == 400 && answer.contains("ResourceNotFoundException") {
                 let group = serde_json::json!({"logGroupName": &*sink.name});
                 self.call(ep, sink, "logs", "Logs_20140328.CreateLogGroup", &group)?;
@@ -583,7 +589,8 @@ impl Writer {
                 "logStreamName": &self.stream_name,
                 "logEvents": events,
             });
-            let (status, answer) = self.call(ep, sink, "logs", "Logs_20140328.PutLogEvents", &body)?;
+            let (status, answer) =
+                self.call(ep, sink, "logs", "Logs_20140328.PutLogEvents", &body)?;
             if status != 200 {
                 if answer.contains("ResourceNotFoundException") {
                     self.streams.remove(&sink.name);
@@ -595,7 +602,12 @@ impl Writer {
         Ok(())
     }
 
-    fn put_record_batch(&mut self, ep: &Endpoint, sink: &Sink, lines: &[Line]) -> Result<(), String> {
+    fn put_record_batch(
+        &mut self,
+        ep: &Endpoint,
+        sink: &Sink,
+        lines: &[Line],
+    ) -> Result<(), String> {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut rest = lines;
@@ -618,8 +630,13 @@ impl Writer {
                 })
                 .collect();
             let body = serde_json::json!({"DeliveryStreamName": &*sink.name, "Records": records});
-            let (status, answer) =
-                self.call(ep, sink, "firehose", "Firehose_20150804.PutRecordBatch", &body)?;
+            let (status, answer) = self.call(
+                ep,
+                sink,
+                "firehose",
+                "Firehose_20150804.PutRecordBatch",
+                &body,
+            )?;
             if status != 200 {
                 return Err(format!("PutRecordBatch: {status} {answer}"));
             }
@@ -739,7 +756,9 @@ mod tests {
 
     #[test]
     fn renders_each_shape() {
-        let json = line(r#"{"ua":"$context.identity.userAgent","status":"$context.status","err":"$context.integrationErrorMessage","trace":"$context.xrayTraceId","key":"$context.identity.apiKeyId","msg":$context.error.messageString}"#);
+        let json = line(
+            r#"{"ua":"$context.identity.userAgent","status":"$context.status","err":"$context.integrationErrorMessage","trace":"$context.xrayTraceId","key":"$context.identity.apiKeyId","msg":$context.error.messageString}"#,
+        );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["ua"], "curl \"x\"");
         assert_eq!(v["status"], "502");

@@ -283,7 +283,10 @@ fn access_log<S>(
             .key
             .and_then(|_| header(&d.buf, &d.headers, b"x-api-key")),
         caller: scope.caller,
-        principal_id: scope.grant.as_deref().and_then(|g| g.principal_id.as_deref()),
+        principal_id: scope
+            .grant
+            .as_deref()
+            .and_then(|g| g.principal_id.as_deref()),
         trace_header: header(&d.buf, &d.headers, b"x-amzn-trace-id"),
         ..Default::default()
     };

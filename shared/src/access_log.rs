@@ -117,9 +117,18 @@ pub const VARS: &[(&str, Var)] = &[
     ("identity.clientCert.clientCertPem", Var::ClientCertPem),
     ("identity.clientCert.subjectDN", Var::ClientCertSubjectDn),
     ("identity.clientCert.issuerDN", Var::ClientCertIssuerDn),
-    ("identity.clientCert.serialNumber", Var::ClientCertSerialNumber),
-    ("identity.clientCert.validity.notBefore", Var::ClientCertNotBefore),
-    ("identity.clientCert.validity.notAfter", Var::ClientCertNotAfter),
+    (
+        "identity.clientCert.serialNumber",
+        Var::ClientCertSerialNumber,
+    ),
+    (
+        "identity.clientCert.validity.notBefore",
+        Var::ClientCertNotBefore,
+    ),
+    (
+        "identity.clientCert.validity.notAfter",
+        Var::ClientCertNotAfter,
+    ),
     ("requestTime", Var::RequestTime),
     ("requestTimeEpoch", Var::RequestTimeEpoch),
     ("httpMethod", Var::HttpMethod),
@@ -143,7 +152,10 @@ pub const VARS: &[(&str, Var)] = &[
     ("authorizer.principalId", Var::AuthorizerPrincipalId),
     ("authorizer.status", Var::AuthorizerStatus),
     ("authorizer.latency", Var::AuthorizerLatency),
-    ("authorizer.integrationLatency", Var::AuthorizerIntegrationLatency),
+    (
+        "authorizer.integrationLatency",
+        Var::AuthorizerIntegrationLatency,
+    ),
     ("authenticate.error", Var::AuthenticateError),
     ("authenticate.status", Var::AuthenticateStatus),
     ("authorize.error", Var::AuthorizeError),
@@ -151,7 +163,10 @@ pub const VARS: &[(&str, Var)] = &[
     ("error.message", Var::ErrorMessage),
     ("error.messageString", Var::ErrorMessageString),
     ("error.responseType", Var::ErrorResponseType),
-    ("error.validationErrorString", Var::ErrorValidationErrorString),
+    (
+        "error.validationErrorString",
+        Var::ErrorValidationErrorString,
+    ),
     ("apiId", Var::ApiId),
     ("stage", Var::Stage),
     ("domainName", Var::DomainName),
@@ -334,7 +349,9 @@ mod tests {
         assert_eq!(clf.pieces[0], Piece::Var(Var::SourceIp));
         assert_eq!(clf.pieces[1], Piece::Lit(" - - [".into()));
         assert_eq!(clf.pieces.last(), Some(&Piece::Var(Var::RequestId)));
-        let json = Template::compile(r#"{ "requestId":"$context.requestId", "ip": "$context.identity.sourceIp" }"#);
+        let json = Template::compile(
+            r#"{ "requestId":"$context.requestId", "ip": "$context.identity.sourceIp" }"#,
+        );
         assert_eq!(json.escape, Escape::Json);
         assert_eq!(
             json.pieces,
@@ -346,10 +363,14 @@ mod tests {
                 Piece::Lit(r#"" }"#.into()),
             ]
         );
-        let xml = Template::compile("<request id=\"$context.requestId\"> <status>$context.status</status> </request>");
+        let xml = Template::compile(
+            "<request id=\"$context.requestId\"> <status>$context.status</status> </request>",
+        );
         assert_eq!(xml.escape, Escape::Xml);
         assert!(xml.pieces.contains(&Piece::Var(Var::Status)));
-        let csv = Template::compile("$context.requestId,$context.status.,${context.stage},$5,$context.nope");
+        let csv = Template::compile(
+            "$context.requestId,$context.status.,${context.stage},$5,$context.nope",
+        );
         assert_eq!(
             csv.pieces,
             vec![
@@ -370,8 +391,8 @@ mod tests {
         assert_eq!((s.kind, &*s.name), (SinkKind::Logs, "my-group"));
         let s = Sink::parse("arn:aws:logs:eu-west-1:1:log-group:/aws/a:b").unwrap();
         assert_eq!(&*s.name, "/aws/a:b");
-        let s = Sink::parse("arn:aws:firehose:us-east-1:1:deliverystream/amazon-apigateway-x")
-            .unwrap();
+        let s =
+            Sink::parse("arn:aws:firehose:us-east-1:1:deliverystream/amazon-apigateway-x").unwrap();
         assert_eq!(
             (s.kind, &*s.name),
             (SinkKind::Firehose, "amazon-apigateway-x")

@@ -115,7 +115,11 @@ pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Chil
             "stage", "req/s", "p50", "p99", "cpu"
         );
         // Alternate which goes first, so drift hits both alike.
-        let order: Vec<usize> = if round % 2 == 1 { vec![0, 1] } else { vec![1, 0] };
+        let order: Vec<usize> = if round % 2 == 1 {
+            vec![0, 1]
+        } else {
+            vec![1, 0]
+        };
         for i in order {
             let (t, figures) = (&targets[i], &mut all[i].1);
             let f = wrk(t, a)?;
