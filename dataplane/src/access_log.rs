@@ -14,8 +14,8 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use portico_shared::access_log::{
@@ -52,11 +52,11 @@ struct Line {
 struct Config {
     data_dir: PathBuf,
     queue_lines: usize,
+    /// A worker's queue, made when it first logs, is handed to the writer here (no lock).
+    register: Sender<Receiver<Line>>,
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
-/// Queues of workers that logged since the writer last looked (the writer takes them).
-static NEW_QUEUES: Mutex<Vec<Receiver<Line>>> = Mutex::new(Vec::new());
 
 thread_local! {
     static QUEUE: RefCell<Option<SyncSender<Line>>> = const { RefCell::new(None) };
@@ -69,10 +69,12 @@ pub fn start(data_dir: PathBuf) {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(QUEUE_LINES);
+    let (register, queues) = channel();
     if CONFIG
         .set(Config {
             data_dir,
             queue_lines,
+            register,
         })
         .is_err()
     {
@@ -80,7 +82,7 @@ pub fn start(data_dir: PathBuf) {
     }
     let spawned = std::thread::Builder::new()
         .name("portico-access-log".into())
-        .spawn(|| Writer::new().run());
+        .spawn(|| Writer::new().run(queues));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "access log writer did not start");
     }
@@ -141,10 +143,7 @@ pub fn record(log: &AccessLog, entry: &Entry<'_>) {
         let mut q = q.borrow_mut();
         let tx = q.get_or_insert_with(|| {
             let (tx, rx) = sync_channel(cfg.queue_lines);
-            NEW_QUEUES
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(rx);
+            let _ = cfg.register.send(rx);
             tx
         });
         match tx.try_send(line) {
@@ -450,16 +449,14 @@ impl Writer {
         }
     }
 
-    fn run(mut self) {
+    fn run(mut self, new_queues: Receiver<Receiver<Line>>) {
         let mut batch: Vec<Line> = Vec::new();
         loop {
-            std::thread::sleep(FLUSH_EVERY);
-            self.queues.extend(
-                NEW_QUEUES
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .drain(..),
-            );
+            // Waits FLUSH_EVERY, or less when a worker's first line brings its queue.
+            if let Ok(q) = new_queues.recv_timeout(FLUSH_EVERY) {
+                self.queues.push(q);
+            }
+            self.queues.extend(new_queues.try_iter());
             for q in &self.queues {
                 batch.extend(q.try_iter());
             }

@@ -890,7 +890,7 @@ fn compile_stage(
         websocket: None,
         canary: None,
         is_canary: false,
-        access_log: access_log_of(&input.stage),
+        access_log: access_log_of(input.stage),
     })
 }
 
@@ -930,7 +930,7 @@ fn compile_websocket_api(
                 websocket: Some(Box::new(ws)),
                 canary: None,
                 is_canary: false,
-                access_log: access_log_of(&input.stage),
+                access_log: access_log_of(input.stage),
             });
         }
     }

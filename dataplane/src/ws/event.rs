@@ -253,7 +253,7 @@ impl WsStats {
                     EventType::Message => "MESSAGE",
                     EventType::Disconnect => "DISCONNECT",
                 }),
-                message_id: ev.message_id.as_ref().map(|m| &m.as_bytes()[..]),
+                message_id: ev.message_id.as_ref().map(RequestId::as_bytes),
                 ..Default::default()
             };
             crate::access_log::record(log, &entry);
