@@ -463,19 +463,19 @@ impl Writer {
             if batch.is_empty() {
                 continue;
             }
-            // Grouped by sink, each group in time order.
-            batch.sort_by(|a, b| (&a.sink.name, a.at_ms).cmp(&(&b.sink.name, b.at_ms)));
-            let mut rest = &batch[..];
-            while let Some(first) = rest.first() {
-                let n = rest
-                    .iter()
-                    .take_while(|l| {
-                        l.sink.kind == first.sink.kind && l.sink.name == first.sink.name
-                    })
-                    .count();
-                let (group, tail) = rest.split_at(n);
-                self.ship(group);
-                rest = tail;
+            // Grouped by sink (most often one: no grouping work), each group in time order.
+            batch.sort_by_key(|l| l.at_ms);
+            let first = Arc::clone(&batch[0].sink);
+            if batch.iter().all(|l| Arc::ptr_eq(&l.sink, &first)) {
+                self.ship(&batch);
+            } else {
+                let mut groups: HashMap<*const Sink, Vec<Line>> = HashMap::new();
+                for l in batch.drain(..) {
+                    groups.entry(Arc::as_ptr(&l.sink)).or_default().push(l);
+                }
+                for lines in groups.values() {
+                    self.ship(lines);
+                }
             }
             batch.clear();
         }
