@@ -335,6 +335,27 @@ fn render(counters: &GatewayCounters, routes: &[MergedRoute], max_series: usize)
         family(&mut out, name, "gauge", help);
         let _ = writeln!(out, "{name} {value}");
     }
+    for (name, help, value) in [
+        (
+            "portico_access_log_lines_total",
+            "Access log lines rendered and queued for a writer.",
+            &portico_shared::access_log::LINES_QUEUED,
+        ),
+        (
+            "portico_access_log_lines_shipped_total",
+            "Access log lines a sink (CloudWatch Logs, Firehose, a file) accepted.",
+            &portico_shared::access_log::LINES_SHIPPED,
+        ),
+        (
+            "portico_access_log_lines_dropped_total",
+            "Access log lines dropped: a worker's queue was full or a sink failed.",
+            &portico_shared::access_log::LINES_DROPPED,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        let value = value.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "{name} {value}");
+    }
     family(
         &mut out,
         "portico_metrics_series_dropped",

@@ -401,6 +401,12 @@ impl StageRecord {
                 .map(|(k, v)| (k.clone(), settings(v)))
                 .filter(|(_, v)| *v != Default::default())
                 .collect(),
+            access_log_settings: self.access_log_settings.as_ref().map(|a| {
+                portico_shared::model::AccessLogSettings {
+                    destination_arn: a.destination_arn.clone(),
+                    format: a.format.clone(),
+                }
+            }),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - Per-core state (upstream pools, stats) is keyed by stable ids and survives snapshot swaps.
 //! - The stage order exists only in [`pipeline`].
 
+pub mod access_log;
 pub mod buffers;
 pub mod config;
 pub mod conn;

@@ -355,6 +355,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     // AWS_ENDPOINT_URL_LOGS is set).
     portico_dataplane::trace::spawn(args.data_dir.clone(), workers)
         .context("starting the execution log writer")?;
+    portico_dataplane::access_log::start(args.data_dir.clone());
     let set = spawn_workers(
         listeners,
         tls_listeners,

@@ -245,6 +245,10 @@ pub async fn handle<'s, S: Stream>(
             crate::trace::gateway_5xx(w.id, outcome.status, e, route);
         }
     }
+    // Access log: rendered and queued for the writer thread; one branch for stages without.
+    if let Some(log) = scope.stage.and_then(|s| s.access_log.as_deref()) {
+        access_log(log, d, head, request_id, scope, &outcome, out);
+    }
     outcome
 }
 
@@ -322,6 +326,63 @@ fn trace_request<S>(
             out.splice(end..end, line);
         }
     }
+}
+
+/// Queues the access log line of a request (see `access_log.rs`): never waits.
+fn access_log<S>(
+    log: &portico_shared::access_log::AccessLog,
+    d: &Downstream<S>,
+    head: &RequestHead,
+    request_id: RequestId,
+    scope: &Scope<'_>,
+    outcome: &Outcome<'_>,
+    out: &[u8],
+) {
+    use crate::http1::parse::bytes;
+    use crate::request::header;
+    let elapsed_ms = outcome.started.elapsed().as_millis() as u64;
+    let route = scope.resolved.as_ref().map(|r| r.route);
+    let rest = route.and_then(|r| r.rest.as_ref());
+    let integrated = outcome.integration_us.is_some() && outcome.error.is_none();
+    let entry = crate::access_log::Entry {
+        request_id: Some(request_id),
+        rest: scope.api.is_some_and(|a| a.protocol == ProtocolType::Rest),
+        started_ms: crate::access_log::now_ms().saturating_sub(elapsed_ms),
+        method: head.method.as_str().as_bytes(),
+        path: bytes(&d.buf, head.path),
+        protocol: match head.version {
+            crate::http1::Version::Http10 => b"HTTP/1.0",
+            crate::http1::Version::Http11 => b"HTTP/1.1",
+        },
+        source_ip: Some(d.peer.ip()),
+        user_agent: header(&d.buf, &d.headers, b"user-agent"),
+        host: head.host.map(|h| bytes(&d.buf, h)),
+        api_id: scope.api.map_or("", |a| &a.id),
+        stage: scope.stage.map_or("", |s| &s.name),
+        route_key: route.map(|r| &*r.route_key),
+        resource_path: rest.map(|r| &*r.resource_path),
+        resource_id: rest.map(|r| &*r.resource_id),
+        status: outcome.status,
+        response_length: crate::access_log::content_length(out),
+        response_latency_ms: elapsed_ms,
+        integration_latency_ms: outcome.integration_us.map(|us| us / 1000),
+        integration_status: integrated.then_some(outcome.status),
+        error: outcome.error,
+        auth_message: &scope.auth_message,
+        api_key_id: scope.admitted.key.map(|k| &*k.id),
+        api_key: scope
+            .admitted
+            .key
+            .and_then(|_| header(&d.buf, &d.headers, b"x-api-key")),
+        caller: scope.caller,
+        principal_id: scope
+            .grant
+            .as_deref()
+            .and_then(|g| g.principal_id.as_deref()),
+        trace_header: header(&d.buf, &d.headers, b"x-amzn-trace-id"),
+        ..Default::default()
+    };
+    crate::access_log::record(log, &entry);
 }
 
 /// A CORS preflight is answered by the gateway: never admitted, never forwarded. Whether this

@@ -13,10 +13,11 @@ pub struct RequestIds {
     next: Cell<u64>,
 }
 
-/// A request id: 16 ASCII bytes (`apigw-requestid`, REST's `x-amz-apigw-id`), and the raw
-/// bytes it encodes (REST's `x-amzn-RequestId` is the same id in UUID form).
+/// A request id: 16 ASCII bytes (`apigw-requestid`, REST's `x-amz-apigw-id`), the raw
+/// bytes it encodes (REST's `x-amzn-RequestId` is the same id in UUID form), and the second it
+/// was drawn in (the epoch part of the X-Ray trace id the gateway creates, [`RequestId::trace_root`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestId([u8; 16], [u8; 11]);
+pub struct RequestId([u8; 16], [u8; 11], u32);
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -57,7 +58,7 @@ impl RequestIds {
         }
         let mut raw11 = [0u8; 11];
         raw11.copy_from_slice(&raw[..11]);
-        RequestId(out, raw11)
+        RequestId(out, raw11, portico_shared::clock::system_unix_secs() as u32)
     }
 }
 
@@ -66,6 +67,26 @@ impl RequestIds {
 impl RequestId {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// The X-Ray trace id the gateway gives a request that came without `X-Amzn-Trace-Id`:
+    /// `1-{8 hex digits of the epoch second}-{24 hex digits}` (the id's 11 bytes and one more
+    /// mixed from them), as unique as the request id.
+    pub fn trace_root(&self) -> [u8; 35] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 35];
+        out[0] = b'1';
+        for (i, b) in self.2.to_be_bytes().iter().enumerate() {
+            out[2 + 2 * i] = HEX[(b >> 4) as usize];
+            out[3 + 2 * i] = HEX[(b & 15) as usize];
+        }
+        let r = &self.1;
+        let tail = r[0] ^ r[5] ^ r[10];
+        for (i, b) in r.iter().chain(std::iter::once(&tail)).enumerate() {
+            out[11 + 2 * i] = HEX[(b >> 4) as usize];
+            out[12 + 2 * i] = HEX[(b & 15) as usize];
+        }
+        out
     }
 
     /// The id as a version-4-shaped UUID (`x-amzn-RequestId`): the 5 random bytes, fixed
@@ -122,6 +143,10 @@ mod tests {
         assert_eq!(u[8], b'-');
         assert_eq!(u[14], b'4');
         assert_ne!(u, b.uuid());
+        let t = a.trace_root();
+        assert_eq!((t[0], t[1], t[10]), (b'1', b'-', b'-'));
+        assert!(t[2..10].iter().chain(&t[11..]).all(u8::is_ascii_hexdigit));
+        assert_ne!(t, b.trace_root());
         assert_ne!(
             RequestIds::new(RequestIds::random_seed(4)).next(),
             RequestIds::new(RequestIds::random_seed(4)).next()

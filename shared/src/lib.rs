@@ -5,6 +5,7 @@
 //! contract between the control plane (`admin`, which compiles and publishes snapshots) and the
 //! data plane (`dataplane`, which only reads them).
 
+pub mod access_log;
 pub mod authorizer;
 pub mod aws;
 pub mod cache;

@@ -230,6 +230,19 @@ pub struct Stage {
     /// Throttling per route key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub route_settings: BTreeMap<String, RouteSettings>,
+    /// `accessLogSettings`: where the stage's access log goes and its format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<AccessLogSettings>,
+}
+
+/// A stage's `accessLogSettings` (`destinationArn`, `format`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 /// The throttling part of a stage's route settings.

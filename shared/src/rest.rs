@@ -54,6 +54,7 @@ pub(crate) fn compile(
                 request_validators: c.request_validators,
                 authorizers: c.authorizers,
                 canary: None,
+                access_log: s.access_log,
             };
             if let Some(cs) = compile_stage(spec, &canary, &cat, true, &mut errors, ctx) {
                 stage.canary = Some(Box::new(Canary {
@@ -379,6 +380,7 @@ fn compile_stage(
         websocket: None,
         canary: None,
         is_canary,
+        access_log: crate::access_log::compile(s.access_log.0, s.access_log.1),
     })
 }
 
@@ -1026,6 +1028,7 @@ mod tests {
                 request_validators: &[],
                 authorizers: &[],
                 canary: None,
+                access_log: (None, None),
             }],
         };
         let mut ctx = CompileContext::new(2);

@@ -131,6 +131,8 @@ pub struct Stage {
     pub canary: Option<Box<Canary>>,
     /// This is a canary's stage: its routes' stats are reported as stage `{name}/canary`.
     pub is_canary: bool,
+    /// `accessLogSettings` compiled; `None` (no access log) costs one branch per request.
+    pub access_log: Option<Arc<crate::access_log::AccessLog>>,
 }
 
 /// A REST stage's canary release.
@@ -946,7 +948,14 @@ fn compile_stage(
         websocket: None,
         canary: None,
         is_canary: false,
+        access_log: access_log_of(input.stage),
     })
+}
+
+/// A v2 stage's `accessLogSettings`, compiled.
+fn access_log_of(stage: &model::Stage) -> Option<Arc<crate::access_log::AccessLog>> {
+    let s = stage.access_log_settings.as_ref()?;
+    crate::access_log::compile(s.destination_arn.as_deref(), s.format.as_deref())
 }
 
 /// Compiles a WebSocket API: its route selection expression and each stage's route table.
@@ -979,6 +988,7 @@ fn compile_websocket_api(
                 websocket: Some(Box::new(ws)),
                 canary: None,
                 is_canary: false,
+                access_log: access_log_of(input.stage),
             });
         }
     }
@@ -1538,6 +1548,7 @@ mod tests {
                         stage_variables: [("up".to_string(), "127.0.0.1:9".to_string())].into(),
                         default_route_settings: None,
                         route_settings: BTreeMap::new(),
+                        access_log_settings: None,
                     })
                     .collect(),
             }],

@@ -31,8 +31,11 @@
 //! (rustls) loads both: keep-alive throughput, then new connections per second
 //! (`--disable-keepalive`: one handshake per request).
 //!
+//! With `--access-log`, the run measures JSON access logs instead: the same route on a stage
+//! without and a stage with them, in one Portico (see `access_log_bench.rs`).
+//!
 //! usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] [--path /small]
-//!        [--tls] [--auth] [--fixed-only]
+//!        [--tls] [--auth] [--fixed-only] [--access-log]
 //! needs: nginx, haproxy, wrk (apt-get install -y nginx haproxy wrk), taskset; oha optional
 //! (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane).
 
@@ -44,6 +47,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use portico_tools::{cpu_ticks, duration_us};
 
+#[path = "access_log_bench.rs"]
+mod access_log_bench;
 #[path = "auth_bench.rs"]
 mod auth_bench;
 
@@ -81,6 +86,10 @@ struct Args {
     /// Fixed-rate rounds only, nginx against Portico.
     #[arg(long)]
     fixed_only: bool,
+    /// Measure JSON access logs instead: one route on a stage without and a stage with them,
+    /// in one Portico (see `access_log_bench.rs`).
+    #[arg(long)]
+    access_log: bool,
 }
 
 struct Target {
@@ -176,6 +185,9 @@ fn main() -> Result<()> {
     guard.pidfiles.push(work.join("haproxy.pid"));
     if args.auth {
         return auth_bench::run(&portico, &work, &args, &mut guard.children);
+    }
+    if args.access_log {
+        return access_log_bench::run(&portico, &work, &args, &mut guard.children);
     }
 
     // Portico: one worker on core 0, the same upstream.

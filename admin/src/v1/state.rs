@@ -127,6 +127,9 @@ pub(crate) fn compile(
                             authorizers: &canary.authorizers,
                         })
                     }),
+                    access_log: s.access_log_settings.as_ref().map_or((None, None), |a| {
+                        (a.destination_arn.as_deref(), a.format.as_deref())
+                    }),
                 })
         })
         .collect();

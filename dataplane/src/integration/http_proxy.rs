@@ -290,11 +290,13 @@ pub fn build_request(
     write::header(out, b"host", p.host_header.as_bytes());
     let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
     let mut forwarded_for = false;
+    let mut traced = false;
     for &(name, value) in req.headers {
         let n = bytes(req.buf, name);
         if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
             continue;
         }
+        traced |= n.eq_ignore_ascii_case(b"x-amzn-trace-id");
         if n.eq_ignore_ascii_case(b"x-forwarded-for") {
             forwarded_for = true;
             continue;
@@ -317,6 +319,12 @@ pub fn build_request(
                 write::header(out, op.name.as_bytes(), &scratch[s as usize..e as usize]);
             }
         }
+    }
+    // X-Ray: the client's trace header is forwarded as sent; a request without one gets one.
+    if !traced {
+        out.extend_from_slice(b"x-amzn-trace-id: Root=");
+        out.extend_from_slice(&req.request_id.trace_root());
+        out.extend_from_slice(b"\r\n");
     }
     finish_request(method, req, forwarded_for, out);
     Ok(())
@@ -411,7 +419,7 @@ fn finish_request(method: &Method, req: &Request<'_>, forwarded_for: bool, out: 
 }
 
 /// Writes an IP address; IPv4 without the formatting machinery (it is on every request).
-fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+pub(crate) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, o) in v4.octets().iter().enumerate() {

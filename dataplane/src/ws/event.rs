@@ -213,16 +213,51 @@ impl WsStats {
     pub fn record(
         &self,
         w: &Worker,
-        conn: &Conn,
+        ev: &Event<'_>,
+        stage: &portico_shared::snapshot::Stage,
         route: &portico_shared::websocket::WsRoute,
         answer: &Result<Answer, GatewayError>,
         started: Instant,
     ) {
+        let conn = ev.conn;
         let status = match answer {
             Ok(a) => a.status,
             Err(e) => e.status(),
         };
         let us = started.elapsed().as_micros() as u64;
+        // Access log: the event's line, queued for the writer thread.
+        if let Some(log) = stage.access_log.as_deref() {
+            let ms = (us / 1000, crate::access_log::now_ms());
+            let entry = crate::access_log::Entry {
+                request_id: Some(ev.request_id),
+                started_ms: ms.1.saturating_sub(ms.0),
+                source_ip: conn.source_ip.parse().ok(),
+                user_agent: Some(conn.user_agent.as_bytes()),
+                host: Some(conn.domain.as_bytes()),
+                api_id: &conn.api_id,
+                stage: &conn.stage,
+                route_key: Some(&route.route_key),
+                status,
+                response_latency_ms: ms.0,
+                integration_latency_ms: Some(ms.0),
+                integration_status: answer.as_ref().ok().map(|a| a.status),
+                error: answer.as_ref().err().copied(),
+                principal_id: conn
+                    .authorizer
+                    .as_deref()
+                    .and_then(|g| g.principal_id.as_deref()),
+                connection_id: Some(conn.text_id.as_bytes()),
+                connected_at_ms: Some(conn.connected_at_ms),
+                event_type: Some(match ev.kind {
+                    EventType::Connect => "CONNECT",
+                    EventType::Message => "MESSAGE",
+                    EventType::Disconnect => "DISCONNECT",
+                }),
+                message_id: ev.message_id.as_ref().map(RequestId::as_bytes),
+                ..Default::default()
+            };
+            crate::access_log::record(log, &entry);
+        }
         w.stats.borrow_mut().record_ws(
             (&conn.api_id, &conn.stage, &route.route_key),
             route.stats_key,

@@ -257,7 +257,7 @@ pub async fn upgrade<S: crate::conn::Stream>(
             Some(i) => Box::pin(event::invoke(&w, i, &ev)).await,
             None => Ok(event::Answer::empty(200)),
         };
-        w.ws.stats.record(&w, &conn, route, &answer, started);
+        w.ws.stats.record(&w, &ev, stage, route, &answer, started);
         match answer {
             Ok(a) if (200..300).contains(&a.status) => subprotocol = a.subprotocol,
             Ok(a) => {
@@ -346,7 +346,7 @@ async fn disconnect(w: &Rc<Worker>, conn: &Conn, code: u16, reason: &str) {
     };
     let started = Instant::now();
     let answer = event::invoke(w, integration, &ev).await;
-    w.ws.stats.record(w, conn, route, &answer, started);
+    w.ws.stats.record(w, &ev, stage, route, &answer, started);
 }
 
 /// Reads `rd` until the connection ends; returns the close code and reason `$disconnect`
@@ -539,7 +539,7 @@ async fn on_message(w: &Rc<Worker>, conn: &Rc<Conn>, body: &[u8], binary: bool) 
     };
     let started = Instant::now();
     let answer = event::invoke(w, integration, &ev).await;
-    w.ws.stats.record(w, conn, route, &answer, started);
+    w.ws.stats.record(w, &ev, stage, route, &answer, started);
     match answer {
         Ok(a) => {
             if route.route_response {

@@ -350,6 +350,8 @@ pub struct RestStageSpec<'a> {
     pub authorizers: &'a [Authorizer],
     /// `canarySettings`: the canary deployment a share of the stage's requests go to.
     pub canary: Option<RestCanarySpec<'a>>,
+    /// `accessLogSettings`: `(destinationArn, format)`.
+    pub access_log: (Option<&'a str>, Option<&'a str>),
 }
 
 /// A stage's canary: its deployment's content, its share of requests and its variables (the
