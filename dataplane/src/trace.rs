@@ -215,7 +215,8 @@ fn failed_step(e: &GatewayError) -> &'static str {
         | E::NoHealthyTarget
         | E::LambdaInvoke(_)
         | E::LambdaFunction
-        | E::LambdaMalformed => "integration",
+        | E::LambdaMalformed
+        | E::UpstreamUnresolved => "integration",
     }
 }
 

@@ -143,6 +143,8 @@ fn publish_test_api(
             request_validators: &request_validators,
             authorizers: &authorizers,
             canary: None,
+            // A test invocation writes no access log (AWS writes none either).
+            access_log: (None, None),
         }],
     };
     let api = compile_rest_api(&spec, c.compile_context()).map_err(|errors| {
