@@ -230,14 +230,13 @@ pub async fn handle<'s, S: Stream>(
         cache::store(w, &p, flight, call, &outcome, out);
     }
     // Execution logs: methods with logging off pay this branch.
-    if let Some(t) = scope
+    if scope
         .resolved
         .as_ref()
         .and_then(|r| r.route.rest.as_ref())
-        .map(|m| m.trace)
-        .filter(|t| t.level != TraceLevel::Off)
+        .is_some_and(|m| m.trace.level != TraceLevel::Off)
     {
-        trace_request(t, scope, &outcome, head, d, body, request_id, out);
+        trace_request(scope, &outcome, head, d, body, request_id, out);
     }
     if outcome.status >= 500 {
         if let Some(e) = &outcome.error {
@@ -254,9 +253,7 @@ pub async fn handle<'s, S: Stream>(
 
 /// Builds the execution log of a finished request and ships it (a test invocation's goes back
 /// in the response head instead).
-#[allow(clippy::too_many_arguments)]
 fn trace_request<S>(
-    t: portico_shared::snapshot::Trace,
     scope: &Scope<'_>,
     outcome: &Outcome<'_>,
     head: &RequestHead,
@@ -273,6 +270,7 @@ fn trace_request<S>(
     let Some(m) = r.route.rest.as_ref() else {
         return;
     };
+    let t = m.trace;
     let id = request_id.uuid();
     let id = std::str::from_utf8(&id).unwrap_or("-");
     let route_path = r.route_path(&d.buf);
