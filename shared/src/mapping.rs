@@ -524,6 +524,20 @@ impl ResponseMapping {
     }
 }
 
+/// Whether `name` may be the target of an `integration.request.header.NAME` (a header token:
+/// RFC 9110 `tchar`s) or `integration.request.querystring.NAME` (printable, none of `&=#?+%`)
+/// mapping. REST and WebSocket integrations check their targets with it.
+pub fn valid_target_name(header: bool, name: &str) -> bool {
+    !name.is_empty()
+        && if header {
+            name.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        } else {
+            name.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"&=#?+%".contains(&b))
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -625,14 +625,7 @@ fn compile_rest_proxy(
             ));
             continue;
         };
-        let valid = !name.is_empty()
-            && if header {
-                name.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-            } else {
-                name.bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"&=#?+%".contains(&b))
-            };
+        let valid = crate::mapping::valid_target_name(header, name);
         if !valid {
             errors.push(err(
                 at,

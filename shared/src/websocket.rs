@@ -497,14 +497,7 @@ pub fn compile_parameters(
             problems.push(format!("Invalid mapping expression specified: {k}; use integration.request.header.NAME or integration.request.querystring.NAME"));
             continue;
         };
-        let valid = !name.is_empty()
-            && if header {
-                name.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-            } else {
-                name.bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"&=#?+%".contains(&b))
-            };
+        let valid = crate::mapping::valid_target_name(header, name);
         let lower = name.to_ascii_lowercase();
         if !valid || (header && WS_OWN_HEADERS.contains(&lower.as_str())) {
             problems.push(format!("Invalid mapping expression specified: {k}"));
