@@ -190,7 +190,7 @@ pub fn render(log: &AccessLog, e: &Entry<'_>, out: &mut Vec<u8>) {
             }
             Var::SourceIp => {
                 if let Some(ip) = e.source_ip {
-                    crate::integration::http_proxy::write_ip(out, ip);
+                    crate::text::write_ip(out, ip);
                 }
                 None
             }
@@ -202,7 +202,7 @@ pub fn render(log: &AccessLog, e: &Entry<'_>, out: &mut Vec<u8>) {
             Var::ApiKey => e.api_key,
             Var::ApiKeyId => e.api_key_id.map(str::as_bytes),
             Var::RequestTime => {
-                crate::request::clf_time(out, e.started_ms);
+                crate::text::clf_time(out, e.started_ms);
                 None
             }
             Var::RequestTimeEpoch => number(&mut num, Some(e.started_ms)),
@@ -375,7 +375,7 @@ fn trace_root_of(header: &[u8]) -> Option<&[u8]> {
 
 fn push_escaped(out: &mut Vec<u8>, v: &[u8], esc: Escape) {
     match esc {
-        Escape::Json => crate::request::escape_json(out, v),
+        Escape::Json => crate::text::escape_json(out, v),
         Escape::Xml => {
             for &b in v {
                 match b {

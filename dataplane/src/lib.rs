@@ -31,6 +31,7 @@ pub mod rest;
 pub mod shutdown;
 pub mod stages;
 pub mod sys;
+pub mod text;
 pub mod tls;
 pub mod trace;
 pub mod upstream;

@@ -78,85 +78,11 @@ pub fn query<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
     })
 }
 
-/// Appends `v` escaped for the inside of a JSON string: `"` and `\` escaped, `\n`, `\r` and
-/// `\t` in their short forms, other control bytes as `\u00XX`; bytes that are not UTF-8 become
-/// `\ufffd`.
-pub fn escape_json(out: &mut Vec<u8>, v: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for chunk in v.utf8_chunks() {
-        for &b in chunk.valid().as_bytes() {
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                b if b < 0x20 => {
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 15)]);
-                }
-                b => out.push(b),
-            }
-        }
-        if !chunk.invalid().is_empty() {
-            out.extend_from_slice(b"\\ufffd");
-        }
-    }
-}
-
-/// Appends `v` as a JSON string (quoted, see [`escape_json`]).
-pub fn json_string(out: &mut Vec<u8>, v: &[u8]) {
-    out.push(b'"');
-    escape_json(out, v);
-    out.push(b'"');
-}
-
-/// Appends `dd/Mon/yyyy:HH:mm:ss +0000` (CLF, UTC; `$context.requestTime`, `requestTime`).
-pub fn clf_time(out: &mut Vec<u8>, now_ms: u64) {
-    let s = now_ms / 1000;
-    let (y, m, d) = portico_shared::quota::civil_from_days(s / 86_400);
-    let t = s % 86_400;
-    two_digits(out, u64::from(d));
-    out.push(b'/');
-    out.extend_from_slice(month_name(m));
-    out.push(b'/');
-    out.extend_from_slice(itoa::Buffer::new().format(y).as_bytes());
-    out.push(b':');
-    clock_time(out, t);
-    out.extend_from_slice(b" +0000");
-}
-
-/// `Jan` for month 1, ... `Dec` for 12.
-pub fn month_name(m: u32) -> &'static [u8; 3] {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    MONTHS[(m as usize).saturating_sub(1) % 12]
-}
-
-/// Appends `HH:mm:ss` of second `t` of a day.
-pub fn clock_time(out: &mut Vec<u8>, t: u64) {
-    two_digits(out, t / 3600);
-    out.push(b':');
-    two_digits(out, t / 60 % 60);
-    out.push(b':');
-    two_digits(out, t % 60);
-}
-
-/// Appends the last two decimal digits of `v`, zero-padded.
-pub fn two_digits(out: &mut Vec<u8>, v: u64) {
-    out.push(b'0' + (v / 10 % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
-}
-
-/// Milliseconds since the epoch (`requestTimeEpoch`).
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+// Text formatting lives in `text.rs` (a leaf every module may import); re-exported here, where
+// the request's other helpers are.
+pub use crate::text::{
+    clf_time, clock_time, escape_json, json_string, month_name, two_digits, unix_ms, write_ip,
+};
 
 #[cfg(test)]
 mod tests;

@@ -226,6 +226,7 @@ fn imports_point_one_way_outside_the_known_circles() {
     for (unit, allowed) in [
         ("http1", &[][..]),
         ("buffers", &[][..]),
+        ("text", &[][..]),
         ("request_id", &[][..]),
         ("deadline", &[][..]),
         ("stages::resolve", &["error", "http1", "tls"][..]),

@@ -399,11 +399,17 @@ async fn one_key_change_copies_one_shard() {
         portico_shared::keys::SHARDS - 1
     );
     assert!(after.generation > before.generation);
-    // Disabled keys are published, disabled.
-    let id = str_of(
-        &h.ok("GET", "/apikeys?limit=500", Value::Null).await["item"][0],
-        "id",
-    );
+    // Disabled keys are published, disabled. (The list is in id order, and ids are random: take
+    // one of the 50 created without `enabled`, not whichever comes first.)
+    let listed = h.ok("GET", "/apikeys?limit=500", Value::Null).await;
+    let first_disabled = listed["item"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|k| k["enabled"] == json!(false))
+        .expect("a disabled key")
+        .clone();
+    let id = str_of(&first_disabled, "id");
     let v = h
         .ok(
             "GET",

@@ -19,8 +19,7 @@
 //! Responses of APIs with CORS get the `access-control-*` lines of `portico_shared::cors` and lose
 //! the upstream's own (as AWS).
 
-use std::io::Write as _;
-use std::net::IpAddr;
+use crate::text::write_ip;
 
 use http::Method;
 
@@ -416,23 +415,6 @@ fn finish_request(method: &Method, req: &Request<'_>, forwarded_for: bool, out: 
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(req.body);
-}
-
-/// Writes an IP address; IPv4 without the formatting machinery (it is on every request).
-pub(crate) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, o) in v4.octets().iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(itoa::Buffer::new().format(*o).as_bytes());
-            }
-        }
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
-        }
-    }
 }
 
 /// Request headers the gateway replaces or never forwards (`x-apigw-api-id` is Portico's own
