@@ -24,7 +24,7 @@ use crate::catalog::{parse_doc, row, Catalog};
 use crate::error::ApiError;
 use crate::store::{Change, Kind, Row};
 use crate::v1::{Op, PatchInput};
-use crate::v2::{ok, Body};
+use crate::wire::{ok, Body};
 use crate::AdminState;
 
 /// The `api_id` under which the account document is stored.

@@ -73,28 +73,14 @@ impl Lookup for Channel {
 /// `server`: the one DNS server to ask (`--dns-server`), else the system's configuration.
 pub fn start(server: Option<SocketAddr>) -> std::io::Result<()> {
     let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::Builder::new()
-        .name("portico-dns".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, "resolver runtime failed to start");
-                    return;
-                }
-            };
-            // Built inside the runtime: the resolver spawns its connections' tasks on it.
-            rt.block_on(async move {
-                let backend = backend(server).unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "DNS resolver failed to start; using getaddrinfo");
-                    Backend::System
-                });
-                refresh_loop(backend, rx).await;
-            });
-        })?;
+    // Built inside the runtime: the resolver spawns its connections' tasks on it.
+    crate::runtime::spawn_thread("portico-dns", "resolver", move || async move {
+        let backend = backend(server).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "DNS resolver failed to start; using getaddrinfo");
+            Backend::System
+        });
+        refresh_loop(backend, rx).await;
+    })?;
     portico_shared::dns::registry().set_lookup(Arc::new(Channel(tx)));
     Ok(())
 }

@@ -197,7 +197,7 @@ impl Catalog {
             let record = RouteRecord {
                 target: r.target.clone(),
                 authorization_type: authorization_type.into(),
-                ..crate::ops::route_record(route_id.clone(), r.route_key.clone())
+                ..crate::v2::route_record(route_id.clone(), r.route_key.clone())
             };
             if routes.insert(route_id, record).is_some() {
                 problems.push(format!("{rat}: routeId {} is defined twice", r.route_id));

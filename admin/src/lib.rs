@@ -2,10 +2,10 @@
 //!
 //! # Architecture
 //! 1. [`app`] routes Amazon API Gateway's `apigatewayv2` control plane for HTTP APIs under
-//!    `/v2/` (`v2.rs`, thin handlers), the `apigateway` (v1) control plane for REST APIs under
+//!    `/v2/` (`v2/`, one file per resource), the `apigateway` (v1) control plane for REST APIs under
 //!    `/restapis` (`v1/`), API keys, usage plans and usage (`usage/`), and Portico's own
 //!    endpoints under `/portico/` (`portico.rs`).
-//! 2. Handlers validate and call a [`Catalog`] operation (`ops.rs`, `import.rs`). The catalog
+//! 2. Handlers validate and call a [`Catalog`] operation (`v2/`, `v1/`, `import.rs`). The catalog
 //!    sits behind one async lock and runs each operation on a blocking thread: validate →
 //!    auto-deploy → compile the one API that changed → commit to the [`Store`] → publish
 //!    `current.with_api(...)` into the [`SnapshotCell`] the workers read. A 2xx means committed
@@ -43,11 +43,11 @@ pub mod limits;
 pub mod metrics;
 mod openapi;
 mod operations;
-mod ops;
 mod page;
 mod portico;
 mod records;
 mod region;
+mod runtime;
 pub mod sigv4;
 pub mod store;
 mod sts;
@@ -58,6 +58,7 @@ mod usage;
 mod v1;
 mod v2;
 mod vpc_link;
+mod wire;
 mod ws;
 
 use catalog::Catalog;
@@ -374,70 +375,58 @@ pub fn spawn_on(
     state: AdminState,
 ) -> std::io::Result<(SocketAddr, std::thread::JoinHandle<()>)> {
     let local = listener.local_addr()?;
-    let handle = std::thread::Builder::new()
-        .name("portico-admin".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
+    let handle = runtime::spawn_thread("portico-admin", "admin", move || {
+        let retired = state.inner.retired.clone();
+        let usage_counters = state.inner.usage_counters.clone();
+        let cell = Arc::clone(&state.inner.cell);
+        let functions = state.inner.functions.clone();
+        functions.set_invoke_addr(local);
+        let certificates = (state.clone(), state.inner.endpoint.data_dir.clone());
+        let cluster = state.cluster().cloned().map(|node| {
+            node.set_admin_addr(local);
+            (state.clone(), node)
+        });
+        async move {
+            // Changes committed by other nodes of a cluster are applied from here.
+            if let Some((state, node)) = cluster {
+                tokio::spawn(cluster::follow_loop(state, node));
+            }
+            // Certificate files in the data directory are imported from here.
+            tokio::spawn(domains::files::watch_loop(certificates.0, certificates.1));
+            // Idle function instances are stopped from here.
+            tokio::spawn(functions.reap_loop());
+            // JWT authorizer keys are fetched here, never by a worker.
+            tokio::spawn(jwks::fetch_loop(Arc::clone(&cell)));
+            // Lambda integrations' roles are assumed here, never by a worker.
+            tokio::spawn(sts::assume_loop(Arc::clone(&cell)));
+            // VPC link targets are health checked here, never by a worker.
+            tokio::spawn(vpc_link::health_loop(cell));
+            // Usage plan counters reach the store from here, never from a request.
+            tokio::spawn(usage::flush_loop(usage_counters));
+            // Replaced snapshots are freed here, never on a worker (see catalog.rs).
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(
+                    RETIRED_SWEEP_INTERVAL_MS,
+                ));
+                loop {
+                    tick.tick().await;
+                    retired.sweep_when_quiet(std::time::Duration::from_millis(
+                        RETIRED_SWEEP_INTERVAL_MS,
+                    ));
+                }
+            });
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
                 Err(e) => {
-                    tracing::error!(error = %e, "admin runtime failed to start");
+                    tracing::error!(error = %e, "admin listener failed");
                     return;
                 }
             };
-            let retired = state.inner.retired.clone();
-            let usage_counters = state.inner.usage_counters.clone();
-            let cell = Arc::clone(&state.inner.cell);
-            let functions = state.inner.functions.clone();
-            functions.set_invoke_addr(local);
-            let certificates = (state.clone(), state.inner.endpoint.data_dir.clone());
-            let cluster = state.cluster().cloned().map(|node| {
-                node.set_admin_addr(local);
-                (state.clone(), node)
-            });
-            rt.block_on(async move {
-                // Changes committed by other nodes of a cluster are applied from here.
-                if let Some((state, node)) = cluster {
-                    tokio::spawn(cluster::follow_loop(state, node));
-                }
-                // Certificate files in the data directory are imported from here.
-                tokio::spawn(domains::files::watch_loop(certificates.0, certificates.1));
-                // Idle function instances are stopped from here.
-                tokio::spawn(functions.reap_loop());
-                // JWT authorizer keys are fetched here, never by a worker.
-                tokio::spawn(jwks::fetch_loop(Arc::clone(&cell)));
-                // Lambda integrations' roles are assumed here, never by a worker.
-                tokio::spawn(sts::assume_loop(Arc::clone(&cell)));
-                // VPC link targets are health checked here, never by a worker.
-                tokio::spawn(vpc_link::health_loop(cell));
-                // Usage plan counters reach the store from here, never from a request.
-                tokio::spawn(usage::flush_loop(usage_counters));
-                // Replaced snapshots are freed here, never on a worker (see catalog.rs).
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(std::time::Duration::from_millis(
-                        RETIRED_SWEEP_INTERVAL_MS,
-                    ));
-                    loop {
-                        tick.tick().await;
-                        retired.sweep_when_quiet(std::time::Duration::from_millis(
-                            RETIRED_SWEEP_INTERVAL_MS,
-                        ));
-                    }
-                });
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!(error = %e, "admin listener failed");
-                        return;
-                    }
-                };
-                if let Err(e) = axum::serve(listener, app(state)).await {
-                    tracing::error!(error = %e, "admin server stopped");
-                }
-            });
-        })?;
+            if let Err(e) = axum::serve(listener, app(state)).await {
+                tracing::error!(error = %e, "admin server stopped");
+            }
+        }
+    })?;
     Ok((local, handle))
 }
 

@@ -31,7 +31,7 @@ async fn get_config(State(s): State<AdminState>) -> Response {
 /// `PUT /portico/config`: replaces everything stored with the document; every stage it names
 /// serves its routes at once. Answers `{"generation": N}` once committed and published.
 async fn put_config(State(s): State<AdminState>, body: Result<Bytes, BytesRejection>) -> Response {
-    let config = body.map_err(crate::v2::body_error).and_then(|b| {
+    let config = body.map_err(crate::wire::body_error).and_then(|b| {
         serde_json::from_slice::<Config>(&b)
             .map_err(|e| ApiError::BadRequest(format!("Invalid configuration document: {e}")))
     });

@@ -24,7 +24,7 @@ use crate::catalog::{row, Catalog};
 use crate::error::ApiError;
 use crate::records::{check_tags, MAX_TAGS};
 use crate::store::{Change, Kind, USAGE_SCOPE};
-use crate::v2::{ok, Body, Params};
+use crate::wire::{ok, Body, Params};
 use crate::AdminState;
 
 /// What an ARN names.

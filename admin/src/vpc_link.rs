@@ -37,7 +37,7 @@ use crate::error::ApiError;
 use crate::ids;
 use crate::store::{Change, Kind, Row, VPC_LINK_SCOPE};
 use crate::v1::{Collection, Listing, PatchInput};
-use crate::v2::{accepted, created, ok, page, Body, PageQuery, Paging, Params};
+use crate::wire::{accepted, created, ok, page, Body, PageQuery, Paging, Params};
 use crate::{AdminState, SnapshotCell};
 
 /// How often the health checker looks for due checks, ms.

@@ -15,12 +15,12 @@ use portico_shared::websocket::{Selection, DEFAULT};
 
 use crate::catalog::{ApiState, Catalog, Draft};
 use crate::error::ApiError;
-use crate::ops::{set, set_opt, MAX_DESCRIPTION_CHARS};
 use crate::records::{
     check_http_uri, check_integration_method, check_len, IntegrationInput, IntegrationRecord,
     IntegrationResponseInput, IntegrationResponseRecord, RouteRecord, RouteResponseInput,
     RouteResponseRecord,
 };
+use crate::v2::{set, set_opt, MAX_DESCRIPTION_CHARS};
 
 /// Integration responses per integration and route responses per route (AWS: one route
 /// response, `$default`; integration responses are a few status patterns).

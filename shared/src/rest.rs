@@ -612,17 +612,7 @@ fn compile_rest_proxy(
     let mut target = rest_target(i, vars, at, errors, ctx)?;
     let mut m = RequestMapping::default();
     for (k, v) in &i.request_parameters {
-        let (header, name) = if let Some(n) = k.strip_prefix("integration.request.header.") {
-            (true, n)
-        } else if let Some(n) = k.strip_prefix("integration.request.querystring.") {
-            (false, n)
-        } else if k.starts_with("integration.request.path.") {
-            continue; // Mapped into the target's path by `rest_target`.
-        } else {
-            errors.push(err(
-                at,
-                &format!("Invalid mapping expression specified: {k}; use integration.request.header.NAME, integration.request.querystring.NAME or integration.request.path.NAME"),
-            ));
+        let Some((header, name)) = header_or_query(k, at, errors) else {
             continue;
         };
         let valid = crate::mapping::valid_target_name(header, name);
@@ -675,6 +665,29 @@ fn compile_rest_proxy(
     Some(target)
 }
 
+/// What a REST integration's `requestParameters` key maps to: `Some((true, name))` for a header,
+/// `Some((false, name))` for a query string parameter; `None` for a path parameter (mapped into the
+/// target's path by [`rest_target`]) and for a key of no known form (an error is pushed).
+fn header_or_query<'k>(
+    k: &'k str,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(bool, &'k str)> {
+    if let Some(n) = k.strip_prefix("integration.request.header.") {
+        Some((true, n))
+    } else if let Some(n) = k.strip_prefix("integration.request.querystring.") {
+        Some((false, n))
+    } else if k.starts_with("integration.request.path.") {
+        None
+    } else {
+        errors.push(err(
+            at,
+            &format!("Invalid mapping expression specified: {k}; use integration.request.header.NAME, integration.request.querystring.NAME or integration.request.path.NAME"),
+        ));
+        None
+    }
+}
+
 /// Headers an `HTTP_PROXY` request carries from the gateway alone.
 const PROXY_OWN_HEADERS: &[&str] = &[
     "host",
@@ -706,6 +719,9 @@ fn compile_http(
     let mut headers = Vec::new();
     let mut query = Vec::new();
     for (k, v) in &i.request_parameters {
+        let Some((header, name)) = header_or_query(k, at, errors) else {
+            continue;
+        };
         let source = match Source::parse_parameter(v) {
             Ok(s) => s,
             Err(e) => {
@@ -713,17 +729,10 @@ fn compile_http(
                 continue;
             }
         };
-        if let Some(name) = k.strip_prefix("integration.request.header.") {
+        if header {
             headers.push((name.into(), source));
-        } else if let Some(name) = k.strip_prefix("integration.request.querystring.") {
-            query.push((name.into(), source));
-        } else if k.starts_with("integration.request.path.") {
-            // Mapped into the target's path by `rest_target`.
         } else {
-            errors.push(err(
-                at,
-                &format!("Invalid mapping expression specified: {k}; use integration.request.header.NAME, integration.request.querystring.NAME or integration.request.path.NAME"),
-            ));
+            query.push((name.into(), source));
         }
     }
     let templates = compile_templates(&i.request_templates, at, errors);

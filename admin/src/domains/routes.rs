@@ -18,7 +18,7 @@ use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::store::Kind;
 use crate::v1::records::{page as v1_page, Listing};
-use crate::v2::{accepted, created, no_content, ok, page, Body, Paging, Params};
+use crate::wire::{accepted, created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
 
 /// The routes of both control planes.
@@ -509,7 +509,7 @@ async fn v2_list(State(s): State<AdminState>, q: Paging) -> Response {
     let here = s.regions().here(crate::region::Class::DomainName);
     ok(s.read(|c| {
         let keep = |name: &str| here.contains(name);
-        crate::v2::page_where(&c.domains.domains, &q.0, keep, |d| v2_view(d, &gw))
+        crate::wire::page_where(&c.domains.domains, &q.0, keep, |d| v2_view(d, &gw))
     })
     .await)
 }

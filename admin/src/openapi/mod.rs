@@ -31,7 +31,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::v2::Params;
+use crate::wire::Params;
 use crate::AdminState;
 
 mod http;

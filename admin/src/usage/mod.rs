@@ -3,8 +3,8 @@
 //!
 //! # Architecture
 //! 1. Thin handlers (this file) parse the request (every bad input is a 4xx in AWS's shape)
-//!    and call a catalog operation (`ops.rs`) with the catalog held; AWS's status codes: create
-//!    201, delete 202, everything else 200 (`v2.rs`'s answers). Collections are
+//!    and call a catalog operation (`usage/ops.rs`) with the catalog held; AWS's status codes: create
+//!    201, delete 202, everything else 200 (`wire.rs`'s answers). Collections are
 //!    `{"item": [...], "position"}`, paged by `position` and `limit` (default 25, at most 500)
 //!    as the REST API listings are (`v1::Collection`, `page.rs`); updates are `patchOperations`
 //!    (`v1/patch.rs`).
@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::page::Cursor;
 use crate::v1::{Collection, PatchInput, PAGING};
-use crate::v2::{accepted, body_error, created, ok, Body, Params};
+use crate::wire::{accepted, body_error, created, ok, Body, Params};
 use crate::AdminState;
 
 mod flush;

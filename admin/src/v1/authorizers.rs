@@ -23,7 +23,7 @@ use crate::v1::patch::PatchInput;
 use crate::v1::records::{page, AuthorizerInput};
 use crate::v1::state::RestApiState;
 use crate::v1::Listing;
-use crate::v2::{accepted, created, ok, Body, Params};
+use crate::wire::{accepted, created, ok, Body, Params};
 use crate::AdminState;
 
 /// Authorizers per REST API, as AWS.

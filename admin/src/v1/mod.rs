@@ -3,9 +3,9 @@
 //! codes (create/put 201, most deletes 202, method-level deletes 204, `UpdateMethodResponse` 201).
 //!
 //! # Architecture
-//! 1. [`router`] maps each path and verb to a handler; extractors (`Params`, `Body` from `v2.rs`,
+//! 1. [`router`] maps each path and verb to a handler; extractors (`Params`, `Body` from `wire.rs`,
 //!    and the raw query for listings) answer every malformed request 4xx in AWS's shape, and
-//!    `v2.rs`'s answers (`ok`, `created`, ...) give the status. Listings page by `position` and
+//!    `wire.rs`'s answers (`ok`, `created`, ...) give the status. Listings page by `position` and
 //!    `limit` (`page.rs`, with the v1 members in `records.rs`, which `usage/` shares).
 //! 2. Handlers call operations on the `Catalog`: `rest.rs` (APIs, resources, methods,
 //!    integrations and their responses), `deploy.rs` (deployments, stages, gateway responses),
@@ -29,7 +29,7 @@ use crate::v1::records::{
     MethodInput, MethodResponseInput, ModelInput, RequestValidatorInput, ResourceInput,
     RestApiInput, StageInput,
 };
-use crate::v2::{accepted, created, no_content, ok, Body, Params};
+use crate::wire::{accepted, created, no_content, ok, Body, Params};
 use crate::AdminState;
 
 mod authorizers;

@@ -29,7 +29,7 @@ use portico_shared::snapshot::{compile_rest_api, TEST_INVOKE_LOG_LEVEL};
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
-use crate::v2::{ok, Body, Params};
+use crate::wire::{ok, Body, Params};
 use crate::AdminState;
 
 /// The stage a test invocation runs in (AWS's name for it).
