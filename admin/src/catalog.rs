@@ -418,7 +418,7 @@ impl Catalog {
     ) -> Result<(), ApiError> {
         let state = Arc::clone(self.api(api_id)?);
         state.stage(stage_name)?;
-        if state.api.protocol_type == "WEBSOCKET" {
+        if state.api.protocol_type == model::ProtocolType::Websocket {
             return Err(ApiError::BadRequest(
                 "ResetAuthorizersCache is supported only for HTTP APIs".into(),
             ));
@@ -1069,11 +1069,7 @@ pub(crate) fn compile(
         .collect();
     let input = snapshot::ApiInput {
         api_id: &state.api.api_id,
-        protocol: if state.api.protocol_type == "WEBSOCKET" {
-            model::ProtocolType::Websocket
-        } else {
-            model::ProtocolType::Http
-        },
+        protocol: state.api.protocol_type,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,
         cors: state.api.cors_configuration.as_ref(),
         route_selection_expression: Some(state.api.route_selection_expression.as_str()),

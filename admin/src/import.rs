@@ -93,7 +93,7 @@ impl Catalog {
             } else {
                 api.name.clone()
             },
-            protocol_type: "HTTP".into(),
+            protocol_type: ProtocolType::Http,
             route_selection_expression: ROUTE_SELECTION_EXPRESSION.into(),
             tags: BTreeMap::new(),
             version: None,
@@ -285,7 +285,7 @@ impl Catalog {
             .apis()
             .values()
             // Configuration documents describe HTTP APIs only.
-            .filter(|state| state.api.protocol_type != "WEBSOCKET")
+            .filter(|state| state.api.protocol_type != ProtocolType::Websocket)
             .map(|state| {
                 let newest = state
                     .served_stages()

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use portico_shared::model::Config;
+use portico_shared::model::{Config, ProtocolType};
 use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
 
@@ -280,7 +280,7 @@ impl AdminState {
     ) -> impl Fn(records::ApiRecord) -> records::ApiRecord + Send + 'static {
         let e = self.inner.endpoint.clone();
         move |mut a| {
-            let scheme = if a.protocol_type == "WEBSOCKET" {
+            let scheme = if a.protocol_type == ProtocolType::Websocket {
                 "ws"
             } else {
                 "http"

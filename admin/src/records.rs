@@ -66,7 +66,7 @@ pub(crate) struct ApiRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ip_address_type: Option<String>,
     pub(crate) name: String,
-    pub(crate) protocol_type: String,
+    pub(crate) protocol_type: model::ProtocolType,
     pub(crate) route_selection_expression: String,
     #[serde(default)]
     pub(crate) tags: BTreeMap<String, String>,

@@ -21,6 +21,7 @@ use crate::records::{
     RouteResponseRecord,
 };
 use crate::v2::{set, set_opt, MAX_DESCRIPTION_CHARS};
+use portico_shared::model::ProtocolType;
 
 /// Integration responses per integration and route responses per route (AWS: one route
 /// response, `$default`; integration responses are a few status patterns).
@@ -89,7 +90,7 @@ pub(crate) fn remove_integration_responses(d: &mut Draft, integration_id: &str) 
 }
 
 fn websocket_only(state: &ApiState) -> Result<(), ApiError> {
-    if state.api.protocol_type == "WEBSOCKET" {
+    if state.api.protocol_type == ProtocolType::Websocket {
         Ok(())
     } else {
         Err(ApiError::BadRequest(

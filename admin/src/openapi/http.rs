@@ -17,6 +17,7 @@ use crate::records::{
     RouteInput,
 };
 use crate::Endpoint;
+use portico_shared::model::ProtocolType;
 
 /// The root-level extensions an HTTP API import honours.
 const ROOT_EXTENSIONS: [&str; 3] = ["cors", "importexport-version", "endpoint-configuration"];
@@ -431,7 +432,7 @@ pub(crate) fn reimport(
     plan: Plan,
 ) -> Result<(ApiRecord, Vec<String>), ApiError> {
     let state = c.api(id)?.clone();
-    if state.api.protocol_type != "HTTP" {
+    if state.api.protocol_type != ProtocolType::Http {
         return Err(ApiError::BadRequest(
             "ReimportApi is supported only for HTTP APIs".into(),
         ));
@@ -509,7 +510,7 @@ pub(crate) fn export(
     endpoint: &Endpoint,
 ) -> Result<Value, ApiError> {
     let api = &state.api;
-    if api.protocol_type != "HTTP" {
+    if api.protocol_type != ProtocolType::Http {
         return Err(ApiError::BadRequest(
             "ExportApi is supported only for HTTP APIs".into(),
         ));

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use portico_shared::model::DEFAULT_STAGE;
+use portico_shared::model::{ProtocolType, DEFAULT_STAGE};
 
 use super::stages::stage_record;
 use super::{route_record, set, set_opt, MAX_DESCRIPTION_CHARS};
@@ -131,7 +131,11 @@ impl Catalog {
             disable_schema_validation: input.disable_schema_validation,
             ip_address_type: input.ip_address_type,
             name: input.name.unwrap_or_default(),
-            protocol_type: if websocket { "WEBSOCKET" } else { "HTTP" }.into(),
+            protocol_type: if websocket {
+                ProtocolType::Websocket
+            } else {
+                ProtocolType::Http
+            },
             route_selection_expression: match (websocket, input.route_selection_expression) {
                 (true, Some(e)) => e,
                 _ => ROUTE_SELECTION_EXPRESSION.into(),
@@ -199,7 +203,7 @@ impl Catalog {
         if input.tags.is_some() {
             problems.push("tags are changed with TagResource, not UpdateApi".into());
         }
-        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        let websocket = d.state.api.protocol_type == ProtocolType::Websocket;
         check_api_members(&mut problems, &input, websocket);
         if let Some(key) = &input.route_key {
             check_route_key(&mut problems, key);

@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::records::{check_len, AuthorizerInput, AuthorizerRecord};
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::model::ProtocolType;
 
 pub(super) async fn create_authorizer(
     State(s): State<AdminState>,
@@ -76,7 +77,7 @@ impl Catalog {
             problems.push("authorizerType is required".to_string());
         }
         let lambda = input.authorizer_type.as_deref() == Some("REQUEST");
-        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        let websocket = d.state.api.protocol_type == ProtocolType::Websocket;
         if websocket && input.authorizer_type.as_deref() == Some("JWT") {
             problems.push("JWT authorizers are supported only for HTTP APIs".to_string());
         }
@@ -120,7 +121,7 @@ impl Catalog {
     ) -> Result<AuthorizerRecord, ApiError> {
         let mut d = self.draft(api_id)?;
         let current = d.state.authorizer(authorizer_id)?.clone();
-        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        let websocket = d.state.api.protocol_type == ProtocolType::Websocket;
         let record = merge_authorizer(current, input, Vec::new(), websocket)?;
         d.put_authorizer(record.clone());
         self.apply(d)?;

@@ -12,6 +12,7 @@ use crate::records::{
 };
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::model::ProtocolType;
 
 pub(super) async fn create_integration(
     State(s): State<AdminState>,
@@ -131,7 +132,7 @@ impl Catalog {
         if input.integration_type.is_none() {
             problems.push("integrationType is required".to_string());
         }
-        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        let websocket = d.state.api.protocol_type == ProtocolType::Websocket;
         // First-class integrations (`AWS_PROXY` with a subtype) have no URI: their parameters
         // name the resource.
         if let Some(t @ ("HTTP_PROXY" | "HTTP" | "AWS_PROXY")) = input.integration_type.as_deref() {
@@ -186,7 +187,7 @@ impl Catalog {
     ) -> Result<IntegrationRecord, ApiError> {
         let mut d = self.draft(api_id)?;
         let current = d.state.integration(integration_id)?.clone();
-        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        let websocket = d.state.api.protocol_type == ProtocolType::Websocket;
         let record = merge_integration(current, input, Vec::new(), websocket, self.vpc_links())?;
         d.put_integration(record.clone());
         self.apply(d)?;

@@ -12,6 +12,7 @@ use crate::records::{
 };
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::model::ProtocolType;
 
 pub(super) async fn delete_route_request_parameter(
     State(s): State<AdminState>,
@@ -214,7 +215,7 @@ pub(crate) fn route_record(route_id: String, route_key: String) -> RouteRecord {
 }
 
 fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &RouteInput) -> bool {
-    let websocket = state.api.protocol_type == "WEBSOCKET";
+    let websocket = state.api.protocol_type == ProtocolType::Websocket;
     if let Some(key) = &input.route_key {
         if websocket {
             if let Err(e) = portico_shared::websocket::check_route_key(key) {
@@ -359,7 +360,7 @@ fn merge_route(
         route.authorizer_id = None;
     }
     check_route_authorization(state, &route)?;
-    if state.api.protocol_type == "WEBSOCKET"
+    if state.api.protocol_type == ProtocolType::Websocket
         && route.authorization_type != "NONE"
         && route.route_key != portico_shared::websocket::CONNECT
     {
@@ -389,7 +390,7 @@ fn merge_route(
             route.route_key
         )));
     }
-    if state.api.protocol_type == "WEBSOCKET" {
+    if state.api.protocol_type == ProtocolType::Websocket {
         return Ok(route);
     }
     // The router refuses what a stage could not serve (two names for one parameter position).
