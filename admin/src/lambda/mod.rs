@@ -6,8 +6,10 @@
 //! # Architecture
 //! 1. Thin handlers (this file) parse, validate (every problem at once, in Lambda's words) and
 //!    change the [`FunctionHost`]: code is unpacked by `code.rs` on a blocking thread, the
-//!    function document is committed to the [`Store`] (scope `$lambda`), then the change is
-//!    applied in memory and the [`FunctionDirectory`] is republished. A 2xx means committed.
+//!    function document is committed to the [`Store`] (scope `$lambda`) with the zip itself
+//!    (`Change::PutCode`: kept by a PostgreSQL store for the other nodes, ignored by SQLite), then
+//!    the change is applied in memory and the [`FunctionDirectory`] is republished. A 2xx means
+//!    committed. Other nodes' changes arrive through [`FunctionHost::follow`] (`cluster/`).
 //! 2. `Invoke` goes to `host.rs`: an idle warm instance if there is one (no process spawn, the
 //!    payload `Bytes` moved, never copied, to the runtime and the response back), else a cold
 //!    start below the concurrency limit, else a bounded queue, else 429.
