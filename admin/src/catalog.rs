@@ -1239,6 +1239,14 @@ impl Store for BufferStore {
         self.inner.data_dir()
     }
 
+    fn load_code(
+        &self,
+        function: &str,
+        revision: &str,
+    ) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+        self.inner.load_code(function, revision)
+    }
+
     fn load(&self) -> Result<Vec<Row>, crate::store::StoreError> {
         self.inner.load()
     }

@@ -224,6 +224,10 @@ impl Store for Regions {
         self.store.data_dir()
     }
 
+    fn load_code(&self, function: &str, revision: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.load_code(function, revision)
+    }
+
     fn load(&self) -> Result<Vec<Row>, StoreError> {
         self.store.load()
     }
@@ -266,7 +270,9 @@ impl Store for Regions {
                         let gone: Vec<_> = apis.map(|id| (Class::Api, id.clone(), None)).collect();
                         edits.extend(gone);
                     }
-                    Change::ForgetUsage { .. } => {}
+                    Change::ForgetUsage { .. }
+                    | Change::PutCode { .. }
+                    | Change::DeleteCode { .. } => {}
                 }
             }
         }

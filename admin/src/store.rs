@@ -150,6 +150,29 @@ pub enum Change {
         plan_id: String,
         key_id: Option<String>,
     },
+    /// Keeps a self-hosted function's code (its zip) for the other nodes of a cluster, beside
+    /// the function's record. A store on the node's own disk (SQLite) ignores it: the unpacked
+    /// revision directory is the copy.
+    PutCode {
+        function: String,
+        revision: String,
+        zip: CodeZip,
+    },
+    /// Forgets a function's stored code revisions, all of them or all but `keep`.
+    DeleteCode {
+        function: String,
+        keep: Option<String>,
+    },
+}
+
+/// A function's zip, shared rather than copied; its `Debug` names the size, not the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeZip(pub std::sync::Arc<[u8]>);
+
+impl fmt::Debug for CodeZip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CodeZip({} bytes)", self.0.len())
+    }
 }
 
 /// A store failure: the disk, the database, a corrupt document. Answered 500 and logged.
@@ -185,6 +208,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Applies `changes` in order, atomically: all or none. Returns once they are durable.
     fn commit(&self, changes: &[Change]) -> Result<(), StoreError>;
+
+    /// The zip of a function's code revision kept by [`Change::PutCode`], when this store keeps
+    /// code for other nodes (PostgreSQL); `None` when it does not or has none.
+    fn load_code(&self, _function: &str, _revision: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
 
     /// Inserts or replaces usage counts, in one transaction (the background flush).
     fn put_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError>;
@@ -240,6 +269,8 @@ impl Store for MemoryStore {
                         p != plan_id || key_id.as_ref().is_some_and(|id| id != k)
                     });
                 }
+                // Code lives in the node's own data directory.
+                Change::PutCode { .. } | Change::DeleteCode { .. } => {}
             }
         }
         Ok(())

@@ -24,13 +24,15 @@
 //!
 //! `portico wait` (dataplane/src/cli/wait.rs) makes the admin call from the command line, signed.
 //!
-//! Self-hosted functions (`$lambda`) are not propagated: each runs on the node that created it.
-//! The node table carries node identity and addresses for cross-node work (`@connections`
+//! Self-hosted functions (`$lambda`) follow too: their zips are kept in PostgreSQL
+//! (`function_code`, committed with the function's record), and a node unpacks a revision it
+//! lacks before it installs it (`FunctionHost::follow`; at start, `FunctionHost::open`), so any
+//! node can run any function. The node table carries node identity and addresses for cross-node work (`@connections`
 //! forwarding).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -45,8 +47,7 @@ use crate::error::ApiError;
 use crate::store::{PostgresStore, Store, IAM_SCOPE, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
 use crate::AdminState;
 
-/// The `$` scopes a node refreshes (every scope but `$lambda`, whose functions live in the
-/// function host of the node that created them).
+/// The `$` scopes the catalog refreshes (`$lambda` goes to the function host instead).
 const SCOPES: [&str; 5] = [
     USAGE_SCOPE,
     IAM_SCOPE,
@@ -76,6 +77,9 @@ pub struct ClusterNode {
     applied: AtomicU64,
     /// When a poll last succeeded.
     last_ok: Mutex<Instant>,
+    /// A change to `$lambda` was applied to the catalog's version but not yet to the function
+    /// host (set until `FunctionHost::follow` succeeds).
+    functions_behind: AtomicBool,
 }
 
 impl ClusterNode {
@@ -86,6 +90,7 @@ impl ClusterNode {
             data_addr,
             admin_addr: OnceLock::new(),
             last_ok: Mutex::new(Instant::now()),
+            functions_behind: AtomicBool::new(false),
         }
     }
 
@@ -278,6 +283,13 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
                     return Ok(());
                 };
                 let everything = changes.iter().any(|c| c.1.iter().any(|id| id == "*"));
+                if everything
+                    || changes
+                        .iter()
+                        .any(|c| c.1.iter().any(|id| id == LAMBDA_SCOPE))
+                {
+                    n.functions_behind.store(true, Ordering::Release);
+                }
                 let scope = crate::region::REGION_SCOPE;
                 if everything || changes.iter().any(|c| c.1.iter().any(|id| id == scope)) {
                     regions.refresh(store.load_scopes(&[scope.to_string()])?);
@@ -309,6 +321,12 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
                 Ok(())
             })
             .await;
+        let result = match result {
+            Ok(()) if node.functions_behind.load(Ordering::Acquire) => {
+                follow_functions(&state, &node).await
+            }
+            other => other,
+        };
         let result = match result {
             Ok(()) => {
                 let n = Arc::clone(&node);
@@ -356,4 +374,29 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
             Err(_) => {}
         }
     }
+}
+
+/// Brings the function host up to the store's `$lambda` scope (code unpacked first), then
+/// recompiles the APIs whose integrations name a function that came or went.
+async fn follow_functions(state: &AdminState, node: &Arc<ClusterNode>) -> Result<(), ApiError> {
+    let store = Arc::clone(&node.store);
+    let rows = tokio::task::spawn_blocking(move || store.load_scopes(&[LAMBDA_SCOPE.to_string()]))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let followed = state.functions().follow(rows).await?;
+    if !followed.added.is_empty() || !followed.removed.is_empty() {
+        state
+            .write(move |catalog| {
+                for name in &followed.added {
+                    catalog.rebind_function(name, true);
+                }
+                for name in &followed.removed {
+                    catalog.rebind_function(name, false);
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    node.functions_behind.store(false, Ordering::Release);
+    Ok(())
 }

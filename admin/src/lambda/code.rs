@@ -25,6 +25,8 @@ pub(crate) struct Unpacked {
     pub(crate) zip_bytes: u64,
     /// Base64 of the zip's SHA-256 (`CodeSha256`).
     pub(crate) sha256: String,
+    /// The zip itself, kept by a cluster store for the other nodes (`Change::PutCode`).
+    pub(crate) zip: std::sync::Arc<[u8]>,
 }
 
 /// AWS's message for a zip it cannot read.
@@ -38,6 +40,16 @@ pub(crate) fn unpack(root: &Path, revision: &str, zip_b64: &str) -> Result<Unpac
         .map_err(|_| {
             LambdaError::InvalidParameter("Could not decode ZipFile: invalid base64".into())
         })?;
+    unpack_zip(root, revision, zip)
+}
+
+/// Unpacks `zip` into `root/{revision}` (created; must not exist): an upload, or a revision
+/// another node of the cluster stored.
+pub(crate) fn unpack_zip(
+    root: &Path,
+    revision: &str,
+    zip: Vec<u8>,
+) -> Result<Unpacked, LambdaError> {
     let sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip));
     let dir = root.join(revision);
     let staging = root.join(format!(".{revision}.tmp"));
@@ -54,6 +66,7 @@ pub(crate) fn unpack(root: &Path, revision: &str, zip_b64: &str) -> Result<Unpac
         dir,
         zip_bytes: zip.len() as u64,
         sha256,
+        zip: zip.into(),
     })
 }
 

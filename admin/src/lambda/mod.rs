@@ -6,8 +6,10 @@
 //! # Architecture
 //! 1. Thin handlers (this file) parse, validate (every problem at once, in Lambda's words) and
 //!    change the [`FunctionHost`]: code is unpacked by `code.rs` on a blocking thread, the
-//!    function document is committed to the [`Store`] (scope `$lambda`), then the change is
-//!    applied in memory and the [`FunctionDirectory`] is republished. A 2xx means committed.
+//!    function document is committed to the [`Store`] (scope `$lambda`) with the zip itself
+//!    (`Change::PutCode`: kept by a PostgreSQL store for the other nodes, ignored by SQLite), then
+//!    the change is applied in memory and the [`FunctionDirectory`] is republished. A 2xx means
+//!    committed. Other nodes' changes arrive through [`FunctionHost::follow`] (`cluster/`).
 //! 2. `Invoke` goes to `host.rs`: an idle warm instance if there is one (no process spawn, the
 //!    payload `Bytes` moved, never copied, to the runtime and the response back), else a cold
 //!    start below the concurrency limit, else a bounded queue, else 429.
@@ -40,7 +42,7 @@ use portico_shared::limits::{
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::store::{Change, Kind, Row, Store, LAMBDA_SCOPE};
+use crate::store::{Change, CodeZip, Kind, Row, Store, LAMBDA_SCOPE};
 use crate::AdminState;
 
 mod code;
@@ -216,9 +218,9 @@ impl FunctionHost {
             let stored: StoredFunction = serde_json::from_str(&row.doc)
                 .map_err(|e| ApiError::Internal(format!("stored function {}: {e}", row.id)))?;
             let dir = root.join(&row.id).join(&stored.code_revision);
-            if !dir.is_dir() {
-                tracing::error!(function = %row.id, dir = %dir.display(),
-                    "function code is missing; invocations will fail until its code is updated");
+            if let Err(e) = fetch_code(store.as_ref(), &root, &row.id, &stored.code_revision) {
+                tracing::error!(function = %row.id, error = %e,
+                    "function code is missing and the store could not be read");
             }
             let spec = spec(stored, dir, 1, default_limit);
             functions.insert(row.id, Arc::new(Function::new(Arc::clone(&shared), spec)));
@@ -347,11 +349,124 @@ impl FunctionHost {
         stored: StoredFunction,
         restart: bool,
     ) -> Result<(), LambdaError> {
-        self.commit(vec![Change::Put(row(&stored)?)]).await?;
+        self.save_with(function, stored, restart, Vec::new()).await
+    }
+
+    /// [`Self::save`], committing `extra` changes in the same transaction.
+    async fn save_with(
+        &self,
+        function: &Function,
+        stored: StoredFunction,
+        restart: bool,
+        extra: Vec<Change>,
+    ) -> Result<(), LambdaError> {
+        let mut changes = vec![Change::Put(row(&stored)?)];
+        changes.extend(extra);
+        self.commit(changes).await?;
         let generation = function.spec().generation + u64::from(restart);
         function.replace_spec(self.spec_for(stored, generation), restart);
         Ok(())
     }
+}
+
+/// What [`FunctionHost::follow`] changed: the functions now hosted and those no longer.
+#[derive(Debug, Default)]
+pub(crate) struct Followed {
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
+}
+
+impl FunctionHost {
+    /// Makes the hosted functions match `rows` (the store's `$lambda` scope, committed by other
+    /// nodes of a cluster): a function new here or with a new code revision gets that revision
+    /// unpacked from the store before it is installed; one gone from the store is stopped and
+    /// its code removed. Unchanged functions keep their warm instances.
+    pub(crate) async fn follow(&self, rows: Vec<Row>) -> Result<Followed, ApiError> {
+        let _write = self.inner.writes.lock().await;
+        let mut wanted = BTreeMap::new();
+        for row in rows.into_iter().filter(|r| r.api_id == LAMBDA_SCOPE) {
+            let stored: StoredFunction = serde_json::from_str(&row.doc)
+                .map_err(|e| ApiError::Internal(format!("stored function {}: {e}", row.id)))?;
+            wanted.insert(row.id, stored);
+        }
+        let current = lock(&self.inner.functions).clone();
+        let mut out = Followed::default();
+        for (name, stored) in &wanted {
+            let old = current.get(name).map(|f| f.spec());
+            if old.as_ref().is_some_and(|o| o.stored == *stored) {
+                continue;
+            }
+            let (store, root) = (Arc::clone(&self.inner.store), self.inner.root.clone());
+            let (n, rev) = (name.clone(), stored.code_revision.clone());
+            tokio::task::spawn_blocking(move || fetch_code(store.as_ref(), &root, &n, &rev))
+                .await
+                .map_err(|e| ApiError::Internal(format!("unpack task failed: {e}")))??;
+            match (current.get(name), old) {
+                (Some(function), Some(old)) => {
+                    let restart = old.stored.code_revision != stored.code_revision
+                        || old.stored.configuration != stored.configuration;
+                    let generation = old.generation + u64::from(restart);
+                    function.replace_spec(self.spec_for(stored.clone(), generation), restart);
+                    if old.stored.code_revision != stored.code_revision {
+                        let dir = old.task_root.clone();
+                        tokio::task::spawn_blocking(move || code::remove(&dir));
+                    }
+                }
+                _ => {
+                    let spec = self.spec_for(stored.clone(), 1);
+                    let function = Function::new(Arc::clone(&self.inner.shared), spec);
+                    lock(&self.inner.functions).insert(name.clone(), Arc::new(function));
+                    out.added.push(name.clone());
+                }
+            }
+            tracing::info!(function = %name, revision = %stored.code_revision,
+                "function changed on another node; following");
+        }
+        for (name, function) in &current {
+            if wanted.contains_key(name) {
+                continue;
+            }
+            lock(&self.inner.functions).remove(name);
+            let arn = function.arn.to_string();
+            function.shut(
+                || LambdaError::not_found(&arn),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let dir = self.inner.root.join(name);
+            tokio::task::spawn_blocking(move || code::remove(&dir));
+            out.removed.push(name.clone());
+        }
+        self.publish(None);
+        Ok(out)
+    }
+}
+
+/// Makes sure `root/{function}/{revision}` holds the function's code: when it is missing
+/// (another node uploaded it, or this node's disk lost it), unpacks the zip the store keeps.
+/// Logs what cannot be done: invocations then fail until the code is updated. Blocking.
+/// The store's own failure (unreachable) is returned, for the caller to retry.
+fn fetch_code(
+    store: &dyn Store,
+    root: &std::path::Path,
+    function: &str,
+    revision: &str,
+) -> Result<(), crate::store::StoreError> {
+    let dir = root.join(function);
+    if revision.is_empty() || dir.join(revision).is_dir() {
+        return Ok(());
+    }
+    let unpacked = match store.load_code(function, revision)? {
+        Some(zip) => code::unpack_zip(&dir, revision, zip)
+            .map(drop)
+            .map_err(|e| format!("{e:?}")),
+        None => Err("the store keeps no copy of it".to_string()),
+    };
+    match unpacked {
+        Ok(()) => tracing::info!(function, revision, "function code unpacked from the store"),
+        Err(error) => tracing::error!(function, revision, %error,
+            "function code is missing; invocations will fail until its code is updated"),
+    }
+    Ok(())
 }
 
 fn spec(stored: StoredFunction, task_root: PathBuf, generation: u64, default_limit: usize) -> Spec {
@@ -547,7 +662,15 @@ async fn create_function(State(state): State<AdminState>, body: Bytes) -> Answer
             .reserved_concurrent_executions
             .and_then(|c| u32::try_from(c).ok()),
     };
-    if let Err(e) = host.commit(vec![Change::Put(row(&stored)?)]).await {
+    let changes = vec![
+        Change::Put(row(&stored)?),
+        Change::PutCode {
+            function: name.clone(),
+            revision: stored.code_revision.clone(),
+            zip: CodeZip(unpacked.zip),
+        },
+    ];
+    if let Err(e) = host.commit(changes).await {
         code::remove(&host.inner.root.join(&name));
         return Err(e);
     }
@@ -663,11 +786,17 @@ async fn delete_function(
     check_qualifier(host, &name, &q)?;
     let _write = host.inner.writes.lock().await;
     let function = host.get(&name)?;
-    host.commit(vec![Change::Delete {
-        api_id: LAMBDA_SCOPE.into(),
-        kind: Kind::Function,
-        id: function.name.to_string(),
-    }])
+    host.commit(vec![
+        Change::Delete {
+            api_id: LAMBDA_SCOPE.into(),
+            kind: Kind::Function,
+            id: function.name.to_string(),
+        },
+        Change::DeleteCode {
+            function: function.name.to_string(),
+            keep: None,
+        },
+    ])
     .await?;
     lock(&host.inner.functions).remove(&*function.name);
     host.publish(None);
@@ -721,7 +850,18 @@ async fn update_function_code(
     c.last_modified = records::last_modified(crate::ids::now_secs());
     c.revision_id = host.inner.shared.request_id().to_string();
     let conf = stored.configuration.clone();
-    if let Err(e) = host.save(&function, stored, true).await {
+    let code = vec![
+        Change::PutCode {
+            function: function.name.to_string(),
+            revision: stored.code_revision.clone(),
+            zip: CodeZip(unpacked.zip),
+        },
+        Change::DeleteCode {
+            function: function.name.to_string(),
+            keep: Some(stored.code_revision.clone()),
+        },
+    ];
+    if let Err(e) = host.save_with(&function, stored, true, code).await {
         code::remove(&unpacked.dir);
         return Err(e);
     }

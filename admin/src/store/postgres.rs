@@ -38,9 +38,10 @@ pub const CHANNEL: &str = "portico_changes";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The schema, one migration per version, in order; never edit a released one, append.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE docs (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE docs (
          api_id TEXT NOT NULL,
          kind   TEXT NOT NULL,
          id     TEXT NOT NULL,
@@ -73,7 +74,20 @@ const MIGRATIONS: &[(i32, &str)] = &[(
          served_version BIGINT NOT NULL,
          last_heartbeat TIMESTAMPTZ NOT NULL
      );",
-)];
+    ),
+    (
+        2,
+        // function_code: self-hosted functions' zips, so every node can unpack a revision it
+        // lacks (`lambda/`, `cluster/`). Self-contained: renumber freely when merging.
+        "CREATE TABLE function_code (
+         function_name TEXT NOT NULL,
+         revision      TEXT NOT NULL,
+         zip           BYTEA NOT NULL,
+         created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+         PRIMARY KEY (function_name, revision)
+     );",
+    ),
+];
 
 /// One node's heartbeat row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,6 +346,31 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn load_code(&self, function: &str, revision: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        // Bounded like the upload it came from (an admin request body), checked before the
+        // bytes are read.
+        let max = crate::MAX_ADMIN_BODY_BYTES as i64;
+        let row = self.with_client(|c| {
+            c.query_opt(
+                "SELECT octet_length(zip)::BIGINT,
+                        CASE WHEN octet_length(zip) <= $3::BIGINT THEN zip END
+                 FROM function_code WHERE function_name = $1 AND revision = $2",
+                &[&function, &revision, &max],
+            )
+        })?;
+        match row {
+            None => Ok(None),
+            Some(r) => match r.get::<_, Option<Vec<u8>>>(1) {
+                Some(zip) => Ok(Some(zip)),
+                None => Err(StoreError(format!(
+                    "function {function} revision {revision}: stored code of {} bytes is over \
+                     the {max} bytes bound",
+                    r.get::<_, i64>(0)
+                ))),
+            },
+        }
+    }
+
     fn put_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -421,6 +460,20 @@ fn apply(tx: &mut Transaction<'_>, change: &Change) -> Result<(), postgres::Erro
         ),
         Change::DeleteApi { api_id } => tx.execute("DELETE FROM docs WHERE api_id = $1", &[api_id]),
         Change::DeleteAll => tx.execute("DELETE FROM docs WHERE left(api_id, 1) <> '$'", &[]),
+        Change::PutCode {
+            function,
+            revision,
+            zip,
+        } => tx.execute(
+            "INSERT INTO function_code (function_name, revision, zip) VALUES ($1, $2, $3)
+             ON CONFLICT (function_name, revision) DO UPDATE SET zip = EXCLUDED.zip",
+            &[function, revision, &&*zip.0],
+        ),
+        Change::DeleteCode { function, keep } => tx.execute(
+            "DELETE FROM function_code
+             WHERE function_name = $1 AND ($2::TEXT IS NULL OR revision <> $2)",
+            &[function, keep],
+        ),
         Change::ForgetUsage { plan_id, key_id } => tx
             .execute(
                 "DELETE FROM usage_days WHERE plan_id = $1 AND ($2::TEXT IS NULL OR key_id = $2)",
@@ -446,6 +499,7 @@ fn touched(changes: &[Change]) -> BTreeSet<String> {
             Change::Delete { api_id, .. } | Change::DeleteApi { api_id } => api_id.clone(),
             Change::DeleteAll => "*".to_string(),
             Change::ForgetUsage { .. } => super::USAGE_SCOPE.to_string(),
+            Change::PutCode { .. } | Change::DeleteCode { .. } => super::LAMBDA_SCOPE.to_string(),
         })
         .collect()
 }

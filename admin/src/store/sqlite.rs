@@ -240,6 +240,8 @@ impl Store for SqliteStore {
                             )
                         })
                         .map(drop),
+                    // One node: the unpacked revision directory is the code's only copy.
+                    Change::PutCode { .. } | Change::DeleteCode { .. } => Ok(()),
                 };
                 done.map_err(|e| db(&self.path, e))?;
             }
