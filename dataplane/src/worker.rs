@@ -189,7 +189,12 @@ pub fn spawn_workers(
                     in_flight: Cell::new(0),
                     rng: Cell::new(RequestIds::random_seed(id) | 1),
                     shutdown: Shutdown::default(),
-                    ws: crate::ws::Registry::new(id, peers, RequestIds::random_seed(id)),
+                    ws: crate::ws::Registry::new(
+                        id,
+                        cfg.cluster.as_ref().map_or(0, |c| c.node),
+                        peers,
+                        RequestIds::random_seed(id),
+                    ),
                     calls: RefCell::new(Vec::new()),
                     bufs: crate::buffers::Buffers::default(),
                 });
