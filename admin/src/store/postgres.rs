@@ -35,7 +35,7 @@ use super::{Change, Kind, Row, Store, StoreError, UsageKind, UsageRow};
 pub const CHANNEL: &str = "portico_changes";
 
 /// A node number is given to another node once its node has not beaten for this long, s.
-pub const NODE_NUMBER_REUSE_AFTER_S: u64 = 600;
+const NODE_NUMBER_REUSE_AFTER_S: u64 = 600;
 
 /// How long connecting waits before the store counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
