@@ -208,11 +208,17 @@ impl AdminState {
 
     /// Makes this node follow the changes other nodes commit to `store` (see `cluster/`); call
     /// it before [`spawn_on`], with the store this state was opened on.
-    pub fn follow(&self, store: Arc<store::PostgresStore>, data_addr: SocketAddr) {
-        let _ = self
-            .inner
-            .cluster
-            .set(Arc::new(cluster::ClusterNode::new(store, data_addr)));
+    /// `directory`: where it publishes the other nodes' data plane addresses for the workers
+    /// (`@connections` forwarding).
+    pub fn follow(
+        &self,
+        store: Arc<store::PostgresStore>,
+        data_addr: SocketAddr,
+        directory: Arc<arc_swap::ArcSwap<portico_shared::cluster::NodeDirectory>>,
+    ) {
+        let _ = self.inner.cluster.set(Arc::new(cluster::ClusterNode::new(
+            store, data_addr, directory,
+        )));
     }
 
     /// Counts usage plan quotas through the shared limits from now on (`serve --redis`; the

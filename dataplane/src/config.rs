@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+
+use portico_shared::cluster::NodeDirectory;
 use portico_shared::limits;
 use portico_shared::throttle::Bucket;
 
@@ -48,6 +51,32 @@ pub struct DataPlaneConfig {
     pub ws_signed: bool,
     /// The TLS client of `https://` upstreams (public roots plus `--upstream-ca-file`).
     pub upstream_tls: Arc<rustls::ClientConfig>,
+    /// This node's part in a cluster (`serve --store postgres://...`): `@connections` calls for
+    /// another node's connection are forwarded there. `None` on a node of its own.
+    pub cluster: Option<ClusterLink>,
+}
+
+/// What a node needs to forward `@connections` calls to the node that owns the connection.
+#[derive(Clone)]
+pub struct ClusterLink {
+    /// This node's number, in the ids of the connections it owns (1 to 255).
+    pub node: u8,
+    /// The cluster's forwarding secret (from PostgreSQL): keys [`FORWARDED_HEADER`]'s MAC.
+    ///
+    /// [`FORWARDED_HEADER`]: portico_shared::cluster::FORWARDED_HEADER
+    pub secret: Arc<[u8]>,
+    /// The other nodes by number, republished by the admin side after each heartbeat; read
+    /// with one atomic load per forwarded call.
+    pub directory: Arc<ArcSwap<NodeDirectory>>,
+}
+
+impl std::fmt::Debug for ClusterLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterLink")
+            .field("node", &self.node)
+            .field("secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 // === impl Limits ===
@@ -85,6 +114,7 @@ impl Default for DataPlaneConfig {
             ws_signed: false,
             upstream_tls: crate::upstream_tls::client_config(None)
                 .expect("the built-in roots are valid"),
+            cluster: None,
         }
     }
 }

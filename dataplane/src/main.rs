@@ -292,9 +292,30 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             .import_blocking(config, portico_admin::ImportMode::Merge)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
     }
-    if let Some(pg) = cluster_store {
-        admin_state.follow(pg, listen_addr);
-    }
+    // A cluster node: its number (in its WebSocket connection ids), the forwarding secret and
+    // the first directory of the other nodes, before any worker accepts a connection.
+    let cluster_link = match cluster_store {
+        Some(pg) => {
+            let node_id = admin_listener.local_addr()?.to_string();
+            let node = pg
+                .claim_node_number(&node_id)
+                .map_err(|e| anyhow::anyhow!("claiming a node number: {e}"))?;
+            let secret = pg
+                .forward_secret(&random_secret()?)
+                .map_err(|e| anyhow::anyhow!("reading the cluster's forwarding secret: {e}"))?;
+            let directory = Arc::new(ArcSwap::from_pointee(
+                portico_admin::cluster::directory(&pg).unwrap_or_default(),
+            ));
+            admin_state.follow(pg, listen_addr, Arc::clone(&directory));
+            tracing::info!(node, "cluster node number");
+            Some(portico_dataplane::config::ClusterLink {
+                node,
+                secret: secret.into(),
+                directory,
+            })
+        }
+        None => None,
+    };
     if let Some(l) = shared_limits {
         admin_state.share_limits(l);
     }
@@ -338,6 +359,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         },
         ws_signed,
         upstream_tls,
+        cluster: cluster_link,
     });
     let cfg_account = (!cfg.account.is_unlimited()).then_some(cfg.account.limits);
     let stop = Arc::new(AtomicBool::new(false));
@@ -393,6 +415,16 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// 32 bytes from the kernel's CSPRNG: the forwarding secret, if this node is the cluster's first.
+fn random_secret() -> anyhow::Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut secret))
+        .context("reading /dev/urandom")?;
+    Ok(secret)
 }
 
 /// The account-level throttle: off unless either flag is given; the other then takes AWS's

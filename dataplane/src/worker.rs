@@ -173,6 +173,7 @@ pub fn spawn_workers(
                     .and_then(|l| l.local_addr().ok())
                     .map_or(0, |a| a.port());
                 let pool = Pool::new(Arc::clone(&cfg.upstream_tls));
+                let node = cfg.cluster.as_ref().map_or(0, |c| c.node);
                 let worker = Rc::new(Worker {
                     id,
                     cfg,
@@ -189,7 +190,7 @@ pub fn spawn_workers(
                     in_flight: Cell::new(0),
                     rng: Cell::new(RequestIds::random_seed(id) | 1),
                     shutdown: Shutdown::default(),
-                    ws: crate::ws::Registry::new(id, peers, RequestIds::random_seed(id)),
+                    ws: crate::ws::Registry::new(id, node, peers, RequestIds::random_seed(id)),
                     calls: RefCell::new(Vec::new()),
                     bufs: crate::buffers::Buffers::default(),
                 });

@@ -10,6 +10,7 @@ pub mod authorizer;
 pub mod aws;
 pub mod cache;
 pub mod clock;
+pub mod cluster;
 pub mod cors;
 pub mod dns;
 pub mod domain;

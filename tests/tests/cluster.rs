@@ -43,7 +43,7 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
         .parse()
         .expect("a count");
     assert!(versions >= 1, "a committed change is in the changelog");
-    assert_eq!(pg.psql("SELECT max(version) FROM schema_migrations"), "2");
+    assert_eq!(pg.psql("SELECT max(version) FROM schema_migrations"), "3");
 
     // Node B, started on the same store, loads and serves it.
     let mut b = node(&pg);

@@ -27,8 +27,11 @@
 //! Self-hosted functions (`$lambda`) follow too: their zips are kept in PostgreSQL
 //! (`function_code`, committed with the function's record), and a node unpacks a revision it
 //! lacks before it installs it (`FunctionHost::follow`; at start, `FunctionHost::open`), so any
-//! node can run any function. The node table carries node identity and addresses for cross-node work (`@connections`
-//! forwarding).
+//! node can run any function.
+//! The node table carries node identity and addresses for cross-node work: after each
+//! heartbeat the node publishes the numbered nodes' data plane addresses ([`directory`]) to its
+//! workers, which forward `@connections` calls for another node's connection there
+//! (dataplane/src/ws/forward.rs).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -36,12 +39,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use axum::extract::{Query, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+
+use portico_shared::cluster::{NodeDirectory, NodeEntry};
 
 use crate::error::ApiError;
 use crate::store::{PostgresStore, Store, IAM_SCOPE, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
@@ -80,11 +86,19 @@ pub struct ClusterNode {
     /// A change to `$lambda` was applied to the catalog's version but not yet to the function
     /// host (set until `FunctionHost::follow` succeeds).
     functions_behind: AtomicBool,
+    /// The other nodes' data plane addresses by node number, for the workers (refreshed after
+    /// each heartbeat).
+    directory: Arc<ArcSwap<NodeDirectory>>,
 }
 
 impl ClusterNode {
-    pub fn new(store: Arc<PostgresStore>, data_addr: SocketAddr) -> ClusterNode {
+    pub fn new(
+        store: Arc<PostgresStore>,
+        data_addr: SocketAddr,
+        directory: Arc<ArcSwap<NodeDirectory>>,
+    ) -> ClusterNode {
         ClusterNode {
+            directory,
             applied: AtomicU64::new(store.opened_version()),
             store,
             data_addr,
@@ -248,6 +262,23 @@ async fn wait(State(state): State<AdminState>, Query(q): Query<WaitQuery>) -> Re
     }
 }
 
+/// The numbered nodes' data plane addresses as the workers read them (`@connections`
+/// forwarding); a node is live while its heartbeat is within [`LIVE_WITHIN_MS`].
+pub fn directory(store: &PostgresStore) -> Result<NodeDirectory, crate::store::StoreError> {
+    let rows = store.node_directory()?;
+    Ok(NodeDirectory::new(rows.into_iter().filter_map(
+        |(n, addr, age_ms)| {
+            Some((
+                n,
+                NodeEntry {
+                    data_addr: addr.parse().ok()?,
+                    live: age_ms <= LIVE_WITHIN_MS,
+                },
+            ))
+        },
+    )))
+}
+
 /// Keeps a `LISTEN` connection open (on a blocking thread) and wakes the follow loop on each
 /// notification; reconnects a second after the connection breaks.
 async fn listen_loop(store: Arc<PostgresStore>, wake: Arc<tokio::sync::Notify>) {
@@ -338,6 +369,7 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
                         &n.data_addr.to_string(),
                         n.applied.load(Ordering::Acquire),
                     )?;
+                    n.directory.store(Arc::new(directory(&n.store)?));
                     // The Redis fallback divides each limit by the live node count.
                     if let Some(l) = shared {
                         let (_, rows) = n.store.nodes()?;

@@ -665,7 +665,7 @@ mod tests {
     #[test]
     fn proxy_events_carry_what_aws_sends() {
         let (peers, _inboxes) = channels(1).unwrap();
-        let reg = Registry::new(0, peers, 7);
+        let reg = Registry::new(0, 0, peers, 7);
         let conn = reg.allocate(
             "abc",
             "prod",

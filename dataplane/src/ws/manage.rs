@@ -8,6 +8,10 @@
 //! `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/{id}` by its
 //! identity policies. With no admin credentials configured (a loopback development setup, as the
 //! admin API), requests are not checked.
+//!
+//! A call for a connection another node of the cluster owns (its id names that node) is
+//! forwarded there once the caller is authorized here (`forward.rs`); a forwarded call is
+//! authorized by its MAC instead, and is never forwarded again.
 
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -69,15 +73,30 @@ pub async fn serve<S: Stream>(
     (ok && head.keep_alive).then_some(consumed)
 }
 
-/// The response: status, `x-amzn-ErrorType`, message, success body.
+/// A response: status, `x-amzn-ErrorType`, message, body (a success's, or relayed as it is).
+pub(super) type Answer = (u16, &'static str, String, Option<String>);
+
+/// The response.
 async fn answer<S: Stream>(
     w: &Rc<Worker>,
     d: &Downstream<S>,
     head: &RequestHead,
     payload: Vec<u8>,
-) -> (u16, &'static str, String, Option<String>) {
+) -> Answer {
     let snapshot = w.snapshot();
-    let caller = if w.cfg.ws_signed {
+    let forwarded = crate::request::header(
+        &d.buf,
+        &d.headers,
+        portico_shared::cluster::FORWARDED_HEADER.as_bytes(),
+    );
+    let caller = if let Some(tag) = forwarded {
+        // Another node checked the caller; the MAC proves it was a node of this cluster.
+        let path = crate::http1::parse::bytes(&d.buf, head.path);
+        if !super::forward::verify(w, head.method.as_str(), path, tag, &payload) {
+            return (403, "ForbiddenException", "Forbidden".into(), None);
+        }
+        None
+    } else if w.cfg.ws_signed {
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |t| t.as_secs());
@@ -125,28 +144,45 @@ async fn answer<S: Stream>(
         }
     }
     let decoded = portico_shared::percent::decode(id_text.as_bytes());
-    let op = match head.method {
-        http::Method::POST => {
-            if payload.len() > w.cfg.ws.message_max_bytes {
-                return (
-                    413,
-                    "PayloadTooLargeException",
-                    format!(
-                        "Request payload is larger than {} bytes",
-                        w.cfg.ws.message_max_bytes
-                    ),
-                    None,
-                );
-            }
-            Op::Post(payload)
+    match head.method {
+        http::Method::POST if payload.len() > w.cfg.ws.message_max_bytes => {
+            return (
+                413,
+                "PayloadTooLargeException",
+                format!(
+                    "Request payload is larger than {} bytes",
+                    w.cfg.ws.message_max_bytes
+                ),
+                None,
+            );
         }
-        http::Method::GET => Op::Get,
-        http::Method::DELETE => Op::Delete,
+        http::Method::POST | http::Method::GET | http::Method::DELETE => {}
         _ => return (404, "NotFoundException", "Not Found".into(), None),
-    };
+    }
     let gone = (410, "GoneException", String::new(), None);
     let Some(id) = ConnectionId::decode(&decoded) else {
         return gone;
+    };
+    if id.node != w.ws.node() {
+        if forwarded.is_some() {
+            // Never twice: the node that forwarded it knew better, or the ids disagree.
+            return gone;
+        }
+        return super::forward::call(
+            w,
+            &head.method,
+            &api.id,
+            &stage.name,
+            id_text,
+            id.node,
+            &payload,
+        )
+        .await;
+    }
+    let op = match head.method {
+        http::Method::POST => Op::Post(payload),
+        http::Method::GET => Op::Get,
+        _ => Op::Delete,
     };
     let deleting = matches!(op, Op::Delete);
     match w.ws.call(id, op).await {

@@ -22,6 +22,7 @@
 pub mod auth;
 mod duplex;
 pub mod event;
+mod forward;
 pub mod frame;
 pub mod manage;
 pub(crate) mod registry;

@@ -2,7 +2,8 @@
 //! workers reach them.
 //!
 //! A connection id is 11 bytes in base64 (`TWegAcC4EowCHnA=`-like, as AWS): the owning worker,
-//! a slot number and a random nonce (so an id is not guessable from another). Another worker
+//! a slot number, the owning node's number (0 on a node of its own; see `forward.rs`) and a
+//! random nonce (so an id is not guessable from another). Another worker
 //! posting to it sends the operation through the owner's inbox: a `std::sync::mpsc` queue
 //! (lock-free for senders) plus one byte on a socket pair to wake the owner's inbox task, and
 //! gets the result back the same way.
@@ -35,7 +36,9 @@ use crate::worker::Worker;
 pub struct ConnectionId {
     pub worker: u8,
     pub slot: u32,
-    pub nonce: [u8; 6],
+    /// The node that owns the connection (its number in the cluster; 0 on its own).
+    pub node: u8,
+    pub nonce: [u8; 5],
 }
 
 /// One open (or opening) connection. Lives on its worker only.
@@ -140,6 +143,8 @@ pub struct Inbox {
 #[derive(Debug)]
 pub struct Registry {
     worker: u8,
+    /// This node's number: ids it makes carry it.
+    node: u8,
     conns: RefCell<HashMap<u32, Rc<Conn>, foldhash::fast::FixedState>>,
     next_slot: Cell<u32>,
     rng: Cell<u64>,
@@ -229,9 +234,10 @@ pub async fn serve_inbox(w: Rc<Worker>, inbox: Inbox) {
 // === impl Registry ===
 
 impl Registry {
-    pub fn new(worker: usize, peers: Peers, seed: u64) -> Registry {
+    pub fn new(worker: usize, node: u8, peers: Peers, seed: u64) -> Registry {
         Registry {
             worker: u8::try_from(worker).unwrap_or(u8::MAX),
+            node,
             conns: RefCell::default(),
             next_slot: Cell::new(1),
             rng: Cell::new(seed | 1),
@@ -264,7 +270,8 @@ impl Registry {
         let id = ConnectionId {
             worker: self.worker,
             slot,
-            nonce: [r[0], r[1], r[2], r[3], r[4], r[5]],
+            node: self.node,
+            nonce: [r[0], r[1], r[2], r[3], r[4]],
         };
         Conn {
             id,
@@ -302,6 +309,11 @@ impl Registry {
 
     pub fn remove(&self, conn: &Conn) {
         self.conns.borrow_mut().remove(&conn.id.slot);
+    }
+
+    /// This node's number (the `node` of the ids it makes).
+    pub fn node(&self) -> u8 {
+        self.node
     }
 
     pub fn len(&self) -> usize {
@@ -564,7 +576,8 @@ impl ConnectionId {
         let mut b = [0u8; 11];
         b[0] = self.worker;
         b[1..5].copy_from_slice(&self.slot.to_le_bytes());
-        b[5..].copy_from_slice(&self.nonce);
+        b[5] = self.node;
+        b[6..].copy_from_slice(&self.nonce);
         b
     }
 
@@ -578,7 +591,8 @@ impl ConnectionId {
         Some(ConnectionId {
             worker: b[0],
             slot: u32::from_le_bytes([b[1], b[2], b[3], b[4]]),
-            nonce: [b[5], b[6], b[7], b[8], b[9], b[10]],
+            node: b[5],
+            nonce: [b[6], b[7], b[8], b[9], b[10]],
         })
     }
 }
@@ -655,7 +669,8 @@ mod tests {
         let id = ConnectionId {
             worker: 1,
             slot: 77,
-            nonce: [1, 2, 3, 4, 5, 255],
+            node: 9,
+            nonce: [1, 2, 3, 4, 255],
         };
         let text = id.encode();
         assert_eq!(text.len(), 16);
