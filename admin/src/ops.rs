@@ -930,6 +930,7 @@ impl Catalog {
             check_stage_name(&mut problems, &name);
         }
         check_stage_members(&mut problems, &input);
+        check_execution_logs(&mut problems, &d.state.api.protocol_type, &input);
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
@@ -972,6 +973,7 @@ impl Catalog {
             problems.push("tags are changed with TagResource, not UpdateStage".into());
         }
         check_stage_members(&mut problems, &input);
+        check_execution_logs(&mut problems, &d.state.api.protocol_type, &input);
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
@@ -1068,6 +1070,25 @@ fn stage_record(stage_name: String, now: String) -> StageRecord {
         stage_name,
         stage_variables: BTreeMap::new(),
         tags: BTreeMap::new(),
+    }
+}
+
+/// Execution logs (`loggingLevel` `ERROR`/`INFO`, `dataTraceEnabled`) exist for WebSocket APIs
+/// only; AWS refuses them on an HTTP API's stage with this message.
+fn check_execution_logs(problems: &mut Vec<String>, protocol_type: &str, input: &StageInput) {
+    if protocol_type == "WEBSOCKET" {
+        return;
+    }
+    let logs = |s: &RouteSettings| {
+        matches!(s.logging_level.as_deref(), Some("ERROR" | "INFO"))
+            || s.data_trace_enabled == Some(true)
+    };
+    if input.default_route_settings.as_ref().is_some_and(logs)
+        || input.route_settings.iter().flatten().any(|(_, s)| logs(s))
+    {
+        problems.push(format!(
+            "Execution logs are not supported on protocolType {protocol_type}"
+        ));
     }
 }
 

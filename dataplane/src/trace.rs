@@ -236,8 +236,8 @@ fn reached(stop: Option<&'static str>, step: &str) -> bool {
     pos(step) <= pos(stop)
 }
 
-/// AWS's words for a failed step.
-fn reason(e: &GatewayError, r: &portico_shared::snapshot::Route) -> String {
+/// AWS's words for a failed step (`r`: the REST route, whose validator names parameters).
+fn reason(e: &GatewayError, r: Option<&portico_shared::snapshot::Route>) -> String {
     use GatewayError as E;
     match e {
         E::Authorizer(AuthorizerError::Unauthorized) => {
@@ -259,8 +259,7 @@ fn reason(e: &GatewayError, r: &portico_shared::snapshot::Route) -> String {
         E::InvalidApiKey => "API Key not authorized: missing, unknown, disabled or not in a usage plan for this stage".into(),
         E::MissingParameters { missing } => {
             let names: Vec<&str> = r
-                .rest
-                .as_ref()
+                .and_then(|r| r.rest.as_ref())
                 .and_then(|m| m.validation.as_deref())
                 .map(|v| {
                     v.required
@@ -420,7 +419,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("authorizer", true, e));
         } else {
             let who = f
@@ -438,7 +437,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("throttle", true, e));
         } else {
             ok(
@@ -458,7 +457,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("validation", true, e));
         } else if validated {
             ok(&mut s, "validation", "Request validation succeeded".into());
@@ -481,7 +480,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("integration", true, e));
         } else {
             let latency = f.integration_us.map_or(0, |us| us / 1000);
@@ -617,6 +616,220 @@ fn aws_log_time(unix_s: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+
+// === WebSocket APIs ===
+
+/// How a WebSocket event ended, for its execution log.
+#[derive(Debug)]
+pub enum WsOutcome<'a> {
+    /// `$connect`'s authorizer (`AWS_IAM` or a Lambda `REQUEST` authorizer) refused the upgrade.
+    Refused { status: u16, message: &'a str },
+    /// No route took the message: the selection expression's value (if any) matched no route
+    /// and the stage has no `$default`.
+    NoRoute { selected: Option<&'a str> },
+    /// The selected route has no integration.
+    NoIntegration,
+    /// The integration answered; `sent`: the answer went back to the client (route response).
+    Answered {
+        status: u16,
+        body: &'a [u8],
+        latency_ms: u64,
+        sent: bool,
+    },
+    /// The integration failed.
+    Failed { error: GatewayError, latency_ms: u64 },
+}
+
+/// What [`ws_record`] reads off a finished WebSocket event.
+#[derive(Debug)]
+pub struct WsFinished<'a> {
+    pub trace: portico_shared::snapshot::Trace,
+    pub request_id: &'a [u8],
+    pub api_id: &'a str,
+    pub stage: &'a str,
+    pub connection_id: &'a str,
+    /// `CONNECT`, `MESSAGE` or `DISCONNECT`.
+    pub event_type: &'static str,
+    pub route_key: Option<&'a str>,
+    pub source_ip: &'a str,
+    pub user_agent: &'a str,
+    /// The message (MESSAGE events).
+    pub body: &'a [u8],
+    pub integration: Option<&'a portico_shared::websocket::WsIntegration>,
+    pub outcome: WsOutcome<'a>,
+}
+
+fn ws_endpoint(i: &portico_shared::websocket::WsIntegration) -> String {
+    use portico_shared::websocket::WsTarget;
+    let http = |p: &portico_shared::snapshot::HttpProxy| {
+        let scheme = if p.tls.is_some() { "https" } else { "http" };
+        let mut path = String::new();
+        for part in &p.path {
+            match part {
+                PathPart::Literal(l) => path.push_str(l),
+                PathPart::Param(name) => {
+                    let _ = write!(path, "{{{name}}}");
+                }
+            }
+        }
+        format!("{scheme}://{}{path}", p.host_header)
+    };
+    match &i.target {
+        WsTarget::Mock => "MOCK".into(),
+        WsTarget::Http(p) | WsTarget::HttpProxy(p) => http(p),
+        WsTarget::Lambda(l) => format!("lambda function {}", l.function),
+    }
+}
+
+/// A WebSocket event's steps, as far as its route's `loggingLevel` shows them.
+fn ws_steps(f: &WsFinished<'_>) -> Steps {
+    let info = f.trace.level >= TraceLevel::Info;
+    let mut s: Steps = Vec::new();
+    let ok = |s: &mut Steps, step: &'static str, msg: String| {
+        if info {
+            s.push((step, false, msg));
+        }
+    };
+    let id = String::from_utf8_lossy(f.request_id);
+    ok(&mut s, "resolve", format!("Extended Request Id: {id}"));
+    if f.event_type == "CONNECT" {
+        ok(
+            &mut s,
+            "resolve",
+            format!(
+                "Client [UserAgent: {}, SourceIp: {}] is connecting to WebSocket API [{}].",
+                f.user_agent, f.source_ip, f.api_id
+            ),
+        );
+    }
+    ok(
+        &mut s,
+        "resolve",
+        format!("Starting execution for request: {id}"),
+    );
+    if let Some(key) = f.route_key {
+        ok(
+            &mut s,
+            "route",
+            format!("WebSocket Request Route: [{key}]"),
+        );
+    }
+    if f.trace.data && f.event_type == "MESSAGE" {
+        ok(
+            &mut s,
+            "route",
+            format!("Message body: {}", clip(f.body)),
+        );
+    }
+    let endpoint = f.integration.map(ws_endpoint);
+    let sending = |s: &mut Steps| {
+        if let Some(uri) = &endpoint {
+            ok(s, "integration", format!("Sending request to {uri}"));
+        }
+    };
+    match &f.outcome {
+        WsOutcome::Refused { status, message } => s.push((
+            "authorizer",
+            true,
+            format!("Unauthorized request: the $connect authorizer refused the connection ({status} {message})"),
+        )),
+        WsOutcome::NoRoute { selected } => s.push((
+            "route",
+            true,
+            match selected {
+                Some(key) => format!(
+                    "Execution failed: no route matches the route selection value [{key}] and the stage has no $default route"
+                ),
+                None => "Execution failed: the route selection expression selected no route and the stage has no $default route".into(),
+            },
+        )),
+        WsOutcome::NoIntegration => s.push((
+            "integration",
+            true,
+            "Execution failed due to configuration error: the route has no integration".into(),
+        )),
+        WsOutcome::Answered {
+            status,
+            body,
+            latency_ms,
+            sent,
+        } => {
+            sending(&mut s);
+            ok(
+                &mut s,
+                "integration",
+                format!("Received response. Status: {status}, Integration latency: {latency_ms} ms"),
+            );
+            if f.trace.data {
+                ok(
+                    &mut s,
+                    "integration",
+                    format!("Endpoint response body before transformations: {}", clip(body)),
+                );
+            }
+            if f.event_type == "CONNECT" && !(200..300).contains(status) {
+                s.push((
+                    "integration",
+                    true,
+                    format!("Execution failed: the $connect integration refused the connection with status {status}"),
+                ));
+            } else {
+                if *sent {
+                    ok(
+                        &mut s,
+                        "response",
+                        format!("Sent the integration response to connection {}", f.connection_id),
+                    );
+                }
+                ok(&mut s, "response", "Successfully completed execution".into());
+            }
+        }
+        WsOutcome::Failed { error, latency_ms } => {
+            sending(&mut s);
+            s.push((
+                "integration",
+                true,
+                format!("{} (after {latency_ms} ms)", reason(error, None)),
+            ));
+        }
+    }
+    s
+}
+
+/// Ships a WebSocket event's execution log to its stage's group
+/// (`API-Gateway-Execution-Logs_{apiId}/{stage}`, as REST's).
+pub fn ws_record(f: &WsFinished<'_>) {
+    let steps = ws_steps(f);
+    if steps.is_empty() {
+        return;
+    }
+    let time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let id = String::from_utf8_lossy(f.request_id);
+    let lines = steps
+        .into_iter()
+        .map(|(step, failed, message)| {
+            serde_json::json!({
+                "requestId": id,
+                "level": if failed { "ERROR" } else { "INFO" },
+                "step": step,
+                "status": if failed { "failed" } else { "ok" },
+                "connectionId": f.connection_id,
+                "eventType": f.event_type,
+                "routeKey": f.route_key,
+                "message": format!("({id}) {message}"),
+            })
+            .to_string()
+        })
+        .collect();
+    ship(Record {
+        group: format!("API-Gateway-Execution-Logs_{}/{}", f.api_id, f.stage),
+        time_ms,
+        lines,
+    });
 }
 
 thread_local! {

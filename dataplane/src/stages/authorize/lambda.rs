@@ -316,7 +316,7 @@ async fn call_function(
     let started = Instant::now();
     let sent = monoio::time::timeout(
         w.cfg.authorizer_timeout,
-        crate::integration::lambda::call::send(w, call, &a.proxy.target, &event),
+        crate::integration::lambda::call::send(w, call, &a.proxy.target, &event, &[]),
     )
     .await;
     let failed = AuthorizerError::Failed;
