@@ -929,7 +929,8 @@ impl Catalog {
         } else {
             check_stage_name(&mut problems, &name);
         }
-        check_stage_members(&mut problems, &input);
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        check_stage_members(&mut problems, &input, websocket);
         check_execution_logs(&mut problems, &d.state.api.protocol_type, &input);
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -972,7 +973,8 @@ impl Catalog {
         if input.tags.is_some() {
             problems.push("tags are changed with TagResource, not UpdateStage".into());
         }
-        check_stage_members(&mut problems, &input);
+        let websocket = d.state.api.protocol_type == "WEBSOCKET";
+        check_stage_members(&mut problems, &input, websocket);
         check_execution_logs(&mut problems, &d.state.api.protocol_type, &input);
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -1092,7 +1094,7 @@ fn check_execution_logs(problems: &mut Vec<String>, protocol_type: &str, input: 
     }
 }
 
-fn check_stage_members(problems: &mut Vec<String>, input: &StageInput) {
+fn check_stage_members(problems: &mut Vec<String>, input: &StageInput, websocket: bool) {
     if let Some(vars) = &input.stage_variables {
         check_stage_variables(problems, vars);
     }
@@ -1101,7 +1103,10 @@ fn check_stage_members(problems: &mut Vec<String>, input: &StageInput) {
     }
     if let Some(map) = &input.route_settings {
         for (key, s) in map {
-            check_route_key(problems, key);
+            // A WebSocket route key is any name (`$connect`, `sendmessage`, ...).
+            if !websocket {
+                check_route_key(problems, key);
+            }
             check_route_settings(problems, &format!("routeSettings[{key}]"), s);
         }
     }

@@ -18,6 +18,7 @@ import pytest
 import websockets
 
 from conftest import Gateway
+from test_execution_logs import LambdaStub
 from test_websocket import _localhost_getaddrinfo, ws_url
 
 CFG = botocore.config.Config(retries={"max_attempts": 1})
@@ -32,9 +33,14 @@ def localhost_names(monkeypatch):
 
 @pytest.fixture
 def gw(tmp_path):
-    g = Gateway(tmp_path / "data", tmp_path / "portico.log", workers=2).start()
+    # The authorizer's function: a stub of Lambda's Invoke API that allows every identity.
+    stub = LambdaStub()
+    g = Gateway(tmp_path / "data", tmp_path / "portico.log", workers=2,
+                env={"AWS_ENDPOINT_URL_LAMBDA": stub.url, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                     "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1"}).start()
     yield g
     g.stop()
+    stub.close()
 
 
 def free_port():
@@ -45,7 +51,7 @@ def free_port():
 
 def build(client):
     """`$connect` guarded by a Lambda REQUEST authorizer whose identity is the `Auth` header (a
-    missing header is refused with 401 before any call); `echo` (MOCK, route response);
+    missing header is refused with 401 before any call; the stub allows any other); `echo` (MOCK, route response);
     `down` (HTTP_PROXY to a closed port); no `$default`. Stages: `info` (INFO + data trace by
     default), `errors` (ERROR by default, `echo` OFF), `off`."""
     api = client.create_api(Name="wslogs", ProtocolType="WEBSOCKET",

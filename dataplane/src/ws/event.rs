@@ -526,8 +526,16 @@ async fn call_http(
         crate::http1::write::header(r, name.as_bytes(), v);
     }
     // X-Ray: `$connect` forwarded the client's header above; otherwise the event gets one.
-    if ev.client_trace().is_none() && !mapped.iter().any(|(h, n, _)| *h && n.eq_ignore_ascii_case("x-amzn-trace-id")) {
-        crate::http1::write::header(r, b"x-amzn-trace-id", ev.request_id.trace_header(None).as_bytes());
+    if ev.client_trace().is_none()
+        && !mapped
+            .iter()
+            .any(|(h, n, _)| *h && n.eq_ignore_ascii_case("x-amzn-trace-id"))
+    {
+        crate::http1::write::header(
+            r,
+            b"x-amzn-trace-id",
+            ev.request_id.trace_header(None).as_bytes(),
+        );
     }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);

@@ -229,7 +229,10 @@ pub async fn upgrade<S: crate::conn::Stream>(
         Ok(a) => a,
         Err(r) => {
             w.ws.stats.client_error(&w);
-            if let Some(route) = ws.route(ws.connect).filter(|r| r.trace.level != TraceLevel::Off) {
+            if let Some(route) = ws
+                .route(ws.connect)
+                .filter(|r| r.trace.level != TraceLevel::Off)
+            {
                 let id = w.ids.next();
                 let refused = crate::trace::WsOutcome::Refused {
                     status: r.status,
@@ -548,7 +551,12 @@ async fn on_message(w: &Rc<Worker>, conn: &Rc<Conn>, body: &[u8], binary: bool) 
                 trace: route.trace,
                 route_key: Some(&route.route_key),
                 body,
-                ..event::exec_log(&request_id, conn, EventType::Message, crate::trace::WsOutcome::NoIntegration)
+                ..event::exec_log(
+                    &request_id,
+                    conn,
+                    EventType::Message,
+                    crate::trace::WsOutcome::NoIntegration,
+                )
             });
         }
         conn.error_frame("Internal server error", request_id);
