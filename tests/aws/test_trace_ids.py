@@ -1,7 +1,7 @@
 """Trace ids on Lambda, AWS service and WebSocket integrations: `X-Amzn-Trace-Id` (the
 client's, kept; else one the gateway makes) goes with Lambda's Invoke call and in the Lambda
-proxy event's headers, with AWS service calls, and on WebSocket HTTP integrations; `traceparent`
-passes through.
+proxy event's headers, with Lambda authorizers' calls, with AWS service calls, and on WebSocket
+HTTP integrations; `traceparent` passes through.
 
 One recording upstream (`conftest.Upstream`) stands in for Lambda's Invoke API
 (`AWS_ENDPOINT_URL_LAMBDA`), for SQS (`AWS_ENDPOINT_URL_SQS`) and for a WebSocket route's
@@ -12,7 +12,9 @@ import asyncio
 import json
 import re
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import websockets
@@ -111,22 +113,75 @@ def test_lambda_and_aws_service_integrations_get_the_trace_id(gw, up):
             assert sqs_trace != trace  # one per request
 
 
-def test_rest_lambda_proxy_event_carries_the_trace_header(gw, up):
-    c = gw.client(service="apigateway")
-    api = c.create_rest_api(name="r")["id"]
-    root = c.get_resources(restApiId=api)["items"][0]["id"]
-    res = c.create_resource(restApiId=api, parentId=root, pathPart="fn")["id"]
-    c.put_method(restApiId=api, resourceId=res, httpMethod="GET", authorizationType="NONE")
-    c.put_integration(restApiId=api, resourceId=res, httpMethod="GET", type="AWS_PROXY",
-                      integrationHttpMethod="POST", uri=FN_URI)
-    c.create_deployment(restApiId=api, stageName="prod")
-    status, _, _ = gw.request(api, "GET", "/prod/fn")
-    invoke = last_to(up, "/2015-03-31/functions/echo/invocations")
-    trace = header(invoke, "x-amzn-trace-id")
-    assert trace and MADE.match(trace), invoke["headers"]
-    event = json.loads(invoke["body"])
-    assert event["headers"]["X-Amzn-Trace-Id"] == trace, event["headers"]
-    assert event["multiValueHeaders"]["X-Amzn-Trace-Id"] == [trace]
+class AuthorizingLambda:
+    """Lambda's Invoke API: a TOKEN authorizer's event is allowed; any other event gets a 200
+    proxy answer. Records each call's headers and event."""
+
+    def __init__(self):
+        self.calls = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.calls.append(({k.lower(): v for k, v in self.headers.items()}, event))
+                if "authorizationToken" in event:
+                    answer = {"principalId": "u", "policyDocument": {
+                        "Version": "2012-10-17", "Statement": [{
+                            "Action": "execute-api:Invoke", "Effect": "Allow",
+                            "Resource": event["methodArn"]}]}}
+                else:
+                    answer = {"statusCode": 200, "body": "ok"}
+                out = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_rest_lambda_authorizer_and_proxy_event_carry_the_trace_header(tmp_path):
+    fn = AuthorizingLambda()
+    gw = Gateway(tmp_path / "data2", tmp_path / "portico2.log", workers=1, env={
+        "AWS_ENDPOINT_URL_LAMBDA": fn.url, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1"}).start()
+    try:
+        c = gw.client(service="apigateway")
+        api = c.create_rest_api(name="r")["id"]
+        root = c.get_resources(restApiId=api)["items"][0]["id"]
+        authz = c.create_authorizer(restApiId=api, name="tok", type="TOKEN", authorizerUri=FN_URI,
+                                    identitySource="method.request.header.Authorization",
+                                    authorizerResultTtlInSeconds=0)["id"]
+        res = c.create_resource(restApiId=api, parentId=root, pathPart="fn")["id"]
+        c.put_method(restApiId=api, resourceId=res, httpMethod="GET",
+                     authorizationType="CUSTOM", authorizerId=authz)
+        c.put_integration(restApiId=api, resourceId=res, httpMethod="GET", type="AWS_PROXY",
+                          integrationHttpMethod="POST", uri=FN_URI)
+        c.create_deployment(restApiId=api, stageName="prod")
+        status, _, body = gw.request(api, "GET", "/prod/fn", headers={"Authorization": "t"})
+        assert status == 200, body
+        (auth_headers, auth_event), (headers, event) = fn.calls[-2:]
+        assert "authorizationToken" in auth_event
+        trace = headers.get("x-amzn-trace-id")
+        assert trace and MADE.match(trace), headers
+        # The authorizer's call and the integration's carry the request's one trace id.
+        assert auth_headers.get("x-amzn-trace-id") == trace, auth_headers
+        assert event["headers"]["X-Amzn-Trace-Id"] == trace, event["headers"]
+        assert event["multiValueHeaders"]["X-Amzn-Trace-Id"] == [trace]
+    finally:
+        gw.stop()
+        fn.close()
 
 
 def test_websocket_http_integration_gets_the_trace_id(gw, up):
