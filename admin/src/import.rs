@@ -213,6 +213,15 @@ impl Catalog {
             let settings = |r: &model::RouteSettings| RouteSettings {
                 throttling_burst_limit: r.throttling_burst_limit,
                 throttling_rate_limit: r.throttling_rate_limit,
+                logging_level: r.logging_level.map(|l| {
+                    match l {
+                        model::LoggingLevel::Off => "OFF",
+                        model::LoggingLevel::Error => "ERROR",
+                        model::LoggingLevel::Info => "INFO",
+                    }
+                    .to_string()
+                }),
+                data_trace_enabled: r.data_trace_enabled,
                 ..RouteSettings::default()
             };
             let default_route_settings = RouteSettings {

@@ -330,8 +330,8 @@ pub(crate) struct IntegrationInput {
     pub(crate) tls_config: Option<TlsConfig>,
 }
 
-/// Per-route settings of a stage (`RouteSettings`). Stored; throttling and logging apply when
-/// their issues land.
+/// Per-route settings of a stage (`RouteSettings`): throttling, and execution logging on
+/// WebSocket APIs (HTTP APIs refuse `ERROR`/`INFO` and `dataTraceEnabled`, as AWS does).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RouteSettings {
@@ -389,6 +389,11 @@ impl StageRecord {
         let settings = |r: &RouteSettings| portico_shared::model::RouteSettings {
             throttling_burst_limit: r.throttling_burst_limit,
             throttling_rate_limit: r.throttling_rate_limit,
+            logging_level: r
+                .logging_level
+                .as_deref()
+                .and_then(portico_shared::model::LoggingLevel::parse),
+            data_trace_enabled: r.data_trace_enabled,
         };
         let default = settings(&self.default_route_settings);
         portico_shared::model::Stage {

@@ -22,6 +22,7 @@ pub mod deadline;
 pub mod error;
 pub mod http1;
 pub mod integration;
+pub mod log_writer;
 pub mod observe;
 pub mod pipeline;
 pub mod request;

@@ -373,11 +373,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         DriverArg::IoUring => DriverChoice::IoUring,
         DriverArg::Legacy => DriverChoice::Legacy,
     };
-    // Execution logs' writer thread (files under the data directory, CloudWatch Logs when
-    // AWS_ENDPOINT_URL_LOGS is set).
-    portico_dataplane::trace::spawn(args.data_dir.clone(), workers)
-        .context("starting the execution log writer")?;
-    portico_dataplane::access_log::start(args.data_dir.clone());
+    // The writer thread of access and execution logs (files under the data directory,
+    // CloudWatch Logs, Firehose).
+    portico_dataplane::log_writer::start(args.data_dir.clone());
     let set = spawn_workers(
         listeners,
         tls_listeners,

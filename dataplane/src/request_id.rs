@@ -89,6 +89,20 @@ impl RequestId {
         out
     }
 
+    /// The `X-Amzn-Trace-Id` value an integration gets: the client's as sent, else
+    /// `Root={trace_root}` (on the stack: nothing allocated).
+    pub fn trace_header<'a>(&self, client: Option<&'a [u8]>) -> TraceHeader<'a> {
+        match client {
+            Some(v) if !v.is_empty() => TraceHeader::Client(v),
+            _ => {
+                let mut made = [0; 40];
+                made[..5].copy_from_slice(b"Root=");
+                made[5..].copy_from_slice(&self.trace_root());
+                TraceHeader::Made(made)
+            }
+        }
+    }
+
     /// The id as a version-4-shaped UUID (`x-amzn-RequestId`): the 5 random bytes, fixed
     /// version and variant bytes, then the 6-byte counter, so it is as unique as the id.
     pub fn uuid(&self) -> [u8; 36] {
@@ -151,5 +165,23 @@ mod tests {
             RequestIds::new(RequestIds::random_seed(4)).next(),
             RequestIds::new(RequestIds::random_seed(4)).next()
         );
+    }
+}
+
+/// A request's `X-Amzn-Trace-Id` value ([`RequestId::trace_header`]).
+#[derive(Debug, Clone, Copy)]
+pub enum TraceHeader<'a> {
+    /// The client sent one: kept as sent.
+    Client(&'a [u8]),
+    /// The gateway made one: `Root=1-{8 hex}-{24 hex}`.
+    Made([u8; 40]),
+}
+
+impl TraceHeader<'_> {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            TraceHeader::Client(v) => v,
+            TraceHeader::Made(m) => m,
+        }
     }
 }

@@ -436,6 +436,12 @@ pub fn build_http_request(
             )?;
         }
     }
+    // X-Ray: the client's trace header (its headers are not forwarded here), else the
+    // gateway's; unsigned, as the SDKs send it.
+    let trace = cx
+        .request_id
+        .trace_header(cx.request_header("x-amzn-trace-id"));
+    write::header(out, b"x-amzn-trace-id", trace.as_bytes());
     write::header_u64(out, b"content-length", body.len() as u64);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);

@@ -6,12 +6,14 @@
 //! answer is written): how far the request got and why it stopped are on its `Outcome`, so no
 //! stage carries logging code and a method with logging off pays one branch, no allocation.
 //!
-//! Shipping is off the request path: a record goes into a bounded queue
-//! ([`TRACE_QUEUE_PER_WORKER`] per worker) with `try_send`, never waiting; a full queue drops it
-//! and counts it ([`dropped`]). The writer thread appends each record to the file of its group,
+//! WebSocket APIs' events are logged the same way from their route's settings ([`ws_record`]).
+//!
+//! Shipping is off the request path: each line goes into the worker's bounded queue of
+//! `log_writer` (the access logs' queue and writer) with `try_send`, never waiting; a full queue
+//! drops it and counts it ([`dropped`]). The writer appends the lines to the file of their group,
 //! `{data-dir}/logs/API-Gateway-Execution-Logs_{apiId}/{stage}.log` (AWS's log group name,
-//! newline-delimited JSON), and, when `AWS_ENDPOINT_URL_LOGS` is set, sends it to that
-//! CloudWatch Logs endpoint with `PutLogEvents` (group and stream created on first use).
+//! newline-delimited JSON, rotated by size as access log files are), and, when a CloudWatch Logs
+//! endpoint is set, sends them there with `PutLogEvents` (group and stream created on first use).
 //!
 //! `TestInvokeMethod` compiles its stage with [`TraceLevel::Capture`]: the same steps, rendered
 //! as AWS's `log` text and handed back to the admin side in the response header
@@ -22,21 +24,14 @@
 //! per worker.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use portico_shared::snapshot::{Integration, PathPart, TraceLevel};
 
 use crate::error::{AuthorizerError, GatewayError};
 
-/// Records a worker may have queued for the writer before new ones are dropped.
-pub const TRACE_QUEUE_PER_WORKER: usize = 1024;
 /// Request and response bodies and header lists in a data trace are cut here (AWS: 1,024).
 pub const TRACE_DATA_MAX_BYTES: usize = 1024;
 /// Lines per second per worker that gateway-produced 5xx write to Portico's log.
@@ -44,10 +39,7 @@ pub const GATEWAY_5XX_LOG_PER_S: u32 = 10;
 /// The response header a test invocation's log comes back in (base64), only on the
 /// admin side's requests (they name a secret API key in the snapshot).
 pub const TEST_INVOKE_LOG_HEADER: &str = "x-portico-test-invoke-log";
-/// Largest batch of events in one `PutLogEvents` call (AWS: 10,000).
-const PUT_LOG_EVENTS_MAX: usize = 1000;
-
-const _: () = assert!(TRACE_QUEUE_PER_WORKER > 0 && GATEWAY_5XX_LOG_PER_S > 0);
+const _: () = assert!(GATEWAY_5XX_LOG_PER_S > 0);
 
 /// One request's execution log, on its way to the writer.
 #[derive(Debug)]
@@ -60,110 +52,28 @@ pub struct Record {
     pub lines: Vec<String>,
 }
 
-/// The writer's end, set once at start.
-#[derive(Debug)]
-struct Sink {
-    tx: SyncSender<Record>,
-}
-
-static SINK: OnceLock<Sink> = OnceLock::new();
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-static WRITTEN: AtomicU64 = AtomicU64::new(0);
-
-/// Records dropped because the writer's queue was full.
+/// Execution log lines dropped because this worker's queue was full, or a sink refused them.
 pub fn dropped() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
+    crate::log_writer::EXEC_DROPPED.load(Ordering::Relaxed)
 }
 
-/// Records the writer has shipped.
+/// Execution log lines the writer has shipped.
 pub fn written() -> u64 {
-    WRITTEN.load(Ordering::Relaxed)
+    crate::log_writer::EXEC_SHIPPED.load(Ordering::Relaxed)
 }
 
-/// Starts the writer thread: files under `data_dir/logs`, and CloudWatch Logs when
-/// `AWS_ENDPOINT_URL_LOGS` is set. Later calls do nothing.
-pub fn spawn(data_dir: PathBuf, workers: usize) -> std::io::Result<()> {
-    if SINK.get().is_some() {
-        return Ok(());
-    }
-    let (tx, rx) = sync_channel(TRACE_QUEUE_PER_WORKER * workers.max(1));
-    let logs = cloudwatch::Client::from_env();
-    std::thread::Builder::new()
-        .name("portico-trace".into())
-        .spawn(move || writer(rx, data_dir.join("logs"), logs))?;
-    let _ = SINK.set(Sink { tx });
-    Ok(())
-}
-
+/// Hands a record's lines to this worker's queue (`log_writer`, shared with the access logs).
 fn ship(record: Record) {
-    let Some(sink) = SINK.get() else {
+    if !crate::log_writer::started() {
         return;
-    };
-    match sink.tx.try_send(record) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
-        }
     }
-}
-
-fn writer(rx: Receiver<Record>, dir: PathBuf, mut logs: Option<cloudwatch::Client>) {
-    let mut files: HashMap<String, std::fs::File> = HashMap::new();
-    let mut dropped_seen = 0;
-    while let Ok(first) = rx.recv() {
-        let now_dropped = dropped();
-        if now_dropped != dropped_seen {
-            tracing::warn!(
-                dropped = now_dropped - dropped_seen,
-                "execution log records dropped: the writer fell behind"
-            );
-            dropped_seen = now_dropped;
-        }
-        // Everything already queued goes in the same batch.
-        let mut batch = vec![first];
-        while let Ok(r) = rx.try_recv() {
-            batch.push(r);
-            if batch.len() >= PUT_LOG_EVENTS_MAX {
-                break;
-            }
-        }
-        for r in &batch {
-            if !files.contains_key(&r.group) {
-                let path = dir.join(format!("{}.log", r.group));
-                let opened = path
-                    .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| {
-                        std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(&path)
-                    });
-                match opened {
-                    Ok(f) => {
-                        files.insert(r.group.clone(), f);
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "execution log file");
-                        continue;
-                    }
-                }
-            }
-            if let Some(f) = files.get_mut(&r.group) {
-                let mut text = String::new();
-                for l in &r.lines {
-                    text.push_str(l);
-                    text.push('\n');
-                }
-                if let Err(e) = f.write_all(text.as_bytes()) {
-                    tracing::warn!(group = %r.group, error = %e, "execution log write");
-                }
-            }
-        }
-        if let Some(c) = logs.as_mut() {
-            c.put(&batch);
-        }
-        WRITTEN.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let group: std::sync::Arc<str> = record.group.into();
+    for line in record.lines {
+        crate::log_writer::enqueue(crate::log_writer::Line {
+            dest: crate::log_writer::Dest::Execution(std::sync::Arc::clone(&group)),
+            at_ms: record.time_ms,
+            text: line.into_bytes(),
+        });
     }
 }
 
@@ -236,8 +146,8 @@ fn reached(stop: Option<&'static str>, step: &str) -> bool {
     pos(step) <= pos(stop)
 }
 
-/// AWS's words for a failed step.
-fn reason(e: &GatewayError, r: &portico_shared::snapshot::Route) -> String {
+/// AWS's words for a failed step (`r`: the REST route, whose validator names parameters).
+fn reason(e: &GatewayError, r: Option<&portico_shared::snapshot::Route>) -> String {
     use GatewayError as E;
     match e {
         E::Authorizer(AuthorizerError::Unauthorized) => {
@@ -259,8 +169,7 @@ fn reason(e: &GatewayError, r: &portico_shared::snapshot::Route) -> String {
         E::InvalidApiKey => "API Key not authorized: missing, unknown, disabled or not in a usage plan for this stage".into(),
         E::MissingParameters { missing } => {
             let names: Vec<&str> = r
-                .rest
-                .as_ref()
+                .and_then(|r| r.rest.as_ref())
                 .and_then(|m| m.validation.as_deref())
                 .map(|v| {
                     v.required
@@ -420,7 +329,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("authorizer", true, e));
         } else {
             let who = f
@@ -438,7 +347,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("throttle", true, e));
         } else {
             ok(
@@ -458,7 +367,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("validation", true, e));
         } else if validated {
             ok(&mut s, "validation", "Request validation succeeded".into());
@@ -481,7 +390,7 @@ fn steps(f: &Finished<'_>) -> Steps {
             let e = f
                 .error
                 .as_ref()
-                .map_or(String::new(), |e| reason(e, f.route));
+                .map_or(String::new(), |e| reason(e, Some(f.route)));
             s.push(("integration", true, e));
         } else {
             let latency = f.integration_us.map_or(0, |us| us / 1000);
@@ -619,6 +528,214 @@ fn aws_log_time(unix_s: u64) -> String {
     )
 }
 
+// === WebSocket APIs ===
+
+/// How a WebSocket event ended, for its execution log.
+#[derive(Debug)]
+pub enum WsOutcome<'a> {
+    /// `$connect`'s authorizer (`AWS_IAM` or a Lambda `REQUEST` authorizer) refused the upgrade.
+    Refused { status: u16, message: &'a str },
+    /// No route took the message: the selection expression's value (if any) matched no route
+    /// and the stage has no `$default`.
+    NoRoute { selected: Option<&'a str> },
+    /// The selected route has no integration.
+    NoIntegration,
+    /// The integration answered; `sent`: the answer went back to the client (route response).
+    Answered {
+        status: u16,
+        body: &'a [u8],
+        latency_ms: u64,
+        sent: bool,
+    },
+    /// The integration failed.
+    Failed {
+        error: GatewayError,
+        latency_ms: u64,
+    },
+}
+
+/// What [`ws_record`] reads off a finished WebSocket event.
+#[derive(Debug)]
+pub struct WsFinished<'a> {
+    pub trace: portico_shared::snapshot::Trace,
+    pub request_id: &'a [u8],
+    pub api_id: &'a str,
+    pub stage: &'a str,
+    pub connection_id: &'a str,
+    /// `CONNECT`, `MESSAGE` or `DISCONNECT`.
+    pub event_type: &'static str,
+    pub route_key: Option<&'a str>,
+    pub source_ip: &'a str,
+    pub user_agent: &'a str,
+    /// The message (MESSAGE events).
+    pub body: &'a [u8],
+    pub integration: Option<&'a portico_shared::websocket::WsIntegration>,
+    pub outcome: WsOutcome<'a>,
+}
+
+fn ws_endpoint(i: &portico_shared::websocket::WsIntegration) -> String {
+    use portico_shared::websocket::WsTarget;
+    let http = |p: &portico_shared::snapshot::HttpProxy| {
+        let scheme = if p.tls.is_some() { "https" } else { "http" };
+        let mut path = String::new();
+        for part in &p.path {
+            match part {
+                PathPart::Literal(l) => path.push_str(l),
+                PathPart::Param(name) => {
+                    let _ = write!(path, "{{{name}}}");
+                }
+            }
+        }
+        format!("{scheme}://{}{path}", p.host_header)
+    };
+    match &i.target {
+        WsTarget::Mock => "MOCK".into(),
+        WsTarget::Http(p) | WsTarget::HttpProxy(p) => http(p),
+        WsTarget::Lambda(l) => format!("lambda function {}", l.function),
+    }
+}
+
+/// A WebSocket event's steps, as far as its route's `loggingLevel` shows them.
+fn ws_steps(f: &WsFinished<'_>) -> Steps {
+    let info = f.trace.level >= TraceLevel::Info;
+    let mut s: Steps = Vec::new();
+    let ok = |s: &mut Steps, step: &'static str, msg: String| {
+        if info {
+            s.push((step, false, msg));
+        }
+    };
+    let id = String::from_utf8_lossy(f.request_id);
+    ok(&mut s, "resolve", format!("Extended Request Id: {id}"));
+    if f.event_type == "CONNECT" {
+        ok(
+            &mut s,
+            "resolve",
+            format!(
+                "Client [UserAgent: {}, SourceIp: {}] is connecting to WebSocket API [{}].",
+                f.user_agent, f.source_ip, f.api_id
+            ),
+        );
+    }
+    ok(
+        &mut s,
+        "resolve",
+        format!("Starting execution for request: {id}"),
+    );
+    if let Some(key) = f.route_key {
+        ok(&mut s, "route", format!("WebSocket Request Route: [{key}]"));
+    }
+    if f.trace.data && f.event_type == "MESSAGE" {
+        ok(&mut s, "route", format!("Message body: {}", clip(f.body)));
+    }
+    let endpoint = f.integration.map(ws_endpoint);
+    let sending = |s: &mut Steps| {
+        if let Some(uri) = &endpoint {
+            ok(s, "integration", format!("Sending request to {uri}"));
+        }
+    };
+    match &f.outcome {
+        WsOutcome::Refused { status, message } => s.push((
+            "authorizer",
+            true,
+            format!("Unauthorized request: the $connect authorizer refused the connection ({status} {message})"),
+        )),
+        WsOutcome::NoRoute { selected } => s.push((
+            "route",
+            true,
+            match selected {
+                Some(key) => format!(
+                    "Execution failed: no route matches the route selection value [{key}] and the stage has no $default route"
+                ),
+                None => "Execution failed: the route selection expression selected no route and the stage has no $default route".into(),
+            },
+        )),
+        WsOutcome::NoIntegration => s.push((
+            "integration",
+            true,
+            "Execution failed due to configuration error: the route has no integration".into(),
+        )),
+        WsOutcome::Answered {
+            status,
+            body,
+            latency_ms,
+            sent,
+        } => {
+            sending(&mut s);
+            ok(
+                &mut s,
+                "integration",
+                format!("Received response. Status: {status}, Integration latency: {latency_ms} ms"),
+            );
+            if f.trace.data {
+                ok(
+                    &mut s,
+                    "integration",
+                    format!("Endpoint response body before transformations: {}", clip(body)),
+                );
+            }
+            if f.event_type == "CONNECT" && !(200..300).contains(status) {
+                s.push((
+                    "integration",
+                    true,
+                    format!("Execution failed: the $connect integration refused the connection with status {status}"),
+                ));
+            } else {
+                if *sent {
+                    ok(
+                        &mut s,
+                        "response",
+                        format!("Sent the integration response to connection {}", f.connection_id),
+                    );
+                }
+                ok(&mut s, "response", "Successfully completed execution".into());
+            }
+        }
+        WsOutcome::Failed { error, latency_ms } => {
+            sending(&mut s);
+            s.push((
+                "integration",
+                true,
+                format!("{} (after {latency_ms} ms)", reason(error, None)),
+            ));
+        }
+    }
+    s
+}
+
+/// Ships a WebSocket event's execution log to its stage's group
+/// (`API-Gateway-Execution-Logs_{apiId}/{stage}`, as REST's).
+pub fn ws_record(f: &WsFinished<'_>) {
+    let steps = ws_steps(f);
+    if steps.is_empty() {
+        return;
+    }
+    let time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let id = String::from_utf8_lossy(f.request_id);
+    let lines = steps
+        .into_iter()
+        .map(|(step, failed, message)| {
+            serde_json::json!({
+                "requestId": id,
+                "level": if failed { "ERROR" } else { "INFO" },
+                "step": step,
+                "status": if failed { "failed" } else { "ok" },
+                "connectionId": f.connection_id,
+                "eventType": f.event_type,
+                "routeKey": f.route_key,
+                "message": format!("({id}) {message}"),
+            })
+            .to_string()
+        })
+        .collect();
+    ship(Record {
+        group: format!("API-Gateway-Execution-Logs_{}/{}", f.api_id, f.stage),
+        time_ms,
+        lines,
+    });
+}
+
 thread_local! {
     /// This worker's 5xx log budget: (second, lines written in it).
     static BUDGET: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
@@ -644,134 +761,6 @@ pub fn gateway_5xx(worker: usize, status: u16, e: &GatewayError, route: Option<&
             blame = ?e.blame(),
             "gateway answered {status}: {e}"
         );
-    }
-}
-
-mod cloudwatch {
-    //! A minimal CloudWatch Logs client for the writer thread (blocking, `http://` endpoints,
-    //! as the admin side's STS client): `CreateLogGroup`, `CreateLogStream`, `PutLogEvents`.
-    use std::collections::HashSet;
-    use std::io::{Read, Write};
-    use std::net::{TcpStream, ToSocketAddrs};
-
-    use std::time::Duration;
-
-    use super::Record;
-    use portico_shared::sigv4::{self, Credentials};
-
-    pub(super) struct Client {
-        host: String,
-        creds: Credentials,
-        region: String,
-        stream: String,
-        ready: HashSet<String>,
-    }
-
-    impl Client {
-        pub(super) fn from_env() -> Option<Client> {
-            let url = std::env::var("AWS_ENDPOINT_URL_LOGS").ok()?;
-            let host = url
-                .strip_prefix("http://")?
-                .trim_end_matches('/')
-                .to_owned();
-            let creds = Credentials::from_env()
-                .unwrap_or_else(|| Credentials::new("portico", "portico", None));
-            let region = std::env::var("AWS_REGION")
-                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|_| "us-east-1".into());
-            Some(Client {
-                host,
-                creds,
-                region,
-                stream: format!("portico-{}", std::process::id()),
-                ready: HashSet::new(),
-            })
-        }
-
-        pub(super) fn put(&mut self, batch: &[Record]) {
-            let mut groups: Vec<&str> = batch.iter().map(|r| r.group.as_str()).collect();
-            groups.sort_unstable();
-            groups.dedup();
-            for g in groups {
-                if !self.ready.contains(g) {
-                    let body = serde_json::json!({ "logGroupName": g }).to_string();
-                    let _ = self.call("CreateLogGroup", &body);
-                    let body =
-                        serde_json::json!({ "logGroupName": g, "logStreamName": self.stream })
-                            .to_string();
-                    let _ = self.call("CreateLogStream", &body);
-                    self.ready.insert(g.to_owned());
-                }
-                let events: Vec<serde_json::Value> = batch
-                    .iter()
-                    .filter(|r| r.group == g)
-                    .flat_map(|r| {
-                        r.lines.iter().map(
-                            move |l| serde_json::json!({ "timestamp": r.time_ms, "message": l }),
-                        )
-                    })
-                    .collect();
-                let body = serde_json::json!({
-                    "logGroupName": g,
-                    "logStreamName": self.stream,
-                    "logEvents": events,
-                })
-                .to_string();
-                match self.call("PutLogEvents", &body) {
-                    Ok(200) => {}
-                    Ok(status) => tracing::warn!(status, group = g, "PutLogEvents refused"),
-                    Err(e) => tracing::warn!(error = %e, group = g, "PutLogEvents failed"),
-                }
-            }
-        }
-
-        fn call(&self, action: &str, body: &str) -> std::io::Result<u16> {
-            let target = format!("Logs_20140328.{action}");
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let headers = [
-                ("host", self.host.as_str()),
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-target", target.as_str()),
-            ];
-            let sig = sigv4::sign(
-                &self.creds,
-                &self.region,
-                "logs",
-                now,
-                "POST",
-                "/",
-                "",
-                &headers,
-                body.as_bytes(),
-            );
-            let mut req = format!(
-                "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-target: {target}\r\nx-amz-date: {}\r\nx-amz-content-sha256: {}\r\nauthorization: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
-                self.host, sig.amz_date, sig.content_sha256, sig.authorization, body.len()
-            );
-            if let Some(t) = &self.creds.session_token {
-                req.push_str(&format!("x-amz-security-token: {t}\r\n"));
-            }
-            req.push_str("\r\n");
-            req.push_str(body);
-            let addr = self
-                .host
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| std::io::Error::other("no address"))?;
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(req.as_bytes())?;
-            let mut answer = Vec::new();
-            s.read_to_end(&mut answer)?;
-            let status = answer
-                .get(9..12)
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            Ok(status)
-        }
     }
 }
 

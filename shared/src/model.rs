@@ -245,7 +245,7 @@ pub struct AccessLogSettings {
     pub format: Option<String>,
 }
 
-/// The throttling part of a stage's route settings.
+/// The throttling and execution logging parts of a stage's route settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteSettings {
@@ -253,6 +253,33 @@ pub struct RouteSettings {
     pub throttling_burst_limit: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttling_rate_limit: Option<f64>,
+    /// `loggingLevel` (WebSocket APIs only; AWS refuses it on HTTP APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging_level: Option<LoggingLevel>,
+    /// `dataTraceEnabled` (WebSocket APIs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_trace_enabled: Option<bool>,
+}
+
+/// A route's `loggingLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LoggingLevel {
+    Off,
+    Error,
+    Info,
+}
+
+impl LoggingLevel {
+    /// `ERROR`, `INFO` or `OFF`; anything else is `None`.
+    pub fn parse(s: &str) -> Option<LoggingLevel> {
+        match s {
+            "OFF" => Some(LoggingLevel::Off),
+            "ERROR" => Some(LoggingLevel::Error),
+            "INFO" => Some(LoggingLevel::Info),
+            _ => None,
+        }
+    }
 }
 
 impl RouteSettings {

@@ -58,6 +58,8 @@ pub struct WsStage {
     pub connect: Option<u32>,
     pub disconnect: Option<u32>,
     pub default: Option<u32>,
+    /// `defaultRouteSettings`' execution logging: what a message no route took is logged at.
+    pub trace: crate::snapshot::Trace,
 }
 
 /// One route of a WebSocket API stage.
@@ -76,6 +78,9 @@ pub struct WsRoute {
     /// `$connect` with `authorizationType: CUSTOM`: the Lambda `REQUEST` authorizer that
     /// decides the upgrade (`dataplane/src/ws/auth.rs`).
     pub authorizer: Option<Arc<crate::authorizer::LambdaAuthorizer>>,
+    /// Execution logging (`loggingLevel`, `dataTraceEnabled`): the route's own settings, field
+    /// by field over `defaultRouteSettings`; `Off` costs one branch per event.
+    pub trace: crate::snapshot::Trace,
 }
 
 /// A WebSocket integration.
@@ -318,6 +323,28 @@ pub fn compile_api(expr: Option<&str>, at: &str) -> Result<WsApi, ConfigError> {
 }
 
 /// Compiles the routes and integrations a WebSocket stage serves, reporting every problem.
+/// A route's execution logging: its own `loggingLevel` and `dataTraceEnabled`, each falling
+/// back to the stage's `defaultRouteSettings`.
+fn trace_of(
+    default: Option<&crate::model::RouteSettings>,
+    route: Option<&crate::model::RouteSettings>,
+) -> crate::snapshot::Trace {
+    use crate::model::LoggingLevel;
+    let level = route
+        .and_then(|r| r.logging_level)
+        .or(default.and_then(|d| d.logging_level));
+    let data = route
+        .and_then(|r| r.data_trace_enabled)
+        .or(default.and_then(|d| d.data_trace_enabled))
+        .unwrap_or(false);
+    let level = match level {
+        Some(LoggingLevel::Error) => "ERROR",
+        Some(LoggingLevel::Info) => "INFO",
+        Some(LoggingLevel::Off) | None => "OFF",
+    };
+    crate::snapshot::Trace::from_setting(level, data)
+}
+
 pub fn compile_stage(
     api_id: &str,
     input: &crate::snapshot::StageInput<'_>,
@@ -349,6 +376,7 @@ pub fn compile_stage(
         connect: None,
         disconnect: None,
         default: None,
+        trace: trace_of(stage.default_route_settings.as_ref(), None),
     };
     for r in routes {
         let rat = format!("{at}.routes[{}]", r.route_key);
@@ -397,6 +425,10 @@ pub fn compile_stage(
             integration,
             aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
             authorizer: compile_authorizer(api_id, stage, r, authorizers, &rat, errors, ctx),
+            trace: trace_of(
+                stage.default_route_settings.as_ref(),
+                stage.route_settings.get(&r.route_key),
+            ),
         });
     }
     (errors.len() == before).then_some(out)

@@ -14,6 +14,7 @@ use crate::records::{
 };
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::model::ProtocolType;
 
 pub(super) async fn create_stage(
     State(s): State<AdminState>,
@@ -106,7 +107,9 @@ impl Catalog {
         } else {
             check_stage_name(&mut problems, &name);
         }
-        check_stage_members(&mut problems, &input);
+        let protocol = d.state.api.protocol_type;
+        check_stage_members(&mut problems, &input, protocol == ProtocolType::Websocket);
+        check_execution_logs(&mut problems, protocol, &input);
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
@@ -148,7 +151,9 @@ impl Catalog {
         if input.tags.is_some() {
             problems.push("tags are changed with TagResource, not UpdateStage".into());
         }
-        check_stage_members(&mut problems, &input);
+        let protocol = d.state.api.protocol_type;
+        check_stage_members(&mut problems, &input, protocol == ProtocolType::Websocket);
+        check_execution_logs(&mut problems, protocol, &input);
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
@@ -248,7 +253,24 @@ pub(super) fn stage_record(stage_name: String, now: String) -> StageRecord {
     }
 }
 
-fn check_stage_members(problems: &mut Vec<String>, input: &StageInput) {
+/// Execution logs (`loggingLevel` `ERROR`/`INFO`, `dataTraceEnabled`) exist for WebSocket APIs
+/// only; AWS refuses them on an HTTP API's stage with this message.
+fn check_execution_logs(problems: &mut Vec<String>, protocol: ProtocolType, input: &StageInput) {
+    if protocol == ProtocolType::Websocket {
+        return;
+    }
+    let logs = |s: &RouteSettings| {
+        matches!(s.logging_level.as_deref(), Some("ERROR" | "INFO"))
+            || s.data_trace_enabled == Some(true)
+    };
+    if input.default_route_settings.as_ref().is_some_and(logs)
+        || input.route_settings.iter().flatten().any(|(_, s)| logs(s))
+    {
+        problems.push("Execution logs are not supported on protocolType HTTP".into());
+    }
+}
+
+fn check_stage_members(problems: &mut Vec<String>, input: &StageInput, websocket: bool) {
     if let Some(vars) = &input.stage_variables {
         check_stage_variables(problems, vars);
     }
@@ -257,7 +279,10 @@ fn check_stage_members(problems: &mut Vec<String>, input: &StageInput) {
     }
     if let Some(map) = &input.route_settings {
         for (key, s) in map {
-            check_route_key(problems, key);
+            // A WebSocket route key is any name (`$connect`, `sendmessage`, ...).
+            if !websocket {
+                check_route_key(problems, key);
+            }
             check_route_settings(problems, &format!("routeSettings[{key}]"), s);
         }
     }

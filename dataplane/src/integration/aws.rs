@@ -38,11 +38,32 @@ pub async fn invoke(
     let mut scratch = w.bufs.take();
     let built = build(s, resolved, req, &mut body, &mut scratch, &mut call.req);
     let method = built?;
+    add_trace(req, &mut call.req);
     let endpoint = crate::upstream::Endpoint {
         addr: s.target.upstream,
         tls: s.target.https.then_some(&*s.target.host),
     };
     crate::integration::send(w, call, endpoint, method, s.timeout_ms, None).await
+}
+
+/// Adds the request's `X-Amzn-Trace-Id` (the client's, else the gateway's) to the head of the
+/// serialized request in `out`: unsigned, as the AWS SDKs send it.
+fn add_trace(req: &Request<'_>, out: &mut Vec<u8>) {
+    let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") else {
+        return;
+    };
+    let trace = req.request_id.trace_header(req.header(b"x-amzn-trace-id"));
+    let mut line = [0u8; 256];
+    let value = trace.as_bytes();
+    let name = b"x-amzn-trace-id: ";
+    let len = name.len() + value.len() + 2;
+    if len > line.len() {
+        return;
+    }
+    line[..2].copy_from_slice(b"\r\n");
+    line[2..2 + name.len()].copy_from_slice(name);
+    line[2 + name.len()..len].copy_from_slice(value);
+    out.splice(end..end, line[..len].iter().copied());
 }
 
 /// Serializes the signed service request into `out`; returns its method.

@@ -506,8 +506,8 @@ enum Shape {
     V2,
 }
 
-/// `X-Forwarded-For` (the client's list, then the peer), `-Port` and `-Proto`, as API Gateway
-/// adds them to the event's headers.
+/// `X-Forwarded-For` (the client's list, then the peer), `-Port` and `-Proto`, and
+/// `X-Amzn-Trace-Id` when the client sent none, as API Gateway adds them to the event's headers.
 fn write_forwarded(req: &Request<'_>, shape: Shape, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
     let names: [&[u8]; 3] = match shape {
         Shape::V2 => [
@@ -544,6 +544,26 @@ fn write_forwarded(req: &Request<'_>, shape: Shape, out: &mut Vec<u8>, scratch: 
             out.push(b'[');
         }
         json_string(out, value);
+        if multi {
+            out.push(b']');
+        }
+    }
+    // X-Ray: the client's trace header is among its headers; a request without one gets the
+    // gateway's, as AWS adds it.
+    if req.header(b"x-amzn-trace-id").is_none() {
+        out.push(b',');
+        json_string(
+            out,
+            match shape {
+                Shape::V2 => b"x-amzn-trace-id",
+                Shape::V1 | Shape::V1Multi => b"X-Amzn-Trace-Id",
+            },
+        );
+        out.push(b':');
+        if multi {
+            out.push(b'[');
+        }
+        json_string(out, req.request_id.trace_header(None).as_bytes());
         if multi {
             out.push(b']');
         }
@@ -796,7 +816,8 @@ pub async fn invoke<'s, 'w>(
     write_event(&e, &mut event, &mut scratch);
     let started = Instant::now();
     // Boxed: it pins a timer (see `integration::forward`).
-    let r = Box::pin(call::invoke(w, call, &l.target, &event)).await;
+    let trace = req.request_id.trace_header(req.header(b"x-amzn-trace-id"));
+    let r = Box::pin(call::invoke(w, call, &l.target, &event, trace.as_bytes())).await;
     *integration_us = Some(started.elapsed().as_micros() as u64);
     drop(event);
     let r = r?;

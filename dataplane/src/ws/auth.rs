@@ -157,6 +157,11 @@ async fn authorize_lambda<S>(
         key,
         arn: &arn,
         peer: d.peer.ip(),
+        trace: w.ids.next().trace_header(crate::request::header(
+            &d.buf,
+            &d.headers,
+            b"x-amzn-trace-id",
+        )),
     };
     let r = crate::stages::authorize::lambda::grant(w, s, a, &mut call, subject, |_, out| {
         let ev = Event {

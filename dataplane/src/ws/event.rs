@@ -53,6 +53,15 @@ pub struct Event<'a> {
 // === impl Event ===
 
 impl Event<'_> {
+    /// The client's `X-Amzn-Trace-Id` (`$connect`: the upgrade request's header).
+    pub fn client_trace(&self) -> Option<&[u8]> {
+        let (buf, headers, _) = self.handshake?;
+        headers
+            .iter()
+            .find(|(n, _)| bytes(buf, *n).eq_ignore_ascii_case(b"x-amzn-trace-id"))
+            .map(|(_, v)| bytes(buf, *v))
+    }
+
     /// The WebSocket Lambda proxy event (`AWS_PROXY`), as AWS sends it. `domain` is
     /// `requestContext.domainName`.
     pub fn proxy_event(&self, domain: &str, now_ms: u64) -> serde_json::Value {
@@ -138,6 +147,11 @@ impl Event<'_> {
             Some((buf, headers, query)) => {
                 for (n, v) in headers {
                     add(text(bytes(buf, *n)), text(bytes(buf, *v)));
+                }
+                // X-Ray: AWS adds the trace header when the client sent none.
+                if self.client_trace().is_none() {
+                    let trace = self.request_id.trace_header(None);
+                    add("X-Amzn-Trace-Id".into(), text(trace.as_bytes()));
                 }
                 let q = bytes(buf, query);
                 if !q.is_empty() {
@@ -258,6 +272,29 @@ impl WsStats {
             };
             crate::access_log::record(log, &entry);
         }
+        // Execution log: the route's `loggingLevel`; `Off` costs this branch.
+        if route.trace.level != portico_shared::snapshot::TraceLevel::Off {
+            let latency_ms = us / 1000;
+            let outcome = match answer {
+                Ok(a) => crate::trace::WsOutcome::Answered {
+                    status: a.status,
+                    body: &a.body,
+                    latency_ms,
+                    sent: route.route_response && ev.kind == EventType::Message,
+                },
+                Err(e) => crate::trace::WsOutcome::Failed {
+                    error: *e,
+                    latency_ms,
+                },
+            };
+            crate::trace::ws_record(&crate::trace::WsFinished {
+                trace: route.trace,
+                route_key: Some(&route.route_key),
+                body: ev.body,
+                integration: route.integration.as_deref(),
+                ..exec_log(&ev.request_id, conn, ev.kind, outcome)
+            });
+        }
         w.stats.borrow_mut().record_ws(
             (&conn.api_id, &conn.stage, &route.route_key),
             route.stats_key,
@@ -271,6 +308,34 @@ impl WsStats {
         let mut stats = w.stats.borrow_mut();
         stats.counters.bad_requests += 1;
         stats.mark();
+    }
+}
+
+/// A WebSocket event's execution log, with the connection's parts filled in (the caller sets
+/// the route's settings, the route key, the message, the integration and the outcome).
+pub fn exec_log<'a>(
+    request_id: &'a RequestId,
+    conn: &'a Conn,
+    kind: EventType,
+    outcome: crate::trace::WsOutcome<'a>,
+) -> crate::trace::WsFinished<'a> {
+    crate::trace::WsFinished {
+        trace: Default::default(),
+        request_id: request_id.as_bytes(),
+        api_id: &conn.api_id,
+        stage: &conn.stage,
+        connection_id: &conn.text_id,
+        event_type: match kind {
+            EventType::Connect => "CONNECT",
+            EventType::Message => "MESSAGE",
+            EventType::Disconnect => "DISCONNECT",
+        },
+        route_key: None,
+        source_ip: &conn.source_ip,
+        user_agent: &conn.user_agent,
+        body: &[],
+        integration: None,
+        outcome,
     }
 }
 
@@ -460,6 +525,18 @@ async fn call_http(
     for (_, name, v) in mapped.iter().filter(|(header, _, _)| *header) {
         crate::http1::write::header(r, name.as_bytes(), v);
     }
+    // X-Ray: `$connect` forwarded the client's header above; otherwise the event gets one.
+    if ev.client_trace().is_none()
+        && !mapped
+            .iter()
+            .any(|(h, n, _)| *h && n.eq_ignore_ascii_case("x-amzn-trace-id"))
+    {
+        crate::http1::write::header(
+            r,
+            b"x-amzn-trace-id",
+            ev.request_id.trace_header(None).as_bytes(),
+        );
+    }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);
     let sent = crate::integration::forward(w, &mut call, t, &method, None).await;
@@ -484,7 +561,10 @@ async fn call_lambda(
     let payload = serde_json::to_vec(&ev.proxy_event(&ev.conn.domain, now_ms))
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
-    let result = match crate::integration::lambda::call::invoke(w, &mut call, t, &payload).await {
+    let trace = ev.request_id.trace_header(ev.client_trace());
+    let invoked =
+        crate::integration::lambda::call::invoke(w, &mut call, t, &payload, trace.as_bytes());
+    let result = match invoked.await {
         Ok(r) => read_lambda_answer(call.body(&r)),
         Err(e) => Err(e.into()),
     };

@@ -34,6 +34,7 @@ use monoio::io::AsyncWriteRentExt;
 
 use portico_shared::limits::READ_BUF_BYTES;
 use portico_shared::model::ProtocolType;
+use portico_shared::snapshot::TraceLevel;
 use portico_shared::websocket::WsStage;
 
 use crate::conn::Downstream;
@@ -229,6 +230,21 @@ pub async fn upgrade<S: crate::conn::Stream>(
         Ok(a) => a,
         Err(r) => {
             w.ws.stats.client_error(&w);
+            if let Some(route) = ws
+                .route(ws.connect)
+                .filter(|r| r.trace.level != TraceLevel::Off)
+            {
+                let id = w.ids.next();
+                let refused = crate::trace::WsOutcome::Refused {
+                    status: r.status,
+                    message: &r.message,
+                };
+                crate::trace::ws_record(&crate::trace::WsFinished {
+                    trace: route.trace,
+                    route_key: Some(&route.route_key),
+                    ..event::exec_log(&id, &conn, EventType::Connect, refused)
+                });
+            }
             return refuse_with(&mut d, r.status, Some(r.error_type), &r.message).await;
         }
     };
@@ -519,10 +535,31 @@ async fn on_message(w: &Rc<Worker>, conn: &Rc<Conn>, body: &[u8], binary: bool) 
     };
     let Some((_, route)) = ws.select(selected) else {
         w.ws.stats.client_error(w);
+        if ws.trace.level != TraceLevel::Off {
+            let miss = crate::trace::WsOutcome::NoRoute { selected };
+            crate::trace::ws_record(&crate::trace::WsFinished {
+                trace: ws.trace,
+                body,
+                ..event::exec_log(&request_id, conn, EventType::Message, miss)
+            });
+        }
         conn.error_frame("Forbidden", request_id);
         return;
     };
     let Some(integration) = &route.integration else {
+        if route.trace.level != TraceLevel::Off {
+            crate::trace::ws_record(&crate::trace::WsFinished {
+                trace: route.trace,
+                route_key: Some(&route.route_key),
+                body,
+                ..event::exec_log(
+                    &request_id,
+                    conn,
+                    EventType::Message,
+                    crate::trace::WsOutcome::NoIntegration,
+                )
+            });
+        }
         conn.error_frame("Internal server error", request_id);
         return;
     };

@@ -56,13 +56,16 @@ impl From<LambdaError> for GatewayError {
 }
 
 /// Invokes `target` with `payload`; on success the function's answer is `call.body(&r)`.
+/// `trace`: the request's `X-Amzn-Trace-Id` value, sent with the Invoke call (as the AWS SDKs
+/// send it; empty: none).
 pub async fn invoke(
     w: &Worker,
     call: &mut UpstreamCall,
     target: &LambdaTarget,
     payload: &[u8],
+    trace: &[u8],
 ) -> Result<UpstreamResponse, LambdaError> {
-    let r = send(w, call, target, payload).await?;
+    let r = send(w, call, target, payload, trace).await?;
     classify(call, r)
 }
 
@@ -73,6 +76,7 @@ pub async fn send(
     call: &mut UpstreamCall,
     target: &LambdaTarget,
     payload: &[u8],
+    trace: &[u8],
 ) -> Result<UpstreamResponse, LambdaError> {
     call.clear();
     // An assumed role's credentials: one atomic load; right after a deployment the request
@@ -84,6 +88,7 @@ pub async fn send(
         target,
         credentials.as_deref(),
         payload,
+        trace,
         portico_shared::clock::system_unix_secs(),
         &mut call.req,
     );
@@ -133,6 +138,7 @@ fn write_request(
     target: &LambdaTarget,
     credentials: Option<&Credentials>,
     payload: &[u8],
+    trace: &[u8],
     unix_s: u64,
     out: &mut Vec<u8>,
 ) {
@@ -148,6 +154,10 @@ fn write_request(
     write::header(out, b"host", host.as_bytes());
     write::header(out, b"content-type", b"application/json");
     write::header(out, b"x-amz-invocation-type", INVOCATION_TYPE.as_bytes());
+    // X-Ray: not signed (the SDKs leave it out of the signature too).
+    if !trace.is_empty() {
+        write::header(out, b"x-amzn-trace-id", trace);
+    }
     if let Some(creds) = credentials {
         let sig = portico_shared::sigv4::sign(
             creds,
@@ -203,7 +213,14 @@ mod tests {
         let portico_shared::lambda::Signer::Fixed(creds) = &t.signer else {
             panic!("fixed credentials")
         };
-        write_request(&t, creds.as_deref(), b"{}", 1_440_938_160, &mut out);
+        write_request(
+            &t,
+            creds.as_deref(),
+            b"{}",
+            b"Root=1-5759e988-bd862e3fe1be46a994272793",
+            1_440_938_160,
+            &mut out,
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(
@@ -213,6 +230,10 @@ mod tests {
         );
         assert!(text.contains("x-amz-date: 20150830T123600Z\r\n"), "{text}");
         assert!(text.contains("x-amz-security-token: tok\r\n"), "{text}");
+        assert!(
+            text.contains("x-amzn-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n"),
+            "{text}"
+        );
         assert!(text.contains("authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/lambda/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-invocation-type;x-amz-security-token, Signature="), "{text}");
         assert!(text.ends_with("content-length: 2\r\n\r\n{}"), "{text}");
     }

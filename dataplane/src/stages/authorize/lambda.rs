@@ -132,6 +132,7 @@ async fn decide(
         key,
         arn: &arn,
         peer: req.peer.ip(),
+        trace: req.request_id.trace_header(req.header(b"x-amzn-trace-id")),
     };
     let r = grant(w, s, a, call, subject, |values, out| {
         write_event(w, a, resolved, req, values, &arn, out)
@@ -209,9 +210,11 @@ pub fn identity_key(
     Ok(())
 }
 
-/// Who asks for what: the identity (cache key), the resource ARN and the caller's address.
+/// Who asks for what: the identity (cache key), the resource ARN and the caller's address;
+/// the request's `X-Amzn-Trace-Id`, sent with the function's Invoke call.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
+    pub trace: crate::request_id::TraceHeader<'a>,
     pub key: &'a [u8],
     pub arn: &'a str,
     pub peer: IpAddr,
@@ -228,7 +231,12 @@ pub async fn grant(
     subject: Subject<'_>,
     write_event: impl FnOnce(&[&str], &mut Vec<u8>),
 ) -> Result<Rc<Grant>, AuthorizerError> {
-    let Subject { key, arn, peer } = subject;
+    let Subject {
+        key,
+        arn,
+        peer,
+        trace,
+    } = subject;
     let now = Instant::now();
     let cached = if a.ttl_s > 0 {
         w.authorizers.get(key, now)
@@ -238,7 +246,7 @@ pub async fn grant(
     let grant = match cached {
         Some(g) => g,
         None => {
-            let g = Rc::new(call_function(w, a, call, key, write_event).await?);
+            let g = Rc::new(call_function(w, a, call, key, trace, write_event).await?);
             if a.ttl_s > 0 {
                 let expires = now + Duration::from_secs(u64::from(a.ttl_s));
                 w.authorizers.put(key, Rc::clone(&g), expires, now);
@@ -303,6 +311,7 @@ async fn call_function(
     a: &LambdaAuthorizer,
     call: &mut UpstreamCall,
     key: &[u8],
+    trace: crate::request_id::TraceHeader<'_>,
     write_event: impl FnOnce(&[&str], &mut Vec<u8>),
 ) -> Result<Grant, AuthorizerError> {
     let values: Vec<&str> = key[8..]
@@ -316,7 +325,7 @@ async fn call_function(
     let started = Instant::now();
     let sent = monoio::time::timeout(
         w.cfg.authorizer_timeout,
-        crate::integration::lambda::call::send(w, call, &a.proxy.target, &event),
+        crate::integration::lambda::call::send(w, call, &a.proxy.target, &event, trace.as_bytes()),
     )
     .await;
     let failed = AuthorizerError::Failed;
