@@ -40,7 +40,7 @@ pub struct DataPlaneConfig {
     /// Lambda authorizers: how long the function may take (`--authorizer-timeout-ms`).
     pub authorizer_timeout: Duration,
     /// WebSocket APIs: frame, message, idle and duration limits.
-    pub ws: crate::ws::WsLimits,
+    pub ws: WsLimits,
     /// `@connections` requires a SigV4 signature (the admin credentials are set): the admin
     /// credentials (the account's root) or an IAM user allowed `execute-api:ManageConnections`,
     /// both from the snapshot's `IamTable`. `false`: no check, as the admin API without
@@ -48,6 +48,27 @@ pub struct DataPlaneConfig {
     pub ws_signed: bool,
     /// The TLS client of `https://` upstreams (public roots plus `--upstream-ca-file`).
     pub upstream_tls: Arc<rustls::ClientConfig>,
+}
+
+/// The data plane's WebSocket limits (AWS's quotas by default; flags for tests).
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    pub frame_max_bytes: usize,
+    pub message_max_bytes: usize,
+    pub idle_timeout: Duration,
+    pub max_duration: Duration,
+}
+
+impl Default for WsLimits {
+    fn default() -> WsLimits {
+        use portico_shared::limits as l;
+        WsLimits {
+            frame_max_bytes: l::WS_FRAME_MAX_BYTES,
+            message_max_bytes: l::WS_MESSAGE_MAX_BYTES,
+            idle_timeout: Duration::from_millis(l::WS_IDLE_TIMEOUT_MS),
+            max_duration: Duration::from_millis(l::WS_MAX_DURATION_MS),
+        }
+    }
 }
 
 // === impl Limits ===

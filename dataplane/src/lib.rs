@@ -29,6 +29,7 @@ pub mod request_id;
 pub mod respond;
 pub mod rest;
 pub mod shutdown;
+pub mod snapshots;
 pub mod stages;
 pub mod sys;
 pub mod text;

@@ -492,7 +492,7 @@ pub fn write_response(
         policy.write_actual(origin, out);
     }
     if edits.rest {
-        crate::rest::write_id_headers(out, request_id);
+        crate::respond::write_id_headers(out, request_id);
     } else {
         write::header(out, b"apigw-requestid", request_id.as_bytes());
     }

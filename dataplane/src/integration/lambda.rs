@@ -1008,7 +1008,7 @@ pub fn write_reply(
         policy.write_actual(origin, out);
     }
     if edits.rest {
-        crate::rest::write_id_headers(out, request_id);
+        crate::respond::write_id_headers(out, request_id);
     } else {
         write::header(out, b"apigw-requestid", request_id.as_bytes());
     }

@@ -451,7 +451,7 @@ pub fn write_hit(
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(&c.data[..c.head_len]);
-    crate::rest::write_id_headers(out, request_id);
+    crate::respond::write_id_headers(out, request_id);
     if warn {
         write::header(out, b"warning", IGNORED_WARNING);
     }
