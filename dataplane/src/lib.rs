@@ -27,7 +27,6 @@ pub mod pipeline;
 pub mod request;
 pub mod request_id;
 pub mod respond;
-pub mod rest;
 pub mod shutdown;
 pub mod snapshots;
 pub mod stages;

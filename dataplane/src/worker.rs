@@ -30,6 +30,7 @@ use crate::observe::LocalStats;
 use crate::request_id::RequestIds;
 use crate::shutdown::Shutdown;
 use crate::snapshots::Snapshots;
+use crate::stages::admit::AdmitState;
 use crate::upstream::{Pool, UpstreamCall};
 
 /// Which I/O driver a worker runs on.
@@ -62,6 +63,8 @@ pub struct Worker {
     pub snapshots: Snapshots,
     pub ids: RequestIds,
     pub pool: Pool,
+    /// Admission's state of this core (see `stages/admit.rs`).
+    pub admit: AdmitState,
     /// REST response cache shards and the keys being fetched (see `stages/cache.rs`).
     pub responses: crate::stages::cache::Caches,
     /// Lambda authorizer decisions of this core (see `stages/authorize/lambda.rs`).
@@ -104,6 +107,16 @@ impl Worker {
     #[allow(clippy::redundant_allocation)]
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         self.snapshots.get()
+    }
+
+    /// What the integrations may use of this worker.
+    pub fn upstreams(&self) -> crate::integration::Upstreams<'_> {
+        crate::integration::Upstreams {
+            id: self.id,
+            cfg: &self.cfg,
+            pool: &self.pool,
+            bufs: &self.bufs,
+        }
     }
 
     pub fn take_call(&self) -> UpstreamCall {
@@ -164,6 +177,10 @@ pub fn spawn_workers(
                     .and_then(|l| l.local_addr().ok())
                     .map_or(0, |a| a.port());
                 let pool = Pool::new(Arc::clone(&cfg.upstream_tls));
+                let admit = AdmitState {
+                    worker: id,
+                    account: Arc::clone(&cfg.account),
+                };
                 let worker = Rc::new(Worker {
                     id,
                     cfg,
@@ -172,6 +189,7 @@ pub fn spawn_workers(
                     snapshots: Snapshots::new(cell.clone()),
                     ids: RequestIds::new(RequestIds::random_seed(id)),
                     pool,
+                    admit,
                     responses: Default::default(),
                     authorizers: Default::default(),
                     tokens: Default::default(),

@@ -6,6 +6,8 @@
 //! `portico_shared::quota`), so the admitted rate is exact however connections spread over
 //! cores. A request refused by a later check gives back the tokens the earlier ones took.
 
+use std::sync::Arc;
+
 use portico_shared::keys::{KeyEntry, KeyPlan, Plan};
 use portico_shared::model::rest::ApiKeySource;
 use portico_shared::throttle::Bucket;
@@ -14,7 +16,14 @@ use portico_shared::{clock, quota, Snapshot};
 use crate::error::GatewayError;
 use crate::http1::parse::HeaderSpans;
 use crate::stages::resolve::Resolved;
-use crate::worker::Worker;
+
+/// This core's side of admission: the worker id the shared buckets lease tokens under, and
+/// the account-level bucket every request takes a token from.
+#[derive(Debug)]
+pub struct AdmitState {
+    pub worker: usize,
+    pub account: Arc<Bucket>,
+}
 
 /// Who a request was admitted as: the API key and its plan, when the method requires a key.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,7 +34,7 @@ pub struct Admitted<'s> {
 /// Checks the API key (when the method requires one), takes a token from every applicable
 /// bucket and counts the request against the quota.
 pub fn admit<'s>(
-    w: &Worker,
+    state: &AdmitState,
     snapshot: &'s Snapshot,
     resolved: &Resolved<'s>,
     buf: &[u8],
@@ -57,11 +66,11 @@ pub fn admit<'s>(
         candidates[1] = kp.bucket.as_ref();
     }
     candidates[2] = resolved.route.throttle.as_deref();
-    candidates[3] = Some(&w.cfg.account);
+    candidates[3] = Some(&state.account);
     for bucket in candidates.into_iter().flatten() {
-        if !bucket.try_acquire(w.id, now_ns) {
+        if !bucket.try_acquire(state.worker, now_ns) {
             for b in taken[..n].iter().flatten() {
-                b.release(w.id);
+                b.release(state.worker);
             }
             return Err(GatewayError::Throttled);
         }
@@ -74,7 +83,7 @@ pub fn admit<'s>(
             let start = quota::period_start_day(today, q.period);
             if !kp.quota.try_take(start, q.limit_for(start)) {
                 for b in taken[..n].iter().flatten() {
-                    b.release(w.id);
+                    b.release(state.worker);
                 }
                 return Err(GatewayError::QuotaExceeded);
             }

@@ -428,9 +428,9 @@ async fn call_http(
     }
     for (_, name, v) in mapped.iter().filter(|(header, _, _)| !header) {
         r.push(sep);
-        crate::rest::percent_encode(name.as_bytes(), r);
+        crate::integration::rest::percent_encode(name.as_bytes(), r);
         r.push(b'=');
-        crate::rest::percent_encode(v, r);
+        crate::integration::rest::percent_encode(v, r);
         sep = b'&';
     }
     r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
@@ -462,7 +462,7 @@ async fn call_http(
     }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);
-    let sent = crate::integration::forward(w, &mut call, t, &method, None).await;
+    let sent = crate::integration::forward(&w.upstreams(), &mut call, t, &method, None).await;
     let result = sent.map(|resp| {
         let protocol = crate::request::header(&call.resp, &call.headers, b"sec-websocket-protocol")
             .map(<[u8]>::to_vec);
@@ -484,7 +484,14 @@ async fn call_lambda(
     let payload = serde_json::to_vec(&ev.proxy_event(&ev.conn.domain, now_ms))
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
-    let result = match crate::integration::lambda::call::invoke(w, &mut call, t, &payload).await {
+    let result = match crate::integration::lambda::call::invoke(
+        &w.upstreams(),
+        &mut call,
+        t,
+        &payload,
+    )
+    .await
+    {
         Ok(r) => read_lambda_answer(call.body(&r)),
         Err(e) => Err(e.into()),
     };
