@@ -126,3 +126,65 @@ fn check_key<'s>(
         })
         .ok_or(GatewayError::InvalidApiKey)
 }
+
+#[cfg(test)]
+mod tests {
+    use portico_shared::throttle::Limits;
+
+    use super::*;
+    use crate::stages::testing;
+
+    /// Requests of the table, in order, through `admit` with the worker state of each step: the
+    /// stage's route bucket (burst 2, no refill within the test) and the account bucket of the
+    /// state (burst 1, or unlimited). A request the account refuses gives back the route token
+    /// it took, so the route bucket still admits a later request.
+    #[test]
+    fn takes_the_route_then_the_account_token_and_gives_back_on_refusal() {
+        let snapshot = testing::snapshot(
+            r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"GET /pets",
+                "target":"integrations/up"}],
+              "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
+                "integrationUri":"http://127.0.0.1:9"}],
+              "stages":[{"stageName":"$default","defaultRouteSettings":
+                {"throttlingBurstLimit":2,"throttlingRateLimit":0.001}}]}]}"#,
+        );
+        let tight = AdmitState {
+            worker: 0,
+            account: Arc::new(Bucket::new(Limits {
+                rate: 0.001,
+                burst: 1,
+            })),
+        };
+        let free = AdmitState {
+            worker: 0,
+            account: Arc::new(Bucket::unlimited()),
+        };
+        let raw = b"GET /pets HTTP/1.1\r\nHost: abc.execute-api.localhost\r\n\r\n";
+        let (head, headers) = testing::head(raw);
+        let rng = std::cell::Cell::new(1);
+        let resolved = crate::stages::resolve::resolve(
+            &snapshot,
+            "execute-api.localhost",
+            &head,
+            raw,
+            None,
+            &rng,
+        )
+        .map_err(|m| m.error)
+        .expect("resolves");
+        let throttled = Err(GatewayError::Throttled);
+        // (state, outcome): route tokens left after each step in the comment.
+        let cases: &[(&AdmitState, Result<(), GatewayError>)] = &[
+            (&tight, Ok(())),    // route 1, account 0
+            (&tight, throttled), // the account refuses: route back to 1
+            (&tight, throttled), // again: route still 1
+            (&free, Ok(())),     // route 0
+            (&free, throttled),  // the route refuses
+        ];
+        let now_ns = 1_000_000_000;
+        for (i, (state, want)) in cases.iter().enumerate() {
+            let got = admit(state, &snapshot, &resolved, raw, &headers, None, now_ns);
+            assert_eq!(got.map(|a| assert!(a.key.is_none())), *want, "step {i}");
+        }
+    }
+}
