@@ -43,7 +43,7 @@ pub struct DataPlaneConfig {
     /// Lambda authorizers: how long the function may take (`--authorizer-timeout-ms`).
     pub authorizer_timeout: Duration,
     /// WebSocket APIs: frame, message, idle and duration limits.
-    pub ws: crate::ws::WsLimits,
+    pub ws: WsLimits,
     /// `@connections` requires a SigV4 signature (the admin credentials are set): the admin
     /// credentials (the account's root) or an IAM user allowed `execute-api:ManageConnections`,
     /// both from the snapshot's `IamTable`. `false`: no check, as the admin API without
@@ -76,6 +76,27 @@ impl std::fmt::Debug for ClusterLink {
             .field("node", &self.node)
             .field("secret", &"<redacted>")
             .finish_non_exhaustive()
+    }
+}
+
+/// The data plane's WebSocket limits (AWS's quotas by default; flags for tests).
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    pub frame_max_bytes: usize,
+    pub message_max_bytes: usize,
+    pub idle_timeout: Duration,
+    pub max_duration: Duration,
+}
+
+impl Default for WsLimits {
+    fn default() -> WsLimits {
+        use portico_shared::limits as l;
+        WsLimits {
+            frame_max_bytes: l::WS_FRAME_MAX_BYTES,
+            message_max_bytes: l::WS_MESSAGE_MAX_BYTES,
+            idle_timeout: Duration::from_millis(l::WS_IDLE_TIMEOUT_MS),
+            max_duration: Duration::from_millis(l::WS_MAX_DURATION_MS),
+        }
     }
 }
 

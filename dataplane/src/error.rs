@@ -4,6 +4,10 @@ use portico_shared::gateway_response::ResponseType;
 
 use crate::http1::ParseError;
 
+/// Why connecting to an upstream failed: nothing was sent, so another target may be tried.
+pub const CONNECT_FAILED: &str = "connect failed";
+pub const CONNECT_TIMED_OUT: &str = "connect timed out";
+
 /// Who caused an error (pingora's `ErrorSource`): for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
@@ -332,9 +336,7 @@ impl GatewayError {
     pub fn nothing_sent(&self) -> bool {
         matches!(
             self,
-            GatewayError::UpstreamConnect(
-                crate::upstream::CONNECT_FAILED | crate::upstream::CONNECT_TIMED_OUT
-            )
+            GatewayError::UpstreamConnect(CONNECT_FAILED | CONNECT_TIMED_OUT)
         )
     }
 

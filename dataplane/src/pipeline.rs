@@ -30,11 +30,11 @@ use crate::conn::{BodyLoc, Downstream, Stream};
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::RequestHead;
 use crate::integration::lambda;
+use crate::integration::rest::{self, RestContext};
 use crate::integration::{self, Invocation, Reply};
 use crate::request::Request;
 use crate::request_id::RequestId;
 use crate::respond::{self, ConnectionHeader};
-use crate::rest::{self, RestContext};
 use crate::stages::admit::{self, Admitted};
 use crate::stages::authorize::{iam, jwt, lambda as lambda_auth};
 use crate::stages::cache;
@@ -143,6 +143,7 @@ pub async fn handle<'s, S: Stream>(
     let mut scope = Scope::default();
     let (mut plan, mut flight) = (None, None);
     let port = w.listener_port(d.tls.is_some());
+    let up = w.upstreams();
 
     if preflight(w, snapshot, d, head, request_id, &mut outcome, out) {
         return outcome;
@@ -157,7 +158,7 @@ pub async fn handle<'s, S: Stream>(
         }
         if let Some(a) = resolved.route.lambda_auth.as_deref() {
             // Boxed, like the other paths whose futures pin a timer (see `integration::forward`).
-            let authorized = lambda_auth::authorize(w, snapshot, a, &resolved, &req, call);
+            let authorized = lambda_auth::authorize(&w.authorizers, &up, snapshot, a, &resolved, &req, call);
             let grant = Box::pin(authorized).await;
             call.clear();
             scope.grant = Some(grant?);
@@ -177,11 +178,11 @@ pub async fn handle<'s, S: Stream>(
         let integration = resolved.integration()?;
         let (buf, headers, now_ns) = (&d.buf, &d.headers, w.cfg.mono_ns(outcome.started));
         let usage_key = scope.usage_key();
-        scope.admitted = admit::admit(w, snapshot, &resolved, buf, headers, usage_key, now_ns)?;
+        scope.admitted = admit::admit(&w.admit, snapshot, &resolved, buf, headers, usage_key, now_ns)?;
         let req = request(d, head, port, request_id, None, &[]);
         let may_invalidate = || may_invalidate(snapshot, &resolved, &req, scope.caller);
-        plan = cache::plan(w, &resolved, head, d, may_invalidate)?;
-        let cached = cache::lookup(w, plan.as_ref(), integration, &mut flight).await;
+        plan = cache::plan(&w.bufs, &resolved, &req, may_invalidate)?;
+        let cached = cache::lookup(&w.responses, plan.as_ref(), integration, &mut flight).await;
         let (loc, consumed) = match early_body {
             Some(read) => read,
             None => d.read_body(w, head, body).await?,
@@ -208,7 +209,7 @@ pub async fn handle<'s, S: Stream>(
             key: scope.admitted.key,
             caller: scope.caller,
         };
-        integration::invoke(w, &inv, call, &mut d.deadline, &mut outcome.integration_us).await
+        integration::invoke(&up, &inv, call, &mut d.deadline, &mut outcome.integration_us).await
     }
     .await;
 
@@ -226,8 +227,13 @@ pub async fn handle<'s, S: Stream>(
     };
     answer.write(result, &mut outcome, plan.as_ref(), out);
     // Cache store: a cached method's fetched response, handed to the requests waiting for it.
-    if let Some(p) = plan {
-        cache::store(w, &p, flight, call, &outcome, out);
+    // (Not a hit, not a refusal.)
+    if let Some(p) = plan.filter(|_| outcome.cache_hit != Some(true) && outcome.error.is_none()) {
+        let tail = outcome.tail.map(|t| match t {
+            Tail::Resp(s, e) => &call.resp[s..e],
+            Tail::Dechunked => &call.dechunked[..],
+        });
+        cache::store(&w.responses, &w.cfg, &p, flight, outcome.status, tail, out);
     }
     // Execution logs: methods with logging off pay this branch.
     if scope

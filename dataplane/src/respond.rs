@@ -95,6 +95,12 @@ pub fn write_preflight(
     connection.end_head(out);
 }
 
+/// Writes REST's id headers.
+pub fn write_id_headers(out: &mut Vec<u8>, id: RequestId) {
+    write::header(out, b"x-amzn-requestid", &id.uuid());
+    write::header(out, b"x-amz-apigw-id", id.as_bytes());
+}
+
 /// Whether `name` is an `access-control-*` header (dropped from answers of APIs with CORS).
 pub fn is_cors_header(name: &[u8]) -> bool {
     name.len() > 15 && name[..15].eq_ignore_ascii_case(b"access-control-")

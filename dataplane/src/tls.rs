@@ -16,7 +16,7 @@
 //! 4. The session's facts the request path needs (the domain, a client certificate read once)
 //!    are kept in a [`TlsSession`] on the connection.
 
-use std::rc::Rc;
+use std::time::Duration;
 
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
@@ -26,8 +26,9 @@ use rustls::server::{Acceptor, ServerConnection};
 use portico_shared::limits::TLS_HANDSHAKE_READ_CHUNK_BYTES;
 use portico_shared::x509::{self, CertInfo};
 
+use crate::buffers::Buffers;
+use crate::snapshots::Snapshots;
 use crate::upstream::read_more;
-use crate::worker::Worker;
 
 /// A fatal `unrecognized_name` alert (TLS 1.2 record framing, which TLS 1.3 clients accept
 /// before the handshake).
@@ -113,27 +114,22 @@ impl ClientCert {
 
 /// Runs the server handshake on `tcp`; `None` when it was refused, failed or timed out (the
 /// connection is closed).
+/// `limit`: the header-read timeout, which bounds the whole handshake.
 pub async fn accept(
-    w: &Rc<Worker>,
+    snapshots: &Snapshots,
+    bufs: &Buffers,
+    limit: Duration,
     tcp: TcpStream,
 ) -> Option<(ServerTlsStream<TcpStream>, Box<TlsSession>)> {
-    let limit = w.cfg.limits.header_read_timeout;
     let mut tcp = tcp;
-    match monoio::time::timeout(limit, handshake(w, &mut tcp)).await {
+    match monoio::time::timeout(limit, drive(snapshots, &mut tcp, &mut bufs.take())).await {
         Ok(Some((conn, session))) => Some((ServerTlsStream::new(tcp, conn), session)),
         Ok(None) | Err(_) => None,
     }
 }
 
-async fn handshake(
-    w: &Rc<Worker>,
-    tcp: &mut TcpStream,
-) -> Option<(ServerConnection, Box<TlsSession>)> {
-    drive(w, tcp, &mut w.bufs.take()).await
-}
-
 async fn drive(
-    w: &Rc<Worker>,
+    snapshots: &Snapshots,
     tcp: &mut TcpStream,
     raw: &mut Vec<u8>,
 ) -> Option<(ServerConnection, Box<TlsSession>)> {
@@ -161,7 +157,7 @@ async fn drive(
             }
         }
     };
-    let snapshot = w.snapshot();
+    let snapshot = snapshots.get();
     let chosen = accepted
         .client_hello()
         .server_name()

@@ -628,9 +628,8 @@ enum Framing {
     Close,
 }
 
-/// Why connecting failed: nothing was sent, so another target may be tried.
-pub const CONNECT_FAILED: &str = "connect failed";
-pub const CONNECT_TIMED_OUT: &str = "connect timed out";
+/// Why connecting failed (defined beside the error type that carries them).
+pub use crate::error::{CONNECT_FAILED, CONNECT_TIMED_OUT};
 /// The TLS handshake failed (untrusted or mismatched certificate, protocol error).
 pub const TLS_HANDSHAKE_FAILED: &str = "TLS handshake failed";
 

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::{ArcSwap, Cache};
+use arc_swap::ArcSwap;
 use monoio::net::TcpListener;
 
 use portico_shared::limits::{
@@ -29,6 +29,8 @@ use crate::config::DataPlaneConfig;
 use crate::observe::LocalStats;
 use crate::request_id::RequestIds;
 use crate::shutdown::Shutdown;
+use crate::snapshots::Snapshots;
+use crate::stages::admit::AdmitState;
 use crate::upstream::{Pool, UpstreamCall};
 
 /// Which I/O driver a worker runs on.
@@ -57,14 +59,12 @@ pub struct Worker {
     pub local_port: u16,
     /// Port of the TLS listener (`--tls-listen`), for `X-Forwarded-Port`; 0 without one.
     pub tls_port: u16,
-    /// Reads the published snapshot with one atomic load when nothing changed.
-    cache: RefCell<Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>>,
-    /// The snapshot in use, shared with this worker's tasks without atomics: cloning an `Rc`
-    /// per request instead of an `Arc` keeps every core off the snapshot's shared counter.
-    #[allow(clippy::redundant_allocation)]
-    current: RefCell<Rc<Arc<Snapshot>>>,
+    /// The published snapshot, as this worker reads it.
+    pub snapshots: Snapshots,
     pub ids: RequestIds,
     pub pool: Pool,
+    /// Admission's state of this core (see `stages/admit.rs`).
+    pub admit: AdmitState,
     /// REST response cache shards and the keys being fetched (see `stages/cache.rs`).
     pub responses: crate::stages::cache::Caches,
     /// Lambda authorizer decisions of this core (see `stages/authorize/lambda.rs`).
@@ -106,13 +106,17 @@ impl Worker {
     /// The current snapshot. One atomic load when unchanged; no lock.
     #[allow(clippy::redundant_allocation)]
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
-        let mut cache = self.cache.borrow_mut();
-        let latest = cache.load();
-        let mut current = self.current.borrow_mut();
-        if !Arc::ptr_eq(latest, &current) {
-            *current = Rc::new(Arc::clone(latest));
+        self.snapshots.get()
+    }
+
+    /// What the integrations may use of this worker.
+    pub fn upstreams(&self) -> crate::integration::Upstreams<'_> {
+        crate::integration::Upstreams {
+            id: self.id,
+            cfg: &self.cfg,
+            pool: &self.pool,
+            bufs: &self.bufs,
         }
-        Rc::clone(&current)
     }
 
     pub fn take_call(&self) -> UpstreamCall {
@@ -174,15 +178,19 @@ pub fn spawn_workers(
                     .map_or(0, |a| a.port());
                 let pool = Pool::new(Arc::clone(&cfg.upstream_tls));
                 let node = cfg.cluster.as_ref().map_or(0, |c| c.node);
+                let admit = AdmitState {
+                    worker: id,
+                    account: Arc::clone(&cfg.account),
+                };
                 let worker = Rc::new(Worker {
                     id,
                     cfg,
                     local_port,
                     tls_port,
-                    cache: RefCell::new(Cache::new(cell.clone())),
-                    current: RefCell::new(Rc::new(cell.load_full())),
+                    snapshots: Snapshots::new(cell.clone()),
                     ids: RequestIds::new(RequestIds::random_seed(id)),
                     pool,
+                    admit,
                     responses: Default::default(),
                     authorizers: Default::default(),
                     tokens: Default::default(),
@@ -348,7 +356,14 @@ async fn accept_tls(w: Rc<Worker>, listener: TcpListener) {
                 w.stats.borrow_mut().counters.connections_accepted += 1;
                 let w = w.clone();
                 monoio::spawn(async move {
-                    if let Some((tls, session)) = crate::tls::accept(&w, stream).await {
+                    if let Some((tls, session)) = crate::tls::accept(
+                        &w.snapshots,
+                        &w.bufs,
+                        w.cfg.limits.header_read_timeout,
+                        stream,
+                    )
+                    .await
+                    {
                         crate::conn::serve(w, tls, peer, Some(session)).await;
                     }
                 });

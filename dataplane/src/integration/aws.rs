@@ -18,14 +18,14 @@ use portico_shared::sigv4;
 
 use crate::error::GatewayError;
 use crate::http1::write;
+use crate::integration::Upstreams;
 use crate::request::{json_string, Request};
 use crate::stages::resolve::Resolved;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
-use crate::worker::Worker;
 
 /// Calls a first-class integration; the service's response is in `call`.
 pub async fn invoke(
-    w: &Worker,
+    w: &Upstreams<'_>,
     s: &AwsService,
     resolved: &Resolved<'_>,
     req: &Request<'_>,

@@ -8,15 +8,15 @@ use portico_shared::snapshot::HttpMapped;
 
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
-use crate::rest;
+use crate::integration::rest;
+use crate::integration::Upstreams;
 use crate::upstream::UpstreamCall;
-use crate::worker::Worker;
 
 use super::{context, forward, upstream_method, Invocation, Reply};
 
 /// Builds and sends the mapped request; `integration_us` receives the upstream's time.
 pub async fn invoke<'s, 'w>(
-    w: &'w Worker,
+    w: &Upstreams<'w>,
     h: &'s HttpMapped,
     inv: &Invocation<'_, 's>,
     call: &mut UpstreamCall,

@@ -34,12 +34,12 @@ use crate::error::GatewayError;
 use crate::http1::parse::{bytes, Span};
 use crate::http1::write::{self, is_hop_by_hop};
 
+use crate::integration::Upstreams;
 use crate::request::Request;
 use crate::request_id::RequestId;
 use crate::respond::ConnectionHeader;
 use crate::stages::resolve::Resolved;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
-use crate::worker::Worker;
 
 use super::{forward, upstream_method};
 
@@ -60,7 +60,7 @@ pub struct Edits<'a> {
 
 /// Forwards the request to the `HTTP_PROXY` upstream (request parameter mapping applied).
 pub async fn invoke(
-    w: &Worker,
+    w: &Upstreams<'_>,
     p: &HttpProxy,
     resolved: &Resolved<'_>,
     req: &Request<'_>,
@@ -92,8 +92,8 @@ pub async fn invoke(
 pub fn context<'a>(
     resolved: &'a Resolved<'a>,
     req: &'a Request<'a>,
-) -> crate::rest::RestContext<'a> {
-    crate::rest::RestContext {
+) -> crate::integration::rest::RestContext<'a> {
+    crate::integration::rest::RestContext {
         request_id: req.request_id,
         api: resolved.api,
         stage: Some(resolved.stage),
@@ -492,7 +492,7 @@ pub fn write_response(
         policy.write_actual(origin, out);
     }
     if edits.rest {
-        crate::rest::write_id_headers(out, request_id);
+        crate::respond::write_id_headers(out, request_id);
     } else {
         write::header(out, b"apigw-requestid", request_id.as_bytes());
     }

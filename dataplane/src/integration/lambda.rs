@@ -35,10 +35,10 @@ use std::time::Instant;
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim};
 use crate::http1::write::{self, is_hop_by_hop};
+use crate::integration::Upstreams;
 use crate::request::{clf_time, clock_time, escape_json, json_string, month_name, Request};
 use crate::stages::resolve::Resolved;
 use crate::upstream::UpstreamCall;
-use crate::worker::Worker;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -792,7 +792,7 @@ fn decoded_string(out: &mut Vec<u8>, v: &[u8], scratch: &mut Vec<u8>) {
 /// Calls the function with the request's event and maps its answer (`AWS_PROXY`);
 /// `integration_us` receives the function's time.
 pub async fn invoke<'s, 'w>(
-    w: &'w Worker,
+    w: &Upstreams<'w>,
     l: &'s LambdaProxy,
     inv: &crate::integration::Invocation<'_, 's>,
     call: &mut UpstreamCall,
@@ -1029,7 +1029,7 @@ pub fn write_reply(
         policy.write_actual(origin, out);
     }
     if edits.rest {
-        crate::rest::write_id_headers(out, request_id);
+        crate::respond::write_id_headers(out, request_id);
     } else {
         write::header(out, b"apigw-requestid", request_id.as_bytes());
     }

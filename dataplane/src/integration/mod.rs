@@ -8,6 +8,7 @@ pub mod http;
 pub mod http_proxy;
 pub mod lambda;
 pub mod mock;
+pub mod rest;
 
 pub use http_proxy::{
     build_request, context, map_response, normalize as normalize_path, write_response, Edits,
@@ -25,14 +26,27 @@ use portico_shared::limits::VPC_LINK_CONNECT_ATTEMPTS_MAX;
 use portico_shared::snapshot::{HttpProxy, Integration, MappedResponse};
 use portico_shared::vpc_link::TargetPool;
 
+use crate::buffers::Buffers;
+use crate::config::DataPlaneConfig;
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::request::Request;
 use crate::stages::cache::Cached;
 use crate::stages::resolve::Resolved;
+use crate::upstream::Pool;
 use crate::upstream::{Endpoint, UpstreamCall, UpstreamResponse};
-use crate::worker::Worker;
 use lambda::LambdaReply;
+
+/// What the integrations use of their worker: its upstream connection pool, its id (VPC link
+/// pools count in-flight requests per worker), its configuration (the VPC link clock) and its
+/// free buffers. Borrowed from the worker per request; nothing else of the worker is reachable.
+#[derive(Debug, Clone, Copy)]
+pub struct Upstreams<'w> {
+    pub id: usize,
+    pub cfg: &'w DataPlaneConfig,
+    pub pool: &'w Pool,
+    pub bufs: &'w Buffers,
+}
 
 /// What an integration (or the response cache) answered.
 #[derive(Debug)]
@@ -65,7 +79,7 @@ pub struct Invocation<'a, 's> {
 /// the downstream connection's timer (this runs on the connection's task). `integration_us`
 /// receives the time spent calling the upstream or function.
 pub async fn invoke<'s, 'w>(
-    w: &'w Worker,
+    w: &Upstreams<'w>,
     inv: &Invocation<'_, 's>,
     call: &mut UpstreamCall,
     deadline: &mut Deadline,
@@ -110,7 +124,7 @@ pub fn upstream_method<'m>(configured: Option<&'m Method>, downstream: &'m Metho
 /// connection's own task (the exchange is then one more phase of it, and touches no timer
 /// wheel in steady state); `None` pins a timer for this exchange.
 pub async fn send(
-    w: &Worker,
+    w: &Upstreams<'_>,
     call: &mut UpstreamCall,
     to: Endpoint<'_>,
     method: &Method,
@@ -122,11 +136,11 @@ pub async fn send(
     let done = match deadline {
         Some(d) => {
             d.set(until);
-            let exchange = pin!(call.exchange(&w.pool, to, head_only, idempotent));
+            let exchange = pin!(call.exchange(w.pool, to, head_only, idempotent));
             d.within(exchange).await
         }
         // Boxed: its pinned timer would align and size the connection's path too.
-        None => Box::pin(call.exchange_until(&w.pool, to, head_only, idempotent, until)).await,
+        None => Box::pin(call.exchange_until(w.pool, to, head_only, idempotent, until)).await,
     };
     match done {
         Some(r) => r,
@@ -137,7 +151,7 @@ pub async fn send(
 /// Sends `call.req` to `p`'s upstream: its address, or a target of its VPC link pool.
 /// `deadline` as in [`send`].
 pub async fn forward(
-    w: &Worker,
+    w: &Upstreams<'_>,
     call: &mut UpstreamCall,
     p: &HttpProxy,
     method: &Method,
@@ -221,7 +235,7 @@ fn retry_rules(method: &Method) -> (bool, bool) {
 /// connected to is ejected and the next one tried (nothing was sent, so any method may move);
 /// a target that resets, answers garbage or times out is ejected and the request fails.
 async fn balanced(
-    w: &Worker,
+    w: &Upstreams<'_>,
     call: &mut UpstreamCall,
     pool: &TargetPool,
     tls: Option<&str>,
@@ -249,7 +263,7 @@ async fn balanced(
             tls,
         };
         match call
-            .exchange_until(&w.pool, to, head_only, idempotent, until)
+            .exchange_until(w.pool, to, head_only, idempotent, until)
             .await
         {
             Some(Ok(r)) => return Ok(r),

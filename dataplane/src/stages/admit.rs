@@ -6,6 +6,8 @@
 //! `portico_shared::quota`), so the admitted rate is exact however connections spread over
 //! cores. A request refused by a later check gives back the tokens the earlier ones took.
 
+use std::sync::Arc;
+
 use portico_shared::keys::{KeyEntry, KeyPlan, Plan};
 use portico_shared::model::rest::ApiKeySource;
 use portico_shared::throttle::Bucket;
@@ -14,7 +16,14 @@ use portico_shared::{clock, quota, Snapshot};
 use crate::error::GatewayError;
 use crate::http1::parse::HeaderSpans;
 use crate::stages::resolve::Resolved;
-use crate::worker::Worker;
+
+/// This core's side of admission: the worker id the shared buckets lease tokens under, and
+/// the account-level bucket every request takes a token from.
+#[derive(Debug)]
+pub struct AdmitState {
+    pub worker: usize,
+    pub account: Arc<Bucket>,
+}
 
 /// Who a request was admitted as: the API key and its plan, when the method requires a key.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,7 +34,7 @@ pub struct Admitted<'s> {
 /// Checks the API key (when the method requires one), takes a token from every applicable
 /// bucket and counts the request against the quota.
 pub fn admit<'s>(
-    w: &Worker,
+    state: &AdmitState,
     snapshot: &'s Snapshot,
     resolved: &Resolved<'s>,
     buf: &[u8],
@@ -57,11 +66,11 @@ pub fn admit<'s>(
         candidates[1] = kp.bucket.as_ref();
     }
     candidates[2] = resolved.route.throttle.as_deref();
-    candidates[3] = Some(&w.cfg.account);
+    candidates[3] = Some(&state.account);
     for bucket in candidates.into_iter().flatten() {
-        if !bucket.try_acquire(w.id, now_ns) {
+        if !bucket.try_acquire(state.worker, now_ns) {
             for b in taken[..n].iter().flatten() {
-                b.release(w.id);
+                b.release(state.worker);
             }
             return Err(GatewayError::Throttled);
         }
@@ -74,7 +83,7 @@ pub fn admit<'s>(
             let start = quota::period_start_day(today, q.period);
             if !kp.quota.try_take(start, q.limit_for(start)) {
                 for b in taken[..n].iter().flatten() {
-                    b.release(w.id);
+                    b.release(state.worker);
                 }
                 return Err(GatewayError::QuotaExceeded);
             }
@@ -116,4 +125,66 @@ fn check_key<'s>(
             Some((&**entry, &**plan, &**kp))
         })
         .ok_or(GatewayError::InvalidApiKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use portico_shared::throttle::Limits;
+
+    use super::*;
+    use crate::stages::testing;
+
+    /// Requests of the table, in order, through `admit` with the worker state of each step: the
+    /// stage's route bucket (burst 2, no refill within the test) and the account bucket of the
+    /// state (burst 1, or unlimited). A request the account refuses gives back the route token
+    /// it took, so the route bucket still admits a later request.
+    #[test]
+    fn takes_the_route_then_the_account_token_and_gives_back_on_refusal() {
+        let snapshot = testing::snapshot(
+            r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"GET /pets",
+                "target":"integrations/up"}],
+              "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
+                "integrationUri":"http://127.0.0.1:9"}],
+              "stages":[{"stageName":"$default","defaultRouteSettings":
+                {"throttlingBurstLimit":2,"throttlingRateLimit":0.001}}]}]}"#,
+        );
+        let tight = AdmitState {
+            worker: 0,
+            account: Arc::new(Bucket::new(Limits {
+                rate: 0.001,
+                burst: 1,
+            })),
+        };
+        let free = AdmitState {
+            worker: 0,
+            account: Arc::new(Bucket::unlimited()),
+        };
+        let raw = b"GET /pets HTTP/1.1\r\nHost: abc.execute-api.localhost\r\n\r\n";
+        let (head, headers) = testing::head(raw);
+        let rng = std::cell::Cell::new(1);
+        let resolved = crate::stages::resolve::resolve(
+            &snapshot,
+            "execute-api.localhost",
+            &head,
+            raw,
+            None,
+            &rng,
+        )
+        .map_err(|m| m.error)
+        .expect("resolves");
+        let throttled = Err(GatewayError::Throttled);
+        // (state, outcome): route tokens left after each step in the comment.
+        let cases: &[(&AdmitState, Result<(), GatewayError>)] = &[
+            (&tight, Ok(())),    // route 1, account 0
+            (&tight, throttled), // the account refuses: route back to 1
+            (&tight, throttled), // again: route still 1
+            (&free, Ok(())),     // route 0
+            (&free, throttled),  // the route refuses
+        ];
+        let now_ns = 1_000_000_000;
+        for (i, (state, want)) in cases.iter().enumerate() {
+            let got = admit(state, &snapshot, &resolved, raw, &headers, None, now_ns);
+            assert_eq!(got.map(|a| assert!(a.key.is_none())), *want, "step {i}");
+        }
+    }
 }

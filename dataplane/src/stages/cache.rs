@@ -44,15 +44,15 @@ use portico_shared::cache::{KeyParameter, MethodCache, StageCache, UnauthorizedS
 use portico_shared::limits::{CACHE_ENTRY_OVERHEAD_BYTES, CACHE_MAX_RESPONSE_BYTES};
 use portico_shared::snapshot::Integration;
 
-use crate::conn::Downstream;
+use crate::buffers::Buffers;
+use crate::config::DataPlaneConfig;
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, trim};
-use crate::http1::{write, RequestHead};
-use crate::request;
+use crate::http1::write;
+use crate::request::{self, Request};
 use crate::request_id::RequestId;
 use crate::respond::ConnectionHeader;
 use crate::stages::resolve::Resolved;
-use crate::worker::Worker;
 
 /// The `Warning` AWS documents for `SUCCEED_WITH_RESPONSE_HEADER`.
 pub const IGNORED_WARNING: &[u8] =
@@ -308,12 +308,12 @@ pub async fn wait(flight: Rc<Flight>, bound: Duration) -> Option<Rc<Cached>> {
 /// The lookup of a planned request: a hit (or another request's fetch of the same key, waited
 /// for within the integration's timeout); on a miss this request may lead the fetch (`flight`).
 pub async fn lookup<'w>(
-    w: &'w Worker,
+    caches: &'w Caches,
     plan: Option<&Plan<'_, '_>>,
     integration: &Integration,
     flight: &mut Option<FlightGuard<'w>>,
 ) -> Option<Rc<Cached>> {
-    match w.responses.begin(plan?, Instant::now()) {
+    match caches.begin(plan?, Instant::now()) {
         Begin::Hit(c) => Some(c),
         // Boxed: it pins a timer.
         Begin::Wait(f) => Box::pin(wait(f, wait_bound(integration))).await,
@@ -325,28 +325,20 @@ pub async fn lookup<'w>(
     }
 }
 
-/// Stores a cached method's fetched response (the head and small body in `out`, a large body
-/// in `call`) and hands it to the requests waiting for it; adds the ignored-invalidation
-/// warning when the plan says so.
+/// Stores a cached method's fetched response with `status` (the head and small body in `out`,
+/// a large body in `tail`) and hands it to the requests waiting for it; adds the
+/// ignored-invalidation warning when the plan says so. Not called for a hit or a refusal.
 pub fn store(
-    w: &Worker,
+    caches: &Caches,
+    cfg: &DataPlaneConfig,
     p: &Plan<'_, '_>,
     flight: Option<FlightGuard<'_>>,
-    call: &crate::upstream::UpstreamCall,
-    outcome: &crate::pipeline::Outcome<'_>,
+    status: u16,
+    tail: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) {
-    if outcome.cache_hit == Some(true) || outcome.error.is_some() {
-        return;
-    }
-    let tail = outcome.tail.map(|t| match t {
-        crate::pipeline::Tail::Resp(s, e) => &call.resp[s..e],
-        crate::pipeline::Tail::Dechunked => &call.dechunked[..],
-    });
-    let bytes = shard_bytes(&w.cfg, &p.stage);
-    let stored = w
-        .responses
-        .store(p, bytes, outcome.status, out, tail, Instant::now());
+    let bytes = shard_bytes(cfg, &p.stage);
+    let stored = caches.store(p, bytes, status, out, tail, Instant::now());
     if let Some(guard) = flight {
         guard.finish(stored);
     }
@@ -356,7 +348,7 @@ pub fn store(
 }
 
 /// A worker's share of a stage cache's bound (or of the test override).
-pub fn shard_bytes(cfg: &crate::config::DataPlaneConfig, stage: &StageCache) -> u64 {
+pub fn shard_bytes(cfg: &DataPlaneConfig, stage: &StageCache) -> u64 {
     cfg.cache_capacity_bytes_override
         .unwrap_or(stage.capacity_bytes)
         / cfg.workers.max(1) as u64
@@ -375,23 +367,23 @@ pub fn wait_bound(integration: &Integration) -> Duration {
 
 /// Decides how the request uses the cache (`None`: not at all), building its key into `key`
 /// (a buffer from the worker's free list, handed back in the plan or returned on `None`).
-pub fn plan<'s, 'w, S>(
-    w: &'w Worker,
+pub fn plan<'s, 'w>(
+    bufs: &'w Buffers,
     resolved: &Resolved<'s>,
-    head: &RequestHead,
-    d: &Downstream<S>,
+    req: &Request<'_>,
     may_invalidate: impl FnOnce() -> bool,
 ) -> Result<Option<Plan<'s, 'w>>, GatewayError> {
     let (Some(stage), Some(rest)) = (resolved.stage.cache, &resolved.route.rest) else {
         return Ok(None);
     };
+    let (head, buf, headers) = (req.head, req.buf, req.headers);
     let method = match &rest.caching {
         Some(m) if head.method != http::Method::HEAD => m,
         _ => return Ok(None),
     };
-    let invalidate = d.headers.iter().any(|&(n, v)| {
-        bytes(&d.buf, n).eq_ignore_ascii_case(b"cache-control")
-            && bytes(&d.buf, v)
+    let invalidate = headers.iter().any(|&(n, v)| {
+        bytes(buf, n).eq_ignore_ascii_case(b"cache-control")
+            && bytes(buf, v)
                 .split(|&b| b == b',')
                 .any(|t| trim(t).eq_ignore_ascii_case(b"max-age=0"))
     });
@@ -406,16 +398,16 @@ pub fn plan<'s, 'w, S>(
         },
     };
     // Only cached methods take a buffer for the key; it returns to the worker with the plan.
-    let mut key = w.bufs.take();
+    let mut key = bufs.take();
     key.extend_from_slice(&stage.id.to_le_bytes());
     key.extend_from_slice(&method.scope.to_le_bytes());
     key.extend_from_slice(head.method.as_str().as_bytes());
     key.push(0);
-    let route_path = resolved.route_path(&d.buf);
+    let route_path = resolved.route_path(buf);
     for p in method.key_parameters.iter() {
         let value = match p {
-            KeyParameter::Query(name) => request::query(bytes(&d.buf, head.query), name.as_bytes()),
-            KeyParameter::Header(name) => request::header(&d.buf, &d.headers, name.as_bytes()),
+            KeyParameter::Query(name) => request::query(bytes(buf, head.query), name.as_bytes()),
+            KeyParameter::Header(name) => request::header(buf, headers, name.as_bytes()),
             KeyParameter::Path(name) => resolved
                 .matched
                 .params
@@ -451,7 +443,7 @@ pub fn write_hit(
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(&c.data[..c.head_len]);
-    crate::rest::write_id_headers(out, request_id);
+    crate::respond::write_id_headers(out, request_id);
     if warn {
         write::header(out, b"warning", IGNORED_WARNING);
     }

@@ -163,28 +163,36 @@ async fn authorize_lambda<S>(
             b"x-amzn-trace-id",
         )),
     };
-    let r = crate::stages::authorize::lambda::grant(w, s, a, &mut call, subject, |_, out| {
-        let ev = Event {
-            kind: EventType::Connect,
-            route_key: CONNECT,
-            conn: t.conn,
-            request_id: w.ids.next(),
-            message_id: None,
-            body: &[],
-            binary: false,
-            disconnect: None,
-            handshake: Some((&d.buf, &d.headers, head.query)),
-            stage_variables: t.stage_variables,
-        };
-        // AWS's WebSocket `REQUEST` event: the CONNECT event's members, `type`, `methodArn`.
-        let mut event = ev.proxy_event(&t.conn.domain, crate::request::unix_ms());
-        if let Some(o) = event.as_object_mut() {
-            o.remove("isBase64Encoded");
-            o.insert("type".into(), "REQUEST".into());
-            o.insert("methodArn".into(), arn.as_str().into());
-        }
-        let _ = serde_json::to_writer(out, &event);
-    })
+    let r = crate::stages::authorize::lambda::grant(
+        &w.authorizers,
+        &w.upstreams(),
+        s,
+        a,
+        &mut call,
+        subject,
+        |_, out| {
+            let ev = Event {
+                kind: EventType::Connect,
+                route_key: CONNECT,
+                conn: t.conn,
+                request_id: w.ids.next(),
+                message_id: None,
+                body: &[],
+                binary: false,
+                disconnect: None,
+                handshake: Some((&d.buf, &d.headers, head.query)),
+                stage_variables: t.stage_variables,
+            };
+            // AWS's WebSocket `REQUEST` event: the CONNECT event's members, `type`, `methodArn`.
+            let mut event = ev.proxy_event(&t.conn.domain, crate::request::unix_ms());
+            if let Some(o) = event.as_object_mut() {
+                o.remove("isBase64Encoded");
+                o.insert("type".into(), "REQUEST".into());
+                o.insert("methodArn".into(), arn.as_str().into());
+            }
+            let _ = serde_json::to_writer(out, &event);
+        },
+    )
     .await;
     w.give_call(call);
     r

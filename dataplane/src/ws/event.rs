@@ -493,9 +493,9 @@ async fn call_http(
     }
     for (_, name, v) in mapped.iter().filter(|(header, _, _)| !header) {
         r.push(sep);
-        crate::rest::percent_encode(name.as_bytes(), r);
+        crate::integration::rest::percent_encode(name.as_bytes(), r);
         r.push(b'=');
-        crate::rest::percent_encode(v, r);
+        crate::integration::rest::percent_encode(v, r);
         sep = b'&';
     }
     r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
@@ -539,7 +539,7 @@ async fn call_http(
     }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);
-    let sent = crate::integration::forward(w, &mut call, t, &method, None).await;
+    let sent = crate::integration::forward(&w.upstreams(), &mut call, t, &method, None).await;
     let result = sent.map(|resp| {
         let protocol = crate::request::header(&call.resp, &call.headers, b"sec-websocket-protocol")
             .map(<[u8]>::to_vec);
@@ -562,8 +562,14 @@ async fn call_lambda(
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
     let trace = ev.request_id.trace_header(ev.client_trace());
-    let invoked =
-        crate::integration::lambda::call::invoke(w, &mut call, t, &payload, trace.as_bytes());
+    let upstreams = w.upstreams();
+    let invoked = crate::integration::lambda::call::invoke(
+        &upstreams,
+        &mut call,
+        t,
+        &payload,
+        trace.as_bytes(),
+    );
     let result = match invoked.await {
         Ok(r) => read_lambda_answer(call.body(&r)),
         Err(e) => Err(e.into()),

@@ -593,26 +593,7 @@ async fn on_message(w: &Rc<Worker>, conn: &Rc<Conn>, body: &[u8], binary: bool) 
     }
 }
 
-/// The data plane's WebSocket limits (AWS's quotas by default; flags for tests).
-#[derive(Debug, Clone)]
-pub struct WsLimits {
-    pub frame_max_bytes: usize,
-    pub message_max_bytes: usize,
-    pub idle_timeout: Duration,
-    pub max_duration: Duration,
-}
-
-impl Default for WsLimits {
-    fn default() -> WsLimits {
-        use portico_shared::limits as l;
-        WsLimits {
-            frame_max_bytes: l::WS_FRAME_MAX_BYTES,
-            message_max_bytes: l::WS_MESSAGE_MAX_BYTES,
-            idle_timeout: Duration::from_millis(l::WS_IDLE_TIMEOUT_MS),
-            max_duration: Duration::from_millis(l::WS_MAX_DURATION_MS),
-        }
-    }
-}
+pub use crate::config::WsLimits;
 
 #[cfg(test)]
 mod tests {

@@ -24,8 +24,8 @@ use portico_shared::sigv4::Credentials;
 use crate::error::GatewayError;
 use crate::http1::parse::bytes;
 use crate::http1::write;
+use crate::integration::Upstreams;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
-use crate::worker::Worker;
 
 /// Why an invocation produced no payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +59,7 @@ impl From<LambdaError> for GatewayError {
 /// `trace`: the request's `X-Amzn-Trace-Id` value, sent with the Invoke call (as the AWS SDKs
 /// send it; empty: none).
 pub async fn invoke(
-    w: &Worker,
+    w: &Upstreams<'_>,
     call: &mut UpstreamCall,
     target: &LambdaTarget,
     payload: &[u8],
@@ -72,7 +72,7 @@ pub async fn invoke(
 /// Sends the Invoke request and reads the answer, whatever its status (a function error's
 /// body, `{"errorMessage": ...}`, stays readable in `call`).
 pub async fn send(
-    w: &Worker,
+    w: &Upstreams<'_>,
     call: &mut UpstreamCall,
     target: &LambdaTarget,
     payload: &[u8],
@@ -98,7 +98,7 @@ pub async fn send(
     };
     let until = std::time::Instant::now() + Duration::from_millis(u64::from(target.timeout_ms));
     let r = match call
-        .exchange_until(&w.pool, endpoint, false, false, until)
+        .exchange_until(w.pool, endpoint, false, false, until)
         .await
     {
         None | Some(Err(GatewayError::UpstreamTimeout { .. })) => {

@@ -285,7 +285,7 @@ pub fn write_denial(
     write::header(out, b"x-amzn-errortype", denial.error_type().as_bytes());
     write::header_u64(out, b"content-length", body.len() as u64);
     if rest {
-        crate::rest::write_id_headers(out, request_id);
+        crate::respond::write_id_headers(out, request_id);
     } else {
         write::header(out, b"apigw-requestid", request_id.as_bytes());
     }

@@ -37,10 +37,10 @@ use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::integration::lambda::call::LambdaError;
 use crate::integration::lambda::{self, Caller};
+use crate::integration::Upstreams;
 use crate::request::Request;
 use crate::stages::resolve::Resolved;
 use crate::upstream::UpstreamCall;
-use crate::worker::Worker;
 
 /// This core's authorizer decisions, by authorizer and identity values.
 #[derive(Debug, Default)]
@@ -86,28 +86,19 @@ impl DecisionCache {
 
 /// Authorizes the request with the route's Lambda authorizer; the grant carries the
 /// principal, the context and the usage identifier key on.
+/// `decisions`: this core's cache of them; `w`: the worker's upstream side, which invokes the
+/// function.
 pub async fn authorize(
-    w: &Worker,
+    decisions: &DecisionCache,
+    w: &Upstreams<'_>,
     s: &Snapshot,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
     req: &Request<'_>,
     call: &mut UpstreamCall,
 ) -> Result<Rc<Grant>, GatewayError> {
-    let mut key = w.bufs.take();
-    let r = decide(w, s, a, resolved, req, call, &mut key).await;
-    r
-}
-
-async fn decide(
-    w: &Worker,
-    s: &Snapshot,
-    a: &LambdaAuthorizer,
-    resolved: &Resolved<'_>,
-    req: &Request<'_>,
-    call: &mut UpstreamCall,
-    key: &mut Vec<u8>,
-) -> Result<Rc<Grant>, GatewayError> {
+    let mut key_buf = w.bufs.take();
+    let key = &mut *key_buf;
     let handshake = Handshake {
         buf: req.buf,
         headers: req.headers,
@@ -134,7 +125,7 @@ async fn decide(
         peer: req.peer.ip(),
         trace: req.request_id.trace_header(req.header(b"x-amzn-trace-id")),
     };
-    let r = grant(w, s, a, call, subject, |values, out| {
+    let r = grant(decisions, w, s, a, call, subject, |values, out| {
         write_event(w, a, resolved, req, values, &arn, out)
     })
     .await;
@@ -224,7 +215,8 @@ pub struct Subject<'a> {
 /// function's (invoked with the event `write_event` writes from the identity values), cached
 /// for the authorizer's TTL; then the grant's policy evaluated against `arn`.
 pub async fn grant(
-    w: &Worker,
+    decisions: &DecisionCache,
+    w: &Upstreams<'_>,
     s: &Snapshot,
     a: &LambdaAuthorizer,
     call: &mut UpstreamCall,
@@ -239,7 +231,7 @@ pub async fn grant(
     } = subject;
     let now = Instant::now();
     let cached = if a.ttl_s > 0 {
-        w.authorizers.get(key, now)
+        decisions.get(key, now)
     } else {
         None
     };
@@ -249,7 +241,7 @@ pub async fn grant(
             let g = Rc::new(call_function(w, a, call, key, trace, write_event).await?);
             if a.ttl_s > 0 {
                 let expires = now + Duration::from_secs(u64::from(a.ttl_s));
-                w.authorizers.put(key, Rc::clone(&g), expires, now);
+                decisions.put(key, Rc::clone(&g), expires, now);
             }
             g
         }
@@ -307,7 +299,7 @@ fn context_value(
 /// Calls the function and parses its answer. `key` holds the identity values (after the
 /// 8-byte cache id, each followed by a 0 byte); `write_event` writes the input event from them.
 async fn call_function(
-    w: &Worker,
+    w: &Upstreams<'_>,
     a: &LambdaAuthorizer,
     call: &mut UpstreamCall,
     key: &[u8],
@@ -368,7 +360,7 @@ async fn call_function(
 
 /// The function's input event, as AWS builds it for the authorizer's flavor.
 fn write_event(
-    w: &Worker,
+    w: &Upstreams<'_>,
     a: &LambdaAuthorizer,
     resolved: &Resolved<'_>,
     req: &Request<'_>,

@@ -23,7 +23,7 @@ use crate::http1::parse::{bytes, trim, HeaderSpans};
 use crate::http1::write;
 use crate::http1::RequestHead;
 use crate::request_id::RequestId;
-use crate::respond::ConnectionHeader;
+use crate::respond::{write_id_headers, ConnectionHeader};
 use crate::stages::resolve::Resolved;
 
 /// Everything a REST template can refer to.
@@ -550,12 +550,6 @@ pub(crate) fn percent_encode(v: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
         }
     }
-}
-
-/// Writes REST's id headers.
-pub fn write_id_headers(out: &mut Vec<u8>, id: RequestId) {
-    write::header(out, b"x-amzn-requestid", &id.uuid());
-    write::header(out, b"x-amz-apigw-id", id.as_bytes());
 }
 
 /// Writes a REST Lambda authorizer's refusal or failure as AWS sends it when the stage does
