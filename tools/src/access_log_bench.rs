@@ -11,10 +11,10 @@
 //!   fills, lines are dropped and counted (`portico_access_log_lines_dropped_total`).
 //!
 //! Throughput: `off`, `on` (file) and `on-stalled` loaded with `wrk` in rotating rounds; the
-//! medians, and each `on` stage's ratios to `off`. Then, with `oha` installed, the latency at a
-//! fixed rate (`--rate`) of the stalled Portico's `off` and `on` stages in alternating rounds
-//! (p99 with logging off against p99 with the stalled sink, same process), and the access log
-//! counters of both processes.
+//! medians, and each `on` stage's ratios to `off`. Then the latency at a fixed rate (`--rate`;
+//! `oha` when installed, else the tools' own open-loop generator) of the stalled Portico's `off`
+//! and `on` stages in alternating rounds (p99 with logging off against p99 with the stalled
+//! sink, same process), and the access log counters of both processes.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -23,7 +23,7 @@ use std::process::Child;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{bench_rounds, oha, Args, Target};
+use super::{bench_rounds, fixed_rate, Args, Target};
 
 /// The JSON format AWS's console offers, with the error and latency variables added.
 const FORMAT: &str = r#"{ "requestId":"$context.requestId", "ip": "$context.identity.sourceIp", "requestTime":"$context.requestTime", "httpMethod":"$context.httpMethod","routeKey":"$context.routeKey", "status":"$context.status","protocol":"$context.protocol", "responseLength":"$context.responseLength", "responseLatency":"$context.responseLatency", "integrationLatency":"$context.integrationLatency", "integrationErrorMessage":"$context.integrationErrorMessage", "userAgent":"$context.identity.userAgent", "xrayTraceId":"$context.xrayTraceId" }"#;
@@ -150,18 +150,17 @@ pub(super) fn run(
     println!("# {lines} access log lines in {}", log.display());
     print_counters("file", admin)?;
     print_counters("stalled", admin_stalled)?;
-    if !have_oha {
-        println!("# oha not installed: the fixed-rate rounds (p99 with a stalled sink) skipped");
-        return Ok(());
-    }
 
     // Latency at a fixed rate: logging off against the stalled sink, same process.
     let fixed = [off_stalled, targets[2].clone()];
     println!(
-        "\n# fixed rate: oha -q {} -c{} -z {}s, latency corrected; order alternates",
-        a.rate, a.connections, a.seconds
+        "\n# fixed rate: {} -q {} -c{} -z {}s, latency from each request's due time; order alternates",
+        if have_oha { "oha" } else { "the built-in generator (no oha)" },
+        a.rate,
+        a.connections,
+        a.seconds
     );
-    let all = bench_rounds::rounds(&fixed, a, "stage", |t| oha(t, a))?;
+    let all = bench_rounds::rounds(&fixed, a, "stage", |t| fixed_rate(t, a, have_oha))?;
     bench_rounds::print_medians(&fixed, &all, |_| 0);
     print_counters("stalled", admin_stalled)?;
     Ok(())

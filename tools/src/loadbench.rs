@@ -551,6 +551,40 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
     Ok(f)
 }
 
+/// Latency at `a.rate` req/s: `oha` when installed, else [`portico_tools::fixed_rate`] (run the
+/// tool under `taskset -c 1` so that its client threads share core 1 with the upstream, as
+/// `oha` would).
+fn fixed_rate(t: &Target, a: &Args, have_oha: bool) -> Result<Figures> {
+    if have_oha {
+        return oha(t, a);
+    }
+    let (addr, path) = t
+        .url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .context("an http:// URL with a path")?;
+    let mut head = format!("Host: {}\r\n", t.host.as_deref().unwrap_or(addr));
+    if let Some(h) = &t.header {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    let f = portico_tools::fixed_rate(
+        addr.parse()?,
+        &format!("/{path}"),
+        &head,
+        a.rate,
+        a.seconds,
+        a.connections,
+    )?;
+    Ok(Figures {
+        rps: f.rps,
+        p50_us: f.p50_us,
+        p99_us: f.p99_us,
+        p999_us: f.p999_us,
+        cpu_us_per_req: 0.0,
+    })
+}
+
 fn oha(t: &Target, a: &Args) -> Result<Figures> {
     let mut cmd = Command::new("taskset");
     cmd.args([
