@@ -6,8 +6,7 @@
 //!
 //! A worker never waits: a full queue (the sink slow or stopped) drops the line and counts it
 //! (`portico_access_log_lines_dropped_total`); a batch a sink refuses or never answers is dropped
-//! and counted too. A line's buffer goes back to its worker once shipped (a second bounded
-//! queue), so a worker renders into a recycled buffer: no allocation per request once warm.
+//! and counted too.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -47,35 +46,20 @@ struct Line {
     sink: Arc<Sink>,
     at_ms: u64,
     text: Vec<u8>,
-    /// The index of the worker's queue in the writer's list (set by the writer as it drains).
-    from: usize,
-}
-
-/// A line's buffer larger than this is not recycled (a rare long line keeps no memory).
-const RECYCLE_BYTES: usize = 4096;
-
-/// What a worker hands the writer when it first logs: its queue of lines and the sender of the
-/// buffers coming back.
-type Registration = (Receiver<Line>, SyncSender<Vec<u8>>);
-
-/// A worker's ends: lines out, spent buffers back.
-struct Queue {
-    lines: SyncSender<Line>,
-    spare: Receiver<Vec<u8>>,
 }
 
 /// The writer's configuration, set once by [`start`].
 struct Config {
     data_dir: PathBuf,
     queue_lines: usize,
-    /// A worker's queues, made when it first logs, are handed to the writer here (no lock).
-    register: Sender<Registration>,
+    /// A worker's queue, made when it first logs, is handed to the writer here (no lock).
+    register: Sender<Receiver<Line>>,
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
 
 thread_local! {
-    static QUEUE: RefCell<Option<Queue>> = const { RefCell::new(None) };
+    static QUEUE: RefCell<Option<SyncSender<Line>>> = const { RefCell::new(None) };
 }
 
 /// Starts the writer thread (once, from `main`). Without it, nothing is logged.
@@ -148,26 +132,21 @@ pub fn record(log: &AccessLog, entry: &Entry<'_>) {
     let Some(cfg) = CONFIG.get() else {
         return;
     };
+    let mut text = Vec::with_capacity(256);
+    render(log, entry, &mut text);
+    let line = Line {
+        sink: Arc::clone(&log.sink),
+        at_ms: entry.started_ms,
+        text,
+    };
     QUEUE.with(|q| {
         let mut q = q.borrow_mut();
-        let q = q.get_or_insert_with(|| {
-            let (lines, queued) = sync_channel(cfg.queue_lines);
-            let (recycle, spare) = sync_channel(cfg.queue_lines);
-            let _ = cfg.register.send((queued, recycle));
-            Queue { lines, spare }
+        let tx = q.get_or_insert_with(|| {
+            let (tx, rx) = sync_channel(cfg.queue_lines);
+            let _ = cfg.register.send(rx);
+            tx
         });
-        let mut text = q
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(512));
-        render(log, entry, &mut text);
-        let line = Line {
-            sink: Arc::clone(&log.sink),
-            at_ms: entry.started_ms,
-            text,
-            from: 0,
-        };
-        match q.lines.try_send(line) {
+        match tx.try_send(line) {
             Ok(()) => {
                 LINES_QUEUED.fetch_add(1, Ordering::Relaxed);
             }
@@ -443,8 +422,7 @@ impl Endpoint {
 }
 
 struct Writer {
-    /// Each worker's queue of lines and the way back for its buffers.
-    queues: Vec<Registration>,
+    queues: Vec<Receiver<Line>>,
     logs: Option<Endpoint>,
     firehose: Option<Endpoint>,
     creds: Option<Credentials>,
@@ -471,7 +449,7 @@ impl Writer {
         }
     }
 
-    fn run(mut self, new_queues: Receiver<Registration>) {
+    fn run(mut self, new_queues: Receiver<Receiver<Line>>) {
         let mut batch: Vec<Line> = Vec::new();
         loop {
             // Waits FLUSH_EVERY, or less when a worker's first line brings its queue.
@@ -479,8 +457,8 @@ impl Writer {
                 self.queues.push(q);
             }
             self.queues.extend(new_queues.try_iter());
-            for (i, (q, _)) in self.queues.iter().enumerate() {
-                batch.extend(q.try_iter().map(|l| Line { from: i, ..l }));
+            for q in &self.queues {
+                batch.extend(q.try_iter());
             }
             if batch.is_empty() {
                 continue;
@@ -498,16 +476,8 @@ impl Writer {
                 for lines in groups.values() {
                     self.ship(lines);
                 }
-                batch.extend(groups.into_values().flatten());
             }
-            // Each buffer back to its worker (dropped when its way back is full).
-            for l in batch.drain(..) {
-                let mut text = l.text;
-                if text.capacity() <= RECYCLE_BYTES {
-                    text.clear();
-                    let _ = self.queues[l.from].1.try_send(text);
-                }
-            }
+            batch.clear();
         }
     }
 
