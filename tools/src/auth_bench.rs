@@ -14,11 +14,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{wrk, Args, Figures, Target};
+use super::{bench_rounds, Args, Target};
 
 /// The JWKS and the Invoke API on 127.0.0.1:0, one thread, `Connection: close` answers.
 fn serve(jwks: String) -> Result<SocketAddr> {
@@ -121,19 +120,6 @@ fn token_and_jwks(work: &Path) -> Result<(String, String)> {
     Ok((format!("{input}.{}", b64url(&sig)), jwks))
 }
 
-fn admin(
-    http: &mut portico_tools::Http,
-    method: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> Result<serde_json::Value> {
-    let (status, text) = http.call(method, path, &body.to_string())?;
-    if !(200..300).contains(&status) {
-        bail!("{method} {path}: {status} {text}");
-    }
-    Ok(serde_json::from_str(&text).unwrap_or_default())
-}
-
 /// Runs the comparison; the Portico it starts is pushed on `children` (stopped by the caller).
 pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Child>) -> Result<()> {
     let (token, jwks) = token_and_jwks(work)?;
@@ -154,39 +140,15 @@ pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Chil
     children.push(child);
     println!("# {}", ready.line);
     let mut http = portico_tools::Http::connect(ready.admin)?;
-    let api = admin(
-        &mut http,
-        "POST",
-        "/v2/apis",
-        serde_json::json!({"name": "bench", "protocolType": "HTTP"}),
-    )?;
-    let api = api["apiId"].as_str().context("apiId")?.to_string();
+    let (api, target) = bench_rounds::http_api(&mut http)?;
     let base = format!("/v2/apis/{api}");
-    let up = admin(
-        &mut http,
-        "POST",
-        &format!("{base}/integrations"),
-        serde_json::json!({
-        "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-        "integrationUri": "http://127.0.0.1:18080/small", "payloadFormatVersion": "1.0"}),
-    )?;
-    let target = format!(
-        "integrations/{}",
-        up["integrationId"].as_str().context("id")?
-    );
-    let jwt = admin(
-        &mut http,
-        "POST",
-        &format!("{base}/authorizers"),
-        serde_json::json!({
+    let jwt = http.call_json("POST", &format!("{base}/authorizers"),
+        &serde_json::json!({
         "name": "jwt", "authorizerType": "JWT", "identitySource": ["$request.header.Authorization"],
         "jwtConfiguration": {"issuer": "bench", "audience": ["bench"], "jwksUri": format!("{endpoint}/jwks")}}),
     )?;
-    let lambda = admin(
-        &mut http,
-        "POST",
-        &format!("{base}/authorizers"),
-        serde_json::json!({
+    let lambda = http.call_json("POST", &format!("{base}/authorizers"),
+        &serde_json::json!({
         "name": "lambda", "authorizerType": "REQUEST", "identitySource": ["$request.header.Authorization"],
         "authorizerUri": "arn:aws:lambda:us-east-1:000000000000:function:bench",
         "authorizerPayloadFormatVersion": "2.0", "enableSimpleResponses": true,
@@ -202,13 +164,12 @@ pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Chil
         if let Some(id) = authorizer {
             route["authorizerId"] = id.into();
         }
-        admin(&mut http, "POST", &format!("{base}/routes"), route)?;
+        http.call_json("POST", &format!("{base}/routes"), &route)?;
     }
-    admin(
-        &mut http,
+    http.call_json(
         "POST",
         &format!("{base}/stages"),
-        serde_json::json!({"stageName": "$default", "autoDeploy": true}),
+        &serde_json::json!({"stageName": "$default", "autoDeploy": true}),
     )?;
     let host = format!("{api}.execute-api.localhost");
     // The same request bytes on every route (the token too, which the plain route ignores and
@@ -223,80 +184,8 @@ pub(super) fn run(portico: &Path, work: &Path, a: &Args, children: &mut Vec<Chil
         });
     // Every route answers 200 before the load (the JWKS fetch and the first authorizer call
     // happen here, not in the measurement).
-    for t in &targets {
-        let mut ok = false;
-        for _ in 0..100 {
-            let mut c = portico_tools::Http::connect(ready.listen)?;
-            let head = t.header.clone().unwrap_or_default();
-            let (status, _) = request(&mut c, &t.url, &host, &head)?;
-            if status == 200 {
-                ok = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if !ok {
-            bail!("{} does not answer 200", t.name);
-        }
-    }
-    println!(
-        "# {} rounds; wrk -t1 -c{} -d{}s per route per round (the machine may be shared)",
-        a.rounds, a.connections, a.seconds
-    );
-    let mut all: Vec<(&str, Vec<Figures>)> = targets.iter().map(|t| (t.name, Vec::new())).collect();
-    for round in 1..=a.rounds {
-        println!(
-            "\n## round {round}\n{:<8} {:>12} {:>10} {:>10} {:>10}",
-            "route", "req/s", "p50", "p99", "cpu"
-        );
-        for (t, (_, figures)) in targets.iter().zip(all.iter_mut()) {
-            let f = wrk(t, a)?;
-            println!(
-                "{:<8} {:>12.0} {:>8.0}us {:>8.0}us {:>8.2}us cpu/req",
-                t.name, f.rps, f.p50_us, f.p99_us, f.cpu_us_per_req
-            );
-            figures.push(f);
-        }
-    }
-    let median = |v: &[Figures], key: fn(&Figures) -> f64| {
-        let mut x: Vec<f64> = v.iter().map(key).collect();
-        x.sort_by(f64::total_cmp);
-        x[x.len() / 2]
-    };
-    let plain_p50 = median(&all[0].1, |f| f.p50_us);
-    let plain_cpu = median(&all[0].1, |f| f.cpu_us_per_req);
-    println!("\n## medians (CPU time of the gateway per request is the steadier figure on a shared machine)");
-    for (name, v) in &all {
-        let p50 = median(v, |f| f.p50_us);
-        let cpu = median(v, |f| f.cpu_us_per_req);
-        println!(
-            "{name:<8} {:>10.0} req/s  p50 {p50:>6.0}us  p99 {:>6.0}us  p50/plain {:.3}  cpu {cpu:.2}us/req  cpu/plain {:.3}",
-            median(v, |f| f.rps),
-            median(v, |f| f.p99_us),
-            p50 / plain_p50,
-            cpu / plain_cpu
-        );
-    }
+    bench_rounds::wait_ready(&targets)?;
+    let all = bench_rounds::wrk_rounds(&targets, a, "route")?;
+    bench_rounds::print_medians(&targets, &all, |_| 0);
     Ok(())
-}
-
-/// One GET with an extra header line (`name: value`, or empty) on its own connection.
-fn request(
-    c: &mut portico_tools::Http,
-    url: &str,
-    host: &str,
-    header: &str,
-) -> Result<(u16, String)> {
-    let path = url
-        .splitn(4, '/')
-        .nth(3)
-        .map(|p| format!("/{p}"))
-        .unwrap_or_default();
-    // The admin client's request has no extra headers: fold the header into the Host line.
-    let host_line = if header.is_empty() {
-        host.to_string()
-    } else {
-        format!("{host}\r\n{header}")
-    };
-    c.request("GET", &path, &host_line, "", true)
 }

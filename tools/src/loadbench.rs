@@ -32,10 +32,18 @@
 //! (`--disable-keepalive`: one handshake per request).
 //!
 //! With `--access-log`, the run measures JSON access logs instead: the same route on a stage
-//! without and a stage with them, in one Portico (see `access_log_bench.rs`).
+//! without and a stage with them, written to a file and to a Logs endpoint that stopped
+//! reading, and the p99 at a fixed rate with that stalled sink (see `access_log_bench.rs`).
+//!
+//! With `--cluster`, the run measures the cluster store and shared limits on one node instead:
+//! one Portico on the default SQLite store, one on `--store postgres://` with `--redis`
+//! (throwaway servers started here), a plain route and an API-key route in a throttled usage
+//! plan on both (see `cluster_bench.rs`).
+//!
+//! `--auth`, `--access-log` and `--cluster` share their round loop (`bench_rounds.rs`).
 //!
 //! usage: loadbench [--seconds 5] [--connections 64] [--rounds 3] [--rate 20000] [--path /small]
-//!        [--tls] [--auth] [--fixed-only] [--access-log]
+//!        [--tls] [--auth] [--fixed-only] [--access-log] [--cluster]
 //! needs: nginx, haproxy, wrk (apt-get install -y nginx haproxy wrk), taskset; oha optional
 //! (cargo install oha); target/release/portico (cargo build --release -p portico-dataplane).
 
@@ -51,6 +59,10 @@ use portico_tools::{cpu_ticks, duration_us};
 mod access_log_bench;
 #[path = "auth_bench.rs"]
 mod auth_bench;
+#[path = "bench_rounds.rs"]
+mod bench_rounds;
+#[path = "cluster_bench.rs"]
+mod cluster_bench;
 
 /// Command-line flags.
 #[derive(Debug, clap::Parser)]
@@ -90,8 +102,14 @@ struct Args {
     /// in one Portico (see `access_log_bench.rs`).
     #[arg(long)]
     access_log: bool,
+    /// Measure the cluster store and shared limits instead: one Portico on the default SQLite
+    /// store and one on PostgreSQL with limits in Redis, the same API on both (see
+    /// `cluster_bench.rs`).
+    #[arg(long)]
+    cluster: bool,
 }
 
+#[derive(Clone)]
 struct Target {
     name: &'static str,
     url: String,
@@ -187,7 +205,10 @@ fn main() -> Result<()> {
         return auth_bench::run(&portico, &work, &args, &mut guard.children);
     }
     if args.access_log {
-        return access_log_bench::run(&portico, &work, &args, &mut guard.children);
+        return access_log_bench::run(&portico, &work, &args, have_oha, &mut guard.children);
+    }
+    if args.cluster {
+        return cluster_bench::run(&portico, &work, &args, &mut guard.children);
     }
 
     // Portico: one worker on core 0, the same upstream.
@@ -528,6 +549,40 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
         bail!("wrk against {} printed no figures:\n{text}", t.name);
     }
     Ok(f)
+}
+
+/// Latency at `a.rate` req/s: `oha` when installed, else [`portico_tools::fixed_rate`] (run the
+/// tool under `taskset -c 1` so that its client threads share core 1 with the upstream, as
+/// `oha` would).
+fn fixed_rate(t: &Target, a: &Args, have_oha: bool) -> Result<Figures> {
+    if have_oha {
+        return oha(t, a);
+    }
+    let (addr, path) = t
+        .url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .context("an http:// URL with a path")?;
+    let mut head = format!("Host: {}\r\n", t.host.as_deref().unwrap_or(addr));
+    if let Some(h) = &t.header {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    let f = portico_tools::fixed_rate(
+        addr.parse()?,
+        &format!("/{path}"),
+        &head,
+        a.rate,
+        a.seconds,
+        a.connections,
+    )?;
+    Ok(Figures {
+        rps: f.rps,
+        p50_us: f.p50_us,
+        p99_us: f.p99_us,
+        p999_us: f.p999_us,
+        cpu_us_per_req: 0.0,
+    })
 }
 
 fn oha(t: &Target, a: &Args) -> Result<Figures> {
