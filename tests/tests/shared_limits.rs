@@ -310,13 +310,13 @@ fn a_node_killed_mid_load_loses_at_most_the_stated_quota_counts() {
     for gw in [&a, &b] {
         let r = gw.call(&on(gw));
         assert_eq!(r.status, 200, "{r}\n{}", gw.stderr());
-        eventually(Duration::from_secs(10), "Redis up on every node", || {
+        eventually(Duration::from_secs(30), "Redis up on every node", || {
             let c = gw.admin_json("GET", "/portico/cluster", Value::Null);
             (c["sharedLimits"]["redisReachable"] == json!(true)).then_some(())
         });
     }
     eventually(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "the first two requests counted",
         || (usage(&a, &plan_id, &key_id)[0] == json!(2)).then_some(()),
     );
@@ -355,7 +355,7 @@ fn a_node_killed_mid_load_loses_at_most_the_stated_quota_counts() {
 
     // B restarted: it reports the cluster's count, and counts on with A.
     let b = node(&pg, &redis);
-    eventually(Duration::from_secs(15), "B catches up", || {
+    eventually(Duration::from_secs(30), "B catches up", || {
         (usage(&b, &plan_id, &key_id)[0] == json!(used)).then_some(())
     });
     for _ in 0..20 {
@@ -364,7 +364,7 @@ fn a_node_killed_mid_load_loses_at_most_the_stated_quota_counts() {
     }
     for gw in [&a, &b] {
         eventually(
-            Duration::from_secs(10),
+            Duration::from_secs(30),
             "the new node's counts reach the cluster",
             || (usage(gw, &plan_id, &key_id)[0] == json!(used + 20)).then_some(()),
         );
