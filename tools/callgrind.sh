@@ -48,8 +48,10 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
   --account-rate-limit 100000000 --account-burst-limit 100000000 \
   > "$out/stdout" 2> "$out/valgrind.log" &
 vg=$!
-for _ in $(seq 1 3000); do grep -q listen= "$out/stdout" 2>/dev/null && break; sleep 0.2; done
-addr=$(grep -o 'listen=[^ ]*' "$out/stdout" | head -1 | cut -d= -f2)
+# The start line is a log line (stderr, so in valgrind.log, with colour codes) or on stdout.
+started() { cat "$out/stdout" "$out/valgrind.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'listen=[0-9.:]*' | head -1 | cut -d= -f2; }
+for _ in $(seq 1 3000); do [ -n "$(started)" ] && break; sleep 0.2; done
+addr=$(started)
 [ -n "$addr" ] || { echo "portico did not start: $out/valgrind.log" >&2; exit 1; }
 
 host="bench.execute-api.localhost"
