@@ -2,7 +2,8 @@
 # User-space instructions per proxied request, deterministic (callgrind), for comparing builds
 # where wall-clock figures drift: Portico (one worker) in front of an nginx upstream on
 # 127.0.0.1:18180, 2,000 warm-up keep-alive `GET /small` from oha, counters zeroed, N measured
-# requests, all threads counted. Needs valgrind, nginx and oha.
+# requests, all threads counted. Needs valgrind, nginx and oha (without oha, the same requests
+# come from tools/keepalive_get.py: the figure is the gateway's, whichever client sends them).
 #
 #   tools/callgrind.sh [BINARY] [N]     (default target/release/portico, 20000)
 #
@@ -47,14 +48,23 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
   --account-rate-limit 100000000 --account-burst-limit 100000000 \
   > "$out/stdout" 2> "$out/valgrind.log" &
 vg=$!
-for _ in $(seq 1 3000); do grep -q listen= "$out/stdout" 2>/dev/null && break; sleep 0.2; done
-addr=$(grep -o 'listen=[^ ]*' "$out/stdout" | head -1 | cut -d= -f2)
+# The start line is a log line (stderr, so in valgrind.log, with colour codes) or on stdout.
+started() { cat "$out/stdout" "$out/valgrind.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'listen=[0-9.:]*' | head -1 | cut -d= -f2; }
+for _ in $(seq 1 3000); do [ -n "$(started)" ] && break; sleep 0.2; done
+addr=$(started)
 [ -n "$addr" ] || { echo "portico did not start: $out/valgrind.log" >&2; exit 1; }
 
-host="Host: bench.execute-api.localhost"
-oha --no-tui -n 2000 -c 8 -H "$host" "http://$addr/small" > /dev/null
+host="bench.execute-api.localhost"
+load() {
+  if command -v oha > /dev/null; then
+    oha --no-tui -n "$1" -c 8 -H "Host: $host" "http://$addr/small"
+  else
+    python3 tools/keepalive_get.py "$addr" "$1" 8 "$host" /small
+  fi
+}
+load 2000 > /dev/null
 callgrind_control -z "$vg" > /dev/null 2>&1
-oha --no-tui -n "$n" -c 8 -H "$host" "http://$addr/small" > "$out/oha.txt"
+load "$n" > "$out/oha.txt"
 callgrind_control -d "$vg" > /dev/null 2>&1
 sleep 1
 grep -q '\[200\] '"$n"' responses' "$out/oha.txt" || { echo "not every request got a 200: $out/oha.txt" >&2; exit 1; }
