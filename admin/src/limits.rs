@@ -302,7 +302,7 @@ impl Client {
             return;
         };
         let mut items: Vec<(String, i64, Item)> = Vec::new();
-        for (key, state) in &states {
+        for (key, state, origin) in &states {
             let seen = self.known.insert(key.clone(), ()).is_some();
             let first = items.len();
             let start = state.quota.period();
@@ -321,8 +321,15 @@ impl Client {
                 }
             }
             if !seen {
-                for (k, v, _) in &items[first..] {
-                    self.bases.entry(k.clone()).or_insert(-*v - 1);
+                // What came from the store is merged by maximum (other nodes may have counted
+                // it already); what requests counted since the state was added is added.
+                let origin = origin.unwrap_or_default();
+                for (k, _, item) in &items[first..] {
+                    let stored = match item {
+                        Item::Period(_, start) => origin.period(*start),
+                        Item::Day(_, day) => origin.day(*day) as i64,
+                    };
+                    self.bases.entry(k.clone()).or_insert(-stored - 1);
                 }
             }
         }
@@ -338,9 +345,9 @@ impl Client {
             // A state seen before whose counter is new (a new period or day): all local.
             let base = *self.bases.get(k).unwrap_or(&0);
             let (base, delta) = if base < 0 {
-                // First contact with counts of unknown origin (restored from the store): merge
-                // by maximum.
-                (-base - 1, 0)
+                // First contact: the stored part is the `SET NX` base (merged by maximum below),
+                // what was counted since is added.
+                (-base - 1, v - (-base - 1))
             } else {
                 (base, v - base)
             };
@@ -384,7 +391,7 @@ impl Client {
         if self.bases.len() > 4 * states.len() + 64 {
             let live: std::collections::HashSet<String> = states
                 .iter()
-                .flat_map(|(key, s)| {
+                .flat_map(|(key, s, _)| {
                     let p = s.quota.period();
                     let mut v = vec![format!("portico:q:{}:{}:p{p}", key.0, key.1)];
                     for (d, _) in s.days.both() {

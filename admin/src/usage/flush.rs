@@ -29,6 +29,10 @@ use crate::store::{Store, StoreError, UsageKind, UsageRow};
 /// `(planId, keyId)`.
 pub(crate) type StateKey = (String, String);
 
+/// A state, with what the store held for it when it was added (the first time it is handed
+/// out).
+pub(crate) type StateEntry = (StateKey, Arc<KeyPlan>, Option<Written>);
+
 /// Every key's state in every plan, shared by the catalog (which replaces states) and the
 /// flush (which reads them).
 #[derive(Debug, Clone)]
@@ -44,11 +48,15 @@ pub(crate) struct Registry {
     pub(crate) states: BTreeMap<StateKey, Arc<KeyPlan>>,
     /// What the store holds for each state, so a flush writes only what changed.
     written: HashMap<StateKey, Written>,
+    /// What the store held for each state when it was added, until the shared limits' thread
+    /// takes it ([`Counters::try_states`]): the counts that came from the store, as opposed to
+    /// those requests made since.
+    origin: HashMap<StateKey, Written>,
 }
 
 /// The counts last written for one state.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Written {
+pub(crate) struct Written {
     /// `(period start, used)`.
     period: Option<(u64, i64)>,
     /// `(day, count)` by `day % 2`, like [`portico_shared::quota::DayCounters`].
@@ -104,18 +112,21 @@ impl Counters {
         Ok(rows.len())
     }
 
-    /// Every state, unless the registry is held (a flush is writing): then `None`, never waiting.
-    pub(crate) fn try_states(&self) -> Option<Vec<(StateKey, Arc<KeyPlan>)>> {
-        let registry = match self.inner.try_lock() {
+    /// Every state, with what the store held for it when it was added if this is the first
+    /// call since (see [`Registry::origin`]), unless the registry is held (a flush is
+    /// writing): then `None`, never waiting.
+    pub(crate) fn try_states(&self) -> Option<Vec<StateEntry>> {
+        let mut registry = match self.inner.try_lock() {
             Ok(g) => g,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
+        let mut origin = std::mem::take(&mut registry.origin);
         Some(
             registry
                 .states
                 .iter()
-                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .map(|(k, v)| (k.clone(), Arc::clone(v), origin.remove(k)))
                 .collect(),
         )
     }
@@ -126,11 +137,31 @@ impl Counters {
     }
 }
 
+// === impl Written ===
+
+impl Written {
+    /// The count held for the period starting `start` (0 if none).
+    pub(crate) fn period(&self, start: u64) -> i64 {
+        self.period
+            .filter(|(s, _)| *s == start)
+            .map_or(0, |(_, n)| n)
+    }
+
+    /// The count held for `day` (0 if none).
+    pub(crate) fn day(&self, day: u64) -> u64 {
+        self.days[(day % 2) as usize]
+            .filter(|(d, _)| *d == day)
+            .map_or(0, |(_, n)| n)
+    }
+}
+
 // === impl Registry ===
 
 impl Registry {
     /// Adds or replaces a state.
     pub(crate) fn insert(&mut self, key: StateKey, state: Arc<KeyPlan>) {
+        let stored = self.written.get(&key).copied().unwrap_or_default();
+        self.origin.insert(key.clone(), stored);
         self.states.insert(key, state);
     }
 
@@ -138,6 +169,7 @@ impl Registry {
     pub(crate) fn remove(&mut self, key: &StateKey) {
         self.states.remove(key);
         self.written.remove(key);
+        self.origin.remove(key);
     }
 
     /// Records that the store holds `row` (restored at start, or written by `UpdateUsage`).
