@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use portico_dataplane::config::{DataPlaneConfig, Limits};
-use portico_dataplane::worker::{bind_listeners, spawn_workers, Driver, DriverChoice};
+use portico_dataplane::runtime::{bind_listeners, spawn_workers, Driver, DriverChoice};
 use portico_shared::limits;
 use portico_shared::model::Config;
 use portico_shared::stats::StatsBoard;

@@ -26,7 +26,7 @@ use portico_shared::snapshot::{Api, Integration, Route, Stage, TraceLevel};
 use portico_shared::Snapshot;
 
 use crate::buffers::Buf;
-use crate::conn::{BodyLoc, Downstream, Stream};
+use crate::downstream::{BodyLoc, Downstream, Stream};
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::RequestHead;
 use crate::integration::lambda;
@@ -168,7 +168,7 @@ pub async fn handle<'s, S: Stream>(
         let mut early_body = None;
         if iam::applies(&resolved) {
             if resolved.route.aws_iam {
-                early_body = Some(d.read_body(w, head, body).await?);
+                early_body = Some(d.read_body(&w.cfg.limits, head, body).await?);
             }
             let signed = early_body.map_or(&[][..], |(loc, _)| loc.slice(&d.buf, body));
             let req = request(d, head, port, request_id, None, signed);
@@ -185,7 +185,7 @@ pub async fn handle<'s, S: Stream>(
         let cached = cache::lookup(&w.responses, plan.as_ref(), integration, &mut flight).await;
         let (loc, consumed) = match early_body {
             Some(read) => read,
-            None => d.read_body(w, head, body).await?,
+            None => d.read_body(&w.cfg.limits, head, body).await?,
         };
         (outcome.consumed, scope.body) = (Some(consumed), Some(loc));
         // Built from the connection's fields: its timer is lent to the integration below.

@@ -35,12 +35,12 @@ use portico_shared::Snapshot;
 
 use super::event::{Event, EventType};
 use super::registry::Conn;
-use crate::conn::Downstream;
+use super::Core;
+use crate::downstream::Downstream;
 use crate::error::{AuthorizerError, GatewayError};
 use crate::http1::parse::bytes;
 use crate::http1::RequestHead;
 use crate::stages::authorize::lambda::Handshake;
-use crate::worker::Worker;
 
 /// The `AWS_IAM` caller of a connection: `requestContext.identity`'s IAM members.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ pub struct Target<'a> {
 /// Decides whether the upgrade `head` may open a connection through `t.route` (`$connect`).
 /// Async, with the worker at hand: a Lambda `REQUEST` authorizer invokes its function here.
 pub async fn authorize<S>(
-    w: &Worker,
+    w: &Core<'_>,
     s: &Snapshot,
     t: &Target<'_>,
     d: &Downstream<S>,
@@ -118,7 +118,7 @@ pub async fn authorize<S>(
 }
 
 async fn authorize_lambda<S>(
-    w: &Worker,
+    w: &Core<'_>,
     s: &Snapshot,
     a: &LambdaAuthorizer,
     t: &Target<'_>,
@@ -164,7 +164,7 @@ async fn authorize_lambda<S>(
         )),
     };
     let r = crate::stages::authorize::lambda::grant(
-        &w.authorizers,
+        w.authorizers,
         &w.upstreams(),
         s,
         a,

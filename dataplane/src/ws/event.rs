@@ -18,10 +18,10 @@ use portico_shared::websocket::{mock_status, RequestBody, WsIntegration, WsTarge
 
 use super::frame::Opcode;
 use super::registry::Conn;
+use super::Core;
 use crate::error::GatewayError;
 use crate::http1::parse::{bytes, HeaderSpans, Span};
 use crate::request_id::RequestId;
-use crate::worker::Worker;
 
 /// What happened on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +226,7 @@ pub struct WsStats;
 impl WsStats {
     pub fn record(
         &self,
-        w: &Worker,
+        w: &Core<'_>,
         ev: &Event<'_>,
         stage: &portico_shared::snapshot::Stage,
         route: &portico_shared::websocket::WsRoute,
@@ -304,7 +304,7 @@ impl WsStats {
     }
 
     /// A message no route took (`ClientError`).
-    pub fn client_error(&self, w: &Worker) {
+    pub fn client_error(&self, w: &Core<'_>) {
         let mut stats = w.stats.borrow_mut();
         stats.counters.bad_requests += 1;
         stats.mark();
@@ -341,7 +341,7 @@ pub fn exec_log<'a>(
 
 /// Sends `ev` to `integration` and shapes its answer.
 pub async fn invoke(
-    w: &Worker,
+    w: &Core<'_>,
     integration: &WsIntegration,
     ev: &Event<'_>,
 ) -> Result<Answer, GatewayError> {
@@ -428,7 +428,7 @@ pub async fn invoke(
 /// One HTTP exchange with the integration's upstream; returns status, body and the
 /// `Sec-WebSocket-Protocol` header. The integration's timeout is `t.timeout_ms`.
 async fn call_http(
-    w: &Worker,
+    w: &Core<'_>,
     t: &portico_shared::snapshot::HttpProxy,
     ev: &Event<'_>,
     body: &[u8],
@@ -551,7 +551,7 @@ async fn call_http(
 
 /// Invokes the function with the WebSocket proxy event and reads its answer.
 async fn call_lambda(
-    w: &Worker,
+    w: &Core<'_>,
     t: &portico_shared::lambda::LambdaTarget,
     ev: &Event<'_>,
 ) -> Result<Answer, GatewayError> {

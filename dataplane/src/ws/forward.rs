@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use portico_shared::cluster::{forward_tag, verify_forward, FORWARDED_HEADER, FORWARD_TIMEOUT_MS};
 
 use super::manage::Answer;
+use super::Core;
 use crate::http1::parse::bytes;
 use crate::http1::write;
 use crate::upstream::Endpoint;
-use crate::worker::Worker;
 
 /// The error types an owner answers with, relayed as they are.
 const ERROR_TYPES: [&str; 7] = [
@@ -43,7 +43,7 @@ fn gone() -> Answer {
 
 /// Whether `tag` (the request's [`FORWARDED_HEADER`]) authenticates this call as forwarded by
 /// another node of the cluster.
-pub(super) fn verify(w: &Worker, method: &str, path: &[u8], tag: &[u8], body: &[u8]) -> bool {
+pub(super) fn verify(w: &Core<'_>, method: &str, path: &[u8], tag: &[u8], body: &[u8]) -> bool {
     let Some(link) = &w.cfg.cluster else {
         return false;
     };
@@ -60,7 +60,7 @@ pub(super) fn verify(w: &Worker, method: &str, path: &[u8], tag: &[u8], body: &[
 /// Sends the call for connection `id_text` of API `api_id`, stage `stage`, to node `node`, and
 /// returns its answer.
 pub(super) async fn call(
-    w: &Worker,
+    w: &Core<'_>,
     method: &http::Method,
     api_id: &str,
     stage: &str,
@@ -104,7 +104,7 @@ pub(super) async fn call(
         tls: None,
     };
     let idempotent = *method != http::Method::POST;
-    let answer = match Box::pin(call.exchange_until(&w.pool, to, false, idempotent, until)).await {
+    let answer = match Box::pin(call.exchange_until(w.pool, to, false, idempotent, until)).await {
         Some(Ok(r)) => {
             let error_type = call
                 .headers

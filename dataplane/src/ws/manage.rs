@@ -13,15 +13,14 @@
 //! forwarded there once the caller is authorized here (`forward.rs`); a forwarded call is
 //! authorized by its MAC instead, and is never forwarded again.
 
-use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use monoio::io::AsyncWriteRentExt;
 
 use super::registry::{ConnectionId, Op, OpResult};
-use crate::conn::{BodyLoc, Downstream, Stream};
+use super::Core;
+use crate::downstream::{BodyLoc, Downstream, Stream};
 use crate::http1::RequestHead;
-use crate::worker::Worker;
 
 /// The IAM action `@connections` requests are authorized for.
 const MANAGE_CONNECTIONS: &str = "execute-api:ManageConnections";
@@ -44,12 +43,12 @@ fn connection_id_text(rest: &str) -> Option<&str> {
 /// Serves one `@connections` request. Returns the buffer bytes it used, or `None` to close
 /// the connection.
 pub async fn serve<S: Stream>(
-    w: &Rc<Worker>,
+    w: &Core<'_>,
     d: &mut Downstream<S>,
     head: &RequestHead,
 ) -> Option<usize> {
     let mut body = Vec::new();
-    let (loc, consumed) = match d.read_body(w, head, &mut body).await {
+    let (loc, consumed) = match d.read_body(&w.cfg.limits, head, &mut body).await {
         Ok(r) => r,
         Err(_) => {
             write(d, 400, "BadRequestException", "Bad Request", false).await;
@@ -78,7 +77,7 @@ pub(super) type Answer = (u16, &'static str, String, Option<String>);
 
 /// The response.
 async fn answer<S: Stream>(
-    w: &Rc<Worker>,
+    w: &Core<'_>,
     d: &Downstream<S>,
     head: &RequestHead,
     payload: Vec<u8>,

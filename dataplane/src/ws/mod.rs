@@ -27,6 +27,7 @@ pub mod frame;
 pub mod manage;
 pub(crate) mod registry;
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -37,15 +38,78 @@ use portico_shared::model::ProtocolType;
 use portico_shared::snapshot::TraceLevel;
 use portico_shared::websocket::WsStage;
 
-use crate::conn::Downstream;
+use crate::buffers::Buffers;
+use crate::config::DataPlaneConfig;
+use crate::downstream::Downstream;
 use crate::http1::parse::{bytes, trim};
 use crate::http1::{RequestHead, Version};
-use crate::worker::Worker;
+use crate::observe::LocalStats;
+use crate::request_id::RequestIds;
+use crate::shutdown::Shutdown;
+use crate::snapshots::Snapshots;
+use crate::stages::authorize::lambda::DecisionCache;
+use crate::upstream::{Calls, Pool, UpstreamCall};
 
 pub use registry::{channels, serve_inbox, Conn, ConnectionId, Inbox, Peers, Registry};
 
 use event::{Event, EventType};
 use frame::Opcode;
+
+/// What the WebSocket code uses of its worker's per-core state, borrowed from the worker (which
+/// holds this core's [`Registry`] among that state) through [`Host`]: so `ws` does not import
+/// `worker`, and imports between the two point one way. Field names are the worker's.
+#[derive(Debug, Clone, Copy)]
+pub struct Core<'w> {
+    pub id: usize,
+    pub cfg: &'w DataPlaneConfig,
+    pub snapshots: &'w Snapshots,
+    pub ids: &'w RequestIds,
+    pub pool: &'w Pool,
+    /// Lambda authorizer decisions of this core (`$connect`'s authorizer).
+    pub authorizers: &'w DecisionCache,
+    pub stats: &'w RefCell<LocalStats>,
+    /// The worker's requests in flight; an open connection counts as one, so a drain waits for
+    /// its `$disconnect`.
+    pub in_flight: &'w Cell<usize>,
+    pub shutdown: &'w Shutdown,
+    /// This core's connections.
+    pub ws: &'w Registry,
+    pub bufs: &'w Buffers,
+    pub calls: &'w Calls,
+}
+
+/// A worker as the WebSocket tasks own it (`Rc<impl Host>`): a connection after its upgrade, and
+/// the inbox, run in tasks of their own. Generic rather than `Rc<Worker>` for the reason
+/// [`Core`] gives; the one implementation is the worker's, so nothing is dispatched at run time.
+pub trait Host: 'static {
+    fn core(&self) -> Core<'_>;
+}
+
+impl Core<'_> {
+    /// The current snapshot (see `Worker::snapshot`).
+    #[allow(clippy::redundant_allocation)]
+    pub fn snapshot(&self) -> Rc<std::sync::Arc<portico_shared::Snapshot>> {
+        self.snapshots.get()
+    }
+
+    /// What the integrations may use of this worker (see `Worker::upstreams`).
+    pub fn upstreams(&self) -> crate::integration::Upstreams<'_> {
+        crate::integration::Upstreams {
+            id: self.id,
+            cfg: self.cfg,
+            pool: self.pool,
+            bufs: self.bufs,
+        }
+    }
+
+    pub fn take_call(&self) -> UpstreamCall {
+        self.calls.take()
+    }
+
+    pub fn give_call(&self, call: UpstreamCall) {
+        self.calls.give(call)
+    }
+}
 
 /// What a request to the data plane is, as far as WebSocket APIs are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +172,8 @@ pub(crate) fn target<'s, 'b>(
 /// plain request to a WebSocket stage reaches the HTTP pipeline, which answers 404 (a WebSocket
 /// stage has no HTTP routes), as does a request for a stage that does not exist.
 pub fn classify(
-    w: &Worker,
+    cfg: &DataPlaneConfig,
+    snapshots: &Snapshots,
     head: &RequestHead,
     buf: &[u8],
     tls: Option<&crate::tls::TlsSession>,
@@ -119,8 +184,8 @@ pub fn classify(
     if !upgrade && memchr::memmem::find(bytes(buf, head.path), b"connections/").is_none() {
         return Kind::Http;
     }
-    let snapshot = w.snapshot();
-    match target(&snapshot, &w.cfg.domain, head, buf, tls) {
+    let snapshot = snapshots.get();
+    match target(&snapshot, &cfg.domain, head, buf, tls) {
         None => Kind::Http,
         Some((_, _, _, rest)) if manage::is_connections_path(rest) => Kind::Manage,
         Some(_) => Kind::Upgrade,
@@ -140,7 +205,7 @@ fn has_token(value: Option<&[u8]>, token: &str) -> bool {
 }
 
 /// Answers a refused upgrade and closes.
-pub(crate) async fn refuse<S: crate::conn::Stream>(
+pub(crate) async fn refuse<S: crate::downstream::Stream>(
     d: &mut Downstream<S>,
     status: u16,
     message: &str,
@@ -149,7 +214,7 @@ pub(crate) async fn refuse<S: crate::conn::Stream>(
 }
 
 /// Answers a refused upgrade (with AWS's `x-amzn-ErrorType` when given) and closes.
-async fn refuse_with<S: crate::conn::Stream>(
+async fn refuse_with<S: crate::downstream::Stream>(
     d: &mut Downstream<S>,
     status: u16,
     error_type: Option<&str>,
@@ -174,11 +239,13 @@ async fn refuse_with<S: crate::conn::Stream>(
 
 /// Serves a request to a WebSocket API stage: the handshake, `$connect`, then the connection
 /// until it closes, then `$disconnect`.
-pub async fn upgrade<S: crate::conn::Stream>(
-    w: Rc<Worker>,
+pub async fn upgrade<S: crate::downstream::Stream, H: Host>(
+    host: Rc<H>,
     mut d: Downstream<S>,
     head: RequestHead,
 ) {
+    let core = host.core();
+    let w = &core;
     let key = header(&d, "sec-websocket-key").map(<[u8]>::to_vec);
     let ok = head.method == http::Method::GET
         && head.version == Version::Http11
@@ -222,14 +289,14 @@ pub async fn upgrade<S: crate::conn::Stream>(
                 route,
                 conn: &conn,
             };
-            auth::authorize(&w, &snapshot, &t, &d, &head).await
+            auth::authorize(w, &snapshot, &t, &d, &head).await
         }
         None => Ok(auth::ConnectAuth::default()),
     };
     let connect_auth = match connect_auth {
         Ok(a) => a,
         Err(r) => {
-            w.ws.stats.client_error(&w);
+            w.ws.stats.client_error(w);
             if let Some(route) = ws
                 .route(ws.connect)
                 .filter(|r| r.trace.level != TraceLevel::Off)
@@ -271,10 +338,10 @@ pub async fn upgrade<S: crate::conn::Stream>(
         let answer = match &route.integration {
             // Boxed, here and for every event: the connection's long-lived future stays small,
             // and an integration call's state exists only while it runs.
-            Some(i) => Box::pin(event::invoke(&w, i, &ev)).await,
+            Some(i) => Box::pin(event::invoke(w, i, &ev)).await,
             None => Ok(event::Answer::empty(200)),
         };
-        w.ws.stats.record(&w, &ev, stage, route, &answer, started);
+        w.ws.stats.record(w, &ev, stage, route, &answer, started);
         match answer {
             Ok(a) if (200..300).contains(&a.status) => subprotocol = a.subprotocol,
             Ok(a) => {
@@ -324,21 +391,22 @@ pub async fn upgrade<S: crate::conn::Stream>(
         conn.go_away();
     }
     monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, write_timeout));
-    monoio::spawn(live(w, conn, rd, buf));
+    monoio::spawn(live(host, conn, rd, buf));
 }
 
 /// The connection after the 101, in its own task: nothing of the handshake (request head,
 /// downstream state, the generic upgrade's future) stays in memory while it is idle.
-async fn live(w: Rc<Worker>, conn: Rc<Conn>, rd: duplex::ReadHalf, buf: Vec<u8>) {
-    let (code, reason) = read_loop(&w, &conn, rd, buf).await;
+async fn live<H: Host>(host: Rc<H>, conn: Rc<Conn>, rd: duplex::ReadHalf, buf: Vec<u8>) {
+    let w = &host.core();
+    let (code, reason) = read_loop(w, &conn, rd, buf).await;
     w.ws.remove(&conn);
     conn.close(code, reason);
-    Box::pin(disconnect(&w, &conn, code, reason)).await;
+    Box::pin(disconnect(w, &conn, code, reason)).await;
     w.in_flight.set(w.in_flight.get() - 1);
 }
 
 /// Invokes `$disconnect` once, after the connection closed.
-async fn disconnect(w: &Rc<Worker>, conn: &Conn, code: u16, reason: &str) {
+async fn disconnect(w: &Core<'_>, conn: &Conn, code: u16, reason: &str) {
     let snapshot = w.snapshot();
     let Some((stage, ws)) = conn.stage(&snapshot) else {
         return;
@@ -369,7 +437,7 @@ async fn disconnect(w: &Rc<Worker>, conn: &Conn, code: u16, reason: &str) {
 /// Reads `rd` until the connection ends; returns the close code and reason `$disconnect`
 /// reports.
 async fn read_loop(
-    w: &Rc<Worker>,
+    w: &Core<'_>,
     conn: &Rc<Conn>,
     mut rd: duplex::ReadHalf,
     mut buf: Vec<u8>,
@@ -511,7 +579,7 @@ async fn read_into(rd: &mut duplex::ReadHalf, buf: &mut Vec<u8>) -> std::io::Res
 
 /// One message from the client: select its route, invoke the integration, answer if the route
 /// has a route response.
-async fn on_message(w: &Rc<Worker>, conn: &Rc<Conn>, body: &[u8], binary: bool) {
+async fn on_message(w: &Core<'_>, conn: &Rc<Conn>, body: &[u8], binary: bool) {
     let snapshot = w.snapshot();
     let request_id = w.ids.next();
     let Some((stage, ws)) = conn.stage(&snapshot) else {

@@ -28,8 +28,8 @@ use portico_shared::websocket::WsStage;
 use portico_shared::Snapshot;
 
 use super::frame::{self, Opcode};
+use super::Host;
 use crate::request_id::RequestId;
-use crate::worker::Worker;
 
 /// A decoded connection id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,8 @@ impl Peer {
 }
 
 /// Runs a worker's inbox: executes operations for its connections, completes its own waits.
-pub async fn serve_inbox(w: Rc<Worker>, inbox: Inbox) {
+pub async fn serve_inbox<H: Host>(host: Rc<H>, inbox: Inbox) {
+    let w = &host.core();
     let Ok(mut wake) = monoio::net::UnixStream::from_std(inbox.wake) else {
         tracing::error!(worker = w.id, "WebSocket inbox could not be registered");
         return;
