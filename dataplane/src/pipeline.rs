@@ -7,10 +7,10 @@
 //!     first, and REST resource policies)
 //!   → admit (stages/admit.rs: API key, throttles, quota)
 //!   → cache lookup (stages/cache.rs: a REST cache hit is answered after validation)
-//!   → read body (conn.rs) → validate (stages/validate.rs: REST request validators)
+//!   → read body (downstream.rs) → validate (stages/validate.rs: REST request validators)
 //!   → invoke (integration/: one arm per kind in `integration::invoke`)
-//!   → map response (integration::map_response) → respond (+ CORS lines) → cache store
-//!   → observe
+//!   → map response (integration::map_response) → respond (+ CORS lines)
+//!   → cache store → execution log → access log (`Answer::written`) → observe
 //! ```
 //!
 //! Later stages slot in here, in this order, and nowhere else.
@@ -215,45 +215,10 @@ pub async fn handle<'s, S: Stream>(
 
     // Decided now, not at the start: a drain that began meanwhile closes the connection.
     outcome.keep_alive &= !w.shutdown.is_fired();
-    let scope = &scope;
-    let answer = Answer {
-        w,
-        head,
-        request_id,
-        d,
-        call,
-        body,
-        scope,
-    };
+    #[rustfmt::skip]
+    let answer = Answer { w, head, request_id, d, call, body, scope: &scope };
     answer.write(result, &mut outcome, plan.as_ref(), out);
-    // Cache store: a cached method's fetched response, handed to the requests waiting for it.
-    // (Not a hit, not a refusal.)
-    if let Some(p) = plan.filter(|_| outcome.cache_hit != Some(true) && outcome.error.is_none()) {
-        let tail = outcome.tail.map(|t| match t {
-            Tail::Resp(s, e) => &call.resp[s..e],
-            Tail::Dechunked => &call.dechunked[..],
-        });
-        cache::store(&w.responses, &w.cfg, &p, flight, outcome.status, tail, out);
-    }
-    // Execution logs: methods with logging off pay this branch.
-    if scope
-        .resolved
-        .as_ref()
-        .and_then(|r| r.route.rest.as_ref())
-        .is_some_and(|m| m.trace.level != TraceLevel::Off)
-    {
-        trace_request(scope, &outcome, head, d, body, request_id, out);
-    }
-    if outcome.status >= 500 {
-        if let Some(e) = &outcome.error {
-            let route = outcome.route.map(|(_, _, r)| &*r.route_key);
-            crate::trace::gateway_5xx(w.id, outcome.status, e, route);
-        }
-    }
-    // Access log: rendered and queued for the writer thread; one branch for stages without.
-    if let Some(log) = scope.stage.and_then(|s| s.access_log.as_deref()) {
-        access_log(log, d, head, request_id, scope, &outcome, out);
-    }
+    answer.written(&outcome, plan, flight, out);
     outcome
 }
 
@@ -635,6 +600,48 @@ impl<'s, S> Answer<'_, 's, S> {
                 let (connection, head_only) = (answer.connection, answer.head_only);
                 respond::write_error(&e, self.request_id, connection, head_only, cors, out);
             }
+        }
+    }
+
+    /// What follows the written answer: the cache store, the execution log, the 5xx trace
+    /// and the access log.
+    fn written(
+        &self,
+        outcome: &Outcome<'s>,
+        plan: Option<cache::Plan<'_, '_>>,
+        flight: Option<cache::FlightGuard<'_>>,
+        out: &mut Vec<u8>,
+    ) {
+        let (w, scope, call) = (self.w, self.scope, self.call);
+        let (head, d, body, request_id) = (self.head, self.d, self.body, self.request_id);
+        // Cache store: a cached method's fetched response, handed to the requests waiting for it.
+        // (Not a hit, not a refusal.)
+        if let Some(p) = plan.filter(|_| outcome.cache_hit != Some(true) && outcome.error.is_none())
+        {
+            let tail = outcome.tail.map(|t| match t {
+                Tail::Resp(s, e) => &call.resp[s..e],
+                Tail::Dechunked => &call.dechunked[..],
+            });
+            cache::store(&w.responses, &w.cfg, &p, flight, outcome.status, tail, out);
+        }
+        // Execution logs: methods with logging off pay this branch.
+        if scope
+            .resolved
+            .as_ref()
+            .and_then(|r| r.route.rest.as_ref())
+            .is_some_and(|m| m.trace.level != TraceLevel::Off)
+        {
+            trace_request(scope, outcome, head, d, body, request_id, out);
+        }
+        if outcome.status >= 500 {
+            if let Some(e) = &outcome.error {
+                let route = outcome.route.map(|(_, _, r)| &*r.route_key);
+                crate::trace::gateway_5xx(w.id, outcome.status, e, route);
+            }
+        }
+        // Access log: rendered and queued for the writer thread; one branch for stages without.
+        if let Some(log) = scope.stage.and_then(|s| s.access_log.as_deref()) {
+            access_log(log, d, head, request_id, scope, outcome, out);
         }
     }
 
