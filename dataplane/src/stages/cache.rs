@@ -467,7 +467,10 @@ pub fn add_warning(out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    use portico_shared::snapshot::{RestMethod, Route, Stage};
+
     use super::*;
+    use crate::stages::testing;
 
     #[test]
     fn query_values_and_trim() {
@@ -478,6 +481,276 @@ mod tests {
         assert_eq!(query_value(b"", b"q"), None);
         assert_eq!(trim(b"  max-age=0 "), b"max-age=0");
         assert_eq!(trim(b"   "), b"");
+    }
+
+    /// A REST `GET /pets/{id}` method cached by `method` on a stage whose cache is `stage`
+    /// (`None`: caching off), for the request `raw`: what `f` makes of it.
+    fn with_plan<T>(
+        stage: Option<StageCache>,
+        method: Option<MethodCache>,
+        raw: &str,
+        f: impl FnOnce(&Resolved<'_>, &Request<'_>) -> T,
+    ) -> T {
+        let snapshot = testing::snapshot(
+            r#"{"apis":[{"apiId":"abc","routes":[{"routeKey":"ANY /pets/{id}",
+                "target":"integrations/up"}],
+              "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY",
+                "integrationUri":"http://127.0.0.1:9"}],
+              "stages":[{"stageName":"$default"}]}]}"#,
+        );
+        let buf = raw.as_bytes();
+        let (head, headers) = testing::head(buf);
+        let rng = std::cell::Cell::new(1);
+        let domain = "execute-api.localhost";
+        let resolved = crate::stages::resolve::resolve(&snapshot, domain, &head, buf, None, &rng)
+            .map_err(|m| m.error)
+            .expect("resolves");
+        // The compiled HTTP API's stage and route, as a REST stage with a cache would be.
+        let stage = Stage {
+            name: "$default".into(),
+            router: resolved.stage.router.clone(),
+            routes: Vec::new(),
+            variables: Default::default(),
+            gateway_responses: Default::default(),
+            cache: stage,
+            websocket: None,
+            canary: None,
+            is_canary: false,
+            access_log: None,
+        };
+        let route = Route {
+            route_key: "GET /pets/{id}".into(),
+            stats_key: 1,
+            integration: None,
+            throttle: None,
+            rest: Some(RestMethod {
+                resource_path: "/pets/{id}".into(),
+                resource_id: "r1".into(),
+                http_method: "GET".into(),
+                plan_method_key: "/pets/{id}/GET".into(),
+                api_key_required: false,
+                caching: method,
+                validation: None,
+                trace: Default::default(),
+            }),
+            auth: None,
+            lambda_auth: None,
+            aws_iam: false,
+        };
+        let mut resolved = resolved;
+        (resolved.stage, resolved.route) = (&stage, &route);
+        let req = Request {
+            head: &head,
+            buf,
+            headers: &headers,
+            body: &[],
+            peer: "127.0.0.1:1".parse().expect("an address"),
+            local_port: 80,
+            tls: None,
+            request_id: crate::request_id::RequestIds::new(1).next(),
+            grant: None,
+        };
+        f(&resolved, &req)
+    }
+
+    const STAGE: StageCache = StageCache {
+        id: 7,
+        capacity_bytes: 1 << 20,
+    };
+
+    fn method(require_authorization: bool, unauthorized: UnauthorizedStrategy) -> MethodCache {
+        MethodCache {
+            ttl_s: 300,
+            scope: 9,
+            key_parameters: Box::new([
+                KeyParameter::Query("q".into()),
+                KeyParameter::Header("X-K".into()),
+                KeyParameter::Path("id".into()),
+            ]),
+            require_authorization,
+            unauthorized,
+        }
+    }
+
+    /// The key `plan` writes: stage cache id, method scope, method, then each key parameter
+    /// (1, length, value; or 0 when absent).
+    fn key(method: &str, values: [Option<&str>; 3]) -> Vec<u8> {
+        let mut k = [STAGE.id.to_le_bytes(), 9u64.to_le_bytes()].concat();
+        k.extend_from_slice(method.as_bytes());
+        k.push(0);
+        for v in values {
+            match v {
+                Some(v) => {
+                    k.push(1);
+                    k.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    k.extend_from_slice(v.as_bytes());
+                }
+                None => k.push(0),
+            }
+        }
+        k
+    }
+
+    #[test]
+    fn plans_bypass_key_and_cache_control() {
+        use UnauthorizedStrategy::*;
+        let open = method(false, FailWith403);
+        let all = [Some("1"), Some("k1"), Some("7")];
+        // (stage cache, method cache, request line, header lines, caller may invalidate,
+        // the plan: key, refresh, warn; `Ok(None)`: the cache is bypassed)
+        type Want = Result<Option<(Vec<u8>, bool, bool)>, GatewayError>;
+        type Case = (
+            Option<StageCache>,
+            MethodCache,
+            &'static str,
+            &'static str,
+            bool,
+            Want,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                None,
+                open.clone(),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\n",
+                false,
+                Ok(None),
+            ),
+            (
+                Some(STAGE),
+                open.clone(),
+                "HEAD /pets/7?q=1",
+                "X-K: k1\r\n",
+                false,
+                Ok(None),
+            ),
+            (
+                Some(STAGE),
+                open.clone(),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\n",
+                false,
+                Ok(Some((key("GET", all), false, false))),
+            ),
+            // Absent parameters are marked, not skipped: no value imitates another.
+            (
+                Some(STAGE),
+                open.clone(),
+                "GET /pets/7",
+                "",
+                false,
+                Ok(Some((key("GET", [None, None, Some("7")]), false, false))),
+            ),
+            (
+                Some(STAGE),
+                open.clone(),
+                "GET /pets/7?q=1&q=2",
+                "x-k:  k1 \r\nX-K: k2\r\n",
+                false,
+                Ok(Some((key("GET", all), false, false))),
+            ),
+            // `Cache-Control: max-age=0` refreshes the entry, when the caller may.
+            (
+                Some(STAGE),
+                open.clone(),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\nCache-Control: no-cache, Max-Age=0\r\n",
+                false,
+                Ok(Some((key("GET", all), true, false))),
+            ),
+            (
+                Some(STAGE),
+                open.clone(),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\nCache-Control: max-age=10\r\n",
+                false,
+                Ok(Some((key("GET", all), false, false))),
+            ),
+            (
+                Some(STAGE),
+                method(true, FailWith403),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\nCache-Control: max-age=0\r\n",
+                true,
+                Ok(Some((key("GET", all), true, false))),
+            ),
+            (
+                Some(STAGE),
+                method(true, FailWith403),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\nCache-Control: max-age=0\r\n",
+                false,
+                Err(GatewayError::CacheControlDenied),
+            ),
+            (
+                Some(STAGE),
+                method(true, SucceedWithResponseHeader),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\nCache-Control: max-age=0\r\n",
+                false,
+                Ok(Some((key("GET", all), false, true))),
+            ),
+            (
+                Some(STAGE),
+                method(true, SucceedWithoutResponseHeader),
+                "GET /pets/7?q=1",
+                "X-K: k1\r\nCache-Control: max-age=0\r\n",
+                false,
+                Ok(Some((key("GET", all), false, false))),
+            ),
+        ];
+        let bufs = crate::buffers::Buffers::default();
+        for (stage, m, line, lines, may, want) in cases {
+            let raw = format!("{line} HTTP/1.1\r\nHost: abc.execute-api.localhost\r\n{lines}\r\n");
+            let got = with_plan(stage, Some(m), &raw, |resolved, req| {
+                let plan = plan(&bufs, resolved, req, || may)?;
+                Ok(plan.map(|p| (p.key.as_slice().to_vec(), p.refresh, p.warn)))
+            });
+            assert_eq!(got, want, "{raw:?}");
+        }
+        // A method without caching is bypassed too.
+        let raw = "GET /pets/7 HTTP/1.1\r\nHost: abc.execute-api.localhost\r\n\r\n";
+        let got = with_plan(Some(STAGE), None, raw, |r, req| {
+            plan(&bufs, r, req, || false).map(|p| p.is_none())
+        });
+        assert_eq!(got, Ok(true));
+    }
+
+    #[test]
+    fn stored_responses_live_for_the_methods_ttl() {
+        let raw = "GET /pets/7?q=1 HTTP/1.1\r\nHost: abc.execute-api.localhost\r\n\r\n";
+        let m = method(false, UnauthorizedStrategy::FailWith403);
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let response =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Amzn-RequestId: r1\r\nX-A: 1\r\n\r\nok";
+        // (status stored, when looked up, found)
+        let cases = [
+            (200, t0, true),
+            (200, t0 + 299 * s, true),
+            (200, t0 + 300 * s, false),
+            (500, t0, false),
+            (304, t0, false),
+        ];
+        for (status, at, found) in cases {
+            let bufs = crate::buffers::Buffers::default();
+            let caches = Caches::default();
+            with_plan(Some(STAGE), Some(m.clone()), raw, |resolved, req| {
+                let p = plan(&bufs, resolved, req, || false)
+                    .expect("a plan")
+                    .expect("cached");
+                caches.store(&p, STAGE.capacity_bytes, status, response, None, t0);
+                match caches.begin(&p, at) {
+                    Begin::Hit(c) => {
+                        assert!(found, "{status} at {:?}", at - t0);
+                        // Per-response headers are not kept; the body is.
+                        assert_eq!(&c.data[..c.head_len], b"HTTP/1.1 200 OK\r\nX-A: 1\r\n");
+                        assert_eq!(c.body(), b"ok");
+                    }
+                    _ => assert!(!found, "{status} at {:?}", at - t0),
+                }
+            });
+        }
     }
 
     #[test]

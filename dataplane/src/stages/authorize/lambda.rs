@@ -419,3 +419,243 @@ fn write_event(
     out.clear();
     let _ = serde_json::to_writer(&mut *out, &Value::Object(event));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use portico_shared::authorizer::{compile, AuthorizerInput};
+    use portico_shared::lambda::LambdaEnv;
+
+    use super::*;
+    use crate::stages::testing;
+
+    const URI: &str = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:f/invocations";
+
+    /// A REST authorizer (`TOKEN` when `validation` is given) or an HTTP API one.
+    fn authorizer(rest: bool, sources: &[&str], validation: Option<&str>) -> LambdaAuthorizer {
+        let sources: Vec<String> = sources.iter().map(|s| (*s).to_string()).collect();
+        // A loopback endpoint: compiling resolves the endpoint's host, and tests do no DNS.
+        let env = LambdaEnv::from_vars(|name| {
+            (name == "AWS_ENDPOINT_URL_LAMBDA").then(|| "http://127.0.0.1:9".to_string())
+        });
+        let input = AuthorizerInput {
+            api_id: "a1",
+            stage: "prod",
+            authorizer_id: "z1",
+            rest,
+            websocket: false,
+            token: validation.is_some(),
+            uri: URI,
+            credentials: None,
+            identity_sources: &sources,
+            identity_validation_expression: validation,
+            ttl_s: Some(300),
+            payload_format_version: (!rest).then_some("2.0"),
+            simple_responses: false,
+        };
+        compile(&env, &input, &BTreeMap::new()).expect("an authorizer")
+    }
+
+    #[test]
+    fn identity_key_reads_every_source_or_refuses() {
+        let token = Some("^Bearer [a-z]+$");
+        // (REST?, identity sources, validation, header lines, query, the values in the key
+        // (`None`: 401 without calling the function))
+        type Case = (
+            bool,
+            &'static [&'static str],
+            Option<&'static str>,
+            &'static str,
+            &'static str,
+            Option<&'static [u8]>,
+        );
+        let cases: &[Case] = &[
+            (
+                true,
+                &["method.request.header.Auth"],
+                None,
+                "auth: t1\r\n",
+                "",
+                Some(b"t1\0"),
+            ),
+            // Trimmed; repeated headers joined with commas, empty ones left out.
+            (
+                true,
+                &["method.request.header.Auth"],
+                None,
+                "Auth:  a \r\nauth:\r\nAUTH: b\r\n",
+                "",
+                Some(b"a,b\0"),
+            ),
+            (
+                true,
+                &["method.request.header.Auth"],
+                None,
+                "other: t1\r\n",
+                "",
+                None,
+            ),
+            (
+                true,
+                &["method.request.header.Auth"],
+                None,
+                "auth:   \r\n",
+                "",
+                None,
+            ),
+            (
+                false,
+                &["$request.querystring.t"],
+                None,
+                "",
+                "a=1&t=q1",
+                Some(b"q1\0"),
+            ),
+            (false, &["$request.querystring.t"], None, "", "t=", None),
+            (false, &["$stageVariables.v"], None, "", "", Some(b"sv\0")),
+            (false, &["$stageVariables.missing"], None, "", "", None),
+            (
+                false,
+                &["$context.identity.sourceIp"],
+                None,
+                "",
+                "",
+                Some(b"ctx:identity.sourceIp\0"),
+            ),
+            // Every source, in configuration order; one missing refuses them all.
+            (
+                false,
+                &["$request.header.auth", "$request.querystring.t"],
+                None,
+                "auth: h\r\n",
+                "t=q",
+                Some(b"h\0q\0"),
+            ),
+            (
+                false,
+                &["$request.header.auth", "$request.querystring.t"],
+                None,
+                "auth: h\r\n",
+                "",
+                None,
+            ),
+            // REST TOKEN: the whole value must match `identityValidationExpression`.
+            (
+                true,
+                &["method.request.header.Auth"],
+                token,
+                "auth: Bearer abc\r\n",
+                "",
+                Some(b"Bearer abc\0"),
+            ),
+            (
+                true,
+                &["method.request.header.Auth"],
+                token,
+                "auth: Bearer ABC\r\n",
+                "",
+                None,
+            ),
+        ];
+        let variables = BTreeMap::from([("v".to_string(), "sv".to_string())]);
+        for &(rest, sources, validation, lines, query, want) in cases {
+            let a = authorizer(rest, sources, validation);
+            let head = format!("GET /p HTTP/1.1\r\nhost: x\r\n{lines}\r\n");
+            let (_, headers) = testing::head(head.as_bytes());
+            let h = Handshake {
+                buf: head.as_bytes(),
+                headers: &headers,
+                query: query.as_bytes(),
+                stage_variables: &variables,
+            };
+            let mut key = b"left over".to_vec();
+            let got = identity_key(&a, &h, &mut key, |name, out| {
+                out.extend_from_slice(format!("ctx:{name}").as_bytes())
+            });
+            let case = format!("{sources:?} {lines:?} {query:?}");
+            match want {
+                Some(values) => {
+                    assert_eq!(got, Ok(()), "{case}");
+                    // The authorizer's cache id first: two authorizers' decisions never mix.
+                    assert_eq!(key[..8], a.cache_id.to_le_bytes(), "{case}");
+                    assert_eq!(&key[8..], values, "{case}");
+                }
+                None => assert_eq!(got, Err(AuthorizerError::Unauthorized), "{case}"),
+            }
+        }
+    }
+
+    fn grant(principal: &str) -> Rc<Grant> {
+        Rc::new(Grant {
+            principal_id: Some(principal.into()),
+            policy: None,
+            authorized: true,
+            context_json: "{}".into(),
+            context: Box::new([]),
+            usage_identifier_key: None,
+        })
+    }
+
+    /// A key as `identity_key` writes it: cache id, then the values.
+    fn key(cache_id: u64, value: &str) -> Vec<u8> {
+        let mut k = cache_id.to_le_bytes().to_vec();
+        k.extend_from_slice(value.as_bytes());
+        k.push(0);
+        k
+    }
+
+    #[test]
+    fn decisions_live_until_they_expire_or_their_authorizer_goes() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let cache = DecisionCache::default();
+        cache.put(&key(1, "a"), grant("p1"), t0 + 10 * s, t0);
+        cache.put(&key(1, "b"), grant("p2"), t0 + 20 * s, t0);
+        cache.put(&key(2, "a"), grant("p3"), t0 + 20 * s, t0);
+        let principal = |k: &[u8], at| cache.get(k, at).and_then(|g| g.principal_id.clone());
+        // (key, when, the decision found)
+        let cases: &[(Vec<u8>, Instant, Option<&str>)] = &[
+            (key(1, "a"), t0, Some("p1")),
+            (key(1, "a"), t0 + 9 * s, Some("p1")),
+            (key(1, "a"), t0 + 10 * s, None),
+            (key(1, "b"), t0 + 10 * s, Some("p2")),
+            (key(2, "a"), t0, Some("p3")),
+            (key(3, "a"), t0, None),
+            (key(1, "c"), t0, None),
+        ];
+        for (k, at, want) in cases {
+            assert_eq!(principal(k, *at).as_deref(), *want, "{k:?}");
+        }
+        // Housekeeping drops the expired ones and every decision of a retired authorizer.
+        cache.housekeep(&HashSet::from([2]), t0 + 15 * s);
+        let left: Vec<Vec<u8>> = cache.entries.borrow().keys().map(|k| k.to_vec()).collect();
+        assert_eq!(left, [key(1, "b")]);
+    }
+
+    #[test]
+    fn a_full_decision_cache_makes_room() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let cache = DecisionCache::default();
+        // Full, half of it expired: putting one more drops the expired half only.
+        for i in 0..AUTHORIZER_CACHE_ENTRIES_MAX {
+            let expires = if i % 2 == 0 { t0 + s } else { t0 + 10 * s };
+            cache.put(&key(1, &i.to_string()), grant("p"), expires, t0);
+        }
+        cache.put(&key(1, "new"), grant("p"), t0 + 10 * s, t0 + 2 * s);
+        assert_eq!(
+            cache.entries.borrow().len(),
+            AUTHORIZER_CACHE_ENTRIES_MAX / 2 + 1
+        );
+        // Full of live decisions: all are dropped rather than the table growing.
+        let cache = DecisionCache::default();
+        for i in 0..AUTHORIZER_CACHE_ENTRIES_MAX {
+            cache.put(&key(2, &i.to_string()), grant("p"), t0 + 10 * s, t0);
+        }
+        assert_eq!(cache.entries.borrow().len(), AUTHORIZER_CACHE_ENTRIES_MAX);
+        cache.put(&key(2, "last"), grant("p"), t0 + 10 * s, t0);
+        assert_eq!(cache.entries.borrow().len(), 1);
+        assert!(cache.get(&key(2, "last"), t0).is_some());
+    }
+}
