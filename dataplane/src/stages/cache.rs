@@ -539,18 +539,7 @@ mod tests {
         };
         let mut resolved = resolved;
         (resolved.stage, resolved.route) = (&stage, &route);
-        let req = Request {
-            head: &head,
-            buf,
-            headers: &headers,
-            body: &[],
-            peer: "127.0.0.1:1".parse().expect("an address"),
-            local_port: 80,
-            tls: None,
-            request_id: crate::request_id::RequestIds::new(1).next(),
-            grant: None,
-        };
-        f(&resolved, &req)
+        f(&resolved, &testing::request(&head, buf, &headers, &[]))
     }
 
     const STAGE: StageCache = StageCache {

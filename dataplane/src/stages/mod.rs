@@ -33,4 +33,24 @@ pub(crate) mod testing {
             .expect("complete");
         (head, spans)
     }
+
+    /// The request of `head` (parsed from `buf`) with body `body`, from a loopback peer.
+    pub(crate) fn request<'a>(
+        head: &'a RequestHead,
+        buf: &'a [u8],
+        headers: &'a HeaderSpans,
+        body: &'a [u8],
+    ) -> crate::request::Request<'a> {
+        crate::request::Request {
+            head,
+            buf,
+            headers,
+            body,
+            peer: "127.0.0.1:1".parse().expect("an address"),
+            local_port: 80,
+            tls: None,
+            request_id: crate::request_id::RequestIds::new(1).next(),
+            grant: None,
+        }
+    }
 }

@@ -254,17 +254,7 @@ mod tests {
             )
             .map_err(|m| m.error)
             .expect("resolves");
-            let req = Request {
-                head: &head,
-                buf,
-                headers: &headers,
-                body: &buf[head.head_len..],
-                peer: "127.0.0.1:1".parse().expect("an address"),
-                local_port: 80,
-                tls: None,
-                request_id: crate::request_id::RequestIds::new(1).next(),
-                grant: None,
-            };
+            let req = testing::request(&head, buf, &headers, &buf[head.head_len..]);
             let got = validate(&v, &req, &resolved, &mut Vec::new());
             assert_eq!(got, *want, "{query:?} {lines:?} {content_type} {body}");
         }
