@@ -15,7 +15,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use portico_shared::model::{self, Config, IntegrationType, ProtocolType};
+use portico_shared::model::{
+    self, AuthorizationType, Config, ConnectionType, IntegrationType, ProtocolType,
+};
+use portico_shared::vpc_link::Plane;
 
 use crate::catalog::{ApiState, Catalog, Deployment};
 use crate::error::ApiError;
@@ -108,26 +111,22 @@ impl Catalog {
                 ));
                 continue;
             }
-            let integration_type = match i.integration_type {
-                IntegrationType::HttpProxy => "HTTP_PROXY",
-                IntegrationType::AwsProxy => "AWS_PROXY",
-                other => {
+            match i.integration_type {
+                IntegrationType::HttpProxy | IntegrationType::AwsProxy => {}
+                other @ (IntegrationType::Http | IntegrationType::Aws | IntegrationType::Mock) => {
                     problems.push(format!(
                         "{iat}: integrationType {other:?}: an API with a protocol type of HTTP may only be associated with proxy integrations (AWS_PROXY, HTTP_PROXY)"
                     ));
                     continue;
                 }
-            };
+            }
             // `AWS_PROXY` without a subtype is a Lambda proxy; with one, a first-class integration.
             let lambda =
                 i.integration_type == IntegrationType::AwsProxy && i.integration_subtype.is_none();
             let record = IntegrationRecord {
                 api_gateway_managed: false,
                 connection_id: i.connection_id.clone(),
-                connection_type: i
-                    .connection_type
-                    .clone()
-                    .unwrap_or_else(|| "INTERNET".into()),
+                connection_type: i.connection_type.unwrap_or(ConnectionType::Internet),
                 credentials_arn: i.credentials_arn.clone(),
                 description: None,
                 integration_id: i.integration_id.clone(),
@@ -137,7 +136,7 @@ impl Catalog {
                     i.integration_method.clone().unwrap_or_else(|| "ANY".into())
                 },
                 integration_subtype: i.integration_subtype.clone(),
-                integration_type: integration_type.into(),
+                integration_type: i.integration_type,
                 integration_uri: i.integration_uri.clone(),
                 payload_format_version: i
                     .payload_format_version
@@ -184,10 +183,14 @@ impl Catalog {
                 ));
                 continue;
             };
-            let authorization_type = match r.authorization_type.as_deref() {
-                None | Some("NONE") => "NONE",
-                Some("AWS_IAM") => "AWS_IAM",
-                Some(t) => {
+            let authorization_type = match r.authorization_type {
+                None | Some(AuthorizationType::None) => AuthorizationType::None,
+                Some(AuthorizationType::AwsIam) => AuthorizationType::AwsIam,
+                Some(
+                    t @ (AuthorizationType::Custom
+                    | AuthorizationType::Jwt
+                    | AuthorizationType::CognitoUserPools),
+                ) => {
                     problems.push(format!(
                         "{rat}: authorizationType {t} cannot be imported; use NONE or AWS_IAM"
                     ));
@@ -196,7 +199,7 @@ impl Catalog {
             };
             let record = RouteRecord {
                 target: r.target.clone(),
-                authorization_type: authorization_type.into(),
+                authorization_type,
                 ..crate::v2::route_record(route_id.clone(), r.route_key.clone())
             };
             if routes.insert(route_id, record).is_some() {
@@ -209,7 +212,7 @@ impl Catalog {
         for s in &api.stages {
             let sat = format!("{at}.stages[{}]", s.stage_name);
             let mut vars = Vec::new();
-            check_stage_variables(&mut vars, &s.stage_variables);
+            check_stage_variables(&mut vars, &s.stage_variables, Plane::V2);
             let settings = |r: &model::RouteSettings| RouteSettings {
                 throttling_burst_limit: r.throttling_burst_limit,
                 throttling_rate_limit: r.throttling_rate_limit,

@@ -7,9 +7,12 @@
 //! ones checked by the handler). Inputs ignore unknown members (a newer SDK's). `validate_*` functions return
 //! every problem found, in AWS's words where AWS has them.
 
-use portico_shared::limits::{INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS};
-use portico_shared::model;
+use portico_shared::limits::INTEGRATION_TIMEOUT_MIN_MS;
+use portico_shared::model::{
+    self, AuthorizationType, AuthorizerType, ConnectionType, IntegrationType,
+};
 use portico_shared::router::RouteKey;
+use portico_shared::vpc_link::Plane;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -102,7 +105,7 @@ pub(crate) struct RouteRecord {
     pub(crate) api_key_required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) authorization_scopes: Option<Vec<String>>,
-    pub(crate) authorization_type: String,
+    pub(crate) authorization_type: AuthorizationType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) authorizer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,7 +156,7 @@ impl JwtConfiguration {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuthorizerRecord {
     pub(crate) authorizer_id: String,
-    pub(crate) authorizer_type: String,
+    pub(crate) authorizer_type: AuthorizerType,
     pub(crate) identity_source: Vec<String>,
     #[serde(default, skip_serializing_if = "JwtConfiguration::is_empty")]
     pub(crate) jwt_configuration: JwtConfiguration,
@@ -210,7 +213,7 @@ pub(crate) struct IntegrationRecord {
     pub(crate) api_gateway_managed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) connection_id: Option<String>,
-    pub(crate) connection_type: String,
+    pub(crate) connection_type: ConnectionType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) credentials_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +224,7 @@ pub(crate) struct IntegrationRecord {
     pub(crate) integration_method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) integration_subtype: Option<String>,
-    pub(crate) integration_type: String,
+    pub(crate) integration_type: IntegrationType,
     #[serde(default)]
     pub(crate) integration_uri: String,
     pub(crate) payload_format_version: String,
@@ -584,9 +587,10 @@ pub(crate) fn check_http_uri(problems: &mut Vec<String>, uri: &str) {
     }
 }
 
-/// Checks a stage name: `$default`, or 1 to 128 letters, digits, `-` and `_`.
-pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str) {
-    if name == model::DEFAULT_STAGE {
+/// Checks a stage name, for both control planes: 1 to 128 letters, digits, `-` and `_`; HTTP
+/// and WebSocket APIs (`Plane::V2`) also take `$default`.
+pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str, plane: Plane) {
+    if plane == Plane::V2 && name == model::DEFAULT_STAGE {
         return;
     }
     if name.is_empty()
@@ -595,18 +599,36 @@ pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str) {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
+        let default = if plane == Plane::V2 {
+            "$default or "
+        } else {
+            ""
+        };
         problems.push(format!(
-            "Invalid stageName '{name}': use $default or 1 to 128 letters, digits, '-' and '_'"
+            "Invalid stageName '{name}': use {default}1 to 128 letters, digits, '-' and '_'"
         ));
     }
 }
 
-/// Checks stage variables as AWS: names `[A-Za-z0-9_]{1,64}`, values of at most 2048 characters
-/// from `[A-Za-z0-9-._~:/?#&=,]`, at most 100 of them.
-pub(crate) fn check_stage_variables(problems: &mut Vec<String>, vars: &BTreeMap<String, String>) {
+/// Checks stage variables as AWS, for both control planes: at most 100, names
+/// `[A-Za-z0-9_]{1,64}`, values from `[A-Za-z0-9-._~:/?#&=,]` of at most 2048 characters (HTTP
+/// and WebSocket APIs) or 512 (REST APIs, whose member is `variables` and whose messages are
+/// worded as `apigateway` words them).
+pub(crate) fn check_stage_variables(
+    problems: &mut Vec<String>,
+    vars: &BTreeMap<String, String>,
+    plane: Plane,
+) {
+    let (member, max_value) = match plane {
+        Plane::V1 => (
+            "variables",
+            crate::v1::records::MAX_STAGE_VARIABLE_VALUE_CHARS,
+        ),
+        Plane::V2 => ("stageVariables", MAX_STAGE_VARIABLE_VALUE_CHARS),
+    };
     if vars.len() > MAX_STAGE_VARIABLES {
         problems.push(format!(
-            "stageVariables must have at most {MAX_STAGE_VARIABLES} entries"
+            "{member} must have at most {MAX_STAGE_VARIABLES} entries"
         ));
     }
     for (k, v) in vars {
@@ -619,14 +641,19 @@ pub(crate) fn check_stage_variables(problems: &mut Vec<String>, vars: &BTreeMap<
             ));
         }
         if v.is_empty()
-            || v.len() > MAX_STAGE_VARIABLE_VALUE_CHARS
+            || v.len() > max_value
             || !v
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b))
         {
-            problems.push(format!(
-                "Invalid value for stage variable '{k}': use 1 to {MAX_STAGE_VARIABLE_VALUE_CHARS} characters from A-Z a-z 0-9 - . _ ~ : / ? # & = ,"
-            ));
+            problems.push(match plane {
+                Plane::V1 => format!(
+                    "Invalid stage variable value for '{k}': use 1 to {max_value} of letters, digits and -._~:/?#&=,"
+                ),
+                Plane::V2 => format!(
+                    "Invalid value for stage variable '{k}': use 1 to {max_value} characters from A-Z a-z 0-9 - . _ ~ : / ? # & = ,"
+                ),
+            });
         }
     }
 }
@@ -662,14 +689,17 @@ pub(crate) fn check_integration_method(problems: &mut Vec<String>, method: &str)
     }
 }
 
-/// Checks `timeoutInMillis` (50 to 30,000 ms for HTTP APIs).
-pub(crate) fn check_timeout(problems: &mut Vec<String>, ms: i64) {
-    if !(i64::from(INTEGRATION_TIMEOUT_MIN_MS)..=i64::from(INTEGRATION_TIMEOUT_MAX_MS))
-        .contains(&ms)
-    {
-        problems.push(format!(
-            "timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"
-        ));
+/// Checks an integration's `timeoutInMillis`, for every API type: 50 ms to `max_ms`
+/// (30,000 for HTTP APIs, 29,000 for REST and WebSocket APIs). The value when it is in bounds.
+pub(crate) fn check_timeout(problems: &mut Vec<String>, ms: i64, max_ms: u32) -> Option<u32> {
+    match u32::try_from(ms) {
+        Ok(t) if (INTEGRATION_TIMEOUT_MIN_MS..=max_ms).contains(&t) => Some(t),
+        _ => {
+            problems.push(format!(
+                "timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {max_ms}"
+            ));
+            None
+        }
     }
 }
 
@@ -682,11 +712,14 @@ impl RouteRecord {
             route_id: self.route_id.clone(),
             route_key: self.route_key.clone(),
             target: self.target.clone(),
-            authorizer_id: self
-                .authorizer_id
-                .clone()
-                .filter(|_| matches!(self.authorization_type.as_str(), "JWT" | "CUSTOM")),
-            authorization_type: (self.authorization_type == "AWS_IAM").then(|| "AWS_IAM".into()),
+            authorizer_id: self.authorizer_id.clone().filter(|_| {
+                matches!(
+                    self.authorization_type,
+                    AuthorizationType::Jwt | AuthorizationType::Custom
+                )
+            }),
+            authorization_type: (self.authorization_type == AuthorizationType::AwsIam)
+                .then_some(AuthorizationType::AwsIam),
             authorization_scopes: self.authorization_scopes.clone().unwrap_or_default(),
             route_response: false,
         }
@@ -705,16 +738,18 @@ impl AuthorizerRecord {
             issuer: jwt.issuer.clone().unwrap_or_default(),
             audience: jwt.audience.clone().unwrap_or_default(),
             jwks_uri: jwt.jwks_uri.clone(),
-            lambda: (self.authorizer_type == "REQUEST").then(|| model::LambdaAuthorizer {
-                authorizer_uri: self.authorizer_uri.clone().unwrap_or_default(),
-                authorizer_credentials_arn: self.authorizer_credentials_arn.clone(),
-                identity_source: self.identity_source.clone(),
-                authorizer_payload_format_version: self
-                    .authorizer_payload_format_version
-                    .clone()
-                    .unwrap_or_default(),
-                enable_simple_responses: self.enable_simple_responses.unwrap_or(false),
-                authorizer_result_ttl_in_seconds: self.authorizer_result_ttl_in_seconds,
+            lambda: (self.authorizer_type == AuthorizerType::Request).then(|| {
+                model::LambdaAuthorizer {
+                    authorizer_uri: self.authorizer_uri.clone().unwrap_or_default(),
+                    authorizer_credentials_arn: self.authorizer_credentials_arn.clone(),
+                    identity_source: self.identity_source.clone(),
+                    authorizer_payload_format_version: self
+                        .authorizer_payload_format_version
+                        .clone()
+                        .unwrap_or_default(),
+                    enable_simple_responses: self.enable_simple_responses.unwrap_or(false),
+                    authorizer_result_ttl_in_seconds: self.authorizer_result_ttl_in_seconds,
+                }
             }),
         }
     }
@@ -726,16 +761,9 @@ impl IntegrationRecord {
     /// The compiler's view of this integration (its integration responses are added by the
     /// caller, which has them).
     pub(crate) fn to_model(&self) -> model::Integration {
-        let integration_type = match self.integration_type.as_str() {
-            "MOCK" => model::IntegrationType::Mock,
-            "HTTP" => model::IntegrationType::Http,
-            "AWS_PROXY" => model::IntegrationType::AwsProxy,
-            "AWS" => model::IntegrationType::Aws,
-            _ => model::IntegrationType::HttpProxy,
-        };
         model::Integration {
             integration_id: self.integration_id.clone(),
-            integration_type,
+            integration_type: self.integration_type,
             integration_method: Some(self.integration_method.clone()).filter(|m| !m.is_empty()),
             integration_uri: self.integration_uri.clone(),
             timeout_in_millis: Some(self.timeout_in_millis),
@@ -748,7 +776,7 @@ impl IntegrationRecord {
             template_selection_expression: self.template_selection_expression.clone(),
             passthrough_behavior: self.passthrough_behavior.clone(),
             integration_responses: Vec::new(),
-            connection_type: Some(self.connection_type.clone()),
+            connection_type: Some(self.connection_type),
             connection_id: self.connection_id.clone(),
         }
     }
@@ -792,8 +820,11 @@ mod tests {
     #[test]
     fn stage_variables() {
         let ok: BTreeMap<String, String> = [("up".into(), "127.0.0.1:80/x".into())].into();
-        assert!(problems(|p| check_stage_variables(p, &ok)).is_empty());
+        assert!(problems(|p| check_stage_variables(p, &ok, Plane::V2)).is_empty());
         let bad: BTreeMap<String, String> = [("b-d".into(), "sp ace".into())].into();
-        assert_eq!(problems(|p| check_stage_variables(p, &bad)).len(), 2);
+        assert_eq!(
+            problems(|p| check_stage_variables(p, &bad, Plane::V2)).len(),
+            2
+        );
     }
 }

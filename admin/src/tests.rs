@@ -1045,3 +1045,55 @@ async fn jwt_authorizers_crud_and_route_references() {
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
+
+/// HTTP APIs: a value that is not one of the member's wire values, or one that belongs to REST
+/// APIs only, is refused with AWS's message; stored records read back in wire spelling.
+#[tokio::test]
+async fn enum_members_are_checked_and_read_back_in_wire_spelling() {
+    let h = harness();
+    let id = quick_api(&h).await;
+    let base = format!("/v2/apis/{id}");
+    for (uri, body, want) in [
+        (
+            "routes",
+            json!({"routeKey": "GET /a", "authorizationType": "COGNITO_USER_POOLS"}),
+            "Invalid authorizationType 'COGNITO_USER_POOLS': use NONE, AWS_IAM, CUSTOM or JWT",
+        ),
+        (
+            "authorizers",
+            json!({"name": "a", "authorizerType": "TOKEN", "identitySource": ["$request.header.A"],
+                   "jwtConfiguration": {"issuer": "http://i", "audience": ["x"]}}),
+            "Invalid authorizerType 'TOKEN': use JWT or REQUEST",
+        ),
+        (
+            "integrations",
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9/",
+                   "payloadFormatVersion": "1.0", "connectionType": "VPC"}),
+            "Invalid connectionType 'VPC': use INTERNET or VPC_LINK",
+        ),
+    ] {
+        let r = h
+            .call("POST", &format!("{base}/{uri}"), &body.to_string())
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", message(&r));
+        assert_eq!(message(&r), want, "{body}");
+    }
+    let i = h
+        .ok(
+            "POST",
+            &format!("{base}/integrations"),
+            json!({"integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9/",
+                   "payloadFormatVersion": "1.0"}),
+        )
+        .await;
+    assert_eq!(i["integrationType"], "HTTP_PROXY");
+    assert_eq!(i["connectionType"], "INTERNET");
+    let r = h
+        .ok(
+            "POST",
+            &format!("{base}/routes"),
+            json!({"routeKey": "GET /iam", "authorizationType": "AWS_IAM"}),
+        )
+        .await;
+    assert_eq!(r["authorizationType"], "AWS_IAM");
+}

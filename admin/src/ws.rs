@@ -16,12 +16,12 @@ use portico_shared::websocket::{Selection, DEFAULT};
 use crate::catalog::{ApiState, Catalog, Draft};
 use crate::error::ApiError;
 use crate::records::{
-    check_http_uri, check_integration_method, check_len, IntegrationInput, IntegrationRecord,
-    IntegrationResponseInput, IntegrationResponseRecord, RouteRecord, RouteResponseInput,
-    RouteResponseRecord,
+    check_http_uri, check_integration_method, check_len, check_timeout, IntegrationInput,
+    IntegrationRecord, IntegrationResponseInput, IntegrationResponseRecord, RouteRecord,
+    RouteResponseInput, RouteResponseRecord,
 };
 use crate::v2::{set, set_opt, MAX_DESCRIPTION_CHARS};
-use portico_shared::model::ProtocolType;
+use portico_shared::model::{ConnectionType, IntegrationType, ProtocolType};
 
 /// Integration responses per integration and route responses per route (AWS: one route
 /// response, `$default`; integration responses are a few status patterns).
@@ -382,23 +382,35 @@ pub(crate) fn merge_integration(
     input: IntegrationInput,
     mut problems: Vec<String>,
 ) -> Result<IntegrationRecord, ApiError> {
-    let kind = input
-        .integration_type
-        .clone()
-        .unwrap_or_else(|| record.integration_type.clone());
-    match kind.as_str() {
-        "MOCK" | "HTTP" | "HTTP_PROXY" | "AWS_PROXY" => {}
-        "AWS" => problems.push(
+    // The given type (or the stored one); `Err` holds a given value that is not a type.
+    let kind: Result<IntegrationType, &str> = match input.integration_type.as_deref() {
+        None => Ok(record.integration_type),
+        Some(t) => t.parse().map_err(|_| t),
+    };
+    let kind_name = match kind {
+        Ok(k) => k.as_str(),
+        Err(t) => t,
+    };
+    match kind {
+        Ok(
+            IntegrationType::Mock
+            | IntegrationType::Http
+            | IntegrationType::HttpProxy
+            | IntegrationType::AwsProxy,
+        ) => {}
+        Ok(IntegrationType::Aws) => problems.push(
             "integrationType AWS is not supported: use MOCK, HTTP, HTTP_PROXY or AWS_PROXY".into(),
         ),
-        t => problems.push(format!(
+        Err(t) => problems.push(format!(
             "Invalid integrationType '{t}': use AWS, AWS_PROXY, HTTP, HTTP_PROXY or MOCK"
         )),
     }
     if let Some(uri) = &input.integration_uri {
-        match kind.as_str() {
-            "HTTP" | "HTTP_PROXY" => check_http_uri(&mut problems, uri),
-            "AWS_PROXY" => {
+        match kind {
+            Ok(IntegrationType::Http | IntegrationType::HttpProxy) => {
+                check_http_uri(&mut problems, uri)
+            }
+            Ok(IntegrationType::AwsProxy) => {
                 if !uri.starts_with("arn:") {
                     problems.push(format!(
                         "Invalid integrationUri '{uri}': AWS_PROXY integrations take a Lambda function ARN"
@@ -412,14 +424,11 @@ pub(crate) fn merge_integration(
         check_integration_method(&mut problems, m);
     }
     if let Some(ms) = input.timeout_in_millis {
-        if !(50..=i64::from(portico_shared::limits::WS_INTEGRATION_TIMEOUT_DEFAULT_MS))
-            .contains(&ms)
-        {
-            problems.push(format!(
-                "timeoutInMillis must be between 50 and {}",
-                portico_shared::limits::WS_INTEGRATION_TIMEOUT_DEFAULT_MS
-            ));
-        }
+        check_timeout(
+            &mut problems,
+            ms,
+            portico_shared::limits::WS_INTEGRATION_TIMEOUT_DEFAULT_MS,
+        );
     }
     if let Some(p) = input.passthrough_behavior.as_deref() {
         if !matches!(p, "WHEN_NO_MATCH" | "WHEN_NO_TEMPLATES" | "NEVER") {
@@ -459,9 +468,9 @@ pub(crate) fn merge_integration(
     }
     check_content_handling(&mut problems, input.content_handling_strategy.as_deref());
     if let Some(map) = input.request_parameters.as_ref().filter(|m| !m.is_empty()) {
-        if !matches!(kind.as_str(), "HTTP" | "HTTP_PROXY") {
+        if !matches!(kind, Ok(IntegrationType::Http | IntegrationType::HttpProxy)) {
             problems.push(format!(
-                "requestParameters of {kind} WebSocket integrations are not supported yet: use HTTP or HTTP_PROXY"
+                "requestParameters of {kind_name} WebSocket integrations are not supported yet: use HTTP or HTTP_PROXY"
             ));
         } else if let Err(p) = portico_shared::websocket::compile_parameters(map) {
             problems.extend(p);
@@ -472,9 +481,10 @@ pub(crate) fn merge_integration(
             "responseParameters of WebSocket integrations are not supported yet: use integration responses".into(),
         );
     }
-    match input.connection_type.as_deref() {
-        None | Some("INTERNET") => {}
-        Some(t) => problems.push(format!("connectionType {t} is not supported: use INTERNET")),
+    if let Some(t) = input.connection_type.as_deref() {
+        if t.parse() != Ok(ConnectionType::Internet) {
+            problems.push(format!("connectionType {t} is not supported: use INTERNET"));
+        }
     }
     if input.connection_id.is_some()
         || input.integration_subtype.is_some()
@@ -505,11 +515,13 @@ pub(crate) fn merge_integration(
         // AWS's default for WebSocket HTTP integrations is POST (a message has a body).
         record.integration_method = "POST".into();
     }
-    set(&mut record.integration_type, input.integration_type);
+    if let Ok(k) = kind {
+        record.integration_type = k;
+    }
     set(&mut record.integration_uri, input.integration_uri);
     let method_given = input.integration_method.is_some();
     set(&mut record.integration_method, input.integration_method);
-    if record.integration_type == "MOCK" && !method_given {
+    if record.integration_type == IntegrationType::Mock && !method_given {
         // A MOCK integration calls nothing: AWS stores and shows no method.
         record.integration_method.clear();
     }

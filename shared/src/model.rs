@@ -77,7 +77,7 @@ pub struct Route {
     pub authorizer_id: Option<String>,
     /// `AWS_IAM`: requests must be SigV4-signed (JWT routes are known by `authorizerId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization_type: Option<String>,
+    pub authorization_type: Option<AuthorizationType>,
     /// With an authorizer: the token must carry one of these scopes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_scopes: Vec<String>,
@@ -123,16 +123,157 @@ pub struct LambdaAuthorizer {
     pub authorizer_result_ttl_in_seconds: Option<i64>,
 }
 
-/// The kinds of integration. `HTTP_PROXY` and `AWS_PROXY` (Lambda) are served; the others are
-/// refused at compile time with a clear message until their issue lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum IntegrationType {
-    HttpProxy,
-    Http,
-    AwsProxy,
-    Aws,
-    Mock,
+/// A value that is not one of an enum's AWS wire names (see [`wire_enum!`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownValue {
+    /// The enum's name: `IntegrationType`, `EndpointType`, ...
+    pub kind: &'static str,
+    /// What was given.
+    pub value: String,
+}
+
+impl std::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} '{}'", self.kind, self.value)
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+/// Declares a closed set of AWS wire values as an enum. Serde, `as_str`, `FromStr` and
+/// `Display` all read the one table written here, so the stored JSON, the wire JSON and the
+/// validators cannot disagree on a spelling. Hand-written rather than a derive crate: it is ten
+/// lines and keeps the wire name next to its variant.
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $wire:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $wire)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The AWS wire name (`AWS_PROXY`, `VPC_LINK`, ...).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownValue;
+
+            /// The exact AWS wire name (case-sensitive, as AWS compares them).
+            fn from_str(s: &str) -> Result<$name, UnknownValue> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<$name> for &'static str {
+            fn from(v: $name) -> &'static str {
+                v.as_str()
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// The kinds of integration, shared by REST APIs (`Integration.type`) and HTTP/WebSocket APIs
+    /// (`integrationType`). HTTP APIs serve `HTTP_PROXY` and `AWS_PROXY` (Lambda); the others are
+    /// refused at compile time with a clear message.
+    IntegrationType {
+        HttpProxy = "HTTP_PROXY",
+        Http = "HTTP",
+        AwsProxy = "AWS_PROXY",
+        Aws = "AWS",
+        Mock = "MOCK",
+    }
+}
+
+impl IntegrationType {
+    /// `HTTP` and `HTTP_PROXY`: the uri is an `http(s)://` URL.
+    pub const fn is_http(self) -> bool {
+        matches!(self, IntegrationType::Http | IntegrationType::HttpProxy)
+    }
+
+    /// `AWS` and `AWS_PROXY`: the uri is an ARN.
+    pub const fn is_aws(self) -> bool {
+        matches!(self, IntegrationType::Aws | IntegrationType::AwsProxy)
+    }
+}
+
+wire_enum! {
+    /// Who may call a method or route (`authorizationType`). REST APIs take `NONE`, `AWS_IAM`,
+    /// `CUSTOM` and `COGNITO_USER_POOLS`; HTTP APIs `NONE`, `AWS_IAM`, `CUSTOM` and `JWT`;
+    /// WebSocket APIs `NONE`, `AWS_IAM` and `CUSTOM`. Each control plane checks its own subset.
+    AuthorizationType {
+        None = "NONE",
+        AwsIam = "AWS_IAM",
+        Custom = "CUSTOM",
+        Jwt = "JWT",
+        CognitoUserPools = "COGNITO_USER_POOLS",
+    }
+}
+
+/// `NONE`: what AWS stores when a route or method names no authorization.
+impl Default for AuthorizationType {
+    fn default() -> AuthorizationType {
+        AuthorizationType::None
+    }
+}
+
+impl AuthorizationType {
+    /// `CUSTOM`, `JWT` and `COGNITO_USER_POOLS` name an authorizer (`authorizerId`).
+    pub const fn uses_authorizer(self) -> bool {
+        match self {
+            AuthorizationType::None | AuthorizationType::AwsIam => false,
+            AuthorizationType::Custom
+            | AuthorizationType::Jwt
+            | AuthorizationType::CognitoUserPools => true,
+        }
+    }
+}
+
+wire_enum! {
+    /// An authorizer's type. REST APIs: `TOKEN`, `REQUEST` (Lambda) and `COGNITO_USER_POOLS`;
+    /// HTTP APIs: `REQUEST` (Lambda) and `JWT`; WebSocket APIs: `REQUEST`.
+    AuthorizerType {
+        Token = "TOKEN",
+        Request = "REQUEST",
+        CognitoUserPools = "COGNITO_USER_POOLS",
+        Jwt = "JWT",
+    }
+}
+
+wire_enum! {
+    /// How an integration reaches its upstream (`connectionType`).
+    ConnectionType {
+        Internet = "INTERNET",
+        VpcLink = "VPC_LINK",
+    }
+}
+
+wire_enum! {
+    /// An API's or custom domain's endpoint type (`endpointConfiguration.types`,
+    /// `domainNameConfigurations[].endpointType`).
+    EndpointType {
+        Edge = "EDGE",
+        Regional = "REGIONAL",
+        Private = "PRIVATE",
+    }
 }
 
 /// What a route calls.
@@ -168,7 +309,7 @@ pub struct Integration {
     pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
     /// `INTERNET` (absent) or `VPC_LINK`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_type: Option<String>,
+    pub connection_type: Option<ConnectionType>,
     /// The VPC link of a `VPC_LINK` integration (`${stageVariables.name}` allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
@@ -294,3 +435,80 @@ pub const DEFAULT_STAGE: &str = "$default";
 
 /// The route key that catches what no other route matches.
 pub const DEFAULT_ROUTE: &str = "$default";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every wire enum: `as_str`, serde (both ways) and `FromStr` agree on every value, so a
+    /// stored or wire document reads back as it was written.
+    fn round_trips<T>(all: &[T])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display + std::str::FromStr,
+        T: Serialize + serde::de::DeserializeOwned,
+        T: Into<&'static str>,
+    {
+        for &v in all {
+            let wire: &'static str = v.into();
+            assert_eq!(v.to_string(), wire);
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{wire}\""));
+            assert_eq!(
+                serde_json::from_str::<T>(&format!("\"{wire}\"")).unwrap(),
+                v
+            );
+            assert_eq!(wire.parse::<T>().ok(), Some(v));
+        }
+    }
+
+    #[test]
+    fn wire_enums_round_trip() {
+        round_trips(IntegrationType::ALL);
+        round_trips(AuthorizationType::ALL);
+        round_trips(AuthorizerType::ALL);
+        round_trips(ConnectionType::ALL);
+        round_trips(EndpointType::ALL);
+    }
+
+    /// The wire names, in declaration order.
+    fn names<T: Copy + Into<&'static str>>(all: &[T]) -> String {
+        all.iter().map(|&v| v.into()).collect::<Vec<_>>().join(",")
+    }
+
+    #[test]
+    fn wire_names_are_aws_spellings() {
+        assert_eq!(
+            names(IntegrationType::ALL),
+            "HTTP_PROXY,HTTP,AWS_PROXY,AWS,MOCK"
+        );
+        assert_eq!(
+            names(AuthorizationType::ALL),
+            "NONE,AWS_IAM,CUSTOM,JWT,COGNITO_USER_POOLS"
+        );
+        assert_eq!(
+            names(AuthorizerType::ALL),
+            "TOKEN,REQUEST,COGNITO_USER_POOLS,JWT"
+        );
+        assert_eq!(names(ConnectionType::ALL), "INTERNET,VPC_LINK");
+        assert_eq!(names(EndpointType::ALL), "EDGE,REGIONAL,PRIVATE");
+    }
+
+    #[test]
+    fn unknown_value_is_refused() {
+        // AWS compares case-sensitively: a lower-case spelling is not a value.
+        let e = "aws_proxy".parse::<IntegrationType>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown IntegrationType 'aws_proxy'");
+        assert_eq!(
+            "VPC".parse::<ConnectionType>().unwrap_err(),
+            UnknownValue {
+                kind: "ConnectionType",
+                value: "VPC".into()
+            }
+        );
+        // A stored or configured document with an unknown value does not load.
+        let err = serde_json::from_str::<EndpointType>("\"GLOBAL\"").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown variant `GLOBAL`"),
+            "{err}"
+        );
+    }
+}

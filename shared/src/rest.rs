@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::gateway_response::GatewayResponses;
 use crate::limits::{REST_INTEGRATION_TIMEOUT_DEFAULT_MS, REST_INTEGRATION_TIMEOUT_MAX_MS};
 use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestStageSpec};
-use crate::model::{self, IntegrationType, ProtocolType};
+use crate::model::{self, AuthorizationType, AuthorizerType, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
     compile_http_proxy, err, stats_key, valid_api_id, Api, Canary, CompileContext, ConfigError,
@@ -112,7 +112,7 @@ fn compile_user_pools(
     for a in s
         .authorizers
         .iter()
-        .filter(|a| a.kind == "COGNITO_USER_POOLS")
+        .filter(|a| a.kind == AuthorizerType::CognitoUserPools)
     {
         let aat = format!("{at}.authorizers[{}]", a.id);
         let pool = a.provider_arns.first().and_then(|arn| {
@@ -158,10 +158,10 @@ fn compile_authorizers(
 ) -> BTreeMap<String, Arc<crate::authorizer::LambdaAuthorizer>> {
     let mut compiled = BTreeMap::new();
     for a in s.authorizers {
-        let token = match a.kind.as_str() {
-            "TOKEN" => true,
-            "REQUEST" => false,
-            _ => continue,
+        let token = match a.kind {
+            AuthorizerType::Token => true,
+            AuthorizerType::Request => false,
+            AuthorizerType::CognitoUserPools | AuthorizerType::Jwt => continue,
         };
         // Compiled only when a method uses it (its function endpoint is resolved here).
         let used = s.resources.iter().any(|r| {
@@ -311,8 +311,8 @@ fn compile_stage(
                 },
                 integration,
                 throttle,
-                auth: match (m.authorization_type.as_str(), m.authorizer_id.as_deref()) {
-                    ("COGNITO_USER_POOLS", Some(id)) => match user_pools.get(id) {
+                auth: match (m.authorization_type, m.authorizer_id.as_deref()) {
+                    (AuthorizationType::CognitoUserPools, Some(id)) => match user_pools.get(id) {
                         Some(a) => Some(Box::new(crate::jwt::RouteAuth {
                             authorizer: Arc::clone(a),
                             scopes: m
@@ -331,8 +331,8 @@ fn compile_stage(
                     },
                     _ => None,
                 },
-                lambda_auth: match (m.authorization_type.as_str(), m.authorizer_id.as_deref()) {
-                    ("CUSTOM", Some(id)) => match authorizers.get(id) {
+                lambda_auth: match (m.authorization_type, m.authorizer_id.as_deref()) {
+                    (AuthorizationType::Custom, Some(id)) => match authorizers.get(id) {
                         Some(a) => Some(Arc::clone(a)),
                         None => {
                             errors.push(err(
@@ -342,13 +342,13 @@ fn compile_stage(
                             None
                         }
                     },
-                    ("CUSTOM", None) => {
+                    (AuthorizationType::Custom, None) => {
                         errors.push(err(&rat, "authorizationType CUSTOM needs an authorizerId"));
                         None
                     }
                     _ => None,
                 },
-                aws_iam: m.authorization_type == "AWS_IAM",
+                aws_iam: m.authorization_type == AuthorizationType::AwsIam,
                 rest: Some(RestMethod {
                     resource_path: resource.path.as_str().into(),
                     resource_id: resource.id.as_str().into(),
@@ -421,19 +421,16 @@ fn compile_integration(
     ctx: &mut CompileContext,
     binary_media_types: &[String],
 ) -> Option<Integration> {
-    match i.integration_type.as_str() {
-        "HTTP_PROXY" => compile_rest_proxy(i, vars, at, errors, ctx).map(Integration::HttpProxy),
-        "MOCK" => compile_mock(i, at, errors).map(Integration::Mock),
-        "HTTP" => compile_http(i, vars, at, errors, ctx).map(Integration::Http),
-        "AWS" => compile_aws(i, vars, at, errors, ctx).map(Integration::Http),
-        "AWS_PROXY" => compile_lambda_proxy(i, vars, at, errors, ctx, binary_media_types)
-            .map(Integration::Lambda),
-        other => {
-            errors.push(err(
-                at,
-                &format!("Invalid integration type '{other}': use HTTP, HTTP_PROXY, MOCK, AWS or AWS_PROXY"),
-            ));
-            None
+    match i.integration_type {
+        IntegrationType::HttpProxy => {
+            compile_rest_proxy(i, vars, at, errors, ctx).map(Integration::HttpProxy)
+        }
+        IntegrationType::Mock => compile_mock(i, at, errors).map(Integration::Mock),
+        IntegrationType::Http => compile_http(i, vars, at, errors, ctx).map(Integration::Http),
+        IntegrationType::Aws => compile_aws(i, vars, at, errors, ctx).map(Integration::Http),
+        IntegrationType::AwsProxy => {
+            compile_lambda_proxy(i, vars, at, errors, ctx, binary_media_types)
+                .map(Integration::Lambda)
         }
     }
 }
@@ -572,7 +569,7 @@ fn rest_target(
         template_selection_expression: None,
         passthrough_behavior: None,
         integration_responses: Vec::new(),
-        connection_type: i.connection_type.clone(),
+        connection_type: i.connection_type,
         connection_id: i.connection_id.clone(),
     };
     let mut target = compile_http_proxy(&model, vars, at, errors, ctx, Plane::V1)?;
@@ -960,10 +957,10 @@ mod tests {
             "GET".to_string(),
             Method {
                 http_method: "GET".into(),
-                authorization_type: "NONE".into(),
+                authorization_type: AuthorizationType::None,
                 api_key_required: true,
                 method_integration: Some(Spec {
-                    integration_type: "MOCK".into(),
+                    integration_type: IntegrationType::Mock,
                     request_templates: [(
                         "application/json".to_string(),
                         r#"{"statusCode": 200}"#.to_string(),
@@ -982,7 +979,7 @@ mod tests {
                         },
                     )]
                     .into(),
-                    ..Default::default()
+                    ..Spec::of_type(IntegrationType::Mock)
                 }),
                 ..Default::default()
             },

@@ -22,7 +22,9 @@ use crate::limits::{
     MAX_ROUTES_PER_API,
 };
 use crate::model::rest::{ApiKeySource, RestApiSpec};
-use crate::model::{self, IntegrationType, ProtocolType, DEFAULT_STAGE};
+use crate::model::{
+    self, AuthorizationType, ConnectionType, IntegrationType, ProtocolType, DEFAULT_STAGE,
+};
 use crate::router::{Router, RouterBuilder};
 use crate::throttle::{Bucket, BucketRegistry};
 
@@ -932,7 +934,7 @@ fn compile_stage(
             rest: None,
             auth,
             lambda_auth,
-            aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
+            aws_iam: r.authorization_type == Some(AuthorizationType::AwsIam),
         });
     }
     if errors.len() > before {
@@ -1275,14 +1277,9 @@ fn vpc_link_of(
     plane: crate::vpc_link::Plane,
     ctx: &CompileContext,
 ) -> Result<Option<crate::vpc_link::VpcLinkSpec>, String> {
-    match i.connection_type.as_deref() {
-        None | Some("INTERNET") => return Ok(None),
-        Some("VPC_LINK") => {}
-        Some(other) => {
-            return Err(format!(
-                "Invalid connectionType '{other}': use INTERNET or VPC_LINK"
-            ))
-        }
+    match i.connection_type {
+        None | Some(ConnectionType::Internet) => return Ok(None),
+        Some(ConnectionType::VpcLink) => {}
     }
     let Some(raw) = i.connection_id.as_deref() else {
         return Err("connectionId is required when connectionType is VPC_LINK".into());

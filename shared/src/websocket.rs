@@ -423,7 +423,7 @@ pub fn compile_stage(
             stats_key: stats_key(api_id, &stage.stage_name, &r.route_key),
             route_response: r.route_response,
             integration,
-            aws_iam: r.authorization_type.as_deref() == Some("AWS_IAM"),
+            aws_iam: r.authorization_type == Some(model::AuthorizationType::AwsIam),
             authorizer: compile_authorizer(api_id, stage, r, authorizers, &rat, errors, ctx),
             trace: trace_of(
                 stage.default_route_settings.as_ref(),

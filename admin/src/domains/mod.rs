@@ -21,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use portico_shared::domain::{Domain, Domains, Mapping, TlsInput, TlsPolicy};
+use portico_shared::model::EndpointType;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{parse_doc, Catalog};
@@ -67,8 +68,8 @@ pub(crate) struct DomainRecord {
     /// Lowercase.
     pub(crate) domain_name: String,
     pub(crate) certificate_arn: String,
-    /// `REGIONAL` or `EDGE` (served alike).
-    pub(crate) endpoint_type: String,
+    /// `REGIONAL` or `EDGE` (served alike; `PRIVATE` is refused).
+    pub(crate) endpoint_type: EndpointType,
     /// `TLS_1_0` or `TLS_1_2`.
     pub(crate) security_policy: String,
     #[serde(default)]

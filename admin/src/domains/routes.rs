@@ -20,6 +20,7 @@ use crate::store::Kind;
 use crate::v1::records::{page as v1_page, Listing};
 use crate::wire::{accepted, created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::model::EndpointType;
 
 /// The routes of both control planes.
 pub(crate) fn router() -> Router<AdminState> {
@@ -161,7 +162,7 @@ impl Catalog {
         let mut record = DomainRecord {
             domain_name: name.clone(),
             certificate_arn: String::new(),
-            endpoint_type: "REGIONAL".into(),
+            endpoint_type: EndpointType::Regional,
             security_policy: "TLS_1_2".into(),
             mutual_tls: None,
             created_at: crate::ids::now_epoch(),
@@ -215,12 +216,12 @@ impl Catalog {
             record.certificate_arn = arn;
         }
         if let Some(t) = input.endpoint_type {
-            if t != "REGIONAL" && t != "EDGE" {
-                problems.push(format!(
+            match t.parse() {
+                Ok(e @ (EndpointType::Regional | EndpointType::Edge)) => record.endpoint_type = e,
+                Ok(EndpointType::Private) | Err(_) => problems.push(format!(
                     "Invalid endpoint type {t:?}: must be REGIONAL or EDGE"
-                ));
+                )),
             }
-            record.endpoint_type = t;
         }
         if let Some(p) = input.security_policy {
             if let Err(e) = super::policy(&p) {
@@ -425,7 +426,7 @@ fn v1_view(d: &DomainRecord, gateway_domain: &str) -> Value {
         "certificateUploadDate": d.created_at,
         "tags": d.tags,
     });
-    if d.endpoint_type == "EDGE" {
+    if d.endpoint_type == EndpointType::Edge {
         v["certificateArn"] = json!(d.certificate_arn);
         v["distributionDomainName"] = json!(gateway_domain);
     } else {
@@ -609,7 +610,7 @@ async fn v1_create(State(s): State<AdminState>, Body(b): Body<V1DomainBody>) -> 
             ));
         }
         let endpoint_type = types.into_iter().next();
-        let edge = endpoint_type.as_deref() == Some("EDGE");
+        let edge = endpoint_type.as_deref().map(str::parse) == Some(Ok(EndpointType::Edge));
         let certificate_arn = if edge {
             b.certificate_arn.or(b.regional_certificate_arn)
         } else {
@@ -617,7 +618,9 @@ async fn v1_create(State(s): State<AdminState>, Body(b): Body<V1DomainBody>) -> 
         };
         let input = DomainInput {
             certificate_arn,
-            endpoint_type: Some(endpoint_type.unwrap_or_else(|| "EDGE".into())),
+            endpoint_type: Some(
+                endpoint_type.unwrap_or_else(|| EndpointType::Edge.as_str().into()),
+            ),
             security_policy: b.security_policy,
             mutual_tls: b.mutual_tls_authentication.map(Some),
             tags: b.tags,

@@ -17,7 +17,7 @@ use crate::records::{
     RouteInput,
 };
 use crate::Endpoint;
-use portico_shared::model::ProtocolType;
+use portico_shared::model::{AuthorizationType, AuthorizerType, ProtocolType};
 
 /// The root-level extensions an HTTP API import honours.
 const ROOT_EXTENSIONS: [&str; 3] = ["cors", "importexport-version", "endpoint-configuration"];
@@ -569,8 +569,8 @@ pub(crate) fn export(
             json!({"default": {"description": format!("Default response for {}", r.route_key)}}),
         );
         let mut requirement = Map::new();
-        match r.authorization_type.as_str() {
-            "JWT" | "CUSTOM" => {
+        match r.authorization_type {
+            AuthorizationType::Jwt | AuthorizationType::Custom => {
                 if let Some(a) = r
                     .authorizer_id
                     .as_deref()
@@ -582,11 +582,11 @@ pub(crate) fn export(
                     );
                 }
             }
-            "AWS_IAM" => {
+            AuthorizationType::AwsIam => {
                 uses_iam = true;
                 requirement.insert("sigv4".into(), json!([]));
             }
-            _ => {}
+            AuthorizationType::None | AuthorizationType::CognitoUserPools => {}
         }
         if !requirement.is_empty() {
             op.insert("security".into(), json!([requirement]));
@@ -670,7 +670,7 @@ fn deployed_view(state: &ApiState, stage: &str) -> Result<ApiState, ApiError> {
         );
         let mut route: crate::records::RouteRecord = input("deployed route", &v)?;
         if let Some(c) = current.filter(|c| c.authorizer_id == route.authorizer_id) {
-            route.authorization_type = c.authorization_type.clone();
+            route.authorization_type = c.authorization_type;
         }
         routes.insert(route.route_id.clone(), route);
     }
@@ -696,7 +696,11 @@ fn deployed_view(state: &ApiState, stage: &str) -> Result<ApiState, ApiError> {
             .entry(a.authorizer_id.clone())
             .or_insert_with(|| AuthorizerRecord {
                 authorizer_id: a.authorizer_id.clone(),
-                authorizer_type: if a.lambda.is_some() { "REQUEST" } else { "JWT" }.into(),
+                authorizer_type: if a.lambda.is_some() {
+                    AuthorizerType::Request
+                } else {
+                    AuthorizerType::Jwt
+                },
                 identity_source: vec![a.identity_source.clone()],
                 jwt_configuration: crate::records::JwtConfiguration {
                     audience: Some(a.audience.clone()),
@@ -731,7 +735,7 @@ fn export_integration(i: &IntegrationRecord) -> Value {
     let mut v = Map::new();
     v.insert(
         "type".into(),
-        json!(i.integration_type.to_ascii_lowercase()),
+        json!(i.integration_type.as_str().to_ascii_lowercase()),
     );
     if !i.integration_uri.is_empty() {
         v.insert("uri".into(), json!(i.integration_uri));
@@ -753,7 +757,7 @@ fn export_integration(i: &IntegrationRecord) -> Value {
 }
 
 fn export_authorizer(a: &AuthorizerRecord, include: bool) -> Value {
-    let mut s = if a.authorizer_type == "JWT" {
+    let mut s = if a.authorizer_type == AuthorizerType::Jwt {
         json!({"type": "oauth2", "flows": {}})
     } else {
         let header = a
@@ -766,7 +770,7 @@ fn export_authorizer(a: &AuthorizerRecord, include: bool) -> Value {
     if include {
         let mut v = Map::new();
         v.insert("identitySource".into(), json!(a.identity_source.join(", ")));
-        if a.authorizer_type == "JWT" {
+        if a.authorizer_type == AuthorizerType::Jwt {
             v.insert("type".into(), json!("jwt"));
             v.insert("jwtConfiguration".into(), json!(a.jwt_configuration));
         } else {

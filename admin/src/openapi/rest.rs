@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use portico_shared::model::rest::{Authorizer, Method, Resource};
+use portico_shared::model::{AuthorizationType, AuthorizerType, ConnectionType};
 use serde_json::{json, Map, Value};
 
 use super::{
@@ -1109,7 +1110,7 @@ pub(crate) fn export(
         let mut item = Map::new();
         for (verb, m) in &r.resource_methods {
             uses_api_key |= m.api_key_required;
-            uses_iam |= m.authorization_type == "AWS_IAM";
+            uses_iam |= m.authorization_type == AuthorizationType::AwsIam;
             item.insert(
                 operation_key(verb),
                 export_method(r, m, d, flavor, ext, &models),
@@ -1404,8 +1405,8 @@ fn export_method(
     }
     op.insert("responses".into(), Value::Object(responses));
     let mut requirement = Map::new();
-    match m.authorization_type.as_str() {
-        "CUSTOM" | "COGNITO_USER_POOLS" => {
+    match m.authorization_type {
+        AuthorizationType::Custom | AuthorizationType::CognitoUserPools => {
             if let Some(a) = m
                 .authorizer_id
                 .as_deref()
@@ -1414,10 +1415,10 @@ fn export_method(
                 requirement.insert(a.name.clone(), json!(m.authorization_scopes));
             }
         }
-        "AWS_IAM" => {
+        AuthorizationType::AwsIam => {
             requirement.insert("sigv4".into(), json!([]));
         }
-        _ => {}
+        AuthorizationType::None | AuthorizationType::Jwt => {}
     }
     if m.api_key_required {
         requirement.insert("api_key".into(), json!([]));
@@ -1440,11 +1441,11 @@ fn export_method(
             let mut v = Map::new();
             v.insert(
                 "type".into(),
-                json!(i.integration_type.to_ascii_lowercase()),
+                json!(i.integration_type.as_str().to_ascii_lowercase()),
             );
             put_some(&mut v, "httpMethod", i.http_method.as_ref());
             put_some(&mut v, "uri", i.uri.as_ref());
-            if let Some(ct) = i.connection_type.as_deref().filter(|c| *c != "INTERNET") {
+            if let Some(ct) = i.connection_type.filter(|c| *c != ConnectionType::Internet) {
                 v.insert("connectionType".into(), json!(ct));
             }
             put_some(&mut v, "connectionId", i.connection_id.as_ref());
@@ -1529,7 +1530,7 @@ fn export_authorizer(a: &Authorizer, ext: ExportExtensions) -> Value {
     let mut s = json!({"type": "apiKey", "name": header, "in": "header"});
     if ext.authorizers {
         let auth_type = a.auth_type.clone().unwrap_or_else(|| {
-            if a.kind == "COGNITO_USER_POOLS" {
+            if a.kind == AuthorizerType::CognitoUserPools {
                 "cognito_user_pools".into()
             } else {
                 "custom".into()
@@ -1537,7 +1538,7 @@ fn export_authorizer(a: &Authorizer, ext: ExportExtensions) -> Value {
         });
         s[format!("{EXT}authtype")] = json!(auth_type);
         let mut v = Map::new();
-        v.insert("type".into(), json!(a.kind.to_ascii_lowercase()));
+        v.insert("type".into(), json!(a.kind.as_str().to_ascii_lowercase()));
         put_some(&mut v, "authorizerUri", a.authorizer_uri.as_ref());
         put_some(
             &mut v,

@@ -15,6 +15,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use portico_shared::authorizer::{check, split_rest_sources, AuthorizerInput as Settings};
 use portico_shared::model::rest::Authorizer;
+use portico_shared::model::AuthorizerType;
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
@@ -44,10 +45,14 @@ impl Catalog {
                 "A REST API can have at most {MAX_AUTHORIZERS_PER_API} authorizers"
             )));
         }
+        let given = input.kind.as_deref().unwrap_or_default();
+        let kind = given.parse().map_err(|_| given);
         let a = Authorizer {
             id: draft.state.new_child_id(),
             name: input.name.unwrap_or_default(),
-            kind: input.kind.unwrap_or_default(),
+            // A placeholder when the type is missing or not one: `validate` then refuses `a`,
+            // so it is never stored.
+            kind: *kind.as_ref().unwrap_or(&AuthorizerType::Token),
             provider_arns: input.provider_arns.unwrap_or_default(),
             auth_type: input.auth_type,
             authorizer_uri: input.authorizer_uri,
@@ -57,7 +62,7 @@ impl Catalog {
             authorizer_result_ttl_in_seconds: input.authorizer_result_ttl_in_seconds,
             jwks_uri: input.jwks_uri,
         };
-        validate(&a)?;
+        validate(&a, kind)?;
         draft.put_authorizer(a.clone());
         self.apply_rest(draft)?;
         Ok(a)
@@ -72,10 +77,11 @@ impl Catalog {
     ) -> Result<Authorizer, ApiError> {
         let mut draft = self.rest().draft(api_id)?;
         let mut a = authorizer(&draft.state, id)?.clone();
+        let mut rejected_kind = None;
         for op in patch.ops()? {
             match op.segments()?.as_slice() {
                 [f] if f == "name" => op.set_required_string(&mut a.name)?,
-                [f] if f == "type" => op.set_required_string(&mut a.kind)?,
+                [f] if f == "type" => rejected_kind = op.set_required_enum(&mut a.kind)?,
                 [f] if f == "authorizerUri" => op.set_string(&mut a.authorizer_uri)?,
                 [f] if f == "authorizerCredentials" => {
                     op.set_string(&mut a.authorizer_credentials)?
@@ -92,7 +98,7 @@ impl Catalog {
                 _ => return Err(op.invalid_path()),
             }
         }
-        validate(&a)?;
+        validate(&a, rejected_kind.as_deref().map_or(Ok(a.kind), Err))?;
         draft.put_authorizer(a.clone());
         self.apply_rest(draft)?;
         Ok(a)
@@ -133,12 +139,13 @@ pub(crate) fn authorizer<'a>(
         .ok_or_else(|| ApiError::NotFound("Invalid Authorizer identifier specified".into()))
 }
 
-/// Every problem of an authorizer's settings, as one 400.
-fn validate(a: &Authorizer) -> Result<(), ApiError> {
+/// Every problem of an authorizer's settings, as one 400. `kind` is `a.kind`, or (`Err`) the
+/// `type` as given when it is not a type (empty when absent).
+fn validate(a: &Authorizer, kind: Result<AuthorizerType, &str>) -> Result<(), ApiError> {
     let mut problems = Vec::new();
     check_len(&mut problems, "name", Some(&a.name), 1, 128);
-    match a.kind.as_str() {
-        "TOKEN" | "REQUEST" => {
+    match kind {
+        Ok(AuthorizerType::Token | AuthorizerType::Request) => {
             let sources = a
                 .identity_source
                 .as_deref()
@@ -153,7 +160,7 @@ fn validate(a: &Authorizer) -> Result<(), ApiError> {
                 authorizer_id: "",
                 rest: true,
                 websocket: false,
-                token: a.kind == "TOKEN",
+                token: a.kind == AuthorizerType::Token,
                 uri: a.authorizer_uri.as_deref().unwrap_or_default(),
                 credentials: a.authorizer_credentials.as_deref(),
                 identity_sources: &sources,
@@ -167,7 +174,7 @@ fn validate(a: &Authorizer) -> Result<(), ApiError> {
                 problems.retain(|p| !p.starts_with("Invalid authorizerUri"));
             }
         }
-        "COGNITO_USER_POOLS" => {
+        Ok(AuthorizerType::CognitoUserPools) => {
             if a.provider_arns.is_empty() {
                 problems.push("providerARNs is required for COGNITO_USER_POOLS authorizers".into());
             }
@@ -190,9 +197,14 @@ fn validate(a: &Authorizer) -> Result<(), ApiError> {
                 }
             }
         }
-        "" => problems.push("type is required".into()),
-        t => problems.push(format!(
-            "Invalid authorizer type '{t}': use TOKEN, REQUEST or COGNITO_USER_POOLS"
+        Err("") => problems.push("type is required".into()),
+        // `JWT` is an HTTP API authorizer type.
+        Ok(AuthorizerType::Jwt) | Err(_) => problems.push(format!(
+            "Invalid authorizer type '{}': use TOKEN, REQUEST or COGNITO_USER_POOLS",
+            match kind {
+                Ok(k) => k.as_str(),
+                Err(t) => t,
+            }
         )),
     }
     if problems.is_empty() {

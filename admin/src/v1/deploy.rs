@@ -20,16 +20,18 @@ use std::collections::BTreeMap;
 
 use portico_shared::gateway_response::{GatewayResponses, DEFAULT_TEMPLATE};
 use portico_shared::model::rest::{GatewayResponse, MethodSetting, GATEWAY_RESPONSE_TYPES};
+use portico_shared::model::{AuthorizationType, AuthorizerType};
+use portico_shared::vpc_link::Plane;
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
-use crate::records::{check_len, check_tags};
+use crate::records::{check_len, check_stage_name, check_stage_variables, check_tags};
 use crate::v1::patch::{Op, PatchInput, PatchOp};
 use crate::v1::records::{
-    cache_cluster_status, check_enum, check_stage_name, check_stage_variables, check_status_code,
-    unsupported, CanarySettings, DeploymentInput, DeploymentRecord, GatewayResponseInput,
-    MethodSnapshot, RestDeployment, StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS,
-    MAX_DESCRIPTION_CHARS, MAX_STAGES_PER_API,
+    cache_cluster_status, check_enum, check_status_code, unsupported, CanarySettings,
+    DeploymentInput, DeploymentRecord, GatewayResponseInput, MethodSnapshot, RestDeployment,
+    StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS, MAX_DESCRIPTION_CHARS,
+    MAX_STAGES_PER_API,
 };
 use crate::v1::state::RestApiState;
 
@@ -62,7 +64,7 @@ impl Catalog {
         if let Some(c) = &input.canary_settings {
             check_percent(&mut problems, c.percent_traffic.unwrap_or(0.0));
             if let Some(v) = &c.stage_variable_overrides {
-                check_stage_variables(&mut problems, v);
+                check_stage_variables(&mut problems, v, Plane::V1);
             }
             match &input.stage_name {
                 Some(name) if draft.state.stages.contains_key(name) => {}
@@ -86,7 +88,7 @@ impl Catalog {
             MAX_DESCRIPTION_CHARS,
         );
         if let Some(name) = &input.stage_name {
-            check_stage_name(&mut problems, name);
+            check_stage_name(&mut problems, name, Plane::V1);
         } else if input.stage_description.is_some()
             || input.variables.is_some()
             || input.cache_cluster_enabled.is_some()
@@ -98,7 +100,7 @@ impl Catalog {
             );
         }
         if let Some(v) = &input.variables {
-            check_stage_variables(&mut problems, v);
+            check_stage_variables(&mut problems, v, Plane::V1);
         }
         check_enum(
             &mut problems,
@@ -248,17 +250,17 @@ fn check_deployable(state: &RestApiState) -> Result<(), ApiError> {
             let lambda = |id: &Option<String>| {
                 id.as_deref()
                     .and_then(|id| state.authorizers.get(id))
-                    .is_some_and(|a| a.kind != "COGNITO_USER_POOLS")
+                    .is_some_and(|a| a.kind != AuthorizerType::CognitoUserPools)
             };
-            let enforced = match m.authorization_type.as_str() {
-                "NONE" | "AWS_IAM" => true,
-                "CUSTOM" => lambda(&m.authorizer_id),
-                "COGNITO_USER_POOLS" => m
+            let enforced = match m.authorization_type {
+                AuthorizationType::None | AuthorizationType::AwsIam => true,
+                AuthorizationType::Custom => lambda(&m.authorizer_id),
+                AuthorizationType::CognitoUserPools => m
                     .authorizer_id
                     .as_deref()
                     .and_then(|id| state.authorizers.get(id))
-                    .is_some_and(|a| a.kind == "COGNITO_USER_POOLS"),
-                _ => false,
+                    .is_some_and(|a| a.kind == AuthorizerType::CognitoUserPools),
+                AuthorizationType::Jwt => false,
             };
             if !enforced {
                 return Err(ApiError::BadRequest(format!(
@@ -294,7 +296,7 @@ fn freeze(
             methods.insert(
                 name.clone(),
                 MethodSnapshot {
-                    authorization_type: m.authorization_type.clone(),
+                    authorization_type: m.authorization_type,
                     api_key_required: m.api_key_required,
                 },
             );
@@ -398,14 +400,14 @@ impl Catalog {
         let mut problems = Vec::new();
         match input.stage_name.as_deref() {
             None => problems.push("stageName is required".to_string()),
-            Some(n) => check_stage_name(&mut problems, n),
+            Some(n) => check_stage_name(&mut problems, n, Plane::V1),
         }
         if input.deployment_id.is_none() {
             problems.push("deploymentId is required".to_string());
         }
         if let Some(c) = &input.canary_settings {
             check_percent(&mut problems, c.percent_traffic);
-            check_stage_variables(&mut problems, &c.stage_variable_overrides);
+            check_stage_variables(&mut problems, &c.stage_variable_overrides, Plane::V1);
         }
         unsupported(
             &mut problems,
@@ -420,7 +422,7 @@ impl Catalog {
             MAX_DESCRIPTION_CHARS,
         );
         if let Some(v) = &input.variables {
-            check_stage_variables(&mut problems, v);
+            check_stage_variables(&mut problems, v, Plane::V1);
         }
         check_enum(
             &mut problems,
@@ -512,10 +514,10 @@ impl Catalog {
             }
         }
         let mut problems = Vec::new();
-        check_stage_variables(&mut problems, &s.variables);
+        check_stage_variables(&mut problems, &s.variables, Plane::V1);
         if let Some(c) = &s.canary_settings {
             check_percent(&mut problems, c.percent_traffic);
-            check_stage_variables(&mut problems, &c.stage_variable_overrides);
+            check_stage_variables(&mut problems, &c.stage_variable_overrides, Plane::V1);
         }
         check_len(
             &mut problems,

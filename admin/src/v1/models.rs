@@ -17,6 +17,7 @@
 //! key methods use).
 
 use portico_shared::model::rest::{Method, Model, RequestValidator};
+use portico_shared::model::AuthorizationType;
 use portico_shared::validation::{compile_schema, DEFAULT_MODEL_KEY};
 
 use crate::catalog::Catalog;
@@ -383,8 +384,8 @@ pub(crate) fn request_validator<'a>(
 pub(crate) fn check_method_refs(state: &RestApiState, m: &Method) -> Result<(), ApiError> {
     if let Some(id) = m.authorizer_id.as_deref() {
         if matches!(
-            m.authorization_type.as_str(),
-            "CUSTOM" | "COGNITO_USER_POOLS"
+            m.authorization_type,
+            AuthorizationType::Custom | AuthorizationType::CognitoUserPools
         ) && !state.authorizers.contains_key(id)
         {
             return Err(ApiError::BadRequest(format!(

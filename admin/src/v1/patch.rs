@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 use serde::Deserialize;
 
@@ -173,6 +174,41 @@ impl PatchOp {
             _ => return Err(self.invalid_path()),
         }
         Ok(())
+    }
+
+    /// `add`/`replace` set an enum member from its wire name; `remove` is not allowed. A value
+    /// that is not a wire name leaves the member as it was and is handed back, so the caller
+    /// reports it with AWS's message for that member, next to the member's other problems.
+    pub(crate) fn set_required_enum<T: FromStr>(
+        &self,
+        target: &mut T,
+    ) -> Result<Option<String>, ApiError> {
+        match self.op {
+            Op::Add | Op::Replace => Ok(self.enum_value()?.map(|t| *target = t).err()),
+            _ => Err(self.invalid_path()),
+        }
+    }
+
+    /// `add`/`replace` set an optional enum member from its wire name; `remove` clears it. A
+    /// value that is not a wire name is handed back, as [`Self::set_required_enum`] does.
+    pub(crate) fn set_enum<T: FromStr>(
+        &self,
+        target: &mut Option<T>,
+    ) -> Result<Option<String>, ApiError> {
+        match self.op {
+            Op::Add | Op::Replace => Ok(self.enum_value()?.map(|t| *target = Some(t)).err()),
+            Op::Remove => {
+                *target = None;
+                Ok(None)
+            }
+            _ => Err(self.invalid_path()),
+        }
+    }
+
+    /// The value as an enum, or (inner `Err`) the value as given when it is not a wire name.
+    fn enum_value<T: FromStr>(&self) -> Result<Result<T, String>, ApiError> {
+        let v = self.value()?;
+        Ok(v.parse().map_err(|_| v.to_string()))
     }
 
     /// `add`/`replace` set the flag; `remove` resets it to false.

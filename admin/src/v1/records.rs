@@ -33,9 +33,8 @@ pub(crate) const PAGING: Members = Members {
 /// Longest description, as AWS.
 pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
 
-/// Stage variables: at most this many per stage, names and values of at most these lengths.
-pub(crate) const MAX_STAGE_VARIABLES: usize = 100;
-pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
+/// A REST API stage variable's longest value (HTTP APIs take longer ones; the count and name
+/// bounds are shared, in `crate::records`).
 pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 512;
 
 /// Resources per REST API (AWS's default quota).
@@ -249,7 +248,7 @@ impl DeploymentRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MethodSnapshot {
-    pub(crate) authorization_type: String,
+    pub(crate) authorization_type: portico_shared::model::AuthorizationType,
     pub(crate) api_key_required: bool,
 }
 
@@ -576,49 +575,6 @@ pub(crate) fn check_http_method(method: &str) -> Result<(), ApiError> {
             "Invalid HttpMethod '{method}' specified. Valid options are {}",
             HTTP_METHODS.join(",")
         )))
-    }
-}
-
-/// A stage name: 1 to 128 letters, digits, `-` and `_`.
-pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str) {
-    if name.is_empty()
-        || name.chars().count() > 128
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        problems.push(format!(
-            "Invalid stageName '{name}': use 1 to 128 letters, digits, '-' and '_'"
-        ));
-    }
-}
-
-/// Stage variables: names `[A-Za-z0-9_]{1,64}`, values `[A-Za-z0-9-._~:/?#&=,]{1,512}`.
-pub(crate) fn check_stage_variables(problems: &mut Vec<String>, vars: &BTreeMap<String, String>) {
-    if vars.len() > MAX_STAGE_VARIABLES {
-        problems.push(format!(
-            "variables must have at most {MAX_STAGE_VARIABLES} entries"
-        ));
-    }
-    for (k, v) in vars {
-        if k.is_empty()
-            || k.len() > MAX_STAGE_VARIABLE_NAME_CHARS
-            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            problems.push(format!(
-                "Invalid stage variable name '{k}': use 1 to {MAX_STAGE_VARIABLE_NAME_CHARS} letters, digits and '_'"
-            ));
-        }
-        if v.is_empty()
-            || v.len() > MAX_STAGE_VARIABLE_VALUE_CHARS
-            || !v
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b))
-        {
-            problems.push(format!(
-                "Invalid stage variable value for '{k}': use 1 to {MAX_STAGE_VARIABLE_VALUE_CHARS} of letters, digits and -._~:/?#&=,"
-            ));
-        }
     }
 }
 

@@ -18,10 +18,11 @@ use portico_shared::limits::{
 use portico_shared::model::rest::{
     ApiKeySource, Integration, IntegrationResponse, Method, MethodResponse, Resource,
 };
+use portico_shared::model::{AuthorizationType, ConnectionType, EndpointType, IntegrationType};
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
-use crate::records::{check_len, check_tags};
+use crate::records::{check_len, check_tags, check_timeout};
 use crate::v1::models::check_method_refs;
 use crate::v1::patch::{Op, PatchInput};
 use crate::v1::records::{
@@ -37,11 +38,27 @@ const INTEGRATION_TIMEOUT_MIN_MS: i64 = 50;
 /// Largest `minimumCompressionSize`, bytes.
 const MAX_MINIMUM_COMPRESSION_SIZE: i64 = 10_485_760;
 
-const AUTHORIZATION_TYPES: [&str; 4] = ["NONE", "AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"];
-const INTEGRATION_TYPES: [&str; 5] = ["HTTP", "HTTP_PROXY", "MOCK", "AWS", "AWS_PROXY"];
+/// REST APIs' subset of [`AuthorizationType`], in the order AWS's messages list them.
+const AUTHORIZATION_TYPES: [&str; 4] = [
+    AuthorizationType::None.as_str(),
+    AuthorizationType::AwsIam.as_str(),
+    AuthorizationType::Custom.as_str(),
+    AuthorizationType::CognitoUserPools.as_str(),
+];
+const INTEGRATION_TYPES: [&str; 5] = [
+    IntegrationType::Http.as_str(),
+    IntegrationType::HttpProxy.as_str(),
+    IntegrationType::Mock.as_str(),
+    IntegrationType::Aws.as_str(),
+    IntegrationType::AwsProxy.as_str(),
+];
 const PASSTHROUGH_BEHAVIORS: [&str; 3] = ["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"];
 const CONTENT_HANDLINGS: [&str; 2] = ["CONVERT_TO_BINARY", "CONVERT_TO_TEXT"];
-const ENDPOINT_TYPES: [&str; 3] = ["EDGE", "REGIONAL", "PRIVATE"];
+const ENDPOINT_TYPES: [&str; 3] = [
+    EndpointType::Edge.as_str(),
+    EndpointType::Regional.as_str(),
+    EndpointType::Private.as_str(),
+];
 const IP_ADDRESS_TYPES: [&str; 2] = ["ipv4", "dualstack"];
 
 const PATH_PART_RULE: &str = "Resource's path part only allow a-zA-Z0-9._- and curly braces at the beginning and the end and an optional plus sign before the closing brace.";
@@ -87,13 +104,16 @@ impl Catalog {
         let mut endpoint = input
             .endpoint_configuration
             .unwrap_or(EndpointConfiguration {
-                types: vec!["EDGE".into()],
+                types: vec![EndpointType::Edge.as_str().into()],
                 ip_address_type: None,
                 vpc_endpoint_ids: Vec::new(),
             });
         // AWS's default: `ipv4`, `dualstack` for a private API (the only one it allows there).
         if endpoint.ip_address_type.is_none() {
-            let private = endpoint.types.iter().any(|t| t == "PRIVATE");
+            let private = endpoint
+                .types
+                .iter()
+                .any(|t| t == EndpointType::Private.as_str());
             endpoint.ip_address_type = Some(if private { "dualstack" } else { "ipv4" }.into());
         }
         check_endpoint(&mut problems, &endpoint);
@@ -447,7 +467,9 @@ impl Catalog {
         }
         let m = Method {
             http_method: http_method.to_string(),
-            authorization_type: input.authorization_type.unwrap_or_default(),
+            // `NONE` when missing or not a type: already a problem, so `m` is not stored.
+            authorization_type: crate::v2::parsed(input.authorization_type.as_deref())
+                .unwrap_or_default(),
             authorizer_id: input.authorizer_id,
             api_key_required: input.api_key_required.unwrap_or(false),
             request_validator_id: input.request_validator_id,
@@ -484,6 +506,7 @@ impl Catalog {
         patch: PatchInput,
     ) -> Result<Method, ApiError> {
         self.change_method(api_id, resource_id, http_method, |m| {
+            let mut rejected_type = None;
             for op in patch.ops()? {
                 let seg = op.segments()?;
                 match seg
@@ -493,7 +516,9 @@ impl Catalog {
                     .as_slice()
                 {
                     ["apiKeyRequired"] => op.set_bool(&mut m.api_key_required)?,
-                    ["authorizationType"] => op.set_required_string(&mut m.authorization_type)?,
+                    ["authorizationType"] => {
+                        rejected_type = op.set_required_enum(&mut m.authorization_type)?
+                    }
                     ["authorizerId"] => op.set_string(&mut m.authorizer_id)?,
                     ["operationName"] => op.set_string(&mut m.operation_name)?,
                     ["requestValidatorId"] => op.set_string(&mut m.request_validator_id)?,
@@ -509,7 +534,11 @@ impl Catalog {
             check_enum(
                 &mut problems,
                 "authorizationType",
-                Some(&m.authorization_type),
+                Some(
+                    rejected_type
+                        .as_deref()
+                        .unwrap_or(m.authorization_type.as_str()),
+                ),
                 &AUTHORIZATION_TYPES,
             );
             check_method(&mut problems, m);
@@ -581,8 +610,8 @@ fn no_integration() -> ApiError {
 
 fn check_method(problems: &mut Vec<String>, m: &Method) {
     if matches!(
-        m.authorization_type.as_str(),
-        "CUSTOM" | "COGNITO_USER_POOLS"
+        m.authorization_type,
+        AuthorizationType::Custom | AuthorizationType::CognitoUserPools
     ) && m.authorizer_id.is_none()
     {
         problems.push(format!(
@@ -740,27 +769,25 @@ impl Catalog {
         }
         let timeout = match input.timeout_in_millis {
             None => REST_INTEGRATION_TIMEOUT_DEFAULT_MS,
-            Some(t) => match u32::try_from(t) {
-                Ok(t)
-                    if i64::from(t) >= INTEGRATION_TIMEOUT_MIN_MS
-                        && t <= REST_INTEGRATION_TIMEOUT_MAX_MS =>
-                {
-                    t
-                }
-                _ => {
-                    problems.push(format!(
-                        "timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {REST_INTEGRATION_TIMEOUT_MAX_MS}"
-                    ));
-                    REST_INTEGRATION_TIMEOUT_DEFAULT_MS
-                }
-            },
+            Some(t) => check_timeout(&mut problems, t, REST_INTEGRATION_TIMEOUT_MAX_MS)
+                .unwrap_or(REST_INTEGRATION_TIMEOUT_DEFAULT_MS),
         };
         let (api_id, resource_id, http_method) = at;
+        let rejected = Rejected {
+            integration_type: rejected::<IntegrationType>(input.integration_type.as_deref()),
+            connection_type: rejected::<ConnectionType>(input.connection_type.as_deref()),
+        };
+        let integration_type = crate::v2::parsed(input.integration_type.as_deref());
+        let connection_type = match input.connection_type.as_deref() {
+            None => Some(ConnectionType::Internet),
+            Some(t) => t.parse().ok(),
+        };
         let i = Integration {
-            integration_type: input.integration_type.unwrap_or_default(),
+            // `MOCK` when missing or not a type: already a problem, so `i` is not stored.
+            integration_type: integration_type.unwrap_or(IntegrationType::Mock),
             http_method: input.integration_http_method,
             uri: input.uri,
-            connection_type: Some(input.connection_type.unwrap_or_else(|| "INTERNET".into())),
+            connection_type,
             connection_id: input.connection_id,
             credentials: input.credentials,
             request_parameters: input.request_parameters.unwrap_or_default(),
@@ -781,8 +808,8 @@ impl Catalog {
             integration_responses: BTreeMap::new(),
             tls_config: input.tls_config,
         };
-        if !i.integration_type.is_empty() {
-            check_integration(&mut problems, &i);
+        if input.integration_type.is_some() {
+            check_integration(&mut problems, &i, &rejected);
         }
         if !problems.is_empty() {
             // A missing method is still a 404 first.
@@ -803,6 +830,7 @@ impl Catalog {
     ) -> Result<Integration, ApiError> {
         self.change_method(at.0, at.1, at.2, |m| {
             let i = m.method_integration.as_mut().ok_or_else(no_integration)?;
+            let mut rejected = Rejected::default();
             for op in patch.ops()? {
                 let seg = op.segments()?;
                 match seg
@@ -811,10 +839,14 @@ impl Catalog {
                     .collect::<Vec<_>>()
                     .as_slice()
                 {
-                    ["type"] => op.set_required_string(&mut i.integration_type)?,
+                    ["type"] => {
+                        rejected.integration_type = op.set_required_enum(&mut i.integration_type)?
+                    }
                     ["httpMethod"] => op.set_string(&mut i.http_method)?,
                     ["uri"] => op.set_string(&mut i.uri)?,
-                    ["connectionType"] => op.set_string(&mut i.connection_type)?,
+                    ["connectionType"] => {
+                        rejected.connection_type = op.set_enum(&mut i.connection_type)?
+                    }
                     ["connectionId"] => op.set_string(&mut i.connection_id)?,
                     ["credentials"] => op.set_string(&mut i.credentials)?,
                     ["passthroughBehavior"] => op.set_string(&mut i.passthrough_behavior)?,
@@ -842,7 +874,7 @@ impl Catalog {
                 }
             }
             let mut problems = Vec::new();
-            check_integration(&mut problems, i);
+            check_integration(&mut problems, i, &rejected);
             if problems.is_empty() {
                 Ok(i.clone())
             } else {
@@ -870,8 +902,28 @@ pub(crate) fn integration(m: &Method) -> Result<&Integration, ApiError> {
     m.method_integration.as_ref().ok_or_else(no_integration)
 }
 
-fn check_integration(problems: &mut Vec<String>, i: &Integration) {
-    let t = i.integration_type.as_str();
+/// Values given for an integration's enum members that are not wire names: the member keeps its
+/// old value and the given one is reported, in AWS's words.
+#[derive(Default)]
+struct Rejected {
+    integration_type: Option<String>,
+    connection_type: Option<String>,
+}
+
+/// `value` when it is given and not a wire name of `T`.
+fn rejected<T: std::str::FromStr>(value: Option<&str>) -> Option<String> {
+    value
+        .filter(|v| v.parse::<T>().is_err())
+        .map(str::to_string)
+}
+
+fn check_integration(problems: &mut Vec<String>, i: &Integration, rejected: &Rejected) {
+    // `None`: the given type is not one (reported here); the type-specific checks are skipped.
+    let kind = Some(i.integration_type).filter(|_| rejected.integration_type.is_none());
+    let t = rejected
+        .integration_type
+        .as_deref()
+        .unwrap_or(i.integration_type.as_str());
     check_enum(problems, "type", Some(t), &INTEGRATION_TYPES);
     check_enum(
         problems,
@@ -885,22 +937,22 @@ fn check_integration(problems: &mut Vec<String>, i: &Integration) {
         i.content_handling.as_deref(),
         &CONTENT_HANDLINGS,
     );
-    match i.connection_type.as_deref() {
-        None | Some("INTERNET") => {
+    match (rejected.connection_type.as_deref(), i.connection_type) {
+        (Some(other), _) => problems.push(format!(
+            "Invalid connectionType '{other}': use INTERNET or VPC_LINK"
+        )),
+        (None, None | Some(ConnectionType::Internet)) => {
             if i.connection_id.is_some() {
                 problems.push("connectionId is only used with connectionType VPC_LINK".into());
             }
         }
-        Some("VPC_LINK") => {
+        (None, Some(ConnectionType::VpcLink)) => {
             if i.connection_id.is_none() {
                 problems.push("connectionId is required when connectionType is VPC_LINK".into());
             }
         }
-        Some(other) => problems.push(format!(
-            "Invalid connectionType '{other}': use INTERNET or VPC_LINK"
-        )),
     }
-    if t != "MOCK" {
+    if kind != Some(IntegrationType::Mock) {
         match i.http_method.as_deref() {
             None => problems.push(format!(
                 "Enumeration value for HttpMethod must be non-empty: {t} integrations need httpMethod (integrationHttpMethod)"
@@ -912,19 +964,18 @@ fn check_integration(problems: &mut Vec<String>, i: &Integration) {
             Some(_) => {}
         }
     }
-    match (t, i.uri.as_deref()) {
-        ("HTTP" | "HTTP_PROXY", None) => {
+    match (kind, i.uri.as_deref()) {
+        (Some(k), None) if k.is_http() || k.is_aws() => {
             problems.push(format!("{t} integrations need a uri"));
         }
-        ("HTTP" | "HTTP_PROXY", Some(u))
-            if !(u.starts_with("http://") || u.starts_with("https://")) =>
+        (Some(k), Some(u))
+            if k.is_http() && !(u.starts_with("http://") || u.starts_with("https://")) =>
         {
             problems.push(format!(
                 "Invalid HTTP endpoint specified for URI '{u}': use an http:// or https:// URL"
             ));
         }
-        ("AWS" | "AWS_PROXY", None) => problems.push(format!("{t} integrations need a uri")),
-        ("AWS" | "AWS_PROXY", Some(u)) if !u.starts_with("arn:") => {
+        (Some(k), Some(u)) if k.is_aws() && !u.starts_with("arn:") => {
             problems.push(format!(
                 "Invalid ARN specified for URI '{u}': use arn:aws:apigateway:REGION:SERVICE:..."
             ));

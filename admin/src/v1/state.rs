@@ -143,7 +143,7 @@ pub(crate) fn compile(
             .endpoint_configuration
             .types
             .iter()
-            .any(|t| t == "PRIVATE"),
+            .any(|t| t == portico_shared::model::EndpointType::Private.as_str()),
         binary_media_types: &state.api.binary_media_types,
         stages,
     };

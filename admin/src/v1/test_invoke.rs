@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use portico_shared::model::rest::{
     Integration, IntegrationResponse, Method, MethodResponse, MethodSetting, Resource,
 };
+use portico_shared::model::{AuthorizationType, IntegrationType};
 use portico_shared::snapshot::{compile_rest_api, TEST_INVOKE_LOG_LEVEL};
 
 use crate::catalog::Catalog;
@@ -423,7 +424,6 @@ fn authorizer_probe(id: &str) -> Resource {
     let template = r#"{"principalId": "$util.escapeJavaScript($context.authorizer.principalId)", "claims": {}}"#;
     let json = || "application/json".to_owned();
     let integration = Integration {
-        integration_type: "MOCK".into(),
         request_templates: [(json(), r#"{"statusCode": 200}"#.to_owned())].into(),
         passthrough_behavior: Some("WHEN_NO_MATCH".into()),
         integration_responses: [(
@@ -435,11 +435,11 @@ fn authorizer_probe(id: &str) -> Resource {
             },
         )]
         .into(),
-        ..Integration::default()
+        ..Integration::of_type(IntegrationType::Mock)
     };
     let method = Method {
         http_method: "ANY".into(),
-        authorization_type: "CUSTOM".into(),
+        authorization_type: AuthorizationType::Custom,
         authorizer_id: Some(id.to_owned()),
         method_responses: [(
             "200".to_owned(),

@@ -1544,3 +1544,70 @@ async fn deleting_an_untouched_gateway_response_is_a_no_op() {
     )
     .await;
 }
+
+/// A patch value that is not one of the member's wire values is refused with AWS's message for
+/// that member, and the stored method and integration keep their types.
+#[tokio::test]
+async fn patches_with_unknown_enum_values_are_refused_and_change_nothing() {
+    let h = harness();
+    let (id, _, pets) = h.api_with_pets().await;
+    h.mock_get(&id, &pets).await;
+    let m = format!("/restapis/{id}/resources/{pets}/methods/GET");
+    let i = format!("{m}/integration");
+    let replace =
+        |path: &str, value: &str| patch(json!([{"op": "replace", "path": path, "value": value}]));
+
+    let bad_type = h
+        .error(
+            400,
+            "BadRequestException",
+            "PATCH",
+            &i,
+            replace("/type", "SOAP"),
+        )
+        .await;
+    // Listed with the type's other problems (a MOCK's stored method is absent).
+    assert!(
+        bad_type.contains("Invalid type 'SOAP': use one of HTTP, HTTP_PROXY, MOCK, AWS, AWS_PROXY"),
+        "{bad_type}"
+    );
+    let bad_connection = h
+        .error(
+            400,
+            "BadRequestException",
+            "PATCH",
+            &i,
+            replace("/connectionType", "DIRECT"),
+        )
+        .await;
+    assert_eq!(
+        bad_connection,
+        "Invalid connectionType 'DIRECT': use INTERNET or VPC_LINK"
+    );
+    // `JWT` is an authorization type, but an HTTP API's, not a REST API's.
+    let jwt = h
+        .error(
+            400,
+            "BadRequestException",
+            "PATCH",
+            &m,
+            replace("/authorizationType", "JWT"),
+        )
+        .await;
+    assert_eq!(
+        jwt,
+        "Invalid authorizationType 'JWT': use one of NONE, AWS_IAM, CUSTOM, COGNITO_USER_POOLS"
+    );
+
+    let got = h.expect(200, "GET", &i, Value::Null).await;
+    assert_eq!(got["type"], "MOCK");
+    assert_eq!(got["connectionType"], "INTERNET");
+    let got = h.expect(200, "GET", &m, Value::Null).await;
+    assert_eq!(got["authorizationType"], "NONE");
+
+    // A wire value is taken and read back as written.
+    let ok = h
+        .expect(200, "PATCH", &m, replace("/authorizationType", "AWS_IAM"))
+        .await;
+    assert_eq!(ok["authorizationType"], "AWS_IAM");
+}

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use portico_shared::model::{ProtocolType, DEFAULT_STAGE};
+use portico_shared::model::{ConnectionType, IntegrationType, ProtocolType, DEFAULT_STAGE};
 
 use super::stages::stage_record;
 use super::{route_record, set, set_opt, MAX_DESCRIPTION_CHARS};
@@ -150,13 +150,13 @@ impl Catalog {
             d.put_integration(IntegrationRecord {
                 api_gateway_managed: true,
                 connection_id: None,
-                connection_type: "INTERNET".into(),
+                connection_type: ConnectionType::Internet,
                 credentials_arn: input.credentials_arn,
                 description: None,
                 integration_id: integration_id.clone(),
                 integration_method: "ANY".into(),
                 integration_subtype: None,
-                integration_type: "HTTP_PROXY".into(),
+                integration_type: IntegrationType::HttpProxy,
                 integration_uri: target,
                 payload_format_version: "1.0".into(),
                 request_parameters: None,

@@ -3,13 +3,13 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{set, set_opt, MAX_AUDIENCES, MAX_AUTHORIZERS};
+use super::{parsed, set, set_opt, MAX_AUDIENCES, MAX_AUTHORIZERS};
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::records::{check_len, AuthorizerInput, AuthorizerRecord};
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
-use portico_shared::model::ProtocolType;
+use portico_shared::model::{AuthorizerType, ProtocolType};
 
 pub(super) async fn create_authorizer(
     State(s): State<AdminState>,
@@ -76,9 +76,10 @@ impl Catalog {
         if input.authorizer_type.is_none() {
             problems.push("authorizerType is required".to_string());
         }
-        let lambda = input.authorizer_type.as_deref() == Some("REQUEST");
+        let authorizer_type = parsed(input.authorizer_type.as_deref());
+        let lambda = authorizer_type == Some(AuthorizerType::Request);
         let websocket = d.state.api.protocol_type == ProtocolType::Websocket;
-        if websocket && input.authorizer_type.as_deref() == Some("JWT") {
+        if websocket && authorizer_type == Some(AuthorizerType::Jwt) {
             problems.push("JWT authorizers are supported only for HTTP APIs".to_string());
         }
         if !lambda && input.identity_source.is_none() {
@@ -96,7 +97,11 @@ impl Catalog {
         let id = d.state.new_child_id();
         let record = AuthorizerRecord {
             authorizer_id: id,
-            authorizer_type: if lambda { "REQUEST" } else { "JWT" }.into(),
+            authorizer_type: if lambda {
+                AuthorizerType::Request
+            } else {
+                AuthorizerType::Jwt
+            },
             identity_source: Vec::new(),
             jwt_configuration: Default::default(),
             name: String::new(),
@@ -160,16 +165,22 @@ fn merge_authorizer(
     mut problems: Vec<String>,
     websocket: bool,
 ) -> Result<AuthorizerRecord, ApiError> {
-    match input.authorizer_type.as_deref() {
-        None => {}
-        Some(t @ ("JWT" | "REQUEST")) if t == record.authorizer_type => {}
-        Some("JWT" | "REQUEST") => problems.push(format!(
-            "authorizerType cannot change from {}",
-            record.authorizer_type
-        )),
-        Some(t) => problems.push(format!("Invalid authorizerType '{t}': use JWT or REQUEST")),
+    if let Some(t) = input.authorizer_type.as_deref() {
+        match t.parse() {
+            Ok(given @ (AuthorizerType::Jwt | AuthorizerType::Request)) => {
+                if given != record.authorizer_type {
+                    problems.push(format!(
+                        "authorizerType cannot change from {}",
+                        record.authorizer_type
+                    ))
+                }
+            }
+            Ok(AuthorizerType::Token | AuthorizerType::CognitoUserPools) | Err(_) => {
+                problems.push(format!("Invalid authorizerType '{t}': use JWT or REQUEST"))
+            }
+        }
     }
-    let lambda = record.authorizer_type == "REQUEST";
+    let lambda = record.authorizer_type == AuthorizerType::Request;
     if lambda {
         if input.jwt_configuration.is_some() {
             problems.push("jwtConfiguration is only used with JWT authorizers".into());

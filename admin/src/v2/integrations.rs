@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{set, set_opt, MAX_DESCRIPTION_CHARS};
+use super::{parsed, set, set_opt, MAX_DESCRIPTION_CHARS};
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::records::{
@@ -12,7 +12,7 @@ use crate::records::{
 };
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
-use portico_shared::model::ProtocolType;
+use portico_shared::model::{ConnectionType, IntegrationType, ProtocolType};
 
 pub(super) async fn create_integration(
     State(s): State<AdminState>,
@@ -135,27 +135,31 @@ impl Catalog {
         let websocket = d.state.api.protocol_type == ProtocolType::Websocket;
         // First-class integrations (`AWS_PROXY` with a subtype) have no URI: their parameters
         // name the resource.
-        if let Some(t @ ("HTTP_PROXY" | "HTTP" | "AWS_PROXY")) = input.integration_type.as_deref() {
+        let integration_type = parsed(input.integration_type.as_deref());
+        if let Some(
+            t @ (IntegrationType::HttpProxy | IntegrationType::Http | IntegrationType::AwsProxy),
+        ) = integration_type
+        {
             if input.integration_uri.is_none() && input.integration_subtype.is_none() {
                 problems.push(format!("integrationUri is required for {t} integrations"));
             }
         }
         if !websocket
-            && input.integration_type.as_deref() == Some("AWS_PROXY")
+            && integration_type == Some(IntegrationType::AwsProxy)
             && input.payload_format_version.is_none()
         {
             problems.push("payloadFormatVersion is required for AWS_PROXY integrations".into());
         }
         let record = IntegrationRecord {
             api_gateway_managed: false,
-            connection_type: "INTERNET".into(),
+            connection_type: ConnectionType::Internet,
             connection_id: None,
             credentials_arn: None,
             description: None,
             integration_id: d.state.new_child_id(),
             integration_method: "ANY".into(),
             integration_subtype: None,
-            integration_type: "HTTP_PROXY".into(),
+            integration_type: IntegrationType::HttpProxy,
             integration_uri: String::new(),
             payload_format_version: "1.0".into(),
             request_parameters: None,
@@ -240,26 +244,25 @@ fn merge_integration(
         .integration_subtype
         .clone()
         .or_else(|| record.integration_subtype.clone());
-    let service = match (input.integration_type.as_deref(), &subtype) {
-        (Some("AWS_PROXY"), Some(_)) => true,
-        (None, Some(_)) => record.integration_type == "AWS_PROXY",
+    let integration_type = parsed(input.integration_type.as_deref());
+    let service = match (integration_type, &subtype) {
+        (Some(IntegrationType::AwsProxy), Some(_)) => true,
+        (None, Some(_)) => record.integration_type == IntegrationType::AwsProxy,
         _ => false,
     };
-    match input.integration_type.as_deref() {
-        None | Some("HTTP_PROXY" | "AWS_PROXY") => {}
+    match (integration_type, input.integration_type.as_deref()) {
+        (None, None) | (Some(IntegrationType::HttpProxy | IntegrationType::AwsProxy), _) => {}
         // AWS's answer, word for word: HTTP APIs have proxy integrations only (`MOCK`, `HTTP`
         // and `AWS` exist for REST and WebSocket APIs).
-        Some("AWS" | "HTTP" | "MOCK") => problems.push(HTTP_API_PROXY_ONLY.to_string()),
-        Some(t) => problems.push(format!(
+        (Some(IntegrationType::Aws | IntegrationType::Http | IntegrationType::Mock), _) => {
+            problems.push(HTTP_API_PROXY_ONLY.to_string())
+        }
+        (None, Some(t)) => problems.push(format!(
             "Invalid integrationType '{t}': use AWS, AWS_PROXY, HTTP, HTTP_PROXY or MOCK"
         )),
     }
     let lambda = !service
-        && input
-            .integration_type
-            .as_deref()
-            .unwrap_or(&record.integration_type)
-            == "AWS_PROXY";
+        && integration_type.unwrap_or(record.integration_type) == IntegrationType::AwsProxy;
     if let Some(uri) = &input.integration_uri {
         if !lambda {
             check_http_uri(&mut problems, uri);
@@ -299,24 +302,27 @@ fn merge_integration(
         );
     }
     if let Some(ms) = input.timeout_in_millis {
-        check_timeout(&mut problems, ms);
+        check_timeout(
+            &mut problems,
+            ms,
+            portico_shared::limits::INTEGRATION_TIMEOUT_MAX_MS,
+        );
     }
-    match input.connection_type.as_deref() {
-        None | Some("INTERNET" | "VPC_LINK") => {}
-        Some(t) => problems.push(format!(
-            "Invalid connectionType '{t}': use INTERNET or VPC_LINK"
-        )),
-    }
-    let connection_type = input
-        .connection_type
-        .clone()
-        .unwrap_or_else(|| record.connection_type.clone());
+    let connection_type = match input.connection_type.as_deref() {
+        None => record.connection_type,
+        Some(t) => t.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "Invalid connectionType '{t}': use INTERNET or VPC_LINK"
+            ));
+            record.connection_type
+        }),
+    };
     let connection_id = input
         .connection_id
         .clone()
         .or_else(|| record.connection_id.clone())
-        .filter(|_| connection_type == "VPC_LINK");
-    if connection_type == "VPC_LINK" {
+        .filter(|_| connection_type == ConnectionType::VpcLink);
+    if connection_type == ConnectionType::VpcLink {
         match &connection_id {
             None => {
                 problems.push("connectionId is required when connectionType is VPC_LINK".into())
@@ -391,9 +397,9 @@ fn merge_integration(
     if !problems.is_empty() {
         return Err(ApiError::invalid(&problems));
     }
-    set(&mut record.integration_type, input.integration_type);
+    set(&mut record.integration_type, integration_type);
     if service {
-        record.integration_type = "AWS_PROXY".into();
+        record.integration_type = IntegrationType::AwsProxy;
         record.integration_subtype = subtype;
     }
     record.connection_type = connection_type;

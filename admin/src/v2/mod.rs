@@ -144,6 +144,12 @@ pub(crate) fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
+/// A request member's wire value as its enum: `None` when absent or not a value. Callers have
+/// already reported a value that does not parse, with AWS's message for that member.
+pub(crate) fn parsed<T: std::str::FromStr>(value: Option<&str>) -> Option<T> {
+    value.and_then(|v| v.parse().ok())
+}
+
 pub(crate) fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
         *slot = value;

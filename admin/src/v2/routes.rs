@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use portico_shared::router::RouterBuilder;
 
-use super::{set, set_opt, MAX_AUTHORIZATION_SCOPES};
+use super::{parsed, set, set_opt, MAX_AUTHORIZATION_SCOPES};
 use crate::catalog::{ApiState, Catalog};
 use crate::error::ApiError;
 use crate::records::{
@@ -12,7 +12,7 @@ use crate::records::{
 };
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
-use portico_shared::model::ProtocolType;
+use portico_shared::model::{AuthorizationType, AuthorizerType, ProtocolType};
 
 pub(super) async fn delete_route_request_parameter(
     State(s): State<AdminState>,
@@ -201,7 +201,7 @@ pub(crate) fn route_record(route_id: String, route_key: String) -> RouteRecord {
         api_gateway_managed: false,
         api_key_required: false,
         authorization_scopes: None,
-        authorization_type: "NONE".into(),
+        authorization_type: AuthorizationType::None,
         authorizer_id: None,
         model_selection_expression: None,
         operation_name: None,
@@ -236,15 +236,18 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
             ));
         }
     }
-    match input.authorization_type.as_deref() {
-        None | Some("NONE") => {}
-        Some("JWT") if websocket => {
-            problems.push("authorizationType JWT is supported only for HTTP APIs".into())
+    if let Some(t) = input.authorization_type.as_deref() {
+        match t.parse() {
+            Ok(AuthorizationType::None | AuthorizationType::AwsIam | AuthorizationType::Custom) => {
+            }
+            Ok(AuthorizationType::Jwt) if websocket => {
+                problems.push("authorizationType JWT is supported only for HTTP APIs".into())
+            }
+            Ok(AuthorizationType::Jwt) => {}
+            Ok(AuthorizationType::CognitoUserPools) | Err(_) => problems.push(format!(
+                "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"
+            )),
         }
-        Some("JWT" | "AWS_IAM" | "CUSTOM") => {}
-        Some(t) => problems.push(format!(
-            "Invalid authorizationType '{t}': use NONE, AWS_IAM, CUSTOM or JWT"
-        )),
     }
     if let Some(scopes) = &input.authorization_scopes {
         if scopes.len() > MAX_AUTHORIZATION_SCOPES {
@@ -286,22 +289,26 @@ fn check_route_authorization(state: &ApiState, route: &RouteRecord) -> Result<()
         .authorization_scopes
         .as_ref()
         .is_some_and(|s| !s.is_empty());
-    let t = route.authorization_type.as_str();
-    if t == "JWT" || t == "CUSTOM" {
+    let t = route.authorization_type;
+    if matches!(t, AuthorizationType::Jwt | AuthorizationType::Custom) {
         let Some(id) = &route.authorizer_id else {
             return Err(ApiError::invalid(&[format!(
                 "authorizerId is required when authorizationType is {t}"
             )]));
         };
         let a = state.authorizer(id)?;
-        let wanted = if t == "JWT" { "JWT" } else { "REQUEST" };
+        let wanted = if t == AuthorizationType::Jwt {
+            AuthorizerType::Jwt
+        } else {
+            AuthorizerType::Request
+        };
         if a.authorizer_type != wanted {
             return Err(ApiError::invalid(&[format!(
                 "authorizationType {t} needs a {wanted} authorizer; {id} is {}",
                 a.authorizer_type
             )]));
         }
-        if t == "CUSTOM" && scopes {
+        if t == AuthorizationType::Custom && scopes {
             return Err(ApiError::invalid(&[
                 "authorizationScopes are only used with authorizationType JWT".to_string(),
             ]));
@@ -323,11 +330,9 @@ fn merge_route(
 ) -> Result<RouteRecord, ApiError> {
     let mut problems = Vec::new();
     let unknown_target = check_route_members(&mut problems, state, &input);
-    let t = input
-        .authorization_type
-        .as_deref()
-        .unwrap_or(&route.authorization_type);
-    if matches!(t, "JWT" | "CUSTOM")
+    let authorization_type = parsed(input.authorization_type.as_deref());
+    let t = authorization_type.unwrap_or(route.authorization_type);
+    if matches!(t, AuthorizationType::Jwt | AuthorizationType::Custom)
         && input.authorizer_id.is_none()
         && route.authorizer_id.is_none()
     {
@@ -352,16 +357,16 @@ fn merge_route(
     }
     set(&mut route.route_key, input.route_key);
     set_opt(&mut route.target, input.target);
-    set(&mut route.authorization_type, input.authorization_type);
+    set(&mut route.authorization_type, authorization_type);
     set(&mut route.api_key_required, input.api_key_required);
     set_opt(&mut route.authorization_scopes, input.authorization_scopes);
     set_opt(&mut route.authorizer_id, input.authorizer_id);
-    if route.authorization_type == "NONE" {
+    if route.authorization_type == AuthorizationType::None {
         route.authorizer_id = None;
     }
     check_route_authorization(state, &route)?;
     if state.api.protocol_type == ProtocolType::Websocket
-        && route.authorization_type != "NONE"
+        && route.authorization_type != AuthorizationType::None
         && route.route_key != portico_shared::websocket::CONNECT
     {
         // AWS's own message.

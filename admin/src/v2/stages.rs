@@ -15,6 +15,7 @@ use crate::records::{
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
 use portico_shared::model::ProtocolType;
+use portico_shared::vpc_link::Plane;
 
 pub(super) async fn create_stage(
     State(s): State<AdminState>,
@@ -105,7 +106,7 @@ impl Catalog {
         if input.stage_name.is_none() {
             problems.push("stageName is required".into());
         } else {
-            check_stage_name(&mut problems, &name);
+            check_stage_name(&mut problems, &name, Plane::V2);
         }
         let protocol = d.state.api.protocol_type;
         check_stage_members(&mut problems, &input, protocol == ProtocolType::Websocket);
@@ -272,7 +273,7 @@ fn check_execution_logs(problems: &mut Vec<String>, protocol: ProtocolType, inpu
 
 fn check_stage_members(problems: &mut Vec<String>, input: &StageInput, websocket: bool) {
     if let Some(vars) = &input.stage_variables {
-        check_stage_variables(problems, vars);
+        check_stage_variables(problems, vars, Plane::V2);
     }
     if let Some(s) = &input.default_route_settings {
         check_route_settings(problems, "defaultRouteSettings", s);

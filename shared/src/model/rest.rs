@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{AuthorizationType, AuthorizerType, ConnectionType, IntegrationType};
+
 /// `RestApi.apiKeySource`: where a method that requires an API key reads it from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -42,7 +44,7 @@ pub struct Resource {
 pub struct Method {
     pub http_method: String,
     /// `NONE`, `AWS_IAM`, `CUSTOM`, `COGNITO_USER_POOLS`.
-    pub authorization_type: String,
+    pub authorization_type: AuthorizationType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer_id: Option<String>,
     #[serde(default)]
@@ -78,12 +80,12 @@ pub struct MethodResponse {
 }
 
 /// A method's integration (`Method.methodIntegration`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Integration {
     /// `HTTP`, `HTTP_PROXY`, `MOCK`, `AWS`, `AWS_PROXY`.
     #[serde(rename = "type")]
-    pub integration_type: String,
+    pub integration_type: IntegrationType,
     /// The method used upstream (`PutIntegration`'s `integrationHttpMethod`); `ANY` or absent
     /// forwards the downstream method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +93,7 @@ pub struct Integration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_type: Option<String>,
+    pub connection_type: Option<ConnectionType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +124,29 @@ pub struct Integration {
     /// HTTPS upstream's certificate whatever it says (a stated difference from AWS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
+}
+
+impl Integration {
+    /// An integration of type `t` with every optional member absent.
+    pub fn of_type(t: IntegrationType) -> Integration {
+        Integration {
+            integration_type: t,
+            http_method: None,
+            uri: None,
+            connection_type: None,
+            connection_id: None,
+            credentials: None,
+            request_parameters: BTreeMap::new(),
+            request_templates: BTreeMap::new(),
+            passthrough_behavior: None,
+            content_handling: None,
+            timeout_in_millis: None,
+            cache_namespace: None,
+            cache_key_parameters: Vec::new(),
+            integration_responses: BTreeMap::new(),
+            tls_config: None,
+        }
+    }
 }
 
 /// `TlsConfig` of a REST API integration.
@@ -233,14 +258,14 @@ pub struct RequestValidator {
 
 /// `Authorizer` (REST): a Lambda (`TOKEN`, `REQUEST`) or Cognito user pool authorizer, in
 /// AWS's wire shape.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Authorizer {
     pub id: String,
     pub name: String,
     /// `TOKEN`, `REQUEST` or `COGNITO_USER_POOLS`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: AuthorizerType,
     #[serde(
         default,
         rename = "providerARNs",
