@@ -66,7 +66,7 @@ import json, sys, urllib.request
 admin, fmt = sys.argv[1], sys.argv[2]
 body = {"accessLogSettings": {"destinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:bench-access", "format": fmt}}
 req = urllib.request.Request(f"http://{admin}/v2/apis/bench/stages/$default", json.dumps(body).encode(), method="PATCH", headers={"content-type": "application/json"})
-urllib.request.urlopen(req, timeout=60).read()
+urllib.request.urlopen(req, timeout=900).read()
 PY
   sleep 2
 fi
