@@ -6,9 +6,6 @@
 # come from tools/keepalive_get.py: the figure is the gateway's, whichever client sends them).
 #
 #   tools/callgrind.sh [BINARY] [N]     (default target/release/portico, 20000)
-#   ACCESS_LOG=json tools/callgrind.sh  the stage writes JSON access logs (loadbench --access-log's
-#                                       format, to a file); the script checks every request's line
-#                                       is in it. Compare with a run without, for the log's cost.
 #
 # Prints instructions per request; the profile stays in $OUT_DIR (callgrind_annotate it).
 # Valgrind reads the release binary's debug info first: start-up takes a minute or two.
@@ -58,18 +55,6 @@ addr=$(started)
 [ -n "$addr" ] || { echo "portico did not start: $out/valgrind.log" >&2; exit 1; }
 
 host="bench.execute-api.localhost"
-if [ "${ACCESS_LOG:-}" = json ]; then
-  admin=$(cat "$out/stdout" "$out/valgrind.log" | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'admin=[0-9.:]*' | head -1 | cut -d= -f2)
-  format='{ "requestId":"$context.requestId", "ip": "$context.identity.sourceIp", "requestTime":"$context.requestTime", "httpMethod":"$context.httpMethod","routeKey":"$context.routeKey", "status":"$context.status","protocol":"$context.protocol", "responseLength":"$context.responseLength", "responseLatency":"$context.responseLatency", "integrationLatency":"$context.integrationLatency", "integrationErrorMessage":"$context.integrationErrorMessage", "userAgent":"$context.identity.userAgent", "xrayTraceId":"$context.xrayTraceId" }'
-  python3 - "$admin" "$format" <<'PY'
-import json, sys, urllib.request
-admin, fmt = sys.argv[1], sys.argv[2]
-body = {"accessLogSettings": {"destinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:bench-access", "format": fmt}}
-req = urllib.request.Request(f"http://{admin}/v2/apis/bench/stages/$default", json.dumps(body).encode(), method="PATCH", headers={"content-type": "application/json"})
-urllib.request.urlopen(req, timeout=900).read()
-PY
-  sleep 2
-fi
 load() {
   if command -v oha > /dev/null; then
     oha --no-tui -n "$1" -c 8 -H "Host: $host" "http://$addr/small"
@@ -83,10 +68,5 @@ load "$n" > "$out/oha.txt"
 callgrind_control -d "$vg" > /dev/null 2>&1
 sleep 1
 grep -q '\[200\] '"$n"' responses' "$out/oha.txt" || { echo "not every request got a 200: $out/oha.txt" >&2; exit 1; }
-if [ "${ACCESS_LOG:-}" = json ]; then
-  sleep 1
-  lines=$(wc -l < "$out/data/access-logs/bench-access.log")
-  [ "$lines" -ge "$n" ] || { echo "access log has $lines lines, fewer than $n" >&2; exit 1; }
-fi
 total=$(grep -hE '^summary:' "$out"/callgrind.out.* | awk '{s += $2} END {print s}')
 echo "instructions per request: $((total / n)) (profile: $(ls "$out"/callgrind.out.* | tail -1))"
