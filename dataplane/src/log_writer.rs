@@ -877,6 +877,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_chunk_yields_its_lines_and_goes_back_home_empty() {
+        let (home, back) = channel();
+        let mut chunk = Chunk {
+            dest: Dest::Execution("g".into()),
+            text: Vec::new(),
+            lines: Vec::new(),
+            home,
+        };
+        for (at_ms, line) in [(5, &b"one"[..]), (3, b""), (9, b"a\nb")] {
+            chunk.text.extend_from_slice(line);
+            chunk.lines.push((chunk.text.len() as u32, at_ms));
+            chunk.text.push(b'\n');
+        }
+        let lines: Vec<(u64, &[u8])> = chunk.lines().collect();
+        assert_eq!(lines, [(5, &b"one"[..]), (3, b""), (9, b"a\nb")]);
+        chunk.recycle();
+        let back = back.try_recv().unwrap();
+        assert!(back.text.is_empty() && back.lines.is_empty());
+        assert!(To::Execution("g").is(&back.dest) && !To::Execution("h").is(&back.dest));
+    }
+
+    #[test]
     fn endpoints() {
         let e = Endpoint::parse("https://logs.example:8443/").unwrap();
         assert!(e.tls);
