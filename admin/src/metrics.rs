@@ -351,6 +351,21 @@ fn render(counters: &GatewayCounters, routes: &[MergedRoute], max_series: usize)
             "Access log lines dropped: a worker's queue was full or a sink failed.",
             &portico_shared::access_log::LINES_DROPPED,
         ),
+        (
+            "portico_execution_log_lines_total",
+            "Execution log lines rendered and queued for a writer.",
+            &portico_shared::access_log::EXEC_LINES_QUEUED,
+        ),
+        (
+            "portico_execution_log_lines_shipped_total",
+            "Execution log lines every sink (the file, CloudWatch Logs when set) accepted.",
+            &portico_shared::access_log::EXEC_LINES_SHIPPED,
+        ),
+        (
+            "portico_execution_log_lines_dropped_total",
+            "Execution log lines dropped: a worker's queue was full or a sink failed.",
+            &portico_shared::access_log::EXEC_LINES_DROPPED,
+        ),
     ] {
         family(&mut out, name, "counter", help);
         let value = value.load(std::sync::atomic::Ordering::Relaxed);

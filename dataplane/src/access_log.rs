@@ -7,7 +7,6 @@
 //! and counted too.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use portico_shared::access_log::{AccessLog, Escape, Piece, Var};
 
@@ -52,19 +51,15 @@ pub struct Entry<'a> {
     pub message_id: Option<&'a [u8]>,
 }
 
-/// Renders `entry` with `log`'s template and queues it for the writer (`log_writer`). Never
-/// blocks: a full queue drops the line and counts it.
+/// Renders `entry` with `log`'s template straight into this worker's chunk for its sink
+/// (`log_writer`). Never blocks: with the worker's chunks all with the writer, the line is not
+/// rendered; it is dropped and counted.
 pub fn record(log: &AccessLog, entry: &Entry<'_>) {
-    if !crate::log_writer::started() {
-        return;
-    }
-    let mut text = Vec::with_capacity(256);
-    render(log, entry, &mut text);
-    crate::log_writer::enqueue(crate::log_writer::Line {
-        dest: crate::log_writer::Dest::Access(Arc::clone(&log.sink)),
-        at_ms: entry.started_ms,
-        text,
-    });
+    crate::log_writer::append(
+        crate::log_writer::To::Access(&log.sink),
+        entry.started_ms,
+        |out| render(log, entry, out),
+    );
 }
 
 /// The current time in milliseconds since the epoch (`$context.requestTimeEpoch`).

@@ -24,17 +24,33 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use portico_shared::access_log::{Sink, SinkKind, LINES_DROPPED, LINES_QUEUED, LINES_SHIPPED};
+use portico_shared::access_log::{
+    Sink, SinkKind, EXEC_LINES_DROPPED, EXEC_LINES_QUEUED, EXEC_LINES_SHIPPED, LINES_DROPPED,
+    LINES_QUEUED, LINES_SHIPPED,
+};
 use portico_shared::sigv4::{self, Credentials};
 
-/// Lines one worker may have queued before it drops (`PORTICO_ACCESS_LOG_QUEUE` overrides).
+/// Lines one worker may have in flight before it drops (`PORTICO_ACCESS_LOG_QUEUE` overrides):
+/// spread over its [`CHUNKS_PER_WORKER`] chunks.
 const QUEUE_LINES: usize = 8192;
-/// How often the writer drains the queues.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// The chunks one worker owns (filling, with the writer, or free): its bound on memory and on
+/// lines in flight. A worker whose chunks are all with the writer drops lines.
+const CHUNKS_PER_WORKER: usize = 16;
+/// A chunk goes to the writer once it holds this many bytes.
+const CHUNK_BYTES: usize = 64 << 10;
+/// A chunk that grew past this (a few very long lines) is shrunk when it comes back.
+const CHUNK_KEEP_BYTES: usize = 4 * CHUNK_BYTES;
+/// A worker hands over what it has at least this often ([`flush`]); the writer ships what a
+/// network sink has waiting at least this often.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+const FLUSH_EVERY_MS: u64 = FLUSH_EVERY.as_millis() as u64;
+/// A network sink (CloudWatch Logs, Firehose) is called once this much waits for it, or once
+/// its first chunk waited [`FLUSH_EVERY`]: fewer, fuller calls than one per chunk.
+const CALL_BYTES: usize = 4 * CHUNK_BYTES;
 /// A file is rotated (to `.1`) past this size (`PORTICO_ACCESS_LOG_ROTATE_BYTES` overrides).
 const ROTATE_BYTES: u64 = 64 << 20;
 /// Connect, write and read timeout of one call to a sink.
@@ -45,12 +61,7 @@ const LOGS_BATCH_BYTES: usize = 1_000_000;
 /// `PutRecordBatch`: at most 500 records and 4 MiB.
 const FIREHOSE_BATCH_RECORDS: usize = 500;
 const FIREHOSE_BATCH_BYTES: usize = 4_000_000;
-
-/// Execution log lines queued, shipped and dropped (access log lines are counted in
-/// `portico_shared::access_log`).
-pub static EXEC_QUEUED: AtomicU64 = AtomicU64::new(0);
-pub static EXEC_SHIPPED: AtomicU64 = AtomicU64::new(0);
-pub static EXEC_DROPPED: AtomicU64 = AtomicU64::new(0);
+const _: () = assert!(QUEUE_LINES >= CHUNKS_PER_WORKER && CALL_BYTES < LOGS_BATCH_BYTES);
 
 /// Where a line goes.
 #[derive(Debug, Clone)]
@@ -61,19 +72,49 @@ pub enum Dest {
     Execution(Arc<str>),
 }
 
+/// A line's destination as a caller names it (no reference count touched per line).
+#[derive(Debug, Clone, Copy)]
+pub enum To<'a> {
+    Access(&'a Arc<Sink>),
+    Execution(&'a str),
+}
+
+impl To<'_> {
+    fn is(self, dest: &Dest) -> bool {
+        match (self, dest) {
+            (To::Access(a), Dest::Access(b)) => Arc::ptr_eq(a, b),
+            (To::Execution(a), Dest::Execution(b)) => a == &**b,
+            _ => false,
+        }
+    }
+
+    fn to_dest(self) -> Dest {
+        match self {
+            To::Access(s) => Dest::Access(Arc::clone(s)),
+            To::Execution(g) => Dest::Execution(g.into()),
+        }
+    }
+
+    fn dropped(self) -> &'static AtomicU64 {
+        match self {
+            To::Access(_) => &LINES_DROPPED,
+            To::Execution(_) => &EXEC_LINES_DROPPED,
+        }
+    }
+}
+
 impl Dest {
     fn counters(&self) -> (&'static AtomicU64, &'static AtomicU64, &'static AtomicU64) {
         match self {
             Dest::Access(_) => (&LINES_QUEUED, &LINES_SHIPPED, &LINES_DROPPED),
-            Dest::Execution(_) => (&EXEC_QUEUED, &EXEC_SHIPPED, &EXEC_DROPPED),
+            Dest::Execution(_) => (&EXEC_LINES_QUEUED, &EXEC_LINES_SHIPPED, &EXEC_LINES_DROPPED),
         }
     }
 
-    /// Lines with the same key ship together.
-    fn key(&self) -> (bool, *const u8) {
+    fn same(&self, other: &Dest) -> bool {
         match self {
-            Dest::Access(s) => (false, Arc::as_ptr(s).cast()),
-            Dest::Execution(g) => (true, g.as_ptr()),
+            Dest::Access(s) => To::Access(s).is(other),
+            Dest::Execution(g) => To::Execution(g).is(other),
         }
     }
 
@@ -85,28 +126,118 @@ impl Dest {
     }
 }
 
-/// One line on its way to a sink.
+/// Lines for one destination, rendered by one worker straight into `text`: what a worker hands
+/// to the writer, and the writer gives back emptied for the worker to fill again. A worker thus
+/// allocates nothing per line, and the writer touches the lines of a whole chunk at once (a file
+/// sink writes `text` as it is).
 #[derive(Debug)]
-pub struct Line {
-    pub dest: Dest,
-    /// Epoch milliseconds (the event's time stamp).
-    pub at_ms: u64,
-    /// Without its newline.
-    pub text: Vec<u8>,
+pub struct Chunk {
+    dest: Dest,
+    /// The lines, each followed by `\n`.
+    text: Vec<u8>,
+    /// Per line: the offset of its `\n` in `text`, and its time stamp (epoch milliseconds).
+    lines: Vec<(u32, u64)>,
+    /// Where the writer sends it back (its worker's free chunks).
+    home: Sender<Chunk>,
+}
+
+impl Chunk {
+    /// Each line with its time stamp, without its `\n`.
+    fn lines(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let mut start = 0;
+        self.lines.iter().map(move |&(end, at_ms)| {
+            let line = &self.text[start..end as usize];
+            start = end as usize + 1;
+            (at_ms, line)
+        })
+    }
+
+    /// Sent back to its worker, emptied.
+    fn recycle(mut self) {
+        self.text.clear();
+        self.text.shrink_to(CHUNK_KEEP_BYTES);
+        self.lines.clear();
+        let home = self.home.clone();
+        let _ = home.send(self);
+    }
 }
 
 /// The writer's configuration, set once by [`start`].
 struct Config {
     data_dir: PathBuf,
-    queue_lines: usize,
-    /// A worker's queue, made when it first logs, is handed to the writer here (no lock).
-    register: Sender<Receiver<Line>>,
+    /// Lines a chunk may hold: `PORTICO_ACCESS_LOG_QUEUE` over [`CHUNKS_PER_WORKER`].
+    chunk_lines: usize,
+    /// Full chunks, from every worker, to the writer.
+    to_writer: Sender<Chunk>,
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
 
+/// One worker's chunks.
+struct Local {
+    to_writer: Sender<Chunk>,
+    /// Given to each chunk this worker makes; `back` receives them emptied.
+    home: Sender<Chunk>,
+    back: Receiver<Chunk>,
+    /// Chunks being filled, one per destination (most often one).
+    filling: Vec<Chunk>,
+    free: Vec<Chunk>,
+    /// Chunks made so far, at most [`CHUNKS_PER_WORKER`].
+    made: usize,
+}
+
+impl Local {
+    fn new(cfg: &Config) -> Local {
+        let (home, back) = channel();
+        Local {
+            to_writer: cfg.to_writer.clone(),
+            home,
+            back,
+            filling: Vec::new(),
+            free: Vec::new(),
+            made: 0,
+        }
+    }
+
+    /// An empty chunk for `to`: a free one, one the writer gave back, or a new one while this
+    /// worker has fewer than [`CHUNKS_PER_WORKER`]; `None` when all are with the writer.
+    fn take(&mut self, to: To<'_>) -> Option<Chunk> {
+        if self.free.is_empty() {
+            self.free.extend(self.back.try_iter());
+        }
+        let mut chunk = match self.free.pop() {
+            Some(c) => c,
+            None if self.made < CHUNKS_PER_WORKER => {
+                self.made += 1;
+                Chunk {
+                    dest: to.to_dest(),
+                    text: Vec::with_capacity(CHUNK_BYTES + 1024),
+                    lines: Vec::new(),
+                    home: self.home.clone(),
+                }
+            }
+            None => return None,
+        };
+        if !to.is(&chunk.dest) {
+            chunk.dest = to.to_dest();
+        }
+        Some(chunk)
+    }
+
+    /// Hands the `i`th filling chunk to the writer.
+    fn hand_over(&mut self, i: usize) {
+        let chunk = self.filling.swap_remove(i);
+        let (queued, _, dropped) = chunk.dest.counters();
+        let n = chunk.lines.len() as u64;
+        match self.to_writer.send(chunk) {
+            Ok(()) => queued.fetch_add(n, Ordering::Relaxed),
+            Err(_) => dropped.fetch_add(n, Ordering::Relaxed),
+        };
+    }
+}
+
 thread_local! {
-    static QUEUE: RefCell<Option<SyncSender<Line>>> = const { RefCell::new(None) };
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
 }
 
 /// Starts the writer thread (once, from `main`). Without it, nothing is logged.
@@ -116,12 +247,12 @@ pub fn start(data_dir: PathBuf) {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(QUEUE_LINES);
-    let (register, queues) = channel();
+    let (to_writer, chunks) = channel();
     if CONFIG
         .set(Config {
             data_dir,
-            queue_lines,
-            register,
+            chunk_lines: queue_lines.div_ceil(CHUNKS_PER_WORKER),
+            to_writer,
         })
         .is_err()
     {
@@ -129,7 +260,7 @@ pub fn start(data_dir: PathBuf) {
     }
     let spawned = std::thread::Builder::new()
         .name("portico-log-writer".into())
-        .spawn(|| Writer::new().run(queues));
+        .spawn(|| Writer::new().run(chunks));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "log writer did not start");
     }
@@ -140,26 +271,50 @@ pub fn started() -> bool {
     CONFIG.get().is_some()
 }
 
-/// Hands `line` to this worker's queue. Never blocks: a full queue drops the line and counts
-/// it.
-pub fn enqueue(line: Line) {
+/// Appends one line for `to`, `render`ed straight into this worker's chunk for it; the chunk
+/// goes to the writer when full, when its first line is [`FLUSH_EVERY`] older than this one, or
+/// at the worker's next [`flush`]. Never blocks: when all this worker's chunks are with the
+/// writer (the sink slow or stopped), the line is not rendered: it is dropped and counted.
+pub fn append(to: To<'_>, at_ms: u64, render: impl FnOnce(&mut Vec<u8>)) {
     let Some(cfg) = CONFIG.get() else {
         return;
     };
-    let (queued, _, dropped) = line.dest.counters();
-    QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
-        let tx = q.get_or_insert_with(|| {
-            let (tx, rx) = sync_channel(cfg.queue_lines);
-            let _ = cfg.register.send(rx);
-            tx
-        });
-        match tx.try_send(line) {
-            Ok(()) => {
-                queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                dropped.fetch_add(1, Ordering::Relaxed);
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        let local = local.get_or_insert_with(|| Local::new(cfg));
+        let i = match local.filling.iter().position(|c| to.is(&c.dest)) {
+            Some(i) => i,
+            None => match local.take(to) {
+                Some(chunk) => {
+                    local.filling.push(chunk);
+                    local.filling.len() - 1
+                }
+                None => {
+                    to.dropped().fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+        };
+        let chunk = &mut local.filling[i];
+        render(&mut chunk.text);
+        chunk.lines.push((chunk.text.len() as u32, at_ms));
+        chunk.text.push(b'\n');
+        let first_ms = chunk.lines[0].1;
+        if chunk.text.len() >= CHUNK_BYTES
+            || chunk.lines.len() >= cfg.chunk_lines
+            || at_ms.saturating_sub(first_ms) >= FLUSH_EVERY_MS
+        {
+            local.hand_over(i);
+        }
+    });
+}
+
+/// Hands this worker's partly filled chunks to the writer (each worker, every [`FLUSH_EVERY`]).
+pub fn flush() {
+    LOCAL.with(|local| {
+        if let Some(local) = local.borrow_mut().as_mut() {
+            while !local.filling.is_empty() {
+                local.hand_over(local.filling.len() - 1);
             }
         }
     });
@@ -279,7 +434,6 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
 // === the writer ===
 
 struct Writer {
-    queues: Vec<Receiver<Line>>,
     logs: Option<Endpoint>,
     firehose: Option<Endpoint>,
     creds: Option<Credentials>,
@@ -312,7 +466,6 @@ impl Writer {
             None
         };
         Writer {
-            queues: Vec::new(),
             logs,
             firehose,
             creds: Credentials::from_env(),
@@ -331,77 +484,105 @@ impl Writer {
         }
     }
 
-    fn run(mut self, new_queues: Receiver<Receiver<Line>>) {
-        let mut batch: Vec<Line> = Vec::new();
+    /// Ships chunks as they come: to a file at once; to a network sink once [`CALL_BYTES`]
+    /// wait for it or the first waited [`FLUSH_EVERY`]. Chunks for one destination ship
+    /// together, then go back to their workers.
+    fn run(mut self, chunks: Receiver<Chunk>) {
+        let mut waiting: Vec<Chunk> = Vec::new();
+        // When the oldest chunk held for a network sink came.
+        let mut held_since: Option<Instant> = None;
         loop {
-            // Waits FLUSH_EVERY, or less when a worker's first line brings its queue.
-            if let Ok(q) = new_queues.recv_timeout(FLUSH_EVERY) {
-                self.queues.push(q);
-            }
-            self.queues.extend(new_queues.try_iter());
-            for q in &self.queues {
-                batch.extend(q.try_iter());
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            // Grouped by destination (most often one: no grouping work), each group in time
-            // order.
-            batch.sort_by_key(|l| l.at_ms);
-            let first = batch[0].dest.key();
-            if batch.iter().all(|l| l.dest.key() == first) {
-                self.ship(&batch);
-            } else {
-                let mut groups: HashMap<(bool, *const u8), Vec<Line>> = HashMap::new();
-                for l in batch.drain(..) {
-                    groups.entry(l.dest.key()).or_default().push(l);
+            let got = match held_since {
+                None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(t) => {
+                    chunks.recv_timeout((t + FLUSH_EVERY).saturating_duration_since(Instant::now()))
                 }
-                for lines in groups.values() {
-                    self.ship(lines);
+            };
+            match got {
+                Ok(c) => {
+                    waiting.push(c);
+                    waiting.extend(chunks.try_iter());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let held: usize = waiting
+                .iter()
+                .filter(|c| self.is_network(&c.dest))
+                .map(|c| c.text.len())
+                .sum();
+            let due = held >= CALL_BYTES || held_since.is_some_and(|t| t.elapsed() >= FLUSH_EVERY);
+            let mut keep = Vec::new();
+            while let Some(first) = waiting.first() {
+                let dest = first.dest.clone();
+                let (same, rest): (Vec<Chunk>, Vec<Chunk>) =
+                    waiting.drain(..).partition(|c| c.dest.same(&dest));
+                waiting = rest;
+                if self.is_network(&dest) && !due {
+                    keep.extend(same);
+                } else {
+                    self.ship(&dest, &same);
+                    same.into_iter().for_each(Chunk::recycle);
                 }
             }
-            batch.clear();
+            waiting = keep;
+            held_since = match (waiting.is_empty(), held_since) {
+                (true, _) => None,
+                (false, Some(t)) if !due => Some(t),
+                (false, _) => Some(Instant::now()),
+            };
         }
     }
 
-    fn ship(&mut self, lines: &[Line]) {
-        let dest = lines[0].dest.clone();
-        let result = match &dest {
+    /// Whether `dest`'s lines are sent over the network (held to fill a call).
+    fn is_network(&self, dest: &Dest) -> bool {
+        match dest {
+            Dest::Access(sink) => match sink.kind {
+                SinkKind::Logs => self.logs.is_some(),
+                SinkKind::Firehose => self.firehose.is_some(),
+            },
+            Dest::Execution(_) => self.logs.is_some(),
+        }
+    }
+
+    fn ship(&mut self, dest: &Dest, chunks: &[Chunk]) {
+        let result = match dest {
             Dest::Access(sink) => match (&sink.kind, &self.logs, &self.firehose) {
                 (SinkKind::Logs, Some(ep), _) => {
                     let ep = ep.clone();
-                    self.put_log_events(&ep, &sink.name, &sink.region, lines)
+                    self.put_log_events(&ep, &sink.name, &sink.region, chunks)
                 }
                 (SinkKind::Firehose, _, Some(ep)) => {
                     let ep = ep.clone();
-                    self.put_record_batch(&ep, sink, lines)
+                    self.put_record_batch(&ep, sink, chunks)
                 }
                 _ => {
                     let path = self.access_path(&sink.name);
-                    self.write_file(path, lines)
+                    self.write_file(path, chunks)
                 }
             },
             // Execution logs: always the file, and CloudWatch Logs when its endpoint is set.
             Dest::Execution(group) => {
                 let path = self.dir().join("logs").join(format!("{group}.log"));
-                let written = self.write_file(path, lines);
+                let written = self.write_file(path, chunks);
                 match self.logs.clone() {
                     Some(ep) => {
                         let region = self.region.clone();
-                        written.and(self.put_log_events(&ep, group, &region, lines))
+                        written.and(self.put_log_events(&ep, group, &region, chunks))
                     }
                     None => written,
                 }
             }
         };
         let (_, shipped, dropped) = dest.counters();
+        let lines: usize = chunks.iter().map(|c| c.lines.len()).sum();
         match result {
             Ok(()) => {
-                shipped.fetch_add(lines.len() as u64, Ordering::Relaxed);
+                shipped.fetch_add(lines as u64, Ordering::Relaxed);
             }
             Err(e) => {
-                dropped.fetch_add(lines.len() as u64, Ordering::Relaxed);
-                tracing::warn!(sink = dest.name(), lines = lines.len(), error = %e, "log lines dropped");
+                dropped.fetch_add(lines as u64, Ordering::Relaxed);
+                tracing::warn!(sink = dest.name(), lines, error = %e, "log lines dropped");
             }
         }
     }
@@ -432,7 +613,7 @@ impl Writer {
 
     /// Appends `lines` to the file at `path`, first renaming it to `{path}.1` when it has
     /// reached the rotation size (one rotated file is kept).
-    fn write_file(&mut self, path: PathBuf, lines: &[Line]) -> Result<(), String> {
+    fn write_file(&mut self, path: PathBuf, chunks: &[Chunk]) -> Result<(), String> {
         if let Some(f) = self.files.get(&path) {
             if f.metadata().is_ok_and(|m| m.len() >= self.rotate_at) {
                 self.files.remove(&path);
@@ -453,12 +634,11 @@ impl Writer {
             self.files.insert(path.clone(), f);
         }
         let f = self.files.get_mut(&path).ok_or("no file")?;
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
-        for l in lines {
-            buf.extend_from_slice(&l.text);
-            buf.push(b'\n');
+        // Lines of one worker in the order they ended; a chunk is written as it is.
+        for c in chunks {
+            f.write_all(&c.text).map_err(|e| e.to_string())?;
         }
-        f.write_all(&buf).map_err(|e| e.to_string())
+        Ok(())
     }
 
     fn put_log_events(
@@ -466,15 +646,17 @@ impl Writer {
         ep: &Endpoint,
         group: &str,
         region: &str,
-        lines: &[Line],
+        chunks: &[Chunk],
     ) -> Result<(), String> {
         if !self.streams.contains(group) {
             let body =
                 serde_json::json!({"logGroupName": group, "logStreamName": &self.stream_name});
+            let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
             let (status, answer) =
                 self.call(ep, region, "logs", "Logs_20140328.CreateLogStream", &body)?;
             if status == 400 && answer.contains("ResourceNotFoundException") {
                 let g = serde_json::json!({ "logGroupName": group });
+                let g = serde_json::to_vec(&g).map_err(|e| e.to_string())?;
                 self.call(ep, region, "logs", "Logs_20140328.CreateLogGroup", &g)?;
                 self.call(ep, region, "logs", "Logs_20140328.CreateLogStream", &body)?;
             } else if status != 200 && !answer.contains("ResourceAlreadyExistsException") {
@@ -482,28 +664,43 @@ impl Writer {
             }
             self.streams.insert(group.into());
         }
-        let mut rest = lines;
+        // A call's events must be in time order; a worker's lines are in the order they ended.
+        let mut events: Vec<(u64, &[u8])> = chunks.iter().flat_map(Chunk::lines).collect();
+        if !events.is_sorted_by_key(|e| e.0) {
+            events.sort_by_key(|e| e.0);
+        }
+        // The body written directly (no JSON value per event): the lines are escaped once.
+        let mut head = br#"{"logGroupName":"#.to_vec();
+        crate::text::json_string(&mut head, group.as_bytes());
+        head.extend_from_slice(br#","logStreamName":"#);
+        crate::text::json_string(&mut head, self.stream_name.as_bytes());
+        head.extend_from_slice(br#","logEvents":["#);
+        let mut body = Vec::new();
+        let mut num = itoa::Buffer::new();
+        let mut rest = &events[..];
         while !rest.is_empty() {
             let (mut n, mut bytes) = (0, 0);
             while n < rest.len() && n < LOGS_BATCH_EVENTS {
-                let size = rest[n].text.len() + 26;
+                let size = rest[n].1.len() + 26;
                 if n > 0 && bytes + size > LOGS_BATCH_BYTES {
                     break;
                 }
                 bytes += size;
                 n += 1;
             }
-            let events: Vec<_> = rest[..n]
-                .iter()
-                .map(|l| {
-                    serde_json::json!({"timestamp": l.at_ms, "message": String::from_utf8_lossy(&l.text)})
-                })
-                .collect();
-            let body = serde_json::json!({
-                "logGroupName": group,
-                "logStreamName": &self.stream_name,
-                "logEvents": events,
-            });
+            body.clear();
+            body.extend_from_slice(&head);
+            for (i, (at_ms, line)) in rest[..n].iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(br#"{"timestamp":"#);
+                body.extend_from_slice(num.format(*at_ms).as_bytes());
+                body.extend_from_slice(br#","message":"#);
+                crate::text::json_string(&mut body, line);
+                body.push(b'}');
+            }
+            body.extend_from_slice(b"]}");
             let (status, answer) =
                 self.call(ep, region, "logs", "Logs_20140328.PutLogEvents", &body)?;
             if status != 200 {
@@ -521,30 +718,51 @@ impl Writer {
         &mut self,
         ep: &Endpoint,
         sink: &Sink,
-        lines: &[Line],
+        chunks: &[Chunk],
     ) -> Result<(), String> {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let mut rest = lines;
+        // Each record is a line with its `\n`, as it sits in its chunk.
+        let records: Vec<&[u8]> = chunks
+            .iter()
+            .flat_map(|c| {
+                let mut start = 0;
+                c.lines.iter().map(move |&(end, _)| {
+                    let record = &c.text[start..=end as usize];
+                    start = end as usize + 1;
+                    record
+                })
+            })
+            .collect();
+        let mut head = br#"{"DeliveryStreamName":"#.to_vec();
+        crate::text::json_string(&mut head, sink.name.as_bytes());
+        head.extend_from_slice(br#","Records":["#);
+        let mut body = Vec::new();
+        let mut data = String::new();
+        let mut rest = &records[..];
         while !rest.is_empty() {
             let (mut n, mut bytes) = (0, 0);
             while n < rest.len() && n < FIREHOSE_BATCH_RECORDS {
-                let size = (rest[n].text.len() + 1) * 4 / 3 + 16;
+                let size = rest[n].len() * 4 / 3 + 16;
                 if n > 0 && bytes + size > FIREHOSE_BATCH_BYTES {
                     break;
                 }
                 bytes += size;
                 n += 1;
             }
-            let records: Vec<_> = rest[..n]
-                .iter()
-                .map(|l| {
-                    let mut data = l.text.clone();
-                    data.push(b'\n');
-                    serde_json::json!({"Data": b64.encode(data)})
-                })
-                .collect();
-            let body = serde_json::json!({"DeliveryStreamName": &*sink.name, "Records": records});
+            body.clear();
+            body.extend_from_slice(&head);
+            for (i, record) in rest[..n].iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                data.clear();
+                b64.encode_string(record, &mut data);
+                body.extend_from_slice(br#"{"Data":""#);
+                body.extend_from_slice(data.as_bytes());
+                body.extend_from_slice(br#""}"#);
+            }
+            body.extend_from_slice(b"]}");
             let (status, answer) = self.call(
                 ep,
                 &sink.region,
@@ -567,9 +785,8 @@ impl Writer {
         region: &str,
         service: &str,
         target: &str,
-        body: &serde_json::Value,
+        body: &[u8],
     ) -> Result<(u16, String), String> {
-        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
         let content_type = "application/x-amz-json-1.1";
         let authority = ep.authority.as_str();
         let mut request = format!(
@@ -589,7 +806,7 @@ impl Writer {
                     ("content-type", content_type),
                     ("x-amz-target", target),
                 ],
-                &body,
+                body,
             );
             request.push_str(&format!(
                 "x-amz-date: {}\r\nx-amz-content-sha256: {}\r\nauthorization: {}\r\n",
@@ -604,7 +821,7 @@ impl Writer {
             body.len()
         ));
         let mut request = request.into_bytes();
-        request.extend_from_slice(&body);
+        request.extend_from_slice(body);
         let addr = ep.socket_addr();
         let addr = addr
             .to_socket_addrs()
@@ -658,6 +875,28 @@ fn exchange(mut stream: impl Read + Write, request: &[u8]) -> std::io::Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_yields_its_lines_and_goes_back_home_empty() {
+        let (home, back) = channel();
+        let mut chunk = Chunk {
+            dest: Dest::Execution("g".into()),
+            text: Vec::new(),
+            lines: Vec::new(),
+            home,
+        };
+        for (at_ms, line) in [(5, &b"one"[..]), (3, b""), (9, b"a\nb")] {
+            chunk.text.extend_from_slice(line);
+            chunk.lines.push((chunk.text.len() as u32, at_ms));
+            chunk.text.push(b'\n');
+        }
+        let lines: Vec<(u64, &[u8])> = chunk.lines().collect();
+        assert_eq!(lines, [(5, &b"one"[..]), (3, b""), (9, b"a\nb")]);
+        chunk.recycle();
+        let back = back.try_recv().unwrap();
+        assert!(back.text.is_empty() && back.lines.is_empty());
+        assert!(To::Execution("g").is(&back.dest) && !To::Execution("h").is(&back.dest));
+    }
 
     #[test]
     fn endpoints() {

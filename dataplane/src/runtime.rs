@@ -224,6 +224,9 @@ async fn run(
     monoio::spawn(watch_stop(w.clone(), stop));
     monoio::spawn(crate::ws::serve_inbox(w.clone(), inbox));
     monoio::spawn(publish_stats(w.clone(), board.clone()));
+    if crate::log_writer::started() {
+        monoio::spawn(flush_logs());
+    }
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => Some(r),
@@ -256,7 +259,17 @@ async fn run(
         );
     }
     w.stats.borrow_mut().publish(w.id, &board);
+    crate::log_writer::flush();
     Ok(())
+}
+
+/// Hands this worker's partly filled log chunks to the writer every `FLUSH_EVERY`, so that a
+/// line waits at most that long when traffic stops (a full chunk goes at once).
+async fn flush_logs() {
+    loop {
+        monoio::time::sleep(crate::log_writer::FLUSH_EVERY).await;
+        crate::log_writer::flush();
+    }
 }
 
 /// The TLS listener's accept loop: each connection's handshake runs in its own task on this

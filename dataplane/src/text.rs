@@ -11,21 +11,31 @@ use std::net::IpAddr;
 pub fn escape_json(out: &mut Vec<u8>, v: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for chunk in v.utf8_chunks() {
-        for &b in chunk.valid().as_bytes() {
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                b if b < 0x20 => {
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 15)]);
-                }
-                b => out.push(b),
-            }
+        // Runs of bytes that need no escape are copied whole (most values are one run).
+        let valid = chunk.valid().as_bytes();
+        let mut run = 0;
+        for (i, &b) in valid.iter().enumerate() {
+            let short: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                b if b < 0x20 => &[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ],
+                _ => continue,
+            };
+            out.extend_from_slice(&valid[run..i]);
+            out.extend_from_slice(short);
+            run = i + 1;
         }
+        out.extend_from_slice(&valid[run..]);
         if !chunk.invalid().is_empty() {
             out.extend_from_slice(b"\\ufffd");
         }
@@ -99,5 +109,18 @@ pub fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_json_runs_and_escapes() {
+        let mut out = Vec::new();
+        super::escape_json(&mut out, b"ab\"c\\d\n\r\t\x01e\xffz \xc3\xa9");
+        assert_eq!(out, r#"ab\"c\\d\n\r\t\u0001e\ufffdz é"#.as_bytes());
+        out.clear();
+        super::escape_json(&mut out, b"plain");
+        assert_eq!(out, b"plain");
     }
 }

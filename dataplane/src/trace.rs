@@ -28,6 +28,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use portico_shared::access_log::{EXEC_LINES_DROPPED, EXEC_LINES_SHIPPED};
 use portico_shared::snapshot::{Integration, PathPart, TraceLevel};
 
 use crate::error::{AuthorizerError, GatewayError};
@@ -54,26 +55,22 @@ pub struct Record {
 
 /// Execution log lines dropped because this worker's queue was full, or a sink refused them.
 pub fn dropped() -> u64 {
-    crate::log_writer::EXEC_DROPPED.load(Ordering::Relaxed)
+    EXEC_LINES_DROPPED.load(Ordering::Relaxed)
 }
 
 /// Execution log lines the writer has shipped.
 pub fn written() -> u64 {
-    crate::log_writer::EXEC_SHIPPED.load(Ordering::Relaxed)
+    EXEC_LINES_SHIPPED.load(Ordering::Relaxed)
 }
 
 /// Hands a record's lines to this worker's queue (`log_writer`, shared with the access logs).
 fn ship(record: Record) {
-    if !crate::log_writer::started() {
-        return;
-    }
-    let group: std::sync::Arc<str> = record.group.into();
-    for line in record.lines {
-        crate::log_writer::enqueue(crate::log_writer::Line {
-            dest: crate::log_writer::Dest::Execution(std::sync::Arc::clone(&group)),
-            at_ms: record.time_ms,
-            text: line.into_bytes(),
-        });
+    for line in &record.lines {
+        crate::log_writer::append(
+            crate::log_writer::To::Execution(&record.group),
+            record.time_ms,
+            |out| out.extend_from_slice(line.as_bytes()),
+        );
     }
 }
 

@@ -3,7 +3,8 @@
 //! Logs log group or a Firehose delivery stream). The data plane renders a template per request
 //! without parsing; a writer thread ships the lines (see `dataplane/src/access_log.rs`).
 //!
-//! The counters the data plane keeps (lines queued, shipped, dropped) are process-wide atomics
+//! The counters the data plane keeps (lines queued, shipped, dropped, of the access logs and of
+//! the execution logs, which share the writer) are process-wide atomics
 //! here, so the admin's metrics read them without reaching into the data plane.
 
 use std::sync::atomic::AtomicU64;
@@ -15,6 +16,13 @@ pub static LINES_QUEUED: AtomicU64 = AtomicU64::new(0);
 pub static LINES_SHIPPED: AtomicU64 = AtomicU64::new(0);
 /// Lines dropped: a worker's queue was full (the sink slow or stopped) or a sink refused them.
 pub static LINES_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Execution log lines (`loggingLevel`, the same writer as the access logs) queued for the
+/// writer, shipped (every sink of the line accepted it) and dropped (the worker's queue full or
+/// a sink refusing them).
+pub static EXEC_LINES_QUEUED: AtomicU64 = AtomicU64::new(0);
+pub static EXEC_LINES_SHIPPED: AtomicU64 = AtomicU64::new(0);
+pub static EXEC_LINES_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// A `$context` variable an access log format may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -301,6 +301,28 @@ def test_execution_logs_info_and_error(gw, up, moto):
     assert sorted(m["step"] for m in messages) == ["authorizer", "integration", "validation"], messages
     assert all(m["level"] == "ERROR" for m in messages)
 
+    # The writer's counters on /metrics: every line it shipped is in a file (execution log
+    # lines always go to one), none was dropped.
+    def written():
+        return sum(len(p.read_text().splitlines()) for p in (gw.data_dir / "logs").rglob("*.log"))
+
+    def counter(metrics, name):
+        found = re.search(rb"^" + name.encode() + rb" (\d+)$", metrics, re.M)
+        assert found, (name, metrics)
+        return int(found.group(1))
+
+    deadline = time.monotonic() + 10
+    while True:
+        _, _, metrics = gw.admin_raw("GET", "/metrics")
+        shipped = counter(metrics, "portico_execution_log_lines_shipped_total")
+        if shipped == written() > 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert shipped == written() > 0, (shipped, written())
+    assert counter(metrics, "portico_execution_log_lines_total") == shipped
+    assert counter(metrics, "portico_execution_log_lines_dropped_total") == 0
+    assert b"# TYPE portico_execution_log_lines_total counter" in metrics
+
 
 def test_gateway_5xx_is_logged_with_logging_off(gw, up):
     api, _ = build_api(gw, up)
