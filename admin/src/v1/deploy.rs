@@ -23,8 +23,8 @@ use portico_shared::model::rest::{GatewayResponse, MethodSetting, GATEWAY_RESPON
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::patch::{Op, PatchInput, PatchOp};
 use crate::records::{check_len, check_tags};
-use crate::v1::patch::{Op, PatchInput, PatchOp};
 use crate::v1::records::{
     cache_cluster_status, check_enum, check_stage_name, check_stage_variables, check_status_code,
     unsupported, CanarySettings, DeploymentInput, DeploymentRecord, GatewayResponseInput,
