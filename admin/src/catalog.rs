@@ -1,5 +1,8 @@
 //! The catalog: every API the admin side knows, in memory, mirrored in the [`Store`], and the
-//! one place that publishes snapshots to the data plane.
+//! composition root of the admin state: it holds each domain's state (usage, IAM, custom
+//! domains, VPC links, the account) and the [`Publisher`] that every change commits and
+//! publishes through, and lends a domain operation its state, the publisher and read-only views
+//! of the others (`domain_ops`, `usage_ops`), so no domain module imports this one.
 //!
 //! # Architecture
 //! 1. An operation takes a [`Draft`] of one API (a cheap copy: route and integration tables are
