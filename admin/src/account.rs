@@ -20,10 +20,10 @@ use serde_json::{json, Value};
 
 use portico_shared::throttle::Limits as ThrottleLimits;
 
-use crate::catalog::{parse_doc, row, Catalog};
 use crate::error::ApiError;
+use crate::patch::{Op, PatchInput};
+use crate::publish::{parse_doc, row, Publisher};
 use crate::store::{Change, Kind, Row};
-use crate::v1::{Op, PatchInput};
 use crate::wire::{ok, Body};
 use crate::AdminState;
 
@@ -80,19 +80,23 @@ fn regional(s: &AdminState) -> Regional {
 async fn update_account(State(s): State<AdminState>, Body(b): Body<PatchInput>) -> Response {
     let throttle = s.endpoint().account_throttle;
     let at = regional(&s);
-    ok(
-        s.write(move |c| c.update_account(b, &at).map(|a| view(&a, &at, throttle)))
-            .await,
-    )
+    ok(s.write(move |c| {
+        c.account
+            .update(&c.publisher, b, &at)
+            .map(|a| view(&a, &at, throttle))
+    })
+    .await)
 }
 
-impl Catalog {
-    fn update_account(
+impl AccountRecord {
+    /// `UpdateAccount`: validates `input` against the settings, commits them if they changed.
+    fn update(
         &mut self,
+        publisher: &Publisher,
         input: PatchInput,
         at: &Regional,
     ) -> Result<AccountRecord, ApiError> {
-        let mut next = self.account.clone();
+        let mut next = self.clone();
         let mut problems = Vec::new();
         for op in input.ops()?.iter().cloned() {
             match (op.op, op.path.as_str()) {
@@ -125,8 +129,9 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
-        if next != self.account {
-            self.store()
+        if next != *self {
+            publisher
+                .store()
                 .commit(&[Change::Put(row(
                     ACCOUNT_SCOPE,
                     Kind::Account,
@@ -134,9 +139,9 @@ impl Catalog {
                     &next,
                 ))])
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-            self.account = next;
+            *self = next;
         }
-        Ok(self.account.clone())
+        Ok(self.clone())
     }
 }
 

@@ -1,5 +1,8 @@
 //! The catalog: every API the admin side knows, in memory, mirrored in the [`Store`], and the
-//! one place that publishes snapshots to the data plane.
+//! composition root of the admin state: it holds each domain's state (usage, IAM, custom
+//! domains, VPC links, the account) and the [`Publisher`] that every change commits and
+//! publishes through, and lends a domain operation its state, the publisher and read-only views
+//! of the others (`domain_ops`, `usage_ops`), so no domain module imports this one.
 //!
 //! # Architecture
 //! 1. An operation takes a [`Draft`] of one API (a cheap copy: route and integration tables are
@@ -23,21 +26,24 @@
 //! the cell only ever holds compiled output; workers never free a replaced snapshot.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use portico_shared::model;
 use portico_shared::snapshot::{self, compile_api, CompileContext, ConfigError, StageInput};
 use portico_shared::Snapshot;
 use serde::{Deserialize, Serialize};
 
+use crate::domains::{ApiStages, DomainOps};
+use crate::error::not_found_api;
 use crate::error::ApiError;
 use crate::ids;
+use crate::publish::{compile_error, deletion, parse_doc, row, BufferStore, Publisher, Retired};
 use crate::records::{
     ApiRecord, AuthorizerRecord, DeploymentContent, DeploymentRecord, IntegrationRecord,
     IntegrationResponseRecord, RouteRecord, RouteResponseRecord, StageRecord,
 };
 use crate::store::{Change, Kind, Row, Store, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
-use crate::usage::UsageState;
+use crate::usage::{RestStages, UsageOps, UsageState};
 use crate::v1::{RestApiState, RestApis, RestDraft};
 use crate::SnapshotCell;
 
@@ -46,16 +52,8 @@ use crate::SnapshotCell;
 pub(crate) struct Catalog {
     /// By apiId, in id order (so `GetApis` pages are stable).
     apis: BTreeMap<String, Arc<ApiState>>,
-    /// The source of truth; every change is committed here before it is published.
-    store: Arc<dyn Store>,
-    /// What the data plane reads.
-    cell: SnapshotCell,
-    /// The last published generation; the next publish uses one more.
-    generation: u64,
-    /// Replaced snapshots, freed here once the workers let go of them.
-    retired: Retired,
-    /// Throttle buckets kept across recompiles, and the worker count.
-    ctx: CompileContext,
+    /// The store, the served cell, the generation and the compiler's context (`publish.rs`).
+    pub(crate) publisher: Publisher,
     /// API keys, usage plans and their counters (`usage/`).
     pub(crate) usage: UsageState,
     /// IAM users, access keys and policies (`iam.rs`).
@@ -71,19 +69,30 @@ pub(crate) struct Catalog {
     pub(crate) account: crate::account::AccountRecord,
 }
 
-/// Snapshots taken out of the cell that some worker may still hold. [`Retired::sweep`] drops
-/// those only this list still references, on the caller's (admin) thread.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Retired {
-    snapshots: Arc<Mutex<RetiredList>>,
+/// The APIs of every type, read only: what other domains may ask of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiView<'a> {
+    apis: &'a BTreeMap<String, Arc<ApiState>>,
+    rest: &'a RestApis,
 }
 
-#[derive(Debug, Default)]
-struct RetiredList {
-    snapshots: Vec<Arc<Snapshot>>,
-    /// When the last snapshot was retired: the idle sweep leaves a burst of changes alone (each
-    /// publish sweeps anyway), so freeing never competes with the requests right after a change.
-    last_retired: Option<std::time::Instant>,
+impl ApiStages for ApiView<'_> {
+    fn has_stage(&self, api_id: &str, stage: Option<&str>) -> Option<bool> {
+        if let Some(api) = self.apis.get(api_id) {
+            Some(stage.is_none_or(|s| api.stages.contains_key(s)))
+        } else if let Ok(api) = self.rest.get(api_id) {
+            Some(stage.is_none_or(|s| api.stages.contains_key(s)))
+        } else {
+            None
+        }
+    }
+}
+
+impl RestStages for ApiView<'_> {
+    fn rest_has_stage(&self, api_id: &str, stage: &str) -> Option<bool> {
+        let api = self.rest.get(api_id).ok()?;
+        Some(api.stage(stage).is_ok())
+    }
 }
 
 /// One API and everything under it.
@@ -191,11 +200,13 @@ impl Catalog {
         retired.retire(cell.swap(Arc::new(snapshot)));
         Ok(Catalog {
             apis: apis.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
-            store,
-            cell,
-            generation,
-            retired,
-            ctx,
+            publisher: Publisher {
+                store,
+                cell,
+                generation,
+                retired,
+                ctx,
+            },
             usage,
             iam,
             domains,
@@ -205,29 +216,43 @@ impl Catalog {
         })
     }
 
+    /// A domain operation's reach: the domain state, the publisher, and the APIs (read only).
+    pub(crate) fn domain_ops(&mut self) -> DomainOps<'_, ApiView<'_>> {
+        DomainOps {
+            domains: &mut self.domains,
+            publisher: &mut self.publisher,
+            apis: ApiView {
+                apis: &self.apis,
+                rest: &self.rest,
+            },
+        }
+    }
+
+    /// A usage operation's reach: the usage state, the publisher, and the REST APIs (read only).
+    pub(crate) fn usage_ops(&mut self) -> UsageOps<'_, ApiView<'_>> {
+        UsageOps {
+            usage: &mut self.usage,
+            publisher: &mut self.publisher,
+            apis: ApiView {
+                apis: &self.apis,
+                rest: &self.rest,
+            },
+        }
+    }
+
     /// The compiler's context (`TestInvokeMethod` compiles a draft stage with it).
     pub(crate) fn compile_context(&mut self) -> &mut CompileContext {
-        &mut self.ctx
+        &mut self.publisher.ctx
     }
 
     /// The VPC links integrations may name.
     pub(crate) fn vpc_links(&self) -> &portico_shared::vpc_link::VpcLinks {
-        &self.ctx.vpc_links
-    }
-
-    /// What the compiler knows of the VPC links, to change with them.
-    pub(crate) fn vpc_links_mut(&mut self) -> &mut portico_shared::vpc_link::VpcLinks {
-        &mut self.ctx.vpc_links
-    }
-
-    /// The snapshot the data plane serves.
-    pub(crate) fn served(&self) -> Arc<Snapshot> {
-        self.cell.load_full()
+        &self.publisher.ctx.vpc_links
     }
 
     /// The store, for the usage operations.
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.publisher.store
     }
 
     /// The ids of every API of every type.
@@ -246,12 +271,12 @@ impl Catalog {
 
     /// The last published generation.
     pub(crate) fn generation(&self) -> u64 {
-        self.generation
+        self.publisher.generation
     }
 
     /// The replaced snapshots waiting to be freed.
     pub(crate) fn retired(&self) -> &Retired {
-        &self.retired
+        &self.publisher.retired
     }
 
     /// A draft of the existing API `api_id`, or 404.
@@ -274,11 +299,14 @@ impl Catalog {
     pub(crate) fn apply(&mut self, draft: Draft) -> Result<Arc<ApiState>, ApiError> {
         let (state, changes, republish) = draft.finish();
         let compiled = if republish {
-            Some(compile(&state, &mut self.ctx).map_err(compile_error)?)
+            Some(compile(&state, &mut self.publisher.ctx).map_err(compile_error)?)
         } else {
             None
         };
-        self.store.commit(&changes).map_err(ApiError::from)?;
+        self.publisher
+            .store
+            .commit(&changes)
+            .map_err(ApiError::from)?;
         let state = Arc::new(state);
         self.apis
             .insert(state.api.api_id.clone(), Arc::clone(&state));
@@ -291,7 +319,8 @@ impl Catalog {
     /// Deletes the API `api_id` and everything under it.
     pub(crate) fn delete_api(&mut self, api_id: &str) -> Result<(), ApiError> {
         self.api(api_id)?;
-        self.store
+        self.publisher
+            .store
             .commit(&[Change::DeleteApi {
                 api_id: api_id.to_string(),
             }])
@@ -320,7 +349,7 @@ impl Catalog {
         let mut errors = Vec::new();
         let mut compiled = Vec::with_capacity(states.len());
         for state in &states {
-            match compile(state, &mut self.ctx) {
+            match compile(state, &mut self.publisher.ctx) {
                 Ok(api) => compiled.push(Arc::new(api)),
                 Err(mut e) => errors.append(&mut e),
             }
@@ -340,7 +369,10 @@ impl Catalog {
             }
             changes.extend(state.rows().into_iter().map(Change::Put));
         }
-        self.store.commit(&changes).map_err(ApiError::from)?;
+        self.publisher
+            .store
+            .commit(&changes)
+            .map_err(ApiError::from)?;
         if replace_all {
             self.apis.clear();
             self.rest.clear();
@@ -360,7 +392,7 @@ impl Catalog {
                     .with_usage(generation, Arc::clone(&current.usage))
             });
         }
-        Ok(self.generation)
+        Ok(self.publisher.generation)
     }
 
     /// The REST APIs (`apigateway` v1).
@@ -373,11 +405,14 @@ impl Catalog {
     pub(crate) fn apply_rest(&mut self, draft: RestDraft) -> Result<Arc<RestApiState>, ApiError> {
         let (state, changes, republish) = draft.finish();
         let compiled = if republish {
-            Some(crate::v1::compile(&state, &mut self.ctx).map_err(compile_error)?)
+            Some(crate::v1::compile(&state, &mut self.publisher.ctx).map_err(compile_error)?)
         } else {
             None
         };
-        self.store.commit(&changes).map_err(ApiError::from)?;
+        self.publisher
+            .store
+            .commit(&changes)
+            .map_err(ApiError::from)?;
         let state = Arc::new(state);
         self.rest.insert(Arc::clone(&state));
         if let Some(api) = compiled {
@@ -423,8 +458,11 @@ impl Catalog {
                 "ResetAuthorizersCache is supported only for HTTP APIs".into(),
             ));
         }
-        self.ctx.authorizer_generations.bump(api_id, stage_name);
-        let api = compile(&state, &mut self.ctx).map_err(compile_error)?;
+        self.publisher
+            .ctx
+            .authorizer_generations
+            .bump(api_id, stage_name);
+        let api = compile(&state, &mut self.publisher.ctx).map_err(compile_error)?;
         self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
         Ok(())
     }
@@ -438,8 +476,8 @@ impl Catalog {
     ) -> Result<(), ApiError> {
         let state = Arc::clone(self.rest.get(api_id)?);
         state.stage(stage_name)?;
-        generations(&mut self.ctx).bump(api_id, stage_name);
-        let api = crate::v1::compile(&state, &mut self.ctx).map_err(compile_error)?;
+        generations(&mut self.publisher.ctx).bump(api_id, stage_name);
+        let api = crate::v1::compile(&state, &mut self.publisher.ctx).map_err(compile_error)?;
         self.publish(|current, generation| current.with_api(generation, Arc::new(api)));
         Ok(())
     }
@@ -447,7 +485,8 @@ impl Catalog {
     /// Deletes the REST API `api_id` and everything under it.
     pub(crate) fn delete_rest_api(&mut self, api_id: &str) -> Result<(), ApiError> {
         self.rest.get(api_id)?;
-        self.store
+        self.publisher
+            .store
             .commit(&[Change::DeleteApi {
                 api_id: api_id.to_string(),
             }])
@@ -465,6 +504,7 @@ impl Catalog {
     /// it served, and the problem is logged: its calls then fail as for a missing function.
     pub(crate) fn rebind_function(&mut self, name: &str, hosted: bool) {
         let stale: Vec<Box<str>> = self
+            .publisher
             .cell
             .load()
             .apis()
@@ -473,9 +513,9 @@ impl Catalog {
             .collect();
         for api_id in stale {
             let compiled = if let Some(state) = self.apis.get(&*api_id) {
-                compile(state, &mut self.ctx)
+                compile(state, &mut self.publisher.ctx)
             } else if let Ok(state) = self.rest.get(&api_id) {
-                crate::v1::compile(state, &mut self.ctx)
+                crate::v1::compile(state, &mut self.publisher.ctx)
             } else {
                 continue;
             };
@@ -499,17 +539,26 @@ impl Catalog {
         &mut self,
         f: impl FnOnce(&mut Catalog) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let buffer = Arc::new(BufferStore::new(Arc::clone(&self.store)));
-        let real_store = std::mem::replace(&mut self.store, Arc::clone(&buffer) as Arc<dyn Store>);
-        let scratch: SnapshotCell = Arc::new(arc_swap::ArcSwap::new(self.cell.load_full()));
-        let real_cell = std::mem::replace(&mut self.cell, scratch);
-        let (apis, rest, generation) = (self.apis.clone(), self.rest.clone(), self.generation);
+        let buffer = Arc::new(BufferStore::new(Arc::clone(&self.publisher.store)));
+        let real_store = std::mem::replace(
+            &mut self.publisher.store,
+            Arc::clone(&buffer) as Arc<dyn Store>,
+        );
+        let scratch: SnapshotCell =
+            Arc::new(arc_swap::ArcSwap::new(self.publisher.cell.load_full()));
+        let real_cell = std::mem::replace(&mut self.publisher.cell, scratch);
+        let (apis, rest, generation) = (
+            self.apis.clone(),
+            self.rest.clone(),
+            self.publisher.generation,
+        );
         let result = f(self);
-        self.store = real_store;
-        self.cell = real_cell;
-        self.generation = generation;
+        self.publisher.store = real_store;
+        self.publisher.cell = real_cell;
+        self.publisher.generation = generation;
         let committed = result.and_then(|v| {
-            self.store
+            self.publisher
+                .store
                 .commit(&buffer.take())
                 .map_err(ApiError::from)
                 .map(|()| v)
@@ -544,9 +593,9 @@ impl Catalog {
         );
         for id in ids {
             let compiled = if let Some(state) = self.apis.get(&id) {
-                Some(compile(state, &mut self.ctx))
+                Some(compile(state, &mut self.publisher.ctx))
             } else if let Ok(state) = self.rest.get(&id) {
-                Some(crate::v1::compile(state, &mut self.ctx))
+                Some(crate::v1::compile(state, &mut self.publisher.ctx))
             } else {
                 None
             };
@@ -585,9 +634,9 @@ impl Catalog {
         if scopes.contains(VPC_LINK_SCOPE) {
             let rows = take(VPC_LINK_SCOPE);
             for id in self.vpc_links.keys() {
-                self.ctx.vpc_links.remove(id);
+                self.publisher.ctx.vpc_links.remove(id);
             }
-            self.vpc_links = crate::vpc_link::load(&rows, &mut self.ctx)?;
+            self.vpc_links = crate::vpc_link::load(&rows, &mut self.publisher.ctx)?;
         }
         if scopes.contains(USAGE_SCOPE) {
             self.usage.refresh(take(USAGE_SCOPE))?;
@@ -595,7 +644,8 @@ impl Catalog {
             self.publish(|current, generation| current.with_usage(generation, usage));
         }
         if scopes.contains(crate::store::IAM_SCOPE) {
-            self.refresh_iam(take(crate::store::IAM_SCOPE))?;
+            self.iam
+                .refresh(&mut self.publisher, take(crate::store::IAM_SCOPE))?;
         }
         if scopes.contains(crate::domains::DOMAIN_SCOPE) {
             self.domains = crate::domains::DomainState::load(take(crate::domains::DOMAIN_SCOPE))?;
@@ -612,8 +662,8 @@ impl Catalog {
             let http = http_api_states(http_rows)?.remove(id);
             let rest = RestApis::load(rest_rows)?.take(id);
             let compiled = match (&http, &rest) {
-                (Some(state), _) => Some(compile(state, &mut self.ctx)),
-                (None, Some(state)) => Some(crate::v1::compile(state, &mut self.ctx)),
+                (Some(state), _) => Some(compile(state, &mut self.publisher.ctx)),
+                (None, Some(state)) => Some(crate::v1::compile(state, &mut self.publisher.ctx)),
                 (None, None) => None,
             };
             match compiled {
@@ -642,38 +692,9 @@ impl Catalog {
         Ok(())
     }
 
-    /// Swaps in the next snapshot. Callers hold the catalog (one publish at a time).
+    /// Swaps in the next snapshot (see [`Publisher::publish`]).
     pub(crate) fn publish(&mut self, next: impl FnOnce(&Snapshot, u64) -> Snapshot) {
-        let generation = self.generation + 1;
-        let current = self.cell.load_full();
-        let snapshot = next(&current, generation);
-        debug_assert_eq!(snapshot.generation, generation);
-        drop(current);
-        let old = self.cell.swap(Arc::new(snapshot));
-        self.generation = generation;
-        self.retired.retire(old);
-    }
-}
-
-// === impl Retired ===
-
-impl Retired {
-    /// Keeps `old` until no worker holds it; frees the earlier ones no worker holds any more.
-    pub(crate) fn retire(&self, old: Arc<Snapshot>) {
-        let mut list = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
-        list.snapshots.retain(|s| Arc::strong_count(s) > 1);
-        list.snapshots.push(old);
-        list.last_retired = Some(std::time::Instant::now());
-    }
-
-    /// Frees the snapshots no worker holds any more, if nothing was retired for `quiet`;
-    /// returns how many are still kept.
-    pub(crate) fn sweep_when_quiet(&self, quiet: std::time::Duration) -> usize {
-        let mut list = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
-        if list.last_retired.is_some_and(|t| t.elapsed() >= quiet) {
-            list.snapshots.retain(|s| Arc::strong_count(s) > 1);
-        }
-        list.snapshots.len()
+        self.publisher.publish(next);
     }
 }
 
@@ -1086,42 +1107,6 @@ pub(crate) fn compile(
     compile_api(&input, ctx)
 }
 
-/// A compile failure as the caller sees it: 400 listing every problem.
-pub(crate) fn compile_error(errors: Vec<ConfigError>) -> ApiError {
-    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    ApiError::invalid(&list)
-}
-
-/// The 404 for an unknown API (REST, HTTP or WebSocket), in AWS's words:
-/// `Invalid API identifier specified {account}:{id}`.
-pub(crate) fn not_found_api(api_id: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "Invalid API identifier specified {}:{api_id}",
-        portico_shared::aws::account_id()
-    ))
-}
-
-/// A record as a store row of `api_id` (or another scope): `doc` is its JSON. Shared by the
-/// HTTP API, REST API (`v1/state.rs`) and usage (`usage/ops.rs`) catalogs.
-pub(crate) fn row(api_id: &str, kind: Kind, id: &str, doc: &impl Serialize) -> Row {
-    Row {
-        api_id: api_id.to_string(),
-        kind,
-        id: id.to_string(),
-        // Records are structs of strings, numbers, booleans and string-keyed maps.
-        doc: serde_json::to_string(doc).expect("records serialize: string keys only"),
-    }
-}
-
-/// The deletion of the row `kind`/`id` of `api_id` (or another scope).
-pub(crate) fn deletion(api_id: &str, kind: Kind, id: &str) -> Change {
-    Change::Delete {
-        api_id: api_id.to_string(),
-        kind,
-        id: id.to_string(),
-    }
-}
-
 /// The HTTP and WebSocket APIs in `rows` (documents of API scopes only), parsed.
 fn http_api_states(rows: Vec<Row>) -> Result<BTreeMap<String, ApiState>, ApiError> {
     let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
@@ -1199,76 +1184,4 @@ fn http_api_states(rows: Vec<Row>) -> Result<BTreeMap<String, ApiState>, ApiErro
         }
     }
     Ok(apis)
-}
-
-/// A stored record, parsed; a row that does not parse is a 500 naming it.
-pub(crate) fn parse_doc<T: for<'de> Deserialize<'de>>(row: &Row) -> Result<T, ApiError> {
-    serde_json::from_str(&row.doc).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored {} {}/{} is corrupt: {e}",
-            row.kind.as_str(),
-            row.api_id,
-            row.id
-        ))
-    })
-}
-
-/// The store an [`Catalog::atomically`] batch writes to: it keeps the changes for one commit
-/// at the end and reads through to the real store.
-#[derive(Debug)]
-struct BufferStore {
-    inner: Arc<dyn Store>,
-    changes: Mutex<Vec<Change>>,
-}
-
-impl BufferStore {
-    fn new(inner: Arc<dyn Store>) -> BufferStore {
-        BufferStore {
-            inner,
-            changes: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn take(&self) -> Vec<Change> {
-        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-impl Store for BufferStore {
-    fn data_dir(&self) -> Option<&std::path::Path> {
-        self.inner.data_dir()
-    }
-
-    fn load_code(
-        &self,
-        function: &str,
-        revision: &str,
-    ) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
-        self.inner.load_code(function, revision)
-    }
-
-    fn load(&self) -> Result<Vec<Row>, crate::store::StoreError> {
-        self.inner.load()
-    }
-
-    fn commit(&self, changes: &[Change]) -> Result<(), crate::store::StoreError> {
-        self.changes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(changes);
-        Ok(())
-    }
-
-    fn put_usage(&self, rows: &[crate::store::UsageRow]) -> Result<(), crate::store::StoreError> {
-        self.inner.put_usage(rows)
-    }
-
-    fn load_usage(
-        &self,
-        plan_id: &str,
-        from_day: u64,
-        to_day: u64,
-    ) -> Result<Vec<crate::store::UsageRow>, crate::store::StoreError> {
-        self.inner.load_usage(plan_id, from_day, to_day)
-    }
 }

@@ -142,3 +142,17 @@ impl std::fmt::Display for ApiError {
         write!(f, "{}: {}", self.code(), self.message())
     }
 }
+
+/// The 404 for an unknown API (REST, HTTP or WebSocket), in AWS's words:
+/// `Invalid API identifier specified {account}:{id}`.
+pub(crate) fn not_found_api(api_id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "Invalid API identifier specified {}:{api_id}",
+        portico_shared::aws::account_id()
+    ))
+}
+
+/// The 404 for an unknown REST API, in AWS's words.
+pub(crate) fn not_found_rest_api(id: &str) -> ApiError {
+    not_found_api(id)
+}

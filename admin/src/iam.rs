@@ -27,9 +27,9 @@ use axum::response::{IntoResponse, Response};
 use portico_shared::iam::{AccessKey, IamTable, Policy, Principal};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{deletion, parse_doc, row, Catalog};
 use crate::error::ApiError;
 use crate::ids::{iso8601, now_secs, random_string};
+use crate::publish::{deletion, parse_doc, row, Publisher};
 use crate::store::{Change, Kind, Row, IAM_SCOPE};
 use crate::AdminState;
 
@@ -150,7 +150,9 @@ pub(crate) async fn handle(
             | "ListUserPolicies"
     );
     let result = if writes {
-        state.write(move |c| Ok(c.iam_call(&action, &params))).await
+        state
+            .write(move |c| Ok(c.iam.call(&mut c.publisher, &action, &params)))
+            .await
     } else {
         state.read(|c| Ok(c.iam.query(&action, &params))).await
     };
@@ -176,41 +178,53 @@ fn xml_response(status: StatusCode, xml: String) -> Response {
     r
 }
 
-impl Catalog {
+impl IamState {
     /// A change: runs it, commits the user's (or policy's) document, publishes the user's keys.
-    fn iam_call(&mut self, action: &str, p: &Params) -> Result<String, IamError> {
-        let (xml, change) = self.iam.change(action, p)?;
+    fn call(
+        &mut self,
+        publisher: &mut Publisher,
+        action: &str,
+        p: &Params,
+    ) -> Result<String, IamError> {
+        let (xml, change) = self.change(action, p)?;
         if let Some((changes, user)) = change {
-            self.store()
-                .commit(&changes)
-                .map_err(|e| IamError::from(ApiError::from(e)))?;
-            self.iam.apply_commit(&changes);
+            publisher.commit(&changes).map_err(IamError::from)?;
+            self.apply_commit(&changes);
             if let Some(user) = user {
-                let table = Arc::new(self.iam.republish(&user));
-                self.iam.published = Arc::clone(&table);
-                self.publish(|current, generation| current.with_iam(generation, table));
+                let table = Arc::new(self.republish(&user));
+                self.published = Arc::clone(&table);
+                publisher.publish(|current, generation| current.with_iam(generation, table));
             }
         }
         Ok(xml)
     }
 
     /// Makes the admin credentials the account root on the data plane (everything allowed).
-    pub(crate) fn set_iam_root(&mut self, access_key_id: &str, secret: &str) {
-        self.iam.root = Some((access_key_id.to_string(), secret.to_string()));
-        let table = Arc::new(self.iam.with_root(&self.iam.published));
-        self.iam.published = Arc::clone(&table);
-        self.publish(|current, generation| current.with_iam(generation, table));
+    pub(crate) fn set_root(
+        &mut self,
+        publisher: &mut Publisher,
+        access_key_id: &str,
+        secret: &str,
+    ) {
+        self.root = Some((access_key_id.to_string(), secret.to_string()));
+        let table = Arc::new(self.with_root(&self.published));
+        self.published = Arc::clone(&table);
+        publisher.publish(|current, generation| current.with_iam(generation, table));
     }
 
     /// Rebuilds IAM from `rows` (every document under [`IAM_SCOPE`], read after another node
     /// changed one), keeping the admin credentials as root, and publishes it.
-    pub(crate) fn refresh_iam(&mut self, rows: Vec<Row>) -> Result<(), ApiError> {
+    pub(crate) fn refresh(
+        &mut self,
+        publisher: &mut Publisher,
+        rows: Vec<Row>,
+    ) -> Result<(), ApiError> {
         let mut next = IamState::load(rows)?;
-        next.root = self.iam.root.take();
+        next.root = self.root.take();
         next.published = Arc::new(next.with_root(&next.published));
-        self.iam = next;
-        let table = Arc::clone(&self.iam.published);
-        self.publish(|current, generation| current.with_iam(generation, table));
+        *self = next;
+        let table = Arc::clone(&self.published);
+        publisher.publish(|current, generation| current.with_iam(generation, table));
         Ok(())
     }
 }

@@ -44,7 +44,9 @@ pub mod metrics;
 mod openapi;
 mod operations;
 mod page;
+mod patch;
 mod portico;
+mod publish;
 mod records;
 mod region;
 mod runtime;
@@ -114,7 +116,7 @@ struct Inner {
     /// task that commits and publishes, and readers wait without blocking the runtime.
     catalog: Arc<tokio::sync::Mutex<Catalog>>,
     /// The catalog's replaced snapshots, swept by a timer on the admin thread.
-    retired: catalog::Retired,
+    retired: publish::Retired,
     stats: Arc<StatsBoard>,
     endpoint: Endpoint,
     /// When set, every admin request but `/ping` and `/metrics` must be SigV4-signed with them.
@@ -166,7 +168,11 @@ impl AdminState {
         let catalog_store: Arc<dyn Store> = regions.clone();
         let mut catalog = Catalog::load(catalog_store, Arc::clone(&cell), stats.workers(), local)?;
         if let Some(c) = &credentials {
-            catalog.set_iam_root(c.access_key_id(), c.secret_access_key());
+            catalog.iam.set_root(
+                &mut catalog.publisher,
+                c.access_key_id(),
+                c.secret_access_key(),
+            );
         }
         Ok(AdminState {
             inner: Arc::new(Inner {

@@ -410,8 +410,8 @@ fn tail<'a>(class: Class, mut segs: impl Iterator<Item = &'a str>, v2: bool) -> 
 /// The 404 the handlers give for an unknown id of `class`.
 fn not_found(class: Class, id: &str, v2: bool) -> ApiError {
     match class {
-        Class::Api if v2 => crate::catalog::not_found_api(id),
-        Class::Api => crate::v1::not_found_rest_api(id),
+        Class::Api if v2 => crate::error::not_found_api(id),
+        Class::Api => crate::error::not_found_rest_api(id),
         Class::ApiKey => ApiError::NotFound("Invalid API Key identifier specified".into()),
         Class::UsagePlan => ApiError::NotFound("Invalid Usage Plan ID specified".into()),
         Class::VpcLink => ApiError::NotFound("Invalid Vpc Link identifier specified".into()),

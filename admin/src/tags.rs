@@ -20,8 +20,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::catalog::{row, Catalog};
+use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::publish::row;
 use crate::records::{check_tags, MAX_TAGS};
 use crate::store::{Change, Kind, USAGE_SCOPE};
 use crate::wire::{ok, Body, Params};

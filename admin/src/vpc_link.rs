@@ -32,11 +32,12 @@ use portico_shared::snapshot::CompileContext;
 use portico_shared::vpc_link::{parse_target, Plane, PoolSettings, TargetPool, VpcLinkSpec};
 use portico_shared::Snapshot;
 
-use crate::catalog::{deletion, parse_doc, row, Catalog};
 use crate::error::ApiError;
 use crate::ids;
+use crate::page::{Collection, Listing};
+use crate::patch::PatchInput;
+use crate::publish::{deletion, parse_doc, row, Publisher};
 use crate::store::{Change, Kind, Row, VPC_LINK_SCOPE};
-use crate::v1::{Collection, Listing, PatchInput};
 use crate::wire::{accepted, created, ok, page, Body, PageQuery, Paging, Params};
 use crate::{AdminState, SnapshotCell};
 
@@ -46,6 +47,9 @@ const TICK_MS: u64 = 50;
 const HEALTH_RESPONSE_MAX_BYTES: usize = 4096;
 const MAX_NAME_CHARS: usize = 255;
 const MAX_TARGETS: usize = portico_shared::limits::VPC_LINK_TARGETS_MAX;
+
+/// VPC links of both control planes, by id: the catalog's VPC link state.
+pub(crate) type VpcLinks = BTreeMap<String, VpcLinkRecord>;
 
 /// One stored link (either plane).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,7 +141,9 @@ pub(crate) fn router() -> Router<AdminState> {
 // === v1 handlers ===
 
 async fn v1_create(State(s): State<AdminState>, Body(input): Body<V1Input>) -> Response {
-    let r = s.write(move |c| c.create_vpc_link_v1(input)).await;
+    let r = s
+        .write(move |c| create_v1(&mut c.vpc_links, &mut c.publisher, input))
+        .await;
     match r {
         Ok(v) => (axum::http::StatusCode::ACCEPTED, axum::Json(v1_view(&v))).into_response(),
         Err(e) => e.into_response(),
@@ -148,7 +154,7 @@ async fn v1_list(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response
     let here = s.regions().here(crate::region::Class::VpcLink);
     ok(s.read(|c| {
         let cursor = Listing::parse(q.as_deref())?.cursor()?;
-        let links = links_of(c, "V1").filter(|(id, _)| here.contains(id));
+        let links = links_of(&c.vpc_links, "V1").filter(|(id, _)| here.contains(id));
         let (item, position) = cursor.take(links, v1_view);
         Ok(Collection { item, position })
     })
@@ -156,7 +162,8 @@ async fn v1_list(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response
 }
 
 async fn v1_get(State(s): State<AdminState>, Params(id): Params<String>) -> Response {
-    ok(s.read(|c| Ok(v1_view(link(c, &id, "V1")?))).await)
+    ok(s.read(|c| Ok(v1_view(link(&c.vpc_links, &id, "V1")?)))
+        .await)
 }
 
 async fn v1_update(
@@ -165,7 +172,7 @@ async fn v1_update(
     Body(patch): Body<PatchInput>,
 ) -> Response {
     ok(s.write(move |c| {
-        let mut r = link(c, &id, "V1")?.clone();
+        let mut r = link(&c.vpc_links, &id, "V1")?.clone();
         for op in patch.ops()? {
             match op
                 .segments()?
@@ -179,20 +186,23 @@ async fn v1_update(
             }
         }
         check_name(&r.name)?;
-        c.put_vpc_link(r).map(|r| v1_view(&r))
+        put(&mut c.vpc_links, &mut c.publisher, r).map(|r| v1_view(&r))
     })
     .await)
 }
 
 async fn v1_delete(State(s): State<AdminState>, Params(id): Params<String>) -> Response {
-    accepted(s.write(move |c| c.delete_vpc_link(&id, "V1")).await)
+    accepted(
+        s.write(move |c| delete(&mut c.vpc_links, &mut c.publisher, &id, "V1"))
+            .await,
+    )
 }
 
 // === v2 handlers ===
 
 async fn v2_create(State(s): State<AdminState>, Body(input): Body<V2Input>) -> Response {
     created(
-        s.write(move |c| c.create_vpc_link_v2(input))
+        s.write(move |c| create_v2(&mut c.vpc_links, &mut c.publisher, input))
             .await
             .map(|r| v2_view(&r)),
     )
@@ -200,11 +210,12 @@ async fn v2_create(State(s): State<AdminState>, Body(input): Body<V2Input>) -> R
 
 async fn v2_list(State(s): State<AdminState>, Paging(q): Paging) -> Response {
     let here = s.regions().here(crate::region::Class::VpcLink);
-    ok(s.read(|c| v2_page(c, &q, &here)).await)
+    ok(s.read(|c| v2_page(&c.vpc_links, &q, &here)).await)
 }
 
 async fn v2_get(State(s): State<AdminState>, Params(id): Params<String>) -> Response {
-    ok(s.read(|c| Ok(v2_view(link(c, &id, "V2")?))).await)
+    ok(s.read(|c| Ok(v2_view(link(&c.vpc_links, &id, "V2")?)))
+        .await)
 }
 
 async fn v2_update(
@@ -213,7 +224,7 @@ async fn v2_update(
     Body(input): Body<V2Input>,
 ) -> Response {
     ok(s.write(move |c| {
-        let mut r = link(c, &id, "V2")?.clone();
+        let mut r = link(&c.vpc_links, &id, "V2")?.clone();
         if input.subnet_ids.is_some() || input.security_group_ids.is_some() || input.tags.is_some()
         {
             return Err(ApiError::BadRequest(
@@ -224,21 +235,24 @@ async fn v2_update(
             check_name(&n)?;
             r.name = n;
         }
-        c.put_vpc_link(r).map(|r| v2_view(&r))
+        put(&mut c.vpc_links, &mut c.publisher, r).map(|r| v2_view(&r))
     })
     .await)
 }
 
 async fn v2_delete(State(s): State<AdminState>, Params(id): Params<String>) -> Response {
-    accepted(s.write(move |c| c.delete_vpc_link(&id, "V2")).await)
+    accepted(
+        s.write(move |c| delete(&mut c.vpc_links, &mut c.publisher, &id, "V2"))
+            .await,
+    )
 }
 
 fn v2_page(
-    c: &Catalog,
+    links: &VpcLinks,
     q: &PageQuery,
     here: &crate::region::Here,
 ) -> Result<crate::records::Page<V2View>, ApiError> {
-    let links: BTreeMap<String, VpcLinkRecord> = links_of(c, "V2")
+    let links: BTreeMap<String, VpcLinkRecord> = links_of(links, "V2")
         .filter(|(id, _)| here.contains(id))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -248,16 +262,14 @@ fn v2_page(
 // === views ===
 
 fn links_of<'a>(
-    c: &'a Catalog,
+    links: &'a VpcLinks,
     version: &'static str,
 ) -> impl Iterator<Item = (&'a String, &'a VpcLinkRecord)> {
-    c.vpc_links
-        .iter()
-        .filter(move |(_, r)| r.version == version)
+    links.iter().filter(move |(_, r)| r.version == version)
 }
 
-fn link<'a>(c: &'a Catalog, id: &str, version: &str) -> Result<&'a VpcLinkRecord, ApiError> {
-    c.vpc_links
+fn link<'a>(links: &'a VpcLinks, id: &str, version: &str) -> Result<&'a VpcLinkRecord, ApiError> {
+    links
         .get(id)
         .filter(|r| r.version == version)
         .ok_or_else(|| ApiError::NotFound("Invalid Vpc Link identifier specified".into()))
@@ -356,94 +368,106 @@ pub(crate) fn load(
     Ok(out)
 }
 
-// === impl Catalog ===
+// === operations ===
+// Each takes the links and the publisher (store and compiler context) it commits through.
 
-impl Catalog {
-    fn create_vpc_link_v1(&mut self, input: V1Input) -> Result<VpcLinkRecord, ApiError> {
-        let name = input
-            .name
-            .ok_or_else(|| ApiError::BadRequest("name is required".into()))?;
-        check_name(&name)?;
-        let r = VpcLinkRecord {
-            version: "V1".into(),
-            id: self.new_vpc_link_id(),
-            name,
-            description: input.description,
-            target_arns: input.target_arns,
-            subnet_ids: Vec::new(),
-            security_group_ids: Vec::new(),
-            tags: input.tags,
-            created_date: ids::now_iso8601(),
-        };
-        self.put_vpc_link(r)
-    }
+fn create_v1(
+    links: &mut VpcLinks,
+    publisher: &mut Publisher,
+    input: V1Input,
+) -> Result<VpcLinkRecord, ApiError> {
+    let name = input
+        .name
+        .ok_or_else(|| ApiError::BadRequest("name is required".into()))?;
+    check_name(&name)?;
+    let r = VpcLinkRecord {
+        version: "V1".into(),
+        id: new_id(links),
+        name,
+        description: input.description,
+        target_arns: input.target_arns,
+        subnet_ids: Vec::new(),
+        security_group_ids: Vec::new(),
+        tags: input.tags,
+        created_date: ids::now_iso8601(),
+    };
+    put(links, publisher, r)
+}
 
-    fn create_vpc_link_v2(&mut self, input: V2Input) -> Result<VpcLinkRecord, ApiError> {
-        let name = input
-            .name
-            .ok_or_else(|| ApiError::BadRequest("name is required".into()))?;
-        check_name(&name)?;
-        let subnet_ids = input
-            .subnet_ids
-            .ok_or_else(|| ApiError::BadRequest("subnetIds is required".into()))?;
-        let r = VpcLinkRecord {
-            version: "V2".into(),
-            id: self.new_vpc_link_id(),
-            name,
-            description: None,
-            target_arns: Vec::new(),
-            subnet_ids,
-            security_group_ids: input.security_group_ids.unwrap_or_default(),
-            tags: input.tags.unwrap_or_default(),
-            created_date: ids::now_iso8601(),
-        };
-        self.put_vpc_link(r)
-    }
+fn create_v2(
+    links: &mut VpcLinks,
+    publisher: &mut Publisher,
+    input: V2Input,
+) -> Result<VpcLinkRecord, ApiError> {
+    let name = input
+        .name
+        .ok_or_else(|| ApiError::BadRequest("name is required".into()))?;
+    check_name(&name)?;
+    let subnet_ids = input
+        .subnet_ids
+        .ok_or_else(|| ApiError::BadRequest("subnetIds is required".into()))?;
+    let r = VpcLinkRecord {
+        version: "V2".into(),
+        id: new_id(links),
+        name,
+        description: None,
+        target_arns: Vec::new(),
+        subnet_ids,
+        security_group_ids: input.security_group_ids.unwrap_or_default(),
+        tags: input.tags.unwrap_or_default(),
+        created_date: ids::now_iso8601(),
+    };
+    put(links, publisher, r)
+}
 
-    fn new_vpc_link_id(&self) -> String {
-        loop {
-            let id = ids::generate(6);
-            if !self.vpc_links.contains_key(&id) {
-                return id;
-            }
+fn new_id(links: &VpcLinks) -> String {
+    loop {
+        let id = ids::generate(6);
+        if !links.contains_key(&id) {
+            return id;
         }
     }
+}
 
-    /// Validates, commits and records a link. Targets and tags cannot change after creation,
-    /// so no compiled pool depends on what a later write changes.
-    fn put_vpc_link(&mut self, r: VpcLinkRecord) -> Result<VpcLinkRecord, ApiError> {
-        let spec = spec_of(&r).map_err(|p| ApiError::invalid(&p))?;
-        self.store()
-            .commit(&[Change::Put(row(VPC_LINK_SCOPE, Kind::VpcLink, &r.id, &r))])
-            .map_err(ApiError::from)?;
-        self.vpc_links_mut().set(spec);
-        self.vpc_links.insert(r.id.clone(), r.clone());
-        Ok(r)
-    }
+/// Validates, commits and records a link. Targets and tags cannot change after creation,
+/// so no compiled pool depends on what a later write changes.
+fn put(
+    links: &mut VpcLinks,
+    publisher: &mut Publisher,
+    r: VpcLinkRecord,
+) -> Result<VpcLinkRecord, ApiError> {
+    let spec = spec_of(&r).map_err(|p| ApiError::invalid(&p))?;
+    publisher.commit(&[Change::Put(row(VPC_LINK_SCOPE, Kind::VpcLink, &r.id, &r))])?;
+    publisher.compile_context().vpc_links.set(spec);
+    links.insert(r.id.clone(), r.clone());
+    Ok(r)
+}
 
-    /// Deletes a link no served stage uses (409 otherwise).
-    fn delete_vpc_link(&mut self, id: &str, version: &str) -> Result<(), ApiError> {
-        link(self, id, version)?;
-        let served = self.served();
-        let users: Vec<&str> = served
-            .apis()
-            .filter(|a| a.target_pools.iter().any(|p| &*p.link_id == id))
-            .map(|a| &*a.id)
-            .collect();
-        if !users.is_empty() {
-            return Err(ApiError::Conflict(format!(
-                "VPC link {id} is used by the deployed integrations of API(s) {}: change them first",
-                users.join(", ")
-            )));
-        }
-        drop(served);
-        self.store()
-            .commit(&[deletion(VPC_LINK_SCOPE, Kind::VpcLink, id)])
-            .map_err(ApiError::from)?;
-        self.vpc_links_mut().remove(id);
-        self.vpc_links.remove(id);
-        Ok(())
+/// Deletes a link no served stage uses (409 otherwise).
+fn delete(
+    links: &mut VpcLinks,
+    publisher: &mut Publisher,
+    id: &str,
+    version: &str,
+) -> Result<(), ApiError> {
+    link(links, id, version)?;
+    let served = publisher.served();
+    let users: Vec<&str> = served
+        .apis()
+        .filter(|a| a.target_pools.iter().any(|p| &*p.link_id == id))
+        .map(|a| &*a.id)
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "VPC link {id} is used by the deployed integrations of API(s) {}: change them first",
+            users.join(", ")
+        )));
     }
+    drop(served);
+    publisher.commit(&[deletion(VPC_LINK_SCOPE, Kind::VpcLink, id)])?;
+    publisher.compile_context().vpc_links.remove(id);
+    links.remove(id);
+    Ok(())
 }
 
 // === health checks ===

@@ -303,7 +303,7 @@ async fn edit_tags(s: &AdminState, arn: String, tags: Vec<Tag>, add: bool) -> Re
             }
         }
         let change = row(Kind::Certificate, &arn, &*record);
-        c.apply_domains(next, vec![change])?;
+        c.domain_ops().apply_domains(next, vec![change])?;
         Ok(Ok(()))
     })
     .await?
@@ -357,7 +357,7 @@ pub(crate) async fn put(
             };
             let change = row(Kind::Certificate, &arn, &record);
             next.certs.insert(arn.clone(), record);
-            c.apply_domains(next, vec![change])?;
+            c.domain_ops().apply_domains(next, vec![change])?;
             Ok(Ok(arn))
         })
         .await??;
@@ -434,7 +434,8 @@ async fn remove(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
         }
         let mut next = DomainState::clone(&c.domains);
         next.certs.remove(&arn);
-        c.apply_domains(next, vec![delete(Kind::Certificate, &arn)])?;
+        c.domain_ops()
+            .apply_domains(next, vec![delete(Kind::Certificate, &arn)])?;
         Ok(Ok(()))
     })
     .await??;

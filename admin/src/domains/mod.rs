@@ -24,8 +24,8 @@ use portico_shared::domain::{Domain, Domains, Mapping, TlsInput, TlsPolicy};
 use portico_shared::model::EndpointType;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{parse_doc, Catalog};
 use crate::error::ApiError;
+use crate::publish::{parse_doc, Publisher};
 use crate::store::{Change, Kind, Row};
 
 pub(crate) mod acm;
@@ -287,9 +287,25 @@ pub(crate) fn read_truststore(uri: &str, data_dir: &Path) -> Result<String, ApiE
     Ok(pem)
 }
 
-// === impl Catalog (domain operations) ===
+// === domain operations ===
 
-impl Catalog {
+/// What mapping checks read of the APIs: a read-only view the catalog lends, so domains need
+/// nothing else of the API state.
+pub(crate) trait ApiStages {
+    /// `None` when there is no HTTP, WebSocket or REST API `api_id`; else whether it has the
+    /// stage `stage` (any stage when `None`).
+    fn has_stage(&self, api_id: &str, stage: Option<&str>) -> Option<bool>;
+}
+
+/// A domain operation's reach: the domain state, the publisher it commits and publishes
+/// through, and the APIs that mappings name (read only).
+pub(crate) struct DomainOps<'a, A: ApiStages> {
+    pub(crate) domains: &'a mut DomainState,
+    pub(crate) publisher: &'a mut Publisher,
+    pub(crate) apis: A,
+}
+
+impl<A: ApiStages> DomainOps<'_, A> {
     /// Replaces the domain state with `next`: compiles it (an error is a 400 and changes
     /// nothing), commits `changes`, publishes.
     pub(crate) fn apply_domains(
@@ -298,10 +314,11 @@ impl Catalog {
         changes: Vec<Change>,
     ) -> Result<(), ApiError> {
         let compiled = next.compile().map_err(|e| ApiError::invalid(&e))?;
-        self.store().commit(&changes).map_err(ApiError::from)?;
-        self.domains = next;
+        self.publisher.commit(&changes)?;
+        *self.domains = next;
         let compiled = Arc::new(compiled);
-        self.publish(|current, generation| current.with_domains(generation, compiled));
+        self.publisher
+            .publish(|current, generation| current.with_domains(generation, compiled));
         Ok(())
     }
 
@@ -311,19 +328,13 @@ impl Catalog {
         api_id: &str,
         stage: Option<&str>,
     ) -> Result<(), ApiError> {
-        let stages: Vec<&String> = if let Ok(api) = self.api(api_id) {
-            api.stages.keys().collect()
-        } else if let Ok(api) = self.rest().get(api_id) {
-            api.stages.keys().collect()
-        } else {
-            return Err(ApiError::BadRequest(format!(
+        match (self.apis.has_stage(api_id, stage), stage) {
+            (None, _) => Err(ApiError::BadRequest(format!(
                 "Invalid API identifier specified {api_id}"
-            )));
-        };
-        match stage {
-            Some(s) if !stages.iter().any(|n| n.as_str() == s) => Err(ApiError::BadRequest(
-                format!("Invalid stage identifier specified: {s}"),
-            )),
+            ))),
+            (Some(false), Some(s)) => Err(ApiError::BadRequest(format!(
+                "Invalid stage identifier specified: {s}"
+            ))),
             _ => Ok(()),
         }
     }

@@ -11,13 +11,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    delete, read_truststore, row, valid_domain_name, valid_mapping_key, DomainRecord, DomainState,
-    MappingRecord, MutualTls, MAPPINGS_PER_DOMAIN_MAX,
+    delete, read_truststore, row, valid_domain_name, valid_mapping_key, ApiStages, DomainOps,
+    DomainRecord, DomainState, MappingRecord, MutualTls, MAPPINGS_PER_DOMAIN_MAX,
 };
-use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::page::{page as v1_page, Listing};
 use crate::store::Kind;
-use crate::v1::records::{page as v1_page, Listing};
 use crate::wire::{accepted, created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
 use portico_shared::model::EndpointType;
@@ -139,7 +138,7 @@ struct PatchOperation {
 
 // === operations ===
 
-impl Catalog {
+impl<A: ApiStages> DomainOps<'_, A> {
     fn create_domain(
         &mut self,
         name: Option<String>,
@@ -176,7 +175,7 @@ impl Catalog {
             ));
         }
         self.fill_domain(&mut record, input, &data_dir)?;
-        let mut next = DomainState::clone(&self.domains);
+        let mut next = DomainState::clone(self.domains);
         let change = row(Kind::DomainName, &name, &record);
         next.domains.insert(name, record.clone());
         self.apply_domains(next, vec![change])?;
@@ -191,7 +190,7 @@ impl Catalog {
     ) -> Result<DomainRecord, ApiError> {
         let mut record = self.domains.domain(name)?.clone();
         self.fill_domain(&mut record, input, &data_dir)?;
-        let mut next = DomainState::clone(&self.domains);
+        let mut next = DomainState::clone(self.domains);
         let change = row(Kind::DomainName, &record.domain_name, &record);
         next.domains
             .insert(record.domain_name.clone(), record.clone());
@@ -263,7 +262,7 @@ impl Catalog {
 
     fn delete_domain(&mut self, name: &str) -> Result<(), ApiError> {
         let name = self.domains.domain(name)?.domain_name.clone();
-        let mut next = DomainState::clone(&self.domains);
+        let mut next = DomainState::clone(self.domains);
         let mut changes = vec![delete(Kind::DomainName, &name)];
         let ids: Vec<String> = next
             .mappings_of(&name)
@@ -316,7 +315,7 @@ impl Catalog {
             key,
         };
         let id = format!("{domain}/{}", record.id);
-        let mut next = DomainState::clone(&self.domains);
+        let mut next = DomainState::clone(self.domains);
         let change = row(Kind::ApiMapping, &id, &record);
         next.mappings.insert(id, record.clone());
         self.apply_domains(next, vec![change])?;
@@ -329,7 +328,7 @@ impl Catalog {
         id: &str,
         body: MappingBody,
     ) -> Result<MappingRecord, ApiError> {
-        let mut record = self.mapping(domain, id)?.clone();
+        let mut record = self.domains.mapping(domain, id)?.clone();
         if let Some(a) = body.api_id {
             record.api_id = a;
         }
@@ -355,7 +354,7 @@ impl Catalog {
         }
         self.check_mapping_target(&record.api_id, record.stage.as_deref())?;
         let key = format!("{}/{}", record.domain_name, record.id);
-        let mut next = DomainState::clone(&self.domains);
+        let mut next = DomainState::clone(self.domains);
         let change = row(Kind::ApiMapping, &key, &record);
         next.mappings.insert(key, record.clone());
         self.apply_domains(next, vec![change])?;
@@ -363,17 +362,18 @@ impl Catalog {
     }
 
     fn delete_mapping(&mut self, domain: &str, id: &str) -> Result<(), ApiError> {
-        let record = self.mapping(domain, id)?;
+        let record = self.domains.mapping(domain, id)?;
         let key = format!("{}/{}", record.domain_name, record.id);
-        let mut next = DomainState::clone(&self.domains);
+        let mut next = DomainState::clone(self.domains);
         next.mappings.remove(&key);
         self.apply_domains(next, vec![delete(Kind::ApiMapping, &key)])
     }
+}
 
+impl DomainState {
     fn mapping(&self, domain: &str, id: &str) -> Result<&MappingRecord, ApiError> {
-        let domain = self.domains.domain(domain)?;
-        self.domains
-            .mappings
+        let domain = self.domain(domain)?;
+        self.mappings
             .get(&format!("{}/{id}", domain.domain_name))
             .ok_or_else(|| ApiError::NotFound("Invalid mapping identifier specified".into()))
     }
@@ -381,9 +381,8 @@ impl Catalog {
     /// A v1 base path (`(none)` for the empty key) → the mapping's id.
     fn mapping_by_base_path(&self, domain: &str, base_path: &str) -> Result<String, ApiError> {
         let key = if base_path == "(none)" { "" } else { base_path };
-        let d = self.domains.domain(domain)?;
-        self.domains
-            .mappings_of(&d.domain_name)
+        let d = self.domain(domain)?;
+        self.mappings_of(&d.domain_name)
             .find(|m| m.key == key)
             .map(|m| m.id.clone())
             .ok_or_else(|| {
@@ -479,7 +478,7 @@ async fn v2_create(State(s): State<AdminState>, Body(b): Body<V2DomainBody>) -> 
     );
     let name = b.domain_name;
     created(
-        s.write(move |c| c.create_domain(name, input?, dir))
+        s.write(move |c| c.domain_ops().create_domain(name, input?, dir))
             .await
             .map(|d| v2_view(&d, &gw)),
     )
@@ -532,13 +531,15 @@ async fn v2_update(
         b.mutual_tls_authentication,
         b.tags,
     );
-    ok(s.write(move |c| c.update_domain(&name, input?, dir))
-        .await
-        .map(|d| v2_view(&d, &gw)))
+    ok(
+        s.write(move |c| c.domain_ops().update_domain(&name, input?, dir))
+            .await
+            .map(|d| v2_view(&d, &gw)),
+    )
 }
 
 async fn v2_delete(State(s): State<AdminState>, Params(name): Params<String>) -> Response {
-    no_content(s.write(move |c| c.delete_domain(&name)).await)
+    no_content(s.write(move |c| c.domain_ops().delete_domain(&name)).await)
 }
 
 async fn v2_create_mapping(
@@ -548,9 +549,12 @@ async fn v2_create_mapping(
 ) -> Response {
     let key = b.api_mapping_key.unwrap_or_default();
     created(
-        s.write(move |c| c.create_mapping(&name, b.api_id, b.stage, key, true))
-            .await
-            .map(|m| v2_mapping_view(&m)),
+        s.write(move |c| {
+            c.domain_ops()
+                .create_mapping(&name, b.api_id, b.stage, key, true)
+        })
+        .await
+        .map(|m| v2_mapping_view(&m)),
     )
 }
 
@@ -575,7 +579,10 @@ async fn v2_get_mapping(
     State(s): State<AdminState>,
     Params((name, id)): Params<(String, String)>,
 ) -> Response {
-    ok(s.read(|c| c.mapping(&name, &id).map(v2_mapping_view)).await)
+    ok(
+        s.read(|c| c.domains.mapping(&name, &id).map(v2_mapping_view))
+            .await,
+    )
 }
 
 async fn v2_update_mapping(
@@ -583,16 +590,21 @@ async fn v2_update_mapping(
     Params((name, id)): Params<(String, String)>,
     Body(b): Body<MappingBody>,
 ) -> Response {
-    ok(s.write(move |c| c.update_mapping(&name, &id, b))
-        .await
-        .map(|m| v2_mapping_view(&m)))
+    ok(
+        s.write(move |c| c.domain_ops().update_mapping(&name, &id, b))
+            .await
+            .map(|m| v2_mapping_view(&m)),
+    )
 }
 
 async fn v2_delete_mapping(
     State(s): State<AdminState>,
     Params((name, id)): Params<(String, String)>,
 ) -> Response {
-    no_content(s.write(move |c| c.delete_mapping(&name, &id)).await)
+    no_content(
+        s.write(move |c| c.domain_ops().delete_mapping(&name, &id))
+            .await,
+    )
 }
 
 // === v1 handlers ===
@@ -626,7 +638,8 @@ async fn v1_create(State(s): State<AdminState>, Body(b): Body<V1DomainBody>) -> 
             tags: b.tags,
         };
         let name = b.domain_name;
-        s.write(move |c| c.create_domain(name, input, dir)).await
+        s.write(move |c| c.domain_ops().create_domain(name, input, dir))
+            .await
     }
     .await;
     created(result.map(|d| v1_view(&d, &gw)))
@@ -638,7 +651,7 @@ async fn v1_list(State(s): State<AdminState>, RawQuery(q): RawQuery) -> Response
     ok(s.read(|c| {
         let q = Listing::parse(q.as_deref())?;
         let keep = |name: &str| here.contains(name);
-        crate::v1::records::page_where(&c.domains.domains, &q, keep, |d| v1_view(d, &gw))
+        crate::page::page_where(&c.domains.domains, &q, keep, |d| v1_view(d, &gw))
     })
     .await)
 }
@@ -692,14 +705,14 @@ async fn v1_update(
                 }
                 input.mutual_tls = Some(Some(mtls));
             }
-            c.update_domain(&name, input, dir)
+            c.domain_ops().update_domain(&name, input, dir)
         })
         .await;
     ok(result.map(|d| v1_view(&d, &gw)))
 }
 
 async fn v1_delete(State(s): State<AdminState>, Params(name): Params<String>) -> Response {
-    accepted(s.write(move |c| c.delete_domain(&name)).await)
+    accepted(s.write(move |c| c.domain_ops().delete_domain(&name)).await)
 }
 
 async fn v1_create_mapping(
@@ -712,9 +725,12 @@ async fn v1_create_mapping(
         Some(p) => p.to_string(),
     };
     created(
-        s.write(move |c| c.create_mapping(&name, b.rest_api_id, b.stage, key, false))
-            .await
-            .map(|m| v1_mapping_view(&m)),
+        s.write(move |c| {
+            c.domain_ops()
+                .create_mapping(&name, b.rest_api_id, b.stage, key, false)
+        })
+        .await
+        .map(|m| v1_mapping_view(&m)),
     )
 }
 
@@ -740,7 +756,7 @@ async fn v1_mappings(
 async fn v1_update_mapping(
     State(s): State<AdminState>,
     Params((name, base_path)): Params<(String, String)>,
-    Body(b): Body<crate::v1::PatchInput>,
+    Body(b): Body<crate::patch::PatchInput>,
 ) -> Response {
     let mut body = MappingBody::default();
     let mut problems = Vec::new();
@@ -762,7 +778,7 @@ async fn v1_update_mapping(
                 continue;
             }
         };
-        if op.op != crate::v1::Op::Replace {
+        if op.op != crate::patch::Op::Replace {
             problems.push(format!(
                 "Invalid patch operation specified. Must be one of: [replace]: '{}' on {}",
                 op.op, op.path
@@ -783,8 +799,8 @@ async fn v1_update_mapping(
         }
     }
     ok(s.write(move |c| {
-        let id = c.mapping_by_base_path(&name, &base_path)?;
-        c.update_mapping(&name, &id, body)
+        let id = c.domains.mapping_by_base_path(&name, &base_path)?;
+        c.domain_ops().update_mapping(&name, &id, body)
     })
     .await
     .map(|m| v1_mapping_view(&m)))
@@ -795,8 +811,8 @@ async fn v1_get_mapping(
     Params((name, base_path)): Params<(String, String)>,
 ) -> Response {
     ok(s.read(|c| {
-        let id = c.mapping_by_base_path(&name, &base_path)?;
-        c.mapping(&name, &id).map(v1_mapping_view)
+        let id = c.domains.mapping_by_base_path(&name, &base_path)?;
+        c.domains.mapping(&name, &id).map(v1_mapping_view)
     })
     .await)
 }
@@ -807,8 +823,8 @@ async fn v1_delete_mapping(
 ) -> Response {
     accepted(
         s.write(move |c| {
-            let id = c.mapping_by_base_path(&name, &base_path)?;
-            c.delete_mapping(&name, &id)
+            let id = c.domains.mapping_by_base_path(&name, &base_path)?;
+            c.domain_ops().delete_mapping(&name, &id)
         })
         .await,
     )

@@ -28,7 +28,8 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::page::Cursor;
-use crate::v1::{Collection, PatchInput, PAGING};
+use crate::page::{Collection, PAGING};
+use crate::patch::PatchInput;
 use crate::wire::{accepted, body_error, created, ok, Body, Params};
 use crate::AdminState;
 
@@ -40,6 +41,7 @@ mod state;
 mod tests;
 
 pub(crate) use flush::{flush_loop, Counters, StateKey};
+pub(crate) use ops::{RestStages, UsageOps};
 pub(crate) use state::UsageState;
 
 use records::{ApiKeyInput, UsagePlanInput, UsagePlanKeyInput};
@@ -120,7 +122,7 @@ async fn create_api_key(
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
-    created(s.write(move |c| c.create_api_key(input)).await)
+    created(s.write(move |c| c.usage_ops().create_api_key(input)).await)
 }
 
 /// `ImportApiKeys`: `POST /apikeys?mode=import&format=csv[&failonwarnings=true]`, the CSV file
@@ -150,7 +152,7 @@ async fn import_api_keys(
         }
     };
     created(
-        s.write(move |c| c.import_api_keys(&text, fail_on_warnings))
+        s.write(move |c| c.usage_ops().import_api_keys(&text, fail_on_warnings))
             .await,
     )
 }
@@ -194,14 +196,18 @@ async fn update_api_key(
     Body(input): Body<PatchInput>,
 ) -> Response {
     ok(s.write(move |c| {
-        c.update_api_key(&key_id, input.patch_operations)
+        c.usage_ops()
+            .update_api_key(&key_id, input.patch_operations)
             .map(|k| k.view(false))
     })
     .await)
 }
 
 async fn delete_api_key(State(s): State<AdminState>, Params(key_id): Params<String>) -> Response {
-    accepted(s.write(move |c| c.delete_api_key(&key_id)).await)
+    accepted(
+        s.write(move |c| c.usage_ops().delete_api_key(&key_id))
+            .await,
+    )
 }
 
 // === usage plans ===
@@ -210,7 +216,10 @@ async fn create_usage_plan(
     State(s): State<AdminState>,
     Body(input): Body<UsagePlanInput>,
 ) -> Response {
-    created(s.write(move |c| c.create_usage_plan(input)).await)
+    created(
+        s.write(move |c| c.usage_ops().create_usage_plan(input))
+            .await,
+    )
 }
 
 async fn get_usage_plans(State(s): State<AdminState>, Q(q): Q) -> Response {
@@ -236,17 +245,21 @@ async fn update_usage_plan(
     Params(plan_id): Params<String>,
     Body(input): Body<PatchInput>,
 ) -> Response {
-    ok(
-        s.write(move |c| c.update_usage_plan(&plan_id, input.patch_operations))
-            .await,
-    )
+    ok(s.write(move |c| {
+        c.usage_ops()
+            .update_usage_plan(&plan_id, input.patch_operations)
+    })
+    .await)
 }
 
 async fn delete_usage_plan(
     State(s): State<AdminState>,
     Params(plan_id): Params<String>,
 ) -> Response {
-    accepted(s.write(move |c| c.delete_usage_plan(&plan_id)).await)
+    accepted(
+        s.write(move |c| c.usage_ops().delete_usage_plan(&plan_id))
+            .await,
+    )
 }
 
 // === usage plan keys ===
@@ -257,7 +270,7 @@ async fn create_usage_plan_key(
     Body(input): Body<UsagePlanKeyInput>,
 ) -> Response {
     created(
-        s.write(move |c| c.create_usage_plan_key(&plan_id, input))
+        s.write(move |c| c.usage_ops().create_usage_plan_key(&plan_id, input))
             .await,
     )
 }
@@ -291,7 +304,7 @@ async fn get_usage_plan_key(
     State(s): State<AdminState>,
     Params((plan_id, key_id)): Params<(String, String)>,
 ) -> Response {
-    ok(s.read(|c| c.usage_plan_key(&plan_id, &key_id)).await)
+    ok(s.read(|c| c.usage.usage_plan_key(&plan_id, &key_id)).await)
 }
 
 async fn delete_usage_plan_key(
@@ -299,7 +312,7 @@ async fn delete_usage_plan_key(
     Params((plan_id, key_id)): Params<(String, String)>,
 ) -> Response {
     accepted(
-        s.write(move |c| c.delete_usage_plan_key(&plan_id, &key_id))
+        s.write(move |c| c.usage_ops().delete_usage_plan_key(&plan_id, &key_id))
             .await,
     )
 }
@@ -313,7 +326,7 @@ async fn get_usage(
 ) -> Response {
     let taken = s
         .read(|c| {
-            let query = c.usage_query(
+            let query = c.usage.usage_query(
                 &plan_id,
                 q.start_date.as_deref(),
                 q.end_date.as_deref(),
@@ -346,10 +359,11 @@ async fn update_usage(
     Params((plan_id, key_id)): Params<(String, String)>,
     Body(input): Body<PatchInput>,
 ) -> Response {
-    ok(
-        s.write(move |c| c.update_usage(&plan_id, &key_id, input.patch_operations))
-            .await,
-    )
+    ok(s.write(move |c| {
+        c.usage_ops()
+            .update_usage(&plan_id, &key_id, input.patch_operations)
+    })
+    .await)
 }
 
 // === paging ===

@@ -25,14 +25,14 @@ use super::records::{
     QuotaInput, StoredPlan, StoredPlanKey, UsagePlanInput, UsagePlanKeyInput, UsagePlanKeyRecord,
     UsagePlanRecord, UsageReport, DESCRIPTION_MAX, KEY_VALUE_GENERATED, NAME_MAX,
 };
-use super::state::{compile, not_found_key, PlanState};
-use crate::catalog::{deletion, row, Catalog};
+use super::state::{compile, not_found_key, PlanState, UsageState};
 use crate::error::ApiError;
 use crate::ids;
 use crate::page::Cursor;
+use crate::patch::{unescape, Op, PatchOp};
+use crate::publish::{deletion, row, Publisher};
 use crate::records::check_len;
 use crate::store::{Change, Kind, Row, UsageKind, UsageRow, USAGE_SCOPE};
-use crate::v1::{unescape, Op, PatchOp};
 
 /// Length of an API key or usage plan id (AWS: 10 lowercase letters and digits).
 const ID_LEN: usize = 10;
@@ -52,31 +52,40 @@ pub(crate) struct UsageQuery {
     pub(crate) position: Option<String>,
 }
 
+/// What usage plans read of the REST APIs: a read-only view the catalog lends, so usage needs
+/// nothing else of the API state.
+pub(crate) trait RestStages {
+    /// `None` when there is no REST API `api_id`; else whether it has the stage `stage`.
+    fn rest_has_stage(&self, api_id: &str, stage: &str) -> Option<bool>;
+}
+
+/// A usage operation's reach: the usage state, the publisher it commits and publishes
+/// through, and the REST API stages that plans name (read only).
+pub(crate) struct UsageOps<'a, A: RestStages> {
+    pub(crate) usage: &'a mut UsageState,
+    pub(crate) publisher: &'a mut Publisher,
+    pub(crate) apis: A,
+}
+
 /// Checks that a usage plan may name the REST API stage `api_id`/`stage`.
-///
-/// For now only the form of the ids is checked: REST API stages live in the REST API
-/// catalog, which this check will consult once both are in the same tree.
 pub(crate) fn check_api_stage(
-    catalog: &Catalog,
+    apis: &impl RestStages,
     api_id: &str,
     stage: &str,
 ) -> Result<(), ApiError> {
     // Usage plans cover REST API stages only (HTTP APIs have no API keys).
-    let api = catalog
-        .rest()
-        .get(api_id)
-        .map_err(|_| crate::catalog::not_found_api(api_id))?;
-    api.stage(stage).map_err(|_| {
-        ApiError::NotFound(format!(
+    match apis.rest_has_stage(api_id, stage) {
+        None => Err(crate::error::not_found_api(api_id)),
+        Some(false) => Err(ApiError::NotFound(format!(
             "Invalid stage identifier specified {api_id}:{stage}"
-        ))
-    })?;
-    Ok(())
+        ))),
+        Some(true) => Ok(()),
+    }
 }
 
 // === API keys ===
 
-impl Catalog {
+impl<A: RestStages> UsageOps<'_, A> {
     pub(crate) fn create_api_key(
         &mut self,
         mut input: ApiKeyInput,
@@ -106,7 +115,7 @@ impl Catalog {
         let mut stage_keys = Vec::new();
         for sk in &input.stage_keys {
             match (&sk.rest_api_id, &sk.stage_name) {
-                (Some(a), Some(s)) => match check_api_stage(self, a, s) {
+                (Some(a), Some(s)) => match check_api_stage(&self.apis, a, s) {
                     Ok(()) => stage_keys.push(format!("{a}/{s}")),
                     Err(e) => problems.push(e.message().to_string()),
                 },
@@ -298,7 +307,7 @@ impl Catalog {
                             "Invalid stage key '{v}': expected restApiId/stageName"
                         ))
                     })?;
-                    check_api_stage(self, a, s)?;
+                    check_api_stage(&self.apis, a, s)?;
                     if !key.stage_keys.iter().any(|k| k == v) {
                         key.stage_keys.push(v.to_string());
                     }
@@ -384,7 +393,7 @@ impl Catalog {
 
 // === usage plans ===
 
-impl Catalog {
+impl<A: RestStages> UsageOps<'_, A> {
     pub(crate) fn create_usage_plan(
         &mut self,
         input: UsagePlanInput,
@@ -581,7 +590,7 @@ impl Catalog {
             }
             (Op::Add, "/apiStages") => {
                 let (api_id, stage) = split_api_stage(op.value()?)?;
-                check_api_stage(self, &api_id, &stage)?;
+                check_api_stage(&self.apis, &api_id, &stage)?;
                 if record
                     .api_stages
                     .iter()
@@ -621,7 +630,7 @@ impl Catalog {
         for s in input {
             match (s.api_id, s.stage) {
                 (Some(api_id), Some(stage)) => {
-                    if let Err(e) = check_api_stage(self, &api_id, &stage) {
+                    if let Err(e) = check_api_stage(&self.apis, &api_id, &stage) {
                         problems.push(e.message().to_string());
                     }
                     out.push(ApiStage {
@@ -670,7 +679,7 @@ impl Catalog {
 
 // === usage plan keys ===
 
-impl Catalog {
+impl<A: RestStages> UsageOps<'_, A> {
     pub(crate) fn create_usage_plan_key(
         &mut self,
         plan_id: &str,
@@ -728,7 +737,7 @@ impl Catalog {
         plan_id: &str,
         key_id: &str,
     ) -> Result<(), ApiError> {
-        self.usage_plan_key(plan_id, key_id)?;
+        self.usage.usage_plan_key(plan_id, key_id)?;
         {
             let counters = self.usage.counters.clone();
             let mut registry = counters.lock();
@@ -751,75 +760,11 @@ impl Catalog {
         self.publish_entries([&key_id]);
         Ok(())
     }
-
-    /// The key `key_id` of plan `plan_id`, or 404.
-    pub(crate) fn usage_plan_key(
-        &self,
-        plan_id: &str,
-        key_id: &str,
-    ) -> Result<UsagePlanKeyRecord, ApiError> {
-        let plan = self.usage.plan(plan_id)?;
-        if !plan.keys.contains(key_id) {
-            return Err(not_found_key(key_id));
-        }
-        Ok(plan_key_record(self.usage.key(key_id)?))
-    }
 }
 
 // === usage ===
 
-impl Catalog {
-    /// Checks a `GetUsage` request and takes what it needs from the catalog.
-    pub(crate) fn usage_query(
-        &self,
-        plan_id: &str,
-        start_date: Option<&str>,
-        end_date: Option<&str>,
-        key_id: Option<&str>,
-        cursor: &Cursor,
-    ) -> Result<UsageQuery, ApiError> {
-        let plan = self.usage.plan(plan_id)?;
-        let (start, end) = match (start_date, end_date) {
-            (Some(s), Some(e)) => (date(s, "startDate")?, date(e, "endDate")?),
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "startDate and endDate are required".into(),
-                ))
-            }
-        };
-        if start > end {
-            return Err(ApiError::BadRequest(
-                "The startDate must be before or on the endDate".into(),
-            ));
-        }
-        if end - start >= USAGE_RANGE_MAX_DAYS {
-            return Err(ApiError::BadRequest(format!(
-                "The date range can be at most {USAGE_RANGE_MAX_DAYS} days"
-            )));
-        }
-        let registry = self.usage.counters.lock();
-        let asked = plan
-            .keys
-            .iter()
-            .filter(|k| key_id.is_none_or(|id| id == k.as_str()))
-            .map(|k| (k, k));
-        let (keys, position) = cursor.take(asked, |k| {
-            let state = registry
-                .states
-                .get(&(plan_id.to_string(), k.clone()))
-                .cloned();
-            (k.clone(), state)
-        });
-        Ok(UsageQuery {
-            plan_id: plan_id.to_string(),
-            quota: plan.compiled.quota,
-            start,
-            end,
-            keys,
-            position,
-        })
-    }
-
+impl<A: RestStages> UsageOps<'_, A> {
     /// `UpdateUsage`: sets the remaining quota of the current period of key `key_id` in plan
     /// `plan_id`, durably; answers the key's usage today.
     pub(crate) fn update_usage(
@@ -828,7 +773,7 @@ impl Catalog {
         key_id: &str,
         ops: Vec<PatchOp>,
     ) -> Result<UsageReport, ApiError> {
-        self.usage_plan_key(plan_id, key_id)?;
+        self.usage.usage_plan_key(plan_id, key_id)?;
         let plan = self.usage.plan(plan_id)?;
         let Some(q) = plan.compiled.quota else {
             return Err(ApiError::BadRequest(format!(
@@ -884,12 +829,80 @@ impl Catalog {
     }
 }
 
+// === reads ===
+
+impl UsageState {
+    /// The key `key_id` of plan `plan_id`, or 404.
+    pub(crate) fn usage_plan_key(
+        &self,
+        plan_id: &str,
+        key_id: &str,
+    ) -> Result<UsagePlanKeyRecord, ApiError> {
+        let plan = self.plan(plan_id)?;
+        if !plan.keys.contains(key_id) {
+            return Err(not_found_key(key_id));
+        }
+        Ok(plan_key_record(self.key(key_id)?))
+    }
+
+    /// Checks a `GetUsage` request and takes what it needs from the catalog.
+    pub(crate) fn usage_query(
+        &self,
+        plan_id: &str,
+        start_date: Option<&str>,
+        end_date: Option<&str>,
+        key_id: Option<&str>,
+        cursor: &Cursor,
+    ) -> Result<UsageQuery, ApiError> {
+        let plan = self.plan(plan_id)?;
+        let (start, end) = match (start_date, end_date) {
+            (Some(s), Some(e)) => (date(s, "startDate")?, date(e, "endDate")?),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "startDate and endDate are required".into(),
+                ))
+            }
+        };
+        if start > end {
+            return Err(ApiError::BadRequest(
+                "The startDate must be before or on the endDate".into(),
+            ));
+        }
+        if end - start >= USAGE_RANGE_MAX_DAYS {
+            return Err(ApiError::BadRequest(format!(
+                "The date range can be at most {USAGE_RANGE_MAX_DAYS} days"
+            )));
+        }
+        let registry = self.counters.lock();
+        let asked = plan
+            .keys
+            .iter()
+            .filter(|k| key_id.is_none_or(|id| id == k.as_str()))
+            .map(|k| (k, k));
+        let (keys, position) = cursor.take(asked, |k| {
+            let state = registry
+                .states
+                .get(&(plan_id.to_string(), k.clone()))
+                .cloned();
+            (k.clone(), state)
+        });
+        Ok(UsageQuery {
+            plan_id: plan_id.to_string(),
+            quota: plan.compiled.quota,
+            start,
+            end,
+            keys,
+            position,
+        })
+    }
+}
+
 // === publication ===
 
-impl Catalog {
+impl<A: RestStages> UsageOps<'_, A> {
     /// Commits usage documents; a failure is a 500 and changes nothing.
     fn commit_usage(&self, changes: &[Change]) -> Result<(), ApiError> {
-        self.store().commit(changes).map_err(ApiError::from)
+        self.publisher.commit(changes)
     }
 
     /// Publishes the entries of `key_ids` (each shard of the key table they touch is copied
@@ -909,7 +922,8 @@ impl Catalog {
     fn publish_usage(&mut self, next: Usage) {
         let usage = Arc::new(next);
         self.usage.published = Arc::clone(&usage);
-        self.publish(|current, generation| current.with_usage(generation, usage));
+        self.publisher
+            .publish(|current, generation| current.with_usage(generation, usage));
     }
 }
 

@@ -21,8 +21,8 @@ use portico_shared::quota::{self, day_of};
 
 use super::flush::Counters;
 use super::records::{ApiKeyRecord, StoredPlan, StoredPlanKey};
-use crate::catalog::parse_doc;
 use crate::error::ApiError;
+use crate::publish::parse_doc;
 use crate::store::{Kind, Row, Store, UsageKind, USAGE_SCOPE};
 
 /// API keys, usage plans and their memberships.

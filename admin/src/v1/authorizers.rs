@@ -19,8 +19,8 @@ use portico_shared::model::AuthorizerType;
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::patch::PatchInput;
 use crate::records::check_len;
-use crate::v1::patch::PatchInput;
 use crate::v1::records::{page, AuthorizerInput};
 use crate::v1::state::RestApiState;
 use crate::v1::Listing;

@@ -25,8 +25,8 @@ use portico_shared::vpc_link::Plane;
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::patch::{Op, PatchInput, PatchOp};
 use crate::records::{check_len, check_stage_name, check_stage_variables, check_tags};
-use crate::v1::patch::{Op, PatchInput, PatchOp};
 use crate::v1::records::{
     cache_cluster_status, check_enum, check_status_code, unsupported, CanarySettings,
     DeploymentInput, DeploymentRecord, GatewayResponseInput, MethodSnapshot, RestDeployment,

@@ -35,17 +35,14 @@ use crate::AdminState;
 mod authorizers;
 mod deploy;
 mod models;
-mod patch;
 pub(crate) mod records;
 mod rest;
 mod state;
 mod test_invoke;
 
-pub(crate) use patch::{unescape, Op, PatchInput, PatchOp};
-pub(crate) use records::{Collection, Listing, PAGING};
-pub(crate) use state::{
-    compile, is_rest_kind, not_found_rest_api, RestApiState, RestApis, RestDraft,
-};
+pub(crate) use crate::patch::PatchInput;
+pub(crate) use records::{Collection, Listing};
+pub(crate) use state::{compile, is_rest_kind, RestApiState, RestApis, RestDraft};
 
 /// `{restapi_id}/{resource_id}/{http_method}`.
 type MethodPath = (String, String, String);

@@ -22,8 +22,8 @@ use portico_shared::validation::{compile_schema, DEFAULT_MODEL_KEY};
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::patch::PatchInput;
 use crate::records::check_len;
-use crate::v1::patch::PatchInput;
 use crate::v1::records::{ModelInput, RequestValidatorInput, MAX_DESCRIPTION_CHARS};
 use crate::v1::state::RestApiState;
 

@@ -14,21 +14,7 @@ use portico_shared::model::rest::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::page::{Cursor, Members};
-
-/// Items in a page when the caller gives no `limit`.
-pub(crate) const PAGE_DEFAULT: usize = 25;
-
-/// Largest `limit`.
-pub(crate) const PAGE_MAX: usize = 500;
-
-/// The paging members of v1 list operations (REST APIs, API keys and usage plans alike).
-pub(crate) const PAGING: Members = Members {
-    limit: "limit",
-    token: "position",
-    default: PAGE_DEFAULT,
-    max: PAGE_MAX,
-};
+pub(crate) use crate::page::{page, page_where, Collection, Listing};
 
 /// Longest description, as AWS.
 pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
@@ -383,61 +369,6 @@ pub(crate) struct GatewayResponseInput {
     pub(crate) response_templates: Option<BTreeMap<String, String>>,
 }
 
-/// A v1 collection: wire key `item` (botocore renames it `items`), `position` when more follow.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Collection<T> {
-    pub(crate) item: Vec<T>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) position: Option<String>,
-}
-
-/// The query string members of v1 list operations.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Listing {
-    pub(crate) limit: Option<String>,
-    pub(crate) position: Option<String>,
-    /// `embed=methods` (`GetResources`, `GetResource`); repeated keys are allowed.
-    pub(crate) embed: Vec<String>,
-    /// `GetStages`' filter.
-    pub(crate) deployment_id: Option<String>,
-}
-
-// === impl Listing ===
-
-impl Listing {
-    /// Parses a raw query string. Values are percent-decoded; unknown members are ignored (as
-    /// AWS ignores them).
-    pub(crate) fn parse(query: Option<&str>) -> Result<Listing, ApiError> {
-        let mut out = Listing::default();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = percent_decode(v)
-                .ok_or_else(|| ApiError::BadRequest(format!("Invalid query string member {k}")))?;
-            match k {
-                "limit" => out.limit = Some(v),
-                "position" => out.position = Some(v),
-                "embed" => out.embed.push(v),
-                "deploymentId" => out.deployment_id = Some(v),
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
-
-    /// Whether `embed` names `what` (`methods`, `apisummary`).
-    pub(crate) fn embeds(&self, what: &str) -> bool {
-        self.embed
-            .iter()
-            .flat_map(|e| e.split(','))
-            .any(|e| e.trim() == what)
-    }
-
-    /// Where the page starts and how long it is; a bad `limit` or `position` is a 400.
-    pub(crate) fn cursor(&self) -> Result<Cursor, ApiError> {
-        Cursor::parse(&PAGING, self.limit.as_deref(), self.position.as_deref())
-    }
-}
-
 /// AWS shows a REST API's policy as JSON text escaped once more (`{\"Version\":...\/*\"}`);
 /// Terraform's provider unescapes it before parsing.
 fn policy_escaped<S: serde::Serializer>(policy: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -479,53 +410,6 @@ fn policy_unescaped<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Str
         }
     }
     Ok(Some(out))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// One page of `map` after the key `position` names, of at most `limit` items.
-pub(crate) fn page<V, T>(
-    map: &BTreeMap<String, V>,
-    q: &Listing,
-    view: impl Fn(&V) -> T,
-) -> Result<Collection<T>, ApiError> {
-    let cursor = q.cursor()?;
-    let (item, position) = cursor.take(cursor.range(map), view);
-    Ok(Collection { item, position })
-}
-
-/// [`page`] of the entries whose key `keep` keeps (this region's, `region.rs`).
-pub(crate) fn page_where<V, T>(
-    map: &BTreeMap<String, V>,
-    q: &Listing,
-    keep: impl Fn(&str) -> bool,
-    view: impl Fn(&V) -> T,
-) -> Result<Collection<T>, ApiError> {
-    let cursor = q.cursor()?;
-    let (item, position) = cursor.take(cursor.range(map).filter(|(k, _)| keep(k)), view);
-    Ok(Collection { item, position })
 }
 
 // === validation ===

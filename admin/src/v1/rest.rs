@@ -22,9 +22,9 @@ use portico_shared::model::{AuthorizationType, ConnectionType, EndpointType, Int
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::patch::{Op, PatchInput};
 use crate::records::{check_len, check_tags, check_timeout};
 use crate::v1::models::check_method_refs;
-use crate::v1::patch::{Op, PatchInput};
 use crate::v1::records::{
     check_enum, check_http_method, check_status_code, unsupported, EndpointConfiguration,
     IntegrationInput, IntegrationResponseInput, MethodInput, MethodResponseInput, ResourceInput,

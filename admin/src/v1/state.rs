@@ -25,9 +25,9 @@ use portico_shared::model::rest::{
 };
 use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
 
-use crate::catalog::{deletion, parse_doc, row};
 use crate::error::ApiError;
 use crate::ids::{self, now_epoch};
+use crate::publish::{deletion, parse_doc, row};
 use crate::store::{Change, Kind, Row};
 use crate::v1::records::{RestApiRecord, RestDeployment, StageRecord};
 
@@ -150,11 +150,6 @@ pub(crate) fn compile(
     compile_rest_api(&spec, ctx)
 }
 
-/// The 404 for an unknown REST API, in AWS's words.
-pub(crate) fn not_found_rest_api(id: &str) -> ApiError {
-    crate::catalog::not_found_api(id)
-}
-
 // === impl RestApis ===
 
 impl RestApis {
@@ -234,7 +229,9 @@ impl RestApis {
 
     /// The REST API `id`, or 404.
     pub(crate) fn get(&self, id: &str) -> Result<&Arc<RestApiState>, ApiError> {
-        self.apis.get(id).ok_or_else(|| not_found_rest_api(id))
+        self.apis
+            .get(id)
+            .ok_or_else(|| crate::error::not_found_rest_api(id))
     }
 
     /// A draft of the REST API `id`, or 404.
