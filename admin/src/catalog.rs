@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use portico_shared::limits::{API_ID_CHARS, CHILD_ID_CHARS};
 use portico_shared::model;
 use portico_shared::snapshot::{self, compile_api, CompileContext, ConfigError, StageInput};
 use portico_shared::Snapshot;
@@ -262,7 +263,7 @@ impl Catalog {
     /// A new API id no API has.
     pub(crate) fn new_api_id(&self) -> String {
         loop {
-            let id = ids::generate(ids::API_ID_LEN);
+            let id = ids::generate(API_ID_CHARS);
             if !self.apis.contains_key(&id) && !self.rest.contains(&id) {
                 return id;
             }
@@ -771,7 +772,7 @@ impl ApiState {
     /// A new child id (route, integration or deployment) unused in this API.
     pub(crate) fn new_child_id(&self) -> String {
         loop {
-            let id = ids::generate(ids::CHILD_ID_LEN);
+            let id = ids::generate(CHILD_ID_CHARS);
             if !self.routes.contains_key(&id)
                 && !self.integrations.contains_key(&id)
                 && !self.deployments.contains_key(&id)

@@ -14,10 +14,9 @@ use std::collections::btree_map;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::error::ApiError;
+use portico_shared::limits::PAGE_TOKEN_MAX_CHARS;
 
-/// Longest token accepted, in hex digits (keys are ids of at most a few dozen characters).
-const MAX_TOKEN_CHARS: usize = 256;
+use crate::error::ApiError;
 
 /// How one API family names and bounds its paging members.
 #[derive(Debug)]
@@ -111,7 +110,7 @@ impl Cursor {
 
 /// The key a token names; `None` if it is not the hex of UTF-8 or is too long.
 fn decode(token: &str) -> Option<String> {
-    if token.len() > MAX_TOKEN_CHARS {
+    if token.len() > PAGE_TOKEN_MAX_CHARS {
         return None;
     }
     String::from_utf8(hex::decode(token).ok()?).ok()

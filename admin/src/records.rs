@@ -7,6 +7,10 @@
 //! ones checked by the handler). Inputs ignore unknown members (a newer SDK's). `validate_*` functions return
 //! every problem found, in AWS's words where AWS has them.
 
+use portico_shared::limits::{
+    HTTP_STAGE_VARIABLE_VALUE_MAX_CHARS, STAGE_VARIABLES_MAX, STAGE_VARIABLE_NAME_MAX_CHARS,
+    TAGS_MAX,
+};
 use portico_shared::limits::{INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS};
 use portico_shared::model;
 use portico_shared::router::RouteKey;
@@ -21,18 +25,6 @@ pub(crate) const ROUTE_SELECTION_EXPRESSION_BRACED: &str = "${request.method} ${
 
 /// AWS's default API key selection expression.
 pub(crate) const API_KEY_SELECTION_EXPRESSION: &str = "$request.header.x-api-key";
-
-/// Stage variables per stage, as AWS.
-pub(crate) const MAX_STAGE_VARIABLES: usize = 100;
-
-/// Longest stage variable value for HTTP APIs, as AWS.
-pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 2048;
-
-/// Longest stage variable name.
-pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
-
-/// Tags per resource, as AWS.
-pub(crate) const MAX_TAGS: usize = 50;
 
 /// CORS configuration (`Cors`): the model's own type, validated by
 /// `portico_shared::cors::CorsPolicy::compile` and served by the data plane.
@@ -492,11 +484,11 @@ pub(crate) fn check_len(
     }
 }
 
-/// Checks tags: at most [`MAX_TAGS`], keys 1..128 and values 0..256 characters.
+/// Checks tags: at most [`TAGS_MAX`], keys 1..128 and values 0..256 characters.
 pub(crate) fn check_tags(problems: &mut Vec<String>, tags: Option<&BTreeMap<String, String>>) {
     let Some(tags) = tags else { return };
-    if tags.len() > MAX_TAGS {
-        problems.push(format!("tags must have at most {MAX_TAGS} entries"));
+    if tags.len() > TAGS_MAX {
+        problems.push(format!("tags must have at most {TAGS_MAX} entries"));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
@@ -604,28 +596,28 @@ pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str) {
 /// Checks stage variables as AWS: names `[A-Za-z0-9_]{1,64}`, values of at most 2048 characters
 /// from `[A-Za-z0-9-._~:/?#&=,]`, at most 100 of them.
 pub(crate) fn check_stage_variables(problems: &mut Vec<String>, vars: &BTreeMap<String, String>) {
-    if vars.len() > MAX_STAGE_VARIABLES {
+    if vars.len() > STAGE_VARIABLES_MAX {
         problems.push(format!(
-            "stageVariables must have at most {MAX_STAGE_VARIABLES} entries"
+            "stageVariables must have at most {STAGE_VARIABLES_MAX} entries"
         ));
     }
     for (k, v) in vars {
         if k.is_empty()
-            || k.len() > MAX_STAGE_VARIABLE_NAME_CHARS
+            || k.len() > STAGE_VARIABLE_NAME_MAX_CHARS
             || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             problems.push(format!(
-                "Invalid stage variable name '{k}': use 1 to {MAX_STAGE_VARIABLE_NAME_CHARS} letters, digits and '_'"
+                "Invalid stage variable name '{k}': use 1 to {STAGE_VARIABLE_NAME_MAX_CHARS} letters, digits and '_'"
             ));
         }
         if v.is_empty()
-            || v.len() > MAX_STAGE_VARIABLE_VALUE_CHARS
+            || v.len() > HTTP_STAGE_VARIABLE_VALUE_MAX_CHARS
             || !v
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b))
         {
             problems.push(format!(
-                "Invalid value for stage variable '{k}': use 1 to {MAX_STAGE_VARIABLE_VALUE_CHARS} characters from A-Z a-z 0-9 - . _ ~ : / ? # & = ,"
+                "Invalid value for stage variable '{k}': use 1 to {HTTP_STAGE_VARIABLE_VALUE_MAX_CHARS} characters from A-Z a-z 0-9 - . _ ~ : / ? # & = ,"
             ));
         }
     }

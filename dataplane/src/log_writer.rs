@@ -29,22 +29,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use portico_shared::access_log::{Sink, SinkKind, LINES_DROPPED, LINES_QUEUED, LINES_SHIPPED};
+use portico_shared::limits::{
+    ACCESS_LOG_FLUSH_INTERVAL_MS, ACCESS_LOG_QUEUE_DEFAULT_LINES, ACCESS_LOG_ROTATE_DEFAULT_BYTES,
+    ACCESS_LOG_SINK_TIMEOUT_MS, CLOUDWATCH_LOGS_BATCH_MAX_BYTES, CLOUDWATCH_LOGS_BATCH_MAX_EVENTS,
+    FIREHOSE_BATCH_MAX_BYTES, FIREHOSE_BATCH_MAX_RECORDS,
+};
 use portico_shared::sigv4::{self, Credentials};
 
-/// Lines one worker may have queued before it drops (`PORTICO_ACCESS_LOG_QUEUE` overrides).
-const QUEUE_LINES: usize = 8192;
 /// How often the writer drains the queues.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
-/// A file is rotated (to `.1`) past this size (`PORTICO_ACCESS_LOG_ROTATE_BYTES` overrides).
-const ROTATE_BYTES: u64 = 64 << 20;
+const FLUSH_EVERY: Duration = Duration::from_millis(ACCESS_LOG_FLUSH_INTERVAL_MS);
 /// Connect, write and read timeout of one call to a sink.
-const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// `PutLogEvents`: at most 10,000 events and 1 MiB (each event counted 26 bytes more).
-const LOGS_BATCH_EVENTS: usize = 10_000;
-const LOGS_BATCH_BYTES: usize = 1_000_000;
-/// `PutRecordBatch`: at most 500 records and 4 MiB.
-const FIREHOSE_BATCH_RECORDS: usize = 500;
-const FIREHOSE_BATCH_BYTES: usize = 4_000_000;
+const CALL_TIMEOUT: Duration = Duration::from_millis(ACCESS_LOG_SINK_TIMEOUT_MS);
 
 /// Execution log lines queued, shipped and dropped (access log lines are counted in
 /// `portico_shared::access_log`).
@@ -115,7 +110,7 @@ pub fn start(data_dir: PathBuf) {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(QUEUE_LINES);
+        .unwrap_or(ACCESS_LOG_QUEUE_DEFAULT_LINES);
     let (register, queues) = channel();
     if CONFIG
         .set(Config {
@@ -327,7 +322,7 @@ impl Writer {
             rotate_at: std::env::var("PORTICO_ACCESS_LOG_ROTATE_BYTES")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(ROTATE_BYTES),
+                .unwrap_or(ACCESS_LOG_ROTATE_DEFAULT_BYTES),
         }
     }
 
@@ -485,9 +480,9 @@ impl Writer {
         let mut rest = lines;
         while !rest.is_empty() {
             let (mut n, mut bytes) = (0, 0);
-            while n < rest.len() && n < LOGS_BATCH_EVENTS {
+            while n < rest.len() && n < CLOUDWATCH_LOGS_BATCH_MAX_EVENTS {
                 let size = rest[n].text.len() + 26;
-                if n > 0 && bytes + size > LOGS_BATCH_BYTES {
+                if n > 0 && bytes + size > CLOUDWATCH_LOGS_BATCH_MAX_BYTES {
                     break;
                 }
                 bytes += size;
@@ -528,9 +523,9 @@ impl Writer {
         let mut rest = lines;
         while !rest.is_empty() {
             let (mut n, mut bytes) = (0, 0);
-            while n < rest.len() && n < FIREHOSE_BATCH_RECORDS {
+            while n < rest.len() && n < FIREHOSE_BATCH_MAX_RECORDS {
                 let size = (rest[n].text.len() + 1) * 4 / 3 + 16;
-                if n > 0 && bytes + size > FIREHOSE_BATCH_BYTES {
+                if n > 0 && bytes + size > FIREHOSE_BATCH_MAX_BYTES {
                     break;
                 }
                 bytes += size;

@@ -95,13 +95,6 @@ pub struct RoleRegistry {
     slots: Mutex<HashMap<Box<str>, Weak<RoleSlot>>>,
 }
 
-/// Credentials are renewed this long before they expire.
-pub const ROLE_RENEW_BEFORE_S: u64 = 300;
-/// A failed `AssumeRole` is retried after this long.
-pub const ROLE_RETRY_S: u64 = 5;
-/// `DurationSeconds` asked of STS (its default).
-pub const ROLE_DURATION_S: u64 = 3600;
-
 /// The payload format of a Lambda proxy event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadFormat {

@@ -19,7 +19,7 @@ use http::Method;
 use crate::keys::Usage;
 use crate::limits::{
     INTEGRATION_TIMEOUT_DEFAULT_MS, INTEGRATION_TIMEOUT_MAX_MS, INTEGRATION_TIMEOUT_MIN_MS,
-    MAX_ROUTES_PER_API,
+    ROUTES_PER_API_MAX,
 };
 use crate::model::rest::{ApiKeySource, RestApiSpec};
 use crate::model::{self, IntegrationType, ProtocolType, DEFAULT_STAGE};
@@ -788,8 +788,8 @@ fn compile_stage(
             ));
         }
     }
-    if input.routes.len() > MAX_ROUTES_PER_API {
-        errors.push(err(at, &format!("more than {MAX_ROUTES_PER_API} routes")));
+    if input.routes.len() > ROUTES_PER_API_MAX {
+        errors.push(err(at, &format!("more than {ROUTES_PER_API_MAX} routes")));
         return None;
     }
     let mut integrations: HashMap<&str, Arc<Integration>> = HashMap::new();

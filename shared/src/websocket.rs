@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::limits::MAPPINGS_MAX;
 use crate::limits::WS_ROUTES_MAX;
 use crate::model::{self, IntegrationType};
 use crate::snapshot::{compile_http_proxy, err, stats_key, ConfigError, HttpProxy, Passthrough};
@@ -511,7 +512,7 @@ pub fn check_route_key(key: &str) -> Result<(), String> {
 pub fn compile_parameters(
     map: &BTreeMap<String, String>,
 ) -> Result<Option<crate::mapping::RequestMapping>, Vec<String>> {
-    use crate::mapping::{Op, ParamOp, RequestMapping, Value, MAPPINGS_MAX};
+    use crate::mapping::{Op, ParamOp, RequestMapping, Value};
     use crate::template::Source;
     let mut problems = Vec::new();
     if map.len() > MAPPINGS_MAX {

@@ -10,9 +10,11 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use portico_shared::limits::API_MAPPINGS_PER_DOMAIN_MAX;
+
 use super::{
     delete, read_truststore, row, valid_domain_name, valid_mapping_key, DomainRecord, DomainState,
-    MappingRecord, MutualTls, MAPPINGS_PER_DOMAIN_MAX,
+    MappingRecord, MutualTls,
 };
 use crate::catalog::Catalog;
 use crate::error::ApiError;
@@ -302,9 +304,9 @@ impl Catalog {
                 "An API mapping with key {key:?} already exists for {domain}"
             )));
         }
-        if existing.len() >= MAPPINGS_PER_DOMAIN_MAX {
+        if existing.len() >= API_MAPPINGS_PER_DOMAIN_MAX {
             return Err(ApiError::BadRequest(format!(
-                "A domain name has at most {MAPPINGS_PER_DOMAIN_MAX} API mappings"
+                "A domain name has at most {API_MAPPINGS_PER_DOMAIN_MAX} API mappings"
             )));
         }
         let record = MappingRecord {

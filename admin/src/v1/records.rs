@@ -8,6 +8,10 @@
 
 use std::collections::BTreeMap;
 
+use portico_shared::limits::{
+    PAGE_MAX, PAGE_V1_DEFAULT, REST_STAGE_VARIABLE_VALUE_MAX_CHARS, STAGE_VARIABLES_MAX,
+    STAGE_VARIABLE_NAME_MAX_CHARS,
+};
 use portico_shared::model::rest::{
     ApiKeySource, Authorizer, GatewayResponse, MethodSetting, Model, RequestValidator, Resource,
 };
@@ -16,33 +20,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::page::{Cursor, Members};
 
-/// Items in a page when the caller gives no `limit`.
-pub(crate) const PAGE_DEFAULT: usize = 25;
-
-/// Largest `limit`.
-pub(crate) const PAGE_MAX: usize = 500;
-
 /// The paging members of v1 list operations (REST APIs, API keys and usage plans alike).
 pub(crate) const PAGING: Members = Members {
     limit: "limit",
     token: "position",
-    default: PAGE_DEFAULT,
+    default: PAGE_V1_DEFAULT,
     max: PAGE_MAX,
 };
-
-/// Longest description, as AWS.
-pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
-
-/// Stage variables: at most this many per stage, names and values of at most these lengths.
-pub(crate) const MAX_STAGE_VARIABLES: usize = 100;
-pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
-pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 512;
-
-/// Resources per REST API (AWS's default quota).
-pub(crate) const MAX_RESOURCES_PER_API: usize = 300;
-
-/// Stages per REST API (AWS's default quota).
-pub(crate) const MAX_STAGES_PER_API: usize = 10;
 
 /// The methods a resource may have.
 pub(crate) const HTTP_METHODS: [&str; 8] = [
@@ -595,36 +579,32 @@ pub(crate) fn check_stage_name(problems: &mut Vec<String>, name: &str) {
 
 /// Stage variables: names `[A-Za-z0-9_]{1,64}`, values `[A-Za-z0-9-._~:/?#&=,]{1,512}`.
 pub(crate) fn check_stage_variables(problems: &mut Vec<String>, vars: &BTreeMap<String, String>) {
-    if vars.len() > MAX_STAGE_VARIABLES {
+    if vars.len() > STAGE_VARIABLES_MAX {
         problems.push(format!(
-            "variables must have at most {MAX_STAGE_VARIABLES} entries"
+            "variables must have at most {STAGE_VARIABLES_MAX} entries"
         ));
     }
     for (k, v) in vars {
         if k.is_empty()
-            || k.len() > MAX_STAGE_VARIABLE_NAME_CHARS
+            || k.len() > STAGE_VARIABLE_NAME_MAX_CHARS
             || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             problems.push(format!(
-                "Invalid stage variable name '{k}': use 1 to {MAX_STAGE_VARIABLE_NAME_CHARS} letters, digits and '_'"
+                "Invalid stage variable name '{k}': use 1 to {STAGE_VARIABLE_NAME_MAX_CHARS} letters, digits and '_'"
             ));
         }
         if v.is_empty()
-            || v.len() > MAX_STAGE_VARIABLE_VALUE_CHARS
+            || v.len() > REST_STAGE_VARIABLE_VALUE_MAX_CHARS
             || !v
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b))
         {
             problems.push(format!(
-                "Invalid stage variable value for '{k}': use 1 to {MAX_STAGE_VARIABLE_VALUE_CHARS} of letters, digits and -._~:/?#&=,"
+                "Invalid stage variable value for '{k}': use 1 to {REST_STAGE_VARIABLE_VALUE_MAX_CHARS} of letters, digits and -._~:/?#&=,"
             ));
         }
     }
 }
-
-/// `CacheClusterSize`.
-pub(crate) const CACHE_CLUSTER_SIZES: [&str; 8] =
-    ["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"];
 
 /// The status a stage reports for its cache cluster.
 pub(crate) fn cache_cluster_status(enabled: bool) -> String {

@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use portico_shared::limits::API_ID_CHARS;
 use portico_shared::model::rest::{
     Authorizer, GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec,
     RestStageSpec,
@@ -304,7 +305,7 @@ impl RestApiState {
     /// A new resource, deployment, model or validator id unused in this API.
     pub(crate) fn new_child_id(&self) -> String {
         loop {
-            let id = ids::generate(ids::API_ID_LEN);
+            let id = ids::generate(API_ID_CHARS);
             if !self.resources.contains_key(&id)
                 && !self.deployments.contains_key(&id)
                 && !self.request_validators.contains_key(&id)
