@@ -25,9 +25,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use portico_shared::compile::{compile_api, CompileContext, ConfigError, StageInput};
 use portico_shared::limits::{API_ID_CHARS, CHILD_ID_CHARS};
 use portico_shared::model;
-use portico_shared::snapshot::{self, compile_api, CompileContext, ConfigError, StageInput};
+use portico_shared::snapshot::{self};
 use portico_shared::Snapshot;
 use serde::{Deserialize, Serialize};
 
@@ -1068,7 +1069,7 @@ pub(crate) fn compile(
         .served_stages()
         .map(|(s, d)| (s.to_model(), d))
         .collect();
-    let input = snapshot::ApiInput {
+    let input = portico_shared::compile::ApiInput {
         api_id: &state.api.api_id,
         protocol: state.api.protocol_type,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,

@@ -28,11 +28,11 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use portico_shared::compile::CompileContext;
 use portico_shared::limits::{
     VPC_LINK_HEALTH_RESPONSE_MAX_BYTES, VPC_LINK_HEALTH_TICK_MS, VPC_LINK_NAME_MAX_CHARS,
     VPC_LINK_TARGETS_MAX,
 };
-use portico_shared::snapshot::CompileContext;
 use portico_shared::vpc_link::{parse_target, Plane, PoolSettings, TargetPool, VpcLinkSpec};
 use portico_shared::Snapshot;
 

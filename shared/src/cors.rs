@@ -2,7 +2,7 @@
 //! whose constant header lines are ready-made bytes.
 //!
 //! # Architecture
-//! 1. The control plane calls [`CorsPolicy::compile`] (through `snapshot::compile_api`); it
+//! 1. The control plane calls [`CorsPolicy::compile`] (through `compile::compile_api`); it
 //!    refuses what AWS refuses (every problem at once) and precomputes the header lines that do
 //!    not depend on the request.
 //! 2. The data plane asks, before route selection, whether an `OPTIONS` request with `Origin`

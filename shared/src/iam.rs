@@ -132,8 +132,7 @@ pub struct Principal {
 
 /// `PORTICO_ACCOUNT_ID`, else `000000000000`: the account in every ARN.
 pub fn account_id() -> String {
-    std::env::var("PORTICO_ACCOUNT_ID")
-        .ok()
+    crate::system::env_var("PORTICO_ACCOUNT_ID")
         .filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or_else(|| "000000000000".into())
 }
@@ -142,7 +141,7 @@ pub fn account_id() -> String {
 pub fn region() -> String {
     ["PORTICO_REGION", "AWS_REGION"]
         .iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        .find_map(|n| crate::system::env_var_set(n))
         .unwrap_or_else(|| "us-east-1".into())
 }
 

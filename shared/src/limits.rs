@@ -7,7 +7,7 @@
 //! Names: the thing first, then the bound, then the unit (`HEADER_MAX_BYTES`, `HEADER_COUNT_MAX`,
 //! `INTEGRATION_TIMEOUT_MIN_MS`, `CACHE_TTL_DEFAULT_S`); counts carry no unit, sizes end in
 //! `_BYTES` or `_CHARS`, durations in `_NS`, `_US`, `_MS` or `_S`. A numeric constant declared
-//! anywhere else in shared, admin or dataplane fails `shared/tests/limits.rs` unless it is listed
+//! anywhere else in shared, admin or dataplane fails `shared/tests/tidy.rs` unless it is listed
 //! there as not a limit (a wire-format number, a bit layout).
 
 /// Initial size of a downstream connection's read buffer. Small on purpose: an idle keep-alive

@@ -19,12 +19,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use portico_shared::compile::{compile_rest_api, CompileContext, ConfigError};
 use portico_shared::limits::API_ID_CHARS;
 use portico_shared::model::rest::{
     Authorizer, GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec,
     RestStageSpec,
 };
-use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
+use portico_shared::snapshot::{self};
 
 use crate::catalog::{deletion, parse_doc, row};
 use crate::error::ApiError;

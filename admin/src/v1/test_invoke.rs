@@ -22,11 +22,12 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use portico_shared::compile::compile_rest_api;
 use portico_shared::limits::{TEST_INVOKE_ANSWER_MAX_BYTES, TEST_INVOKE_TIMEOUT_MS};
 use portico_shared::model::rest::{
     Integration, IntegrationResponse, Method, MethodResponse, MethodSetting, Resource,
 };
-use portico_shared::snapshot::{compile_rest_api, TEST_INVOKE_LOG_LEVEL};
+use portico_shared::snapshot::TEST_INVOKE_LOG_LEVEL;
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;

@@ -1,11 +1,30 @@
-//! Tidy test: every numeric bound of the product lives in `shared/src/limits.rs`. A numeric
-//! constant (`const NAME: u64 = ...`, any integer or float type) declared anywhere else in the
-//! sources of `shared`, `admin` or `dataplane` fails this test unless it is listed in
-//! [`NOT_LIMITS`] below, with the reason it is not a limit (a wire-format number, a bit layout,
-//! a test fixture). A new timeout, size or count goes into limits.rs, with a doc comment saying
-//! why the number, and a compile-time assert where it relates to another bound.
+//! Tidy tests over the sources of the workspace's crates.
+//!
+//! 1. Every numeric bound of the product lives in `shared/src/limits.rs`. A numeric constant
+//!    (`const NAME: u64 = ...`, any integer or float type) declared anywhere else in the sources
+//!    of `shared`, `admin` or `dataplane` fails unless it is listed in [`NOT_LIMITS`], with the
+//!    reason it is not a limit (a wire-format number, a bit layout, a test fixture). A new
+//!    timeout, size or count goes into limits.rs, with a doc comment saying why the number, and
+//!    a compile-time assert where it relates to another bound.
+//! 2. `portico-shared` does its I/O in one module. Environment reads and host name lookups go
+//!    through `shared/src/system.rs`; any other module of the crate that names `std::env`,
+//!    `std::fs`, `ToSocketAddrs`/`to_socket_addrs` or a socket type fails (comments excluded), so
+//!    the model, the compiler's logic, the snapshot and the router stay pure.
 
 use std::path::{Path, PathBuf};
+
+fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a readable source folder") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rs_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+// === 1. limits ===
 
 /// Numeric constants that are not limits of the product: `(file under the workspace, name, why)`.
 const NOT_LIMITS: &[(&str, &str, &str)] = &[
@@ -109,17 +128,6 @@ fn numeric_const(line: &str) -> Option<&str> {
     NUMERIC_TYPES.contains(&ty).then_some(name)
 }
 
-fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("a readable source folder") {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            rs_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// Every numeric constant outside limits.rs: `(file, name)`.
 fn numeric_consts_outside_limits() -> Vec<(String, String)> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -193,4 +201,93 @@ fn the_scan_sees_every_form_of_a_numeric_constant() {
     check("const _: () = assert!(A <= B);", None);
     check("const fn len() -> usize {", None);
     check("let x: u64 = 5;", None);
+}
+
+// === 2. I/O ===
+
+/// The one module allowed to do I/O.
+const IO_MODULE: &str = "system.rs";
+
+/// What marks I/O in a line of code.
+const IO_MARKS: &[&str] = &[
+    "std::env",
+    "env::var",
+    "std::fs",
+    "fs::read",
+    "File::open",
+    "File::create",
+    "ToSocketAddrs",
+    "to_socket_addrs",
+    "TcpStream",
+    "TcpListener",
+    "UdpSocket",
+];
+
+/// The I/O marks in `code`, comments excluded.
+fn io_marks(code: &str) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") {
+            continue;
+        }
+        let line = line.split(" //").next().unwrap_or_default();
+        for mark in IO_MARKS {
+            if line.contains(mark) && !found.contains(mark) {
+                found.push(*mark);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_system_module_does_io() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&src, &mut files);
+    assert!(
+        files.iter().any(|f| f.ends_with(IO_MODULE)),
+        "src/{IO_MODULE} exists"
+    );
+    let mut offenders = Vec::new();
+    for file in files {
+        let rel = file
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel == IO_MODULE {
+            continue;
+        }
+        let code = std::fs::read_to_string(&file).expect("a readable source file");
+        let marks = io_marks(&code);
+        if !marks.is_empty() {
+            offenders.push(format!("{rel}: {}", marks.join(", ")));
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "I/O outside shared/src/{IO_MODULE} (call crate::system instead):\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_scan_sees_io_in_code_not_in_comments() {
+    assert_eq!(
+        io_marks("let v = std::env::var(\"X\");"),
+        ["std::env", "env::var"]
+    );
+    assert_eq!(
+        io_marks("    let a = (h, p).to_socket_addrs()?;"),
+        ["to_socket_addrs"]
+    );
+    assert_eq!(
+        io_marks("use std::net::{SocketAddr, ToSocketAddrs};"),
+        ["ToSocketAddrs"]
+    );
+    assert!(io_marks("/// Reads std::env through crate::system.").is_empty());
+    assert!(io_marks("let x = 1; // not std::fs").is_empty());
+    assert!(io_marks("use std::net::SocketAddr;").is_empty());
 }
