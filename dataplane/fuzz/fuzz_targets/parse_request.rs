@@ -14,7 +14,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portico_dataplane::http1::parse::{parse_request, HeaderSpans, ParseError, RequestHead, Span};
-use portico_shared::limits::{HEADER_MAX_BYTES, HEADER_COUNT_MAX};
+use portico_shared::limits::{HEADER_COUNT_MAX, HEADER_MAX_BYTES};
 
 /// Limits small enough that short inputs reach the size and count checks.
 const TIGHT_HEADER_BYTES: usize = 64;

@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portico_shared::limits::{VTL_OUTPUT_MAX_BYTES};
+use portico_shared::limits::VTL_OUTPUT_MAX_BYTES;
 use portico_shared::template::{Context, ContextVar};
 use portico_shared::vtl::{parse_jsonpath, select, Step, Template};
 
