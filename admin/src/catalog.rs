@@ -28,8 +28,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use portico_shared::compile::{compile_api, CompileContext, ConfigError, StageInput};
+use portico_shared::limits::{API_ID_CHARS, CHILD_ID_CHARS};
 use portico_shared::model;
-use portico_shared::snapshot::{self, compile_api, CompileContext, ConfigError, StageInput};
+use portico_shared::snapshot::{self};
 use portico_shared::Snapshot;
 use serde::{Deserialize, Serialize};
 
@@ -287,7 +289,7 @@ impl Catalog {
     /// A new API id no API has.
     pub(crate) fn new_api_id(&self) -> String {
         loop {
-            let id = ids::generate(ids::API_ID_LEN);
+            let id = ids::generate(API_ID_CHARS);
             if !self.apis.contains_key(&id) && !self.rest.contains(&id) {
                 return id;
             }
@@ -792,7 +794,7 @@ impl ApiState {
     /// A new child id (route, integration or deployment) unused in this API.
     pub(crate) fn new_child_id(&self) -> String {
         loop {
-            let id = ids::generate(ids::CHILD_ID_LEN);
+            let id = ids::generate(CHILD_ID_CHARS);
             if !self.routes.contains_key(&id)
                 && !self.integrations.contains_key(&id)
                 && !self.deployments.contains_key(&id)
@@ -1088,7 +1090,7 @@ pub(crate) fn compile(
         .served_stages()
         .map(|(s, d)| (s.to_model(), d))
         .collect();
-    let input = snapshot::ApiInput {
+    let input = portico_shared::compile::ApiInput {
         api_id: &state.api.api_id,
         protocol: state.api.protocol_type,
         disable_execute_api_endpoint: state.api.disable_execute_api_endpoint,

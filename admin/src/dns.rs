@@ -28,14 +28,12 @@ use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 use portico_shared::dns::{HostSlot, Lookup};
+use portico_shared::limits::DNS_QUERY_TIMEOUT_MS;
 use portico_shared::limits::{
     DNS_COMPILE_WAIT_MS, DNS_RETRY_MS, DNS_TICK_MS, DNS_TTL_CEILING_MS, DNS_TTL_FLOOR_MS,
     DNS_TTL_UNKNOWN_MS,
 };
 use tokio::sync::mpsc;
-
-/// One lookup attempt's bound (per server try), ms.
-const QUERY_TIMEOUT_MS: u64 = 1_000;
 
 /// How names are looked up.
 #[derive(Clone)]
@@ -106,7 +104,7 @@ fn backend(server: Option<SocketAddr>) -> std::io::Result<Backend> {
         },
     };
     let opts = builder.options_mut();
-    opts.timeout = Duration::from_millis(QUERY_TIMEOUT_MS);
+    opts.timeout = Duration::from_millis(DNS_QUERY_TIMEOUT_MS);
     opts.attempts = 2;
     // Each name is looked up when its TTL runs out: a cache would only answer that lookup
     // with what just expired, or keep a negative answer past the retry.

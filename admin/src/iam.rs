@@ -25,6 +25,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portico_shared::iam::{AccessKey, IamTable, Policy, Principal};
+use portico_shared::limits::IAM_ACCESS_KEYS_PER_USER_MAX;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -35,9 +36,6 @@ use crate::AdminState;
 
 /// IAM's XML namespace.
 const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
-
-/// AWS's quota of access keys per user.
-const ACCESS_KEYS_PER_USER: usize = 2;
 
 const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -535,12 +533,12 @@ impl IamState {
                 ));
             }
             "CreateAccessKey" => {
-                if user.access_keys.len() >= ACCESS_KEYS_PER_USER {
+                if user.access_keys.len() >= IAM_ACCESS_KEYS_PER_USER_MAX {
                     return Err(IamError::new(
                         StatusCode::CONFLICT,
                         "LimitExceeded",
                         format!(
-                            "Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}"
+                            "Cannot exceed quota for AccessKeysPerUser: {IAM_ACCESS_KEYS_PER_USER_MAX}"
                         ),
                     ));
                 }

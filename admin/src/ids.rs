@@ -7,17 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use portico_shared::limits::ID_MAX_CHARS;
 use portico_shared::quota::format_day;
-
-/// Length of an API id.
-pub(crate) const API_ID_LEN: usize = 10;
-
-/// Length of a route, integration or deployment id.
-pub(crate) const CHILD_ID_LEN: usize = 7;
-
-/// Longest id the admin API accepts in a path or a document (an imported `apiId` may be up to
-/// 63 characters: the first label of a host name).
-pub(crate) const MAX_ID_LEN: usize = 63;
 
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -110,7 +101,7 @@ pub(crate) fn random_string(alphabet: &[u8], len: usize) -> Result<String, crate
 /// Whether `id` can name an API: 1 to 63 lowercase letters and digits (a host name label).
 pub(crate) fn valid_api_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= MAX_ID_LEN
+        && id.len() <= ID_MAX_CHARS
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -119,7 +110,7 @@ pub(crate) fn valid_api_id(id: &str) -> bool {
 /// Whether `id` can name a route, integration or deployment: 1 to 63 letters, digits, `-`, `_`.
 pub(crate) fn valid_child_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= MAX_ID_LEN
+        && id.len() <= ID_MAX_CHARS
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -159,6 +150,7 @@ pub(crate) fn iso8601(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portico_shared::limits::{API_ID_CHARS, CHILD_ID_CHARS};
 
     #[test]
     fn timestamps() {
@@ -169,11 +161,11 @@ mod tests {
 
     #[test]
     fn ids() {
-        let a = generate(API_ID_LEN);
-        let b = generate(API_ID_LEN);
+        let a = generate(API_ID_CHARS);
+        let b = generate(API_ID_CHARS);
         assert_ne!(a, b);
         assert!(valid_api_id(&a), "{a}");
-        assert_eq!(generate(CHILD_ID_LEN).len(), 7);
+        assert_eq!(generate(CHILD_ID_CHARS).len(), 7);
         assert!(!valid_api_id("ABC"));
         assert!(valid_child_id("backend-1"));
         assert!(!valid_child_id("a/b"));

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use portico_shared::limits::CHILD_ID_CHARS;
 use portico_shared::model::{
     self, AuthorizationType, Config, ConnectionType, IntegrationType, ProtocolType,
 };
@@ -170,7 +171,7 @@ impl Catalog {
             let rat = format!("{at}.routes[{}]", r.route_key);
             let route_id = if r.route_id.is_empty() {
                 loop {
-                    let id = ids::generate(ids::CHILD_ID_LEN);
+                    let id = ids::generate(CHILD_ID_CHARS);
                     if !routes.contains_key(&id) && !state.integrations.contains_key(&id) {
                         break id;
                     }

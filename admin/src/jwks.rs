@@ -1,11 +1,11 @@
 //! The JWKS fetcher: fills the key slots of HTTP API JWT authorizers, on the admin thread.
 //!
 //! # Architecture
-//! 1. Every [`TICK_MS`], [`fetch_loop`] reads the published snapshot and walks each API's
+//! 1. Every [`JWKS_TICK_MS`], [`fetch_loop`] reads the published snapshot and walks each API's
 //!    `key_slots` (collected at compile time, one per key source).
 //! 2. A slot is fetched when it has no keys yet or its last fetch failed (then again every
 //!    `JWKS_RETRY_S`), when its keys are older than `JWKS_TTL_S`, or when a worker asked for a refresh
-//!    (an unknown `kid`) and the last fetch is at least `JWKS_REFETCH_MIN_INTERVAL_S` old. The
+//!    (an unknown `kid`) and the last fetch is at least `JWKS_REFETCH_INTERVAL_MIN_S` old. The
 //!    request flag stays set until the rate limit allows it, so a rotation is picked up late,
 //!    never lost.
 //! 3. A fetch is OpenID discovery (`{issuer}/.well-known/openid-configuration` → `jwks_uri`) or
@@ -20,17 +20,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use portico_shared::jwt::{
-    parse_jwks, KeySlot, KeySource, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES,
-    JWKS_REFETCH_MIN_INTERVAL_S, JWKS_RETRY_S, JWKS_TTL_S,
+use portico_shared::jwt::{parse_jwks, KeySlot, KeySource};
+use portico_shared::limits::{
+    JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES, JWKS_REFETCH_INTERVAL_MIN_S, JWKS_RETRY_S, JWKS_TICK_MS,
+    JWKS_TTL_S,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::SnapshotCell;
-
-/// How often the fetcher looks at the slots, ms: the delay before a new authorizer's first
-/// fetch and before a refresh request is seen.
-const TICK_MS: u64 = 100;
 
 /// What the fetcher remembers of one slot.
 #[derive(Debug)]
@@ -46,7 +43,7 @@ struct Fetched {
 /// Fills the key slots of the published snapshot, forever.
 pub(crate) async fn fetch_loop(cell: SnapshotCell) {
     let mut known: HashMap<KeySource, Fetched> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+    let mut tick = tokio::time::interval(Duration::from_millis(JWKS_TICK_MS));
     loop {
         tick.tick().await;
         let slots: Vec<Arc<KeySlot>> = cell
@@ -63,7 +60,7 @@ pub(crate) async fn fetch_loop(cell: SnapshotCell) {
                     } else if age >= Duration::from_secs(JWKS_TTL_S) {
                         true
                     } else {
-                        age >= Duration::from_secs(JWKS_REFETCH_MIN_INTERVAL_S)
+                        age >= Duration::from_secs(JWKS_REFETCH_INTERVAL_MIN_S)
                             && slot.take_refresh()
                     }
                 }

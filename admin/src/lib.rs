@@ -23,6 +23,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use portico_shared::limits::{
+    ADMIN_BODY_MAX_BYTES, DOMAINS_BODY_MAX_BYTES, OPENAPI_DEFINITION_MAX_BYTES,
+    RETIRED_SWEEP_INTERVAL_MS, V2_BODY_MAX_BYTES,
+};
 use portico_shared::model::{Config, ProtocolType};
 use portico_shared::stats::StatsBoard;
 use portico_shared::Snapshot;
@@ -71,17 +75,6 @@ pub use store::{MemoryStore, SqliteStore, Store};
 
 /// The atomically swapped snapshot the data plane reads.
 pub type SnapshotCell = Arc<ArcSwap<Snapshot>>;
-
-/// Largest admin request body: `PUT /portico/config` carries whole configurations.
-pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
-
-/// How often the admin thread looks for replaced snapshots the workers have let go of, ms. It
-/// frees them only once no change was published for this long (each publish frees the earlier
-/// ones itself), so freeing does not compete with the first requests after a change.
-pub const RETIRED_SWEEP_INTERVAL_MS: u64 = 1_000;
-
-/// Largest `/v2/` request body (one resource).
-pub const MAX_V2_BODY_BYTES: usize = 1024 * 1024;
 
 /// Where the data plane serves APIs, for `apiEndpoint` (`http://{apiId}.{domain}:{port}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -311,19 +304,19 @@ pub fn app(state: AdminState) -> Router {
     let signed = Router::new()
         .merge(portico::router())
         .merge(cluster::router())
-        .merge(v2::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
-        .merge(usage::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
-        .merge(v1::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(v2::router().layer(DefaultBodyLimit::max(V2_BODY_MAX_BYTES)))
+        .merge(usage::router().layer(DefaultBodyLimit::max(V2_BODY_MAX_BYTES)))
+        .merge(v1::router().layer(DefaultBodyLimit::max(V2_BODY_MAX_BYTES)))
         // OpenAPI import and export; the paths it shares with `v2/` and `v1/` merge by method.
-        .merge(openapi::router().layer(DefaultBodyLimit::max(openapi::MAX_DEFINITION_BYTES)))
+        .merge(openapi::router().layer(DefaultBodyLimit::max(OPENAPI_DEFINITION_MAX_BYTES)))
         // `POST /` carries two services: ACM (JSON 1.1, `X-Amz-Target: CertificateManager.*`)
         // and IAM's Query protocol (form-encoded `Action=...`).
         .route("/", axum::routing::post(post_root))
         .merge(lambda::router())
-        .merge(domains::router().layer(DefaultBodyLimit::max(domains::MAX_BODY_BYTES)))
-        .merge(vpc_link::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
-        .merge(account::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
-        .merge(tags::router().layer(DefaultBodyLimit::max(MAX_V2_BODY_BYTES)))
+        .merge(domains::router().layer(DefaultBodyLimit::max(DOMAINS_BODY_MAX_BYTES)))
+        .merge(vpc_link::router().layer(DefaultBodyLimit::max(V2_BODY_MAX_BYTES)))
+        .merge(account::router().layer(DefaultBodyLimit::max(V2_BODY_MAX_BYTES)))
+        .merge(tags::router().layer(DefaultBodyLimit::max(V2_BODY_MAX_BYTES)))
         .merge(metrics::profiling_router(Arc::clone(&state.inner.stats)))
         // A request for an operation Portico does not serve: a 400 naming it (operations.rs).
         .fallback(operations::fallback)
@@ -347,7 +340,7 @@ pub fn app(state: AdminState) -> Router {
         // The console's page and scripts hold no data: it signs its own admin calls.
         .merge(console::router())
         .merge(signed)
-        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_MAX_BYTES))
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(state)
 }

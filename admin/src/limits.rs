@@ -6,16 +6,16 @@
 //! 1. **Leases.** A throttle bucket's node pool (`portico_shared::lease::Pool`) asks for tokens
 //!    through a bounded channel (a non-blocking `try_send` from the worker). Each request runs
 //!    [`LEASE_SCRIPT`] once: Redis's own clock refills the GCRA state, up to a lease is taken
-//!    and the reply says how long to hold off when it was short. Every [`TICK_MS`] pools unused
-//!    for `POOL_WINDOW_MS` give their tokens back through the same script.
-//! 2. **Quotas.** Every [`TICK_MS`] each usage plan state's period count and day counts are
+//!    and the reply says how long to hold off when it was short. Every [`SHARED_LIMITS_TICK_MS`] pools unused
+//!    for `LEASE_POOL_WINDOW_MS` give their tokens back through the same script.
+//! 2. **Quotas.** Every [`SHARED_LIMITS_TICK_MS`] each usage plan state's period count and day counts are
 //!    reconciled: `SET key base NX` (the cluster total this node last saw, so a Redis that came
 //!    back empty is refilled) then `INCRBY key delta` (what this node counted since), all in one
 //!    pipeline; the reply is the cluster total, and the node adds the other nodes' share to its
 //!    local counters. The usage flush then writes cluster totals to the store for `GetUsage`.
 //! 3. **Redis down.** A failed call marks the link down: every pool admits through its local
 //!    fallback bucket (rate and burst divided by the live node count), quotas count locally, and
-//!    the thread reconnects every [`RECONNECT_MS`]; the deltas counted meanwhile are added when
+//!    the thread reconnects every [`REDIS_RECONNECT_MS`]; the deltas counted meanwhile are added when
 //!    it is back. Logged on each transition; `GET /portico/cluster` shows it.
 
 use std::collections::HashMap;
@@ -25,18 +25,13 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use portico_shared::keys::KeyPlan;
-use portico_shared::lease::{self, LeaseSink, Link, Pool, POOL_WINDOW_MS};
+use portico_shared::lease::{self, LeaseSink, Link, Pool};
+use portico_shared::limits::{
+    LEASE_POOL_WINDOW_MS, REDIS_RECONNECT_MS, REDIS_TIMEOUT_MS, SHARED_LIMITS_QUEUE_MAX,
+    SHARED_LIMITS_TICK_MS,
+};
 
 use crate::usage::{Counters, StateKey};
-
-/// Read/write timeout of every Redis call, ms.
-pub const REDIS_TIMEOUT_MS: u64 = 200;
-/// Housekeeping period: quota reconciliation and expired leases, ms.
-pub const TICK_MS: u64 = 50;
-/// Reconnect attempts while Redis is down, ms apart.
-pub const RECONNECT_MS: u64 = 500;
-/// Pending lease requests the channel holds.
-const QUEUE: usize = 4096;
 
 /// KEYS[1]: the bucket; ARGV: interval µs (float), capacity µs, tokens wanted, tokens given
 /// back. Returns `{got, hold off µs}`. The state is GCRA's theoretical arrival time in µs of
@@ -88,7 +83,7 @@ impl LeaseSink for Sink {
 /// from now on are shared. Redis need not be up: until it answers, limits are node-local.
 pub fn start(url: &str) -> Result<Arc<SharedLimits>, String> {
     let client = redis::Client::open(url).map_err(|e| format!("--redis {url}: {e}"))?;
-    let (tx, rx) = sync_channel(QUEUE);
+    let (tx, rx) = sync_channel(SHARED_LIMITS_QUEUE_MAX);
     let link = lease::install(Box::new(Sink(tx)));
     link.up.store(false, Ordering::Release);
     let shared = Arc::new(SharedLimits {
@@ -172,7 +167,7 @@ impl Client {
     }
 
     fn run(mut self, rx: Receiver<Arc<Pool>>) {
-        let tick = Duration::from_millis(TICK_MS);
+        let tick = Duration::from_millis(SHARED_LIMITS_TICK_MS);
         loop {
             let mut batch = Vec::new();
             match rx.recv_timeout(tick.saturating_sub(self.last_tick.elapsed())) {
@@ -198,7 +193,7 @@ impl Client {
         if self.con.is_some() || Instant::now() < self.next_connect {
             return;
         }
-        self.next_connect = Instant::now() + Duration::from_millis(RECONNECT_MS);
+        self.next_connect = Instant::now() + Duration::from_millis(REDIS_RECONNECT_MS);
         let timeout = Duration::from_millis(REDIS_TIMEOUT_MS);
         let con = self
             .client
@@ -266,12 +261,12 @@ impl Client {
             .insert(pool.name.clone(), (Arc::downgrade(pool), Instant::now()));
     }
 
-    /// Gives back the tokens of pools unused for `POOL_WINDOW_MS`; forgets dropped pools.
+    /// Gives back the tokens of pools unused for `LEASE_POOL_WINDOW_MS`; forgets dropped pools.
     fn expire(&mut self) {
         if self.con.is_none() {
             return;
         }
-        let window = Duration::from_millis(POOL_WINDOW_MS);
+        let window = Duration::from_millis(LEASE_POOL_WINDOW_MS);
         let stale: Vec<Arc<Pool>> = self
             .pools
             .values()

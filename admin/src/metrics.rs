@@ -32,6 +32,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use hdrhistogram::Histogram;
+use portico_shared::limits::METRICS_ROUTE_SERIES_MAX;
 use portico_shared::stats::{
     percentiles, GatewayCounters, MergedRoute, Percentiles, StatsBoard, StatsReport,
 };
@@ -42,10 +43,6 @@ use crate::error::ApiError;
 pub mod history;
 
 pub use history::History;
-
-/// Routes that keep their own series in a scrape; the rest are summed into `__other__`.
-/// Each route costs 7 counter series and 3 × 24 histogram series.
-pub const MAX_ROUTE_SERIES: usize = 500;
 
 /// The Prometheus text format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -441,9 +438,11 @@ fn escape_label_value(out: &mut String, v: &str) {
 
 // === axum ===
 
-/// `GET /metrics`: the Prometheus text exposition, capped at [`MAX_ROUTE_SERIES`] routes.
+/// `GET /metrics`: the Prometheus text exposition, capped at [`METRICS_ROUTE_SERIES_MAX`] routes.
 pub async fn prometheus(State(board): State<Arc<StatsBoard>>) -> impl IntoResponse {
-    match tokio::task::spawn_blocking(move || render_prometheus(&board, MAX_ROUTE_SERIES)).await {
+    match tokio::task::spawn_blocking(move || render_prometheus(&board, METRICS_ROUTE_SERIES_MAX))
+        .await
+    {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "metrics rendering failed");

@@ -25,6 +25,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use portico_shared::limits::ADMIN_BODY_MAX_BYTES;
+
 use crate::error::ApiError;
 
 mod table;
@@ -216,7 +218,7 @@ pub(crate) async fn validate_enums(req: Request, next: Next) -> Response {
     let body_enums = op.enums.iter().any(|e| e.location == Location::Body);
     let req = if body_enums {
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, crate::MAX_ADMIN_BODY_BYTES).await {
+        let bytes = match axum::body::to_bytes(body, ADMIN_BODY_MAX_BYTES).await {
             Ok(b) => b,
             Err(_) => {
                 return ApiError::PayloadTooLarge("The request body is too large".into())

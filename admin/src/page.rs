@@ -14,12 +14,10 @@ use std::collections::btree_map;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use portico_shared::limits::{PAGE_MAX, PAGE_TOKEN_MAX_CHARS, PAGE_V1_DEFAULT};
 use serde::Serialize;
 
 use crate::error::ApiError;
-
-/// Longest token accepted, in hex digits (keys are ids of at most a few dozen characters).
-const MAX_TOKEN_CHARS: usize = 256;
 
 /// How one API family names and bounds its paging members.
 #[derive(Debug)]
@@ -113,7 +111,7 @@ impl Cursor {
 
 /// The key a token names; `None` if it is not the hex of UTF-8 or is too long.
 fn decode(token: &str) -> Option<String> {
-    if token.len() > MAX_TOKEN_CHARS {
+    if token.len() > PAGE_TOKEN_MAX_CHARS {
         return None;
     }
     String::from_utf8(hex::decode(token).ok()?).ok()
@@ -121,17 +119,11 @@ fn decode(token: &str) -> Option<String> {
 
 // === v1 list operations (REST APIs, API keys, usage plans, VPC links, domain names) ===
 
-/// v1: items in a page when the caller gives no `limit`.
-pub(crate) const PAGE_DEFAULT: usize = 25;
-
-/// Largest `limit`.
-pub(crate) const PAGE_MAX: usize = 500;
-
 /// The paging members of v1 list operations (REST APIs, API keys and usage plans alike).
 pub(crate) const PAGING: Members = Members {
     limit: "limit",
     token: "position",
-    default: PAGE_DEFAULT,
+    default: PAGE_V1_DEFAULT,
     max: PAGE_MAX,
 };
 

@@ -16,10 +16,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use portico_shared::limits::PATCH_OPERATIONS_MAX;
 
-/// Longest patch list accepted in one update.
-pub(crate) const MAX_PATCH_OPERATIONS: usize = 100;
+use crate::error::ApiError;
 
 /// An `Update*` body.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,9 +57,9 @@ pub(crate) enum Op {
 impl PatchInput {
     /// The operations, bounded.
     pub(crate) fn ops(&self) -> Result<&[PatchOp], ApiError> {
-        if self.patch_operations.len() > MAX_PATCH_OPERATIONS {
+        if self.patch_operations.len() > PATCH_OPERATIONS_MAX {
             return Err(ApiError::BadRequest(format!(
-                "patchOperations must have at most {MAX_PATCH_OPERATIONS} entries"
+                "patchOperations must have at most {PATCH_OPERATIONS_MAX} entries"
             )));
         }
         Ok(&self.patch_operations)

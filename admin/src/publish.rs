@@ -18,7 +18,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use portico_shared::snapshot::{CompileContext, ConfigError};
+use portico_shared::compile::{CompileContext, ConfigError};
 use portico_shared::Snapshot;
 use serde::{Deserialize, Serialize};
 

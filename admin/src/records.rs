@@ -8,6 +8,10 @@
 //! every problem found, in AWS's words where AWS has them.
 
 use portico_shared::limits::INTEGRATION_TIMEOUT_MIN_MS;
+use portico_shared::limits::{
+    HTTP_STAGE_VARIABLE_VALUE_MAX_CHARS, REST_STAGE_VARIABLE_VALUE_MAX_CHARS, STAGE_VARIABLES_MAX,
+    STAGE_VARIABLE_NAME_MAX_CHARS, TAGS_MAX,
+};
 use portico_shared::model::{
     self, AuthorizationType, AuthorizerType, ConnectionType, IntegrationType,
 };
@@ -24,18 +28,6 @@ pub(crate) const ROUTE_SELECTION_EXPRESSION_BRACED: &str = "${request.method} ${
 
 /// AWS's default API key selection expression.
 pub(crate) const API_KEY_SELECTION_EXPRESSION: &str = "$request.header.x-api-key";
-
-/// Stage variables per stage, as AWS.
-pub(crate) const MAX_STAGE_VARIABLES: usize = 100;
-
-/// Longest stage variable value for HTTP APIs, as AWS.
-pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 2048;
-
-/// Longest stage variable name.
-pub(crate) const MAX_STAGE_VARIABLE_NAME_CHARS: usize = 64;
-
-/// Tags per resource, as AWS.
-pub(crate) const MAX_TAGS: usize = 50;
 
 /// CORS configuration (`Cors`): the model's own type, validated by
 /// `portico_shared::cors::CorsPolicy::compile` and served by the data plane.
@@ -495,11 +487,11 @@ pub(crate) fn check_len(
     }
 }
 
-/// Checks tags: at most [`MAX_TAGS`], keys 1..128 and values 0..256 characters.
+/// Checks tags: at most [`TAGS_MAX`], keys 1..128 and values 0..256 characters.
 pub(crate) fn check_tags(problems: &mut Vec<String>, tags: Option<&BTreeMap<String, String>>) {
     let Some(tags) = tags else { return };
-    if tags.len() > MAX_TAGS {
-        problems.push(format!("tags must have at most {MAX_TAGS} entries"));
+    if tags.len() > TAGS_MAX {
+        problems.push(format!("tags must have at most {TAGS_MAX} entries"));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
@@ -620,24 +612,21 @@ pub(crate) fn check_stage_variables(
     plane: Plane,
 ) {
     let (member, max_value) = match plane {
-        Plane::V1 => (
-            "variables",
-            crate::v1::records::MAX_STAGE_VARIABLE_VALUE_CHARS,
-        ),
-        Plane::V2 => ("stageVariables", MAX_STAGE_VARIABLE_VALUE_CHARS),
+        Plane::V1 => ("variables", REST_STAGE_VARIABLE_VALUE_MAX_CHARS),
+        Plane::V2 => ("stageVariables", HTTP_STAGE_VARIABLE_VALUE_MAX_CHARS),
     };
-    if vars.len() > MAX_STAGE_VARIABLES {
+    if vars.len() > STAGE_VARIABLES_MAX {
         problems.push(format!(
-            "{member} must have at most {MAX_STAGE_VARIABLES} entries"
+            "{member} must have at most {STAGE_VARIABLES_MAX} entries"
         ));
     }
     for (k, v) in vars {
         if k.is_empty()
-            || k.len() > MAX_STAGE_VARIABLE_NAME_CHARS
+            || k.len() > STAGE_VARIABLE_NAME_MAX_CHARS
             || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             problems.push(format!(
-                "Invalid stage variable name '{k}': use 1 to {MAX_STAGE_VARIABLE_NAME_CHARS} letters, digits and '_'"
+                "Invalid stage variable name '{k}': use 1 to {STAGE_VARIABLE_NAME_MAX_CHARS} letters, digits and '_'"
             ));
         }
         if v.is_empty()

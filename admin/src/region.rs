@@ -30,15 +30,14 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use portico_shared::limits::REGION_NAME_MAX_CHARS;
+
 use crate::error::ApiError;
 use crate::store::{Change, Kind, Row, Store, StoreError, UsageRow};
 use crate::AdminState;
 
 /// The `api_id` under which resources' regions are stored (a `$` scope: `DeleteAll` spares it).
 pub(crate) const REGION_SCOPE: &str = "$regions";
-
-/// Longest region name accepted from a credential scope (AWS's are under 20 characters).
-const REGION_MAX_LEN: usize = 32;
 
 tokio::task_local! {
     /// The region of the admin request this task serves.
@@ -361,7 +360,7 @@ fn signed_region(req: &Request) -> Option<&str> {
     // `AKID/date/region/service/aws4_request`, `/` percent-encoded in a query string.
     let mut parts = credential.split("%2F").flat_map(|p| p.split('/'));
     let region = parts.nth(2)?;
-    let ok = (1..=REGION_MAX_LEN).contains(&region.len())
+    let ok = (1..=REGION_NAME_MAX_CHARS).contains(&region.len())
         && region
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');

@@ -6,7 +6,7 @@
 //! keeps the admin listener on loopback.
 //!
 //! # Architecture
-//! 1. [`require_sigv4`] buffers the body (bounded by [`MAX_SIGNED_BODY_BYTES`]): the payload hash
+//! 1. [`require_sigv4`] buffers the body (bounded by [`ADMIN_BODY_MAX_BYTES`]): the payload hash
 //!    is part of what is signed, so the body must be whole before anything is decided.
 //! 2. [`verify`] finds the signature (the `Authorization` header, or the presigned `X-Amz-*` query
 //!    parameters), checks the access key, the date window and the scope, rebuilds the canonical
@@ -32,10 +32,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use portico_shared::limits::ADMIN_BODY_MAX_BYTES;
 use portico_shared::sigv4;
 pub use portico_shared::sigv4::verify::{
-    find_claim, Claim, HeaderLookup, RequestParts, SigV4Error, MAX_CLOCK_SKEW_S,
-    MAX_PRESIGNED_EXPIRES_S, MAX_SIGNED_BODY_BYTES,
+    find_claim, Claim, HeaderLookup, RequestParts, SigV4Error,
 };
 
 pub use sigv4::ALGORITHM;
@@ -185,7 +185,7 @@ pub fn verify(
 ///
 /// With `None` credentials (none configured) every request passes untouched; [`check_bind`]
 /// then keeps the listener on loopback. Otherwise the body is buffered (at most
-/// [`MAX_SIGNED_BODY_BYTES`], else 413), verified with the current clock and handed on whole.
+/// [`ADMIN_BODY_MAX_BYTES`], else 413), verified with the current clock and handed on whole.
 pub async fn require_sigv4(
     State(creds): State<Option<Arc<AdminCredentials>>>,
     req: Request,
@@ -219,17 +219,17 @@ pub async fn require_sigv4(
         .await
 }
 
-/// Reads the whole body, refusing one larger than [`MAX_SIGNED_BODY_BYTES`] (up front when its
+/// Reads the whole body, refusing one larger than [`ADMIN_BODY_MAX_BYTES`] (up front when its
 /// `Content-Length` says so).
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, SigV4Error> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_SIGNED_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > ADMIN_BODY_MAX_BYTES as u64) {
         return Err(SigV4Error::PayloadTooLarge);
     }
-    match Limited::new(body, MAX_SIGNED_BODY_BYTES).collect().await {
+    match Limited::new(body, ADMIN_BODY_MAX_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             Err(SigV4Error::PayloadTooLarge)

@@ -2,7 +2,7 @@
 //! thread, so workers sign Invoke calls with the role's temporary credentials.
 //!
 //! # Architecture
-//! 1. Every [`TICK_MS`], [`assume_loop`] reads the published snapshot and walks each API's
+//! 1. Every [`STS_TICK_MS`], [`assume_loop`] reads the published snapshot and walks each API's
 //!    `role_slots` (collected at compile time, one per role ARN).
 //! 2. A slot is due when it has no credentials, or they expire within `ROLE_RENEW_BEFORE_S`;
 //!    a failed attempt is retried after `ROLE_RETRY_S`.
@@ -12,29 +12,26 @@
 //!    `Credentials` are published into the slot.
 //!
 //! Invariants: workers never call STS and never wait for it; they load a slot (one atomic
-//! load). Calls run one at a time, each bounded by [`CALL_TIMEOUT_MS`].
+//! load). Calls run one at a time, each bounded by [`STS_CALL_TIMEOUT_MS`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use portico_shared::lambda::{RoleSlot, ROLE_DURATION_S, ROLE_RENEW_BEFORE_S, ROLE_RETRY_S};
+use portico_shared::lambda::RoleSlot;
+use portico_shared::limits::{
+    ROLE_DURATION_S, ROLE_RENEW_BEFORE_S, ROLE_RETRY_S, STS_ANSWER_MAX_BYTES, STS_CALL_TIMEOUT_MS,
+    STS_TICK_MS,
+};
 use portico_shared::sigv4::{self, Credentials};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::SnapshotCell;
 
-/// How often the task looks at the slots, ms.
-const TICK_MS: u64 = 100;
-/// One `AssumeRole` call's bound, ms.
-const CALL_TIMEOUT_MS: u64 = 5_000;
-/// The largest STS answer read.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
 /// Keeps the role slots of the published snapshot filled, forever.
 pub(crate) async fn assume_loop(cell: SnapshotCell) {
     let mut attempted: HashMap<Box<str>, (Weak<RoleSlot>, Instant)> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+    let mut tick = tokio::time::interval(Duration::from_millis(STS_TICK_MS));
     loop {
         tick.tick().await;
         let slots: Vec<Arc<RoleSlot>> = cell
@@ -126,7 +123,7 @@ async fn assume(role_arn: &str) -> Result<(Credentials, u64), String> {
     } else {
         format!("{authority}:80")
     };
-    let answer = tokio::time::timeout(Duration::from_millis(CALL_TIMEOUT_MS), async {
+    let answer = tokio::time::timeout(Duration::from_millis(STS_CALL_TIMEOUT_MS), async {
         let mut stream = tokio::net::TcpStream::connect(&target)
             .await
             .map_err(|e| format!("connect to {target}: {e}"))?;
@@ -136,14 +133,14 @@ async fn assume(role_arn: &str) -> Result<(Credentials, u64), String> {
             .map_err(|e| format!("AssumeRole: {e}"))?;
         let mut buf = Vec::new();
         (&mut stream)
-            .take(MAX_ANSWER_BYTES as u64)
+            .take(STS_ANSWER_MAX_BYTES as u64)
             .read_to_end(&mut buf)
             .await
             .map_err(|e| format!("AssumeRole: {e}"))?;
         crate::jwks::parse_response(&buf).map_err(|e| format!("AssumeRole: {e}"))
     })
     .await
-    .map_err(|_| format!("AssumeRole timed out after {CALL_TIMEOUT_MS} ms"))??;
+    .map_err(|_| format!("AssumeRole timed out after {STS_CALL_TIMEOUT_MS} ms"))??;
     parse_answer(&String::from_utf8_lossy(&answer))
 }
 

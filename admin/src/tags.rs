@@ -20,10 +20,12 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
+use portico_shared::limits::TAGS_MAX;
+
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::publish::row;
-use crate::records::{check_tags, MAX_TAGS};
+use crate::records::check_tags;
 use crate::store::{Change, Kind, USAGE_SCOPE};
 use crate::wire::{ok, Body, Params};
 use crate::AdminState;
@@ -144,9 +146,9 @@ async fn edit(s: &AdminState, arn: &str, edit: Edit) -> Result<(), ApiError> {
                     }
                 }
             }
-            if tags.len() > MAX_TAGS {
+            if tags.len() > TAGS_MAX {
                 return Err(ApiError::BadRequest(format!(
-                    "A resource can have at most {MAX_TAGS} tags"
+                    "A resource can have at most {TAGS_MAX} tags"
                 )));
             }
             Ok(())

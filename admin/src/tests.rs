@@ -5,6 +5,8 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
+use portico_shared::limits::V2_BODY_MAX_BYTES;
+
 use super::*;
 use crate::test_support::{self, Answer};
 
@@ -383,7 +385,7 @@ async fn errors_have_aws_shape_and_list_every_problem() {
 
     let big = format!(
         r#"{{"name": "{}", "protocolType": "HTTP"}}"#,
-        "x".repeat(MAX_V2_BODY_BYTES)
+        "x".repeat(V2_BODY_MAX_BYTES)
     );
     let a = h.call("POST", "/v2/apis", &big).await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);

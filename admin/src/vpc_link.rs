@@ -10,7 +10,7 @@
 //!    those targets; a v2 link names none (an HTTP API integration's `integrationUri` lists them:
 //!    `http://host:port,host:port/path`). Pool settings come from `portico:*` tags
 //!    (`PoolSettings::from_tags`). A link is `AVAILABLE` at once.
-//! 3. [`health_loop`] runs on the admin runtime: every [`TICK_MS`] it walks the served
+//! 3. [`health_loop`] runs on the admin runtime: every [`VPC_LINK_HEALTH_TICK_MS`] it walks the served
 //!    snapshot's pools and probes each target whose interval is due (a TCP connect, or
 //!    `GET portico:healthCheckPath` answering 200 to 399), publishing the verdict into the pool's
 //!    atomics (`TargetPool::record_check`). Workers never wait for it.
@@ -28,7 +28,11 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use portico_shared::snapshot::CompileContext;
+use portico_shared::compile::CompileContext;
+use portico_shared::limits::{
+    VPC_LINK_HEALTH_RESPONSE_MAX_BYTES, VPC_LINK_HEALTH_TICK_MS, VPC_LINK_NAME_MAX_CHARS,
+    VPC_LINK_TARGETS_MAX,
+};
 use portico_shared::vpc_link::{parse_target, Plane, PoolSettings, TargetPool, VpcLinkSpec};
 use portico_shared::Snapshot;
 
@@ -40,13 +44,6 @@ use crate::publish::{deletion, parse_doc, row, Publisher};
 use crate::store::{Change, Kind, Row, VPC_LINK_SCOPE};
 use crate::wire::{accepted, created, ok, page, Body, PageQuery, Paging, Params};
 use crate::{AdminState, SnapshotCell};
-
-/// How often the health checker looks for due checks, ms.
-const TICK_MS: u64 = 50;
-/// Largest health check response head read, bytes.
-const HEALTH_RESPONSE_MAX_BYTES: usize = 4096;
-const MAX_NAME_CHARS: usize = 255;
-const MAX_TARGETS: usize = portico_shared::limits::VPC_LINK_TARGETS_MAX;
 
 /// VPC links of both control planes, by id: the catalog's VPC link state.
 pub(crate) type VpcLinks = BTreeMap<String, VpcLinkRecord>;
@@ -303,9 +300,9 @@ fn v2_view(r: &VpcLinkRecord) -> V2View {
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     let n = name.chars().count();
-    if n == 0 || n > MAX_NAME_CHARS {
+    if n == 0 || n > VPC_LINK_NAME_MAX_CHARS {
         return Err(ApiError::BadRequest(format!(
-            "name must be 1 to {MAX_NAME_CHARS} characters"
+            "name must be 1 to {VPC_LINK_NAME_MAX_CHARS} characters"
         )));
     }
     Ok(())
@@ -328,9 +325,9 @@ fn spec_of(r: &VpcLinkRecord) -> Result<VpcLinkSpec, Vec<String>> {
         Plane::V2
     };
     if plane == Plane::V1 {
-        if r.target_arns.is_empty() || r.target_arns.len() > MAX_TARGETS {
+        if r.target_arns.is_empty() || r.target_arns.len() > VPC_LINK_TARGETS_MAX {
             problems.push(format!(
-                "targetArns must list 1 to {MAX_TARGETS} targets (host:port in Portico)"
+                "targetArns must list 1 to {VPC_LINK_TARGETS_MAX} targets (host:port in Portico)"
             ));
         }
         for t in &r.target_arns {
@@ -474,7 +471,7 @@ fn delete(
 
 /// Probes every served pool's targets at their interval, forever (see the module docs).
 pub(crate) async fn health_loop(cell: SnapshotCell) {
-    let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+    let mut tick = tokio::time::interval(Duration::from_millis(VPC_LINK_HEALTH_TICK_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = std::time::Instant::now();
     loop {
@@ -534,7 +531,9 @@ async fn check(pool: &TargetPool, i: usize) -> bool {
         stream.write_all(req.as_bytes()).await.ok()?;
         let mut buf = Vec::with_capacity(256);
         let mut chunk = [0u8; 512];
-        while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < HEALTH_RESPONSE_MAX_BYTES {
+        while !buf.windows(2).any(|w| w == b"\r\n")
+            && buf.len() < VPC_LINK_HEALTH_RESPONSE_MAX_BYTES
+        {
             let n = stream.read(&mut chunk).await.ok()?;
             if n == 0 {
                 break;

@@ -18,21 +18,17 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use portico_shared::limits::{PAGE_MAX, PAGE_V2_DEFAULT};
+
 use crate::error::ApiError;
 use crate::page::{Cursor, Members};
 use crate::records::Page;
-
-/// Items in a page when the caller gives no `maxResults`.
-pub(crate) const PAGE_DEFAULT: usize = 100;
-
-/// Largest `maxResults`.
-pub(crate) const PAGE_MAX: usize = 500;
 
 /// The paging members of `Get*s` calls.
 const PAGING: Members = Members {
     limit: "maxResults",
     token: "nextToken",
-    default: PAGE_DEFAULT,
+    default: PAGE_V2_DEFAULT,
     max: PAGE_MAX,
 };
 

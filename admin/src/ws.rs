@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use portico_shared::limits::{DESCRIPTION_MAX_CHARS, WS_RESPONSES_MAX};
 use portico_shared::model;
 use portico_shared::websocket::{Selection, DEFAULT};
 
@@ -20,12 +21,8 @@ use crate::records::{
     IntegrationRecord, IntegrationResponseInput, IntegrationResponseRecord, RouteRecord,
     RouteResponseInput, RouteResponseRecord,
 };
-use crate::v2::{set, set_opt, MAX_DESCRIPTION_CHARS};
+use crate::v2::{set, set_opt};
 use portico_shared::model::{ConnectionType, IntegrationType, ProtocolType};
-
-/// Integration responses per integration and route responses per route (AWS: one route
-/// response, `$default`; integration responses are a few status patterns).
-const MAX_RESPONSES: usize = 64;
 
 // === what a deployment freezes ===
 
@@ -117,9 +114,9 @@ impl Catalog {
         if input.route_response_key.is_none() {
             problems.push("routeResponseKey is required".to_string());
         }
-        if children(&d.state.route_responses, route_id).count() >= MAX_RESPONSES {
+        if children(&d.state.route_responses, route_id).count() >= WS_RESPONSES_MAX {
             problems.push(format!(
-                "a route has at most {MAX_RESPONSES} route responses"
+                "a route has at most {WS_RESPONSES_MAX} route responses"
             ));
         }
         let record = RouteResponseRecord {
@@ -239,9 +236,9 @@ impl Catalog {
         if input.integration_response_key.is_none() {
             problems.push("integrationResponseKey is required".to_string());
         }
-        if children(&d.state.integration_responses, integration_id).count() >= MAX_RESPONSES {
+        if children(&d.state.integration_responses, integration_id).count() >= WS_RESPONSES_MAX {
             problems.push(format!(
-                "an integration has at most {MAX_RESPONSES} integration responses"
+                "an integration has at most {WS_RESPONSES_MAX} integration responses"
             ));
         }
         let record = IntegrationResponseRecord {
@@ -506,7 +503,7 @@ pub(crate) fn merge_integration(
         "description",
         input.description.as_deref(),
         0,
-        MAX_DESCRIPTION_CHARS,
+        DESCRIPTION_MAX_CHARS,
     );
     if !problems.is_empty() {
         return Err(ApiError::invalid(&problems));

@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use http::Method;
 use portico_dataplane::http1::body::ChunkedDecoder;
 use portico_dataplane::http1::parse::{parse_request, BodyKind, HeaderSpans};
-use portico_shared::limits::{MAX_HEADER_BYTES, MAX_HEADER_COUNT};
+use portico_shared::limits::{HEADER_COUNT_MAX, HEADER_MAX_BYTES};
 use portico_shared::router::{Router, RouterBuilder};
 
 /// Route table sizes compared by the `route` group.
@@ -81,9 +81,9 @@ fn parse(c: &mut Criterion) {
         ("browser_get", BROWSER_GET, BodyKind::None),
         ("post_content_length", POST_JSON, BodyKind::Length(49)),
     ];
-    let mut headers = HeaderSpans::with_capacity(MAX_HEADER_COUNT);
+    let mut headers = HeaderSpans::with_capacity(HEADER_COUNT_MAX);
     for (name, input, body) in cases {
-        let head = parse_request(input, MAX_HEADER_BYTES, MAX_HEADER_COUNT, &mut headers)
+        let head = parse_request(input, HEADER_MAX_BYTES, HEADER_COUNT_MAX, &mut headers)
             .expect("bench input is a valid request")
             .expect("bench input holds a complete head");
         assert_eq!(head.body, body, "{name}");
@@ -92,8 +92,8 @@ fn parse(c: &mut Criterion) {
             b.iter(|| {
                 parse_request(
                     black_box(input),
-                    MAX_HEADER_BYTES,
-                    MAX_HEADER_COUNT,
+                    HEADER_MAX_BYTES,
+                    HEADER_COUNT_MAX,
                     &mut headers,
                 )
             })

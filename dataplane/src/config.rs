@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use portico_shared::cluster::NodeDirectory;
 use portico_shared::limits;
+use portico_shared::limits::AUTHORIZER_TIMEOUT_MS;
 use portico_shared::throttle::Bucket;
 
 /// Limits enforced on downstream connections. Defaults are [`portico_shared::limits`].
@@ -105,9 +106,9 @@ impl Default for WsLimits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_header_bytes: limits::MAX_HEADER_BYTES,
-            max_header_count: limits::MAX_HEADER_COUNT,
-            max_body_bytes: limits::MAX_BODY_BYTES,
+            max_header_bytes: limits::HEADER_MAX_BYTES,
+            max_header_count: limits::HEADER_COUNT_MAX,
+            max_body_bytes: limits::BODY_MAX_BYTES,
             header_read_timeout: Duration::from_millis(limits::HEADER_READ_TIMEOUT_MS),
             body_read_timeout: Duration::from_millis(limits::BODY_READ_TIMEOUT_MS),
             idle_timeout: Duration::from_millis(limits::IDLE_TIMEOUT_MS),
@@ -128,9 +129,7 @@ impl Default for DataPlaneConfig {
             epoch: Instant::now(),
             workers: 1,
             cache_capacity_bytes_override: None,
-            authorizer_timeout: Duration::from_millis(u64::from(
-                portico_shared::authorizer::AUTHORIZER_TIMEOUT_MS,
-            )),
+            authorizer_timeout: Duration::from_millis(u64::from(AUTHORIZER_TIMEOUT_MS)),
             ws: Default::default(),
             ws_signed: false,
             upstream_tls: crate::upstream_tls::client_config(None)

@@ -32,36 +32,19 @@ use portico_shared::access_log::{
     Sink, SinkKind, EXEC_LINES_DROPPED, EXEC_LINES_QUEUED, EXEC_LINES_SHIPPED, LINES_DROPPED,
     LINES_QUEUED, LINES_SHIPPED,
 };
+use portico_shared::limits::{
+    ACCESS_LOG_FLUSH_INTERVAL_MS, ACCESS_LOG_QUEUE_DEFAULT_LINES, ACCESS_LOG_ROTATE_DEFAULT_BYTES,
+    ACCESS_LOG_SINK_TIMEOUT_MS, CLOUDWATCH_LOGS_BATCH_MAX_BYTES, CLOUDWATCH_LOGS_BATCH_MAX_EVENTS,
+    FIREHOSE_BATCH_MAX_BYTES, FIREHOSE_BATCH_MAX_RECORDS, LOG_CHUNKS_PER_WORKER, LOG_CHUNK_BYTES,
+    LOG_CHUNK_KEEP_MAX_BYTES, LOG_SINK_CALL_BYTES,
+};
 use portico_shared::sigv4::{self, Credentials};
 
-/// Lines one worker may have in flight before it drops (`PORTICO_ACCESS_LOG_QUEUE` overrides):
-/// spread over its [`CHUNKS_PER_WORKER`] chunks.
-const QUEUE_LINES: usize = 8192;
-/// The chunks one worker owns (filling, with the writer, or free): its bound on memory and on
-/// lines in flight. A worker whose chunks are all with the writer drops lines.
-const CHUNKS_PER_WORKER: usize = 16;
-/// A chunk goes to the writer once it holds this many bytes.
-const CHUNK_BYTES: usize = 64 << 10;
-/// A chunk that grew past this (a few very long lines) is shrunk when it comes back.
-const CHUNK_KEEP_BYTES: usize = 4 * CHUNK_BYTES;
 /// A worker hands over what it has at least this often ([`flush`]); the writer ships what a
 /// network sink has waiting at least this often.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
-const FLUSH_EVERY_MS: u64 = FLUSH_EVERY.as_millis() as u64;
-/// A network sink (CloudWatch Logs, Firehose) is called once this much waits for it, or once
-/// its first chunk waited [`FLUSH_EVERY`]: fewer, fuller calls than one per chunk.
-const CALL_BYTES: usize = 4 * CHUNK_BYTES;
-/// A file is rotated (to `.1`) past this size (`PORTICO_ACCESS_LOG_ROTATE_BYTES` overrides).
-const ROTATE_BYTES: u64 = 64 << 20;
+pub const FLUSH_EVERY: Duration = Duration::from_millis(ACCESS_LOG_FLUSH_INTERVAL_MS);
 /// Connect, write and read timeout of one call to a sink.
-const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// `PutLogEvents`: at most 10,000 events and 1 MiB (each event counted 26 bytes more).
-const LOGS_BATCH_EVENTS: usize = 10_000;
-const LOGS_BATCH_BYTES: usize = 1_000_000;
-/// `PutRecordBatch`: at most 500 records and 4 MiB.
-const FIREHOSE_BATCH_RECORDS: usize = 500;
-const FIREHOSE_BATCH_BYTES: usize = 4_000_000;
-const _: () = assert!(QUEUE_LINES >= CHUNKS_PER_WORKER && CALL_BYTES < LOGS_BATCH_BYTES);
+const CALL_TIMEOUT: Duration = Duration::from_millis(ACCESS_LOG_SINK_TIMEOUT_MS);
 
 /// Where a line goes.
 #[derive(Debug, Clone)]
@@ -155,7 +138,7 @@ impl Chunk {
     /// Sent back to its worker, emptied.
     fn recycle(mut self) {
         self.text.clear();
-        self.text.shrink_to(CHUNK_KEEP_BYTES);
+        self.text.shrink_to(LOG_CHUNK_KEEP_MAX_BYTES);
         self.lines.clear();
         let home = self.home.clone();
         let _ = home.send(self);
@@ -165,7 +148,7 @@ impl Chunk {
 /// The writer's configuration, set once by [`start`].
 struct Config {
     data_dir: PathBuf,
-    /// Lines a chunk may hold: `PORTICO_ACCESS_LOG_QUEUE` over [`CHUNKS_PER_WORKER`].
+    /// Lines a chunk may hold: `PORTICO_ACCESS_LOG_QUEUE` over [`LOG_CHUNKS_PER_WORKER`].
     chunk_lines: usize,
     /// Full chunks, from every worker, to the writer.
     to_writer: Sender<Chunk>,
@@ -182,7 +165,7 @@ struct Local {
     /// Chunks being filled, one per destination (most often one).
     filling: Vec<Chunk>,
     free: Vec<Chunk>,
-    /// Chunks made so far, at most [`CHUNKS_PER_WORKER`].
+    /// Chunks made so far, at most [`LOG_CHUNKS_PER_WORKER`].
     made: usize,
 }
 
@@ -200,18 +183,18 @@ impl Local {
     }
 
     /// An empty chunk for `to`: a free one, one the writer gave back, or a new one while this
-    /// worker has fewer than [`CHUNKS_PER_WORKER`]; `None` when all are with the writer.
+    /// worker has fewer than [`LOG_CHUNKS_PER_WORKER`]; `None` when all are with the writer.
     fn take(&mut self, to: To<'_>) -> Option<Chunk> {
         if self.free.is_empty() {
             self.free.extend(self.back.try_iter());
         }
         let mut chunk = match self.free.pop() {
             Some(c) => c,
-            None if self.made < CHUNKS_PER_WORKER => {
+            None if self.made < LOG_CHUNKS_PER_WORKER => {
                 self.made += 1;
                 Chunk {
                     dest: to.to_dest(),
-                    text: Vec::with_capacity(CHUNK_BYTES + 1024),
+                    text: Vec::with_capacity(LOG_CHUNK_BYTES + 1024),
                     lines: Vec::new(),
                     home: self.home.clone(),
                 }
@@ -246,12 +229,12 @@ pub fn start(data_dir: PathBuf) {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(QUEUE_LINES);
+        .unwrap_or(ACCESS_LOG_QUEUE_DEFAULT_LINES);
     let (to_writer, chunks) = channel();
     if CONFIG
         .set(Config {
             data_dir,
-            chunk_lines: queue_lines.div_ceil(CHUNKS_PER_WORKER),
+            chunk_lines: queue_lines.div_ceil(LOG_CHUNKS_PER_WORKER),
             to_writer,
         })
         .is_err()
@@ -300,9 +283,9 @@ pub fn append(to: To<'_>, at_ms: u64, render: impl FnOnce(&mut Vec<u8>)) {
         chunk.lines.push((chunk.text.len() as u32, at_ms));
         chunk.text.push(b'\n');
         let first_ms = chunk.lines[0].1;
-        if chunk.text.len() >= CHUNK_BYTES
+        if chunk.text.len() >= LOG_CHUNK_BYTES
             || chunk.lines.len() >= cfg.chunk_lines
-            || at_ms.saturating_sub(first_ms) >= FLUSH_EVERY_MS
+            || at_ms.saturating_sub(first_ms) >= ACCESS_LOG_FLUSH_INTERVAL_MS
         {
             local.hand_over(i);
         }
@@ -480,11 +463,11 @@ impl Writer {
             rotate_at: std::env::var("PORTICO_ACCESS_LOG_ROTATE_BYTES")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(ROTATE_BYTES),
+                .unwrap_or(ACCESS_LOG_ROTATE_DEFAULT_BYTES),
         }
     }
 
-    /// Ships chunks as they come: to a file at once; to a network sink once [`CALL_BYTES`]
+    /// Ships chunks as they come: to a file at once; to a network sink once [`LOG_SINK_CALL_BYTES`]
     /// wait for it or the first waited [`FLUSH_EVERY`]. Chunks for one destination ship
     /// together, then go back to their workers.
     fn run(mut self, chunks: Receiver<Chunk>) {
@@ -511,7 +494,8 @@ impl Writer {
                 .filter(|c| self.is_network(&c.dest))
                 .map(|c| c.text.len())
                 .sum();
-            let due = held >= CALL_BYTES || held_since.is_some_and(|t| t.elapsed() >= FLUSH_EVERY);
+            let due = held >= LOG_SINK_CALL_BYTES
+                || held_since.is_some_and(|t| t.elapsed() >= FLUSH_EVERY);
             let mut keep = Vec::new();
             while let Some(first) = waiting.first() {
                 let dest = first.dest.clone();
@@ -680,9 +664,9 @@ impl Writer {
         let mut rest = &events[..];
         while !rest.is_empty() {
             let (mut n, mut bytes) = (0, 0);
-            while n < rest.len() && n < LOGS_BATCH_EVENTS {
+            while n < rest.len() && n < CLOUDWATCH_LOGS_BATCH_MAX_EVENTS {
                 let size = rest[n].1.len() + 26;
-                if n > 0 && bytes + size > LOGS_BATCH_BYTES {
+                if n > 0 && bytes + size > CLOUDWATCH_LOGS_BATCH_MAX_BYTES {
                     break;
                 }
                 bytes += size;
@@ -742,9 +726,9 @@ impl Writer {
         let mut rest = &records[..];
         while !rest.is_empty() {
             let (mut n, mut bytes) = (0, 0);
-            while n < rest.len() && n < FIREHOSE_BATCH_RECORDS {
+            while n < rest.len() && n < FIREHOSE_BATCH_MAX_RECORDS {
                 let size = rest[n].len() * 4 / 3 + 16;
-                if n > 0 && bytes + size > FIREHOSE_BATCH_BYTES {
+                if n > 0 && bytes + size > FIREHOSE_BATCH_MAX_BYTES {
                     break;
                 }
                 bytes += size;

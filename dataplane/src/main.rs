@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use portico_dataplane::config::{DataPlaneConfig, Limits};
 use portico_dataplane::runtime::{bind_listeners, spawn_workers, Driver, DriverChoice};
 use portico_shared::limits;
+use portico_shared::limits::AUTHORIZER_TIMEOUT_MS;
 use portico_shared::model::Config;
 use portico_shared::stats::StatsBoard;
 use portico_shared::throttle::{Bucket, Limits as ThrottleLimits};
@@ -86,13 +87,13 @@ struct Serve {
     #[arg(long, env = "PORTICO_DRIVER", value_enum, default_value_t = DriverArg::Auto)]
     driver: DriverArg,
     /// Largest request head (request line and headers), bytes; past it: 431.
-    #[arg(long, env = "PORTICO_MAX_HEADER_BYTES", default_value_t = limits::MAX_HEADER_BYTES)]
+    #[arg(long, env = "PORTICO_MAX_HEADER_BYTES", default_value_t = limits::HEADER_MAX_BYTES)]
     max_header_bytes: usize,
     /// Most request headers; past it: 431.
-    #[arg(long, env = "PORTICO_MAX_HEADER_COUNT", default_value_t = limits::MAX_HEADER_COUNT)]
+    #[arg(long, env = "PORTICO_MAX_HEADER_COUNT", default_value_t = limits::HEADER_COUNT_MAX)]
     max_header_count: usize,
     /// Largest request body, bytes; past it: 413.
-    #[arg(long, env = "PORTICO_MAX_BODY_BYTES", default_value_t = limits::MAX_BODY_BYTES)]
+    #[arg(long, env = "PORTICO_MAX_BODY_BYTES", default_value_t = limits::BODY_MAX_BYTES)]
     max_body_bytes: usize,
     /// Time a client has to send a request head, ms (slowloris guard).
     #[arg(long, env = "PORTICO_HEADER_READ_TIMEOUT_MS", default_value_t = limits::HEADER_READ_TIMEOUT_MS)]
@@ -146,7 +147,7 @@ struct Serve {
 
     /// How long a Lambda authorizer function may take before the request fails with 500
     /// (AWS: 10 s).
-    #[arg(long, env = "PORTICO_AUTHORIZER_TIMEOUT_MS", default_value_t = u64::from(portico_shared::authorizer::AUTHORIZER_TIMEOUT_MS))]
+    #[arg(long, env = "PORTICO_AUTHORIZER_TIMEOUT_MS", default_value_t = u64::from(AUTHORIZER_TIMEOUT_MS))]
     authorizer_timeout_ms: u64,
 
     #[arg(long, env = "PORTICO_CACHE_CAPACITY_BYTES_OVERRIDE", hide = true)]
@@ -192,9 +193,9 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(args: Serve) -> anyhow::Result<()> {
     anyhow::ensure!(
-        (1..=limits::MAX_HEADER_COUNT_CEILING).contains(&args.max_header_count),
+        (1..=limits::HEADER_COUNT_CEILING).contains(&args.max_header_count),
         "--max-header-count must be 1 to {}",
-        limits::MAX_HEADER_COUNT_CEILING
+        limits::HEADER_COUNT_CEILING
     );
     anyhow::ensure!(
         args.max_header_bytes >= 256,

@@ -20,7 +20,7 @@
 //! [`TEST_INVOKE_LOG_HEADER`] instead of the sinks.
 //!
 //! Independently of any setting, every 5xx the gateway itself produces writes one line to
-//! Portico's own log saying why ([`gateway_5xx`]), at most [`GATEWAY_5XX_LOG_PER_S`] per second
+//! Portico's own log saying why ([`gateway_5xx`]), at most [`GATEWAY_5XX_LOG_MAX_PER_S`] per second
 //! per worker.
 
 use std::cell::Cell;
@@ -29,18 +29,14 @@ use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use portico_shared::access_log::{EXEC_LINES_DROPPED, EXEC_LINES_SHIPPED};
+use portico_shared::limits::{GATEWAY_5XX_LOG_MAX_PER_S, TRACE_DATA_MAX_BYTES};
 use portico_shared::snapshot::{Integration, PathPart, TraceLevel};
 
 use crate::error::{AuthorizerError, GatewayError};
 
-/// Request and response bodies and header lists in a data trace are cut here (AWS: 1,024).
-pub const TRACE_DATA_MAX_BYTES: usize = 1024;
-/// Lines per second per worker that gateway-produced 5xx write to Portico's log.
-pub const GATEWAY_5XX_LOG_PER_S: u32 = 10;
 /// The response header a test invocation's log comes back in (base64), only on the
 /// admin side's requests (they name a secret API key in the snapshot).
 pub const TEST_INVOKE_LOG_HEADER: &str = "x-portico-test-invoke-log";
-const _: () = assert!(GATEWAY_5XX_LOG_PER_S > 0);
 
 /// One request's execution log, on its way to the writer.
 #[derive(Debug)]
@@ -739,7 +735,7 @@ thread_local! {
 }
 
 /// Writes one line to Portico's log for a 5xx the gateway produced (not an upstream's), at
-/// most [`GATEWAY_5XX_LOG_PER_S`] per second per worker; the rest are counted as suppressed.
+/// most [`GATEWAY_5XX_LOG_MAX_PER_S`] per second per worker; the rest are counted as suppressed.
 pub fn gateway_5xx(worker: usize, status: u16, e: &GatewayError, route: Option<&str>) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -748,7 +744,7 @@ pub fn gateway_5xx(worker: usize, status: u16, e: &GatewayError, route: Option<&
         let (sec, n) = b.get();
         let (sec, n) = if sec == now { (sec, n) } else { (now, 0) };
         b.set((sec, n.saturating_add(1)));
-        n < GATEWAY_5XX_LOG_PER_S
+        n < GATEWAY_5XX_LOG_MAX_PER_S
     });
     if allowed {
         tracing::warn!(

@@ -41,8 +41,8 @@ use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::ServerName;
 
 use portico_shared::limits::{
-    BUFFER_REUSE_MAX, BUFFER_REUSE_MAX_BYTES, MAX_UPSTREAM_BODY_BYTES, MAX_UPSTREAM_HEADER_BYTES,
-    MAX_UPSTREAM_HEADER_COUNT, UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_IDLE_PER_HOST,
+    BUFFER_REUSE_MAX, BUFFER_REUSE_MAX_BYTES, UPSTREAM_BODY_MAX_BYTES, UPSTREAM_CONNECT_TIMEOUT_MS,
+    UPSTREAM_HEADER_COUNT_MAX, UPSTREAM_HEADER_MAX_BYTES, UPSTREAM_IDLE_PER_HOST_MAX,
     UPSTREAM_IDLE_TIMEOUT_MS, UPSTREAM_PEEK_AFTER_IDLE_MS,
 };
 
@@ -200,7 +200,7 @@ impl Pool {
     fn put(&self, key: PoolKey, stream: Conn) {
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(key).or_default();
-        if list.len() >= UPSTREAM_IDLE_PER_HOST {
+        if list.len() >= UPSTREAM_IDLE_PER_HOST_MAX {
             // Drop the oldest: it is the likeliest to have been closed by the upstream.
             list.remove(0);
         }
@@ -373,7 +373,7 @@ impl UpstreamCall {
                 Some(final_head) => break final_head,
                 None => {}
             }
-            if self.resp.len() >= MAX_UPSTREAM_HEADER_BYTES {
+            if self.resp.len() >= UPSTREAM_HEADER_MAX_BYTES {
                 return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
                     "response head too large",
                 )));
@@ -404,7 +404,7 @@ impl UpstreamCall {
             }
             Framing::Length(n) => {
                 let n = usize::try_from(n).unwrap_or(usize::MAX);
-                if n > MAX_UPSTREAM_BODY_BYTES {
+                if n > UPSTREAM_BODY_MAX_BYTES {
                     return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
                         "response body too large",
                     )));
@@ -430,7 +430,7 @@ impl UpstreamCall {
                 response.body = ResponseBody::InResp(head_len, want);
             }
             Framing::Chunked => {
-                let mut decoder = ChunkedDecoder::new(MAX_UPSTREAM_BODY_BYTES);
+                let mut decoder = ChunkedDecoder::new(UPSTREAM_BODY_MAX_BYTES);
                 let mut pos = head_len;
                 loop {
                     let used = decoder
@@ -465,7 +465,7 @@ impl UpstreamCall {
             }
             Framing::Close => {
                 loop {
-                    if self.resp.len() - head_len > MAX_UPSTREAM_BODY_BYTES {
+                    if self.resp.len() - head_len > UPSTREAM_BODY_MAX_BYTES {
                         return Err(Failure::Fatal(GatewayError::UpstreamProtocol(
                             "response body too large",
                         )));
@@ -495,7 +495,7 @@ impl UpstreamCall {
         head_only: bool,
     ) -> Result<Option<(UpstreamResponse, FrameOrWhy)>, Failure> {
         let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
-            MAX_UPSTREAM_HEADER_COUNT];
+            UPSTREAM_HEADER_COUNT_MAX];
         let mut r = httparse::Response::new(&mut []);
         let head_len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
             &mut r,

@@ -23,18 +23,10 @@ use serde_json::Value;
 
 use crate::iam::{Decision, Policy, Request, INVOKE};
 use crate::lambda::{LambdaEnv, LambdaProxy, PayloadFormat, ProxyInput};
-
-/// AWS's default `authorizerResultTtlInSeconds` for REST authorizers.
-pub const AUTHORIZER_TTL_DEFAULT_S: u32 = 300;
-/// AWS's largest `authorizerResultTtlInSeconds`.
-pub const AUTHORIZER_TTL_MAX_S: u32 = 3600;
-/// How long an authorizer function may take (AWS documents 10 s for HTTP APIs; REST is the
-/// same order).
-pub const AUTHORIZER_TIMEOUT_MS: u32 = 10_000;
-/// Largest authorizer answer parsed (AWS: 8 KB for the result; the policy and context make it).
-pub const AUTHORIZER_RESPONSE_MAX_BYTES: usize = 64 * 1024;
-/// Decisions cached per core; when full, expired entries go, then everything.
-pub const AUTHORIZER_CACHE_ENTRIES_MAX: usize = 16_384;
+use crate::limits::{
+    AUTHORIZER_RESPONSE_MAX_BYTES, AUTHORIZER_TIMEOUT_MS, AUTHORIZER_TTL_DEFAULT_S,
+    AUTHORIZER_TTL_MAX_S,
+};
 
 /// Which kind of authorizer, and so which input event and answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

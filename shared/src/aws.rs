@@ -10,7 +10,7 @@
 //! values and signs. Reading the environment and resolving host names are the only I/O here, as
 //! for HTTP integrations' host names.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::sigv4::Credentials;
@@ -399,7 +399,7 @@ impl Param {
 pub fn default_region() -> String {
     ["AWS_REGION", "AWS_DEFAULT_REGION", "PORTICO_REGION"]
         .iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| valid_region(v)))
+        .find_map(|n| crate::system::env_var(n).filter(|v| valid_region(v)))
         .unwrap_or_else(|| "us-east-1".into())
 }
 
@@ -407,8 +407,7 @@ pub fn default_region() -> String {
 pub fn account_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
-        std::env::var("PORTICO_ACCOUNT_ID")
-            .ok()
+        crate::system::env_var("PORTICO_ACCOUNT_ID")
             .filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
             .unwrap_or_else(|| "000000000000".into())
     })
@@ -436,7 +435,7 @@ fn service_id(prefix: &str) -> String {
 
 /// Finds and resolves a service's endpoint and the credentials to sign with.
 pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<AwsTarget, String> {
-    let read = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let read = crate::system::env_var_set;
     let var = format!("AWS_ENDPOINT_URL_{id}");
     let (url, from) = match read(&var) {
         Some(u) => (u, var),
@@ -477,10 +476,9 @@ pub fn target(signing: &str, prefix: &str, id: &str, region: &str) -> Result<Aws
     if bare.is_empty() {
         return Err(format!("the {signing} endpoint '{url}' has no host"));
     }
-    let upstream = (bare, port)
-        .to_socket_addrs()
+    let upstream = crate::system::lookup(bare, port)
         .ok()
-        .and_then(crate::snapshot::prefer_ipv4)
+        .and_then(crate::system::prefer_ipv4)
         .ok_or_else(|| format!("the {signing} endpoint host '{bare}' did not resolve"))?;
     let credentials = Credentials::from_env().ok_or_else(|| {
         "AWS integrations sign with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, which are not set"

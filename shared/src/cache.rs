@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use crate::limits::{CACHE_KEY_PARAMETERS_MAX, CACHE_TTL_MAX_S};
+use crate::limits::{CACHE_CLUSTER_SIZES, CACHE_KEY_PARAMETERS_MAX, CACHE_TTL_MAX_S};
 use crate::model::rest::MethodSetting;
 
 /// A stage's response cache.
@@ -71,18 +71,6 @@ pub struct MethodCache {
 #[derive(Debug, Clone, Default)]
 pub struct CacheGenerations(HashMap<String, u64>);
 
-/// `cacheClusterSize` values (GB) with their byte bounds.
-pub const CLUSTER_SIZES: [(&str, u64); 8] = [
-    ("0.5", 500_000_000),
-    ("1.6", 1_600_000_000),
-    ("6.1", 6_100_000_000),
-    ("13.5", 13_500_000_000),
-    ("28.4", 28_400_000_000),
-    ("58.2", 58_200_000_000),
-    ("118", 118_000_000_000),
-    ("237", 237_000_000_000),
-];
-
 // === impl CacheGenerations ===
 
 impl CacheGenerations {
@@ -104,7 +92,7 @@ impl CacheGenerations {
 /// The byte bound of a cluster size; `None` (absent) is AWS's default, 0.5 GB.
 pub fn cluster_capacity_bytes(size: Option<&str>) -> Option<u64> {
     let size = size.unwrap_or("0.5");
-    CLUSTER_SIZES
+    CACHE_CLUSTER_SIZES
         .iter()
         .find(|(s, _)| *s == size)
         .map(|(_, bytes)| *bytes)
@@ -124,7 +112,7 @@ pub fn stage_cache(
     let capacity_bytes = cluster_capacity_bytes(size).ok_or_else(|| {
         format!(
             "cacheClusterSize must be one of {}",
-            CLUSTER_SIZES.map(|(s, _)| s).join(", ")
+            CACHE_CLUSTER_SIZES.map(|(s, _)| s).join(", ")
         )
     })?;
     Ok(Some(StageCache {

@@ -13,17 +13,11 @@
 
 use std::net::SocketAddr;
 
+use crate::limits::FORWARD_MAX_AGE_S;
 use crate::sigv4::hmac_sha256;
 
 /// The header a forwarded `@connections` call carries its tag in.
 pub const FORWARDED_HEADER: &str = "x-portico-forwarded";
-
-/// How far a forwarded call's time may be from the owner's clock, s (either way: nodes' clocks
-/// differ a little).
-pub const FORWARD_MAX_AGE_S: u64 = 30;
-
-/// How long a node waits for the owner's answer to a forwarded call, ms; past it: 410.
-pub const FORWARD_TIMEOUT_MS: u64 = 3_000;
 
 /// One other node as the data plane reaches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

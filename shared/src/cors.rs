@@ -2,7 +2,7 @@
 //! whose constant header lines are ready-made bytes.
 //!
 //! # Architecture
-//! 1. The control plane calls [`CorsPolicy::compile`] (through `snapshot::compile_api`); it
+//! 1. The control plane calls [`CorsPolicy::compile`] (through `compile::compile_api`); it
 //!    refuses what AWS refuses (every problem at once) and precomputes the header lines that do
 //!    not depend on the request.
 //! 2. The data plane asks, before route selection, whether an `OPTIONS` request with `Origin`
@@ -15,13 +15,8 @@
 //! never allocates. A refused origin, method or header gets no `access-control-*` line at all
 //! (the browser then blocks the call), as AWS.
 
+use crate::limits::{CORS_LIST_MAX, CORS_MAX_AGE_MAX_S};
 use crate::model;
-
-/// Entries per list (`allowOrigins`, `allowMethods`, `allowHeaders`, `exposeHeaders`).
-pub const CORS_LIST_MAX: usize = 100;
-
-/// The longest `maxAge`, as AWS.
-pub const CORS_MAX_AGE_MAX_S: i32 = 86_400;
 
 /// A compiled `corsConfiguration`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! one (unit tests, tools) a new name is resolved once with the system's `getaddrinfo`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use arc_swap::ArcSwapOption;
@@ -126,8 +126,7 @@ impl HostRegistry {
         let slot = Arc::new(HostSlot::new(host, port));
         let ips = match self.lookup.get() {
             Some(l) => l.lookup(host).unwrap_or_default(),
-            None => (host, port)
-                .to_socket_addrs()
+            None => crate::system::lookup(host, port)
                 .map(|a| a.map(|a| a.ip()).collect())
                 .unwrap_or_default(),
         };

@@ -23,12 +23,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{NoServerSessionStorage, ProducesTickets, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 
+use crate::limits::DOMAIN_NAME_MAX_BYTES;
 use crate::x509::{self, CertInfo};
 
 type Hasher = foldhash::fast::FixedState;
-
-/// Longest domain name (RFC 1035), for the lowercase copy on the stack.
-pub const DOMAIN_NAME_MAX_BYTES: usize = 253;
 
 /// Every custom domain name, by lowercase name (`*.example.com` for a wildcard).
 #[derive(Debug, Default)]

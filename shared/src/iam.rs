@@ -15,6 +15,7 @@
 //!
 //! Invariants: no allocation in [`glob`]; a secret never appears in a `Debug` output.
 
+use crate::limits::POLICY_MAX_CHARS;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -24,10 +25,6 @@ use serde_json::Value;
 
 /// The action every data plane request is checked for.
 pub const INVOKE: &str = "execute-api:Invoke";
-
-/// The longest policy document accepted (AWS: 8,192 characters for resource policies; IAM
-/// managed policies allow 6,144 without whitespace, which this bound covers).
-pub const MAX_POLICY_CHARS: usize = 20_480;
 
 /// A compiled policy document.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,8 +132,7 @@ pub struct Principal {
 
 /// `PORTICO_ACCOUNT_ID`, else `000000000000`: the account in every ARN.
 pub fn account_id() -> String {
-    std::env::var("PORTICO_ACCOUNT_ID")
-        .ok()
+    crate::system::env_var("PORTICO_ACCOUNT_ID")
         .filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or_else(|| "000000000000".into())
 }
@@ -145,7 +141,7 @@ pub fn account_id() -> String {
 pub fn region() -> String {
     ["PORTICO_REGION", "AWS_REGION"]
         .iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        .find_map(|n| crate::system::env_var_set(n))
         .unwrap_or_else(|| "us-east-1".into())
 }
 
@@ -160,9 +156,9 @@ impl Policy {
         resource_policy: bool,
         arn_prefix: &str,
     ) -> Result<Policy, Vec<String>> {
-        if text.len() > MAX_POLICY_CHARS {
+        if text.len() > POLICY_MAX_CHARS {
             return Err(vec![format!(
-                "Policy document must be at most {MAX_POLICY_CHARS} characters"
+                "Policy document must be at most {POLICY_MAX_CHARS} characters"
             )]);
         }
         let doc: Value = serde_json::from_str(text)

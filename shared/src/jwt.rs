@@ -12,13 +12,14 @@
 //! 3. A worker's `authorize` stage calls [`JwtAuthorizer::check`]: header, key by `kid` (a
 //!    load of the slot, no lock), signature, claims, scopes. An unknown `kid` only sets the
 //!    slot's `refresh_wanted` flag; the fetcher refetches at most once per
-//!    [`JWKS_REFETCH_MIN_INTERVAL_S`]. Until a slot has keys, every token is refused (401).
+//!    [`JWKS_REFETCH_INTERVAL_MIN_S`](crate::limits::JWKS_REFETCH_INTERVAL_MIN_S). Until a slot has keys, every token is refused (401).
 //!
 //! Invariants: only RSA (RS256/384/512, PS256/384/512) and ECDSA (ES256/384) signatures are
 //! accepted; `none` and every HMAC algorithm are refused before any key is looked up, and JWKS
 //! keys of type `oct` are never loaded, so no public key can become an HMAC secret. A check
 //! never blocks and never waits for a fetch.
 
+use crate::limits::{JWT_LEEWAY_S, JWT_MAX_BYTES};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -26,27 +27,6 @@ use std::sync::{Arc, Weak};
 use arc_swap::ArcSwapOption;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-
-/// Leeway for `exp`, `nbf` and `iat`, in seconds: clocks of issuers and gateways drift.
-pub const JWT_LEEWAY_S: u64 = 30;
-
-/// An unknown `kid` refetches an issuer's keys at most this often.
-pub const JWKS_REFETCH_MIN_INTERVAL_S: u64 = 5;
-
-/// Keys are refetched in the background this long after a successful fetch.
-pub const JWKS_TTL_S: u64 = 3600;
-
-/// A fetch that failed is retried after this long.
-pub const JWKS_RETRY_S: u64 = 5;
-
-/// Largest discovery document or JWKS accepted, as AWS.
-pub const JWKS_MAX_BYTES: usize = 150_000;
-
-/// Discovery and JWKS fetch timeout, as AWS.
-pub const JWKS_FETCH_TIMEOUT_MS: u64 = 1500;
-
-/// Longest token accepted (a header line is bounded anyway; this bounds the decode work).
-pub const JWT_MAX_BYTES: usize = 8192;
 
 /// The algorithms a JWT authorizer accepts.
 const ALGORITHMS: [Algorithm; 8] = [

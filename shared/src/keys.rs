@@ -19,12 +19,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher as _, RandomState};
 use std::sync::Arc;
 
+use crate::limits::API_KEY_SHARDS;
 use crate::model::rest::{QuotaPeriod, UsagePlanSpec};
 use crate::quota::{self, DayCounters, QuotaCounter};
 use crate::throttle::{Bucket, Limits};
-
-/// Number of shards: a change copies 1/SHARDS of the table.
-pub const SHARDS: usize = 256;
 
 /// Every API key, by value.
 #[derive(Debug, Clone)]
@@ -118,7 +116,9 @@ impl KeyTable {
     pub fn new() -> KeyTable {
         KeyTable {
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Arc::new(Shard::default())).collect(),
+            shards: (0..API_KEY_SHARDS)
+                .map(|_| Arc::new(Shard::default()))
+                .collect(),
             len: 0,
         }
     }
@@ -140,7 +140,7 @@ impl KeyTable {
     /// The key whose value is `value`. One hash, one probe, one constant-time comparison.
     pub fn get(&self, value: &[u8]) -> Option<&Arc<KeyEntry>> {
         let h = self.hash(value);
-        let shard = &self.shards[(h >> 56) as usize % SHARDS];
+        let shard = &self.shards[(h >> 56) as usize % API_KEY_SHARDS];
         if let Some(e) = shard.map.get(&h) {
             if constant_time_eq(&e.value, value) {
                 return Some(e);
@@ -159,7 +159,7 @@ impl KeyTable {
     pub fn with(&self, entry: Arc<KeyEntry>) -> KeyTable {
         let mut next = self.clone();
         let h = self.hash(&entry.value);
-        let i = (h >> 56) as usize % SHARDS;
+        let i = (h >> 56) as usize % API_KEY_SHARDS;
         let mut shard = Shard::clone(&self.shards[i]);
         let mut added = true;
         match shard.map.get(&h) {
@@ -192,7 +192,7 @@ impl KeyTable {
         let mut len = self.len;
         for entry in entries {
             let h = self.hash(&entry.value);
-            let i = (h >> 56) as usize % SHARDS;
+            let i = (h >> 56) as usize % API_KEY_SHARDS;
             let shard = touched
                 .entry(i)
                 .or_insert_with(|| Shard::clone(&self.shards[i]));
@@ -231,7 +231,7 @@ impl KeyTable {
     /// This table without the key whose value is `value`. Copies one shard.
     pub fn without(&self, value: &[u8]) -> KeyTable {
         let h = self.hash(value);
-        let i = (h >> 56) as usize % SHARDS;
+        let i = (h >> 56) as usize % API_KEY_SHARDS;
         let mut shard = Shard::clone(&self.shards[i]);
         let before = shard.map.len() + shard.overflow.len();
         if shard.map.get(&h).is_some_and(|e| &*e.value == value) {
@@ -254,11 +254,11 @@ impl KeyTable {
     /// A table of `entries` (a whole load: each shard is built once).
     pub fn build(entries: impl IntoIterator<Item = Arc<KeyEntry>>) -> KeyTable {
         let empty = KeyTable::new();
-        let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::default()).collect();
+        let mut shards: Vec<Shard> = (0..API_KEY_SHARDS).map(|_| Shard::default()).collect();
         let mut len = 0;
         for e in entries {
             let h = empty.hash(&e.value);
-            let shard = &mut shards[(h >> 56) as usize % SHARDS];
+            let shard = &mut shards[(h >> 56) as usize % API_KEY_SHARDS];
             match shard.map.get(&h) {
                 Some(x) if x.value == e.value => {
                     shard.map.insert(h, e);

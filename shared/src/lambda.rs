@@ -5,7 +5,7 @@
 //! # Architecture
 //! 1. [`LambdaEnv`] is read once from the environment the way the AWS SDKs read it (region,
 //!    `AWS_ENDPOINT_URL_LAMBDA` over `AWS_ENDPOINT_URL`, credentials) and kept in the
-//!    [`crate::snapshot::CompileContext`]; a [`LocalLambda`] hook sends functions that Portico
+//!    [`crate::compile::CompileContext`]; a [`LocalLambda`] hook sends functions that Portico
 //!    hosts itself to the admin listener instead.
 //! 2. [`compile_target`] parses the integration URI (a function ARN, or AWS's
 //!    `arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations`), picks
@@ -17,7 +17,7 @@
 //! (`dataplane/src/upstream_tls.rs`), with the endpoint's host as SNI.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -95,13 +95,6 @@ pub struct RoleRegistry {
     slots: Mutex<HashMap<Box<str>, Weak<RoleSlot>>>,
 }
 
-/// Credentials are renewed this long before they expire.
-pub const ROLE_RENEW_BEFORE_S: u64 = 300;
-/// A failed `AssumeRole` is retried after this long.
-pub const ROLE_RETRY_S: u64 = 5;
-/// `DurationSeconds` asked of STS (its default).
-pub const ROLE_DURATION_S: u64 = 3600;
-
 /// The payload format of a Lambda proxy event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadFormat {
@@ -176,7 +169,7 @@ impl std::fmt::Debug for LocalLambda {
 
 impl Default for LambdaEnv {
     fn default() -> LambdaEnv {
-        LambdaEnv::from_vars(|name| std::env::var(name).ok())
+        LambdaEnv::from_vars(crate::system::env_var)
     }
 }
 
@@ -329,8 +322,7 @@ pub fn resolve_endpoint(url: &str) -> Result<LambdaEndpoint, String> {
             "Lambda endpoint '{url}' must name a host and a port above 0"
         ));
     }
-    let addr = (host, port)
-        .to_socket_addrs()
+    let addr = crate::system::lookup(host, port)
         .map_err(|e| format!("Lambda endpoint host '{host}' did not resolve: {e}"))?
         .min_by_key(|a| !a.is_ipv4())
         .ok_or_else(|| format!("Lambda endpoint host '{host}' did not resolve"))?;
@@ -561,7 +553,7 @@ pub fn binary_media_types(types: &[String]) -> Vec<Box<str>> {
 
 /// Stage variables substituted into `uri` (`${stageVariables.name}`).
 pub fn substitute(uri: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    crate::snapshot::substitute_stage_variables(uri, vars)
+    crate::compile::substitute_stage_variables(uri, vars)
 }
 
 #[cfg(test)]

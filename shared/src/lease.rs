@@ -8,7 +8,7 @@
 //! atomic flag and a non-blocking send; a client thread runs one Lua script per lease (refill by
 //! time, take up to the lease) and adds what it got. A worker never waits: it spends what the
 //! pool holds and is refused when it is empty. A pool that holds nothing yet (cold: just created,
-//! or its tokens returned after [`POOL_WINDOW_MS`] unused) lends up to one lease on credit,
+//! or its tokens returned after [`LEASE_POOL_WINDOW_MS`](crate::limits::LEASE_POOL_WINDOW_MS) unused) lends up to one lease on credit,
 //! repaid from the first lease, so the first request to a new bucket is not refused.
 //!
 //! Bound: the tokens a node holds outside Redis are always within `[-L, +L]` (`L` = lease), so
@@ -23,12 +23,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::limits::LEASE_SPAN_MS;
 use crate::throttle::Limits;
-
-/// How long a node keeps leased tokens nobody spends before returning them, ms.
-pub const POOL_WINDOW_MS: u64 = 250;
-/// A lease covers this much of the rate, ms (capped at a quarter of the burst).
-pub const LEASE_SPAN_MS: u64 = 50;
 
 /// Where pools ask for leases: the Redis client (admin crate).
 pub trait LeaseSink: Send + Sync + fmt::Debug {
@@ -196,7 +192,7 @@ impl Pool {
         self.pending.store(false, Ordering::Release);
     }
 
-    /// Takes back the tokens the pool holds (unused for [`POOL_WINDOW_MS`]) and makes it cold;
+    /// Takes back the tokens the pool holds (unused for [`LEASE_POOL_WINDOW_MS`](crate::limits::LEASE_POOL_WINDOW_MS)) and makes it cold;
     /// returns them (0 when it holds none or owes).
     pub fn reclaim(&self) -> u64 {
         let got = self

@@ -1,9 +1,11 @@
 //! Portico's shared core: the configuration model (the wire shapes the admin API stores), the
-//! compiled, immutable [`Snapshot`] the data plane reads, the router, limits and stats types.
+//! compiler ([`compile`]) and the compiled, immutable [`Snapshot`] the data plane reads, the
+//! router, limits and stats types.
 //!
-//! Architecture invariant: this crate does no I/O, has no async and starts no threads. It is the
-//! contract between the control plane (`admin`, which compiles and publishes snapshots) and the
-//! data plane (`dataplane`, which only reads them).
+//! Architecture invariant: this crate has no async and starts no threads, and its only I/O
+//! (environment reads, host name lookups at compile time) is in [`system`] (enforced by
+//! `tests/tidy.rs`). It is the contract between the control plane (`admin`, which compiles and
+//! publishes snapshots) and the data plane (`dataplane`, which only reads them).
 
 pub mod access_log;
 pub mod authorizer;
@@ -11,6 +13,7 @@ pub mod aws;
 pub mod cache;
 pub mod clock;
 pub mod cluster;
+pub mod compile;
 pub mod cors;
 pub mod dns;
 pub mod domain;
@@ -32,6 +35,7 @@ pub mod router;
 pub mod sigv4;
 pub mod snapshot;
 pub mod stats;
+pub mod system;
 pub mod template;
 pub mod throttle;
 pub mod validation;

@@ -21,13 +21,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::limits::{MAPPINGS_MAX, MAPPING_VALUE_MAX_CHARS};
 use crate::template::{Context, ContextVar};
-
-/// Mappings per integration (request) or per status code (response).
-pub const MAPPINGS_MAX: usize = 50;
-
-/// Longest value expression.
-pub const MAPPING_VALUE_MAX_CHARS: usize = 512;
 
 /// What a mapping does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! Amazon API Gateway's `apigatewayv2` control plane (lowerCamelCase JSON), so that a configuration
 //! file, the admin API's store and the AWS CLI all speak of the same things.
 //!
-//! This is the *input* to [`crate::snapshot::compile`]; nothing here is read on the request path.
+//! This is the *input* to [`crate::compile::compile`]; nothing here is read on the request path.
 
 pub mod rest;
 

@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::compile::{compile_http_proxy, err, valid_api_id, CompileContext, ConfigError};
 use crate::gateway_response::GatewayResponses;
 use crate::limits::{REST_INTEGRATION_TIMEOUT_DEFAULT_MS, REST_INTEGRATION_TIMEOUT_MAX_MS};
 use crate::model::rest::{Integration as Spec, MethodSetting, RestApiSpec, RestStageSpec};
 use crate::model::{self, AuthorizationType, AuthorizerType, IntegrationType, ProtocolType};
 use crate::router::RouterBuilder;
 use crate::snapshot::{
-    compile_http_proxy, err, stats_key, valid_api_id, Api, Canary, CompileContext, ConfigError,
-    HttpMapped, HttpProxy, Integration, MappedResponse, Mock, Passthrough, PathPart, RestMethod,
-    Route, Stage, Trace,
+    stats_key, Api, Canary, HttpMapped, HttpProxy, Integration, MappedResponse, Mock, Passthrough,
+    PathPart, RestMethod, Route, Stage, Trace,
 };
 use crate::template::{Source, Template};
 use crate::throttle::Limits;

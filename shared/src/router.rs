@@ -10,14 +10,14 @@
 //!    path matches but whose methods do not is backtracked over, as AWS does.
 //!
 //! Invariant: a lookup does not allocate. Segments and captured parameters live in fixed arrays
-//! bounded by [`MAX_PATH_SEGMENTS`] and [`MAX_PATH_PARAMS`].
+//! bounded by [`PATH_SEGMENTS_MAX`] and [`PATH_PARAMS_MAX`].
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use http::Method;
 
-use crate::limits::{MAX_PATH_PARAMS, MAX_PATH_SEGMENTS};
+use crate::limits::{PATH_PARAMS_MAX, PATH_SEGMENTS_MAX};
 use crate::model::DEFAULT_ROUTE;
 
 /// Index of a route in the caller's route table.
@@ -77,7 +77,7 @@ pub struct Param<'r> {
 /// Parameters captured by one lookup, on the stack.
 #[derive(Debug, Clone, Copy)]
 pub struct Params<'r> {
-    items: [Param<'r>; MAX_PATH_PARAMS],
+    items: [Param<'r>; PATH_PARAMS_MAX],
     len: usize,
 }
 
@@ -154,7 +154,7 @@ fn check_path(path: &str) -> Result<(), &'static str> {
     } else {
         path[1..].split('/').collect()
     };
-    if segments.len() > MAX_PATH_SEGMENTS {
+    if segments.len() > PATH_SEGMENTS_MAX {
         return Err("it has too many segments");
     }
     let mut params = 0;
@@ -185,7 +185,7 @@ fn check_path(path: &str) -> Result<(), &'static str> {
             return Err("a greedy parameter '{name+}' must be the last segment");
         }
         params += 1;
-        if params > MAX_PATH_PARAMS {
+        if params > PATH_PARAMS_MAX {
             return Err("it has too many parameters");
         }
     }
@@ -319,14 +319,14 @@ impl Router {
     /// Selects the route for `method` and `path` (the path after any stage prefix, without the
     /// query string). `None`: no route, which HTTP APIs answer 404.
     pub fn resolve<'r>(&'r self, method: &Method, path: &str) -> Option<Match<'r>> {
-        let mut segs = [(0u32, 0u32); MAX_PATH_SEGMENTS];
+        let mut segs = [(0u32, 0u32); PATH_SEGMENTS_MAX];
         let mut n = 0;
         let bytes = path.as_bytes();
         if bytes.first() == Some(&b'/') && bytes.len() > 1 {
             let mut start = 1usize;
             loop {
                 let end = memchr_slash(bytes, start);
-                if n == MAX_PATH_SEGMENTS {
+                if n == PATH_SEGMENTS_MAX {
                     // Deeper than any route can be: only `$default` can match.
                     return self.default_match();
                 }
@@ -443,13 +443,13 @@ impl<'r> Params<'r> {
             items: [Param {
                 name: "",
                 value: (0, 0),
-            }; MAX_PATH_PARAMS],
+            }; PATH_PARAMS_MAX],
             len: 0,
         }
     }
 
     fn push(&mut self, name: &'r str, value: (u32, u32)) -> bool {
-        if self.len == MAX_PATH_PARAMS {
+        if self.len == PATH_PARAMS_MAX {
             return false;
         }
         self.items[self.len] = Param { name, value };

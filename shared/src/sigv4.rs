@@ -57,7 +57,7 @@ impl Credentials {
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` as the SDKs read them:
     /// `None` unless both halves of the key are set and non-empty.
     pub fn from_env() -> Option<Credentials> {
-        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let read = crate::system::env_var_set;
         Some(Credentials::new(
             read("AWS_ACCESS_KEY_ID")?,
             read("AWS_SECRET_ACCESS_KEY")?,

@@ -19,12 +19,10 @@
 //! Time is a caller-supplied monotonic nanosecond count (the data plane passes its clock), so
 //! the arithmetic is pure and testable.
 
+use crate::limits::LEASE_WINDOW_NS;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
-
-/// How long a worker may hold leased tokens before returning what is left, ns.
-pub const LEASE_WINDOW_NS: u64 = 10_000_000;
 
 /// Timestamps are offset by this much so that `tat - k` never underflows near the epoch.
 const EPOCH_OFFSET_NS: u64 = 1 << 50;

@@ -15,25 +15,17 @@
 //! not even its newline (Velocity 2's `lines` gobbling), so templates can be indented freely.
 //! Truthiness is Velocity 1.7's (API Gateway's): only `null` and `false` are false.
 //!
-//! Bounds: `#foreach` stops after [`FOREACH_MAX`] iterations (AWS's limit), a render after
-//! [`STEPS_MAX`] evaluation steps or [`OUTPUT_MAX_BYTES`] of output, nesting at [`DEPTH_MAX`].
+//! Bounds: `#foreach` stops after [`VTL_FOREACH_MAX`] iterations (AWS's limit), a render after
+//! [`VTL_STEPS_MAX`] evaluation steps or [`VTL_OUTPUT_MAX_BYTES`] of output, nesting at [`VTL_DEPTH_MAX`].
 
 use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
+use crate::limits::{
+    VTL_DEPTH_MAX, VTL_FOREACH_MAX, VTL_OUTPUT_MAX_BYTES, VTL_STEPS_MAX, VTL_TEMPLATE_MAX_BYTES,
+};
 use crate::template::{Context, ContextVar};
-
-/// AWS's `#foreach` limit.
-pub const FOREACH_MAX: usize = 1_000;
-/// Evaluation steps one render may take (nested loops cannot run away).
-pub const STEPS_MAX: usize = 200_000;
-/// A render stops growing its output past this (API Gateway's 10 MB payload limit).
-pub const OUTPUT_MAX_BYTES: usize = 10 * 1024 * 1024;
-/// Nesting of directives, expressions and string interpolation.
-pub const DEPTH_MAX: usize = 48;
-/// AWS's template size limit.
-pub const TEMPLATE_MAX_BYTES: usize = 300 * 1024;
 
 /// A parsed template.
 #[derive(Debug, Clone, Default)]
@@ -168,9 +160,9 @@ enum Tok {
 impl Template {
     /// Parses `text`; an error names the problem and its byte offset.
     pub fn parse(text: &str) -> Result<Template, String> {
-        if text.len() > TEMPLATE_MAX_BYTES {
+        if text.len() > VTL_TEMPLATE_MAX_BYTES {
             return Err(format!(
-                "template is {} bytes; the limit is {TEMPLATE_MAX_BYTES}",
+                "template is {} bytes; the limit is {VTL_TEMPLATE_MAX_BYTES}",
                 text.len()
             ));
         }
@@ -198,7 +190,7 @@ impl Template {
             overrides: Overrides::default(),
             loops: Vec::new(),
             steps: 0,
-            limit: out.len().saturating_add(OUTPUT_MAX_BYTES),
+            limit: out.len().saturating_add(VTL_OUTPUT_MAX_BYTES),
         };
         let _ = r.nodes(&self.nodes, out);
         r.overrides
@@ -213,7 +205,7 @@ fn build(
     it: &mut std::vec::IntoIter<Tok>,
     depth: usize,
 ) -> Result<(Vec<Node>, Option<Tok>), String> {
-    if depth > DEPTH_MAX {
+    if depth > VTL_DEPTH_MAX {
         return Err("directives nested too deeply".into());
     }
     let mut nodes = Vec::new();
@@ -299,7 +291,7 @@ impl<'t> Parser<'t> {
     /// Template text up to the end (or, inside a string literal, up to `until`).
     fn tokens(&mut self, until: Option<usize>) -> Result<Vec<Tok>, String> {
         self.depth += 1;
-        if self.depth > DEPTH_MAX {
+        if self.depth > VTL_DEPTH_MAX {
             return self.fail("nested too deeply");
         }
         let end = until.unwrap_or(self.s.len());
@@ -610,7 +602,7 @@ impl<'t> Parser<'t> {
 
     fn expr(&mut self) -> Result<Expr, String> {
         self.depth += 1;
-        if self.depth > DEPTH_MAX {
+        if self.depth > VTL_DEPTH_MAX {
             return self.fail("expression nested too deeply");
         }
         let e = self.binary(0);
@@ -686,7 +678,7 @@ impl<'t> Parser<'t> {
 
     fn nested_unary(&mut self) -> Result<Expr, String> {
         self.depth += 1;
-        if self.depth > DEPTH_MAX {
+        if self.depth > VTL_DEPTH_MAX {
             return self.fail("expression nested too deeply");
         }
         let e = self.unary();
@@ -967,7 +959,7 @@ enum Halt {
 impl Render<'_> {
     fn step(&mut self) -> Result<(), Halt> {
         self.steps += 1;
-        if self.steps > STEPS_MAX {
+        if self.steps > VTL_STEPS_MAX {
             return Err(Halt::Stop);
         }
         Ok(())
@@ -1001,10 +993,10 @@ impl Render<'_> {
                         other => vec![other],
                     };
                     let saved = self.get_var(var).cloned();
-                    let count = items.len().min(FOREACH_MAX);
+                    let count = items.len().min(VTL_FOREACH_MAX);
                     self.loops.push((0, count));
                     let mut result = Ok(());
-                    for (i, item) in items.into_iter().take(FOREACH_MAX).enumerate() {
+                    for (i, item) in items.into_iter().take(VTL_FOREACH_MAX).enumerate() {
                         if let Some(l) = self.loops.last_mut() {
                             l.0 = i;
                         }
@@ -1147,7 +1139,7 @@ impl Render<'_> {
                 let (a, b) = (as_int(&self.eval(a)), as_int(&self.eval(b)));
                 match (a, b) {
                     (Some(a), Some(b)) => {
-                        let n = (a - b).unsigned_abs().min(FOREACH_MAX as u64) as i64;
+                        let n = (a - b).unsigned_abs().min(VTL_FOREACH_MAX as u64) as i64;
                         let dir = if b >= a { 1 } else { -1 };
                         V::List((0..=n).map(|i| V::Int(a + dir * i)).collect())
                     }
@@ -1477,7 +1469,7 @@ fn map_put(m: &mut Vec<(String, V)>, k: &str, v: V) -> V {
 fn mutate(var: &mut V, m: &str, mut args: Vec<V>) -> V {
     match (var, m, args.len()) {
         (V::List(l), "add", 1) => {
-            if l.len() < FOREACH_MAX * 10 {
+            if l.len() < VTL_FOREACH_MAX * 10 {
                 l.push(args.remove(0));
             }
             V::Bool(true)

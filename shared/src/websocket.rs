@@ -18,9 +18,11 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::compile::{compile_http_proxy, err, ConfigError};
+use crate::limits::MAPPINGS_MAX;
 use crate::limits::WS_ROUTES_MAX;
 use crate::model::{self, IntegrationType};
-use crate::snapshot::{compile_http_proxy, err, stats_key, ConfigError, HttpProxy, Passthrough};
+use crate::snapshot::{stats_key, HttpProxy, Passthrough};
 use crate::template::Template;
 
 pub use crate::rest::mock_status;
@@ -347,12 +349,12 @@ fn trace_of(
 
 pub fn compile_stage(
     api_id: &str,
-    input: &crate::snapshot::StageInput<'_>,
+    input: &crate::compile::StageInput<'_>,
     at: &str,
     errors: &mut Vec<ConfigError>,
-    ctx: &mut crate::snapshot::CompileContext,
+    ctx: &mut crate::compile::CompileContext,
 ) -> Option<WsStage> {
-    let crate::snapshot::StageInput {
+    let crate::compile::StageInput {
         stage,
         routes,
         integrations,
@@ -443,7 +445,7 @@ fn compile_authorizer(
     authorizers: &[model::Authorizer],
     at: &str,
     errors: &mut Vec<ConfigError>,
-    ctx: &mut crate::snapshot::CompileContext,
+    ctx: &mut crate::compile::CompileContext,
 ) -> Option<Arc<crate::authorizer::LambdaAuthorizer>> {
     // The model names the authorizer of a `CUSTOM` (or `JWT`) route only.
     let id = r.authorizer_id.as_deref()?;
@@ -511,7 +513,7 @@ pub fn check_route_key(key: &str) -> Result<(), String> {
 pub fn compile_parameters(
     map: &BTreeMap<String, String>,
 ) -> Result<Option<crate::mapping::RequestMapping>, Vec<String>> {
-    use crate::mapping::{Op, ParamOp, RequestMapping, Value, MAPPINGS_MAX};
+    use crate::mapping::{Op, ParamOp, RequestMapping, Value};
     use crate::template::Source;
     let mut problems = Vec::new();
     if map.len() > MAPPINGS_MAX {
@@ -592,12 +594,12 @@ fn compile_integration(
     vars: &BTreeMap<String, String>,
     at: &str,
     errors: &mut Vec<ConfigError>,
-    ctx: &mut crate::snapshot::CompileContext,
+    ctx: &mut crate::compile::CompileContext,
 ) -> Option<WsIntegration> {
     use crate::vpc_link::Plane;
     // The HTTP target without the HTTP API syntax of `requestParameters` (WebSocket APIs map
     // with AWS's `integration.request.*` keys, compiled by `compile_parameters`).
-    let http = |errors: &mut Vec<ConfigError>, ctx: &mut crate::snapshot::CompileContext| {
+    let http = |errors: &mut Vec<ConfigError>, ctx: &mut crate::compile::CompileContext| {
         let plain = model::Integration {
             request_parameters: BTreeMap::new(),
             ..i.clone()

@@ -2,7 +2,7 @@
 //!
 //! # Architecture
 //! Every commit appends a `changelog` row (see `store/postgres.rs`). Each node polls the
-//! changelog every [`POLL_INTERVAL_MS`] for versions after the one it has applied and, holding
+//! changelog every [`CLUSTER_POLL_INTERVAL_MS`] for versions after the one it has applied and, holding
 //! the catalog (so no local commit interleaves), reads the touched scopes' documents again (APIs
 //! of every type, usage plans and keys, IAM, custom domains, VPC links, the account: see
 //! `Catalog::refresh`), compiles them and publishes them to its workers through the catalog's own
@@ -13,9 +13,9 @@
 //! After each poll the node writes its heartbeat row (`nodes`: node id = its admin address,
 //! admin and data plane addresses, the version it serves). `GET /portico/cluster` lists the
 //! nodes, their served version, last heartbeat and lag, and whether this node is stale (its last
-//! successful poll is older than [`STALE_AFTER_MS`]); when the store is unreachable it answers
+//! successful poll is older than [`CLUSTER_STALE_AFTER_MS`]); when the store is unreachable it answers
 //! from the node's own memory with `stale: true`. `GET /portico/cluster/wait?version=V` returns
-//! once every live node (heartbeat within [`LIVE_WITHIN_MS`]) serves V. A write's 2xx carries the
+//! once every live node (heartbeat within [`CLUSTER_LIVE_WITHIN_MS`]) serves V. A write's 2xx carries the
 //! version it committed in `x-portico-version`.
 //!
 //! A `LISTEN` connection of its own wakes the loop as soon as another node commits, so a change
@@ -48,6 +48,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use portico_shared::cluster::{NodeDirectory, NodeEntry};
+use portico_shared::limits::{
+    CLUSTER_LIVE_WITHIN_MS, CLUSTER_POLL_INTERVAL_MS, CLUSTER_STALE_AFTER_MS, CLUSTER_WAIT_MAX_S,
+};
 
 use crate::error::ApiError;
 use crate::store::{PostgresStore, Store, IAM_SCOPE, LAMBDA_SCOPE, USAGE_SCOPE, VPC_LINK_SCOPE};
@@ -61,15 +64,6 @@ const SCOPES: [&str; 5] = [
     crate::domains::DOMAIN_SCOPE,
     crate::account::ACCOUNT_SCOPE,
 ];
-
-/// How often a node looks for changes committed by others (and beats), ms.
-pub const POLL_INTERVAL_MS: u64 = 1_000;
-/// A node whose heartbeat is older than this is not live (`wait` does not wait for it), ms.
-pub const LIVE_WITHIN_MS: u64 = 5_000;
-/// A node whose last successful poll is older than this reports itself stale, ms.
-pub const STALE_AFTER_MS: u64 = 3_000;
-/// Longest `wait` timeout, s.
-const MAX_WAIT_SECS: u64 = 300;
 
 /// This node's part in a cluster.
 #[derive(Debug)]
@@ -177,7 +171,7 @@ async fn view(node: &Arc<ClusterNode>) -> serde_json::Value {
                         "servedVersion": r.served_version,
                         "lastHeartbeat": r.last_heartbeat,
                         "heartbeatAgeMillis": r.heartbeat_age_ms,
-                        "live": r.heartbeat_age_ms <= LIVE_WITHIN_MS,
+                        "live": r.heartbeat_age_ms <= CLUSTER_LIVE_WITHIN_MS,
                         "lag": current.saturating_sub(r.served_version),
                         "self": r.node_id == me,
                     })
@@ -187,7 +181,7 @@ async fn view(node: &Arc<ClusterNode>) -> serde_json::Value {
                 "version": current,
                 "node": me,
                 "servedVersion": applied,
-                "stale": stale_ms > STALE_AFTER_MS,
+                "stale": stale_ms > CLUSTER_STALE_AFTER_MS,
                 "storeReachable": true,
                 "nodes": nodes,
             })
@@ -231,9 +225,11 @@ async fn wait(State(state): State<AdminState>, Query(q): Query<WaitQuery>) -> Re
         return not_clustered().into_response();
     };
     let timeout = q.timeout.unwrap_or(30);
-    if timeout > MAX_WAIT_SECS {
-        return ApiError::BadRequest(format!("timeout must be at most {MAX_WAIT_SECS} seconds"))
-            .into_response();
+    if timeout > CLUSTER_WAIT_MAX_S {
+        return ApiError::BadRequest(format!(
+            "timeout must be at most {CLUSTER_WAIT_MAX_S} seconds"
+        ))
+        .into_response();
     }
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
@@ -241,7 +237,7 @@ async fn wait(State(state): State<AdminState>, Query(q): Query<WaitQuery>) -> Re
         if let Ok(Ok((_, rows))) = tokio::task::spawn_blocking(move || store.nodes()).await {
             let live: Vec<_> = rows
                 .iter()
-                .filter(|r| r.heartbeat_age_ms <= LIVE_WITHIN_MS)
+                .filter(|r| r.heartbeat_age_ms <= CLUSTER_LIVE_WITHIN_MS)
                 .collect();
             if !live.is_empty() && live.iter().all(|r| r.served_version >= q.version) {
                 return Json(serde_json::json!({
@@ -263,7 +259,7 @@ async fn wait(State(state): State<AdminState>, Query(q): Query<WaitQuery>) -> Re
 }
 
 /// The numbered nodes' data plane addresses as the workers read them (`@connections`
-/// forwarding); a node is live while its heartbeat is within [`LIVE_WITHIN_MS`].
+/// forwarding); a node is live while its heartbeat is within [`CLUSTER_LIVE_WITHIN_MS`].
 pub fn directory(store: &PostgresStore) -> Result<NodeDirectory, crate::store::StoreError> {
     let rows = store.node_directory()?;
     Ok(NodeDirectory::new(rows.into_iter().filter_map(
@@ -272,7 +268,7 @@ pub fn directory(store: &PostgresStore) -> Result<NodeDirectory, crate::store::S
                 n,
                 NodeEntry {
                     data_addr: addr.parse().ok()?,
-                    live: age_ms <= LIVE_WITHIN_MS,
+                    live: age_ms <= CLUSTER_LIVE_WITHIN_MS,
                 },
             ))
         },
@@ -286,7 +282,7 @@ async fn listen_loop(store: Arc<PostgresStore>, wake: Arc<tokio::sync::Notify>) 
         let (s, w) = (Arc::clone(&store), Arc::clone(&wake));
         let ended = tokio::task::spawn_blocking(move || s.listen(|| w.notify_one())).await;
         tracing::debug!(?ended, "cluster LISTEN connection ended; reconnecting");
-        tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(CLUSTER_POLL_INTERVAL_MS)).await;
     }
 }
 
@@ -295,7 +291,7 @@ async fn listen_loop(store: Arc<PostgresStore>, wake: Arc<tokio::sync::Notify>) 
 pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
     let wake = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(listen_loop(Arc::clone(&node.store), Arc::clone(&wake)));
-    let mut tick = tokio::time::interval(Duration::from_millis(POLL_INTERVAL_MS));
+    let mut tick = tokio::time::interval(Duration::from_millis(CLUSTER_POLL_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
@@ -375,7 +371,7 @@ pub(crate) async fn follow_loop(state: AdminState, node: Arc<ClusterNode>) {
                         let (_, rows) = n.store.nodes()?;
                         let live = rows
                             .iter()
-                            .filter(|r| r.heartbeat_age_ms <= LIVE_WITHIN_MS)
+                            .filter(|r| r.heartbeat_age_ms <= CLUSTER_LIVE_WITHIN_MS)
                             .count();
                         l.set_live_nodes(live as u32);
                     }

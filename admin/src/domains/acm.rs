@@ -19,6 +19,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use portico_shared::limits::{ACM_LIST_MAX, ACM_PEM_MAX_BYTES};
+
 use super::{delete, row, CertRecord, DomainState};
 use crate::error::ApiError;
 use crate::store::Kind;
@@ -26,11 +28,6 @@ use crate::AdminState;
 
 /// The `X-Amz-Target` prefix of ACM operations.
 pub(crate) const TARGET_PREFIX: &str = "CertificateManager.";
-/// Largest PEM accepted per member (ACM: 32 KB certificate, 2 MB chain, 5 KB key; taken
-/// loosely).
-const PEM_MAX_BYTES: usize = 2 * 1024 * 1024;
-/// ACM's `MaxItems` default and ceiling for `ListCertificates`.
-const LIST_MAX_ITEMS: usize = 1000;
 
 /// An ACM error.
 #[derive(Debug)]
@@ -196,7 +193,7 @@ fn pem(member: &str, value: Option<&str>) -> Result<Option<String>, AcmError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(v.trim())
         .map_err(|_| AcmError::validation(format!("{member} is not valid base64")))?;
-    if bytes.len() > PEM_MAX_BYTES {
+    if bytes.len() > ACM_PEM_MAX_BYTES {
         return Err(AcmError::validation(format!("{member} is too large")));
     }
     String::from_utf8(bytes)
@@ -368,8 +365,8 @@ async fn list(s: &AdminState, body: &[u8]) -> Result<Value, AcmError> {
     let input: ListInput = parse(body)?;
     let max = input
         .max_items
-        .unwrap_or(LIST_MAX_ITEMS)
-        .clamp(1, LIST_MAX_ITEMS);
+        .unwrap_or(ACM_LIST_MAX)
+        .clamp(1, ACM_LIST_MAX);
     let region = crate::region::current();
     let page = s
         .read(|c| {

@@ -6,7 +6,7 @@
 //! 1. Each pair is the ACM certificate `arn:aws:acm:{region}:{account}:certificate/file-NAME`,
 //!    created on first sight and re-imported (the rotation path: the next handshake uses it, open
 //!    connections keep theirs) whenever either file's content changes.
-//! 2. [`watch_loop`] looks every [`POLL_MS`] on the admin thread; nothing of it runs on a worker.
+//! 2. [`watch_loop`] looks every [`CERTIFICATE_DIR_POLL_MS`] on the admin thread; nothing of it runs on a worker.
 //!    A pair that does not parse, or whose key does not match, is logged once per change and
 //!    the previous version stays in service.
 //! 3. A pair whose files are removed stays imported (a domain may still use it): delete it with
@@ -17,15 +17,13 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use portico_shared::limits::{CERTIFICATE_DIR_POLL_MS, CERTIFICATE_FILE_MAX_BYTES};
+
 use super::acm::{self, Target};
 use crate::AdminState;
 
-/// How often the certificate directory is looked at, ms.
-pub(crate) const POLL_MS: u64 = 1_000;
 /// The directory under the data directory.
 pub(crate) const DIR: &str = "certificates";
-/// Largest file read (a certificate with a long chain; keys are far smaller).
-const FILE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 /// What a pair's files held when last read: a hash of both (modification times can be too
 /// coarse to see a quick renewal, and sizes often stay the same).
@@ -36,7 +34,7 @@ type Stamp = u64;
 pub(crate) async fn watch_loop(state: AdminState, data_dir: PathBuf) {
     let dir = data_dir.join(DIR);
     let mut seen: HashMap<String, Stamp> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(POLL_MS));
+    let mut tick = tokio::time::interval(Duration::from_millis(CERTIFICATE_DIR_POLL_MS));
     loop {
         tick.tick().await;
         let dir = dir.clone();
@@ -173,8 +171,8 @@ fn pair_name(path: &Path) -> Option<&str> {
 
 fn read_small(path: &Path) -> Result<String, String> {
     let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if len > FILE_MAX_BYTES {
-        return Err(format!("larger than {FILE_MAX_BYTES} bytes"));
+    if len > CERTIFICATE_FILE_MAX_BYTES {
+        return Err(format!("larger than {CERTIFICATE_FILE_MAX_BYTES} bytes"));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|_| "not PEM text".to_string())

@@ -21,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use portico_shared::domain::{Domain, Domains, Mapping, TlsInput, TlsPolicy};
+use portico_shared::limits::{DOMAIN_NAME_MAX_BYTES, TRUSTSTORE_MAX_BYTES};
 use portico_shared::model::EndpointType;
 use serde::{Deserialize, Serialize};
 
@@ -36,13 +37,6 @@ pub(crate) use routes::router;
 
 /// The `api_id` under which certificates, domain names and mappings are stored.
 pub(crate) const DOMAIN_SCOPE: &str = "$domains";
-
-/// Largest body of a domain or certificate call (ACM chains are up to 2 MB, base64).
-pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Most API mappings per domain name (AWS: 200).
-const MAPPINGS_PER_DOMAIN_MAX: usize = 200;
-/// Largest truststore file read.
-const TRUSTSTORE_MAX_BYTES: u64 = 1024 * 1024;
 
 /// An imported certificate (ACM).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -236,7 +230,7 @@ pub(crate) fn policy(name: &str) -> Result<TlsPolicy, String> {
 /// two, optionally `*.` first.
 pub(crate) fn valid_domain_name(name: &str) -> bool {
     let body = name.strip_prefix("*.").unwrap_or(name);
-    name.len() <= portico_shared::domain::DOMAIN_NAME_MAX_BYTES
+    name.len() <= DOMAIN_NAME_MAX_BYTES
         && body.contains('.')
         && body.split('.').all(|l| {
             !l.is_empty()

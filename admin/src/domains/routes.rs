@@ -10,9 +10,11 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use portico_shared::limits::API_MAPPINGS_PER_DOMAIN_MAX;
+
 use super::{
     delete, read_truststore, row, valid_domain_name, valid_mapping_key, ApiStages, DomainOps,
-    DomainRecord, DomainState, MappingRecord, MutualTls, MAPPINGS_PER_DOMAIN_MAX,
+    DomainRecord, DomainState, MappingRecord, MutualTls,
 };
 use crate::error::ApiError;
 use crate::page::{page as v1_page, Listing};
@@ -302,9 +304,9 @@ impl<A: ApiStages> DomainOps<'_, A> {
                 "An API mapping with key {key:?} already exists for {domain}"
             )));
         }
-        if existing.len() >= MAPPINGS_PER_DOMAIN_MAX {
+        if existing.len() >= API_MAPPINGS_PER_DOMAIN_MAX {
             return Err(ApiError::BadRequest(format!(
-                "A domain name has at most {MAPPINGS_PER_DOMAIN_MAX} API mappings"
+                "A domain name has at most {API_MAPPINGS_PER_DOMAIN_MAX} API mappings"
             )));
         }
         let record = MappingRecord {

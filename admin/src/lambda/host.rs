@@ -7,7 +7,7 @@
 //! 2. [`dispatch`] hands it to an idle instance (one parked in `invocation/next`, most recently
 //!    used first, so the warmest process answers); else, below the function's concurrency limit,
 //!    it starts an instance (cold start) and queues the invocation; else it queues it, up to
-//!    `limit × LAMBDA_QUEUE_PER_INSTANCE`; past that: 429. Instances take queued work first when
+//!    `limit × LAMBDA_QUEUE_PER_INSTANCE_MAX`; past that: 429. Instances take queued work first when
 //!    they ask for the next invocation.
 //! 3. [`invoke`] (the caller's side) waits for `started` (bounded: queue wait), then for `reply`
 //!    within the function's `Timeout`; on timeout it kills the instance's process group and
@@ -33,7 +33,7 @@ use axum::http::HeaderValue;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use portico_shared::limits::{
-    LAMBDA_INIT_TIMEOUT_MS, LAMBDA_LOG_LINE_MAX_BYTES, LAMBDA_QUEUE_PER_INSTANCE,
+    LAMBDA_INIT_TIMEOUT_MS, LAMBDA_LOG_LINE_MAX_BYTES, LAMBDA_QUEUE_PER_INSTANCE_MAX,
     LAMBDA_QUEUE_WAIT_MIN_MS,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -451,7 +451,7 @@ pub(crate) fn dispatch(function: &Arc<Function>, mut p: Pending) -> Result<(), L
             ))));
             return Ok(());
         }
-    } else if pool.queue.len() >= limit.saturating_mul(LAMBDA_QUEUE_PER_INSTANCE) {
+    } else if pool.queue.len() >= limit.saturating_mul(LAMBDA_QUEUE_PER_INSTANCE_MAX) {
         return Err(LambdaError::TooManyRequests {
             reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
         });

@@ -39,6 +39,7 @@ use portico_shared::limits::{
     LAMBDA_EVENTS_IN_FLIGHT_MAX, LAMBDA_EVENT_PAYLOAD_MAX_BYTES, LAMBDA_IDLE_S,
     LAMBDA_STOP_GRACE_MS, LAMBDA_SYNC_PAYLOAD_MAX_BYTES,
 };
+use portico_shared::limits::{LAMBDA_LIST_DEFAULT, LAMBDA_LIST_MAX, LAMBDA_REAP_INTERVAL_MS};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -57,13 +58,6 @@ use records::{
     check_settings, validation_error, ConcurrencyInput, CreateInput, FunctionConfiguration,
     StoredFunction, UpdateCodeInput, UpdateConfigInput,
 };
-
-/// How often idle instances are looked at for reaping, ms.
-const REAP_INTERVAL_MS: u64 = 5_000;
-
-/// `ListFunctions` page size: default and largest `MaxItems` (AWS: 50 and 10,000).
-const LIST_DEFAULT: usize = 50;
-const LIST_MAX: usize = 10_000;
 
 /// A Lambda API error, answered as Lambda does: the status, `x-amzn-ErrorType` and
 /// `{"Type": "User", "message": ...}` (botocore reads the code from the header).
@@ -264,7 +258,7 @@ impl FunctionHost {
 
     /// Stops idle instances past `LAMBDA_IDLE_S`, forever (a task on the admin runtime).
     pub(crate) async fn reap_loop(self) {
-        let mut tick = tokio::time::interval(Duration::from_millis(REAP_INTERVAL_MS));
+        let mut tick = tokio::time::interval(Duration::from_millis(LAMBDA_REAP_INTERVAL_MS));
         loop {
             tick.tick().await;
             let functions: Vec<Arc<Function>> =
@@ -731,13 +725,13 @@ struct ListQuery {
 async fn list_functions(State(state): State<AdminState>, Query(q): Query<ListQuery>) -> Answer {
     let host = state.functions();
     let max = match q.max_items.as_deref() {
-        None => LIST_DEFAULT,
+        None => LAMBDA_LIST_DEFAULT,
         Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=LIST_MAX).contains(&n) => n,
+            Ok(n) if (1..=LAMBDA_LIST_MAX).contains(&n) => n,
             _ => {
                 return Err(validation_error(vec![format!(
                     "Value '{s}' at 'maxItems' failed to satisfy constraint: Member must have \
-                     value less than or equal to {LIST_MAX} and greater than or equal to 1"
+                     value less than or equal to {LAMBDA_LIST_MAX} and greater than or equal to 1"
                 )]))
             }
         },

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use portico_shared::limits::{LAMBDA_ENVIRONMENT_MAX_BYTES, LAMBDA_FUNCTION_NAME_MAX};
 use portico_shared::limits::{
     LAMBDA_MEMORY_DEFAULT_MB, LAMBDA_MEMORY_MAX_MB, LAMBDA_MEMORY_MIN_MB, LAMBDA_TIMEOUT_DEFAULT_S,
     LAMBDA_TIMEOUT_MAX_S,
@@ -12,12 +13,6 @@ use portico_shared::limits::{
 use serde::{Deserialize, Serialize};
 
 use super::LambdaError;
-
-/// Longest function name (AWS: 64 for the name itself).
-pub(crate) const NAME_MAX: usize = 64;
-
-/// Environment variables of one function, total bytes of keys and values (AWS: 4 KB).
-pub(crate) const ENVIRONMENT_MAX_BYTES: usize = 4 * 1024;
 
 /// Keys a function may not set: the runtime sets them (AWS's reserved list).
 const RESERVED_KEYS: &[&str] = &[
@@ -166,7 +161,7 @@ impl Runtime {
 /// A function name as AWS allows it: 1 to 64 of `[A-Za-z0-9_-]`.
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= NAME_MAX
+        && name.len() <= LAMBDA_FUNCTION_NAME_MAX
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -257,7 +252,7 @@ pub(crate) fn check_settings(
                 reserved.join(", ")
             )));
         }
-        if bytes > ENVIRONMENT_MAX_BYTES {
+        if bytes > LAMBDA_ENVIRONMENT_MAX_BYTES {
             return Err(LambdaError::InvalidParameter(format!(
                 "Lambda was unable to configure your environment variables because the \
                  environment variables you have provided exceeded the 4KB limit. String \

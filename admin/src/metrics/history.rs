@@ -2,13 +2,13 @@
 //! console and `portico top` can show latency percentiles and rates over time.
 //!
 //! # Architecture
-//! 1. A sampler thread (`portico-stats-history`) wakes every [`HISTORY_INTERVAL_MS`], merges
+//! 1. A sampler thread (`portico-stats-history`) wakes every [`METRICS_HISTORY_INTERVAL_MS`], merges
 //!    every worker's latest stats ([`StatsBoard::merged`]: it never waits on a worker) and
 //!    subtracts the previous merge route by route ([`RouteStats::delta`]): what each route did
 //!    in that interval, reduced to an [`IntervalPoint`] (counts and percentiles).
-//! 2. The ring keeps the last [`HISTORY_LEN`] intervals, each with at most
-//!    [`HISTORY_ROUTES_MAX`] routes (the busiest of that interval; routes with no request are not
-//!    stored). Memory is bounded by `HISTORY_LEN × HISTORY_ROUTES_MAX` points of about 400 bytes:
+//! 2. The ring keeps the last [`METRICS_HISTORY_INTERVALS`] intervals, each with at most
+//!    [`METRICS_HISTORY_ROUTES_MAX`] routes (the busiest of that interval; routes with no request are not
+//!    stored). Memory is bounded by `METRICS_HISTORY_INTERVALS × METRICS_HISTORY_ROUTES_MAX` points of about 400 bytes:
 //!    12 MB at worst, a few kB for a gateway with a handful of busy routes.
 //! 3. The sampler holds the board weakly: it ends within one interval of the board being
 //!    dropped (an admin app built by a test).
@@ -20,19 +20,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use portico_shared::limits::{
+    METRICS_HISTORY_INTERVALS, METRICS_HISTORY_INTERVAL_MS, METRICS_HISTORY_ROUTES_MAX,
+};
 use portico_shared::stats::{IntervalPoint, RouteStats, StatsBoard};
 use serde::Serialize;
-
-/// Length of one history interval, ms.
-pub const HISTORY_INTERVAL_MS: u64 = 1_000;
-
-/// Intervals kept: five minutes.
-pub const HISTORY_LEN: usize = 300;
-
-/// Routes kept per interval (the busiest); the rest of that interval is dropped.
-pub const HISTORY_ROUTES_MAX: usize = 100;
-
-const _: () = assert!(HISTORY_LEN * HISTORY_ROUTES_MAX <= 30_000, "bounded ring");
 
 /// The ring, shared by the sampler (writer) and the handlers (readers). The lock is held for a
 /// push or a copy of the asked-for points, never across I/O.
@@ -92,10 +84,10 @@ impl History {
         history
     }
 
-    /// Appends one interval, dropping the oldest past [`HISTORY_LEN`].
+    /// Appends one interval, dropping the oldest past [`METRICS_HISTORY_INTERVALS`].
     pub fn push(&self, interval: Interval) {
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.len() == HISTORY_LEN {
+        if ring.len() == METRICS_HISTORY_INTERVALS {
             ring.pop_front();
         }
         ring.push_back(interval);
@@ -105,7 +97,7 @@ impl History {
     pub fn report(&self, since: u64, filter: &RouteFilter) -> HistoryReport {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         HistoryReport {
-            interval_ms: HISTORY_INTERVAL_MS,
+            interval_ms: METRICS_HISTORY_INTERVAL_MS,
             latest: ring.back().map_or(0, |i| i.seq),
             intervals: ring
                 .iter()
@@ -160,7 +152,7 @@ pub fn interval_points(
         })
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.count));
-    points.truncate(HISTORY_ROUTES_MAX);
+    points.truncate(METRICS_HISTORY_ROUTES_MAX);
     points
 }
 
@@ -172,7 +164,7 @@ fn sample_loop(
     let mut seq = 0u64;
     let mut last = std::time::Instant::now();
     loop {
-        std::thread::sleep(Duration::from_millis(HISTORY_INTERVAL_MS));
+        std::thread::sleep(Duration::from_millis(METRICS_HISTORY_INTERVAL_MS));
         let (Some(board), Some(history)) = (board.upgrade(), history.upgrade()) else {
             return;
         };

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
+use portico_shared::limits::METRICS_ROUTE_SERIES_MAX;
 use portico_shared::stats::{RouteStats, WorkerStats};
 use tower::ServiceExt;
 
@@ -234,7 +235,7 @@ fn renders_well_formed_counts_and_buckets() {
     a.cache_misses = 1;
     // The same route on two workers is summed.
     let board = board_with(vec![vec![(1, a.clone())], vec![(1, a), (2, b)]], counters);
-    let text = render_prometheus(&board, MAX_ROUTE_SERIES);
+    let text = render_prometheus(&board, METRICS_ROUTE_SERIES_MAX);
     let samples = parse(&text);
     let counts = check_histograms(&samples);
     assert_eq!(counts.len(), 6, "2 routes × 3 histograms");

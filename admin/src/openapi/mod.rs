@@ -30,6 +30,8 @@ use axum::routing::{get, put};
 use axum::Router;
 use serde_json::{json, Map, Value};
 
+use portico_shared::limits::OPENAPI_DEFINITION_MAX_BYTES;
+
 use crate::error::ApiError;
 use crate::wire::Params;
 use crate::AdminState;
@@ -38,9 +40,6 @@ mod http;
 mod rest;
 #[cfg(test)]
 mod tests;
-
-/// Largest definition an import takes, bytes: AWS's limit on an imported OpenAPI file.
-pub(crate) const MAX_DEFINITION_BYTES: usize = 6 * 1024 * 1024;
 
 /// The prefix of AWS's extensions.
 const EXT: &str = "x-amazon-apigateway-";
@@ -141,7 +140,7 @@ impl Warnings {
 
 /// Parses a definition: JSON when it starts with `{`, YAML otherwise; then its version.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ApiError> {
-    if bytes.len() > MAX_DEFINITION_BYTES {
+    if bytes.len() > OPENAPI_DEFINITION_MAX_BYTES {
         return Err(too_large());
     }
     let text = std::str::from_utf8(bytes)
@@ -199,7 +198,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ApiError> {
 fn too_large() -> ApiError {
     ApiError::BadRequest(format!(
         "The API definition is larger than {} MiB, the most an import takes",
-        MAX_DEFINITION_BYTES / (1024 * 1024)
+        OPENAPI_DEFINITION_MAX_BYTES / (1024 * 1024)
     ))
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use axum::http::StatusCode;
+use portico_shared::limits::ADMIN_BODY_MAX_BYTES;
 use portico_shared::sigv4::verify::{parse_http_date, parse_iso_basic};
 use portico_shared::sigv4::{
     canonical_query, canonical_uri, format_iso_basic, hmac_sha256, push_trimmed,
@@ -873,7 +874,7 @@ async fn middleware_verifies_and_passes_the_body_on() {
     assert_eq!(kind.as_deref(), Some("InvalidSignatureException"));
     assert!(text.contains("Signature expired"), "{text}");
 
-    let too_big = (MAX_SIGNED_BODY_BYTES + 1).to_string();
+    let too_big = (ADMIN_BODY_MAX_BYTES + 1).to_string();
     let (status, kind, _) = send(
         app(),
         body,
@@ -892,7 +893,7 @@ async fn middleware_bounds_a_body_without_content_length() {
     let req = Request::builder()
         .method(Method::POST)
         .uri("/v2/apis")
-        .body(Body::from(vec![b'x'; MAX_SIGNED_BODY_BYTES + 1]))
+        .body(Body::from(vec![b'x'; ADMIN_BODY_MAX_BYTES + 1]))
         .unwrap();
     assert!(req.headers().get(header::CONTENT_LENGTH).is_none());
     let r = echo_app(Some(creds)).oneshot(req).await.unwrap();

@@ -29,16 +29,17 @@ use std::time::Duration;
 
 use postgres::{Client, Config, NoTls, Transaction};
 
+use portico_shared::limits::{
+    ADMIN_BODY_MAX_BYTES, CLUSTER_NODE_NUMBER_REUSE_AFTER_S, POSTGRES_CONNECT_TIMEOUT_MS,
+};
+
 use super::{Change, Kind, Row, Store, StoreError, UsageKind, UsageRow};
 
 /// The notification channel a committed change is announced on (payload: its version).
 pub const CHANNEL: &str = "portico_changes";
 
-/// A node number is given to another node once its node has not beaten for this long, s.
-const NODE_NUMBER_REUSE_AFTER_S: u64 = 600;
-
 /// How long connecting waits before the store counts as unavailable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS);
 
 /// The schema, one migration per version, in order; never edit a released one, append.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -299,7 +300,7 @@ impl PostgresStore {
 
     /// This node's number (1 to 255, in its WebSocket connection ids): the one it held before
     /// under the same `node_id`, else the lowest free one. A number is free again once its node
-    /// has not beaten for [`NODE_NUMBER_REUSE_AFTER_S`] (ids naming it are long gone by then).
+    /// has not beaten for [`CLUSTER_NODE_NUMBER_REUSE_AFTER_S`] (ids naming it are long gone by then).
     pub fn claim_node_number(&self, node_id: &str) -> Result<u8, StoreError> {
         let number = self.with_client(|c| {
             let mut tx = c.transaction()?;
@@ -318,7 +319,7 @@ impl PostgresStore {
                  WHERE n.claimed_at < now() - make_interval(secs => $1)
                    AND NOT EXISTS (SELECT 1 FROM nodes d WHERE d.node_id = n.node_id
                                    AND d.last_heartbeat >= now() - make_interval(secs => $1))",
-                &[&(NODE_NUMBER_REUSE_AFTER_S as f64)],
+                &[&(CLUSTER_NODE_NUMBER_REUSE_AFTER_S as f64)],
             )?;
             let free = tx.query_opt(
                 "INSERT INTO node_numbers (number, node_id)
@@ -334,7 +335,7 @@ impl PostgresStore {
             Some(n) => Ok(n),
             None => Err(StoreError(format!(
                 "every node number (1 to 255) is held by a node that beat within the last \
-                 {NODE_NUMBER_REUSE_AFTER_S} s"
+                 {CLUSTER_NODE_NUMBER_REUSE_AFTER_S} s"
             ))),
         }
     }
@@ -444,7 +445,7 @@ impl Store for PostgresStore {
     fn load_code(&self, function: &str, revision: &str) -> Result<Option<Vec<u8>>, StoreError> {
         // Bounded like the upload it came from (an admin request body), checked before the
         // bytes are read.
-        let max = crate::MAX_ADMIN_BODY_BYTES as i64;
+        let max = ADMIN_BODY_MAX_BYTES as i64;
         let row = self.with_client(|c| {
             c.query_opt(
                 "SELECT octet_length(zip)::BIGINT,

@@ -16,6 +16,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use portico_shared::limits::SQLITE_BUSY_TIMEOUT_MS;
+
 use super::{Change, Kind, Row, Store, StoreError, UsageKind, UsageRow};
 
 /// The file inside the data directory.
@@ -23,10 +25,6 @@ pub const DB_FILE: &str = "portico.db";
 
 /// The schema version this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
-
-/// How long opening waits for another process's lock before failing, ms: long enough for a
-/// gateway that is shutting down to let go, short enough to report a second gateway quickly.
-const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// SQLite's `synchronous` setting: how often the log is flushed to stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +58,7 @@ impl SqliteStore {
             .map_err(|e| StoreError(format!("create {}: {e}", dir.display())))?;
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path).map_err(|e| db(&path, e))?;
-        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+        conn.busy_timeout(std::time::Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
             .map_err(|e| db(&path, e))?;
         // One gateway per data directory: the exclusive lock is taken at the first read below
         // and held until the process exits (the kernel drops it on `kill -9`), so a second

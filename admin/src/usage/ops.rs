@@ -17,13 +17,17 @@ use std::sync::Arc;
 
 use portico_shared::clock;
 use portico_shared::keys::{Quota, Usage};
+use portico_shared::limits::{
+    API_KEY_VALUE_GENERATED_CHARS, DESCRIPTION_MAX_CHARS, USAGE_ID_CHARS, USAGE_NAME_MAX_CHARS,
+    USAGE_RANGE_MAX_DAYS,
+};
 use portico_shared::model::rest::{ApiStage, ThrottleSettings};
 use portico_shared::quota::{self, format_day, parse_day};
 
 use super::records::{
     check_key_value, check_tags, parse_period, ApiKeyInput, ApiKeyRecord, ApiStageInput,
     QuotaInput, StoredPlan, StoredPlanKey, UsagePlanInput, UsagePlanKeyInput, UsagePlanKeyRecord,
-    UsagePlanRecord, UsageReport, DESCRIPTION_MAX, KEY_VALUE_GENERATED, NAME_MAX,
+    UsagePlanRecord, UsageReport,
 };
 use super::state::{compile, not_found_key, PlanState, UsageState};
 use crate::error::ApiError;
@@ -33,12 +37,6 @@ use crate::patch::{unescape, Op, PatchOp};
 use crate::publish::{deletion, row, Publisher};
 use crate::records::check_len;
 use crate::store::{Change, Kind, Row, UsageKind, UsageRow, USAGE_SCOPE};
-
-/// Length of an API key or usage plan id (AWS: 10 lowercase letters and digits).
-const ID_LEN: usize = 10;
-
-/// Longest date range `GetUsage` answers, in days.
-pub(crate) const USAGE_RANGE_MAX_DAYS: u64 = 366;
 
 /// What `GetUsage` needs from the catalog, taken with it held; the store is read after.
 #[derive(Debug)]
@@ -91,20 +89,26 @@ impl<A: RestStages> UsageOps<'_, A> {
         mut input: ApiKeyInput,
     ) -> Result<ApiKeyRecord, ApiError> {
         let mut problems = Vec::new();
-        check_len(&mut problems, "name", input.name.as_deref(), 0, NAME_MAX);
+        check_len(
+            &mut problems,
+            "name",
+            input.name.as_deref(),
+            0,
+            USAGE_NAME_MAX_CHARS,
+        );
         check_len(
             &mut problems,
             "description",
             input.description.as_deref(),
             0,
-            DESCRIPTION_MAX,
+            DESCRIPTION_MAX_CHARS,
         );
         check_len(
             &mut problems,
             "customerId",
             input.customer_id.as_deref(),
             0,
-            NAME_MAX,
+            USAGE_NAME_MAX_CHARS,
         );
         check_tags(&mut problems, &input.tags);
         // An empty value asks for a generated one, as on AWS (Terraform sends `value: ""`).
@@ -135,7 +139,7 @@ impl<A: RestStages> UsageOps<'_, A> {
         }
         let now = clock::unix_secs();
         let id = loop {
-            let id = ids::generate(ID_LEN);
+            let id = ids::generate(USAGE_ID_CHARS);
             if !self.usage.keys.contains_key(&id) {
                 break id;
             }
@@ -199,14 +203,14 @@ impl<A: RestStages> UsageOps<'_, A> {
             let name = cell(Some(name_at)).unwrap_or_default().to_string();
             let mut problems = Vec::new();
             check_key_value(&mut problems, &value);
-            check_len(&mut problems, "Name", Some(&name), 0, NAME_MAX);
+            check_len(&mut problems, "Name", Some(&name), 0, USAGE_NAME_MAX_CHARS);
             let description = cell(description_at).unwrap_or_default().to_string();
             check_len(
                 &mut problems,
                 "Description",
                 Some(&description),
                 0,
-                DESCRIPTION_MAX,
+                DESCRIPTION_MAX_CHARS,
             );
             let enabled = match cell(enabled_at) {
                 None | Some("") => true,
@@ -320,20 +324,26 @@ impl<A: RestStages> UsageOps<'_, A> {
             }
         }
         let mut problems = Vec::new();
-        check_len(&mut problems, "name", key.name.as_deref(), 0, NAME_MAX);
+        check_len(
+            &mut problems,
+            "name",
+            key.name.as_deref(),
+            0,
+            USAGE_NAME_MAX_CHARS,
+        );
         check_len(
             &mut problems,
             "description",
             key.description.as_deref(),
             0,
-            DESCRIPTION_MAX,
+            DESCRIPTION_MAX_CHARS,
         );
         check_len(
             &mut problems,
             "customerId",
             key.customer_id.as_deref(),
             0,
-            NAME_MAX,
+            USAGE_NAME_MAX_CHARS,
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -413,7 +423,7 @@ impl<A: RestStages> UsageOps<'_, A> {
         }
         check_tags(&mut problems, &input.tags);
         let id = loop {
-            let id = ids::generate(ID_LEN);
+            let id = ids::generate(USAGE_ID_CHARS);
             if !self.usage.plans.contains_key(&id) {
                 break id;
             }
@@ -1107,12 +1117,12 @@ fn delete(kind: Kind, id: &str) -> Change {
     deletion(USAGE_SCOPE, kind, id)
 }
 
-/// A new API key value: [`KEY_VALUE_GENERATED`] letters and digits from the kernel's CSPRNG
+/// A new API key value: [`API_KEY_VALUE_GENERATED_CHARS`] letters and digits from the kernel's CSPRNG
 /// (key values are secrets; ids are not).
 fn generate_key_value() -> Result<String, ApiError> {
     crate::ids::random_string(
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-        KEY_VALUE_GENERATED,
+        API_KEY_VALUE_GENERATED_CHARS,
     )
 }
 

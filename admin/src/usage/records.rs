@@ -5,6 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use portico_shared::limits::{
+    API_KEY_VALUE_MAX_CHARS, API_KEY_VALUE_MIN_CHARS, DESCRIPTION_MAX_CHARS, TAGS_MAX,
+    USAGE_NAME_MAX_CHARS, USAGE_PLAN_API_STAGES_MAX, USAGE_PLAN_METHOD_THROTTLES_MAX,
+};
 use portico_shared::model::rest::{
     ApiStage, QuotaPeriod, QuotaSettings, ThrottleSettings, UsagePlanSpec,
 };
@@ -12,30 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::records::check_len;
-
-/// Shortest API key value `CreateApiKey` accepts (§3.1: 20 to 128 alphanumeric characters).
-pub(crate) const KEY_VALUE_MIN: usize = 20;
-
-/// Longest API key value.
-pub(crate) const KEY_VALUE_MAX: usize = 128;
-
-/// Length of a generated API key value.
-pub(crate) const KEY_VALUE_GENERATED: usize = 40;
-
-/// Longest API key or usage plan name.
-pub(crate) const NAME_MAX: usize = 1024;
-
-/// Longest description.
-pub(crate) const DESCRIPTION_MAX: usize = 1024;
-
-/// Most tags on one resource.
-pub(crate) const TAGS_MAX: usize = 50;
-
-/// Most per-method throttles on one API stage of a usage plan (AWS's limit).
-pub(crate) const METHOD_THROTTLES_MAX: usize = 20;
-
-/// Most API stages in one usage plan.
-pub(crate) const API_STAGES_MAX: usize = 100;
 
 /// An API key as stored (with its value) and answered (value only on request).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,13 +203,19 @@ impl UsagePlanRecord {
     /// Checks the limits of a plan (after a create or a patch), reporting every problem.
     pub(crate) fn check(&self) -> Result<(), ApiError> {
         let mut problems = Vec::new();
-        check_len(&mut problems, "name", Some(&self.name), 1, NAME_MAX);
+        check_len(
+            &mut problems,
+            "name",
+            Some(&self.name),
+            1,
+            USAGE_NAME_MAX_CHARS,
+        );
         check_len(
             &mut problems,
             "description",
             self.description.as_deref(),
             0,
-            DESCRIPTION_MAX,
+            DESCRIPTION_MAX_CHARS,
         );
         if let Some(t) = &self.throttle {
             check_throttle(&mut problems, "throttle", t);
@@ -244,9 +230,9 @@ impl UsagePlanRecord {
                 problems.push("quota offset must be less than the quota limit".into());
             }
         }
-        if self.api_stages.len() > API_STAGES_MAX {
+        if self.api_stages.len() > USAGE_PLAN_API_STAGES_MAX {
             problems.push(format!(
-                "a usage plan can have at most {API_STAGES_MAX} API stages"
+                "a usage plan can have at most {USAGE_PLAN_API_STAGES_MAX} API stages"
             ));
         }
         for (i, s) in self.api_stages.iter().enumerate() {
@@ -259,9 +245,9 @@ impl UsagePlanRecord {
                     s.api_id, s.stage
                 ));
             }
-            if s.throttle.len() > METHOD_THROTTLES_MAX {
+            if s.throttle.len() > USAGE_PLAN_METHOD_THROTTLES_MAX {
                 problems.push(format!(
-                    "API stage {}:{} has more than {METHOD_THROTTLES_MAX} method throttles",
+                    "API stage {}:{} has more than {USAGE_PLAN_METHOD_THROTTLES_MAX} method throttles",
                     s.api_id, s.stage
                 ));
             }
@@ -334,13 +320,13 @@ pub(crate) fn period_name(p: QuotaPeriod) -> &'static str {
 
 /// Checks an API key value: 20 to 128 ASCII letters and digits.
 pub(crate) fn check_key_value(problems: &mut Vec<String>, value: &str) {
-    if value.len() < KEY_VALUE_MIN {
+    if value.len() < API_KEY_VALUE_MIN_CHARS {
         problems.push(format!(
-            "API Key value should be at least {KEY_VALUE_MIN} characters"
+            "API Key value should be at least {API_KEY_VALUE_MIN_CHARS} characters"
         ));
-    } else if value.len() > KEY_VALUE_MAX {
+    } else if value.len() > API_KEY_VALUE_MAX_CHARS {
         problems.push(format!(
-            "API Key value should be at most {KEY_VALUE_MAX} characters"
+            "API Key value should be at most {API_KEY_VALUE_MAX_CHARS} characters"
         ));
     }
     if !value.bytes().all(|b| b.is_ascii_alphanumeric()) {

@@ -396,7 +396,7 @@ async fn one_key_change_copies_one_shard() {
     assert_eq!(after.usage.keys.len(), 51);
     assert_eq!(
         after.usage.keys.shared_shards(&before.usage.keys),
-        portico_shared::keys::SHARDS - 1
+        portico_shared::limits::API_KEY_SHARDS - 1
     );
     assert!(after.generation > before.generation);
     // Disabled keys are published, disabled. (The list is in id order, and ids are random: take

@@ -14,6 +14,7 @@
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use portico_shared::authorizer::{check, split_rest_sources, AuthorizerInput as Settings};
+use portico_shared::limits::AUTHORIZERS_PER_API_MAX;
 use portico_shared::model::rest::Authorizer;
 use portico_shared::model::AuthorizerType;
 
@@ -27,9 +28,6 @@ use crate::v1::Listing;
 use crate::wire::{accepted, created, ok, Body, Params};
 use crate::AdminState;
 
-/// Authorizers per REST API, as AWS.
-const MAX_AUTHORIZERS_PER_API: usize = 10;
-
 // === operations ===
 
 impl Catalog {
@@ -40,9 +38,9 @@ impl Catalog {
         input: AuthorizerInput,
     ) -> Result<Authorizer, ApiError> {
         let mut draft = self.rest().draft(api_id)?;
-        if draft.state.authorizers.len() >= MAX_AUTHORIZERS_PER_API {
+        if draft.state.authorizers.len() >= AUTHORIZERS_PER_API_MAX {
             return Err(ApiError::BadRequest(format!(
-                "A REST API can have at most {MAX_AUTHORIZERS_PER_API} authorizers"
+                "A REST API can have at most {AUTHORIZERS_PER_API_MAX} authorizers"
             )));
         }
         let given = input.kind.as_deref().unwrap_or_default();

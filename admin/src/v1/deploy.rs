@@ -19,6 +19,10 @@
 use std::collections::BTreeMap;
 
 use portico_shared::gateway_response::{GatewayResponses, DEFAULT_TEMPLATE};
+use portico_shared::limits::{
+    CACHE_CLUSTER_SIZES, CACHE_TTL_MAX_S, DESCRIPTION_MAX_CHARS, STAGES_PER_API_MAX,
+    STAGE_THROTTLE_BURST_MAX, STAGE_THROTTLE_RATE_MAX_PER_S,
+};
 use portico_shared::model::rest::{GatewayResponse, MethodSetting, GATEWAY_RESPONSE_TYPES};
 use portico_shared::model::{AuthorizationType, AuthorizerType};
 use portico_shared::vpc_link::Plane;
@@ -30,17 +34,9 @@ use crate::records::{check_len, check_stage_name, check_stage_variables, check_t
 use crate::v1::records::{
     cache_cluster_status, check_enum, check_status_code, unsupported, CanarySettings,
     DeploymentInput, DeploymentRecord, GatewayResponseInput, MethodSnapshot, RestDeployment,
-    StageInput, StageRecord, CACHE_CLUSTER_SIZES, HTTP_METHODS, MAX_DESCRIPTION_CHARS,
-    MAX_STAGES_PER_API,
+    StageInput, StageRecord, HTTP_METHODS,
 };
 use crate::v1::state::RestApiState;
-
-/// Largest stage throttle rate, requests per second, and burst.
-const MAX_THROTTLE_RATE: f64 = 1_000_000_000.0;
-const MAX_THROTTLE_BURST: i64 = 1_000_000_000;
-
-/// Largest cache TTL, seconds.
-const MAX_CACHE_TTL_S: i64 = 3600;
 
 const LOGGING_LEVELS: [&str; 3] = ["OFF", "ERROR", "INFO"];
 const CACHE_CONTROL_STRATEGIES: [&str; 3] = [
@@ -78,14 +74,14 @@ impl Catalog {
             "description",
             input.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         check_len(
             &mut problems,
             "stageDescription",
             input.stage_description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         if let Some(name) = &input.stage_name {
             check_stage_name(&mut problems, name, Plane::V1);
@@ -106,7 +102,7 @@ impl Catalog {
             &mut problems,
             "cacheClusterSize",
             input.cache_cluster_size.as_deref(),
-            &CACHE_CLUSTER_SIZES,
+            &CACHE_CLUSTER_SIZES.map(|(size, _)| size),
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -199,7 +195,7 @@ impl Catalog {
             "description",
             d.record.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -419,7 +415,7 @@ impl Catalog {
             "description",
             input.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         if let Some(v) = &input.variables {
             check_stage_variables(&mut problems, v, Plane::V1);
@@ -428,7 +424,7 @@ impl Catalog {
             &mut problems,
             "cacheClusterSize",
             input.cache_cluster_size.as_deref(),
-            &CACHE_CLUSTER_SIZES,
+            &CACHE_CLUSTER_SIZES.map(|(size, _)| size),
         );
         check_tags(&mut problems, input.tags.as_ref());
         if !problems.is_empty() {
@@ -524,13 +520,13 @@ impl Catalog {
             "description",
             s.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         check_enum(
             &mut problems,
             "cacheClusterSize",
             s.cache_cluster_size.as_deref(),
-            &CACHE_CLUSTER_SIZES,
+            &CACHE_CLUSTER_SIZES.map(|(size, _)| size),
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -599,9 +595,9 @@ fn patch_access_log(op: &PatchOp, rest: &[String], s: &mut StageRecord) -> Resul
 
 /// Refuses an 11th stage.
 fn check_stage_room(state: &RestApiState) -> Result<(), ApiError> {
-    if state.stages.len() >= MAX_STAGES_PER_API {
+    if state.stages.len() >= STAGES_PER_API_MAX {
         return Err(ApiError::BadRequest(format!(
-            "A REST API can have at most {MAX_STAGES_PER_API} stages"
+            "A REST API can have at most {STAGES_PER_API_MAX} stages"
         )));
     }
     Ok(())
@@ -658,14 +654,14 @@ fn apply_setting(
             s.throttling_rate_limit = if reset {
                 d.throttling_rate_limit
             } else {
-                op.f64_value(0.0, MAX_THROTTLE_RATE)?
+                op.f64_value(0.0, STAGE_THROTTLE_RATE_MAX_PER_S)?
             }
         }
         ("throttling", "burstLimit") => {
             s.throttling_burst_limit = if reset {
                 d.throttling_burst_limit
             } else {
-                op.i64_value(0, MAX_THROTTLE_BURST)?
+                op.i64_value(0, STAGE_THROTTLE_BURST_MAX)?
             }
         }
         ("caching", "enabled") => flag(&mut s.caching_enabled, d.caching_enabled)?,
@@ -673,7 +669,7 @@ fn apply_setting(
             s.cache_ttl_in_seconds = if reset {
                 d.cache_ttl_in_seconds
             } else {
-                op.i64_value(0, MAX_CACHE_TTL_S)?
+                op.i64_value(0, i64::from(CACHE_TTL_MAX_S))?
             }
         }
         ("caching", "dataEncrypted") => flag(&mut s.cache_data_encrypted, d.cache_data_encrypted)?,

@@ -23,6 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
 use axum::Router;
 
+use portico_shared::limits::OPENAPI_DEFINITION_MAX_BYTES;
+
 use crate::error::ApiError;
 use crate::v1::records::{
     page, DeploymentInput, GatewayResponseInput, IntegrationInput, IntegrationResponseInput,
@@ -58,7 +60,7 @@ pub(crate) fn router() -> Router<AdminState> {
             "/restapis",
             get(get_rest_apis).post(create_rest_api).layer(
                 // `?mode=import` carries a whole definition.
-                axum::extract::DefaultBodyLimit::max(crate::openapi::MAX_DEFINITION_BYTES),
+                axum::extract::DefaultBodyLimit::max(OPENAPI_DEFINITION_MAX_BYTES),
             ),
         )
         .route(

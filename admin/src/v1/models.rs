@@ -16,6 +16,10 @@
 //! current resource tree never refers to a missing one; a model's name never changes (it is the
 //! key methods use).
 
+use portico_shared::limits::{
+    DESCRIPTION_MAX_CHARS, MODELS_PER_API_MAX, MODEL_NAME_MAX_CHARS, MODEL_SCHEMA_MAX_BYTES,
+    MODEL_TEMPLATE_DEPTH_MAX, REQUEST_VALIDATORS_PER_API_MAX,
+};
 use portico_shared::model::rest::{Method, Model, RequestValidator};
 use portico_shared::model::AuthorizationType;
 use portico_shared::validation::{compile_schema, DEFAULT_MODEL_KEY};
@@ -24,20 +28,8 @@ use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::patch::PatchInput;
 use crate::records::check_len;
-use crate::v1::records::{ModelInput, RequestValidatorInput, MAX_DESCRIPTION_CHARS};
+use crate::v1::records::{ModelInput, RequestValidatorInput};
 use crate::v1::state::RestApiState;
-
-/// Longest model or validator name.
-const MAX_NAME_CHARS: usize = 128;
-
-/// Models per REST API.
-const MAX_MODELS_PER_API: usize = 300;
-
-/// Request validators per REST API.
-const MAX_VALIDATORS_PER_API: usize = 300;
-
-/// Longest schema, bytes (AWS's limit on a model's schema is 400 KB).
-const MAX_SCHEMA_BYTES: usize = 400 * 1024;
 
 // === models ===
 
@@ -56,14 +48,20 @@ impl Catalog {
         }
         match input.content_type.as_deref() {
             None | Some("") => problems.push("contentType is required".to_string()),
-            Some(c) => check_len(&mut problems, "contentType", Some(c), 1, MAX_NAME_CHARS),
+            Some(c) => check_len(
+                &mut problems,
+                "contentType",
+                Some(c),
+                1,
+                MODEL_NAME_MAX_CHARS,
+            ),
         }
         check_len(
             &mut problems,
             "description",
             input.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -77,9 +75,9 @@ impl Catalog {
                 "Model name already exists for this REST API".into(),
             ));
         }
-        if draft.state.models.len() >= MAX_MODELS_PER_API {
+        if draft.state.models.len() >= MODELS_PER_API_MAX {
             return Err(ApiError::BadRequest(format!(
-                "A REST API can have at most {MAX_MODELS_PER_API} models"
+                "A REST API can have at most {MODELS_PER_API_MAX} models"
             )));
         }
         let m = Model {
@@ -116,7 +114,7 @@ impl Catalog {
             "description",
             m.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -175,9 +173,6 @@ pub(crate) fn model_template(state: &RestApiState, name: &str) -> Result<String,
     Ok(out)
 }
 
-/// Deepest nesting [`model_template`] follows.
-const TEMPLATE_DEPTH_MAX: usize = 16;
-
 /// Writes the template of one schema node reached at `path` (a VTL reference).
 fn template_value(
     state: &RestApiState,
@@ -192,7 +187,7 @@ fn template_value(
         .get("$ref")
         .and_then(|r| r.as_str())
         .and_then(|r| r.rsplit('/').next())
-        .filter(|name| !seen.iter().any(|s| s == name) && depth < TEMPLATE_DEPTH_MAX)
+        .filter(|name| !seen.iter().any(|s| s == name) && depth < MODEL_TEMPLATE_DEPTH_MAX)
         .and_then(|name| model(state, name).ok())
         .and_then(|m| {
             let parsed: Option<serde_json::Value> = m
@@ -226,7 +221,7 @@ fn template_value(
             let count = props.map_or(0, |p| p.len());
             for (i, (name, prop)) in props.into_iter().flatten().enumerate() {
                 out.push_str(&format!("{indent}  \"{name}\" : "));
-                if depth < TEMPLATE_DEPTH_MAX {
+                if depth < MODEL_TEMPLATE_DEPTH_MAX {
                     template_value(state, prop, &format!("{path}.{name}"), depth + 1, seen, out);
                 } else {
                     out.push_str(&format!("\"${path}.{name}\""));
@@ -239,7 +234,7 @@ fn template_value(
             let elem = format!("$elem{depth}");
             out.push_str(&format!("[\n#foreach({elem} in {path})\n{indent}  "));
             let items = schema.get("items").cloned().unwrap_or_default();
-            if depth < TEMPLATE_DEPTH_MAX {
+            if depth < MODEL_TEMPLATE_DEPTH_MAX {
                 template_value(state, &items, &elem, depth + 1, seen, out);
             }
             out.push_str(&format!("#if($foreach.hasNext),#end\n#end\n{indent}]"));
@@ -251,20 +246,20 @@ fn template_value(
 
 fn check_model_name(problems: &mut Vec<String>, name: &str) {
     if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().count() > MODEL_NAME_MAX_CHARS
         || !name.bytes().all(|b| b.is_ascii_alphanumeric())
     {
         problems.push(format!(
-            "Model name must be 1 to {MAX_NAME_CHARS} alphanumeric characters: '{name}'"
+            "Model name must be 1 to {MODEL_NAME_MAX_CHARS} alphanumeric characters: '{name}'"
         ));
     }
 }
 
 /// A schema must be JSON and a valid draft 4 JSON Schema, in AWS's words.
 fn check_schema(schema: &str) -> Result<(), ApiError> {
-    if schema.len() > MAX_SCHEMA_BYTES {
+    if schema.len() > MODEL_SCHEMA_MAX_BYTES {
         return Err(invalid_model(&format!(
-            "the schema is larger than {MAX_SCHEMA_BYTES} bytes"
+            "the schema is larger than {MODEL_SCHEMA_MAX_BYTES} bytes"
         )));
     }
     compile_schema(schema)
@@ -294,14 +289,14 @@ impl Catalog {
             "name",
             input.name.as_deref(),
             1,
-            MAX_NAME_CHARS,
+            MODEL_NAME_MAX_CHARS,
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }
-        if draft.state.request_validators.len() >= MAX_VALIDATORS_PER_API {
+        if draft.state.request_validators.len() >= REQUEST_VALIDATORS_PER_API_MAX {
             return Err(ApiError::BadRequest(format!(
-                "A REST API can have at most {MAX_VALIDATORS_PER_API} request validators"
+                "A REST API can have at most {REQUEST_VALIDATORS_PER_API_MAX} request validators"
             )));
         }
         let v = RequestValidator {
@@ -335,7 +330,13 @@ impl Catalog {
             }
         }
         let mut problems = Vec::new();
-        check_len(&mut problems, "name", v.name.as_deref(), 1, MAX_NAME_CHARS);
+        check_len(
+            &mut problems,
+            "name",
+            v.name.as_deref(),
+            1,
+            MODEL_NAME_MAX_CHARS,
+        );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
         }

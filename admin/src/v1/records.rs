@@ -16,19 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 pub(crate) use crate::page::{page, page_where, Collection, Listing};
 
-/// Longest description, as AWS.
-pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
-
-/// A REST API stage variable's longest value (HTTP APIs take longer ones; the count and name
-/// bounds are shared, in `crate::records`).
-pub(crate) const MAX_STAGE_VARIABLE_VALUE_CHARS: usize = 512;
-
-/// Resources per REST API (AWS's default quota).
-pub(crate) const MAX_RESOURCES_PER_API: usize = 300;
-
-/// Stages per REST API (AWS's default quota).
-pub(crate) const MAX_STAGES_PER_API: usize = 10;
-
 /// The methods a resource may have.
 pub(crate) const HTTP_METHODS: [&str; 8] = [
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
@@ -461,10 +448,6 @@ pub(crate) fn check_http_method(method: &str) -> Result<(), ApiError> {
         )))
     }
 }
-
-/// `CacheClusterSize`.
-pub(crate) const CACHE_CLUSTER_SIZES: [&str; 8] =
-    ["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"];
 
 /// The status a stage reports for its cache cluster.
 pub(crate) fn cache_cluster_status(enabled: bool) -> String {

@@ -13,6 +13,10 @@
 use std::collections::BTreeMap;
 
 use portico_shared::limits::{
+    DESCRIPTION_MAX_CHARS, INTEGRATION_TIMEOUT_MIN_MS, MINIMUM_COMPRESSION_SIZE_MAX_BYTES,
+    RESOURCES_PER_API_MAX,
+};
+use portico_shared::limits::{
     REST_INTEGRATION_TIMEOUT_DEFAULT_MS, REST_INTEGRATION_TIMEOUT_MAX_MS,
 };
 use portico_shared::model::rest::{
@@ -28,15 +32,9 @@ use crate::v1::models::check_method_refs;
 use crate::v1::records::{
     check_enum, check_http_method, check_status_code, unsupported, EndpointConfiguration,
     IntegrationInput, IntegrationResponseInput, MethodInput, MethodResponseInput, ResourceInput,
-    RestApiInput, RestApiRecord, MAX_DESCRIPTION_CHARS, MAX_RESOURCES_PER_API,
+    RestApiInput, RestApiRecord,
 };
 use crate::v1::state::{RestApiState, RestDraft};
-
-/// Shortest integration timeout, ms.
-const INTEGRATION_TIMEOUT_MIN_MS: i64 = 50;
-
-/// Largest `minimumCompressionSize`, bytes.
-const MAX_MINIMUM_COMPRESSION_SIZE: i64 = 10_485_760;
 
 /// REST APIs' subset of [`AuthorizationType`], in the order AWS's messages list them.
 const AUTHORIZATION_TYPES: [&str; 4] = [
@@ -91,7 +89,7 @@ impl Catalog {
             "description",
             input.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         unsupported(&mut problems, "cloneFrom", &input.clone_from);
         unsupported(&mut problems, "securityPolicy", &input.security_policy);
@@ -190,7 +188,7 @@ impl Catalog {
                 ["minimumCompressionSize"] => match op.op {
                     Op::Replace | Op::Add if op.value.as_deref().is_some_and(|v| !v.is_empty()) => {
                         api.minimum_compression_size =
-                            Some(op.i64_value(0, MAX_MINIMUM_COMPRESSION_SIZE)?);
+                            Some(op.i64_value(0, MINIMUM_COMPRESSION_SIZE_MAX_BYTES)?);
                     }
                     Op::Replace | Op::Add | Op::Remove => api.minimum_compression_size = None,
                     _ => return Err(op.invalid_path()),
@@ -212,7 +210,7 @@ impl Catalog {
             "description",
             api.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         check_endpoint(&mut problems, &api.endpoint_configuration);
         check_policy(&mut problems, api.policy.as_deref());
@@ -245,9 +243,9 @@ impl Catalog {
         let Some(part) = input.path_part else {
             return Err(ApiError::BadRequest("pathPart is required".into()));
         };
-        if draft.state.resources.len() >= MAX_RESOURCES_PER_API {
+        if draft.state.resources.len() >= RESOURCES_PER_API_MAX {
             return Err(ApiError::BadRequest(format!(
-                "A REST API can have at most {MAX_RESOURCES_PER_API} resources"
+                "A REST API can have at most {RESOURCES_PER_API_MAX} resources"
             )));
         }
         check_placement(&draft.state, &parent, &part, None)?;
@@ -860,7 +858,7 @@ impl Catalog {
                     )?,
                     ["timeoutInMillis"] => {
                         let t = op.i64_value(
-                            INTEGRATION_TIMEOUT_MIN_MS,
+                            i64::from(INTEGRATION_TIMEOUT_MIN_MS),
                             i64::from(REST_INTEGRATION_TIMEOUT_MAX_MS),
                         )?;
                         i.timeout_in_millis = u32::try_from(t).ok();
@@ -1162,9 +1160,9 @@ fn check_endpoint(problems: &mut Vec<String>, e: &EndpointConfiguration) {
 }
 
 fn check_compression(problems: &mut Vec<String>, v: Option<i64>) {
-    if v.is_some_and(|n| !(0..=MAX_MINIMUM_COMPRESSION_SIZE).contains(&n)) {
+    if v.is_some_and(|n| !(0..=MINIMUM_COMPRESSION_SIZE_MAX_BYTES).contains(&n)) {
         problems.push(format!(
-            "minimumCompressionSize must be between 0 and {MAX_MINIMUM_COMPRESSION_SIZE}"
+            "minimumCompressionSize must be between 0 and {MINIMUM_COMPRESSION_SIZE_MAX_BYTES}"
         ));
     }
 }

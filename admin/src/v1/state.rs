@@ -19,11 +19,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use portico_shared::compile::{compile_rest_api, CompileContext, ConfigError};
+use portico_shared::limits::API_ID_CHARS;
 use portico_shared::model::rest::{
     Authorizer, GatewayResponse, Model, RequestValidator, Resource, RestApiSpec, RestCanarySpec,
     RestStageSpec,
 };
-use portico_shared::snapshot::{self, compile_rest_api, CompileContext, ConfigError};
+use portico_shared::snapshot::{self};
 
 use crate::error::ApiError;
 use crate::ids::{self, now_epoch};
@@ -301,7 +303,7 @@ impl RestApiState {
     /// A new resource, deployment, model or validator id unused in this API.
     pub(crate) fn new_child_id(&self) -> String {
         loop {
-            let id = ids::generate(ids::API_ID_LEN);
+            let id = ids::generate(API_ID_CHARS);
             if !self.resources.contains_key(&id)
                 && !self.deployments.contains_key(&id)
                 && !self.request_validators.contains_key(&id)

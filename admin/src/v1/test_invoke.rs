@@ -22,11 +22,13 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use portico_shared::compile::compile_rest_api;
+use portico_shared::limits::{TEST_INVOKE_ANSWER_MAX_BYTES, TEST_INVOKE_TIMEOUT_MS};
 use portico_shared::model::rest::{
     Integration, IntegrationResponse, Method, MethodResponse, MethodSetting, Resource,
 };
 use portico_shared::model::{AuthorizationType, IntegrationType};
-use portico_shared::snapshot::{compile_rest_api, TEST_INVOKE_LOG_LEVEL};
+use portico_shared::snapshot::TEST_INVOKE_LOG_LEVEL;
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
@@ -37,10 +39,6 @@ use crate::AdminState;
 pub(crate) const TEST_STAGE: &str = "test-invoke-stage";
 /// The response header the data plane returns the log in (`trace::TEST_INVOKE_LOG_HEADER`).
 const LOG_HEADER: &str = "x-portico-test-invoke-log";
-/// Largest answer read back from the data plane.
-const ANSWER_MAX_BYTES: usize = 16 * 1024 * 1024;
-/// How long a test invocation may take (AWS's integration ceiling plus the authorizer's).
-const TEST_INVOKE_TIMEOUT_MS: u64 = 60_000;
 
 /// `TestInvokeMethodRequest` / `TestInvokeAuthorizerRequest` (botocore's members).
 #[derive(Debug, Default, Deserialize)]
@@ -210,7 +208,7 @@ async fn send(
         stream.write_all(req.as_bytes()).await?;
         let mut answer = Vec::new();
         (&mut stream)
-            .take(ANSWER_MAX_BYTES as u64)
+            .take(TEST_INVOKE_ANSWER_MAX_BYTES as u64)
             .read_to_end(&mut answer)
             .await?;
         Ok::<_, std::io::Error>(answer)

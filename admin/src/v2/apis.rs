@@ -2,10 +2,11 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use portico_shared::limits::DESCRIPTION_MAX_CHARS;
 use portico_shared::model::{ConnectionType, IntegrationType, ProtocolType, DEFAULT_STAGE};
 
 use super::stages::stage_record;
-use super::{route_record, set, set_opt, MAX_DESCRIPTION_CHARS};
+use super::{route_record, set, set_opt};
 use crate::catalog::{ApiState, Catalog, Draft};
 use crate::error::ApiError;
 use crate::records::{
@@ -304,7 +305,7 @@ fn check_api_members(problems: &mut Vec<String>, input: &ApiInput, websocket: bo
         "description",
         input.description.as_deref(),
         0,
-        MAX_DESCRIPTION_CHARS,
+        DESCRIPTION_MAX_CHARS,
     );
     check_len(problems, "version", input.version.as_deref(), 1, 64);
     if let Some(e) = input.route_selection_expression.as_deref() {

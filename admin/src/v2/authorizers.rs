@@ -3,12 +3,13 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{parsed, set, set_opt, MAX_AUDIENCES, MAX_AUTHORIZERS};
+use super::{parsed, set, set_opt};
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::records::{check_len, AuthorizerInput, AuthorizerRecord};
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::limits::{AUTHORIZERS_PER_API_MAX, JWT_AUDIENCES_MAX};
 use portico_shared::model::{AuthorizerType, ProtocolType};
 
 pub(super) async fn create_authorizer(
@@ -91,8 +92,10 @@ impl Catalog {
         if lambda && input.authorizer_uri.is_none() {
             problems.push("authorizerUri is required for REQUEST authorizers".to_string());
         }
-        if d.state.authorizers.len() >= MAX_AUTHORIZERS {
-            problems.push(format!("an API has at most {MAX_AUTHORIZERS} authorizers"));
+        if d.state.authorizers.len() >= AUTHORIZERS_PER_API_MAX {
+            problems.push(format!(
+                "an API has at most {AUTHORIZERS_PER_API_MAX} authorizers"
+            ));
         }
         let id = d.state.new_child_id();
         let record = AuthorizerRecord {
@@ -328,8 +331,8 @@ fn check_jwt_configuration(problems: &mut Vec<String>, jwt: &JwtMerged<'_>) {
     }
     match jwt.audience {
         None => problems.push("jwtConfiguration.audience is required".into()),
-        Some(a) if a.is_empty() || a.len() > MAX_AUDIENCES => problems.push(format!(
-            "jwtConfiguration.audience must have 1 to {MAX_AUDIENCES} entries"
+        Some(a) if a.is_empty() || a.len() > JWT_AUDIENCES_MAX => problems.push(format!(
+            "jwtConfiguration.audience must have 1 to {JWT_AUDIENCES_MAX} entries"
         )),
         Some(_) => {}
     }

@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{set_opt, MAX_DESCRIPTION_CHARS};
+use portico_shared::limits::DESCRIPTION_MAX_CHARS;
+
+use super::set_opt;
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::records::{check_len, DeploymentInput, DeploymentRecord};
@@ -77,7 +79,7 @@ impl Catalog {
             "description",
             input.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));
@@ -110,7 +112,7 @@ impl Catalog {
             "description",
             input.description.as_deref(),
             0,
-            MAX_DESCRIPTION_CHARS,
+            DESCRIPTION_MAX_CHARS,
         );
         if !problems.is_empty() {
             return Err(ApiError::invalid(&problems));

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{parsed, set, set_opt, MAX_DESCRIPTION_CHARS};
+use super::{parsed, set, set_opt};
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::records::{
@@ -12,6 +12,7 @@ use crate::records::{
 };
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::limits::DESCRIPTION_MAX_CHARS;
 use portico_shared::model::{ConnectionType, IntegrationType, ProtocolType};
 
 pub(super) async fn create_integration(
@@ -392,7 +393,7 @@ fn merge_integration(
         "description",
         input.description.as_deref(),
         0,
-        MAX_DESCRIPTION_CHARS,
+        DESCRIPTION_MAX_CHARS,
     );
     if !problems.is_empty() {
         return Err(ApiError::invalid(&problems));

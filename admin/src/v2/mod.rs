@@ -26,18 +26,6 @@ mod stages;
 
 pub(crate) use routes::route_record;
 
-/// Longest description, as AWS.
-pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1024;
-
-/// `authorizationScopes` per route, as AWS.
-const MAX_AUTHORIZATION_SCOPES: usize = 10;
-
-/// Authorizers per API, as AWS.
-const MAX_AUTHORIZERS: usize = 10;
-
-/// Audiences per JWT authorizer, as AWS.
-const MAX_AUDIENCES: usize = 50;
-
 /// The `/v2/` routes.
 pub(crate) fn router() -> Router<AdminState> {
     Router::new()

@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use portico_shared::limits::AUTHORIZATION_SCOPES_MAX;
 use portico_shared::router::RouterBuilder;
 
-use super::{parsed, set, set_opt, MAX_AUTHORIZATION_SCOPES};
+use super::{parsed, set, set_opt};
 use crate::catalog::{ApiState, Catalog};
 use crate::error::ApiError;
 use crate::records::{
@@ -250,9 +251,9 @@ fn check_route_members(problems: &mut Vec<String>, state: &ApiState, input: &Rou
         }
     }
     if let Some(scopes) = &input.authorization_scopes {
-        if scopes.len() > MAX_AUTHORIZATION_SCOPES {
+        if scopes.len() > AUTHORIZATION_SCOPES_MAX {
             problems.push(format!(
-                "authorizationScopes must have at most {MAX_AUTHORIZATION_SCOPES} entries"
+                "authorizationScopes must have at most {AUTHORIZATION_SCOPES_MAX} entries"
             ));
         }
         if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{set, set_opt, MAX_DESCRIPTION_CHARS};
+use super::{set, set_opt};
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::records::{
@@ -14,6 +14,7 @@ use crate::records::{
 };
 use crate::wire::{created, no_content, ok, page, Body, Paging, Params};
 use crate::AdminState;
+use portico_shared::limits::DESCRIPTION_MAX_CHARS;
 use portico_shared::model::ProtocolType;
 use portico_shared::vpc_link::Plane;
 
@@ -295,7 +296,7 @@ fn check_stage_members(problems: &mut Vec<String>, input: &StageInput, websocket
         "description",
         input.description.as_deref(),
         0,
-        MAX_DESCRIPTION_CHARS,
+        DESCRIPTION_MAX_CHARS,
     );
     if let Some(log) = &input.access_log_settings {
         check_len(

@@ -14,7 +14,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portico_dataplane::http1::parse::{parse_request, HeaderSpans, ParseError, RequestHead, Span};
-use portico_shared::limits::{MAX_HEADER_BYTES, MAX_HEADER_COUNT};
+use portico_shared::limits::{HEADER_COUNT_MAX, HEADER_MAX_BYTES};
 
 /// Limits small enough that short inputs reach the size and count checks.
 const TIGHT_HEADER_BYTES: usize = 64;
@@ -26,15 +26,15 @@ const CUTS_MAX: usize = 512;
 type Outcome = Result<Option<RequestHead>, ParseError>;
 
 fuzz_target!(|data: &[u8]| {
-    let (full, headers) = parse(data, MAX_HEADER_BYTES, MAX_HEADER_COUNT);
+    let (full, headers) = parse(data, HEADER_MAX_BYTES, HEADER_COUNT_MAX);
     match &full {
         Ok(Some(head)) => {
-            check_head(data, head, &headers, MAX_HEADER_BYTES, MAX_HEADER_COUNT);
+            check_head(data, head, &headers, HEADER_MAX_BYTES, HEADER_COUNT_MAX);
             let (alone, alone_headers) =
-                parse(&data[..head.head_len], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
+                parse(&data[..head.head_len], HEADER_MAX_BYTES, HEADER_COUNT_MAX);
             assert_same("head alone", &full, &headers, &alone, &alone_headers);
             for cut in cuts(head.head_len) {
-                let (prefix, _) = parse(&data[..cut], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
+                let (prefix, _) = parse(&data[..cut], HEADER_MAX_BYTES, HEADER_COUNT_MAX);
                 assert!(
                     matches!(prefix, Ok(None)),
                     "prefix {cut} of a complete head ({} bytes) gave {prefix:?}",
@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(None) => {
             for cut in cuts(data.len()) {
-                let (prefix, _) = parse(&data[..cut], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
+                let (prefix, _) = parse(&data[..cut], HEADER_MAX_BYTES, HEADER_COUNT_MAX);
                 assert!(
                     matches!(prefix, Ok(None)),
                     "prefix {cut} of an incomplete head gave {prefix:?}"
@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             for cut in cuts(data.len()) {
-                let (prefix, _) = parse(&data[..cut], MAX_HEADER_BYTES, MAX_HEADER_COUNT);
+                let (prefix, _) = parse(&data[..cut], HEADER_MAX_BYTES, HEADER_COUNT_MAX);
                 match prefix {
                     Ok(None) => {}
                     Ok(Some(_)) => panic!("prefix {cut} of a refused input ({e:?}) was accepted"),

@@ -18,7 +18,7 @@
 
 use http::Method;
 use libfuzzer_sys::fuzz_target;
-use portico_shared::limits::MAX_PATH_SEGMENTS;
+use portico_shared::limits::PATH_SEGMENTS_MAX;
 use portico_shared::router::{Params, RouteKey, RouteKeyError, Router, RouterBuilder};
 
 /// Bounds on one input, so an iteration stays fast.
@@ -187,7 +187,7 @@ fn request_segments(path: &str) -> Option<Vec<(u32, u32)>> {
         out.push((start as u32, (start + seg.len()) as u32));
         start += seg.len() + 1;
     }
-    (out.len() <= MAX_PATH_SEGMENTS).then_some(out)
+    (out.len() <= PATH_SEGMENTS_MAX).then_some(out)
 }
 
 /// Whether `route` matches; if so its kind sequence (the priority key) and captured params.

@@ -4,15 +4,16 @@
 //!
 //! Input: `template \0 body` (lossy UTF-8). Beyond "no panic", each input checks:
 //! 1. Parsing is deterministic, and a template that parses renders within
-//!    `OUTPUT_MAX_BYTES` plus one step's output.
+//!    `VTL_OUTPUT_MAX_BYTES` plus one step's output.
 //! 2. Text without `$`, `#` or `\` renders to itself (nothing is a directive or reference).
 //! 3. Every line of the template that parses as a JSONPath selects from the body without panic,
 //!    and a path of plain `.name` steps selects at most one value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use portico_shared::limits::VTL_OUTPUT_MAX_BYTES;
 use portico_shared::template::{Context, ContextVar};
-use portico_shared::vtl::{parse_jsonpath, select, Step, Template, OUTPUT_MAX_BYTES};
+use portico_shared::vtl::{parse_jsonpath, select, Step, Template};
 
 struct Cx<'a> {
     body: &'a [u8],
@@ -57,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(t) = parsed {
         let mut out = Vec::new();
         t.render(&Cx { body }, &mut out);
-        assert!(out.len() <= OUTPUT_MAX_BYTES + 2 * data.len() + 1024 * 1024);
+        assert!(out.len() <= VTL_OUTPUT_MAX_BYTES + 2 * data.len() + 1024 * 1024);
         if !text.contains(['$', '#', '\\']) {
             assert_eq!(out, text.as_bytes());
         }

@@ -8,13 +8,11 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context as _};
+use portico_shared::limits::{CLI_CALL_TIMEOUT_MS, CLI_RESPONSE_MAX_BYTES};
 use portico_shared::sigv4::{self, Credentials};
 
 /// Connect, send and read deadline of one admin call.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Largest admin answer read (a large route table's stats).
-const MAX_RESPONSE_BYTES: usize = 64 << 20;
+const CALL_TIMEOUT: Duration = Duration::from_millis(CLI_CALL_TIMEOUT_MS);
 
 /// The region the signature is scoped to when `AWS_REGION` is unset (the admin accepts any).
 const DEFAULT_REGION: &str = "us-east-1";
@@ -168,11 +166,11 @@ impl AdminClient {
         stream.write_all(head.as_bytes())?;
         let mut raw = Vec::with_capacity(16 << 10);
         (&mut stream)
-            .take(MAX_RESPONSE_BYTES as u64 + 1)
+            .take(CLI_RESPONSE_MAX_BYTES as u64 + 1)
             .read_to_end(&mut raw)
             .with_context(|| format!("reading the admin API's answer to {path}"))?;
-        if raw.len() > MAX_RESPONSE_BYTES {
-            bail!("the admin API's answer to {path} is larger than {MAX_RESPONSE_BYTES} bytes");
+        if raw.len() > CLI_RESPONSE_MAX_BYTES {
+            bail!("the admin API's answer to {path} is larger than {CLI_RESPONSE_MAX_BYTES} bytes");
         }
         parse_response(&raw).with_context(|| format!("the admin API's answer to {path}"))
     }

@@ -2,7 +2,7 @@
 //!
 //! Each second it reads the admin side's per-second history (`GET /portico/history?since=`:
 //! only the intervals it has not seen) and the cumulative report (`GET /portico/stats`). Rates
-//! are averaged over the last [`RATE_WINDOW`] intervals; percentiles are those of the latest
+//! are averaged over the last [`CLI_TOP_RATE_WINDOW_INTERVALS`] intervals; percentiles are those of the latest
 //! second with requests, or since the start (`w` switches). Keys sort the table (the footer says
 //! which); `q`, Esc or Ctrl-C quit and restore the terminal, also on an error.
 
@@ -14,15 +14,13 @@ use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use crossterm::style::{Attribute, Print, SetAttribute};
 use crossterm::terminal::{self, ClearType};
 use crossterm::{cursor, execute, queue};
+use portico_shared::limits::{CLI_TOP_RATE_WINDOW_INTERVALS, CLI_TOP_REFRESH_MS};
 use portico_shared::stats::{IntervalPoint, Percentiles, RouteReport, StatsReport};
 
 use super::{latency, short, AdminArgs, AdminClient};
 
-/// Intervals averaged into a rate.
-const RATE_WINDOW: usize = 5;
-
 /// How often the view is refreshed.
-const REFRESH: Duration = Duration::from_secs(1);
+const REFRESH: Duration = Duration::from_millis(CLI_TOP_REFRESH_MS);
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TopArgs {
@@ -188,7 +186,7 @@ impl Top {
                     .push_back((length_s, Some(p)));
             }
             for view in self.routes.values_mut() {
-                while view.recent.len() > RATE_WINDOW {
+                while view.recent.len() > CLI_TOP_RATE_WINDOW_INTERVALS {
                     view.recent.pop_front();
                 }
             }

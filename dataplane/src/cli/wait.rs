@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::{AdminArgs, AdminClient};
+use portico_shared::limits::CLUSTER_WAIT_MAX_S;
 
-/// The longest wait the admin API accepts.
-const WAIT_MAX_S: u64 = 300;
+use super::{AdminArgs, AdminClient};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct WaitArgs {
@@ -24,8 +23,8 @@ pub(crate) struct WaitArgs {
 }
 
 pub(crate) fn run(args: &WaitArgs) -> anyhow::Result<()> {
-    if args.timeout > WAIT_MAX_S {
-        bail!("--timeout is at most {WAIT_MAX_S} seconds");
+    if args.timeout > CLUSTER_WAIT_MAX_S {
+        bail!("--timeout is at most {CLUSTER_WAIT_MAX_S} seconds");
     }
     let client = AdminClient::from_env(&args.admin.admin)?
         .with_read_timeout(Duration::from_secs(args.timeout + 10));

@@ -4,7 +4,7 @@
 //! error: non-hex sizes, sizes past `u64`, missing CRLF after data, bare LF, over-long lines.
 //! Chunk extensions are tolerated and ignored; trailers are read and dropped.
 
-use portico_shared::limits::{MAX_CHUNK_LINE_BYTES, MAX_TRAILER_BYTES};
+use portico_shared::limits::{CHUNK_LINE_MAX_BYTES, TRAILER_MAX_BYTES};
 
 /// Why a chunked body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -154,7 +154,7 @@ impl ChunkedDecoder {
                 }
                 State::TrailerLine => {
                     self.trailer_bytes += 1;
-                    if self.trailer_bytes > MAX_TRAILER_BYTES {
+                    if self.trailer_bytes > TRAILER_MAX_BYTES {
                         return Err(ChunkError::Trailer);
                     }
                     if b == b'\r' {
@@ -186,7 +186,7 @@ impl ChunkedDecoder {
 
     fn bump_line(&mut self) -> Result<(), ChunkError> {
         self.line_len += 1;
-        if self.line_len > MAX_CHUNK_LINE_BYTES {
+        if self.line_len > CHUNK_LINE_MAX_BYTES {
             return Err(ChunkError::Size);
         }
         Ok(())
@@ -265,7 +265,7 @@ mod tests {
             d.decode(b"5\r\nhello\r\n", &mut Vec::new()),
             Err(ChunkError::TooLarge)
         );
-        let long = format!("1;{}\r\n", "a".repeat(MAX_CHUNK_LINE_BYTES + 1));
+        let long = format!("1;{}\r\n", "a".repeat(CHUNK_LINE_MAX_BYTES + 1));
         assert_eq!(
             ChunkedDecoder::new(4).decode(long.as_bytes(), &mut Vec::new()),
             Err(ChunkError::Size)

@@ -12,7 +12,7 @@
 
 use http::Method;
 
-use portico_shared::limits::{MAX_HEADER_COUNT_CEILING, MAX_URI_BYTES};
+use portico_shared::limits::{HEADER_COUNT_CEILING, URI_MAX_BYTES};
 
 /// A byte range in the connection's buffer.
 pub type Span = (u32, u32);
@@ -80,9 +80,9 @@ pub fn parse_request(
     headers_out: &mut HeaderSpans,
 ) -> Result<Option<RequestHead>, ParseError> {
     // Uninitialized header storage: no 8 KiB memset per request.
-    let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
-        MAX_HEADER_COUNT_CEILING];
-    let limit = max_header_count.min(MAX_HEADER_COUNT_CEILING);
+    let mut storage =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_COUNT_CEILING];
+    let limit = max_header_count.min(HEADER_COUNT_CEILING);
     let mut req = httparse::Request::new(&mut []);
     let window = &buf[..buf.len().min(max_header_bytes)];
     let head_len = match req.parse_with_uninit_headers(window, &mut storage[..limit]) {
@@ -115,7 +115,7 @@ pub fn parse_request(
         // Only origin-form: absolute-form and '*' are for proxies and OPTIONS-to-server.
         return Err(ParseError::Malformed("request target must start with '/'"));
     }
-    if target.len() > MAX_URI_BYTES {
+    if target.len() > URI_MAX_BYTES {
         return Err(ParseError::UriTooLong);
     }
     let target_span = span(target.as_bytes());

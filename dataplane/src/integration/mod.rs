@@ -23,6 +23,7 @@ use ::http::Method;
 use portico_shared::iam::AccessKey;
 use portico_shared::keys::KeyEntry;
 use portico_shared::limits::VPC_LINK_CONNECT_ATTEMPTS_MAX;
+use portico_shared::limits::{ROLE_WAIT_PAUSE_MAX_MS, ROLE_WAIT_PAUSE_MIN_MS};
 use portico_shared::snapshot::{HttpProxy, Integration, MappedResponse};
 use portico_shared::vpc_link::TargetPool;
 
@@ -204,23 +205,19 @@ pub async fn credentials_ready(signer: &portico_shared::lambda::Signer, timeout_
     // Boxed: the slow path's timer would otherwise align and size every caller's future.
     Box::pin(async {
         let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-        let mut pause = Duration::from_millis(ROLE_WAIT_FIRST_PAUSE_MS);
+        let mut pause = Duration::from_millis(ROLE_WAIT_PAUSE_MIN_MS);
         while slot.credentials.load().is_none() {
             let now = Instant::now();
             if now >= until {
                 return false;
             }
             monoio::time::sleep(pause.min(until - now)).await;
-            pause = (pause * 2).min(Duration::from_millis(ROLE_WAIT_MAX_PAUSE_MS));
+            pause = (pause * 2).min(Duration::from_millis(ROLE_WAIT_PAUSE_MAX_MS));
         }
         true
     })
     .await
 }
-
-/// [`credentials_ready`]'s first and longest pause between looks, ms.
-const ROLE_WAIT_FIRST_PAUSE_MS: u64 = 5;
-const ROLE_WAIT_MAX_PAUSE_MS: u64 = 50;
 
 /// (HEAD: no response body; idempotent: a stale pooled connection may be retried).
 fn retry_rules(method: &Method) -> (bool, bool) {

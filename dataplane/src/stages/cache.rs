@@ -16,7 +16,7 @@
 //!    or is dropped) hands its waiters nothing: each of them then goes upstream itself, so a
 //!    waiter never gets another caller's error and never waits twice.
 //! 3. After the integration, [`Caches::store`] keeps 2xx responses of at most
-//!    [`CACHE_MAX_RESPONSE_BYTES`]: status line and end-to-end headers (no framing, connection
+//!    [`CACHE_RESPONSE_MAX_BYTES`]: status line and end-to-end headers (no framing, connection
 //!    or request id headers) and the body, in one allocation. [`write_hit`] writes a hit with
 //!    fresh request ids, this connection's `Connection` header and `Content-Length` framing.
 //! 4. Housekeeping ([`Caches::housekeep`]) drops the shards of stage caches no longer in the
@@ -41,7 +41,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use portico_shared::cache::{KeyParameter, MethodCache, StageCache, UnauthorizedStrategy};
-use portico_shared::limits::{CACHE_ENTRY_OVERHEAD_BYTES, CACHE_MAX_RESPONSE_BYTES};
+use portico_shared::limits::{CACHE_ENTRY_OVERHEAD_BYTES, CACHE_RESPONSE_MAX_BYTES};
 use portico_shared::snapshot::Integration;
 
 use crate::buffers::Buffers;
@@ -194,7 +194,7 @@ impl Caches {
             Some(t) => t,
             None => &out[head_end + 2..],
         };
-        if body.len() > CACHE_MAX_RESPONSE_BYTES {
+        if body.len() > CACHE_RESPONSE_MAX_BYTES {
             return None;
         }
         let mut data = Vec::with_capacity(head_end + body.len());

@@ -22,7 +22,7 @@ pub(crate) mod testing {
     pub(crate) fn snapshot(json: &str) -> Snapshot {
         let config: portico_shared::model::Config =
             serde_json::from_str(json).expect("a configuration");
-        portico_shared::snapshot::compile_config(&config, 1).expect("compiles")
+        portico_shared::compile::compile_config(&config, 1).expect("compiles")
     }
 
     /// A request head parsed from `raw` (which must hold the whole head).

@@ -18,7 +18,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use portico_shared::cluster::{forward_tag, verify_forward, FORWARDED_HEADER, FORWARD_TIMEOUT_MS};
+use portico_shared::cluster::{forward_tag, verify_forward, FORWARDED_HEADER};
+use portico_shared::limits::FORWARD_TIMEOUT_MS;
 
 use super::manage::Answer;
 use super::Core;

@@ -1,5 +1,5 @@
 //! REST APIs (`apigateway` v1) in AWS's wire shapes: the documents the admin API stores and a
-//! deployment freezes, and the input [`crate::snapshot::compile_rest_api`] compiles.
+//! deployment freezes, and the input [`crate::compile::compile_rest_api`] compiles.
 //!
 //! Field names and JSON shapes are botocore's `apigateway` model (lowerCamelCase, `Option`s skipped
 //! when absent), so a stored document is what `GetResource`/`GetMethod`/... answer. Nothing here

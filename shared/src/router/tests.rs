@@ -172,7 +172,7 @@ fn catch_all_flag() {
 
 #[test]
 fn too_deep_falls_to_default() {
-    let deep = "/a".repeat(MAX_PATH_SEGMENTS + 1);
+    let deep = "/a".repeat(PATH_SEGMENTS_MAX + 1);
     check(
         &["ANY /{proxy+}", "$default"],
         "GET",

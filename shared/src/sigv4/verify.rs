@@ -18,21 +18,12 @@ use std::fmt;
 use hmac::Mac;
 use sha2::{Digest, Sha256};
 
+use crate::limits::{ADMIN_BODY_MAX_BYTES, SIGV4_CLOCK_SKEW_MAX_S, SIGV4_PRESIGNED_EXPIRES_MAX_S};
+
 use super::{
     canonical_query, canonical_uri, format_iso_basic, push_trimmed, unix_seconds, HmacSha256,
     ALGORITHM, UNSIGNED_PAYLOAD,
 };
-
-/// How far a request's signing time may be from the verifier's clock, either way (AWS: 15 min).
-pub const MAX_CLOCK_SKEW_S: u64 = 15 * 60;
-
-/// Longest validity a presigned URL may ask for (AWS: 7 days).
-pub const MAX_PRESIGNED_EXPIRES_S: u64 = 7 * 24 * 60 * 60;
-
-/// Largest body the admin middleware buffers to hash; the admin API's own body limit.
-pub const MAX_SIGNED_BODY_BYTES: usize = 32 * 1024 * 1024;
-
-const _: () = assert!(MAX_CLOCK_SKEW_S < MAX_PRESIGNED_EXPIRES_S);
 
 /// The headers of a request, however the caller holds them.
 pub trait HeaderLookup {
@@ -80,7 +71,7 @@ pub enum SigV4Error {
     },
     /// A signed value contradicts the request (scope date, payload hash); the text says which.
     InvalidSignature(String),
-    /// The body exceeds [`MAX_SIGNED_BODY_BYTES`] (admin middleware).
+    /// The body exceeds [`ADMIN_BODY_MAX_BYTES`] (admin middleware).
     PayloadTooLarge,
     /// The body could not be read (the client went away mid-body).
     UnreadableBody,
@@ -177,7 +168,7 @@ impl SigV4Error {
                 "Signature not yet current: {signed} is still later than {latest} ({now} + 15 min.)"
             ),
             SigV4Error::PayloadTooLarge => format!(
-                "Request body exceeds the admin API's limit of {MAX_SIGNED_BODY_BYTES} bytes"
+                "Request body exceeds the admin API's limit of {ADMIN_BODY_MAX_BYTES} bytes"
             ),
             SigV4Error::UnreadableBody => "Could not read the request body".into(),
         }
@@ -349,10 +340,10 @@ fn parse_presigned_query(query: &str) -> Result<Claim, SigV4Error> {
     let expires_s = expires
         .parse::<u64>()
         .ok()
-        .filter(|s| (1..=MAX_PRESIGNED_EXPIRES_S).contains(s))
+        .filter(|s| (1..=SIGV4_PRESIGNED_EXPIRES_MAX_S).contains(s))
         .ok_or_else(|| {
             SigV4Error::IncompleteSignature(format!(
-                "X-Amz-Expires must be a whole number of seconds from 1 to {MAX_PRESIGNED_EXPIRES_S}"
+                "X-Amz-Expires must be a whole number of seconds from 1 to {SIGV4_PRESIGNED_EXPIRES_MAX_S}"
             ))
         })?;
     let timestamp = parse_iso_basic(&date).ok_or_else(|| bad_date(&date))?;
@@ -450,7 +441,7 @@ impl Claim {
         let signed_s = self.timestamp.unix_s;
         let (lifetime_s, window) = match self.expires_s {
             Some(expires_s) => (expires_s, format!("{expires_s} sec.")),
-            None => (MAX_CLOCK_SKEW_S, "15 min.".to_string()),
+            None => (SIGV4_CLOCK_SKEW_MAX_S, "15 min.".to_string()),
         };
         if signed_s.saturating_add(lifetime_s) < now_s {
             return Err(SigV4Error::SignatureExpired {
@@ -460,10 +451,10 @@ impl Claim {
                 window,
             });
         }
-        if signed_s > now_s.saturating_add(MAX_CLOCK_SKEW_S) {
+        if signed_s > now_s.saturating_add(SIGV4_CLOCK_SKEW_MAX_S) {
             return Err(SigV4Error::SignatureNotYetCurrent {
                 signed: self.timestamp.iso.clone(),
-                latest: format_iso_basic(now_s + MAX_CLOCK_SKEW_S),
+                latest: format_iso_basic(now_s + SIGV4_CLOCK_SKEW_MAX_S),
                 now: format_iso_basic(now_s),
             });
         }
@@ -760,10 +751,12 @@ mod tests {
             claim.verify(&moved, &headers, b"{}", "secret-test"),
             Err(SigV4Error::SignatureMismatch)
         );
-        let e = claim.check_window(now + MAX_CLOCK_SKEW_S + 1).unwrap_err();
+        let e = claim
+            .check_window(now + SIGV4_CLOCK_SKEW_MAX_S + 1)
+            .unwrap_err();
         assert!(e.message().starts_with("Signature expired: "), "{e}");
         assert!(matches!(
-            claim.check_window(now - MAX_CLOCK_SKEW_S - 1),
+            claim.check_window(now - SIGV4_CLOCK_SKEW_MAX_S - 1),
             Err(SigV4Error::SignatureNotYetCurrent { .. })
         ));
         let none = Slices(&[]);

@@ -343,14 +343,14 @@ fn foreach() {
     // At most 1,000 iterations, as AWS.
     assert_eq!(
         render("#foreach($i in [1..5000])x#end", "").len(),
-        FOREACH_MAX
+        VTL_FOREACH_MAX
     );
     // Nested loops cannot run away.
     let out = render(
         "#foreach($a in [1..1000])#foreach($b in [1..1000])#foreach($c in [1..1000])x#end#end#end",
         "",
     );
-    assert!(out.len() < STEPS_MAX);
+    assert!(out.len() < VTL_STEPS_MAX);
 }
 
 #[test]

@@ -1,10 +1,9 @@
 use super::*;
 
-const MAX_BYTES: usize = 16 * 1024;
-const MAX_COUNT: usize = 100;
+use portico_shared::limits::{HEADER_COUNT_MAX, HEADER_MAX_BYTES};
 
 fn parse(buf: &[u8]) -> Result<Option<RequestHead>, ParseError> {
-    parse_request(buf, MAX_BYTES, MAX_COUNT, &mut Vec::new())
+    parse_request(buf, HEADER_MAX_BYTES, HEADER_COUNT_MAX, &mut Vec::new())
 }
 
 /// Parses `input` fed at every split point: every strict prefix of a head must be `Ok(None)`
@@ -27,7 +26,7 @@ fn parse_split(input: &[u8]) -> Result<Option<RequestHead>, ParseError> {
 fn simple_get() {
     let raw = b"GET /pets/1?x=1&y=2 HTTP/1.1\r\nHost: abc.execute-api.localhost:8080\r\nAccept: */*\r\n\r\nEXTRA";
     let mut hs = Vec::new();
-    let h = parse_request(raw, MAX_BYTES, MAX_COUNT, &mut hs)
+    let h = parse_request(raw, HEADER_MAX_BYTES, HEADER_COUNT_MAX, &mut hs)
         .unwrap()
         .unwrap();
     assert_eq!(h.method, Method::GET);
@@ -186,17 +185,17 @@ fn smuggling_and_garbage_is_refused() {
 #[test]
 fn limits() {
     let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
-    big.extend(std::iter::repeat_n(b'a', MAX_BYTES));
+    big.extend(std::iter::repeat_n(b'a', HEADER_MAX_BYTES));
     assert_eq!(parse(&big).unwrap_err(), ParseError::HeadersTooLarge);
     let mut many = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
-    for i in 0..MAX_COUNT {
+    for i in 0..HEADER_COUNT_MAX {
         many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
     }
     many.extend_from_slice(b"\r\n");
     assert_eq!(parse(&many).unwrap_err(), ParseError::HeadersTooLarge);
     // Exactly at the count limit is fine.
     let mut ok = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
-    for i in 0..MAX_COUNT - 1 {
+    for i in 0..HEADER_COUNT_MAX - 1 {
         ok.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
     }
     ok.extend_from_slice(b"\r\n");

@@ -102,7 +102,8 @@ pub fn now_s() -> u64 {
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine as _;
-    use portico_shared::jwt::{parse_jwks, AuthFailure, KeySlot, KeySource, JWT_LEEWAY_S};
+    use portico_shared::jwt::{parse_jwks, AuthFailure, KeySlot, KeySource};
+    use portico_shared::limits::JWT_LEEWAY_S;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING as ES256};
 

@@ -26,10 +26,9 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use portico_shared::authorizer::{
-    Flavor, Grant, IdentitySource, LambdaAuthorizer, AUTHORIZER_CACHE_ENTRIES_MAX,
-};
+use portico_shared::authorizer::{Flavor, Grant, IdentitySource, LambdaAuthorizer};
 use portico_shared::iam::Decision;
+use portico_shared::limits::AUTHORIZER_CACHE_ENTRIES_MAX;
 use portico_shared::Snapshot;
 use serde_json::Value;
 
