@@ -290,6 +290,7 @@ pub fn build_request(
     let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
     let mut forwarded_for = false;
     let mut traced = false;
+    let mut lines = write::HeaderLines::new(req.buf);
     for &(name, value) in req.headers {
         let n = bytes(req.buf, name);
         if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
@@ -309,8 +310,9 @@ pub fn build_request(
         if mapped.is_some_and(|(m, _)| m.drops_header(n)) {
             continue;
         }
-        write::header(out, n, bytes(req.buf, value));
+        lines.push(out, name, value);
     }
+    lines.flush(out);
     if let Some((m, scratch)) = mapped {
         let header_at = at.as_ref().map_or(&[][..], |a| &a.0[..]);
         for (op, &(s, e)) in m.headers.iter().zip(header_at) {
@@ -472,6 +474,7 @@ pub fn write_response(
     // HEAD answered by a HEAD. Otherwise the gateway frames the body it has.
     let keep_upstream_length =
         (by_rule && r.status != 204) || (upstream_headless && downstream_head);
+    let mut lines = write::HeaderLines::new(&call.resp);
     for &(name, value) in &call.headers {
         let n = bytes(&call.resp, name);
         if is_hop_by_hop(n) || is_named_in(&call.resp, r.connection_tokens(), n) {
@@ -485,8 +488,9 @@ pub fn write_response(
         {
             continue;
         }
-        write::header(out, n, bytes(&call.resp, value));
+        lines.push(out, name, value);
     }
+    lines.flush(out);
     out.extend_from_slice(edits.lines);
     if let Some((policy, origin)) = edits.cors {
         policy.write_actual(origin, out);
