@@ -25,6 +25,7 @@ use http::Method;
 
 use portico_shared::cors::CorsPolicy;
 use portico_shared::limits::INLINE_BODY_MAX_BYTES;
+use portico_shared::limits::MAPPINGS_MAX;
 use portico_shared::mapping::{self, Op, ParamOp, RequestMapping, ResponseMapping};
 use portico_shared::snapshot::{HttpProxy, PathPart};
 use portico_shared::template::Context;
@@ -212,10 +213,7 @@ pub fn build_request(
     let mapped = match mapped {
         None => None,
         Some((m, cx, scratch)) => {
-            let (header_at, query_at) = at.insert((
-                [(0, 0); mapping::MAPPINGS_MAX],
-                [(0, 0); mapping::MAPPINGS_MAX],
-            ));
+            let (header_at, query_at) = at.insert(([(0, 0); MAPPINGS_MAX], [(0, 0); MAPPINGS_MAX]));
             scratch.clear();
             render_all(&m.headers, cx, route_path.as_bytes(), scratch, header_at)?;
             render_all(&m.query, cx, route_path.as_bytes(), scratch, query_at)?;
@@ -290,7 +288,6 @@ pub fn build_request(
     let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
     let mut forwarded_for = false;
     let mut traced = false;
-    let mut lines = write::HeaderLines::new(req.buf);
     for &(name, value) in req.headers {
         let n = bytes(req.buf, name);
         if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
@@ -310,9 +307,8 @@ pub fn build_request(
         if mapped.is_some_and(|(m, _)| m.drops_header(n)) {
             continue;
         }
-        lines.push(out, name, value);
+        write::header(out, n, bytes(req.buf, value));
     }
-    lines.flush(out);
     if let Some((m, scratch)) = mapped {
         let header_at = at.as_ref().map_or(&[][..], |a| &a.0[..]);
         for (op, &(s, e)) in m.headers.iter().zip(header_at) {
@@ -332,7 +328,7 @@ pub fn build_request(
 }
 
 /// Where each mapping's rendered value sits in the scratch buffer: `(start, end)`.
-type RenderedAt = [(u32, u32); mapping::MAPPINGS_MAX];
+type RenderedAt = [(u32, u32); MAPPINGS_MAX];
 
 /// Appends a mapped path, escaping what may not appear raw in a request target.
 fn push_path(out: &mut Vec<u8>, v: &[u8]) {
@@ -474,7 +470,6 @@ pub fn write_response(
     // HEAD answered by a HEAD. Otherwise the gateway frames the body it has.
     let keep_upstream_length =
         (by_rule && r.status != 204) || (upstream_headless && downstream_head);
-    let mut lines = write::HeaderLines::new(&call.resp);
     for &(name, value) in &call.headers {
         let n = bytes(&call.resp, name);
         if is_hop_by_hop(n) || is_named_in(&call.resp, r.connection_tokens(), n) {
@@ -488,9 +483,8 @@ pub fn write_response(
         {
             continue;
         }
-        lines.push(out, name, value);
+        write::header(out, n, bytes(&call.resp, value));
     }
-    lines.flush(out);
     out.extend_from_slice(edits.lines);
     if let Some((policy, origin)) = edits.cors {
         policy.write_actual(origin, out);
