@@ -25,7 +25,6 @@ use http::Method;
 
 use portico_shared::cors::CorsPolicy;
 use portico_shared::limits::INLINE_BODY_MAX_BYTES;
-use portico_shared::limits::MAPPINGS_MAX;
 use portico_shared::mapping::{self, Op, ParamOp, RequestMapping, ResponseMapping};
 use portico_shared::snapshot::{HttpProxy, PathPart};
 use portico_shared::template::Context;
@@ -213,7 +212,10 @@ pub fn build_request(
     let mapped = match mapped {
         None => None,
         Some((m, cx, scratch)) => {
-            let (header_at, query_at) = at.insert(([(0, 0); MAPPINGS_MAX], [(0, 0); MAPPINGS_MAX]));
+            let (header_at, query_at) = at.insert((
+                [(0, 0); mapping::MAPPINGS_MAX],
+                [(0, 0); mapping::MAPPINGS_MAX],
+            ));
             scratch.clear();
             render_all(&m.headers, cx, route_path.as_bytes(), scratch, header_at)?;
             render_all(&m.query, cx, route_path.as_bytes(), scratch, query_at)?;
@@ -328,7 +330,7 @@ pub fn build_request(
 }
 
 /// Where each mapping's rendered value sits in the scratch buffer: `(start, end)`.
-type RenderedAt = [(u32, u32); MAPPINGS_MAX];
+type RenderedAt = [(u32, u32); mapping::MAPPINGS_MAX];
 
 /// Appends a mapped path, escaping what may not appear raw in a request target.
 fn push_path(out: &mut Vec<u8>, v: &[u8]) {
