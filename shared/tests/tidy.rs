@@ -11,18 +11,11 @@
 //!    `std::fs`, `ToSocketAddrs`/`to_socket_addrs` or a socket type fails (comments excluded), so
 //!    the model, the compiler's logic, the snapshot and the router stay pure.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("a readable source folder") {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            rs_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+#[path = "../../tests/tidy/import_graph.rs"]
+mod import_graph;
+use import_graph::rs_files;
 
 // === 1. limits ===
 
