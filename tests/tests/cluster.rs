@@ -29,6 +29,35 @@ fn served(gw: &Gateway, api_id: &str) -> bool {
     gw.get(api_id, "/x").status == 200
 }
 
+/// A node that cannot reach its store refuses a create and a delete with 503 in AWS's shape
+/// (`ServiceUnavailableException`), and its API list still holds only `first`: nothing
+/// half-applied.
+fn writes_are_refused_and_change_nothing(gw: &Gateway, first: &str, up: &MockUpstream) {
+    let r = gw.admin_call(
+        "POST",
+        "/v2/apis",
+        json!({"name": "lost", "protocolType": "HTTP", "target": up.url("")})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 503, "{r}");
+    assert_eq!(
+        r.header("x-amzn-ErrorType"),
+        Some("ServiceUnavailableException")
+    );
+    assert!(r.json()["message"].is_string(), "{r}");
+    let r = gw.admin_call("DELETE", &format!("/v2/apis/{first}"), b"");
+    assert_eq!(r.status, 503, "{r}");
+    let apis = gw.admin_json("GET", "/v2/apis", Value::Null);
+    let names: Vec<&str> = apis["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, ["first"], "nothing half-applied");
+}
+
 #[test]
 fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
     let pg = Postgres::start();
@@ -92,29 +121,7 @@ fn a_postgres_store_is_shared_survives_outages_and_refuses_newer_schemas() {
     // PostgreSQL down: writes are 503 in AWS's shape and change nothing; reads and the data
     // plane keep serving the node's copy.
     pg.stop();
-    let r = a.admin_call(
-        "POST",
-        "/v2/apis",
-        json!({"name": "lost", "protocolType": "HTTP", "target": up.url("")})
-            .to_string()
-            .as_bytes(),
-    );
-    assert_eq!(r.status, 503, "{r}");
-    assert_eq!(
-        r.header("x-amzn-ErrorType"),
-        Some("ServiceUnavailableException")
-    );
-    assert!(r.json()["message"].is_string());
-    let r = a.admin_call("DELETE", &format!("/v2/apis/{first}"), b"");
-    assert_eq!(r.status, 503, "{r}");
-    let apis = a.admin_json("GET", "/v2/apis", Value::Null);
-    let names: Vec<&str> = apis["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|i| i["name"].as_str())
-        .collect();
-    assert_eq!(names, ["first"], "nothing half-applied");
+    writes_are_refused_and_change_nothing(&a, &first, &up);
     assert!(served(&a, &first));
     assert!(served(&b, &first));
     // Partitioned from its store, a node reports itself stale from its own memory.
@@ -532,29 +539,7 @@ fn a_node_partitioned_from_the_store_serves_its_copy_and_catches_up() {
 
     // A: writes are 503 in AWS's shape and change nothing (here or in the store); reads and
     // the data plane keep serving its last-known-good copy.
-    let r = a.admin_call(
-        "POST",
-        "/v2/apis",
-        json!({"name": "lost", "protocolType": "HTTP", "target": up.url("")})
-            .to_string()
-            .as_bytes(),
-    );
-    assert_eq!(r.status, 503, "{r}");
-    assert_eq!(
-        r.header("x-amzn-ErrorType"),
-        Some("ServiceUnavailableException")
-    );
-    assert!(r.json()["message"].is_string(), "{r}");
-    let r = a.admin_call("DELETE", &format!("/v2/apis/{first}"), b"");
-    assert_eq!(r.status, 503, "{r}");
-    let apis = a.admin_json("GET", "/v2/apis", Value::Null);
-    let names: Vec<&str> = apis["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|i| i["name"].as_str())
-        .collect();
-    assert_eq!(names, ["first"], "A's copy, nothing half-applied");
+    writes_are_refused_and_change_nothing(&a, &first, &up);
     assert_eq!(
         pg.psql("SELECT count(*) FROM docs WHERE doc LIKE '%\"lost\"%'"),
         "0",
