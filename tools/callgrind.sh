@@ -7,6 +7,10 @@
 #
 #   tools/callgrind.sh [BINARY] [N]     (default target/release/portico, 20000)
 #
+# ACCESS_LOG=json: the stage writes JSON access logs (the format `loadbench --access-log` uses)
+# to a log group, which with no Logs endpoint set is a file under the data directory: the
+# writer thread's instructions are counted with the worker's.
+#
 # Prints instructions per request; the profile stays in $OUT_DIR (callgrind_annotate it).
 # Valgrind reads the release binary's debug info first: start-up takes a minute or two.
 set -euo pipefail
@@ -29,10 +33,15 @@ http {
   server { listen 127.0.0.1:18180 reuseport; location / { return 200 "ok"; } }
 }
 CONF
-cat > "$out/portico.json" <<'CONF'
-{"apis":[{"apiId":"bench","routes":[{"routeKey":"$default","target":"integrations/up"}],
+stage='{"stageName":"$default"}'
+if [ "${ACCESS_LOG:-}" = json ]; then
+  # Keep in step with FORMAT in tools/src/access_log_bench.rs.
+  stage='{"stageName":"$default","accessLogSettings":{"destinationArn":"arn:aws:logs:us-east-1:123456789012:log-group:bench-access","format":"{ \"requestId\":\"$context.requestId\", \"ip\": \"$context.identity.sourceIp\", \"requestTime\":\"$context.requestTime\", \"httpMethod\":\"$context.httpMethod\",\"routeKey\":\"$context.routeKey\", \"status\":\"$context.status\",\"protocol\":\"$context.protocol\", \"responseLength\":\"$context.responseLength\", \"responseLatency\":\"$context.responseLatency\", \"integrationLatency\":\"$context.integrationLatency\", \"integrationErrorMessage\":\"$context.integrationErrorMessage\", \"userAgent\":\"$context.identity.userAgent\", \"xrayTraceId\":\"$context.xrayTraceId\" }"}}'
+fi
+cat > "$out/portico.json" <<CONF
+{"apis":[{"apiId":"bench","routes":[{"routeKey":"\$default","target":"integrations/up"}],
  "integrations":[{"integrationId":"up","integrationType":"HTTP_PROXY","integrationUri":"http://127.0.0.1:18180"}],
- "stages":[{"stageName":"$default"}]}]}
+ "stages":[$stage]}]}
 CONF
 
 nginx -c "$out/upstream.conf"

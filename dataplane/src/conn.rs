@@ -105,14 +105,19 @@ pub async fn serve<S: Stream>(
         let mut call = w.take_call();
         let mut body = w.bufs.take();
         let snapshot = w.snapshot();
-        // Boxed, once per request (3.5 KiB, freed when the response is written): inline, the
+        // Boxed, once per request (2.6 KiB, freed when the response is written): inline, the
         // pipeline's state would size every connection's task, idle ones included, and rustc
         // lays an awaited future out twice (the value and the awaitee), so an idle keep-alive
-        // connection's task was 12.9 KiB. Boxed, it is 2.4 KiB (ARCHITECTURE.md).
-        let outcome = Box::pin(pipeline::handle(
-            &w, &snapshot, &mut d, &head, &mut out, &mut call, &mut body,
-        ))
-        .await;
+        // connection's task was 12.9 KiB. Boxed, it is 2.5 KiB (ARCHITECTURE.md).
+        // Allocated first and written in place: `Box::pin(handle(..))` built the future on the
+        // stack and copied all of it (most of it not yet used) into the box, 350 instructions
+        // a request (tools/callgrind.sh).
+        let slot = Box::new_uninit();
+        let handling = Box::write(
+            slot,
+            pipeline::handle(&w, &snapshot, &mut d, &head, &mut out, &mut call, &mut body),
+        );
+        let outcome = Box::into_pin(handling).await;
         let written = d.write(&mut out, &mut call, &outcome).await;
         pipeline::observe(&w, &outcome, written.is_ok());
         drop((out, body));

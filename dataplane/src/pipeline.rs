@@ -111,20 +111,11 @@ impl<'s> Scope<'s> {
         self.stage = miss.stage;
         miss.error
     }
+}
 
-    /// A Lambda authorizer's `usageIdentifierKey` (REST `AUTHORIZER` API keys).
-    fn usage_key(&self) -> Option<&[u8]> {
-        let grant = self.grant.as_deref()?;
-        grant.usage_identifier_key.as_deref().map(str::as_bytes)
-    }
-
-    /// A route matched: what the request is recorded under.
-    fn resolved(&mut self, r: Resolved<'s>) -> (&'s Api, &'s Stage, &'s Route) {
-        self.api = Some(r.api);
-        self.stage = Some(r.stage);
-        self.resolved = Some(r);
-        (r.api, r.stage, r.route)
-    }
+/// A Lambda authorizer's `usageIdentifierKey` (REST `AUTHORIZER` API keys).
+fn usage_key(grant: Option<&portico_shared::authorizer::Grant>) -> Option<&[u8]> {
+    grant?.usage_identifier_key.as_deref().map(str::as_bytes)
 }
 
 /// Handles one request whose head is parsed; writes the response head (and small body) into
@@ -149,16 +140,20 @@ pub async fn handle<'s, S: Stream>(
         return outcome;
     }
     let result = async {
-        let req = request(d, head, port, request_id, None, &[]);
-        let resolved = resolve::resolve(snapshot, &w.cfg.domain, head, &d.buf, req.tls, &w.rng)
+        let tls = d.tls.as_deref();
+        let r = resolve::resolve(snapshot, &w.cfg.domain, head, &d.buf, tls, &w.rng)
             .map_err(|miss| scope.missed(miss))?;
-        outcome.route = Some(scope.resolved(resolved));
+        // Kept once, in the scope (432 bytes): the stages borrow it from there.
+        let resolved = &*scope.resolved.insert(r);
+        (scope.api, scope.stage) = (Some(resolved.api), Some(resolved.stage));
+        outcome.route = Some((resolved.api, resolved.stage, resolved.route));
         if let Some(a) = resolved.route.auth.as_deref() {
             jwt::authorize(a, &w.tokens, &d.buf, &d.headers, jwt::now_s())?;
         }
         if let Some(a) = resolved.route.lambda_auth.as_deref() {
+            let req = request(d, head, port, request_id, None, &[]);
             // Boxed, like the other paths whose futures pin a timer (see `integration::forward`).
-            let authorized = lambda_auth::authorize(&w.authorizers, &up, snapshot, a, &resolved, &req, call);
+            let authorized = lambda_auth::authorize(&w.authorizers, &up, snapshot, a, resolved, &req, call);
             let grant = Box::pin(authorized).await;
             call.clear();
             scope.grant = Some(grant?);
@@ -166,23 +161,28 @@ pub async fn handle<'s, S: Stream>(
         // AWS_IAM and resource policies: the body first when the signature covers it (routes
         // without either pay one branch and read their body where they always did).
         let mut early_body = None;
-        if iam::applies(&resolved) {
+        if iam::applies(resolved) {
             if resolved.route.aws_iam {
                 early_body = Some(d.read_body(&w.cfg.limits, head, body).await?);
             }
             let signed = early_body.map_or(&[][..], |(loc, _)| loc.slice(&d.buf, body));
             let req = request(d, head, port, request_id, None, signed);
             let message = &mut scope.auth_message;
-            scope.caller = iam::authorize(snapshot, &resolved, &req, jwt::now_s(), message)?;
+            scope.caller = iam::authorize(snapshot, resolved, &req, jwt::now_s(), message)?;
         }
         let integration = resolved.integration()?;
         let (buf, headers, now_ns) = (&d.buf, &d.headers, w.cfg.mono_ns(outcome.started));
-        let usage_key = scope.usage_key();
-        scope.admitted = admit::admit(&w.admit, snapshot, &resolved, buf, headers, usage_key, now_ns)?;
-        let req = request(d, head, port, request_id, None, &[]);
-        let may_invalidate = || may_invalidate(snapshot, &resolved, &req, scope.caller);
-        plan = cache::plan(&w.bufs, &resolved, &req, may_invalidate)?;
-        let cached = cache::lookup(&w.responses, plan.as_ref(), integration, &mut flight).await;
+        let usage_key = usage_key(scope.grant.as_deref());
+        scope.admitted = admit::admit(&w.admit, snapshot, resolved, buf, headers, usage_key, now_ns)?;
+        plan = {
+            let req = request(d, head, port, request_id, None, &[]);
+            let may_invalidate = || may_invalidate(snapshot, resolved, &req, scope.caller);
+            cache::plan(&w.bufs, resolved, &req, may_invalidate)?
+        };
+        let cached = match &plan {
+            Some(p) => cache::lookup(&w.responses, p, integration, &mut flight).await,
+            None => None,
+        };
         let (loc, consumed) = match early_body {
             Some(read) => read,
             None => d.read_body(&w.cfg.limits, head, body).await?,
@@ -196,7 +196,7 @@ pub async fn handle<'s, S: Stream>(
         let req = Request { head, buf, headers, body, peer, local_port: port, tls, request_id, grant };
         // validate: REST methods with a request validator only; one branch for the others.
         if let Some(v) = resolved.validation() {
-            validate::validate(v, &req, &resolved, &mut w.bufs.take())?;
+            validate::validate(v, &req, resolved, &mut w.bufs.take())?;
         }
         // A cache hit is answered once the request is valid (AWS validates before the cache).
         if let Some(c) = cached {
@@ -204,7 +204,7 @@ pub async fn handle<'s, S: Stream>(
         }
         let inv = Invocation {
             integration,
-            resolved: &resolved,
+            resolved,
             req: &req,
             key: scope.admitted.key,
             caller: scope.caller,

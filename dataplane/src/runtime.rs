@@ -315,7 +315,7 @@ async fn watch_stop(w: Rc<Worker>, stop: Arc<AtomicBool>) {
     w.shutdown.fire();
 }
 
-/// Once-a-second housekeeping: publish stats; after a snapshot swap, let go of the old snapshot
+/// Once-a-second housekeeping: publish stats; refresh the second request ids carry; after a snapshot swap, let go of the old snapshot
 /// and forget the stats of routes that vanished; close upstream connections idle too long;
 /// return what is left of an expired account-bucket lease, so an idle worker does not sit on
 /// tokens the busy ones could use (route buckets get theirs back on the worker's next request);
@@ -364,6 +364,7 @@ async fn publish_stats(w: Rc<Worker>, board: Arc<StatsBoard>) {
             }
         }
         w.stats.borrow_mut().publish(w.id, &board);
+        w.ids.tick();
         w.pool.prune();
         w.cfg
             .account

@@ -99,18 +99,84 @@ pub fn unix_ms() -> u64 {
 pub fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            for (i, o) in v4.octets().iter().enumerate() {
+            // Into a stack buffer first, then one copy: at most "255.255.255.255".
+            let mut text = [0u8; 15];
+            let mut n = 0;
+            for (i, &o) in v4.octets().iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[n] = b'.';
+                    n += 1;
                 }
-                out.extend_from_slice(itoa::Buffer::new().format(*o).as_bytes());
+                if o >= 100 {
+                    text[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    text[n] = b'0' + o / 10 % 10;
+                    n += 1;
+                }
+                text[n] = b'0' + o % 10;
+                n += 1;
             }
+            out.extend_from_slice(&text[..n]);
         }
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
     }
 }
+
+/// `a.eq_ignore_ascii_case(b)`, eight bytes at a time: for the long names compared on every
+/// request (the API's domain in `Host`).
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_rest, b_rest) = (a8.remainder(), b8.remainder());
+    for (x, y) in a8.zip(b8) {
+        let x = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+        let y = u64::from_le_bytes([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]]);
+        if x != y && lower8(x) != lower8(y) {
+            return false;
+        }
+    }
+    a_rest.eq_ignore_ascii_case(b_rest)
+}
+
+/// Eight bytes with their ASCII upper-case letters lowered (other bytes as they are).
+fn lower8(x: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & !HIGH;
+    // A byte's high bit is set after the add when its low 7 bits are at least 'A' (0x41),
+    // resp. past 'Z' (0x5a); no add carries into the next byte.
+    let from_a = low7 + 0x3f3f_3f3f_3f3f_3f3f;
+    let past_z = low7 + 0x2525_2525_2525_2525;
+    let upper = from_a & !past_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
+/// Lower-case hex of `bytes` into `out` (two digits a byte; `out` is exactly twice as long):
+/// one table load and one two-byte store a byte.
+#[inline]
+pub fn hex_lower(out: &mut [u8], bytes: &[u8]) {
+    debug_assert_eq!(out.len(), 2 * bytes.len());
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+    }
+}
+
+/// Every byte's two lower-case hex digits.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -122,5 +188,58 @@ mod tests {
         out.clear();
         super::escape_json(&mut out, b"plain");
         assert_eq!(out, b"plain");
+    }
+
+    #[test]
+    fn write_ip_matches_display() {
+        use std::net::IpAddr;
+        let addrs = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "1.20.3.40",
+            "127.0.0.1",
+            "99.100.101.199",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ];
+        for a in addrs {
+            let ip: IpAddr = a.parse().unwrap();
+            let mut out = b"x".to_vec();
+            super::write_ip(&mut out, ip);
+            assert_eq!(out, format!("x{ip}").as_bytes(), "{a}");
+        }
+    }
+
+    /// Against the standard library, over every pair of bytes at every position of a word.
+    #[test]
+    fn eq_ignore_case_matches_std() {
+        let base = b"abc.EXECUTE-api.localhost:8080x".to_vec();
+        for len in [0, 1, 7, 8, 9, 16, 21, 31] {
+            let a = &base[..len];
+            assert!(super::eq_ignore_case(a, &a.to_ascii_uppercase()));
+            assert!(super::eq_ignore_case(a, &a.to_ascii_lowercase()));
+        }
+        for i in 0..9 {
+            for x in 0..=255u8 {
+                for y in 0..=255u8 {
+                    let mut a = *b"0123456789";
+                    let mut b = a;
+                    (a[i], b[i]) = (x, y);
+                    assert_eq!(
+                        super::eq_ignore_case(&a, &b),
+                        a.eq_ignore_ascii_case(&b),
+                        "{x:#x} {y:#x} at {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hex_lower_two_digits_a_byte() {
+        let mut out = [0u8; 8];
+        super::hex_lower(&mut out, &[0x00, 0x0f, 0xa0, 0xff]);
+        assert_eq!(&out, b"000fa0ff");
     }
 }

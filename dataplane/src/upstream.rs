@@ -101,6 +101,9 @@ pub struct UpstreamCall {
     pub dechunked: Vec<u8>,
     /// Response header spans into `resp`.
     pub headers: Vec<(Span, Span)>,
+    /// The last exchange's time through [`crate::integration::send`], from sending to the
+    /// response read (AWS's `IntegrationLatency`), µs.
+    pub upstream_us: Option<u64>,
 }
 
 /// A worker's free [`UpstreamCall`]s: no allocation per request in steady state.
@@ -165,12 +168,12 @@ impl Pool {
 
     /// An idle connection to `key`. `check`: the request cannot be retried, so make sure the
     /// upstream has not closed the connection while it sat idle (one `MSG_PEEK`).
-    fn take(&self, key: PoolKey, check: bool) -> Option<Conn> {
+    fn take(&self, key: PoolKey, check: bool, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&key)?;
         let max_age = Duration::from_millis(UPSTREAM_IDLE_TIMEOUT_MS);
         while let Some(c) = list.pop() {
-            let idle_for = c.since.elapsed();
+            let idle_for = now.saturating_duration_since(c.since);
             if idle_for >= max_age {
                 continue;
             }
@@ -197,17 +200,17 @@ impl Pool {
         });
     }
 
-    fn put(&self, key: PoolKey, stream: Conn) {
+    /// `since`: when the exchange that used it began (one clock read an exchange: a connection
+    /// then looks idle for as long as that exchange took more than it was, so it is peeked and
+    /// expired a little early, never late).
+    fn put(&self, key: PoolKey, stream: Conn, since: Instant) {
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(key).or_default();
         if list.len() >= UPSTREAM_IDLE_PER_HOST_MAX {
             // Drop the oldest: it is the likeliest to have been closed by the upstream.
             list.remove(0);
         }
-        list.push(Idle {
-            stream,
-            since: Instant::now(),
-        });
+        list.push(Idle { stream, since });
     }
 
     /// Idle connections held, for tests and stats.
@@ -245,22 +248,23 @@ impl UpstreamCall {
         self.resp.clear();
         self.dechunked.clear();
         self.headers.clear();
+        self.upstream_us = None;
     }
 
     /// [`UpstreamCall::exchange`], abandoned at `until`: `None` when that came first (the
-    /// connection is dropped).
+    /// connection is dropped). `now`: as in `exchange`.
     pub async fn exchange_until(
         &mut self,
         pool: &Pool,
         to: Endpoint<'_>,
         head_only: bool,
         idempotent: bool,
-        until: Instant,
+        (now, until): (Instant, Instant),
     ) -> Option<Result<UpstreamResponse, GatewayError>> {
         let mut timer = pin!(monoio::time::sleep_until(monoio::time::Instant::from_std(
             until
         )));
-        let mut exchange = pin!(self.exchange(pool, to, head_only, idempotent));
+        let mut exchange = pin!(self.exchange(pool, to, head_only, idempotent, now));
         std::future::poll_fn(|cx| {
             if let std::task::Poll::Ready(r) = exchange.as_mut().poll(cx) {
                 return std::task::Poll::Ready(Some(r));
@@ -271,12 +275,14 @@ impl UpstreamCall {
     }
 
     /// Sends `self.req` to `to` and reads the response. `head_only`: the request was HEAD.
+    /// `now`: the caller's clock reading as the exchange starts (the pool's idle ages use it).
     pub async fn exchange(
         &mut self,
         pool: &Pool,
         to: Endpoint<'_>,
         head_only: bool,
         idempotent: bool,
+        now: Instant,
     ) -> Result<UpstreamResponse, GatewayError> {
         let key = PoolKey {
             addr: to.addr,
@@ -287,7 +293,7 @@ impl UpstreamCall {
         for attempt in 0..2 {
             // A retry always uses a fresh connection: the other idle ones may be as stale.
             let pooled = if attempt == 0 {
-                pool.take(key, !idempotent)
+                pool.take(key, !idempotent, now)
             } else {
                 None
             };
@@ -300,7 +306,7 @@ impl UpstreamCall {
             match self.attempt(&mut stream, reused, head_only).await {
                 Ok((resp, reusable)) => {
                     if reusable {
-                        pool.put(key, stream);
+                        pool.put(key, stream, now);
                     }
                     return Ok(resp);
                 }
@@ -690,11 +696,15 @@ async fn connect(pool: &Pool, to: Endpoint<'_>) -> Result<Conn, GatewayError> {
 
 // === impl Conn ===
 
+// The TLS arms are boxed: a rustls stream's read and write futures are several hundred bytes,
+// and inline they would size every request's pipeline future (boxed and copied once per
+// request by `conn::serve`), plain upstreams included. An HTTPS upstream pays one allocation
+// per read or write, next to the cost of the TLS record itself.
 impl Conn {
     async fn write_all<T: monoio::buf::IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Conn::Plain(s) => s.write_all(buf).await,
-            Conn::Tls { stream, .. } => stream.write_all(buf).await,
+            Conn::Tls { stream, .. } => Box::pin(stream.write_all(buf)).await,
         }
     }
 }
@@ -703,14 +713,14 @@ impl AsyncReadRent for Conn {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Conn::Plain(s) => s.read(buf).await,
-            Conn::Tls { stream, .. } => stream.read(buf).await,
+            Conn::Tls { stream, .. } => Box::pin(stream.read(buf)).await,
         }
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Conn::Plain(s) => s.readv(buf).await,
-            Conn::Tls { stream, .. } => stream.readv(buf).await,
+            Conn::Tls { stream, .. } => Box::pin(stream.readv(buf)).await,
         }
     }
 }

@@ -71,7 +71,7 @@ fn imports_point_one_way() {
         ("http1", &[][..]),
         ("buffers", &[][..]),
         ("text", &[][..]),
-        ("request_id", &[][..]),
+        ("request_id", &["text"][..]),
         ("deadline", &[][..]),
         ("error", &["http1"][..]),
         ("config", &["upstream_tls"][..]),
@@ -79,7 +79,7 @@ fn imports_point_one_way() {
             "downstream",
             &["config", "deadline", "error", "http1", "tls", "upstream"][..],
         ),
-        ("stages::resolve", &["error", "http1", "tls"][..]),
+        ("stages::resolve", &["error", "http1", "text", "tls"][..]),
         (
             "stages::admit",
             &["error", "http1", "request", "stages::resolve"][..],

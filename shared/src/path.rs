@@ -43,6 +43,27 @@ impl Refused {
 /// `/`, which is kept; a trailing `/` is kept. On error `out` is left as it was past `start`
 /// only in part: the caller discards it.
 pub fn normalize_tail(out: &mut Vec<u8>, start: usize) -> Result<(), Refused> {
+    if is_plain(&out[start..]) {
+        return Ok(());
+    }
+    remove_dot_segments(out, start)
+}
+
+/// True when normalizing `tail` changes and refuses nothing: no `.`, `%` or `\` and no empty
+/// segment inside. One pass over the bytes: most request paths take it.
+fn is_plain(tail: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for &b in tail {
+        if matches!(b, b'.' | b'%' | b'\\') || (b == b'/' && prev == b'/') {
+            return false;
+        }
+        prev = b;
+    }
+    true
+}
+
+/// [`normalize_tail`] for a tail that is not [`is_plain`].
+fn remove_dot_segments(out: &mut Vec<u8>, start: usize) -> Result<(), Refused> {
     let len = out.len();
     let mut r = start;
     let mut w = start;
@@ -193,6 +214,35 @@ mod tests {
         ];
         for (tail, want) in cases {
             assert_eq!(norm("/base/", tail), want.map(String::from), "{tail:?}");
+        }
+    }
+
+    /// The fast path agrees with the full one on every tail of up to 6 bytes over the bytes
+    /// that matter (and takes it only where nothing changes).
+    #[test]
+    fn plain_tails_are_left_as_they_are() {
+        const ALPHABET: &[u8] = b"a/.%2e\\";
+        let mut tail = Vec::new();
+        for len in 0..=6u32 {
+            for mut n in 0..(ALPHABET.len() as u32).pow(len) {
+                tail.clear();
+                for _ in 0..len {
+                    tail.push(ALPHABET[(n % ALPHABET.len() as u32) as usize]);
+                    n /= ALPHABET.len() as u32;
+                }
+                let mut slow = b"/base/".to_vec();
+                slow.extend_from_slice(&tail);
+                let mut fast = slow.clone();
+                let slow_result = remove_dot_segments(&mut slow, 6);
+                let fast_result = normalize_tail(&mut fast, 6);
+                assert_eq!(fast_result, slow_result, "{tail:?}");
+                if slow_result.is_ok() {
+                    assert_eq!(fast, slow, "{tail:?}");
+                }
+                if is_plain(&tail) {
+                    assert_eq!(&fast[6..], &tail[..], "{tail:?}");
+                }
+            }
         }
     }
 

@@ -74,12 +74,19 @@ pub struct Param<'r> {
     pub value: (u32, u32),
 }
 
-/// Parameters captured by one lookup, on the stack.
-#[derive(Debug, Clone, Copy)]
+/// Parameters captured by one lookup, on the stack: per parameter, the trie node whose
+/// `{name}` (or `{name+}`) it is and its value's range, 12 bytes rather than a name's 24, since
+/// a match is copied along with every resolved request.
+#[derive(Clone, Copy)]
 pub struct Params<'r> {
-    items: [Param<'r>; PATH_PARAMS_MAX],
+    nodes: &'r [Node],
+    /// (node index, `GREEDY` set for a `{name+}`; value start; value end).
+    items: [(u32, u32, u32); PATH_PARAMS_MAX],
     len: usize,
 }
+
+/// Marks a [`Params`] item whose name is the node's greedy `{name+}`.
+const GREEDY: u32 = 1 << 31;
 
 /// The result of a successful lookup.
 #[derive(Debug, Clone, Copy)]
@@ -344,7 +351,7 @@ impl Router {
         // first walk ignores greedy routes and the second takes the first greedy one found
         // (deepest first, static branches before parameters).
         for greedy in [false, true] {
-            let mut params = Params::new();
+            let mut params = Params::new(&self.nodes);
             if let Some((route, catch_all)) =
                 self.walk(0, path, &segs[..n], method, &mut params, greedy)
             {
@@ -361,7 +368,7 @@ impl Router {
     fn default_match(&self) -> Option<Match<'_>> {
         self.default_route.map(|route| Match {
             route,
-            params: Params::new(),
+            params: Params::new(&self.nodes),
             catch_all: true,
         })
     }
@@ -390,9 +397,9 @@ impl Router {
             }
         }
         if !seg.is_empty() {
-            if let Some((name, child)) = &n.param {
+            if let Some((_, child)) = &n.param {
                 let mark = params.len;
-                if params.push(name, (start, end)) {
+                if params.push(node as u32, (start, end)) {
                     if let Some(found) =
                         self.walk(*child as usize, path, rest, method, params, greedy)
                     {
@@ -402,11 +409,11 @@ impl Router {
                 params.len = mark;
             }
         }
-        if let Some((name, methods)) = n.greedy.as_ref().filter(|_| greedy) {
+        if let Some((_, methods)) = n.greedy.as_ref().filter(|_| greedy) {
             let last = segs.last().map_or(end, |s| s.1);
             if last > start {
                 if let Some(route) = methods.select(method) {
-                    if params.push(name, (start, last)) {
+                    if params.push(node as u32 | GREEDY, (start, last)) {
                         return Some((route, true));
                     }
                 }
@@ -437,28 +444,49 @@ impl Methods {
 
 // === impl Params ===
 
+impl std::fmt::Debug for Params<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 impl<'r> Params<'r> {
-    fn new() -> Params<'r> {
+    fn new(nodes: &'r [Node]) -> Params<'r> {
         Params {
-            items: [Param {
-                name: "",
-                value: (0, 0),
-            }; PATH_PARAMS_MAX],
+            nodes,
+            items: [(0, 0, 0); PATH_PARAMS_MAX],
             len: 0,
         }
     }
 
-    fn push(&mut self, name: &'r str, value: (u32, u32)) -> bool {
+    /// Adds the value `value` of node `node`'s parameter (`GREEDY` set: its `{name+}`).
+    fn push(&mut self, node: u32, value: (u32, u32)) -> bool {
         if self.len == PATH_PARAMS_MAX {
             return false;
         }
-        self.items[self.len] = Param { name, value };
+        self.items[self.len] = (node, value.0, value.1);
         self.len += 1;
         true
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Param<'r>> {
-        self.items[..self.len].iter()
+    pub fn iter(&self) -> impl Iterator<Item = Param<'r>> + '_ {
+        self.items[..self.len]
+            .iter()
+            .map(|&(node, start, end)| Param {
+                name: self.name(node),
+                value: (start, end),
+            })
+    }
+
+    /// The name of node `node`'s parameter (never "": items only name nodes that have one).
+    fn name(&self, node: u32) -> &'r str {
+        let n = self.nodes.get((node & !GREEDY) as usize);
+        let name = if node & GREEDY != 0 {
+            n.and_then(|n| n.greedy.as_ref()).map(|(name, _)| name)
+        } else {
+            n.and_then(|n| n.param.as_ref()).map(|(name, _)| name)
+        };
+        name.map_or("", |name| &**name)
     }
 
     /// The raw value of parameter `name` within `path`.
@@ -476,7 +504,7 @@ impl<'r> Params<'r> {
         self.len == 0
     }
 
-    pub fn range(p: &Param<'_>) -> Range<usize> {
+    pub fn range(p: Param<'_>) -> Range<usize> {
         p.value.0 as usize..p.value.1 as usize
     }
 }

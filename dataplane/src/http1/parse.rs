@@ -119,7 +119,7 @@ pub fn parse_request(
         return Err(ParseError::UriTooLong);
     }
     let target_span = span(target.as_bytes());
-    let (path, query) = match target.find('?') {
+    let (path, query) = match target.bytes().position(|b| b == b'?') {
         Some(q) => (
             (target_span.0, target_span.0 + q as u32),
             (target_span.0 + q as u32 + 1, target_span.1),

@@ -2,8 +2,6 @@
 //! templates (`rest::build_http_request`), sent like an `HTTP_PROXY` request, and the upstream
 //! status selects the integration response the answer is rendered from.
 
-use std::time::Instant;
-
 use portico_shared::snapshot::HttpMapped;
 
 use crate::deadline::Deadline;
@@ -34,9 +32,8 @@ pub async fn invoke<'s, 'w>(
         super::credentials_ready(&aws.target.signer, h.target.timeout_ms).await;
     }
     rest::build_http_request(h, method, &cx, &mut call.req, &mut w.bufs.take())?;
-    let started = Instant::now();
     let r = forward(w, call, &h.target, method, Some(deadline)).await;
-    *integration_us = Some(started.elapsed().as_micros() as u64);
+    *integration_us = call.upstream_us;
     let r = r?;
     let m = h
         .response_for(r.status)

@@ -87,22 +87,19 @@ pub async fn invoke<'s, 'w>(
     integration_us: &mut Option<u64>,
 ) -> Result<Reply<'s, 'w>, GatewayError> {
     let (resolved, req) = (inv.resolved, inv.req);
-    let since = |started: Instant| Some(started.elapsed().as_micros() as u64);
     match inv.integration {
         Integration::Mock(m) => mock::invoke(m),
         Integration::Http(h) => http::invoke(w, h, inv, call, deadline, integration_us).await,
         Integration::Lambda(l) => lambda::invoke(w, l, inv, call, integration_us).await,
         Integration::HttpProxy(p) => {
-            let started = Instant::now();
             let r = http_proxy::invoke(w, p, resolved, req, call, deadline).await;
-            *integration_us = since(started);
+            *integration_us = call.upstream_us;
             r.map(Reply::Upstream)
         }
         // Boxed: it pins a timer (see `forward`).
         Integration::AwsService(s) => {
-            let started = Instant::now();
             let r = Box::pin(crate::integration::aws::invoke(w, s, resolved, req, call)).await;
-            *integration_us = since(started);
+            *integration_us = call.upstream_us;
             r.map(Reply::Upstream)
         }
     }
@@ -133,16 +130,22 @@ pub async fn send(
     deadline: Option<&mut Deadline>,
 ) -> Result<UpstreamResponse, GatewayError> {
     let (head_only, idempotent) = retry_rules(method);
-    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    // One clock read for the deadline, the pool's idle ages and the upstream's time.
+    let now = Instant::now();
+    let until = now + Duration::from_millis(u64::from(timeout_ms));
     let done = match deadline {
         Some(d) => {
             d.set(until);
-            let exchange = pin!(call.exchange(w.pool, to, head_only, idempotent));
+            let exchange = pin!(call.exchange(w.pool, to, head_only, idempotent, now));
             d.within(exchange).await
         }
         // Boxed: its pinned timer would align and size the connection's path too.
-        None => Box::pin(call.exchange_until(w.pool, to, head_only, idempotent, until)).await,
+        None => {
+            let exchange = call.exchange_until(w.pool, to, head_only, idempotent, (now, until));
+            Box::pin(exchange).await
+        }
     };
+    call.upstream_us = Some(now.elapsed().as_micros() as u64);
     match done {
         Some(r) => r,
         None => Err(GatewayError::UpstreamTimeout { timeout_ms }),
@@ -241,7 +244,8 @@ async fn balanced(
 ) -> Result<UpstreamResponse, GatewayError> {
     let (head_only, idempotent) = retry_rules(method);
     // One deadline over every attempt.
-    let until = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    let started = Instant::now();
+    let until = started + Duration::from_millis(u64::from(timeout_ms));
     let mut tried = 0u64;
     let mut last = GatewayError::NoHealthyTarget;
     for attempt in 0..=VPC_LINK_CONNECT_ATTEMPTS_MAX {
@@ -259,10 +263,10 @@ async fn balanced(
             addr: pool.targets[i].addr,
             tls,
         };
-        match call
-            .exchange_until(w.pool, to, head_only, idempotent, until)
-            .await
-        {
+        let exchange = call.exchange_until(w.pool, to, head_only, idempotent, (started, until));
+        let done = exchange.await;
+        call.upstream_us = Some(started.elapsed().as_micros() as u64);
+        match done {
             Some(Ok(r)) => return Ok(r),
             Some(Err(e)) => {
                 pool.eject(i, w.cfg.mono_ms(Instant::now()));

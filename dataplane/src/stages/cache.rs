@@ -309,11 +309,11 @@ pub async fn wait(flight: Rc<Flight>, bound: Duration) -> Option<Rc<Cached>> {
 /// for within the integration's timeout); on a miss this request may lead the fetch (`flight`).
 pub async fn lookup<'w>(
     caches: &'w Caches,
-    plan: Option<&Plan<'_, '_>>,
+    plan: &Plan<'_, '_>,
     integration: &Integration,
     flight: &mut Option<FlightGuard<'w>>,
 ) -> Option<Rc<Cached>> {
-    match caches.begin(plan?, Instant::now()) {
+    match caches.begin(plan, Instant::now()) {
         Begin::Hit(c) => Some(c),
         // Boxed: it pins a timer.
         Begin::Wait(f) => Box::pin(wait(f, wait_bound(integration))).await,

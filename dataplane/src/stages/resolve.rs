@@ -214,7 +214,7 @@ pub fn api_id_from_host<'h>(host: &'h [u8], domain: &str) -> Option<&'h [u8]> {
     let dot = host.iter().position(|&b| b == b'.')?;
     let (id, rest) = (&host[..dot], &host[dot + 1..]);
     let rest = rest.strip_suffix(b".").unwrap_or(rest);
-    (!id.is_empty() && rest.eq_ignore_ascii_case(domain.as_bytes())).then_some(id)
+    (!id.is_empty() && crate::text::eq_ignore_case(rest, domain.as_bytes())).then_some(id)
 }
 
 #[cfg(test)]

@@ -99,36 +99,38 @@ pub(super) async fn call(
     write::header_u64(out, b"content-length", payload.len() as u64);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(payload);
-    let until = Instant::now() + Duration::from_millis(FORWARD_TIMEOUT_MS);
+    let now = Instant::now();
+    let until = now + Duration::from_millis(FORWARD_TIMEOUT_MS);
     let to = Endpoint {
         addr: owner.data_addr,
         tls: None,
     };
     let idempotent = *method != http::Method::POST;
-    let answer = match Box::pin(call.exchange_until(w.pool, to, false, idempotent, until)).await {
-        Some(Ok(r)) => {
-            let error_type = call
-                .headers
-                .iter()
-                .find(|(n, _)| bytes(&call.resp, *n).eq_ignore_ascii_case(b"x-amzn-errortype"))
-                .and_then(|(_, v)| {
-                    let v = bytes(&call.resp, *v);
-                    ERROR_TYPES.into_iter().find(|t| t.as_bytes() == v)
-                })
-                .unwrap_or("");
-            let body = call.body(&r);
-            let json = (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
-            (r.status, error_type, String::new(), json)
-        }
-        Some(Err(e)) => {
-            tracing::debug!(node, error = %e, "@connections: the owner is unreachable");
-            gone()
-        }
-        None => {
-            tracing::debug!(node, "@connections: the owner did not answer in time");
-            gone()
-        }
-    };
+    let answer =
+        match Box::pin(call.exchange_until(w.pool, to, false, idempotent, (now, until))).await {
+            Some(Ok(r)) => {
+                let error_type = call
+                    .headers
+                    .iter()
+                    .find(|(n, _)| bytes(&call.resp, *n).eq_ignore_ascii_case(b"x-amzn-errortype"))
+                    .and_then(|(_, v)| {
+                        let v = bytes(&call.resp, *v);
+                        ERROR_TYPES.into_iter().find(|t| t.as_bytes() == v)
+                    })
+                    .unwrap_or("");
+                let body = call.body(&r);
+                let json = (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
+                (r.status, error_type, String::new(), json)
+            }
+            Some(Err(e)) => {
+                tracing::debug!(node, error = %e, "@connections: the owner is unreachable");
+                gone()
+            }
+            None => {
+                tracing::debug!(node, "@connections: the owner did not answer in time");
+                gone()
+            }
+        };
     w.give_call(call);
     answer
 }

@@ -96,9 +96,10 @@ pub async fn send(
         addr: target.endpoint.addr,
         tls: (target.endpoint.scheme == Scheme::Https).then_some(&*target.endpoint.sni),
     };
-    let until = std::time::Instant::now() + Duration::from_millis(u64::from(target.timeout_ms));
+    let now = std::time::Instant::now();
+    let until = now + Duration::from_millis(u64::from(target.timeout_ms));
     let r = match call
-        .exchange_until(w.pool, endpoint, false, false, until)
+        .exchange_until(w.pool, endpoint, false, false, (now, until))
         .await
     {
         None | Some(Err(GatewayError::UpstreamTimeout { .. })) => {
