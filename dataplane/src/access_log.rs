@@ -51,15 +51,15 @@ pub struct Entry<'a> {
     pub message_id: Option<&'a [u8]>,
 }
 
-/// Renders `entry` with `log`'s template straight into this worker's chunk for its sink
-/// (`log_writer`). Never blocks: with the worker's chunks all with the writer, the line is not
-/// rendered; it is dropped and counted.
-pub fn record(log: &AccessLog, entry: &Entry<'_>) {
-    crate::log_writer::append(
-        crate::log_writer::To::Access(&log.sink),
-        entry.started_ms,
-        |out| render(log, entry, out),
-    );
+/// Renders the entry `gather` makes with `log`'s template straight into this worker's chunk for
+/// its sink (`log_writer`). Never blocks: with the worker's chunks all with the writer, the
+/// entry is neither gathered nor rendered; the line is dropped and counted.
+pub fn record<'a>(log: &AccessLog, gather: impl FnOnce() -> Entry<'a>) {
+    crate::log_writer::append(crate::log_writer::To::Access(&log.sink), |out| {
+        let entry = gather();
+        render(log, &entry, out);
+        entry.started_ms
+    });
 }
 
 /// The current time in milliseconds since the epoch (`$context.requestTimeEpoch`).

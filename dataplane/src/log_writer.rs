@@ -257,8 +257,10 @@ pub fn started() -> bool {
 /// Appends one line for `to`, `render`ed straight into this worker's chunk for it; the chunk
 /// goes to the writer when full, when its first line is [`FLUSH_EVERY`] older than this one, or
 /// at the worker's next [`flush`]. Never blocks: when all this worker's chunks are with the
-/// writer (the sink slow or stopped), the line is not rendered: it is dropped and counted.
-pub fn append(to: To<'_>, at_ms: u64, render: impl FnOnce(&mut Vec<u8>)) {
+/// writer (the sink slow or stopped), `render` is not called (a dropped line costs neither its
+/// rendering nor gathering what it says): the line is dropped and counted. `render` returns
+/// the line's time, milliseconds since the epoch.
+pub fn append(to: To<'_>, render: impl FnOnce(&mut Vec<u8>) -> u64) {
     let Some(cfg) = CONFIG.get() else {
         return;
     };
@@ -279,7 +281,7 @@ pub fn append(to: To<'_>, at_ms: u64, render: impl FnOnce(&mut Vec<u8>)) {
             },
         };
         let chunk = &mut local.filling[i];
-        render(&mut chunk.text);
+        let at_ms = render(&mut chunk.text);
         chunk.lines.push((chunk.text.len() as u32, at_ms));
         chunk.text.push(b'\n');
         let first_ms = chunk.lines[0].1;

@@ -309,49 +309,51 @@ fn access_log<S>(
 ) {
     use crate::http1::parse::bytes;
     use crate::request::header;
-    let elapsed_ms = outcome.started.elapsed().as_millis() as u64;
-    let route = scope.resolved.as_ref().map(|r| r.route);
-    let rest = route.and_then(|r| r.rest.as_ref());
-    let integrated = outcome.integration_us.is_some() && outcome.error.is_none();
-    let entry = crate::access_log::Entry {
-        request_id: Some(request_id),
-        rest: scope.api.is_some_and(|a| a.protocol == ProtocolType::Rest),
-        started_ms: crate::access_log::now_ms().saturating_sub(elapsed_ms),
-        method: head.method.as_str().as_bytes(),
-        path: bytes(&d.buf, head.path),
-        protocol: match head.version {
-            crate::http1::Version::Http10 => b"HTTP/1.0",
-            crate::http1::Version::Http11 => b"HTTP/1.1",
-        },
-        source_ip: Some(d.peer.ip()),
-        user_agent: header(&d.buf, &d.headers, b"user-agent"),
-        host: head.host.map(|h| bytes(&d.buf, h)),
-        api_id: scope.api.map_or("", |a| &a.id),
-        stage: scope.stage.map_or("", |s| &s.name),
-        route_key: route.map(|r| &*r.route_key),
-        resource_path: rest.map(|r| &*r.resource_path),
-        resource_id: rest.map(|r| &*r.resource_id),
-        status: outcome.status,
-        response_length: crate::access_log::content_length(out),
-        response_latency_ms: elapsed_ms,
-        integration_latency_ms: outcome.integration_us.map(|us| us / 1000),
-        integration_status: integrated.then_some(outcome.status),
-        error: outcome.error,
-        auth_message: &scope.auth_message,
-        api_key_id: scope.admitted.key.map(|k| &*k.id),
-        api_key: scope
-            .admitted
-            .key
-            .and_then(|_| header(&d.buf, &d.headers, b"x-api-key")),
-        caller: scope.caller,
-        principal_id: scope
-            .grant
-            .as_deref()
-            .and_then(|g| g.principal_id.as_deref()),
-        trace_header: header(&d.buf, &d.headers, b"x-amzn-trace-id"),
-        ..Default::default()
-    };
-    crate::access_log::record(log, &entry);
+    // Gathered only when the line has room in the worker's queue.
+    crate::access_log::record(log, || {
+        let elapsed_ms = outcome.started.elapsed().as_millis() as u64;
+        let route = scope.resolved.as_ref().map(|r| r.route);
+        let rest = route.and_then(|r| r.rest.as_ref());
+        let integrated = outcome.integration_us.is_some() && outcome.error.is_none();
+        crate::access_log::Entry {
+            request_id: Some(request_id),
+            rest: scope.api.is_some_and(|a| a.protocol == ProtocolType::Rest),
+            started_ms: crate::access_log::now_ms().saturating_sub(elapsed_ms),
+            method: head.method.as_str().as_bytes(),
+            path: bytes(&d.buf, head.path),
+            protocol: match head.version {
+                crate::http1::Version::Http10 => b"HTTP/1.0",
+                crate::http1::Version::Http11 => b"HTTP/1.1",
+            },
+            source_ip: Some(d.peer.ip()),
+            user_agent: header(&d.buf, &d.headers, b"user-agent"),
+            host: head.host.map(|h| bytes(&d.buf, h)),
+            api_id: scope.api.map_or("", |a| &a.id),
+            stage: scope.stage.map_or("", |s| &s.name),
+            route_key: route.map(|r| &*r.route_key),
+            resource_path: rest.map(|r| &*r.resource_path),
+            resource_id: rest.map(|r| &*r.resource_id),
+            status: outcome.status,
+            response_length: crate::access_log::content_length(out),
+            response_latency_ms: elapsed_ms,
+            integration_latency_ms: outcome.integration_us.map(|us| us / 1000),
+            integration_status: integrated.then_some(outcome.status),
+            error: outcome.error,
+            auth_message: &scope.auth_message,
+            api_key_id: scope.admitted.key.map(|k| &*k.id),
+            api_key: scope
+                .admitted
+                .key
+                .and_then(|_| header(&d.buf, &d.headers, b"x-api-key")),
+            caller: scope.caller,
+            principal_id: scope
+                .grant
+                .as_deref()
+                .and_then(|g| g.principal_id.as_deref()),
+            trace_header: header(&d.buf, &d.headers, b"x-amzn-trace-id"),
+            ..Default::default()
+        }
+    });
 }
 
 /// A CORS preflight is answered by the gateway: never admitted, never forwarded. Whether this

@@ -62,11 +62,10 @@ pub fn written() -> u64 {
 /// Hands a record's lines to this worker's queue (`log_writer`, shared with the access logs).
 fn ship(record: Record) {
     for line in &record.lines {
-        crate::log_writer::append(
-            crate::log_writer::To::Execution(&record.group),
-            record.time_ms,
-            |out| out.extend_from_slice(line.as_bytes()),
-        );
+        crate::log_writer::append(crate::log_writer::To::Execution(&record.group), |out| {
+            out.extend_from_slice(line.as_bytes());
+            record.time_ms
+        });
     }
 }
 

@@ -242,7 +242,7 @@ impl WsStats {
         // Access log: the event's line, queued for the writer thread.
         if let Some(log) = stage.access_log.as_deref() {
             let ms = (us / 1000, crate::access_log::now_ms());
-            let entry = crate::access_log::Entry {
+            crate::access_log::record(log, || crate::access_log::Entry {
                 request_id: Some(ev.request_id),
                 started_ms: ms.1.saturating_sub(ms.0),
                 source_ip: conn.source_ip.parse().ok(),
@@ -269,8 +269,7 @@ impl WsStats {
                 }),
                 message_id: ev.message_id.as_ref().map(RequestId::as_bytes),
                 ..Default::default()
-            };
-            crate::access_log::record(log, &entry);
+            });
         }
         // Execution log: the route's `loggingLevel`; `Off` costs this branch.
         if route.trace.level != portico_shared::snapshot::TraceLevel::Off {
