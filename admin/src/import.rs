@@ -25,9 +25,9 @@ use crate::catalog::{ApiState, Catalog, Deployment};
 use crate::error::ApiError;
 use crate::ids;
 use crate::records::{
-    check_route_settings, check_stage_variables, ApiRecord, DeploymentContent, DeploymentRecord,
-    IntegrationRecord, RouteRecord, RouteSettings, StageRecord, API_KEY_SELECTION_EXPRESSION,
-    ROUTE_SELECTION_EXPRESSION,
+    check_access_log_format, check_route_settings, check_stage_variables, AccessLogSettings,
+    ApiRecord, DeploymentContent, DeploymentRecord, IntegrationRecord, RouteRecord, RouteSettings,
+    StageRecord, API_KEY_SELECTION_EXPRESSION, ROUTE_SELECTION_EXPRESSION,
 };
 
 /// How an import treats the APIs the document does not name.
@@ -244,9 +244,14 @@ impl Catalog {
             for (k, v) in &route_settings {
                 check_route_settings(&mut vars, &format!("routeSettings[{k}]"), v);
             }
+            let access_log = s.access_log_settings.as_ref();
+            check_access_log_format(&mut vars, access_log.and_then(|a| a.format.as_deref()));
             problems.extend(vars.drain(..).map(|p| format!("{sat}: {p}")));
             let record = StageRecord {
-                access_log_settings: None,
+                access_log_settings: access_log.map(|a| AccessLogSettings {
+                    destination_arn: a.destination_arn.clone(),
+                    format: a.format.clone(),
+                }),
                 api_gateway_managed: false,
                 auto_deploy: false,
                 created_date: now.clone(),

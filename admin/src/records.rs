@@ -7,7 +7,7 @@
 //! ones checked by the handler). Inputs ignore unknown members (a newer SDK's). `validate_*` functions return
 //! every problem found, in AWS's words where AWS has them.
 
-use portico_shared::limits::INTEGRATION_TIMEOUT_MIN_MS;
+use portico_shared::limits::{ACCESS_LOG_FORMAT_MAX_CHARS, INTEGRATION_TIMEOUT_MIN_MS};
 use portico_shared::limits::{
     HTTP_STAGE_VARIABLE_VALUE_MAX_CHARS, REST_STAGE_VARIABLE_VALUE_MAX_CHARS, STAGE_VARIABLES_MAX,
     STAGE_VARIABLE_NAME_MAX_CHARS, TAGS_MAX,
@@ -485,6 +485,12 @@ pub(crate) fn check_len(
             ));
         }
     }
+}
+
+/// Checks a stage's `accessLogSettings` (v2 `CreateStage`/`UpdateStage` and `--config` files).
+pub(crate) fn check_access_log_format(problems: &mut Vec<String>, format: Option<&str>) {
+    let member = "accessLogSettings.format";
+    check_len(problems, member, format, 1, ACCESS_LOG_FORMAT_MAX_CHARS);
 }
 
 /// Checks tags: at most [`TAGS_MAX`], keys 1..128 and values 0..256 characters.

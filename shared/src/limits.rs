@@ -101,6 +101,9 @@ pub const UPSTREAM_IDLE_PER_HOST_MAX: usize = 256;
 /// An idle upstream connection older than this is closed instead of reused, ms.
 pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 
+/// A stage's `accessLogSettings.format`, characters (AWS's `CreateStage` bound).
+pub const ACCESS_LOG_FORMAT_MAX_CHARS: usize = 1024;
+
 /// An idle upstream connection older than this is checked (one `MSG_PEEK`) before reuse, ms.
 pub const UPSTREAM_PEEK_AFTER_IDLE_MS: u64 = 1_000;
 

@@ -511,3 +511,42 @@ def test_rest_api_stage_via_patch_operations(gateway, upstream):
     assert f["resourcePath"] == "/pets" and f["status"] == "200" and f["stage"] == "prod"
     sent = dict(upstream.last()["headers"])["x-amzn-trace-id"]
     assert sent == "Root=" + f["xrayTraceId"]
+
+
+def test_config_file_stage_writes_access_logs(tmp_path, upstream):
+    """A stage's `accessLogSettings` in a `--config` file logs as one set through the API (they
+    were once dropped on import), and the file's format is checked as `CreateStage` checks it."""
+    stage = {
+        "stageName": "$default",
+        "accessLogSettings": {"destinationArn": group_arn("/from-config"), "format": log_format("json")},
+    }
+    config = {"apis": [{
+        "apiId": "cfglogs",
+        "routes": [{"routeKey": "$default", "target": "integrations/up"}],
+        "integrations": [{"integrationId": "up", "integrationType": "HTTP_PROXY",
+                          "integrationUri": upstream.url("/")}],
+        "stages": [stage],
+    }]}
+    path = tmp_path / "portico.json"
+    path.write_text(json.dumps(config))
+    gw = Gateway(tmp_path / "data", tmp_path / "portico.log", args=["--config", str(path)]).start()
+    try:
+        status, _, _ = gw.request("cfglogs", "GET", "/x", headers={"User-Agent": UA})
+        assert status == 200
+        lines = wait_lines(file_reader(gw, "/from-config"), 1)
+        line = json.loads(lines[0])
+        assert line["routeKey"] == "$default" and line["status"] == "200", line
+        assert line["userAgent"] == UA, line
+        # The stage as the API shows it keeps the settings.
+        got = gw.client().get_stage(ApiId="cfglogs", StageName="$default")
+        assert got["AccessLogSettings"]["DestinationArn"] == group_arn("/from-config")
+    finally:
+        gw.stop()
+    stage["accessLogSettings"]["format"] = "x" * 1025
+    path.write_text(json.dumps(config))
+    bad = Gateway(tmp_path / "data2", tmp_path / "portico2.log", args=["--config", str(path)])
+    with pytest.raises(Exception):
+        bad.start()
+    assert "accessLogSettings.format must be between 1 and 1024 characters long" in (
+        tmp_path / "portico2.log"
+    ).read_text()

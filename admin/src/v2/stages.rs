@@ -299,13 +299,7 @@ fn check_stage_members(problems: &mut Vec<String>, input: &StageInput, websocket
         DESCRIPTION_MAX_CHARS,
     );
     if let Some(log) = &input.access_log_settings {
-        check_len(
-            problems,
-            "accessLogSettings.format",
-            log.format.as_deref(),
-            1,
-            1024,
-        );
+        crate::records::check_access_log_format(problems, log.format.as_deref());
     }
     check_tags(problems, input.tags.as_ref());
 }
