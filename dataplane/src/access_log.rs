@@ -215,15 +215,24 @@ pub fn render(log: &AccessLog, e: &Entry<'_>, out: &mut Vec<u8>) {
 }
 
 /// The `content-length` of a response head in `out` (`$context.responseLength`).
+/// One pass over the line starts (no searcher built per call: this runs for every logged line).
 pub fn content_length(out: &[u8]) -> Option<u64> {
-    let end = memchr::memmem::find(out, b"\r\n\r\n")?;
-    out[..end].split(|b| *b == b'\n').find_map(|line| {
-        let (name, value) = line.split_at(line.iter().position(|b| *b == b':')?);
-        if !name.eq_ignore_ascii_case(b"content-length") {
+    const NAME: &[u8] = b"content-length:";
+    for nl in memchr::memchr_iter(b'\n', out) {
+        let line = &out[nl + 1..];
+        // The blank line that ends the head.
+        if line.first() == Some(&b'\r') || line.first() == Some(&b'\n') {
             return None;
         }
-        std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
-    })
+        let name = line.get(..NAME.len())?;
+        if !name.eq_ignore_ascii_case(NAME) {
+            continue;
+        }
+        let value = &line[NAME.len()..];
+        let value = &value[..memchr::memchr(b'\n', value).unwrap_or(value.len())];
+        return std::str::from_utf8(value).ok()?.trim().parse().ok();
+    }
+    None
 }
 
 fn number(buf: &mut itoa::Buffer, n: Option<u64>) -> Option<&[u8]> {
@@ -301,6 +310,37 @@ fn push_escaped(out: &mut Vec<u8>, v: &[u8], esc: Escape) {
 mod tests {
     use super::*;
     use portico_shared::access_log::compile;
+
+    #[test]
+    fn content_length_of_a_head() {
+        let cases: &[(&[u8], Option<u64>)] = &[
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nx: y\r\n\r\nhello world!",
+                Some(12),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nx: y\r\ncontent-length:7\r\n\r\n1234567",
+                Some(7),
+            ),
+            (b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  0 \r\n\r\n", Some(0)),
+            (b"HTTP/1.1 204 No Content\r\nx: y\r\n\r\n", None),
+            (
+                b"HTTP/1.1 200 OK\r\nx: y\r\n\r\ncontent-length: 5\r\n",
+                None,
+            ),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", None),
+            (b"HTTP/1.1 200 OK\r\ncontent-len", None),
+            (b"", None),
+        ];
+        for (head, want) in cases {
+            assert_eq!(
+                content_length(head),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
 
     fn entry() -> Entry<'static> {
         Entry {

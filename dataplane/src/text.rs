@@ -10,6 +10,14 @@ use std::net::IpAddr;
 /// `\ufffd`.
 pub fn escape_json(out: &mut Vec<u8>, v: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Most values (ids, paths, user agents) are printable ASCII without quotes or backslashes:
+    // one pass to see that, one copy.
+    if v.iter()
+        .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(v);
+        return;
+    }
     for chunk in v.utf8_chunks() {
         // Runs of bytes that need no escape are copied whole (most values are one run).
         let valid = chunk.valid().as_bytes();
@@ -51,7 +59,25 @@ pub fn json_string(out: &mut Vec<u8>, v: &[u8]) {
 
 /// Appends `dd/Mon/yyyy:HH:mm:ss +0000` (CLF, UTC; `$context.requestTime`, `requestTime`).
 pub fn clf_time(out: &mut Vec<u8>, now_ms: u64) {
+    // Formatted once a second per thread: every line of a second shares it.
+    thread_local! {
+        static LAST: std::cell::Cell<(u64, [u8; 26])> = const { std::cell::Cell::new((u64::MAX, [0; 26])) };
+    }
     let s = now_ms / 1000;
+    let (second, text) = LAST.get();
+    if second == s {
+        out.extend_from_slice(&text);
+        return;
+    }
+    let start = out.len();
+    clf_time_of(out, s);
+    if let Ok(text) = <[u8; 26]>::try_from(&out[start..]) {
+        LAST.set((s, text));
+    }
+}
+
+/// [`clf_time`] of epoch second `s`, formatted.
+fn clf_time_of(out: &mut Vec<u8>, s: u64) {
     let (y, m, d) = portico_shared::quota::civil_from_days(s / 86_400);
     let t = s % 86_400;
     two_digits(out, u64::from(d));
@@ -234,6 +260,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The once-a-second cache gives what formatting gives, across seconds and back.
+    #[test]
+    fn clf_time_cached_per_second() {
+        for ms in [
+            1_700_000_000_123u64,
+            1_700_000_000_999,
+            1_700_000_001_000,
+            1_700_000_000_500,
+            0,
+        ] {
+            let (mut cached, mut fresh) = (b"x".to_vec(), b"x".to_vec());
+            super::clf_time(&mut cached, ms);
+            super::clf_time_of(&mut fresh, ms / 1000);
+            assert_eq!(cached, fresh, "{ms}");
+        }
+        let mut out = Vec::new();
+        super::clf_time(&mut out, 1_700_000_000_123);
+        assert_eq!(out, b"14/Nov/2023:22:13:20 +0000");
     }
 
     #[test]
