@@ -601,15 +601,8 @@ fn compile_integration(
         .map(Integration::HttpProxy)
 }
 
-/// An HTTP API's `AWS_PROXY` integration: a function ARN (or AWS's invocation URI) and the
-/// payload format, which HTTP APIs require.
-fn compile_lambda_proxy(
-    i: &model::Integration,
-    vars: &BTreeMap<String, String>,
-    at: &str,
-    errors: &mut Vec<ConfigError>,
-    ctx: &CompileContext,
-) -> Option<crate::lambda::LambdaProxy> {
+/// A proxy integration's `timeoutInMillis` (the default when unset); out of bounds is an error.
+fn proxy_timeout_ms(i: &model::Integration, at: &str, errors: &mut Vec<ConfigError>) -> u32 {
     let timeout_ms = i
         .timeout_in_millis
         .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
@@ -619,6 +612,19 @@ fn compile_lambda_proxy(
             &format!("timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"),
         ));
     }
+    timeout_ms
+}
+
+/// An HTTP API's `AWS_PROXY` integration: a function ARN (or AWS's invocation URI) and the
+/// payload format, which HTTP APIs require.
+fn compile_lambda_proxy(
+    i: &model::Integration,
+    vars: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+    ctx: &CompileContext,
+) -> Option<crate::lambda::LambdaProxy> {
+    let timeout_ms = proxy_timeout_ms(i, at, errors);
     let format = match i.payload_format_version.as_deref() {
         Some("1.0") => crate::lambda::PayloadFormat::V1,
         Some("2.0") => crate::lambda::PayloadFormat::V2,
@@ -660,15 +666,7 @@ pub(crate) fn compile_http_proxy(
     ctx: &mut CompileContext,
     plane: crate::vpc_link::Plane,
 ) -> Option<HttpProxy> {
-    let timeout_ms = i
-        .timeout_in_millis
-        .unwrap_or(INTEGRATION_TIMEOUT_DEFAULT_MS);
-    if !(INTEGRATION_TIMEOUT_MIN_MS..=INTEGRATION_TIMEOUT_MAX_MS).contains(&timeout_ms) {
-        errors.push(err(
-            at,
-            &format!("timeoutInMillis must be between {INTEGRATION_TIMEOUT_MIN_MS} and {INTEGRATION_TIMEOUT_MAX_MS}"),
-        ));
-    }
+    let timeout_ms = proxy_timeout_ms(i, at, errors);
     if let Some(v) = i.payload_format_version.as_deref() {
         if v != "1.0" {
             errors.push(err(
