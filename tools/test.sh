@@ -84,5 +84,9 @@ cargo test --workspace --quiet
 PORTICO_TEST_DRIVER=legacy cargo test --quiet -p portico-tests \
   --test harness --test framing --test proxy --test limits --test faults --test shutdown \
   --test reload --test tls --test https
+# WebSocket connections wait for bytes differently on each driver (a ring poll; epoll readiness
+# confirmed by poll(2)): their suites once more on epoll.
+PORTICO_TEST_DRIVER=legacy python3 -m pytest -q -p no:cacheprovider \
+  tests/aws/test_websocket.py tests/aws/test_websocket_parameters.py tests/aws/test_ws_execution_logs.py
 # The admin API through real AWS clients (tests/aws: boto3, the AWS CLI, the README walkthrough).
 python3 -m pytest -q -rs -p no:cacheprovider tests/aws

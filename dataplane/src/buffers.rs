@@ -1,5 +1,8 @@
-//! Per-core free list of byte buffers: no allocation per request in steady state. A buffer is
-//! lent as a [`Buf`], which gives it back when dropped (no hand-paired take and give).
+//! Per-core free list of byte buffers (and of a connection's header spans): no allocation per
+//! request in steady state. A buffer is lent as a [`Buf`], which gives it back when dropped (no
+//! hand-paired take and give); a connection that keeps its read buffer across awaits in another
+//! task's reach takes it as a plain `Vec` ([`Buffers::lend`]) and gives it back when it goes
+//! idle ([`Buffers::give`]), so an idle connection holds none.
 
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
@@ -7,22 +10,41 @@ use std::ops::{Deref, DerefMut};
 use portico_shared::limits::{BUFFER_REUSE_MAX, BUFFER_REUSE_MAX_BYTES};
 
 /// A worker's free buffers.
-#[derive(Debug, Default)]
-pub struct Buffers {
-    free: RefCell<Vec<Vec<u8>>>,
+#[derive(Debug)]
+pub struct Buffers<T = u8> {
+    free: RefCell<Vec<Vec<T>>>,
 }
 
-impl Buffers {
+impl<T> Default for Buffers<T> {
+    fn default() -> Self {
+        Buffers {
+            free: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl<T> Buffers<T> {
     /// An empty buffer (with the capacity an earlier request left), given back on drop.
-    pub fn take(&self) -> Buf<'_> {
+    pub fn take(&self) -> Buf<'_, T> {
         Buf {
             home: Some(self),
-            buf: self.free.borrow_mut().pop().unwrap_or_default(),
+            buf: self.lend(),
         }
     }
 
-    fn give(&self, mut buf: Vec<u8>) {
-        if buf.capacity() > BUFFER_REUSE_MAX_BYTES || buf.capacity() == 0 {
+    /// An empty buffer, as a plain `Vec`: hand it back with [`Buffers::give`] (dropped instead,
+    /// it is simply freed).
+    pub fn lend(&self) -> Vec<T> {
+        self.free.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Keeps `buf` (emptied) for the next [`Buffers::take`] or [`Buffers::lend`], unless it is
+    /// past the size bound or the list is full.
+    pub fn give(&self, mut buf: Vec<T>) {
+        let bytes = buf
+            .capacity()
+            .saturating_mul(std::mem::size_of::<T>().max(1));
+        if bytes > BUFFER_REUSE_MAX_BYTES || buf.capacity() == 0 {
             return;
         }
         let mut free = self.free.borrow_mut();
@@ -38,29 +60,38 @@ impl Buffers {
     }
 }
 
-/// A lent buffer; derefs to its `Vec<u8>`. `Buf::default()` belongs to no free list (it is
-/// simply freed).
-#[derive(Debug, Default)]
-pub struct Buf<'a> {
-    home: Option<&'a Buffers>,
-    buf: Vec<u8>,
+/// A lent buffer; derefs to its `Vec`. `Buf::default()` belongs to no free list (it is simply
+/// freed).
+#[derive(Debug)]
+pub struct Buf<'a, T = u8> {
+    home: Option<&'a Buffers<T>>,
+    buf: Vec<T>,
 }
 
-impl Deref for Buf<'_> {
-    type Target = Vec<u8>;
+impl<T> Default for Buf<'_, T> {
+    fn default() -> Self {
+        Buf {
+            home: None,
+            buf: Vec::new(),
+        }
+    }
+}
 
-    fn deref(&self) -> &Vec<u8> {
+impl<T> Deref for Buf<'_, T> {
+    type Target = Vec<T>;
+
+    fn deref(&self) -> &Vec<T> {
         &self.buf
     }
 }
 
-impl DerefMut for Buf<'_> {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
+impl<T> DerefMut for Buf<'_, T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
         &mut self.buf
     }
 }
 
-impl Drop for Buf<'_> {
+impl<T> Drop for Buf<'_, T> {
     fn drop(&mut self) {
         if let Some(home) = self.home {
             home.give(std::mem::take(&mut self.buf));

@@ -32,6 +32,12 @@ use crate::worker::Worker;
 use crate::ws::Host as _;
 
 /// Serves one connection until it closes.
+///
+/// Between requests the connection holds no buffer and its task only what it must remember
+/// (the socket, the peer, its deadline): it waits for the socket to become readable, then
+/// takes a read buffer and a header list from the worker's free lists and serves what
+/// arrives in a future of its own, boxed once per request. An idle keep-alive connection is
+/// about 0.5 KiB (`idleconns`).
 pub async fn serve<S: Stream>(
     w: Rc<Worker>,
     stream: S,
@@ -42,109 +48,180 @@ pub async fn serve<S: Stream>(
         stream,
         peer,
         tls,
-        buf: Vec::with_capacity(READ_BUF_BYTES),
+        buf: Vec::new(),
         headers: Vec::new(),
         write_timeout: w.cfg.limits.write_timeout,
         deadline: Deadline::after(w.cfg.limits.header_read_timeout),
     };
     let mut first = true;
     loop {
-        let head = match d.read_head(&w, first).await {
-            Ok(Some(h)) => h,
-            Ok(None) => return,
-            Err(e) => {
-                let mut out = w.bufs.take();
-                respond::write_error(
-                    &e,
-                    w.ids.next(),
-                    ConnectionHeader::Close,
-                    false,
-                    None,
-                    &mut out,
-                );
-                // Best effort within the write timeout; the connection closes either way.
-                d.deadline.set_after(d.write_timeout);
-                let written = {
-                    let write = pin!(d.stream.write_all(std::mem::take(&mut *out)));
-                    d.deadline.within(write).await
-                };
-                if let Some((_, written)) = written {
-                    *out = written;
-                }
-                {
-                    let mut stats = w.stats.borrow_mut();
-                    stats.counters.bad_requests += 1;
-                    stats.mark();
-                }
-                d.linger().await;
-                return;
+        if d.buf.is_empty() {
+            if !first {
+                d.deadline.set_after(w.cfg.limits.idle_timeout);
             }
-        };
+            if !d.await_bytes(&w).await {
+                break;
+            }
+        }
+        // Out of the task, once per request (about 2.7 KiB, back when the response is
+        // written): inline, the pipeline's state would size every connection's task, idle ones
+        // included (rustc lays an awaited future out twice, the value and the awaitee: 12.9 KiB
+        // once). In a block of the worker's `Boxes`, reused whole (`sys::Boxes` says why not
+        // `Box`).
+        let next = w.boxes.pin(exchange(&w, &mut d, first)).await;
         first = false;
-        // WebSocket APIs: an upgrade takes the connection over; `@connections` is answered here.
-        match crate::ws::classify(&w.cfg, &w.snapshots, &head, &d.buf, d.tls.as_deref()) {
-            crate::ws::Kind::Http => {}
-            crate::ws::Kind::Upgrade => {
-                // Its own task: this one's future (sized for the HTTP pipeline) is freed, and
-                // an idle WebSocket connection holds only what it needs.
-                monoio::spawn(crate::ws::upgrade(w, d, head));
+        match next {
+            Next::Again => {}
+            Next::Close => break,
+            Next::Upgrade(head) => {
+                // The handshake runs here, in a block of its own; the connection then lives in a
+                // task sized for a WebSocket connection, which keeps the buffers.
+                let host = Rc::clone(&w);
+                w.boxes.pin(crate::ws::upgrade(host, d, head)).await;
                 return;
             }
-            crate::ws::Kind::Manage => {
-                match crate::ws::manage::serve(&w.core(), &mut d, &head).await {
-                    Some(consumed) if !w.shutdown.is_fired() => {
-                        d.buf.drain(..consumed);
-                        continue;
-                    }
-                    _ => return,
-                }
-            }
         }
-        w.in_flight.set(w.in_flight.get() + 1);
-        let mut out = w.bufs.take();
-        let mut call = w.take_call();
-        let mut body = w.bufs.take();
-        let snapshot = w.snapshot();
-        // Boxed, once per request (2.6 KiB, freed when the response is written): inline, the
-        // pipeline's state would size every connection's task, idle ones included, and rustc
-        // lays an awaited future out twice (the value and the awaitee), so an idle keep-alive
-        // connection's task was 12.9 KiB. Boxed, it is 2.5 KiB (ARCHITECTURE.md).
-        // Allocated first and written in place: `Box::pin(handle(..))` built the future on the
-        // stack and copied all of it (most of it not yet used) into the box, 350 instructions
-        // a request (tools/callgrind.sh).
-        let slot = Box::new_uninit();
-        let handling = Box::write(
-            slot,
-            pipeline::handle(&w, &snapshot, &mut d, &head, &mut out, &mut call, &mut body),
-        );
-        let outcome = Box::into_pin(handling).await;
-        let written = d.write(&mut out, &mut call, &outcome).await;
-        pipeline::observe(&w, &outcome, written.is_ok());
-        drop((out, body));
-        w.give_call(call);
-        w.in_flight.set(w.in_flight.get() - 1);
-        let Some(consumed) = outcome.consumed else {
-            // The request's body was never read: let the client finish sending it so the
-            // response is not destroyed by a reset.
-            if written.is_ok() {
-                d.linger().await;
-            }
-            return;
-        };
-        if written.is_err() || !outcome.keep_alive || w.shutdown.is_fired() {
-            return;
-        }
-        d.buf.drain(..consumed);
-        if d.buf.is_empty() && d.buf.capacity() > 4 * READ_BUF_BYTES {
-            // A large request grew the buffer: give the memory back while idle.
-            d.buf = Vec::with_capacity(READ_BUF_BYTES);
+        if d.buf.is_empty() {
+            // Idle: the buffers go back to the worker (a large one is freed there).
+            w.bufs.give(std::mem::take(&mut d.buf));
+            w.spans.give(std::mem::take(&mut d.headers));
         }
     }
+    w.bufs.give(std::mem::take(&mut d.buf));
+    w.spans.give(std::mem::take(&mut d.headers));
+}
+
+/// What the connection does after a request.
+enum Next {
+    /// Serve the next request (buffered already, or after the next bytes).
+    Again,
+    Close,
+    /// A WebSocket upgrade takes the connection over.
+    Upgrade(RequestHead),
+}
+
+/// Reads one request head and serves it: pipeline, response, keep-alive decision.
+async fn exchange<S: Stream>(w: &Rc<Worker>, d: &mut Downstream<S>, first: bool) -> Next {
+    let head = match d.read_head(w, first).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return Next::Close,
+        Err(e) => {
+            let mut out = w.bufs.take();
+            respond::write_error(
+                &e,
+                w.ids.next(),
+                ConnectionHeader::Close,
+                false,
+                None,
+                &mut out,
+            );
+            // Best effort within the write timeout; the connection closes either way.
+            d.deadline.set_after(d.write_timeout);
+            let written = {
+                let write = pin!(d.stream.write_all(std::mem::take(&mut *out)));
+                d.deadline.within(write).await
+            };
+            if let Some((_, written)) = written {
+                *out = written;
+            }
+            {
+                let mut stats = w.stats.borrow_mut();
+                stats.counters.bad_requests += 1;
+                stats.mark();
+            }
+            d.linger().await;
+            return Next::Close;
+        }
+    };
+    // WebSocket APIs: an upgrade takes the connection over; `@connections` is answered here.
+    match crate::ws::classify(&w.cfg, &w.snapshots, &head, &d.buf, d.tls.as_deref()) {
+        crate::ws::Kind::Http => {}
+        crate::ws::Kind::Upgrade => return Next::Upgrade(head),
+        crate::ws::Kind::Manage => {
+            // Boxed: rare, and its timers would align (and size) every request's box.
+            let served = Box::pin(crate::ws::manage::serve(&w.core(), d, &head)).await;
+            return match served {
+                Some(consumed) if !w.shutdown.is_fired() => {
+                    d.buf.drain(..consumed);
+                    Next::Again
+                }
+                _ => Next::Close,
+            };
+        }
+    }
+    w.in_flight.set(w.in_flight.get() + 1);
+    let mut out = w.bufs.take();
+    let mut call = w.take_call();
+    let mut body = w.bufs.take();
+    let snapshot = w.snapshot();
+    let outcome = pipeline::handle(w, &snapshot, d, &head, &mut out, &mut call, &mut body).await;
+    let written = d.write(&mut out, &mut call, &outcome).await;
+    pipeline::observe(w, &outcome, written.is_ok());
+    drop((out, body));
+    w.give_call(call);
+    w.in_flight.set(w.in_flight.get() - 1);
+    let Some(consumed) = outcome.consumed else {
+        // The request's body was never read: let the client finish sending it so the
+        // response is not destroyed by a reset.
+        if written.is_ok() {
+            d.linger().await;
+        }
+        return Next::Close;
+    };
+    if written.is_err() || !outcome.keep_alive || w.shutdown.is_fired() {
+        return Next::Close;
+    }
+    d.buf.drain(..consumed);
+    Next::Again
 }
 
 // === impl Downstream ===
 
 impl<S: Stream> Downstream<S> {
+    /// Waits, within the current phase, until the socket has bytes, holding no buffer while
+    /// it waits; then takes the worker's buffers and receives what arrived. A TLS stream's
+    /// plaintext may already sit in its session, so it takes the buffers at once.
+    /// `false`: the phase ended, the client closed, or the socket failed.
+    ///
+    /// The wait is a poll on the ring (io_uring), or monoio's readiness confirmed by a `poll(2)`
+    /// (epoll: its readiness flags are cleared only by its own operations, and `recv_now` is not
+    /// one, so a relaxed wait would return at once on a stale flag). On epoll that is one system
+    /// call more per request than a receive held pending, the price of not holding a buffer.
+    async fn await_bytes(&mut self, w: &Worker) -> bool {
+        loop {
+            if let Some(tcp) = self.stream.plain() {
+                let ready = {
+                    let readable = pin!(tcp.readable(crate::sys::uring()));
+                    self.deadline.within(readable).await
+                };
+                if !matches!(ready, Some(Ok(()))) {
+                    return false;
+                }
+            }
+            if self.buf.capacity() == 0 {
+                self.buf = w.bufs.lend();
+            }
+            if self.headers.capacity() == 0 {
+                self.headers = w.spans.lend();
+            }
+            let Some(tcp) = self.stream.plain() else {
+                return true;
+            };
+            if self.buf.capacity() - self.buf.len() < READ_BUF_BYTES {
+                self.buf.reserve(READ_BUF_BYTES);
+            }
+            match crate::sys::recv_now(tcp, &mut self.buf) {
+                Ok(Some(0)) | Err(_) => return false,
+                Ok(Some(_)) => return true,
+                Ok(None) => {
+                    // A wake-up without bytes: wait again without the buffers.
+                    w.bufs.give(std::mem::take(&mut self.buf));
+                    w.spans.give(std::mem::take(&mut self.headers));
+                }
+            }
+        }
+    }
+
     /// Reads until a full head is buffered. `Ok(None)`: the connection ended (EOF, timeout).
     async fn read_head(
         &mut self,

@@ -119,6 +119,8 @@ pub fn spawn_workers(
                     ws: crate::ws::Registry::new(id, node, peers, RequestIds::random_seed(id)),
                     calls: Calls::default(),
                     bufs: crate::buffers::Buffers::default(),
+                    spans: crate::buffers::Buffers::default(),
+                    boxes: crate::sys::Boxes::default(),
                 });
                 let started = build_and_run(driver, &ready, || {
                     run(
@@ -189,6 +191,7 @@ where
         match tuned.or_else(|_| plain()) {
             Ok(mut rt) => {
                 let _ = ready.send(Ok(Driver::IoUring));
+                crate::sys::set_uring(true);
                 return rt.block_on(run());
             }
             // A ring can still fail to build where io_uring exists (locked-memory limits, a
@@ -204,6 +207,7 @@ where
             .enable_timer()
             .build()?;
         let _ = ready.send(Ok(Driver::Legacy));
+        crate::sys::set_uring(false);
         rt.block_on(run())
     }
 }
@@ -217,6 +221,7 @@ async fn run(
     stop: Arc<AtomicBool>,
     inbox: crate::ws::Inbox,
 ) -> std::io::Result<()> {
+    crate::deadline::spawn_driver();
     let listener = TcpListener::from_std(listener)?;
     if let Some(l) = tls_listener {
         monoio::spawn(accept_tls(w.clone(), TcpListener::from_std(l)?));

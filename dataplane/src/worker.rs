@@ -48,6 +48,10 @@ pub struct Worker {
     /// Free upstream exchanges: no allocation per request in steady state.
     pub calls: Calls,
     pub bufs: crate::buffers::Buffers,
+    /// Free header span lists: a connection holds one only while it has a request.
+    pub spans: crate::buffers::Buffers<(crate::http1::parse::Span, crate::http1::parse::Span)>,
+    /// Blocks for the connections' per-request futures, reused whole.
+    pub boxes: crate::sys::Boxes,
 }
 
 // === impl Worker ===

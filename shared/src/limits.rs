@@ -253,6 +253,12 @@ const _: () = assert!(VPC_LINK_HEALTH_INTERVAL_DEFAULT_MS <= VPC_LINK_HEALTH_INT
 pub const BUFFER_REUSE_MAX_BYTES: usize = 256 * 1024;
 /// Buffers (and upstream calls) a worker keeps on its free lists.
 pub const BUFFER_REUSE_MAX: usize = 1024;
+/// Blocks of one layout a worker keeps for its connections' per-request futures (`sys::Boxes`):
+/// the most requests in flight at once it serves without `malloc`; about 2.7 KiB each.
+pub const FUTURE_BLOCKS_KEPT_PER_LAYOUT: usize = 256;
+/// Entries of freed or re-armed deadlines a worker's timer heap tolerates before compacting
+/// (and at least as many as live ones): 24 bytes each.
+pub const TIMER_STALE_ENTRIES_MAX: usize = 4096;
 
 // === data plane: per-core state and I/O ===
 

@@ -48,6 +48,9 @@ class Gateway:
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
         env["NO_COLOR"] = "1"
+        # As the Rust harness: the whole suite under one I/O driver (`io-uring` or `legacy`).
+        if os.environ.get("PORTICO_TEST_DRIVER"):
+            env["PORTICO_DRIVER"] = os.environ["PORTICO_TEST_DRIVER"]
         env.update(self.extra_env)
         args = [
             portico_bin(), "serve",

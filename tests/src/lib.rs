@@ -37,6 +37,7 @@ mod redis;
 mod tls;
 mod tls_upstream;
 mod upstream;
+mod ws;
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub use redis::Redis;
 pub use tls::{exchange as tls_exchange, https_get, Pki, TlsClient, TlsResponse};
 pub use tls_upstream::TlsUpstream;
 pub use upstream::{echo_json, fnv1a, pattern, Behaviour, MockUpstream, Recorded};
+pub use ws::{whoami_api, Ws};
 
 use serde_json::{json, Value};
 

@@ -225,6 +225,48 @@ impl Drop for StopNginx {
     }
 }
 
+impl StopNginx {
+    /// The pid of nginx's (one) worker process: the master's child. Needs `pgrep`.
+    pub fn worker_pid(&self) -> Result<u32> {
+        let master = std::fs::read_to_string(&self.0)?;
+        for _ in 0..50 {
+            let out = Command::new("pgrep").args(["-P", master.trim()]).output()?;
+            if let Some(pid) = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|l| l.trim().parse().ok())
+            {
+                return Ok(pid);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        anyhow::bail!("nginx (master {}) has no worker", master.trim())
+    }
+}
+
+/// Starts nginx (pinned to core 0) on a free loopback port with the configuration `conf` writes
+/// for that port (into `work/nginx-{name}.conf`), and waits until it accepts connections.
+pub fn nginx_on_free_port(
+    work: &Path,
+    name: &str,
+    conf: impl FnOnce(u16) -> String,
+) -> Result<(std::net::SocketAddr, StopNginx)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    std::fs::create_dir_all(work.join("logs"))?;
+    let file = format!("nginx-{name}.conf");
+    std::fs::write(work.join(&file), conf(port))?;
+    let guard = start_nginx(work, &file, "0", name)?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok((addr, guard))
+}
+
 /// Starts nginx with `work/conf` pinned to `cpu`, its pid file and error log named after `name`.
 pub fn start_nginx(work: &Path, conf: &str, cpu: &str, name: &str) -> Result<StopNginx> {
     let pidfile = work.join(format!("nginx-{name}.pid"));

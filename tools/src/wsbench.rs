@@ -5,7 +5,9 @@
 //! admin API (`$default` → MOCK with a `$default` integration response and route response:
 //! every message comes back as sent), then:
 //! - `idle`: opens N WebSocket connections (handshake done, one message echoed on each) and
-//!   reads the process's resident memory from /proc;
+//!   reads the process's resident memory from /proc; then the same against the peer, nginx (one
+//!   worker) proxying WebSocket to an echo upstream in this process, whose worker's resident
+//!   memory is read the same way (`--no-peer` skips it);
 //! - `rtt`: sends messages at a fixed total rate over C connections for D seconds, and reports
 //!   the round trip (from the scheduled send time, so a stall is not hidden) p50/p99/max.
 //!   Portico runs one worker pinned to core 0; beside it, in the same run, the peer: nginx (one
@@ -13,7 +15,7 @@
 //!   one more hop: the upstream's echo). Run the tool itself on core 1
 //!   (`taskset -c 1 wsbench rtt`), so that the gateway under test has core 0 alone.
 //!
-//! usage: wsbench idle [--connections 10000]
+//! usage: wsbench idle [--connections 10000] [--no-peer]
 //!        wsbench rtt [--rate 10000] [--seconds 5] [--connections 100] [--threads 4] [--no-peer]
 //! (needs target/release/portico, or PORTICO_BIN; the peer needs nginx and taskset)
 
@@ -46,7 +48,7 @@ struct Args {
     /// rtt: sending threads.
     #[arg(long, default_value_t = 4)]
     threads: usize,
-    /// rtt: skip the nginx peer.
+    /// Skip the nginx peer.
     #[arg(long)]
     no_peer: bool,
 }
@@ -55,10 +57,25 @@ struct Args {
 enum Mode {
     Idle,
     Rtt,
+    /// `idle`'s echo upstream for the peer, in a process of its own (its sockets would take
+    /// the tool past its descriptor limit): prints its address, serves until killed.
+    #[value(hide = true)]
+    EchoUpstream,
 }
 
 fn main() -> Result<()> {
     let args: Args = clap::Parser::parse();
+    if args.mode == Mode::EchoUpstream {
+        rlimit::increase_nofile_limit(u64::MAX)?;
+        let upstream = std::net::TcpListener::bind("127.0.0.1:0")?;
+        println!("{}", upstream.local_addr()?);
+        std::io::stdout().flush()?;
+        let mut idle = Vec::new();
+        for s in upstream.incoming().flatten() {
+            idle.extend(echo_upstream(s, Some(1)));
+        }
+        return Ok(());
+    }
     let mode = args.mode;
     let n = args.connections.unwrap_or(10_000);
     let conns_rtt = args.connections.unwrap_or(100);
@@ -73,12 +90,24 @@ fn main() -> Result<()> {
     let api = echo_api(ready.admin)?;
     let host = format!("{api}.execute-api.localhost");
     let result = match mode {
-        Mode::Idle => idle(child.id(), ready.listen, &host, n),
+        Mode::EchoUpstream => unreachable!("served above"),
+        Mode::Idle => (|| {
+            idle("portico", child.id(), ready.listen, &host, n)?;
+            if peer {
+                let (addr, (nginx, _upstream)) = start_peer(&dir, Upstream::OneMessageEach)?;
+                let worker = nginx.worker_pid()?;
+                // nginx holds two sockets per proxied connection (client, upstream): under
+                // the usual hard descriptor limit of 20,000 it reaches 9,995, so it is measured
+                // on at most 9,000 (the figure is per connection).
+                idle("nginx", worker, addr, "peer", n.min(PEER_IDLE_MAX))?;
+            }
+            Ok(())
+        })(),
         Mode::Rtt => (|| {
             print!("portico (MOCK echo route), ");
             rtt(ready.listen, &host, rate, seconds, conns_rtt, threads)?;
             if peer {
-                let (addr, _nginx) = start_peer(&dir)?;
+                let (addr, _nginx) = start_peer(&dir, Upstream::ThreadEach)?;
                 print!("nginx (WebSocket proxy to an echo upstream), ");
                 rtt(addr, "peer", rate, seconds, conns_rtt, threads)?;
             }
@@ -91,41 +120,78 @@ fn main() -> Result<()> {
     result
 }
 
-/// The peer: an echo WebSocket upstream (threads in this process) behind nginx (one worker on
-/// core 0). Returns nginx's address; nginx stops when the guard drops.
-fn start_peer(dir: &std::path::Path) -> Result<(SocketAddr, portico_tools::StopNginx)> {
-    let upstream = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let up = upstream.local_addr()?;
-    std::thread::spawn(move || {
-        for s in upstream.incoming().flatten() {
-            std::thread::spawn(move || echo_upstream(s));
-        }
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    std::fs::create_dir_all(dir.join("logs"))?;
-    let conf = format!(
-        "worker_processes 1;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  \
-         server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://{up};\n      \
-         proxy_http_version 1.1;\n      proxy_set_header Upgrade $http_upgrade;\n      \
-         proxy_set_header Connection \"upgrade\";\n      proxy_read_timeout 60s;\n    }}\n  }}\n}}\n"
-    );
-    std::fs::write(dir.join("nginx-ws.conf"), conf)?;
-    let guard = portico_tools::start_nginx(dir, "nginx-ws.conf", "0", "ws")?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    for _ in 0..100 {
-        if TcpStream::connect(addr).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// The most idle connections `idle` opens through nginx (see where it is used).
+const PEER_IDLE_MAX: usize = 9_000;
+
+/// How the peer's echo upstream serves its connections.
+#[derive(Debug, Clone, Copy)]
+enum Upstream {
+    /// Threads of this process, one per connection, echoing every message (`rtt`).
+    ThreadEach,
+    /// A process of its own (this tool, `echo-upstream`), one connection at a time: the
+    /// handshake and one echoed message, then the connection is kept open and idle (`idle`:
+    /// its 10,000 sockets beside the clients' would pass this process's descriptor limit).
+    OneMessageEach,
+}
+
+/// The echo upstream process; killed when dropped.
+struct UpstreamProcess(std::process::Child);
+
+impl Drop for UpstreamProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    Ok((addr, guard))
+}
+
+/// The peer: an echo WebSocket upstream behind nginx (one worker on core 0). Returns nginx's
+/// address; nginx (and the upstream) stop when the guard drops.
+fn start_peer(
+    dir: &std::path::Path,
+    mode: Upstream,
+) -> Result<(
+    SocketAddr,
+    (portico_tools::StopNginx, Option<UpstreamProcess>),
+)> {
+    let (up, process) = match mode {
+        Upstream::ThreadEach => {
+            let upstream = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let up = upstream.local_addr()?;
+            std::thread::spawn(move || {
+                for s in upstream.incoming().flatten() {
+                    std::thread::spawn(move || echo_upstream(s, None));
+                }
+            });
+            (up, None)
+        }
+        Upstream::OneMessageEach => {
+            let mut child = std::process::Command::new(std::env::current_exe()?)
+                .arg("echo-upstream")
+                .stdout(std::process::Stdio::piped())
+                .spawn()?;
+            let mut line = String::new();
+            let stdout = child.stdout.take().context("the upstream's stdout")?;
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+            let process = UpstreamProcess(child);
+            (line.trim().parse()?, Some(process))
+        }
+    };
+    let (addr, nginx) = portico_tools::nginx_on_free_port(dir, "ws", |port| {
+        format!(
+            "worker_processes 1;\nworker_rlimit_nofile 65536;\nevents {{ worker_connections 32768; }}\n\
+             http {{\n  access_log off;\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      \
+             proxy_pass http://{up};\n      proxy_http_version 1.1;\n      \
+             proxy_set_header Upgrade $http_upgrade;\n      \
+             proxy_set_header Connection \"upgrade\";\n      proxy_read_timeout 600s;\n    }}\n  }}\n}}\n"
+        )
+    })?;
+    Ok((addr, (nginx, process)))
 }
 
 /// One upstream connection: answers the upgrade, then echoes each short masked client frame as
-/// an unmasked text frame.
-fn echo_upstream(mut s: TcpStream) {
+/// an unmasked text frame; after `frames` of them (if set), returns the connection.
+fn echo_upstream(mut s: TcpStream, frames: Option<usize>) -> Option<TcpStream> {
+    let mut echoed = 0usize;
     let _ = s.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -137,7 +203,7 @@ fn echo_upstream(mut s: TcpStream) {
                 let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                            Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
                 if s.write_all(ok).is_err() {
-                    return;
+                    return None;
                 }
                 upgraded = true;
             }
@@ -146,7 +212,7 @@ fn echo_upstream(mut s: TcpStream) {
             let short = buf[1] & 0x7f;
             let len = usize::from(short);
             if len >= 126 {
-                return; // the benchmark's messages are short
+                return None; // the benchmark's messages are short
             }
             if buf.len() < 6 + len {
                 break;
@@ -163,11 +229,15 @@ fn echo_upstream(mut s: TcpStream) {
             );
             buf.drain(..6 + len);
             if s.write_all(&out).is_err() {
-                return;
+                return None;
+            }
+            echoed += 1;
+            if frames == Some(echoed) {
+                return Some(s);
             }
         }
         match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
@@ -284,12 +354,12 @@ impl Ws {
     }
 }
 
-fn idle(pid: u32, addr: SocketAddr, host: &str, n: usize) -> Result<()> {
+fn idle(name: &str, pid: u32, addr: SocketAddr, host: &str, n: usize) -> Result<()> {
     std::thread::sleep(Duration::from_millis(300));
     let before = portico_tools::rss_kib(pid)?;
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
-        let mut ws = Ws::connect(addr, host).with_context(|| format!("connection {i}"))?;
+        let mut ws = Ws::connect(addr, host).with_context(|| format!("{name}: connection {i}"))?;
         ws.send(b"hello")?;
         ws.recv()?;
         conns.push(ws);
@@ -297,9 +367,9 @@ fn idle(pid: u32, addr: SocketAddr, host: &str, n: usize) -> Result<()> {
     std::thread::sleep(Duration::from_millis(500));
     let after = portico_tools::rss_kib(pid)?;
     let delta = after.saturating_sub(before);
-    println!("portico RSS before: {before} KiB, with {n} idle WebSocket connections: {after} KiB");
+    println!("{name} RSS before: {before} KiB, with {n} idle WebSocket connections: {after} KiB");
     println!(
-        "added: {:.1} MiB, {:.2} KiB per connection (acceptance: under 100 MiB resident for 10,000)",
+        "{name} added: {:.1} MiB, {:.2} KiB per connection",
         delta as f64 / 1024.0,
         delta as f64 / n as f64
     );

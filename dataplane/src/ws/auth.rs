@@ -138,10 +138,10 @@ async fn authorize_lambda<S>(
             "stage" => t.stage.as_bytes(),
             "routeKey" => CONNECT.as_bytes(),
             "eventType" => b"CONNECT",
-            "connectionId" => t.conn.text_id.as_bytes(),
-            "domainName" => t.conn.domain.as_bytes(),
-            "identity.sourceIp" => t.conn.source_ip.as_bytes(),
-            "identity.userAgent" => t.conn.user_agent.as_bytes(),
+            "connectionId" => t.conn.text_id().as_bytes(),
+            "domainName" => t.conn.domain().as_bytes(),
+            "identity.sourceIp" => t.conn.source_ip().as_bytes(),
+            "identity.userAgent" => t.conn.user_agent().as_bytes(),
             _ => b"",
         })
     })?;
@@ -184,7 +184,7 @@ async fn authorize_lambda<S>(
                 stage_variables: t.stage_variables,
             };
             // AWS's WebSocket `REQUEST` event: the CONNECT event's members, `type`, `methodArn`.
-            let mut event = ev.proxy_event(&t.conn.domain, crate::request::unix_ms());
+            let mut event = ev.proxy_event(t.conn.domain(), crate::request::unix_ms());
             if let Some(o) = event.as_object_mut() {
                 o.remove("isBase64Encoded");
                 o.insert("type".into(), "REQUEST".into());

@@ -1,7 +1,9 @@
 //! An upgraded connection's socket as a reader half and a writer half, on plain TCP or on TLS
 //! (`wss://`), so that the connection's read loop and its writer task run side by side.
 //!
-//! Plain TCP uses monoio's own split. TLS cannot use `monoio_rustls`'s: its halves share one
+//! Plain TCP: both halves share the socket (`Rc<TcpStream>`) and use readiness waits with
+//! receives and sends made at once (`sys::recv_now`, `sys::send_now`), so an idle connection
+//! holds no read buffer while it waits (issue 22), and neither half needs the socket mutably. TLS cannot use `monoio_rustls`'s: its halves share one
 //! stream whose read path may write (an alert after a bad record) while the writer task holds
 //! the write buffer, which panics. Here the rustls session is shared through a `RefCell` that
 //! is borrowed only between awaits (never across one), and each half owns its socket half and
@@ -25,14 +27,15 @@ use rustls::ServerConnection;
 /// The reading half.
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
-    Tcp(OwnedReadHalf<TcpStream>),
-    Tls(TlsRead),
+    Tcp(Rc<TcpStream>),
+    /// Boxed: a plain connection's read state stays small.
+    Tls(Box<TlsRead>),
 }
 
 /// The writing half.
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
-    Tcp(OwnedWriteHalf<TcpStream>),
+    Tcp(Rc<TcpStream>),
     Tls(TlsWrite),
 }
 
@@ -62,8 +65,8 @@ pub(crate) fn split<S: Any>(stream: S) -> Option<(ReadHalf, WriteHalf)> {
         .downcast_mut::<Option<TcpStream>>()
         .and_then(Option::take)
     {
-        let (rd, wr) = tcp.into_split();
-        return Some((ReadHalf::Tcp(rd), WriteHalf::Tcp(wr)));
+        let tcp = Rc::new(tcp);
+        return Some((ReadHalf::Tcp(Rc::clone(&tcp)), WriteHalf::Tcp(tcp)));
     }
     let tls = any
         .downcast_mut::<Option<ServerTlsStream<TcpStream>>>()
@@ -74,12 +77,12 @@ pub(crate) fn split<S: Any>(stream: S) -> Option<(ReadHalf, WriteHalf)> {
     let session = Rc::new(RefCell::new(session));
     let (rd, wr) = tcp.into_split();
     Some((
-        ReadHalf::Tls(TlsRead {
+        ReadHalf::Tls(Box::new(TlsRead {
             tcp: rd,
             session: Rc::clone(&session),
             raw: Vec::new(),
             pos: 0,
-        }),
+        })),
         WriteHalf::Tls(TlsWrite {
             tcp: wr,
             session,
@@ -91,18 +94,27 @@ pub(crate) fn split<S: Any>(stream: S) -> Option<(ReadHalf, WriteHalf)> {
 // === impl ReadHalf ===
 
 impl ReadHalf {
+    /// Waits until the socket has bytes (plain TCP; a TLS half may have plaintext or
+    /// ciphertext buffered already, so it is ready at once). Holds no buffer.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            // Relaxed only on io_uring (which always asks the kernel): on epoll, monoio then
+            // confirms its readiness flags with a `poll(2)`, since `recv_now` never clears them.
+            ReadHalf::Tcp(tcp) => tcp.readable(crate::sys::uring()).await,
+            ReadHalf::Tls(_) => Ok(()),
+        }
+    }
+
     /// Reads more plaintext into `buf`'s spare capacity (at least one byte of it); `Ok(0)` at
     /// the end of the stream.
     pub(crate) async fn read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         match self {
-            ReadHalf::Tcp(rd) => {
-                let owned = std::mem::take(buf);
-                let len = owned.len();
-                let cap = owned.capacity();
-                let (res, slice) = rd.read(monoio::buf::SliceMut::new(owned, len, cap)).await;
-                *buf = slice.into_inner();
-                res
-            }
+            ReadHalf::Tcp(tcp) => loop {
+                if let Some(n) = crate::sys::recv_now(&**tcp, buf)? {
+                    return Ok(n);
+                }
+                tcp.readable(crate::sys::uring()).await?;
+            },
             // Boxed: an idle plain connection's read future stays as small as before.
             ReadHalf::Tls(t) => Box::pin(t.read_into(buf)).await,
         }
@@ -152,7 +164,16 @@ impl WriteHalf {
     /// Writes all of `data`.
     pub(crate) async fn write_all(&mut self, data: Vec<u8>) -> io::Result<()> {
         match self {
-            WriteHalf::Tcp(wr) => wr.write_all(data).await.0.map(drop),
+            WriteHalf::Tcp(tcp) => {
+                let mut pos = 0;
+                loop {
+                    pos += crate::sys::send_now(&**tcp, &data[pos..])?;
+                    if pos == data.len() {
+                        return Ok(());
+                    }
+                    tcp.writable(crate::sys::uring()).await?;
+                }
+            }
             // Boxed: the writer task of a plain connection stays as small as before.
             WriteHalf::Tls(t) => Box::pin(t.write_all(data)).await,
         }
@@ -161,8 +182,8 @@ impl WriteHalf {
     /// Ends the stream (TLS: after a close_notify alert).
     pub(crate) async fn shutdown(&mut self) {
         match self {
-            WriteHalf::Tcp(wr) => {
-                let _ = wr.shutdown().await;
+            WriteHalf::Tcp(tcp) => {
+                let _ = crate::sys::shutdown_write(&**tcp);
             }
             WriteHalf::Tls(t) => Box::pin(t.shutdown()).await,
         }

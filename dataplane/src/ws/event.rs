@@ -69,8 +69,8 @@ impl Event<'_> {
         let id = String::from_utf8_lossy(self.request_id.as_bytes()).into_owned();
         let conn = self.conn;
         let mut identity = json!({
-            "sourceIp": &*conn.source_ip,
-            "userAgent": &*conn.user_agent,
+            "sourceIp": conn.source_ip(),
+            "userAgent": conn.user_agent(),
         });
         if let Some(caller) = conn.iam.as_deref() {
             identity["accessKey"] = (&*caller.access_key).into();
@@ -92,14 +92,14 @@ impl Event<'_> {
             "extendedRequestId": id,
             "requestTime": request_time,
             "messageDirection": "IN",
-            "stage": &*conn.stage,
+            "stage": conn.stage_name(),
             "connectedAt": conn.connected_at_ms,
             "requestTimeEpoch": now_ms,
             "identity": identity,
             "requestId": id,
             "domainName": domain,
-            "connectionId": &*conn.text_id,
-            "apiId": &*conn.api_id,
+            "connectionId": conn.text_id(),
+            "apiId": conn.api_id(),
         });
         if let Some(g) = conn.authorizer.as_deref() {
             // As AWS: `{"principalId", "integrationLatency", ...context}`.
@@ -245,11 +245,11 @@ impl WsStats {
             crate::access_log::record(log, || crate::access_log::Entry {
                 request_id: Some(ev.request_id),
                 started_ms: ms.1.saturating_sub(ms.0),
-                source_ip: conn.source_ip.parse().ok(),
-                user_agent: Some(conn.user_agent.as_bytes()),
-                host: Some(conn.domain.as_bytes()),
-                api_id: &conn.api_id,
-                stage: &conn.stage,
+                source_ip: conn.source_ip().parse().ok(),
+                user_agent: Some(conn.user_agent().as_bytes()),
+                host: Some(conn.domain().as_bytes()),
+                api_id: conn.api_id(),
+                stage: conn.stage_name(),
                 route_key: Some(&route.route_key),
                 status,
                 response_latency_ms: ms.0,
@@ -260,7 +260,7 @@ impl WsStats {
                     .authorizer
                     .as_deref()
                     .and_then(|g| g.principal_id.as_deref()),
-                connection_id: Some(conn.text_id.as_bytes()),
+                connection_id: Some(conn.text_id().as_bytes()),
                 connected_at_ms: Some(conn.connected_at_ms),
                 event_type: Some(match ev.kind {
                     EventType::Connect => "CONNECT",
@@ -295,7 +295,7 @@ impl WsStats {
             });
         }
         w.stats.borrow_mut().record_ws(
-            (&conn.api_id, &conn.stage, &route.route_key),
+            (conn.api_id(), conn.stage_name(), &route.route_key),
             route.stats_key,
             status,
             us,
@@ -321,17 +321,17 @@ pub fn exec_log<'a>(
     crate::trace::WsFinished {
         trace: Default::default(),
         request_id: request_id.as_bytes(),
-        api_id: &conn.api_id,
-        stage: &conn.stage,
-        connection_id: &conn.text_id,
+        api_id: conn.api_id(),
+        stage: conn.stage_name(),
+        connection_id: conn.text_id(),
         event_type: match kind {
             EventType::Connect => "CONNECT",
             EventType::Message => "MESSAGE",
             EventType::Disconnect => "DISCONNECT",
         },
         route_key: None,
-        source_ip: &conn.source_ip,
-        user_agent: &conn.user_agent,
+        source_ip: conn.source_ip(),
+        user_agent: conn.user_agent(),
         body: &[],
         integration: None,
         outcome,
@@ -557,7 +557,7 @@ async fn call_lambda(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let payload = serde_json::to_vec(&ev.proxy_event(&ev.conn.domain, now_ms))
+    let payload = serde_json::to_vec(&ev.proxy_event(ev.conn.domain(), now_ms))
         .map_err(|_| GatewayError::ApiConfiguration)?;
     let mut call = w.take_call();
     let trace = ev.request_id.trace_header(ev.client_trace());
@@ -659,11 +659,11 @@ impl Context for Cx<'_> {
             ContextVar::RequestId | ContextVar::ExtendedRequestId => {
                 out.extend_from_slice(ev.request_id.as_bytes())
             }
-            ContextVar::ApiId => out.extend_from_slice(ev.conn.api_id.as_bytes()),
-            ContextVar::Stage => out.extend_from_slice(ev.conn.stage.as_bytes()),
-            ContextVar::SourceIp => out.extend_from_slice(ev.conn.source_ip.as_bytes()),
-            ContextVar::UserAgent => out.extend_from_slice(ev.conn.user_agent.as_bytes()),
-            ContextVar::DomainName => out.extend_from_slice(ev.conn.domain.as_bytes()),
+            ContextVar::ApiId => out.extend_from_slice(ev.conn.api_id().as_bytes()),
+            ContextVar::Stage => out.extend_from_slice(ev.conn.stage_name().as_bytes()),
+            ContextVar::SourceIp => out.extend_from_slice(ev.conn.source_ip().as_bytes()),
+            ContextVar::UserAgent => out.extend_from_slice(ev.conn.user_agent().as_bytes()),
+            ContextVar::DomainName => out.extend_from_slice(ev.conn.domain().as_bytes()),
             ContextVar::IdentityUser
             | ContextVar::IdentityUserArn
             | ContextVar::IdentityAccessKey
@@ -684,7 +684,7 @@ impl Context for Cx<'_> {
                 out.extend_from_slice(num.format(ms).as_bytes());
             }
             ContextVar::Ws(v) => match v {
-                WsVar::ConnectionId => out.extend_from_slice(ev.conn.text_id.as_bytes()),
+                WsVar::ConnectionId => out.extend_from_slice(ev.conn.text_id().as_bytes()),
                 WsVar::RouteKey => out.extend_from_slice(ev.route_key.as_bytes()),
                 WsVar::EventType => out.extend_from_slice(match ev.kind {
                     EventType::Connect => b"CONNECT",
@@ -777,7 +777,7 @@ mod tests {
         let cx = &e["requestContext"];
         assert_eq!(cx["eventType"], "MESSAGE");
         assert_eq!(cx["routeKey"], "send");
-        assert_eq!(cx["connectionId"], &*conn.text_id);
+        assert_eq!(cx["connectionId"], conn.text_id());
         assert_eq!(cx["connectedAt"], 1_000);
         assert_eq!(cx["identity"]["userAgent"], "ua/1");
         assert!(cx["messageId"].is_string());

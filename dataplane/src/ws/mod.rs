@@ -382,7 +382,7 @@ pub async fn upgrade<S: crate::downstream::Stream, H: Host>(
     let Some((rd, wr)) = duplex::split(stream) else {
         return;
     };
-    let conn = Rc::new(conn);
+    let conn = conn.start(wr, write_timeout);
     w.ws.insert(Rc::clone(&conn));
     // Counted in flight: a drain closes the connection (1001) and waits for its `$disconnect`.
     w.in_flight.set(w.in_flight.get() + 1);
@@ -390,7 +390,6 @@ pub async fn upgrade<S: crate::downstream::Stream, H: Host>(
         // The drain began during `$connect`, after the registry was closed.
         conn.go_away();
     }
-    monoio::spawn(registry::write_loop(Rc::clone(&conn), wr, write_timeout));
     monoio::spawn(live(host, conn, rd, buf));
 }
 
@@ -444,6 +443,9 @@ async fn read_loop(
 ) -> (u16, &'static str) {
     let limits = &w.cfg.ws;
     let opened = Instant::now();
+    // One timer for the connection's life: each wait is bounded by the idle timeout and the
+    // maximum duration, whichever comes first.
+    let mut deadline = crate::deadline::Deadline::after(limits.idle_timeout);
     let mut message: Vec<u8> = Vec::new();
     let mut message_opcode: Option<Opcode> = None;
     // How much of a text message is known to be valid UTF-8: each byte is checked once.
@@ -478,6 +480,9 @@ async fn read_loop(
                     if message.len() + payload.len() > limits.message_max_bytes {
                         return conn.fail(1009, "Message too big");
                     }
+                    if message.capacity() == 0 {
+                        message = w.bufs.lend();
+                    }
                     message.extend_from_slice(&buf[payload]);
                     if message_opcode == Some(Opcode::Text)
                         && !utf8_advance(&message, &mut utf8_checked, f.fin)
@@ -503,15 +508,32 @@ async fn read_loop(
         let Some(wait) = time_left(opened.elapsed(), conn.idle_for(w.cfg.now_ms()), limits) else {
             return conn.fail(1001, "Going away");
         };
-        let read = monoio::select! {
-            r = monoio::time::timeout(wait, read_into(&mut rd, &mut buf)) => Some(r),
-            _ = conn.closing() => None,
+        deadline.set_after(wait);
+        if buf.is_empty() && message_opcode.is_none() {
+            // Idle: the buffers go back to the worker until bytes arrive.
+            w.bufs.give(std::mem::take(&mut buf));
+            w.bufs.give(std::mem::take(&mut message));
+            let ready = {
+                let readable = std::pin::pin!(rd.readable());
+                conn.within(&mut deadline, readable).await
+            };
+            match ready {
+                None => return conn.closed_by_gateway(),
+                Some(None) => continue, // timed out: the checks above decide
+                Some(Some(Err(_))) => return (1006, "Connection closed abnormally"),
+                Some(Some(Ok(()))) => {}
+            }
+            buf = w.bufs.lend();
+        }
+        let read = {
+            let reading = std::pin::pin!(read_into(&mut rd, &mut buf));
+            conn.within(&mut deadline, reading).await
         };
         match read {
             None => return conn.closed_by_gateway(),
-            Some(Err(_)) => {} // timed out: the checks above decide
-            Some(Ok(Ok(0)) | Ok(Err(_))) => return (1006, "Connection closed abnormally"),
-            Some(Ok(Ok(_))) => {}
+            Some(None) => {} // timed out: the checks above decide
+            Some(Some(Ok(0) | Err(_))) => return (1006, "Connection closed abnormally"),
+            Some(Some(Ok(_))) => {}
         }
     }
 }
@@ -565,8 +587,7 @@ fn close_received(conn: &Conn, payload: &[u8]) -> (u16, &'static str) {
     }
 }
 
-/// Reads more into `buf`. An idle connection's read holds the buffer (io_uring owns it while
-/// the read is pending), so it stays small: 2 KiB, doubled only while a large frame arrives.
+/// Reads more into `buf`: 2 KiB of room at least, doubled only while a large frame arrives.
 async fn read_into(rd: &mut duplex::ReadHalf, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     if buf.is_empty() && buf.capacity() > 64 * 1024 {
         *buf = Vec::with_capacity(READ_BUF_BYTES);
@@ -586,7 +607,7 @@ async fn on_message(w: &Core<'_>, conn: &Rc<Conn>, body: &[u8], binary: bool) {
         conn.error_frame("Forbidden", request_id);
         return;
     };
-    let api = snapshot.api(&conn.api_id);
+    let api = snapshot.api(conn.api_id());
     let mut key = String::new();
     let selected = match api.and_then(|a| a.websocket.as_deref()) {
         Some(a) if !binary => {

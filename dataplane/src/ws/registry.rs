@@ -45,17 +45,14 @@ pub struct ConnectionId {
 #[derive(Debug)]
 pub struct Conn {
     pub id: ConnectionId,
-    /// The id as clients see it (base64).
-    pub text_id: Box<str>,
-    pub api_id: Box<str>,
-    pub stage: Box<str>,
+    /// The connection's texts in one allocation (one, not six, per idle connection): the id
+    /// as clients see it (base64), the API id, the stage name, the source IP, the user agent
+    /// and the upgrade's Host without its port (events' `requestContext.domainName`: a custom
+    /// domain's name when the connection came through one). `ends[i]` is where text `i` ends.
+    texts: Box<str>,
+    ends: [u32; 6],
     pub connected_at_ms: u64,
     last_active_ms: Cell<u64>,
-    pub source_ip: Box<str>,
-    pub user_agent: Box<str>,
-    /// The upgrade's Host without its port: events' `requestContext.domainName` (a custom
-    /// domain's name when the connection came through one).
-    pub domain: Box<str>,
     /// The `AWS_IAM` caller that signed the upgrade (`$connect` with `AWS_IAM`): events'
     /// `identity` carries it. `None` for anonymous connections (8 bytes each).
     pub iam: Option<Box<super::auth::IamCaller>>,
@@ -65,7 +62,14 @@ pub struct Conn {
     /// Encoded frames waiting for the writer task, and their bytes.
     outbound: RefCell<VecDeque<Vec<u8>>>,
     queued_bytes: Cell<usize>,
-    writer: Notify,
+    /// The socket's write half while no writer task runs. The writer runs only while there is
+    /// something to write (it takes the next frame after each write, so it needs no wake-up);
+    /// between bursts no task exists for it, so an idle connection holds one task, not two
+    /// (issue 22).
+    write_half: RefCell<Option<super::duplex::WriteHalf>>,
+    write_timeout: Duration,
+    /// This connection, for the writer task it starts.
+    me: std::rc::Weak<Conn>,
     /// Set when the gateway closes the connection (`DeleteConnection`, a failed write, a drain).
     closing: Cell<bool>,
     /// The gateway is draining: close with 1001 "Going away" rather than 1000.
@@ -75,10 +79,10 @@ pub struct Conn {
     closed: Cell<bool>,
 }
 
-/// A one-task wake-up: `notify` before or during `notified` wakes it once.
+/// A one-task wake-up: `notify` wakes the task that registered last (it then checks the state
+/// it waits on).
 #[derive(Debug, Default)]
 struct Notify {
-    set: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -274,21 +278,35 @@ impl Registry {
             node: self.node,
             nonce: [r[0], r[1], r[2], r[3], r[4]],
         };
+        let mut texts = String::new();
+        let mut ends = [0u32; 6];
+        let parts: [&dyn std::fmt::Display; 6] = [
+            &id.encode(),
+            &api_id,
+            &stage,
+            &ip.to_canonical(),
+            &String::from_utf8_lossy(user_agent),
+            &String::from_utf8_lossy(domain),
+        ];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            use std::fmt::Write as _;
+            let _ = write!(texts, "{part}");
+            // Bounded by the head size limit (a user agent or host), far below 4 GiB.
+            *end = u32::try_from(texts.len()).unwrap_or(u32::MAX);
+        }
         Conn {
             id,
-            text_id: id.encode().into(),
-            api_id: api_id.into(),
-            stage: stage.into(),
+            texts: texts.into_boxed_str(),
+            ends,
             connected_at_ms: now_ms,
             last_active_ms: Cell::new(now_ms),
-            source_ip: ip.to_canonical().to_string().into(),
-            user_agent: String::from_utf8_lossy(user_agent).into(),
-            domain: String::from_utf8_lossy(domain).into(),
             iam: None,
             authorizer: None,
             outbound: RefCell::default(),
             queued_bytes: Cell::new(0),
-            writer: Notify::default(),
+            write_half: RefCell::new(None),
+            write_timeout: Duration::ZERO,
+            me: std::rc::Weak::new(),
             closing: Cell::new(false),
             going_away: Cell::new(false),
             reader: Notify::default(),
@@ -360,8 +378,8 @@ impl Registry {
             Op::Get => OpResult::Info {
                 connected_at_ms: conn.connected_at_ms,
                 last_active_ms: conn.last_active_ms.get(),
-                source_ip: conn.source_ip.clone(),
-                user_agent: conn.user_agent.clone(),
+                source_ip: conn.source_ip().into(),
+                user_agent: conn.user_agent().into(),
             },
             Op::Delete => {
                 conn.closing.set(true);
@@ -419,10 +437,71 @@ impl Conn {
     /// deleted).
     pub fn stage<'s>(&self, snapshot: &'s Snapshot) -> Option<(&'s Stage, &'s WsStage)> {
         snapshot
-            .api(&self.api_id)?
+            .api(self.api_id())?
             .stages()
-            .find(|s| *s.name == *self.stage)
+            .find(|s| *s.name == *self.stage_name())
             .and_then(|s| Some((s, s.websocket.as_deref()?)))
+    }
+
+    fn text(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.texts
+            .get(start..self.ends[i] as usize)
+            .unwrap_or_default()
+    }
+
+    /// The id as clients see it (base64).
+    pub fn text_id(&self) -> &str {
+        self.text(0)
+    }
+
+    pub fn api_id(&self) -> &str {
+        self.text(1)
+    }
+
+    pub fn stage_name(&self) -> &str {
+        self.text(2)
+    }
+
+    pub fn source_ip(&self) -> &str {
+        self.text(3)
+    }
+
+    pub fn user_agent(&self) -> &str {
+        self.text(4)
+    }
+
+    /// The upgrade's Host without its port (a custom domain's name when the connection came
+    /// through one).
+    pub fn domain(&self) -> &str {
+        self.text(5)
+    }
+
+    /// The connection after the 101: its write half, parked until there is a frame to write.
+    pub(super) fn start(
+        mut self,
+        wr: super::duplex::WriteHalf,
+        write_timeout: Duration,
+    ) -> Rc<Conn> {
+        self.write_timeout = write_timeout;
+        *self.write_half.get_mut() = Some(wr);
+        Rc::new_cyclic(|me| {
+            self.me = me.clone();
+            self
+        })
+    }
+
+    /// Starts the writer task for what was queued unless it runs (a write half that is
+    /// neither parked nor running failed: nothing more goes out).
+    fn wake_writer(&self) {
+        let parked = self.write_half.borrow_mut().take();
+        match (parked, self.me.upgrade()) {
+            (Some(wr), Some(me)) => {
+                monoio::spawn(write_loop(me, wr));
+            }
+            (Some(wr), None) => *self.write_half.borrow_mut() = Some(wr),
+            (None, _) => {}
+        }
     }
 
     /// Closes the connection with 1001 "Going away" (the gateway is draining).
@@ -450,7 +529,7 @@ impl Conn {
         frame::encode(opcode, payload, &mut f);
         self.queued_bytes.set(self.queued_bytes.get() + f.len());
         self.outbound.borrow_mut().push_back(f);
-        self.writer.notify();
+        self.wake_writer();
     }
 
     pub fn send_close(&self, code: u16, reason: &str) {
@@ -461,7 +540,7 @@ impl Conn {
         frame::encode_close(code, reason, &mut f);
         self.outbound.borrow_mut().push_back(f);
         self.closed.set(true);
-        self.writer.notify();
+        self.wake_writer();
     }
 
     /// The gateway ends the connection with `code`: sends the close frame, returns what
@@ -484,7 +563,31 @@ impl Conn {
     pub fn close(&self, _code: u16, _reason: &str) {
         self.closed.set(true);
         self.closing.set(true);
-        self.writer.notify();
+        self.wake_writer();
+    }
+
+    /// Polls `op` (pinned by the caller) until it completes (`Some(Some(_))`), the deadline's
+    /// phase ends (`Some(None)`) or the gateway closes the connection (`None`). One poll
+    /// function, not a `select!` of three futures: the read loop's state is part of every idle
+    /// connection.
+    pub fn within<'a, F: std::future::Future>(
+        &'a self,
+        deadline: &'a mut crate::deadline::Deadline,
+        mut op: std::pin::Pin<&'a mut F>,
+    ) -> impl std::future::Future<Output = Option<Option<F::Output>>> + 'a {
+        poll_fn(move |cx| {
+            if self.closing.get() {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(out) = op.as_mut().poll(cx) {
+                return Poll::Ready(Some(Some(out)));
+            }
+            if deadline.poll_expired(cx).is_ready() {
+                return Poll::Ready(Some(None));
+            }
+            self.reader.register(cx.waker());
+            Poll::Pending
+        })
     }
 
     pub async fn closing(&self) {
@@ -503,19 +606,19 @@ impl Conn {
     pub fn error_frame(&self, message: &str, request_id: RequestId) {
         let text = format!(
             "{{\"message\": \"{message}\", \"connectionId\":\"{}\", \"requestId\":\"{}\"}}",
-            self.text_id,
+            self.text_id(),
             String::from_utf8_lossy(request_id.as_bytes())
         );
         self.send(Opcode::Text, text.as_bytes());
     }
 }
 
-/// The writer task: drains the outbound queue until the connection is closed and flushed.
-pub(super) async fn write_loop(
-    conn: Rc<Conn>,
-    mut wr: super::duplex::WriteHalf,
-    timeout: Duration,
-) {
+/// The writer task: drains the outbound queue, then parks the write half in the connection and
+/// ends; ends for good (the half dropped) once the connection is closed and flushed, or a write
+/// failed.
+async fn write_loop(conn: Rc<Conn>, mut wr: super::duplex::WriteHalf) {
+    let timeout = conn.write_timeout;
+    let mut deadline: Option<crate::deadline::Deadline> = None;
     loop {
         let next = conn.outbound.borrow_mut().pop_front();
         match next {
@@ -523,8 +626,19 @@ pub(super) async fn write_loop(
                 conn.queued_bytes
                     .set(conn.queued_bytes.get().saturating_sub(f.len()));
                 let is_close = f.first() == Some(&0x88);
-                match monoio::time::timeout(timeout, wr.write_all(f)).await {
-                    Ok(Ok(())) => {}
+                let deadline = match &mut deadline {
+                    Some(d) => {
+                        d.set_after(timeout);
+                        d
+                    }
+                    None => deadline.insert(crate::deadline::Deadline::after(timeout)),
+                };
+                let written = {
+                    let write = std::pin::pin!(wr.write_all(f));
+                    deadline.within(write).await
+                };
+                match written {
+                    Some(Ok(())) => {}
                     _ => {
                         conn.closing.set(true);
                         conn.reader.notify();
@@ -537,7 +651,12 @@ pub(super) async fn write_loop(
                 }
             }
             None if conn.closed.get() && conn.closing.get() => return,
-            None => conn.writer.notified().await,
+            None => {
+                // Idle: the queue's memory goes too.
+                *conn.outbound.borrow_mut() = VecDeque::new();
+                *conn.write_half.borrow_mut() = Some(wr);
+                return;
+            }
         }
     }
 }
@@ -546,7 +665,6 @@ pub(super) async fn write_loop(
 
 impl Notify {
     fn notify(&self) {
-        self.set.set(true);
         let waker = self.waker.borrow_mut().take();
         if let Some(w) = waker {
             w.wake();
@@ -554,19 +672,11 @@ impl Notify {
     }
 
     fn register(&self, waker: &Waker) {
-        *self.waker.borrow_mut() = Some(waker.clone());
-    }
-
-    async fn notified(&self) {
-        poll_fn(|cx| {
-            if self.set.replace(false) {
-                Poll::Ready(())
-            } else {
-                self.register(cx.waker());
-                Poll::Pending
-            }
-        })
-        .await;
+        let mut slot = self.waker.borrow_mut();
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
     }
 }
 
