@@ -180,7 +180,8 @@ async fn exchange<S: Stream>(w: &Rc<Worker>, d: &mut Downstream<S>, first: bool)
 impl<S: Stream> Downstream<S> {
     /// Waits, within the current phase, until the socket has bytes, holding no buffer while
     /// it waits; then takes the worker's buffers and receives what arrived. A TLS stream's
-    /// plaintext may already sit in its session, so it takes the buffers at once.
+    /// plaintext may already sit in its session, so it takes the buffers and reads through the
+    /// session (an idle TLS connection holds its read buffer, not a request's future).
     /// `false`: the phase ended, the client closed, or the socket failed.
     ///
     /// The wait is a poll on the ring (io_uring), or monoio's readiness confirmed by a `poll(2)`
@@ -205,7 +206,11 @@ impl<S: Stream> Downstream<S> {
                 self.headers = w.spans.lend();
             }
             let Some(tcp) = self.stream.plain() else {
-                return true;
+                let got = {
+                    let read = pin!(read_more(&mut self.stream, &mut self.buf, READ_BUF_BYTES));
+                    self.deadline.within(read).await
+                };
+                return matches!(got, Some(Ok(n)) if n > 0);
             };
             if self.buf.capacity() - self.buf.len() < READ_BUF_BYTES {
                 self.buf.reserve(READ_BUF_BYTES);

@@ -1,27 +1,4 @@
 //! One reusable timer per connection (and per upstream call) instead of one timer per I/O
-//! operation.
-//!
-//! # Architecture
-//! 1. A [`Deadline`] owns one monoio `Sleep` for its whole life and a plain `Instant`, the end
-//!    of the current phase (idle, head read, body read, response write, upstream exchange).
-//!    Starting a phase ([`Deadline::set`]) writes that `Instant`; it touches the timer wheel only
-//!    when the phase ends *earlier* than the timer is armed for.
-//! 2. The timer may fire before the phase ends (it was armed for an earlier phase): then
-//!    [`Deadline::within`] re-arms it for the phase's end and keeps waiting. So on a keep-alive
-//!    connection the wheel is touched about once per timer period, not three times per request.
-//! 3. [`Deadline::within`] polls an operation that the caller pinned in place: the operation's
-//!    future is never moved into a wrapper (monoio's `Timeout<F>` holds `F` beside a cache-padded
-//!    timer entry, and nested ones copied whole request futures around on every call).
-//!
-//! Invariants: the timer never fires later than the phase's end (it is armed at or before it);
-//! an operation is abandoned once `Instant::now()` has reached the phase's end. A `Deadline` is
-//! polled by one task only: monoio's timer keeps the first waker it was polled with until it
-//! fires, so a deadline handed to another task would wake the wrong one. An HTTP integration's
-//! upstream exchange runs on the connection's task and is one more phase of its deadline
-//! (`integration::send` with `Some(deadline)`); exchanges on other tasks (WebSocket routes) and
-//! VPC link pools pin a timer per exchange instead (`UpstreamCall::exchange_until`).
-
-//! One reusable timer per connection (and per upstream call) instead of one timer per I/O
 //! operation, on a per-core timer of Portico's own.
 //!
 //! # Architecture
@@ -65,6 +42,8 @@ pub struct Deadline {
     /// The slot in this core's timer table, and its generation when taken.
     slot: u32,
     generation: u32,
+    /// Not `Send`: the slot means something only on the thread whose table holds it.
+    _core: std::marker::PhantomData<*const ()>,
 }
 
 // === impl Deadline ===
@@ -79,6 +58,7 @@ impl Deadline {
             at,
             slot,
             generation,
+            _core: std::marker::PhantomData,
         }
     }
 

@@ -56,6 +56,10 @@ pub fn send_now(stream: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
 /// idle, issue 22); once the poll completes the bytes are there, and a receive queued on the
 /// ring would only complete after another trip through the event loop.
 pub fn recv_now(stream: &impl AsRawFd, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+    if buf.len() == buf.capacity() {
+        // A receive into no room reads 0 bytes, which would look like the end of the stream.
+        buf.reserve(portico_shared::limits::READ_BUF_BYTES);
+    }
     // SAFETY: as in `is_stale`.
     let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
     let sock = socket2::SockRef::from(&fd);

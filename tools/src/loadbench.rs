@@ -5,7 +5,11 @@
 //! each proxy on core 0, the load generator and the upstream on core 1. Then, in alternating
 //! rounds so that drift hits every target alike:
 //! 1. throughput: `wrk` with keep-alive connections, requests/s and p50/p99/p99.9;
-//! 2. latency at a fixed rate: `oha -q RATE` (if installed), p50/p99/p99.9.
+//! 2. latency at a fixed rate: `oha -q RATE` (if installed, else this tool's own client, one
+//!    thread per connection, corrected for coordinated omission), p50/p99/p99.9, and the CPU
+//!    time each proxy spends per request at that rate. Below saturation the load generator is
+//!    not the bound (on two cores it saturates first under `wrk`), so this figure tells the
+//!    proxies apart.
 //!
 //! Prints a table per round, the medians, and Portico's ratios to each peer. Each fixed-rate
 //! round of Portico goes to an API of its own (`f1`, `f2`, ...), so the round's line also shows
@@ -324,7 +328,7 @@ fn main() -> Result<()> {
         if have_oha {
             ""
         } else {
-            " (oha not installed: fixed-rate runs skipped)"
+            " (oha not installed: the fixed-rate runs use this tool's own client, one thread per connection)"
         }
     );
     let mut thr: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
@@ -345,9 +349,6 @@ fn main() -> Result<()> {
                 );
                 thr.entry(t.name).or_default().push(f);
             }
-        }
-        if !have_oha {
-            continue;
         }
         println!("fixed rate {} req/s:", args.rate);
         let mut order: Vec<&Target> = targets
@@ -372,10 +373,10 @@ fn main() -> Result<()> {
             } else {
                 t
             };
-            let f = oha(t, &args)?;
+            let f = fixed_rate(t, &args, have_oha)?;
             print!(
-                "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us",
-                t.name, f.rps, f.p50_us, f.p99_us, f.p999_us
+                "{:<10} {:>12.0} {:>8.0}us {:>8.0}us {:>8.0}us {:>8.2}us cpu/req",
+                t.name, f.rps, f.p50_us, f.p99_us, f.p999_us, f.cpu_us_per_req
             );
             match (t.name, &b) {
                 ("portico", _) => print!("  {}", own_share(ready.admin, &own_api)?),
@@ -395,22 +396,37 @@ fn main() -> Result<()> {
             p99_wins += u32::from(p.p99_us < n.p99_us);
         }
     }
-    if have_oha {
-        println!(
-            "\nfixed rate: portico's p50 below nginx's in {p50_wins} of {r} rounds, p99 in {p99_wins} of {r}",
-            r = args.rounds
-        );
-    }
+    println!(
+        "\nfixed rate: portico's p50 below nginx's in {p50_wins} of {r} rounds, p99 in {p99_wins} of {r}",
+        r = args.rounds
+    );
+    let client = if have_oha {
+        "oha"
+    } else {
+        "this tool's client"
+    };
     if args.fixed_only {
-        println!("\n## medians (latency at {} req/s, oha)", args.rate);
+        println!("\n## medians (latency at {} req/s, {client})", args.rate);
         report(&fixed, |f| f.p99_us, false);
+        report_cpu(&fixed, &format!("at {} req/s", args.rate));
         return Ok(());
     }
     println!("\n## medians (throughput, wrk)");
     report(&thr, |f| f.rps, true);
-    println!("\n## medians (CPU time of the proxy process per request, under the wrk load)");
+    report_cpu(&thr, "under the wrk load");
+    println!("\n## medians (latency at {} req/s, {client})", args.rate);
+    report(&fixed, |f| f.p99_us, false);
+    // Below saturation the load generator is not the bound: what each proxy spends per request
+    // at the same offered rate tells them apart (issue 22 item 4).
+    report_cpu(&fixed, &format!("at {} req/s", args.rate));
+    Ok(())
+}
+
+/// The medians of the proxies' CPU time per request in `all`, and Portico's ratios to the peers.
+fn report_cpu(all: &BTreeMap<&str, Vec<Figures>>, when: &str) {
+    println!("\n## medians (CPU time of the proxy process per request, {when})");
     let cpu = |name: &str| -> Option<f64> {
-        let mut v: Vec<f64> = thr.get(name)?.iter().map(|f| f.cpu_us_per_req).collect();
+        let mut v: Vec<f64> = all.get(name)?.iter().map(|f| f.cpu_us_per_req).collect();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     };
@@ -420,19 +436,14 @@ fn main() -> Result<()> {
         }
     }
     for me in ["portico", "portico-b"] {
-        if let (Some(p), Some(n), Some(h)) = (cpu(me), cpu("nginx"), cpu("haproxy")) {
-            println!(
-                "{me}/nginx cpu ratio: {:.2}, {me}/haproxy: {:.2} (below 1 is better)",
-                p / n,
-                p / h
-            );
-        }
+        let Some(p) = cpu(me) else { continue };
+        let ratio = |peer: &str| cpu(peer).map_or("-".to_string(), |c| format!("{:.2}", p / c));
+        println!(
+            "{me}/nginx cpu ratio: {}, {me}/haproxy: {} (below 1 is better)",
+            ratio("nginx"),
+            ratio("haproxy")
+        );
     }
-    if have_oha {
-        println!("\n## medians (latency at {} req/s, oha)", args.rate);
-        report(&fixed, |f| f.p99_us, false);
-    }
-    Ok(())
 }
 
 /// Portico's own histograms for `api` (`GET /portico/metrics`): the request's latency inside the
@@ -554,7 +565,21 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
 /// Latency at `a.rate` req/s: `oha` when installed, else [`portico_tools::fixed_rate`] (run the
 /// tool under `taskset -c 1` so that its client threads share core 1 with the upstream, as
 /// `oha` would).
+///
+/// With the CPU time the proxy process spent per request during the run.
 fn fixed_rate(t: &Target, a: &Args, have_oha: bool) -> Result<Figures> {
+    let ticks_before = t.pid.and_then(cpu_ticks);
+    let mut f = fixed_rate_latency(t, a, have_oha)?;
+    if let (Some(before), Some(after)) = (ticks_before, t.pid.and_then(cpu_ticks)) {
+        let requests = f.rps * f64::from(a.seconds);
+        if requests > 0.0 {
+            f.cpu_us_per_req = (after - before) as f64 / clock_ticks_per_s() * 1e6 / requests;
+        }
+    }
+    Ok(f)
+}
+
+fn fixed_rate_latency(t: &Target, a: &Args, have_oha: bool) -> Result<Figures> {
     if have_oha {
         return oha(t, a);
     }
