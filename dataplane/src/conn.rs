@@ -36,8 +36,8 @@ use crate::ws::Host as _;
 /// Between requests the connection holds no buffer and its task only what it must remember
 /// (the socket, the peer, its deadline): it waits for the socket to become readable, then
 /// takes a read buffer and a header list from the worker's free lists and serves what
-/// arrives in a future of its own, boxed once per request. An idle keep-alive connection is
-/// about 0.5 KiB (`idleconns`).
+/// arrives in a future of its own, placed once per request in a block the worker reuses. An
+/// idle keep-alive connection is about 0.9 KiB in all (`idleconns`).
 pub async fn serve<S: Stream>(
     w: Rc<Worker>,
     stream: S,

@@ -102,11 +102,6 @@ impl Deadline {
                 .poll_slot(self.slot, self.generation, self.at, cx)
         })
     }
-
-    /// Waits until the current phase has ended.
-    pub async fn expired(&mut self) {
-        std::future::poll_fn(|cx| self.poll_expired(cx)).await;
-    }
 }
 
 impl Drop for Deadline {

@@ -590,18 +590,6 @@ impl Conn {
         })
     }
 
-    pub async fn closing(&self) {
-        poll_fn(|cx| {
-            if self.closing.get() {
-                Poll::Ready(())
-            } else {
-                self.reader.register(cx.waker());
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-
     /// The frame AWS sends for a message it cannot route or whose integration failed.
     pub fn error_frame(&self, message: &str, request_id: RequestId) {
         let text = format!(
