@@ -98,6 +98,7 @@ pub(super) fn medians(v: &[Figures]) -> Figures {
         p99_us: med(|f| f.p99_us),
         p999_us: med(|f| f.p999_us),
         cpu_us_per_req: med(|f| f.cpu_us_per_req),
+        cpu_system_share: med(|f| f.cpu_system_share),
     }
 }
 

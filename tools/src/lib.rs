@@ -116,11 +116,16 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
 /// User plus system CPU time of a whole process (every thread) so far, in clock ticks
 /// (`/proc/{pid}/stat`); `None` when the process is gone or the file does not parse.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    cpu_ticks_split(pid).map(|(user, system)| user + system)
+}
+
+/// A whole process's (user, system) CPU time so far, in clock ticks (`/proc/{pid}/stat`).
+pub fn cpu_ticks_split(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    Some((fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?))
 }
 
 /// A duration as `wrk` prints it (`812.00us`, `1.25ms`, `2.01s`), in microseconds; a number

@@ -57,7 +57,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use portico_tools::{cpu_ticks, duration_us};
+use portico_tools::{cpu_ticks, cpu_ticks_split, duration_us};
 
 #[path = "access_log_bench.rs"]
 mod access_log_bench;
@@ -132,6 +132,22 @@ struct Figures {
     p999_us: f64,
     /// CPU time (user + system) the proxy process spent per request, µs.
     cpu_us_per_req: f64,
+    /// The share of that CPU time spent in the kernel (system time), 0..1.
+    cpu_system_share: f64,
+}
+
+/// Sets `f`'s CPU figures from the proxy's (user, system) ticks before and after `requests`.
+fn set_cpu(f: &mut Figures, before: Option<(u64, u64)>, after: Option<(u64, u64)>, requests: f64) {
+    let (Some((u0, s0)), Some((u1, s1))) = (before, after) else {
+        return;
+    };
+    let ticks = (u1 + s1).saturating_sub(u0 + s0);
+    if requests > 0.0 {
+        f.cpu_us_per_req = ticks as f64 / clock_ticks_per_s() * 1e6 / requests;
+    }
+    if ticks > 0 {
+        f.cpu_system_share = s1.saturating_sub(s0) as f64 / ticks as f64;
+    }
 }
 
 fn main() -> Result<()> {
@@ -425,14 +441,19 @@ fn main() -> Result<()> {
 /// The medians of the proxies' CPU time per request in `all`, and Portico's ratios to the peers.
 fn report_cpu(all: &BTreeMap<&str, Vec<Figures>>, when: &str) {
     println!("\n## medians (CPU time of the proxy process per request, {when})");
-    let cpu = |name: &str| -> Option<f64> {
-        let mut v: Vec<f64> = all.get(name)?.iter().map(|f| f.cpu_us_per_req).collect();
+    let median = |name: &str, pick: fn(&Figures) -> f64| -> Option<f64> {
+        let mut v: Vec<f64> = all.get(name)?.iter().map(pick).collect();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     };
+    let cpu = |name: &str| median(name, |f| f.cpu_us_per_req);
     for name in ["nginx", "haproxy", "portico", "portico-b"] {
-        if let Some(c) = cpu(name) {
-            println!("{name:<10} {c:>8.2} us per request");
+        if let (Some(c), Some(s)) = (cpu(name), median(name, |f| f.cpu_system_share)) {
+            // The kernel's share says how much of the figure user-space work can move.
+            println!(
+                "{name:<10} {c:>8.2} us per request ({:.0}% of it in the kernel)",
+                s * 100.0
+            );
         }
     }
     for me in ["portico", "portico-b"] {
@@ -519,7 +540,7 @@ fn clock_ticks_per_s() -> f64 {
 }
 
 fn wrk(t: &Target, a: &Args) -> Result<Figures> {
-    let ticks_before = t.pid.and_then(cpu_ticks);
+    let ticks_before = t.pid.and_then(cpu_ticks_split);
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", "1", "wrk", "-t1", "--latency"])
         .arg(format!("-c{}", a.connections))
@@ -542,14 +563,9 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
             _ => {}
         }
         if let ["requests", "in", ..] = w.get(1..).unwrap_or_default() {
-            if let (Some(n), Some(before), Some(pid)) = (
-                w.first().and_then(|n| n.parse::<f64>().ok()),
-                ticks_before,
-                t.pid,
-            ) {
-                if let Some(after) = cpu_ticks(pid) {
-                    f.cpu_us_per_req = (after - before) as f64 / clock_ticks_per_s() * 1e6 / n;
-                }
+            if let (Some(n), Some(pid)) = (w.first().and_then(|n| n.parse::<f64>().ok()), t.pid)
+            {
+                set_cpu(&mut f, ticks_before, cpu_ticks_split(pid), n);
             }
         }
         if line.contains("Non-2xx") {
@@ -568,14 +584,10 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
 ///
 /// With the CPU time the proxy process spent per request during the run.
 fn fixed_rate(t: &Target, a: &Args, have_oha: bool) -> Result<Figures> {
-    let ticks_before = t.pid.and_then(cpu_ticks);
+    let ticks_before = t.pid.and_then(cpu_ticks_split);
     let mut f = fixed_rate_latency(t, a, have_oha)?;
-    if let (Some(before), Some(after)) = (ticks_before, t.pid.and_then(cpu_ticks)) {
-        let requests = f.rps * f64::from(a.seconds);
-        if requests > 0.0 {
-            f.cpu_us_per_req = (after - before) as f64 / clock_ticks_per_s() * 1e6 / requests;
-        }
-    }
+    let requests = f.rps * f64::from(a.seconds);
+    set_cpu(&mut f, ticks_before, t.pid.and_then(cpu_ticks_split), requests);
     Ok(f)
 }
 
@@ -607,6 +619,7 @@ fn fixed_rate_latency(t: &Target, a: &Args, have_oha: bool) -> Result<Figures> {
         p99_us: f.p99_us,
         p999_us: f.p999_us,
         cpu_us_per_req: 0.0,
+        cpu_system_share: 0.0,
     })
 }
 
@@ -650,6 +663,7 @@ fn oha(t: &Target, a: &Args) -> Result<Figures> {
         p99_us: pct("p99"),
         p999_us: pct("p99.9"),
         cpu_us_per_req: 0.0,
+        cpu_system_share: 0.0,
     })
 }
 
@@ -904,6 +918,7 @@ fn oha_tls(port: u16, ca: &Path, keepalive: bool, a: &Args) -> Result<Figures> {
         p99_us: pct("p99"),
         p999_us: pct("p99.9"),
         cpu_us_per_req: 0.0,
+        cpu_system_share: 0.0,
     })
 }
 
