@@ -7,32 +7,45 @@
 #
 #   tools/callgrind.sh [BINARY] [N]     (default target/release/portico, 20000)
 #
+# PEER=nginx: the same requests through nginx as the proxy instead (one process, no master,
+# `proxy_pass` to the same upstream over kept-alive connections, as ../shared/bench's plain
+# proxy): the peer's figure measured the same way, for the ratio. BINARY is then ignored.
+#
 # ACCESS_LOG=json: the stage writes JSON access logs (the format `loadbench --access-log` uses)
 # to a log group, which with no Logs endpoint set is a file under the data directory: the
 # writer thread's instructions are counted with the worker's.
 #
 # Prints instructions per request; the profile stays in $OUT_DIR (callgrind_annotate it).
+# CALLGRIND_OPTS: more valgrind options (`--dump-instr=yes` for per-instruction counts).
 # Valgrind reads the release binary's debug info first: start-up takes a minute or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-target/release/portico}"
 n="${2:-20000}"
 out="${OUT_DIR:-$(mktemp -d /tmp/portico-callgrind.XXXXXX)}"
-mkdir -p "$out/data" "$out/nginx"
+mkdir -p "$out/data"
 
-cat > "$out/upstream.conf" <<CONF
+# An nginx configuration: NAME (its pid, log and temp files under $out), then lines before
+# `events` and lines inside `http`.
+nginx_conf() {
+  mkdir -p "$out/$1"
+  cat > "$out/$1.conf" <<CONF
+$2
 worker_processes 1;
-pid $out/nginx.pid;
-error_log $out/nginx-error.log;
+pid $out/$1.pid;
+error_log $out/$1-error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  client_body_temp_path $out/nginx; proxy_temp_path $out/nginx; fastcgi_temp_path $out/nginx;
-  uwsgi_temp_path $out/nginx; scgi_temp_path $out/nginx;
-  server { listen 127.0.0.1:18180 reuseport; location / { return 200 "ok"; } }
+  client_body_temp_path $out/$1; proxy_temp_path $out/$1; fastcgi_temp_path $out/$1;
+  uwsgi_temp_path $out/$1; scgi_temp_path $out/$1;
+$3
 }
 CONF
+}
+nginx_conf upstream "" \
+  '  server { listen 127.0.0.1:18180 reuseport; location / { return 200 "ok"; } }'
 stage='{"stageName":"$default"}'
 if [ "${ACCESS_LOG:-}" = json ]; then
   # Keep in step with FORMAT in tools/src/access_log_bench.rs.
@@ -47,16 +60,33 @@ CONF
 nginx -c "$out/upstream.conf"
 cleanup() {
   kill -9 "${vg:-0}" 2>/dev/null || true
-  kill "$(cat "$out/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+  kill "$(cat "$out/upstream.pid" 2>/dev/null)" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
+if [ "${PEER:-}" = nginx ]; then
+  nginx_conf proxy 'daemon off;
+master_process off;' '  upstream up { server 127.0.0.1:18180; keepalive 256; }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  server { listen 127.0.0.1:18181 reuseport; location / { proxy_pass http://up; } }'
+  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" ${CALLGRIND_OPTS:-} \
+    nginx -c "$out/proxy.conf" > "$out/stdout" 2> "$out/valgrind.log" &
+  vg=$!
+  for _ in $(seq 1 300); do
+    python3 -c 'import socket; socket.create_connection(("127.0.0.1", 18181), 1).close()' \
+      2> /dev/null && break
+    sleep 0.2
+  done
+  echo "listen=127.0.0.1:18181" >> "$out/stdout"
+else
+valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" ${CALLGRIND_OPTS:-} \
   "$bin" serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$out/data" \
   --workers 1 --config "$out/portico.json" \
   --account-rate-limit 100000000 --account-burst-limit 100000000 \
   > "$out/stdout" 2> "$out/valgrind.log" &
 vg=$!
+fi
 # The start line is a log line (stderr, so in valgrind.log, with colour codes) or on stdout.
 started() { cat "$out/stdout" "$out/valgrind.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'listen=[0-9.:]*' | head -1 | cut -d= -f2; }
 for _ in $(seq 1 3000); do [ -n "$(started)" ] && break; sleep 0.2; done

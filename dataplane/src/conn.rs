@@ -56,9 +56,8 @@ pub async fn serve<S: Stream>(
     let mut first = true;
     loop {
         if d.buf.is_empty() {
-            if !first {
-                d.deadline.set_after(w.cfg.limits.idle_timeout);
-            }
+            // The phase is set: the header read's from the accept, else the idle wait's (by
+            // `exchange`, from the end of the last request).
             if !d.await_bytes(&w).await {
                 break;
             }
@@ -143,6 +142,7 @@ async fn exchange<S: Stream>(w: &Rc<Worker>, d: &mut Downstream<S>, first: bool)
             return match served {
                 Some(consumed) if !w.shutdown.is_fired() => {
                     d.buf.drain(..consumed);
+                    d.deadline.set_after(w.cfg.limits.idle_timeout);
                     Next::Again
                 }
                 _ => Next::Close,
@@ -156,7 +156,7 @@ async fn exchange<S: Stream>(w: &Rc<Worker>, d: &mut Downstream<S>, first: bool)
     let snapshot = w.snapshot();
     let outcome = pipeline::handle(w, &snapshot, d, &head, &mut out, &mut call, &mut body).await;
     let written = d.write(&mut out, &mut call, &outcome).await;
-    pipeline::observe(w, &outcome, written.is_ok());
+    let ended = pipeline::observe(w, &outcome, written.is_ok());
     drop((out, body));
     w.give_call(call);
     w.in_flight.set(w.in_flight.get() - 1);
@@ -172,6 +172,8 @@ async fn exchange<S: Stream>(w: &Rc<Worker>, d: &mut Downstream<S>, first: bool)
         return Next::Close;
     }
     d.buf.drain(..consumed);
+    // Until the next request's first bytes (the end's clock reading serves again).
+    d.deadline.set(ended + w.cfg.limits.idle_timeout);
     Next::Again
 }
 
@@ -322,7 +324,14 @@ impl<S: Stream> Downstream<S> {
         // A client that stops reading is cut off after the write timeout: it must not hold its
         // buffers (up to twice the body limit) forever. A timed-out write closes the connection.
         let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
-        self.deadline.set_after(self.write_timeout);
+        // The phase starts when the first write waits (a response the socket takes whole, the
+        // common case, reads no clock).
+        let (write_timeout, mut phase_started) = (self.write_timeout, false);
+        let mut start_phase = |d: &mut Deadline| {
+            if !std::mem::replace(&mut phase_started, true) {
+                d.set_after(write_timeout);
+            }
+        };
         let owned = std::mem::take(out);
         // Plain TCP: the response goes out now rather than when the worker next enters the
         // kernel (after the other ready tasks); the ring takes what the socket does not.
@@ -334,6 +343,7 @@ impl<S: Stream> Downstream<S> {
             Ok(n) if n == owned.len() => *out = owned,
             Ok(n) => {
                 let len = owned.len();
+                start_phase(&mut self.deadline);
                 let written = {
                     let write = pin!(self.stream.write_all(Slice::new(owned, n, len)));
                     self.deadline.within(write).await
@@ -356,6 +366,7 @@ impl<S: Stream> Downstream<S> {
                     (v, (0, len))
                 }
             };
+            start_phase(&mut self.deadline);
             let written = {
                 let write = pin!(self.stream.write_all(Slice::new(vec, s, e)));
                 self.deadline.within(write).await

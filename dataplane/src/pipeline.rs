@@ -685,8 +685,10 @@ fn skip_unread_body(head: &RequestHead, buffered: usize) -> Option<usize> {
 }
 
 /// Records the request's latency and status (always runs, like pingora's `logging` phase).
-pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
-    let total_us = o.started.elapsed().as_micros() as u64;
+/// Returns the instant it took as the request's end, for the connection's next phase.
+pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) -> Instant {
+    let ended = Instant::now();
+    let total_us = ended.saturating_duration_since(o.started).as_micros() as u64;
     let mut stats = w.stats.borrow_mut();
     stats.counters.requests += 1;
     match o.error {
@@ -724,4 +726,5 @@ pub fn observe(w: &Worker, o: &Outcome<'_>, written: bool) {
         }
         None => stats.mark(),
     }
+    ended
 }

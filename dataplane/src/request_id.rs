@@ -55,23 +55,30 @@ impl RequestIds {
     pub fn next(&self) -> RequestId {
         let n = self.next.get();
         self.next.set(n.wrapping_add(1));
-        let mut raw = [0u8; 12];
-        raw[0..5].copy_from_slice(&self.prefix);
-        raw[5..11].copy_from_slice(&n.to_be_bytes()[2..8]);
+        let c = n.to_be_bytes();
+        let p = &self.prefix;
+        // 11 bytes → 15 base64 characters and a '=' (a 12th, zero byte pads the last group),
+        // three bytes to four characters, unrolled (every request draws one).
         let mut out = [b'='; 16];
-        // 11 bytes → 15 base64 chars + '=' (the 12th byte is padding).
-        for (i, chunk) in raw.chunks(3).enumerate() {
-            let v = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
-            for j in 0..4 {
-                let idx = 4 * i + j;
-                if idx < 15 {
-                    out[idx] = B64[((v >> (18 - 6 * j)) & 63) as usize];
-                }
-            }
+        let groups = [
+            [p[0], p[1], p[2]],
+            [p[3], p[4], c[2]],
+            [c[3], c[4], c[5]],
+            [c[6], c[7], 0],
+        ];
+        for (i, g) in groups.iter().enumerate() {
+            let v = (u32::from(g[0]) << 16) | (u32::from(g[1]) << 8) | u32::from(g[2]);
+            let o = &mut out[4 * i..4 * i + 4];
+            o[0] = B64[(v >> 18) as usize & 63];
+            o[1] = B64[(v >> 12) as usize & 63];
+            o[2] = B64[(v >> 6) as usize & 63];
+            o[3] = B64[v as usize & 63];
         }
-        let mut raw11 = [0u8; 11];
-        raw11.copy_from_slice(&raw[..11]);
-        RequestId(out, raw11, self.second.get())
+        out[15] = b'=';
+        let raw = [
+            p[0], p[1], p[2], p[3], p[4], c[2], c[3], c[4], c[5], c[6], c[7],
+        ];
+        RequestId(out, raw, self.second.get())
     }
 }
 
@@ -144,6 +151,44 @@ impl RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The id is the base64 of its raw bytes (a reference encoder, byte by byte), for counters
+    /// that carry into every byte.
+    #[test]
+    fn id_is_the_base64_of_its_bytes() {
+        let ids = RequestIds::new(0x0123_4567_89ab_cdef);
+        for start in [
+            0u64,
+            1,
+            255,
+            256,
+            65_535,
+            1 << 24,
+            (1 << 40) - 1,
+            (1 << 48) - 2,
+        ] {
+            ids.next.set(start);
+            let id = ids.next();
+            let mut bits = 0u32;
+            let mut nbits = 0;
+            let mut want = Vec::new();
+            for &b in id.1.iter().chain([0u8].iter()) {
+                bits = (bits << 8) | u32::from(b);
+                nbits += 8;
+                while nbits >= 6 {
+                    nbits -= 6;
+                    want.push(B64[(bits >> nbits) as usize & 63]);
+                }
+            }
+            want.truncate(15);
+            want.push(b'=');
+            assert_eq!(id.as_bytes(), &want[..], "counter {start}");
+            let counter =
+                u64::from_be_bytes([0, 0, id.1[5], id.1[6], id.1[7], id.1[8], id.1[9], id.1[10]]);
+            assert_eq!(counter, start & ((1 << 48) - 1));
+            assert_eq!(id.1[..5], [0x67, 0x89, 0xab, 0xcd, 0xef]);
+        }
+    }
 
     #[test]
     fn unique_and_shaped() {

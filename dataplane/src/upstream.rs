@@ -48,7 +48,7 @@ use portico_shared::limits::{
 
 use crate::error::GatewayError;
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::parse::{span_in, trim, Span};
+use crate::http1::parse::{is_name, span_in, trim, Span};
 
 /// Idle upstream connections of one worker.
 pub struct Pool {
@@ -66,11 +66,24 @@ pub struct Endpoint<'a> {
 }
 
 /// Pooled connections are interchangeable only for the same address and server name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PoolKey {
     addr: SocketAddr,
     /// 0: plain; else a hash of the server name.
     tls: u64,
+}
+
+/// Hashed as two words (every request looks its key up): the address's bits and port, and the
+/// server name's hash. Keys equal by `Eq` write the same words.
+impl std::hash::Hash for PoolKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let ip = match self.addr.ip() {
+            std::net::IpAddr::V4(v4) => u128::from(v4.to_bits()),
+            std::net::IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
+        };
+        state.write_u128(ip ^ (u128::from(self.addr.port()) << 96));
+        state.write_u64(self.tls);
+    }
 }
 
 /// One upstream connection.
@@ -546,12 +559,18 @@ impl UpstreamCall {
             // Only three names matter to framing: compare lengths first, bytes after.
             let name = h.name.as_bytes();
             match name.len() {
-                10 if name.eq_ignore_ascii_case(b"connection") => {
+                10 if is_name(name, b"connection") => {
                     for token in h.value.split(|&b| b == b',') {
                         let token = trim(token);
-                        facts.close |= token.eq_ignore_ascii_case(b"close");
-                        facts.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                        let close = crate::text::eq_ignore_case(token, b"close");
+                        let keep_alive = crate::text::eq_ignore_case(token, b"keep-alive");
+                        facts.close |= close;
+                        facts.keep_alive_token |= keep_alive;
+                        // `close` and `keep-alive` name no header to drop (`Keep-Alive` is
+                        // hop-by-hop anyway): the list stays empty for the usual response.
                         if !token.is_empty()
+                            && !close
+                            && !keep_alive
                             && out.connection_token_count < out.connection_tokens.len()
                         {
                             out.connection_tokens[out.connection_token_count] = span(token);
@@ -559,16 +578,14 @@ impl UpstreamCall {
                         }
                     }
                 }
-                14 if name.eq_ignore_ascii_case(b"content-length") => {
-                    match parse_decimal(trim(h.value)) {
-                        None => facts.bad = Some("invalid Content-Length"),
-                        Some(n) if facts.length.is_some_and(|l| l != n) => {
-                            facts.bad = Some("conflicting Content-Length")
-                        }
-                        Some(n) => facts.length = Some(n),
+                14 if is_name(name, b"content-length") => match parse_decimal(trim(h.value)) {
+                    None => facts.bad = Some("invalid Content-Length"),
+                    Some(n) if facts.length.is_some_and(|l| l != n) => {
+                        facts.bad = Some("conflicting Content-Length")
                     }
-                }
-                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                    Some(n) => facts.length = Some(n),
+                },
+                17 if is_name(name, b"transfer-encoding") => {
                     facts.te = true;
                     let last = trim(h.value)
                         .rsplit(|&b| b == b',')

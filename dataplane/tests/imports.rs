@@ -73,13 +73,17 @@ fn imports_point_one_way() {
         ("text", &[][..]),
         ("request_id", &["text"][..]),
         ("deadline", &[][..]),
+        ("sys", &[][..]),
         ("error", &["http1"][..]),
         ("config", &["upstream_tls"][..]),
         (
             "downstream",
             &["config", "deadline", "error", "http1", "tls", "upstream"][..],
         ),
-        ("stages::resolve", &["error", "http1", "text", "tls"][..]),
+        (
+            "stages::resolve",
+            &["error", "http1", "sys", "text", "tls"][..],
+        ),
         (
             "stages::admit",
             &["error", "http1", "request", "stages::resolve"][..],

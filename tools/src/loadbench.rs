@@ -563,8 +563,7 @@ fn wrk(t: &Target, a: &Args) -> Result<Figures> {
             _ => {}
         }
         if let ["requests", "in", ..] = w.get(1..).unwrap_or_default() {
-            if let (Some(n), Some(pid)) = (w.first().and_then(|n| n.parse::<f64>().ok()), t.pid)
-            {
+            if let (Some(n), Some(pid)) = (w.first().and_then(|n| n.parse::<f64>().ok()), t.pid) {
                 set_cpu(&mut f, ticks_before, cpu_ticks_split(pid), n);
             }
         }
@@ -587,7 +586,12 @@ fn fixed_rate(t: &Target, a: &Args, have_oha: bool) -> Result<Figures> {
     let ticks_before = t.pid.and_then(cpu_ticks_split);
     let mut f = fixed_rate_latency(t, a, have_oha)?;
     let requests = f.rps * f64::from(a.seconds);
-    set_cpu(&mut f, ticks_before, t.pid.and_then(cpu_ticks_split), requests);
+    set_cpu(
+        &mut f,
+        ticks_before,
+        t.pid.and_then(cpu_ticks_split),
+        requests,
+    );
     Ok(f)
 }
 

@@ -151,12 +151,12 @@ pub fn parse_request(
         let name = h.name.as_bytes();
         let value = h.value;
         headers_out.push((span(name), span(value)));
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if is_name(name, b"content-length") {
             if content_length.is_some() {
                 return Err(ParseError::Malformed("duplicate Content-Length"));
             }
             content_length = Some(parse_content_length(value)?);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if is_name(name, b"transfer-encoding") {
             if chunked {
                 return Err(ParseError::Malformed("duplicate Transfer-Encoding"));
             }
@@ -166,14 +166,14 @@ pub fn parse_request(
                 ));
             }
             chunked = true;
-        } else if name.eq_ignore_ascii_case(b"host") {
+        } else if is_name(name, b"host") {
             host_count += 1;
             let host = trim(value);
             if !valid_host(host) {
                 return Err(ParseError::Malformed("invalid Host"));
             }
             head.host = Some(span(host));
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if is_name(name, b"connection") {
             for token in value.split(|&b| b == b',') {
                 let token = trim(token);
                 if token.is_empty() {
@@ -190,7 +190,7 @@ pub fn parse_request(
                     return Err(ParseError::Malformed("too many Connection options"));
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"expect") {
+        } else if is_name(name, b"expect") {
             if version == Version::Http11 {
                 if trim(value).eq_ignore_ascii_case(b"100-continue") {
                     head.expect_continue = true;
@@ -198,7 +198,7 @@ pub fn parse_request(
                     return Err(ParseError::Expectation);
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"x-apigw-api-id") {
+        } else if is_name(name, b"x-apigw-api-id") {
             head.api_id = Some(span(trim(value)));
         }
     }
@@ -370,6 +370,54 @@ pub fn span_in(base: usize, len: usize, s: &[u8]) -> Span {
         Some(end) if start <= len && end <= len => (start as u32, end as u32),
         _ => (0, 0),
     }
+}
+
+/// Whether `name`, a header name as parsed (token characters only), is `lower` ignoring ASCII
+/// case, where `lower` holds only lowercase letters, digits and `-`: for the fixed names every
+/// request's and response's headers are compared with. Each byte of `name` with bit 5 set is
+/// then `lower`'s byte exactly when the two are equal ignoring case (the bytes it would confuse,
+/// controls, are not token characters), so whole words compare at once, the last one
+/// overlapping the one before.
+#[inline(always)]
+pub fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    debug_assert!(lower
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-'));
+    let n = name.len();
+    if n != lower.len() {
+        return false;
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(name, i) | 0x2020_2020_2020_2020 != word(lower, i) {
+                return false;
+            }
+            i += 8;
+        }
+        return word(name, n - 8) | 0x2020_2020_2020_2020 == word(lower, n - 8);
+    }
+    if n >= 4 {
+        return half(name, 0) | 0x2020_2020 == half(lower, 0)
+            && half(name, n - 4) | 0x2020_2020 == half(lower, n - 4);
+    }
+    name.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
+}
+
+/// The eight bytes of `s` from `i`, as a little-endian word.
+#[inline(always)]
+fn word(s: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The four bytes of `s` from `i`, as a little-endian word.
+#[inline(always)]
+fn half(s: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&s[i..i + 4]);
+    u32::from_le_bytes(w)
 }
 
 /// The bytes of a span.

@@ -32,6 +32,7 @@ use portico_shared::template::Context;
 
 use crate::deadline::Deadline;
 use crate::error::GatewayError;
+use crate::http1::parse::is_name;
 use crate::http1::parse::{bytes, Span};
 use crate::http1::write::{self, is_hop_by_hop};
 
@@ -288,18 +289,19 @@ pub fn build_request(
     let tokens = &req.head.connection_tokens[..req.head.connection_token_count];
     let mut forwarded_for = false;
     let mut traced = false;
+    let mut lines = write::Lines::new(out, req.buf);
     for &(name, value) in req.headers {
         let n = bytes(req.buf, name);
         if skip_request_header(n) || is_named_in(req.buf, tokens, n) {
             continue;
         }
-        traced |= n.eq_ignore_ascii_case(b"x-amzn-trace-id");
-        if n.eq_ignore_ascii_case(b"x-forwarded-for") {
+        traced |= is_name(n, b"x-amzn-trace-id");
+        if is_name(n, b"x-forwarded-for") {
             forwarded_for = true;
             continue;
         }
         // AWS drops an `Authorization` header that carries a SigV4 signature.
-        if n.eq_ignore_ascii_case(b"authorization")
+        if is_name(n, b"authorization")
             && bytes(req.buf, value).starts_with(portico_shared::sigv4::ALGORITHM.as_bytes())
         {
             continue;
@@ -307,8 +309,9 @@ pub fn build_request(
         if mapped.is_some_and(|(m, _)| m.drops_header(n)) {
             continue;
         }
-        write::header(out, n, bytes(req.buf, value));
+        lines.push(name, value);
     }
+    drop(lines);
     if let Some((m, scratch)) = mapped {
         let header_at = at.as_ref().map_or(&[][..], |a| &a.0[..]);
         for (op, &(s, e)) in m.headers.iter().zip(header_at) {
@@ -420,22 +423,23 @@ fn finish_request(method: &Method, req: &Request<'_>, forwarded_for: bool, out: 
 fn skip_request_header(name: &[u8]) -> bool {
     is_hop_by_hop(name)
         || match name.len() {
-            4 => name.eq_ignore_ascii_case(b"host"),
-            6 => name.eq_ignore_ascii_case(b"expect"),
-            14 => {
-                name.eq_ignore_ascii_case(b"content-length")
-                    || name.eq_ignore_ascii_case(b"x-apigw-api-id")
-            }
-            16 => name.eq_ignore_ascii_case(b"x-forwarded-port"),
-            17 => name.eq_ignore_ascii_case(b"x-forwarded-proto"),
+            4 => is_name(name, b"host"),
+            6 => is_name(name, b"expect"),
+            14 => is_name(name, b"content-length") || is_name(name, b"x-apigw-api-id"),
+            16 => is_name(name, b"x-forwarded-port"),
+            17 => is_name(name, b"x-forwarded-proto"),
             _ => crate::tls::is_client_cert_header(name),
         }
 }
 
+/// Whether a `Connection` option (arbitrary token text, hence the full comparison) names the
+/// header `name`. Most messages list none.
+#[inline]
 fn is_named_in(buf: &[u8], tokens: &[Span], name: &[u8]) -> bool {
-    tokens
-        .iter()
-        .any(|t| bytes(buf, *t).eq_ignore_ascii_case(name))
+    !tokens.is_empty()
+        && tokens
+            .iter()
+            .any(|t| crate::text::eq_ignore_case(bytes(buf, *t), name))
 }
 
 /// Writes the downstream response head (and the body, when small) for an upstream response.
@@ -470,12 +474,13 @@ pub fn write_response(
     // HEAD answered by a HEAD. Otherwise the gateway frames the body it has.
     let keep_upstream_length =
         (by_rule && r.status != 204) || (upstream_headless && downstream_head);
+    let mut lines = write::Lines::new(out, &call.resp);
     for &(name, value) in &call.headers {
         let n = bytes(&call.resp, name);
         if is_hop_by_hop(n) || is_named_in(&call.resp, r.connection_tokens(), n) {
             continue;
         }
-        if n.eq_ignore_ascii_case(b"content-length") && !keep_upstream_length {
+        if is_name(n, b"content-length") && !keep_upstream_length {
             continue;
         }
         if (edits.drop_cors && crate::respond::is_cors_header(n))
@@ -483,8 +488,9 @@ pub fn write_response(
         {
             continue;
         }
-        write::header(out, n, bytes(&call.resp, value));
+        lines.push(name, value);
     }
+    drop(lines);
     out.extend_from_slice(edits.lines);
     if let Some((policy, origin)) = edits.cors {
         policy.write_actual(origin, out);

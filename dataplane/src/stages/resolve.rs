@@ -56,7 +56,7 @@ impl Resolved<'_> {
         if self.route_path_start == self.path_end {
             return "/";
         }
-        std::str::from_utf8(&buf[self.route_path_start as usize..self.path_end as usize])
+        crate::sys::utf8(&buf[self.route_path_start as usize..self.path_end as usize])
             .unwrap_or("/")
     }
 }
@@ -97,8 +97,8 @@ pub fn resolve<'s>(
         api: Some(api),
         stage,
     };
-    // httparse guarantees the request target is visible ASCII.
-    let path = std::str::from_utf8(bytes(buf, head.path)).map_err(|_| miss(None))?;
+    // httparse took the request target as UTF-8 (visible ASCII, or UTF-8 above it).
+    let path = crate::sys::utf8(bytes(buf, head.path)).map_err(|_| miss(None))?;
     let (stage, route_path) = match mapping {
         None => api.select_stage(path),
         // A custom domain: the mapping key is stripped; the mapping names the stage, or (a v1
@@ -162,6 +162,7 @@ pub fn select_api<'s, 'b>(
 ) -> Result<(&'s Api, Option<(&'s Mapping, &'b str)>), GatewayError> {
     if let Some(host) = head.host {
         let host = bytes(buf, host);
+        // `Domains::get` answers at once when there are no custom domains.
         if let Some(custom) = snapshot.domains.get(host) {
             if custom.mutual_tls
                 && !tls.is_some_and(|t| t.client_cert.is_some() && *t.domain == *custom.name)
@@ -169,7 +170,7 @@ pub fn select_api<'s, 'b>(
                 return Err(GatewayError::MutualTlsRequired);
             }
             let path =
-                std::str::from_utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
+                crate::sys::utf8(bytes(buf, head.path)).map_err(|_| GatewayError::NotFound)?;
             let (m, rest) = custom.map(path).ok_or(GatewayError::NotFound)?;
             let api = snapshot.api(&m.api_id).ok_or(GatewayError::NotFound)?;
             return Ok((api, Some((m, rest))));
@@ -183,7 +184,7 @@ pub fn select_api<'s, 'b>(
                 &*l
             });
             if let Some(api) = id
-                .and_then(|id| std::str::from_utf8(id).ok())
+                .and_then(|id| crate::sys::utf8(id).ok())
                 .and_then(|id| snapshot.api(id))
             {
                 if api.disable_execute_api_endpoint {
@@ -194,7 +195,7 @@ pub fn select_api<'s, 'b>(
         }
     }
     if let Some(id) = head.api_id {
-        if let Some(api) = std::str::from_utf8(bytes(buf, id))
+        if let Some(api) = crate::sys::utf8(bytes(buf, id))
             .ok()
             .and_then(|id| snapshot.api(id))
         {
@@ -208,13 +209,25 @@ pub fn select_api<'s, 'b>(
     Err(GatewayError::NotFound)
 }
 
-/// `{apiId}.{domain}[:port]` → `apiId` (case-insensitive domain match).
+/// `{apiId}.{domain}[.][:port]` → `apiId` (case-insensitive domain match). One forward pass:
+/// the id ends at the first dot, the domain follows, then what may end a host name.
 pub fn api_id_from_host<'h>(host: &'h [u8], domain: &str) -> Option<&'h [u8]> {
-    let host = portico_shared::domain::strip_port(host);
-    let dot = host.iter().position(|&b| b == b'.')?;
+    let dot = memchr::memchr(b'.', host)?;
     let (id, rest) = (&host[..dot], &host[dot + 1..]);
-    let rest = rest.strip_suffix(b".").unwrap_or(rest);
-    (!id.is_empty() && crate::text::eq_ignore_case(rest, domain.as_bytes())).then_some(id)
+    if id.is_empty() || rest.len() < domain.len() {
+        return None;
+    }
+    let (name, tail) = rest.split_at(domain.len());
+    // Most clients send the name as configured: one comparison of bytes before the folding one.
+    if name != domain.as_bytes() && !crate::text::eq_ignore_case(name, domain.as_bytes()) {
+        return None;
+    }
+    let tail = tail.strip_prefix(b".").unwrap_or(tail);
+    match tail {
+        [] => Some(id),
+        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => Some(id),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +246,13 @@ mod tests {
             (b"execute-api.localhost", None),
             (b"abc.execute-api.localhost:x", None),
             (b"127.0.0.1:8080", None),
+            (b"abc.execute-api.localhost.:80", Some(b"abc")),
+            (b"abc.execute-api.localhost:", Some(b"abc")),
+            (b"abc.execute-api.localhost:80.", None),
+            (b"abc.execute-api.localhost.x", None),
+            (b"abc.execute-api.localhostx", None),
+            (b"abc.execute-api.local", None),
+            (b"[::1]:80", None),
         ];
         for (host, want) in cases {
             assert_eq!(

@@ -181,7 +181,12 @@ pub fn classify(
     let upgrade = head.connection_tokens[..head.connection_token_count]
         .iter()
         .any(|t| bytes(buf, *t).eq_ignore_ascii_case(b"upgrade"));
-    if !upgrade && memchr::memmem::find(bytes(buf, head.path), b"connections/").is_none() {
+    // `@connections` paths hold `@` or its escape `%40`: one byte scan rules most paths out.
+    let path = bytes(buf, head.path);
+    if !upgrade
+        && (memchr::memchr2(b'@', b'%', path).is_none()
+            || memchr::memmem::find(path, b"connections/").is_none())
+    {
         return Kind::Http;
     }
     let snapshot = snapshots.get();

@@ -247,3 +247,47 @@ fn host_values() {
         assert!(!valid_host(h), "{:?} accepted", String::from_utf8_lossy(h));
     }
 }
+
+/// `is_name` against `eq_ignore_ascii_case` for every token-character name of a few lengths
+/// around the word sizes, in every case mix of the fixed names and with one byte changed.
+#[test]
+fn is_name_agrees_with_ignoring_case_on_token_names() {
+    use super::is_name;
+    let tchar: Vec<u8> = (0u8..=127)
+        .filter(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
+        .collect();
+    let fixed: [&[u8]; 9] = [
+        b"te",
+        b"host",
+        b"expect",
+        b"upgrade",
+        b"trailer",
+        b"connection",
+        b"content-length",
+        b"x-forwarded-proto",
+        b"proxy-authorization",
+    ];
+    for lower in fixed {
+        let upper = lower.to_ascii_uppercase();
+        assert!(is_name(lower, lower));
+        assert!(is_name(&upper, lower));
+        for i in 0..lower.len() {
+            let mut mixed = lower.to_vec();
+            mixed[i] = upper[i];
+            assert!(is_name(&mixed, lower));
+            for &b in &tchar {
+                let mut other = lower.to_vec();
+                other[i] = b;
+                assert_eq!(
+                    is_name(&other, lower),
+                    other.eq_ignore_ascii_case(lower),
+                    "{:?} vs {:?}",
+                    String::from_utf8_lossy(&other),
+                    String::from_utf8_lossy(lower)
+                );
+            }
+        }
+        assert!(!is_name(&lower[1..], lower));
+        assert!(!is_name(&[lower, b"x"].concat(), lower));
+    }
+}
