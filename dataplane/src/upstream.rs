@@ -66,24 +66,11 @@ pub struct Endpoint<'a> {
 }
 
 /// Pooled connections are interchangeable only for the same address and server name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct PoolKey {
     addr: SocketAddr,
     /// 0: plain; else a hash of the server name.
     tls: u64,
-}
-
-/// Hashed as two words (every request looks its key up): the address's bits and port, and the
-/// server name's hash. Keys equal by `Eq` write the same words.
-impl std::hash::Hash for PoolKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let ip = match self.addr.ip() {
-            std::net::IpAddr::V4(v4) => u128::from(v4.to_bits()),
-            std::net::IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
-        };
-        state.write_u128(ip ^ (u128::from(self.addr.port()) << 96));
-        state.write_u64(self.tls);
-    }
 }
 
 /// One upstream connection.
