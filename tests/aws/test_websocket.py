@@ -182,13 +182,17 @@ def connections_api_on_both_cores(gateway, client):
     mgmt = management(gateway, api_id)
 
     async def run():
-        clients = [await websockets.connect(ws_url(gateway, api_id)) for _ in range(8)]
-        ids = []
-        for ws in clients:
+        # Ids name their worker (first byte): posts reach connections on both workers. The
+        # kernel spreads connections over the workers' SO_REUSEPORT listeners by a hash of
+        # each one's ports: 8 connections all land on one worker once in 128 runs, so more
+        # connect (up to 32) until both workers hold one.
+        clients, ids, workers = [], [], set()
+        while len(clients) < 8 or (workers != {0, 1} and len(clients) < 32):
+            ws = await websockets.connect(ws_url(gateway, api_id))
+            clients.append(ws)
             await ws.send(json.dumps({"action": "whoami"}))
             ids.append(json.loads(await recv(ws))["connectionId"])
-        # Ids name their worker (first byte): posts reach connections on both workers.
-        workers = {base64.b64decode(c)[0] for c in ids}
+            workers.add(base64.b64decode(ids[-1])[0])
         assert workers == {0, 1}, workers
         loop = asyncio.get_running_loop()
         for ws, cid in zip(clients, ids):
